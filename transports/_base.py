@@ -1,0 +1,160 @@
+"""The carrier interface: a tiny surface every transport implements.
+
+A :class:`Carrier` opens channels (``connect``) and accepts them (``serve``).
+A :class:`Channel` sends and receives whole :class:`~transports.Message` values.
+Carriers are found by URL scheme through the entry-point group
+``starling.transports`` (see :func:`get_carrier`), so a third party can add one.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+from collections.abc import Awaitable, Callable
+from importlib.metadata import entry_points
+from ssl import SSLContext
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+import trio
+
+from ._codec import DEFAULT_MAX_FRAME
+from ._errors import ChannelClosed, ConnectFailed, TransportError
+from ._messages import Message
+
+log = logging.getLogger("starling.transports")
+
+Handler = Callable[["Channel"], Awaitable[None]]
+
+
+class Channel(abc.ABC):
+    """A two-way message channel. One task may ``receive`` at a time; any number
+    may ``send`` concurrently (carriers serialise sends)."""
+
+    carrier: str = ""
+    peer: str = ""
+
+    @abc.abstractmethod
+    async def send(self, msg: Message) -> None:
+        """Send one message; raises :class:`TransportError` subclasses."""
+
+    @abc.abstractmethod
+    async def receive(self) -> Message:
+        """Wait for the next message; :class:`ChannelClosed` at a clean end."""
+
+    @abc.abstractmethod
+    async def aclose(self) -> None:
+        """Close the channel; idempotent."""
+
+    @abc.abstractmethod
+    async def send_raw(self, data: bytes) -> None:
+        """Write bytes verbatim under the codec. For conformance tests only."""
+
+    async def __aenter__(self) -> Channel:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def __aiter__(self) -> Channel:
+        return self
+
+    async def __anext__(self) -> Message:
+        try:
+            return await self.receive()
+        except ChannelClosed:
+            raise StopAsyncIteration from None
+
+
+class Carrier(abc.ABC):
+    """Opens and accepts :class:`Channel` objects for one URL scheme."""
+
+    schemes: ClassVar[tuple[str, ...]] = ()
+
+    @abc.abstractmethod
+    async def connect(
+        self,
+        url: str,
+        *,
+        ssl_context: SSLContext | None = None,
+        max_frame: int = DEFAULT_MAX_FRAME,
+    ) -> Channel:
+        """Open a channel to ``url``; :class:`ConnectFailed` if it cannot."""
+
+    @abc.abstractmethod
+    async def serve(
+        self,
+        url: str,
+        handler: Handler,
+        *,
+        ssl_context: SSLContext | None = None,
+        max_frame: int = DEFAULT_MAX_FRAME,
+        task_status: Any = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Accept channels on ``url`` forever, running ``handler`` for each.
+
+        Calls ``task_status.started(bound_url)`` once listening (the bound URL has
+        the real port when ``url`` asked for port 0). The channel is closed when
+        the handler returns; a handler's :class:`TransportError` is logged, never
+        fatal to the server.
+        """
+
+
+async def run_handler(handler: Handler, channel: Channel) -> None:
+    """Run one connection handler so that its failure stays its own."""
+    try:
+        await handler(channel)
+    except TransportError as exc:
+        log.debug("channel from %s ended: %s (%s)", channel.peer, exc, exc.code)
+    except Exception:
+        log.exception("handler for %s crashed", channel.peer)
+    finally:
+        with trio.CancelScope(shield=True):
+            await channel.aclose()
+
+
+_carriers: dict[str, Carrier] = {}
+
+
+def _load_carriers() -> None:
+    for ep in entry_points(group="starling.transports"):
+        try:
+            cls = ep.load()
+        except Exception:  # a broken third-party carrier must not break the others
+            log.exception("cannot load carrier entry point %s", ep.name)
+            continue
+        carrier = cls()
+        for scheme in cls.schemes or (ep.name,):
+            _carriers.setdefault(scheme, carrier)
+
+
+def register_carrier(carrier: Carrier) -> None:
+    """Register a carrier instance in-process (tests, embedding)."""
+    for scheme in carrier.schemes:
+        _carriers[scheme] = carrier
+
+
+def get_carrier(url_or_scheme: str) -> Carrier:
+    scheme = url_or_scheme.split("://", 1)[0] if "://" in url_or_scheme else url_or_scheme
+    if scheme not in _carriers:
+        _load_carriers()
+    try:
+        return _carriers[scheme]
+    except KeyError:
+        raise ConnectFailed(f"no carrier for scheme {scheme!r}") from None
+
+
+def available_schemes() -> list[str]:
+    _load_carriers()
+    return sorted(_carriers)
+
+
+async def connect(url: str, **kwargs: Any) -> Channel:
+    return await get_carrier(url).connect(url, **kwargs)
+
+
+def split_host_port(url: str, default_port: int = 0) -> tuple[str, int]:
+    parts = urlsplit(url)
+    host = parts.hostname or "127.0.0.1"
+    port = parts.port if parts.port is not None else default_port
+    return host, port

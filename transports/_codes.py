@@ -1,0 +1,126 @@
+"""The one catalogue of failure codes, shared by every role.
+
+A code is a layer letter and three digits:
+
+* ``C`` — the center (API, policy, routing, storage)
+* ``P`` — a proxy (connections to agents, fan-out)
+* ``A`` — the agent (plugins, the task runner, the journal)
+* ``E`` — the host's environment (host down, disk full, load too high)
+
+Every code carries a one-line meaning and a hint for the operator.
+``docs/error-codes.md`` is generated from this module (``starling codes --markdown``)
+and a test fails when the two differ.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class Layer(enum.StrEnum):
+    CENTER = "C"
+    PROXY = "P"
+    AGENT = "A"
+    ENVIRONMENT = "E"
+
+
+class ErrorCode(enum.StrEnum):
+    """A failure code. The value is the code itself (``"A002"``)."""
+
+    meaning: str
+    hint: str
+
+    def __new__(cls, code: str, meaning: str, hint: str) -> ErrorCode:
+        obj = str.__new__(cls, code)
+        obj._value_ = code
+        obj.meaning = meaning
+        obj.hint = hint
+        return obj
+
+    @property
+    def layer(self) -> Layer:
+        return Layer(self.value[0])
+
+    def describe(self) -> dict[str, str]:
+        return {"code": self.value, "meaning": self.meaning, "hint": self.hint}
+
+    # --- center -----------------------------------------------------------------
+    C001 = ("C001", "malformed request", "Check the request body against the API description (/openapi.json).")
+    C002 = ("C002", "unknown host", "The host id is not registered; list hosts with `starling hosts`.")
+    C003 = ("C003", "no target matched", "The selection (hosts, tags, IDC) matched no registered host.")
+    C004 = ("C004", "job not found", "Check the job id; `starling jobs` lists recent jobs.")
+    C005 = ("C005", "no result before the deadline", "The agent was reachable but did not report in time; see the host's health and raise the timeout if the action is slow.")
+    C006 = ("C006", "job cancelled before the task ran", "Someone cancelled the job; see the audit log for who.")
+    C007 = ("C007", "authentication failed", "The request is unsigned, signed with an unknown key, or the signature does not match.")
+    C008 = ("C008", "request replayed or outside the clock window", "Sign every request afresh and keep the client's clock in sync (NTP).")
+    C009 = ("C009", "not permitted by the account's scope", "The account may not touch these hosts or run this action; ask an administrator to widen its scope.")
+    C010 = ("C010", "blocked by a high-risk command rule", "The command matched a block rule; `starling risk check -- CMD` shows which.")
+    C011 = ("C011", "waiting for approval", "The job needs a second account with the approver scope to approve it.")
+    C012 = ("C012", "approval rejected", "An approver rejected the job.")
+    C013 = ("C013", "too many hosts for this account", "Split the job, or ask for a higher max-hosts limit or an approval.")
+    C014 = ("C014", "raw command refused: command mapping is on", "This account must send its private aliases, not raw commands.")
+    C015 = ("C015", "no proxy available for the host's IDC", "Start a proxy in that IDC or check that the proxies are connected to the center.")
+    C016 = ("C016", "storage unavailable", "The center cannot reach its database; check the store and the center's log.")
+    C017 = ("C017", "enrollment refused", "The enrollment token is wrong or the host is revoked.")
+    C018 = ("C018", "request too large", "Send large files in chunks through the file actions.")
+    C019 = ("C019", "host revoked", "The host's credential was revoked; re-enroll it if that was a mistake.")
+    C020 = ("C020", "internal center error", "A bug: the center's log has the details under the request id.")
+
+    # --- proxy ------------------------------------------------------------------
+    P001 = ("P001", "agent not connected to this proxy", "The agent moved or went away; the center re-dispatches when it reappears.")
+    P002 = ("P002", "agent disconnected while the task was in flight", "The agent lost its connection mid-task; check the host, its network, and the agent's log.")
+    P003 = ("P003", "protocol error on the wire", "A peer sent bytes that are not a valid frame; check versions and that nothing else listens on the port.")
+    P004 = ("P004", "frame larger than the maximum", "Send large payloads in chunks; raise max_frame only if both ends agree.")
+    P005 = ("P005", "peer authentication failed", "The agent's or proxy's credential is missing, expired or revoked; re-enroll it.")
+    P006 = ("P006", "proxy overloaded, agent asked to move", "Add proxies to the IDC; the agent reconnects to a less loaded one.")
+    P007 = ("P007", "proxy lost its link to the center", "The proxy reconnects by itself; results are kept by the agents until acknowledged.")
+    P008 = ("P008", "unsupported protocol version", "Upgrade the older side; the hello message names both versions.")
+
+    # --- agent ------------------------------------------------------------------
+    A001 = ("A001", "unknown action", "No installed plugin provides this action; `starling plugins list` shows what the host has.")
+    A002 = ("A002", "invalid parameters", "The parameters do not match the action's declared type; the message names the field.")
+    A003 = ("A003", "plugin unavailable on this host", "The tool the plugin needs is missing on this host; the message says which.")
+    A004 = ("A004", "the action raised an unexpected error", "A plugin bug: the agent's log has the traceback under the task id.")
+    A005 = ("A005", "timed out", "The action ran longer than its timeout and its whole process tree was killed.")
+    A006 = ("A006", "cancelled", "The job was cancelled and the process tree was killed.")
+    A007 = ("A007", "interrupted by an agent restart; not run again", "The agent restarted while the task ran; to stay at-most-once it is not re-run. Check the host and retry if safe.")
+    A008 = ("A008", "command exited with a non-zero status", "See exit_code and stderr.")
+    A009 = ("A009", "could not start the command", "The program, interpreter or working directory does not exist or is not executable.")
+    A010 = ("A010", "task signature invalid", "The task was not signed by the center or was altered on the way; suspect the proxy.")
+    A011 = ("A011", "task expired or replayed", "The task's signature expired or its id was seen before; check clocks and the proxy.")
+    A012 = ("A012", "plugin disabled on this host", "Enable it with `starling plugins enable`.")
+    A013 = ("A013", "deferred by the throttle past the deadline", "The agent stayed over its CPU/memory budget or the host's load; see the throttle in the health report.")
+    A014 = ("A014", "state change failed", "A declarative state action could not reach the desired state; the message says why.")
+    A015 = ("A015", "file transfer checksum mismatch", "The transferred file did not match its checksum; retry the transfer.")
+    A016 = ("A016", "permission denied", "The agent's user may not do this on the host.")
+
+    # --- environment --------------------------------------------------------------
+    E001 = ("E001", "host offline: agent not connected", "The host is down, unreachable, or its agent is not running; check the host and `systemctl status starling-agent`.")
+    E002 = ("E002", "disk full on the host", "Free space on the host; the last health report shows which mount is full.")
+    E003 = ("E003", "host load far above its cores", "The host is overloaded; retry later or find the hog with proc.top.")
+    E004 = ("E004", "host out of memory", "The host is short of memory; look for the consumer with proc.top.")
+    E005 = ("E005", "no heartbeat for longer than the grace period", "The agent stopped reporting; the host may be hung or partitioned.")
+
+
+def catalogue_markdown() -> str:
+    """Render the catalogue as the ``docs/error-codes.md`` page."""
+    titles = {
+        Layer.CENTER: "Center (C)",
+        Layer.PROXY: "Proxy (P)",
+        Layer.AGENT: "Agent (A)",
+        Layer.ENVIRONMENT: "Environment (E)",
+    }
+    lines = [
+        "# Error codes",
+        "",
+        "Generated from `transports/_codes.py` by `starling codes --markdown`; do not edit by hand.",
+        "Every failure Starling reports carries exactly one of these codes.",
+        "",
+    ]
+    for layer, title in titles.items():
+        lines += [f"## {title}", "", "| code | meaning | what to do |", "| --- | --- | --- |"]
+        for code in ErrorCode:
+            if code.layer is layer:
+                lines.append(f"| `{code.value}` | {code.meaning} | {code.hint} |")
+        lines.append("")
+    return "\n".join(lines)

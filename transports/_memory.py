@@ -1,0 +1,130 @@
+"""In-memory carrier (``memory://name``) for tests and embedding.
+
+Messages still pass through the codec, so anything that cannot cross a real
+wire cannot cross this one either.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import trio
+
+from ._base import Carrier, Channel, Handler, run_handler
+from ._codec import DEFAULT_MAX_FRAME, decode, encode
+from ._errors import ChannelClosed, ClosedByYou, ConnectFailed, FrameTooLarge, TransportBroken
+from ._messages import Message
+
+_BROKEN = b"\x00__broken__"
+
+
+class MemoryChannel(Channel):
+    carrier = "memory"
+
+    def __init__(
+        self,
+        send: trio.MemorySendChannel[bytes],
+        recv: trio.MemoryReceiveChannel[bytes],
+        peer: str,
+        max_frame: int,
+    ) -> None:
+        self._send = send
+        self._recv = recv
+        self.peer = peer
+        self._max_frame = max_frame
+        self._closed = False
+
+    async def send(self, msg: Message) -> None:
+        body = encode(msg)
+        if len(body) > self._max_frame:
+            raise FrameTooLarge(f"message of {len(body)} bytes exceeds max_frame {self._max_frame}")
+        await self.send_raw(body)
+
+    async def send_raw(self, data: bytes) -> None:
+        if self._closed:
+            raise ClosedByYou("channel already closed")
+        try:
+            await self._send.send(data)
+        except trio.BrokenResourceError as exc:
+            raise TransportBroken("peer went away") from exc
+        except trio.ClosedResourceError as exc:
+            raise ClosedByYou("channel already closed") from exc
+
+    async def receive(self) -> Message:
+        if self._closed:
+            raise ClosedByYou("channel already closed")
+        try:
+            body = await self._recv.receive()
+        except trio.EndOfChannel as exc:
+            raise ChannelClosed("peer closed the channel") from exc
+        except trio.ClosedResourceError as exc:
+            raise ClosedByYou("channel already closed") from exc
+        if body == _BROKEN:
+            raise TransportBroken("peer broke the channel")
+        if len(body) > self._max_frame:
+            raise FrameTooLarge(f"peer sent {len(body)} bytes (max {self._max_frame})")
+        return decode(body)
+
+    async def break_(self) -> None:
+        """Simulate the peer vanishing (used by conformance tests)."""
+        try:
+            self._send.send_nowait(_BROKEN)
+        except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await self._send.aclose()
+        await self._recv.aclose()
+
+
+class _Listener:
+    def __init__(self, nursery: trio.Nursery, handler: Handler, max_frame: int) -> None:
+        self.nursery = nursery
+        self.handler = handler
+        self.max_frame = max_frame
+        self.count = 0
+
+
+_listeners: dict[str, _Listener] = {}
+
+
+class MemoryCarrier(Carrier):
+    schemes = ("memory",)
+
+    async def connect(self, url: str, *, ssl_context: Any = None, max_frame: int = DEFAULT_MAX_FRAME) -> Channel:
+        name = url.split("://", 1)[-1]
+        listener = _listeners.get(name)
+        if listener is None:
+            raise ConnectFailed(f"nothing listens on {url}")
+        await trio.lowlevel.checkpoint()
+        a_send, b_recv = trio.open_memory_channel[bytes](64)
+        b_send, a_recv = trio.open_memory_channel[bytes](64)
+        listener.count += 1
+        client = MemoryChannel(a_send, a_recv, url, max_frame)
+        server = MemoryChannel(b_send, b_recv, f"memory-client-{listener.count}", listener.max_frame)
+        listener.nursery.start_soon(run_handler, listener.handler, server)
+        return client
+
+    async def serve(
+        self,
+        url: str,
+        handler: Handler,
+        *,
+        ssl_context: Any = None,
+        max_frame: int = DEFAULT_MAX_FRAME,
+        task_status: Any = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        name = url.split("://", 1)[-1]
+        if name in _listeners:
+            raise ConnectFailed(f"address in use: {url}")
+        async with trio.open_nursery() as nursery:
+            _listeners[name] = _Listener(nursery, handler, max_frame)
+            try:
+                task_status.started(url)
+                await trio.sleep_forever()
+            finally:
+                _listeners.pop(name, None)

@@ -1,0 +1,330 @@
+"""The wire: every message any two Starling roles exchange.
+
+One tagged union (``t`` is the tag) encoded as MessagePack. Structs are
+map-encoded with defaults omitted, so a newer peer may add optional fields
+without breaking an older one; anything incompatible bumps ``PROTOCOL_VERSION``,
+which both sides state in ``hello``/``welcome``.
+
+Who sends what::
+
+    agent  -> proxy : hello ping ack output result stream_* error
+    proxy  -> agent : welcome pong task cancel result_ack drain stream_* error
+    proxy  -> center: hello ping dispatch_ack events results presence load_report error
+    center -> proxy : welcome pong dispatch cancel result_ack revoke error
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+PROTOCOL_VERSION = 1
+SUPPORTED_VERSIONS = (1,)
+
+TaskState = Literal[
+    "created",
+    "dispatched",
+    "delivered",
+    "received",
+    "running",
+    "succeeded",
+    "failed",
+    "timed_out",
+    "cancelled",
+]
+FINAL_STATES: frozenset[str] = frozenset({"succeeded", "failed", "timed_out", "cancelled"})
+STATE_ORDER: dict[str, int] = {
+    s: i
+    for i, s in enumerate(
+        ["created", "dispatched", "delivered", "received", "running", "succeeded"]
+    )
+} | {"failed": 5, "timed_out": 5, "cancelled": 5}
+
+
+class Message(msgspec.Struct, tag_field="t", omit_defaults=True, kw_only=True):
+    """Base of every wire message."""
+
+
+# --- shared pieces (not messages themselves) -------------------------------------
+
+
+class DiskUsage(msgspec.Struct, omit_defaults=True):
+    mount: str
+    total: int
+    used: int
+
+
+class Health(msgspec.Struct, omit_defaults=True, kw_only=True):
+    """The small health summary an agent attaches to its heartbeats."""
+
+    load1: float = 0.0
+    cpus: int = 1
+    mem_total: int = 0
+    mem_available: int = 0
+    disks: list[DiskUsage] = []
+    uptime: float = 0.0
+    agent_rss: int = 0
+    running: int = 0
+    throttle: str = ""
+    residents: dict[str, str] = {}
+
+
+class TaskSignature(msgspec.Struct, omit_defaults=True, kw_only=True):
+    """End-to-end signature: one Ed25519 signature per job over a Merkle root
+    of its task ids; each task carries its own inclusion proof."""
+
+    key_id: str
+    root: bytes
+    signature: bytes
+    proof: list[bytes] = []
+    index: int = 0
+    expires: float = 0.0
+    nonce: bytes = b""
+
+
+class JobSpec(msgspec.Struct, omit_defaults=True, kw_only=True):
+    """What every task of one job shares; sent once per dispatch."""
+
+    job_id: str
+    action: str
+    params: msgspec.Raw  # MessagePack bytes, kept verbatim so signatures cover them
+    timeout: float
+    deadline: float
+    stream: bool = False
+    account: str = ""
+    key_id: str = ""
+    root: bytes = b""
+    signature: bytes = b""
+    expires: float = 0.0
+    nonce: bytes = b""
+
+
+class TaskRef(msgspec.Struct, omit_defaults=True, array_like=True):
+    task_id: str
+    agent_id: str
+    proof: list[bytes] = []
+    index: int = 0
+
+
+class TaskEvent(msgspec.Struct, omit_defaults=True, array_like=True):
+    """A state transition seen by an agent or proxy, reported upstream."""
+
+    task_id: str
+    state: str
+    at: float
+    code: str = ""
+    message: str = ""
+
+
+class AgentState(msgspec.Struct, omit_defaults=True, kw_only=True):
+    agent_id: str
+    online: bool
+    at: float
+    health: Health | None = None
+    carrier: str = ""
+    peer: str = ""
+    code: str = ""
+    running: list[str] = []
+
+
+# --- connection ------------------------------------------------------------------
+
+
+class Hello(Message, tag="hello", kw_only=True):
+    version: int = PROTOCOL_VERSION
+    versions: list[int] = msgspec.field(default_factory=lambda: [PROTOCOL_VERSION])
+    role: Literal["agent", "proxy"]
+    node_id: str
+    credential: bytes = b""
+    idc: str = ""
+    carrier: str = ""
+    software: str = ""
+    features: list[str] = []
+
+
+class Welcome(Message, tag="welcome", kw_only=True):
+    version: int = PROTOCOL_VERSION
+    session: str
+    heartbeat: float = 10.0
+    server_time: float = 0.0
+    center_key: bytes = b""  # center's Ed25519 public key (to proxies)
+    revoked: list[str] = []
+
+
+class Ping(Message, tag="ping", kw_only=True):
+    seq: int
+    health: Health | None = None
+
+
+class Pong(Message, tag="pong", kw_only=True):
+    seq: int
+
+
+class Drain(Message, tag="drain", kw_only=True):
+    """Proxy asks an idle agent to reconnect elsewhere."""
+
+    reason: str = ""
+    retry_after: float = 0.0
+    avoid: list[str] = []
+
+
+class ErrorMsg(Message, tag="error", kw_only=True):
+    code: str
+    message: str = ""
+    ref: str = ""
+
+
+# --- tasks ------------------------------------------------------------------------
+
+
+class Dispatch(Message, tag="dispatch", kw_only=True):
+    """Center -> proxy: one batch per job per proxy."""
+
+    dispatch_id: str
+    job: JobSpec
+    tasks: list[TaskRef]
+
+
+class DispatchAck(Message, tag="dispatch_ack", kw_only=True):
+    dispatch_id: str
+    rejected: list[TaskEvent] = []
+
+
+class Task(Message, tag="task", kw_only=True):
+    """Proxy -> agent: one task for one host."""
+
+    task_id: str
+    job: JobSpec
+    proof: list[bytes] = []
+    index: int = 0
+
+
+class Ack(Message, tag="ack", kw_only=True):
+    """Agent -> proxy: the task is received (or what it already knew of it)."""
+
+    task_id: str
+    state: str = "received"
+    at: float = 0.0
+
+
+class Events(Message, tag="events", kw_only=True):
+    """Proxy -> center: a batch of task state transitions."""
+
+    events: list[TaskEvent]
+
+
+class Output(Message, tag="output", kw_only=True):
+    task_id: str
+    stream: int = 1
+    seq: int = 0
+    data: bytes = b""
+
+
+class Result(Message, tag="result", kw_only=True):
+    task_id: str
+    state: str
+    code: str = ""
+    message: str = ""
+    exit_code: int | None = None
+    stdout: str = ""
+    stderr: str = ""
+    data: msgspec.Raw | None = None
+    started: float = 0.0
+    finished: float = 0.0
+    truncated: bool = False
+
+
+class Results(Message, tag="results", kw_only=True):
+    """Proxy -> center: a batch of results."""
+
+    results: list[Result]
+
+
+class ResultAck(Message, tag="result_ack", kw_only=True):
+    task_ids: list[str]
+
+
+class Cancel(Message, tag="cancel", kw_only=True):
+    task_ids: list[str]
+    reason: str = ""
+
+
+# --- fleet --------------------------------------------------------------------
+
+
+class Presence(Message, tag="presence", kw_only=True):
+    """Proxy -> center: agents that came, went, or sent a heartbeat."""
+
+    agents: list[AgentState]
+    full: bool = False  # True: this is every agent the proxy holds
+
+
+class LoadReport(Message, tag="load_report", kw_only=True):
+    proxy_id: str
+    idc: str = ""
+    connections: int = 0
+    capacity: int = 0
+    load1: float = 0.0
+    cpus: int = 1
+    rss: int = 0
+    urls: list[str] = []
+
+
+class Revoke(Message, tag="revoke", kw_only=True):
+    agent_ids: list[str]
+
+
+# --- streams (terminal, file transfer) ------------------------------------------
+
+
+class StreamOpen(Message, tag="stream_open", kw_only=True):
+    stream_id: int
+    kind: str
+    params: msgspec.Raw | None = None
+    agent_id: str = ""
+
+
+class StreamData(Message, tag="stream_data", kw_only=True):
+    stream_id: int
+    seq: int = 0
+    data: bytes = b""
+
+
+class StreamResize(Message, tag="stream_resize", kw_only=True):
+    stream_id: int
+    cols: int
+    rows: int
+
+
+class StreamClose(Message, tag="stream_close", kw_only=True):
+    stream_id: int
+    code: str = ""
+    message: str = ""
+
+
+AnyMessage = (
+    Hello
+    | Welcome
+    | Ping
+    | Pong
+    | Drain
+    | ErrorMsg
+    | Dispatch
+    | DispatchAck
+    | Task
+    | Ack
+    | Events
+    | Output
+    | Result
+    | Results
+    | ResultAck
+    | Cancel
+    | Presence
+    | LoadReport
+    | Revoke
+    | StreamOpen
+    | StreamData
+    | StreamResize
+    | StreamClose
+)
