@@ -1,0 +1,32 @@
+"""The Starling agent kernel and the plugin SDK."""
+
+from ._context import ActionContext, AgentInfo, TaskInfo
+from ._executor import execute
+from ._plugins import ENTRY_POINT_GROUP, LoadedPlugin, PluginHost
+from ._resident import Resident
+from ._runner import ProcessResult, kill_tree, run_process
+from ._sdk import Action, ActionError, NoParams, Plugin, Risk, Unavailable, action
+from .hookspecs import hookimpl, hookspec
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "Action",
+    "ActionContext",
+    "ActionError",
+    "AgentInfo",
+    "LoadedPlugin",
+    "NoParams",
+    "Plugin",
+    "PluginHost",
+    "ProcessResult",
+    "Resident",
+    "Risk",
+    "TaskInfo",
+    "Unavailable",
+    "action",
+    "execute",
+    "hookimpl",
+    "hookspec",
+    "kill_tree",
+    "run_process",
+]

@@ -1,0 +1,118 @@
+"""The context an action runs in: who it runs for and the tools it may use."""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import shutil
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from transports import ErrorCode
+
+from ._runner import DEFAULT_MAX_OUTPUT, ProcessResult, run_process
+from ._sdk import ActionError
+
+
+@dataclass(frozen=True)
+class AgentInfo:
+    """Who this agent is."""
+
+    agent_id: str = ""
+    hostname: str = ""
+    idc: str = ""
+    state_dir: Path = Path(".")
+    version: str = ""
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """The task an action runs for (read-only for hooks)."""
+
+    task_id: str
+    job_id: str
+    action: str
+    account: str = ""
+    timeout: float = 60.0
+    params: Any = None
+
+
+@dataclass
+class ActionContext:
+    """Passed to every action as its first argument."""
+
+    task: TaskInfo
+    agent: AgentInfo = field(default_factory=AgentInfo)
+    config: Mapping[str, Any] = field(default_factory=dict)
+    max_output: int = DEFAULT_MAX_OUTPUT
+    nice: int = 0
+    emitter: Callable[[int, bytes], Awaitable[None]] | None = None
+    log: logging.Logger = field(default_factory=lambda: logging.getLogger("starling.plugin"))
+
+    @property
+    def task_id(self) -> str:
+        return self.task.task_id
+
+    @property
+    def streaming(self) -> bool:
+        return self.emitter is not None
+
+    async def emit(self, data: bytes | str, stream: int = 1) -> None:
+        """Stream a chunk of output to the caller (dropped when not streaming)."""
+        if self.emitter is not None:
+            await self.emitter(stream, data.encode() if isinstance(data, str) else data)
+
+    async def run(
+        self,
+        cmd: Sequence[str] | str,
+        *,
+        shell: bool = False,
+        input: bytes | str | None = None,
+        cwd: str | None = None,
+        env: Mapping[str, str] | None = None,
+        check: bool = False,
+    ) -> ProcessResult:
+        """Run a command under the task's limits (timeout kills the tree).
+
+        ``cmd`` is an argv list, or a string run by ``/bin/sh -c`` when ``shell``
+        (or split with shlex otherwise). With ``check``, a non-zero exit raises
+        :class:`ActionError` ``A008`` carrying the result.
+        """
+        if isinstance(cmd, str):
+            argv = ["/bin/sh", "-c", cmd] if shell else shlex.split(cmd)
+        else:
+            argv = list(cmd)
+        data = input.encode() if isinstance(input, str) else input
+        result = await run_process(
+            argv,
+            input=data,
+            cwd=cwd,
+            env=env,
+            max_output=self.max_output,
+            on_output=self.emitter,
+            nice=self.nice,
+        )
+        if check and result.exit_code != 0:
+            first = (result.stderr or result.stdout).strip().splitlines()
+            raise ActionError(
+                f"{argv[0]} exited {result.exit_code}: {first[-1] if first else ''}",
+                code=ErrorCode.A008,
+                data=result,
+            )
+        return result
+
+    def which(self, program: str) -> str | None:
+        return shutil.which(program)
+
+    def data_dir(self, plugin: str) -> Path:
+        """A private, persistent directory for one plugin's files."""
+        path = self.agent.state_dir / "plugins" / plugin
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    async def sleep(self, seconds: float) -> None:
+        await trio.sleep(seconds)

@@ -1,0 +1,191 @@
+"""What a plugin author writes against: actions, plugin info, errors, context.
+
+A plugin module looks like this (see ``examples/starling-hello`` for a whole
+package)::
+
+    import msgspec
+    from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+
+    PLUGIN = Plugin("hello", description="Greets.", version="1.0")
+
+    class GreetParams(msgspec.Struct, forbid_unknown_fields=True):
+        name: str = "world"
+
+    class Greeting(msgspec.Struct):
+        text: str
+
+    @action("hello.greet", risk=Risk.READ, timeout=5)
+    async def greet(ctx: ActionContext, p: GreetParams) -> Greeting:
+        \"\"\"Return a greeting for ``name``.\"\"\"
+        return Greeting(text=f"hello {p.name}")
+
+    @hookimpl
+    def starling_plugin_info() -> Plugin:
+        return PLUGIN
+
+    @hookimpl
+    def starling_actions() -> list:
+        return [greet]
+"""
+
+from __future__ import annotations
+
+import enum
+import inspect
+import shutil
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, get_type_hints
+
+import msgspec
+
+from transports import ErrorCode, StarlingError
+
+if TYPE_CHECKING:
+    from ._context import ActionContext
+
+
+class Risk(enum.StrEnum):
+    """How much an action can hurt: policy on the center keys off this."""
+
+    READ = "read"
+    CHANGE = "change"
+    DANGER = "danger"
+
+
+class ActionError(StarlingError):
+    """Raise from an action to fail the task with a catalogue code.
+
+    ``ActionError("no such unit", code=ErrorCode.A014)``; ``data`` is returned to
+    the caller beside the code (e.g. a partial result).
+    """
+
+    code = ErrorCode.A004
+
+    def __init__(self, message: str = "", *, code: ErrorCode | None = None, data: Any = None) -> None:
+        super().__init__(message, code=code)
+        self.data = data
+
+
+class Unavailable(ActionError):
+    """The plugin cannot work on this host (tool missing); code A003."""
+
+    code = ErrorCode.A003
+
+
+class NoParams(msgspec.Struct, forbid_unknown_fields=True):
+    """Params type for actions that take none."""
+
+
+ActionFn = Callable[["ActionContext", Any], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Action:
+    """One callable capability, e.g. ``disk.usage``. Made by :func:`action`."""
+
+    name: str
+    fn: ActionFn
+    params: type[msgspec.Struct]
+    result: Any
+    risk: Risk
+    timeout: float
+    description: str
+    streams: bool = False
+
+    @property
+    def plugin(self) -> str:
+        return self.name.split(".", 1)[0]
+
+    def decode_params(self, raw: bytes | None) -> msgspec.Struct:
+        """Validate MessagePack params; raises :class:`ActionError` A002."""
+        try:
+            if not raw:
+                return msgspec.convert({}, self.params)
+            return msgspec.msgpack.decode(raw, type=self.params)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            raise ActionError(f"{self.name}: {exc}", code=ErrorCode.A002) from exc
+
+    def describe(self) -> dict[str, Any]:
+        schema = msgspec.json.schema(self.params)
+        return {
+            "name": self.name,
+            "risk": self.risk.value,
+            "timeout": self.timeout,
+            "streams": self.streams,
+            "description": self.description,
+            "params": schema,
+        }
+
+
+def action(
+    name: str,
+    *,
+    risk: Risk | str,
+    timeout: float = 60.0,
+    streams: bool = False,
+    description: str | None = None,
+) -> Callable[[ActionFn], Action]:
+    """Declare an async function ``fn(ctx, params) -> result`` as an action.
+
+    The params type is read from the annotation of the second argument (a
+    ``msgspec.Struct``), the result type from the return annotation; the
+    description defaults to the docstring.
+    """
+    if "." not in name:
+        raise ValueError(f"action name {name!r} must be '<plugin>.<verb>'")
+
+    def wrap(fn: ActionFn) -> Action:
+        if not inspect.iscoroutinefunction(fn):
+            raise TypeError(f"action {name} must be an async function")
+        hints = get_type_hints(fn)
+        arg_names = list(inspect.signature(fn).parameters)
+        params = hints.get(arg_names[1], NoParams) if len(arg_names) > 1 else NoParams
+        if not (isinstance(params, type) and issubclass(params, msgspec.Struct)):
+            raise TypeError(f"action {name}: params must be a msgspec.Struct, not {params!r}")
+        desc = description or inspect.cleandoc(fn.__doc__ or "")
+        return Action(
+            name=name,
+            fn=fn,
+            params=params,
+            result=hints.get("return", Any),
+            risk=Risk(risk),
+            timeout=float(timeout),
+            description=desc,
+            streams=streams,
+        )
+
+    return wrap
+
+
+@dataclass
+class Plugin:
+    """A plugin's declaration: returned by its ``starling_plugin_info`` hook.
+
+    :param requires: executables that must be on ``PATH`` for the plugin to work.
+    :param requires_files: paths that must exist (``/run/systemd/system``).
+    :param check: a callable returning ``None`` when available or the reason why not.
+    """
+
+    name: str
+    description: str = ""
+    version: str = "1.0"
+    requires: Sequence[str] = ()
+    requires_files: Sequence[str] = ()
+    check: Callable[[], str | None] | None = None
+    domain: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def unavailable_reason(self) -> str | None:
+        """Why this plugin cannot work on this host, or ``None`` if it can."""
+        import os
+
+        for exe in self.requires:
+            if shutil.which(exe) is None:
+                return f"{exe} not found on PATH"
+        for path in self.requires_files:
+            if not os.path.exists(path):
+                return f"{path} does not exist"
+        if self.check is not None:
+            return self.check()
+        return None

@@ -1,0 +1,116 @@
+"""Every hook a Starling plugin can implement, in one place.
+
+pluggy is synchronous: hooks are cheap functions that return data (or an async
+callable the kernel runs in its own nursery). Never return a bare coroutine.
+Hooks are grouped by phase; each is named ``starling_<area>_<event>``.
+Implement them in your plugin module with ``@agent_core.hookimpl``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from ._context import AgentInfo, TaskInfo
+    from ._resident import Resident
+    from ._sdk import Action, Plugin
+
+hookspec = pluggy.HookspecMarker("starling")
+hookimpl = pluggy.HookimplMarker("starling")
+
+# ---------------------------------------------------------------------------------
+# Declaration: what a plugin is and what it offers. Called once when the plugin
+# is loaded (lazily, on the first call of one of its actions, or on a listing).
+# ---------------------------------------------------------------------------------
+
+
+@hookspec
+def starling_plugin_info() -> Plugin:
+    """Return this plugin's :class:`~agent_core.Plugin` declaration.
+
+    The declaration names the plugin (it must equal the entry-point name and the
+    prefix of its actions), gives a one-paragraph description and a version, and
+    says what the plugin needs on the host (``requires`` executables,
+    ``requires_files``, or a ``check`` callable). When a requirement is missing
+    the plugin is listed as unavailable with the reason, and its actions fail
+    with code ``A003`` instead of crashing.
+    """
+
+
+@hookspec
+def starling_actions() -> list[Action]:
+    """Return the :class:`~agent_core.Action` objects this plugin provides.
+
+    Make them with the :func:`~agent_core.action` decorator. Every action name is
+    ``<plugin>.<verb>``; its params type is validated before the action runs
+    (bad params fail with ``A002``), and its risk level (``read``, ``change``,
+    ``danger``) feeds the center's policy.
+    """
+
+
+@hookspec
+def starling_residents() -> list[Resident]:
+    """Return long-running processes this plugin wants the agent to keep alive.
+
+    Each :class:`~agent_core.Resident` names a command, a health check and
+    resource limits; the agent starts it, restarts it with backoff when it dies
+    or fails its check, and reports its status in the health summary.
+    """
+
+
+# ---------------------------------------------------------------------------------
+# Agent lifecycle.
+# ---------------------------------------------------------------------------------
+
+
+@hookspec
+def starling_agent_started(agent: AgentInfo) -> None:
+    """Called once the agent has its identity and before it connects.
+
+    ``agent`` carries the agent id, hostname, IDC and the state directory. Keep it
+    quick: the agent does not connect until every implementation returns.
+    """
+
+
+@hookspec
+def starling_agent_stopping(agent: AgentInfo) -> None:
+    """Called when the agent is shutting down cleanly (not after a crash)."""
+
+
+# ---------------------------------------------------------------------------------
+# Tasks: called around every action the kernel runs.
+# ---------------------------------------------------------------------------------
+
+
+@hookspec
+def starling_task_before(task: TaskInfo) -> str | None:
+    """Called before a task's action runs, after its params were validated.
+
+    Return ``None`` to let it run, or a string to refuse it: the task then fails
+    with code ``A016`` and that string as the message. Use it for local policy
+    (e.g. a host that must never reboot during business hours).
+    """
+
+
+@hookspec
+def starling_task_after(task: TaskInfo, state: str, code: str) -> None:
+    """Called after a task finished with its final ``state`` and ``code``.
+
+    For metrics and local logging; it cannot change the result.
+    """
+
+
+# ---------------------------------------------------------------------------------
+# Health: what the agent reports with its heartbeat.
+# ---------------------------------------------------------------------------------
+
+
+@hookspec
+def starling_health_collect() -> dict[str, Any] | None:
+    """Return extra key/values to add to the agent's health report, or ``None``.
+
+    Called on every heartbeat (every few seconds): it must be cheap and must not
+    block. Keys should be prefixed with the plugin name.
+    """

@@ -1,0 +1,76 @@
+"""Run shell commands and scripts.
+
+``cmd.run`` runs one command line with ``/bin/sh -c`` (or another shell);
+``cmd.script`` writes a script body to a private temporary file and runs it
+with the interpreter you name. Both return the exit code, stdout and stderr
+(each capped by the agent's ``max_output``), stream output when the job asks
+for it, and kill the whole process tree on timeout or cancel.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import msgspec
+
+from agent_core import ActionContext, Plugin, ProcessResult, Risk, action, hookimpl
+
+PLUGIN = Plugin("cmd", description=__doc__.splitlines()[0], domain="exec")
+
+
+class RunParams(msgspec.Struct, forbid_unknown_fields=True):
+    cmd: str
+    shell: str = "/bin/sh"
+    cwd: str | None = None
+    env: dict[str, str] = {}
+    stdin: str | None = None
+
+
+class ScriptParams(msgspec.Struct, forbid_unknown_fields=True):
+    body: str
+    interpreter: str = "/bin/sh"
+    args: list[str] = []
+    cwd: str | None = None
+    env: dict[str, str] = {}
+
+
+def _env(extra: dict[str, str]) -> dict[str, str] | None:
+    if not extra:
+        return None
+    env = dict(os.environ)
+    env.update(extra)
+    return env
+
+
+@action("cmd.run", risk=Risk.DANGER, timeout=60, streams=True)
+async def run(ctx: ActionContext, p: RunParams) -> ProcessResult:
+    """Run a command line with ``shell -c`` and return exit code, stdout and stderr."""
+    return await ctx.run([p.shell, "-c", p.cmd], input=p.stdin, cwd=p.cwd, env=_env(p.env))
+
+
+@action("cmd.script", risk=Risk.DANGER, timeout=300, streams=True)
+async def script(ctx: ActionContext, p: ScriptParams) -> ProcessResult:
+    """Write ``body`` to a private temporary file and run it with ``interpreter``."""
+    fd, path = tempfile.mkstemp(prefix="starling-script-", suffix=".sh")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(p.body)
+        os.chmod(path, 0o700)
+        argv = [*p.interpreter.split(), path, *p.args]
+        return await ctx.run(argv, cwd=p.cwd, env=_env(p.env))
+    finally:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
+@hookimpl
+def starling_plugin_info() -> Plugin:
+    return PLUGIN
+
+
+@hookimpl
+def starling_actions() -> list:
+    return [run, script]

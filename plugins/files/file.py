@@ -1,0 +1,92 @@
+"""Inspect files on the host.
+
+``file.stat`` reports whether a path exists and, if so, its type, size, mode,
+owner, group, timestamps and link target, without following the last link.
+"""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import stat as st
+
+import msgspec
+
+from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+
+PLUGIN = Plugin("file", description=__doc__.splitlines()[0], domain="files")
+
+
+class StatParams(msgspec.Struct, forbid_unknown_fields=True):
+    path: str
+    follow: bool = False
+
+
+class FileStat(msgspec.Struct, omit_defaults=True):
+    path: str
+    exists: bool
+    type: str = ""
+    size: int = 0
+    mode: str = ""
+    uid: int = 0
+    gid: int = 0
+    owner: str = ""
+    group: str = ""
+    mtime: float = 0.0
+    atime: float = 0.0
+    ctime: float = 0.0
+    target: str = ""
+
+
+_TYPES = [
+    (st.S_ISREG, "file"),
+    (st.S_ISDIR, "dir"),
+    (st.S_ISLNK, "link"),
+    (st.S_ISCHR, "char"),
+    (st.S_ISBLK, "block"),
+    (st.S_ISFIFO, "fifo"),
+    (st.S_ISSOCK, "socket"),
+]
+
+
+def _name(fn, ident: int) -> str:
+    try:
+        return fn(ident)[0]
+    except KeyError:
+        return str(ident)
+
+
+@action("file.stat", risk=Risk.READ, timeout=10)
+async def stat(ctx: ActionContext, p: StatParams) -> FileStat:
+    """Type, size, mode, owner, timestamps and link target of one path."""
+    try:
+        s = os.stat(p.path) if p.follow else os.lstat(p.path)
+    except FileNotFoundError:
+        return FileStat(path=p.path, exists=False)
+    kind = next((name for test, name in _TYPES if test(s.st_mode)), "other")
+    return FileStat(
+        path=p.path,
+        exists=True,
+        type=kind,
+        size=s.st_size,
+        mode=f"{st.S_IMODE(s.st_mode):04o}",
+        uid=s.st_uid,
+        gid=s.st_gid,
+        owner=_name(pwd.getpwuid, s.st_uid),
+        group=_name(grp.getgrgid, s.st_gid),
+        mtime=s.st_mtime,
+        atime=s.st_atime,
+        ctime=s.st_ctime,
+        target=os.readlink(p.path) if kind == "link" else "",
+    )
+
+
+@hookimpl
+def starling_plugin_info() -> Plugin:
+    return PLUGIN
+
+
+@hookimpl
+def starling_actions() -> list:
+    return [stat]
