@@ -78,7 +78,7 @@ async def execute(
     ctx = ActionContext(
         task=info,
         agent=agent or AgentInfo(),
-        config=(config or {}).get(act.plugin, {}),
+        config=(config or {}).get(host.plugin_for(job.action) or "", {}),
         max_output=max_output,
         nice=nice,
         emitter=emitter if job.stream else None,
@@ -97,6 +97,8 @@ async def execute(
                 elif exc.data is not None:
                     extra = {"data": msgspec.Raw(encode_value(exc.data))}
                 result = _fail(task_id, exc.code, exc.message, started, **extra)
+            except PermissionError as exc:
+                result = _fail(task_id, ErrorCode.A016, str(exc), started)
             except Exception as exc:
                 log.exception("task %s: action %s raised", task_id, job.action)
                 result = _fail(task_id, ErrorCode.A004, f"{type(exc).__name__}: {exc}", started)

@@ -120,7 +120,7 @@ class PluginHost:
             actions = self._call_own("starling_actions", name) or []
             plugin = LoadedPlugin(name=name, info=info, module=module, source=source)
             for act in actions:
-                if act.plugin != name:
+                if act.name != name and not act.name.startswith(name + "."):
                     log.warning("plugin %s declares foreign action %s; ignored", name, act.name)
                     continue
                 plugin.actions[act.name] = act
@@ -150,10 +150,21 @@ class PluginHost:
     def loaded(self) -> list[str]:
         return sorted(self._loaded)
 
+    def plugin_for(self, action_name: str) -> str | None:
+        """The plugin that owns ``action_name``: the plugin named exactly so, or
+        else the one named by its longest dotted prefix (``svc`` owns ``svc.start``)."""
+        known = self._eps().keys() | self._extra.keys()
+        parts = action_name.split(".")
+        for i in range(len(parts), 0, -1):
+            candidate = ".".join(parts[:i])
+            if candidate in known:
+                return candidate
+        return None
+
     def find_action(self, action_name: str) -> Action:
         """The action to run, or an :class:`ActionError` with A001/A003/A012."""
-        plugin_name = action_name.split(".", 1)[0]
-        if plugin_name not in self._eps() and plugin_name not in self._extra:
+        plugin_name = self.plugin_for(action_name)
+        if plugin_name is None:
             raise ActionError(f"unknown action {action_name!r}", code=ErrorCode.A001)
         if plugin_name in self.disabled:
             raise ActionError(f"plugin {plugin_name!r} is disabled on this host", code=ErrorCode.A012)

@@ -93,10 +93,6 @@ class Action:
     description: str
     streams: bool = False
 
-    @property
-    def plugin(self) -> str:
-        return self.name.split(".", 1)[0]
-
     def decode_params(self, raw: bytes | None) -> msgspec.Struct:
         """Validate MessagePack params; raises :class:`ActionError` A002."""
         try:
