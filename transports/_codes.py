@@ -93,6 +93,7 @@ class ErrorCode(enum.StrEnum):
     A014 = ("A014", "state change failed", "A declarative state action could not reach the desired state; the message says why.")
     A015 = ("A015", "file transfer checksum mismatch", "The transferred file did not match its checksum; retry the transfer.")
     A016 = ("A016", "permission denied", "The agent's user may not do this on the host.")
+    A017 = ("A017", "target not found on the host", "The process, device, module, key or path named in the params does not exist here; the message names it.")
 
     # --- environment --------------------------------------------------------------
     E001 = ("E001", "host offline: agent not connected", "The host is down, unreachable, or its agent is not running; check the host and `systemctl status starling-agent`.")
