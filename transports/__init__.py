@@ -61,6 +61,7 @@ from ._messages import (
     TaskState,
     Welcome,
 )
+from ._logging import JsonFormatter, setup_logging
 from ._tls import client_context, server_context
 
 __all__ = [
@@ -89,6 +90,7 @@ __all__ = [
     "FrameTooLarge",
     "Health",
     "Hello",
+    "JsonFormatter",
     "JobSpec",
     "Layer",
     "LoadReport",
@@ -128,5 +130,6 @@ __all__ = [
     "get_carrier",
     "register_carrier",
     "server_context",
+    "setup_logging",
     "split_host_port",
 ]

@@ -1,0 +1,360 @@
+"""The agent: enrollment, the connection loop, and task handling.
+
+Tasks belong to the agent, not to a connection: a task keeps running when the
+link to the proxy drops, and its result waits in the journal until a proxy
+(any proxy) carries it to the center and the center acknowledges it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import ssl
+import time
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import trio
+
+from transports import (
+    Ack,
+    Cancel,
+    Channel,
+    ConnectFailed,
+    Drain,
+    ErrorMsg,
+    Hello,
+    Output,
+    Ping,
+    Pong,
+    Result,
+    ResultAck,
+    StarlingError,
+    Task,
+    TransportError,
+    Welcome,
+    client_context,
+    get_carrier,
+)
+from transports import ErrorCode as EC
+
+from ._config import AgentConfig
+from ._context import AgentInfo
+from ._executor import execute
+from ._health import collect_health
+from ._identity import Identity, collect_identity
+from ._journal import Journal
+from ._plugins import PluginHost
+from ._register import Enrollment, ProxyInfo, RegistrationError, register
+
+log = logging.getLogger("starling.agent")
+
+VERSION = "0.1.0"
+SCHEME_ORDER = {"quic": 0, "tcp": 1, "https": 2, "http": 3}
+
+
+class Agent:
+    def __init__(self, config: AgentConfig, *, host: PluginHost | None = None) -> None:
+        self.config = config
+        self.state_dir = Path(config.state_dir)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.host = host or PluginHost(disabled=set(config.disabled_plugins))
+        self.journal = Journal(self.state_dir / "journal.db")
+        self.identity: Identity | None = None
+        self.enrollment: Enrollment | None = None
+        self.info = AgentInfo(state_dir=self.state_dir, version=VERSION)
+        self._channel: Channel | None = None
+        self._running: dict[str, trio.CancelScope] = {}
+        self._nursery: trio.Nursery | None = None
+        self._ssl: ssl.SSLContext | None = None
+        self._last_rx = 0.0
+        self._drained = False
+        self.connected = trio.Event()
+        self.statistics: dict[str, int] = {"tasks": 0, "duplicates": 0, "connects": 0, "results_sent": 0}
+
+    # -- enrollment -------------------------------------------------------------
+
+    @property
+    def _cred_file(self) -> Path:
+        return self.state_dir / "enrollment.json"
+
+    def _load_cached(self) -> Enrollment | None:
+        try:
+            return msgspec.json.decode(self._cred_file.read_bytes(), type=Enrollment)
+        except (OSError, msgspec.DecodeError, msgspec.ValidationError):
+            return None
+
+    async def enroll(self) -> Enrollment:
+        """Register (or re-register) with the center; fall back to the cached
+        enrollment when no center answers, so a center outage never stops an
+        already-enrolled agent from reaching its proxies."""
+        assert self.identity is not None
+        try:
+            enrollment = await register(self.config.center, self.config.enroll_token, self.identity, VERSION, self._ssl)
+        except RegistrationError as exc:
+            cached = self._load_cached()
+            if cached is None or exc.code in (EC.C017, EC.C019):
+                raise
+            log.warning("registration failed (%s: %s); using the cached enrollment", exc.code, exc)
+            return cached
+        tmp = self._cred_file.with_suffix(".tmp")
+        tmp.write_bytes(msgspec.json.encode(enrollment))
+        os.chmod(tmp, 0o600)
+        tmp.replace(self._cred_file)
+        return enrollment
+
+    # -- main loop -----------------------------------------------------------------
+
+    async def run(self) -> None:
+        self._ssl = client_context(self.config.ca_file or None)
+        self.identity = collect_identity(self.config.identity_file or None, self.config.idc, self.config.tags)
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            self.enrollment = await self._enroll_with_retry()
+            self.info = AgentInfo(
+                agent_id=self.enrollment.agent_id,
+                hostname=self.identity.hostname,
+                idc=self.identity.idc,
+                state_dir=self.state_dir,
+                version=VERSION,
+            )
+            self.host.pm.hook.starling_agent_started(agent=self.info)
+            interrupted, pending = self.journal.recover()
+            for res in interrupted:
+                log.warning("task %s was running when the agent stopped; reported as A007", res.task_id)
+            for task in pending:
+                nursery.start_soon(self._run_task, task)
+            nursery.start_soon(self._connection_loop)
+            nursery.start_soon(self._housekeeping)
+
+    async def _enroll_with_retry(self) -> Enrollment:
+        delay = self.config.backoff_min
+        while True:
+            try:
+                return await self.enroll()
+            except RegistrationError as exc:
+                if exc.code in (EC.C017, EC.C019):
+                    raise
+                log.warning("cannot register yet: %s; retrying in %.1fs", exc, delay)
+                await trio.sleep(delay * random.uniform(0.5, 1.5))
+                delay = min(delay * 2, self.config.backoff_max)
+
+    def _candidates(self) -> list[tuple[ProxyInfo, str]]:
+        assert self.enrollment is not None
+        want = self.config.transport
+        prefer = self._remembered_scheme()
+        out: list[tuple[ProxyInfo, str]] = []
+        for proxy in self.enrollment.proxies:
+            urls = [u for u in proxy.urls if want == "auto" or u.split("://")[0] in (want, want + "s")]
+            urls.sort(key=lambda u: (u.split("://")[0] != prefer, SCHEME_ORDER.get(u.split("://")[0], 9)))
+            out += [(proxy, u) for u in urls]
+        return out
+
+    def _remembered_scheme(self) -> str:
+        try:
+            return (self.state_dir / "transport").read_text().strip()
+        except OSError:
+            return ""
+
+    async def _connection_loop(self) -> None:
+        delay = self.config.backoff_min
+        failures = 0
+        while True:
+            connected = False
+            for proxy, url in self._candidates():
+                if self._drained and len(self.enrollment.proxies if self.enrollment else []) > 1:
+                    self._drained = False
+                    continue  # skip the proxy that drained us once
+                try:
+                    with trio.fail_after(5):
+                        channel = await get_carrier(url).connect(url, ssl_context=self._ssl)
+                except (ConnectFailed, TransportError, trio.TooSlowError) as exc:
+                    log.info("cannot reach proxy %s at %s: %s", proxy.id, url, exc)
+                    continue
+                connected = True
+                scheme = url.split("://")[0]
+                if self.config.transport == "auto":
+                    (self.state_dir / "transport").write_text(scheme)
+                try:
+                    await self._session(channel, proxy)
+                    delay = self.config.backoff_min
+                except StarlingError as exc:
+                    log.warning("session with proxy %s ended: %s (%s)", proxy.id, exc, exc.code)
+                    if exc.code is EC.P005:
+                        self.enrollment = await self._enroll_with_retry()
+                finally:
+                    self._channel = None
+                    self.connected = trio.Event()
+                    await channel.aclose()
+                break
+            if not connected:
+                failures += 1
+                if failures % 5 == 0:
+                    # Ask the center again: the proxy list may have changed.
+                    try:
+                        self.enrollment = await self.enroll()
+                    except RegistrationError as exc:
+                        log.warning("re-registration failed: %s", exc)
+            # Jittered exponential backoff so a proxy restart is never a stampede.
+            await trio.sleep(delay * random.uniform(0.5, 1.5))
+            delay = min(delay * 2, self.config.backoff_max)
+
+    async def _session(self, channel: Channel, proxy: ProxyInfo) -> None:
+        assert self.enrollment is not None and self.identity is not None
+        await channel.send(
+            Hello(
+                role="agent",
+                node_id=self.enrollment.agent_id,
+                credential=self.enrollment.credential.encode(),
+                idc=self.identity.idc,
+                carrier=channel.carrier,
+                software=f"starling-agent/{VERSION}",
+            )
+        )
+        with trio.fail_after(10):
+            first = await channel.receive()
+        if isinstance(first, ErrorMsg):
+            raise StarlingError(first.message, code=EC(first.code) if first.code in EC.__members__ else EC.P005)
+        if not isinstance(first, Welcome):
+            raise StarlingError(f"expected welcome, got {type(first).__name__}", code=EC.P003)
+        self.statistics["connects"] += 1
+        log.info("connected to proxy %s over %s", proxy.id, channel.carrier)
+        self._channel = channel
+        self._last_rx = trio.current_time()
+        self.connected.set()
+        heartbeat = first.heartbeat or self.config.heartbeat
+        for res in self.journal.unacked():
+            await channel.send(res)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._heartbeat, channel, heartbeat, nursery.cancel_scope)
+            await self._receive_loop(channel)
+            nursery.cancel_scope.cancel()
+
+    async def _heartbeat(self, channel: Channel, interval: float, scope: trio.CancelScope) -> None:
+        seq = 0
+        while True:
+            health = collect_health(running=len(self._running))
+            try:
+                await channel.send(Ping(seq=seq, health=health))
+            except TransportError:
+                scope.cancel()
+                return
+            seq += 1
+            await trio.sleep(interval)
+            if trio.current_time() - self._last_rx > 3 * interval:
+                log.warning("proxy silent for %.0fs; reconnecting", 3 * interval)
+                scope.cancel()
+                return
+
+    async def _receive_loop(self, channel: Channel) -> None:
+        while True:
+            msg = await channel.receive()
+            self._last_rx = trio.current_time()
+            if isinstance(msg, Task):
+                await self._on_task(channel, msg)
+            elif isinstance(msg, ResultAck):
+                self.journal.ack(msg.task_ids)
+            elif isinstance(msg, Cancel):
+                for task_id in msg.task_ids:
+                    scope = self._running.get(task_id)
+                    if scope is not None:
+                        scope.cancel()
+            elif isinstance(msg, Drain):
+                if self._running:
+                    continue  # busy agents are never drained
+                log.info("proxy asked us to move: %s", msg.reason)
+                self._drained = True
+                return
+            elif isinstance(msg, Pong):
+                pass
+            elif isinstance(msg, ErrorMsg):
+                log.warning("proxy error %s: %s", msg.code, msg.message)
+                if msg.code == EC.P005.value:
+                    raise StarlingError(msg.message, code=EC.P005)
+            else:
+                log.debug("ignoring %s from proxy", type(msg).__name__)
+
+    async def _send(self, msg: Any) -> bool:
+        channel = self._channel
+        if channel is None:
+            return False
+        try:
+            await channel.send(msg)
+            return True
+        except TransportError:
+            return False
+
+    async def _on_task(self, channel: Channel, task: Task) -> None:
+        is_new, state, result = self.journal.receive(task)
+        if not is_new:
+            self.statistics["duplicates"] += 1
+            if result is not None:
+                await channel.send(result)
+            else:
+                await channel.send(Ack(task_id=task.task_id, state=state, at=time.time()))
+            return
+        self.statistics["tasks"] += 1
+        await channel.send(Ack(task_id=task.task_id, state="received", at=time.time()))
+        assert self._nursery is not None
+        self._nursery.start_soon(self._run_task, task)
+
+    async def _run_task(self, task: Task) -> None:
+        job = task.job
+        if job.deadline and time.time() > job.deadline:
+            result = Result(task_id=task.task_id, state="failed", code=EC.C005.value, message="deadline passed before the task could start", finished=time.time())
+        else:
+            self.journal.mark_running(task.task_id)
+            await self._send(Ack(task_id=task.task_id, state="running", at=time.time()))
+            scope = trio.CancelScope()
+            self._running[task.task_id] = scope
+            seq = 0
+
+            async def emitter(fd: int, data: bytes) -> None:
+                nonlocal seq
+                seq += 1
+                await self._send(Output(task_id=task.task_id, stream=fd, seq=seq, data=data))
+
+            try:
+                result = await execute(
+                    self.host,
+                    task.task_id,
+                    job,
+                    agent=self.info,
+                    config=self.config.plugin_config,
+                    emitter=emitter,
+                    cancel_scope=scope,
+                    max_output=self.config.max_output,
+                    nice=self.config.nice,
+                )
+            finally:
+                self._running.pop(task.task_id, None)
+        self.journal.finish(result)
+        if await self._send(result):
+            self.statistics["results_sent"] += 1
+
+    async def _housekeeping(self) -> None:
+        """Re-send results nobody acknowledged (a proxy or center may have lost
+        them) and prune old journal rows."""
+        while True:
+            await trio.sleep(30)
+            if self._channel is not None:
+                for res in self.journal.unacked():
+                    if time.time() - res.finished > 20:
+                        await self._send(res)
+            self.journal.prune()
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "agent_id": self.enrollment.agent_id if self.enrollment else "",
+            "connected": self._channel is not None,
+            "running": sorted(self._running),
+            "journal": self.journal.counts(),
+            **self.statistics,
+        }
+
+
+def dump_status(agent: Agent) -> str:
+    return json.dumps(agent.status(), indent=2)

@@ -1,0 +1,82 @@
+"""Agent configuration: a TOML file, overridden by ``STARLING_*`` variables.
+
+Precedence: built-in defaults < the TOML file's ``[agent]`` table < environment.
+An environment variable ``STARLING_<FIELD>`` sets the field of the same name in
+upper case (``STARLING_IDC=bj1``); list fields take comma-separated values.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+
+class ConfigError(Exception):
+    """The configuration is unreadable or invalid; the message says where."""
+
+
+class AgentConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    #: Center API URLs, tried in order for registration.
+    center: list[str] = msgspec.field(default_factory=lambda: ["https://127.0.0.1:8470"])
+    #: Fleet enrollment token, checked by the center at registration.
+    enroll_token: str = ""
+    #: IDC hint; the identity override file wins over it.
+    idc: str = ""
+    tags: list[str] = []
+    state_dir: str = "/var/lib/starling"
+    #: CA bundle that signs the center's and proxies' certificates ("" = system store).
+    ca_file: str = ""
+    #: ``tcp`` | ``quic`` | ``http`` | ``auto``.
+    transport: str = "tcp"
+    identity_file: str = ""
+    max_output: int = 1024 * 1024
+    nice: int = 0
+    log_level: str = "info"
+    log_file: str = ""
+    #: Seconds between heartbeats when the proxy does not say otherwise.
+    heartbeat: float = 10.0
+    #: Reconnect backoff: first delay and cap, in seconds (jittered).
+    backoff_min: float = 0.5
+    backoff_max: float = 30.0
+    disabled_plugins: list[str] = []
+    plugin_config: dict[str, dict[str, Any]] = {}
+    #: Throttle: the agent's own budget and the host load at which it defers work.
+    cpu_budget: float = 50.0
+    mem_budget_mb: int = 200
+    max_load_per_cpu: float = 4.0
+    max_concurrent: int = 32
+
+
+def _coerce_env(field_type: Any, value: str) -> Any:
+    origin = getattr(field_type, "__origin__", None)
+    if origin is list or field_type is list:
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return value
+
+
+def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> AgentConfig:
+    """Read the file (if any) and the environment into an :class:`AgentConfig`."""
+    env = os.environ if env is None else env
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(Path(path).read_text())
+        except OSError as exc:
+            raise ConfigError(f"cannot read config {path}: {exc.strerror}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+        data = dict(raw.get("agent", raw))
+    hints = msgspec.structs.fields(AgentConfig)
+    for f in hints:
+        key = "STARLING_" + f.name.upper()
+        if key in env:
+            data[f.name] = _coerce_env(f.type, env[key])
+    try:
+        return msgspec.convert(data, AgentConfig, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{path or 'environment'}: {exc}") from exc

@@ -1,0 +1,76 @@
+"""``starling-agent``: the agent daemon and its small helper commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+
+import msgspec
+import trio
+
+from transports import StarlingError, setup_logging
+
+from ._config import ConfigError, load_config
+from ._identity import collect_identity
+from ._libc import set_child_subreaper
+
+log = logging.getLogger("starling.agent")
+
+
+async def _serve(config_path: str | None) -> int:
+    from ._agent import Agent
+
+    config = load_config(config_path)
+    setup_logging(config.log_level, config.log_file, role="agent")
+    set_child_subreaper()
+    agent = Agent(config)
+    async with trio.open_nursery() as nursery:
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+
+            async def watch() -> None:
+                async for _ in signals:
+                    log.info("signal received; stopping")
+                    agent.host.pm.hook.starling_agent_stopping(agent=agent.info)
+                    nursery.cancel_scope.cancel()
+                    return
+
+            nursery.start_soon(watch)
+            try:
+                await agent.run()
+            except StarlingError as exc:
+                log.error("agent stopped: %s (%s)", exc, exc.code)
+                print(f"starling-agent: {exc.code}: {exc}", file=sys.stderr)
+                return 2
+            finally:
+                nursery.cancel_scope.cancel()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="starling-agent", description="The Starling agent daemon.")
+    parser.add_argument("--config", "-c", help="agent TOML config (env STARLING_* overrides it)")
+    sub = parser.add_subparsers(dest="cmd")
+    sub.add_parser("run", help="run the agent (default)")
+    ident = sub.add_parser("identity", help="print this host's identity as JSON (SN, IP, hostname, OS, IDC)")
+    ident.add_argument("--override", help="identity override file")
+    args = parser.parse_args(argv)
+    try:
+        if args.cmd == "identity":
+            cfg = load_config(args.config) if args.config else None
+            override = args.override or (cfg.identity_file if cfg else None)
+            ident_ = collect_identity(override, cfg.idc if cfg else "", cfg.tags if cfg else [])
+            print(json.dumps(msgspec.to_builtins(ident_), indent=2))
+            return 0
+        return trio.run(_serve, args.config)
+    except ConfigError as exc:
+        print(f"starling-agent: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

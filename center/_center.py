@@ -1,0 +1,381 @@
+"""The center's core: proxy links, job submission, routing, the deadline sweeper.
+
+The center never talks to agents. It sends each proxy ONE batched ``dispatch``
+per job, records every transition the proxies report, stores each result once,
+and finalises whatever the deadline overtakes with a precise code.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+import trio
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from transports import (
+    Cancel,
+    Channel,
+    Dispatch,
+    DispatchAck,
+    ErrorCode,
+    ErrorMsg,
+    Events,
+    Hello,
+    JobSpec,
+    LoadReport,
+    Ping,
+    Pong,
+    Presence,
+    Result,
+    ResultAck,
+    Results,
+    Revoke,
+    StarlingError,
+    TaskRef,
+    TransportError,
+    Welcome,
+    encode_value,
+)
+
+from ._store import AsyncStore, new_id
+
+log = logging.getLogger("starling.center")
+
+DISK_FULL_RATIO = 0.98
+LOAD_PER_CPU_LIMIT = 4.0
+MEM_LOW_RATIO = 0.03
+
+
+class JobRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """What a caller submits."""
+
+    action: str
+    params: dict[str, Any] = {}
+    hosts: list[str] = []
+    tags: list[str] = []
+    idc: str = ""
+    all: bool = False
+    timeout: float = 60.0
+    #: Seconds from now after which undelivered tasks fail; default timeout + grace.
+    deadline: float = 0.0
+    #: What to do with hosts offline at submission: "fail" now (E001) or "wait" for them.
+    offline: str = "fail"
+    stream: bool = False
+
+
+@dataclass
+class ProxyLink:
+    proxy_id: str
+    idc: str
+    channel: Channel
+    urls: list[str] = field(default_factory=list)
+    connections: int = 0
+    acks: dict[str, trio.Event] = field(default_factory=dict)
+    rejected: dict[str, list[Any]] = field(default_factory=dict)
+
+
+class Center:
+    def __init__(
+        self,
+        store: AsyncStore,
+        signing_key: ed25519.Ed25519PrivateKey,
+        *,
+        proxy_token: str,
+        center_id: str = "center-1",
+        dispatch_grace: float = 30.0,
+        heartbeat: float = 10.0,
+        grace_heartbeats: float = 3.0,
+    ) -> None:
+        self.store = store
+        self.signing_key = signing_key
+        self.public_key = signing_key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        self.proxy_token = proxy_token
+        self.center_id = center_id
+        self.dispatch_grace = dispatch_grace
+        self.heartbeat = heartbeat
+        self.grace = heartbeat * grace_heartbeats
+        self.links: dict[str, ProxyLink] = {}
+        self._progress: dict[str, trio.Event] = defaultdict(trio.Event)
+        self.stats: dict[str, int] = defaultdict(int)
+
+    # -- progress notification -------------------------------------------------------
+
+    def notify(self, job_ids: set[str] | list[str]) -> None:
+        for job_id in job_ids:
+            ev = self._progress.pop(job_id, None)
+            if ev is not None:
+                ev.set()
+
+    async def wait_progress(self, job_id: str, seconds: float) -> None:
+        """Return when the job progresses here, or after ``seconds`` (other
+        centers may store its results: callers re-read the store either way)."""
+        with trio.move_on_after(seconds):
+            await self._progress[job_id].wait()
+
+    # -- proxy links ---------------------------------------------------------------------
+
+    async def proxy_session(self, channel: Channel) -> None:
+        with trio.fail_after(10):
+            hello = await channel.receive()
+        if not isinstance(hello, Hello) or hello.role != "proxy":
+            await channel.send(ErrorMsg(code=ErrorCode.P003.value, message="expected a proxy hello"))
+            return
+        if not hmac.compare_digest(hello.credential, self.proxy_token.encode()):
+            log.warning("proxy %s refused: bad token", hello.node_id)
+            await channel.send(ErrorMsg(code=ErrorCode.P005.value, message="proxy authentication failed"))
+            return
+        revoked = await self.store.revoked_agents()
+        await channel.send(
+            Welcome(session=new_id("s"), heartbeat=self.heartbeat, server_time=time.time(), center_key=self.public_key, revoked=revoked)
+        )
+        link = ProxyLink(proxy_id=hello.node_id, idc=hello.idc or "default", channel=channel)
+        old = self.links.get(link.proxy_id)
+        if old is not None:
+            await old.channel.aclose()
+        self.links[link.proxy_id] = link
+        await self.store.upsert_proxy(link.proxy_id, idc=link.idc, online=True)
+        log.info("proxy %s connected (%s)", link.proxy_id, link.idc)
+        try:
+            async for msg in channel:
+                await self._on_proxy_message(link, msg)
+        finally:
+            if self.links.get(link.proxy_id) is link:
+                del self.links[link.proxy_id]
+                with trio.CancelScope(shield=True):
+                    await self.store.proxy_lost(link.proxy_id)
+                log.warning("proxy %s disconnected", link.proxy_id)
+
+    async def _on_proxy_message(self, link: ProxyLink, msg: Any) -> None:
+        if isinstance(msg, Results):
+            touched = await self.store.store_results(msg.results)
+            await link.channel.send(ResultAck(task_ids=[r.task_id for r in msg.results]))
+            self.stats["results"] += len(msg.results)
+            await self._settle(touched)
+        elif isinstance(msg, Events):
+            await self.store.apply_events(msg.events)
+            self.notify({ev.task_id.rsplit("-", 1)[0] for ev in msg.events})
+        elif isinstance(msg, DispatchAck):
+            link.rejected[msg.dispatch_id] = msg.rejected
+            ev = link.acks.pop(msg.dispatch_id, None)
+            if ev is not None:
+                ev.set()
+        elif isinstance(msg, Presence):
+            came = await self.store.apply_presence(link.proxy_id, msg.agents, msg.full)
+            if came:
+                await self._redispatch_for(came)
+        elif isinstance(msg, LoadReport):
+            link.urls = msg.urls
+            link.connections = msg.connections
+            await self.store.upsert_proxy(
+                link.proxy_id, idc=msg.idc or link.idc, urls=msg.urls, connections=msg.connections,
+                capacity=msg.capacity, load1=msg.load1, cpus=msg.cpus, rss=msg.rss, online=True,
+            )
+        elif isinstance(msg, Ping):
+            await link.channel.send(Pong(seq=msg.seq))
+        elif isinstance(msg, ErrorMsg):
+            log.warning("proxy %s reports %s: %s", link.proxy_id, msg.code, msg.message)
+
+    async def _settle(self, job_ids: set[str]) -> None:
+        for job_id in job_ids:
+            await self.store.finish_job_if_done(job_id)
+        self.notify(job_ids)
+
+    # -- jobs ------------------------------------------------------------------------------
+
+    async def submit(self, req: JobRequest, account: str = "") -> dict[str, Any]:
+        if req.offline not in ("fail", "wait"):
+            raise StarlingError("offline must be 'fail' or 'wait'", code=ErrorCode.C001)
+        if req.timeout <= 0 or req.timeout > 7 * 86400:
+            raise StarlingError("timeout must be within (0, 604800] seconds", code=ErrorCode.C001)
+        if not (req.hosts or req.tags or req.idc or req.all):
+            raise StarlingError("give targets: hosts, tags, idc or all", code=ErrorCode.C001)
+        targets = await self.store.select_agents(hosts=req.hosts, tags=req.tags, idc=req.idc, all_hosts=req.all)
+        if req.hosts:
+            known = {t["id"] for t in targets} | {t["hostname"] for t in targets} | {t["ip"] for t in targets} | {t["sn"] for t in targets}
+            unknown = [h for h in req.hosts if h not in known]
+            if unknown:
+                raise StarlingError(f"unknown host(s): {', '.join(unknown[:10])}", code=ErrorCode.C002)
+        targets = [t for t in targets if not t["revoked"]]
+        if not targets:
+            raise StarlingError("no registered host matches the selection", code=ErrorCode.C003)
+        now = time.time()
+        job_id = new_id("j")
+        deadline = now + (req.deadline if req.deadline > 0 else req.timeout + self.dispatch_grace)
+        params_raw = encode_value(req.params)
+        job_row = {
+            "id": job_id, "account": account, "action": req.action, "params": json.dumps(req.params),
+            "params_raw": params_raw, "targets": json.dumps({"hosts": req.hosts, "tags": req.tags, "idc": req.idc, "all": req.all}),
+            "created": now, "timeout": req.timeout, "deadline": deadline, "total": len(targets),
+            "state": "running", "offline": req.offline, "stream": req.stream,
+        }
+        task_rows = [
+            {"id": f"{job_id}-{i:x}", "job_id": job_id, "agent_id": t["id"], "state": "created", "deadline": deadline, "created": now}
+            for i, t in enumerate(targets)
+        ]
+        await self.store.create_job(job_row, task_rows)
+        self.stats["jobs"] += 1
+        by_agent = {t["id"]: t for t in targets}
+        offline = [(row["id"], by_agent[row["agent_id"]]) for row in task_rows if not self._reachable(by_agent[row["agent_id"]])]
+        if offline and req.offline == "fail":
+            await self.store.finalize([(tid, "failed", agent["code"] or "E001", ErrorCode(agent["code"] or "E001").meaning) for tid, agent in offline])
+        offline_ids = {tid for tid, _ in offline}
+        await self.dispatch(job_row, [r for r in task_rows if r["id"] not in offline_ids], by_agent)
+        await self._settle({job_id})
+        return {"job_id": job_id, "total": len(targets), "offline": len(offline)}
+
+    def _reachable(self, agent: dict[str, Any]) -> bool:
+        return bool(agent["online"]) and agent["proxy_id"] in self.links
+
+    def job_spec(self, job: dict[str, Any]) -> JobSpec:
+        return JobSpec(
+            job_id=job["id"], action=job["action"], params=msgspec.Raw(job["params_raw"]),
+            timeout=job["timeout"], deadline=job["deadline"], stream=bool(job["stream"]), account=job["account"],
+        )
+
+    async def dispatch(self, job: dict[str, Any], task_rows: list[dict[str, Any]], agents: dict[str, dict[str, Any]]) -> None:
+        """Send each proxy ONE batch for this job and record what it accepted."""
+        spec = self.job_spec(job)
+        by_proxy: dict[str, list[TaskRef]] = defaultdict(list)
+        for row in task_rows:
+            agent = agents.get(row["agent_id"])
+            if agent is None or not self._reachable(agent):
+                continue
+            by_proxy[agent["proxy_id"]].append(TaskRef(task_id=row["id"], agent_id=row["agent_id"]))
+
+        async def one(proxy_id: str, refs: list[TaskRef]) -> None:
+            link = self.links.get(proxy_id)
+            if link is None:
+                return
+            dispatch_id = new_id("d")
+            ev = trio.Event()
+            link.acks[dispatch_id] = ev
+            try:
+                await link.channel.send(Dispatch(dispatch_id=dispatch_id, job=spec, tasks=refs))
+            except TransportError as exc:
+                log.warning("dispatch to %s failed: %s", proxy_id, exc)
+                link.acks.pop(dispatch_id, None)
+                return
+            with trio.move_on_after(10):
+                await ev.wait()
+            if not ev.is_set():
+                link.acks.pop(dispatch_id, None)
+                log.warning("proxy %s did not ack dispatch %s; will retry", proxy_id, dispatch_id)
+                return
+            rejected = {r.task_id for r in link.rejected.pop(dispatch_id, [])}
+            accepted = [r.task_id for r in refs if r.task_id not in rejected]
+            await self.store.mark(accepted, "dispatched", time.time(), proxy_id)
+            self.stats["dispatched"] += len(accepted)
+
+        async with trio.open_nursery() as nursery:
+            for proxy_id, refs in by_proxy.items():
+                nursery.start_soon(one, proxy_id, refs)
+
+    async def _redispatch_for(self, agent_ids: list[str]) -> None:
+        """Hosts came (back) online: send them what they have not received yet."""
+        rows = await self.store.undelivered_for(agent_ids, time.time())
+        await self._redispatch(rows)
+
+    async def _redispatch(self, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        agents = await self.store.agent_by_id({r["agent_id"] for r in rows})
+        by_job: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for r in rows:
+            by_job[r["job_id"]].append(r)
+        for job_id, job_rows in by_job.items():
+            job = await self.store.job(job_id)
+            if job is None or job["state"] in ("cancelled", "pending_approval"):
+                continue
+            await self.dispatch(job, job_rows, agents)
+
+    async def cancel(self, job_id: str) -> dict[str, Any]:
+        job = await self.store.job(job_id)
+        if job is None:
+            raise StarlingError(f"no job {job_id}", code=ErrorCode.C004)
+        await self.store.set_job_state(job_id, "cancelled")
+        rows = await self.store.running_tasks(job_id)
+        by_proxy: dict[str, list[str]] = defaultdict(list)
+        not_started = []
+        for r in rows:
+            if r["state"] in ("created", "dispatched"):
+                not_started.append((r["id"], "cancelled", ErrorCode.C006.value, ErrorCode.C006.meaning))
+            if r["proxy_id"]:
+                by_proxy[r["proxy_id"]].append(r["id"])
+        for proxy_id, ids in by_proxy.items():
+            link = self.links.get(proxy_id)
+            if link is not None:
+                try:
+                    await link.channel.send(Cancel(task_ids=ids, reason="job cancelled"))
+                except TransportError:
+                    pass
+        await self.store.finalize(not_started)
+        await self._settle({job_id})
+        return {"job_id": job_id, "cancelling": len(rows)}
+
+    async def revoke(self, agent_id: str) -> bool:
+        ok = await self.store.revoke_agent(agent_id)
+        for link in list(self.links.values()):
+            try:
+                await link.channel.send(Revoke(agent_ids=[agent_id]))
+            except TransportError:
+                pass
+        return bool(ok)
+
+    # -- the sweeper -------------------------------------------------------------------------
+
+    def _environment_code(self, row: dict[str, Any], now: float) -> ErrorCode | None:
+        """An ``E…`` code when the host's last report explains the failure."""
+        if row.get("online") is not None and not row["online"]:
+            return ErrorCode(row["code"]) if row.get("code", "").startswith("E") else ErrorCode.E001
+        if row.get("last_seen") and now - row["last_seen"] > self.grace:
+            return ErrorCode.E005
+        try:
+            health = json.loads(row.get("health") or "{}")
+        except ValueError:
+            health = {}
+        for disk in health.get("disks", []):
+            if disk.get("total") and disk.get("used", 0) / disk["total"] >= DISK_FULL_RATIO:
+                return ErrorCode.E002
+        if health.get("cpus") and health.get("load1", 0) > LOAD_PER_CPU_LIMIT * health["cpus"]:
+            return ErrorCode.E003
+        if health.get("mem_total") and health.get("mem_available", 0) / health["mem_total"] < MEM_LOW_RATIO:
+            return ErrorCode.E004
+        return None
+
+    def classify_overdue(self, row: dict[str, Any], now: float) -> tuple[str, str, str, str]:
+        env = self._environment_code(row, now)
+        state = row["state"]
+        if env is not None:
+            code = env
+            if env is ErrorCode.E001 and state in ("received", "running"):
+                code = ErrorCode.P002
+        elif state in ("created", "dispatched", "delivered"):
+            code = ErrorCode.C005
+        else:
+            code = ErrorCode.C005
+        return (row["id"], "failed", code.value, code.meaning)
+
+    async def sweep_once(self) -> int:
+        now = time.time()
+        await self.store.mark_stale_agents(now - self.grace)
+        due = await self.store.due_tasks(now)
+        if due:
+            touched = await self.store.finalize([self.classify_overdue(r, now) for r in due])
+            await self._settle(touched)
+        return len(due)
+
+    async def sweeper(self, interval: float = 1.0) -> None:
+        while True:
+            try:
+                await self.sweep_once()
+            except Exception:
+                log.exception("sweeper pass failed")
+            await trio.sleep(interval)

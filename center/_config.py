@@ -1,0 +1,96 @@
+"""Center and proxy configuration: TOML, overridden by ``STARLING_*`` variables.
+
+For the center, ``STARLING_CENTER_<FIELD>``; for a proxy, ``STARLING_PROXY_<FIELD>``
+(e.g. ``STARLING_CENTER_DB=postgresql+psycopg://...``).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import msgspec
+
+T = TypeVar("T", bound=msgspec.Struct)
+
+
+class ConfigError(Exception):
+    pass
+
+
+class CenterConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    center_id: str = "center-1"
+    #: HTTPS API listen address.
+    api: str = "https://127.0.0.1:8470"
+    #: Where proxies connect (TLS).
+    proxy_listen: str = "tcp://127.0.0.1:8472"
+    #: SQLAlchemy URL: sqlite:///path (embedded), postgresql+psycopg://, mysql+pymysql://
+    db: str = ""
+    state_dir: str = "/var/lib/starling-center"
+    enroll_token: str = ""
+    proxy_token: str = ""
+    #: TLS; empty = the embedded CA in state_dir/pki issues them.
+    cert_file: str = ""
+    key_file: str = ""
+    ca_file: str = ""
+    tls_hosts: list[str] = msgspec.field(default_factory=lambda: ["127.0.0.1", "localhost"])
+    #: Seconds added to a job's timeout to give dispatch and delivery time.
+    dispatch_grace: float = 30.0
+    heartbeat: float = 10.0
+    #: An agent silent for longer than this many heartbeats is offline (E005).
+    grace_heartbeats: float = 3.0
+    log_level: str = "info"
+    log_file: str = ""
+    #: Bootstrap admin API key (created on start when set).
+    admin_key_id: str = ""
+    admin_secret: str = ""
+    #: Where the web console's static files are ("" = bundled).
+    console_dir: str = ""
+
+
+class ProxyConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    proxy_id: str = "proxy-1"
+    idc: str = "default"
+    #: Center link URLs (one link per center).
+    centers: list[str] = msgspec.field(default_factory=lambda: ["tcp://127.0.0.1:8472"])
+    proxy_token: str = ""
+    #: Agent-facing listeners; advertised to agents as given unless `advertise` is set.
+    listen: list[str] = msgspec.field(default_factory=lambda: ["tcp://127.0.0.1:8471"])
+    advertise: list[str] = []
+    cert_file: str = ""
+    key_file: str = ""
+    ca_file: str = ""
+    heartbeat: float = 10.0
+    #: Connections above which the proxy reports itself overloaded and drains.
+    capacity: int = 20000
+    flush_interval: float = 0.05
+    log_level: str = "info"
+    log_file: str = ""
+
+
+def load(cls: type[T], path: str | os.PathLike[str] | None, section: str, env: Mapping[str, str] | None = None) -> T:
+    env = os.environ if env is None else env
+    data: dict[str, Any] = {}
+    if path:
+        try:
+            raw = tomllib.loads(Path(path).read_text())
+        except OSError as exc:
+            raise ConfigError(f"cannot read config {path}: {exc.strerror}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+        data = dict(raw.get(section, {}))
+    prefix = f"STARLING_{section.upper()}_"
+    for f in msgspec.structs.fields(cls):
+        key = prefix + f.name.upper()
+        if key in env:
+            value: Any = env[key]
+            if getattr(f.type, "__origin__", None) is list:
+                value = [v.strip() for v in value.split(",") if v.strip()]
+            data[f.name] = value
+    try:
+        return msgspec.convert(data, cls, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{path or 'environment'} [{section}]: {exc}") from exc

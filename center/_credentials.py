@@ -1,0 +1,51 @@
+"""Agent credentials: a small token signed by the center's Ed25519 key.
+
+Proxies verify tokens offline with the center's public key (sent to them in
+``welcome``), so a proxy keeps no credential database and a stolen proxy
+cannot mint credentials. Revocation is pushed to proxies (``revoke``).
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+
+import msgspec
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from transports import ErrorCode, StarlingError
+
+
+class Claims(msgspec.Struct, array_like=True):
+    agent_id: str
+    idc: str
+    issued: float
+    expires: float
+
+
+class CredentialError(StarlingError):
+    code = ErrorCode.P005
+
+
+def issue(key: ed25519.Ed25519PrivateKey, agent_id: str, idc: str, ttl: float = 365 * 86400) -> str:
+    now = time.time()
+    body = msgspec.msgpack.encode(Claims(agent_id, idc, now, now + ttl))
+    sig = key.sign(b"starling-cred\x00" + body)
+    return base64.urlsafe_b64encode(body).decode() + "." + base64.urlsafe_b64encode(sig).decode()
+
+
+def verify(public: ed25519.Ed25519PublicKey, token: str, agent_id: str, now: float | None = None) -> Claims:
+    try:
+        body_b64, sig_b64 = token.split(".", 1)
+        body = base64.urlsafe_b64decode(body_b64)
+        sig = base64.urlsafe_b64decode(sig_b64)
+        public.verify(sig, b"starling-cred\x00" + body)
+        claims = msgspec.msgpack.decode(body, type=Claims)
+    except (ValueError, InvalidSignature, msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise CredentialError("credential invalid") from exc
+    if claims.agent_id != agent_id:
+        raise CredentialError("credential belongs to another agent")
+    if claims.expires < (now or time.time()):
+        raise CredentialError("credential expired")
+    return claims

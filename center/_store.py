@@ -1,0 +1,498 @@
+"""The center's storage: one interface over SQLite (embedded), PostgreSQL and
+MySQL/MariaDB, through SQLAlchemy Core.
+
+Every method is synchronous and runs in a worker thread (see
+:class:`AsyncStore`), because the database drivers are blocking and the center
+runs on trio. Writes are batched: a job of N hosts is one INSERT of N rows, and
+a batch of results or events is one ``executemany`` per target state.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from functools import partial
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+import trio
+from sqlalchemy import bindparam
+
+from transports import FINAL_STATES, AgentState, Result, TaskEvent, decode_value
+
+T = TypeVar("T")
+
+metadata = sa.MetaData()
+
+agents = sa.Table(
+    "agents",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("sn", sa.String(191), nullable=False, unique=True),
+    sa.Column("hostname", sa.String(255), nullable=False, default=""),
+    sa.Column("ip", sa.String(64), nullable=False, default=""),
+    sa.Column("os", sa.String(191), nullable=False, default=""),
+    sa.Column("idc", sa.String(64), nullable=False, default="default", index=True),
+    sa.Column("tags", sa.Text, nullable=False, default="[]"),
+    sa.Column("version", sa.String(32), nullable=False, default=""),
+    sa.Column("proxy_id", sa.String(64)),
+    sa.Column("carrier", sa.String(16), nullable=False, default=""),
+    sa.Column("online", sa.Boolean, nullable=False, default=False, index=True),
+    sa.Column("code", sa.String(8), nullable=False, default=""),
+    sa.Column("last_seen", sa.Float, nullable=False, default=0.0),
+    sa.Column("health", sa.Text, nullable=False, default="{}"),
+    sa.Column("registered", sa.Float, nullable=False, default=0.0),
+    sa.Column("revoked", sa.Boolean, nullable=False, default=False),
+)
+
+proxies = sa.Table(
+    "proxies",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("idc", sa.String(64), nullable=False, default="default"),
+    sa.Column("urls", sa.Text, nullable=False, default="[]"),
+    sa.Column("connections", sa.Integer, nullable=False, default=0),
+    sa.Column("capacity", sa.Integer, nullable=False, default=0),
+    sa.Column("load1", sa.Float, nullable=False, default=0.0),
+    sa.Column("cpus", sa.Integer, nullable=False, default=1),
+    sa.Column("rss", sa.BigInteger, nullable=False, default=0),
+    sa.Column("online", sa.Boolean, nullable=False, default=False),
+    sa.Column("last_seen", sa.Float, nullable=False, default=0.0),
+)
+
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("account", sa.String(64), nullable=False, default=""),
+    sa.Column("action", sa.String(128), nullable=False),
+    sa.Column("params", sa.Text, nullable=False, default="{}"),
+    sa.Column("params_raw", sa.LargeBinary, nullable=False),
+    sa.Column("targets", sa.Text, nullable=False, default="{}"),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("timeout", sa.Float, nullable=False),
+    sa.Column("deadline", sa.Float, nullable=False),
+    sa.Column("total", sa.Integer, nullable=False, default=0),
+    sa.Column("state", sa.String(20), nullable=False, default="running"),
+    sa.Column("offline", sa.String(8), nullable=False, default="fail"),
+    sa.Column("stream", sa.Boolean, nullable=False, default=False),
+    sa.Column("finished", sa.Float),
+)
+
+tasks = sa.Table(
+    "tasks",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("job_id", sa.String(40), nullable=False, index=True),
+    sa.Column("agent_id", sa.String(40), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False, default="created"),
+    sa.Column("code", sa.String(8), nullable=False, default=""),
+    sa.Column("message", sa.Text, nullable=False, default=""),
+    sa.Column("exit_code", sa.Integer),
+    sa.Column("stdout", sa.Text, nullable=False, default=""),
+    sa.Column("stderr", sa.Text, nullable=False, default=""),
+    sa.Column("data", sa.Text),
+    sa.Column("truncated", sa.Boolean, nullable=False, default=False),
+    sa.Column("proxy_id", sa.String(64)),
+    sa.Column("deadline", sa.Float, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("dispatched", sa.Float),
+    sa.Column("delivered", sa.Float),
+    sa.Column("received", sa.Float),
+    sa.Column("running", sa.Float),
+    sa.Column("finished", sa.Float),
+    sa.Index("tasks_agent_state", "agent_id", "state"),
+    sa.Index("tasks_state_deadline", "state", "deadline"),
+)
+
+# Allowed predecessors of each state: a transition only ever moves forward.
+_BEFORE: dict[str, list[str]] = {
+    "dispatched": ["created"],
+    "delivered": ["created", "dispatched"],
+    "received": ["created", "dispatched", "delivered"],
+    "running": ["created", "dispatched", "delivered", "received"],
+}
+NON_FINAL = ["created", "dispatched", "delivered", "received", "running"]
+
+
+def new_id(prefix: str = "") -> str:
+    """Time-ordered, unique ids (sortable by creation)."""
+    return f"{prefix}{int(time.time() * 1000):x}{uuid.uuid4().hex[:10]}"
+
+
+class Store:
+    """Synchronous store; use through :class:`AsyncStore` from trio code."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        kwargs: dict[str, Any] = {"future": True}
+        if url.startswith("sqlite"):
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        else:
+            kwargs.update(pool_size=8, max_overflow=8, pool_pre_ping=True)
+        self.engine = sa.create_engine(url, **kwargs)
+        if url.startswith("sqlite"):
+            @sa.event.listens_for(self.engine, "connect")
+            def _pragmas(conn: Any, _rec: Any) -> None:
+                cur = conn.cursor()
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA synchronous=NORMAL")
+                cur.execute("PRAGMA busy_timeout=30000")
+                cur.close()
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def create_all(self) -> None:
+        metadata.create_all(self.engine)
+
+    def drop_all(self) -> None:
+        metadata.drop_all(self.engine)
+
+    # -- agents ------------------------------------------------------------------
+
+    def register_agent(self, identity: dict[str, Any], version: str) -> tuple[str, bool]:
+        """Upsert a host by SN; returns ``(agent_id, revoked)``."""
+        now = time.time()
+        values = {
+            "hostname": identity.get("hostname", ""),
+            "ip": identity.get("ip", ""),
+            "os": identity.get("os", ""),
+            "idc": identity.get("idc") or "default",
+            "tags": json.dumps(sorted(identity.get("tags") or [])),
+            "version": version,
+        }
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(agents.c.id, agents.c.revoked).where(agents.c.sn == identity["sn"])).first()
+            if row is not None:
+                conn.execute(agents.update().where(agents.c.id == row.id).values(**values))
+                return row.id, bool(row.revoked)
+            agent_id = new_id("h")
+            try:
+                conn.execute(agents.insert().values(id=agent_id, sn=identity["sn"], registered=now, **values))
+            except sa.exc.IntegrityError:
+                # Another center registered the same SN a moment ago.
+                conn.rollback()
+                got = self.engine.connect().execute(sa.select(agents.c.id).where(agents.c.sn == identity["sn"])).scalar_one()
+                return got, False
+            return agent_id, False
+
+    def revoke_agent(self, agent_id: str, revoked: bool = True) -> bool:
+        with self.engine.begin() as conn:
+            return conn.execute(agents.update().where(agents.c.id == agent_id).values(revoked=revoked)).rowcount == 1
+
+    def revoked_agents(self) -> list[str]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(sa.select(agents.c.id).where(agents.c.revoked.is_(True))).scalars())
+
+    def select_agents(
+        self,
+        *,
+        hosts: Sequence[str] = (),
+        tags: Sequence[str] = (),
+        idc: str = "",
+        all_hosts: bool = False,
+        online: bool | None = None,
+        limit: int = 0,
+    ) -> list[dict[str, Any]]:
+        q = sa.select(agents).order_by(agents.c.hostname, agents.c.id)
+        if hosts:
+            q = q.where(sa.or_(agents.c.id.in_(list(hosts)), agents.c.hostname.in_(list(hosts)), agents.c.ip.in_(list(hosts)), agents.c.sn.in_(list(hosts))))
+        elif not (all_hosts or tags or idc):
+            return []
+        if idc:
+            q = q.where(agents.c.idc == idc)
+        if online is not None:
+            q = q.where(agents.c.online.is_(online))
+        if limit:
+            q = q.limit(limit)
+        with self.engine.connect() as conn:
+            rows = [self._agent_row(r) for r in conn.execute(q).mappings()]
+        if tags:
+            want = set(tags)
+            rows = [r for r in rows if want & set(r["tags"])]
+        return rows
+
+    @staticmethod
+    def _agent_row(r: Any) -> dict[str, Any]:
+        d = dict(r)
+        d["tags"] = json.loads(d["tags"] or "[]")
+        d["health"] = json.loads(d["health"] or "{}")
+        return d
+
+    def agent_by_id(self, agent_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        ids = list(agent_ids)
+        if not ids:
+            return {}
+        with self.engine.connect() as conn:
+            return {r["id"]: self._agent_row(r) for r in conn.execute(sa.select(agents).where(agents.c.id.in_(ids))).mappings()}
+
+    def apply_presence(self, proxy_id: str, states: Sequence[AgentState], full: bool = False) -> list[str]:
+        """Record agents coming, going and beating; returns agents that came online."""
+        import msgspec
+
+        came: list[str] = []
+        with self.engine.begin() as conn:
+            if states:
+                ids = [s.agent_id for s in states]
+                was_online = set(conn.execute(sa.select(agents.c.id).where(agents.c.id.in_(ids), agents.c.online.is_(True), agents.c.proxy_id == proxy_id)).scalars())
+                online_rows = [
+                    {"aid": s.agent_id, "pid": proxy_id, "seen": s.at, "carrier": s.carrier,
+                     "health": msgspec.json.encode(s.health).decode() if s.health else "{}"}
+                    for s in states if s.online
+                ]
+                for s in states:
+                    if s.online and s.agent_id not in was_online:
+                        came.append(s.agent_id)
+                if online_rows:
+                    conn.execute(
+                        agents.update().where(agents.c.id == bindparam("aid")).values(
+                            online=True, proxy_id=bindparam("pid"), last_seen=bindparam("seen"),
+                            carrier=bindparam("carrier"), health=bindparam("health"), code="",
+                        ),
+                        online_rows,
+                    )
+                offline_rows = [{"aid": s.agent_id, "pid": proxy_id, "code": s.code or "E001"} for s in states if not s.online]
+                if offline_rows:
+                    # Only the proxy that holds the agent may take it offline: it may
+                    # already be connected to another one.
+                    conn.execute(
+                        agents.update().where(agents.c.id == bindparam("aid"), agents.c.proxy_id == bindparam("pid")).values(online=False, code=bindparam("code")),
+                        offline_rows,
+                    )
+            if full:
+                present = [s.agent_id for s in states if s.online]
+                q = agents.update().where(agents.c.proxy_id == proxy_id, agents.c.online.is_(True))
+                if present:
+                    q = q.where(agents.c.id.not_in(present))
+                conn.execute(q.values(online=False, code="E001"))
+        return came
+
+    def proxy_lost(self, proxy_id: str, code: str = "E001") -> None:
+        with self.engine.begin() as conn:
+            conn.execute(agents.update().where(agents.c.proxy_id == proxy_id, agents.c.online.is_(True)).values(online=False, code=code))
+            conn.execute(proxies.update().where(proxies.c.id == proxy_id).values(online=False))
+
+    def mark_stale_agents(self, before: float) -> int:
+        """Agents whose last heartbeat is older than ``before`` go offline (E005)."""
+        with self.engine.begin() as conn:
+            return conn.execute(agents.update().where(agents.c.online.is_(True), agents.c.last_seen < before).values(online=False, code="E005")).rowcount
+
+    # -- proxies -------------------------------------------------------------------
+
+    def upsert_proxy(self, proxy_id: str, **values: Any) -> None:
+        if "urls" in values and not isinstance(values["urls"], str):
+            values["urls"] = json.dumps(values["urls"])
+        values.setdefault("last_seen", time.time())
+        with self.engine.begin() as conn:
+            if conn.execute(proxies.update().where(proxies.c.id == proxy_id).values(**values)).rowcount == 0:
+                try:
+                    conn.execute(proxies.insert().values(id=proxy_id, **values))
+                except sa.exc.IntegrityError:
+                    pass
+
+    def list_proxies(self, idc: str | None = None, online: bool | None = None) -> list[dict[str, Any]]:
+        q = sa.select(proxies).order_by(proxies.c.id)
+        if idc is not None:
+            q = q.where(proxies.c.idc == idc)
+        if online is not None:
+            q = q.where(proxies.c.online.is_(online))
+        with self.engine.connect() as conn:
+            out = []
+            for r in conn.execute(q).mappings():
+                d = dict(r)
+                d["urls"] = json.loads(d["urls"] or "[]")
+                out.append(d)
+            return out
+
+    # -- jobs and tasks --------------------------------------------------------------
+
+    def create_job(self, job: dict[str, Any], task_rows: list[dict[str, Any]]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(jobs.insert().values(**job))
+            if task_rows:
+                conn.execute(tasks.insert(), task_rows)
+
+    def mark(self, task_ids: Sequence[str], state: str, at: float, proxy_id: str | None = None) -> None:
+        if not task_ids:
+            return
+        values: dict[str, Any] = {"state": state, state: at}
+        if proxy_id is not None:
+            values["proxy_id"] = proxy_id
+        if state == "dispatched":
+            values["attempts"] = tasks.c.attempts + 1
+        with self.engine.begin() as conn:
+            for chunk in _chunks(list(task_ids), 500):
+                conn.execute(tasks.update().where(tasks.c.id.in_(chunk), tasks.c.state.in_(_BEFORE[state])).values(**values))
+
+    def apply_events(self, events: Sequence[TaskEvent]) -> None:
+        by_state: dict[str, list[dict[str, Any]]] = {}
+        for ev in events:
+            if ev.state in _BEFORE:
+                by_state.setdefault(ev.state, []).append({"tid": ev.task_id, "at": ev.at})
+        with self.engine.begin() as conn:
+            for state, rows in by_state.items():
+                col = tasks.c[state]
+                conn.execute(
+                    tasks.update().where(tasks.c.id == bindparam("tid"), tasks.c.state.in_(_BEFORE[state])).values({tasks.c.state: state, col: bindparam("at")}),
+                    rows,
+                )
+
+    def store_results(self, results: Sequence[Result]) -> set[str]:
+        """Store final results, once each (a repeat is ignored); returns job ids touched."""
+        rows = []
+        for r in results:
+            if r.state not in FINAL_STATES:
+                continue
+            data = None
+            if r.data is not None:
+                try:
+                    data = json.dumps(decode_value(r.data), default=str)
+                except Exception:
+                    data = json.dumps({"undecodable": True})
+            rows.append({
+                "tid": r.task_id, "st": r.state, "code": r.code, "msg": r.message, "ec": r.exit_code,
+                "out": r.stdout, "err": r.stderr, "data": data, "trunc": r.truncated,
+                "started": r.started or None, "fin": r.finished or time.time(),
+            })
+        if not rows:
+            return set()
+        with self.engine.begin() as conn:
+            conn.execute(
+                tasks.update().where(tasks.c.id == bindparam("tid"), tasks.c.state.in_(NON_FINAL)).values(
+                    state=bindparam("st"), code=bindparam("code"), message=bindparam("msg"),
+                    exit_code=bindparam("ec"), stdout=bindparam("out"), stderr=bindparam("err"),
+                    data=bindparam("data"), truncated=bindparam("trunc"),
+                    running=sa.func.coalesce(tasks.c.running, bindparam("started")), finished=bindparam("fin"),
+                ),
+                rows,
+            )
+            ids = [r["tid"] for r in rows]
+            touched: set[str] = set()
+            for chunk in _chunks(ids, 500):
+                touched |= set(conn.execute(sa.select(tasks.c.job_id).where(tasks.c.id.in_(chunk)).distinct()).scalars())
+        return touched
+
+    def finalize(self, items: Sequence[tuple[str, str, str, str]]) -> set[str]:
+        """Force tasks into a final state: ``(task_id, state, code, message)``.
+        Tasks already final are left alone. Returns job ids touched."""
+        if not items:
+            return set()
+        now = time.time()
+        rows = [{"tid": t, "st": s, "code": c, "msg": m, "fin": now} for t, s, c, m in items]
+        with self.engine.begin() as conn:
+            conn.execute(
+                tasks.update().where(tasks.c.id == bindparam("tid"), tasks.c.state.in_(NON_FINAL)).values(
+                    state=bindparam("st"), code=bindparam("code"), message=bindparam("msg"), finished=bindparam("fin")
+                ),
+                rows,
+            )
+            touched: set[str] = set()
+            for chunk in _chunks([t for t, *_ in items], 500):
+                touched |= set(conn.execute(sa.select(tasks.c.job_id).where(tasks.c.id.in_(chunk)).distinct()).scalars())
+        return touched
+
+    def job(self, job_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).mappings().first()
+        return dict(row) if row else None
+
+    def job_counts(self, job_id: str) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            return {s: n for s, n in conn.execute(sa.select(tasks.c.state, sa.func.count()).where(tasks.c.job_id == job_id).group_by(tasks.c.state))}
+
+    def finish_job_if_done(self, job_id: str) -> bool:
+        counts = self.job_counts(job_id)
+        if any(counts.get(s, 0) for s in NON_FINAL):
+            return False
+        with self.engine.begin() as conn:
+            conn.execute(jobs.update().where(jobs.c.id == job_id, jobs.c.finished.is_(None)).values(state="done", finished=time.time()))
+        return True
+
+    def set_job_state(self, job_id: str, state: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(jobs.update().where(jobs.c.id == job_id).values(state=state))
+
+    def job_tasks(self, job_id: str, *, offset: int = 0, limit: int = 0, states: Sequence[str] = ()) -> list[dict[str, Any]]:
+        q = (
+            sa.select(tasks, agents.c.hostname, agents.c.ip, agents.c.idc)
+            .select_from(tasks.outerjoin(agents, agents.c.id == tasks.c.agent_id))
+            .where(tasks.c.job_id == job_id)
+            .order_by(agents.c.hostname, tasks.c.id)
+        )
+        if states:
+            q = q.where(tasks.c.state.in_(list(states)))
+        if offset:
+            q = q.offset(offset)
+        if limit:
+            q = q.limit(limit)
+        with self.engine.connect() as conn:
+            out = []
+            for r in conn.execute(q).mappings():
+                d = dict(r)
+                d["data"] = json.loads(d["data"]) if d["data"] else None
+                out.append(d)
+            return out
+
+    def list_jobs(self, limit: int = 50) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(jobs).order_by(jobs.c.created.desc()).limit(limit)).mappings().all()
+        return [dict(r) for r in rows]
+
+    def due_tasks(self, now: float, limit: int = 5000) -> list[dict[str, Any]]:
+        """Non-final tasks whose deadline passed, with their agent's status."""
+        q = (
+            sa.select(tasks.c.id, tasks.c.state, tasks.c.agent_id, agents.c.online, agents.c.code, agents.c.health, agents.c.last_seen)
+            .select_from(tasks.outerjoin(agents, agents.c.id == tasks.c.agent_id))
+            .where(tasks.c.state.in_(NON_FINAL), tasks.c.deadline < now)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(q).mappings()]
+
+    def undelivered_for(self, agent_ids: Sequence[str], now: float) -> list[dict[str, Any]]:
+        """Tasks that never reached these agents and are still in time."""
+        if not agent_ids:
+            return []
+        out: list[dict[str, Any]] = []
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(agent_ids), 500):
+                q = sa.select(tasks.c.id, tasks.c.job_id, tasks.c.agent_id).where(
+                    tasks.c.agent_id.in_(chunk), tasks.c.state.in_(["created", "dispatched"]), tasks.c.deadline > now
+                )
+                out += [dict(r) for r in conn.execute(q).mappings()]
+        return out
+
+    def running_tasks(self, job_id: str) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            q = sa.select(tasks.c.id, tasks.c.agent_id, tasks.c.state, tasks.c.proxy_id).where(tasks.c.job_id == job_id, tasks.c.state.in_(NON_FINAL))
+            return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def _chunks(items: list[T], size: int) -> Iterable[list[T]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+class AsyncStore:
+    """Runs :class:`Store` methods in a worker thread, never on the event loop."""
+
+    def __init__(self, store: Store) -> None:
+        self.sync = store
+        # SQLite has one writer; a single worker avoids lock contention.
+        self._limiter = trio.CapacityLimiter(1 if store.dialect == "sqlite" else 8)
+
+    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await trio.to_thread.run_sync(partial(fn, *args, **kwargs), limiter=self._limiter)
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        method = getattr(self.sync, name)
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            return await self.call(method, *args, **kwargs)
+
+        return call

@@ -1,0 +1,349 @@
+"""The proxy (channel) role: holds agent connections for one IDC.
+
+It authenticates agents with center-signed credentials, fans each batched
+``dispatch`` out to its agents, and carries acks, results and presence back to
+the center in batches. It keeps no state that cannot be rebuilt: results are
+acknowledged to an agent only after the center stored them, so a proxy that
+dies loses nothing (agents re-send from their journals).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import ssl
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from transports import (
+    Ack,
+    AgentState,
+    Cancel,
+    Channel,
+    ConnectFailed,
+    Dispatch,
+    DispatchAck,
+    Drain,
+    ErrorCode,
+    ErrorMsg,
+    Events,
+    Hello,
+    LoadReport,
+    Output,
+    Ping,
+    Pong,
+    Presence,
+    Result,
+    ResultAck,
+    Results,
+    Revoke,
+    StarlingError,
+    Task,
+    TaskEvent,
+    TransportError,
+    Welcome,
+    get_carrier,
+)
+
+from .._credentials import CredentialError, verify
+from .._store import new_id
+
+log = logging.getLogger("starling.proxy")
+
+MAX_BUFFER = 200_000
+
+
+@dataclass
+class AgentConn:
+    agent_id: str
+    channel: Channel
+    since: float
+    last_task: float = 0.0
+    inflight: set[str] = field(default_factory=set)
+
+
+class Proxy:
+    def __init__(
+        self,
+        *,
+        proxy_id: str,
+        idc: str,
+        centers: list[str],
+        proxy_token: str,
+        advertise: list[str],
+        client_ssl: ssl.SSLContext | None,
+        heartbeat: float = 10.0,
+        capacity: int = 20000,
+        flush_interval: float = 0.05,
+    ) -> None:
+        self.proxy_id = proxy_id
+        self.idc = idc
+        self.centers = centers
+        self.proxy_token = proxy_token
+        self.advertise = advertise
+        self.client_ssl = client_ssl
+        self.heartbeat = heartbeat
+        self.capacity = capacity
+        self.flush_interval = flush_interval
+        self.agents: dict[str, AgentConn] = {}
+        self.center_key: ed25519.Ed25519PublicKey | None = None
+        self.revoked: set[str] = set()
+        self._key_ready = trio.Event()
+        self._links: dict[str, Channel] = {}
+        self._events: list[TaskEvent] = []
+        self._results: dict[str, Result] = {}  # task_id -> result awaiting the center's ack
+        self._result_owner: dict[str, str] = {}  # task_id -> agent_id
+        self._presence: dict[str, AgentState] = {}
+        self._wake = trio.Event()
+        self._sent: set[str] = set()  # results sent on the current link, awaiting ack
+        self.stats: dict[str, int] = {"dispatched": 0, "results": 0, "rejected": 0}
+
+    # -- center links ------------------------------------------------------------------
+
+    async def run_links(self) -> None:
+        async with trio.open_nursery() as nursery:
+            for url in self.centers:
+                nursery.start_soon(self._link_loop, url)
+            nursery.start_soon(self._flusher)
+            nursery.start_soon(self._load_reporter)
+
+    async def _link_loop(self, url: str) -> None:
+        delay = 0.5
+        while True:
+            try:
+                with trio.fail_after(10):
+                    channel = await get_carrier(url).connect(url, ssl_context=self.client_ssl)
+            except (ConnectFailed, TransportError, trio.TooSlowError) as exc:
+                log.info("center %s unreachable: %s", url, exc)
+            else:
+                try:
+                    await self._link_session(url, channel)
+                    delay = 0.5
+                except StarlingError as exc:
+                    log.warning("link to center %s ended: %s (%s)", url, exc, exc.code)
+                finally:
+                    self._links.pop(url, None)
+                    await channel.aclose()
+            await trio.sleep(delay * random.uniform(0.5, 1.5))
+            delay = min(delay * 2, 15)
+
+    async def _link_session(self, url: str, channel: Channel) -> None:
+        await channel.send(Hello(role="proxy", node_id=self.proxy_id, credential=self.proxy_token.encode(), idc=self.idc))
+        with trio.fail_after(10):
+            welcome = await channel.receive()
+        if isinstance(welcome, ErrorMsg):
+            raise StarlingError(welcome.message, code=ErrorCode.P005)
+        if not isinstance(welcome, Welcome):
+            raise StarlingError("expected welcome from center", code=ErrorCode.P003)
+        self.center_key = ed25519.Ed25519PublicKey.from_public_bytes(welcome.center_key)
+        self.revoked = set(welcome.revoked)
+        self._key_ready.set()
+        self._links[url] = channel
+        log.info("linked to center %s", url)
+        # Tell this center everything we hold, and re-send results it has not acked.
+        now = time.time()
+        await channel.send(Presence(agents=[AgentState(agent_id=a, online=True, at=now) for a in self.agents], full=True))
+        await channel.send(self._load_report())
+        self._sent.clear()
+        if self._results:
+            pending = list(self._results.values())
+            for i in range(0, len(pending), 1000):
+                await channel.send(Results(results=pending[i : i + 1000]))
+            self._sent.update(r.task_id for r in pending)
+        async for msg in channel:
+            await self._on_center_message(channel, msg)
+        raise StarlingError("center closed the link", code=ErrorCode.P007)
+
+    async def _on_center_message(self, channel: Channel, msg: Any) -> None:
+        if isinstance(msg, Dispatch):
+            await self._on_dispatch(channel, msg)
+        elif isinstance(msg, ResultAck):
+            by_agent: dict[str, list[str]] = {}
+            for task_id in msg.task_ids:
+                self._results.pop(task_id, None)
+                owner = self._result_owner.pop(task_id, None)
+                if owner is not None:
+                    by_agent.setdefault(owner, []).append(task_id)
+            for agent_id, ids in by_agent.items():
+                conn = self.agents.get(agent_id)
+                if conn is not None:
+                    await self._send_agent(conn, ResultAck(task_ids=ids))
+        elif isinstance(msg, Cancel):
+            by_agent = {}
+            for task_id in msg.task_ids:
+                for conn in self.agents.values():
+                    if task_id in conn.inflight:
+                        by_agent.setdefault(conn.agent_id, []).append(task_id)
+            for agent_id, ids in by_agent.items():
+                await self._send_agent(self.agents[agent_id], Cancel(task_ids=ids, reason=msg.reason))
+        elif isinstance(msg, Revoke):
+            self.revoked |= set(msg.agent_ids)
+            for agent_id in msg.agent_ids:
+                conn = self.agents.get(agent_id)
+                if conn is not None:
+                    await self._send_agent(conn, ErrorMsg(code=ErrorCode.P005.value, message="credential revoked"))
+                    await conn.channel.aclose()
+        elif isinstance(msg, Pong):
+            pass
+
+    async def _on_dispatch(self, channel: Channel, msg: Dispatch) -> None:
+        rejected: list[TaskEvent] = []
+        delivered: list[TaskEvent] = []
+        now = time.time()
+
+        async def send_one(ref: Any) -> None:
+            conn = self.agents.get(ref.agent_id)
+            if conn is None:
+                rejected.append(TaskEvent(ref.task_id, "failed", now, ErrorCode.P001.value, ErrorCode.P001.meaning))
+                return
+            ok = await self._send_agent(conn, Task(task_id=ref.task_id, job=msg.job, proof=ref.proof, index=ref.index))
+            if ok:
+                conn.inflight.add(ref.task_id)
+                conn.last_task = now
+                delivered.append(TaskEvent(ref.task_id, "delivered", time.time()))
+            else:
+                rejected.append(TaskEvent(ref.task_id, "failed", now, ErrorCode.P001.value, ErrorCode.P001.meaning))
+
+        async with trio.open_nursery() as nursery:
+            for ref in msg.tasks:
+                nursery.start_soon(send_one, ref)
+        self.stats["dispatched"] += len(delivered)
+        self.stats["rejected"] += len(rejected)
+        await channel.send(DispatchAck(dispatch_id=msg.dispatch_id, rejected=rejected))
+        self._events.extend(delivered)
+        self._wake.set()
+
+    def _any_link(self) -> Channel | None:
+        for ch in self._links.values():
+            return ch
+        return None
+
+    async def _flusher(self) -> None:
+        """Batch events, results and presence to the center every flush interval."""
+        while True:
+            await self._wake.wait()
+            self._wake = trio.Event()
+            await trio.sleep(self.flush_interval)
+            link = self._any_link()
+            if link is None:
+                # Keep what we have; the next link re-sends it. Drop only events
+                # (they are advisory) when the buffer grows without bound.
+                if len(self._events) > MAX_BUFFER:
+                    del self._events[: len(self._events) - MAX_BUFFER]
+                continue
+            events, self._events = self._events, []
+            presence, self._presence = list(self._presence.values()), {}
+            fresh = [r for r in self._results.values() if r.task_id not in self._sent]
+            try:
+                if presence:
+                    await link.send(Presence(agents=presence))
+                if events:
+                    await link.send(Events(events=events))
+                for i in range(0, len(fresh), 1000):
+                    await link.send(Results(results=fresh[i : i + 1000]))
+                self._sent.update(r.task_id for r in fresh)
+            except TransportError:
+                self._events = events + self._events
+                for p in presence:
+                    self._presence.setdefault(p.agent_id, p)
+
+    def _load_report(self) -> LoadReport:
+        import psutil
+
+        return LoadReport(
+            proxy_id=self.proxy_id, idc=self.idc, connections=len(self.agents), capacity=self.capacity,
+            load1=os.getloadavg()[0], cpus=os.cpu_count() or 1, rss=psutil.Process().memory_info().rss, urls=self.advertise,
+        )
+
+    async def _load_reporter(self) -> None:
+        while True:
+            await trio.sleep(5)
+            link = self._any_link()
+            if link is not None:
+                try:
+                    await link.send(self._load_report())
+                except TransportError:
+                    pass
+            if len(self.agents) > self.capacity:
+                await self.drain(len(self.agents) - self.capacity)
+
+    async def drain(self, count: int) -> int:
+        """Ask up to ``count`` idle agents (no task in flight, idle longest) to move."""
+        idle = sorted((c for c in self.agents.values() if not c.inflight), key=lambda c: c.last_task or c.since)
+        moved = 0
+        for conn in idle[:count]:
+            if await self._send_agent(conn, Drain(reason="proxy over capacity", retry_after=1.0)):
+                moved += 1
+        return moved
+
+    # -- agents ------------------------------------------------------------------------------
+
+    async def _send_agent(self, conn: AgentConn, msg: Any) -> bool:
+        try:
+            await conn.channel.send(msg)
+            return True
+        except TransportError:
+            return False
+
+    def _queue_presence(self, state: AgentState) -> None:
+        self._presence[state.agent_id] = state
+        self._wake.set()
+
+    async def agent_session(self, channel: Channel) -> None:
+        with trio.fail_after(10):
+            hello = await channel.receive()
+        if not isinstance(hello, Hello) or hello.role != "agent":
+            await channel.send(ErrorMsg(code=ErrorCode.P003.value, message="expected an agent hello"))
+            return
+        with trio.move_on_after(10):
+            await self._key_ready.wait()
+        if self.center_key is None:
+            await channel.send(ErrorMsg(code=ErrorCode.P007.value, message="proxy not linked to a center yet"))
+            return
+        try:
+            verify(self.center_key, hello.credential.decode(errors="replace"), hello.node_id)
+            if hello.node_id in self.revoked:
+                raise CredentialError("credential revoked")
+        except CredentialError as exc:
+            log.warning("agent %s refused: %s", hello.node_id, exc)
+            await channel.send(ErrorMsg(code=ErrorCode.P005.value, message=str(exc)))
+            return
+        agent_id = hello.node_id
+        old = self.agents.get(agent_id)
+        if old is not None:
+            await old.channel.aclose()
+        conn = AgentConn(agent_id=agent_id, channel=channel, since=time.time())
+        self.agents[agent_id] = conn
+        await channel.send(Welcome(session=new_id("s"), heartbeat=self.heartbeat, server_time=time.time()))
+        self._queue_presence(AgentState(agent_id=agent_id, online=True, at=time.time(), carrier=channel.carrier, peer=channel.peer))
+        try:
+            async for msg in channel:
+                await self._on_agent_message(conn, msg)
+        finally:
+            if self.agents.get(agent_id) is conn:
+                del self.agents[agent_id]
+                self._queue_presence(AgentState(agent_id=agent_id, online=False, at=time.time(), code=ErrorCode.E001.value))
+
+    async def _on_agent_message(self, conn: AgentConn, msg: Any) -> None:
+        if isinstance(msg, Ping):
+            await self._send_agent(conn, Pong(seq=msg.seq))
+            self._queue_presence(AgentState(agent_id=conn.agent_id, online=True, at=time.time(), health=msg.health, carrier=conn.channel.carrier))
+        elif isinstance(msg, Ack):
+            self._events.append(TaskEvent(msg.task_id, msg.state, msg.at or time.time()))
+            self._wake.set()
+        elif isinstance(msg, Result):
+            conn.inflight.discard(msg.task_id)
+            self._results[msg.task_id] = msg
+            self._sent.discard(msg.task_id)
+            self._result_owner[msg.task_id] = conn.agent_id
+            self.stats["results"] += 1
+            self._wake.set()
+        elif isinstance(msg, Output):
+            pass  # streamed output: forwarded once the center subscribes (web terminal issue)
+        elif isinstance(msg, ErrorMsg):
+            log.warning("agent %s reports %s: %s", conn.agent_id, msg.code, msg.message)
