@@ -1,0 +1,390 @@
+"""End-to-end task signatures: one Ed25519 signature per job, a Merkle proof per task.
+
+The center signs a job once, whatever its size; every task carries a short
+inclusion proof of its ``(task_id, agent_id)`` leaf under the signed Merkle
+root. The agent checks the proof and the signature before running anything,
+so a proxy (which relays but never holds the center's private key) cannot
+inject a task, alter one, move one to another host, or replay one past its
+expiry.
+
+What is signed (the *job header*, see :func:`header_bytes`)::
+
+    "starling-job-v1" | job_id | action | sha256(params bytes) | account
+                      | expires | nonce | merkle root | key_id
+
+Every field is length-prefixed, so no two different headers encode alike.
+
+The Merkle tree::
+
+    leaf(task_id, agent_id) = SHA-256(0x00 | len | task_id | len | agent_id)
+    node(left, right)       = SHA-256(0x01 | left | right)
+    empty leaf              = SHA-256(0x02)
+
+The leaves are padded with empty leaves up to a power of two, so a proof is
+exactly ``depth`` sibling hashes and the leaf's index alone says, level by
+level, whether the sibling sits left or right (no tree size needed, and no
+odd-node duplication that would let two leaf lists share a root). Padding is
+computed, not stored: an empty subtree of height ``h`` has a fixed hash.
+
+Errors (both carry their catalogue code)::
+
+    StarlingError
+    ├── SignatureInvalid   A010  unsigned, unknown key, altered, forged, wrong proof
+    └── SignatureExpired   A011  the signature's expiry has passed
+
+The agent must still refuse a task id it has seen before (its journal does
+that); the expiry bounds how long the journal has to remember.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
+
+import msgspec
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+
+from ._codes import ErrorCode
+from ._errors import StarlingError
+from ._messages import JobSpec, Task, TaskRef
+
+__all__ = [
+    "MAX_PROOF_DEPTH",
+    "SignatureExpired",
+    "SignatureInvalid",
+    "SignedJob",
+    "header_bytes",
+    "key_id_for",
+    "leaf_hash",
+    "merkle_root",
+    "new_nonce",
+    "public_key_bytes",
+    "sign_job",
+    "sign_job_spec",
+    "verify_task",
+    "verify_task_message",
+]
+
+_DOMAIN = b"starling-job-v1"
+_LEAF = b"\x00"
+_NODE = b"\x01"
+_EMPTY = hashlib.sha256(b"\x02").digest()
+_LEN = struct.Struct(">I")
+_EXPIRES = struct.Struct(">d")
+
+MAX_PROOF_DEPTH = 40
+"""A proof longer than this is refused: 2**40 tasks in one job is not a real job,
+and the bound keeps a hostile proof from costing the agent more than a few µs."""
+
+# Hash of an all-empty subtree of each height; _EMPTY_AT[0] is the empty leaf.
+_EMPTY_AT: list[bytes] = [_EMPTY]
+for _ in range(MAX_PROOF_DEPTH):
+    _EMPTY_AT.append(hashlib.sha256(_NODE + _EMPTY_AT[-1] + _EMPTY_AT[-1]).digest())
+
+
+class SignatureInvalid(StarlingError):
+    """The task is unsigned, signed by an unknown key, altered, or its proof is wrong."""
+
+    code = ErrorCode.A010
+
+
+class SignatureExpired(StarlingError):
+    """The task's signature was valid but its expiry has passed."""
+
+    code = ErrorCode.A011
+
+
+class SignedJob(NamedTuple):
+    """What :func:`sign_job` returns; ``proofs[i]`` belongs to task ``i``."""
+
+    root: bytes
+    signature: bytes
+    proofs: list[list[bytes]]
+
+
+def _lp(data: bytes) -> bytes:
+    return _LEN.pack(len(data)) + data
+
+
+def leaf_hash(task_id: str, agent_id: str = "") -> bytes:
+    """Hash of one leaf: the task id bound to the host that must run it.
+
+    :param task_id: the task's id.
+    :param agent_id: the agent the task is for; binding it stops a proxy from
+        handing host A's task to host B. Empty when the center does not bind hosts.
+    """
+    return hashlib.sha256(_LEAF + _lp(task_id.encode()) + _lp(agent_id.encode())).digest()
+
+
+def header_bytes(
+    *,
+    job_id: str,
+    action: str,
+    params: bytes,
+    account: str,
+    expires: float,
+    nonce: bytes,
+    root: bytes,
+    key_id: str,
+) -> bytes:
+    """The canonical bytes the center signs for one job.
+
+    :param params: the raw MessagePack bytes of the action's params, exactly as sent.
+    :param expires: POSIX time after which no agent may start the job's tasks.
+    :param nonce: random bytes, unique per job.
+    """
+    return b"".join(
+        (
+            _lp(_DOMAIN),
+            _lp(job_id.encode()),
+            _lp(action.encode()),
+            _lp(hashlib.sha256(params).digest()),
+            _lp(account.encode()),
+            _EXPIRES.pack(float(expires)),
+            _lp(nonce),
+            _lp(root),
+            _lp(key_id.encode()),
+        )
+    )
+
+
+def _build_levels(leaves: list[bytes]) -> list[list[bytes]]:
+    """All levels of the padded tree, leaves first; padding is implicit."""
+    levels = [leaves]
+    height = 0
+    while len(levels[-1]) > 1:
+        level = levels[-1]
+        nxt = []
+        for i in range(0, len(level), 2):
+            right = level[i + 1] if i + 1 < len(level) else _EMPTY_AT[height]
+            nxt.append(hashlib.sha256(_NODE + level[i] + right).digest())
+        levels.append(nxt)
+        height += 1
+    return levels
+
+
+def merkle_root(leaves: Sequence[bytes]) -> bytes:
+    """Root of the padded tree over ``leaves`` (see the module docstring)."""
+    if not leaves:
+        raise ValueError("a job needs at least one task")
+    return _build_levels(list(leaves))[-1][0]
+
+
+def _root_from_proof(leaf: bytes, proof: Sequence[bytes], index: int) -> bytes:
+    node = leaf
+    for sibling in proof:
+        if index & 1:
+            node = hashlib.sha256(_NODE + sibling + node).digest()
+        else:
+            node = hashlib.sha256(_NODE + node + sibling).digest()
+        index >>= 1
+    return node
+
+
+def new_nonce() -> bytes:
+    """16 random bytes for a job's nonce."""
+    return os.urandom(16)
+
+
+def public_key_bytes(key: Ed25519PrivateKey | Ed25519PublicKey) -> bytes:
+    """The raw 32-byte public key (what ``Welcome.center_key`` carries)."""
+    pub = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
+    return pub.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def key_id_for(key: Ed25519PrivateKey | Ed25519PublicKey | bytes) -> str:
+    """A short stable id for a signing key: 16 hex digits of SHA-256 of the public key."""
+    raw = key if isinstance(key, bytes) else public_key_bytes(key)
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def sign_job(
+    private_key: Ed25519PrivateKey,
+    *,
+    key_id: str,
+    job_id: str,
+    action: str,
+    params: bytes,
+    account: str,
+    expires: float,
+    nonce: bytes,
+    task_ids: Sequence[str],
+    agent_ids: Sequence[str] | None = None,
+) -> SignedJob:
+    """Sign one job: build the Merkle tree over its tasks and sign the header once.
+
+    :param private_key: the center's Ed25519 key.
+    :param key_id: the id agents know the matching public key by.
+    :param params: the raw MessagePack params bytes as they go on the wire.
+    :param task_ids: one id per task, in the order the proofs are returned.
+    :param agent_ids: the host of each task (same order); strongly advised, so a
+        task cannot be replayed onto another host of the same job.
+    :returns: the root, the signature, and one proof per task (its index is its
+        position in ``task_ids``).
+    """
+    if agent_ids is None:
+        agent_ids = [""] * len(task_ids)
+    if len(agent_ids) != len(task_ids):
+        raise ValueError("task_ids and agent_ids differ in length")
+    leaves = [leaf_hash(t, a) for t, a in zip(task_ids, agent_ids, strict=True)]
+    if not leaves:
+        raise ValueError("a job needs at least one task")
+    levels = _build_levels(leaves)
+    root = levels[-1][0]
+    depth = len(levels) - 1
+    if depth > MAX_PROOF_DEPTH:
+        raise ValueError("too many tasks for one job")
+    proofs: list[list[bytes]] = []
+    for index in range(len(leaves)):
+        proof = []
+        i = index
+        for height in range(depth):
+            level = levels[height]
+            sib = i ^ 1
+            proof.append(level[sib] if sib < len(level) else _EMPTY_AT[height])
+            i >>= 1
+        proofs.append(proof)
+    message = header_bytes(
+        job_id=job_id,
+        action=action,
+        params=params,
+        account=account,
+        expires=expires,
+        nonce=nonce,
+        root=root,
+        key_id=key_id,
+    )
+    return SignedJob(root, private_key.sign(message), proofs)
+
+
+def sign_job_spec(
+    private_key: Ed25519PrivateKey,
+    key_id: str,
+    spec: JobSpec,
+    tasks: Sequence[TaskRef],
+    *,
+    expires: float,
+    nonce: bytes | None = None,
+) -> tuple[JobSpec, list[TaskRef]]:
+    """Sign a :class:`JobSpec` and its :class:`TaskRef` list, returning filled-in copies.
+
+    The leaves bind each ``TaskRef.task_id`` to its ``TaskRef.agent_id``.
+    """
+    nonce = new_nonce() if nonce is None else nonce
+    signed = sign_job(
+        private_key,
+        key_id=key_id,
+        job_id=spec.job_id,
+        action=spec.action,
+        params=bytes(spec.params),
+        account=spec.account,
+        expires=expires,
+        nonce=nonce,
+        task_ids=[t.task_id for t in tasks],
+        agent_ids=[t.agent_id for t in tasks],
+    )
+    new_spec = msgspec.structs.replace(
+        spec,
+        key_id=key_id,
+        root=signed.root,
+        signature=signed.signature,
+        expires=float(expires),
+        nonce=nonce,
+    )
+    refs = [
+        msgspec.structs.replace(t, proof=proof, index=i)
+        for i, (t, proof) in enumerate(zip(tasks, signed.proofs, strict=True))
+    ]
+    return new_spec, refs
+
+
+def _public_key(value: Ed25519PublicKey | bytes) -> Ed25519PublicKey:
+    if isinstance(value, Ed25519PublicKey):
+        return value
+    try:
+        return Ed25519PublicKey.from_public_bytes(bytes(value))
+    except ValueError as exc:
+        raise SignatureInvalid("the configured public key is malformed") from exc
+
+
+def verify_task(
+    public_keys: Mapping[str, Ed25519PublicKey | bytes],
+    job_header: JobSpec,
+    task_id: str,
+    proof: Sequence[bytes],
+    index: int,
+    now: float,
+    *,
+    agent_id: str = "",
+    leeway: float = 0.0,
+) -> None:
+    """Check that the center signed this task for this host and that it is not expired.
+
+    :param public_keys: the center keys this agent trusts, by key id.
+    :param job_header: the task's :class:`JobSpec` as received.
+    :param task_id: the task's id as received.
+    :param proof: the task's inclusion proof; :param index: its leaf index.
+    :param now: the current POSIX time.
+    :param agent_id: this agent's id (must equal what the center bound the task to).
+    :param leeway: seconds of clock skew tolerated past the expiry.
+    :raises SignatureInvalid: (A010) unsigned, unknown key, or anything altered.
+    :raises SignatureExpired: (A011) valid, but ``now`` is past the expiry.
+    """
+    spec = job_header
+    if not spec.signature or not spec.key_id or not spec.root:
+        raise SignatureInvalid("the task is not signed")
+    key = public_keys.get(spec.key_id)
+    if key is None:
+        raise SignatureInvalid(f"unknown signing key id {spec.key_id!r}")
+    if len(proof) > MAX_PROOF_DEPTH or index < 0 or index >> len(proof):
+        raise SignatureInvalid("malformed inclusion proof")
+    if any(len(p) != 32 for p in proof):
+        raise SignatureInvalid("malformed inclusion proof")
+    if _root_from_proof(leaf_hash(task_id, agent_id), proof, index) != spec.root:
+        raise SignatureInvalid("the task is not part of the signed job (bad proof or altered id)")
+    message = header_bytes(
+        job_id=spec.job_id,
+        action=spec.action,
+        params=bytes(spec.params),
+        account=spec.account,
+        expires=spec.expires,
+        nonce=spec.nonce,
+        root=spec.root,
+        key_id=spec.key_id,
+    )
+    try:
+        _public_key(key).verify(spec.signature, message)
+    except InvalidSignature as exc:
+        raise SignatureInvalid("the job signature does not match its header") from exc
+    # Checked after the signature, so a forged expiry is reported as forged.
+    if not now <= spec.expires + leeway:
+        raise SignatureExpired(f"the task expired at {spec.expires:.0f} (now {now:.0f})")
+
+
+def verify_task_message(
+    public_keys: Mapping[str, Ed25519PublicKey | bytes],
+    task: Task,
+    now: float,
+    *,
+    agent_id: str = "",
+    leeway: float = 0.0,
+) -> None:
+    """:func:`verify_task` for a received :class:`Task` message."""
+    verify_task(
+        public_keys,
+        task.job,
+        task.task_id,
+        task.proof,
+        task.index,
+        now,
+        agent_id=agent_id,
+        leeway=leeway,
+    )
