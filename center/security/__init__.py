@@ -1,0 +1,56 @@
+"""Security building blocks of the center: signed API requests, the audit log, and
+high-risk command interception."""
+
+from ._apiauth import (
+    DEFAULT_WINDOW,
+    HEADER_KEY,
+    HEADER_NONCE,
+    HEADER_SIGNATURE,
+    HEADER_TIMESTAMP,
+    AuthenticationFailed,
+    KeyStore,
+    MemoryKeyStore,
+    MemoryNonceStore,
+    NonceStore,
+    RequestRefused,
+    RequestReplayed,
+    StarlingAuth,
+    sign_request,
+    verify_request,
+)
+from ._audit import (
+    GENESIS,
+    AuditEntry,
+    AuditLog,
+    AuditProblem,
+    AuditRecord,
+    audit_table,
+    chain_hash,
+    verify_chain,
+)
+
+__all__ = [
+    "DEFAULT_WINDOW",
+    "GENESIS",
+    "HEADER_KEY",
+    "HEADER_NONCE",
+    "HEADER_SIGNATURE",
+    "HEADER_TIMESTAMP",
+    "AuditEntry",
+    "AuditLog",
+    "AuditProblem",
+    "AuditRecord",
+    "AuthenticationFailed",
+    "KeyStore",
+    "MemoryKeyStore",
+    "MemoryNonceStore",
+    "NonceStore",
+    "RequestRefused",
+    "RequestReplayed",
+    "StarlingAuth",
+    "audit_table",
+    "chain_hash",
+    "sign_request",
+    "verify_chain",
+    "verify_request",
+]
