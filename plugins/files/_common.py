@@ -1,0 +1,369 @@
+"""Shared pieces of the file plugins: path checks, error mapping, atomic writes,
+bounded tree walks, hashing and worker threads.
+
+Not a plugin (no entry point); imported by the ``file.*``, ``log.*`` and
+``sec.*`` plugins so each of them keeps only its own logic.
+"""
+
+from __future__ import annotations
+
+import errno
+import grp
+import hashlib
+import os
+import pwd
+import re
+import stat as st
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from agent_core import ActionError
+from transports import ErrorCode
+
+T = TypeVar("T")
+
+#: Directories that no file action may remove, or change recursively, as a whole.
+PROTECTED = frozenset(
+    {
+        "/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/libx32",
+        "/media", "/mnt", "/opt", "/proc", "/root", "/run", "/sbin", "/srv", "/sys", "/tmp",
+        "/usr", "/usr/bin", "/usr/lib", "/usr/lib64", "/usr/local", "/usr/sbin", "/usr/share",
+        "/var", "/var/lib", "/var/log", "/var/spool", "/var/tmp", "/var/cache",
+    }
+)
+
+#: Pseudo filesystems a walk never descends into unless it starts inside them.
+PSEUDO = ("/proc", "/sys", "/dev", "/run")
+
+_OCTAL = re.compile(r"\\([0-7]{3})")
+
+HASHES = ("sha256", "sha1", "md5", "sha512", "blake2b")
+
+_TYPES = [
+    (st.S_ISREG, "file"),
+    (st.S_ISDIR, "dir"),
+    (st.S_ISLNK, "link"),
+    (st.S_ISCHR, "char"),
+    (st.S_ISBLK, "block"),
+    (st.S_ISFIFO, "fifo"),
+    (st.S_ISSOCK, "socket"),
+]
+
+
+def bad(message: str) -> ActionError:
+    """An A002 error (the params are wrong even though they type-check)."""
+    return ActionError(message, code=ErrorCode.A002)
+
+
+def abs_path(path: str, field: str = "path") -> str:
+    """Check that ``path`` is absolute and clean it (``//``, ``.``, ``..``, trailing ``/``).
+
+    :raises ActionError: A002 when it is relative, empty or contains NUL.
+    """
+    if not path or "\x00" in path:
+        raise bad(f"{field}: must be a non-empty path without NUL bytes")
+    if not path.startswith("/"):
+        raise bad(f"{field}: {path!r} is not an absolute path")
+    return os.path.normpath(path)
+
+
+def os_error(exc: OSError, path: str = "") -> ActionError:
+    """Translate an ``OSError`` into the catalogue code an operator can act on."""
+    where = exc.filename or path
+    text = f"{where}: {exc.strerror or exc}" if where else str(exc)
+    code = {
+        errno.ENOENT: ErrorCode.A017,
+        errno.EACCES: ErrorCode.A016,
+        errno.EPERM: ErrorCode.A016,
+        errno.EROFS: ErrorCode.A016,
+        errno.ENOSPC: ErrorCode.E002,
+        errno.EDQUOT: ErrorCode.E002,
+        errno.EISDIR: ErrorCode.A002,
+        errno.ENOTDIR: ErrorCode.A002,
+        errno.ELOOP: ErrorCode.A002,
+        errno.ENAMETOOLONG: ErrorCode.A002,
+        errno.EEXIST: ErrorCode.A014,
+        errno.ENOTEMPTY: ErrorCode.A014,
+        errno.EXDEV: ErrorCode.A014,
+        errno.EBUSY: ErrorCode.A014,
+    }.get(exc.errno or 0, ErrorCode.A014)
+    return ActionError(text, code=code)
+
+
+@contextmanager
+def fs_errors(path: str = "") -> Iterator[None]:
+    """Turn any ``OSError`` raised inside the block into an :class:`ActionError`."""
+    try:
+        yield
+    except OSError as exc:
+        raise os_error(exc, path) from exc
+
+
+def kind_of(mode: int) -> str:
+    """``file``, ``dir``, ``link``, ... for an ``st_mode``."""
+    return next((name for test, name in _TYPES if test(mode)), "other")
+
+
+def mode_str(mode: int) -> str:
+    """Permission bits as four octal digits (``0644``)."""
+    return f"{st.S_IMODE(mode):04o}"
+
+
+def parse_mode(text: str, field: str = "mode") -> int:
+    """An octal mode string (``"644"``, ``"0o755"``, ``"2775"``) as an int."""
+    raw = text.strip().lower().removeprefix("0o")
+    if not raw or len(raw) > 4 or any(c not in "01234567" for c in raw):
+        raise bad(f"{field}: {text!r} is not an octal mode like '0644'")
+    return int(raw, 8)
+
+
+def user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def group_name(gid: int) -> str:
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)
+
+
+def uid_of(owner: str) -> int:
+    """A user name or numeric id as a uid; an unknown name is A017."""
+    if owner.isdigit():
+        return int(owner)
+    try:
+        return pwd.getpwnam(owner).pw_uid
+    except KeyError:
+        raise ActionError(f"no user named {owner!r}", code=ErrorCode.A017) from None
+
+
+def gid_of(group: str) -> int:
+    """A group name or numeric id as a gid; an unknown name is A017."""
+    if group.isdigit():
+        return int(group)
+    try:
+        return grp.getgrnam(group).gr_gid
+    except KeyError:
+        raise ActionError(f"no group named {group!r}", code=ErrorCode.A017) from None
+
+
+def refuse_protected(path: str, what: str) -> None:
+    """Refuse to ``what`` a system directory (checked on the resolved path too).
+
+    :raises ActionError: A016 naming the directory.
+    """
+    for candidate in {os.path.normpath(path), os.path.realpath(path)}:
+        if candidate in PROTECTED:
+            raise ActionError(f"refusing to {what} system directory {candidate}", code=ErrorCode.A016)
+
+
+def mount_points() -> list[str]:
+    """Every mount point of this mount namespace, from ``/proc/self/mountinfo``."""
+    points = []
+    try:
+        with open("/proc/self/mountinfo") as fh:
+            for line in fh:
+                # mountinfo escapes blank, tab, newline and backslash as octal (\040).
+                points.append(_OCTAL.sub(lambda m: chr(int(m.group(1), 8)), line.split()[4]))
+    except OSError:
+        pass
+    return points
+
+
+def atomic_write(
+    path: str,
+    data: bytes,
+    *,
+    mode: int | None = None,
+    uid: int = -1,
+    gid: int = -1,
+) -> None:
+    """Replace ``path`` with ``data`` atomically: readers see the old or the new file, never half.
+
+    The bytes go to a temporary file in the same directory, are fsynced, get
+    their mode and owner, and are renamed over ``path``. An existing file keeps
+    its mode and owner unless new ones are given; a new file gets ``0644``.
+    """
+    directory = os.path.dirname(path) or "/"
+    try:
+        old: os.stat_result | None = os.stat(path)
+    except FileNotFoundError:
+        old = None
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".starling", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        chmod_to = mode if mode is not None else (st.S_IMODE(old.st_mode) if old else 0o644)
+        os.chmod(tmp, chmod_to)
+        want_uid = uid if uid >= 0 else (old.st_uid if old else -1)
+        want_gid = gid if gid >= 0 else (old.st_gid if old else -1)
+        if want_uid >= 0 or want_gid >= 0:
+            os.chown(tmp, want_uid, want_gid)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    fsync_dir(directory)
+
+
+def fsync_dir(directory: str) -> None:
+    """Make a rename in ``directory`` durable (best effort)."""
+    try:
+        dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(dfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)
+
+
+def new_hash(algorithm: str) -> Any:
+    if algorithm not in HASHES:
+        raise bad(f"algorithm: {algorithm!r} is not one of {', '.join(HASHES)}")
+    return hashlib.new(algorithm)
+
+
+def hash_file(path: str, algorithm: str = "sha256", cancel: Cancel | None = None) -> str:
+    """Hex digest of a file's content, read in 1 MiB blocks."""
+    h = new_hash(algorithm)
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            if cancel is not None:
+                cancel.check()
+            h.update(block)
+    return h.hexdigest()
+
+
+def read_last_lines(path: str, count: int, max_bytes: int) -> tuple[list[str], int, bool]:
+    """The last ``count`` lines of a file, read backwards in blocks.
+
+    Returns ``(lines, end_offset, truncated)``; ``truncated`` means ``max_bytes``
+    stopped the read before ``count`` lines were found. A huge file costs only
+    the blocks that hold the lines.
+    """
+    with open(path, "rb") as fh:
+        end = fh.seek(0, os.SEEK_END)
+        pos = end
+        buf = b""
+        block = 64 * 1024
+        # A trailing newline ends the last line; it does not start an empty one.
+        want = count + 1
+        while pos > 0 and buf.count(b"\n") < want and end - pos < max_bytes:
+            step = min(block, pos, max_bytes - (end - pos))
+            pos -= step
+            fh.seek(pos)
+            buf = fh.read(step) + buf
+    truncated = pos > 0 and buf.count(b"\n") < want
+    lines = buf.decode("utf-8", "replace").splitlines()
+    if pos > 0 and len(lines) > 1:
+        lines = lines[1:]  # the first piece is the tail of an earlier line
+    return lines[-count:] if count else [], end, truncated
+
+
+class Stop(Exception):
+    """Raised inside a worker thread when its task was cancelled."""
+
+
+class Cancel:
+    """A flag a worker thread polls so a cancelled or timed-out task stops its walk."""
+
+    def __init__(self) -> None:
+        self.cancelled = False
+
+    def check(self) -> None:
+        if self.cancelled:
+            raise Stop
+
+
+async def in_thread(fn: Callable[..., T], *args: Any) -> T:
+    """Run blocking ``fn(*args, cancel=Cancel)`` in a worker thread.
+
+    The event loop keeps serving other tasks; on timeout or cancel the thread is
+    abandoned and told to stop at its next check.
+    """
+    import trio  # the agent already has it loaded; kept local to keep this module light
+
+    token = Cancel()
+    try:
+        return await trio.to_thread.run_sync(lambda: fn(*args, cancel=token), abandon_on_cancel=True)
+    finally:
+        token.cancelled = True
+
+
+@dataclass
+class WalkStats:
+    """What a bounded walk saw: entries scanned, unreadable dirs, and whether it stopped early."""
+
+    scanned: int = 0
+    errors: int = 0
+    truncated: bool = False
+
+
+def walk(
+    root: str,
+    stats: WalkStats,
+    *,
+    max_depth: int = 64,
+    max_entries: int = 1_000_000,
+    xdev: bool = True,
+    cancel: Cancel | None = None,
+) -> Iterator[tuple[str, os.stat_result, int]]:
+    """Yield ``(path, lstat, depth)`` for everything under ``root`` (not ``root`` itself).
+
+    Depth-first, sorted by name, never follows symlinks, stays on ``root``'s
+    filesystem when ``xdev``, skips ``/proc``, ``/sys``, ``/dev`` and ``/run``
+    unless ``root`` is inside them, and stops after ``max_entries`` entries
+    (``stats.truncated``). Unreadable directories are counted in ``stats.errors``.
+    """
+    root_dev = os.lstat(root).st_dev
+    inside_pseudo = any(root == p or root.startswith(p + "/") for p in PSEUDO)
+    stack: list[tuple[str, int]] = [(root, 1)]
+    while stack:
+        directory, depth = stack.pop()
+        if cancel is not None:
+            cancel.check()
+        try:
+            with os.scandir(directory) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError:
+            stats.errors += 1
+            continue
+        subdirs: list[tuple[str, int]] = []
+        for entry in entries:
+            if stats.scanned >= max_entries:
+                stats.truncated = True
+                return
+            try:
+                s = entry.stat(follow_symlinks=False)
+            except OSError:
+                stats.errors += 1
+                continue
+            stats.scanned += 1
+            yield entry.path, s, depth
+            if st.S_ISDIR(s.st_mode) and depth < max_depth:
+                if xdev and s.st_dev != root_dev:
+                    continue
+                if not inside_pseudo and entry.path in PSEUDO:
+                    continue
+                subdirs.append((entry.path, depth + 1))
+        stack.extend(reversed(subdirs))
+
+
+def is_binary(sample: bytes) -> bool:
+    """A NUL byte in the first block is how grep and diff tell binary from text."""
+    return b"\x00" in sample

@@ -1,0 +1,74 @@
+"""Show the first lines of a file (like ``head -n``).
+
+``file.head`` returns the first ``lines`` lines of a text file as a list,
+reading no more than ``max_bytes`` so a file without newlines cannot flood
+the result. It says whether more lines follow and how big the file is. It
+only reads.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import msgspec
+
+from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+
+from ._common import abs_path, bad, fs_errors
+
+PLUGIN = Plugin("file.head", description=__doc__.splitlines()[0], domain="files")
+
+
+class HeadParams(msgspec.Struct, forbid_unknown_fields=True):
+    path: str
+    lines: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 10
+    max_bytes: Annotated[int, msgspec.Meta(ge=1, le=16 * 1024 * 1024)] = 1024 * 1024
+
+
+class HeadResult(msgspec.Struct):
+    path: str
+    size: int
+    lines: list[str]
+    more: bool
+    truncated: bool
+
+
+def _head(path: str, count: int, max_bytes: int) -> HeadResult:
+    out: list[str] = []
+    used = 0
+    truncated = more = False
+    with fs_errors(path):
+        if os.path.isdir(path):
+            raise bad(f"{path} is a directory")
+        size = os.stat(path).st_size
+        with open(path, "rb") as fh:
+            while len(out) < count:
+                # readline's limit keeps a newline-less giant from being read whole.
+                raw = fh.readline(max_bytes - used + 1)
+                if not raw:
+                    break
+                if used + len(raw) > max_bytes:
+                    truncated = True
+                    break
+                used += len(raw)
+                out.append(raw.decode("utf-8", "replace").rstrip("\r\n"))
+            else:
+                more = bool(fh.read(1))
+    return HeadResult(path=path, size=size, lines=out, more=more or truncated, truncated=truncated)
+
+
+@action("file.head", risk=Risk.READ, timeout=30)
+async def head(ctx: ActionContext, p: HeadParams) -> HeadResult:
+    """The first ``lines`` lines of ``path`` (at most ``max_bytes`` read)."""
+    return _head(abs_path(p.path), p.lines, p.max_bytes)
+
+
+@hookimpl
+def starling_plugin_info() -> Plugin:
+    return PLUGIN
+
+
+@hookimpl
+def starling_actions() -> list:
+    return [head]

@@ -1,0 +1,57 @@
+"""Show the last lines of a file (like ``tail -n``), reading backwards.
+
+``file.tail`` returns the last ``lines`` lines of a file without reading the
+whole file: it reads blocks from the end until it has enough lines or has
+read ``max_bytes``. It also returns the end offset, so a caller can later ask
+``file.read`` for what was appended since. It only reads.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import msgspec
+
+from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+
+from ._common import abs_path, bad, fs_errors, read_last_lines
+
+PLUGIN = Plugin("file.tail", description=__doc__.splitlines()[0], domain="files")
+
+
+class TailParams(msgspec.Struct, forbid_unknown_fields=True):
+    path: str
+    lines: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 10
+    max_bytes: Annotated[int, msgspec.Meta(ge=1, le=16 * 1024 * 1024)] = 1024 * 1024
+
+
+class TailResult(msgspec.Struct):
+    path: str
+    end_offset: int
+    lines: list[str]
+    truncated: bool
+
+
+def _tail(path: str, count: int, max_bytes: int) -> TailResult:
+    with fs_errors(path):
+        if os.path.isdir(path):
+            raise bad(f"{path} is a directory")
+        lines, end, truncated = read_last_lines(path, count, max_bytes)
+    return TailResult(path=path, end_offset=end, lines=lines, truncated=truncated)
+
+
+@action("file.tail", risk=Risk.READ, timeout=30)
+async def tail(ctx: ActionContext, p: TailParams) -> TailResult:
+    """The last ``lines`` lines of ``path`` and the offset where the file ends."""
+    return _tail(abs_path(p.path), p.lines, p.max_bytes)
+
+
+@hookimpl
+def starling_plugin_info() -> Plugin:
+    return PLUGIN
+
+
+@hookimpl
+def starling_actions() -> list:
+    return [tail]
