@@ -44,7 +44,8 @@ def _mkdir(path: str, mode: int, parents: bool, uid: int, gid: int) -> MkdirResu
         while True:
             try:
                 s = os.stat(cur)
-            except FileNotFoundError:
+            except (FileNotFoundError, NotADirectoryError):
+                # Climb until something exists; a file in the way is reported below.
                 missing.append(cur)
                 cur = os.path.dirname(cur)
                 continue

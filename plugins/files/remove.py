@@ -63,15 +63,16 @@ def _remove(path: str, recursive: bool, missing_ok: bool, cancel: Cancel) -> Rem
     _check_mounts(path)
     for top, dirs, files in os.walk(path, topdown=False):
         cancel.check()
-        for name in files + [d for d in dirs if os.path.islink(os.path.join(top, d))]:
+        # os.walk lists symlinks to directories among dirs: they are unlinked, never entered.
+        links = [d for d in dirs if os.path.islink(os.path.join(top, d))]
+        for name in files + links:
             full = os.path.join(top, name)
             res.bytes += os.lstat(full).st_size
             os.unlink(full)
             res.files += 1
         for name in dirs:
-            full = os.path.join(top, name)
-            if not os.path.islink(full):
-                os.rmdir(full)
+            if name not in links:
+                os.rmdir(os.path.join(top, name))
                 res.dirs += 1
     os.rmdir(path)
     res.dirs += 1
