@@ -9,6 +9,10 @@ import subprocess
 from agent_core.testing import run_action
 
 
+def _sh(*argv: str, check: bool = True) -> str:
+    return subprocess.run(list(argv), capture_output=True, text=True, check=check).stdout
+
+
 async def test_checksum_algorithms(tmp_path):
     blob = os.urandom(3 * 1024 * 1024 + 17)
     f = tmp_path / "blob"
@@ -18,7 +22,7 @@ async def test_checksum_algorithms(tmp_path):
         assert out.ok, out.message
         assert out.value["files"][0]["digest"] == hashlib.new(algo, blob).hexdigest()
         assert out.value["files"][0]["size"] == len(blob)
-    tool = subprocess.run(["sha256sum", str(f)], capture_output=True, text=True, check=True).stdout.split()[0]
+    tool = _sh("sha256sum", str(f)).split()[0]
     out = await run_action("file.checksum", {"paths": [str(f)]})
     assert out.value["files"][0]["digest"] == tool
 

@@ -9,6 +9,10 @@ import subprocess
 from agent_core.testing import run_action
 
 
+def _sh(*argv: str, check: bool = True) -> str:
+    return subprocess.run(list(argv), capture_output=True, text=True, check=check).stdout
+
+
 def _mode(path) -> int:
     return stat.S_IMODE(os.lstat(path).st_mode)
 
@@ -19,7 +23,7 @@ async def test_chmod_symbolic_matches_coreutils(tmp_path):
         for f in (mine, ref):
             f.write_text("")
             os.chmod(f, start)
-        subprocess.run(["chmod", spec, str(ref)], check=True)
+        _sh("chmod", spec, str(ref))
         out = await run_action("file.chmod", {"path": str(mine), "mode": spec})
         assert out.ok, out.message
         assert _mode(mine) == _mode(ref), spec

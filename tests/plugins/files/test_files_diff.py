@@ -8,13 +8,17 @@ import subprocess
 from agent_core.testing import run_action
 
 
+def _sh(*argv: str, check: bool = True) -> str:
+    return subprocess.run(list(argv), capture_output=True, text=True, check=check).stdout
+
+
 async def test_diff_matches_gnu_diff(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     a.write_text("".join(f"line {i}\n" for i in range(40)))
     b.write_text("".join(f"line {i}\n" for i in range(40) if i != 5).replace("line 30", "LINE 30") + "tail")
     out = await run_action("file.diff", {"a": str(a), "b": str(b)})
     assert out.ok, out.message
-    gnu = subprocess.run(["diff", "-u", str(a), str(b)], capture_output=True, text=True).stdout
+    gnu = _sh("diff", "-u", str(a), str(b), check=False)
     # Skip the header lines: GNU diff prints timestamps there.
     assert out.value["diff"].splitlines()[2:] == gnu.splitlines()[2:]
     assert out.value["identical"] is False and out.value["removed"] == 2 and out.value["added"] == 2

@@ -7,12 +7,16 @@ import subprocess
 from agent_core.testing import run_action
 
 
+def _sh(*argv: str, check: bool = True) -> str:
+    return subprocess.run(list(argv), capture_output=True, text=True, check=check).stdout
+
+
 async def test_head_matches_coreutils(tmp_path):
     f = tmp_path / "lines"
     f.write_text("".join(f"line {i}\n" for i in range(100)))
     out = await run_action("file.head", {"path": str(f), "lines": 7})
     assert out.ok, out.message
-    expected = subprocess.run(["head", "-n", "7", str(f)], capture_output=True, text=True, check=True).stdout
+    expected = _sh("head", "-n", "7", str(f))
     assert out.value["lines"] == expected.splitlines()
     assert out.value["more"] is True and out.value["truncated"] is False
     out = await run_action("file.head", {"path": str(f), "lines": 500})

@@ -7,6 +7,10 @@ import os
 from agent_core.testing import run_action
 
 
+def _isdir(path: str) -> bool:
+    return os.path.isdir(path)
+
+
 async def test_remove_file_and_tree(tmp_path):
     f = tmp_path / "f"
     f.write_bytes(b"x" * 10)
@@ -38,7 +42,7 @@ async def test_remove_refuses_system_paths_and_mounts(tmp_path):
     for path in ("/", "/etc", "/usr/", "/var/log", "/etc/../usr", "/proc"):
         out = await run_action("file.remove", {"path": path, "recursive": True})
         assert out.code == "A016", path
-    assert os.path.isdir("/etc")
+    assert _isdir("/etc")
     out = await run_action("file.remove", {"path": "/dev/shm", "recursive": True})
     assert out.code == "A016" and "mount" in out.message
     assert (await run_action("file.remove", {"path": "etc"})).code == "A002"

@@ -7,6 +7,10 @@ import subprocess
 from agent_core.testing import run_action
 
 
+def _sh(*argv: str, check: bool = True) -> str:
+    return subprocess.run(list(argv), capture_output=True, text=True, check=check).stdout
+
+
 async def test_tail_matches_coreutils_on_large_file(tmp_path):
     f = tmp_path / "big.log"
     # Far more than one 64 KiB block, so the backwards read crosses block edges.
@@ -14,7 +18,7 @@ async def test_tail_matches_coreutils_on_large_file(tmp_path):
     for n in (1, 10, 333):
         out = await run_action("file.tail", {"path": str(f), "lines": n})
         assert out.ok, out.message
-        expected = subprocess.run(["tail", "-n", str(n), str(f)], capture_output=True, text=True, check=True).stdout
+        expected = _sh("tail", "-n", str(n), str(f))
         assert out.value["lines"] == expected.splitlines()
     assert out.value["end_offset"] == f.stat().st_size
 

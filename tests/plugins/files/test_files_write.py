@@ -10,6 +10,11 @@ import pwd
 from agent_core.testing import run_action
 
 
+def _read(path: str) -> str:
+    with open(path) as fh:
+        return fh.read()
+
+
 async def test_write_creates_then_replaces_with_backup(tmp_path):
     f = tmp_path / "conf"
     out = await run_action("file.write", {"path": str(f), "content": "a=1\n", "mode": "0600"})
@@ -23,7 +28,7 @@ async def test_write_creates_then_replaces_with_backup(tmp_path):
     assert f.read_text() == "a=2\n"
     assert f.stat().st_ino != inode  # replaced by rename, not rewritten in place
     assert oct(f.stat().st_mode & 0o777) == "0o600"  # kept the old mode
-    assert open(out.value["backup"]).read() == "a=1\n"
+    assert _read(out.value["backup"]) == "a=1\n"
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".starling")]
 
 
@@ -49,4 +54,4 @@ async def test_write_errors(tmp_path):
     assert (await run_action("file.write", {"path": f, "content": "a", "owner": "no-such-user-xyz"})).code == "A017"
     assert (await run_action("file.write", {"path": str(tmp_path / "no" / "dir" / "f"), "content": "a"})).code == "A002"
     assert (await run_action("file.write", {"path": str(tmp_path), "content": "a"})).code == "A002"
-    assert not os.path.exists(f)
+    assert not (tmp_path / "x").exists()
