@@ -1,5 +1,8 @@
 """The Starling agent kernel and the plugin SDK."""
 
+from transports import ErrorCode
+
+from ._catalogue import render_catalogue, render_hooks, write_plugin_docs
 from ._context import ActionContext, AgentInfo, TaskInfo
 from ._executor import execute
 from ._plugins import ENTRY_POINT_GROUP, LoadedPlugin, PluginHost
@@ -14,6 +17,7 @@ __all__ = [
     "ActionContext",
     "ActionError",
     "AgentInfo",
+    "ErrorCode",
     "LoadedPlugin",
     "NoParams",
     "Plugin",
@@ -28,5 +32,8 @@ __all__ = [
     "hookimpl",
     "hookspec",
     "kill_tree",
+    "render_catalogue",
+    "render_hooks",
     "run_process",
+    "write_plugin_docs",
 ]

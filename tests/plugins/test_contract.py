@@ -1,0 +1,215 @@
+"""The plugin contract: every built-in plugin has the same parts, checked here.
+
+One parametrized test walks every plugin that the ``starling`` distribution
+registers in the ``starling.plugins`` entry-point group and lists everything
+missing: module docstring, declaration (name = entry-point name, description,
+domain), hookimpls, actions with description, risk, a strict params Struct and a
+result type, a light import, a test file under ``tests/plugins/`` and an entry in
+the generated catalogue. Two more tests fail when ``docs/plugins/catalogue.md``
+or ``docs/plugins/hooks.md`` is stale, or when a hookspec lacks a docstring.
+
+Fix a stale page with ``starling plugins doc`` or, from the repository root,
+``python -c 'import agent_core; agent_core.write_plugin_docs()'``.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import re
+import sys
+from functools import cache
+from importlib.metadata import EntryPoint, entry_points
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from agent_core import ENTRY_POINT_GROUP, PluginHost, Risk, render_catalogue, render_hooks
+from agent_core._catalogue import BUILTIN_DIST, builtin_plugin_names, hookspec_functions
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = ROOT / "docs" / "plugins"
+TESTS = ROOT / "tests" / "plugins"
+REGEN = (
+    "run `starling plugins doc` or, from the repository root, "
+    "`python -c 'import agent_core; agent_core.write_plugin_docs()'`, and commit docs/plugins/"
+)
+# Top-level imports a plugin module may make: heavy ones (psutil, ...) go inside functions.
+LIGHT_ROOTS = {"__future__", "msgspec", "agent_core", "transports", "plugins"}
+COVERS = re.compile(r"#\s*covers:\s*([\w.]+)")
+
+
+@cache
+def _host() -> PluginHost:
+    return PluginHost()
+
+
+@cache
+def _entry_points() -> dict[str, EntryPoint]:
+    return {
+        ep.name: ep
+        for ep in entry_points(group=ENTRY_POINT_GROUP)
+        if ep.dist is not None and ep.dist.name == BUILTIN_DIST
+    }
+
+
+@cache
+def _test_files() -> tuple[tuple[str, ...], frozenset[str]]:
+    """Stems of the plugin test files and the modules named by ``# covers:`` comments."""
+    stems, covered = [], set()
+    for path in TESTS.rglob("test_*.py"):
+        stems.append(path.stem)
+        covered.update(COVERS.findall(path.read_text(errors="replace")))
+    return tuple(stems), frozenset(covered)
+
+
+def _has_test(module_path: str) -> bool:
+    base = module_path.rsplit(".", 1)[-1]
+    stems, covered = _test_files()
+    # The basename must be a whole run of ``_``-separated words of the file name:
+    # ``usage`` matches ``test_disk_usage``, ``du`` does not match ``test_dump``.
+    return module_path in covered or any(f"_{base}_" in f"_{stem}_" for stem in stems)
+
+
+def _heavy_imports(source: str) -> list[str]:
+    """Top-level imports (outside functions and classes) that are not light."""
+    heavy: list[str] = []
+
+    def walk(nodes: list[ast.stmt]) -> None:
+        for node in nodes:
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                continue
+            if isinstance(node, ast.Import):
+                roots = [alias.name.split(".")[0] for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                roots = [(node.module or "").split(".")[0]] if node.level == 0 else []
+            else:
+                for field in ("body", "orelse", "finalbody", "handlers"):
+                    walk(getattr(node, field, []) or [])
+                continue
+            heavy.extend(r for r in roots if r not in LIGHT_ROOTS and r not in sys.stdlib_module_names)
+
+    walk(ast.parse(source).body)
+    return heavy
+
+
+def _action_problems(act: Any) -> list[str]:
+    out = []
+    if not (act.description or "").strip():
+        out.append(f"{act.name}: no description (give the function a docstring)")
+    if not isinstance(act.risk, Risk):
+        out.append(f"{act.name}: no risk level")
+    if act.timeout <= 0:
+        out.append(f"{act.name}: timeout must be positive")
+    params = act.params
+    if not (isinstance(params, type) and issubclass(params, msgspec.Struct)):
+        out.append(f"{act.name}: params is not a msgspec.Struct")
+    elif not params.__struct_config__.forbid_unknown_fields:
+        out.append(f"{act.name}: params {params.__name__} lacks forbid_unknown_fields=True")
+    if act.result is Any or act.result is None or act.result is type(None):
+        out.append(f"{act.name}: result type missing (annotate the return type)")
+    else:
+        try:
+            msgspec.json.schema(act.result)
+        except Exception as exc:
+            out.append(f"{act.name}: result type {act.result!r} has no schema: {exc}")
+    return out
+
+
+def _problems(name: str) -> list[str]:
+    ep = _entry_points()[name]
+    host = _host()
+    parts = ep.value.split(".")
+    if len(parts) != 3 or parts[0] != "plugins" or ":" in ep.value:
+        return [f"entry point {ep.value!r} is not 'plugins.<domain>.<module>'"]
+    _, package, _ = parts
+    plugin = host.load(name)
+    if plugin.error or plugin.module is None:
+        return [f"does not load: {plugin.error}"]
+    module = plugin.module
+    out: list[str] = []
+
+    doc = inspect.cleandoc(module.__doc__ or "")
+    first, _, rest = doc.partition("\n")
+    if not first.strip():
+        out.append("module has no docstring")
+    elif not rest.strip():
+        out.append("module docstring has no catalogue paragraph after its first line")
+
+    info = plugin.info
+    if getattr(module, "PLUGIN", None) is not info:
+        out.append("module-level PLUGIN is missing or is not what starling_plugin_info returns")
+    if info.name != name:
+        out.append(f"declared name {info.name!r} differs from the entry-point name {name!r}")
+    if not info.description.strip():
+        out.append("PLUGIN has no description")
+    elif info.description != first.strip():
+        out.append("PLUGIN description is not the module docstring's first line")
+    if not info.domain:
+        out.append("PLUGIN has no domain")
+    elif info.domain != package:
+        out.append(f"PLUGIN domain {info.domain!r} but module lives in plugins/{package}/")
+
+    for hook in ("starling_plugin_info", "starling_actions"):
+        if not hasattr(getattr(module, hook, None), "starling_impl"):
+            out.append(f"no @hookimpl {hook}()")
+    declared = module.starling_actions() if hasattr(module, "starling_actions") else []
+    if not declared:
+        out.append("declares no actions")
+    for act in declared:
+        owner = host.plugin_for(act.name)
+        if owner != name:
+            out.append(f"action {act.name} belongs to plugin {owner!r}, not {name!r}")
+        out += _action_problems(act)
+
+    heavy = _heavy_imports(inspect.getsource(module))
+    if heavy:
+        out.append(f"heavy top-level imports {sorted(set(heavy))}: import them inside functions")
+    if not _has_test(ep.value):
+        out.append(
+            f"no test file under tests/plugins/ named after {parts[-1]!r} "
+            f"(or with a '# covers: {ep.value}' comment)"
+        )
+    catalogue = DOCS / "catalogue.md"
+    if not catalogue.exists() or f"### `{name}`\n" not in catalogue.read_text():
+        out.append(f"missing from docs/plugins/catalogue.md: {REGEN}")
+    return out
+
+
+@pytest.mark.parametrize("name", builtin_plugin_names())
+def test_plugin_contract(name: str) -> None:
+    problems = _problems(name)
+    assert not problems, f"plugin {name!r} breaks the contract:\n  - " + "\n  - ".join(problems)
+
+
+def test_builtins_are_registered() -> None:
+    """The walk above sees the built-ins (an uninstalled checkout would see none)."""
+    names = builtin_plugin_names()
+    assert {"cmd", "file", "sys"} <= set(names), f"run `pip install -e .`; found only {names}"
+
+
+def test_catalogue_is_fresh() -> None:
+    page = DOCS / "catalogue.md"
+    assert page.exists(), f"docs/plugins/catalogue.md missing: {REGEN}"
+    assert page.read_text() == render_catalogue(), f"docs/plugins/catalogue.md is stale: {REGEN}"
+
+
+def test_hooks_documented_and_page_fresh() -> None:
+    specs = hookspec_functions()
+    assert specs, "no hookspecs found in agent_core/hookspecs.py"
+    undocumented = [fn.__name__ for _, fn in specs if not (fn.__doc__ or "").strip()]
+    assert not undocumented, f"hookspecs without a docstring: {undocumented}"
+    unphased = [fn.__name__ for phase, fn in specs if not phase]
+    assert not unphased, f"hookspecs outside a banner-comment phase: {unphased}"
+    page = DOCS / "hooks.md"
+    assert page.exists(), f"docs/plugins/hooks.md missing: {REGEN}"
+    assert page.read_text() == render_hooks(), f"docs/plugins/hooks.md is stale: {REGEN}"
+
+
+def test_heavy_import_detector() -> None:
+    """The import rule itself: top-level psutil is flagged, inside a function it is not."""
+    assert _heavy_imports("import os\nimport psutil\n") == ["psutil"]
+    assert _heavy_imports("try:\n    import yaml\nexcept ImportError:\n    pass\n") == ["yaml"]
+    assert _heavy_imports("import msgspec\nfrom agent_core import action\ndef f():\n    import psutil\n") == []
