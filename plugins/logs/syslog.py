@@ -22,14 +22,11 @@ import msgspec
 from agent_core import ActionContext, Plugin, Risk, Unavailable, action, hookimpl
 from plugins.files._common import abs_path, bad, fs_errors, in_thread, read_last_lines
 
+from ._common import Entry, parse_line
+
 PLUGIN = Plugin("log.syslog", description=__doc__.splitlines()[0], domain="logs")
 
 DEFAULT_FILES = ("/var/log/syslog", "/var/log/messages")
-
-_BSD = re.compile(r"^(?P<ts>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d) (?P<host>\S+) (?P<rest>.*)$")
-_ISO = re.compile(r"^(?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?) (?P<host>\S+) (?P<rest>.*)$")
-_TAG = re.compile(r"^(?P<prog>[^\s\[:]+)(?:\[(?P<pid>\d+)\])?: ?(?P<msg>.*)$")
-
 
 class SyslogParams(msgspec.Struct, forbid_unknown_fields=True):
     path: str | None = None
@@ -40,46 +37,11 @@ class SyslogParams(msgspec.Struct, forbid_unknown_fields=True):
     scan_bytes: Annotated[int, msgspec.Meta(ge=1024, le=512 * 1024 * 1024)] = 32 * 1024 * 1024
 
 
-class Entry(msgspec.Struct, omit_defaults=True):
-    message: str
-    time: float | None = None
-    host: str = ""
-    program: str = ""
-    pid: int | None = None
-
-
 class SyslogResult(msgspec.Struct):
     path: str
     entries: list[Entry]
     scanned: int
     truncated: bool
-
-
-def parse_line(line: str, now: datetime.datetime) -> Entry:
-    """One syslog line as an :class:`Entry`; unknown formats keep just the message."""
-    m = _ISO.match(line)
-    if m:
-        stamp = datetime.datetime.fromisoformat(m.group("ts").replace("Z", "+00:00"))
-        when = stamp.timestamp()
-    else:
-        m = _BSD.match(line)
-        if not m:
-            return Entry(message=line)
-        # The classic format has no year: take this year, or last year if that is in the future.
-        stamp = datetime.datetime.strptime(f"{now.year} {m.group('ts')}", "%Y %b %d %H:%M:%S")
-        if stamp > now + datetime.timedelta(days=1):
-            stamp = stamp.replace(year=now.year - 1)
-        when = time.mktime(stamp.timetuple())
-    tag = _TAG.match(m.group("rest"))
-    if not tag:
-        return Entry(message=m.group("rest"), time=when, host=m.group("host"))
-    return Entry(
-        message=tag.group("msg"),
-        time=when,
-        host=m.group("host"),
-        program=tag.group("prog"),
-        pid=int(tag.group("pid")) if tag.group("pid") else None,
-    )
 
 
 def _read(path: str, p: SyslogParams, regex: re.Pattern[str] | None, cancel: object) -> SyslogResult:
