@@ -1,0 +1,59 @@
+"""Status of one systemd unit: state, main process, resources, restarts, log tail.
+
+``svc.status`` is ``systemctl status`` as data: load/active/sub state, the
+result of the last run, whether it is enabled, its unit file and drop-ins,
+main PID and exit status, memory, CPU time and task count, how many times
+systemd restarted it, when it last became active or inactive, and optionally
+the last lines of its journal. A unit systemd does not know fails with
+``A017``. Needs a running systemd.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+
+from ._systemd import (
+    UnitStatus,
+    bad,
+    journal_tail,
+    systemd_running,
+    to_status,
+    unit_name,
+    unit_props,
+)
+
+PLUGIN = Plugin(
+    "svc.status",
+    description=__doc__.splitlines()[0],
+    domain="services",
+    requires=["systemctl"],
+    check=systemd_running,
+)
+
+
+class StatusParams(msgspec.Struct, forbid_unknown_fields=True):
+    unit: str
+    log_lines: int = 0
+    """Also return this many last journal lines of the unit (0-200)."""
+
+
+@action("svc.status", risk=Risk.READ, timeout=20)
+async def status(ctx: ActionContext, p: StatusParams) -> UnitStatus:
+    """State, result, enablement, main PID, memory/CPU/tasks, restarts and log tail of a unit."""
+    unit = unit_name(p.unit)
+    if not 0 <= p.log_lines <= 200:
+        raise bad("log_lines: must be between 0 and 200")
+    props = await unit_props(ctx, unit)
+    return to_status(props, await journal_tail(ctx, unit, p.log_lines))
+
+
+@hookimpl
+def starling_plugin_info() -> Plugin:
+    return PLUGIN
+
+
+@hookimpl
+def starling_actions() -> list:
+    return [status]

@@ -1,0 +1,90 @@
+"""List systemd units with their load, active and sub states.
+
+``svc.list`` is ``systemctl list-units`` as data: every unit systemd has
+loaded (or, with ``all``, also the inactive ones it knows), filtered by type
+(service, timer, socket, mount...), by state (``running``, ``failed``,
+``inactive``...) and by a name pattern such as ``nginx*``, with counts per
+active state so a fleet-wide job can say "3 hosts have failed units". Needs a
+running systemd; changes nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+import msgspec
+
+from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
+from transports import ErrorCode
+
+from ._systemd import bad, parse_list, systemctl, systemd_running, unit_pattern, unit_type
+
+PLUGIN = Plugin(
+    "svc.list",
+    description=__doc__.splitlines()[0],
+    domain="services",
+    requires=["systemctl"],
+    check=systemd_running,
+)
+
+_STATE = re.compile(r"^[a-z-]{1,32}$")
+
+
+class ListParams(msgspec.Struct, forbid_unknown_fields=True):
+    type: str | None = "service"
+    """Unit type, ``None`` for every type."""
+    state: str | None = None
+    """A load, active or sub state: ``running``, ``failed``, ``inactive``, ``not-found``..."""
+    pattern: str | None = None
+    all: bool = False
+    """Include inactive units too."""
+
+
+class UnitRow(msgspec.Struct):
+    unit: str
+    load: str
+    active: str
+    sub: str
+    description: str
+
+
+class UnitList(msgspec.Struct):
+    units: list[UnitRow]
+    by_active_state: dict[str, int]
+
+
+@action("svc.list", risk=Risk.READ, timeout=30)
+async def list_units(ctx: ActionContext, p: ListParams) -> UnitList:
+    """Units with load/active/sub state and description, filtered by type, state and name."""
+    args = ["list-units", "--plain", "--no-legend", "--full"]
+    if p.all:
+        args.append("--all")
+    if unit_type(p.type):
+        args.append(f"--type={p.type}")
+    if p.state is not None:
+        if not _STATE.match(p.state):
+            raise bad(f"state: {p.state!r} is not a unit state")
+        args.append(f"--state={p.state}")
+    if p.pattern is not None:
+        args += ["--", unit_pattern(p.pattern)]
+    res = await systemctl(ctx, args)
+    if res.exit_code != 0:
+        raise ActionError(
+            f"systemctl list-units failed: {res.stderr.strip()}", code=ErrorCode.A008, data=res
+        )
+    units = [
+        UnitRow(unit=r[0], load=r[1], active=r[2], sub=r[3], description=r[4])
+        for r in parse_list(res.stdout, 5)
+    ]
+    return UnitList(units=units, by_active_state=dict(Counter(u.active for u in units)))
+
+
+@hookimpl
+def starling_plugin_info() -> Plugin:
+    return PLUGIN
+
+
+@hookimpl
+def starling_actions() -> list:
+    return [list_units]

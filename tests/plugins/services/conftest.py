@@ -1,0 +1,88 @@
+"""Helpers for the service plugin tests: a throwaway systemd unit, journal files."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+SYSTEMD = os.path.isdir("/run/systemd/system")
+JOURNAL_REMOTE = next(
+    (
+        p
+        for p in ("/lib/systemd/systemd-journal-remote", "/usr/lib/systemd/systemd-journal-remote")
+        if os.path.exists(p)
+    ),
+    None,
+)
+
+
+@contextmanager
+def temp_unit(exec_start: str = "/bin/sleep 300") -> Iterator[str]:
+    """A runtime unit in /run/systemd/system (gone at reboot anyway), removed afterwards."""
+    name = f"starling-test-{uuid.uuid4().hex[:8]}.service"
+    path = f"/run/systemd/system/{name}"
+    with open(path, "w") as fh:
+        fh.write(
+            f"[Unit]\nDescription=Starling test unit\n[Service]\nExecStart={exec_start}\nExecReload=/bin/true\n"
+        )
+    subprocess.run(["systemctl", "daemon-reload"], check=True)
+    try:
+        yield name
+    finally:
+        subprocess.run(["systemctl", "stop", name], capture_output=True)
+        subprocess.run(["systemctl", "reset-failed", name], capture_output=True)
+        os.unlink(path)
+        subprocess.run(["systemctl", "daemon-reload"], check=True)
+
+
+def make_journal(path: str, entries: list[dict[str, str]]) -> None:
+    """Write a real journal file from ``entries`` with systemd-journal-remote."""
+    assert JOURNAL_REMOTE is not None
+    now = int(time.time() * 1e6)
+    export = b""
+    for i, fields in enumerate(entries):
+        rec = {
+            "__CURSOR": f"s=0;i={i + 1}",
+            "__REALTIME_TIMESTAMP": str(now - (len(entries) - i) * 1_000_000),
+            "__MONOTONIC_TIMESTAMP": str(i + 1),
+            "_BOOT_ID": "0123456789abcdef0123456789abcdef",
+            "_HOSTNAME": "testhost",
+            **fields,
+        }
+        export += "".join(f"{k}={v}\n" for k, v in rec.items()).encode() + b"\n"
+    src = path + ".export"
+    with open(src, "wb") as fh:
+        fh.write(export)
+    subprocess.run([JOURNAL_REMOTE, "-o", path, src], check=True, capture_output=True)
+    os.unlink(src)
+
+
+def assert_bad_params(act, params: dict) -> None:
+    """The action's params Struct refuses ``params`` with A002 (checked without running it)."""
+    import msgspec
+
+    from agent_core import ActionError
+
+    try:
+        act.decode_params(msgspec.msgpack.encode(params))
+    except ActionError as exc:
+        assert exc.code == "A002", exc
+    else:
+        raise AssertionError(f"{act.name} accepted {params!r}")
+
+
+def assert_invalid_unit(name: str) -> None:
+    """The unit-name check every systemd action runs refuses ``name`` with A002."""
+    from agent_core import ActionError
+    from plugins.services._systemd import unit_name
+
+    try:
+        unit_name(name)
+    except ActionError as exc:
+        assert exc.code == "A002"
+    else:
+        raise AssertionError(f"unit name {name!r} accepted")

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from conftest import SYSTEMD, assert_bad_params, temp_unit
+
+from agent_core.testing import run_action
+from plugins.services import failed
+
+
+async def test_failed_units_and_reset():
+    if not SYSTEMD:
+        assert (await run_action("svc.failed", {})).code == "A003"
+        assert (await run_action("svc.failed.reset", {})).code == "A003"
+        return
+    with temp_unit("/bin/false") as unit:
+        await run_action("svc.start", {"unit": unit})
+        out = await run_action("svc.failed", {})
+        assert out.ok, out.message
+        mine = [f for f in out.value["failed"] if f["unit"] == unit]
+        assert mine and mine[0]["result"] == "exit-code" and mine[0]["exit_status"] == 1
+        out = await run_action("svc.failed.reset", {"unit": unit})
+        assert out.ok and unit in out.value["reset"] and unit not in out.value["still_failed"]
+        out = await run_action("svc.failed.reset", {"unit": unit})
+        assert out.code == "A017"
+
+
+async def test_failed_bad_params():
+    expected = "A002" if SYSTEMD else "A003"
+    assert (await run_action("svc.failed", {"type": 3})).code == expected
+    assert (await run_action("svc.failed.reset", {"unit": "x", "all": True})).code == expected
+    assert_bad_params(failed.failed, {"type": 3})
+    assert_bad_params(failed.reset, {"unit": "x", "all": True})

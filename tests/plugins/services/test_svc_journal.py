@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from conftest import JOURNAL_REMOTE, make_journal
+
+from agent_core.testing import run_action
+
+HAS_JOURNALCTL = shutil.which("journalctl") is not None
+
+
+@pytest.fixture
+def journal_file(tmp_path):
+    if JOURNAL_REMOTE is None:
+        pytest.skip("systemd-journal-remote not installed (needed to write a test journal)")
+    path = str(tmp_path / "test.journal")
+    make_journal(
+        path,
+        [
+            {
+                "MESSAGE": "boot ok",
+                "PRIORITY": "6",
+                "_SYSTEMD_UNIT": "demo.service",
+                "SYSLOG_IDENTIFIER": "demo",
+                "_PID": "42",
+            },
+            {
+                "MESSAGE": "disk almost full",
+                "PRIORITY": "4",
+                "_SYSTEMD_UNIT": "demo.service",
+                "SYSLOG_IDENTIFIER": "demo",
+                "_PID": "42",
+            },
+            {
+                "MESSAGE": "cannot bind port 80",
+                "PRIORITY": "3",
+                "_SYSTEMD_UNIT": "web.service",
+                "SYSLOG_IDENTIFIER": "web",
+                "_PID": "77",
+            },
+            {"MESSAGE": "accepted key", "PRIORITY": "6", "SYSLOG_IDENTIFIER": "sshd", "_PID": "90"},
+        ],
+    )
+    return path
+
+
+async def test_journal_reads_and_filters(journal_file):
+    if not HAS_JOURNALCTL:
+        assert (await run_action("svc.journal", {"file": journal_file})).code == "A003"
+        return
+    out = await run_action("svc.journal", {"file": journal_file})
+    assert out.ok, out.message
+    entries = out.value["entries"]
+    assert [e["message"] for e in entries] == [
+        "boot ok",
+        "disk almost full",
+        "cannot bind port 80",
+        "accepted key",
+    ]
+    assert entries[2] == {
+        **entries[2],
+        "unit": "web.service",
+        "identifier": "web",
+        "pid": 77,
+        "priority": 3,
+        "hostname": "testhost",
+    }
+    assert entries[0]["timestamp"] < entries[3]["timestamp"] and entries[0]["time"].endswith("Z")
+
+    out = await run_action("svc.journal", {"file": journal_file, "unit": "demo"})
+    assert [e["message"] for e in out.value["entries"]] == ["boot ok", "disk almost full"]
+    out = await run_action("svc.journal", {"file": journal_file, "priority": "warning"})
+    assert [e["priority"] for e in out.value["entries"]] == [4, 3]
+    out = await run_action("svc.journal", {"file": journal_file, "identifier": "sshd"})
+    assert [e["message"] for e in out.value["entries"]] == ["accepted key"]
+    out = await run_action("svc.journal", {"file": journal_file, "grep": "port [0-9]+"})
+    assert [e["message"] for e in out.value["entries"]] == ["cannot bind port 80"]
+    out = await run_action("svc.journal", {"file": journal_file, "grep": "nothing matches this"})
+    assert out.ok and out.value["entries"] == []
+    out = await run_action(
+        "svc.journal", {"file": journal_file, "since": "2000-01-01", "until": "2001-01-01"}
+    )
+    assert out.ok and out.value["entries"] == []
+
+
+async def test_journal_paging_with_cursor(journal_file):
+    if not HAS_JOURNALCTL:
+        return
+    out = await run_action("svc.journal", {"file": journal_file, "lines": 2})
+    assert [e["message"] for e in out.value["entries"]] == ["cannot bind port 80", "accepted key"]
+    first = await run_action(
+        "svc.journal",
+        {"file": journal_file, "until": "2100-01-01", "lines": 10, "priority": "info"},
+    )
+    assert len(first.value["entries"]) == 4
+    cursor = (await run_action("svc.journal", {"file": journal_file, "unit": "demo"})).value[
+        "cursor"
+    ]
+    out = await run_action("svc.journal", {"file": journal_file, "after_cursor": cursor})
+    assert [e["message"] for e in out.value["entries"]] == ["cannot bind port 80", "accepted key"]
+
+
+async def test_journal_bad_params(tmp_path):
+    code = "A002" if HAS_JOURNALCTL else "A003"
+    assert (await run_action("svc.journal", {"priority": "loud"})).code == code
+    assert (await run_action("svc.journal", {"lines": 0})).code == code
+    assert (await run_action("svc.journal", {"file": "relative.journal"})).code == code
+    assert (await run_action("svc.journal", {"since": "yesterday; rm -rf /"})).code == code
+    assert (await run_action("svc.journal", {"since": "not a time"})).code == code
+    missing = (await run_action("svc.journal", {"file": str(tmp_path / "none.journal")})).code
+    assert missing == ("A017" if HAS_JOURNALCTL else "A003")

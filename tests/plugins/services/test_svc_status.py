@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from conftest import SYSTEMD, assert_bad_params, assert_invalid_unit, temp_unit
+
+from agent_core.testing import run_action
+from plugins.services import status
+
+
+async def test_status_of_a_running_unit():
+    if not SYSTEMD:
+        out = await run_action("svc.status", {"unit": "cron"})
+        assert out.code == "A003" and "systemd" in out.message
+        return
+    with temp_unit() as unit:
+        out = await run_action("svc.status", {"unit": unit})
+        assert (
+            out.ok
+            and out.value["active_state"] == "inactive"
+            and out.value["load_state"] == "loaded"
+        )
+        assert out.value["fragment_path"] == f"/run/systemd/system/{unit}"
+        await run_action("svc.start", {"unit": unit})
+        out = await run_action("svc.status", {"unit": unit, "log_lines": 5})
+        assert (
+            out.ok and out.value["active_state"] == "active" and out.value["sub_state"] == "running"
+        )
+        assert out.value["description"] == "Starling test unit" and out.value["main_pid"]
+        assert isinstance(out.value["log"], list)
+
+
+async def test_status_missing_unit_and_bad_params():
+    if SYSTEMD:
+        assert (await run_action("svc.status", {"unit": "starling-no-such-unit"})).code == "A017"
+    expected = "A002" if SYSTEMD else "A003"
+    assert (await run_action("svc.status", {"unit": "a b"})).code == expected
+    assert (await run_action("svc.status", {"unit": "cron", "log_lines": 1000})).code == expected
+    assert_bad_params(status.status, {"unit": "cron", "lines": 5})
+    assert_invalid_unit("a b")

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from conftest import SYSTEMD, assert_bad_params, temp_unit
+
+from agent_core.testing import run_action
+from plugins.services import units
+
+
+async def test_list_units():
+    if not SYSTEMD:
+        out = await run_action("svc.list", {})
+        assert out.code == "A003" and "systemd" in out.message
+        return
+    with temp_unit() as unit:
+        await run_action("svc.start", {"unit": unit})
+        out = await run_action("svc.list", {"pattern": "starling-test-*", "state": "running"})
+        assert out.ok, out.message
+        assert [u["unit"] for u in out.value["units"]] == [unit]
+        row = out.value["units"][0]
+        assert (row["load"], row["active"], row["sub"], row["description"]) == (
+            "loaded",
+            "active",
+            "running",
+            "Starling test unit",
+        )
+        assert out.value["by_active_state"] == {"active": 1}
+    out = await run_action("svc.list", {"type": None, "all": True})
+    assert out.ok and sum(out.value["by_active_state"].values()) == len(out.value["units"])
+
+
+async def test_list_bad_params():
+    assert (await run_action("svc.list", {"type": "bogus"})).code == ("A002" if SYSTEMD else "A003")
+    assert (await run_action("svc.list", {"pattern": "-x"})).code == ("A002" if SYSTEMD else "A003")
+    assert (await run_action("svc.list", {"all": "yes"})).code == ("A002" if SYSTEMD else "A003")
+    assert_bad_params(units.list_units, {"all": "yes"})
