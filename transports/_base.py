@@ -4,6 +4,13 @@ A :class:`Carrier` opens channels (``connect``) and accepts them (``serve``).
 A :class:`Channel` sends and receives whole :class:`~transports.Message` values.
 Carriers are found by URL scheme through the entry-point group
 ``starling.transports`` (see :func:`get_carrier`), so a third party can add one.
+
+A carrier that multiplexes natively (QUIC) also offers extra streams beside
+the control channel: its channels are :class:`MultiStreamChannel`, whose
+``open_stream`` / ``accept_stream`` give independent sub-channels, so a large
+file or a chatty terminal never queues in front of control messages. Callers
+test for the capability with ``isinstance`` and otherwise multiplex
+``stream_*`` messages on the control channel.
 """
 
 from __future__ import annotations
@@ -50,6 +57,15 @@ class Channel(abc.ABC):
     async def send_raw(self, data: bytes) -> None:
         """Write bytes verbatim under the codec. For conformance tests only."""
 
+    @abc.abstractmethod
+    async def abort(self) -> None:
+        """Drop the channel abruptly, as a crash would (TCP: a reset).
+
+        The peer must see :class:`TransportBroken`, never :class:`ChannelClosed`:
+        at once where the carrier can tell it, at the latest when its keep-alive
+        or session timeout runs out. Idempotent; a later ``aclose`` does nothing.
+        """
+
     async def __aenter__(self) -> Channel:
         return self
 
@@ -64,6 +80,28 @@ class Channel(abc.ABC):
             return await self.receive()
         except ChannelClosed:
             raise StopAsyncIteration from None
+
+
+class MultiStreamChannel(Channel):
+    """Optional extension: a channel that carries independent sub-streams.
+
+    Each sub-stream is itself a :class:`Channel` (same messages, same framing,
+    its own flow control): a sender blocked on a sub-stream whose reader is
+    slow never delays the control channel or the other sub-streams. Either
+    side may open one; the other side gets it from :meth:`accept_stream` as
+    soon as it is opened. ``aclose`` on a sub-stream ends it cleanly (the peer
+    sees :class:`ChannelClosed`), ``abort`` resets it (:class:`TransportBroken`);
+    closing the parent channel ends every sub-stream with it.
+    """
+
+    @abc.abstractmethod
+    async def open_stream(self) -> Channel:
+        """Open a new sub-stream to the peer."""
+
+    @abc.abstractmethod
+    async def accept_stream(self) -> Channel:
+        """Wait for the peer to open a sub-stream; raises like ``receive`` when
+        the parent channel ends."""
 
 
 class Carrier(abc.ABC):

@@ -15,7 +15,14 @@ from ._codec import DEFAULT_MAX_FRAME, decode, encode
 from ._errors import ChannelClosed, ClosedByYou, ConnectFailed, FrameTooLarge, TransportBroken
 from ._messages import Message
 
-_BROKEN = b"\x00__broken__"
+
+class _Link:
+    """State both ends of one memory channel share."""
+
+    __slots__ = ("broken",)
+
+    def __init__(self) -> None:
+        self.broken = False
 
 
 class MemoryChannel(Channel):
@@ -27,7 +34,9 @@ class MemoryChannel(Channel):
         recv: trio.MemoryReceiveChannel[bytes],
         peer: str,
         max_frame: int,
+        link: _Link | None = None,
     ) -> None:
+        self._link = link or _Link()
         self._send = send
         self._recv = recv
         self.peer = peer
@@ -56,22 +65,23 @@ class MemoryChannel(Channel):
         try:
             body = await self._recv.receive()
         except trio.EndOfChannel as exc:
+            if self._link.broken:
+                raise TransportBroken("peer broke the channel") from exc
             raise ChannelClosed("peer closed the channel") from exc
         except trio.ClosedResourceError as exc:
             raise ClosedByYou("channel already closed") from exc
-        if body == _BROKEN:
-            raise TransportBroken("peer broke the channel")
         if len(body) > self._max_frame:
             raise FrameTooLarge(f"peer sent {len(body)} bytes (max {self._max_frame})")
         return decode(body)
 
-    async def break_(self) -> None:
-        """Simulate the peer vanishing (used by conformance tests)."""
-        try:
-            self._send.send_nowait(_BROKEN)
-        except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
+    async def abort(self) -> None:
+        """Break the channel: the peer's next ``receive`` raises TransportBroken."""
+        if self._closed:
+            return
+        self._link.broken = True
         await self.aclose()
+
+    break_ = abort  # the older name
 
     async def aclose(self) -> None:
         if self._closed:
@@ -104,8 +114,9 @@ class MemoryCarrier(Carrier):
         a_send, b_recv = trio.open_memory_channel[bytes](64)
         b_send, a_recv = trio.open_memory_channel[bytes](64)
         listener.count += 1
-        client = MemoryChannel(a_send, a_recv, url, max_frame)
-        server = MemoryChannel(b_send, b_recv, f"memory-client-{listener.count}", listener.max_frame)
+        link = _Link()
+        client = MemoryChannel(a_send, a_recv, url, max_frame, link)
+        server = MemoryChannel(b_send, b_recv, f"memory-client-{listener.count}", listener.max_frame, link)
         listener.nursery.start_soon(run_handler, listener.handler, server)
         return client
 

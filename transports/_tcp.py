@@ -1,4 +1,7 @@
-"""TCP carrier (``tcp://host:port``), TLS when given an SSL context."""
+"""TCP carrier (``tcp://host:port``), TLS when given an SSL context.
+
+Framing, goodbye and error translation live in :class:`~transports._stream.StreamChannel`.
+"""
 
 from __future__ import annotations
 
@@ -9,76 +12,13 @@ from typing import Any
 import trio
 
 from ._base import Carrier, Channel, Handler, run_handler, split_host_port
-from ._codec import DEFAULT_MAX_FRAME, FrameReader, decode, frame
-from ._errors import (
-    ChannelClosed,
-    ClosedByYou,
-    ConnectFailed,
-    TransportBroken,
-)
-from ._messages import Message
-
-_READ_SIZE = 65536
+from ._codec import DEFAULT_MAX_FRAME
+from ._errors import ConnectFailed
+from ._stream import StreamChannel
 
 
-class TcpChannel(Channel):
+class TcpChannel(StreamChannel):
     carrier = "tcp"
-
-    def __init__(self, stream: trio.abc.Stream, peer: str, max_frame: int) -> None:
-        self._stream = stream
-        self.peer = peer
-        self._max_frame = max_frame
-        self._reader = FrameReader(max_frame)
-        self._ready: list[bytes] = []
-        self._send_lock = trio.Lock()
-        self._closed = False
-
-    async def send(self, msg: Message) -> None:
-        data = frame(msg, self._max_frame)
-        await self._send_bytes(data)
-
-    async def send_raw(self, data: bytes) -> None:
-        await self._send_bytes(data)
-
-    async def _send_bytes(self, data: bytes) -> None:
-        if self._closed:
-            raise ClosedByYou("channel already closed")
-        async with self._send_lock:
-            try:
-                await self._stream.send_all(data)
-            except trio.ClosedResourceError as exc:
-                raise ClosedByYou("channel already closed") from exc
-            except (trio.BrokenResourceError, OSError, ssl.SSLError) as exc:
-                raise TransportBroken(f"send to {self.peer} failed: {exc}") from exc
-
-    async def receive(self) -> Message:
-        while not self._ready:
-            if self._closed:
-                raise ClosedByYou("channel already closed")
-            try:
-                data = await self._stream.receive_some(_READ_SIZE)
-            except trio.ClosedResourceError as exc:
-                raise ClosedByYou("channel already closed") from exc
-            except (trio.BrokenResourceError, OSError, ssl.SSLError) as exc:
-                raise TransportBroken(f"receive from {self.peer} failed: {exc}") from exc
-            if not data:
-                if self._reader.pending:
-                    raise TransportBroken(
-                        f"{self.peer} closed inside a frame ({self._reader.pending} bytes held)"
-                    )
-                raise ChannelClosed(f"{self.peer} closed the channel")
-            self._ready.extend(self._reader.feed(data))
-        return decode(self._ready.pop(0))
-
-    async def aclose(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        with trio.CancelScope(shield=True), trio.move_on_after(2):
-            try:
-                await self._stream.aclose()
-            except (trio.BrokenResourceError, OSError, ssl.SSLError, trio.ClosedResourceError):
-                pass
 
 
 def _tune(sock: Any) -> None:

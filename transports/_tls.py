@@ -1,9 +1,38 @@
-"""TLS contexts for every Starling link (TLS 1.2 minimum, 1.3 preferred)."""
+"""TLS contexts for every Starling link (TLS 1.2 minimum, 1.3 preferred).
+
+The contexts made here remember the files they were built from
+(:func:`tls_files`), because a QUIC stack does its own TLS 1.3 and needs the
+certificate and key themselves, which an :class:`ssl.SSLContext` never gives
+back. So one context serves every carrier: TCP+TLS and HTTPS use it as it is,
+QUIC reads the files behind it.
+"""
 
 from __future__ import annotations
 
 import ssl
+from dataclasses import dataclass
 from pathlib import Path
+
+_ATTR = "starling_tls_files"
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """PEM files behind a TLS context (any may be None)."""
+
+    cert_file: str | None = None
+    key_file: str | None = None
+    ca_file: str | None = None
+
+
+def _opt(path: str | Path | None) -> str | None:
+    return str(path) if path is not None else None
+
+
+def tls_files(ctx: ssl.SSLContext | None) -> TlsFiles | None:
+    """The files ``ctx`` was built from, if it came from this module."""
+    files = getattr(ctx, _ATTR, None) if ctx is not None else None
+    return files if isinstance(files, TlsFiles) else None
 
 
 def server_context(cert_file: str | Path, key_file: str | Path, *, client_ca: str | Path | None = None) -> ssl.SSLContext:
@@ -13,6 +42,7 @@ def server_context(cert_file: str | Path, key_file: str | Path, *, client_ca: st
     if client_ca is not None:
         ctx.load_verify_locations(str(client_ca))
         ctx.verify_mode = ssl.CERT_OPTIONAL
+    setattr(ctx, _ATTR, TlsFiles(str(cert_file), str(key_file), _opt(client_ca)))
     return ctx
 
 
@@ -22,4 +52,5 @@ def client_context(ca_file: str | Path | None = None, *, cert_file: str | Path |
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     if cert_file is not None and key_file is not None:
         ctx.load_cert_chain(str(cert_file), str(key_file))
+    setattr(ctx, _ATTR, TlsFiles(_opt(cert_file), _opt(key_file), _opt(ca_file) if ca_file else None))
     return ctx

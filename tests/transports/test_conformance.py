@@ -1,34 +1,107 @@
-"""Every carrier passes the same conformance kit."""
+"""Every carrier found by entry point passes the same conformance kit."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
 import pytest
-import trustme
 
-from transports import get_carrier
-from transports.testing import check_transport
+from transports import Carrier
+from transports.testing import SMALL_MAX_FRAME, check_transport
+
+# How each scheme is exercised: (case name, carrier settings, check_transport kwargs).
+Case = tuple[str, dict[str, Any], Callable[[Any, Path], dict[str, Any]]]
+
+CASES: dict[str, list[Case]] = {
+    "memory": [
+        (
+            "memory",
+            {},
+            lambda tls, tmp: {
+                "url": "memory://conformance",
+                # a message carrier: the raw bytes are whole bodies, no length prefix
+                "raw_garbage": b"\xc1garbage",
+                "raw_half_frame": b"\x81",
+                "raw_oversized": b"\x00" * (SMALL_MAX_FRAME + 1),
+            },
+        )
+    ],
+    "tcp": [
+        ("tcp-plain", {}, lambda tls, tmp: {"url": "tcp://127.0.0.1:0"}),
+        (
+            "tcp-tls",
+            {},
+            lambda tls, tmp: {"url": "tcp://127.0.0.1:0", "server_ssl": tls.server, "client_ssl": tls.client},
+        ),
+    ],
+    "quic": [
+        ("quic-ephemeral-cert", {}, lambda tls, tmp: {"url": "quic://127.0.0.1:0"}),
+        (
+            "quic-tls",
+            {},
+            lambda tls, tmp: {"url": "quic://127.0.0.1:0", "server_ssl": tls.server, "client_ssl": tls.client},
+        ),
+        (
+            "quic-tls-files",
+            {},
+            lambda tls, tmp: {
+                "url": "quic://[::1]:0",
+                "serve_kwargs": {"cert_file": str(tls.cert_file), "key_file": str(tls.key_file)},
+                "connect_kwargs": {"ca_file": str(tls.ca_file)},
+            },
+        ),
+    ],
+    "http": [
+        (
+            "http",
+            {"session_timeout": 2.0, "poll_timeout": 1.0},
+            lambda tls, tmp: {"url": "http://127.0.0.1:0/starling", "broken_within": 8.0},
+        ),
+    ],
+    "https": [
+        (
+            "https",
+            {"session_timeout": 2.0, "poll_timeout": 1.0},
+            lambda tls, tmp: {
+                "url": "https://127.0.0.1:0",
+                "server_ssl": tls.server,
+                "client_ssl": tls.client,
+                "broken_within": 8.0,
+            },
+        ),
+    ],
+    "unix": [("unix", {}, lambda tls, tmp: {"url": f"unix://{tmp}/carrier.sock"})],
+}
 
 
-@pytest.fixture(scope="session")
-def tls_pair():
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1", "localhost")
-    server = __import__("ssl").create_default_context(__import__("ssl").Purpose.CLIENT_AUTH)
-    cert.configure_cert(server)
-    client = __import__("ssl").create_default_context()
-    ca.configure_trust(client)
-    return server, client
+def _params() -> list[Any]:
+    params = []
+    for ep in sorted(entry_points(group="starling.transports"), key=lambda e: e.name):
+        cases = CASES.get(ep.name)
+        if cases is None:
+            params.append(pytest.param(ep, None, id=f"{ep.name}-no-case"))
+            continue
+        params.extend(pytest.param(ep, case, id=case[0]) for case in cases)
+    return params
 
 
-async def test_memory_carrier():
-    await check_transport(get_carrier("memory"), "memory://conformance", raw_garbage=b"\xc1garbage",
-                          raw_half_frame=b"\x81", raw_oversized=b"\x00" * (256 * 1024 + 1))
+@pytest.mark.parametrize(("ep", "case"), _params())
+async def test_carrier_conformance(ep: Any, case: Case | None, tls: Any, tmp_path: Path) -> None:
+    assert case is not None, (
+        f"carrier {ep.name!r} ({ep.value}) is installed but has no conformance case: add one to CASES"
+    )
+    _name, settings, make_kwargs = case
+    cls = ep.load()
+    carrier = cls(**settings)
+    assert isinstance(carrier, Carrier)
+    assert ep.name in cls.schemes or not cls.schemes
+    kwargs = make_kwargs(tls, tmp_path)
+    await check_transport(carrier, kwargs.pop("url"), **kwargs)
 
 
-async def test_tcp_plain():
-    await check_transport(get_carrier("tcp"), "tcp://127.0.0.1:0")
-
-
-async def test_tcp_tls(tls_pair):
-    server, client = tls_pair
-    await check_transport(get_carrier("tcp"), "tcp://127.0.0.1:0", server_ssl=server, client_ssl=client)
+def test_every_builtin_scheme_is_registered() -> None:
+    names = {ep.name for ep in entry_points(group="starling.transports")}
+    assert {"memory", "tcp", "quic", "http", "https"} <= names, names

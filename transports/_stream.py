@@ -1,0 +1,143 @@
+"""A :class:`Channel` over any trio byte stream: the base of stream carriers.
+
+Frames are a 4-byte big-endian length and a MessagePack body. A zero-length
+frame is the *goodbye*: :meth:`StreamChannel.aclose` writes it before closing,
+so the peer tells a clean close (:class:`ChannelClosed`) from a crash, a reset
+or a cut cable (:class:`TransportBroken`) even when the operating system
+reports all of them as a plain end of stream (a killed process's kernel sends
+FIN, not RST).
+
+TCP uses it (``transports._tcp``), and so can a third-party carrier: wrap the
+connected trio stream in :class:`StreamChannel` and the framing, the goodbye,
+the error translation and ``abort`` come for free.
+"""
+
+from __future__ import annotations
+
+import ssl
+import struct
+from collections import deque
+from typing import Any
+
+import trio
+
+from ._base import Channel
+from ._codec import DEFAULT_MAX_FRAME, FrameReader, decode, frame
+from ._errors import ChannelClosed, ClosedByYou, TransportBroken
+from ._messages import Message
+
+GOODBYE = b"\x00\x00\x00\x00"
+_READ_SIZE = 65536
+_LINGER = 2.0  # seconds aclose waits to say goodbye behind a blocked sender
+_STREAM_ERRORS = (trio.BrokenResourceError, OSError, ssl.SSLError)
+
+
+def _find_socket(stream: Any) -> Any:
+    """The socket under ``stream`` (through TLS layers), or None."""
+    for _ in range(8):
+        sock = getattr(stream, "socket", None)
+        if sock is not None:
+            return sock
+        stream = getattr(stream, "transport_stream", None)
+        if stream is None:
+            return None
+    return None
+
+
+class StreamChannel(Channel):
+    """A framed message channel over a connected :class:`trio.abc.Stream`.
+
+    :param stream: the connected stream (TCP, TLS over TCP, a unix socket ...).
+    :param peer: a printable name of the other end.
+    :param max_frame: the largest frame body accepted or sent.
+    """
+
+    carrier = "stream"
+
+    def __init__(self, stream: trio.abc.Stream, peer: str, max_frame: int = DEFAULT_MAX_FRAME) -> None:
+        self._stream = stream
+        self.peer = peer
+        self._max_frame = max_frame
+        self._reader = FrameReader(max_frame)
+        self._ready: deque[bytes] = deque()
+        self._send_lock = trio.Lock()
+        self._closed = False
+        self._goodbye = False
+
+    async def send(self, msg: Message) -> None:
+        await self._send_bytes(frame(msg, self._max_frame))
+
+    async def send_raw(self, data: bytes) -> None:
+        await self._send_bytes(data)
+
+    async def _send_bytes(self, data: bytes) -> None:
+        if self._closed:
+            raise ClosedByYou("channel already closed")
+        async with self._send_lock:
+            try:
+                await self._stream.send_all(data)
+            except trio.ClosedResourceError as exc:
+                raise ClosedByYou("channel already closed") from exc
+            except _STREAM_ERRORS as exc:
+                raise TransportBroken(f"send to {self.peer} failed: {exc}") from exc
+
+    async def receive(self) -> Message:
+        while not self._ready:
+            if self._closed:
+                raise ClosedByYou("channel already closed")
+            if self._goodbye:
+                raise ChannelClosed(f"{self.peer} closed the channel")
+            try:
+                data = await self._stream.receive_some(_READ_SIZE)
+            except trio.ClosedResourceError as exc:
+                raise ClosedByYou("channel already closed") from exc
+            except _STREAM_ERRORS as exc:
+                raise TransportBroken(f"receive from {self.peer} failed: {exc}") from exc
+            if not data:
+                if self._reader.pending:
+                    raise TransportBroken(
+                        f"{self.peer} went away inside a frame ({self._reader.pending} bytes held)"
+                    )
+                raise TransportBroken(f"{self.peer} went away without closing the channel")
+            for body in self._reader.feed(data):
+                if not body:  # the goodbye: anything after it is ignored
+                    self._goodbye = True
+                    break
+                self._ready.append(body)
+        return decode(self._ready.popleft())
+
+    async def aclose(self) -> None:
+        """Say goodbye (unless a blocked sender holds the stream) and close."""
+        if self._closed:
+            return
+        self._closed = True
+        with trio.CancelScope(shield=True):
+            with trio.move_on_after(_LINGER):
+                try:
+                    async with self._send_lock:
+                        await self._stream.send_all(GOODBYE)
+                except (*_STREAM_ERRORS, trio.ClosedResourceError):
+                    pass
+            with trio.move_on_after(_LINGER):
+                try:
+                    await self._stream.aclose()
+                except (*_STREAM_ERRORS, trio.ClosedResourceError):
+                    pass
+            await trio.aclose_forcefully(self._stream)
+
+    async def abort(self) -> None:
+        """Reset the connection (no goodbye, RST where the socket can send one)."""
+        if self._closed:
+            return
+        self._closed = True
+        sock = _find_socket(self._stream)
+        if sock is not None:
+            try:
+                sock.setsockopt(trio.socket.SOL_SOCKET, trio.socket.SO_LINGER, struct.pack("ii", 1, 0))
+            except OSError:
+                pass  # not TCP (a unix socket): a close without goodbye is the break
+        with trio.CancelScope(shield=True):
+            if isinstance(self._stream, trio.SSLStream):
+                # Skip close_notify: a reset does not say goodbye at any layer.
+                await trio.aclose_forcefully(self._stream.transport_stream)
+            await trio.aclose_forcefully(self._stream)
