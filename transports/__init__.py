@@ -3,13 +3,23 @@
 from ._base import (
     Carrier,
     Channel,
+    MultiStreamChannel,
     available_schemes,
     connect,
     get_carrier,
     register_carrier,
+    run_handler,
     split_host_port,
 )
-from ._codec import DEFAULT_MAX_FRAME, FrameReader, decode, decode_value, encode, encode_value, frame
+from ._codec import (
+    DEFAULT_MAX_FRAME,
+    FrameReader,
+    decode,
+    decode_value,
+    encode,
+    encode_value,
+    frame,
+)
 from ._codes import ErrorCode, Layer, catalogue_markdown
 from ._errors import (
     ChannelClosed,
@@ -22,6 +32,7 @@ from ._errors import (
     TransportError,
     VersionMismatch,
 )
+from ._logging import JsonFormatter, setup_logging
 from ._messages import (
     FINAL_STATES,
     PROTOCOL_VERSION,
@@ -61,12 +72,13 @@ from ._messages import (
     TaskState,
     Welcome,
 )
-from ._logging import JsonFormatter, setup_logging
-from ._tls import client_context, server_context
+from ._stream import GOODBYE, StreamChannel
+from ._tls import TlsFiles, client_context, server_context, tls_files
 
 __all__ = [
     "DEFAULT_MAX_FRAME",
     "FINAL_STATES",
+    "GOODBYE",
     "PROTOCOL_VERSION",
     "STATE_ORDER",
     "SUPPORTED_VERSIONS",
@@ -95,6 +107,7 @@ __all__ = [
     "Layer",
     "LoadReport",
     "Message",
+    "MultiStreamChannel",
     "Output",
     "Ping",
     "Pong",
@@ -105,6 +118,7 @@ __all__ = [
     "Results",
     "Revoke",
     "StarlingError",
+    "StreamChannel",
     "StreamClose",
     "StreamData",
     "StreamOpen",
@@ -114,6 +128,7 @@ __all__ = [
     "TaskRef",
     "TaskSignature",
     "TaskState",
+    "TlsFiles",
     "TransportBroken",
     "TransportError",
     "VersionMismatch",
@@ -129,7 +144,9 @@ __all__ = [
     "frame",
     "get_carrier",
     "register_carrier",
+    "run_handler",
     "server_context",
     "setup_logging",
     "split_host_port",
+    "tls_files",
 ]
