@@ -149,6 +149,9 @@ class HttpServer:
         target = req.target.decode("latin-1")
         path, _, query = target.partition("?")
         method = req.method.decode("latin-1")
+        length = _content_length(req)
+        if length > (self.body_limit if path.endswith("/send") else 4096):
+            raise _TooLarge  # refused before a byte of the body is read
         if not path.startswith(self.prefix + "/"):
             return await _refuse(conn, stream, 404, "not a Starling endpoint")
         rest = path[len(self.prefix) :]
@@ -273,6 +276,13 @@ async def _next_event(conn: h11.Connection, stream: trio.abc.Stream, patience: f
         if scope.cancelled_caught:
             raise _Timeout
         conn.receive_data(bytes(data))
+
+
+def _content_length(req: h11.Request) -> int:
+    for name, value in req.headers:
+        if name == b"content-length":
+            return int(value)  # h11 has validated it
+    return 0
 
 
 async def _body_chunks(conn: h11.Connection, stream: trio.abc.Stream, limit: int) -> Any:

@@ -44,15 +44,6 @@ CASES: dict[str, list[Case]] = {
             {},
             lambda tls, tmp: {"url": "quic://127.0.0.1:0", "server_ssl": tls.server, "client_ssl": tls.client},
         ),
-        (
-            "quic-tls-files",
-            {},
-            lambda tls, tmp: {
-                "url": "quic://[::1]:0",
-                "serve_kwargs": {"cert_file": str(tls.cert_file), "key_file": str(tls.key_file)},
-                "connect_kwargs": {"ca_file": str(tls.ca_file)},
-            },
-        ),
     ],
     "http": [
         (
