@@ -38,6 +38,7 @@ from transports import (
     Welcome,
     client_context,
     get_carrier,
+    leaf_errors,
 )
 from transports import ErrorCode as EC
 
@@ -181,10 +182,17 @@ class Agent:
                 try:
                     await self._session(channel, proxy)
                     delay = self.config.backoff_min
-                except StarlingError as exc:
-                    log.warning("session with proxy %s ended: %s (%s)", proxy.id, exc, exc.code)
-                    if exc.code is EC.P005:
-                        self.enrollment = await self._enroll_with_retry()
+                except BaseException as raised:
+                    leaves = leaf_errors(raised)
+                    if any(isinstance(e, (trio.Cancelled, KeyboardInterrupt)) for e in leaves):
+                        raise
+                    exc = leaves[0]
+                    if isinstance(exc, StarlingError):
+                        log.warning("session with proxy %s ended: %s (%s)", proxy.id, exc, exc.code)
+                        if exc.code is EC.P005:
+                            self.enrollment = await self._enroll_with_retry()
+                    else:
+                        log.error("session with proxy %s failed", proxy.id, exc_info=exc)
                 finally:
                     self._channel = None
                     self.connected = trio.Event()

@@ -95,7 +95,7 @@ async def execute(
                 if isinstance(exc.data, ProcessResult):
                     extra = {"exit_code": exc.data.exit_code, "stdout": exc.data.stdout, "stderr": exc.data.stderr}
                 elif exc.data is not None:
-                    extra = {"data": msgspec.Raw(encode_value(exc.data))}
+                    extra = {"data": encode_value(exc.data)}
                 result = _fail(task_id, exc.code, exc.message, started, **extra)
             except PermissionError as exc:
                 result = _fail(task_id, ErrorCode.A016, str(exc), started)
@@ -107,7 +107,7 @@ async def execute(
                     result = _from_process(task_id, value, started)
                 else:
                     try:
-                        data = msgspec.Raw(encode_value(value)) if value is not None else None
+                        data = encode_value(value) if value is not None else b""
                     except (TypeError, msgspec.EncodeError) as exc:
                         result = _fail(task_id, ErrorCode.A004, f"result not serialisable: {exc}", started)
                     else:

@@ -100,7 +100,7 @@ async def run_action(
 
     agent = AgentInfo(agent_id="test-agent", hostname="test", state_dir=state_dir or Path("/tmp/starling-test"))
     result = await execute(host, "test-1", job, agent=agent, emitter=emitter)
-    value = decode_value(result.data) if result.data is not None else None
+    value = decode_value(result.data) if result.data else None
     return Outcome(result=result, value=value, chunks=chunks)
 
 

@@ -145,7 +145,14 @@ class Center:
         log.info("proxy %s connected (%s)", link.proxy_id, link.idc)
         try:
             async for msg in channel:
-                await self._on_proxy_message(link, msg)
+                try:
+                    await self._on_proxy_message(link, msg)
+                except (TransportError, trio.Cancelled):
+                    raise
+                except Exception:
+                    # A store hiccup must not drop the link: unacknowledged
+                    # results are re-sent by the proxy.
+                    log.exception("handling %s from proxy %s failed", type(msg).__name__, link.proxy_id)
         finally:
             if self.links.get(link.proxy_id) is link:
                 del self.links[link.proxy_id]

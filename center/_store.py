@@ -118,6 +118,13 @@ _BEFORE: dict[str, list[str]] = {
 NON_FINAL = ["created", "dispatched", "delivered", "received", "running"]
 
 
+def _state_in(states: Sequence[str]) -> Any:
+    """``tasks.state IN (...)`` as literal SQL over our own constant state names,
+    so it can be used inside ``executemany`` (bound IN lists cannot)."""
+    assert all(s.isidentifier() for s in states)
+    return sa.text("tasks.state IN (" + ", ".join(f"'{s}'" for s in states) + ")")
+
+
 def new_id(prefix: str = "") -> str:
     """Time-ordered, unique ids (sortable by creation)."""
     return f"{prefix}{int(time.time() * 1000):x}{uuid.uuid4().hex[:10]}"
@@ -338,7 +345,7 @@ class Store:
             for state, rows in by_state.items():
                 col = tasks.c[state]
                 conn.execute(
-                    tasks.update().where(tasks.c.id == bindparam("tid"), tasks.c.state.in_(_BEFORE[state])).values({tasks.c.state: state, col: bindparam("at")}),
+                    tasks.update().where(tasks.c.id == bindparam("tid"), _state_in(_BEFORE[state])).values({tasks.c.state: state, col: bindparam("at")}),
                     rows,
                 )
 
@@ -349,7 +356,7 @@ class Store:
             if r.state not in FINAL_STATES:
                 continue
             data = None
-            if r.data is not None:
+            if r.data:
                 try:
                     data = json.dumps(decode_value(r.data), default=str)
                 except Exception:
@@ -363,7 +370,7 @@ class Store:
             return set()
         with self.engine.begin() as conn:
             conn.execute(
-                tasks.update().where(tasks.c.id == bindparam("tid"), tasks.c.state.in_(NON_FINAL)).values(
+                tasks.update().where(tasks.c.id == bindparam("tid"), _state_in(NON_FINAL)).values(
                     state=bindparam("st"), code=bindparam("code"), message=bindparam("msg"),
                     exit_code=bindparam("ec"), stdout=bindparam("out"), stderr=bindparam("err"),
                     data=bindparam("data"), truncated=bindparam("trunc"),
@@ -386,7 +393,7 @@ class Store:
         rows = [{"tid": t, "st": s, "code": c, "msg": m, "fin": now} for t, s, c, m in items]
         with self.engine.begin() as conn:
             conn.execute(
-                tasks.update().where(tasks.c.id == bindparam("tid"), tasks.c.state.in_(NON_FINAL)).values(
+                tasks.update().where(tasks.c.id == bindparam("tid"), _state_in(NON_FINAL)).values(
                     state=bindparam("st"), code=bindparam("code"), message=bindparam("msg"), finished=bindparam("fin")
                 ),
                 rows,
@@ -496,3 +503,24 @@ class AsyncStore:
             return await self.call(method, *args, **kwargs)
 
         return call
+
+
+accounts = sa.Table(
+    "accounts",
+    metadata,
+    sa.Column("key_id", sa.String(64), primary_key=True),
+    sa.Column("secret", sa.String(128), nullable=False),
+    sa.Column("name", sa.String(128), nullable=False, default=""),
+    sa.Column("scopes", sa.Text, nullable=False, default="{}"),
+    sa.Column("approver", sa.Boolean, nullable=False, default=False),
+    sa.Column("admin", sa.Boolean, nullable=False, default=False),
+    sa.Column("disabled", sa.Boolean, nullable=False, default=False),
+    sa.Column("created", sa.Float, nullable=False, default=0.0),
+)
+
+nonces = sa.Table(
+    "api_nonces",
+    metadata,
+    sa.Column("nonce", sa.String(96), primary_key=True),
+    sa.Column("expires", sa.Float, nullable=False, index=True),
+)

@@ -31,6 +31,7 @@ from ._errors import (
     TransportBroken,
     TransportError,
     VersionMismatch,
+    leaf_errors,
 )
 from ._logging import JsonFormatter, setup_logging
 from ._messages import (
@@ -143,6 +144,7 @@ __all__ = [
     "encode_value",
     "frame",
     "get_carrier",
+    "leaf_errors",
     "register_carrier",
     "run_handler",
     "server_context",

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 import trio
 
 from ._codec import DEFAULT_MAX_FRAME
-from ._errors import ChannelClosed, ConnectFailed, TransportError
+from ._errors import ChannelClosed, ConnectFailed, TransportError, leaf_errors
 from ._messages import Message
 
 log = logging.getLogger("starling.transports")
@@ -142,10 +142,14 @@ async def run_handler(handler: Handler, channel: Channel) -> None:
     """Run one connection handler so that its failure stays its own."""
     try:
         await handler(channel)
-    except TransportError as exc:
-        log.debug("channel from %s ended: %s (%s)", channel.peer, exc, exc.code)
-    except Exception:
-        log.exception("handler for %s crashed", channel.peer)
+    except Exception as raised:
+        leaves = leaf_errors(raised)
+        if all(isinstance(e, TransportError) for e in leaves):
+            exc = leaves[0]
+            assert isinstance(exc, TransportError)
+            log.debug("channel from %s ended: %s (%s)", channel.peer, exc, exc.code)
+        else:
+            log.exception("handler for %s crashed", channel.peer)
     finally:
         with trio.CancelScope(shield=True):
             await channel.aclose()

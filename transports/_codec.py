@@ -48,7 +48,8 @@ def encode_value(value: Any) -> bytes:
 
 
 def decode_value(data: bytes | msgspec.Raw | None, type: Any = Any) -> Any:
-    if data is None:
+    """Decode an embedded MessagePack value; empty or ``None`` means none."""
+    if not data:
         return None
     return msgspec.msgpack.decode(bytes(data), type=type)
 

@@ -65,6 +65,8 @@ class ErrorCode(enum.StrEnum):
     C018 = ("C018", "request too large", "Send large files in chunks through the file actions.")
     C019 = ("C019", "host revoked", "The host's credential was revoked; re-enroll it if that was a mistake.")
     C020 = ("C020", "internal center error", "A bug: the center's log has the details under the request id.")
+    C021 = ("C021", "a local Starling is already running", "Stop it first with `starling down`, or use another --state-dir.")
+    C022 = ("C022", "a local role failed to start", "Read the role's log file named in the message.")
 
     # --- proxy ------------------------------------------------------------------
     P001 = ("P001", "agent not connected to this proxy", "The agent moved or went away; the center re-dispatches when it reappears.")

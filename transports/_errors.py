@@ -67,3 +67,13 @@ class FrameTooLarge(ProtocolError):
 
 class VersionMismatch(ProtocolError):
     code = ErrorCode.P008
+
+
+def leaf_errors(exc: BaseException) -> list[BaseException]:
+    """The non-group exceptions inside ``exc`` (trio wraps errors in groups)."""
+    if isinstance(exc, BaseExceptionGroup):
+        out: list[BaseException] = []
+        for inner in exc.exceptions:
+            out.extend(leaf_errors(inner))
+        return out
+    return [exc]

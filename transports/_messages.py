@@ -229,7 +229,8 @@ class Result(Message, tag="result", kw_only=True):
     exit_code: int | None = None
     stdout: str = ""
     stderr: str = ""
-    data: msgspec.Raw | None = None
+    #: The action's result value, MessagePack-encoded (empty: none).
+    data: bytes = b""
     started: float = 0.0
     finished: float = 0.0
     truncated: bool = False
@@ -281,7 +282,8 @@ class Revoke(Message, tag="revoke", kw_only=True):
 class StreamOpen(Message, tag="stream_open", kw_only=True):
     stream_id: int
     kind: str
-    params: msgspec.Raw | None = None
+    #: MessagePack-encoded params (empty: none).
+    params: bytes = b""
     agent_id: str = ""
 
 

@@ -56,6 +56,7 @@ from .._store import new_id
 log = logging.getLogger("starling.proxy")
 
 MAX_BUFFER = 200_000
+RESEND_AFTER = 15.0
 
 
 @dataclass
@@ -100,7 +101,7 @@ class Proxy:
         self._result_owner: dict[str, str] = {}  # task_id -> agent_id
         self._presence: dict[str, AgentState] = {}
         self._wake = trio.Event()
-        self._sent: set[str] = set()  # results sent on the current link, awaiting ack
+        self._sent: dict[str, float] = {}  # task_id -> when sent on the current link, awaiting ack
         self.stats: dict[str, int] = {"dispatched": 0, "results": 0, "rejected": 0}
 
     # -- center links ------------------------------------------------------------------
@@ -154,7 +155,7 @@ class Proxy:
             pending = list(self._results.values())
             for i in range(0, len(pending), 1000):
                 await channel.send(Results(results=pending[i : i + 1000]))
-            self._sent.update(r.task_id for r in pending)
+            self._sent.update((r.task_id, time.time()) for r in pending)
         async for msg in channel:
             await self._on_center_message(channel, msg)
         raise StarlingError("center closed the link", code=ErrorCode.P007)
@@ -166,6 +167,7 @@ class Proxy:
             by_agent: dict[str, list[str]] = {}
             for task_id in msg.task_ids:
                 self._results.pop(task_id, None)
+                self._sent.pop(task_id, None)
                 owner = self._result_owner.pop(task_id, None)
                 if owner is not None:
                     by_agent.setdefault(owner, []).append(task_id)
@@ -226,7 +228,8 @@ class Proxy:
     async def _flusher(self) -> None:
         """Batch events, results and presence to the center every flush interval."""
         while True:
-            await self._wake.wait()
+            with trio.move_on_after(RESEND_AFTER):
+                await self._wake.wait()
             self._wake = trio.Event()
             await trio.sleep(self.flush_interval)
             link = self._any_link()
@@ -238,7 +241,10 @@ class Proxy:
                 continue
             events, self._events = self._events, []
             presence, self._presence = list(self._presence.values()), {}
-            fresh = [r for r in self._results.values() if r.task_id not in self._sent]
+            # New results, and any the center has not acknowledged for a while
+            # (it may have failed to store them).
+            stale = time.time() - RESEND_AFTER
+            fresh = [r for r in self._results.values() if self._sent.get(r.task_id, 0.0) < stale]
             try:
                 if presence:
                     await link.send(Presence(agents=presence))
@@ -246,7 +252,8 @@ class Proxy:
                     await link.send(Events(events=events))
                 for i in range(0, len(fresh), 1000):
                     await link.send(Results(results=fresh[i : i + 1000]))
-                self._sent.update(r.task_id for r in fresh)
+                now = time.time()
+                self._sent.update((r.task_id, now) for r in fresh)
             except TransportError:
                 self._events = events + self._events
                 for p in presence:
@@ -339,7 +346,7 @@ class Proxy:
         elif isinstance(msg, Result):
             conn.inflight.discard(msg.task_id)
             self._results[msg.task_id] = msg
-            self._sent.discard(msg.task_id)
+            self._sent.pop(msg.task_id, None)
             self._result_owner[msg.task_id] = conn.agent_id
             self.stats["results"] += 1
             self._wake.set()

@@ -1,0 +1,209 @@
+"""The center's HTTP API (Starlette, served by hypercorn's trio worker)."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import random
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+import trio
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from transports import FINAL_STATES, ErrorCode, StarlingError, catalogue_markdown
+
+from . import _credentials
+from ._center import Center, JobRequest
+from ._http import error_response, int_arg, json_response, parse
+
+log = logging.getLogger("starling.api")
+
+Authenticator = Callable[[Request], Awaitable[str]]
+
+
+class RegisterRequest(msgspec.Struct, forbid_unknown_fields=True):
+    token: str
+    identity: dict[str, Any]
+    version: str = ""
+
+
+def _task_view(row: dict[str, Any]) -> dict[str, Any]:
+    code = row.get("code") or ""
+    view = {
+        "task_id": row["id"],
+        "host": row["agent_id"],
+        "hostname": row.get("hostname") or "",
+        "ip": row.get("ip") or "",
+        "state": row["state"],
+        "code": code,
+        "message": row.get("message") or "",
+        "exit_code": row.get("exit_code"),
+        "stdout": row.get("stdout") or "",
+        "stderr": row.get("stderr") or "",
+        "data": row.get("data"),
+        "truncated": bool(row.get("truncated")),
+        "times": {k: row.get(k) for k in ("created", "dispatched", "delivered", "received", "running", "finished")},
+    }
+    if code:
+        try:
+            ec = ErrorCode(code)
+            view["meaning"], view["hint"] = ec.meaning, ec.hint
+        except ValueError:
+            pass
+    return view
+
+
+def _job_view(job: dict[str, Any], counts: dict[str, int]) -> dict[str, Any]:
+    done = sum(n for s, n in counts.items() if s in FINAL_STATES)
+    return {
+        "id": job["id"], "action": job["action"], "account": job["account"], "state": job["state"],
+        "created": job["created"], "deadline": job["deadline"], "finished": job["finished"],
+        "timeout": job["timeout"], "total": job["total"], "done": done, "counts": counts,
+        "complete": done >= job["total"],
+    }
+
+
+def build_app(center: Center, *, enroll_token: str, authenticate: Authenticator, signing_public: Any = None) -> Starlette:
+    store = center.store
+
+    def guarded(handler: Callable[[Request, str], Awaitable[Response]], *, auth: bool = True) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            rid = uuid.uuid4().hex[:12]
+            try:
+                account = await authenticate(request) if auth else ""
+                return await handler(request, account)
+            except StarlingError as exc:
+                return error_response(exc.code, exc.message, request_id=rid)
+            except Exception:
+                log.exception("request %s %s failed (request id %s)", request.method, request.url.path, rid)
+                return error_response(ErrorCode.C020, f"internal error; request id {rid}", request_id=rid)
+
+        return endpoint
+
+    async def register(request: Request, _: str) -> Response:
+        req = await parse(request, RegisterRequest)
+        if not enroll_token or not hmac.compare_digest(req.token.encode(), enroll_token.encode()):
+            raise StarlingError("enrollment token refused", code=ErrorCode.C017)
+        ident = req.identity
+        if not isinstance(ident.get("sn"), str) or not ident["sn"]:
+            raise StarlingError("identity.sn is required", code=ErrorCode.C001)
+        agent_id, revoked = await store.register_agent(ident, req.version)
+        if revoked:
+            raise StarlingError(f"host {agent_id} is revoked", code=ErrorCode.C019)
+        idc = ident.get("idc") or "default"
+        credential = _credentials.issue(center.signing_key, agent_id, idc)
+        candidates = await store.list_proxies(idc=idc, online=True) or await store.list_proxies(online=True)
+        # Least loaded first, with jitter so a wave of registrations spreads out.
+        candidates.sort(key=lambda p: p["connections"] / max(p["capacity"] or 1, 1) + random.uniform(0, 0.02))
+        proxies = [{"id": p["id"], "urls": p["urls"], "idc": p["idc"]} for p in candidates if p["urls"]]
+        return json_response({"agent_id": agent_id, "credential": credential, "proxies": proxies, "heartbeat": center.heartbeat, "center_time": time.time()})
+
+    async def hosts(request: Request, _: str) -> Response:
+        q = request.query_params
+        online = {"1": True, "true": True, "0": False, "false": False}.get(q.get("online", ""), None)
+        rows = await store.select_agents(
+            hosts=q.getlist("host"), tags=q.getlist("tag"), idc=q.get("idc", ""), all_hosts=True,
+            online=online, limit=int_arg(request, "limit", 0),
+        )
+        for r in rows:
+            if r["code"]:
+                r["meaning"] = ErrorCode(r["code"]).meaning
+        return json_response({"hosts": rows, "count": len(rows)})
+
+    async def revoke(request: Request, _: str) -> Response:
+        agent_id = request.path_params["host"]
+        if not await center.revoke(agent_id):
+            raise StarlingError(f"no host {agent_id}", code=ErrorCode.C002)
+        return json_response({"host": agent_id, "revoked": True})
+
+    async def list_proxies(request: Request, _: str) -> Response:
+        rows = await store.list_proxies()
+        for r in rows:
+            r["linked"] = r["id"] in center.links
+        return json_response({"proxies": rows})
+
+    async def submit(request: Request, account: str) -> Response:
+        req = await parse(request, JobRequest)
+        return json_response(await center.submit(req, account), 201)
+
+    async def list_jobs(request: Request, _: str) -> Response:
+        rows = await store.list_jobs(int_arg(request, "limit", 50, 1, 1000))
+        return json_response({"jobs": [_job_view(r, {}) | {"counts": None} for r in rows]})
+
+    async def _job(job_id: str) -> dict[str, Any]:
+        job = await store.job(job_id)
+        if job is None:
+            raise StarlingError(f"no job {job_id}", code=ErrorCode.C004)
+        return _job_view(job, await store.job_counts(job_id))
+
+    async def get_job(request: Request, _: str) -> Response:
+        job_id = request.path_params["job"]
+        view = await _job(job_id)
+        if request.query_params.get("results", "1") != "0":
+            states = [s for s in request.query_params.getlist("state") if s]
+            rows = await store.job_tasks(job_id, offset=int_arg(request, "offset", 0), limit=int_arg(request, "limit", 0), states=states)
+            view["results"] = [_task_view(r) for r in rows]
+        return json_response(view)
+
+    async def wait_job(request: Request, _: str) -> Response:
+        job_id = request.path_params["job"]
+        seconds = int_arg(request, "timeout", 30, 0, 300)
+        end = trio.current_time() + seconds
+        view = await _job(job_id)
+        while not view["complete"] and trio.current_time() < end:
+            await center.wait_progress(job_id, min(1.0, end - trio.current_time()))
+            view = await _job(job_id)
+        return json_response(view)
+
+    async def events(request: Request, _: str) -> Response:
+        job_id = request.path_params["job"]
+        await _job(job_id)
+
+        async def stream() -> Any:
+            last = None
+            while True:
+                view = await _job(job_id)
+                key = (view["done"], tuple(sorted(view["counts"].items())))
+                if key != last:
+                    last = key
+                    yield f"event: progress\ndata: {msgspec.json.encode(view).decode()}\n\n"
+                if view["complete"]:
+                    yield "event: done\ndata: {}\n\n"
+                    return
+                await center.wait_progress(job_id, 1.0)
+
+        return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+    async def cancel(request: Request, _: str) -> Response:
+        return json_response(await center.cancel(request.path_params["job"]))
+
+    async def codes(request: Request, _: str) -> Response:
+        if request.query_params.get("format") == "markdown":
+            return Response(catalogue_markdown(), media_type="text/markdown")
+        return json_response({"codes": [c.describe() for c in ErrorCode]})
+
+    async def health(request: Request, _: str) -> Response:
+        return json_response({"ok": True, "center": center.center_id, "proxies": sorted(center.links), "time": time.time()})
+
+    routes = [
+        Route("/v1/health", guarded(health, auth=False)),
+        Route("/v1/agents/register", guarded(register, auth=False), methods=["POST"]),
+        Route("/v1/codes", guarded(codes, auth=False)),
+        Route("/v1/hosts", guarded(hosts)),
+        Route("/v1/hosts/{host}/revoke", guarded(revoke), methods=["POST"]),
+        Route("/v1/proxies", guarded(list_proxies)),
+        Route("/v1/jobs", guarded(submit), methods=["POST"]),
+        Route("/v1/jobs", guarded(list_jobs), methods=["GET"]),
+        Route("/v1/jobs/{job}", guarded(get_job)),
+        Route("/v1/jobs/{job}/wait", guarded(wait_job)),
+        Route("/v1/jobs/{job}/events", guarded(events)),
+        Route("/v1/jobs/{job}/cancel", guarded(cancel), methods=["POST"]),
+    ]
+    return Starlette(routes=routes)

@@ -1,0 +1,303 @@
+"""``starling``: the operator's command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from transports import ErrorCode, StarlingError, catalogue_markdown
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _emit_json(doc: Any) -> None:
+    sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
+
+
+def _targets(args: argparse.Namespace) -> dict[str, Any]:
+    t: dict[str, Any] = {}
+    if args.all:
+        t["all"] = True
+    if args.host:
+        t["hosts"] = args.host
+    if args.tag:
+        t["tags"] = args.tag
+    if args.idc:
+        t["idc"] = args.idc
+    if not t:
+        raise StarlingError("choose targets: --all, --host H, --tag T or --idc X", code=ErrorCode.C001)
+    return t
+
+
+def _params(args: argparse.Namespace) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    if args.params:
+        try:
+            params = json.loads(args.params)
+        except ValueError as exc:
+            raise StarlingError(f"--params is not valid JSON: {exc}", code=ErrorCode.C001) from exc
+        if not isinstance(params, dict):
+            raise StarlingError("--params must be a JSON object", code=ErrorCode.C001)
+    for item in args.param or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise StarlingError(f"-p takes key=value, not {item!r}", code=ErrorCode.C001)
+        try:
+            params[key] = json.loads(value)
+        except ValueError:
+            params[key] = value
+    return params
+
+
+def _flat(job: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "job_id": job["id"],
+        "action": job["action"],
+        "state": job["state"],
+        "total": job["total"],
+        "counts": job["counts"],
+        "hosts": [
+            {k: r.get(k) for k in ("host", "hostname", "ip", "state", "code", "message", "exit_code", "stdout", "stderr", "data")}
+            for r in job.get("results", [])
+        ],
+    }
+
+
+def _follow(client: Any, job_id: str, total: int, quiet: bool) -> dict[str, Any]:
+    """Wait for a job with a live progress bar (none when quiet)."""
+    if quiet:
+        view = client.wait(job_id, timeout=30)
+        while not view["complete"]:
+            view = client.wait(job_id, timeout=30)
+        return view
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[detail]}"),
+        TimeElapsedColumn(), console=err_console, transient=True,
+    ) as progress:
+        bar = progress.add_task(job_id, total=total, detail="")
+        while True:
+            view = client.job(job_id, results=False)
+            counts = view["counts"]
+            detail = " ".join(f"{k}:{v}" for k, v in sorted(counts.items()))
+            progress.update(bar, completed=view["done"], detail=detail)
+            if view["complete"]:
+                return view
+            time.sleep(0.2)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from ._client import Client
+    from ._render import print_summary
+
+    client = Client.from_profile(args.api)
+    action = args.action
+    params = _params(args)
+    if action == "cmd.run":
+        if not args.command:
+            raise StarlingError("give the command after --, e.g. starling run --all -- uptime", code=ErrorCode.C001)
+        params["cmd"] = " ".join(args.command)
+    elif args.command:
+        raise StarlingError(f"{action} takes --params/-p, not a command", code=ErrorCode.C001)
+    body: dict[str, Any] = {**_targets(args), "timeout": args.timeout, "offline": args.offline}
+    t0 = time.monotonic()
+    sub = client.submit(action, params, **body)
+    _follow(client, sub["job_id"], sub["total"], args.json)
+    job = client.job(sub["job_id"])
+    elapsed = time.monotonic() - t0
+    if args.json:
+        _emit_json(_flat(job) | {"elapsed": round(elapsed, 3)})
+    else:
+        print_summary(console, job, elapsed)
+    return 0 if job["counts"].get("succeeded", 0) == job["total"] else 1
+
+
+def cmd_hosts(args: argparse.Namespace) -> int:
+    from ._client import Client
+    from ._render import hosts_table
+
+    params: dict[str, Any] = {}
+    if args.online:
+        params["online"] = "1"
+    if args.offline:
+        params["online"] = "0"
+    if args.idc:
+        params["idc"] = args.idc
+    if args.tag:
+        params["tag"] = args.tag
+    rows = Client.from_profile(args.api).hosts(**params)
+    if args.json:
+        _emit_json({"hosts": rows})
+    else:
+        console.print(hosts_table(rows))
+        online = sum(1 for r in rows if r["online"])
+        console.print(f"[dim]{len(rows)} hosts, {online} online, {len(rows) - online} offline[/dim]")
+    return 0
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    from ._client import Client
+    from ._render import jobs_table
+
+    rows = Client.from_profile(args.api).jobs(args.limit)
+    if args.json:
+        _emit_json({"jobs": rows})
+    else:
+        console.print(jobs_table(rows))
+    return 0
+
+
+def cmd_job(args: argparse.Namespace) -> int:
+    from ._client import Client
+    from ._render import print_summary
+
+    client = Client.from_profile(args.api)
+    if args.cancel:
+        doc = client.cancel(args.job_id)
+        _emit_json(doc) if args.json else console.print(f"cancelling {doc['cancelling']} task(s) of {args.job_id}")
+        return 0
+    if args.wait:
+        _follow(client, args.job_id, client.job(args.job_id, results=False)["total"], args.json)
+    job = client.job(args.job_id)
+    if args.json:
+        _emit_json(_flat(job))
+    else:
+        print_summary(console, job)
+    return 0
+
+
+def cmd_codes(args: argparse.Namespace) -> int:
+    if args.markdown:
+        sys.stdout.write(catalogue_markdown())
+    elif args.json:
+        _emit_json({"codes": [c.describe() for c in ErrorCode]})
+    else:
+        for c in ErrorCode:
+            console.print(f"[bold]{c.value}[/bold] {c.meaning} [dim]— {c.hint}[/dim]")
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from ._up import up
+
+    return up(args)
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    from ._up import down
+
+    return down(args)
+
+
+def cmd_center(args: argparse.Namespace) -> int:
+    from ._server import main_center
+
+    return main_center(args.config)
+
+
+def cmd_proxy(args: argparse.Namespace) -> int:
+    from ._server import main_proxy
+
+    return main_proxy(args.config)
+
+
+def _add_targets(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("targets")
+    g.add_argument("--all", action="store_true", help="every registered host")
+    g.add_argument("--host", "-H", action="append", help="host id, hostname, IP or SN (repeatable)")
+    g.add_argument("--tag", "-t", action="append", help="hosts with this tag (repeatable)")
+    g.add_argument("--idc", help="hosts in this IDC")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="starling", description="Run commands, copy files and call plugins on a fleet.")
+    parser.add_argument("--api", help="center API URL (default: STARLING_API or the `starling up` profile)")
+    sub = parser.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("up", help="bring up a center, a proxy and local agents on this machine")
+    p.add_argument("--agents", "-n", type=int, default=10, help="how many local agents (default 10)")
+    p.add_argument("--detach", "-d", action="store_true", help="return after start-up, leaving everything running")
+    p.add_argument("--state-dir", help="where to keep state (default $STARLING_HOME or ~/.local/state/starling)")
+    p.add_argument("--transport", default="tcp", choices=["tcp", "quic", "http", "auto"], help="carrier the local agents use")
+    p.add_argument("--port", type=int, default=8470, help="API port; the proxy uses the next two (0 = pick free ports)")
+    p.add_argument("--no-demo", action="store_true", help="skip the demo command")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=cmd_up)
+
+    p = sub.add_parser("down", help="stop what `starling up` started")
+    p.add_argument("--state-dir")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=cmd_down)
+
+    p = sub.add_parser("run", help="run a command (or any action) on many hosts")
+    _add_targets(p)
+    p.add_argument("--action", "-a", default="cmd.run", help="action to call (default cmd.run)")
+    p.add_argument("--params", help="action params as a JSON object")
+    p.add_argument("--param", "-p", action="append", help="one param as key=value (value parsed as JSON if it can be)")
+    p.add_argument("--timeout", type=float, default=60.0, help="per-host timeout in seconds")
+    p.add_argument("--offline", choices=["fail", "wait"], default="fail", help="offline hosts: fail now (E001) or wait until the deadline")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command line")
+    p.set_defaults(fn=cmd_run)
+
+    p = sub.add_parser("hosts", help="list hosts and their status")
+    p.add_argument("--online", action="store_true")
+    p.add_argument("--offline", action="store_true")
+    p.add_argument("--idc")
+    p.add_argument("--tag")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=cmd_hosts)
+
+    p = sub.add_parser("jobs", help="list recent jobs")
+    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=cmd_jobs)
+
+    p = sub.add_parser("job", help="show one job's results (or --wait, --cancel)")
+    p.add_argument("job_id")
+    p.add_argument("--wait", action="store_true")
+    p.add_argument("--cancel", action="store_true")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=cmd_job)
+
+    p = sub.add_parser("codes", help="the error-code catalogue")
+    p.add_argument("--markdown", action="store_true")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=cmd_codes)
+
+    p = sub.add_parser("center", help="run a center (production)")
+    p.add_argument("--config", "-c")
+    p.set_defaults(fn=cmd_center)
+
+    p = sub.add_parser("proxy", help="run a proxy (production)")
+    p.add_argument("--config", "-c")
+    p.set_defaults(fn=cmd_proxy)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "command", None) and args.command[:1] == ["--"]:
+        args.command = args.command[1:]
+    try:
+        return int(args.fn(args) or 0)
+    except StarlingError as exc:
+        hint = getattr(exc, "hint", "") or exc.code.hint
+        if getattr(args, "json", False):
+            _emit_json({"error": {"code": exc.code.value, "meaning": exc.code.meaning, "message": exc.message, "hint": hint}})
+        else:
+            err_console.print(f"[bold red]{exc.code.value}[/bold red] {exc.message}\n[dim]hint: {hint}[/dim]")
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""A small Python client for the center's HTTP API; signs every request.
+
+    from center import Client
+    c = Client.from_profile()              # what `starling up` wrote, or STARLING_* env
+    job = c.submit("cmd.run", {"cmd": "uptime"}, all=True)
+    print(c.wait(job["job_id"]))
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from transports import ErrorCode, StarlingError
+
+
+def home() -> Path:
+    env = os.environ.get("STARLING_HOME")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return Path(base) / "starling"
+
+
+class ApiError(StarlingError):
+    """The center refused a request; ``code``, ``message`` and ``hint`` say why."""
+
+    def __init__(self, code: ErrorCode, message: str, status: int = 0, hint: str = "") -> None:
+        super().__init__(message, code=code)
+        self.status = status
+        self.hint = hint or code.hint
+
+
+class Client:
+    def __init__(self, api: str, key_id: str = "", secret: str = "", ca_file: str | None = None, timeout: float = 60.0) -> None:
+        from .security._apiauth import StarlingAuth
+
+        self.api = api.rstrip("/")
+        auth = StarlingAuth(key_id, secret.encode()) if key_id else None
+        self._http = httpx.Client(base_url=self.api, verify=ca_file or True, auth=auth, timeout=timeout)
+
+    @classmethod
+    def from_profile(cls, api: str | None = None) -> Client:
+        """Connection settings from ``STARLING_API``/``STARLING_KEY_ID``/
+        ``STARLING_SECRET``/``STARLING_CA``, else from the profile ``starling up`` wrote."""
+        profile: dict[str, Any] = {}
+        path = home() / "up.json"
+        if path.exists():
+            profile = json.loads(path.read_text())
+        api = api or os.environ.get("STARLING_API") or profile.get("api")
+        if not api:
+            raise ApiError(ErrorCode.C016, "no center known: run `starling up`, or set STARLING_API", hint="`starling up` starts one on this machine.")
+        return cls(
+            api,
+            os.environ.get("STARLING_KEY_ID", profile.get("key_id", "")),
+            os.environ.get("STARLING_SECRET", profile.get("secret", "")),
+            os.environ.get("STARLING_CA", profile.get("ca_file")),
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def request(self, method: str, path: str, *, json_body: Any = None, params: Any = None) -> Any:
+        content = json.dumps(json_body).encode() if json_body is not None else b""
+        headers = {"Content-Type": "application/json"} if json_body is not None else {}
+        try:
+            resp = self._http.request(method, path, content=content, params=params, headers=headers)
+        except httpx.HTTPError as exc:
+            raise ApiError(ErrorCode.C016, f"cannot reach the center at {self.api}: {exc}", hint="Is the center running? `starling up` starts one.") from exc
+        try:
+            data = resp.json()
+        except ValueError:
+            data = {}
+        if resp.status_code >= 400 or (isinstance(data, dict) and "error" in data):
+            err = data.get("error", {}) if isinstance(data, dict) else {}
+            try:
+                code = ErrorCode(err.get("code", "C020"))
+            except ValueError:
+                code = ErrorCode.C020
+            raise ApiError(code, err.get("message", f"HTTP {resp.status_code}"), resp.status_code, err.get("hint", ""))
+        return data
+
+    # -- conveniences -------------------------------------------------------------
+
+    def submit(self, action: str, params: dict[str, Any] | None = None, **targets: Any) -> dict[str, Any]:
+        body = {"action": action, "params": params or {}, **targets}
+        return self.request("POST", "/v1/jobs", json_body=body)
+
+    def job(self, job_id: str, *, results: bool = True) -> dict[str, Any]:
+        return self.request("GET", f"/v1/jobs/{job_id}", params={"results": "1" if results else "0"})
+
+    def wait(self, job_id: str, timeout: int = 30) -> dict[str, Any]:
+        return self.request("GET", f"/v1/jobs/{job_id}/wait", params={"timeout": timeout})
+
+    def cancel(self, job_id: str) -> dict[str, Any]:
+        return self.request("POST", f"/v1/jobs/{job_id}/cancel")
+
+    def hosts(self, **params: Any) -> list[dict[str, Any]]:
+        return self.request("GET", "/v1/hosts", params=params)["hosts"]
+
+    def jobs(self, limit: int = 50) -> list[dict[str, Any]]:
+        return self.request("GET", "/v1/jobs", params={"limit": limit})["jobs"]
+
+    def proxies(self) -> list[dict[str, Any]]:
+        return self.request("GET", "/v1/proxies")["proxies"]

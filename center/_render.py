@@ -1,0 +1,108 @@
+"""Terminal rendering for the CLI: tables and job summaries that fit a terminal."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+STATE_STYLE = {"succeeded": "green", "failed": "red", "timed_out": "yellow", "cancelled": "magenta"}
+
+
+def host_label(r: dict[str, Any]) -> str:
+    return r.get("hostname") or r.get("host") or "?"
+
+
+def group_results(results: list[dict[str, Any]]) -> list[tuple[tuple[Any, ...], list[dict[str, Any]]]]:
+    """Group hosts with identical outcome (state, code, exit code, output)."""
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
+    for r in results:
+        key = (r["state"], r.get("code", ""), r.get("exit_code"), r.get("stdout", ""), r.get("stderr", ""), r.get("message", "") if r.get("code") else "")
+        groups[key].append(r)
+    return sorted(groups.items(), key=lambda kv: (kv[0][0] != "succeeded", -len(kv[1])))
+
+
+def _hosts_line(rows: list[dict[str, Any]], limit: int = 8) -> str:
+    names = sorted(host_label(r) for r in rows)
+    extra = f" … +{len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + extra
+
+
+def _clip(text: str, lines: int = 20) -> str:
+    parts = text.rstrip("\n").splitlines()
+    if len(parts) > lines:
+        return "\n".join(parts[:lines]) + f"\n… ({len(parts) - lines} more lines)"
+    return "\n".join(parts)
+
+
+def print_summary(console: Console, job: dict[str, Any], elapsed: float | None = None) -> None:
+    results = job.get("results") or []
+    counts = job.get("counts") or {}
+    total = job.get("total", len(results))
+    ok = counts.get("succeeded", 0)
+    head = Text()
+    head.append(f"job {job['id']}  ", style="bold")
+    head.append(f"{job['action']}  ")
+    head.append(f"{ok}/{total} succeeded", style="green" if ok == total else "yellow")
+    failed = total - ok
+    if failed:
+        head.append(f"  {failed} not succeeded", style="red")
+    if elapsed is not None:
+        head.append(f"  in {elapsed:.2f}s", style="dim")
+    console.print(head)
+    for (state, code, exit_code, stdout, stderr, message), rows in group_results(results):
+        style = STATE_STYLE.get(state, "cyan")
+        label = Text()
+        label.append(f"\n● {len(rows)} host{'s' if len(rows) != 1 else ''} ", style=f"bold {style}")
+        label.append(state, style=style)
+        if code:
+            label.append(f"  {code}", style="bold")
+            meaning = rows[0].get("meaning", "")
+            if meaning:
+                label.append(f" {meaning}")
+        if exit_code is not None:
+            label.append(f"  exit={exit_code}", style="dim")
+        console.print(label)
+        console.print(Text("  " + _hosts_line(rows), style="dim"))
+        if message and message != rows[0].get("meaning"):
+            console.print(Text("  " + message))
+        if stdout:
+            console.print(Text(_clip(stdout)))
+        if stderr:
+            console.print(Text(_clip(stderr), style="red"))
+        data = rows[0].get("data")
+        if data is not None and not stdout:
+            import json
+
+            console.print(Text(_clip(json.dumps(data, indent=2, default=str), 40)))
+        hint = rows[0].get("hint")
+        if code and hint:
+            console.print(Text(f"  hint: {hint}", style="italic dim"))
+
+
+def hosts_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for col in ("host id", "hostname", "ip", "idc", "status", "proxy", "load", "seen"):
+        table.add_column(col, no_wrap=col in ("host id", "ip"))
+    now = time.time()
+    for r in rows:
+        health = r.get("health") or {}
+        status = Text("online", style="green") if r["online"] else Text(f"offline {r.get('code') or ''}".strip(), style="red")
+        seen = f"{now - r['last_seen']:.0f}s ago" if r.get("last_seen") else "never"
+        load = f"{health.get('load1', 0):.2f}/{health.get('cpus', '?')}" if health else ""
+        table.add_row(r["id"], r["hostname"], r["ip"], r["idc"], status, r.get("proxy_id") or "", load, seen)
+    return table
+
+
+def jobs_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for col in ("job id", "action", "hosts", "state", "created", "account"):
+        table.add_column(col, no_wrap=col == "job id")
+    for r in rows:
+        created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["created"]))
+        table.add_row(r["id"], r["action"], str(r["total"]), r["state"], created, r.get("account") or "")
+    return table

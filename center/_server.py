@@ -1,0 +1,126 @@
+"""Process entry points for the center and proxy roles."""
+
+from __future__ import annotations
+
+import logging
+import signal
+from pathlib import Path
+from typing import Any
+
+import trio
+from hypercorn.config import Config as HyperConfig
+from hypercorn.trio import serve as hyper_serve
+
+from transports import client_context, get_carrier, server_context, setup_logging
+
+from ._center import Center
+from ._config import CenterConfig, ProxyConfig
+from ._pki import ensure_signing_key, issue_cert
+
+log = logging.getLogger("starling.center")
+
+
+def center_tls(cfg: CenterConfig) -> tuple[str, str, str]:
+    """Certificate, key and CA for the center, made by the embedded CA if not given."""
+    if cfg.cert_file and cfg.key_file:
+        return cfg.cert_file, cfg.key_file, cfg.ca_file
+    pki = Path(cfg.state_dir) / "pki"
+    cert, key = issue_cert(pki, "center", cfg.tls_hosts)
+    return str(cert), str(key), str(pki / "ca.pem")
+
+
+def _host_port(url: str) -> str:
+    rest = url.split("://", 1)[-1].rstrip("/")
+    return rest
+
+
+async def _until_signal(nursery: trio.Nursery) -> None:
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async for _ in signals:
+            log.info("signal received; stopping")
+            nursery.cancel_scope.cancel()
+            return
+
+
+async def run_center(cfg: CenterConfig, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+    from ._accounts import ensure_admin, make_authenticator
+    from ._api import build_app
+    from ._store import AsyncStore, Store
+
+    state = Path(cfg.state_dir)
+    state.mkdir(parents=True, exist_ok=True)
+    store_sync = Store(cfg.db or f"sqlite:///{state / 'center.db'}")
+    store_sync.create_all()
+    if cfg.admin_key_id and cfg.admin_secret:
+        ensure_admin(store_sync, cfg.admin_key_id, cfg.admin_secret)
+    store = AsyncStore(store_sync)
+    signing_key = ensure_signing_key(state / "keys" / "center-ed25519.pem")
+    center = Center(
+        store, signing_key, proxy_token=cfg.proxy_token, center_id=cfg.center_id,
+        dispatch_grace=cfg.dispatch_grace, heartbeat=cfg.heartbeat, grace_heartbeats=cfg.grace_heartbeats,
+    )
+    cert, key, _ca = center_tls(cfg)
+    app = build_app(center, enroll_token=cfg.enroll_token, authenticate=make_authenticator(store_sync))
+    hc = HyperConfig()
+    hc.bind = [_host_port(cfg.api)]
+    if cfg.api.startswith("https"):
+        hc.certfile, hc.keyfile = cert, key
+    hc.accesslog = None
+    hc.errorlog = logging.getLogger("hypercorn.error")
+    hc.graceful_timeout = 2
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_until_signal, nursery)
+        bound = await nursery.start(
+            lambda task_status: get_carrier(cfg.proxy_listen).serve(
+                cfg.proxy_listen, center.proxy_session, ssl_context=server_context(cert, key), task_status=task_status
+            )
+        )
+        api = await nursery.start(lambda task_status: hyper_serve(app, hc, task_status=task_status))  # type: ignore[arg-type]
+        nursery.start_soon(center.sweeper)
+        log.info("center %s serving API on %s, proxies on %s", cfg.center_id, api, bound)
+        task_status.started({"api": api, "proxy_listen": bound, "center": center})
+
+
+async def run_proxy(cfg: ProxyConfig, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+    from .proxy._proxy import Proxy
+
+    if not (cfg.cert_file and cfg.key_file):
+        raise SystemExit("proxy needs cert_file and key_file (starling up makes them)")
+    client_ssl = client_context(cfg.ca_file or None)
+    srv_ssl = server_context(cfg.cert_file, cfg.key_file)
+    proxy = Proxy(
+        proxy_id=cfg.proxy_id, idc=cfg.idc, centers=cfg.centers, proxy_token=cfg.proxy_token,
+        advertise=[], client_ssl=client_ssl, heartbeat=cfg.heartbeat, capacity=cfg.capacity,
+        flush_interval=cfg.flush_interval,
+    )
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_until_signal, nursery)
+        bound = []
+        for url in cfg.listen:
+            bound.append(
+                await nursery.start(
+                    lambda task_status, url=url: get_carrier(url).serve(url, proxy.agent_session, ssl_context=srv_ssl, task_status=task_status)
+                )
+            )
+        proxy.advertise = cfg.advertise or bound
+        nursery.start_soon(proxy.run_links)
+        log.info("proxy %s (%s) serving agents on %s", cfg.proxy_id, cfg.idc, ", ".join(bound))
+        task_status.started({"listen": bound, "proxy": proxy})
+
+
+def main_center(config_path: str | None) -> int:
+    from ._config import load
+
+    cfg = load(CenterConfig, config_path, "center")
+    setup_logging(cfg.log_level, cfg.log_file, role="center")
+    trio.run(run_center, cfg)
+    return 0
+
+
+def main_proxy(config_path: str | None) -> int:
+    from ._config import load
+
+    cfg = load(ProxyConfig, config_path, "proxy")
+    setup_logging(cfg.log_level, cfg.log_file, role="proxy")
+    trio.run(run_proxy, cfg)
+    return 0

@@ -1,0 +1,266 @@
+"""``starling up`` / ``starling down``: a whole Starling on one machine.
+
+Starts a center (SQLite), a proxy and N agents as separate processes with
+separate identities, all talking TLS on loopback, then runs a demo command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from transports import ErrorCode, StarlingError
+
+from ._client import ApiError, Client, home
+from ._pki import ensure_ca, issue_cert
+
+console = Console(stderr=True)
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _ports(base: int) -> tuple[int, int, int]:
+    if base and all(_port_free(base + i) for i in range(3)):
+        return base, base + 1, base + 2
+    if base:
+        console.print(f"[yellow]ports {base}-{base + 2} are busy; picking free ones[/yellow]")
+    return _free_port(), _free_port(), _free_port()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(") ", 1)[1][0] != "Z"
+    except OSError:
+        return False
+
+
+def _ours(pid: int, marker: str) -> bool:
+    """The PID still runs the process we started (not a recycled PID)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return marker.encode() in fh.read()
+    except OSError:
+        return False
+
+
+def _spawn(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
+    fh = open(log, "ab")  # noqa: SIM115 - handed to the child
+    return subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def _wait(what: str, check: Any, timeout: float, procs: list[tuple[subprocess.Popen[bytes], Path]]) -> Any:
+    end = time.monotonic() + timeout
+    last_exc: Exception | None = None
+    while time.monotonic() < end:
+        for proc, log in procs:
+            if proc.poll() is not None:
+                raise StarlingError(f"{what}: process {proc.pid} exited with {proc.returncode}; log {log}:\n{_tail(log)}", code=ErrorCode.C022)
+        try:
+            result = check()
+            if result:
+                return result
+        except (ApiError, OSError) as exc:
+            last_exc = exc
+        time.sleep(0.2)
+    raise StarlingError(f"{what}: not ready after {timeout:.0f}s ({last_exc or 'no answer'})", code=ErrorCode.C022)
+
+
+def _write_toml(path: Path, section: str, values: dict[str, Any]) -> None:
+    lines = [f"[{section}]"]
+    for key, value in values.items():
+        lines.append(f"{key} = {json.dumps(value)}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def up(args: argparse.Namespace) -> int:
+    state = Path(args.state_dir) if args.state_dir else home()
+    state.mkdir(parents=True, exist_ok=True)
+    profile_path = state / "up.json"
+    if profile_path.exists():
+        old = json.loads(profile_path.read_text())
+        live = [p for p in old.get("pids", []) if _alive(p) and _ours(p, str(state))]
+        if live:
+            raise StarlingError(f"already running in {state} (pids {live[:5]}…)", code=ErrorCode.C021)
+    api_port, agent_port, link_port = _ports(args.port)
+    pki = state / "pki"
+    ca, _ = ensure_ca(pki)
+    issue_cert(pki, "center", ["127.0.0.1", "localhost"])
+    pcert, pkey = issue_cert(pki, "proxy", ["127.0.0.1", "localhost"])
+    secrets_path = state / "secrets.json"
+    if secrets_path.exists():
+        sec = json.loads(secrets_path.read_text())
+    else:
+        sec = {
+            "enroll_token": secrets.token_urlsafe(24),
+            "proxy_token": secrets.token_urlsafe(24),
+            "key_id": "admin-" + secrets.token_hex(4),
+            "secret": secrets.token_urlsafe(32),
+        }
+        secrets_path.write_text(json.dumps(sec))
+        os.chmod(secrets_path, 0o600)
+    api = f"https://127.0.0.1:{api_port}"
+    logs = state / "logs"
+    logs.mkdir(exist_ok=True)
+    _write_toml(state / "center.toml", "center", {
+        "api": api, "proxy_listen": f"tcp://127.0.0.1:{link_port}", "state_dir": str(state / "center"),
+        "enroll_token": sec["enroll_token"], "proxy_token": sec["proxy_token"],
+        "cert_file": str(pki / "center.pem"), "key_file": str(pki / "center.key"), "ca_file": str(ca),
+        "admin_key_id": sec["key_id"], "admin_secret": sec["secret"], "heartbeat": 5.0,
+        "log_file": str(logs / "center.log"),
+    })
+    listen = [f"tcp://127.0.0.1:{agent_port}"]
+    _write_toml(state / "proxy.toml", "proxy", {
+        "proxy_id": "proxy-1", "idc": "local", "centers": [f"tcp://127.0.0.1:{link_port}"],
+        "proxy_token": sec["proxy_token"], "listen": listen, "cert_file": str(pcert), "key_file": str(pkey),
+        "ca_file": str(ca), "heartbeat": 5.0, "log_file": str(logs / "proxy.log"),
+    })
+    procs: list[tuple[subprocess.Popen[bytes], Path]] = []
+    pids: list[int] = []
+    profile = {"api": api, "ca_file": str(ca), "key_id": sec["key_id"], "secret": sec["secret"], "state_dir": str(state), "pids": pids, "agents": []}
+
+    def save() -> None:
+        profile_path.write_text(json.dumps(profile, indent=2))
+        os.chmod(profile_path, 0o600)
+
+    try:
+        t0 = time.monotonic()
+        center = _spawn([sys.executable, "-m", "center._cli", "center", "-c", str(state / "center.toml")], logs / "center.out")
+        procs.append((center, logs / "center.out"))
+        pids.append(center.pid)
+        save()
+        os.environ.pop("STARLING_API", None)
+        client = Client(api, sec["key_id"], sec["secret"], str(ca), timeout=5)
+        _wait("center", lambda: client.request("GET", "/v1/health")["ok"], 30, procs)
+        proxy = _spawn([sys.executable, "-m", "center._cli", "proxy", "-c", str(state / "proxy.toml")], logs / "proxy.out")
+        procs.append((proxy, logs / "proxy.out"))
+        pids.append(proxy.pid)
+        save()
+        _wait("proxy", lambda: any(p["linked"] and p["urls"] for p in client.proxies()), 30, procs)
+        machine = socket.gethostname()
+        for i in range(1, args.agents + 1):
+            adir = state / "agents" / f"a{i:03d}"
+            adir.mkdir(parents=True, exist_ok=True)
+            ident = adir / "identity.toml"
+            ident.write_text(
+                f'sn = "local-{i:03d}-{sec["enroll_token"][:6]}"\nhostname = "{machine}-a{i:03d}"\nidc = "local"\n'
+                f'tags = ["local", "{"even" if i % 2 == 0 else "odd"}"]\n'
+            )
+            _write_toml(adir / "agent.toml", "agent", {
+                "center": [api], "enroll_token": sec["enroll_token"], "ca_file": str(ca), "state_dir": str(adir),
+                "identity_file": str(ident), "transport": args.transport, "log_file": str(adir / "agent.log"),
+            })
+            agent = _spawn([sys.executable, "-m", "agent_core._daemon", "-c", str(adir / "agent.toml")], adir / "agent.out")
+            procs.append((agent, adir / "agent.out"))
+            pids.append(agent.pid)
+            profile["agents"].append({"pid": agent.pid, "dir": str(adir), "hostname": f"{machine}-a{i:03d}"})
+        save()
+        want = args.agents
+
+        def online() -> bool:
+            rows = client.hosts(online="1", idc="local")
+            return len(rows) >= want
+
+        _wait(f"{want} agents", online, 60 + want * 0.5, procs)
+        took = time.monotonic() - t0
+    except BaseException:
+        for proc, _ in procs:
+            proc.terminate()
+        profile_path.unlink(missing_ok=True)
+        raise
+    if args.json:
+        print(json.dumps({"api": api, "agents": want, "state_dir": str(state), "started_in": round(took, 2)}))
+    else:
+        console.print(f"[bold green]Starling is up[/bold green] in {took:.1f}s: center {api}, proxy tcp://127.0.0.1:{agent_port}, {want} agents ({args.transport})")
+        console.print(f"[dim]state and logs: {state}[/dim]")
+        if state != home():
+            console.print(f"[dim]for other commands: export STARLING_HOME={state}[/dim]")
+    if not args.no_demo and not args.json:
+        from ._cli import main as cli_main
+
+        os.environ["STARLING_HOME"] = str(state)
+        console.print("\n[bold]Demo:[/bold] starling run --all -- 'echo hello from $(hostname)'")
+        cli_main(["run", "--all", "--", "echo hello from $(hostname)"])
+        console.print(
+            "\nTry next:\n"
+            "  starling hosts\n"
+            "  starling run --all -- uptime\n"
+            "  starling run --tag even --action sys.info\n"
+            "  starling jobs\n"
+            "  starling down"
+        )
+    if args.detach:
+        return 0
+    console.print("\n[dim]Running in the foreground; Ctrl-C stops everything.[/dim]")
+    try:
+        while all(p.poll() is None for p, _ in procs[:2]):
+            time.sleep(0.5)
+        console.print("[red]a core role exited; stopping[/red]")
+    except KeyboardInterrupt:
+        pass
+    return down(argparse.Namespace(state_dir=str(state), json=False))
+
+
+def down(args: argparse.Namespace) -> int:
+    state = Path(args.state_dir) if args.state_dir else home()
+    profile_path = state / "up.json"
+    if not profile_path.exists():
+        console.print(f"nothing is running from {state}")
+        return 0
+    profile = json.loads(profile_path.read_text())
+    pids = [p for p in reversed(profile.get("pids", [])) if _alive(p) and _ours(p, str(state))]
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    end = time.monotonic() + 10
+    while time.monotonic() < end and any(_alive(p) for p in pids):
+        time.sleep(0.1)
+    for pid in pids:
+        if _alive(pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    profile_path.unlink(missing_ok=True)
+    console.print(f"stopped {len(pids)} process(es)")
+    return 0
