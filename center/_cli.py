@@ -99,10 +99,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     client = Client.from_profile(args.api)
     action = args.action
     params = _params(args)
-    if action == "cmd.run":
-        if not args.command:
-            raise StarlingError("give the command after --, e.g. starling run --all -- uptime", code=ErrorCode.C001)
+    if action == "cmd.run" and args.command:
         params["cmd"] = " ".join(args.command)
+    elif action == "cmd.run" and "cmd" not in params:
+        raise StarlingError("give the command after --, e.g. starling run --all -- uptime", code=ErrorCode.C001)
     elif args.command:
         raise StarlingError(f"{action} takes --params/-p, not a command", code=ErrorCode.C001)
     body: dict[str, Any] = {**_targets(args), "timeout": args.timeout, "offline": args.offline}

@@ -1,0 +1,77 @@
+"""End to end: real center, proxy and agent processes over TCP+TLS on loopback."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+AGENTS = 6
+
+
+def test_run_on_every_agent(fleet):
+    doc = fleet.json("run", "--all", "--", "echo hi")
+    assert doc["total"] == AGENTS
+    assert [h["stdout"] for h in doc["hosts"]] == ["hi\n"] * AGENTS
+    assert all(h["state"] == "succeeded" and h["exit_code"] == 0 and h["code"] == "" for h in doc["hosts"])
+    assert len({h["host"] for h in doc["hosts"]}) == AGENTS
+
+
+def test_human_summary_groups_identical_output(fleet):
+    proc = fleet.cli("run", "--all", "--", "echo same; echo $((1+1))")
+    assert proc.returncode == 0, proc.stderr
+    assert f"{AGENTS} hosts succeeded" in proc.stdout
+    assert proc.stdout.count("same") == 1
+
+
+def test_failures_carry_codes(fleet):
+    doc = fleet.json("run", "--all", "--", "echo out; echo err >&2; exit 4")
+    for h in doc["hosts"]:
+        assert (h["state"], h["code"], h["exit_code"]) == ("failed", "A008", 4)
+        assert h["stdout"] == "out\n" and h["stderr"] == "err\n"
+    doc = fleet.json("run", "--all", "--action", "cmd.run", "--params", '{"cmd": 7}')
+    assert {h["code"] for h in doc["hosts"]} == {"A002"}
+    doc = fleet.json("run", "--all", "--action", "no.such.action")
+    assert {h["code"] for h in doc["hosts"]} == {"A001"}
+
+
+def test_timeout_is_reported(fleet):
+    doc = fleet.json("run", "--all", "--timeout", "1", "--", "sleep 30")
+    assert {(h["state"], h["code"]) for h in doc["hosts"]} == {("timed_out", "A005")}
+
+
+def test_bad_requests_get_codes(fleet):
+    doc = fleet.json("run", "--host", "no-such-host", "--", "true")
+    assert doc["error"]["code"] == "C002"
+    doc = fleet.json("job", "jnope")
+    assert doc["error"]["code"] == "C004"
+    doc = fleet.json("run", "--tag", "no-such-tag", "--", "true")
+    assert doc["error"]["code"] == "C003"
+
+
+def test_plugin_action_and_targets(fleet):
+    doc = fleet.json("run", "--tag", "even", "--action", "sys.info")
+    assert doc["total"] == AGENTS // 2
+    assert all(h["data"]["cpus"] == os.cpu_count() for h in doc["hosts"])
+
+
+def test_killed_agent_goes_offline_with_code(fleet):
+    victim = fleet.profile["agents"][0]
+    os.kill(victim["pid"], signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        hosts = {h["hostname"]: h for h in fleet.json("hosts")["hosts"]}
+        if not hosts[victim["hostname"]]["online"]:
+            break
+        time.sleep(0.3)
+    row = hosts[victim["hostname"]]
+    assert row["online"] is False and row["code"] == "E001"
+    doc = fleet.json("run", "--all", "--", "echo hi")
+    by_name = {h["hostname"]: h for h in doc["hosts"]}
+    assert by_name[victim["hostname"]]["code"] == "E001"
+    assert by_name[victim["hostname"]]["state"] == "failed"
+    assert sum(1 for h in doc["hosts"] if h["stdout"] == "hi\n") == AGENTS - 1
