@@ -53,8 +53,7 @@ class Published(msgspec.Struct):
     host_port: str
 
 
-class ContainerInfo(msgspec.Struct, omit_defaults=True):
-    kind: str
+class ContainerInfo(msgspec.Struct, omit_defaults=True, tag_field="kind", tag="container"):
     id: str
     name: str
     image: str
@@ -85,8 +84,7 @@ class ContainerInfo(msgspec.Struct, omit_defaults=True):
     raw: dict[str, Any] | None = None
 
 
-class ImageInfo(msgspec.Struct, omit_defaults=True):
-    kind: str
+class ImageInfo(msgspec.Struct, omit_defaults=True, tag_field="kind", tag="image"):
     id: str
     tags: list[str]
     digests: list[str]
@@ -137,7 +135,6 @@ def summarize_container(doc: dict[str, Any], raw: bool = False) -> ContainerInfo
     ]
     policy = host.get("RestartPolicy") or {}
     return ContainerInfo(
-        kind="container",
         id=doc.get("Id", ""),
         name=doc.get("Name", "").lstrip("/"),
         image=config.get("Image", ""),
@@ -177,7 +174,6 @@ def summarize_image(doc: dict[str, Any], raw: bool = False) -> ImageInfo:
     config = doc.get("Config") or {}
     env, masked = _env(config.get("Env"))
     return ImageInfo(
-        kind="image",
         id=doc.get("Id", ""),
         tags=doc.get("RepoTags") or [],
         digests=doc.get("RepoDigests") or [],

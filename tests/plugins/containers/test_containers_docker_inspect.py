@@ -59,6 +59,7 @@ def test_container_summary():
     assert [(p.container_port, p.host_ip, p.host_port) for p in info.ports] == [("80/tcp", "0.0.0.0", "8080"), ("80/tcp", "::", "8080")]
     assert info.networks[0].ip == "172.18.0.3" and [m.rw for m in info.mounts] == [True, False]
     assert "hunter2" not in json.dumps(info.raw) and "pw@" not in json.dumps(info.raw)
+    assert msgspec.to_builtins(info)["kind"] == "container"  # tagged: callers tell the two shapes apart
 
 
 def test_image_summary():
