@@ -12,11 +12,11 @@ from ._sdk import Action, ActionError, NoParams, Plugin, Risk, Unavailable, acti
 from .hookspecs import hookimpl, hookspec
 
 __all__ = [
-    "ENTRY_POINT_GROUP",
     "Action",
     "ActionContext",
     "ActionError",
     "AgentInfo",
+    "ENTRY_POINT_GROUP",
     "ErrorCode",
     "LoadedPlugin",
     "NoParams",
