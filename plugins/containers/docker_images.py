@@ -67,7 +67,7 @@ def parse_images(text: str) -> ImagesReport:
                 size=parse_size(row.get("Size") or row.get("VirtualSize")),
                 created=parse_time(row.get("CreatedAt")),
                 digest=_none(row.get("Digest")),
-                containers=int(used) if str(used).isdigit() else None,
+                containers=int(str(used)) if str(used).isdigit() else None,
             )
         )
     # One image id can be listed under several tags: count its bytes once.

@@ -17,7 +17,7 @@ import stat as st
 import tarfile
 import tempfile
 import zipfile
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -84,7 +84,8 @@ def _write_tar(tmp: str, sources: list[tuple[str, str]], fmt: str, counter: _Cou
         counter.count(info.size if info.isfile() else 0)
         return info
 
-    with tarfile.open(tmp, _TAR_MODES[fmt]) as tar:
+    mode: Any = _TAR_MODES[fmt]  # one of tarfile's literal write modes
+    with tarfile.open(tmp, mode) as tar:
         for path, arc in sources:
             tar.add(path, arcname=arc, recursive=True, filter=keep)
 

@@ -66,7 +66,7 @@ async def checksum(ctx: ActionContext, p: ChecksumParams) -> ChecksumResult:
     files = await in_thread(_hash_all, paths, p.algorithm)
     result = ChecksumResult(algorithm=p.algorithm, files=files)
     if len(files) == 1 and files[0].error:
-        raise ActionError(files[0].error, code=ErrorCode(files[0].code))
+        raise ActionError(files[0].error, code=ErrorCode[files[0].code])
     if p.expected is not None:
         result.match = files[0].digest == p.expected.strip().lower()
         if not result.match:

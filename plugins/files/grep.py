@@ -14,6 +14,7 @@ import fnmatch
 import os
 import re
 import stat as st
+from collections.abc import Iterator
 from typing import Annotated
 
 import msgspec
@@ -55,6 +56,7 @@ class GrepResult(msgspec.Struct):
 
 def _grep(root: str, regex: re.Pattern[str], p: GrepParams, cancel: Cancel) -> GrepResult:
     res = GrepResult(matches=[], files_scanned=0, files_matched=0, skipped_binary=0, skipped_large=0, truncated=False)
+    files: Iterator[str]
     if os.path.isdir(root):
         stats = WalkStats()
         files = (

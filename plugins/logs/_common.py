@@ -15,7 +15,8 @@ import lzma
 import os
 import re
 import time
-from typing import IO
+from collections.abc import Callable
+from typing import IO, Any
 
 import msgspec
 
@@ -24,7 +25,7 @@ _ISO = re.compile(r"^(?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\
 _TAG = re.compile(r"^(?P<prog>[^\s\[:]+)(?:\[(?P<pid>\d+)\])?: ?(?P<msg>.*)$")
 
 
-_COMPRESSED = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+_COMPRESSED: dict[str, Callable[..., Any]] = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 
 #: What a rotation adds after the live name: ``.1``, ``.2.gz``, ``-20240101``, ``.old`` ...
 ROTATED_SUFFIX = re.compile(r"^(\.\d+|-\d{8}(\d{2})?|\.old|\.bak)(\.(gz|bz2|xz|zst))?$")

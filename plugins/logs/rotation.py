@@ -204,8 +204,8 @@ def read_state(path: str) -> dict[str, float]:
             for line in fh:
                 m = re.match(r'^"(.*)"\s+(\d+)-(\d+)-(\d+)(?:-(\d+):(\d+):(\d+))?', line)
                 if m:
-                    parts = [int(x) if x else 0 for x in m.groups()[1:]]
-                    out[m.group(1)] = time.mktime(datetime.datetime(*parts).timetuple())
+                    y, mo, d, h, mi, s = (int(x) if x else 0 for x in m.groups()[1:])
+                    out[m.group(1)] = time.mktime(datetime.datetime(y, mo, d, h, mi, s).timetuple())
     except OSError:
         pass
     return out
