@@ -7,6 +7,7 @@ link to the proxy drops, and its result waits in the journal until a proxy
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -41,6 +42,8 @@ from transports import (
     leaf_errors,
 )
 from transports import ErrorCode as EC
+
+from transports._signing import verify_task_message
 
 from ._config import AgentConfig
 from ._context import AgentInfo
@@ -295,7 +298,21 @@ class Agent:
         except TransportError:
             return False
 
+    def _trusted_keys(self) -> dict[str, bytes]:
+        assert self.enrollment is not None
+        return {k: base64.b64decode(v) for k, v in self.enrollment.center_keys.items()}
+
     async def _on_task(self, channel: Channel, task: Task) -> None:
+        if self.config.verify_signatures:
+            try:
+                assert self.enrollment is not None
+                verify_task_message(self._trusted_keys(), task, time.time(), agent_id=self.enrollment.agent_id, leeway=self.config.clock_leeway)
+            except StarlingError as exc:
+                # Not journaled: a forged task must not burn the id of a real one.
+                log.warning("refused task %s: %s (%s)", task.task_id, exc, exc.code)
+                self.statistics["refused"] = self.statistics.get("refused", 0) + 1
+                await channel.send(Result(task_id=task.task_id, state="failed", code=exc.code.value, message=str(exc), finished=time.time()))
+                return
         is_new, state, result = self.journal.receive(task)
         if not is_new:
             self.statistics["duplicates"] += 1

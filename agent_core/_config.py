@@ -50,6 +50,10 @@ class AgentConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     mem_budget_mb: int = 200
     max_load_per_cpu: float = 4.0
     max_concurrent: int = 32
+    #: Refuse tasks not signed by the center (A010/A011). Only tests turn it off.
+    verify_signatures: bool = True
+    #: Seconds of clock skew tolerated on task expiry.
+    clock_leeway: float = 60.0
 
 
 def _coerce_env(field_type: Any, value: str) -> Any:

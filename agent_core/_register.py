@@ -32,6 +32,8 @@ class Enrollment(msgspec.Struct, kw_only=True):
     proxies: list[ProxyInfo]
     heartbeat: float = 10.0
     center_time: float = 0.0
+    #: The center's task-signing public keys (base64), by key id.
+    center_keys: dict[str, str] = {}
 
 
 class RegistrationError(StarlingError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hmac
 import logging
 import random
@@ -103,7 +104,10 @@ def build_app(center: Center, *, enroll_token: str, authenticate: Authenticator,
         # Least loaded first, with jitter so a wave of registrations spreads out.
         candidates.sort(key=lambda p: p["connections"] / max(p["capacity"] or 1, 1) + random.uniform(0, 0.02))
         proxies = [{"id": p["id"], "urls": p["urls"], "idc": p["idc"]} for p in candidates if p["urls"]]
-        return json_response({"agent_id": agent_id, "credential": credential, "proxies": proxies, "heartbeat": center.heartbeat, "center_time": time.time()})
+        return json_response({
+            "agent_id": agent_id, "credential": credential, "proxies": proxies, "heartbeat": center.heartbeat,
+            "center_time": time.time(), "center_keys": {center.key_id: base64.b64encode(center.public_key).decode()},
+        })
 
     async def hosts(request: Request, _: str) -> Response:
         q = request.query_params

@@ -45,6 +45,8 @@ from transports import (
     encode_value,
 )
 
+from transports._signing import key_id_for, sign_job_spec
+
 from ._store import AsyncStore, new_id
 
 log = logging.getLogger("starling.center")
@@ -97,6 +99,7 @@ class Center:
         self.store = store
         self.signing_key = signing_key
         self.public_key = signing_key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        self.key_id = key_id_for(signing_key)
         self.proxy_token = proxy_token
         self.center_id = center_id
         self.dispatch_grace = dispatch_grace
@@ -249,13 +252,21 @@ class Center:
 
     async def dispatch(self, job: dict[str, Any], task_rows: list[dict[str, Any]], agents: dict[str, dict[str, Any]]) -> None:
         """Send each proxy ONE batch for this job and record what it accepted."""
-        spec = self.job_spec(job)
+        # One signature per job: the Merkle root covers every (task, host) of the
+        # job; each task carries its proof. Ed25519 is deterministic, so signing
+        # again for a re-dispatch yields the same root and signature.
+        everything = await self.store.job_task_refs(job["id"])
+        spec, refs = sign_job_spec(
+            self.signing_key, self.key_id, self.job_spec(job), [TaskRef(task_id=t, agent_id=a) for t, a in everything],
+            expires=job["deadline"], nonce=job["id"].encode(),
+        )
+        signed = {r.task_id: r for r in refs}
         by_proxy: dict[str, list[TaskRef]] = defaultdict(list)
         for row in task_rows:
             agent = agents.get(row["agent_id"])
             if agent is None or not self._reachable(agent):
                 continue
-            by_proxy[agent["proxy_id"]].append(TaskRef(task_id=row["id"], agent_id=row["agent_id"]))
+            by_proxy[agent["proxy_id"]].append(signed[row["id"]])
 
         async def one(proxy_id: str, refs: list[TaskRef]) -> None:
             link = self.links.get(proxy_id)

@@ -474,6 +474,13 @@ class Store:
                 out += [dict(r) for r in conn.execute(q).mappings()]
         return out
 
+    def job_task_refs(self, job_id: str) -> list[tuple[str, str]]:
+        """Every ``(task_id, agent_id)`` of a job in creation order (the order the
+        job's Merkle tree is built in)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(tasks.c.id, tasks.c.agent_id).where(tasks.c.job_id == job_id)).all()
+        return sorted(((r.id, r.agent_id) for r in rows), key=lambda r: int(r[0].rsplit("-", 1)[1], 16))
+
     def running_tasks(self, job_id: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             q = sa.select(tasks.c.id, tasks.c.agent_id, tasks.c.state, tasks.c.proxy_id).where(tasks.c.job_id == job_id, tasks.c.state.in_(NON_FINAL))
