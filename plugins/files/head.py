@@ -15,7 +15,7 @@ import msgspec
 
 from agent_core import ActionContext, Plugin, Risk, action, hookimpl
 
-from ._common import abs_path, bad, fs_errors
+from ._common import Cancel, abs_path, bad, fs_errors, in_thread
 
 PLUGIN = Plugin("file.head", description=__doc__.splitlines()[0], domain="files")
 
@@ -34,7 +34,7 @@ class HeadResult(msgspec.Struct):
     truncated: bool
 
 
-def _head(path: str, count: int, max_bytes: int) -> HeadResult:
+def _head(path: str, count: int, max_bytes: int, cancel: Cancel) -> HeadResult:
     out: list[str] = []
     used = 0
     truncated = more = False
@@ -61,7 +61,7 @@ def _head(path: str, count: int, max_bytes: int) -> HeadResult:
 @action("file.head", risk=Risk.READ, timeout=30)
 async def head(ctx: ActionContext, p: HeadParams) -> HeadResult:
     """The first ``lines`` lines of ``path`` (at most ``max_bytes`` read)."""
-    return _head(abs_path(p.path), p.lines, p.max_bytes)
+    return await in_thread(_head, abs_path(p.path), p.lines, p.max_bytes)
 
 
 @hookimpl

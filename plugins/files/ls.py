@@ -16,7 +16,17 @@ import msgspec
 
 from agent_core import ActionContext, Plugin, Risk, action, hookimpl
 
-from ._common import abs_path, bad, fs_errors, group_name, kind_of, mode_str, user_name
+from ._common import (
+    Cancel,
+    abs_path,
+    bad,
+    fs_errors,
+    group_name,
+    in_thread,
+    kind_of,
+    mode_str,
+    user_name,
+)
 
 PLUGIN = Plugin("file.ls", description=__doc__.splitlines()[0], domain="files")
 
@@ -48,10 +58,7 @@ class LsResult(msgspec.Struct):
     truncated: bool
 
 
-@action("file.ls", risk=Risk.READ, timeout=60)
-async def ls(ctx: ActionContext, p: LsParams) -> LsResult:
-    """One directory's entries with type, size, mode, owner, group, mtime and link target."""
-    path = abs_path(p.path)
+def _ls(path: str, p: LsParams, cancel: Cancel) -> LsResult:
     entries: list[Entry] = []
     with fs_errors(path):
         if not st.S_ISDIR(os.stat(path).st_mode):
@@ -82,6 +89,12 @@ async def ls(ctx: ActionContext, p: LsParams) -> LsResult:
     # Size and time read best largest/newest first, as ``ls -S`` and ``ls -t`` do.
     entries.sort(key=key, reverse=p.reverse != (p.sort != "name"))
     return LsResult(path=path, total=len(entries), entries=entries[: p.limit], truncated=len(entries) > p.limit)
+
+
+@action("file.ls", risk=Risk.READ, timeout=60)
+async def ls(ctx: ActionContext, p: LsParams) -> LsResult:
+    """One directory's entries with type, size, mode, owner, group, mtime and link target."""
+    return await in_thread(_ls, abs_path(p.path), p)
 
 
 @hookimpl

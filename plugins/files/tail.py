@@ -15,7 +15,7 @@ import msgspec
 
 from agent_core import ActionContext, Plugin, Risk, action, hookimpl
 
-from ._common import abs_path, bad, fs_errors, read_last_lines
+from ._common import Cancel, abs_path, bad, fs_errors, in_thread, read_last_lines
 
 PLUGIN = Plugin("file.tail", description=__doc__.splitlines()[0], domain="files")
 
@@ -33,7 +33,7 @@ class TailResult(msgspec.Struct):
     truncated: bool
 
 
-def _tail(path: str, count: int, max_bytes: int) -> TailResult:
+def _tail(path: str, count: int, max_bytes: int, cancel: Cancel) -> TailResult:
     with fs_errors(path):
         if os.path.isdir(path):
             raise bad(f"{path} is a directory")
@@ -44,7 +44,7 @@ def _tail(path: str, count: int, max_bytes: int) -> TailResult:
 @action("file.tail", risk=Risk.READ, timeout=30)
 async def tail(ctx: ActionContext, p: TailParams) -> TailResult:
     """The last ``lines`` lines of ``path`` and the offset where the file ends."""
-    return _tail(abs_path(p.path), p.lines, p.max_bytes)
+    return await in_thread(_tail, abs_path(p.path), p.lines, p.max_bytes)
 
 
 @hookimpl

@@ -23,12 +23,14 @@ import msgspec
 from agent_core import ActionContext, Plugin, Risk, action, hookimpl
 
 from ._common import (
+    Cancel,
     abs_path,
     atomic_write,
     bad,
     fs_errors,
     gid_of,
     group_name,
+    in_thread,
     mode_str,
     parse_mode,
     uid_of,
@@ -78,7 +80,7 @@ def content_bytes(p: WriteParams) -> bytes:
     return data
 
 
-def _write(path: str, data: bytes, p: WriteParams) -> WriteResult:
+def _write(path: str, data: bytes, p: WriteParams, cancel: Cancel) -> WriteResult:
     mode = parse_mode(p.mode) if p.mode is not None else None
     uid = uid_of(p.owner) if p.owner else -1
     gid = gid_of(p.group) if p.group else -1
@@ -115,7 +117,7 @@ def _write(path: str, data: bytes, p: WriteParams) -> WriteResult:
 @action("file.write", risk=Risk.CHANGE, timeout=60)
 async def write(ctx: ActionContext, p: WriteParams) -> WriteResult:
     """Atomically replace ``path`` with the given content; optionally back up the old file."""
-    return _write(abs_path(p.path), content_bytes(p), p)
+    return await in_thread(_write, abs_path(p.path), content_bytes(p), p)
 
 
 @hookimpl
