@@ -261,8 +261,7 @@ class Agent:
                 return
 
     async def _receive_loop(self, channel: Channel) -> None:
-        while True:
-            msg = await channel.receive()
+        async for msg in channel:
             self._last_rx = trio.current_time()
             if isinstance(msg, Task):
                 await self._on_task(channel, msg)
@@ -287,6 +286,7 @@ class Agent:
                     raise StarlingError(msg.message, code=EC.P005)
             else:
                 log.debug("ignoring %s from proxy", type(msg).__name__)
+        raise StarlingError("proxy closed the connection", code=EC.P007)
 
     async def _send(self, msg: Any) -> bool:
         channel = self._channel

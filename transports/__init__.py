@@ -30,6 +30,7 @@ from ._errors import (
     StarlingError,
     TransportBroken,
     TransportError,
+    UnknownMessage,
     VersionMismatch,
     leaf_errors,
 )
@@ -132,6 +133,7 @@ __all__ = [
     "TlsFiles",
     "TransportBroken",
     "TransportError",
+    "UnknownMessage",
     "VersionMismatch",
     "Welcome",
     "available_schemes",

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 import trio
 
 from ._codec import DEFAULT_MAX_FRAME
-from ._errors import ChannelClosed, ConnectFailed, TransportError, leaf_errors
+from ._errors import ChannelClosed, ConnectFailed, TransportError, UnknownMessage, leaf_errors
 from ._messages import Message
 
 log = logging.getLogger("starling.transports")
@@ -76,10 +76,14 @@ class Channel(abc.ABC):
         return self
 
     async def __anext__(self) -> Message:
-        try:
-            return await self.receive()
-        except ChannelClosed:
-            raise StopAsyncIteration from None
+        while True:
+            try:
+                return await self.receive()
+            except ChannelClosed:
+                raise StopAsyncIteration from None
+            except UnknownMessage as exc:
+                # A newer peer; the frame was whole, so carry on.
+                log.warning("ignoring %s from %s", exc, self.peer)
 
 
 class MultiStreamChannel(Channel):

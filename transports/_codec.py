@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-from ._errors import FrameTooLarge, ProtocolError
+from ._errors import FrameTooLarge, ProtocolError, UnknownMessage
 from ._messages import AnyMessage, Message
 
 DEFAULT_MAX_FRAME = 16 * 1024 * 1024
@@ -30,9 +30,27 @@ def decode(body: bytes | memoryview) -> Message:
     """Decode one message body; any malformed input is a :class:`ProtocolError`."""
     try:
         msg: Message = _decoder.decode(body)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+    except msgspec.ValidationError as exc:
+        tag = _tag_of(body)
+        if tag is not None and tag not in _KNOWN_TAGS:
+            raise UnknownMessage(tag) from exc
+        raise ProtocolError(f"invalid message: {exc}") from exc
+    except msgspec.DecodeError as exc:
         raise ProtocolError(f"undecodable message: {exc}") from exc
     return msg
+
+
+_KNOWN_TAGS = frozenset(t.__struct_config__.tag for t in AnyMessage.__args__)  # type: ignore[attr-defined]
+
+
+def _tag_of(body: bytes | memoryview) -> str | None:
+    try:
+        value = msgspec.msgpack.decode(body)
+    except msgspec.DecodeError:
+        return None
+    if isinstance(value, dict) and isinstance(value.get("t"), str):
+        return str(value["t"])
+    return None
 
 
 def frame(msg: Message, max_frame: int = DEFAULT_MAX_FRAME) -> bytes:

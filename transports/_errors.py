@@ -9,6 +9,7 @@ The tree, drawn once::
         ├── TransportBroken       the peer vanished: reset, EOF inside a frame, TLS failure
         ├── ConnectFailed         could not open a channel at all
         └── ProtocolError         the bytes are not our protocol (P003)
+            ├── UnknownMessage    a valid frame of a message type we do not know
             ├── FrameTooLarge     a frame announced more than max_frame bytes (P004)
             └── VersionMismatch   the hello names a protocol version we do not speak (P008)
 
@@ -59,6 +60,17 @@ class ConnectFailed(TransportError):
 
 class ProtocolError(TransportError):
     code = ErrorCode.P003
+
+
+class UnknownMessage(ProtocolError):
+    """A well-formed message of a type this side does not know (a newer peer).
+
+    The framing is intact, so the channel stays usable; iterating a channel
+    skips such messages."""
+
+    def __init__(self, tag: str) -> None:
+        super().__init__(f"unknown message type {tag!r}")
+        self.tag = tag
 
 
 class FrameTooLarge(ProtocolError):

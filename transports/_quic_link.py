@@ -10,6 +10,12 @@ the application reads it, so without credits a reader that stops reading
 would buffer without bound; with them a sender may have at most ``window``
 unconsumed bytes in flight per stream (or one frame, if it is larger).
 
+Credits are sent per quarter window consumed, so they cost almost nothing. A
+sender that runs out writes a zero credit (*blocked*); its reader then credits
+at once what it has consumed and, until it has sent a credit, after every
+message it hands over, so the sender never waits on a credit that is not
+coming. (A zero credit also opens a stream at the peer.)
+
 Only :class:`QuicLink` touches aioquic; library errors stop here.
 """
 
@@ -23,6 +29,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import trio
+from aioquic.buffer import Buffer
 from aioquic.quic import events
 from aioquic.quic.connection import QuicConnection
 
@@ -46,6 +53,7 @@ ABORTED = 0x101  # application close/reset code: the peer dropped us as a crash 
 VIOLATION = 0x102  # application close/reset code: the framing was violated
 
 _HEADER = struct.Struct(">I")
+_SLIM_CRYPTO_BUFFER = 1024  # room for a post-handshake message such as a session ticket
 _CREDIT_BIT = 0x8000_0000
 _CREDIT_MAX = 0x7FFF_FFFF
 
@@ -59,6 +67,22 @@ def _closing(quic: QuicConnection) -> events.ConnectionTerminated | None:
     its pending close event is the earliest sign, and not public.
     """
     return getattr(quic, "_close_event", None)
+
+
+def _slim(quic: QuicConnection) -> None:
+    """Shrink aioquic's TLS scratch buffers once the handshake is over.
+
+    aioquic keeps three 16 KiB buffers per connection for its whole life; after
+    the handshake they are empty and (no session tickets are issued) barely
+    used, so small ones halve the memory of an idle connection. A peer that
+    sent a large post-handshake TLS message would fail only its own connection.
+    """
+    buffers = getattr(quic, "_crypto_buffers", None)
+    if not isinstance(buffers, dict):
+        return
+    for epoch, buf in list(buffers.items()):
+        if buf.tell() == 0:
+            buffers[epoch] = Buffer(capacity=_SLIM_CRYPTO_BUFFER)
 
 
 def _again(exc: TransportError) -> TransportError:
@@ -122,6 +146,8 @@ class QuicStream(Channel):
         self._fin_sent = False
         self._outstanding = 0  # bytes we sent that the peer has not credited yet
         self._uncredited = 0  # bytes we consumed and have not credited yet
+        self._peer_blocked = False  # the peer said it waits for our credit
+        self._said_blocked = False  # we said so, and no credit came since
         self._recv_lot = trio.lowlevel.ParkingLot()
         self._credit_lot = trio.lowlevel.ParkingLot()
         self._send_lock = trio.Lock()
@@ -145,7 +171,12 @@ class QuicStream(Channel):
                 if item > self._outstanding:
                     self._violation(ProtocolError(f"peer credited {item} bytes; only {self._outstanding} were sent"))
                     return
+                if item == 0:
+                    self._peer_blocked = True
+                    self._send_credit()
+                    continue
                 self._outstanding -= item
+                self._said_blocked = False
                 self._credit_lot.unpark_all()
             else:
                 self._ready.append(item)
@@ -202,6 +233,9 @@ class QuicStream(Channel):
                     raise _again(self._send_error)
                 if self._outstanding == 0 or self._outstanding + len(data) <= self._link.window:
                     break
+                if not self._said_blocked:
+                    self._said_blocked = True
+                    self._link.write(self.stream_id, _credit(0))
                 await self._credit_lot.park()
             self._link.write(self.stream_id, data)
             self._outstanding += len(data)
@@ -220,17 +254,20 @@ class QuicStream(Channel):
 
     def _consumed(self, n: int) -> None:
         self._uncredited += n
-        # Credit in quarters of the window, and whenever we have caught up, so a
-        # sender waiting to fit one large frame is never left waiting.
-        if self._uncredited >= self._link.window // 4 or not self._ready:
-            if not self._fin_sent and self._send_error is None and self._link.alive:
-                try:
-                    while self._uncredited:
-                        chunk = min(self._uncredited, _CREDIT_MAX)
-                        self._link.write(self.stream_id, _credit(chunk))
-                        self._uncredited -= chunk
-                except TransportError:
-                    pass  # the send side just died; the next send or receive says so
+        if self._peer_blocked or self._uncredited >= self._link.window // 4:
+            self._send_credit()
+
+    def _send_credit(self) -> None:
+        if not self._uncredited or self._fin_sent or self._send_error is not None or not self._link.alive:
+            return
+        try:
+            while self._uncredited:
+                chunk = min(self._uncredited, _CREDIT_MAX)
+                self._link.write(self.stream_id, _credit(chunk))
+                self._uncredited -= chunk
+            self._peer_blocked = False
+        except TransportError:
+            pass  # the send side just died; the next send or receive says so
 
     def close_nowait(self) -> None:
         """End our side cleanly (FIN) and stop reading; wake blocked tasks."""
@@ -241,7 +278,10 @@ class QuicStream(Channel):
         self._credit_lot.unpark_all()
         if self._link.alive and not self._fin_sent and self._send_error is None:
             self._fin_sent = True
-            self._link.write(self.stream_id, b"", end_stream=True)
+            try:
+                self._link.write(self.stream_id, b"", end_stream=True)
+            except TransportError:
+                pass  # the stream cannot send any more: nothing to finish
         if self.stream_id != 0 and self._end is None:
             self._link.stop(self.stream_id, NO_ERROR)
 
@@ -593,6 +633,7 @@ class QuicLink:
 
     def _ready(self) -> None:
         self._handshake_deadline = None
+        _slim(self.quic)
         self.handshake_done.set()
 
     def _termination_error(self, event: events.ConnectionTerminated) -> TransportError:
