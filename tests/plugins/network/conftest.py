@@ -16,11 +16,17 @@ from collections.abc import Iterator
 import pytest
 
 
-def sh(*argv: str) -> str:
+def run(*argv: str) -> str:
     """Run a command, fail the test with its stderr when it fails."""
     res = subprocess.run(argv, capture_output=True, text=True)
     assert res.returncode == 0, f"{' '.join(argv)}: {res.stderr}"
     return res.stdout
+
+
+@pytest.fixture
+def sh():
+    """Run a command (argv), failing the test with its stderr when it fails."""
+    return run
 
 
 @pytest.fixture
@@ -29,9 +35,9 @@ def netns() -> Iterator[str]:
     if shutil.which("ip") is None:
         pytest.skip("ip (iproute2) not installed")
     name = f"sttest-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-    sh("ip", "netns", "add", name)
+    run("ip", "netns", "add", name)
     try:
-        sh("ip", "-n", name, "link", "set", "lo", "up")
+        run("ip", "-n", name, "link", "set", "lo", "up")
         yield name
     finally:
         subprocess.run(["ip", "netns", "del", name], capture_output=True)
@@ -41,9 +47,9 @@ def netns() -> Iterator[str]:
 def veth_ns(netns: str) -> str:
     """``netns`` with a veth pair ``va``/``vb`` up, 10.99.0.1/24 on ``va`` and
     10.99.0.2/24 on ``vb``, and a route 10.98.0.0/16 via 10.99.0.254."""
-    sh("ip", "-n", netns, "link", "add", "va", "type", "veth", "peer", "name", "vb")
+    run("ip", "-n", netns, "link", "add", "va", "type", "veth", "peer", "name", "vb")
     for dev, addr in (("va", "10.99.0.1/24"), ("vb", "10.99.0.2/24")):
-        sh("ip", "-n", netns, "addr", "add", addr, "broadcast", "+", "dev", dev)
-        sh("ip", "-n", netns, "link", "set", dev, "up")
-    sh("ip", "-n", netns, "route", "add", "10.98.0.0/16", "via", "10.99.0.254", "dev", "va")
+        run("ip", "-n", netns, "addr", "add", addr, "broadcast", "+", "dev", dev)
+        run("ip", "-n", netns, "link", "set", dev, "up")
+    run("ip", "-n", netns, "route", "add", "10.98.0.0/16", "via", "10.99.0.254", "dev", "va")
     return netns

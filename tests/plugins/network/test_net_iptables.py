@@ -2,14 +2,12 @@ from __future__ import annotations
 
 import shutil
 
-from conftest import sh
-
 from agent_core.testing import run_action
 
 HAS_IPTABLES = shutil.which("iptables-save") is not None
 
 
-async def test_iptables_rules_in_namespace(netns):
+async def test_iptables_rules_in_namespace(netns, sh):
     if not HAS_IPTABLES:
         out = await run_action("net.iptables", {"netns": netns})
         assert out.code == "A003" and "iptables" in out.message

@@ -1,14 +1,19 @@
 from __future__ import annotations
 
 import json
-
-from conftest import sh
+import subprocess
 
 from agent_core.testing import run_action
 
 
 def _mtu(ns: str, dev: str) -> int:
-    return json.loads(sh("ip", "-n", ns, "-j", "link", "show", "dev", dev))[0]["mtu"]
+    out = subprocess.run(
+        ["ip", "-n", ns, "-j", "link", "show", "dev", dev],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return json.loads(out)[0]["mtu"]
 
 
 def _sys_mtu(dev: str) -> int:

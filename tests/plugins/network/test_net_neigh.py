@@ -1,11 +1,9 @@
 from __future__ import annotations
 
-from conftest import sh
-
 from agent_core.testing import run_action
 
 
-async def test_neigh_permanent_entry_in_namespace(veth_ns):
+async def test_neigh_permanent_entry_in_namespace(veth_ns, sh):
     sh(
         "ip",
         "-n",

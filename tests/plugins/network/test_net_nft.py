@@ -2,14 +2,12 @@ from __future__ import annotations
 
 import shutil
 
-from conftest import sh
-
 from agent_core.testing import run_action
 
 HAS_NFT = shutil.which("nft") is not None
 
 
-async def test_nft_ruleset_in_namespace(netns):
+async def test_nft_ruleset_in_namespace(netns, sh):
     if not HAS_NFT:
         assert (await run_action("net.nft", {"netns": netns})).code == "A003"
         return

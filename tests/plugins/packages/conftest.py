@@ -45,7 +45,7 @@ echo key=value > %{buildroot}/etc/stdemo/demo.conf
 """
 
 
-def run(*argv: str | Path, stdin: str | None = None) -> str:
+def _run(*argv: str | Path, stdin: str | None = None) -> str:
     res = subprocess.run(
         [str(a) for a in argv],
         capture_output=True,
@@ -71,7 +71,7 @@ def deb_file(tmp_path_factory) -> Path:
     (pkg / "usr/share/stdemo").mkdir(parents=True)
     (pkg / "usr/share/stdemo/data.txt").write_text("data\n")
     out = base / "starling-demo.deb"
-    run("dpkg-deb", "--build", "--root-owner-group", pkg, out)
+    _run("dpkg-deb", "--build", "--root-owner-group", pkg, out)
     return out
 
 
@@ -82,7 +82,7 @@ def deb_root(tmp_path, deb_file) -> Path:
     (root / "var/lib/dpkg/updates").mkdir(parents=True)
     (root / "var/lib/dpkg/info").mkdir()
     (root / "var/lib/dpkg/status").write_text("")
-    run(
+    _run(
         "dpkg",
         f"--root={root}",
         "--force-not-root",
@@ -101,7 +101,7 @@ def rpm_file(tmp_path_factory) -> Path:
     top = tmp_path_factory.mktemp("rpm")
     (top / "SPECS").mkdir()
     (top / "SPECS/demo.spec").write_text(SPEC)
-    run(
+    _run(
         "rpmbuild",
         "--define",
         f"_topdir {top}",
@@ -118,12 +118,12 @@ def rpm_root(tmp_path, rpm_file) -> Path:
     """A root directory with its own RPM database holding only starling-demo."""
     root = tmp_path / "rpmroot"
     root.mkdir()
-    run("rpm", "--root", root, "--initdb")
-    run("rpm", "--root", root, "-i", "--nodeps", "--noscripts", rpm_file)
+    _run("rpm", "--root", root, "--initdb")
+    _run("rpm", "--root", root, "-i", "--nodeps", "--noscripts", rpm_file)
     return root
 
 
-def assert_bad_params(act, params: dict) -> None:
+def _assert_bad_params(act, params: dict) -> None:
     """The action's params Struct refuses ``params`` with A002 (without running it)."""
     import msgspec
 
@@ -135,3 +135,18 @@ def assert_bad_params(act, params: dict) -> None:
         assert exc.code == "A002", exc
     else:
         raise AssertionError(f"{act.name} accepted {params!r}")
+
+
+# Fixtures hand the helpers to the tests (test modules cannot import conftest
+# under pytest's importlib import mode).
+
+
+@pytest.fixture
+def run():
+    """Run a command (argv, optional ``stdin``), failing the test when it fails."""
+    return _run
+
+
+@pytest.fixture
+def bad_params():
+    return _assert_bad_params

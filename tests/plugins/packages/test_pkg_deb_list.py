@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from conftest import run
-
 from agent_core.testing import run_action
 
 
@@ -34,7 +32,7 @@ async def test_deb_list_matches_status_file():
     assert [p["name"] for p in out.value["packages"]] == ["bash"]
 
 
-async def test_deb_list_states_in_test_root(deb_root):
+async def test_deb_list_states_in_test_root(deb_root, run):
     out = await run_action("deb.list", {"root": str(deb_root)})
     assert out.ok, out.message
     assert [(p["name"], p["version"], p["installed_size"]) for p in out.value["packages"]] == [
@@ -55,7 +53,7 @@ async def test_deb_list_states_in_test_root(deb_root):
     ]
 
 
-async def test_deb_list_held(deb_root):
+async def test_deb_list_held(deb_root, run):
     run(
         "dpkg",
         f"--root={deb_root}",

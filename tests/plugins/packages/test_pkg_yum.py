@@ -2,8 +2,6 @@ from __future__ import annotations
 
 import shutil
 
-from conftest import assert_bad_params
-
 from agent_core.testing import run_action
 from plugins.packages import yum
 
@@ -68,9 +66,9 @@ async def test_yum_on_this_host():
     assert out.code == "A017"
 
 
-async def test_yum_bad_params():
-    assert_bad_params(yum.install, {"packages": "bash"})
-    assert_bad_params(yum.remove, {"packages": ["bash"], "force": True})
+async def test_yum_bad_params(bad_params):
+    bad_params(yum.install, {"packages": "bash"})
+    bad_params(yum.remove, {"packages": ["bash"], "force": True})
     expected = "A002" if HAS_DNF else "A003"
     assert (
         await run_action("yum.install", {"packages": ["--nogpgcheck"], "dry_run": True})

@@ -2,8 +2,6 @@ from __future__ import annotations
 
 import shutil
 
-from conftest import assert_bad_params
-
 from agent_core.testing import run_action
 from plugins.packages import yum_updates
 
@@ -42,8 +40,8 @@ async def test_yum_updates_on_this_host():
     assert out.value["count"] == len(out.value["updates"])
 
 
-async def test_yum_updates_bad_params():
-    assert_bad_params(yum_updates.updates, {"security": "yes"})
+async def test_yum_updates_bad_params(bad_params):
+    bad_params(yum_updates.updates, {"security": "yes"})
     assert (await run_action("yum.updates", {"everything": 1})).code == (
         "A002" if HAS_DNF else "A003"
     )

@@ -9,6 +9,8 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pytest
+
 SYSTEMD = os.path.isdir("/run/systemd/system")
 JOURNAL_REMOTE = next(
     (
@@ -21,7 +23,7 @@ JOURNAL_REMOTE = next(
 
 
 @contextmanager
-def temp_unit(exec_start: str = "/bin/sleep 300") -> Iterator[str]:
+def _temp_unit(exec_start: str = "/bin/sleep 300") -> Iterator[str]:
     """A runtime unit in /run/systemd/system (gone at reboot anyway), removed afterwards."""
     name = f"starling-test-{uuid.uuid4().hex[:8]}.service"
     path = f"/run/systemd/system/{name}"
@@ -39,7 +41,7 @@ def temp_unit(exec_start: str = "/bin/sleep 300") -> Iterator[str]:
         subprocess.run(["systemctl", "daemon-reload"], check=True)
 
 
-def make_journal(path: str, entries: list[dict[str, str]]) -> None:
+def _make_journal(path: str, entries: list[dict[str, str]]) -> None:
     """Write a real journal file from ``entries`` with systemd-journal-remote."""
     assert JOURNAL_REMOTE is not None
     now = int(time.time() * 1e6)
@@ -61,7 +63,7 @@ def make_journal(path: str, entries: list[dict[str, str]]) -> None:
     os.unlink(src)
 
 
-def assert_bad_params(act, params: dict) -> None:
+def _assert_bad_params(act, params: dict) -> None:
     """The action's params Struct refuses ``params`` with A002 (checked without running it)."""
     import msgspec
 
@@ -75,7 +77,7 @@ def assert_bad_params(act, params: dict) -> None:
         raise AssertionError(f"{act.name} accepted {params!r}")
 
 
-def assert_invalid_unit(name: str) -> None:
+def _assert_invalid_unit(name: str) -> None:
     """The unit-name check every systemd action runs refuses ``name`` with A002."""
     from agent_core import ActionError
     from plugins.services._systemd import unit_name
@@ -86,3 +88,59 @@ def assert_invalid_unit(name: str) -> None:
         assert exc.code == "A002"
     else:
         raise AssertionError(f"unit name {name!r} accepted")
+
+
+# Fixtures hand the helpers to the tests (test modules cannot import conftest
+# under pytest's importlib import mode).
+
+
+@pytest.fixture
+def temp_unit():
+    """``with temp_unit(exec_start) as name:`` a runtime unit, removed afterwards."""
+    return _temp_unit
+
+
+@pytest.fixture
+def bad_params():
+    return _assert_bad_params
+
+
+@pytest.fixture
+def invalid_unit():
+    return _assert_invalid_unit
+
+
+@pytest.fixture
+def journal_file(tmp_path) -> str:
+    """A real journal file with four entries from three sources."""
+    if JOURNAL_REMOTE is None:
+        pytest.skip("systemd-journal-remote not installed (needed to write a test journal)")
+    path = str(tmp_path / "test.journal")
+    _make_journal(
+        path,
+        [
+            {
+                "MESSAGE": "boot ok",
+                "PRIORITY": "6",
+                "_SYSTEMD_UNIT": "demo.service",
+                "SYSLOG_IDENTIFIER": "demo",
+                "_PID": "42",
+            },
+            {
+                "MESSAGE": "disk almost full",
+                "PRIORITY": "4",
+                "_SYSTEMD_UNIT": "demo.service",
+                "SYSLOG_IDENTIFIER": "demo",
+                "_PID": "42",
+            },
+            {
+                "MESSAGE": "cannot bind port 80",
+                "PRIORITY": "3",
+                "_SYSTEMD_UNIT": "web.service",
+                "SYSLOG_IDENTIFIER": "web",
+                "_PID": "77",
+            },
+            {"MESSAGE": "accepted key", "PRIORITY": "6", "SYSLOG_IDENTIFIER": "sshd", "_PID": "90"},
+        ],
+    )
+    return path

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
-from conftest import SYSTEMD, assert_bad_params, temp_unit
+import os
 
 from agent_core.testing import run_action
 from plugins.services import failed
 
+SYSTEMD = os.path.isdir("/run/systemd/system")
 
-async def test_failed_units_and_reset():
+
+async def test_failed_units_and_reset(temp_unit):
     if not SYSTEMD:
         assert (await run_action("svc.failed", {})).code == "A003"
         assert (await run_action("svc.failed.reset", {})).code == "A003"
@@ -23,9 +25,9 @@ async def test_failed_units_and_reset():
         assert out.code == "A017"
 
 
-async def test_failed_bad_params():
+async def test_failed_bad_params(bad_params):
     expected = "A002" if SYSTEMD else "A003"
     assert (await run_action("svc.failed", {"type": 3})).code == expected
     assert (await run_action("svc.failed.reset", {"unit": "x", "all": True})).code == expected
-    assert_bad_params(failed.failed, {"type": 3})
-    assert_bad_params(failed.reset, {"unit": "x", "all": True})
+    bad_params(failed.failed, {"type": 3})
+    bad_params(failed.reset, {"unit": "x", "all": True})

@@ -2,47 +2,9 @@ from __future__ import annotations
 
 import shutil
 
-import pytest
-from conftest import JOURNAL_REMOTE, make_journal
-
 from agent_core.testing import run_action
 
 HAS_JOURNALCTL = shutil.which("journalctl") is not None
-
-
-@pytest.fixture
-def journal_file(tmp_path):
-    if JOURNAL_REMOTE is None:
-        pytest.skip("systemd-journal-remote not installed (needed to write a test journal)")
-    path = str(tmp_path / "test.journal")
-    make_journal(
-        path,
-        [
-            {
-                "MESSAGE": "boot ok",
-                "PRIORITY": "6",
-                "_SYSTEMD_UNIT": "demo.service",
-                "SYSLOG_IDENTIFIER": "demo",
-                "_PID": "42",
-            },
-            {
-                "MESSAGE": "disk almost full",
-                "PRIORITY": "4",
-                "_SYSTEMD_UNIT": "demo.service",
-                "SYSLOG_IDENTIFIER": "demo",
-                "_PID": "42",
-            },
-            {
-                "MESSAGE": "cannot bind port 80",
-                "PRIORITY": "3",
-                "_SYSTEMD_UNIT": "web.service",
-                "SYSLOG_IDENTIFIER": "web",
-                "_PID": "77",
-            },
-            {"MESSAGE": "accepted key", "PRIORITY": "6", "SYSLOG_IDENTIFIER": "sshd", "_PID": "90"},
-        ],
-    )
-    return path
 
 
 async def test_journal_reads_and_filters(journal_file):

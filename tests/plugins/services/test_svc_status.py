@@ -1,12 +1,14 @@
 from __future__ import annotations
 
-from conftest import SYSTEMD, assert_bad_params, assert_invalid_unit, temp_unit
+import os
 
 from agent_core.testing import run_action
 from plugins.services import status
 
+SYSTEMD = os.path.isdir("/run/systemd/system")
 
-async def test_status_of_a_running_unit():
+
+async def test_status_of_a_running_unit(temp_unit):
     if not SYSTEMD:
         out = await run_action("svc.status", {"unit": "cron"})
         assert out.code == "A003" and "systemd" in out.message
@@ -28,11 +30,11 @@ async def test_status_of_a_running_unit():
         assert isinstance(out.value["log"], list)
 
 
-async def test_status_missing_unit_and_bad_params():
+async def test_status_missing_unit_and_bad_params(bad_params, invalid_unit):
     if SYSTEMD:
         assert (await run_action("svc.status", {"unit": "starling-no-such-unit"})).code == "A017"
     expected = "A002" if SYSTEMD else "A003"
     assert (await run_action("svc.status", {"unit": "a b"})).code == expected
     assert (await run_action("svc.status", {"unit": "cron", "log_lines": 1000})).code == expected
-    assert_bad_params(status.status, {"unit": "cron", "lines": 5})
-    assert_invalid_unit("a b")
+    bad_params(status.status, {"unit": "cron", "lines": 5})
+    invalid_unit("a b")
