@@ -80,21 +80,22 @@ async def usage(ctx: ActionContext, p: Params) -> DiskUsage:
     out = []
     for m, others in picked:
         st = stats.get(m.mountpoint)
-        base = {"mountpoint": m.mountpoint, "source": m.source, "fstype": m.fstype, "read_only": m.read_only, "also_mounted_at": others}
+        entry = Usage(
+            mountpoint=m.mountpoint, source=m.source, fstype=m.fstype, total=0, used=0, available=0, free=0,
+            reserved=0, used_percent=0.0, read_only=m.read_only, also_mounted_at=others,
+        )  # fmt: skip
         if not isinstance(st, os.statvfs_result):
-            out.append(Usage(total=0, used=0, available=0, free=0, reserved=0, used_percent=0.0, error=str(st), **base))
+            entry.error = str(st)
+            out.append(entry)
             continue
         if st.f_blocks == 0 and not p.all and p.path is None:
             continue  # size-less mounts (autofs triggers, some fuse)
         frsize = st.f_frsize or st.f_bsize
-        total, free, avail = st.f_blocks * frsize, st.f_bfree * frsize, st.f_bavail * frsize
-        used = total - free
-        out.append(
-            Usage(
-                total=total, used=used, available=avail, free=free, reserved=free - avail,
-                used_percent=df_percent(used, avail), **base,
-            )  # fmt: skip
-        )
+        entry.total, entry.free, entry.available = st.f_blocks * frsize, st.f_bfree * frsize, st.f_bavail * frsize
+        entry.used = entry.total - entry.free
+        entry.reserved = entry.free - entry.available
+        entry.used_percent = df_percent(entry.used, entry.available)
+        out.append(entry)
     return DiskUsage(filesystems=out, over_threshold=[u.mountpoint for u in out if not u.error and u.used_percent >= p.threshold])
 
 

@@ -98,7 +98,7 @@ async def tree(ctx: ActionContext, p: Params) -> Tree:
     if p.pid not in table:
         raise ActionError(f"process {p.pid} exited", code=ErrorCode.A017)
     root, count, truncated = build(table, p.pid, p.depth, p.max_nodes)
-    ancestors = []
+    ancestors: list[Ancestor] = []
     cur = table[p.pid]["ppid"]
     while cur in table and len(ancestors) < 1000:
         ancestors.append(Ancestor(pid=cur, name=table[cur]["name"]))

@@ -119,11 +119,14 @@ def _action_problems(act: Any) -> list[str]:
 
 
 def _problems(name: str) -> list[str]:
-    ep = _entry_points()[name]
-    host = _host()
-    parts = ep.value.split(".")
-    if len(parts) != 3 or parts[0] != "plugins" or ":" in ep.value:
-        return [f"entry point {ep.value!r} is not 'plugins.<domain>.<module>'"]
+    return _problems_of(name, _entry_points()[name].value, _host())
+
+
+def _problems_of(name: str, value: str, host: PluginHost) -> list[str]:
+    """Everything plugin ``name`` (registered as ``value``) lacks, as readable sentences."""
+    parts = value.split(".")
+    if len(parts) != 3 or parts[0] != "plugins" or ":" in value:
+        return [f"entry point {value!r} is not 'plugins.<domain>.<module>'"]
     _, package, _ = parts
     plugin = host.load(name)
     if plugin.error or plugin.module is None:
@@ -167,10 +170,10 @@ def _problems(name: str) -> list[str]:
     heavy = _heavy_imports(inspect.getsource(module))
     if heavy:
         out.append(f"heavy top-level imports {sorted(set(heavy))}: import them inside functions")
-    if not _has_test(ep.value):
+    if not _has_test(value):
         out.append(
             f"no test file under tests/plugins/ named after {parts[-1]!r} "
-            f"(or with a '# covers: {ep.value}' comment)"
+            f"(or with a '# covers: {value}' comment)"
         )
     catalogue = DOCS / "catalogue.md"
     if not catalogue.exists() or f"### `{name}`\n" not in catalogue.read_text():
@@ -206,6 +209,65 @@ def test_hooks_documented_and_page_fresh() -> None:
     page = DOCS / "hooks.md"
     assert page.exists(), f"docs/plugins/hooks.md missing: {REGEN}"
     assert page.read_text() == render_hooks(), f"docs/plugins/hooks.md is stale: {REGEN}"
+
+
+BROKEN = '''
+import msgspec
+import psutil
+
+from agent_core import Plugin, Risk, action, hookimpl
+
+PLUGIN = Plugin("broken.thing")
+
+
+class Loose(msgspec.Struct):
+    x: int = 0
+
+
+@action("broken.thing.do", risk=Risk.READ)
+async def do(ctx, p: Loose):
+    return None
+
+
+@action("other.verb", risk=Risk.READ)
+async def stray(ctx, p: Loose) -> Loose:
+    """Belongs to nobody here."""
+    return p
+
+
+@hookimpl
+def starling_plugin_info():
+    return PLUGIN
+
+
+@hookimpl
+def starling_actions():
+    return [do, stray]
+'''
+
+
+def test_contract_catches_a_broken_plugin(tmp_path, monkeypatch) -> None:
+    """The checks above can fail: a module breaking most rules gets every one reported."""
+    (tmp_path / "starling_broken_plugin_zz.py").write_text(BROKEN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    host = PluginHost(group="starling.none")
+    host.add_module("broken", "starling_broken_plugin_zz")
+    found = "\n".join(_problems_of("broken", "plugins.misc.starling_broken_plugin_zz", host))
+    for expected in (
+        "module has no docstring",
+        "declared name 'broken.thing' differs from the entry-point name 'broken'",
+        "PLUGIN has no description",
+        "PLUGIN has no domain",
+        "broken.thing.do: no description",
+        "lacks forbid_unknown_fields=True",
+        "broken.thing.do: result type missing",
+        "action other.verb belongs to plugin None",
+        "heavy top-level imports ['psutil']",
+        "no test file under tests/plugins/",
+        "missing from docs/plugins/catalogue.md",
+    ):
+        assert expected in found, f"{expected!r} not reported in:\n{found}"
+    assert _problems_of("x", "plugins.x", host) == ["entry point 'plugins.x' is not 'plugins.<domain>.<module>'"]
 
 
 def test_heavy_import_detector() -> None:
