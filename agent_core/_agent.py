@@ -42,7 +42,6 @@ from transports import (
     leaf_errors,
 )
 from transports import ErrorCode as EC
-
 from transports._signing import verify_task_message
 
 from ._config import AgentConfig
@@ -75,7 +74,8 @@ class Agent:
         self._nursery: trio.Nursery | None = None
         self._ssl: ssl.SSLContext | None = None
         self._last_rx = 0.0
-        self._drained = False
+        self._avoid: set[str] = set()
+        self._drain_delay = 0.0
         self.connected = trio.Event()
         self.statistics: dict[str, int] = {"tasks": 0, "duplicates": 0, "connects": 0, "results_sent": 0}
 
@@ -168,10 +168,17 @@ class Agent:
         failures = 0
         while True:
             connected = False
-            for proxy, url in self._candidates():
-                if self._drained and len(self.enrollment.proxies if self.enrollment else []) > 1:
-                    self._drained = False
-                    continue  # skip the proxy that drained us once
+            if self._avoid:
+                # Drained: ask the center for the current least-loaded proxies.
+                try:
+                    self.enrollment = await self.enroll()
+                except RegistrationError as exc:
+                    log.warning("re-registration after drain failed: %s", exc)
+            candidates = self._candidates()
+            avoid, self._avoid = self._avoid, set()
+            if any(p.id not in avoid for p, _ in candidates):
+                candidates = [(p, u) for p, u in candidates if p.id not in avoid]
+            for proxy, url in candidates:
                 try:
                     with trio.fail_after(5):
                         channel = await get_carrier(url).connect(url, ssl_context=self._ssl)
@@ -184,7 +191,8 @@ class Agent:
                     (self.state_dir / "transport").write_text(scheme)
                 try:
                     await self._session(channel, proxy)
-                    delay = self.config.backoff_min
+                    delay = self._drain_delay or self.config.backoff_min
+                    self._drain_delay = 0.0
                 except BaseException as raised:
                     leaves = leaf_errors(raised)
                     if any(isinstance(e, (trio.Cancelled, KeyboardInterrupt)) for e in leaves):
@@ -276,7 +284,8 @@ class Agent:
                 if self._running:
                     continue  # busy agents are never drained
                 log.info("proxy asked us to move: %s", msg.reason)
-                self._drained = True
+                self._avoid = set(msg.avoid)
+                self._drain_delay = msg.retry_after
                 return
             elif isinstance(msg, Pong):
                 pass

@@ -72,7 +72,7 @@ async def run_process(
     ``Cancelled`` propagates. A missing program or working directory raises
     :class:`ActionError` A009.
     """
-    if cwd is not None and not os.path.isdir(cwd):
+    if cwd is not None and not await trio.Path(cwd).is_dir():
         raise ActionError(f"working directory {cwd!r} does not exist", code=ErrorCode.A009)
 
     def preexec() -> None:

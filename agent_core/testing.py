@@ -74,7 +74,7 @@ async def run_action(
     params: dict[str, Any] | msgspec.Struct | None = None,
     *,
     host: PluginHost | None = None,
-    timeout: float = 0,
+    timeout: float = 0,  # noqa: ASYNC109 - the action's own timeout, not a wait
     stream: bool = False,
     state_dir: Path | None = None,
 ) -> Outcome:

@@ -101,8 +101,14 @@ def build_app(center: Center, *, enroll_token: str, authenticate: Authenticator,
         idc = ident.get("idc") or "default"
         credential = _credentials.issue(center.signing_key, agent_id, idc)
         candidates = await store.list_proxies(idc=idc, online=True) or await store.list_proxies(online=True)
-        # Least loaded first, with jitter so a wave of registrations spreads out.
-        candidates.sort(key=lambda p: p["connections"] / max(p["capacity"] or 1, 1) + random.uniform(0, 0.02))
+        # Least loaded first, as a weighted random order (weight = free capacity),
+        # so a wave of registrations spreads over the proxies instead of piling
+        # onto whichever looked emptiest at the last load report.
+        def order(p: dict[str, Any]) -> float:
+            free = max((p["capacity"] or 1) - p["connections"], 1)
+            return -(random.random() ** (1.0 / free))
+
+        candidates.sort(key=order)
         proxies = [{"id": p["id"], "urls": p["urls"], "idc": p["idc"]} for p in candidates if p["urls"]]
         return json_response({
             "agent_id": agent_id, "credential": credential, "proxies": proxies, "heartbeat": center.heartbeat,

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from transports import (
+    Balance,
     Cancel,
     Channel,
     Dispatch,
@@ -34,7 +35,6 @@ from transports import (
     Ping,
     Pong,
     Presence,
-    Result,
     ResultAck,
     Results,
     Revoke,
@@ -44,7 +44,6 @@ from transports import (
     Welcome,
     encode_value,
 )
-
 from transports._signing import key_id_for, sign_job_spec
 
 from ._store import AsyncStore, new_id
@@ -54,6 +53,11 @@ log = logging.getLogger("starling.center")
 DISK_FULL_RATIO = 0.98
 LOAD_PER_CPU_LIMIT = 4.0
 MEM_LOW_RATIO = 0.03
+BALANCE_TOLERANCE = 1.1
+BALANCE_EVERY = 4.0
+#: A task dispatched or delivered this long ago without an ack is sent again
+#: (the agent's journal makes a duplicate harmless).
+REDISPATCH_AFTER = 10.0
 
 
 class JobRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -80,6 +84,8 @@ class ProxyLink:
     channel: Channel
     urls: list[str] = field(default_factory=list)
     connections: int = 0
+    capacity: int = 0
+    balanced_at: float = 0.0
     acks: dict[str, trio.Event] = field(default_factory=dict)
     rejected: dict[str, list[Any]] = field(default_factory=dict)
 
@@ -184,14 +190,35 @@ class Center:
         elif isinstance(msg, LoadReport):
             link.urls = msg.urls
             link.connections = msg.connections
+            link.capacity = msg.capacity
             await self.store.upsert_proxy(
                 link.proxy_id, idc=msg.idc or link.idc, urls=msg.urls, connections=msg.connections,
                 capacity=msg.capacity, load1=msg.load1, cpus=msg.cpus, rss=msg.rss, online=True,
             )
+            await self._balance(link.idc)
         elif isinstance(msg, Ping):
             await link.channel.send(Pong(seq=msg.seq))
         elif isinstance(msg, ErrorMsg):
             log.warning("proxy %s reports %s: %s", link.proxy_id, msg.code, msg.message)
+
+    async def _balance(self, idc: str) -> None:
+        """Even out agents over the linked proxies of one IDC: a proxy above the
+        mean by more than the tolerance is told to drain idle agents down to it.
+        (A proxy linked to several centers hears the same target from each.)"""
+        links = [lk for lk in self.links.values() if lk.idc == idc]
+        if len(links) < 2:
+            return
+        mean = sum(lk.connections for lk in links) / len(links)
+        now = time.monotonic()
+        for lk in links:
+            if lk.connections > mean * BALANCE_TOLERANCE + 2 and now - lk.balanced_at > BALANCE_EVERY:
+                lk.balanced_at = now
+                target = int(mean) + 1
+                log.info("proxy %s holds %d agents, IDC mean %.0f: draining to %d", lk.proxy_id, lk.connections, mean, target)
+                try:
+                    await lk.channel.send(Balance(target=target))
+                except TransportError:
+                    pass
 
     async def _settle(self, job_ids: set[str]) -> None:
         for job_id in job_ids:
@@ -384,6 +411,10 @@ class Center:
     async def sweep_once(self) -> int:
         now = time.time()
         await self.store.mark_stale_agents(now - self.grace)
+        stuck = await self.store.stuck_tasks(now, now - REDISPATCH_AFTER, list(self.links))
+        if stuck:
+            self.stats["redispatched"] += len(stuck)
+            await self._redispatch(stuck)
         due = await self.store.due_tasks(now)
         if due:
             touched = await self.store.finalize([self.classify_overdue(r, now) for r in due])

@@ -42,10 +42,10 @@ async def _until_signal(nursery: trio.Nursery) -> None:
             return
 
 
-async def run_center(cfg: CenterConfig, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-    from ._accounts import ensure_admin, make_authenticator
-    from ._api import build_app
-    from ._store import AsyncStore, Store
+def _prepare_center(cfg: CenterConfig) -> tuple[Any, Any]:
+    """Blocking start-up work: state dir, schema, bootstrap account, signing key."""
+    from ._accounts import ensure_admin
+    from ._store import Store
 
     state = Path(cfg.state_dir)
     state.mkdir(parents=True, exist_ok=True)
@@ -53,8 +53,16 @@ async def run_center(cfg: CenterConfig, *, task_status: Any = trio.TASK_STATUS_I
     store_sync.create_all()
     if cfg.admin_key_id and cfg.admin_secret:
         ensure_admin(store_sync, cfg.admin_key_id, cfg.admin_secret)
+    return store_sync, ensure_signing_key(state / "keys" / "center-ed25519.pem")
+
+
+async def run_center(cfg: CenterConfig, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+    from ._accounts import make_authenticator
+    from ._api import build_app
+    from ._store import AsyncStore
+
+    store_sync, signing_key = _prepare_center(cfg)
     store = AsyncStore(store_sync)
-    signing_key = ensure_signing_key(state / "keys" / "center-ed25519.pem")
     center = Center(
         store, signing_key, proxy_token=cfg.proxy_token, center_id=cfg.center_id,
         dispatch_grace=cfg.dispatch_grace, heartbeat=cfg.heartbeat, grace_heartbeats=cfg.grace_heartbeats,

@@ -328,13 +328,18 @@ class Store:
         if not task_ids:
             return
         values: dict[str, Any] = {"state": state, state: at}
+        allowed = _BEFORE[state]
+        if state == "dispatched":
+            # A re-dispatch bumps the time and attempt count of tasks already
+            # dispatched or delivered, without moving their state backwards.
+            values["state"] = sa.case((tasks.c.state == "created", "dispatched"), else_=tasks.c.state)
+            values["attempts"] = tasks.c.attempts + 1
+            allowed = ["created", "dispatched", "delivered"]
         if proxy_id is not None:
             values["proxy_id"] = proxy_id
-        if state == "dispatched":
-            values["attempts"] = tasks.c.attempts + 1
         with self.engine.begin() as conn:
             for chunk in _chunks(list(task_ids), 500):
-                conn.execute(tasks.update().where(tasks.c.id.in_(chunk), tasks.c.state.in_(_BEFORE[state])).values(**values))
+                conn.execute(tasks.update().where(tasks.c.id.in_(chunk), tasks.c.state.in_(allowed)).values(**values))
 
     def apply_events(self, events: Sequence[TaskEvent]) -> None:
         by_state: dict[str, list[dict[str, Any]]] = {}
@@ -473,6 +478,28 @@ class Store:
                 )
                 out += [dict(r) for r in conn.execute(q).mappings()]
         return out
+
+    def stuck_tasks(self, now: float, before: float, proxy_ids: Sequence[str], limit: int = 20000) -> list[dict[str, Any]]:
+        """Undelivered or unacknowledged tasks of running jobs, still in time,
+        whose host is online on one of ``proxy_ids``: candidates to send again."""
+        if not proxy_ids:
+            return []
+        last = sa.func.coalesce(tasks.c.dispatched, tasks.c.created)
+        q = (
+            sa.select(tasks.c.id, tasks.c.job_id, tasks.c.agent_id)
+            .select_from(tasks.join(agents, agents.c.id == tasks.c.agent_id).join(jobs, jobs.c.id == tasks.c.job_id))
+            .where(
+                tasks.c.state.in_(["created", "dispatched", "delivered"]),
+                tasks.c.deadline > now,
+                last < before,
+                agents.c.online.is_(True),
+                agents.c.proxy_id.in_(list(proxy_ids)),
+                jobs.c.state == "running",
+            )
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(q).mappings()]
 
     def job_task_refs(self, job_id: str) -> list[tuple[str, str]]:
         """Every ``(task_id, agent_id)`` of a job in creation order (the order the

@@ -44,12 +44,28 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _ports(base: int) -> tuple[int, int, int]:
-    if base and all(_port_free(base + i) for i in range(3)):
-        return base, base + 1, base + 2
+def _udp_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _ports(base: int, count: int) -> list[int]:
+    """``count`` consecutive TCP ports from ``base`` (also free for UDP, as QUIC
+    shares the TCP carrier's port number), or free ones when busy or 0."""
+    if base and all(_port_free(base + i) and _udp_free(base + i) for i in range(count)):
+        return [base + i for i in range(count)]
     if base:
-        console.print(f"[yellow]ports {base}-{base + 2} are busy; picking free ones[/yellow]")
-    return _free_port(), _free_port(), _free_port()
+        console.print(f"[yellow]ports {base}-{base + count - 1} are busy; picking free ones[/yellow]")
+    out: list[int] = []
+    while len(out) < count:
+        port = _free_port()
+        if port not in out and _udp_free(port):
+            out.append(port)
+    return out
 
 
 def _alive(pid: int) -> bool:
@@ -120,7 +136,9 @@ def up(args: argparse.Namespace) -> int:
         live = [p for p in old.get("pids", []) if _alive(p) and _ours(p, str(state))]
         if live:
             raise StarlingError(f"already running in {state} (pids {live[:5]}…)", code=ErrorCode.C021)
-    api_port, agent_port, link_port = _ports(args.port)
+    nproxies = max(1, args.proxies)
+    ports = _ports(args.port, 2 + 2 * nproxies)
+    api_port, link_port = ports[0], ports[1]
     pki = state / "pki"
     ca, _ = ensure_ca(pki)
     issue_cert(pki, "center", ["127.0.0.1", "localhost"])
@@ -147,34 +165,52 @@ def up(args: argparse.Namespace) -> int:
         "admin_key_id": sec["key_id"], "admin_secret": sec["secret"], "heartbeat": 5.0,
         "log_file": str(logs / "center.log"),
     })
-    listen = [f"tcp://127.0.0.1:{agent_port}"]
-    _write_toml(state / "proxy.toml", "proxy", {
-        "proxy_id": "proxy-1", "idc": "local", "centers": [f"tcp://127.0.0.1:{link_port}"],
-        "proxy_token": sec["proxy_token"], "listen": listen, "cert_file": str(pcert), "key_file": str(pkey),
-        "ca_file": str(ca), "heartbeat": 5.0, "log_file": str(logs / "proxy.log"),
-    })
+    proxy_cfgs = []
+    for i in range(nproxies):
+        stream_port, http_port = ports[2 + 2 * i], ports[3 + 2 * i]
+        # Every proxy serves every carrier at once; each agent picks by its `transport`.
+        listen = [f"tcp://127.0.0.1:{stream_port}", f"quic://127.0.0.1:{stream_port}", f"https://127.0.0.1:{http_port}"]
+        path = state / f"proxy-{i + 1}.toml"
+        _write_toml(path, "proxy", {
+            "proxy_id": f"proxy-{i + 1}", "idc": "local", "centers": [f"tcp://127.0.0.1:{link_port}"],
+            "proxy_token": sec["proxy_token"], "listen": listen, "cert_file": str(pcert), "key_file": str(pkey),
+            "ca_file": str(ca), "heartbeat": 5.0, "log_file": str(logs / f"proxy-{i + 1}.log"),
+        })
+        proxy_cfgs.append((f"proxy-{i + 1}", path, listen))
     procs: list[tuple[subprocess.Popen[bytes], Path]] = []
     pids: list[int] = []
-    profile = {"api": api, "ca_file": str(ca), "key_id": sec["key_id"], "secret": sec["secret"], "state_dir": str(state), "pids": pids, "agents": []}
+    roles: list[dict[str, Any]] = []
+    profile = {
+        "api": api, "ca_file": str(ca), "key_id": sec["key_id"], "secret": sec["secret"], "state_dir": str(state),
+        "pids": pids, "roles": roles, "agents": [],
+    }
 
     def save() -> None:
         profile_path.write_text(json.dumps(profile, indent=2))
         os.chmod(profile_path, 0o600)
 
+    def start(role: str, name: str, argv: list[str], log: Path) -> subprocess.Popen[bytes]:
+        proc = _spawn(argv, log)
+        procs.append((proc, log))
+        pids.append(proc.pid)
+        roles.append({"role": role, "name": name, "pid": proc.pid, "argv": argv, "log": str(log)})
+        save()
+        return proc
+
     try:
         t0 = time.monotonic()
-        center = _spawn([sys.executable, "-m", "center._cli", "center", "-c", str(state / "center.toml")], logs / "center.out")
-        procs.append((center, logs / "center.out"))
-        pids.append(center.pid)
-        save()
+        start("center", "center", [sys.executable, "-m", "center._cli", "center", "-c", str(state / "center.toml")], logs / "center.out")
         os.environ.pop("STARLING_API", None)
         client = Client(api, sec["key_id"], sec["secret"], str(ca), timeout=5)
         _wait("center", lambda: client.request("GET", "/v1/health")["ok"], 30, procs)
-        proxy = _spawn([sys.executable, "-m", "center._cli", "proxy", "-c", str(state / "proxy.toml")], logs / "proxy.out")
-        procs.append((proxy, logs / "proxy.out"))
-        pids.append(proxy.pid)
-        save()
-        _wait("proxy", lambda: any(p["linked"] and p["urls"] for p in client.proxies()), 30, procs)
+        for name, path, _listen in proxy_cfgs:
+            start("proxy", name, [sys.executable, "-m", "center._cli", "proxy", "-c", str(path)], logs / f"{name}.out")
+        _wait(
+            f"{nproxies} proxies",
+            lambda: sum(1 for p in client.proxies() if p["linked"] and p["urls"]) >= nproxies,
+            30,
+            procs,
+        )
         machine = socket.gethostname()
         for i in range(1, args.agents + 1):
             adir = state / "agents" / f"a{i:03d}"
@@ -188,10 +224,11 @@ def up(args: argparse.Namespace) -> int:
                 "center": [api], "enroll_token": sec["enroll_token"], "ca_file": str(ca), "state_dir": str(adir),
                 "identity_file": str(ident), "transport": args.transport, "log_file": str(adir / "agent.log"),
             })
-            agent = _spawn([sys.executable, "-m", "agent_core._daemon", "-c", str(adir / "agent.toml")], adir / "agent.out")
+            argv = [sys.executable, "-m", "agent_core._daemon", "-c", str(adir / "agent.toml")]
+            agent = _spawn(argv, adir / "agent.out")
             procs.append((agent, adir / "agent.out"))
             pids.append(agent.pid)
-            profile["agents"].append({"pid": agent.pid, "dir": str(adir), "hostname": f"{machine}-a{i:03d}"})
+            profile["agents"].append({"pid": agent.pid, "dir": str(adir), "hostname": f"{machine}-a{i:03d}", "argv": argv})
         save()
         want = args.agents
 
@@ -209,7 +246,9 @@ def up(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"api": api, "agents": want, "state_dir": str(state), "started_in": round(took, 2)}))
     else:
-        console.print(f"[bold green]Starling is up[/bold green] in {took:.1f}s: center {api}, proxy tcp://127.0.0.1:{agent_port}, {want} agents ({args.transport})")
+        console.print(f"[bold green]Starling is up[/bold green] in {took:.1f}s: center {api}, {nproxies} proxy(ies), {want} agents over {args.transport}")
+        for name, _path, listen in proxy_cfgs:
+            console.print(f"[dim]  {name}: {' '.join(listen)}[/dim]")
         console.print(f"[dim]state and logs: {state}[/dim]")
         if state != home():
             console.print(f"[dim]for other commands: export STARLING_HOME={state}[/dim]")
@@ -231,7 +270,7 @@ def up(args: argparse.Namespace) -> int:
         return 0
     console.print("\n[dim]Running in the foreground; Ctrl-C stops everything.[/dim]")
     try:
-        while all(p.poll() is None for p, _ in procs[:2]):
+        while all(p.poll() is None for p, _ in procs[: 1 + nproxies]):
             time.sleep(0.5)
         console.print("[red]a core role exited; stopping[/red]")
     except KeyboardInterrupt:

@@ -10,7 +10,7 @@ Who sends what::
     agent  -> proxy : hello ping ack output result stream_* error
     proxy  -> agent : welcome pong task cancel result_ack drain stream_* error
     proxy  -> center: hello ping dispatch_ack events results presence load_report error
-    center -> proxy : welcome pong dispatch cancel result_ack revoke error
+    center -> proxy : welcome pong dispatch cancel result_ack revoke balance error
 """
 
 from __future__ import annotations
@@ -272,6 +272,13 @@ class LoadReport(Message, tag="load_report", kw_only=True):
     urls: list[str] = []
 
 
+class Balance(Message, tag="balance", kw_only=True):
+    """Center -> proxy: hold at most ``target`` agents; drain idle ones above it."""
+
+    target: int
+    rate: int = 100  # agents per second
+
+
 class Revoke(Message, tag="revoke", kw_only=True):
     agent_ids: list[str]
 
@@ -325,6 +332,7 @@ AnyMessage = (
     | Presence
     | LoadReport
     | Revoke
+    | Balance
     | StreamOpen
     | StreamData
     | StreamResize

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from transports import (
     Ack,
     AgentState,
+    Balance,
     Cancel,
     Channel,
     ConnectFailed,
@@ -48,6 +49,7 @@ from transports import (
     TransportError,
     Welcome,
     get_carrier,
+    leaf_errors,
 )
 
 from .._credentials import CredentialError, verify
@@ -57,6 +59,7 @@ log = logging.getLogger("starling.proxy")
 
 MAX_BUFFER = 200_000
 RESEND_AFTER = 15.0
+LOAD_EVERY = 3.0
 
 
 @dataclass
@@ -65,6 +68,7 @@ class AgentConn:
     channel: Channel
     since: float
     last_task: float = 0.0
+    drained: bool = False
     inflight: set[str] = field(default_factory=set)
 
 
@@ -101,13 +105,20 @@ class Proxy:
         self._result_owner: dict[str, str] = {}  # task_id -> agent_id
         self._presence: dict[str, AgentState] = {}
         self._wake = trio.Event()
+        self._draining = False
+        self._nursery: trio.Nursery | None = None
         self._sent: dict[str, float] = {}  # task_id -> when sent on the current link, awaiting ack
         self.stats: dict[str, int] = {"dispatched": 0, "results": 0, "rejected": 0}
 
     # -- center links ------------------------------------------------------------------
 
+    def _nursery_start(self, fn: Any, *args: Any) -> None:
+        assert self._nursery is not None
+        self._nursery.start_soon(fn, *args)
+
     async def run_links(self) -> None:
         async with trio.open_nursery() as nursery:
+            self._nursery = nursery
             for url in self.centers:
                 nursery.start_soon(self._link_loop, url)
             nursery.start_soon(self._flusher)
@@ -125,8 +136,12 @@ class Proxy:
                 try:
                     await self._link_session(url, channel)
                     delay = 0.5
-                except StarlingError as exc:
-                    log.warning("link to center %s ended: %s (%s)", url, exc, exc.code)
+                except Exception as raised:
+                    exc = leaf_errors(raised)[0]
+                    if isinstance(exc, StarlingError):
+                        log.warning("link to center %s ended: %s (%s)", url, exc, exc.code)
+                    else:
+                        log.error("link to center %s failed", url, exc_info=exc)
                 finally:
                     self._links.pop(url, None)
                     await channel.aclose()
@@ -190,8 +205,26 @@ class Proxy:
                 if conn is not None:
                     await self._send_agent(conn, ErrorMsg(code=ErrorCode.P005.value, message="credential revoked"))
                     await conn.channel.aclose()
+        elif isinstance(msg, Balance):
+            excess = len(self.agents) - msg.target
+            if excess > 0 and not self._draining:
+                self._draining = True
+                self._nursery_start(self._drain_paced, excess, max(msg.rate, 1))
         elif isinstance(msg, Pong):
             pass
+
+    async def _drain_paced(self, count: int, rate: int) -> None:
+        try:
+            moved = 0
+            while moved < count:
+                batch = await self.drain(min(rate, count - moved), reason="rebalancing the IDC")
+                if not batch:
+                    break
+                moved += batch
+                await trio.sleep(1)
+            log.info("drained %d agents for balance", moved)
+        finally:
+            self._draining = False
 
     async def _on_dispatch(self, channel: Channel, msg: Dispatch) -> None:
         rejected: list[TaskEvent] = []
@@ -269,22 +302,25 @@ class Proxy:
 
     async def _load_reporter(self) -> None:
         while True:
-            await trio.sleep(5)
-            link = self._any_link()
-            if link is not None:
+            await trio.sleep(LOAD_EVERY)
+            report = self._load_report()
+            # Every center balances the IDC, so every center hears the load.
+            for link in list(self._links.values()):
                 try:
-                    await link.send(self._load_report())
+                    await link.send(report)
                 except TransportError:
                     pass
-            if len(self.agents) > self.capacity:
-                await self.drain(len(self.agents) - self.capacity)
+            if len(self.agents) > self.capacity and not self._draining:
+                self._draining = True
+                self._nursery_start(self._drain_paced, len(self.agents) - self.capacity, 100)
 
-    async def drain(self, count: int) -> int:
+    async def drain(self, count: int, reason: str = "proxy over capacity") -> int:
         """Ask up to ``count`` idle agents (no task in flight, idle longest) to move."""
-        idle = sorted((c for c in self.agents.values() if not c.inflight), key=lambda c: c.last_task or c.since)
+        idle = sorted((c for c in self.agents.values() if not c.inflight and not c.drained), key=lambda c: c.last_task or c.since)
         moved = 0
         for conn in idle[:count]:
-            if await self._send_agent(conn, Drain(reason="proxy over capacity", retry_after=1.0)):
+            if await self._send_agent(conn, Drain(reason=reason, retry_after=1.0, avoid=[self.proxy_id])):
+                conn.drained = True
                 moved += 1
         return moved
 

@@ -28,9 +28,12 @@ from ._audit import (
     chain_hash,
     verify_chain,
 )
+from ._risk import EXIT_STATUS, Finding, Verdict, check_command, check_script, risk_check
+from ._rules import Rule, RuleError, RuleSet, default_rules
 
 __all__ = [
     "DEFAULT_WINDOW",
+    "EXIT_STATUS",
     "GENESIS",
     "HEADER_KEY",
     "HEADER_NONCE",
@@ -41,15 +44,24 @@ __all__ = [
     "AuditProblem",
     "AuditRecord",
     "AuthenticationFailed",
+    "Finding",
     "KeyStore",
     "MemoryKeyStore",
     "MemoryNonceStore",
     "NonceStore",
     "RequestRefused",
     "RequestReplayed",
+    "Rule",
+    "RuleError",
+    "RuleSet",
     "StarlingAuth",
+    "Verdict",
     "audit_table",
     "chain_hash",
+    "check_command",
+    "check_script",
+    "default_rules",
+    "risk_check",
     "sign_request",
     "verify_chain",
     "verify_request",
