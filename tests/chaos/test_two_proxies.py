@@ -1,0 +1,64 @@
+"""Chaos on two proxies with 1,000 simulated agents: balance after a proxy
+restart, and a proxy lost for good in the middle of a job."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from ._cluster import Cluster, audit, report
+from .conftest import REAL_AGENTS
+from .test_one_proxy import JOB_WAIT, _only_ok, _running
+
+pytestmark = pytest.mark.chaos
+
+SIMS = 1000
+TOTAL = SIMS + REAL_AGENTS
+RATIO = 1.3
+
+
+def _connections(c: Cluster) -> dict[str, int]:
+    return {p["id"]: p["connections"] for p in c.client.proxies() if p["online"] and p["linked"]}
+
+
+def test_balance_after_proxy_restart(two_proxies: Cluster) -> None:
+    c = two_proxies
+    c.wait_all_online(TOTAL)
+    c.kill("proxy-1")
+    t0 = time.monotonic()
+    c.start("proxy-1")
+    c.wait_proxy_linked("proxy-1")
+    seen: list[dict[str, int]] = []
+
+    def balanced() -> bool:
+        conns = _connections(c)
+        seen.append(conns)
+        if len(conns) != 2 or sum(conns.values()) < TOTAL:
+            return False
+        hi, lo = max(conns.values()), min(conns.values())
+        return lo > 0 and hi / lo <= RATIO
+
+    try:
+        c.wait_until(balanced, 30, f"connections within {RATIO}:1")
+    finally:
+        report("balance: 1,000 simulated agents, restart one of two proxies", {
+            "connections": seen[-1] if seen else {}, "problems": []}, seconds=round(time.monotonic() - t0, 1))
+
+
+def test_d_lose_one_of_two_proxies(two_proxies: Cluster) -> None:
+    c = two_proxies
+    c.wait_all_online(TOTAL)
+    c.wait_proxy_linked("proxy-1")
+    c.wait_proxy_linked("proxy-2")
+    cmd, runs = c.chaos_command()
+    t0 = time.monotonic()
+    job_id = c.submit(cmd)
+    c.wait_until(lambda: sum(_running(c, job_id).get(s, 0) for s in ("received", "running")) > 0, 20, "first acks")
+    c.kill("proxy-2")  # for good
+    job = c.wait_job(job_id, JOB_WAIT)
+    took = time.monotonic() - t0
+    fig = audit(c, job, runs, TOTAL)
+    report("d: kill -9 one of two proxies for good", fig, seconds=round(took, 1))
+    assert not fig["problems"], fig["problems"]
+    _only_ok(fig, job["results"])
