@@ -9,9 +9,11 @@ PYTHON = sys.executable  # the test venv's interpreter
 
 
 def _installed() -> dict[str, str]:
+    # A dist-info without a Name (half-written by a concurrent install) is skipped, as pip skips it.
     return {
         d.metadata["Name"].lower().replace("_", "-"): d.version
         for d in importlib.metadata.distributions()
+        if d.metadata["Name"]
     }
 
 
