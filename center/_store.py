@@ -41,9 +41,9 @@ agents = sa.Table(
     sa.Column("carrier", sa.String(16), nullable=False, default=""),
     sa.Column("online", sa.Boolean, nullable=False, default=False, index=True),
     sa.Column("code", sa.String(8), nullable=False, default=""),
-    sa.Column("last_seen", sa.Float, nullable=False, default=0.0),
+    sa.Column("last_seen", sa.Double, nullable=False, default=0.0),
     sa.Column("health", sa.Text, nullable=False, default="{}"),
-    sa.Column("registered", sa.Float, nullable=False, default=0.0),
+    sa.Column("registered", sa.Double, nullable=False, default=0.0),
     sa.Column("revoked", sa.Boolean, nullable=False, default=False),
 )
 
@@ -55,11 +55,11 @@ proxies = sa.Table(
     sa.Column("urls", sa.Text, nullable=False, default="[]"),
     sa.Column("connections", sa.Integer, nullable=False, default=0),
     sa.Column("capacity", sa.Integer, nullable=False, default=0),
-    sa.Column("load1", sa.Float, nullable=False, default=0.0),
+    sa.Column("load1", sa.Double, nullable=False, default=0.0),
     sa.Column("cpus", sa.Integer, nullable=False, default=1),
     sa.Column("rss", sa.BigInteger, nullable=False, default=0),
     sa.Column("online", sa.Boolean, nullable=False, default=False),
-    sa.Column("last_seen", sa.Float, nullable=False, default=0.0),
+    sa.Column("last_seen", sa.Double, nullable=False, default=0.0),
 )
 
 jobs = sa.Table(
@@ -71,14 +71,14 @@ jobs = sa.Table(
     sa.Column("params", sa.Text, nullable=False, default="{}"),
     sa.Column("params_raw", sa.LargeBinary, nullable=False),
     sa.Column("targets", sa.Text, nullable=False, default="{}"),
-    sa.Column("created", sa.Float, nullable=False),
-    sa.Column("timeout", sa.Float, nullable=False),
-    sa.Column("deadline", sa.Float, nullable=False),
+    sa.Column("created", sa.Double, nullable=False),
+    sa.Column("timeout", sa.Double, nullable=False),
+    sa.Column("deadline", sa.Double, nullable=False),
     sa.Column("total", sa.Integer, nullable=False, default=0),
     sa.Column("state", sa.String(20), nullable=False, default="running"),
     sa.Column("offline", sa.String(8), nullable=False, default="fail"),
     sa.Column("stream", sa.Boolean, nullable=False, default=False),
-    sa.Column("finished", sa.Float),
+    sa.Column("finished", sa.Double),
 )
 
 tasks = sa.Table(
@@ -96,14 +96,14 @@ tasks = sa.Table(
     sa.Column("data", sa.Text),
     sa.Column("truncated", sa.Boolean, nullable=False, default=False),
     sa.Column("proxy_id", sa.String(64)),
-    sa.Column("deadline", sa.Float, nullable=False),
+    sa.Column("deadline", sa.Double, nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
-    sa.Column("created", sa.Float, nullable=False),
-    sa.Column("dispatched", sa.Float),
-    sa.Column("delivered", sa.Float),
-    sa.Column("received", sa.Float),
-    sa.Column("running", sa.Float),
-    sa.Column("finished", sa.Float),
+    sa.Column("created", sa.Double, nullable=False),
+    sa.Column("dispatched", sa.Double),
+    sa.Column("delivered", sa.Double),
+    sa.Column("received", sa.Double),
+    sa.Column("running", sa.Double),
+    sa.Column("finished", sa.Double),
     sa.Index("tasks_agent_state", "agent_id", "state"),
     sa.Index("tasks_state_deadline", "state", "deadline"),
 )
@@ -247,22 +247,25 @@ class Store:
             if states:
                 ids = [s.agent_id for s in states]
                 was_online = set(conn.execute(sa.select(agents.c.id).where(agents.c.id.in_(ids), agents.c.online.is_(True), agents.c.proxy_id == proxy_id)).scalars())
-                online_rows = [
-                    {"aid": s.agent_id, "pid": proxy_id, "seen": s.at, "carrier": s.carrier,
-                     "health": msgspec.json.encode(s.health).decode() if s.health else "{}"}
-                    for s in states if s.online
-                ]
                 for s in states:
                     if s.online and s.agent_id not in was_online:
                         came.append(s.agent_id)
-                if online_rows:
-                    conn.execute(
-                        agents.update().where(agents.c.id == bindparam("aid")).values(
-                            online=True, proxy_id=bindparam("pid"), last_seen=bindparam("seen"),
-                            carrier=bindparam("carrier"), health=bindparam("health"), code="",
-                        ),
-                        online_rows,
-                    )
+                # Heartbeats carry health; a bare "online" must not erase it.
+                with_health = [
+                    {"aid": s.agent_id, "pid": proxy_id, "seen": s.at, "carrier": s.carrier,
+                     "health": msgspec.json.encode(s.health).decode()}
+                    for s in states if s.online and s.health is not None
+                ]
+                bare = [
+                    {"aid": s.agent_id, "pid": proxy_id, "seen": s.at, "carrier": s.carrier}
+                    for s in states if s.online and s.health is None
+                ]
+                update = agents.update().where(agents.c.id == bindparam("aid"))
+                common = {"online": True, "proxy_id": bindparam("pid"), "last_seen": bindparam("seen"), "code": ""}
+                if with_health:
+                    conn.execute(update.values(**common, carrier=bindparam("carrier"), health=bindparam("health")), with_health)
+                if bare:
+                    conn.execute(update.values(**common, carrier=bindparam("carrier")), bare)
                 offline_rows = [{"aid": s.agent_id, "pid": proxy_id, "code": s.code or "E001"} for s in states if not s.online]
                 if offline_rows:
                     # Only the proxy that holds the agent may take it offline: it may
@@ -549,12 +552,12 @@ accounts = sa.Table(
     sa.Column("approver", sa.Boolean, nullable=False, default=False),
     sa.Column("admin", sa.Boolean, nullable=False, default=False),
     sa.Column("disabled", sa.Boolean, nullable=False, default=False),
-    sa.Column("created", sa.Float, nullable=False, default=0.0),
+    sa.Column("created", sa.Double, nullable=False, default=0.0),
 )
 
 nonces = sa.Table(
     "api_nonces",
     metadata,
     sa.Column("nonce", sa.String(96), primary_key=True),
-    sa.Column("expires", sa.Float, nullable=False, index=True),
+    sa.Column("expires", sa.Double, nullable=False, index=True),
 )

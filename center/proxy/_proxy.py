@@ -163,7 +163,9 @@ class Proxy:
         log.info("linked to center %s", url)
         # Tell this center everything we hold, and re-send results it has not acked.
         now = time.time()
-        await channel.send(Presence(agents=[AgentState(agent_id=a, online=True, at=now) for a in self.agents], full=True))
+        await channel.send(
+            Presence(agents=[AgentState(agent_id=a, online=True, at=now, carrier=c.channel.carrier) for a, c in self.agents.items()], full=True)
+        )
         await channel.send(self._load_report())
         self._sent.clear()
         if self._results:

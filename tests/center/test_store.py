@@ -1,0 +1,122 @@
+"""The store behaves the same on SQLite, PostgreSQL and MariaDB: batched,
+idempotent, forward-only."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from center import Store
+from transports import AgentState, Health, Result, TaskEvent
+
+
+@pytest.fixture
+def store(db_url):
+    s = Store(db_url)
+    s.create_all()
+    yield s
+    s.engine.dispose()
+
+
+def _agents(store, n, idc="bj1"):
+    ids = []
+    for i in range(n):
+        aid, revoked = store.register_agent({"sn": f"sn-{i}", "hostname": f"h{i:02d}", "ip": f"10.0.0.{i}", "idc": idc, "tags": ["web"] if i % 2 else ["db"]}, "1.0")
+        assert not revoked
+        ids.append(aid)
+    return ids
+
+
+def _job(store, agent_ids, job_id="j1", deadline=None):
+    now = time.time()
+    store.create_job(
+        {"id": job_id, "account": "a", "action": "cmd.run", "params": "{}", "params_raw": b"\x80", "targets": "{}",
+         "created": now, "timeout": 5, "deadline": deadline or now + 60, "total": len(agent_ids), "state": "running",
+         "offline": "fail", "stream": False},
+        [{"id": f"{job_id}-{i:x}", "job_id": job_id, "agent_id": a, "state": "created", "deadline": deadline or now + 60, "created": now}
+         for i, a in enumerate(agent_ids)],
+    )
+    return [f"{job_id}-{i:x}" for i in range(len(agent_ids))]
+
+
+def test_register_is_an_upsert_by_sn(store):
+    a, _ = store.register_agent({"sn": "X", "hostname": "one", "ip": "1.1.1.1"}, "1")
+    b, _ = store.register_agent({"sn": "X", "hostname": "renamed", "ip": "1.1.1.2"}, "2")
+    assert a == b
+    row = store.select_agents(hosts=[a])[0]
+    assert (row["hostname"], row["ip"], row["version"]) == ("renamed", "1.1.1.2", "2")
+    assert store.revoke_agent(a) and store.register_agent({"sn": "X", "hostname": "x", "ip": ""}, "2")[1] is True
+
+
+def test_selection_by_host_tag_idc(store):
+    ids = _agents(store, 6)
+    assert len(store.select_agents(all_hosts=True)) == 6
+    assert {r["id"] for r in store.select_agents(tags=["web"])} == set(ids[1::2])
+    assert len(store.select_agents(idc="bj1")) == 6 and store.select_agents(idc="nope") == []
+    assert [r["id"] for r in store.select_agents(hosts=["h03"])] == [ids[3]]
+    assert store.select_agents() == []
+
+
+def test_presence_online_offline_and_full(store):
+    ids = _agents(store, 3)
+    now = time.time()
+    came = store.apply_presence("p1", [AgentState(agent_id=a, online=True, at=now, health=Health(load1=0.5, cpus=2)) for a in ids])
+    assert sorted(came) == sorted(ids)
+    assert store.apply_presence("p1", [AgentState(agent_id=ids[0], online=True, at=now)]) == []
+    # another proxy cannot take an agent offline that p1 holds
+    store.apply_presence("p2", [AgentState(agent_id=ids[0], online=False, at=now, code="E001")])
+    assert store.select_agents(hosts=[ids[0]])[0]["online"]
+    # a full report from p1 that lacks ids[2] takes it offline
+    store.apply_presence("p1", [AgentState(agent_id=a, online=True, at=now) for a in ids[:2]], full=True)
+    rows = {r["id"]: r for r in store.select_agents(all_hosts=True)}
+    assert not rows[ids[2]]["online"] and rows[ids[2]]["code"] == "E001"
+    assert rows[ids[1]]["health"]["load1"] == 0.5
+    store.proxy_lost("p1")
+    assert not any(r["online"] for r in store.select_agents(all_hosts=True))
+
+
+def test_transitions_only_move_forward_and_results_store_once(store):
+    ids = _agents(store, 3)
+    tids = _job(store, ids)
+    store.mark(tids, "dispatched", time.time(), "p1")
+    now = time.time()
+    store.apply_events([TaskEvent(tids[0], "running", now), TaskEvent(tids[0], "received", now), TaskEvent(tids[1], "delivered", now)])
+    by = {t["id"]: t for t in store.job_tasks("j1")}
+    assert by[tids[0]]["state"] == "running" and by[tids[1]]["state"] == "delivered"
+    res = Result(task_id=tids[0], state="succeeded", exit_code=0, stdout="first", finished=now)
+    assert store.store_results([res]) == {"j1"}
+    store.store_results([Result(task_id=tids[0], state="failed", code="A008", stdout="second", finished=now)])
+    store.apply_events([TaskEvent(tids[0], "running", now)])
+    by = {t["id"]: t for t in store.job_tasks("j1")}
+    assert (by[tids[0]]["state"], by[tids[0]]["stdout"]) == ("succeeded", "first")
+    assert store.job_counts("j1") == {"succeeded": 1, "delivered": 1, "dispatched": 1}
+    assert not store.finish_job_if_done("j1")
+    store.finalize([(tids[1], "failed", "P002", "lost"), (tids[2], "failed", "E001", "offline"), (tids[0], "failed", "X", "ignored")])
+    assert store.finish_job_if_done("j1")
+    assert store.job("j1")["state"] == "done"
+    assert store.job_counts("j1") == {"succeeded": 1, "failed": 2}
+
+
+def test_batched_job_of_many_hosts(store):
+    ids = _agents(store, 300)
+    tids = _job(store, ids)
+    store.mark(tids, "dispatched", time.time(), "p1")
+    store.store_results([Result(task_id=t, state="succeeded", exit_code=0, finished=time.time()) for t in tids])
+    assert store.job_counts("j1") == {"succeeded": 300}
+    assert [t for t, _ in store.job_task_refs("j1")] == tids
+
+
+def test_due_and_stuck_tasks(store):
+    ids = _agents(store, 2)
+    now = time.time()
+    tids = _job(store, ids, deadline=now - 1)
+    due = {r["id"] for r in store.due_tasks(now)}
+    assert due == set(tids)
+    store.apply_presence("p1", [AgentState(agent_id=a, online=True, at=now) for a in ids])
+    tids2 = _job(store, ids, job_id="j2", deadline=now + 60)
+    assert {r["id"] for r in store.stuck_tasks(now, now + 1, ["p1"])} == set(tids2)
+    assert store.stuck_tasks(now, now + 1, ["p9"]) == []
+    store.mark(tids2, "dispatched", now + 5, "p1")
+    assert store.stuck_tasks(now, now + 1, ["p1"]) == []
+    assert {r["id"] for r in store.undelivered_for(ids, now)} == set(tids2)
