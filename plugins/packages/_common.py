@@ -42,7 +42,13 @@ def deb_name(name: str, field: str = "name") -> str:
 
 
 def deb_spec(spec: str) -> str:
-    """``name``, ``name=version`` or ``name/release`` as apt-get takes them."""
+    """``name``, ``name=version``, ``name/release`` or an absolute path to a ``.deb``."""
+    if spec.startswith("/"):
+        if not spec.endswith(".deb") or any(c.isspace() for c in spec):
+            raise bad(f"packages: {spec!r} is not a path to a .deb file")
+        if not os.path.isfile(spec):
+            raise not_found(f"{spec} does not exist")
+        return spec
     m = re.match(r"^([^=/]+)(?:[=/](.+))?$", spec)
     if not m:
         raise bad(f"packages: {spec!r} is not a package name")

@@ -5,8 +5,10 @@
 transaction apt carried out: every package installed, upgraded, removed or
 purged with old and new versions. With ``dry_run`` apt only simulates
 (``apt-get -s``) and nothing changes, which is how to preview a fleet-wide
-change. Versions are pinned with ``name=version``. An unknown package fails
-with ``A017``; another package manager holding the lock fails with ``A014``.
+change. Versions are pinned with ``name=version``; a local ``.deb`` is given
+by its absolute path (its dependencies come from the repositories). An
+unknown package fails with ``A017``; another package manager holding the
+lock fails with ``A014``.
 """
 
 from __future__ import annotations

@@ -228,6 +228,10 @@ def list_keys(user: str, path: str | None) -> Keys:
 def _write(uid: int, gid: int, path: str, lines: list[str]) -> None:
     """Replace ``path`` atomically, creating its directory (0700) if needed."""
     directory = os.path.dirname(path)
+    if not os.path.isdir(os.path.dirname(directory)):
+        raise not_found(
+            f"{os.path.dirname(directory)} does not exist (the user has no home directory)"
+        )
     if os.path.islink(directory):
         raise ActionError(
             f"{directory} is a symbolic link; refusing to write through it", code=ErrorCode.A016

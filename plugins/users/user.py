@@ -227,9 +227,7 @@ async def remove(ctx: ActionContext, p: RemoveParams) -> Removed:
         )
     home = pw.pw_dir
     await shadow_tool(ctx, ["userdel", *(["-r"] if p.remove_home else []), "--", p.name], "userdel")
-    return Removed(
-        name=p.name, uid=pw.pw_uid, home_removed=p.remove_home and not _exists(home)
-    )
+    return Removed(name=p.name, uid=pw.pw_uid, home_removed=p.remove_home and not _exists(home))
 
 
 @hookimpl

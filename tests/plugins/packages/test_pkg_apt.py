@@ -1,11 +1,14 @@
-"""apt.install / apt.remove, always in simulation mode: nothing is installed or removed."""
+"""apt.install / apt.remove: simulations against the host's lists, and one real
+install/purge of the locally built starling-demo package (purged in teardown)."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 
 import pytest
+import trio
 
 from agent_core.testing import run_action
 
@@ -77,3 +80,60 @@ async def test_apt_unknown_package_and_bad_params():
         await run_action("apt.remove", {"packages": ["bash=bad version"], "dry_run": True})
     ).code == "A002"
     assert (await run_action("apt.remove", {"packages": "bash"})).code == "A002"
+
+
+def _purge_demo() -> None:
+    if _status("starling-demo").startswith(("i", "r")) or _status("starling-demo")[1:2] in (
+        "i",
+        "c",
+    ):
+        subprocess.run(["dpkg", "--purge", "starling-demo"], capture_output=True)
+
+
+def _demo_files_exist() -> bool:
+    import os
+
+    return os.path.exists("/usr/share/stdemo/data.txt")
+
+
+async def _apt_retrying_lock(action: str, params: dict):
+    """Another test run may hold the dpkg lock for a moment: wait for it, up to a minute."""
+    deadline = time.monotonic() + 60
+    while True:
+        out = await run_action(action, params)
+        if out.code != "A014" or "lock" not in out.message or time.monotonic() > deadline:
+            return out
+        await trio.sleep(1)
+
+
+@pytest.fixture
+def demo_deb(deb_file):
+    if _status("starling-demo") == "ii":
+        pytest.fail("starling-demo is already installed on this host; purge it first")
+    yield str(deb_file)
+    _purge_demo()
+
+
+async def test_real_install_and_purge_of_local_deb(demo_deb):
+    if not HAS_APT:
+        assert (await run_action("apt.install", {"packages": [demo_deb]})).code == "A003"
+        return
+    out = await _apt_retrying_lock("apt.install", {"packages": [demo_deb]})
+    assert out.ok, out.message
+    assert {"action": "install", "package": "starling-demo", "version": "1.2-3"}.items() <= next(
+        c for c in out.value["changes"] if c["package"] == "starling-demo"
+    ).items()
+    assert (
+        out.value["dry_run"] is False and _status("starling-demo") == "ii" and _demo_files_exist()
+    )
+
+    out = await _apt_retrying_lock("apt.remove", {"packages": ["starling-demo"], "purge": True})
+    assert out.ok, out.message
+    assert [c["action"] for c in out.value["changes"] if c["package"] == "starling-demo"] == [
+        "remove"
+    ]
+    assert (
+        out.value["removed"] == 1
+        and _status("starling-demo") in ("", "un", "pn")
+        and not _demo_files_exist()
+    )
