@@ -14,6 +14,7 @@ import logging
 import re
 import secrets
 import ssl
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -85,7 +86,7 @@ class HttpServer:
             self.nursery = nursery
             nursery.start_soon(self._reap)
             task_status.started(f"{url_scheme}://{bhost}:{bound[1]}{self.prefix}")
-            await trio.serve_listeners(lambda s: self._connection(s, ssl_context), listeners)
+            await trio.serve_listeners(partial(self._connection, ssl_context=ssl_context), listeners)
 
     async def _reap(self) -> None:
         """Drop the sessions nobody asked about for ``session_timeout``."""
@@ -102,7 +103,7 @@ class HttpServer:
 
     # --- one TCP connection ---------------------------------------------------------
 
-    async def _connection(self, tcp: trio.SocketStream, ssl_context: ssl.SSLContext | None) -> None:
+    async def _connection(self, tcp: trio.SocketStream, *, ssl_context: ssl.SSLContext | None) -> None:
         try:
             addr = tcp.socket.getpeername()
             peer = f"{addr[0]}:{addr[1]}"
@@ -211,7 +212,7 @@ class HttpServer:
                 except _NET_ERRORS:
                     data = b""
                 if data:
-                    conn.receive_data(data)  # a pipelined request: keep it for later
+                    conn.receive_data(bytes(data))  # a pipelined request: keep it for later
                 else:
                     gone = True
                     nursery.cancel_scope.cancel()

@@ -39,7 +39,8 @@ from aioquic.quic.packet import (
 from ._base import Carrier, Channel, Handler, run_handler, split_host_port
 from ._codec import DEFAULT_MAX_FRAME
 from ._errors import ConnectFailed, TransportBroken
-from ._quic_link import QuicChannel, QuicLink
+from ._quic_link import QuicLink
+from ._quic_stream import QuicChannel
 from ._quic_tls import client_configuration, server_configuration
 
 log = logging.getLogger("starling.transports.quic")

@@ -24,7 +24,7 @@ import ssl
 from aioquic.quic.configuration import QuicConfiguration
 
 from ._errors import ConnectFailed
-from ._quic_link import ALPN
+from ._quic_stream import ALPN
 from ._tls import tls_files
 
 

@@ -99,7 +99,7 @@ class StreamChannel(Channel):
                         f"{self.peer} went away inside a frame ({self._reader.pending} bytes held)"
                     )
                 raise TransportBroken(f"{self.peer} went away without closing the channel")
-            for body in self._reader.feed(data):
+            for body in self._reader.feed(bytes(data)):
                 if not body:  # the goodbye: anything after it is ignored
                     self._goodbye = True
                     break
