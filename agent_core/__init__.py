@@ -5,6 +5,7 @@ from transports import ErrorCode
 from ._catalogue import render_catalogue, render_hooks, write_plugin_docs
 from ._context import ActionContext, AgentInfo, TaskInfo
 from ._executor import execute
+from ._kernel import Kernel
 from ._plugins import ENTRY_POINT_GROUP, LoadedPlugin, PluginHost
 from ._resident import Resident
 from ._runner import ProcessResult, kill_tree, run_process
@@ -18,6 +19,7 @@ __all__ = [
     "AgentInfo",
     "ENTRY_POINT_GROUP",
     "ErrorCode",
+    "Kernel",
     "LoadedPlugin",
     "NoParams",
     "Plugin",

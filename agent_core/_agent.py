@@ -50,6 +50,7 @@ from ._executor import execute
 from ._health import collect_health
 from ._identity import Identity, collect_identity
 from ._journal import Journal
+from ._kernel import Kernel
 from ._plugins import PluginHost
 from ._register import Enrollment, ProxyInfo, RegistrationError, register
 
@@ -66,6 +67,7 @@ class Agent:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.host = host or PluginHost(disabled=set(config.disabled_plugins))
         self.journal = Journal(self.state_dir / "journal.db")
+        self.kernel = Kernel(self.host, self.state_dir, self.status)
         self.identity: Identity | None = None
         self.enrollment: Enrollment | None = None
         self.info = AgentInfo(state_dir=self.state_dir, version=VERSION)
@@ -362,6 +364,7 @@ class Agent:
                     cancel_scope=scope,
                     max_output=self.config.max_output,
                     nice=self.config.nice,
+                    kernel=self.kernel,
                 )
             finally:
                 self._running.pop(task.task_id, None)

@@ -8,7 +8,7 @@ import shutil
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -16,6 +16,9 @@ from transports import ErrorCode
 
 from ._runner import DEFAULT_MAX_OUTPUT, ProcessResult, run_process
 from ._sdk import ActionError
+
+if TYPE_CHECKING:
+    from ._kernel import Kernel
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,8 @@ class ActionContext:
     max_output: int = DEFAULT_MAX_OUTPUT
     nice: int = 0
     emitter: Callable[[int, bytes], Awaitable[None]] | None = None
+    #: The running agent's kernel (plugins, packages, status); None outside an agent.
+    kernel: Kernel | None = None
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("starling.plugin"))
 
     @property

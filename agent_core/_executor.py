@@ -60,6 +60,7 @@ async def execute(
     cancel_scope: trio.CancelScope | None = None,
     max_output: int = DEFAULT_MAX_OUTPUT,
     nice: int = 0,
+    kernel: Any = None,
 ) -> Result:
     """Run ``job``'s action for ``task_id`` and return its Result; never raises
     (except ``trio.Cancelled`` from an enclosing scope)."""
@@ -82,6 +83,7 @@ async def execute(
         max_output=max_output,
         nice=nice,
         emitter=emitter if job.stream else None,
+        kernel=kernel,
     )
     timeout = job.timeout if job.timeout > 0 else act.timeout
     scope = cancel_scope or trio.CancelScope()

@@ -1,0 +1,180 @@
+"""The agent's kernel handle: what the built-in ``agent.*`` plugin may see and
+change about the running agent (plugins, their packages, status).
+
+Third-party plugin packages (wheels) sent by the center are unpacked — never
+executed at install time — into ``<state_dir>/packages/<dist>/<version>/``; the
+active version of each distribution is put on ``sys.path`` and its entry points
+become visible without restarting the agent. The previous version is kept for
+``rollback``.
+"""
+
+from __future__ import annotations
+
+import email.parser
+import hashlib
+import io
+import json
+import re
+import shutil
+import sys
+import time
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from transports import ErrorCode
+
+from ._plugins import PluginHost
+from ._sdk import ActionError
+
+_DIST_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+class Kernel:
+    def __init__(self, host: PluginHost, state_dir: Path, status: Callable[[], dict[str, Any]] | None = None) -> None:
+        self.host = host
+        self.state_dir = state_dir
+        self.packages = state_dir / "packages"
+        self._status = status
+        self._settings_path = state_dir / "plugins.json"
+        settings = self._settings()
+        host.disabled |= set(settings.get("disabled", []))
+        for dist, version in settings.get("active", {}).items():
+            self._add_path(self.packages / dist / version)
+        host.rescan()
+
+    # -- persisted settings -------------------------------------------------------
+
+    def _settings(self) -> dict[str, Any]:
+        try:
+            data: dict[str, Any] = json.loads(self._settings_path.read_text())
+            return data
+        except (OSError, ValueError):
+            return {}
+
+    def _save(self, data: dict[str, Any]) -> None:
+        tmp = self._settings_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
+        tmp.replace(self._settings_path)
+
+    # -- listing and switching --------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        return self._status() if self._status else {}
+
+    def plugins(self) -> list[dict[str, Any]]:
+        out = []
+        for plugin in self.host.load_all():
+            d = plugin.describe()
+            d["enabled"] = plugin.name not in self.host.disabled
+            out.append(d)
+        return out
+
+    def set_enabled(self, names: list[str], enabled: bool) -> list[str]:
+        known = set(self.host.names())
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise ActionError(f"no such plugin(s): {', '.join(unknown)}", code=ErrorCode.A017)
+        if enabled:
+            self.host.disabled -= set(names)
+        else:
+            self.host.disabled |= set(names)
+        data = self._settings()
+        data["disabled"] = sorted(self.host.disabled)
+        self._save(data)
+        return sorted(self.host.disabled)
+
+    # -- packages ---------------------------------------------------------------------
+
+    @staticmethod
+    def _wheel_identity(zf: zipfile.ZipFile) -> tuple[str, str]:
+        meta = [n for n in zf.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA")]
+        if len(meta) != 1:
+            raise ActionError("not a wheel: no single .dist-info/METADATA", code=ErrorCode.A002)
+        msg = email.parser.Parser().parsestr(zf.read(meta[0]).decode("utf-8", "replace"))
+        name, version = msg.get("Name", ""), msg.get("Version", "")
+        if not (_DIST_RE.match(name) and _DIST_RE.match(version)):
+            raise ActionError(f"wheel metadata has a bad name/version: {name!r} {version!r}", code=ErrorCode.A002)
+        return re.sub(r"[-_.]+", "_", name).lower(), version
+
+    def install_wheel(self, data: bytes, sha256: str) -> dict[str, Any]:
+        digest = hashlib.sha256(data).hexdigest()
+        if sha256 and digest != sha256.lower():
+            raise ActionError(f"wheel sha256 {digest} does not match {sha256}", code=ErrorCode.A015)
+        try:
+            zf = zipfile.ZipFile(io.BytesIO(data))
+        except zipfile.BadZipFile as exc:
+            raise ActionError(f"not a wheel: {exc}", code=ErrorCode.A002) from exc
+        with zf:
+            dist, version = self._wheel_identity(zf)
+            target = self.packages / dist / version
+            staging = target.with_name(version + ".partial")
+            shutil.rmtree(staging, ignore_errors=True)
+            staging.mkdir(parents=True)
+            root = staging.resolve()
+            for member in zf.infolist():
+                dest = (staging / member.filename).resolve()
+                if not dest.is_relative_to(root) or member.filename.startswith("/"):
+                    shutil.rmtree(staging, ignore_errors=True)
+                    raise ActionError(f"wheel member escapes its directory: {member.filename}", code=ErrorCode.A002)
+                if ".data/scripts/" in member.filename:
+                    continue  # no scripts: a plugin package is importable code only
+            zf.extractall(staging)
+        shutil.rmtree(target, ignore_errors=True)
+        staging.rename(target)
+        data_ = self._settings()
+        active = data_.setdefault("active", {})
+        history = data_.setdefault("history", {}).setdefault(dist, [])
+        previous = active.get(dist)
+        if previous and previous != version:
+            history.append(previous)
+        self._switch(dist, previous, version)
+        active[dist] = version
+        self._save(data_)
+        return {"dist": dist, "version": version, "previous": previous or "", "sha256": digest, "plugins": self._plugins_of(dist), "installed": time.time()}
+
+    def rollback(self, dist: str) -> dict[str, Any]:
+        data = self._settings()
+        history = data.get("history", {}).get(dist, [])
+        current = data.get("active", {}).get(dist)
+        if not history or current is None:
+            raise ActionError(f"no earlier version of {dist!r} to roll back to", code=ErrorCode.A017)
+        previous = history.pop()
+        self._switch(dist, current, previous)
+        data["active"][dist] = previous
+        self._save(data)
+        return {"dist": dist, "version": previous, "previous": current, "plugins": self._plugins_of(dist)}
+
+    def _switch(self, dist: str, old: str | None, new: str) -> None:
+        # Forget the plugins of this distribution so their next use imports the
+        # new code; swap the version directory on sys.path.
+        for name in self._plugins_of(dist):
+            self.host.unload(name)
+        if old:
+            old_path = str(self.packages / dist / old)
+            if old_path in sys.path:
+                sys.path.remove(old_path)
+        for top in self._top_levels(self.packages / dist / new):
+            for mod in [m for m in sys.modules if m == top or m.startswith(top + ".")]:
+                del sys.modules[mod]
+        self._add_path(self.packages / dist / new)
+        self.host.rescan()
+
+    @staticmethod
+    def _add_path(path: Path) -> None:
+        if path.is_dir() and str(path) not in sys.path:
+            sys.path.insert(0, str(path))
+
+    @staticmethod
+    def _top_levels(path: Path) -> set[str]:
+        return {p.name.removesuffix(".py") for p in path.iterdir() if not p.name.endswith((".dist-info", ".data")) and (p.is_dir() or p.suffix == ".py")} if path.is_dir() else set()
+
+    def _plugins_of(self, dist: str) -> list[str]:
+        from importlib.metadata import entry_points
+
+        out = []
+        for ep in entry_points(group=self.host.group):
+            if ep.dist is not None and re.sub(r"[-_.]+", "_", ep.dist.name).lower() == dist:
+                out.append(ep.name)
+        return sorted(out)

@@ -1,0 +1,157 @@
+"""The agent itself: version, status, plugins, and plugin packages.
+
+``agent.version`` and ``agent.status`` describe the running agent (journal,
+running tasks, connection, residents); ``agent.plugins`` lists every plugin with
+its version, availability and whether it is enabled; ``agent.enable`` /
+``agent.disable`` switch plugins on this host (persisted); ``agent.install``
+unpacks a third-party plugin wheel sent by the center and makes it callable
+without a restart, and ``agent.rollback`` returns to the version before.
+These actions need a running agent (its kernel); elsewhere they answer A003.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import platform
+import time
+
+import msgspec
+
+from agent_core import ActionContext, ActionError, ErrorCode, NoParams, Plugin, Risk, action, hookimpl
+
+PLUGIN = Plugin("agent", description=__doc__.splitlines()[0], domain="agent")
+_STARTED = time.time()
+
+
+class Version(msgspec.Struct):
+    version: str
+    python: str
+    platform: str
+    pid: int
+    started: float
+    uptime: float
+
+
+class PluginRow(msgspec.Struct, omit_defaults=True):
+    name: str
+    version: str
+    available: bool
+    enabled: bool
+    actions: list[str]
+    domain: str = ""
+    reason: str = ""
+    source: str = ""
+
+
+class PluginList(msgspec.Struct):
+    count: int
+    available: int
+    actions: int
+    plugins: list[PluginRow]
+
+
+class Names(msgspec.Struct, forbid_unknown_fields=True):
+    names: list[str]
+
+
+class Enabled(msgspec.Struct):
+    disabled: list[str]
+
+
+class InstallParams(msgspec.Struct, forbid_unknown_fields=True):
+    #: The wheel file, base64-encoded.
+    wheel_b64: str
+    #: Its SHA-256 (hex); the install fails with A015 on a mismatch.
+    sha256: str
+
+
+class Installed(msgspec.Struct):
+    dist: str
+    version: str
+    previous: str
+    plugins: list[str]
+
+
+class RollbackParams(msgspec.Struct, forbid_unknown_fields=True):
+    dist: str
+
+
+def _kernel(ctx: ActionContext):  # type: ignore[no-untyped-def]
+    if ctx.kernel is None:
+        raise ActionError("agent.* actions need a running agent", code=ErrorCode.A003)
+    return ctx.kernel
+
+
+@action("agent.version", risk=Risk.READ, timeout=5)
+async def version(ctx: ActionContext, p: NoParams) -> Version:
+    """The agent's version, Python, platform, pid and uptime."""
+    return Version(
+        version=ctx.agent.version,
+        python=platform.python_version(),
+        platform=f"{platform.system()} {platform.release()} {platform.machine()}",
+        pid=os.getpid(),
+        started=_STARTED,
+        uptime=round(time.time() - _STARTED, 3),
+    )
+
+
+@action("agent.status", risk=Risk.READ, timeout=5)
+async def status(ctx: ActionContext, p: NoParams) -> dict:
+    """Connection, running tasks, journal counts and statistics of the agent."""
+    return dict(_kernel(ctx).status())
+
+
+@action("agent.plugins", risk=Risk.READ, timeout=60)
+async def plugins(ctx: ActionContext, p: NoParams) -> PluginList:
+    """Every plugin this host has, with version, availability, enablement and actions."""
+    rows = [msgspec.convert(d, PluginRow) for d in _kernel(ctx).plugins()]
+    return PluginList(
+        count=len(rows),
+        available=sum(1 for r in rows if r.available),
+        actions=sum(len(r.actions) for r in rows),
+        plugins=rows,
+    )
+
+
+@action("agent.enable", risk=Risk.CHANGE, timeout=10)
+async def enable(ctx: ActionContext, p: Names) -> Enabled:
+    """Enable plugins on this host (persisted across restarts)."""
+    return Enabled(disabled=_kernel(ctx).set_enabled(p.names, True))
+
+
+@action("agent.disable", risk=Risk.CHANGE, timeout=10)
+async def disable(ctx: ActionContext, p: Names) -> Enabled:
+    """Disable plugins on this host: their actions then answer A012."""
+    if "agent" in p.names:
+        raise ActionError("the agent plugin cannot disable itself", code=ErrorCode.A002)
+    return Enabled(disabled=_kernel(ctx).set_enabled(p.names, False))
+
+
+@action("agent.install", risk=Risk.DANGER, timeout=120)
+async def install(ctx: ActionContext, p: InstallParams) -> Installed:
+    """Install a plugin package (wheel) and load it without restarting the agent."""
+    try:
+        data = base64.b64decode(p.wheel_b64, validate=True)
+    except ValueError as exc:
+        raise ActionError(f"wheel_b64 is not base64: {exc}", code=ErrorCode.A002) from exc
+    done = _kernel(ctx).install_wheel(data, p.sha256)
+    return msgspec.convert(done, Installed, strict=False)
+
+
+@action("agent.rollback", risk=Risk.DANGER, timeout=60)
+async def rollback(ctx: ActionContext, p: RollbackParams) -> Installed:
+    """Go back to the previously installed version of a plugin package."""
+    return msgspec.convert(_kernel(ctx).rollback(p.dist), Installed, strict=False)
+
+
+@hookimpl
+def starling_plugin_info() -> Plugin:
+    return PLUGIN
+
+
+@hookimpl
+def starling_actions() -> list:
+    return [version, status, plugins, enable, disable, install, rollback]
+
+

@@ -1,0 +1,145 @@
+"""agent.* actions against a real Kernel: listing, enabling, and installing,
+upgrading and rolling back a plugin wheel without a restart."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import time
+import zipfile
+
+import msgspec
+import pytest
+
+from agent_core import AgentInfo, Kernel, PluginHost, execute
+from transports import JobSpec, decode_value, encode_value
+
+
+def make_wheel(version: str, greeting: str) -> bytes:
+    """A real (pure-Python) wheel of a third-party plugin package."""
+    module = f'''
+import msgspec
+from agent_core import NoParams, Plugin, Risk, action, hookimpl
+
+class Out(msgspec.Struct):
+    text: str
+
+@action("wheeltest.hello", risk=Risk.READ, timeout=5)
+async def hello(ctx, p: NoParams) -> Out:
+    """Say hello."""
+    return Out(text={greeting!r})
+
+@hookimpl
+def starling_plugin_info():
+    return Plugin("wheeltest", description="test plugin", version={version!r})
+
+@hookimpl
+def starling_actions():
+    return [hello]
+'''
+    dist = f"starling_wheeltest-{version}.dist-info"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("starling_wheeltest/__init__.py", "")
+        zf.writestr("starling_wheeltest/plugin.py", module)
+        zf.writestr(f"{dist}/METADATA", f"Metadata-Version: 2.1\nName: starling-wheeltest\nVersion: {version}\n")
+        zf.writestr(f"{dist}/entry_points.txt", "[starling.plugins]\nwheeltest = starling_wheeltest.plugin\n")
+        zf.writestr(f"{dist}/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        zf.writestr(f"{dist}/RECORD", "")
+    return buf.getvalue()
+
+
+async def call(host, kernel, action, params=None):
+    job = JobSpec(job_id="t", action=action, params=msgspec.Raw(encode_value(params or {})), timeout=30, deadline=time.time() + 60)
+    res = await execute(host, "t-1", job, agent=AgentInfo(agent_id="a", version="9.9"), kernel=kernel)
+    return res, decode_value(res.data) if res.data else None
+
+
+@pytest.fixture
+def kernel(tmp_path):
+    host = PluginHost()
+    k = Kernel(host, tmp_path)
+    yield host, k
+    for dist in ("starling_wheeltest",):
+        k_path = str(tmp_path / "packages" / dist)
+        import sys
+
+        sys.path[:] = [p for p in sys.path if not p.startswith(k_path)]
+        for mod in [m for m in sys.modules if m.startswith("starling_wheeltest")]:
+            del sys.modules[mod]
+
+
+async def test_version_status_and_plugins(kernel):
+    host, k = kernel
+    res, value = await call(host, k, "agent.version")
+    assert res.state == "succeeded" and value["version"] == "9.9"
+    res, value = await call(host, k, "agent.plugins")
+    names = {p["name"] for p in value["plugins"]}
+    assert {"agent", "cmd", "sys"} <= names and value["count"] == len(names) >= 3
+    res, value = await call(host, k, "agent.status")
+    assert res.state == "succeeded" and value == {}
+
+
+async def test_enable_disable_persisted(kernel, tmp_path):
+    host, k = kernel
+    res, value = await call(host, k, "agent.disable", {"names": ["sys"]})
+    assert value["disabled"] == ["sys"]
+    res, _ = await call(host, k, "sys.info")
+    assert res.code == "A012"
+    assert "sys" in Kernel(PluginHost(), tmp_path).host.disabled  # persisted
+    res, value = await call(host, k, "agent.enable", {"names": ["sys"]})
+    assert value["disabled"] == []
+    res, _ = await call(host, k, "sys.info")
+    assert res.state == "succeeded"
+    res, _ = await call(host, k, "agent.disable", {"names": ["nope"]})
+    assert res.code == "A017"
+    res, _ = await call(host, k, "agent.disable", {"names": ["agent"]})
+    assert res.code == "A002"
+
+
+async def test_install_upgrade_rollback_without_restart(kernel):
+    host, k = kernel
+    res, _ = await call(host, k, "wheeltest.hello")
+    assert res.code == "A001"
+    w1 = make_wheel("1.0", "hello v1")
+    res, value = await call(host, k, "agent.install", {"wheel_b64": base64.b64encode(w1).decode(), "sha256": hashlib.sha256(w1).hexdigest()})
+    assert res.state == "succeeded", res.message
+    assert value["version"] == "1.0" and value["plugins"] == ["wheeltest"]
+    res, value = await call(host, k, "wheeltest.hello")
+    assert value == {"text": "hello v1"}
+    w2 = make_wheel("2.0", "hello v2")
+    res, value = await call(host, k, "agent.install", {"wheel_b64": base64.b64encode(w2).decode(), "sha256": hashlib.sha256(w2).hexdigest()})
+    assert value["previous"] == "1.0"
+    res, value = await call(host, k, "wheeltest.hello")
+    assert value == {"text": "hello v2"}
+    res, value = await call(host, k, "agent.rollback", {"dist": "starling_wheeltest"})
+    assert value["version"] == "1.0"
+    res, value = await call(host, k, "wheeltest.hello")
+    assert value == {"text": "hello v1"}
+    res, _ = await call(host, k, "agent.rollback", {"dist": "starling_wheeltest"})
+    assert res.code == "A017"
+
+
+async def test_install_refuses_bad_wheels(kernel):
+    host, k = kernel
+    w = make_wheel("1.0", "x")
+    res, _ = await call(host, k, "agent.install", {"wheel_b64": base64.b64encode(w).decode(), "sha256": "0" * 64})
+    assert res.code == "A015"
+    res, _ = await call(host, k, "agent.install", {"wheel_b64": "!!!", "sha256": ""})
+    assert res.code == "A002"
+    bad = io.BytesIO()
+    with zipfile.ZipFile(bad, "w") as zf:
+        zf.writestr("x-1.dist-info/METADATA", "Name: x\nVersion: 1\n")
+        zf.writestr("../escape.py", "")
+    data = bad.getvalue()
+    res, _ = await call(host, k, "agent.install", {"wheel_b64": base64.b64encode(data).decode(), "sha256": hashlib.sha256(data).hexdigest()})
+    assert res.code == "A002" and "escapes" in res.message
+    res, _ = await call(host, k, "agent.install", {"wheel": "x"})
+    assert res.code == "A002"
+
+
+async def test_outside_an_agent_is_unavailable():
+    host = PluginHost()
+    res, _ = await call(host, None, "agent.plugins")
+    assert res.code == "A003"
