@@ -57,3 +57,9 @@ async def test_timer_list_bad_params():
         assert exc.code == "A002"
     else:
         raise AssertionError("timer.list accepted all='yes'")
+
+
+def test_timer_expressions_parsing():
+    calendar = "{ OnCalendar=*-*-* 03:00:00 ; next_elapse=Thu 2024-05-02 03:00:00 UTC } { OnCalendar=Mon *-*-* 01:00:00 ; next_elapse=n/a }"
+    assert timers._exprs(calendar) == ["*-*-* 03:00:00", "Mon *-*-* 01:00:00"]
+    assert timers._exprs("{ OnUnitActiveUSec=1d ; next_elapse=1d 2h }") == ["1d"]

@@ -38,3 +38,45 @@ async def test_status_missing_unit_and_bad_params(bad_params, invalid_unit):
     assert (await run_action("svc.status", {"unit": "cron", "log_lines": 1000})).code == expected
     bad_params(status.status, {"unit": "cron", "lines": 5})
     invalid_unit("a b")
+
+
+# The shape `systemctl show -p ...` prints, for the parsing that runs on every systemd host.
+SHOW = """Id=nginx.service
+Description=A high performance web server
+LoadState=loaded
+ActiveState=active
+SubState=running
+Result=success
+UnitFileState=enabled
+DropInPaths=/etc/systemd/system/nginx.service.d/limits.conf /run/systemd/system/nginx.service.d/x.conf
+MainPID=812
+NRestarts=2
+MemoryCurrent=18446744073709551615
+CPUUsageNSec=1500000000
+TasksCurrent=3
+
+Id=gone.service
+LoadState=not-found
+"""
+
+
+def test_show_output_to_status():
+    from plugins.services._systemd import parse_show, to_status
+
+    first, second = parse_show(SHOW)
+    st = to_status(first, ["line"])
+    assert (st.unit, st.active_state, st.sub_state, st.main_pid, st.restarts) == (
+        "nginx.service",
+        "active",
+        "running",
+        812,
+        2,
+    )
+    assert (
+        st.memory_bytes is None and st.cpu_seconds == 1.5 and st.tasks == 3 and st.log == ["line"]
+    )
+    assert st.drop_ins == [
+        "/etc/systemd/system/nginx.service.d/limits.conf",
+        "/run/systemd/system/nginx.service.d/x.conf",
+    ]
+    assert second == {"Id": "gone.service", "LoadState": "not-found"}

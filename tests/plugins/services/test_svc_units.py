@@ -35,3 +35,13 @@ async def test_list_bad_params(bad_params):
     assert (await run_action("svc.list", {"pattern": "-x"})).code == ("A002" if SYSTEMD else "A003")
     assert (await run_action("svc.list", {"all": "yes"})).code == ("A002" if SYSTEMD else "A003")
     bad_params(units.list_units, {"all": "yes"})
+
+
+def test_list_output_parsing():
+    from plugins.services._systemd import parse_list
+
+    text = "● foo.service loaded failed failed Foo daemon\n  bar.service loaded active running Bar with  two spaces\n"
+    assert parse_list(text, 5) == [
+        ["foo.service", "loaded", "failed", "failed", "Foo daemon"],
+        ["bar.service", "loaded", "active", "running", "Bar with  two spaces"],
+    ]
