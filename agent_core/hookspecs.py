@@ -51,12 +51,18 @@ def starling_actions() -> list[Action]:
 
 
 @hookspec
-def starling_residents() -> list[Resident]:
+def starling_residents(config: dict[str, Any]) -> list[Resident]:
     """Return long-running processes this plugin wants the agent to keep alive.
 
     Each :class:`~agent_core.Resident` names a command, a health check and
     resource limits; the agent starts it, restarts it with backoff when it dies
     or fails its check, and reports its status in the health summary.
+
+    Only plugins also registered in the ``starling.residents`` entry-point group
+    are asked (they are imported when the agent starts; every other plugin
+    stays lazy). ``config`` is this plugin's section of the agent's
+    ``plugin_config`` (``{}`` when absent); declare the parameter only if you
+    need it. Return ``[]`` to run nothing, e.g. until the operator enables it.
     """
 
 

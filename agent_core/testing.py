@@ -1,7 +1,11 @@
 """Test helpers for plugin authors, also loaded as a pytest plugin.
 
-Run any action in-process, exactly as the agent would (params validated, the
-timeout enforced, errors mapped to catalogue codes)::
+Installing ``starling`` registers this module under the ``pytest11`` entry
+point, so every test suite in the same environment gets its fixtures without a
+``conftest.py``. Two levels of realism:
+
+**In-process.** Run any action exactly as the agent's executor would (params
+validated, the timeout enforced, errors mapped to catalogue codes)::
 
     from agent_core.testing import run_action
 
@@ -9,21 +13,59 @@ timeout enforced, errors mapped to catalogue codes)::
         out = await run_action("hello.greet", {"name": "ops"})
         assert out.ok and out.value["text"] == "hello ops"
 
+**Through a real agent.** The ``memory_agent`` fixture runs the real
+:class:`agent_core._agent.Agent` (journal, signature check, acks, result
+delivery, heartbeats) against a stand-in proxy on the in-memory carrier, so a
+task travels the same path it does in production minus the network::
+
+    async def test_greet_through_agent(memory_agent):
+        out = await memory_agent.run("hello.greet", {"name": "ops"})
+        assert out.ok and out.acks == ["received", "running"]
+
+What is stand-in and what is real: the fixture plays the center and the proxy
+(it signs each job with its own Ed25519 key, which the agent trusts through a
+pre-written enrollment file, and answers pings); everything on the agent's side
+is the production code. Registration is really attempted against a loopback
+port that refuses connections, so the agent falls back to the cached
+enrollment, exactly as it does during a center outage.
+
 Fixtures: ``plugin_host`` (a fresh :class:`~agent_core.PluginHost` over every
-installed plugin) and ``run_action``.
+installed plugin), ``run_action`` (``run_action`` bound to that host and a
+temporary state directory) and ``memory_agent`` (:class:`MemoryAgent`).
 """
 
 from __future__ import annotations
 
+import base64
+import socket
 import time
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
+import trio
 
-from transports import JobSpec, Result, decode_value, encode_value
+from transports import (
+    Ack,
+    Channel,
+    Hello,
+    JobSpec,
+    Output,
+    Ping,
+    Pong,
+    Result,
+    ResultAck,
+    Task,
+    TaskRef,
+    Welcome,
+    decode_value,
+    encode_value,
+)
 
 from ._context import AgentInfo
 from ._executor import execute
@@ -39,6 +81,8 @@ class Outcome:
     result: Result
     value: Any = None
     chunks: list[tuple[int, bytes]] = field(default_factory=list)
+    #: Through ``memory_agent`` only: the ack states the agent sent, in order.
+    acks: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -69,16 +113,30 @@ class Outcome:
         return self.result.stderr
 
 
+def _outcome(result: Result, chunks: list[tuple[int, bytes]], acks: list[str] | None = None) -> Outcome:
+    value = decode_value(result.data) if result.data else None
+    return Outcome(result=result, value=value, chunks=chunks, acks=acks or [])
+
+
 async def run_action(
     action: str,
     params: dict[str, Any] | msgspec.Struct | None = None,
     *,
     host: PluginHost | None = None,
-    timeout: float = 0,  # noqa: ASYNC109 - the action's own timeout, not a wait
+    timeout: float = 0,  # noqa: ASYNC109 - the task's own timeout, sent with it
     stream: bool = False,
     state_dir: Path | None = None,
+    config: Mapping[str, Any] | None = None,
 ) -> Outcome:
-    """Run ``action`` with ``params`` in this process and return its :class:`Outcome`."""
+    """Run ``action`` with ``params`` in this process and return its :class:`Outcome`.
+
+    :param host: the plugin host (default: one shared host over every installed plugin).
+    :param timeout: override the action's default timeout (0 = keep it).
+    :param stream: collect streamed output in :attr:`Outcome.chunks`.
+    :param state_dir: the agent state directory the action sees (``ctx.agent.state_dir``).
+    :param config: the action's plugin config section (``ctx.config``), as the
+        agent reads it from ``[agent.plugin_config.<plugin>]``.
+    """
     global _default_host
     if host is None:
         if _default_host is None:
@@ -98,21 +156,237 @@ async def run_action(
     async def emitter(fd: int, data: bytes) -> None:
         chunks.append((fd, data))
 
+    plugin_config: dict[str, Any] = {}
+    if config is not None:
+        plugin_config[host.plugin_for(action) or ""] = dict(config)
     agent = AgentInfo(agent_id="test-agent", hostname="test", state_dir=state_dir or Path("/tmp/starling-test"))
-    result = await execute(host, "test-1", job, agent=agent, emitter=emitter)
-    value = decode_value(result.data) if result.data else None
-    return Outcome(result=result, value=value, chunks=chunks)
+    result = await execute(host, "test-1", job, agent=agent, config=plugin_config, emitter=emitter)
+    return _outcome(result, chunks)
+
+
+# -- an in-memory agent ---------------------------------------------------------------
+
+
+def _refusing_port() -> socket.socket:
+    """A loopback port that is bound but not listening: connections to it are refused."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+def _write_enrollment(state_dir: Path, data: bytes) -> None:
+    """What a successful registration leaves behind: the agent's cached enrollment."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    (state_dir / "enrollment.json").write_bytes(data)
+
+
+class MemoryAgent:
+    """A real agent connected to a stand-in proxy over the memory carrier.
+
+    Made by the ``memory_agent`` fixture or :func:`open_memory_agent`.
+
+    :ivar agent: the running :class:`agent_core._agent.Agent`.
+    :ivar hello: the ``Hello`` the agent sent when it connected.
+    :ivar pings: every heartbeat received (``Ping`` with its ``Health``).
+    """
+
+    def __init__(self, agent: Any, agent_id: str, key: Any, key_id: str) -> None:
+        self.agent = agent
+        self.agent_id = agent_id
+        self.hello: Hello | None = None
+        self.pings: list[Ping] = []
+        self._key = key
+        self._key_id = key_id
+        self._channel: Channel | None = None
+        self._connected = trio.Event()
+        self._inbox: dict[str, trio.MemorySendChannel[Any]] = {}
+        self._seq = 0
+
+    async def wait_connected(self) -> None:
+        await self._connected.wait()
+
+    def sign(self, spec: JobSpec, task_id: str) -> Task:
+        """Sign ``spec`` for one task on this agent, as the center does."""
+        from transports._signing import sign_job_spec
+
+        signed, refs = sign_job_spec(
+            self._key, self._key_id, spec, [TaskRef(task_id=task_id, agent_id=self.agent_id)], expires=time.time() + 600
+        )
+        return Task(task_id=task_id, job=signed, proof=refs[0].proof, index=refs[0].index)
+
+    async def send_task(self, task: Task) -> None:
+        """Send a task as the proxy would (signed or not: the agent decides)."""
+        await self._connected.wait()
+        assert self._channel is not None
+        await self._channel.send(task)
+
+    async def run(
+        self,
+        action: str,
+        params: dict[str, Any] | msgspec.Struct | None = None,
+        *,
+        timeout: float = 60.0,  # noqa: ASYNC109 - the task's own timeout, sent with it
+        stream: bool = False,
+        task_id: str | None = None,
+        account: str = "test",
+    ) -> Outcome:
+        """Dispatch one signed task to the agent and wait for its result.
+
+        The result is acknowledged (``ResultAck``) like the center does, so the
+        agent's journal marks it delivered.
+        """
+        self._seq += 1
+        task_id = task_id or f"mem-{uuid.uuid4().hex[:12]}"
+        spec = JobSpec(
+            job_id=f"job-{self._seq}",
+            action=action,
+            params=msgspec.Raw(encode_value(params if params is not None else {})),
+            timeout=timeout,
+            deadline=time.time() + timeout + 60,
+            stream=stream,
+            account=account,
+        )
+        return await self.deliver(self.sign(spec, task_id))
+
+    async def deliver(self, task: Task) -> Outcome:
+        """Send ``task`` and collect acks, output and the result for its id."""
+        send, recv = trio.open_memory_channel[Any](1000)
+        self._inbox[task.task_id] = send
+        acks: list[str] = []
+        chunks: list[tuple[int, bytes]] = []
+        try:
+            await self.send_task(task)
+            async for msg in recv:
+                if isinstance(msg, Ack):
+                    acks.append(msg.state)
+                elif isinstance(msg, Output):
+                    chunks.append((msg.stream, msg.data))
+                elif isinstance(msg, Result):
+                    assert self._channel is not None
+                    await self._channel.send(ResultAck(task_ids=[msg.task_id]))
+                    return _outcome(msg, chunks, acks)
+        finally:
+            self._inbox.pop(task.task_id, None)
+        raise AssertionError("the proxy channel closed before the result came")
+
+    async def serve(self, channel: Channel) -> None:
+        """The stand-in proxy's side of one connection."""
+        first = await channel.receive()
+        if not isinstance(first, Hello) or first.role != "agent":
+            await channel.aclose()
+            return
+        self.hello = first
+        await channel.send(Welcome(session=uuid.uuid4().hex, heartbeat=1.0, server_time=time.time()))
+        self._channel = channel
+        self._connected.set()
+        try:
+            async for msg in channel:
+                if isinstance(msg, Ping):
+                    self.pings.append(msg)
+                    await channel.send(Pong(seq=msg.seq))
+                    continue
+                task_id = getattr(msg, "task_id", None)
+                inbox = self._inbox.get(task_id) if task_id else None
+                if inbox is not None:
+                    await inbox.send(msg)
+        finally:
+            self._channel = None
+            self._connected = trio.Event()
+
+
+async def _start_memory_agent(
+    nursery: trio.Nursery,
+    state_dir: Path,
+    host: PluginHost | None,
+    plugin_config: Mapping[str, Mapping[str, Any]] | None,
+) -> MemoryAgent:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from transports import get_carrier
+    from transports._signing import key_id_for, public_key_bytes
+
+    from ._agent import Agent
+    from ._config import AgentConfig
+    from ._register import Enrollment, ProxyInfo
+
+    key = Ed25519PrivateKey.generate()
+    key_id = key_id_for(key)
+    agent_id = f"mem-agent-{uuid.uuid4().hex[:8]}"
+    url = f"memory://starling-testing-{uuid.uuid4().hex}"
+    refusing = _refusing_port()
+    port = refusing.getsockname()[1]
+    enrollment = Enrollment(
+        agent_id=agent_id,
+        credential="memory-credential",
+        proxies=[ProxyInfo(id="memory-proxy", urls=[url], idc="test")],
+        heartbeat=1.0,
+        center_keys={key_id: base64.b64encode(public_key_bytes(key)).decode()},
+    )
+    _write_enrollment(state_dir, msgspec.json.encode(enrollment))
+    config = AgentConfig(
+        center=[f"https://127.0.0.1:{port}"],
+        state_dir=str(state_dir),
+        transport="memory",
+        heartbeat=1.0,
+        backoff_min=0.05,
+        backoff_max=0.5,
+        plugin_config={k: dict(v) for k, v in (plugin_config or {}).items()},
+    )
+    agent = Agent(config, host=host)
+    handle = MemoryAgent(agent, agent_id, key, key_id)
+    await nursery.start(get_carrier(url).serve, url, handle.serve)
+
+    async def run_agent() -> None:
+        try:
+            await agent.run()
+        finally:
+            refusing.close()
+            agent.journal.close()
+
+    nursery.start_soon(run_agent)
+    with trio.fail_after(30):
+        await handle.wait_connected()
+    return handle
+
+
+@asynccontextmanager
+async def open_memory_agent(
+    state_dir: Path,
+    *,
+    host: PluginHost | None = None,
+    plugin_config: Mapping[str, Mapping[str, Any]] | None = None,
+) -> AsyncIterator[MemoryAgent]:
+    """Run a real agent with its state in ``state_dir``, connected to a stand-in
+    proxy over the memory carrier; stop it (cancel) on exit.
+
+    :param host: the plugin host the agent uses (default: every installed plugin).
+    :param plugin_config: the agent's ``plugin_config`` (``{plugin: {key: value}}``).
+    """
+    async with trio.open_nursery() as nursery:
+        handle = await _start_memory_agent(nursery, state_dir, host, plugin_config)
+        yield handle
+        nursery.cancel_scope.cancel()
 
 
 @pytest.fixture
 def plugin_host() -> PluginHost:
+    """A fresh plugin host over every installed plugin."""
     return PluginHost()
 
 
 @pytest.fixture(name="run_action")
 def run_action_fixture(plugin_host: PluginHost, tmp_path: Path) -> Any:
+    """:func:`run_action` bound to ``plugin_host`` and a temporary state directory."""
+
     async def runner(action: str, params: Any = None, **kw: Any) -> Outcome:
         kw.setdefault("state_dir", tmp_path)
         return await run_action(action, params, host=plugin_host, **kw)
 
     return runner
+
+
+@pytest.fixture
+async def memory_agent(plugin_host: PluginHost, tmp_path: Path) -> AsyncIterator[MemoryAgent]:
+    """A real agent over the memory carrier, connected and ready (see the module doc)."""
+    async with open_memory_agent(tmp_path / "agent", host=plugin_host) as handle:
+        yield handle
