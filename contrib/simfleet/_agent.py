@@ -11,6 +11,7 @@ a few kilobytes plus its connection.
 
 from __future__ import annotations
 
+import base64
 import logging
 import random
 import time
@@ -41,6 +42,7 @@ from transports import (
     leaf_errors,
 )
 from transports import ErrorCode as EC
+from transports._signing import verify_task_message
 
 from ._executor import execute
 
@@ -241,6 +243,16 @@ class SimAgent:
 
     async def _on_task(self, channel: Channel, task: Task) -> None:
         fleet = self.fleet
+        if fleet.verify_signatures and self.enrollment is not None:
+            try:
+                keys = {k: base64.b64decode(v) for k, v in self.enrollment.center_keys.items()}
+                verify_task_message(keys, task, time.time(), agent_id=self.agent_id, leeway=fleet.clock_leeway)
+            except StarlingError as exc:
+                # Not journaled, as in the agent: a forged task must not burn a real id.
+                fleet.stats["refused"] += 1
+                await channel.send(Result(task_id=task.task_id, state="failed", code=exc.code.value,
+                                          message=str(exc), finished=time.time()))
+                return
         is_new, state, result = fleet.journal.receive(self.agent_id, task)
         if not is_new:
             fleet.stats["duplicates"] += 1

@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=int, default=16, help="registrations in flight at once")
     p.add_argument("--backoff-min", type=float, default=0.5, help="first reconnect delay (jittered)")
     p.add_argument("--backoff-max", type=float, default=30.0, help="reconnect delay cap")
+    p.add_argument("--no-verify", action="store_true", help="skip task signature checks (agents verify by default)")
     p.add_argument("--log-level", default="warning")
     p.add_argument("--log-file", default="")
     return p
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     fleet = SimFleet(
         centers=args.center, token=args.token, count=args.count, idc=args.idc, state_dir=args.state_dir,
         ca_file=args.ca, transport=args.transport, prefix=args.prefix, concurrency=args.concurrency,
-        backoff_min=args.backoff_min, backoff_max=args.backoff_max,
+        backoff_min=args.backoff_min, backoff_max=args.backoff_max, verify_signatures=not args.no_verify,
     )
     try:
         trio.run(_serve, fleet)

@@ -56,6 +56,8 @@ class SimFleet:
     :param transport: carrier scheme to use (``tcp``, ``quic``, ``http``).
     :param prefix: identities are ``<prefix>-<i>`` (SN and hostname).
     :param concurrency: registrations in flight at once.
+    :param verify_signatures: check each task's center signature before
+        journaling it, as the agent does (costs one Ed25519 verify per task).
     """
 
     def __init__(
@@ -73,6 +75,8 @@ class SimFleet:
         heartbeat: float = 10.0,
         backoff_min: float = 0.5,
         backoff_max: float = 30.0,
+        verify_signatures: bool = True,
+        clock_leeway: float = 60.0,
     ) -> None:
         self.centers = centers
         self.token = token
@@ -86,6 +90,8 @@ class SimFleet:
         self.heartbeat = heartbeat
         self.backoff_min = backoff_min
         self.backoff_max = backoff_max
+        self.verify_signatures = verify_signatures
+        self.clock_leeway = clock_leeway
         self.journal = FleetJournal(self.state_dir / "journal.db")
         self.ssl_context: ssl.SSLContext | None = None
         self.agents: list[SimAgent] = []

@@ -101,3 +101,24 @@ def test_c_kill_center_mid_job(one_proxy: Cluster) -> None:
     report("c: kill -9 + restart the center mid-job", fig, seconds=round(took, 1))
     assert not fig["problems"], fig["problems"]
     _only_ok(fig, job["results"])
+
+
+def test_e_kill_simfleet_mid_task(one_proxy: Cluster) -> None:
+    """The simulated fleet's own journal keeps the promise across kill -9:
+    tasks that were running are A007 (never re-run), the rest succeed."""
+    c = one_proxy
+    c.wait_all_online(TOTAL)
+    cmd, runs = c.chaos_command()
+    t0 = time.monotonic()
+    job_id = c.submit(cmd)
+    c.wait_until(lambda: _running(c, job_id).get("running", 0) >= SIMS // 2, 20, "half the fleet running")
+    c.kill("simfleet")
+    time.sleep(0.5)
+    c.start("simfleet")
+    job = c.wait_job(job_id, JOB_WAIT)
+    took = time.monotonic() - t0
+    fig = audit(c, job, runs, TOTAL)
+    report("e: kill -9 + restart the simfleet (500 identities) mid-task", fig, seconds=round(took, 1))
+    assert not fig["problems"], fig["problems"]
+    _only_ok(fig, job["results"], {f"sim-{i}": {("failed", "A007")} for i in range(SIMS)})
+    assert fig["states"].get("failed/A007", 0) >= SIMS // 2, fig
