@@ -118,6 +118,85 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0 if job["counts"].get("succeeded", 0) == job["total"] else 1
 
 
+def _call(args: argparse.Namespace, action: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Submit ``action`` to the selected hosts and return the finished job."""
+    from ._client import Client
+
+    client = Client.from_profile(args.api)
+    sub = client.submit(action, params, **_targets(args), timeout=args.timeout)
+    _follow(client, sub["job_id"], sub["total"], args.json)
+    return client.job(sub["job_id"])
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from ._render import print_summary
+
+    if args.plugins_cmd == "doc":
+        import agent_core
+
+        written = agent_core.write_plugin_docs()
+        console.print(f"wrote {', '.join(str(p) for p in written)}" if written else "docs/plugins is up to date")
+        return 0
+    if args.plugins_cmd == "list":
+        job = _call(args, "agent.plugins", {})
+        if args.json:
+            _emit_json(_flat(job))
+            return 0
+        ok = [r for r in job["results"] if r["state"] == "succeeded"]
+        if len(ok) == 1 or args.detail:
+            for r in ok:
+                table = Table(title=f"{r['hostname']}: {r['data']['count']} plugins, {r['data']['actions']} actions", box=None, header_style="bold")
+                for col in ("plugin", "version", "status", "actions"):
+                    table.add_column(col)
+                for p in r["data"]["plugins"]:
+                    state = "disabled" if not p["enabled"] else ("ok" if p["available"] else f"unavailable: {p.get('reason', '')}")
+                    table.add_row(p["name"], p["version"], state, ", ".join(a.split(".", 1)[-1] for a in p["actions"]))
+                console.print(table)
+        else:
+            table = Table(box=None, header_style="bold")
+            for col in ("host", "plugins", "available", "disabled", "actions"):
+                table.add_column(col)
+            for r in ok:
+                d = r["data"]
+                disabled = sum(1 for p in d["plugins"] if not p["enabled"])
+                table.add_row(r["hostname"], str(d["count"]), str(d["available"]), str(disabled), str(d["actions"]))
+            console.print(table)
+        failed = [r for r in job["results"] if r["state"] != "succeeded"]
+        if failed:
+            print_summary(console, job | {"results": failed})
+        return 0 if not failed else 1
+    if args.plugins_cmd in ("enable", "disable"):
+        job = _call(args, f"agent.{args.plugins_cmd}", {"names": args.names})
+    elif args.plugins_cmd == "install":
+        import base64
+        import hashlib
+        from pathlib import Path
+
+        data = Path(args.wheel).read_bytes()
+        job = _call(args, "agent.install", {"wheel_b64": base64.b64encode(data).decode(), "sha256": hashlib.sha256(data).hexdigest()})
+    elif args.plugins_cmd == "rollback":
+        job = _call(args, "agent.rollback", {"dist": args.dist})
+    else:
+        raise StarlingError(f"unknown plugins command {args.plugins_cmd}", code=ErrorCode.C001)
+    if args.json:
+        _emit_json(_flat(job))
+    else:
+        print_summary(console, job)
+    return 0 if job["counts"].get("succeeded", 0) == job["total"] else 1
+
+
+def cmd_plugin_new(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from agent_core._scaffold import new_plugin
+
+    path = new_plugin(args.name, Path(args.dest))
+    console.print(f"created {path}\nnext: pip install -e {path} && pytest {path}")
+    return 0
+
+
 def cmd_hosts(args: argparse.Namespace) -> int:
     from ._client import Client
     from ._render import hosts_table
@@ -246,6 +325,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command line")
     p.set_defaults(fn=cmd_run)
+
+    p = sub.add_parser("plugins", help="plugins on hosts: list, enable, disable, install a wheel, roll back; doc")
+    psub = p.add_subparsers(dest="plugins_cmd", required=True, metavar="WHAT")
+    for name, helptext in (
+        ("list", "plugins per host (one host: the full table)"),
+        ("enable", "enable plugins on the selected hosts"),
+        ("disable", "disable plugins on the selected hosts"),
+        ("install", "install a plugin wheel on the selected hosts, no restart"),
+        ("rollback", "go back to the previous version of a plugin package"),
+    ):
+        q = psub.add_parser(name, help=helptext)
+        _add_targets(q)
+        q.add_argument("--timeout", type=float, default=120.0)
+        q.add_argument("--json", action="store_true")
+        if name == "list":
+            q.add_argument("--detail", action="store_true", help="the full table for every host")
+        if name in ("enable", "disable"):
+            q.add_argument("names", nargs="+", help="plugin names")
+        if name == "install":
+            q.add_argument("--wheel", required=True, help="the .whl file")
+        if name == "rollback":
+            q.add_argument("dist", help="distribution name, e.g. starling_hello")
+    q = psub.add_parser("doc", help="regenerate docs/plugins (catalogue and hook reference)")
+    q.add_argument("--json", action="store_true")
+    p.set_defaults(fn=cmd_plugins)
+
+    p = sub.add_parser("plugin", help="plugin authoring: `starling plugin new NAME`")
+    psub = p.add_subparsers(dest="plugin_cmd", required=True, metavar="WHAT")
+    q = psub.add_parser("new", help="make a new plugin package with its entry point and a first test")
+    q.add_argument("name")
+    q.add_argument("--dest", default=".", help="parent directory (default: here)")
+    q.add_argument("--json", action="store_true")
+    p.set_defaults(fn=cmd_plugin_new)
 
     p = sub.add_parser("hosts", help="list hosts and their status")
     p.add_argument("--online", action="store_true")
