@@ -327,14 +327,23 @@ class HttpCarrier(Carrier):
     :param session_timeout: (server) seconds without any request before a
         session counts as vanished and its channel is broken.
     :param linger: (client) seconds ``aclose`` waits to deliver what is queued.
+    :param max_sessions: (server) sessions one server holds at most.
     """
 
     schemes = ("http", "https")
 
-    def __init__(self, *, poll_timeout: float = 20.0, session_timeout: float = 45.0, linger: float = 5.0) -> None:
+    def __init__(
+        self,
+        *,
+        poll_timeout: float = 20.0,
+        session_timeout: float = 45.0,
+        linger: float = 5.0,
+        max_sessions: int = 200_000,
+    ) -> None:
         self.poll_timeout = poll_timeout
         self.session_timeout = session_timeout
         self.linger = linger
+        self.max_sessions = max_sessions
 
     async def connect(
         self,
@@ -403,6 +412,7 @@ class HttpCarrier(Carrier):
             max_frame=max_frame,
             poll_timeout=self.poll_timeout,
             session_timeout=self.session_timeout,
+            max_sessions=self.max_sessions,
         )
         await server.serve(scheme, host, port, ssl_context, task_status)
 

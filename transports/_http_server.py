@@ -53,6 +53,7 @@ class HttpServer:
     :param poll_timeout: seconds a poll is held open when there is nothing to send.
     :param session_timeout: seconds without any request before a session is
         dropped and its channel broken (the client vanished).
+    :param max_sessions: sessions held at most; more opens get 503.
     """
 
     def __init__(
@@ -63,8 +64,10 @@ class HttpServer:
         max_frame: int,
         poll_timeout: float,
         session_timeout: float,
+        max_sessions: int,
     ) -> None:
         self.handler = handler
+        self.max_sessions = max_sessions
         self.prefix = prefix
         self.max_frame = max_frame
         self.poll_timeout = poll_timeout
@@ -189,6 +192,9 @@ class HttpServer:
             session.last_seen = trio.current_time()
 
     async def _open(self, conn: h11.Connection, stream: trio.abc.Stream, peer: str) -> bool:
+        if len(self.sessions) >= self.max_sessions:
+            log.warning("HTTP long-poll server full (%d sessions); refusing %s", len(self.sessions), peer)
+            return await _refuse(conn, stream, 503, "too many sessions")
         sid = secrets.token_hex(16)
         session = HttpSession(sid, peer, self.max_frame, self._dropped)
         self.sessions[sid] = session

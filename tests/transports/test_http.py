@@ -266,3 +266,14 @@ async def test_garbage_and_silent_connections_do_not_stop_the_server() -> None:
                 content=(64 * 1024 * 1024).to_bytes(4, "big") + oversized,
             )
             assert resp.status_code == 413
+
+
+async def test_a_full_server_refuses_new_sessions_clearly() -> None:
+    carrier = HttpCarrier(max_sessions=2)
+    async with serving(carrier) as url:
+        first, second = await carrier.connect(url), await carrier.connect(url)
+        with pytest.raises(ConnectFailed, match="HTTP 503"):
+            await carrier.connect(url)
+        await _round_trip(first, 1)
+        await first.aclose()
+        await second.aclose()
