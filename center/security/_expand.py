@@ -37,6 +37,7 @@ PLACEHOLDER = "${__starling_unknown__}"
 variable nobody sets, so the analyser sees it as unknown again."""
 
 _MAX_BRACE = 256
+_MAX_VALUE = 256 * 1024
 DEFAULT_VARS: dict[str, str] = {
     # What a root shell on a Linux host starts with; obfuscations lean on these
     # (``${PATH:0:1}`` is "/", ``rm${IFS}-rf``).
@@ -391,6 +392,9 @@ class Expander:
         data = self._sub(text)
         if isinstance(data, Unknown):
             out.append(Piece("", known=False, split=split, sources=data.sources))
+            return
+        if len(data) > _MAX_VALUE:
+            out.append(Piece("", known=False, split=split, sources=frozenset({"$(…)"})))
             return
         value = data.decode("utf-8", "replace").rstrip("\n")
         self._text_pieces(value, split, out)

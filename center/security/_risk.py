@@ -29,7 +29,7 @@ import bashlex
 
 from transports import ErrorCode
 
-from ._expand import Env, Expander, Unknown, Word
+from ._expand import Env, Expander, Piece, Unknown, Word
 from ._match import (
     CERTAIN,
     IF_EMPTY,
@@ -61,6 +61,7 @@ MAX_INPUT = 256 * 1024
 MAX_DEPTH = 16
 MAX_STEPS = 20_000
 MAX_LOOP_ITEMS = 8
+MAX_VALUE = 64 * 1024
 Data = bytes | Unknown
 _NOTES = {
     CERTAIN: "",
@@ -385,11 +386,11 @@ class _Analyser:
             got = self._redirect(r, src, env, ctx)
             if got is None:
                 continue
-            op, value = got
+            op, target = got
             if op == "<":
-                stdin = value if isinstance(value, bytes | Unknown) else stdin
-            elif isinstance(value, Word):
-                redirects.append((op, value))
+                stdin = target if isinstance(target, bytes | Unknown) else stdin
+            elif isinstance(target, Word):
+                redirects.append((op, target))
         out = self._run(argv, redirects, env, stdin, ctx)
         captured = False
         for op, target in redirects:
@@ -524,6 +525,8 @@ def _assign(env: Env, name: str, value: Word, append: bool) -> None:
             new = Unknown()
         else:
             new = old + new
+    if isinstance(new, str) and len(new) > MAX_VALUE:
+        new = Unknown(frozenset({"$" + name}))  # bounded memory: a doubling loop stops here
     env.vars[name] = new
 
 
@@ -554,15 +557,15 @@ def _builtin(prog: str, args: list[Word], env: Env, stdin: Data = b"") -> None:
             env.vars[names[0]] = items[0].text if items else ""
             return
     if prog == "printf" and len(args) >= 3 and args[0].text == "-v":
-        value = data_output("printf", args[2:], b"")
-        if isinstance(value, bytes):
-            env.vars[args[1].text] = _decode(value)
+        printed = data_output("printf", args[2:], b"")
+        if isinstance(printed, bytes):
+            env.vars[args[1].text] = _decode(printed)
         return
     if prog == "alias":
         for a in args:
-            name, eq, value = a.text.partition("=")
+            name, eq, text = a.text.partition("=")
             if eq and name:
-                env.aliases[name] = value
+                env.aliases[name] = text
     elif prog == "unalias":
         for a in args:
             env.aliases.pop(a.text, None)
@@ -570,19 +573,18 @@ def _builtin(prog: str, args: list[Word], env: Env, stdin: Data = b"") -> None:
         for a in args:
             if "=" in a.text and not a.text.startswith("-"):
                 name, _, _ = a.text.partition("=")
-                value = Word(a.pieces, raw=a.raw)
                 # Drop the "NAME=" prefix from the first known piece(s).
                 cut = len(name) + 1
-                pieces = []
-                for p in value.pieces:
+                pieces: list[Piece] = []
+                for p in a.pieces:
                     if cut and p.known:
                         take = min(cut, len(p.text))
                         cut -= take
                         if p.text[take:]:
-                            pieces.append(type(p)(p.text[take:], p.known, p.split, p.sources))
+                            pieces.append(Piece(p.text[take:], p.known, p.split, p.sources))
                     else:
                         pieces.append(p)
-                _assign(env, name.rstrip("+"), Word(pieces or [type(value.pieces[0])("")]), name.endswith("+"))
+                _assign(env, name.rstrip("+"), Word(pieces or [Piece("")]), name.endswith("+"))
     elif prog == "unset":
         for a in args:
             env.vars.pop(a.text, None)
