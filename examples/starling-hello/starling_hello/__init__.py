@@ -1,0 +1,1 @@
+"""starling-hello: the example third-party Starling plugin (see :mod:`starling_hello.plugin`)."""
