@@ -39,6 +39,16 @@ def create_account(store: Store, name: str, scopes: dict[str, Any] | None = None
     return key_id, secret
 
 
+def list_accounts(store: Store) -> list[dict[str, Any]]:
+    with store.engine.connect() as conn:
+        rows = conn.execute(sa.select(accounts).order_by(accounts.c.created)).mappings().all()
+    return [
+        {"key_id": r["key_id"], "name": r["name"], "admin": r["admin"], "approver": r["approver"], "disabled": r["disabled"],
+         "scopes": json.loads(r["scopes"] or "{}"), "mapping": bool(json.loads(r["mapping"] or "{}")), "created": r["created"]}
+        for r in rows
+    ]
+
+
 class DbKeys:
     """Key lookup and nonce memory over the center database."""
 

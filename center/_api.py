@@ -29,6 +29,17 @@ log = logging.getLogger("starling.api")
 Authenticator = Callable[[Request], Awaitable[str]]
 
 
+class AccountRequest(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+    scopes: dict[str, Any] = {}
+    approver: bool = False
+    admin: bool = False
+
+
+class MappingRequest(msgspec.Struct, forbid_unknown_fields=True):
+    commands: list[str]
+
+
 class RegisterRequest(msgspec.Struct, forbid_unknown_fields=True):
     token: str
     identity: dict[str, Any]
@@ -77,14 +88,24 @@ def build_app(center: Center, *, enroll_token: str, authenticate: Authenticator,
     def guarded(handler: Callable[[Request, str], Awaitable[Response]], *, auth: bool = True) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             rid = uuid.uuid4().hex[:12]
+            account = ""
             try:
                 account = await authenticate(request) if auth else ""
-                return await handler(request, account)
+                response = await handler(request, account)
             except StarlingError as exc:
-                return error_response(exc.code, exc.message, request_id=rid)
+                response = error_response(exc.code, exc.message, request_id=rid)
             except Exception:
                 log.exception("request %s %s failed (request id %s)", request.method, request.url.path, rid)
-                return error_response(ErrorCode.C020, f"internal error; request id {rid}", request_id=rid)
+                response = error_response(ErrorCode.C020, f"internal error; request id {rid}", request_id=rid)
+            if center.audit is not None:
+                claimed = request.headers.get("x-starling-key", "")
+                center.audit.record(
+                    account or (f"unauthenticated:{claimed[:64]}" if claimed else "anonymous"),
+                    "api",
+                    f"{request.method} {request.url.path}",
+                    {"status": response.status_code, "request_id": rid, "peer": request.client.host if request.client else ""},
+                )
+            return response
 
         return endpoint
 
@@ -194,6 +215,75 @@ def build_app(center: Center, *, enroll_token: str, authenticate: Authenticator,
     async def cancel(request: Request, _: str) -> Response:
         return json_response(await center.cancel(request.path_params["job"]))
 
+    async def approve(request: Request, account: str) -> Response:
+        return json_response(await center.decide(request.path_params["job"], account, True))
+
+    async def reject(request: Request, account: str) -> Response:
+        return json_response(await center.decide(request.path_params["job"], account, False))
+
+    async def _admin(account: str) -> None:
+        from ._policy import load_account
+
+        acct = await store.call(load_account, store.sync, account)
+        if not acct.admin:
+            raise StarlingError("only an admin account may do this", code=ErrorCode.C009)
+
+    async def create_account(request: Request, account: str) -> Response:
+        from ._accounts import create_account as create
+
+        await _admin(account)
+        req = await parse(request, AccountRequest)
+        key_id, secret = await store.call(create, store.sync, req.name, req.scopes, approver=req.approver, admin=req.admin)
+        if center.audit is not None:
+            center.audit.record(account, "account.create", key_id, {"name": req.name, "scopes": req.scopes, "approver": req.approver, "admin": req.admin})
+        return json_response({"key_id": key_id, "secret": secret, "name": req.name}, 201)
+
+    async def list_accounts(request: Request, account: str) -> Response:
+        from ._accounts import list_accounts as listing
+
+        await _admin(account)
+        return json_response({"accounts": await store.call(listing, store.sync)})
+
+    async def mapping(request: Request, account: str) -> Response:
+        from ._policy import make_mapping
+
+        await _admin(account)
+        req = await parse(request, MappingRequest)
+        if not req.commands:
+            raise StarlingError("give at least one command", code=ErrorCode.C001)
+        key_id = request.path_params["key"]
+        table = await store.call(make_mapping, store.sync, key_id, req.commands)
+        if center.audit is not None:
+            center.audit.record(account, "account.mapping", key_id, {"commands": len(table)})
+        return json_response({"key_id": key_id, "mapping": table})
+
+    async def audit_records(request: Request, account: str) -> Response:
+        await _admin(account)
+        assert center.audit is not None
+        start = int_arg(request, "after", 0) + 1
+        limit = int_arg(request, "limit", 100, 1, 10000)
+
+        def read() -> list[dict[str, Any]]:
+            out = []
+            for rec in center.audit.log.iter_records(start):
+                out.append({"seq": rec.seq, "time": rec.time, "actor": rec.actor, "kind": rec.kind, "subject": rec.subject, "detail": rec.detail_value(), "hash": rec.hash})
+                if len(out) >= limit:
+                    break
+            return out
+
+        return json_response({"records": await store.call(read)})
+
+    async def audit_verify(request: Request, account: str) -> Response:
+        await _admin(account)
+        assert center.audit is not None
+        await center.audit.wait_flushed()
+        problems = await store.call(center.audit.log.verify)
+        head = await store.call(center.audit.log.head)
+        return json_response({
+            "ok": not problems, "head": {"seq": head[0], "hash": head[1]} if head else None,
+            "problems": [{"kind": p.kind, "seq": p.seq, "detail": str(p)} for p in problems],
+        })
+
     async def codes(request: Request, _: str) -> Response:
         if request.query_params.get("format") == "markdown":
             return Response(catalogue_markdown(), media_type="text/markdown")
@@ -215,5 +305,12 @@ def build_app(center: Center, *, enroll_token: str, authenticate: Authenticator,
         Route("/v1/jobs/{job}/wait", guarded(wait_job)),
         Route("/v1/jobs/{job}/events", guarded(events)),
         Route("/v1/jobs/{job}/cancel", guarded(cancel), methods=["POST"]),
+        Route("/v1/jobs/{job}/approve", guarded(approve), methods=["POST"]),
+        Route("/v1/jobs/{job}/reject", guarded(reject), methods=["POST"]),
+        Route("/v1/accounts", guarded(create_account), methods=["POST"]),
+        Route("/v1/accounts", guarded(list_accounts), methods=["GET"]),
+        Route("/v1/accounts/{key}/mapping", guarded(mapping), methods=["POST"]),
+        Route("/v1/audit", guarded(audit_records)),
+        Route("/v1/audit/verify", guarded(audit_verify)),
     ]
     return Starlette(routes=routes)

@@ -58,6 +58,8 @@ BALANCE_EVERY = 4.0
 #: A task dispatched or delivered this long ago without an ack is sent again
 #: (the agent's journal makes a duplicate harmless).
 REDISPATCH_AFTER = 10.0
+#: How long a held job waits for an approver before its tasks fail (C011).
+APPROVAL_WINDOW = 24 * 3600.0
 
 
 class JobRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -112,6 +114,8 @@ class Center:
         self.heartbeat = heartbeat
         self.grace = heartbeat * grace_heartbeats
         self.links: dict[str, ProxyLink] = {}
+        self.policy: Any = None  # center._policy.Policy, set by the server
+        self.audit: Any = None  # center._audit.AuditTrail, set by the server
         self._progress: dict[str, trio.Event] = defaultdict(trio.Event)
         self.stats: dict[str, int] = defaultdict(int)
 
@@ -240,18 +244,33 @@ class Center:
             unknown = [h for h in req.hosts if h not in known]
             if unknown:
                 raise StarlingError(f"unknown host(s): {', '.join(unknown[:10])}", code=ErrorCode.C002)
+        revoked = [t for t in targets if t["revoked"]]
+        if req.hosts and revoked:
+            raise StarlingError(f"revoked host(s): {', '.join(t['hostname'] for t in revoked[:10])}", code=ErrorCode.C019)
         targets = [t for t in targets if not t["revoked"]]
         if not targets:
             raise StarlingError("no registered host matches the selection", code=ErrorCode.C003)
+        hold, reasons, warnings, risk, params = False, [], [], None, req.params
+        if self.policy is not None:
+            from ._policy import load_account
+
+            acct = await self.store.call(load_account, self.store.sync, account)
+            try:
+                adm = await trio.to_thread.run_sync(self.policy.admit, acct, req, targets)
+            except StarlingError as exc:
+                self._audit(account, "job.refused", req.action, {"code": exc.code.value, "message": exc.message, "hosts": len(targets)})
+                raise
+            hold, reasons, warnings, risk, params = adm.hold, adm.reasons, adm.warnings, adm.risk, adm.params
         now = time.time()
         job_id = new_id("j")
-        deadline = now + (req.deadline if req.deadline > 0 else req.timeout + self.dispatch_grace)
-        params_raw = encode_value(req.params)
+        window = APPROVAL_WINDOW if hold else (req.deadline if req.deadline > 0 else req.timeout + self.dispatch_grace)
+        deadline = now + window
+        params_raw = encode_value(params)
         job_row = {
             "id": job_id, "account": account, "action": req.action, "params": json.dumps(req.params),
             "params_raw": params_raw, "targets": json.dumps({"hosts": req.hosts, "tags": req.tags, "idc": req.idc, "all": req.all}),
             "created": now, "timeout": req.timeout, "deadline": deadline, "total": len(targets),
-            "state": "running", "offline": req.offline, "stream": req.stream,
+            "state": "pending_approval" if hold else "running", "offline": req.offline, "stream": req.stream,
         }
         task_rows = [
             {"id": f"{job_id}-{i:x}", "job_id": job_id, "agent_id": t["id"], "state": "created", "deadline": deadline, "created": now}
@@ -259,6 +278,11 @@ class Center:
         ]
         await self.store.create_job(job_row, task_rows)
         self.stats["jobs"] += 1
+        self._audit(account, "job.submit", job_id, {"action": req.action, "hosts": len(targets), "hold": hold, "reasons": reasons, "risk": risk})
+        answer: dict[str, Any] = {"job_id": job_id, "total": len(targets), "state": job_row["state"], "warnings": warnings}
+        if hold:
+            answer |= {"code": ErrorCode.C011.value, "reasons": reasons, "offline": 0}
+            return answer
         by_agent = {t["id"]: t for t in targets}
         offline = [(row["id"], by_agent[row["agent_id"]]) for row in task_rows if not self._reachable(by_agent[row["agent_id"]])]
         if offline and req.offline == "fail":
@@ -266,7 +290,47 @@ class Center:
         offline_ids = {tid for tid, _ in offline}
         await self.dispatch(job_row, [r for r in task_rows if r["id"] not in offline_ids], by_agent)
         await self._settle({job_id})
-        return {"job_id": job_id, "total": len(targets), "offline": len(offline)}
+        return answer | {"offline": len(offline)}
+
+    def _audit(self, actor: str, kind: str, subject: str, detail: Any) -> None:
+        if self.audit is not None:
+            self.audit.record(actor, kind, subject, detail)
+
+    async def decide(self, job_id: str, approver: str, approve: bool) -> dict[str, Any]:
+        """A second account approves (or rejects) a held job."""
+        from ._policy import load_account
+
+        job = await self.store.job(job_id)
+        if job is None:
+            raise StarlingError(f"no job {job_id}", code=ErrorCode.C004)
+        if job["state"] != "pending_approval":
+            raise StarlingError(f"job {job_id} is {job['state']}, not waiting for approval", code=ErrorCode.C001)
+        acct = await self.store.call(load_account, self.store.sync, approver)
+        if not acct.approver:
+            raise StarlingError("this account may not approve jobs", code=ErrorCode.C009)
+        if approver == job["account"]:
+            raise StarlingError("a job needs a second person: its submitter cannot approve it", code=ErrorCode.C009)
+        self._audit(approver, "job.approve" if approve else "job.reject", job_id, {"submitter": job["account"]})
+        if not approve:
+            await self.store.set_job_state(job_id, "rejected")
+            rows = await self.store.running_tasks(job_id)
+            touched = await self.store.finalize([(r["id"], "cancelled", ErrorCode.C012.value, f"rejected by {approver}") for r in rows])
+            await self._settle(touched | {job_id})
+            return {"job_id": job_id, "state": "rejected"}
+        deadline = time.time() + job["timeout"] + self.dispatch_grace
+        await self.store.set_deadline(job_id, deadline)
+        await self.store.set_job_state(job_id, "running")
+        job = await self.store.job(job_id)
+        assert job is not None
+        rows = await self.store.running_tasks(job_id)
+        agents = await self.store.agent_by_id({r["agent_id"] for r in rows})
+        offline = [(r["id"], "failed", agents[r["agent_id"]]["code"] or "E001", "host offline at approval") for r in rows if not self._reachable(agents[r["agent_id"]])]
+        if offline and job["offline"] == "fail":
+            await self.store.finalize(offline)
+        gone = {t for t, *_ in offline}
+        await self.dispatch(job, [{"id": r["id"], "agent_id": r["agent_id"]} for r in rows if r["id"] not in gone], agents)
+        await self._settle({job_id})
+        return {"job_id": job_id, "state": "running", "approved_by": approver}
 
     def _reachable(self, agent: dict[str, Any]) -> bool:
         return bool(agent["online"]) and agent["proxy_id"] in self.links
@@ -317,6 +381,7 @@ class Center:
             rejected = {r.task_id for r in link.rejected.pop(dispatch_id, [])}
             accepted = [r.task_id for r in refs if r.task_id not in rejected]
             await self.store.mark(accepted, "dispatched", time.time(), proxy_id)
+            self._audit(self.center_id, "job.dispatch", job["id"], {"proxy": proxy_id, "dispatch": dispatch_id, "tasks": len(accepted), "rejected": len(rejected)})
             self.stats["dispatched"] += len(accepted)
 
         async with trio.open_nursery() as nursery:
@@ -396,6 +461,8 @@ class Center:
         return None
 
     def classify_overdue(self, row: dict[str, Any], now: float) -> tuple[str, str, str, str]:
+        if row.get("job_state") == "pending_approval":
+            return (row["id"], "failed", ErrorCode.C011.value, "no approver decided before the approval window closed")
         env = self._environment_code(row, now)
         state = row["state"]
         if env is not None:

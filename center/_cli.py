@@ -108,6 +108,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     body: dict[str, Any] = {**_targets(args), "timeout": args.timeout, "offline": args.offline}
     t0 = time.monotonic()
     sub = client.submit(action, params, **body)
+    for w in sub.get("warnings") or []:
+        err_console.print(f"[yellow]warning[/yellow] rule {w['rule']}: {w['message']} — {w['fragment']}")
+    if sub.get("state") == "pending_approval":
+        doc = {"job_id": sub["job_id"], "state": "pending_approval", "code": "C011", "reasons": sub.get("reasons", [])}
+        if args.json:
+            _emit_json(doc)
+        else:
+            err_console.print(f"[bold yellow]C011[/bold yellow] job {sub['job_id']} on {sub['total']} hosts waits for approval:")
+            for r in doc["reasons"]:
+                err_console.print(f"  - {r}")
+            err_console.print(f"[dim]an approver runs: starling approve {sub['job_id']}  (or reject)[/dim]")
+        return 3
     _follow(client, sub["job_id"], sub["total"], args.json)
     job = client.job(sub["job_id"])
     elapsed = time.monotonic() - t0
@@ -251,6 +263,92 @@ def cmd_job(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_decide(args: argparse.Namespace) -> int:
+    from ._client import Client
+
+    client = Client.from_profile(args.api)
+    verb = "approve" if args.cmd == "approve" else "reject"
+    doc = client.request("POST", f"/v1/jobs/{args.job_id}/{verb}")
+    if args.json:
+        _emit_json(doc)
+    else:
+        console.print(f"job {doc['job_id']}: {doc['state']}")
+    return 0
+
+
+def cmd_accounts(args: argparse.Namespace) -> int:
+    from ._client import Client
+
+    client = Client.from_profile(args.api)
+    if args.accounts_cmd == "create":
+        scopes: dict[str, Any] = {}
+        for key in ("idcs", "tags", "hosts", "actions"):
+            if getattr(args, key):
+                scopes[key] = getattr(args, key)
+        if args.max_hosts:
+            scopes["max_hosts"] = args.max_hosts
+        if args.approval_hosts:
+            scopes["approval_hosts"] = args.approval_hosts
+        doc = client.request("POST", "/v1/accounts", json_body={"name": args.name, "scopes": scopes, "approver": args.approver, "admin": args.admin})
+    elif args.accounts_cmd == "mapping":
+        doc = client.request("POST", f"/v1/accounts/{args.key_id}/mapping", json_body={"commands": args.commands})
+    else:
+        doc = client.request("GET", "/v1/accounts")
+    if args.json or args.accounts_cmd != "list":
+        _emit_json(doc)
+    else:
+        from rich.table import Table
+
+        table = Table(box=None, header_style="bold")
+        for col in ("key id", "name", "admin", "approver", "mapping", "scopes"):
+            table.add_column(col)
+        for a in doc["accounts"]:
+            table.add_row(a["key_id"], a["name"], str(a["admin"]), str(a["approver"]), str(a["mapping"]), json.dumps(a["scopes"]))
+        console.print(table)
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from ._client import Client
+
+    client = Client.from_profile(args.api)
+    if args.audit_cmd == "verify":
+        doc = client.request("GET", "/v1/audit/verify")
+        if args.json:
+            _emit_json(doc)
+        elif doc["ok"]:
+            head = doc["head"] or {}
+            console.print(f"[green]audit log intact[/green]: {head.get('seq', 0)} records, head {head.get('hash', '')[:16]}…")
+        else:
+            err_console.print(f"[bold red]audit log tampered[/bold red]: {len(doc['problems'])} problem(s)")
+            for p in doc["problems"][:50]:
+                err_console.print(f"  seq {p['seq']}: {p['kind']} — {p['detail']}")
+        return 0 if doc["ok"] else 1
+    doc = client.request("GET", "/v1/audit", params={"after": args.after, "limit": args.limit})
+    if args.json:
+        _emit_json(doc)
+    else:
+        for r in doc["records"]:
+            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["time"]))
+            console.print(f"{r['seq']:>6} {when} [bold]{r['actor']}[/bold] {r['kind']} {r['subject']}")
+    return 0
+
+
+def cmd_risk(args: argparse.Namespace) -> int:
+    from .security import EXIT_STATUS, RuleSet, risk_check
+
+    command = " ".join(args.command[1:] if args.command[:1] == ["--"] else args.command)
+    if not command:
+        raise StarlingError("give the command after --, e.g. starling risk check -- 'rm -rf /'", code=ErrorCode.C001)
+    rules = RuleSet.load(args.rules) if args.rules else None
+    data, line = risk_check(command, rules)
+    if args.json:
+        _emit_json(data)
+    else:
+        console.print(line)
+    return int(EXIT_STATUS[data["verdict"]])
+
+
 def cmd_codes(args: argparse.Namespace) -> int:
     if args.markdown:
         sys.stdout.write(catalogue_markdown())
@@ -378,6 +476,51 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cancel", action="store_true")
     p.add_argument("--json", action="store_true")
     p.set_defaults(fn=cmd_job)
+
+    for verb in ("approve", "reject"):
+        p = sub.add_parser(verb, help=f"{verb} a job held for approval (needs the approver flag)")
+        p.add_argument("job_id")
+        p.add_argument("--json", action="store_true")
+        p.set_defaults(fn=cmd_decide)
+
+    p = sub.add_parser("accounts", help="API accounts: list, create, mapping (admin)")
+    asub = p.add_subparsers(dest="accounts_cmd", required=True, metavar="WHAT")
+    q = asub.add_parser("list")
+    q.add_argument("--json", action="store_true")
+    q = asub.add_parser("create", help="a new account; prints its key id and secret once")
+    q.add_argument("name")
+    q.add_argument("--idcs", nargs="+", default=[])
+    q.add_argument("--tags", nargs="+", default=[])
+    q.add_argument("--hosts", nargs="+", default=[])
+    q.add_argument("--actions", nargs="+", default=[], help="action patterns, e.g. 'sys.*' 'cmd.run'")
+    q.add_argument("--max-hosts", type=int, default=0)
+    q.add_argument("--approval-hosts", type=int, default=0, help="jobs on more hosts need approval")
+    q.add_argument("--approver", action="store_true")
+    q.add_argument("--admin", action="store_true")
+    q.add_argument("--json", action="store_true")
+    q = asub.add_parser("mapping", help="give an account private aliases for commands (shown once)")
+    q.add_argument("key_id")
+    q.add_argument("commands", nargs="+")
+    q.add_argument("--json", action="store_true")
+    p.set_defaults(fn=cmd_accounts)
+
+    p = sub.add_parser("audit", help="the hash-chained audit log: list, verify")
+    asub = p.add_subparsers(dest="audit_cmd", required=True, metavar="WHAT")
+    q = asub.add_parser("verify", help="check the chain: any edited, deleted or inserted record is reported")
+    q.add_argument("--json", action="store_true")
+    q = asub.add_parser("list")
+    q.add_argument("--after", type=int, default=0)
+    q.add_argument("--limit", type=int, default=50)
+    q.add_argument("--json", action="store_true")
+    p.set_defaults(fn=cmd_audit)
+
+    p = sub.add_parser("risk", help="test a command against the high-risk rules: starling risk check -- 'CMD'")
+    rsub = p.add_subparsers(dest="risk_cmd", required=True, metavar="WHAT")
+    q = rsub.add_parser("check")
+    q.add_argument("--rules", action="append", help="extra rules TOML file (repeatable)")
+    q.add_argument("--json", action="store_true")
+    q.add_argument("command", nargs=argparse.REMAINDER)
+    p.set_defaults(fn=cmd_risk)
 
     p = sub.add_parser("codes", help="the error-code catalogue")
     p.add_argument("--markdown", action="store_true")

@@ -41,7 +41,10 @@ class Client:
 
         self.api = api.rstrip("/")
         auth = StarlingAuth(key_id, secret.encode()) if key_id else None
-        self._http = httpx.Client(base_url=self.api, verify=ca_file or True, auth=auth, timeout=timeout)
+        from transports import client_context
+
+        verify = client_context(ca_file) if ca_file else True
+        self._http = httpx.Client(base_url=self.api, verify=verify, auth=auth, timeout=timeout)
 
     @classmethod
     def from_profile(cls, api: str | None = None) -> Client:

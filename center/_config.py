@@ -49,6 +49,8 @@ class CenterConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     admin_secret: str = ""
     #: Where the web console's static files are ("" = bundled).
     console_dir: str = ""
+    #: Extra high-risk rule files (TOML), added to the built-in rules.
+    risk_rules: list[str] = []
 
 
 class ProxyConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

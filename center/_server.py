@@ -67,6 +67,13 @@ async def run_center(cfg: CenterConfig, *, task_status: Any = trio.TASK_STATUS_I
         store, signing_key, proxy_token=cfg.proxy_token, center_id=cfg.center_id,
         dispatch_grace=cfg.dispatch_grace, heartbeat=cfg.heartbeat, grace_heartbeats=cfg.grace_heartbeats,
     )
+    from ._audit import AuditTrail
+    from ._policy import Policy
+    from .security import RuleSet
+
+    rules = RuleSet.load(cfg.risk_rules) if cfg.risk_rules else None
+    center.policy = Policy(rules)
+    center.audit = AuditTrail(store)
     cert, key, _ca = center_tls(cfg)
     app = build_app(center, enroll_token=cfg.enroll_token, authenticate=make_authenticator(store_sync))
     hc = HyperConfig()
@@ -85,6 +92,7 @@ async def run_center(cfg: CenterConfig, *, task_status: Any = trio.TASK_STATUS_I
         )
         api = await nursery.start(lambda task_status: hyper_serve(app, hc, task_status=task_status))  # type: ignore[arg-type]
         nursery.start_soon(center.sweeper)
+        nursery.start_soon(center.audit.run)
         log.info("center %s serving API on %s, proxies on %s", cfg.center_id, api, bound)
         task_status.started({"api": api, "proxy_listen": bound, "center": center})
 

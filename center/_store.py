@@ -22,6 +22,8 @@ from sqlalchemy import bindparam
 
 from transports import FINAL_STATES, AgentState, Result, TaskEvent, decode_value
 
+from .security._audit import audit_table
+
 T = TypeVar("T")
 
 metadata = sa.MetaData()
@@ -461,8 +463,8 @@ class Store:
     def due_tasks(self, now: float, limit: int = 5000) -> list[dict[str, Any]]:
         """Non-final tasks whose deadline passed, with their agent's status."""
         q = (
-            sa.select(tasks.c.id, tasks.c.state, tasks.c.agent_id, agents.c.online, agents.c.code, agents.c.health, agents.c.last_seen)
-            .select_from(tasks.outerjoin(agents, agents.c.id == tasks.c.agent_id))
+            sa.select(tasks.c.id, tasks.c.state, tasks.c.agent_id, agents.c.online, agents.c.code, agents.c.health, agents.c.last_seen, jobs.c.state.label("job_state"))
+            .select_from(tasks.outerjoin(agents, agents.c.id == tasks.c.agent_id).join(jobs, jobs.c.id == tasks.c.job_id))
             .where(tasks.c.state.in_(NON_FINAL), tasks.c.deadline < now)
             .limit(limit)
         )
@@ -511,6 +513,11 @@ class Store:
             rows = conn.execute(sa.select(tasks.c.id, tasks.c.agent_id).where(tasks.c.job_id == job_id)).all()
         return sorted(((r.id, r.agent_id) for r in rows), key=lambda r: int(r[0].rsplit("-", 1)[1], 16))
 
+    def set_deadline(self, job_id: str, deadline: float) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(jobs.update().where(jobs.c.id == job_id).values(deadline=deadline))
+            conn.execute(tasks.update().where(tasks.c.job_id == job_id, tasks.c.state.in_(NON_FINAL)).values(deadline=deadline))
+
     def running_tasks(self, job_id: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             q = sa.select(tasks.c.id, tasks.c.agent_id, tasks.c.state, tasks.c.proxy_id).where(tasks.c.job_id == job_id, tasks.c.state.in_(NON_FINAL))
@@ -553,7 +560,12 @@ accounts = sa.Table(
     sa.Column("admin", sa.Boolean, nullable=False, default=False),
     sa.Column("disabled", sa.Boolean, nullable=False, default=False),
     sa.Column("created", sa.Double, nullable=False, default=0.0),
+    #: Command mapping: {"alias": "real command"}; empty = raw commands allowed.
+    sa.Column("mapping", sa.Text, nullable=False, default="{}"),
 )
+
+#: The hash-chained audit log lives in the same schema.
+audit_log = audit_table(metadata)
 
 nonces = sa.Table(
     "api_nonces",

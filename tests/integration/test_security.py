@@ -1,0 +1,178 @@
+"""Security through the real center: signed requests, scopes, interception,
+approvals, command mapping, revocation and the audit chain."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+
+import httpx
+import pytest
+
+from center.security import sign_request
+from transports import client_context
+
+from .conftest import Fleet
+
+pytestmark = pytest.mark.integration
+
+AGENTS = 4
+
+
+def as_account(fleet: Fleet, key_id: str, secret: str):
+    class Other(Fleet):
+        def cli(self, *args, **kw):
+            old = {k: os.environ.get(k) for k in ("STARLING_KEY_ID", "STARLING_SECRET")}
+            os.environ.update(STARLING_KEY_ID=key_id, STARLING_SECRET=secret)
+            try:
+                return super().cli(*args, **kw)
+            finally:
+                for k, v in old.items():
+                    if v is None:
+                        os.environ.pop(k, None)
+                    else:
+                        os.environ[k] = v
+
+        def json(self, *args, **kw):
+            proc = self.cli(*_with_json(args), **kw)
+            return json.loads(proc.stdout)
+
+    return Other(fleet.home)
+
+
+def _with_json(args):
+    args = list(args)
+    if "--" in args:
+        i = args.index("--")
+        return [*args[:i], "--json", *args[i:]]
+    return [*args, "--json"]
+
+
+def test_blocked_command_never_dispatched(fleet):
+    doc = fleet.json("run", "--all", "--", 'X=rm; $X -r""f /')
+    assert doc["error"]["code"] == "C010" and "fs.rm-recursive-system" in doc["error"]["message"]
+    proc = fleet.cli("risk", "check", "--", "echo aGFsdCAtcAo= | base64 -d | sh")
+    assert proc.returncode != 0 and proc.stdout.startswith("block")
+
+
+def test_approval_needs_a_second_person(fleet):
+    target = "/home/starling-approval-test-does-not-exist"
+    doc = fleet.json("run", "--all", "--", f"rm -rf {target}; echo removed")
+    assert doc["state"] == "pending_approval" and doc["code"] == "C011" and doc["reasons"]
+    job_id = doc["job_id"]
+    again = fleet.json("job", job_id)
+    assert again["state"] == "pending_approval" and again["counts"] == {"created": AGENTS}
+    mine = fleet.json("approve", job_id)
+    assert mine["error"]["code"] == "C009"  # the submitter cannot approve
+    plain = fleet.json("accounts", "create", "plain-ops")
+    assert as_account(fleet, plain["key_id"], plain["secret"]).json("approve", job_id)["error"]["code"] == "C009"
+    approver = fleet.json("accounts", "create", "second-ops", "--approver")
+    ok = as_account(fleet, approver["key_id"], approver["secret"]).json("approve", job_id)
+    assert ok["state"] == "running"
+    done = fleet.json("job", job_id, "--wait")
+    assert [h["stdout"] for h in done["hosts"]] == ["removed\n"] * AGENTS
+
+
+def test_reject_and_blast_radius(fleet):
+    small = fleet.json("accounts", "create", "small-radius", "--approval-hosts", "2")
+    other = as_account(fleet, small["key_id"], small["secret"])
+    held = other.json("run", "--all", "--", "echo hi")
+    assert held["state"] == "pending_approval" and "threshold" in held["reasons"][0]
+    ran = other.json("run", "--tag", "even", "--", "echo hi")
+    assert ran["counts"] == {"succeeded": AGENTS // 2}
+    rejected = fleet.json("reject", held["job_id"])  # the admin is a second person here
+    assert rejected["state"] == "rejected"
+    job = fleet.json("job", held["job_id"])
+    assert {h["code"] for h in job["hosts"]} == {"C012"}
+
+
+def test_scopes(fleet):
+    acct = fleet.json("accounts", "create", "even-readonly", "--tags", "even", "--actions", "sys.*", "--max-hosts", "10")
+    other = as_account(fleet, acct["key_id"], acct["secret"])
+    assert other.json("run", "--all", "--action", "sys.info")["error"]["code"] == "C009"
+    assert other.json("run", "--tag", "even", "--", "echo hi")["error"]["code"] == "C009"
+    ok = other.json("run", "--tag", "even", "--action", "sys.info")
+    assert ok["counts"] == {"succeeded": AGENTS // 2}
+    tiny = fleet.json("accounts", "create", "tiny", "--max-hosts", "1")
+    assert as_account(fleet, tiny["key_id"], tiny["secret"]).json("run", "--all", "--", "true")["error"]["code"] == "C013"
+
+
+def test_command_mapping(fleet):
+    acct = fleet.json("accounts", "create", "mapped")
+    table = fleet.json("accounts", "mapping", acct["key_id"], "echo mapped-run", "uname")["mapping"]
+    alias = next(a for a, c in table.items() if c == "echo mapped-run")
+    other = as_account(fleet, acct["key_id"], acct["secret"])
+    assert other.json("run", "--all", "--", "echo mapped-run")["error"]["code"] == "C014"
+    doc = other.json("run", "--all", "--", alias)
+    assert [h["stdout"] for h in doc["hosts"]] == ["mapped-run\n"] * AGENTS
+    uname_alias = next(a for a, c in table.items() if c == "uname")
+    doc = other.json("run", "--all", "--", f"{uname_alias} -s")
+    assert {h["stdout"] for h in doc["hosts"]} == {"Linux\n"}
+
+
+def test_signed_requests_refused_when_wrong(fleet):
+    prof = fleet.profile
+    url = prof["api"] + "/v1/hosts"
+    with httpx.Client(verify=client_context(prof["ca_file"])) as http:
+        r = http.get(url)
+        assert r.status_code == 401 and r.json()["error"]["code"] == "C007"
+        headers = sign_request(prof["key_id"], prof["secret"].encode(), "GET", url, b"")
+        assert http.get(url, headers=headers).status_code == 200
+        replay = http.get(url, headers=headers)
+        assert replay.status_code == 401 and replay.json()["error"]["code"] == "C008"
+        bad = sign_request(prof["key_id"], b"wrong-secret", "GET", url, b"")
+        assert http.get(url, headers=bad).json()["error"]["code"] == "C007"
+        old = sign_request(prof["key_id"], prof["secret"].encode(), "GET", url, b"", now=time.time() - 3600)
+        assert http.get(url, headers=old).json()["error"]["code"] == "C008"
+        tampered = sign_request(prof["key_id"], prof["secret"].encode(), "POST", prof["api"] + "/v1/jobs", b'{"action":"sys.info","all":true}')
+        r = http.post(prof["api"] + "/v1/jobs", headers=tampered, content=b'{"action":"cmd.run","params":{"cmd":"id"},"all":true}')
+        assert r.json()["error"]["code"] == "C007"
+
+
+def test_revoked_host_is_cut_off(fleet):
+    hosts = fleet.json("hosts")["hosts"]
+    victim = next(h for h in hosts if h["online"])
+    agent = next(a for a in fleet.profile["agents"] if a["hostname"] == victim["hostname"])
+    from center import Client
+
+    prof = fleet.profile
+    c = Client(prof["api"], prof["key_id"], prof["secret"], prof["ca_file"])
+    c.request("POST", f"/v1/hosts/{victim['id']}/revoke")
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        row = next(h for h in c.hosts() if h["id"] == victim["id"])
+        if not row["online"]:
+            break
+        time.sleep(0.2)
+    assert not row["online"]
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and _alive(agent["pid"]):
+        time.sleep(0.2)
+    assert not _alive(agent["pid"]), "a revoked agent must stop (its re-enrollment is refused with C019)"
+    assert fleet.json("run", "--host", victim["hostname"], "--", "true")["error"]["code"] == "C019"
+    c.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(") ", 1)[1][0] != "Z"
+    except OSError:
+        return False
+
+
+def test_audit_chain_detects_tampering(fleet):
+    ok = fleet.json("audit", "verify")
+    assert ok["ok"] and ok["head"]["seq"] > 10
+    records = fleet.json("audit", "list", "--limit", "1000")["records"]
+    kinds = {r["kind"] for r in records}
+    assert {"api", "job.submit", "job.dispatch", "job.approve", "job.refused", "account.create"} <= kinds
+    db = fleet.home / "center" / "center.db"
+    con = sqlite3.connect(db)
+    con.execute("UPDATE audit_log SET actor='nobody' WHERE seq=5")
+    con.commit()
+    con.close()
+    bad = fleet.json("audit", "verify")
+    assert not bad["ok"] and any(p["seq"] == 5 for p in bad["problems"])
