@@ -53,6 +53,8 @@ from ._journal import Journal
 from ._kernel import Kernel
 from ._plugins import PluginHost
 from ._register import Enrollment, ProxyInfo, RegistrationError, register
+from ._sdk import ActionError
+from ._throttle import Throttle
 
 log = logging.getLogger("starling.agent")
 
@@ -68,6 +70,9 @@ class Agent:
         self.host = host or PluginHost(disabled=set(config.disabled_plugins))
         self.journal = Journal(self.state_dir / "journal.db")
         self.kernel = Kernel(self.host, self.state_dir, self.status)
+        self.throttle = Throttle(
+            max_load_per_cpu=config.max_load_per_cpu, mem_budget_mb=config.mem_budget_mb, max_concurrent=config.max_concurrent
+        )
         self.identity: Identity | None = None
         self.enrollment: Enrollment | None = None
         self.info = AgentInfo(state_dir=self.state_dir, version=VERSION)
@@ -257,7 +262,7 @@ class Agent:
     async def _heartbeat(self, channel: Channel, interval: float, scope: trio.CancelScope) -> None:
         seq = 0
         while True:
-            health = collect_health(running=len(self._running))
+            health = collect_health(running=len(self._running), throttle=self.throttle.describe())
             try:
                 await channel.send(Ping(seq=seq, health=health))
             except TransportError:
@@ -342,35 +347,44 @@ class Agent:
         if job.deadline and time.time() > job.deadline:
             result = Result(task_id=task.task_id, state="failed", code=EC.C005.value, message="deadline passed before the task could start", finished=time.time())
         else:
-            self.journal.mark_running(task.task_id)
-            await self._send(Ack(task_id=task.task_id, state="running", at=time.time()))
-            scope = trio.CancelScope()
-            self._running[task.task_id] = scope
-            seq = 0
-
-            async def emitter(fd: int, data: bytes) -> None:
-                nonlocal seq
-                seq += 1
-                await self._send(Output(task_id=task.task_id, stream=fd, seq=seq, data=data))
-
-            try:
-                result = await execute(
-                    self.host,
-                    task.task_id,
-                    job,
-                    agent=self.info,
-                    config=self.config.plugin_config,
-                    emitter=emitter,
-                    cancel_scope=scope,
-                    max_output=self.config.max_output,
-                    nice=self.config.nice,
-                    kernel=self.kernel,
-                )
-            finally:
-                self._running.pop(task.task_id, None)
+            async with self.throttle.limiter:
+                try:
+                    await self.throttle.wait_ok(job.deadline or time.time() + job.timeout)
+                except ActionError as exc:
+                    result = Result(task_id=task.task_id, state="failed", code=exc.code.value, message=exc.message, finished=time.time())
+                else:
+                    result = await self._execute(task)
         self.journal.finish(result)
         if await self._send(result):
             self.statistics["results_sent"] += 1
+
+    async def _execute(self, task: Task) -> Result:
+        self.journal.mark_running(task.task_id)
+        await self._send(Ack(task_id=task.task_id, state="running", at=time.time()))
+        scope = trio.CancelScope()
+        self._running[task.task_id] = scope
+        seq = 0
+
+        async def emitter(fd: int, data: bytes) -> None:
+            nonlocal seq
+            seq += 1
+            await self._send(Output(task_id=task.task_id, stream=fd, seq=seq, data=data))
+
+        try:
+            return await execute(
+                self.host,
+                task.task_id,
+                task.job,
+                agent=self.info,
+                config=self.config.plugin_config,
+                emitter=emitter,
+                cancel_scope=scope,
+                max_output=self.config.max_output,
+                nice=self.config.nice,
+                kernel=self.kernel,
+            )
+        finally:
+            self._running.pop(task.task_id, None)
 
     async def _housekeeping(self) -> None:
         """Re-send results nobody acknowledged (a proxy or center may have lost
