@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from ._expand import Word
 from ._programs import program_name
-from ._rules import Rule, normalise_path
+from ._rules import Rule, compile_glob, normalise_path
 
 __all__ = ["CERTAIN", "IF_EMPTY", "PROGRAM_UNKNOWN", "CommandView", "cap_action", "match_command", "match_target"]
 
@@ -88,8 +88,19 @@ def _guarded(word: Word) -> bool:
     return all("${:?}" in p.sources for p in unknown)
 
 
+def _glob_hits(text: str, literals: Sequence[str]) -> bool:
+    """An operand that is itself a glob (``/???``, ``/e*``) hits a literal target it would expand to."""
+    if not literals or not any(c in text for c in "*?[") or not text.startswith("/"):
+        return False
+    rx = compile_glob(text.rstrip("/") or "/")
+    return any(rx.fullmatch(lit) for lit in literals)
+
+
 def match_target(
-    patterns: Sequence[re.Pattern[str]], words: Sequence[Word], cwd: str | None
+    patterns: Sequence[re.Pattern[str]],
+    words: Sequence[Word],
+    cwd: str | None,
+    literals: Sequence[str] = (),
 ) -> str | None:
     """The strength with which any of ``words`` fits any of ``patterns``."""
     best: str | None = None
@@ -98,7 +109,9 @@ def match_target(
             continue
         text = w.text
         candidates = {text, normalise_path(text, cwd)}
-        if not any(p.fullmatch(c) for p in patterns for c in candidates):
+        if not any(p.fullmatch(c) for p in patterns for c in candidates) and not _glob_hits(
+            normalise_path(text, cwd), literals
+        ):
             continue
         if not w.unknown:
             return CERTAIN
@@ -141,7 +154,7 @@ def match_command(rule: Rule, view: CommandView) -> str | None:
             continue
         if len(words) and patterns is rule.dest_any and len(view.operands) < 2:
             return None  # cp/mv need a source and a destination
-        got = match_target(patterns, words, view.cwd)
+        got = match_target(patterns, words, view.cwd, rule.target_literals)
         if got is None:
             return None
         if got == IF_EMPTY and strength == CERTAIN:

@@ -22,7 +22,7 @@ import re
 import zlib
 from dataclasses import dataclass, field
 
-from ._expand import PLACEHOLDER, Piece, Unknown, Word, decode_echo_escapes
+from ._expand import PLACEHOLDER, Piece, Unknown, Word, decode_ansi_c, decode_echo_escapes
 
 __all__ = ["SHELLS", "Inner", "data_output", "foreign_shellouts", "program_name", "unwrap"]
 
@@ -599,7 +599,7 @@ def _printf(args: list[Word]) -> bytes:
     if not args:
         return b""
     fmt, values = args[0].shell, [a.shell for a in args[1:]]
-    fmt, _ = decode_echo_escapes(fmt)
+    fmt = decode_ansi_c(fmt)  # a printf format takes \NNN octal without the leading 0
     out: list[str] = []
     spec = re.compile(r"%(?:%|[-+ #0]*\d*(?:\.\d+)?([sbdiouxXcqfeEgG]))")
     idx = 0

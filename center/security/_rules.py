@@ -129,6 +129,7 @@ class Rule:
     args_any: tuple[re.Pattern[str], ...] = ()
     args_all: tuple[re.Pattern[str], ...] = ()
     targets_any: tuple[re.Pattern[str], ...] = ()
+    target_literals: tuple[str, ...] = ()  # the plain paths among targets_any/dest_any
     dest_any: tuple[re.Pattern[str], ...] = ()
     unless_flags_any: frozenset[str] = frozenset()
     unless_args_any: tuple[re.Pattern[str], ...] = ()
@@ -313,6 +314,7 @@ def _compile(rid: str, spec: dict[str, Any], source: str, sets: dict[str, list[s
         args_any=globs("args_any"),
         args_all=globs("args_all"),
         targets_any=globs("targets_any"),
+        target_literals=tuple(p for p in lists["targets_any"] + lists["dest_any"] if p.startswith("/") and not any(c in p for c in "*?[")),
         dest_any=globs("dest_any"),
         unless_flags_any=frozenset(lists["unless_flags_any"]),
         unless_args_any=globs("unless_args_any"),

@@ -12,8 +12,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     f = module._figures()
     terminalreporter.section("high-risk command interception")
     terminalreporter.write_line(
-        f"dangerous: {f['dangerous']}  caught: {f['caught']}  missed: {f['missed']}  "
-        f"(held for block/approve: {f['held']})"
+        f"dangerous: {f['dangerous']}  caught: {f['caught']}  missed: {f['missed']} (the known misses)  "
+        f"held as block/approve: {f['held']}"
     )
     terminalreporter.write_line(
         f"everyday:  {f['everyday']}  passed: {f['passed']}  false positives: {f['false_positives']}"
