@@ -338,9 +338,11 @@ class Agent:
                 await channel.send(Ack(task_id=task.task_id, state=state, at=time.time()))
             return
         self.statistics["tasks"] += 1
-        await channel.send(Ack(task_id=task.task_id, state="received", at=time.time()))
+        # Start first: if the link breaks while acking, the task still runs and
+        # its result waits in the journal.
         assert self._nursery is not None
         self._nursery.start_soon(self._run_task, task)
+        await self._send(Ack(task_id=task.task_id, state="received", at=time.time()))
 
     async def _run_task(self, task: Task) -> None:
         job = task.job

@@ -122,14 +122,12 @@ def build_app(center: Center, *, enroll_token: str, authenticate: Authenticator,
         idc = ident.get("idc") or "default"
         credential = _credentials.issue(center.signing_key, agent_id, idc)
         candidates = await store.list_proxies(idc=idc, online=True) or await store.list_proxies(online=True)
-        # Least loaded first, as a weighted random order (weight = free capacity),
-        # so a wave of registrations spreads over the proxies instead of piling
-        # onto whichever looked emptiest at the last load report.
-        def order(p: dict[str, Any]) -> float:
-            free = max((p["capacity"] or 1) - p["connections"], 1)
-            return -(random.random() ** (1.0 / free))
-
-        candidates.sort(key=order)
+        # Least loaded first. Load reports are seconds old, so agents this center
+        # sent to a proxy since its last report count too; a little jitter breaks
+        # ties between equally loaded proxies.
+        candidates.sort(key=lambda p: p["connections"] + center.assigned.get(p["id"], 0) + random.random())
+        if candidates:
+            center.assigned[candidates[0]["id"]] = center.assigned.get(candidates[0]["id"], 0) + 1
         proxies = [{"id": p["id"], "urls": p["urls"], "idc": p["idc"]} for p in candidates if p["urls"]]
         return json_response({
             "agent_id": agent_id, "credential": credential, "proxies": proxies, "heartbeat": center.heartbeat,

@@ -54,7 +54,7 @@ DISK_FULL_RATIO = 0.98
 LOAD_PER_CPU_LIMIT = 4.0
 MEM_LOW_RATIO = 0.03
 BALANCE_TOLERANCE = 1.1
-BALANCE_EVERY = 4.0
+BALANCE_EVERY = 8.0
 #: A task dispatched or delivered this long ago without an ack is sent again
 #: (the agent's journal makes a duplicate harmless).
 REDISPATCH_AFTER = 10.0
@@ -88,6 +88,7 @@ class ProxyLink:
     connections: int = 0
     capacity: int = 0
     balanced_at: float = 0.0
+    nursery: trio.Nursery | None = None
     acks: dict[str, trio.Event] = field(default_factory=dict)
     rejected: dict[str, list[Any]] = field(default_factory=dict)
 
@@ -114,6 +115,9 @@ class Center:
         self.heartbeat = heartbeat
         self.grace = heartbeat * grace_heartbeats
         self.links: dict[str, ProxyLink] = {}
+        #: Agents sent to each proxy by registration since its last load report.
+        self.assigned: dict[str, int] = {}
+        self._idc_totals: dict[str, int] = {}
         self.policy: Any = None  # center._policy.Policy, set by the server
         self.audit: Any = None  # center._audit.AuditTrail, set by the server
         self._progress: dict[str, trio.Event] = defaultdict(trio.Event)
@@ -157,21 +161,27 @@ class Center:
         await self.store.upsert_proxy(link.proxy_id, idc=link.idc, online=True)
         log.info("proxy %s connected (%s)", link.proxy_id, link.idc)
         try:
-            async for msg in channel:
-                try:
-                    await self._on_proxy_message(link, msg)
-                except (TransportError, trio.Cancelled):
-                    raise
-                except Exception:
-                    # A store hiccup must not drop the link: unacknowledged
-                    # results are re-sent by the proxy.
-                    log.exception("handling %s from proxy %s failed", type(msg).__name__, link.proxy_id)
+            async with trio.open_nursery() as nursery:
+                link.nursery = nursery
+                await self._link_loop(link, channel)
+                nursery.cancel_scope.cancel()
         finally:
             if self.links.get(link.proxy_id) is link:
                 del self.links[link.proxy_id]
                 with trio.CancelScope(shield=True):
                     await self.store.proxy_lost(link.proxy_id)
                 log.warning("proxy %s disconnected", link.proxy_id)
+
+    async def _link_loop(self, link: ProxyLink, channel: Channel) -> None:
+        async for msg in channel:
+            try:
+                await self._on_proxy_message(link, msg)
+            except (TransportError, trio.Cancelled):
+                raise
+            except Exception:
+                # A store hiccup must not drop the link: unacknowledged
+                # results are re-sent by the proxy.
+                log.exception("handling %s from proxy %s failed", type(msg).__name__, link.proxy_id)
 
     async def _on_proxy_message(self, link: ProxyLink, msg: Any) -> None:
         if isinstance(msg, Results):
@@ -189,12 +199,14 @@ class Center:
                 ev.set()
         elif isinstance(msg, Presence):
             came = await self.store.apply_presence(link.proxy_id, msg.agents, msg.full)
-            if came:
-                await self._redispatch_for(came)
+            if came and link.nursery is not None:
+                # Not inline: a dispatch waits for its ack, which this very loop reads.
+                link.nursery.start_soon(self._redispatch_for, came)
         elif isinstance(msg, LoadReport):
             link.urls = msg.urls
             link.connections = msg.connections
             link.capacity = msg.capacity
+            self.assigned[link.proxy_id] = 0
             await self.store.upsert_proxy(
                 link.proxy_id, idc=msg.idc or link.idc, urls=msg.urls, connections=msg.connections,
                 capacity=msg.capacity, load1=msg.load1, cpus=msg.cpus, rss=msg.rss, online=True,
@@ -212,7 +224,11 @@ class Center:
         links = [lk for lk in self.links.values() if lk.idc == idc]
         if len(links) < 2:
             return
-        mean = sum(lk.connections for lk in links) / len(links)
+        total = sum(lk.connections for lk in links)
+        previous, self._idc_totals[idc] = self._idc_totals.get(idc), total
+        if previous is None or abs(total - previous) > max(5, 0.02 * total):
+            return  # agents are still arriving or leaving: let it settle first
+        mean = total / len(links)
         now = time.monotonic()
         for lk in links:
             if lk.connections > mean * BALANCE_TOLERANCE + 2 and now - lk.balanced_at > BALANCE_EVERY:

@@ -427,7 +427,9 @@ class Store:
         if any(counts.get(s, 0) for s in NON_FINAL):
             return False
         with self.engine.begin() as conn:
-            conn.execute(jobs.update().where(jobs.c.id == job_id, jobs.c.finished.is_(None)).values(state="done", finished=time.time()))
+            # A cancelled or rejected job keeps saying so.
+            state = sa.case((jobs.c.state == "running", "done"), else_=jobs.c.state)
+            conn.execute(jobs.update().where(jobs.c.id == job_id, jobs.c.finished.is_(None)).values(state=state, finished=time.time()))
         return True
 
     def set_job_state(self, job_id: str, state: str) -> None:
@@ -479,7 +481,9 @@ class Store:
         with self.engine.connect() as conn:
             for chunk in _chunks(list(agent_ids), 500):
                 q = sa.select(tasks.c.id, tasks.c.job_id, tasks.c.agent_id).where(
-                    tasks.c.agent_id.in_(chunk), tasks.c.state.in_(["created", "dispatched"]), tasks.c.deadline > now
+                    # "delivered" too: the bytes may have died in a killed proxy's
+                    # buffer; the agent's journal makes a repeat harmless.
+                    tasks.c.agent_id.in_(chunk), tasks.c.state.in_(["created", "dispatched", "delivered"]), tasks.c.deadline > now
                 )
                 out += [dict(r) for r in conn.execute(q).mappings()]
         return out
