@@ -152,6 +152,12 @@ def build_app(center: Center, *, enroll_token: str, authenticate: Authenticator,
             raise StarlingError(f"no host {agent_id}", code=ErrorCode.C002)
         return json_response({"host": agent_id, "revoked": True})
 
+    async def revoke_proxy(request: Request, account: str) -> Response:
+        await _admin(account)
+        proxy_id = request.path_params["proxy"]
+        await center.revoke_proxy(proxy_id)
+        return json_response({"proxy": proxy_id, "revoked": True})
+
     async def list_proxies(request: Request, _: str) -> Response:
         rows = await store.list_proxies()
         for r in rows:
@@ -297,6 +303,7 @@ def build_app(center: Center, *, enroll_token: str, authenticate: Authenticator,
         Route("/v1/hosts", guarded(hosts)),
         Route("/v1/hosts/{host}/revoke", guarded(revoke), methods=["POST"]),
         Route("/v1/proxies", guarded(list_proxies)),
+        Route("/v1/proxies/{proxy}/revoke", guarded(revoke_proxy), methods=["POST"]),
         Route("/v1/jobs", guarded(submit), methods=["POST"]),
         Route("/v1/jobs", guarded(list_jobs), methods=["GET"]),
         Route("/v1/jobs/{job}", guarded(get_job)),

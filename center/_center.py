@@ -46,6 +46,7 @@ from transports import (
 )
 from transports._signing import key_id_for, sign_job_spec
 
+from ._credentials import proxy_token
 from ._store import AsyncStore, new_id
 
 log = logging.getLogger("starling.center")
@@ -145,9 +146,14 @@ class Center:
         if not isinstance(hello, Hello) or hello.role != "proxy":
             await channel.send(ErrorMsg(code=ErrorCode.P003.value, message="expected a proxy hello"))
             return
-        if not hmac.compare_digest(hello.credential, self.proxy_token.encode()):
+        expected = proxy_token(self.proxy_token, hello.node_id).encode()
+        if not hmac.compare_digest(hello.credential, expected):
             log.warning("proxy %s refused: bad token", hello.node_id)
             await channel.send(ErrorMsg(code=ErrorCode.P005.value, message="proxy authentication failed"))
+            return
+        if hello.node_id in await self.store.revoked_proxies():
+            log.warning("proxy %s refused: revoked", hello.node_id)
+            await channel.send(ErrorMsg(code=ErrorCode.P005.value, message="proxy revoked"))
             return
         revoked = await self.store.revoked_agents()
         await channel.send(
@@ -445,6 +451,20 @@ class Center:
         await self.store.finalize(not_started)
         await self._settle({job_id})
         return {"job_id": job_id, "cancelling": len(rows)}
+
+    async def revoke_proxy(self, proxy_id: str) -> bool:
+        """Refuse a proxy from now on and cut its link; its agents reconnect elsewhere."""
+        ok = await self.store.revoke_proxy(proxy_id)
+        link = self.links.get(proxy_id)
+        if link is not None:
+            with trio.CancelScope(shield=True):
+                try:
+                    await link.channel.send(ErrorMsg(code=ErrorCode.P005.value, message="proxy revoked"))
+                except TransportError:
+                    pass
+                await link.channel.aclose()
+        self._audit(self.center_id, "proxy.revoke", proxy_id, {})
+        return bool(ok)
 
     async def revoke(self, agent_id: str) -> bool:
         ok = await self.store.revoke_agent(agent_id)

@@ -28,6 +28,15 @@ class CredentialError(StarlingError):
     code = ErrorCode.P005
 
 
+def proxy_token(master: str, proxy_id: str) -> str:
+    """A proxy's own credential, derived from the center's master proxy secret:
+    a leaked one exposes a single proxy, which the center can then revoke."""
+    import hashlib
+    import hmac
+
+    return hmac.new(master.encode(), b"starling-proxy\x00" + proxy_id.encode(), hashlib.sha256).hexdigest()
+
+
 def issue(key: ed25519.Ed25519PrivateKey, agent_id: str, idc: str, ttl: float = 365 * 86400) -> str:
     now = time.time()
     body = msgspec.msgpack.encode(Claims(agent_id, idc, now, now + ttl))

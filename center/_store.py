@@ -62,6 +62,7 @@ proxies = sa.Table(
     sa.Column("rss", sa.BigInteger, nullable=False, default=0),
     sa.Column("online", sa.Boolean, nullable=False, default=False),
     sa.Column("last_seen", sa.Double, nullable=False, default=0.0),
+    sa.Column("revoked", sa.Boolean, nullable=False, default=False),
 )
 
 jobs = sa.Table(
@@ -307,8 +308,16 @@ class Store:
                 except sa.exc.IntegrityError:
                     pass
 
+    def revoke_proxy(self, proxy_id: str) -> bool:
+        self.upsert_proxy(proxy_id, revoked=True, online=False)
+        return True
+
+    def revoked_proxies(self) -> set[str]:
+        with self.engine.connect() as conn:
+            return set(conn.execute(sa.select(proxies.c.id).where(proxies.c.revoked.is_(True))).scalars())
+
     def list_proxies(self, idc: str | None = None, online: bool | None = None) -> list[dict[str, Any]]:
-        q = sa.select(proxies).order_by(proxies.c.id)
+        q = sa.select(proxies).where(proxies.c.revoked.is_(False)).order_by(proxies.c.id)
         if idc is not None:
             q = q.where(proxies.c.idc == idc)
         if online is not None:

@@ -23,6 +23,7 @@ from rich.console import Console
 from transports import ErrorCode, StarlingError
 
 from ._client import ApiError, Client, home
+from ._credentials import proxy_token
 from ._pki import ensure_ca, issue_cert
 
 console = Console(stderr=True)
@@ -173,7 +174,7 @@ def up(args: argparse.Namespace) -> int:
         path = state / f"proxy-{i + 1}.toml"
         _write_toml(path, "proxy", {
             "proxy_id": f"proxy-{i + 1}", "idc": "local", "centers": [f"tcp://127.0.0.1:{link_port}"],
-            "proxy_token": sec["proxy_token"], "listen": listen, "cert_file": str(pcert), "key_file": str(pkey),
+            "proxy_token": proxy_token(sec["proxy_token"], f"proxy-{i + 1}"), "listen": listen, "cert_file": str(pcert), "key_file": str(pkey),
             "ca_file": str(ca), "heartbeat": 5.0, "log_file": str(logs / f"proxy-{i + 1}.log"),
         })
         proxy_cfgs.append((f"proxy-{i + 1}", path, listen))

@@ -35,7 +35,7 @@ def decode(body: bytes | memoryview) -> Message:
         if tag is not None and tag not in _KNOWN_TAGS:
             raise UnknownMessage(tag) from exc
         raise ProtocolError(f"invalid message: {exc}") from exc
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise ProtocolError(f"undecodable message: {exc}") from exc
     return msg
 
@@ -46,7 +46,7 @@ _KNOWN_TAGS = frozenset(t.__struct_config__.tag for t in AnyMessage.__args__)  #
 def _tag_of(body: bytes | memoryview) -> str | None:
     try:
         value = msgspec.msgpack.decode(body)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError, ValueError):
         return None
     if isinstance(value, dict) and isinstance(value.get("t"), str):
         return str(value["t"])

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from center._client import ApiError, Client
+from center._credentials import proxy_token
 from center._pki import ensure_ca, issue_cert
 from center._up import _free_port, _tail, _write_toml
 from transports import FINAL_STATES
@@ -59,7 +60,7 @@ class Cluster:
         self.proxy_ids = [f"proxy-{i}" for i in range(1, proxies + 1)]
         for pid in self.proxy_ids:
             _write_toml(root / f"{pid}.toml", "proxy", {
-                "proxy_id": pid, "idc": "chaos", "centers": [self.link], "proxy_token": self.proxy_token,
+                "proxy_id": pid, "idc": "chaos", "centers": [self.link], "proxy_token": proxy_token(self.proxy_token, pid),
                 "listen": [f"tcp://127.0.0.1:{_free_port()}"], "cert_file": str(self.pcert),
                 "key_file": str(self.pkey), "ca_file": str(self.ca), "heartbeat": HEARTBEAT,
                 "log_file": str(self.logs / f"{pid}.log"),

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from center._credentials import proxy_token
+
 from .conftest import Fleet
 
 pytestmark = pytest.mark.integration
@@ -58,7 +60,7 @@ def test_auto_falls_back_and_remembers(fleet: Fleet, tmp_path: Path) -> None:
         }
         for idc, (listen, advertise) in edges.items():
             cfg = _toml(tmp_path / f"{idc}.toml", "proxy", {
-                "proxy_id": f"p-{idc}", "idc": idc, "centers": [link], "proxy_token": sec["proxy_token"],
+                "proxy_id": f"p-{idc}", "idc": idc, "centers": [link], "proxy_token": proxy_token(sec["proxy_token"], f"p-{idc}"),
                 "listen": listen, "advertise": advertise, "cert_file": str(pki / "proxy.pem"),
                 "key_file": str(pki / "proxy.key"), "ca_file": str(pki / "ca.pem"), "log_file": str(tmp_path / f"{idc}.log"),
             })
