@@ -60,6 +60,8 @@ log = logging.getLogger("starling.agent")
 
 VERSION = "0.1.0"
 SCHEME_ORDER = {"quic": 0, "tcp": 1, "https": 2, "http": 3}
+#: Housekeeping rounds (30 s each) between re-registrations: about 10 minutes.
+REENROLL_ROUNDS = 20
 
 
 class Agent:
@@ -77,6 +79,7 @@ class Agent:
         self.enrollment: Enrollment | None = None
         self.info = AgentInfo(state_dir=self.state_dir, version=VERSION)
         self._channel: Channel | None = None
+        self._proxy_id = ""
         self._running: dict[str, trio.CancelScope] = {}
         self._nursery: trio.Nursery | None = None
         self._ssl: ssl.SSLContext | None = None
@@ -249,6 +252,7 @@ class Agent:
         self.statistics["connects"] += 1
         log.info("connected to proxy %s over %s", proxy.id, channel.carrier)
         self._channel = channel
+        self._proxy_id = proxy.id
         self._last_rx = trio.current_time()
         self.connected.set()
         heartbeat = first.heartbeat or self.config.heartbeat
@@ -390,14 +394,27 @@ class Agent:
 
     async def _housekeeping(self) -> None:
         """Re-send results nobody acknowledged (a proxy or center may have lost
-        them) and prune old journal rows."""
+        them), prune old journal rows, and now and then ask the center for the
+        current proxy list: a proxy the center revoked or retired is left."""
+        rounds = 0
         while True:
             await trio.sleep(30)
+            rounds += 1
             if self._channel is not None:
                 for res in self.journal.unacked():
                     if time.time() - res.finished > 20:
                         await self._send(res)
             self.journal.prune()
+            if rounds % REENROLL_ROUNDS == 0:
+                try:
+                    self.enrollment = await self.enroll()
+                except RegistrationError as exc:
+                    log.warning("periodic re-registration failed: %s", exc)
+                    continue
+                current = self._proxy_id
+                if current and current not in {p.id for p in self.enrollment.proxies} and self._channel is not None:
+                    log.warning("proxy %s is no longer offered by the center; leaving it", current)
+                    await self._channel.aclose()
 
     def status(self) -> dict[str, Any]:
         return {

@@ -176,3 +176,23 @@ def test_audit_chain_detects_tampering(fleet):
     con.close()
     bad = fleet.json("audit", "verify")
     assert not bad["ok"] and any(p["seq"] == 5 for p in bad["problems"])
+
+
+def test_revoked_proxy_is_refused(fleet):
+    """Last in this module: it takes the only proxy away."""
+    from center import Client
+
+    prof = fleet.profile
+    c = Client(prof["api"], prof["key_id"], prof["secret"], prof["ca_file"])
+    try:
+        c.request("POST", "/v1/proxies/proxy-1/revoke")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(h["online"] for h in c.hosts()):
+            time.sleep(0.2)
+        assert not any(h["online"] for h in c.hosts())
+        assert all(p["id"] != "proxy-1" for p in c.proxies())
+        time.sleep(3)  # the proxy keeps trying; the center keeps refusing it
+        log = (fleet.home / "logs" / "center.log").read_text()
+        assert "proxy proxy-1 refused: revoked" in log
+    finally:
+        c.close()
