@@ -35,7 +35,7 @@ import random
 import shutil
 import subprocess
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -131,6 +131,7 @@ class _Slot:
     last: str = ""
     niced: bool = False
     retry_in: float = 0.0
+    scope: trio.CancelScope = field(default_factory=trio.CancelScope)
 
     def describe(self) -> str:
         if self.state in ("running", "starting"):
@@ -198,6 +199,7 @@ class ResidentSupervisor:
         self._plugins = list(plugins) if plugins is not None else None
         self._slots: dict[str, _Slot] = {}
         self._refused: dict[str, str] = {}
+        self._nursery: trio.Nursery | None = None
 
     # -- declarations -------------------------------------------------------------
 
@@ -224,10 +226,10 @@ class ResidentSupervisor:
                 self._refused[name] = f"refused: starling_residents raised {type(exc).__name__}: {exc}"
         return out
 
-    def _check(self, plugin: str, res: Resident) -> str | None:
+    def _check(self, plugin: str, res: Resident, found: Mapping[str, object]) -> str | None:
         if not res.name.startswith(plugin + "."):
             return f"resident name must start with '{plugin}.'"
-        if res.name in self._slots:
+        if res.name in found:
             return "declared twice"
         if not res.argv:
             return "empty argv"
@@ -240,18 +242,56 @@ class ResidentSupervisor:
             return "check_interval and backoff_min must be > 0, backoff_max >= backoff_min"
         return None
 
-    def discover(self) -> list[str]:
-        """Load the resident plugins and record their declarations; returns the names kept."""
+    def _collect(self) -> dict[str, tuple[str, Resident]]:
+        """Ask every resident plugin again: ``{resident name: (plugin, declaration)}``.
+
+        Refusals are recorded in ``self._refused`` (they show in :meth:`status`).
+        """
+        self._refused = {}
+        found: dict[str, tuple[str, Resident]] = {}
         names = self._plugins if self._plugins is not None else resident_plugin_names()
         for plugin in names:
             for res in self._declared(plugin):
-                problem = self._check(plugin, res)
+                problem = self._check(plugin, res, found)
                 if problem:
                     log.error("resident %s of plugin %s refused: %s", res.name, plugin, problem)
                     self._refused[res.name] = f"refused: {problem}"
                     continue
-                self._slots[res.name] = _Slot(res, plugin, self.root / res.name)
+                found[res.name] = (plugin, res)
+        return found
+
+    def discover(self) -> list[str]:
+        """Load the resident plugins and record their declarations; returns the names kept."""
+        for name, (plugin, res) in self._collect().items():
+            self._slots[name] = _Slot(res, plugin, self.root / name)
         return sorted(self._slots)
+
+    def reload(self) -> dict[str, list[str]]:
+        """Ask the plugins again (after a plugin package was installed, rolled back,
+        enabled or disabled) and converge without restarting the agent: new
+        residents start, residents no longer declared (or whose plugin is now
+        disabled) are stopped and their trees killed, changed ones are restarted,
+        unchanged ones are left alone. Call it while :meth:`run` runs.
+
+        :returns: ``{"started": [...], "stopped": [...]}`` (a changed one is in both).
+        """
+        if self._nursery is None:
+            raise RuntimeError("ResidentSupervisor.reload() needs run() to be running")
+        wanted = self._collect()
+        stopped, started = [], []
+        for name, slot in list(self._slots.items()):
+            if name not in wanted or wanted[name][1] != slot.resident:
+                slot.scope.cancel()
+                del self._slots[name]
+                stopped.append(name)
+        for name, (plugin, res) in wanted.items():
+            if name not in self._slots:
+                slot = _Slot(res, plugin, self.root / name)
+                self._slots[name] = slot
+                self._nursery.start_soon(self._keep, slot)
+                started.append(name)
+        self._publish()
+        return {"started": sorted(started), "stopped": sorted(stopped)}
 
     # -- reporting ------------------------------------------------------------------
 
@@ -287,11 +327,15 @@ class ResidentSupervisor:
         if not self._slots:
             self.discover()
         self._publish()
-        async with trio.open_nursery() as nursery:
-            for slot in self._slots.values():
-                nursery.start_soon(self._keep, slot)
-            task_status.started()
-            await trio.sleep_forever()
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                for slot in self._slots.values():
+                    nursery.start_soon(self._keep, slot)
+                task_status.started()
+                await trio.sleep_forever()
+        finally:
+            self._nursery = None
 
     def _kill_leftover(self, slot: _Slot) -> None:
         """A tree a previous agent left running (it died without cleaning up)."""
@@ -313,6 +357,10 @@ class ResidentSupervisor:
         pidfile.unlink(missing_ok=True)
 
     async def _keep(self, slot: _Slot) -> None:
+        with slot.scope:
+            await self._keep_alive(slot)
+
+    async def _keep_alive(self, slot: _Slot) -> None:
         res = slot.resident
         slot.directory.mkdir(parents=True, exist_ok=True)
         self._kill_leftover(slot)

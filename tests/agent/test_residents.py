@@ -323,3 +323,31 @@ async def test_probe_http_answers():
     for bad in ("https://127.0.0.1:1/", "http://10.0.0.1:80/", "http://127.0.0.1:99999/"):
         with pytest.raises(ValueError):
             parse_health_url(bad)
+
+
+async def test_reload_converges_without_restarting_others(tmp_path):
+    declared = [Resident(name="demo.a", argv=["/bin/sleep", "300"], **FAST)]  # type: ignore[arg-type]
+    host = PluginHost(group="starling.test-none")
+    host.add_module("demo", _plugin("demo", lambda: list(declared)))
+    sup = ResidentSupervisor(host, tmp_path / "state", plugins=["demo"])
+    with pytest.raises(RuntimeError):
+        sup.reload()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(sup.run)
+        a = _pid(await _wait(sup, "demo.a", lambda s: s.startswith("running")))
+        declared.append(Resident(name="demo.b", argv=["/bin/sleep", "301"], **FAST))  # type: ignore[arg-type]
+        assert sup.reload() == {"started": ["demo.b"], "stopped": []}
+        b = _pid(await _wait(sup, "demo.b", lambda s: s.startswith("running")))
+        assert _pid(sup.status()["demo.a"]) == a  # untouched
+        # A changed declaration restarts that resident only; a removed one is stopped.
+        declared[:] = [Resident(name="demo.b", argv=["/bin/sleep", "302"], **FAST)]  # type: ignore[arg-type]
+        assert sup.reload() == {"started": ["demo.b"], "stopped": ["demo.a", "demo.b"]}
+        b2 = _pid(await _wait(sup, "demo.b", lambda s: s.startswith("running")))
+        assert b2 != b and "demo.a" not in sup.status()
+        await _until(lambda: not psutil.pid_exists(a) and not psutil.pid_exists(b))
+        # Disabling the plugin stops everything it declared.
+        host.disabled.add("demo")
+        assert sup.reload() == {"started": [], "stopped": ["demo.b"]}
+        await _until(lambda: not psutil.pid_exists(b2))
+        assert sup.status() == {}
+        nursery.cancel_scope.cancel()
