@@ -207,13 +207,13 @@ class Agent:
                     leaves = leaf_errors(raised)
                     if any(isinstance(e, (trio.Cancelled, KeyboardInterrupt)) for e in leaves):
                         raise
-                    exc = leaves[0]
-                    if isinstance(exc, StarlingError):
-                        log.warning("session with proxy %s ended: %s (%s)", proxy.id, exc, exc.code)
-                        if exc.code is EC.P005:
+                    first = leaves[0]
+                    if isinstance(first, StarlingError):
+                        log.warning("session with proxy %s ended: %s (%s)", proxy.id, first, first.code)
+                        if first.code is EC.P005:
                             self.enrollment = await self._enroll_with_retry()
                     else:
-                        log.error("session with proxy %s failed", proxy.id, exc_info=exc)
+                        log.error("session with proxy %s failed", proxy.id, exc_info=first)
                 finally:
                     self._channel = None
                     self.connected = trio.Event()
@@ -246,7 +246,7 @@ class Agent:
         with trio.fail_after(10):
             first = await channel.receive()
         if isinstance(first, ErrorMsg):
-            raise StarlingError(first.message, code=EC(first.code) if first.code in EC.__members__ else EC.P005)
+            raise StarlingError(first.message, code=EC.of(first.code, EC.P005))
         if not isinstance(first, Welcome):
             raise StarlingError(f"expected welcome, got {type(first).__name__}", code=EC.P003)
         self.statistics["connects"] += 1

@@ -68,6 +68,6 @@ async def register(centers: list[str], token: str, identity: Identity, version: 
             err = {}
         code = err.get("code", "")
         if code in ("C017", "C019"):
-            raise RegistrationError(err.get("message", "enrollment refused"), code=ErrorCode(code))
+            raise RegistrationError(err.get("message", "enrollment refused"), code=ErrorCode.of(code))
         errors.append(f"{base}: HTTP {status} {err.get('message', '')}")
     raise RegistrationError("no center accepted registration: " + "; ".join(errors), code=ErrorCode.C016)

@@ -107,7 +107,7 @@ async def run_process(
         buf = bufs[fd]
         async for chunk in stream:
             if on_output is not None:
-                await on_output(fd, chunk)
+                await on_output(fd, bytes(chunk))
             room = max_output - len(buf)
             if room > 0:
                 buf += chunk[:room]

@@ -64,11 +64,9 @@ def _task_view(row: dict[str, Any]) -> dict[str, Any]:
         "times": {k: row.get(k) for k in ("created", "dispatched", "delivered", "received", "running", "finished")},
     }
     if code:
-        try:
-            ec = ErrorCode(code)
+        ec = ErrorCode.__members__.get(code)
+        if ec is not None:
             view["meaning"], view["hint"] = ec.meaning, ec.hint
-        except ValueError:
-            pass
     return view
 
 
@@ -143,7 +141,7 @@ def build_app(center: Center, *, enroll_token: str, authenticate: Authenticator,
         )
         for r in rows:
             if r["code"]:
-                r["meaning"] = ErrorCode(r["code"]).meaning
+                r["meaning"] = ErrorCode.of(r["code"], ErrorCode.E001).meaning
         return json_response({"hosts": rows, "count": len(rows)})
 
     async def revoke(request: Request, _: str) -> Response:

@@ -308,7 +308,7 @@ class Center:
         by_agent = {t["id"]: t for t in targets}
         offline = [(row["id"], by_agent[row["agent_id"]]) for row in task_rows if not self._reachable(by_agent[row["agent_id"]])]
         if offline and req.offline == "fail":
-            await self.store.finalize([(tid, "failed", agent["code"] or "E001", ErrorCode(agent["code"] or "E001").meaning) for tid, agent in offline])
+            await self.store.finalize([(tid, "failed", agent["code"] or "E001", ErrorCode.of(agent["code"] or "E001", ErrorCode.E001).meaning) for tid, agent in offline])
         offline_ids = {tid for tid, _ in offline}
         await self.dispatch(job_row, [r for r in task_rows if r["id"] not in offline_ids], by_agent)
         await self._settle({job_id})
@@ -480,7 +480,7 @@ class Center:
     def _environment_code(self, row: dict[str, Any], now: float) -> ErrorCode | None:
         """An ``E…`` code when the host's last report explains the failure."""
         if row.get("online") is not None and not row["online"]:
-            return ErrorCode(row["code"]) if row.get("code", "").startswith("E") else ErrorCode.E001
+            return ErrorCode.of(row["code"], ErrorCode.E001) if str(row.get("code", "")).startswith("E") else ErrorCode.E001
         if row.get("last_seen") and now - row["last_seen"] > self.grace:
             return ErrorCode.E005
         try:

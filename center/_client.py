@@ -80,10 +80,7 @@ class Client:
             data = {}
         if resp.status_code >= 400 or (isinstance(data, dict) and "error" in data):
             err = data.get("error", {}) if isinstance(data, dict) else {}
-            try:
-                code = ErrorCode(err.get("code", "C020"))
-            except ValueError:
-                code = ErrorCode.C020
+            code = ErrorCode.of(str(err.get("code", "")), ErrorCode.C020)
             raise ApiError(code, err.get("message", f"HTTP {resp.status_code}"), resp.status_code, err.get("hint", ""))
         return data
 

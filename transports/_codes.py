@@ -37,6 +37,16 @@ class ErrorCode(enum.StrEnum):
         obj.hint = hint
         return obj
 
+    @classmethod
+    def of(cls, code: str, default: ErrorCode | None = None) -> ErrorCode:
+        """The member for ``"A002"``; ``default`` (or ValueError) when unknown."""
+        member = cls.__members__.get(code)
+        if member is not None:
+            return member
+        if default is not None:
+            return default
+        raise ValueError(f"unknown error code {code!r}")
+
     @property
     def layer(self) -> Layer:
         return Layer(self.value[0])

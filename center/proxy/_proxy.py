@@ -137,11 +137,11 @@ class Proxy:
                     await self._link_session(url, channel)
                     delay = 0.5
                 except Exception as raised:
-                    exc = leaf_errors(raised)[0]
-                    if isinstance(exc, StarlingError):
-                        log.warning("link to center %s ended: %s (%s)", url, exc, exc.code)
+                    first = leaf_errors(raised)[0]
+                    if isinstance(first, StarlingError):
+                        log.warning("link to center %s ended: %s (%s)", url, first, first.code)
                     else:
-                        log.error("link to center %s failed", url, exc_info=exc)
+                        log.error("link to center %s failed", url, exc_info=first)
                 finally:
                     self._links.pop(url, None)
                     await channel.aclose()

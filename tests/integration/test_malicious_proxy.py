@@ -21,7 +21,15 @@ import trio
 from center import Client
 from center._credentials import proxy_token
 from center.proxy import Proxy
-from transports import JobSpec, Result, Task, client_context, encode_value, get_carrier, server_context
+from transports import (
+    JobSpec,
+    Result,
+    Task,
+    client_context,
+    encode_value,
+    get_carrier,
+    server_context,
+)
 
 from .conftest import Fleet
 
