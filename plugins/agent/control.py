@@ -18,7 +18,16 @@ import time
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, NoParams, Plugin, Risk, action, hookimpl
+from agent_core import (
+    ActionContext,
+    ActionError,
+    ErrorCode,
+    NoParams,
+    Plugin,
+    Risk,
+    action,
+    hookimpl,
+)
 
 PLUGIN = Plugin("agent", description=__doc__.splitlines()[0], domain="agent")
 _STARTED = time.time()
