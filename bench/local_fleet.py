@@ -44,6 +44,21 @@ def measure(n: int, runs: int, idle_wait: float) -> dict[str, float]:
             doc = json.loads(proc.stdout)
             ok = sum(1 for h in doc["hosts"] if h["stdout"] == "hi\n")
             assert ok == n, f"only {ok}/{n} answered"
+        # The same job through the Python client: the system's own latency,
+        # without the CLI's interpreter start-up.
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+        from center import Client
+
+        prof = json.loads(Path(home, "up.json").read_text())
+        client = Client(prof["api"], prof["key_id"], prof["secret"], prof["ca_file"])
+        api_times = []
+        for _ in range(runs):
+            t = time.monotonic()
+            sub = client.submit("cmd.run", {"cmd": "echo hi"}, all=True)
+            view = client.wait(sub["job_id"], 60)
+            api_times.append(time.monotonic() - t)
+            assert view["counts"].get("succeeded") == n, view["counts"]
+        client.close()
         time.sleep(idle_wait)
         profile = json.loads(Path(home, "up.json").read_text())
         rss = [psutil.Process(a["pid"]).memory_info().rss for a in profile["agents"]]
@@ -56,6 +71,8 @@ def measure(n: int, runs: int, idle_wait: float) -> dict[str, float]:
     return {
         "agents": n,
         "startup_s": started,
+        "api_job_p50_s": statistics.median(api_times),
+        "api_job_max_s": max(api_times),
         "run_p50_s": statistics.median(times),
         "run_min_s": min(times),
         "run_max_s": max(times),
