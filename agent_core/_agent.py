@@ -42,7 +42,7 @@ from transports import (
     leaf_errors,
 )
 from transports import ErrorCode as EC
-from transports._signing import verify_task_message
+from transports._signing import public_key_bytes, sign_hello, verify_task_message
 
 from ._config import AgentConfig
 from ._context import AgentInfo
@@ -71,6 +71,7 @@ class Agent:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.host = host or PluginHost(disabled=set(config.disabled_plugins))
         self.journal = Journal(self.state_dir / "journal.db")
+        self.key = load_or_create_key(self.state_dir / "agent-ed25519.pem")
         self.kernel = Kernel(self.host, self.state_dir, self.status)
         self.throttle = Throttle(
             max_load_per_cpu=config.max_load_per_cpu, mem_budget_mb=config.mem_budget_mb, max_concurrent=config.max_concurrent
@@ -107,7 +108,10 @@ class Agent:
         already-enrolled agent from reaching its proxies."""
         assert self.identity is not None
         try:
-            enrollment = await register(self.config.center, self.config.enroll_token, self.identity, VERSION, self._ssl)
+            enrollment = await register(
+                self.config.center, self.config.enroll_token, self.identity, VERSION, self._ssl,
+                public_key=public_key_bytes(self.key),
+            )
         except RegistrationError as exc:
             cached = self._load_cached()
             if cached is None or exc.code in (EC.C017, EC.C019):
@@ -233,11 +237,14 @@ class Agent:
 
     async def _session(self, channel: Channel, proxy: ProxyInfo) -> None:
         assert self.enrollment is not None and self.identity is not None
+        now = time.time()
         await channel.send(
             Hello(
                 role="agent",
                 node_id=self.enrollment.agent_id,
                 credential=self.enrollment.credential.encode(),
+                proof=sign_hello(self.key, self.enrollment.agent_id, now),
+                ts=now,
                 idc=self.identity.idc,
                 carrier=channel.carrier,
                 software=f"starling-agent/{VERSION}",
@@ -424,6 +431,23 @@ class Agent:
             "journal": self.journal.counts(),
             **self.statistics,
         }
+
+
+def load_or_create_key(path: Path) -> Any:
+    """The agent's own Ed25519 key, made once at first start (mode 0600)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    if path.exists():
+        key = serialization.load_pem_private_key(path.read_bytes(), None)
+        assert isinstance(key, ed25519.Ed25519PrivateKey)
+        return key
+    key = ed25519.Ed25519PrivateKey.generate()
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    os.chmod(tmp, 0o600)
+    tmp.replace(path)
+    return key
 
 
 def dump_status(agent: Agent) -> str:

@@ -49,9 +49,20 @@ def _post(url: str, body: bytes, ctx: ssl.SSLContext | None) -> tuple[int, bytes
         return exc.code, exc.read()
 
 
-async def register(centers: list[str], token: str, identity: Identity, version: str, ctx: ssl.SSLContext | None) -> Enrollment:
-    """Register with the first center that answers; raise RegistrationError."""
-    body = json.dumps({"token": token, "identity": msgspec.to_builtins(identity), "version": version}).encode()
+async def register(
+    centers: list[str], token: str, identity: Identity, version: str, ctx: ssl.SSLContext | None, public_key: bytes = b""
+) -> Enrollment:
+    """Register with the first center that answers; raise RegistrationError.
+
+    :param public_key: the agent's Ed25519 public key (raw); the credential the
+        center returns is bound to it.
+    """
+    doc = {"token": token, "identity": msgspec.to_builtins(identity), "version": version}
+    if public_key:
+        import base64
+
+        doc["public_key"] = base64.b64encode(public_key).decode()
+    body = json.dumps(doc).encode()
     errors: list[str] = []
     for base in centers:
         url = base.rstrip("/") + "/v1/agents/register"

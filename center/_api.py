@@ -44,6 +44,8 @@ class RegisterRequest(msgspec.Struct, forbid_unknown_fields=True):
     token: str
     identity: dict[str, Any]
     version: str = ""
+    #: The agent's Ed25519 public key, base64 (32 raw bytes).
+    public_key: str = ""
 
 
 def _task_view(row: dict[str, Any]) -> dict[str, Any]:
@@ -114,11 +116,17 @@ def build_app(center: Center, *, enroll_token: str, authenticate: Authenticator,
         ident = req.identity
         if not isinstance(ident.get("sn"), str) or not ident["sn"]:
             raise StarlingError("identity.sn is required", code=ErrorCode.C001)
-        agent_id, revoked = await store.register_agent(ident, req.version)
+        try:
+            pubkey = base64.b64decode(req.public_key, validate=True) if req.public_key else b""
+        except ValueError:
+            pubkey = b"?"
+        if len(pubkey) not in (0, 32):
+            raise StarlingError("public_key must be a base64 Ed25519 public key", code=ErrorCode.C001)
+        agent_id, revoked = await store.register_agent(ident, req.version, req.public_key)
         if revoked:
             raise StarlingError(f"host {agent_id} is revoked", code=ErrorCode.C019)
         idc = ident.get("idc") or "default"
-        credential = _credentials.issue(center.signing_key, agent_id, idc)
+        credential = _credentials.issue(center.signing_key, agent_id, idc, pubkey=pubkey)
         candidates = await store.list_proxies(idc=idc, online=True) or await store.list_proxies(online=True)
         # Least loaded first. Load reports are seconds old, so agents this center
         # sent to a proxy since its last report count too; a little jitter breaks

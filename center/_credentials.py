@@ -22,6 +22,8 @@ class Claims(msgspec.Struct, array_like=True):
     idc: str
     issued: float
     expires: float
+    #: The agent's Ed25519 public key (raw); its hello must prove it holds the key.
+    pubkey: bytes = b""
 
 
 class CredentialError(StarlingError):
@@ -37,9 +39,9 @@ def proxy_token(master: str, proxy_id: str) -> str:
     return hmac.new(master.encode(), b"starling-proxy\x00" + proxy_id.encode(), hashlib.sha256).hexdigest()
 
 
-def issue(key: ed25519.Ed25519PrivateKey, agent_id: str, idc: str, ttl: float = 365 * 86400) -> str:
+def issue(key: ed25519.Ed25519PrivateKey, agent_id: str, idc: str, ttl: float = 365 * 86400, pubkey: bytes = b"") -> str:
     now = time.time()
-    body = msgspec.msgpack.encode(Claims(agent_id, idc, now, now + ttl))
+    body = msgspec.msgpack.encode(Claims(agent_id, idc, now, now + ttl, pubkey))
     sig = key.sign(b"starling-cred\x00" + body)
     return base64.urlsafe_b64encode(body).decode() + "." + base64.urlsafe_b64encode(sig).decode()
 

@@ -47,6 +47,8 @@ agents = sa.Table(
     sa.Column("health", sa.Text, nullable=False, default="{}"),
     sa.Column("registered", sa.Double, nullable=False, default=0.0),
     sa.Column("revoked", sa.Boolean, nullable=False, default=False),
+    #: The agent's Ed25519 public key (base64), sent at enrollment.
+    sa.Column("public_key", sa.String(64), nullable=False, default=""),
 )
 
 proxies = sa.Table(
@@ -165,7 +167,7 @@ class Store:
 
     # -- agents ------------------------------------------------------------------
 
-    def register_agent(self, identity: dict[str, Any], version: str) -> tuple[str, bool]:
+    def register_agent(self, identity: dict[str, Any], version: str, public_key: str = "") -> tuple[str, bool]:
         """Upsert a host by SN; returns ``(agent_id, revoked)``."""
         now = time.time()
         values = {
@@ -175,6 +177,7 @@ class Store:
             "idc": identity.get("idc") or "default",
             "tags": json.dumps(sorted(identity.get("tags") or [])),
             "version": version,
+            "public_key": public_key,
         }
         with self.engine.begin() as conn:
             row = conn.execute(sa.select(agents.c.id, agents.c.revoked).where(agents.c.sn == identity["sn"])).first()

@@ -137,6 +137,9 @@ class Hello(Message, tag="hello", kw_only=True):
     role: Literal["agent", "proxy"]
     node_id: str
     credential: bytes = b""
+    #: Proof of possession: the agent's Ed25519 signature over (node_id, ts).
+    proof: bytes = b""
+    ts: float = 0.0
     idc: str = ""
     carrier: str = ""
     software: str = ""

@@ -57,18 +57,22 @@ from ._errors import StarlingError
 from ._messages import JobSpec, Task, TaskRef
 
 __all__ = [
+    "HELLO_WINDOW",
     "MAX_PROOF_DEPTH",
     "SignatureExpired",
     "SignatureInvalid",
     "SignedJob",
     "header_bytes",
+    "hello_message",
     "key_id_for",
     "leaf_hash",
     "merkle_root",
     "new_nonce",
     "public_key_bytes",
+    "sign_hello",
     "sign_job",
     "sign_job_spec",
+    "verify_hello",
     "verify_task",
     "verify_task_message",
 ]
@@ -388,3 +392,29 @@ def verify_task_message(
         agent_id=agent_id,
         leeway=leeway,
     )
+
+
+# --- proof of possession at hello --------------------------------------------------
+
+#: How far a hello's timestamp may be from the proxy's clock.
+HELLO_WINDOW = 300.0
+
+
+def hello_message(agent_id: str, ts: float) -> bytes:
+    """What an agent signs in its hello: its id and the time, so a credential
+    copied off a host (or out of a log) is useless without the agent's key."""
+    return b"starling-hello-v1" + _lp(agent_id.encode()) + _lp(f"{ts:.3f}".encode())
+
+
+def sign_hello(private_key: Ed25519PrivateKey, agent_id: str, ts: float) -> bytes:
+    return private_key.sign(hello_message(agent_id, ts))
+
+
+def verify_hello(public_key: bytes, agent_id: str, ts: float, proof: bytes, now: float) -> None:
+    """:raises SignatureInvalid: the proof is missing, wrong, or too old/new."""
+    if abs(now - ts) > HELLO_WINDOW:
+        raise SignatureInvalid(f"hello timestamp {ts:.0f} is outside the {HELLO_WINDOW:.0f}s window")
+    try:
+        _public_key(public_key).verify(proof, hello_message(agent_id, ts))
+    except InvalidSignature as exc:
+        raise SignatureInvalid("hello proof does not match the credential's key") from exc

@@ -51,6 +51,7 @@ from transports import (
     get_carrier,
     leaf_errors,
 )
+from transports._signing import verify_hello
 
 from .._credentials import CredentialError, verify
 from .._store import new_id
@@ -351,9 +352,14 @@ class Proxy:
             await channel.send(ErrorMsg(code=ErrorCode.P007.value, message="proxy not linked to a center yet"))
             return
         try:
-            verify(self.center_key, hello.credential.decode(errors="replace"), hello.node_id)
+            claims = verify(self.center_key, hello.credential.decode(errors="replace"), hello.node_id)
             if hello.node_id in self.revoked:
                 raise CredentialError("credential revoked")
+            if claims.pubkey:
+                try:
+                    verify_hello(claims.pubkey, hello.node_id, hello.ts, hello.proof, time.time())
+                except StarlingError as exc:
+                    raise CredentialError(f"no proof of the agent's key: {exc}") from exc
         except CredentialError as exc:
             log.warning("agent %s refused: %s", hello.node_id, exc)
             await channel.send(ErrorMsg(code=ErrorCode.P005.value, message=str(exc)))

@@ -108,6 +108,13 @@ async def test_compromised_proxy(fleet: Fleet, tmp_path: Path) -> None:
                     await trio.sleep(0.1)
             (agent_id,) = evil.agents
 
+            def online() -> bool:
+                return any(h["hostname"] == "evil-victim" and h["online"] for h in client.hosts())
+
+            with trio.fail_after(15):
+                while not await trio.to_thread.run_sync(online):
+                    await trio.sleep(0.2)
+
             async def run(cmd: str, **kw) -> dict:
                 sub = await trio.to_thread.run_sync(lambda: client.submit("cmd.run", {"cmd": cmd}, hosts=["evil-victim"], **kw))
                 done = await trio.to_thread.run_sync(lambda: client.wait(sub["job_id"], 30))
@@ -117,7 +124,7 @@ async def test_compromised_proxy(fleet: Fleet, tmp_path: Path) -> None:
 
             # 0. honest traffic works through this proxy
             ok = await run(f"echo once >> {marker}; echo good")
-            assert (ok["state"], ok["stdout"]) == ("succeeded", "good\n")
+            assert (ok["state"], ok["stdout"]) == ("succeeded", "good\n"), ok
             genuine = evil.seen[-1]
 
             # 1. a task the center never signed

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 import sqlite3
 import time
 
@@ -129,6 +130,33 @@ def test_signed_requests_refused_when_wrong(fleet):
         tampered = sign_request(prof["key_id"], prof["secret"].encode(), "POST", prof["api"] + "/v1/jobs", b'{"action":"sys.info","all":true}')
         r = http.post(prof["api"] + "/v1/jobs", headers=tampered, content=b'{"action":"cmd.run","params":{"cmd":"id"},"all":true}')
         assert r.json()["error"]["code"] == "C007"
+
+
+async def test_stolen_credential_is_useless_without_the_agent_key(fleet):
+    """A credential copied off a host cannot open a session: the hello must be
+    signed with the agent's own key, which never leaves the host."""
+    import msgspec
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    from transports import ErrorMsg, Hello, Welcome, get_carrier
+    from transports._signing import sign_hello
+
+    agent = fleet.profile["agents"][-1]
+    enrollment = json.loads((Path(agent["dir"]) / "enrollment.json").read_text())
+    url = next(u for u in enrollment["proxies"][0]["urls"] if u.startswith("tcp://"))
+    ctx = client_context(fleet.profile["ca_file"])
+    attempts = {
+        "no proof": {},
+        "someone else's key": {"proof": sign_hello(ed25519.Ed25519PrivateKey.generate(), enrollment["agent_id"], time.time()), "ts": time.time()},
+    }
+    for label, extra in attempts.items():
+        ch = await get_carrier(url).connect(url, ssl_context=ctx)
+        async with ch:
+            await ch.send(Hello(role="agent", node_id=enrollment["agent_id"], credential=enrollment["credential"].encode(), **extra))
+            answer = await ch.receive()
+        assert isinstance(answer, ErrorMsg) and answer.code == "P005", (label, answer)
+        assert not isinstance(answer, Welcome)
+    assert msgspec.json.decode((Path(agent["dir"]) / "enrollment.json").read_bytes())["agent_id"]
 
 
 def test_revoked_host_is_cut_off(fleet):
