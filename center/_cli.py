@@ -226,7 +226,7 @@ def cmd_hosts(args: argparse.Namespace) -> int:
     if args.json:
         _emit_json({"hosts": rows})
     else:
-        console.print(hosts_table(rows))
+        console.print(hosts_table(rows, console.width))
         online = sum(1 for r in rows if r["online"])
         console.print(f"[dim]{len(rows)} hosts, {online} online, {len(rows) - online} offline[/dim]")
     return 0

@@ -84,17 +84,24 @@ def print_summary(console: Console, job: dict[str, Any], elapsed: float | None =
             console.print(Text(f"  hint: {hint}", style="italic dim"))
 
 
-def hosts_table(rows: list[dict[str, Any]]) -> Table:
+def hosts_table(rows: list[dict[str, Any]], width: int = 120) -> Table:
+    """Hosts, narrowest useful columns first: a long host id and the proxy are
+    dropped on a narrow terminal (``--json`` has everything)."""
     table = Table(box=None, header_style="bold", pad_edge=False)
-    for col in ("host id", "hostname", "ip", "idc", "status", "proxy", "load", "seen"):
-        table.add_column(col, no_wrap=col in ("host id", "ip"))
+    wide = width >= 110
+    cols = ["hostname", "ip", "idc", "status", "load", "seen"] + (["proxy", "carrier", "host id"] if wide else [])
+    for col in cols:
+        table.add_column(col, no_wrap=True, overflow="ellipsis")
     now = time.time()
     for r in rows:
         health = r.get("health") or {}
         status = Text("online", style="green") if r["online"] else Text(f"offline {r.get('code') or ''}".strip(), style="red")
         seen = f"{now - r['last_seen']:.0f}s ago" if r.get("last_seen") else "never"
         load = f"{health.get('load1', 0):.2f}/{health.get('cpus', '?')}" if health else ""
-        table.add_row(r["id"], r["hostname"], r["ip"], r["idc"], status, r.get("proxy_id") or "", load, seen)
+        cells = [r["hostname"], r["ip"], r["idc"], status, load, seen]
+        if wide:
+            cells += [r.get("proxy_id") or "", r.get("carrier") or "", r["id"]]
+        table.add_row(*cells)
     return table
 
 

@@ -59,6 +59,43 @@ def test_plugin_action_and_targets(fleet):
     assert all(h["data"]["cpus"] == os.cpu_count() for h in doc["hosts"])
 
 
+def test_progress_stream_and_wait(fleet):
+    """The API's server-sent events report progress and end with `done`."""
+    import httpx
+
+    from center import Client
+    from center.security import StarlingAuth
+    from transports import client_context
+
+    prof = fleet.profile
+    c = Client(prof["api"], prof["key_id"], prof["secret"], prof["ca_file"])
+    sub = c.submit("cmd.run", {"cmd": "sleep 1; echo streamed"}, all=True)
+    events = []
+    auth = StarlingAuth(prof["key_id"], prof["secret"].encode())
+    with httpx.Client(base_url=prof["api"], verify=client_context(prof["ca_file"]), auth=auth, timeout=30) as http:
+        with http.stream("GET", f"/v1/jobs/{sub['job_id']}/events") as resp:
+            assert resp.headers["content-type"].startswith("text/event-stream")
+            for line in resp.iter_lines():
+                if line.startswith("event: "):
+                    events.append(line[7:])
+    assert events[0] == "progress" and events[-1] == "done" and events.count("progress") >= 2
+    view = c.wait(sub["job_id"], 30)
+    assert view["complete"] and view["counts"] == {"succeeded": AGENTS}
+    c.close()
+
+
+def test_hosts_table_fits_a_narrow_terminal(fleet):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = dict(os.environ, STARLING_HOME=str(fleet.home), COLUMNS="80")
+    out = subprocess.run([str(Path(sys.executable).parent / "starling"), "hosts"], capture_output=True, text=True, env=env, timeout=60).stdout
+    assert max(len(line) for line in out.splitlines()) <= 80
+    assert "online" in out
+
+
 def test_killed_agent_goes_offline_with_code(fleet):
     victim = fleet.profile["agents"][0]
     os.kill(victim["pid"], signal.SIGKILL)
