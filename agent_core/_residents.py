@@ -220,10 +220,15 @@ class ResidentSupervisor:
                 continue
             kwargs = {"config": dict(self.config.get(name, {}))} if "config" in impl.argnames else {}
             try:
-                out.extend(impl.function(**kwargs) or [])
+                declared = impl.function(**kwargs) or []
             except Exception as exc:
                 log.exception("plugin %s: starling_residents raised", name)
                 self._refused[name] = f"refused: starling_residents raised {type(exc).__name__}: {exc}"
+                continue
+            if not isinstance(declared, list | tuple) or not all(isinstance(r, Resident) for r in declared):
+                self._refused[name] = "refused: starling_residents must return a list of Resident"
+                continue
+            out.extend(declared)
         return out
 
     def _check(self, plugin: str, res: Resident, found: Mapping[str, object]) -> str | None:

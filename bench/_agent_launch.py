@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import importlib
 import signal
 import sys
-import types
 from pathlib import Path
 from typing import Any
 
@@ -61,23 +59,23 @@ def patch_carriers() -> None:
     agent_mod.get_carrier = get_carrier  # type: ignore[attr-defined]
 
 
-def stub_signing() -> None:
-    """agent_core._agent: import transports._signing inside ``_on_task``, not at the top.
+def libcrypto_ed25519() -> None:
+    """Ed25519 (the agent's key, hello proofs, task signatures) through the
+    libcrypto that ``ssl`` already loaded, instead of ``cryptography``: the
+    unchanged agent code runs over the stand-ins of bench/_ed25519_libcrypto.py.
 
-    Must run before ``agent_core._agent`` is imported: the stub stands in for the
-    module during that import and loads the real one on the first task.
+    Must run before anything imports cryptography, and needs ``carriers`` (the
+    QUIC carrier imports far more of cryptography than the stand-in offers).
     """
+    import importlib.util
 
-    def verify_task_message(*args: Any, **kwargs: Any) -> None:
-        sys.modules.pop("transports._signing", None)
-        real = importlib.import_module("transports._signing")
-        return real.verify_task_message(*args, **kwargs)  # type: ignore[no-any-return]
-
-    stub = types.ModuleType("transports._signing")
-    stub.verify_task_message = verify_task_message  # type: ignore[attr-defined]
-    sys.modules["transports._signing"] = stub
-    importlib.import_module("agent_core._agent")
-    del sys.modules["transports._signing"]
+    # By file path: bench/ must not be on sys.path (bench/transports.py would shadow transports).
+    spec = importlib.util.spec_from_file_location("_ed25519_libcrypto", Path(__file__).with_name("_ed25519_libcrypto.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["_ed25519_libcrypto"] = module
+    spec.loader.exec_module(module)
+    module.install_cryptography_shim()
 
 
 def patch_libc() -> None:
@@ -114,7 +112,7 @@ def _install_signals() -> None:
     signal.signal(signal.SIGUSR1, trace)
 
 
-PATCHES = {"lazy-signing": stub_signing, "carriers": patch_carriers, "ctypes-libc": patch_libc}
+PATCHES = {"libcrypto-ed25519": libcrypto_ed25519, "carriers": patch_carriers, "ctypes-libc": patch_libc}
 
 
 def main() -> int:
@@ -122,9 +120,11 @@ def main() -> int:
     parser.add_argument("--patch", action="append", default=[], choices=sorted(PATCHES))
     parser.add_argument("rest", nargs=argparse.REMAINDER)
     args = parser.parse_args()
+    if "libcrypto-ed25519" in args.patch and "carriers" not in args.patch:
+        parser.error("libcrypto-ed25519 needs --patch carriers")
     _install_signals()
-    # Order matters: the signing stub must be in place before _agent is imported.
-    for name in sorted(args.patch, key=lambda n: n != "lazy-signing"):
+    # Order matters: the stand-ins must be in place before anything imports cryptography.
+    for name in sorted(args.patch, key=lambda n: n != "libcrypto-ed25519"):
         PATCHES[name]()
     from agent_core._daemon import main as daemon_main
 

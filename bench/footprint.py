@@ -62,7 +62,7 @@ class Variant:
         self.launcher = self.launcher or bool(self.patches) or self.trim
 
 
-ALL_PATCHES = ["carriers", "lazy-signing", "ctypes-libc"]
+ALL_PATCHES = ["carriers", "libcrypto-ed25519", "ctypes-libc"]
 VARIANTS = [
     Variant("twin (same command)", note="control: same as the agent above"),
     Variant("launcher, no patch", launcher=True, note="control for the patched rows"),
@@ -71,7 +71,7 @@ VARIANTS = [
     Variant("-X frozen_modules=on", pyflags=["-X", "frozen_modules=on"]),
     Variant("-S (no site; PYTHONPATH)", pyflags=["-S"], env={"PYTHONPATH": f"{SITE}:{ROOT}"}),
     Variant("patch: one carrier", patches=["carriers"]),
-    Variant("patch: lazy signing", patches=["lazy-signing"]),
+    Variant("patch: one carrier + libcrypto Ed25519", patches=["carriers", "libcrypto-ed25519"], note="Ed25519 needs the carrier patch"),
     Variant("patch: ctypes prctl", patches=["ctypes-libc"]),
     Variant("all patches", patches=ALL_PATCHES, then_task=True),
     Variant("all patches + ARENA_MAX=2 + trim", patches=ALL_PATCHES, env={"MALLOC_ARENA_MAX": "2"}, trim=True),
@@ -97,9 +97,9 @@ IMPORT_STEPS = [
 
 ALT_BASE = "import trio, transports, agent_core, sqlite3, urllib.request"
 ALTERNATIVES = [
-    ("Ed25519 verify with cryptography (today)", "import transports._signing"),
-    ("Ed25519 verify with ssl's libcrypto via ctypes (bench/_ed25519_libcrypto.py)",
-     "import _ed25519_libcrypto as e; e.verify(bytes(32), bytes(64), b'x')"),
+    ("Ed25519 with cryptography (today: transports._signing)", "import transports._signing"),
+    ("Ed25519 sign + verify with ssl's libcrypto via ctypes (bench/_ed25519_libcrypto.py)",
+     "import _ed25519_libcrypto as e; s = bytes(32); e.verify(e.public_from_seed(s), e.sign(s, b'x'), b'x')"),
     ("prctl via cffi ABI mode (today: cdef imports pycparser)",
      "from agent_core._libc import set_child_subreaper; set_child_subreaper()"),
     ("prctl via ctypes", "import ctypes; ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)"),
@@ -125,6 +125,23 @@ def smaps(pid: int) -> dict[str, float]:
         "file": (rss - kb("Anonymous")) / 1024,
         "threads": float(psutil.Process(pid).num_threads()),
     }
+
+
+def mappings(pid: int, top: int = 8) -> list[list[object]]:
+    """Resident MB per mapped file (or [anon]/[heap]) of ``pid``, largest first."""
+    rss: dict[str, int] = {}
+    anon: dict[str, int] = {}
+    where = "[anon]"
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        head = line.split()
+        if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
+            where = head[5] if len(head) > 5 else "[anon]"
+        elif head and head[0] == "Rss:":
+            rss[where] = rss.get(where, 0) + int(head[1])
+        elif head and head[0] == "Anonymous:":
+            anon[where] = anon.get(where, 0) + int(head[1])
+    biggest = sorted(rss, key=lambda k: -rss[k])[:top]
+    return [[name.replace(str(ROOT), "."), rss[name] / 1024, anon.get(name, 0) / 1024] for name in biggest]
 
 
 def cli(home: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -192,11 +209,19 @@ class Twin:
         else:
             cmd = [sys.executable, *variant.pyflags, "-m", "agent_core._daemon", "-c", str(self.dir / "agent.toml")]
         self.err = self.dir / "agent.out"
+        # psutil's create_time rests on /proc/stat's btime, whole seconds: up to
+        # 1 s off. The clock read just before the spawn is the honest start.
+        self.spawned = time.time()
         with open(self.err, "wb") as fh:
             self.proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=self.dir, start_new_session=True)
 
     def startup(self) -> float:
-        return connected_at(self.dir / "agent.log") - psutil.Process(self.proc.pid).create_time()
+        """Seconds from the spawn to the "connected to proxy" log line."""
+        took = connected_at(self.dir / "agent.log") - self.spawned
+        if took > 2:  # say why, so an outlier is explained rather than averaged
+            for line in (self.dir / "agent.log").read_text().splitlines()[:5]:
+                print(f"slow start ({took:.1f} s) of {self.dir.name}: {line[:300]}", file=sys.stderr)
+        return took
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -208,8 +233,8 @@ class Twin:
                 self.proc.wait()
 
 
-def bare(code: str, settle: float) -> dict[str, float]:
-    proc = subprocess.Popen([sys.executable, "-c", code])
+def bare(code: str, settle: float, python: str = sys.executable) -> dict[str, float]:
+    proc = subprocess.Popen([python, "-c", code])
     try:
         time.sleep(settle)
         return smaps(proc.pid)
@@ -240,7 +265,9 @@ def alternatives() -> list[list[object]]:
     """Extra RSS of each way of doing one job, over the agent's other imports."""
     probe = (
         "import re, sys, json\n"
-        f"sys.path.append({str(ROOT / 'bench')!r})\n"
+        "import importlib.util\n"
+        f"spec = importlib.util.spec_from_file_location('_ed25519_libcrypto', {str(ROOT / 'bench' / '_ed25519_libcrypto.py')!r})\n"
+        "sys.modules['_ed25519_libcrypto'] = mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)\n"
         "def m():\n"
         "    t = open('/proc/self/smaps_rollup').read()\n"
         "    g = lambda k: int(re.search(rf'^{k}:\\s+(\\d+)', t, re.M).group(1))\n"
@@ -293,16 +320,27 @@ def main() -> None:
         profile = json.loads((home / "up.json").read_text())
         agent = profile["agents"][0]
         pid, adir = int(agent["pid"]), Path(agent["dir"])
-        start_s = connected_at(adir / "agent.log") - psutil.Process(pid).create_time()
+        connected_at(adir / "agent.log")
         mods = plugin_modules()
         builtin = sum(1 for v in mods.values() if v.startswith("starling:"))
         time.sleep(args.idle)
         idle = smaps(pid)
+        maps = mappings(pid)
         ran = cli(home, "run", "--host", agent["hostname"], "--json", "--", "true")
         if ran.returncode != 0:
             raise SystemExit(ran.stdout + ran.stderr)
         time.sleep(2)
         after = smaps(pid)
+
+        # Start-up: `starling up` does not say when it spawned the agent, so time
+        # twins (the same command) from their spawn; the median of three.
+        starts = []
+        for i in range(3):
+            tw = Twin(home, adir, 90 + i, Variant("start-up"))
+            twins.append(tw)
+            starts.append(tw.startup())
+            tw.stop()
+        start_s = sorted(starts)[1]
 
         # Which modules (and so plugins) an idle agent imported: a twin under -X importtime.
         probe = Twin(home, adir, 0, Variant("importtime"), {"PYTHONPROFILEIMPORTTIME": "1"})
@@ -315,7 +353,7 @@ def main() -> None:
 
         print(f"## Idle agent (`starling up` took {up_s:.1f} s)\n")
         print(table(
-            ["agent", "rss_mb", "pss_mb", "uss_mb", "anon_mb", "file_mb", "threads", "start_to_connected_s"],
+            ["agent", "rss_mb", "pss_mb", "uss_mb", "anon_mb", "file_mb", "threads", "start_to_connected_s (twins, median of 3)"],
             [
                 [f"idle {args.idle:g}s", idle["rss"], idle["pss"], idle["uss"], idle["anon"], idle["file"], int(idle["threads"]), round(start_s, 2)],
                 ["after one cmd.run", after["rss"], after["pss"], after["uss"], after["anon"], after["file"], int(after["threads"]), ""],
@@ -324,6 +362,10 @@ def main() -> None:
         print(f"\nplugins available: {len(mods)} ({builtin} built-in, {len(mods) - builtin} third-party); "
               f"imported by the idle agent: {len(loaded_plugins)} {loaded_plugins}; modules imported: {len(names)} "
               f"in {import_s:.2f} s (from -X importtime)\n")
+
+        print("Where the idle agent's resident pages are (largest mappings):\n")
+        print(table(["mapping", "rss_mb", "anon_mb"], maps))
+        print()
 
         if args.trace:
             trace_file = home / "trace.txt"
@@ -356,7 +398,7 @@ def main() -> None:
                     raise SystemExit(ran.stdout + ran.stderr)
                 time.sleep(2)
                 m = smaps(tw.proc.pid)
-                rows.append([f"{variant.name}, after one cmd.run", m["rss"], m["pss"], m["uss"], m["anon"], m["file"], "", "signature check imported"])
+                rows.append([f"{variant.name}, after one cmd.run", m["rss"], m["pss"], m["uss"], m["anon"], m["file"], "", "task verified, cmd plugin loaded"])
             tw.stop()
         if rows:
             print("## Variants (twin agents, same center and proxy)\n")
@@ -367,7 +409,11 @@ def main() -> None:
         for label, code in BARE.items():
             m = bare(code, 3)
             brows.append([label, m["rss"], m["uss"], m["anon"]])
-        print("## Bare interpreters (same Python)\n")
+        system = "/usr/bin/python3"
+        if Path(system).exists() and Path(system).resolve() != Path(sys.executable).resolve():
+            m = bare("import time; time.sleep(60)", 3, system)
+            brows.append([f"{system} (the distribution's): import time; sleep", m["rss"], m["uss"], m["anon"]])
+        print(f"## Bare interpreters ({sys.executable}, Python {sys.version.split()[0]})\n")
         print(table(["process", "rss_mb", "uss_mb", "anon_mb"], brows))
         print()
 

@@ -271,6 +271,9 @@ async def test_residents_hook_errors_and_disabled_plugins(tmp_path):
     sup = _supervisor(tmp_path, "demo", broken)
     sup.discover()
     assert sup.status() == {"demo": "refused: starling_residents raised RuntimeError: bad config"}
+    sup = _supervisor(tmp_path, "demo", lambda: ["not a Resident"])  # type: ignore[list-item]
+    assert sup.discover() == []
+    assert sup.status() == {"demo": "refused: starling_residents must return a list of Resident"}
     host = PluginHost(group="starling.test-none", disabled={"demo"})
     host.add_module("demo", _plugin("demo", lambda: [Resident(name="demo.x", argv=["/bin/true"])]))
     sup = ResidentSupervisor(host, tmp_path / "s2", plugins=["demo"])
