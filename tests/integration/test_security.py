@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 import sqlite3
 import time
+from pathlib import Path
 
 import httpx
 import pytest

@@ -27,7 +27,7 @@ def _thread_nices(pid: int) -> set[int]:
 
 
 async def test_renice_all_threads(threaded):
-    out = await run_action("proc.renice", {"pid": threaded.pid, "nice": 12, "expect_name": "python3"})
+    out = await run_action("proc.renice", {"pid": threaded.pid, "nice": 12, "expect_name": psutil.Process(threaded.pid).name()})
     assert out.ok, out.message
     assert len(out.value["threads"]) == 4
     assert {t["new"] for t in out.value["threads"]} == {12}
