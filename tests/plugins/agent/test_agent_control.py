@@ -16,40 +16,6 @@ from agent_core import AgentInfo, Kernel, PluginHost, execute
 from transports import JobSpec, decode_value, encode_value
 
 
-def make_wheel(version: str, greeting: str) -> bytes:
-    """A real (pure-Python) wheel of a third-party plugin package."""
-    module = f'''
-import msgspec
-from agent_core import NoParams, Plugin, Risk, action, hookimpl
-
-class Out(msgspec.Struct):
-    text: str
-
-@action("wheeltest.hello", risk=Risk.READ, timeout=5)
-async def hello(ctx, p: NoParams) -> Out:
-    """Say hello."""
-    return Out(text={greeting!r})
-
-@hookimpl
-def starling_plugin_info():
-    return Plugin("wheeltest", description="test plugin", version={version!r})
-
-@hookimpl
-def starling_actions():
-    return [hello]
-'''
-    dist = f"starling_wheeltest-{version}.dist-info"
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        zf.writestr("starling_wheeltest/__init__.py", "")
-        zf.writestr("starling_wheeltest/plugin.py", module)
-        zf.writestr(f"{dist}/METADATA", f"Metadata-Version: 2.1\nName: starling-wheeltest\nVersion: {version}\n")
-        zf.writestr(f"{dist}/entry_points.txt", "[starling.plugins]\nwheeltest = starling_wheeltest.plugin\n")
-        zf.writestr(f"{dist}/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
-        zf.writestr(f"{dist}/RECORD", "")
-    return buf.getvalue()
-
-
 async def call(host, kernel, action, params=None):
     job = JobSpec(job_id="t", action=action, params=msgspec.Raw(encode_value(params or {})), timeout=30, deadline=time.time() + 60)
     res = await execute(host, "t-1", job, agent=AgentInfo(agent_id="a", version="9.9"), kernel=kernel)
@@ -98,7 +64,7 @@ async def test_enable_disable_persisted(kernel, tmp_path):
     assert res.code == "A002"
 
 
-async def test_install_upgrade_rollback_without_restart(kernel):
+async def test_install_upgrade_rollback_without_restart(kernel, make_wheel):
     host, k = kernel
     res, _ = await call(host, k, "wheeltest.hello")
     assert res.code == "A001"
@@ -121,7 +87,7 @@ async def test_install_upgrade_rollback_without_restart(kernel):
     assert res.code == "A017"
 
 
-async def test_install_refuses_bad_wheels(kernel):
+async def test_install_refuses_bad_wheels(kernel, make_wheel):
     host, k = kernel
     w = make_wheel("1.0", "x")
     res, _ = await call(host, k, "agent.install", {"wheel_b64": base64.b64encode(w).decode(), "sha256": "0" * 64})

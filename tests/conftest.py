@@ -1,0 +1,50 @@
+"""Fixtures shared by every test directory."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Callable
+
+import pytest
+
+
+def _make_wheel(version: str, greeting: str) -> bytes:
+    """A real (pure-Python) wheel of a third-party plugin package that is not
+    installed anywhere: ``starling-wheeltest``, plugin ``wheeltest``, action
+    ``wheeltest.hello`` returning ``{"text": greeting}``."""
+    module = f'''
+import msgspec
+from agent_core import NoParams, Plugin, Risk, action, hookimpl
+
+class Out(msgspec.Struct):
+    text: str
+
+@action("wheeltest.hello", risk=Risk.READ, timeout=5)
+async def hello(ctx, p: NoParams) -> Out:
+    """Say hello."""
+    return Out(text={greeting!r})
+
+@hookimpl
+def starling_plugin_info():
+    return Plugin("wheeltest", description="test plugin", version={version!r})
+
+@hookimpl
+def starling_actions():
+    return [hello]
+'''
+    dist = f"starling_wheeltest-{version}.dist-info"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("starling_wheeltest/__init__.py", "")
+        zf.writestr("starling_wheeltest/plugin.py", module)
+        zf.writestr(f"{dist}/METADATA", f"Metadata-Version: 2.1\nName: starling-wheeltest\nVersion: {version}\n")
+        zf.writestr(f"{dist}/entry_points.txt", "[starling.plugins]\nwheeltest = starling_wheeltest.plugin\n")
+        zf.writestr(f"{dist}/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        zf.writestr(f"{dist}/RECORD", "")
+    return buf.getvalue()
+
+
+@pytest.fixture
+def make_wheel() -> Callable[[str, str], bytes]:
+    return _make_wheel
