@@ -54,6 +54,7 @@ from ._kernel import Kernel
 from ._plugins import PluginHost
 from ._register import Enrollment, ProxyInfo, RegistrationError, register
 from ._sdk import ActionError
+from ._residents import ResidentSupervisor
 from ._throttle import Throttle
 
 log = logging.getLogger("starling.agent")
@@ -73,6 +74,7 @@ class Agent:
         self.journal = Journal(self.state_dir / "journal.db")
         self.key = load_or_create_key(self.state_dir / "agent-ed25519.pem")
         self.kernel = Kernel(self.host, self.state_dir, self.status)
+        self.residents = ResidentSupervisor(self.host, self.state_dir, config=config.plugin_config)
         self.throttle = Throttle(
             max_load_per_cpu=config.max_load_per_cpu, mem_budget_mb=config.mem_budget_mb, max_concurrent=config.max_concurrent
         )
@@ -140,6 +142,7 @@ class Agent:
                 version=VERSION,
             )
             self.host.pm.hook.starling_agent_started(agent=self.info)
+            await nursery.start(self.residents.run)
             interrupted, pending = self.journal.recover()
             for res in interrupted:
                 log.warning("task %s was running when the agent stopped; reported as A007", res.task_id)
@@ -273,7 +276,7 @@ class Agent:
     async def _heartbeat(self, channel: Channel, interval: float, scope: trio.CancelScope) -> None:
         seq = 0
         while True:
-            health = collect_health(running=len(self._running), throttle=self.throttle.describe())
+            health = collect_health(running=len(self._running), throttle=self.throttle.describe(), residents=self.residents.status())
             try:
                 await channel.send(Ping(seq=seq, health=health))
             except TransportError:

@@ -225,6 +225,12 @@ def up(args: argparse.Namespace) -> int:
                 "center": [api], "enroll_token": sec["enroll_token"], "ca_file": str(ca), "state_dir": str(adir),
                 "identity_file": str(ident), "transport": args.transport, "log_file": str(adir / "agent.log"),
             })
+            if i == 1:
+                # The first agent also runs the node exporter as a resident plugin.
+                exporter_port = _free_port()
+                with (adir / "agent.toml").open("a") as fh:
+                    fh.write(f"\n[agent.plugin_config.exporter]\nenabled = true\nport = {exporter_port}\n")
+                profile["exporter"] = f"http://127.0.0.1:{exporter_port}/metrics"
             argv = [sys.executable, "-m", "agent_core._daemon", "-c", str(adir / "agent.toml")]
             agent = _spawn(argv, adir / "agent.out")
             procs.append((agent, adir / "agent.out"))

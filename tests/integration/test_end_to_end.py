@@ -96,6 +96,34 @@ def test_hosts_table_fits_a_narrow_terminal(fleet):
     assert "online" in out
 
 
+def test_resident_exporter_on_the_first_agent(fleet):
+    """`starling up` enables the node exporter resident on its first agent: the
+    agent keeps it running and reports it in its heartbeat health."""
+    import time
+    import urllib.request
+
+    url = fleet.profile["exporter"]
+    deadline = time.monotonic() + 30
+    body = ""
+    while time.monotonic() < deadline:
+        try:
+            body = urllib.request.urlopen(url, timeout=2).read().decode()
+            break
+        except OSError:
+            time.sleep(0.3)
+    assert "node_load1" in body
+    first = fleet.profile["agents"][0]["hostname"]
+    doc = fleet.json("run", "--host", first, "--action", "exporter.status")
+    assert doc["hosts"][0]["state"] == "succeeded", doc
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        host = next(h for h in fleet.json("hosts")["hosts"] if h["hostname"] == first)
+        if host["health"].get("residents"):
+            break
+        time.sleep(0.5)
+    assert "running" in " ".join(host["health"]["residents"].values())
+
+
 def test_killed_agent_goes_offline_with_code(fleet):
     victim = fleet.profile["agents"][0]
     os.kill(victim["pid"], signal.SIGKILL)
