@@ -204,7 +204,10 @@ def cmd_plugin_new(args: argparse.Namespace) -> int:
 
     from agent_core._scaffold import new_plugin
 
-    path = new_plugin(args.name, Path(args.dest))
+    try:
+        path = new_plugin(args.name, Path(args.dest))
+    except (ValueError, FileExistsError) as exc:
+        raise StarlingError(str(exc), code=ErrorCode.C001) from exc
     console.print(f"created {path}\nnext: pip install -e {path} && pytest {path}")
     return 0
 

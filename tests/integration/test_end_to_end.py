@@ -140,3 +140,17 @@ def test_killed_agent_goes_offline_with_code(fleet):
     assert by_name[victim["hostname"]]["code"] == "E001"
     assert by_name[victim["hostname"]]["state"] == "failed"
     assert sum(1 for h in doc["hosts"] if h["stdout"] == "hi\n") == AGENTS - 1
+
+
+def test_plugin_new_starter_kit(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    starling_bin = str(Path(sys.executable).parent / "starling")
+    bad = subprocess.run([starling_bin, "plugin", "new", "Bad-Name", "--dest", str(tmp_path), "--json"], capture_output=True, text=True)
+    assert bad.returncode == 2 and '"C001"' in bad.stdout and "Traceback" not in bad.stderr
+    ok = subprocess.run([starling_bin, "plugin", "new", "acme", "--dest", str(tmp_path)], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    root = tmp_path / "starling-acme"
+    assert (root / "pyproject.toml").exists() and 'starling.plugins' in (root / "pyproject.toml").read_text()
