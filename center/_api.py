@@ -23,6 +23,7 @@ from transports import FINAL_STATES, ErrorCode, StarlingError, catalogue_markdow
 from . import _credentials
 from ._center import Center, JobRequest
 from ._http import error_response, int_arg, json_response, parse
+from ._openapi import build_openapi
 
 log = logging.getLogger("starling.api")
 
@@ -299,11 +300,17 @@ def build_app(center: Center, *, enroll_token: str, authenticate: Authenticator,
             return Response(catalogue_markdown(), media_type="text/markdown")
         return json_response({"codes": [c.describe() for c in ErrorCode]})
 
+    openapi = build_openapi({"JobRequest": JobRequest, "RegisterRequest": RegisterRequest, "AccountRequest": AccountRequest, "MappingRequest": MappingRequest})
+
+    async def openapi_doc(request: Request, _: str) -> Response:
+        return json_response(openapi)
+
     async def health(request: Request, _: str) -> Response:
         return json_response({"ok": True, "center": center.center_id, "proxies": sorted(center.links), "time": time.time()})
 
     routes = [
         Route("/v1/health", guarded(health, auth=False)),
+        Route("/openapi.json", guarded(openapi_doc, auth=False)),
         Route("/v1/agents/register", guarded(register, auth=False), methods=["POST"]),
         Route("/v1/codes", guarded(codes, auth=False)),
         Route("/v1/hosts", guarded(hosts)),

@@ -154,3 +154,16 @@ def test_plugin_new_starter_kit(tmp_path):
     assert ok.returncode == 0, ok.stderr
     root = tmp_path / "starling-acme"
     assert (root / "pyproject.toml").exists() and 'starling.plugins' in (root / "pyproject.toml").read_text()
+
+
+def test_openapi_description_is_valid(fleet):
+    import httpx
+    from openapi_spec_validator import validate
+
+    from transports import client_context
+
+    prof = fleet.profile
+    doc = httpx.get(prof["api"] + "/openapi.json", verify=client_context(prof["ca_file"])).json()
+    validate(doc)
+    assert "/v1/jobs" in doc["paths"] and "JobRequest" in doc["components"]["schemas"]
+    assert set(doc["components"]["schemas"]["JobRequest"]["properties"]) >= {"action", "params", "hosts", "tags", "idc", "all", "timeout"}
