@@ -9,7 +9,7 @@ import msgspec
 
 from transports import ErrorCode
 
-SIGNED = [{"starlingHmac": []}]
+SIGNED: list[dict[str, list[str]]] = [{"starlingHmac": []}]
 
 
 def _op(summary: str, *, body: str | None = None, signed: bool = True, params: list[dict[str, Any]] | None = None) -> dict[str, Any]:

@@ -18,7 +18,6 @@ the credential in ``hello``, as on every carrier.
 
 from __future__ import annotations
 
-import datetime
 import ssl
 
 from aioquic.quic.configuration import QuicConfiguration
@@ -101,22 +100,11 @@ def _base(*, is_client: bool, idle_timeout: float) -> QuicConfiguration:
 
 
 def _ephemeral_certificate() -> tuple[object, object]:
-    from cryptography import x509
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
+
+    from ._tls import self_signed_builder
 
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "starling-ephemeral")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
+    cert = self_signed_builder(key, "starling-ephemeral", days=30).sign(key, hashes.SHA256())
     return cert, key

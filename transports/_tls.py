@@ -12,6 +12,7 @@ from __future__ import annotations
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 _ATTR = "starling_tls_files"
 
@@ -54,3 +55,25 @@ def client_context(ca_file: str | Path | None = None, *, cert_file: str | Path |
         ctx.load_cert_chain(str(cert_file), str(key_file))
     setattr(ctx, _ATTR, TlsFiles(_opt(cert_file), _opt(key_file), _opt(ca_file) if ca_file else None))
     return ctx
+
+
+def self_signed_builder(key: Any, common_name: str, *, days: float, backdate: float = 300.0) -> Any:
+    """A ``cryptography`` certificate builder for a self-issued certificate of
+    ``key`` (subject = issuer = ``common_name``), valid from ``backdate``
+    seconds ago for ``days``; add extensions, then ``.sign(key, SHA256())``."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = dt.datetime.now(dt.UTC)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(seconds=backdate))
+        .not_valid_after(now + dt.timedelta(days=days))
+    )
