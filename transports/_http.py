@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import ssl
-from collections import deque
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -26,10 +25,9 @@ import msgspec
 import trio
 
 from ._base import Carrier, Channel, Handler
-from ._codec import DEFAULT_MAX_FRAME, FrameReader, decode, frame
+from ._codec import DEFAULT_MAX_FRAME, FrameReader
 from ._errors import (
     ChannelClosed,
-    ClosedByYou,
     ConnectFailed,
     FrameTooLarge,
     ProtocolError,
@@ -44,10 +42,10 @@ from ._http_wire import (
     HIGH_WATER,
     SEQ,
     Opened,
+    QueuedChannel,
     session_path,
     take_batch,
 )
-from ._messages import Message
 
 log = logging.getLogger("starling.transports.http")
 
@@ -66,10 +64,6 @@ def _system_trust() -> ssl.SSLContext:
     return _default_ssl
 
 
-def _again(exc: TransportError) -> TransportError:
-    return type(exc)(str(exc), code=exc.code)
-
-
 def _split(url: str) -> tuple[str, str, int, str]:
     """``(scheme, host, port, prefix)`` of an http(s) URL."""
     parts = urlsplit(url)
@@ -83,77 +77,37 @@ def _split(url: str) -> tuple[str, str, int, str]:
     return scheme, parts.hostname or "127.0.0.1", port, parts.path.rstrip("/")
 
 
-class HttpChannel(Channel):
+class HttpChannel(QueuedChannel):
     """The client side of one long-poll session."""
 
     carrier = "http"
 
     def __init__(self, http: httpx.AsyncClient, prefix: str, opened: Opened, peer: str, max_frame: int, linger: float) -> None:
+        super().__init__(max_frame)
         self._http = http
         self._sid = opened.session
         self._prefix = prefix
         self._poll_wait = opened.poll
         self._retry_for = max(1.0, min(15.0, opened.expiry / 2))
         self.peer = peer
-        self._max_frame = max_frame
         self._linger = linger
-        # server -> client
-        self._inbound: deque[bytes] = deque()
-        self._in_bytes = 0
-        self._end: TransportError | None = None
-        self._recv_lot = trio.lowlevel.ParkingLot()
+        # server -> client (the queues themselves are QueuedChannel's)
         self._poll_scope: trio.CancelScope | None = None  # a room=0 poll, cut short when room frees
         # client -> server
-        self._outbox: list[bytes] = []
-        self._out_bytes = 0
-        self._send_error: TransportError | None = None
-        self._out_lot = trio.lowlevel.ParkingLot()
-        self._space_lot = trio.lowlevel.ParkingLot()
         self._idle_lot = trio.lowlevel.ParkingLot()
         self._sending = False
         # lifetime
-        self._closed = False
         self._cancel = trio.CancelScope()
         self._done = trio.Event()
 
     def _path(self, what: str) -> str:
         return session_path(self._prefix, self._sid, what)
 
-    # --- the Channel API ------------------------------------------------------------
+    # --- the Channel API (send and receive are QueuedChannel's) ----------------------
 
-    async def send(self, msg: Message) -> None:
-        await self._send_bytes(frame(msg, self._max_frame))
-
-    async def send_raw(self, data: bytes) -> None:
-        await self._send_bytes(data)
-
-    async def _send_bytes(self, data: bytes) -> None:
-        while True:
-            if self._closed:
-                raise ClosedByYou("channel already closed")
-            if self._send_error is not None:
-                raise _again(self._send_error)
-            if not self._out_bytes or self._out_bytes + len(data) <= HIGH_WATER:
-                break
-            await self._space_lot.park()
-        self._outbox.append(data)
-        self._out_bytes += len(data)
-        self._out_lot.unpark_all()
-        await trio.lowlevel.checkpoint()
-
-    async def receive(self) -> Message:
-        while True:
-            if self._closed:
-                raise ClosedByYou("channel already closed")
-            if self._inbound:
-                body = self._inbound.popleft()
-                self._in_bytes -= len(body)
-                if self._poll_scope is not None and self._in_bytes < HIGH_WATER // 2:
-                    self._poll_scope.cancel()
-                return decode(body)
-            if self._end is not None:
-                raise _again(self._end)
-            await self._recv_lot.park()
+    def _taken(self) -> None:
+        if self._poll_scope is not None and self._in_bytes < HIGH_WATER // 2:
+            self._poll_scope.cancel()
 
     async def aclose(self) -> None:
         """Send what is queued, tell the server, and stop."""

@@ -7,89 +7,41 @@ poll answers from it; the application sees an ordinary channel. See
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
 
 import trio
 
-from ._base import Channel
-from ._codec import decode, frame
-from ._errors import ChannelClosed, ClosedByYou, TransportBroken, TransportError
-from ._http_wire import END_BROKEN, END_CLOSED, HIGH_WATER, take_batch
-from ._messages import Message
+from ._errors import ChannelClosed, TransportBroken, TransportError
+from ._http_wire import END_BROKEN, END_CLOSED, HIGH_WATER, QueuedChannel, take_batch
 
 
-def _again(exc: TransportError) -> TransportError:
-    return type(exc)(str(exc), code=exc.code)
-
-
-class HttpSession(Channel):
+class HttpSession(QueuedChannel):
     """One client's session, seen from the server."""
 
     carrier = "http"
 
     def __init__(self, sid: str, peer: str, max_frame: int, on_abort: Callable[[HttpSession], None]) -> None:
+        super().__init__(max_frame)
         self.sid = sid
         self.peer = peer
-        self._max_frame = max_frame
         self._on_abort = on_abort
-        # client -> server
-        self._inbound: deque[bytes] = deque()
-        self._in_bytes = 0
-        self._end: TransportError | None = None  # raised by receive once _inbound is empty
-        self._recv_lot = trio.lowlevel.ParkingLot()
+        # client -> server (the queue itself is QueuedChannel's)
         self._room_lot = trio.lowlevel.ParkingLot()
         self.send_lock = trio.Lock()  # one client batch applied at a time
         self.applied_seq = 0  # the client's last batch applied
         # server -> client
-        self._outbox: list[bytes] = []
-        self._out_bytes = 0
-        self._out_lot = trio.lowlevel.ParkingLot()
-        self._space_lot = trio.lowlevel.ParkingLot()
         self._batch_seq = 0
         self._inflight: tuple[bytes, str | None] | None = None
         # state
-        self._closed = False  # the application closed or aborted its side
         self._closing = False  # the application closed: End: closed after the outbox
         self._aborted = False
-        self._peer_gone: TransportError | None = None  # what a send raises now
         self.active = 0  # requests in progress
         self.last_seen = trio.current_time()
 
-    # --- the Channel API ---------------------------------------------------------
+    # --- the Channel API (send and receive are QueuedChannel's) ------------------
 
-    async def send(self, msg: Message) -> None:
-        await self._send_bytes(frame(msg, self._max_frame))
-
-    async def send_raw(self, data: bytes) -> None:
-        await self._send_bytes(data)
-
-    async def _send_bytes(self, data: bytes) -> None:
-        while True:
-            if self._closed:
-                raise ClosedByYou("channel already closed")
-            if self._peer_gone is not None:
-                raise _again(self._peer_gone)
-            if not self._out_bytes or self._out_bytes + len(data) <= HIGH_WATER:
-                break
-            await self._space_lot.park()
-        self._outbox.append(data)
-        self._out_bytes += len(data)
-        self._out_lot.unpark_all()
-        await trio.lowlevel.checkpoint()
-
-    async def receive(self) -> Message:
-        while True:
-            if self._closed:
-                raise ClosedByYou("channel already closed")
-            if self._inbound:
-                body = self._inbound.popleft()
-                self._in_bytes -= len(body)
-                self._room_lot.unpark_all()
-                return decode(body)
-            if self._end is not None:
-                raise _again(self._end)
-            await self._recv_lot.park()
+    def _taken(self) -> None:
+        self._room_lot.unpark_all()
 
     async def aclose(self) -> None:
         """Close: what is queued still goes out, then the client sees a clean end."""
@@ -137,8 +89,8 @@ class HttpSession(Channel):
         (after what is queued) and refuse further sends."""
         if self._end is None:
             self._end = exc
-        if self._peer_gone is None:
-            self._peer_gone = (
+        if self._send_error is None:
+            self._send_error = (
                 TransportBroken(f"{self.peer} closed the channel")
                 if isinstance(exc, ChannelClosed)
                 else TransportBroken(f"session with {self.peer} ended: {exc}")

@@ -14,11 +14,22 @@ it; a send carries its own number and a repeat is ignored. ``room=0`` says
 "keep my session alive but hold your messages: my reader is full".
 ``Starling-End: closed | broken`` ends a poll answer when the server side
 closed or aborted the channel.
+
+:class:`QueuedChannel` is what both halves' channels share: the application
+reads from an inbound queue and writes to a bounded outbox.
 """
 
 from __future__ import annotations
 
+from collections import deque
+
 import msgspec
+import trio
+
+from ._base import Channel
+from ._codec import decode, frame
+from ._errors import ClosedByYou, TransportError
+from ._messages import Message
 
 SEQ = "starling-seq"
 END = "starling-end"
@@ -53,3 +64,69 @@ def take_batch(outbox: list[bytes], limit: int = BATCH_MAX) -> tuple[bytes, int]
 
 def session_path(prefix: str, sid: str, what: str) -> str:
     return f"{prefix}/s/{sid}/{what}"
+
+
+def again(exc: TransportError) -> TransportError:
+    """A fresh copy of a stored error, so each raise has its own traceback."""
+    return type(exc)(str(exc), code=exc.code)
+
+
+class QueuedChannel(Channel):
+    """The application's face of one session, client or server side.
+
+    ``receive`` takes bodies from ``_inbound`` (filled by the HTTP half) until
+    ``_end``; ``send`` queues frames in ``_outbox``, waiting while more than
+    :data:`HIGH_WATER` bytes are queued, and raises ``_send_error`` once the
+    session can no longer deliver.
+    """
+
+    def __init__(self, max_frame: int) -> None:
+        self._max_frame = max_frame
+        # peer -> application
+        self._inbound: deque[bytes] = deque()
+        self._in_bytes = 0
+        self._end: TransportError | None = None  # raised by receive once _inbound is empty
+        self._recv_lot = trio.lowlevel.ParkingLot()
+        # application -> peer
+        self._outbox: list[bytes] = []
+        self._out_bytes = 0
+        self._send_error: TransportError | None = None  # what a send raises now
+        self._out_lot = trio.lowlevel.ParkingLot()
+        self._space_lot = trio.lowlevel.ParkingLot()
+        self._closed = False  # the application closed or aborted its side
+
+    def _taken(self) -> None:
+        """Called after ``receive`` took a body: the side may make room."""
+
+    async def send(self, msg: Message) -> None:
+        await self._send_bytes(frame(msg, self._max_frame))
+
+    async def send_raw(self, data: bytes) -> None:
+        await self._send_bytes(data)
+
+    async def _send_bytes(self, data: bytes) -> None:
+        while True:
+            if self._closed:
+                raise ClosedByYou("channel already closed")
+            if self._send_error is not None:
+                raise again(self._send_error)
+            if not self._out_bytes or self._out_bytes + len(data) <= HIGH_WATER:
+                break
+            await self._space_lot.park()
+        self._outbox.append(data)
+        self._out_bytes += len(data)
+        self._out_lot.unpark_all()
+        await trio.lowlevel.checkpoint()
+
+    async def receive(self) -> Message:
+        while True:
+            if self._closed:
+                raise ClosedByYou("channel already closed")
+            if self._inbound:
+                body = self._inbound.popleft()
+                self._in_bytes -= len(body)
+                self._taken()
+                return decode(body)
+            if self._end is not None:
+                raise again(self._end)
+            await self._recv_lot.park()
