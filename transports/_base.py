@@ -162,8 +162,12 @@ async def run_handler(handler: Handler, channel: Channel) -> None:
 _carriers: dict[str, Carrier] = {}
 
 
-def _load_carriers() -> None:
+def _load_carriers(only: str | None = None) -> None:
+    """Import carrier entry points: those named ``only`` (the usual case, so an
+    agent on TCP never imports QUIC's or HTTP's libraries), or all of them."""
     for ep in entry_points(group="starling.transports"):
+        if only is not None and ep.name != only:
+            continue
         try:
             cls = ep.load()
         except Exception:  # a broken third-party carrier must not break the others
@@ -183,7 +187,9 @@ def register_carrier(carrier: Carrier) -> None:
 def get_carrier(url_or_scheme: str) -> Carrier:
     scheme = url_or_scheme.split("://", 1)[0] if "://" in url_or_scheme else url_or_scheme
     if scheme not in _carriers:
-        _load_carriers()
+        _load_carriers(only=scheme)
+    if scheme not in _carriers:
+        _load_carriers()  # a carrier may serve schemes it is not named after
     try:
         return _carriers[scheme]
     except KeyError:
