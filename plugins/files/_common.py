@@ -102,6 +102,19 @@ def fs_errors(path: str = "") -> Iterator[None]:
         raise os_error(exc, path) from exc
 
 
+def dir_path(path: str, field: str = "root") -> str:
+    """:func:`abs_path`, and the path must name an existing directory.
+
+    :raises ActionError: A002 when it is relative or not a directory, the
+        :func:`os_error` code when it cannot be looked at.
+    """
+    path = abs_path(path, field)
+    with fs_errors(path):
+        if not st.S_ISDIR(os.stat(path).st_mode):
+            raise bad(f"{field}: {path} is not a directory")
+    return path
+
+
 def kind_of(mode: int) -> str:
     """``file``, ``dir``, ``link``, ... for an ``st_mode``."""
     return next((name for test, name in _TYPES if test(mode)), "other")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import fnmatch
 import os
-import stat as st
 import time
 from typing import Annotated, Literal
 
@@ -20,7 +19,7 @@ import msgspec
 
 from agent_core import ActionContext, Plugin, Risk, action, hookimpl
 
-from ._common import Cancel, WalkStats, abs_path, bad, fs_errors, in_thread, kind_of, mode_str, walk
+from ._common import Cancel, WalkStats, abs_path, bad, dir_path, in_thread, kind_of, mode_str, walk
 
 PLUGIN = Plugin("file.find", description=__doc__.splitlines()[0], domain="files")
 
@@ -102,10 +101,7 @@ async def find(ctx: ActionContext, p: FindParams) -> FindResult:
     root = abs_path(p.root, "root")
     if p.min_size is not None and p.max_size is not None and p.min_size > p.max_size:
         raise bad("min_size is larger than max_size")
-    with fs_errors(root):
-        if not st.S_ISDIR(os.stat(root).st_mode):
-            raise bad(f"root: {root} is not a directory")
-    return await in_thread(_search, root, p)
+    return await in_thread(_search, dir_path(root), p)
 
 
 @hookimpl

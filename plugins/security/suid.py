@@ -21,9 +21,7 @@ from agent_core import ActionContext, Plugin, Risk, action, hookimpl
 from plugins.files._common import (
     Cancel,
     WalkStats,
-    abs_path,
-    bad,
-    fs_errors,
+    dir_path,
     group_name,
     in_thread,
     mode_str,
@@ -125,11 +123,7 @@ def _scan(root: str, p: SuidParams, cancel: Cancel) -> SuidReport:
 @action("sec.suid", risk=Risk.READ, timeout=900)
 async def suid(ctx: ActionContext, p: SuidParams) -> SuidReport:
     """Setuid/setgid files under ``root``, each flagged if no installed package owns it."""
-    root = abs_path(p.root, "root")
-    with fs_errors(root):
-        if not st.S_ISDIR(os.stat(root).st_mode):
-            raise bad(f"root: {root} is not a directory")
-    return await in_thread(_scan, root, p)
+    return await in_thread(_scan, dir_path(p.root), p)
 
 
 @hookimpl

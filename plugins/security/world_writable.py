@@ -11,7 +11,6 @@ reads.
 
 from __future__ import annotations
 
-import os
 import stat as st
 from typing import Annotated
 
@@ -21,9 +20,7 @@ from agent_core import ActionContext, Plugin, Risk, action, hookimpl
 from plugins.files._common import (
     Cancel,
     WalkStats,
-    abs_path,
-    bad,
-    fs_errors,
+    dir_path,
     in_thread,
     mode_str,
     user_name,
@@ -84,11 +81,7 @@ def _scan(root: str, p: WorldWritableParams, cancel: Cancel) -> WorldWritableRep
 @action("sec.world_writable", risk=Risk.READ, timeout=900)
 async def world_writable(ctx: ActionContext, p: WorldWritableParams) -> WorldWritableReport:
     """World-writable files and non-sticky world-writable directories under ``root``."""
-    root = abs_path(p.root, "root")
-    with fs_errors(root):
-        if not st.S_ISDIR(os.stat(root).st_mode):
-            raise bad(f"root: {root} is not a directory")
-    return await in_thread(_scan, root, p)
+    return await in_thread(_scan, dir_path(p.root), p)
 
 
 @hookimpl
