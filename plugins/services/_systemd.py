@@ -29,6 +29,7 @@ UNIT_TYPES = (
 )
 _UNIT = re.compile(r"^[A-Za-z0-9:_.\\@-]{1,255}$")
 _PATTERN = re.compile(r"^[A-Za-z0-9:_.\\@*?\[\]-]{1,255}$")
+_STATE = re.compile(r"^[a-z-]{1,32}$")
 
 
 def systemd_running() -> str | None:
@@ -74,6 +75,24 @@ def unit_type(kind: str | None) -> str | None:
     if kind is not None and kind not in UNIT_TYPES:
         raise bad(f"type: {kind!r} is not one of {', '.join(UNIT_TYPES)}")
     return kind
+
+
+def list_filters(kind: str | None, state: str | None, pattern: str | None, what: str) -> list[str]:
+    """The ``--type``, ``--state`` and name-pattern arguments of ``systemctl list-*``.
+
+    :param what: what a state is a state of, for the error (``unit``, ``unit file``).
+    :raises ActionError: A002 when one of them is not valid.
+    """
+    args = []
+    if unit_type(kind):
+        args.append(f"--type={kind}")
+    if state is not None:
+        if not _STATE.match(state):
+            raise bad(f"state: {state!r} is not a {what} state")
+        args.append(f"--state={state}")
+    if pattern is not None:
+        args += ["--", unit_pattern(pattern)]
+    return args
 
 
 def check_root(root: str | None) -> str | None:

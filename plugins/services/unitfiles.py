@@ -10,7 +10,6 @@ image or chroot. Needs ``systemctl``; changes nothing.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 
 import msgspec
@@ -18,13 +17,11 @@ import msgspec
 from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
 from transports import ErrorCode
 
-from ._systemd import bad, check_root, parse_list, systemctl, unit_pattern, unit_type
+from ._systemd import check_root, list_filters, parse_list, systemctl
 
 PLUGIN = Plugin(
     "svc.unitfiles", description=__doc__.splitlines()[0], domain="services", requires=["systemctl"]
 )
-
-_STATE = re.compile(r"^[a-z-]{1,32}$")
 
 
 class UnitFilesParams(msgspec.Struct, forbid_unknown_fields=True):
@@ -50,14 +47,7 @@ class UnitFiles(msgspec.Struct):
 async def unitfiles(ctx: ActionContext, p: UnitFilesParams) -> UnitFiles:
     """Installed unit files with enablement state and vendor preset."""
     args = ["list-unit-files", "--plain", "--no-legend", "--full"]
-    if unit_type(p.type):
-        args.append(f"--type={p.type}")
-    if p.state is not None:
-        if not _STATE.match(p.state):
-            raise bad(f"state: {p.state!r} is not a unit file state")
-        args.append(f"--state={p.state}")
-    if p.pattern is not None:
-        args += ["--", unit_pattern(p.pattern)]
+    args += list_filters(p.type, p.state, p.pattern, "unit file")
     res = await systemctl(ctx, args, root=check_root(p.root))
     # No match is exit status 1 with nothing printed: an empty list, not an error.
     if res.exit_code != 0 and res.stderr.strip():

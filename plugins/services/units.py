@@ -10,7 +10,6 @@ running systemd; changes nothing.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 
 import msgspec
@@ -18,7 +17,7 @@ import msgspec
 from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
 from transports import ErrorCode
 
-from ._systemd import bad, parse_list, systemctl, systemd_running, unit_pattern, unit_type
+from ._systemd import list_filters, parse_list, systemctl, systemd_running
 
 PLUGIN = Plugin(
     "svc.list",
@@ -27,8 +26,6 @@ PLUGIN = Plugin(
     requires=["systemctl"],
     check=systemd_running,
 )
-
-_STATE = re.compile(r"^[a-z-]{1,32}$")
 
 
 class ListParams(msgspec.Struct, forbid_unknown_fields=True):
@@ -60,14 +57,7 @@ async def list_units(ctx: ActionContext, p: ListParams) -> UnitList:
     args = ["list-units", "--plain", "--no-legend", "--full"]
     if p.all:
         args.append("--all")
-    if unit_type(p.type):
-        args.append(f"--type={p.type}")
-    if p.state is not None:
-        if not _STATE.match(p.state):
-            raise bad(f"state: {p.state!r} is not a unit state")
-        args.append(f"--state={p.state}")
-    if p.pattern is not None:
-        args += ["--", unit_pattern(p.pattern)]
+    args += list_filters(p.type, p.state, p.pattern, "unit")
     res = await systemctl(ctx, args)
     if res.exit_code != 0:
         raise ActionError(
