@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ._shellscan import find_substitutions, scan_dollar, skip_backtick, skip_double, skip_single
+from ._shellscan import QUOTING, find_substitutions, scan_dollar, skip_double, skip_quoted
 
 __all__ = [
     "PLACEHOLDER",
@@ -223,11 +223,8 @@ def brace_expand(raw: str) -> list[str]:
     n = len(raw)
     while i < n:
         c = raw[i]
-        if c == "\\":
-            i += 2
-            continue
-        if c in "'\"`":
-            i = {"'": skip_single, '"': skip_double, "`": skip_backtick}[c](raw, i)
+        if c in QUOTING:
+            i = skip_quoted(raw, i)
             continue
         if c == "$":
             i = max(scan_dollar(raw, i), i + 1)

@@ -108,22 +108,29 @@ def skip_backtick(src: str, i: int) -> int:
     return len(src)
 
 
+QUOTING = "\\'\"`"
+
+
+def skip_quoted(src: str, i: int) -> int:
+    """``src[i]`` is a backslash or an opening quote or backtick (one of
+    ``QUOTING``); return the index past the escape or the quoted text."""
+    c = src[i]
+    if c == "\\":
+        return i + 2
+    if c == "'":
+        return skip_single(src, i)
+    if c == '"':
+        return skip_double(src, i)
+    return skip_backtick(src, i)
+
+
 def _skip_brace(src: str, i: int) -> int:
     """``i`` at ``{`` of ``${``; return the index past the matching ``}``."""
     depth = 0
     while i < len(src):
         c = src[i]
-        if c == "\\":
-            i += 2
-            continue
-        if c == "'":
-            i = skip_single(src, i)
-            continue
-        if c == '"':
-            i = skip_double(src, i)
-            continue
-        if c == "`":
-            i = skip_backtick(src, i)
+        if c in QUOTING:
+            i = skip_quoted(src, i)
             continue
         if c == "$" and i + 1 < len(src) and src[i + 1] in "({":
             i = scan_dollar(src, i)
@@ -145,17 +152,8 @@ def match_paren(src: str, i: int) -> int:
     n = len(src)
     while i < n:
         c = src[i]
-        if c == "\\":
-            i += 2
-            continue
-        if c == "'":
-            i = skip_single(src, i)
-            continue
-        if c == '"':
-            i = skip_double(src, i)
-            continue
-        if c == "`":
-            i = skip_backtick(src, i)
+        if c in QUOTING:
+            i = skip_quoted(src, i)
             continue
         if c == "$":
             nxt = scan_dollar(src, i)
@@ -300,17 +298,8 @@ def _word_end(src: str, i: int) -> int:
         c = src[i]
         if c in " \t\r\n":
             break
-        if c == "\\":
-            i += 2
-            continue
-        if c == "'":
-            i = skip_single(src, i)
-            continue
-        if c == '"':
-            i = skip_double(src, i)
-            continue
-        if c == "`":
-            i = skip_backtick(src, i)
+        if c in QUOTING:
+            i = skip_quoted(src, i)
             continue
         if c == "$":
             i = scan_dollar(src, i)
