@@ -18,7 +18,9 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
+
+import msgspec
 
 from agent_core import ActionError
 from transports import ErrorCode
@@ -113,6 +115,19 @@ def dir_path(path: str, field: str = "root") -> str:
         if not st.S_ISDIR(os.stat(path).st_mode):
             raise bad(f"{field}: {path} is not a directory")
     return path
+
+
+def refuse_dir(path: str) -> None:
+    """A002 when ``path`` is a directory (for actions that read a file's lines)."""
+    if os.path.isdir(path):
+        raise bad(f"{path} is a directory")
+
+
+class LinesParams(msgspec.Struct, forbid_unknown_fields=True):
+    # The parameters of file.head and file.tail; each subclasses it under its own name.
+    path: str
+    lines: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 10
+    max_bytes: Annotated[int, msgspec.Meta(ge=1, le=16 * 1024 * 1024)] = 1024 * 1024
 
 
 def kind_of(mode: int) -> str:

@@ -9,21 +9,18 @@ only reads.
 from __future__ import annotations
 
 import os
-from typing import Annotated
 
 import msgspec
 
 from agent_core import ActionContext, Plugin, Risk, action, hookimpl
 
-from ._common import Cancel, abs_path, bad, fs_errors, in_thread
+from ._common import Cancel, LinesParams, abs_path, fs_errors, in_thread, refuse_dir
 
 PLUGIN = Plugin("file.head", description=__doc__.splitlines()[0], domain="files")
 
 
-class HeadParams(msgspec.Struct, forbid_unknown_fields=True):
-    path: str
-    lines: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 10
-    max_bytes: Annotated[int, msgspec.Meta(ge=1, le=16 * 1024 * 1024)] = 1024 * 1024
+class HeadParams(LinesParams):
+    pass
 
 
 class HeadResult(msgspec.Struct):
@@ -39,8 +36,7 @@ def _head(path: str, count: int, max_bytes: int, cancel: Cancel) -> HeadResult:
     used = 0
     truncated = more = False
     with fs_errors(path):
-        if os.path.isdir(path):
-            raise bad(f"{path} is a directory")
+        refuse_dir(path)
         size = os.stat(path).st_size
         with open(path, "rb") as fh:
             while len(out) < count:

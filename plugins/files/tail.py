@@ -8,22 +8,25 @@ read ``max_bytes``. It also returns the end offset, so a caller can later ask
 
 from __future__ import annotations
 
-import os
-from typing import Annotated
-
 import msgspec
 
 from agent_core import ActionContext, Plugin, Risk, action, hookimpl
 
-from ._common import Cancel, abs_path, bad, fs_errors, in_thread, read_last_lines
+from ._common import (
+    Cancel,
+    LinesParams,
+    abs_path,
+    fs_errors,
+    in_thread,
+    read_last_lines,
+    refuse_dir,
+)
 
 PLUGIN = Plugin("file.tail", description=__doc__.splitlines()[0], domain="files")
 
 
-class TailParams(msgspec.Struct, forbid_unknown_fields=True):
-    path: str
-    lines: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 10
-    max_bytes: Annotated[int, msgspec.Meta(ge=1, le=16 * 1024 * 1024)] = 1024 * 1024
+class TailParams(LinesParams):
+    pass
 
 
 class TailResult(msgspec.Struct):
@@ -35,8 +38,7 @@ class TailResult(msgspec.Struct):
 
 def _tail(path: str, count: int, max_bytes: int, cancel: Cancel) -> TailResult:
     with fs_errors(path):
-        if os.path.isdir(path):
-            raise bad(f"{path} is a directory")
+        refuse_dir(path)
         lines, end, truncated = read_last_lines(path, count, max_bytes)
     return TailResult(path=path, end_offset=end, lines=lines, truncated=truncated)
 
