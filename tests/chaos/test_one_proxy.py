@@ -9,6 +9,7 @@ lost, none executed twice, every stored result the one its agent recorded.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -36,24 +37,46 @@ def _only_ok(fig: dict, rows: list[dict], allowed: dict[str, set[tuple[str, str]
     assert not bad, f"{len(bad)} tasks in an unexpected final state: {bad[:10]}; figures {fig}"
 
 
-def test_a_kill_real_agent_mid_task(one_proxy: Cluster) -> None:
-    c = one_proxy
+def _restart_mid_job(
+    c: Cluster,
+    role: str,
+    ready: Callable[[str], bool],
+    ready_what: str,
+    pause: float,
+    back: Callable[[], bool] | None = None,
+) -> tuple[dict, dict, float]:
+    """Submit the chaos job, kill -9 ``role`` once ``ready(job_id)``, restart it
+    after ``pause`` seconds (and wait for ``back``, if given), wait for the job.
+
+    :returns: the job, its audit figures and the seconds it all took.
+    """
     c.wait_all_online(TOTAL)
     cmd, runs = c.chaos_command()
     t0 = time.monotonic()
     job_id = c.submit(cmd)
+    c.wait_until(lambda: ready(job_id), 20, ready_what)
+    c.kill(role)
+    time.sleep(pause)
+    c.start(role)
+    if back is not None:
+        c.wait_until(back, 30, f"{role} back")
+    job = c.wait_job(job_id, JOB_WAIT)
+    took = time.monotonic() - t0
+    return job, audit(c, job, runs, TOTAL), took
 
-    def victim_running() -> bool:
+
+def _first_acks(c: Cluster) -> Callable[[str], bool]:
+    return lambda job_id: sum(_running(c, job_id).get(s, 0) for s in ("received", "running")) > 0
+
+
+def test_a_kill_real_agent_mid_task(one_proxy: Cluster) -> None:
+    c = one_proxy
+
+    def victim_running(job_id: str) -> bool:
         rows = c.client.request("GET", f"/v1/jobs/{job_id}", params={"state": "running"})["results"]
         return any(r["hostname"] == "chaos-1" for r in rows)
 
-    c.wait_until(victim_running, 20, "chaos-1 running its task")
-    c.kill("agent-1")
-    time.sleep(0.5)
-    c.start("agent-1")
-    job = c.wait_job(job_id, JOB_WAIT)
-    took = time.monotonic() - t0
-    fig = audit(c, job, runs, TOTAL)
+    job, fig, took = _restart_mid_job(c, "agent-1", victim_running, "chaos-1 running its task", 0.5)
     report("a: kill -9 + restart a real agent mid-task", fig, seconds=round(took, 1))
     assert not fig["problems"], fig["problems"]
     # The killed agent's task was running: interrupted and never re-run (A007),
@@ -66,19 +89,9 @@ def test_a_kill_real_agent_mid_task(one_proxy: Cluster) -> None:
 
 def test_b_kill_proxy_mid_job(one_proxy: Cluster) -> None:
     c = one_proxy
-    c.wait_all_online(TOTAL)
-    cmd, runs = c.chaos_command()
-    t0 = time.monotonic()
-    job_id = c.submit(cmd)
     # Kill as soon as the first acks come back: some tasks run, others may not
     # have reached their agent yet and must be re-dispatched.
-    c.wait_until(lambda: sum(_running(c, job_id).get(s, 0) for s in ("received", "running")) > 0, 20, "first acks")
-    c.kill("proxy-1")
-    time.sleep(1.0)
-    c.start("proxy-1")
-    job = c.wait_job(job_id, JOB_WAIT)
-    took = time.monotonic() - t0
-    fig = audit(c, job, runs, TOTAL)
+    job, fig, took = _restart_mid_job(c, "proxy-1", _first_acks(c), "first acks", 1.0)
     report("b: kill -9 + restart the proxy mid-job", fig, seconds=round(took, 1))
     assert not fig["problems"], fig["problems"]
     _only_ok(fig, job["results"])
@@ -86,18 +99,9 @@ def test_b_kill_proxy_mid_job(one_proxy: Cluster) -> None:
 
 def test_c_kill_center_mid_job(one_proxy: Cluster) -> None:
     c = one_proxy
-    c.wait_all_online(TOTAL)
-    cmd, runs = c.chaos_command()
-    t0 = time.monotonic()
-    job_id = c.submit(cmd)
-    c.wait_until(lambda: sum(_running(c, job_id).get(s, 0) for s in ("received", "running")) > 0, 20, "first acks")
-    c.kill("center")
-    time.sleep(1.0)
-    c.start("center")
-    c.wait_until(lambda: c.client.request("GET", "/v1/health")["ok"], 30, "center back")
-    job = c.wait_job(job_id, JOB_WAIT)
-    took = time.monotonic() - t0
-    fig = audit(c, job, runs, TOTAL)
+    job, fig, took = _restart_mid_job(
+        c, "center", _first_acks(c), "first acks", 1.0, back=lambda: c.client.request("GET", "/v1/health")["ok"]
+    )
     report("c: kill -9 + restart the center mid-job", fig, seconds=round(took, 1))
     assert not fig["problems"], fig["problems"]
     _only_ok(fig, job["results"])
@@ -107,17 +111,13 @@ def test_e_kill_simfleet_mid_task(one_proxy: Cluster) -> None:
     """The simulated fleet's own journal keeps the promise across kill -9:
     tasks that were running are A007 (never re-run), the rest succeed."""
     c = one_proxy
-    c.wait_all_online(TOTAL)
-    cmd, runs = c.chaos_command()
-    t0 = time.monotonic()
-    job_id = c.submit(cmd)
-    c.wait_until(lambda: _running(c, job_id).get("running", 0) >= SIMS // 2, 20, "half the fleet running")
-    c.kill("simfleet")
-    time.sleep(0.5)
-    c.start("simfleet")
-    job = c.wait_job(job_id, JOB_WAIT)
-    took = time.monotonic() - t0
-    fig = audit(c, job, runs, TOTAL)
+    job, fig, took = _restart_mid_job(
+        c,
+        "simfleet",
+        lambda job_id: _running(c, job_id).get("running", 0) >= SIMS // 2,
+        "half the fleet running",
+        0.5,
+    )
     report("e: kill -9 + restart the simfleet (500 identities) mid-task", fig, seconds=round(took, 1))
     assert not fig["problems"], fig["problems"]
     _only_ok(fig, job["results"], {f"sim-{i}": {("failed", "A007")} for i in range(SIMS)})
