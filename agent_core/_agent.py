@@ -53,8 +53,8 @@ from ._journal import Journal
 from ._kernel import Kernel
 from ._plugins import PluginHost
 from ._register import Enrollment, ProxyInfo, RegistrationError, register
-from ._sdk import ActionError
 from ._residents import ResidentSupervisor
+from ._sdk import ActionError
 from ._throttle import Throttle
 
 log = logging.getLogger("starling.agent")
