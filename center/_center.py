@@ -388,6 +388,7 @@ class Center:
             dispatch_id = new_id("d")
             ev = trio.Event()
             link.acks[dispatch_id] = ev
+            sent_at = time.time()  # "dispatched" is when it left, not when the ack came
             try:
                 await link.channel.send(Dispatch(dispatch_id=dispatch_id, job=spec, tasks=refs))
             except TransportError as exc:
@@ -402,7 +403,7 @@ class Center:
                 return
             rejected = {r.task_id for r in link.rejected.pop(dispatch_id, [])}
             accepted = [r.task_id for r in refs if r.task_id not in rejected]
-            await self.store.mark(accepted, "dispatched", time.time(), proxy_id)
+            await self.store.mark(accepted, "dispatched", sent_at, proxy_id)
             self._audit(self.center_id, "job.dispatch", job["id"], {"proxy": proxy_id, "dispatch": dispatch_id, "tasks": len(accepted), "rejected": len(rejected)})
             self.stats["dispatched"] += len(accepted)
 

@@ -357,6 +357,10 @@ class Store:
         with self.engine.begin() as conn:
             for chunk in _chunks(list(task_ids), 500):
                 conn.execute(tasks.update().where(tasks.c.id.in_(chunk), tasks.c.state.in_(allowed)).values(**values))
+                if state == "dispatched":
+                    # A fast host may have finished before the ack was handled:
+                    # record when it was sent all the same.
+                    conn.execute(tasks.update().where(tasks.c.id.in_(chunk), tasks.c.dispatched.is_(None)).values(dispatched=at))
 
     def apply_events(self, events: Sequence[TaskEvent]) -> None:
         by_state: dict[str, list[dict[str, Any]]] = {}
