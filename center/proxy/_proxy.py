@@ -145,6 +145,10 @@ class Proxy:
                         log.error("link to center %s failed", url, exc_info=first)
                 finally:
                     self._links.pop(url, None)
+                    # Whatever that center had not acknowledged goes out again on
+                    # another link (another center shares the database).
+                    self._sent.clear()
+                    self._wake.set()
                     await channel.aclose()
             await trio.sleep(delay * random.uniform(0.5, 1.5))
             delay = min(delay * 2, 15)
