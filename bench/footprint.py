@@ -70,7 +70,7 @@ VARIANTS = [
     Variant("malloc_trim(0) once idle", trim=True),
     Variant("-X frozen_modules=on", pyflags=["-X", "frozen_modules=on"]),
     Variant("-S (no site; PYTHONPATH)", pyflags=["-S"], env={"PYTHONPATH": f"{SITE}:{ROOT}"}),
-    Variant("patch: one carrier", patches=["carriers"]),
+    Variant("patch: one carrier", patches=["carriers"], note="applied in 5a02339: same as control now"),
     Variant("patch: one carrier + libcrypto Ed25519", patches=["carriers", "libcrypto-ed25519"], note="Ed25519 needs the carrier patch"),
     Variant("patch: ctypes prctl", patches=["ctypes-libc"]),
     Variant("all patches", patches=ALL_PATCHES, then_task=True),
@@ -103,8 +103,8 @@ ALTERNATIVES = [
     ("prctl via cffi ABI mode (today: cdef imports pycparser)",
      "from agent_core._libc import set_child_subreaper; set_child_subreaper()"),
     ("prctl via ctypes", "import ctypes; ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)"),
-    ("get_carrier('tcp') today (loads every carrier)", "import transports; transports.get_carrier('tcp')"),
-    ("TCP carrier only", "import transports._tcp"),
+    ("every carrier (what get_carrier('tcp') loaded before commit 5a02339)", "import transports; transports.available_schemes()"),
+    ("get_carrier('tcp') now: the TCP carrier only", "import transports; transports.get_carrier('tcp')"),
 ]
 
 
