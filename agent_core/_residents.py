@@ -276,12 +276,15 @@ class ResidentSupervisor:
         enabled or disabled) and converge without restarting the agent: new
         residents start, residents no longer declared (or whose plugin is now
         disabled) are stopped and their trees killed, changed ones are restarted,
-        unchanged ones are left alone. Call it while :meth:`run` runs.
+        unchanged ones are left alone. Before :meth:`run` starts (or after it
+        ended) it only forgets the declarations, which ``run`` reads afresh.
 
         :returns: ``{"started": [...], "stopped": [...]}`` (a changed one is in both).
         """
         if self._nursery is None:
-            raise RuntimeError("ResidentSupervisor.reload() needs run() to be running")
+            self._slots.clear()
+            self._refused.clear()
+            return {"started": [], "stopped": []}
         wanted = self._collect()
         stopped, started = [], []
         for name, slot in list(self._slots.items()):
