@@ -18,8 +18,10 @@ returns :class:`~agent_core.Resident` declarations, and the supervisor:
 * sums RSS and CPU over the resident's whole process tree: over ``max_rss_mb``
   it is restarted, over ``cpu_percent`` of a core it is reniced to
   ``penalty_nice`` (and restored under half of it);
-* kills every tree when it is cancelled (the agent stops), and at start kills
-  a tree left behind by a previous agent that died hard (recorded pid + start
+* kills every tree when it is cancelled (the agent stops); if the agent dies
+  without cleaning up (kill -9, OOM killer) the kernel SIGKILLs each resident
+  (``PR_SET_PDEATHSIG``, armed between fork and exec), and at start the
+  supervisor kills whatever a previous agent left behind (recorded pid + start
   time, so a recycled pid is never touched).
 
 ``status()`` is the heartbeat's ``Health.residents``; the same map is written
@@ -34,6 +36,7 @@ import os
 import random
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -157,6 +160,9 @@ def _rotate(path: Path, max_bytes: int) -> None:
     try:
         if path.stat().st_size <= max_bytes:
             return
+    except OSError:
+        return  # not written yet (or unreadable: nothing to rotate)
+    try:
         shutil.copyfile(path, path.with_name(path.name + ".1"))
         os.truncate(path, 0)
     except OSError as exc:
@@ -394,12 +400,21 @@ class ResidentSupervisor:
         env = dict(os.environ)
         env.update(dict(res.env))
         env["STARLING_RESIDENT_DIR"] = str(slot.directory)
+        argv = list(res.argv)
+        if shutil.which(argv[0]) is None:
+            return f"cannot start: {argv[0]} not found or not executable"
+        if _ARM_PDEATHSIG:
+            env["STARLING_AGENT_PID"] = str(os.getpid())
+            argv = [sys.executable, "-I", "-S", "-c", _PDEATHSIG_EXEC, *argv]
         flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
         out_fd = os.open(out_path, flags, 0o640)
         err_fd = os.open(err_path, flags, 0o640)
         try:
-            proc = await trio.lowlevel.open_process(
-                list(res.argv),
+            # Forked from this (the main) thread on purpose: the parent-death
+            # signal fires when the *thread* that forked exits, and trio's
+            # open_process forks from a worker thread that exits when idle.
+            proc = subprocess.Popen(  # noqa: ASYNC220 - a fast vfork+exec, on purpose in this thread
+                argv,
                 stdin=subprocess.DEVNULL,
                 stdout=out_fd,
                 stderr=err_fd,
@@ -421,8 +436,7 @@ class ResidentSupervisor:
 
                 async def wait_exit() -> None:
                     nonlocal reason
-                    await proc.wait()
-                    rc = proc.returncode or 0
+                    rc = await _wait_process(proc)
                     reason = f"killed by signal {-rc}" if rc < 0 else f"exited with status {rc}"
                     nursery.cancel_scope.cancel()
 
@@ -437,7 +451,7 @@ class ResidentSupervisor:
             with trio.CancelScope(shield=True):
                 kill_tree(proc.pid, proc.pid)
                 with trio.move_on_after(5):
-                    await proc.wait()
+                    await _wait_process(proc)
                 (slot.directory / "pid").unlink(missing_ok=True)
         return reason
 
@@ -499,6 +513,40 @@ class ResidentSupervisor:
                     failures += 1
                     if failures >= res.check_failures:
                         return f"health check failed {failures}x: {detail}"
+
+
+#: Run in the resident's process between fork and exec (``python -I -S -c``):
+#: arm PR_SET_PDEATHSIG so the resident is SIGKILLed if the agent dies without
+#: cleaning up (kill -9, OOM killer), then exec the resident. If the agent died
+#: before the signal was armed, the parent is already someone else: give up.
+_PDEATHSIG_EXEC = (
+    "import ctypes, os, signal, sys\n"
+    "ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)\n"
+    "if os.getppid() != int(os.environ.pop('STARLING_AGENT_PID')):\n"
+    "    sys.exit(70)\n"
+    "os.execvp(sys.argv[1], sys.argv[1:])\n"
+)
+_ARM_PDEATHSIG = sys.platform.startswith("linux")
+
+
+async def _wait_process(proc: subprocess.Popen[bytes]) -> int:
+    """Wait for ``proc`` to exit without blocking trio; returns its return code."""
+    try:
+        fd = os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):  # not Linux >= 5.3, or already reaped
+        fd = -1
+    try:
+        if fd >= 0:
+            await trio.lowlevel.wait_readable(fd)
+        else:
+            while True:  # polling fallback
+                if proc.poll() is not None:
+                    break
+                await trio.sleep(0.2)
+    finally:
+        if fd >= 0:
+            os.close(fd)
+    return proc.wait()
 
 
 def _usage(tree: list[Any]) -> tuple[int, float]:

@@ -253,7 +253,7 @@ async def test_backoff_is_capped_and_bad_declarations_refused(tmp_path):
     async with trio.open_nursery() as nursery:
         await nursery.start(sup.run)
         line = await _wait(sup, "demo.missing", lambda s: "restarts 4" in s)
-        assert line.startswith("backoff") and "cannot start: No such file or directory" in line
+        assert line.startswith("backoff") and "cannot start: /no/such/program not found" in line
         # Jittered doubling, capped at backoff_max (0.4 s) whatever the jitter.
         assert float(line.split()[1].rstrip("s")) <= 0.4
         status = sup.status()
@@ -355,3 +355,51 @@ async def test_reload_converges_without_restarting_others(tmp_path):
         await _until(lambda: not psutil.pid_exists(b2))
         assert sup.status() == {}
         nursery.cancel_scope.cancel()
+
+
+SUPERVISOR = """
+import sys
+from pathlib import Path
+import trio
+sys.path.insert(0, sys.argv[1])
+from agent_core import PluginHost
+from agent_core._residents import ResidentSupervisor
+host = PluginHost(group="starling.test-none")
+host.add_module("demo", "demo_plugin")
+trio.run(ResidentSupervisor(host, Path(sys.argv[2]), plugins=["demo"]).run)
+"""
+
+DEMO_PLUGIN = """
+from agent_core import Plugin, Resident, hookimpl
+
+@hookimpl
+def starling_plugin_info():
+    return Plugin("demo", description="test")
+
+@hookimpl
+def starling_actions():
+    return []
+
+@hookimpl
+def starling_residents():
+    return [Resident(name="demo.idle", argv=["/bin/sleep", "300"])]
+"""
+
+
+@pytest.fixture
+def doomed_supervisor(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+    (tmp_path / "demo_plugin.py").write_text(DEMO_PLUGIN)
+    proc = subprocess.Popen([sys.executable, "-c", SUPERVISOR, str(tmp_path), str(tmp_path / "state")])
+    yield proc, tmp_path / "state" / "residents" / "demo.idle" / "pid"
+    proc.kill()
+    proc.wait()
+
+
+async def test_residents_die_with_a_killed_agent(doomed_supervisor):
+    """kill -9 of the agent leaves no resident behind (PR_SET_PDEATHSIG)."""
+    supervisor, pidfile = doomed_supervisor
+    await _until(lambda: pidfile.exists() and psutil.Process(int(pidfile.read_text().split()[0])).name() == "sleep")
+    resident = psutil.Process(int(pidfile.read_text().split()[0]))
+    assert resident.cmdline() == ["/bin/sleep", "300"] and resident.ppid() == supervisor.pid
+    supervisor.kill()
+    await _until(lambda: not resident.is_running() or resident.status() == psutil.STATUS_ZOMBIE, 10)
