@@ -73,8 +73,8 @@ class Agent:
         self.host = host or PluginHost(disabled=set(config.disabled_plugins))
         self.journal = Journal(self.state_dir / "journal.db")
         self.key = load_or_create_key(self.state_dir / "agent-ed25519.pem")
-        self.kernel = Kernel(self.host, self.state_dir, self.status)
         self.residents = ResidentSupervisor(self.host, self.state_dir, config=config.plugin_config)
+        self.kernel = Kernel(self.host, self.state_dir, self.status, on_change=self.residents.reload)
         self.throttle = Throttle(
             max_load_per_cpu=config.max_load_per_cpu, mem_budget_mb=config.mem_budget_mb, max_concurrent=config.max_concurrent
         )
@@ -432,6 +432,8 @@ class Agent:
             "connected": self._channel is not None,
             "running": sorted(self._running),
             "journal": self.journal.counts(),
+            "residents": self.residents.status(),
+            "throttle": self.throttle.describe(),
             **self.statistics,
         }
 

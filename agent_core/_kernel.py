@@ -32,8 +32,17 @@ _DIST_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 class Kernel:
-    def __init__(self, host: PluginHost, state_dir: Path, status: Callable[[], dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        host: PluginHost,
+        state_dir: Path,
+        status: Callable[[], dict[str, Any]] | None = None,
+        on_change: Callable[[], object] | None = None,
+    ) -> None:
+        """:param on_change: called after plugins were enabled, disabled, installed
+        or rolled back (the agent re-reads resident declarations then)."""
         self.host = host
+        self._on_change = on_change
         self.state_dir = state_dir
         self.packages = state_dir / "packages"
         self._status = status
@@ -83,7 +92,12 @@ class Kernel:
         data = self._settings()
         data["disabled"] = sorted(self.host.disabled)
         self._save(data)
+        self._changed()
         return sorted(self.host.disabled)
+
+    def _changed(self) -> None:
+        if self._on_change is not None:
+            self._on_change()
 
     # -- packages ---------------------------------------------------------------------
 
@@ -132,6 +146,7 @@ class Kernel:
         self._switch(dist, previous, version)
         active[dist] = version
         self._save(data_)
+        self._changed()
         return {"dist": dist, "version": version, "previous": previous or "", "sha256": digest, "plugins": self._plugins_of(dist), "installed": time.time()}
 
     def rollback(self, dist: str) -> dict[str, Any]:
@@ -144,6 +159,7 @@ class Kernel:
         self._switch(dist, current, previous)
         data["active"][dist] = previous
         self._save(data)
+        self._changed()
         return {"dist": dist, "version": previous, "previous": current, "plugins": self._plugins_of(dist)}
 
     def _switch(self, dist: str, old: str | None, new: str) -> None:
