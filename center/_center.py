@@ -435,18 +435,20 @@ class Center:
             raise StarlingError(f"no job {job_id}", code=ErrorCode.C004)
         await self.store.set_job_state(job_id, "cancelled")
         rows = await self.store.running_tasks(job_id)
-        by_proxy: dict[str, list[str]] = defaultdict(list)
+        by_proxy: dict[str, list[dict[str, Any]]] = defaultdict(list)
         not_started = []
         for r in rows:
             if r["state"] in ("created", "dispatched"):
                 not_started.append((r["id"], "cancelled", ErrorCode.C006.value, ErrorCode.C006.meaning))
             if r["proxy_id"]:
-                by_proxy[r["proxy_id"]].append(r["id"])
-        for proxy_id, ids in by_proxy.items():
+                by_proxy[r["proxy_id"]].append(r)
+        for proxy_id, group in by_proxy.items():
             link = self.links.get(proxy_id)
             if link is not None:
                 try:
-                    await link.channel.send(Cancel(task_ids=ids, reason="job cancelled"))
+                    await link.channel.send(
+                        Cancel(task_ids=[r["id"] for r in group], agent_ids=[r["agent_id"] for r in group], reason="job cancelled")
+                    )
                 except TransportError:
                     pass
         await self.store.finalize(not_started)

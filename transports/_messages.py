@@ -252,6 +252,9 @@ class ResultAck(Message, tag="result_ack", kw_only=True):
 class Cancel(Message, tag="cancel", kw_only=True):
     task_ids: list[str]
     reason: str = ""
+    #: The host of each task (parallel to ``task_ids``), so a proxy routes a
+    #: cancel in O(1) even to an agent that reconnected since the dispatch.
+    agent_ids: list[str] = []
 
 
 # --- fleet --------------------------------------------------------------------

@@ -198,13 +198,20 @@ class Proxy:
                 if conn is not None:
                     await self._send_agent(conn, ResultAck(task_ids=ids))
         elif isinstance(msg, Cancel):
-            by_agent = {}
-            for task_id in msg.task_ids:
+            by_agent: dict[str, list[str]] = {}
+            if len(msg.agent_ids) == len(msg.task_ids):
+                for task_id, agent_id in zip(msg.task_ids, msg.agent_ids, strict=True):
+                    by_agent.setdefault(agent_id, []).append(task_id)
+            else:  # an older center: find the holders among our connections
+                wanted = set(msg.task_ids)
                 for conn in self.agents.values():
-                    if task_id in conn.inflight:
-                        by_agent.setdefault(conn.agent_id, []).append(task_id)
+                    mine = sorted(wanted & conn.inflight)
+                    if mine:
+                        by_agent[conn.agent_id] = mine
             for agent_id, ids in by_agent.items():
-                await self._send_agent(self.agents[agent_id], Cancel(task_ids=ids, reason=msg.reason))
+                conn = self.agents.get(agent_id)
+                if conn is not None:
+                    await self._send_agent(conn, Cancel(task_ids=ids, reason=msg.reason))
         elif isinstance(msg, Revoke):
             self.revoked |= set(msg.agent_ids)
             for agent_id in msg.agent_ids:
