@@ -198,17 +198,17 @@ class Proxy:
                 if conn is not None:
                     await self._send_agent(conn, ResultAck(task_ids=ids))
         elif isinstance(msg, Cancel):
-            by_agent: dict[str, list[str]] = {}
+            targets: dict[str, list[str]] = {}
             if len(msg.agent_ids) == len(msg.task_ids):
                 for task_id, agent_id in zip(msg.task_ids, msg.agent_ids, strict=True):
-                    by_agent.setdefault(agent_id, []).append(task_id)
+                    targets.setdefault(agent_id, []).append(task_id)
             else:  # an older center: find the holders among our connections
                 wanted = set(msg.task_ids)
                 for conn in self.agents.values():
                     mine = sorted(wanted & conn.inflight)
                     if mine:
-                        by_agent[conn.agent_id] = mine
-            for agent_id, ids in by_agent.items():
+                        targets[conn.agent_id] = mine
+            for agent_id, ids in targets.items():
                 conn = self.agents.get(agent_id)
                 if conn is not None:
                     await self._send_agent(conn, Cancel(task_ids=ids, reason=msg.reason))
