@@ -231,7 +231,8 @@ def cmd_hosts(args: argparse.Namespace) -> int:
     else:
         console.print(hosts_table(rows, console.width))
         online = sum(1 for r in rows if r["online"])
-        console.print(f"[dim]{len(rows)} hosts, {online} online, {len(rows) - online} offline[/dim]")
+        noun = "host" if len(rows) == 1 else "hosts"
+        console.print(f"[dim]{len(rows)} {noun}, {online} online, {len(rows) - online} offline[/dim]")
     return 0
 
 
