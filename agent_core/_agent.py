@@ -42,7 +42,7 @@ from transports import (
     leaf_errors,
 )
 from transports import ErrorCode as EC
-from transports._signing import public_key_bytes, sign_hello, verify_task_message
+from transports._signing import public_key_bytes, sign_hello, sign_result, verify_task_message
 
 from ._config import AgentConfig
 from ._context import AgentInfo
@@ -146,6 +146,7 @@ class Agent:
             interrupted, pending = self.journal.recover()
             for res in interrupted:
                 log.warning("task %s was running when the agent stopped; reported as A007", res.task_id)
+                self.journal.finish(sign_result(self.key, res))
             for task in pending:
                 nursery.start_soon(self._run_task, task)
             nursery.start_soon(self._connection_loop)
@@ -341,7 +342,8 @@ class Agent:
                 # Not journaled: a forged task must not burn the id of a real one.
                 log.warning("refused task %s: %s (%s)", task.task_id, exc, exc.code)
                 self.statistics["refused"] = self.statistics.get("refused", 0) + 1
-                await channel.send(Result(task_id=task.task_id, state="failed", code=exc.code.value, message=str(exc), finished=time.time()))
+                refused = Result(task_id=task.task_id, state="failed", code=exc.code.value, message=str(exc), finished=time.time())
+                await channel.send(sign_result(self.key, refused))
                 return
         is_new, state, result = self.journal.receive(task)
         if not is_new:
@@ -370,6 +372,7 @@ class Agent:
                     result = Result(task_id=task.task_id, state="failed", code=exc.code.value, message=exc.message, finished=time.time())
                 else:
                     result = await self._execute(task)
+        result = sign_result(self.key, result)
         self.journal.finish(result)
         if await self._send(result):
             self.statistics["results_sent"] += 1

@@ -7,6 +7,7 @@ and finalises whatever the deadline overtakes with a precise code.
 
 from __future__ import annotations
 
+import base64
 import hmac
 import json
 import logging
@@ -35,6 +36,7 @@ from transports import (
     Ping,
     Pong,
     Presence,
+    Result,
     ResultAck,
     Results,
     Revoke,
@@ -44,7 +46,7 @@ from transports import (
     Welcome,
     encode_value,
 )
-from transports._signing import key_id_for, sign_job_spec
+from transports._signing import key_id_for, sign_job_spec, verify_result
 
 from ._credentials import proxy_token
 from ._store import AsyncStore, new_id
@@ -191,7 +193,8 @@ class Center:
 
     async def _on_proxy_message(self, link: ProxyLink, msg: Any) -> None:
         if isinstance(msg, Results):
-            touched = await self.store.store_results(msg.results)
+            genuine = await self._genuine(link, msg.results)
+            touched = await self.store.store_results(genuine)
             await link.channel.send(ResultAck(task_ids=[r.task_id for r in msg.results]))
             self.stats["results"] += len(msg.results)
             await self._settle(touched)
@@ -222,6 +225,32 @@ class Center:
             await link.channel.send(Pong(seq=msg.seq))
         elif isinstance(msg, ErrorMsg):
             log.warning("proxy %s reports %s: %s", link.proxy_id, msg.code, msg.message)
+
+    async def _genuine(self, link: ProxyLink, results: list[Result]) -> list[Result]:
+        """Results signed by the agent the task was sent to (hosts enrolled with a
+        key must sign); anything else is a proxy's forgery and is dropped."""
+        keys = await self.store.result_keys([r.task_id for r in results])
+
+        def check() -> tuple[list[Result], list[tuple[str, str]]]:
+            ok, bad = [], []
+            for r in results:
+                key = keys.get(r.task_id)
+                if key is None:
+                    continue  # not a task of ours (a forged id): nothing to store
+                if key:
+                    try:
+                        verify_result(base64.b64decode(key), r)
+                    except StarlingError as exc:
+                        bad.append((r.task_id, str(exc)))
+                        continue
+                ok.append(r)
+            return ok, bad
+
+        ok, bad = await trio.to_thread.run_sync(check)
+        for task_id, why in bad:
+            log.warning("dropped a result for %s from proxy %s: %s", task_id, link.proxy_id, why)
+            self._audit(self.center_id, "result.forged", task_id, {"proxy": link.proxy_id, "why": why})
+        return ok
 
     async def _balance(self, idc: str) -> None:
         """Even out agents over the linked proxies of one IDC: a proxy above the

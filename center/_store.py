@@ -526,6 +526,15 @@ class Store:
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(q).mappings()]
 
+    def result_keys(self, task_ids: Sequence[str]) -> dict[str, str]:
+        """The enrolled public key (base64, may be empty) of each task's host."""
+        out: dict[str, str] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(task_ids), 500):
+                q = sa.select(tasks.c.id, agents.c.public_key).select_from(tasks.join(agents, agents.c.id == tasks.c.agent_id)).where(tasks.c.id.in_(chunk))
+                out.update({r.id: r.public_key or "" for r in conn.execute(q)})
+        return out
+
     def job_task_refs(self, job_id: str) -> list[tuple[str, str]]:
         """Every ``(task_id, agent_id)`` of a job in creation order (the order the
         job's Merkle tree is built in)."""

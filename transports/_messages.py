@@ -237,6 +237,8 @@ class Result(Message, tag="result", kw_only=True):
     started: float = 0.0
     finished: float = 0.0
     truncated: bool = False
+    #: The agent's Ed25519 signature over the result (see ``transports._signing``).
+    sig: bytes = b""
 
 
 class Results(Message, tag="results", kw_only=True):

@@ -54,7 +54,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 
 from ._codes import ErrorCode
 from ._errors import StarlingError
-from ._messages import JobSpec, Task, TaskRef
+from ._messages import JobSpec, Result, Task, TaskRef
 
 __all__ = [
     "HELLO_WINDOW",
@@ -69,10 +69,13 @@ __all__ = [
     "merkle_root",
     "new_nonce",
     "public_key_bytes",
+    "result_message",
     "sign_hello",
     "sign_job",
     "sign_job_spec",
+    "sign_result",
     "verify_hello",
+    "verify_result",
     "verify_task",
     "verify_task_message",
 ]
@@ -418,3 +421,38 @@ def verify_hello(public_key: bytes, agent_id: str, ts: float, proof: bytes, now:
         _public_key(public_key).verify(proof, hello_message(agent_id, ts))
     except InvalidSignature as exc:
         raise SignatureInvalid("hello proof does not match the credential's key") from exc
+
+
+# --- result signatures -----------------------------------------------------------
+
+
+def result_message(result: Result) -> bytes:
+    """What an agent signs about a result: everything the caller reads from it."""
+    digest = hashlib.sha256
+    return (
+        b"starling-result-v1"
+        + _lp(result.task_id.encode())
+        + _lp(result.state.encode())
+        + _lp(result.code.encode())
+        + _lp(result.message.encode())
+        + _lp(b"" if result.exit_code is None else str(result.exit_code).encode())
+        + digest(result.stdout.encode()).digest()
+        + digest(result.stderr.encode()).digest()
+        + digest(bytes(result.data)).digest()
+        + _lp(b"1" if result.truncated else b"0")
+    )
+
+
+def sign_result(private_key: Ed25519PrivateKey, result: Result) -> Result:
+    """The result with the agent's signature attached."""
+    return msgspec.structs.replace(result, sig=private_key.sign(result_message(result)))
+
+
+def verify_result(public_key: bytes, result: Result) -> None:
+    """:raises SignatureInvalid: unsigned, or altered after the agent signed it."""
+    if not result.sig:
+        raise SignatureInvalid("the result is not signed by its agent")
+    try:
+        _public_key(public_key).verify(result.sig, result_message(result))
+    except InvalidSignature as exc:
+        raise SignatureInvalid("the result was altered after its agent signed it") from exc

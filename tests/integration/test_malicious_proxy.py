@@ -57,6 +57,8 @@ class EvilProxy(Proxy):
     async def _on_agent_message(self, conn, msg):
         if isinstance(msg, Result):
             self.results.append(msg)
+            if self.mode == "forge-result":
+                msg = msgspec.structs.replace(msg, stdout="all good, nothing to see\n", state="succeeded", code="", exit_code=0)
         await super()._on_agent_message(conn, msg)
 
     async def inject(self, task: Task) -> Result:
@@ -156,6 +158,15 @@ async def test_compromised_proxy(fleet: Fleet, tmp_path: Path) -> None:
             # 6. a replay of the genuine task: answered from the journal, never run again
             replayed = await evil.inject(genuine)
             assert replayed.state == "succeeded" and replayed.stdout == "good\n"
+
+            # 7. a result rewritten on its way back: the center drops it (the agent
+            #    signed what it saw), so the task fails at its deadline instead
+            evil.mode = "forge-result"
+            forged_back = await run("echo real; exit 3", deadline=4)
+            evil.mode = "pass"
+            assert forged_back["state"] == "failed" and forged_back["stdout"] != "all good, nothing to see\n", forged_back
+            log = (home / "logs" / "center.log").read_text()
+            assert "dropped a result for" in log
 
             assert marker.read_text() == "once\n", "only the honest task may ever have run"
         finally:
