@@ -531,16 +531,9 @@ class Center:
     def classify_overdue(self, row: dict[str, Any], now: float) -> tuple[str, str, str, str]:
         if row.get("job_state") == "pending_approval":
             return (row["id"], "failed", ErrorCode.C011.value, "no approver decided before the approval window closed")
-        env = self._environment_code(row, now)
-        state = row["state"]
-        if env is not None:
-            code = env
-            if env is ErrorCode.E001 and state in ("received", "running"):
-                code = ErrorCode.P002
-        elif state in ("created", "dispatched", "delivered"):
-            code = ErrorCode.C005
-        else:
-            code = ErrorCode.C005
+        code = self._environment_code(row, now) or ErrorCode.C005
+        if code is ErrorCode.E001 and row["state"] in ("received", "running"):
+            code = ErrorCode.P002  # it had the task, then vanished
         return (row["id"], "failed", code.value, code.meaning)
 
     async def sweep_once(self) -> int:
