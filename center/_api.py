@@ -223,6 +223,30 @@ def build_app(center: Center, *, enroll_token: str, authenticate: Authenticator,
 
         return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
+    async def output(request: Request, _: str) -> Response:
+        """Live output of a job submitted with ``stream: true`` (server-sent
+        events ``output`` with host, stream and text; ``done`` at the end)."""
+        job_id = request.path_params["job"]
+        await _job(job_id)
+        names = {r["id"]: r.get("hostname") or r["agent_id"] for r in await store.job_tasks(job_id)}
+
+        async def stream() -> Any:
+            cursor = 0
+            while True:
+                chunks = center.outputs.since(job_id, cursor)
+                cursor += len(chunks)
+                for c in chunks:
+                    doc = {"task_id": c.task_id, "host": names.get(c.task_id, ""), "stream": "stderr" if c.stream == 2 else "stdout", "seq": c.seq, "text": c.data.decode("utf-8", "replace")}
+                    yield f"event: output\ndata: {msgspec.json.encode(doc).decode()}\n\n"
+                if not chunks:
+                    view = await _job(job_id)
+                    if view["complete"]:
+                        yield "event: done\ndata: {}\n\n"
+                        return
+                    await center.outputs.wait(job_id, 0.5)
+
+        return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
     async def cancel(request: Request, _: str) -> Response:
         return json_response(await center.cancel(request.path_params["job"]))
 
@@ -322,6 +346,7 @@ def build_app(center: Center, *, enroll_token: str, authenticate: Authenticator,
         Route("/v1/jobs/{job}", guarded(get_job)),
         Route("/v1/jobs/{job}/wait", guarded(wait_job)),
         Route("/v1/jobs/{job}/events", guarded(events)),
+        Route("/v1/jobs/{job}/output", guarded(output)),
         Route("/v1/jobs/{job}/cancel", guarded(cancel), methods=["POST"]),
         Route("/v1/jobs/{job}/approve", guarded(approve), methods=["POST"]),
         Route("/v1/jobs/{job}/reject", guarded(reject), methods=["POST"]),

@@ -33,6 +33,7 @@ from transports import (
     Hello,
     JobSpec,
     LoadReport,
+    Output,
     Ping,
     Pong,
     Presence,
@@ -63,6 +64,38 @@ BALANCE_EVERY = 8.0
 REDISPATCH_AFTER = 10.0
 #: How long a held job waits for an approver before its tasks fail (C011).
 APPROVAL_WINDOW = 24 * 3600.0
+
+
+class OutputBuffer:
+    """Live output chunks of streaming jobs, per job, in memory and bounded.
+    Readers follow a job with a cursor; the stored result stays the record."""
+
+    def __init__(self, per_job: int = 5000, jobs: int = 200) -> None:
+        self.per_job = per_job
+        self.jobs = jobs
+        self._chunks: dict[str, list[Output]] = {}
+        self._dropped: dict[str, int] = defaultdict(int)
+        self._wake: dict[str, trio.Event] = defaultdict(trio.Event)
+
+    def add(self, out: Output) -> None:
+        job_id = out.task_id.rsplit("-", 1)[0]
+        chunks = self._chunks.setdefault(job_id, [])
+        if len(self._chunks) > self.jobs:
+            oldest = next(iter(self._chunks))
+            self._chunks.pop(oldest, None)
+            self._dropped.pop(oldest, None)
+        if len(chunks) >= self.per_job:
+            self._dropped[job_id] += 1
+        else:
+            chunks.append(out)
+        self._wake.pop(job_id, trio.Event()).set()
+
+    def since(self, job_id: str, cursor: int) -> list[Output]:
+        return self._chunks.get(job_id, [])[cursor:]
+
+    async def wait(self, job_id: str, seconds: float) -> None:
+        with trio.move_on_after(seconds):
+            await self._wake[job_id].wait()
 
 
 class JobRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -120,6 +153,7 @@ class Center:
         self.links: dict[str, ProxyLink] = {}
         #: Agents sent to each proxy by registration since its last load report.
         self.assigned: dict[str, int] = {}
+        self.outputs = OutputBuffer()
         self._idc_totals: dict[str, int] = {}
         self.policy: Any = None  # center._policy.Policy, set by the server
         self.audit: Any = None  # center._audit.AuditTrail, set by the server
@@ -221,6 +255,8 @@ class Center:
                 capacity=msg.capacity, load1=msg.load1, cpus=msg.cpus, rss=msg.rss, online=True,
             )
             await self._balance(link.idc)
+        elif isinstance(msg, Output):
+            self.outputs.add(msg)
         elif isinstance(msg, Ping):
             await link.channel.send(Pong(seq=msg.seq))
         elif isinstance(msg, ErrorMsg):

@@ -105,7 +105,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise StarlingError("give the command after --, e.g. starling run --all -- uptime", code=ErrorCode.C001)
     elif args.command:
         raise StarlingError(f"{action} takes --params/-p, not a command", code=ErrorCode.C001)
-    body: dict[str, Any] = {**_targets(args), "timeout": args.timeout, "offline": args.offline}
+    body: dict[str, Any] = {**_targets(args), "timeout": args.timeout, "offline": args.offline, "stream": args.stream}
     t0 = time.monotonic()
     sub = client.submit(action, params, **body)
     for w in sub.get("warnings") or []:
@@ -120,6 +120,15 @@ def cmd_run(args: argparse.Namespace) -> int:
                 err_console.print(f"  - {r}")
             err_console.print(f"[dim]an approver runs: starling approve {sub['job_id']}  (or reject)[/dim]")
         return 3
+    if args.stream and not args.json:
+        # Live lines as the hosts print them, each prefixed with its host.
+        width = 0
+        for chunk in client.output(sub["job_id"]):
+            width = max(width, len(chunk["host"]))
+            style = "red" if chunk["stream"] == "stderr" else "cyan"
+            for line in chunk["text"].splitlines():
+                console.print(f"[{style}]{chunk['host']:<{width}}[/{style}] | {line}", highlight=False, markup=True)
+        console.print()
     _follow(client, sub["job_id"], sub["total"], args.json)
     job = client.job(sub["job_id"])
     elapsed = time.monotonic() - t0
@@ -424,6 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--param", "-p", action="append", help="one param as key=value (value parsed as JSON if it can be)")
     p.add_argument("--timeout", type=float, default=60.0, help="per-host timeout in seconds")
     p.add_argument("--offline", choices=["fail", "wait"], default="fail", help="offline hosts: fail now (E001) or wait until the deadline")
+    p.add_argument("--stream", action="store_true", help="print each host's output live as it comes")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command line")
     p.set_defaults(fn=cmd_run)

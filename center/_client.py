@@ -96,6 +96,25 @@ class Client:
     def wait(self, job_id: str, timeout: int = 30) -> dict[str, Any]:
         return self.request("GET", f"/v1/jobs/{job_id}/wait", params={"timeout": timeout})
 
+    def output(self, job_id: str) -> Any:
+        """Yield the live output chunks of a streaming job until it completes:
+        dicts with ``host``, ``stream`` (stdout/stderr) and ``text``."""
+        import json as _json
+
+        with self._http.stream("GET", f"/v1/jobs/{job_id}/output", timeout=None) as resp:
+            if resp.status_code >= 400:
+                resp.read()
+                err = resp.json().get("error", {})
+                raise ApiError(ErrorCode.of(str(err.get("code", "")), ErrorCode.C020), err.get("message", f"HTTP {resp.status_code}"), resp.status_code)
+            event = ""
+            for line in resp.iter_lines():
+                if line.startswith("event: "):
+                    event = line[7:]
+                elif line.startswith("data: ") and event == "output":
+                    yield _json.loads(line[6:])
+                elif line.startswith("data: ") and event == "done":
+                    return
+
     def cancel(self, job_id: str) -> dict[str, Any]:
         return self.request("POST", f"/v1/jobs/{job_id}/cancel")
 

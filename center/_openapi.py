@@ -72,6 +72,7 @@ def build_openapi(types: dict[str, type]) -> dict[str, Any]:
         "/v1/jobs/{job}": {"get": _op("A job with per-host results", params=[*job, _query("results"), _query("state"), _query("offset", "integer"), _query("limit", "integer")])},
         "/v1/jobs/{job}/wait": {"get": _op("Long-poll until the job completes or the timeout passes", params=[*job, _query("timeout", "integer")])},
         "/v1/jobs/{job}/events": {"get": _op("Server-sent progress events, ending with `done`", params=job)},
+        "/v1/jobs/{job}/output": {"get": _op("Server-sent live output of a streaming job (`output` events, then `done`)", params=job)},
         "/v1/jobs/{job}/cancel": {"post": _op("Cancel a job: running tasks are killed", params=job)},
         "/v1/jobs/{job}/approve": {"post": _op("Approve a held job (a second account with the approver flag)", params=job)},
         "/v1/jobs/{job}/reject": {"post": _op("Reject a held job", params=job)},

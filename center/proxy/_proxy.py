@@ -60,6 +60,7 @@ log = logging.getLogger("starling.proxy")
 
 MAX_BUFFER = 200_000
 RESEND_AFTER = 15.0
+MAX_OUTPUTS = 10_000
 LOAD_EVERY = 3.0
 
 
@@ -105,6 +106,7 @@ class Proxy:
         self._results: dict[str, Result] = {}  # task_id -> result awaiting the center's ack
         self._result_owner: dict[str, str] = {}  # task_id -> agent_id
         self._presence: dict[str, AgentState] = {}
+        self._outputs: list[Output] = []
         self._wake = trio.Event()
         self._draining = False
         self._nursery: trio.Nursery | None = None
@@ -288,6 +290,7 @@ class Proxy:
                 continue
             events, self._events = self._events, []
             presence, self._presence = list(self._presence.values()), {}
+            outputs, self._outputs = self._outputs, []
             # New results, and any the center has not acknowledged for a while
             # (it may have failed to store them).
             stale = time.time() - RESEND_AFTER
@@ -297,6 +300,8 @@ class Proxy:
                     await link.send(Presence(agents=presence))
                 if events:
                     await link.send(Events(events=events))
+                for out in outputs:
+                    await link.send(out)
                 for i in range(0, len(fresh), 1000):
                     await link.send(Results(results=fresh[i : i + 1000]))
                 now = time.time()
@@ -406,6 +411,11 @@ class Proxy:
             self.stats["results"] += 1
             self._wake.set()
         elif isinstance(msg, Output):
-            pass  # streamed output: forwarded once the center subscribes (web terminal issue)
+            # Live output of a streaming task: best effort (the full, capped
+            # output also comes with the result), bounded so a chatty task
+            # cannot grow the proxy.
+            if len(self._outputs) < MAX_OUTPUTS:
+                self._outputs.append(msg)
+                self._wake.set()
         elif isinstance(msg, ErrorMsg):
             log.warning("agent %s reports %s: %s", conn.agent_id, msg.code, msg.message)

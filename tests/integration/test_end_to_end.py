@@ -124,6 +124,16 @@ def test_resident_exporter_on_the_first_agent(fleet):
     assert "running" in " ".join(host["health"]["residents"].values())
 
 
+def test_live_output_stream(fleet):
+    """`run --stream` prints every host's lines as they come, prefixed by host."""
+    proc = fleet.cli("run", "--all", "--stream", "--", "echo s1; sleep 0.5; echo s2 >&2")
+    assert proc.returncode == 0, proc.stderr
+    lines = [line.split(" | ", 1) for line in proc.stdout.splitlines() if " | " in line]
+    hosts = {a["hostname"] for a in fleet.profile["agents"]}
+    assert {h.strip() for h, text in lines if text == "s1"} == hosts
+    assert {h.strip() for h, text in lines if text == "s2"} == hosts
+
+
 def test_killed_agent_goes_offline_with_code(fleet):
     victim = fleet.profile["agents"][0]
     os.kill(victim["pid"], signal.SIGKILL)
