@@ -221,13 +221,19 @@ class Store:
             q = q.where(agents.c.idc == idc)
         if online is not None:
             q = q.where(agents.c.online.is_(online))
-        if limit:
+        if tags:
+            # Narrow in the database (tags are a JSON list of strings), then
+            # check exactly below.
+            q = q.where(sa.or_(*(agents.c.tags.contains(json.dumps(t), autoescape=True) for t in tags)))
+        if limit and not tags:
             q = q.limit(limit)
         with self.engine.connect() as conn:
             rows = [self._agent_row(r) for r in conn.execute(q).mappings()]
         if tags:
             want = set(tags)
             rows = [r for r in rows if want & set(r["tags"])]
+            if limit:
+                rows = rows[:limit]
         return rows
 
     @staticmethod
