@@ -40,6 +40,7 @@ from transports import (
     client_context,
     get_carrier,
     leaf_errors,
+    send_if_open,
 )
 from transports import ErrorCode as EC
 from transports._signing import public_key_bytes, sign_hello, sign_result, verify_task_message
@@ -320,14 +321,7 @@ class Agent:
         raise StarlingError("proxy closed the connection", code=EC.P007)
 
     async def _send(self, msg: Any) -> bool:
-        channel = self._channel
-        if channel is None:
-            return False
-        try:
-            await channel.send(msg)
-            return True
-        except TransportError:
-            return False
+        return await send_if_open(self._channel, msg)
 
     def _trusted_keys(self) -> dict[str, bytes]:
         assert self.enrollment is not None

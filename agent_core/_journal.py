@@ -31,13 +31,20 @@ CREATE INDEX IF NOT EXISTS tasks_unacked ON tasks(acked) WHERE acked = 0;
 """
 
 
+def open_journal_db(path: str | Path, schema: str) -> sqlite3.Connection:
+    """An autocommit SQLite connection in WAL mode with ``schema`` applied: commits
+    in microseconds and survives a killed process (not a power cut: NORMAL sync)."""
+    db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.executescript(schema)
+    return db
+
+
 class Journal:
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        self._db = open_journal_db(self.path, _SCHEMA)
 
     def close(self) -> None:
         self._db.close()

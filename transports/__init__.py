@@ -9,6 +9,7 @@ from ._base import (
     get_carrier,
     register_carrier,
     run_handler,
+    send_if_open,
     split_host_port,
 )
 from ._codec import (
@@ -151,6 +152,7 @@ __all__ = [
     "leaf_errors",
     "register_carrier",
     "run_handler",
+    "send_if_open",
     "server_context",
     "setup_logging",
     "split_host_port",

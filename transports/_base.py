@@ -142,6 +142,18 @@ class Carrier(abc.ABC):
         """
 
 
+async def send_if_open(channel: Channel | None, msg: Message) -> bool:
+    """Send on ``channel`` if there is one; ``False`` instead of an error when
+    there is none or it broke (callers that keep state to re-send later)."""
+    if channel is None:
+        return False
+    try:
+        await channel.send(msg)
+        return True
+    except TransportError:
+        return False
+
+
 async def run_handler(handler: Handler, channel: Channel) -> None:
     """Run one connection handler so that its failure stays its own."""
     try:

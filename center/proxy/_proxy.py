@@ -50,6 +50,7 @@ from transports import (
     Welcome,
     get_carrier,
     leaf_errors,
+    send_if_open,
 )
 from transports._signing import verify_hello
 
@@ -346,11 +347,7 @@ class Proxy:
     # -- agents ------------------------------------------------------------------------------
 
     async def _send_agent(self, conn: AgentConn, msg: Any) -> bool:
-        try:
-            await conn.channel.send(msg)
-            return True
-        except TransportError:
-            return False
+        return await send_if_open(conn.channel, msg)
 
     def _queue_presence(self, state: AgentState) -> None:
         self._presence[state.agent_id] = state

@@ -40,6 +40,7 @@ from transports import (
     Welcome,
     get_carrier,
     leaf_errors,
+    send_if_open,
 )
 from transports import ErrorCode as EC
 from transports._signing import verify_task_message
@@ -296,11 +297,4 @@ class SimAgent:
 
     async def send(self, msg: Any) -> bool:
         """Send on the current connection, if any; False when not sent."""
-        channel = self.channel
-        if channel is None:
-            return False
-        try:
-            await channel.send(msg)
-            return True
-        except TransportError:
-            return False
+        return await send_if_open(self.channel, msg)

@@ -13,10 +13,10 @@ even across ``kill -9`` of the simfleet and a restart.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from pathlib import Path
 
+from agent_core._journal import open_journal_db
 from transports import ErrorCode, Result, Task, decode, encode
 
 _SCHEMA = """
@@ -56,10 +56,7 @@ class FleetJournal:
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        self._db = open_journal_db(self.path, _SCHEMA)
 
     def close(self) -> None:
         self._db.close()

@@ -6,14 +6,13 @@ owner, group, timestamps and link target, without following the last link.
 
 from __future__ import annotations
 
-import grp
 import os
-import pwd
-import stat as st
 
 import msgspec
 
 from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+
+from ._common import group_name, kind_of, mode_str, user_name
 
 PLUGIN = Plugin("file", description=__doc__.splitlines()[0], domain="files")
 
@@ -39,24 +38,6 @@ class FileStat(msgspec.Struct, omit_defaults=True):
     target: str = ""
 
 
-_TYPES = [
-    (st.S_ISREG, "file"),
-    (st.S_ISDIR, "dir"),
-    (st.S_ISLNK, "link"),
-    (st.S_ISCHR, "char"),
-    (st.S_ISBLK, "block"),
-    (st.S_ISFIFO, "fifo"),
-    (st.S_ISSOCK, "socket"),
-]
-
-
-def _name(fn, ident: int) -> str:
-    try:
-        return fn(ident)[0]
-    except KeyError:
-        return str(ident)
-
-
 @action("file.stat", risk=Risk.READ, timeout=10)
 async def stat(ctx: ActionContext, p: StatParams) -> FileStat:
     """Type, size, mode, owner, timestamps and link target of one path."""
@@ -64,17 +45,17 @@ async def stat(ctx: ActionContext, p: StatParams) -> FileStat:
         s = os.stat(p.path) if p.follow else os.lstat(p.path)
     except FileNotFoundError:
         return FileStat(path=p.path, exists=False)
-    kind = next((name for test, name in _TYPES if test(s.st_mode)), "other")
+    kind = kind_of(s.st_mode)
     return FileStat(
         path=p.path,
         exists=True,
         type=kind,
         size=s.st_size,
-        mode=f"{st.S_IMODE(s.st_mode):04o}",
+        mode=mode_str(s.st_mode),
         uid=s.st_uid,
         gid=s.st_gid,
-        owner=_name(pwd.getpwuid, s.st_uid),
-        group=_name(grp.getgrgid, s.st_gid),
+        owner=user_name(s.st_uid),
+        group=group_name(s.st_gid),
         mtime=s.st_mtime,
         atime=s.st_atime,
         ctime=s.st_ctime,
