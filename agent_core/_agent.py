@@ -52,6 +52,7 @@ from ._health import collect_health
 from ._identity import Identity, collect_identity
 from ._journal import Journal
 from ._kernel import Kernel
+from ._keyfile import load_or_create_key
 from ._plugins import PluginHost
 from ._register import Enrollment, ProxyInfo, RegistrationError, register
 from ._residents import ResidentSupervisor
@@ -433,23 +434,6 @@ class Agent:
             "throttle": self.throttle.describe(),
             **self.statistics,
         }
-
-
-def load_or_create_key(path: Path) -> Any:
-    """The agent's own Ed25519 key, made once at first start (mode 0600)."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ed25519
-
-    if path.exists():
-        key = serialization.load_pem_private_key(path.read_bytes(), None)
-        assert isinstance(key, ed25519.Ed25519PrivateKey)
-        return key
-    key = ed25519.Ed25519PrivateKey.generate()
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    os.chmod(tmp, 0o600)
-    tmp.replace(path)
-    return key
 
 
 def dump_status(agent: Agent) -> str:
