@@ -722,6 +722,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("proxy", help="run a proxy (production)")
     p.add_argument("--config", "-c")
     p.set_defaults(fn=cmd_proxy)
+
+    # Subcommands that live in their own module declare themselves there (argparse only).
+    from ._setup_cli import add_parsers as add_setup_parsers
+
+    add_setup_parsers(sub)
     return parser
 
 

@@ -39,6 +39,9 @@ def ensure_ca(directory: Path) -> tuple[Path, Path]:
         self_signed_builder(key, "Starling embedded CA", days=3650, backdate=3600)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+        # Key identifiers: Python >= 3.13 verifies with VERIFY_X509_STRICT, which needs them.
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
     _write(key_path, _key_pem(key), private=True)
@@ -77,6 +80,8 @@ def issue_cert(directory: Path, name: str, hosts: list[str]) -> tuple[Path, Path
             x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
             critical=False,
         )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
     _write(key_path, _key_pem(key), private=True)
