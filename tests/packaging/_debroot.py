@@ -18,46 +18,54 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-CACHE = ROOT / ".cache" / "debroot-bookworm"
-SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
 PYV = "3.11"
+#: Debian suite -> the Python its packages are built for.
+SUITES = {"bookworm": "3.11", "trixie": "3.13"}
 
 
-def why_not() -> str:
+def cache_for(suite: str) -> Path:
+    return ROOT / ".cache" / f"debroot-{suite}"
+
+
+CACHE = cache_for("bookworm")
+
+
+def why_not(suite: str = "bookworm") -> str:
     """Why this machine cannot run the package tests ("" when it can)."""
     if os.geteuid() != 0:
         return "needs root (dpkg into a chroot)"
     for tool in ("dpkg-deb", "chroot", "unshare"):
         if shutil.which(tool) is None:
             return f"{tool} is not installed"
-    if not CACHE.exists() and shutil.which("debootstrap") is None:
+    if not cache_for(suite).exists() and shutil.which("debootstrap") is None:
         return "no cached Debian root and debootstrap is not installed (apt install debootstrap)"
     if not (BIN / "nfpm").exists() and shutil.which("nfpm") is None:
         return "nfpm is not installed (./dev package)"
     return ""
 
 
-def ensure_cache() -> Path:
+def ensure_cache(suite: str = "bookworm") -> Path:
     """The cached clean root, made with debootstrap the first time (a few minutes)."""
-    if CACHE.exists():
-        return CACHE
-    tmp = CACHE.with_name(CACHE.name + ".tmp")
+    cache = cache_for(suite)
+    if cache.exists():
+        return cache
+    tmp = cache.with_name(cache.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(
-        ["debootstrap", "--variant=minbase", f"--include=python{PYV},ca-certificates", SUITE, str(tmp), MIRROR],
+        ["debootstrap", "--variant=minbase", f"--include=python{SUITES[suite]},ca-certificates", suite, str(tmp), MIRROR],
         check=True, capture_output=True, timeout=900,
     )
-    tmp.rename(CACHE)
-    return CACHE
+    tmp.rename(cache)
+    return cache
 
 
-def build_packages(out: Path, version: str, roles: str = "agent", formats: str = "deb") -> list[Path]:
+def build_packages(out: Path, version: str, roles: str = "agent", formats: str = "deb", pyv: str = PYV) -> list[Path]:
     """``contrib/packaging/build.sh`` for ``version``; the package files it made."""
     out.mkdir(parents=True, exist_ok=True)
     proc = subprocess.run(
-        ["bash", str(ROOT / "contrib" / "packaging" / "build.sh"), "--python", PYV, "--version", version,
+        ["bash", str(ROOT / "contrib" / "packaging" / "build.sh"), "--python", pyv, "--version", version,
          "--roles", roles, "--formats", formats, "--out", str(out)],
         capture_output=True, text=True, timeout=900, env=dict(os.environ, NFPM=str(BIN / "nfpm") if (BIN / "nfpm").exists() else "nfpm"),
     )
@@ -68,10 +76,10 @@ def build_packages(out: Path, version: str, roles: str = "agent", formats: str =
 class DebRoot:
     """A throw-away copy of the clean root."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, suite: str = "bookworm") -> None:
         self.path = path
         shutil.rmtree(path, ignore_errors=True)
-        subprocess.run(["cp", "-a", "--reflink=auto", str(ensure_cache()), str(path)], check=True, timeout=300)
+        subprocess.run(["cp", "-a", "--reflink=auto", str(ensure_cache(suite)), str(path)], check=True, timeout=300)
 
     def run(self, *argv: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "DEBIAN_FRONTEND": "noninteractive"}

@@ -165,6 +165,8 @@ def test_installed_agent_enrolls_and_runs_a_command(packages, debroot, center, t
     agent = _start_agent(debroot, center, tmp_path / "agent.log")
     try:
         r = _run(center, "cat /etc/debian_version; cat /opt/starling/agent/VERSION")
+        # The agent declared its actions (a child interpreter that must find the bundle).
+        assert "cannot declare" not in (tmp_path / "agent.log").read_text()
         # It ran inside the root (Debian 12), from the installed package.
         assert r["stdout"].split()[0].startswith("12.")
         assert r["stdout"].split()[1] == f"{OLD}-1.{TAG}"
