@@ -61,10 +61,11 @@ from ._register import Enrollment, ProxyInfo, RegistrationError, register
 from ._residents import ResidentSupervisor
 from ._sdk import ActionError
 from ._throttle import Throttle
+from ._version import agent_version, write_running_version
 
 log = logging.getLogger("starling.agent")
 
-VERSION = "0.1.0"
+VERSION = agent_version()
 SCHEME_ORDER = {"quic": 0, "tcp": 1, "https": 2, "http": 3}
 #: Housekeeping rounds (30 s each) between re-registrations: about 10 minutes.
 REENROLL_ROUNDS = 20
@@ -285,6 +286,7 @@ class Agent:
             raise StarlingError(f"expected welcome, got {type(first).__name__}", code=EC.P003)
         self.statistics["connects"] += 1
         log.info("connected to proxy %s over %s", proxy.id, channel.carrier)
+        write_running_version(self.state_dir, VERSION)
         self._channel = channel
         self._proxy_id = proxy.id
         self._last_rx = trio.current_time()
