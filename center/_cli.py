@@ -725,8 +725,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     # Subcommands that live in their own module declare themselves there (argparse only).
     from ._setup_cli import add_parsers as add_setup_parsers
+    from ._upgrade_cli import add_parsers as add_upgrade_parsers
 
     add_setup_parsers(sub)
+    add_upgrade_parsers(sub)
     return parser
 
 
