@@ -331,7 +331,10 @@ class Agent:
         if self.config.verify_signatures:
             try:
                 assert self.enrollment is not None
-                verify_task_message(self._trusted_keys(), task, time.time(), agent_id=self.enrollment.agent_id, leeway=self.config.clock_leeway)
+                verify_task_message(
+                    self._trusted_keys(), task, time.time(), agent_id=self.enrollment.agent_id, leeway=self.config.clock_leeway,
+                    epoch=self.journal.epoch, max_lifetime=self.config.max_task_lifetime, max_timeout=self.config.max_task_timeout,
+                )
             except StarlingError as exc:
                 # Not journaled: a forged task must not burn the id of a real one.
                 log.warning("refused task %s: %s (%s)", task.task_id, exc, exc.code)

@@ -50,6 +50,7 @@ from transports import (
 from transports._signing import key_id_for, sign_job_spec, verify_result
 
 from ._credentials import proxy_token
+from ._jobtimes import check_job_times
 from ._store import AsyncStore, new_id
 
 log = logging.getLogger("starling.center")
@@ -321,8 +322,7 @@ class Center:
     async def submit(self, req: JobRequest, account: str = "") -> dict[str, Any]:
         if req.offline not in ("fail", "wait"):
             raise StarlingError("offline must be 'fail' or 'wait'", code=ErrorCode.C001)
-        if req.timeout <= 0 or req.timeout > 7 * 86400:
-            raise StarlingError("timeout must be within (0, 604800] seconds", code=ErrorCode.C001)
+        check_job_times(req.timeout, req.deadline)  # C001 for NaN, inf, negative, 1e308, 1e-300
         if not (req.hosts or req.tags or req.idc or req.all):
             raise StarlingError("give targets: hosts, tags, idc or all", code=ErrorCode.C001)
         targets = await self.store.select_agents(hosts=req.hosts, tags=req.tags, idc=req.idc, all_hosts=req.all)
@@ -426,6 +426,7 @@ class Center:
         return JobSpec(
             job_id=job["id"], action=job["action"], params=msgspec.Raw(job["params_raw"]),
             timeout=job["timeout"], deadline=job["deadline"], stream=bool(job["stream"]), account=job["account"],
+            issued=job["created"],  # signed: the agent refuses tasks issued before its journal's epoch
         )
 
     async def dispatch(self, job: dict[str, Any], task_rows: list[dict[str, Any]], agents: dict[str, dict[str, Any]]) -> None:
