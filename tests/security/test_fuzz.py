@@ -39,10 +39,10 @@ from transports._messages import Ping
 from transports._signing import (
     SignatureExpired,
     SignatureInvalid,
-    key_id_for,
-    public_key_bytes,
     TaskBeforeEpoch,
     TaskOutOfBounds,
+    key_id_for,
+    public_key_bytes,
     sign_job_spec,
     verify_task,
 )

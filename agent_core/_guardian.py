@@ -1,0 +1,163 @@
+"""The task guardian: one small process per child the agent starts, so that
+nothing a task starts outlives the task or the agent.
+
+The runner starts it as ``python -I -S _guardian.py AGENT_PID STATUS_FD LABEL --
+ARGV...`` (stdlib only: no site-packages, ~10 ms to start). The runner arms
+``PR_SET_CHILD_SUBREAPER`` between fork and exec (cffi, see ``_libc``), and the
+flag survives the exec: every process the command starts, however it
+double-forks or ``setsid``\\ s away, stays a descendant of the guardian instead
+of being reparented to PID 1. The guardian then:
+
+* starts ARGV (same stdio, cwd and environment) and reports on STATUS_FD an
+  exec failure as ``"<errno> <message>"``, or nothing when the exec succeeded;
+* when ARGV exits: kills whatever it left behind (a task's processes end with
+  the task, as a systemd unit's do) and exits with ARGV's status (re-raising
+  its signal);
+* on SIGTERM (the task timed out or was cancelled): kills the whole tree;
+* when the agent dies, even by SIGKILL (a pidfd of AGENT_PID turns readable;
+  a changed parent pid is the fallback check): kills the whole tree.
+
+Killing the tree is a loop over ``/proc`` (every descendant of the guardian
+gets SIGKILL; orphans come to the guardian as subreaper and are reaped) until
+nothing is left. LABEL is only there to be read back from ``/proc`` by an agent
+that restarts and looks for guardians its predecessor left.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+
+#: Upper bound on the kill loop; a tree that still forks after this is hopeless.
+KILL_ROUNDS_SECONDS = 10.0
+
+
+def _children_map() -> dict[int, list[tuple[int, bool]]]:
+    """Parent pid -> [(pid, is_zombie)] for every process in /proc."""
+    out: dict[int, list[tuple[int, bool]]] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as fh:
+                data = fh.read()
+        except OSError:
+            continue
+        # The command name may hold spaces and parentheses: parse after the last ")".
+        fields = data[data.rindex(b")") + 2 :].split()
+        out.setdefault(int(fields[1]), []).append((int(name), fields[0] == b"Z"))
+    return out
+
+
+def descendants(root: int) -> list[tuple[int, bool]]:
+    """Every descendant of ``root`` as ``(pid, is_zombie)``, parents first."""
+    tree = _children_map()
+    found: list[tuple[int, bool]] = []
+    todo = [root]
+    while todo:
+        for entry in tree.get(todo.pop(), []):
+            found.append(entry)
+            todo.append(entry[0])
+    return found
+
+
+def _reap(main_pid: int, status: list[int]) -> bool:
+    """Reap every exited child; record the main child's status. False when none is left."""
+    while True:
+        try:
+            pid, st = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return False
+        if pid == 0:
+            return True
+        if pid == main_pid:
+            status.append(st)
+
+
+def kill_tree(main_pid: int, status: list[int]) -> None:
+    """SIGKILL every descendant until none is alive and all are reaped."""
+    me = os.getpid()
+    end = time.monotonic() + KILL_ROUNDS_SECONDS
+    while time.monotonic() < end:
+        alive = [pid for pid, zombie in descendants(me) if not zombie]
+        for pid in alive:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        if not _reap(main_pid, status) and not alive:
+            return
+        time.sleep(0.01)
+
+
+def _exit_like(st: int) -> None:
+    if os.WIFSIGNALED(st):
+        sig = os.WTERMSIG(st)
+        try:
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # the guardian must not dump core
+            signal.signal(sig, signal.SIG_DFL)
+            os.kill(os.getpid(), sig)
+        except (OSError, ValueError):
+            pass
+        os._exit(128 + sig)
+    os._exit(os.waitstatus_to_exitcode(st) if os.WIFEXITED(st) else 1)
+
+
+def main(argv: list[str]) -> None:
+    agent_pid, status_fd = int(argv[1]), int(argv[2])
+    command = argv[5:] if argv[4] == "--" else []
+    if not command:
+        os.write(status_fd, b"22 no command given to the guardian")
+        os._exit(2)
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_r, False)
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    stopping: list[int] = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    signal.signal(signal.SIGINT, lambda *_: stopping.append(1))
+    try:
+        agent_fd = os.pidfd_open(agent_pid)
+    except (AttributeError, OSError):
+        agent_fd = -1  # Linux < 5.3: the parent-pid check below is the fallback
+    if os.getppid() != agent_pid:
+        os._exit(137)  # the agent died before we could watch it: start nothing
+    try:
+        child = subprocess.Popen(command, close_fds=True)
+    except OSError as exc:
+        os.write(status_fd, f"{exc.errno or 0} {exc.strerror or exc}".encode())
+        os._exit(127)
+    os.close(status_fd)
+    # Hand the pipes to the command alone, so the agent sees EOF as soon as the
+    # tree is gone, whatever the guardian does next.
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)
+    status: list[int] = []
+    watched = [wake_r] + ([agent_fd] if agent_fd >= 0 else [])
+    while True:
+        ready, _, _ = select.select(watched, [], [], 1.0)
+        try:
+            while os.read(wake_r, 512):
+                pass
+        except BlockingIOError:
+            pass
+        _reap(child.pid, status)
+        if agent_fd in ready or os.getppid() != agent_pid or stopping:
+            kill_tree(child.pid, status)
+            os._exit(137)
+        if status:
+            kill_tree(child.pid, status)
+            _exit_like(status[0])
+
+
+if __name__ == "__main__":
+    main(sys.argv)
