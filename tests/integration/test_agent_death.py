@@ -1,0 +1,138 @@
+"""Nothing a task starts outlives its agent, or its timeout.
+
+A real Starling (center, proxy, one agent as processes). A task starts a
+harmless tree: a shell, a background ``sleep``, a double-forked ``setsid``
+``sleep`` in its own session, and a foreground ``sleep``. Then the agent is
+killed with SIGKILL: every process of the tree must be gone within seconds (by
+PID), and once the agent restarts, the task's stored result says its tree was
+killed with the agent (A020). A second task with a short timeout must leave
+nothing running once it reports A005.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from center import Client
+
+from .conftest import Fleet
+
+pytestmark = pytest.mark.integration
+
+AGENTS = 1
+
+#: A harmless tree: every pid it starts is written into DIR.
+TREE = (
+    "echo $$ > {d}/sh.pid; "
+    "sleep 300 & echo $! > {d}/background.pid; "
+    "setsid sh -c 'sleep 300 & echo $! > {d}/escaped.pid'; "
+    "sleep 300"
+)
+
+
+def _running(pid: int, created: float) -> bool:
+    """The process still exists (same pid *and* start time) and is not a zombie."""
+    try:
+        proc = psutil.Process(pid)
+        return abs(proc.create_time() - created) < 0.01 and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _tree(d: Path, timeout: float = 20) -> dict[int, float]:
+    """Wait until the task wrote its pids, then return the whole tree (guardian
+    included) as pid -> start time."""
+    end = time.monotonic() + timeout
+    names = ("sh.pid", "background.pid", "escaped.pid")
+    while not all((d / n).exists() and (d / n).read_text().strip() for n in names):
+        assert time.monotonic() < end, f"the task did not start: {list(d.iterdir())}"
+        time.sleep(0.1)
+    time.sleep(0.3)  # let the foreground sleep start
+    shell = psutil.Process(int((d / "sh.pid").read_text()))
+    guardian = psutil.Process(shell.ppid())
+    procs = [guardian, *guardian.children(recursive=True)]
+    tree = {p.pid: p.create_time() for p in procs}
+    for name in names:
+        assert int((d / name).read_text()) in tree, f"{name} is not in the guardian's tree"
+    assert len(tree) >= 5, tree  # guardian, sh, background sleep, escaped sleep, foreground sleep
+    return tree
+
+
+def _wait_gone(tree: dict[int, float], seconds: float) -> list[int]:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        alive = [pid for pid, created in tree.items() if _running(pid, created)]
+        if not alive:
+            return []
+        time.sleep(0.1)
+    return [pid for pid, created in tree.items() if _running(pid, created)]
+
+
+@pytest.fixture
+def client(fleet: Fleet):
+    prof = fleet.profile
+    c = Client(prof["api"], prof["key_id"], prof["secret"], prof["ca_file"])
+    yield c
+    c.close()
+
+
+def test_kill_9_of_the_agent_kills_the_whole_tree(fleet: Fleet, client: Client, tmp_path: Path) -> None:
+    agent = fleet.profile["agents"][0]
+    sub = client.submit("cmd.run", {"cmd": TREE.format(d=tmp_path)}, hosts=[agent["hostname"]], timeout=600)
+    tree = _tree(tmp_path)
+    restarted = None
+    try:
+        os.kill(agent["pid"], signal.SIGKILL)
+        alive = _wait_gone(tree, 5)
+        assert not alive, f"processes outlived their agent: {[psutil.Process(p).cmdline() for p in alive]}"
+
+        # After a restart, the task's result says what became of it.
+        restarted = subprocess.Popen(agent["argv"], stdout=open(tmp_path / "agent.out", "wb"), stderr=subprocess.STDOUT)
+        done = client.wait(sub["job_id"], 60)
+        assert done["complete"], done
+        (result,) = client.job(sub["job_id"])["results"]
+        assert (result["state"], result["code"]) == ("failed", "A020"), result
+        assert "killed with the agent" in result["message"], result
+    finally:
+        for pid, created in tree.items():
+            if _running(pid, created):
+                os.kill(pid, signal.SIGKILL)
+        if restarted is not None:
+            # The restarted agent keeps serving the next test; `starling down` stops it.
+            _replace_pid(fleet, agent["pid"], restarted.pid)
+
+
+def _replace_pid(fleet: Fleet, old: int, new: int) -> None:
+    path = fleet.home / "up.json"
+    prof = json.loads(path.read_text())
+    prof["pids"] = [new if p == old else p for p in prof["pids"]]
+    for entry in prof["agents"]:
+        if entry["pid"] == old:
+            entry["pid"] = new
+    path.write_text(json.dumps(prof, indent=2))
+
+
+def test_nothing_runs_past_the_timeout(fleet: Fleet, client: Client, tmp_path: Path) -> None:
+    agent = fleet.profile["agents"][0]
+    # The restarted agent of the previous test (or the original) must be online.
+    end = time.monotonic() + 30
+    while not any(h["hostname"] == agent["hostname"] and h["online"] for h in client.hosts()):
+        assert time.monotonic() < end, "agent not online"
+        time.sleep(0.2)
+    sub = client.submit("cmd.run", {"cmd": TREE.format(d=tmp_path)}, hosts=[agent["hostname"]], timeout=3)
+    tree = _tree(tmp_path)
+    done = client.wait(sub["job_id"], 30)
+    assert done["complete"], done
+    (result,) = client.job(sub["job_id"])["results"]
+    assert (result["state"], result["code"]) == ("timed_out", "A005"), result
+    # The result is reported only after the tree is dead: nothing is left now.
+    alive = _wait_gone(tree, 0.5)
+    assert not alive, f"processes ran past their timeout: {alive}"
