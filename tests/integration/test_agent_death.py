@@ -6,7 +6,8 @@ harmless tree: a shell, a background ``sleep``, a double-forked ``setsid``
 killed with SIGKILL: every process of the tree must be gone within seconds (by
 PID), and once the agent restarts, the task's stored result says its tree was
 killed with the agent (A020). A second task with a short timeout must leave
-nothing running once it reports A005.
+nothing running once it reports A005. And the API refuses insane times (C001)
+before any host sees them.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import psutil
 import pytest
 
 from center import Client
+from center._client import ApiError
 
 from .conftest import Fleet
 
@@ -136,3 +138,11 @@ def test_nothing_runs_past_the_timeout(fleet: Fleet, client: Client, tmp_path: P
     # The result is reported only after the tree is dead: nothing is left now.
     alive = _wait_gone(tree, 0.5)
     assert not alive, f"processes ran past their timeout: {alive}"
+
+
+@pytest.mark.parametrize(("field", "value"), [("deadline", 1e308), ("deadline", -1), ("timeout", 1e-300), ("timeout", 1e308)])
+def test_the_api_refuses_insane_times(fleet: Fleet, client: Client, field: str, value: float) -> None:
+    agent = fleet.profile["agents"][0]
+    with pytest.raises(ApiError) as exc:
+        client.submit("cmd.run", {"cmd": "true"}, hosts=[agent["hostname"]], **{field: value})
+    assert exc.value.code.value == "C001" and field in str(exc.value), exc.value
