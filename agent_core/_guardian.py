@@ -2,7 +2,8 @@
 nothing a task starts outlives the task or the agent.
 
 The runner starts it as ``python -I -S _guardian.py AGENT_PID STATUS_FD LABEL --
-ARGV...`` (stdlib only: no site-packages, ~10 ms to start). The runner arms
+ARGV...`` (stdlib only, no site-packages, and only C modules imported, so it
+starts in about the time of a bare interpreter). The runner arms
 ``PR_SET_CHILD_SUBREAPER`` between fork and exec (cffi, see ``_libc``), and the
 flag survives the exec: every process the command starts, however it
 double-forks or ``setsid``\\ s away, stays a descendant of the guardian instead
@@ -27,10 +28,12 @@ from __future__ import annotations
 
 import os
 import select
-import signal
-import subprocess
 import sys
 import time
+
+# The C module that ``signal`` wraps: ``signal`` imports ``enum`` and ``re``,
+# which would double the guardian's start-up time, paid on every child.
+import _signal as signal
 
 #: Upper bound on the kill loop; a tree that still forks after this is hopeless.
 KILL_ROUNDS_SECONDS = 10.0
@@ -82,15 +85,15 @@ def kill_tree(main_pid: int, status: list[int]) -> None:
     """SIGKILL every descendant until none is alive and all are reaped."""
     me = os.getpid()
     end = time.monotonic() + KILL_ROUNDS_SECONDS
-    while time.monotonic() < end:
-        alive = [pid for pid, zombie in descendants(me) if not zombie]
-        for pid in alive:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-        if not _reap(main_pid, status) and not alive:
-            return
+    # No child at all means no descendant either: an orphan is reparented to
+    # us (the subreaper) before its parent's exit can be reaped.
+    while _reap(main_pid, status) and time.monotonic() < end:
+        for pid, zombie in descendants(me):
+            if not zombie:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
         time.sleep(0.01)
 
 
@@ -129,8 +132,11 @@ def main(argv: list[str]) -> None:
         agent_fd = -1  # Linux < 5.3: the parent-pid check below is the fallback
     if os.getppid() != agent_pid:
         os._exit(137)  # the agent died before we could watch it: start nothing
+    os.set_inheritable(status_fd, False)
     try:
-        child = subprocess.Popen(command, close_fds=True)
+        # posix_spawn reports a failed exec as OSError; restore the signals
+        # Python ignores, as subprocess would.
+        child = os.posix_spawnp(command[0], command, os.environ, setsigdef=(signal.SIGPIPE, signal.SIGXFSZ))
     except OSError as exc:
         os.write(status_fd, f"{exc.errno or 0} {exc.strerror or exc}".encode())
         os._exit(127)
@@ -150,12 +156,12 @@ def main(argv: list[str]) -> None:
                 pass
         except BlockingIOError:
             pass
-        _reap(child.pid, status)
+        _reap(child, status)
         if agent_fd in ready or os.getppid() != agent_pid or stopping:
-            kill_tree(child.pid, status)
+            kill_tree(child, status)
             os._exit(137)
         if status:
-            kill_tree(child.pid, status)
+            kill_tree(child, status)
             _exit_like(status[0])
 
 
