@@ -26,14 +26,13 @@ that restarts and looks for guardians its predecessor left.
 
 from __future__ import annotations
 
+# The C module that ``signal`` wraps: ``signal`` imports ``enum`` and ``re``,
+# which would double the guardian's start-up time, paid on every child.
+import _signal as signal
 import os
 import select
 import sys
 import time
-
-# The C module that ``signal`` wraps: ``signal`` imports ``enum`` and ``re``,
-# which would double the guardian's start-up time, paid on every child.
-import _signal as signal
 
 #: Upper bound on the kill loop; a tree that still forks after this is hopeless.
 KILL_ROUNDS_SECONDS = 10.0

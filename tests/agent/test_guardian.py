@@ -18,7 +18,14 @@ import pytest
 import trio
 
 from agent_core._journal import Journal
-from agent_core._runner import TASK_LABEL, guardian_available, guardians, interrupted_outcome, run_process, task_label
+from agent_core._runner import (
+    TASK_LABEL,
+    guardian_available,
+    guardians,
+    interrupted_outcome,
+    run_process,
+    task_label,
+)
 from agent_core._sdk import ActionError
 from transports import ErrorCode
 
