@@ -11,9 +11,11 @@ of being reparented to PID 1. The guardian then:
 
 * starts ARGV (same stdio, cwd and environment) and reports on STATUS_FD an
   exec failure as ``"<errno> <message>"``, or nothing when the exec succeeded;
-* when ARGV exits: kills whatever it left behind (a task's processes end with
-  the task, as a systemd unit's do) and exits with ARGV's status (re-raising
-  its signal);
+* when ARGV exits: kills what it left behind still attached to the task's
+  output (a background job holding stdout or stderr would otherwise hold the
+  result back, and belongs to the task), leaves alone what detached properly (a
+  daemon started by an init script, its output redirected), and exits with
+  ARGV's status (re-raising its signal);
 * on SIGTERM (the task timed out or was cancelled): kills the whole tree;
 * when the agent dies, even by SIGKILL (a pidfd of AGENT_PID turns readable;
   a changed parent pid is the fallback check): kills the whole tree.
@@ -96,6 +98,53 @@ def kill_tree(main_pid: int, status: list[int]) -> None:
         time.sleep(0.01)
 
 
+def _pipe_names(fds: tuple[int, ...]) -> set[str]:
+    """``/proc/PID/fd`` link names of those of ``fds`` that are pipes."""
+    import stat
+
+    names = set()
+    for fd in fds:
+        try:
+            st = os.fstat(fd)
+        except OSError:
+            continue
+        if stat.S_ISFIFO(st.st_mode):
+            names.add(f"pipe:[{st.st_ino}]")
+    return names
+
+
+def _holds(pid: int, names: set[str]) -> bool:
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") in names:
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def kill_attached(main_pid: int, status: list[int], outputs: set[str]) -> None:
+    """SIGKILL every live descendant that still holds one of the task's output
+    pipes, until none does; detached descendants are left running."""
+    me = os.getpid()
+    end = time.monotonic() + KILL_ROUNDS_SECONDS
+    while outputs and time.monotonic() < end:
+        attached = [pid for pid, zombie in descendants(me) if not zombie and _holds(pid, outputs)]
+        if not attached:
+            return
+        for pid in attached:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        time.sleep(0.01)
+        _reap(main_pid, status)
+
+
 def _exit_like(st: int) -> None:
     if os.WIFSIGNALED(st):
         sig = os.WTERMSIG(st)
@@ -140,6 +189,7 @@ def main(argv: list[str]) -> None:
         os.write(status_fd, f"{exc.errno or 0} {exc.strerror or exc}".encode())
         os._exit(127)
     os.close(status_fd)
+    outputs = _pipe_names((1, 2))
     # Hand the pipes to the command alone, so the agent sees EOF as soon as the
     # tree is gone, whatever the guardian does next.
     null = os.open(os.devnull, os.O_RDWR)
@@ -160,7 +210,8 @@ def main(argv: list[str]) -> None:
             kill_tree(child, status)
             os._exit(137)
         if status:
-            kill_tree(child, status)
+            kill_attached(child, status, outputs)
+            _reap(child, status)
             _exit_like(status[0])
 
 

@@ -98,13 +98,30 @@ async def test_exec_failures_keep_their_codes(tmp_path):
     assert exc.value.code is ErrorCode.A009
 
 
-async def test_what_a_command_leaves_behind_ends_with_it(tmp_path):
-    """A task's processes end with the task, as a systemd unit's do."""
-    res = await run_process(["sh", "-c", f"sleep 300 & echo $! > {tmp_path}/bg; setsid sh -c 'sleep 300 & echo $! > {tmp_path}/esc'"])
-    assert res.exit_code == 0
-    for name in ("bg", "esc"):
-        assert not psutil.pid_exists(int((tmp_path / name).read_text())) or \
-            psutil.Process(int((tmp_path / name).read_text())).status() == psutil.STATUS_ZOMBIE
+async def test_background_jobs_attached_to_the_output_end_with_the_command(tmp_path):
+    """A background job still holding the task's output belongs to the task;
+    a daemon that detached (output redirected, as init scripts do) stays."""
+    res = await run_process(["sh", "-c", (
+        f"sleep 300 & echo $! > {tmp_path}/attached; "
+        f"setsid sh -c 'sleep 300 & echo $! > {tmp_path}/escaped'; "
+        f"sleep 300 >/dev/null 2>&1 & echo $! > {tmp_path}/daemon"
+    )])
+    pids = {name: int((tmp_path / name).read_text()) for name in ("attached", "escaped", "daemon")}
+    try:
+        assert res.exit_code == 0
+        daemon = psutil.Process(pids["daemon"])
+        assert daemon.status() != psutil.STATUS_ZOMBIE and "sleep" in daemon.name()
+        for name in ("attached", "escaped"):
+            try:
+                proc = psutil.Process(pids[name])
+            except psutil.NoSuchProcess:
+                continue
+            assert proc.status() == psutil.STATUS_ZOMBIE or "sleep" not in proc.name(), f"{name} outlived its command"
+    finally:
+        try:
+            psutil.Process(pids["daemon"]).kill()  # our own daemon, started just above
+        except psutil.NoSuchProcess:
+            pass
 
 
 async def test_a_timeout_kills_the_whole_tree(tmp_path):
