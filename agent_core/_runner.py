@@ -3,8 +3,9 @@
 Each child runs under a *guardian* (:mod:`agent_core._guardian`, on Linux): a
 tiny process that is the child subreaper of everything the command starts, so
 no descendant escapes it by double-forking or ``setsid``. The guardian kills
-the whole tree when the command exits, when the runner asks (timeout, cancel:
-SIGTERM to the guardian), and when the agent dies, even by SIGKILL. Where no
+the whole tree when the runner asks (timeout, cancel: SIGTERM to the guardian)
+and when the agent dies, even by SIGKILL; when the command exits by itself, it
+kills what still holds the task's output and leaves detached daemons. Where no
 guardian can run, the child gets its own session and the runner kills its
 process group and every descendant it can still see. Output is capped per
 stream and can be streamed to the caller while it runs.
