@@ -3,8 +3,9 @@
 The agent refuses a signed task whose timeout or lifetime is out of range
 (A018, see ``transports._signing.check_task_window``); the center refuses the
 same values earlier, at submit, with C001, so a caller learns at once and no
-host ever sees them. The bounds fit inside the agent's defaults: a job the
-center accepts is never refused by an agent with default limits.
+host ever sees them. The bounds (the API's, from ``_requests``) fit inside the
+agent's defaults: a job the center accepts is never refused by an agent with
+default limits.
 """
 
 from __future__ import annotations
@@ -12,28 +13,30 @@ from __future__ import annotations
 import math
 
 from transports import ErrorCode, StarlingError
-from transports._signing import DEFAULT_MAX_TIMEOUT
+
+from ._requests import MAX_DEADLINE, MAX_TIMEOUT
 
 __all__ = ["MAX_DEADLINE", "MAX_TIMEOUT", "MIN_TIMEOUT", "check_job_times"]
 
-#: The shortest timeout accepted: below it no action can even start.
+#: The shortest timeout accepted: below it no action can even start (as the
+#: API's JobRequest declares).
 MIN_TIMEOUT = 0.01
-#: The longest timeout accepted (7 days); agents refuse longer ones too.
-MAX_TIMEOUT = DEFAULT_MAX_TIMEOUT
-#: The longest deadline (seconds from submission) accepted: 8 days. With the
-#: approval window this stays under the agents' default maximum lifetime.
-MAX_DEADLINE = 8 * 86400.0
 
 
-def check_job_times(timeout: float, deadline: float) -> None:
+def check_job_times(timeout: float | None, deadline: float) -> None:
     """Refuse a timeout or deadline that is not a finite number in range.
 
-    :param timeout: seconds the action may run; within [MIN_TIMEOUT, MAX_TIMEOUT].
+    The API's typed request (``_requests.JobRequest``) already refuses most of
+    these at decode; this check also covers a request built in Python, and the
+    timeout an action declares in an agent's catalogue.
+
+    :param timeout: seconds the action may run; within [MIN_TIMEOUT, MAX_TIMEOUT],
+        or ``None`` for the action's declared timeout (checked once resolved).
     :param deadline: seconds from now until undelivered tasks fail; 0 for the
         default (timeout + dispatch grace), else within (0, MAX_DEADLINE].
     :raises StarlingError: C001 naming the field and the range.
     """
-    if not (isinstance(timeout, (int, float)) and math.isfinite(timeout) and MIN_TIMEOUT <= timeout <= MAX_TIMEOUT):
+    if timeout is not None and not (isinstance(timeout, (int, float)) and math.isfinite(timeout) and MIN_TIMEOUT <= timeout <= MAX_TIMEOUT):
         raise StarlingError(
             f"timeout must be a number of seconds within [{MIN_TIMEOUT:g}, {MAX_TIMEOUT:g}], not {timeout!r}",
             code=ErrorCode.C001,
