@@ -35,7 +35,9 @@ from ._errors import (
     VersionMismatch,
     leaf_errors,
 )
+from ._guard import Admission, ConnGate, ConnLimits, trim_memory
 from ._logging import JsonFormatter, setup_logging
+from ._login import common_version, receive_hello
 from ._messages import (
     FINAL_STATES,
     PROTOCOL_VERSION,
@@ -81,6 +83,7 @@ from ._tls import TlsFiles, client_context, server_context, tls_files
 
 __all__ = [
     "Ack",
+    "Admission",
     "AgentState",
     "AnyMessage",
     "Balance",
@@ -89,6 +92,8 @@ __all__ = [
     "Channel",
     "ChannelClosed",
     "ClosedByYou",
+    "ConnGate",
+    "ConnLimits",
     "ConnectFailed",
     "DEFAULT_MAX_FRAME",
     "DiskUsage",
@@ -142,6 +147,7 @@ __all__ = [
     "available_schemes",
     "catalogue_markdown",
     "client_context",
+    "common_version",
     "connect",
     "decode",
     "decode_value",
@@ -150,6 +156,7 @@ __all__ = [
     "frame",
     "get_carrier",
     "leaf_errors",
+    "receive_hello",
     "register_carrier",
     "run_handler",
     "send_if_open",
@@ -157,4 +164,5 @@ __all__ = [
     "setup_logging",
     "split_host_port",
     "tls_files",
+    "trim_memory",
 ]

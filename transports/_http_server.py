@@ -25,6 +25,7 @@ import trio
 from ._base import Handler, run_handler
 from ._codec import FrameReader
 from ._errors import ConnectFailed, FrameTooLarge, TransportBroken
+from ._guard import Admission, ConnGate, guarding, source_of
 from ._http_session import HttpSession
 from ._http_wire import BATCH_MAX, END, SEQ, Opened
 
@@ -65,7 +66,9 @@ class HttpServer:
         poll_timeout: float,
         session_timeout: float,
         max_sessions: int,
+        gate: ConnGate | None = None,
     ) -> None:
+        self.gate = gate
         self.handler = handler
         self.max_sessions = max_sessions
         self.prefix = prefix
@@ -195,13 +198,22 @@ class HttpServer:
         if len(self.sessions) >= self.max_sessions:
             log.warning("HTTP long-poll server full (%d sessions); refusing %s", len(self.sessions), peer)
             return await _refuse(conn, stream, 503, "too many sessions")
+        admission = self.gate.admit(source_of(peer)) if self.gate is not None else None
+        if self.gate is not None and admission is None:
+            return await _refuse(conn, stream, 503, "too many connections")
         sid = secrets.token_hex(16)
         session = HttpSession(sid, peer, self.max_frame, self._dropped)
+        if admission is not None:
+            session.start_preauth(admission)
         self.sessions[sid] = session
-        self.nursery.start_soon(run_handler, self.handler, session)
+        self.nursery.start_soon(self._run_session, session, admission)
         body = msgspec.json.encode(Opened(session=sid, poll=self.poll_timeout, expiry=self.session_timeout))
         await _respond(conn, stream, 200, body, [("content-type", "application/json")])
         return True
+
+    async def _run_session(self, session: HttpSession, admission: Admission | None) -> None:
+        with guarding(admission, session.peer):
+            await run_handler(self.handler, session)
 
     async def _poll(self, conn: h11.Connection, stream: trio.abc.Stream, session: HttpSession, ack: int, room: bool) -> bool:
         event = await _next_event(conn, stream, _BODY_CHUNK)
@@ -247,11 +259,13 @@ class HttpServer:
                 session.fail(TransportBroken(f"{session.peer} skipped batch {session.applied_seq + 1}"))
                 self._dropped(session)
                 return await _refuse(conn, stream, 409, "batch out of order")
-            reader = FrameReader(self.max_frame)
+            reader = FrameReader(session.receive_limit)
+            # Before login a batch holds little more than one small hello.
+            limit = self.body_limit if session.receive_limit >= self.max_frame else session.receive_limit + 4096
             bodies: list[bytes] = []
             size = 0
             try:
-                async for chunk in _body_chunks(conn, stream, self.body_limit):
+                async for chunk in _body_chunks(conn, stream, limit):
                     bodies.extend(reader.feed(chunk))
             except FrameTooLarge as exc:
                 session.fail(exc)

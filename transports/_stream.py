@@ -64,6 +64,9 @@ class StreamChannel(Channel):
         self._closed = False
         self._goodbye = False
 
+    def _set_receive_limit(self, limit: int | None) -> None:
+        self._reader.max_frame = self._max_frame if limit is None else min(limit, self._max_frame)
+
     async def send(self, msg: Message) -> None:
         await self._send_bytes(frame(msg, self._max_frame))
 

@@ -14,6 +14,7 @@ import trio
 from ._base import Carrier, Channel, Handler, run_handler, split_host_port
 from ._codec import DEFAULT_MAX_FRAME
 from ._errors import ConnectFailed
+from ._guard import ConnGate, ConnLimits, gate_for, guarding, source_of
 from ._stream import StreamChannel
 
 
@@ -27,6 +28,17 @@ def _tune(sock: Any) -> None:
     try:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    except OSError:
+        pass
+
+
+def _reset(sock: Any) -> None:
+    """Make the coming close a reset: no FIN handshake, no TIME_WAIT kept."""
+    import socket
+    import struct
+
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     except OSError:
         pass
 
@@ -66,9 +78,12 @@ class TcpCarrier(Carrier):
         *,
         ssl_context: ssl.SSLContext | None = None,
         max_frame: int = DEFAULT_MAX_FRAME,
+        limits: ConnLimits | ConnGate | None = None,
         task_status: Any = trio.TASK_STATUS_IGNORED,
     ) -> None:
+        """Serve ``url``; see :meth:`Carrier.serve`."""
         host, port = split_host_port(url, 8471)
+        gate = gate_for(limits, url)
         try:
             listeners = await trio.open_tcp_listeners(port, host=host, backlog=4096)
         except OSError as exc:
@@ -79,22 +94,36 @@ class TcpCarrier(Carrier):
         task_status.started(f"tcp://{bound[0]}:{bound[1]}")
 
         async def on_stream(tcp: trio.SocketStream) -> None:
-            _tune(tcp.socket)
             try:
                 addr = tcp.socket.getpeername()
                 peer = f"{addr[0]}:{addr[1]}"
             except OSError:
                 peer = "?"
-            stream: trio.abc.Stream = tcp
-            if ssl_context is not None:
-                tls = trio.SSLStream(tcp, ssl_context, server_side=True)
-                try:
-                    with trio.fail_after(15):
-                        await tls.do_handshake()
-                except (trio.BrokenResourceError, ssl.SSLError, OSError, trio.TooSlowError):
+            admission = gate.admit(source_of(peer)) if gate is not None else None
+            if gate is not None and admission is None:
+                _reset(tcp.socket)  # over a cap: close before spending anything on it
+                await trio.aclose_forcefully(tcp)
+                return
+            _tune(tcp.socket)
+            handed = False  # once the channel has it, run_handler closes it
+            try:
+                with guarding(admission, peer):
+                    stream: trio.abc.Stream = tcp
+                    if ssl_context is not None:
+                        tls = trio.SSLStream(tcp, ssl_context, server_side=True)
+                        try:
+                            with trio.fail_after(15):
+                                await tls.do_handshake()
+                        except (trio.BrokenResourceError, ssl.SSLError, OSError, trio.TooSlowError):
+                            return
+                        stream = tls
+                    channel = TcpChannel(stream, peer, max_frame)
+                    if admission is not None:
+                        channel.start_preauth(admission)
+                    handed = True
+                    await run_handler(handler, channel)
+            finally:
+                if not handed:
                     await trio.aclose_forcefully(tcp)
-                    return
-                stream = tls
-            await run_handler(handler, TcpChannel(stream, peer, max_frame))
 
         await trio.serve_listeners(on_stream, listeners)
