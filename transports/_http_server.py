@@ -183,7 +183,7 @@ class HttpServer:
             if what == "poll" and method == "GET":
                 return await self._poll(conn, stream, session, params.get("ack", 0), params.get("room", 1) != 0)
             if what == "send" and method == "POST":
-                return await self._send(conn, stream, session, params.get("seq", 0))
+                return await self._send(conn, stream, session, params.get("seq", 0), req)
             if what == "close" and method == "POST":
                 await _read_body(conn, stream, 4096)
                 session.client_closed()
@@ -247,7 +247,7 @@ class HttpServer:
         await _respond(conn, stream, 200, body, headers)
         return True
 
-    async def _send(self, conn: h11.Connection, stream: trio.abc.Stream, session: HttpSession, seq: int) -> bool:
+    async def _send(self, conn: h11.Connection, stream: trio.abc.Stream, session: HttpSession, seq: int, req: h11.Request) -> bool:
         if not session.accepts_input:
             return await _refuse(conn, stream, 410, "session ended")
         async with session.send_lock:
@@ -259,6 +259,7 @@ class HttpServer:
                 session.fail(TransportBroken(f"{session.peer} skipped batch {session.applied_seq + 1}"))
                 self._dropped(session)
                 return await _refuse(conn, stream, 409, "batch out of order")
+            length = _content_length(req)
             reader = FrameReader(session.receive_limit)
             # Before login a batch holds little more than one small hello.
             limit = self.body_limit if session.receive_limit >= self.max_frame else session.receive_limit + 4096
@@ -271,6 +272,11 @@ class HttpServer:
                 session.fail(exc)
                 self._dropped(session)
                 return await _refuse(conn, stream, 413, str(exc))
+            except _TooLarge:
+                if limit < self.body_limit:  # before login: the session ends with the request
+                    session.fail(FrameTooLarge(f"{session.peer} sent a {length}-byte batch before login (max {limit})"))
+                    self._dropped(session)
+                raise
             if reader.pending:
                 session.fail(TransportBroken(f"{session.peer} sent a batch that ends inside a frame"))
                 self._dropped(session)
