@@ -26,7 +26,6 @@ from transports import (
     FrameReader,
     FrameTooLarge,
     Hello,
-    Ping,
     TransportError,
     Welcome,
     encode,
