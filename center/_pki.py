@@ -57,9 +57,15 @@ def _ca_ok(cert: x509.Certificate) -> bool:
 
 def _ca_certificate(key: ec.EllipticCurvePrivateKey, subject: x509.Name | None = None) -> x509.Certificate:
     ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
-    builder = self_signed_builder(key, "Starling embedded CA", days=CA_DAYS, backdate=3600)
-    if subject is not None:  # re-signing an older CA keeps its name, so its leaves still chain
-        builder = builder.subject_name(subject).issuer_name(subject)
+    if subject is None:
+        builder = self_signed_builder(key, "Starling embedded CA", days=CA_DAYS, backdate=3600)
+    else:  # re-signing an older CA keeps its name, so its leaves still chain
+        now = dt.datetime.now(dt.UTC)
+        builder = (
+            x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(hours=1))
+            .not_valid_after(now + dt.timedelta(days=CA_DAYS))
+        )
     return (
         builder.add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(

@@ -11,7 +11,14 @@ import trio
 from hypercorn.config import Config as HyperConfig
 from hypercorn.trio import serve as hyper_serve
 
-from transports import ConnGate, client_context, get_carrier, server_context, setup_logging
+from transports import (
+    AEAD_CIPHERS,
+    ConnGate,
+    client_context,
+    get_carrier,
+    server_context,
+    setup_logging,
+)
 
 from ._center import Center
 from ._config import CenterConfig, ProxyConfig
@@ -82,6 +89,7 @@ async def run_center(cfg: CenterConfig, *, task_status: Any = trio.TASK_STATUS_I
     hc.bind = [_host_port(cfg.api)]
     if cfg.api.startswith("https"):
         hc.certfile, hc.keyfile = cert, key
+        hc.ciphers = AEAD_CIPHERS  # the same TLS 1.2 suites as every other listener
     hc.accesslog = None
     hc.errorlog = logging.getLogger("hypercorn.error")
     hc.graceful_timeout = 2

@@ -79,9 +79,10 @@ from ._messages import (
     Welcome,
 )
 from ._stream import GOODBYE, StreamChannel
-from ._tls import TlsFiles, client_context, server_context, tls_files
+from ._tls import AEAD_CIPHERS, TlsFiles, client_context, server_context, tls_files
 
 __all__ = [
+    "AEAD_CIPHERS",
     "Ack",
     "Admission",
     "AgentState",
