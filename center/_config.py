@@ -53,7 +53,7 @@ class CenterConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     risk_rules: list[str] = []
     #: Before login (proxy links): largest frame in bytes, and seconds to log
     #: in, TLS handshake included. After login the 16 MiB frame limit applies.
-    preauth_max_frame: int = 65536
+    preauth_max_frame: int = 16384
     preauth_timeout: float = 10.0
     #: Proxy links held at once; of those not yet logged in, in all and per source address.
     max_connections: int = 1000
@@ -79,7 +79,7 @@ class ProxyConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     flush_interval: float = 0.05
     #: Before login (agents): largest frame in bytes, and seconds to log in,
     #: TLS handshake included. After login the 16 MiB frame limit applies.
-    preauth_max_frame: int = 65536
+    preauth_max_frame: int = 16384
     preauth_timeout: float = 10.0
     #: Connections held at once over all listeners (an HTTP long-poll session
     #: counts as one); of those not yet logged in, in all and per source address.

@@ -69,7 +69,7 @@ async def run_center(cfg: CenterConfig, *, task_status: Any = trio.TASK_STATUS_I
     from ._api import build_app
     from ._store import AsyncStore
 
-    limits = fit_open_files(conn_limits(cfg), raise_open_files_limit(), "center")
+    gate = ConnGate(fit_open_files(conn_limits(cfg), raise_open_files_limit(), "center"), f"center {cfg.center_id}")
     store_sync, signing_key = _prepare_center(cfg)
     store = AsyncStore(store_sync)
     center = Center(
@@ -98,11 +98,12 @@ async def run_center(cfg: CenterConfig, *, task_status: Any = trio.TASK_STATUS_I
         bound = await nursery.start(
             lambda task_status: get_carrier(cfg.proxy_listen).serve(
                 cfg.proxy_listen, center.proxy_session, ssl_context=server_context(cert, key),
-                limits=limits, task_status=task_status,
+                limits=gate, task_status=task_status,
             )
         )
         api = await nursery.start(lambda task_status: hyper_serve(app, hc, task_status=task_status))  # type: ignore[arg-type]
         nursery.start_soon(center.sweeper)
+        nursery.start_soon(gate.run_trimmer)
         nursery.start_soon(center.audit.run)
         log.info("center %s serving API on %s, proxies on %s", cfg.center_id, api, bound)
         task_status.started({"api": api, "proxy_listen": bound, "center": center})
@@ -135,6 +136,7 @@ async def run_proxy(cfg: ProxyConfig, *, task_status: Any = trio.TASK_STATUS_IGN
             )
         proxy.advertise = cfg.advertise or bound
         nursery.start_soon(proxy.run_links)
+        nursery.start_soon(gate.run_trimmer)
         log.info("proxy %s (%s) serving agents on %s", cfg.proxy_id, cfg.idc, ", ".join(bound))
         task_status.started({"listen": bound, "proxy": proxy, "gate": gate})
 

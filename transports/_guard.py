@@ -23,8 +23,10 @@ gate falls idle :func:`trim_memory` asks it to return what it can.
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,8 +36,10 @@ import trio
 
 log = logging.getLogger("starling.transports.guard")
 
-#: A login message (``hello``) is well under 4 KiB; 64 KiB leaves room.
-DEFAULT_PREAUTH_FRAME = 64 * 1024
+#: A login message (``hello``) is well under 4 KiB; 16 KiB leaves room and
+#: keeps what a crowd of pre-login peers can make a server hold small (each
+#: such TLS connection costs about 4x its frame limit; see docs/security.md).
+DEFAULT_PREAUTH_FRAME = 16 * 1024
 _LOG_EVERY = 10.0  # seconds between two lines about refused or timed-out peers
 _TRIM_AFTER = 64  # pre-login connections seen since the last trim that make one worthwhile
 _TRIM_GAP = 5.0  # seconds between two trims
@@ -145,6 +149,7 @@ class ConnGate:
         self.peak_preauth = 0
         self._since_trim = 0
         self._last_trim = -math.inf
+        self._trim_pending = False
         self._log_refused = _RateLog(logging.WARNING)
         self._log_timeout = _RateLog(logging.INFO)
 
@@ -192,21 +197,51 @@ class ConnGate:
         # grew is free now, but glibc would keep it mapped.
         if self.preauth or self._since_trim < _TRIM_AFTER:
             return
-        now = time.monotonic()
-        if now - self._last_trim < _TRIM_GAP:
+        if time.monotonic() - self._last_trim < _TRIM_GAP:
+            self._trim_pending = True  # run_trimmer does it a little later
             return
-        self._last_trim = now
-        self._since_trim = 0
+        self._trim()
+
+    def _trim(self) -> None:
+        self._last_trim = time.monotonic()
+        crowd, self._since_trim = self._since_trim, 0
+        self._trim_pending = False
+        before = _rss()
         trim_memory()
+        log.info("%s: %d pre-login connections gone; memory trimmed, RSS %s -> %s MiB", self.name, crowd, before, _rss())
+
+    async def run_trimmer(self) -> None:
+        """Run forever in the role's nursery: finish a trim that was due
+        while the last one was too recent."""
+        while True:
+            await trio.sleep(_TRIM_GAP / 2)
+            if self._trim_pending and not self.preauth and time.monotonic() - self._last_trim >= _TRIM_GAP:
+                self._trim()
 
 
 _trim: object = None
 
 
+def _rss() -> str:
+    try:
+        with open("/proc/self/statm") as fh:
+            pages = int(fh.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return "?"
+    return f"{pages * os.sysconf('SC_PAGE_SIZE') / 1048576:.0f}"
+
+
 def trim_memory() -> bool:
-    """Ask the C allocator to give freed heap back to the OS (glibc's
-    ``malloc_trim``, through cffi's ABI mode). ``False`` where it cannot."""
+    """Free what the departed connections left, and ask the C allocator to
+    give freed heap back to the OS (glibc's ``malloc_trim``, through cffi's
+    ABI mode). ``False`` where it cannot trim.
+
+    A failed TLS handshake leaves reference cycles (exception, traceback,
+    frames) that hold the SSL objects' C memory until the cyclic collector
+    runs; a full collection first frees them, so the trim can return them.
+    """
     global _trim
+    gc.collect()
     if _trim is None:
         try:
             import cffi

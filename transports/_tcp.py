@@ -22,6 +22,38 @@ class TcpChannel(StreamChannel):
     carrier = "tcp"
 
 
+class _CappedStream(trio.abc.HalfCloseableStream):
+    """A TCP stream that reads at most ``cap`` bytes at a time until told
+    otherwise. Under TLS before login: the TLS layer's input buffer keeps the
+    size of the largest read it was fed, so small reads keep an idle
+    unauthenticated connection small."""
+
+    def __init__(self, tcp: trio.SocketStream, cap: int | None) -> None:
+        self.transport_stream = tcp
+        self.socket = tcp.socket
+        self.cap = cap
+
+    def set_receive_cap(self, cap: int | None) -> None:
+        self.cap = cap
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
+        if self.cap is not None and (max_bytes is None or max_bytes > self.cap):
+            max_bytes = self.cap
+        return await self.transport_stream.receive_some(max_bytes)
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        await self.transport_stream.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self.transport_stream.wait_send_all_might_not_block()
+
+    async def send_eof(self) -> None:
+        await self.transport_stream.send_eof()
+
+    async def aclose(self) -> None:
+        await self.transport_stream.aclose()
+
+
 def _tune(sock: Any) -> None:
     import socket
 
@@ -30,6 +62,9 @@ def _tune(sock: Any) -> None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
     except OSError:
         pass
+
+
+_TLS_READ = 16 * 1024 + 512  # one TLS record (16 KiB of plaintext) and its overhead
 
 
 def _reset(sock: Any) -> None:
@@ -110,7 +145,11 @@ class TcpCarrier(Carrier):
                 with guarding(admission, peer):
                     stream: trio.abc.Stream = tcp
                     if ssl_context is not None:
-                        tls = trio.SSLStream(tcp, ssl_context, server_side=True)
+                        if admission is not None:
+                            # Nothing is spent on TLS for a peer that sends nothing.
+                            await trio.lowlevel.wait_readable(tcp.socket)
+                        cap = _TLS_READ if admission is not None else None
+                        tls = trio.SSLStream(_CappedStream(tcp, cap), ssl_context, server_side=True)
                         try:
                             with trio.fail_after(15):
                                 await tls.do_handshake()
