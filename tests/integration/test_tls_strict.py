@@ -5,6 +5,8 @@ default verification) and offers AEAD suites only."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import socket
 import ssl
 import subprocess
@@ -99,3 +101,23 @@ def test_every_listener_refuses_cbc_and_accepts_aead(fleet: Fleet) -> None:
         old.minimum_version = old.maximum_version = ssl.TLSVersion.TLSv1_1
         with pytest.raises((ssl.SSLError, OSError)):
             _handshake(old, host, port)
+
+
+TESTSSL = shutil.which("testssl") or shutil.which("testssl.sh")
+
+
+@pytest.mark.skipif(not TESTSSL, reason="testssl.sh is not installed (apt-get install testssl.sh)")
+@pytest.mark.skipif(os.environ.get("STARLING_TESTSSL") != "1", reason="opt-in (about 30 s a listener): set STARLING_TESTSSL=1")
+def test_testssl_finds_nothing(fleet: Fleet) -> None:
+    """An outside TLS auditor's view of every listener (findings: docs/security.md)."""
+    assert TESTSSL is not None
+    for name, (host, port) in _listeners(fleet).items():
+        proc = subprocess.run(
+            [TESTSSL, "--quiet", "--color", "0", "--warnings", "off", "-p", "-s", "-U", "--ip", "one", f"{host}:{port}"],
+            capture_output=True, text=True, timeout=300,
+        )
+        out = proc.stdout
+        assert "TLS 1.2    offered" in out and "TLS 1.3    offered" in out, f"{name}:\n{out}"
+        assert "TLS 1.1    not offered" in out and "TLS 1      not offered" in out, f"{name}:\n{out}"
+        assert "Obsolete CBC ciphers (AES, ARIA etc.)         not offered" in out, f"{name}:\n{out}"
+        assert "VULNERABLE" not in out, f"{name}:\n{out}"
