@@ -22,6 +22,7 @@ from ._codec import (
     frame,
 )
 from ._codes import ErrorCode, Layer, catalogue_markdown
+from ._declarations import CODE_KEY, ActionDecl, Catalogue, CodeRole, catalogue_digest, code_fields
 from ._errors import (
     ChannelClosed,
     ClosedByYou,
@@ -84,15 +85,19 @@ from ._tls import AEAD_CIPHERS, TlsFiles, client_context, server_context, tls_fi
 __all__ = [
     "AEAD_CIPHERS",
     "Ack",
+    "ActionDecl",
     "Admission",
     "AgentState",
     "AnyMessage",
     "Balance",
+    "CODE_KEY",
     "Cancel",
     "Carrier",
+    "Catalogue",
     "Channel",
     "ChannelClosed",
     "ClosedByYou",
+    "CodeRole",
     "ConnGate",
     "ConnLimits",
     "ConnectFailed",
@@ -146,8 +151,10 @@ __all__ = [
     "VersionMismatch",
     "Welcome",
     "available_schemes",
+    "catalogue_digest",
     "catalogue_markdown",
     "client_context",
+    "code_fields",
     "common_version",
     "connect",
     "decode",
