@@ -118,8 +118,10 @@ class HttpServer:
         stream: trio.abc.Stream = tcp
         try:
             if ssl_context is not None:
-                tls = trio.SSLStream(tcp, ssl_context, server_side=True, https_compatible=True)
                 with trio.fail_after(_HANDSHAKE):
+                    # No TLS state for a client that sends nothing (half-open crowds).
+                    await trio.lowlevel.wait_readable(tcp.socket)
+                    tls = trio.SSLStream(tcp, ssl_context, server_side=True, https_compatible=True)
                     await tls.do_handshake()
                 stream = tls
             await self._requests(stream, peer)
