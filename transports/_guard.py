@@ -41,7 +41,7 @@ log = logging.getLogger("starling.transports.guard")
 #: such TLS connection costs about 4x its frame limit; see docs/security.md).
 DEFAULT_PREAUTH_FRAME = 16 * 1024
 _LOG_EVERY = 10.0  # seconds between two lines about refused or timed-out peers
-_TRIM_AFTER = 64  # pre-login connections seen since the last trim that make one worthwhile
+_TRIM_AFTER = 64  # strangers gone since the last trim that make one worthwhile
 _TRIM_GAP = 5.0  # seconds between two trims
 
 
@@ -117,6 +117,7 @@ class Admission:
         self.released = True
         if not self.authenticated:
             self.gate._leave_preauth(self.source)
+            self.gate._since_trim += 1  # a stranger left: count it toward a trim
         self.gate.total -= 1
         self.gate._maybe_trim()
 
@@ -170,7 +171,6 @@ class ConnGate:
             self.preauth += 1
             self.by_source[source] = held + 1
             self.peak_preauth = max(self.peak_preauth, self.preauth)
-            self._since_trim += 1
             scope = trio.CancelScope(deadline=trio.current_time() + lim.preauth_deadline)
             return Admission(self, source, scope)
         self.refused += 1
@@ -193,8 +193,10 @@ class ConnGate:
             self.by_source.pop(source, None)
 
     def _maybe_trim(self) -> None:
-        # Trim when a crowd of pre-login peers has come and gone: the heap they
-        # grew is free now, but glibc would keep it mapped.
+        # Trim when a crowd of strangers (peers that never logged in) has come
+        # and gone: the heap they grew is free now, but glibc would keep it
+        # mapped. Agents that log in do not count, so a busy, healthy proxy
+        # never pays for a collection.
         if self.preauth or self._since_trim < _TRIM_AFTER:
             return
         if time.monotonic() - self._last_trim < _TRIM_GAP:
@@ -208,7 +210,7 @@ class ConnGate:
         self._trim_pending = False
         before = _rss()
         trim_memory()
-        log.info("%s: %d pre-login connections gone; memory trimmed, RSS %s -> %s MiB", self.name, crowd, before, _rss())
+        log.info("%s: %d connections gone without logging in; memory trimmed, RSS %s -> %s MiB", self.name, crowd, before, _rss())
 
     async def run_trimmer(self) -> None:
         """Run forever in the role's nursery: finish a trim that was due

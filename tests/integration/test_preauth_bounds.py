@@ -24,6 +24,8 @@ from typing import Any
 import pytest
 import trio
 
+from transports import ErrorMsg, Hello, TransportError, client_context, get_carrier
+
 from .conftest import Fleet
 
 pytestmark = pytest.mark.integration
@@ -88,6 +90,37 @@ def unthrottled() -> Iterator[None]:
         os.environ["STARLING_MAX_LOAD_PER_CPU"] = old
 
 
+def test_silent_clients_are_closed_with_one_line_and_old_versions_refused(unthrottled: None, fleet: Fleet) -> None:
+    home = fleet.home
+    proxy_cfg = tomllib.loads((home / "proxy-1.toml").read_text())["proxy"]
+    url = next(u for u in proxy_cfg["listen"] if u.startswith("tcp://"))
+    ctx = client_context(fleet.profile["ca_file"])
+
+    async def main() -> None:
+        # A peer from a future release: refused with P008, both versions named.
+        async with await get_carrier(url).connect(url, ssl_context=ctx) as ch:
+            await ch.send(Hello(role="agent", node_id="h-future", version=7, versions=[7]))
+            with trio.fail_after(10):
+                answer = await ch.receive()
+            assert isinstance(answer, ErrorMsg) and answer.code == "P008", answer
+        # Peers that finish TLS and then say nothing: closed by the login deadline.
+        silent = [await get_carrier(url).connect(url, ssl_context=ctx) for _ in range(5)]
+        with trio.fail_after(30):
+            for ch in silent:
+                with pytest.raises(TransportError):
+                    await ch.receive()
+        for ch in silent:
+            await ch.aclose()
+
+    trio.run(main)
+    text = (home / "logs" / "proxy-1.log").read_text()
+    assert "Traceback" not in text
+    lines = [json.loads(line) for line in text.splitlines() if "no login within" in line or "no hello within" in line]
+    assert 1 <= len(lines) <= 2, lines  # five silent peers, one rate-limited line
+    assert all(rec["level"] == "info" for rec in lines)
+    assert any("protocol version" in line and "h-future" in line for line in text.splitlines())
+
+
 def test_preauth_attack_is_bounded_and_agents_keep_working(unthrottled: None, fleet: Fleet) -> None:
     home = fleet.home
     center_cfg = tomllib.loads((home / "center.toml").read_text())["center"]
@@ -124,3 +157,4 @@ def test_preauth_attack_is_bounded_and_agents_keep_working(unthrottled: None, fl
         text = (home / "logs" / log).read_text()
         assert "Traceback" not in text, f"{log} has a traceback"
         assert text.count("refused a connection") <= 10, f"{log}: refusals are not rate-limited"
+

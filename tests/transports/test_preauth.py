@@ -259,3 +259,34 @@ def test_limits_refuse_nonsense() -> None:
 def test_encoded_hello_fits_before_login() -> None:
     hello = Hello(role="agent", node_id="x" * 64, credential=b"c" * 600, proof=b"p" * 64, ts=1.0, features=["a"] * 20)
     assert len(encode(hello)) < 4096
+
+
+async def test_memory_is_trimmed_after_strangers_not_after_agents(monkeypatch: pytest.MonkeyPatch) -> None:
+    import transports._guard as guard
+
+    calls: list[int] = []
+    monkeypatch.setattr(guard, "trim_memory", lambda: calls.append(1) or True)
+    gate = ConnGate(ConnLimits(max_preauth=500, max_preauth_per_source=500), "test")
+    agents = [gate.admit("10.0.0.1") for _ in range(200)]
+    for a in agents:
+        assert a is not None
+        a.mark_authenticated()
+        a.release()
+    assert calls == []  # logins are the normal case: no collection for them
+    strangers = [gate.admit("10.0.0.2") for _ in range(64)]
+    for s in strangers:
+        assert s is not None
+        s.release()
+    assert calls == [1]
+    assert gate.statistics()["connections"] == 0 and gate.statistics()["preauth"] == 0
+    assert guard.trim_memory is not None and guard._rss() != "?"
+
+
+def test_trim_memory_reaches_glibc() -> None:
+    import ctypes.util
+
+    from transports import trim_memory
+
+    if ctypes.util.find_library("c") is None or "glibc" not in " ".join(__import__("platform").libc_ver()):
+        pytest.skip("not a glibc system: nothing to trim with")
+    assert trim_memory() is True
