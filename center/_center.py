@@ -30,7 +30,6 @@ from transports import (
     ErrorCode,
     ErrorMsg,
     Events,
-    Hello,
     JobSpec,
     LoadReport,
     Output,
@@ -46,6 +45,7 @@ from transports import (
     TransportError,
     Welcome,
     encode_value,
+    receive_hello,
 )
 from transports._signing import key_id_for, sign_job_spec, verify_result
 
@@ -165,10 +165,8 @@ class Center:
     # -- proxy links ---------------------------------------------------------------------
 
     async def proxy_session(self, channel: Channel) -> None:
-        with trio.fail_after(10):
-            hello = await channel.receive()
-        if not isinstance(hello, Hello) or hello.role != "proxy":
-            await channel.send(ErrorMsg(code=ErrorCode.P003.value, message="expected a proxy hello"))
+        hello = await receive_hello(channel, "proxy")
+        if hello is None:
             return
         expected = proxy_token(self.proxy_token, hello.node_id).encode()
         if not hmac.compare_digest(hello.credential, expected):
@@ -179,6 +177,7 @@ class Center:
             log.warning("proxy %s refused: revoked", hello.node_id)
             await channel.send(ErrorMsg(code=ErrorCode.P005.value, message="proxy revoked"))
             return
+        channel.mark_authenticated()
         revoked = await self.store.revoked_agents()
         await channel.send(
             Welcome(session=new_id("s"), heartbeat=self.heartbeat, server_time=time.time(), center_key=self.public_key, revoked=revoked)

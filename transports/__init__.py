@@ -36,7 +36,9 @@ from ._errors import (
     VersionMismatch,
     leaf_errors,
 )
+from ._guard import Admission, ConnGate, ConnLimits, trim_memory
 from ._logging import JsonFormatter, setup_logging
+from ._login import common_version, receive_hello
 from ._messages import (
     FINAL_STATES,
     PROTOCOL_VERSION,
@@ -78,11 +80,13 @@ from ._messages import (
     Welcome,
 )
 from ._stream import GOODBYE, StreamChannel
-from ._tls import TlsFiles, client_context, server_context, tls_files
+from ._tls import AEAD_CIPHERS, TlsFiles, client_context, server_context, tls_files
 
 __all__ = [
+    "AEAD_CIPHERS",
     "Ack",
     "ActionDecl",
+    "Admission",
     "AgentState",
     "AnyMessage",
     "Balance",
@@ -94,6 +98,8 @@ __all__ = [
     "ChannelClosed",
     "ClosedByYou",
     "CodeRole",
+    "ConnGate",
+    "ConnLimits",
     "ConnectFailed",
     "DEFAULT_MAX_FRAME",
     "DiskUsage",
@@ -149,6 +155,7 @@ __all__ = [
     "catalogue_markdown",
     "client_context",
     "code_fields",
+    "common_version",
     "connect",
     "decode",
     "decode_value",
@@ -157,6 +164,7 @@ __all__ = [
     "frame",
     "get_carrier",
     "leaf_errors",
+    "receive_hello",
     "register_carrier",
     "run_handler",
     "send_if_open",
@@ -164,4 +172,5 @@ __all__ = [
     "setup_logging",
     "split_host_port",
     "tls_files",
+    "trim_memory",
 ]
