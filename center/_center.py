@@ -50,6 +50,7 @@ from transports import (
 from transports._signing import key_id_for, sign_job_spec, verify_result
 
 from ._credentials import proxy_token
+from ._jobtimes import check_job_times
 from ._requests import JobRequest
 from ._store import AsyncStore, new_id
 
@@ -306,6 +307,7 @@ class Center:
     # -- jobs ------------------------------------------------------------------------------
 
     async def submit(self, req: JobRequest, account: str = "") -> dict[str, Any]:
+        check_job_times(req.timeout, req.deadline)  # C001 for NaN, inf, negative, 1e308, 1e-300
         if not (req.hosts or req.tags or req.idc or req.all):
             raise StarlingError("give targets: hosts, tags, idc or all", code=ErrorCode.C001)
         targets = await self.store.select_agents(hosts=req.hosts, tags=req.tags, idc=req.idc, all_hosts=req.all)
@@ -334,6 +336,7 @@ class Center:
         assert adm.effective is not None
         hold, params = adm.hold, adm.params
         timeout = req.timeout if req.timeout is not None else adm.effective.timeout
+        check_job_times(timeout, req.deadline)  # a declared timeout comes from an agent's catalogue
         now = time.time()
         job_id = new_id("j")
         window = APPROVAL_WINDOW if hold else (req.deadline if req.deadline > 0 else timeout + self.dispatch_grace)
@@ -439,6 +442,7 @@ class Center:
         return JobSpec(
             job_id=job["id"], action=job["action"], params=msgspec.Raw(job["params_raw"]),
             timeout=job["timeout"], deadline=job["deadline"], stream=bool(job["stream"]), account=job["account"],
+            issued=job["created"],  # signed: the agent refuses tasks issued before its journal's epoch
         )
 
     async def dispatch(self, job: dict[str, Any], task_rows: list[dict[str, Any]], agents: dict[str, dict[str, Any]]) -> None:
