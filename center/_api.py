@@ -21,6 +21,7 @@ from starlette.routing import Route
 from transports import FINAL_STATES, ErrorCode, StarlingError, catalogue_markdown
 
 from . import _credentials
+from ._audit import audited
 from ._center import Center, JobRequest
 from ._http import error_response, int_arg, json_response, parse
 from ._openapi import build_openapi
@@ -98,7 +99,7 @@ def build_app(center: Center, *, enroll_token: str, authenticate: Authenticator,
             except Exception:
                 log.exception("request %s %s failed (request id %s)", request.method, request.url.path, rid)
                 response = error_response(ErrorCode.C020, f"internal error; request id {rid}", request_id=rid)
-            if center.audit is not None:
+            if center.audit is not None and audited(request.method, response.status_code):
                 claimed = request.headers.get("x-starling-key", "")
                 center.audit.record(
                     account or (f"unauthenticated:{claimed[:64]}" if claimed else "anonymous"),
@@ -300,8 +301,8 @@ def build_app(center: Center, *, enroll_token: str, authenticate: Authenticator,
 
         def read() -> list[dict[str, Any]]:
             out = []
-            for rec in center.audit.log.iter_records(start):
-                out.append({"seq": rec.seq, "time": rec.time, "actor": rec.actor, "kind": rec.kind, "subject": rec.subject, "detail": rec.detail_value(), "hash": rec.hash})
+            for rec in center.audit.log.iter_records(start, batch=limit):
+                out.append({"seq": rec.seq, "time": rec.time, "actor": rec.actor, "kind": rec.kind, "subject": rec.subject, "detail": rec.detail_value(), "hash": rec.hash, "key_id": rec.key_id})
                 if len(out) >= limit:
                     break
             return out
@@ -311,13 +312,7 @@ def build_app(center: Center, *, enroll_token: str, authenticate: Authenticator,
     async def audit_verify(request: Request, account: str) -> Response:
         await _admin(account)
         assert center.audit is not None
-        await center.audit.wait_flushed()
-        problems = await store.call(center.audit.log.verify)
-        head = await store.call(center.audit.log.head)
-        return json_response({
-            "ok": not problems, "head": {"seq": head[0], "hash": head[1]} if head else None,
-            "problems": [{"kind": p.kind, "seq": p.seq, "detail": str(p)} for p in problems],
-        })
+        return json_response(await center.audit.report())
 
     async def codes(request: Request, _: str) -> Response:
         if request.query_params.get("format") == "markdown":

@@ -11,7 +11,14 @@ import trio
 from hypercorn.config import Config as HyperConfig
 from hypercorn.trio import serve as hyper_serve
 
-from transports import client_context, get_carrier, server_context, setup_logging
+from transports import (
+    client_context,
+    create_private,
+    get_carrier,
+    private_dir,
+    server_context,
+    setup_logging,
+)
 
 from ._center import Center
 from ._config import CenterConfig, ProxyConfig
@@ -45,12 +52,17 @@ async def _until_signal(nursery: trio.Nursery) -> None:
 def _prepare_center(cfg: CenterConfig) -> tuple[Any, Any]:
     """Blocking start-up work: state dir, schema, bootstrap account, signing key."""
     from ._accounts import ensure_admin
-    from ._store import Store
+    from ._filemodes import tighten_center_files
+    from ._store import Store, audit_log
+    from .security import upgrade_audit_table
 
-    state = Path(cfg.state_dir)
-    state.mkdir(parents=True, exist_ok=True)
+    state = private_dir(cfg.state_dir)
+    tighten_center_files(cfg)
+    if not cfg.db:
+        create_private(state / "center.db")  # SQLite gives its -wal/-shm files the same mode
     store_sync = Store(cfg.db or f"sqlite:///{state / 'center.db'}")
     store_sync.create_all()
+    upgrade_audit_table(store_sync.engine, audit_log)
     if cfg.admin_key_id and cfg.admin_secret:
         ensure_admin(store_sync, cfg.admin_key_id, cfg.admin_secret)
     return store_sync, ensure_signing_key(state / "keys" / "center-ed25519.pem")
@@ -67,13 +79,13 @@ async def run_center(cfg: CenterConfig, *, task_status: Any = trio.TASK_STATUS_I
         store, signing_key, proxy_token=cfg.proxy_token, center_id=cfg.center_id,
         dispatch_grace=cfg.dispatch_grace, heartbeat=cfg.heartbeat, grace_heartbeats=cfg.grace_heartbeats,
     )
-    from ._audit import AuditTrail
+    from ._audit import make_audit_trail
     from ._policy import Policy
     from .security import RuleSet
 
     rules = RuleSet.load(cfg.risk_rules) if cfg.risk_rules else None
     center.policy = Policy(rules)
-    center.audit = AuditTrail(store)
+    center.audit = make_audit_trail(cfg, store)
     cert, key, _ca = center_tls(cfg)
     app = build_app(center, enroll_token=cfg.enroll_token, authenticate=make_authenticator(store_sync))
     hc = HyperConfig()
@@ -129,6 +141,10 @@ def main_center(config_path: str | None) -> int:
 
     cfg = load(CenterConfig, config_path, "center")
     setup_logging(cfg.log_level, cfg.log_file, role="center")
+    if config_path:
+        from transports import tighten_private
+
+        tighten_private([config_path])
     trio.run(run_center, cfg)
     return 0
 
@@ -138,5 +154,8 @@ def main_proxy(config_path: str | None) -> int:
 
     cfg = load(ProxyConfig, config_path, "proxy")
     setup_logging(cfg.log_level, cfg.log_file, role="proxy")
+    from ._filemodes import tighten_proxy_files
+
+    tighten_proxy_files(cfg, config_path)
     trio.run(run_proxy, cfg)
     return 0

@@ -35,6 +35,7 @@ from ._errors import (
     VersionMismatch,
     leaf_errors,
 )
+from ._files import create_private, open_private_append, private_dir, tighten_private, write_private
 from ._logging import JsonFormatter, setup_logging
 from ._messages import (
     FINAL_STATES,
@@ -143,6 +144,7 @@ __all__ = [
     "catalogue_markdown",
     "client_context",
     "connect",
+    "create_private",
     "decode",
     "decode_value",
     "encode",
@@ -150,11 +152,15 @@ __all__ = [
     "frame",
     "get_carrier",
     "leaf_errors",
+    "open_private_append",
+    "private_dir",
     "register_carrier",
     "run_handler",
     "send_if_open",
     "server_context",
     "setup_logging",
     "split_host_port",
+    "tighten_private",
     "tls_files",
+    "write_private",
 ]
