@@ -96,7 +96,7 @@ class AuditKeyRing:
             if len(parts) != 2 or not _ID.match(parts[0]):
                 raise AuditKeyError(f"{where}:{n}: expected '<key id> <secret>'")
             try:
-                secret = base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4))
+                secret = base64.b64decode(parts[1] + "=" * (-len(parts[1]) % 4), altchars=b"-_", validate=True)
             except ValueError as exc:
                 raise AuditKeyError(f"{where}:{n}: the secret is not base64url") from exc
             if len(secret) < _MIN_SECRET:
