@@ -10,7 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from transports import create_private, open_private_append, private_dir, tighten_private, write_private
+from transports import (
+    create_private,
+    open_private_append,
+    private_dir,
+    tighten_private,
+    write_private,
+)
 
 
 def _mode(p: Path) -> int:
