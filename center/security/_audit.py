@@ -165,26 +165,29 @@ def chain_hash(prev: str, record: AuditRecord | Mapping[str, Any], key: bytes | 
     :param key: the audit key's secret; HMAC-SHA256 when given, SHA-256 otherwise.
     """
 
-    def get(name: str, default: Any = None) -> Any:
-        if isinstance(record, Mapping):
-            return record.get(name, default)
-        return getattr(record, name, default)
-
-    key_id = get("key_id", "") or ""
-    fields = [
-        int(get("seq")),
-        _time_us(float(get("time"))),
-        get("actor"),
-        get("kind"),
-        get("subject"),
-        get("detail"),
-        prev,
-    ]
-    head: list[Any] = [_DOMAIN_KEYED, key_id] if key_id else [_DOMAIN]
-    payload = json.dumps(head + fields, separators=(",", ":"), ensure_ascii=False).encode()
+    if isinstance(record, AuditRecord):
+        r = record
+    else:
+        r = AuditRecord(
+            int(record["seq"]), float(record["time"]), record["actor"], record["kind"], record["subject"],
+            record["detail"], "", "", record.get("key_id", "") or "",
+        )
+    payload = _payload(prev, r)
     if key is not None:
-        return hmac.new(key, payload, hashlib.sha256).hexdigest()
+        return hmac.digest(key, payload, "sha256").hex()
     return hashlib.sha256(payload).hexdigest()
+
+
+def _payload(prev: str, r: AuditRecord) -> bytes:
+    # The hot path of verification (100k records): one C-encoded JSON list per record.
+    if r.key_id:
+        fields = [_DOMAIN_KEYED, r.key_id, r.seq, _time_us(r.time), r.actor, r.kind, r.subject, r.detail, prev]
+    else:
+        fields = [_DOMAIN, r.seq, _time_us(r.time), r.actor, r.kind, r.subject, r.detail, prev]
+    return _dumps(fields).encode()
+
+
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def _ring(key: bytes | AuditKey | AuditKeyRing | None) -> AuditKeyRing | None:
@@ -408,18 +411,14 @@ class AuditLog:
         self.table.create(self.engine, checkfirst=True)
         upgrade_audit_table(self.engine, self.table)
 
-    def _row_to_record(self, row: Any) -> AuditRecord:
-        return AuditRecord(
-            seq=int(row.seq),
-            time=int(row.time_us) / 1_000_000,
-            actor=row.actor,
-            kind=row.kind,
-            subject=row.subject,
-            detail=row.detail,
-            prev_hash=row.prev_hash,
-            hash=row.hash,
-            key_id=row.key_id or "",
-        )
+    def _columns(self) -> list[Any]:
+        t = self.table
+        return [t.c.seq, t.c.time_us, t.c.actor, t.c.kind, t.c.subject, t.c.detail, t.c.prev_hash, t.c.hash, t.c.key_id]
+
+    @staticmethod
+    def _row_to_record(row: Any) -> AuditRecord:
+        seq, time_us, actor, kind, subject, detail, prev_hash, hash_, key_id = row
+        return AuditRecord(int(seq), int(time_us) / 1_000_000, actor, kind, subject, detail, prev_hash, hash_, key_id or "")
 
     def head(self) -> tuple[int, str] | None:
         """``(seq, hash)`` of the newest record, to anchor elsewhere; ``None`` if empty."""
@@ -522,13 +521,13 @@ class AuditLog:
         while True:
             with self.engine.connect() as conn:
                 rows = conn.execute(
-                    sa.select(t).where(t.c.seq > after).order_by(t.c.seq).limit(batch)
+                    sa.select(*self._columns()).where(t.c.seq > after).order_by(t.c.seq).limit(batch)
                 ).all()
             if not rows:
                 return
             for row in rows:
                 yield self._row_to_record(row)
-            after = int(rows[-1].seq)
+            after = int(rows[-1][0])
 
     def verify(
         self, anchor: tuple[int, str] | None = None, *, anchors: Iterable[Anchor | tuple[int, str]] = ()
