@@ -72,9 +72,9 @@ def main() -> None:
         assert not problems and not problems_full and not bad
 
     rows = [
-        ("append (batches of %d)" % args.batch, append_s, args.records / append_s),
+        (f"append (batches of {args.batch})", append_s, args.records / append_s),
         ("read records from SQLite", read_s, args.records / read_s),
-        ("read + check %d anchors" % len(anchors), anchors_s, len(anchors) / anchors_s),
+        (f"read + check {len(anchors)} anchors", anchors_s, len(anchors) / anchors_s),
         ("MAC chain check (in memory)", check_s, args.records / check_s),
         ("verify, end to end", full_s, args.records / full_s),
     ]

@@ -43,16 +43,6 @@ log = logging.getLogger("starling.audit")
 _SHUTDOWN_GRACE = 5.0
 
 
-#: Request methods that only read: not audited (the CLI polls jobs several times a second).
-READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-def audited(method: str, status: int) -> bool:
-    """Whether an API request gets an ``api`` audit record: every write, and a read
-    only when it was refused (401/403: a failed or out-of-scope login is a decision)."""
-    return method.upper() not in READ_METHODS or status in (401, 403)
-
-
 class AuditTrail:
     """The center's audit log with its anchors.
 

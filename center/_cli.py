@@ -105,7 +105,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise StarlingError("give the command after --, e.g. starling run --all -- uptime", code=ErrorCode.C001)
     elif args.command:
         raise StarlingError(f"{action} takes --params/-p, not a command", code=ErrorCode.C001)
-    body: dict[str, Any] = {**_targets(args), "timeout": args.timeout, "offline": args.offline, "stream": args.stream}
+    body: dict[str, Any] = {**_targets(args), "offline": args.offline, "stream": args.stream}
+    if args.timeout is not None:
+        body["timeout"] = args.timeout
     t0 = time.monotonic()
     sub = client.submit(action, params, **body)
     for w in sub.get("warnings") or []:
@@ -289,22 +291,66 @@ def cmd_decide(args: argparse.Namespace) -> int:
     return 0
 
 
+def _scope_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    scopes: dict[str, Any] = {}
+    for key in ("idcs", "tags", "hosts", "actions"):
+        if getattr(args, key):
+            scopes[key] = getattr(args, key)
+    for key in ("max_hosts", "approval_hosts"):
+        if getattr(args, key):
+            scopes[key] = getattr(args, key)
+    if args.all_hosts:
+        scopes["all_hosts"] = True
+    if args.danger:
+        scopes["danger"] = True
+    return scopes
+
+
+def _create_local(args: argparse.Namespace, scopes: dict[str, Any]) -> dict[str, Any]:
+    """Create an account straight in the center's database (on the center host).
+    The only way to mint an approver: it needs the center's files, not an API key."""
+    import getpass
+
+    from ._accounts import create_account, parse_scope
+    from ._client import home
+    from ._config import CenterConfig, load
+    from ._server import accounts_box, open_store
+
+    path = args.config or str(home() / "center.toml")
+    cfg = load(CenterConfig, path, "center")
+    store = open_store(cfg)
+    store.create_all()
+    who = f"local:{getpass.getuser()}"
+    key_id, secret = create_account(
+        store, accounts_box(cfg), args.name, parse_scope(scopes), approver=args.approver, admin=args.admin, created_by=who
+    )
+    from ._store import audit_log
+    from .security import AuditEntry, AuditLog
+
+    detail = {"name": args.name, "scopes": scopes, "approver": args.approver, "admin": args.admin, "local": True}
+    AuditLog(store.engine, audit_log).append_many([AuditEntry(who, "account.create", key_id, detail, time.time())])
+    return {"key_id": key_id, "secret": secret, "name": args.name, "approver": args.approver}
+
+
 def cmd_accounts(args: argparse.Namespace) -> int:
     from ._client import Client
 
+    if args.accounts_cmd == "create":
+        scopes = _scope_from_args(args)
+        if args.local:
+            _emit_json(_create_local(args, scopes))
+            return 0
+        if args.approver:
+            raise StarlingError("approvers are made on the center host only: add --local", code=ErrorCode.C009)
     client = Client.from_profile(args.api)
     if args.accounts_cmd == "create":
-        scopes: dict[str, Any] = {}
-        for key in ("idcs", "tags", "hosts", "actions"):
-            if getattr(args, key):
-                scopes[key] = getattr(args, key)
-        if args.max_hosts:
-            scopes["max_hosts"] = args.max_hosts
-        if args.approval_hosts:
-            scopes["approval_hosts"] = args.approval_hosts
-        doc = client.request("POST", "/v1/accounts", json_body={"name": args.name, "scopes": scopes, "approver": args.approver, "admin": args.admin})
+        doc = client.request("POST", "/v1/accounts", json_body={"name": args.name, "scopes": scopes, "admin": args.admin})
     elif args.accounts_cmd == "mapping":
         doc = client.request("POST", f"/v1/accounts/{args.key_id}/mapping", json_body={"commands": args.commands})
+    elif args.accounts_cmd in ("disable", "enable", "rotate"):
+        doc = client.request("POST", f"/v1/accounts/{args.key_id}/{args.accounts_cmd}")
+    elif args.accounts_cmd == "delete":
+        doc = client.request("DELETE", f"/v1/accounts/{args.key_id}")
     else:
         doc = client.request("GET", "/v1/accounts")
     if args.json or args.accounts_cmd != "list":
@@ -313,10 +359,11 @@ def cmd_accounts(args: argparse.Namespace) -> int:
         from rich.table import Table
 
         table = Table(box=None, header_style="bold")
-        for col in ("key id", "name", "admin", "approver", "mapping", "scopes"):
+        for col in ("key id", "name", "admin", "approver", "disabled", "mapping", "created by", "scopes"):
             table.add_column(col)
         for a in doc["accounts"]:
-            table.add_row(a["key_id"], a["name"], str(a["admin"]), str(a["approver"]), str(a["mapping"]), json.dumps(a["scopes"]))
+            table.add_row(a["key_id"], a["name"], str(a["admin"]), str(a["approver"]), str(a["disabled"]), str(a["mapping"]),
+                          a.get("created_by", ""), json.dumps(a["scopes"]))
         console.print(table)
     return 0
 
@@ -430,7 +477,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--action", "-a", default="cmd.run", help="action to call (default cmd.run)")
     p.add_argument("--params", help="action params as a JSON object")
     p.add_argument("--param", "-p", action="append", help="one param as key=value (value parsed as JSON if it can be)")
-    p.add_argument("--timeout", type=float, default=60.0, help="per-host timeout in seconds")
+    p.add_argument("--timeout", type=float, default=None, help="per-host timeout in seconds (default: the action's declared timeout)")
     p.add_argument("--offline", choices=["fail", "wait"], default="fail", help="offline hosts: fail now (E001) or wait until the deadline")
     p.add_argument("--stream", action="store_true", help="print each host's output live as it comes")
     p.add_argument("--json", action="store_true", help="print one JSON document")
@@ -496,21 +543,30 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true")
         p.set_defaults(fn=cmd_decide)
 
-    p = sub.add_parser("accounts", help="API accounts: list, create, mapping (admin)")
+    p = sub.add_parser("accounts", help="API accounts: list, create, disable, enable, rotate, delete, mapping (admin)")
     asub = p.add_subparsers(dest="accounts_cmd", required=True, metavar="WHAT")
     q = asub.add_parser("list")
     q.add_argument("--json", action="store_true")
-    q = asub.add_parser("create", help="a new account; prints its key id and secret once")
+    q = asub.add_parser("create", help="a new account (allowed nothing unless scoped); prints its key id and secret once")
     q.add_argument("name")
     q.add_argument("--idcs", nargs="+", default=[])
     q.add_argument("--tags", nargs="+", default=[])
     q.add_argument("--hosts", nargs="+", default=[])
+    q.add_argument("--all-hosts", action="store_true", help="every host (otherwise only --idcs/--tags/--hosts)")
     q.add_argument("--actions", nargs="+", default=[], help="action patterns, e.g. 'sys.*' 'cmd.run'")
+    q.add_argument("--danger", action="store_true", help="let patterns match danger actions too (else name them exactly)")
     q.add_argument("--max-hosts", type=int, default=0)
     q.add_argument("--approval-hosts", type=int, default=0, help="jobs on more hosts need approval")
-    q.add_argument("--approver", action="store_true")
+    q.add_argument("--approver", action="store_true", help="may approve others' held jobs (needs --local)")
     q.add_argument("--admin", action="store_true")
+    q.add_argument("--local", action="store_true", help="write the center's database directly (on the center host)")
+    q.add_argument("--config", help="the center's config file for --local (default: $STARLING_HOME/center.toml)")
     q.add_argument("--json", action="store_true")
+    for verb, text in (("disable", "refuse its requests from now on"), ("enable", "accept its requests again"),
+                       ("rotate", "a new secret, shown once; the old one stops working"), ("delete", "remove it")):
+        q = asub.add_parser(verb, help=text)
+        q.add_argument("key_id")
+        q.add_argument("--json", action="store_true")
     q = asub.add_parser("mapping", help="give an account private aliases for commands (shown once)")
     q.add_argument("key_id")
     q.add_argument("commands", nargs="+")

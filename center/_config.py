@@ -61,6 +61,13 @@ class CenterConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     #: Also send anchors to syslog: "/dev/log" or "host:port" (UDP); "" = off.
     audit_syslog: str = ""
     audit_syslog_facility: str = "auth"
+    #: Extra action rule files (TOML, see center/action_rules.toml).
+    action_rules: list[str] = []
+    #: Ed25519 public keys (base64) whose signature on a plugin package this center trusts.
+    plugin_publishers: list[str] = []
+    #: The key that seals account secrets in the database ("" = state_dir/keys/accounts.key).
+    #: Every center of one cluster needs the same file.
+    accounts_key_file: str = ""
 
 
 class ProxyConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

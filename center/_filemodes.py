@@ -27,7 +27,10 @@ def center_secret_paths(cfg: CenterConfig, config_path: str | None = None) -> li
     paths += _with_sqlite_companions(state / "center.db")
     if cfg.db.startswith("sqlite:///"):
         paths += _with_sqlite_companions(Path(cfg.db.removeprefix("sqlite:///")))
-    paths += sorted((state / "keys").glob("*.pem")) + sorted((state / "pki").glob("*.key"))
+    paths += sorted((state / "keys").glob("*.pem")) + sorted((state / "keys").glob("*.key"))
+    paths += sorted((state / "pki").glob("*.key"))
+    if cfg.accounts_key_file:
+        paths.append(Path(cfg.accounts_key_file))
     if cfg.key_file:
         paths.append(Path(cfg.key_file))
     paths.append(Path(cfg.audit_key_file) if cfg.audit_key_file else state / "audit.key")

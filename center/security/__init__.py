@@ -32,7 +32,15 @@ from ._audit import (
     verify_chain,
 )
 from ._auditkeys import AuditKey, AuditKeyError, AuditKeyRing, rotate_key_file
-from ._risk import EXIT_STATUS, Finding, Verdict, check_command, check_script, risk_check
+from ._risk import (
+    EXIT_STATUS,
+    Finding,
+    Verdict,
+    check_command,
+    check_exec,
+    check_script,
+    risk_check,
+)
 from ._rules import Rule, RuleError, RuleSet, default_rules
 
 __all__ = [
@@ -71,6 +79,7 @@ __all__ = [
     "chain_hash",
     "check_anchor",
     "check_command",
+    "check_exec",
     "check_script",
     "default_rules",
     "make_anchor",

@@ -483,9 +483,9 @@ async def test_trail_never_anchors_a_cut_or_rewritten_head(tmp_path, caplog):
     sync.engine.dispose()
 
 
-def test_reads_are_not_audited_writes_and_refusals_are():
-    from center._audit import audited
+def test_reads_are_not_audited_writes_are():
+    """The route table decides; the live test checks the rows themselves."""
+    from center._authz import ROUTES
 
-    assert not audited("GET", 200) and not audited("HEAD", 200) and not audited("get", 404)
-    assert audited("POST", 200) and audited("POST", 400) and audited("DELETE", 204)
-    assert audited("GET", 401) and audited("GET", 403)
+    assert ROUTES and not [r.path for r in ROUTES if r.method == "GET" and r.audit]
+    assert not [f"{r.method} {r.path}" for r in ROUTES if r.method != "GET" and not r.audit]
