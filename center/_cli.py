@@ -147,8 +147,64 @@ def _call(args: argparse.Namespace, action: str, params: dict[str, Any]) -> dict
 
     client = Client.from_profile(args.api)
     sub = client.submit(action, params, **_targets(args), timeout=args.timeout)
+    if sub["state"] == "pending_approval":
+        raise _Held(sub)
     _follow(client, sub["job_id"], sub["total"], args.json)
     return client.job(sub["job_id"])
+
+
+class _Held(Exception):
+    """The job waits for a second person: say so and stop (exit 3)."""
+
+    def __init__(self, sub: dict[str, Any]) -> None:
+        super().__init__(sub["job_id"])
+        self.sub = sub
+
+
+def _sign_params(args: argparse.Namespace, data: bytes) -> dict[str, Any]:
+    import base64
+    import hashlib
+
+    digest = hashlib.sha256(data).hexdigest()
+    params = {"wheel_b64": base64.b64encode(data).decode(), "sha256": digest}
+    if args.signature:
+        params["signature"] = args.signature
+    elif args.key:
+        params["signature"] = _publisher_sign(args.key, digest)
+    return params
+
+
+def _publisher_sign(key_file: str, digest: str) -> str:
+    import base64
+    from pathlib import Path
+
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    try:
+        key = load_pem_private_key(Path(key_file).read_bytes(), None)
+    except (OSError, ValueError) as exc:
+        raise StarlingError(f"cannot read the publisher key {key_file}: {exc}", code=ErrorCode.C001) from exc
+    return base64.b64encode(key.sign(digest.encode())).decode()  # type: ignore[call-arg, union-attr]
+
+
+def _publisher_keygen(path: str) -> dict[str, str]:
+    """A new Ed25519 publisher key (PEM, 0600); returns the public key to trust."""
+    import base64
+    import os
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        raise StarlingError(f"cannot create {path}: {exc.strerror}", code=ErrorCode.C001) from exc
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(pem)
+    pub = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return {"key_file": path, "public_key": base64.b64encode(pub).decode()}
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
@@ -156,6 +212,21 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
     from ._render import print_summary
 
+    if args.plugins_cmd == "keygen":
+        doc = _publisher_keygen(args.out)
+        if args.json:
+            _emit_json(doc)
+        else:
+            console.print(f"wrote {doc['key_file']}; trust it on the center with\n  plugin_publishers = [\"{doc['public_key']}\"]")
+        return 0
+    if args.plugins_cmd == "sign":
+        import hashlib
+        from pathlib import Path
+
+        digest = hashlib.sha256(Path(args.wheel).read_bytes()).hexdigest()
+        sig = _publisher_sign(args.key, digest)
+        _emit_json({"wheel": args.wheel, "sha256": digest, "signature": sig}) if args.json else print(sig)
+        return 0
     if args.plugins_cmd == "doc":
         import agent_core
 
@@ -193,12 +264,13 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     if args.plugins_cmd in ("enable", "disable"):
         job = _call(args, f"agent.{args.plugins_cmd}", {"names": args.names})
     elif args.plugins_cmd == "install":
-        import base64
-        import hashlib
         from pathlib import Path
 
-        data = Path(args.wheel).read_bytes()
-        job = _call(args, "agent.install", {"wheel_b64": base64.b64encode(data).decode(), "sha256": hashlib.sha256(data).hexdigest()})
+        try:
+            data = Path(args.wheel).read_bytes()
+        except OSError as exc:
+            raise StarlingError(f"cannot read {args.wheel}: {exc.strerror}", code=ErrorCode.C001) from exc
+        job = _call(args, "agent.install", _sign_params(args, data))
     elif args.plugins_cmd == "rollback":
         job = _call(args, "agent.rollback", {"dist": args.dist})
     else:
@@ -503,8 +575,17 @@ def build_parser() -> argparse.ArgumentParser:
             q.add_argument("names", nargs="+", help="plugin names")
         if name == "install":
             q.add_argument("--wheel", required=True, help="the .whl file")
+            q.add_argument("--key", help="sign with this publisher key (PEM) before sending")
+            q.add_argument("--signature", help="the publisher's signature (from `starling plugins sign`)")
         if name == "rollback":
             q.add_argument("dist", help="distribution name, e.g. starling_hello")
+    q = psub.add_parser("keygen", help="make a plugin publisher key (the center trusts its public half)")
+    q.add_argument("out", help="where to write the private key (PEM, 0600)")
+    q.add_argument("--json", action="store_true")
+    q = psub.add_parser("sign", help="sign a wheel with a publisher key; prints the signature")
+    q.add_argument("wheel")
+    q.add_argument("--key", required=True)
+    q.add_argument("--json", action="store_true")
     q = psub.add_parser("doc", help="regenerate docs/plugins (catalogue and hook reference)")
     q.add_argument("--json", action="store_true")
     p.set_defaults(fn=cmd_plugins)
@@ -623,6 +704,14 @@ def main(argv: list[str] | None = None) -> int:
         else:
             err_console.print(f"[bold red]{exc.code.value}[/bold red] {exc.message}\n[dim]hint: {hint}[/dim]")
         return 2
+    except _Held as held:
+        sub = held.sub
+        if getattr(args, "json", False):
+            _emit_json(sub)
+        else:
+            err_console.print(f"[yellow]held for approval[/yellow] job {sub['job_id']}: {'; '.join(sub.get('reasons') or [])}")
+            err_console.print(f"[dim]an approver runs: starling approve {sub['job_id']}  (or reject)[/dim]")
+        return 3
     except KeyboardInterrupt:
         return 130
 

@@ -263,7 +263,7 @@ class Policy:
         for argv, files in runs:
             v = check_exec(argv, self.rules, stdin=stdin, env=env or None, files=files or None, cwd=cwd)
             if v.verdict != "allow":
-                found.append((v.verdict, v.rule, v.message, v.fragment or " ".join(argv)[:200]))
+                found.append((v.verdict, v.rule or "", v.message, v.fragment or " ".join(argv)[:200]))
         for path in values(CodeRole.PATH):
             for p in path if isinstance(path, list) else [path]:
                 why = code_path(str(p))
