@@ -117,7 +117,8 @@ def test_every_secret_file_is_0600_and_its_directories_0700(home: Path, activity
         home / "center.toml", home / "proxy-1.toml", home / "secrets.json", home / "up.json",
         home / "pki" / "ca.key", home / "pki" / "center.key", home / "pki" / "proxy.key",
         center / "center.db", center / "center.db-wal", center / "center.db-shm",
-        center / "keys" / "center-ed25519.pem", center / "audit.key", center / "audit-anchors.jsonl",
+        center / "keys" / "center-ed25519.pem", center / "keys" / "accounts.key",
+        center / "audit.key", center / "audit-anchors.jsonl",
         agent / "agent.toml", agent / "enrollment.json", agent / "agent-ed25519.pem", agent / "journal.db",
     ]
     dirs = [home, home / "pki", center, center / "keys", home / "agents", agent]
