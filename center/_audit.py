@@ -254,6 +254,21 @@ def _anchor_path(cfg: CenterConfig) -> Path:
     return Path(cfg.audit_anchor_file) if cfg.audit_anchor_file else Path(cfg.state_dir) / "audit-anchors.jsonl"
 
 
+def local_audit_log(cfg: CenterConfig, store: Any) -> AuditLog:
+    """The audit log of the center configured in ``cfg``, MAC-ed with its key ring, for
+    tools that write on the center host without the center (local account creation).
+
+    :raises StarlingError: C001 when the key file is malformed.
+    """
+    from transports import ErrorCode, StarlingError
+
+    try:
+        keys = AuditKeyRing.load_or_create(_key_path(cfg))
+    except AuditKeyError as exc:
+        raise StarlingError(str(exc), code=ErrorCode.C001) from exc
+    return AuditLog(store.engine, audit_log, key=keys)
+
+
 def verify_offline(config_path: str) -> dict[str, Any]:
     """Verify the audit log of the center configured in ``config_path`` without it:
     its database, key ring and anchor file are read directly (``starling audit verify -c``).

@@ -396,11 +396,11 @@ def _create_local(args: argparse.Namespace, scopes: dict[str, Any]) -> dict[str,
     key_id, secret = create_account(
         store, accounts_box(cfg), args.name, parse_scope(scopes), approver=args.approver, admin=args.admin, created_by=who
     )
-    from ._store import audit_log
-    from .security import AuditEntry, AuditLog
+    from ._audit import local_audit_log
+    from .security import AuditEntry
 
     detail = {"name": args.name, "scopes": scopes, "approver": args.approver, "admin": args.admin, "local": True}
-    AuditLog(store.engine, audit_log).append_many([AuditEntry(who, "account.create", key_id, detail, time.time())])
+    local_audit_log(cfg, store).append_many([AuditEntry(who, "account.create", key_id, detail, time.time())])
     return {"key_id": key_id, "secret": secret, "name": args.name, "approver": args.approver}
 
 

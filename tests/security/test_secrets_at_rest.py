@@ -115,24 +115,24 @@ def test_center_start_tightens_what_it_finds_loose(tmp_path, caplog):
 
     state = tmp_path / "center"
     cfg = CenterConfig(state_dir=str(state))
-    store, _key = _prepare_center(cfg)  # first start: everything made private
+    store, _key, _box = _prepare_center(cfg)  # first start: everything made private
     from center._audit import make_audit_trail
     from center._store import AsyncStore
 
     make_audit_trail(cfg, AsyncStore(store))
     store.engine.dispose()
-    made = [state / "center.db", state / "keys" / "center-ed25519.pem", state / "audit.key"]
-    assert [_mode(p) for p in made] == [0o600] * 3
+    made = [state / "center.db", state / "keys" / "center-ed25519.pem", state / "keys" / "accounts.key", state / "audit.key"]
+    assert [_mode(p) for p in made] == [0o600] * 4
     assert _mode(state) == 0o700 and _mode(state / "keys") == 0o700
     for p in [state, state / "keys", *made]:
         os.chmod(p, 0o755 if p.is_dir() else 0o644)
     with caplog.at_level(logging.WARNING, "starling.files"):
-        store, _key = _prepare_center(cfg)
+        store, _key, _box = _prepare_center(cfg)
         make_audit_trail(cfg, AsyncStore(store))
     store.engine.dispose()
-    assert [_mode(p) for p in made] == [0o600] * 3
+    assert [_mode(p) for p in made] == [0o600] * 4
     assert _mode(state) == 0o700 and _mode(state / "keys") == 0o700
-    assert caplog.text.count("holds secrets and was mode") == 5
+    assert caplog.text.count("holds secrets and was mode") == 6
 
 
 def test_agent_secret_files_are_tightened(tmp_path, caplog):
