@@ -276,9 +276,24 @@ class _Python:
     # --- expressions ---------------------------------------------------------------
 
     def _expr(self, node: ast.expr) -> None:
-        """Visit every call inside ``node`` (inner ones first, as python runs them)."""
+        """Visit every call inside ``node``; a comprehension over a known list is
+        visited once per item, with its variable bound."""
+        skip: set[int] = set()
         for sub in ast.walk(node):
-            if isinstance(sub, ast.Lambda):
+            if id(sub) in skip:
+                for child in ast.iter_child_nodes(sub):
+                    skip.add(id(child))
+                continue
+            if isinstance(sub, ast.ListComp | ast.SetComp | ast.GeneratorExp) and len(sub.generators) == 1:
+                gen = sub.generators[0]
+                items = self._value(gen.iter)
+                if isinstance(items, list) and items and isinstance(gen.target, ast.Name):
+                    saved = self.values.get(gen.target.id)
+                    for item in items[:_MAX_LOOP]:
+                        self.values[gen.target.id] = item
+                        self._expr(sub.elt)
+                    self.values[gen.target.id] = saved
+                    skip.add(id(sub.elt))
                 continue
             if isinstance(sub, ast.Call):
                 self.calls += 1
@@ -812,11 +827,11 @@ class _Scanner:
             return self._string(m.group(3), self.lex.lang in ("node", "perl", "ruby"))
         if self.lex.lang == "node" and term.startswith("`") and term.endswith("`"):
             return self._string(term[1:-1], True)
+        if re.fullmatch(r"-?\d+", term):
+            return Word.of(term)
         v = self.lex.var.match(term)
         if v:
             return self.values.get(v.group(1), _unknown(self.lex.lang))
-        if re.fullmatch(r"-?\d+", term):
-            return Word.of(term)
         if re.fullmatch(r"['\"]?(SIG)?[A-Z]+['\"]?|:[A-Z]+", term):
             return Word.of(term.strip("'\":"))
         return _unknown(self.lex.lang)

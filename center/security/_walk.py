@@ -378,6 +378,9 @@ class Analyser:
                     env.files[_file_key(w, env)] = stdin
         if prog == "crontab":
             self._crontab(view, env, stdin, ctx)
+        downloaded = _download_target(prog, args)
+        if downloaded is not None and not downloaded.unknown:
+            env.files[_file_key(downloaded, env)] = Unknown(frozenset({prog}))
         out: Data = data_output(prog, args, stdin) if prog else Unknown(argv[0].sources)
         for inner in unwrap(prog, args, stdin) if prog else []:
             out = self._inner(inner, env, stdin, ctx.step(inner.label), out)
@@ -507,6 +510,23 @@ def _shebang(data: Data) -> list[Word]:
     if rest.strip():
         words.append(Word.of(rest.strip()))
     return words
+
+
+def _download_target(prog: str, args: list[Word]) -> Word | None:
+    """The file ``curl -o FILE`` / ``wget -O FILE`` writes (its contents: the network's)."""
+    options = {"curl": ("-o", "--output"), "wget": ("-O", "--output-document")}.get(prog)
+    if options is None:
+        return None
+    for k, a in enumerate(args):
+        t = a.text
+        if t in options and k + 1 < len(args):
+            return args[k + 1]
+        for opt in options:
+            if opt.startswith("--") and t.startswith(opt + "="):
+                return Word([Piece(t[len(opt) + 1 :])])
+            if not opt.startswith("--") and t.startswith(opt) and len(t) > len(opt):
+                return Word([Piece(t[len(opt) :])])
+    return None
 
 
 def _assign(env: Env, name: str, value: Word, append: bool) -> None:
