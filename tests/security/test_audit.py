@@ -489,3 +489,15 @@ def test_reads_are_not_audited_writes_are():
 
     assert ROUTES and not [r.path for r in ROUTES if r.method == "GET" and r.audit]
     assert not [f"{r.method} {r.path}" for r in ROUTES if r.method != "GET" and not r.audit]
+
+
+async def test_trail_retries_an_anchor_no_sink_kept(tmp_path, caplog):
+    trail, sync = _trail(tmp_path, interval=0)
+    trail.record("admin", "job.submit", "j1")
+    await trail.flush()
+    trail.anchors.path = tmp_path / "no-such-dir" / "anchors.jsonl"  # the write fails
+    assert await trail.anchor() is False
+    assert "cannot write anchor" in caplog.text
+    trail.anchors.path = tmp_path / "anchors.jsonl"
+    assert await trail.anchor() is True  # the same head, kept at the next chance
+    sync.engine.dispose()
