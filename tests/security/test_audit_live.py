@@ -187,8 +187,12 @@ def _tamper(home: Path, how: Any) -> tuple[int, dict[str, Any], dict[str, Any]]:
         how(db, saved)
         rc, doc = verify(home)
         _, offline = verify(home, "-c", str(home / "center.toml"))
+        human = starling(home, "audit", "verify")
     finally:
         db.restore(saved)
+    assert human.returncode == 1 and "audit log tampered" in human.stderr
+    for p in doc["problems"]:
+        assert f"seq {p['seq']}: {p['kind']} — " in human.stderr
     assert verify(home)[1]["ok"]
     return rc, doc, offline
 
@@ -196,8 +200,6 @@ def _tamper(home: Path, how: Any) -> tuple[int, dict[str, Any], dict[str, Any]]:
 def test_edited_record(home: Path, activity: dict[str, Any]) -> None:
     rc, doc, offline = _tamper(home, lambda db, _rows: db("UPDATE audit_log SET actor = 'nobody' WHERE seq = 3"))
     assert rc == 1 and kinds(doc) == {(3, "edited")} == kinds(offline)
-    human = starling(home, "audit", "verify")  # (restored by now)
-    assert human.returncode == 0
 
 
 def test_deleted_record(home: Path, activity: dict[str, Any]) -> None:
