@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import stat
 from collections.abc import Iterable
 from pathlib import Path
@@ -42,19 +43,22 @@ def private_dir(path: str | os.PathLike[str]) -> Path:
     return p
 
 
-def write_private(path: str | os.PathLike[str], data: bytes | str) -> Path:
+def write_private(path: str | os.PathLike[str], data: bytes | str, *, exclusive: bool = False) -> Path:
     """Write ``data`` to ``path`` atomically as a 0600 file.
 
     The temporary file is created with mode 0600 (never chmod-ed after the
     write) in the same directory, flushed to disk, then renamed over ``path``.
+
+    :param exclusive: never replace an existing ``path``: the file is linked into
+        place, and :class:`FileExistsError` is raised if another process got there
+        first (so two processes making a key at once end up sharing one).
     """
     p = Path(path)
     raw = data.encode() if isinstance(data, str) else data
-    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, PRIVATE_FILE)
+    tmp = p.with_name(f".{p.name}.{secrets.token_hex(6)}.tmp")
+    # O_EXCL: a fresh file of ours, so its mode is the one given here.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, PRIVATE_FILE)
     try:
-        # The umask cannot widen the mode, but a leftover tmp file of ours could be looser.
-        os.fchmod(fd, PRIVATE_FILE)
         view = memoryview(raw)
         while view:
             view = view[os.write(fd, view) :]
@@ -64,7 +68,13 @@ def write_private(path: str | os.PathLike[str], data: bytes | str) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     os.close(fd)
-    os.replace(tmp, p)
+    if not exclusive:
+        os.replace(tmp, p)
+        return p
+    try:
+        os.link(tmp, p)
+    finally:
+        tmp.unlink()
     return p
 
 

@@ -128,8 +128,12 @@ class AuditKeyRing:
         """Read the ring at ``path``, or make one with a fresh key (mode 0600)."""
         if not Path(path).exists():
             ring = cls([AuditKey.generate()])
-            write_private(path, ring.dumps())
-            return ring
+            try:
+                write_private(path, ring.dumps(), exclusive=True)
+            except FileExistsError:
+                pass  # another center sharing the file made it first: use theirs
+            else:
+                return ring
         return cls.load(path)
 
 

@@ -163,3 +163,35 @@ def test_proxy_secret_files_are_tightened(tmp_path):
         os.chmod(p, 0o644)
     assert tighten_proxy_files(ProxyConfig(key_file=str(key)), str(conf)) == [conf, key]
     assert (_mode(conf), _mode(key)) == (0o600, 0o600)
+
+
+def test_exclusive_write_never_replaces(tmp_path):
+    path = tmp_path / "audit.key"
+    write_private(path, "first", exclusive=True)
+    with pytest.raises(FileExistsError):
+        write_private(path, "second", exclusive=True)
+    assert path.read_text() == "first" and _mode(path) == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["audit.key"]
+
+
+def test_centers_starting_together_share_one_audit_key(tmp_path):
+    """Two centers with one state dir (active-active) racing to make the key."""
+    import threading
+
+    from center.security import AuditKeyRing
+
+    path = tmp_path / "audit.key"
+    rings: list[AuditKeyRing] = []
+    start = threading.Barrier(8)
+
+    def make() -> None:
+        start.wait()
+        rings.append(AuditKeyRing.load_or_create(path))
+
+    threads = [threading.Thread(target=make) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(rings) == 8 and len({r.current.id for r in rings}) == 1
+    assert AuditKeyRing.load(path).current.id == rings[0].current.id
