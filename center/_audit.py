@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 import trio
 
 from ._config import CenterConfig
@@ -262,14 +263,14 @@ def local_audit_log(cfg: CenterConfig, store: Any) -> AuditLog:
     """The audit log of the center configured in ``cfg``, MAC-ed with its key ring, for
     tools that write on the center host without the center (local account creation).
 
-    :raises StarlingError: C001 when the key file is malformed.
+    :raises StarlingError: C030 when the key file is malformed.
     """
     from transports import ErrorCode, StarlingError
 
     try:
         keys = AuditKeyRing.load_or_create(_key_path(cfg))
-    except AuditKeyError as exc:
-        raise StarlingError(str(exc), code=ErrorCode.C001) from exc
+    except (AuditKeyError, OSError) as exc:
+        raise StarlingError(f"audit key: {exc}", code=ErrorCode.C030) from exc
     return AuditLog(store.engine, audit_log, key=keys)
 
 
@@ -277,7 +278,7 @@ def verify_offline(config_path: str) -> dict[str, Any]:
     """Verify the audit log of the center configured in ``config_path`` without it:
     its database, key ring and anchor file are read directly (``starling audit verify -c``).
 
-    :raises StarlingError: C001 when the config or the key file cannot be used.
+    :raises StarlingError: C030 when the config or the key file cannot be used.
     """
     from transports import ErrorCode, StarlingError
 
@@ -288,10 +289,15 @@ def verify_offline(config_path: str) -> dict[str, Any]:
         cfg = load(CenterConfig, config_path, "center")
         keys = AuditKeyRing.load(_key_path(cfg))
     except (ConfigError, AuditKeyError) as exc:
-        raise StarlingError(str(exc), code=ErrorCode.C001) from exc
-    store = Store(cfg.db or f"sqlite:///{Path(cfg.state_dir) / 'center.db'}")
+        raise StarlingError(str(exc), code=ErrorCode.C030) from exc
+    db = Path(cfg.state_dir) / "center.db"
+    if not cfg.db and not db.exists():
+        raise StarlingError(f"no database at {db}: is {config_path} the center's config?", code=ErrorCode.C030)
+    store = Store(cfg.db or f"sqlite:///{db}")
     try:
         return verify_report(AuditLog(store.engine, audit_log, key=keys), FileAnchorSink(_anchor_path(cfg)))
+    except sa.exc.SQLAlchemyError as exc:
+        raise StarlingError(f"cannot read the audit log: {str(exc).splitlines()[0]}", code=ErrorCode.C016) from exc
     finally:
         store.engine.dispose()
 
@@ -305,9 +311,11 @@ def rotate_from_config(config_path: str, console: Any) -> int:
     try:
         cfg = load(CenterConfig, config_path, "center")
         path = _key_path(cfg)
+        if not path.exists():
+            raise AuditKeyError(f"no audit key ring at {path}: the center makes it on first start; nothing to rotate")
         key = rotate_key_file(path)
-    except (ConfigError, AuditKeyError) as exc:
-        raise StarlingError(str(exc), code=ErrorCode.C001) from exc
+    except (ConfigError, AuditKeyError, OSError) as exc:
+        raise StarlingError(str(exc), code=ErrorCode.C030) from exc
     console.print(
         f"new audit key [bold]{key.id}[/bold] added to {path}; restart the center to sign with it, "
         "and copy the file to every center sharing this database. Keep the old keys: old records need them."

@@ -501,3 +501,37 @@ async def test_trail_retries_an_anchor_no_sink_kept(tmp_path, caplog):
     trail.anchors.path = tmp_path / "anchors.jsonl"
     assert await trail.anchor() is True  # the same head, kept at the next chance
     sync.engine.dispose()
+
+
+def test_cli_offline_verify_and_rotate_answer_codes_not_tracebacks(tmp_path, capsys):
+    from center._cli import main
+
+    conf = tmp_path / "center.toml"
+    conf.write_text(f'[center]\nstate_dir = "{tmp_path / "c"}"\n')
+    assert main(["audit", "verify", "-c", str(tmp_path / "missing.toml")]) == 2
+    assert "C030 cannot read config" in capsys.readouterr().err
+    assert main(["audit", "rotate-key", "-c", str(conf)]) == 2
+    assert "C030 no audit key ring" in capsys.readouterr().err
+    (tmp_path / "c").mkdir()
+    ring = AuditKeyRing.load_or_create(tmp_path / "c" / "audit.key")
+    assert main(["audit", "verify", "-c", str(conf)]) == 2
+    assert "C030 no database" in capsys.readouterr().err
+    (tmp_path / "c" / "center.db").touch()
+    assert main(["audit", "verify", "-c", str(conf)]) == 2
+    assert "C016 cannot read the audit log" in capsys.readouterr().err
+    # A real log, then a rotation: old records keep verifying offline, new ones use the new key.
+    eng = sa.create_engine(f"sqlite:///{tmp_path / 'c' / 'center.db'}")
+    from center._store import audit_log
+
+    AuditLog(eng, audit_log, key=ring).create()
+    AuditLog(eng, audit_log, key=ring).append("admin", "job.submit", "j1")
+    assert main(["audit", "rotate-key", "-c", str(conf)]) == 0
+    rotated = AuditKeyRing.load(tmp_path / "c" / "audit.key")
+    AuditLog(eng, audit_log, key=rotated).append("admin", "job.submit", "j2")
+    eng.dispose()
+    capsys.readouterr()
+    assert main(["audit", "verify", "-c", str(conf), "--json"]) == 0
+    import json
+
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["ok"] and doc["head"]["seq"] == 2 and doc["keys"] == [k.id for k in rotated]
