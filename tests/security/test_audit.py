@@ -535,3 +535,17 @@ def test_cli_offline_verify_and_rotate_answer_codes_not_tracebacks(tmp_path, cap
 
     doc = json.loads(capsys.readouterr().out)
     assert doc["ok"] and doc["head"]["seq"] == 2 and doc["keys"] == [k.id for k in rotated]
+
+
+async def test_trail_anchors_on_shutdown_even_between_intervals(tmp_path):
+    import trio
+
+    trail, sync = _trail(tmp_path, interval=3600)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(trail.run, 0.01)
+        await trio.sleep(0.05)
+        trail.record("admin", "proxy.revoke", "p1")
+        nursery.cancel_scope.cancel()  # before the record is even flushed
+    anchors, _ = trail.anchors.read(trail.log.keys)
+    assert [a.seq for a in anchors] == [1] and trail.log.head() == (1, anchors[0].hash)
+    sync.engine.dispose()
