@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import os
 import random
 import ssl
 import subprocess
@@ -40,9 +39,12 @@ from transports import (
     TransportError,
     Welcome,
     client_context,
+    create_private,
     get_carrier,
     leaf_errors,
+    private_dir,
     send_if_open,
+    write_private,
 )
 from transports import ErrorCode as EC
 from transports._signing import public_key_bytes, sign_hello, sign_result, verify_task_message
@@ -74,9 +76,9 @@ class Agent:
     def __init__(self, config: AgentConfig, *, host: PluginHost | None = None) -> None:
         self.config = config
         self.state_dir = Path(config.state_dir)
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.state_dir)
         self.host = host or PluginHost(disabled=set(config.disabled_plugins))
-        self.journal = Journal(self.state_dir / "journal.db")
+        self.journal = Journal(create_private(self.state_dir / "journal.db"))
         self.key = load_or_create_key(self.state_dir / "agent-ed25519.pem")
         self.residents = ResidentSupervisor(self.host, self.state_dir, config=config.plugin_config)
         self._reenroll = trio.Event()
@@ -127,10 +129,7 @@ class Agent:
                 raise
             log.warning("registration failed (%s: %s); using the cached enrollment", exc.code, exc)
             return cached
-        tmp = self._cred_file.with_suffix(".tmp")
-        tmp.write_bytes(msgspec.json.encode(enrollment))
-        os.chmod(tmp, 0o600)
-        tmp.replace(self._cred_file)
+        write_private(self._cred_file, msgspec.json.encode(enrollment))
         return enrollment
 
     async def _catalogue(self) -> tuple[str, Catalogue] | None:
@@ -478,10 +477,7 @@ def load_or_create_key(path: Path) -> Any:
         assert isinstance(key, ed25519.Ed25519PrivateKey)
         return key
     key = ed25519.Ed25519PrivateKey.generate()
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    os.chmod(tmp, 0o600)
-    tmp.replace(path)
+    write_private(path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
     return key
 
 

@@ -94,3 +94,23 @@ def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, st
         return msgspec.convert(data, AgentConfig, strict=False)
     except msgspec.ValidationError as exc:
         raise ConfigError(f"{path or 'environment'}: {exc}") from exc
+
+
+def secret_paths(config: AgentConfig, config_path: str | os.PathLike[str] | None = None) -> list[Path]:
+    """Every path of the agent that holds a secret: the config (enrollment token), the
+    state dir, its credentials (``enrollment.json``), its key and its journal (task
+    parameters and output)."""
+    state = Path(config.state_dir)
+    paths = [state, state / "enrollment.json", state / "agent-ed25519.pem"]
+    paths += [state / f"journal.db{suffix}" for suffix in ("", "-wal", "-shm", "-journal")]
+    if config_path is not None:
+        paths.insert(0, Path(config_path))
+    return paths
+
+
+def tighten_secret_files(config: AgentConfig, config_path: str | os.PathLike[str] | None = None) -> list[Path]:
+    """Tighten the agent's secret files to 0600 and its state dir to 0700, with a
+    warning for each that was looser (at start)."""
+    from transports import tighten_private
+
+    return tighten_private(secret_paths(config, config_path))

@@ -51,6 +51,16 @@ class CenterConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     console_dir: str = ""
     #: Extra high-risk rule files (TOML), added to the built-in rules.
     risk_rules: list[str] = []
+    #: The audit key ring (0600; "" = state_dir/audit.key, made on first start).
+    #: Centers sharing one database must share this file.
+    audit_key_file: str = ""
+    #: Append-only file of audit anchors ("" = state_dir/audit-anchors.jsonl).
+    audit_anchor_file: str = ""
+    #: Seconds between anchors of the audit head (and one on shutdown); 0 = shutdown only.
+    audit_anchor_interval: float = 60.0
+    #: Also send anchors to syslog: "/dev/log" or "host:port" (UDP); "" = off.
+    audit_syslog: str = ""
+    audit_syslog_facility: str = "auth"
     #: Extra action rule files (TOML, see center/action_rules.toml).
     action_rules: list[str] = []
     #: Ed25519 public keys (base64) whose signature on a plugin package this center trusts.

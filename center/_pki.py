@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import os
 from pathlib import Path
 
 from cryptography import x509
@@ -14,14 +13,18 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from transports import private_dir, write_private
 from transports._tls import self_signed_builder
 
 
 def _write(path: Path, data: bytes, private: bool = False) -> None:
+    if private:
+        # Created 0600 from the first byte, in a 0700 directory.
+        private_dir(path.parent)
+        write_private(path, data)
+        return
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_bytes(data)
-    if private:
-        os.chmod(tmp, 0o600)
     tmp.replace(path)
 
 
@@ -85,7 +88,7 @@ def ensure_ca(directory: Path) -> tuple[Path, Path]:
     """The embedded CA's certificate and key, made on first use. A CA made by
     an older release (no key identifiers) is re-signed in place with the same
     key and name, so certificates it issued keep verifying."""
-    directory.mkdir(parents=True, exist_ok=True)
+    private_dir(directory)
     cert_path, key_path = directory / "ca.pem", directory / "ca.key"
     if cert_path.exists() and key_path.exists():
         cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
@@ -176,7 +179,7 @@ def ensure_signing_key(path: Path) -> ed25519.Ed25519PrivateKey:
         key = serialization.load_pem_private_key(path.read_bytes(), None)
         assert isinstance(key, ed25519.Ed25519PrivateKey)
         return key
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     key = ed25519.Ed25519PrivateKey.generate()
     _write(path, _key_pem(key), private=True)
     return key

@@ -15,7 +15,9 @@ from transports import (
     AEAD_CIPHERS,
     ConnGate,
     client_context,
+    create_private,
     get_carrier,
+    private_dir,
     server_context,
     setup_logging,
 )
@@ -58,19 +60,25 @@ def accounts_box(cfg: CenterConfig) -> Any:
 
 
 def open_store(cfg: CenterConfig) -> Any:
+    from ._filemodes import tighten_center_files
     from ._store import Store
 
-    state = Path(cfg.state_dir)
-    state.mkdir(parents=True, exist_ok=True)
+    state = private_dir(cfg.state_dir)
+    tighten_center_files(cfg)
+    if not cfg.db:
+        create_private(state / "center.db")  # SQLite gives its -wal/-shm files the same mode
     return Store(cfg.db or f"sqlite:///{state / 'center.db'}")
 
 
 def _prepare_center(cfg: CenterConfig) -> tuple[Any, Any, Any]:
     """Blocking start-up work: state dir, schema, bootstrap account, signing key."""
     from ._accounts import ensure_admin
+    from ._store import audit_log
+    from .security import upgrade_audit_table
 
     store_sync = open_store(cfg)
     store_sync.create_all()
+    upgrade_audit_table(store_sync.engine, audit_log)
     box = accounts_box(cfg)
     if cfg.admin_key_id and cfg.admin_secret:
         ensure_admin(store_sync, box, cfg.admin_key_id, cfg.admin_secret)
@@ -94,7 +102,7 @@ def make_policy(cfg: CenterConfig) -> Any:
 async def run_center(cfg: CenterConfig, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
     from ._accounts import make_authenticator
     from ._api import build_app
-    from ._audit import AuditTrail
+    from ._audit import make_audit_trail
     from ._store import AsyncStore
 
     gate = ConnGate(fit_open_files(conn_limits(cfg), raise_open_files_limit(), "center"), f"center {cfg.center_id}")
@@ -105,7 +113,7 @@ async def run_center(cfg: CenterConfig, *, task_status: Any = trio.TASK_STATUS_I
         dispatch_grace=cfg.dispatch_grace, heartbeat=cfg.heartbeat, grace_heartbeats=cfg.grace_heartbeats,
     )
     center.policy = make_policy(cfg)
-    center.audit = AuditTrail(store)
+    center.audit = make_audit_trail(cfg, store)
     cert, key, _ca = center_tls(cfg)
     app = build_app(center, enroll_token=cfg.enroll_token, authenticate=make_authenticator(store_sync, box), secret_box=box)
     hc = HyperConfig()
@@ -169,6 +177,10 @@ def main_center(config_path: str | None) -> int:
 
     cfg = load(CenterConfig, config_path, "center")
     setup_logging(cfg.log_level, cfg.log_file, role="center")
+    if config_path:
+        from transports import tighten_private
+
+        tighten_private([config_path])
     trio.run(run_center, cfg)
     return 0
 
@@ -178,5 +190,8 @@ def main_proxy(config_path: str | None) -> int:
 
     cfg = load(ProxyConfig, config_path, "proxy")
     setup_logging(cfg.log_level, cfg.log_file, role="proxy")
+    from ._filemodes import tighten_proxy_files
+
+    tighten_proxy_files(cfg, config_path)
     trio.run(run_proxy, cfg)
     return 0

@@ -36,6 +36,7 @@ from ._errors import (
     VersionMismatch,
     leaf_errors,
 )
+from ._files import create_private, open_private_append, private_dir, tighten_private, write_private
 from ._guard import Admission, ConnGate, ConnLimits, trim_memory
 from ._logging import JsonFormatter, setup_logging
 from ._login import common_version, receive_hello
@@ -157,6 +158,7 @@ __all__ = [
     "code_fields",
     "common_version",
     "connect",
+    "create_private",
     "decode",
     "decode_value",
     "encode",
@@ -164,6 +166,8 @@ __all__ = [
     "frame",
     "get_carrier",
     "leaf_errors",
+    "open_private_append",
+    "private_dir",
     "receive_hello",
     "register_carrier",
     "run_handler",
@@ -171,6 +175,8 @@ __all__ = [
     "server_context",
     "setup_logging",
     "split_host_port",
+    "tighten_private",
     "tls_files",
     "trim_memory",
+    "write_private",
 ]
