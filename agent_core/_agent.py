@@ -60,6 +60,7 @@ from ._kernel import Kernel
 from ._plugins import PluginHost
 from ._register import Enrollment, ProxyInfo, RegistrationError, register
 from ._residents import ResidentSupervisor
+from ._runner import interrupted_outcome
 from ._sdk import ActionError
 from ._throttle import Throttle
 
@@ -164,14 +165,18 @@ class Agent:
             )
             self.host.pm.hook.starling_agent_started(agent=self.info)
             await nursery.start(self.residents.run)
-            interrupted, pending = self.journal.recover()
+            interrupted, pending = self.journal.recover(self._interrupted)
             for res in interrupted:
-                log.warning("task %s was running when the agent stopped; reported as A007", res.task_id)
+                log.warning("task %s was running when the agent stopped: %s (%s)", res.task_id, res.message, res.code)
                 self.journal.finish(sign_result(self.key, res))
             for task in pending:
                 nursery.start_soon(self._run_task, task)
             nursery.start_soon(self._connection_loop)
             nursery.start_soon(self._housekeeping)
+
+    def _interrupted(self, task_id: str) -> tuple[EC, str]:
+        """What became of a task that ran when the previous agent stopped."""
+        return interrupted_outcome(self.state_dir, task_id)
 
     async def _enroll_with_retry(self) -> Enrollment:
         delay = self.config.backoff_min
@@ -351,7 +356,10 @@ class Agent:
         if self.config.verify_signatures:
             try:
                 assert self.enrollment is not None
-                verify_task_message(self._trusted_keys(), task, time.time(), agent_id=self.enrollment.agent_id, leeway=self.config.clock_leeway)
+                verify_task_message(
+                    self._trusted_keys(), task, time.time(), agent_id=self.enrollment.agent_id, leeway=self.config.clock_leeway,
+                    epoch=self.journal.epoch, max_lifetime=self.config.max_task_lifetime, max_timeout=self.config.max_task_timeout,
+                )
             except StarlingError as exc:
                 # Not journaled: a forged task must not burn the id of a real one.
                 log.warning("refused task %s: %s (%s)", task.task_id, exc, exc.code)

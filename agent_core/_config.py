@@ -15,6 +15,8 @@ from typing import Any
 
 import msgspec
 
+from transports._signing import DEFAULT_MAX_LIFETIME, DEFAULT_MAX_TIMEOUT
+
 
 class ConfigError(Exception):
     """The configuration is unreadable or invalid; the message says where."""
@@ -55,8 +57,13 @@ class AgentConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_concurrent: int = 32
     #: Refuse tasks not signed by the center (A010/A011). Only tests turn it off.
     verify_signatures: bool = True
-    #: Seconds of clock skew tolerated on task expiry.
+    #: Seconds of clock skew tolerated on task expiry, issue time and epoch.
     clock_leeway: float = 60.0
+    #: The longest task timeout accepted (A018 above it): 7 days, the center's cap.
+    max_task_timeout: float = DEFAULT_MAX_TIMEOUT
+    #: The longest signed lifetime (expires - issued) accepted (A018 above it):
+    #: the longest timeout + the center's 24 h approval window + 1 h of grace.
+    max_task_lifetime: float = DEFAULT_MAX_LIFETIME
 
 
 def _coerce_env(field_type: Any, value: str) -> Any:

@@ -43,6 +43,8 @@ def _params(args: argparse.Namespace) -> dict[str, Any]:
             params = json.loads(args.params)
         except ValueError as exc:
             raise StarlingError(f"--params is not valid JSON: {exc}", code=ErrorCode.C001) from exc
+        except RecursionError:
+            raise StarlingError("--params is nested too deeply", code=ErrorCode.C001) from None
         if not isinstance(params, dict):
             raise StarlingError("--params must be a JSON object", code=ErrorCode.C001)
     for item in args.param or []:
@@ -51,7 +53,7 @@ def _params(args: argparse.Namespace) -> dict[str, Any]:
             raise StarlingError(f"-p takes key=value, not {item!r}", code=ErrorCode.C001)
         try:
             params[key] = json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):
             params[key] = value
     return params
 

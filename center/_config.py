@@ -68,6 +68,14 @@ class CenterConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     #: The key that seals account secrets in the database ("" = state_dir/keys/accounts.key).
     #: Every center of one cluster needs the same file.
     accounts_key_file: str = ""
+    #: Before login (proxy links): largest frame in bytes, and seconds to log
+    #: in, TLS handshake included. After login the 16 MiB frame limit applies.
+    preauth_max_frame: int = 16384
+    preauth_timeout: float = 10.0
+    #: Proxy links held at once; of those not yet logged in, in all and per source address.
+    max_connections: int = 1000
+    max_preauth: int = 256
+    max_preauth_per_source: int = 32
 
 
 class ProxyConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -86,6 +94,15 @@ class ProxyConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     #: Connections above which the proxy reports itself overloaded and drains.
     capacity: int = 20000
     flush_interval: float = 0.05
+    #: Before login (agents): largest frame in bytes, and seconds to log in,
+    #: TLS handshake included. After login the 16 MiB frame limit applies.
+    preauth_max_frame: int = 16384
+    preauth_timeout: float = 10.0
+    #: Connections held at once over all listeners (an HTTP long-poll session
+    #: counts as one); of those not yet logged in, in all and per source address.
+    max_connections: int = 50000
+    max_preauth: int = 1024
+    max_preauth_per_source: int = 64
     log_level: str = "info"
     log_file: str = ""
 

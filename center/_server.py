@@ -12,6 +12,8 @@ from hypercorn.config import Config as HyperConfig
 from hypercorn.trio import serve as hyper_serve
 
 from transports import (
+    AEAD_CIPHERS,
+    ConnGate,
     client_context,
     create_private,
     get_carrier,
@@ -22,6 +24,7 @@ from transports import (
 
 from ._center import Center
 from ._config import CenterConfig, ProxyConfig
+from ._limits import conn_limits, fit_open_files, raise_open_files_limit
 from ._pki import ensure_signing_key, issue_cert
 
 log = logging.getLogger("starling.center")
@@ -102,6 +105,7 @@ async def run_center(cfg: CenterConfig, *, task_status: Any = trio.TASK_STATUS_I
     from ._audit import make_audit_trail
     from ._store import AsyncStore
 
+    gate = ConnGate(fit_open_files(conn_limits(cfg), raise_open_files_limit(), "center"), f"center {cfg.center_id}")
     store_sync, signing_key, box = _prepare_center(cfg)
     store = AsyncStore(store_sync)
     center = Center(
@@ -116,6 +120,7 @@ async def run_center(cfg: CenterConfig, *, task_status: Any = trio.TASK_STATUS_I
     hc.bind = [_host_port(cfg.api)]
     if cfg.api.startswith("https"):
         hc.certfile, hc.keyfile = cert, key
+        hc.ciphers = AEAD_CIPHERS  # the same TLS 1.2 suites as every other listener
     hc.accesslog = None
     hc.errorlog = logging.getLogger("hypercorn.error")
     hc.graceful_timeout = 2
@@ -123,11 +128,13 @@ async def run_center(cfg: CenterConfig, *, task_status: Any = trio.TASK_STATUS_I
         nursery.start_soon(_until_signal, nursery)
         bound = await nursery.start(
             lambda task_status: get_carrier(cfg.proxy_listen).serve(
-                cfg.proxy_listen, center.proxy_session, ssl_context=server_context(cert, key), task_status=task_status
+                cfg.proxy_listen, center.proxy_session, ssl_context=server_context(cert, key),
+                limits=gate, task_status=task_status,
             )
         )
         api = await nursery.start(lambda task_status: hyper_serve(app, hc, task_status=task_status))  # type: ignore[arg-type]
         nursery.start_soon(center.sweeper)
+        nursery.start_soon(gate.run_trimmer)
         nursery.start_soon(center.audit.run)
         log.info("center %s serving API on %s, proxies on %s", cfg.center_id, api, bound)
         task_status.started({"api": api, "proxy_listen": bound, "center": center})
@@ -140,6 +147,8 @@ async def run_proxy(cfg: ProxyConfig, *, task_status: Any = trio.TASK_STATUS_IGN
         raise SystemExit("proxy needs cert_file and key_file (starling up makes them)")
     client_ssl = client_context(cfg.ca_file or None)
     srv_ssl = server_context(cfg.cert_file, cfg.key_file)
+    limits = fit_open_files(conn_limits(cfg), raise_open_files_limit(), "proxy")
+    gate = ConnGate(limits, f"proxy {cfg.proxy_id}")  # one set of counts for every listener
     proxy = Proxy(
         proxy_id=cfg.proxy_id, idc=cfg.idc, centers=cfg.centers, proxy_token=cfg.proxy_token,
         advertise=[], client_ssl=client_ssl, heartbeat=cfg.heartbeat, capacity=cfg.capacity,
@@ -151,13 +160,16 @@ async def run_proxy(cfg: ProxyConfig, *, task_status: Any = trio.TASK_STATUS_IGN
         for url in cfg.listen:
             bound.append(
                 await nursery.start(
-                    lambda task_status, url=url: get_carrier(url).serve(url, proxy.agent_session, ssl_context=srv_ssl, task_status=task_status)
+                    lambda task_status, url=url: get_carrier(url).serve(
+                        url, proxy.agent_session, ssl_context=srv_ssl, limits=gate, task_status=task_status
+                    )
                 )
             )
         proxy.advertise = cfg.advertise or bound
         nursery.start_soon(proxy.run_links)
+        nursery.start_soon(gate.run_trimmer)
         log.info("proxy %s (%s) serving agents on %s", cfg.proxy_id, cfg.idc, ", ".join(bound))
-        task_status.started({"listen": bound, "proxy": proxy})
+        task_status.started({"listen": bound, "proxy": proxy, "gate": gate})
 
 
 def main_center(config_path: str | None) -> int:

@@ -37,7 +37,9 @@ from ._errors import (
     leaf_errors,
 )
 from ._files import create_private, open_private_append, private_dir, tighten_private, write_private
+from ._guard import Admission, ConnGate, ConnLimits, trim_memory
 from ._logging import JsonFormatter, setup_logging
+from ._login import common_version, receive_hello
 from ._messages import (
     FINAL_STATES,
     PROTOCOL_VERSION,
@@ -79,11 +81,13 @@ from ._messages import (
     Welcome,
 )
 from ._stream import GOODBYE, StreamChannel
-from ._tls import TlsFiles, client_context, server_context, tls_files
+from ._tls import AEAD_CIPHERS, TlsFiles, client_context, server_context, tls_files
 
 __all__ = [
+    "AEAD_CIPHERS",
     "Ack",
     "ActionDecl",
+    "Admission",
     "AgentState",
     "AnyMessage",
     "Balance",
@@ -95,6 +99,8 @@ __all__ = [
     "ChannelClosed",
     "ClosedByYou",
     "CodeRole",
+    "ConnGate",
+    "ConnLimits",
     "ConnectFailed",
     "DEFAULT_MAX_FRAME",
     "DiskUsage",
@@ -150,6 +156,7 @@ __all__ = [
     "catalogue_markdown",
     "client_context",
     "code_fields",
+    "common_version",
     "connect",
     "create_private",
     "decode",
@@ -161,6 +168,7 @@ __all__ = [
     "leaf_errors",
     "open_private_append",
     "private_dir",
+    "receive_hello",
     "register_carrier",
     "run_handler",
     "send_if_open",
@@ -169,5 +177,6 @@ __all__ = [
     "split_host_port",
     "tighten_private",
     "tls_files",
+    "trim_memory",
     "write_private",
 ]

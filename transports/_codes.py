@@ -114,6 +114,9 @@ class ErrorCode(enum.StrEnum):
     A015 = ("A015", "file transfer checksum mismatch", "The transferred file did not match its checksum; retry the transfer.")
     A016 = ("A016", "permission denied", "The agent's user may not do this on the host.")
     A017 = ("A017", "target not found on the host", "The process, device, module, key or path named in the params does not exist here; the message names it.")
+    A018 = ("A018", "task timeout, deadline or lifetime out of bounds", "The signed timeout, deadline or lifetime (expires - issued) is not finite or above the agent's max_task_timeout / max_task_lifetime; resubmit with sane times.")
+    A019 = ("A019", "task issued before the agent's epoch or in the future", "The agent's journal was created after the job was issued (a replay, or a reinstall), or the clocks disagree; resubmit the job, and check NTP.")
+    A020 = ("A020", "killed with its agent; not run again", "The agent stopped while the task ran and the task's whole process tree was killed with it; to stay at-most-once it is not re-run. Check the host and retry if safe.")
 
     # --- environment --------------------------------------------------------------
     E001 = ("E001", "host offline: agent not connected", "The host is down, unreachable, or its agent is not running; check the host and `systemctl status starling-agent`.")
