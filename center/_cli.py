@@ -385,6 +385,17 @@ def cmd_down(args: argparse.Namespace) -> int:
     return down(args)
 
 
+def cmd_restart(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ._client import home
+    from ._supervise import restart
+
+    out = restart(Path(args.state_dir) if args.state_dir else home(), args.role)
+    print(json.dumps(out) if args.json else f"{out['name']}: pid {out['old_pid']} -> {out['pid']}")
+    return 0
+
+
 def cmd_center(args: argparse.Namespace) -> int:
     from ._server import main_center
 
@@ -425,6 +436,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--state-dir")
     p.add_argument("--json", action="store_true")
     p.set_defaults(fn=cmd_down)
+
+    p = sub.add_parser("restart", help="restart one role of what `starling up` started (center, proxy-N, aNNN)")
+    p.add_argument("role")
+    p.add_argument("--state-dir")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=cmd_restart)
 
     p = sub.add_parser("run", help="run a command (or any action) on many hosts")
     _add_targets(p)
