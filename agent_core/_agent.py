@@ -77,7 +77,8 @@ class Agent:
         self.residents = ResidentSupervisor(self.host, self.state_dir, config=config.plugin_config)
         self.kernel = Kernel(self.host, self.state_dir, self.status, on_change=self.residents.reload)
         self.throttle = Throttle(
-            max_load_per_cpu=config.max_load_per_cpu, mem_budget_mb=config.mem_budget_mb, max_concurrent=config.max_concurrent
+            max_load_per_cpu=config.max_load_per_cpu, mem_budget_mb=config.mem_budget_mb, max_concurrent=config.max_concurrent,
+            max_cpu_pressure=config.max_cpu_pressure,
         )
         self.identity: Identity | None = None
         self.enrollment: Enrollment | None = None
