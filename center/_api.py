@@ -24,6 +24,7 @@ from . import _credentials
 from ._center import Center, JobRequest
 from ._http import error_response, int_arg, json_response, parse
 from ._openapi import build_openapi
+from ._readiness import ops_routes
 
 log = logging.getLogger("starling.api")
 
@@ -94,6 +95,7 @@ def build_app(center: Center, *, enroll_token: str, authenticate: Authenticator,
                 account = await authenticate(request) if auth else ""
                 response = await handler(request, account)
             except StarlingError as exc:
+                center.metrics.errors.labels(exc.code.value, "api").inc()
                 response = error_response(exc.code, exc.message, request_id=rid)
             except Exception:
                 log.exception("request %s %s failed (request id %s)", request.method, request.url.path, rid)
@@ -331,9 +333,9 @@ def build_app(center: Center, *, enroll_token: str, authenticate: Authenticator,
 
     async def health(request: Request, _: str) -> Response:
         return json_response({"ok": True, "center": center.center_id, "proxies": sorted(center.links), "time": time.time()})
-
     routes = [
         Route("/v1/health", guarded(health, auth=False)),
+        *ops_routes(center),  # /v1/ready, /metrics: probed often, so not audited
         Route("/openapi.json", guarded(openapi_doc, auth=False)),
         Route("/v1/agents/register", guarded(register, auth=False), methods=["POST"]),
         Route("/v1/codes", guarded(codes, auth=False)),

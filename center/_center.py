@@ -50,6 +50,7 @@ from transports import (
 from transports._signing import key_id_for, sign_job_spec, verify_result
 
 from ._credentials import proxy_token
+from ._metrics import CenterMetrics
 from ._store import AsyncStore, new_id
 
 log = logging.getLogger("starling.center")
@@ -159,6 +160,8 @@ class Center:
         self.audit: Any = None  # center._audit.AuditTrail, set by the server
         self._progress: dict[str, trio.Event] = defaultdict(trio.Event)
         self.stats: dict[str, int] = defaultdict(int)
+        self.metrics = CenterMetrics(center_id)
+        store.observer = self.metrics.store_op
 
     # -- progress notification -------------------------------------------------------
 
@@ -345,9 +348,11 @@ class Center:
             try:
                 adm = await trio.to_thread.run_sync(self.policy.admit, acct, req, targets)
             except StarlingError as exc:
+                self.metrics.refused(exc.code)
                 self._audit(account, "job.refused", req.action, {"code": exc.code.value, "message": exc.message, "hosts": len(targets)})
                 raise
             hold, reasons, warnings, risk, params = adm.hold, adm.reasons, adm.warnings, adm.risk, adm.params
+            self.metrics.verdict(risk)
         now = time.time()
         job_id = new_id("j")
         window = APPROVAL_WINDOW if hold else (req.deadline if req.deadline > 0 else req.timeout + self.dispatch_grace)
@@ -365,6 +370,7 @@ class Center:
         ]
         await self.store.create_job(job_row, task_rows)
         self.stats["jobs"] += 1
+        self.metrics.jobs_submitted.labels(req.action).inc()
         self._audit(account, "job.submit", job_id, {"action": req.action, "hosts": len(targets), "hold": hold, "reasons": reasons, "risk": risk})
         answer: dict[str, Any] = {"job_id": job_id, "total": len(targets), "state": job_row["state"], "warnings": warnings}
         if hold:
@@ -466,6 +472,7 @@ class Center:
                 link.acks.pop(dispatch_id, None)
                 log.warning("proxy %s did not ack dispatch %s; will retry", proxy_id, dispatch_id)
                 return
+            self.metrics.dispatched(proxy_id, time.time() - sent_at, len(refs) - len(link.rejected.get(dispatch_id, [])))
             rejected = {r.task_id for r in link.rejected.pop(dispatch_id, [])}
             accepted = [r.task_id for r in refs if r.task_id not in rejected]
             await self.store.mark(accepted, "dispatched", sent_at, proxy_id)

@@ -69,6 +69,8 @@ class ProxyConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     #: Connections above which the proxy reports itself overloaded and drains.
     capacity: int = 20000
     flush_interval: float = 0.05
+    #: ``host:port`` of the plain-HTTP health/readiness/metrics listener ("" = none).
+    http_listen: str = ""
     log_level: str = "info"
     log_file: str = ""
 

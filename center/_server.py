@@ -119,6 +119,10 @@ async def run_proxy(cfg: ProxyConfig, *, task_status: Any = trio.TASK_STATUS_IGN
                 )
             )
         proxy.advertise = cfg.advertise or bound
+        if cfg.http_listen:
+            from .proxy._http import serve_proxy_http
+
+            await nursery.start(lambda task_status: serve_proxy_http(proxy, cfg.http_listen, task_status=task_status))
         nursery.start_soon(proxy.run_links)
         log.info("proxy %s (%s) serving agents on %s", cfg.proxy_id, cfg.idc, ", ".join(bound))
         task_status.started({"listen": bound, "proxy": proxy})

@@ -571,6 +571,8 @@ class AsyncStore:
         self.sync = store
         # SQLite has one writer; a single worker avoids lock contention.
         self._limiter = trio.CapacityLimiter(1 if store.dialect == "sqlite" else 8)
+        #: Told (op, args, seconds) after every store method called through this wrapper (metrics).
+        self.observer: Callable[[str, tuple[Any, ...], float], None] | None = None
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await trio.to_thread.run_sync(partial(fn, *args, **kwargs), limiter=self._limiter)
@@ -579,7 +581,11 @@ class AsyncStore:
         method = getattr(self.sync, name)
 
         async def call(*args: Any, **kwargs: Any) -> Any:
-            return await self.call(method, *args, **kwargs)
+            start = time.perf_counter()
+            out = await self.call(method, *args, **kwargs)
+            if self.observer is not None:
+                self.observer(name, args, time.perf_counter() - start)
+            return out
 
         return call
 

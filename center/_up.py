@@ -170,8 +170,11 @@ def _up(args: argparse.Namespace) -> int:
         "log_file": str(logs / "center.log"),
     })
     proxy_cfgs = []
+    #: Each proxy's health/readiness/metrics listener.
+    proxy_http: dict[str, str] = {}
     for i in range(nproxies):
         stream_port, http_port = ports[2 + 2 * i], ports[3 + 2 * i]
+        ops_port = _free_port()
         # Every proxy serves every carrier at once; each agent picks by its `transport`.
         listen = [f"tcp://127.0.0.1:{stream_port}", f"quic://127.0.0.1:{stream_port}", f"https://127.0.0.1:{http_port}"]
         path = state / f"proxy-{i + 1}.toml"
@@ -179,14 +182,16 @@ def _up(args: argparse.Namespace) -> int:
             "proxy_id": f"proxy-{i + 1}", "idc": "local", "centers": [f"tcp://127.0.0.1:{link_port}"],
             "proxy_token": proxy_token(sec["proxy_token"], f"proxy-{i + 1}"), "listen": listen, "cert_file": str(pcert), "key_file": str(pkey),
             "ca_file": str(ca), "heartbeat": 5.0, "log_file": str(logs / f"proxy-{i + 1}.log"),
+            "http_listen": f"127.0.0.1:{ops_port}",
         })
         proxy_cfgs.append((f"proxy-{i + 1}", path, listen))
+        proxy_http[f"proxy-{i + 1}"] = f"http://127.0.0.1:{ops_port}"
     procs: list[tuple[subprocess.Popen[bytes], Path]] = []
     pids: list[int] = []
     roles: list[dict[str, Any]] = []
     profile = {
         "api": api, "ca_file": str(ca), "key_id": sec["key_id"], "secret": sec["secret"], "state_dir": str(state),
-        "pids": pids, "roles": roles, "agents": [],
+        "pids": pids, "roles": roles, "agents": [], "proxy_http": proxy_http,
     }
 
     def save() -> None:

@@ -55,6 +55,7 @@ from transports import (
 from transports._signing import verify_hello
 
 from .._credentials import CredentialError, verify
+from .._metrics import ProxyMetrics
 from .._store import new_id
 
 log = logging.getLogger("starling.proxy")
@@ -113,6 +114,7 @@ class Proxy:
         self._nursery: trio.Nursery | None = None
         self._sent: dict[str, float] = {}  # task_id -> when sent on the current link, awaiting ack
         self.stats: dict[str, int] = {"dispatched": 0, "results": 0, "rejected": 0}
+        self.metrics = ProxyMetrics(self)
 
     # -- center links ------------------------------------------------------------------
 
@@ -148,6 +150,7 @@ class Proxy:
                         log.error("link to center %s failed", url, exc_info=first)
                 finally:
                     self._links.pop(url, None)
+                    self.metrics.error(ErrorCode.P007.value)
                     # Whatever that center had not acknowledged goes out again on
                     # another link (another center shares the database).
                     self._sent.clear()
@@ -266,6 +269,8 @@ class Proxy:
                 nursery.start_soon(send_one, ref)
         self.stats["dispatched"] += len(delivered)
         self.stats["rejected"] += len(rejected)
+        self.metrics.fanout_seconds.observe(time.time() - now)
+        self.metrics.error(ErrorCode.P001.value, len(rejected))
         await channel.send(DispatchAck(dispatch_id=msg.dispatch_id, rejected=rejected))
         self._events.extend(delivered)
         self._wake.set()
@@ -375,6 +380,7 @@ class Proxy:
                     raise CredentialError(f"no proof of the agent's key: {exc}") from exc
         except CredentialError as exc:
             log.warning("agent %s refused: %s", hello.node_id, exc)
+            self.metrics.error(ErrorCode.P005.value)
             await channel.send(ErrorMsg(code=ErrorCode.P005.value, message=str(exc)))
             return
         agent_id = hello.node_id
