@@ -56,6 +56,7 @@ from ._plugins import PluginHost
 from ._register import Enrollment, ProxyInfo, RegistrationError, register
 from ._residents import ResidentSupervisor
 from ._sdk import ActionError
+from ._tasklog import log_task_end
 from ._throttle import Throttle
 
 log = logging.getLogger("starling.agent")
@@ -335,7 +336,7 @@ class Agent:
                 verify_task_message(self._trusted_keys(), task, time.time(), agent_id=self.enrollment.agent_id, leeway=self.config.clock_leeway)
             except StarlingError as exc:
                 # Not journaled: a forged task must not burn the id of a real one.
-                log.warning("refused task %s: %s (%s)", task.task_id, exc, exc.code)
+                log.warning("refused task %s: %s (%s)", task.task_id, exc, exc.code, extra={"task_id": task.task_id, "job_id": task.job.job_id, "code": exc.code.value})
                 self.statistics["refused"] = self.statistics.get("refused", 0) + 1
                 refused = Result(task_id=task.task_id, state="failed", code=exc.code.value, message=str(exc), finished=time.time())
                 await channel.send(sign_result(self.key, refused))
@@ -369,6 +370,7 @@ class Agent:
                     result = await self._execute(task)
         result = sign_result(self.key, result)
         self.journal.finish(result)
+        log_task_end(log, task, result, self.enrollment.agent_id if self.enrollment else "")
         if await self._send(result):
             self.statistics["results_sent"] += 1
 

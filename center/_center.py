@@ -50,7 +50,7 @@ from transports import (
 from transports._signing import key_id_for, sign_job_spec, verify_result
 
 from ._credentials import proxy_token
-from ._metrics import CenterMetrics
+from ._metrics import CenterMetrics, log_failure
 from ._store import AsyncStore, new_id
 
 log = logging.getLogger("starling.center")
@@ -204,7 +204,7 @@ class Center:
             await old.channel.aclose()
         self.links[link.proxy_id] = link
         await self.store.upsert_proxy(link.proxy_id, idc=link.idc, online=True)
-        log.info("proxy %s connected (%s)", link.proxy_id, link.idc)
+        log.info("proxy %s connected (%s)", link.proxy_id, link.idc, extra={"proxy_id": link.proxy_id})
         try:
             async with trio.open_nursery() as nursery:
                 link.nursery = nursery
@@ -215,7 +215,7 @@ class Center:
                 del self.links[link.proxy_id]
                 with trio.CancelScope(shield=True):
                     await self.store.proxy_lost(link.proxy_id)
-                log.warning("proxy %s disconnected", link.proxy_id)
+                log.warning("proxy %s disconnected", link.proxy_id, extra={"proxy_id": link.proxy_id, "code": ErrorCode.P007.value})
 
     async def _link_loop(self, link: ProxyLink, channel: Channel) -> None:
         async for msg in channel:
@@ -223,10 +223,10 @@ class Center:
                 await self._on_proxy_message(link, msg)
             except (TransportError, trio.Cancelled):
                 raise
-            except Exception:
+            except Exception as exc:
                 # A store hiccup must not drop the link: unacknowledged
                 # results are re-sent by the proxy.
-                log.exception("handling %s from proxy %s failed", type(msg).__name__, link.proxy_id)
+                log_failure(log, f"handling {type(msg).__name__} from proxy {link.proxy_id} failed", exc, proxy_id=link.proxy_id)
 
     async def _on_proxy_message(self, link: ProxyLink, msg: Any) -> None:
         if isinstance(msg, Results):
@@ -596,6 +596,6 @@ class Center:
         while True:
             try:
                 await self.sweep_once()
-            except Exception:
-                log.exception("sweeper pass failed")
+            except Exception as exc:
+                log_failure(log, "sweeper pass failed", exc)
             await trio.sleep(interval)

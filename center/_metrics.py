@@ -10,6 +10,7 @@ then. ``docs/operations.md`` lists every metric.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -181,6 +182,18 @@ def state_counts(store: Store) -> tuple[dict[str, int], dict[str, int]]:
             sa.select(tasks.c.state, sa.func.count()).where(tasks.c.job_id.in_(active)).group_by(tasks.c.state)
         ).all()
     return {str(s): int(n) for s, n in job_rows}, {str(s): int(n) for s, n in task_rows}
+
+
+def log_failure(log: logging.Logger, what: str, exc: Exception, **fields: Any) -> None:
+    """Log a failure: an unreachable database is an expected condition (one
+    WARNING line with C016, the driver's first line); anything else is a bug
+    (ERROR with its traceback)."""
+    if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError | sa.exc.TimeoutError):
+        first = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        log.warning("%s: database unavailable: %s", what, first[0] if first else type(exc).__name__,
+                    extra={"code": ErrorCode.C016.value, **fields})
+    else:
+        log.error("%s", what, exc_info=exc, extra=fields)
 
 
 def ping_db(store: Store) -> None:

@@ -11,7 +11,7 @@ import trio
 from hypercorn.config import Config as HyperConfig
 from hypercorn.trio import serve as hyper_serve
 
-from transports import client_context, get_carrier, server_context, setup_logging
+from transports import client_context, get_carrier, server_context, set_log_context, setup_logging
 
 from ._center import Center
 from ._config import CenterConfig, ProxyConfig
@@ -133,6 +133,7 @@ def main_center(config_path: str | None) -> int:
 
     cfg = load(CenterConfig, config_path, "center")
     setup_logging(cfg.log_level, cfg.log_file, role="center")
+    set_log_context(center_id=cfg.center_id)
     trio.run(run_center, cfg)
     return 0
 
@@ -142,5 +143,6 @@ def main_proxy(config_path: str | None) -> int:
 
     cfg = load(ProxyConfig, config_path, "proxy")
     setup_logging(cfg.log_level, cfg.log_file, role="proxy")
+    set_log_context(proxy_id=cfg.proxy_id, idc=cfg.idc)
     trio.run(run_proxy, cfg)
     return 0

@@ -35,7 +35,7 @@ from ._errors import (
     VersionMismatch,
     leaf_errors,
 )
-from ._logging import JsonFormatter, setup_logging
+from ._logging import JsonFormatter, set_log_context, setup_logging
 from ._messages import (
     FINAL_STATES,
     PROTOCOL_VERSION,
@@ -154,6 +154,7 @@ __all__ = [
     "run_handler",
     "send_if_open",
     "server_context",
+    "set_log_context",
     "setup_logging",
     "split_host_port",
     "tls_files",

@@ -57,6 +57,7 @@ from transports._signing import verify_hello
 from .._credentials import CredentialError, verify
 from .._metrics import ProxyMetrics
 from .._store import new_id
+from ._tasklog import log_result
 
 log = logging.getLogger("starling.proxy")
 
@@ -145,7 +146,7 @@ class Proxy:
                 except Exception as raised:
                     first = leaf_errors(raised)[0]
                     if isinstance(first, StarlingError):
-                        log.warning("link to center %s ended: %s (%s)", url, first, first.code)
+                        log.warning("link to center %s ended: %s (%s)", url, first, first.code, extra={"code": first.code.value})
                     else:
                         log.error("link to center %s failed", url, exc_info=first)
                 finally:
@@ -379,7 +380,7 @@ class Proxy:
                 except StarlingError as exc:
                     raise CredentialError(f"no proof of the agent's key: {exc}") from exc
         except CredentialError as exc:
-            log.warning("agent %s refused: %s", hello.node_id, exc)
+            log.warning("agent %s refused: %s", hello.node_id, exc, extra={"agent_id": hello.node_id, "code": ErrorCode.P005.value})
             self.metrics.error(ErrorCode.P005.value)
             await channel.send(ErrorMsg(code=ErrorCode.P005.value, message=str(exc)))
             return
@@ -412,6 +413,7 @@ class Proxy:
             self._sent.pop(msg.task_id, None)
             self._result_owner[msg.task_id] = conn.agent_id
             self.stats["results"] += 1
+            log_result(log, self.proxy_id, conn.agent_id, msg)
             self._wake.set()
         elif isinstance(msg, Output):
             # Live output of a streaming task: best effort (the full, capped

@@ -6,6 +6,7 @@ the center dies, and recovers when each comes back."""
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -195,6 +196,19 @@ def test_metrics_and_readiness_follow_real_activity_and_failures(tmp_path: Path,
         assert d == AGENTS
         assert _value(pafter, "starling_proxy_dispatch_seconds_count") - _value(pbefore, "starling_proxy_dispatch_seconds_count") == 1
         assert _value(pafter, "process_cpu_seconds_total") > 0
+
+        # -- one structured lifecycle line per task at the agent and at the proxy ---------
+        def lines(path: Path) -> list[dict[str, Any]]:
+            return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+        at_proxy = [d for d in lines(tmp_path / "proxy.log") if d.get("job_id") == job["job_id"]]
+        assert len(at_proxy) == AGENTS
+        assert {d["proxy_id"] for d in at_proxy} == {"proxy-ops"} and {d["state"] for d in at_proxy} == {"succeeded"}
+        assert len({d["task_id"] for d in at_proxy}) == AGENTS and all(d["agent_id"] for d in at_proxy)
+        for i in range(AGENTS):
+            mine = [d for d in lines(tmp_path / f"agent-{i}" / "agent.log") if d.get("job_id") == job["job_id"]]
+            assert len(mine) == 1 and mine[0]["role"] == "agent" and mine[0]["action"] == "cmd.run"
+            assert mine[0]["agent_id"] in {d["agent_id"] for d in at_proxy} and mine[0]["state"] == "succeeded"
 
         # -- readiness follows each dependency ------------------------------------------
         _set_db_reachable(db_name, False)
