@@ -42,6 +42,16 @@ async def _until_signal(nursery: trio.Nursery) -> None:
             return
 
 
+def check_schema(store: Any) -> None:
+    """Say loudly when the code's tables differ from the migrated database:
+    a schema change landed without its migration."""
+    from ._migrate import schema_diff
+
+    diff = schema_diff(store.engine)
+    if diff:
+        log.error("the database schema differs from the code (a migration is missing: `starling db revision`): %s", diff[:5])
+
+
 def _prepare_center(cfg: CenterConfig) -> tuple[Any, Any]:
     """Blocking start-up work: state dir, schema, bootstrap account, signing key."""
     from ._accounts import ensure_admin
@@ -50,7 +60,8 @@ def _prepare_center(cfg: CenterConfig) -> tuple[Any, Any]:
     state = Path(cfg.state_dir)
     state.mkdir(parents=True, exist_ok=True)
     store_sync = Store(cfg.db or f"sqlite:///{state / 'center.db'}")
-    store_sync.create_all()
+    store_sync.migrate()
+    check_schema(store_sync)
     if cfg.admin_key_id and cfg.admin_secret:
         ensure_admin(store_sync, cfg.admin_key_id, cfg.admin_secret)
     return store_sync, ensure_signing_key(state / "keys" / "center-ed25519.pem")

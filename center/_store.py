@@ -162,6 +162,12 @@ class Store:
     def create_all(self) -> None:
         metadata.create_all(self.engine)
 
+    def migrate(self) -> str | None:
+        """Bring the schema to the newest migration (see ``center._migrate``)."""
+        from ._migrate import migrate
+
+        return migrate(self.engine)
+
     def drop_all(self) -> None:
         metadata.drop_all(self.engine)
 
