@@ -1,4 +1,4 @@
-"""Two centers on one PostgreSQL database, active-active: a job submitted to one
+"""Two centers on one PostgreSQL or MariaDB database, active-active: a job submitted to one
 center completes through the other after the first is killed with -9."""
 
 from __future__ import annotations
@@ -23,18 +23,25 @@ from center._up import _free_port, _write_toml
 pytestmark = pytest.mark.integration
 
 PG = os.environ.get("STARLING_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+MY = os.environ.get("STARLING_TEST_MYSQL", "mysql+pymysql://root@127.0.0.1:3306/test")
 AGENTS = 3
 
 
-@pytest.fixture
-def pg_url():
+@pytest.fixture(params=["postgresql", "mariadb"])
+def db_url(request):
+    """A private database on the shared server, dropped afterwards."""
+    server = PG if request.param == "postgresql" else MY
     name = f"starling_aa_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(PG, isolation_level="AUTOCOMMIT")
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"CREATE DATABASE {name}"))
+    except sa.exc.OperationalError as exc:
+        pytest.skip(f"{request.param} not reachable: {exc}")
+    yield sa.engine.make_url(server).set(database=name).render_as_string(hide_password=False)
     with admin.connect() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE {name}"))
-    yield sa.engine.make_url(PG).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        force = " WITH (FORCE)" if request.param == "postgresql" else ""
+        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name}{force}"))
     admin.dispose()
 
 
@@ -56,7 +63,7 @@ def _wait(check, timeout: float, what: str):
     raise AssertionError(f"{what} not reached ({last})")
 
 
-def test_job_survives_the_death_of_its_center(tmp_path: Path, pg_url: str) -> None:
+def test_job_survives_the_death_of_its_center(tmp_path: Path, db_url: str) -> None:
     pki = tmp_path / "pki"
     ca, _ = ensure_ca(pki)
     issue_cert(pki, "center", ["127.0.0.1", "localhost"])
@@ -68,7 +75,7 @@ def test_job_survives_the_death_of_its_center(tmp_path: Path, pg_url: str) -> No
     for name in ("a", "b"):
         api, link = f"https://127.0.0.1:{_free_port()}", f"tcp://127.0.0.1:{_free_port()}"
         _write_toml(tmp_path / f"center-{name}.toml", "center", {
-            "center_id": f"center-{name}", "api": api, "proxy_listen": link, "db": pg_url, "state_dir": str(shared),
+            "center_id": f"center-{name}", "api": api, "proxy_listen": link, "db": db_url, "state_dir": str(shared),
             "enroll_token": tokens["enroll"], "proxy_token": tokens["proxy"], "cert_file": str(pki / "center.pem"),
             "key_file": str(pki / "center.key"), "ca_file": str(ca), "admin_key_id": tokens["key"],
             "admin_secret": tokens["secret"], "heartbeat": 3.0, "log_file": str(tmp_path / f"center-{name}.log"),
