@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hmac
 import logging
-import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -130,13 +129,9 @@ def build_app(center: Center, *, enroll_token: str, authenticate: Authenticator,
             raise StarlingError(f"host {agent_id} is revoked", code=ErrorCode.C019)
         idc = ident.get("idc") or "default"
         credential = _credentials.issue(center.signing_key, agent_id, idc, pubkey=pubkey)
-        candidates = await store.list_proxies(idc=idc, online=True) or await store.list_proxies(online=True)
-        # Least loaded first. Load reports are seconds old, so agents this center
-        # sent to a proxy since its last report count too; a little jitter breaks
-        # ties between equally loaded proxies.
-        candidates.sort(key=lambda p: p["connections"] + center.assigned.get(p["id"], 0) + random.random())
-        if candidates:
-            center.assigned[candidates[0]["id"]] = center.assigned.get(candidates[0]["id"], 0) + 1
+        # Own IDC's live proxies with room, least loaded first (load reports are
+        # seconds old, so agents sent since count too), else borrowed ones.
+        candidates, _borrowed = await center.placement.proxies_for(idc)
         proxies = [{"id": p["id"], "urls": p["urls"], "idc": p["idc"]} for p in candidates if p["urls"]]
         return json_response({
             "agent_id": agent_id, "credential": credential, "proxies": proxies, "heartbeat": center.heartbeat,

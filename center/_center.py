@@ -51,6 +51,7 @@ from transports._signing import key_id_for, sign_job_spec, verify_result
 
 from ._credentials import proxy_token
 from ._metrics import CenterMetrics, log_failure
+from ._placement import Placement
 from ._store import AsyncStore, new_id
 
 log = logging.getLogger("starling.center")
@@ -161,6 +162,7 @@ class Center:
         self._progress: dict[str, trio.Event] = defaultdict(trio.Event)
         self.stats: dict[str, int] = defaultdict(int)
         self.metrics = CenterMetrics(center_id)
+        self.placement = Placement(self)
         store.observer = self.metrics.store_op
 
     # -- progress notification -------------------------------------------------------

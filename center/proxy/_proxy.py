@@ -57,6 +57,7 @@ from transports._signing import verify_hello
 from .._credentials import CredentialError, verify
 from .._metrics import ProxyMetrics
 from .._store import new_id
+from ._borrow import send_home
 from ._tasklog import log_result
 
 log = logging.getLogger("starling.proxy")
@@ -226,6 +227,8 @@ class Proxy:
                 if conn is not None:
                     await self._send_agent(conn, ErrorMsg(code=ErrorCode.P005.value, message="credential revoked"))
                     await conn.channel.aclose()
+        elif isinstance(msg, Balance) and msg.agents:
+            await send_home(self, msg.agents)
         elif isinstance(msg, Balance):
             excess = len(self.agents) - msg.target
             if excess > 0 and not self._draining:
