@@ -38,6 +38,9 @@ BORROW_SHARE = 0.5
 #: Borrowed agents sent home per lending proxy and round, and the round length.
 RETURN_BATCH = 200
 RETURN_EVERY = 3.0
+#: Agents go home only into this share of the home proxies' capacity, so that
+#: an IDC that lent because it was full does not fill up and drain again.
+RETURN_FILL = 0.9
 
 
 def live(proxies: list[dict[str, Any]], now: float) -> list[dict[str, Any]]:
@@ -91,6 +94,19 @@ def place(
     return order(own), False
 
 
+def home_room(proxies: list[dict[str, Any]], assigned: dict[str, int], now: float) -> dict[str, int]:
+    """How many borrowed agents each IDC can take back now (live proxies only;
+    an IDC with an unlimited proxy takes any number)."""
+    room: dict[str, int] = {}
+    for p in live(proxies, now):
+        if not p["capacity"]:
+            room[p["idc"]] = 1 << 30
+        else:
+            free = int(RETURN_FILL * p["capacity"]) - _load(p, assigned)
+            room[p["idc"]] = room.get(p["idc"], 0) + max(0, free)
+    return {idc: n for idc, n in room.items() if n > 0}
+
+
 def borrowed_counts(store: Store) -> dict[str, int]:
     """Agents online on a proxy of another IDC than their own, per proxy (blocking)."""
     from ._store import agents, proxies
@@ -105,20 +121,21 @@ def borrowed_counts(store: Store) -> dict[str, int]:
         return {str(p): int(n) for p, n in conn.execute(q).all()}
 
 
-def borrowed_agents(store: Store, idcs: list[str], limit: int) -> list[tuple[str, str]]:
-    """``(agent_id, lending proxy)`` of agents of ``idcs`` online on another IDC's proxy (blocking)."""
+def borrowed_agents(store: Store, idcs: list[str], limit: int) -> list[tuple[str, str, str]]:
+    """``(agent_id, its IDC, lending proxy)`` of agents of ``idcs`` online on
+    another IDC's proxy (blocking)."""
     from ._store import agents, proxies
 
     if not idcs:
         return []
     q = (
-        sa.select(agents.c.id, agents.c.proxy_id)
+        sa.select(agents.c.id, agents.c.idc, agents.c.proxy_id)
         .select_from(agents.join(proxies, agents.c.proxy_id == proxies.c.id))
         .where(agents.c.online.is_(True), agents.c.idc.in_(idcs), agents.c.idc != proxies.c.idc)
         .limit(limit)
     )
     with store.engine.connect() as conn:
-        return [(str(a), str(p)) for a, p in conn.execute(q).all()]
+        return [(str(a), str(i), str(p)) for a, i, p in conn.execute(q).all()]
 
 
 class Placement:
@@ -155,13 +172,13 @@ class Placement:
         IDC has room again; returns how many were asked."""
         store = self.center.store
         now = time.time()
-        alive = live(await store.list_proxies(online=True), now)
-        homes = sorted({p["idc"] for p in alive if _has_room(p, self.center.assigned)})
-        pairs = await store.call(borrowed_agents, store.sync, homes, RETURN_BATCH * max(1, len(self.center.links)))
+        room = home_room(await store.list_proxies(online=True), self.center.assigned, now)
+        found = await store.call(borrowed_agents, store.sync, sorted(room), RETURN_BATCH * max(1, len(self.center.links)))
         by_proxy: dict[str, list[str]] = defaultdict(list)
-        for agent_id, proxy_id in pairs:
-            if len(by_proxy[proxy_id]) < RETURN_BATCH:
+        for agent_id, idc, proxy_id in found:
+            if len(by_proxy[proxy_id]) < RETURN_BATCH and room[idc] > 0:
                 by_proxy[proxy_id].append(agent_id)
+                room[idc] -= 1
         asked = 0
         for proxy_id, ids in by_proxy.items():
             link = self.center.links.get(proxy_id)

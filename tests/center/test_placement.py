@@ -53,3 +53,14 @@ def test_a_full_lender_is_not_offered():
     rows = [_p("w1", "west", 100, capacity=100)]
     chosen, _ = place("east", rows, assigned={}, borrowed={}, now=NOW)
     assert chosen == []
+
+
+def test_home_room_leaves_headroom_so_a_full_idc_does_not_ping_pong():
+    from center._placement import RETURN_FILL, home_room
+
+    rows = [_p("e1", "east", 50, capacity=100), _p("e2", "east", 95, capacity=100), _p("w1", "west", 10, capacity=0),
+            _p("x1", "gone", 0, online=False)]
+    room = home_room(rows, {"e1": 10}, NOW)
+    assert room["east"] == int(RETURN_FILL * 100) - 60  # e2 is above the fill line: no room there
+    assert room["west"] > 10**6 and "gone" not in room
+    assert home_room([_p("e1", "east", 90, capacity=100)], {}, NOW) == {}
