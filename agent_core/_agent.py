@@ -363,7 +363,8 @@ class Agent:
         else:
             async with self.throttle.limiter:
                 try:
-                    await self.throttle.wait_ok(job.deadline or time.time() + job.timeout)
+                    if deferred := await self.throttle.wait_ok(job.deadline or time.time() + job.timeout):
+                        log.info("task %s %s", task.task_id, deferred, extra={"task_id": task.task_id, "job_id": job.job_id})
                 except ActionError as exc:
                     result = Result(task_id=task.task_id, state="failed", code=exc.code.value, message=exc.message, finished=time.time())
                 else:

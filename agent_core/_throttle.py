@@ -120,12 +120,13 @@ class Throttle:
             return f"agent memory {rss:.0f} MB above {self.mem_budget_mb:g} MB"
         return ""
 
-    async def wait_ok(self, deadline: float) -> None:
-        """Return when the task may start; raise A013 if the deadline (wall
-        clock) comes first."""
+    async def wait_ok(self, deadline: float) -> str:
+        """Return when the task may start — ``""``, or why it was deferred and
+        for how long; raise A013 if the deadline (wall clock) comes first."""
         reason = self.over_budget()
         if not reason:
-            return
+            return ""
+        first, start = reason, trio.current_time()
         self.deferred += 1
         try:
             while reason:
@@ -138,6 +139,7 @@ class Throttle:
             self.deferred -= 1
             if not self.deferred:
                 self.state = ""
+        return f"deferred {trio.current_time() - start:.1f}s: {first}"
 
     def describe(self) -> str:
         busy = self.limiter.borrowed_tokens

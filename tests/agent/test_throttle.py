@@ -72,7 +72,7 @@ async def test_gives_up_at_the_deadline_with_a013():
 
 async def test_no_wait_within_budget_and_concurrency_limit(autojump_clock):
     t = Throttle(max_load_per_cpu=4, mem_budget_mb=100, max_concurrent=1, probe=FakeProbe([5.0]))
-    await t.wait_ok(time.time() + 10)
+    assert await t.wait_ok(time.time() + 10) == ""
     running = []
 
     async def job(i):
@@ -102,9 +102,10 @@ async def test_defers_on_cpu_pressure_with_the_reason_visible(autojump_clock):
     start = trio.current_time()
     async with trio.open_nursery() as n:
         n.start_soon(watch)
-        await t.wait_ok(time.time() + 3600)
+        why = await t.wait_ok(time.time() + 3600)
     assert trio.current_time() - start == pytest.approx(3.0)
     assert seen == ["deferring: cpu pressure 99% (PSI some avg10) above 90%"]
+    assert why == "deferred 3.0s: cpu pressure 99% (PSI some avg10) above 90%"
     assert t.describe() == ""
 
 
