@@ -48,6 +48,14 @@ def test_a_database_of_the_previous_release_is_stamped_and_upgraded_keeping_its_
                 id="j-old", account="a", action="cmd.run", params="{}", params_raw=b"\x80", targets="{}",
                 created=1.0, timeout=60.0, deadline=90.0, total=1, state="done", offline="fail", stream=False,
             ))
+            conn.execute(old.tables["agents"].insert().values(
+                id="a-old", sn="sn-old", hostname="old", ip="", os="", idc="east", tags="[]", version="", carrier="",
+                online=False, code="", last_seen=0.0, health="{}", registered=1.0, revoked=False, public_key="",
+            ))
+            conn.execute(old.tables["accounts"].insert().values(
+                key_id="k-old", secret="x", name="old", scopes="{}", approver=False, admin=False, disabled=False,
+                created=1.0, mapping="{}",
+            ))
         assert current(engine) is None
         assert migrate(engine) == head()
         assert schema_diff(engine) == []
@@ -55,6 +63,10 @@ def test_a_database_of_the_previous_release_is_stamped_and_upgraded_keeping_its_
         try:
             job = store.job("j-old")
             assert job is not None and job["action"] == "cmd.run" and job["state"] == "done"
+            with engine.connect() as conn:
+                # Columns added since keep the existing rows, with empty values.
+                assert conn.execute(sa.text("SELECT hostname, catalogue FROM agents")).one() == ("old", "")
+                assert conn.execute(sa.text("SELECT name, created_by, rotated FROM accounts")).one() == ("old", "", None)
         finally:
             store.engine.dispose()
     finally:
