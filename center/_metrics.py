@@ -71,7 +71,7 @@ class CenterMetrics:
         )
         self.interceptions = Counter(
             "starling_center_interceptions_total",
-            "High-risk command checks by verdict (allow, warn, approve, block).", ["verdict"], registry=r,
+            "Jobs checked by interception, by verdict (allow: no rule matched; warn, approve, block).", ["verdict"], registry=r,
         )
         self.dispatch_seconds = Histogram(
             "starling_center_dispatch_seconds", "From sending one batched dispatch to a proxy until its ack.",
@@ -142,8 +142,8 @@ class CenterMetrics:
             self.interceptions.labels("block").inc()
 
     def verdict(self, risk: dict[str, Any] | None) -> None:
-        if risk and risk.get("verdict"):
-            self.interceptions.labels(str(risk["verdict"])).inc()
+        """One admitted job's interception outcome (``allow``: no rule matched)."""
+        self.interceptions.labels(str((risk or {}).get("verdict") or "allow")).inc()
 
     # -- scrape time -------------------------------------------------------------------
 

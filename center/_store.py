@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 import trio
 from sqlalchemy import bindparam
+from sqlalchemy.dialects import mysql
 
 from transports import FINAL_STATES, AgentState, Result, TaskEvent, decode_value
 
@@ -27,6 +28,11 @@ from .security._audit import audit_table
 T = TypeVar("T")
 
 metadata = sa.MetaData()
+
+#: Columns that can hold more than 64 KiB (a task's 1 MiB output, a job's
+#: params, an action catalogue): MySQL/MariaDB's TEXT and BLOB stop at 64 KiB.
+BigText = sa.Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
+BigBinary = sa.LargeBinary().with_variant(mysql.MEDIUMBLOB(), "mysql", "mariadb")
 
 agents = sa.Table(
     "agents",
@@ -58,7 +64,7 @@ catalogues = sa.Table(
     "catalogues",
     metadata,
     sa.Column("digest", sa.String(64), primary_key=True),
-    sa.Column("doc", sa.LargeBinary, nullable=False),
+    sa.Column("doc", BigBinary, nullable=False),
     sa.Column("created", sa.Double, nullable=False, default=0.0),
 )
 
@@ -84,8 +90,8 @@ jobs = sa.Table(
     sa.Column("id", sa.String(40), primary_key=True),
     sa.Column("account", sa.String(64), nullable=False, default=""),
     sa.Column("action", sa.String(128), nullable=False),
-    sa.Column("params", sa.Text, nullable=False, default="{}"),
-    sa.Column("params_raw", sa.LargeBinary, nullable=False),
+    sa.Column("params", BigText, nullable=False, default="{}"),
+    sa.Column("params_raw", BigBinary, nullable=False),
     sa.Column("targets", sa.Text, nullable=False, default="{}"),
     sa.Column("created", sa.Double, nullable=False),
     sa.Column("timeout", sa.Double, nullable=False),
@@ -105,11 +111,11 @@ tasks = sa.Table(
     sa.Column("agent_id", sa.String(40), nullable=False),
     sa.Column("state", sa.String(16), nullable=False, default="created"),
     sa.Column("code", sa.String(8), nullable=False, default=""),
-    sa.Column("message", sa.Text, nullable=False, default=""),
+    sa.Column("message", BigText, nullable=False, default=""),
     sa.Column("exit_code", sa.Integer),
-    sa.Column("stdout", sa.Text, nullable=False, default=""),
-    sa.Column("stderr", sa.Text, nullable=False, default=""),
-    sa.Column("data", sa.Text),
+    sa.Column("stdout", BigText, nullable=False, default=""),
+    sa.Column("stderr", BigText, nullable=False, default=""),
+    sa.Column("data", BigText),
     sa.Column("truncated", sa.Boolean, nullable=False, default=False),
     sa.Column("proxy_id", sa.String(64)),
     sa.Column("deadline", sa.Double, nullable=False),
