@@ -42,6 +42,8 @@ class CenterConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     heartbeat: float = 10.0
     #: An agent silent for longer than this many heartbeats is offline (E005).
     grace_heartbeats: float = 3.0
+    #: Share of a proxy's capacity that agents of other IDCs may borrow (0 = no borrowing).
+    borrow_share: float = 0.5
     log_level: str = "info"
     log_file: str = ""
     #: Bootstrap admin API key (created on start when set).

@@ -85,7 +85,7 @@ def place(
         return order(roomy), False
     lenders = [
         p for p in alive
-        if p["idc"] != idc and _has_room(p, assigned)
+        if share > 0 and p["idc"] != idc and _has_room(p, assigned)
         and (not p["capacity"] or borrowed.get(p["id"], 0) < share * p["capacity"])
     ]
     if lenders:

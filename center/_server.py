@@ -126,6 +126,7 @@ async def run_center(cfg: CenterConfig, *, task_status: Any = trio.TASK_STATUS_I
         )
         api = await nursery.start(lambda task_status: hyper_serve(app, hc, task_status=task_status))  # type: ignore[arg-type]
         nursery.start_soon(center.sweeper)
+        center.placement.share = cfg.borrow_share
         nursery.start_soon(center.placement.run)
         nursery.start_soon(center.audit.run)
         log.info("center %s serving API on %s, proxies on %s", cfg.center_id, api, bound)

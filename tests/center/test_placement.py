@@ -64,3 +64,9 @@ def test_home_room_leaves_headroom_so_a_full_idc_does_not_ping_pong():
     assert room["east"] == int(RETURN_FILL * 100) - 60  # e2 is above the fill line: no room there
     assert room["west"] > 10**6 and "gone" not in room
     assert home_room([_p("e1", "east", 90, capacity=100)], {}, NOW) == {}
+
+
+def test_a_zero_share_turns_borrowing_off():
+    rows = [_p("w1", "west", 0, capacity=0)]
+    assert place("east", rows, assigned={}, borrowed={}, share=0.0, now=NOW) == ([], False)
+    assert place("east", rows, assigned={}, borrowed={}, share=0.5, now=NOW)[1] is True
