@@ -84,6 +84,7 @@ class ErrorCode(enum.StrEnum):
     C027 = ("C027", "unknown proxy", "The proxy id is not registered; GET /v1/proxies lists them.")
     C028 = ("C028", "no such API route", "Check the path against the API description (/openapi.json).")
     C029 = ("C029", "method not allowed on this route", "The Allow header lists the methods this route takes.")
+    C030 = ("C030", "a local config or key file is unusable", "The message names the file (config, audit key ring, anchor file); fix or restore it.")
 
     # --- proxy ------------------------------------------------------------------
     P001 = ("P001", "agent not connected to this proxy", "The agent moved or went away; the center re-dispatches when it reappears.")
