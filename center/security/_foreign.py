@@ -23,6 +23,9 @@ as *dynamic*: the analysis cannot follow it, so the caller holds it.
 from __future__ import annotations
 
 import ast
+import base64
+import binascii
+import codecs
 import posixpath
 import re
 from collections.abc import Callable, Iterator
@@ -146,6 +149,16 @@ _PY_DYNAMIC = {"exec", "eval", "compile", "execfile", "builtins.exec", "builtins
                "runpy.run_module", "importlib.import_module", "__import__", "ctypes.CDLL", "ctypes.cdll",
                "ctypes.PyDLL", "ctypes.CFUNCTYPE", "ctypes.cdll.LoadLibrary", "cffi.FFI", "pickle.loads",
                "marshal.loads", "types.FunctionType", "types.CodeType"}  # fmt: skip
+_PY_DECODERS: dict[str, Callable[[str], bytes]] = {
+    "base64.b64decode": lambda t: base64.b64decode(t + "=" * (-len(t) % 4)),
+    "base64.urlsafe_b64decode": lambda t: base64.urlsafe_b64decode(t + "=" * (-len(t) % 4)),
+    "base64.b32decode": base64.b32decode,
+    "bytes.fromhex": bytes.fromhex,
+    "binascii.unhexlify": binascii.unhexlify,
+    "codecs.decode": lambda t: codecs.decode(t, "rot13").encode(),
+}
+_PY_RISKY_MODULES = {"os", "posix", "subprocess", "shutil", "pty", "ctypes", "builtins", "__builtins__",
+                     "importlib", "pathlib", "signal", "commands", "platform", "asyncio", "socket"}
 _PY_PATH_TYPES = {"pathlib.Path", "pathlib.PosixPath", "pathlib.PurePath", "Path"}
 _WRITE_MODES = re.compile(r"[wax+]")
 
@@ -470,9 +483,19 @@ class _Python:
             v = self._value(node.args[0])
             if isinstance(v, Word) and v.text.isdigit() and not v.unknown:
                 return Word.of(chr(int(v.text) % 0x110000))
-        if callee in ("bytes.fromhex", "base64.b64decode", "codecs.decode", "binascii.unhexlify"):
-            self.reading.dynamic.append(f"{callee}(…)")  # decoded at run time
-            return _unknown("python")
+        if callee in _PY_DECODERS and node.args:
+            # Decode constant data as python would; what cannot be decoded stays
+            # unknown and says where it came from (a shell it reaches is reported).
+            data = self._word(self._value(node.args[0]))
+            codec = self._word(self._arg(node, 1, "encoding")) if callee == "codecs.decode" else None
+            if codec is not None and codec.text.replace("_", "") != "rot13":
+                data = None
+            if data is not None and not data.unknown:
+                try:
+                    return _lit(_PY_DECODERS[callee](data.text).decode("utf-8", "replace"))
+                except (ValueError, TypeError):
+                    pass
+            return _unknown("base64")
         if isinstance(func, ast.Attribute) and func.attr == "decode":
             return self._value(func.value)
         return _unknown("python")
@@ -524,9 +547,11 @@ class _Python:
             self.reading.dynamic.append(f"{callee}(…)")
             return
         if callee in ("getattr", "builtins.getattr") and len(node.args) >= 2:
+            # A computed attribute of a module that runs or removes things: os.<?>(…).
             attr = self._word(self._value(node.args[1]))
-            if attr is None or attr.unknown:
-                self.reading.dynamic.append("getattr() with a computed name")
+            base = self._dotted(node.args[0]) or ""
+            if (attr is None or attr.unknown) and base.split(".")[0] in _PY_RISKY_MODULES:
+                self.reading.dynamic.append(f"getattr({base}, <computed>)")
             return
         if callee in _PY_SHELL:
             text = self._word(self._arg(node, 0, "cmd"))
@@ -829,6 +854,8 @@ class _Scanner:
             return self._string(term[1:-1], True)
         if re.fullmatch(r"-?\d+", term):
             return Word.of(term)
+        if self.lex.lang == "ruby" and re.fullmatch(r":\w+[?!]?", term):
+            return Word.of(term[1:])  # a symbol: :system
         v = self.lex.var.match(term)
         if v:
             return self.values.get(v.group(1), _unknown(self.lex.lang))
