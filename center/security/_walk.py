@@ -517,15 +517,20 @@ def _download_target(prog: str, args: list[Word]) -> Word | None:
     options = {"curl": ("-o", "--output"), "wget": ("-O", "--output-document")}.get(prog)
     if options is None:
         return None
+    short, long = options[0][1], options[1]
     for k, a in enumerate(args):
         t = a.text
-        if t in options and k + 1 < len(args):
+        if t == long and k + 1 < len(args):
             return args[k + 1]
-        for opt in options:
-            if opt.startswith("--") and t.startswith(opt + "="):
-                return Word([Piece(t[len(opt) + 1 :])])
-            if not opt.startswith("--") and t.startswith(opt) and len(t) > len(opt):
-                return Word([Piece(t[len(opt) :])])
+        if t.startswith(long + "="):
+            return Word([Piece(t[len(long) + 1 :])])
+        if t.startswith("-") and not t.startswith("--") and short in t[1:]:
+            # A cluster of flags: -so FILE, -qO FILE, -oFILE, -qO-.
+            value = t[t.index(short, 1) + 1 :]
+            if value:
+                return Word([Piece(value)])
+            if k + 1 < len(args):
+                return args[k + 1]
     return None
 
 
