@@ -174,6 +174,8 @@ class _Python:
         self.values: dict[str, Value] = {}
         self.calls = 0
         self.loops: list[ast.AST] = []
+        self.functions: dict[str, ast.FunctionDef | ast.AsyncFunctionDef] = {}
+        self.active: set[str] = set()
 
     def read(self) -> Reading:
         try:
@@ -252,6 +254,17 @@ class _Python:
                 if forever:
                     self.loops.pop()
             self._body(node.orelse)
+            return
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            # Read the body once with unknown parameters, and again at each call
+            # with the arguments bound (see _call).
+            self.functions[node.name] = node
+            self.names.pop(node.name, None)
+            saved = dict(self.values)
+            for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs:
+                self.values[a.arg] = _unknown("python")
+            self._body(node.body)
+            self.values = saved
             return
         if isinstance(node, ast.With | ast.AsyncWith):
             for with_item in node.items:
@@ -426,6 +439,30 @@ class _Python:
             return _unknown("python")
         return _unknown("python")
 
+    def _format(self, fmt: str, node: ast.Call) -> Word:
+        """``"{} {0} {name}".format(…)`` with known arguments."""
+        parts: list[Word] = []
+        auto = 0
+        for chunk in re.split(r"(\{\{|\}\}|\{[^{}]*\})", fmt):
+            if chunk in ("{{", "}}"):
+                parts.append(Word.of(chunk[0]))
+            elif chunk.startswith("{") and chunk.endswith("}"):
+                field = chunk[1:-1].split(":", 1)[0].split("!", 1)[0]
+                value: Value = None
+                if field == "":
+                    value = self._value(node.args[auto]) if auto < len(node.args) else None
+                    auto += 1
+                elif field.isdigit():
+                    k = int(field)
+                    value = self._value(node.args[k]) if k < len(node.args) else None
+                else:
+                    kw = self._kw(node, field)
+                    value = self._value(kw) if kw is not None else None
+                parts.append(value if isinstance(value, Word) else _unknown("python"))
+            elif chunk:
+                parts.append(Word.of(chunk))
+        return _concat(parts)
+
     def _percent(self, fmt: str, right: Value) -> Word:
         values = right if isinstance(right, list) else [right] if isinstance(right, Word) else []
         parts: list[Word] = []
@@ -453,7 +490,10 @@ class _Python:
                         joined.append(sep)
                     joined.append(item)
                 return _concat(joined) if joined else Word.of("")
-        if isinstance(func, ast.Attribute) and func.attr in ("format",) and isinstance(func.value, ast.Constant):
+        if isinstance(func, ast.Attribute) and func.attr == "format":
+            fmt = self._value(func.value)
+            if isinstance(fmt, Word) and not fmt.unknown:
+                return self._format(fmt.text, node)
             return _unknown("python")
         if isinstance(func, ast.Attribute) and func.attr in ("strip", "lower", "upper", "rstrip", "lstrip"):
             base = self._value(func.value)
@@ -517,8 +557,16 @@ class _Python:
     def _call(self, node: ast.Call) -> None:
         callee = self._callee(node)
         if callee is None:
-            if isinstance(node.func, ast.Call | ast.Subscript):
-                return
+            return
+        if callee in self.functions and callee not in self.active and len(self.active) < 4:
+            self._inline(self.functions[callee], node)
+            return
+        if callee == "map" and len(node.args) == 2:
+            items = self._value(node.args[1])
+            if isinstance(items, list):
+                for item in items[:_MAX_LOOP]:
+                    if not item.unknown:
+                        self._call(ast.Call(func=node.args[0], args=[ast.Constant(item.text)], keywords=[]))
             return
         sink = self.sink
         short = callee.rsplit(".", 1)[-1]
@@ -655,6 +703,22 @@ class _Python:
             return
         if callee in ("os.reboot", "os.sync"):
             return
+
+    def _inline(self, fn: ast.FunctionDef | ast.AsyncFunctionDef, node: ast.Call) -> None:
+        """A call of a function the program defines: its body with the arguments bound."""
+        saved = dict(self.values)
+        params = fn.args.posonlyargs + fn.args.args
+        for k, a in enumerate(params):
+            self.values[a.arg] = self._value(node.args[k]) if k < len(node.args) else _unknown("python")
+        for kw in node.keywords:
+            if kw.arg is not None:
+                self.values[kw.arg] = self._value(kw.value)
+        self.active.add(fn.name)
+        try:
+            self._body(fn.body)
+        finally:
+            self.active.discard(fn.name)
+            self.values = saved
 
     def _receiver_path(self, node: ast.Call) -> Word | None:
         if not isinstance(node.func, ast.Attribute):
@@ -804,6 +868,17 @@ class _Scanner:
                     self.sink.shell("qx", self._string(self.code[m.end() : end], True))
         if lex.lang == "awk":
             self._awk_pipes()
+        if lex.lang == "php":
+            for m in re.finditer(r"(?<![\w>:])\$(\w+)\s*\(", self.code):
+                # $f(...): the function's name is a value.
+                bound = self.values.get(m.group(1))
+                if bound is not None and not bound.unknown and bound.text in lex.shell:
+                    end = _close(self.code, m.end() - 1)
+                    args = _split_top(self.code[m.end() : end], ",") if end > 0 else []
+                    if args and args[0].strip():
+                        self.sink.shell(bound.text, self._expr(args[0]))
+                        continue
+                self.reading.dynamic.append(f"${m.group(1)}(…)")
         if re.search(r"fork\s*while\s*fork|while\s*\(?\s*(1|true)\s*\)?\s*[{:]?\s*(\w+\.)?fork\b|loop\s*\{\s*fork"
                      r"|for\s*\(\s*;\s*;\s*\)\s*\{?\s*(pcntl_)?fork", self.code):
             self.reading.forkbomb = "fork in an endless loop"

@@ -329,6 +329,8 @@ class Analyser:
                     env.files[key] = old + out if isinstance(out, bytes) else out  # type: ignore[operator]
                 elif key:
                     env.files[key] = out
+                if key:
+                    self._persisted(key, out, ctx)
             captured |= op in (">", ">|", "&>", ">>", "&>>")
         return b"" if captured else out
 
@@ -376,6 +378,7 @@ class Analyser:
             for w in view.operands:
                 if not w.unknown:
                     env.files[_file_key(w, env)] = stdin
+                    self._persisted(_file_key(w, env), stdin, ctx)
         if prog == "crontab":
             self._crontab(view, env, stdin, ctx)
         downloaded = _download_target(prog, args)
@@ -385,6 +388,27 @@ class Analyser:
         for inner in unwrap(prog, args, stdin) if prog else []:
             out = self._inner(inner, env, stdin, ctx.step(inner.label), out)
         return out
+
+    def _persisted(self, path: str, data: Data, ctx: Ctx) -> None:
+        """Text written where the host will run it later: cron tables, boot and login
+        scripts. Its commands are checked now, as if they ran."""
+        if not isinstance(data, bytes) or not data.strip():
+            return
+        kind = _code_path(path)
+        if kind is None:
+            return
+        sub = ctx.step(f"written to {path}")
+        if kind == "shell":
+            self.script(_decode(data), Env(vars=dict(self.exported)), b"", sub)
+            return
+        if kind == "unit":
+            for line in _decode(data).splitlines():
+                m = re.match(r"\s*Exec\w*\s*=\s*[-@:+!]*(.+)", line)
+                if m:
+                    self.script(m.group(1), Env(vars=dict(self.exported)), b"", sub)
+            return
+        for job in _cron_jobs(_decode(data), system=kind == "system-cron"):
+            self.script(job, Env(vars=dict(self.exported)), b"", sub)
 
     def _crontab(self, view: CommandView, env: Env, stdin: Data, ctx: Ctx) -> None:
         """A crontab being installed: check each job's command, and an empty table."""
@@ -510,6 +534,42 @@ def _shebang(data: Data) -> list[Word]:
     if rest.strip():
         words.append(Word.of(rest.strip()))
     return words
+
+
+_SHELL_CODE_PATHS = re.compile(
+    r"/etc/rc\.local|/etc/rc\.d/rc\.local|/etc/profile|/etc/profile\.d/[^/]+|/etc/bash\.bashrc|/etc/bashrc"
+    r"|/etc/environment|/(root|home/[^/]+)/\.(bashrc|bash_profile|profile|bash_login|zshrc)|/etc/init\.d/[^/]+"
+    r"|/etc/update-motd\.d/[^/]+|/etc/network/if-(up|pre-up|down|post-down)\.d/[^/]+"
+)
+_UNIT_PATHS = re.compile(r"/(etc|run|lib|usr/lib)/systemd/system/[^/]+\.(service|timer|socket)(\.d/[^/]+\.conf)?")
+
+
+def _code_path(path: str) -> str | None:
+    """What kind of code a file at ``path`` holds for the host to run later, if any."""
+    if path == "/etc/crontab" or path.startswith(("/etc/cron.d/", "/etc/anacrontab")):
+        return "system-cron"
+    if path.startswith(("/var/spool/cron/crontabs/", "/var/spool/cron/")) and path.count("/") >= 4:
+        return "user-cron"
+    if _SHELL_CODE_PATHS.fullmatch(path):
+        return "shell"
+    if _UNIT_PATHS.fullmatch(path):
+        return "unit"
+    return None
+
+
+def _cron_jobs(text: str, system: bool) -> list[str]:
+    """The commands of a crontab: five schedule fields (or ``@reboot`` …), a user in the
+    system tables, then the command."""
+    jobs = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or re.match(r"[A-Za-z_][A-Za-z0-9_]*\s*=", line):
+            continue
+        fixed = (1 if line.startswith("@") else 5) + (1 if system else 0)
+        fields = line.split(None, fixed)
+        if len(fields) == fixed + 1:
+            jobs.append(fields[-1])
+    return jobs
 
 
 def _download_target(prog: str, args: list[Word]) -> Word | None:
