@@ -37,7 +37,7 @@ from ._programs import Inner
 __all__ = ["MAX_CODE", "Reading", "read_program"]
 
 MAX_CODE = 256 * 1024
-_MAX_CALLS = 2_000
+_MAX_CALLS = 20_000
 _MAX_LOOP = 8
 
 
@@ -49,6 +49,7 @@ class Reading:
     dynamic: list[str] = field(default_factory=list)  # constructs that cannot be followed
     parsed: bool = True
     forkbomb: str = ""  # the fragment of a fork loop, if any
+    limit: bool = False  # the reading stopped at its budget
 
 
 def read_program(lang: str, code: str) -> Reading:
@@ -186,7 +187,7 @@ class _Python:
         try:
             self._body(tree.body)
         except RecursionError:
-            self.reading.dynamic.append("nesting too deep to read")
+            self.reading.limit = True
         return self.reading
 
     # statements in order, so that values assigned earlier are known later
@@ -324,7 +325,7 @@ class _Python:
             if isinstance(sub, ast.Call):
                 self.calls += 1
                 if self.calls > _MAX_CALLS:
-                    self.reading.dynamic.append("too many calls to read")
+                    self.reading.limit = True
                     return
                 self._call(sub)
 
@@ -852,7 +853,7 @@ class _Scanner:
         for name, args_text, pos in self._calls():
             calls += 1
             if calls > _MAX_CALLS:
-                self.reading.dynamic.append("too many calls to read")
+                self.reading.limit = True
                 break
             self._call(name, args_text, pos)
         if lex.lang in ("perl", "ruby", "php", "node"):
@@ -963,26 +964,42 @@ class _Scanner:
     def _calls(self) -> Iterator[tuple[str, str, int]]:
         names = self._names()
         alternatives = "|".join(re.escape(n) for n in names)
-        rx = re.compile(rf"(?<![\w$@>])(?:[\w$]+(?:\.|::|->))*?({alternatives})\s*(\(|(?=[\s\"'$@\[]))")
+        # The bare name only: a qualifier matched by the regex itself made long
+        # a.b.c… chains quadratic. The qualifier is read backwards, bounded.
+        rx = re.compile(rf"(?<![\w$@])({alternatives})\s*(\(|(?=[\s\"'$@\[]))")
+        closing = _bracket_map(self.code)
         for m in rx.finditer(self.code):
-            name = m.group(1)
             start = m.end()
+            qualified = (self._qualifier(m.start()) + m.group(1)).replace("::", ".").replace("->", ".")
             if m.group(2) == "(":
-                end = _close(self.code, start - 1)
+                end = closing.get(start - 1, -1)
                 if end < 0:
                     continue
-                yield self._qualified(m), self.code[start:end], m.start()
+                yield qualified, self.code[start:end], m.start()
             elif self.lex.paren_optional:
                 end = _statement_end(self.code, start)
                 text = self.code[start:end].strip()
                 if text and not text.startswith(("=", "{", ".", ",")) and not text.startswith("=>"):
-                    yield self._qualified(m), text, m.start()
-            del name
+                    yield qualified, text, m.start()
 
-    def _qualified(self, m: re.Match[str]) -> str:
-        text = m.group(0)
-        text = re.sub(r"\s*\(?$", "", text).rstrip()
-        return text.replace("::", ".").replace("->", ".")
+    def _qualifier(self, at: int) -> str:
+        """``fs.`` / ``File::Path::`` / ``$obj->`` right before a call name (a few parts at most)."""
+        code = self.code
+        out = ""
+        j = at
+        for _ in range(4):
+            sep = next((s for s in (".", "::", "->") if code[max(0, j - len(s)) : j] == s), "")
+            if not sep:
+                break
+            k = j - len(sep)
+            i = k
+            while i > 0 and k - i < 64 and (code[i - 1].isalnum() or code[i - 1] in "_$"):
+                i -= 1
+            if i == k:
+                break
+            out = code[i:k] + sep + out
+            j = i
+        return out
 
     def _call(self, qualified: str, args_text: str, pos: int) -> None:
         lex = self.lex
@@ -1118,21 +1135,44 @@ def _balanced(text: str) -> bool:
 def _skip_string(text: str, i: int) -> int:
     quote = text[i]
     j = i + 1
-    while j < len(text):
+    stop = min(len(text), i + _MAX_SPAN)
+    while j < stop:
         if text[j] == "\\":
             j += 2
             continue
         if text[j] == quote:
             return j + 1
         j += 1
-    return len(text)
+    return stop
+
+
+_MAX_SPAN = 16 * 1024  # how far a call's arguments may reach: bounded, so scanning stays linear
+
+
+def _bracket_map(text: str) -> dict[int, int]:
+    """Every opening bracket's closing partner, in one pass (strings skipped)."""
+    out: dict[int, int] = {}
+    stack: list[int] = []
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if c in "'\"`":
+            i = _skip_string(text, i)
+            continue
+        if c in "([{":
+            stack.append(i)
+        elif c in ")]}" and stack:
+            out[stack.pop()] = i
+        i += 1
+    return out
 
 
 def _close(text: str, open_at: int) -> int:
     """Index of the bracket closing the one at ``open_at`` (strings skipped), or -1."""
     depth = 0
     i = open_at
-    while i < len(text):
+    stop = min(len(text), open_at + _MAX_SPAN)
+    while i < stop:
         c = text[i]
         if c in "'\"`":
             i = _skip_string(text, i)
@@ -1149,14 +1189,15 @@ def _close(text: str, open_at: int) -> int:
 
 def _statement_end(text: str, start: int) -> int:
     i = start
-    while i < len(text):
+    stop = min(len(text), start + _MAX_SPAN)
+    while i < stop:
         c = text[i]
         if c in "'\"`":
             i = _skip_string(text, i)
             continue
         if c in "([{":
             end = _close(text, i)
-            i = end + 1 if end > 0 else len(text)
+            i = end + 1 if end > 0 else stop
             continue
         if c in ";\n}" or text.startswith(" or ", i) or text.startswith(" if ", i) or text.startswith(" unless ", i):
             return i

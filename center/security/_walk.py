@@ -36,9 +36,10 @@ from ._rules import Rule, RuleSet, normalise_path
 from ._shellscan import ARRAY_COMMAND, lex, rewrite_for_bashlex, split_commands
 from ._verdict import Finding
 
-__all__ = ["MAX_DEPTH", "MAX_INPUT", "MAX_STEPS", "Analyser", "Ctx", "LimitReached"]
+__all__ = ["MAX_DEPTH", "MAX_INPUT", "MAX_STEPS", "MAX_TOKENS", "Analyser", "Ctx", "LimitReached"]
 
 MAX_INPUT = 256 * 1024
+MAX_TOKENS = 8_000
 MAX_DEPTH = 16
 MAX_STEPS = 20_000
 MAX_LOOP_ITEMS = 8
@@ -138,8 +139,15 @@ class Analyser:
         if ctx.depth > MAX_DEPTH or len(text) > MAX_INPUT:
             self.event("limit", text[:80], ctx)
             return Unknown(frozenset({"limit"}))
-        if not any(t.kind == "word" for t in lex(text)):
+        tokens = lex(text)
+        if not any(t.kind == "word" for t in tokens):
             return b""
+        if len(tokens) > MAX_TOKENS:
+            # bashlex grows faster than linearly (40,000 tokens take seconds), and the
+            # center checks jobs inline: read the simple commands only, and hold.
+            self.event("limit", f"{len(tokens)} shell tokens (more than {MAX_TOKENS})", ctx)
+            self._fallback(text, env, ctx)
+            return Unknown(frozenset({"limit"}))
         nodes, src, extras = _parse(text)
         for extra in extras:
             self.script(extra, env.copy(), b"", ctx.step("$(…)"))
@@ -512,15 +520,31 @@ class Analyser:
         if not reading.parsed:
             self.parsed = False
             self.event("unparseable", f"{lang}: {first_line}", ctx)
+        seen: set[tuple[object, ...]] = set()
         for found in reading.inners:
+            key = _inner_key(found)
+            if key in seen:
+                continue  # the same call a thousand times is read once
+            seen.add(key)
             self._inner(found, env.copy(), b"", ctx.step(found.label), b"")
         for what in reading.dynamic:
             self.event("dynamic-code", f"{lang}: {what}", ctx)
         if reading.forkbomb:
             self.event("forkbomb", f"{lang}: {reading.forkbomb}", ctx)
+        if reading.limit:
+            self.event("limit", f"{lang}: {first_line}", ctx)
         if body:
             self.event("foreign-script", lang, ctx)
         return out  # what it prints: data_output's answer (awk '{print}'), else unknown
+
+
+def _inner_key(inner: Inner) -> tuple[object, ...]:
+    return (
+        inner.label,
+        inner.script.shell if inner.script is not None else None,
+        tuple(w.shell for w in inner.argv) if inner.argv is not None else None,
+        tuple((op, w.shell) for op, w in inner.redirects) if inner.redirects else None,
+    )
 
 
 def _shebang(data: Data) -> list[Word]:
