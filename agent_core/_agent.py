@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import os
 import random
 import ssl
 import subprocess
@@ -40,9 +39,12 @@ from transports import (
     TransportError,
     Welcome,
     client_context,
+    create_private,
     get_carrier,
     leaf_errors,
+    private_dir,
     send_if_open,
+    write_private,
 )
 from transports import ErrorCode as EC
 from transports._signing import public_key_bytes, sign_hello, sign_result, verify_task_message
@@ -59,7 +61,9 @@ from ._keyfile import load_or_create_key
 from ._plugins import PluginHost
 from ._register import Enrollment, ProxyInfo, RegistrationError, register
 from ._residents import ResidentSupervisor
+from ._runner import interrupted_outcome
 from ._sdk import ActionError
+from ._tasklog import log_task_end
 from ._throttle import Throttle
 from ._version import agent_version, write_running_version
 
@@ -75,15 +79,16 @@ class Agent:
     def __init__(self, config: AgentConfig, *, host: PluginHost | None = None) -> None:
         self.config = config
         self.state_dir = Path(config.state_dir)
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.state_dir)
         self.host = host or PluginHost(disabled=set(config.disabled_plugins))
-        self.journal = Journal(self.state_dir / "journal.db")
+        self.journal = Journal(create_private(self.state_dir / "journal.db"))
         self.key = load_or_create_key(self.state_dir / "agent-ed25519.pem")
         self.residents = ResidentSupervisor(self.host, self.state_dir, config=config.plugin_config)
         self._reenroll = trio.Event()
         self.kernel = Kernel(self.host, self.state_dir, self.status, on_change=self.plugins_changed)
         self.throttle = Throttle(
-            max_load_per_cpu=config.max_load_per_cpu, mem_budget_mb=config.mem_budget_mb, max_concurrent=config.max_concurrent
+            max_load_per_cpu=config.max_load_per_cpu, mem_budget_mb=config.mem_budget_mb, max_concurrent=config.max_concurrent,
+            max_cpu_pressure=config.max_cpu_pressure,
         )
         self.identity: Identity | None = None
         self.enrollment: Enrollment | None = None
@@ -128,10 +133,7 @@ class Agent:
                 raise
             log.warning("registration failed (%s: %s); using the cached enrollment", exc.code, exc)
             return cached
-        tmp = self._cred_file.with_suffix(".tmp")
-        tmp.write_bytes(msgspec.json.encode(enrollment))
-        os.chmod(tmp, 0o600)
-        tmp.replace(self._cred_file)
+        write_private(self._cred_file, msgspec.json.encode(enrollment))
         return enrollment
 
     async def _catalogue(self) -> tuple[str, Catalogue] | None:
@@ -167,14 +169,18 @@ class Agent:
             )
             self.host.pm.hook.starling_agent_started(agent=self.info)
             await nursery.start(self.residents.run)
-            interrupted, pending = self.journal.recover()
+            interrupted, pending = self.journal.recover(self._interrupted)
             for res in interrupted:
-                log.warning("task %s was running when the agent stopped; reported as A007", res.task_id)
+                log.warning("task %s was running when the agent stopped: %s (%s)", res.task_id, res.message, res.code)
                 self.journal.finish(sign_result(self.key, res))
             for task in pending:
                 nursery.start_soon(self._run_task, task)
             nursery.start_soon(self._connection_loop)
             nursery.start_soon(self._housekeeping)
+
+    def _interrupted(self, task_id: str) -> tuple[EC, str]:
+        """What became of a task that ran when the previous agent stopped."""
+        return interrupted_outcome(self.state_dir, task_id)
 
     async def _enroll_with_retry(self) -> Enrollment:
         delay = self.config.backoff_min
@@ -355,10 +361,13 @@ class Agent:
         if self.config.verify_signatures:
             try:
                 assert self.enrollment is not None
-                verify_task_message(self._trusted_keys(), task, time.time(), agent_id=self.enrollment.agent_id, leeway=self.config.clock_leeway)
+                verify_task_message(
+                    self._trusted_keys(), task, time.time(), agent_id=self.enrollment.agent_id, leeway=self.config.clock_leeway,
+                    epoch=self.journal.epoch, max_lifetime=self.config.max_task_lifetime, max_timeout=self.config.max_task_timeout,
+                )
             except StarlingError as exc:
                 # Not journaled: a forged task must not burn the id of a real one.
-                log.warning("refused task %s: %s (%s)", task.task_id, exc, exc.code)
+                log.warning("refused task %s: %s (%s)", task.task_id, exc, exc.code, extra={"task_id": task.task_id, "job_id": task.job.job_id, "code": exc.code.value})
                 self.statistics["refused"] = self.statistics.get("refused", 0) + 1
                 refused = Result(task_id=task.task_id, state="failed", code=exc.code.value, message=str(exc), finished=time.time())
                 await channel.send(sign_result(self.key, refused))
@@ -385,13 +394,15 @@ class Agent:
         else:
             async with self.throttle.limiter:
                 try:
-                    await self.throttle.wait_ok(job.deadline or time.time() + job.timeout)
+                    if deferred := await self.throttle.wait_ok(job.deadline or time.time() + job.timeout):
+                        log.info("task %s %s", task.task_id, deferred, extra={"task_id": task.task_id, "job_id": job.job_id})
                 except ActionError as exc:
                     result = Result(task_id=task.task_id, state="failed", code=exc.code.value, message=exc.message, finished=time.time())
                 else:
                     result = await self._execute(task)
         result = sign_result(self.key, result)
         self.journal.finish(result)
+        log_task_end(log, task, result, self.enrollment.agent_id if self.enrollment else "")
         if await self._send(result):
             self.statistics["results_sent"] += 1
 

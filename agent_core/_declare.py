@@ -15,6 +15,7 @@ import logging
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -80,7 +81,7 @@ def catalogue_for(cache_dir: Path, extra_paths: Sequence[str] = ()) -> tuple[str
 
 def _write_cache(cache: Path, doc: bytes) -> None:
     cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+    tmp = cache.with_name(f"{cache.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     tmp.write_bytes(doc)
     tmp.replace(cache)  # several local agents may race here: each rename is whole
 

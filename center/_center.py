@@ -30,7 +30,6 @@ from transports import (
     ErrorCode,
     ErrorMsg,
     Events,
-    Hello,
     JobSpec,
     LoadReport,
     Output,
@@ -46,10 +45,14 @@ from transports import (
     TransportError,
     Welcome,
     encode_value,
+    receive_hello,
 )
 from transports._signing import key_id_for, sign_job_spec, verify_result
 
 from ._credentials import proxy_token
+from ._jobtimes import check_job_times
+from ._metrics import CenterMetrics, log_failure
+from ._placement import Placement
 from ._requests import JobRequest
 from ._store import AsyncStore, new_id
 
@@ -147,6 +150,9 @@ class Center:
         self.audit: AuditTrail | None = None
         self._progress: dict[str, trio.Event] = defaultdict(trio.Event)
         self.stats: dict[str, int] = defaultdict(int)
+        self.metrics = CenterMetrics(center_id)
+        self.placement = Placement(self)
+        store.observer = self.metrics.store_op
 
     # -- progress notification -------------------------------------------------------
 
@@ -165,10 +171,8 @@ class Center:
     # -- proxy links ---------------------------------------------------------------------
 
     async def proxy_session(self, channel: Channel) -> None:
-        with trio.fail_after(10):
-            hello = await channel.receive()
-        if not isinstance(hello, Hello) or hello.role != "proxy":
-            await channel.send(ErrorMsg(code=ErrorCode.P003.value, message="expected a proxy hello"))
+        hello = await receive_hello(channel, "proxy")
+        if hello is None:
             return
         expected = proxy_token(self.proxy_token, hello.node_id).encode()
         if not hmac.compare_digest(hello.credential, expected):
@@ -179,6 +183,7 @@ class Center:
             log.warning("proxy %s refused: revoked", hello.node_id)
             await channel.send(ErrorMsg(code=ErrorCode.P005.value, message="proxy revoked"))
             return
+        channel.mark_authenticated()
         revoked = await self.store.revoked_agents()
         await channel.send(
             Welcome(session=new_id("s"), heartbeat=self.heartbeat, server_time=time.time(), center_key=self.public_key, revoked=revoked)
@@ -189,7 +194,7 @@ class Center:
             await old.channel.aclose()
         self.links[link.proxy_id] = link
         await self.store.upsert_proxy(link.proxy_id, idc=link.idc, online=True)
-        log.info("proxy %s connected (%s)", link.proxy_id, link.idc)
+        log.info("proxy %s connected (%s)", link.proxy_id, link.idc, extra={"proxy_id": link.proxy_id})
         try:
             async with trio.open_nursery() as nursery:
                 link.nursery = nursery
@@ -200,7 +205,7 @@ class Center:
                 del self.links[link.proxy_id]
                 with trio.CancelScope(shield=True):
                     await self.store.proxy_lost(link.proxy_id)
-                log.warning("proxy %s disconnected", link.proxy_id)
+                log.warning("proxy %s disconnected", link.proxy_id, extra={"proxy_id": link.proxy_id, "code": ErrorCode.P007.value})
 
     async def _link_loop(self, link: ProxyLink, channel: Channel) -> None:
         async for msg in channel:
@@ -208,10 +213,10 @@ class Center:
                 await self._on_proxy_message(link, msg)
             except (TransportError, trio.Cancelled):
                 raise
-            except Exception:
+            except Exception as exc:
                 # A store hiccup must not drop the link: unacknowledged
                 # results are re-sent by the proxy.
-                log.exception("handling %s from proxy %s failed", type(msg).__name__, link.proxy_id)
+                log_failure(log, f"handling {type(msg).__name__} from proxy {link.proxy_id} failed", exc, proxy_id=link.proxy_id)
 
     async def _on_proxy_message(self, link: ProxyLink, msg: Any) -> None:
         if isinstance(msg, Results):
@@ -307,6 +312,7 @@ class Center:
     # -- jobs ------------------------------------------------------------------------------
 
     async def submit(self, req: JobRequest, account: str = "") -> dict[str, Any]:
+        check_job_times(req.timeout, req.deadline)  # C001 for NaN, inf, negative, 1e308, 1e-300
         if not (req.hosts or req.tags or req.idc or req.all):
             raise StarlingError("give targets: hosts, tags, idc or all", code=ErrorCode.C001)
         targets = await self.store.select_agents(hosts=req.hosts, tags=req.tags, idc=req.idc, all_hosts=req.all)
@@ -330,11 +336,14 @@ class Center:
         try:
             adm = await trio.to_thread.run_sync(self.policy.admit, acct, req, targets)
         except StarlingError as exc:
+            self.metrics.refused(exc.code)
             self._audit(account, "job.refused", req.action, {"code": exc.code.value, "message": exc.message, "hosts": len(targets)})
             raise
         assert adm.effective is not None
         hold, params = adm.hold, adm.params
+        self.metrics.verdict(adm.risk)
         timeout = req.timeout if req.timeout is not None else adm.effective.timeout
+        check_job_times(timeout, req.deadline)  # a declared timeout comes from an agent's catalogue
         now = time.time()
         job_id = new_id("j")
         window = APPROVAL_WINDOW if hold else (req.deadline if req.deadline > 0 else timeout + self.dispatch_grace)
@@ -352,6 +361,7 @@ class Center:
         ]
         await self.store.create_job(job_row, task_rows)
         self.stats["jobs"] += 1
+        self.metrics.jobs_submitted.labels(req.action).inc()
         self._audit(account, "job.submit", job_id, {"action": req.action, "hosts": len(targets), "hold": hold, "reasons": adm.reasons, "risk": adm.risk})
         missing = set(adm.missing)
         if missing:
@@ -440,6 +450,7 @@ class Center:
         return JobSpec(
             job_id=job["id"], action=job["action"], params=msgspec.Raw(job["params_raw"]),
             timeout=job["timeout"], deadline=job["deadline"], stream=bool(job["stream"]), account=job["account"],
+            issued=job["created"],  # signed: the agent refuses tasks issued before its journal's epoch
         )
 
     async def dispatch(self, job: dict[str, Any], task_rows: list[dict[str, Any]], agents: dict[str, dict[str, Any]]) -> None:
@@ -480,6 +491,7 @@ class Center:
                 link.acks.pop(dispatch_id, None)
                 log.warning("proxy %s did not ack dispatch %s; will retry", proxy_id, dispatch_id)
                 return
+            self.metrics.dispatched(proxy_id, time.time() - sent_at, len(refs) - len(link.rejected.get(dispatch_id, [])))
             rejected = {r.task_id for r in link.rejected.pop(dispatch_id, [])}
             accepted = [r.task_id for r in refs if r.task_id not in rejected]
             await self.store.mark(accepted, "dispatched", sent_at, proxy_id)
@@ -611,6 +623,6 @@ class Center:
         while True:
             try:
                 await self.sweep_once()
-            except Exception:
-                log.exception("sweeper pass failed")
+            except Exception as exc:
+                log_failure(log, "sweeper pass failed", exc)
             await trio.sleep(interval)

@@ -78,6 +78,8 @@ def _params(args: argparse.Namespace) -> dict[str, Any]:
             params = json.loads(args.params)
         except ValueError as exc:
             raise StarlingError(f"--params is not valid JSON: {exc}", code=ErrorCode.C001) from exc
+        except RecursionError:
+            raise StarlingError("--params is nested too deeply", code=ErrorCode.C001) from None
         if not isinstance(params, dict):
             raise StarlingError("--params must be a JSON object", code=ErrorCode.C001)
     for item in args.param or []:
@@ -86,7 +88,7 @@ def _params(args: argparse.Namespace) -> dict[str, Any]:
             raise StarlingError(f"-p takes key=value, not {item!r}", code=ErrorCode.C001)
         try:
             params[key] = json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):
             params[key] = value
     return params
 
@@ -428,16 +430,16 @@ def _create_local(args: argparse.Namespace, scopes: dict[str, Any]) -> dict[str,
     path = args.config or str(home() / "center.toml")
     cfg = load(CenterConfig, path, "center")
     store = open_store(cfg)
-    store.create_all()
+    store.migrate()
     who = f"local:{getpass.getuser()}"
     key_id, secret = create_account(
         store, accounts_box(cfg), args.name, parse_scope(scopes), approver=args.approver, admin=args.admin, created_by=who
     )
-    from ._store import audit_log
-    from .security import AuditEntry, AuditLog
+    from ._audit import local_audit_log
+    from .security import AuditEntry
 
     detail = {"name": args.name, "scopes": scopes, "approver": args.approver, "admin": args.admin, "local": True}
-    AuditLog(store.engine, audit_log).append_many([AuditEntry(who, "account.create", key_id, detail, time.time())])
+    local_audit_log(cfg, store).append_many([AuditEntry(who, "account.create", key_id, detail, time.time())])
     return {"key_id": key_id, "secret": secret, "name": args.name, "approver": args.approver}
 
 
@@ -478,21 +480,20 @@ def cmd_accounts(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
+    from ._audit import print_report, rotate_from_config, verify_offline
     from ._client import Client
 
-    client = Client.from_profile(args.api)
+    if args.audit_cmd == "rotate-key":
+        return rotate_from_config(args.config, console)
     if args.audit_cmd == "verify":
-        doc = client.request("GET", "/v1/audit/verify")
+        # Offline (-c): read the database, key and anchors directly, without trusting a running center.
+        doc = verify_offline(args.config) if args.config else Client.from_profile(args.api).request("GET", "/v1/audit/verify")
         if args.json:
             _emit_json(doc)
-        elif doc["ok"]:
-            head = doc["head"] or {}
-            console.print(f"[green]audit log intact[/green]: {head.get('seq', 0)} records, head {head.get('hash', '')[:16]}…")
         else:
-            err_console.print(f"[bold red]audit log tampered[/bold red]: {len(doc['problems'])} problem(s)")
-            for p in doc["problems"][:50]:
-                err_console.print(f"  seq {p['seq']}: {p['kind']} — {p['detail']}")
+            print_report(doc, console, err_console)
         return 0 if doc["ok"] else 1
+    client = Client.from_profile(args.api)
     doc = client.request("GET", "/v1/audit", params={"after": args.after, "limit": args.limit})
     if args.json:
         _emit_json(doc)
@@ -541,6 +542,37 @@ def cmd_down(args: argparse.Namespace) -> int:
     return down(args)
 
 
+def cmd_restart(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ._client import home
+    from ._supervise import restart
+
+    out = restart(Path(args.state_dir) if args.state_dir else home(), args.role)
+    print(json.dumps(out) if args.json else f"{out['name']}: pid {out['old_pid']} -> {out['pid']}")
+    return 0
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    import sqlalchemy as sa
+
+    from . import _migrate
+
+    engine = sa.create_engine(args.db)
+    out: dict[str, Any]
+    try:
+        if args.db_cmd == "upgrade":
+            out = {"revision": _migrate.migrate(engine), "head": _migrate.head()}
+        elif args.db_cmd == "revision":
+            out = {"path": _migrate.revision(engine, args.message)}
+        else:
+            out = {"revision": _migrate.current(engine), "head": _migrate.head(), "differences": [str(d) for d in _migrate.schema_diff(engine)]}
+    finally:
+        engine.dispose()
+    print(json.dumps(out, indent=None if args.json else 2))
+    return 0
+
+
 def cmd_center(args: argparse.Namespace) -> int:
     from ._server import main_center
 
@@ -581,6 +613,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--state-dir")
     p.add_argument("--json", action="store_true")
     p.set_defaults(fn=cmd_down)
+
+    p = sub.add_parser("db", help="the center's database schema: upgrade, current, revision (Alembic migrations)")
+    p.add_argument("db_cmd", choices=["upgrade", "current", "revision"])
+    p.add_argument("--db", required=True, help="SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db")
+    p.add_argument("-m", "--message", default="schema change", help="revision: what the migration does")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=cmd_db)
+
+    p = sub.add_parser("restart", help="restart one role of what `starling up` started (center, proxy-N, aNNN)")
+    p.add_argument("role")
+    p.add_argument("--state-dir")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=cmd_restart)
 
     p = sub.add_parser("run", help="run a command (or any action) on many hosts")
     _add_targets(p)
@@ -694,8 +739,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("audit", help="the hash-chained audit log: list, verify")
     asub = p.add_subparsers(dest="audit_cmd", required=True, metavar="WHAT")
-    q = asub.add_parser("verify", help="check the chain: any edited, deleted or inserted record is reported")
+    q = asub.add_parser("verify", help="check the MAC chain and its anchors: edits, deletions, re-hashed chains, cut tails")
+    q.add_argument("-c", "--config", help="verify offline from this center.toml (database, audit key, anchors) instead of asking the center")
     q.add_argument("--json", action="store_true")
+    q = asub.add_parser("rotate-key", help="add a new audit key to the center's key ring (old records stay verifiable)")
+    q.add_argument("-c", "--config", required=True, help="the center.toml whose audit key ring to rotate")
     q = asub.add_parser("list")
     q.add_argument("--after", type=int, default=0)
     q.add_argument("--limit", type=int, default=50)

@@ -96,6 +96,8 @@ class JobSpec(msgspec.Struct, omit_defaults=True, kw_only=True):
     key_id: str = ""
     root: bytes = b""
     signature: bytes = b""
+    #: When the center created the job (POSIX time); signed, see transports._signing.
+    issued: float = 0.0
     expires: float = 0.0
     nonce: bytes = b""
 
@@ -281,10 +283,13 @@ class LoadReport(Message, tag="load_report", kw_only=True):
 
 
 class Balance(Message, tag="balance", kw_only=True):
-    """Center -> proxy: hold at most ``target`` agents; drain idle ones above it."""
+    """Center -> proxy: hold at most ``target`` agents; drain idle ones above it.
+    With ``agents``, drain those (idle ones) instead: borrowed agents whose own
+    IDC has room again (``target`` is then -1)."""
 
     target: int
     rate: int = 100  # agents per second
+    agents: list[str] = []
 
 
 class Revoke(Message, tag="revoke", kw_only=True):

@@ -171,7 +171,7 @@ def _su(name: str, args: list[Word]) -> Inner | None:
             i += 1
             continue
         i += 1
-    return None
+    return Inner(f"{name} <stdin", stdin_script=True)  # no -c: the shell reads its stdin
 
 
 def _xargs(args: list[Word], stdin: Data) -> list[Inner]:
@@ -198,7 +198,11 @@ def _xargs(args: list[Word], stdin: Data) -> list[Inner]:
         elif t in ("-d", "--delimiter") and i + 1 < len(args):
             sep = args[i + 1].text.encode().decode("unicode_escape", "replace") or None
             i += 2
-        elif t in ("-n", "-L", "-P", "-s", "-a", "-E", "-l"):
+        elif t in ("-a", "--arg-file") and i + 1 < len(args):
+            # Items come from a file, not stdin: unknown, unless it is empty.
+            stdin = b"" if args[i + 1].text == "/dev/null" else Unknown(frozenset({"xargs -a"}))
+            i += 2
+        elif t in ("-n", "-L", "-P", "-s", "-E", "-l"):
             i += 2
         elif t.startswith("-") and len(t) > 1:
             i += 1
@@ -212,7 +216,10 @@ def _xargs(args: list[Word], stdin: Data) -> list[Inner]:
         parts = text.split(sep) if sep else text.split()
         items = [Word([Piece(p)]) for p in parts if p][:_MAX_ITEMS]
     if not items:
-        return []
+        # GNU xargs runs the command once even with no input, unless told -r.
+        if any(a.text in ("-r", "--no-run-if-empty") for a in args[:i]):
+            return []
+        return [Inner("xargs", argv=cmd, stdin=[])]
     if replace:
         return [
             Inner("xargs", argv=[_replace(w, replace, item) for w in cmd], stdin=[])
@@ -250,6 +257,8 @@ def _find(args: list[Word]) -> list[Inner]:
         roots.append(args[i])
         i += 1
     filtered = False
+    name_glob: str | None = None
+    depth_zero = False
     inners: list[Inner] = []
     while i < len(args):
         t = args[i].text
@@ -258,10 +267,7 @@ def _find(args: list[Word]) -> list[Inner]:
             while j < len(args) and args[j].text not in (";", "+"):
                 j += 1
             cmd = args[i + 1 : j]
-            if len(roots) == 1 and not filtered:
-                target = roots[0]
-            else:
-                target = Word([Piece("", known=False, sources=frozenset({"find"}))])
+            target = _find_target(roots, filtered, name_glob, depth_zero)
             if cmd:
                 inners.append(Inner(f"find {t}", argv=[_replace(w, "{}", target) for w in cmd]))
             i = j + 1
@@ -269,12 +275,39 @@ def _find(args: list[Word]) -> list[Inner]:
         if t in ("-name", "-iname", "-path", "-ipath", "-wholename") and i + 1 < len(args) and args[i + 1].text == "*":
             i += 2  # matches everything: not a filter
             continue
+        if t == "-type" and i + 1 < len(args):
+            i += 2  # files or directories: everything of the kind, not a selection
+            continue
+        if t in ("-name", "-iname") and i + 1 < len(args) and name_glob is None and not args[i + 1].unknown:
+            name_glob = args[i + 1].text
+            i += 2
+            continue
+        if t == "-maxdepth" and i + 1 < len(args):
+            depth_zero = args[i + 1].text == "0"
+            i += 2
+            continue
         if t.startswith("-") and t not in _FIND_HARMLESS:
             filtered = True
         elif t in ("(", "!", "-not", "-o", "-or"):
             filtered = True
         i += 1
     return inners
+
+
+def _find_target(roots: list[Word], filtered: bool, name_glob: str | None, depth_zero: bool) -> Word:
+    """What ``{}`` stands for: the root itself (``-maxdepth 0``), everything in it
+    (``ROOT/*``), the entries a plain ``-name GLOB`` selects (``ROOT/GLOB``), or unknown."""
+    if len(roots) != 1 or filtered or roots[0].unknown:
+        return Word([Piece("", known=False, sources=frozenset({"find"}))])
+    root = roots[0]
+    if depth_zero:
+        return root
+    base = root.text.rstrip("/")
+    if name_glob is not None:
+        if "/" in name_glob:
+            return Word([Piece("", known=False, sources=frozenset({"find"}))])
+        return Word([Piece(f"{base}/{name_glob}")])
+    return Word([Piece(f"{base}/*")])
 
 
 def _parallel(args: list[Word]) -> list[Inner]:

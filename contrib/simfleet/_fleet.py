@@ -103,6 +103,7 @@ class SimFleet:
         self._pending: dict[str, list[Any]] = {}
         self._nursery: trio.Nursery | None = None
         self._catalogue: tuple[str, Catalogue] | None = None
+        self._catalogue_lock = trio.Lock()
 
     @property
     def nursery(self) -> trio.Nursery:
@@ -124,9 +125,10 @@ class SimFleet:
         while True:
             try:
                 async with self._limiter:
-                    if self._catalogue is None:
-                        # The real agent's catalogue: simulated hosts declare what real ones do.
-                        self._catalogue = await trio.to_thread.run_sync(catalogue_for, self.state_dir)
+                    async with self._catalogue_lock:
+                        if self._catalogue is None:
+                            # The real agent's catalogue: simulated hosts declare what real ones do.
+                            self._catalogue = await trio.to_thread.run_sync(catalogue_for, self.state_dir)
                     enrollment = await register(
                         self.centers, self.token, identity, SOFTWARE, self.ssl_context, catalogue=self._catalogue
                     )
