@@ -54,6 +54,8 @@ class AgentConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     verify_signatures: bool = True
     #: Seconds of clock skew tolerated on task expiry.
     clock_leeway: float = 60.0
+    #: File channel: this agent's download/upload cap in bytes per second (0: none).
+    file_rate: float = 0.0
 
 
 def _coerce_env(field_type: Any, value: str) -> Any:

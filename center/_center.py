@@ -25,6 +25,8 @@ from transports import (
     Balance,
     Cancel,
     Channel,
+    ChunkGet,
+    ChunkPut,
     Dispatch,
     DispatchAck,
     ErrorCode,
@@ -157,6 +159,7 @@ class Center:
         self._idc_totals: dict[str, int] = {}
         self.policy: Any = None  # center._policy.Policy, set by the server
         self.audit: Any = None  # center._audit.AuditTrail, set by the server
+        self.files: Any = None  # center._files.CenterFiles, set by the server
         self._progress: dict[str, trio.Event] = defaultdict(trio.Event)
         self.stats: dict[str, int] = defaultdict(int)
 
@@ -257,6 +260,8 @@ class Center:
             await self._balance(link.idc)
         elif isinstance(msg, Output):
             self.outputs.add(msg)
+        elif isinstance(msg, (ChunkGet, ChunkPut)) and self.files is not None and link.nursery is not None:
+            link.nursery.start_soon(self.files.serve, link.channel, msg)  # not inline: chunks are big
         elif isinstance(msg, Ping):
             await link.channel.send(Pong(seq=msg.seq))
         elif isinstance(msg, ErrorMsg):

@@ -51,6 +51,10 @@ class CenterConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     console_dir: str = ""
     #: Extra high-risk rule files (TOML), added to the built-in rules.
     risk_rules: list[str] = []
+    #: File channel: chunk directory ("" = state_dir/chunks; share it between active-active centers).
+    files_dir: str = ""
+    #: The largest file `starling cp` may send or collect, in bytes.
+    max_file_bytes: int = 64 * 1024**3
 
 
 class ProxyConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -69,6 +73,11 @@ class ProxyConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     #: Connections above which the proxy reports itself overloaded and drains.
     capacity: int = 20000
     flush_interval: float = 0.05
+    #: File channel: on-disk chunk cache ("" = <tmp>/starling-<proxy_id>-chunks) and its size cap.
+    cache_dir: str = ""
+    cache_bytes: int = 10 * 1024**3
+    #: Bytes per second this proxy serves to its agents in total (0: no cap).
+    file_rate: float = 0.0
     log_level: str = "info"
     log_file: str = ""
 

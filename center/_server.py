@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,9 @@ async def run_center(cfg: CenterConfig, *, task_status: Any = trio.TASK_STATUS_I
     rules = RuleSet.load(cfg.risk_rules) if cfg.risk_rules else None
     center.policy = Policy(rules)
     center.audit = AuditTrail(store)
+    from ._files import CenterFiles
+
+    center.files = CenterFiles(Path(cfg.files_dir or Path(cfg.state_dir) / "chunks"), store, cfg.center_id, cfg.max_file_bytes)
     cert, key, _ca = center_tls(cfg)
     app = build_app(center, enroll_token=cfg.enroll_token, authenticate=make_authenticator(store_sync))
     hc = HyperConfig()
@@ -109,6 +113,10 @@ async def run_proxy(cfg: ProxyConfig, *, task_status: Any = trio.TASK_STATUS_IGN
         advertise=[], client_ssl=client_ssl, heartbeat=cfg.heartbeat, capacity=cfg.capacity,
         flush_interval=cfg.flush_interval,
     )
+    from .proxy._files import ProxyFiles
+
+    cache = Path(cfg.cache_dir) if cfg.cache_dir else Path(tempfile.gettempdir()) / f"starling-{cfg.proxy_id}-chunks"
+    proxy.files = ProxyFiles(proxy, cache, cfg.cache_bytes, rate=cfg.file_rate)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_until_signal, nursery)
         bound = []

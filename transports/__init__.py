@@ -46,6 +46,10 @@ from ._messages import (
     AnyMessage,
     Balance,
     Cancel,
+    ChunkAck,
+    ChunkData,
+    ChunkGet,
+    ChunkPut,
     DiskUsage,
     Dispatch,
     DispatchAck,
@@ -76,6 +80,7 @@ from ._messages import (
     TaskState,
     Welcome,
 )
+from ._rate import RateLimit
 from ._stream import GOODBYE, StreamChannel
 from ._tls import TlsFiles, client_context, server_context, tls_files
 
@@ -88,6 +93,10 @@ __all__ = [
     "Carrier",
     "Channel",
     "ChannelClosed",
+    "ChunkAck",
+    "ChunkData",
+    "ChunkGet",
+    "ChunkPut",
     "ClosedByYou",
     "ConnectFailed",
     "DEFAULT_MAX_FRAME",
@@ -116,6 +125,7 @@ __all__ = [
     "Pong",
     "Presence",
     "ProtocolError",
+    "RateLimit",
     "Result",
     "ResultAck",
     "Results",

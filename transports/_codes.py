@@ -77,6 +77,8 @@ class ErrorCode(enum.StrEnum):
     C020 = ("C020", "internal center error", "A bug: the center's log has the details under the request id.")
     C021 = ("C021", "a local Starling is already running", "Stop it first with `starling down`, or use another --state-dir.")
     C022 = ("C022", "a local role failed to start", "Read the role's log file named in the message.")
+    C023 = ("C023", "file chunk not on the center", "Upload the file's chunks first (`starling cp` does); the message names the missing ones.")
+    C024 = ("C024", "file larger than the allowed size", "Split the file, or raise the center's `max_file_bytes` (and the size cap of a collect).")
 
     # --- proxy ------------------------------------------------------------------
     P001 = ("P001", "agent not connected to this proxy", "The agent moved or went away; the center re-dispatches when it reappears.")
@@ -106,6 +108,8 @@ class ErrorCode(enum.StrEnum):
     A015 = ("A015", "file transfer checksum mismatch", "The transferred file did not match its checksum; retry the transfer.")
     A016 = ("A016", "permission denied", "The agent's user may not do this on the host.")
     A017 = ("A017", "target not found on the host", "The process, device, module, key or path named in the params does not exist here; the message names it.")
+    A018 = ("A018", "file changed while it was being read", "Something wrote to the file during the transfer; retry when it is quiet (or copy a snapshot).")
+    A019 = ("A019", "wrong kind of path: a directory where a file is expected, or the other way round", "Check the destination: copying a directory needs a directory target and a file needs a file path (or an existing directory ending in /).")
 
     # --- environment --------------------------------------------------------------
     E001 = ("E001", "host offline: agent not connected", "The host is down, unreachable, or its agent is not running; check the host and `systemctl status starling-agent`.")
@@ -113,6 +117,7 @@ class ErrorCode(enum.StrEnum):
     E003 = ("E003", "host load far above its cores", "The host is overloaded; retry later or find the hog with proc.top.")
     E004 = ("E004", "host out of memory", "The host is short of memory; look for the consumer with proc.top.")
     E005 = ("E005", "no heartbeat for longer than the grace period", "The agent stopped reporting; the host may be hung or partitioned.")
+    E006 = ("E006", "not enough free disk space for the file", "Free space on the target filesystem (the message says how much is needed and how much is free), or copy elsewhere.")
 
 
 def catalogue_markdown() -> str:
