@@ -324,7 +324,10 @@ def build_app(center: Center, *, enroll_token: str, authenticate: Authenticator,
             return Response(catalogue_markdown(), media_type="text/markdown")
         return json_response({"codes": [c.describe() for c in ErrorCode]})
 
-    openapi = build_openapi({"JobRequest": JobRequest, "RegisterRequest": RegisterRequest, "AccountRequest": AccountRequest, "MappingRequest": MappingRequest})
+    from ._files_api import SCHEMAS as FILE_SCHEMAS
+    from ._files_api import file_routes
+
+    openapi = build_openapi({"JobRequest": JobRequest, "RegisterRequest": RegisterRequest, "AccountRequest": AccountRequest, "MappingRequest": MappingRequest, **FILE_SCHEMAS})
 
     async def openapi_doc(request: Request, _: str) -> Response:
         return json_response(openapi)
@@ -355,5 +358,6 @@ def build_app(center: Center, *, enroll_token: str, authenticate: Authenticator,
         Route("/v1/accounts/{key}/mapping", guarded(mapping), methods=["POST"]),
         Route("/v1/audit", guarded(audit_records)),
         Route("/v1/audit/verify", guarded(audit_verify)),
+        *file_routes(center, guarded),
     ]
     return Starlette(routes=routes)

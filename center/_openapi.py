@@ -80,6 +80,13 @@ def build_openapi(types: dict[str, type]) -> dict[str, Any]:
         "/v1/accounts/{key}/mapping": {"post": _op("Give an account private command aliases (admin)", body="MappingRequest", params=[_path_param("key")])},
         "/v1/audit": {"get": _op("Audit records (admin)", params=[_query("after", "integer"), _query("limit", "integer")])},
         "/v1/audit/verify": {"get": _op("Verify the audit hash chain (admin)")},
+        "/v1/files/missing": {"post": _op("Which of these chunk hashes the center lacks (resumable upload)", body="MissingRequest")},
+        "/v1/files/chunks/{digest}": {
+            "put": _op("Upload one chunk (raw bytes, at most 8 MiB) named by its SHA-256", params=[_path_param("digest")]),
+            "get": _op("Download one chunk (raw bytes)", params=[_path_param("digest")]),
+        },
+        "/v1/files/push": {"post": _op("Copy files to hosts from a manifest whose chunks are uploaded (file.install job)", body="PushRequest")},
+        "/v1/files/collect": {"post": _op("Collect one file from each host into the chunk store (file.collect job)", body="CollectRequest")},
     }
     return {
         "openapi": "3.1.0",

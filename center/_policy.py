@@ -99,6 +99,9 @@ class Policy:
                 raise StarlingError(
                     f"{len(outside)} target(s) outside the account's scope: {', '.join(outside[:5])}", code=ErrorCode.C009
                 )
+        from ._pathscope import check_paths
+
+        check_paths(sc, account.key_id, req.action, req.params)
         limit = int(sc.get("max_hosts") or 0)
         if limit and len(targets) > limit:
             raise StarlingError(f"{len(targets)} hosts exceed this account's limit of {limit}", code=ErrorCode.C013)

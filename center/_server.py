@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import signal
 import tempfile
@@ -115,7 +116,10 @@ async def run_proxy(cfg: ProxyConfig, *, task_status: Any = trio.TASK_STATUS_IGN
     )
     from .proxy._files import ProxyFiles
 
-    cache = Path(cfg.cache_dir) if cfg.cache_dir else Path(tempfile.gettempdir()) / f"starling-{cfg.proxy_id}-chunks"
+    # Default: a temp dir unique to this proxy's listeners (two proxies on one
+    # machine never share a cache by accident).
+    where = hashlib.sha256(" ".join(cfg.listen).encode()).hexdigest()[:10]
+    cache = Path(cfg.cache_dir) if cfg.cache_dir else Path(tempfile.gettempdir()) / f"starling-{cfg.proxy_id}-{where}-chunks"
     proxy.files = ProxyFiles(proxy, cache, cfg.cache_bytes, rate=cfg.file_rate)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_until_signal, nursery)

@@ -176,6 +176,7 @@ def up(args: argparse.Namespace) -> int:
             "proxy_id": f"proxy-{i + 1}", "idc": "local", "centers": [f"tcp://127.0.0.1:{link_port}"],
             "proxy_token": proxy_token(sec["proxy_token"], f"proxy-{i + 1}"), "listen": listen, "cert_file": str(pcert), "key_file": str(pkey),
             "ca_file": str(ca), "heartbeat": 5.0, "log_file": str(logs / f"proxy-{i + 1}.log"),
+            "cache_dir": str(state / f"proxy-{i + 1}-cache"),
         })
         proxy_cfgs.append((f"proxy-{i + 1}", path, listen))
     procs: list[tuple[subprocess.Popen[bytes], Path]] = []

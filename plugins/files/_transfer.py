@@ -66,7 +66,7 @@ class FileEntry(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, omit_d
     mode: str | None = None
 
 
-class Planned(msgspec.Struct, omit_defaults=True, kw_only=True):
+class Planned(msgspec.Struct, kw_only=True):
     """What installing one entry would do (and, after it ran, what it did)."""
 
     path: str
@@ -169,11 +169,15 @@ def _rel_parts(path: str) -> list[str]:
 def resolve(dest: str, entries: Iterable[FileEntry]) -> list[tuple[FileEntry, str]]:
     """Target path of every entry.
 
-    ``dest`` ending in ``/`` or naming an existing directory receives the copy
-    *inside* it (``dest/<name>/…``); otherwise ``dest`` *is* the copy (a file
-    copied to a new name, or a directory copied to a new root).
+    ``dest`` ending in ``/`` receives the copy *inside* it (``dest/<name>/…``),
+    and so does an existing directory when a single file is copied; otherwise
+    ``dest`` *is* the copy (a file under a new name, or the root of a copied
+    directory). So copying a directory again to the same ``dest`` lands in
+    the same place (not one level deeper, as ``cp -r`` would).
     """
-    into = dest.endswith("/") or os.path.isdir(dest)
+    entries = list(entries)
+    single_file = len(entries) == 1 and entries[0].kind == "file"
+    into = dest.endswith("/") or (single_file and os.path.isdir(dest))
     root = os.path.normpath(dest)
     out = []
     for e in entries:

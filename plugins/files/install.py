@@ -110,7 +110,9 @@ async def install(ctx: ActionContext, p: InstallParams) -> InstallResult:
     with fs_errors():
         for e, x in zip(p.files, planned, strict=True):
             if x.kind == "dir" and x.status == "new":
-                os.makedirs(x.target, mode=file_mode(p.mode, e, 0o755), exist_ok=True)
+                # ``mode`` is for files; a directory keeps the source's bits (search bits intact).
+                os.makedirs(x.target, exist_ok=True)
+                os.chmod(x.target, file_mode(None, e, 0o755))
                 if uid >= 0 or gid >= 0:
                     os.chown(x.target, uid, gid)
         for e, x in todo:
