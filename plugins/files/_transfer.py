@@ -34,7 +34,7 @@ import msgspec
 import trio
 
 from agent_core import ActionError
-from transports import ErrorCode
+from transports import ErrorCode, leaf_errors
 
 from ._common import bad, fsync_dir, gid_of, hash_file, parse_mode, uid_of
 
@@ -190,8 +190,8 @@ def resolve(dest: str, entries: Iterable[FileEntry]) -> list[tuple[FileEntry, st
 def _kind_conflict(target: str, kind: str) -> None:
     """A019 when something of the other kind sits at ``target`` or in its way."""
     try:
-        mode = os.lstat(target).st_mode
-    except FileNotFoundError:
+        mode: int | None = os.lstat(target).st_mode
+    except (FileNotFoundError, NotADirectoryError):
         mode = None
     if mode is not None:
         if kind == "file" and st.S_ISDIR(mode):
@@ -204,7 +204,7 @@ def _kind_conflict(target: str, kind: str) -> None:
     while parent and parent != "/":
         try:
             pmode = os.stat(parent).st_mode
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             parent = os.path.dirname(parent)
             continue
         if not st.S_ISDIR(pmode):
@@ -313,9 +313,16 @@ async def gather(
             if on_chunk is not None:
                 await on_chunk(len(data))
 
-    async with trio.open_nursery() as nursery:
-        for _ in range(max(1, min(parallel, len(missing)))):
-            nursery.start_soon(worker)
+    try:
+        async with trio.open_nursery() as nursery:
+            for _ in range(max(1, min(parallel, len(missing)))):
+                nursery.start_soon(worker)
+    except BaseExceptionGroup as group:
+        # Report the first real failure, as if one worker had run alone.
+        leaves = leaf_errors(group)
+        if any(isinstance(e, trio.Cancelled) for e in leaves) or not isinstance(leaves[0], Exception):
+            raise
+        raise leaves[0] from None
     return stats
 
 

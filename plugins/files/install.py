@@ -56,7 +56,7 @@ class InstallParams(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     parallel: Annotated[int, msgspec.Meta(ge=1, le=16)] = 2
 
 
-class InstallResult(msgspec.Struct, omit_defaults=True, kw_only=True):
+class InstallResult(msgspec.Struct, kw_only=True):
     files: list[Planned]
     new: int = 0
     differing: int = 0
