@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol
 
 import msgspec
-import trio
 
 from agent_core import ActionError
 from transports import ErrorCode, leaf_errors
@@ -287,6 +286,8 @@ async def gather(
     :raises ActionError: A015 when a chunk fails verification ``VERIFY_TRIES``
         times; the source's own error when it cannot be had.
     """
+    import trio  # loaded by the agent anyway; kept out of the plugin's import
+
     wanted = list(dict.fromkeys(d for d in digests if d != EMPTY))
     held = [d for d in wanted if store.has(d)]
     held_set = set(held)

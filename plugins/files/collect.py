@@ -18,7 +18,6 @@ import stat as st
 from typing import Annotated
 
 import msgspec
-import trio
 
 from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
 from transports import ErrorCode
@@ -55,6 +54,7 @@ def _stat(path: str) -> os.stat_result:
 @action("file.collect", risk=Risk.READ, timeout=3600)
 async def collect(ctx: ActionContext, p: CollectParams) -> CollectResult:
     """Stream ``path`` to the center chunk by chunk; return its manifest."""
+    import trio  # loaded by the agent anyway; kept out of the plugin's import
     path = abs_path(p.path)
     before = _stat(path)
     if before.st_size > p.max_bytes:

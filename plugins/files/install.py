@@ -20,7 +20,6 @@ from functools import partial
 from typing import Annotated
 
 import msgspec
-import trio
 
 from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
 from transports import ErrorCode
@@ -85,6 +84,7 @@ def _check(p: InstallParams) -> None:
 @action("file.install", risk=Risk.CHANGE, timeout=3600)
 async def install(ctx: ActionContext, p: InstallParams) -> InstallResult:
     """Install the manifest's files under ``dest``: skip identical ones, fetch and verify the rest, rename into place."""
+    import trio  # loaded by the agent anyway; kept out of the plugin's import
     dest = abs_path(p.dest, "dest") + ("/" if p.dest.endswith("/") and p.dest != "/" else "")
     _check(p)
     with fs_errors(dest):
