@@ -333,7 +333,8 @@ def build_app(center: Center, *, enroll_token: str, authenticate: Authenticator,
         return json_response(openapi)
 
     async def health(request: Request, _: str) -> Response:
-        return json_response({"ok": True, "center": center.center_id, "proxies": sorted(center.links), "time": time.time()})
+        files = center.files.statistics if center.files is not None else {}
+        return json_response({"ok": True, "center": center.center_id, "proxies": sorted(center.links), "time": time.time(), "files": files})
 
     routes = [
         Route("/v1/health", guarded(health, auth=False)),
