@@ -101,6 +101,16 @@ class SimFleet:
         self._limiter = trio.CapacityLimiter(max(1, concurrency))
         self._pending: dict[str, list[Any]] = {}
         self._nursery: trio.Nursery | None = None
+        self._files: Any = None
+
+    @property
+    def files(self) -> Any:
+        """The file channel's chunk store (:class:`._files.SimChunks`), made when first used."""
+        if self._files is None:
+            from ._files import SimChunks
+
+            self._files = SimChunks(self.state_dir / "files")
+        return self._files
 
     @property
     def nursery(self) -> trio.Nursery:
