@@ -19,8 +19,10 @@ from transports import ChunkAck, ChunkData, ChunkGet, ChunkPut, ErrorCode, RateL
 
 from ._sdk import ActionError
 
-#: How long one request may stay unanswered on a live link before it is asked again.
-ASK_AGAIN_AFTER = 60.0
+#: How long one request may stay unanswered on a live link before it is asked
+#: again. The proxy answers every request (data or a code), so this only
+#: guards against a peer that lost it; a broken link re-asks at once.
+ASK_AGAIN_AFTER = 600.0
 
 
 class ChunkClient:

@@ -38,6 +38,7 @@ from center._cp import build_manifest, upload  # noqa: E402
 from tests.chaos._cluster import PY, Cluster  # noqa: E402
 
 MB = 1_000_000
+ARENAS: dict[str, str] = {"MALLOC_MMAP_THRESHOLD_": "1048576"} if os.environ.get("BENCH_MMAP") else {}
 
 
 def start_sims(c: Cluster, name: str, count: int, prefix: str) -> None:
@@ -46,6 +47,7 @@ def start_sims(c: Cluster, name: str, count: int, prefix: str) -> None:
         "--count", str(count), "--idc", "chaos", "--state-dir", str(c.root / name), "--prefix", prefix,
         "--backoff-min", "0.5", "--backoff-max", "3", "--log-file", str(c.logs / f"{name}.log"),
     ]
+    c.env[name] = dict(ARENAS)
     c._start(name)
 
 
@@ -98,6 +100,7 @@ def run(agents: int, mb: float, chunk: int, work: Path) -> dict[str, Any]:
     try:
         c.start_center()
         for pid in c.proxy_ids:
+            c.env[pid] = {"STARLING_PROXY_CACHE_DIR": str(work / f"{pid}-cache")} | ARENAS
             c.start_proxy(pid)
         start_sims(c, "sim-a", agents - small, "fa")
         start_sims(c, "sim-b", small, "fb")

@@ -30,7 +30,7 @@ from transports import ChunkAck, ChunkData, ChunkGet, ChunkPut, ErrorCode, RateL
 log = logging.getLogger("starling.proxy.files")
 
 #: Chunks being served (or relayed) at once: each is in memory while it is sent.
-SERVE_AT_ONCE = 16
+SERVE_AT_ONCE = 32
 #: How long the proxy waits for the center to answer one request before asking again.
 UPSTREAM_PATIENCE = 30.0
 #: How long a request may wait for any link to a center at all.
