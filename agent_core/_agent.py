@@ -10,9 +10,9 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import os
 import random
 import ssl
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ import trio
 from transports import (
     Ack,
     Cancel,
+    Catalogue,
     Channel,
     ChunkAck,
     ChunkData,
@@ -40,9 +41,12 @@ from transports import (
     TransportError,
     Welcome,
     client_context,
+    create_private,
     get_carrier,
     leaf_errors,
+    private_dir,
     send_if_open,
+    write_private,
 )
 from transports import ErrorCode as EC
 from transports._signing import public_key_bytes, sign_hello, sign_result, verify_task_message
@@ -50,6 +54,7 @@ from transports._signing import public_key_bytes, sign_hello, sign_result, verif
 from ._chunks import ChunkClient
 from ._config import AgentConfig
 from ._context import AgentInfo
+from ._declare import catalogue_for
 from ._executor import execute
 from ._health import collect_health
 from ._identity import Identity, collect_identity
@@ -58,6 +63,7 @@ from ._kernel import Kernel
 from ._plugins import PluginHost
 from ._register import Enrollment, ProxyInfo, RegistrationError, register
 from ._residents import ResidentSupervisor
+from ._runner import interrupted_outcome
 from ._sdk import ActionError
 from ._throttle import Throttle
 
@@ -73,12 +79,13 @@ class Agent:
     def __init__(self, config: AgentConfig, *, host: PluginHost | None = None) -> None:
         self.config = config
         self.state_dir = Path(config.state_dir)
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.state_dir)
         self.host = host or PluginHost(disabled=set(config.disabled_plugins))
-        self.journal = Journal(self.state_dir / "journal.db")
+        self.journal = Journal(create_private(self.state_dir / "journal.db"))
         self.key = load_or_create_key(self.state_dir / "agent-ed25519.pem")
         self.residents = ResidentSupervisor(self.host, self.state_dir, config=config.plugin_config)
-        self.kernel = Kernel(self.host, self.state_dir, self.status, on_change=self.residents.reload)
+        self._reenroll = trio.Event()
+        self.kernel = Kernel(self.host, self.state_dir, self.status, on_change=self.plugins_changed)
         self.throttle = Throttle(
             max_load_per_cpu=config.max_load_per_cpu, mem_budget_mb=config.mem_budget_mb, max_concurrent=config.max_concurrent
         )
@@ -115,9 +122,10 @@ class Agent:
         already-enrolled agent from reaching its proxies."""
         assert self.identity is not None
         try:
+            catalogue = await self._catalogue()
             enrollment = await register(
                 self.config.center, self.config.enroll_token, self.identity, VERSION, self._ssl,
-                public_key=public_key_bytes(self.key),
+                public_key=public_key_bytes(self.key), catalogue=catalogue,
             )
         except RegistrationError as exc:
             cached = self._load_cached()
@@ -125,11 +133,24 @@ class Agent:
                 raise
             log.warning("registration failed (%s: %s); using the cached enrollment", exc.code, exc)
             return cached
-        tmp = self._cred_file.with_suffix(".tmp")
-        tmp.write_bytes(msgspec.json.encode(enrollment))
-        os.chmod(tmp, 0o600)
-        tmp.replace(self._cred_file)
+        write_private(self._cred_file, msgspec.json.encode(enrollment))
         return enrollment
+
+    async def _catalogue(self) -> tuple[str, Catalogue] | None:
+        """What this agent can run, for the center's policy (built once per set of
+        installed plugins, in a child process; see :mod:`agent_core._declare`)."""
+        cache = Path(self.config.cache_dir) if self.config.cache_dir else self.state_dir
+        try:
+            return await trio.to_thread.run_sync(catalogue_for, cache, self.kernel.package_paths())
+        except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+            # Still enroll: the center refuses actions it has no declaration for.
+            log.error("cannot declare this agent's actions: %s", exc)
+            return None
+
+    def plugins_changed(self) -> None:
+        """Plugins were installed, removed or rolled back: tell the center soon."""
+        self.residents.reload()
+        self._reenroll.set()
 
     # -- main loop -----------------------------------------------------------------
 
@@ -148,14 +169,18 @@ class Agent:
             )
             self.host.pm.hook.starling_agent_started(agent=self.info)
             await nursery.start(self.residents.run)
-            interrupted, pending = self.journal.recover()
+            interrupted, pending = self.journal.recover(self._interrupted)
             for res in interrupted:
-                log.warning("task %s was running when the agent stopped; reported as A007", res.task_id)
+                log.warning("task %s was running when the agent stopped: %s (%s)", res.task_id, res.message, res.code)
                 self.journal.finish(sign_result(self.key, res))
             for task in pending:
                 nursery.start_soon(self._run_task, task)
             nursery.start_soon(self._connection_loop)
             nursery.start_soon(self._housekeeping)
+
+    def _interrupted(self, task_id: str) -> tuple[EC, str]:
+        """What became of a task that ran when the previous agent stopped."""
+        return interrupted_outcome(self.state_dir, task_id)
 
     async def _enroll_with_retry(self) -> Enrollment:
         delay = self.config.backoff_min
@@ -339,7 +364,10 @@ class Agent:
         if self.config.verify_signatures:
             try:
                 assert self.enrollment is not None
-                verify_task_message(self._trusted_keys(), task, time.time(), agent_id=self.enrollment.agent_id, leeway=self.config.clock_leeway)
+                verify_task_message(
+                    self._trusted_keys(), task, time.time(), agent_id=self.enrollment.agent_id, leeway=self.config.clock_leeway,
+                    epoch=self.journal.epoch, max_lifetime=self.config.max_task_lifetime, max_timeout=self.config.max_task_timeout,
+                )
             except StarlingError as exc:
                 # Not journaled: a forged task must not burn the id of a real one.
                 log.warning("refused task %s: %s (%s)", task.task_id, exc, exc.code)
@@ -414,14 +442,18 @@ class Agent:
         current proxy list: a proxy the center revoked or retired is left."""
         rounds = 0
         while True:
-            await trio.sleep(30)
+            with trio.move_on_after(30):
+                await self._reenroll.wait()
+            changed = self._reenroll.is_set()
+            if changed:
+                self._reenroll = trio.Event()
             rounds += 1
             if self._channel is not None:
                 for res in self.journal.unacked():
                     if time.time() - res.finished > 20:
                         await self._send(res)
             self.journal.prune()
-            if rounds % REENROLL_ROUNDS == 0:
+            if changed or rounds % REENROLL_ROUNDS == 0:
                 try:
                     self.enrollment = await self.enroll()
                 except RegistrationError as exc:
@@ -454,10 +486,7 @@ def load_or_create_key(path: Path) -> Any:
         assert isinstance(key, ed25519.Ed25519PrivateKey)
         return key
     key = ed25519.Ed25519PrivateKey.generate()
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    os.chmod(tmp, 0o600)
-    tmp.replace(path)
+    write_private(path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
     return key
 
 

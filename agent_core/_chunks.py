@@ -93,7 +93,7 @@ class ChunkClient:
             self.statistics["asked_again"] += 1
             await trio.sleep(1.0)
         if answer.code:
-            raise ActionError(answer.message or f"chunk {digest[:12]}… unavailable", code=ErrorCode.of(answer.code, ErrorCode.C023))
+            raise ActionError(answer.message or f"chunk {digest[:12]}… unavailable", code=ErrorCode.of(answer.code, ErrorCode.C031))
         await self.limit.take(len(answer.data))
         self.statistics["fetched"] += 1
         self.statistics["fetched_bytes"] += len(answer.data)
@@ -104,6 +104,6 @@ class ChunkClient:
         await self.limit.take(len(data))
         answer: ChunkAck = await self._ask(lambda req: ChunkPut(req=req, hash=digest, data=data))
         if answer.code:
-            raise ActionError(answer.message or f"chunk {digest[:12]}… refused", code=ErrorCode.of(answer.code, ErrorCode.C024))
+            raise ActionError(answer.message or f"chunk {digest[:12]}… refused", code=ErrorCode.of(answer.code, ErrorCode.C032))
         self.statistics["put"] += 1
         self.statistics["put_bytes"] += len(data)

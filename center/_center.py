@@ -14,7 +14,7 @@ import logging
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import trio
@@ -32,7 +32,6 @@ from transports import (
     ErrorCode,
     ErrorMsg,
     Events,
-    Hello,
     JobSpec,
     LoadReport,
     Output,
@@ -48,11 +47,18 @@ from transports import (
     TransportError,
     Welcome,
     encode_value,
+    receive_hello,
 )
 from transports._signing import key_id_for, sign_job_spec, verify_result
 
 from ._credentials import proxy_token
+from ._jobtimes import check_job_times
+from ._requests import JobRequest
 from ._store import AsyncStore, new_id
+
+if TYPE_CHECKING:
+    from ._audit import AuditTrail
+    from ._policy import Policy
 
 log = logging.getLogger("starling.center")
 
@@ -100,23 +106,6 @@ class OutputBuffer:
             await self._wake[job_id].wait()
 
 
-class JobRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """What a caller submits."""
-
-    action: str
-    params: dict[str, Any] = {}
-    hosts: list[str] = []
-    tags: list[str] = []
-    idc: str = ""
-    all: bool = False
-    timeout: float = 60.0
-    #: Seconds from now after which undelivered tasks fail; default timeout + grace.
-    deadline: float = 0.0
-    #: What to do with hosts offline at submission: "fail" now (E001) or "wait" for them.
-    offline: str = "fail"
-    stream: bool = False
-
-
 @dataclass
 class ProxyLink:
     proxy_id: str
@@ -157,8 +146,8 @@ class Center:
         self.assigned: dict[str, int] = {}
         self.outputs = OutputBuffer()
         self._idc_totals: dict[str, int] = {}
-        self.policy: Any = None  # center._policy.Policy, set by the server
-        self.audit: Any = None  # center._audit.AuditTrail, set by the server
+        self.policy: Policy | None = None  # set by the server before serving
+        self.audit: AuditTrail | None = None
         self.files: Any = None  # center._files.CenterFiles, set by the server
         self._progress: dict[str, trio.Event] = defaultdict(trio.Event)
         self.stats: dict[str, int] = defaultdict(int)
@@ -180,10 +169,8 @@ class Center:
     # -- proxy links ---------------------------------------------------------------------
 
     async def proxy_session(self, channel: Channel) -> None:
-        with trio.fail_after(10):
-            hello = await channel.receive()
-        if not isinstance(hello, Hello) or hello.role != "proxy":
-            await channel.send(ErrorMsg(code=ErrorCode.P003.value, message="expected a proxy hello"))
+        hello = await receive_hello(channel, "proxy")
+        if hello is None:
             return
         expected = proxy_token(self.proxy_token, hello.node_id).encode()
         if not hmac.compare_digest(hello.credential, expected):
@@ -194,6 +181,7 @@ class Center:
             log.warning("proxy %s refused: revoked", hello.node_id)
             await channel.send(ErrorMsg(code=ErrorCode.P005.value, message="proxy revoked"))
             return
+        channel.mark_authenticated()
         revoked = await self.store.revoked_agents()
         await channel.send(
             Welcome(session=new_id("s"), heartbeat=self.heartbeat, server_time=time.time(), center_key=self.public_key, revoked=revoked)
@@ -324,10 +312,7 @@ class Center:
     # -- jobs ------------------------------------------------------------------------------
 
     async def submit(self, req: JobRequest, account: str = "") -> dict[str, Any]:
-        if req.offline not in ("fail", "wait"):
-            raise StarlingError("offline must be 'fail' or 'wait'", code=ErrorCode.C001)
-        if req.timeout <= 0 or req.timeout > 7 * 86400:
-            raise StarlingError("timeout must be within (0, 604800] seconds", code=ErrorCode.C001)
+        check_job_times(req.timeout, req.deadline)  # C001 for NaN, inf, negative, 1e308, 1e-300
         if not (req.hosts or req.tags or req.idc or req.all):
             raise StarlingError("give targets: hosts, tags, idc or all", code=ErrorCode.C001)
         targets = await self.store.select_agents(hosts=req.hosts, tags=req.tags, idc=req.idc, all_hosts=req.all)
@@ -342,26 +327,30 @@ class Center:
         targets = [t for t in targets if not t["revoked"]]
         if not targets:
             raise StarlingError("no registered host matches the selection", code=ErrorCode.C003)
-        hold, reasons, warnings, risk, params = False, [], [], None, req.params
-        if self.policy is not None:
-            from ._policy import load_account
+        if self.policy is None:
+            raise StarlingError("this center has no policy configured", code=ErrorCode.C020)
+        await self.learn_catalogues({t["catalogue"] for t in targets})
+        from ._accounts import load_account
 
-            acct = await self.store.call(load_account, self.store.sync, account)
-            try:
-                adm = await trio.to_thread.run_sync(self.policy.admit, acct, req, targets)
-            except StarlingError as exc:
-                self._audit(account, "job.refused", req.action, {"code": exc.code.value, "message": exc.message, "hosts": len(targets)})
-                raise
-            hold, reasons, warnings, risk, params = adm.hold, adm.reasons, adm.warnings, adm.risk, adm.params
+        acct = await self.store.call(load_account, self.store.sync, account)
+        try:
+            adm = await trio.to_thread.run_sync(self.policy.admit, acct, req, targets)
+        except StarlingError as exc:
+            self._audit(account, "job.refused", req.action, {"code": exc.code.value, "message": exc.message, "hosts": len(targets)})
+            raise
+        assert adm.effective is not None
+        hold, params = adm.hold, adm.params
+        timeout = req.timeout if req.timeout is not None else adm.effective.timeout
+        check_job_times(timeout, req.deadline)  # a declared timeout comes from an agent's catalogue
         now = time.time()
         job_id = new_id("j")
-        window = APPROVAL_WINDOW if hold else (req.deadline if req.deadline > 0 else req.timeout + self.dispatch_grace)
+        window = APPROVAL_WINDOW if hold else (req.deadline if req.deadline > 0 else timeout + self.dispatch_grace)
         deadline = now + window
         params_raw = encode_value(params)
         job_row = {
             "id": job_id, "account": account, "action": req.action, "params": json.dumps(req.params),
             "params_raw": params_raw, "targets": json.dumps({"hosts": req.hosts, "tags": req.tags, "idc": req.idc, "all": req.all}),
-            "created": now, "timeout": req.timeout, "deadline": deadline, "total": len(targets),
+            "created": now, "timeout": timeout, "deadline": deadline, "total": len(targets),
             "state": "pending_approval" if hold else "running", "offline": req.offline, "stream": req.stream,
         }
         task_rows = [
@@ -370,27 +359,52 @@ class Center:
         ]
         await self.store.create_job(job_row, task_rows)
         self.stats["jobs"] += 1
-        self._audit(account, "job.submit", job_id, {"action": req.action, "hosts": len(targets), "hold": hold, "reasons": reasons, "risk": risk})
-        answer: dict[str, Any] = {"job_id": job_id, "total": len(targets), "state": job_row["state"], "warnings": warnings}
+        self._audit(account, "job.submit", job_id, {"action": req.action, "hosts": len(targets), "hold": hold, "reasons": adm.reasons, "risk": adm.risk})
+        missing = set(adm.missing)
+        if missing:
+            # Hosts whose agents do not have the action: say so now, per host.
+            await self.store.finalize([
+                (r["id"], "failed", ErrorCode.A001.value, f"this host's agent does not declare {req.action}")
+                for r in task_rows if r["agent_id"] in missing
+            ])
+        answer: dict[str, Any] = {"job_id": job_id, "total": len(targets), "state": job_row["state"], "warnings": adm.warnings}
+        if missing:
+            answer["undeclared"] = len(missing)
         if hold:
-            answer |= {"code": ErrorCode.C011.value, "reasons": reasons, "offline": 0}
+            answer |= {"code": ErrorCode.C011.value, "reasons": adm.reasons, "offline": 0}
             return answer
         by_agent = {t["id"]: t for t in targets}
-        offline = [(row["id"], by_agent[row["agent_id"]]) for row in task_rows if not self._reachable(by_agent[row["agent_id"]])]
+        live = [r for r in task_rows if r["agent_id"] not in missing]
+        offline = [(row["id"], by_agent[row["agent_id"]]) for row in live if not self._reachable(by_agent[row["agent_id"]])]
         if offline and req.offline == "fail":
             await self.store.finalize([(tid, "failed", agent["code"] or "E001", ErrorCode.of(agent["code"] or "E001", ErrorCode.E001).meaning) for tid, agent in offline])
         offline_ids = {tid for tid, _ in offline}
-        await self.dispatch(job_row, [r for r in task_rows if r["id"] not in offline_ids], by_agent)
+        await self.dispatch(job_row, [r for r in live if r["id"] not in offline_ids], by_agent)
         await self._settle({job_id})
         return answer | {"offline": len(offline)}
+
+    async def learn_catalogues(self, digests: set[str]) -> None:
+        """Make the declarations of these catalogues known (another center may have stored them)."""
+        if self.policy is None:
+            return
+        book = self.policy.book
+        unknown = {d for d in digests if d and not book.knows(d)}
+        if unknown:
+            for digest, doc in (await self.store.catalogue_docs(unknown)).items():
+                book.add(digest, doc)
 
     def _audit(self, actor: str, kind: str, subject: str, detail: Any) -> None:
         if self.audit is not None:
             self.audit.record(actor, kind, subject, detail)
 
     async def decide(self, job_id: str, approver: str, approve: bool) -> dict[str, Any]:
-        """A second account approves (or rejects) a held job."""
-        from ._policy import load_account
+        """A second account approves (or rejects) a held job.
+
+        Two people means two keys that do not answer to one another: the
+        submitter cannot approve, and neither can an account that created the
+        submitter's account (directly or through others) — one stolen key
+        cannot mint a submitter and approve its jobs."""
+        from ._accounts import creators, load_account
 
         job = await self.store.job(job_id)
         if job is None:
@@ -402,6 +416,8 @@ class Center:
             raise StarlingError("this account may not approve jobs", code=ErrorCode.C009)
         if approver == job["account"]:
             raise StarlingError("a job needs a second person: its submitter cannot approve it", code=ErrorCode.C009)
+        if approve and approver in await self.store.call(creators, self.store.sync, job["account"]):
+            raise StarlingError("a job needs a second person: its submitter's account was created by the approver", code=ErrorCode.C009)
         self._audit(approver, "job.approve" if approve else "job.reject", job_id, {"submitter": job["account"]})
         if not approve:
             await self.store.set_job_state(job_id, "rejected")
@@ -431,6 +447,7 @@ class Center:
         return JobSpec(
             job_id=job["id"], action=job["action"], params=msgspec.Raw(job["params_raw"]),
             timeout=job["timeout"], deadline=job["deadline"], stream=bool(job["stream"]), account=job["account"],
+            issued=job["created"],  # signed: the agent refuses tasks issued before its journal's epoch
         )
 
     async def dispatch(self, job: dict[str, Any], task_rows: list[dict[str, Any]], agents: dict[str, dict[str, Any]]) -> None:
@@ -503,6 +520,8 @@ class Center:
         job = await self.store.job(job_id)
         if job is None:
             raise StarlingError(f"no job {job_id}", code=ErrorCode.C004)
+        if job["state"] not in ("running", "pending_approval"):
+            raise StarlingError(f"job {job_id} is already {job['state']}", code=ErrorCode.C026)
         await self.store.set_job_state(job_id, "cancelled")
         rows = await self.store.running_tasks(job_id)
         by_proxy: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -528,6 +547,8 @@ class Center:
     async def revoke_proxy(self, proxy_id: str) -> bool:
         """Refuse a proxy from now on and cut its link; its agents reconnect elsewhere."""
         ok = await self.store.revoke_proxy(proxy_id)
+        if not ok:
+            return False
         link = self.links.get(proxy_id)
         if link is not None:
             with trio.CancelScope(shield=True):
@@ -539,11 +560,15 @@ class Center:
         self._audit(self.center_id, "proxy.revoke", proxy_id, {})
         return bool(ok)
 
-    async def revoke(self, agent_id: str) -> bool:
-        ok = await self.store.revoke_agent(agent_id)
+    async def revoke(self, agent_id: str, revoked: bool = True) -> bool:
+        """Revoke (or restore) a host. A revoked host's agent is cut off and its
+        re-enrollment refused (C019); restoring lets it enroll again."""
+        ok = await self.store.revoke_agent(agent_id, revoked)
+        if not ok:
+            return False
         for link in list(self.links.values()):
             try:
-                await link.channel.send(Revoke(agent_ids=[agent_id]))
+                await link.channel.send(Revoke(agent_ids=[agent_id]) if revoked else Revoke(agent_ids=[], restored=[agent_id]))
             except TransportError:
                 pass
         return bool(ok)

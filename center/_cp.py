@@ -181,7 +181,7 @@ def build_manifest(src: Path, chunk_size: int) -> tuple[list[dict[str, Any]], di
                 offset += len(data)
         after = path.stat()
         if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns) or offset != after.st_size:
-            raise StarlingError(f"{path} changed while it was read; copy it when it is quiet", code=ErrorCode.A018)
+            raise StarlingError(f"{path} changed while it was read; copy it when it is quiet", code=ErrorCode.A021)
         entries.append({"path": rel, "size": offset, "sha256": whole.hexdigest(), "chunks": chunks, "mode": f"{st.S_IMODE(before.st_mode):04o}"})
 
     name = src.resolve().name or "root"
@@ -220,7 +220,7 @@ def _progress(quiet: bool) -> Progress:
 
 def upload(client: Any, where: dict[str, tuple[Path, int, int]], quiet: bool) -> dict[str, int]:
     """Upload the chunks the center lacks (resumable: asks first). Re-reads each
-    chunk and checks it still hashes to the manifest's value (A018 otherwise)."""
+    chunk and checks it still hashes to the manifest's value (A021 otherwise)."""
     digests = list(where)
     missing: list[str] = []
     for i in range(0, len(digests), 10000):
@@ -234,7 +234,7 @@ def upload(client: Any, where: dict[str, tuple[Path, int, int]], quiet: bool) ->
                 fh.seek(offset)
                 data = fh.read(length)
             if hashlib.sha256(data).hexdigest() != digest:
-                raise StarlingError(f"{path} changed during the upload; nothing was sent to hosts", code=ErrorCode.A018)
+                raise StarlingError(f"{path} changed during the upload; nothing was sent to hosts", code=ErrorCode.A021)
             client.request_bytes("PUT", f"/v1/files/chunks/{digest}", data)
             progress.advance(bar, length)
     return {"chunks": len(digests), "uploaded_chunks": len(missing), "uploaded_bytes": total}

@@ -5,7 +5,7 @@ Chunks are files named by their SHA-256 under ``files_dir`` (two-level fan
 out). The database row (``file_chunks``) says which center stored a chunk and
 when; the bytes never enter the database. Several centers active-active share
 chunks by sharing ``files_dir`` (a shared filesystem mount); a center that
-lacks a chunk on its disk answers C023 and names, from the index, the center
+lacks a chunk on its disk answers C031 and names, from the index, the center
 that stored it, so an operator sees a missing shared mount at once.
 """
 
@@ -52,7 +52,7 @@ class CenterFiles:
     :param root: the chunk directory (shared between centers for active-active).
     :param store: the database, for the index (None: no index, tests).
     :param center_id: written into the index next to each chunk it stores.
-    :param max_file_bytes: the largest file a manifest may describe (C024).
+    :param max_file_bytes: the largest file a manifest may describe (C032).
     """
 
     def __init__(self, root: Path, store: AsyncStore | None, center_id: str = "", max_file_bytes: int = 64 << 30) -> None:
@@ -134,7 +134,7 @@ class CenterFiles:
     async def read(self, digest: str) -> bytes:
         """The chunk's bytes.
 
-        :raises StarlingError: C023 when this center does not hold it.
+        :raises StarlingError: C031 when this center does not hold it.
         """
         if not is_digest(digest):
             raise StarlingError("a chunk is named by its lowercase hex SHA-256", code=ErrorCode.C001)
@@ -143,7 +143,7 @@ class CenterFiles:
         except FileNotFoundError:
             who = await trio.to_thread.run_sync(self._who_stored, digest)
             where = f"; center {who} stored it: give the centers a shared files_dir" if who and who != self.center_id else ""
-            raise StarlingError(f"chunk {digest} is not on this center{where}", code=ErrorCode.C023) from None
+            raise StarlingError(f"chunk {digest} is not on this center{where}", code=ErrorCode.C031) from None
 
     async def missing(self, digests: list[str]) -> list[str]:
         """The ones among ``digests`` this center lacks (what an upload must send)."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import fnmatch
 import posixpath
+from collections.abc import Sequence
 from typing import Any
 
 from transports import ErrorCode, StarlingError
@@ -35,9 +36,9 @@ WRITES: dict[str, tuple[str, ...]] = {
 }
 
 
-def check_paths(scopes: dict[str, Any], key_id: str, action: str, params: dict[str, Any]) -> None:
-    """C009 when ``action`` would change a path outside the account's ``paths`` globs."""
-    patterns = scopes.get("paths")
+def check_paths(patterns: Sequence[str], key_id: str, action: str, params: dict[str, Any]) -> None:
+    """C009 when ``action`` would change a path outside the ``patterns`` (the
+    account's ``paths`` scope; empty: no restriction)."""
     fields = WRITES.get(action)
     if not patterns or fields is None:
         return

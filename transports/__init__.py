@@ -22,6 +22,7 @@ from ._codec import (
     frame,
 )
 from ._codes import ErrorCode, Layer, catalogue_markdown
+from ._declarations import CODE_KEY, ActionDecl, Catalogue, CodeRole, catalogue_digest, code_fields
 from ._errors import (
     ChannelClosed,
     ClosedByYou,
@@ -35,7 +36,10 @@ from ._errors import (
     VersionMismatch,
     leaf_errors,
 )
+from ._files import create_private, open_private_append, private_dir, tighten_private, write_private
+from ._guard import Admission, ConnGate, ConnLimits, trim_memory
 from ._logging import JsonFormatter, setup_logging
+from ._login import common_version, receive_hello
 from ._messages import (
     FINAL_STATES,
     PROTOCOL_VERSION,
@@ -82,15 +86,20 @@ from ._messages import (
 )
 from ._rate import RateLimit
 from ._stream import GOODBYE, StreamChannel
-from ._tls import TlsFiles, client_context, server_context, tls_files
+from ._tls import AEAD_CIPHERS, TlsFiles, client_context, server_context, tls_files
 
 __all__ = [
+    "AEAD_CIPHERS",
     "Ack",
+    "ActionDecl",
+    "Admission",
     "AgentState",
     "AnyMessage",
     "Balance",
+    "CODE_KEY",
     "Cancel",
     "Carrier",
+    "Catalogue",
     "Channel",
     "ChannelClosed",
     "ChunkAck",
@@ -98,6 +107,9 @@ __all__ = [
     "ChunkGet",
     "ChunkPut",
     "ClosedByYou",
+    "CodeRole",
+    "ConnGate",
+    "ConnLimits",
     "ConnectFailed",
     "DEFAULT_MAX_FRAME",
     "DiskUsage",
@@ -150,9 +162,13 @@ __all__ = [
     "VersionMismatch",
     "Welcome",
     "available_schemes",
+    "catalogue_digest",
     "catalogue_markdown",
     "client_context",
+    "code_fields",
+    "common_version",
     "connect",
+    "create_private",
     "decode",
     "decode_value",
     "encode",
@@ -160,11 +176,17 @@ __all__ = [
     "frame",
     "get_carrier",
     "leaf_errors",
+    "open_private_append",
+    "private_dir",
+    "receive_hello",
     "register_carrier",
     "run_handler",
     "send_if_open",
     "server_context",
     "setup_logging",
     "split_host_port",
+    "tighten_private",
     "tls_files",
+    "trim_memory",
+    "write_private",
 ]

@@ -100,6 +100,8 @@ class JobSpec(msgspec.Struct, omit_defaults=True, kw_only=True):
     key_id: str = ""
     root: bytes = b""
     signature: bytes = b""
+    #: When the center created the job (POSIX time); signed, see transports._signing.
+    issued: float = 0.0
     expires: float = 0.0
     nonce: bytes = b""
 
@@ -293,6 +295,8 @@ class Balance(Message, tag="balance", kw_only=True):
 
 class Revoke(Message, tag="revoke", kw_only=True):
     agent_ids: list[str]
+    #: Agents whose revocation was undone: they may connect again.
+    restored: list[str] = []
 
 
 # --- streams (terminal, file transfer) ------------------------------------------

@@ -199,7 +199,7 @@ class ProxyFiles:
         for _ in range(VERIFY_TRIES):
             answer: ChunkData = await self._upstream(lambda req: ChunkGet(req=req, hash=digest))
             if answer.code:
-                raise StarlingError(answer.message, code=ErrorCode.of(answer.code, ErrorCode.C023))
+                raise StarlingError(answer.message, code=ErrorCode.of(answer.code, ErrorCode.C031))
             actual = await trio.to_thread.run_sync(_sha256, answer.data)
             if actual == digest:
                 self.statistics["from_center"] += 1

@@ -5,7 +5,7 @@ A file travels as a *manifest* (inside the signed job params) plus
 content-addressed *chunks* (SHA-256 of each chunk is its name). Installing is:
 
 1. :func:`plan` — resolve every entry to its target path, refuse a file where
-   a directory is (or the other way round, A019), and compare what is there:
+   a directory is (or the other way round, A022), and compare what is there:
    ``same`` (size and SHA-256 equal: nothing to send), ``differing`` or ``new``;
 2. :func:`check_space` — the target filesystems (and the chunk store) must hold
    what will be written (E006 before a single byte is fetched);
@@ -187,18 +187,18 @@ def resolve(dest: str, entries: Iterable[FileEntry]) -> list[tuple[FileEntry, st
 
 
 def _kind_conflict(target: str, kind: str) -> None:
-    """A019 when something of the other kind sits at ``target`` or in its way."""
+    """A022 when something of the other kind sits at ``target`` or in its way."""
     try:
         mode: int | None = os.lstat(target).st_mode
     except (FileNotFoundError, NotADirectoryError):
         mode = None
     if mode is not None:
         if kind == "file" and st.S_ISDIR(mode):
-            raise ActionError(f"{target} is a directory; a file was expected there", code=ErrorCode.A019)
+            raise ActionError(f"{target} is a directory; a file was expected there", code=ErrorCode.A022)
         if kind == "file" and not st.S_ISREG(mode):
-            raise ActionError(f"{target} exists and is not a regular file", code=ErrorCode.A019)
+            raise ActionError(f"{target} exists and is not a regular file", code=ErrorCode.A022)
         if kind == "dir" and not st.S_ISDIR(mode):
-            raise ActionError(f"{target} is a file; a directory was expected there", code=ErrorCode.A019)
+            raise ActionError(f"{target} is a file; a directory was expected there", code=ErrorCode.A022)
     parent = os.path.dirname(target)
     while parent and parent != "/":
         try:
@@ -207,7 +207,7 @@ def _kind_conflict(target: str, kind: str) -> None:
             parent = os.path.dirname(parent)
             continue
         if not st.S_ISDIR(pmode):
-            raise ActionError(f"{parent} is a file; a directory was expected there", code=ErrorCode.A019)
+            raise ActionError(f"{parent} is a file; a directory was expected there", code=ErrorCode.A022)
         return
 
 

@@ -5,8 +5,8 @@ one chunk at a time (never all of it in memory), hands each chunk with its
 SHA-256 to the proxy, which passes it to the center's chunk store, and returns
 the file's manifest (size, mode, SHA-256, chunk hashes) as its result. The
 caller then downloads the chunks from the center's API. A file larger than
-``max_bytes`` is refused (C024); a file that changes while it is read is
-reported (A018) instead of sending a torn copy; a directory is A019. It only
+``max_bytes`` is refused (C032); a file that changes while it is read is
+reported (A021) instead of sending a torn copy; a directory is A022. It only
 reads on the host.
 """
 
@@ -30,7 +30,7 @@ PLUGIN = Plugin("file.collect", description=__doc__.splitlines()[0], domain="fil
 
 class CollectParams(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     path: str
-    #: Refuse files larger than this (C024).
+    #: Refuse files larger than this (C032).
     max_bytes: Annotated[int, msgspec.Meta(ge=0)] = 1 << 30
     chunk_size: Annotated[int, msgspec.Meta(ge=1, le=MAX_CHUNK)] = 4 * 1024 * 1024
 
@@ -45,9 +45,9 @@ def _stat(path: str) -> os.stat_result:
     with fs_errors(path):
         s = os.stat(path)
     if st.S_ISDIR(s.st_mode):
-        raise ActionError(f"{path} is a directory; collect takes one file", code=ErrorCode.A019)
+        raise ActionError(f"{path} is a directory; collect takes one file", code=ErrorCode.A022)
     if not st.S_ISREG(s.st_mode):
-        raise ActionError(f"{path} is not a regular file", code=ErrorCode.A019)
+        raise ActionError(f"{path} is not a regular file", code=ErrorCode.A022)
     return s
 
 
@@ -58,7 +58,7 @@ async def collect(ctx: ActionContext, p: CollectParams) -> CollectResult:
     path = abs_path(p.path)
     before = _stat(path)
     if before.st_size > p.max_bytes:
-        raise ActionError(f"{path} is {before.st_size} bytes, above the cap of {p.max_bytes}", code=ErrorCode.C024)
+        raise ActionError(f"{path} is {before.st_size} bytes, above the cap of {p.max_bytes}", code=ErrorCode.C032)
     if ctx.chunks is None:
         raise ActionError("file.collect needs the agent's file channel", code=ErrorCode.A003)
     whole = hashlib.sha256()
@@ -73,14 +73,14 @@ async def collect(ctx: ActionContext, p: CollectParams) -> CollectResult:
                 break
             size += len(data)
             if size > p.max_bytes:
-                raise ActionError(f"{path} grew past the cap of {p.max_bytes} bytes while read", code=ErrorCode.C024)
+                raise ActionError(f"{path} grew past the cap of {p.max_bytes} bytes while read", code=ErrorCode.C032)
             digest = await trio.to_thread.run_sync(sha256_hex, data)
             whole.update(data)
             await ctx.chunks.put(digest, data)
             chunks.append(digest)
     after = _stat(path)
     if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns) or size != after.st_size:
-        raise ActionError(f"{path} changed while it was read ({before.st_size} -> {after.st_size} bytes)", code=ErrorCode.A018)
+        raise ActionError(f"{path} changed while it was read ({before.st_size} -> {after.st_size} bytes)", code=ErrorCode.A021)
     entry = FileEntry(path=os.path.basename(path), size=size, sha256=whole.hexdigest(), chunks=chunks, mode=f"{st.S_IMODE(before.st_mode):04o}")
     return CollectResult(path=path, file=entry, mtime=before.st_mtime)
 

@@ -99,7 +99,7 @@ async def test_cache_fetch_failure_reaches_every_waiter(tmp_path):
 
     async def failing(d: str) -> bytes:
         await release.wait()
-        raise StarlingError("not on the center", code=ErrorCode.C023)
+        raise StarlingError("not on the center", code=ErrorCode.C031)
 
     codes: list[str] = []
 
@@ -114,7 +114,7 @@ async def test_cache_fetch_failure_reaches_every_waiter(tmp_path):
             nursery.start_soon(ask)
         await trio.testing.wait_all_tasks_blocked()
         release.set()
-    assert codes == ["C023"] * 3
+    assert codes == ["C031"] * 3
 
 
 async def test_center_store_verifies_and_lists_missing(tmp_path):
@@ -132,15 +132,15 @@ async def test_center_store_verifies_and_lists_missing(tmp_path):
         assert info.value.code is ErrorCode.C001
     with pytest.raises(StarlingError) as info:
         await files.read("1" * 64)
-    assert info.value.code is ErrorCode.C023
+    assert info.value.code is ErrorCode.C031
 
 
 def test_paths_scope():
-    scopes = {"paths": ["/opt/app/*", "/etc/app.conf"]}
+    scopes = ["/opt/app/*", "/etc/app.conf"]
     check_paths(scopes, "k", "file.install", {"dest": "/opt/app/releases/42/"})
     check_paths(scopes, "k", "file.write", {"path": "/etc/app.conf"})
     check_paths(scopes, "k", "file.read", {"path": "/etc/shadow"})  # reading is not limited by `paths`
-    check_paths({}, "k", "file.install", {"dest": "/anywhere"})
+    check_paths([], "k", "file.install", {"dest": "/anywhere"})
     for action, params in [
         ("file.install", {"dest": "/etc/"}),
         ("file.install", {"dest": "/opt/app/../../etc/passwd"}),

@@ -227,7 +227,7 @@ def test_bad_input_codes(fleet, tmp_path):
             "files": [{"path": "f.txt", "size": 1, "sha256": "a" * 64, "chunks": ["b" * 64]}]}
     with pytest.raises(Exception) as info:
         client.request("POST", "/v1/files/push", json_body=body)
-    assert getattr(info.value, "code", None).value == "C023"
+    assert getattr(info.value, "code", None).value == "C031"
     # A chunk whose bytes do not hash to its name.
     with pytest.raises(Exception) as info:
         client.request_bytes("PUT", "/v1/files/chunks/" + "c" * 64, b"not that")
@@ -249,11 +249,11 @@ def test_bad_input_codes(fleet, tmp_path):
     # A directory where a file is expected, on the host.
     (tmp_path / "adir" / "f.txt").mkdir(parents=True)
     doc = _cp(fleet, str(src), "--host", f"{_host(fleet, 1)}:{tmp_path / 'adir'}/")
-    assert doc["hosts"][0]["code"] == "A019"
+    assert doc["hosts"][0]["code"] == "A022"
     # Collecting a directory, or a file above the cap.
     doc = _cp(fleet, "--host", f"{_host(fleet, 1)}:{tmp_path}", str(tmp_path / "got") + "/")
-    assert doc["hosts"][0]["code"] == "A019"
+    assert doc["hosts"][0]["code"] == "A022"
     big = tmp_path / "big.log"
     _blob(big, 4096)
     doc = _cp(fleet, "--host", f"{_host(fleet, 1)}:{big}", str(tmp_path / "got") + "/", "--max-bytes", "100")
-    assert doc["hosts"][0]["code"] == "C024"
+    assert doc["hosts"][0]["code"] == "C032"

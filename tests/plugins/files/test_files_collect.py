@@ -39,9 +39,9 @@ async def test_collect_refuses_big_files_dirs_and_missing(tmp_path):
     (tmp_path / "big").write_bytes(b"x" * 1000)
     sink = Sink()
     out = await run_action("file.collect", {"path": str(tmp_path / "big"), "max_bytes": 999}, state_dir=tmp_path / "s", file_channel=sink)
-    assert out.code == "C024" and sink.order == []
+    assert out.code == "C032" and sink.order == []
     out = await run_action("file.collect", {"path": str(tmp_path)}, state_dir=tmp_path / "s", file_channel=sink)
-    assert out.code == "A019"
+    assert out.code == "A022"
     out = await run_action("file.collect", {"path": str(tmp_path / "nope")}, state_dir=tmp_path / "s", file_channel=sink)
     assert out.code == "A017"
 
@@ -57,4 +57,4 @@ async def test_collect_notices_a_file_that_changes(tmp_path):
                 fh.write(b"more\n")
 
     out = await run_action("file.collect", {"path": str(path), "chunk_size": 50_000}, state_dir=tmp_path / "s", file_channel=Appender())
-    assert out.code == "A018"
+    assert out.code == "A021"

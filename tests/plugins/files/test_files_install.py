@@ -1,5 +1,5 @@
 """file.install: manifest in, verified chunks, atomic install; same/differing/new,
-dry run, corrupt chunks, resume from held chunks, wrong kinds of path (A019)."""
+dry run, corrupt chunks, resume from held chunks, wrong kinds of path (A022)."""
 
 from __future__ import annotations
 
@@ -154,13 +154,13 @@ async def test_kind_mismatches_are_a019(tmp_path):
     (tmp_path / "isdir").mkdir()
     (tmp_path / "isdir" / "f").mkdir()
     out = await _install(tmp_path, DictSource(blobs), dest=str(tmp_path / "isdir") + "/", files=[entry])
-    assert out.code == "A019" and "directory" in out.message
+    assert out.code == "A022" and "directory" in out.message
     (tmp_path / "plain").write_text("a file")
     out = await _install(tmp_path, DictSource(blobs), dest=str(tmp_path / "plain" / "inside"), files=[entry])
-    assert out.code == "A019"
+    assert out.code == "A022"
     tree = [{"path": "t", "kind": "dir"}]
     out = await _install(tmp_path, DictSource({}), dest=str(tmp_path / "plain"), files=tree)
-    assert out.code == "A019" and "directory was expected" in out.message
+    assert out.code == "A022" and "directory was expected" in out.message
 
 
 @pytest.mark.parametrize("path", ["../evil", "/abs", "a/../../b", ""])
