@@ -25,6 +25,8 @@ from transports import (
     Cancel,
     Catalogue,
     Channel,
+    ChunkAck,
+    ChunkData,
     ConnectFailed,
     Drain,
     ErrorMsg,
@@ -49,6 +51,7 @@ from transports import (
 from transports import ErrorCode as EC
 from transports._signing import public_key_bytes, sign_hello, sign_result, verify_task_message
 
+from ._chunks import ChunkClient
 from ._config import AgentConfig
 from ._context import AgentInfo
 from ._declare import catalogue_for
@@ -102,6 +105,7 @@ class Agent:
         self._avoid: set[str] = set()
         self._drain_delay = 0.0
         self.connected = trio.Event()
+        self.chunks = ChunkClient(self._send, rate=config.file_rate)
         self.statistics: dict[str, int] = {"tasks": 0, "duplicates": 0, "connects": 0, "results_sent": 0}
 
     # -- enrollment -------------------------------------------------------------
@@ -255,6 +259,7 @@ class Agent:
                 finally:
                     self._channel = None
                     self.connected = trio.Event()
+                    self.chunks.link_down()
                     await channel.aclose()
                 break
             if not connected:
@@ -297,6 +302,7 @@ class Agent:
         self._proxy_id = proxy.id
         self._last_rx = trio.current_time()
         self.connected.set()
+        self.chunks.link_up()
         heartbeat = first.heartbeat or self.config.heartbeat
         for res in self.journal.unacked():
             await channel.send(res)
@@ -328,6 +334,8 @@ class Agent:
                 await self._on_task(channel, msg)
             elif isinstance(msg, ResultAck):
                 self.journal.ack(msg.task_ids)
+            elif isinstance(msg, (ChunkData, ChunkAck)):
+                self.chunks.deliver(msg)
             elif isinstance(msg, Cancel):
                 for task_id in msg.task_ids:
                     scope = self._running.get(task_id)
@@ -430,6 +438,7 @@ class Agent:
                 max_output=self.config.max_output,
                 nice=self.config.nice,
                 kernel=self.kernel,
+                chunks=self.chunks,
             )
         finally:
             self._running.pop(task.task_id, None)

@@ -639,6 +639,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command line")
     p.set_defaults(fn=cmd_run)
 
+    from ._cp import add_parser as add_cp
+
+    add_cp(sub)
+
     p = sub.add_parser("plugins", help="plugins on hosts: list, enable, disable, install a wheel, roll back; doc")
     psub = p.add_subparsers(dest="plugins_cmd", required=True, metavar="WHAT")
     for name, helptext in (
@@ -781,6 +785,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # `starling cp` reads the operand order
     if getattr(args, "command", None) and args.command[:1] == ["--"]:
         args.command = args.command[1:]
     try:
