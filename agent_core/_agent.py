@@ -278,7 +278,7 @@ class Agent:
     async def _heartbeat(self, channel: Channel, interval: float, scope: trio.CancelScope) -> None:
         seq = 0
         while True:
-            health = collect_health(running=len(self._running), throttle=self.throttle.describe(), residents=self.residents.status())
+            health = collect_health(running=len(self._running), throttle=self.throttle.describe(), residents=self.residents.status(), mounts=self.config.health_mounts)
             try:
                 await channel.send(Ping(seq=seq, health=health))
             except TransportError:
@@ -431,6 +431,8 @@ class Agent:
             "journal": self.journal.counts(),
             "residents": self.residents.status(),
             "throttle": self.throttle.describe(),
+            # A fresh sample, for live checks (`starling diag HOST`).
+            "health": msgspec.to_builtins(collect_health(len(self._running), self.throttle.describe(), mounts=self.config.health_mounts)),
             **self.statistics,
         }
 

@@ -54,6 +54,9 @@ class AgentConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     verify_signatures: bool = True
     #: Seconds of clock skew tolerated on task expiry.
     clock_leeway: float = 60.0
+    #: Mount points reported in the health summary besides the usual ones
+    #: (/, /var, /home, /data, /tmp, /var/lib/docker).
+    health_mounts: list[str] = []
 
 
 def _coerce_env(field_type: Any, value: str) -> Any:

@@ -21,7 +21,9 @@ from starlette.routing import Route
 from transports import FINAL_STATES, ErrorCode, StarlingError, catalogue_markdown
 
 from . import _credentials
+from ._api_diag import attach_diagnoses, extra_routes, refine_hosts
 from ._center import Center, JobRequest
+from ._cmdb import CmdbImport
 from ._http import error_response, int_arg, json_response, parse
 from ._openapi import build_openapi
 
@@ -151,6 +153,7 @@ def build_app(center: Center, *, enroll_token: str, authenticate: Authenticator,
         for r in rows:
             if r["code"]:
                 r["meaning"] = ErrorCode.of(r["code"], ErrorCode.E001).meaning
+        rows = await refine_hosts(center, request, rows)
         return json_response({"hosts": rows, "count": len(rows)})
 
     async def revoke(request: Request, _: str) -> Response:
@@ -192,6 +195,8 @@ def build_app(center: Center, *, enroll_token: str, authenticate: Authenticator,
             states = [s for s in request.query_params.getlist("state") if s]
             rows = await store.job_tasks(job_id, offset=int_arg(request, "offset", 0), limit=int_arg(request, "limit", 0), states=states)
             view["results"] = [_task_view(r) for r in rows]
+            await attach_diagnoses(center, job_id, view["results"])
+        view["rollout"] = await center.rollouts.status(job_id)
         return json_response(view)
 
     async def wait_job(request: Request, _: str) -> Response:
@@ -324,7 +329,7 @@ def build_app(center: Center, *, enroll_token: str, authenticate: Authenticator,
             return Response(catalogue_markdown(), media_type="text/markdown")
         return json_response({"codes": [c.describe() for c in ErrorCode]})
 
-    openapi = build_openapi({"JobRequest": JobRequest, "RegisterRequest": RegisterRequest, "AccountRequest": AccountRequest, "MappingRequest": MappingRequest})
+    openapi = build_openapi({"JobRequest": JobRequest, "RegisterRequest": RegisterRequest, "AccountRequest": AccountRequest, "MappingRequest": MappingRequest, "CmdbImport": CmdbImport})
 
     async def openapi_doc(request: Request, _: str) -> Response:
         return json_response(openapi)
@@ -355,5 +360,6 @@ def build_app(center: Center, *, enroll_token: str, authenticate: Authenticator,
         Route("/v1/accounts/{key}/mapping", guarded(mapping), methods=["POST"]),
         Route("/v1/audit", guarded(audit_records)),
         Route("/v1/audit/verify", guarded(audit_verify)),
+        *extra_routes(center, guarded, _admin),
     ]
     return Starlette(routes=routes)

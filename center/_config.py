@@ -51,6 +51,16 @@ class CenterConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     console_dir: str = ""
     #: Extra high-risk rule files (TOML), added to the built-in rules.
     risk_rules: list[str] = []
+    #: Seconds a host may be offline before it drops out of ``all`` targets (0 = never).
+    offline_after: float = 0.0
+    #: Agents older than this version are diagnosed E007 ("" = no minimum).
+    min_agent_version: str = ""
+    #: Chat-bot webhooks: signing secret per tool (slack, dingtalk, feishu), and the account the bot acts as.
+    chat_secrets: dict[str, str] = {}
+    chat_account: str = ""
+    #: An HTTP CMDB (JSON) or an export file, re-read every ``cmdb_sync_interval`` seconds (0 = only on demand).
+    cmdb_source: str = ""
+    cmdb_sync_interval: float = 0.0
 
 
 class ProxyConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -61,7 +61,10 @@ def build_openapi(types: dict[str, type]) -> dict[str, Any]:
         "/v1/health": {"get": _op("Liveness of this center", signed=False)},
         "/v1/codes": {"get": _op("The error-code catalogue", signed=False, params=[_query("format")])},
         "/v1/agents/register": {"post": _op("Enroll an agent (enrollment token)", body="RegisterRequest", signed=False)},
-        "/v1/hosts": {"get": _op("List hosts", params=[_query("online"), _query("idc"), _query("tag"), _query("host"), _query("limit", "integer")])},
+        "/v1/hosts": {"get": _op("List hosts with health and owner", params=[
+            _query("online"), _query("idc"), _query("tag"), _query("host"), _query("limit", "integer"), _query("tags_all"), _query("tags_none"),
+            _query("exclude"), _query("os"), _query("version"), _query("health"),
+        ])},
         "/v1/hosts/{host}/revoke": {"post": _op("Revoke a host's credential", params=[_path_param("host")])},
         "/v1/proxies": {"get": _op("List proxies and their load")},
         "/v1/proxies/{proxy}/revoke": {"post": _op("Revoke a proxy (admin)", params=[_path_param("proxy")])},
@@ -81,6 +84,9 @@ def build_openapi(types: dict[str, type]) -> dict[str, Any]:
         "/v1/audit": {"get": _op("Audit records (admin)", params=[_query("after", "integer"), _query("limit", "integer")])},
         "/v1/audit/verify": {"get": _op("Verify the audit hash chain (admin)")},
     }
+    from ._api_diag import extra_paths
+
+    paths |= extra_paths(_op, _path_param, _query)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Starling center API", "version": "1", "description": "Every request except health, codes and registration is signed: see docs/security.md."},

@@ -73,6 +73,8 @@ async def run_center(cfg: CenterConfig, *, task_status: Any = trio.TASK_STATUS_I
 
     rules = RuleSet.load(cfg.risk_rules) if cfg.risk_rules else None
     center.policy = Policy(rules)
+    center.offline_after, center.diagnoser.min_version = cfg.offline_after, cfg.min_agent_version
+    center.chat_secrets, center.chat_account = dict(cfg.chat_secrets), cfg.chat_account
     center.audit = AuditTrail(store)
     cert, key, _ca = center_tls(cfg)
     app = build_app(center, enroll_token=cfg.enroll_token, authenticate=make_authenticator(store_sync))
@@ -92,6 +94,10 @@ async def run_center(cfg: CenterConfig, *, task_status: Any = trio.TASK_STATUS_I
         )
         api = await nursery.start(lambda task_status: hyper_serve(app, hc, task_status=task_status))  # type: ignore[arg-type]
         nursery.start_soon(center.sweeper)
+        if cfg.cmdb_source and cfg.cmdb_sync_interval > 0:
+            from ._cmdb import keep_in_sync
+
+            nursery.start_soon(keep_in_sync, center, cfg.cmdb_source, cfg.cmdb_sync_interval)
         nursery.start_soon(center.audit.run)
         log.info("center %s serving API on %s, proxies on %s", cfg.center_id, api, bound)
         task_status.started({"api": api, "proxy_listen": bound, "center": center})

@@ -77,6 +77,8 @@ class ErrorCode(enum.StrEnum):
     C020 = ("C020", "internal center error", "A bug: the center's log has the details under the request id.")
     C021 = ("C021", "a local Starling is already running", "Stop it first with `starling down`, or use another --state-dir.")
     C022 = ("C022", "a local role failed to start", "Read the role's log file named in the message.")
+    C023 = ("C023", "host skipped: diagnosed unhealthy at submission", "The rollout skips unhealthy hosts; the task's diagnosis says why. Fix the host and run again.")
+    C024 = ("C024", "rollout stopped: the error threshold was reached", "Earlier waves failed too often; read their failures, fix, and submit again.")
 
     # --- proxy ------------------------------------------------------------------
     P001 = ("P001", "agent not connected to this proxy", "The agent moved or went away; the center re-dispatches when it reappears.")
@@ -113,6 +115,8 @@ class ErrorCode(enum.StrEnum):
     E003 = ("E003", "host load far above its cores", "The host is overloaded; retry later or find the hog with proc.top.")
     E004 = ("E004", "host out of memory", "The host is short of memory; look for the consumer with proc.top.")
     E005 = ("E005", "no heartbeat for longer than the grace period", "The agent stopped reporting; the host may be hung or partitioned.")
+    E006 = ("E006", "host clock skewed from the center's", "Run NTP/chrony on the host; signatures and deadlines need clocks within a minute.")
+    E007 = ("E007", "agent too old", "Upgrade the agent on the host; the diagnosis names the minimum version.")
 
 
 def catalogue_markdown() -> str:
