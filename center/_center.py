@@ -345,7 +345,7 @@ class Center:
             raise StarlingError(f"revoked host(s): {', '.join(t['hostname'] for t in revoked[:10])}", code=ErrorCode.C019)
         targets = [t for t in targets if not t["revoked"]]
         if not targets:
-            raise StarlingError(f"no registered host matches the selection {resolved.notes() or ''}".rstrip(), code=ErrorCode.C003)
+            raise StarlingError(f"no registered host matches the selection{resolved.explain()}", code=ErrorCode.C003)
         hold, reasons, warnings, risk, params = False, [], [], None, req.params
         if self.policy is not None:
             from ._policy import load_account
@@ -383,12 +383,13 @@ class Center:
         if hold:
             answer |= {"code": ErrorCode.C011.value, "reasons": reasons, "offline": 0}
             return answer
+        # A rollout first skips the hosts diagnosed unhealthy (C023), before they fail as offline.
+        send = await self.rollouts.begin(job_row, task_rows, plan) if plan else task_rows
         by_agent = {t["id"]: t for t in targets}
         offline = [(row["id"], by_agent[row["agent_id"]]) for row in task_rows if not self._reachable(by_agent[row["agent_id"]])]
         if offline and req.offline == "fail":
             await self.store.finalize([(tid, "failed", agent["code"] or "E001", ErrorCode.of(agent["code"] or "E001", ErrorCode.E001).meaning) for tid, agent in offline])
         offline_ids = {tid for tid, _ in offline}
-        send = await self.rollouts.begin(job_row, task_rows, plan) if plan else task_rows
         await self.dispatch(job_row, [r for r in send if r["id"] not in offline_ids], by_agent)
         await self._settle({job_id})
         return answer | {"offline": len(offline)}

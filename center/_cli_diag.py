@@ -135,7 +135,7 @@ def print_diagnoses(console: Console, rows: list[dict[str, Any]], limit: int = 1
     shown = 0
     for r in rows:
         d = r.get("diagnosis")
-        if not d or shown >= limit:
+        if not d or not d.get("code") or shown >= limit:
             continue
         shown += 1
         line = Text("  ↳ ")
@@ -145,7 +145,7 @@ def print_diagnoses(console: Console, rows: list[dict[str, Any]], limit: int = 1
         line.append(d.get("summary", ""))
         line.append(f"  owner: {d.get('owner') or '(not in CMDB)'}", style="cyan")
         console.print(line)
-    extra = sum(1 for r in rows if r.get("diagnosis")) - shown
+    extra = sum(1 for r in rows if (r.get("diagnosis") or {}).get("code")) - shown
     if extra > 0:
         console.print(Text(f"  … {extra} more diagnoses in --json", style="dim"))
 

@@ -6,6 +6,7 @@ For the center, ``STARLING_CENTER_<FIELD>``; for a proxy, ``STARLING_PROXY_<FIEL
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from collections.abc import Mapping
@@ -101,6 +102,11 @@ def load(cls: type[T], path: str | os.PathLike[str] | None, section: str, env: M
             value: Any = env[key]
             if getattr(f.type, "__origin__", None) is list:
                 value = [v.strip() for v in value.split(",") if v.strip()]
+            elif getattr(f.type, "__origin__", None) is dict:
+                try:
+                    value = json.loads(value)  # a table as a JSON object
+                except ValueError as exc:
+                    raise ConfigError(f"{key} must be a JSON object: {exc}") from exc
             data[f.name] = value
     try:
         return msgspec.convert(data, cls, strict=False)

@@ -251,7 +251,17 @@ class Rollouts:
         if offline and job["offline"] == "fail":
             await store.finalize(offline)
         gone = {t for t, *_ in offline} if job["offline"] == "fail" else set()
-        await center.dispatch(job, [r for r in fresh if r["id"] not in gone], hosts)
+        by_proxy: dict[str, list[dict[str, Any]]] = {}
+        for r in fresh:
+            host = hosts.get(r["agent_id"])
+            if r["id"] not in gone and host is not None and host["proxy_id"]:
+                by_proxy.setdefault(host["proxy_id"], []).append(r)
+        for proxy_id, group in by_proxy.items():
+            link = center.links.get(proxy_id)
+            # Not inline: this may run inside the proxy's own link loop, which
+            # must stay free to read the dispatch's ack (and heartbeats).
+            if link is not None and link.nursery is not None:
+                link.nursery.start_soon(center.dispatch, job, group, hosts)
         if gone:
             await center._settle({rec["job_id"]})
 

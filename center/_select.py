@@ -126,6 +126,17 @@ class Resolution:
     #: ``all``: hosts offline for longer than ``offline_after`` that were left out.
     stale: list[str] = field(default_factory=list)
 
+    def explain(self) -> str:
+        """The notes in words, for an error message (empty when none)."""
+        parts = []
+        if self.filtered:
+            parts.append(f"named but without the tags/IDC/filters asked for: {', '.join(self.filtered[:10])}")
+        if self.excluded:
+            parts.append(f"{self.excluded} left out by the filters")
+        if self.stale:
+            parts.append(f"{len(self.stale)} offline for longer than offline_after")
+        return "; " + "; ".join(parts) if parts else ""
+
     def notes(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         if self.filtered:
