@@ -131,7 +131,10 @@ class Agent:
 
     async def run(self) -> None:
         self._ssl = client_context(self.config.ca_file or None)
-        self.identity = collect_identity(self.config.identity_file or None, self.config.idc, self.config.tags)
+        self.identity = collect_identity(
+            self.config.identity_file or None, self.config.idc, self.config.tags,
+            state_dir=self.state_dir, preferred_cidrs=self.config.preferred_cidrs,
+        )
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             self.enrollment = await self._enroll_with_retry()

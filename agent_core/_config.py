@@ -34,6 +34,8 @@ class AgentConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     #: ``tcp`` | ``quic`` | ``http`` | ``auto``.
     transport: str = "tcp"
     identity_file: str = ""
+    #: Preferred networks for the primary IP, in order (docs/identity.md).
+    preferred_cidrs: list[str] = []
     max_output: int = 1024 * 1024
     nice: int = 0
     log_level: str = "info"
