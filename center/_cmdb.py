@@ -192,7 +192,7 @@ def cmdb_records(store: Store) -> list[dict[str, Any]]:
 def _agents(store: Store) -> list[dict[str, Any]]:
     q = sa.select(agents.c.id, agents.c.sn, agents.c.ip, agents.c.hostname, agents.c.idc, agents.c.tags, agents.c.online)
     with store.engine.connect() as conn:
-        return [dict(r) | {"tags": json.loads(r.tags or "[]")} for r in conn.execute(q.where(agents.c.revoked.is_(False)))]
+        return [dict(r) | {"tags": json.loads(r["tags"] or "[]")} for r in conn.execute(q.where(agents.c.revoked.is_(False))).mappings()]
 
 
 def match(records: list[dict[str, Any]], hosts: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any] | None, str]]:
