@@ -566,7 +566,7 @@ class Center:
     def _environment_code(self, row: dict[str, Any], now: float) -> ErrorCode | None:
         """An ``E…`` code when the host's last report explains the failure
         (the first finding of :func:`center._diagnosis.host_findings`)."""
-        for finding in host_findings(row, now, grace=self.grace):
+        for finding in host_findings(row, now, grace=self.grace, load_limit=self.diagnoser.load_limit):
             if finding.code.layer == "E" and finding.code.value <= "E005":
                 return finding.code
         return None

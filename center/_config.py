@@ -56,6 +56,9 @@ class CenterConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     offline_after: float = 0.0
     #: Agents older than this version are diagnosed E007 ("" = no minimum).
     min_agent_version: str = ""
+    #: Diagnosis thresholds: load per CPU (E003) and clock skew in seconds (E006).
+    diag_load_per_cpu: float = 4.0
+    diag_clock_skew: float = 30.0
     #: Chat-bot webhooks: signing secret per tool (slack, dingtalk, feishu), and the account the bot acts as.
     chat_secrets: dict[str, str] = {}
     chat_account: str = ""

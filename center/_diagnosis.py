@@ -99,6 +99,7 @@ def host_findings(
     min_version: str = "",
     linked_proxies: set[str] | None = None,
     clock_limit: float = CLOCK_SKEW_LIMIT,
+    load_limit: float = LOAD_PER_CPU_LIMIT,
 ) -> list[Finding]:
     """What is wrong with the host of this stored agent row, most severe first.
 
@@ -106,6 +107,7 @@ def host_findings(
     :param grace: seconds of silence after which a host counts as unreachable.
     :param min_version: the oldest agent version still accepted ("" = any).
     :param linked_proxies: proxies linked to this center (None: not checked).
+    :param load_limit: load per CPU above which the host is overloaded (E003).
     """
     out: list[Finding] = []
     last = float(row.get("last_seen") or 0.0)
@@ -133,8 +135,8 @@ def host_findings(
             out.append(Finding(ErrorCode.E002, f"disk full: {disk.get('mount')} {100 * used / total:.1f}% used ({(total - used) // 1024} KiB free of {total // 1024} KiB)",
                                {"mount": disk.get("mount"), "used": used, "total": total, "fill": round(used / total, 4), "free": total - used}))
     cpus, load1 = health.get("cpus") or 0, health.get("load1") or 0.0
-    if cpus and load1 > LOAD_PER_CPU_LIMIT * cpus:
-        out.append(Finding(ErrorCode.E003, f"load {load1:.1f} on {cpus} CPUs ({load1 / cpus:.1f} per CPU)", {"load1": load1, "cpus": cpus, "per_cpu": round(load1 / cpus, 2), "limit_per_cpu": LOAD_PER_CPU_LIMIT}))
+    if cpus and load1 > load_limit * cpus:
+        out.append(Finding(ErrorCode.E003, f"load {load1:.1f} on {cpus} CPUs ({load1 / cpus:.1f} per CPU)", {"load1": load1, "cpus": cpus, "per_cpu": round(load1 / cpus, 2), "limit_per_cpu": load_limit}))
     mem_total, mem_avail = health.get("mem_total") or 0, health.get("mem_available") or 0
     if mem_total and mem_avail / mem_total < MEM_LOW_RATIO:
         out.append(Finding(ErrorCode.E004, f"memory low: {mem_avail // 1048576} MiB available of {mem_total // 1048576} MiB", {"mem_available": mem_avail, "mem_total": mem_total, "ratio": round(mem_avail / mem_total, 4)}))
@@ -194,15 +196,16 @@ def diagnosis_doc(findings: list[Finding], owner: dict[str, Any] | None, host: d
 class Diagnoser:
     """Diagnoses hosts for a center: on failure (recorded once), on demand, live."""
 
-    def __init__(self, center: Center, *, min_version: str = "", clock_limit: float = CLOCK_SKEW_LIMIT) -> None:
+    def __init__(self, center: Center, *, min_version: str = "", clock_limit: float = CLOCK_SKEW_LIMIT, load_limit: float = LOAD_PER_CPU_LIMIT) -> None:
         self.center = center
         self.min_version = min_version
         self.clock_limit = clock_limit
+        self.load_limit = load_limit
 
     def findings(self, row: dict[str, Any], now: float | None = None) -> list[Finding]:
         return host_findings(
             row, time.time() if now is None else now, grace=self.center.grace, min_version=self.min_version,
-            linked_proxies=set(self.center.links), clock_limit=self.clock_limit,
+            linked_proxies=set(self.center.links), clock_limit=self.clock_limit, load_limit=self.load_limit,
         )
 
     def _diagnose_rows(self, store: Store, rows: list[dict[str, Any]], task_by_agent: dict[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:

@@ -74,6 +74,7 @@ async def run_center(cfg: CenterConfig, *, task_status: Any = trio.TASK_STATUS_I
     rules = RuleSet.load(cfg.risk_rules) if cfg.risk_rules else None
     center.policy = Policy(rules)
     center.offline_after, center.diagnoser.min_version = cfg.offline_after, cfg.min_agent_version
+    center.diagnoser.load_limit, center.diagnoser.clock_limit = cfg.diag_load_per_cpu, cfg.diag_clock_skew
     center.chat_secrets, center.chat_account = dict(cfg.chat_secrets), cfg.chat_account
     center.audit = AuditTrail(store)
     cert, key, _ca = center_tls(cfg)

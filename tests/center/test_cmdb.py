@@ -8,7 +8,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from center._cmdb import FileSource, HttpSource, check, cmdb_records, import_records, parse_export, sync_tags
+from center._cmdb import (
+    FileSource,
+    HttpSource,
+    check,
+    cmdb_records,
+    import_records,
+    parse_export,
+    sync_tags,
+)
 from center._diagnosis import owner_of
 from center._store import Store
 from transports import StarlingError
