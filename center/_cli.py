@@ -148,7 +148,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     _follow(client, sub["job_id"], sub["total"], args.json)
     job = client.job(sub["job_id"])
     elapsed = time.monotonic() - t0
-    notes = {k: sub[k] for k in ("stale_offline", "stale_hosts", "filtered_named", "excluded") if k in sub}
+    notes: dict[str, Any] = {k: sub[k] for k in ("stale_offline", "stale_hosts", "filtered_named", "excluded") if k in sub}
     if args.json:
         _emit_json(_flat(job) | {"elapsed": round(elapsed, 3)} | notes)
     else:
