@@ -9,7 +9,7 @@ from ._kernel import Kernel
 from ._plugins import ENTRY_POINT_GROUP, LoadedPlugin, PluginHost
 from ._resident import Resident
 from ._runner import ProcessResult, kill_tree, run_process
-from ._sdk import Action, ActionError, NoParams, Plugin, Risk, Unavailable, action
+from ._sdk import Action, ActionError, NoParams, Plugin, Risk, Unavailable, action, code
 from .hookspecs import hookimpl, hookspec
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "TaskInfo",
     "Unavailable",
     "action",
+    "code",
     "execute",
     "hookimpl",
     "hookspec",

@@ -13,6 +13,7 @@ import logging
 import os
 import random
 import ssl
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ import trio
 from transports import (
     Ack,
     Cancel,
+    Catalogue,
     Channel,
     ConnectFailed,
     Drain,
@@ -47,6 +49,7 @@ from transports._signing import public_key_bytes, sign_hello, sign_result, verif
 
 from ._config import AgentConfig
 from ._context import AgentInfo
+from ._declare import catalogue_for
 from ._executor import execute
 from ._health import collect_health
 from ._identity import Identity, collect_identity
@@ -75,7 +78,8 @@ class Agent:
         self.journal = Journal(self.state_dir / "journal.db")
         self.key = load_or_create_key(self.state_dir / "agent-ed25519.pem")
         self.residents = ResidentSupervisor(self.host, self.state_dir, config=config.plugin_config)
-        self.kernel = Kernel(self.host, self.state_dir, self.status, on_change=self.residents.reload)
+        self._reenroll = trio.Event()
+        self.kernel = Kernel(self.host, self.state_dir, self.status, on_change=self.plugins_changed)
         self.throttle = Throttle(
             max_load_per_cpu=config.max_load_per_cpu, mem_budget_mb=config.mem_budget_mb, max_concurrent=config.max_concurrent
         )
@@ -111,9 +115,10 @@ class Agent:
         already-enrolled agent from reaching its proxies."""
         assert self.identity is not None
         try:
+            catalogue = await self._catalogue()
             enrollment = await register(
                 self.config.center, self.config.enroll_token, self.identity, VERSION, self._ssl,
-                public_key=public_key_bytes(self.key),
+                public_key=public_key_bytes(self.key), catalogue=catalogue,
             )
         except RegistrationError as exc:
             cached = self._load_cached()
@@ -126,6 +131,22 @@ class Agent:
         os.chmod(tmp, 0o600)
         tmp.replace(self._cred_file)
         return enrollment
+
+    async def _catalogue(self) -> tuple[str, Catalogue] | None:
+        """What this agent can run, for the center's policy (built once per set of
+        installed plugins, in a child process; see :mod:`agent_core._declare`)."""
+        cache = Path(self.config.cache_dir) if self.config.cache_dir else self.state_dir
+        try:
+            return await trio.to_thread.run_sync(catalogue_for, cache, self.kernel.package_paths())
+        except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+            # Still enroll: the center refuses actions it has no declaration for.
+            log.error("cannot declare this agent's actions: %s", exc)
+            return None
+
+    def plugins_changed(self) -> None:
+        """Plugins were installed, removed or rolled back: tell the center soon."""
+        self.residents.reload()
+        self._reenroll.set()
 
     # -- main loop -----------------------------------------------------------------
 
@@ -408,14 +429,18 @@ class Agent:
         current proxy list: a proxy the center revoked or retired is left."""
         rounds = 0
         while True:
-            await trio.sleep(30)
+            with trio.move_on_after(30):
+                await self._reenroll.wait()
+            changed = self._reenroll.is_set()
+            if changed:
+                self._reenroll = trio.Event()
             rounds += 1
             if self._channel is not None:
                 for res in self.journal.unacked():
                     if time.time() - res.finished > 20:
                         await self._send(res)
             self.journal.prune()
-            if rounds % REENROLL_ROUNDS == 0:
+            if changed or rounds % REENROLL_ROUNDS == 0:
                 try:
                     self.enrollment = await self.enroll()
                 except RegistrationError as exc:

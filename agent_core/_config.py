@@ -29,6 +29,9 @@ class AgentConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     idc: str = ""
     tags: list[str] = []
     state_dir: str = "/var/lib/starling"
+    #: Where the plugin catalogue is cached ("" = the state dir). Local agents
+    #: of one installation may share it: the catalogue depends only on what is installed.
+    cache_dir: str = ""
     #: CA bundle that signs the center's and proxies' certificates ("" = system store).
     ca_file: str = ""
     #: ``tcp`` | ``quic`` | ``http`` | ``auto``.

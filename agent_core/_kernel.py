@@ -67,6 +67,11 @@ class Kernel:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
         tmp.replace(self._settings_path)
 
+    def package_paths(self) -> list[str]:
+        """The active third-party package directories (on ``sys.path``)."""
+        active = self._settings().get("active", {})
+        return [str(self.packages / dist / version) for dist, version in sorted(active.items())]
+
     # -- listing and switching --------------------------------------------------
 
     def status(self) -> dict[str, Any]:

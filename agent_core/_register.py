@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 import trio
 
-from transports import ErrorCode, StarlingError
+from transports import Catalogue, ErrorCode, StarlingError
 
 from ._identity import Identity
 
@@ -34,6 +34,8 @@ class Enrollment(msgspec.Struct, kw_only=True):
     center_time: float = 0.0
     #: The center's task-signing public keys (base64), by key id.
     center_keys: dict[str, str] = {}
+    #: The center does not know the catalogue digest we sent: send the document.
+    catalogue_wanted: bool = False
 
 
 class RegistrationError(StarlingError):
@@ -50,19 +52,36 @@ def _post(url: str, body: bytes, ctx: ssl.SSLContext | None) -> tuple[int, bytes
 
 
 async def register(
-    centers: list[str], token: str, identity: Identity, version: str, ctx: ssl.SSLContext | None, public_key: bytes = b""
+    centers: list[str],
+    token: str,
+    identity: Identity,
+    version: str,
+    ctx: ssl.SSLContext | None,
+    public_key: bytes = b"",
+    catalogue: tuple[str, Catalogue] | None = None,
 ) -> Enrollment:
     """Register with the first center that answers; raise RegistrationError.
 
     :param public_key: the agent's Ed25519 public key (raw); the credential the
         center returns is bound to it.
+    :param catalogue: ``(digest, catalogue)`` of the actions this agent can run.
+        The digest goes first; the document only when the center asks for it.
     """
-    doc = {"token": token, "identity": msgspec.to_builtins(identity), "version": version}
+    doc: dict[str, Any] = {"token": token, "identity": msgspec.to_builtins(identity), "version": version}
     if public_key:
         import base64
 
         doc["public_key"] = base64.b64encode(public_key).decode()
-    body = json.dumps(doc).encode()
+    if catalogue is not None:
+        doc["catalogue_digest"] = catalogue[0]
+    enrollment = await _register_once(centers, json.dumps(doc).encode(), ctx)
+    if enrollment.catalogue_wanted and catalogue is not None:
+        doc["catalogue"] = msgspec.to_builtins(catalogue[1])
+        enrollment = await _register_once(centers, json.dumps(doc).encode(), ctx)
+    return enrollment
+
+
+async def _register_once(centers: list[str], body: bytes, ctx: ssl.SSLContext | None) -> Enrollment:
     errors: list[str] = []
     for base in centers:
         url = base.rstrip("/") + "/v1/agents/register"

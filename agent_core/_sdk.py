@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, get_type_hints
 
 import msgspec
 
-from transports import ErrorCode, StarlingError
+from transports import CODE_KEY, ActionDecl, CodeRole, ErrorCode, StarlingError
 
 if TYPE_CHECKING:
     from ._context import ActionContext
@@ -73,6 +73,21 @@ class Unavailable(ActionError):
     code = ErrorCode.A003
 
 
+def code(role: CodeRole | str, **meta: Any) -> msgspec.Meta:
+    """Mark a params field as carrying code, so the center's policy reads it.
+
+    ``cmd: Annotated[str, code("command")]``; roles are those of
+    :class:`transports.CodeRole` (``interpreter``, ``command``, ``script``,
+    ``args``, ``stdin``, ``env``, ``package``, ``path``, ``opaque``). Other
+    ``msgspec.Meta`` constraints (``max_length=…``) may be given as keywords.
+    A field that can carry code and is not marked is a hole in the guard rails:
+    the plugin contract test looks for the usual suspects.
+    """
+    extra = dict(meta.pop("extra_json_schema", {}) or {})
+    extra[CODE_KEY] = CodeRole(role).value
+    return msgspec.Meta(extra_json_schema=extra, **meta)
+
+
 class NoParams(msgspec.Struct, forbid_unknown_fields=True):
     """Params type for actions that take none."""
 
@@ -102,6 +117,14 @@ class Action:
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             raise ActionError(f"{self.name}: {exc}", code=ErrorCode.A002) from exc
 
+    def declaration(self, plugin: str = "") -> ActionDecl:
+        """This action as the center sees it (see :mod:`transports._declarations`)."""
+        return ActionDecl(
+            name=self.name, plugin=plugin, risk=self.risk.value, timeout=self.timeout,
+            streams=self.streams, description=self.description.split("\n\n", 1)[0],
+            params=params_schema(self.params),
+        )
+
     def describe(self) -> dict[str, Any]:
         schema = msgspec.json.schema(self.params)
         return {
@@ -112,6 +135,19 @@ class Action:
             "description": self.description,
             "params": schema,
         }
+
+
+def params_schema(params: type[msgspec.Struct]) -> dict[str, Any]:
+    """The params type's JSON schema with the top-level ``$ref`` resolved
+    (``{"type": "object", "properties": …, "$defs": …}``)."""
+    schema = msgspec.json.schema(params)
+    defs = dict(schema.get("$defs", {}))
+    ref = schema.get("$ref", "")
+    if ref.startswith("#/$defs/"):
+        top = dict(defs[ref.rsplit("/", 1)[1]])
+        top["$defs"] = defs  # refs inside stay "#/$defs/…"
+        return top
+    return schema
 
 
 def action(

@@ -1,54 +1,76 @@
-"""The center's HTTP API (Starlette, served by hypercorn's trio worker)."""
+"""The center's HTTP API (Starlette, served by hypercorn's trio worker).
+
+Routes, roles, guards, query parameters and auditing come from one table,
+:data:`center._authz.ROUTES`; this module holds the handlers and the one
+wrapper that applies the table to every request.
+"""
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import hmac
 import logging
 import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 import trio
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from transports import FINAL_STATES, ErrorCode, StarlingError, catalogue_markdown
+from transports import FINAL_STATES, ErrorCode, StarlingError, catalogue_digest, catalogue_markdown
 
 from . import _credentials
-from ._api_diag import attach_diagnoses, extra_routes, refine_hosts
-from ._center import Center, JobRequest
+from ._accounts import (
+    Account,
+    SecretBox,
+    create_account,
+    delete_account,
+    list_accounts,
+    load_account,
+    rotate_secret,
+    set_disabled,
+)
+from ._api_diag import attach_diagnoses, diag_handlers, refine_hosts
+from ._authz import ROUTES, Guard, Query, Role, RouteSpec, may_call, may_read_job
+from ._center import Center
 from ._cmdb import CmdbImport
-from ._http import error_response, int_arg, json_response, parse
+from ._http import error_response, json_response, parse
 from ._openapi import build_openapi
+from ._requests import AccountRequest, JobRequest, MappingRequest, RegisterRequest
 
 log = logging.getLogger("starling.api")
 
 Authenticator = Callable[[Request], Awaitable[str]]
+REQUEST_TYPES: dict[str, type] = {
+    "JobRequest": JobRequest, "RegisterRequest": RegisterRequest, "AccountRequest": AccountRequest, "MappingRequest": MappingRequest,
+    "CmdbImport": CmdbImport,
+}
 
 
-class AccountRequest(msgspec.Struct, forbid_unknown_fields=True):
-    name: str
-    scopes: dict[str, Any] = {}
-    approver: bool = False
-    admin: bool = False
+@dataclass
+class Call:
+    """One request as a handler sees it: the caller, parsed query, the guarded job."""
 
+    request: Request
+    account: Account | None
+    query: dict[str, Any] = field(default_factory=dict)
+    job: dict[str, Any] | None = None
 
-class MappingRequest(msgspec.Struct, forbid_unknown_fields=True):
-    commands: list[str]
+    @property
+    def key_id(self) -> str:
+        return self.account.key_id if self.account else ""
 
-
-class RegisterRequest(msgspec.Struct, forbid_unknown_fields=True):
-    token: str
-    identity: dict[str, Any]
-    version: str = ""
-    #: The agent's Ed25519 public key, base64 (32 raw bytes).
-    public_key: str = ""
+    def path(self, name: str) -> str:
+        return str(self.request.path_params[name])
 
 
 def _task_view(row: dict[str, Any]) -> dict[str, Any]:
@@ -78,54 +100,150 @@ def _task_view(row: dict[str, Any]) -> dict[str, Any]:
 def _job_view(job: dict[str, Any], counts: dict[str, int]) -> dict[str, Any]:
     done = sum(n for s, n in counts.items() if s in FINAL_STATES)
     return {
-        "id": job["id"], "action": job["action"], "account": job["account"], "state": job["state"],
+        "job_id": job["id"], "id": job["id"], "action": job["action"], "account": job["account"], "state": job["state"],
         "created": job["created"], "deadline": job["deadline"], "finished": job["finished"],
         "timeout": job["timeout"], "total": job["total"], "done": done, "counts": counts,
         "complete": done >= job["total"],
     }
 
 
-def build_app(center: Center, *, enroll_token: str, authenticate: Authenticator, signing_public: Any = None) -> Starlette:
-    store = center.store
+def _query(spec: RouteSpec, request: Request) -> dict[str, Any]:
+    """The route's declared query parameters, typed and bounded (C001 naming the one that is wrong)."""
+    out: dict[str, Any] = {}
+    params = request.query_params
+    for q in spec.query:
+        raw = params.getlist(q.name) if q.many else ([params[q.name]] if q.name in params else [])
+        values = [_one(q, r) for r in raw]
+        out[q.name] = values if q.many else (values[0] if values else q.default)
+    return out
 
-    def guarded(handler: Callable[[Request, str], Awaitable[Response]], *, auth: bool = True) -> Callable[[Request], Awaitable[Response]]:
-        async def endpoint(request: Request) -> Response:
+
+def _one(q: Query, raw: str) -> Any:
+    if q.kind == "integer":
+        try:
+            value: Any = int(raw)
+        except ValueError:
+            raise StarlingError(f"query parameter {q.name} must be an integer", code=ErrorCode.C001) from None
+        if (q.minimum is not None and value < q.minimum) or (q.maximum is not None and value > q.maximum):
+            raise StarlingError(f"query parameter {q.name} must be within [{q.minimum}, {q.maximum}]", code=ErrorCode.C001)
+        return value
+    if q.kind == "boolean":
+        truth = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}.get(raw.lower())
+        if truth is None:
+            raise StarlingError(f"query parameter {q.name} must be true or false", code=ErrorCode.C001)
+        return truth
+    if q.enum and raw not in q.enum:
+        raise StarlingError(f"query parameter {q.name} must be one of {', '.join(q.enum)}", code=ErrorCode.C001)
+    if len(raw) > 1024 or "\x00" in raw:
+        raise StarlingError(f"query parameter {q.name} is too long or has a NUL", code=ErrorCode.C001)
+    return raw
+
+
+def build_app(center: Center, *, enroll_token: str, authenticate: Authenticator, secret_box: SecretBox) -> Starlette:
+    store = center.store
+    policy = center.policy
+    assert policy is not None, "the center needs its policy before it serves"
+
+    def audit(actor: str, kind: str, subject: str, detail: Any) -> None:
+        if center.audit is not None:
+            center.audit.record(actor, kind, subject, detail)
+
+    # -- the one wrapper ------------------------------------------------------------------------
+
+    def endpoint(spec: RouteSpec, handler: Callable[[Call], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+        async def run(request: Request) -> Response:
             rid = uuid.uuid4().hex[:12]
-            account = ""
+            account: Account | None = None
             try:
-                account = await authenticate(request) if auth else ""
-                response = await handler(request, account)
+                if spec.role >= Role.ACCOUNT:
+                    key_id = await authenticate(request)
+                    account = await store.call(load_account, store.sync, key_id)
+                    if not may_call(spec, account):
+                        raise StarlingError(f"{spec.method} {spec.path} needs the {spec.role.name.lower()} role", code=ErrorCode.C009)
+                call = Call(request, account, _query(spec, request))
+                if spec.guard in (Guard.JOB_READ, Guard.JOB_CANCEL):
+                    assert account is not None
+                    call.job = await _guard_job(spec.guard, account, call.path("job"))
+                response = await handler(call)
             except StarlingError as exc:
                 response = error_response(exc.code, exc.message, request_id=rid)
             except Exception:
                 log.exception("request %s %s failed (request id %s)", request.method, request.url.path, rid)
                 response = error_response(ErrorCode.C020, f"internal error; request id {rid}", request_id=rid)
-            if center.audit is not None:
+            if spec.audit or response.status_code in (401, 403):
                 claimed = request.headers.get("x-starling-key", "")
-                center.audit.record(
-                    account or (f"unauthenticated:{claimed[:64]}" if claimed else "anonymous"),
-                    "api",
-                    f"{request.method} {request.url.path}",
-                    {"status": response.status_code, "request_id": rid, "peer": request.client.host if request.client else ""},
-                )
+                actor = account.key_id if account else (f"unauthenticated:{claimed[:64]}" if claimed else "anonymous")
+                audit(actor, "api", f"{request.method} {request.url.path}", {
+                    "status": response.status_code, "request_id": rid, "peer": request.client.host if request.client else "",
+                })
             return response
 
-        return endpoint
+        return run
 
-    async def register(request: Request, _: str) -> Response:
-        req = await parse(request, RegisterRequest)
-        if not enroll_token or not hmac.compare_digest(req.token.encode(), enroll_token.encode()):
+    async def _guard_job(guard: Guard, account: Account, job_id: str) -> dict[str, Any]:
+        job = await store.job(job_id)
+        if job is None or not may_read_job(account, job) and not (guard is Guard.JOB_CANCEL and await _may_run(account, job)):
+            raise StarlingError(f"no job {job_id} that this account may see", code=ErrorCode.C004)
+        if guard is Guard.JOB_CANCEL and not (account.admin or job["account"] == account.key_id or await _may_run(account, job)):
+            raise StarlingError("this account may not cancel that job", code=ErrorCode.C009)
+        return job
+
+    async def _may_run(account: Account, job: dict[str, Any]) -> bool:
+        """Could this account have submitted the job itself (action and every host in scope)?"""
+        if account.admin:
+            return True
+        risk = policy.book.actions().get(job["action"])
+        if not account.scope.allows_action(job["action"], risk.risk if risk else "danger"):
+            return False
+        return all(account.scope.allows_host(h) for h in await store.job_hosts(job["id"]))
+
+    # -- handlers ---------------------------------------------------------------------------------
+
+    async def health(call: Call) -> Response:
+        return json_response({"ok": True, "center": center.center_id, "proxies": sorted(center.links), "time": time.time()})
+
+    openapi = build_openapi(ROUTES, REQUEST_TYPES)
+
+    async def openapi_doc(call: Call) -> Response:
+        return json_response(openapi)
+
+    async def codes(call: Call) -> Response:
+        if call.query["format"] == "markdown":
+            return Response(catalogue_markdown(), media_type="text/markdown")
+        return json_response({"codes": [c.describe() for c in ErrorCode]})
+
+    async def register(call: Call) -> Response:
+        req = await parse(call.request, RegisterRequest)
+        if not enroll_token or not hmac.compare_digest(hashlib.sha256(req.token.encode()).digest(), hashlib.sha256(enroll_token.encode()).digest()):
             raise StarlingError("enrollment token refused", code=ErrorCode.C017)
         ident = req.identity
-        if not isinstance(ident.get("sn"), str) or not ident["sn"]:
-            raise StarlingError("identity.sn is required", code=ErrorCode.C001)
+        if not isinstance(ident.get("sn"), str) or not ident["sn"] or len(ident["sn"]) > 191:
+            raise StarlingError("identity.sn is required (at most 191 characters)", code=ErrorCode.C001)
+        for key in ("hostname", "ip", "os", "idc"):
+            if key in ident and not (isinstance(ident[key], str) and len(ident[key]) <= 191):
+                raise StarlingError(f"identity.{key} must be a string of at most 191 characters", code=ErrorCode.C001)
+        tags = ident.get("tags") or []
+        if not (isinstance(tags, list) and len(tags) <= 100 and all(isinstance(t, str) and 0 < len(t) <= 128 for t in tags)):
+            raise StarlingError("identity.tags must be a list of at most 100 short strings", code=ErrorCode.C001)
         try:
             pubkey = base64.b64decode(req.public_key, validate=True) if req.public_key else b""
         except ValueError:
             pubkey = b"?"
         if len(pubkey) not in (0, 32):
             raise StarlingError("public_key must be a base64 Ed25519 public key", code=ErrorCode.C001)
-        agent_id, revoked = await store.register_agent(ident, req.version, req.public_key)
+        digest = req.catalogue_digest
+        if req.catalogue is not None:
+            digest = catalogue_digest(req.catalogue)
+            if req.catalogue_digest and req.catalogue_digest != digest:
+                raise StarlingError("catalogue does not match its digest", code=ErrorCode.C001)
+            if not policy.book.knows(digest):
+                doc = msgspec.json.encode(req.catalogue)
+                await store.add_catalogue(digest, doc)
+                policy.book.add(digest, doc)
+        elif digest:
+            await center.learn_catalogues({digest})
+        wanted = bool(digest) and not policy.book.knows(digest)
+        agent_id, revoked = await store.register_agent(ident, req.version, req.public_key, "" if wanted else digest)
         if revoked:
             raise StarlingError(f"host {agent_id} is revoked", code=ErrorCode.C019)
         idc = ident.get("idc") or "default"
@@ -141,82 +259,124 @@ def build_app(center: Center, *, enroll_token: str, authenticate: Authenticator,
         return json_response({
             "agent_id": agent_id, "credential": credential, "proxies": proxies, "heartbeat": center.heartbeat,
             "center_time": time.time(), "center_keys": {center.key_id: base64.b64encode(center.public_key).decode()},
+            "catalogue_wanted": wanted,
         })
 
-    async def hosts(request: Request, _: str) -> Response:
-        q = request.query_params
-        online = {"1": True, "true": True, "0": False, "false": False}.get(q.get("online", ""), None)
+    async def actions(call: Call) -> Response:
+        assert call.account is not None
+        await center.learn_catalogues(set(await store.all_catalogue_digests()))
+        acct = call.account
+        out = [
+            msgspec.to_builtins(d) for name, d in sorted(policy.book.actions().items())
+            if acct.admin or acct.scope.allows_action(name, d.risk)
+        ]
+        return json_response({"actions": out, "count": len(out)})
+
+    async def hosts(call: Call) -> Response:
+        assert call.account is not None
+        q = call.query
         rows = await store.select_agents(
-            hosts=q.getlist("host"), tags=q.getlist("tag"), idc=q.get("idc", ""), all_hosts=True,
-            online=online, limit=int_arg(request, "limit", 0),
+            hosts=q["host"], tags=q["tag"], idc=q["idc"] or "", all_hosts=True, online=q["online"], limit=0 if not call.account.admin else q["limit"],
         )
+        if not call.account.admin:
+            rows = [r for r in rows if call.account.scope.allows_host(r)]
+            if q["limit"]:
+                rows = rows[: q["limit"]]
         for r in rows:
+            r.pop("public_key", None)
             if r["code"]:
                 r["meaning"] = ErrorCode.of(r["code"], ErrorCode.E001).meaning
-        rows = await refine_hosts(center, request, rows)
+        rows = await refine_hosts(center, q, rows)
         return json_response({"hosts": rows, "count": len(rows)})
 
-    async def revoke(request: Request, _: str) -> Response:
-        agent_id = request.path_params["host"]
-        if not await center.revoke(agent_id):
+    async def _revoke_host(call: Call, revoked: bool) -> Response:
+        agent_id = call.path("host")
+        if not await center.revoke(agent_id, revoked):
             raise StarlingError(f"no host {agent_id}", code=ErrorCode.C002)
-        return json_response({"host": agent_id, "revoked": True})
+        audit(call.key_id, "host.revoke" if revoked else "host.restore", agent_id, {})
+        return json_response({"host": agent_id, "revoked": revoked})
 
-    async def revoke_proxy(request: Request, account: str) -> Response:
-        await _admin(account)
-        proxy_id = request.path_params["proxy"]
-        await center.revoke_proxy(proxy_id)
-        return json_response({"proxy": proxy_id, "revoked": True})
+    async def revoke_host(call: Call) -> Response:
+        return await _revoke_host(call, True)
 
-    async def list_proxies(request: Request, _: str) -> Response:
+    async def restore_host(call: Call) -> Response:
+        return await _revoke_host(call, False)
+
+    async def proxies(call: Call) -> Response:
         rows = await store.list_proxies()
         for r in rows:
             r["linked"] = r["id"] in center.links
         return json_response({"proxies": rows})
 
-    async def submit(request: Request, account: str) -> Response:
-        req = await parse(request, JobRequest)
-        return json_response(await center.submit(req, account), 201)
+    async def revoke_proxy(call: Call) -> Response:
+        proxy_id = call.path("proxy")
+        if not await center.revoke_proxy(proxy_id):
+            raise StarlingError(f"no proxy {proxy_id}", code=ErrorCode.C027)
+        return json_response({"proxy": proxy_id, "revoked": True})
 
-    async def list_jobs(request: Request, _: str) -> Response:
-        rows = await store.list_jobs(int_arg(request, "limit", 50, 1, 1000))
-        return json_response({"jobs": [_job_view(r, {}) | {"counts": None} for r in rows]})
+    async def restore_proxy(call: Call) -> Response:
+        proxy_id = call.path("proxy")
+        if not await store.revoke_proxy(proxy_id, False):
+            raise StarlingError(f"no proxy {proxy_id}", code=ErrorCode.C027)
+        audit(call.key_id, "proxy.restore", proxy_id, {})
+        return json_response({"proxy": proxy_id, "revoked": False})
 
-    async def _job(job_id: str) -> dict[str, Any]:
+    async def submit(call: Call) -> Response:
+        req = await parse(call.request, JobRequest)
+        answer = await center.submit(req, call.key_id)
+        return json_response(answer, 202 if answer["state"] == "pending_approval" else 201)
+
+    async def jobs(call: Call) -> Response:
+        acct = call.account
+        assert acct is not None
+        q = call.query
+        if acct.admin:
+            scope = [q["account"]] if q["account"] else None
+            rows = await store.list_jobs(q["limit"], accounts=scope, state=q["state"] or "", action=q["action"] or "")
+        else:
+            rows = await store.list_jobs(
+                q["limit"], accounts=[acct.key_id], also_state="pending_approval" if acct.approver else "",
+                state=q["state"] or "", action=q["action"] or "",
+            )
+        counts = await store.job_counts_many([r["id"] for r in rows])
+        return json_response({"jobs": [_job_view(r, counts[r["id"]]) for r in rows]})
+
+    async def _view(job: dict[str, Any]) -> dict[str, Any]:
+        return _job_view(job, await store.job_counts(job["id"]))
+
+    async def _fresh(job_id: str) -> dict[str, Any]:
         job = await store.job(job_id)
-        if job is None:
-            raise StarlingError(f"no job {job_id}", code=ErrorCode.C004)
-        return _job_view(job, await store.job_counts(job_id))
+        assert job is not None
+        return await _view(job)
 
-    async def get_job(request: Request, _: str) -> Response:
-        job_id = request.path_params["job"]
-        view = await _job(job_id)
-        if request.query_params.get("results", "1") != "0":
-            states = [s for s in request.query_params.getlist("state") if s]
-            rows = await store.job_tasks(job_id, offset=int_arg(request, "offset", 0), limit=int_arg(request, "limit", 0), states=states)
+    async def job(call: Call) -> Response:
+        assert call.job is not None
+        view = await _view(call.job)
+        if call.query["results"]:
+            rows = await store.job_tasks(call.job["id"], offset=call.query["offset"], limit=call.query["limit"], states=call.query["state"])
             view["results"] = [_task_view(r) for r in rows]
-            await attach_diagnoses(center, job_id, view["results"])
-        view["rollout"] = await center.rollouts.status(job_id)
+            await attach_diagnoses(center, call.job["id"], view["results"])
+        view["rollout"] = await center.rollouts.status(call.job["id"])
         return json_response(view)
 
-    async def wait_job(request: Request, _: str) -> Response:
-        job_id = request.path_params["job"]
-        seconds = int_arg(request, "timeout", 30, 0, 300)
-        end = trio.current_time() + seconds
-        view = await _job(job_id)
+    async def wait(call: Call) -> Response:
+        assert call.job is not None
+        job_id = call.job["id"]
+        end = trio.current_time() + call.query["timeout"]
+        view = await _view(call.job)
         while not view["complete"] and trio.current_time() < end:
             await center.wait_progress(job_id, min(1.0, end - trio.current_time()))
-            view = await _job(job_id)
+            view = await _fresh(job_id)
         return json_response(view)
 
-    async def events(request: Request, _: str) -> Response:
-        job_id = request.path_params["job"]
-        await _job(job_id)
+    async def events(call: Call) -> Response:
+        assert call.job is not None
+        job_id = call.job["id"]
 
         async def stream() -> Any:
             last = None
             while True:
-                view = await _job(job_id)
+                view = await _fresh(job_id)
                 key = (view["done"], tuple(sorted(view["counts"].items())))
                 if key != last:
                     last = key
@@ -228,11 +388,11 @@ def build_app(center: Center, *, enroll_token: str, authenticate: Authenticator,
 
         return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
-    async def output(request: Request, _: str) -> Response:
+    async def output(call: Call) -> Response:
         """Live output of a job submitted with ``stream: true`` (server-sent
         events ``output`` with host, stream and text; ``done`` at the end)."""
-        job_id = request.path_params["job"]
-        await _job(job_id)
+        assert call.job is not None
+        job_id = call.job["id"]
         names = {r["id"]: r.get("hostname") or r["agent_id"] for r in await store.job_tasks(job_id)}
 
         async def stream() -> Any:
@@ -244,7 +404,7 @@ def build_app(center: Center, *, enroll_token: str, authenticate: Authenticator,
                     doc = {"task_id": c.task_id, "host": names.get(c.task_id, ""), "stream": "stderr" if c.stream == 2 else "stdout", "seq": c.seq, "text": c.data.decode("utf-8", "replace")}
                     yield f"event: output\ndata: {msgspec.json.encode(doc).decode()}\n\n"
                 if not chunks:
-                    view = await _job(job_id)
+                    view = await _fresh(job_id)
                     if view["complete"]:
                         yield "event: done\ndata: {}\n\n"
                         return
@@ -252,60 +412,87 @@ def build_app(center: Center, *, enroll_token: str, authenticate: Authenticator,
 
         return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
-    async def cancel(request: Request, _: str) -> Response:
-        return json_response(await center.cancel(request.path_params["job"]))
+    async def cancel(call: Call) -> Response:
+        assert call.job is not None
+        answer = await center.cancel(call.job["id"])
+        audit(call.key_id, "job.cancel", call.job["id"], {"submitter": call.job["account"]})
+        return json_response(answer)
 
-    async def approve(request: Request, account: str) -> Response:
-        return json_response(await center.decide(request.path_params["job"], account, True))
+    async def approve(call: Call) -> Response:
+        assert call.job is not None
+        return json_response(await center.decide(call.job["id"], call.key_id, True))
 
-    async def reject(request: Request, account: str) -> Response:
-        return json_response(await center.decide(request.path_params["job"], account, False))
+    async def reject(call: Call) -> Response:
+        assert call.job is not None
+        return json_response(await center.decide(call.job["id"], call.key_id, False))
 
-    async def _admin(account: str) -> None:
-        from ._policy import load_account
-
-        acct = await store.call(load_account, store.sync, account)
-        if not acct.admin:
-            raise StarlingError("only an admin account may do this", code=ErrorCode.C009)
-
-    async def create_account(request: Request, account: str) -> Response:
-        from ._accounts import create_account as create
-
-        await _admin(account)
-        req = await parse(request, AccountRequest)
-        key_id, secret = await store.call(create, store.sync, req.name, req.scopes, approver=req.approver, admin=req.admin)
-        if center.audit is not None:
-            center.audit.record(account, "account.create", key_id, {"name": req.name, "scopes": req.scopes, "approver": req.approver, "admin": req.admin})
+    async def create(call: Call) -> Response:
+        req = await parse(call.request, AccountRequest)
+        if req.approver:
+            raise StarlingError(
+                "approver accounts are made on the center host (`starling accounts create NAME --approver --local`), "
+                "so no API key alone can mint a second person", code=ErrorCode.C009,
+            )
+        key_id, secret = await store.call(create_account, store.sync, secret_box, req.name, req.scopes, admin=req.admin, created_by=call.key_id)
+        audit(call.key_id, "account.create", key_id, {"name": req.name, "scopes": msgspec.to_builtins(req.scopes), "admin": req.admin})
         return json_response({"key_id": key_id, "secret": secret, "name": req.name}, 201)
 
-    async def list_accounts(request: Request, account: str) -> Response:
-        from ._accounts import list_accounts as listing
+    async def accounts(call: Call) -> Response:
+        return json_response({"accounts": await store.call(list_accounts, store.sync)})
 
-        await _admin(account)
-        return json_response({"accounts": await store.call(listing, store.sync)})
+    def _not_self(call: Call, key_id: str, what: str) -> None:
+        if key_id == call.key_id:
+            raise StarlingError(f"an account cannot {what} itself", code=ErrorCode.C001)
 
-    async def mapping(request: Request, account: str) -> Response:
+    async def delete(call: Call) -> Response:
+        key_id = call.path("key")
+        _not_self(call, key_id, "delete")
+        if not await store.call(delete_account, store.sync, key_id):
+            raise StarlingError(f"no account {key_id}", code=ErrorCode.C002)
+        audit(call.key_id, "account.delete", key_id, {})
+        return json_response({"key_id": key_id, "deleted": True})
+
+    async def _switch(call: Call, disabled: bool) -> Response:
+        key_id = call.path("key")
+        if disabled:
+            _not_self(call, key_id, "disable")
+        if not await store.call(set_disabled, store.sync, key_id, disabled):
+            raise StarlingError(f"no account {key_id}", code=ErrorCode.C002)
+        audit(call.key_id, "account.disable" if disabled else "account.enable", key_id, {})
+        return json_response({"key_id": key_id, "disabled": disabled})
+
+    async def disable(call: Call) -> Response:
+        return await _switch(call, True)
+
+    async def enable(call: Call) -> Response:
+        return await _switch(call, False)
+
+    async def rotate(call: Call) -> Response:
+        key_id = call.path("key")
+        secret = await store.call(rotate_secret, store.sync, secret_box, key_id)
+        if secret is None:
+            raise StarlingError(f"no account {key_id}", code=ErrorCode.C002)
+        audit(call.key_id, "account.rotate", key_id, {})
+        return json_response({"key_id": key_id, "secret": secret})
+
+    async def mapping(call: Call) -> Response:
         from ._policy import make_mapping
 
-        await _admin(account)
-        req = await parse(request, MappingRequest)
-        if not req.commands:
-            raise StarlingError("give at least one command", code=ErrorCode.C001)
-        key_id = request.path_params["key"]
+        req = await parse(call.request, MappingRequest)
+        key_id = call.path("key")
         table = await store.call(make_mapping, store.sync, key_id, req.commands)
-        if center.audit is not None:
-            center.audit.record(account, "account.mapping", key_id, {"commands": len(table)})
+        audit(call.key_id, "account.mapping", key_id, {"commands": len(table)})
         return json_response({"key_id": key_id, "mapping": table})
 
-    async def audit_records(request: Request, account: str) -> Response:
-        await _admin(account)
+    async def audit_records(call: Call) -> Response:
         assert center.audit is not None
-        start = int_arg(request, "after", 0) + 1
-        limit = int_arg(request, "limit", 100, 1, 10000)
+        start = call.query["after"] + 1
+        limit = call.query["limit"]
+        trail = center.audit
 
         def read() -> list[dict[str, Any]]:
             out = []
-            for rec in center.audit.log.iter_records(start):
+            for rec in trail.log.iter_records(start):
                 out.append({"seq": rec.seq, "time": rec.time, "actor": rec.actor, "kind": rec.kind, "subject": rec.subject, "detail": rec.detail_value(), "hash": rec.hash})
                 if len(out) >= limit:
                     break
@@ -313,53 +500,43 @@ def build_app(center: Center, *, enroll_token: str, authenticate: Authenticator,
 
         return json_response({"records": await store.call(read)})
 
-    async def audit_verify(request: Request, account: str) -> Response:
-        await _admin(account)
+    async def audit_verify(call: Call) -> Response:
         assert center.audit is not None
-        await center.audit.wait_flushed()
-        problems = await store.call(center.audit.log.verify)
-        head = await store.call(center.audit.log.head)
+        trail = center.audit
+        await trail.wait_flushed()
+        problems = await store.call(trail.log.verify)
+        head = await store.call(trail.log.head)
         return json_response({
             "ok": not problems, "head": {"seq": head[0], "hash": head[1]} if head else None,
             "problems": [{"kind": p.kind, "seq": p.seq, "detail": str(p)} for p in problems],
         })
 
-    async def codes(request: Request, _: str) -> Response:
-        if request.query_params.get("format") == "markdown":
-            return Response(catalogue_markdown(), media_type="text/markdown")
-        return json_response({"codes": [c.describe() for c in ErrorCode]})
+    handlers: dict[str, Callable[[Call], Awaitable[Response]]] = {
+        "health": health, "openapi": openapi_doc, "codes": codes, "register": register, "actions": actions,
+        "hosts": hosts, "revoke_host": revoke_host, "restore_host": restore_host, "proxies": proxies,
+        "revoke_proxy": revoke_proxy, "restore_proxy": restore_proxy, "submit": submit, "jobs": jobs, "job": job,
+        "wait": wait, "events": events, "output": output, "cancel": cancel, "approve": approve, "reject": reject,
+        "create_account": create, "accounts": accounts, "delete_account": delete, "disable_account": disable,
+        "enable_account": enable, "rotate_account": rotate, "mapping": mapping, "audit": audit_records,
+        "audit_verify": audit_verify, **diag_handlers(center, audit),
+    }
+    routes = [Route(spec.path, endpoint(spec, handlers[spec.handler]), methods=[spec.method]) for spec in ROUTES]
+    return Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
 
-    openapi = build_openapi({"JobRequest": JobRequest, "RegisterRequest": RegisterRequest, "AccountRequest": AccountRequest, "MappingRequest": MappingRequest, "CmdbImport": CmdbImport})
 
-    async def openapi_doc(request: Request, _: str) -> Response:
-        return json_response(openapi)
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404/405 in the catalogue's error JSON, with a correct ``Allow``."""
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 405:
+        allowed = sorted({s.method for s in ROUTES if _matches(s.path, request.url.path)})
+        response = error_response(ErrorCode.C029, f"{request.method} is not allowed here; use {', '.join(allowed)}")
+        response.headers["Allow"] = ", ".join(allowed)
+        return response
+    if exc.status_code == 404:
+        return error_response(ErrorCode.C028, f"no route {request.url.path}")
+    return error_response(ErrorCode.C001, exc.detail or "bad request", status=exc.status_code if 400 <= exc.status_code < 500 else 400)
 
-    async def health(request: Request, _: str) -> Response:
-        return json_response({"ok": True, "center": center.center_id, "proxies": sorted(center.links), "time": time.time()})
 
-    routes = [
-        Route("/v1/health", guarded(health, auth=False)),
-        Route("/openapi.json", guarded(openapi_doc, auth=False)),
-        Route("/v1/agents/register", guarded(register, auth=False), methods=["POST"]),
-        Route("/v1/codes", guarded(codes, auth=False)),
-        Route("/v1/hosts", guarded(hosts)),
-        Route("/v1/hosts/{host}/revoke", guarded(revoke), methods=["POST"]),
-        Route("/v1/proxies", guarded(list_proxies)),
-        Route("/v1/proxies/{proxy}/revoke", guarded(revoke_proxy), methods=["POST"]),
-        Route("/v1/jobs", guarded(submit), methods=["POST"]),
-        Route("/v1/jobs", guarded(list_jobs), methods=["GET"]),
-        Route("/v1/jobs/{job}", guarded(get_job)),
-        Route("/v1/jobs/{job}/wait", guarded(wait_job)),
-        Route("/v1/jobs/{job}/events", guarded(events)),
-        Route("/v1/jobs/{job}/output", guarded(output)),
-        Route("/v1/jobs/{job}/cancel", guarded(cancel), methods=["POST"]),
-        Route("/v1/jobs/{job}/approve", guarded(approve), methods=["POST"]),
-        Route("/v1/jobs/{job}/reject", guarded(reject), methods=["POST"]),
-        Route("/v1/accounts", guarded(create_account), methods=["POST"]),
-        Route("/v1/accounts", guarded(list_accounts), methods=["GET"]),
-        Route("/v1/accounts/{key}/mapping", guarded(mapping), methods=["POST"]),
-        Route("/v1/audit", guarded(audit_records)),
-        Route("/v1/audit/verify", guarded(audit_verify)),
-        *extra_routes(center, guarded, _admin),
-    ]
-    return Starlette(routes=routes)
+def _matches(template: str, path: str) -> bool:
+    a, b = template.strip("/").split("/"), path.strip("/").split("/")
+    return len(a) == len(b) and all(x == y or x.startswith("{") for x, y in zip(a, b, strict=True))

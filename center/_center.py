@@ -14,7 +14,7 @@ import logging
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import trio
@@ -51,9 +51,14 @@ from transports._signing import key_id_for, sign_job_spec, verify_result
 
 from ._credentials import proxy_token
 from ._diagnosis import Diagnoser, host_findings
-from ._rollout import Rollout, Rollouts
-from ._select import Selector, resolve_targets
+from ._requests import JobRequest
+from ._rollout import Rollouts
+from ._select import resolve_targets
 from ._store import AsyncStore, new_id
+
+if TYPE_CHECKING:
+    from ._audit import AuditTrail
+    from ._policy import Policy
 
 log = logging.getLogger("starling.center")
 
@@ -98,27 +103,6 @@ class OutputBuffer:
             await self._wake[job_id].wait()
 
 
-class JobRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """What a caller submits."""
-
-    action: str
-    params: dict[str, Any] = {}
-    hosts: list[str] = []
-    tags: list[str] = []
-    idc: str = ""
-    all: bool = False
-    timeout: float = 60.0
-    #: Seconds from now after which undelivered tasks fail; default timeout + grace.
-    deadline: float = 0.0
-    #: What to do with hosts offline at submission: "fail" now (E001) or "wait" for them.
-    offline: str = "fail"
-    stream: bool = False
-    #: Refinements of the targets: tags AND/exclude, IDCs, OS, agent version, health.
-    select: Selector | None = None
-    #: Rollout controls: concurrency, error threshold, waves, skipping unhealthy hosts.
-    rollout: Rollout | None = None
-
-
 @dataclass
 class ProxyLink:
     proxy_id: str
@@ -159,8 +143,8 @@ class Center:
         self.assigned: dict[str, int] = {}
         self.outputs = OutputBuffer()
         self._idc_totals: dict[str, int] = {}
-        self.policy: Any = None  # center._policy.Policy, set by the server
-        self.audit: Any = None  # center._audit.AuditTrail, set by the server
+        self.policy: Policy | None = None  # set by the server before serving
+        self.audit: AuditTrail | None = None
         self._progress: dict[str, trio.Event] = defaultdict(trio.Event)
         self.stats: dict[str, int] = defaultdict(int)
         self.diagnoser = Diagnoser(self)
@@ -332,10 +316,6 @@ class Center:
     # -- jobs ------------------------------------------------------------------------------
 
     async def submit(self, req: JobRequest, account: str = "") -> dict[str, Any]:
-        if req.offline not in ("fail", "wait"):
-            raise StarlingError("offline must be 'fail' or 'wait'", code=ErrorCode.C001)
-        if req.timeout <= 0 or req.timeout > 7 * 86400:
-            raise StarlingError("timeout must be within (0, 604800] seconds", code=ErrorCode.C001)
         if not (req.hosts or req.tags or req.idc or req.all):
             raise StarlingError("give targets: hosts, tags, idc or all", code=ErrorCode.C001)
         resolved = await resolve_targets(self, req, time.time())
@@ -346,20 +326,23 @@ class Center:
         targets = [t for t in targets if not t["revoked"]]
         if not targets:
             raise StarlingError(f"no registered host matches the selection{resolved.explain()}", code=ErrorCode.C003)
-        hold, reasons, warnings, risk, params = False, [], [], None, req.params
-        if self.policy is not None:
-            from ._policy import load_account
+        if self.policy is None:
+            raise StarlingError("this center has no policy configured", code=ErrorCode.C020)
+        await self.learn_catalogues({t["catalogue"] for t in targets})
+        from ._accounts import load_account
 
-            acct = await self.store.call(load_account, self.store.sync, account)
-            try:
-                adm = await trio.to_thread.run_sync(self.policy.admit, acct, req, targets)
-            except StarlingError as exc:
-                self._audit(account, "job.refused", req.action, {"code": exc.code.value, "message": exc.message, "hosts": len(targets)})
-                raise
-            hold, reasons, warnings, risk, params = adm.hold, adm.reasons, adm.warnings, adm.risk, adm.params
+        acct = await self.store.call(load_account, self.store.sync, account)
+        try:
+            adm = await trio.to_thread.run_sync(self.policy.admit, acct, req, targets)
+        except StarlingError as exc:
+            self._audit(account, "job.refused", req.action, {"code": exc.code.value, "message": exc.message, "hosts": len(targets)})
+            raise
+        assert adm.effective is not None
+        hold, params = adm.hold, adm.params
+        timeout = req.timeout if req.timeout is not None else adm.effective.timeout
         now = time.time()
         job_id = new_id("j")
-        window = APPROVAL_WINDOW if hold else (req.deadline if req.deadline > 0 else req.timeout + self.dispatch_grace)
+        window = APPROVAL_WINDOW if hold else (req.deadline if req.deadline > 0 else timeout + self.dispatch_grace)
         deadline = now + window
         plan = self.rollouts.plan(req, targets, now)
         targets = plan.targets if plan else targets
@@ -367,7 +350,7 @@ class Center:
         job_row = {
             "id": job_id, "account": account, "action": req.action, "params": json.dumps(req.params),
             "params_raw": params_raw, "targets": json.dumps({"hosts": req.hosts, "tags": req.tags, "idc": req.idc, "all": req.all}),
-            "created": now, "timeout": req.timeout, "deadline": deadline, "total": len(targets),
+            "created": now, "timeout": timeout, "deadline": deadline, "total": len(targets),
             "state": "pending_approval" if hold else "running", "offline": req.offline, "stream": req.stream,
         }
         task_rows = [
@@ -378,29 +361,54 @@ class Center:
             plan.hold(task_rows, now)
         await self.store.create_job(job_row, task_rows)
         self.stats["jobs"] += 1
-        self._audit(account, "job.submit", job_id, {"action": req.action, "hosts": len(targets), "hold": hold, "reasons": reasons, "risk": risk})
-        answer: dict[str, Any] = {"job_id": job_id, "total": len(targets), "state": job_row["state"], "warnings": warnings} | resolved.notes()
+        self._audit(account, "job.submit", job_id, {"action": req.action, "hosts": len(targets), "hold": hold, "reasons": adm.reasons, "risk": adm.risk})
+        missing = set(adm.missing)
+        if missing:
+            # Hosts whose agents do not have the action: say so now, per host.
+            await self.store.finalize([
+                (r["id"], "failed", ErrorCode.A001.value, f"this host's agent does not declare {req.action}")
+                for r in task_rows if r["agent_id"] in missing
+            ])
+        answer: dict[str, Any] = {"job_id": job_id, "total": len(targets), "state": job_row["state"], "warnings": adm.warnings} | resolved.notes()
+        if missing:
+            answer["undeclared"] = len(missing)
         if hold:
-            answer |= {"code": ErrorCode.C011.value, "reasons": reasons, "offline": 0}
+            answer |= {"code": ErrorCode.C011.value, "reasons": adm.reasons, "offline": 0}
             return answer
-        # A rollout first skips the hosts diagnosed unhealthy (C023), before they fail as offline.
+        # A rollout first skips the hosts diagnosed unhealthy (C030), before they fail as offline.
         send = await self.rollouts.begin(job_row, task_rows, plan) if plan else task_rows
         by_agent = {t["id"]: t for t in targets}
-        offline = [(row["id"], by_agent[row["agent_id"]]) for row in task_rows if not self._reachable(by_agent[row["agent_id"]])]
+        live = [r for r in task_rows if r["agent_id"] not in missing]
+        offline = [(row["id"], by_agent[row["agent_id"]]) for row in live if not self._reachable(by_agent[row["agent_id"]])]
         if offline and req.offline == "fail":
             await self.store.finalize([(tid, "failed", agent["code"] or "E001", ErrorCode.of(agent["code"] or "E001", ErrorCode.E001).meaning) for tid, agent in offline])
         offline_ids = {tid for tid, _ in offline}
-        await self.dispatch(job_row, [r for r in send if r["id"] not in offline_ids], by_agent)
+        await self.dispatch(job_row, [r for r in send if r["agent_id"] not in missing and r["id"] not in offline_ids], by_agent)
         await self._settle({job_id})
         return answer | {"offline": len(offline)}
+
+    async def learn_catalogues(self, digests: set[str]) -> None:
+        """Make the declarations of these catalogues known (another center may have stored them)."""
+        if self.policy is None:
+            return
+        book = self.policy.book
+        unknown = {d for d in digests if d and not book.knows(d)}
+        if unknown:
+            for digest, doc in (await self.store.catalogue_docs(unknown)).items():
+                book.add(digest, doc)
 
     def _audit(self, actor: str, kind: str, subject: str, detail: Any) -> None:
         if self.audit is not None:
             self.audit.record(actor, kind, subject, detail)
 
     async def decide(self, job_id: str, approver: str, approve: bool) -> dict[str, Any]:
-        """A second account approves (or rejects) a held job."""
-        from ._policy import load_account
+        """A second account approves (or rejects) a held job.
+
+        Two people means two keys that do not answer to one another: the
+        submitter cannot approve, and neither can an account that created the
+        submitter's account (directly or through others) — one stolen key
+        cannot mint a submitter and approve its jobs."""
+        from ._accounts import creators, load_account
 
         job = await self.store.job(job_id)
         if job is None:
@@ -412,6 +420,8 @@ class Center:
             raise StarlingError("this account may not approve jobs", code=ErrorCode.C009)
         if approver == job["account"]:
             raise StarlingError("a job needs a second person: its submitter cannot approve it", code=ErrorCode.C009)
+        if approve and approver in await self.store.call(creators, self.store.sync, job["account"]):
+            raise StarlingError("a job needs a second person: its submitter's account was created by the approver", code=ErrorCode.C009)
         self._audit(approver, "job.approve" if approve else "job.reject", job_id, {"submitter": job["account"]})
         if not approve:
             await self.store.set_job_state(job_id, "rejected")
@@ -516,6 +526,8 @@ class Center:
         job = await self.store.job(job_id)
         if job is None:
             raise StarlingError(f"no job {job_id}", code=ErrorCode.C004)
+        if job["state"] not in ("running", "pending_approval"):
+            raise StarlingError(f"job {job_id} is already {job['state']}", code=ErrorCode.C026)
         await self.store.set_job_state(job_id, "cancelled")
         rows = await self.store.running_tasks(job_id)
         by_proxy: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -541,6 +553,8 @@ class Center:
     async def revoke_proxy(self, proxy_id: str) -> bool:
         """Refuse a proxy from now on and cut its link; its agents reconnect elsewhere."""
         ok = await self.store.revoke_proxy(proxy_id)
+        if not ok:
+            return False
         link = self.links.get(proxy_id)
         if link is not None:
             with trio.CancelScope(shield=True):
@@ -552,11 +566,15 @@ class Center:
         self._audit(self.center_id, "proxy.revoke", proxy_id, {})
         return bool(ok)
 
-    async def revoke(self, agent_id: str) -> bool:
-        ok = await self.store.revoke_agent(agent_id)
+    async def revoke(self, agent_id: str, revoked: bool = True) -> bool:
+        """Revoke (or restore) a host. A revoked host's agent is cut off and its
+        re-enrollment refused (C019); restoring lets it enroll again."""
+        ok = await self.store.revoke_agent(agent_id, revoked)
+        if not ok:
+            return False
         for link in list(self.links.values()):
             try:
-                await link.channel.send(Revoke(agent_ids=[agent_id]))
+                await link.channel.send(Revoke(agent_ids=[agent_id]) if revoked else Revoke(agent_ids=[], restored=[agent_id]))
             except TransportError:
                 pass
         return bool(ok)

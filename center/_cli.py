@@ -117,7 +117,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise StarlingError("give the command after --, e.g. starling run --all -- uptime", code=ErrorCode.C001)
     elif args.command:
         raise StarlingError(f"{action} takes --params/-p, not a command", code=ErrorCode.C001)
-    body: dict[str, Any] = {**_targets(args), "timeout": args.timeout, "offline": args.offline, "stream": args.stream}
+    body: dict[str, Any] = {**_targets(args), "offline": args.offline, "stream": args.stream}
+    if args.timeout is not None:
+        body["timeout"] = args.timeout
     if rollout(args):
         body["rollout"] = rollout(args)
     if args.dry_run:
@@ -163,8 +165,64 @@ def _call(args: argparse.Namespace, action: str, params: dict[str, Any]) -> dict
 
     client = Client.from_profile(args.api)
     sub = client.submit(action, params, **_targets(args), timeout=args.timeout)
+    if sub["state"] == "pending_approval":
+        raise _Held(sub)
     _follow(client, sub["job_id"], sub["total"], args.json)
     return client.job(sub["job_id"])
+
+
+class _Held(Exception):
+    """The job waits for a second person: say so and stop (exit 3)."""
+
+    def __init__(self, sub: dict[str, Any]) -> None:
+        super().__init__(sub["job_id"])
+        self.sub = sub
+
+
+def _sign_params(args: argparse.Namespace, data: bytes) -> dict[str, Any]:
+    import base64
+    import hashlib
+
+    digest = hashlib.sha256(data).hexdigest()
+    params = {"wheel_b64": base64.b64encode(data).decode(), "sha256": digest}
+    if args.signature:
+        params["signature"] = args.signature
+    elif args.key:
+        params["signature"] = _publisher_sign(args.key, digest)
+    return params
+
+
+def _publisher_sign(key_file: str, digest: str) -> str:
+    import base64
+    from pathlib import Path
+
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    try:
+        key = load_pem_private_key(Path(key_file).read_bytes(), None)
+    except (OSError, ValueError) as exc:
+        raise StarlingError(f"cannot read the publisher key {key_file}: {exc}", code=ErrorCode.C001) from exc
+    return base64.b64encode(key.sign(digest.encode())).decode()  # type: ignore[call-arg, union-attr]
+
+
+def _publisher_keygen(path: str) -> dict[str, str]:
+    """A new Ed25519 publisher key (PEM, 0600); returns the public key to trust."""
+    import base64
+    import os
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        raise StarlingError(f"cannot create {path}: {exc.strerror}", code=ErrorCode.C001) from exc
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(pem)
+    pub = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return {"key_file": path, "public_key": base64.b64encode(pub).decode()}
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
@@ -172,6 +230,21 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
     from ._render import print_summary
 
+    if args.plugins_cmd == "keygen":
+        doc = _publisher_keygen(args.out)
+        if args.json:
+            _emit_json(doc)
+        else:
+            console.print(f"wrote {doc['key_file']}; trust it on the center with\n  plugin_publishers = [\"{doc['public_key']}\"]")
+        return 0
+    if args.plugins_cmd == "sign":
+        import hashlib
+        from pathlib import Path
+
+        digest = hashlib.sha256(Path(args.wheel).read_bytes()).hexdigest()
+        sig = _publisher_sign(args.key, digest)
+        _emit_json({"wheel": args.wheel, "sha256": digest, "signature": sig}) if args.json else print(sig)
+        return 0
     if args.plugins_cmd == "doc":
         import agent_core
 
@@ -209,12 +282,13 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     if args.plugins_cmd in ("enable", "disable"):
         job = _call(args, f"agent.{args.plugins_cmd}", {"names": args.names})
     elif args.plugins_cmd == "install":
-        import base64
-        import hashlib
         from pathlib import Path
 
-        data = Path(args.wheel).read_bytes()
-        job = _call(args, "agent.install", {"wheel_b64": base64.b64encode(data).decode(), "sha256": hashlib.sha256(data).hexdigest()})
+        try:
+            data = Path(args.wheel).read_bytes()
+        except OSError as exc:
+            raise StarlingError(f"cannot read {args.wheel}: {exc.strerror}", code=ErrorCode.C001) from exc
+        job = _call(args, "agent.install", _sign_params(args, data))
     elif args.plugins_cmd == "rollback":
         job = _call(args, "agent.rollback", {"dist": args.dist})
     else:
@@ -312,22 +386,66 @@ def cmd_decide(args: argparse.Namespace) -> int:
     return 0
 
 
+def _scope_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    scopes: dict[str, Any] = {}
+    for key in ("idcs", "tags", "hosts", "actions"):
+        if getattr(args, key):
+            scopes[key] = getattr(args, key)
+    for key in ("max_hosts", "approval_hosts"):
+        if getattr(args, key):
+            scopes[key] = getattr(args, key)
+    if args.all_hosts:
+        scopes["all_hosts"] = True
+    if args.danger:
+        scopes["danger"] = True
+    return scopes
+
+
+def _create_local(args: argparse.Namespace, scopes: dict[str, Any]) -> dict[str, Any]:
+    """Create an account straight in the center's database (on the center host).
+    The only way to mint an approver: it needs the center's files, not an API key."""
+    import getpass
+
+    from ._accounts import create_account, parse_scope
+    from ._client import home
+    from ._config import CenterConfig, load
+    from ._server import accounts_box, open_store
+
+    path = args.config or str(home() / "center.toml")
+    cfg = load(CenterConfig, path, "center")
+    store = open_store(cfg)
+    store.create_all()
+    who = f"local:{getpass.getuser()}"
+    key_id, secret = create_account(
+        store, accounts_box(cfg), args.name, parse_scope(scopes), approver=args.approver, admin=args.admin, created_by=who
+    )
+    from ._store import audit_log
+    from .security import AuditEntry, AuditLog
+
+    detail = {"name": args.name, "scopes": scopes, "approver": args.approver, "admin": args.admin, "local": True}
+    AuditLog(store.engine, audit_log).append_many([AuditEntry(who, "account.create", key_id, detail, time.time())])
+    return {"key_id": key_id, "secret": secret, "name": args.name, "approver": args.approver}
+
+
 def cmd_accounts(args: argparse.Namespace) -> int:
     from ._client import Client
 
+    if args.accounts_cmd == "create":
+        scopes = _scope_from_args(args)
+        if args.local:
+            _emit_json(_create_local(args, scopes))
+            return 0
+        if args.approver:
+            raise StarlingError("approvers are made on the center host only: add --local", code=ErrorCode.C009)
     client = Client.from_profile(args.api)
     if args.accounts_cmd == "create":
-        scopes: dict[str, Any] = {}
-        for key in ("idcs", "tags", "hosts", "actions"):
-            if getattr(args, key):
-                scopes[key] = getattr(args, key)
-        if args.max_hosts:
-            scopes["max_hosts"] = args.max_hosts
-        if args.approval_hosts:
-            scopes["approval_hosts"] = args.approval_hosts
-        doc = client.request("POST", "/v1/accounts", json_body={"name": args.name, "scopes": scopes, "approver": args.approver, "admin": args.admin})
+        doc = client.request("POST", "/v1/accounts", json_body={"name": args.name, "scopes": scopes, "admin": args.admin})
     elif args.accounts_cmd == "mapping":
         doc = client.request("POST", f"/v1/accounts/{args.key_id}/mapping", json_body={"commands": args.commands})
+    elif args.accounts_cmd in ("disable", "enable", "rotate"):
+        doc = client.request("POST", f"/v1/accounts/{args.key_id}/{args.accounts_cmd}")
+    elif args.accounts_cmd == "delete":
+        doc = client.request("DELETE", f"/v1/accounts/{args.key_id}")
     else:
         doc = client.request("GET", "/v1/accounts")
     if args.json or args.accounts_cmd != "list":
@@ -336,10 +454,11 @@ def cmd_accounts(args: argparse.Namespace) -> int:
         from rich.table import Table
 
         table = Table(box=None, header_style="bold")
-        for col in ("key id", "name", "admin", "approver", "mapping", "scopes"):
+        for col in ("key id", "name", "admin", "approver", "disabled", "mapping", "created by", "scopes"):
             table.add_column(col)
         for a in doc["accounts"]:
-            table.add_row(a["key_id"], a["name"], str(a["admin"]), str(a["approver"]), str(a["mapping"]), json.dumps(a["scopes"]))
+            table.add_row(a["key_id"], a["name"], str(a["admin"]), str(a["approver"]), str(a["disabled"]), str(a["mapping"]),
+                          a.get("created_by", ""), json.dumps(a["scopes"]))
         console.print(table)
     return 0
 
@@ -455,7 +574,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--action", "-a", default="cmd.run", help="action to call (default cmd.run)")
     p.add_argument("--params", help="action params as a JSON object")
     p.add_argument("--param", "-p", action="append", help="one param as key=value (value parsed as JSON if it can be)")
-    p.add_argument("--timeout", type=float, default=60.0, help="per-host timeout in seconds")
+    p.add_argument("--timeout", type=float, default=None, help="per-host timeout in seconds (default: the action's declared timeout)")
     p.add_argument("--offline", choices=["fail", "wait"], default="fail", help="offline hosts: fail now (E001) or wait until the deadline")
     p.add_argument("--stream", action="store_true", help="print each host's output live as it comes")
     p.add_argument("--json", action="store_true", help="print one JSON document")
@@ -482,8 +601,17 @@ def build_parser() -> argparse.ArgumentParser:
             q.add_argument("names", nargs="+", help="plugin names")
         if name == "install":
             q.add_argument("--wheel", required=True, help="the .whl file")
+            q.add_argument("--key", help="sign with this publisher key (PEM) before sending")
+            q.add_argument("--signature", help="the publisher's signature (from `starling plugins sign`)")
         if name == "rollback":
             q.add_argument("dist", help="distribution name, e.g. starling_hello")
+    q = psub.add_parser("keygen", help="make a plugin publisher key (the center trusts its public half)")
+    q.add_argument("out", help="where to write the private key (PEM, 0600)")
+    q.add_argument("--json", action="store_true")
+    q = psub.add_parser("sign", help="sign a wheel with a publisher key; prints the signature")
+    q.add_argument("wheel")
+    q.add_argument("--key", required=True)
+    q.add_argument("--json", action="store_true")
     q = psub.add_parser("doc", help="regenerate docs/plugins (catalogue and hook reference)")
     q.add_argument("--json", action="store_true")
     p.set_defaults(fn=cmd_plugins)
@@ -528,21 +656,30 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true")
         p.set_defaults(fn=cmd_decide)
 
-    p = sub.add_parser("accounts", help="API accounts: list, create, mapping (admin)")
+    p = sub.add_parser("accounts", help="API accounts: list, create, disable, enable, rotate, delete, mapping (admin)")
     asub = p.add_subparsers(dest="accounts_cmd", required=True, metavar="WHAT")
     q = asub.add_parser("list")
     q.add_argument("--json", action="store_true")
-    q = asub.add_parser("create", help="a new account; prints its key id and secret once")
+    q = asub.add_parser("create", help="a new account (allowed nothing unless scoped); prints its key id and secret once")
     q.add_argument("name")
     q.add_argument("--idcs", nargs="+", default=[])
     q.add_argument("--tags", nargs="+", default=[])
     q.add_argument("--hosts", nargs="+", default=[])
+    q.add_argument("--all-hosts", action="store_true", help="every host (otherwise only --idcs/--tags/--hosts)")
     q.add_argument("--actions", nargs="+", default=[], help="action patterns, e.g. 'sys.*' 'cmd.run'")
+    q.add_argument("--danger", action="store_true", help="let patterns match danger actions too (else name them exactly)")
     q.add_argument("--max-hosts", type=int, default=0)
     q.add_argument("--approval-hosts", type=int, default=0, help="jobs on more hosts need approval")
-    q.add_argument("--approver", action="store_true")
+    q.add_argument("--approver", action="store_true", help="may approve others' held jobs (needs --local)")
     q.add_argument("--admin", action="store_true")
+    q.add_argument("--local", action="store_true", help="write the center's database directly (on the center host)")
+    q.add_argument("--config", help="the center's config file for --local (default: $STARLING_HOME/center.toml)")
     q.add_argument("--json", action="store_true")
+    for verb, text in (("disable", "refuse its requests from now on"), ("enable", "accept its requests again"),
+                       ("rotate", "a new secret, shown once; the old one stops working"), ("delete", "remove it")):
+        q = asub.add_parser(verb, help=text)
+        q.add_argument("key_id")
+        q.add_argument("--json", action="store_true")
     q = asub.add_parser("mapping", help="give an account private aliases for commands (shown once)")
     q.add_argument("key_id")
     q.add_argument("commands", nargs="+")
@@ -598,6 +735,14 @@ def main(argv: list[str] | None = None) -> int:
         else:
             err_console.print(f"[bold red]{exc.code.value}[/bold red] {exc.message}\n[dim]hint: {hint}[/dim]")
         return 2
+    except _Held as held:
+        sub = held.sub
+        if getattr(args, "json", False):
+            _emit_json(sub)
+        else:
+            err_console.print(f"[yellow]held for approval[/yellow] job {sub['job_id']}: {'; '.join(sub.get('reasons') or [])}")
+            err_console.print(f"[dim]an approver runs: starling approve {sub['job_id']}  (or reject)[/dim]")
+        return 3
     except KeyboardInterrupt:
         return 130
 

@@ -39,7 +39,7 @@ def add_rollout(p: argparse.ArgumentParser) -> None:
     g.add_argument("--canary", type=int, default=0, help="first wave of this many hosts, then growing waves")
     g.add_argument("--growth", type=float, default=2.0, help="each wave this many times the previous (default 2)")
     g.add_argument("--pause", type=float, default=0.0, help="seconds to wait between waves")
-    g.add_argument("--skip-unhealthy", action="store_true", help="do not run hosts diagnosed unhealthy now (recorded as C023)")
+    g.add_argument("--skip-unhealthy", action="store_true", help="do not run hosts diagnosed unhealthy now (recorded as C030)")
     p.add_argument("--dry-run", action="store_true", help="print the hosts the selection resolves to, and their count; run nothing")
 
 
@@ -194,8 +194,8 @@ def cmd_lifecycle(args: argparse.Namespace, console: Console) -> int:
         doc = client.request("POST", f"/v1/hosts/{_host_id(client, args.host)}/revoke")
         msg = f"revoked {args.host}: its credential is refused from now on"
     else:
-        doc = client.request("POST", f"/v1/hosts/{_host_id(client, args.host)}/unrevoke")
-        msg = f"unrevoked {args.host}"
+        doc = client.request("POST", f"/v1/hosts/{_host_id(client, args.host)}/restore")
+        msg = f"restored {args.host}: its credential is accepted again"
     if args.json:
         sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
     else:
@@ -270,8 +270,8 @@ def add_parsers(sub: Any, console: Console) -> None:
     p.set_defaults(fn=lambda a: cmd_diag(a, console))
 
     for verb, helptext in (("forget", "remove a host from the registry (admin); it re-registers if its agent comes back"),
-                           ("revoke", "refuse a host's credential from now on"),
-                           ("unrevoke", "accept a revoked host again (admin)")):
+                           ("revoke", "cut a host off and refuse its credential from now on (admin)"),
+                           ("restore", "undo a host's revocation (admin)")):
         p = sub.add_parser(verb, help=helptext)
         p.add_argument("host", help="host id, hostname, IP or SN")
         if verb == "forget":

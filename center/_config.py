@@ -52,6 +52,13 @@ class CenterConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     console_dir: str = ""
     #: Extra high-risk rule files (TOML), added to the built-in rules.
     risk_rules: list[str] = []
+    #: Extra action rule files (TOML, see center/action_rules.toml).
+    action_rules: list[str] = []
+    #: Ed25519 public keys (base64) whose signature on a plugin package this center trusts.
+    plugin_publishers: list[str] = []
+    #: The key that seals account secrets in the database ("" = state_dir/keys/accounts.key).
+    #: Every center of one cluster needs the same file.
+    accounts_key_file: str = ""
     #: Seconds a host may be offline before it drops out of ``all`` targets (0 = never).
     offline_after: float = 0.0
     #: Agents older than this version are diagnosed E007 ("" = no minimum).

@@ -17,7 +17,7 @@ MAX_BODY = 8 * 1024 * 1024
 STATUS = {
     "C001": 400, "C002": 404, "C003": 404, "C004": 404, "C007": 401, "C008": 401, "C009": 403,
     "C010": 403, "C011": 202, "C012": 409, "C013": 403, "C014": 403, "C015": 503, "C016": 503,
-    "C017": 403, "C018": 413, "C019": 403,
+    "C017": 403, "C018": 413, "C019": 403, "C023": 400, "C024": 400, "C025": 403, "C026": 409, "C027": 404, "C028": 404, "C029": 405,
 }
 
 
@@ -54,6 +54,8 @@ async def parse(request: Request, type_: type[T]) -> T:
         raise StarlingError(f"invalid request: {exc}", code=ErrorCode.C001) from exc
     except msgspec.DecodeError as exc:
         raise StarlingError(f"request body is not valid JSON: {exc}", code=ErrorCode.C001) from exc
+    except RecursionError:
+        raise StarlingError("request body is nested too deeply", code=ErrorCode.C001) from None
 
 
 def int_arg(request: Request, name: str, default: int, lo: int = 0, hi: int = 1_000_000) -> int:

@@ -1,43 +1,93 @@
-"""The API's OpenAPI 3.1 description, built from the same msgspec types the
-handlers decode (so it cannot drift from what the center accepts)."""
+"""The API's OpenAPI 3.1 description, generated from the route table
+(:data:`center._authz.ROUTES`) and the request types the handlers decode, so it
+cannot drift from what the center accepts and answers."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
 
 from transports import ErrorCode
 
+from ._authz import Query, Role, RouteSpec
+
 SIGNED: list[dict[str, list[str]]] = [{"starlingHmac": []}]
+_ERROR = {"$ref": "#/components/schemas/Error"}
+_REASONS = {
+    200: "OK", 201: "Created", 202: "Accepted: held for approval (C011)", 400: "Malformed request (C001 and others)",
+    401: "Not authenticated (C007) or replayed (C008)", 403: "Not permitted (C009 and others)", 404: "Not found",
+    405: "Method not allowed (C029); the Allow header lists the methods", 409: "Conflict with the current state",
+    413: "Request too large (C018)", 500: "Internal error (C020)", 503: "Storage unavailable (C016)",
+}
 
 
-def _op(summary: str, *, body: str | None = None, signed: bool = True, params: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    op: dict[str, Any] = {
-        "summary": summary,
-        "responses": {
-            "200": {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}},
-            "default": {"description": "An error with a catalogue code", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-        },
-    }
-    if body:
-        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{body}"}}}}
-    if signed:
+def _query_param(q: Query) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": q.kind}
+    if q.minimum is not None:
+        schema["minimum"] = q.minimum
+    if q.maximum is not None:
+        schema["maximum"] = q.maximum
+    if q.enum:
+        schema["enum"] = list(q.enum)
+    if q.default is not None:
+        schema["default"] = q.default
+    if q.many:
+        schema = {"type": "array", "items": schema}
+    out: dict[str, Any] = {"name": q.name, "in": "query", "required": False, "schema": schema}
+    if q.many:
+        out["style"], out["explode"] = "form", True
+    if q.description:
+        out["description"] = q.description
+    return out
+
+
+def _success(spec: RouteSpec) -> dict[str, Any]:
+    content: dict[str, Any] = {}
+    for media in spec.media.split("|"):
+        if media == "application/json":
+            content[media] = {"schema": {"type": "object"}}
+        else:
+            content[media] = {"schema": {"type": "string"}}
+    return {"description": _REASONS.get(spec.status, "OK"), "content": content}
+
+
+def _operation(spec: RouteSpec) -> dict[str, Any]:
+    responses: dict[str, Any] = {str(spec.status): _success(spec)}
+    errors = {400, 405, 500, *spec.errors}
+    if spec.role >= Role.ACCOUNT:
+        errors |= {401, 403, 503}
+    if spec.body:
+        errors |= {400, 413}
+    for status in sorted(errors):
+        if status == spec.status:
+            continue
+        if status == 202:
+            responses["202"] = {"description": _REASONS[202], "content": {"application/json": {"schema": {"type": "object"}}}}
+            continue
+        resp: dict[str, Any] = {"description": _REASONS.get(status, "Error"), "content": {"application/json": {"schema": _ERROR}}}
+        if status == 405:
+            resp["headers"] = {"Allow": {"schema": {"type": "string"}, "description": "The methods this route takes"}}
+        responses[str(status)] = resp
+    op: dict[str, Any] = {"operationId": spec.handler, "summary": spec.summary, "responses": responses,
+                          "x-starling-role": spec.role.name.lower()}
+    if spec.guard.value != "none":
+        op["x-starling-guard"] = spec.guard.value
+    if spec.body:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{spec.body}"}}}}
+    if spec.role >= Role.ACCOUNT:
         op["security"] = SIGNED
+    params = [{"name": n, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1, "maxLength": 128}}
+              for n in re.findall(r"{(\w+)}", spec.path)]
+    params += [_query_param(q) for q in spec.query]
     if params:
         op["parameters"] = params
     return op
 
 
-def _path_param(name: str) -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-
-
-def _query(name: str, kind: str = "string") -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "schema": {"type": kind}}
-
-
-def build_openapi(types: dict[str, type]) -> dict[str, Any]:
+def build_openapi(routes: Sequence[RouteSpec], types: dict[str, type]) -> dict[str, Any]:
     (_, components) = msgspec.json.schema_components(list(types.values()), ref_template="#/components/schemas/{name}")
     components["Error"] = {
         "type": "object",
@@ -56,40 +106,13 @@ def build_openapi(types: dict[str, type]) -> dict[str, Any]:
         },
         "required": ["error"],
     }
-    job = [_path_param("job")]
-    paths = {
-        "/v1/health": {"get": _op("Liveness of this center", signed=False)},
-        "/v1/codes": {"get": _op("The error-code catalogue", signed=False, params=[_query("format")])},
-        "/v1/agents/register": {"post": _op("Enroll an agent (enrollment token)", body="RegisterRequest", signed=False)},
-        "/v1/hosts": {"get": _op("List hosts with health and owner", params=[
-            _query("online"), _query("idc"), _query("tag"), _query("host"), _query("limit", "integer"), _query("tags_all"), _query("tags_none"),
-            _query("exclude"), _query("os"), _query("version"), _query("health"),
-        ])},
-        "/v1/hosts/{host}/revoke": {"post": _op("Revoke a host's credential", params=[_path_param("host")])},
-        "/v1/proxies": {"get": _op("List proxies and their load")},
-        "/v1/proxies/{proxy}/revoke": {"post": _op("Revoke a proxy (admin)", params=[_path_param("proxy")])},
-        "/v1/jobs": {
-            "post": _op("Submit a job: an action on a selection of hosts", body="JobRequest"),
-            "get": _op("Recent jobs", params=[_query("limit", "integer")]),
-        },
-        "/v1/jobs/{job}": {"get": _op("A job with per-host results", params=[*job, _query("results"), _query("state"), _query("offset", "integer"), _query("limit", "integer")])},
-        "/v1/jobs/{job}/wait": {"get": _op("Long-poll until the job completes or the timeout passes", params=[*job, _query("timeout", "integer")])},
-        "/v1/jobs/{job}/events": {"get": _op("Server-sent progress events, ending with `done`", params=job)},
-        "/v1/jobs/{job}/output": {"get": _op("Server-sent live output of a streaming job (`output` events, then `done`)", params=job)},
-        "/v1/jobs/{job}/cancel": {"post": _op("Cancel a job: running tasks are killed", params=job)},
-        "/v1/jobs/{job}/approve": {"post": _op("Approve a held job (a second account with the approver flag)", params=job)},
-        "/v1/jobs/{job}/reject": {"post": _op("Reject a held job", params=job)},
-        "/v1/accounts": {"post": _op("Create an account (admin)", body="AccountRequest"), "get": _op("List accounts (admin)")},
-        "/v1/accounts/{key}/mapping": {"post": _op("Give an account private command aliases (admin)", body="MappingRequest", params=[_path_param("key")])},
-        "/v1/audit": {"get": _op("Audit records (admin)", params=[_query("after", "integer"), _query("limit", "integer")])},
-        "/v1/audit/verify": {"get": _op("Verify the audit hash chain (admin)")},
-    }
-    from ._api_diag import extra_paths
-
-    paths |= extra_paths(_op, _path_param, _query)
+    paths: dict[str, dict[str, Any]] = {}
+    for spec in routes:
+        paths.setdefault(spec.path, {})[spec.method.lower()] = _operation(spec)
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Starling center API", "version": "1", "description": "Every request except health, codes and registration is signed: see docs/security.md."},
+        "info": {"title": "Starling center API", "version": "1",
+                 "description": "Every request except health, codes, this document and registration is signed: see docs/security.md."},
         "paths": paths,
         "components": {
             "schemas": components,

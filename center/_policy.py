@@ -1,52 +1,74 @@
-"""Policy: what an account may do before anything is dispatched.
+"""Policy: what an account may do, decided before anything is dispatched.
 
-In order, for every job:
+For every job, in order:
 
-1. the action must match one of the account's action patterns (C009);
-2. every target host must be inside the account's scope — IDCs, tags or host
-   ids (C009), and there may be no more of them than ``max_hosts`` (C013);
-3. with command mapping on, ``cmd.run`` must name one of the account's private
-   aliases, which the center translates; raw commands are refused (C014);
-4. commands (``cmd.run``, ``cmd.script``) are parsed and matched against the
-   high-risk rules: ``block`` refuses (C010), ``approve`` holds the job for a
-   second account with the approver flag (C011), ``warn`` lets it run with a
-   warning;
-5. a job on more hosts than the account's ``approval_hosts`` needs approval too.
+1. the action is resolved against what the targets declare
+   (:mod:`center._actions`): unknown everywhere is ``C023``, params that do
+   not match the declaration are ``C024``;
+2. the action must be in the account's scope, and a ``danger`` action must be
+   named exactly (or the scope allows danger) (``C009``); every target must be
+   in the account's host scope (``C009``), and no more of them than
+   ``max_hosts`` (``C013``);
+3. with command mapping on, the command must be one of the account's private
+   aliases, which the center translates, and no other code-carrying param may
+   be set (``C014``);
+4. **every param the declaration marks as carrying code** is analysed as the
+   host will execute it: the interpreter, the command after ``-c``, the script
+   body with its arguments as positional parameters, standard input, the
+   environment (``BASH_ENV``, ``LD_PRELOAD`` …); a package must be signed by a
+   trusted publisher (``C025``); a path written to a place where files are
+   code (cron, sudoers, systemd units, ``~/.ssh`` …) needs approval; code the
+   center cannot read needs approval. Rules answer ``block`` (``C010``),
+   ``approve`` (held for a second person, ``C011``) or ``warn``;
+5. action rules (``action_rules.toml``) add verdicts by action and params;
+6. a job on more hosts than the account's ``approval_hosts`` needs approval.
 
-Admins skip 1–3 but not 4–5: a stolen admin key still cannot wipe the fleet
-without a second person.
+Admins skip 2 but nothing else: a stolen admin key still cannot wipe the
+fleet without a second person.
 """
 
 from __future__ import annotations
 
+import base64
 import fnmatch
 import json
+import posixpath
 import secrets
 import shlex
+import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
+from transports import CodeRole, ErrorCode, StarlingError
 
-from transports import ErrorCode, StarlingError
-
-from ._center import JobRequest
+from ._accounts import Account
+from ._actions import ActionBook, Effective
+from ._requests import JobRequest
 from ._store import Store, accounts
-from .security import RuleSet, check_command, check_script, default_rules
+from .security import RuleSet, default_rules
 
+__all__ = ["Admission", "Policy", "make_mapping"]
 
-@dataclass(frozen=True)
-class Account:
-    key_id: str
-    name: str = ""
-    admin: bool = False
-    approver: bool = False
-    scopes: dict[str, Any] = field(default_factory=dict)
-    mapping: dict[str, str] = field(default_factory=dict)
+_SEVERITY = {"allow": 0, "warn": 1, "approve": 2, "block": 3}
+_SCRIPT_PATH = "/tmp/starling-script"
+ACTION_RULES = Path(__file__).with_name("action_rules.toml")
 
-    def describe(self) -> dict[str, Any]:
-        return {"key_id": self.key_id, "name": self.name, "admin": self.admin, "approver": self.approver,
-                "scopes": self.scopes, "mapping": bool(self.mapping)}
+#: Where a written file is code that runs (or decides who gets in).
+CODE_PATHS = (
+    "/etc/cron*", "/etc/cron*/*", "/var/spool/cron/*", "/var/spool/cron/*/*", "/etc/anacrontab",
+    "/etc/sudoers", "/etc/sudoers.d/*", "/etc/ld.so.preload", "/etc/ld.so.conf", "/etc/ld.so.conf.d/*",
+    "/etc/profile", "/etc/profile.d/*", "/etc/bash.bashrc", "/etc/environment", "/etc/zsh/*",
+    "/etc/passwd", "/etc/shadow", "/etc/group", "/etc/gshadow", "/etc/pam.d/*", "/etc/security/*",
+    "/etc/ssh/*", "/root/*", "/root/.*/*", "/home/*/.ssh/*", "/home/*/.bashrc", "/home/*/.profile",
+    "/etc/systemd/*", "/etc/systemd/*/*", "/etc/systemd/*/*/*", "/lib/systemd/*", "/usr/lib/systemd/*",
+    "/etc/init.d/*", "/etc/rc*.d/*", "/etc/rc.local", "/etc/udev/rules.d/*", "/etc/modprobe.d/*",
+    "/etc/modules-load.d/*", "/etc/apt/sources.list", "/etc/apt/sources.list.d/*", "/etc/apt/apt.conf.d/*",
+    "/etc/yum.repos.d/*", "/etc/starling/*", "/var/lib/starling/*", "/var/lib/starling/*/*",
+    "/bin/*", "/sbin/*", "/usr/bin/*", "/usr/sbin/*", "/usr/local/bin/*", "/usr/local/sbin/*",
+    "/lib/*", "/lib64/*", "/usr/lib/*", "/usr/lib64/*", "/usr/libexec/*", "/boot/*", "/etc/fstab",
+)
 
 
 @dataclass
@@ -56,17 +78,45 @@ class Admission:
     warnings: list[dict[str, Any]] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)
     risk: dict[str, Any] | None = None
+    #: The action as the policy read it (timeout default, streaming).
+    effective: Effective | None = None
+    #: Targets that lack the action (their tasks fail with A001 at once).
+    missing: list[str] = field(default_factory=list)
 
 
-def load_account(store: Store, key_id: str) -> Account:
-    with store.engine.connect() as conn:
-        row = conn.execute(sa.select(accounts).where(accounts.c.key_id == key_id)).mappings().first()
-    if row is None or row["disabled"]:
-        raise StarlingError(f"unknown or disabled account {key_id!r}", code=ErrorCode.C007)
-    return Account(
-        key_id=row["key_id"], name=row["name"], admin=bool(row["admin"]), approver=bool(row["approver"]),
-        scopes=json.loads(row["scopes"] or "{}"), mapping=json.loads(row["mapping"] or "{}"),
-    )
+@dataclass(frozen=True)
+class ActionRule:
+    id: str
+    action: str
+    verdict: str
+    message: str
+    when: dict[str, list[str]]
+
+    def matches(self, action: str, params: dict[str, Any]) -> bool:
+        if not fnmatch.fnmatchcase(action, self.action):
+            return False
+        for name, globs in self.when.items():
+            value = params.get(name)
+            values = value if isinstance(value, list) else [value]
+            if not any(v is not None and any(fnmatch.fnmatchcase(str(v), g) for g in globs) for v in values):
+                return False
+        return True
+
+
+def load_action_rules(paths: Sequence[str | Path] = ()) -> list[ActionRule]:
+    out = []
+    for path in [ACTION_RULES, *paths]:
+        try:
+            doc = tomllib.loads(Path(path).read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise StarlingError(f"action rules {path}: {exc}", code=ErrorCode.C001) from exc
+        for i, raw in enumerate(doc.get("rule", [])):
+            verdict = raw.get("verdict")
+            if verdict not in ("block", "approve", "warn") or not isinstance(raw.get("action"), str):
+                raise StarlingError(f"action rules {path}: rule {i + 1} needs an action and a verdict", code=ErrorCode.C001)
+            when = {k: [str(g) for g in (v if isinstance(v, list) else [v])] for k, v in (raw.get("when") or {}).items()}
+            out.append(ActionRule(raw.get("id", f"rule-{i + 1}"), raw["action"], verdict, raw.get("message", ""), when))
+    return out
 
 
 def make_mapping(store: Store, key_id: str, commands: list[str]) -> dict[str, str]:
@@ -81,67 +131,185 @@ def make_mapping(store: Store, key_id: str, commands: list[str]) -> dict[str, st
 
 
 class Policy:
-    def __init__(self, rules: RuleSet | None = None) -> None:
-        self.rules = rules or default_rules()
+    """Decides on jobs. Thread-safe and synchronous (runs in a worker thread).
 
-    def _scope(self, account: Account, req: JobRequest, targets: list[dict[str, Any]]) -> None:
-        sc = account.scopes
-        patterns = sc.get("actions") or ["*"]
-        if not any(fnmatch.fnmatchcase(req.action, p) for p in patterns):
-            raise StarlingError(f"account {account.key_id} may not call {req.action}", code=ErrorCode.C009)
-        idcs, tags, hosts = set(sc.get("idcs", [])), set(sc.get("tags", [])), set(sc.get("hosts", []))
-        if idcs or tags or hosts:
-            outside = [
-                t["hostname"] for t in targets
-                if not (t["idc"] in idcs or tags & set(t["tags"]) or t["id"] in hosts or t["hostname"] in hosts)
-            ]
-            if outside:
-                raise StarlingError(
-                    f"{len(outside)} target(s) outside the account's scope: {', '.join(outside[:5])}", code=ErrorCode.C009
-                )
-        limit = int(sc.get("max_hosts") or 0)
-        if limit and len(targets) > limit:
-            raise StarlingError(f"{len(targets)} hosts exceed this account's limit of {limit}", code=ErrorCode.C013)
+    :param publishers: Ed25519 public keys (raw bytes) whose signature on a plugin
+        package the center trusts.
+    """
+
+    def __init__(
+        self,
+        rules: RuleSet | None = None,
+        *,
+        action_rules: Sequence[str | Path] = (),
+        publishers: Sequence[bytes] = (),
+        book: ActionBook | None = None,
+    ) -> None:
+        self.rules = rules or default_rules()
+        self.action_rules = load_action_rules(action_rules)
+        self.publishers = list(publishers)
+        self.book = book or ActionBook()
+
+    # -- the steps ------------------------------------------------------------------------
+
+    def admit(self, account: Account, req: JobRequest, targets: list[dict[str, Any]]) -> Admission:
+        resolution = self.book.resolve(req.action, req.params, targets)
+        eff = resolution.effective
+        adm = Admission(params=resolution.params, effective=eff, missing=resolution.missing)
+        if not account.admin:
+            self._scope(account, eff, targets)
+        if account.mapping:
+            adm.params = self._translate(account, eff, adm.params)
+        verdicts = self._analyse(eff, adm.params)
+        verdicts += [
+            (r.verdict, f"action:{r.id}", r.message, req.action)
+            for r in self.action_rules if r.matches(req.action, adm.params)
+        ]
+        verdicts.sort(key=lambda v: -_SEVERITY[v[0]])
+        if verdicts:
+            top = verdicts[0]
+            adm.risk = {"verdict": top[0], "rule": top[1], "message": top[2], "fragment": top[3][:200],
+                        "findings": [{"verdict": v, "rule": r, "message": m, "fragment": f[:200]} for v, r, m, f in verdicts]}
+        for verdict, rule, message, fragment in verdicts:
+            if verdict == "block":
+                raise StarlingError(f"blocked by rule {rule}: {message} — {fragment[:200]}", code=ErrorCode.C010)
+            if verdict == "approve":
+                adm.hold = True
+                adm.reasons.append(f"rule {rule}: {message}")
+            elif verdict == "warn":
+                adm.warnings.append({"rule": rule, "message": message, "fragment": fragment[:200]})
+        threshold = account.scope.approval_hosts if not account.admin else 0
+        if threshold and len(targets) > threshold:
+            adm.hold = True
+            adm.reasons.append(f"{len(targets)} hosts is above this account's approval threshold of {threshold}")
+        return adm
+
+    def _scope(self, account: Account, eff: Effective, targets: list[dict[str, Any]]) -> None:
+        sc = account.scope
+        if not sc.allows_action(eff.name, eff.risk):
+            why = " (a danger action must be named exactly in the scope)" if eff.risk == "danger" and sc.actions else ""
+            raise StarlingError(f"account {account.key_id} may not call {eff.name}{why}", code=ErrorCode.C009)
+        outside = [t["hostname"] or t["id"] for t in targets if not sc.allows_host(t)]
+        if outside:
+            raise StarlingError(
+                f"{len(outside)} target(s) outside the account's scope: {', '.join(outside[:5])}", code=ErrorCode.C009
+            )
+        if sc.max_hosts and len(targets) > sc.max_hosts:
+            raise StarlingError(f"{len(targets)} hosts exceed this account's limit of {sc.max_hosts}", code=ErrorCode.C013)
 
     @staticmethod
-    def _translate(account: Account, params: dict[str, Any]) -> dict[str, Any]:
-        cmd = str(params.get("cmd", ""))
+    def _translate(account: Account, eff: Effective, params: dict[str, Any]) -> dict[str, Any]:
+        """Command mapping: the one command param must be an alias; nothing else may carry code."""
+        assert account.mapping is not None
+        commands = [f for f, r in eff.code.items() if r is CodeRole.COMMAND]
+        others = [f for f, r in eff.code.items() if r is not CodeRole.COMMAND and params.get(f) not in (None, "", [], {}, eff.default(f))]
+        if len(commands) != 1 or others:
+            raise StarlingError(
+                f"this account sends aliases only; {eff.name} takes code in {', '.join(others) or 'no single command'}",
+                code=ErrorCode.C014,
+            )
+        name = commands[0]
+        cmd = str(params.get(name, ""))
         if cmd in account.mapping:
-            return params | {"cmd": account.mapping[cmd]}
+            return params | {name: account.mapping[cmd]}
         try:
             words = shlex.split(cmd)
         except ValueError:
             words = []
         if words and words[0] in account.mapping:
             rest = cmd.split(None, 1)[1] if len(cmd.split(None, 1)) > 1 else ""
-            return params | {"cmd": f"{account.mapping[words[0]]} {rest}".strip()}
+            return params | {name: f"{account.mapping[words[0]]} {rest}".strip()}
         raise StarlingError("this account must send one of its aliases, not a raw command", code=ErrorCode.C014)
 
-    def admit(self, account: Account, req: JobRequest, targets: list[dict[str, Any]]) -> Admission:
-        adm = Admission(params=dict(req.params))
-        if not account.admin:
-            self._scope(account, req, targets)
-        if account.mapping:
-            if req.action == "cmd.script":
-                raise StarlingError("scripts are refused while command mapping is on", code=ErrorCode.C014)
-            if req.action == "cmd.run":
-                adm.params = self._translate(account, adm.params)
-        verdict = None
-        if req.action == "cmd.run" and isinstance(adm.params.get("cmd"), str):
-            verdict = check_command(adm.params["cmd"], self.rules, cwd=adm.params.get("cwd"))
-        elif req.action == "cmd.script" and isinstance(adm.params.get("body"), str):
-            verdict = check_script(adm.params["body"], str(adm.params.get("interpreter", "")), self.rules)
-        if verdict is not None:
-            adm.risk = verdict.as_dict()
-            if verdict.verdict == "block":
-                raise StarlingError(f"blocked by rule {verdict.rule}: {verdict.message} — {verdict.fragment}", code=ErrorCode.C010)
-            if verdict.verdict == "approve":
-                adm.hold = True
-                adm.reasons.append(f"rule {verdict.rule}: {verdict.message}")
-            elif verdict.verdict == "warn":
-                adm.warnings.append({"rule": verdict.rule, "message": verdict.message, "fragment": verdict.fragment})
-        threshold = int(account.scopes.get("approval_hosts") or 0)
-        if threshold and len(targets) > threshold:
-            adm.hold = True
-            adm.reasons.append(f"{len(targets)} hosts is above this account's approval threshold of {threshold}")
-        return adm
+    # -- reading code -------------------------------------------------------------------------
+
+    def _analyse(self, eff: Effective, params: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+        """Every code-carrying param, read as the host will run it: ``[(verdict, rule, message, fragment)]``."""
+        from .security import check_exec
+
+        roles: dict[CodeRole, list[str]] = {}
+        for name, role in eff.code.items():
+            roles.setdefault(role, []).append(name)
+
+        def values(role: CodeRole) -> list[Any]:
+            out = []
+            for name in roles.get(role, []):
+                value = params.get(name, eff.default(name))
+                if value not in (None, "", [], {}):
+                    out.append(value)
+            return out
+
+        found: list[tuple[str, str, str, str]] = []
+        interpreters = [str(v) for v in values(CodeRole.INTERPRETER)] or ["/bin/sh"]
+        commands = [c for v in values(CodeRole.COMMAND) for c in (v if isinstance(v, list) else [v])]
+        scripts = [s for v in values(CodeRole.SCRIPT) for s in (v if isinstance(v, list) else [v])]
+        args = [str(a) for v in values(CodeRole.ARGS) for a in (v if isinstance(v, list) else [v])]
+        stdin = "".join(str(v) for v in values(CodeRole.STDIN)) or None
+        env: dict[str, str] = {}
+        for v in values(CodeRole.ENV):
+            if isinstance(v, dict):
+                env.update({str(k): str(x) for k, x in v.items()})
+        cwd = params.get("cwd") if isinstance(params.get("cwd"), str) else None
+
+        runs: list[tuple[list[str], dict[str, str]]] = []
+        for interp in interpreters:
+            words = interp.split() or ["/bin/sh"]
+            for cmd in commands:
+                runs.append(([*words, "-c", str(cmd), *args], {}))
+            for body in scripts:
+                runs.append(([*words, _SCRIPT_PATH, *args], {_SCRIPT_PATH: str(body)}))
+            if not commands and not scripts and (roles.get(CodeRole.INTERPRETER) or args or stdin is not None or env):
+                runs.append(([*words, *args], {}))
+        for argv, files in runs:
+            v = check_exec(argv, self.rules, stdin=stdin, env=env or None, files=files or None, cwd=cwd)
+            if v.verdict != "allow":
+                found.append((v.verdict, v.rule or "", v.message, v.fragment or " ".join(argv)[:200]))
+        for path in values(CodeRole.PATH):
+            for p in path if isinstance(path, list) else [path]:
+                why = code_path(str(p))
+                if why:
+                    found.append(("approve", "write-code-path", why, str(p)))
+        for blob in values(CodeRole.OPAQUE):
+            found.append(("approve", "opaque-code", f"{eff.name} carries code the center cannot read", str(blob)[:80]))
+        for name in roles.get(CodeRole.PACKAGE, []):
+            self._check_package(eff, params, name)
+        return found
+
+    def _check_package(self, eff: Effective, params: dict[str, Any], name: str) -> None:
+        """A package must carry a publisher signature (``signature``, base64
+        Ed25519 over the package's SHA-256 hex) by a key the center trusts."""
+        import hashlib
+
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+        blob = params.get(name)
+        data = base64.b64decode(blob) if isinstance(blob, str) else bytes(blob or b"")
+        signature = params.get("signature") or ""
+        if not self.publishers:
+            raise StarlingError(f"{eff.name}: no plugin publisher key is trusted by this center (config `plugin_publishers`)", code=ErrorCode.C025)
+        try:
+            sig = base64.b64decode(signature, validate=True)
+        except ValueError:
+            sig = b""
+        digest = hashlib.sha256(data).hexdigest().encode()
+        for key in self.publishers:
+            try:
+                Ed25519PublicKey.from_public_bytes(key).verify(sig, digest)
+                return
+            except (InvalidSignature, ValueError):
+                continue
+        raise StarlingError(f"{eff.name}: the package is not signed by a trusted publisher", code=ErrorCode.C025)
+
+
+def code_path(path: str) -> str:
+    """Why writing ``path`` is running code (or granting access), or ``""``."""
+    if not path.startswith("/"):
+        return "a relative path: where it lands depends on the working directory"
+    norm = posixpath.normpath(path)
+    if norm.startswith("//"):
+        norm = norm[1:]
+    for glob in CODE_PATHS:
+        if fnmatch.fnmatchcase(norm, glob):
+            return f"{norm} is a file the system runs or trusts ({glob})"
+    return ""

@@ -42,43 +42,66 @@ async def _until_signal(nursery: trio.Nursery) -> None:
             return
 
 
-def _prepare_center(cfg: CenterConfig) -> tuple[Any, Any]:
-    """Blocking start-up work: state dir, schema, bootstrap account, signing key."""
-    from ._accounts import ensure_admin
+def accounts_box(cfg: CenterConfig) -> Any:
+    """The key that seals account secrets (made on first start)."""
+    from ._accounts import SecretBox
+
+    return SecretBox.from_file(Path(cfg.accounts_key_file or Path(cfg.state_dir) / "keys" / "accounts.key"))
+
+
+def open_store(cfg: CenterConfig) -> Any:
     from ._store import Store
 
     state = Path(cfg.state_dir)
     state.mkdir(parents=True, exist_ok=True)
-    store_sync = Store(cfg.db or f"sqlite:///{state / 'center.db'}")
+    return Store(cfg.db or f"sqlite:///{state / 'center.db'}")
+
+
+def _prepare_center(cfg: CenterConfig) -> tuple[Any, Any, Any]:
+    """Blocking start-up work: state dir, schema, bootstrap account, signing key."""
+    from ._accounts import ensure_admin
+
+    store_sync = open_store(cfg)
     store_sync.create_all()
+    box = accounts_box(cfg)
     if cfg.admin_key_id and cfg.admin_secret:
-        ensure_admin(store_sync, cfg.admin_key_id, cfg.admin_secret)
-    return store_sync, ensure_signing_key(state / "keys" / "center-ed25519.pem")
+        ensure_admin(store_sync, box, cfg.admin_key_id, cfg.admin_secret)
+    return store_sync, ensure_signing_key(Path(cfg.state_dir) / "keys" / "center-ed25519.pem"), box
+
+
+def make_policy(cfg: CenterConfig) -> Any:
+    import base64
+
+    from ._policy import Policy
+    from .security import RuleSet
+
+    rules = RuleSet.load(cfg.risk_rules) if cfg.risk_rules else None
+    try:
+        publishers = [base64.b64decode(k, validate=True) for k in cfg.plugin_publishers]
+    except ValueError as exc:
+        raise SystemExit(f"plugin_publishers: not base64: {exc}") from exc
+    return Policy(rules, action_rules=cfg.action_rules, publishers=publishers)
 
 
 async def run_center(cfg: CenterConfig, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
     from ._accounts import make_authenticator
     from ._api import build_app
+    from ._audit import AuditTrail
     from ._store import AsyncStore
 
-    store_sync, signing_key = _prepare_center(cfg)
+    store_sync, signing_key, box = _prepare_center(cfg)
     store = AsyncStore(store_sync)
     center = Center(
         store, signing_key, proxy_token=cfg.proxy_token, center_id=cfg.center_id,
         dispatch_grace=cfg.dispatch_grace, heartbeat=cfg.heartbeat, grace_heartbeats=cfg.grace_heartbeats,
     )
-    from ._audit import AuditTrail
-    from ._policy import Policy
-    from .security import RuleSet
-
-    rules = RuleSet.load(cfg.risk_rules) if cfg.risk_rules else None
-    center.policy = Policy(rules)
+    center.policy = make_policy(cfg)
     center.offline_after, center.diagnoser.min_version = cfg.offline_after, cfg.min_agent_version
     center.diagnoser.load_limit, center.diagnoser.clock_limit = cfg.diag_load_per_cpu, cfg.diag_clock_skew
     center.chat_secrets, center.chat_account = dict(cfg.chat_secrets), cfg.chat_account
     center.audit = AuditTrail(store)
     cert, key, _ca = center_tls(cfg)
-    app = build_app(center, enroll_token=cfg.enroll_token, authenticate=make_authenticator(store_sync))
+    app = build_app(center, enroll_token=cfg.enroll_token, authenticate=make_authenticator(store_sync, box), secret_box=box)
     hc = HyperConfig()
     hc.bind = [_host_port(cfg.api)]
     if cfg.api.startswith("https"):

@@ -49,6 +49,17 @@ agents = sa.Table(
     sa.Column("revoked", sa.Boolean, nullable=False, default=False),
     #: The agent's Ed25519 public key (base64), sent at enrollment.
     sa.Column("public_key", sa.String(64), nullable=False, default=""),
+    #: Digest of the agent's action catalogue (see :mod:`transports._declarations`).
+    sa.Column("catalogue", sa.String(64), nullable=False, default=""),
+)
+
+#: Action catalogues reported by agents, content-addressed: most fleets have a handful.
+catalogues = sa.Table(
+    "catalogues",
+    metadata,
+    sa.Column("digest", sa.String(64), primary_key=True),
+    sa.Column("doc", sa.LargeBinary, nullable=False),
+    sa.Column("created", sa.Double, nullable=False, default=0.0),
 )
 
 proxies = sa.Table(
@@ -167,10 +178,13 @@ class Store:
 
     # -- agents ------------------------------------------------------------------
 
-    def register_agent(self, identity: dict[str, Any], version: str, public_key: str = "") -> tuple[str, bool]:
+    def register_agent(
+        self, identity: dict[str, Any], version: str, public_key: str = "", catalogue: str = ""
+    ) -> tuple[str, bool]:
         """Upsert a host by SN; returns ``(agent_id, revoked)``."""
         now = time.time()
         values = {
+            "catalogue": catalogue,
             "hostname": identity.get("hostname", ""),
             "ip": identity.get("ip", ""),
             "os": identity.get("os", ""),
@@ -193,6 +207,25 @@ class Store:
                 got = self.engine.connect().execute(sa.select(agents.c.id).where(agents.c.sn == identity["sn"])).scalar_one()
                 return got, False
             return agent_id, False
+
+    def add_catalogue(self, digest: str, doc: bytes) -> None:
+        with self.engine.begin() as conn:
+            if conn.execute(sa.select(catalogues.c.digest).where(catalogues.c.digest == digest)).first() is None:
+                try:
+                    conn.execute(catalogues.insert().values(digest=digest, doc=doc, created=time.time()))
+                except sa.exc.IntegrityError:
+                    pass  # another center stored it a moment ago
+
+    def catalogue_docs(self, digests: Iterable[str]) -> dict[str, bytes]:
+        want = [d for d in set(digests) if d]
+        if not want:
+            return {}
+        with self.engine.connect() as conn:
+            return {r.digest: bytes(r.doc) for r in conn.execute(sa.select(catalogues).where(catalogues.c.digest.in_(want)))}
+
+    def all_catalogue_digests(self) -> list[str]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(sa.select(catalogues.c.digest)).scalars())
 
     def revoke_agent(self, agent_id: str, revoked: bool = True) -> bool:
         with self.engine.begin() as conn:
@@ -317,9 +350,13 @@ class Store:
                 except sa.exc.IntegrityError:
                     pass
 
-    def revoke_proxy(self, proxy_id: str) -> bool:
-        self.upsert_proxy(proxy_id, revoked=True, online=False)
-        return True
+    def revoke_proxy(self, proxy_id: str, revoked: bool = True) -> bool:
+        """Mark a known proxy revoked (or not); False if no such proxy."""
+        with self.engine.begin() as conn:
+            values: dict[str, Any] = {"revoked": revoked}
+            if revoked:
+                values["online"] = False
+            return conn.execute(proxies.update().where(proxies.c.id == proxy_id).values(**values)).rowcount == 1
 
     def revoked_proxies(self) -> set[str]:
         with self.engine.connect() as conn:
@@ -444,6 +481,16 @@ class Store:
         with self.engine.connect() as conn:
             return {s: n for s, n in conn.execute(sa.select(tasks.c.state, sa.func.count()).where(tasks.c.job_id == job_id).group_by(tasks.c.state))}
 
+    def job_counts_many(self, job_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {j: {} for j in job_ids}
+        if not job_ids:
+            return out
+        q = sa.select(tasks.c.job_id, tasks.c.state, sa.func.count()).where(tasks.c.job_id.in_(list(job_ids))).group_by(tasks.c.job_id, tasks.c.state)
+        with self.engine.connect() as conn:
+            for job_id, state, n in conn.execute(q):
+                out[job_id][state] = n
+        return out
+
     def finish_job_if_done(self, job_id: str) -> bool:
         counts = self.job_counts(job_id)
         if any(counts.get(s, 0) for s in NON_FINAL):
@@ -479,10 +526,28 @@ class Store:
                 out.append(d)
             return out
 
-    def list_jobs(self, limit: int = 50) -> list[dict[str, Any]]:
+    def list_jobs(
+        self, limit: int = 50, *, accounts: Sequence[str] | None = None, also_state: str = "", state: str = "", action: str = ""
+    ) -> list[dict[str, Any]]:
+        """Newest first. ``accounts``: only jobs of these accounts (plus, with
+        ``also_state``, any job in that state); ``None``: every account."""
+        q = sa.select(jobs).order_by(jobs.c.created.desc()).limit(limit)
+        if accounts is not None:
+            mine = jobs.c.account.in_(list(accounts))
+            q = q.where(sa.or_(mine, jobs.c.state == also_state) if also_state else mine)
+        if state:
+            q = q.where(jobs.c.state == state)
+        if action:
+            q = q.where(jobs.c.action == action)
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(jobs).order_by(jobs.c.created.desc()).limit(limit)).mappings().all()
+            rows = conn.execute(q).mappings().all()
         return [dict(r) for r in rows]
+
+    def job_hosts(self, job_id: str) -> list[dict[str, Any]]:
+        """The agent rows of every host a job targets."""
+        q = sa.select(agents).select_from(tasks.join(agents, agents.c.id == tasks.c.agent_id)).where(tasks.c.job_id == job_id)
+        with self.engine.connect() as conn:
+            return [self._agent_row(r) for r in conn.execute(q).mappings()]
 
     def due_tasks(self, now: float, limit: int = 5000) -> list[dict[str, Any]]:
         """Non-final tasks whose deadline passed, with their agent's status."""
@@ -588,7 +653,8 @@ accounts = sa.Table(
     "accounts",
     metadata,
     sa.Column("key_id", sa.String(64), primary_key=True),
-    sa.Column("secret", sa.String(128), nullable=False),
+    #: Sealed with the accounts key (``v1:`` + AES-GCM), never plain text.
+    sa.Column("secret", sa.String(255), nullable=False),
     sa.Column("name", sa.String(128), nullable=False, default=""),
     sa.Column("scopes", sa.Text, nullable=False, default="{}"),
     sa.Column("approver", sa.Boolean, nullable=False, default=False),
@@ -597,6 +663,9 @@ accounts = sa.Table(
     sa.Column("created", sa.Double, nullable=False, default=0.0),
     #: Command mapping: {"alias": "real command"}; empty = raw commands allowed.
     sa.Column("mapping", sa.Text, nullable=False, default="{}"),
+    #: The account that created this one ("config", "local:…" or a key id).
+    sa.Column("created_by", sa.String(64), nullable=False, default=""),
+    sa.Column("rotated", sa.Double),
 )
 
 #: The hash-chained audit log lives in the same schema.

@@ -213,6 +213,8 @@ def up(args: argparse.Namespace) -> int:
             procs,
         )
         machine = socket.gethostname()
+        # Declare the plugins once for all local agents (they share the cache).
+        subprocess.run([sys.executable, "-m", "agent_core._declare", "--cache", str(state / "cache")], check=False, timeout=120)
         for i in range(1, args.agents + 1):
             adir = state / "agents" / f"a{i:03d}"
             adir.mkdir(parents=True, exist_ok=True)
@@ -223,6 +225,7 @@ def up(args: argparse.Namespace) -> int:
             )
             _write_toml(adir / "agent.toml", "agent", {
                 "center": [api], "enroll_token": sec["enroll_token"], "ca_file": str(ca), "state_dir": str(adir),
+                "cache_dir": str(state / "cache"),
                 "identity_file": str(ident), "transport": args.transport, "log_file": str(adir / "agent.log"),
             })
             if i == 1:

@@ -22,6 +22,7 @@ from ._codec import (
     frame,
 )
 from ._codes import ErrorCode, Layer, catalogue_markdown
+from ._declarations import CODE_KEY, ActionDecl, Catalogue, CodeRole, catalogue_digest, code_fields
 from ._errors import (
     ChannelClosed,
     ClosedByYou,
@@ -81,14 +82,18 @@ from ._tls import TlsFiles, client_context, server_context, tls_files
 
 __all__ = [
     "Ack",
+    "ActionDecl",
     "AgentState",
     "AnyMessage",
     "Balance",
+    "CODE_KEY",
     "Cancel",
     "Carrier",
+    "Catalogue",
     "Channel",
     "ChannelClosed",
     "ClosedByYou",
+    "CodeRole",
     "ConnectFailed",
     "DEFAULT_MAX_FRAME",
     "DiskUsage",
@@ -140,8 +145,10 @@ __all__ = [
     "VersionMismatch",
     "Welcome",
     "available_schemes",
+    "catalogue_digest",
     "catalogue_markdown",
     "client_context",
+    "code_fields",
     "connect",
     "decode",
     "decode_value",

@@ -77,8 +77,15 @@ class ErrorCode(enum.StrEnum):
     C020 = ("C020", "internal center error", "A bug: the center's log has the details under the request id.")
     C021 = ("C021", "a local Starling is already running", "Stop it first with `starling down`, or use another --state-dir.")
     C022 = ("C022", "a local role failed to start", "Read the role's log file named in the message.")
-    C023 = ("C023", "host skipped: diagnosed unhealthy at submission", "The rollout skips unhealthy hosts; the task's diagnosis says why. Fix the host and run again.")
-    C024 = ("C024", "rollout stopped: the error threshold was reached", "Earlier waves failed too often; read their failures, fix, and submit again.")
+    C023 = ("C023", "unknown action: no host declares it", "Check the action's name; `starling plugins list` shows what the hosts declare.")
+    C024 = ("C024", "params do not match the action's declaration", "The message names the field; `starling plugins doc ACTION` shows the declared params.")
+    C025 = ("C025", "package not signed by a trusted publisher", "Sign the wheel with a publisher key the center trusts (`starling plugins sign`), then install it.")
+    C026 = ("C026", "job already finished", "A finished job keeps its final state; nothing was changed.")
+    C027 = ("C027", "unknown proxy", "The proxy id is not registered; GET /v1/proxies lists them.")
+    C028 = ("C028", "no such API route", "Check the path against the API description (/openapi.json).")
+    C029 = ("C029", "method not allowed on this route", "The Allow header lists the methods this route takes.")
+    C030 = ("C030", "host skipped: diagnosed unhealthy at submission", "The rollout skips unhealthy hosts; the task's diagnosis says why. Fix the host and run again.")
+    C031 = ("C031", "rollout stopped: the error threshold was reached", "Earlier waves failed too often; read their failures, fix, and submit again.")
 
     # --- proxy ------------------------------------------------------------------
     P001 = ("P001", "agent not connected to this proxy", "The agent moved or went away; the center re-dispatches when it reappears.")

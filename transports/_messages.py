@@ -291,6 +291,8 @@ class Balance(Message, tag="balance", kw_only=True):
 
 class Revoke(Message, tag="revoke", kw_only=True):
     agent_ids: list[str]
+    #: Agents whose revocation was undone: they may connect again.
+    restored: list[str] = []
 
 
 # --- streams (terminal, file transfer) ------------------------------------------

@@ -217,6 +217,7 @@ class Proxy:
                     await self._send_agent(conn, Cancel(task_ids=ids, reason=msg.reason))
         elif isinstance(msg, Revoke):
             self.revoked |= set(msg.agent_ids)
+            self.revoked -= set(msg.restored)
             for agent_id in msg.agent_ids:
                 conn = self.agents.get(agent_id)
                 if conn is not None:

@@ -28,7 +28,15 @@ from ._audit import (
     chain_hash,
     verify_chain,
 )
-from ._risk import EXIT_STATUS, Finding, Verdict, check_command, check_script, risk_check
+from ._risk import (
+    EXIT_STATUS,
+    Finding,
+    Verdict,
+    check_command,
+    check_exec,
+    check_script,
+    risk_check,
+)
 from ._rules import Rule, RuleError, RuleSet, default_rules
 
 __all__ = [
@@ -59,6 +67,7 @@ __all__ = [
     "audit_table",
     "chain_hash",
     "check_command",
+    "check_exec",
     "check_script",
     "default_rules",
     "risk_check",

@@ -238,6 +238,63 @@ _TRANSFORMS = frozenset(
 _PASSTHROUGH = frozenset({"cat", "tee", "head", "tail", "dd", "pv", "buffer", "stdbuf", "cut"})
 
 
+_LS_PLAIN = frozenset({"-1", "-a", "-A", "-U", "-f", "--all", "--almost-all"})
+_FIND_PLAIN = frozenset({"-xdev", "-mount", "-depth", "-print", "-print0", "-H", "-L", "-P", "-d"})
+
+
+def _listing(prog: str, args: list[Word]) -> Data:
+    """``ls DIR`` / ``find DIR`` with no filter: DIR's entries, written as the glob ``DIR/*``.
+
+    ``ls`` prints bare names, which name DIR's entries when run from DIR (the
+    agent's own directory is ``/``); either way what xargs gets is "everything in
+    DIR", and ``ls / | xargs rm -rf`` is ``rm -rf /*``. Anything filtered, globbed
+    or relative stays unknown."""
+    texts = [a.text for a in args]
+    if any(a.unknown for a in args):
+        return Unknown(frozenset({prog}))
+    if prog == "ls":
+        operands = [t for t in texts if not t.startswith("-")]
+        flags = [t for t in texts if t.startswith("-")]
+        if len(operands) != 1 or not set(flags) <= _LS_PLAIN:
+            return Unknown(frozenset({prog}))
+        roots = operands
+        mindepth = 1
+        sep = "\n"
+    else:
+        i = 0
+        while i < len(texts) and texts[i] in ("-H", "-L", "-P"):
+            i += 1
+        roots = []
+        while i < len(texts) and not texts[i].startswith("-") and texts[i] not in ("(", "!"):
+            roots.append(texts[i])
+            i += 1
+        mindepth = 0
+        sep = "\n"
+        rest = texts[i:]
+        k = 0
+        while k < len(rest):
+            t = rest[k]
+            if t in ("-maxdepth", "-mindepth", "-type") and k + 1 < len(rest):
+                if t == "-mindepth" and rest[k + 1].isdigit():
+                    mindepth = int(rest[k + 1])
+                if t == "-maxdepth" and rest[k + 1] == "0":
+                    return Unknown(frozenset({prog}))  # just the roots: not their entries
+                k += 2
+                continue
+            if t not in _FIND_PLAIN:
+                return Unknown(frozenset({prog}))
+            sep = "\0" if t == "-print0" else sep
+            k += 1
+    if not roots or any(not r.startswith("/") or any(c in r for c in "*?[") for r in roots):
+        return Unknown(frozenset({prog}))
+    lines = []
+    for r in roots:
+        if mindepth == 0:
+            lines.append(r)
+        lines.append(r.rstrip("/") + "/*")
+    return (sep.join(lines) + sep).encode()
+
+
 def data_output(prog: str, args: list[Word], stdin: Data) -> Data:
     """What ``prog args`` would write to its standard output, when that can be known.
 
@@ -258,6 +315,8 @@ def data_output(prog: str, args: list[Word], stdin: Data) -> Data:
         return _sed(args, stdin)
     if prog in ("awk", "gawk", "mawk"):
         return _awk(args, stdin)
+    if prog in ("ls", "find"):
+        return _listing(prog, args)
     if prog in ("yes",):
         return ((" ".join(texts) or "y") + "\n").encode() * 4
     if prog in _PASSTHROUGH:

@@ -108,7 +108,7 @@ def match_target(
         if w.all_unknown:
             continue
         text = w.text
-        candidates = {text, normalise_path(text, cwd)}
+        candidates = {text, normalise_path(text, cwd), re.sub(r"/{2,}", "/", text)}
         if not any(p.fullmatch(c) for p in patterns for c in candidates) and not _glob_hits(
             normalise_path(text, cwd), literals
         ):

@@ -15,16 +15,11 @@ from dataclasses import dataclass, field
 
 from ._expand import Piece, Unknown, Word
 
-__all__ = ["SHELLS", "Inner", "foreign_shellouts", "program_name", "unwrap"]
+__all__ = ["INTERPRETERS", "SHELLS", "UNREADABLE", "Inner", "foreign_shellouts", "interpreter_inners", "program_name", "unwrap"]
 
 Data = bytes | Unknown
 
 SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "ash", "mksh", "rbash", "yash", "posh", "ksh93"})
-_SCRIPTING = {
-    "python": ("-c",), "python2": ("-c",), "python3": ("-c",), "perl": ("-e", "-E"),
-    "ruby": ("-e",), "node": ("-e", "--eval"), "nodejs": ("-e",), "php": ("-r",),
-    "lua": ("-e",), "awk": (), "gawk": (), "mawk": (),
-}  # fmt: skip
 _MAX_ITEMS = 64
 
 
@@ -39,6 +34,8 @@ class Inner:
     stdin_script: bool = False  # the wrapper runs its standard input as a script
     file_script: Word | None = None  # the wrapper runs this file as a script
     stdin: list[Word] | None = field(default=None)  # replaces stdin (xargs consumed it)
+    lang: str = "sh"  # the language of script / file_script / stdin_script
+    redirects: list[tuple[str, Word]] | None = None  # files written (a library's open(…, "w"))
 
 
 def program_name(word: Word) -> str:
@@ -201,7 +198,11 @@ def _xargs(args: list[Word], stdin: Data) -> list[Inner]:
         elif t in ("-d", "--delimiter") and i + 1 < len(args):
             sep = args[i + 1].text.encode().decode("unicode_escape", "replace") or None
             i += 2
-        elif t in ("-n", "-L", "-P", "-s", "-a", "-E", "-l"):
+        elif t in ("-a", "--arg-file") and i + 1 < len(args):
+            # Items come from a file, not stdin: unknown, unless it is empty.
+            stdin = b"" if args[i + 1].text == "/dev/null" else Unknown(frozenset({"xargs -a"}))
+            i += 2
+        elif t in ("-n", "-L", "-P", "-s", "-E", "-l"):
             i += 2
         elif t.startswith("-") and len(t) > 1:
             i += 1
@@ -215,7 +216,10 @@ def _xargs(args: list[Word], stdin: Data) -> list[Inner]:
         parts = text.split(sep) if sep else text.split()
         items = [Word([Piece(p)]) for p in parts if p][:_MAX_ITEMS]
     if not items:
-        return []
+        # GNU xargs runs the command once even with no input, unless told -r.
+        if any(a.text in ("-r", "--no-run-if-empty") for a in args[:i]):
+            return []
+        return [Inner("xargs", argv=cmd, stdin=[])]
     if replace:
         return [
             Inner("xargs", argv=[_replace(w, replace, item) for w in cmd], stdin=[])
@@ -253,6 +257,8 @@ def _find(args: list[Word]) -> list[Inner]:
         roots.append(args[i])
         i += 1
     filtered = False
+    name_glob: str | None = None
+    depth_zero = False
     inners: list[Inner] = []
     while i < len(args):
         t = args[i].text
@@ -261,10 +267,7 @@ def _find(args: list[Word]) -> list[Inner]:
             while j < len(args) and args[j].text not in (";", "+"):
                 j += 1
             cmd = args[i + 1 : j]
-            if len(roots) == 1 and not filtered:
-                target = roots[0]
-            else:
-                target = Word([Piece("", known=False, sources=frozenset({"find"}))])
+            target = _find_target(roots, filtered, name_glob, depth_zero)
             if cmd:
                 inners.append(Inner(f"find {t}", argv=[_replace(w, "{}", target) for w in cmd]))
             i = j + 1
@@ -272,12 +275,39 @@ def _find(args: list[Word]) -> list[Inner]:
         if t in ("-name", "-iname", "-path", "-ipath", "-wholename") and i + 1 < len(args) and args[i + 1].text == "*":
             i += 2  # matches everything: not a filter
             continue
+        if t == "-type" and i + 1 < len(args):
+            i += 2  # files or directories: everything of the kind, not a selection
+            continue
+        if t in ("-name", "-iname") and i + 1 < len(args) and name_glob is None and not args[i + 1].unknown:
+            name_glob = args[i + 1].text
+            i += 2
+            continue
+        if t == "-maxdepth" and i + 1 < len(args):
+            depth_zero = args[i + 1].text == "0"
+            i += 2
+            continue
         if t.startswith("-") and t not in _FIND_HARMLESS:
             filtered = True
         elif t in ("(", "!", "-not", "-o", "-or"):
             filtered = True
         i += 1
     return inners
+
+
+def _find_target(roots: list[Word], filtered: bool, name_glob: str | None, depth_zero: bool) -> Word:
+    """What ``{}`` stands for: the root itself (``-maxdepth 0``), everything in it
+    (``ROOT/*``), the entries a plain ``-name GLOB`` selects (``ROOT/GLOB``), or unknown."""
+    if len(roots) != 1 or filtered or roots[0].unknown:
+        return Word([Piece("", known=False, sources=frozenset({"find"}))])
+    root = roots[0]
+    if depth_zero:
+        return root
+    base = root.text.rstrip("/")
+    if name_glob is not None:
+        if "/" in name_glob:
+            return Word([Piece("", known=False, sources=frozenset({"find"}))])
+        return Word([Piece(f"{base}/{name_glob}")])
+    return Word([Piece(f"{base}/*")])
 
 
 def _parallel(args: list[Word]) -> list[Inner]:
@@ -292,18 +322,6 @@ def _parallel(args: list[Word]) -> list[Inner]:
     if any("{}" in w.text for w in cmd):
         return [Inner("parallel", argv=[_replace(w, "{}", it) for w in cmd]) for it in items]
     return [Inner("parallel", argv=cmd + [it]) for it in items]
-
-
-def _foreign_shellouts(prog: str, args: list[Word]) -> list[Inner]:
-    """Shell commands quoted inside a one-line python/perl/ruby/awk program."""
-    base = prog.rstrip("0123456789.") if prog.startswith("python") else prog
-    flags = _SCRIPTING.get(base, ())
-    for k, a in enumerate(args):
-        if a.text in flags and k + 1 < len(args):
-            return foreign_shellouts(prog, args[k + 1].text)
-        if base.endswith("awk") and not a.text.startswith("-"):
-            return foreign_shellouts(prog, a.text)
-    return []
 
 
 _SHELLOUT = re.compile(
@@ -447,10 +465,7 @@ def unwrap(prog: str, args: list[Word], stdin: Data) -> list[Inner]:
         i = _skip_options(args, short, long, skip_assignments=prog in ("sudo", "doas"))
         i += skip
         return [Inner(prog, argv=args[i:])] if i < len(args) else []
-    base = prog.rstrip("0123456789.") if prog.startswith("python") else prog
-    if base in _SCRIPTING or prog in _SCRIPTING:
-        return _foreign_shellouts(prog, args)
-    return []
+    return interpreter_inners(prog, args)
 
 
 def _tmux(args: list[Word]) -> list[Inner]:
@@ -467,3 +482,165 @@ def _tmux(args: list[Word]) -> list[Inner]:
             keys = [w for w in rest[i:] if w.text not in ("Enter", "C-m", "KPEnter")]
             return [Inner("tmux send-keys", script=_joined(keys))] if keys else []
     return []
+
+
+# --- interpreters ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Lang:
+    """How an interpreter's command line names its program.
+
+    ``code``: options whose value is program text (``-c``, ``-e``); ``files``:
+    options whose value is a program file (``-f``); ``values``: other options
+    taking a value; ``stops``: options after which no program follows
+    (``python -m MODULE``); ``attached``: short letters whose value is the rest
+    of the cluster (``perl -i.bak``); ``code_first``: the first operand is the
+    program (awk); ``repeat``: several ``-e`` make one program (perl, ruby).
+    """
+
+    lang: str
+    code: frozenset[str] = frozenset()
+    files: frozenset[str] = frozenset()
+    values: frozenset[str] = frozenset()
+    stops: frozenset[str] = frozenset()
+    attached: str = ""
+    code_first: bool = False
+    repeat: bool = False
+
+
+def _fs(*items: str) -> frozenset[str]:
+    return frozenset(items)
+
+
+INTERPRETERS: dict[str, _Lang] = {
+    "python": _Lang("python", _fs("-c"), values=_fs("-W", "-X", "-Q"), stops=_fs("-m")),
+    "pypy": _Lang("python", _fs("-c"), values=_fs("-W", "-X"), stops=_fs("-m")),
+    "perl": _Lang("perl", _fs("-e", "-E"), values=_fs("-I"), attached="iFIMmCDxd", repeat=True),
+    "ruby": _Lang("ruby", _fs("-e"), values=_fs("-r", "-I", "-C", "-E"), repeat=True),
+    "node": _Lang("node", _fs("-e", "--eval", "-p", "--print"),
+                  values=_fs("-r", "--require", "--import", "--loader", "--input-type", "--experimental-loader")),
+    "php": _Lang("php", _fs("-r", "-B", "-R", "-E"), files=_fs("-f"), values=_fs("-c", "-d", "-z", "-t")),
+    "lua": _Lang("lua", _fs("-e"), values=_fs("-l")),
+    "awk": _Lang("awk", files=_fs("-f", "--file"), values=_fs("-F", "-v", "--assign", "--field-separator"),
+                 code_first=True),
+}  # fmt: skip
+"""The interpreters whose languages the analyser reads (:mod:`._foreign`)."""
+
+_ALIASES = {"python2": "python", "python3": "python", "pypy3": "pypy", "nodejs": "node", "gawk": "awk",
+            "mawk": "awk", "nawk": "awk", "luajit": "lua", "php-cli": "php", "perl5": "perl"}  # fmt: skip
+
+UNREADABLE: dict[str, _Lang] = {
+    name: _Lang("?" + name, _fs(*code))
+    for name, code in {
+        "tclsh": (), "wish": (), "expect": ("-c",), "Rscript": ("-e",), "R": ("-e",),
+        "julia": ("-e", "--eval"), "guile": ("-c",), "racket": ("-e",), "pwsh": ("-c", "-Command", "-command"),
+        "powershell": ("-c", "-Command", "-command"), "fish": ("-c", "--command"), "csh": ("-c",),
+        "tcsh": ("-c",), "nu": ("-c",), "elvish": ("-c",), "xonsh": ("-c",), "osascript": ("-e",),
+        "groovy": ("-e",), "bun": ("-e", "--eval"), "sbcl": ("--eval",), "clisp": ("-x",),
+        "erl": ("-eval",), "elixir": ("-e",), "scala": ("-e",), "jshell": (), "ocaml": (), "gdb": ("-ex",),
+        "irb": (), "dc": ("-e",), "gnuplot": ("-e",),
+    }.items()
+}  # fmt: skip
+"""Interpreters whose languages the analyser cannot read: program text given to them is held."""
+
+
+def _lang_of(prog: str) -> _Lang | None:
+    name = _ALIASES.get(prog, prog)
+    if name not in INTERPRETERS and re.fullmatch(r"(python|pypy|perl|ruby|lua|php)[0-9.]+", name):
+        name = re.sub(r"[0-9.]+$", "", name)
+    return INTERPRETERS.get(name) or UNREADABLE.get(name)
+
+
+def interpreter_inners(prog: str, args: list[Word]) -> list[Inner]:
+    """What an interpreter command line runs, as :class:`Inner` objects in its language:
+    program text (``python -c CODE``), a program file (``perl x.pl``), or its standard
+    input (``ruby`` with no program). Empty for programs that are not interpreters,
+    and for ``python -m MODULE`` (installed code, like any program)."""
+    spec = _lang_of(prog)
+    if spec is None:
+        return []
+    code: list[Word] = []
+    program_file: Word | None = None
+    i = 0
+    while i < len(args):
+        a = args[i]
+        t = a.text
+        nxt = args[i + 1] if i + 1 < len(args) else None
+        if t == "--":
+            i += 1
+            break
+        if t in spec.stops:
+            return []
+        if t.startswith("--") and "=" in t and t.split("=", 1)[0] in spec.code:
+            code.append(Word([Piece(t.split("=", 1)[1])]))
+            i += 1
+            if not spec.repeat:
+                break
+            continue
+        if t in spec.code:
+            if nxt is not None:
+                code.append(nxt)
+            i += 2
+            if not spec.repeat:
+                break
+            continue
+        if t in spec.files and nxt is not None:
+            program_file = nxt
+            i += 2
+            continue
+        if t in spec.values:
+            i += 2
+            continue
+        if t.startswith("-") and len(t) > 1 and not t.startswith("--") and not a.unknown:
+            # A cluster of short options: -Bc CODE, -lane CODE, -cCODE, -i.bak.
+            letters = t[1:]
+            consumed = 1
+            for k, ch in enumerate(letters):
+                if "-" + ch in spec.code:
+                    tail = letters[k + 1 :]
+                    if tail:
+                        code.append(Word([Piece(tail)]))
+                    elif nxt is not None:
+                        code.append(nxt)
+                        consumed = 2
+                    break
+                if "-" + ch in spec.stops:
+                    return []
+                if "-" + ch in spec.values or "-" + ch in spec.files:
+                    if k == len(letters) - 1 and nxt is not None:
+                        if "-" + ch in spec.files:
+                            program_file = nxt
+                        consumed = 2
+                    break
+                if ch in spec.attached:
+                    break
+            i += consumed
+            if code and not spec.repeat:
+                break
+            continue
+        if t.startswith("--"):
+            i += 1
+            continue
+        break
+    rest = args[i:]
+    if code:
+        return [Inner(f"{prog} code", script=_joined_lines(code), lang=spec.lang, positional=rest)]
+    if program_file is not None:
+        return [Inner(f"{prog} FILE", file_script=program_file, lang=spec.lang, positional=rest)]
+    if spec.code_first:
+        if not rest:
+            return []
+        return [Inner(f"{prog} program", script=rest[0], lang=spec.lang, positional=rest[1:])]
+    if rest and rest[0].text != "-":
+        return [Inner(f"{prog} FILE", file_script=rest[0], lang=spec.lang, positional=rest[1:])]
+    return [Inner(f"{prog} <stdin", stdin_script=True, lang=spec.lang, positional=rest[1:])]
+
+
+def _joined_lines(words: list[Word]) -> Word:
+    pieces: list[Piece] = []
+    for k, w in enumerate(words):
+        if k:
+            pieces.append(Piece("\n"))
+        pieces.extend(w.pieces)
+    return Word(pieces)

@@ -18,40 +18,26 @@ default): what cannot be read is not waved through.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from ._expand import Env, Word
-from ._programs import SHELLS, foreign_shellouts, program_name
-from ._rules import ACTIONS, RuleSet, default_rules, normalise_path
+from ._exec import SCRIPT_PATH, analyse, check_exec
+from ._expand import Env
+from ._rules import RuleSet, default_rules, normalise_path
 from ._verdict import EXIT_STATUS, Finding, Verdict
-from ._walk import Analyser, Ctx, LimitReached
+from ._walk import Analyser, Ctx
 
 __all__ = [
     "EXIT_STATUS",
     "Finding",
     "Verdict",
     "check_command",
+    "check_exec",
     "check_script",
     "risk_check",
 ]
 
-_log = logging.getLogger(__name__)
-
-
-def _verdict(analyser: Analyser) -> Verdict:
-    findings = sorted(analyser.findings.values(), key=lambda f: -ACTIONS[f.action])
-    if not findings:
-        return Verdict("allow", parsed=analyser.parsed)
-    top = findings[0]
-    return Verdict(
-        top.action,  # type: ignore[arg-type]
-        top.rule,
-        top.message + (f" ({top.note})" if top.note else ""),
-        top.fragment,
-        tuple(findings),
-        analyser.parsed,
-    )
+def _cwd(cwd: object) -> str | None:
+    return normalise_path(cwd) if isinstance(cwd, str) and cwd.startswith("/") else None
 
 
 def check_command(cmd: str, rules: RuleSet | None = None, *, cwd: str | None = None) -> Verdict:
@@ -61,16 +47,13 @@ def check_command(cmd: str, rules: RuleSet | None = None, *, cwd: str | None = N
     :param rules: the rule set (default: the built-in rules).
     :param cwd: the directory it will run in, if known (resolves relative paths).
     """
-    analyser = Analyser(rules or default_rules())
-    env = Env(cwd=normalise_path(cwd) if cwd and cwd.startswith("/") else None)
-    try:
-        analyser.script(cmd.replace("\x00", ""), env, b"", Ctx())
-    except (LimitReached, RecursionError):
-        analyser.event("limit", cmd[:80], Ctx())
-    except Exception:  # a bug here must hold the command, not wave it through or crash
-        _log.exception("risk analysis failed for %r", cmd[:200])
-        analyser.event("analysis-error", cmd[:80], Ctx())
-    return _verdict(analyser)
+    if not isinstance(cmd, str):
+        return check_exec([cmd], rules)  # type: ignore[list-item]  # refused as unparseable
+
+    def body(analyser: Analyser, ctx: Ctx) -> None:
+        analyser.script(cmd.replace("\x00", ""), Env(cwd=_cwd(cwd)), b"", ctx)
+
+    return analyse(rules, cmd, body)
 
 
 def check_script(
@@ -78,35 +61,18 @@ def check_script(
 ) -> Verdict:
     """Check a script (``cmd.script``) for the interpreter that will run it.
 
-    Shell scripts are analysed like commands. For other interpreters (python,
-    perl, …) only the shell commands the script spells out (``os.system("…")``,
-    ``subprocess.run([...])``, backticks) are checked, and the ``foreign-script``
-    rule says so.
+    The same as :func:`check_exec` of ``[*interpreter.split(), SCRIPT_PATH]`` with
+    the body as that file: shell scripts are analysed like commands, python,
+    perl, ruby, node, php, lua and awk programs are read for the commands they
+    run and the files they destroy (and get the ``foreign-script`` rule), other
+    languages are held (``unknown-language``).
 
     :param interpreter: e.g. ``bash`` or ``/usr/bin/python3``; empty: the ``#!`` line, else sh.
     """
-    interp = interpreter.strip()
-    if not interp and body.startswith("#!"):
-        interp = body[2:].split("\n", 1)[0].strip()
-    words = interp.split() or ["sh"]
-    prog = program_name(Word.of(words[0]))
-    if prog == "env" and len(words) > 1:
-        prog = program_name(Word.of(next((w for w in words[1:] if not w.startswith("-")), "sh")))
-    if prog in SHELLS or prog == "busybox":
-        return check_command(body, rules, cwd=cwd)
-    analyser = Analyser(rules or default_rules())
-    ctx = Ctx(via=(f"{prog} script",))
-    env = Env(cwd=normalise_path(cwd) if cwd and cwd.startswith("/") else None)
-    try:
-        for inner in foreign_shellouts(prog, body):
-            analyser._inner(inner, env, b"", ctx.step(inner.label), b"")
-    except (LimitReached, RecursionError):
-        analyser.event("limit", body[:80], ctx)
-    except Exception:
-        _log.exception("risk analysis failed for a %s script", prog)
-        analyser.event("analysis-error", body[:80], ctx)
-    analyser.event("foreign-script", prog, ctx)
-    return _verdict(analyser)
+    interp = interpreter.strip() if isinstance(interpreter, str) else ""
+    if not interp and isinstance(body, str) and not body.startswith("#!"):
+        interp = "/bin/sh"
+    return check_exec([*interp.split(), SCRIPT_PATH], rules, files={SCRIPT_PATH: body}, cwd=_cwd(cwd))
 
 
 def risk_check(

@@ -47,13 +47,14 @@ Action = Literal["block", "approve", "warn"]
 ACTIONS: dict[str, int] = {"allow": 0, "warn": 1, "approve": 2, "block": 3}
 KINDS = frozenset(
     {"command", "redirect", "forkbomb", "opaque-shell", "unparseable", "limit", "foreign-script",
-     "analysis-error"}
+     "analysis-error", "env", "unknown-language", "dynamic-code"}
 )
 _LIST_FIELDS = (
     "programs", "flags_any", "flags_all", "args_any", "args_all", "targets_any", "dest_any",
-    "unless_flags_any", "unless_args_any", "unless_targets_any", "ops", "sources_any",
+    "unless_flags_any", "unless_args_any", "unless_targets_any", "ops", "sources_any", "names_any",
 )  # fmt: skip
-_STR_FIELDS = ("id", "action", "message", "kind", "args_regex", "unless_args_regex", "description")
+_STR_FIELDS = ("id", "action", "message", "kind", "args_regex", "unless_args_regex", "description",
+               "unless_value_regex")
 _ALL_FIELDS = frozenset(_LIST_FIELDS + _STR_FIELDS + ("enabled",))
 WRITE_OPS = (">", ">|", ">>", "&>", "&>>", "<>", ">&")
 
@@ -138,6 +139,8 @@ class Rule:
     unless_args_regex: re.Pattern[str] | None = None
     ops: frozenset[str] = frozenset(WRITE_OPS)
     sources_any: tuple[re.Pattern[str], ...] = ()
+    names_any: tuple[re.Pattern[str], ...] = ()
+    unless_value_regex: re.Pattern[str] | None = None
     source: str = ""
     description: str = ""
     spec: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -292,8 +295,10 @@ def _compile(rid: str, spec: dict[str, Any], source: str, sets: dict[str, list[s
         raise RuleError(f"{where}: a command rule needs programs")
     if kind == "redirect" and not lists["targets_any"]:
         raise RuleError(f"{where}: a redirect rule needs targets_any")
+    if kind == "env" and not lists["names_any"]:
+        raise RuleError(f"{where}: an env rule needs names_any")
     regexes = {}
-    for name in ("args_regex", "unless_args_regex"):
+    for name in ("args_regex", "unless_args_regex", "unless_value_regex"):
         if spec.get(name):
             try:
                 regexes[name] = re.compile(spec[name])
@@ -323,6 +328,8 @@ def _compile(rid: str, spec: dict[str, Any], source: str, sets: dict[str, list[s
         unless_args_regex=regexes.get("unless_args_regex"),
         ops=frozenset(lists["ops"]) if lists["ops"] else frozenset(WRITE_OPS),
         sources_any=globs("sources_any"),
+        names_any=globs("names_any"),
+        unless_value_regex=regexes.get("unless_value_regex"),
         source=source,
         description=spec.get("description", ""),
         spec=dict(spec),

@@ -19,7 +19,9 @@ from typing import Any
 import bashlex
 
 from ._dataflow import data_output
-from ._expand import Env, Expander, Piece, Unknown, Word
+from ._envvars import check_environment
+from ._expand import DEFAULT_VARS, Env, Expander, Piece, Unknown, Word
+from ._foreign import read_program
 from ._match import (
     CERTAIN,
     IF_EMPTY,
@@ -29,7 +31,7 @@ from ._match import (
     match_command,
     match_target,
 )
-from ._programs import program_name, unwrap
+from ._programs import Inner, program_name, unwrap
 from ._rules import Rule, RuleSet, normalise_path
 from ._shellscan import ARRAY_COMMAND, lex, rewrite_for_bashlex, split_commands
 from ._verdict import Finding
@@ -98,6 +100,10 @@ class Analyser:
         self.findings: dict[tuple[str, str], Finding] = {}
         self.steps = 0
         self.parsed = True
+        # What every script started along the way inherits: the exported environment
+        # (check_exec's env) and the files the job carries.
+        self.exported: dict[str, str | Unknown] = dict(DEFAULT_VARS)
+        self.files: dict[str, Data] = {}
 
     # --- findings ---------------------------------------------------------------
 
@@ -290,6 +296,7 @@ class Analyser:
                 env.vars[f"{m.group(1)}[{m.group(2).strip(chr(34) + chr(39))}]"] = exp.one(raw[m.end() :]).shell
                 continue
             argv.extend(exp.words(raw))
+        prefix: dict[str, str] = {}
         for a in (p for p in parts if p.kind == "assignment"):
             raw = src[a.pos[0] : a.pos[1]]
             name, _, value_raw = raw.partition("=")
@@ -298,6 +305,10 @@ class Analyser:
             value = exp.one(value_raw)
             if not argv:  # a bare assignment sets the variable for the rest of the script
                 _assign(env, name, value, append)
+            elif not value.unknown:
+                prefix[name] = value.text
+        if prefix:  # BASH_ENV=/dev/stdin bash …: code the command's environment carries
+            check_environment(self, prefix, env, stdin, ctx, apply_rules=False)
         redirects: list[tuple[str, Word]] = []
         for r in (p for p in parts if p.kind == "redirect"):
             got = self._redirect(r, src, env, ctx)
@@ -356,14 +367,20 @@ class Analyser:
             finally:
                 env.positional = saved
         written = env.files.get(_file_key(argv[0], env)) if "/" in argv[0].text else None
-        if written is not None:  # running a script the command itself wrote
-            return self._script_data(written, None, ctx.step(f"script {argv[0].text}"))
+        if written is not None:  # running a script the command itself wrote (or the job carries)
+            shebang = _shebang(written)
+            if shebang and ctx.depth < MAX_DEPTH:
+                return self._run([*shebang, *argv], [], env, stdin, ctx.step(f"#!{shebang[0].text}"))
+            return self._script_data(written, Inner("script", positional=args), ctx.step(f"script {argv[0].text}"))
         if prog == "tee":
             for w in view.operands:
                 if not w.unknown:
                     env.files[_file_key(w, env)] = stdin
         if prog == "crontab":
             self._crontab(view, env, stdin, ctx)
+        downloaded = _download_target(prog, args)
+        if downloaded is not None and not downloaded.unknown:
+            env.files[_file_key(downloaded, env)] = Unknown(frozenset({prog}))
         out: Data = data_output(prog, args, stdin) if prog else Unknown(argv[0].sources)
         for inner in unwrap(prog, args, stdin) if prog else []:
             out = self._inner(inner, env, stdin, ctx.step(inner.label), out)
@@ -395,7 +412,11 @@ class Analyser:
         for job in jobs:
             self.script(job, Env(), b"", ctx.step("crontab job"))
 
-    def _inner(self, inner: Any, env: Env, stdin: Data, ctx: Ctx, out: Data) -> Data:
+    def _inner(self, inner: Inner, env: Env, stdin: Data, ctx: Ctx, out: Data) -> Data:
+        if inner.redirects:
+            self._observe_redirects(inner.redirects, env, ctx)
+        if inner.lang != "sh":
+            return self._program(inner, env, stdin, ctx, out)
         if inner.argv is not None:
             if not inner.argv:
                 return out
@@ -427,8 +448,85 @@ class Analyser:
         if not data.strip():
             return b""
         positional = getattr(inner, "positional", None)
-        sub = Env(positional=list(positional) if positional is not None else None)
+        sub = Env(vars=dict(self.exported), files=self.files, positional=list(positional) if positional is not None else None)
         return self.script(_decode(data), sub, b"", ctx)
+
+    def _program(self, inner: Inner, env: Env, stdin: Data, ctx: Ctx, out: Data) -> Data:
+        """Program text in another language (``python -c``, ``perl x.pl``, ``ruby`` < stdin)."""
+        lang = inner.lang
+        body = False
+        data: Data | None = None
+        if inner.script is not None:
+            word = inner.script
+            if word.all_unknown:
+                self.event("opaque-shell", f"{ctx.via[-1]} {word.display}", ctx, word.sources)
+                return Unknown(word.sources)
+            data = word.shell.encode("utf-8", "surrogatepass")
+        elif inner.file_script is not None:
+            data = inner.file_script.data
+            if data is None and not inner.file_script.unknown:
+                data = env.files.get(_file_key(inner.file_script, env))
+            if data is None:
+                return out  # a program file already on the host: like any installed program
+            body = True
+        elif inner.stdin_script:
+            data = stdin
+            body = True
+        if data is None:
+            return out
+        if isinstance(data, Unknown):
+            self.event("opaque-shell", f"{ctx.via[-1]} ← {', '.join(sorted(data.sources)) or '?'}", ctx, data.sources)
+            return Unknown(data.sources)
+        code = _decode(data)
+        if not code.strip():
+            return out
+        first_line = code.strip().splitlines()[0][:80]
+        if lang.startswith("?"):
+            self.event("unknown-language", f"{lang[1:]}: {first_line}", ctx)
+            return out
+        reading = read_program(lang, code)
+        if not reading.parsed:
+            self.parsed = False
+            self.event("unparseable", f"{lang}: {first_line}", ctx)
+        for found in reading.inners:
+            self._inner(found, env.copy(), b"", ctx.step(found.label), b"")
+        for what in reading.dynamic:
+            self.event("dynamic-code", f"{lang}: {what}", ctx)
+        if reading.forkbomb:
+            self.event("forkbomb", f"{lang}: {reading.forkbomb}", ctx)
+        if body:
+            self.event("foreign-script", lang, ctx)
+        return out  # what it prints: data_output's answer (awk '{print}'), else unknown
+
+
+def _shebang(data: Data) -> list[Word]:
+    """The interpreter words of a ``#!`` line (``#!/usr/bin/env python3`` → env, python3)."""
+    if not isinstance(data, bytes) or not data.startswith(b"#!"):
+        return []
+    line = _decode(data[2:].split(b"\n", 1)[0]).strip()
+    # The kernel passes everything after the interpreter as ONE argument.
+    interp, _, rest = line.partition(" ")
+    words = [Word.of(interp)] if interp else []
+    if rest.strip():
+        words.append(Word.of(rest.strip()))
+    return words
+
+
+def _download_target(prog: str, args: list[Word]) -> Word | None:
+    """The file ``curl -o FILE`` / ``wget -O FILE`` writes (its contents: the network's)."""
+    options = {"curl": ("-o", "--output"), "wget": ("-O", "--output-document")}.get(prog)
+    if options is None:
+        return None
+    for k, a in enumerate(args):
+        t = a.text
+        if t in options and k + 1 < len(args):
+            return args[k + 1]
+        for opt in options:
+            if opt.startswith("--") and t.startswith(opt + "="):
+                return Word([Piece(t[len(opt) + 1 :])])
+            if not opt.startswith("--") and t.startswith(opt) and len(t) > len(opt):
+                return Word([Piece(t[len(opt) :])])
+    return None
 
 
 def _assign(env: Env, name: str, value: Word, append: bool) -> None:

@@ -24,9 +24,10 @@ from typing import Any
 import msgspec
 import trio
 
+from agent_core._declare import catalogue_for
 from agent_core._identity import Identity
 from agent_core._register import Enrollment, RegistrationError, register
-from transports import ErrorCode, client_context
+from transports import Catalogue, ErrorCode, client_context
 
 from ._agent import SOFTWARE, SimAgent
 from ._journal import FleetJournal
@@ -101,6 +102,8 @@ class SimFleet:
         self._limiter = trio.CapacityLimiter(max(1, concurrency))
         self._pending: dict[str, list[Any]] = {}
         self._nursery: trio.Nursery | None = None
+        self._catalogue: tuple[str, Catalogue] | None = None
+        self._catalogue_lock = trio.Lock()
 
     @property
     def nursery(self) -> trio.Nursery:
@@ -122,7 +125,13 @@ class SimFleet:
         while True:
             try:
                 async with self._limiter:
-                    enrollment = await register(self.centers, self.token, identity, SOFTWARE, self.ssl_context)
+                    async with self._catalogue_lock:
+                        if self._catalogue is None:
+                            # The real agent's catalogue: simulated hosts declare what real ones do.
+                            self._catalogue = await trio.to_thread.run_sync(catalogue_for, self.state_dir)
+                    enrollment = await register(
+                        self.centers, self.token, identity, SOFTWARE, self.ssl_context, catalogue=self._catalogue
+                    )
             except RegistrationError as exc:
                 if exc.code in (ErrorCode.C017, ErrorCode.C019):
                     raise

@@ -15,6 +15,7 @@ import base64
 import os
 import platform
 import time
+from typing import Annotated
 
 import msgspec
 
@@ -26,6 +27,7 @@ from agent_core import (
     Plugin,
     Risk,
     action,
+    code,
     hookimpl,
 )
 
@@ -70,9 +72,12 @@ class Enabled(msgspec.Struct):
 
 class InstallParams(msgspec.Struct, forbid_unknown_fields=True):
     #: The wheel file, base64-encoded.
-    wheel_b64: str
+    wheel_b64: Annotated[str, code("package")]
     #: Its SHA-256 (hex); the install fails with A015 on a mismatch.
     sha256: str
+    #: A trusted publisher's Ed25519 signature (base64) over the SHA-256 hex;
+    #: checked by the center, which refuses unsigned packages (C025).
+    signature: str = ""
 
 
 class Installed(msgspec.Struct):

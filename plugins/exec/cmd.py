@@ -11,28 +11,29 @@ from __future__ import annotations
 
 import os
 import tempfile
+from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, ProcessResult, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, ProcessResult, Risk, action, code, hookimpl
 
 PLUGIN = Plugin("cmd", description=__doc__.splitlines()[0], domain="exec")
 
 
 class RunParams(msgspec.Struct, forbid_unknown_fields=True):
-    cmd: str
-    shell: str = "/bin/sh"
+    cmd: Annotated[str, code("command", max_length=1_000_000)]
+    shell: Annotated[str, code("interpreter", max_length=4096)] = "/bin/sh"
     cwd: str | None = None
-    env: dict[str, str] = {}
-    stdin: str | None = None
+    env: Annotated[dict[str, str], code("env")] = {}
+    stdin: Annotated[str, code("stdin")] | None = None
 
 
 class ScriptParams(msgspec.Struct, forbid_unknown_fields=True):
-    body: str
-    interpreter: str = "/bin/sh"
-    args: list[str] = []
+    body: Annotated[str, code("script", max_length=8_000_000)]
+    interpreter: Annotated[str, code("interpreter", max_length=4096)] = "/bin/sh"
+    args: Annotated[list[str], code("args")] = []
     cwd: str | None = None
-    env: dict[str, str] = {}
+    env: Annotated[dict[str, str], code("env")] = {}
 
 
 def _env(extra: dict[str, str]) -> dict[str, str] | None:

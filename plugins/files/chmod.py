@@ -17,7 +17,7 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action, code, hookimpl
 
 from ._common import Cancel, WalkStats, abs_path, bad, fs_errors, in_thread, refuse_protected, walk
 
@@ -29,7 +29,7 @@ _PERM = {"r": 0o444, "w": 0o222, "x": 0o111, "s": 0o6000, "t": 0o1000}
 
 
 class ChmodParams(msgspec.Struct, forbid_unknown_fields=True):
-    path: str
+    path: Annotated[str, code("path")]
     mode: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
     recursive: bool = False
     max_entries: Annotated[int, msgspec.Meta(ge=1, le=10_000_000)] = 1_000_000

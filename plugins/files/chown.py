@@ -15,7 +15,7 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action, code, hookimpl
 
 from ._common import (
     Cancel,
@@ -36,7 +36,7 @@ PLUGIN = Plugin("file.chown", description=__doc__.splitlines()[0], domain="files
 
 
 class ChownParams(msgspec.Struct, forbid_unknown_fields=True):
-    path: str
+    path: Annotated[str, code("path")]
     owner: str | None = None
     group: str | None = None
     recursive: bool = False

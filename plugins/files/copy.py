@@ -16,10 +16,11 @@ import os
 import shutil
 import stat as st
 import tempfile
+from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, Plugin, Risk, action, code, hookimpl
 from transports import ErrorCode
 
 from ._common import Cancel, abs_path, bad, fs_errors, fsync_dir, in_thread
@@ -29,7 +30,7 @@ PLUGIN = Plugin("file.copy", description=__doc__.splitlines()[0], domain="files"
 
 class CopyParams(msgspec.Struct, forbid_unknown_fields=True):
     src: str
-    dest: str
+    dest: Annotated[str, code("path")]
     recursive: bool = False
     overwrite: bool = False
     preserve: bool = True

@@ -21,7 +21,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, Plugin, Risk, action, code, hookimpl
 from transports import ErrorCode
 
 from ._common import Cancel, abs_path, bad, fs_errors, in_thread
@@ -31,7 +31,7 @@ PLUGIN = Plugin("file.extract", description=__doc__.splitlines()[0], domain="fil
 
 class ExtractParams(msgspec.Struct, forbid_unknown_fields=True):
     archive: str
-    dest: str
+    dest: Annotated[str, code("path")]
     format: Literal["auto", "tar", "zip"] = "auto"
     strip_components: Annotated[int, msgspec.Meta(ge=0, le=64)] = 0
     overwrite: bool = False

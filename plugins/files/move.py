@@ -13,10 +13,11 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, Plugin, Risk, action, code, hookimpl
 from transports import ErrorCode
 
 from ._common import abs_path, bad, fs_errors, in_thread, mount_points, refuse_protected
@@ -25,8 +26,8 @@ PLUGIN = Plugin("file.move", description=__doc__.splitlines()[0], domain="files"
 
 
 class MoveParams(msgspec.Struct, forbid_unknown_fields=True):
-    src: str
-    dest: str
+    src: Annotated[str, code("path")]
+    dest: Annotated[str, code("path")]
     overwrite: bool = False
 
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import os
 import secrets
+from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, Plugin, Risk, action, code, hookimpl
 from transports import ErrorCode
 
 from ._common import abs_path, bad, fs_errors
@@ -24,7 +25,7 @@ PLUGIN = Plugin("file.symlink", description=__doc__.splitlines()[0], domain="fil
 
 class SymlinkParams(msgspec.Struct, forbid_unknown_fields=True):
     target: str
-    link: str
+    link: Annotated[str, code("path")]
     force: bool = False
 
 

@@ -17,10 +17,11 @@ import os
 import shutil
 import stat as st
 import time
+from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action, code, hookimpl
 
 from ._common import (
     Cancel,
@@ -43,7 +44,7 @@ MAX_CONTENT = 8 * 1024 * 1024
 
 
 class WriteParams(msgspec.Struct, forbid_unknown_fields=True):
-    path: str
+    path: Annotated[str, code("path")]
     content: str | None = None
     content_b64: str | None = None
     mode: str | None = None

@@ -14,10 +14,11 @@ from __future__ import annotations
 import datetime
 import os
 import re
+from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, Plugin, Risk, action, code, hookimpl
 from transports import ErrorCode
 
 from ._at import ENV, AtJob, atq
@@ -30,7 +31,7 @@ _SPEC = re.compile(r"^[A-Za-z0-9 :+.-]{1,64}$")
 
 
 class AtAddParams(msgspec.Struct, forbid_unknown_fields=True):
-    command: str
+    command: Annotated[str, code("command")]
     when: str
     """ISO date-time, or an at time spec such as ``now + 1 hour``."""
     queue: str = "a"

@@ -13,10 +13,11 @@ the crontab is left exactly as it was; the file is installed with
 from __future__ import annotations
 
 import re
+from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, Plugin, Risk, action, code, hookimpl
 from transports import ErrorCode
 
 from ._cron import CronError, parse
@@ -33,7 +34,7 @@ MARK = "# starling:"
 class CronAddParams(msgspec.Struct, forbid_unknown_fields=True):
     id: str
     schedule: str
-    command: str
+    command: Annotated[str, code("command")]
     user: str = "root"
     escape_percent: bool = True
     """Write ``%`` as ``\\%`` so cron passes it through instead of starting stdin there."""
@@ -118,7 +119,7 @@ def count_jobs(lines: list[str]) -> int:
     )
 
 
-@action("cron.add", risk=Risk.CHANGE, timeout=30)
+@action("cron.add", risk=Risk.DANGER, timeout=30)
 async def add(ctx: ActionContext, p: CronAddParams) -> CronChange:
     """Add (or replace) the job with this id in a user's crontab; unchanged when identical."""
     _check(p.user, p.id)

@@ -15,10 +15,11 @@ from __future__ import annotations
 import os
 import pwd
 import re
+from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, Plugin, Risk, action, code, hookimpl
 from plugins.files._common import abs_path, bad
 from transports import ErrorCode
 
@@ -37,10 +38,10 @@ _CRON_D_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 class CronParams(msgspec.Struct, forbid_unknown_fields=True):
     name: str
     schedule: str = ""
-    command: str = ""
+    command: Annotated[str, code("command")] = ""
     user: str = "root"
     present: bool = True
-    path: str = "/etc/cron.d/starling"
+    path: Annotated[str, code("path")] = "/etc/cron.d/starling"
     dry_run: bool = False
 
 
@@ -80,7 +81,7 @@ def edit(text: str, name: str, entry: str | None) -> str:
     return "".join(out)
 
 
-@action("cron.present", risk=Risk.CHANGE, timeout=30)
+@action("cron.present", risk=Risk.DANGER, timeout=30)
 async def present(ctx: ActionContext, p: CronParams) -> StateResult:
     """Ensure the cron job ``name`` is in ``path`` with ``schedule``, ``user`` and ``command``."""
     path = abs_path(p.path)

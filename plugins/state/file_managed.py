@@ -14,10 +14,11 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, Plugin, Risk, action, code, hookimpl
 from plugins.files._common import abs_path, bad, fs_errors, gid_of, parse_mode, uid_of
 from transports import ErrorCode
 
@@ -29,7 +30,7 @@ MAX_CONTENT = 8 * 1024 * 1024
 
 
 class ManagedParams(msgspec.Struct, forbid_unknown_fields=True):
-    path: str
+    path: Annotated[str, code("path")]
     content: str
     mode: str | None = None
     owner: str | None = None

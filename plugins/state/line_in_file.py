@@ -13,10 +13,11 @@ the file (unless ``dry_run``).
 from __future__ import annotations
 
 import re
+from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, Plugin, Risk, action, code, hookimpl
 from plugins.files._common import abs_path, bad, parse_mode
 from transports import ErrorCode
 
@@ -26,7 +27,7 @@ PLUGIN = Plugin("line.in_file", description=__doc__.splitlines()[0], domain="sta
 
 
 class LineParams(msgspec.Struct, forbid_unknown_fields=True):
-    path: str
+    path: Annotated[str, code("path")]
     line: str | None = None
     regexp: str | None = None
     present: bool = True

@@ -20,10 +20,11 @@ import os
 import stat
 import struct
 import tempfile
+from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, Plugin, Risk, action, code, hookimpl
 from transports import ErrorCode
 
 from ._common import bad, not_found, require_user
@@ -53,7 +54,7 @@ class AddKeyParams(msgspec.Struct, forbid_unknown_fields=True):
     user: str
     key: str
     """One public key line: ``[options] type base64 [comment]``."""
-    path: str | None = None
+    path: Annotated[str, code("path")] | None = None
 
 
 class RemoveKeyParams(msgspec.Struct, forbid_unknown_fields=True):

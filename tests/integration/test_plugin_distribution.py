@@ -1,35 +1,94 @@
-"""A third-party plugin wheel distributed from the center to running agents,
-loaded without a restart, upgraded, rolled back, and switched off per host."""
+"""A third-party plugin wheel distributed from the center to running agents:
+signed by a trusted publisher, approved by a second person, loaded without a
+restart, declared to the center, upgraded, rolled back, and switched off per host."""
 
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
+
+from .conftest import Fleet, starling
 
 pytestmark = pytest.mark.integration
 
 AGENTS = 3
 
 
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    home = tmp_path_factory.mktemp("plugins")
+    keygen = starling(home, "plugins", "keygen", str(home / "publisher.pem"), "--json", check=True)
+    import json
+
+    public = json.loads(keygen.stdout)["public_key"]
+    os.environ["STARLING_CENTER_PLUGIN_PUBLISHERS"] = public
+    try:
+        proc = starling(home, "up", "--agents", str(AGENTS), "--port", "0", "--detach", "--no-demo", timeout=180)
+    finally:
+        os.environ.pop("STARLING_CENTER_PLUGIN_PUBLISHERS", None)
+    if proc.returncode != 0:
+        starling(home, "down")
+        raise AssertionError(f"starling up failed:\n{proc.stdout}\n{proc.stderr}")
+    try:
+        yield Fleet(home)
+    finally:
+        starling(home, "down")
+
+
+def approved(fleet: Fleet, held: dict[str, Any], approver: dict[str, str]) -> dict[str, Any]:
+    """A held plugin job, approved by the second person and waited for."""
+    assert held.get("state") == "pending_approval", held
+    env = dict(os.environ, STARLING_KEY_ID=approver["key_id"], STARLING_SECRET=approver["secret"])
+    old = {k: os.environ.get(k) for k in ("STARLING_KEY_ID", "STARLING_SECRET")}
+    os.environ.update({k: env[k] for k in old})
+    try:
+        assert fleet.json("approve", held["job_id"])["state"] == "running"
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return fleet.json("job", held["job_id"], "--wait")
+
+
+def until_declared(fleet: Fleet, action: str) -> dict[str, Any]:
+    """Agents re-declare their actions after a plugin change; wait for the center to know."""
+    deadline = time.monotonic() + 60
+    while True:
+        doc = fleet.json("run", "--all", "--action", action)
+        undeclared = doc.get("error", {}).get("code") == "C023" or any(h["code"] == "A001" for h in doc.get("hosts", []))
+        if not undeclared or time.monotonic() > deadline:
+            return doc
+        time.sleep(0.5)
+
+
 def test_install_upgrade_rollback_through_the_center(fleet, tmp_path, make_wheel):
     pids = [a["pid"] for a in fleet.profile["agents"]]
-    assert {h["code"] for h in fleet.json("run", "--all", "--action", "wheeltest.hello")["hosts"]} == {"A001"}
+    approver = fleet.json("accounts", "create", "plugin-approver", "--approver", "--local")
+    assert fleet.json("run", "--all", "--action", "wheeltest.hello")["error"]["code"] == "C023"
     v1, v2 = tmp_path / "starling_wheeltest-1.0-py3-none-any.whl", tmp_path / "starling_wheeltest-2.0-py3-none-any.whl"
     v1.write_bytes(make_wheel("1.0", "hello one"))
     v2.write_bytes(make_wheel("2.0", "hello two"))
+    key = str(fleet.home / "publisher.pem")
 
-    doc = fleet.json("plugins", "install", "--wheel", str(v1), "--all")
+    unsigned = fleet.json("plugins", "install", "--wheel", str(v1), "--all")
+    assert unsigned["error"]["code"] == "C025"
+    doc = approved(fleet, fleet.json("plugins", "install", "--wheel", str(v1), "--key", key, "--all"), approver)
     assert {h["state"] for h in doc["hosts"]} == {"succeeded"}, doc
     assert {h["data"]["version"] for h in doc["hosts"]} == {"1.0"}
-    doc = fleet.json("run", "--all", "--action", "wheeltest.hello")
+    doc = until_declared(fleet, "wheeltest.hello")
     assert [h["data"] for h in doc["hosts"]] == [{"text": "hello one"}] * AGENTS
 
-    fleet.json("plugins", "install", "--wheel", str(v2), "--tag", "even")
+    approved(fleet, fleet.json("plugins", "install", "--wheel", str(v2), "--key", key, "--tag", "even"), approver)
     doc = fleet.json("run", "--all", "--action", "wheeltest.hello")
     assert sorted(h["data"]["text"] for h in doc["hosts"]) == sorted(["hello two"] + ["hello one"] * (AGENTS - 1))
 
-    doc = fleet.json("plugins", "rollback", "starling_wheeltest", "--tag", "even")
+    doc = approved(fleet, fleet.json("plugins", "rollback", "starling_wheeltest", "--tag", "even"), approver)
     assert {h["data"]["version"] for h in doc["hosts"]} == {"1.0"}
     doc = fleet.json("run", "--all", "--action", "wheeltest.hello")
     assert [h["data"] for h in doc["hosts"]] == [{"text": "hello one"}] * AGENTS

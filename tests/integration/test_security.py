@@ -69,7 +69,8 @@ def test_approval_needs_a_second_person(fleet):
     assert mine["error"]["code"] == "C009"  # the submitter cannot approve
     plain = fleet.json("accounts", "create", "plain-ops")
     assert as_account(fleet, plain["key_id"], plain["secret"]).json("approve", job_id)["error"]["code"] == "C009"
-    approver = fleet.json("accounts", "create", "second-ops", "--approver")
+    assert fleet.json("accounts", "create", "api-approver", "--approver")["error"]["code"] == "C009"  # not through the API
+    approver = fleet.json("accounts", "create", "second-ops", "--approver", "--local")
     ok = as_account(fleet, approver["key_id"], approver["secret"]).json("approve", job_id)
     assert ok["state"] == "running"
     done = fleet.json("job", job_id, "--wait")
@@ -77,7 +78,7 @@ def test_approval_needs_a_second_person(fleet):
 
 
 def test_reject_and_blast_radius(fleet):
-    small = fleet.json("accounts", "create", "small-radius", "--approval-hosts", "2")
+    small = fleet.json("accounts", "create", "small-radius", "--approval-hosts", "2", "--actions", "cmd.run", "--all-hosts")
     other = as_account(fleet, small["key_id"], small["secret"])
     held = other.json("run", "--all", "--", "echo hi")
     assert held["state"] == "pending_approval" and "threshold" in held["reasons"][0]
@@ -96,12 +97,12 @@ def test_scopes(fleet):
     assert other.json("run", "--tag", "even", "--", "echo hi")["error"]["code"] == "C009"
     ok = other.json("run", "--tag", "even", "--action", "sys.info")
     assert ok["counts"] == {"succeeded": AGENTS // 2}
-    tiny = fleet.json("accounts", "create", "tiny", "--max-hosts", "1")
+    tiny = fleet.json("accounts", "create", "tiny", "--max-hosts", "1", "--actions", "cmd.run", "--all-hosts")
     assert as_account(fleet, tiny["key_id"], tiny["secret"]).json("run", "--all", "--", "true")["error"]["code"] == "C013"
 
 
 def test_command_mapping(fleet):
-    acct = fleet.json("accounts", "create", "mapped")
+    acct = fleet.json("accounts", "create", "mapped", "--actions", "cmd.run", "--all-hosts")
     table = fleet.json("accounts", "mapping", acct["key_id"], "echo mapped-run", "uname")["mapping"]
     alias = next(a for a, c in table.items() if c == "echo mapped-run")
     other = as_account(fleet, acct["key_id"], acct["secret"])

@@ -275,3 +275,29 @@ def test_heavy_import_detector() -> None:
     assert _heavy_imports("import os\nimport psutil\n") == ["psutil"]
     assert _heavy_imports("try:\n    import yaml\nexcept ImportError:\n    pass\n") == ["yaml"]
     assert _heavy_imports("import msgspec\nfrom agent_core import action\ndef f():\n    import psutil\n") == []
+
+
+# Param names that usually carry code: each must be marked with its code role
+# (``Annotated[str, code("command")]``) so the center's policy reads it, or be
+# listed here with the reason it does not run anything.
+CODE_LIKE = {"cmd", "command", "commands", "script", "body", "interpreter", "shell", "stdin", "env", "args", "code", "exec", "program", "run"}
+NOT_CODE = {
+    ("log.syslog", "program"): "a filter on the syslog program name",
+    ("user.add", "shell"): "the login shell path written to passwd; not run by the action",
+    ("user.modify", "shell"): "the login shell path written to passwd; not run by the action",
+    ("user.present", "shell"): "the login shell path written to passwd; not run by the action",
+}
+
+
+def test_code_carrying_params_are_marked():
+    from transports import code_fields
+
+    unmarked = []
+    for plugin in _host().load_all():
+        for act in plugin.actions.values():
+            decl = act.declaration(plugin.name)
+            marked = code_fields(decl)
+            for field in decl.params.get("properties", {}):
+                if field in CODE_LIKE and field not in marked and (act.name, field) not in NOT_CODE:
+                    unmarked.append(f"{act.name}.{field}")
+    assert not unmarked, f"params that look like code but carry no code role: {unmarked}"

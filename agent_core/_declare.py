@@ -1,0 +1,100 @@
+"""The agent's catalogue: every action it can run, declared as data for the center.
+
+Building it means importing every plugin module, which an idle agent never
+does (plugins load lazily). So the catalogue is built once in a child process
+(``python -m agent_core._declare``) and cached on disk under a fingerprint of
+what is installed (the ``starling.plugins`` entry points, their distributions'
+versions and the active third-party package paths). The agent's memory never
+sees the plugins; a restart with the same plugins reads the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Sequence
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import msgspec
+
+from transports import Catalogue, catalogue_digest
+
+from ._plugins import ENTRY_POINT_GROUP, PluginHost
+
+log = logging.getLogger("starling.agent")
+
+__all__ = ["build_catalogue", "catalogue_for", "fingerprint"]
+
+
+def build_catalogue(host: PluginHost) -> Catalogue:
+    """Import every plugin and declare its actions (plugins that fail to import are left out)."""
+    decls = []
+    for plugin in host.load_all():
+        for act in plugin.actions.values():
+            decls.append(act.declaration(plugin.name))
+    return Catalogue(actions=sorted(decls, key=lambda d: d.name))
+
+
+def fingerprint(extra_paths: Sequence[str] = (), group: str = ENTRY_POINT_GROUP) -> str:
+    """Changes whenever the installed plugins could have changed."""
+    h = hashlib.sha256()
+    for ep in sorted(entry_points(group=group), key=lambda e: (e.name, e.value)):
+        dist = ep.dist
+        h.update(f"{ep.name}={ep.value}@{dist.name if dist else ''}=={dist.version if dist else ''}\n".encode())
+    for path in extra_paths:
+        h.update(f"path:{path}\n".encode())
+    return h.hexdigest()[:32]
+
+
+def catalogue_for(cache_dir: Path, extra_paths: Sequence[str] = ()) -> tuple[str, Catalogue]:
+    """``(digest, catalogue)`` for what is installed now, from the cache or a child process.
+
+    Blocking; call it from a worker thread.
+    """
+    fp = fingerprint(extra_paths)
+    cache = cache_dir / f"catalogue-{fp}.json"
+    try:
+        cat = msgspec.json.decode(cache.read_bytes(), type=Catalogue)
+        return catalogue_digest(cat), cat
+    except (OSError, msgspec.DecodeError, msgspec.ValidationError):
+        pass
+    env = dict(os.environ)
+    if extra_paths:
+        env["PYTHONPATH"] = os.pathsep.join([*extra_paths, *([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])])
+    proc = subprocess.run(
+        [sys.executable, "-m", "agent_core._declare"], capture_output=True, env=env, timeout=120, check=False
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"building the plugin catalogue failed: {proc.stderr.decode(errors='replace')[-2000:]}")
+    cat = msgspec.json.decode(proc.stdout, type=Catalogue)
+    _write_cache(cache, proc.stdout)
+    return catalogue_digest(cat), cat
+
+
+def _write_cache(cache: Path, doc: bytes) -> None:
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_name(f"{cache.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp.write_bytes(doc)
+    tmp.replace(cache)  # several local agents may race here: each rename is whole
+
+
+def _main(argv: Sequence[str]) -> int:
+    """``python -m agent_core._declare`` prints the catalogue as JSON;
+    ``--cache DIR`` writes it to the cache there instead (``starling up`` does
+    this once for all its local agents)."""
+    logging.basicConfig(level=logging.ERROR)
+    doc = msgspec.json.encode(build_catalogue(PluginHost()))
+    if len(argv) == 2 and argv[0] == "--cache":
+        _write_cache(Path(argv[1]) / f"catalogue-{fingerprint()}.json", doc)
+    else:
+        sys.stdout.buffer.write(doc)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main(sys.argv[1:]))

@@ -1,0 +1,191 @@
+"""Authorization as a table: every route, who may call it, and what it may see.
+
+One row per route (STYLE 20). The API is built from this table, the OpenAPI
+document is generated from it, and ``tests/integration/test_authz.py`` walks
+it with every role, in scope and out of scope. Nothing is decided by a check
+written by hand in a handler.
+
+Roles, from least to most:
+
+``public``
+    anyone (liveness, the code catalogue, the API document).
+``enroll``
+    an agent holding the fleet enrollment token (checked by the handler).
+``account``
+    any enabled account with a signed request.
+``approver``
+    an account with the approver flag.
+``admin``
+    an admin account.
+
+Guards narrow what a role reaches, per request:
+
+``job-read``
+    the job must be the caller's own, or the caller an admin, or an approver
+    looking at a job that waits for approval;
+``job-cancel``
+    the caller's own job, an admin, or an account whose scope would let it run
+    that job on every one of its hosts;
+``hosts``
+    listings show only the hosts in the caller's scope;
+``jobs``
+    listings show only jobs the caller may read.
+
+``audit`` says whether a call is a write or a decision, and so is written to
+the audit log (reads are not).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Guard", "Query", "ROUTES", "Role", "RouteSpec"]
+
+
+class Role(enum.IntEnum):
+    PUBLIC = 0
+    ENROLL = 1
+    ACCOUNT = 2
+    APPROVER = 3
+    ADMIN = 4
+
+
+class Guard(enum.StrEnum):
+    NONE = "none"
+    JOB_READ = "job-read"
+    JOB_CANCEL = "job-cancel"
+    HOSTS = "hosts"
+    JOBS = "jobs"
+
+
+@dataclass(frozen=True)
+class Query:
+    """A query parameter: its type, bounds and default (the document and the parser read this)."""
+
+    name: str
+    kind: str = "string"  # "string" | "integer" | "boolean"
+    minimum: int | None = None
+    maximum: int | None = None
+    default: Any = None
+    enum: tuple[str, ...] = ()
+    many: bool = False
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    method: str
+    path: str
+    handler: str
+    role: Role
+    summary: str
+    guard: Guard = Guard.NONE
+    audit: bool = False
+    body: str | None = None
+    query: tuple[Query, ...] = ()
+    #: Success status and media type.
+    status: int = 200
+    media: str = "application/json"
+    #: Error statuses this route can answer beyond the common ones.
+    errors: tuple[int, ...] = ()
+    responds: str = "object"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+_LIMIT = Query("limit", "integer", 1, 10000, 50)
+_JOB_STATES = ("running", "pending_approval", "done", "cancelled", "rejected")
+_TASK_STATES = ("created", "dispatched", "delivered", "received", "running", "succeeded", "failed", "timed_out", "cancelled")
+
+ROUTES: tuple[RouteSpec, ...] = (
+    RouteSpec("GET", "/v1/health", "health", Role.PUBLIC, "Liveness of this center"),
+    RouteSpec("GET", "/openapi.json", "openapi", Role.PUBLIC, "This document"),
+    RouteSpec("GET", "/v1/codes", "codes", Role.PUBLIC, "The error-code catalogue",
+              query=(Query("format", enum=("json", "markdown"), default="json"),), media="application/json|text/markdown"),
+    RouteSpec("POST", "/v1/agents/register", "register", Role.ENROLL, "Enroll an agent (enrollment token in the body)",
+              audit=True, body="RegisterRequest", errors=(400, 403, 413)),
+    RouteSpec("GET", "/v1/actions", "actions", Role.ACCOUNT, "Actions the hosts declare that this account may call"),
+    RouteSpec("GET", "/v1/hosts", "hosts", Role.ACCOUNT, "Hosts in this account's scope", guard=Guard.HOSTS,
+              query=(Query("online", "boolean"), Query("idc"), Query("tag", many=True), Query("host", many=True),
+                     Query("limit", "integer", 0, 1_000_000, 0), Query("tags_all", many=True), Query("tags_none", many=True),
+                     Query("exclude", many=True), Query("os", many=True), Query("version", many=True),
+                     Query("health", enum=("healthy", "unhealthy")))),
+    RouteSpec("POST", "/v1/hosts/{host}/revoke", "revoke_host", Role.ADMIN, "Revoke a host: cut it off and refuse its enrollment",
+              audit=True, errors=(404,)),
+    RouteSpec("POST", "/v1/hosts/{host}/restore", "restore_host", Role.ADMIN, "Undo a host's revocation", audit=True, errors=(404,)),
+    RouteSpec("GET", "/v1/proxies", "proxies", Role.ADMIN, "Proxies and their load"),
+    RouteSpec("POST", "/v1/proxies/{proxy}/revoke", "revoke_proxy", Role.ADMIN, "Revoke a proxy", audit=True, errors=(404,)),
+    RouteSpec("POST", "/v1/proxies/{proxy}/restore", "restore_proxy", Role.ADMIN, "Undo a proxy's revocation", audit=True, errors=(404,)),
+    RouteSpec("POST", "/v1/jobs", "submit", Role.ACCOUNT, "Submit a job: an action on a selection of hosts",
+              audit=True, body="JobRequest", status=201, errors=(202, 400, 404, 413)),
+    RouteSpec("GET", "/v1/jobs", "jobs", Role.ACCOUNT, "Recent jobs this account may read", guard=Guard.JOBS,
+              query=(_LIMIT, Query("state", enum=_JOB_STATES), Query("action"), Query("account"))),
+    RouteSpec("GET", "/v1/jobs/{job}", "job", Role.ACCOUNT, "A job with per-host results", guard=Guard.JOB_READ, errors=(404,),
+              query=(Query("results", "boolean", default=True), Query("state", enum=_TASK_STATES, many=True),
+                     Query("offset", "integer", 0, 10_000_000, 0), Query("limit", "integer", 0, 1_000_000, 0))),
+    RouteSpec("GET", "/v1/jobs/{job}/wait", "wait", Role.ACCOUNT, "Long-poll until the job completes or the timeout passes",
+              guard=Guard.JOB_READ, errors=(404,), query=(Query("timeout", "integer", 0, 300, 30),)),
+    RouteSpec("GET", "/v1/jobs/{job}/events", "events", Role.ACCOUNT, "Server-sent progress events, ending with `done`",
+              guard=Guard.JOB_READ, media="text/event-stream", errors=(404,)),
+    RouteSpec("GET", "/v1/jobs/{job}/output", "output", Role.ACCOUNT, "Server-sent live output of a streaming job",
+              guard=Guard.JOB_READ, media="text/event-stream", errors=(404,)),
+    RouteSpec("POST", "/v1/jobs/{job}/cancel", "cancel", Role.ACCOUNT, "Cancel a job: running tasks are killed",
+              guard=Guard.JOB_CANCEL, audit=True, errors=(404, 409)),
+    RouteSpec("POST", "/v1/jobs/{job}/approve", "approve", Role.APPROVER, "Approve a held job (a second person)",
+              guard=Guard.JOB_READ, audit=True, errors=(400, 404)),
+    RouteSpec("POST", "/v1/jobs/{job}/reject", "reject", Role.APPROVER, "Reject a held job", guard=Guard.JOB_READ, audit=True,
+              errors=(400, 404)),
+    RouteSpec("POST", "/v1/accounts", "create_account", Role.ADMIN, "Create an account (least privilege unless scoped)",
+              audit=True, body="AccountRequest", status=201, errors=(400,)),
+    RouteSpec("GET", "/v1/accounts", "accounts", Role.ADMIN, "List accounts"),
+    RouteSpec("DELETE", "/v1/accounts/{key}", "delete_account", Role.ADMIN, "Delete an account", audit=True, errors=(400, 404)),
+    RouteSpec("POST", "/v1/accounts/{key}/disable", "disable_account", Role.ADMIN, "Disable an account", audit=True, errors=(400, 404)),
+    RouteSpec("POST", "/v1/accounts/{key}/enable", "enable_account", Role.ADMIN, "Enable an account", audit=True, errors=(404,)),
+    RouteSpec("POST", "/v1/accounts/{key}/rotate", "rotate_account", Role.ADMIN, "Give an account a new secret (shown once)",
+              audit=True, errors=(404,)),
+    RouteSpec("POST", "/v1/accounts/{key}/mapping", "mapping", Role.ADMIN, "Give an account private command aliases",
+              audit=True, body="MappingRequest", errors=(400, 404)),
+    RouteSpec("GET", "/v1/audit", "audit", Role.ADMIN, "Audit records",
+              query=(Query("after", "integer", 0, 2**53, 0), Query("limit", "integer", 1, 10000, 100))),
+    RouteSpec("GET", "/v1/audit/verify", "audit_verify", Role.ADMIN, "Verify the audit chain"),
+    # Diagnosis, targeting, host lifecycle, CMDB, chat bot (handlers: center/_api_diag.py).
+    RouteSpec("POST", "/v1/targets", "targets", Role.ACCOUNT, "Dry run: the hosts in this account's scope a job request selects",
+              body="JobRequest", errors=(404,)),
+    RouteSpec("GET", "/v1/hosts/{host}/diag", "host_diag", Role.ACCOUNT, "Diagnose a host in scope; live checks each hop now",
+              errors=(404,), query=(Query("live", "boolean", default=True),)),
+    RouteSpec("DELETE", "/v1/hosts/{host}", "forget_host", Role.ADMIN, "Forget a host (refused while online unless force)",
+              audit=True, errors=(404,), query=(Query("force", "boolean", default=False),)),
+    RouteSpec("GET", "/v1/cmdb", "cmdb", Role.ADMIN, "The CMDB records as imported"),
+    RouteSpec("POST", "/v1/cmdb/import", "cmdb_import", Role.ADMIN, "Import CMDB records", audit=True, body="CmdbImport", errors=(413,)),
+    RouteSpec("GET", "/v1/cmdb/check", "cmdb_check", Role.ADMIN, "Every mismatch between the CMDB and the agents"),
+    RouteSpec("POST", "/v1/cmdb/sync", "cmdb_sync", Role.ADMIN, "Merge CMDB tags into the hosts' tags", audit=True),
+    RouteSpec("POST", "/v1/chat/{tool}", "chat", Role.PUBLIC, "Chat-bot webhook (slack, dingtalk, feishu), verified by the tool's signature",
+              audit=True, errors=(401,)),
+)
+
+
+def role_of(account: Any) -> Role:
+    """The highest role an :class:`~center._accounts.Account` holds."""
+    if account is None:
+        return Role.PUBLIC
+    if account.admin:
+        return Role.ADMIN
+    if account.approver:
+        return Role.APPROVER
+    return Role.ACCOUNT
+
+
+def may_call(spec: RouteSpec, account: Any) -> bool:
+    """Whether the route's role admits the account (guards come after)."""
+    if spec.role <= Role.ENROLL:
+        return True
+    if account is None:
+        return False
+    if spec.role == Role.APPROVER:
+        return bool(account.approver)
+    return role_of(account) >= spec.role
+
+
+def may_read_job(account: Any, job: dict[str, Any]) -> bool:
+    return bool(account.admin or job["account"] == account.key_id or (account.approver and job["state"] == "pending_approval"))

@@ -1,0 +1,219 @@
+"""The permission table, walked: every route, every role, in scope and out of scope,
+against a real center. The expected statuses are written out here by hand, not
+derived from :data:`center._authz.ROUTES`, so the table and this test check
+each other; a route missing here fails the test."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from center import Client
+from center._authz import ROUTES
+from center.security import StarlingAuth
+from transports import client_context
+
+from .conftest import Fleet, starling
+
+pytestmark = pytest.mark.integration
+
+ROLES = ("anonymous", "disabled", "bare", "operator", "approver", "admin")
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    home = tmp_path_factory.mktemp("authz")
+    proc = starling(home, "up", "--agents", "2", "--port", "0", "--detach", "--no-demo", timeout=180)
+    if proc.returncode != 0:
+        starling(home, "down")
+        raise AssertionError(f"starling up failed:\n{proc.stdout}\n{proc.stderr}")
+    fleet = Fleet(home)
+    p = fleet.profile
+    admin = Client(p["api"], p["key_id"], p["secret"], p["ca_file"])
+
+    def make(name: str, **scopes: Any) -> dict[str, str]:
+        return admin.request("POST", "/v1/accounts", json_body={"name": name, "scopes": scopes})
+
+    keys = {
+        "admin": {"key_id": p["key_id"], "secret": p["secret"]},
+        "bare": make("bare"),
+        "operator": make("operator", actions=["sys.*", "cmd.run"], all_hosts=True, approval_hosts=1),
+        "disabled": make("disabled", actions=["sys.*"], all_hosts=True),
+        "approver": fleet.json("accounts", "create", "approver", "--approver", "--local", "--actions", "sys.*", "--all-hosts"),
+    }
+    admin.request("POST", f"/v1/accounts/{keys['disabled']['key_id']}/disable")
+    clients = {name: Client(p["api"], k["key_id"], k["secret"], p["ca_file"]) for name, k in keys.items()}
+    admin_job = admin.submit("sys.uptime", {}, all=True)["job_id"]
+    op_job = clients["operator"].submit("sys.uptime", {}, hosts=[admin.hosts()[0]["hostname"]])["job_id"]
+    admin.wait(admin_job)
+    admin.wait(op_job)
+    try:
+        yield {
+            "fleet": fleet, "admin": admin, "keys": keys, "clients": clients, "admin_job": admin_job, "op_job": op_job,
+            "host": admin.hosts()[0]["id"], "make": make,
+        }
+    finally:
+        for c in clients.values():
+            c.close()
+        admin.close()
+        starling(home, "down")
+
+
+def raw(world: dict[str, Any], role: str, method: str, path: str, body: Any = None) -> httpx.Response:
+    p = world["fleet"].profile
+    auth = None
+    if role != "anonymous":
+        k = world["keys"][role]
+        auth = StarlingAuth(k["key_id"], k["secret"].encode())
+    with httpx.Client(base_url=p["api"], verify=client_context(p["ca_file"]), auth=auth, timeout=30) as http:
+        return http.request(method, path, json=body)
+
+
+# Each row: route handler -> (how to call it, expected status per role in ROLES order).
+# "2xx" is any success; a number is that status exactly.
+Call = Callable[[dict[str, Any], str], httpx.Response]
+OK = "2xx"
+
+
+def _get(path: str) -> Call:
+    return lambda w, role: raw(w, role, "GET", path.format(**w))
+
+
+def _post(path: str, body: Any = None) -> Call:
+    return lambda w, role: raw(w, role, "POST", path.format(**w), body)
+
+
+def _fresh_account(verb: str, method: str = "POST") -> Call:
+    """Act on a throwaway account made for this call."""
+    def call(w: dict[str, Any], role: str) -> httpx.Response:
+        target = w["make"]("throwaway")["key_id"]
+        suffix = "" if verb == "" else f"/{verb}"
+        body = {"commands": ["uptime"]} if verb == "mapping" else None
+        return raw(w, role, method, f"/v1/accounts/{target}{suffix}", body)
+    return call
+
+
+def _revoke_then_restore(kind: str) -> Call:
+    def call(w: dict[str, Any], role: str) -> httpx.Response:
+        r = raw(w, role, "POST", f"/v1/hosts/{w['host']}/{kind}")
+        if kind == "revoke" and r.status_code == 200:
+            raw(w, "admin", "POST", f"/v1/hosts/{w['host']}/restore")
+        return r
+    return call
+
+
+def _running_admin_job(w: dict[str, Any], role: str) -> httpx.Response:
+    job = w["admin"].submit("cmd.run", {"cmd": "sleep 20"}, all=True)["job_id"]
+    try:
+        return raw(w, role, "POST", f"/v1/jobs/{job}/cancel")
+    finally:
+        if w["admin"].job(job, results=False)["state"] == "running":
+            w["admin"].cancel(job)
+
+
+def _held_operator_job(verb: str) -> Call:
+    def call(w: dict[str, Any], role: str) -> httpx.Response:
+        job = w["clients"]["operator"].submit("cmd.run", {"cmd": "true"}, all=True)
+        assert job["state"] == "pending_approval"
+        try:
+            return raw(w, role, "POST", f"/v1/jobs/{job['job_id']}/{verb}")
+        finally:
+            if w["admin"].job(job["job_id"], results=False)["state"] == "pending_approval":
+                w["clients"]["operator"].cancel(job["job_id"])
+    return call
+
+
+_JOB = {"action": "sys.uptime", "all": True}
+_REG = {"token": "wrong", "identity": {"sn": "x"}}
+
+#                       anonymous disabled bare operator approver admin
+MATRIX: dict[str, tuple[Call, tuple[Any, ...]]] = {
+    "health": (_get("/v1/health"), (OK, OK, OK, OK, OK, OK)),
+    "openapi": (_get("/openapi.json"), (OK, OK, OK, OK, OK, OK)),
+    "codes": (_get("/v1/codes"), (OK, OK, OK, OK, OK, OK)),
+    "register": (_post("/v1/agents/register", _REG), (403, 403, 403, 403, 403, 403)),
+    "actions": (_get("/v1/actions"), (401, 401, OK, OK, OK, OK)),
+    "hosts": (_get("/v1/hosts"), (401, 401, OK, OK, OK, OK)),
+    "revoke_host": (_revoke_then_restore("revoke"), (401, 401, 403, 403, 403, OK)),
+    "restore_host": (_revoke_then_restore("restore"), (401, 401, 403, 403, 403, OK)),
+    "proxies": (_get("/v1/proxies"), (401, 401, 403, 403, 403, OK)),
+    # An unknown proxy: the admin reaches the handler (404), nobody else gets that far.
+    "revoke_proxy": (_post("/v1/proxies/no-such/revoke"), (401, 401, 403, 403, 403, 404)),
+    "restore_proxy": (_post("/v1/proxies/no-such/restore"), (401, 401, 403, 403, 403, 404)),
+    # The operator's jobs on more than one host wait for approval (approval_hosts=1).
+    "submit": (_post("/v1/jobs", _JOB), (401, 401, 403, 202, 201, 201)),
+    "jobs": (_get("/v1/jobs"), (401, 401, OK, OK, OK, OK)),
+    "job": (_get("/v1/jobs/{admin_job}"), (401, 401, 404, 404, 404, OK)),
+    "wait": (_get("/v1/jobs/{admin_job}/wait?timeout=0"), (401, 401, 404, 404, 404, OK)),
+    "events": (_get("/v1/jobs/{admin_job}/events"), (401, 401, 404, 404, 404, OK)),
+    "output": (_get("/v1/jobs/{admin_job}/output"), (401, 401, 404, 404, 404, OK)),
+    # The operator may run `cmd.run` on every host, so it may cancel such a job too.
+    "cancel": (_running_admin_job, (401, 401, 404, OK, 404, OK)),
+    "approve": (_held_operator_job("approve"), (401, 401, 403, 403, OK, 403)),
+    "reject": (_held_operator_job("reject"), (401, 401, 403, 403, OK, OK)),
+    "create_account": (_post("/v1/accounts", {"name": "made"}), (401, 401, 403, 403, 403, 201)),
+    "accounts": (_get("/v1/accounts"), (401, 401, 403, 403, 403, OK)),
+    "delete_account": (_fresh_account("", "DELETE"), (401, 401, 403, 403, 403, OK)),
+    "disable_account": (_fresh_account("disable"), (401, 401, 403, 403, 403, OK)),
+    "enable_account": (_fresh_account("enable"), (401, 401, 403, 403, 403, OK)),
+    "rotate_account": (_fresh_account("rotate"), (401, 401, 403, 403, 403, OK)),
+    "mapping": (_fresh_account("mapping"), (401, 401, 403, 403, 403, OK)),
+    "audit": (_get("/v1/audit"), (401, 401, 403, 403, 403, OK)),
+    "audit_verify": (_get("/v1/audit/verify"), (401, 401, 403, 403, 403, OK)),
+    # A dry run shows only hosts in the caller's scope (none for the bare account, still a 200).
+    "targets": (_post("/v1/targets", _JOB), (401, 401, OK, OK, OK, OK)),
+    # The bare account's scope holds no host: it is not there for it.
+    "host_diag": (_get("/v1/hosts/{host}/diag?live=0"), (401, 401, 404, OK, OK, OK)),
+    "forget_host": (lambda w, role: raw(w, role, "DELETE", "/v1/hosts/no-such-host"), (401, 401, 403, 403, 403, 404)),
+    "cmdb": (_get("/v1/cmdb"), (401, 401, 403, 403, 403, OK)),
+    "cmdb_import": (_post("/v1/cmdb/import", {"records": [], "replace": False}), (401, 401, 403, 403, 403, OK)),
+    "cmdb_check": (_get("/v1/cmdb/check"), (401, 401, 403, 403, 403, OK)),
+    "cmdb_sync": (_post("/v1/cmdb/sync"), (401, 401, 403, 403, 403, OK)),
+    # Chat tools sign with their own secret, not an account key: unsigned (or unconfigured) is refused for all.
+    "chat": (_post("/v1/chat/slack", {"type": "event_callback"}), (401, 401, 401, 401, 401, 401)),
+}
+
+# In scope: the operator reads and cancels its own job.
+IN_SCOPE: dict[str, tuple[Call, Any]] = {
+    "job": (_get("/v1/jobs/{op_job}"), OK),
+    "wait": (_get("/v1/jobs/{op_job}/wait?timeout=0"), OK),
+    "events": (_get("/v1/jobs/{op_job}/events"), OK),
+    "output": (_get("/v1/jobs/{op_job}/output"), OK),
+}
+
+
+def test_every_route_is_in_the_matrix():
+    assert {r.handler for r in ROUTES} == set(MATRIX)
+
+
+def _check(resp: httpx.Response, want: Any, label: str) -> None:
+    if want == OK:
+        assert 200 <= resp.status_code < 300, f"{label}: {resp.status_code} {resp.text[:200]}"
+    else:
+        assert resp.status_code == want, f"{label}: want {want}, got {resp.status_code} {resp.text[:200]}"
+    if resp.status_code >= 400:
+        assert resp.json()["error"]["code"], label
+
+
+@pytest.mark.parametrize("route", sorted(MATRIX))
+def test_route_by_role(world, route):
+    call, expected = MATRIX[route]
+    for role, want in zip(ROLES, expected, strict=True):
+        _check(call(world, role), want, f"{route} as {role}")
+
+
+@pytest.mark.parametrize("route", sorted(IN_SCOPE))
+def test_in_scope(world, route):
+    call, want = IN_SCOPE[route]
+    _check(call(world, "operator"), want, f"{route} as operator on its own job")
+
+
+def test_listings_are_filtered(world):
+    bare = world["clients"]["bare"]
+    assert bare.hosts() == [] and bare.jobs() == []
+    op = world["clients"]["operator"]
+    assert {j["job_id"] for j in op.jobs()} >= {world["op_job"]} and world["admin_job"] not in {j["job_id"] for j in op.jobs()}
+    assert len(op.hosts()) == 2
