@@ -16,7 +16,8 @@ Signing schemes (a bad or stale signature is refused with C007):
   timestamp within an hour. (DingTalk signs the timestamp only, not the body.)
 * **Feishu/Lark** (event subscription with an Encrypt Key) —
   ``X-Lark-Signature = hex(SHA-256(timestamp + nonce + encrypt_key + body))``
-  with ``X-Lark-Request-Timestamp`` and ``X-Lark-Request-Nonce``.
+  with ``X-Lark-Request-Timestamp`` and ``X-Lark-Request-Nonce``; the body
+  ``{"encrypt": …}`` is AES-256-CBC under SHA-256(encrypt_key).
 
 The answer is returned in the webhook's HTTP response in the tool's reply
 format (DingTalk and Slack slash commands show it as is; for Slack's Events API
@@ -141,8 +142,13 @@ class FeishuAdapter:
         if not hmac.compare_digest(want, headers.get("x-lark-signature", "")):
             raise _refuse("bad Feishu signature")
 
+    def __init__(self) -> None:
+        self.key = ""
+
     def parse(self, headers: dict[str, str], body: bytes) -> ChatMessage:
         doc = _json(body)
+        if isinstance(doc.get("encrypt"), str):
+            doc = _json(feishu_decrypt(doc["encrypt"], self.key))
         if doc.get("type") == "url_verification":
             return ChatMessage(challenge=str(doc.get("challenge", "")))
         message = ((doc.get("event") or {}).get("message")) or {}
@@ -155,6 +161,22 @@ class FeishuAdapter:
 
     def reply(self, text: str) -> dict[str, Any]:
         return {"msg_type": "text", "content": {"text": text}}
+
+
+def feishu_decrypt(token: str, key: str) -> bytes:
+    """Feishu's encrypted event body: AES-256-CBC with SHA-256(encrypt key) as the
+    key, the IV in the first 16 bytes, PKCS#7 padding, all base64."""
+    from cryptography.hazmat.primitives import padding
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    try:
+        raw = base64.b64decode(token, validate=True)
+        dec = Cipher(algorithms.AES(hashlib.sha256(key.encode()).digest()), modes.CBC(raw[:16])).decryptor()
+        padded = dec.update(raw[16:]) + dec.finalize()
+        unpad = padding.PKCS7(128).unpadder()
+        return unpad.update(padded) + unpad.finalize()
+    except ValueError as exc:
+        raise StarlingError(f"cannot decrypt the Feishu event: {exc}", code=ErrorCode.C001) from exc
 
 
 ADAPTERS: dict[str, ChatAdapter] = {a.name: a for a in (SlackAdapter(), DingTalkAdapter(), FeishuAdapter())}
@@ -239,6 +261,9 @@ async def handle(center: Center, tool: str, headers: dict[str, str], body: bytes
     if not secret:
         raise _refuse(f"{tool} is not configured on this center (chat_secrets)")
     adapter.verify(headers, body, secret, time.time())
+    if isinstance(adapter, FeishuAdapter):
+        adapter = FeishuAdapter()
+        adapter.key = secret  # the Encrypt Key both signs and encrypts
     msg = adapter.parse(headers, body)
     if msg.challenge is not None:
         return {"challenge": msg.challenge}

@@ -150,3 +150,26 @@ def test_chat_signatures():
     ADAPTERS["slack"].verify({"x-slack-request-timestamp": ts, "x-slack-signature": slack}, body, "k", now)
     with pytest.raises(StarlingError):
         ADAPTERS["slack"].verify({"x-slack-request-timestamp": ts, "x-slack-signature": slack}, body + b" ", "k", now)
+
+
+def test_feishu_encrypted_body_is_decrypted():
+    import os
+
+    from cryptography.hazmat.primitives import padding
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    from center._chat import FeishuAdapter, feishu_decrypt
+
+    event = {"event": {"message": {"content": json.dumps({"text": "@_user_1 diag web-17"})}}}
+    iv = os.urandom(16)
+    pad = padding.PKCS7(128).padder()
+    data = pad.update(json.dumps(event).encode()) + pad.finalize()
+    enc = Cipher(algorithms.AES(hashlib.sha256(b"k").digest()), modes.CBC(iv)).encryptor()
+    token = base64.b64encode(iv + enc.update(data) + enc.finalize()).decode()
+    assert json.loads(feishu_decrypt(token, "k")) == event
+    adapter = FeishuAdapter()
+    adapter.key = "k"
+    assert adapter.parse({}, json.dumps({"encrypt": token}).encode()).text == "@_user_1 diag web-17"
+    adapter.key = "wrong key"
+    with pytest.raises(StarlingError):  # bad padding, or (rarely) garbage that is not JSON
+        adapter.parse({}, json.dumps({"encrypt": token}).encode())
