@@ -202,27 +202,30 @@ class Diagnoser:
         self.clock_limit = clock_limit
         self.load_limit = load_limit
 
-    def findings(self, row: dict[str, Any], now: float | None = None) -> list[Finding]:
+    def findings(self, row: dict[str, Any], now: float | None = None, linked: set[str] | None = None) -> list[Finding]:
+        """The findings for one host row. ``linked`` (the proxies linked now) is
+        taken on the event loop; worker threads pass the copy they were given."""
         return host_findings(
             row, time.time() if now is None else now, grace=self.center.grace, min_version=self.min_version,
-            linked_proxies=set(self.center.links), clock_limit=self.clock_limit, load_limit=self.load_limit,
+            linked_proxies=set(self.center.links) if linked is None else linked, clock_limit=self.clock_limit, load_limit=self.load_limit,
         )
 
-    def _diagnose_rows(self, store: Store, rows: list[dict[str, Any]], task_by_agent: dict[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
+    def _diagnose_rows(self, store: Store, rows: list[dict[str, Any]], linked: set[str], task_by_agent: dict[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
         now = time.time()
         owners = owner_of(store, rows)
         return {
-            r["id"]: diagnosis_doc(self.findings(r, now), owners.get(r["id"]), r, now, (task_by_agent or {}).get(r["id"]))
+            r["id"]: diagnosis_doc(self.findings(r, now, linked), owners.get(r["id"]), r, now, (task_by_agent or {}).get(r["id"]))
             for r in rows
         }
 
     async def hosts(self, rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         """Diagnose stored host rows now: ``{agent_id: diagnosis}``."""
         store = self.center.store
-        return await store.call(self._diagnose_rows, store.sync, rows)
+        return await store.call(self._diagnose_rows, store.sync, rows, set(self.center.links))
 
-    def _record_failed(self, store: Store, job_ids: list[str]) -> int:
-        """Attach a diagnosis to every failed task of these jobs that has none yet."""
+    def _record_failed(self, store: Store, job_ids: list[str], linked: set[str]) -> int:
+        """Attach a diagnosis to every failed task of these jobs that has none yet
+        (one query for the tasks, one for their hosts, one for their owners)."""
         q = (
             sa.select(tasks.c.id, tasks.c.job_id, tasks.c.agent_id, tasks.c.code, tasks.c.message)
             .select_from(tasks.outerjoin(task_diagnoses, task_diagnoses.c.task_id == tasks.c.id))
@@ -234,20 +237,21 @@ class Diagnoser:
         if not failed:
             return 0
         hosts = store.agent_by_id({t["agent_id"] for t in failed})
+        owners = owner_of(store, list(hosts.values()))
+        now = time.time()
         rows = []
         for t in failed:
             host = hosts.get(t["agent_id"])
-            if host is None:
-                continue
-            doc = self._diagnose_rows(store, [host], {host["id"]: t})[host["id"]]
-            rows.append({"task_id": t["id"], "job_id": t["job_id"], "doc": json.dumps(doc)})
+            if host is not None:
+                doc = diagnosis_doc(self.findings(host, now, linked), owners.get(host["id"]), host, now, t)
+                rows.append({"task_id": t["id"], "job_id": t["job_id"], "doc": json.dumps(doc)})
         store_rows(store, rows)
         return len(rows)
 
     async def record_failed(self, job_ids: set[str]) -> None:
         if job_ids:
             store = self.center.store
-            await store.call(self._record_failed, store.sync, sorted(job_ids))
+            await store.call(self._record_failed, store.sync, sorted(job_ids), set(self.center.links))
 
     async def live(self, name: str, account: str = "", seconds: float = 8.0) -> dict[str, Any]:
         """Check a host now, hop by hop: center → proxy link → agent connection →
