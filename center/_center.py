@@ -372,11 +372,12 @@ class Center:
         answer: dict[str, Any] = {"job_id": job_id, "total": len(targets), "state": job_row["state"], "warnings": adm.warnings} | resolved.notes()
         if missing:
             answer["undeclared"] = len(missing)
+        # A rollout first skips the hosts diagnosed unhealthy (C030), before they fail
+        # as offline; a held job keeps its rollout for when it is approved.
+        send = await self.rollouts.begin(job_row, task_rows, plan) if plan else task_rows
         if hold:
             answer |= {"code": ErrorCode.C011.value, "reasons": adm.reasons, "offline": 0}
             return answer
-        # A rollout first skips the hosts diagnosed unhealthy (C030), before they fail as offline.
-        send = await self.rollouts.begin(job_row, task_rows, plan) if plan else task_rows
         by_agent = {t["id"]: t for t in targets}
         live = [r for r in task_rows if r["agent_id"] not in missing]
         offline = [(row["id"], by_agent[row["agent_id"]]) for row in live if not self._reachable(by_agent[row["agent_id"]])]

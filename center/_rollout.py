@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 
 #: How long a task may wait for its wave (it gets its real deadline at release).
 HOLD_WINDOW = 7 * 86400.0
+#: Seconds between the sweeper's passes over every running rollout.
+RESWEEP = 10.0
 Percent = Annotated[str, msgspec.Meta(pattern=r"^\d{1,3}(\.\d{1,3})?%$")]
 
 
@@ -115,6 +117,7 @@ class Rollouts:
 
     def __init__(self, center: Center) -> None:
         self.center = center
+        self._swept = time.time()
 
     # -- at submission ---------------------------------------------------------------
 
@@ -185,9 +188,15 @@ class Rollouts:
             await self._advance_one(rec)
 
     async def tick(self) -> None:
-        """Called by the sweeper: continue rollouts whose pause is over."""
+        """Called by the sweeper: continue rollouts whose pause is over and, every
+        :data:`RESWEEP` seconds, every running one (a center that died between a
+        wave's last result and the next release leaves it for another to pick up)."""
         store = self.center.store
-        due = await store.call(_due, store.sync, time.time())
+        now = time.time()
+        everything = now - self._swept >= RESWEEP
+        if everything:
+            self._swept = now
+        due = await store.call(_due, store.sync, now, everything)
         for rec in due:
             await self._advance_one(rec)
 
@@ -197,6 +206,8 @@ class Rollouts:
         job = await store.job(rec["job_id"])
         if job is None:
             return
+        if job["state"] == "pending_approval":
+            return  # released from the first wave on, once approved
         if job["state"] != "running":
             await store.call(_update, store.sync, rec["job_id"], rec["released"], state="done", reason=f"job {job['state']}")
             return
@@ -298,9 +309,10 @@ def _active(store: Store, job_ids: Sequence[str]) -> list[dict[str, Any]]:
         return [dict(r) for r in conn.execute(q).mappings()]
 
 
-def _due(store: Store, now: float) -> list[dict[str, Any]]:
+def _due(store: Store, now: float, running: bool = False) -> list[dict[str, Any]]:
+    paused = sa.and_(rollouts.c.state == "paused", rollouts.c.next_at <= now)
     with store.engine.connect() as conn:
-        q = sa.select(rollouts).where(rollouts.c.state == "paused", rollouts.c.next_at <= now).limit(100)
+        q = sa.select(rollouts).where(sa.or_(paused, rollouts.c.state == "running") if running else paused).limit(500)
         return [dict(r) for r in conn.execute(q).mappings()]
 
 

@@ -154,6 +154,27 @@ def test_canary_wave_stops_the_job_at_the_threshold(fleet):
             m.unlink()
 
 
+def test_a_held_job_keeps_its_rollout(fleet):
+    """Approval does not bypass the rollout: after approval the canary runs first
+    and the threshold still stops the job."""
+    op = fleet.json("accounts", "create", "rollout-op", "--actions", "cmd.run", "--all-hosts", "--approval-hosts", "1")
+    approver = fleet.json("accounts", "create", "rollout-approver", "--approver", "--local", "--actions", "cmd.run", "--all-hosts")
+    as_op = Fleet(fleet.home, fleet.env | {"STARLING_KEY_ID": op["key_id"], "STARLING_SECRET": op["secret"]})
+    as_approver = Fleet(fleet.home, fleet.env | {"STARLING_KEY_ID": approver["key_id"], "STARLING_SECRET": approver["secret"]})
+    marker = Path(fleet.agent(1)["dir"]) / "FAIL-MARKER"
+    marker.write_text("fail here\n")
+    try:
+        held = as_op.json("run", "--all", "--canary", "1", "--max-failures", "0", "--", MARKER_CMD)
+        assert held["state"] == "pending_approval", held
+        assert as_approver.json("approve", held["job_id"])["state"] == "running"
+        done = fleet.json("job", held["job_id"], "--wait")
+        by = {h["hostname"]: (h["state"], h["code"]) for h in done["hosts"]}
+        assert by[fleet.host(1)] == ("failed", "A008")
+        assert {by[fleet.host(i)] for i in range(2, AGENTS + 1)} == {("cancelled", "C031")}, by
+    finally:
+        marker.unlink()
+
+
 def _intervals(client: Any, job_id: str) -> list[tuple[float, float, float]]:
     job = client.job(job_id)
     return [(r["times"]["dispatched"], r["times"]["running"], r["times"]["finished"]) for r in job["results"]]
