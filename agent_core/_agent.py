@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import os
 import random
 import ssl
 import subprocess
@@ -40,9 +39,12 @@ from transports import (
     TransportError,
     Welcome,
     client_context,
+    create_private,
     get_carrier,
     leaf_errors,
+    private_dir,
     send_if_open,
+    write_private,
 )
 from transports import ErrorCode as EC
 from transports._signing import public_key_bytes, sign_hello, sign_result, verify_task_message
@@ -58,6 +60,7 @@ from ._kernel import Kernel
 from ._plugins import PluginHost
 from ._register import Enrollment, ProxyInfo, RegistrationError, register
 from ._residents import ResidentSupervisor
+from ._runner import interrupted_outcome
 from ._sdk import ActionError
 from ._throttle import Throttle
 
@@ -73,9 +76,9 @@ class Agent:
     def __init__(self, config: AgentConfig, *, host: PluginHost | None = None) -> None:
         self.config = config
         self.state_dir = Path(config.state_dir)
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.state_dir)
         self.host = host or PluginHost(disabled=set(config.disabled_plugins))
-        self.journal = Journal(self.state_dir / "journal.db")
+        self.journal = Journal(create_private(self.state_dir / "journal.db"))
         self.key = load_or_create_key(self.state_dir / "agent-ed25519.pem")
         self.residents = ResidentSupervisor(self.host, self.state_dir, config=config.plugin_config)
         self._reenroll = trio.Event()
@@ -126,10 +129,7 @@ class Agent:
                 raise
             log.warning("registration failed (%s: %s); using the cached enrollment", exc.code, exc)
             return cached
-        tmp = self._cred_file.with_suffix(".tmp")
-        tmp.write_bytes(msgspec.json.encode(enrollment))
-        os.chmod(tmp, 0o600)
-        tmp.replace(self._cred_file)
+        write_private(self._cred_file, msgspec.json.encode(enrollment))
         return enrollment
 
     async def _catalogue(self) -> tuple[str, Catalogue] | None:
@@ -168,14 +168,18 @@ class Agent:
             )
             self.host.pm.hook.starling_agent_started(agent=self.info)
             await nursery.start(self.residents.run)
-            interrupted, pending = self.journal.recover()
+            interrupted, pending = self.journal.recover(self._interrupted)
             for res in interrupted:
-                log.warning("task %s was running when the agent stopped; reported as A007", res.task_id)
+                log.warning("task %s was running when the agent stopped: %s (%s)", res.task_id, res.message, res.code)
                 self.journal.finish(sign_result(self.key, res))
             for task in pending:
                 nursery.start_soon(self._run_task, task)
             nursery.start_soon(self._connection_loop)
             nursery.start_soon(self._housekeeping)
+
+    def _interrupted(self, task_id: str) -> tuple[EC, str]:
+        """What became of a task that ran when the previous agent stopped."""
+        return interrupted_outcome(self.state_dir, task_id)
 
     async def _enroll_with_retry(self) -> Enrollment:
         delay = self.config.backoff_min
@@ -355,7 +359,10 @@ class Agent:
         if self.config.verify_signatures:
             try:
                 assert self.enrollment is not None
-                verify_task_message(self._trusted_keys(), task, time.time(), agent_id=self.enrollment.agent_id, leeway=self.config.clock_leeway)
+                verify_task_message(
+                    self._trusted_keys(), task, time.time(), agent_id=self.enrollment.agent_id, leeway=self.config.clock_leeway,
+                    epoch=self.journal.epoch, max_lifetime=self.config.max_task_lifetime, max_timeout=self.config.max_task_timeout,
+                )
             except StarlingError as exc:
                 # Not journaled: a forged task must not burn the id of a real one.
                 log.warning("refused task %s: %s (%s)", task.task_id, exc, exc.code)
@@ -475,10 +482,7 @@ def load_or_create_key(path: Path) -> Any:
         assert isinstance(key, ed25519.Ed25519PrivateKey)
         return key
     key = ed25519.Ed25519PrivateKey.generate()
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    os.chmod(tmp, 0o600)
-    tmp.replace(path)
+    write_private(path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
     return key
 
 

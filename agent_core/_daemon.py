@@ -13,7 +13,7 @@ import trio
 
 from transports import StarlingError, setup_logging
 
-from ._config import ConfigError, load_config
+from ._config import ConfigError, load_config, tighten_secret_files
 from ._identity import collect_identity
 from ._libc import set_child_subreaper
 
@@ -25,6 +25,7 @@ async def _serve(config_path: str | None) -> int:
 
     config = load_config(config_path)
     setup_logging(config.log_level, config.log_file, role="agent")
+    tighten_secret_files(config, config_path)
     set_child_subreaper()
     agent = Agent(config)
     async with trio.open_nursery() as nursery:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import sys
+from collections.abc import Callable
 from typing import Any
 
 log = logging.getLogger("starling.agent")
@@ -32,3 +33,24 @@ def set_child_subreaper() -> bool:
     except Exception as exc:  # no cffi backend or not Linux: best effort
         log.warning("prctl(PR_SET_CHILD_SUBREAPER) unavailable: %s", exc)
         return False
+
+
+def subreaper_preexec() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes the new process a child subreaper (the flag
+    survives ``execve``); ``None`` where that is not available.
+
+    The cffi library is loaded here, in the parent, so the function run between
+    fork and exec only makes the one system call.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = _libc().prctl
+    except Exception as exc:  # no cffi backend: the runner falls back to process groups
+        log.warning("prctl unavailable: %s", exc)
+        return None
+
+    def preexec() -> None:
+        prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+    return preexec

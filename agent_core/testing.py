@@ -206,11 +206,16 @@ class MemoryAgent:
         await self._connected.wait()
 
     def sign(self, spec: JobSpec, task_id: str) -> Task:
-        """Sign ``spec`` for one task on this agent, as the center does."""
+        """Sign ``spec`` for one task on this agent, as the center does: issued
+        now, and expiring at its deadline, which is capped at 10 minutes from now
+        (an agent refuses a deadline past the expiry, or a longer life)."""
         from transports._signing import sign_job_spec
 
+        now = time.time()
+        expires = min(spec.deadline, now + 600) if spec.deadline > 0 else now + 600
+        spec = msgspec.structs.replace(spec, deadline=expires)
         signed, refs = sign_job_spec(
-            self._key, self._key_id, spec, [TaskRef(task_id=task_id, agent_id=self.agent_id)], expires=time.time() + 600
+            self._key, self._key_id, spec, [TaskRef(task_id=task_id, agent_id=self.agent_id)], expires=expires, issued=now
         )
         return Task(task_id=task_id, job=signed, proof=refs[0].proof, index=refs[0].index)
 

@@ -30,7 +30,6 @@ from transports import (
     ErrorCode,
     ErrorMsg,
     Events,
-    Hello,
     JobSpec,
     LoadReport,
     Output,
@@ -46,11 +45,13 @@ from transports import (
     TransportError,
     Welcome,
     encode_value,
+    receive_hello,
 )
 from transports._signing import key_id_for, sign_job_spec, verify_result
 
 from ._credentials import proxy_token
 from ._diagnosis import Diagnoser, host_findings
+from ._jobtimes import check_job_times
 from ._requests import JobRequest
 from ._rollout import Rollouts
 from ._select import resolve_targets
@@ -172,10 +173,8 @@ class Center:
     # -- proxy links ---------------------------------------------------------------------
 
     async def proxy_session(self, channel: Channel) -> None:
-        with trio.fail_after(10):
-            hello = await channel.receive()
-        if not isinstance(hello, Hello) or hello.role != "proxy":
-            await channel.send(ErrorMsg(code=ErrorCode.P003.value, message="expected a proxy hello"))
+        hello = await receive_hello(channel, "proxy")
+        if hello is None:
             return
         expected = proxy_token(self.proxy_token, hello.node_id).encode()
         if not hmac.compare_digest(hello.credential, expected):
@@ -186,6 +185,7 @@ class Center:
             log.warning("proxy %s refused: revoked", hello.node_id)
             await channel.send(ErrorMsg(code=ErrorCode.P005.value, message="proxy revoked"))
             return
+        channel.mark_authenticated()
         revoked = await self.store.revoked_agents()
         await channel.send(
             Welcome(session=new_id("s"), heartbeat=self.heartbeat, server_time=time.time(), center_key=self.public_key, revoked=revoked)
@@ -316,6 +316,7 @@ class Center:
     # -- jobs ------------------------------------------------------------------------------
 
     async def submit(self, req: JobRequest, account: str = "") -> dict[str, Any]:
+        check_job_times(req.timeout, req.deadline)  # C001 for NaN, inf, negative, 1e308, 1e-300
         if not (req.hosts or req.tags or req.idc or req.all):
             raise StarlingError("give targets: hosts, tags, idc or all", code=ErrorCode.C001)
         resolved = await resolve_targets(self, req, time.time())
@@ -340,6 +341,7 @@ class Center:
         assert adm.effective is not None
         hold, params = adm.hold, adm.params
         timeout = req.timeout if req.timeout is not None else adm.effective.timeout
+        check_job_times(timeout, req.deadline)  # a declared timeout comes from an agent's catalogue
         now = time.time()
         job_id = new_id("j")
         window = APPROVAL_WINDOW if hold else (req.deadline if req.deadline > 0 else timeout + self.dispatch_grace)
@@ -372,7 +374,7 @@ class Center:
         answer: dict[str, Any] = {"job_id": job_id, "total": len(targets), "state": job_row["state"], "warnings": adm.warnings} | resolved.notes()
         if missing:
             answer["undeclared"] = len(missing)
-        # A rollout first skips the hosts diagnosed unhealthy (C030), before they fail
+        # A rollout first skips the hosts diagnosed unhealthy (C031), before they fail
         # as offline; a held job keeps its rollout for when it is approved.
         send = await self.rollouts.begin(job_row, task_rows, plan) if plan else task_rows
         if hold:
@@ -454,6 +456,7 @@ class Center:
         return JobSpec(
             job_id=job["id"], action=job["action"], params=msgspec.Raw(job["params_raw"]),
             timeout=job["timeout"], deadline=job["deadline"], stream=bool(job["stream"]), account=job["account"],
+            issued=job["created"],  # signed: the agent refuses tasks issued before its journal's epoch
         )
 
     async def dispatch(self, job: dict[str, Any], task_rows: list[dict[str, Any]], agents: dict[str, dict[str, Any]]) -> None:

@@ -54,6 +54,8 @@ def _params(args: argparse.Namespace) -> dict[str, Any]:
             params = json.loads(args.params)
         except ValueError as exc:
             raise StarlingError(f"--params is not valid JSON: {exc}", code=ErrorCode.C001) from exc
+        except RecursionError:
+            raise StarlingError("--params is nested too deeply", code=ErrorCode.C001) from None
         if not isinstance(params, dict):
             raise StarlingError("--params must be a JSON object", code=ErrorCode.C001)
     for item in args.param or []:
@@ -62,7 +64,7 @@ def _params(args: argparse.Namespace) -> dict[str, Any]:
             raise StarlingError(f"-p takes key=value, not {item!r}", code=ErrorCode.C001)
         try:
             params[key] = json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):
             params[key] = value
     return params
 
@@ -419,11 +421,11 @@ def _create_local(args: argparse.Namespace, scopes: dict[str, Any]) -> dict[str,
     key_id, secret = create_account(
         store, accounts_box(cfg), args.name, parse_scope(scopes), approver=args.approver, admin=args.admin, created_by=who
     )
-    from ._store import audit_log
-    from .security import AuditEntry, AuditLog
+    from ._audit import local_audit_log
+    from .security import AuditEntry
 
     detail = {"name": args.name, "scopes": scopes, "approver": args.approver, "admin": args.admin, "local": True}
-    AuditLog(store.engine, audit_log).append_many([AuditEntry(who, "account.create", key_id, detail, time.time())])
+    local_audit_log(cfg, store).append_many([AuditEntry(who, "account.create", key_id, detail, time.time())])
     return {"key_id": key_id, "secret": secret, "name": args.name, "approver": args.approver}
 
 
@@ -464,21 +466,20 @@ def cmd_accounts(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
+    from ._audit import print_report, rotate_from_config, verify_offline
     from ._client import Client
 
-    client = Client.from_profile(args.api)
+    if args.audit_cmd == "rotate-key":
+        return rotate_from_config(args.config, console)
     if args.audit_cmd == "verify":
-        doc = client.request("GET", "/v1/audit/verify")
+        # Offline (-c): read the database, key and anchors directly, without trusting a running center.
+        doc = verify_offline(args.config) if args.config else Client.from_profile(args.api).request("GET", "/v1/audit/verify")
         if args.json:
             _emit_json(doc)
-        elif doc["ok"]:
-            head = doc["head"] or {}
-            console.print(f"[green]audit log intact[/green]: {head.get('seq', 0)} records, head {head.get('hash', '')[:16]}…")
         else:
-            err_console.print(f"[bold red]audit log tampered[/bold red]: {len(doc['problems'])} problem(s)")
-            for p in doc["problems"][:50]:
-                err_console.print(f"  seq {p['seq']}: {p['kind']} — {p['detail']}")
+            print_report(doc, console, err_console)
         return 0 if doc["ok"] else 1
+    client = Client.from_profile(args.api)
     doc = client.request("GET", "/v1/audit", params={"after": args.after, "limit": args.limit})
     if args.json:
         _emit_json(doc)
@@ -688,8 +689,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("audit", help="the hash-chained audit log: list, verify")
     asub = p.add_subparsers(dest="audit_cmd", required=True, metavar="WHAT")
-    q = asub.add_parser("verify", help="check the chain: any edited, deleted or inserted record is reported")
+    q = asub.add_parser("verify", help="check the MAC chain and its anchors: edits, deletions, re-hashed chains, cut tails")
+    q.add_argument("-c", "--config", help="verify offline from this center.toml (database, audit key, anchors) instead of asking the center")
     q.add_argument("--json", action="store_true")
+    q = asub.add_parser("rotate-key", help="add a new audit key to the center's key ring (old records stay verifiable)")
+    q.add_argument("-c", "--config", required=True, help="the center.toml whose audit key ring to rotate")
     q = asub.add_parser("list")
     q.add_argument("--after", type=int, default=0)
     q.add_argument("--limit", type=int, default=50)

@@ -39,7 +39,7 @@ def add_rollout(p: argparse.ArgumentParser) -> None:
     g.add_argument("--canary", type=int, default=0, help="first wave of this many hosts, then growing waves")
     g.add_argument("--growth", type=float, default=2.0, help="each wave this many times the previous (default 2)")
     g.add_argument("--pause", type=float, default=0.0, help="seconds to wait between waves")
-    g.add_argument("--skip-unhealthy", action="store_true", help="do not run hosts diagnosed unhealthy now (recorded as C030)")
+    g.add_argument("--skip-unhealthy", action="store_true", help="do not run hosts diagnosed unhealthy now (recorded as C031)")
     p.add_argument("--dry-run", action="store_true", help="print the hosts the selection resolves to, and their count; run nothing")
 
 

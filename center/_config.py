@@ -52,6 +52,16 @@ class CenterConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     console_dir: str = ""
     #: Extra high-risk rule files (TOML), added to the built-in rules.
     risk_rules: list[str] = []
+    #: The audit key ring (0600; "" = state_dir/audit.key, made on first start).
+    #: Centers sharing one database must share this file.
+    audit_key_file: str = ""
+    #: Append-only file of audit anchors ("" = state_dir/audit-anchors.jsonl).
+    audit_anchor_file: str = ""
+    #: Seconds between anchors of the audit head (and one on shutdown); 0 = shutdown only.
+    audit_anchor_interval: float = 60.0
+    #: Also send anchors to syslog: "/dev/log" or "host:port" (UDP); "" = off.
+    audit_syslog: str = ""
+    audit_syslog_facility: str = "auth"
     #: Extra action rule files (TOML, see center/action_rules.toml).
     action_rules: list[str] = []
     #: Ed25519 public keys (base64) whose signature on a plugin package this center trusts.
@@ -59,6 +69,14 @@ class CenterConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     #: The key that seals account secrets in the database ("" = state_dir/keys/accounts.key).
     #: Every center of one cluster needs the same file.
     accounts_key_file: str = ""
+    #: Before login (proxy links): largest frame in bytes, and seconds to log
+    #: in, TLS handshake included. After login the 16 MiB frame limit applies.
+    preauth_max_frame: int = 16384
+    preauth_timeout: float = 10.0
+    #: Proxy links held at once; of those not yet logged in, in all and per source address.
+    max_connections: int = 1000
+    max_preauth: int = 256
+    max_preauth_per_source: int = 32
     #: Seconds a host may be offline before it drops out of ``all`` targets (0 = never).
     offline_after: float = 0.0
     #: Agents older than this version are diagnosed E007 ("" = no minimum).
@@ -90,6 +108,15 @@ class ProxyConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     #: Connections above which the proxy reports itself overloaded and drains.
     capacity: int = 20000
     flush_interval: float = 0.05
+    #: Before login (agents): largest frame in bytes, and seconds to log in,
+    #: TLS handshake included. After login the 16 MiB frame limit applies.
+    preauth_max_frame: int = 16384
+    preauth_timeout: float = 10.0
+    #: Connections held at once over all listeners (an HTTP long-poll session
+    #: counts as one); of those not yet logged in, in all and per source address.
+    max_connections: int = 50000
+    max_preauth: int = 1024
+    max_preauth_per_source: int = 64
     log_level: str = "info"
     log_file: str = ""
 

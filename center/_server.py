@@ -11,10 +11,20 @@ import trio
 from hypercorn.config import Config as HyperConfig
 from hypercorn.trio import serve as hyper_serve
 
-from transports import client_context, get_carrier, server_context, setup_logging
+from transports import (
+    AEAD_CIPHERS,
+    ConnGate,
+    client_context,
+    create_private,
+    get_carrier,
+    private_dir,
+    server_context,
+    setup_logging,
+)
 
 from ._center import Center
 from ._config import CenterConfig, ProxyConfig
+from ._limits import conn_limits, fit_open_files, raise_open_files_limit
 from ._pki import ensure_signing_key, issue_cert
 
 log = logging.getLogger("starling.center")
@@ -50,19 +60,25 @@ def accounts_box(cfg: CenterConfig) -> Any:
 
 
 def open_store(cfg: CenterConfig) -> Any:
+    from ._filemodes import tighten_center_files
     from ._store import Store
 
-    state = Path(cfg.state_dir)
-    state.mkdir(parents=True, exist_ok=True)
+    state = private_dir(cfg.state_dir)
+    tighten_center_files(cfg)
+    if not cfg.db:
+        create_private(state / "center.db")  # SQLite gives its -wal/-shm files the same mode
     return Store(cfg.db or f"sqlite:///{state / 'center.db'}")
 
 
 def _prepare_center(cfg: CenterConfig) -> tuple[Any, Any, Any]:
     """Blocking start-up work: state dir, schema, bootstrap account, signing key."""
     from ._accounts import ensure_admin
+    from ._store import audit_log
+    from .security import upgrade_audit_table
 
     store_sync = open_store(cfg)
     store_sync.create_all()
+    upgrade_audit_table(store_sync.engine, audit_log)
     box = accounts_box(cfg)
     if cfg.admin_key_id and cfg.admin_secret:
         ensure_admin(store_sync, box, cfg.admin_key_id, cfg.admin_secret)
@@ -86,9 +102,10 @@ def make_policy(cfg: CenterConfig) -> Any:
 async def run_center(cfg: CenterConfig, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
     from ._accounts import make_authenticator
     from ._api import build_app
-    from ._audit import AuditTrail
+    from ._audit import make_audit_trail
     from ._store import AsyncStore
 
+    gate = ConnGate(fit_open_files(conn_limits(cfg), raise_open_files_limit(), "center"), f"center {cfg.center_id}")
     store_sync, signing_key, box = _prepare_center(cfg)
     store = AsyncStore(store_sync)
     center = Center(
@@ -96,16 +113,17 @@ async def run_center(cfg: CenterConfig, *, task_status: Any = trio.TASK_STATUS_I
         dispatch_grace=cfg.dispatch_grace, heartbeat=cfg.heartbeat, grace_heartbeats=cfg.grace_heartbeats,
     )
     center.policy = make_policy(cfg)
+    center.audit = make_audit_trail(cfg, store)
     center.offline_after, center.diagnoser.min_version = cfg.offline_after, cfg.min_agent_version
     center.diagnoser.load_limit, center.diagnoser.clock_limit = cfg.diag_load_per_cpu, cfg.diag_clock_skew
     center.chat_secrets, center.chat_account = dict(cfg.chat_secrets), cfg.chat_account
-    center.audit = AuditTrail(store)
     cert, key, _ca = center_tls(cfg)
     app = build_app(center, enroll_token=cfg.enroll_token, authenticate=make_authenticator(store_sync, box), secret_box=box)
     hc = HyperConfig()
     hc.bind = [_host_port(cfg.api)]
     if cfg.api.startswith("https"):
         hc.certfile, hc.keyfile = cert, key
+        hc.ciphers = AEAD_CIPHERS  # the same TLS 1.2 suites as every other listener
     hc.accesslog = None
     hc.errorlog = logging.getLogger("hypercorn.error")
     hc.graceful_timeout = 2
@@ -113,11 +131,13 @@ async def run_center(cfg: CenterConfig, *, task_status: Any = trio.TASK_STATUS_I
         nursery.start_soon(_until_signal, nursery)
         bound = await nursery.start(
             lambda task_status: get_carrier(cfg.proxy_listen).serve(
-                cfg.proxy_listen, center.proxy_session, ssl_context=server_context(cert, key), task_status=task_status
+                cfg.proxy_listen, center.proxy_session, ssl_context=server_context(cert, key),
+                limits=gate, task_status=task_status,
             )
         )
         api = await nursery.start(lambda task_status: hyper_serve(app, hc, task_status=task_status))  # type: ignore[arg-type]
         nursery.start_soon(center.sweeper)
+        nursery.start_soon(gate.run_trimmer)
         if cfg.cmdb_source and cfg.cmdb_sync_interval > 0:
             from ._cmdb import keep_in_sync
 
@@ -134,6 +154,8 @@ async def run_proxy(cfg: ProxyConfig, *, task_status: Any = trio.TASK_STATUS_IGN
         raise SystemExit("proxy needs cert_file and key_file (starling up makes them)")
     client_ssl = client_context(cfg.ca_file or None)
     srv_ssl = server_context(cfg.cert_file, cfg.key_file)
+    limits = fit_open_files(conn_limits(cfg), raise_open_files_limit(), "proxy")
+    gate = ConnGate(limits, f"proxy {cfg.proxy_id}")  # one set of counts for every listener
     proxy = Proxy(
         proxy_id=cfg.proxy_id, idc=cfg.idc, centers=cfg.centers, proxy_token=cfg.proxy_token,
         advertise=[], client_ssl=client_ssl, heartbeat=cfg.heartbeat, capacity=cfg.capacity,
@@ -145,13 +167,16 @@ async def run_proxy(cfg: ProxyConfig, *, task_status: Any = trio.TASK_STATUS_IGN
         for url in cfg.listen:
             bound.append(
                 await nursery.start(
-                    lambda task_status, url=url: get_carrier(url).serve(url, proxy.agent_session, ssl_context=srv_ssl, task_status=task_status)
+                    lambda task_status, url=url: get_carrier(url).serve(
+                        url, proxy.agent_session, ssl_context=srv_ssl, limits=gate, task_status=task_status
+                    )
                 )
             )
         proxy.advertise = cfg.advertise or bound
         nursery.start_soon(proxy.run_links)
+        nursery.start_soon(gate.run_trimmer)
         log.info("proxy %s (%s) serving agents on %s", cfg.proxy_id, cfg.idc, ", ".join(bound))
-        task_status.started({"listen": bound, "proxy": proxy})
+        task_status.started({"listen": bound, "proxy": proxy, "gate": gate})
 
 
 def main_center(config_path: str | None) -> int:
@@ -159,6 +184,10 @@ def main_center(config_path: str | None) -> int:
 
     cfg = load(CenterConfig, config_path, "center")
     setup_logging(cfg.log_level, cfg.log_file, role="center")
+    if config_path:
+        from transports import tighten_private
+
+        tighten_private([config_path])
     trio.run(run_center, cfg)
     return 0
 
@@ -168,5 +197,8 @@ def main_proxy(config_path: str | None) -> int:
 
     cfg = load(ProxyConfig, config_path, "proxy")
     setup_logging(cfg.log_level, cfg.log_file, role="proxy")
+    from ._filemodes import tighten_proxy_files
+
+    tighten_proxy_files(cfg, config_path)
     trio.run(run_proxy, cfg)
     return 0

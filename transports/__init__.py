@@ -36,7 +36,10 @@ from ._errors import (
     VersionMismatch,
     leaf_errors,
 )
+from ._files import create_private, open_private_append, private_dir, tighten_private, write_private
+from ._guard import Admission, ConnGate, ConnLimits, trim_memory
 from ._logging import JsonFormatter, setup_logging
+from ._login import common_version, receive_hello
 from ._messages import (
     FINAL_STATES,
     PROTOCOL_VERSION,
@@ -78,11 +81,13 @@ from ._messages import (
     Welcome,
 )
 from ._stream import GOODBYE, StreamChannel
-from ._tls import TlsFiles, client_context, server_context, tls_files
+from ._tls import AEAD_CIPHERS, TlsFiles, client_context, server_context, tls_files
 
 __all__ = [
+    "AEAD_CIPHERS",
     "Ack",
     "ActionDecl",
+    "Admission",
     "AgentState",
     "AnyMessage",
     "Balance",
@@ -94,6 +99,8 @@ __all__ = [
     "ChannelClosed",
     "ClosedByYou",
     "CodeRole",
+    "ConnGate",
+    "ConnLimits",
     "ConnectFailed",
     "DEFAULT_MAX_FRAME",
     "DiskUsage",
@@ -149,7 +156,9 @@ __all__ = [
     "catalogue_markdown",
     "client_context",
     "code_fields",
+    "common_version",
     "connect",
+    "create_private",
     "decode",
     "decode_value",
     "encode",
@@ -157,11 +166,17 @@ __all__ = [
     "frame",
     "get_carrier",
     "leaf_errors",
+    "open_private_append",
+    "private_dir",
+    "receive_hello",
     "register_carrier",
     "run_handler",
     "send_if_open",
     "server_context",
     "setup_logging",
     "split_host_port",
+    "tighten_private",
     "tls_files",
+    "trim_memory",
+    "write_private",
 ]

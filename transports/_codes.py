@@ -84,8 +84,9 @@ class ErrorCode(enum.StrEnum):
     C027 = ("C027", "unknown proxy", "The proxy id is not registered; GET /v1/proxies lists them.")
     C028 = ("C028", "no such API route", "Check the path against the API description (/openapi.json).")
     C029 = ("C029", "method not allowed on this route", "The Allow header lists the methods this route takes.")
-    C030 = ("C030", "host skipped: diagnosed unhealthy at submission", "The rollout skips unhealthy hosts; the task's diagnosis says why. Fix the host and run again.")
-    C031 = ("C031", "rollout stopped: the error threshold was reached", "Earlier waves failed too often; read their failures, fix, and submit again.")
+    C030 = ("C030", "a local config or key file is unusable", "The message names the file (config, audit key ring, anchor file); fix or restore it.")
+    C031 = ("C031", "host skipped: diagnosed unhealthy at submission", "The rollout skips unhealthy hosts; the task's diagnosis says why. Fix the host and run again.")
+    C032 = ("C032", "rollout stopped: the error threshold was reached", "Earlier waves failed too often; read their failures, fix, and submit again.")
 
     # --- proxy ------------------------------------------------------------------
     P001 = ("P001", "agent not connected to this proxy", "The agent moved or went away; the center re-dispatches when it reappears.")
@@ -115,6 +116,9 @@ class ErrorCode(enum.StrEnum):
     A015 = ("A015", "file transfer checksum mismatch", "The transferred file did not match its checksum; retry the transfer.")
     A016 = ("A016", "permission denied", "The agent's user may not do this on the host.")
     A017 = ("A017", "target not found on the host", "The process, device, module, key or path named in the params does not exist here; the message names it.")
+    A018 = ("A018", "task timeout, deadline or lifetime out of bounds", "The signed timeout, deadline or lifetime (expires - issued) is not finite or above the agent's max_task_timeout / max_task_lifetime; resubmit with sane times.")
+    A019 = ("A019", "task issued before the agent's epoch or in the future", "The agent's journal was created after the job was issued (a replay, or a reinstall), or the clocks disagree; resubmit the job, and check NTP.")
+    A020 = ("A020", "killed with its agent; not run again", "The agent stopped while the task ran and the task's whole process tree was killed with it; to stay at-most-once it is not re-run. Check the host and retry if safe.")
 
     # --- environment --------------------------------------------------------------
     E001 = ("E001", "host offline: agent not connected", "The host is down, unreachable, or its agent is not running; check the host and `systemctl status starling-agent`.")

@@ -98,6 +98,8 @@ class JobSpec(msgspec.Struct, omit_defaults=True, kw_only=True):
     key_id: str = ""
     root: bytes = b""
     signature: bytes = b""
+    #: When the center created the job (POSIX time); signed, see transports._signing.
+    issued: float = 0.0
     expires: float = 0.0
     nonce: bytes = b""
 

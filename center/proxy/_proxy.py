@@ -50,6 +50,7 @@ from transports import (
     Welcome,
     get_carrier,
     leaf_errors,
+    receive_hello,
     send_if_open,
 )
 from transports._signing import verify_hello
@@ -355,12 +356,10 @@ class Proxy:
         self._wake.set()
 
     async def agent_session(self, channel: Channel) -> None:
-        with trio.fail_after(10):
-            hello = await channel.receive()
-        if not isinstance(hello, Hello) or hello.role != "agent":
-            await channel.send(ErrorMsg(code=ErrorCode.P003.value, message="expected an agent hello"))
+        hello = await receive_hello(channel, "agent")
+        if hello is None:
             return
-        with trio.move_on_after(10):
+        with trio.move_on_after(5):
             await self._key_ready.wait()
         if self.center_key is None:
             await channel.send(ErrorMsg(code=ErrorCode.P007.value, message="proxy not linked to a center yet"))
@@ -378,6 +377,7 @@ class Proxy:
             log.warning("agent %s refused: %s", hello.node_id, exc)
             await channel.send(ErrorMsg(code=ErrorCode.P005.value, message=str(exc)))
             return
+        channel.mark_authenticated()
         agent_id = hello.node_id
         old = self.agents.get(agent_id)
         if old is not None:

@@ -1,6 +1,7 @@
 """Security building blocks of the center: signed API requests, the audit log, and
 high-risk command interception."""
 
+from ._anchors import AnchorSink, FileAnchorSink, SyslogAnchorSink, check_anchor, make_anchor
 from ._apiauth import (
     DEFAULT_WINDOW,
     HEADER_KEY,
@@ -20,14 +21,17 @@ from ._apiauth import (
 )
 from ._audit import (
     GENESIS,
+    Anchor,
     AuditEntry,
     AuditLog,
     AuditProblem,
     AuditRecord,
     audit_table,
     chain_hash,
+    upgrade_audit_table,
     verify_chain,
 )
+from ._auditkeys import AuditKey, AuditKeyError, AuditKeyRing, rotate_key_file
 from ._risk import (
     EXIT_STATUS,
     Finding,
@@ -40,13 +44,19 @@ from ._risk import (
 from ._rules import Rule, RuleError, RuleSet, default_rules
 
 __all__ = [
+    "Anchor",
+    "AnchorSink",
     "AuditEntry",
+    "AuditKey",
+    "AuditKeyError",
+    "AuditKeyRing",
     "AuditLog",
     "AuditProblem",
     "AuditRecord",
     "AuthenticationFailed",
     "DEFAULT_WINDOW",
     "EXIT_STATUS",
+    "FileAnchorSink",
     "Finding",
     "GENESIS",
     "HEADER_KEY",
@@ -63,15 +73,20 @@ __all__ = [
     "RuleError",
     "RuleSet",
     "StarlingAuth",
+    "SyslogAnchorSink",
     "Verdict",
     "audit_table",
     "chain_hash",
+    "check_anchor",
     "check_command",
     "check_exec",
     "check_script",
     "default_rules",
+    "make_anchor",
     "risk_check",
+    "rotate_key_file",
     "sign_request",
+    "upgrade_audit_table",
     "verify_chain",
     "verify_request",
 ]

@@ -247,7 +247,8 @@ class SimAgent:
         if fleet.verify_signatures and self.enrollment is not None:
             try:
                 keys = {k: base64.b64decode(v) for k, v in self.enrollment.center_keys.items()}
-                verify_task_message(keys, task, time.time(), agent_id=self.agent_id, leeway=fleet.clock_leeway)
+                verify_task_message(keys, task, time.time(), agent_id=self.agent_id, leeway=fleet.clock_leeway,
+                                    epoch=fleet.journal.epoch)
             except StarlingError as exc:
                 # Not journaled, as in the agent: a forged task must not burn a real id.
                 fleet.stats["refused"] += 1
