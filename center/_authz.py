@@ -155,13 +155,13 @@ ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("GET", "/v1/hosts/{host}/diag", "host_diag", Role.ACCOUNT, "Diagnose a host in scope; live checks each hop now",
               errors=(404,), query=(Query("live", "boolean", default=True),)),
     RouteSpec("DELETE", "/v1/hosts/{host}", "forget_host", Role.ADMIN, "Forget a host (refused while online unless force)",
-              audit=True, errors=(404,), query=(Query("force", "boolean", default=False),)),
+              audit=True, errors=(400, 404), query=(Query("force", "boolean", default=False),)),
     RouteSpec("GET", "/v1/cmdb", "cmdb", Role.ADMIN, "The CMDB records as imported"),
     RouteSpec("POST", "/v1/cmdb/import", "cmdb_import", Role.ADMIN, "Import CMDB records", audit=True, body="CmdbImport", errors=(413,)),
     RouteSpec("GET", "/v1/cmdb/check", "cmdb_check", Role.ADMIN, "Every mismatch between the CMDB and the agents"),
     RouteSpec("POST", "/v1/cmdb/sync", "cmdb_sync", Role.ADMIN, "Merge CMDB tags into the hosts' tags", audit=True),
     RouteSpec("POST", "/v1/chat/{tool}", "chat", Role.PUBLIC, "Chat-bot webhook (slack, dingtalk, feishu), verified by the tool's signature",
-              audit=True, errors=(401,)),
+              audit=True, errors=(401, 404, 413)),
 )
 
 

@@ -256,7 +256,7 @@ async def handle(center: Center, tool: str, headers: dict[str, str], body: bytes
     """Verify, parse and answer one webhook request; returns the reply document."""
     adapter = ADAPTERS.get(tool)
     if adapter is None:
-        raise StarlingError(f"unknown chat tool {tool!r} (slack, dingtalk, feishu)", code=ErrorCode.C001)
+        raise StarlingError(f"no chat tool {tool[:40]!r} here (slack, dingtalk, feishu)", code=ErrorCode.C028)
     secret = secrets.get(tool, "")
     if not secret:
         raise _refuse(f"{tool} is not configured on this center (chat_secrets)")

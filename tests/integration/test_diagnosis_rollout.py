@@ -332,7 +332,7 @@ def test_chat_bot_answers_and_refuses_bad_signatures(fleet, tmp_path):
         resp = http.post(f"{fleet.profile['api']}/v1/chat/dingtalk", content=b"{}", headers={"timestamp": str(int(time.time() * 1000)), "sign": "AAAA"})
         assert resp.status_code == 401 and resp.json()["error"]["code"] == "C007"
         resp = http.post(f"{fleet.profile['api']}/v1/chat/irc", content=b"{}")
-        assert resp.status_code == 400 and resp.json()["error"]["code"] == "C001"
+        assert resp.status_code == 404 and resp.json()["error"]["code"] == "C028"
         challenge = json.dumps({"type": "url_verification", "challenge": "c-123"}).encode()
         ts = str(int(time.time()))
         sig = "v0=" + hmac.new(SECRETS["slack"].encode(), b"v0:" + ts.encode() + b":" + challenge, hashlib.sha256).hexdigest()
