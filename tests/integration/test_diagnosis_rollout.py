@@ -37,8 +37,15 @@ pytestmark = pytest.mark.integration
 
 AGENTS = 6
 SECRETS = {"slack": "slack-signing-secret", "dingtalk": "ding-app-secret", "feishu": "lark-encrypt-key"}
-#: Fails on the hosts whose agent directory holds FAIL-MARKER (the shell's parent is the agent).
-MARKER_CMD = 'd=$(dirname "$(tr "\\0" "\\n" < /proc/$PPID/cmdline | tail -n 1)"); test ! -e "$d/FAIL-MARKER"'
+#: Fails on the hosts whose agent directory holds FAIL-MARKER: walks up the
+#: process tree to the agent (`python -m agent_core._daemon -c DIR/agent.toml`)
+#: and looks in DIR. The module name is split in quotes so that this very
+#: command line (which a task's guardian process carries) does not match it.
+MARKER_CMD = (
+    'p=$PPID; d=/nonexistent; while [ "$p" -gt 1 ]; do c=$(tr "\\0" "\\n" < /proc/$p/cmdline); '
+    'case "$c" in *"agent_core._dae""mon"*) d=$(dirname "$(echo "$c" | tail -n 1)"); break;; esac; '
+    'p=$(cut -d" " -f4 /proc/$p/stat); done; test ! -e "$d/FAIL-MARKER"'
+)
 
 
 class Fleet:
