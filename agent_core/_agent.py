@@ -62,6 +62,7 @@ from ._register import Enrollment, ProxyInfo, RegistrationError, register
 from ._residents import ResidentSupervisor
 from ._runner import interrupted_outcome
 from ._sdk import ActionError
+from ._tasklog import log_task_end
 from ._throttle import Throttle
 
 log = logging.getLogger("starling.agent")
@@ -84,7 +85,8 @@ class Agent:
         self._reenroll = trio.Event()
         self.kernel = Kernel(self.host, self.state_dir, self.status, on_change=self.plugins_changed)
         self.throttle = Throttle(
-            max_load_per_cpu=config.max_load_per_cpu, mem_budget_mb=config.mem_budget_mb, max_concurrent=config.max_concurrent
+            max_load_per_cpu=config.max_load_per_cpu, mem_budget_mb=config.mem_budget_mb, max_concurrent=config.max_concurrent,
+            max_cpu_pressure=config.max_cpu_pressure,
         )
         self.identity: Identity | None = None
         self.enrollment: Enrollment | None = None
@@ -365,7 +367,7 @@ class Agent:
                 )
             except StarlingError as exc:
                 # Not journaled: a forged task must not burn the id of a real one.
-                log.warning("refused task %s: %s (%s)", task.task_id, exc, exc.code)
+                log.warning("refused task %s: %s (%s)", task.task_id, exc, exc.code, extra={"task_id": task.task_id, "job_id": task.job.job_id, "code": exc.code.value})
                 self.statistics["refused"] = self.statistics.get("refused", 0) + 1
                 refused = Result(task_id=task.task_id, state="failed", code=exc.code.value, message=str(exc), finished=time.time())
                 await channel.send(sign_result(self.key, refused))
@@ -392,13 +394,15 @@ class Agent:
         else:
             async with self.throttle.limiter:
                 try:
-                    await self.throttle.wait_ok(job.deadline or time.time() + job.timeout)
+                    if deferred := await self.throttle.wait_ok(job.deadline or time.time() + job.timeout):
+                        log.info("task %s %s", task.task_id, deferred, extra={"task_id": task.task_id, "job_id": job.job_id})
                 except ActionError as exc:
                     result = Result(task_id=task.task_id, state="failed", code=exc.code.value, message=exc.message, finished=time.time())
                 else:
                     result = await self._execute(task)
         result = sign_result(self.key, result)
         self.journal.finish(result)
+        log_task_end(log, task, result, self.enrollment.agent_id if self.enrollment else "")
         if await self._send(result):
             self.statistics["results_sent"] += 1
 

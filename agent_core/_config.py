@@ -55,7 +55,10 @@ class AgentConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     #: Throttle: the agent's own budget and the host load at which it defers work.
     cpu_budget: float = 50.0
     mem_budget_mb: int = 200
+    #: Runnable tasks per CPU, right now, above which work waits (kernels without PSI).
     max_load_per_cpu: float = 4.0
+    #: CPU pressure (PSI "some avg10", percent) above which work waits; 0 = never.
+    max_cpu_pressure: float = 90.0
     max_concurrent: int = 32
     #: Refuse tasks not signed by the center (A010/A011). Only tests turn it off.
     verify_signatures: bool = True

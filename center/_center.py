@@ -52,6 +52,8 @@ from transports._signing import key_id_for, sign_job_spec, verify_result
 from ._credentials import proxy_token
 from ._diagnosis import Diagnoser, host_findings
 from ._jobtimes import check_job_times
+from ._metrics import CenterMetrics, log_failure
+from ._placement import Placement
 from ._requests import JobRequest
 from ._rollout import Rollouts
 from ._select import resolve_targets
@@ -148,6 +150,9 @@ class Center:
         self.audit: AuditTrail | None = None
         self._progress: dict[str, trio.Event] = defaultdict(trio.Event)
         self.stats: dict[str, int] = defaultdict(int)
+        self.metrics = CenterMetrics(center_id)
+        self.placement = Placement(self)
+        store.observer = self.metrics.store_op
         self.diagnoser = Diagnoser(self)
         self.rollouts = Rollouts(self)
         #: Seconds offline after which a host drops out of ``all`` (0 = never).
@@ -196,7 +201,7 @@ class Center:
             await old.channel.aclose()
         self.links[link.proxy_id] = link
         await self.store.upsert_proxy(link.proxy_id, idc=link.idc, online=True)
-        log.info("proxy %s connected (%s)", link.proxy_id, link.idc)
+        log.info("proxy %s connected (%s)", link.proxy_id, link.idc, extra={"proxy_id": link.proxy_id})
         try:
             async with trio.open_nursery() as nursery:
                 link.nursery = nursery
@@ -207,7 +212,7 @@ class Center:
                 del self.links[link.proxy_id]
                 with trio.CancelScope(shield=True):
                     await self.store.proxy_lost(link.proxy_id)
-                log.warning("proxy %s disconnected", link.proxy_id)
+                log.warning("proxy %s disconnected", link.proxy_id, extra={"proxy_id": link.proxy_id, "code": ErrorCode.P007.value})
 
     async def _link_loop(self, link: ProxyLink, channel: Channel) -> None:
         async for msg in channel:
@@ -215,10 +220,10 @@ class Center:
                 await self._on_proxy_message(link, msg)
             except (TransportError, trio.Cancelled):
                 raise
-            except Exception:
+            except Exception as exc:
                 # A store hiccup must not drop the link: unacknowledged
                 # results are re-sent by the proxy.
-                log.exception("handling %s from proxy %s failed", type(msg).__name__, link.proxy_id)
+                log_failure(log, f"handling {type(msg).__name__} from proxy {link.proxy_id} failed", exc, proxy_id=link.proxy_id)
 
     async def _on_proxy_message(self, link: ProxyLink, msg: Any) -> None:
         if isinstance(msg, Results):
@@ -336,10 +341,12 @@ class Center:
         try:
             adm = await trio.to_thread.run_sync(self.policy.admit, acct, req, targets)
         except StarlingError as exc:
+            self.metrics.refused(exc.code)
             self._audit(account, "job.refused", req.action, {"code": exc.code.value, "message": exc.message, "hosts": len(targets)})
             raise
         assert adm.effective is not None
         hold, params = adm.hold, adm.params
+        self.metrics.verdict(adm.risk)
         timeout = req.timeout if req.timeout is not None else adm.effective.timeout
         check_job_times(timeout, req.deadline)  # a declared timeout comes from an agent's catalogue
         now = time.time()
@@ -363,6 +370,7 @@ class Center:
             plan.hold(task_rows, now)
         await self.store.create_job(job_row, task_rows)
         self.stats["jobs"] += 1
+        self.metrics.jobs_submitted.labels(req.action).inc()
         self._audit(account, "job.submit", job_id, {"action": req.action, "hosts": len(targets), "hold": hold, "reasons": adm.reasons, "risk": adm.risk})
         missing = set(adm.missing)
         if missing:
@@ -497,6 +505,7 @@ class Center:
                 link.acks.pop(dispatch_id, None)
                 log.warning("proxy %s did not ack dispatch %s; will retry", proxy_id, dispatch_id)
                 return
+            self.metrics.dispatched(proxy_id, time.time() - sent_at, len(refs) - len(link.rejected.get(dispatch_id, [])))
             rejected = {r.task_id for r in link.rejected.pop(dispatch_id, [])}
             accepted = [r.task_id for r in refs if r.task_id not in rejected]
             await self.store.mark(accepted, "dispatched", sent_at, proxy_id)
@@ -619,6 +628,6 @@ class Center:
         while True:
             try:
                 await self.sweep_once()
-            except Exception:
-                log.exception("sweeper pass failed")
+            except Exception as exc:
+                log_failure(log, "sweeper pass failed", exc)
             await trio.sleep(interval)

@@ -416,7 +416,7 @@ def _create_local(args: argparse.Namespace, scopes: dict[str, Any]) -> dict[str,
     path = args.config or str(home() / "center.toml")
     cfg = load(CenterConfig, path, "center")
     store = open_store(cfg)
-    store.create_all()
+    store.migrate()
     who = f"local:{getpass.getuser()}"
     key_id, secret = create_account(
         store, accounts_box(cfg), args.name, parse_scope(scopes), approver=args.approver, admin=args.admin, created_by=who
@@ -528,6 +528,37 @@ def cmd_down(args: argparse.Namespace) -> int:
     return down(args)
 
 
+def cmd_restart(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ._client import home
+    from ._supervise import restart
+
+    out = restart(Path(args.state_dir) if args.state_dir else home(), args.role)
+    print(json.dumps(out) if args.json else f"{out['name']}: pid {out['old_pid']} -> {out['pid']}")
+    return 0
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    import sqlalchemy as sa
+
+    from . import _migrate
+
+    engine = sa.create_engine(args.db)
+    out: dict[str, Any]
+    try:
+        if args.db_cmd == "upgrade":
+            out = {"revision": _migrate.migrate(engine), "head": _migrate.head()}
+        elif args.db_cmd == "revision":
+            out = {"path": _migrate.revision(engine, args.message)}
+        else:
+            out = {"revision": _migrate.current(engine), "head": _migrate.head(), "differences": [str(d) for d in _migrate.schema_diff(engine)]}
+    finally:
+        engine.dispose()
+    print(json.dumps(out, indent=None if args.json else 2))
+    return 0
+
+
 def cmd_center(args: argparse.Namespace) -> int:
     from ._server import main_center
 
@@ -569,6 +600,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--state-dir")
     p.add_argument("--json", action="store_true")
     p.set_defaults(fn=cmd_down)
+
+    p = sub.add_parser("db", help="the center's database schema: upgrade, current, revision (Alembic migrations)")
+    p.add_argument("db_cmd", choices=["upgrade", "current", "revision"])
+    p.add_argument("--db", required=True, help="SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db")
+    p.add_argument("-m", "--message", default="schema change", help="revision: what the migration does")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=cmd_db)
+
+    p = sub.add_parser("restart", help="restart one role of what `starling up` started (center, proxy-N, aNNN)")
+    p.add_argument("role")
+    p.add_argument("--state-dir")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=cmd_restart)
 
     p = sub.add_parser("run", help="run a command (or any action) on many hosts")
     _add_targets(p)

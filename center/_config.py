@@ -43,6 +43,8 @@ class CenterConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     heartbeat: float = 10.0
     #: An agent silent for longer than this many heartbeats is offline (E005).
     grace_heartbeats: float = 3.0
+    #: Share of a proxy's capacity that agents of other IDCs may borrow (0 = no borrowing).
+    borrow_share: float = 0.5
     log_level: str = "info"
     log_file: str = ""
     #: Bootstrap admin API key (created on start when set).
@@ -117,6 +119,8 @@ class ProxyConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_connections: int = 50000
     max_preauth: int = 1024
     max_preauth_per_source: int = 64
+    #: ``host:port`` of the plain-HTTP health/readiness/metrics listener ("" = none).
+    http_listen: str = ""
     log_level: str = "info"
     log_file: str = ""
 

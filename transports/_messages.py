@@ -285,10 +285,13 @@ class LoadReport(Message, tag="load_report", kw_only=True):
 
 
 class Balance(Message, tag="balance", kw_only=True):
-    """Center -> proxy: hold at most ``target`` agents; drain idle ones above it."""
+    """Center -> proxy: hold at most ``target`` agents; drain idle ones above it.
+    With ``agents``, drain those (idle ones) instead: borrowed agents whose own
+    IDC has room again (``target`` is then -1)."""
 
     target: int
     rate: int = 100  # agents per second
+    agents: list[str] = []
 
 
 class Revoke(Message, tag="revoke", kw_only=True):
