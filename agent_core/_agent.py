@@ -160,7 +160,10 @@ class Agent:
 
     async def run(self) -> None:
         self._ssl = client_context(self.config.ca_file or None)
-        self.identity = collect_identity(self.config.identity_file or None, self.config.idc, self.config.tags)
+        self.identity = collect_identity(
+            self.config.identity_file or None, self.config.idc, self.config.tags,
+            state_dir=self.state_dir, preferred_cidrs=self.config.preferred_cidrs,
+        )
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             self.enrollment = await self._enroll_with_retry()
@@ -314,7 +317,7 @@ class Agent:
     async def _heartbeat(self, channel: Channel, interval: float, scope: trio.CancelScope) -> None:
         seq = 0
         while True:
-            health = collect_health(running=len(self._running), throttle=self.throttle.describe(), residents=self.residents.status())
+            health = collect_health(running=len(self._running), throttle=self.throttle.describe(), residents=self.residents.status(), mounts=self.config.health_mounts)
             try:
                 await channel.send(Ping(seq=seq, health=health))
             except TransportError:
@@ -479,6 +482,8 @@ class Agent:
             "journal": self.journal.counts(),
             "residents": self.residents.status(),
             "throttle": self.throttle.describe(),
+            # A fresh sample, for live checks (`starling diag HOST`).
+            "health": msgspec.to_builtins(collect_health(len(self._running), self.throttle.describe(), mounts=self.config.health_mounts)),
             **self.statistics,
         }
 

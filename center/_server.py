@@ -128,6 +128,9 @@ async def run_center(cfg: CenterConfig, *, task_status: Any = trio.TASK_STATUS_I
     from ._files import CenterFiles
 
     center.files = CenterFiles(Path(cfg.files_dir or Path(cfg.state_dir) / "chunks"), store, cfg.center_id, cfg.max_file_bytes)
+    center.offline_after, center.diagnoser.min_version = cfg.offline_after, cfg.min_agent_version
+    center.diagnoser.load_limit, center.diagnoser.clock_limit = cfg.diag_load_per_cpu, cfg.diag_clock_skew
+    center.chat_secrets, center.chat_account = dict(cfg.chat_secrets), cfg.chat_account
     cert, key, _ca = center_tls(cfg)
     app = build_app(center, enroll_token=cfg.enroll_token, authenticate=make_authenticator(store_sync, box), secret_box=box)
     hc = HyperConfig()
@@ -151,6 +154,10 @@ async def run_center(cfg: CenterConfig, *, task_status: Any = trio.TASK_STATUS_I
         nursery.start_soon(gate.run_trimmer)
         center.placement.share = cfg.borrow_share
         nursery.start_soon(center.placement.run)
+        if cfg.cmdb_source and cfg.cmdb_sync_interval > 0:
+            from ._cmdb import keep_in_sync
+
+            nursery.start_soon(keep_in_sync, center, cfg.cmdb_source, cfg.cmdb_sync_interval)
         nursery.start_soon(center.audit.run)
         log.info("center %s serving API on %s, proxies on %s", cfg.center_id, api, bound)
         task_status.started({"api": api, "proxy_listen": bound, "center": center})

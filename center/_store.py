@@ -699,3 +699,6 @@ nonces = sa.Table(
     sa.Column("nonce", sa.String(96), primary_key=True),
     sa.Column("expires", sa.Double, nullable=False, index=True),
 )
+
+# The diagnosis, rollout and CMDB tables join the same schema (create_all).
+from . import _records  # noqa: E402,F401

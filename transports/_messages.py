@@ -72,6 +72,8 @@ class Health(msgspec.Struct, omit_defaults=True, kw_only=True):
     running: int = 0
     throttle: str = ""
     residents: dict[str, str] = {}
+    #: The agent's wall clock when it sampled this (the center derives clock skew).
+    clock: float = 0.0
 
 
 class TaskSignature(msgspec.Struct, omit_defaults=True, kw_only=True):
