@@ -1,5 +1,6 @@
 """Security building blocks of the center: signed API requests, the audit log, and
-high-risk command interception."""
+high-risk command interception (``check_exec`` for everything an action will
+execute; ``check_command`` and ``check_script`` for a shell line and a script)."""
 
 from ._anchors import AnchorSink, FileAnchorSink, SyslogAnchorSink, check_anchor, make_anchor
 from ._apiauth import (
