@@ -17,7 +17,7 @@ import argparse
 import json
 import sys
 import time
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from transports import ErrorCode, StarlingError, catalogue_markdown
 
@@ -30,36 +30,14 @@ from ._cli_diag import (
     rollout,
     selection,
 )
+from ._console import lazy_console, real_console
 
 if TYPE_CHECKING:
-    from rich.console import Console
+    pass
 
 
-class _LazyConsole:
-    """A rich ``Console`` made on first use: importing rich costs ~50 ms we skip for --help."""
-
-    def __init__(self, stderr: bool = False) -> None:
-        self._stderr = stderr
-        self._real: Console | None = None
-
-    def get(self) -> Console:
-        if self._real is None:
-            from rich.console import Console
-
-            self._real = Console(stderr=self._stderr)
-        return self._real
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.get(), name)
-
-
-def real_console(c: Console) -> Console:
-    """The rich ``Console`` behind ``console``/``err_console`` (for APIs that check its type)."""
-    return c.get() if isinstance(c, _LazyConsole) else c  # type: ignore[attr-defined]
-
-
-console = cast("Console", _LazyConsole())
-err_console = cast("Console", _LazyConsole(stderr=True))
+console = lazy_console()
+err_console = lazy_console(stderr=True)
 
 
 def _emit_json(doc: Any) -> None:
