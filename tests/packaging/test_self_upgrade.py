@@ -113,6 +113,13 @@ def _version(fleet: dict[str, Any]) -> str:
 
 def _upgrade(fleet: dict[str, Any], version: str, *extra: str) -> tuple[int, dict[str, Any]]:
     """``starling upgrade`` as an operator runs it; bob approves the held wave."""
+    # The agent just restarted: wait until a task really reaches it (the center may see
+    # the old connection close after the new one opened, and call the host offline).
+    def reachable() -> bool:
+        out = _starling(fleet["home"], "run", "--host", "debroot-upgrade", "--json", "--timeout", "10", "--", "true")
+        return out.returncode == 0
+
+    wait_for(reachable, 60, "a task through to the agent")
     proc = subprocess.Popen(
         [str(BIN / "starling"), "upgrade", version, "--all", "--json", *extra],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(fleet["home"]),
