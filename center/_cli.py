@@ -8,7 +8,11 @@ only argparse and the error catalogue at the top. The rule for every subcommand:
   is imported INSIDE its ``cmd_*`` function, or lives in its own module that the function
   imports, e.g. ``from ._up import up``. ``tests/center/test_cli_startup.py`` fails if
   building the parser loads the server stack.
-- ``console`` / ``err_console`` are rich consoles created on first use.
+- A subcommand that lives in its own module declares itself there with an
+  ``add_parsers(sub)`` (argparse only, no heavy imports at module top), as
+  ``_setup_cli``, ``_upgrade_cli`` and ``_cp`` do; ``build_parser`` calls it.
+- ``console`` / ``err_console`` are rich consoles created on first use
+  (``center/_console.py``: ``lazy_console()``; use it in new CLI modules too).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import argparse
 import json
 import sys
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from transports import ErrorCode, StarlingError, catalogue_markdown
 
@@ -31,10 +35,6 @@ from ._cli_diag import (
     selection,
 )
 from ._console import lazy_console, real_console
-
-if TYPE_CHECKING:
-    pass
-
 
 console = lazy_console()
 err_console = lazy_console(stderr=True)
