@@ -73,6 +73,10 @@ def build_packages(out: Path, version: str, roles: str = "agent", formats: str =
     return sorted(p for p in out.iterdir() if version in p.name)
 
 
+# $1 is the root, the rest the command; /proc is mounted only in the new mount namespace.
+_WITH_PROC = 'mount -t proc proc "$1/proc" && root="$1" && shift && exec chroot "$root" "$@"'
+
+
 class DebRoot:
     """A throw-away copy of the clean root."""
 
@@ -81,9 +85,13 @@ class DebRoot:
         shutil.rmtree(path, ignore_errors=True)
         subprocess.run(["cp", "-a", "--reflink=auto", str(ensure_cache(suite)), str(path)], check=True, timeout=300)
 
-    def run(self, *argv: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def run(self, *argv: str, check: bool = True, timeout: float = 120, proc_fs: bool = False) -> subprocess.CompletedProcess[str]:
+        """``argv`` in the root; ``proc_fs``: with /proc mounted (a private mount namespace)."""
         env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "DEBIAN_FRONTEND": "noninteractive"}
-        proc = subprocess.run(["chroot", str(self.path), *argv], capture_output=True, text=True, timeout=timeout, env=env)
+        prefix = ["chroot", str(self.path)]
+        if proc_fs:
+            prefix = ["unshare", "--mount", "--propagation", "private", "sh", "-c", _WITH_PROC, "sh", str(self.path)]
+        proc = subprocess.run([*prefix, *argv], capture_output=True, text=True, timeout=timeout, env=env)
         if check and proc.returncode != 0:
             raise AssertionError(f"{' '.join(argv)} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
         return proc
@@ -113,10 +121,9 @@ class DebRoot:
 
     def start(self, *argv: str, log: Path) -> subprocess.Popen[bytes]:
         """Run ``argv`` in the root, in a private mount namespace with its own /proc."""
-        script = 'mount -t proc proc "$1/proc" && root="$1" && shift && exec chroot "$root" "$@"'
         with open(log, "wb") as fh:
             return subprocess.Popen(
-                ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", str(self.path), *argv],
+                ["unshare", "--mount", "--propagation", "private", "sh", "-c", _WITH_PROC, "sh", str(self.path), *argv],
                 stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
                 env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"},
             )

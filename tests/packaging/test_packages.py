@@ -114,7 +114,7 @@ def test_install_files_and_permissions(packages, debroot):
     # The bundled environment runs on the root's own Python, not this machine's.
     out = debroot.run("/usr/bin/starling-agent", "--help").stdout
     assert "The Starling agent daemon." in out
-    ident = json.loads(debroot.run("/usr/bin/starling-agent", "identity").stdout)
+    ident = json.loads(debroot.run("/usr/bin/starling-agent", "identity", proc_fs=True).stdout)
     assert ident["hostname"]
 
 
