@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import os
 import random
 import ssl
 import subprocess
@@ -26,6 +25,8 @@ from transports import (
     Cancel,
     Catalogue,
     Channel,
+    ChunkAck,
+    ChunkData,
     ConnectFailed,
     Drain,
     ErrorMsg,
@@ -40,13 +41,17 @@ from transports import (
     TransportError,
     Welcome,
     client_context,
+    create_private,
     get_carrier,
     leaf_errors,
+    private_dir,
     send_if_open,
+    write_private,
 )
 from transports import ErrorCode as EC
 from transports._signing import public_key_bytes, sign_hello, sign_result, verify_task_message
 
+from ._chunks import ChunkClient
 from ._config import AgentConfig
 from ._context import AgentInfo
 from ._declare import catalogue_for
@@ -55,16 +60,19 @@ from ._health import collect_health
 from ._identity import Identity, collect_identity
 from ._journal import Journal
 from ._kernel import Kernel
+from ._keyfile import load_or_create_key
 from ._plugins import PluginHost
 from ._register import Enrollment, ProxyInfo, RegistrationError, register
 from ._residents import ResidentSupervisor
+from ._runner import interrupted_outcome
 from ._sdk import ActionError
 from ._tasklog import log_task_end
 from ._throttle import Throttle
+from ._version import agent_version, write_running_version
 
 log = logging.getLogger("starling.agent")
 
-VERSION = "0.1.0"
+VERSION = agent_version()
 SCHEME_ORDER = {"quic": 0, "tcp": 1, "https": 2, "http": 3}
 #: Housekeeping rounds (30 s each) between re-registrations: about 10 minutes.
 REENROLL_ROUNDS = 20
@@ -74,9 +82,9 @@ class Agent:
     def __init__(self, config: AgentConfig, *, host: PluginHost | None = None) -> None:
         self.config = config
         self.state_dir = Path(config.state_dir)
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.state_dir)
         self.host = host or PluginHost(disabled=set(config.disabled_plugins))
-        self.journal = Journal(self.state_dir / "journal.db")
+        self.journal = Journal(create_private(self.state_dir / "journal.db"))
         self.key = load_or_create_key(self.state_dir / "agent-ed25519.pem")
         self.residents = ResidentSupervisor(self.host, self.state_dir, config=config.plugin_config)
         self._reenroll = trio.Event()
@@ -97,6 +105,7 @@ class Agent:
         self._avoid: set[str] = set()
         self._drain_delay = 0.0
         self.connected = trio.Event()
+        self.chunks = ChunkClient(self._send, rate=config.file_rate)
         self.statistics: dict[str, int] = {"tasks": 0, "duplicates": 0, "connects": 0, "results_sent": 0}
 
     # -- enrollment -------------------------------------------------------------
@@ -128,10 +137,7 @@ class Agent:
                 raise
             log.warning("registration failed (%s: %s); using the cached enrollment", exc.code, exc)
             return cached
-        tmp = self._cred_file.with_suffix(".tmp")
-        tmp.write_bytes(msgspec.json.encode(enrollment))
-        os.chmod(tmp, 0o600)
-        tmp.replace(self._cred_file)
+        write_private(self._cred_file, msgspec.json.encode(enrollment))
         return enrollment
 
     async def _catalogue(self) -> tuple[str, Catalogue] | None:
@@ -154,7 +160,10 @@ class Agent:
 
     async def run(self) -> None:
         self._ssl = client_context(self.config.ca_file or None)
-        self.identity = collect_identity(self.config.identity_file or None, self.config.idc, self.config.tags)
+        self.identity = collect_identity(
+            self.config.identity_file or None, self.config.idc, self.config.tags,
+            state_dir=self.state_dir, preferred_cidrs=self.config.preferred_cidrs,
+        )
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             self.enrollment = await self._enroll_with_retry()
@@ -167,14 +176,18 @@ class Agent:
             )
             self.host.pm.hook.starling_agent_started(agent=self.info)
             await nursery.start(self.residents.run)
-            interrupted, pending = self.journal.recover()
+            interrupted, pending = self.journal.recover(self._interrupted)
             for res in interrupted:
-                log.warning("task %s was running when the agent stopped; reported as A007", res.task_id)
+                log.warning("task %s was running when the agent stopped: %s (%s)", res.task_id, res.message, res.code)
                 self.journal.finish(sign_result(self.key, res))
             for task in pending:
                 nursery.start_soon(self._run_task, task)
             nursery.start_soon(self._connection_loop)
             nursery.start_soon(self._housekeeping)
+
+    def _interrupted(self, task_id: str) -> tuple[EC, str]:
+        """What became of a task that ran when the previous agent stopped."""
+        return interrupted_outcome(self.state_dir, task_id)
 
     async def _enroll_with_retry(self) -> Enrollment:
         delay = self.config.backoff_min
@@ -249,6 +262,7 @@ class Agent:
                 finally:
                     self._channel = None
                     self.connected = trio.Event()
+                    self.chunks.link_down()
                     await channel.aclose()
                 break
             if not connected:
@@ -286,10 +300,12 @@ class Agent:
             raise StarlingError(f"expected welcome, got {type(first).__name__}", code=EC.P003)
         self.statistics["connects"] += 1
         log.info("connected to proxy %s over %s", proxy.id, channel.carrier)
+        write_running_version(self.state_dir, VERSION)
         self._channel = channel
         self._proxy_id = proxy.id
         self._last_rx = trio.current_time()
         self.connected.set()
+        self.chunks.link_up()
         heartbeat = first.heartbeat or self.config.heartbeat
         for res in self.journal.unacked():
             await channel.send(res)
@@ -301,7 +317,7 @@ class Agent:
     async def _heartbeat(self, channel: Channel, interval: float, scope: trio.CancelScope) -> None:
         seq = 0
         while True:
-            health = collect_health(running=len(self._running), throttle=self.throttle.describe(), residents=self.residents.status())
+            health = collect_health(running=len(self._running), throttle=self.throttle.describe(), residents=self.residents.status(), mounts=self.config.health_mounts)
             try:
                 await channel.send(Ping(seq=seq, health=health))
             except TransportError:
@@ -321,6 +337,8 @@ class Agent:
                 await self._on_task(channel, msg)
             elif isinstance(msg, ResultAck):
                 self.journal.ack(msg.task_ids)
+            elif isinstance(msg, (ChunkData, ChunkAck)):
+                self.chunks.deliver(msg)
             elif isinstance(msg, Cancel):
                 for task_id in msg.task_ids:
                     scope = self._running.get(task_id)
@@ -354,7 +372,10 @@ class Agent:
         if self.config.verify_signatures:
             try:
                 assert self.enrollment is not None
-                verify_task_message(self._trusted_keys(), task, time.time(), agent_id=self.enrollment.agent_id, leeway=self.config.clock_leeway)
+                verify_task_message(
+                    self._trusted_keys(), task, time.time(), agent_id=self.enrollment.agent_id, leeway=self.config.clock_leeway,
+                    epoch=self.journal.epoch, max_lifetime=self.config.max_task_lifetime, max_timeout=self.config.max_task_timeout,
+                )
             except StarlingError as exc:
                 # Not journaled: a forged task must not burn the id of a real one.
                 log.warning("refused task %s: %s (%s)", task.task_id, exc, exc.code, extra={"task_id": task.task_id, "job_id": task.job.job_id, "code": exc.code.value})
@@ -420,6 +441,7 @@ class Agent:
                 max_output=self.config.max_output,
                 nice=self.config.nice,
                 kernel=self.kernel,
+                chunks=self.chunks,
             )
         finally:
             self._running.pop(task.task_id, None)
@@ -460,25 +482,10 @@ class Agent:
             "journal": self.journal.counts(),
             "residents": self.residents.status(),
             "throttle": self.throttle.describe(),
+            # A fresh sample, for live checks (`starling diag HOST`).
+            "health": msgspec.to_builtins(collect_health(len(self._running), self.throttle.describe(), mounts=self.config.health_mounts)),
             **self.statistics,
         }
-
-
-def load_or_create_key(path: Path) -> Any:
-    """The agent's own Ed25519 key, made once at first start (mode 0600)."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ed25519
-
-    if path.exists():
-        key = serialization.load_pem_private_key(path.read_bytes(), None)
-        assert isinstance(key, ed25519.Ed25519PrivateKey)
-        return key
-    key = ed25519.Ed25519PrivateKey.generate()
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    os.chmod(tmp, 0o600)
-    tmp.replace(path)
-    return key
 
 
 def dump_status(agent: Agent) -> str:

@@ -15,6 +15,8 @@ from typing import Any
 
 import msgspec
 
+from transports._signing import DEFAULT_MAX_LIFETIME, DEFAULT_MAX_TIMEOUT
+
 
 class ConfigError(Exception):
     """The configuration is unreadable or invalid; the message says where."""
@@ -37,6 +39,8 @@ class AgentConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     #: ``tcp`` | ``quic`` | ``http`` | ``auto``.
     transport: str = "tcp"
     identity_file: str = ""
+    #: Preferred networks for the primary IP, in order (docs/identity.md).
+    preferred_cidrs: list[str] = []
     max_output: int = 1024 * 1024
     nice: int = 0
     log_level: str = "info"
@@ -58,8 +62,18 @@ class AgentConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_concurrent: int = 32
     #: Refuse tasks not signed by the center (A010/A011). Only tests turn it off.
     verify_signatures: bool = True
-    #: Seconds of clock skew tolerated on task expiry.
+    #: Seconds of clock skew tolerated on task expiry, issue time and epoch.
     clock_leeway: float = 60.0
+    #: The longest task timeout accepted (A018 above it): 7 days, the center's cap.
+    max_task_timeout: float = DEFAULT_MAX_TIMEOUT
+    #: The longest signed lifetime (expires - issued) accepted (A018 above it):
+    #: the longest timeout + the center's 24 h approval window + 1 h of grace.
+    max_task_lifetime: float = DEFAULT_MAX_LIFETIME
+    #: File channel: this agent's download/upload cap in bytes per second (0: none).
+    file_rate: float = 0.0
+    #: Mount points reported in the health summary besides the usual ones
+    #: (/, /var, /home, /data, /tmp, /var/lib/docker).
+    health_mounts: list[str] = []
 
 
 def _coerce_env(field_type: Any, value: str) -> Any:
@@ -90,3 +104,23 @@ def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, st
         return msgspec.convert(data, AgentConfig, strict=False)
     except msgspec.ValidationError as exc:
         raise ConfigError(f"{path or 'environment'}: {exc}") from exc
+
+
+def secret_paths(config: AgentConfig, config_path: str | os.PathLike[str] | None = None) -> list[Path]:
+    """Every path of the agent that holds a secret: the config (enrollment token), the
+    state dir, its credentials (``enrollment.json``), its key and its journal (task
+    parameters and output)."""
+    state = Path(config.state_dir)
+    paths = [state, state / "enrollment.json", state / "agent-ed25519.pem"]
+    paths += [state / f"journal.db{suffix}" for suffix in ("", "-wal", "-shm", "-journal")]
+    if config_path is not None:
+        paths.insert(0, Path(config_path))
+    return paths
+
+
+def tighten_secret_files(config: AgentConfig, config_path: str | os.PathLike[str] | None = None) -> list[Path]:
+    """Tighten the agent's secret files to 0600 and its state dir to 0700, with a
+    warning for each that was looser (at start)."""
+    from transports import tighten_private
+
+    return tighten_private(secret_paths(config, config_path))

@@ -14,7 +14,7 @@ from transports import ErrorCode, JobSpec, Result, encode_value
 
 from ._context import ActionContext, AgentInfo, TaskInfo
 from ._plugins import PluginHost
-from ._runner import DEFAULT_MAX_OUTPUT, ProcessResult
+from ._runner import DEFAULT_MAX_OUTPUT, TASK_LABEL, ProcessResult, task_label
 from ._sdk import ActionError
 
 log = logging.getLogger("starling.agent")
@@ -61,6 +61,7 @@ async def execute(
     max_output: int = DEFAULT_MAX_OUTPUT,
     nice: int = 0,
     kernel: Any = None,
+    chunks: Any = None,
 ) -> Result:
     """Run ``job``'s action for ``task_id`` and return its Result; never raises
     (except ``trio.Cancelled`` from an enclosing scope)."""
@@ -84,36 +85,42 @@ async def execute(
         nice=nice,
         emitter=emitter if job.stream else None,
         kernel=kernel,
+        chunks=chunks,
     )
     timeout = job.timeout if job.timeout > 0 else act.timeout
     scope = cancel_scope or trio.CancelScope()
     result: Result
-    with scope:
-        with trio.move_on_after(timeout) as timer:
-            try:
-                value = await act.fn(ctx, params)
-            except ActionError as exc:
-                extra: dict[str, Any] = {}
-                if isinstance(exc.data, ProcessResult):
-                    extra = {"exit_code": exc.data.exit_code, "stdout": exc.data.stdout, "stderr": exc.data.stderr}
-                elif exc.data is not None:
-                    extra = {"data": encode_value(exc.data)}
-                result = _fail(task_id, exc.code, exc.message, started, **extra)
-            except PermissionError as exc:
-                result = _fail(task_id, ErrorCode.A016, str(exc), started)
-            except Exception as exc:
-                log.exception("task %s: action %s raised", task_id, job.action)
-                result = _fail(task_id, ErrorCode.A004, f"{type(exc).__name__}: {exc}", started)
-            else:
-                if isinstance(value, ProcessResult):
-                    result = _from_process(task_id, value, started)
+    # Every child the action starts carries this label, so a restarted agent finds its leftovers.
+    label = TASK_LABEL.set(task_label(ctx.agent.state_dir, task_id))
+    try:
+        with scope:
+            with trio.move_on_after(timeout) as timer:
+                try:
+                    value = await act.fn(ctx, params)
+                except ActionError as exc:
+                    extra: dict[str, Any] = {}
+                    if isinstance(exc.data, ProcessResult):
+                        extra = {"exit_code": exc.data.exit_code, "stdout": exc.data.stdout, "stderr": exc.data.stderr}
+                    elif exc.data is not None:
+                        extra = {"data": encode_value(exc.data)}
+                    result = _fail(task_id, exc.code, exc.message, started, **extra)
+                except PermissionError as exc:
+                    result = _fail(task_id, ErrorCode.A016, str(exc), started)
+                except Exception as exc:
+                    log.exception("task %s: action %s raised", task_id, job.action)
+                    result = _fail(task_id, ErrorCode.A004, f"{type(exc).__name__}: {exc}", started)
                 else:
-                    try:
-                        data = encode_value(value) if value is not None else b""
-                    except (TypeError, msgspec.EncodeError) as exc:
-                        result = _fail(task_id, ErrorCode.A004, f"result not serialisable: {exc}", started)
+                    if isinstance(value, ProcessResult):
+                        result = _from_process(task_id, value, started)
                     else:
-                        result = Result(task_id=task_id, state="succeeded", data=data, started=started, finished=time.time())
+                        try:
+                            data = encode_value(value) if value is not None else b""
+                        except (TypeError, msgspec.EncodeError) as exc:
+                            result = _fail(task_id, ErrorCode.A004, f"result not serialisable: {exc}", started)
+                        else:
+                            result = Result(task_id=task_id, state="succeeded", data=data, started=started, finished=time.time())
+    finally:
+        TASK_LABEL.reset(label)
     if timer.cancelled_caught:
         result = _fail(task_id, ErrorCode.A005, f"timed out after {timeout:g}s; process tree killed", started, state="timed_out")
     elif scope.cancelled_caught:

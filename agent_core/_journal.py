@@ -3,14 +3,21 @@ result not yet acknowledged by the center.
 
 It is what makes delivery exactly-once per host: a re-delivered task id is never
 run again (its recorded state or result is re-sent instead), a task that was
-running when the agent died is reported as interrupted (A007) rather than run a
-second time, and results survive restarts until the center acknowledges them.
+running when the agent died is reported as interrupted (A020 when its process
+tree is known to be dead, else A007) rather than run a second time, and results
+survive restarts until the center acknowledges them.
+
+The journal also keeps its *epoch*: the time it was created. A journal that is
+lost (deleted, disk replaced, host reinstalled) is created afresh with a new
+epoch, and the agent refuses every task issued before it (A019): the ids such a
+task would be checked against are gone, so it might have run already.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from transports import ErrorCode, Result, Task, decode, encode
@@ -30,6 +37,12 @@ CREATE TABLE IF NOT EXISTS tasks (
 CREATE INDEX IF NOT EXISTS tasks_unacked ON tasks(acked) WHERE acked = 0;
 """
 
+_META = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value REAL NOT NULL);"
+
+#: What recover() reports for a task that was running when the agent stopped,
+#: given its id: the code and the message of its result.
+Interrupted = Callable[[str], tuple[ErrorCode, str]]
+
 
 def open_journal_db(path: str | Path, schema: str) -> sqlite3.Connection:
     """An autocommit SQLite connection in WAL mode with ``schema`` applied: commits
@@ -41,10 +54,20 @@ def open_journal_db(path: str | Path, schema: str) -> sqlite3.Connection:
     return db
 
 
+def journal_epoch(db: sqlite3.Connection) -> float:
+    """The journal's epoch: the time its database was created (recorded once,
+    in the database itself, so a fresh database always has a fresh epoch)."""
+    db.execute(_META)
+    db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('epoch', ?)", (time.time(),))
+    return float(db.execute("SELECT value FROM meta WHERE key='epoch'").fetchone()[0])
+
+
 class Journal:
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         self._db = open_journal_db(self.path, _SCHEMA)
+        #: Tasks issued before this time are refused (A019); see the module docstring.
+        self.epoch = journal_epoch(self._db)
 
     def close(self) -> None:
         self._db.close()
@@ -85,17 +108,23 @@ class Journal:
             out.append(msg)
         return out
 
-    def recover(self) -> tuple[list[Result], list[Task]]:
-        """After a restart: tasks that were running become A007 results (never
-        re-run); tasks received but not started are returned to be run."""
+    def recover(self, describe: Interrupted | None = None) -> tuple[list[Result], list[Task]]:
+        """After a restart: tasks that were running become failed results (never
+        re-run); tasks received but not started are returned to be run.
+
+        :param describe: gives the code and message of each interrupted task
+            (the agent says whether its process tree died with it); by default
+            A007 with its catalogue meaning.
+        """
         now = time.time()
         interrupted = []
         for task_id, _state in self._db.execute("SELECT task_id, state FROM tasks WHERE state='running' AND result IS NULL").fetchall():
+            code, message = describe(task_id) if describe is not None else (ErrorCode.A007, ErrorCode.A007.meaning)
             res = Result(
                 task_id=task_id,
                 state="failed",
-                code=ErrorCode.A007.value,
-                message=ErrorCode.A007.meaning,
+                code=code.value,
+                message=message,
                 finished=now,
             )
             self.finish(res)

@@ -1,18 +1,30 @@
 """The task runner: child processes under the agent's control.
 
-Each child gets its own session and process group; when its time runs out or
-its task is cancelled, the whole tree is killed (process group first, then any
-descendant that escaped into another group). Output is capped per stream and
-can be streamed to the caller while it runs.
+Each child runs under a *guardian* (:mod:`agent_core._guardian`, on Linux): a
+tiny process that is the child subreaper of everything the command starts, so
+no descendant escapes it by double-forking or ``setsid``. The guardian kills
+the whole tree when the runner asks (timeout, cancel: SIGTERM to the guardian)
+and when the agent dies, even by SIGKILL; when the command exits by itself, it
+kills what still holds the task's output and leaves detached daemons. Where no
+guardian can run, the child gets its own session and the runner kills its
+process group and every descendant it can still see. Output is capped per
+stream and can be streamed to the caller while it runs.
+
+:data:`TASK_LABEL` names the task a child belongs to in the guardian's command
+line, so an agent that restarts can find (and kill) what its predecessor left.
 """
 
 from __future__ import annotations
 
+import contextvars
+import errno
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
 
 import msgspec
 import psutil
@@ -20,9 +32,17 @@ import trio
 
 from transports import ErrorCode
 
+from ._libc import subreaper_preexec
 from ._sdk import ActionError
 
 DEFAULT_MAX_OUTPUT = 1024 * 1024
+
+GUARDIAN = Path(__file__).with_name("_guardian.py")
+#: The label of the task the current trio task runs (``state_dir:task_id``); the
+#: executor sets it, the guardian's command line carries it.
+TASK_LABEL: contextvars.ContextVar[str] = contextvars.ContextVar("starling_task_label", default="-")
+#: Seconds the guardian gets to kill its tree before the runner kills what it sees.
+GUARDIAN_GRACE = 5.0
 
 OnOutput = Callable[[int, bytes], Awaitable[None]]
 
@@ -36,6 +56,57 @@ class ProcessResult(msgspec.Struct, omit_defaults=True):
     truncated: bool = False
     duration: float = 0.0
     signal: int = 0
+
+
+def task_label(state_dir: str | os.PathLike[str], task_id: str) -> str:
+    """The label of one task of one agent (its state directory tells agents on one host apart)."""
+    return f"{os.path.abspath(state_dir)}:{task_id}"
+
+
+def guardians(label: str) -> list[psutil.Process]:
+    """Live guardians whose task label is ``label`` (left by a previous agent)."""
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmd = proc.info.get("cmdline") or []
+        if len(cmd) >= 8 and cmd[3] == str(GUARDIAN) and cmd[6] == label and cmd[7] == "--":
+            found.append(proc)
+    return found
+
+
+def guardian_available() -> bool:
+    """Whether children run under a guardian here (Linux with cffi)."""
+    return _guarded() is not None
+
+
+def _guarded() -> Callable[[], None] | None:
+    """The subreaper preexec when a guardian can run here, else ``None``."""
+    if not GUARDIAN.is_file() or not sys.executable:
+        return None
+    return subreaper_preexec()
+
+
+def interrupted_outcome(state_dir: str | os.PathLike[str], task_id: str) -> tuple[ErrorCode, str]:
+    """The code and message for a task that ran when its agent stopped, after
+    making sure nothing of its process tree is left (by killing any survivor)."""
+    left = guardians(task_label(state_dir, task_id))
+    if left:
+        count = 0
+        for guardian in left:
+            try:
+                count += 1 + len(guardian.children(recursive=True))
+            except psutil.Error:
+                pass
+            kill_tree(guardian.pid, guardian.pid)
+        return ErrorCode.A007, (
+            f"the agent stopped while the task ran; {count} of its processes outlived the agent "
+            "and were killed when it restarted; not run again"
+        )
+    if not guardian_available():
+        return ErrorCode.A007, ErrorCode.A007.meaning
+    return ErrorCode.A020, (
+        "the agent stopped while the task ran; every process the task started was killed with the "
+        "agent by its guardian; not run again"
+    )
 
 
 def kill_tree(proc_pid: int, pgid: int | None, sig: int = signal.SIGKILL) -> None:
@@ -75,28 +146,43 @@ async def run_process(
     if cwd is not None and not await trio.Path(cwd).is_dir():
         raise ActionError(f"working directory {cwd!r} does not exist", code=ErrorCode.A009)
 
+    arm_subreaper = _guarded()
+
     def preexec() -> None:
+        if arm_subreaper is not None:
+            arm_subreaper()
         if nice:
             os.nice(nice)
 
+    command = list(argv)
+    status_r = status_w = -1
+    if arm_subreaper is not None:
+        status_r, status_w = os.pipe()
+        command = [sys.executable, "-I", "-S", str(GUARDIAN), str(os.getpid()), str(status_w), TASK_LABEL.get(), "--", *command]
     started = time.monotonic()
     try:
         proc = await trio.lowlevel.open_process(
-            list(argv),
+            command,
             stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             cwd=cwd,
             env=dict(env) if env is not None else None,
             start_new_session=True,
-            preexec_fn=preexec if nice else None,
+            preexec_fn=preexec if (nice or arm_subreaper is not None) else None,
+            pass_fds=(status_w,) if status_w >= 0 else (),
         )
-    except FileNotFoundError as exc:
-        raise ActionError(f"cannot run {argv[0]!r}: not found", code=ErrorCode.A009) from exc
-    except PermissionError as exc:
-        raise ActionError(f"cannot run {argv[0]!r}: permission denied", code=ErrorCode.A009) from exc
     except OSError as exc:
+        if status_r >= 0:
+            os.close(status_r)
+        if isinstance(exc, FileNotFoundError):
+            raise ActionError(f"cannot run {argv[0]!r}: not found", code=ErrorCode.A009) from exc
+        if isinstance(exc, PermissionError):
+            raise ActionError(f"cannot run {argv[0]!r}: permission denied", code=ErrorCode.A009) from exc
         raise ActionError(f"cannot run {argv[0]!r}: {exc}", code=ErrorCode.A009) from exc
+    finally:
+        if status_w >= 0:
+            os.close(status_w)
 
     pgid = proc.pid  # start_new_session: the child leads its own group
     bufs = {1: bytearray(), 2: bytearray()}
@@ -125,6 +211,8 @@ async def run_process(
             pumps_done.set()
 
     try:
+        if status_r >= 0:
+            await _check_started(proc, status_r, argv[0])
         async with trio.open_nursery() as nursery:
             assert proc.stdout is not None and proc.stderr is not None
             nursery.start_soon(pump_and_count, proc.stdout, 1)
@@ -144,9 +232,18 @@ async def run_process(
             nursery.cancel_scope.cancel()
     except BaseException:
         with trio.CancelScope(shield=True):
-            kill_tree(proc.pid, pgid)
-            with trio.move_on_after(5):
-                await proc.wait()
+            if arm_subreaper is not None:
+                # The guardian sees every descendant (it is their subreaper): let it kill them.
+                proc.send_signal(signal.SIGTERM)
+                with trio.move_on_after(GUARDIAN_GRACE):
+                    await proc.wait()
+            if proc.returncode is None:
+                kill_tree(proc.pid, pgid)
+                with trio.move_on_after(5):
+                    await proc.wait()
+            for pipe in (proc.stdin, proc.stdout, proc.stderr):
+                if pipe is not None:
+                    await pipe.aclose()
         raise
 
     rc = proc.returncode
@@ -159,3 +256,25 @@ async def run_process(
         duration=round(time.monotonic() - started, 6),
         signal=-rc if rc < 0 else 0,
     )
+
+
+async def _check_started(proc: trio.Process, status_r: int, program: str) -> None:
+    """Read the guardian's start report: nothing when the command was executed,
+    ``"<errno> <message>"`` when it could not be; the latter raises A009."""
+    report = bytearray()
+    stream = trio.lowlevel.FdStream(status_r)
+    try:
+        while chunk := await stream.receive_some(4096):
+            report += chunk
+    finally:
+        with trio.CancelScope(shield=True):
+            await stream.aclose()
+    if not report:
+        return
+    await proc.wait()
+    number, _, message = report.decode("utf-8", "replace").partition(" ")
+    if number == str(errno.ENOENT):
+        raise ActionError(f"cannot run {program!r}: not found", code=ErrorCode.A009)
+    if number in (str(errno.EACCES), str(errno.EPERM)):
+        raise ActionError(f"cannot run {program!r}: permission denied", code=ErrorCode.A009)
+    raise ActionError(f"cannot run {program!r}: {message}", code=ErrorCode.A009)

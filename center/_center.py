@@ -25,12 +25,13 @@ from transports import (
     Balance,
     Cancel,
     Channel,
+    ChunkGet,
+    ChunkPut,
     Dispatch,
     DispatchAck,
     ErrorCode,
     ErrorMsg,
     Events,
-    Hello,
     JobSpec,
     LoadReport,
     Output,
@@ -46,13 +47,18 @@ from transports import (
     TransportError,
     Welcome,
     encode_value,
+    receive_hello,
 )
 from transports._signing import key_id_for, sign_job_spec, verify_result
 
 from ._credentials import proxy_token
+from ._diagnosis import Diagnoser, host_findings
+from ._jobtimes import check_job_times
 from ._metrics import CenterMetrics, log_failure
 from ._placement import Placement
 from ._requests import JobRequest
+from ._rollout import Rollouts
+from ._select import resolve_targets
 from ._store import AsyncStore, new_id
 
 if TYPE_CHECKING:
@@ -61,9 +67,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("starling.center")
 
-DISK_FULL_RATIO = 0.98
-LOAD_PER_CPU_LIMIT = 4.0
-MEM_LOW_RATIO = 0.03
 BALANCE_TOLERANCE = 1.1
 BALANCE_EVERY = 8.0
 #: A task dispatched or delivered this long ago without an ack is sent again
@@ -147,11 +150,19 @@ class Center:
         self._idc_totals: dict[str, int] = {}
         self.policy: Policy | None = None  # set by the server before serving
         self.audit: AuditTrail | None = None
+        self.files: Any = None  # center._files.CenterFiles, set by the server
         self._progress: dict[str, trio.Event] = defaultdict(trio.Event)
         self.stats: dict[str, int] = defaultdict(int)
         self.metrics = CenterMetrics(center_id)
         self.placement = Placement(self)
         store.observer = self.metrics.store_op
+        self.diagnoser = Diagnoser(self)
+        self.rollouts = Rollouts(self)
+        #: Seconds offline after which a host drops out of ``all`` (0 = never).
+        self.offline_after = 0.0
+        #: Chat-bot signing secrets per tool, and the account the bot acts as.
+        self.chat_secrets: dict[str, str] = {}
+        self.chat_account = ""
 
     # -- progress notification -------------------------------------------------------
 
@@ -170,10 +181,8 @@ class Center:
     # -- proxy links ---------------------------------------------------------------------
 
     async def proxy_session(self, channel: Channel) -> None:
-        with trio.fail_after(10):
-            hello = await channel.receive()
-        if not isinstance(hello, Hello) or hello.role != "proxy":
-            await channel.send(ErrorMsg(code=ErrorCode.P003.value, message="expected a proxy hello"))
+        hello = await receive_hello(channel, "proxy")
+        if hello is None:
             return
         expected = proxy_token(self.proxy_token, hello.node_id).encode()
         if not hmac.compare_digest(hello.credential, expected):
@@ -184,6 +193,7 @@ class Center:
             log.warning("proxy %s refused: revoked", hello.node_id)
             await channel.send(ErrorMsg(code=ErrorCode.P005.value, message="proxy revoked"))
             return
+        channel.mark_authenticated()
         revoked = await self.store.revoked_agents()
         await channel.send(
             Welcome(session=new_id("s"), heartbeat=self.heartbeat, server_time=time.time(), center_key=self.public_key, revoked=revoked)
@@ -250,6 +260,8 @@ class Center:
             await self._balance(link.idc)
         elif isinstance(msg, Output):
             self.outputs.add(msg)
+        elif isinstance(msg, (ChunkGet, ChunkPut)) and self.files is not None and link.nursery is not None:
+            link.nursery.start_soon(self.files.serve, link.channel, msg)  # not inline: chunks are big
         elif isinstance(msg, Ping):
             await link.channel.send(Pong(seq=msg.seq))
         elif isinstance(msg, ErrorMsg):
@@ -305,6 +317,8 @@ class Center:
                     pass
 
     async def _settle(self, job_ids: set[str]) -> None:
+        await self.diagnoser.record_failed(job_ids)
+        await self.rollouts.advance(job_ids)
         for job_id in job_ids:
             await self.store.finish_job_if_done(job_id)
         self.notify(job_ids)
@@ -312,20 +326,17 @@ class Center:
     # -- jobs ------------------------------------------------------------------------------
 
     async def submit(self, req: JobRequest, account: str = "") -> dict[str, Any]:
+        check_job_times(req.timeout, req.deadline)  # C001 for NaN, inf, negative, 1e308, 1e-300
         if not (req.hosts or req.tags or req.idc or req.all):
             raise StarlingError("give targets: hosts, tags, idc or all", code=ErrorCode.C001)
-        targets = await self.store.select_agents(hosts=req.hosts, tags=req.tags, idc=req.idc, all_hosts=req.all)
-        if req.hosts:
-            known = {t["id"] for t in targets} | {t["hostname"] for t in targets} | {t["ip"] for t in targets} | {t["sn"] for t in targets}
-            unknown = [h for h in req.hosts if h not in known]
-            if unknown:
-                raise StarlingError(f"unknown host(s): {', '.join(unknown[:10])}", code=ErrorCode.C002)
+        resolved = await resolve_targets(self, req, time.time())
+        targets = resolved.targets
         revoked = [t for t in targets if t["revoked"]]
         if req.hosts and revoked:
             raise StarlingError(f"revoked host(s): {', '.join(t['hostname'] for t in revoked[:10])}", code=ErrorCode.C019)
         targets = [t for t in targets if not t["revoked"]]
         if not targets:
-            raise StarlingError("no registered host matches the selection", code=ErrorCode.C003)
+            raise StarlingError(f"no registered host matches the selection{resolved.explain()}", code=ErrorCode.C003)
         if self.policy is None:
             raise StarlingError("this center has no policy configured", code=ErrorCode.C020)
         await self.learn_catalogues({t["catalogue"] for t in targets})
@@ -342,10 +353,13 @@ class Center:
         hold, params = adm.hold, adm.params
         self.metrics.verdict(adm.risk)
         timeout = req.timeout if req.timeout is not None else adm.effective.timeout
+        check_job_times(timeout, req.deadline)  # a declared timeout comes from an agent's catalogue
         now = time.time()
         job_id = new_id("j")
         window = APPROVAL_WINDOW if hold else (req.deadline if req.deadline > 0 else timeout + self.dispatch_grace)
         deadline = now + window
+        plan = self.rollouts.plan(req, targets, now)
+        targets = plan.targets if plan else targets
         params_raw = encode_value(params)
         job_row = {
             "id": job_id, "account": account, "action": req.action, "params": json.dumps(req.params),
@@ -357,6 +371,8 @@ class Center:
             {"id": f"{job_id}-{i:x}", "job_id": job_id, "agent_id": t["id"], "state": "created", "deadline": deadline, "created": now}
             for i, t in enumerate(targets)
         ]
+        if plan:
+            plan.hold(task_rows, now)
         await self.store.create_job(job_row, task_rows)
         self.stats["jobs"] += 1
         self.metrics.jobs_submitted.labels(req.action).inc()
@@ -368,9 +384,12 @@ class Center:
                 (r["id"], "failed", ErrorCode.A001.value, f"this host's agent does not declare {req.action}")
                 for r in task_rows if r["agent_id"] in missing
             ])
-        answer: dict[str, Any] = {"job_id": job_id, "total": len(targets), "state": job_row["state"], "warnings": adm.warnings}
+        answer: dict[str, Any] = {"job_id": job_id, "total": len(targets), "state": job_row["state"], "warnings": adm.warnings} | resolved.notes()
         if missing:
             answer["undeclared"] = len(missing)
+        # A rollout first skips the hosts diagnosed unhealthy (C033), before they fail
+        # as offline; a held job keeps its rollout for when it is approved.
+        send = await self.rollouts.begin(job_row, task_rows, plan) if plan else task_rows
         if hold:
             answer |= {"code": ErrorCode.C011.value, "reasons": adm.reasons, "offline": 0}
             return answer
@@ -380,7 +399,7 @@ class Center:
         if offline and req.offline == "fail":
             await self.store.finalize([(tid, "failed", agent["code"] or "E001", ErrorCode.of(agent["code"] or "E001", ErrorCode.E001).meaning) for tid, agent in offline])
         offline_ids = {tid for tid, _ in offline}
-        await self.dispatch(job_row, [r for r in live if r["id"] not in offline_ids], by_agent)
+        await self.dispatch(job_row, [r for r in send if r["agent_id"] not in missing and r["id"] not in offline_ids], by_agent)
         await self._settle({job_id})
         return answer | {"offline": len(offline)}
 
@@ -428,6 +447,7 @@ class Center:
             return {"job_id": job_id, "state": "rejected"}
         deadline = time.time() + job["timeout"] + self.dispatch_grace
         await self.store.set_deadline(job_id, deadline)
+        await self.rollouts.rehold(job_id)
         await self.store.set_job_state(job_id, "running")
         job = await self.store.job(job_id)
         assert job is not None
@@ -437,6 +457,7 @@ class Center:
         if offline and job["offline"] == "fail":
             await self.store.finalize(offline)
         gone = {t for t, *_ in offline}
+        rows = await self.rollouts.held_filter([r | {"job_id": job_id} for r in rows])
         await self.dispatch(job, [{"id": r["id"], "agent_id": r["agent_id"]} for r in rows if r["id"] not in gone], agents)
         await self._settle({job_id})
         return {"job_id": job_id, "state": "running", "approved_by": approver}
@@ -448,6 +469,7 @@ class Center:
         return JobSpec(
             job_id=job["id"], action=job["action"], params=msgspec.Raw(job["params_raw"]),
             timeout=job["timeout"], deadline=job["deadline"], stream=bool(job["stream"]), account=job["account"],
+            issued=job["created"],  # signed: the agent refuses tasks issued before its journal's epoch
         )
 
     async def dispatch(self, job: dict[str, Any], task_rows: list[dict[str, Any]], agents: dict[str, dict[str, Any]]) -> None:
@@ -505,6 +527,7 @@ class Center:
         await self._redispatch(rows)
 
     async def _redispatch(self, rows: list[dict[str, Any]]) -> None:
+        rows = await self.rollouts.held_filter(rows)
         if not rows:
             return
         agents = await self.store.agent_by_id({r["agent_id"] for r in rows})
@@ -577,22 +600,11 @@ class Center:
     # -- the sweeper -------------------------------------------------------------------------
 
     def _environment_code(self, row: dict[str, Any], now: float) -> ErrorCode | None:
-        """An ``E…`` code when the host's last report explains the failure."""
-        if row.get("online") is not None and not row["online"]:
-            return ErrorCode.of(row["code"], ErrorCode.E001) if str(row.get("code", "")).startswith("E") else ErrorCode.E001
-        if row.get("last_seen") and now - row["last_seen"] > self.grace:
-            return ErrorCode.E005
-        try:
-            health = json.loads(row.get("health") or "{}")
-        except ValueError:
-            health = {}
-        for disk in health.get("disks", []):
-            if disk.get("total") and disk.get("used", 0) / disk["total"] >= DISK_FULL_RATIO:
-                return ErrorCode.E002
-        if health.get("cpus") and health.get("load1", 0) > LOAD_PER_CPU_LIMIT * health["cpus"]:
-            return ErrorCode.E003
-        if health.get("mem_total") and health.get("mem_available", 0) / health["mem_total"] < MEM_LOW_RATIO:
-            return ErrorCode.E004
+        """An ``E…`` code when the host's last report explains the failure
+        (the first finding of :func:`center._diagnosis.host_findings`)."""
+        for finding in host_findings(row, now, grace=self.grace, load_limit=self.diagnoser.load_limit):
+            if finding.code.layer == "E" and finding.code.value <= "E005":
+                return finding.code
         return None
 
     def classify_overdue(self, row: dict[str, Any], now: float) -> tuple[str, str, str, str]:
@@ -610,6 +622,7 @@ class Center:
         if stuck:
             self.stats["redispatched"] += len(stuck)
             await self._redispatch(stuck)
+        await self.rollouts.tick()
         due = await self.store.due_tasks(now)
         if due:
             touched = await self.store.finalize([self.classify_overdue(r, now) for r in due])

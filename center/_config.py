@@ -6,6 +6,7 @@ For the center, ``STARLING_CENTER_<FIELD>``; for a proxy, ``STARLING_PROXY_<FIEL
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from collections.abc import Mapping
@@ -53,6 +54,16 @@ class CenterConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     console_dir: str = ""
     #: Extra high-risk rule files (TOML), added to the built-in rules.
     risk_rules: list[str] = []
+    #: The audit key ring (0600; "" = state_dir/audit.key, made on first start).
+    #: Centers sharing one database must share this file.
+    audit_key_file: str = ""
+    #: Append-only file of audit anchors ("" = state_dir/audit-anchors.jsonl).
+    audit_anchor_file: str = ""
+    #: Seconds between anchors of the audit head (and one on shutdown); 0 = shutdown only.
+    audit_anchor_interval: float = 60.0
+    #: Also send anchors to syslog: "/dev/log" or "host:port" (UDP); "" = off.
+    audit_syslog: str = ""
+    audit_syslog_facility: str = "auth"
     #: Extra action rule files (TOML, see center/action_rules.toml).
     action_rules: list[str] = []
     #: Ed25519 public keys (base64) whose signature on a plugin package this center trusts.
@@ -60,6 +71,31 @@ class CenterConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     #: The key that seals account secrets in the database ("" = state_dir/keys/accounts.key).
     #: Every center of one cluster needs the same file.
     accounts_key_file: str = ""
+    #: Before login (proxy links): largest frame in bytes, and seconds to log
+    #: in, TLS handshake included. After login the 16 MiB frame limit applies.
+    preauth_max_frame: int = 16384
+    preauth_timeout: float = 10.0
+    #: Proxy links held at once; of those not yet logged in, in all and per source address.
+    max_connections: int = 1000
+    max_preauth: int = 256
+    max_preauth_per_source: int = 32
+    #: File channel: chunk directory ("" = state_dir/chunks; share it between active-active centers).
+    files_dir: str = ""
+    #: The largest file `starling cp` may send or collect, in bytes.
+    max_file_bytes: int = 64 * 1024**3
+    #: Seconds a host may be offline before it drops out of ``all`` targets (0 = never).
+    offline_after: float = 0.0
+    #: Agents older than this version are diagnosed E007 ("" = no minimum).
+    min_agent_version: str = ""
+    #: Diagnosis thresholds: load per CPU (E003) and clock skew in seconds (E008).
+    diag_load_per_cpu: float = 4.0
+    diag_clock_skew: float = 30.0
+    #: Chat-bot webhooks: signing secret per tool (slack, dingtalk, feishu), and the account the bot acts as.
+    chat_secrets: dict[str, str] = {}
+    chat_account: str = ""
+    #: An HTTP CMDB (JSON) or an export file, re-read every ``cmdb_sync_interval`` seconds (0 = only on demand).
+    cmdb_source: str = ""
+    cmdb_sync_interval: float = 0.0
 
 
 class ProxyConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -78,8 +114,22 @@ class ProxyConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     #: Connections above which the proxy reports itself overloaded and drains.
     capacity: int = 20000
     flush_interval: float = 0.05
+    #: Before login (agents): largest frame in bytes, and seconds to log in,
+    #: TLS handshake included. After login the 16 MiB frame limit applies.
+    preauth_max_frame: int = 16384
+    preauth_timeout: float = 10.0
+    #: Connections held at once over all listeners (an HTTP long-poll session
+    #: counts as one); of those not yet logged in, in all and per source address.
+    max_connections: int = 50000
+    max_preauth: int = 1024
+    max_preauth_per_source: int = 64
     #: ``host:port`` of the plain-HTTP health/readiness/metrics listener ("" = none).
     http_listen: str = ""
+    #: File channel: on-disk chunk cache ("" = <tmp>/starling-<proxy_id>-chunks) and its size cap.
+    cache_dir: str = ""
+    cache_bytes: int = 10 * 1024**3
+    #: Bytes per second this proxy serves to its agents in total (0: no cap).
+    file_rate: float = 0.0
     log_level: str = "info"
     log_file: str = ""
 
@@ -102,6 +152,11 @@ def load(cls: type[T], path: str | os.PathLike[str] | None, section: str, env: M
             value: Any = env[key]
             if getattr(f.type, "__origin__", None) is list:
                 value = [v.strip() for v in value.split(",") if v.strip()]
+            elif getattr(f.type, "__origin__", None) is dict:
+                try:
+                    value = json.loads(value)  # a table as a JSON object
+                except ValueError as exc:
+                    raise ConfigError(f"{key} must be a JSON object: {exc}") from exc
             data[f.name] = value
     try:
         return msgspec.convert(data, cls, strict=False)

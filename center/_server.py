@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import signal
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +13,21 @@ import trio
 from hypercorn.config import Config as HyperConfig
 from hypercorn.trio import serve as hyper_serve
 
-from transports import client_context, get_carrier, server_context, set_log_context, setup_logging
+from transports import (
+    AEAD_CIPHERS,
+    ConnGate,
+    client_context,
+    create_private,
+    get_carrier,
+    private_dir,
+    server_context,
+    set_log_context,
+    setup_logging,
+)
 
 from ._center import Center
 from ._config import CenterConfig, ProxyConfig
+from ._limits import conn_limits, fit_open_files, raise_open_files_limit
 from ._pki import ensure_signing_key, issue_cert
 
 log = logging.getLogger("starling.center")
@@ -60,10 +73,13 @@ def accounts_box(cfg: CenterConfig) -> Any:
 
 
 def open_store(cfg: CenterConfig) -> Any:
+    from ._filemodes import tighten_center_files
     from ._store import Store
 
-    state = Path(cfg.state_dir)
-    state.mkdir(parents=True, exist_ok=True)
+    state = private_dir(cfg.state_dir)
+    tighten_center_files(cfg)
+    if not cfg.db:
+        create_private(state / "center.db")  # SQLite gives its -wal/-shm files the same mode
     return Store(cfg.db or f"sqlite:///{state / 'center.db'}")
 
 
@@ -97,9 +113,10 @@ def make_policy(cfg: CenterConfig) -> Any:
 async def run_center(cfg: CenterConfig, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
     from ._accounts import make_authenticator
     from ._api import build_app
-    from ._audit import AuditTrail
+    from ._audit import make_audit_trail
     from ._store import AsyncStore
 
+    gate = ConnGate(fit_open_files(conn_limits(cfg), raise_open_files_limit(), "center"), f"center {cfg.center_id}")
     store_sync, signing_key, box = _prepare_center(cfg)
     store = AsyncStore(store_sync)
     center = Center(
@@ -107,13 +124,20 @@ async def run_center(cfg: CenterConfig, *, task_status: Any = trio.TASK_STATUS_I
         dispatch_grace=cfg.dispatch_grace, heartbeat=cfg.heartbeat, grace_heartbeats=cfg.grace_heartbeats,
     )
     center.policy = make_policy(cfg)
-    center.audit = AuditTrail(store)
+    center.audit = make_audit_trail(cfg, store)
+    from ._files import CenterFiles
+
+    center.files = CenterFiles(Path(cfg.files_dir or Path(cfg.state_dir) / "chunks"), store, cfg.center_id, cfg.max_file_bytes)
+    center.offline_after, center.diagnoser.min_version = cfg.offline_after, cfg.min_agent_version
+    center.diagnoser.load_limit, center.diagnoser.clock_limit = cfg.diag_load_per_cpu, cfg.diag_clock_skew
+    center.chat_secrets, center.chat_account = dict(cfg.chat_secrets), cfg.chat_account
     cert, key, _ca = center_tls(cfg)
     app = build_app(center, enroll_token=cfg.enroll_token, authenticate=make_authenticator(store_sync, box), secret_box=box)
     hc = HyperConfig()
     hc.bind = [_host_port(cfg.api)]
     if cfg.api.startswith("https"):
         hc.certfile, hc.keyfile = cert, key
+        hc.ciphers = AEAD_CIPHERS  # the same TLS 1.2 suites as every other listener
     hc.accesslog = None
     hc.errorlog = logging.getLogger("hypercorn.error")
     hc.graceful_timeout = 2
@@ -121,13 +145,19 @@ async def run_center(cfg: CenterConfig, *, task_status: Any = trio.TASK_STATUS_I
         nursery.start_soon(_until_signal, nursery)
         bound = await nursery.start(
             lambda task_status: get_carrier(cfg.proxy_listen).serve(
-                cfg.proxy_listen, center.proxy_session, ssl_context=server_context(cert, key), task_status=task_status
+                cfg.proxy_listen, center.proxy_session, ssl_context=server_context(cert, key),
+                limits=gate, task_status=task_status,
             )
         )
         api = await nursery.start(lambda task_status: hyper_serve(app, hc, task_status=task_status))  # type: ignore[arg-type]
         nursery.start_soon(center.sweeper)
+        nursery.start_soon(gate.run_trimmer)
         center.placement.share = cfg.borrow_share
         nursery.start_soon(center.placement.run)
+        if cfg.cmdb_source and cfg.cmdb_sync_interval > 0:
+            from ._cmdb import keep_in_sync
+
+            nursery.start_soon(keep_in_sync, center, cfg.cmdb_source, cfg.cmdb_sync_interval)
         nursery.start_soon(center.audit.run)
         log.info("center %s serving API on %s, proxies on %s", cfg.center_id, api, bound)
         task_status.started({"api": api, "proxy_listen": bound, "center": center})
@@ -140,18 +170,29 @@ async def run_proxy(cfg: ProxyConfig, *, task_status: Any = trio.TASK_STATUS_IGN
         raise SystemExit("proxy needs cert_file and key_file (starling up makes them)")
     client_ssl = client_context(cfg.ca_file or None)
     srv_ssl = server_context(cfg.cert_file, cfg.key_file)
+    limits = fit_open_files(conn_limits(cfg), raise_open_files_limit(), "proxy")
+    gate = ConnGate(limits, f"proxy {cfg.proxy_id}")  # one set of counts for every listener
     proxy = Proxy(
         proxy_id=cfg.proxy_id, idc=cfg.idc, centers=cfg.centers, proxy_token=cfg.proxy_token,
         advertise=[], client_ssl=client_ssl, heartbeat=cfg.heartbeat, capacity=cfg.capacity,
         flush_interval=cfg.flush_interval,
     )
+    from .proxy._files import ProxyFiles
+
+    # Default: a temp dir unique to this proxy's listeners (two proxies on one
+    # machine never share a cache by accident).
+    where = hashlib.sha256(" ".join(cfg.listen).encode()).hexdigest()[:10]
+    cache = Path(cfg.cache_dir) if cfg.cache_dir else Path(tempfile.gettempdir()) / f"starling-{cfg.proxy_id}-{where}-chunks"
+    proxy.files = ProxyFiles(proxy, cache, cfg.cache_bytes, rate=cfg.file_rate)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_until_signal, nursery)
         bound = []
         for url in cfg.listen:
             bound.append(
                 await nursery.start(
-                    lambda task_status, url=url: get_carrier(url).serve(url, proxy.agent_session, ssl_context=srv_ssl, task_status=task_status)
+                    lambda task_status, url=url: get_carrier(url).serve(
+                        url, proxy.agent_session, ssl_context=srv_ssl, limits=gate, task_status=task_status
+                    )
                 )
             )
         proxy.advertise = cfg.advertise or bound
@@ -160,8 +201,9 @@ async def run_proxy(cfg: ProxyConfig, *, task_status: Any = trio.TASK_STATUS_IGN
 
             await nursery.start(lambda task_status: serve_proxy_http(proxy, cfg.http_listen, task_status=task_status))
         nursery.start_soon(proxy.run_links)
+        nursery.start_soon(gate.run_trimmer)
         log.info("proxy %s (%s) serving agents on %s", cfg.proxy_id, cfg.idc, ", ".join(bound))
-        task_status.started({"listen": bound, "proxy": proxy})
+        task_status.started({"listen": bound, "proxy": proxy, "gate": gate})
 
 
 def main_center(config_path: str | None) -> int:
@@ -169,6 +211,10 @@ def main_center(config_path: str | None) -> int:
 
     cfg = load(CenterConfig, config_path, "center")
     setup_logging(cfg.log_level, cfg.log_file, role="center")
+    if config_path:
+        from transports import tighten_private
+
+        tighten_private([config_path])
     set_log_context(center_id=cfg.center_id)
     trio.run(run_center, cfg)
     return 0
@@ -179,6 +225,9 @@ def main_proxy(config_path: str | None) -> int:
 
     cfg = load(ProxyConfig, config_path, "proxy")
     setup_logging(cfg.log_level, cfg.log_file, role="proxy")
+    from ._filemodes import tighten_proxy_files
+
+    tighten_proxy_files(cfg, config_path)
     set_log_context(proxy_id=cfg.proxy_id, idc=cfg.idc)
     trio.run(run_proxy, cfg)
     return 0

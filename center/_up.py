@@ -20,7 +20,7 @@ from typing import Any
 
 from rich.console import Console
 
-from transports import ErrorCode, StarlingError
+from transports import ErrorCode, StarlingError, private_dir, tighten_private, write_private
 
 from ._client import ApiError, Client, home
 from ._credentials import proxy_token
@@ -122,7 +122,8 @@ def _write_toml(path: Path, section: str, values: dict[str, Any]) -> None:
     lines = [f"[{section}]"]
     for key, value in values.items():
         lines.append(f"{key} = {json.dumps(value)}")
-    path.write_text("\n".join(lines) + "\n")
+    # Every config written here holds a token or secret: 0600 from the first byte.
+    write_private(path, "\n".join(lines) + "\n")
 
 
 def up(args: argparse.Namespace) -> int:
@@ -132,9 +133,9 @@ def up(args: argparse.Namespace) -> int:
 
 
 def _up(args: argparse.Namespace) -> int:
-    state = Path(args.state_dir) if args.state_dir else home()
-    state.mkdir(parents=True, exist_ok=True)
+    state = private_dir(Path(args.state_dir) if args.state_dir else home())
     profile_path = state / "up.json"
+    tighten_private([profile_path, state / "secrets.json", state / "pki", state / "center.toml", *state.glob("proxy-*.toml")])
     if profile_path.exists():
         old = json.loads(profile_path.read_text())
         live = [p for p in old.get("pids", []) if _alive(p) and _ours(p, str(state))]
@@ -157,8 +158,7 @@ def _up(args: argparse.Namespace) -> int:
             "key_id": "admin-" + secrets.token_hex(4),
             "secret": secrets.token_urlsafe(32),
         }
-        secrets_path.write_text(json.dumps(sec))
-        os.chmod(secrets_path, 0o600)
+        write_private(secrets_path, json.dumps(sec))
     api = f"https://127.0.0.1:{api_port}"
     logs = state / "logs"
     logs.mkdir(exist_ok=True)
@@ -183,6 +183,7 @@ def _up(args: argparse.Namespace) -> int:
             "proxy_token": proxy_token(sec["proxy_token"], f"proxy-{i + 1}"), "listen": listen, "cert_file": str(pcert), "key_file": str(pkey),
             "ca_file": str(ca), "heartbeat": 5.0, "log_file": str(logs / f"proxy-{i + 1}.log"),
             "http_listen": f"127.0.0.1:{ops_port}",
+            "cache_dir": str(state / f"proxy-{i + 1}-cache"),
         })
         proxy_cfgs.append((f"proxy-{i + 1}", path, listen))
         proxy_http[f"proxy-{i + 1}"] = f"http://127.0.0.1:{ops_port}"
@@ -195,8 +196,7 @@ def _up(args: argparse.Namespace) -> int:
     }
 
     def save() -> None:
-        profile_path.write_text(json.dumps(profile, indent=2))
-        os.chmod(profile_path, 0o600)
+        write_private(profile_path, json.dumps(profile, indent=2))
 
     def start(role: str, name: str, argv: list[str], log: Path) -> subprocess.Popen[bytes]:
         proc = _spawn(argv, log)
@@ -224,8 +224,7 @@ def _up(args: argparse.Namespace) -> int:
         # Declare the plugins once for all local agents (they share the cache).
         subprocess.run([sys.executable, "-m", "agent_core._declare", "--cache", str(state / "cache")], check=False, timeout=120)
         for i in range(1, args.agents + 1):
-            adir = state / "agents" / f"a{i:03d}"
-            adir.mkdir(parents=True, exist_ok=True)
+            adir = private_dir(state / "agents" / f"a{i:03d}")
             ident = adir / "identity.toml"
             ident.write_text(
                 f'sn = "local-{i:03d}-{sec["enroll_token"][:6]}"\nhostname = "{machine}-a{i:03d}"\nidc = "local"\n'

@@ -36,7 +36,10 @@ from ._errors import (
     VersionMismatch,
     leaf_errors,
 )
+from ._files import create_private, open_private_append, private_dir, tighten_private, write_private
+from ._guard import Admission, ConnGate, ConnLimits, trim_memory
 from ._logging import JsonFormatter, set_log_context, setup_logging
+from ._login import common_version, receive_hello
 from ._messages import (
     FINAL_STATES,
     PROTOCOL_VERSION,
@@ -47,6 +50,10 @@ from ._messages import (
     AnyMessage,
     Balance,
     Cancel,
+    ChunkAck,
+    ChunkData,
+    ChunkGet,
+    ChunkPut,
     DiskUsage,
     Dispatch,
     DispatchAck,
@@ -77,12 +84,15 @@ from ._messages import (
     TaskState,
     Welcome,
 )
+from ._rate import RateLimit
 from ._stream import GOODBYE, StreamChannel
-from ._tls import TlsFiles, client_context, server_context, tls_files
+from ._tls import AEAD_CIPHERS, TlsFiles, client_context, server_context, tls_files
 
 __all__ = [
+    "AEAD_CIPHERS",
     "Ack",
     "ActionDecl",
+    "Admission",
     "AgentState",
     "AnyMessage",
     "Balance",
@@ -92,8 +102,14 @@ __all__ = [
     "Catalogue",
     "Channel",
     "ChannelClosed",
+    "ChunkAck",
+    "ChunkData",
+    "ChunkGet",
+    "ChunkPut",
     "ClosedByYou",
     "CodeRole",
+    "ConnGate",
+    "ConnLimits",
     "ConnectFailed",
     "DEFAULT_MAX_FRAME",
     "DiskUsage",
@@ -121,6 +137,7 @@ __all__ = [
     "Pong",
     "Presence",
     "ProtocolError",
+    "RateLimit",
     "Result",
     "ResultAck",
     "Results",
@@ -149,7 +166,9 @@ __all__ = [
     "catalogue_markdown",
     "client_context",
     "code_fields",
+    "common_version",
     "connect",
+    "create_private",
     "decode",
     "decode_value",
     "encode",
@@ -157,6 +176,9 @@ __all__ = [
     "frame",
     "get_carrier",
     "leaf_errors",
+    "open_private_append",
+    "private_dir",
+    "receive_hello",
     "register_carrier",
     "run_handler",
     "send_if_open",
@@ -164,5 +186,8 @@ __all__ = [
     "set_log_context",
     "setup_logging",
     "split_host_port",
+    "tighten_private",
     "tls_files",
+    "trim_memory",
+    "write_private",
 ]

@@ -28,6 +28,7 @@ import trio
 from ._codec import DEFAULT_MAX_FRAME
 from ._codes import ErrorCode
 from ._errors import ChannelClosed, ConnectFailed, TransportError, UnknownMessage, leaf_errors
+from ._guard import Admission, ConnGate, ConnLimits
 from ._messages import Message
 
 log = logging.getLogger("starling.transports")
@@ -41,6 +42,7 @@ class Channel(abc.ABC):
 
     carrier: str = ""
     peer: str = ""
+    _admission: Admission | None = None
 
     @abc.abstractmethod
     async def send(self, msg: Message) -> None:
@@ -66,6 +68,26 @@ class Channel(abc.ABC):
         at once where the carrier can tell it, at the latest when its keep-alive
         or session timeout runs out. Idempotent; a later ``aclose`` does nothing.
         """
+
+    def mark_authenticated(self) -> None:
+        """The server's handler calls this once the peer proved who it is: the
+        pre-login bounds (small frames, login deadline, pre-login counts; see
+        :class:`ConnLimits`) are lifted. Harmless on any other channel."""
+        admission, self._admission = self._admission, None
+        if admission is not None:
+            admission.mark_authenticated()
+            self._set_receive_limit(None)
+
+    def start_preauth(self, admission: Admission) -> None:
+        """Put this (server-side) channel under ``admission``'s pre-login bounds."""
+        self._admission = admission
+        self._set_receive_limit(admission.gate.limits.preauth_frame)
+
+    def _set_receive_limit(self, limit: int | None) -> None:
+        """Carrier hook: refuse received frames above ``limit`` bytes (``None``:
+        the carrier's ``max_frame`` again). A carrier that cannot bound its
+        frames before login leaves it as is."""
+        return None
 
     async def __aenter__(self) -> Channel:
         return self
@@ -132,6 +154,7 @@ class Carrier(abc.ABC):
         *,
         ssl_context: SSLContext | None = None,
         max_frame: int = DEFAULT_MAX_FRAME,
+        limits: ConnLimits | ConnGate | None = None,
         task_status: Any = trio.TASK_STATUS_IGNORED,
     ) -> None:
         """Accept channels on ``url`` forever, running ``handler`` for each.
@@ -139,7 +162,10 @@ class Carrier(abc.ABC):
         Calls ``task_status.started(bound_url)`` once listening (the bound URL has
         the real port when ``url`` asked for port 0). The channel is closed when
         the handler returns; a handler's :class:`TransportError` is logged, never
-        fatal to the server.
+        fatal to the server. With ``limits``, connections are admitted through a
+        :class:`~transports.ConnGate` (pass one gate to several listeners to
+        share its counts) and held to the pre-login bounds until the handler
+        calls :meth:`Channel.mark_authenticated`.
         """
 
 

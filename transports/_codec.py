@@ -73,32 +73,53 @@ def decode_value(data: bytes | msgspec.Raw | None, type: Any = Any) -> Any:
 
 
 class FrameReader:
-    """Incremental frame splitter: feed bytes, take whole message bodies."""
+    """Incremental frame splitter: feed bytes, take whole message bodies.
 
-    __slots__ = ("_buf", "max_frame")
+    Only bytes that arrived are held, as the chunks they came in: a peer that
+    announces a large frame and sends little of it costs what it sent, never
+    the announced length. ``max_frame`` may be changed between feeds (a
+    server lowers it until the peer logs in).
+    """
+
+    __slots__ = ("_chunks", "_have", "_head", "_need", "max_frame")
 
     def __init__(self, max_frame: int = DEFAULT_MAX_FRAME) -> None:
-        self._buf = bytearray()
+        self._head = b""  # header bytes of the next frame, fewer than 4
+        self._chunks: list[bytes] = []  # body bytes of the current frame
+        self._have = 0
+        self._need = -1  # body length of the current frame; -1 while reading a header
         self.max_frame = max_frame
 
     @property
     def pending(self) -> int:
         """Bytes held that do not yet form a whole frame."""
-        return len(self._buf)
+        return len(self._head) + self._have
 
     def feed(self, data: bytes) -> list[bytes]:
-        self._buf += data
         bodies: list[bytes] = []
-        buf = self._buf
-        pos = 0
-        while len(buf) - pos >= 4:
-            (size,) = _HEADER.unpack_from(buf, pos)
-            if size > self.max_frame:
-                raise FrameTooLarge(f"peer announced a {size}-byte frame (max {self.max_frame})")
-            if len(buf) - pos - 4 < size:
-                break
-            bodies.append(bytes(buf[pos + 4 : pos + 4 + size]))
-            pos += 4 + size
-        if pos:
-            del buf[:pos]
+        view = memoryview(data)
+        pos, end = 0, len(data)
+        while pos < end:
+            if self._need < 0:
+                take = min(4 - len(self._head), end - pos)
+                self._head += view[pos : pos + take]
+                pos += take
+                if len(self._head) < 4:
+                    break
+                (size,) = _HEADER.unpack(self._head)
+                self._head = b""
+                if size > self.max_frame:
+                    raise FrameTooLarge(f"peer announced a {size}-byte frame (max {self.max_frame})")
+                if size == 0:
+                    bodies.append(b"")
+                    continue
+                self._need = size
+            take = min(self._need - self._have, end - pos)
+            self._chunks.append(bytes(view[pos : pos + take]))
+            self._have += take
+            pos += take
+            if self._have == self._need:
+                chunks, self._chunks = self._chunks, []
+                bodies.append(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+                self._have, self._need = 0, -1
         return bodies

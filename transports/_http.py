@@ -34,6 +34,7 @@ from ._errors import (
     TransportBroken,
     TransportError,
 )
+from ._guard import ConnGate, ConnLimits, gate_for
 from ._http_server import HttpServer
 from ._http_wire import (
     END,
@@ -351,11 +352,14 @@ class HttpCarrier(Carrier):
         *,
         ssl_context: ssl.SSLContext | None = None,
         max_frame: int = DEFAULT_MAX_FRAME,
+        limits: ConnLimits | ConnGate | None = None,
         task_status: Any = trio.TASK_STATUS_IGNORED,
     ) -> None:
         """Serve long-poll sessions at ``url`` (its path is the prefix).
 
         :param ssl_context: required for ``https://``, refused for ``http://``.
+        :param limits: pre-login bounds and session caps (see :class:`ConnLimits`);
+            a session counts as a connection; or a shared :class:`ConnGate`.
         """
         scheme, host, port, prefix = _split(url)
         if (scheme == "https") != (ssl_context is not None):
@@ -367,6 +371,7 @@ class HttpCarrier(Carrier):
             poll_timeout=self.poll_timeout,
             session_timeout=self.session_timeout,
             max_sessions=self.max_sessions,
+            gate=gate_for(limits, url),
         )
         await server.serve(scheme, host, port, ssl_context, task_status)
 

@@ -25,6 +25,7 @@ import trio
 from ._base import Handler, run_handler
 from ._codec import FrameReader
 from ._errors import ConnectFailed, FrameTooLarge, TransportBroken
+from ._guard import Admission, ConnGate, guarding, source_of
 from ._http_session import HttpSession
 from ._http_wire import BATCH_MAX, END, SEQ, Opened
 
@@ -65,7 +66,9 @@ class HttpServer:
         poll_timeout: float,
         session_timeout: float,
         max_sessions: int,
+        gate: ConnGate | None = None,
     ) -> None:
+        self.gate = gate
         self.handler = handler
         self.max_sessions = max_sessions
         self.prefix = prefix
@@ -115,8 +118,10 @@ class HttpServer:
         stream: trio.abc.Stream = tcp
         try:
             if ssl_context is not None:
-                tls = trio.SSLStream(tcp, ssl_context, server_side=True, https_compatible=True)
                 with trio.fail_after(_HANDSHAKE):
+                    # No TLS state for a client that sends nothing (half-open crowds).
+                    await trio.lowlevel.wait_readable(tcp.socket)
+                    tls = trio.SSLStream(tcp, ssl_context, server_side=True, https_compatible=True)
                     await tls.do_handshake()
                 stream = tls
             await self._requests(stream, peer)
@@ -180,7 +185,7 @@ class HttpServer:
             if what == "poll" and method == "GET":
                 return await self._poll(conn, stream, session, params.get("ack", 0), params.get("room", 1) != 0)
             if what == "send" and method == "POST":
-                return await self._send(conn, stream, session, params.get("seq", 0))
+                return await self._send(conn, stream, session, params.get("seq", 0), req)
             if what == "close" and method == "POST":
                 await _read_body(conn, stream, 4096)
                 session.client_closed()
@@ -195,13 +200,22 @@ class HttpServer:
         if len(self.sessions) >= self.max_sessions:
             log.warning("HTTP long-poll server full (%d sessions); refusing %s", len(self.sessions), peer)
             return await _refuse(conn, stream, 503, "too many sessions")
+        admission = self.gate.admit(source_of(peer)) if self.gate is not None else None
+        if self.gate is not None and admission is None:
+            return await _refuse(conn, stream, 503, "too many connections")
         sid = secrets.token_hex(16)
         session = HttpSession(sid, peer, self.max_frame, self._dropped)
+        if admission is not None:
+            session.start_preauth(admission)
         self.sessions[sid] = session
-        self.nursery.start_soon(run_handler, self.handler, session)
+        self.nursery.start_soon(self._run_session, session, admission)
         body = msgspec.json.encode(Opened(session=sid, poll=self.poll_timeout, expiry=self.session_timeout))
         await _respond(conn, stream, 200, body, [("content-type", "application/json")])
         return True
+
+    async def _run_session(self, session: HttpSession, admission: Admission | None) -> None:
+        with guarding(admission, session.peer):
+            await run_handler(self.handler, session)
 
     async def _poll(self, conn: h11.Connection, stream: trio.abc.Stream, session: HttpSession, ack: int, room: bool) -> bool:
         event = await _next_event(conn, stream, _BODY_CHUNK)
@@ -235,7 +249,7 @@ class HttpServer:
         await _respond(conn, stream, 200, body, headers)
         return True
 
-    async def _send(self, conn: h11.Connection, stream: trio.abc.Stream, session: HttpSession, seq: int) -> bool:
+    async def _send(self, conn: h11.Connection, stream: trio.abc.Stream, session: HttpSession, seq: int, req: h11.Request) -> bool:
         if not session.accepts_input:
             return await _refuse(conn, stream, 410, "session ended")
         async with session.send_lock:
@@ -247,16 +261,24 @@ class HttpServer:
                 session.fail(TransportBroken(f"{session.peer} skipped batch {session.applied_seq + 1}"))
                 self._dropped(session)
                 return await _refuse(conn, stream, 409, "batch out of order")
-            reader = FrameReader(self.max_frame)
+            length = _content_length(req)
+            reader = FrameReader(session.receive_limit)
+            # Before login a batch holds little more than one small hello.
+            limit = self.body_limit if session.receive_limit >= self.max_frame else session.receive_limit + 4096
             bodies: list[bytes] = []
             size = 0
             try:
-                async for chunk in _body_chunks(conn, stream, self.body_limit):
+                async for chunk in _body_chunks(conn, stream, limit):
                     bodies.extend(reader.feed(chunk))
             except FrameTooLarge as exc:
                 session.fail(exc)
                 self._dropped(session)
                 return await _refuse(conn, stream, 413, str(exc))
+            except _TooLarge:
+                if limit < self.body_limit:  # before login: the session ends with the request
+                    session.fail(FrameTooLarge(f"{session.peer} sent a {length}-byte batch before login (max {limit})"))
+                    self._dropped(session)
+                raise
             if reader.pending:
                 session.fail(TransportBroken(f"{session.peer} sent a batch that ends inside a frame"))
                 self._dropped(session)

@@ -22,6 +22,8 @@ class HttpSession(QueuedChannel):
 
     def __init__(self, sid: str, peer: str, max_frame: int, on_abort: Callable[[HttpSession], None]) -> None:
         super().__init__(max_frame)
+        #: the largest frame accepted from the client now (lower before login)
+        self.receive_limit = max_frame
         self.sid = sid
         self.peer = peer
         self._on_abort = on_abort
@@ -39,6 +41,9 @@ class HttpSession(QueuedChannel):
         self.last_seen = trio.current_time()
 
     # --- the Channel API (send and receive are QueuedChannel's) ------------------
+
+    def _set_receive_limit(self, limit: int | None) -> None:
+        self.receive_limit = self._max_frame if limit is None else min(limit, self._max_frame)
 
     def _taken(self) -> None:
         self._room_lot.unpark_all()

@@ -13,6 +13,7 @@ import trio
 from ._base import Carrier, Channel, Handler, run_handler
 from ._codec import DEFAULT_MAX_FRAME, decode, encode
 from ._errors import ChannelClosed, ClosedByYou, ConnectFailed, FrameTooLarge, TransportBroken
+from ._guard import Admission, ConnGate, ConnLimits, gate_for, guarding
 from ._messages import Message
 
 
@@ -41,7 +42,11 @@ class MemoryChannel(Channel):
         self._recv = recv
         self.peer = peer
         self._max_frame = max_frame
+        self._receive_limit = max_frame
         self._closed = False
+
+    def _set_receive_limit(self, limit: int | None) -> None:
+        self._receive_limit = self._max_frame if limit is None else min(limit, self._max_frame)
 
     async def send(self, msg: Message) -> None:
         body = encode(msg)
@@ -70,8 +75,8 @@ class MemoryChannel(Channel):
             raise ChannelClosed("peer closed the channel") from exc
         except trio.ClosedResourceError as exc:
             raise ClosedByYou("channel already closed") from exc
-        if len(body) > self._max_frame:
-            raise FrameTooLarge(f"peer sent {len(body)} bytes (max {self._max_frame})")
+        if len(body) > self._receive_limit:
+            raise FrameTooLarge(f"peer sent {len(body)} bytes (max {self._receive_limit})")
         return decode(body)
 
     async def abort(self) -> None:
@@ -92,7 +97,8 @@ class MemoryChannel(Channel):
 
 
 class _Listener:
-    def __init__(self, nursery: trio.Nursery, handler: Handler, max_frame: int) -> None:
+    def __init__(self, nursery: trio.Nursery, handler: Handler, max_frame: int, gate: ConnGate | None = None) -> None:
+        self.gate = gate
         self.nursery = nursery
         self.handler = handler
         self.max_frame = max_frame
@@ -100,6 +106,11 @@ class _Listener:
 
 
 _listeners: dict[str, _Listener] = {}
+
+
+async def _run_guarded(handler: Handler, channel: Channel, admission: Admission | None) -> None:
+    with guarding(admission, channel.peer):
+        await run_handler(handler, channel)
 
 
 class MemoryCarrier(Carrier):
@@ -111,13 +122,18 @@ class MemoryCarrier(Carrier):
         if listener is None:
             raise ConnectFailed(f"nothing listens on {url}")
         await trio.lowlevel.checkpoint()
+        admission = listener.gate.admit("memory") if listener.gate is not None else None
+        if listener.gate is not None and admission is None:
+            raise ConnectFailed(f"{url} refused the connection: too many connections")
         a_send, b_recv = trio.open_memory_channel[bytes](64)
         b_send, a_recv = trio.open_memory_channel[bytes](64)
         listener.count += 1
         link = _Link()
         client = MemoryChannel(a_send, a_recv, url, max_frame, link)
         server = MemoryChannel(b_send, b_recv, f"memory-client-{listener.count}", listener.max_frame, link)
-        listener.nursery.start_soon(run_handler, listener.handler, server)
+        if admission is not None:
+            server.start_preauth(admission)
+        listener.nursery.start_soon(_run_guarded, listener.handler, server, admission)
         return client
 
     async def serve(
@@ -127,13 +143,15 @@ class MemoryCarrier(Carrier):
         *,
         ssl_context: Any = None,
         max_frame: int = DEFAULT_MAX_FRAME,
+        limits: ConnLimits | ConnGate | None = None,
         task_status: Any = trio.TASK_STATUS_IGNORED,
     ) -> None:
         name = url.split("://", 1)[-1]
         if name in _listeners:
             raise ConnectFailed(f"address in use: {url}")
+        gate = gate_for(limits, url)
         async with trio.open_nursery() as nursery:
-            _listeners[name] = _Listener(nursery, handler, max_frame)
+            _listeners[name] = _Listener(nursery, handler, max_frame, gate)
             try:
                 task_status.started(url)
                 await trio.sleep_forever()

@@ -39,6 +39,7 @@ from aioquic.quic.packet import (
 from ._base import Carrier, Channel, Handler, run_handler, split_host_port
 from ._codec import DEFAULT_MAX_FRAME
 from ._errors import ConnectFailed, TransportBroken
+from ._guard import ConnGate, ConnLimits, gate_for, guarding
 from ._quic_link import QuicLink
 from ._quic_stream import QuicChannel
 from ._quic_tls import client_configuration, server_configuration
@@ -175,6 +176,7 @@ class QuicCarrier(Carrier):
         *,
         ssl_context: ssl.SSLContext | None = None,
         max_frame: int = DEFAULT_MAX_FRAME,
+        limits: ConnLimits | ConnGate | None = None,
         task_status: Any = trio.TASK_STATUS_IGNORED,
         cert_file: str | None = None,
         key_file: str | None = None,
@@ -182,6 +184,8 @@ class QuicCarrier(Carrier):
         """Accept QUIC connections on one UDP socket.
 
         :param ssl_context: a server context from :func:`transports.server_context`.
+        :param limits: pre-login bounds and connection caps (see :class:`ConnLimits`),
+            or a :class:`ConnGate` whose counts other listeners share.
         :param cert_file: certificate chain (PEM), instead of ``ssl_context``.
         :param key_file: its private key (PEM).
         """
@@ -197,7 +201,8 @@ class QuicCarrier(Carrier):
                 raise ConnectFailed(f"address in use: {url}") from exc
             raise ConnectFailed(f"cannot listen on {url}: {exc}") from exc
         with sock:
-            server = _Server(self, sock, cfg, handler, max_frame)
+            gate = gate_for(limits, url)
+            server = _Server(self, sock, cfg, handler, max_frame, gate)
             async with trio.open_nursery() as nursery:
                 server.nursery = nursery
                 task_status.started(_format_url(sock.getsockname()))
@@ -254,7 +259,9 @@ class _Server:
         cfg: Any,
         handler: Handler,
         max_frame: int,
+        gate: ConnGate | None = None,
     ) -> None:
+        self.gate = gate
         self.carrier = carrier
         self.sock = sock
         self.cfg = cfg
@@ -314,12 +321,19 @@ class _Server:
             if len(self.links) >= self.carrier.max_connections:
                 log.warning("QUIC server full (%d connections); dropping a new one", len(self.links))
                 return
-            link = self._accept(header.destination_cid)
+            link = self._accept(header.destination_cid, addr)
+            if link is None:
+                return
         link.feed(data, addr)
 
-    def _accept(self, original_cid: bytes) -> QuicLink:
+    def _accept(self, original_cid: bytes, addr: Any) -> QuicLink | None:
+        admission = self.gate.admit(str(addr[0])) if self.gate is not None else None
+        if self.gate is not None and admission is None:
+            return None  # over a cap: the datagram is dropped, nothing is kept
         quic = QuicConnection(configuration=self.cfg, original_destination_connection_id=original_cid)
         link = self.carrier._link(quic, self.sendto, self.max_frame)
+        if admission is not None:
+            link.control.start_preauth(admission)
         cids = {original_cid, quic.host_cid}
         for cid in cids:
             self.routes[cid] = link
@@ -339,15 +353,17 @@ class _Server:
 
         async def run() -> None:
             try:
-                async with trio.open_nursery() as n:
+                # The pre-login deadline ends the whole connection, handshake included.
+                with guarding(admission, link.peer):
+                    async with trio.open_nursery() as n:
 
-                    async def start_handler() -> None:
-                        await link.handshake_done.wait()
-                        self.nursery.start_soon(run_handler, self.handler, link.control)
+                        async def start_handler() -> None:
+                            await link.handshake_done.wait()
+                            self.nursery.start_soon(run_handler, self.handler, link.control)
 
-                    n.start_soon(start_handler)
-                    await link.run()
-                    n.cancel_scope.cancel()
+                        n.start_soon(start_handler)
+                        await link.run()
+                        n.cancel_scope.cancel()
             finally:
                 self.links.discard(link)
                 for cid in cids:

@@ -120,6 +120,10 @@ class QuicStream(Channel):
     def peer(self) -> str:  # type: ignore[override]
         return self._link.peer
 
+    def _set_receive_limit(self, limit: int | None) -> None:
+        full = self._link.max_frame
+        self._framer._max_frame = full if limit is None else min(limit, full)
+
     # --- fed by the link (synchronous, inside event processing) ------------------
 
     def on_data(self, data: bytes, fin: bool) -> None:

@@ -9,10 +9,23 @@ expiry.
 
 What is signed (the *job header*, see :func:`header_bytes`)::
 
-    "starling-job-v1" | job_id | action | sha256(params bytes) | account
-                      | expires | nonce | merkle root | key_id
+    "starling-job-v2" | job_id | action | sha256(params bytes) | account
+                      | timeout | deadline | stream | issued | expires
+                      | nonce | merkle root | key_id
 
-Every field is length-prefixed, so no two different headers encode alike.
+Every field of :class:`~transports.JobSpec` that changes how, whether or as
+whom a task runs is in the header: a proxy that stretches a timeout, moves a
+deadline, turns streaming on or changes the account breaks the signature.
+Variable-length fields are length-prefixed and numbers have a fixed width, so
+no two different headers encode alike. Headers of the old ``starling-job-v1``
+layout (without timeout, deadline, stream and issued) are refused: they no
+longer verify, since the agent and the center ship together.
+
+Beyond the signature, :func:`verify_task` checks that the signed numbers are
+sane (:func:`check_task_window`): finite, not expired, issued neither in the
+future nor before the agent's *epoch* (the time its journal was created, so a
+task captured before the journal was lost cannot be replayed), a lifetime
+``expires - issued`` and a timeout within the agent's maxima.
 
 The Merkle tree::
 
@@ -26,66 +39,99 @@ level, whether the sibling sits left or right (no tree size needed, and no
 odd-node duplication that would let two leaf lists share a root). Padding is
 computed, not stored: an empty subtree of height ``h`` has a fixed hash.
 
-Errors (both carry their catalogue code)::
+Errors (each carries its catalogue code)::
 
     StarlingError
-    ├── SignatureInvalid   A010  unsigned, unknown key, altered, forged, wrong proof
-    └── SignatureExpired   A011  the signature's expiry has passed
+    ├── SignatureInvalid     A010  unsigned, unknown key, altered, forged, wrong proof
+    ├── SignatureExpired     A011  the signature's expiry has passed
+    ├── TaskOutOfBounds      A018  a signed timeout, deadline or lifetime out of range
+    └── TaskBeforeEpoch      A019  issued before the agent's epoch, or in the future
 
 The agent must still refuse a task id it has seen before (its journal does
-that); the expiry bounds how long the journal has to remember.
+that); the expiry bounds how long the journal has to remember, and the epoch
+covers the journal's loss.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import struct
+import time
 from collections.abc import Mapping, Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, TypeAlias
 
 import msgspec
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import (
-    Ed25519PrivateKey,
-    Ed25519PublicKey,
-)
+
+# Ed25519 through PyNaCl (libsodium via cffi): the agent verifies and signs with it and
+# never loads `cryptography`'s Rust library (~7 MB resident) for it. Keys made by
+# `cryptography` (the center's PEM keys, see center/_pki.py) are accepted too, by their
+# raw bytes, so nothing here imports it.
+from nacl.exceptions import BadSignatureError
+from nacl.signing import SigningKey, VerifyKey
 
 from ._codes import ErrorCode
 from ._errors import StarlingError
 from ._messages import JobSpec, Result, Task, TaskRef
 
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
+
+#: A private key: PyNaCl's, or `cryptography`'s (used by its raw 32-byte seed).
+PrivateKey: TypeAlias = "SigningKey | Ed25519PrivateKey"
+#: A public key: PyNaCl's, `cryptography`'s, or the raw 32 bytes.
+PublicKey: TypeAlias = "VerifyKey | Ed25519PublicKey | bytes"
+
 __all__ = [
+    "DEFAULT_MAX_LIFETIME",
+    "DEFAULT_MAX_TIMEOUT",
     "HELLO_WINDOW",
     "MAX_PROOF_DEPTH",
+    "PrivateKey",
+    "PublicKey",
     "SignatureExpired",
     "SignatureInvalid",
     "SignedJob",
+    "TaskBeforeEpoch",
+    "TaskOutOfBounds",
+    "check_task_window",
     "header_bytes",
     "hello_message",
     "key_id_for",
     "leaf_hash",
     "merkle_root",
     "new_nonce",
+    "new_private_key",
     "public_key_bytes",
     "result_message",
     "sign_hello",
     "sign_job",
     "sign_job_spec",
     "sign_result",
+    "signing_key",
     "verify_hello",
     "verify_result",
     "verify_task",
     "verify_task_message",
 ]
 
-_DOMAIN = b"starling-job-v1"
+_DOMAIN = b"starling-job-v2"
 _LEAF = b"\x00"
 _NODE = b"\x01"
 _EMPTY = hashlib.sha256(b"\x02").digest()
 _LEN = struct.Struct(">I")
-_EXPIRES = struct.Struct(">d")
+_FLOAT = struct.Struct(">d")
+
+#: The longest timeout an agent accepts by default: 7 days, the center's own cap.
+DEFAULT_MAX_TIMEOUT = 7 * 86400.0
+#: The longest ``expires - issued`` an agent accepts by default: the longest
+#: timeout, plus the center's approval window (24 h) a held job may wait in,
+#: plus an hour for dispatch grace and clock skew.
+DEFAULT_MAX_LIFETIME = DEFAULT_MAX_TIMEOUT + 86400.0 + 3600.0
 
 MAX_PROOF_DEPTH = 40
 """A proof longer than this is refused: 2**40 tasks in one job is not a real job,
@@ -107,6 +153,18 @@ class SignatureExpired(StarlingError):
     """The task's signature was valid but its expiry has passed."""
 
     code = ErrorCode.A011
+
+
+class TaskOutOfBounds(StarlingError):
+    """The task is signed, but its timeout, deadline or lifetime is not a sane number."""
+
+    code = ErrorCode.A018
+
+
+class TaskBeforeEpoch(StarlingError):
+    """The task was issued before this agent's epoch (its journal's creation), or in the future."""
+
+    code = ErrorCode.A019
 
 
 class SignedJob(NamedTuple):
@@ -137,6 +195,10 @@ def header_bytes(
     action: str,
     params: bytes,
     account: str,
+    timeout: float,
+    deadline: float,
+    stream: bool,
+    issued: float,
     expires: float,
     nonce: bytes,
     root: bytes,
@@ -145,6 +207,10 @@ def header_bytes(
     """The canonical bytes the center signs for one job.
 
     :param params: the raw MessagePack bytes of the action's params, exactly as sent.
+    :param timeout: seconds the action may run (0: the action's declared default).
+    :param deadline: POSIX time after which the task may no longer start.
+    :param stream: whether the agent streams the task's output.
+    :param issued: POSIX time the center created the job.
     :param expires: POSIX time after which no agent may start the job's tasks.
     :param nonce: random bytes, unique per job.
     """
@@ -155,7 +221,11 @@ def header_bytes(
             _lp(action.encode()),
             _lp(hashlib.sha256(params).digest()),
             _lp(account.encode()),
-            _EXPIRES.pack(float(expires)),
+            _FLOAT.pack(float(timeout)),
+            _FLOAT.pack(float(deadline)),
+            b"\x01" if stream else b"\x00",
+            _FLOAT.pack(float(issued)),
+            _FLOAT.pack(float(expires)),
             _lp(nonce),
             _lp(root),
             _lp(key_id.encode()),
@@ -201,26 +271,73 @@ def new_nonce() -> bytes:
     return os.urandom(16)
 
 
-def public_key_bytes(key: Ed25519PrivateKey | Ed25519PublicKey) -> bytes:
+def new_private_key() -> SigningKey:
+    """A fresh Ed25519 private key."""
+    return SigningKey.generate()
+
+
+def signing_key(key: PrivateKey) -> SigningKey:
+    """``key`` as a PyNaCl :class:`~nacl.signing.SigningKey`."""
+    if isinstance(key, SigningKey):
+        return key
+    # A `cryptography` Ed25519PrivateKey: its raw seed is the same 32 bytes.
+    return SigningKey(key.private_bytes_raw())
+
+
+def _verify_key(key: PublicKey) -> VerifyKey:
+    if isinstance(key, VerifyKey):
+        return key
+    raw = key if isinstance(key, bytes | bytearray | memoryview) else key.public_bytes_raw()
+    try:
+        return VerifyKey(bytes(raw))
+    except (ValueError, TypeError) as exc:
+        raise SignatureInvalid("the configured public key is malformed") from exc
+
+
+def _sign(key: PrivateKey, message: bytes) -> bytes:
+    return signing_key(key).sign(message).signature
+
+
+def _verify(key: PublicKey, signature: bytes, message: bytes) -> bool:
+    """True when ``signature`` is ``key``'s over ``message``; False for any mismatch."""
+    try:
+        _verify_key(key).verify(message, bytes(signature))
+    except (BadSignatureError, ValueError, TypeError):
+        # ValueError/TypeError: not 64 bytes; libsodium never sees it.
+        return False
+    return True
+
+
+def public_key_bytes(key: PrivateKey | PublicKey) -> bytes:
     """The raw 32-byte public key (what ``Welcome.center_key`` carries)."""
-    pub = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
-    return pub.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    if isinstance(key, SigningKey):
+        return bytes(key.verify_key)
+    if isinstance(key, VerifyKey):
+        return bytes(key)
+    if isinstance(key, bytes):
+        return key
+    if hasattr(key, "public_key"):  # a `cryptography` private key
+        return bytes(key.public_key().public_bytes_raw())
+    return bytes(key.public_bytes_raw())
 
 
-def key_id_for(key: Ed25519PrivateKey | Ed25519PublicKey | bytes) -> str:
+def key_id_for(key: PrivateKey | PublicKey) -> str:
     """A short stable id for a signing key: 16 hex digits of SHA-256 of the public key."""
-    raw = key if isinstance(key, bytes) else public_key_bytes(key)
-    return hashlib.sha256(raw).hexdigest()[:16]
+    return hashlib.sha256(public_key_bytes(key)).hexdigest()[:16]
 
 
 def sign_job(
-    private_key: Ed25519PrivateKey,
+    private_key: PrivateKey,
     *,
     key_id: str,
     job_id: str,
     action: str,
     params: bytes,
     account: str,
+    timeout: float,
+    deadline: float,
+    stream: bool,
+    issued: float,
     expires: float,
     nonce: bytes,
     task_ids: Sequence[str],
@@ -231,6 +348,8 @@ def sign_job(
     :param private_key: the center's Ed25519 key.
     :param key_id: the id agents know the matching public key by.
     :param params: the raw MessagePack params bytes as they go on the wire.
+    :param timeout: :param deadline: :param stream: :param issued: as in
+        :func:`header_bytes`; every one of them is signed.
     :param task_ids: one id per task, in the order the proofs are returned.
     :param agent_ids: the host of each task (same order); strongly advised, so a
         task cannot be replayed onto another host of the same job.
@@ -264,28 +383,38 @@ def sign_job(
         action=action,
         params=params,
         account=account,
+        timeout=timeout,
+        deadline=deadline,
+        stream=stream,
+        issued=issued,
         expires=expires,
         nonce=nonce,
         root=root,
         key_id=key_id,
     )
-    return SignedJob(root, private_key.sign(message), proofs)
+    return SignedJob(root, _sign(private_key, message), proofs)
 
 
 def sign_job_spec(
-    private_key: Ed25519PrivateKey,
+    private_key: PrivateKey,
     key_id: str,
     spec: JobSpec,
     tasks: Sequence[TaskRef],
     *,
     expires: float,
     nonce: bytes | None = None,
+    issued: float | None = None,
 ) -> tuple[JobSpec, list[TaskRef]]:
     """Sign a :class:`JobSpec` and its :class:`TaskRef` list, returning filled-in copies.
 
     The leaves bind each ``TaskRef.task_id`` to its ``TaskRef.agent_id``.
+
+    :param issued: when the job was created; default ``spec.issued``, or now
+        when that is unset. Pass a stored time to sign a job again identically.
     """
     nonce = new_nonce() if nonce is None else nonce
+    if issued is None:
+        issued = spec.issued or time.time()
     signed = sign_job(
         private_key,
         key_id=key_id,
@@ -293,6 +422,10 @@ def sign_job_spec(
         action=spec.action,
         params=bytes(spec.params),
         account=spec.account,
+        timeout=spec.timeout,
+        deadline=spec.deadline,
+        stream=spec.stream,
+        issued=issued,
         expires=expires,
         nonce=nonce,
         task_ids=[t.task_id for t in tasks],
@@ -303,6 +436,7 @@ def sign_job_spec(
         key_id=key_id,
         root=signed.root,
         signature=signed.signature,
+        issued=float(issued),
         expires=float(expires),
         nonce=nonce,
     )
@@ -313,17 +447,59 @@ def sign_job_spec(
     return new_spec, refs
 
 
-def _public_key(value: Ed25519PublicKey | bytes) -> Ed25519PublicKey:
-    if isinstance(value, Ed25519PublicKey):
-        return value
-    try:
-        return Ed25519PublicKey.from_public_bytes(bytes(value))
-    except ValueError as exc:
-        raise SignatureInvalid("the configured public key is malformed") from exc
+def check_task_window(
+    spec: JobSpec,
+    now: float,
+    *,
+    leeway: float = 0.0,
+    epoch: float = 0.0,
+    max_lifetime: float = DEFAULT_MAX_LIFETIME,
+    max_timeout: float = DEFAULT_MAX_TIMEOUT,
+) -> None:
+    """Check the signed times of a job header against this agent's clock and limits.
+
+    Call it only after the signature verified (:func:`verify_task` does), so a
+    forged header is reported as forged, not as out of bounds.
+
+    :param now: the current POSIX time.
+    :param leeway: seconds of clock skew tolerated on each time check.
+    :param epoch: POSIX time before which this agent accepts no task (its
+        journal's creation); 0 disables the check.
+    :param max_lifetime: the longest ``expires - issued`` accepted.
+    :param max_timeout: the longest timeout accepted.
+    :raises TaskOutOfBounds: (A018) a time is not finite, the timeout is negative
+        or above ``max_timeout``, the deadline lies past the expiry, or the
+        lifetime is above ``max_lifetime``.
+    :raises SignatureExpired: (A011) ``now`` is past the expiry.
+    :raises TaskBeforeEpoch: (A019) issued before ``epoch`` or after ``now``
+        (each with ``leeway``).
+    """
+    numbers = {"timeout": spec.timeout, "deadline": spec.deadline, "issued": spec.issued, "expires": spec.expires}
+    for name, value in numbers.items():
+        if not math.isfinite(value):
+            raise TaskOutOfBounds(f"the task's {name} is not a finite number ({value!r})")
+    if not 0 <= spec.timeout <= max_timeout:
+        raise TaskOutOfBounds(f"the task's timeout {spec.timeout:g}s is outside [0, {max_timeout:g}]s")
+    if spec.deadline > spec.expires:
+        raise TaskOutOfBounds(f"the task's deadline {spec.deadline:.0f} lies past its expiry {spec.expires:.0f}")
+    lifetime = spec.expires - spec.issued
+    if not 0 <= lifetime <= max_lifetime:
+        raise TaskOutOfBounds(
+            f"the task's lifetime (expires - issued) of {lifetime:.0f}s is outside [0, {max_lifetime:.0f}]s"
+        )
+    if not now <= spec.expires + leeway:
+        raise SignatureExpired(f"the task expired at {spec.expires:.0f} (now {now:.0f})")
+    if spec.issued > now + leeway:
+        raise TaskBeforeEpoch(f"the task was issued in the future ({spec.issued:.0f}, now {now:.0f}); check clocks")
+    if epoch and spec.issued < epoch - leeway:
+        raise TaskBeforeEpoch(
+            f"the task was issued at {spec.issued:.0f}, before this agent's epoch {epoch:.0f} "
+            "(its journal was created afresh): a replay, or a task from before a reinstall; not run"
+        )
 
 
 def verify_task(
-    public_keys: Mapping[str, Ed25519PublicKey | bytes],
+    public_keys: Mapping[str, PublicKey],
     job_header: JobSpec,
     task_id: str,
     proof: Sequence[bytes],
@@ -332,8 +508,11 @@ def verify_task(
     *,
     agent_id: str = "",
     leeway: float = 0.0,
+    epoch: float = 0.0,
+    max_lifetime: float = DEFAULT_MAX_LIFETIME,
+    max_timeout: float = DEFAULT_MAX_TIMEOUT,
 ) -> None:
-    """Check that the center signed this task for this host and that it is not expired.
+    """Check that the center signed this task for this host and that it may run now.
 
     :param public_keys: the center keys this agent trusts, by key id.
     :param job_header: the task's :class:`JobSpec` as received.
@@ -341,9 +520,12 @@ def verify_task(
     :param proof: the task's inclusion proof; :param index: its leaf index.
     :param now: the current POSIX time.
     :param agent_id: this agent's id (must equal what the center bound the task to).
-    :param leeway: seconds of clock skew tolerated past the expiry.
+    :param leeway: seconds of clock skew tolerated on the time checks.
+    :param epoch: :param max_lifetime: :param max_timeout: see :func:`check_task_window`.
     :raises SignatureInvalid: (A010) unsigned, unknown key, or anything altered.
     :raises SignatureExpired: (A011) valid, but ``now`` is past the expiry.
+    :raises TaskOutOfBounds: (A018) valid, but a signed time is out of range.
+    :raises TaskBeforeEpoch: (A019) valid, but issued before the epoch or in the future.
     """
     spec = job_header
     if not spec.signature or not spec.key_id or not spec.root:
@@ -362,27 +544,31 @@ def verify_task(
         action=spec.action,
         params=bytes(spec.params),
         account=spec.account,
+        timeout=spec.timeout,
+        deadline=spec.deadline,
+        stream=spec.stream,
+        issued=spec.issued,
         expires=spec.expires,
         nonce=spec.nonce,
         root=spec.root,
         key_id=spec.key_id,
     )
-    try:
-        _public_key(key).verify(spec.signature, message)
-    except InvalidSignature as exc:
-        raise SignatureInvalid("the job signature does not match its header") from exc
-    # Checked after the signature, so a forged expiry is reported as forged.
-    if not now <= spec.expires + leeway:
-        raise SignatureExpired(f"the task expired at {spec.expires:.0f} (now {now:.0f})")
+    if not _verify(key, spec.signature, message):
+        raise SignatureInvalid("the job signature does not match its header")
+    # Checked after the signature, so a forged time is reported as forged.
+    check_task_window(spec, now, leeway=leeway, epoch=epoch, max_lifetime=max_lifetime, max_timeout=max_timeout)
 
 
 def verify_task_message(
-    public_keys: Mapping[str, Ed25519PublicKey | bytes],
+    public_keys: Mapping[str, PublicKey],
     task: Task,
     now: float,
     *,
     agent_id: str = "",
     leeway: float = 0.0,
+    epoch: float = 0.0,
+    max_lifetime: float = DEFAULT_MAX_LIFETIME,
+    max_timeout: float = DEFAULT_MAX_TIMEOUT,
 ) -> None:
     """:func:`verify_task` for a received :class:`Task` message."""
     verify_task(
@@ -394,6 +580,9 @@ def verify_task_message(
         now,
         agent_id=agent_id,
         leeway=leeway,
+        epoch=epoch,
+        max_lifetime=max_lifetime,
+        max_timeout=max_timeout,
     )
 
 
@@ -409,18 +598,16 @@ def hello_message(agent_id: str, ts: float) -> bytes:
     return b"starling-hello-v1" + _lp(agent_id.encode()) + _lp(f"{ts:.3f}".encode())
 
 
-def sign_hello(private_key: Ed25519PrivateKey, agent_id: str, ts: float) -> bytes:
-    return private_key.sign(hello_message(agent_id, ts))
+def sign_hello(private_key: PrivateKey, agent_id: str, ts: float) -> bytes:
+    return _sign(private_key, hello_message(agent_id, ts))
 
 
 def verify_hello(public_key: bytes, agent_id: str, ts: float, proof: bytes, now: float) -> None:
     """:raises SignatureInvalid: the proof is missing, wrong, or too old/new."""
     if abs(now - ts) > HELLO_WINDOW:
         raise SignatureInvalid(f"hello timestamp {ts:.0f} is outside the {HELLO_WINDOW:.0f}s window")
-    try:
-        _public_key(public_key).verify(proof, hello_message(agent_id, ts))
-    except InvalidSignature as exc:
-        raise SignatureInvalid("hello proof does not match the credential's key") from exc
+    if not _verify(public_key, proof, hello_message(agent_id, ts)):
+        raise SignatureInvalid("hello proof does not match the credential's key")
 
 
 # --- result signatures -----------------------------------------------------------
@@ -443,16 +630,14 @@ def result_message(result: Result) -> bytes:
     )
 
 
-def sign_result(private_key: Ed25519PrivateKey, result: Result) -> Result:
+def sign_result(private_key: PrivateKey, result: Result) -> Result:
     """The result with the agent's signature attached."""
-    return msgspec.structs.replace(result, sig=private_key.sign(result_message(result)))
+    return msgspec.structs.replace(result, sig=_sign(private_key, result_message(result)))
 
 
 def verify_result(public_key: bytes, result: Result) -> None:
     """:raises SignatureInvalid: unsigned, or altered after the agent signed it."""
     if not result.sig:
         raise SignatureInvalid("the result is not signed by its agent")
-    try:
-        _public_key(public_key).verify(result.sig, result_message(result))
-    except InvalidSignature as exc:
-        raise SignatureInvalid("the result was altered after its agent signed it") from exc
+    if not _verify(public_key, result.sig, result_message(result)):
+        raise SignatureInvalid("the result was altered after its agent signed it")

@@ -28,6 +28,7 @@ from ._messages import Message
 
 GOODBYE = b"\x00\x00\x00\x00"
 _READ_SIZE = 65536
+_SMALL_READ = 16384
 _LINGER = 2.0  # seconds aclose waits to say goodbye behind a blocked sender
 _STREAM_ERRORS = (trio.BrokenResourceError, OSError, ssl.SSLError)
 
@@ -59,10 +60,25 @@ class StreamChannel(Channel):
         self.peer = peer
         self._max_frame = max_frame
         self._reader = FrameReader(max_frame)
+        self._read_size = _READ_SIZE
         self._ready: deque[bytes] = deque()
         self._send_lock = trio.Lock()
         self._closed = False
         self._goodbye = False
+
+    def _set_receive_limit(self, limit: int | None) -> None:
+        self._reader.max_frame = self._max_frame if limit is None else min(limit, self._max_frame)
+        # Before login, read in small pieces (a read allocates its full size
+        # first), and ask the layers below to do the same.
+        self._read_size = _READ_SIZE if limit is None else min(_READ_SIZE, _SMALL_READ)
+        stream: Any = self._stream
+        for _ in range(8):
+            if stream is None:
+                break
+            set_cap = getattr(stream, "set_receive_cap", None)
+            if set_cap is not None:
+                set_cap(None if limit is None else _SMALL_READ + 512)
+            stream = getattr(stream, "transport_stream", None)
 
     async def send(self, msg: Message) -> None:
         await self._send_bytes(frame(msg, self._max_frame))
@@ -88,7 +104,7 @@ class StreamChannel(Channel):
             if self._goodbye:
                 raise ChannelClosed(f"{self.peer} closed the channel")
             try:
-                data = await self._stream.receive_some(_READ_SIZE)
+                data = await self._stream.receive_some(self._read_size)
             except trio.ClosedResourceError as exc:
                 raise ClosedByYou("channel already closed") from exc
             except _STREAM_ERRORS as exc:

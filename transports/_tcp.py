@@ -14,11 +14,44 @@ import trio
 from ._base import Carrier, Channel, Handler, run_handler, split_host_port
 from ._codec import DEFAULT_MAX_FRAME
 from ._errors import ConnectFailed
+from ._guard import ConnGate, ConnLimits, gate_for, guarding, source_of
 from ._stream import StreamChannel
 
 
 class TcpChannel(StreamChannel):
     carrier = "tcp"
+
+
+class _CappedStream(trio.abc.HalfCloseableStream):
+    """A TCP stream that reads at most ``cap`` bytes at a time until told
+    otherwise. Under TLS before login: the TLS layer's input buffer keeps the
+    size of the largest read it was fed, so small reads keep an idle
+    unauthenticated connection small."""
+
+    def __init__(self, tcp: trio.SocketStream, cap: int | None) -> None:
+        self.transport_stream = tcp
+        self.socket = tcp.socket
+        self.cap = cap
+
+    def set_receive_cap(self, cap: int | None) -> None:
+        self.cap = cap
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
+        if self.cap is not None and (max_bytes is None or max_bytes > self.cap):
+            max_bytes = self.cap
+        return await self.transport_stream.receive_some(max_bytes)
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        await self.transport_stream.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self.transport_stream.wait_send_all_might_not_block()
+
+    async def send_eof(self) -> None:
+        await self.transport_stream.send_eof()
+
+    async def aclose(self) -> None:
+        await self.transport_stream.aclose()
 
 
 def _tune(sock: Any) -> None:
@@ -27,6 +60,20 @@ def _tune(sock: Any) -> None:
     try:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    except OSError:
+        pass
+
+
+_TLS_READ = 16 * 1024 + 512  # one TLS record (16 KiB of plaintext) and its overhead
+
+
+def _reset(sock: Any) -> None:
+    """Make the coming close a reset: no FIN handshake, no TIME_WAIT kept."""
+    import socket
+    import struct
+
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     except OSError:
         pass
 
@@ -66,9 +113,12 @@ class TcpCarrier(Carrier):
         *,
         ssl_context: ssl.SSLContext | None = None,
         max_frame: int = DEFAULT_MAX_FRAME,
+        limits: ConnLimits | ConnGate | None = None,
         task_status: Any = trio.TASK_STATUS_IGNORED,
     ) -> None:
+        """Serve ``url``; see :meth:`Carrier.serve`."""
         host, port = split_host_port(url, 8471)
+        gate = gate_for(limits, url)
         try:
             listeners = await trio.open_tcp_listeners(port, host=host, backlog=4096)
         except OSError as exc:
@@ -79,22 +129,40 @@ class TcpCarrier(Carrier):
         task_status.started(f"tcp://{bound[0]}:{bound[1]}")
 
         async def on_stream(tcp: trio.SocketStream) -> None:
-            _tune(tcp.socket)
             try:
                 addr = tcp.socket.getpeername()
                 peer = f"{addr[0]}:{addr[1]}"
             except OSError:
                 peer = "?"
-            stream: trio.abc.Stream = tcp
-            if ssl_context is not None:
-                tls = trio.SSLStream(tcp, ssl_context, server_side=True)
-                try:
-                    with trio.fail_after(15):
-                        await tls.do_handshake()
-                except (trio.BrokenResourceError, ssl.SSLError, OSError, trio.TooSlowError):
+            admission = gate.admit(source_of(peer)) if gate is not None else None
+            if gate is not None and admission is None:
+                _reset(tcp.socket)  # over a cap: close before spending anything on it
+                await trio.aclose_forcefully(tcp)
+                return
+            _tune(tcp.socket)
+            handed = False  # once the channel has it, run_handler closes it
+            try:
+                with guarding(admission, peer):
+                    stream: trio.abc.Stream = tcp
+                    if ssl_context is not None:
+                        if admission is not None:
+                            # Nothing is spent on TLS for a peer that sends nothing.
+                            await trio.lowlevel.wait_readable(tcp.socket)
+                        cap = _TLS_READ if admission is not None else None
+                        tls = trio.SSLStream(_CappedStream(tcp, cap), ssl_context, server_side=True)
+                        try:
+                            with trio.fail_after(15):
+                                await tls.do_handshake()
+                        except (trio.BrokenResourceError, ssl.SSLError, OSError, trio.TooSlowError):
+                            return
+                        stream = tls
+                    channel = TcpChannel(stream, peer, max_frame)
+                    if admission is not None:
+                        channel.start_preauth(admission)
+                    handed = True
+                    await run_handler(handler, channel)
+            finally:
+                if not handed:
                     await trio.aclose_forcefully(tcp)
-                    return
-                stream = tls
-            await run_handler(handler, TcpChannel(stream, peer, max_frame))
 
         await trio.serve_listeners(on_stream, listeners)

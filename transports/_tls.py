@@ -15,6 +15,9 @@ from pathlib import Path
 from typing import Any
 
 _ATTR = "starling_tls_files"
+#: TLS 1.2 suites offered: forward secret (ECDHE) and AEAD only, no CBC
+#: (LUCKY13) and no static RSA. TLS 1.3 suites are AEAD by definition.
+AEAD_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL"
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,7 @@ def tls_files(ctx: ssl.SSLContext | None) -> TlsFiles | None:
 def server_context(cert_file: str | Path, key_file: str | Path, *, client_ca: str | Path | None = None) -> ssl.SSLContext:
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers(AEAD_CIPHERS)
     ctx.load_cert_chain(str(cert_file), str(key_file))
     if client_ca is not None:
         ctx.load_verify_locations(str(client_ca))
@@ -51,6 +55,7 @@ def client_context(ca_file: str | Path | None = None, *, cert_file: str | Path |
     """A verifying client context; ``ca_file`` None means the system store."""
     ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(ca_file) if ca_file else None)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers(AEAD_CIPHERS)
     if cert_file is not None and key_file is not None:
         ctx.load_cert_chain(str(cert_file), str(key_file))
     setattr(ctx, _ATTR, TlsFiles(_opt(cert_file), _opt(key_file), _opt(ca_file) if ca_file else None))

@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from agent_core._journal import open_journal_db
+from agent_core._journal import journal_epoch, open_journal_db
 from transports import ErrorCode, Result, Task, decode, encode
 
 _SCHEMA = """
@@ -57,6 +57,8 @@ class FleetJournal:
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         self._db = open_journal_db(self.path, _SCHEMA)
+        #: Tasks issued before this are refused (A019), as the agent does.
+        self.epoch = journal_epoch(self._db)
 
     def close(self) -> None:
         self._db.close()

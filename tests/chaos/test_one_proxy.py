@@ -79,9 +79,9 @@ def test_a_kill_real_agent_mid_task(one_proxy: Cluster) -> None:
     job, fig, took = _restart_mid_job(c, "agent-1", victim_running, "chaos-1 running its task", 0.5)
     report("a: kill -9 + restart a real agent mid-task", fig, seconds=round(took, 1))
     assert not fig["problems"], fig["problems"]
-    # The killed agent's task was running: interrupted and never re-run (A007),
-    # unless it had already finished.
-    _only_ok(fig, job["results"], {"chaos-1": {("failed", "A007")}})
+    # The killed agent's task was running: its process tree died with the agent
+    # and it is never re-run (A020), unless it had already finished.
+    _only_ok(fig, job["results"], {"chaos-1": {("failed", "A020")}})
     victim = next(r for r in job["results"] if r["hostname"] == "chaos-1")
     assert fig["real_markers"] == REAL_AGENTS, "each real agent executed its task exactly once"
     assert victim["state"] in ("failed", "succeeded")

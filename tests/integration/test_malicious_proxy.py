@@ -2,8 +2,10 @@
 
 The proxy here is the real proxy code with a hostile twist, linked to the real
 center with valid proxy credentials; the agent is a real agent process. The
-proxy forges tasks, alters signed ones, moves one to another id, delays one
-past its expiry, and replays one that already ran.
+proxy forges tasks, alters signed ones (params; and timeout, deadline, stream,
+account, issued time: everything that controls execution is signed), moves one
+to another id, delays one past its expiry, replays one that already ran, and
+replays a captured one after the agent lost its journal.
 """
 
 from __future__ import annotations
@@ -48,6 +50,9 @@ class EvilProxy(Proxy):
     async def _on_dispatch(self, channel, msg):
         if self.mode == "alter":
             msg = msgspec.structs.replace(msg, job=msgspec.structs.replace(msg.job, params=msgspec.Raw(encode_value({"cmd": "echo pwned"}))))
+        elif self.mode == "stretch":
+            # The reported attack: a 1 s timeout stretched to 30 s on the way.
+            msg = msgspec.structs.replace(msg, job=msgspec.structs.replace(msg.job, timeout=30.0))
         elif self.mode == "delay":
             await trio.sleep(3.5)
         for ref in msg.tasks:
@@ -97,6 +102,7 @@ async def test_compromised_proxy(fleet: Fleet, tmp_path: Path) -> None:
                 "center": [prof["api"]], "enroll_token": sec["enroll_token"], "ca_file": str(pki / "ca.pem"),
                 "state_dir": str(adir), "identity_file": str(adir / "identity.toml"), "clock_leeway": 0.0,
                 "log_file": str(adir / "agent.log"),
+                "max_load_per_cpu": 1000.0,  # a loaded test box must not defer the tasks (A013)
             }.items())
         )
         with trio.fail_after(10):
@@ -152,7 +158,9 @@ async def test_compromised_proxy(fleet: Fleet, tmp_path: Path) -> None:
             evil.mode = "delay"
             late = await run(f"echo late >> {marker}", deadline=2)
             evil.mode = "pass"
-            assert late["state"] == "failed" and late["code"] in ("A011", "C005")
+            # The center stores the agent's A011 or, when its sweeper gets there first,
+            # the overdue code its last health report explains (E003 on a loaded box).
+            assert late["state"] == "failed" and late["code"] in ("A011", "C005", "E003", "E004"), late
             assert any(r.code == "A011" for r in evil.results), [r.code for r in evil.results]
 
             # 6. a replay of the genuine task: answered from the journal, never run again
@@ -167,6 +175,37 @@ async def test_compromised_proxy(fleet: Fleet, tmp_path: Path) -> None:
             assert forged_back["state"] == "failed" and forged_back["stdout"] != "all good, nothing to see\n", forged_back
             log = (home / "logs" / "center.log").read_text()
             assert "dropped a result for" in log
+
+            # 8. what controls execution is signed: a stretched timeout, a moved deadline,
+            #    streaming turned on, another account or issue time: all refused (A010)
+            evil.mode = "stretch"
+            stretched = await run(f"sleep 2; echo stretched >> {marker}", timeout=1)
+            evil.mode = "pass"
+            assert (stretched["state"], stretched["code"]) == ("failed", "A010"), stretched
+            for change in ({"timeout": 3600.0}, {"deadline": genuine.job.deadline + 3600}, {"stream": True},
+                           {"account": "admin"}, {"issued": genuine.job.issued + 1}):
+                altered_task = msgspec.structs.replace(genuine, task_id=genuine.task_id, job=msgspec.structs.replace(genuine.job, **change))
+                assert (await evil.inject(altered_task)).code == "A010", change
+
+            # 9. at-most-once without the journal: capture a signed task, let it run,
+            #    wipe the agent's journal, restart the agent, replay the capture
+            capture_marker = tmp_path / "captured-ran"
+            first = await run(f"echo ran >> {capture_marker}", deadline=600)
+            assert first["state"] == "succeeded", first
+            captured = evil.seen[-1]
+            agent.terminate()
+            agent.wait(10)
+            for suffix in ("", "-wal", "-shm"):
+                (adir / f"journal.db{suffix}").unlink(missing_ok=True)
+            before = evil.agents.get(agent_id)
+            agent = subprocess.Popen([sys.executable, "-m", "agent_core._daemon", "-c", str(adir / "agent.toml")], stdout=(adir / "out2").open("wb"), stderr=subprocess.STDOUT)
+            with trio.fail_after(30):
+                while evil.agents.get(agent_id) in (None, before):
+                    await trio.sleep(0.1)
+            replay = await evil.inject(captured)
+            assert (replay.state, replay.code) == ("failed", "A019"), replay
+            assert "epoch" in replay.message
+            assert capture_marker.read_text() == "ran\n", "the captured task ran again after the journal was lost"
 
             assert marker.read_text() == "once\n", "only the honest task may ever have run"
         finally:

@@ -39,6 +39,8 @@ from transports._messages import Ping
 from transports._signing import (
     SignatureExpired,
     SignatureInvalid,
+    TaskBeforeEpoch,
+    TaskOutOfBounds,
     key_id_for,
     public_key_bytes,
     sign_job_spec,
@@ -185,7 +187,7 @@ _KEY = Ed25519PrivateKey.generate()
 _SPEC, _REFS = sign_job_spec(
     _KEY, key_id_for(_KEY),
     JobSpec(job_id="j", action="cmd.run", params=msgspec.Raw(encode_value({"cmd": "uptime"})),
-            timeout=1.0, deadline=NOW + 60),
+            timeout=1.0, deadline=NOW + 60, issued=NOW - 10),
     [TaskRef(f"t{i}", f"a{i}") for i in range(5)], expires=NOW + 60,
 )
 
@@ -203,6 +205,10 @@ _SPEC, _REFS = sign_job_spec(
             "root": st.binary(max_size=40),
             "signature": st.binary(max_size=70),
             "expires": st.floats(allow_nan=True),
+            "timeout": st.floats(allow_nan=True),
+            "deadline": st.floats(allow_nan=True),
+            "issued": st.floats(allow_nan=True),
+            "stream": st.booleans(),
             "nonce": st.binary(max_size=20),
         },
     ),
@@ -214,7 +220,7 @@ def test_signature_verifier_only_refuses_tampered_headers(change, task_id):
     keys = {key_id_for(_KEY): public_key_bytes(_KEY)}
     try:
         verify_task(keys, spec, task_id or ref.task_id, ref.proof, ref.index, NOW, agent_id=ref.agent_id)
-    except (SignatureInvalid, SignatureExpired):
+    except (SignatureInvalid, SignatureExpired, TaskOutOfBounds, TaskBeforeEpoch):
         pass
     else:
         assert all(getattr(spec, k) == getattr(_SPEC, k) for k in change)

@@ -8,9 +8,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from transports import ErrorCode, JobSpec, Task, TaskRef, decode, encode, encode_value
 from transports._signing import (
+    DEFAULT_MAX_LIFETIME,
     MAX_PROOF_DEPTH,
     SignatureExpired,
     SignatureInvalid,
+    TaskBeforeEpoch,
+    TaskOutOfBounds,
     key_id_for,
     leaf_hash,
     merkle_root,
@@ -34,14 +37,14 @@ def keys(center_key):
     return {key_id_for(center_key): public_key_bytes(center_key)}
 
 
-def _job(center_key, n=5, action="cmd.run", params=None, expires=NOW + 60):
+def _job(center_key, n=5, action="cmd.run", params=None, expires=NOW + 60, **times):
+    fields = {"timeout": 30.0, "deadline": expires, "issued": NOW - 10} | times
     spec = JobSpec(
         job_id="job-1",
         action=action,
         params=msgspec.Raw(encode_value(params or {"cmd": "uptime"})),
-        timeout=30.0,
-        deadline=NOW + 60,
         account="alice",
+        **fields,
     )
     refs = [TaskRef(f"job-1-{i}", f"agent-{i}") for i in range(n)]
     return sign_job_spec(center_key, key_id_for(center_key), spec, refs, expires=expires)
@@ -93,6 +96,10 @@ def test_signed_by_another_key_under_the_right_key_id(center_key, keys):
         {"action": "file.write"},
         {"job_id": "job-2"},
         {"account": "root"},
+        {"timeout": 3600.0},
+        {"deadline": NOW + 30},
+        {"stream": True},
+        {"issued": NOW - 5},
         {"expires": NOW + 10_000},
         {"nonce": b"\x00" * 16},
         {"key_id": "someone-else"},
@@ -178,8 +185,8 @@ def test_malformed_configured_key(center_key):
 def test_root_matches_independent_recomputation(center_key):
     """sign_job's root equals merkle_root over the same leaves; order matters."""
     ids = [f"t{i}" for i in range(11)]
-    signed = sign_job(center_key, key_id="k", job_id="j", action="a", params=b"", account="",
-                      expires=NOW, nonce=b"n", task_ids=ids)
+    signed = sign_job(center_key, key_id="k", job_id="j", action="a", params=b"", account="", timeout=1,
+                      deadline=NOW, stream=False, issued=NOW, expires=NOW, nonce=b"n", task_ids=ids)
     assert signed.root == merkle_root([leaf_hash(t) for t in ids])
     assert signed.root != merkle_root([leaf_hash(t) for t in reversed(ids)])
     assert all(len(p) == 4 for p in signed.proofs)  # 11 leaves pad to 16: depth 4
@@ -188,8 +195,83 @@ def test_root_matches_independent_recomputation(center_key):
 def test_bad_inputs_to_sign():
     key = Ed25519PrivateKey.generate()
     with pytest.raises(ValueError):
-        sign_job(key, key_id="k", job_id="j", action="a", params=b"", account="", expires=NOW,
-                 nonce=b"", task_ids=[])
+        sign_job(key, key_id="k", job_id="j", action="a", params=b"", account="", timeout=1, deadline=NOW,
+                 stream=False, issued=NOW, expires=NOW, nonce=b"", task_ids=[])
     with pytest.raises(ValueError):
-        sign_job(key, key_id="k", job_id="j", action="a", params=b"", account="", expires=NOW,
-                 nonce=b"", task_ids=["a"], agent_ids=["x", "y"])
+        sign_job(key, key_id="k", job_id="j", action="a", params=b"", account="", timeout=1, deadline=NOW,
+                 stream=False, issued=NOW, expires=NOW, nonce=b"", task_ids=["a"], agent_ids=["x", "y"])
+
+
+# --- what controls execution is signed, and sane --------------------------------------
+
+
+def _v1_header(spec: JobSpec) -> bytes:
+    """The old layout (no timeout, deadline, stream, issued), built independently."""
+    import hashlib
+    import struct
+
+    def lp(b: bytes) -> bytes:
+        return struct.pack(">I", len(b)) + b
+
+    return b"".join((
+        lp(b"starling-job-v1"), lp(spec.job_id.encode()), lp(spec.action.encode()),
+        lp(hashlib.sha256(bytes(spec.params)).digest()), lp(spec.account.encode()),
+        struct.pack(">d", spec.expires), lp(spec.nonce), lp(spec.root), lp(spec.key_id.encode()),
+    ))
+
+
+def test_a_v1_signature_is_refused(center_key, keys):
+    """A header signed in the old layout (timeout and deadline unsigned) does not verify."""
+    spec, refs = _job(center_key)
+    old = msgspec.structs.replace(spec, signature=center_key.sign(_v1_header(spec)))
+    with pytest.raises(SignatureInvalid) as exc:
+        verify_task(keys, old, refs[0].task_id, refs[0].proof, 0, NOW, agent_id="agent-0")
+    assert exc.value.code is ErrorCode.A010
+
+
+@pytest.mark.parametrize(
+    ("times", "error", "code"),
+    [
+        ({"timeout": float("nan")}, TaskOutOfBounds, ErrorCode.A018),
+        ({"timeout": float("inf")}, TaskOutOfBounds, ErrorCode.A018),
+        ({"timeout": -1.0}, TaskOutOfBounds, ErrorCode.A018),
+        ({"timeout": 8 * 86400.0}, TaskOutOfBounds, ErrorCode.A018),
+        ({"issued": float("nan")}, TaskOutOfBounds, ErrorCode.A018),
+        ({"deadline": NOW + 61}, TaskOutOfBounds, ErrorCode.A018),  # past the expiry
+        ({"issued": NOW + 60 - DEFAULT_MAX_LIFETIME - 1}, TaskOutOfBounds, ErrorCode.A018),  # over-long life
+        ({"issued": NOW + 61}, TaskOutOfBounds, ErrorCode.A018),  # issued after it expires
+        ({"issued": NOW + 30}, TaskBeforeEpoch, ErrorCode.A019),  # from the future
+        ({"issued": NOW - 3600}, TaskBeforeEpoch, ErrorCode.A019),  # before the epoch
+    ],
+    ids=["nan-timeout", "inf-timeout", "negative-timeout", "8-day-timeout", "nan-issued", "deadline-past-expiry",
+         "lifetime-too-long", "issued-after-expiry", "issued-in-future", "issued-before-epoch"],
+)
+def test_signed_but_out_of_bounds(center_key, keys, times, error, code):
+    """Even a genuine signature does not make a bad time acceptable."""
+    spec, refs = _job(center_key, **times)
+    with pytest.raises(error) as exc:
+        verify_task(keys, spec, refs[0].task_id, refs[0].proof, 0, NOW, agent_id="agent-0", leeway=5,
+                    epoch=NOW - 60)
+    assert exc.value.code is code
+
+
+def test_epoch_and_limits_are_honoured_with_leeway(center_key, keys):
+    spec, refs = _job(center_key, issued=NOW - 100, timeout=600.0)
+    ok = {"agent_id": "agent-0", "leeway": 5}
+    verify_task(keys, spec, refs[0].task_id, refs[0].proof, 0, NOW, epoch=NOW - 100, **ok)
+    verify_task(keys, spec, refs[0].task_id, refs[0].proof, 0, NOW, epoch=NOW - 96, **ok)  # within leeway
+    with pytest.raises(TaskBeforeEpoch):
+        verify_task(keys, spec, refs[0].task_id, refs[0].proof, 0, NOW, epoch=NOW - 90, **ok)
+    with pytest.raises(TaskOutOfBounds, match="timeout"):
+        verify_task(keys, spec, refs[0].task_id, refs[0].proof, 0, NOW, max_timeout=599, **ok)
+    with pytest.raises(TaskOutOfBounds, match="lifetime"):
+        verify_task(keys, spec, refs[0].task_id, refs[0].proof, 0, NOW, max_lifetime=159, **ok)
+
+
+def test_resigning_is_deterministic(center_key):
+    """The center signs again on re-dispatch: with the stored issued time, identically."""
+    spec, _ = _job(center_key)
+    bare = msgspec.structs.replace(spec, signature=b"", issued=0.0)
+    a, _ = sign_job_spec(center_key, spec.key_id, bare, [TaskRef("t", "a")], expires=NOW + 60, nonce=b"n", issued=NOW)
+    b, _ = sign_job_spec(center_key, spec.key_id, bare, [TaskRef("t", "a")], expires=NOW + 60, nonce=b"n", issued=NOW)
+    assert (a.signature, a.issued) == (b.signature, NOW)

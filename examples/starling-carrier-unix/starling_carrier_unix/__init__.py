@@ -85,8 +85,11 @@ class UnixCarrier(Carrier):
         *,
         ssl_context: SSLContext | None = None,
         max_frame: int = DEFAULT_MAX_FRAME,
+        limits: Any = None,
         task_status: Any = trio.TASK_STATUS_IGNORED,
     ) -> None:
+        # ``limits`` (pre-login bounds) are accepted and not applied: only
+        # local processes that may open the socket (mode 0600) reach it.
         _refuse_tls(ssl_context)
         path = socket_path(url)
         await _clear_stale(path, url)

@@ -1,0 +1,219 @@
+"""The task guardian: nothing a child starts outlives the child's task, timeout or agent.
+
+Real processes only (harmless ``sleep``\\ s); each test looks processes up by
+PID and start time, so a recycled PID is never mistaken for a survivor.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import trio
+
+from agent_core._journal import Journal
+from agent_core._runner import (
+    TASK_LABEL,
+    guardian_available,
+    guardians,
+    interrupted_outcome,
+    run_process,
+    task_label,
+)
+from agent_core._sdk import ActionError
+from transports import ErrorCode
+
+pytestmark = pytest.mark.skipif(not guardian_available(), reason="the task guardian needs Linux and cffi")
+
+ROOT = Path(__file__).resolve().parents[2]
+
+#: A harmless tree; every pid it starts is written into DIR.
+TREE = (
+    "echo $$ > {d}/sh.pid; "
+    "sleep 300 & echo $! > {d}/background.pid; "
+    "setsid sh -c 'sleep 300 & echo $! > {d}/escaped.pid'; "
+    "sleep 300"
+)
+NAMES = ("sh.pid", "background.pid", "escaped.pid")
+
+
+def _running(pid: int, created: float) -> bool:
+    try:
+        proc = psutil.Process(pid)
+        return abs(proc.create_time() - created) < 0.01 and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _snapshot(d: Path, timeout: float = 10) -> dict[int, float]:
+    """The task's tree (guardian included) once all its pids are written."""
+    end = time.monotonic() + timeout
+    while not all((d / n).exists() and (d / n).read_text().strip() for n in NAMES):
+        assert time.monotonic() < end, "the tree did not start"
+        time.sleep(0.05)
+    time.sleep(0.2)
+    guardian = psutil.Process(psutil.Process(int((d / "sh.pid").read_text())).ppid())
+    assert "_guardian.py" in " ".join(guardian.cmdline())
+    tree = {p.pid: p.create_time() for p in [guardian, *guardian.children(recursive=True)]}
+    assert all(int((d / n).read_text()) in tree for n in NAMES), "a process escaped the guardian's tree"
+    return tree
+
+
+def _alive_after(tree: dict[int, float], seconds: float) -> list[int]:
+    end = time.monotonic() + seconds
+    while True:
+        alive = [pid for pid, created in tree.items() if _running(pid, created)]
+        if not alive or time.monotonic() > end:
+            return alive
+        time.sleep(0.05)
+
+
+def _kill_all(tree: dict[int, float]) -> None:
+    for pid, created in tree.items():
+        if _running(pid, created):
+            os.kill(pid, signal.SIGKILL)
+
+
+async def test_status_output_and_input_pass_through():
+    res = await run_process(["sh", "-c", "cat; echo err >&2; exit 3"], input=b"in\n")
+    assert (res.exit_code, res.stdout, res.stderr, res.signal) == (3, "in\n", "err\n", 0)
+    res = await run_process(["sh", "-c", "kill -TERM $$"])
+    assert (res.exit_code, res.signal) == (143, 15)
+
+
+async def test_exec_failures_keep_their_codes(tmp_path):
+    with pytest.raises(ActionError, match="not found") as exc:
+        await run_process([str(tmp_path / "no-such-program")])
+    assert exc.value.code is ErrorCode.A009
+    plain = tmp_path / "not-executable"
+    plain.write_text("#!/bin/sh\n")
+    with pytest.raises(ActionError, match="permission denied") as exc:
+        await run_process([str(plain)])
+    assert exc.value.code is ErrorCode.A009
+
+
+async def test_background_jobs_attached_to_the_output_end_with_the_command(tmp_path):
+    """A background job still holding the task's output belongs to the task;
+    a daemon that detached (output redirected, as init scripts do) stays."""
+    res = await run_process(["sh", "-c", (
+        f"sleep 300 & echo $! > {tmp_path}/attached; "
+        f"setsid sh -c 'sleep 300 & echo $! > {tmp_path}/escaped'; "
+        f"sleep 300 >/dev/null 2>&1 & echo $! > {tmp_path}/daemon"
+    )])
+    pids = {name: int((tmp_path / name).read_text()) for name in ("attached", "escaped", "daemon")}
+    try:
+        assert res.exit_code == 0
+        daemon = psutil.Process(pids["daemon"])
+        assert daemon.status() != psutil.STATUS_ZOMBIE and "sleep" in daemon.name()
+        for name in ("attached", "escaped"):
+            try:
+                proc = psutil.Process(pids[name])
+            except psutil.NoSuchProcess:
+                continue
+            assert proc.status() == psutil.STATUS_ZOMBIE or "sleep" not in proc.name(), f"{name} outlived its command"
+    finally:
+        try:
+            psutil.Process(pids["daemon"]).kill()  # our own daemon, started just above
+        except psutil.NoSuchProcess:
+            pass
+
+
+async def test_a_timeout_kills_the_whole_tree(tmp_path):
+    tree: dict[int, float] = {}
+    with trio.move_on_after(10) as timer:
+        async with trio.open_nursery() as nursery:
+
+            async def watch() -> None:
+                tree.update(await trio.to_thread.run_sync(_snapshot, tmp_path))
+                nursery.cancel_scope.cancel()  # the "timeout", once the tree is complete
+
+            nursery.start_soon(watch)
+            await run_process(["sh", "-c", TREE.format(d=tmp_path)])
+    assert not timer.cancelled_caught and tree
+    try:
+        assert _alive_after(tree, 0.0) == [], "processes ran past the timeout"
+    finally:
+        _kill_all(tree)
+
+
+def _spawn_runner(tmp_path: Path, label: str) -> subprocess.Popen[bytes]:
+    """A stand-in agent: a process that runs the tree through run_process."""
+    script = tmp_path / "runner.py"
+    script.write_text(
+        "import sys, trio\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        "from agent_core._runner import TASK_LABEL, run_process\n"
+        f"TASK_LABEL.set({label!r})\n"
+        f"trio.run(run_process, ['sh', '-c', {TREE.format(d=tmp_path)!r}])\n"
+    )
+    return subprocess.Popen([sys.executable, str(script)])
+
+
+def test_kill_9_of_the_parent_kills_the_whole_tree(tmp_path):
+    runner = _spawn_runner(tmp_path, "x")
+    try:
+        tree = _snapshot(tmp_path)
+        runner.kill()
+        runner.wait()
+        alive = _alive_after(tree, 5)
+        assert alive == [], f"processes outlived their agent: {alive}"
+    finally:
+        runner.kill()
+        _kill_all(tree if "tree" in locals() else {})
+
+
+def test_a_restarted_agent_kills_a_surviving_tree(tmp_path):
+    """A guardian that could not act (stopped here) is found by its label and killed."""
+    label = task_label(tmp_path, "t-1")
+    runner = _spawn_runner(tmp_path, label)
+    tree: dict[int, float] = {}
+    try:
+        tree = _snapshot(tmp_path)
+        (guardian,) = guardians(label)
+        guardian.suspend()  # it cannot notice its agent's death now
+        runner.kill()
+        runner.wait()
+        time.sleep(0.3)
+        assert len(_alive_after(tree, 0.0)) == len(tree)
+        code, message = interrupted_outcome(tmp_path, "t-1")
+        assert code is ErrorCode.A007 and "outlived the agent" in message, message
+        assert _alive_after(tree, 5) == []
+        # Nothing left: the next restart reports the tree killed with its agent.
+        code, message = interrupted_outcome(tmp_path, "t-1")
+        assert code is ErrorCode.A020 and "killed with the agent" in message
+    finally:
+        runner.kill()
+        _kill_all(tree)
+
+
+async def test_the_label_follows_the_task(tmp_path):
+    token = TASK_LABEL.set(task_label(tmp_path, "t-2"))
+    try:
+        res = await run_process(["sh", "-c", "cat /proc/$PPID/cmdline | tr '\\0' ' '"])
+    finally:
+        TASK_LABEL.reset(token)
+    assert f"{tmp_path}:t-2 --" in res.stdout
+
+
+def test_journal_epoch_is_kept_and_renewed_with_the_journal(tmp_path):
+    path = tmp_path / "journal.db"
+    before = time.time()
+    first = Journal(path)
+    epoch = first.epoch
+    first.close()
+    assert before <= epoch <= time.time()
+    again = Journal(path)
+    assert again.epoch == epoch, "reopening must keep the epoch"
+    again.close()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    time.sleep(0.01)
+    fresh = Journal(path)
+    assert fresh.epoch > epoch, "a lost journal comes back with a new epoch"
+    fresh.close()
