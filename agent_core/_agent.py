@@ -57,6 +57,7 @@ from ._health import collect_health
 from ._identity import Identity, collect_identity
 from ._journal import Journal
 from ._kernel import Kernel
+from ._keyfile import load_or_create_key
 from ._plugins import PluginHost
 from ._register import Enrollment, ProxyInfo, RegistrationError, register
 from ._residents import ResidentSupervisor
@@ -64,10 +65,11 @@ from ._runner import interrupted_outcome
 from ._sdk import ActionError
 from ._tasklog import log_task_end
 from ._throttle import Throttle
+from ._version import agent_version, write_running_version
 
 log = logging.getLogger("starling.agent")
 
-VERSION = "0.1.0"
+VERSION = agent_version()
 SCHEME_ORDER = {"quic": 0, "tcp": 1, "https": 2, "http": 3}
 #: Housekeeping rounds (30 s each) between re-registrations: about 10 minutes.
 REENROLL_ROUNDS = 20
@@ -290,6 +292,7 @@ class Agent:
             raise StarlingError(f"expected welcome, got {type(first).__name__}", code=EC.P003)
         self.statistics["connects"] += 1
         log.info("connected to proxy %s over %s", proxy.id, channel.carrier)
+        write_running_version(self.state_dir, VERSION)
         self._channel = channel
         self._proxy_id = proxy.id
         self._last_rx = trio.current_time()
@@ -469,20 +472,6 @@ class Agent:
             "throttle": self.throttle.describe(),
             **self.statistics,
         }
-
-
-def load_or_create_key(path: Path) -> Any:
-    """The agent's own Ed25519 key, made once at first start (mode 0600)."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ed25519
-
-    if path.exists():
-        key = serialization.load_pem_private_key(path.read_bytes(), None)
-        assert isinstance(key, ed25519.Ed25519PrivateKey)
-        return key
-    key = ed25519.Ed25519PrivateKey.generate()
-    write_private(path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    return key
 
 
 def dump_status(agent: Agent) -> str:

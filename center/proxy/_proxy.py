@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import trio
-from cryptography.hazmat.primitives.asymmetric import ed25519
+from nacl.signing import VerifyKey
 
 from transports import (
     Ack,
@@ -103,7 +103,7 @@ class Proxy:
         self.capacity = capacity
         self.flush_interval = flush_interval
         self.agents: dict[str, AgentConn] = {}
-        self.center_key: ed25519.Ed25519PublicKey | None = None
+        self.center_key: VerifyKey | None = None
         self.revoked: set[str] = set()
         self._key_ready = trio.Event()
         self._links: dict[str, Channel] = {}
@@ -170,7 +170,7 @@ class Proxy:
             raise StarlingError(welcome.message, code=ErrorCode.P005)
         if not isinstance(welcome, Welcome):
             raise StarlingError("expected welcome from center", code=ErrorCode.P003)
-        self.center_key = ed25519.Ed25519PublicKey.from_public_bytes(welcome.center_key)
+        self.center_key = VerifyKey(welcome.center_key)
         self.revoked = set(welcome.revoked)
         self._key_ready.set()
         self._links[url] = channel

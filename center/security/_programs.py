@@ -171,7 +171,7 @@ def _su(name: str, args: list[Word]) -> Inner | None:
             i += 1
             continue
         i += 1
-    return None
+    return Inner(f"{name} <stdin", stdin_script=True)  # no -c: the shell reads its stdin
 
 
 def _xargs(args: list[Word], stdin: Data) -> list[Inner]:
