@@ -108,7 +108,9 @@ ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("GET", "/v1/actions", "actions", Role.ACCOUNT, "Actions the hosts declare that this account may call"),
     RouteSpec("GET", "/v1/hosts", "hosts", Role.ACCOUNT, "Hosts in this account's scope", guard=Guard.HOSTS,
               query=(Query("online", "boolean"), Query("idc"), Query("tag", many=True), Query("host", many=True),
-                     Query("limit", "integer", 0, 1_000_000, 0))),
+                     Query("limit", "integer", 0, 1_000_000, 0), Query("tags_all", many=True), Query("tags_none", many=True),
+                     Query("exclude", many=True), Query("os", many=True), Query("version", many=True),
+                     Query("health", enum=("healthy", "unhealthy")))),
     RouteSpec("POST", "/v1/hosts/{host}/revoke", "revoke_host", Role.ADMIN, "Revoke a host: cut it off and refuse its enrollment",
               audit=True, errors=(404,)),
     RouteSpec("POST", "/v1/hosts/{host}/restore", "restore_host", Role.ADMIN, "Undo a host's revocation", audit=True, errors=(404,)),
@@ -147,6 +149,32 @@ ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("GET", "/v1/audit", "audit", Role.ADMIN, "Audit records",
               query=(Query("after", "integer", 0, 2**53, 0), Query("limit", "integer", 1, 10000, 100))),
     RouteSpec("GET", "/v1/audit/verify", "audit_verify", Role.ADMIN, "Verify the audit chain"),
+    # The file channel (center/_files_api.py, docs/file-transfer.md). Chunks are
+    # content-addressed: knowing a hash is what reading it takes; a push or a
+    # collect is a job and passes the policy (scopes, `paths`) like any other.
+    RouteSpec("POST", "/v1/files/missing", "files_missing", Role.ACCOUNT, "Which of these chunk hashes the center lacks (resumable upload)",
+              body="MissingRequest", errors=(400, 413)),
+    RouteSpec("PUT", "/v1/files/chunks/{digest}", "files_put", Role.ACCOUNT, "Upload one chunk (raw bytes, at most 8 MiB) named by its SHA-256",
+              status=201, errors=(400, 413), extra={"requestBody": {"required": True, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}}),
+    RouteSpec("GET", "/v1/files/chunks/{digest}", "files_get", Role.ACCOUNT, "Download one chunk (raw bytes)",
+              media="application/octet-stream", errors=(400, 404)),
+    RouteSpec("POST", "/v1/files/push", "files_push", Role.ACCOUNT, "Copy files to hosts from a manifest whose chunks are uploaded (a file.install job)",
+              audit=True, body="PushRequest", status=201, errors=(202, 400, 404, 413)),
+    RouteSpec("POST", "/v1/files/collect", "files_collect", Role.ACCOUNT, "Collect one file from each host into the chunk store (a file.collect job)",
+              audit=True, body="CollectRequest", status=201, errors=(202, 400, 404)),
+    # Diagnosis, targeting, host lifecycle, CMDB, chat bot (handlers: center/_api_diag.py).
+    RouteSpec("POST", "/v1/targets", "targets", Role.ACCOUNT, "Dry run: the hosts in this account's scope a job request selects",
+              body="JobRequest", errors=(404,)),
+    RouteSpec("GET", "/v1/hosts/{host}/diag", "host_diag", Role.ACCOUNT, "Diagnose a host in scope; live checks each hop now",
+              errors=(404,), query=(Query("live", "boolean", default=True),)),
+    RouteSpec("DELETE", "/v1/hosts/{host}", "forget_host", Role.ADMIN, "Forget a host (refused while online unless force)",
+              audit=True, errors=(400, 404), query=(Query("force", "boolean", default=False),)),
+    RouteSpec("GET", "/v1/cmdb", "cmdb", Role.ADMIN, "The CMDB records as imported"),
+    RouteSpec("POST", "/v1/cmdb/import", "cmdb_import", Role.ADMIN, "Import CMDB records", audit=True, body="CmdbImport", errors=(413,)),
+    RouteSpec("GET", "/v1/cmdb/check", "cmdb_check", Role.ADMIN, "Every mismatch between the CMDB and the agents"),
+    RouteSpec("POST", "/v1/cmdb/sync", "cmdb_sync", Role.ADMIN, "Merge CMDB tags into the hosts' tags", audit=True),
+    RouteSpec("POST", "/v1/chat/{tool}", "chat", Role.PUBLIC, "Chat-bot webhook (slack, dingtalk, feishu), verified by the tool's signature",
+              audit=True, errors=(401, 404, 413)),
 )
 
 

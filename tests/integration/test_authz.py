@@ -163,6 +163,17 @@ MATRIX: dict[str, tuple[Call, tuple[Any, ...]]] = {
     "mapping": (_fresh_account("mapping"), (401, 401, 403, 403, 403, OK)),
     "audit": (_get("/v1/audit"), (401, 401, 403, 403, 403, OK)),
     "audit_verify": (_get("/v1/audit/verify"), (401, 401, 403, 403, 403, OK)),
+    # A dry run shows only hosts in the caller's scope (none for the bare account, still a 200).
+    "targets": (_post("/v1/targets", _JOB), (401, 401, OK, OK, OK, OK)),
+    # The bare account's scope holds no host: it is not there for it.
+    "host_diag": (_get("/v1/hosts/{host}/diag?live=0"), (401, 401, 404, OK, OK, OK)),
+    "forget_host": (lambda w, role: raw(w, role, "DELETE", "/v1/hosts/no-such-host"), (401, 401, 403, 403, 403, 404)),
+    "cmdb": (_get("/v1/cmdb"), (401, 401, 403, 403, 403, OK)),
+    "cmdb_import": (_post("/v1/cmdb/import", {"records": [], "replace": False}), (401, 401, 403, 403, 403, OK)),
+    "cmdb_check": (_get("/v1/cmdb/check"), (401, 401, 403, 403, 403, OK)),
+    "cmdb_sync": (_post("/v1/cmdb/sync"), (401, 401, 403, 403, 403, OK)),
+    # Chat tools sign with their own secret, not an account key: unsigned (or unconfigured) is refused for all.
+    "chat": (_post("/v1/chat/slack", {"type": "event_callback"}), (401, 401, 401, 401, 401, 401)),
 }
 
 # In scope: the operator reads and cancels its own job.
