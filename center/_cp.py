@@ -49,7 +49,7 @@ console = Console()
 
 CHUNK_SIZE = 4 * 1024 * 1024
 #: Codes of hosts worth trying again at once: the agent restarted or lost its link mid-way.
-RETRYABLE = frozenset({"A007", "P002", "C005"})
+RETRYABLE = frozenset({"A007", "A020", "P002", "C005"})
 TARGET_FLAGS = ("--host", "--tag", "--idc", "--all")
 
 

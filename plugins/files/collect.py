@@ -67,13 +67,13 @@ async def collect(ctx: ActionContext, p: CollectParams) -> CollectResult:
     with fs_errors(path):
         fh = await trio.to_thread.run_sync(open, path, "rb")
     with fh:
-        while True:
-            data = await trio.to_thread.run_sync(fh.read, p.chunk_size)
+        # Read what was there at the start, no more: a file that keeps growing
+        # (an active log) would otherwise never end; the check below reports it.
+        while size < before.st_size:
+            data = await trio.to_thread.run_sync(fh.read, min(p.chunk_size, before.st_size - size))
             if not data:
                 break
             size += len(data)
-            if size > p.max_bytes:
-                raise ActionError(f"{path} grew past the cap of {p.max_bytes} bytes while read", code=ErrorCode.C032)
             digest = await trio.to_thread.run_sync(sha256_hex, data)
             whole.update(data)
             await ctx.chunks.put(digest, data)
