@@ -17,7 +17,7 @@ from center._authz import ROUTES
 from center.security import StarlingAuth
 from transports import client_context
 
-from .conftest import Fleet, starling
+from .conftest import Fleet, up_fleet
 
 pytestmark = pytest.mark.integration
 
@@ -26,12 +26,11 @@ ROLES = ("anonymous", "disabled", "bare", "operator", "approver", "admin")
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    home = tmp_path_factory.mktemp("authz")
-    proc = starling(home, "up", "--agents", "2", "--port", "0", "--detach", "--no-demo", timeout=180)
-    if proc.returncode != 0:
-        starling(home, "down")
-        raise AssertionError(f"starling up failed:\n{proc.stdout}\n{proc.stderr}")
-    fleet = Fleet(home)
+    with up_fleet(tmp_path_factory.mktemp("authz"), 2) as fleet:
+        yield from _world(fleet)
+
+
+def _world(fleet: Fleet) -> Iterator[dict[str, Any]]:
     p = fleet.profile
     admin = Client(p["api"], p["key_id"], p["secret"], p["ca_file"])
 
@@ -60,7 +59,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         for c in clients.values():
             c.close()
         admin.close()
-        starling(home, "down")
 
 
 def raw(world: dict[str, Any], role: str, method: str, path: str, body: Any = None) -> httpx.Response:
