@@ -66,7 +66,7 @@ def _flat(job: dict[str, Any]) -> dict[str, Any]:
         "total": job["total"],
         "counts": job["counts"],
         "hosts": [
-            {k: r.get(k) for k in ("host", "hostname", "ip", "state", "code", "message", "exit_code", "stdout", "stderr", "data")}
+            {k: r.get(k) for k in ("host", "hostname", "ip", "state", "code", "message", "exit_code", "stdout", "stderr", "data", "truncated")}
             for r in job.get("results", [])
         ],
     }
