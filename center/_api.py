@@ -30,6 +30,7 @@ from transports import FINAL_STATES, ErrorCode, StarlingError, catalogue_digest,
 from . import _credentials
 from ._accounts import (
     Account,
+    DbKeys,
     SecretBox,
     create_account,
     delete_account,
@@ -40,6 +41,7 @@ from ._accounts import (
 )
 from ._authz import ROUTES, Guard, Query, Role, RouteSpec, may_call, may_read_job
 from ._center import Center
+from ._console import Console, LoginRequest
 from ._http import error_response, json_response, parse
 from ._openapi import build_openapi
 from ._readiness import ops_routes
@@ -50,6 +52,7 @@ log = logging.getLogger("starling.api")
 Authenticator = Callable[[Request], Awaitable[str]]
 REQUEST_TYPES: dict[str, type] = {
     "JobRequest": JobRequest, "RegisterRequest": RegisterRequest, "AccountRequest": AccountRequest, "MappingRequest": MappingRequest,
+    "LoginRequest": LoginRequest,
 }
 
 
@@ -144,6 +147,13 @@ def build_app(center: Center, *, enroll_token: str, authenticate: Authenticator,
     def audit(actor: str, kind: str, subject: str, detail: Any) -> None:
         if center.audit is not None:
             center.audit.record(actor, kind, subject, detail)
+
+    async def check_secret(key_id: str, secret: str) -> bool:
+        known = await store.call(_credentials_secret, store.sync, secret_box, key_id)
+        return known is not None and hmac.compare_digest(known, secret.encode())
+
+    console = Console(check_secret, audit)
+    authenticate = console.authenticate_with(authenticate)  # a console session, else a signed request
 
     # -- the one wrapper ------------------------------------------------------------------------
 
@@ -502,7 +512,7 @@ def build_app(center: Center, *, enroll_token: str, authenticate: Authenticator,
         "wait": wait, "events": events, "output": output, "cancel": cancel, "approve": approve, "reject": reject,
         "create_account": create, "accounts": accounts, "delete_account": delete, "disable_account": disable,
         "enable_account": enable, "rotate_account": rotate, "mapping": mapping, "audit": audit_records,
-        "audit_verify": audit_verify,
+        "audit_verify": audit_verify, **console.handlers(),
     }
     routes = [Route(spec.path, endpoint(spec, handlers[spec.handler]), methods=[spec.method]) for spec in ROUTES]
     routes += ops_routes(center)  # /v1/ready, /metrics: probed often, so outside the audited table
@@ -525,3 +535,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 def _matches(template: str, path: str) -> bool:
     a, b = template.strip("/").split("/"), path.strip("/").split("/")
     return len(a) == len(b) and all(x == y or x.startswith("{") for x, y in zip(a, b, strict=True))
+
+
+def _credentials_secret(store: Any, box: SecretBox, key_id: str) -> bytes | None:
+    """The enabled account's secret (blocking; run in a thread)."""
+    return DbKeys(store, box).secret_for(key_id)

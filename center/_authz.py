@@ -147,6 +147,18 @@ ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("GET", "/v1/audit", "audit", Role.ADMIN, "Audit records",
               query=(Query("after", "integer", 0, 2**53, 0), Query("limit", "integer", 1, 10000, 100))),
     RouteSpec("GET", "/v1/audit/verify", "audit_verify", Role.ADMIN, "Verify the audit chain"),
+    # The web console (center._console): pages are public files; what they show comes from the routes above.
+    RouteSpec("GET", "/ui/", "console_page", Role.PUBLIC, "The web console", media="text/html", errors=(404,)),
+    RouteSpec("GET", "/ui/static/{file}", "console_static", Role.PUBLIC, "A file of the web console", media="text/javascript|text/css",
+              errors=(404,)),
+    RouteSpec("POST", "/ui/login", "console_login", Role.PUBLIC, "Open a console session with a key id and secret (sets the cookie)",
+              audit=True, body="LoginRequest", errors=(400, 401)),
+    RouteSpec("GET", "/ui/link", "console_link", Role.PUBLIC, "Open a console session with a one-time login token, then go to /ui/",
+              audit=True, status=303, errors=(401,), query=(Query("token", description="the one-time token"),)),
+    RouteSpec("GET", "/ui/session", "console_session", Role.ACCOUNT, "Who this session is, and its CSRF token"),
+    RouteSpec("POST", "/ui/logout", "console_logout", Role.ACCOUNT, "End this console session", audit=True),
+    RouteSpec("POST", "/ui/tokens", "console_token", Role.ACCOUNT, "A one-time console login link for the calling account",
+              audit=True),
 )
 
 

@@ -85,6 +85,7 @@ class ErrorCode(enum.StrEnum):
     C028 = ("C028", "no such API route", "Check the path against the API description (/openapi.json).")
     C029 = ("C029", "method not allowed on this route", "The Allow header lists the methods this route takes.")
     C030 = ("C030", "a local config or key file is unusable", "The message names the file (config, audit key ring, anchor file); fix or restore it.")
+    C031 = ("C031", "console request without its CSRF token", "A console page sends the X-Starling-CSRF header it read from GET /ui/session; reload the page.")
 
     # --- proxy ------------------------------------------------------------------
     P001 = ("P001", "agent not connected to this proxy", "The agent moved or went away; the center re-dispatches when it reappears.")
