@@ -25,6 +25,8 @@ from transports import (
     Balance,
     Cancel,
     Channel,
+    ChunkGet,
+    ChunkPut,
     Dispatch,
     DispatchAck,
     ErrorCode,
@@ -50,10 +52,13 @@ from transports import (
 from transports._signing import key_id_for, sign_job_spec, verify_result
 
 from ._credentials import proxy_token
+from ._diagnosis import Diagnoser, host_findings
 from ._jobtimes import check_job_times
 from ._metrics import CenterMetrics, log_failure
 from ._placement import Placement
 from ._requests import JobRequest
+from ._rollout import Rollouts
+from ._select import resolve_targets
 from ._store import AsyncStore, new_id
 
 if TYPE_CHECKING:
@@ -62,9 +67,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("starling.center")
 
-DISK_FULL_RATIO = 0.98
-LOAD_PER_CPU_LIMIT = 4.0
-MEM_LOW_RATIO = 0.03
 BALANCE_TOLERANCE = 1.1
 BALANCE_EVERY = 8.0
 #: A task dispatched or delivered this long ago without an ack is sent again
@@ -148,11 +150,19 @@ class Center:
         self._idc_totals: dict[str, int] = {}
         self.policy: Policy | None = None  # set by the server before serving
         self.audit: AuditTrail | None = None
+        self.files: Any = None  # center._files.CenterFiles, set by the server
         self._progress: dict[str, trio.Event] = defaultdict(trio.Event)
         self.stats: dict[str, int] = defaultdict(int)
         self.metrics = CenterMetrics(center_id)
         self.placement = Placement(self)
         store.observer = self.metrics.store_op
+        self.diagnoser = Diagnoser(self)
+        self.rollouts = Rollouts(self)
+        #: Seconds offline after which a host drops out of ``all`` (0 = never).
+        self.offline_after = 0.0
+        #: Chat-bot signing secrets per tool, and the account the bot acts as.
+        self.chat_secrets: dict[str, str] = {}
+        self.chat_account = ""
 
     # -- progress notification -------------------------------------------------------
 
@@ -250,6 +260,8 @@ class Center:
             await self._balance(link.idc)
         elif isinstance(msg, Output):
             self.outputs.add(msg)
+        elif isinstance(msg, (ChunkGet, ChunkPut)) and self.files is not None and link.nursery is not None:
+            link.nursery.start_soon(self.files.serve, link.channel, msg)  # not inline: chunks are big
         elif isinstance(msg, Ping):
             await link.channel.send(Pong(seq=msg.seq))
         elif isinstance(msg, ErrorMsg):
@@ -305,6 +317,8 @@ class Center:
                     pass
 
     async def _settle(self, job_ids: set[str]) -> None:
+        await self.diagnoser.record_failed(job_ids)
+        await self.rollouts.advance(job_ids)
         for job_id in job_ids:
             await self.store.finish_job_if_done(job_id)
         self.notify(job_ids)
@@ -315,18 +329,14 @@ class Center:
         check_job_times(req.timeout, req.deadline)  # C001 for NaN, inf, negative, 1e308, 1e-300
         if not (req.hosts or req.tags or req.idc or req.all):
             raise StarlingError("give targets: hosts, tags, idc or all", code=ErrorCode.C001)
-        targets = await self.store.select_agents(hosts=req.hosts, tags=req.tags, idc=req.idc, all_hosts=req.all)
-        if req.hosts:
-            known = {t["id"] for t in targets} | {t["hostname"] for t in targets} | {t["ip"] for t in targets} | {t["sn"] for t in targets}
-            unknown = [h for h in req.hosts if h not in known]
-            if unknown:
-                raise StarlingError(f"unknown host(s): {', '.join(unknown[:10])}", code=ErrorCode.C002)
+        resolved = await resolve_targets(self, req, time.time())
+        targets = resolved.targets
         revoked = [t for t in targets if t["revoked"]]
         if req.hosts and revoked:
             raise StarlingError(f"revoked host(s): {', '.join(t['hostname'] for t in revoked[:10])}", code=ErrorCode.C019)
         targets = [t for t in targets if not t["revoked"]]
         if not targets:
-            raise StarlingError("no registered host matches the selection", code=ErrorCode.C003)
+            raise StarlingError(f"no registered host matches the selection{resolved.explain()}", code=ErrorCode.C003)
         if self.policy is None:
             raise StarlingError("this center has no policy configured", code=ErrorCode.C020)
         await self.learn_catalogues({t["catalogue"] for t in targets})
@@ -348,6 +358,8 @@ class Center:
         job_id = new_id("j")
         window = APPROVAL_WINDOW if hold else (req.deadline if req.deadline > 0 else timeout + self.dispatch_grace)
         deadline = now + window
+        plan = self.rollouts.plan(req, targets, now)
+        targets = plan.targets if plan else targets
         params_raw = encode_value(params)
         job_row = {
             "id": job_id, "account": account, "action": req.action, "params": json.dumps(req.params),
@@ -359,6 +371,8 @@ class Center:
             {"id": f"{job_id}-{i:x}", "job_id": job_id, "agent_id": t["id"], "state": "created", "deadline": deadline, "created": now}
             for i, t in enumerate(targets)
         ]
+        if plan:
+            plan.hold(task_rows, now)
         await self.store.create_job(job_row, task_rows)
         self.stats["jobs"] += 1
         self.metrics.jobs_submitted.labels(req.action).inc()
@@ -370,9 +384,12 @@ class Center:
                 (r["id"], "failed", ErrorCode.A001.value, f"this host's agent does not declare {req.action}")
                 for r in task_rows if r["agent_id"] in missing
             ])
-        answer: dict[str, Any] = {"job_id": job_id, "total": len(targets), "state": job_row["state"], "warnings": adm.warnings}
+        answer: dict[str, Any] = {"job_id": job_id, "total": len(targets), "state": job_row["state"], "warnings": adm.warnings} | resolved.notes()
         if missing:
             answer["undeclared"] = len(missing)
+        # A rollout first skips the hosts diagnosed unhealthy (C033), before they fail
+        # as offline; a held job keeps its rollout for when it is approved.
+        send = await self.rollouts.begin(job_row, task_rows, plan) if plan else task_rows
         if hold:
             answer |= {"code": ErrorCode.C011.value, "reasons": adm.reasons, "offline": 0}
             return answer
@@ -382,7 +399,7 @@ class Center:
         if offline and req.offline == "fail":
             await self.store.finalize([(tid, "failed", agent["code"] or "E001", ErrorCode.of(agent["code"] or "E001", ErrorCode.E001).meaning) for tid, agent in offline])
         offline_ids = {tid for tid, _ in offline}
-        await self.dispatch(job_row, [r for r in live if r["id"] not in offline_ids], by_agent)
+        await self.dispatch(job_row, [r for r in send if r["agent_id"] not in missing and r["id"] not in offline_ids], by_agent)
         await self._settle({job_id})
         return answer | {"offline": len(offline)}
 
@@ -430,6 +447,7 @@ class Center:
             return {"job_id": job_id, "state": "rejected"}
         deadline = time.time() + job["timeout"] + self.dispatch_grace
         await self.store.set_deadline(job_id, deadline)
+        await self.rollouts.rehold(job_id)
         await self.store.set_job_state(job_id, "running")
         job = await self.store.job(job_id)
         assert job is not None
@@ -439,6 +457,7 @@ class Center:
         if offline and job["offline"] == "fail":
             await self.store.finalize(offline)
         gone = {t for t, *_ in offline}
+        rows = await self.rollouts.held_filter([r | {"job_id": job_id} for r in rows])
         await self.dispatch(job, [{"id": r["id"], "agent_id": r["agent_id"]} for r in rows if r["id"] not in gone], agents)
         await self._settle({job_id})
         return {"job_id": job_id, "state": "running", "approved_by": approver}
@@ -508,6 +527,7 @@ class Center:
         await self._redispatch(rows)
 
     async def _redispatch(self, rows: list[dict[str, Any]]) -> None:
+        rows = await self.rollouts.held_filter(rows)
         if not rows:
             return
         agents = await self.store.agent_by_id({r["agent_id"] for r in rows})
@@ -580,22 +600,11 @@ class Center:
     # -- the sweeper -------------------------------------------------------------------------
 
     def _environment_code(self, row: dict[str, Any], now: float) -> ErrorCode | None:
-        """An ``E…`` code when the host's last report explains the failure."""
-        if row.get("online") is not None and not row["online"]:
-            return ErrorCode.of(row["code"], ErrorCode.E001) if str(row.get("code", "")).startswith("E") else ErrorCode.E001
-        if row.get("last_seen") and now - row["last_seen"] > self.grace:
-            return ErrorCode.E005
-        try:
-            health = json.loads(row.get("health") or "{}")
-        except ValueError:
-            health = {}
-        for disk in health.get("disks", []):
-            if disk.get("total") and disk.get("used", 0) / disk["total"] >= DISK_FULL_RATIO:
-                return ErrorCode.E002
-        if health.get("cpus") and health.get("load1", 0) > LOAD_PER_CPU_LIMIT * health["cpus"]:
-            return ErrorCode.E003
-        if health.get("mem_total") and health.get("mem_available", 0) / health["mem_total"] < MEM_LOW_RATIO:
-            return ErrorCode.E004
+        """An ``E…`` code when the host's last report explains the failure
+        (the first finding of :func:`center._diagnosis.host_findings`)."""
+        for finding in host_findings(row, now, grace=self.grace, load_limit=self.diagnoser.load_limit):
+            if finding.code.layer == "E" and finding.code.value <= "E005":
+                return finding.code
         return None
 
     def classify_overdue(self, row: dict[str, Any], now: float) -> tuple[str, str, str, str]:
@@ -613,6 +622,7 @@ class Center:
         if stuck:
             self.stats["redispatched"] += len(stuck)
             await self._redispatch(stuck)
+        await self.rollouts.tick()
         due = await self.store.due_tasks(now)
         if due:
             touched = await self.store.finalize([self.classify_overdue(r, now) for r in due])

@@ -162,7 +162,7 @@ class Console:
             if request.method not in _SAFE_METHODS:
                 sent = request.headers.get(CSRF_HEADER, "")
                 if not hmac.compare_digest(sent.encode(), session.csrf.encode()):
-                    raise StarlingError(f"a console request that changes state needs the session's {CSRF_HEADER} header", code=ErrorCode.C031)
+                    raise StarlingError(f"a console request that changes state needs the session's {CSRF_HEADER} header", code=ErrorCode.C035)
             return session.key_id
 
         return authenticate

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import signal
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +125,12 @@ async def run_center(cfg: CenterConfig, *, task_status: Any = trio.TASK_STATUS_I
     )
     center.policy = make_policy(cfg)
     center.audit = make_audit_trail(cfg, store)
+    from ._files import CenterFiles
+
+    center.files = CenterFiles(Path(cfg.files_dir or Path(cfg.state_dir) / "chunks"), store, cfg.center_id, cfg.max_file_bytes)
+    center.offline_after, center.diagnoser.min_version = cfg.offline_after, cfg.min_agent_version
+    center.diagnoser.load_limit, center.diagnoser.clock_limit = cfg.diag_load_per_cpu, cfg.diag_clock_skew
+    center.chat_secrets, center.chat_account = dict(cfg.chat_secrets), cfg.chat_account
     cert, key, _ca = center_tls(cfg)
     app = build_app(center, enroll_token=cfg.enroll_token, authenticate=make_authenticator(store_sync, box), secret_box=box)
     hc = HyperConfig()
@@ -146,6 +154,10 @@ async def run_center(cfg: CenterConfig, *, task_status: Any = trio.TASK_STATUS_I
         nursery.start_soon(gate.run_trimmer)
         center.placement.share = cfg.borrow_share
         nursery.start_soon(center.placement.run)
+        if cfg.cmdb_source and cfg.cmdb_sync_interval > 0:
+            from ._cmdb import keep_in_sync
+
+            nursery.start_soon(keep_in_sync, center, cfg.cmdb_source, cfg.cmdb_sync_interval)
         nursery.start_soon(center.audit.run)
         log.info("center %s serving API on %s, proxies on %s", cfg.center_id, api, bound)
         task_status.started({"api": api, "proxy_listen": bound, "center": center})
@@ -165,6 +177,13 @@ async def run_proxy(cfg: ProxyConfig, *, task_status: Any = trio.TASK_STATUS_IGN
         advertise=[], client_ssl=client_ssl, heartbeat=cfg.heartbeat, capacity=cfg.capacity,
         flush_interval=cfg.flush_interval,
     )
+    from .proxy._files import ProxyFiles
+
+    # Default: a temp dir unique to this proxy's listeners (two proxies on one
+    # machine never share a cache by accident).
+    where = hashlib.sha256(" ".join(cfg.listen).encode()).hexdigest()[:10]
+    cache = Path(cfg.cache_dir) if cfg.cache_dir else Path(tempfile.gettempdir()) / f"starling-{cfg.proxy_id}-{where}-chunks"
+    proxy.files = ProxyFiles(proxy, cache, cfg.cache_bytes, rate=cfg.file_rate)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_until_signal, nursery)
         bound = []

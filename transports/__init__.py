@@ -50,6 +50,10 @@ from ._messages import (
     AnyMessage,
     Balance,
     Cancel,
+    ChunkAck,
+    ChunkData,
+    ChunkGet,
+    ChunkPut,
     DiskUsage,
     Dispatch,
     DispatchAck,
@@ -80,6 +84,7 @@ from ._messages import (
     TaskState,
     Welcome,
 )
+from ._rate import RateLimit
 from ._stream import GOODBYE, StreamChannel
 from ._tls import AEAD_CIPHERS, TlsFiles, client_context, server_context, tls_files
 
@@ -97,6 +102,10 @@ __all__ = [
     "Catalogue",
     "Channel",
     "ChannelClosed",
+    "ChunkAck",
+    "ChunkData",
+    "ChunkGet",
+    "ChunkPut",
     "ClosedByYou",
     "CodeRole",
     "ConnGate",
@@ -128,6 +137,7 @@ __all__ = [
     "Pong",
     "Presence",
     "ProtocolError",
+    "RateLimit",
     "Result",
     "ResultAck",
     "Results",

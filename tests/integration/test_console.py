@@ -81,7 +81,7 @@ def test_session_reads_and_needs_csrf_to_write(fleet):
         assert len(http.get("/v1/hosts").json()["hosts"]) == AGENTS
         job = {"action": "cmd.run", "params": {"cmd": "echo console"}, "all": True}
         refused = http.post("/v1/jobs", json=job)
-        assert refused.status_code == 403 and refused.json()["error"]["code"] == "C031"
+        assert refused.status_code == 403 and refused.json()["error"]["code"] == "C035"
         wrong = http.post("/v1/jobs", json=job, headers={"X-Starling-CSRF": "x" + csrf})
         assert wrong.status_code == 403
         ok = http.post("/v1/jobs", json=job, headers={"X-Starling-CSRF": csrf})
