@@ -56,6 +56,8 @@ MAX_SESSIONS = 10_000
 COOKIE = "__Host-starling-session"
 CSRF_HEADER = "x-starling-csrf"
 STATIC = Path(__file__).with_name("console")
+#: Files the pages load from npm packages (``./dev install`` runs ``npm ci`` in center/console), by the name the pages use.
+VENDOR = {"chart.umd.js": "node_modules/chart.js/dist/chart.umd.js"}
 _SAFE_METHODS = frozenset({"GET", "HEAD"})
 _TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
 #: The pages load only their own scripts and styles and talk only to this center.
@@ -226,7 +228,9 @@ class Console:
 
 def _static(name: str) -> Response:
     """One file of the console, by its flat name (no paths, no dot files)."""
-    path = STATIC / name
+    path = STATIC / VENDOR.get(name, name)
+    if name in VENDOR and not path.is_file():
+        raise StarlingError(f"{name} comes from npm and is not installed here; run ./dev install", code=ErrorCode.C028)
     if "/" in name or "\\" in name or name.startswith(".") or path.suffix not in _TYPES or not path.is_file():
         raise StarlingError(f"no console file {name!r}", code=ErrorCode.C028)
     response = FileResponse(path, media_type=_TYPES[path.suffix])

@@ -43,9 +43,10 @@ function showError(err) {
 }
 
 function show(view) {
-  for (const v of ["login", "run", "history"]) $(`#${v}-view`).hidden = v !== view;
+  for (const v of ["login", "run", "history", "fleet"]) $(`#${v}-view`).hidden = v !== view;
   for (const b of document.querySelectorAll("nav .tab")) b.classList.toggle("active", b.dataset.view === view);
   if (view === "history") loadHistory().catch(showError);
+  if (view === "fleet") loadFleet().catch(showError);
 }
 
 // -- login --------------------------------------------------------------------------------------
@@ -303,6 +304,7 @@ async function loadResults(jobId) {
   $("#rerun").hidden = !(view.complete && failed.length);
   $("#rerun-count").textContent = failed.length;
   state.failed = failed.map((r) => r.host);
+  completionChart(view);
   state.jobAction = { action: view.action };
 }
 
@@ -375,6 +377,82 @@ async function loadHistory() {
 }
 
 $("#history-form").addEventListener("submit", (ev) => { ev.preventDefault(); loadHistory().catch(showError); });
+
+// -- fleet overview and charts (chart.js from npm, served as /ui/static/chart.umd.js) ------------
+
+const charts = {};
+
+function chart(id, config) {
+  if (typeof window.Chart === "undefined") { $("#charts-missing").hidden = false; return; }
+  if (charts[id]) charts[id].destroy();
+  charts[id] = new window.Chart($(`#${id}`), { ...config, options: { animation: false, maintainAspectRatio: false, ...config.options } });
+}
+
+function countBy(rows, key) {
+  const out = new Map();
+  for (const r of rows) out.set(key(r), (out.get(key(r)) || 0) + 1);
+  return [...out.entries()].sort((a, b) => b[1] - a[1]);
+}
+
+function bar(id, title, pairs) {
+  chart(id, {
+    type: "bar",
+    data: { labels: pairs.map((p) => p[0]), datasets: [{ label: title, data: pairs.map((p) => p[1]), backgroundColor: "#4c6fbf" }] },
+    options: { plugins: { title: { display: true, text: title }, legend: { display: false } }, scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } },
+  });
+}
+
+function hostState(h) {
+  if (h.revoked) return "revoked";
+  return h.online ? "online" : `offline${h.code ? " " + h.code : ""}`;
+}
+
+async function loadFleet() {
+  const doc = await api("GET", "/v1/hosts");
+  const hosts = doc.hosts;
+  const now = Date.now() / 1000;
+  const online = hosts.filter((h) => h.online).length;
+  $("#fleet-summary").textContent = `${hosts.length} host(s) in your scope, ${online} online, ${hosts.length - online} offline`;
+  bar("chart-state", "hosts by state", countBy(hosts, hostState));
+  bar("chart-idc", "hosts by IDC", countBy(hosts, (h) => h.idc || "?"));
+  bar("chart-version", "hosts by agent version", countBy(hosts, (h) => h.version || "?"));
+  const rows = hosts.map((h) => {
+    const hl = h.health || {};
+    const disks = (hl.disks || []).map((d) => ({ mount: d.mount, pct: d.total ? (100 * d.used) / d.total : 0 }));
+    const disk = disks.sort((a, b) => b.pct - a.pct)[0];
+    const age = h.last_seen ? now - h.last_seen : Infinity;
+    const load = hl.cpus ? hl.load1 / hl.cpus : null;
+    const mem = hl.mem_total ? (100 * hl.mem_available) / hl.mem_total : null;
+    const score = (h.online ? 0 : 1000) + (disk ? disk.pct : 0) + (load || 0) * 10;
+    return { h, age, disk, load, mem, score };
+  }).sort((a, b) => b.score - a.score);
+  const cell = (text, cls = "") => el("td", cls ? { class: cls } : {}, text);
+  $("#health tbody").replaceChildren(...rows.slice(0, 1000).map(({ h, age, disk, load, mem }) => el("tr", {},
+    cell(h.hostname), cell(h.idc), cell(hostState(h), h.online ? "" : "bad"),
+    cell(Number.isFinite(age) ? `${age.toFixed(0)} s` : "never", age > 60 ? "warn" : ""),
+    cell(disk ? `${disk.pct.toFixed(0)}% ${disk.mount}` : "", disk && disk.pct > 90 ? "bad" : disk && disk.pct > 80 ? "warn" : ""),
+    cell(load === null ? "" : `${(h.health.load1).toFixed(2)} / ${h.health.cpus}`, load > 2 ? "bad" : load > 1 ? "warn" : ""),
+    cell(mem === null ? "" : `${mem.toFixed(0)}%`, mem !== null && mem < 10 ? "bad" : ""),
+    cell(h.version || ""))));
+}
+
+$("#fleet-refresh").addEventListener("click", () => loadFleet().catch(showError));
+
+function completionChart(view) {
+  // Seconds from the job's creation to each host's result, as a histogram of 20 bins.
+  const times = view.results.filter((r) => r.times && r.times.finished).map((r) => r.times.finished - view.created);
+  if (!times.length) return;
+  const max = Math.max(...times, 0.001);
+  const bins = 20, width = max / bins;
+  const counts = new Array(bins).fill(0);
+  for (const t of times) counts[Math.min(bins - 1, Math.floor(t / width))] += 1;
+  chart("job-chart", {
+    type: "bar",
+    data: { labels: counts.map((_, i) => `${(i * width).toFixed(2)}s`), datasets: [{ label: "hosts finished", data: counts, backgroundColor: "#2e9d4f" }] },
+    options: { plugins: { title: { display: true, text: `per-host completion time (${times.length} hosts, slowest ${max.toFixed(2)} s)` }, legend: { display: false } },
+      scales: { y: { beginAtZero: true, ticks: { precision: 0 } }, x: { title: { display: true, text: "seconds after submission" } } } },
+  });
+}
 
 window.addEventListener("error", (ev) => showError(ev.error || ev.message));
 window.addEventListener("unhandledrejection", (ev) => showError(ev.reason));

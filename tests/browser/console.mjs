@@ -66,7 +66,11 @@ try {
     cls: g.className, head: g.querySelector(".head").textContent, hosts: g.querySelector(".hosts").textContent,
     text: g.textContent })));
   await page.screenshot({ path: `${shots}/console-run.png`, fullPage: true });
-  out({ step, groups, done: await page.textContent("#job-done"), rerun: await page.textContent("#rerun") });
+  const jobChart = await page.evaluate(() => {
+    const c = window.Chart && window.Chart.getChart("job-chart");
+    return c ? c.data.datasets[0].data.reduce((a, b) => a + b, 0) : null;
+  });
+  out({ step, groups, done: await page.textContent("#job-done"), rerun: await page.textContent("#rerun"), jobChart });
 
   step = "rerun";
   const firstJob = await page.textContent("#job-id");
@@ -86,6 +90,16 @@ try {
   const rows = await page.$$eval("#history tbody tr", (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent)));
   await page.screenshot({ path: `${shots}/console-jobs.png` });
   out({ step, rows });
+
+  step = "fleet";
+  await page.click("nav .tab[data-view=fleet]");
+  await page.waitForSelector("#health tbody tr");
+  const fleet = await page.evaluate(() => {
+    const sum = (id) => { const c = window.Chart && window.Chart.getChart(id); return c ? Object.fromEntries(c.data.labels.map((l, i) => [l, c.data.datasets[0].data[i]])) : null; };
+    return { state: sum("chart-state"), idc: sum("chart-idc"), version: sum("chart-version") };
+  });
+  await page.screenshot({ path: `${shots}/console-fleet.png`, fullPage: true });
+  out({ step, ...fleet, summary: await page.textContent("#fleet-summary"), health: await page.$$eval("#health tbody tr", (trs) => trs.length) });
   out({ done: true });
 } catch (err) {
   const pages = browser.contexts().flatMap((c) => c.pages());

@@ -46,6 +46,12 @@ def test_page_is_served(fleet):
         assert r.status_code == 200 and "text/html" in r.headers["content-type"]
         assert "script-src 'self'" in r.headers["content-security-policy"]
         assert http.get("/ui/static/console.js").status_code == 200
+        chart = http.get("/ui/static/chart.umd.js")  # from npm (center/console/node_modules)
+        if chart.status_code == 404:
+            assert "./dev install" in chart.json()["error"]["message"]
+        else:
+            assert chart.status_code == 200 and "text/javascript" in chart.headers["content-type"]
+        assert http.get("/ui/static/package.json").status_code == 404  # only pages' files, by suffix
         missing = http.get("/ui/static/..%2Fpyproject.toml")
         assert missing.status_code == 404 and missing.json()["error"]["code"] == "C028"
 

@@ -78,6 +78,7 @@ def test_run_shows_every_result_and_a_grouped_failure(steps):
     assert "A008" in bad[0]["head"] and "exit=3" in bad[0]["head"] and "other-host" in bad[0]["text"]
     assert "hint:" in bad[0]["text"]
     assert f"{AGENTS - 1}" in s["rerun"]
+    assert s["jobChart"] == AGENTS  # the completion-time histogram counts every host once
 
 
 def test_rerun_on_failed_hosts_only(steps):
@@ -89,3 +90,10 @@ def test_rerun_on_failed_hosts_only(steps):
 def test_job_history_filters(steps):
     rows = steps["history"]["rows"]
     assert len(rows) >= 2 and all(r[1] == "cmd.run" and r[3] == "done" for r in rows)
+
+
+def test_fleet_overview_charts(steps):
+    s = steps["fleet"]
+    assert s["state"] == {"online": AGENTS} and s["idc"] == {"local": AGENTS}
+    assert sum(s["version"].values()) == AGENTS
+    assert s["health"] == AGENTS and s["summary"].startswith(f"{AGENTS} host(s)")
