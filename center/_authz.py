@@ -177,7 +177,7 @@ ROUTES: tuple[RouteSpec, ...] = (
               audit=True, errors=(401, 404, 413)),
     # The web console (center._console): pages are public files; what they show comes from the routes above.
     RouteSpec("GET", "/ui/", "console_page", Role.PUBLIC, "The web console", media="text/html", errors=(404,)),
-    RouteSpec("GET", "/ui/static/{file}", "console_static", Role.PUBLIC, "A file of the web console", media="text/javascript|text/css",
+    RouteSpec("GET", "/ui/static/{file}", "console_static", Role.PUBLIC, "A file of the web console", media="text/javascript|text/css|text/html",
               errors=(404,)),
     RouteSpec("POST", "/ui/login", "console_login", Role.PUBLIC, "Open a console session with a key id and secret (sets the cookie)",
               audit=True, body="LoginRequest", errors=(400, 401)),

@@ -260,7 +260,13 @@ function watchJob(jobId) {
   };
   const source = new EventSource(`/v1/jobs/${encodeURIComponent(jobId)}/events`);
   state.source = source;
-  source.addEventListener("progress", (ev) => { progress(JSON.parse(ev.data)); refresh(); });
+  // Small jobs show each host's result as it arrives; a big one shows counts live and
+  // fetches its results when done (a 10,000-host result list is not re-read every event).
+  source.addEventListener("progress", (ev) => {
+    const view = JSON.parse(ev.data);
+    progress(view);
+    if (view.total <= LIVE_RESULTS) refresh();
+  });
   source.addEventListener("done", () => { source.close(); clearTimeout(pending); pending = null; loadResults(jobId).catch(showError); });
   source.onerror = () => { source.close(); loadResults(jobId).catch(showError); };
 }
@@ -274,6 +280,7 @@ function progress(view) {
   $("#cancel").hidden = view.complete || view.state !== "running";
 }
 
+const LIVE_RESULTS = 500;
 const FINAL = new Set(["succeeded", "failed", "timed_out", "cancelled"]);
 
 function groupKey(r) {
