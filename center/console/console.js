@@ -281,6 +281,7 @@ function progress(view) {
 }
 
 const LIVE_RESULTS = 500;
+const MAX_GROUPS = 200;
 const FINAL = new Set(["succeeded", "failed", "timed_out", "cancelled"]);
 
 function groupKey(r) {
@@ -306,7 +307,13 @@ async function loadResults(jobId) {
     groups.get(key).push(r);
   }
   const ordered = [...groups.values()].sort((a, b) => (a[0].state !== "succeeded") - (b[0].state !== "succeeded") || b.length - a.length);
-  $("#groups").replaceChildren(...ordered.map(renderGroup));
+  // Thousands of distinct outcomes would freeze the page: show the biggest groups, say how many more.
+  const shown = ordered.slice(0, MAX_GROUPS).map(renderGroup);
+  if (ordered.length > MAX_GROUPS) {
+    const rest = ordered.slice(MAX_GROUPS).reduce((n, g) => n + g.length, 0);
+    shown.push(el("p", { class: "dim" }, `… ${ordered.length - MAX_GROUPS} more groups (${rest} hosts); the API has them all: GET /v1/jobs/${jobId}`));
+  }
+  $("#groups").replaceChildren(...shown);
   const failed = view.results.filter((r) => FINAL.has(r.state) && r.state !== "succeeded");
   $("#rerun").hidden = !(view.complete && failed.length);
   $("#rerun-count").textContent = failed.length;
