@@ -135,3 +135,18 @@ def test_logout_ends_the_session(fleet):
         assert r.status_code == 401 and r.json()["error"]["code"] == "C007"
 
 
+
+
+def test_up_prints_the_console_url_and_a_working_link(fleet, admin, capsys):
+    from center import _up
+
+    p = fleet.profile
+    _up._print_console(admin, p["api"])
+    printed = capsys.readouterr().err
+    assert f"web console: {p['api']}/ui/" in printed
+    link = printed.split("): ", 1)[1].split()[0]
+    assert link.startswith(f"{p['api']}/ui/link?token=")
+    with browser(fleet) as http:
+        r = http.get(link.removeprefix(p["api"]))
+        assert r.status_code == 303
+        assert http.get("/ui/session").json()["key_id"] == p["key_id"]
