@@ -1,6 +1,7 @@
 """The web console in a real browser: Debian's headless chromium driven by
 playwright-core (tests/browser/console.mjs) against a real center, proxy and
-agents. Screenshots land in docs/console/ (shown in docs/console.md)."""
+agents. Screenshots go to a temporary directory, or, with
+``STARLING_UPDATE_SCREENSHOTS=1``, to docs/console/ (shown in docs/console.md)."""
 
 from __future__ import annotations
 
@@ -35,15 +36,16 @@ def _why_not() -> str:
 
 
 @pytest.fixture(scope="module")
-def steps(fleet: Fleet) -> dict[str, dict[str, Any]]:
+def steps(fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
     why = _why_not()
     if why:
         pytest.skip(why)
     p = fleet.profile
-    SHOTS.mkdir(exist_ok=True)
+    shots = SHOTS if os.environ.get("STARLING_UPDATE_SCREENSHOTS") == "1" else tmp_path_factory.mktemp("shots")
+    shots.mkdir(exist_ok=True)
     env = {
         **os.environ, "STARLING_API": p["api"], "STARLING_KEY_ID": p["key_id"], "STARLING_SECRET": p["secret"],
-        "SHOTS": str(SHOTS), "CONSOLE_MODULES": str(MODULES), "CHROMIUM": CHROMIUM,
+        "SHOTS": str(shots), "CONSOLE_MODULES": str(MODULES), "CHROMIUM": CHROMIUM,
     }
     proc = subprocess.run(["node", str(ROOT / "tests" / "browser" / "console.mjs")], env=env, capture_output=True, text=True,
                           timeout=400, check=False)
