@@ -80,6 +80,24 @@ try {
   out({ step, job: await page.textContent("#job-id"), done: await page.textContent("#job-done"),
     groups: await page.$$eval("#groups .group .head", (els) => els.map((e) => e.textContent)) });
 
+  step = "action";
+  // A plugin action with a form built from its params schema (file.checksum: a list `paths`, an enum
+  // `algorithm`, an optional `expected`).
+  await page.check("input[name=mode][value=action]");
+  await page.selectOption("#action", "file.checksum");
+  const fields = await page.$$eval("#action-form [name]", (els) => els.map((e) => e.name));
+  await page.fill("#action-form [name=paths]", "/etc/hostname");
+  await page.selectOption("#action-form [name=algorithm]", '"md5"');
+  const before = await page.textContent("#job-id");
+  await page.click("#run");
+  await page.waitForFunction((old) => document.querySelector("#job-id").textContent !== old, before);
+  await page.waitForFunction(() => document.querySelector("#job-done").textContent.startsWith(
+    document.querySelector("#job-progress").max + " /") && document.querySelector("#job-state").textContent === "done");
+  await page.waitForSelector("#groups .group pre.data");
+  out({ step, fields, groups: await page.$$eval("#groups .group", (els) => els.map((g) => ({ cls: g.className,
+    head: g.querySelector(".head").textContent, data: (g.querySelector("pre.data") || {}).textContent || "" }))) });
+  await page.check("input[name=mode][value=command]");
+
   step = "history";
   await page.click("nav .tab[data-view=history]");
   await page.waitForSelector("#history tbody tr");

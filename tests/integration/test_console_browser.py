@@ -89,6 +89,14 @@ def test_rerun_on_failed_hosts_only(steps):
     assert len(s["groups"]) == 1 and "failed" in s["groups"][0]
 
 
+def test_plugin_action_from_its_form(steps):
+    s = steps["action"]
+    assert s["fields"] == ["paths", "algorithm", "expected"]
+    [group] = s["groups"]  # every host hashed the same file on the same machine: one group, its data shown
+    assert "succeeded" in group["cls"] and group["head"].startswith(f"{AGENTS} hosts")
+    assert '"md5"' in group["data"] and "/etc/hostname" in group["data"]
+
+
 def test_job_history_filters(steps):
     rows = steps["history"]["rows"]
     assert len(rows) >= 2 and all(r[1] == "cmd.run" and r[3] == "done" for r in rows)
