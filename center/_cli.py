@@ -113,7 +113,7 @@ def _flat(job: dict[str, Any]) -> dict[str, Any]:
         "counts": job["counts"],
         "rollout": job.get("rollout"),
         "hosts": [
-            {k: r.get(k) for k in ("host", "hostname", "ip", "state", "code", "message", "exit_code", "stdout", "stderr", "data", "diagnosis") if k in r or k != "diagnosis"}
+            {k: r.get(k) for k in ("host", "hostname", "ip", "state", "code", "message", "exit_code", "stdout", "stderr", "data", "truncated", "diagnosis") if k in r or k != "diagnosis"}
             for r in job.get("results", [])
         ],
     }

@@ -193,6 +193,14 @@ MATRIX: dict[str, tuple[Call, tuple[Any, ...]]] = {
     "files_get": (_get(f"/v1/files/chunks/{_DIGEST}"), (401, 401, 404, 404, 404, 404)),
     "files_push": (_post("/v1/files/push", _PUSH), (401, 401, 403, 403, 403, 201)),
     "files_collect": (_post("/v1/files/collect", {"all": True, "path": "/etc/hostname"}), (401, 401, 403, 403, 403, 201)),
+    # The web console: files are public; a login or link that is wrong is 401 whoever signs the request.
+    "console_page": (_get("/ui/"), (OK, OK, OK, OK, OK, OK)),
+    "console_static": (_get("/ui/static/console.js"), (OK, OK, OK, OK, OK, OK)),
+    "console_login": (_post("/ui/login", {"key_id": "nobody", "secret": "wrong"}), (401, 401, 401, 401, 401, 401)),
+    "console_link": (_get("/ui/link?token=not-a-token"), (401, 401, 401, 401, 401, 401)),
+    "console_session": (_get("/ui/session"), (401, 401, OK, OK, OK, OK)),
+    "console_logout": (_post("/ui/logout"), (401, 401, OK, OK, OK, OK)),
+    "console_token": (_post("/ui/tokens"), (401, 401, OK, OK, OK, OK)),
 }
 
 # In scope: the operator reads and cancels its own job.
