@@ -8,7 +8,11 @@ only argparse and the error catalogue at the top. The rule for every subcommand:
   is imported INSIDE its ``cmd_*`` function, or lives in its own module that the function
   imports, e.g. ``from ._up import up``. ``tests/center/test_cli_startup.py`` fails if
   building the parser loads the server stack.
-- ``console`` / ``err_console`` are rich consoles created on first use.
+- A subcommand that lives in its own module declares itself there with an
+  ``add_parsers(sub)`` (argparse only, no heavy imports at module top), as
+  ``_setup_cli``, ``_upgrade_cli`` and ``_cp`` do; ``build_parser`` calls it.
+- ``console`` / ``err_console`` are rich consoles created on first use
+  (``center/_console.py``: ``lazy_console()``; use it in new CLI modules too).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import argparse
 import json
 import sys
 import time
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 from transports import ErrorCode, StarlingError, catalogue_markdown
 
@@ -30,36 +34,10 @@ from ._cli_diag import (
     rollout,
     selection,
 )
+from ._lazyconsole import lazy_console, real_console
 
-if TYPE_CHECKING:
-    from rich.console import Console
-
-
-class _LazyConsole:
-    """A rich ``Console`` made on first use: importing rich costs ~50 ms we skip for --help."""
-
-    def __init__(self, stderr: bool = False) -> None:
-        self._stderr = stderr
-        self._real: Console | None = None
-
-    def get(self) -> Console:
-        if self._real is None:
-            from rich.console import Console
-
-            self._real = Console(stderr=self._stderr)
-        return self._real
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.get(), name)
-
-
-def real_console(c: Console) -> Console:
-    """The rich ``Console`` behind ``console``/``err_console`` (for APIs that check its type)."""
-    return c.get() if isinstance(c, _LazyConsole) else c  # type: ignore[attr-defined]
-
-
-console = cast("Console", _LazyConsole())
-err_console = cast("Console", _LazyConsole(stderr=True))
+console = lazy_console()
+err_console = lazy_console(stderr=True)
 
 
 def _emit_json(doc: Any) -> None:
@@ -810,8 +788,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     # Subcommands that live in their own module declare themselves there (argparse only).
     from ._setup_cli import add_parsers as add_setup_parsers
+    from ._upgrade_cli import add_parsers as add_upgrade_parsers
 
     add_setup_parsers(sub)
+    add_upgrade_parsers(sub)
     return parser
 
 

@@ -29,23 +29,18 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TransferSpeedColumn,
-)
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from transports import ErrorCode, StarlingError
 
-err_console = Console(stderr=True)
-console = Console()
+from ._lazyconsole import lazy_console, real_console
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+# rich loads when something prints: `starling --help` imports this module for its parser.
+err_console = lazy_console(stderr=True)
+console = lazy_console()
 
 CHUNK_SIZE = 4 * 1024 * 1024
 #: Codes of hosts worth trying again at once: the agent restarted or lost its link mid-way.
@@ -212,9 +207,18 @@ def build_manifest(src: Path, chunk_size: int) -> tuple[list[dict[str, Any]], di
 
 
 def _progress(quiet: bool) -> Progress:
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TransferSpeedColumn,
+    )
+
     return Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-        TextColumn("{task.fields[hosts]}"), TimeElapsedColumn(), console=err_console, transient=True, disable=quiet,
+        TextColumn("{task.fields[hosts]}"), TimeElapsedColumn(), console=real_console(err_console), transient=True, disable=quiet,
     )
 
 
@@ -363,6 +367,8 @@ def pull(client: Any, src: str, local: str, targets: dict[str, Any], args: argpa
 
 
 def render(doc: dict[str, Any]) -> None:
+    from rich.table import Table
+
     table = Table(show_edge=False, header_style="bold")
     to_hosts = doc["direction"] == "to_hosts"
     cols = ["host", "state", "code"] + (["new", "differing", "same", "fetched"] if to_hosts else ["bytes", "path"]) + ["message"]

@@ -37,7 +37,7 @@ def test_contracts_kept():
         ("plugins/system/_contract_probe.py", "import sqlalchemy\n", "never imports the server stack"),
         ("agent_core/_contract_probe.py", "def f():\n    from center import _store\n", "never imports the server stack"),
         ("transports/_contract_probe.py", "from agent_core import _kernel\n", "Layers"),
-        ("center/_render_probe.py", "", None),  # control: an unrelated new module breaks nothing
+        ("center/_client_probe.py", "", None),  # control: an unrelated new module breaks nothing
     ],
 )
 def test_contract_catches_a_violation(tmp_path, module, line, contract):

@@ -106,7 +106,8 @@ def _tool() -> str:
 
 
 def _unavailable() -> str | None:
-    if not (Path(__file__).resolve().parents[2] / "VERSION").exists():
+    # plugins/agent/upgrade.py in /opt/starling/agent/lib: the bundle root is three up.
+    if not (Path(__file__).resolve().parents[3] / "VERSION").exists():
         return "not a packaged agent (no /opt/starling/agent/VERSION): upgrade it the way it was installed"
     if not _tool():
         return "no apt-get, dnf or yum on this host"

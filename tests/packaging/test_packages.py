@@ -23,11 +23,11 @@ from typing import Any
 
 import pytest
 
-from ._debroot import BIN, PYV, DebRoot, build_packages, stop, wait_for, why_not
+from ._debroot import BIN, PYV, DebRoot, stop, wait_for, why_not
+from .conftest import NEW, OLD
 
 pytestmark = [pytest.mark.packaging, pytest.mark.skipif(bool(why_not()), reason=why_not() or "ok")]
 
-OLD, NEW = "0.1.0", "0.1.1"
 TAG = "py" + PYV.replace(".", "")
 
 
@@ -35,18 +35,6 @@ def _starling(home: Path, *args: str, timeout: float = 120) -> subprocess.Comple
     env = dict(os.environ, STARLING_HOME=str(home), COLUMNS="200")
     env.pop("STARLING_API", None)
     return subprocess.run([str(BIN / "starling"), *args], capture_output=True, text=True, env=env, timeout=timeout)
-
-
-@pytest.fixture(scope="module")
-def packages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    out = tmp_path_factory.mktemp("packages")
-    built = build_packages(out, OLD, roles="agent,center", formats="deb,rpm") + build_packages(out, NEW, roles="agent", formats="deb")
-    by_name = {}
-    for p in built:
-        kind = ("agent" if "agent" in p.name else "center") + "-" + ("new" if NEW in p.name else "old") + p.suffix
-        by_name[kind] = p
-    assert set(by_name) == {"agent-old.deb", "agent-old.rpm", "center-old.deb", "center-old.rpm", "agent-new.deb"}, built
-    return by_name
 
 
 @pytest.fixture(scope="module")
