@@ -60,16 +60,19 @@ from ._health import collect_health
 from ._identity import Identity, collect_identity
 from ._journal import Journal
 from ._kernel import Kernel
+from ._keyfile import load_or_create_key
 from ._plugins import PluginHost
 from ._register import Enrollment, ProxyInfo, RegistrationError, register
 from ._residents import ResidentSupervisor
 from ._runner import interrupted_outcome
 from ._sdk import ActionError
+from ._tasklog import log_task_end
 from ._throttle import Throttle
+from ._version import agent_version, write_running_version
 
 log = logging.getLogger("starling.agent")
 
-VERSION = "0.1.0"
+VERSION = agent_version()
 SCHEME_ORDER = {"quic": 0, "tcp": 1, "https": 2, "http": 3}
 #: Housekeeping rounds (30 s each) between re-registrations: about 10 minutes.
 REENROLL_ROUNDS = 20
@@ -87,7 +90,8 @@ class Agent:
         self._reenroll = trio.Event()
         self.kernel = Kernel(self.host, self.state_dir, self.status, on_change=self.plugins_changed)
         self.throttle = Throttle(
-            max_load_per_cpu=config.max_load_per_cpu, mem_budget_mb=config.mem_budget_mb, max_concurrent=config.max_concurrent
+            max_load_per_cpu=config.max_load_per_cpu, mem_budget_mb=config.mem_budget_mb, max_concurrent=config.max_concurrent,
+            max_cpu_pressure=config.max_cpu_pressure,
         )
         self.identity: Identity | None = None
         self.enrollment: Enrollment | None = None
@@ -156,7 +160,10 @@ class Agent:
 
     async def run(self) -> None:
         self._ssl = client_context(self.config.ca_file or None)
-        self.identity = collect_identity(self.config.identity_file or None, self.config.idc, self.config.tags)
+        self.identity = collect_identity(
+            self.config.identity_file or None, self.config.idc, self.config.tags,
+            state_dir=self.state_dir, preferred_cidrs=self.config.preferred_cidrs,
+        )
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             self.enrollment = await self._enroll_with_retry()
@@ -293,6 +300,7 @@ class Agent:
             raise StarlingError(f"expected welcome, got {type(first).__name__}", code=EC.P003)
         self.statistics["connects"] += 1
         log.info("connected to proxy %s over %s", proxy.id, channel.carrier)
+        write_running_version(self.state_dir, VERSION)
         self._channel = channel
         self._proxy_id = proxy.id
         self._last_rx = trio.current_time()
@@ -309,7 +317,7 @@ class Agent:
     async def _heartbeat(self, channel: Channel, interval: float, scope: trio.CancelScope) -> None:
         seq = 0
         while True:
-            health = collect_health(running=len(self._running), throttle=self.throttle.describe(), residents=self.residents.status())
+            health = collect_health(running=len(self._running), throttle=self.throttle.describe(), residents=self.residents.status(), mounts=self.config.health_mounts)
             try:
                 await channel.send(Ping(seq=seq, health=health))
             except TransportError:
@@ -370,7 +378,7 @@ class Agent:
                 )
             except StarlingError as exc:
                 # Not journaled: a forged task must not burn the id of a real one.
-                log.warning("refused task %s: %s (%s)", task.task_id, exc, exc.code)
+                log.warning("refused task %s: %s (%s)", task.task_id, exc, exc.code, extra={"task_id": task.task_id, "job_id": task.job.job_id, "code": exc.code.value})
                 self.statistics["refused"] = self.statistics.get("refused", 0) + 1
                 refused = Result(task_id=task.task_id, state="failed", code=exc.code.value, message=str(exc), finished=time.time())
                 await channel.send(sign_result(self.key, refused))
@@ -397,13 +405,15 @@ class Agent:
         else:
             async with self.throttle.limiter:
                 try:
-                    await self.throttle.wait_ok(job.deadline or time.time() + job.timeout)
+                    if deferred := await self.throttle.wait_ok(job.deadline or time.time() + job.timeout):
+                        log.info("task %s %s", task.task_id, deferred, extra={"task_id": task.task_id, "job_id": job.job_id})
                 except ActionError as exc:
                     result = Result(task_id=task.task_id, state="failed", code=exc.code.value, message=exc.message, finished=time.time())
                 else:
                     result = await self._execute(task)
         result = sign_result(self.key, result)
         self.journal.finish(result)
+        log_task_end(log, task, result, self.enrollment.agent_id if self.enrollment else "")
         if await self._send(result):
             self.statistics["results_sent"] += 1
 
@@ -472,22 +482,10 @@ class Agent:
             "journal": self.journal.counts(),
             "residents": self.residents.status(),
             "throttle": self.throttle.describe(),
+            # A fresh sample, for live checks (`starling diag HOST`).
+            "health": msgspec.to_builtins(collect_health(len(self._running), self.throttle.describe(), mounts=self.config.health_mounts)),
             **self.statistics,
         }
-
-
-def load_or_create_key(path: Path) -> Any:
-    """The agent's own Ed25519 key, made once at first start (mode 0600)."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ed25519
-
-    if path.exists():
-        key = serialization.load_pem_private_key(path.read_bytes(), None)
-        assert isinstance(key, ed25519.Ed25519PrivateKey)
-        return key
-    key = ed25519.Ed25519PrivateKey.generate()
-    write_private(path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    return key
 
 
 def dump_status(agent: Agent) -> str:

@@ -39,6 +39,8 @@ class AgentConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     #: ``tcp`` | ``quic`` | ``http`` | ``auto``.
     transport: str = "tcp"
     identity_file: str = ""
+    #: Preferred networks for the primary IP, in order (docs/identity.md).
+    preferred_cidrs: list[str] = []
     max_output: int = 1024 * 1024
     nice: int = 0
     log_level: str = "info"
@@ -53,7 +55,10 @@ class AgentConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     #: Throttle: the agent's own budget and the host load at which it defers work.
     cpu_budget: float = 50.0
     mem_budget_mb: int = 200
+    #: Runnable tasks per CPU, right now, above which work waits (kernels without PSI).
     max_load_per_cpu: float = 4.0
+    #: CPU pressure (PSI "some avg10", percent) above which work waits; 0 = never.
+    max_cpu_pressure: float = 90.0
     max_concurrent: int = 32
     #: Refuse tasks not signed by the center (A010/A011). Only tests turn it off.
     verify_signatures: bool = True
@@ -66,6 +71,9 @@ class AgentConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_task_lifetime: float = DEFAULT_MAX_LIFETIME
     #: File channel: this agent's download/upload cap in bytes per second (0: none).
     file_rate: float = 0.0
+    #: Mount points reported in the health summary besides the usual ones
+    #: (/, /var, /home, /data, /tmp, /var/lib/docker).
+    health_mounts: list[str] = []
 
 
 def _coerce_env(field_type: Any, value: str) -> Any:

@@ -50,6 +50,16 @@ async def _serve(config_path: str | None) -> int:
     return 0
 
 
+def _json_file(path: str | None) -> list[dict[str, object]] | None:
+    if path is None:
+        return None
+    with open(path) as fh:
+        doc = json.load(fh)
+    if not isinstance(doc, list):
+        raise ValueError(f"{path}: expected the JSON list `ip -j` prints")
+    return doc
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="starling-agent", description="The Starling agent daemon.")
     parser.add_argument("--config", "-c", help="agent TOML config (env STARLING_* overrides it)")
@@ -57,16 +67,26 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("run", help="run the agent (default)")
     ident = sub.add_parser("identity", help="print this host's identity as JSON (SN, IP, hostname, OS, IDC)")
     ident.add_argument("--override", help="identity override file")
+    ident.add_argument("--root", default="/", help="read /sys, /proc and /etc under this directory (for fixtures)")
+    ident.add_argument("--ip-addr-json", help="a file with `ip -j addr show` output instead of the live one")
+    ident.add_argument("--ip-route-json", help="a file with `ip -j route show` output instead of the live one")
+    ident.add_argument("--preferred-cidr", action="append", default=None, help="preferred network for the primary IP (repeatable)")
+    ident.add_argument("--state-dir", help="where a generated SN is kept (default: the config's state_dir)")
     args = parser.parse_args(argv)
     try:
         if args.cmd == "identity":
             cfg = load_config(args.config) if args.config else None
             override = args.override or (cfg.identity_file if cfg else None)
-            ident_ = collect_identity(override, cfg.idc if cfg else "", cfg.tags if cfg else [])
+            ident_ = collect_identity(
+                override, cfg.idc if cfg else "", cfg.tags if cfg else [], root=args.root,
+                state_dir=args.state_dir or (cfg.state_dir if cfg else None),
+                preferred_cidrs=args.preferred_cidr if args.preferred_cidr is not None else (cfg.preferred_cidrs if cfg else []),
+                ip_addr=_json_file(args.ip_addr_json), ip_route=_json_file(args.ip_route_json),
+            )
             print(json.dumps(msgspec.to_builtins(ident_), indent=2))
             return 0
         return trio.run(_serve, args.config)
-    except ConfigError as exc:
+    except (ConfigError, ValueError, OSError) as exc:
         print(f"starling-agent: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -29,7 +29,9 @@ def disk_usage(mounts: Iterable[str] = MAIN_MOUNTS) -> list[DiskUsage]:
     return out
 
 
-def collect_health(running: int = 0, throttle: str = "", residents: dict[str, str] | None = None) -> Health:
+def collect_health(
+    running: int = 0, throttle: str = "", residents: dict[str, str] | None = None, mounts: Iterable[str] = ()
+) -> Health:
     import psutil
 
     vm = psutil.virtual_memory()
@@ -42,10 +44,11 @@ def collect_health(running: int = 0, throttle: str = "", residents: dict[str, st
         cpus=os.cpu_count() or 1,
         mem_total=vm.total,
         mem_available=vm.available,
-        disks=disk_usage(),
+        disks=disk_usage((*MAIN_MOUNTS, *mounts)),
         uptime=round(time.time() - psutil.boot_time(), 1),
         agent_rss=rss,
         running=running,
         throttle=throttle,
         residents=residents or {},
+        clock=time.time(),
     )

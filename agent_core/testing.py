@@ -308,16 +308,14 @@ async def _start_memory_agent(
     host: PluginHost | None,
     plugin_config: Mapping[str, Mapping[str, Any]] | None,
 ) -> MemoryAgent:
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
     from transports import get_carrier
-    from transports._signing import key_id_for, public_key_bytes
+    from transports._signing import key_id_for, new_private_key, public_key_bytes
 
     from ._agent import Agent
     from ._config import AgentConfig
     from ._register import Enrollment, ProxyInfo
 
-    key = Ed25519PrivateKey.generate()
+    key = new_private_key()
     key_id = key_id_for(key)
     agent_id = f"mem-agent-{uuid.uuid4().hex[:8]}"
     url = f"memory://starling-testing-{uuid.uuid4().hex}"

@@ -96,13 +96,32 @@ def main() -> None:
         rows.append(_row("parse: tree-sitter-bash", _timed(lambda c: ts.parse(c.encode()), commands, args.rounds),
                          {"parsed": ok, "of": len(commands)}))  # fmt: skip
 
-    print(f"{'what':30} {'n':>6} {'median µs':>10} {'p99 µs':>9} {'max µs':>9}  parsed")
+    # Worst cases: large synthetic inputs built to hit slow paths (each must stay bounded:
+    # the center checks a job inline). Harmless text; only analysed.
+    worst = {
+        "shell: 50,000-stage pipeline": (["sh", "-c", "a|" * 50_000 + "a"], None),
+        "shell: 60,000 commands": (["sh", "-c", "ls;" * 60_000], None),
+        "shell: 100,000 words": (["sh", "-c", "echo " + "a " * 100_000], None),
+        "python: 22,000 calls": (["python3", "/tmp/s"], "print(1)\n" * 22_000),
+        "perl: 14,000 system()": (["perl", "/tmp/s"], "system('ls');\n" * 14_000),
+        "node: 20,000 open calls": (["node", "/tmp/s"], "exec(" * 20_000),
+        "perl: 100,000-part concatenation": (["perl", "/tmp/s"], "$x = " + "a." * 100_000 + ";"),
+    }
+    for label, (argv, body) in worst.items():
+        files = {"/tmp/s": body} if body is not None else None
+        t0 = time.perf_counter()
+        verdict = check_exec(argv, files=files)
+        took = time.perf_counter() - t0
+        rows.append({"what": "worst: " + label, "n": 1, "median_us": round(took * 1e6), "p99_us": round(took * 1e6),
+                     "max_us": round(took * 1e6), "verdict": verdict.verdict, "rule": verdict.rule})  # fmt: skip
+
+    print(f"{'what':38} {'n':>6} {'median µs':>10} {'p99 µs':>9} {'max µs':>9}  parsed / verdict")
     for r in rows:
         if "skipped" in r:
-            print(f"{r['what']:30} skipped: {r['skipped']}")
+            print(f"{r['what']:38} skipped: {r['skipped']}")
             continue
-        parsed_col = f"{r['parsed']}/{r['of']}" if "parsed" in r else ""
-        print(f"{r['what']:30} {r['n']:>6} {r['median_us']:>10} {r['p99_us']:>9} {r['max_us']:>9}  {parsed_col}")
+        parsed_col = f"{r['parsed']}/{r['of']}" if "parsed" in r else f"{r.get('verdict', '')} {r.get('rule') or ''}"
+        print(f"{r['what']:38} {r['n']:>6} {r['median_us']:>10} {r['p99_us']:>9} {r['max_us']:>9}  {parsed_col}")
     if args.json:
         print(json.dumps({"rows": rows}))
 

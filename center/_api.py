@@ -11,7 +11,6 @@ import base64
 import hashlib
 import hmac
 import logging
-import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -39,11 +38,14 @@ from ._accounts import (
     rotate_secret,
     set_disabled,
 )
+from ._api_diag import attach_diagnoses, diag_handlers, refine_hosts
 from ._authz import ROUTES, Guard, Query, Role, RouteSpec, may_call, may_read_job
 from ._center import Center
+from ._cmdb import CmdbImport
 from ._files_api import FILE_REQUESTS, file_handlers
 from ._http import error_response, json_response, parse
 from ._openapi import build_openapi
+from ._readiness import ops_routes
 from ._requests import AccountRequest, JobRequest, MappingRequest, RegisterRequest
 
 log = logging.getLogger("starling.api")
@@ -52,6 +54,7 @@ Authenticator = Callable[[Request], Awaitable[str]]
 REQUEST_TYPES: dict[str, type] = {
     "JobRequest": JobRequest, "RegisterRequest": RegisterRequest, "AccountRequest": AccountRequest, "MappingRequest": MappingRequest,
     **FILE_REQUESTS,
+    "CmdbImport": CmdbImport,
 }
 
 
@@ -165,6 +168,7 @@ def build_app(center: Center, *, enroll_token: str, authenticate: Authenticator,
                     call.job = await _guard_job(spec.guard, account, call.path("job"))
                 response = await handler(call)
             except StarlingError as exc:
+                center.metrics.errors.labels(exc.code.value, "api").inc()
                 response = error_response(exc.code, exc.message, request_id=rid)
             except Exception:
                 log.exception("request %s %s failed (request id %s)", request.method, request.url.path, rid)
@@ -248,13 +252,9 @@ def build_app(center: Center, *, enroll_token: str, authenticate: Authenticator,
             raise StarlingError(f"host {agent_id} is revoked", code=ErrorCode.C019)
         idc = ident.get("idc") or "default"
         credential = _credentials.issue(center.signing_key, agent_id, idc, pubkey=pubkey)
-        candidates = await store.list_proxies(idc=idc, online=True) or await store.list_proxies(online=True)
-        # Least loaded first. Load reports are seconds old, so agents this center
-        # sent to a proxy since its last report count too; a little jitter breaks
-        # ties between equally loaded proxies.
-        candidates.sort(key=lambda p: p["connections"] + center.assigned.get(p["id"], 0) + random.random())
-        if candidates:
-            center.assigned[candidates[0]["id"]] = center.assigned.get(candidates[0]["id"], 0) + 1
+        # Own IDC's live proxies with room, least loaded first (load reports are
+        # seconds old, so agents sent since count too), else borrowed ones.
+        candidates, _borrowed = await center.placement.proxies_for(idc)
         proxies = [{"id": p["id"], "urls": p["urls"], "idc": p["idc"]} for p in candidates if p["urls"]]
         return json_response({
             "agent_id": agent_id, "credential": credential, "proxies": proxies, "heartbeat": center.heartbeat,
@@ -286,6 +286,7 @@ def build_app(center: Center, *, enroll_token: str, authenticate: Authenticator,
             r.pop("public_key", None)
             if r["code"]:
                 r["meaning"] = ErrorCode.of(r["code"], ErrorCode.E001).meaning
+        rows = await refine_hosts(center, q, rows)
         return json_response({"hosts": rows, "count": len(rows)})
 
     async def _revoke_host(call: Call, revoked: bool) -> Response:
@@ -354,6 +355,8 @@ def build_app(center: Center, *, enroll_token: str, authenticate: Authenticator,
         if call.query["results"]:
             rows = await store.job_tasks(call.job["id"], offset=call.query["offset"], limit=call.query["limit"], states=call.query["state"])
             view["results"] = [_task_view(r) for r in rows]
+            await attach_diagnoses(center, call.job["id"], view["results"])
+        view["rollout"] = await center.rollouts.status(call.job["id"])
         return json_response(view)
 
     async def wait(call: Call) -> Response:
@@ -508,9 +511,10 @@ def build_app(center: Center, *, enroll_token: str, authenticate: Authenticator,
         "wait": wait, "events": events, "output": output, "cancel": cancel, "approve": approve, "reject": reject,
         "create_account": create, "accounts": accounts, "delete_account": delete, "disable_account": disable,
         "enable_account": enable, "rotate_account": rotate, "mapping": mapping, "audit": audit_records,
-        "audit_verify": audit_verify, **file_handlers(center),
+        "audit_verify": audit_verify, **file_handlers(center), **diag_handlers(center, audit),
     }
     routes = [Route(spec.path, endpoint(spec, handlers[spec.handler]), methods=[spec.method]) for spec in ROUTES]
+    routes += ops_routes(center)  # /v1/ready, /metrics: probed often, so outside the audited table
     return Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
 
 

@@ -108,7 +108,9 @@ ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("GET", "/v1/actions", "actions", Role.ACCOUNT, "Actions the hosts declare that this account may call"),
     RouteSpec("GET", "/v1/hosts", "hosts", Role.ACCOUNT, "Hosts in this account's scope", guard=Guard.HOSTS,
               query=(Query("online", "boolean"), Query("idc"), Query("tag", many=True), Query("host", many=True),
-                     Query("limit", "integer", 0, 1_000_000, 0))),
+                     Query("limit", "integer", 0, 1_000_000, 0), Query("tags_all", many=True), Query("tags_none", many=True),
+                     Query("exclude", many=True), Query("os", many=True), Query("version", many=True),
+                     Query("health", enum=("healthy", "unhealthy")))),
     RouteSpec("POST", "/v1/hosts/{host}/revoke", "revoke_host", Role.ADMIN, "Revoke a host: cut it off and refuse its enrollment",
               audit=True, errors=(404,)),
     RouteSpec("POST", "/v1/hosts/{host}/restore", "restore_host", Role.ADMIN, "Undo a host's revocation", audit=True, errors=(404,)),
@@ -160,6 +162,19 @@ ROUTES: tuple[RouteSpec, ...] = (
               audit=True, body="PushRequest", status=201, errors=(202, 400, 404, 413)),
     RouteSpec("POST", "/v1/files/collect", "files_collect", Role.ACCOUNT, "Collect one file from each host into the chunk store (a file.collect job)",
               audit=True, body="CollectRequest", status=201, errors=(202, 400, 404)),
+    # Diagnosis, targeting, host lifecycle, CMDB, chat bot (handlers: center/_api_diag.py).
+    RouteSpec("POST", "/v1/targets", "targets", Role.ACCOUNT, "Dry run: the hosts in this account's scope a job request selects",
+              body="JobRequest", errors=(404,)),
+    RouteSpec("GET", "/v1/hosts/{host}/diag", "host_diag", Role.ACCOUNT, "Diagnose a host in scope; live checks each hop now",
+              errors=(404,), query=(Query("live", "boolean", default=True),)),
+    RouteSpec("DELETE", "/v1/hosts/{host}", "forget_host", Role.ADMIN, "Forget a host (refused while online unless force)",
+              audit=True, errors=(400, 404), query=(Query("force", "boolean", default=False),)),
+    RouteSpec("GET", "/v1/cmdb", "cmdb", Role.ADMIN, "The CMDB records as imported"),
+    RouteSpec("POST", "/v1/cmdb/import", "cmdb_import", Role.ADMIN, "Import CMDB records", audit=True, body="CmdbImport", errors=(413,)),
+    RouteSpec("GET", "/v1/cmdb/check", "cmdb_check", Role.ADMIN, "Every mismatch between the CMDB and the agents"),
+    RouteSpec("POST", "/v1/cmdb/sync", "cmdb_sync", Role.ADMIN, "Merge CMDB tags into the hosts' tags", audit=True),
+    RouteSpec("POST", "/v1/chat/{tool}", "chat", Role.PUBLIC, "Chat-bot webhook (slack, dingtalk, feishu), verified by the tool's signature",
+              audit=True, errors=(401, 404, 413)),
 )
 
 

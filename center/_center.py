@@ -52,8 +52,13 @@ from transports import (
 from transports._signing import key_id_for, sign_job_spec, verify_result
 
 from ._credentials import proxy_token
+from ._diagnosis import Diagnoser, host_findings
 from ._jobtimes import check_job_times
+from ._metrics import CenterMetrics, log_failure
+from ._placement import Placement
 from ._requests import JobRequest
+from ._rollout import Rollouts
+from ._select import resolve_targets
 from ._store import AsyncStore, new_id
 
 if TYPE_CHECKING:
@@ -62,9 +67,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("starling.center")
 
-DISK_FULL_RATIO = 0.98
-LOAD_PER_CPU_LIMIT = 4.0
-MEM_LOW_RATIO = 0.03
 BALANCE_TOLERANCE = 1.1
 BALANCE_EVERY = 8.0
 #: A task dispatched or delivered this long ago without an ack is sent again
@@ -151,6 +153,16 @@ class Center:
         self.files: Any = None  # center._files.CenterFiles, set by the server
         self._progress: dict[str, trio.Event] = defaultdict(trio.Event)
         self.stats: dict[str, int] = defaultdict(int)
+        self.metrics = CenterMetrics(center_id)
+        self.placement = Placement(self)
+        store.observer = self.metrics.store_op
+        self.diagnoser = Diagnoser(self)
+        self.rollouts = Rollouts(self)
+        #: Seconds offline after which a host drops out of ``all`` (0 = never).
+        self.offline_after = 0.0
+        #: Chat-bot signing secrets per tool, and the account the bot acts as.
+        self.chat_secrets: dict[str, str] = {}
+        self.chat_account = ""
 
     # -- progress notification -------------------------------------------------------
 
@@ -192,7 +204,7 @@ class Center:
             await old.channel.aclose()
         self.links[link.proxy_id] = link
         await self.store.upsert_proxy(link.proxy_id, idc=link.idc, online=True)
-        log.info("proxy %s connected (%s)", link.proxy_id, link.idc)
+        log.info("proxy %s connected (%s)", link.proxy_id, link.idc, extra={"proxy_id": link.proxy_id})
         try:
             async with trio.open_nursery() as nursery:
                 link.nursery = nursery
@@ -203,7 +215,7 @@ class Center:
                 del self.links[link.proxy_id]
                 with trio.CancelScope(shield=True):
                     await self.store.proxy_lost(link.proxy_id)
-                log.warning("proxy %s disconnected", link.proxy_id)
+                log.warning("proxy %s disconnected", link.proxy_id, extra={"proxy_id": link.proxy_id, "code": ErrorCode.P007.value})
 
     async def _link_loop(self, link: ProxyLink, channel: Channel) -> None:
         async for msg in channel:
@@ -211,10 +223,10 @@ class Center:
                 await self._on_proxy_message(link, msg)
             except (TransportError, trio.Cancelled):
                 raise
-            except Exception:
+            except Exception as exc:
                 # A store hiccup must not drop the link: unacknowledged
                 # results are re-sent by the proxy.
-                log.exception("handling %s from proxy %s failed", type(msg).__name__, link.proxy_id)
+                log_failure(log, f"handling {type(msg).__name__} from proxy {link.proxy_id} failed", exc, proxy_id=link.proxy_id)
 
     async def _on_proxy_message(self, link: ProxyLink, msg: Any) -> None:
         if isinstance(msg, Results):
@@ -305,6 +317,8 @@ class Center:
                     pass
 
     async def _settle(self, job_ids: set[str]) -> None:
+        await self.diagnoser.record_failed(job_ids)
+        await self.rollouts.advance(job_ids)
         for job_id in job_ids:
             await self.store.finish_job_if_done(job_id)
         self.notify(job_ids)
@@ -315,18 +329,14 @@ class Center:
         check_job_times(req.timeout, req.deadline)  # C001 for NaN, inf, negative, 1e308, 1e-300
         if not (req.hosts or req.tags or req.idc or req.all):
             raise StarlingError("give targets: hosts, tags, idc or all", code=ErrorCode.C001)
-        targets = await self.store.select_agents(hosts=req.hosts, tags=req.tags, idc=req.idc, all_hosts=req.all)
-        if req.hosts:
-            known = {t["id"] for t in targets} | {t["hostname"] for t in targets} | {t["ip"] for t in targets} | {t["sn"] for t in targets}
-            unknown = [h for h in req.hosts if h not in known]
-            if unknown:
-                raise StarlingError(f"unknown host(s): {', '.join(unknown[:10])}", code=ErrorCode.C002)
+        resolved = await resolve_targets(self, req, time.time())
+        targets = resolved.targets
         revoked = [t for t in targets if t["revoked"]]
         if req.hosts and revoked:
             raise StarlingError(f"revoked host(s): {', '.join(t['hostname'] for t in revoked[:10])}", code=ErrorCode.C019)
         targets = [t for t in targets if not t["revoked"]]
         if not targets:
-            raise StarlingError("no registered host matches the selection", code=ErrorCode.C003)
+            raise StarlingError(f"no registered host matches the selection{resolved.explain()}", code=ErrorCode.C003)
         if self.policy is None:
             raise StarlingError("this center has no policy configured", code=ErrorCode.C020)
         await self.learn_catalogues({t["catalogue"] for t in targets})
@@ -336,16 +346,20 @@ class Center:
         try:
             adm = await trio.to_thread.run_sync(self.policy.admit, acct, req, targets)
         except StarlingError as exc:
+            self.metrics.refused(exc.code)
             self._audit(account, "job.refused", req.action, {"code": exc.code.value, "message": exc.message, "hosts": len(targets)})
             raise
         assert adm.effective is not None
         hold, params = adm.hold, adm.params
+        self.metrics.verdict(adm.risk)
         timeout = req.timeout if req.timeout is not None else adm.effective.timeout
         check_job_times(timeout, req.deadline)  # a declared timeout comes from an agent's catalogue
         now = time.time()
         job_id = new_id("j")
         window = APPROVAL_WINDOW if hold else (req.deadline if req.deadline > 0 else timeout + self.dispatch_grace)
         deadline = now + window
+        plan = self.rollouts.plan(req, targets, now)
+        targets = plan.targets if plan else targets
         params_raw = encode_value(params)
         job_row = {
             "id": job_id, "account": account, "action": req.action, "params": json.dumps(req.params),
@@ -357,8 +371,11 @@ class Center:
             {"id": f"{job_id}-{i:x}", "job_id": job_id, "agent_id": t["id"], "state": "created", "deadline": deadline, "created": now}
             for i, t in enumerate(targets)
         ]
+        if plan:
+            plan.hold(task_rows, now)
         await self.store.create_job(job_row, task_rows)
         self.stats["jobs"] += 1
+        self.metrics.jobs_submitted.labels(req.action).inc()
         self._audit(account, "job.submit", job_id, {"action": req.action, "hosts": len(targets), "hold": hold, "reasons": adm.reasons, "risk": adm.risk})
         missing = set(adm.missing)
         if missing:
@@ -367,9 +384,12 @@ class Center:
                 (r["id"], "failed", ErrorCode.A001.value, f"this host's agent does not declare {req.action}")
                 for r in task_rows if r["agent_id"] in missing
             ])
-        answer: dict[str, Any] = {"job_id": job_id, "total": len(targets), "state": job_row["state"], "warnings": adm.warnings}
+        answer: dict[str, Any] = {"job_id": job_id, "total": len(targets), "state": job_row["state"], "warnings": adm.warnings} | resolved.notes()
         if missing:
             answer["undeclared"] = len(missing)
+        # A rollout first skips the hosts diagnosed unhealthy (C033), before they fail
+        # as offline; a held job keeps its rollout for when it is approved.
+        send = await self.rollouts.begin(job_row, task_rows, plan) if plan else task_rows
         if hold:
             answer |= {"code": ErrorCode.C011.value, "reasons": adm.reasons, "offline": 0}
             return answer
@@ -379,7 +399,7 @@ class Center:
         if offline and req.offline == "fail":
             await self.store.finalize([(tid, "failed", agent["code"] or "E001", ErrorCode.of(agent["code"] or "E001", ErrorCode.E001).meaning) for tid, agent in offline])
         offline_ids = {tid for tid, _ in offline}
-        await self.dispatch(job_row, [r for r in live if r["id"] not in offline_ids], by_agent)
+        await self.dispatch(job_row, [r for r in send if r["agent_id"] not in missing and r["id"] not in offline_ids], by_agent)
         await self._settle({job_id})
         return answer | {"offline": len(offline)}
 
@@ -427,6 +447,7 @@ class Center:
             return {"job_id": job_id, "state": "rejected"}
         deadline = time.time() + job["timeout"] + self.dispatch_grace
         await self.store.set_deadline(job_id, deadline)
+        await self.rollouts.rehold(job_id)
         await self.store.set_job_state(job_id, "running")
         job = await self.store.job(job_id)
         assert job is not None
@@ -436,6 +457,7 @@ class Center:
         if offline and job["offline"] == "fail":
             await self.store.finalize(offline)
         gone = {t for t, *_ in offline}
+        rows = await self.rollouts.held_filter([r | {"job_id": job_id} for r in rows])
         await self.dispatch(job, [{"id": r["id"], "agent_id": r["agent_id"]} for r in rows if r["id"] not in gone], agents)
         await self._settle({job_id})
         return {"job_id": job_id, "state": "running", "approved_by": approver}
@@ -488,6 +510,7 @@ class Center:
                 link.acks.pop(dispatch_id, None)
                 log.warning("proxy %s did not ack dispatch %s; will retry", proxy_id, dispatch_id)
                 return
+            self.metrics.dispatched(proxy_id, time.time() - sent_at, len(refs) - len(link.rejected.get(dispatch_id, [])))
             rejected = {r.task_id for r in link.rejected.pop(dispatch_id, [])}
             accepted = [r.task_id for r in refs if r.task_id not in rejected]
             await self.store.mark(accepted, "dispatched", sent_at, proxy_id)
@@ -504,6 +527,7 @@ class Center:
         await self._redispatch(rows)
 
     async def _redispatch(self, rows: list[dict[str, Any]]) -> None:
+        rows = await self.rollouts.held_filter(rows)
         if not rows:
             return
         agents = await self.store.agent_by_id({r["agent_id"] for r in rows})
@@ -576,22 +600,11 @@ class Center:
     # -- the sweeper -------------------------------------------------------------------------
 
     def _environment_code(self, row: dict[str, Any], now: float) -> ErrorCode | None:
-        """An ``E…`` code when the host's last report explains the failure."""
-        if row.get("online") is not None and not row["online"]:
-            return ErrorCode.of(row["code"], ErrorCode.E001) if str(row.get("code", "")).startswith("E") else ErrorCode.E001
-        if row.get("last_seen") and now - row["last_seen"] > self.grace:
-            return ErrorCode.E005
-        try:
-            health = json.loads(row.get("health") or "{}")
-        except ValueError:
-            health = {}
-        for disk in health.get("disks", []):
-            if disk.get("total") and disk.get("used", 0) / disk["total"] >= DISK_FULL_RATIO:
-                return ErrorCode.E002
-        if health.get("cpus") and health.get("load1", 0) > LOAD_PER_CPU_LIMIT * health["cpus"]:
-            return ErrorCode.E003
-        if health.get("mem_total") and health.get("mem_available", 0) / health["mem_total"] < MEM_LOW_RATIO:
-            return ErrorCode.E004
+        """An ``E…`` code when the host's last report explains the failure
+        (the first finding of :func:`center._diagnosis.host_findings`)."""
+        for finding in host_findings(row, now, grace=self.grace, load_limit=self.diagnoser.load_limit):
+            if finding.code.layer == "E" and finding.code.value <= "E005":
+                return finding.code
         return None
 
     def classify_overdue(self, row: dict[str, Any], now: float) -> tuple[str, str, str, str]:
@@ -609,6 +622,7 @@ class Center:
         if stuck:
             self.stats["redispatched"] += len(stuck)
             await self._redispatch(stuck)
+        await self.rollouts.tick()
         due = await self.store.due_tasks(now)
         if due:
             touched = await self.store.finalize([self.classify_overdue(r, now) for r in due])
@@ -619,6 +633,6 @@ class Center:
         while True:
             try:
                 await self.sweep_once()
-            except Exception:
-                log.exception("sweeper pass failed")
+            except Exception as exc:
+                log_failure(log, "sweeper pass failed", exc)
             await trio.sleep(interval)

@@ -1,4 +1,15 @@
-"""``starling``: the operator's command line."""
+"""``starling``: the operator's command line.
+
+Start-up is part of the interface (``starling --help`` <= 0.25 s), so this module imports
+only argparse and the error catalogue at the top. The rule for every subcommand:
+
+- ``build_parser`` declares it; a ``cmd_*`` function runs it.
+- Everything else a subcommand needs (the API client, the server, rich tables, the store)
+  is imported INSIDE its ``cmd_*`` function, or lives in its own module that the function
+  imports, e.g. ``from ._up import up``. ``tests/center/test_cli_startup.py`` fails if
+  building the parser loads the server stack.
+- ``console`` / ``err_console`` are rich consoles created on first use.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +17,49 @@ import argparse
 import json
 import sys
 import time
-from typing import Any
-
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from typing import TYPE_CHECKING, Any, cast
 
 from transports import ErrorCode, StarlingError, catalogue_markdown
 
-console = Console()
-err_console = Console(stderr=True)
+from ._cli_diag import (
+    add_parsers,
+    add_rollout,
+    add_selection,
+    dry_run,
+    print_notes,
+    rollout,
+    selection,
+)
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+class _LazyConsole:
+    """A rich ``Console`` made on first use: importing rich costs ~50 ms we skip for --help."""
+
+    def __init__(self, stderr: bool = False) -> None:
+        self._stderr = stderr
+        self._real: Console | None = None
+
+    def get(self) -> Console:
+        if self._real is None:
+            from rich.console import Console
+
+            self._real = Console(stderr=self._stderr)
+        return self._real
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.get(), name)
+
+
+def real_console(c: Console) -> Console:
+    """The rich ``Console`` behind ``console``/``err_console`` (for APIs that check its type)."""
+    return c.get() if isinstance(c, _LazyConsole) else c  # type: ignore[attr-defined]
+
+
+console = cast("Console", _LazyConsole())
+err_console = cast("Console", _LazyConsole(stderr=True))
 
 
 def _emit_json(doc: Any) -> None:
@@ -31,8 +76,9 @@ def _targets(args: argparse.Namespace) -> dict[str, Any]:
         t["tags"] = args.tag
     if args.idc:
         t["idc"] = args.idc
+    t = selection(args, t)
     if not t:
-        raise StarlingError("choose targets: --all, --host H, --tag T or --idc X", code=ErrorCode.C001)
+        raise StarlingError("choose targets: --all, --host H, --hosts-file F, --tag T, --idc X or a filter", code=ErrorCode.C001)
     return t
 
 
@@ -65,8 +111,9 @@ def _flat(job: dict[str, Any]) -> dict[str, Any]:
         "state": job["state"],
         "total": job["total"],
         "counts": job["counts"],
+        "rollout": job.get("rollout"),
         "hosts": [
-            {k: r.get(k) for k in ("host", "hostname", "ip", "state", "code", "message", "exit_code", "stdout", "stderr", "data")}
+            {k: r.get(k) for k in ("host", "hostname", "ip", "state", "code", "message", "exit_code", "stdout", "stderr", "data", "diagnosis") if k in r or k != "diagnosis"}
             for r in job.get("results", [])
         ],
     }
@@ -79,9 +126,11 @@ def _follow(client: Any, job_id: str, total: int, quiet: bool) -> dict[str, Any]
         while not view["complete"]:
             view = client.wait(job_id, timeout=30)
         return view
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     with Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[detail]}"),
-        TimeElapsedColumn(), console=err_console, transient=True,
+        TimeElapsedColumn(), console=real_console(err_console), transient=True,
     ) as progress:
         bar = progress.add_task(job_id, total=total, detail="")
         while True:
@@ -103,13 +152,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     params = _params(args)
     if action == "cmd.run" and args.command:
         params["cmd"] = " ".join(args.command)
-    elif action == "cmd.run" and "cmd" not in params:
+    elif action == "cmd.run" and "cmd" not in params and not args.dry_run:
         raise StarlingError("give the command after --, e.g. starling run --all -- uptime", code=ErrorCode.C001)
     elif args.command:
         raise StarlingError(f"{action} takes --params/-p, not a command", code=ErrorCode.C001)
     body: dict[str, Any] = {**_targets(args), "offline": args.offline, "stream": args.stream}
     if args.timeout is not None:
         body["timeout"] = args.timeout
+    if rollout(args):
+        body["rollout"] = rollout(args)
+    if args.dry_run:
+        return dry_run(client, {"action": action, "params": params, **body}, args.json, console)
     t0 = time.monotonic()
     sub = client.submit(action, params, **body)
     for w in sub.get("warnings") or []:
@@ -136,10 +189,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     _follow(client, sub["job_id"], sub["total"], args.json)
     job = client.job(sub["job_id"])
     elapsed = time.monotonic() - t0
+    notes: dict[str, Any] = {k: sub[k] for k in ("stale_offline", "stale_hosts", "filtered_named", "excluded") if k in sub}
     if args.json:
-        _emit_json(_flat(job) | {"elapsed": round(elapsed, 3)})
+        _emit_json(_flat(job) | {"elapsed": round(elapsed, 3)} | notes)
     else:
         print_summary(console, job, elapsed)
+        print_notes(console, notes)
     return 0 if job["counts"].get("succeeded", 0) == job["total"] else 1
 
 
@@ -310,6 +365,11 @@ def cmd_hosts(args: argparse.Namespace) -> int:
         params["idc"] = args.idc
     if args.tag:
         params["tag"] = args.tag
+    for flag, key in (("tags_all", "tags_all"), ("exclude_tag", "tags_none"), ("exclude_host", "exclude"), ("os", "os"), ("agent_version", "version")):
+        if getattr(args, flag):
+            params[key] = getattr(args, flag)
+    if args.health:
+        params["health"] = args.health
     rows = Client.from_profile(args.api).hosts(**params)
     if args.json:
         _emit_json({"hosts": rows})
@@ -393,7 +453,7 @@ def _create_local(args: argparse.Namespace, scopes: dict[str, Any]) -> dict[str,
     path = args.config or str(home() / "center.toml")
     cfg = load(CenterConfig, path, "center")
     store = open_store(cfg)
-    store.create_all()
+    store.migrate()
     who = f"local:{getpass.getuser()}"
     key_id, secret = create_account(
         store, accounts_box(cfg), args.name, parse_scope(scopes), approver=args.approver, admin=args.admin, created_by=who
@@ -505,6 +565,37 @@ def cmd_down(args: argparse.Namespace) -> int:
     return down(args)
 
 
+def cmd_restart(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ._client import home
+    from ._supervise import restart
+
+    out = restart(Path(args.state_dir) if args.state_dir else home(), args.role)
+    print(json.dumps(out) if args.json else f"{out['name']}: pid {out['old_pid']} -> {out['pid']}")
+    return 0
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    import sqlalchemy as sa
+
+    from . import _migrate
+
+    engine = sa.create_engine(args.db)
+    out: dict[str, Any]
+    try:
+        if args.db_cmd == "upgrade":
+            out = {"revision": _migrate.migrate(engine), "head": _migrate.head()}
+        elif args.db_cmd == "revision":
+            out = {"path": _migrate.revision(engine, args.message)}
+        else:
+            out = {"revision": _migrate.current(engine), "head": _migrate.head(), "differences": [str(d) for d in _migrate.schema_diff(engine)]}
+    finally:
+        engine.dispose()
+    print(json.dumps(out, indent=None if args.json else 2))
+    return 0
+
+
 def cmd_center(args: argparse.Namespace) -> int:
     from ._server import main_center
 
@@ -523,6 +614,7 @@ def _add_targets(p: argparse.ArgumentParser) -> None:
     g.add_argument("--host", "-H", action="append", help="host id, hostname, IP or SN (repeatable)")
     g.add_argument("--tag", "-t", action="append", help="hosts with this tag (repeatable)")
     g.add_argument("--idc", help="hosts in this IDC")
+    add_selection(g)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -546,6 +638,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(fn=cmd_down)
 
+    p = sub.add_parser("db", help="the center's database schema: upgrade, current, revision (Alembic migrations)")
+    p.add_argument("db_cmd", choices=["upgrade", "current", "revision"])
+    p.add_argument("--db", required=True, help="SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db")
+    p.add_argument("-m", "--message", default="schema change", help="revision: what the migration does")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=cmd_db)
+
+    p = sub.add_parser("restart", help="restart one role of what `starling up` started (center, proxy-N, aNNN)")
+    p.add_argument("role")
+    p.add_argument("--state-dir")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=cmd_restart)
+
     p = sub.add_parser("run", help="run a command (or any action) on many hosts")
     _add_targets(p)
     p.add_argument("--action", "-a", default="cmd.run", help="action to call (default cmd.run)")
@@ -556,6 +661,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stream", action="store_true", help="print each host's output live as it comes")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command line")
+    add_rollout(p)
     p.set_defaults(fn=cmd_run)
 
     from ._cp import add_parser as add_cp
@@ -608,7 +714,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--online", action="store_true")
     p.add_argument("--offline", action="store_true")
     p.add_argument("--idc")
-    p.add_argument("--tag")
+    p.add_argument("--tag", action="append", help="hosts with any of these tags (repeatable)")
+    p.add_argument("--tags-all", action="append", metavar="TAG", help="hosts with every one of these tags")
+    p.add_argument("--exclude-tag", action="append", metavar="TAG")
+    p.add_argument("--exclude-host", action="append", metavar="HOST")
+    p.add_argument("--os", action="append", help="OS name pattern, e.g. 'Debian*'")
+    p.add_argument("--agent-version", action="append", metavar="CONSTRAINT", help="'>=0.2', '<1', '0.1.*'")
+    p.add_argument("--health", choices=["healthy", "unhealthy"])
     p.add_argument("--json", action="store_true")
     p.set_defaults(fn=cmd_hosts)
 
@@ -687,6 +799,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(fn=cmd_codes)
 
+    add_parsers(sub, console)
+
     p = sub.add_parser("center", help="run a center (production)")
     p.add_argument("--config", "-c")
     p.set_defaults(fn=cmd_center)
@@ -694,6 +808,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("proxy", help="run a proxy (production)")
     p.add_argument("--config", "-c")
     p.set_defaults(fn=cmd_proxy)
+
+    # Subcommands that live in their own module declare themselves there (argparse only).
+    from ._setup_cli import add_parsers as add_setup_parsers
+
+    add_setup_parsers(sub)
     return parser
 
 
@@ -722,6 +841,17 @@ def main(argv: list[str] | None = None) -> int:
         return 3
     except KeyboardInterrupt:
         return 130
+    except ModuleNotFoundError as exc:
+        # An agent-only install has the `starling` script but not the CLI's extras.
+        top = (exc.name or "").split(".")[0]
+        if top not in _EXTRA_FOR:
+            raise
+        sys.stderr.write(f"starling {args.cmd}: needs {top}, which comes with pip install 'starling-fleet[{_EXTRA_FOR[top]}]'\n")
+        return 2
+
+
+# Which extra brings a module the CLI imports lazily (pyproject.toml, [project.optional-dependencies]).
+_EXTRA_FOR = {"rich": "cli", "sqlalchemy": "center", "starlette": "center", "hypercorn": "center", "bashlex": "center"}
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ For the center, ``STARLING_CENTER_<FIELD>``; for a proxy, ``STARLING_PROXY_<FIEL
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from collections.abc import Mapping
@@ -42,6 +43,8 @@ class CenterConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     heartbeat: float = 10.0
     #: An agent silent for longer than this many heartbeats is offline (E005).
     grace_heartbeats: float = 3.0
+    #: Share of a proxy's capacity that agents of other IDCs may borrow (0 = no borrowing).
+    borrow_share: float = 0.5
     log_level: str = "info"
     log_file: str = ""
     #: Bootstrap admin API key (created on start when set).
@@ -80,6 +83,19 @@ class CenterConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     files_dir: str = ""
     #: The largest file `starling cp` may send or collect, in bytes.
     max_file_bytes: int = 64 * 1024**3
+    #: Seconds a host may be offline before it drops out of ``all`` targets (0 = never).
+    offline_after: float = 0.0
+    #: Agents older than this version are diagnosed E007 ("" = no minimum).
+    min_agent_version: str = ""
+    #: Diagnosis thresholds: load per CPU (E003) and clock skew in seconds (E008).
+    diag_load_per_cpu: float = 4.0
+    diag_clock_skew: float = 30.0
+    #: Chat-bot webhooks: signing secret per tool (slack, dingtalk, feishu), and the account the bot acts as.
+    chat_secrets: dict[str, str] = {}
+    chat_account: str = ""
+    #: An HTTP CMDB (JSON) or an export file, re-read every ``cmdb_sync_interval`` seconds (0 = only on demand).
+    cmdb_source: str = ""
+    cmdb_sync_interval: float = 0.0
 
 
 class ProxyConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -107,6 +123,8 @@ class ProxyConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_connections: int = 50000
     max_preauth: int = 1024
     max_preauth_per_source: int = 64
+    #: ``host:port`` of the plain-HTTP health/readiness/metrics listener ("" = none).
+    http_listen: str = ""
     #: File channel: on-disk chunk cache ("" = <tmp>/starling-<proxy_id>-chunks) and its size cap.
     cache_dir: str = ""
     cache_bytes: int = 10 * 1024**3
@@ -134,6 +152,11 @@ def load(cls: type[T], path: str | os.PathLike[str] | None, section: str, env: M
             value: Any = env[key]
             if getattr(f.type, "__origin__", None) is list:
                 value = [v.strip() for v in value.split(",") if v.strip()]
+            elif getattr(f.type, "__origin__", None) is dict:
+                try:
+                    value = json.loads(value)  # a table as a JSON object
+                except ValueError as exc:
+                    raise ConfigError(f"{key} must be a JSON object: {exc}") from exc
             data[f.name] = value
     try:
         return msgspec.convert(data, cls, strict=False)

@@ -54,6 +54,9 @@ def print_summary(console: Console, job: dict[str, Any], elapsed: float | None =
     if elapsed is not None:
         head.append(f"  in {elapsed:.2f}s", style="dim")
     console.print(head)
+    from ._cli_diag import print_diagnoses, print_rollout
+
+    print_rollout(console, job)
     for (state, code, exit_code, stdout, stderr, message), rows in group_results(results):
         style = STATE_STYLE.get(state, "cyan")
         label = Text()
@@ -68,6 +71,8 @@ def print_summary(console: Console, job: dict[str, Any], elapsed: float | None =
             label.append(f"  exit={exit_code}", style="dim")
         console.print(label)
         console.print(Text("  " + _hosts_line(rows), style="dim"))
+        if state != "succeeded":
+            print_diagnoses(console, rows)
         if message and message != rows[0].get("meaning"):
             console.print(Text("  " + message))
         if stdout:
@@ -89,7 +94,7 @@ def hosts_table(rows: list[dict[str, Any]], width: int = 120) -> Table:
     dropped on a narrow terminal (``--json`` has everything)."""
     table = Table(box=None, header_style="bold", pad_edge=False)
     wide = width >= 110
-    cols = ["hostname", "ip", "idc", "status", "load", "seen"] + (["proxy", "carrier", "host id"] if wide else [])
+    cols = ["hostname", "ip", "idc", "status", "health", "version", "tags", "load", "seen"] + (["owner", "proxy", "host id"] if wide else [])
     for col in cols:
         table.add_column(col, no_wrap=True, overflow="ellipsis")
     now = time.time()
@@ -98,9 +103,11 @@ def hosts_table(rows: list[dict[str, Any]], width: int = 120) -> Table:
         status = Text("online", style="green") if r["online"] else Text(f"offline {r.get('code') or ''}".strip(), style="red")
         seen = f"{now - r['last_seen']:.0f}s ago" if r.get("last_seen") else "never"
         load = f"{health.get('load1', 0):.2f}/{health.get('cpus', '?')}" if health else ""
-        cells = [r["hostname"], r["ip"], r["idc"], status, load, seen]
+        diag = r.get("diagnosis") or {}
+        health_cell = Text("ok", style="green") if diag.get("healthy", True) else Text(f"{diag.get('code', '')} {diag.get('summary', '')}".strip(), style="red")
+        cells = [r["hostname"], r["ip"], r["idc"], status, health_cell, r.get("version") or "", ",".join(r.get("tags") or []), load, seen]
         if wide:
-            cells += [r.get("proxy_id") or "", r.get("carrier") or "", r["id"]]
+            cells += [r.get("owner") or "", r.get("proxy_id") or "", r["id"]]
         table.add_row(*cells)
     return table
 

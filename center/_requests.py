@@ -14,6 +14,8 @@ import msgspec
 from transports import Catalogue
 
 from ._accounts import Scope
+from ._rollout import Rollout
+from ._select import Selector
 
 __all__ = [
     "AccountRequest",
@@ -50,6 +52,10 @@ class JobRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     #: Hosts offline at submission: "fail" now (E001) or "wait" for them until the deadline.
     offline: Literal["fail", "wait"] = "fail"
     stream: bool = False
+    #: Refinements of the targets: tags AND/exclude, IDCs, OS, agent version, health.
+    select: Selector | None = None
+    #: Rollout controls: concurrency, error threshold, waves, skipping unhealthy hosts.
+    rollout: Rollout | None = None
 
 
 class AccountRequest(msgspec.Struct, forbid_unknown_fields=True):

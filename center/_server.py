@@ -21,6 +21,7 @@ from transports import (
     get_carrier,
     private_dir,
     server_context,
+    set_log_context,
     setup_logging,
 )
 
@@ -54,6 +55,16 @@ async def _until_signal(nursery: trio.Nursery) -> None:
             return
 
 
+def check_schema(store: Any) -> None:
+    """Say loudly when the code's tables differ from the migrated database:
+    a schema change landed without its migration."""
+    from ._migrate import schema_diff
+
+    diff = schema_diff(store.engine)
+    if diff:
+        log.error("the database schema differs from the code (a migration is missing: `starling db revision`): %s", diff[:5])
+
+
 def accounts_box(cfg: CenterConfig) -> Any:
     """The key that seals account secrets (made on first start)."""
     from ._accounts import SecretBox
@@ -75,12 +86,10 @@ def open_store(cfg: CenterConfig) -> Any:
 def _prepare_center(cfg: CenterConfig) -> tuple[Any, Any, Any]:
     """Blocking start-up work: state dir, schema, bootstrap account, signing key."""
     from ._accounts import ensure_admin
-    from ._store import audit_log
-    from .security import upgrade_audit_table
 
     store_sync = open_store(cfg)
-    store_sync.create_all()
-    upgrade_audit_table(store_sync.engine, audit_log)
+    store_sync.migrate()
+    check_schema(store_sync)
     box = accounts_box(cfg)
     if cfg.admin_key_id and cfg.admin_secret:
         ensure_admin(store_sync, box, cfg.admin_key_id, cfg.admin_secret)
@@ -119,6 +128,9 @@ async def run_center(cfg: CenterConfig, *, task_status: Any = trio.TASK_STATUS_I
     from ._files import CenterFiles
 
     center.files = CenterFiles(Path(cfg.files_dir or Path(cfg.state_dir) / "chunks"), store, cfg.center_id, cfg.max_file_bytes)
+    center.offline_after, center.diagnoser.min_version = cfg.offline_after, cfg.min_agent_version
+    center.diagnoser.load_limit, center.diagnoser.clock_limit = cfg.diag_load_per_cpu, cfg.diag_clock_skew
+    center.chat_secrets, center.chat_account = dict(cfg.chat_secrets), cfg.chat_account
     cert, key, _ca = center_tls(cfg)
     app = build_app(center, enroll_token=cfg.enroll_token, authenticate=make_authenticator(store_sync, box), secret_box=box)
     hc = HyperConfig()
@@ -140,6 +152,12 @@ async def run_center(cfg: CenterConfig, *, task_status: Any = trio.TASK_STATUS_I
         api = await nursery.start(lambda task_status: hyper_serve(app, hc, task_status=task_status))  # type: ignore[arg-type]
         nursery.start_soon(center.sweeper)
         nursery.start_soon(gate.run_trimmer)
+        center.placement.share = cfg.borrow_share
+        nursery.start_soon(center.placement.run)
+        if cfg.cmdb_source and cfg.cmdb_sync_interval > 0:
+            from ._cmdb import keep_in_sync
+
+            nursery.start_soon(keep_in_sync, center, cfg.cmdb_source, cfg.cmdb_sync_interval)
         nursery.start_soon(center.audit.run)
         log.info("center %s serving API on %s, proxies on %s", cfg.center_id, api, bound)
         task_status.started({"api": api, "proxy_listen": bound, "center": center})
@@ -178,6 +196,10 @@ async def run_proxy(cfg: ProxyConfig, *, task_status: Any = trio.TASK_STATUS_IGN
                 )
             )
         proxy.advertise = cfg.advertise or bound
+        if cfg.http_listen:
+            from .proxy._http import serve_proxy_http
+
+            await nursery.start(lambda task_status: serve_proxy_http(proxy, cfg.http_listen, task_status=task_status))
         nursery.start_soon(proxy.run_links)
         nursery.start_soon(gate.run_trimmer)
         log.info("proxy %s (%s) serving agents on %s", cfg.proxy_id, cfg.idc, ", ".join(bound))
@@ -193,6 +215,7 @@ def main_center(config_path: str | None) -> int:
         from transports import tighten_private
 
         tighten_private([config_path])
+    set_log_context(center_id=cfg.center_id)
     trio.run(run_center, cfg)
     return 0
 
@@ -205,5 +228,6 @@ def main_proxy(config_path: str | None) -> int:
     from ._filemodes import tighten_proxy_files
 
     tighten_proxy_files(cfg, config_path)
+    set_log_context(proxy_id=cfg.proxy_id, idc=cfg.idc)
     trio.run(run_proxy, cfg)
     return 0

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 import trio
 from sqlalchemy import bindparam
+from sqlalchemy.dialects import mysql
 
 from transports import FINAL_STATES, AgentState, Result, TaskEvent, decode_value
 
@@ -28,6 +29,11 @@ from .security._audit import audit_table
 T = TypeVar("T")
 
 metadata = sa.MetaData()
+
+#: Columns that can hold more than 64 KiB (a task's 1 MiB output, a job's
+#: params, an action catalogue): MySQL/MariaDB's TEXT and BLOB stop at 64 KiB.
+BigText = sa.Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
+BigBinary = sa.LargeBinary().with_variant(mysql.MEDIUMBLOB(), "mysql", "mariadb")
 
 agents = sa.Table(
     "agents",
@@ -59,7 +65,7 @@ catalogues = sa.Table(
     "catalogues",
     metadata,
     sa.Column("digest", sa.String(64), primary_key=True),
-    sa.Column("doc", sa.LargeBinary, nullable=False),
+    sa.Column("doc", BigBinary, nullable=False),
     sa.Column("created", sa.Double, nullable=False, default=0.0),
 )
 
@@ -85,8 +91,8 @@ jobs = sa.Table(
     sa.Column("id", sa.String(40), primary_key=True),
     sa.Column("account", sa.String(64), nullable=False, default=""),
     sa.Column("action", sa.String(128), nullable=False),
-    sa.Column("params", sa.Text, nullable=False, default="{}"),
-    sa.Column("params_raw", sa.LargeBinary, nullable=False),
+    sa.Column("params", BigText, nullable=False, default="{}"),
+    sa.Column("params_raw", BigBinary, nullable=False),
     sa.Column("targets", sa.Text, nullable=False, default="{}"),
     sa.Column("created", sa.Double, nullable=False),
     sa.Column("timeout", sa.Double, nullable=False),
@@ -106,11 +112,11 @@ tasks = sa.Table(
     sa.Column("agent_id", sa.String(40), nullable=False),
     sa.Column("state", sa.String(16), nullable=False, default="created"),
     sa.Column("code", sa.String(8), nullable=False, default=""),
-    sa.Column("message", sa.Text, nullable=False, default=""),
+    sa.Column("message", BigText, nullable=False, default=""),
     sa.Column("exit_code", sa.Integer),
-    sa.Column("stdout", sa.Text, nullable=False, default=""),
-    sa.Column("stderr", sa.Text, nullable=False, default=""),
-    sa.Column("data", sa.Text),
+    sa.Column("stdout", BigText, nullable=False, default=""),
+    sa.Column("stderr", BigText, nullable=False, default=""),
+    sa.Column("data", BigText),
     sa.Column("truncated", sa.Boolean, nullable=False, default=False),
     sa.Column("proxy_id", sa.String(64)),
     sa.Column("deadline", sa.Double, nullable=False),
@@ -173,6 +179,12 @@ class Store:
 
     def create_all(self) -> None:
         metadata.create_all(self.engine)
+
+    def migrate(self) -> str | None:
+        """Bring the schema to the newest migration (see ``center._migrate``)."""
+        from ._migrate import migrate
+
+        return migrate(self.engine)
 
     def drop_all(self) -> None:
         metadata.drop_all(self.engine)
@@ -637,6 +649,8 @@ class AsyncStore:
         self.sync = store
         # SQLite has one writer; a single worker avoids lock contention.
         self._limiter = trio.CapacityLimiter(1 if store.dialect == "sqlite" else 8)
+        #: Told (op, args, seconds) after every store method called through this wrapper (metrics).
+        self.observer: Callable[[str, tuple[Any, ...], float], None] | None = None
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await trio.to_thread.run_sync(partial(fn, *args, **kwargs), limiter=self._limiter)
@@ -645,7 +659,11 @@ class AsyncStore:
         method = getattr(self.sync, name)
 
         async def call(*args: Any, **kwargs: Any) -> Any:
-            return await self.call(method, *args, **kwargs)
+            start = time.perf_counter()
+            out = await self.call(method, *args, **kwargs)
+            if self.observer is not None:
+                self.observer(name, args, time.perf_counter() - start)
+            return out
 
         return call
 
@@ -681,3 +699,6 @@ nonces = sa.Table(
     sa.Column("nonce", sa.String(96), primary_key=True),
     sa.Column("expires", sa.Double, nullable=False, index=True),
 )
+
+# The diagnosis, rollout and CMDB tables join the same schema (create_all).
+from . import _records  # noqa: E402,F401

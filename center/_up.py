@@ -25,6 +25,8 @@ from transports import ErrorCode, StarlingError, private_dir, tighten_private, w
 from ._client import ApiError, Client, home
 from ._credentials import proxy_token
 from ._pki import ensure_ca, issue_cert
+from ._supervise import Member, Terminated, stop_signals_raise, supervise
+from ._supervise import spawn as _spawn
 
 console = Console(stderr=True)
 
@@ -92,11 +94,6 @@ def _ours(pid: int, marker: str) -> bool:
         return False
 
 
-def _spawn(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
-    fh = open(log, "ab")  # noqa: SIM115 - handed to the child
-    return subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-
-
 def _tail(path: Path, lines: int = 15) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -130,6 +127,12 @@ def _write_toml(path: Path, section: str, values: dict[str, Any]) -> None:
 
 
 def up(args: argparse.Namespace) -> int:
+    # SIGTERM/SIGHUP unwind like Ctrl-C, so nothing started is left behind.
+    with stop_signals_raise():
+        return _up(args)
+
+
+def _up(args: argparse.Namespace) -> int:
     state = private_dir(Path(args.state_dir) if args.state_dir else home())
     profile_path = state / "up.json"
     tighten_private([profile_path, state / "secrets.json", state / "pki", state / "center.toml", *state.glob("proxy-*.toml")])
@@ -167,8 +170,11 @@ def up(args: argparse.Namespace) -> int:
         "log_file": str(logs / "center.log"),
     })
     proxy_cfgs = []
+    #: Each proxy's health/readiness/metrics listener.
+    proxy_http: dict[str, str] = {}
     for i in range(nproxies):
         stream_port, http_port = ports[2 + 2 * i], ports[3 + 2 * i]
+        ops_port = _free_port()
         # Every proxy serves every carrier at once; each agent picks by its `transport`.
         listen = [f"tcp://127.0.0.1:{stream_port}", f"quic://127.0.0.1:{stream_port}", f"https://127.0.0.1:{http_port}"]
         path = state / f"proxy-{i + 1}.toml"
@@ -176,15 +182,17 @@ def up(args: argparse.Namespace) -> int:
             "proxy_id": f"proxy-{i + 1}", "idc": "local", "centers": [f"tcp://127.0.0.1:{link_port}"],
             "proxy_token": proxy_token(sec["proxy_token"], f"proxy-{i + 1}"), "listen": listen, "cert_file": str(pcert), "key_file": str(pkey),
             "ca_file": str(ca), "heartbeat": 5.0, "log_file": str(logs / f"proxy-{i + 1}.log"),
+            "http_listen": f"127.0.0.1:{ops_port}",
             "cache_dir": str(state / f"proxy-{i + 1}-cache"),
         })
         proxy_cfgs.append((f"proxy-{i + 1}", path, listen))
+        proxy_http[f"proxy-{i + 1}"] = f"http://127.0.0.1:{ops_port}"
     procs: list[tuple[subprocess.Popen[bytes], Path]] = []
     pids: list[int] = []
     roles: list[dict[str, Any]] = []
     profile = {
         "api": api, "ca_file": str(ca), "key_id": sec["key_id"], "secret": sec["secret"], "state_dir": str(state),
-        "pids": pids, "roles": roles, "agents": [],
+        "pids": pids, "roles": roles, "agents": [], "proxy_http": proxy_http,
     }
 
     def save() -> None:
@@ -237,7 +245,7 @@ def up(args: argparse.Namespace) -> int:
             agent = _spawn(argv, adir / "agent.out")
             procs.append((agent, adir / "agent.out"))
             pids.append(agent.pid)
-            profile["agents"].append({"pid": agent.pid, "dir": str(adir), "hostname": f"{machine}-a{i:03d}", "argv": argv})
+            profile["agents"].append({"pid": agent.pid, "dir": str(adir), "hostname": f"{machine}-a{i:03d}", "argv": argv, "log": str(adir / "agent.out")})
         save()
         want = args.agents
 
@@ -261,30 +269,45 @@ def up(args: argparse.Namespace) -> int:
         console.print(f"[dim]state and logs: {state}[/dim]")
         if state != home():
             console.print(f"[dim]for other commands: export STARLING_HOME={state}[/dim]")
-    if not args.no_demo and not args.json:
-        from ._cli import main as cli_main
-
-        os.environ["STARLING_HOME"] = str(state)
-        console.print("\n[bold]Demo:[/bold] starling run --all -- 'echo hello from $(hostname)'")
-        cli_main(["run", "--all", "--", "echo hello from $(hostname)"])
-        console.print(
-            "\nTry next:\n"
-            "  starling hosts\n"
-            "  starling run --all -- uptime\n"
-            "  starling run --tag even --action sys.info\n"
-            "  starling jobs\n"
-            "  starling down"
-        )
-    if args.detach:
-        return 0
-    console.print("\n[dim]Running in the foreground; Ctrl-C stops everything.[/dim]")
     try:
-        while all(p.poll() is None for p, _ in procs[: 1 + nproxies]):
-            time.sleep(0.5)
-        console.print("[red]a core role exited; stopping[/red]")
-    except KeyboardInterrupt:
-        pass
+        if not args.no_demo and not args.json:
+            _demo(state)
+        if args.detach:
+            return 0
+        console.print("\n[dim]Running in the foreground; Ctrl-C or SIGTERM stops everything, a crashed role is restarted.[/dim]")
+        members = [
+            Member(name=r["name"], argv=r["argv"], log=Path(r["log"]), proc=proc, core=True)
+            for r, (proc, _) in zip(roles, procs[: len(roles)], strict=True)
+        ] + [
+            Member(name=Path(a["dir"]).name, argv=a["argv"], log=Path(a["log"]), proc=proc, core=False)
+            for a, (proc, _) in zip(profile["agents"], procs[len(roles) :], strict=True)
+        ]
+        why = supervise(members, profile, save)
+        console.print(f"[red]{why}; stopping[/red]")
+    except (KeyboardInterrupt, Terminated):
+        if args.detach:
+            raise
+    # A second signal must not cut the stopping short.
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(sig, signal.SIG_IGN)
     return down(argparse.Namespace(state_dir=str(state), json=False))
+
+
+def _demo(state: Path) -> None:
+    from ._cli import main as cli_main
+
+    os.environ["STARLING_HOME"] = str(state)
+    console.print("\n[bold]Demo:[/bold] starling run --all -- 'echo hello from $(hostname)'")
+    cli_main(["run", "--all", "--", "echo hello from $(hostname)"])
+    console.print(
+        "\nTry next:\n"
+        "  starling hosts\n"
+        "  starling run --all -- uptime\n"
+        "  starling run --tag even --action sys.info\n"
+        "  starling jobs\n"
+        "  starling restart proxy-1\n"
+        "  starling down"
+    )
 
 
 def down(args: argparse.Namespace) -> int:

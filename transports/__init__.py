@@ -38,7 +38,7 @@ from ._errors import (
 )
 from ._files import create_private, open_private_append, private_dir, tighten_private, write_private
 from ._guard import Admission, ConnGate, ConnLimits, trim_memory
-from ._logging import JsonFormatter, setup_logging
+from ._logging import JsonFormatter, set_log_context, setup_logging
 from ._login import common_version, receive_hello
 from ._messages import (
     FINAL_STATES,
@@ -183,6 +183,7 @@ __all__ = [
     "run_handler",
     "send_if_open",
     "server_context",
+    "set_log_context",
     "setup_logging",
     "split_host_port",
     "tighten_private",

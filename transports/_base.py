@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 import trio
 
 from ._codec import DEFAULT_MAX_FRAME
+from ._codes import ErrorCode
 from ._errors import ChannelClosed, ConnectFailed, TransportError, UnknownMessage, leaf_errors
 from ._guard import Admission, ConnGate, ConnLimits
 from ._messages import Message
@@ -186,7 +187,11 @@ async def run_handler(handler: Handler, channel: Channel) -> None:
         await handler(channel)
     except Exception as raised:
         leaves = leaf_errors(raised)
-        if all(isinstance(e, TransportError) for e in leaves):
+        if all(isinstance(e, trio.TooSlowError) for e in leaves):
+            # Expected: a peer that connects and then says nothing in time
+            # (a port scanner, a health check, a stuck client). One line.
+            log.info("peer %s sent nothing in time; closed", channel.peer, extra={"code": ErrorCode.P003.value})
+        elif all(isinstance(e, TransportError) for e in leaves):
             exc = leaves[0]
             assert isinstance(exc, TransportError)
             log.debug("channel from %s ended: %s (%s)", channel.peer, exc, exc.code)

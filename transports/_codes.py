@@ -87,6 +87,8 @@ class ErrorCode(enum.StrEnum):
     C030 = ("C030", "a local config or key file is unusable", "The message names the file (config, audit key ring, anchor file); fix or restore it.")
     C031 = ("C031", "file chunk not on the center", "Upload the file's chunks first (`starling cp` does); the message names the missing ones.")
     C032 = ("C032", "file larger than the allowed size", "Split the file, or raise the center's `max_file_bytes` (and the size cap of a collect).")
+    C033 = ("C033", "host skipped: diagnosed unhealthy at submission", "The rollout skips unhealthy hosts; the task's diagnosis says why. Fix the host and run again.")
+    C034 = ("C034", "rollout stopped: the error threshold was reached", "Earlier waves failed too often; read their failures, fix, and submit again.")
 
     # --- proxy ------------------------------------------------------------------
     P001 = ("P001", "agent not connected to this proxy", "The agent moved or went away; the center re-dispatches when it reappears.")
@@ -129,6 +131,8 @@ class ErrorCode(enum.StrEnum):
     E004 = ("E004", "host out of memory", "The host is short of memory; look for the consumer with proc.top.")
     E005 = ("E005", "no heartbeat for longer than the grace period", "The agent stopped reporting; the host may be hung or partitioned.")
     E006 = ("E006", "not enough free disk space for the file", "Free space on the target filesystem (the message says how much is needed and how much is free), or copy elsewhere.")
+    E007 = ("E007", "agent too old", "Upgrade the agent on the host; the diagnosis names the minimum version.")
+    E008 = ("E008", "host clock skewed from the center's", "Run NTP/chrony on the host; signatures and deadlines need clocks within a minute.")
 
 
 def catalogue_markdown() -> str:

@@ -1,4 +1,11 @@
-"""Logs as one JSON object per line, shared by every role."""
+"""Logs as one JSON object per line, shared by every role.
+
+Context travels as fields, not as words in the message: ``job_id``,
+``task_id``, ``agent_id``, ``proxy_id``, ``code`` (and anything else a call
+passes in ``extra=``) become keys of the line, so a log pipeline can follow
+one task across agent, proxy and center. :func:`set_log_context` adds fields
+to every line of the process (the role's own id, once it is known).
+"""
 
 from __future__ import annotations
 
@@ -6,21 +13,45 @@ import json
 import logging
 import sys
 import time
+from typing import Any
+
+#: Attributes every LogRecord has; anything else on a record came from ``extra=``.
+_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime", "taskName"}
+#: Fields added to every record of this process (see :func:`set_log_context`).
+_context: dict[str, Any] = {}
+
+
+def set_log_context(**fields: Any) -> None:
+    """Add ``fields`` to every later log line of this process (``None`` removes one)."""
+    for key, value in fields.items():
+        if value is None:
+            _context.pop(key, None)
+        else:
+            _context[key] = value
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return str(getattr(value, "value", value))  # enums (ErrorCode) by value
 
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        doc = {
+        doc: dict[str, Any] = {
             "ts": round(record.created, 3),
             "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        for key in ("role", "node", "task_id", "job_id", "code"):
-            value = getattr(record, key, None)
-            if value is not None:
-                doc[key] = value
+        for key, value in _context.items():
+            doc.setdefault(key, value)
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD and not key.startswith("_") and key not in doc:
+                doc[key] = _jsonable(value)
         if record.exc_info:
             doc["exc"] = self.formatException(record.exc_info)
         return json.dumps(doc, ensure_ascii=False)
@@ -33,11 +64,4 @@ def setup_logging(level: str = "info", file: str = "", role: str = "") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     if role:
-        old = logging.getLogRecordFactory()
-
-        def factory(*args: object, **kwargs: object) -> logging.LogRecord:
-            record = old(*args, **kwargs)
-            record.role = role
-            return record
-
-        logging.setLogRecordFactory(factory)
+        set_log_context(role=role)

@@ -72,6 +72,8 @@ class Health(msgspec.Struct, omit_defaults=True, kw_only=True):
     running: int = 0
     throttle: str = ""
     residents: dict[str, str] = {}
+    #: The agent's wall clock when it sampled this (the center derives clock skew).
+    clock: float = 0.0
 
 
 class TaskSignature(msgspec.Struct, omit_defaults=True, kw_only=True):
@@ -287,10 +289,13 @@ class LoadReport(Message, tag="load_report", kw_only=True):
 
 
 class Balance(Message, tag="balance", kw_only=True):
-    """Center -> proxy: hold at most ``target`` agents; drain idle ones above it."""
+    """Center -> proxy: hold at most ``target`` agents; drain idle ones above it.
+    With ``agents``, drain those (idle ones) instead: borrowed agents whose own
+    IDC has room again (``target`` is then -1)."""
 
     target: int
     rate: int = 100  # agents per second
+    agents: list[str] = []
 
 
 class Revoke(Message, tag="revoke", kw_only=True):

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import trio
-from cryptography.hazmat.primitives.asymmetric import ed25519
+from nacl.signing import VerifyKey
 
 from transports import (
     Ack,
@@ -60,7 +60,10 @@ from transports import (
 from transports._signing import verify_hello
 
 from .._credentials import CredentialError, verify
+from .._metrics import ProxyMetrics
 from .._store import new_id
+from ._borrow import send_home
+from ._tasklog import log_result
 
 log = logging.getLogger("starling.proxy")
 
@@ -104,7 +107,7 @@ class Proxy:
         self.capacity = capacity
         self.flush_interval = flush_interval
         self.agents: dict[str, AgentConn] = {}
-        self.center_key: ed25519.Ed25519PublicKey | None = None
+        self.center_key: VerifyKey | None = None
         self.revoked: set[str] = set()
         self._key_ready = trio.Event()
         self._links: dict[str, Channel] = {}
@@ -118,6 +121,7 @@ class Proxy:
         self._nursery: trio.Nursery | None = None
         self._sent: dict[str, float] = {}  # task_id -> when sent on the current link, awaiting ack
         self.stats: dict[str, int] = {"dispatched": 0, "results": 0, "rejected": 0}
+        self.metrics = ProxyMetrics(self)
         self.files: Any = None  # center.proxy._files.ProxyFiles, set by the server
 
     # -- center links ------------------------------------------------------------------
@@ -149,11 +153,12 @@ class Proxy:
                 except Exception as raised:
                     first = leaf_errors(raised)[0]
                     if isinstance(first, StarlingError):
-                        log.warning("link to center %s ended: %s (%s)", url, first, first.code)
+                        log.warning("link to center %s ended: %s (%s)", url, first, first.code, extra={"code": first.code.value})
                     else:
                         log.error("link to center %s failed", url, exc_info=first)
                 finally:
                     self._links.pop(url, None)
+                    self.metrics.error(ErrorCode.P007.value)
                     if self.files is not None:
                         self.files.link_down()
                     # Whatever that center had not acknowledged goes out again on
@@ -172,7 +177,7 @@ class Proxy:
             raise StarlingError(welcome.message, code=ErrorCode.P005)
         if not isinstance(welcome, Welcome):
             raise StarlingError("expected welcome from center", code=ErrorCode.P003)
-        self.center_key = ed25519.Ed25519PublicKey.from_public_bytes(welcome.center_key)
+        self.center_key = VerifyKey(welcome.center_key)
         self.revoked = set(welcome.revoked)
         self._key_ready.set()
         self._links[url] = channel
@@ -231,6 +236,8 @@ class Proxy:
                 if conn is not None:
                     await self._send_agent(conn, ErrorMsg(code=ErrorCode.P005.value, message="credential revoked"))
                     await conn.channel.aclose()
+        elif isinstance(msg, Balance) and msg.agents:
+            await send_home(self, msg.agents)
         elif isinstance(msg, Balance):
             excess = len(self.agents) - msg.target
             if excess > 0 and not self._draining:
@@ -277,6 +284,8 @@ class Proxy:
                 nursery.start_soon(send_one, ref)
         self.stats["dispatched"] += len(delivered)
         self.stats["rejected"] += len(rejected)
+        self.metrics.fanout_seconds.observe(time.time() - now)
+        self.metrics.error(ErrorCode.P001.value, len(rejected))
         await channel.send(DispatchAck(dispatch_id=msg.dispatch_id, rejected=rejected))
         self._events.extend(delivered)
         self._wake.set()
@@ -383,7 +392,8 @@ class Proxy:
                 except StarlingError as exc:
                     raise CredentialError(f"no proof of the agent's key: {exc}") from exc
         except CredentialError as exc:
-            log.warning("agent %s refused: %s", hello.node_id, exc)
+            log.warning("agent %s refused: %s", hello.node_id, exc, extra={"agent_id": hello.node_id, "code": ErrorCode.P005.value})
+            self.metrics.error(ErrorCode.P005.value)
             await channel.send(ErrorMsg(code=ErrorCode.P005.value, message=str(exc)))
             return
         channel.mark_authenticated()
@@ -416,6 +426,7 @@ class Proxy:
             self._sent.pop(msg.task_id, None)
             self._result_owner[msg.task_id] = conn.agent_id
             self.stats["results"] += 1
+            log_result(log, self.proxy_id, conn.agent_id, msg)
             self._wake.set()
         elif isinstance(msg, Output):
             # Live output of a streaming task: best effort (the full, capped

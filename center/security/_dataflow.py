@@ -15,6 +15,7 @@ import binascii
 import bz2
 import gzip
 import lzma
+import posixpath
 import re
 import zlib
 
@@ -255,6 +256,8 @@ def _listing(prog: str, args: list[Word]) -> Data:
     if prog == "ls":
         operands = [t for t in texts if not t.startswith("-")]
         flags = [t for t in texts if t.startswith("-")]
+        if not operands and set(flags) <= _LS_PLAIN:
+            return b"*\n"  # the working directory's entries, resolved where they are used
         if len(operands) != 1 or not set(flags) <= _LS_PLAIN:
             return Unknown(frozenset({prog}))
         roots = operands
@@ -295,6 +298,40 @@ def _listing(prog: str, args: list[Word]) -> Data:
     return (sep.join(lines) + sep).encode()
 
 
+_INIT_NAMES = frozenset({"init", "systemd", "1", ".", ".*", "^", "^.*"})
+
+
+def _process_ids(prog: str, args: list[Word]) -> Data:
+    """``pgrep -u root``, ``pgrep systemd``, ``pidof init``: lists that include PID 1
+    (init runs as root), written as ``1`` so that ``kill -9 $(pgrep -u root)`` is seen
+    to signal init. Other lists stay unknown."""
+    texts = [a.text for a in args]
+    if any(a.unknown for a in args):
+        return Unknown(frozenset({prog}))
+    patterns = [t for k, t in enumerate(texts) if not t.startswith("-") and (k == 0 or texts[k - 1] not in ("-u", "-U", "-g", "-G", "-P", "-t", "-s", "--euid", "--uid", "-d"))]
+    users = [texts[k + 1] for k, t in enumerate(texts[:-1]) if t in ("-u", "-U", "--euid", "--uid")]
+    users += [t.split("=", 1)[1] for t in texts if t.startswith(("--euid=", "--uid="))]
+    root_user = any(u in ("root", "0") or u.startswith(("root,", "0,")) or ",root" in u or ",0" in u for u in users)
+    if prog == "pidof":
+        return b"1\n" if any(p in ("init", "systemd") for p in patterns) else Unknown(frozenset({prog}))
+    if (root_user and not patterns) or any(p in _INIT_NAMES for p in patterns):
+        return b"1\n"
+    return Unknown(frozenset({prog}))
+
+
+def _path_part(prog: str, args: list[Word]) -> Data:
+    """``dirname PATH`` / ``basename PATH [SUFFIX]`` of known paths."""
+    texts = [a.text for a in args if not a.text.startswith("-")]
+    if any(a.unknown for a in args) or not texts:
+        return Unknown(frozenset({prog}))
+    if prog == "dirname":
+        return "".join(posixpath.dirname(t.rstrip("/") or "/") or "." for t in texts).encode() + b"\n"
+    name = posixpath.basename(texts[0].rstrip("/")) or "/"
+    if len(texts) > 1 and name.endswith(texts[1]) and name != texts[1]:
+        name = name[: -len(texts[1])]
+    return (name + "\n").encode()
+
+
 def data_output(prog: str, args: list[Word], stdin: Data) -> Data:
     """What ``prog args`` would write to its standard output, when that can be known.
 
@@ -317,6 +354,10 @@ def data_output(prog: str, args: list[Word], stdin: Data) -> Data:
         return _awk(args, stdin)
     if prog in ("ls", "find"):
         return _listing(prog, args)
+    if prog in ("pgrep", "pidof"):
+        return _process_ids(prog, args)
+    if prog in ("dirname", "basename"):
+        return _path_part(prog, args)
     if prog in ("yes",):
         return ((" ".join(texts) or "y") + "\n").encode() * 4
     if prog in _PASSTHROUGH:

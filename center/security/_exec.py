@@ -23,6 +23,7 @@ that, with no shell assumed around it:
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -114,6 +115,8 @@ def check_exec(
         names = dict(env or {})
         words = _peel_env(words, names)
         for name, value in names.items():
+            if name in _NOT_IMPORTED:
+                continue  # the shell resets it at start: reading it would misread the words
             shell_env.vars[name] = value
             analyser.exported[name] = value
         check_environment(analyser, names, shell_env, data, ctx)
@@ -152,10 +155,27 @@ def _malformed(
     return ""
 
 
+_NOT_IMPORTED = frozenset({"IFS", "PPID", "UID", "EUID", "BASHPID", "SHELLOPTS", "BASHOPTS"})
+"""Variables bash and dash do not take from the environment (tested: an imported IFS is ignored)."""
+_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(%%|\(\))?=")
+_SUDO_VALUE_OPTIONS = frozenset({"-u", "-g", "-C", "-D", "-h", "-p", "-r", "-t", "-U", "-T", "-R"})
+
+
 def _peel_env(words: list[str], names: dict[str, str]) -> list[str]:
     """``env [-i] [-u N] [NAME=VALUE]… CMD…``: the assignments join ``names`` (checked
     like the declared environment); the words stay, so the walk still sees ``env``."""
     i = 0
+    while i < len(words) and program_name(Word.of(words[i])) in ("sudo", "doas"):
+        # sudo [options] [NAME=VALUE]… CMD: root may set any variable this way.
+        j = i + 1
+        while j < len(words) and words[j].startswith("-") and words[j] != "--":
+            j += 2 if words[j] in _SUDO_VALUE_OPTIONS else 1
+        j += 1 if j < len(words) and words[j] == "--" else 0
+        while j < len(words) and _ASSIGNMENT.match(words[j]):
+            name, _, value = words[j].partition("=")
+            names[name] = value
+            j += 1
+        i = j
     while i < len(words) and program_name(Word.of(words[i])) == "env":
         j = i + 1
         while j < len(words):
@@ -164,7 +184,7 @@ def _peel_env(words: list[str], names: dict[str, str]) -> list[str]:
                 j += 2
             elif t.startswith("-") and not t.startswith(("-S", "--split-string")) and t != "-":
                 j += 1
-            elif "=" in t and t.split("=", 1)[0].replace("_", "a").isalnum() and not t[0].isdigit():
+            elif _ASSIGNMENT.match(t):
                 name, _, value = t.partition("=")
                 names[name] = value
                 j += 1

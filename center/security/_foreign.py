@@ -23,6 +23,9 @@ as *dynamic*: the analysis cannot follow it, so the caller holds it.
 from __future__ import annotations
 
 import ast
+import base64
+import binascii
+import codecs
 import posixpath
 import re
 from collections.abc import Callable, Iterator
@@ -34,7 +37,7 @@ from ._programs import Inner
 __all__ = ["MAX_CODE", "Reading", "read_program"]
 
 MAX_CODE = 256 * 1024
-_MAX_CALLS = 2_000
+_MAX_CALLS = 20_000
 _MAX_LOOP = 8
 
 
@@ -46,6 +49,7 @@ class Reading:
     dynamic: list[str] = field(default_factory=list)  # constructs that cannot be followed
     parsed: bool = True
     forkbomb: str = ""  # the fragment of a fork loop, if any
+    limit: bool = False  # the reading stopped at its budget
 
 
 def read_program(lang: str, code: str) -> Reading:
@@ -146,6 +150,16 @@ _PY_DYNAMIC = {"exec", "eval", "compile", "execfile", "builtins.exec", "builtins
                "runpy.run_module", "importlib.import_module", "__import__", "ctypes.CDLL", "ctypes.cdll",
                "ctypes.PyDLL", "ctypes.CFUNCTYPE", "ctypes.cdll.LoadLibrary", "cffi.FFI", "pickle.loads",
                "marshal.loads", "types.FunctionType", "types.CodeType"}  # fmt: skip
+_PY_DECODERS: dict[str, Callable[[str], bytes]] = {
+    "base64.b64decode": lambda t: base64.b64decode(t + "=" * (-len(t) % 4)),
+    "base64.urlsafe_b64decode": lambda t: base64.urlsafe_b64decode(t + "=" * (-len(t) % 4)),
+    "base64.b32decode": base64.b32decode,
+    "bytes.fromhex": bytes.fromhex,
+    "binascii.unhexlify": binascii.unhexlify,
+    "codecs.decode": lambda t: codecs.decode(t, "rot13").encode(),
+}
+_PY_RISKY_MODULES = {"os", "posix", "subprocess", "shutil", "pty", "ctypes", "builtins", "__builtins__",
+                     "importlib", "pathlib", "signal", "commands", "platform", "asyncio", "socket"}
 _PY_PATH_TYPES = {"pathlib.Path", "pathlib.PosixPath", "pathlib.PurePath", "Path"}
 _WRITE_MODES = re.compile(r"[wax+]")
 
@@ -161,6 +175,9 @@ class _Python:
         self.values: dict[str, Value] = {}
         self.calls = 0
         self.loops: list[ast.AST] = []
+        self.functions: dict[str, ast.FunctionDef | ast.AsyncFunctionDef] = {}
+        self.dicts: dict[str, dict[str, Word]] = {}  # d = {"k": "v"}: d["k"] is known
+        self.active: set[str] = set()
 
     def read(self) -> Reading:
         try:
@@ -171,7 +188,7 @@ class _Python:
         try:
             self._body(tree.body)
         except RecursionError:
-            self.reading.dynamic.append("nesting too deep to read")
+            self.reading.limit = True
         return self.reading
 
     # statements in order, so that values assigned earlier are known later
@@ -199,6 +216,8 @@ class _Python:
             value = self._value(node.value)
             for target in node.targets:
                 self._bind(target, value, node.value)
+                if isinstance(target, ast.Name):
+                    self._bind_dict(target.id, node.value)
             return
         if isinstance(node, ast.AnnAssign) and node.value is not None:
             self._expr(node.value)
@@ -240,6 +259,17 @@ class _Python:
                     self.loops.pop()
             self._body(node.orelse)
             return
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            # Read the body once with unknown parameters, and again at each call
+            # with the arguments bound (see _call).
+            self.functions[node.name] = node
+            self.names.pop(node.name, None)
+            saved = dict(self.values)
+            for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs:
+                self.values[a.arg] = _unknown("python")
+            self._body(node.body)
+            self.values = saved
+            return
         if isinstance(node, ast.With | ast.AsyncWith):
             for with_item in node.items:
                 self._expr(with_item.context_expr)
@@ -259,6 +289,18 @@ class _Python:
                         self._stmt(sub)
                     elif isinstance(sub, ast.expr):
                         self._expr(sub)
+
+    def _bind_dict(self, name: str, node: ast.expr) -> None:
+        if isinstance(node, ast.Dict):
+            known: dict[str, Word] = {}
+            for k, v in zip(node.keys, node.values, strict=True):
+                key = self._value(k) if k is not None else None
+                value = self._value(v)
+                if isinstance(key, Word) and not key.unknown and isinstance(value, Word):
+                    known[key.text] = value
+            self.dicts[name] = known
+        else:
+            self.dicts.pop(name, None)
 
     def _bind(self, target: ast.expr, value: Value, node: ast.expr | None) -> None:
         if isinstance(target, ast.Name):
@@ -298,7 +340,7 @@ class _Python:
             if isinstance(sub, ast.Call):
                 self.calls += 1
                 if self.calls > _MAX_CALLS:
-                    self.reading.dynamic.append("too many calls to read")
+                    self.reading.limit = True
                     return
                 self._call(sub)
 
@@ -395,6 +437,17 @@ class _Python:
             if isinstance(node.op, ast.Mod) and isinstance(left, Word) and not left.unknown:
                 return self._percent(left.text, right)
             return _unknown("python")
+        if isinstance(node, ast.Subscript):
+            key = self._value(node.slice)
+            if isinstance(key, Word) and not key.unknown:
+                if isinstance(node.value, ast.Name) and node.value.id in self.dicts:
+                    return self.dicts[node.value.id].get(key.text, _unknown("python"))
+                base = self._value(node.value)
+                if isinstance(base, list) and key.text.lstrip("-").isdigit():
+                    index = int(key.text)
+                    if -len(base) <= index < len(base):
+                        return base[index]
+            return _unknown("python")
         if isinstance(node, ast.JoinedStr):
             parts: list[Word] = []
             for piece in node.values:
@@ -412,6 +465,30 @@ class _Python:
                 return Word.of(dotted.split(".", 1)[1])
             return _unknown("python")
         return _unknown("python")
+
+    def _format(self, fmt: str, node: ast.Call) -> Word:
+        """``"{} {0} {name}".format(…)`` with known arguments."""
+        parts: list[Word] = []
+        auto = 0
+        for chunk in re.split(r"(\{\{|\}\}|\{[^{}]*\})", fmt):
+            if chunk in ("{{", "}}"):
+                parts.append(Word.of(chunk[0]))
+            elif chunk.startswith("{") and chunk.endswith("}"):
+                field = chunk[1:-1].split(":", 1)[0].split("!", 1)[0]
+                value: Value = None
+                if field == "":
+                    value = self._value(node.args[auto]) if auto < len(node.args) else None
+                    auto += 1
+                elif field.isdigit():
+                    k = int(field)
+                    value = self._value(node.args[k]) if k < len(node.args) else None
+                else:
+                    kw = self._kw(node, field)
+                    value = self._value(kw) if kw is not None else None
+                parts.append(value if isinstance(value, Word) else _unknown("python"))
+            elif chunk:
+                parts.append(Word.of(chunk))
+        return _concat(parts)
 
     def _percent(self, fmt: str, right: Value) -> Word:
         values = right if isinstance(right, list) else [right] if isinstance(right, Word) else []
@@ -440,7 +517,10 @@ class _Python:
                         joined.append(sep)
                     joined.append(item)
                 return _concat(joined) if joined else Word.of("")
-        if isinstance(func, ast.Attribute) and func.attr in ("format",) and isinstance(func.value, ast.Constant):
+        if isinstance(func, ast.Attribute) and func.attr == "format":
+            fmt = self._value(func.value)
+            if isinstance(fmt, Word) and not fmt.unknown:
+                return self._format(fmt.text, node)
             return _unknown("python")
         if isinstance(func, ast.Attribute) and func.attr in ("strip", "lower", "upper", "rstrip", "lstrip"):
             base = self._value(func.value)
@@ -470,9 +550,19 @@ class _Python:
             v = self._value(node.args[0])
             if isinstance(v, Word) and v.text.isdigit() and not v.unknown:
                 return Word.of(chr(int(v.text) % 0x110000))
-        if callee in ("bytes.fromhex", "base64.b64decode", "codecs.decode", "binascii.unhexlify"):
-            self.reading.dynamic.append(f"{callee}(…)")  # decoded at run time
-            return _unknown("python")
+        if callee in _PY_DECODERS and node.args:
+            # Decode constant data as python would; what cannot be decoded stays
+            # unknown and says where it came from (a shell it reaches is reported).
+            data = self._word(self._value(node.args[0]))
+            codec = self._word(self._arg(node, 1, "encoding")) if callee == "codecs.decode" else None
+            if codec is not None and codec.text.replace("_", "") != "rot13":
+                data = None
+            if data is not None and not data.unknown:
+                try:
+                    return _lit(_PY_DECODERS[callee](data.text).decode("utf-8", "replace"))
+                except (ValueError, TypeError):
+                    pass
+            return _unknown("base64")
         if isinstance(func, ast.Attribute) and func.attr == "decode":
             return self._value(func.value)
         return _unknown("python")
@@ -494,8 +584,16 @@ class _Python:
     def _call(self, node: ast.Call) -> None:
         callee = self._callee(node)
         if callee is None:
-            if isinstance(node.func, ast.Call | ast.Subscript):
-                return
+            return
+        if callee in self.functions and callee not in self.active and len(self.active) < 4:
+            self._inline(self.functions[callee], node)
+            return
+        if callee == "map" and len(node.args) == 2:
+            items = self._value(node.args[1])
+            if isinstance(items, list):
+                for item in items[:_MAX_LOOP]:
+                    if not item.unknown:
+                        self._call(ast.Call(func=node.args[0], args=[ast.Constant(item.text)], keywords=[]))
             return
         sink = self.sink
         short = callee.rsplit(".", 1)[-1]
@@ -524,9 +622,11 @@ class _Python:
             self.reading.dynamic.append(f"{callee}(…)")
             return
         if callee in ("getattr", "builtins.getattr") and len(node.args) >= 2:
+            # A computed attribute of a module that runs or removes things: os.<?>(…).
             attr = self._word(self._value(node.args[1]))
-            if attr is None or attr.unknown:
-                self.reading.dynamic.append("getattr() with a computed name")
+            base = self._dotted(node.args[0]) or ""
+            if (attr is None or attr.unknown) and base.split(".")[0] in _PY_RISKY_MODULES:
+                self.reading.dynamic.append(f"getattr({base}, <computed>)")
             return
         if callee in _PY_SHELL:
             text = self._word(self._arg(node, 0, "cmd"))
@@ -631,6 +731,22 @@ class _Python:
         if callee in ("os.reboot", "os.sync"):
             return
 
+    def _inline(self, fn: ast.FunctionDef | ast.AsyncFunctionDef, node: ast.Call) -> None:
+        """A call of a function the program defines: its body with the arguments bound."""
+        saved = dict(self.values)
+        params = fn.args.posonlyargs + fn.args.args
+        for k, a in enumerate(params):
+            self.values[a.arg] = self._value(node.args[k]) if k < len(node.args) else _unknown("python")
+        for kw in node.keywords:
+            if kw.arg is not None:
+                self.values[kw.arg] = self._value(kw.value)
+        self.active.add(fn.name)
+        try:
+            self._body(fn.body)
+        finally:
+            self.active.discard(fn.name)
+            self.values = saved
+
     def _receiver_path(self, node: ast.Call) -> Word | None:
         if not isinstance(node.func, ast.Attribute):
             return None
@@ -696,7 +812,7 @@ _SCANNERS: dict[str, _Lexicon] = {
         interpolate=True, paren_optional=True, kill_sig_first=True, open_write=("open", "sysopen"),
     ),
     "ruby": _lexicon(
-        "ruby", "+", r"^\s*(\w+)\s*=\s*([^=\n][^\n]*)$", r"^(\w+)$",
+        "ruby", "+", r"(?:^|;)\s*(\w+)\s*=\s*([^=\n;][^\n;]*)", r"^(\w+)$",
         shell=("system", "exec", "spawn", "IO.popen", "Open3.capture2", "Open3.capture2e", "Open3.capture3",
                "Open3.popen3", "Open3.popen2", "%x"), process=(),
         remove_tree=("FileUtils.rm_rf", "FileUtils.rm_r", "FileUtils.remove_dir", "FileUtils.rmtree",
@@ -728,7 +844,7 @@ _SCANNERS: dict[str, _Lexicon] = {
         interpolate=True, open_write=("fopen",),
     ),
     "lua": _lexicon(
-        "lua", "..", r"(?:\blocal\s+)?\b(\w+)\s*=\s*([^=\n][^\n]*)", r"^(\w+)$",
+        "lua", "..", r"(?:\blocal\s+)?\b(\w+)\s*=\s*([^=\n;][^\n;]*)", r"^(\w+)$",
         shell=("os.execute", "io.popen"), process=(), remove_tree=(), remove=("os.remove",),
         write=(), kill=(), dynamic=("load", "loadstring", "dofile", "loadfile", "require"),
         open_write=("io.open",),
@@ -752,18 +868,36 @@ class _Scanner:
         self.reading = Reading()
         self.sink = _Sink(self.reading, lex.lang)
         self.values: dict[str, Word] = {}
+        self.lists: dict[str, list[Word]] = {}  # perl @a = (…), ruby a = %w[…] / […]
+        self.aliases: dict[str, str] = {}  # node: const {execSync: e} = require(…) → e is execSync
+        self.closing: dict[int, int] = {}
 
     def read(self) -> Reading:
         lex = self.lex
+        self.closing = _bracket_map(self.code)
         # Constant strings assigned to variables, in source order (last one wins).
         for m in lex.assign.finditer(self.code):
-            value = self._expr(m.group(2).strip())
+            rhs = m.group(2).strip()
+            value = self._expr(rhs)
             self.values[m.group(1)] = value
+            if lex.lang == "ruby" and re.fullmatch(r"%[wW][(\[{<].*[)\]}>]|\[.*\]", rhs, re.S):
+                self.lists[m.group(1)] = self._list(rhs)
+        if lex.lang == "perl":
+            for m in re.finditer(r"(?:\b(?:my|our|local)\s+)?@(\w+)\s*=\s*(\((?:[^;]*)\)|qw\s*[(\[{/][^;]*)\s*;", self.code):
+                self.lists[m.group(1)] = self._list(m.group(2))
+        if lex.lang == "node":
+            for m in re.finditer(r"\{([^{}]*)\}\s*=\s*require\s*\(", self.code):
+                for part in m.group(1).split(","):
+                    original, _, local = part.partition(":")
+                    if local.strip() and original.strip():
+                        self.aliases[local.strip()] = original.strip()
+            for m in re.finditer(r"\b(\w+)\s*=\s*require\s*\([^()]*\)\s*\.\s*(\w+)", self.code):
+                self.aliases[m.group(1)] = m.group(2)
         calls = 0
         for name, args_text, pos in self._calls():
             calls += 1
             if calls > _MAX_CALLS:
-                self.reading.dynamic.append("too many calls to read")
+                self.reading.limit = True
                 break
             self._call(name, args_text, pos)
         if lex.lang in ("perl", "ruby", "php", "node"):
@@ -774,11 +908,30 @@ class _Scanner:
         if lex.lang in ("perl", "ruby"):
             for m in re.finditer(r"(?:\bqx|%x)\s*([({\[/|!])", self.code):
                 close = {"(": ")", "{": "}", "[": "]"}.get(m.group(1), m.group(1))
-                end = self.code.find(close, m.end())
+                end = self.code.find(close, m.end(), m.end() + _MAX_SPAN)
                 if end > 0:
                     self.sink.shell("qx", self._string(self.code[m.end() : end], True))
         if lex.lang == "awk":
             self._awk_pipes()
+        if lex.lang in ("node", "ruby", "php", "lua"):
+            for m in re.finditer(r"\[([^\[\]]{1,200})\]\s*\(", self.code):
+                member = self._expr(m.group(1))
+                if member.unknown or member.text not in self._names():
+                    continue
+                end = self.closing.get(m.end() - 1, -1)
+                if end > 0:
+                    self._call(member.text, self.code[m.end() : end], m.start())
+        if lex.lang == "php":
+            for m in re.finditer(r"(?<![\w>:])\$(\w+)\s*\(", self.code):
+                # $f(...): the function's name is a value.
+                bound = self.values.get(m.group(1))
+                if bound is not None and not bound.unknown and bound.text in lex.shell:
+                    end = self.closing.get(m.end() - 1, -1)
+                    args = _split_top(self.code[m.end() : end], ",") if end > 0 else []
+                    if args and args[0].strip():
+                        self.sink.shell(bound.text, self._expr(args[0]))
+                        continue
+                self.reading.dynamic.append(f"${m.group(1)}(…)")
         if re.search(r"fork\s*while\s*fork|while\s*\(?\s*(1|true)\s*\)?\s*[{:]?\s*(\w+\.)?fork\b|loop\s*\{\s*fork"
                      r"|for\s*\(\s*;\s*;\s*\)\s*\{?\s*(pcntl_)?fork", self.code):
             self.reading.forkbomb = "fork in an endless loop"
@@ -796,6 +949,14 @@ class _Scanner:
                 buf.append(_ESCAPES.get(body[i + 1], body[i + 1]))
                 i += 2
                 continue
+            if interpolate and c == "#" and body.startswith("#{", i) and self.lex.lang == "ruby":
+                end = self.closing_in(body, i + 1)
+                if end > 0:
+                    out.append(Word.of("".join(buf)))
+                    buf = []
+                    out.append(self._expr(body[i + 2 : end]))  # "#{expr}": any expression
+                    i = end + 1
+                    continue
             if interpolate and c in "$#@" and i + 1 < len(body):
                 m = re.match(r"\$\{?(\w+)\}?|#\{(\w+)\}|\$\{(\w+)\}", body[i:])
                 if m and (c != "#" or body[i + 1] == "{") and (c != "@"):
@@ -810,8 +971,22 @@ class _Scanner:
         out.append(_lit("".join(buf)))
         return _concat(out)
 
+    @staticmethod
+    def closing_in(text: str, open_at: int) -> int:
+        return _close(text, open_at)
+
     def _term(self, term: str) -> Word:
         term = term.strip().rstrip(";").strip()
+        join = re.fullmatch(r"join\s*\(?\s*(.+?)\s*,\s*(.+?)\)?", term, re.S) if self.lex.lang == "perl" else None
+        if join:
+            sep = self._expr(join.group(1))
+            items = self._list(join.group(2))
+            joined: list[Word] = []
+            for k, item in enumerate(items):
+                if k:
+                    joined.append(sep)
+                joined.append(item)
+            return _concat(joined) if joined else Word.of("")
         while term.startswith("(") and term.endswith(")") and _balanced(term[1:-1]):
             term = term[1:-1].strip()
         m = _STRING.fullmatch(term)
@@ -829,6 +1004,8 @@ class _Scanner:
             return self._string(term[1:-1], True)
         if re.fullmatch(r"-?\d+", term):
             return Word.of(term)
+        if self.lex.lang == "ruby" and re.fullmatch(r":\w+[?!]?", term):
+            return Word.of(term[1:])  # a symbol: :system
         v = self.lex.var.match(term)
         if v:
             return self.values.get(v.group(1), _unknown(self.lex.lang))
@@ -843,9 +1020,12 @@ class _Scanner:
 
     def _list(self, text: str) -> list[Word]:
         text = text.strip()
+        m = re.fullmatch(r"(?:qw|%[wW])\s*[(\[{/<](.*)[)\]}/>]", text, re.S)
+        if m:
+            return [Word.of(p) for p in m.group(1).split()]
         if text.startswith("[") and text.endswith("]") or (text.startswith("(") and text.endswith(")")):
             text = text[1:-1]
-        m = re.fullmatch(r"qw\s*[(\[{/](.*)[)\]}/]", text, re.S)
+        m = re.fullmatch(r"(?:qw|%[wW])\s*[(\[{/<](.*)[)\]}/>]", text, re.S)
         if m:
             return [Word.of(p) for p in m.group(1).split()]
         return [self._expr(p) for p in _split_top(text, ",") if p.strip()]
@@ -855,36 +1035,61 @@ class _Scanner:
     def _names(self) -> list[str]:
         lex = self.lex
         names = [*lex.shell, *lex.process, *lex.remove_tree, *lex.remove, *lex.write, *lex.kill, *lex.dynamic,
-                 *lex.open_write, "rename", "truncate", "chmod", "move", "mv", "renameSync"]  # fmt: skip
+                 *lex.open_write, "rename", "truncate", "chmod", "move", "mv", "renameSync", *self.aliases]  # fmt: skip
         return sorted({n for n in names if n not in ("%x", "qx")}, key=len, reverse=True)
 
     def _calls(self) -> Iterator[tuple[str, str, int]]:
         names = self._names()
         alternatives = "|".join(re.escape(n) for n in names)
-        rx = re.compile(rf"(?<![\w$@>])(?:[\w$]+(?:\.|::|->))*?({alternatives})\s*(\(|(?=[\s\"'$@\[]))")
+        # The bare name only: a qualifier matched by the regex itself made long
+        # a.b.c… chains quadratic. The qualifier is read backwards, bounded.
+        rx = re.compile(rf"(?<![\w$@])({alternatives})\s*(\(|(?=[\s\"'$@\[]))")
+        closing = self.closing or _bracket_map(self.code)
         for m in rx.finditer(self.code):
-            name = m.group(1)
             start = m.end()
+            qualified = (self._qualifier(m.start()) + m.group(1)).replace("::", ".").replace("->", ".")
             if m.group(2) == "(":
-                end = _close(self.code, start - 1)
+                end = closing.get(start - 1, -1)
                 if end < 0:
                     continue
-                yield self._qualified(m), self.code[start:end], m.start()
+                yield qualified, self.code[start:end], m.start()
             elif self.lex.paren_optional:
                 end = _statement_end(self.code, start)
                 text = self.code[start:end].strip()
                 if text and not text.startswith(("=", "{", ".", ",")) and not text.startswith("=>"):
-                    yield self._qualified(m), text, m.start()
-            del name
+                    yield qualified, text, m.start()
 
-    def _qualified(self, m: re.Match[str]) -> str:
-        text = m.group(0)
-        text = re.sub(r"\s*\(?$", "", text).rstrip()
-        return text.replace("::", ".").replace("->", ".")
+    def _qualifier(self, at: int) -> str:
+        """``fs.`` / ``File::Path::`` / ``$obj->`` right before a call name (a few parts at most)."""
+        code = self.code
+        out = ""
+        j = at
+        for _ in range(4):
+            sep = next((s for s in (".", "::", "->") if code[max(0, j - len(s)) : j] == s), "")
+            if not sep:
+                break
+            k = j - len(sep)
+            i = k
+            while i > 0 and k - i < 64 and (code[i - 1].isalnum() or code[i - 1] in "_$"):
+                i -= 1
+            if i == k:
+                break
+            out = code[i:k] + sep + out
+            j = i
+        return out
 
     def _call(self, qualified: str, args_text: str, pos: int) -> None:
         lex = self.lex
         sink = self.sink
+        if qualified in self.aliases:
+            qualified = self.aliases[qualified]
+        spread = re.fullmatch(r"\s*(?:@|\*|\.\.\.)(\w+)\s*", args_text)
+        if spread and spread.group(1) in self.lists and any(
+            qualified == n or qualified.endswith("." + n) for n in (*lex.shell, *lex.process)
+        ):
+            # system(@a) / system(*cmd): the list is the argument vector.
+            sink.argv(qualified.rsplit(".", 1)[-1], self.lists[spread.group(1)])
+            return
         name = next((n for n in self._names() if qualified == n or qualified.endswith("." + n)), "")
         if not name:
             return
@@ -1016,21 +1221,44 @@ def _balanced(text: str) -> bool:
 def _skip_string(text: str, i: int) -> int:
     quote = text[i]
     j = i + 1
-    while j < len(text):
+    stop = min(len(text), i + _MAX_SPAN)
+    while j < stop:
         if text[j] == "\\":
             j += 2
             continue
         if text[j] == quote:
             return j + 1
         j += 1
-    return len(text)
+    return stop
+
+
+_MAX_SPAN = 16 * 1024  # how far a call's arguments may reach: bounded, so scanning stays linear
+
+
+def _bracket_map(text: str) -> dict[int, int]:
+    """Every opening bracket's closing partner, in one pass (strings skipped)."""
+    out: dict[int, int] = {}
+    stack: list[int] = []
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if c in "'\"`":
+            i = _skip_string(text, i)
+            continue
+        if c in "([{":
+            stack.append(i)
+        elif c in ")]}" and stack:
+            out[stack.pop()] = i
+        i += 1
+    return out
 
 
 def _close(text: str, open_at: int) -> int:
     """Index of the bracket closing the one at ``open_at`` (strings skipped), or -1."""
     depth = 0
     i = open_at
-    while i < len(text):
+    stop = min(len(text), open_at + _MAX_SPAN)
+    while i < stop:
         c = text[i]
         if c in "'\"`":
             i = _skip_string(text, i)
@@ -1047,14 +1275,15 @@ def _close(text: str, open_at: int) -> int:
 
 def _statement_end(text: str, start: int) -> int:
     i = start
-    while i < len(text):
+    stop = min(len(text), start + _MAX_SPAN)
+    while i < stop:
         c = text[i]
         if c in "'\"`":
             i = _skip_string(text, i)
             continue
         if c in "([{":
             end = _close(text, i)
-            i = end + 1 if end > 0 else len(text)
+            i = end + 1 if end > 0 else stop
             continue
         if c in ";\n}" or text.startswith(" or ", i) or text.startswith(" if ", i) or text.startswith(" unless ", i):
             return i
@@ -1092,5 +1321,3 @@ def _split_top(text: str, sep: str) -> list[str]:
     parts.append(text[last:])
     return parts
 
-
-_Handler = Callable[[], None]

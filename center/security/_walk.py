@@ -36,9 +36,10 @@ from ._rules import Rule, RuleSet, normalise_path
 from ._shellscan import ARRAY_COMMAND, lex, rewrite_for_bashlex, split_commands
 from ._verdict import Finding
 
-__all__ = ["MAX_DEPTH", "MAX_INPUT", "MAX_STEPS", "Analyser", "Ctx", "LimitReached"]
+__all__ = ["MAX_DEPTH", "MAX_INPUT", "MAX_STEPS", "MAX_TOKENS", "Analyser", "Ctx", "LimitReached"]
 
 MAX_INPUT = 256 * 1024
+MAX_TOKENS = 8_000
 MAX_DEPTH = 16
 MAX_STEPS = 20_000
 MAX_LOOP_ITEMS = 8
@@ -138,8 +139,15 @@ class Analyser:
         if ctx.depth > MAX_DEPTH or len(text) > MAX_INPUT:
             self.event("limit", text[:80], ctx)
             return Unknown(frozenset({"limit"}))
-        if not any(t.kind == "word" for t in lex(text)):
+        tokens = lex(text)
+        if not any(t.kind == "word" for t in tokens):
             return b""
+        if len(tokens) > MAX_TOKENS:
+            # bashlex grows faster than linearly (40,000 tokens take seconds), and the
+            # center checks jobs inline: read the simple commands only, and hold.
+            self.event("limit", f"{len(tokens)} shell tokens (more than {MAX_TOKENS})", ctx)
+            self._fallback(text, env, ctx)
+            return Unknown(frozenset({"limit"}))
         nodes, src, extras = _parse(text)
         for extra in extras:
             self.script(extra, env.copy(), b"", ctx.step("$(…)"))
@@ -329,6 +337,8 @@ class Analyser:
                     env.files[key] = old + out if isinstance(out, bytes) else out  # type: ignore[operator]
                 elif key:
                     env.files[key] = out
+                if key:
+                    self._persisted(key, out, ctx)
             captured |= op in (">", ">|", "&>", ">>", "&>>")
         return b"" if captured else out
 
@@ -376,6 +386,7 @@ class Analyser:
             for w in view.operands:
                 if not w.unknown:
                     env.files[_file_key(w, env)] = stdin
+                    self._persisted(_file_key(w, env), stdin, ctx)
         if prog == "crontab":
             self._crontab(view, env, stdin, ctx)
         downloaded = _download_target(prog, args)
@@ -385,6 +396,27 @@ class Analyser:
         for inner in unwrap(prog, args, stdin) if prog else []:
             out = self._inner(inner, env, stdin, ctx.step(inner.label), out)
         return out
+
+    def _persisted(self, path: str, data: Data, ctx: Ctx) -> None:
+        """Text written where the host will run it later: cron tables, boot and login
+        scripts. Its commands are checked now, as if they ran."""
+        if not isinstance(data, bytes) or not data.strip():
+            return
+        kind = _code_path(path)
+        if kind is None:
+            return
+        sub = ctx.step(f"written to {path}")
+        if kind == "shell":
+            self.script(_decode(data), Env(vars=dict(self.exported)), b"", sub)
+            return
+        if kind == "unit":
+            for line in _decode(data).splitlines():
+                m = re.match(r"\s*Exec\w*\s*=\s*[-@:+!]*(.+)", line)
+                if m:
+                    self.script(m.group(1), Env(vars=dict(self.exported)), b"", sub)
+            return
+        for job in _cron_jobs(_decode(data), system=kind == "system-cron"):
+            self.script(job, Env(vars=dict(self.exported)), b"", sub)
 
     def _crontab(self, view: CommandView, env: Env, stdin: Data, ctx: Ctx) -> None:
         """A crontab being installed: check each job's command, and an empty table."""
@@ -488,15 +520,31 @@ class Analyser:
         if not reading.parsed:
             self.parsed = False
             self.event("unparseable", f"{lang}: {first_line}", ctx)
+        seen: set[tuple[object, ...]] = set()
         for found in reading.inners:
+            key = _inner_key(found)
+            if key in seen:
+                continue  # the same call a thousand times is read once
+            seen.add(key)
             self._inner(found, env.copy(), b"", ctx.step(found.label), b"")
         for what in reading.dynamic:
             self.event("dynamic-code", f"{lang}: {what}", ctx)
         if reading.forkbomb:
             self.event("forkbomb", f"{lang}: {reading.forkbomb}", ctx)
+        if reading.limit:
+            self.event("limit", f"{lang}: {first_line}", ctx)
         if body:
             self.event("foreign-script", lang, ctx)
         return out  # what it prints: data_output's answer (awk '{print}'), else unknown
+
+
+def _inner_key(inner: Inner) -> tuple[object, ...]:
+    return (
+        inner.label,
+        inner.script.shell if inner.script is not None else None,
+        tuple(w.shell for w in inner.argv) if inner.argv is not None else None,
+        tuple((op, w.shell) for op, w in inner.redirects) if inner.redirects else None,
+    )
 
 
 def _shebang(data: Data) -> list[Word]:
@@ -512,20 +560,61 @@ def _shebang(data: Data) -> list[Word]:
     return words
 
 
+_SHELL_CODE_PATHS = re.compile(
+    r"/etc/rc\.local|/etc/rc\.d/rc\.local|/etc/profile|/etc/profile\.d/[^/]+|/etc/bash\.bashrc|/etc/bashrc"
+    r"|/etc/environment|/(root|home/[^/]+)/\.(bashrc|bash_profile|profile|bash_login|zshrc)|/etc/init\.d/[^/]+"
+    r"|/etc/update-motd\.d/[^/]+|/etc/network/if-(up|pre-up|down|post-down)\.d/[^/]+"
+)
+_UNIT_PATHS = re.compile(r"/(etc|run|lib|usr/lib)/systemd/system/[^/]+\.(service|timer|socket)(\.d/[^/]+\.conf)?")
+
+
+def _code_path(path: str) -> str | None:
+    """What kind of code a file at ``path`` holds for the host to run later, if any."""
+    if path == "/etc/crontab" or path.startswith(("/etc/cron.d/", "/etc/anacrontab")):
+        return "system-cron"
+    if path.startswith(("/var/spool/cron/crontabs/", "/var/spool/cron/")) and path.count("/") >= 4:
+        return "user-cron"
+    if _SHELL_CODE_PATHS.fullmatch(path):
+        return "shell"
+    if _UNIT_PATHS.fullmatch(path):
+        return "unit"
+    return None
+
+
+def _cron_jobs(text: str, system: bool) -> list[str]:
+    """The commands of a crontab: five schedule fields (or ``@reboot`` …), a user in the
+    system tables, then the command."""
+    jobs = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or re.match(r"[A-Za-z_][A-Za-z0-9_]*\s*=", line):
+            continue
+        fixed = (1 if line.startswith("@") else 5) + (1 if system else 0)
+        fields = line.split(None, fixed)
+        if len(fields) == fixed + 1:
+            jobs.append(fields[-1])
+    return jobs
+
+
 def _download_target(prog: str, args: list[Word]) -> Word | None:
     """The file ``curl -o FILE`` / ``wget -O FILE`` writes (its contents: the network's)."""
     options = {"curl": ("-o", "--output"), "wget": ("-O", "--output-document")}.get(prog)
     if options is None:
         return None
+    short, long = options[0][1], options[1]
     for k, a in enumerate(args):
         t = a.text
-        if t in options and k + 1 < len(args):
+        if t == long and k + 1 < len(args):
             return args[k + 1]
-        for opt in options:
-            if opt.startswith("--") and t.startswith(opt + "="):
-                return Word([Piece(t[len(opt) + 1 :])])
-            if not opt.startswith("--") and t.startswith(opt) and len(t) > len(opt):
-                return Word([Piece(t[len(opt) :])])
+        if t.startswith(long + "="):
+            return Word([Piece(t[len(long) + 1 :])])
+        if t.startswith("-") and not t.startswith("--") and short in t[1:]:
+            # A cluster of flags: -so FILE, -qO FILE, -oFILE, -qO-.
+            value = t[t.index(short, 1) + 1 :]
+            if value:
+                return Word([Piece(value)])
+            if k + 1 < len(args):
+                return args[k + 1]
     return None
 
 

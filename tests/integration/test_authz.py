@@ -17,7 +17,7 @@ from center._authz import ROUTES
 from center.security import StarlingAuth
 from transports import client_context
 
-from .conftest import Fleet, starling
+from .conftest import Fleet, up_fleet
 
 pytestmark = pytest.mark.integration
 
@@ -26,12 +26,11 @@ ROLES = ("anonymous", "disabled", "bare", "operator", "approver", "admin")
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    home = tmp_path_factory.mktemp("authz")
-    proc = starling(home, "up", "--agents", "2", "--port", "0", "--detach", "--no-demo", timeout=180)
-    if proc.returncode != 0:
-        starling(home, "down")
-        raise AssertionError(f"starling up failed:\n{proc.stdout}\n{proc.stderr}")
-    fleet = Fleet(home)
+    with up_fleet(tmp_path_factory.mktemp("authz"), 2) as fleet:
+        yield from _world(fleet)
+
+
+def _world(fleet: Fleet) -> Iterator[dict[str, Any]]:
     p = fleet.profile
     admin = Client(p["api"], p["key_id"], p["secret"], p["ca_file"])
 
@@ -60,7 +59,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         for c in clients.values():
             c.close()
         admin.close()
-        starling(home, "down")
 
 
 def raw(world: dict[str, Any], role: str, method: str, path: str, body: Any = None) -> httpx.Response:
@@ -177,6 +175,17 @@ MATRIX: dict[str, tuple[Call, tuple[Any, ...]]] = {
     "mapping": (_fresh_account("mapping"), (401, 401, 403, 403, 403, OK)),
     "audit": (_get("/v1/audit"), (401, 401, 403, 403, 403, OK)),
     "audit_verify": (_get("/v1/audit/verify"), (401, 401, 403, 403, 403, OK)),
+    # A dry run shows only hosts in the caller's scope (none for the bare account, still a 200).
+    "targets": (_post("/v1/targets", _JOB), (401, 401, OK, OK, OK, OK)),
+    # The bare account's scope holds no host: it is not there for it.
+    "host_diag": (_get("/v1/hosts/{host}/diag?live=0"), (401, 401, 404, OK, OK, OK)),
+    "forget_host": (lambda w, role: raw(w, role, "DELETE", "/v1/hosts/no-such-host"), (401, 401, 403, 403, 403, 404)),
+    "cmdb": (_get("/v1/cmdb"), (401, 401, 403, 403, 403, OK)),
+    "cmdb_import": (_post("/v1/cmdb/import", {"records": [], "replace": False}), (401, 401, 403, 403, 403, OK)),
+    "cmdb_check": (_get("/v1/cmdb/check"), (401, 401, 403, 403, 403, OK)),
+    "cmdb_sync": (_post("/v1/cmdb/sync"), (401, 401, 403, 403, 403, OK)),
+    # Chat tools sign with their own secret, not an account key: unsigned (or unconfigured) is refused for all.
+    "chat": (_post("/v1/chat/slack", {"type": "event_callback"}), (401, 401, 401, 401, 401, 401)),
     # The file channel: chunks are content-addressed (any account may upload or
     # read one by hash); installing or collecting is a job and needs the scope.
     "files_missing": (_post("/v1/files/missing", {"hashes": [_DIGEST]}), (401, 401, OK, OK, OK, OK)),

@@ -158,7 +158,9 @@ async def test_compromised_proxy(fleet: Fleet, tmp_path: Path) -> None:
             evil.mode = "delay"
             late = await run(f"echo late >> {marker}", deadline=2)
             evil.mode = "pass"
-            assert late["state"] == "failed" and late["code"] in ("A011", "C005")
+            # The center stores the agent's A011 or, when its sweeper gets there first,
+            # the overdue code its last health report explains (E003 on a loaded box).
+            assert late["state"] == "failed" and late["code"] in ("A011", "C005", "E003", "E004"), late
             assert any(r.code == "A011" for r in evil.results), [r.code for r in evil.results]
 
             # 6. a replay of the genuine task: answered from the journal, never run again

@@ -76,3 +76,15 @@ def test_findings_say_where_they_came_from():
     assert v.findings[0].via == ("python3 code", "python system")
     v = check_exec(["bash"], env={"BASH_ENV": "/dev/stdin"}, stdin="halt")
     assert v.findings[0].via[0] == "env BASH_ENV"
+
+
+def test_large_inputs_are_bounded_and_held():
+    # Past the token budget the shell text is read command by command and held;
+    # what is plainly dangerous in it is still found.
+    many = check_exec(["sh", "-c", "ls;" * 9_000 + "rm -rf /"])
+    assert many.verdict == "block" and "parse.limit" in {f.rule for f in many.findings}
+    calls = check_exec(["python3", "/tmp/s"], files={"/tmp/s": "print(1)\n" * 21_000})
+    assert calls.rule == "parse.limit"
+    # The same call repeated is read once; unmatched brackets do not make scanning quadratic.
+    assert check_exec(["perl", "/tmp/s"], files={"/tmp/s": "system('ls');\n" * 3_000}).verdict == "warn"
+    assert check_exec(["node", "/tmp/s"], files={"/tmp/s": "exec(" * 5_000}).verdict == "warn"

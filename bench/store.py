@@ -1,0 +1,174 @@
+"""Benchmark the store: dispatch plus result storage of one N-host job
+(default 10,000) on SQLite, PostgreSQL and MariaDB.
+
+Each backend gets a private, migrated database (dropped afterwards) with N
+registered agents; then the center's store calls for one job are timed as the
+center makes them: create the job and its tasks, mark them dispatched, apply
+the delivered / received / running events and store the results in the
+batches proxies send (``--batch``, 1,000 by default), and finish the job.
+DBAPI calls are counted (``db_calls``; an executemany is one call, although
+a driver may still send one statement per row: PyMySQL does for UPDATE).
+
+Run: ``.venv/bin/python bench/store.py [--hosts N] [--batch B] [--backends sqlite,postgresql,mariadb] [--json]``.
+Prints a table; with ``--json`` the last line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import sqlalchemy as sa  # noqa: E402
+
+from center._store import Store, agents  # noqa: E402
+from transports import Result, TaskEvent  # noqa: E402
+
+SERVERS = {
+    "postgresql": os.environ.get("STARLING_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
+    "mariadb": os.environ.get("STARLING_TEST_MYSQL", "mysql+pymysql://root@127.0.0.1:3306/test"),
+}
+
+
+@contextmanager
+def private_db(backend: str) -> Iterator[str]:
+    if backend == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="starling-bench-") as d:
+            yield f"sqlite:///{d}/center.db"
+        return
+    server = SERVERS[backend]
+    name = f"starling_bench_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE {name}"))
+    try:
+        yield sa.engine.make_url(server).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            force = " WITH (FORCE)" if backend == "postgresql" else ""
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name}{force}"))
+        admin.dispose()
+
+
+def run_backend(backend: str, hosts: int, batch: int) -> dict[str, Any]:
+    with private_db(backend) as url:
+        store = Store(url)
+        try:
+            store.migrate()
+            now = time.time()
+            ids = [f"a{i:07d}" for i in range(hosts)]
+            with store.engine.begin() as conn:
+                conn.execute(agents.insert(), [
+                    {"id": a, "sn": f"sn-{a}", "hostname": f"h-{a}", "ip": "", "os": "", "idc": "bench", "tags": "[]",
+                     "version": "", "proxy_id": "proxy-1", "carrier": "tcp", "online": True, "code": "", "last_seen": now,
+                     "health": "{}", "registered": now, "revoked": False, "public_key": ""}
+                    for a in ids
+                ])
+            statements = [0]
+
+            @sa.event.listens_for(store.engine, "before_cursor_execute")
+            def _count(*_args: Any) -> None:
+                statements[0] += 1
+
+            job_id = "j-bench"
+            deadline = now + 600
+            job = {
+                "id": job_id, "account": "bench", "action": "cmd.run", "params": "{}", "params_raw": b"\x80",
+                "targets": "{}", "created": now, "timeout": 60.0, "deadline": deadline, "total": hosts,
+                "state": "running", "offline": "fail", "stream": False,
+            }
+            task_ids = [f"{job_id}-{i:x}" for i in range(hosts)]
+            rows = [{"id": t, "job_id": job_id, "agent_id": a, "state": "created", "deadline": deadline, "created": now}
+                    for t, a in zip(task_ids, ids, strict=True)]
+            phases: dict[str, tuple[float, int]] = {}
+
+            def timed(name: str, fn: Callable[[], Any]) -> None:
+                before = statements[0]
+                t0 = time.perf_counter()
+                fn()
+                phases[name] = (time.perf_counter() - t0, statements[0] - before)
+
+            def batches() -> Iterator[list[str]]:
+                for i in range(0, hosts, batch):
+                    yield task_ids[i : i + batch]
+
+            timed("create job + tasks", lambda: store.create_job(job, rows))
+            timed("mark dispatched", lambda: store.mark(task_ids, "dispatched", time.time(), "proxy-1"))
+
+            def events() -> None:
+                for state in ("delivered", "received", "running"):
+                    for chunk in batches():
+                        store.apply_events([TaskEvent(t, state, time.time()) for t in chunk])
+
+            timed("events (3 per task)", events)
+
+            def results() -> None:
+                for chunk in batches():
+                    t = time.time()
+                    store.store_results([
+                        Result(task_id=tid, state="succeeded", exit_code=0, stdout="ok\n", started=t - 0.01, finished=t)
+                        for tid in chunk
+                    ])
+
+            timed("results", results)
+            timed("finish job", lambda: store.finish_job_if_done(job_id))
+            with store.engine.connect() as conn:
+                done = conn.execute(sa.text("SELECT count(*) FROM tasks WHERE job_id = :j AND state = 'succeeded'"), {"j": job_id}).scalar()
+            assert done == hosts, f"{backend}: {done} of {hosts} tasks stored as succeeded"
+        finally:
+            store.engine.dispose()
+    total = sum(s for s, _ in phases.values())
+    return {
+        "backend": backend,
+        "hosts": hosts,
+        "phases": {k: {"seconds": round(s, 3), "db_calls": n} for k, (s, n) in phases.items()},
+        "total_seconds": round(total, 3),
+        "db_calls": sum(n for _, n in phases.values()),
+        "tasks_per_second": round(hosts / total) if total else None,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--hosts", type=int, default=10_000)
+    parser.add_argument("--batch", type=int, default=1000, help="events and results per proxy batch")
+    parser.add_argument("--backends", default="sqlite,postgresql,mariadb")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    out = []
+    for backend in args.backends.split(","):
+        try:
+            out.append(run_backend(backend, args.hosts, args.batch))
+        except sa.exc.OperationalError as exc:
+            out.append({"backend": backend, "error": str(exc).splitlines()[0]})
+    names = list(next((o["phases"] for o in out if "phases" in o), {}))
+    print(f"store: dispatch + results of one {args.hosts:,}-host job, batches of {args.batch} ({platform.python_version()}, {os.cpu_count()} cpus)")
+    header = f"{'phase':<22}" + "".join(f"{o['backend']:>22}" for o in out)
+    print(header)
+    print("-" * len(header))
+    for name in names:
+        cells = "".join(
+            f"{o['phases'][name]['seconds']:>10.3f}s {o['phases'][name]['db_calls']:>4} calls" if "phases" in o else f"{'n/a':>22}"
+            for o in out
+        )
+        print(f"{name:<22}{cells}")
+    print("-" * len(header))
+    print(f"{'total':<22}" + "".join(f"{o['total_seconds']:>10.3f}s {o['db_calls']:>4} calls" if "phases" in o else f"{o['error'][:20]:>22}" for o in out))
+    print(f"{'tasks/s':<22}" + "".join(f"{o.get('tasks_per_second') or 0:>22,}" for o in out))
+    if args.json:
+        print(json.dumps({"hosts": args.hosts, "batch": args.batch, "backends": out}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,302 @@
+"""The CMDB: import its view of the fleet, compare it with what agents report.
+
+Sources are adapters behind one small interface (:class:`CmdbSource`): a CSV or
+JSON export (:class:`FileSource`) or an HTTP CMDB answering JSON
+(:class:`HttpSource`). Records land in the ``cmdb_hosts`` table; diagnoses read
+owners from it, :func:`check` lists every mismatch with the agents' reports, and
+:func:`sync_tags` merges the CMDB's tags into the hosts' tags.
+
+Matching a CMDB record to an agent: by SN, else by IP, else by hostname.
+Mismatch kinds (``starling cmdb check``):
+
+* ``sn_differs`` — matched by IP or hostname, but the SNs differ;
+* ``ip_differs`` — matched by SN, but the IPs differ;
+* ``hostname_differs``, ``idc_differs`` — matched, but these differ;
+* ``no_agent`` — a CMDB record no registered agent matches;
+* ``not_in_cmdb`` — a registered agent no CMDB record matches;
+* ``duplicate_sn``, ``duplicate_ip`` — one SN or IP on several CMDB records
+  (``source: cmdb``) or several agents (``source: agents``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Annotated, Any, Protocol
+
+import msgspec
+import sqlalchemy as sa
+
+from transports import ErrorCode, StarlingError
+
+from ._records import cmdb_hosts
+from ._store import Store, agents
+
+Field = Annotated[str, msgspec.Meta(max_length=255)]
+MAX_RECORDS = 1_000_000
+KINDS = ("sn_differs", "ip_differs", "hostname_differs", "idc_differs", "no_agent", "not_in_cmdb", "duplicate_sn", "duplicate_ip")
+
+
+class CmdbRecord(msgspec.Struct, forbid_unknown_fields=False, kw_only=True, omit_defaults=True):
+    """One host as the CMDB knows it."""
+
+    sn: Field = ""
+    ip: Field = ""
+    hostname: Field = ""
+    owner: Field = ""
+    idc: Field = ""
+    tags: Annotated[list[Annotated[str, msgspec.Meta(max_length=128)]], msgspec.Meta(max_length=256)] = []
+
+
+class CmdbImport(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``POST /v1/cmdb/import``: records to load; ``replace`` drops the old ones first."""
+
+    records: Annotated[list[CmdbRecord], msgspec.Meta(max_length=MAX_RECORDS)]
+    replace: bool = True
+
+
+class CmdbSource(Protocol):
+    """Where CMDB records come from. One method; adapters for other CMDBs
+    implement it (and may page, authenticate, map fields as they need)."""
+
+    def fetch(self) -> list[CmdbRecord]: ...
+
+
+def _tags(value: Any) -> list[str]:
+    if isinstance(value, list):
+        return [str(v).strip() for v in value if str(v).strip()]
+    return [t.strip() for t in str(value or "").replace(";", ",").replace("|", ",").split(",") if t.strip()]
+
+
+#: Column names other exports use for our fields (lower-case).
+ALIASES = {
+    "sn": ("sn", "serial", "serial_number", "serialnumber", "asset_sn"),
+    "ip": ("ip", "ip_address", "ipaddress", "primary_ip", "mgmt_ip"),
+    "hostname": ("hostname", "host", "name", "host_name", "fqdn"),
+    "owner": ("owner", "owners", "contact", "maintainer", "team"),
+    "idc": ("idc", "datacenter", "data_center", "dc", "site"),
+    "tags": ("tags", "labels", "groups"),
+}
+
+
+def normalize(raw: dict[str, Any], line: int = 0) -> CmdbRecord:
+    """A record from one row of any export, whatever its column names."""
+    low = {str(k).strip().lower(): v for k, v in raw.items()}
+    out: dict[str, Any] = {}
+    for field, names in ALIASES.items():
+        for name in names:
+            if name in low and low[name] not in (None, ""):
+                out[field] = _tags(low[name]) if field == "tags" else str(low[name]).strip()
+                break
+    try:
+        return msgspec.convert(out, CmdbRecord)
+    except msgspec.ValidationError as exc:
+        raise StarlingError(f"CMDB record {line or ''}: {exc}".replace("  ", " "), code=ErrorCode.C001) from exc
+
+
+def parse_export(text: str, fmt: str = "") -> list[CmdbRecord]:
+    """Records from a CSV or JSON export (``fmt`` ``csv``/``json``, or guessed).
+    JSON may be a list, or an object with the list under ``records``, ``hosts``,
+    ``items`` or ``data``."""
+    fmt = fmt or ("json" if text.lstrip()[:1] in ("[", "{") else "csv")
+    if fmt == "json":
+        try:
+            doc = json.loads(text)
+        except ValueError as exc:
+            raise StarlingError(f"CMDB export is not valid JSON: {exc}", code=ErrorCode.C001) from exc
+        if isinstance(doc, dict):
+            doc = next((doc[k] for k in ("records", "hosts", "items", "data", "results") if isinstance(doc.get(k), list)), None)
+        if not isinstance(doc, list):
+            raise StarlingError("CMDB JSON must be a list of hosts, or hold one under records/hosts/items/data", code=ErrorCode.C001)
+        return [normalize(r, i + 1) for i, r in enumerate(doc) if isinstance(r, dict)]
+    if fmt != "csv":
+        raise StarlingError(f"unknown CMDB format {fmt!r} (csv or json)", code=ErrorCode.C001)
+    reader = csv.DictReader(io.StringIO(text))
+    if not reader.fieldnames:
+        raise StarlingError("CMDB CSV has no header row", code=ErrorCode.C001)
+    return [normalize(r, i + 2) for i, r in enumerate(reader)]
+
+
+class FileSource:
+    """A CSV or JSON export on disk."""
+
+    def __init__(self, path: str, fmt: str = "") -> None:
+        self.path, self.fmt = path, fmt
+
+    def fetch(self) -> list[CmdbRecord]:
+        try:
+            with open(self.path, encoding="utf-8-sig") as fh:
+                text = fh.read()
+        except OSError as exc:
+            raise StarlingError(f"cannot read {self.path}: {exc.strerror}", code=ErrorCode.C001) from exc
+        fmt = self.fmt or ("json" if self.path.endswith(".json") else "csv" if self.path.endswith(".csv") else "")
+        return parse_export(text, fmt)
+
+
+class HttpSource:
+    """An HTTP CMDB that answers JSON: follows ``next`` links (in the body or a
+    ``Link: rel=next`` header) for paged answers."""
+
+    def __init__(self, url: str, *, headers: dict[str, str] | None = None, verify: Any = True, max_pages: int = 1000) -> None:
+        self.url, self.headers, self.verify, self.max_pages = url, headers or {}, verify, max_pages
+
+    def fetch(self) -> list[CmdbRecord]:
+        import httpx
+
+        out: list[CmdbRecord] = []
+        url: str | None = self.url
+        with httpx.Client(headers=self.headers, verify=self.verify, timeout=30) as http:
+            for _ in range(self.max_pages):
+                if not url:
+                    break
+                try:
+                    resp = http.get(url)
+                    resp.raise_for_status()
+                    doc = resp.json()
+                except (httpx.HTTPError, ValueError) as exc:
+                    raise StarlingError(f"CMDB at {url} failed: {exc}", code=ErrorCode.C001) from exc
+                out += parse_export(json.dumps(doc), "json")
+                nxt = doc.get("next") if isinstance(doc, dict) else None
+                url = str(httpx.URL(url).join(nxt)) if nxt else (str(resp.links["next"]["url"]) if "next" in resp.links else None)
+        return out
+
+
+# -- store side --------------------------------------------------------------------------
+
+
+def import_records(store: Store, records: Sequence[CmdbRecord], replace: bool = True) -> int:
+    now = time.time()
+    rows = [{"sn": r.sn, "ip": r.ip, "hostname": r.hostname, "owner": r.owner, "idc": r.idc, "tags": json.dumps(r.tags), "imported": now} for r in records]
+    with store.engine.begin() as conn:
+        if replace:
+            conn.execute(cmdb_hosts.delete())
+        for i in range(0, len(rows), 1000):
+            conn.execute(cmdb_hosts.insert(), rows[i : i + 1000])
+    return len(rows)
+
+
+def cmdb_records(store: Store) -> list[dict[str, Any]]:
+    with store.engine.connect() as conn:
+        out = []
+        for r in conn.execute(sa.select(cmdb_hosts).order_by(cmdb_hosts.c.id)).mappings():
+            d = dict(r)
+            d["tags"] = json.loads(d["tags"] or "[]")
+            out.append(d)
+        return out
+
+
+def _agents(store: Store) -> list[dict[str, Any]]:
+    q = sa.select(agents.c.id, agents.c.sn, agents.c.ip, agents.c.hostname, agents.c.idc, agents.c.tags, agents.c.online)
+    with store.engine.connect() as conn:
+        return [dict(r) | {"tags": json.loads(r["tags"] or "[]")} for r in conn.execute(q.where(agents.c.revoked.is_(False))).mappings()]
+
+
+def match(records: list[dict[str, Any]], hosts: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any] | None, str]]:
+    """Pair each CMDB record with an agent: ``(record, agent or None, matched_by)``."""
+    index: dict[str, dict[str, dict[str, Any]]] = {k: {} for k in ("sn", "ip", "hostname")}
+    for h in hosts:
+        for k in index:
+            if h.get(k):
+                index[k].setdefault(h[k], h)
+    out: list[tuple[dict[str, Any], dict[str, Any] | None, str]] = []
+    for rec in records:
+        for k in ("sn", "ip", "hostname"):
+            if rec.get(k) and rec[k] in index[k]:
+                out.append((rec, index[k][rec[k]], k))
+                break
+        else:
+            out.append((rec, None, ""))
+    return out
+
+
+def check(store: Store) -> dict[str, Any]:
+    """Every mismatch between the CMDB and the agents (see the module docstring)."""
+    records, hosts = cmdb_records(store), _agents(store)
+    issues: list[dict[str, Any]] = []
+
+    def add(kind: str, rec: dict[str, Any] | None, host: dict[str, Any] | None, detail: str, **extra: Any) -> None:
+        issues.append({
+            "kind": kind, "detail": detail,
+            "cmdb": {k: rec[k] for k in ("sn", "ip", "hostname", "owner", "idc")} if rec else None,
+            "agent": {k: host[k] for k in ("id", "sn", "ip", "hostname", "idc", "online")} if host else None,
+        } | extra)
+
+    matched: set[str] = set()
+    for rec, host, by in match(records, hosts):
+        if host is None:
+            add("no_agent", rec, None, f"CMDB host {rec['hostname'] or rec['sn'] or rec['ip']} has no registered agent")
+            continue
+        matched.add(host["id"])
+        if rec["sn"] and rec["sn"] != host["sn"]:
+            add("sn_differs", rec, host, f"SN: CMDB {rec['sn']!r}, agent {host['sn']!r} (matched by {by})")
+        if rec["ip"] and rec["ip"] != host["ip"]:
+            add("ip_differs", rec, host, f"IP: CMDB {rec['ip']}, agent {host['ip']} (matched by {by})")
+        if rec["hostname"] and rec["hostname"] != host["hostname"]:
+            add("hostname_differs", rec, host, f"hostname: CMDB {rec['hostname']!r}, agent {host['hostname']!r}")
+        if rec["idc"] and rec["idc"] != host["idc"]:
+            add("idc_differs", rec, host, f"IDC: CMDB {rec['idc']!r}, agent {host['idc']!r}")
+    for host in hosts:
+        if host["id"] not in matched:
+            add("not_in_cmdb", None, host, f"agent {host['hostname']} ({host['sn']}, {host['ip']}) is not in the CMDB")
+    for field in ("sn", "ip"):
+        for source, rows in (("cmdb", records), ("agents", hosts)):
+            seen: dict[str, list[dict[str, Any]]] = defaultdict(list)
+            for r in rows:
+                if r.get(field):
+                    seen[r[field]].append(r)
+            for value, dupes in seen.items():
+                if len(dupes) > 1:
+                    names = [d.get("hostname") or d.get("id") or "?" for d in dupes]
+                    issues.append({"kind": f"duplicate_{field}", "source": source, "value": value, "count": len(dupes), "hosts": names,
+                                   "detail": f"{field.upper()} {value} on {len(dupes)} {source} records: {', '.join(names[:5])}", "cmdb": None, "agent": None})
+    counts = {k: 0 for k in KINDS}
+    for i in issues:
+        counts[i["kind"]] += 1
+    return {"ok": not issues, "cmdb_records": len(records), "agents": len(hosts), "counts": counts, "issues": issues}
+
+
+def sync_tags(store: Store) -> dict[str, Any]:
+    """Merge each matched CMDB record's tags into its host's tags. (Owners are
+    read from the CMDB table where needed, so they are always current.)"""
+    records, hosts = cmdb_records(store), _agents(store)
+    changed = []
+    with store.engine.begin() as conn:
+        for rec, host, _by in match(records, hosts):
+            if host is None or not rec["tags"]:
+                continue
+            merged = sorted(set(host["tags"]) | set(rec["tags"]))
+            if merged != sorted(host["tags"]):
+                conn.execute(agents.update().where(agents.c.id == host["id"]).values(tags=json.dumps(merged)))
+                host["tags"] = merged
+                changed.append(host["hostname"] or host["id"])
+    return {"updated": len(changed), "hosts": changed[:100]}
+
+
+def source_for(spec: str) -> CmdbSource:
+    """``http(s)://…`` → :class:`HttpSource`; anything else is an export file."""
+    return HttpSource(spec) if spec.startswith(("http://", "https://")) else FileSource(spec)
+
+
+async def keep_in_sync(center: Any, spec: str, interval: float) -> None:
+    """Re-read the CMDB and merge its tags into the hosts' tags, forever
+    (registration resets a host's tags to what its agent reports)."""
+    import logging
+
+    import trio
+
+    log = logging.getLogger("starling.cmdb")
+    source = source_for(spec)
+    store = center.store
+    while True:
+        try:
+            records = await trio.to_thread.run_sync(source.fetch)
+            await store.call(import_records, store.sync, records, True)
+            doc = await store.call(sync_tags, store.sync)
+            log.info("CMDB: %d records, %d hosts' tags updated", len(records), doc["updated"])
+        except StarlingError as exc:
+            log.warning("CMDB sync failed: %s", exc)
+        await trio.sleep(interval)

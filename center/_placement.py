@@ -1,0 +1,204 @@
+"""Where an agent connects: its own IDC's proxies, or another IDC's (borrowing).
+
+Registration answers with the proxies an agent should use (:func:`place`):
+the live proxies of its own IDC that have room, least loaded first. When its
+IDC has none — all gone (an IDC lost) or all at capacity — it borrows: the
+live proxies of other IDCs whose borrowed agents stay under a cap (a share of
+each proxy's capacity, ``borrow_share``), so a lost IDC cannot swamp the
+lender. Borrowed agents go home by themselves: :func:`return_borrowed` (every
+few seconds on each center) finds agents on another IDC's proxy whose own IDC
+has room again and asks the lending proxy to drain them (idle ones only, a
+batch at a time); they register again and get their own proxies.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections import defaultdict
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+import trio
+
+from transports import Balance, TransportError
+
+if TYPE_CHECKING:
+    from ._center import Center
+    from ._store import Store
+
+log = logging.getLogger("starling.center")
+
+#: A proxy whose last load report (every 3 s, to every center) is older than
+#: this is gone, whatever its ``online`` flag says (its centers may be gone too).
+PROXY_FRESH = 15.0
+#: Share of a proxy's capacity that agents of other IDCs may hold.
+BORROW_SHARE = 0.5
+#: Borrowed agents sent home per lending proxy and round, and the round length.
+RETURN_BATCH = 200
+RETURN_EVERY = 3.0
+#: Agents go home only into this share of the home proxies' capacity, so that
+#: an IDC that lent because it was full does not fill up and drain again.
+RETURN_FILL = 0.9
+
+
+def live(proxies: list[dict[str, Any]], now: float) -> list[dict[str, Any]]:
+    """Proxies online, advertising URLs, and heard from recently."""
+    return [p for p in proxies if p["online"] and p["urls"] and now - (p.get("last_seen") or 0) < PROXY_FRESH]
+
+
+def _load(p: dict[str, Any], assigned: dict[str, int]) -> int:
+    return int(p["connections"]) + assigned.get(p["id"], 0)
+
+
+def _has_room(p: dict[str, Any], assigned: dict[str, int]) -> bool:
+    return not p["capacity"] or _load(p, assigned) < p["capacity"]
+
+
+def place(
+    idc: str,
+    proxies: list[dict[str, Any]],
+    *,
+    assigned: dict[str, int],
+    borrowed: dict[str, int],
+    share: float = BORROW_SHARE,
+    now: float | None = None,
+    jitter: bool = True,
+) -> tuple[list[dict[str, Any]], bool]:
+    """The proxies to offer an agent of ``idc``, best first, and whether they
+    are borrowed from other IDCs.
+
+    :param proxies: rows of the proxies table (online ones suffice).
+    :param assigned: agents sent to each proxy since its last load report.
+    :param borrowed: agents of other IDCs on each proxy now.
+    """
+    now = time.time() if now is None else now
+    alive = live(proxies, now)
+
+    def order(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return sorted(rows, key=lambda p: _load(p, assigned) + (random.random() if jitter else 0.0))
+
+    own = [p for p in alive if p["idc"] == idc]
+    roomy = [p for p in own if _has_room(p, assigned)]
+    if roomy:
+        return order(roomy), False
+    lenders = [
+        p for p in alive
+        if share > 0 and p["idc"] != idc and _has_room(p, assigned)
+        and (not p["capacity"] or borrowed.get(p["id"], 0) < share * p["capacity"])
+    ]
+    if lenders:
+        # Own proxies, if any, stay at the end: over capacity beats nothing.
+        return order(lenders) + order(own), True
+    return order(own), False
+
+
+def home_room(proxies: list[dict[str, Any]], assigned: dict[str, int], now: float) -> dict[str, int]:
+    """How many borrowed agents each IDC can take back now (live proxies only;
+    an IDC with an unlimited proxy takes any number)."""
+    room: dict[str, int] = {}
+    for p in live(proxies, now):
+        if not p["capacity"]:
+            room[p["idc"]] = 1 << 30
+        else:
+            free = int(RETURN_FILL * p["capacity"]) - _load(p, assigned)
+            room[p["idc"]] = room.get(p["idc"], 0) + max(0, free)
+    return {idc: n for idc, n in room.items() if n > 0}
+
+
+def borrowed_counts(store: Store) -> dict[str, int]:
+    """Agents online on a proxy of another IDC than their own, per proxy (blocking)."""
+    from ._store import agents, proxies
+
+    q = (
+        sa.select(agents.c.proxy_id, sa.func.count())
+        .select_from(agents.join(proxies, agents.c.proxy_id == proxies.c.id))
+        .where(agents.c.online.is_(True), agents.c.idc != proxies.c.idc)
+        .group_by(agents.c.proxy_id)
+    )
+    with store.engine.connect() as conn:
+        return {str(p): int(n) for p, n in conn.execute(q).all()}
+
+
+def borrowed_agents(store: Store, idcs: list[str], limit: int) -> list[tuple[str, str, str]]:
+    """``(agent_id, its IDC, lending proxy)`` of agents of ``idcs`` online on
+    another IDC's proxy (blocking)."""
+    from ._store import agents, proxies
+
+    if not idcs:
+        return []
+    q = (
+        sa.select(agents.c.id, agents.c.idc, agents.c.proxy_id)
+        .select_from(agents.join(proxies, agents.c.proxy_id == proxies.c.id))
+        .where(agents.c.online.is_(True), agents.c.idc.in_(idcs), agents.c.idc != proxies.c.idc)
+        .limit(limit)
+    )
+    with store.engine.connect() as conn:
+        return [(str(a), str(i), str(p)) for a, i, p in conn.execute(q).all()]
+
+
+class Placement:
+    """A center's placement state: the borrowed counts (re-read every couple
+    of seconds, plus what this center lent since) and the return loop."""
+
+    def __init__(self, center: Center, share: float = BORROW_SHARE) -> None:
+        self.center = center
+        self.share = share
+        self._borrowed: dict[str, int] = {}
+        self._lent: dict[str, int] = defaultdict(int)
+        self._read_at = 0.0
+
+    async def proxies_for(self, idc: str) -> tuple[list[dict[str, Any]], bool]:
+        store = self.center.store
+        now = time.time()
+        if now - self._read_at > 2.0:
+            self._borrowed = await store.call(borrowed_counts, store.sync)
+            self._lent.clear()
+            self._read_at = now
+        rows = await store.list_proxies(online=True)
+        borrowed = {k: self._borrowed.get(k, 0) + self._lent.get(k, 0) for k in {*self._borrowed, *self._lent}}
+        chosen, is_borrowed = place(idc, rows, assigned=self.center.assigned, borrowed=borrowed, share=self.share, now=now)
+        if chosen:
+            first = chosen[0]["id"]
+            self.center.assigned[first] = self.center.assigned.get(first, 0) + 1
+            if is_borrowed:
+                self._lent[first] += 1
+                log.info("agent of IDC %s borrows proxy %s (%s)", idc, first, chosen[0]["idc"], extra={"proxy_id": first})
+        return chosen, is_borrowed
+
+    async def return_once(self) -> int:
+        """Ask lending proxies linked here to drain borrowed agents whose own
+        IDC has room again; returns how many were asked."""
+        store = self.center.store
+        now = time.time()
+        room = home_room(await store.list_proxies(online=True), self.center.assigned, now)
+        found = await store.call(borrowed_agents, store.sync, sorted(room), RETURN_BATCH * max(1, len(self.center.links)))
+        by_proxy: dict[str, list[str]] = defaultdict(list)
+        for agent_id, idc, proxy_id in found:
+            if len(by_proxy[proxy_id]) < RETURN_BATCH and room[idc] > 0:
+                by_proxy[proxy_id].append(agent_id)
+                room[idc] -= 1
+        asked = 0
+        for proxy_id, ids in by_proxy.items():
+            link = self.center.links.get(proxy_id)
+            if link is None:
+                continue  # another center holds that link
+            try:
+                await link.channel.send(Balance(target=-1, agents=ids))
+            except TransportError:
+                continue
+            asked += len(ids)
+        if asked:
+            log.info("asked lending proxies to send %d borrowed agents home", asked)
+        return asked
+
+    async def run(self) -> None:
+        while True:
+            await trio.sleep(RETURN_EVERY)
+            try:
+                await self.return_once()
+            except Exception as exc:
+                from ._metrics import log_failure
+
+                log_failure(log, "returning borrowed agents failed", exc)
