@@ -29,23 +29,20 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TransferSpeedColumn,
-)
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from transports import ErrorCode, StarlingError
 
-err_console = Console(stderr=True)
-console = Console()
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+# rich loads when a copy runs, not for `starling --help` (tests/center/test_cli_startup.py).
+
+
+def _err() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True)
 
 CHUNK_SIZE = 4 * 1024 * 1024
 #: Codes of hosts worth trying again at once: the agent restarted or lost its link mid-way.
@@ -198,13 +195,13 @@ def build_manifest(src: Path, chunk_size: int) -> tuple[list[dict[str, Any]], di
             for d in dirs:
                 p = Path(root) / d
                 if p.is_symlink():
-                    err_console.print(f"[yellow]skipping symlink {p}[/yellow]")
+                    _err().print(f"[yellow]skipping symlink {p}[/yellow]")
                     continue
                 entries.append({"path": (rel_root / d).as_posix(), "kind": "dir", "mode": f"{st.S_IMODE(p.stat().st_mode):04o}"})
             for f in sorted(files):
                 p = Path(root) / f
                 if p.is_symlink() or not p.is_file():
-                    err_console.print(f"[yellow]skipping {p}: not a regular file[/yellow]")
+                    _err().print(f"[yellow]skipping {p}: not a regular file[/yellow]")
                     continue
                 add_file(p, (rel_root / f).as_posix())
         dirs_seen = {e["path"] for e in entries if e.get("kind") == "dir"}
@@ -215,9 +212,18 @@ def build_manifest(src: Path, chunk_size: int) -> tuple[list[dict[str, Any]], di
 
 
 def _progress(quiet: bool) -> Progress:
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TransferSpeedColumn,
+    )
+
     return Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-        TextColumn("{task.fields[hosts]}"), TimeElapsedColumn(), console=err_console, transient=True, disable=quiet,
+        TextColumn("{task.fields[hosts]}"), TimeElapsedColumn(), console=_err(), transient=True, disable=quiet,
     )
 
 
@@ -284,7 +290,7 @@ def push(client: Any, src: Path, dest: str, targets: dict[str, Any], args: argpa
         again = [r["host"] for r in job["results"] if r["state"] != "succeeded" and r.get("code") in RETRYABLE]
         if not again or args.dry_run:
             break
-        err_console.print(f"[yellow]{len(again)} host(s) interrupted ({', '.join(sorted({results[h]['code'] for h in again}))}); trying them again[/yellow]")
+        _err().print(f"[yellow]{len(again)} host(s) interrupted ({', '.join(sorted({results[h]['code'] for h in again}))}); trying them again[/yellow]")
         body = {k: v for k, v in body.items() if k not in ("hosts", "tags", "idc", "all")} | {"hosts": again}
     hosts = [_host_row(r, dry_run=args.dry_run) for r in results.values()]
     return {
@@ -374,6 +380,10 @@ def pull(client: Any, src: str, local: str, targets: dict[str, Any], args: argpa
 
 
 def render(doc: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
     table = Table(show_edge=False, header_style="bold")
     to_hosts = doc["direction"] == "to_hosts"
     cols = ["host", "state", "code"] + (["new", "differing", "same", "fetched"] if to_hosts else ["bytes", "path"]) + ["message"]
