@@ -405,8 +405,8 @@ def cmd_decide(args: argparse.Namespace) -> int:
 
 def _scope_from_args(args: argparse.Namespace) -> dict[str, Any]:
     scopes: dict[str, Any] = {}
-    for key in ("idcs", "tags", "hosts", "actions"):
-        if getattr(args, key):
+    for key in ("idcs", "tags", "hosts", "actions", "paths"):
+        if getattr(args, key, None):
             scopes[key] = getattr(args, key)
     for key in ("max_hosts", "approval_hosts"):
         if getattr(args, key):
@@ -734,6 +734,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--danger", action="store_true", help="let patterns match danger actions too (else name them exactly)")
     q.add_argument("--max-hosts", type=int, default=0)
     q.add_argument("--approval-hosts", type=int, default=0, help="jobs on more hosts need approval")
+    q.add_argument("--paths", nargs="+", default=[], help="globs of the paths file actions may write, e.g. '/opt/app/*'")
     q.add_argument("--approver", action="store_true", help="may approve others' held jobs (needs --local)")
     q.add_argument("--admin", action="store_true")
     q.add_argument("--local", action="store_true", help="write the center's database directly (on the center host)")

@@ -31,7 +31,7 @@ def add_selection(g: Any) -> None:
     g.add_argument("--health", choices=["healthy", "unhealthy"], help="only hosts diagnosed healthy (or unhealthy) now")
 
 
-def add_rollout(p: argparse.ArgumentParser) -> None:
+def add_rollout(p: argparse.ArgumentParser, *, dry_run: bool = True) -> None:
     g = p.add_argument_group("rollout")
     g.add_argument("--concurrency", help="at most this many hosts at once: a number or a percentage ('10%%')")
     g.add_argument("--max-failures", help="stop the job once more than this many hosts failed: a number or a percentage")
@@ -39,7 +39,8 @@ def add_rollout(p: argparse.ArgumentParser) -> None:
     g.add_argument("--growth", type=float, default=2.0, help="each wave this many times the previous (default 2)")
     g.add_argument("--pause", type=float, default=0.0, help="seconds to wait between waves")
     g.add_argument("--skip-unhealthy", action="store_true", help="do not run hosts diagnosed unhealthy now (recorded as C033)")
-    p.add_argument("--dry-run", action="store_true", help="print the hosts the selection resolves to, and their count; run nothing")
+    if dry_run:  # `starling cp` has a dry run of its own (what would change on each host)
+        p.add_argument("--dry-run", action="store_true", help="print the hosts the selection resolves to, and their count; run nothing")
 
 
 def _amount(value: str | None, flag: str) -> int | str | None:

@@ -59,6 +59,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--idc", default="", help="IDC[:PATH]")
     p.add_argument("--all", default=None, nargs="?", const="", metavar=":PATH", help="every host ([:PATH])")
     p.add_argument("--dry-run", action="store_true", help="only say what would change: new, differing, same")
+    from ._cli_diag import add_rollout
+
+    add_rollout(p, dry_run=False)
     p.add_argument("--mode", help="permission bits for every file, e.g. 0640 (default: the source's)")
     p.add_argument("--owner")
     p.add_argument("--group")
@@ -190,13 +193,13 @@ def build_manifest(src: Path, chunk_size: int) -> tuple[list[dict[str, Any]], di
             for d in dirs:
                 p = Path(root) / d
                 if p.is_symlink():
-                    err_console.print(f"[yellow]skipping symlink {p}[/yellow]")
+                    _err().print(f"[yellow]skipping symlink {p}[/yellow]")
                     continue
                 entries.append({"path": (rel_root / d).as_posix(), "kind": "dir", "mode": f"{st.S_IMODE(p.stat().st_mode):04o}"})
             for f in sorted(files):
                 p = Path(root) / f
                 if p.is_symlink() or not p.is_file():
-                    err_console.print(f"[yellow]skipping {p}: not a regular file[/yellow]")
+                    _err().print(f"[yellow]skipping {p}: not a regular file[/yellow]")
                     continue
                 add_file(p, (rel_root / f).as_posix())
         dirs_seen = {e["path"] for e in entries if e.get("kind") == "dir"}
@@ -267,6 +270,10 @@ def push(client: Any, src: Path, dest: str, targets: dict[str, Any], args: argpa
         **targets, "dest": dest, "files": entries, "chunk_size": args.chunk_size, "dry_run": args.dry_run,
         "timeout": args.timeout, "offline": args.offline,
     }
+    from ._cli_diag import rollout
+
+    if rollout(args):
+        body["rollout"] = rollout(args)
     for key in ("mode", "owner", "group"):
         if getattr(args, key):
             body[key] = getattr(args, key)
@@ -281,7 +288,7 @@ def push(client: Any, src: Path, dest: str, targets: dict[str, Any], args: argpa
         again = [r["host"] for r in job["results"] if r["state"] != "succeeded" and r.get("code") in RETRYABLE]
         if not again or args.dry_run:
             break
-        err_console.print(f"[yellow]{len(again)} host(s) interrupted ({', '.join(sorted({results[h]['code'] for h in again}))}); trying them again[/yellow]")
+        _err().print(f"[yellow]{len(again)} host(s) interrupted ({', '.join(sorted({results[h]['code'] for h in again}))}); trying them again[/yellow]")
         body = {k: v for k, v in body.items() if k not in ("hosts", "tags", "idc", "all")} | {"hosts": again}
     hosts = [_host_row(r, dry_run=args.dry_run) for r in results.values()]
     return {
@@ -334,7 +341,11 @@ def _download(client: Any, entry: dict[str, Any], target: Path, progress: Progre
 def pull(client: Any, src: str, local: str, targets: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     dest = Path(local)
     t0 = time.monotonic()
+    from ._cli_diag import rollout
+
     body = {**targets, "path": src, "max_bytes": args.max_bytes, "timeout": args.timeout, "offline": args.offline}
+    if rollout(args):
+        body["rollout"] = rollout(args)
     sub = client.request("POST", "/v1/files/collect", json_body=body)
     job = _wait(client, sub["job_id"], sub["total"], 0, args.quiet, "from hosts")
     rows = []
