@@ -1,8 +1,9 @@
 """The Starling agent kernel and the plugin SDK."""
 
+from typing import TYPE_CHECKING, Any
+
 from transports import ErrorCode
 
-from ._catalogue import render_catalogue, render_hooks, write_plugin_docs
 from ._context import ActionContext, AgentInfo, TaskInfo
 from ._executor import execute
 from ._kernel import Kernel
@@ -40,3 +41,18 @@ __all__ = [
     "run_process",
     "write_plugin_docs",
 ]
+
+if TYPE_CHECKING:
+    from ._catalogue import render_catalogue, render_hooks, write_plugin_docs
+
+# The docs renderers (ast, inspect, every plugin's metadata) load on first use: a running
+# agent never needs them, and they cost the idle agent about a megabyte.
+_LAZY = {"render_catalogue": "._catalogue", "render_hooks": "._catalogue", "write_plugin_docs": "._catalogue"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -25,6 +25,8 @@ from transports import (
     Cancel,
     Catalogue,
     Channel,
+    ChunkAck,
+    ChunkData,
     ConnectFailed,
     Drain,
     ErrorMsg,
@@ -49,6 +51,7 @@ from transports import (
 from transports import ErrorCode as EC
 from transports._signing import public_key_bytes, sign_hello, sign_result, verify_task_message
 
+from ._chunks import ChunkClient
 from ._config import AgentConfig
 from ._context import AgentInfo
 from ._declare import catalogue_for
@@ -57,6 +60,7 @@ from ._health import collect_health
 from ._identity import Identity, collect_identity
 from ._journal import Journal
 from ._kernel import Kernel
+from ._keyfile import load_or_create_key
 from ._plugins import PluginHost
 from ._register import Enrollment, ProxyInfo, RegistrationError, register
 from ._residents import ResidentSupervisor
@@ -64,10 +68,11 @@ from ._runner import interrupted_outcome
 from ._sdk import ActionError
 from ._tasklog import log_task_end
 from ._throttle import Throttle
+from ._version import agent_version, write_running_version
 
 log = logging.getLogger("starling.agent")
 
-VERSION = "0.1.0"
+VERSION = agent_version()
 SCHEME_ORDER = {"quic": 0, "tcp": 1, "https": 2, "http": 3}
 #: Housekeeping rounds (30 s each) between re-registrations: about 10 minutes.
 REENROLL_ROUNDS = 20
@@ -100,6 +105,7 @@ class Agent:
         self._avoid: set[str] = set()
         self._drain_delay = 0.0
         self.connected = trio.Event()
+        self.chunks = ChunkClient(self._send, rate=config.file_rate)
         self.statistics: dict[str, int] = {"tasks": 0, "duplicates": 0, "connects": 0, "results_sent": 0}
 
     # -- enrollment -------------------------------------------------------------
@@ -256,6 +262,7 @@ class Agent:
                 finally:
                     self._channel = None
                     self.connected = trio.Event()
+                    self.chunks.link_down()
                     await channel.aclose()
                 break
             if not connected:
@@ -293,10 +300,12 @@ class Agent:
             raise StarlingError(f"expected welcome, got {type(first).__name__}", code=EC.P003)
         self.statistics["connects"] += 1
         log.info("connected to proxy %s over %s", proxy.id, channel.carrier)
+        write_running_version(self.state_dir, VERSION)
         self._channel = channel
         self._proxy_id = proxy.id
         self._last_rx = trio.current_time()
         self.connected.set()
+        self.chunks.link_up()
         heartbeat = first.heartbeat or self.config.heartbeat
         for res in self.journal.unacked():
             await channel.send(res)
@@ -328,6 +337,8 @@ class Agent:
                 await self._on_task(channel, msg)
             elif isinstance(msg, ResultAck):
                 self.journal.ack(msg.task_ids)
+            elif isinstance(msg, (ChunkData, ChunkAck)):
+                self.chunks.deliver(msg)
             elif isinstance(msg, Cancel):
                 for task_id in msg.task_ids:
                     scope = self._running.get(task_id)
@@ -430,6 +441,7 @@ class Agent:
                 max_output=self.config.max_output,
                 nice=self.config.nice,
                 kernel=self.kernel,
+                chunks=self.chunks,
             )
         finally:
             self._running.pop(task.task_id, None)
@@ -474,20 +486,6 @@ class Agent:
             "health": msgspec.to_builtins(collect_health(len(self._running), self.throttle.describe(), mounts=self.config.health_mounts)),
             **self.statistics,
         }
-
-
-def load_or_create_key(path: Path) -> Any:
-    """The agent's own Ed25519 key, made once at first start (mode 0600)."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ed25519
-
-    if path.exists():
-        key = serialization.load_pem_private_key(path.read_bytes(), None)
-        assert isinstance(key, ed25519.Ed25519PrivateKey)
-        return key
-    key = ed25519.Ed25519PrivateKey.generate()
-    write_private(path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    return key
 
 
 def dump_status(agent: Agent) -> str:

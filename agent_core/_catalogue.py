@@ -32,7 +32,7 @@ from ._sdk import Action
 
 CATALOGUE_PAGE = "catalogue.md"
 HOOKS_PAGE = "hooks.md"
-BUILTIN_DIST = "starling"
+BUILTIN_DIST = "starling-fleet"
 REGENERATE = "`starling plugins doc` (or `python -c 'import agent_core; agent_core.write_plugin_docs()'` from the repository root)"
 
 

@@ -69,6 +69,8 @@ class AgentConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     #: The longest signed lifetime (expires - issued) accepted (A018 above it):
     #: the longest timeout + the center's 24 h approval window + 1 h of grace.
     max_task_lifetime: float = DEFAULT_MAX_LIFETIME
+    #: File channel: this agent's download/upload cap in bytes per second (0: none).
+    file_rate: float = 0.0
     #: Mount points reported in the health summary besides the usual ones
     #: (/, /var, /home, /data, /tmp, /var/lib/docker).
     health_mounts: list[str] = []

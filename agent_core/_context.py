@@ -18,6 +18,7 @@ from ._runner import DEFAULT_MAX_OUTPUT, ProcessResult, run_process
 from ._sdk import ActionError
 
 if TYPE_CHECKING:
+    from ._chunks import ChunkClient
     from ._kernel import Kernel
 
 
@@ -56,6 +57,8 @@ class ActionContext:
     emitter: Callable[[int, bytes], Awaitable[None]] | None = None
     #: The running agent's kernel (plugins, packages, status); None outside an agent.
     kernel: Kernel | None = None
+    #: The file channel (``await ctx.chunks.get(sha256)`` / ``put``); None outside an agent.
+    chunks: ChunkClient | None = None
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("starling.plugin"))
 
     @property

@@ -64,8 +64,11 @@ def catalogue_for(cache_dir: Path, extra_paths: Sequence[str] = ()) -> tuple[str
     except (OSError, msgspec.DecodeError, msgspec.ValidationError):
         pass
     env = dict(os.environ)
-    if extra_paths:
-        env["PYTHONPATH"] = os.pathsep.join([*extra_paths, *([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])])
+    # The child must import this same agent_core and its dependencies: a packaged agent's
+    # launcher puts /opt/starling/agent/lib on sys.path itself, which a child interpreter
+    # would not inherit.
+    here = str(Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join([*extra_paths, here, *([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])])
     proc = subprocess.run(
         [sys.executable, "-m", "agent_core._declare"], capture_output=True, env=env, timeout=120, check=False
     )

@@ -61,6 +61,7 @@ async def execute(
     max_output: int = DEFAULT_MAX_OUTPUT,
     nice: int = 0,
     kernel: Any = None,
+    chunks: Any = None,
 ) -> Result:
     """Run ``job``'s action for ``task_id`` and return its Result; never raises
     (except ``trio.Cancelled`` from an enclosing scope)."""
@@ -84,6 +85,7 @@ async def execute(
         nice=nice,
         emitter=emitter if job.stream else None,
         kernel=kernel,
+        chunks=chunks,
     )
     timeout = job.timeout if job.timeout > 0 else act.timeout
     scope = cancel_scope or trio.CancelScope()

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import ssl
-import urllib.error
-import urllib.request
 from typing import Any
 
 import msgspec
@@ -43,6 +41,10 @@ class RegistrationError(StarlingError):
 
 
 def _post(url: str, body: bytes, ctx: ssl.SSLContext | None) -> tuple[int, bytes]:
+    # Imported here: a running agent registers once, then idles without urllib and http.client.
+    import urllib.error
+    import urllib.request
+
     req = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(req, context=ctx, timeout=15) as resp:

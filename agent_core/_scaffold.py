@@ -38,8 +38,9 @@ version = "0.1.0"
 description = "Starling plugin {name}: TODO say what it does in one line."
 readme = "README.md"
 requires-python = ">=3.11"
-# The agent provides starling (agent_core) at run time; list only what you add.
-dependencies = ["starling"]
+# The SDK distribution (agent_core, the testing fixtures); the agent provides it at run
+# time. List only what you add.
+dependencies = ["starling-fleet"]
 
 [project.optional-dependencies]
 test = ["pytest>=8", "pytest-trio>=0.8"]

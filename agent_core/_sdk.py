@@ -114,7 +114,15 @@ class Action:
             if not raw:
                 return msgspec.convert({}, self.params)
             return msgspec.msgpack.decode(raw, type=self.params)
-        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        except msgspec.ValidationError as exc:
+            # Params that came through the JSON API carry bytes as base64 text
+            # (MessagePack has a bytes type, JSON has not): convert accepts that.
+            try:
+                return msgspec.convert(msgspec.msgpack.decode(raw or b"\x80"), self.params)
+            except (msgspec.ValidationError, msgspec.DecodeError):
+                pass
+            raise ActionError(f"{self.name}: {exc}", code=ErrorCode.A002) from exc
+        except msgspec.DecodeError as exc:
             raise ActionError(f"{self.name}: {exc}", code=ErrorCode.A002) from exc
 
     def declaration(self, plugin: str = "") -> ActionDecl:

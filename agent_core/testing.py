@@ -127,6 +127,7 @@ async def run_action(
     stream: bool = False,
     state_dir: Path | None = None,
     config: Mapping[str, Any] | None = None,
+    file_channel: Any = None,
 ) -> Outcome:
     """Run ``action`` with ``params`` in this process and return its :class:`Outcome`.
 
@@ -136,6 +137,8 @@ async def run_action(
     :param state_dir: the agent state directory the action sees (``ctx.agent.state_dir``).
     :param config: the action's plugin config section (``ctx.config``), as the
         agent reads it from ``[agent.plugin_config.<plugin>]``.
+    :param file_channel: the file channel the action sees (``ctx.chunks``): anything
+        with ``async get(sha256, refresh=False)`` and ``async put(sha256, data)``.
     """
     global _default_host
     if host is None:
@@ -160,7 +163,7 @@ async def run_action(
     if config is not None:
         plugin_config[host.plugin_for(action) or ""] = dict(config)
     agent = AgentInfo(agent_id="test-agent", hostname="test", state_dir=state_dir or Path("/tmp/starling-test"))
-    result = await execute(host, "test-1", job, agent=agent, config=plugin_config, emitter=emitter)
+    result = await execute(host, "test-1", job, agent=agent, config=plugin_config, emitter=emitter, chunks=file_channel)
     return _outcome(result, chunks)
 
 
@@ -305,16 +308,14 @@ async def _start_memory_agent(
     host: PluginHost | None,
     plugin_config: Mapping[str, Mapping[str, Any]] | None,
 ) -> MemoryAgent:
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
     from transports import get_carrier
-    from transports._signing import key_id_for, public_key_bytes
+    from transports._signing import key_id_for, new_private_key, public_key_bytes
 
     from ._agent import Agent
     from ._config import AgentConfig
     from ._register import Enrollment, ProxyInfo
 
-    key = Ed25519PrivateKey.generate()
+    key = new_private_key()
     key_id = key_id_for(key)
     agent_id = f"mem-agent-{uuid.uuid4().hex[:8]}"
     url = f"memory://starling-testing-{uuid.uuid4().hex}"

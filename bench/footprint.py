@@ -1,6 +1,6 @@
 """Benchmark: the idle agent's footprint, and what would make it smaller.
 
-    .venv/bin/python bench/footprint.py [--idle 10] [--variants all|none|a,b]
+    .venv/bin/python bench/footprint.py [--idle 10] [--variants all|none|a,b] [--json]
 
 1. ``starling up --agents 1 --detach --port 0 --no-demo`` in a temporary
    STARLING_HOME starts a real center, proxy and agent. The agent's memory is
@@ -17,7 +17,8 @@
    measured the same way; plus bare interpreters for comparison.
 4. An import breakdown: RSS after each group of imports the agent makes.
 
-Prints markdown tables for docs/benchmarks.md. Not a test; numbers vary with
+Prints markdown tables for docs/benchmarks.md (with ``--json``, then one JSON object
+with the headline figures as the last line). Not a test; numbers vary with
 the machine and its load, so compare rows of one run.
 """
 
@@ -62,7 +63,7 @@ class Variant:
         self.launcher = self.launcher or bool(self.patches) or self.trim
 
 
-ALL_PATCHES = ["carriers", "libcrypto-ed25519", "ctypes-libc"]
+ALL_PATCHES = ["carriers", "ctypes-libc"]
 VARIANTS = [
     Variant("twin (same command)", note="control: same as the agent above"),
     Variant("launcher, no patch", launcher=True, note="control for the patched rows"),
@@ -71,8 +72,9 @@ VARIANTS = [
     Variant("-X frozen_modules=on", pyflags=["-X", "frozen_modules=on"]),
     Variant("-S (no site; PYTHONPATH)", pyflags=["-S"], env={"PYTHONPATH": f"{SITE}:{ROOT}"}),
     Variant("patch: one carrier", patches=["carriers"], note="applied in 5a02339: same as control now"),
-    Variant("patch: one carrier + libcrypto Ed25519", patches=["carriers", "libcrypto-ed25519"], note="Ed25519 needs the carrier patch"),
     Variant("patch: ctypes prctl", patches=["ctypes-libc"]),
+    Variant("-OO (no docstrings, no asserts)", pyflags=["-OO"]),
+    Variant("PYTHONMALLOC=malloc", env={"PYTHONMALLOC": "malloc"}),
     Variant("all patches", patches=ALL_PATCHES, then_task=True),
     Variant("all patches + ARENA_MAX=2 + trim", patches=ALL_PATCHES, env={"MALLOC_ARENA_MAX": "2"}, trim=True),
 ]
@@ -88,7 +90,7 @@ IMPORT_STEPS = [
     ("agent_core (SDK, runner, host)", "import agent_core"),
     ("sqlite3 (journal)", "import sqlite3"),
     ("urllib.request (registration)", "import urllib.request"),
-    ("cryptography ed25519 (signatures)", "import transports._signing"),
+    ("PyNaCl ed25519 (signatures)", "import transports._signing"),
     ("agent_core._agent (rest)", "import agent_core._agent"),
     ("cffi cdef (prctl)", "from agent_core._libc import set_child_subreaper; set_child_subreaper()"),
     ("every carrier (quic, http)", "import transports; transports.available_schemes()"),
@@ -97,7 +99,9 @@ IMPORT_STEPS = [
 
 ALT_BASE = "import trio, transports, agent_core, sqlite3, urllib.request"
 ALTERNATIVES = [
-    ("Ed25519 with cryptography (today: transports._signing)", "import transports._signing"),
+    ("Ed25519 with PyNaCl (today: transports._signing)", "import transports._signing"),
+    ("Ed25519 with cryptography (before: its Rust library)",
+     "from cryptography.hazmat.primitives.asymmetric import ed25519; ed25519.Ed25519PrivateKey.generate().sign(b'x')"),
     ("Ed25519 sign + verify with ssl's libcrypto via ctypes (bench/_ed25519_libcrypto.py)",
      "import _ed25519_libcrypto as e; s = bytes(32); e.verify(e.public_from_seed(s), e.sign(s, b'x'), b'x')"),
     ("prctl via cffi ABI mode (today: cdef imports pycparser)",
@@ -301,6 +305,7 @@ def main() -> None:
     ap.add_argument("--variants", default="all", help="all, none, or comma-separated row numbers (1-based)")
     ap.add_argument("--trace", action="store_true", help="also dump the idle agent's top Python allocations (tracemalloc)")
     ap.add_argument("--keep", action="store_true", help="leave the temporary STARLING_HOME in place")
+    ap.add_argument("--json", action="store_true", help="end with one JSON object of the headline figures")
     args = ap.parse_args()
     if args.variants == "all":
         chosen = VARIANTS
@@ -322,7 +327,7 @@ def main() -> None:
         pid, adir = int(agent["pid"]), Path(agent["dir"])
         connected_at(adir / "agent.log")
         mods = plugin_modules()
-        builtin = sum(1 for v in mods.values() if v.startswith("starling:"))
+        builtin = sum(1 for v in mods.values() if v.startswith("starling-fleet:"))
         time.sleep(args.idle)
         idle = smaps(pid)
         maps = mappings(pid)
@@ -362,6 +367,19 @@ def main() -> None:
         print(f"\nplugins available: {len(mods)} ({builtin} built-in, {len(mods) - builtin} third-party); "
               f"imported by the idle agent: {len(loaded_plugins)} {loaded_plugins}; modules imported: {len(names)} "
               f"in {import_s:.2f} s (from -X importtime)\n")
+
+        summary = {
+            "idle_s": args.idle,
+            "idle_rss_mb": round(idle["rss"], 1), "idle_pss_mb": round(idle["pss"], 1), "idle_uss_mb": round(idle["uss"], 1),
+            "after_run_rss_mb": round(after["rss"], 1), "after_run_uss_mb": round(after["uss"], 1),
+            "startup_s": round(start_s, 2), "plugins_available": len(mods), "plugins_imported_idle": len(loaded_plugins),
+            "modules_imported_idle": len(names),
+            "goal_rss_34": idle["rss"] <= 34, "goal_uss_20": idle["uss"] <= 20, "goal_startup_1s": start_s <= 1,
+            "heavy_loaded_idle": sorted(
+                m for m in ("cryptography", "sqlalchemy", "rich", "starlette", "hypercorn", "bashlex", "aioquic", "center")
+                if any(n == m or n.startswith(m + ".") for n in names)
+            ),
+        }
 
         print("Where the idle agent's resident pages are (largest mappings):\n")
         print(table(["mapping", "rss_mb", "anon_mb"], maps))
@@ -427,6 +445,8 @@ def main() -> None:
         print(table(["step", "rss_mb", "+rss_mb", "+anon_mb", "modules"], irows))
         print(f"\n## One job, two ways (extra MB over `{ALT_BASE}`)\n")
         print(table(["way", "+rss_mb", "+anon_mb", "+modules"], alternatives()))
+        if args.json:
+            print(json.dumps(summary))
     finally:
         for tw in twins:
             tw.stop()

@@ -1,30 +1,8 @@
 """The Starling center: API, routing, storage, policy; the proxy role; the CLI."""
 
-from ._center import Center
-from ._chat import ChatAdapter
-from ._client import ApiError, Client
-from ._cmdb import CmdbRecord, CmdbSource, FileSource, HttpSource
-from ._config import CenterConfig, ProxyConfig
-from ._requests import JobRequest
-from ._rollout import Rollout
-from ._select import Selector, host_matches
-from ._store import AsyncStore, Store
+# Public names load on first use, so the CLI and its API client start without the server
+# stack. The names and their modules are the import lines of ``__init__.pyi`` (type checkers
+# read it too): add new public names THERE, not here.
+import lazy_loader as _lazy
 
-__all__ = [
-    "ApiError",
-    "AsyncStore",
-    "Center",
-    "CenterConfig",
-    "ChatAdapter",
-    "Client",
-    "CmdbRecord",
-    "CmdbSource",
-    "FileSource",
-    "HttpSource",
-    "JobRequest",
-    "ProxyConfig",
-    "Rollout",
-    "Selector",
-    "Store",
-    "host_matches",
-]
+__getattr__, __dir__, __all__ = _lazy.attach_stub(__name__, __file__)

@@ -64,6 +64,8 @@ class Scope(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, omit_defau
         ``tags``, or named in ``hosts`` (id, hostname, IP or SN).
     :param max_hosts: at most this many hosts per job (0: no limit).
     :param approval_hosts: a job on more hosts than this waits for an approver (0: never).
+    :param paths: globs of the paths ``file.install`` and the other changing
+        file actions may write (empty: no path restriction).
     """
 
     actions: Names = []
@@ -74,6 +76,9 @@ class Scope(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, omit_defau
     hosts: Names = []
     max_hosts: Count = 0
     approval_hosts: Count = 0
+    #: Globs of the paths the account's file actions may change (empty: any);
+    #: see center/_pathscope.py.
+    paths: Names = []
 
     def allows_action(self, action: str, risk: str) -> bool:
         for pattern in self.actions:

@@ -42,6 +42,7 @@ from ._api_diag import attach_diagnoses, diag_handlers, refine_hosts
 from ._authz import ROUTES, Guard, Query, Role, RouteSpec, may_call, may_read_job
 from ._center import Center
 from ._cmdb import CmdbImport
+from ._files_api import FILE_REQUESTS, file_handlers
 from ._http import error_response, json_response, parse
 from ._openapi import build_openapi
 from ._readiness import ops_routes
@@ -52,6 +53,7 @@ log = logging.getLogger("starling.api")
 Authenticator = Callable[[Request], Awaitable[str]]
 REQUEST_TYPES: dict[str, type] = {
     "JobRequest": JobRequest, "RegisterRequest": RegisterRequest, "AccountRequest": AccountRequest, "MappingRequest": MappingRequest,
+    **FILE_REQUESTS,
     "CmdbImport": CmdbImport,
 }
 
@@ -201,7 +203,8 @@ def build_app(center: Center, *, enroll_token: str, authenticate: Authenticator,
     # -- handlers ---------------------------------------------------------------------------------
 
     async def health(call: Call) -> Response:
-        return json_response({"ok": True, "center": center.center_id, "proxies": sorted(center.links), "time": time.time()})
+        files = center.files.statistics if center.files is not None else {}
+        return json_response({"ok": True, "center": center.center_id, "proxies": sorted(center.links), "time": time.time(), "files": files})
 
     openapi = build_openapi(ROUTES, REQUEST_TYPES)
 
@@ -508,7 +511,7 @@ def build_app(center: Center, *, enroll_token: str, authenticate: Authenticator,
         "wait": wait, "events": events, "output": output, "cancel": cancel, "approve": approve, "reject": reject,
         "create_account": create, "accounts": accounts, "delete_account": delete, "disable_account": disable,
         "enable_account": enable, "rotate_account": rotate, "mapping": mapping, "audit": audit_records,
-        "audit_verify": audit_verify, **diag_handlers(center, audit),
+        "audit_verify": audit_verify, **file_handlers(center), **diag_handlers(center, audit),
     }
     routes = [Route(spec.path, endpoint(spec, handlers[spec.handler]), methods=[spec.method]) for spec in ROUTES]
     routes += ops_routes(center)  # /v1/ready, /metrics: probed often, so outside the audited table

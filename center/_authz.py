@@ -149,6 +149,19 @@ ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("GET", "/v1/audit", "audit", Role.ADMIN, "Audit records",
               query=(Query("after", "integer", 0, 2**53, 0), Query("limit", "integer", 1, 10000, 100))),
     RouteSpec("GET", "/v1/audit/verify", "audit_verify", Role.ADMIN, "Verify the audit chain"),
+    # The file channel (center/_files_api.py, docs/file-transfer.md). Chunks are
+    # content-addressed: knowing a hash is what reading it takes; a push or a
+    # collect is a job and passes the policy (scopes, `paths`) like any other.
+    RouteSpec("POST", "/v1/files/missing", "files_missing", Role.ACCOUNT, "Which of these chunk hashes the center lacks (resumable upload)",
+              body="MissingRequest", errors=(400, 413)),
+    RouteSpec("PUT", "/v1/files/chunks/{digest}", "files_put", Role.ACCOUNT, "Upload one chunk (raw bytes, at most 8 MiB) named by its SHA-256",
+              status=201, errors=(400, 413), extra={"requestBody": {"required": True, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}}),
+    RouteSpec("GET", "/v1/files/chunks/{digest}", "files_get", Role.ACCOUNT, "Download one chunk (raw bytes)",
+              media="application/octet-stream", errors=(400, 404)),
+    RouteSpec("POST", "/v1/files/push", "files_push", Role.ACCOUNT, "Copy files to hosts from a manifest whose chunks are uploaded (a file.install job)",
+              audit=True, body="PushRequest", status=201, errors=(202, 400, 404, 413)),
+    RouteSpec("POST", "/v1/files/collect", "files_collect", Role.ACCOUNT, "Collect one file from each host into the chunk store (a file.collect job)",
+              audit=True, body="CollectRequest", status=201, errors=(202, 400, 404)),
     # Diagnosis, targeting, host lifecycle, CMDB, chat bot (handlers: center/_api_diag.py).
     RouteSpec("POST", "/v1/targets", "targets", Role.ACCOUNT, "Dry run: the hosts in this account's scope a job request selects",
               body="JobRequest", errors=(404,)),

@@ -25,6 +25,8 @@ from transports import (
     Balance,
     Cancel,
     Channel,
+    ChunkGet,
+    ChunkPut,
     Dispatch,
     DispatchAck,
     ErrorCode,
@@ -148,6 +150,7 @@ class Center:
         self._idc_totals: dict[str, int] = {}
         self.policy: Policy | None = None  # set by the server before serving
         self.audit: AuditTrail | None = None
+        self.files: Any = None  # center._files.CenterFiles, set by the server
         self._progress: dict[str, trio.Event] = defaultdict(trio.Event)
         self.stats: dict[str, int] = defaultdict(int)
         self.metrics = CenterMetrics(center_id)
@@ -257,6 +260,8 @@ class Center:
             await self._balance(link.idc)
         elif isinstance(msg, Output):
             self.outputs.add(msg)
+        elif isinstance(msg, (ChunkGet, ChunkPut)) and self.files is not None and link.nursery is not None:
+            link.nursery.start_soon(self.files.serve, link.channel, msg)  # not inline: chunks are big
         elif isinstance(msg, Ping):
             await link.channel.send(Pong(seq=msg.seq))
         elif isinstance(msg, ErrorMsg):
@@ -382,7 +387,7 @@ class Center:
         answer: dict[str, Any] = {"job_id": job_id, "total": len(targets), "state": job_row["state"], "warnings": adm.warnings} | resolved.notes()
         if missing:
             answer["undeclared"] = len(missing)
-        # A rollout first skips the hosts diagnosed unhealthy (C031), before they fail
+        # A rollout first skips the hosts diagnosed unhealthy (C033), before they fail
         # as offline; a held job keeps its rollout for when it is approved.
         send = await self.rollouts.begin(job_row, task_rows, plan) if plan else task_rows
         if hold:

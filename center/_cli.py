@@ -1,4 +1,15 @@
-"""``starling``: the operator's command line."""
+"""``starling``: the operator's command line.
+
+Start-up is part of the interface (``starling --help`` <= 0.25 s), so this module imports
+only argparse and the error catalogue at the top. The rule for every subcommand:
+
+- ``build_parser`` declares it; a ``cmd_*`` function runs it.
+- Everything else a subcommand needs (the API client, the server, rich tables, the store)
+  is imported INSIDE its ``cmd_*`` function, or lives in its own module that the function
+  imports, e.g. ``from ._up import up``. ``tests/center/test_cli_startup.py`` fails if
+  building the parser loads the server stack.
+- ``console`` / ``err_console`` are rich consoles created on first use.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +17,7 @@ import argparse
 import json
 import sys
 import time
-from typing import Any
-
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from typing import TYPE_CHECKING, Any, cast
 
 from transports import ErrorCode, StarlingError, catalogue_markdown
 
@@ -23,8 +31,35 @@ from ._cli_diag import (
     selection,
 )
 
-console = Console()
-err_console = Console(stderr=True)
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+class _LazyConsole:
+    """A rich ``Console`` made on first use: importing rich costs ~50 ms we skip for --help."""
+
+    def __init__(self, stderr: bool = False) -> None:
+        self._stderr = stderr
+        self._real: Console | None = None
+
+    def get(self) -> Console:
+        if self._real is None:
+            from rich.console import Console
+
+            self._real = Console(stderr=self._stderr)
+        return self._real
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.get(), name)
+
+
+def real_console(c: Console) -> Console:
+    """The rich ``Console`` behind ``console``/``err_console`` (for APIs that check its type)."""
+    return c.get() if isinstance(c, _LazyConsole) else c  # type: ignore[attr-defined]
+
+
+console = cast("Console", _LazyConsole())
+err_console = cast("Console", _LazyConsole(stderr=True))
 
 
 def _emit_json(doc: Any) -> None:
@@ -91,9 +126,11 @@ def _follow(client: Any, job_id: str, total: int, quiet: bool) -> dict[str, Any]
         while not view["complete"]:
             view = client.wait(job_id, timeout=30)
         return view
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     with Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[detail]}"),
-        TimeElapsedColumn(), console=err_console, transient=True,
+        TimeElapsedColumn(), console=real_console(err_console), transient=True,
     ) as progress:
         bar = progress.add_task(job_id, total=total, detail="")
         while True:
@@ -627,6 +664,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_rollout(p)
     p.set_defaults(fn=cmd_run)
 
+    from ._cp import add_parser as add_cp
+
+    add_cp(sub)
+
     p = sub.add_parser("plugins", help="plugins on hosts: list, enable, disable, install a wheel, roll back; doc")
     psub = p.add_subparsers(dest="plugins_cmd", required=True, metavar="WHAT")
     for name, helptext in (
@@ -766,12 +807,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("proxy", help="run a proxy (production)")
     p.add_argument("--config", "-c")
     p.set_defaults(fn=cmd_proxy)
+
+    # Subcommands that live in their own module declare themselves there (argparse only).
+    from ._setup_cli import add_parsers as add_setup_parsers
+
+    add_setup_parsers(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # `starling cp` reads the operand order
     if getattr(args, "command", None) and args.command[:1] == ["--"]:
         args.command = args.command[1:]
     try:
@@ -793,6 +840,17 @@ def main(argv: list[str] | None = None) -> int:
         return 3
     except KeyboardInterrupt:
         return 130
+    except ModuleNotFoundError as exc:
+        # An agent-only install has the `starling` script but not the CLI's extras.
+        top = (exc.name or "").split(".")[0]
+        if top not in _EXTRA_FOR:
+            raise
+        sys.stderr.write(f"starling {args.cmd}: needs {top}, which comes with pip install 'starling-fleet[{_EXTRA_FOR[top]}]'\n")
+        return 2
+
+
+# Which extra brings a module the CLI imports lazily (pyproject.toml, [project.optional-dependencies]).
+_EXTRA_FOR = {"rich": "cli", "sqlalchemy": "center", "starlette": "center", "hypercorn": "center", "bashlex": "center"}
 
 
 if __name__ == "__main__":

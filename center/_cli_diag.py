@@ -10,11 +10,10 @@ import json
 import re
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+if TYPE_CHECKING:  # rich loads only when a command prints (keeps `starling --help` fast)
+    from rich.console import Console
 
 from transports import ErrorCode, StarlingError
 
@@ -39,7 +38,7 @@ def add_rollout(p: argparse.ArgumentParser) -> None:
     g.add_argument("--canary", type=int, default=0, help="first wave of this many hosts, then growing waves")
     g.add_argument("--growth", type=float, default=2.0, help="each wave this many times the previous (default 2)")
     g.add_argument("--pause", type=float, default=0.0, help="seconds to wait between waves")
-    g.add_argument("--skip-unhealthy", action="store_true", help="do not run hosts diagnosed unhealthy now (recorded as C031)")
+    g.add_argument("--skip-unhealthy", action="store_true", help="do not run hosts diagnosed unhealthy now (recorded as C033)")
     p.add_argument("--dry-run", action="store_true", help="print the hosts the selection resolves to, and their count; run nothing")
 
 
@@ -55,7 +54,7 @@ def selection(args: argparse.Namespace, t: dict[str, Any]) -> dict[str, Any]:
     """Add the extra selection flags to a request body's targets."""
     path = getattr(args, "hosts_file", None)
     if path:
-        from ._select import read_host_list
+        from ._hostlist import read_host_list
 
         try:
             lines = sys.stdin.read().splitlines() if path == "-" else open(path, encoding="utf-8").read().splitlines()  # noqa: SIM115
@@ -97,6 +96,8 @@ def rollout(args: argparse.Namespace) -> dict[str, Any] | None:
 
 
 def dry_run(client: Any, body: dict[str, Any], as_json: bool, console: Console) -> int:
+    from rich.table import Table
+
     doc = client.request("POST", "/v1/targets", json_body=body)
     if as_json:
         sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
@@ -132,6 +133,8 @@ def print_notes(console: Console, doc: dict[str, Any]) -> None:
 
 def print_diagnoses(console: Console, rows: list[dict[str, Any]], limit: int = 10) -> None:
     """One line per failed host with a diagnosis: code, summary, owner."""
+    from rich.text import Text
+
     shown = 0
     for r in rows:
         d = r.get("diagnosis")
@@ -151,6 +154,8 @@ def print_diagnoses(console: Console, rows: list[dict[str, Any]], limit: int = 1
 
 
 def print_rollout(console: Console, job: dict[str, Any]) -> None:
+    from rich.text import Text
+
     ro = job.get("rollout")
     if not ro:
         return
@@ -162,6 +167,8 @@ def print_rollout(console: Console, job: dict[str, Any]) -> None:
 
 
 def cmd_diag(args: argparse.Namespace, console: Console) -> int:
+    from rich.text import Text
+
     from ._client import Client
 
     client = Client.from_profile(args.api)
@@ -211,11 +218,13 @@ def _host_id(client: Any, name: str) -> str:
 
 
 def cmd_cmdb(args: argparse.Namespace, console: Console) -> int:
+    from rich.table import Table
+
     from ._client import Client
 
     client = Client.from_profile(args.api)
     if args.cmdb_cmd == "import":
-        from ._cmdb import FileSource
+        from ._cmdb_sources import FileSource
 
         records = FileSource(args.file, args.format or "").fetch()
         doc = client.request("POST", "/v1/cmdb/import", json_body={"records": [_rec(r) for r in records], "replace": not args.merge})

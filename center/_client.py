@@ -84,6 +84,21 @@ class Client:
             raise ApiError(code, err.get("message", f"HTTP {resp.status_code}"), resp.status_code, err.get("hint", ""))
         return data
 
+    def request_bytes(self, method: str, path: str, content: bytes = b"") -> bytes:
+        """Like :meth:`request` for raw bodies (file chunks): sends and returns bytes."""
+        headers = {"Content-Type": "application/octet-stream"} if content else {}
+        try:
+            resp = self._http.request(method, path, content=content, headers=headers)
+        except httpx.HTTPError as exc:
+            raise ApiError(ErrorCode.C016, f"cannot reach the center at {self.api}: {exc}") from exc
+        if resp.status_code >= 400:
+            try:
+                err = resp.json().get("error", {})
+            except ValueError:
+                err = {}
+            raise ApiError(ErrorCode.of(str(err.get("code", "")), ErrorCode.C020), err.get("message", f"HTTP {resp.status_code}"), resp.status_code, err.get("hint", ""))
+        return resp.content
+
     # -- conveniences -------------------------------------------------------------
 
     def submit(self, action: str, params: dict[str, Any] | None = None, **targets: Any) -> dict[str, Any]:

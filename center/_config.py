@@ -79,11 +79,15 @@ class CenterConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_connections: int = 1000
     max_preauth: int = 256
     max_preauth_per_source: int = 32
+    #: File channel: chunk directory ("" = state_dir/chunks; share it between active-active centers).
+    files_dir: str = ""
+    #: The largest file `starling cp` may send or collect, in bytes.
+    max_file_bytes: int = 64 * 1024**3
     #: Seconds a host may be offline before it drops out of ``all`` targets (0 = never).
     offline_after: float = 0.0
     #: Agents older than this version are diagnosed E007 ("" = no minimum).
     min_agent_version: str = ""
-    #: Diagnosis thresholds: load per CPU (E003) and clock skew in seconds (E006).
+    #: Diagnosis thresholds: load per CPU (E003) and clock skew in seconds (E008).
     diag_load_per_cpu: float = 4.0
     diag_clock_skew: float = 30.0
     #: Chat-bot webhooks: signing secret per tool (slack, dingtalk, feishu), and the account the bot acts as.
@@ -121,6 +125,11 @@ class ProxyConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_preauth_per_source: int = 64
     #: ``host:port`` of the plain-HTTP health/readiness/metrics listener ("" = none).
     http_listen: str = ""
+    #: File channel: on-disk chunk cache ("" = <tmp>/starling-<proxy_id>-chunks) and its size cap.
+    cache_dir: str = ""
+    cache_bytes: int = 10 * 1024**3
+    #: Bytes per second this proxy serves to its agents in total (0: no cap).
+    file_rate: float = 0.0
     log_level: str = "info"
     log_file: str = ""
 

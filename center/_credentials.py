@@ -11,10 +11,11 @@ import base64
 import time
 
 import msgspec
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric import ed25519
+from nacl.exceptions import BadSignatureError
+from nacl.signing import VerifyKey
 
 from transports import ErrorCode, StarlingError
+from transports._signing import PrivateKey, PublicKey, public_key_bytes, signing_key
 
 
 class Claims(msgspec.Struct, array_like=True):
@@ -39,21 +40,22 @@ def proxy_token(master: str, proxy_id: str) -> str:
     return hmac.new(master.encode(), b"starling-proxy\x00" + proxy_id.encode(), hashlib.sha256).hexdigest()
 
 
-def issue(key: ed25519.Ed25519PrivateKey, agent_id: str, idc: str, ttl: float = 365 * 86400, pubkey: bytes = b"") -> str:
+def issue(key: PrivateKey, agent_id: str, idc: str, ttl: float = 365 * 86400, pubkey: bytes = b"") -> str:
     now = time.time()
     body = msgspec.msgpack.encode(Claims(agent_id, idc, now, now + ttl, pubkey))
-    sig = key.sign(b"starling-cred\x00" + body)
+    sig = signing_key(key).sign(b"starling-cred\x00" + body).signature
     return base64.urlsafe_b64encode(body).decode() + "." + base64.urlsafe_b64encode(sig).decode()
 
 
-def verify(public: ed25519.Ed25519PublicKey, token: str, agent_id: str, now: float | None = None) -> Claims:
+def verify(public: PublicKey, token: str, agent_id: str, now: float | None = None) -> Claims:
     try:
         body_b64, sig_b64 = token.split(".", 1)
         body = base64.urlsafe_b64decode(body_b64)
         sig = base64.urlsafe_b64decode(sig_b64)
-        public.verify(sig, b"starling-cred\x00" + body)
+        key = public if isinstance(public, VerifyKey) else VerifyKey(public_key_bytes(public))
+        key.verify(b"starling-cred\x00" + body, sig)
         claims = msgspec.msgpack.decode(body, type=Claims)
-    except (ValueError, InvalidSignature, msgspec.DecodeError, msgspec.ValidationError) as exc:
+    except (ValueError, TypeError, BadSignatureError, msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise CredentialError("credential invalid") from exc
     if claims.agent_id != agent_id:
         raise CredentialError("credential belongs to another agent")

@@ -142,7 +142,7 @@ def host_findings(
         out.append(Finding(ErrorCode.E004, f"memory low: {mem_avail // 1048576} MiB available of {mem_total // 1048576} MiB", {"mem_available": mem_avail, "mem_total": mem_total, "ratio": round(mem_avail / mem_total, 4)}))
     clock = health.get("clock") or 0.0
     if clock and last and abs(clock - last) > clock_limit:
-        out.append(Finding(ErrorCode.E006, f"clock off by {clock - last:+.0f}s from the center's", {"skew": round(clock - last, 3), "limit": clock_limit}))
+        out.append(Finding(ErrorCode.E008, f"clock off by {clock - last:+.0f}s from the center's", {"skew": round(clock - last, 3), "limit": clock_limit}))
     version = str(row.get("version") or "")
     if min_version and version_tuple(version) < version_tuple(min_version):
         out.append(Finding(ErrorCode.E007, f"agent {version or '(unknown)'} is older than the minimum {min_version}", {"version": version, "min_version": min_version}))

@@ -84,6 +84,7 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
     params += [_query_param(q) for q in spec.query]
     if params:
         op["parameters"] = params
+    op.update(spec.extra)  # e.g. a raw (non-JSON) request body
     return op
 
 

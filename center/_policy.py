@@ -45,6 +45,7 @@ from transports import CodeRole, ErrorCode, StarlingError
 
 from ._accounts import Account
 from ._actions import ActionBook, Effective
+from ._pathscope import check_paths
 from ._requests import JobRequest
 from ._store import Store, accounts
 from .security import RuleSet, default_rules
@@ -158,6 +159,7 @@ class Policy:
         adm = Admission(params=resolution.params, effective=eff, missing=resolution.missing)
         if not account.admin:
             self._scope(account, eff, targets)
+            check_paths(account.scope.paths, account.key_id, eff.name, adm.params)
         if account.mapping:
             adm.params = self._translate(account, eff, adm.params)
         verdicts = self._analyse(eff, adm.params)

@@ -10,9 +10,9 @@ only a *released* prefix of them (by task index) may be dispatched:
   percentage of the targets such as ``"10%"``);
 * **error threshold** — once more than ``max_failures`` tasks failed (a number
   or a percentage), nothing more is released and every task not yet released
-  is ``cancelled`` with ``C032``; tasks in flight finish;
+  is ``cancelled`` with ``C034``; tasks in flight finish;
 * **skip unhealthy** — hosts with a diagnosis finding at submission are not
-  run: their task is ``cancelled`` with ``C031`` and the diagnosis recorded.
+  run: their task is ``cancelled`` with ``C033`` and the diagnosis recorded.
 
 The state lives in the ``rollouts`` table, so any center may advance it (a
 release is claimed with a compare-and-set on ``released``). Held tasks carry
@@ -59,7 +59,7 @@ class Rollout(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, omit_def
     growth: Annotated[float, msgspec.Meta(ge=1.0, le=1000.0)] = 2.0
     #: Seconds to wait between waves.
     pause: Annotated[float, msgspec.Meta(ge=0.0, le=86400.0)] = 0.0
-    #: Do not run hosts diagnosed unhealthy now (their tasks are cancelled with C031).
+    #: Do not run hosts diagnosed unhealthy now (their tasks are cancelled with C033).
     skip_unhealthy: bool = False
 
 
@@ -159,7 +159,7 @@ class Rollouts:
             hosts = {t["id"]: t for t in plan.targets}
             docs = await diag.hosts([hosts[a] for a in plan.skipped])
             items = [(r["id"], r["agent_id"]) for r in task_rows if r["agent_id"] in plan.skipped]
-            await store.finalize([(tid, "cancelled", ErrorCode.C031.value, f"skipped: {docs[aid]['code']} {docs[aid]['summary']}") for tid, aid in items])
+            await store.finalize([(tid, "cancelled", ErrorCode.C033.value, f"skipped: {docs[aid]['code']} {docs[aid]['summary']}") for tid, aid in items])
             await diag.record([(tid, job["id"], docs[aid]) for tid, aid in items])
         return task_rows[: plan.first]
 
@@ -224,7 +224,7 @@ class Rollouts:
             reason = f"{failures} task(s) failed, above the threshold of {limit}"
             if await store.call(_update, store.sync, rec["job_id"], released, state="stopped", reason=reason):
                 held = [r["id"] for r in rows if r["state"] == "created" and task_index(r["id"]) >= released]
-                touched = await store.finalize([(t, "cancelled", ErrorCode.C032.value, f"rollout stopped: {reason}") for t in held])
+                touched = await store.finalize([(t, "cancelled", ErrorCode.C034.value, f"rollout stopped: {reason}") for t in held])
                 center._audit(center.center_id, "job.rollout_stopped", rec["job_id"], {"failures": failures, "limit": limit, "cancelled": len(held)})
                 for job_id in touched:
                     await store.finish_job_if_done(job_id)

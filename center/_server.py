@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import signal
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +125,9 @@ async def run_center(cfg: CenterConfig, *, task_status: Any = trio.TASK_STATUS_I
     )
     center.policy = make_policy(cfg)
     center.audit = make_audit_trail(cfg, store)
+    from ._files import CenterFiles
+
+    center.files = CenterFiles(Path(cfg.files_dir or Path(cfg.state_dir) / "chunks"), store, cfg.center_id, cfg.max_file_bytes)
     center.offline_after, center.diagnoser.min_version = cfg.offline_after, cfg.min_agent_version
     center.diagnoser.load_limit, center.diagnoser.clock_limit = cfg.diag_load_per_cpu, cfg.diag_clock_skew
     center.chat_secrets, center.chat_account = dict(cfg.chat_secrets), cfg.chat_account
@@ -172,6 +177,13 @@ async def run_proxy(cfg: ProxyConfig, *, task_status: Any = trio.TASK_STATUS_IGN
         advertise=[], client_ssl=client_ssl, heartbeat=cfg.heartbeat, capacity=cfg.capacity,
         flush_interval=cfg.flush_interval,
     )
+    from .proxy._files import ProxyFiles
+
+    # Default: a temp dir unique to this proxy's listeners (two proxies on one
+    # machine never share a cache by accident).
+    where = hashlib.sha256(" ".join(cfg.listen).encode()).hexdigest()[:10]
+    cache = Path(cfg.cache_dir) if cfg.cache_dir else Path(tempfile.gettempdir()) / f"starling-{cfg.proxy_id}-{where}-chunks"
+    proxy.files = ProxyFiles(proxy, cache, cfg.cache_bytes, rate=cfg.file_rate)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_until_signal, nursery)
         bound = []

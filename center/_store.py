@@ -23,6 +23,7 @@ from sqlalchemy.dialects import mysql
 
 from transports import FINAL_STATES, AgentState, Result, TaskEvent, decode_value
 
+from ._chunkindex import chunk_table
 from .security._audit import audit_table
 
 T = TypeVar("T")
@@ -688,6 +689,9 @@ accounts = sa.Table(
 
 #: The hash-chained audit log lives in the same schema.
 audit_log = audit_table(metadata)
+
+#: The file channel's chunk index (center._files).
+file_chunks = chunk_table(metadata)
 
 nonces = sa.Table(
     "api_nonces",

@@ -183,6 +183,7 @@ def _up(args: argparse.Namespace) -> int:
             "proxy_token": proxy_token(sec["proxy_token"], f"proxy-{i + 1}"), "listen": listen, "cert_file": str(pcert), "key_file": str(pkey),
             "ca_file": str(ca), "heartbeat": 5.0, "log_file": str(logs / f"proxy-{i + 1}.log"),
             "http_listen": f"127.0.0.1:{ops_port}",
+            "cache_dir": str(state / f"proxy-{i + 1}-cache"),
         })
         proxy_cfgs.append((f"proxy-{i + 1}", path, listen))
         proxy_http[f"proxy-{i + 1}"] = f"http://127.0.0.1:{ops_port}"

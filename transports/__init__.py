@@ -37,7 +37,7 @@ from ._errors import (
     leaf_errors,
 )
 from ._files import create_private, open_private_append, private_dir, tighten_private, write_private
-from ._guard import Admission, ConnGate, ConnLimits, trim_memory
+from ._guard import Admission, ConnGate, ConnLimits, gate_for, guarding, source_of, trim_memory
 from ._logging import JsonFormatter, set_log_context, setup_logging
 from ._login import common_version, receive_hello
 from ._messages import (
@@ -50,6 +50,10 @@ from ._messages import (
     AnyMessage,
     Balance,
     Cancel,
+    ChunkAck,
+    ChunkData,
+    ChunkGet,
+    ChunkPut,
     DiskUsage,
     Dispatch,
     DispatchAck,
@@ -80,6 +84,7 @@ from ._messages import (
     TaskState,
     Welcome,
 )
+from ._rate import RateLimit
 from ._stream import GOODBYE, StreamChannel
 from ._tls import AEAD_CIPHERS, TlsFiles, client_context, server_context, tls_files
 
@@ -97,6 +102,10 @@ __all__ = [
     "Catalogue",
     "Channel",
     "ChannelClosed",
+    "ChunkAck",
+    "ChunkData",
+    "ChunkGet",
+    "ChunkPut",
     "ClosedByYou",
     "CodeRole",
     "ConnGate",
@@ -128,6 +137,7 @@ __all__ = [
     "Pong",
     "Presence",
     "ProtocolError",
+    "RateLimit",
     "Result",
     "ResultAck",
     "Results",
@@ -164,7 +174,9 @@ __all__ = [
     "encode",
     "encode_value",
     "frame",
+    "gate_for",
     "get_carrier",
+    "guarding",
     "leaf_errors",
     "open_private_append",
     "private_dir",
@@ -175,6 +187,7 @@ __all__ = [
     "server_context",
     "set_log_context",
     "setup_logging",
+    "source_of",
     "split_host_port",
     "tighten_private",
     "tls_files",

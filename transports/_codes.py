@@ -85,8 +85,10 @@ class ErrorCode(enum.StrEnum):
     C028 = ("C028", "no such API route", "Check the path against the API description (/openapi.json).")
     C029 = ("C029", "method not allowed on this route", "The Allow header lists the methods this route takes.")
     C030 = ("C030", "a local config or key file is unusable", "The message names the file (config, audit key ring, anchor file); fix or restore it.")
-    C031 = ("C031", "host skipped: diagnosed unhealthy at submission", "The rollout skips unhealthy hosts; the task's diagnosis says why. Fix the host and run again.")
-    C032 = ("C032", "rollout stopped: the error threshold was reached", "Earlier waves failed too often; read their failures, fix, and submit again.")
+    C031 = ("C031", "file chunk not on the center", "Upload the file's chunks first (`starling cp` does); the message names the missing ones.")
+    C032 = ("C032", "file larger than the allowed size", "Split the file, or raise the center's `max_file_bytes` (and the size cap of a collect).")
+    C033 = ("C033", "host skipped: diagnosed unhealthy at submission", "The rollout skips unhealthy hosts; the task's diagnosis says why. Fix the host and run again.")
+    C034 = ("C034", "rollout stopped: the error threshold was reached", "Earlier waves failed too often; read their failures, fix, and submit again.")
 
     # --- proxy ------------------------------------------------------------------
     P001 = ("P001", "agent not connected to this proxy", "The agent moved or went away; the center re-dispatches when it reappears.")
@@ -119,6 +121,8 @@ class ErrorCode(enum.StrEnum):
     A018 = ("A018", "task timeout, deadline or lifetime out of bounds", "The signed timeout, deadline or lifetime (expires - issued) is not finite or above the agent's max_task_timeout / max_task_lifetime; resubmit with sane times.")
     A019 = ("A019", "task issued before the agent's epoch or in the future", "The agent's journal was created after the job was issued (a replay, or a reinstall), or the clocks disagree; resubmit the job, and check NTP.")
     A020 = ("A020", "killed with its agent; not run again", "The agent stopped while the task ran and the task's whole process tree was killed with it; to stay at-most-once it is not re-run. Check the host and retry if safe.")
+    A021 = ("A021", "file changed while it was being read", "Something wrote to the file during the transfer; retry when it is quiet (or copy a snapshot).")
+    A022 = ("A022", "wrong kind of path: a directory where a file is expected, or the other way round", "Check the destination: copying a directory needs a directory target and a file needs a file path (or an existing directory ending in /).")
 
     # --- environment --------------------------------------------------------------
     E001 = ("E001", "host offline: agent not connected", "The host is down, unreachable, or its agent is not running; check the host and `systemctl status starling-agent`.")
@@ -126,8 +130,9 @@ class ErrorCode(enum.StrEnum):
     E003 = ("E003", "host load far above its cores", "The host is overloaded; retry later or find the hog with proc.top.")
     E004 = ("E004", "host out of memory", "The host is short of memory; look for the consumer with proc.top.")
     E005 = ("E005", "no heartbeat for longer than the grace period", "The agent stopped reporting; the host may be hung or partitioned.")
-    E006 = ("E006", "host clock skewed from the center's", "Run NTP/chrony on the host; signatures and deadlines need clocks within a minute.")
+    E006 = ("E006", "not enough free disk space for the file", "Free space on the target filesystem (the message says how much is needed and how much is free), or copy elsewhere.")
     E007 = ("E007", "agent too old", "Upgrade the agent on the host; the diagnosis names the minimum version.")
+    E008 = ("E008", "host clock skewed from the center's", "Run NTP/chrony on the host; signatures and deadlines need clocks within a minute.")
 
 
 def catalogue_markdown() -> str:

@@ -7,10 +7,14 @@ which both sides state in ``hello``/``welcome``.
 
 Who sends what::
 
-    agent  -> proxy : hello ping ack output result stream_* error
-    proxy  -> agent : welcome pong task cancel result_ack drain stream_* error
-    proxy  -> center: hello ping dispatch_ack events results presence load_report error
-    center -> proxy : welcome pong dispatch cancel result_ack revoke balance error
+    agent  -> proxy : hello ping ack output result stream_* chunk_get chunk_put error
+    proxy  -> agent : welcome pong task cancel result_ack drain stream_* chunk_data chunk_ack error
+    proxy  -> center: hello ping dispatch_ack events results presence load_report chunk_get chunk_put error
+    center -> proxy : welcome pong dispatch cancel result_ack revoke balance chunk_data chunk_ack error
+
+The ``chunk_*`` messages (the file channel, see docs/file-transfer.md) are
+optional extensions of protocol version 1: a peer that does not know them
+answers nothing, and the asking side times out and reports it.
 """
 
 from __future__ import annotations
@@ -329,6 +333,45 @@ class StreamClose(Message, tag="stream_close", kw_only=True):
     message: str = ""
 
 
+# --- file channel: content-addressed chunks (docs/file-transfer.md) ------------
+
+
+class ChunkGet(Message, tag="chunk_get", kw_only=True):
+    """Ask for one chunk by its SHA-256 (agent -> proxy, proxy -> center).
+    ``refresh``: the last copy failed verification, do not serve it from a cache."""
+
+    req: int
+    hash: str
+    refresh: bool = False
+
+
+class ChunkData(Message, tag="chunk_data", kw_only=True):
+    """The chunk asked for by ``req``, or ``code``/``message`` when it cannot be had."""
+
+    req: int
+    hash: str
+    data: bytes = b""
+    code: str = ""
+    message: str = ""
+
+
+class ChunkPut(Message, tag="chunk_put", kw_only=True):
+    """Hand one chunk of a collected file upstream (agent -> proxy -> center)."""
+
+    req: int
+    hash: str
+    data: bytes
+
+
+class ChunkAck(Message, tag="chunk_ack", kw_only=True):
+    """The center stored (or refused, with ``code``) the chunk of ``req``."""
+
+    req: int
+    hash: str
+    code: str = ""
+    message: str = ""
+
+
 AnyMessage = (
     Hello
     | Welcome
@@ -354,4 +397,8 @@ AnyMessage = (
     | StreamData
     | StreamResize
     | StreamClose
+    | ChunkGet
+    | ChunkData
+    | ChunkPut
+    | ChunkAck
 )

@@ -60,25 +60,39 @@ import os
 import struct
 import time
 from collections.abc import Mapping, Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, TypeAlias
 
 import msgspec
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import (
-    Ed25519PrivateKey,
-    Ed25519PublicKey,
-)
+
+# Ed25519 through PyNaCl (libsodium via cffi): the agent verifies and signs with it and
+# never loads `cryptography`'s Rust library (~7 MB resident) for it. Keys made by
+# `cryptography` (the center's PEM keys, see center/_pki.py) are accepted too, by their
+# raw bytes, so nothing here imports it.
+from nacl.exceptions import BadSignatureError
+from nacl.signing import SigningKey, VerifyKey
 
 from ._codes import ErrorCode
 from ._errors import StarlingError
 from ._messages import JobSpec, Result, Task, TaskRef
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
+
+#: A private key: PyNaCl's, or `cryptography`'s (used by its raw 32-byte seed).
+PrivateKey: TypeAlias = "SigningKey | Ed25519PrivateKey"
+#: A public key: PyNaCl's, `cryptography`'s, or the raw 32 bytes.
+PublicKey: TypeAlias = "VerifyKey | Ed25519PublicKey | bytes"
 
 __all__ = [
     "DEFAULT_MAX_LIFETIME",
     "DEFAULT_MAX_TIMEOUT",
     "HELLO_WINDOW",
     "MAX_PROOF_DEPTH",
+    "PrivateKey",
+    "PublicKey",
     "SignatureExpired",
     "SignatureInvalid",
     "SignedJob",
@@ -91,12 +105,14 @@ __all__ = [
     "leaf_hash",
     "merkle_root",
     "new_nonce",
+    "new_private_key",
     "public_key_bytes",
     "result_message",
     "sign_hello",
     "sign_job",
     "sign_job_spec",
     "sign_result",
+    "signing_key",
     "verify_hello",
     "verify_result",
     "verify_task",
@@ -255,20 +271,63 @@ def new_nonce() -> bytes:
     return os.urandom(16)
 
 
-def public_key_bytes(key: Ed25519PrivateKey | Ed25519PublicKey) -> bytes:
+def new_private_key() -> SigningKey:
+    """A fresh Ed25519 private key."""
+    return SigningKey.generate()
+
+
+def signing_key(key: PrivateKey) -> SigningKey:
+    """``key`` as a PyNaCl :class:`~nacl.signing.SigningKey`."""
+    if isinstance(key, SigningKey):
+        return key
+    # A `cryptography` Ed25519PrivateKey: its raw seed is the same 32 bytes.
+    return SigningKey(key.private_bytes_raw())
+
+
+def _verify_key(key: PublicKey) -> VerifyKey:
+    if isinstance(key, VerifyKey):
+        return key
+    raw = key if isinstance(key, bytes | bytearray | memoryview) else key.public_bytes_raw()
+    try:
+        return VerifyKey(bytes(raw))
+    except (ValueError, TypeError) as exc:
+        raise SignatureInvalid("the configured public key is malformed") from exc
+
+
+def _sign(key: PrivateKey, message: bytes) -> bytes:
+    return signing_key(key).sign(message).signature
+
+
+def _verify(key: PublicKey, signature: bytes, message: bytes) -> bool:
+    """True when ``signature`` is ``key``'s over ``message``; False for any mismatch."""
+    try:
+        _verify_key(key).verify(message, bytes(signature))
+    except (BadSignatureError, ValueError, TypeError):
+        # ValueError/TypeError: not 64 bytes; libsodium never sees it.
+        return False
+    return True
+
+
+def public_key_bytes(key: PrivateKey | PublicKey) -> bytes:
     """The raw 32-byte public key (what ``Welcome.center_key`` carries)."""
-    pub = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
-    return pub.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    if isinstance(key, SigningKey):
+        return bytes(key.verify_key)
+    if isinstance(key, VerifyKey):
+        return bytes(key)
+    if isinstance(key, bytes):
+        return key
+    if hasattr(key, "public_key"):  # a `cryptography` private key
+        return bytes(key.public_key().public_bytes_raw())
+    return bytes(key.public_bytes_raw())
 
 
-def key_id_for(key: Ed25519PrivateKey | Ed25519PublicKey | bytes) -> str:
+def key_id_for(key: PrivateKey | PublicKey) -> str:
     """A short stable id for a signing key: 16 hex digits of SHA-256 of the public key."""
-    raw = key if isinstance(key, bytes) else public_key_bytes(key)
-    return hashlib.sha256(raw).hexdigest()[:16]
+    return hashlib.sha256(public_key_bytes(key)).hexdigest()[:16]
 
 
 def sign_job(
-    private_key: Ed25519PrivateKey,
+    private_key: PrivateKey,
     *,
     key_id: str,
     job_id: str,
@@ -333,11 +392,11 @@ def sign_job(
         root=root,
         key_id=key_id,
     )
-    return SignedJob(root, private_key.sign(message), proofs)
+    return SignedJob(root, _sign(private_key, message), proofs)
 
 
 def sign_job_spec(
-    private_key: Ed25519PrivateKey,
+    private_key: PrivateKey,
     key_id: str,
     spec: JobSpec,
     tasks: Sequence[TaskRef],
@@ -386,15 +445,6 @@ def sign_job_spec(
         for i, (t, proof) in enumerate(zip(tasks, signed.proofs, strict=True))
     ]
     return new_spec, refs
-
-
-def _public_key(value: Ed25519PublicKey | bytes) -> Ed25519PublicKey:
-    if isinstance(value, Ed25519PublicKey):
-        return value
-    try:
-        return Ed25519PublicKey.from_public_bytes(bytes(value))
-    except ValueError as exc:
-        raise SignatureInvalid("the configured public key is malformed") from exc
 
 
 def check_task_window(
@@ -449,7 +499,7 @@ def check_task_window(
 
 
 def verify_task(
-    public_keys: Mapping[str, Ed25519PublicKey | bytes],
+    public_keys: Mapping[str, PublicKey],
     job_header: JobSpec,
     task_id: str,
     proof: Sequence[bytes],
@@ -503,16 +553,14 @@ def verify_task(
         root=spec.root,
         key_id=spec.key_id,
     )
-    try:
-        _public_key(key).verify(spec.signature, message)
-    except InvalidSignature as exc:
-        raise SignatureInvalid("the job signature does not match its header") from exc
+    if not _verify(key, spec.signature, message):
+        raise SignatureInvalid("the job signature does not match its header")
     # Checked after the signature, so a forged time is reported as forged.
     check_task_window(spec, now, leeway=leeway, epoch=epoch, max_lifetime=max_lifetime, max_timeout=max_timeout)
 
 
 def verify_task_message(
-    public_keys: Mapping[str, Ed25519PublicKey | bytes],
+    public_keys: Mapping[str, PublicKey],
     task: Task,
     now: float,
     *,
@@ -550,18 +598,16 @@ def hello_message(agent_id: str, ts: float) -> bytes:
     return b"starling-hello-v1" + _lp(agent_id.encode()) + _lp(f"{ts:.3f}".encode())
 
 
-def sign_hello(private_key: Ed25519PrivateKey, agent_id: str, ts: float) -> bytes:
-    return private_key.sign(hello_message(agent_id, ts))
+def sign_hello(private_key: PrivateKey, agent_id: str, ts: float) -> bytes:
+    return _sign(private_key, hello_message(agent_id, ts))
 
 
 def verify_hello(public_key: bytes, agent_id: str, ts: float, proof: bytes, now: float) -> None:
     """:raises SignatureInvalid: the proof is missing, wrong, or too old/new."""
     if abs(now - ts) > HELLO_WINDOW:
         raise SignatureInvalid(f"hello timestamp {ts:.0f} is outside the {HELLO_WINDOW:.0f}s window")
-    try:
-        _public_key(public_key).verify(proof, hello_message(agent_id, ts))
-    except InvalidSignature as exc:
-        raise SignatureInvalid("hello proof does not match the credential's key") from exc
+    if not _verify(public_key, proof, hello_message(agent_id, ts)):
+        raise SignatureInvalid("hello proof does not match the credential's key")
 
 
 # --- result signatures -----------------------------------------------------------
@@ -584,16 +630,14 @@ def result_message(result: Result) -> bytes:
     )
 
 
-def sign_result(private_key: Ed25519PrivateKey, result: Result) -> Result:
+def sign_result(private_key: PrivateKey, result: Result) -> Result:
     """The result with the agent's signature attached."""
-    return msgspec.structs.replace(result, sig=private_key.sign(result_message(result)))
+    return msgspec.structs.replace(result, sig=_sign(private_key, result_message(result)))
 
 
 def verify_result(public_key: bytes, result: Result) -> None:
     """:raises SignatureInvalid: unsigned, or altered after the agent signed it."""
     if not result.sig:
         raise SignatureInvalid("the result is not signed by its agent")
-    try:
-        _public_key(public_key).verify(result.sig, result_message(result))
-    except InvalidSignature as exc:
-        raise SignatureInvalid("the result was altered after its agent signed it") from exc
+    if not _verify(public_key, result.sig, result_message(result)):
+        raise SignatureInvalid("the result was altered after its agent signed it")

@@ -28,6 +28,8 @@ from ._messages import Message
 
 GOODBYE = b"\x00\x00\x00\x00"
 _READ_SIZE = 65536
+#: Largest piece handed to the stream at once (see ``_send_bytes``).
+_SEND_SLICE = 65536
 _SMALL_READ = 16384
 _LINGER = 2.0  # seconds aclose waits to say goodbye behind a blocked sender
 _STREAM_ERRORS = (trio.BrokenResourceError, OSError, ssl.SSLError)
@@ -68,17 +70,8 @@ class StreamChannel(Channel):
 
     def _set_receive_limit(self, limit: int | None) -> None:
         self._reader.max_frame = self._max_frame if limit is None else min(limit, self._max_frame)
-        # Before login, read in small pieces (a read allocates its full size
-        # first), and ask the layers below to do the same.
+        # Before login, read in small pieces (a read allocates its full size first).
         self._read_size = _READ_SIZE if limit is None else min(_READ_SIZE, _SMALL_READ)
-        stream: Any = self._stream
-        for _ in range(8):
-            if stream is None:
-                break
-            set_cap = getattr(stream, "set_receive_cap", None)
-            if set_cap is not None:
-                set_cap(None if limit is None else _SMALL_READ + 512)
-            stream = getattr(stream, "transport_stream", None)
 
     async def send(self, msg: Message) -> None:
         await self._send_bytes(frame(msg, self._max_frame))
@@ -91,7 +84,16 @@ class StreamChannel(Channel):
             raise ClosedByYou("channel already closed")
         async with self._send_lock:
             try:
-                await self._stream.send_all(data)
+                if len(data) <= _SEND_SLICE:
+                    await self._stream.send_all(data)
+                else:
+                    # In slices: TLS encrypts what it is given into a memory BIO
+                    # whose buffer never shrinks, so one 4 MiB frame would pin
+                    # 4 MiB to the connection for its lifetime (a proxy with
+                    # thousands of agents would keep gigabytes).
+                    view = memoryview(data)
+                    for i in range(0, len(view), _SEND_SLICE):
+                        await self._stream.send_all(view[i : i + _SEND_SLICE])
             except trio.ClosedResourceError as exc:
                 raise ClosedByYou("channel already closed") from exc
             except _STREAM_ERRORS as exc:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import trio
-from cryptography.hazmat.primitives.asymmetric import ed25519
+from nacl.signing import VerifyKey
 
 from transports import (
     Ack,
@@ -26,6 +26,10 @@ from transports import (
     Balance,
     Cancel,
     Channel,
+    ChunkAck,
+    ChunkData,
+    ChunkGet,
+    ChunkPut,
     ConnectFailed,
     Dispatch,
     DispatchAck,
@@ -103,7 +107,7 @@ class Proxy:
         self.capacity = capacity
         self.flush_interval = flush_interval
         self.agents: dict[str, AgentConn] = {}
-        self.center_key: ed25519.Ed25519PublicKey | None = None
+        self.center_key: VerifyKey | None = None
         self.revoked: set[str] = set()
         self._key_ready = trio.Event()
         self._links: dict[str, Channel] = {}
@@ -118,6 +122,7 @@ class Proxy:
         self._sent: dict[str, float] = {}  # task_id -> when sent on the current link, awaiting ack
         self.stats: dict[str, int] = {"dispatched": 0, "results": 0, "rejected": 0}
         self.metrics = ProxyMetrics(self)
+        self.files: Any = None  # center.proxy._files.ProxyFiles, set by the server
 
     # -- center links ------------------------------------------------------------------
 
@@ -154,6 +159,8 @@ class Proxy:
                 finally:
                     self._links.pop(url, None)
                     self.metrics.error(ErrorCode.P007.value)
+                    if self.files is not None:
+                        self.files.link_down()
                     # Whatever that center had not acknowledged goes out again on
                     # another link (another center shares the database).
                     self._sent.clear()
@@ -170,7 +177,7 @@ class Proxy:
             raise StarlingError(welcome.message, code=ErrorCode.P005)
         if not isinstance(welcome, Welcome):
             raise StarlingError("expected welcome from center", code=ErrorCode.P003)
-        self.center_key = ed25519.Ed25519PublicKey.from_public_bytes(welcome.center_key)
+        self.center_key = VerifyKey(welcome.center_key)
         self.revoked = set(welcome.revoked)
         self._key_ready.set()
         self._links[url] = channel
@@ -236,6 +243,8 @@ class Proxy:
             if excess > 0 and not self._draining:
                 self._draining = True
                 self._nursery_start(self._drain_paced, excess, max(msg.rate, 1))
+        elif isinstance(msg, (ChunkData, ChunkAck)) and self.files is not None:
+            self.files.deliver(msg)
         elif isinstance(msg, Pong):
             pass
 
@@ -426,5 +435,7 @@ class Proxy:
             if len(self._outputs) < MAX_OUTPUTS:
                 self._outputs.append(msg)
                 self._wake.set()
+        elif isinstance(msg, (ChunkGet, ChunkPut)) and self.files is not None:
+            self._nursery_start(self.files.serve_agent, conn, msg)
         elif isinstance(msg, ErrorMsg):
             log.warning("agent %s reports %s: %s", conn.agent_id, msg.code, msg.message)

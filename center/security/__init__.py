@@ -1,92 +1,10 @@
 """Security building blocks of the center: signed API requests, the audit log, and
-high-risk command interception."""
+high-risk command interception (``check_exec`` for everything an action will
+execute; ``check_command`` and ``check_script`` for a shell line and a script)."""
 
-from ._anchors import AnchorSink, FileAnchorSink, SyslogAnchorSink, check_anchor, make_anchor
-from ._apiauth import (
-    DEFAULT_WINDOW,
-    HEADER_KEY,
-    HEADER_NONCE,
-    HEADER_SIGNATURE,
-    HEADER_TIMESTAMP,
-    AuthenticationFailed,
-    KeyStore,
-    MemoryKeyStore,
-    MemoryNonceStore,
-    NonceStore,
-    RequestRefused,
-    RequestReplayed,
-    StarlingAuth,
-    sign_request,
-    verify_request,
-)
-from ._audit import (
-    GENESIS,
-    Anchor,
-    AuditEntry,
-    AuditLog,
-    AuditProblem,
-    AuditRecord,
-    audit_table,
-    chain_hash,
-    upgrade_audit_table,
-    verify_chain,
-)
-from ._auditkeys import AuditKey, AuditKeyError, AuditKeyRing, rotate_key_file
-from ._risk import (
-    EXIT_STATUS,
-    Finding,
-    Verdict,
-    check_command,
-    check_exec,
-    check_script,
-    risk_check,
-)
-from ._rules import Rule, RuleError, RuleSet, default_rules
+# Public names load on first use, so the API client's request signing (``._apiauth``) starts
+# without bashlex and the rule tables. The names and their modules are the import lines of
+# ``__init__.pyi`` (type checkers read it too): add new public names THERE, not here.
+import lazy_loader as _lazy
 
-__all__ = [
-    "Anchor",
-    "AnchorSink",
-    "AuditEntry",
-    "AuditKey",
-    "AuditKeyError",
-    "AuditKeyRing",
-    "AuditLog",
-    "AuditProblem",
-    "AuditRecord",
-    "AuthenticationFailed",
-    "DEFAULT_WINDOW",
-    "EXIT_STATUS",
-    "FileAnchorSink",
-    "Finding",
-    "GENESIS",
-    "HEADER_KEY",
-    "HEADER_NONCE",
-    "HEADER_SIGNATURE",
-    "HEADER_TIMESTAMP",
-    "KeyStore",
-    "MemoryKeyStore",
-    "MemoryNonceStore",
-    "NonceStore",
-    "RequestRefused",
-    "RequestReplayed",
-    "Rule",
-    "RuleError",
-    "RuleSet",
-    "StarlingAuth",
-    "SyslogAnchorSink",
-    "Verdict",
-    "audit_table",
-    "chain_hash",
-    "check_anchor",
-    "check_command",
-    "check_exec",
-    "check_script",
-    "default_rules",
-    "make_anchor",
-    "risk_check",
-    "rotate_key_file",
-    "sign_request",
-    "upgrade_audit_table",
-    "verify_chain",
-    "verify_request",
-]
+__getattr__, __dir__, __all__ = _lazy.attach_stub(__name__, __file__)

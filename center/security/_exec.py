@@ -115,6 +115,8 @@ def check_exec(
         names = dict(env or {})
         words = _peel_env(words, names)
         for name, value in names.items():
+            if name in _NOT_IMPORTED:
+                continue  # the shell resets it at start: reading it would misread the words
             shell_env.vars[name] = value
             analyser.exported[name] = value
         check_environment(analyser, names, shell_env, data, ctx)
@@ -153,6 +155,8 @@ def _malformed(
     return ""
 
 
+_NOT_IMPORTED = frozenset({"IFS", "PPID", "UID", "EUID", "BASHPID", "SHELLOPTS", "BASHOPTS"})
+"""Variables bash and dash do not take from the environment (tested: an imported IFS is ignored)."""
 _ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(%%|\(\))?=")
 _SUDO_VALUE_OPTIONS = frozenset({"-u", "-g", "-C", "-D", "-h", "-p", "-r", "-t", "-U", "-T", "-R"})
 

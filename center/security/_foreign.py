@@ -176,6 +176,7 @@ class _Python:
         self.calls = 0
         self.loops: list[ast.AST] = []
         self.functions: dict[str, ast.FunctionDef | ast.AsyncFunctionDef] = {}
+        self.dicts: dict[str, dict[str, Word]] = {}  # d = {"k": "v"}: d["k"] is known
         self.active: set[str] = set()
 
     def read(self) -> Reading:
@@ -215,6 +216,8 @@ class _Python:
             value = self._value(node.value)
             for target in node.targets:
                 self._bind(target, value, node.value)
+                if isinstance(target, ast.Name):
+                    self._bind_dict(target.id, node.value)
             return
         if isinstance(node, ast.AnnAssign) and node.value is not None:
             self._expr(node.value)
@@ -286,6 +289,18 @@ class _Python:
                         self._stmt(sub)
                     elif isinstance(sub, ast.expr):
                         self._expr(sub)
+
+    def _bind_dict(self, name: str, node: ast.expr) -> None:
+        if isinstance(node, ast.Dict):
+            known: dict[str, Word] = {}
+            for k, v in zip(node.keys, node.values, strict=True):
+                key = self._value(k) if k is not None else None
+                value = self._value(v)
+                if isinstance(key, Word) and not key.unknown and isinstance(value, Word):
+                    known[key.text] = value
+            self.dicts[name] = known
+        else:
+            self.dicts.pop(name, None)
 
     def _bind(self, target: ast.expr, value: Value, node: ast.expr | None) -> None:
         if isinstance(target, ast.Name):
@@ -421,6 +436,17 @@ class _Python:
                 return _concat([left, Word.of("/"), right])  # pathlib: Path("/") / "etc"
             if isinstance(node.op, ast.Mod) and isinstance(left, Word) and not left.unknown:
                 return self._percent(left.text, right)
+            return _unknown("python")
+        if isinstance(node, ast.Subscript):
+            key = self._value(node.slice)
+            if isinstance(key, Word) and not key.unknown:
+                if isinstance(node.value, ast.Name) and node.value.id in self.dicts:
+                    return self.dicts[node.value.id].get(key.text, _unknown("python"))
+                base = self._value(node.value)
+                if isinstance(base, list) and key.text.lstrip("-").isdigit():
+                    index = int(key.text)
+                    if -len(base) <= index < len(base):
+                        return base[index]
             return _unknown("python")
         if isinstance(node, ast.JoinedStr):
             parts: list[Word] = []
@@ -786,7 +812,7 @@ _SCANNERS: dict[str, _Lexicon] = {
         interpolate=True, paren_optional=True, kill_sig_first=True, open_write=("open", "sysopen"),
     ),
     "ruby": _lexicon(
-        "ruby", "+", r"^\s*(\w+)\s*=\s*([^=\n][^\n]*)$", r"^(\w+)$",
+        "ruby", "+", r"(?:^|;)\s*(\w+)\s*=\s*([^=\n;][^\n;]*)", r"^(\w+)$",
         shell=("system", "exec", "spawn", "IO.popen", "Open3.capture2", "Open3.capture2e", "Open3.capture3",
                "Open3.popen3", "Open3.popen2", "%x"), process=(),
         remove_tree=("FileUtils.rm_rf", "FileUtils.rm_r", "FileUtils.remove_dir", "FileUtils.rmtree",
@@ -818,7 +844,7 @@ _SCANNERS: dict[str, _Lexicon] = {
         interpolate=True, open_write=("fopen",),
     ),
     "lua": _lexicon(
-        "lua", "..", r"(?:\blocal\s+)?\b(\w+)\s*=\s*([^=\n][^\n]*)", r"^(\w+)$",
+        "lua", "..", r"(?:\blocal\s+)?\b(\w+)\s*=\s*([^=\n;][^\n;]*)", r"^(\w+)$",
         shell=("os.execute", "io.popen"), process=(), remove_tree=(), remove=("os.remove",),
         write=(), kill=(), dynamic=("load", "loadstring", "dofile", "loadfile", "require"),
         open_write=("io.open",),
@@ -842,13 +868,31 @@ class _Scanner:
         self.reading = Reading()
         self.sink = _Sink(self.reading, lex.lang)
         self.values: dict[str, Word] = {}
+        self.lists: dict[str, list[Word]] = {}  # perl @a = (…), ruby a = %w[…] / […]
+        self.aliases: dict[str, str] = {}  # node: const {execSync: e} = require(…) → e is execSync
+        self.closing: dict[int, int] = {}
 
     def read(self) -> Reading:
         lex = self.lex
+        self.closing = _bracket_map(self.code)
         # Constant strings assigned to variables, in source order (last one wins).
         for m in lex.assign.finditer(self.code):
-            value = self._expr(m.group(2).strip())
+            rhs = m.group(2).strip()
+            value = self._expr(rhs)
             self.values[m.group(1)] = value
+            if lex.lang == "ruby" and re.fullmatch(r"%[wW][(\[{<].*[)\]}>]|\[.*\]", rhs, re.S):
+                self.lists[m.group(1)] = self._list(rhs)
+        if lex.lang == "perl":
+            for m in re.finditer(r"(?:\b(?:my|our|local)\s+)?@(\w+)\s*=\s*(\((?:[^;]*)\)|qw\s*[(\[{/][^;]*)\s*;", self.code):
+                self.lists[m.group(1)] = self._list(m.group(2))
+        if lex.lang == "node":
+            for m in re.finditer(r"\{([^{}]*)\}\s*=\s*require\s*\(", self.code):
+                for part in m.group(1).split(","):
+                    original, _, local = part.partition(":")
+                    if local.strip() and original.strip():
+                        self.aliases[local.strip()] = original.strip()
+            for m in re.finditer(r"\b(\w+)\s*=\s*require\s*\([^()]*\)\s*\.\s*(\w+)", self.code):
+                self.aliases[m.group(1)] = m.group(2)
         calls = 0
         for name, args_text, pos in self._calls():
             calls += 1
@@ -864,17 +908,25 @@ class _Scanner:
         if lex.lang in ("perl", "ruby"):
             for m in re.finditer(r"(?:\bqx|%x)\s*([({\[/|!])", self.code):
                 close = {"(": ")", "{": "}", "[": "]"}.get(m.group(1), m.group(1))
-                end = self.code.find(close, m.end())
+                end = self.code.find(close, m.end(), m.end() + _MAX_SPAN)
                 if end > 0:
                     self.sink.shell("qx", self._string(self.code[m.end() : end], True))
         if lex.lang == "awk":
             self._awk_pipes()
+        if lex.lang in ("node", "ruby", "php", "lua"):
+            for m in re.finditer(r"\[([^\[\]]{1,200})\]\s*\(", self.code):
+                member = self._expr(m.group(1))
+                if member.unknown or member.text not in self._names():
+                    continue
+                end = self.closing.get(m.end() - 1, -1)
+                if end > 0:
+                    self._call(member.text, self.code[m.end() : end], m.start())
         if lex.lang == "php":
             for m in re.finditer(r"(?<![\w>:])\$(\w+)\s*\(", self.code):
                 # $f(...): the function's name is a value.
                 bound = self.values.get(m.group(1))
                 if bound is not None and not bound.unknown and bound.text in lex.shell:
-                    end = _close(self.code, m.end() - 1)
+                    end = self.closing.get(m.end() - 1, -1)
                     args = _split_top(self.code[m.end() : end], ",") if end > 0 else []
                     if args and args[0].strip():
                         self.sink.shell(bound.text, self._expr(args[0]))
@@ -897,6 +949,14 @@ class _Scanner:
                 buf.append(_ESCAPES.get(body[i + 1], body[i + 1]))
                 i += 2
                 continue
+            if interpolate and c == "#" and body.startswith("#{", i) and self.lex.lang == "ruby":
+                end = self.closing_in(body, i + 1)
+                if end > 0:
+                    out.append(Word.of("".join(buf)))
+                    buf = []
+                    out.append(self._expr(body[i + 2 : end]))  # "#{expr}": any expression
+                    i = end + 1
+                    continue
             if interpolate and c in "$#@" and i + 1 < len(body):
                 m = re.match(r"\$\{?(\w+)\}?|#\{(\w+)\}|\$\{(\w+)\}", body[i:])
                 if m and (c != "#" or body[i + 1] == "{") and (c != "@"):
@@ -911,8 +971,22 @@ class _Scanner:
         out.append(_lit("".join(buf)))
         return _concat(out)
 
+    @staticmethod
+    def closing_in(text: str, open_at: int) -> int:
+        return _close(text, open_at)
+
     def _term(self, term: str) -> Word:
         term = term.strip().rstrip(";").strip()
+        join = re.fullmatch(r"join\s*\(?\s*(.+?)\s*,\s*(.+?)\)?", term, re.S) if self.lex.lang == "perl" else None
+        if join:
+            sep = self._expr(join.group(1))
+            items = self._list(join.group(2))
+            joined: list[Word] = []
+            for k, item in enumerate(items):
+                if k:
+                    joined.append(sep)
+                joined.append(item)
+            return _concat(joined) if joined else Word.of("")
         while term.startswith("(") and term.endswith(")") and _balanced(term[1:-1]):
             term = term[1:-1].strip()
         m = _STRING.fullmatch(term)
@@ -946,9 +1020,12 @@ class _Scanner:
 
     def _list(self, text: str) -> list[Word]:
         text = text.strip()
+        m = re.fullmatch(r"(?:qw|%[wW])\s*[(\[{/<](.*)[)\]}/>]", text, re.S)
+        if m:
+            return [Word.of(p) for p in m.group(1).split()]
         if text.startswith("[") and text.endswith("]") or (text.startswith("(") and text.endswith(")")):
             text = text[1:-1]
-        m = re.fullmatch(r"qw\s*[(\[{/](.*)[)\]}/]", text, re.S)
+        m = re.fullmatch(r"(?:qw|%[wW])\s*[(\[{/<](.*)[)\]}/>]", text, re.S)
         if m:
             return [Word.of(p) for p in m.group(1).split()]
         return [self._expr(p) for p in _split_top(text, ",") if p.strip()]
@@ -958,7 +1035,7 @@ class _Scanner:
     def _names(self) -> list[str]:
         lex = self.lex
         names = [*lex.shell, *lex.process, *lex.remove_tree, *lex.remove, *lex.write, *lex.kill, *lex.dynamic,
-                 *lex.open_write, "rename", "truncate", "chmod", "move", "mv", "renameSync"]  # fmt: skip
+                 *lex.open_write, "rename", "truncate", "chmod", "move", "mv", "renameSync", *self.aliases]  # fmt: skip
         return sorted({n for n in names if n not in ("%x", "qx")}, key=len, reverse=True)
 
     def _calls(self) -> Iterator[tuple[str, str, int]]:
@@ -967,7 +1044,7 @@ class _Scanner:
         # The bare name only: a qualifier matched by the regex itself made long
         # a.b.c… chains quadratic. The qualifier is read backwards, bounded.
         rx = re.compile(rf"(?<![\w$@])({alternatives})\s*(\(|(?=[\s\"'$@\[]))")
-        closing = _bracket_map(self.code)
+        closing = self.closing or _bracket_map(self.code)
         for m in rx.finditer(self.code):
             start = m.end()
             qualified = (self._qualifier(m.start()) + m.group(1)).replace("::", ".").replace("->", ".")
@@ -1004,6 +1081,15 @@ class _Scanner:
     def _call(self, qualified: str, args_text: str, pos: int) -> None:
         lex = self.lex
         sink = self.sink
+        if qualified in self.aliases:
+            qualified = self.aliases[qualified]
+        spread = re.fullmatch(r"\s*(?:@|\*|\.\.\.)(\w+)\s*", args_text)
+        if spread and spread.group(1) in self.lists and any(
+            qualified == n or qualified.endswith("." + n) for n in (*lex.shell, *lex.process)
+        ):
+            # system(@a) / system(*cmd): the list is the argument vector.
+            sink.argv(qualified.rsplit(".", 1)[-1], self.lists[spread.group(1)])
+            return
         name = next((n for n in self._names() if qualified == n or qualified.endswith("." + n)), "")
         if not name:
             return
@@ -1235,5 +1321,3 @@ def _split_top(text: str, sep: str) -> list[str]:
     parts.append(text[last:])
     return parts
 
-
-_Handler = Callable[[], None]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from ._expand import Piece, Unknown, Word
 
-__all__ = ["INTERPRETERS", "SHELLS", "UNREADABLE", "Inner", "foreign_shellouts", "interpreter_inners", "program_name", "unwrap"]
+__all__ = ["INTERPRETERS", "SHELLS", "UNREADABLE", "Inner", "interpreter_inners", "program_name", "unwrap"]
 
 Data = bytes | Unknown
 
@@ -322,32 +322,6 @@ def _parallel(args: list[Word]) -> list[Inner]:
     if any("{}" in w.text for w in cmd):
         return [Inner("parallel", argv=[_replace(w, "{}", it) for w in cmd]) for it in items]
     return [Inner("parallel", argv=cmd + [it]) for it in items]
-
-
-_SHELLOUT = re.compile(
-    r"""(?:system|popen|exec[lv]?p?e?|spawn\w*|call|run|check_output|check_call|Popen|getoutput"""
-    r"""|getstatusoutput|execSync|spawnSync|shell_exec|passthru|proc_open)\s*\(\s*"""
-    r"""(?:\[([^\]]*)\]|(['"])((?:\\.|(?!\2).)*)\2)"""
-)
-_QUOTED = re.compile(r"""(['"])((?:\\.|(?!\1).)*)\1""")
-
-
-def foreign_shellouts(prog: str, code: str) -> list[Inner]:
-    """The shell commands a python/perl/ruby/php/node/awk program spells out:
-    ``os.system("…")``, ``subprocess.run(["rm", …])``, ``system("…")``, backticks."""
-    inners: list[Inner] = []
-    for listed, _q, text in _SHELLOUT.findall(code):
-        if listed:
-            items = _QUOTED.findall(listed)
-            if items:
-                inners.append(Inner(f"{prog} exec", argv=[Word.of(s) for _, s in items]))
-        elif text:
-            inners.append(Inner(f"{prog} system", script=Word.of(text)))
-    for text in re.findall(r"`([^`]+)`", code):
-        inners.append(Inner(f"{prog} backticks", script=Word.of(text)))
-    for text in re.findall(r"\bqx\s*[({/|!]([^)}/|!]+)[)}/|!]", code):
-        inners.append(Inner(f"{prog} qx", script=Word.of(text)))
-    return inners
 
 
 _PREFIX_WRAPPERS: dict[str, tuple[str, frozenset[str], int]] = {

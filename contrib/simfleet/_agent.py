@@ -25,6 +25,8 @@ from transports import (
     Ack,
     Cancel,
     Channel,
+    ChunkAck,
+    ChunkData,
     ConnectFailed,
     Drain,
     ErrorMsg,
@@ -72,7 +74,7 @@ class SimAgent:
         ``<prefix>-<i>``).
     """
 
-    __slots__ = ("fleet", "identity", "enrollment", "channel", "proxy_id", "running", "_last_rx")
+    __slots__ = ("fleet", "identity", "enrollment", "channel", "proxy_id", "running", "_last_rx", "chunks")
 
     def __init__(self, fleet: SimFleet, identity: Identity) -> None:
         self.fleet = fleet
@@ -82,6 +84,14 @@ class SimAgent:
         self.proxy_id = ""
         self.running: dict[str, trio.CancelScope] | None = None
         self._last_rx = 0.0
+        self.chunks: Any = None  # the file channel, made on the first file task
+
+    def chunk_client(self) -> Any:
+        if self.chunks is None:
+            from ._files import new_client
+
+            self.chunks = new_client(self)
+        return self.chunks
 
     @property
     def agent_id(self) -> str:
@@ -163,6 +173,8 @@ class SimAgent:
     def _disconnected(self) -> None:
         if self.channel is not None:
             self.fleet.on_disconnect(self.proxy_id)
+        if self.chunks is not None:
+            self.chunks.link_down()
         self.channel = None
         self.proxy_id = ""
 
@@ -186,6 +198,8 @@ class SimAgent:
         self.proxy_id = proxy.id
         self._last_rx = trio.current_time()
         fleet.on_connect(proxy.id)
+        if self.chunks is not None:
+            self.chunks.link_up()
         for res in fleet.journal.unacked(self.agent_id):
             await channel.send(res)
         async with trio.open_nursery() as nursery:
@@ -237,6 +251,9 @@ class SimAgent:
                 if msg.code == EC.P005.value:
                     raise StarlingError(msg.message, code=EC.P005)
                 log.info("%s: proxy error %s: %s", self.identity.sn, msg.code, msg.message)
+            elif isinstance(msg, (ChunkData, ChunkAck)):
+                if self.chunks is not None:
+                    self.chunks.deliver(msg)
             elif isinstance(msg, Pong):
                 pass
 
@@ -287,7 +304,12 @@ class SimAgent:
                 self.running = {}
             self.running[task.task_id] = scope
             try:
-                result = await execute(task.task_id, job, scope)
+                if job.action == "file.install":
+                    from ._files import install
+
+                    result = await install(self, task.task_id, job, scope)
+                else:
+                    result = await execute(task.task_id, job, scope)
             finally:
                 self.running.pop(task.task_id, None)
                 if not self.running:

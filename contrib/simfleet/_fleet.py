@@ -104,6 +104,16 @@ class SimFleet:
         self._nursery: trio.Nursery | None = None
         self._catalogue: tuple[str, Catalogue] | None = None
         self._catalogue_lock = trio.Lock()
+        self._files: Any = None
+
+    @property
+    def files(self) -> Any:
+        """The file channel's chunk store (:class:`._files.SimChunks`), made when first used."""
+        if self._files is None:
+            from ._files import SimChunks
+
+            self._files = SimChunks(self.state_dir / "files")
+        return self._files
 
     @property
     def nursery(self) -> trio.Nursery:

@@ -112,7 +112,7 @@ def test_findings():
     f = host_findings(_h(now, online=False, code="E001"), now, grace=15, linked_proxies=set())[0]
     assert "not linked" in f.summary
     assert _codes(_h(now, online=False, code="E005"), now) == ["E005"]
-    assert _codes(_h(now, last_seen=now - 60), now) == ["E005", "E006"]  # silent, and the clock sample is old
+    assert _codes(_h(now, last_seen=now - 60), now) == ["E005", "E008"]  # silent, and the clock sample is old
     disk = _h(now)
     disk["health"]["disks"].append({"mount": "/data", "total": 1000, "used": 995})
     f = host_findings(disk, now, grace=15)[0]
@@ -120,7 +120,7 @@ def test_findings():
     assert _codes(_h(now, health={"cpus": 2, "load1": 9.0}), now) == ["E003"]
     assert _codes(_h(now, health={"mem_total": 1000, "mem_available": 10}), now) == ["E004"]
     skew = host_findings(_h(now, health={"clock": now + 120}), now, grace=15)[0]
-    assert skew.code.value == "E006" and round(skew.evidence["skew"]) == 121
+    assert skew.code.value == "E008" and round(skew.evidence["skew"]) == 121
     assert _codes(_h(now), now, min_version="0.2") == ["E007"]
 
 

@@ -5,6 +5,7 @@ each other; a route missing here fails the test."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -16,7 +17,7 @@ from center._authz import ROUTES
 from center.security import StarlingAuth
 from transports import client_context
 
-from .conftest import Fleet, starling
+from .conftest import Fleet, up_fleet
 
 pytestmark = pytest.mark.integration
 
@@ -25,12 +26,11 @@ ROLES = ("anonymous", "disabled", "bare", "operator", "approver", "admin")
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    home = tmp_path_factory.mktemp("authz")
-    proc = starling(home, "up", "--agents", "2", "--port", "0", "--detach", "--no-demo", timeout=180)
-    if proc.returncode != 0:
-        starling(home, "down")
-        raise AssertionError(f"starling up failed:\n{proc.stdout}\n{proc.stderr}")
-    fleet = Fleet(home)
+    with up_fleet(tmp_path_factory.mktemp("authz"), 2) as fleet:
+        yield from _world(fleet)
+
+
+def _world(fleet: Fleet) -> Iterator[dict[str, Any]]:
     p = fleet.profile
     admin = Client(p["api"], p["key_id"], p["secret"], p["ca_file"])
 
@@ -59,7 +59,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         for c in clients.values():
             c.close()
         admin.close()
-        starling(home, "down")
 
 
 def raw(world: dict[str, Any], role: str, method: str, path: str, body: Any = None) -> httpx.Response:
@@ -126,6 +125,19 @@ def _held_operator_job(verb: str) -> Call:
     return call
 
 
+def _put_chunk(w: dict[str, Any], role: str) -> httpx.Response:
+    p = w["fleet"].profile
+    k = w["keys"].get(role)
+    auth = StarlingAuth(k["key_id"], k["secret"].encode()) if k else None
+    data = b"a chunk of the authz walk"
+    with httpx.Client(base_url=p["api"], verify=client_context(p["ca_file"]), auth=auth, timeout=30) as http:
+        return http.put(f"/v1/files/chunks/{hashlib.sha256(data).hexdigest()}", content=data)
+
+
+_DIGEST = hashlib.sha256(b"never stored").hexdigest()
+# A dry run needs no uploaded chunks, so it reaches the policy: only the admin may install files.
+_PUSH = {"all": True, "dest": "/tmp/authz-walk/", "dry_run": True,
+         "files": [{"path": "f", "size": 1, "sha256": _DIGEST, "chunks": [_DIGEST]}]}
 _JOB = {"action": "sys.uptime", "all": True}
 _REG = {"token": "wrong", "identity": {"sn": "x"}}
 
@@ -174,6 +186,13 @@ MATRIX: dict[str, tuple[Call, tuple[Any, ...]]] = {
     "cmdb_sync": (_post("/v1/cmdb/sync"), (401, 401, 403, 403, 403, OK)),
     # Chat tools sign with their own secret, not an account key: unsigned (or unconfigured) is refused for all.
     "chat": (_post("/v1/chat/slack", {"type": "event_callback"}), (401, 401, 401, 401, 401, 401)),
+    # The file channel: chunks are content-addressed (any account may upload or
+    # read one by hash); installing or collecting is a job and needs the scope.
+    "files_missing": (_post("/v1/files/missing", {"hashes": [_DIGEST]}), (401, 401, OK, OK, OK, OK)),
+    "files_put": (_put_chunk, (401, 401, OK, OK, OK, OK)),
+    "files_get": (_get(f"/v1/files/chunks/{_DIGEST}"), (401, 401, 404, 404, 404, 404)),
+    "files_push": (_post("/v1/files/push", _PUSH), (401, 401, 403, 403, 403, 201)),
+    "files_collect": (_post("/v1/files/collect", {"all": True, "path": "/etc/hostname"}), (401, 401, 403, 403, 403, 201)),
 }
 
 # In scope: the operator reads and cancels its own job.

@@ -149,13 +149,13 @@ def test_canary_wave_stops_the_job_at_the_threshold(fleet):
         by = {h["hostname"]: h for h in doc["hosts"]}
         assert {n: (by[n]["state"], by[n]["code"]) for n in (fleet.host(1), fleet.host(2))} == {fleet.host(1): ("failed", "A008"), fleet.host(2): ("failed", "A008")}
         rest = [by[fleet.host(i)] for i in range(3, AGENTS + 1)]
-        assert {(h["state"], h["code"]) for h in rest} == {("cancelled", "C032")}, rest
+        assert {(h["state"], h["code"]) for h in rest} == {("cancelled", "C034")}, rest
         assert doc["rollout"]["state"] == "stopped" and "above the threshold of 1" in doc["rollout"]["reason"]
         # Below the threshold the waves go on: one failure allowed, every host runs.
         doc = fleet.json("run", "--all", "--canary", "1", "--growth", "2", "--max-failures", "2", "--", MARKER_CMD)
         assert doc["counts"] == {"failed": 2, "succeeded": AGENTS - 2} and doc["rollout"]["state"] == "done" and doc["rollout"]["waves"] == 3
         proc = fleet.cli("run", "--all", "--canary", "2", "--max-failures", "0%", "--", MARKER_CMD)
-        assert proc.returncode == 1 and "rollout stopped" in proc.stdout and "C032" in proc.stdout, proc.stdout
+        assert proc.returncode == 1 and "rollout stopped" in proc.stdout and "C034" in proc.stdout, proc.stdout
     finally:
         for m in markers:
             m.unlink()
@@ -177,7 +177,7 @@ def test_a_held_job_keeps_its_rollout(fleet):
         done = fleet.json("job", held["job_id"], "--wait")
         by = {h["hostname"]: (h["state"], h["code"]) for h in done["hosts"]}
         assert by[fleet.host(1)] == ("failed", "A008")
-        assert {by[fleet.host(i)] for i in range(2, AGENTS + 1)} == {("cancelled", "C032")}, by
+        assert {by[fleet.host(i)] for i in range(2, AGENTS + 1)} == {("cancelled", "C034")}, by
     finally:
         marker.unlink()
 
@@ -274,7 +274,7 @@ def test_stopped_agent_and_no_heartbeat(fleet, tmp_path):
         # Skipping unhealthy hosts records their diagnosis instead of failing them.
         doc = fleet.json("run", "--tag", "local", "--skip-unhealthy", "--", "true")
         by = {h["hostname"]: h for h in doc["hosts"]}
-        assert (by[fleet.host(stopped)]["state"], by[fleet.host(stopped)]["code"], by[fleet.host(stopped)]["diagnosis"]["code"]) == ("cancelled", "C031", "E001")
+        assert (by[fleet.host(stopped)]["state"], by[fleet.host(stopped)]["code"], by[fleet.host(stopped)]["diagnosis"]["code"]) == ("cancelled", "C033", "E001")
         assert by[fleet.host(frozen)]["diagnosis"]["code"] == "E005"
         assert doc["counts"] == {"succeeded": AGENTS - 2, "cancelled": 2}
         # Offline for longer than offline_after (4 s): out of --all, and the summary says so.

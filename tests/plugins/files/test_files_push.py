@@ -67,3 +67,17 @@ async def test_push_bad_params(tmp_path):
     out = await _push(tmp_path, upload_id="nd", path=str(tmp_path / "no" / "dir"), offset=0, data=b"a",
                       final=True, sha256=hashlib.sha256(b"a").hexdigest())
     assert out.code == "A017"
+
+
+async def test_push_takes_base64_as_the_json_api_sends_it(tmp_path):
+    """The docs' call through the API: `data` is base64 text in JSON (it used
+    to fail with "Expected `bytes`, got `str`")."""
+    import base64
+
+    dest = tmp_path / "b64.txt"
+    out = await _push(tmp_path, upload_id="b64", path=str(dest), offset=0, data=base64.b64encode(b"hi\n").decode(),
+                      final=True, sha256=hashlib.sha256(b"hi\n").hexdigest())
+    assert out.ok, out.message
+    assert dest.read_bytes() == b"hi\n"
+    out = await _push(tmp_path, upload_id="b64b", path=str(dest), offset=0, data="not base64!")
+    assert out.code == "A002"

@@ -23,7 +23,7 @@ async def test_pip_list_matches_importlib_metadata():
     got = {p["name"].lower().replace("_", "-"): p["version"] for p in out.value["packages"]}
     assert got == _installed()
     assert out.value["python"] == PYTHON and out.value["count"] == len(got)
-    starling = next(p for p in out.value["packages"] if p["name"] == "starling")
+    starling = next(p for p in out.value["packages"] if p["name"] == "starling-fleet")
     assert starling["editable_location"]  # installed with pip install -e
 
 

