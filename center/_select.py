@@ -184,7 +184,8 @@ async def resolve_targets(center: Center, req: JobRequest, now: float) -> Resolu
         res.targets = kept
     limit = center.offline_after
     if req.all and limit > 0:
-        stale = [t for t in res.targets if not t["online"] and t["last_seen"] and now - t["last_seen"] > limit]
+        # A host never heard from since it registered counts from its registration.
+        stale = [t for t in res.targets if not t["online"] and now - (t["last_seen"] or t.get("registered") or now) > limit]
         stale_ids = {t["id"] for t in stale}
         res.stale = [t["hostname"] or t["id"] for t in stale]
         res.targets = [t for t in res.targets if t["id"] not in stale_ids]
