@@ -193,13 +193,13 @@ def build_manifest(src: Path, chunk_size: int) -> tuple[list[dict[str, Any]], di
             for d in dirs:
                 p = Path(root) / d
                 if p.is_symlink():
-                    _err().print(f"[yellow]skipping symlink {p}[/yellow]")
+                    err_console.print(f"[yellow]skipping symlink {p}[/yellow]")
                     continue
                 entries.append({"path": (rel_root / d).as_posix(), "kind": "dir", "mode": f"{st.S_IMODE(p.stat().st_mode):04o}"})
             for f in sorted(files):
                 p = Path(root) / f
                 if p.is_symlink() or not p.is_file():
-                    _err().print(f"[yellow]skipping {p}: not a regular file[/yellow]")
+                    err_console.print(f"[yellow]skipping {p}: not a regular file[/yellow]")
                     continue
                 add_file(p, (rel_root / f).as_posix())
         dirs_seen = {e["path"] for e in entries if e.get("kind") == "dir"}
@@ -288,7 +288,7 @@ def push(client: Any, src: Path, dest: str, targets: dict[str, Any], args: argpa
         again = [r["host"] for r in job["results"] if r["state"] != "succeeded" and r.get("code") in RETRYABLE]
         if not again or args.dry_run:
             break
-        _err().print(f"[yellow]{len(again)} host(s) interrupted ({', '.join(sorted({results[h]['code'] for h in again}))}); trying them again[/yellow]")
+        err_console.print(f"[yellow]{len(again)} host(s) interrupted ({', '.join(sorted({results[h]['code'] for h in again}))}); trying them again[/yellow]")
         body = {k: v for k, v in body.items() if k not in ("hosts", "tags", "idc", "all")} | {"hosts": again}
     hosts = [_host_row(r, dry_run=args.dry_run) for r in results.values()]
     return {
