@@ -30,6 +30,7 @@ from transports import FINAL_STATES, ErrorCode, StarlingError, catalogue_digest,
 from . import _credentials
 from ._accounts import (
     Account,
+    DbKeys,
     SecretBox,
     create_account,
     delete_account,
@@ -42,6 +43,7 @@ from ._api_diag import attach_diagnoses, diag_handlers, refine_hosts
 from ._authz import ROUTES, Guard, Query, Role, RouteSpec, may_call, may_read_job
 from ._center import Center
 from ._cmdb import CmdbImport
+from ._console import Console, LoginRequest
 from ._files_api import FILE_REQUESTS, file_handlers
 from ._http import error_response, json_response, parse
 from ._openapi import build_openapi
@@ -55,6 +57,7 @@ REQUEST_TYPES: dict[str, type] = {
     "JobRequest": JobRequest, "RegisterRequest": RegisterRequest, "AccountRequest": AccountRequest, "MappingRequest": MappingRequest,
     **FILE_REQUESTS,
     "CmdbImport": CmdbImport,
+    "LoginRequest": LoginRequest,
 }
 
 
@@ -149,6 +152,13 @@ def build_app(center: Center, *, enroll_token: str, authenticate: Authenticator,
     def audit(actor: str, kind: str, subject: str, detail: Any) -> None:
         if center.audit is not None:
             center.audit.record(actor, kind, subject, detail)
+
+    async def check_secret(key_id: str, secret: str) -> bool:
+        known = await store.call(_credentials_secret, store.sync, secret_box, key_id)
+        return known is not None and hmac.compare_digest(known, secret.encode())
+
+    console = Console(check_secret, audit)
+    authenticate = console.authenticate_with(authenticate)  # a console session, else a signed request
 
     # -- the one wrapper ------------------------------------------------------------------------
 
@@ -511,7 +521,7 @@ def build_app(center: Center, *, enroll_token: str, authenticate: Authenticator,
         "wait": wait, "events": events, "output": output, "cancel": cancel, "approve": approve, "reject": reject,
         "create_account": create, "accounts": accounts, "delete_account": delete, "disable_account": disable,
         "enable_account": enable, "rotate_account": rotate, "mapping": mapping, "audit": audit_records,
-        "audit_verify": audit_verify, **file_handlers(center), **diag_handlers(center, audit),
+        "audit_verify": audit_verify, **file_handlers(center), **diag_handlers(center, audit), **console.handlers(),
     }
     routes = [Route(spec.path, endpoint(spec, handlers[spec.handler]), methods=[spec.method]) for spec in ROUTES]
     routes += ops_routes(center)  # /v1/ready, /metrics: probed often, so outside the audited table
@@ -534,3 +544,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 def _matches(template: str, path: str) -> bool:
     a, b = template.strip("/").split("/"), path.strip("/").split("/")
     return len(a) == len(b) and all(x == y or x.startswith("{") for x, y in zip(a, b, strict=True))
+
+
+def _credentials_secret(store: Any, box: SecretBox, key_id: str) -> bytes | None:
+    """The enabled account's secret (blocking; run in a thread)."""
+    return DbKeys(store, box).secret_for(key_id)

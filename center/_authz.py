@@ -175,6 +175,18 @@ ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("POST", "/v1/cmdb/sync", "cmdb_sync", Role.ADMIN, "Merge CMDB tags into the hosts' tags", audit=True),
     RouteSpec("POST", "/v1/chat/{tool}", "chat", Role.PUBLIC, "Chat-bot webhook (slack, dingtalk, feishu), verified by the tool's signature",
               audit=True, errors=(401, 404, 413)),
+    # The web console (center._console): pages are public files; what they show comes from the routes above.
+    RouteSpec("GET", "/ui/", "console_page", Role.PUBLIC, "The web console", media="text/html", errors=(404,)),
+    RouteSpec("GET", "/ui/static/{file}", "console_static", Role.PUBLIC, "A file of the web console", media="text/javascript|text/css|text/html",
+              errors=(404,)),
+    RouteSpec("POST", "/ui/login", "console_login", Role.PUBLIC, "Open a console session with a key id and secret (sets the cookie)",
+              audit=True, body="LoginRequest", errors=(400, 401)),
+    RouteSpec("GET", "/ui/link", "console_link", Role.PUBLIC, "Open a console session with a one-time login token, then go to /ui/",
+              audit=True, status=303, errors=(401,), query=(Query("token", description="the one-time token"),)),
+    RouteSpec("GET", "/ui/session", "console_session", Role.ACCOUNT, "Who this session is, and its CSRF token"),
+    RouteSpec("POST", "/ui/logout", "console_logout", Role.ACCOUNT, "End this console session", audit=True),
+    RouteSpec("POST", "/ui/tokens", "console_token", Role.ACCOUNT, "A one-time console login link for the calling account",
+              audit=True),
 )
 
 

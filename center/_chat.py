@@ -209,17 +209,30 @@ async def answer(center: Center, text: str, account: str) -> str:
     """The bot's answer to one chat message."""
     verb, arg = command_of(text)
     try:
+        from ._accounts import load_account
+
+        # The bot sees what its account may see: hosts in its scope, jobs it may read.
+        acct = await center.store.call(load_account, center.store.sync, account)
+        if verb in ("diag", "host") and arg:
+            from ._diagnosis import find_host
+
+            found = await center.store.call(find_host, center.store.sync, arg)
+            if found is None or not (acct.admin or acct.scope.allows_host(found)):
+                return f"C002 no host {arg} that this bot may see"
+        if verb == "why" and arg:
+            from ._authz import may_read_job
+
+            job = await center.store.job(arg)
+            if job is None or not may_read_job(acct, job):
+                return f"C004 no job {arg} that this bot may see"
         if verb == "diag" and arg:
             doc = await center.diagnoser.live(arg, account)
             lines = [_host_line(doc), *_findings_text(doc)]
             lines += [f"{'ok ' if hop['ok'] else 'FAIL'} {hop['hop']}: {hop['detail']}" for hop in doc.get("hops", [])]
             return "\n".join(lines)
         if verb == "host" and arg:
-            from ._diagnosis import find_host
-
-            host = await center.store.call(find_host, center.store.sync, arg)
-            if host is None:
-                return f"no host {arg}"
+            host = found
+            assert host is not None
             doc = (await center.diagnoser.hosts([host]))[host["id"]]
             state = "online" if host["online"] else f"offline ({host['code'] or 'E001'})"
             return "\n".join([_host_line(doc), f"{state}, tags {', '.join(host['tags']) or '-'}", *_findings_text(doc)])

@@ -34,7 +34,7 @@ from ._cli_diag import (
     rollout,
     selection,
 )
-from ._console import lazy_console, real_console
+from ._lazyconsole import lazy_console, real_console
 
 console = lazy_console()
 err_console = lazy_console(stderr=True)
@@ -91,7 +91,7 @@ def _flat(job: dict[str, Any]) -> dict[str, Any]:
         "counts": job["counts"],
         "rollout": job.get("rollout"),
         "hosts": [
-            {k: r.get(k) for k in ("host", "hostname", "ip", "state", "code", "message", "exit_code", "stdout", "stderr", "data", "diagnosis") if k in r or k != "diagnosis"}
+            {k: r.get(k) for k in ("host", "hostname", "ip", "state", "code", "message", "exit_code", "stdout", "stderr", "data", "truncated", "diagnosis") if k in r or k != "diagnosis"}
             for r in job.get("results", [])
         ],
     }
@@ -405,8 +405,8 @@ def cmd_decide(args: argparse.Namespace) -> int:
 
 def _scope_from_args(args: argparse.Namespace) -> dict[str, Any]:
     scopes: dict[str, Any] = {}
-    for key in ("idcs", "tags", "hosts", "actions"):
-        if getattr(args, key):
+    for key in ("idcs", "tags", "hosts", "actions", "paths"):
+        if getattr(args, key, None):
             scopes[key] = getattr(args, key)
     for key in ("max_hosts", "approval_hosts"):
         if getattr(args, key):
@@ -734,6 +734,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--danger", action="store_true", help="let patterns match danger actions too (else name them exactly)")
     q.add_argument("--max-hosts", type=int, default=0)
     q.add_argument("--approval-hosts", type=int, default=0, help="jobs on more hosts need approval")
+    q.add_argument("--paths", nargs="+", default=[], help="globs of the paths file actions may write, e.g. '/opt/app/*'")
     q.add_argument("--approver", action="store_true", help="may approve others' held jobs (needs --local)")
     q.add_argument("--admin", action="store_true")
     q.add_argument("--local", action="store_true", help="write the center's database directly (on the center host)")

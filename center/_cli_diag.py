@@ -31,7 +31,7 @@ def add_selection(g: Any) -> None:
     g.add_argument("--health", choices=["healthy", "unhealthy"], help="only hosts diagnosed healthy (or unhealthy) now")
 
 
-def add_rollout(p: argparse.ArgumentParser) -> None:
+def add_rollout(p: argparse.ArgumentParser, *, dry_run: bool = True) -> None:
     g = p.add_argument_group("rollout")
     g.add_argument("--concurrency", help="at most this many hosts at once: a number or a percentage ('10%%')")
     g.add_argument("--max-failures", help="stop the job once more than this many hosts failed: a number or a percentage")
@@ -39,7 +39,8 @@ def add_rollout(p: argparse.ArgumentParser) -> None:
     g.add_argument("--growth", type=float, default=2.0, help="each wave this many times the previous (default 2)")
     g.add_argument("--pause", type=float, default=0.0, help="seconds to wait between waves")
     g.add_argument("--skip-unhealthy", action="store_true", help="do not run hosts diagnosed unhealthy now (recorded as C033)")
-    p.add_argument("--dry-run", action="store_true", help="print the hosts the selection resolves to, and their count; run nothing")
+    if dry_run:  # `starling cp` has a dry run of its own (what would change on each host)
+        p.add_argument("--dry-run", action="store_true", help="print the hosts the selection resolves to, and their count; run nothing")
 
 
 def _amount(value: str | None, flag: str) -> int | str | None:
@@ -54,7 +55,7 @@ def selection(args: argparse.Namespace, t: dict[str, Any]) -> dict[str, Any]:
     """Add the extra selection flags to a request body's targets."""
     path = getattr(args, "hosts_file", None)
     if path:
-        from ._select import read_host_list
+        from ._hostlist import read_host_list
 
         try:
             lines = sys.stdin.read().splitlines() if path == "-" else open(path, encoding="utf-8").read().splitlines()  # noqa: SIM115
@@ -224,7 +225,7 @@ def cmd_cmdb(args: argparse.Namespace, console: Console) -> int:
 
     client = Client.from_profile(args.api)
     if args.cmdb_cmd == "import":
-        from ._cmdb import FileSource
+        from ._cmdb_sources import FileSource
 
         records = FileSource(args.file, args.format or "").fetch()
         doc = client.request("POST", "/v1/cmdb/import", json_body={"records": [_rec(r) for r in records], "replace": not args.merge})

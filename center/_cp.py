@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from transports import ErrorCode, StarlingError
 
-from ._console import lazy_console, real_console
+from ._lazyconsole import lazy_console, real_console
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -59,6 +59,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--idc", default="", help="IDC[:PATH]")
     p.add_argument("--all", default=None, nargs="?", const="", metavar=":PATH", help="every host ([:PATH])")
     p.add_argument("--dry-run", action="store_true", help="only say what would change: new, differing, same")
+    from ._cli_diag import add_rollout
+
+    add_rollout(p, dry_run=False)
     p.add_argument("--mode", help="permission bits for every file, e.g. 0640 (default: the source's)")
     p.add_argument("--owner")
     p.add_argument("--group")
@@ -267,6 +270,10 @@ def push(client: Any, src: Path, dest: str, targets: dict[str, Any], args: argpa
         **targets, "dest": dest, "files": entries, "chunk_size": args.chunk_size, "dry_run": args.dry_run,
         "timeout": args.timeout, "offline": args.offline,
     }
+    from ._cli_diag import rollout
+
+    if rollout(args):
+        body["rollout"] = rollout(args)
     for key in ("mode", "owner", "group"):
         if getattr(args, key):
             body[key] = getattr(args, key)
@@ -334,7 +341,11 @@ def _download(client: Any, entry: dict[str, Any], target: Path, progress: Progre
 def pull(client: Any, src: str, local: str, targets: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     dest = Path(local)
     t0 = time.monotonic()
+    from ._cli_diag import rollout
+
     body = {**targets, "path": src, "max_bytes": args.max_bytes, "timeout": args.timeout, "offline": args.offline}
+    if rollout(args):
+        body["rollout"] = rollout(args)
     sub = client.request("POST", "/v1/files/collect", json_body=body)
     job = _wait(client, sub["job_id"], sub["total"], 0, args.quiet, "from hosts")
     rows = []

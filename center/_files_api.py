@@ -25,7 +25,7 @@ from transports import ErrorCode, StarlingError
 from ._center import Center
 from ._files import MAX_CHUNK, CenterFiles
 from ._http import json_response, parse, read_body
-from ._requests import JobRequest
+from ._requests import JobRequest, Rollout, Selector
 
 
 class MissingRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -39,6 +39,9 @@ class _Targets(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     all: bool = False
     timeout: float = 600.0
     offline: Literal["fail", "wait"] = "fail"
+    #: As in ``POST /v1/jobs``: target refinements and rollout controls.
+    select: Selector | None = None
+    rollout: Rollout | None = None
 
 
 class PushRequest(_Targets, forbid_unknown_fields=True, kw_only=True):
@@ -86,7 +89,7 @@ def file_handlers(center: Center) -> dict[str, Callable[[Any], Awaitable[Respons
     def _job(req: _Targets, action: str, params: dict[str, Any]) -> JobRequest:
         return JobRequest(
             action=action, params=params, hosts=req.hosts, tags=req.tags, idc=req.idc, all=req.all,
-            timeout=req.timeout, offline=req.offline,
+            timeout=req.timeout, offline=req.offline, select=req.select, rollout=req.rollout,
         )
 
     def _answer(answer: dict[str, Any]) -> Response:

@@ -32,6 +32,8 @@ def _query_param(q: Query) -> dict[str, Any]:
         schema["maximum"] = q.maximum
     if q.enum:
         schema["enum"] = list(q.enum)
+    elif q.kind == "string":  # what center._api._one enforces
+        schema["maxLength"], schema["pattern"] = 1024, "^[^\\x00]*$"
     if q.default is not None:
         schema["default"] = q.default
     if q.many:

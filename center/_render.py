@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections import defaultdict
 from typing import Any
@@ -10,6 +11,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+#: The marker shown where the agent cut a task's output at its limit (1 MiB).
+TRUNCATED = "[output truncated]"
+
 STATE_STYLE = {"succeeded": "green", "failed": "red", "timed_out": "yellow", "cancelled": "magenta"}
 
 
@@ -17,11 +21,21 @@ def host_label(r: dict[str, Any]) -> str:
     return r.get("hostname") or r.get("host") or "?"
 
 
+def _data_key(data: Any) -> str:
+    """Structured data as canonical JSON, so equal data groups together whatever its key order."""
+    return "" if data is None else json.dumps(data, sort_keys=True, default=str, separators=(",", ":"))
+
+
 def group_results(results: list[dict[str, Any]]) -> list[tuple[tuple[Any, ...], list[dict[str, Any]]]]:
-    """Group hosts with identical outcome (state, code, exit code, output)."""
+    """Group hosts with identical outcome: state, code, exit code, output, structured
+    ``data`` and whether the output was cut. Hosts that printed the same text but
+    returned different data land in different groups."""
     groups: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
     for r in results:
-        key = (r["state"], r.get("code", ""), r.get("exit_code"), r.get("stdout", ""), r.get("stderr", ""), r.get("message", "") if r.get("code") else "")
+        key = (
+            r["state"], r.get("code", ""), r.get("exit_code"), r.get("stdout", ""), r.get("stderr", ""),
+            r.get("message", "") if r.get("code") else "", _data_key(r.get("data")), bool(r.get("truncated")),
+        )
         groups[key].append(r)
     return sorted(groups.items(), key=lambda kv: (kv[0][0] != "succeeded", -len(kv[1])))
 
@@ -57,7 +71,7 @@ def print_summary(console: Console, job: dict[str, Any], elapsed: float | None =
     from ._cli_diag import print_diagnoses, print_rollout
 
     print_rollout(console, job)
-    for (state, code, exit_code, stdout, stderr, message), rows in group_results(results):
+    for (state, code, exit_code, stdout, stderr, message, _data, truncated), rows in group_results(results):
         style = STATE_STYLE.get(state, "cyan")
         label = Text()
         label.append(f"\n● {len(rows)} host{'s' if len(rows) != 1 else ''} ", style=f"bold {style}")
@@ -69,6 +83,8 @@ def print_summary(console: Console, job: dict[str, Any], elapsed: float | None =
                 label.append(f" {meaning}")
         if exit_code is not None:
             label.append(f"  exit={exit_code}", style="dim")
+        if truncated:
+            label.append(f"  {TRUNCATED}", style="bold yellow")
         console.print(label)
         console.print(Text("  " + _hosts_line(rows), style="dim"))
         if state != "succeeded":
@@ -81,8 +97,6 @@ def print_summary(console: Console, job: dict[str, Any], elapsed: float | None =
             console.print(Text(_clip(stderr), style="red"))
         data = rows[0].get("data")
         if data is not None and not stdout:
-            import json
-
             console.print(Text(_clip(json.dumps(data, indent=2, default=str), 40)))
         hint = rows[0].get("hint")
         if code and hint:

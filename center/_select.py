@@ -13,7 +13,7 @@ how many the filters left out, and only names no host answers to are C002.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -22,6 +22,7 @@ import msgspec
 from transports import ErrorCode, StarlingError
 
 from ._diagnosis import version_tuple
+from ._hostlist import read_host_list  # noqa: F401  (re-exported)
 
 if TYPE_CHECKING:
     from ._center import Center, JobRequest
@@ -183,21 +184,11 @@ async def resolve_targets(center: Center, req: JobRequest, now: float) -> Resolu
         res.targets = kept
     limit = center.offline_after
     if req.all and limit > 0:
-        stale = [t for t in res.targets if not t["online"] and t["last_seen"] and now - t["last_seen"] > limit]
+        # A host never heard from since it registered counts from its registration.
+        stale = [t for t in res.targets if not t["online"] and now - (t["last_seen"] or t.get("registered") or now) > limit]
         stale_ids = {t["id"] for t in stale}
         res.stale = [t["hostname"] or t["id"] for t in stale]
         res.targets = [t for t in res.targets if t["id"] not in stale_ids]
     return res
 
 
-def read_host_list(lines: Sequence[str]) -> list[str]:
-    """Host names from a file or stdin: one or more per line (spaces or commas),
-    ``#`` starts a comment, duplicates dropped in order."""
-    out: list[str] = []
-    seen: set[str] = set()
-    for line in lines:
-        for word in line.split("#", 1)[0].replace(",", " ").split():
-            if word not in seen:
-                seen.add(word)
-                out.append(word)
-    return out

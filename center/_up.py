@@ -261,12 +261,13 @@ def _up(args: argparse.Namespace) -> int:
         profile_path.unlink(missing_ok=True)
         raise
     if args.json:
-        print(json.dumps({"api": api, "agents": want, "state_dir": str(state), "started_in": round(took, 2)}))
+        print(json.dumps({"api": api, "console": f"{api}/ui/", "agents": want, "state_dir": str(state), "started_in": round(took, 2)}))
     else:
         console.print(f"[bold green]Starling is up[/bold green] in {took:.1f}s: center {api}, {nproxies} proxy(ies), {want} agents over {args.transport}")
         for name, _path, listen in proxy_cfgs:
             console.print(f"[dim]  {name}: {' '.join(listen)}[/dim]")
         console.print(f"[dim]state and logs: {state}[/dim]")
+        _print_console(client, api)
         if state != home():
             console.print(f"[dim]for other commands: export STARLING_HOME={state}[/dim]")
     try:
@@ -291,6 +292,17 @@ def _up(args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(sig, signal.SIG_IGN)
     return down(argparse.Namespace(state_dir=str(state), json=False))
+
+
+def _print_console(client: Client, api: str) -> None:
+    """The console's URL and a one-time login link for the local admin (single use, valid two minutes)."""
+    console.print(f"web console: {api}/ui/")
+    try:
+        link = client.request("POST", "/ui/tokens")
+    except ApiError as exc:
+        console.print(f"[yellow]no console login link: {exc}[/yellow]")
+        return
+    console.print(f"  one-time login link (single use, {link['expires_in']:.0f}s): {api}{link['path']}", soft_wrap=True)
 
 
 def _demo(state: Path) -> None:

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import io
+import os
 import zipfile
 from collections.abc import Callable
 
 import pytest
+
+# Agents started by tests (real processes, through `starling up` or directly)
+# share a loaded 2-core machine with other suites: under that load their
+# throttle would rightly defer tasks, and tests about other things would wait
+# on it. The throttle has its own tests (tests/agent/test_throttle.py, fake
+# probe and MockClock); everywhere else it is off unless a test sets it.
+os.environ.setdefault("STARLING_MAX_CPU_PRESSURE", "0")
+os.environ.setdefault("STARLING_MAX_LOAD_PER_CPU", "0")
 
 
 def _make_wheel(version: str, greeting: str) -> bytes:

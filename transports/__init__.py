@@ -37,7 +37,7 @@ from ._errors import (
     leaf_errors,
 )
 from ._files import create_private, open_private_append, private_dir, tighten_private, write_private
-from ._guard import Admission, ConnGate, ConnLimits, trim_memory
+from ._guard import Admission, ConnGate, ConnLimits, gate_for, guarding, source_of, trim_memory
 from ._logging import JsonFormatter, set_log_context, setup_logging
 from ._login import common_version, receive_hello
 from ._messages import (
@@ -174,7 +174,9 @@ __all__ = [
     "encode",
     "encode_value",
     "frame",
+    "gate_for",
     "get_carrier",
+    "guarding",
     "leaf_errors",
     "open_private_append",
     "private_dir",
@@ -185,6 +187,7 @@ __all__ = [
     "server_context",
     "set_log_context",
     "setup_logging",
+    "source_of",
     "split_host_port",
     "tighten_private",
     "tls_files",

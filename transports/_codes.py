@@ -89,6 +89,7 @@ class ErrorCode(enum.StrEnum):
     C032 = ("C032", "file larger than the allowed size", "Split the file, or raise the center's `max_file_bytes` (and the size cap of a collect).")
     C033 = ("C033", "host skipped: diagnosed unhealthy at submission", "The rollout skips unhealthy hosts; the task's diagnosis says why. Fix the host and run again.")
     C034 = ("C034", "rollout stopped: the error threshold was reached", "Earlier waves failed too often; read their failures, fix, and submit again.")
+    C035 = ("C035", "console request without its CSRF token", "A console page sends the X-Starling-CSRF header it read from GET /ui/session; reload the page.")
 
     # --- proxy ------------------------------------------------------------------
     P001 = ("P001", "agent not connected to this proxy", "The agent moved or went away; the center re-dispatches when it reappears.")

@@ -70,17 +70,8 @@ class StreamChannel(Channel):
 
     def _set_receive_limit(self, limit: int | None) -> None:
         self._reader.max_frame = self._max_frame if limit is None else min(limit, self._max_frame)
-        # Before login, read in small pieces (a read allocates its full size
-        # first), and ask the layers below to do the same.
+        # Before login, read in small pieces (a read allocates its full size first).
         self._read_size = _READ_SIZE if limit is None else min(_READ_SIZE, _SMALL_READ)
-        stream: Any = self._stream
-        for _ in range(8):
-            if stream is None:
-                break
-            set_cap = getattr(stream, "set_receive_cap", None)
-            if set_cap is not None:
-                set_cap(None if limit is None else _SMALL_READ + 512)
-            stream = getattr(stream, "transport_stream", None)
 
     async def send(self, msg: Message) -> None:
         await self._send_bytes(frame(msg, self._max_frame))

@@ -80,6 +80,7 @@ class AgentConn:
     since: float
     last_task: float = 0.0
     drained: bool = False
+    drained_at: float = 0.0
     inflight: set[str] = field(default_factory=set)
 
 

@@ -32,7 +32,8 @@ class CollectParams(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     path: str
     #: Refuse files larger than this (C032).
     max_bytes: Annotated[int, msgspec.Meta(ge=0)] = 1 << 30
-    chunk_size: Annotated[int, msgspec.Meta(ge=1, le=MAX_CHUNK)] = 4 * 1024 * 1024
+    #: 1 MiB: every agent collecting at once has one chunk in its proxy's memory.
+    chunk_size: Annotated[int, msgspec.Meta(ge=1, le=MAX_CHUNK)] = 1024 * 1024
 
 
 class CollectResult(msgspec.Struct, kw_only=True):

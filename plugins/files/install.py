@@ -21,7 +21,7 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, Plugin, Risk, action, code, hookimpl
 from transports import ErrorCode
 
 from ._common import abs_path, bad, fs_errors, in_thread, parse_mode
@@ -43,7 +43,8 @@ PLUGIN = Plugin("file.install", description=__doc__.splitlines()[0], domain="fil
 
 class InstallParams(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     #: Absolute destination: ends in ``/`` (or is a directory) to copy into it.
-    dest: str
+    #: Marked as a written path, so the center's rules on code paths read it.
+    dest: Annotated[str, code("path", max_length=4096)]
     files: Annotated[list[FileEntry], msgspec.Meta(min_length=1, max_length=100_000)]
     chunk_size: Annotated[int, msgspec.Meta(ge=1, le=MAX_CHUNK)] = 4 * 1024 * 1024
     #: Permission bits for every file (octal); default: the source's.

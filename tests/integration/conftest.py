@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -53,11 +54,20 @@ class Fleet:
         return run_json(self.home, *args, **kw)
 
 
-@pytest.fixture(scope="module")
-def fleet(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Fleet]:
-    agents = getattr(request.module, "AGENTS", 5)
-    home = tmp_path_factory.mktemp("starling")
-    proc = starling(home, "up", "--agents", str(agents), "--port", "0", "--detach", "--no-demo", timeout=180)
+@contextlib.contextmanager
+def up_fleet(home: Path, agents: int, env: dict[str, str] | None = None) -> Iterator[Fleet]:
+    """``starling up`` in ``home`` (with extra environment for the roles, e.g.
+    ``STARLING_CENTER_RISK_RULES``), stopped with ``starling down`` afterwards."""
+    old = {k: os.environ.get(k) for k in env or {}}
+    os.environ.update(env or {})
+    try:
+        proc = starling(home, "up", "--agents", str(agents), "--port", "0", "--detach", "--no-demo", timeout=180)
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     if proc.returncode != 0:
         starling(home, "down")
         raise AssertionError(f"starling up failed:\n{proc.stdout}\n{proc.stderr}")
@@ -65,3 +75,9 @@ def fleet(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReque
         yield Fleet(home)
     finally:
         starling(home, "down")
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Fleet]:
+    with up_fleet(tmp_path_factory.mktemp("starling"), getattr(request.module, "AGENTS", 5)) as f:
+        yield f

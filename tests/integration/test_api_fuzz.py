@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, settings  # noqa: E402
 from center.security import sign_request  # noqa: E402
 from transports import client_context  # noqa: E402
 
-from .conftest import Fleet, starling  # noqa: E402
+from .conftest import up_fleet  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -47,21 +47,12 @@ class _Signed(requests.auth.AuthBase):
 
 @pytest.fixture(scope="module")
 def center(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    home = tmp_path_factory.mktemp("fuzz")
-    proc = starling(home, "up", "--agents", "0", "--port", "0", "--detach", "--no-demo", timeout=180)
-    if proc.returncode != 0:
-        starling(home, "down")
-        raise AssertionError(f"starling up failed:\n{proc.stdout}\n{proc.stderr}")
-    fleet = Fleet(home)
-    p = fleet.profile
-    session = requests.Session()
-    session.verify = p["ca_file"]
-    session.auth = _Signed(p["key_id"], p["secret"])
-    try:
-        yield {"fleet": fleet, "api": p["api"], "session": session}
-    finally:
-        session.close()
-        starling(home, "down")
+    with up_fleet(tmp_path_factory.mktemp("fuzz"), 0) as fleet:
+        p = fleet.profile
+        with requests.Session() as session:
+            session.verify = p["ca_file"]
+            session.auth = _Signed(p["key_id"], p["secret"])
+            yield {"fleet": fleet, "api": p["api"], "session": session}
 
 
 def test_api_against_its_document(center: dict[str, Any]) -> None:

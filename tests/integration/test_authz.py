@@ -17,7 +17,7 @@ from center._authz import ROUTES
 from center.security import StarlingAuth
 from transports import client_context
 
-from .conftest import Fleet, starling
+from .conftest import Fleet, up_fleet
 
 pytestmark = pytest.mark.integration
 
@@ -26,12 +26,11 @@ ROLES = ("anonymous", "disabled", "bare", "operator", "approver", "admin")
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    home = tmp_path_factory.mktemp("authz")
-    proc = starling(home, "up", "--agents", "2", "--port", "0", "--detach", "--no-demo", timeout=180)
-    if proc.returncode != 0:
-        starling(home, "down")
-        raise AssertionError(f"starling up failed:\n{proc.stdout}\n{proc.stderr}")
-    fleet = Fleet(home)
+    with up_fleet(tmp_path_factory.mktemp("authz"), 2) as fleet:
+        yield from _world(fleet)
+
+
+def _world(fleet: Fleet) -> Iterator[dict[str, Any]]:
     p = fleet.profile
     admin = Client(p["api"], p["key_id"], p["secret"], p["ca_file"])
 
@@ -60,7 +59,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         for c in clients.values():
             c.close()
         admin.close()
-        starling(home, "down")
 
 
 def raw(world: dict[str, Any], role: str, method: str, path: str, body: Any = None) -> httpx.Response:
@@ -195,6 +193,14 @@ MATRIX: dict[str, tuple[Call, tuple[Any, ...]]] = {
     "files_get": (_get(f"/v1/files/chunks/{_DIGEST}"), (401, 401, 404, 404, 404, 404)),
     "files_push": (_post("/v1/files/push", _PUSH), (401, 401, 403, 403, 403, 201)),
     "files_collect": (_post("/v1/files/collect", {"all": True, "path": "/etc/hostname"}), (401, 401, 403, 403, 403, 201)),
+    # The web console: files are public; a login or link that is wrong is 401 whoever signs the request.
+    "console_page": (_get("/ui/"), (OK, OK, OK, OK, OK, OK)),
+    "console_static": (_get("/ui/static/console.js"), (OK, OK, OK, OK, OK, OK)),
+    "console_login": (_post("/ui/login", {"key_id": "nobody", "secret": "wrong"}), (401, 401, 401, 401, 401, 401)),
+    "console_link": (_get("/ui/link?token=not-a-token"), (401, 401, 401, 401, 401, 401)),
+    "console_session": (_get("/ui/session"), (401, 401, OK, OK, OK, OK)),
+    "console_logout": (_post("/ui/logout"), (401, 401, OK, OK, OK, OK)),
+    "console_token": (_post("/ui/tokens"), (401, 401, OK, OK, OK, OK)),
 }
 
 # In scope: the operator reads and cancels its own job.

@@ -330,6 +330,8 @@ def test_chat_bot_answers_and_refuses_bad_signatures(fleet, tmp_path):
     assert answer["msg_type"] == "text" and name in answer["content"]["text"] and "owner: owner-2" in answer["content"]["text"], answer
     answer = _chat(fleet, "dingtalk", "@starling help me")
     assert "diag HOST" in answer["text"]["content"]
+    assert _chat(fleet, "slack", "<@U0BOT> why jnope")["text"].startswith("C004")
+    assert _chat(fleet, "slack", "<@U0BOT> host no-such-host")["text"].startswith("C002")
     for tool in SECRETS:
         bad = _chat(fleet, tool, f"@starling diag {name}", tamper=tool != "dingtalk")
         if tool == "dingtalk":

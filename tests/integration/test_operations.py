@@ -206,7 +206,7 @@ def test_metrics_and_readiness_follow_real_activity_and_failures(tmp_path: Path,
         assert {d["proxy_id"] for d in at_proxy} == {"proxy-ops"} and {d["state"] for d in at_proxy} == {"succeeded"}
         assert len({d["task_id"] for d in at_proxy}) == AGENTS and all(d["agent_id"] for d in at_proxy)
         for i in range(AGENTS):
-            mine = [d for d in lines(tmp_path / f"agent-{i}" / "agent.log") if d.get("job_id") == job["job_id"]]
+            mine = [d for d in lines(tmp_path / f"agent-{i}" / "agent.log") if d.get("job_id") == job["job_id"] and "state" in d]
             assert len(mine) == 1 and mine[0]["role"] == "agent" and mine[0]["action"] == "cmd.run"
             assert mine[0]["agent_id"] in {d["agent_id"] for d in at_proxy} and mine[0]["state"] == "succeeded"
 

@@ -4,6 +4,7 @@ restart, declared to the center, upgraded, rolled back, and switched off per hos
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import Fleet, starling
+from .conftest import Fleet, starling, up_fleet
 
 pytestmark = pytest.mark.integration
 
@@ -22,21 +23,9 @@ AGENTS = 3
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     home = tmp_path_factory.mktemp("plugins")
     keygen = starling(home, "plugins", "keygen", str(home / "publisher.pem"), "--json", check=True)
-    import json
-
     public = json.loads(keygen.stdout)["public_key"]
-    os.environ["STARLING_CENTER_PLUGIN_PUBLISHERS"] = public
-    try:
-        proc = starling(home, "up", "--agents", str(AGENTS), "--port", "0", "--detach", "--no-demo", timeout=180)
-    finally:
-        os.environ.pop("STARLING_CENTER_PLUGIN_PUBLISHERS", None)
-    if proc.returncode != 0:
-        starling(home, "down")
-        raise AssertionError(f"starling up failed:\n{proc.stdout}\n{proc.stderr}")
-    try:
-        yield Fleet(home)
-    finally:
-        starling(home, "down")
+    with up_fleet(home, AGENTS, {"STARLING_CENTER_PLUGIN_PUBLISHERS": public}) as f:
+        yield f
 
 
 def approved(fleet: Fleet, held: dict[str, Any], approver: dict[str, str]) -> dict[str, Any]:

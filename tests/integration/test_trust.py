@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
-import os
 import sqlite3
 import time
 import tomllib
@@ -27,7 +26,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from center import ApiError, Client
 
-from .conftest import Fleet, starling
+from .conftest import Fleet, up_fleet
 
 pytestmark = pytest.mark.integration
 
@@ -37,26 +36,10 @@ PUBLISHER = Ed25519PrivateKey.generate()
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
-    home = tmp_path_factory.mktemp("trust")
     pub = base64.b64encode(PUBLISHER.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()
     env = {"STARLING_CENTER_RISK_RULES": str(DATA / "marker-rules.toml"), "STARLING_CENTER_PLUGIN_PUBLISHERS": pub}
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        proc = starling(home, "up", "--agents", "2", "--port", "0", "--detach", "--no-demo", timeout=180)
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    if proc.returncode != 0:
-        starling(home, "down")
-        raise AssertionError(f"starling up failed:\n{proc.stdout}\n{proc.stderr}")
-    try:
-        yield Fleet(home)
-    finally:
-        starling(home, "down")
+    with up_fleet(tmp_path_factory.mktemp("trust"), 2, env) as f:
+        yield f
 
 
 @pytest.fixture(scope="module")

@@ -24,6 +24,8 @@ from transports import (
     Channel,
     ConnectFailed,
     StreamChannel,
+    gate_for,
+    guarding,
     run_handler,
 )
 
@@ -88,9 +90,10 @@ class UnixCarrier(Carrier):
         limits: Any = None,
         task_status: Any = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        # ``limits`` (pre-login bounds) are accepted and not applied: only
-        # local processes that may open the socket (mode 0600) reach it.
         _refuse_tls(ssl_context)
+        # Pre-login bounds (frame size, login deadline, caps) as every carrier
+        # applies them; the "source" of a unix peer is its user id.
+        gate = gate_for(limits, url)
         path = socket_path(url)
         await _clear_stale(path, url)
         sock = trio.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -104,7 +107,16 @@ class UnixCarrier(Carrier):
         listener = trio.SocketListener(sock)
 
         async def on_stream(stream: trio.SocketStream) -> None:
-            await run_handler(handler, UnixChannel(stream, _peer_name(stream.socket), max_frame))
+            peer = _peer_name(stream.socket)
+            admission = gate.admit(peer.rpartition(" uid ")[2] or peer) if gate is not None else None
+            if gate is not None and admission is None:
+                await trio.aclose_forcefully(stream)  # over a cap
+                return
+            with guarding(admission, peer):
+                channel = UnixChannel(stream, peer, max_frame)
+                if admission is not None:
+                    channel.start_preauth(admission)
+                await run_handler(handler, channel)
 
         try:
             task_status.started(f"unix://{path}")
