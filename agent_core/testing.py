@@ -337,9 +337,11 @@ async def _start_memory_agent(
         backoff_min=0.05,
         backoff_max=0.5,
         plugin_config={k: dict(v) for k, v in (plugin_config or {}).items()},
-        # The host's load is not the plugin's business in a test: never defer a task.
+        # The host's load is not the plugin's business in a test, and this agent lives
+        # inside the test runner, whose memory is not the agent's: never defer a task.
         max_cpu_pressure=0.0,
         max_load_per_cpu=0.0,
+        mem_budget_mb=0,
     )
     agent = Agent(config, host=host)
     handle = MemoryAgent(agent, agent_id, key, key_id)
