@@ -1,6 +1,6 @@
 """agent.upgrade here: what it refuses (bad versions, unpackaged agents). The real
 upgrade, with installed packages moving forward and back and a failed upgrade rolled
-back, is tests/packaging/test_self_upgrade.py.
+back, is tests/deb_packages/test_self_upgrade.py.
 
 # covers: plugins.agent.upgrade
 """
