@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import abc
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from importlib.metadata import entry_points
 from ssl import SSLContext
 from typing import Any, ClassVar
@@ -47,6 +47,13 @@ class Channel(abc.ABC):
     @abc.abstractmethod
     async def send(self, msg: Message) -> None:
         """Send one message; raises :class:`TransportError` subclasses."""
+
+    async def send_many(self, msgs: Iterable[Message]) -> None:
+        """Send ``msgs`` in order. Carriers that can put them in one write do
+        (stream carriers: one ``send_all`` per 64 KiB); this default sends
+        them one by one."""
+        for msg in msgs:
+            await self.send(msg)
 
     @abc.abstractmethod
     async def receive(self) -> Message:

@@ -17,13 +17,14 @@ from __future__ import annotations
 import ssl
 import struct
 from collections import deque
+from collections.abc import Iterable
 from typing import Any
 
 import trio
 
 from ._base import Channel
 from ._codec import DEFAULT_MAX_FRAME, FrameReader, decode, frame
-from ._errors import ChannelClosed, ClosedByYou, TransportBroken
+from ._errors import ChannelClosed, ClosedByYou, TransportBroken, TransportError
 from ._messages import Message
 
 GOODBYE = b"\x00\x00\x00\x00"
@@ -65,6 +66,13 @@ class StreamChannel(Channel):
         self._read_size = _READ_SIZE
         self._ready: deque[bytes] = deque()
         self._send_lock = trio.Lock()
+        # The send queue: (sequence number, bytes) not yet taken by a writer;
+        # the last sequence number queued, taken by a writer, and written.
+        self._pending: list[tuple[int, bytes]] = []
+        self._queued = self._taken = self._written = 0
+        self._broken: str | None = None  # why the stream cannot be written any more
+        #: Writes made to the stream (``send_all`` calls, slices of one large frame counted once).
+        self.writes = 0
         self._closed = False
         self._goodbye = False
 
@@ -76,28 +84,79 @@ class StreamChannel(Channel):
     async def send(self, msg: Message) -> None:
         await self._send_bytes(frame(msg, self._max_frame))
 
+    async def send_many(self, msgs: Iterable[Message]) -> None:
+        """Send ``msgs`` in order, in as few writes as fit :data:`_SEND_SLICE`."""
+        await self._send_bytes(b"".join(frame(m, self._max_frame) for m in msgs))
+
     async def send_raw(self, data: bytes) -> None:
         await self._send_bytes(data)
 
     async def _send_bytes(self, data: bytes) -> None:
+        """Queue ``data`` and return once it is written.
+
+        Sends coalesce: while one task writes, others queue their frames; the
+        next writer takes everything queued (up to :data:`_SEND_SLICE` bytes a
+        write) in one ``send_all``, and the tasks whose frames it carried return
+        without writing. Each TLS record, syscall and trio checkpoint then
+        serves many small messages instead of one. The queue is bounded by the
+        senders: each waits until its own frame is written.
+        """
         if self._closed:
             raise ClosedByYou("channel already closed")
-        async with self._send_lock:
-            try:
-                if len(data) <= _SEND_SLICE:
-                    await self._stream.send_all(data)
-                else:
-                    # In slices: TLS encrypts what it is given into a memory BIO
-                    # whose buffer never shrinks, so one 4 MiB frame would pin
-                    # 4 MiB to the connection for its lifetime (a proxy with
-                    # thousands of agents would keep gigabytes).
-                    view = memoryview(data)
-                    for i in range(0, len(view), _SEND_SLICE):
-                        await self._stream.send_all(view[i : i + _SEND_SLICE])
-            except trio.ClosedResourceError as exc:
-                raise ClosedByYou("channel already closed") from exc
-            except _STREAM_ERRORS as exc:
-                raise TransportBroken(f"send to {self.peer} failed: {exc}") from exc
+        if self._broken is not None:
+            raise TransportBroken(self._broken)
+        if not data:
+            return
+        self._queued += 1
+        seq = self._queued
+        self._pending.append((seq, data))
+        try:
+            async with self._send_lock:
+                if self._written >= seq:
+                    return  # an earlier writer carried it
+                if self._broken is not None:
+                    raise TransportBroken(self._broken)
+                if self._closed:
+                    raise ClosedByYou("channel already closed")
+                while self._written < seq:
+                    await self._write_some()
+        except BaseException:
+            if seq > self._taken:  # still queued: withdraw it (cancelled, or the stream broke)
+                self._pending = [p for p in self._pending if p[0] != seq]
+            raise
+
+    async def _write_some(self) -> None:
+        """Write the head of the queue in one piece (the send lock is held)."""
+        size, count = 0, 0
+        for _, data in self._pending:
+            if count and size + len(data) > _SEND_SLICE:
+                break
+            size += len(data)
+            count += 1
+        batch = self._pending[:count]
+        del self._pending[:count]
+        self._taken = batch[-1][0]
+        await self._write(batch[0][1] if count == 1 else b"".join(d for _, d in batch))
+        self._written = self._taken
+        self.writes += 1
+
+    async def _write(self, data: bytes) -> None:
+        try:
+            if len(data) <= _SEND_SLICE:
+                await self._stream.send_all(data)
+            else:
+                # In slices: TLS encrypts what it is given into a memory BIO
+                # whose buffer never shrinks, so one 4 MiB frame would pin
+                # 4 MiB to the connection for its lifetime (a proxy with
+                # thousands of agents would keep gigabytes).
+                view = memoryview(data)
+                for i in range(0, len(view), _SEND_SLICE):
+                    await self._stream.send_all(view[i : i + _SEND_SLICE])
+        except trio.ClosedResourceError as exc:
+            raise ClosedByYou("channel already closed") from exc
+        except _STREAM_ERRORS as exc:
+            self._broken = f"send to {self.peer} failed: {exc}"
+            raise TransportBroken(self._broken) from exc
 
     async def receive(self) -> Message:
         while not self._ready:
@@ -133,8 +192,11 @@ class StreamChannel(Channel):
             with trio.move_on_after(_LINGER):
                 try:
                     async with self._send_lock:
+                        # Frames already queued go first: their senders wait for them.
+                        while self._pending:
+                            await self._write_some()
                         await self._stream.send_all(GOODBYE)
-                except (*_STREAM_ERRORS, trio.ClosedResourceError):
+                except (*_STREAM_ERRORS, trio.ClosedResourceError, TransportError):
                     pass
             with trio.move_on_after(_LINGER):
                 try:

@@ -203,6 +203,29 @@ async def _check_ordering_large_oversized(kit: _Kit) -> None:
         await client.send(Pong(seq=7))
         assert await client.receive() == Pong(seq=7)
 
+        # 4. concurrent senders (whose frames a carrier may coalesce into one
+        # write) and send_many: every message whole, each sender's in order
+        async def sender(base: int) -> None:
+            for i in range(5):
+                await client.send(Ping(seq=base + i))
+
+        async with trio.open_nursery() as n:
+            for task in range(100):
+                n.start_soon(sender, task * 1000)
+            n.start_soon(client.send_many, [Pong(seq=i) for i in range(100)])
+            seen: dict[int, int] = {}
+            pongs: list[int] = []
+            for _ in range(600):
+                msg = await client.receive()
+                if isinstance(msg, Pong):
+                    pongs.append(msg.seq)
+                    continue
+                assert isinstance(msg, Ping), msg
+                task, i = divmod(msg.seq, 1000)
+                assert seen.get(task, -1) == i - 1, (task, i)
+                seen[task] = i
+            assert pongs == list(range(100)) and len(seen) == 100
+
 
 async def _check_clean_close(kit: _Kit) -> None:
     # 4. the peer closing cleanly -> its last message, then ChannelClosed;

@@ -317,15 +317,15 @@ class Proxy:
             # (it may have failed to store them).
             stale = time.time() - RESEND_AFTER
             fresh = [r for r in self._results.values() if self._sent.get(r.task_id, 0.0) < stale]
+            batch: list[Any] = []
+            if presence:
+                batch.append(Presence(agents=presence))
+            if events:
+                batch.append(Events(events=events))
+            batch.extend(outputs)
+            batch.extend(Results(results=fresh[i : i + 1000]) for i in range(0, len(fresh), 1000))
             try:
-                if presence:
-                    await link.send(Presence(agents=presence))
-                if events:
-                    await link.send(Events(events=events))
-                for out in outputs:
-                    await link.send(out)
-                for i in range(0, len(fresh), 1000):
-                    await link.send(Results(results=fresh[i : i + 1000]))
+                await link.send_many(batch)  # one write per 64 KiB, not one per message
                 now = time.time()
                 self._sent.update((r.task_id, now) for r in fresh)
             except TransportError:
