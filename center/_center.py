@@ -11,6 +11,7 @@ import base64
 import hmac
 import json
 import logging
+import re
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -108,6 +109,10 @@ class OutputBuffer:
             await self._wake[job_id].wait()
 
 
+#: A proxy worker's name in its hello ("w0", "w1" ...); its link is "<proxy_id>.<worker>".
+_WORKER = re.compile(r"w[0-9]{1,4}")
+
+
 @dataclass
 class ProxyLink:
     proxy_id: str
@@ -120,6 +125,9 @@ class ProxyLink:
     nursery: trio.Nursery | None = None
     acks: dict[str, trio.Event] = field(default_factory=dict)
     rejected: dict[str, list[Any]] = field(default_factory=dict)
+    #: The proxy this link belongs to: ``proxy_id`` itself, or for one worker
+    #: of a multi-process proxy (``proxy_id`` "p.w0", "p.w1" ...) the shared "p".
+    host: str = ""
 
 
 class Center:
@@ -198,7 +206,11 @@ class Center:
         await channel.send(
             Welcome(session=new_id("s"), heartbeat=self.heartbeat, server_time=time.time(), center_key=self.public_key, revoked=revoked)
         )
-        link = ProxyLink(proxy_id=hello.node_id, idc=hello.idc or "default", channel=channel)
+        if hello.worker and not _WORKER.fullmatch(hello.worker):
+            await channel.send(ErrorMsg(code=ErrorCode.P003.value, message=f"bad worker name {hello.worker[:20]!r}"))
+            return
+        link_id = f"{hello.node_id}.{hello.worker}" if hello.worker else hello.node_id
+        link = ProxyLink(proxy_id=link_id, idc=hello.idc or "default", channel=channel, host=hello.node_id)
         old = self.links.get(link.proxy_id)
         if old is not None:
             await old.channel.aclose()
@@ -297,24 +309,30 @@ class Center:
         """Even out agents over the linked proxies of one IDC: a proxy above the
         mean by more than the tolerance is told to drain idle agents down to it.
         (A proxy linked to several centers hears the same target from each.)"""
-        links = [lk for lk in self.links.values() if lk.idc == idc]
-        if len(links) < 2:
+        # A multi-process proxy is one host: the kernel spreads its agents over
+        # its workers, so only whole hosts are balanced against each other.
+        hosts: dict[str, list[ProxyLink]] = defaultdict(list)
+        for lk in self.links.values():
+            if lk.idc == idc:
+                hosts[lk.host or lk.proxy_id].append(lk)
+        if len(hosts) < 2:
             return
-        total = sum(lk.connections for lk in links)
+        total = sum(lk.connections for group in hosts.values() for lk in group)
         previous, self._idc_totals[idc] = self._idc_totals.get(idc), total
         if previous is None or abs(total - previous) > max(5, 0.02 * total):
             return  # agents are still arriving or leaving: let it settle first
-        mean = total / len(links)
+        mean = total / len(hosts)
         now = time.monotonic()
-        for lk in links:
-            if lk.connections > mean * BALANCE_TOLERANCE + 2 and now - lk.balanced_at > BALANCE_EVERY:
-                lk.balanced_at = now
-                target = int(mean) + 1
-                log.info("proxy %s holds %d agents, IDC mean %.0f: draining to %d", lk.proxy_id, lk.connections, mean, target)
-                try:
-                    await lk.channel.send(Balance(target=target))
-                except TransportError:
-                    pass
+        for host, group in hosts.items():
+            held = sum(lk.connections for lk in group)
+            if held > mean * BALANCE_TOLERANCE + 2 and now - group[0].balanced_at > BALANCE_EVERY:
+                log.info("proxy %s holds %d agents, IDC mean %.0f: draining to %d", host, held, mean, int(mean) + 1)
+                for lk in group:
+                    lk.balanced_at = now
+                    try:  # each worker drains its share of the host's excess
+                        await lk.channel.send(Balance(target=int(mean / len(group)) + 1))
+                    except TransportError:
+                        pass
 
     async def _settle(self, job_ids: set[str]) -> None:
         await self.diagnoser.record_failed(job_ids)

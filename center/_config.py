@@ -111,8 +111,13 @@ class ProxyConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     key_file: str = ""
     ca_file: str = ""
     heartbeat: float = 10.0
-    #: Connections above which the proxy reports itself overloaded and drains.
+    #: Connections above which the proxy reports itself overloaded and drains
+    #: (for the whole proxy; each worker takes its share).
     capacity: int = 20000
+    #: Worker processes sharing the agent-facing TCP port (SO_REUSEPORT), each
+    #: with its own center links; 0 = one per CPU. One process holds what its
+    #: open-files limit allows (about 19,700 agents under a limit of 20,000).
+    workers: int = 1
     flush_interval: float = 0.05
     #: Before login (agents): largest frame in bytes, and seconds to log in,
     #: TLS handshake included. After login the 16 MiB frame limit applies.

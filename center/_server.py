@@ -163,46 +163,58 @@ async def run_center(cfg: CenterConfig, *, task_status: Any = trio.TASK_STATUS_I
         task_status.started({"api": api, "proxy_listen": bound, "center": center})
 
 
-async def run_proxy(cfg: ProxyConfig, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+async def run_proxy(cfg: ProxyConfig, *, worker: str = "", task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+    """Run one proxy process: the whole proxy, or (``worker`` "w0", "w1" ...)
+    one of ``cfg.workers`` processes sharing its TCP port; see
+    :mod:`center.proxy._workers`."""
     from .proxy._proxy import Proxy
+    from .proxy._workers import worker_count
 
     if not (cfg.cert_file and cfg.key_file):
         raise SystemExit("proxy needs cert_file and key_file (starling up makes them)")
+    workers = worker_count(cfg) if worker else 1
     client_ssl = client_context(cfg.ca_file or None)
     srv_ssl = server_context(cfg.cert_file, cfg.key_file)
     limits = fit_open_files(conn_limits(cfg), raise_open_files_limit(), "proxy")
     gate = ConnGate(limits, f"proxy {cfg.proxy_id}")  # one set of counts for every listener
     proxy = Proxy(
         proxy_id=cfg.proxy_id, idc=cfg.idc, centers=cfg.centers, proxy_token=cfg.proxy_token,
-        advertise=[], client_ssl=client_ssl, heartbeat=cfg.heartbeat, capacity=cfg.capacity,
-        flush_interval=cfg.flush_interval,
+        advertise=[], client_ssl=client_ssl, heartbeat=cfg.heartbeat, capacity=-(-cfg.capacity // workers),
+        flush_interval=cfg.flush_interval, worker=worker, workers=workers,
     )
     from .proxy._files import ProxyFiles
 
     # Default: a temp dir unique to this proxy's listeners (two proxies on one
-    # machine never share a cache by accident).
+    # machine never share a cache by accident), and to the worker.
     where = hashlib.sha256(" ".join(cfg.listen).encode()).hexdigest()[:10]
     cache = Path(cfg.cache_dir) if cfg.cache_dir else Path(tempfile.gettempdir()) / f"starling-{cfg.proxy_id}-{where}-chunks"
+    if worker:
+        cache = cache.with_name(f"{cache.name}-{worker}")
     proxy.files = ProxyFiles(proxy, cache, cfg.cache_bytes, rate=cfg.file_rate)
+    first = worker in ("", "w0")  # serves what cannot be shared between workers
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_until_signal, nursery)
         bound = []
         for url in cfg.listen:
+            shared = bool(worker) and url.startswith("tcp://")
+            if not (shared or first):
+                continue  # QUIC and HTTP sessions are not spread over workers: worker 0 serves them
+            extra = {"reuse_port": True} if shared else {}
             bound.append(
                 await nursery.start(
-                    lambda task_status, url=url: get_carrier(url).serve(
-                        url, proxy.agent_session, ssl_context=srv_ssl, limits=gate, task_status=task_status
+                    lambda task_status, url=url, extra=extra: get_carrier(url).serve(
+                        url, proxy.agent_session, ssl_context=srv_ssl, limits=gate, task_status=task_status, **extra
                     )
                 )
             )
         proxy.advertise = cfg.advertise or bound
-        if cfg.http_listen:
+        if cfg.http_listen and first:
             from .proxy._http import serve_proxy_http
 
             await nursery.start(lambda task_status: serve_proxy_http(proxy, cfg.http_listen, task_status=task_status))
         nursery.start_soon(proxy.run_links)
         nursery.start_soon(gate.run_trimmer)
-        log.info("proxy %s (%s) serving agents on %s", cfg.proxy_id, cfg.idc, ", ".join(bound))
+        log.info("proxy %s%s (%s) serving agents on %s", cfg.proxy_id, f" worker {worker}" if worker else "", cfg.idc, ", ".join(bound))
         task_status.started({"listen": bound, "proxy": proxy, "gate": gate})
 
 
@@ -229,5 +241,10 @@ def main_proxy(config_path: str | None) -> int:
 
     tighten_proxy_files(cfg, config_path)
     set_log_context(proxy_id=cfg.proxy_id, idc=cfg.idc)
-    trio.run(run_proxy, cfg)
+    from .proxy._workers import run_workers, worker_count
+
+    if worker_count(cfg) > 1:
+        trio.run(run_workers, cfg, config_path)
+    else:
+        trio.run(run_proxy, cfg)
     return 0

@@ -152,6 +152,10 @@ class Hello(Message, tag="hello", kw_only=True):
     carrier: str = ""
     software: str = ""
     features: list[str] = []
+    #: A proxy running as several worker processes on one port: which worker
+    #: this link is ("w0", "w1" ...; "" for a single-process proxy). The center
+    #: knows each worker as ``"<node_id>.<worker>"`` and balances the host as one.
+    worker: str = ""
 
 
 class Welcome(Message, tag="welcome", kw_only=True):

@@ -76,6 +76,39 @@ def _reset(sock: Any) -> None:
         pass
 
 
+async def _reuse_port_listener(host: str, port: int) -> trio.SocketListener:
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = trio.socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        await sock.bind((host, port))
+        sock.listen(4096)
+    except BaseException:
+        sock.close()
+        raise
+    return trio.SocketListener(sock)
+
+
+def reserve_port(host: str, port: int) -> Any:
+    """A bound, non-listening ``SO_REUSEPORT`` socket holding ``host:port``
+    (port 0: a free one) for listeners that join it with ``reuse_port``; it
+    never accepts a connection itself. The caller closes it."""
+    import socket
+
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 class TcpCarrier(Carrier):
     schemes = ("tcp",)
 
@@ -112,13 +145,22 @@ class TcpCarrier(Carrier):
         ssl_context: ssl.SSLContext | None = None,
         max_frame: int = DEFAULT_MAX_FRAME,
         limits: ConnLimits | ConnGate | None = None,
+        reuse_port: bool = False,
         task_status: Any = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        """Serve ``url``; see :meth:`Carrier.serve`."""
+        """Serve ``url``; see :meth:`Carrier.serve`.
+
+        :param reuse_port: share the port with other listeners of the same user
+            (``SO_REUSEPORT``; the kernel spreads new connections over them): the
+            worker processes of one proxy each serve the same URL this way.
+        """
         host, port = split_host_port(url, 8471)
         gate = gate_for(limits, url)
         try:
-            listeners = await trio.open_tcp_listeners(port, host=host, backlog=4096)
+            if reuse_port:
+                listeners = [await _reuse_port_listener(host, port)]
+            else:
+                listeners = await trio.open_tcp_listeners(port, host=host, backlog=4096)
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 raise ConnectFailed(f"address in use: {url}") from exc

@@ -31,7 +31,7 @@ async def send_home(proxy: Proxy, agent_ids: list[str]) -> int:
         conn = proxy.agents.get(agent_id)
         if conn is None or (conn.drained and now - conn.drained_at < ASK_AGAIN_AFTER):
             continue
-        if await send_if_open(conn.channel, Drain(reason="returning to its own IDC", retry_after=1.0, avoid=[proxy.proxy_id])):
+        if await send_if_open(conn.channel, Drain(reason="returning to its own IDC", retry_after=1.0, avoid=proxy.avoid_ids())):
             conn.drained, conn.drained_at = True, now
             moved += 1
     if moved:

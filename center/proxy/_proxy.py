@@ -97,8 +97,15 @@ class Proxy:
         heartbeat: float = 10.0,
         capacity: int = 20000,
         flush_interval: float = 0.05,
+        worker: str = "",
+        workers: int = 1,
     ) -> None:
         self.proxy_id = proxy_id
+        #: One worker process of a multi-process proxy ("w0", "w1" ...; "" alone):
+        #: the center knows this link as ``link_id`` and the host as ``proxy_id``.
+        self.worker = worker
+        self.workers = workers
+        self.link_id = f"{proxy_id}.{worker}" if worker else proxy_id
         self.idc = idc
         self.centers = centers
         self.proxy_token = proxy_token
@@ -171,7 +178,7 @@ class Proxy:
             delay = min(delay * 2, 15)
 
     async def _link_session(self, url: str, channel: Channel) -> None:
-        await channel.send(Hello(role="proxy", node_id=self.proxy_id, credential=self.proxy_token.encode(), idc=self.idc))
+        await channel.send(Hello(role="proxy", node_id=self.proxy_id, credential=self.proxy_token.encode(), idc=self.idc, worker=self.worker))
         with trio.fail_after(10):
             welcome = await channel.receive()
         if isinstance(welcome, ErrorMsg):
@@ -337,7 +344,7 @@ class Proxy:
         import psutil
 
         return LoadReport(
-            proxy_id=self.proxy_id, idc=self.idc, connections=len(self.agents), capacity=self.capacity,
+            proxy_id=self.link_id, idc=self.idc, connections=len(self.agents), capacity=self.capacity,
             load1=os.getloadavg()[0], cpus=os.cpu_count() or 1, rss=psutil.Process().memory_info().rss, urls=self.advertise,
         )
 
@@ -355,12 +362,17 @@ class Proxy:
                 self._draining = True
                 self._nursery_start(self._drain_paced, len(self.agents) - self.capacity, 100)
 
+    def avoid_ids(self) -> list[str]:
+        """What a drained agent must avoid: this proxy, every worker of it
+        (they share one port, so moving to a sibling would not move at all)."""
+        return [self.proxy_id] + [f"{self.proxy_id}.w{i}" for i in range(self.workers if self.worker else 0)]
+
     async def drain(self, count: int, reason: str = "proxy over capacity") -> int:
         """Ask up to ``count`` idle agents (no task in flight, idle longest) to move."""
         idle = sorted((c for c in self.agents.values() if not c.inflight and not c.drained), key=lambda c: c.last_task or c.since)
         moved = 0
         for conn in idle[:count]:
-            if await self._send_agent(conn, Drain(reason=reason, retry_after=1.0, avoid=[self.proxy_id])):
+            if await self._send_agent(conn, Drain(reason=reason, retry_after=1.0, avoid=self.avoid_ids())):
                 conn.drained = True
                 moved += 1
         return moved

@@ -34,7 +34,7 @@ class Cluster:
     """Processes of one test cluster, each known by a name (``center``,
     ``proxy-1``, ``agent-1``, ``simfleet``) and killed only by its PID."""
 
-    def __init__(self, root: Path, *, proxies: int = 1) -> None:
+    def __init__(self, root: Path, *, proxies: int = 1, proxy_options: dict[str, Any] | None = None) -> None:
         self.root = root
         self.logs = root / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -63,7 +63,7 @@ class Cluster:
                 "proxy_id": pid, "idc": "chaos", "centers": [self.link], "proxy_token": proxy_token(self.proxy_token, pid),
                 "listen": [f"tcp://127.0.0.1:{_free_port()}"], "cert_file": str(self.pcert),
                 "key_file": str(self.pkey), "ca_file": str(self.ca), "heartbeat": HEARTBEAT,
-                "log_file": str(self.logs / f"{pid}.log"),
+                "log_file": str(self.logs / f"{pid}.log"), **(proxy_options or {}),
             })
         self.client = Client(self.api, self.key_id, self.secret, str(self.ca), timeout=30)
         self.agent_names: list[str] = []
