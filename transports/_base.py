@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import abc
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Sequence
 from importlib.metadata import entry_points
 from ssl import SSLContext
 from typing import Any, ClassVar
@@ -48,7 +48,7 @@ class Channel(abc.ABC):
     async def send(self, msg: Message) -> None:
         """Send one message; raises :class:`TransportError` subclasses."""
 
-    async def send_many(self, msgs: Iterable[Message]) -> None:
+    async def send_many(self, msgs: Sequence[Message]) -> None:
         """Send ``msgs`` in order. Carriers that can put them in one write do
         (stream carriers: one ``send_all`` per 64 KiB); this default sends
         them one by one."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 import ssl
 import struct
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Sequence
 from typing import Any
 
 import trio
@@ -84,9 +84,9 @@ class StreamChannel(Channel):
     async def send(self, msg: Message) -> None:
         await self._send_bytes(frame(msg, self._max_frame))
 
-    async def send_many(self, msgs: Iterable[Message]) -> None:
+    async def send_many(self, msgs: Sequence[Message]) -> None:
         """Send ``msgs`` in order, in as few writes as fit :data:`_SEND_SLICE`."""
-        await self._send_bytes(b"".join(frame(m, self._max_frame) for m in msgs))
+        await self._send_bytes(b"".join([frame(m, self._max_frame) for m in msgs]))
 
     async def send_raw(self, data: bytes) -> None:
         await self._send_bytes(data)

@@ -43,7 +43,38 @@ CREATE TABLE IF NOT EXISTS enrollments (
     agent_id TEXT NOT NULL,
     data     BLOB NOT NULL
 );
+CREATE INDEX IF NOT EXISTS enrollments_agent ON enrollments(agent_id);
 """
+
+
+class AgentJournal:
+    """One identity's view of the shared journal: the
+    :class:`agent_core._session.SessionJournal` protocol."""
+
+    __slots__ = ("shared", "agent")
+
+    def __init__(self, shared: FleetJournal, agent: str) -> None:
+        self.shared = shared
+        self.agent = agent
+
+    @property
+    def epoch(self) -> float:
+        return self.shared.epoch
+
+    def receive(self, task: Task) -> tuple[bool, str, Result | None]:
+        return self.shared.receive(self.agent, task)
+
+    def mark_running(self, task_id: str) -> None:
+        self.shared.start(self.agent, task_id)
+
+    def finish(self, result: Result) -> None:
+        self.shared.finish(result)
+
+    def ack(self, task_ids: list[str]) -> None:
+        self.shared.ack(task_ids)
+
+    def unacked(self) -> list[Result]:
+        return self.shared.unacked(self.agent)
 
 
 class FleetJournal:
@@ -151,6 +182,10 @@ class FleetJournal:
 
     def save_enrollment(self, sn: str, agent_id: str, data: bytes) -> None:
         self._db.execute("INSERT OR REPLACE INTO enrollments(sn, agent_id, data) VALUES (?,?,?)", (sn, agent_id, data))
+
+    def sn_of(self, agent_id: str) -> str | None:
+        row = self._db.execute("SELECT sn FROM enrollments WHERE agent_id=?", (agent_id,)).fetchone()
+        return row[0] if row else None
 
     def enrollment(self, sn: str) -> bytes | None:
         row = self._db.execute("SELECT data FROM enrollments WHERE sn=?", (sn,)).fetchone()
