@@ -73,7 +73,7 @@ MAX_OUTPUTS = 10_000
 LOAD_EVERY = 3.0
 
 
-@dataclass
+@dataclass(slots=True)
 class AgentConn:
     agent_id: str
     channel: Channel
@@ -386,15 +386,18 @@ class Proxy:
         self._presence[state.agent_id] = state
         self._wake.set()
 
-    async def agent_session(self, channel: Channel) -> None:
+    async def _login(self, channel: Channel) -> str | None:
+        """Check the agent's hello: its id when the credential and the proof
+        hold, else None (the agent was told why). Apart from the session so
+        that the hello and its claims are not kept for the connection's life."""
         hello = await receive_hello(channel, "agent")
         if hello is None:
-            return
+            return None
         with trio.move_on_after(5):
             await self._key_ready.wait()
         if self.center_key is None:
             await channel.send(ErrorMsg(code=ErrorCode.P007.value, message="proxy not linked to a center yet"))
-            return
+            return None
         try:
             claims = verify(self.center_key, hello.credential.decode(errors="replace"), hello.node_id)
             if hello.node_id in self.revoked:
@@ -409,9 +412,14 @@ class Proxy:
             log.warning("agent %s refused: %s", hello.node_id, exc, extra={"agent_id": hello.node_id, "code": ErrorCode.P005.value})
             self.metrics.error(ErrorCode.P005.value)
             await channel.send(ErrorMsg(code=ErrorCode.P005.value, message=str(exc)))
+            return None
+        return str(hello.node_id)
+
+    async def agent_session(self, channel: Channel) -> None:
+        agent_id = await self._login(channel)
+        if agent_id is None:
             return
         channel.mark_authenticated()
-        agent_id = hello.node_id
         old = self.agents.get(agent_id)
         if old is not None:
             await old.channel.aclose()
@@ -422,6 +430,7 @@ class Proxy:
         try:
             async for msg in channel:
                 await self._on_agent_message(conn, msg)
+                del msg  # an idle connection keeps no message (a ping's health) alive
         finally:
             if self.agents.get(agent_id) is conn:
                 del self.agents[agent_id]
