@@ -1,7 +1,8 @@
 """Benchmark every carrier on loopback and print one table.
 
 For each carrier: small-frame messages per second one way on one channel,
-round-trip time p50/p99 (one message out, its echo back), and the server's
+from one sending task and from 32 at once (whose frames the carrier may
+coalesce into shared writes), each also per CPU-second of the sender, round-trip time p50/p99 (one message out, its echo back), and the server's
 memory per idle channel with 1,000 channels open (RSS delta of the server
 process, which runs in a subprocess so the client's memory is not counted).
 
@@ -98,20 +99,30 @@ async def _serve(case: str, url: str, tls: dict[str, str] | None) -> None:
 # --- the client side ---------------------------------------------------------------------
 
 
-async def _throughput(ch: Channel, seconds: float) -> float:
+async def _throughput(ch: Channel, seconds: float, senders: int = 1) -> tuple[float, float]:
+    """Small messages one way for ``seconds`` from ``senders`` tasks at once:
+    (messages per wall second, messages per CPU-second of this sending process)."""
     sent = 0
-    start = time.perf_counter()
+    start, cpu0 = time.perf_counter(), time.process_time()
     deadline = start + seconds
     msg = Output(task_id="bench", seq=0, data=b"x" * 32)
-    while time.perf_counter() < deadline:
-        for _ in range(100):
-            await ch.send(msg)
-        sent += 100
+
+    async def pump() -> None:
+        nonlocal sent
+        while time.perf_counter() < deadline:
+            for _ in range(100):
+                await ch.send(msg)
+            sent += 100
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(senders):
+            nursery.start_soon(pump)
+    cpu = time.process_time() - cpu0
     await ch.send(Pong(seq=0))
     reply = await ch.receive()
     elapsed = time.perf_counter() - start
     assert isinstance(reply, Pong) and reply.seq == sent, (reply, sent)
-    return sent / elapsed
+    return sent / elapsed, sent / max(cpu, 1e-9)
 
 
 async def _round_trips(ch: Channel, count: int) -> tuple[float, float]:
@@ -160,7 +171,8 @@ async def _run_case(case: str, args: argparse.Namespace, tls: dict[str, str]) ->
         async with trio.open_nursery() as nursery:
             bound = await nursery.start(lambda task_status: get_carrier(scheme).serve(url, _bench_handler, task_status=task_status))
             ch = await get_carrier(scheme).connect(bound)
-            row["msgs_per_s"] = await _throughput(ch, args.seconds)
+            row["msgs_per_s"], row["per_cpu_s"] = await _throughput(ch, args.seconds)
+            row["msgs_per_s_32"], row["per_cpu_s_32"] = await _throughput(ch, args.seconds, 32)
             row["p50_ms"], row["p99_ms"] = await _round_trips(ch, args.rtts)
             await ch.aclose()
             nursery.cancel_scope.cancel()
@@ -175,7 +187,8 @@ async def _run_case(case: str, args: argparse.Namespace, tls: dict[str, str]) ->
             line = await proc.stdout.receive_some(4096)
         info = json.loads(line)
         ch = await get_carrier(scheme).connect(info["url"], ssl_context=client_ssl)
-        row["msgs_per_s"] = await _throughput(ch, args.seconds)
+        row["msgs_per_s"], row["per_cpu_s"] = await _throughput(ch, args.seconds)
+        row["msgs_per_s_32"], row["per_cpu_s_32"] = await _throughput(ch, args.seconds, 32)
         row["p50_ms"], row["p99_ms"] = await _round_trips(ch, args.rtts)
         await ch.aclose()
         if args.idle:
@@ -187,11 +200,17 @@ async def _run_case(case: str, args: argparse.Namespace, tls: dict[str, str]) ->
 
 
 def _table(rows: list[dict[str, Any]], idle: int) -> str:
-    head = f"| carrier | msgs/s (one way, 1 channel) | RTT p50 (ms) | RTT p99 (ms) | KiB per idle channel ({idle:,} open) |"
-    lines = [head, "| --- | ---: | ---: | ---: | ---: |"]
+    head = (
+        "| carrier | msgs/s (one way, 1 channel) | per sender CPU-s | msgs/s (32 senders) | per sender CPU-s (32) "
+        f"| RTT p50 (ms) | RTT p99 (ms) | KiB per idle channel ({idle:,} open) |"
+    )
+    lines = [head, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in rows:
         idle_col = f"{r['idle_kib']:.1f}" if "idle_kib" in r else "n/a"
-        lines.append(f"| {r['carrier']} | {r['msgs_per_s']:,.0f} | {r['p50_ms']:.3f} | {r['p99_ms']:.3f} | {idle_col} |")
+        lines.append(
+            f"| {r['carrier']} | {r['msgs_per_s']:,.0f} | {r['per_cpu_s']:,.0f} | {r['msgs_per_s_32']:,.0f} "
+            f"| {r['per_cpu_s_32']:,.0f} | {r['p50_ms']:.3f} | {r['p99_ms']:.3f} | {idle_col} |"
+        )
     return "\n".join(lines)
 
 
