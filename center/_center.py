@@ -146,9 +146,10 @@ class Center:
         self.metrics = CenterMetrics(center_id)
         store.observer = self.metrics.store_op
         self.proxy_links = ProxyLinks(self)
-        # Snapshots every half grace period: the stored last_seen never lags
-        # enough for any center's sweeper to take a live host offline.
-        self.presence = PresenceBook(store, snapshot_every=max(0.5, self.grace / 2))
+        # Snapshots every third of the grace period: the stored last_seen never
+        # lags enough (a snapshot period plus a heartbeat) for any center's
+        # sweeper to take a live host offline.
+        self.presence = PresenceBook(store, snapshot_every=max(0.5, self.grace / 3))
         self.dispatcher = Dispatcher(self)
         self.progress = ProgressWriter(self)
         self.registrar = Registrar(self)

@@ -3,9 +3,10 @@
 Proxies report their agents in ``presence`` batches: comings, goings and
 heartbeats. A heartbeat changes nothing but a time and a health summary, so
 it is not written when it arrives: the book keeps it, and writes every
-agent's latest beat in ONE statement per snapshot (about every half grace
+agent's latest beat in ONE statement per snapshot (every third of the grace
 period, so the database's ``last_seen`` never lags enough for the sweeper
-of this or another center to take a live host offline). Comings and goings
+of this or another center to take a live host offline; a snapshot never
+revives a host that its proxy reported gone meanwhile). Comings and goings
 are written at once, in one transaction per batch: the database's
 ``online``/``proxy_id`` stay exact for every center that reads them.
 

@@ -382,7 +382,11 @@ class Store:
     def _write_beats(conn: sa.Connection, beats: Sequence[HostBeat], *, took_over: bool) -> None:
         where = agents.c.id == bindparam("aid")
         if not took_over:
-            where = sa.and_(where, agents.c.proxy_id == bindparam("pid"))
+            # A snapshot lands only on the row of the proxy that reported the beat,
+            # and never revives a host its proxy reported gone (a snapshot can be
+            # older than the news another center wrote); a host that only looked
+            # stale to a sweeper (E005) while it beat here is online again.
+            where = sa.and_(where, agents.c.proxy_id == bindparam("pid"), sa.or_(agents.c.online.is_(True), agents.c.code == "E005"))
         common = {"online": True, "proxy_id": bindparam("pid"), "last_seen": bindparam("seen"), "code": "", "carrier": bindparam("carrier")}
         with_health = [{"aid": b.agent_id, "pid": b.proxy_id, "seen": b.at, "carrier": b.carrier, "health": b.health} for b in beats if b.health is not None]
         bare = [{"aid": b.agent_id, "pid": b.proxy_id, "seen": b.at, "carrier": b.carrier} for b in beats if b.health is None]

@@ -77,6 +77,14 @@ def test_presence_changes_and_snapshots(store):
     store.presence_changes("p1", [], [], present=ids[:2])
     rows = {r["id"]: r for r in store.select_agents(all_hosts=True)}
     assert not rows[ids[2]]["online"] and rows[ids[2]]["code"] == "E001" and rows[ids[1]]["online"]
+    # a snapshot older than the news does not revive a host its proxy reported gone;
+    # one the sweeper found stale (E005) while it beat is online again
+    store.presence_snapshot([HostBeat(ids[2], "p1", now + 6)])
+    assert not store.select_agents(hosts=[ids[2]])[0]["online"]
+    store.mark_stale_agents(now + 5.5)
+    assert {r["id"]: r["code"] for r in store.select_agents(all_hosts=True) if not r["online"]} == {ids[0]: "E005", ids[1]: "E005", ids[2]: "E001"}
+    store.presence_snapshot([HostBeat(ids[1], "p1", now + 7)])
+    assert store.select_agents(hosts=[ids[1]])[0]["online"]
     store.proxy_lost("p1")
     assert not any(r["online"] for r in store.select_agents(all_hosts=True))
 
