@@ -13,6 +13,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
 
@@ -21,7 +22,7 @@ import trio
 from sqlalchemy import bindparam
 from sqlalchemy.dialects import mysql
 
-from transports import FINAL_STATES, AgentState, Result, TaskEvent, decode_value
+from transports import FINAL_STATES, Result, TaskEvent, decode_value
 
 from ._chunkindex import chunk_table
 from .security._audit import audit_table
@@ -148,6 +149,49 @@ def _state_in(states: Sequence[str]) -> Any:
     return sa.text("tasks.state IN (" + ", ".join(f"'{s}'" for s in states) + ")")
 
 
+@dataclass(frozen=True, slots=True)
+class Enrollee:
+    """A host registering: its identity (validated by the API) and what its agent reports."""
+
+    sn: str
+    hostname: str = ""
+    ip: str = ""
+    os: str = ""
+    idc: str = "default"
+    tags: tuple[str, ...] = ()
+    version: str = ""
+    public_key: str = ""
+    catalogue: str = ""
+
+    COLUMNS = ("hostname", "ip", "os", "idc", "tags", "version", "public_key", "catalogue")
+
+    @classmethod
+    def from_identity(cls, identity: dict[str, Any], version: str, public_key: str = "", catalogue: str = "") -> Enrollee:
+        return cls(
+            sn=identity["sn"], hostname=identity.get("hostname", ""), ip=identity.get("ip", ""), os=identity.get("os", ""),
+            idc=identity.get("idc") or "default", tags=tuple(sorted(identity.get("tags") or [])),
+            version=version, public_key=public_key, catalogue=catalogue,
+        )
+
+    def values(self) -> dict[str, Any]:
+        return {
+            "hostname": self.hostname, "ip": self.ip, "os": self.os, "idc": self.idc, "tags": json.dumps(list(self.tags)),
+            "version": self.version, "public_key": self.public_key, "catalogue": self.catalogue,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class HostBeat:
+    """An agent seen online through a proxy: when, over which carrier, and its
+    health summary (JSON text; None when this report carried none)."""
+
+    agent_id: str
+    proxy_id: str
+    at: float
+    carrier: str = ""
+    health: str | None = None
+
+
 def new_id(prefix: str = "") -> str:
     """Time-ordered, unique ids (sortable by creation)."""
     return f"{prefix}{int(time.time() * 1000):x}{uuid.uuid4().hex[:10]}"
@@ -195,31 +239,41 @@ class Store:
         self, identity: dict[str, Any], version: str, public_key: str = "", catalogue: str = ""
     ) -> tuple[str, bool]:
         """Upsert a host by SN; returns ``(agent_id, revoked)``."""
-        now = time.time()
-        values = {
-            "catalogue": catalogue,
-            "hostname": identity.get("hostname", ""),
-            "ip": identity.get("ip", ""),
-            "os": identity.get("os", ""),
-            "idc": identity.get("idc") or "default",
-            "tags": json.dumps(sorted(identity.get("tags") or [])),
-            "version": version,
-            "public_key": public_key,
-        }
-        with self.engine.begin() as conn:
-            row = conn.execute(sa.select(agents.c.id, agents.c.revoked).where(agents.c.sn == identity["sn"])).first()
-            if row is not None:
-                conn.execute(agents.update().where(agents.c.id == row.id).values(**values))
-                return row.id, bool(row.revoked)
-            agent_id = new_id("h")
+        return self.register_agents([Enrollee.from_identity(identity, version, public_key, catalogue)])[0]
+
+    def register_agents(self, enrollees: Sequence[Enrollee]) -> list[tuple[str, bool]]:
+        """Upsert many hosts by SN in ONE transaction (the registrar's group
+        commit); returns ``(agent_id, revoked)`` for each, in order. A SN twice
+        in one batch is one host (its last identity wins)."""
+        by_sn: dict[str, Enrollee] = {e.sn: e for e in enrollees}
+        for attempt in range(3):
             try:
-                conn.execute(agents.insert().values(id=agent_id, sn=identity["sn"], registered=now, **values))
+                known = self._upsert_enrollees(by_sn)
+                break
             except sa.exc.IntegrityError:
-                # Another center registered the same SN a moment ago.
-                conn.rollback()
-                got = self.engine.connect().execute(sa.select(agents.c.id).where(agents.c.sn == identity["sn"])).scalar_one()
-                return got, False
-            return agent_id, False
+                # Another center inserted one of these SNs a moment ago: read again.
+                if attempt == 2:
+                    raise
+        return [known[e.sn] for e in enrollees]
+
+    def _upsert_enrollees(self, by_sn: dict[str, Enrollee]) -> dict[str, tuple[str, bool]]:
+        now = time.time()
+        known: dict[str, tuple[str, bool]] = {}
+        with self.engine.begin() as conn:
+            for chunk in _chunks(list(by_sn), 500):
+                for row in conn.execute(sa.select(agents.c.sn, agents.c.id, agents.c.revoked).where(agents.c.sn.in_(chunk))):
+                    known[row.sn] = (row.id, bool(row.revoked))
+            updates = [{"aid": known[sn][0], **{f"v_{k}": v for k, v in e.values().items()}} for sn, e in by_sn.items() if sn in known]
+            if updates:
+                conn.execute(
+                    agents.update().where(agents.c.id == bindparam("aid")).values({k: bindparam(f"v_{k}") for k in Enrollee.COLUMNS}), updates
+                )
+            fresh = [sn for sn in by_sn if sn not in known]
+            for sn in fresh:
+                known[sn] = (new_id("h"), False)
+            if fresh:
+                conn.execute(agents.insert(), [{"id": known[sn][0], "sn": sn, "registered": now, **by_sn[sn].values()} for sn in fresh])
+        return known
 
     def add_catalogue(self, digest: str, doc: bytes) -> None:
         with self.engine.begin() as conn:
@@ -296,49 +350,51 @@ class Store:
         with self.engine.connect() as conn:
             return {r["id"]: self._agent_row(r) for r in conn.execute(sa.select(agents).where(agents.c.id.in_(ids))).mappings()}
 
-    def apply_presence(self, proxy_id: str, states: Sequence[AgentState], full: bool = False) -> list[str]:
-        """Record agents coming, going and beating; returns agents that came online."""
-        import msgspec
-
-        came: list[str] = []
+    def presence_changes(
+        self, proxy_id: str, came: Sequence[HostBeat], gone: Sequence[tuple[str, str]], present: Sequence[str] | None = None
+    ) -> None:
+        """Agents that came online through ``proxy_id``, went (``(agent_id, code)``),
+        and, for a full report, every agent it holds (the others it had go offline).
+        One transaction; a heartbeat that changes nothing else is not written here
+        (see :meth:`presence_snapshot`)."""
         with self.engine.begin() as conn:
-            if states:
-                ids = [s.agent_id for s in states]
-                was_online = set(conn.execute(sa.select(agents.c.id).where(agents.c.id.in_(ids), agents.c.online.is_(True), agents.c.proxy_id == proxy_id)).scalars())
-                for s in states:
-                    if s.online and s.agent_id not in was_online:
-                        came.append(s.agent_id)
-                # Heartbeats carry health; a bare "online" must not erase it.
-                with_health = [
-                    {"aid": s.agent_id, "pid": proxy_id, "seen": s.at, "carrier": s.carrier,
-                     "health": msgspec.json.encode(s.health).decode()}
-                    for s in states if s.online and s.health is not None
-                ]
-                bare = [
-                    {"aid": s.agent_id, "pid": proxy_id, "seen": s.at, "carrier": s.carrier}
-                    for s in states if s.online and s.health is None
-                ]
-                update = agents.update().where(agents.c.id == bindparam("aid"))
-                common = {"online": True, "proxy_id": bindparam("pid"), "last_seen": bindparam("seen"), "code": ""}
-                if with_health:
-                    conn.execute(update.values(**common, carrier=bindparam("carrier"), health=bindparam("health")), with_health)
-                if bare:
-                    conn.execute(update.values(**common, carrier=bindparam("carrier")), bare)
-                offline_rows = [{"aid": s.agent_id, "pid": proxy_id, "code": s.code or "E001"} for s in states if not s.online]
-                if offline_rows:
-                    # Only the proxy that holds the agent may take it offline: it may
-                    # already be connected to another one.
-                    conn.execute(
-                        agents.update().where(agents.c.id == bindparam("aid"), agents.c.proxy_id == bindparam("pid")).values(online=False, code=bindparam("code")),
-                        offline_rows,
-                    )
-            if full:
-                present = [s.agent_id for s in states if s.online]
-                q = agents.update().where(agents.c.proxy_id == proxy_id, agents.c.online.is_(True))
-                if present:
-                    q = q.where(agents.c.id.not_in(present))
-                conn.execute(q.values(online=False, code="E001"))
-        return came
+            self._write_beats(conn, came, took_over=True)
+            if gone:
+                # Only the proxy that holds the agent may take it offline: it may
+                # already be connected to another one.
+                conn.execute(
+                    agents.update().where(agents.c.id == bindparam("aid"), agents.c.proxy_id == bindparam("pid")).values(online=False, code=bindparam("code")),
+                    [{"aid": a, "pid": proxy_id, "code": code} for a, code in gone],
+                )
+            if present is not None:
+                held = conn.execute(sa.select(agents.c.id).where(agents.c.proxy_id == proxy_id, agents.c.online.is_(True))).scalars()
+                left = sorted(set(held) - set(present))
+                for chunk in _chunks(left, 500):
+                    conn.execute(agents.update().where(agents.c.id.in_(chunk), agents.c.proxy_id == proxy_id).values(online=False, code="E001"))
+
+    def presence_snapshot(self, beats: Sequence[HostBeat]) -> None:
+        """The latest heartbeat of many agents, in one statement (per kind of row).
+        A beat only lands on the row of the proxy that reported it."""
+        with self.engine.begin() as conn:
+            self._write_beats(conn, beats, took_over=False)
+
+    @staticmethod
+    def _write_beats(conn: sa.Connection, beats: Sequence[HostBeat], *, took_over: bool) -> None:
+        where = agents.c.id == bindparam("aid")
+        if not took_over:
+            # A snapshot lands only on the row of the proxy that reported the beat,
+            # and never revives a host its proxy reported gone (a snapshot can be
+            # older than the news another center wrote); a host that only looked
+            # stale to a sweeper (E005) while it beat here is online again.
+            where = sa.and_(where, agents.c.proxy_id == bindparam("pid"), sa.or_(agents.c.online.is_(True), agents.c.code == "E005"))
+        common = {"online": True, "proxy_id": bindparam("pid"), "last_seen": bindparam("seen"), "code": "", "carrier": bindparam("carrier")}
+        with_health = [{"aid": b.agent_id, "pid": b.proxy_id, "seen": b.at, "carrier": b.carrier, "health": b.health} for b in beats if b.health is not None]
+        bare = [{"aid": b.agent_id, "pid": b.proxy_id, "seen": b.at, "carrier": b.carrier} for b in beats if b.health is None]
+        if with_health:
+            conn.execute(agents.update().where(where).values(**common, health=bindparam("health")), with_health)
+        if bare:
+            # Heartbeats carry health; a bare "online" must not erase it.
+            conn.execute(agents.update().where(where).values(**common), bare)
 
     def proxy_lost(self, proxy_id: str, code: str = "E001") -> None:
         with self.engine.begin() as conn:
@@ -419,52 +475,20 @@ class Store:
                     conn.execute(tasks.update().where(tasks.c.id.in_(chunk), tasks.c.dispatched.is_(None)).values(dispatched=at))
 
     def apply_events(self, events: Sequence[TaskEvent]) -> None:
-        by_state: dict[str, list[dict[str, Any]]] = {}
-        for ev in events:
-            if ev.state in _BEFORE:
-                by_state.setdefault(ev.state, []).append({"tid": ev.task_id, "at": ev.at})
         with self.engine.begin() as conn:
-            for state, rows in by_state.items():
-                col = tasks.c[state]
-                conn.execute(
-                    tasks.update().where(tasks.c.id == bindparam("tid"), _state_in(_BEFORE[state])).values({tasks.c.state: state, col: bindparam("at")}),
-                    rows,
-                )
+            _apply_events(conn, events)
 
     def store_results(self, results: Sequence[Result]) -> set[str]:
         """Store final results, once each (a repeat is ignored); returns job ids touched."""
-        rows = []
-        for r in results:
-            if r.state not in FINAL_STATES:
-                continue
-            data = None
-            if r.data:
-                try:
-                    data = json.dumps(decode_value(r.data), default=str)
-                except Exception:
-                    data = json.dumps({"undecodable": True})
-            rows.append({
-                "tid": r.task_id, "st": r.state, "code": r.code, "msg": r.message, "ec": r.exit_code,
-                "out": r.stdout, "err": r.stderr, "data": data, "trunc": r.truncated,
-                "started": r.started or None, "fin": r.finished or time.time(),
-            })
-        if not rows:
-            return set()
         with self.engine.begin() as conn:
-            conn.execute(
-                tasks.update().where(tasks.c.id == bindparam("tid"), _state_in(NON_FINAL)).values(
-                    state=bindparam("st"), code=bindparam("code"), message=bindparam("msg"),
-                    exit_code=bindparam("ec"), stdout=bindparam("out"), stderr=bindparam("err"),
-                    data=bindparam("data"), truncated=bindparam("trunc"),
-                    running=sa.func.coalesce(tasks.c.running, bindparam("started")), finished=bindparam("fin"),
-                ),
-                rows,
-            )
-            ids = [r["tid"] for r in rows]
-            touched: set[str] = set()
-            for chunk in _chunks(ids, 500):
-                touched |= set(conn.execute(sa.select(tasks.c.job_id).where(tasks.c.id.in_(chunk)).distinct()).scalars())
-        return touched
+            return _store_results(conn, results)
+
+    def store_progress(self, events: Sequence[TaskEvent], results: Sequence[Result]) -> set[str]:
+        """Events, then results, of any number of proxy batches in ONE transaction
+        (the center's group commit); returns the job ids whose results landed."""
+        with self.engine.begin() as conn:
+            _apply_events(conn, events)
+            return _store_results(conn, results)
 
     def finalize(self, items: Sequence[tuple[str, str, str, str]]) -> set[str]:
         """Force tasks into a final state: ``(task_id, state, code, message)``.
@@ -480,10 +504,7 @@ class Store:
                 ),
                 rows,
             )
-            touched: set[str] = set()
-            for chunk in _chunks([t for t, *_ in items], 500):
-                touched |= set(conn.execute(sa.select(tasks.c.job_id).where(tasks.c.id.in_(chunk)).distinct()).scalars())
-        return touched
+        return {job_of(t) for t, *_ in items}
 
     def job(self, job_id: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
@@ -635,6 +656,54 @@ class Store:
         with self.engine.connect() as conn:
             q = sa.select(tasks.c.id, tasks.c.agent_id, tasks.c.state, tasks.c.proxy_id).where(tasks.c.job_id == job_id, tasks.c.state.in_(NON_FINAL))
             return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def job_of(task_id: str) -> str:
+    """The job id inside a task id (``{job_id}-{index:x}``)."""
+    return task_id.rsplit("-", 1)[0]
+
+
+def _apply_events(conn: sa.Connection, events: Sequence[TaskEvent]) -> None:
+    by_state: dict[str, list[dict[str, Any]]] = {}
+    for ev in events:
+        if ev.state in _BEFORE:
+            by_state.setdefault(ev.state, []).append({"tid": ev.task_id, "at": ev.at})
+    for state, rows in by_state.items():
+        col = tasks.c[state]
+        conn.execute(
+            tasks.update().where(tasks.c.id == bindparam("tid"), _state_in(_BEFORE[state])).values({tasks.c.state: state, col: bindparam("at")}),
+            rows,
+        )
+
+
+def _store_results(conn: sa.Connection, results: Sequence[Result]) -> set[str]:
+    rows = []
+    for r in results:
+        if r.state not in FINAL_STATES:
+            continue
+        data = None
+        if r.data:
+            try:
+                data = json.dumps(decode_value(r.data), default=str)
+            except Exception:
+                data = json.dumps({"undecodable": True})
+        rows.append({
+            "tid": r.task_id, "st": r.state, "code": r.code, "msg": r.message, "ec": r.exit_code,
+            "out": r.stdout, "err": r.stderr, "data": data, "trunc": r.truncated,
+            "started": r.started or None, "fin": r.finished or time.time(),
+        })
+    if not rows:
+        return set()
+    conn.execute(
+        tasks.update().where(tasks.c.id == bindparam("tid"), _state_in(NON_FINAL)).values(
+            state=bindparam("st"), code=bindparam("code"), message=bindparam("msg"),
+            exit_code=bindparam("ec"), stdout=bindparam("out"), stderr=bindparam("err"),
+            data=bindparam("data"), truncated=bindparam("trunc"),
+            running=sa.func.coalesce(tasks.c.running, bindparam("started")), finished=bindparam("fin"),
+        ),
+        rows,
+    )
+    return {job_of(r.task_id) for r in results if r.state in FINAL_STATES}
 
 
 def _chunks(items: list[T], size: int) -> Iterable[list[T]]:

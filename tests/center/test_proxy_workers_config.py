@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import trio
 
-from center._center import Center, ProxyLink
+from center._links import ProxyLink, ProxyLinks
 from center._config import ProxyConfig, load
 from center.proxy._proxy import Proxy
 from center.proxy._workers import worker_count
@@ -54,16 +55,16 @@ def _link(proxy_id: str, host: str, connections: int) -> tuple[ProxyLink, trio.M
 async def test_center_balances_hosts_not_workers() -> None:
     from transports import decode
 
-    center = Center.__new__(Center)  # only the balancing state is needed
-    center._idc_totals = {}
+    center = SimpleNamespace(links={})  # balancing reads only the center's links
+    balancer = ProxyLinks(center)  # type: ignore[arg-type]
     # Proxy "a" runs two workers holding 900 agents together; proxy "b" holds 300.
     # Worker w0 of "a" holds far more than w1: the kernel's choice, not to be evened out.
     a0, a0_rx = _link("a.w0", "a", 700)
     a1, a1_rx = _link("a.w1", "a", 200)
     b, b_rx = _link("b", "b", 300)
     center.links = {lk.proxy_id: lk for lk in (a0, a1, b)}
-    await center._balance("dc")  # the first report only records the total
-    await center._balance("dc")
+    await balancer._balance("dc")  # the first report only records the total
+    await balancer._balance("dc")
     sent = {name: decode(rx.receive_nowait()) for name, rx in (("a.w0", a0_rx), ("a.w1", a1_rx))}
     # Mean per proxy host is 600: each of a's two workers drains to 301.
     assert sent == {"a.w0": Balance(target=301), "a.w1": Balance(target=301)}
@@ -71,9 +72,9 @@ async def test_center_balances_hosts_not_workers() -> None:
         b_rx.receive_nowait()
 
     # Two workers of one proxy alone in their IDC: nothing to balance.
-    center._idc_totals = {}
+    balancer._idc_totals = {}
     center.links = {lk.proxy_id: lk for lk in (a0, a1)}
-    await center._balance("dc")
-    await center._balance("dc")
+    await balancer._balance("dc")
+    await balancer._balance("dc")
     with pytest.raises(trio.WouldBlock):
         a0_rx.receive_nowait()

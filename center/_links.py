@@ -1,0 +1,198 @@
+"""Proxy links: the one long connection each proxy keeps to this center.
+
+A link authenticates the proxy, then reads its messages for as long as it
+lives. The loop never waits on the database for a heartbeat or a result:
+presence goes to the in-memory book (:mod:`center._presence`), results and
+events to the group-commit writer (:mod:`center._progress`), and anything
+that must wait for this very loop (a re-dispatch waits for the dispatch
+ack the loop reads) runs in the link's nursery.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import re
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from transports import (
+    Balance,
+    Channel,
+    ChunkGet,
+    ChunkPut,
+    DispatchAck,
+    ErrorCode,
+    ErrorMsg,
+    Events,
+    LoadReport,
+    Output,
+    Ping,
+    Pong,
+    Presence,
+    Results,
+    TransportError,
+    Welcome,
+    receive_hello,
+)
+
+from ._credentials import proxy_token
+from ._metrics import log_failure
+from ._store import new_id
+
+if TYPE_CHECKING:
+    from ._center import Center
+
+log = logging.getLogger("starling.center")
+
+BALANCE_TOLERANCE = 1.1
+BALANCE_EVERY = 8.0
+#: A proxy worker's name in its hello ("w0", "w1" ...); its link is "<proxy_id>.<worker>".
+_WORKER = re.compile(r"w[0-9]{1,4}")
+
+
+@dataclass(eq=False)
+class ProxyLink:
+    """One linked proxy: its channel, its last load report, dispatches awaiting an ack."""
+
+    proxy_id: str
+    idc: str
+    channel: Channel
+    urls: list[str] = field(default_factory=list)
+    connections: int = 0
+    capacity: int = 0
+    balanced_at: float = 0.0
+    nursery: trio.Nursery | None = None
+    acks: dict[str, trio.Event] = field(default_factory=dict)
+    rejected: dict[str, list[Any]] = field(default_factory=dict)
+    #: The proxy this link belongs to: ``proxy_id`` itself, or for one worker
+    #: of a multi-process proxy (``proxy_id`` "p.w0", "p.w1" ...) the shared "p".
+    host: str = ""
+
+
+class ProxyLinks:
+    """Serves proxy links for a :class:`~center._center.Center` (its ``links`` dict)."""
+
+    def __init__(self, center: Center) -> None:
+        self.center = center
+        self._idc_totals: dict[str, int] = {}
+
+    async def session(self, channel: Channel) -> None:
+        center = self.center
+        hello = await receive_hello(channel, "proxy")
+        if hello is None:
+            return
+        expected = proxy_token(center.proxy_token, hello.node_id).encode()
+        if not hmac.compare_digest(hello.credential, expected):
+            log.warning("proxy %s refused: bad token", hello.node_id)
+            await channel.send(ErrorMsg(code=ErrorCode.P005.value, message="proxy authentication failed"))
+            return
+        if hello.node_id in await center.store.revoked_proxies():
+            log.warning("proxy %s refused: revoked", hello.node_id)
+            await channel.send(ErrorMsg(code=ErrorCode.P005.value, message="proxy revoked"))
+            return
+        channel.mark_authenticated()
+        revoked = await center.store.revoked_agents()
+        await channel.send(
+            Welcome(session=new_id("s"), heartbeat=center.heartbeat, server_time=time.time(), center_key=center.public_key, revoked=revoked)
+        )
+        if hello.worker and not _WORKER.fullmatch(hello.worker):
+            await channel.send(ErrorMsg(code=ErrorCode.P003.value, message=f"bad worker name {hello.worker[:20]!r}"))
+            return
+        link_id = f"{hello.node_id}.{hello.worker}" if hello.worker else hello.node_id
+        link = ProxyLink(proxy_id=link_id, idc=hello.idc or "default", channel=channel, host=hello.node_id)
+        old = center.links.get(link.proxy_id)
+        if old is not None:
+            await old.channel.aclose()
+        center.links[link.proxy_id] = link
+        await center.store.upsert_proxy(link.proxy_id, idc=link.idc, online=True)
+        log.info("proxy %s connected (%s)", link.proxy_id, link.idc, extra={"proxy_id": link.proxy_id})
+        try:
+            async with trio.open_nursery() as nursery:
+                link.nursery = nursery
+                await self._loop(link, channel)
+                nursery.cancel_scope.cancel()
+        finally:
+            if center.links.get(link.proxy_id) is link:
+                del center.links[link.proxy_id]
+                center.presence.proxy_lost(link.proxy_id)
+                with trio.CancelScope(shield=True):
+                    await center.store.proxy_lost(link.proxy_id)
+                log.warning("proxy %s disconnected", link.proxy_id, extra={"proxy_id": link.proxy_id, "code": ErrorCode.P007.value})
+
+    async def _loop(self, link: ProxyLink, channel: Channel) -> None:
+        async for msg in channel:
+            try:
+                await self._on_message(link, msg)
+            except (TransportError, trio.Cancelled):
+                raise
+            except Exception as exc:
+                # A store hiccup must not drop the link: unacknowledged
+                # results are re-sent by the proxy.
+                log_failure(log, f"handling {type(msg).__name__} from proxy {link.proxy_id} failed", exc, proxy_id=link.proxy_id)
+
+    async def _on_message(self, link: ProxyLink, msg: Any) -> None:
+        center = self.center
+        if isinstance(msg, (Results, Events)):
+            await center.progress.put(link, msg)
+        elif isinstance(msg, DispatchAck):
+            link.rejected[msg.dispatch_id] = msg.rejected
+            ev = link.acks.pop(msg.dispatch_id, None)
+            if ev is not None:
+                ev.set()
+        elif isinstance(msg, Presence):
+            came = await center.presence.apply(link.proxy_id, msg.agents, msg.full)
+            if came and link.nursery is not None:
+                # Not inline: a dispatch waits for its ack, which this very loop reads.
+                link.nursery.start_soon(center.dispatcher.redispatch_for, came)
+        elif isinstance(msg, LoadReport):
+            link.urls = msg.urls
+            link.connections = msg.connections
+            link.capacity = msg.capacity
+            center.assigned[link.proxy_id] = 0
+            await center.store.upsert_proxy(
+                link.proxy_id, idc=msg.idc or link.idc, urls=msg.urls, connections=msg.connections,
+                capacity=msg.capacity, load1=msg.load1, cpus=msg.cpus, rss=msg.rss, online=True,
+            )
+            await self._balance(link.idc)
+        elif isinstance(msg, Output):
+            center.outputs.add(msg)
+        elif isinstance(msg, (ChunkGet, ChunkPut)) and center.files is not None and link.nursery is not None:
+            link.nursery.start_soon(center.files.serve, link.channel, msg)  # not inline: chunks are big
+        elif isinstance(msg, Ping):
+            await link.channel.send(Pong(seq=msg.seq))
+        elif isinstance(msg, ErrorMsg):
+            log.warning("proxy %s reports %s: %s", link.proxy_id, msg.code, msg.message)
+
+    async def _balance(self, idc: str) -> None:
+        """Even out agents over the linked proxies of one IDC: a proxy above the
+        mean by more than the tolerance is told to drain idle agents down to it.
+        (A proxy linked to several centers hears the same target from each.)"""
+        # A multi-process proxy is one host: the kernel spreads its agents over
+        # its workers, so only whole hosts are balanced against each other.
+        hosts: dict[str, list[ProxyLink]] = defaultdict(list)
+        for lk in self.center.links.values():
+            if lk.idc == idc:
+                hosts[lk.host or lk.proxy_id].append(lk)
+        if len(hosts) < 2:
+            return
+        total = sum(lk.connections for group in hosts.values() for lk in group)
+        previous, self._idc_totals[idc] = self._idc_totals.get(idc), total
+        if previous is None or abs(total - previous) > max(5, 0.02 * total):
+            return  # agents are still arriving or leaving: let it settle first
+        mean = total / len(hosts)
+        now = time.monotonic()
+        for host, group in hosts.items():
+            held = sum(lk.connections for lk in group)
+            if held > mean * BALANCE_TOLERANCE + 2 and now - group[0].balanced_at > BALANCE_EVERY:
+                log.info("proxy %s holds %d agents, IDC mean %.0f: draining to %d", host, held, mean, int(mean) + 1)
+                for lk in group:
+                    lk.balanced_at = now
+                    try:  # each worker drains its share of the host's excess
+                        await lk.channel.send(Balance(target=int(mean / len(group)) + 1))
+                    except TransportError:
+                        pass
