@@ -79,7 +79,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         sources = [f"127.0.0.{2 + i}" for i in range(args.sources)]
         t0 = time.monotonic()
         c.start_simfleet(n, procs=args.procs, sources=sources, concurrency=args.concurrency)
-        limit = 120 + n / 20
+        limit = 180 + n / 10
         c.wait_until(lambda: c.sim_status()["registered"] >= n, limit, f"{n} registered")
         registered_s = time.monotonic() - t0
         c.wait_until(lambda: c.sim_status()["connected"] >= n, limit, f"{n} connected")
@@ -141,6 +141,7 @@ def main() -> int:
     ap.add_argument("--heartbeat", type=float, default=5.0, help="heartbeat interval the proxy asks for")
     ap.add_argument("--idle", type=float, default=10.0, help="seconds of idle heartbeating measured")
     ap.add_argument("--json", action="store_true", help="also print one JSON object as the last line")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory (configs, logs) when it fails")
     args = ap.parse_args()
     if args.conns < 1 or args.workers < 1 or not 1 <= args.sources <= 200:
         ap.error("--conns and --workers must be >= 1, --sources within 1..200")
@@ -148,8 +149,13 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="starling-conns-"))
     try:
         result = run(args, work)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    except BaseException:
+        if args.keep:
+            print(f"work directory kept: {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+        raise
+    shutil.rmtree(work, ignore_errors=True)
     print(table(result))
     if args.json:
         print(json.dumps(result))
