@@ -141,7 +141,7 @@ def main() -> int:
     ap.add_argument("--heartbeat", type=float, default=5.0, help="heartbeat interval the proxy asks for")
     ap.add_argument("--idle", type=float, default=10.0, help="seconds of idle heartbeating measured")
     ap.add_argument("--json", action="store_true", help="also print one JSON object as the last line")
-    ap.add_argument("--keep", action="store_true", help="keep the work directory (configs, logs) when it fails")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory (configs, logs)")
     args = ap.parse_args()
     if args.conns < 1 or args.workers < 1 or not 1 <= args.sources <= 200:
         ap.error("--conns and --workers must be >= 1, --sources within 1..200")
@@ -149,13 +149,11 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="starling-conns-"))
     try:
         result = run(args, work)
-    except BaseException:
+    finally:
         if args.keep:
             print(f"work directory kept: {work}", file=sys.stderr)
         else:
             shutil.rmtree(work, ignore_errors=True)
-        raise
-    shutil.rmtree(work, ignore_errors=True)
     print(table(result))
     if args.json:
         print(json.dumps(result))

@@ -43,7 +43,6 @@ DEFAULT_PREAUTH_FRAME = 16 * 1024
 _LOG_EVERY = 10.0  # seconds between two lines about refused or timed-out peers
 _TRIM_AFTER = 64  # strangers gone since the last trim that make one worthwhile
 _TRIM_GAP = 5.0  # seconds between two trims
-_SETTLED_AFTER = 256  # logins since the last trim that make one worthwhile once arrivals stop
 
 
 @dataclass(frozen=True)
@@ -110,8 +109,6 @@ class Admission:
         self.authenticated = True
         self.scope.deadline = math.inf
         self.gate._leave_preauth(self.source)
-        self.gate._logins += 1
-        self.gate._last_login = time.monotonic()
 
     def release(self) -> None:
         """The connection ended; idempotent."""
@@ -153,8 +150,6 @@ class ConnGate:
         self.peak_preauth = 0
         self._since_trim = 0
         self._last_trim = -math.inf
-        self._logins = 0  # logins since the last trim
-        self._last_login = -math.inf
         self._trim_pending = False
         self._log_refused = _RateLog(logging.WARNING)
         self._log_timeout = _RateLog(logging.INFO)
@@ -222,20 +217,8 @@ class ConnGate:
         while the last one was too recent."""
         while True:
             await trio.sleep(_TRIM_GAP / 2)
-            now = time.monotonic()
-            if self.preauth or now - self._last_trim < _TRIM_GAP:
-                continue
-            if self._trim_pending:
+            if self._trim_pending and not self.preauth and time.monotonic() - self._last_trim >= _TRIM_GAP:
                 self._trim()
-            elif self._logins >= _SETTLED_AFTER and now - self._last_login >= _TRIM_GAP:
-                # A wave of agents came in and it is quiet now: their TLS
-                # handshakes left freed heap in between the connections that
-                # stay (3-4 KiB per connection), which glibc keeps mapped.
-                logins, self._logins = self._logins, 0
-                self._last_trim = now
-                before = _rss()
-                trim_memory()
-                log.info("%s: %d logins settled; memory trimmed, RSS %s -> %s MiB", self.name, logins, before, _rss())
 
 
 _trim: object = None
