@@ -29,6 +29,8 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -112,7 +114,21 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             "job_reach": ok, "job_total": len(job["results"]), "job_wall_s": round(job_s, 2),
         }
     finally:
-        c.stop_all()
+        stop_gently(c)
+
+
+def stop_gently(c: Cluster) -> None:
+    """SIGTERM the process trees first (the simfleet supervisor and the proxy
+    supervisor stop their children by PID), then the cluster's SIGKILL sweep."""
+    for name in ("simfleet", "proxy-1"):
+        proc = c.procs.get(name)
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                pass
+    c.stop_all()
 
 
 def table(r: dict[str, Any]) -> str:

@@ -20,7 +20,8 @@ proxy with ``workers = N`` is a small supervisor and N worker processes:
 * A worker that dies is started again (after 0.5 s, doubling to 10 s while it
   keeps dying); its agents reconnect meanwhile (to any worker) and replay
   their journals, so nothing is lost or run twice. SIGTERM/SIGINT stop the
-  workers (SIGTERM, then SIGKILL after 10 s), each by its own PID.
+  workers (SIGTERM, then SIGKILL after 10 s), each by its own PID; a
+  supervisor killed outright takes its workers with it (``PR_SET_PDEATHSIG``).
 """
 
 from __future__ import annotations
@@ -93,30 +94,42 @@ def _reserve(listen: list[str]) -> tuple[list[str], list[Any]]:
     return urls, held
 
 
+async def _wait_exit(proc: subprocess.Popen[bytes]) -> None:
+    """Wait for ``proc`` to exit (a pidfd turns readable), and reap it."""
+    fd = os.pidfd_open(proc.pid)
+    try:
+        await trio.lowlevel.wait_readable(fd)
+    finally:
+        os.close(fd)
+    proc.wait()
+
+
 async def _keep_worker(name: str, argv: list[str], env: dict[str, str], workers: Workers) -> None:
     delay = RESTART_MIN
     while True:
         started = time.monotonic()
-        proc = await trio.lowlevel.open_process(argv, env=env, stdin=subprocess.DEVNULL)
+        # Started from this (the main) thread, not a trio worker thread: the
+        # worker's PR_SET_PDEATHSIG fires when the thread that forked it ends.
+        proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL)  # noqa: ASYNC220 - a fork/exec, not a wait
         workers.pids[name] = proc.pid
         workers.write_status()
         log.info("proxy worker %s started (pid %d)", name, proc.pid)
         try:
-            code = await proc.wait()
+            await _wait_exit(proc)
         finally:
-            if proc.returncode is None:
+            if proc.poll() is None:
                 with trio.CancelScope(shield=True):
                     proc.send_signal(signal.SIGTERM)
                     with trio.move_on_after(STOP_GRACE):
-                        await proc.wait()
-                    if proc.returncode is None:
+                        await _wait_exit(proc)
+                    if proc.poll() is None:
                         proc.kill()
-                        await proc.wait()
+                        proc.wait()
         workers.pids.pop(name, None)
         workers.restarts[name] += 1
         workers.write_status()
         delay = RESTART_MIN if time.monotonic() - started > HEALTHY_AFTER else min(delay * 2, RESTART_MAX)
-        log.warning("proxy worker %s (pid %d) exited with %s; restarting in %.1fs", name, proc.pid, code, delay)
+        log.warning("proxy worker %s (pid %d) exited with %s; restarting in %.1fs", name, proc.pid, proc.returncode, delay)
         await trio.sleep(delay)
 
 
@@ -126,7 +139,7 @@ async def run_workers(cfg: ProxyConfig, config_path: str | None, *, task_status:
     listen, held = _reserve(cfg.listen)
     workers = Workers(count, os.environ.get("STARLING_PROXY_STATUS_FILE", ""))
     workers.listen = listen
-    env = dict(os.environ, STARLING_PROXY_LISTEN=",".join(listen))
+    env = dict(os.environ, STARLING_PROXY_LISTEN=",".join(listen), STARLING_PROXY_SUPERVISOR=str(os.getpid()))
     if not cfg.advertise:
         env["STARLING_PROXY_ADVERTISE"] = ",".join(listen)
     try:
@@ -147,9 +160,31 @@ async def run_workers(cfg: ProxyConfig, config_path: str | None, *, task_status:
             sock.close()
 
 
+def die_with_supervisor(supervisor: int) -> None:
+    """Have the kernel send this worker SIGTERM when its supervisor dies, even
+    by SIGKILL (Linux ``PR_SET_PDEATHSIG``, through cffi's ABI mode), so no
+    worker outlives its supervisor holding agents and a center link; exit at
+    once if it is already gone."""
+    try:
+        import cffi
+
+        ffi = cffi.FFI()
+        ffi.cdef("int prctl(int option, unsigned long arg2, unsigned long arg3, unsigned long arg4, unsigned long arg5);")
+        ffi.dlopen(None).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except Exception as exc:  # not Linux/glibc, or no cffi backend
+        log.warning("proxy worker cannot follow its supervisor's death: %s", exc)
+    if supervisor and os.getppid() != supervisor:
+        raise SystemExit("the proxy supervisor is gone")
+
+
+_PR_SET_PDEATHSIG = 1
+
+
 def main_worker(config_path: str, name: str) -> int:
     """Entry of one worker process (started by :func:`run_workers`)."""
     from transports import set_log_context, setup_logging
+
+    die_with_supervisor(int(os.environ.get("STARLING_PROXY_SUPERVISOR", "0")))
 
     from .._config import load
     from .._server import run_proxy

@@ -16,7 +16,6 @@ import signal
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -102,7 +101,7 @@ def test_worker_killed_mid_job_loses_nothing(cluster: Cluster) -> None:
     c.wait_until(lambda: all(p["linked"] for p in _workers(c).values()) and len(_workers(c)) == 2, 30, "both linked")
 
 
-def test_supervisor_stops_its_workers(cluster: Cluster, tmp_path: Path) -> None:
+def test_supervisor_stops_its_workers(cluster: Cluster) -> None:
     c = cluster
     pids = list(_status(c)["pids"].values())
     proc = c.procs["proxy-1"]
@@ -120,3 +119,19 @@ def _alive(pid: int) -> bool:
             return fh.read().split(") ", 1)[1][0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_workers_die_with_a_killed_supervisor(cluster: Cluster) -> None:
+    """SIGKILL leaves the supervisor no chance to stop its workers: the kernel
+    does it (PR_SET_PDEATHSIG), so no worker is left holding agents."""
+    c = cluster
+    (c.root / "workers.json").unlink(missing_ok=True)
+    c._start("proxy-1")
+    c.wait_until(lambda: len(_status(c)["pids"]) == 2, 30, "workers started")
+    pids = list(_status(c)["pids"].values())
+    os.kill(c.procs["proxy-1"].pid, signal.SIGKILL)  # the supervisor this test started
+    c.procs["proxy-1"].wait(10)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and any(_alive(p) for p in pids):
+        time.sleep(0.2)
+    assert not any(_alive(p) for p in pids)
