@@ -9,7 +9,8 @@ import subprocess
 import msgspec
 import pytest
 
-from agent_core import ActionError, PluginHost
+from agent_core import ActionError
+from agent_core.host import PluginHost
 from agent_core.testing import run_action
 from plugins.containers.docker_images import parse_images
 

@@ -9,7 +9,8 @@ import subprocess
 import msgspec
 import pytest
 
-from agent_core import ActionContext, ActionError, PluginHost, TaskInfo
+from agent_core import ActionContext, ActionError, TaskInfo
+from agent_core.host import PluginHost
 from agent_core.testing import run_action
 from plugins.containers._common import run_cli
 from plugins.containers.docker_ps import PsParams, build_argv, parse_ps
