@@ -24,7 +24,6 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route, WebSocketRoute
-from starlette.websockets import WebSocket
 
 from transports import FINAL_STATES, ErrorCode, StarlingError, catalogue_digest, catalogue_markdown
 
@@ -520,9 +519,9 @@ def build_app(center: Center, *, enroll_token: str, authenticate: Authenticator,
     # -- the web terminal (center._terminal) --------------------------------------------------------
 
     from ._config import ConsoleConfig
+    from ._terminal import TerminalEndpoint
     from ._termline import LineGuard
     from ._termrecord import SessionRecorder
-    from ._terminal import TerminalEndpoint
 
     console_cfg = getattr(center, "console_config", None) or ConsoleConfig()
     tokens = TokenBook(console_cfg.terminal_token_ttl, console_cfg.terminal_token_max_ttl)

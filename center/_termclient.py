@@ -121,9 +121,9 @@ async def open_terminal(
         query["rows"] = str(rows)
     scheme = "wss" if parts.scheme == "https" else "ws"
     url = f"{scheme}://{parts.netloc}/api/v1/terminal/ws?{urlencode(query)}"
-    headers = [("Origin", origin if origin is not None else f"{parts.scheme}://{parts.netloc}")]
+    headers = [(b"Origin", (origin if origin is not None else f"{parts.scheme}://{parts.netloc}").encode())]
     if cookie:
-        headers.append(("Cookie", cookie))
+        headers.append((b"Cookie", cookie.encode()))
     ctx: ssl.SSLContext | None = client_context(ca_file or None) if scheme == "wss" else None
     async with open_websocket_url(url, ssl_context=ctx, extra_headers=headers, message_queue_size=4096) as ws:
         term = TerminalClient(ws)

@@ -29,7 +29,16 @@ from typing import Any
 import trio
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from transports import Channel, ErrorCode, StarlingError, StreamClose, StreamData, StreamOpen, StreamResize, send_if_open
+from transports import (
+    Channel,
+    ErrorCode,
+    StarlingError,
+    StreamClose,
+    StreamData,
+    StreamOpen,
+    StreamResize,
+    send_if_open,
+)
 
 from ._termauth import ACTION, TerminalRefused, close_code_for, may_open
 
@@ -263,8 +272,7 @@ class TerminalEndpoint:
                 await self._upstream(ws, session, guard, recorder, outcome)
                 nursery.cancel_scope.cancel()
         finally:
-            with trio.CancelScope(shield=True):
-                recorder.close(outcome)
+            recorder.close(outcome)
         if "error" in outcome:
             code, message, close = outcome["error"]
             raise TerminalRefused(message, code=code, close=close)
@@ -301,10 +309,11 @@ class TerminalEndpoint:
             while True:
                 raw = await ws.receive_text()
                 try:
-                    frame = json.loads(raw) if len(raw) <= MAX_FRAME else None
+                    parsed = json.loads(raw) if len(raw) <= MAX_FRAME else None
                 except ValueError:
-                    frame = None
-                kind = frame.get("type") if isinstance(frame, dict) else None
+                    parsed = None
+                frame: dict[str, Any] = parsed if isinstance(parsed, dict) else {}
+                kind = frame.get("type")
                 if kind == "input" and isinstance(frame.get("data"), str):
                     data: str = frame["data"]
                     if len(data.encode()) > self.cfg.terminal_max_input:

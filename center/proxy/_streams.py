@@ -21,7 +21,14 @@ from typing import Any
 
 import trio
 
-from transports import Channel, ErrorCode, StreamClose, StreamData, StreamOpen, StreamResize, send_if_open
+from transports import (
+    Channel,
+    ErrorCode,
+    StreamClose,
+    StreamData,
+    StreamOpen,
+    send_if_open,
+)
 
 log = logging.getLogger("starling.proxy")
 
