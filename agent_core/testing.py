@@ -451,3 +451,31 @@ def hidden_tools(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[..
         return runner
 
     return hide
+
+
+def _inner_skip(exc: BaseException | None) -> BaseException | None:
+    """The first ``pytest.skip`` with a reason inside an exception group chain."""
+    todo = [exc] if exc is not None else []
+    while todo:
+        cur = todo.pop()
+        if isinstance(cur, pytest.skip.Exception) and cur.msg:
+            return cur
+        if isinstance(cur, BaseExceptionGroup):
+            todo.extend(cur.exceptions)
+    return None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Any:
+    """Keep the reason of a ``pytest.skip(reason)`` raised inside a trio test.
+
+    pytest-trio re-raises a skip that surfaced through a nursery as a bare ``pytest.skip()``,
+    which drops the reason; the summary must say why a test did not exercise its subject.
+    """
+    try:
+        return (yield)
+    except pytest.skip.Exception as exc:
+        inner = None if exc.msg else _inner_skip(exc.__context__)
+        if inner is not None:
+            raise inner from None
+        raise

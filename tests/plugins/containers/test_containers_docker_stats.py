@@ -9,7 +9,7 @@ import msgspec
 import pytest
 
 from agent_core import ActionError, PluginHost
-from agent_core.testing import needs, run_action
+from agent_core.testing import run_action
 from plugins.containers._common import check_ref
 from plugins.containers.docker_stats import parse_stats
 
