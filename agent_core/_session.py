@@ -272,13 +272,15 @@ class AgentSession:
                 connected = True
                 if settings.transport == "auto":
                     self.owner.remember_scheme(url.split("://")[0])
+                began = trio.current_time()
                 try:
                     await self._session(channel, proxy)
-                    delay = settings.backoff_min
                 except BaseException as raised:
                     leaves = leaf_errors(raised)
                     if any(isinstance(e, (trio.Cancelled, KeyboardInterrupt)) for e in leaves):
                         raise
+                    if self.channel is not None and trio.current_time() - began > 10:
+                        delay = settings.backoff_min  # it was a working link: start the backoff afresh
                     first = leaves[0]
                     if isinstance(first, _Drained):
                         self.owner.statistics["drained"] += 1
@@ -436,7 +438,9 @@ class AgentSession:
             return False
         self._outbox.append(msg)
         if self._writing_on is channel:
-            if len(self._outbox) > OUTBOX_HIGH_WATER and self._flushed is not None:
+            if len(self._outbox) > OUTBOX_HIGH_WATER:
+                if self._flushed is None:
+                    self._flushed = trio.Event()
                 await self._flushed.wait()
             return True
         self._writing_on = channel
@@ -450,8 +454,6 @@ class AgentSession:
                 if self._flushed is not None:
                     self._flushed.set()
                     self._flushed = None
-                if self._outbox and len(self._outbox) >= OUTBOX_HIGH_WATER:
-                    self._flushed = trio.Event()
             return True
         except TransportError:
             return False

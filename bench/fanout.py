@@ -26,7 +26,9 @@ import argparse
 import json
 import math
 import shutil
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -62,12 +64,40 @@ def _cpu(pids: list[int]) -> float:
 
 def _pct(values: list[float], q: float) -> float:
     if not values:
-        return float("nan")
+        raise SystemExit("no result carries a finish time")
     values = sorted(values)
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
-def one(work: Path, hosts: int, *, store: str, runs: int, heartbeat: float, procs: int, sources: int) -> dict[str, Any]:
+class Profiler:
+    """py-spy on every role for one phase; collapsed stacks in ``DIR/<phase>-<role>.txt``."""
+
+    def __init__(self, out: Path | None) -> None:
+        self.out = out
+        self.running: list[subprocess.Popen[bytes]] = []
+
+    def start(self, phase: str, roles: dict[str, list[int]]) -> None:
+        if self.out is None:
+            return
+        self.out.mkdir(parents=True, exist_ok=True)
+        spy = str(Path(sys.executable).parent / "py-spy")
+        for role, pids in roles.items():
+            for pid in pids:
+                dest = self.out / f"{phase}-{role}-{pid}.txt"
+                self.running.append(subprocess.Popen(
+                    [spy, "record", "--format", "raw", "--rate", "200", "-p", str(pid), "-o", str(dest)],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                ))
+
+    def stop(self) -> None:
+        for proc in self.running:
+            proc.send_signal(signal.SIGINT)
+        for proc in self.running:
+            proc.wait(60)
+        self.running = []
+
+
+def one(work: Path, hosts: int, *, store: str, runs: int, heartbeat: float, procs: int, sources: int, profiler: Profiler) -> dict[str, Any]:
     c = Cluster(work / f"n{hosts}", heartbeat=heartbeat, db=store, capacity=max(20000, hosts))
     try:
         c.start_center()
@@ -75,11 +105,16 @@ def one(work: Path, hosts: int, *, store: str, runs: int, heartbeat: float, proc
         addrs = [f"127.0.0.{2 + i}" for i in range(sources)] if sources > 1 else []
         t0 = time.monotonic()
         c.start_simfleet(hosts, procs=procs, sources=addrs, concurrency=32)
+        if profiler.out is not None:
+            time.sleep(2)  # the fleet's processes are up
+            fleet = [p.pid for p in psutil.Process(c.procs["simfleet"].pid).children()] if procs > 1 else [c.procs["simfleet"].pid]
+            profiler.start(f"n{hosts}-register", {"center": [c.procs["center"].pid], "proxy": [c.procs["proxy-1"].pid], "fleet": fleet})
         limit = 60 + hosts / 50
         c.wait_until(lambda: c.sim_status()["registered"] >= hosts, limit, f"{hosts} registered")
         reg_s = time.monotonic() - t0
         c.wait_until(lambda: c.online_hosts() >= hosts, limit, f"{hosts} online")
         online_s = time.monotonic() - t0
+        profiler.stop()
         time.sleep(3)  # let registration traffic settle
         st = c.sim_status()
         fleet_pids = st.get("pids", [st["pid"]])
@@ -89,7 +124,9 @@ def one(work: Path, hosts: int, *, store: str, runs: int, heartbeat: float, proc
         lat50: list[float] = []
         lat99: list[float] = []
         cpu: dict[str, list[float]] = {r: [] for r in roles}
-        for _ in range(runs):
+        for run in range(runs):
+            if run == runs - 1:
+                profiler.start(f"n{hosts}-job", roles)
             before = {r: _cpu(p) for r, p in roles.items()}
             t_submit = time.time()
             t1 = time.monotonic()
@@ -98,6 +135,7 @@ def one(work: Path, hosts: int, *, store: str, runs: int, heartbeat: float, proc
             while not view.get("complete"):
                 view = c.client.wait(job_id, 300)
             walls.append(time.monotonic() - t1)
+            profiler.stop()
             after = {r: _cpu(p) for r, p in roles.items()}
             for r in roles:
                 cpu[r].append(after[r] - before[r])
@@ -142,6 +180,7 @@ def main() -> int:
     ap.add_argument("--procs", type=int, default=0, help=f"fleet processes (default: one per {PER_PROC:,} hosts)")
     ap.add_argument("--sources", type=int, default=0, help=f"127.0.0.x source addresses (default: one per {PER_SOURCE:,})")
     ap.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    ap.add_argument("--profile", default="", help="py-spy every role during registration and the last job; stacks go to DIR")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-fanout-"))
     rows = []
@@ -149,7 +188,8 @@ def main() -> int:
         for n in args.hosts:
             procs = args.procs or math.ceil(n / PER_PROC)
             sources = args.sources or math.ceil(n / PER_SOURCE)
-            rows.append(one(work, n, store=args.store, runs=args.runs, heartbeat=args.heartbeat, procs=procs, sources=sources))
+            rows.append(one(work, n, store=args.store, runs=args.runs, heartbeat=args.heartbeat, procs=procs, sources=sources,
+                            profiler=Profiler(Path(args.profile) if args.profile else None)))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     cols = list(rows[0])
