@@ -98,6 +98,9 @@ class SessionJournal(Protocol):
 
     def unacked(self) -> list[Result]: ...
 
+    def flush(self) -> None:
+        """Make every write so far durable (called before a message leaves)."""
+
 
 class Signer(Protocol):
     """Proves the agent's identity: hello proofs and result signatures."""
@@ -427,8 +430,10 @@ class AgentSession:
     async def send(self, msg: Message) -> bool:
         """Send on the current connection; False when there is none or it broke.
 
-        Coalesced: while one write is in flight, later messages wait in the
-        outbox and the writer sends them all in its next write. A caller whose
+        Coalesced: the writer waits one scheduler pass before writing, and
+        while a write is in flight later messages wait in the outbox; the
+        writer sends all that queued in its next write. The journal is flushed
+        before every write. A caller whose
         message joined the outbox returns at once (it is as good as sent: a
         result lost with a broken link is re-sent from the journal); past
         :data:`OUTBOX_HIGH_WATER` queued messages, callers wait for the writer.
@@ -445,8 +450,11 @@ class AgentSession:
             return True
         self._writing_on = channel
         try:
+            # One scheduler pass first: what other tasks send meanwhile joins this write.
+            await trio.lowlevel.cancel_shielded_checkpoint()
             while self._outbox and self.channel is channel:
                 batch, self._outbox = self._outbox, []
+                self.journal.flush()  # what these messages report is durable before they leave
                 if len(batch) == 1:
                     await channel.send(batch[0])
                 else:

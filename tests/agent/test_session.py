@@ -70,6 +70,9 @@ class _NoJournal:
     def unacked(self) -> list[Result]:
         return []
 
+    def flush(self) -> None:
+        pass
+
 
 class _Owner(SessionOwner):
     statistics: Counter[str] = Counter()
