@@ -6,6 +6,7 @@ from pathlib import Path
 
 import msgspec
 import trio
+import trio.lowlevel
 
 from contrib.simfleet import FleetJournal, interpret
 from contrib.simfleet._executor import execute
@@ -81,8 +82,8 @@ async def test_journal_group_commit(tmp_path: Path) -> None:
     assert other.execute("SELECT count(*) FROM tasks").fetchone()[0] == 100
     assert j.commits == 1
     j.start("h1", "g1")
-    await trio.sleep(0)  # the next scheduler pass commits on its own
-    await trio.sleep(0)
+    await trio.lowlevel.checkpoint()  # the next scheduler pass commits on its own
+    await trio.lowlevel.checkpoint()
     assert other.execute("SELECT count(*) FROM executions").fetchone()[0] == 1
     assert j.commits == 2
     other.close()
