@@ -97,8 +97,10 @@ class Profiler:
         self.running = []
 
 
-def one(work: Path, hosts: int, *, store: str, runs: int, heartbeat: float, procs: int, sources: int, profiler: Profiler) -> dict[str, Any]:
-    c = Cluster(work / f"n{hosts}", heartbeat=heartbeat, db=store, capacity=max(20000, hosts))
+def one(
+    work: Path, hosts: int, *, store: str, runs: int, heartbeat: float, procs: int, sources: int, workers: int, profiler: Profiler
+) -> dict[str, Any]:
+    c = Cluster(work / f"n{hosts}", heartbeat=heartbeat, db=store, capacity=max(20000, hosts), proxy_workers=workers)
     try:
         c.start_center()
         c.start_proxy("proxy-1")
@@ -155,6 +157,7 @@ def one(work: Path, hosts: int, *, store: str, runs: int, heartbeat: float, proc
         return {
             "hosts": hosts,
             "procs": procs,
+            "proxy_workers": workers,
             "register_per_s": hosts / reg_s,
             "online_s": online_s,
             "job_wall_s": wall,
@@ -179,6 +182,8 @@ def main() -> int:
     ap.add_argument("--heartbeat", type=float, default=30.0, help="heartbeat interval in seconds")
     ap.add_argument("--procs", type=int, default=0, help=f"fleet processes (default: one per {PER_PROC:,} hosts)")
     ap.add_argument("--sources", type=int, default=0, help=f"127.0.0.x source addresses (default: one per {PER_SOURCE:,})")
+    ap.add_argument("--proxy-workers", type=int, default=0,
+                    help=f"proxy worker processes (default: one per {PER_PROC:,} hosts; needs a proxy with `workers`)")
     ap.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     ap.add_argument("--profile", default="", help="py-spy every role during registration and the last job; stacks go to DIR")
     args = ap.parse_args()
@@ -188,8 +193,9 @@ def main() -> int:
         for n in args.hosts:
             procs = args.procs or math.ceil(n / PER_PROC)
             sources = args.sources or math.ceil(n / PER_SOURCE)
+            workers = args.proxy_workers or math.ceil(n / PER_PROC)
             rows.append(one(work, n, store=args.store, runs=args.runs, heartbeat=args.heartbeat, procs=procs, sources=sources,
-                            profiler=Profiler(Path(args.profile) if args.profile else None)))
+                            workers=workers, profiler=Profiler(Path(args.profile) if args.profile else None)))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     cols = list(rows[0])

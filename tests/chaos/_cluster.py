@@ -34,7 +34,7 @@ class Cluster:
     """Processes of one test cluster, each known by a name (``center``,
     ``proxy-1``, ``agent-1``, ``simfleet``) and killed only by its PID."""
 
-    def __init__(self, root: Path, *, proxies: int = 1, heartbeat: float = HEARTBEAT, db: str = "", capacity: int = 0) -> None:
+    def __init__(self, root: Path, *, proxies: int = 1, heartbeat: float = HEARTBEAT, db: str = "", capacity: int = 0, proxy_workers: int = 1) -> None:
         self.root = root
         self.logs = root / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -64,6 +64,7 @@ class Cluster:
                 "listen": [f"tcp://127.0.0.1:{_free_port()}"], "cert_file": str(self.pcert),
                 "key_file": str(self.pkey), "ca_file": str(self.ca), "heartbeat": heartbeat,
                 "log_file": str(self.logs / f"{pid}.log"), **({"capacity": capacity} if capacity else {}),
+                **({"workers": proxy_workers} if proxy_workers > 1 else {}),
             })
         self.client = Client(self.api, self.key_id, self.secret, str(self.ca), timeout=30)
         self.agent_names: list[str] = []
