@@ -154,6 +154,11 @@ class SessionOwner:
     def remember_scheme(self, scheme: str) -> None:
         """A carrier just worked."""
 
+    def connect_limiter(self, session: AgentSession) -> trio.CapacityLimiter | None:
+        """A limiter held from connect until the proxy answers the hello (a
+        fleet in one process bounds its logins in flight per source address)."""
+        return None
+
     def link_up(self, session: AgentSession, proxy_id: str, carrier: str) -> None:
         """The session is connected and welcomed."""
 
@@ -202,7 +207,7 @@ class AgentSession:
     __slots__ = (
         "identity", "journal", "executor", "signer", "owner", "settings", "local_address",
         "enrollment", "channel", "proxy_id", "running", "chunks", "_tasks", "_last_rx",
-        "_avoid", "_drain_delay", "_outbox", "_writing_on", "_flushed", "connected",
+        "_avoid", "_drain_delay", "_outbox", "_writing_on", "_flushed", "_slot", "connected",
     )
 
     def __init__(
@@ -236,6 +241,7 @@ class AgentSession:
         self._outbox: list[Message] = []
         self._writing_on: Channel | None = None
         self._flushed: trio.Event | None = None
+        self._slot: trio.CapacityLimiter | None = None
         #: Set while connected and welcomed (a fresh Event after each drop).
         self.connected = trio.Event()
 
@@ -266,10 +272,12 @@ class AgentSession:
             if any(p.id not in avoid for p, _ in candidates):
                 candidates = [(p, u) for p, u in candidates if p.id not in avoid]
             for proxy, url in candidates:
+                await self._take_slot()
                 try:
                     with trio.fail_after(5):
                         channel = await self._connect(url)
                 except (ConnectFailed, TransportError, trio.TooSlowError, OSError) as exc:
+                    self._release_slot()
                     log.info("cannot reach proxy %s at %s: %s", proxy.id, url, exc)
                     continue
                 connected = True
@@ -298,6 +306,7 @@ class AgentSession:
                     else:
                         log.error("session with proxy %s failed", proxy.id, exc_info=first)
                 finally:
+                    self._release_slot()
                     self._link_down(proxy.id)
                     with trio.CancelScope(shield=True):
                         await channel.aclose()
@@ -310,6 +319,17 @@ class AgentSession:
             # Jittered exponential backoff so a proxy restart is never a stampede.
             await trio.sleep(delay * random.uniform(0.5, 1.5))
             delay = min(delay * 2, settings.backoff_max)
+
+    async def _take_slot(self) -> None:
+        limiter = self.owner.connect_limiter(self)
+        if limiter is not None:
+            await limiter.acquire()
+            self._slot = limiter
+
+    def _release_slot(self) -> None:
+        if self._slot is not None:
+            self._slot.release()
+            self._slot = None
 
     async def _reenroll(self, what: str) -> None:
         try:
@@ -347,6 +367,7 @@ class AgentSession:
         )
         with trio.fail_after(10):
             first = await channel.receive()
+        self._release_slot()
         if isinstance(first, ErrorMsg):
             raise StarlingError(first.message, code=EC.of(first.code, EC.P005))
         if not isinstance(first, Welcome):
