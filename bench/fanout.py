@@ -191,6 +191,7 @@ def main() -> int:
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-fanout-"))
     rows = []
+    failed = True
     try:
         for n in args.hosts:
             procs = args.procs or math.ceil(n / PER_PROC)
@@ -198,8 +199,13 @@ def main() -> int:
             workers = args.proxy_workers or math.ceil(n / PER_PROC)
             rows.append(one(work, n, store=args.store, runs=args.runs, heartbeat=args.heartbeat, procs=procs, sources=sources,
                             workers=workers, profiler=Profiler(Path(args.profile) if args.profile else None)))
+            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+        failed = False
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if failed:
+            print(f"fanout: failed; the roles' logs are kept in {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
     cols = list(rows[0])
     print(f"store: {args.store or 'sqlite'}; heartbeat {args.heartbeat:g}s; {args.runs} jobs per size (median)")
     print("| " + " | ".join(cols) + " |")
