@@ -56,6 +56,10 @@ from transports import (
     Result,
     ResultAck,
     StarlingError,
+    StreamClose,
+    StreamData,
+    StreamOpen,
+    StreamResize,
     Task,
     TransportError,
     Welcome,
@@ -206,7 +210,7 @@ class AgentSession:
 
     __slots__ = (
         "identity", "journal", "executor", "signer", "owner", "settings", "local_address",
-        "enrollment", "channel", "proxy_id", "running", "chunks", "_tasks", "_last_rx",
+        "enrollment", "channel", "proxy_id", "running", "chunks", "streams", "_tasks", "_last_rx",
         "_avoid", "_drain_delay", "_outbox", "_writing_on", "_flushed", "_slot", "connected",
     )
 
@@ -234,6 +238,8 @@ class AgentSession:
         self.running: dict[str, trio.CancelScope] = {}
         #: The file channel (:class:`agent_core._chunks.ChunkClient`), if the owner gives one.
         self.chunks: Any = None
+        #: Interactive streams (:class:`agent_core._streams.StreamHub`), if the owner gives them.
+        self.streams: Any = None
         self._tasks: trio.Nursery | None = None
         self._last_rx = 0.0
         self._avoid: set[str] = set()
@@ -424,6 +430,9 @@ class AgentSession:
             elif isinstance(msg, (ChunkData, ChunkAck)):
                 if self.chunks is not None:
                     self.chunks.deliver(msg)
+            elif isinstance(msg, (StreamData, StreamResize, StreamClose, StreamOpen)):
+                if self.streams is not None:
+                    self.streams.deliver(msg)
             elif isinstance(msg, Cancel):
                 for task_id in msg.task_ids:
                     scope = self.running.get(task_id)
