@@ -257,6 +257,7 @@ class SimFleet(SessionOwner):
                     return msgspec.json.decode(cached, type=Enrollment)
                 if not retry:
                     raise
+                log.info("%s: registration failed (%s: %s); retrying", identity.sn, exc.code, exc)
                 self.statistics["registration_retries"] += 1
                 await trio.sleep(delay * random.uniform(0.5, 1.5))
                 delay = min(delay * 2, self.backoff_max)
