@@ -94,6 +94,9 @@ class JobPolicy(Protocol):
 
     def admit(self, account: Account, req: JobRequest, targets: list[dict[str, Any]]) -> Admission: ...
 
+    def warm(self) -> None:
+        """Load what the first admission would (blocking; run in a thread)."""
+
 
 class _NoAudit:
     def record(self, actor: str, kind: str, subject: str = "", detail: Any = None) -> None:
@@ -171,6 +174,9 @@ class Center:
             nursery.start_soon(self.progress.run)
             nursery.start_soon(self.registrar.run)
             nursery.start_soon(self.sweeper.run)
+            if self.policy is not None:
+                # The first job should not wait for the command checker to load.
+                nursery.start_soon(trio.to_thread.run_sync, self.policy.warm)
             task_status.started()
 
     async def proxy_session(self, channel: Channel) -> None:
