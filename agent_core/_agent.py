@@ -50,6 +50,7 @@ from ._residents import ResidentSupervisor
 from ._runner import interrupted_outcome
 from ._sdk import ActionError
 from ._session import AgentSession, KeySigner, SessionOwner, SessionSettings
+from ._streams import StreamHub
 from ._tasklog import log_task_end
 from ._throttle import Throttle
 from ._version import agent_version, write_running_version
@@ -85,6 +86,7 @@ class Agent(SessionOwner):
         self.session: AgentSession | None = None
         self._ssl: ssl.SSLContext | None = None
         self.chunks = ChunkClient(self._send, rate=config.file_rate)
+        self.streams = StreamHub(self._send)
         self.statistics: Counter[str] = Counter(tasks=0, duplicates=0, connects=0, results_sent=0)
 
     @property
@@ -164,6 +166,7 @@ class Agent(SessionOwner):
             ),
         )
         session.chunks = self.chunks
+        session.streams = self.streams
         async with trio.open_nursery() as nursery:
             enrollment = session.enrollment = await self._enroll_with_retry()
             self.info = AgentInfo(
@@ -222,33 +225,47 @@ class Agent(SessionOwner):
     async def _execute(self, task: Task, session: AgentSession) -> Result:
         """The executor: throttle, then the plugin kernel."""
         job = task.job
+        if self._interactive(job.action):
+            # A person is waiting (a terminal), and the session idles most of its life:
+            # neither deferred by the throttle nor holding a slot of the concurrency limit.
+            return await self._run_action(task, session)
         async with self.throttle.limiter:
             try:
                 if deferred := await self.throttle.wait_ok(job.deadline or time.time() + job.timeout):
                     log.info("task %s %s", task.task_id, deferred, extra={"task_id": task.task_id, "job_id": job.job_id})
             except ActionError as exc:
                 return Result(task_id=task.task_id, state="failed", code=exc.code.value, message=exc.message, finished=time.time())
-            scope = await session.begin(task)
-            seq = 0
+            return await self._run_action(task, session)
 
-            async def emitter(fd: int, data: bytes) -> None:
-                nonlocal seq
-                seq += 1
-                await session.send(Output(task_id=task.task_id, stream=fd, seq=seq, data=data))
+    def _interactive(self, action: str) -> bool:
+        try:
+            return self.host.find_action(action).interactive
+        except ActionError:
+            return False
 
-            return await execute(
-                self.host,
-                task.task_id,
-                task.job,
-                agent=self.info,
-                config=self.config.plugin_config,
-                emitter=emitter,
-                cancel_scope=scope,
-                max_output=self.config.max_output,
-                nice=self.config.nice,
-                kernel=self.kernel,
-                chunks=self.chunks,
-            )
+    async def _run_action(self, task: Task, session: AgentSession) -> Result:
+        scope = await session.begin(task)
+        seq = 0
+
+        async def emitter(fd: int, data: bytes) -> None:
+            nonlocal seq
+            seq += 1
+            await session.send(Output(task_id=task.task_id, stream=fd, seq=seq, data=data))
+
+        return await execute(
+            self.host,
+            task.task_id,
+            task.job,
+            agent=self.info,
+            config=self.config.plugin_config,
+            emitter=emitter,
+            cancel_scope=scope,
+            max_output=self.config.max_output,
+            nice=self.config.nice,
+            kernel=self.kernel,
+            chunks=self.chunks,
+            streams=self.streams,
+        )
 
     async def _housekeeping(self) -> None:
         """Re-send results nobody acknowledged (a proxy or center may have lost

@@ -56,6 +56,10 @@ from transports import (
     Result,
     ResultAck,
     StarlingError,
+    StreamClose,
+    StreamData,
+    StreamOpen,
+    StreamResize,
     Task,
     TransportError,
     Welcome,
@@ -97,6 +101,9 @@ class SessionJournal(Protocol):
     def ack(self, task_ids: list[str]) -> None: ...
 
     def unacked(self) -> list[Result]: ...
+
+    def flush(self) -> None:
+        """Make every write so far durable (called before a message leaves)."""
 
 
 class Signer(Protocol):
@@ -151,6 +158,11 @@ class SessionOwner:
     def remember_scheme(self, scheme: str) -> None:
         """A carrier just worked."""
 
+    def connect_limiter(self, session: AgentSession) -> trio.CapacityLimiter | None:
+        """A limiter held from connect until the proxy answers the hello (a
+        fleet in one process bounds its logins in flight per source address)."""
+        return None
+
     def link_up(self, session: AgentSession, proxy_id: str, carrier: str) -> None:
         """The session is connected and welcomed."""
 
@@ -198,8 +210,8 @@ class AgentSession:
 
     __slots__ = (
         "identity", "journal", "executor", "signer", "owner", "settings", "local_address",
-        "enrollment", "channel", "proxy_id", "running", "chunks", "_tasks", "_last_rx",
-        "_avoid", "_drain_delay", "_outbox", "_writing_on", "_flushed", "connected",
+        "enrollment", "channel", "proxy_id", "running", "chunks", "streams", "_tasks", "_last_rx",
+        "_avoid", "_drain_delay", "_outbox", "_writing_on", "_flushed", "_slot", "connected",
     )
 
     def __init__(
@@ -226,6 +238,8 @@ class AgentSession:
         self.running: dict[str, trio.CancelScope] = {}
         #: The file channel (:class:`agent_core._chunks.ChunkClient`), if the owner gives one.
         self.chunks: Any = None
+        #: Interactive streams (:class:`agent_core._streams.StreamHub`), if the owner gives them.
+        self.streams: Any = None
         self._tasks: trio.Nursery | None = None
         self._last_rx = 0.0
         self._avoid: set[str] = set()
@@ -233,6 +247,7 @@ class AgentSession:
         self._outbox: list[Message] = []
         self._writing_on: Channel | None = None
         self._flushed: trio.Event | None = None
+        self._slot: trio.CapacityLimiter | None = None
         #: Set while connected and welcomed (a fresh Event after each drop).
         self.connected = trio.Event()
 
@@ -263,22 +278,26 @@ class AgentSession:
             if any(p.id not in avoid for p, _ in candidates):
                 candidates = [(p, u) for p, u in candidates if p.id not in avoid]
             for proxy, url in candidates:
+                await self._take_slot()
                 try:
                     with trio.fail_after(5):
                         channel = await self._connect(url)
                 except (ConnectFailed, TransportError, trio.TooSlowError, OSError) as exc:
+                    self._release_slot()
                     log.info("cannot reach proxy %s at %s: %s", proxy.id, url, exc)
                     continue
                 connected = True
                 if settings.transport == "auto":
                     self.owner.remember_scheme(url.split("://")[0])
+                began = trio.current_time()
                 try:
                     await self._session(channel, proxy)
-                    delay = settings.backoff_min
                 except BaseException as raised:
                     leaves = leaf_errors(raised)
                     if any(isinstance(e, (trio.Cancelled, KeyboardInterrupt)) for e in leaves):
                         raise
+                    if self.channel is not None and trio.current_time() - began > 10:
+                        delay = settings.backoff_min  # it was a working link: start the backoff afresh
                     first = leaves[0]
                     if isinstance(first, _Drained):
                         self.owner.statistics["drained"] += 1
@@ -293,6 +312,7 @@ class AgentSession:
                     else:
                         log.error("session with proxy %s failed", proxy.id, exc_info=first)
                 finally:
+                    self._release_slot()
                     self._link_down(proxy.id)
                     with trio.CancelScope(shield=True):
                         await channel.aclose()
@@ -305,6 +325,17 @@ class AgentSession:
             # Jittered exponential backoff so a proxy restart is never a stampede.
             await trio.sleep(delay * random.uniform(0.5, 1.5))
             delay = min(delay * 2, settings.backoff_max)
+
+    async def _take_slot(self) -> None:
+        limiter = self.owner.connect_limiter(self)
+        if limiter is not None:
+            await limiter.acquire()
+            self._slot = limiter
+
+    def _release_slot(self) -> None:
+        if self._slot is not None:
+            self._slot.release()
+            self._slot = None
 
     async def _reenroll(self, what: str) -> None:
         try:
@@ -342,6 +373,7 @@ class AgentSession:
         )
         with trio.fail_after(10):
             first = await channel.receive()
+        self._release_slot()
         if isinstance(first, ErrorMsg):
             raise StarlingError(first.message, code=EC.of(first.code, EC.P005))
         if not isinstance(first, Welcome):
@@ -398,6 +430,9 @@ class AgentSession:
             elif isinstance(msg, (ChunkData, ChunkAck)):
                 if self.chunks is not None:
                     self.chunks.deliver(msg)
+            elif isinstance(msg, (StreamData, StreamResize, StreamClose, StreamOpen)):
+                if self.streams is not None:
+                    self.streams.deliver(msg)
             elif isinstance(msg, Cancel):
                 for task_id in msg.task_ids:
                     scope = self.running.get(task_id)
@@ -425,8 +460,10 @@ class AgentSession:
     async def send(self, msg: Message) -> bool:
         """Send on the current connection; False when there is none or it broke.
 
-        Coalesced: while one write is in flight, later messages wait in the
-        outbox and the writer sends them all in its next write. A caller whose
+        Coalesced: the writer waits one scheduler pass before writing, and
+        while a write is in flight later messages wait in the outbox; the
+        writer sends all that queued in its next write. The journal is flushed
+        before every write. A caller whose
         message joined the outbox returns at once (it is as good as sent: a
         result lost with a broken link is re-sent from the journal); past
         :data:`OUTBOX_HIGH_WATER` queued messages, callers wait for the writer.
@@ -436,13 +473,18 @@ class AgentSession:
             return False
         self._outbox.append(msg)
         if self._writing_on is channel:
-            if len(self._outbox) > OUTBOX_HIGH_WATER and self._flushed is not None:
+            if len(self._outbox) > OUTBOX_HIGH_WATER:
+                if self._flushed is None:
+                    self._flushed = trio.Event()
                 await self._flushed.wait()
             return True
         self._writing_on = channel
         try:
+            # One scheduler pass first: what other tasks send meanwhile joins this write.
+            await trio.lowlevel.cancel_shielded_checkpoint()
             while self._outbox and self.channel is channel:
                 batch, self._outbox = self._outbox, []
+                self.journal.flush()  # what these messages report is durable before they leave
                 if len(batch) == 1:
                     await channel.send(batch[0])
                 else:
@@ -450,8 +492,6 @@ class AgentSession:
                 if self._flushed is not None:
                     self._flushed.set()
                     self._flushed = None
-                if self._outbox and len(self._outbox) >= OUTBOX_HIGH_WATER:
-                    self._flushed = trio.Event()
             return True
         except TransportError:
             return False

@@ -42,7 +42,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.chaos._cluster import PY, Cluster  # noqa: E402 - the chaos tests' cluster fixture
+from tests.chaos._cluster import Cluster  # noqa: E402 - the chaos tests' cluster fixture
 
 
 def _workers_status(c: Cluster) -> dict[str, Any]:
@@ -63,14 +63,12 @@ def _cpu(procs: list[psutil.Process]) -> float:
 
 def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     n = args.conns
-    c = Cluster(work, heartbeat=args.heartbeat, proxy_options={"workers": args.workers, "capacity": max(20000, 2 * n)})
+    c = Cluster(work, heartbeat=args.heartbeat, capacity=max(20000, 2 * n), proxy_workers=args.workers)
     try:
         c.start_center()
-        c.argv["proxy-1"] = [PY, "-m", "center._cli", "proxy", "-c", str(c.root / "proxy-1.toml")]
         c.env["proxy-1"] = {"STARLING_PROXY_STATUS_FILE": str(c.root / "workers.json")}
-        c._start("proxy-1")
+        c.start_proxy("proxy-1")  # waits until every worker is linked
         names = {f"proxy-1.w{i}" for i in range(args.workers)} if args.workers > 1 else {"proxy-1"}
-        c.wait_until(lambda: names <= {p["id"] for p in c.client.proxies() if p["linked"] and p["urls"]}, 60, "proxy linked")
         workers = _procs(list(_workers_status(c)["pids"].values())) if args.workers > 1 else []
         supervisor = psutil.Process(c.procs["proxy-1"].pid)
         if not workers:

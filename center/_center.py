@@ -17,6 +17,7 @@ attribute                     what it does                                 modul
 ``registrar``                 registrations by group commit                :mod:`center._registrar`
 ``sweeper``                   deadlines, stale hosts, re-dispatch          :mod:`center._sweeper`
 ``outputs``                   live output of streaming jobs                :mod:`center._outputs`
+``terminals``                 web-terminal sessions over proxy links       :mod:`center._terminal`
 ``rollouts``, ``placement``,  staged jobs, proxy choice, host findings     ``_rollout``, ``_placement``,
 ``diagnoser``                                                              ``_diagnosis``
 ============================  ===========================================  ==========================
@@ -69,6 +70,7 @@ from ._rollout import Rollouts
 from ._select import resolve_targets
 from ._store import AsyncStore, new_id
 from ._sweeper import Sweeper
+from ._terminal import TerminalHub
 
 if TYPE_CHECKING:
     from ._policy import Admission
@@ -93,6 +95,9 @@ class JobPolicy(Protocol):
     book: ActionBook
 
     def admit(self, account: Account, req: JobRequest, targets: list[dict[str, Any]]) -> Admission: ...
+
+    def warm(self) -> None:
+        """Load what the first admission would (blocking; run in a thread)."""
 
 
 class _NoAudit:
@@ -163,6 +168,10 @@ class Center:
         #: Chat-bot signing secrets per tool, and the account the bot acts as.
         self.chat_secrets: dict[str, str] = {}
         self.chat_account = ""
+        #: Open web-terminal sessions (center._terminal), fed from the proxy links.
+        self.terminals = TerminalHub()
+        #: The ``[console]`` table of center.toml (center._config.ConsoleConfig); set by the server.
+        self.console_config: Any = None
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         """Run the center's own tasks: dispatcher, group-commit writers, sweeper."""
@@ -171,6 +180,9 @@ class Center:
             nursery.start_soon(self.progress.run)
             nursery.start_soon(self.registrar.run)
             nursery.start_soon(self.sweeper.run)
+            if self.policy is not None:
+                # The first job should not wait for the command checker to load.
+                nursery.start_soon(trio.to_thread.run_sync, self.policy.warm)
             task_status.started()
 
     async def proxy_session(self, channel: Channel) -> None:

@@ -35,6 +35,9 @@ from transports import (
     Pong,
     Presence,
     Results,
+    StreamClose,
+    StreamData,
+    StreamOpen,
     TransportError,
     Welcome,
     receive_hello,
@@ -117,6 +120,7 @@ class ProxyLinks:
                 await self._loop(link, channel)
                 nursery.cancel_scope.cancel()
         finally:
+            center.terminals.link_gone(link)
             if center.links.get(link.proxy_id) is link:
                 del center.links[link.proxy_id]
                 center.presence.proxy_lost(link.proxy_id)
@@ -163,6 +167,8 @@ class ProxyLinks:
             center.outputs.add(msg)
         elif isinstance(msg, (ChunkGet, ChunkPut)) and center.files is not None and link.nursery is not None:
             link.nursery.start_soon(center.files.serve, link.channel, msg)  # not inline: chunks are big
+        elif isinstance(msg, (StreamOpen, StreamData, StreamClose)):
+            center.terminals.deliver(link, msg)
         elif isinstance(msg, Ping):
             await link.channel.send(Pong(seq=msg.seq))
         elif isinstance(msg, ErrorMsg):

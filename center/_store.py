@@ -712,7 +712,11 @@ def _chunks(items: list[T], size: int) -> Iterable[list[T]]:
 
 
 class AsyncStore:
-    """Runs :class:`Store` methods in a worker thread, never on the event loop."""
+    """Runs :class:`Store` methods in a worker thread, never on the event loop.
+
+    Each method below is the awaitable twin of the :class:`Store` method of the
+    same name, with the same signature (``tests/center/test_store.py`` checks
+    that none is missing or different); :meth:`call` runs anything else."""
 
     def __init__(self, store: Store) -> None:
         self.sync = store
@@ -722,19 +726,132 @@ class AsyncStore:
         self.observer: Callable[[str, tuple[Any, ...], float], None] | None = None
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run any blocking ``fn(*args)`` on the store's worker thread(s)."""
         return await trio.to_thread.run_sync(partial(fn, *args, **kwargs), limiter=self._limiter)
 
-    def __getattr__(self, name: str) -> Callable[..., Any]:
-        method = getattr(self.sync, name)
+    async def _run(self, op: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        start = time.perf_counter()
+        out = await self.call(fn, *args, **kwargs)
+        if self.observer is not None:
+            self.observer(op, args, time.perf_counter() - start)
+        return out
 
-        async def call(*args: Any, **kwargs: Any) -> Any:
-            start = time.perf_counter()
-            out = await self.call(method, *args, **kwargs)
-            if self.observer is not None:
-                self.observer(name, args, time.perf_counter() - start)
-            return out
+    # -- the facade: every Store method, typed, awaited (keep in step with Store) --------------
 
-        return call
+    async def register_agent(self, identity: dict[str, Any], version: str, public_key: str = "", catalogue: str = "") -> tuple[str, bool]:
+        return await self._run("register_agent", self.sync.register_agent, identity, version, public_key, catalogue)
+
+    async def register_agents(self, enrollees: Sequence[Enrollee]) -> list[tuple[str, bool]]:
+        return await self._run("register_agents", self.sync.register_agents, enrollees)
+
+    async def add_catalogue(self, digest: str, doc: bytes) -> None:
+        return await self._run("add_catalogue", self.sync.add_catalogue, digest, doc)
+
+    async def catalogue_docs(self, digests: Iterable[str]) -> dict[str, bytes]:
+        return await self._run("catalogue_docs", self.sync.catalogue_docs, digests)
+
+    async def all_catalogue_digests(self) -> list[str]:
+        return await self._run("all_catalogue_digests", self.sync.all_catalogue_digests)
+
+    async def revoke_agent(self, agent_id: str, revoked: bool = True) -> bool:
+        return await self._run("revoke_agent", self.sync.revoke_agent, agent_id, revoked)
+
+    async def revoked_agents(self) -> list[str]:
+        return await self._run("revoked_agents", self.sync.revoked_agents)
+
+    async def select_agents(self, *, hosts: Sequence[str] = (), tags: Sequence[str] = (), idc: str = "", all_hosts: bool = False, online: bool | None = None, limit: int = 0) -> list[dict[str, Any]]:
+        return await self._run("select_agents", self.sync.select_agents, hosts=hosts, tags=tags, idc=idc, all_hosts=all_hosts, online=online, limit=limit)
+
+    async def agent_by_id(self, agent_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        return await self._run("agent_by_id", self.sync.agent_by_id, agent_ids)
+
+    async def presence_changes(self, proxy_id: str, came: Sequence[HostBeat], gone: Sequence[tuple[str, str]], present: Sequence[str] | None = None) -> None:
+        return await self._run("presence_changes", self.sync.presence_changes, proxy_id, came, gone, present)
+
+    async def presence_snapshot(self, beats: Sequence[HostBeat]) -> None:
+        return await self._run("presence_snapshot", self.sync.presence_snapshot, beats)
+
+    async def proxy_lost(self, proxy_id: str, code: str = 'E001') -> None:
+        return await self._run("proxy_lost", self.sync.proxy_lost, proxy_id, code)
+
+    async def mark_stale_agents(self, before: float) -> int:
+        return await self._run("mark_stale_agents", self.sync.mark_stale_agents, before)
+
+    async def upsert_proxy(self, proxy_id: str, **values: Any) -> None:
+        return await self._run("upsert_proxy", self.sync.upsert_proxy, proxy_id, **values)
+
+    async def revoke_proxy(self, proxy_id: str, revoked: bool = True) -> bool:
+        return await self._run("revoke_proxy", self.sync.revoke_proxy, proxy_id, revoked)
+
+    async def revoked_proxies(self) -> set[str]:
+        return await self._run("revoked_proxies", self.sync.revoked_proxies)
+
+    async def list_proxies(self, idc: str | None = None, online: bool | None = None) -> list[dict[str, Any]]:
+        return await self._run("list_proxies", self.sync.list_proxies, idc, online)
+
+    async def create_job(self, job: dict[str, Any], task_rows: list[dict[str, Any]]) -> None:
+        return await self._run("create_job", self.sync.create_job, job, task_rows)
+
+    async def mark(self, task_ids: Sequence[str], state: str, at: float, proxy_id: str | None = None) -> None:
+        return await self._run("mark", self.sync.mark, task_ids, state, at, proxy_id)
+
+    async def apply_events(self, events: Sequence[TaskEvent]) -> None:
+        return await self._run("apply_events", self.sync.apply_events, events)
+
+    async def store_results(self, results: Sequence[Result]) -> set[str]:
+        return await self._run("store_results", self.sync.store_results, results)
+
+    async def store_progress(self, events: Sequence[TaskEvent], results: Sequence[Result]) -> set[str]:
+        return await self._run("store_progress", self.sync.store_progress, events, results)
+
+    async def finalize(self, items: Sequence[tuple[str, str, str, str]]) -> set[str]:
+        return await self._run("finalize", self.sync.finalize, items)
+
+    async def job(self, job_id: str) -> dict[str, Any] | None:
+        return await self._run("job", self.sync.job, job_id)
+
+    async def job_counts(self, job_id: str) -> dict[str, int]:
+        return await self._run("job_counts", self.sync.job_counts, job_id)
+
+    async def job_counts_many(self, job_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        return await self._run("job_counts_many", self.sync.job_counts_many, job_ids)
+
+    async def finish_job_if_done(self, job_id: str) -> bool:
+        return await self._run("finish_job_if_done", self.sync.finish_job_if_done, job_id)
+
+    async def set_job_state(self, job_id: str, state: str) -> None:
+        return await self._run("set_job_state", self.sync.set_job_state, job_id, state)
+
+    async def job_tasks(self, job_id: str, *, offset: int = 0, limit: int = 0, states: Sequence[str] = ()) -> list[dict[str, Any]]:
+        return await self._run("job_tasks", self.sync.job_tasks, job_id, offset=offset, limit=limit, states=states)
+
+    async def list_jobs(self, limit: int = 50, *, accounts: Sequence[str] | None = None, also_state: str = "", state: str = "", action: str = "") -> list[dict[str, Any]]:
+        return await self._run("list_jobs", self.sync.list_jobs, limit, accounts=accounts, also_state=also_state, state=state, action=action)
+
+    async def job_hosts(self, job_id: str) -> list[dict[str, Any]]:
+        return await self._run("job_hosts", self.sync.job_hosts, job_id)
+
+    async def due_tasks(self, now: float, limit: int = 5000) -> list[dict[str, Any]]:
+        return await self._run("due_tasks", self.sync.due_tasks, now, limit)
+
+    async def undelivered_for(self, agent_ids: Sequence[str], now: float) -> list[dict[str, Any]]:
+        return await self._run("undelivered_for", self.sync.undelivered_for, agent_ids, now)
+
+    async def stuck_tasks(self, now: float, before: float, proxy_ids: Sequence[str], limit: int = 20000) -> list[dict[str, Any]]:
+        return await self._run("stuck_tasks", self.sync.stuck_tasks, now, before, proxy_ids, limit)
+
+    async def result_keys(self, task_ids: Sequence[str]) -> dict[str, str]:
+        return await self._run("result_keys", self.sync.result_keys, task_ids)
+
+    async def job_task_refs(self, job_id: str) -> list[tuple[str, str]]:
+        return await self._run("job_task_refs", self.sync.job_task_refs, job_id)
+
+    async def set_deadline(self, job_id: str, deadline: float) -> None:
+        return await self._run("set_deadline", self.sync.set_deadline, job_id, deadline)
+
+    async def running_tasks(self, job_id: str) -> list[dict[str, Any]]:
+        return await self._run("running_tasks", self.sync.running_tasks, job_id)
+
 
 
 accounts = sa.Table(

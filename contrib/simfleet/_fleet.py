@@ -55,6 +55,9 @@ log = logging.getLogger("starling.simfleet")
 
 SOFTWARE = "starling-simfleet/0.2.0"
 RESEND_AFTER = 20.0
+#: TLS handshakes in flight per source address (the proxy refuses more than
+#: ``max_preauth_per_source``, 64 by default, before login).
+CONNECTS_PER_SOURCE = 48
 
 
 def _rss() -> int:
@@ -183,6 +186,7 @@ class SimFleet(SessionOwner):
         self._poster: _Poster | None = None
         self._health = Health(load1=0.05, cpus=4, mem_total=8 << 30, mem_available=6 << 30)
         self._files: Any = None
+        self._connect_slots: dict[str, trio.CapacityLimiter] = {}
 
     @property
     def stats(self) -> Counter[str]:
@@ -253,6 +257,7 @@ class SimFleet(SessionOwner):
                     return msgspec.json.decode(cached, type=Enrollment)
                 if not retry:
                     raise
+                log.info("%s: registration failed (%s: %s); retrying", identity.sn, exc.code, exc)
                 self.statistics["registration_retries"] += 1
                 await trio.sleep(delay * random.uniform(0.5, 1.5))
                 delay = min(delay * 2, self.backoff_max)
@@ -268,6 +273,17 @@ class SimFleet(SessionOwner):
         h.uptime = time.time() - self.started
         h.running = len(session.running)
         return h
+
+    def connect_limiter(self, session: AgentSession) -> trio.CapacityLimiter:
+        """Handshakes in flight per source address stay under the proxy's
+        pre-login cap per source (64 by default): past it the proxy refuses
+        connections before TLS and the identities back off for seconds. Real
+        hosts each have their own address; a fleet on a few shares them."""
+        source = session.local_address or ""
+        limiter = self._connect_slots.get(source)
+        if limiter is None:
+            limiter = self._connect_slots[source] = trio.CapacityLimiter(CONNECTS_PER_SOURCE)
+        return limiter
 
     def link_up(self, session: AgentSession, proxy_id: str, carrier: str) -> None:
         self.by_proxy[proxy_id] += 1

@@ -157,3 +157,21 @@ def test_due_and_stuck_tasks(store):
     store.mark(tids2, "dispatched", now + 5, "p1")
     assert store.stuck_tasks(now, now + 1, ["p1"]) == []
     assert {r["id"] for r in store.undelivered_for(ids, now)} == set(tids2)
+
+
+def test_the_async_facade_mirrors_every_store_method():
+    """AsyncStore is explicit (typed, no __getattr__): each public Store method
+    has an awaitable twin with the same parameters."""
+    import inspect
+
+    from center._store import AsyncStore
+
+    skip = {"create_all", "migrate", "drop_all"}
+    public = {n for n, f in inspect.getmembers(Store, inspect.isfunction) if not n.startswith("_") and n not in skip}
+    twins = {n for n, f in inspect.getmembers(AsyncStore, inspect.iscoroutinefunction) if not n.startswith("_")} - {"call"}
+    assert public == twins
+    for name in public:
+        sync_params = list(inspect.signature(getattr(Store, name)).parameters.values())
+        async_params = list(inspect.signature(getattr(AsyncStore, name)).parameters.values())
+        assert [(p.name, p.kind, p.default) for p in sync_params] == [(p.name, p.kind, p.default) for p in async_params], name
+    assert not hasattr(AsyncStore, "__getattr__")

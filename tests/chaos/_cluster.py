@@ -36,9 +36,10 @@ class Cluster:
 
     def __init__(
         self, root: Path, *, proxies: int = 1, heartbeat: float = HEARTBEAT, db: str = "", capacity: int = 0,
-        proxy_options: dict[str, Any] | None = None,
+        proxy_workers: int = 1,
     ) -> None:
         self.root = root
+        self.proxy_workers = proxy_workers
         self.logs = root / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         pki = root / "pki"
@@ -66,7 +67,8 @@ class Cluster:
                 "proxy_id": pid, "idc": "chaos", "centers": [self.link], "proxy_token": proxy_token(self.proxy_token, pid),
                 "listen": [f"tcp://127.0.0.1:{_free_port()}"], "cert_file": str(self.pcert),
                 "key_file": str(self.pkey), "ca_file": str(self.ca), "heartbeat": heartbeat,
-                "log_file": str(self.logs / f"{pid}.log"), **({"capacity": capacity} if capacity else {}), **(proxy_options or {}),
+                "log_file": str(self.logs / f"{pid}.log"), **({"capacity": capacity} if capacity else {}),
+                **({"workers": proxy_workers} if proxy_workers > 1 else {}),
             })
         self.client = Client(self.api, self.key_id, self.secret, str(self.ca), timeout=30)
         self.agent_names: list[str] = []
@@ -120,8 +122,11 @@ class Cluster:
         self.wait_proxy_linked(proxy_id)
 
     def wait_proxy_linked(self, proxy_id: str, timeout: float = 30) -> None:
+        """Wait until the proxy (every worker of it, each linked as ``<id>.w<i>``) is linked."""
+        wanted = {proxy_id} if self.proxy_workers <= 1 else {f"{proxy_id}.w{i}" for i in range(self.proxy_workers)}
+
         def linked() -> bool:
-            return any(p["id"] == proxy_id and p["linked"] and p["urls"] and p["online"] for p in self.client.proxies())
+            return wanted <= {p["id"] for p in self.client.proxies() if p["linked"] and p["urls"] and p["online"]}
 
         self.wait_until(linked, timeout, f"{proxy_id} linked")
 

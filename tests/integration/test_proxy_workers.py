@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sys
 import time
 from collections.abc import Iterator
 
@@ -36,16 +35,11 @@ def _status(c: Cluster) -> dict:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    c = Cluster(tmp_path_factory.mktemp("workers"), proxy_options={"workers": 2})
+    c = Cluster(tmp_path_factory.mktemp("workers"), proxy_workers=2)
     try:
         c.start_center()
-        c.argv["proxy-1"] = [sys.executable, "-m", "center._cli", "proxy", "-c", str(c.root / "proxy-1.toml")]
         c.env["proxy-1"] = {"STARLING_PROXY_STATUS_FILE": str(c.root / "workers.json")}
-        c._start("proxy-1")
-        c.wait_until(
-            lambda: len([p for p in _workers(c).values() if p["linked"] and p["online"] and p["urls"]]) == 2,
-            60, "both workers linked",
-        )
+        c.start_proxy("proxy-1")  # waits for proxy-1.w0 and proxy-1.w1 to link
         for i in range(1, REAL + 1):
             c.start_agent(i)
         c.start_simfleet(SIMS)
