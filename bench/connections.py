@@ -66,7 +66,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     c = Cluster(work, heartbeat=args.heartbeat, capacity=max(20000, 2 * n), proxy_workers=args.workers)
     try:
         c.start_center()
-        c.env["proxy-1"] = {"STARLING_PROXY_STATUS_FILE": str(c.root / "workers.json")}
+        c.env["proxy-1"] = {"STARLING_PROXY_WORKERS_STATUS_FILE": str(c.root / "workers.json")}
         c.start_proxy("proxy-1")  # waits until every worker is linked
         names = {f"proxy-1.w{i}" for i in range(args.workers)} if args.workers > 1 else {"proxy-1"}
         workers = _procs(list(_workers_status(c)["pids"].values())) if args.workers > 1 else []

@@ -135,6 +135,8 @@ class ProxyConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     #: with its own center links; 0 = one per CPU. One process holds what its
     #: open-files limit allows (about 19,700 agents under a limit of 20,000).
     workers: int = 1
+    #: With workers: a JSON file where the supervisor keeps the workers' PIDs and restart counts ("" = none).
+    workers_status_file: str = ""
     flush_interval: float = 0.05
     #: Before login (agents): largest frame in bytes, and seconds to log in,
     #: TLS handshake included. After login the 16 MiB frame limit applies.

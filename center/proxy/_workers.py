@@ -137,9 +137,9 @@ async def run_workers(cfg: ProxyConfig, config_path: str | None, *, task_status:
     """Supervise ``cfg.workers`` proxy workers until SIGTERM/SIGINT."""
     count = worker_count(cfg)
     listen, held = _reserve(cfg.listen)
-    workers = Workers(count, os.environ.get("STARLING_PROXY_STATUS_FILE", ""))
+    workers = Workers(count, cfg.workers_status_file)
     workers.listen = listen
-    env = dict(os.environ, STARLING_PROXY_LISTEN=",".join(listen), STARLING_PROXY_SUPERVISOR=str(os.getpid()))
+    env = dict(os.environ, STARLING_PROXY_LISTEN=",".join(listen), **{_SUPERVISOR_ENV: str(os.getpid())})
     if not cfg.advertise:
         env["STARLING_PROXY_ADVERTISE"] = ",".join(listen)
     try:
@@ -178,13 +178,15 @@ def die_with_supervisor(supervisor: int) -> None:
 
 
 _PR_SET_PDEATHSIG = 1
+#: The supervisor's PID, for its workers (outside the STARLING_PROXY_* config names).
+_SUPERVISOR_ENV = "STARLING_WORKER_SUPERVISOR"
 
 
 def main_worker(config_path: str, name: str) -> int:
     """Entry of one worker process (started by :func:`run_workers`)."""
     from transports import set_log_context, setup_logging
 
-    die_with_supervisor(int(os.environ.get("STARLING_PROXY_SUPERVISOR", "0")))
+    die_with_supervisor(int(os.environ.get(_SUPERVISOR_ENV, "0")))
 
     from .._config import load
     from .._server import run_proxy

@@ -38,7 +38,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     c = Cluster(tmp_path_factory.mktemp("workers"), proxy_workers=2)
     try:
         c.start_center()
-        c.env["proxy-1"] = {"STARLING_PROXY_STATUS_FILE": str(c.root / "workers.json")}
+        c.env["proxy-1"] = {"STARLING_PROXY_WORKERS_STATUS_FILE": str(c.root / "workers.json")}
         c.start_proxy("proxy-1")  # waits for proxy-1.w0 and proxy-1.w1 to link
         for i in range(1, REAL + 1):
             c.start_agent(i)
