@@ -12,8 +12,8 @@ from types import SimpleNamespace
 import pytest
 import trio
 
-from center._links import ProxyLink, ProxyLinks
 from center._config import ProxyConfig, load
+from center._links import ProxyLink, ProxyLinks
 from center.proxy._proxy import Proxy
 from center.proxy._workers import worker_count
 from transports import Balance
