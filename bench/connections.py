@@ -1,6 +1,6 @@
 """Benchmark: one proxy host holding N agent connections, then one job to all.
 
-    .venv/bin/python bench/connections.py [--conns 2000] [--workers 2] [--procs 2] [--sources 4] [--json]
+    .venv/bin/python bench/connections.py [--conns 1000] [--workers 2] [--procs 2] [--sources 4] [--json]
     .venv/bin/python bench/connections.py --conns 50000 --workers 4 --procs 4 --sources 8
 
 A real center (SQLite), one proxy run as ``--workers`` processes sharing its
@@ -147,7 +147,7 @@ def table(r: dict[str, Any]) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--conns", type=int, default=2000, help="agent connections (default: a size that runs in about a minute)")
+    ap.add_argument("--conns", type=int, default=1000, help="agent connections (default: a size that runs in about a minute on a quiet machine)")
     ap.add_argument("--workers", type=int, default=2, help="proxy worker processes")
     ap.add_argument("--procs", type=int, default=0, help="simfleet processes (0: one per 12,500 connections, at least 2)")
     ap.add_argument("--sources", type=int, default=4, help="loopback source addresses 127.0.0.2 ...")
