@@ -57,7 +57,7 @@ SOFTWARE = "starling-simfleet/0.2.0"
 RESEND_AFTER = 20.0
 #: TLS handshakes in flight per source address (the proxy refuses more than
 #: ``max_preauth_per_source``, 64 by default, before login).
-CONNECTS_PER_SOURCE = 48
+CONNECTS_PER_SOURCE = 56
 
 
 def _rss() -> int:
