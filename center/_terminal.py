@@ -177,6 +177,8 @@ class TerminalEndpoint:
             account = await store.call(load_account, store.sync, key_id)
         except StarlingError as exc:
             raise TerminalRefused(exc.message, code=ErrorCode.C007, close=4401) from exc
+        if account.mapping:
+            raise TerminalRefused("this account sends command aliases only; a terminal would take raw commands", code=ErrorCode.C014, close=4403)
         if not may_open(account, host):
             raise TerminalRefused(f"account {key_id} may not open a terminal on {host['hostname'] or host['id']}", code=ErrorCode.C009, close=4403)
         return account, via
@@ -322,13 +324,13 @@ class TerminalEndpoint:
                                             "hint": ErrorCode.A024.hint})
                         recorder.refused(data[:200], ErrorCode.A024.value, "max_input")
                         continue
-                    for item in guard.feed(data):
-                        if isinstance(item, bytes):
-                            recorder.input(item)
-                            await session.send_down(StreamData(stream_id=sid, data=item))
-                        else:  # a refusal: {"line", "code", "rule", "message", "hint"}
-                            recorder.refused(item["line"], item["code"], item["rule"])
-                            await ws.send_json({"type": "refused", **item})
+                    async def send(chunk: bytes) -> None:
+                        recorder.input(chunk)
+                        await session.send_down(StreamData(stream_id=sid, data=chunk))
+
+                    for refusal in await guard.feed(data, send):
+                        recorder.refused(refusal["line"], refusal["code"], refusal["rule"])
+                        await ws.send_json({"type": "refused", **refusal})
                 elif kind == "resize" and _dims(frame):
                     guard.resize(frame["cols"], frame["rows"])
                     await session.send_down(StreamResize(stream_id=sid, cols=frame["cols"], rows=frame["rows"]))
