@@ -289,7 +289,8 @@ async def test_agent_killed_mid_session(world):
             await trio.sleep(0.2)
     # The center keeps serving: health, and a terminal on the other host.
     p = world["p"]
-    assert httpx.get(p["api"] + "/v1/health", verify=client_context(p["ca_file"])).json()["ok"]
+    health = await trio.to_thread.run_sync(lambda: httpx.get(p["api"] + "/v1/health", verify=client_context(p["ca_file"])).json())
+    assert health["ok"]
     async with term(world) as t:
         assert t.ready
         await t.close()
