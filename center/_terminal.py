@@ -40,6 +40,7 @@ from transports import (
     send_if_open,
 )
 
+from ._streambatch import StreamBatcher
 from ._termauth import ACTION, TerminalRefused, close_code_for, may_open
 
 log = logging.getLogger("starling.terminal")
@@ -66,6 +67,8 @@ class Session:
     job_id: str = ""
     queued: int = 0
     overrun: bool = False
+    #: The link's batching writer (center._streambatch); None: send directly.
+    writer: Any = None
 
     def __post_init__(self) -> None:
         self.inbox_send, self.inbox = trio.open_memory_channel[Any](10_000)
@@ -84,14 +87,30 @@ class Session:
             self.overrun = True
 
     async def send_down(self, msg: Any) -> bool:
-        return await send_if_open(self.link, msg)
+        if self.writer is None or isinstance(msg, StreamOpen):
+            return await send_if_open(self.link, msg)  # the open goes before the job, in order
+        if isinstance(msg, StreamClose):
+            self.writer.put_last(msg)
+            return True
+        return bool(self.writer.put(msg))
 
 
 class TerminalHub:
-    """The open terminal sessions of one center, by stream id."""
+    """The open terminal sessions of one center, by stream id, and one batching
+    writer per proxy link for what they send down."""
 
     def __init__(self) -> None:
         self.sessions: dict[int, Session] = {}
+        self._writers: dict[int, StreamBatcher] = {}
+
+    def writer_for(self, link: Any) -> StreamBatcher | None:
+        """The link's writer (started in the link's nursery on first use)."""
+        writer = self._writers.get(id(link))
+        if writer is None and link.nursery is not None:
+            channel = link.channel
+            writer = self._writers[id(link)] = StreamBatcher(lambda: channel, max_queued=MAX_QUEUED_OUTPUT)
+            link.nursery.start_soon(writer.run)
+        return writer
 
     def deliver(self, link: Any, msg: Any) -> None:
         """A ``stream_*`` message from a proxy link."""
@@ -100,6 +119,9 @@ class TerminalHub:
             session.deliver(msg)
 
     def link_gone(self, link: Any) -> None:
+        writer = self._writers.pop(id(link), None)
+        if writer is not None:
+            writer.close()
         for session in list(self.sessions.values()):
             if session.link is link.channel:
                 session.deliver(StreamClose(stream_id=session.stream_id, code=ErrorCode.P007.value, message="the center lost its link to the host's proxy"))
@@ -226,7 +248,7 @@ class TerminalEndpoint:
         if not host.get("online") or link is None:
             code = ErrorCode.of(host.get("code") or "E001", ErrorCode.E001)
             raise StarlingError(f"host {host['hostname'] or host['id']} is not connected: {code.meaning}", code=code)
-        session = Session(self.hub.new_stream_id(), account.key_id, host, link.channel)
+        session = Session(self.hub.new_stream_id(), account.key_id, host, link.channel, writer=self.hub.writer_for(link))
         self.hub.sessions[session.stream_id] = session
         await session.send_down(StreamOpen(stream_id=session.stream_id, kind="pty", agent_id=host["id"]))
         req = JobRequest(
