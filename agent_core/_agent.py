@@ -54,6 +54,7 @@ from transports import (
 )
 from transports import ErrorCode as EC
 from transports._signing import public_key_bytes, sign_hello, sign_result, verify_task_message
+from transports._streamauth import open_session_key
 
 from ._chunks import ChunkClient
 from ._config import AgentConfig
@@ -111,7 +112,7 @@ class Agent:
         self._drain_delay = 0.0
         self.connected = trio.Event()
         self.chunks = ChunkClient(self._send, rate=config.file_rate)
-        self.streams = StreamHub(self._send)
+        self.streams = StreamHub(self._send, unseal=lambda sealed: open_session_key(sealed, self.key))
         self.statistics: dict[str, int] = {"tasks": 0, "duplicates": 0, "connects": 0, "results_sent": 0}
 
     # -- enrollment -------------------------------------------------------------

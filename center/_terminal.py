@@ -18,6 +18,7 @@ Whole sessions are recorded in the audit log (:mod:`center._termrecord`).
 
 from __future__ import annotations
 
+import base64
 import codecs
 import json
 import logging
@@ -39,6 +40,7 @@ from transports import (
     StreamResize,
     send_if_open,
 )
+from transports._streamauth import new_session_key, seal_session_key, stream_mac
 
 from ._streambatch import StreamBatcher
 from ._termauth import ACTION, TerminalRefused, close_code_for, may_open
@@ -69,6 +71,9 @@ class Session:
     overrun: bool = False
     #: The link's batching writer (center._streambatch); None: send directly.
     writer: Any = None
+    #: The session key sealed to the agent (transports._streamauth); None: input not MAC-ed.
+    key: bytes | None = None
+    down_seq: int = 0
 
     def __post_init__(self) -> None:
         self.inbox_send, self.inbox = trio.open_memory_channel[Any](10_000)
@@ -87,6 +92,10 @@ class Session:
             self.overrun = True
 
     async def send_down(self, msg: Any) -> bool:
+        if self.key is not None and not isinstance(msg, StreamOpen):
+            self.down_seq += 1
+            msg.seq = self.down_seq
+            msg.mac = stream_mac(self.key, msg)
         if self.writer is None or isinstance(msg, StreamOpen):
             return await send_if_open(self.link, msg)  # the open goes before the job, in order
         if isinstance(msg, StreamClose):
@@ -251,10 +260,13 @@ class TerminalEndpoint:
         session = Session(self.hub.new_stream_id(), account.key_id, host, link.channel, writer=self.hub.writer_for(link))
         self.hub.sessions[session.stream_id] = session
         await session.send_down(StreamOpen(stream_id=session.stream_id, kind="pty", agent_id=host["id"]))
-        req = JobRequest(
-            action=ACTION, hosts=[host["id"]], stream=True, timeout=self.cfg.terminal_max_session,
-            params={"stream_id": session.stream_id, "cols": cols, "rows": rows, "idle_timeout": self.cfg.terminal_idle_timeout},
-        )
+        params: dict[str, Any] = {"stream_id": session.stream_id, "cols": cols, "rows": rows, "idle_timeout": self.cfg.terminal_idle_timeout}
+        pub = _agent_key(host)
+        if pub is not None:
+            # Keystrokes are MAC-ed with a key only the agent can open: a proxy cannot inject any.
+            session.key = new_session_key()
+            params["input_key"] = base64.b64encode(seal_session_key(session.key, pub)).decode()
+        req = JobRequest(action=ACTION, hosts=[host["id"]], stream=True, timeout=self.cfg.terminal_max_session, params=params)
         answer = await center.submit(req, account.key_id)
         session.job_id = answer["job_id"]
         if answer["state"] == "pending_approval":
@@ -262,6 +274,7 @@ class TerminalEndpoint:
             raise StarlingError("a terminal on this host needs an approval, which a live session cannot wait for", code=ErrorCode.C011)
         center._audit(account.key_id, "terminal.open", str(session.stream_id), {
             "host": host["id"], "hostname": host.get("hostname") or "", "job": session.job_id, "via": via, "origin": origin,
+            "input_auth": session.key is not None,
         })
         await self._wait_ready(session)
         return session
@@ -372,6 +385,15 @@ class TerminalEndpoint:
             outcome["exit"] = {"status": None, "code": None, "message": "the browser went away"}
             outcome["gone"] = True
             scope.cancel()
+
+
+def _agent_key(host: dict[str, Any]) -> bytes | None:
+    """The agent's Ed25519 public key from its registration, or None (an agent without one)."""
+    try:
+        raw = base64.b64decode(host.get("public_key") or "", validate=True)
+    except ValueError:
+        return None
+    return raw if len(raw) == 32 else None
 
 
 def _dims(frame: dict[str, Any]) -> bool:

@@ -258,6 +258,7 @@ async def test_audit_replay_prints_the_session(world):
     assert kinds == {"input", "output", "refused"}
     assert [r["kind"] for r in doc["records"]] == ["terminal.open", "terminal.close"]
     assert doc["records"][0]["detail"]["hostname"] == world["hosts"][0]
+    assert doc["records"][0]["detail"]["input_auth"] is True  # keystrokes were MAC-ed end to end
     assert fleet.json("audit", "verify")["ok"]
 
 
