@@ -42,6 +42,7 @@ from transports import (
 )
 from transports._streamauth import new_session_key, seal_session_key, stream_mac
 
+from ._http import int_arg
 from ._streambatch import StreamBatcher
 from ._termauth import ACTION, TerminalRefused, close_code_for, may_open
 
@@ -142,19 +143,6 @@ class TerminalHub:
                 return sid
 
 
-def _int_arg(ws: WebSocket, name: str, default: int, low: int, high: int) -> int:
-    raw = ws.query_params.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise TerminalRefused(f"{name} must be an integer", code=ErrorCode.C001, close=4400) from None
-    if not low <= value <= high:
-        raise TerminalRefused(f"{name} must be within [{low}, {high}]", code=ErrorCode.C001, close=4400)
-    return value
-
-
 def own_origin(ws: WebSocket) -> str:
     scheme = "https" if ws.url.scheme in ("wss", "https") else "http"
     return f"{scheme}://{ws.headers.get('host', '')}"
@@ -218,8 +206,8 @@ class TerminalEndpoint:
         await ws.accept()
         session: Session | None = None
         try:
-            cols = _int_arg(ws, "cols", 80, 2, 1000)
-            rows = _int_arg(ws, "rows", 24, 1, 1000)
+            cols = int_arg(ws, "cols", 80, 2, 1000)
+            rows = int_arg(ws, "rows", 24, 1, 1000)
             host = await self._host(ws.query_params.get("host", ""))
             account, via = await self._account(ws, host)
             session = await self._open(account, host, cols, rows, via, ws.headers.get("origin", ""))
