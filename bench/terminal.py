@@ -43,22 +43,18 @@ def cli(home: str, *args: str, timeout: float = 600) -> subprocess.CompletedProc
 
 
 def cpu_seconds(prof: dict[str, Any]) -> dict[str, float]:
-    """User+system CPU seconds of the center, the proxy and the agents (with their shells)."""
+    """User+system CPU seconds of the center, the proxy, the agents, and this client."""
     import psutil
 
-    out: dict[str, float] = {"center": 0.0, "proxy": 0.0, "agents": 0.0, "shells": 0.0}
+    out: dict[str, float] = {"center": 0.0, "proxy": 0.0, "agents": 0.0, "client": 0.0}
     roles = [(r["role"], r["pid"]) for r in prof["roles"]] + [("agents", a["pid"]) for a in prof["agents"]]
+    roles.append(("client", os.getpid()))
     for role, pid in roles:
         try:
-            proc = psutil.Process(pid)
-            t = proc.cpu_times()
-            out[role if role in out else "center"] += t.user + t.system
-            if role == "agents":
-                for child in proc.children(recursive=True):
-                    ct = child.cpu_times()
-                    out["shells"] += ct.user + ct.system
+            t = psutil.Process(pid).cpu_times()
         except psutil.Error:
             continue
+        out[role if role in out else "center"] += t.user + t.system
     return out
 
 
@@ -170,7 +166,8 @@ async def run(args: argparse.Namespace, prof: dict[str, Any], hosts: list[str]) 
             "typing_s": typing_seconds, "keys_per_s": keys_typed / typing_seconds,
             # CPU per key is what contention on a shared machine does not change.
             **{f"cpu_ms_per_key_{role}": 1000 * secs / keys_typed for role, secs in cpu.items()},
-            "cpu_share_of_one_core": sum(cpu.values()) / typing_seconds,
+            "cpu_share_of_one_core": sum(v for k, v in cpu.items() if k != "client") / typing_seconds,
+            "client_cpu_share_of_one_core": cpu["client"] / typing_seconds,
         }
     return out
 
