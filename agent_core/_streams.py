@@ -74,6 +74,16 @@ class StreamEnd:
         except trio.ClosedResourceError:
             pass
 
+    def cut(self, close: StreamClose) -> None:
+        """End the stream from this side (its route is gone): the reader gets ``close`` next."""
+        if self.overrun or self.forged.is_set():
+            return
+        try:
+            self._in_send.send_nowait(close)
+        except (trio.WouldBlock, trio.ClosedResourceError):
+            self.overrun = True
+            self.overran.set()
+
     async def receive(self) -> Inbound | None:
         """The next message from the center, or ``None`` when the buffer overran."""
         try:
@@ -135,6 +145,11 @@ class StreamHub:
             log.debug("message for unknown stream %s dropped", msg.stream_id)
             return
         end._deliver(msg)
+
+    def link_down(self) -> None:
+        """The link to the proxy is gone and with it every stream's route: end them all (P007)."""
+        for end in list(self._streams.values()):
+            end.cut(StreamClose(stream_id=end.stream_id, code=ErrorCode.P007.value, message="the agent lost its proxy"))
 
     def __len__(self) -> int:
         return len(self._streams)

@@ -32,7 +32,7 @@ pytest.importorskip("trio_websocket", reason="trio-websocket is not installed (p
 
 MARKER_RULES = Path(__file__).with_name("data") / "marker-rules.toml"
 PORTAL = "https://portal.example"
-IDLE = 6.0
+IDLE = 10.0
 MAX_INPUT = 65536
 
 
@@ -296,3 +296,31 @@ async def test_agent_killed_mid_session(world):
         assert t.ready
         await t.close()
         await t.drain()
+
+
+async def test_proxy_killed_mid_session(world):
+    """Very last: kills the proxy. The session ends with P007; the center serves on."""
+    proxy = next(r for r in world["p"]["roles"] if r["role"] == "proxy")
+    agent = next(a for a in world["p"]["agents"] if a["hostname"] == world["hosts"][0])
+    async with term(world) as t:
+        assert t.ready, t.frames
+        await t.send_input("echo before-$((2*3))\r")
+        await t.read_until("before-6")
+        shells = [p for p in psutil.Process(agent["pid"]).children(recursive=True) if p.name() == "bash"]
+        assert shells
+        os.kill(proxy["pid"], signal.SIGKILL)
+        with trio.fail_after(60):
+            await t.drain()
+    assert t.final["type"] == "error" and t.final["code"] == "P007", t.frames
+    assert t.close_code == 1011
+    # The agent ends the orphaned session as soon as it notices its proxy is gone (well
+    # before the idle timeout would).
+    with trio.fail_after(IDLE - 3):
+        while any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in shells):
+            await trio.sleep(0.2)
+    p = world["p"]
+    health = await trio.to_thread.run_sync(lambda: httpx.get(p["api"] + "/v1/health", verify=client_context(p["ca_file"])).json())
+    assert health["ok"]
+    async with term(world) as t:  # no proxy: a clear refusal, not a hang
+        await t.drain()
+    assert t.final["type"] == "error" and t.final["code"] in ("E001", "E005", "P007", "C015"), t.final
