@@ -324,3 +324,31 @@ async def test_proxy_killed_mid_session(world):
     async with term(world) as t:  # no proxy: a clear refusal, not a hang
         await t.drain()
     assert t.final["type"] == "error" and t.final["code"] in ("E001", "E005", "P007", "C015"), t.final
+
+
+def test_up_allow_origin_writes_the_console_table(tmp_path):
+    """`starling up --allow-origin` lets that origin embed a terminal with a token."""
+    from .conftest import starling
+
+    home = tmp_path / "origin"
+    up = starling(home, "up", "--agents", "1", "--port", "0", "--detach", "--no-demo", "--allow-origin", PORTAL, timeout=180)
+    try:
+        assert up.returncode == 0, up.stderr
+        assert f'allowed_origins = ["{PORTAL}"]' in (home / "center.toml").read_text()
+        fleet = Fleet(home)
+        p = fleet.profile
+        admin = Client(p["api"], p["key_id"], p["secret"], p["ca_file"])
+        host = admin.hosts()[0]["hostname"]
+        tok = admin.request("POST", "/api/v1/terminal/tokens", json_body={"host": host})
+
+        async def attempt() -> dict[str, Any]:
+            async with open_terminal(p["api"], host, ca_file=p["ca_file"], token=tok["token"], origin=PORTAL) as t:
+                ready = t.ready
+                await t.close()
+                await t.drain()
+            return ready
+
+        assert trio.run(attempt)["type"] == "ready"
+        admin.close()
+    finally:
+        starling(home, "down")
