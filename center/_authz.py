@@ -149,7 +149,8 @@ ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("POST", "/v1/accounts/{key}/mapping", "mapping", Role.ADMIN, "Give an account private command aliases",
               audit=True, body="MappingRequest", errors=(400, 404)),
     RouteSpec("GET", "/v1/audit", "audit", Role.ADMIN, "Audit records",
-              query=(Query("after", "integer", 0, 2**53, 0), Query("limit", "integer", 1, 10000, 100))),
+              query=(Query("after", "integer", 0, 2**53, 0), Query("limit", "integer", 1, 10000, 100),
+                     Query("subject", description="only records about this subject (e.g. a terminal session id)"))),
     RouteSpec("GET", "/v1/audit/verify", "audit_verify", Role.ADMIN, "Verify the audit chain"),
     # The file channel (center/_files_api.py, docs/file-transfer.md). Chunks are
     # content-addressed: knowing a hash is what reading it takes; a push or a
