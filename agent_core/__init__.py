@@ -1,7 +1,10 @@
 """The Starling plugin SDK: everything a plugin author writes against.
 
-The host side (the plugin host, the executor, the kernel, docs renderers) is
-in :mod:`agent_core.host`; a plugin never needs it.
+Two submodules complete it: :mod:`agent_core.procfs` (readers of ``/proc`` and
+``/sys``: sockets, processes, meminfo-style files) and :mod:`agent_core.names`
+(validated package, unit, user and group names as params types). The host side
+(the plugin host, the executor, the kernel, docs renderers) is in
+:mod:`agent_core.host`; a plugin never needs it.
 """
 
 from transports import ErrorCode
@@ -24,10 +27,13 @@ from ._sdk import (
 from .hookspecs import hookimpl
 
 __all__ = [
+    "C_LOCALE_ENV",
+    "MASK",
     "Action",
     "ActionContext",
     "ActionError",
     "AgentInfo",
+    "CancelToken",
     "ErrorCode",
     "InvalidParams",
     "NoParams",
@@ -36,9 +42,17 @@ __all__ = [
     "ProcessResult",
     "Resident",
     "Risk",
+    "Stopped",
     "TaskInfo",
     "Unavailable",
+    "abs_path",
     "action",
+    "atomic_write",
     "code",
+    "fsync_dir",
     "hookimpl",
+    "is_secret_name",
+    "mask_env",
+    "open_atomic",
+    "redact_value",
 ]
