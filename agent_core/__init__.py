@@ -9,7 +9,9 @@ Two submodules complete it: :mod:`agent_core.procfs` (readers of ``/proc`` and
 
 from transports import ErrorCode
 
-from ._context import ActionContext, AgentInfo, TaskInfo
+from ._atomic import atomic_write, fsync_dir, open_atomic
+from ._context import C_LOCALE_ENV, ActionContext, AgentInfo, CancelToken, Stopped, TaskInfo
+from ._paths import abs_path
 from ._resident import Resident
 from ._runner import ProcessResult
 from ._sdk import (
@@ -24,6 +26,7 @@ from ._sdk import (
     action,
     code,
 )
+from ._secrets import MASK, is_secret_name, mask_env, redact_value
 from .hookspecs import hookimpl
 
 __all__ = [

@@ -21,6 +21,7 @@ __all__ = [
     "DEB_PACKAGE",
     "GROUP",
     "HOSTNAME",
+    "PACKAGE",
     "PACKAGE_GLOB",
     "PACKAGE_VERSION",
     "RPM_PACKAGE",
@@ -32,6 +33,7 @@ __all__ = [
     "DebPackage",
     "Group",
     "Hostname",
+    "Package",
     "PackageGlob",
     "PackageVersion",
     "RpmPackage",
@@ -51,6 +53,8 @@ __all__ = [
 DEB_PACKAGE = r"^[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?$"
 #: RPM names are looser than Debian's.
 RPM_PACKAGE = r"^[A-Za-z0-9_][A-Za-z0-9_+.~^-]{0,199}$"
+#: A package name for any backend (apt or dnf), with an optional ``:arch``.
+PACKAGE = r"^[A-Za-z0-9_][A-Za-z0-9_+.~^-]{0,199}(:[a-z0-9-]+)?$"
 PACKAGE_GLOB = r"^[A-Za-z0-9_+.:*?\[\]~^][A-Za-z0-9_+.:*?\[\]~^-]{0,199}$"
 PACKAGE_VERSION = r"^[A-Za-z0-9.+~:_-]{1,100}$"
 #: systemd unit names (``foo.service``, ``getty@tty1.service``); never starting with ``-``.
@@ -66,6 +70,7 @@ HOSTNAME = r"^(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_]([A-Z
 
 DebPackage = Annotated[str, msgspec.Meta(pattern=DEB_PACKAGE, max_length=200)]
 RpmPackage = Annotated[str, msgspec.Meta(pattern=RPM_PACKAGE)]
+Package = Annotated[str, msgspec.Meta(pattern=PACKAGE)]
 PackageGlob = Annotated[str, msgspec.Meta(pattern=PACKAGE_GLOB)]
 PackageVersion = Annotated[str, msgspec.Meta(pattern=PACKAGE_VERSION)]
 Unit = Annotated[str, msgspec.Meta(pattern=UNIT)]

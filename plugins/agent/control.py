@@ -19,7 +19,15 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, NoParams, Plugin, Risk, action, code
+from agent_core import (
+    ActionContext,
+    InvalidParams,
+    NoParams,
+    Plugin,
+    Risk,
+    action,
+    code,
+)
 from agent_core.host import kernel_of
 
 PLUGIN = Plugin("agent", description=__doc__.splitlines()[0], domain="agent")
@@ -123,7 +131,7 @@ async def enable(ctx: ActionContext, p: Names) -> Enabled:
 async def disable(ctx: ActionContext, p: Names) -> Enabled:
     """Disable plugins on this host: their actions then answer A012."""
     if "agent" in p.names:
-        raise ActionError("the agent plugin cannot disable itself", code=ErrorCode.A002)
+        raise InvalidParams("the agent plugin cannot disable itself")
     return Enabled(disabled=kernel_of(ctx).set_enabled(p.names, False))
 
 
@@ -133,7 +141,7 @@ async def install(ctx: ActionContext, p: InstallParams) -> Installed:
     try:
         data = base64.b64decode(p.wheel_b64, validate=True)
     except ValueError as exc:
-        raise ActionError(f"wheel_b64 is not base64: {exc}", code=ErrorCode.A002) from exc
+        raise InvalidParams(f"wheel_b64 is not base64: {exc}") from exc
     done = kernel_of(ctx).install_wheel(data, p.sha256)
     return msgspec.convert(done, Installed, strict=False)
 

@@ -14,8 +14,7 @@ import re
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action
-from plugins.files._common import bad
+from agent_core import ActionContext, InvalidParams, Plugin, Risk, action
 
 from ._common import docker_check, json_lines, parse_size, parse_time, run_cli
 
@@ -91,6 +90,6 @@ async def images(ctx: ActionContext, p: ImagesParams) -> ImagesReport:
         argv += ["--filter", f"dangling={'true' if p.dangling else 'false'}"]
     if p.reference:
         if not _REFERENCE.match(p.reference):
-            raise bad(f"reference: {p.reference!r} is not an image pattern like 'nginx' or 'registry/*:1.*'")
+            raise InvalidParams(f"reference: {p.reference!r} is not an image pattern like 'nginx' or 'registry/*:1.*'")
         argv += ["--filter", f"reference={p.reference}"]
     return parse_images(await run_cli(ctx, argv))

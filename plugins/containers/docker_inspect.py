@@ -18,8 +18,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
-from plugins._secrets import redact_env
+from agent_core import ActionContext, NotFound, Plugin, Risk, action, mask_env
 
 from ._common import check_ref, docker_check, parse_time, run_cli
 
@@ -106,7 +105,7 @@ def _env(items: list[str] | None) -> tuple[dict[str, str], list[str]]:
     for item in items or []:
         key, _, value = item.partition("=")
         env[key] = value
-    return redact_env(env)
+    return mask_env(env)
 
 
 def _masked_raw(doc: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
@@ -194,7 +193,7 @@ def summarize_image(doc: dict[str, Any], raw: bool = False) -> ImageInfo:
 def parse_inspect(text: str, kind: str, raw: bool = False) -> ContainerInfo | ImageInfo:
     docs = json.loads(text or "[]")
     if not docs:
-        raise ActionError("docker inspect returned nothing", code=ErrorCode.A017)
+        raise NotFound("docker inspect returned nothing")
     return summarize_container(docs[0], raw) if kind == "container" else summarize_image(docs[0], raw)
 
 

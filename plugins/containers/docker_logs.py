@@ -15,8 +15,7 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action
-from plugins.files._common import bad
+from agent_core import ActionContext, InvalidParams, Plugin, Risk, action
 
 from ._common import check_ref, docker_check, parse_time, raise_for
 
@@ -58,12 +57,12 @@ async def logs(ctx: ActionContext, p: LogsParams) -> list[LogLine]:
     argv = ["docker", "logs", "--timestamps", "--tail", str(p.tail)]
     if p.since:
         if not _SINCE.match(p.since):
-            raise bad(f"since: {p.since!r} is not a duration like '10m' or a timestamp")
+            raise InvalidParams(f"since: {p.since!r} is not a duration like '10m' or a timestamp")
         argv += ["--since", p.since]
     try:
         regex = re.compile(p.pattern) if p.pattern else None
     except re.error as exc:
-        raise bad(f"pattern: {exc}") from exc
+        raise InvalidParams(f"pattern: {exc}") from exc
     argv.append(container)
     # Not run_cli: the container's own stderr stream arrives on docker's stderr.
     res = await ctx.run(argv)

@@ -15,8 +15,7 @@ import re
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action
-from plugins.files._common import bad
+from agent_core import ActionContext, InvalidParams, Plugin, Risk, action
 
 from ._common import (
     Port,
@@ -101,7 +100,7 @@ def build_argv(p: PsParams) -> list[str]:
         argv.append("--size")
     for key, value in sorted(p.filters.items()):
         if key not in FILTERS:
-            raise bad(f"filters: unknown filter {key!r}; one of {', '.join(sorted(FILTERS))}")
+            raise InvalidParams(f"filters: unknown filter {key!r}; one of {', '.join(sorted(FILTERS))}")
         argv += ["--filter", f"{key}={value}"]
     return argv
 

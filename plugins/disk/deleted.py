@@ -15,8 +15,8 @@ import os
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
-from plugins._host import pids, read
+from agent_core import ActionContext, InvalidParams, Plugin, Risk, action
+from agent_core.procfs import pids, read
 from plugins.disk._common import mount_for, mounts
 
 PLUGIN = Plugin("disk.deleted", description=__doc__.splitlines()[0], domain="disk", requires_files=["/proc/self/fd"])
@@ -97,7 +97,7 @@ def scan(min_bytes: int) -> tuple[dict[tuple[int, int], DeletedFile], int, int]:
 async def deleted(ctx: ActionContext, p: Params) -> Deleted:
     """Unlinked files kept alive by open descriptors: size, filesystem and the processes holding them."""
     if p.min_bytes < 0 or not 1 <= p.top <= 10000:
-        raise ActionError("min_bytes must be >= 0 and top 1..10000", code=ErrorCode.A002)
+        raise InvalidParams("min_bytes must be >= 0 and top 1..10000")
     import trio
 
     found, scanned, unreadable = await trio.to_thread.run_sync(scan, p.min_bytes, abandon_on_cancel=True)

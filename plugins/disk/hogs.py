@@ -20,8 +20,8 @@ import stat
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
-from plugins._host import is_dir, require_absolute
+from agent_core import ActionContext, InvalidParams, NotFound, Plugin, Risk, abs_path, action
+from agent_core.procfs import is_dir
 from plugins.disk._common import mount_for, mounts
 
 PLUGIN = Plugin("disk.hogs", description=__doc__.splitlines()[0], domain="disk", requires_files=["/proc/self/mountinfo"])
@@ -123,10 +123,10 @@ async def hogs(ctx: ActionContext, p: Params) -> Hogs:
     from plugins.disk.deleted import scan
 
     if not (1 <= p.depth <= 10 and 1 <= p.top <= 1000 and 1 <= p.max_entries <= 100_000_000):
-        raise ActionError("depth must be 1..10, top 1..1000, max_entries 1..100000000", code=ErrorCode.A002)
-    root = require_absolute(p.path)
+        raise InvalidParams("depth must be 1..10, top 1..1000, max_entries 1..100000000")
+    root = abs_path(p.path)
     if not is_dir(root):
-        raise ActionError(f"{root} is not a directory", code=ErrorCode.A017)
+        raise NotFound(f"{root} is not a directory")
     m = mount_for(root, mounts())
     st = await trio.to_thread.run_sync(os.statvfs, root, abandon_on_cancel=True)
     dirs, files, total, entries, truncated, errors = await trio.to_thread.run_sync(

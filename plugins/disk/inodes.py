@@ -16,8 +16,8 @@ import os
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
-from plugins._host import is_dir, require_absolute
+from agent_core import ActionContext, InvalidParams, NotFound, Plugin, Risk, abs_path, action
+from agent_core.procfs import is_dir
 from plugins.disk._common import distinct_filesystems, mounts, statvfs_each
 
 PLUGIN = Plugin("disk.inodes", description=__doc__.splitlines()[0], domain="disk", requires_files=["/proc/self/mountinfo"])
@@ -91,9 +91,9 @@ def count_entries(root: str, top: int, limit: int) -> tuple[list[DirCount], int,
 async def inodes(ctx: ActionContext, p: Params) -> Inodes:
     """Inode total/used/free/use% per filesystem; with ``count_in``, the subdirectories holding the most entries."""
     if not 0 <= p.threshold <= 100:
-        raise ActionError("threshold is a percentage: 0..100", code=ErrorCode.A002)
+        raise InvalidParams("threshold is a percentage: 0..100")
     if not (1 <= p.top <= 1000 and 1 <= p.max_entries <= 100_000_000):
-        raise ActionError("top must be 1..1000 and max_entries 1..100000000", code=ErrorCode.A002)
+        raise InvalidParams("top must be 1..1000 and max_entries 1..100000000")
     table = [m for m, _ in distinct_filesystems(mounts())]
     stats = await statvfs_each([m.mountpoint for m in table])
     fs = []
@@ -116,9 +116,9 @@ async def inodes(ctx: ActionContext, p: Params) -> Inodes:
         )
     result = Inodes(filesystems=fs, over_threshold=[f.mountpoint for f in fs if not f.dynamic and f.used_percent >= p.threshold])
     if p.count_in is not None:
-        root = require_absolute(p.count_in, "count_in")
+        root = abs_path(p.count_in, "count_in")
         if not is_dir(root):
-            raise ActionError(f"{root} is not a directory", code=ErrorCode.A017)
+            raise NotFound(f"{root} is not a directory")
         import trio
 
         result.top_dirs, result.counted, result.truncated = await trio.to_thread.run_sync(

@@ -13,8 +13,15 @@ from __future__ import annotations
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
-from plugins._host import listdir, read
+from agent_core import (
+    ActionContext,
+    InvalidParams,
+    NotFound,
+    Plugin,
+    Risk,
+    action,
+)
+from agent_core.procfs import listdir, read
 
 PLUGIN = Plugin("disk.iostat", description=__doc__.splitlines()[0], domain="disk", requires_files=["/proc/diskstats"])
 
@@ -83,7 +90,7 @@ def wanted(names: list[str], p: Params) -> list[str]:
     if p.devices:
         missing = [d for d in p.devices if d.removeprefix("/dev/") not in names]
         if missing:
-            raise ActionError(f"no such block device(s): {', '.join(missing)}", code=ErrorCode.A017)
+            raise NotFound(f"no such block device(s): {', '.join(missing)}")
         return [d.removeprefix("/dev/") for d in p.devices]
     return [
         n for n in names
@@ -95,7 +102,7 @@ def wanted(names: list[str], p: Params) -> list[str]:
 async def iostat(ctx: ActionContext, p: Params) -> IoStat:
     """Per-device IOPS, bytes/s, await, utilisation and queue length over ``interval`` seconds."""
     if not 0.05 <= p.interval <= 60:
-        raise ActionError("interval must be 0.05..60 seconds", code=ErrorCode.A002)
+        raise InvalidParams("interval must be 0.05..60 seconds")
     first = read_diskstats()
     names = wanted(list(first), p)
     await ctx.sleep(p.interval)

@@ -16,7 +16,16 @@ import os
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import (
+    ActionContext,
+    ActionError,
+    ErrorCode,
+    InvalidParams,
+    NotFound,
+    Plugin,
+    Risk,
+    action,
+)
 
 PLUGIN = Plugin("disk.lvm", description=__doc__.splitlines()[0], domain="disk", requires=["lvm"])
 
@@ -157,12 +166,12 @@ async def _report(ctx: ActionContext, tool: str, fields: str, vg: str | None) ->
 async def lvm(ctx: ActionContext, p: Params) -> Lvm:
     """PVs, VGs and LVs (optionally of one ``vg``) with free space, thin pool/snapshot fill and problems."""
     if not 0 <= p.threshold <= 100:
-        raise ActionError("threshold is a percentage: 0..100", code=ErrorCode.A002)
+        raise InvalidParams("threshold is a percentage: 0..100")
     if p.vg is not None and (not p.vg or not all(c.isalnum() or c in "+_.-" for c in p.vg)):
-        raise ActionError(f"invalid VG name {p.vg!r}", code=ErrorCode.A002)
+        raise InvalidParams(f"invalid VG name {p.vg!r}")
     pvs = [to_pv(r) for r in await _report(ctx, "pvs", PV_FIELDS, p.vg)]
     vgs = [to_vg(r) for r in await _report(ctx, "vgs", VG_FIELDS, p.vg)]
     lvs = [to_lv(r) for r in await _report(ctx, "lvs", LV_FIELDS, p.vg)]
     if p.vg is not None and not vgs:
-        raise ActionError(f"no volume group {p.vg!r}", code=ErrorCode.A017)
+        raise NotFound(f"no volume group {p.vg!r}")
     return Lvm(pvs=pvs, vgs=vgs, lvs=lvs, problems=problems(pvs, vgs, lvs, p.threshold))

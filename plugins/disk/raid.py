@@ -17,7 +17,7 @@ import re
 import msgspec
 
 from agent_core import ActionContext, NoParams, Plugin, Risk, action
-from plugins._host import read, read_int
+from agent_core.procfs import read, read_int
 
 MDSTAT = "/proc/mdstat"
 PLUGIN = Plugin("disk.raid", description=__doc__.splitlines()[0], domain="disk", requires_files=[MDSTAT])

@@ -17,7 +17,7 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import ActionContext, ActionError, ErrorCode, InvalidParams, Plugin, Risk, action
 
 PLUGIN = Plugin("exec.pidof", description=__doc__.splitlines()[0], domain="exec")
 
@@ -117,7 +117,7 @@ async def pidof(ctx: ActionContext, p: PidofParams) -> PidofResult:
         try:
             regex = re.compile(p.name)
         except re.error as exc:
-            raise ActionError(f"name: {exc}", code=ErrorCode.A002) from exc
+            raise InvalidParams(f"name: {exc}") from exc
     procs = _scan(p.name, regex, p.limit)
     result = PidofResult(name=p.name, pids=[x.pid for x in procs], processes=procs)
     if p.require and not procs:

@@ -32,10 +32,10 @@ from typing import Annotated, Any, Literal, Protocol
 
 import msgspec
 
-from agent_core import ActionError, ErrorCode
+from agent_core import ActionError, ErrorCode, InvalidParams, fsync_dir
 from transports import leaf_errors
 
-from ._common import bad, fsync_dir, gid_of, hash_file, parse_mode, uid_of
+from ._common import gid_of, hash_file, parse_mode, uid_of
 
 #: Default chunk size: big enough that per-chunk overhead is small, small
 #: enough that a proxy serving many agents holds few of them in memory.
@@ -158,10 +158,10 @@ def sha256_hex(data: bytes) -> str:
 
 def _rel_parts(path: str) -> list[str]:
     if "\x00" in path or path.startswith("/"):
-        raise bad(f"manifest path {path!r} must be relative")
+        raise InvalidParams(f"manifest path {path!r} must be relative")
     parts = [p for p in path.split("/") if p not in ("", ".")]
     if not parts or ".." in parts:
-        raise bad(f"manifest path {path!r} must not be empty or contain '..'")
+        raise InvalidParams(f"manifest path {path!r} must not be empty or contain '..'")
     return parts
 
 

@@ -21,9 +21,20 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import (
+    ActionContext,
+    ActionError,
+    CancelToken,
+    ErrorCode,
+    InvalidParams,
+    Plugin,
+    Risk,
+    abs_path,
+    action,
+    fsync_dir,
+)
 
-from ._common import Cancel, abs_path, bad, fs_errors, fsync_dir, hash_file, in_thread
+from ._common import fs_errors, hash_file
 
 PLUGIN = Plugin("file.archive", description=__doc__.splitlines()[0], domain="files")
 
@@ -51,7 +62,7 @@ class ArchiveResult(msgspec.Struct):
 
 
 class _Counter:
-    def __init__(self, limit: int, exclude: list[str], cancel: Cancel) -> None:
+    def __init__(self, limit: int, exclude: list[str], cancel: CancelToken) -> None:
         self.entries = 0
         self.bytes_in = 0
         self.limit = limit
@@ -67,7 +78,7 @@ class _Counter:
         self.entries += 1
         self.bytes_in += size
         if self.entries > self.limit:
-            raise ActionError(f"more than {self.limit} entries; raise max_entries", code=ErrorCode.A002)
+            raise InvalidParams(f"more than {self.limit} entries; raise max_entries")
 
 
 def _arcname(path: str, base: str | None) -> str:
@@ -113,12 +124,12 @@ def _write_zip(tmp: str, sources: list[tuple[str, str]], counter: _Counter) -> N
             add(zf, path, arc)
 
 
-def _archive(p: ArchiveParams, paths: list[str], dest: str, base: str | None, cancel: Cancel) -> ArchiveResult:
+def _archive(p: ArchiveParams, paths: list[str], dest: str, base: str | None, cancel: CancelToken) -> ArchiveResult:
     for path in paths:
         os.lstat(path)  # a missing source is A017 before anything is written
         real = os.path.realpath(path)
         if os.path.isdir(real) and os.path.realpath(dest).startswith(real.rstrip("/") + "/"):
-            raise bad(f"dest {dest} is inside source {path}")
+            raise InvalidParams(f"dest {dest} is inside source {path}")
     if os.path.lexists(dest) and not p.overwrite:
         raise ActionError(f"{dest} exists; set overwrite to replace it", code=ErrorCode.A014)
     sources = [(path, _arcname(path, base)) for path in paths]
@@ -158,6 +169,6 @@ async def archive(ctx: ActionContext, p: ArchiveParams) -> ArchiveResult:
     if base is not None:
         outside = [x for x in paths if not (x + "/").startswith(base.rstrip("/") + "/")]
         if outside:
-            raise bad(f"base: {outside[0]} is not under {base}")
+            raise InvalidParams(f"base: {outside[0]} is not under {base}")
     with fs_errors():
-        return await in_thread(_archive, p, paths, dest, base)
+        return await ctx.to_thread(_archive, p, paths, dest, base, cancellable=True)

@@ -23,9 +23,20 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import (
+    ActionContext,
+    ActionError,
+    ErrorCode,
+    InvalidParams,
+    NotFound,
+    Plugin,
+    Risk,
+    abs_path,
+    action,
+    fsync_dir,
+)
 
-from ._common import abs_path, bad, fs_errors, fsync_dir, gid_of, parse_mode, uid_of
+from ._common import fs_errors, gid_of, parse_mode, uid_of
 
 PLUGIN = Plugin("file.push", description=__doc__.splitlines()[0], domain="files")
 
@@ -77,7 +88,7 @@ def _install(part: Path, path: str, p: PushParams) -> None:
     """Move the verified staging file to ``path`` atomically, with mode and owner."""
     parent = os.path.dirname(path)
     if not os.path.isdir(parent):
-        raise ActionError(f"directory {parent} does not exist", code=ErrorCode.A017)
+        raise NotFound(f"directory {parent} does not exist")
     if os.path.lexists(path) and not p.overwrite:
         raise ActionError(f"{path} exists; set overwrite to replace it", code=ErrorCode.A014)
     mode = parse_mode(p.mode) if p.mode else 0o644
@@ -118,7 +129,7 @@ def _push(staging: Path, path: str, p: PushParams) -> PushResult:
     except (FileNotFoundError, ValueError, KeyError):
         recorded = None
     if recorded is not None and recorded != path:
-        raise bad(f"upload_id {p.upload_id!r} is in use for {recorded}")
+        raise InvalidParams(f"upload_id {p.upload_id!r} is in use for {recorded}")
     if recorded is None:
         if p.offset != 0:
             raise ActionError(f"unknown upload {p.upload_id!r}: start at offset 0", code=ErrorCode.A002, data={"expected_offset": 0})
@@ -166,7 +177,7 @@ async def push(ctx: ActionContext, p: PushParams) -> PushResult:
     """Store one chunk of an upload; with ``final``, verify sha256 and install the file atomically."""
     path = abs_path(p.path)
     if p.final and p.sha256 is None:
-        raise bad("sha256: required with final")
+        raise InvalidParams("sha256: required with final")
     if p.mode:
         parse_mode(p.mode)
     with fs_errors():

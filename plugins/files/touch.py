@@ -14,9 +14,9 @@ import time
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action
+from agent_core import ActionContext, Plugin, Risk, abs_path, action
 
-from ._common import abs_path, fs_errors
+from ._common import fs_errors
 
 PLUGIN = Plugin("file.touch", description=__doc__.splitlines()[0], domain="files")
 

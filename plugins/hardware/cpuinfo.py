@@ -15,7 +15,7 @@ import platform
 import msgspec
 
 from agent_core import ActionContext, Plugin, Risk, action
-from plugins._host import listdir, parse_cpulist, read
+from agent_core.procfs import listdir, parse_cpulist, read
 from plugins.hardware._common import CPU_SYSFS, cpu_ids, cpuinfo_blocks, online_cpus, topology_value
 
 PLUGIN = Plugin("cpu.info", description=__doc__.splitlines()[0], domain="hardware", requires_files=["/proc/cpuinfo"])

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import ActionContext, InvalidParams, Plugin, Risk, action
 from plugins.hardware._common import STAT_FIELDS, read_stat
 
 PLUGIN = Plugin("cpu.usage", description=__doc__.splitlines()[0], domain="hardware", requires_files=["/proc/stat"])
@@ -63,7 +63,7 @@ def split(name: str, before: list[int], after: list[int]) -> Split:
 async def usage(ctx: ActionContext, p: Params) -> CpuUsage:
     """Busy/user/system/iowait/steal percentages over ``interval`` seconds, overall and per CPU."""
     if not 0.05 <= p.interval <= 60:
-        raise ActionError("interval must be 0.05..60 seconds", code=ErrorCode.A002)
+        raise InvalidParams("interval must be 0.05..60 seconds")
     cpus0, scal0 = read_stat()
     await ctx.sleep(p.interval)
     cpus1, scal1 = read_stat()

@@ -17,7 +17,7 @@ import re
 import msgspec
 
 from agent_core import ActionContext, NoParams, Plugin, Risk, action
-from plugins._host import listdir, read
+from agent_core.procfs import listdir, read
 
 HWMON = "/sys/class/hwmon"
 THERMAL = "/sys/class/thermal"

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
-from plugins._host import kib_value, listdir, parse_colon_kv, pids, read, read_int, selected
+from agent_core import ActionContext, InvalidParams, Plugin, Risk, action
+from agent_core.procfs import kib_value, listdir, parse_colon_kv, pids, read, read_int, selected
 
 PLUGIN = Plugin("mem.swap", description=__doc__.splitlines()[0], domain="hardware", requires_files=["/proc/swaps"])
 
@@ -117,9 +117,9 @@ def swapped_processes(top: int) -> list[SwappedProcess]:
 async def swap(ctx: ActionContext, p: Params) -> SwapInfo:
     """Swap areas, zram/zswap, swappiness, swap-in/out counters (and rates) and the most-swapped processes."""
     if not 0 <= p.top <= 1000:
-        raise ActionError("top must be 0..1000", code=ErrorCode.A002)
+        raise InvalidParams("top must be 0..1000")
     if not 0 <= p.interval <= 60:
-        raise ActionError("interval must be 0..60 seconds (0: no sampling)", code=ErrorCode.A002)
+        raise InvalidParams("interval must be 0..60 seconds (0: no sampling)")
     areas = parse_swaps(read("/proc/swaps") or "")
     pin0, pout0 = vmstat_swap()
     rates: tuple[float | None, float | None] = (None, None)

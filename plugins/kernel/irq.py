@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
-from plugins._host import read
+from agent_core import ActionContext, InvalidParams, Plugin, Risk, action
+from agent_core.procfs import read
 
 PLUGIN = Plugin("kernel.irq", description=__doc__.splitlines()[0], domain="kernel", requires_files=["/proc/interrupts"])
 
@@ -68,9 +68,9 @@ def parse_table(text: str) -> tuple[list[str], dict[str, tuple[list[int], str]]]
 
 async def sample(ctx: ActionContext, path: str, p: Params, affinity: bool) -> Rates:
     if not 0.05 <= p.interval <= 60:
-        raise ActionError("interval must be 0.05..60 seconds", code=ErrorCode.A002)
+        raise InvalidParams("interval must be 0.05..60 seconds")
     if not 1 <= p.top <= 10000:
-        raise ActionError("top must be 1..10000", code=ErrorCode.A002)
+        raise InvalidParams("top must be 1..10000")
     cpus, first = parse_table(read(path) or "")
     await ctx.sleep(p.interval)
     _, second = parse_table(read(path) or "")

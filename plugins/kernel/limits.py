@@ -17,8 +17,8 @@ import os
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
-from plugins._host import listdir, pids, read, read_int
+from agent_core import ActionContext, InvalidParams, Plugin, Risk, action
+from agent_core.procfs import listdir, pids, read, read_int
 
 PLUGIN = Plugin("kernel.limits", description=__doc__.splitlines()[0], domain="kernel", requires_files=["/proc/sys/fs/file-nr"])
 
@@ -120,7 +120,7 @@ def collect() -> list[Table]:
 async def limits(ctx: ActionContext, p: Params) -> KernelLimits:
     """Use vs limit of file handles, pids, threads, inotify, AIO, keys and conntrack, with warnings."""
     if not 0 < p.threshold <= 100:
-        raise ActionError("threshold is a percentage: 0..100", code=ErrorCode.A002)
+        raise InvalidParams("threshold is a percentage: 0..100")
     tables = collect()
     inode_nr = (read("/proc/sys/fs/inode-nr") or "").split()
     return KernelLimits(

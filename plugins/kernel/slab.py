@@ -15,8 +15,8 @@ import os
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
-from plugins._host import kib_value, parse_colon_kv, read
+from agent_core import ActionContext, ActionError, ErrorCode, InvalidParams, Plugin, Risk, action
+from agent_core.procfs import kib_value, parse_colon_kv, read
 
 SLABINFO = "/proc/slabinfo"
 PLUGIN = Plugin("kernel.slab", description=__doc__.splitlines()[0], domain="kernel", requires_files=[SLABINFO])
@@ -72,7 +72,7 @@ def _slabinfo() -> str:
 async def slab(ctx: ActionContext, p: Params) -> Slab:
     """The ``top`` slab caches by memory, with object counts and fill, against meminfo's Slab figures."""
     if not 1 <= p.top <= 10000:
-        raise ActionError("top must be 1..10000", code=ErrorCode.A002)
+        raise InvalidParams("top must be 1..10000")
     caches = parse_slabinfo(_slabinfo(), os.sysconf("SC_PAGE_SIZE"))
     caches.sort(key=lambda c: (-c.bytes, c.name))
     mem = parse_colon_kv(read("/proc/meminfo") or "")

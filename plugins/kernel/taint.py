@@ -15,7 +15,7 @@ from __future__ import annotations
 import msgspec
 
 from agent_core import ActionContext, NoParams, Plugin, Risk, action
-from plugins._host import read
+from agent_core.procfs import read
 from plugins.kernel.modules import PROC_MODULES, parse_modules
 
 TAINTED = "/proc/sys/kernel/tainted"

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
-from plugins._host import read
+from agent_core import ActionContext, InvalidParams, Plugin, Risk, action
+from agent_core.procfs import read
 
 PLUGIN = Plugin("kernel.vmstat", description=__doc__.splitlines()[0], domain="kernel", requires_files=["/proc/vmstat"])
 
@@ -53,7 +53,7 @@ def read_vmstat() -> dict[str, int]:
 async def vmstat(ctx: ActionContext, p: Params) -> VmStat:
     """Per-second rates of faults, swapping, reclaim, stalls, compaction and OOM kills over ``interval``."""
     if not 0.05 <= p.interval <= 60:
-        raise ActionError("interval must be 0.05..60 seconds", code=ErrorCode.A002)
+        raise InvalidParams("interval must be 0.05..60 seconds")
     before = read_vmstat()
     await ctx.sleep(p.interval)
     after = read_vmstat()

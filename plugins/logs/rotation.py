@@ -25,8 +25,8 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action
-from plugins.files._common import WalkStats, abs_path, bad, fs_errors, walk
+from agent_core import ActionContext, InvalidParams, Plugin, Risk, abs_path, action
+from plugins.files._common import WalkStats, fs_errors, walk
 
 from ._common import family, rotated_siblings
 
@@ -306,7 +306,7 @@ async def rotation(ctx: ActionContext, p: RotationParams) -> RotationReport:
     report = _report(p, config, log_dir)
     if p.syntax_check:
         if ctx.which("logrotate") is None:
-            raise bad("syntax_check: logrotate is not installed on this host")
+            raise InvalidParams("syntax_check: logrotate is not installed on this host")
         res = await ctx.run(["logrotate", "-d", "-s", "/dev/null", config])
         report.syntax_errors = [x for x in res.stderr.splitlines() if x.startswith("error:")]
     return report

@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode, InvalidParams, NotFound
 
 SYS_NET = "/sys/class/net"
 NETNS_DIR = "/run/netns"
@@ -46,26 +46,16 @@ TCP_STATES = {
 FAMILIES = ("any", "inet", "inet6")
 
 
-def bad(message: str) -> ActionError:
-    """An A002 error: the params type-check but make no sense."""
-    return ActionError(message, code=ErrorCode.A002)
-
-
-def not_found(message: str) -> ActionError:
-    """An A017 error: the interface, namespace or name does not exist here."""
-    return ActionError(message, code=ErrorCode.A017)
-
-
 def check_family(family: str) -> str:
     if family not in FAMILIES:
-        raise bad(f"family: {family!r} is not one of {', '.join(FAMILIES)}")
+        raise InvalidParams(f"family: {family!r} is not one of {', '.join(FAMILIES)}")
     return family
 
 
 def check_ifname(name: str) -> str:
     """Refuse a string that can never be an interface name (A002)."""
     if not _IFNAME.match(name) or name in (".", ".."):
-        raise bad(f"iface: {name!r} is not a valid interface name")
+        raise InvalidParams(f"iface: {name!r} is not a valid interface name")
     return name
 
 
@@ -73,7 +63,7 @@ def require_iface(name: str) -> str:
     """The interface must be valid and exist in the agent's namespace (A002/A017)."""
     check_ifname(name)
     if not os.path.isdir(os.path.join(SYS_NET, name)):
-        raise not_found(f"no network interface named {name!r} on this host")
+        raise NotFound(f"no network interface named {name!r} on this host")
     return name
 
 
@@ -82,9 +72,9 @@ def require_netns(name: str | None) -> str | None:
     if name is None:
         return None
     if not _NETNS.match(name):
-        raise bad(f"netns: {name!r} is not a valid namespace name")
+        raise InvalidParams(f"netns: {name!r} is not a valid namespace name")
     if not os.path.exists(os.path.join(NETNS_DIR, name)):
-        raise not_found(f"no network namespace named {name!r} (see `ip netns list`)")
+        raise NotFound(f"no network namespace named {name!r} (see `ip netns list`)")
     return name
 
 
@@ -94,7 +84,7 @@ def check_address(
     try:
         return ipaddress.ip_address(value)
     except ValueError:
-        raise bad(f"{field}: {value!r} is not an IPv4 or IPv6 address") from None
+        raise InvalidParams(f"{field}: {value!r} is not an IPv4 or IPv6 address") from None
 
 
 _LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
@@ -109,7 +99,7 @@ def check_hostname(value: str, field: str = "host") -> str:
         pass
     name = value[:-1] if value.endswith(".") else value
     if not name or len(name) > 253 or not all(_LABEL.match(part) for part in name.split(".")):
-        raise bad(f"{field}: {value!r} is not a valid host name or address")
+        raise InvalidParams(f"{field}: {value!r} is not a valid host name or address")
     return value
 
 
@@ -220,7 +210,7 @@ async def ip_json(
     if res.exit_code != 0:
         msg = (res.stderr or res.stdout).strip()
         if "Cannot find device" in msg or "does not exist" in msg:
-            raise not_found(msg)
+            raise NotFound(msg)
         raise ActionError(f"{' '.join(argv)}: {msg}", code=ErrorCode.A008, data=res)
     text = res.stdout.strip()
     if not text:
@@ -336,17 +326,12 @@ def read_ipv6_routes(path: str = "/proc/net/ipv6_route") -> list[Route]:
     return routes
 
 
-def c_env() -> dict[str, str]:
-    """The agent's environment with the C locale, so tool output parses the same everywhere."""
-    return {**os.environ, "LC_ALL": "C", "LANG": "C"}
-
-
 def read_config(path: str, limit: int = 4 * 1024 * 1024) -> str:
     """A small configuration file's text; A017 when missing, A002 for a directory."""
     try:
         with open(path, encoding="utf-8", errors="replace") as fh:
             return fh.read(limit)
     except FileNotFoundError:
-        raise not_found(f"{path} does not exist") from None
+        raise NotFound(f"{path} does not exist") from None
     except IsADirectoryError:
-        raise bad(f"path: {path} is a directory") from None
+        raise InvalidParams(f"path: {path} is a directory") from None

@@ -16,9 +16,9 @@ from collections import Counter
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action
+from agent_core import ActionContext, InvalidParams, Plugin, Risk, action
 
-from ._common import TCP_STATES, SockRow, bad, check_address, read_sockets
+from ._common import TCP_STATES, SockRow, check_address, read_sockets
 
 PLUGIN = Plugin(
     "net.connections",
@@ -111,15 +111,15 @@ async def connections(ctx: ActionContext, p: ConnectionsParams) -> Connections:
         "any": ("tcp", "tcp6", "udp", "udp6"),
     }.get(p.proto)
     if protos is None:
-        raise bad(f"proto: {p.proto!r} is not one of tcp, udp, any")
+        raise InvalidParams(f"proto: {p.proto!r} is not one of tcp, udp, any")
     state = p.state.upper() if p.state else None
     if state is not None and state not in _STATES:
-        raise bad(f"state: {p.state!r} is not a connection state ({', '.join(sorted(_STATES))})")
+        raise InvalidParams(f"state: {p.state!r} is not a connection state ({', '.join(sorted(_STATES))})")
     remote = str(check_address(p.remote, "remote")) if p.remote else None
     if p.port is not None and not 0 < p.port < 65536:
-        raise bad("port: must be between 1 and 65535")
+        raise InvalidParams("port: must be between 1 and 65535")
     if not 0 < p.limit <= 100_000:
-        raise bad("limit: must be between 1 and 100000")
+        raise InvalidParams("limit: must be between 1 and 100000")
     rows = [
         r
         for r in await trio.to_thread.run_sync(read_sockets, protos)

@@ -15,9 +15,9 @@ import time
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action
+from agent_core import ActionContext, NotFound, Plugin, Risk, action
 
-from ._common import check_address, check_family, check_hostname, not_found
+from ._common import check_address, check_family, check_hostname
 
 PLUGIN = Plugin(
     "net.dns",
@@ -57,7 +57,7 @@ _FAMILY = {"any": socket.AF_UNSPEC, "inet": socket.AF_INET, "inet6": socket.AF_I
 def _failed(what: str, exc: OSError) -> Exception:
     # EAI_NONAME / EAI_NODATA / herror 1 (host not found): the name really is unknown;
     # anything else (EAI_AGAIN: no DNS server answered) is still "not resolvable here".
-    return not_found(f"{what} does not resolve: {exc.strerror or exc}")
+    return NotFound(f"{what} does not resolve: {exc.strerror or exc}")
 
 
 @action("net.dns.resolve", risk=Risk.READ, timeout=30)

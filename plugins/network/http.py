@@ -17,9 +17,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action
-
-from ._common import bad
+from agent_core import ActionContext, InvalidParams, Plugin, Risk, action
 
 PLUGIN = Plugin("net.http", description=__doc__.splitlines()[0], domain="network")
 
@@ -131,21 +129,21 @@ async def http(ctx: ActionContext, p: HttpParams) -> HttpCheck:
     import httpx
 
     if not p.url.startswith(("http://", "https://")):
-        raise bad("url: must start with http:// or https://")
+        raise InvalidParams("url: must start with http:// or https://")
     method = p.method.upper()
     if method not in ("GET", "HEAD"):
-        raise bad("method: only GET and HEAD (a health check must not change anything)")
+        raise InvalidParams("method: only GET and HEAD (a health check must not change anything)")
     if not 0 < p.timeout <= 60:
-        raise bad("timeout: must be between 0 and 60 seconds")
+        raise InvalidParams("timeout: must be between 0 and 60 seconds")
     if not 0 <= p.max_body <= 1024 * 1024:
-        raise bad("max_body: must be between 0 and 1048576")
+        raise InvalidParams("max_body: must be between 0 and 1048576")
     try:
         parts = urlsplit(p.url)
         parts.port  # noqa: B018 (raises ValueError for a bad port)
     except ValueError as exc:
-        raise bad(f"url: {exc}") from exc
+        raise InvalidParams(f"url: {exc}") from exc
     if not parts.hostname:
-        raise bad("url: has no host")
+        raise InvalidParams("url: has no host")
     t0 = time.monotonic()
     try:
         async with (

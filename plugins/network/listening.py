@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action
-
-from ._common import bad
+from agent_core import ActionContext, InvalidParams, Plugin, Risk, action
 
 PLUGIN = Plugin(
     "net.listening",
@@ -83,9 +81,9 @@ async def listening(ctx: ActionContext, p: ListeningParams) -> Listeners:
     import trio
 
     if p.proto not in ("any", "tcp", "udp"):
-        raise bad(f"proto: {p.proto!r} is not one of any, tcp, udp")
+        raise InvalidParams(f"proto: {p.proto!r} is not one of any, tcp, udp")
     if p.port is not None and not 0 < p.port < 65536:
-        raise bad("port: must be between 1 and 65535")
+        raise InvalidParams("port: must be between 1 and 65535")
     kind = "inet" if p.proto == "any" else p.proto
     cache: dict[int, tuple[str, str, list[str]]] = {}
     out: list[Listener] = []

@@ -14,9 +14,9 @@ from typing import Any
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import ActionContext, ActionError, ErrorCode, InvalidParams, Plugin, Risk, action
 
-from ._common import bad, check_ifname, ip_json, require_iface, require_netns
+from ._common import check_ifname, ip_json, require_iface, require_netns
 
 PLUGIN = Plugin("net.mtu", description=__doc__.splitlines()[0], domain="network", requires=["ip"])
 
@@ -101,12 +101,12 @@ async def set_mtu(ctx: ActionContext, p: SetMtuParams) -> MtuChange:
     """Set one interface's MTU (checked against the driver's range) and read it back."""
     netns = require_netns(p.netns)
     if p.mtu < 68:
-        raise bad("mtu: must be at least 68 (the IPv4 minimum)")
+        raise InvalidParams("mtu: must be at least 68 (the IPv4 minimum)")
     (before,) = await _links(ctx, p.iface, netns)
     if before.min_mtu is not None and p.mtu < before.min_mtu:
-        raise bad(f"mtu: {p.mtu} is below the minimum {before.min_mtu} of {p.iface}")
+        raise InvalidParams(f"mtu: {p.mtu} is below the minimum {before.min_mtu} of {p.iface}")
     if before.max_mtu is not None and p.mtu > before.max_mtu:
-        raise bad(f"mtu: {p.mtu} is above the maximum {before.max_mtu} of {p.iface}")
+        raise InvalidParams(f"mtu: {p.mtu} is above the maximum {before.max_mtu} of {p.iface}")
     if before.mtu == p.mtu:
         return MtuChange(iface=p.iface, old_mtu=before.mtu, mtu=p.mtu, changed=False)
     argv = [

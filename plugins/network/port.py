@@ -16,9 +16,9 @@ import time
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action
+from agent_core import ActionContext, InvalidParams, NotFound, Plugin, Risk, action
 
-from ._common import bad, check_hostname, not_found
+from ._common import check_hostname
 
 PLUGIN = Plugin("net.port", description=__doc__.splitlines()[0], domain="network")
 
@@ -92,15 +92,15 @@ async def port(ctx: ActionContext, p: PortParams) -> PortCheck:
 
     check_hostname(p.host)
     if not 0 < p.port < 65536:
-        raise bad("port: must be between 1 and 65535")
+        raise InvalidParams("port: must be between 1 and 65535")
     if not 0 < p.timeout <= 30:
-        raise bad("timeout: must be between 0 and 30 seconds")
+        raise InvalidParams("timeout: must be between 0 and 30 seconds")
     if p.family not in _FAMILY:
-        raise bad(f"family: {p.family!r} is not one of any, inet, inet6")
+        raise InvalidParams(f"family: {p.family!r} is not one of any, inet, inet6")
     try:
         infos = await trio.socket.getaddrinfo(p.host, p.port, _FAMILY[p.family], socket.SOCK_STREAM)
     except socket.gaierror as exc:
-        raise not_found(f"{p.host} does not resolve: {exc.strerror or exc}") from exc
+        raise NotFound(f"{p.host} does not resolve: {exc.strerror or exc}") from exc
     attempts: list[Attempt] = []
     banner = ""
     seen: set[str] = set()

@@ -13,9 +13,9 @@ import time
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action
+from agent_core import ActionContext, InvalidParams, Plugin, Risk, action
 
-from ._common import bad, require_iface
+from ._common import require_iface
 
 PLUGIN = Plugin(
     "net.traffic",
@@ -94,7 +94,7 @@ def _rate(new: int, old: int, seconds: float) -> float:
 async def traffic(ctx: ActionContext, p: TrafficParams) -> Traffic:
     """Byte/packet/error/drop counters per interface, plus rates when ``interval`` > 0."""
     if not 0 <= p.interval <= 60:
-        raise bad("interval: must be between 0 and 60 seconds")
+        raise InvalidParams("interval: must be between 0 and 60 seconds")
     if p.iface is not None:
         require_iface(p.iface)
     first = read_dev()

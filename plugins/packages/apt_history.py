@@ -17,9 +17,9 @@ import re
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action
+from agent_core import ActionContext, InvalidParams, NotFound, Plugin, Risk, action
 
-from ._common import bad, deb_name, not_found
+from ._common import deb_name
 
 PLUGIN = Plugin("apt.history", description=__doc__.splitlines()[0], domain="packages")
 
@@ -148,9 +148,9 @@ def collect(logdir: str, package: str | None, limit: int) -> AptHistory:
 
 def _check_logdir(logdir: str) -> None:
     if not os.path.isabs(logdir):
-        raise bad(f"logdir: {logdir!r} is not an absolute path")
+        raise InvalidParams(f"logdir: {logdir!r} is not an absolute path")
     if not os.path.isdir(logdir):
-        raise not_found(f"{logdir} does not exist (is apt used on this host?)")
+        raise NotFound(f"{logdir} does not exist (is apt used on this host?)")
 
 
 @action("apt.history", risk=Risk.READ, timeout=60)
@@ -159,7 +159,7 @@ async def history(ctx: ActionContext, p: HistoryParams) -> AptHistory:
     import trio
 
     if not 1 <= p.limit <= 1000:
-        raise bad("limit: must be between 1 and 1000")
+        raise InvalidParams("limit: must be between 1 and 1000")
     _check_logdir(p.logdir)
     package = deb_name(p.package, "package") if p.package else None
     return await trio.to_thread.run_sync(collect, p.logdir, package, p.limit)

@@ -14,9 +14,9 @@ import re
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import ActionContext, ActionError, ErrorCode, NotFound, Plugin, Risk, action
 
-from ._common import c_env, check_root, deb_name, not_found, parse_paragraphs
+from ._common import check_root, deb_name, parse_paragraphs
 
 PLUGIN = Plugin(
     "deb.info", description=__doc__.splitlines()[0], domain="packages", requires=["dpkg-query"]
@@ -113,7 +113,7 @@ async def info(ctx: ActionContext, p: DebInfoParams) -> DebPackage:
     name = deb_name(p.name)
     root = check_root(p.root)
     res = await ctx.run(
-        ["dpkg-query", *([f"--root={root}"] if root else []), "-s", "--", name], env=c_env()
+        ["dpkg-query", *([f"--root={root}"] if root else []), "-s", "--", name], c_locale=True
     )
     if res.exit_code != 0:
         err = res.stderr.strip()
@@ -122,9 +122,9 @@ async def info(ctx: ActionContext, p: DebInfoParams) -> DebPackage:
             or "no packages found" in err.lower()
             or "is not available" in err
         ):
-            raise not_found(f"package {name} is not known to dpkg")
+            raise NotFound(f"package {name} is not known to dpkg")
         raise ActionError(f"dpkg-query failed: {err}", code=ErrorCode.A008, data=res)
     paragraphs = parse_paragraphs(res.stdout)
     if not paragraphs:
-        raise not_found(f"package {name} is not known to dpkg")
+        raise NotFound(f"package {name} is not known to dpkg")
     return to_package(paragraphs[0])

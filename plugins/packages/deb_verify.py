@@ -14,9 +14,9 @@ import re
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import ActionContext, ActionError, ErrorCode, NotFound, Plugin, Risk, action
 
-from ._common import c_env, check_root, deb_name, not_found
+from ._common import check_root, deb_name
 
 PLUGIN = Plugin(
     "deb.verify", description=__doc__.splitlines()[0], domain="packages", requires=["dpkg"]
@@ -73,10 +73,10 @@ async def verify(ctx: ActionContext, p: VerifyParams) -> Verification:
     argv = ["dpkg", *([f"--root={root}"] if root else []), "--verify"]
     if p.name is not None:
         argv += ["--", deb_name(p.name)]
-    res = await ctx.run(argv, env=c_env())
+    res = await ctx.run(argv, c_locale=True)
     if res.exit_code != 0 and not res.stdout.strip():
         if "not installed" in res.stderr:
-            raise not_found(f"package {p.name} is not installed")
+            raise NotFound(f"package {p.name} is not installed")
         raise ActionError(
             f"dpkg --verify failed: {res.stderr.strip()}", code=ErrorCode.A008, data=res
         )

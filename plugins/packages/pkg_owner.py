@@ -17,9 +17,9 @@ import shutil
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action
+from agent_core import ActionContext, Plugin, Risk, abs_path, action
 
-from ._common import abs_path, c_env, check_root
+from ._common import check_root
 
 
 def _check() -> str | None:
@@ -70,7 +70,7 @@ def aliases(root: str, path: str) -> list[str]:
 
 async def _dpkg(ctx: ActionContext, path: str, root: str | None) -> list[Owner]:
     res = await ctx.run(
-        ["dpkg", *([f"--root={root}"] if root else []), "-S", "--", path], env=c_env()
+        ["dpkg", *([f"--root={root}"] if root else []), "-S", "--", path], c_locale=True
     )
     owners = []
     for line in res.stdout.splitlines():
@@ -88,7 +88,7 @@ async def _dpkg(ctx: ActionContext, path: str, root: str | None) -> list[Owner]:
 async def _rpm(ctx: ActionContext, path: str, root: str | None) -> list[Owner]:
     res = await ctx.run(
         ["rpm", *(["--root", root] if root else []), "-qf", "--qf", "%{NAME}\\n", "--", path],
-        env=c_env(),
+        c_locale=True,
     )
     if res.exit_code != 0:
         return []

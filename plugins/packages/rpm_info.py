@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import ActionContext, ActionError, ErrorCode, NotFound, Plugin, Risk, action
 
-from ._common import check_root, not_found, rpm_name
+from ._common import check_root, rpm_name
 from ._rpm import END, evr, none, rpm
 
 PLUGIN = Plugin(
@@ -122,6 +122,6 @@ async def info(ctx: ActionContext, p: RpmInfoParams) -> RpmInfo:
     res = await rpm(ctx, ["-q", "--qf", _QF, "--", name], check_root(p.root))
     if res.exit_code != 0:
         if "is not installed" in res.stdout + res.stderr:
-            raise not_found(f"package {name} is not installed")
+            raise NotFound(f"package {name} is not installed")
         raise ActionError(f"rpm -q failed: {res.stderr.strip()}", code=ErrorCode.A008, data=res)
     return RpmInfo(packages=parse_blocks(res.stdout))

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import ActionContext, ActionError, ErrorCode, InvalidParams, Plugin, Risk, action
 
-from ._common import bad, check_root, pattern
+from ._common import check_root, pattern
 from ._rpm import evr, none, rpm
 
 PLUGIN = Plugin(
@@ -69,7 +69,7 @@ def parse_rows(text: str) -> list[RpmRow]:
 async def rpm_list(ctx: ActionContext, p: RpmListParams) -> RpmList:
     """Installed packages with version, arch, install time and size; filter or newest N."""
     if p.recent is not None and not 1 <= p.recent <= 10000:
-        raise bad("recent: must be between 1 and 10000")
+        raise InvalidParams("recent: must be between 1 and 10000")
     args = ["-qa", "--qf", _QF, *([pattern(p.pattern)] if p.pattern else [])]
     res = await rpm(ctx, args, check_root(p.root))
     if res.exit_code != 0:

@@ -15,9 +15,9 @@ import re
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import ActionContext, ActionError, ErrorCode, NotFound, Plugin, Risk, action
 
-from ._common import check_root, not_found, rpm_name
+from ._common import check_root, rpm_name
 from ._rpm import rpm
 
 PLUGIN = Plugin(
@@ -83,7 +83,7 @@ async def verify(ctx: ActionContext, p: RpmVerifyParams) -> RpmVerification:
     args = ["-V", "--", rpm_name(p.name)] if p.name else ["-Va"]
     res = await rpm(ctx, args, check_root(p.root))
     if res.exit_code != 0 and "is not installed" in res.stdout + res.stderr:
-        raise not_found(f"package {p.name} is not installed")
+        raise NotFound(f"package {p.name} is not installed")
     changes = parse_verify(res.stdout)
     if res.exit_code != 0 and not changes:
         raise ActionError(f"rpm -V failed: {res.stderr.strip()}", code=ErrorCode.A008, data=res)

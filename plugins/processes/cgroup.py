@@ -15,8 +15,8 @@ import os
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
-from plugins._host import read
+from agent_core import ActionContext, NotFound, Plugin, Risk, action
+from agent_core.procfs import read
 from plugins.disk._common import mounts
 from plugins.processes._common import get_process
 
@@ -177,7 +177,7 @@ def pressure(mem: Memory, cpu: Cpu, pids: Pids) -> list[str]:
 def collect(pid: int) -> CgroupInfo:
     paths, dirs = hierarchy_dirs(pid)
     if not paths:
-        raise ActionError(f"process {pid} exited", code=ErrorCode.A017)
+        raise NotFound(f"process {pid} exited")
     mem, cpu, pids = Memory(), Cpu(), Pids()
     v1 = [k for k in dirs if k]
     if v1:

@@ -17,7 +17,7 @@ from typing import Literal
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import ActionContext, InvalidParams, Plugin, Risk, action
 from plugins.processes._common import ProcSummary, summary
 
 PLUGIN = Plugin("proc.find", description=__doc__.splitlines()[0], domain="processes", requires_files=["/proc/self/stat"])
@@ -55,13 +55,13 @@ async def find(ctx: ActionContext, p: Params) -> Found:
     import psutil
 
     if not p.pattern:
-        raise ActionError("pattern must not be empty", code=ErrorCode.A002)
+        raise InvalidParams("pattern must not be empty")
     if not 1 <= p.limit <= 100_000:
-        raise ActionError("limit must be 1..100000", code=ErrorCode.A002)
+        raise InvalidParams("limit must be 1..100000")
     try:
         regex = re.compile(p.pattern, re.IGNORECASE if p.ignore_case else 0)
     except re.error as exc:
-        raise ActionError(f"pattern is not a valid regular expression: {exc}", code=ErrorCode.A002) from exc
+        raise InvalidParams(f"pattern is not a valid regular expression: {exc}") from exc
     me = os.getpid()
     found: list[ProcSummary] = []
     count = 0

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
-from plugins._host import parse_colon_kv, pids, read
+from agent_core import ActionContext, InvalidParams, Plugin, Risk, action
+from agent_core.procfs import parse_colon_kv, pids, read
 
 PLUGIN = Plugin("proc.io", description=__doc__.splitlines()[0], domain="processes", requires_files=["/proc/self/io"])
 
@@ -58,9 +58,9 @@ def sample() -> tuple[dict[int, tuple[str, dict[str, int]]], int]:
 async def io(ctx: ActionContext, p: Params) -> IoTop:
     """Processes ranked by block I/O bytes/s read plus written over ``interval``, with syscall-level rates."""
     if not 0.1 <= p.interval <= 60:
-        raise ActionError("interval must be 0.1..60 seconds", code=ErrorCode.A002)
+        raise InvalidParams("interval must be 0.1..60 seconds")
     if not 1 <= p.top <= 1000:
-        raise ActionError("top must be 1..1000", code=ErrorCode.A002)
+        raise InvalidParams("top must be 1..1000")
     first, _ = sample()
     await ctx.sleep(p.interval)
     second, unreadable = sample()

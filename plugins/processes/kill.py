@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import ActionContext, InvalidParams, Plugin, Risk, action
 from plugins.processes._common import (
     agent_lineage,
     check_expected_name,
@@ -90,7 +90,7 @@ async def kill(ctx: ActionContext, p: Params) -> Killed:
 
     sig = parse_signal(p.signal)
     if not 0 <= p.grace <= 300:
-        raise ActionError("grace must be 0..300 seconds", code=ErrorCode.A002)
+        raise InvalidParams("grace must be 0..300 seconds")
     guard_target(p.pid)
     root = get_process(p.pid)
     check_expected_name(root, p.expect_name)

@@ -15,7 +15,7 @@ from typing import Literal
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import ActionContext, InvalidParams, Plugin, Risk, action
 from plugins.processes._common import ProcSummary, summary
 
 PLUGIN = Plugin("proc.list", description=__doc__.splitlines()[0], domain="processes", requires_files=["/proc/self/stat"])
@@ -43,9 +43,9 @@ async def list_processes(ctx: ActionContext, p: Params) -> ProcessList:
     import psutil
 
     if not 1 <= p.limit <= 100_000:
-        raise ActionError("limit must be 1..100000", code=ErrorCode.A002)
+        raise InvalidParams("limit must be 1..100000")
     if p.state is not None and p.state not in STATES:
-        raise ActionError(f"state must be one of {', '.join(STATES)}", code=ErrorCode.A002)
+        raise InvalidParams(f"state must be one of {', '.join(STATES)}")
     total = 0
     found: list[ProcSummary] = []
     for proc in psutil.process_iter():

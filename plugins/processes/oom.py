@@ -14,8 +14,8 @@ import re
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
-from plugins._host import kib_value, parse_colon_kv, pids, read
+from agent_core import ActionContext, InvalidParams, Plugin, Risk, action
+from agent_core.procfs import kib_value, parse_colon_kv, pids, read
 
 PLUGIN = Plugin("proc.oom", description=__doc__.splitlines()[0], domain="processes", requires_files=["/proc/self/oom_score"])
 
@@ -91,7 +91,7 @@ async def oom(ctx: ActionContext, p: Params) -> Oom:
     from plugins.system.dmesg import read_kmsg
 
     if not 1 <= p.top <= 1000:
-        raise ActionError("top must be 1..1000", code=ErrorCode.A002)
+        raise InvalidParams("top must be 1..1000")
     found, protected = candidates()
     try:
         kills, readable = parse_kills(read_kmsg()), True

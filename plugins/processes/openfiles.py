@@ -18,8 +18,15 @@ import struct
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
-from plugins._host import read
+from agent_core import (
+    ActionContext,
+    InvalidParams,
+    NotFound,
+    Plugin,
+    Risk,
+    action,
+)
+from agent_core.procfs import read
 from plugins.processes._common import get_process
 
 PLUGIN = Plugin("proc.files", description=__doc__.splitlines()[0], domain="processes", requires_files=["/proc/self/fd"])
@@ -123,7 +130,7 @@ def open_files(pid: int, kinds: set[str], limit: int) -> tuple[list[OpenFile], d
     try:
         fds = sorted(os.listdir(f"/proc/{pid}/fd"), key=int)
     except FileNotFoundError:
-        raise ActionError(f"no process with pid {pid}", code=ErrorCode.A017) from None
+        raise NotFound(f"no process with pid {pid}") from None
     sockets: dict[str, SocketInfo] | None = None
     files: list[OpenFile] = []
     counts: dict[str, int] = {}
@@ -151,9 +158,9 @@ async def files(ctx: ActionContext, p: Params) -> OpenFiles:
     """Every open descriptor of ``pid`` with kind, target, mode, offset and socket addresses, and its fd limit use."""
     bad = [k for k in p.kinds if k not in KINDS]
     if bad:
-        raise ActionError(f"unknown kinds {bad}; use {', '.join(KINDS)}", code=ErrorCode.A002)
+        raise InvalidParams(f"unknown kinds {bad}; use {', '.join(KINDS)}")
     if not 1 <= p.limit <= 1_000_000:
-        raise ActionError("limit must be 1..1000000", code=ErrorCode.A002)
+        raise InvalidParams("limit must be 1..1000000")
     proc = get_process(p.pid)
     found, counts, total = open_files(p.pid, set(p.kinds), p.limit)
     soft = None

@@ -15,8 +15,15 @@ import re
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
-from plugins._host import kib_value, parse_colon_kv, pids, read
+from agent_core import (
+    ActionContext,
+    InvalidParams,
+    NotFound,
+    Plugin,
+    Risk,
+    action,
+)
+from agent_core.procfs import kib_value, parse_colon_kv, pids, read
 from plugins.processes._common import get_process
 
 PLUGIN = Plugin("proc.limits", description=__doc__.splitlines()[0], domain="processes", requires_files=["/proc/self/limits"])
@@ -90,11 +97,11 @@ def usage(pid: int) -> dict[str, int]:
 async def limits(ctx: ActionContext, p: Params) -> Limits:
     """Soft/hard limits of ``pid`` with current use of open files, tasks, memory sizes and pending signals."""
     if not 0 < p.threshold <= 100:
-        raise ActionError("threshold is a percentage: 0..100", code=ErrorCode.A002)
+        raise InvalidParams("threshold is a percentage: 0..100")
     proc = get_process(p.pid)
     text = read(f"/proc/{p.pid}/limits")
     if text is None:
-        raise ActionError(f"process {p.pid} exited", code=ErrorCode.A017)
+        raise NotFound(f"process {p.pid} exited")
     found = parse_limits(text)
     used = usage(p.pid)
     near = []

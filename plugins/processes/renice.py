@@ -16,8 +16,17 @@ from typing import Literal
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
-from plugins._host import listdir
+from agent_core import (
+    ActionContext,
+    ActionError,
+    ErrorCode,
+    InvalidParams,
+    NotFound,
+    Plugin,
+    Risk,
+    action,
+)
+from agent_core.procfs import listdir
 from plugins.processes._common import check_expected_name, get_process, guard_target
 
 PLUGIN = Plugin("proc.renice", description=__doc__.splitlines()[0], domain="processes", requires_files=["/proc/self/task"])
@@ -72,11 +81,11 @@ async def renice(ctx: ActionContext, p: Params) -> Reniced:
     import psutil
 
     if p.nice is None and p.ionice_class is None:
-        raise ActionError("give nice and/or ionice_class", code=ErrorCode.A002)
+        raise InvalidParams("give nice and/or ionice_class")
     if p.nice is not None and not -20 <= p.nice <= 19:
-        raise ActionError("nice must be -20..19", code=ErrorCode.A002)
+        raise InvalidParams("nice must be -20..19")
     if not 0 <= p.ionice_level <= 7:
-        raise ActionError("ionice_level must be 0..7", code=ErrorCode.A002)
+        raise InvalidParams("ionice_level must be 0..7")
     guard_target(p.pid)
     proc = get_process(p.pid)
     check_expected_name(proc, p.expect_name)
@@ -92,7 +101,7 @@ async def renice(ctx: ActionContext, p: Params) -> Reniced:
                     continue
         io_new = _ionice_text(proc)
     except psutil.NoSuchProcess:
-        raise ActionError(f"process {p.pid} exited", code=ErrorCode.A017) from None
+        raise NotFound(f"process {p.pid} exited") from None
     except psutil.AccessDenied as exc:
         raise ActionError(f"not allowed to change priority of pid {p.pid}: {exc}", code=ErrorCode.A016) from None
     return Reniced(pid=p.pid, name=proc.name(), threads=threads, ionice_old=io_old, ionice_new=io_new)

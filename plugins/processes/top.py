@@ -14,7 +14,7 @@ from typing import Literal
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import ActionContext, InvalidParams, Plugin, Risk, action
 
 PLUGIN = Plugin("proc.top", description=__doc__.splitlines()[0], domain="processes", requires_files=["/proc/self/stat"])
 
@@ -61,9 +61,9 @@ async def top(ctx: ActionContext, p: Params) -> Top:
     import psutil
 
     if not 0.1 <= p.interval <= 60:
-        raise ActionError("interval must be 0.1..60 seconds", code=ErrorCode.A002)
+        raise InvalidParams("interval must be 0.1..60 seconds")
     if not 1 <= p.count <= 1000:
-        raise ActionError("count must be 1..1000", code=ErrorCode.A002)
+        raise InvalidParams("count must be 1..1000")
     procs = {}
     for proc in psutil.process_iter():
         try:

@@ -11,7 +11,14 @@ from __future__ import annotations
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import (
+    ActionContext,
+    InvalidParams,
+    NotFound,
+    Plugin,
+    Risk,
+    action,
+)
 from plugins.processes._common import get_process
 
 PLUGIN = Plugin("proc.tree", description=__doc__.splitlines()[0], domain="processes", requires_files=["/proc/self/stat"])
@@ -92,11 +99,11 @@ def build(table: dict[int, dict], root: int, depth: int, max_nodes: int) -> tupl
 async def tree(ctx: ActionContext, p: Params) -> Tree:
     """The tree of processes under ``pid`` (to ``depth``, at most ``max_nodes``) and its ancestors up to init."""
     if not (1 <= p.depth <= 100 and 1 <= p.max_nodes <= 100_000):
-        raise ActionError("depth must be 1..100 and max_nodes 1..100000", code=ErrorCode.A002)
+        raise InvalidParams("depth must be 1..100 and max_nodes 1..100000")
     get_process(p.pid)  # A002/A017 for bad or missing pids
     table = snapshot()
     if p.pid not in table:
-        raise ActionError(f"process {p.pid} exited", code=ErrorCode.A017)
+        raise NotFound(f"process {p.pid} exited")
     root, count, truncated = build(table, p.pid, p.depth, p.max_nodes)
     ancestors: list[Ancestor] = []
     cur = table[p.pid]["ppid"]

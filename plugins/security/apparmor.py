@@ -16,8 +16,7 @@ import re
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action
-from plugins.files._common import abs_path
+from agent_core import ActionContext, Plugin, Risk, abs_path, action
 
 PLUGIN = Plugin("sec.apparmor", description=__doc__.splitlines()[0], domain="security")
 

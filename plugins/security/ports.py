@@ -18,8 +18,7 @@ import struct
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action
-from plugins.files._common import bad
+from agent_core import ActionContext, InvalidParams, Plugin, Risk, action
 
 PLUGIN = Plugin("sec.ports", description=__doc__.splitlines()[0], domain="security")
 
@@ -60,13 +59,13 @@ def parse_allow(entries: list[str]) -> list[Rule]:
     for entry in entries:
         m = _ALLOW.match(entry.strip().lower())
         if not m or not 0 < int(m.group("port")) < 65536:
-            raise bad(f"allow: {entry!r} is not like '22', 'tcp/443', 'udp/53' or '127.0.0.1:6379'")
+            raise InvalidParams(f"allow: {entry!r} is not like '22', 'tcp/443', 'udp/53' or '127.0.0.1:6379'")
         addr = m.group("addr")
         if addr and addr != "*":
             try:
                 addr = str(ipaddress.ip_address(addr.strip("[]")))
             except ValueError:
-                raise bad(f"allow: {entry!r} has an invalid address") from None
+                raise InvalidParams(f"allow: {entry!r} has an invalid address") from None
         rules.append(Rule(proto=m.group("proto"), addr=None if addr in (None, "*") else addr, port=int(m.group("port"))))
     return rules
 

@@ -15,8 +15,8 @@ import os
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action
-from plugins.files._common import abs_path, read_last_lines
+from agent_core import ActionContext, Plugin, Risk, abs_path, action
+from plugins.files._common import read_last_lines
 
 PLUGIN = Plugin("sec.selinux", description=__doc__.splitlines()[0], domain="security")
 

@@ -16,9 +16,19 @@ import re
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import (
+    ActionContext,
+    ActionError,
+    ErrorCode,
+    InvalidParams,
+    NotFound,
+    Plugin,
+    Risk,
+    Unavailable,
+    action,
+)
 
-from ._systemd import bad, check_root, systemctl, systemd_running, unit_name
+from ._systemd import check_root, systemctl, systemd_running, unit_name
 
 PLUGIN = Plugin(
     "svc.boot", description=__doc__.splitlines()[0], domain="services", requires=["systemctl"]
@@ -61,8 +71,8 @@ async def _state(ctx: ActionContext, unit: str, root: str | None) -> str:
         return text[0]
     err = res.stderr.strip()
     if "No such file" in err or "not found" in err or "does not exist" in err:
-        raise ActionError(
-            f"no unit file for {unit}" + (f" under {root}" if root else ""), code=ErrorCode.A017
+        raise NotFound(
+            f"no unit file for {unit}" + (f" under {root}" if root else "")
         )
     raise ActionError(f"systemctl is-enabled {unit}: {err}", code=ErrorCode.A008, data=res)
 
@@ -71,9 +81,9 @@ async def _change(ctx: ActionContext, verb: str, p: BootParams) -> BootChange:
     unit = unit_name(p.unit)
     root = check_root(p.root)
     if p.now and root:
-        raise bad("now: cannot start or stop a unit of another root directory")
+        raise InvalidParams("now: cannot start or stop a unit of another root directory")
     if p.now and systemd_running():
-        raise ActionError("now: systemd is not running on this host", code=ErrorCode.A003)
+        raise Unavailable("now: systemd is not running on this host")
     before = await _state(ctx, unit, root) if verb != "unmask" else ""
     res = await systemctl(ctx, [verb, *(["--now"] if p.now else []), "--", unit], root=root)
     lines = (res.stdout + res.stderr).splitlines()

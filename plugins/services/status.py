@@ -12,17 +12,9 @@ from __future__ import annotations
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action
+from agent_core import ActionContext, InvalidParams, Plugin, Risk, action
 
-from ._systemd import (
-    UnitStatus,
-    bad,
-    journal_tail,
-    systemd_running,
-    to_status,
-    unit_name,
-    unit_props,
-)
+from ._systemd import UnitStatus, journal_tail, systemd_running, to_status, unit_name, unit_props
 
 PLUGIN = Plugin(
     "svc.status",
@@ -44,6 +36,6 @@ async def status(ctx: ActionContext, p: StatusParams) -> UnitStatus:
     """State, result, enablement, main PID, memory/CPU/tasks, restarts and log tail of a unit."""
     unit = unit_name(p.unit)
     if not 0 <= p.log_lines <= 200:
-        raise bad("log_lines: must be between 0 and 200")
+        raise InvalidParams("log_lines: must be between 0 and 200")
     props = await unit_props(ctx, unit)
     return to_status(props, await journal_tail(ctx, unit, p.log_lines))

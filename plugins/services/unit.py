@@ -15,7 +15,14 @@ import os
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import (
+    ActionContext,
+    InvalidParams,
+    NotFound,
+    Plugin,
+    Risk,
+    action,
+)
 
 from ._systemd import check_root, unit_name
 
@@ -133,7 +140,7 @@ def _resolve(root: str, path: str) -> str:
             if link.startswith("/")
             else os.path.join(os.path.dirname(path), link)
         )
-    raise ActionError(f"{path}: too many levels of symbolic links", code=ErrorCode.A002)
+    raise InvalidParams(f"{path}: too many levels of symbolic links")
 
 
 def _read(path: str) -> str:
@@ -152,8 +159,8 @@ def load_unit(root: str, unit: str, want_raw: bool) -> UnitFile:
     target = _resolve(root, path) if path else ""
     masked = target == "/dev/null"
     if target and not masked and not os.path.isfile(target):
-        raise ActionError(
-            f"{path} is a link to {os.readlink(path)}, which does not exist", code=ErrorCode.A017
+        raise NotFound(
+            f"{path} is a link to {os.readlink(path)}, which does not exist"
         )
     aliases_of = ""
     if path and os.path.islink(path) and not masked:
@@ -166,9 +173,8 @@ def load_unit(root: str, unit: str, want_raw: bool) -> UnitFile:
         names += [f"{'-'.join(parts[:i])}-.{suffix}" for i in range(1, len(parts))]
     drop_ins = _drop_ins(root, names)
     if not path and not drop_ins:
-        raise ActionError(
+        raise NotFound(
             f"no unit file for {unit}" + (f" under {root}" if root != "/" else ""),
-            code=ErrorCode.A017,
         )
     sections: dict[str, dict[str, list[str]]] = {}
     raw: dict[str, str] = {}

@@ -17,8 +17,15 @@ import socket
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
-from plugins._host import read
+from agent_core import (
+    ActionContext,
+    InvalidParams,
+    NotFound,
+    Plugin,
+    Risk,
+    action,
+)
+from agent_core.procfs import read
 
 PLUGIN = Plugin("sys.hostname", description=__doc__.splitlines()[0], domain="system")
 
@@ -68,13 +75,12 @@ class HostnameChange(msgspec.Struct):
 def validate_hostname(name: str) -> str:
     """Return ``name`` if it is a valid host name, else raise ``A002``."""
     if not name or len(name) > HOST_NAME_MAX:
-        raise ActionError(f"host name must be 1..{HOST_NAME_MAX} characters, got {len(name)}", code=ErrorCode.A002)
+        raise InvalidParams(f"host name must be 1..{HOST_NAME_MAX} characters, got {len(name)}")
     bad = [label for label in name.split(".") if not _LABEL.match(label)]
     if bad:
-        raise ActionError(
+        raise InvalidParams(
             f"invalid host name {name!r}: label {bad[0]!r} must be 1-63 letters, digits or '-', "
             "not starting or ending with '-'",
-            code=ErrorCode.A002,
         )
     return name
 
@@ -111,7 +117,7 @@ async def get(ctx: ActionContext, p: GetParams) -> HostnameInfo:
         try:
             infos = socket.getaddrinfo(name, None, flags=socket.AI_CANONNAME)
         except OSError as exc:
-            raise ActionError(f"cannot resolve {name!r}: {exc}", code=ErrorCode.A017) from exc
+            raise NotFound(f"cannot resolve {name!r}: {exc}") from exc
         resolved = sorted({str(info[4][0]) for info in infos})
         fqdn = next((info[3] for info in infos if info[3]), fqdn)
     return HostnameInfo(

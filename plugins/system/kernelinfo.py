@@ -17,7 +17,7 @@ import shlex
 import msgspec
 
 from agent_core import ActionContext, Plugin, Risk, action
-from plugins._host import read, selected
+from agent_core.procfs import read, selected
 
 PLUGIN = Plugin("sys.kernel", description=__doc__.splitlines()[0], domain="system")
 

@@ -18,7 +18,7 @@ import shutil
 import msgspec
 
 from agent_core import ActionContext, NoParams, Plugin, Risk, action
-from plugins._host import is_dir, listdir, read
+from agent_core.procfs import is_dir, listdir, read
 
 PLUGIN = Plugin("sys.locale", description=__doc__.splitlines()[0], domain="system")
 

@@ -16,8 +16,8 @@ import shutil
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
-from plugins._host import pids, read, systemd_running
+from agent_core import ActionContext, ActionError, ErrorCode, InvalidParams, Plugin, Risk, action
+from agent_core.procfs import pids, read, systemd_running
 
 PLUGIN = Plugin("sys.timesync", description=__doc__.splitlines()[0], domain="system")
 
@@ -172,7 +172,7 @@ def parse_ntpq_peers(text: str) -> list[NtpPeer]:
 async def timesync(ctx: ActionContext, p: Params) -> TimeSync:
     """Clock synchronisation verdict from the kernel and the running time daemon, with the offset."""
     if p.max_offset <= 0:
-        raise ActionError("max_offset must be positive seconds", code=ErrorCode.A002)
+        raise InvalidParams("max_offset must be positive seconds")
     kernel = kernel_clock()
     out = TimeSync(
         ok=False, synchronized=kernel.synchronized, source="kernel", offset=None,

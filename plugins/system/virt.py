@@ -17,7 +17,7 @@ import shutil
 import msgspec
 
 from agent_core import ActionContext, NoParams, Plugin, Risk, action
-from plugins._host import listdir, read
+from agent_core.procfs import listdir, read
 
 PLUGIN = Plugin("sys.virt", description=__doc__.splitlines()[0], domain="system")
 
