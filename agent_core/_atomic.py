@@ -37,7 +37,8 @@ def open_atomic(
 ) -> Iterator[BinaryIO]:
     """Write ``path`` through a temporary file beside it, renamed over it on success.
 
-    Yields the temporary file open for binary writing. When the block ends
+    Yields the temporary file open for binary writing (``fh.name`` is its
+    path, for ``shutil.copystat`` and the like). When the block ends
     normally the file is flushed and fsynced, gets its mode and owner, is
     renamed over ``path`` and the directory is fsynced. When the block raises
     (a checksum mismatch, a cancelled copy) the temporary is removed and
@@ -50,8 +51,9 @@ def open_atomic(
     except FileNotFoundError:
         old = None
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=suffix, dir=directory)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as fh:
+        with open(tmp, "wb") as fh:  # by name, so fh.name is the temporary's path
             yield fh
             fh.flush()
             os.fsync(fh.fileno())

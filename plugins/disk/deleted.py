@@ -98,9 +98,8 @@ async def deleted(ctx: ActionContext, p: Params) -> Deleted:
     """Unlinked files kept alive by open descriptors: size, filesystem and the processes holding them."""
     if p.min_bytes < 0 or not 1 <= p.top <= 10000:
         raise InvalidParams("min_bytes must be >= 0 and top 1..10000")
-    import trio
 
-    found, scanned, unreadable = await trio.to_thread.run_sync(scan, p.min_bytes, abandon_on_cancel=True)
+    found, scanned, unreadable = await ctx.to_thread(scan, p.min_bytes)
     files = sorted(found.values(), key=lambda f: (-f.size, f.path))
     by_mount: dict[str, int] = {}
     for f in files:

@@ -118,7 +118,6 @@ def walk(root: str, depth: int, top: int, limit: int) -> tuple[list[Entry], list
 @action("disk.hogs", risk=Risk.READ, timeout=600)
 async def hogs(ctx: ActionContext, p: Params) -> Hogs:
     """Biggest directories and files under ``path`` on its filesystem, plus deleted-but-open space there."""
-    import trio
 
     from plugins.disk.deleted import scan
 
@@ -128,11 +127,11 @@ async def hogs(ctx: ActionContext, p: Params) -> Hogs:
     if not is_dir(root):
         raise NotFound(f"{root} is not a directory")
     m = mount_for(root, mounts())
-    st = await trio.to_thread.run_sync(os.statvfs, root, abandon_on_cancel=True)
-    dirs, files, total, entries, truncated, errors = await trio.to_thread.run_sync(
-        walk, root, p.depth, p.top, p.max_entries, abandon_on_cancel=True
+    st = await ctx.to_thread(os.statvfs, root)
+    dirs, files, total, entries, truncated, errors = await ctx.to_thread(
+        walk, root, p.depth, p.top, p.max_entries
     )
-    held, _, _ = await trio.to_thread.run_sync(scan, 0, abandon_on_cancel=True)
+    held, _, _ = await ctx.to_thread(scan, 0)
     mountpoint = m.mountpoint if m else "/"
     deleted = sorted((f for f in held.values() if f.mountpoint == mountpoint), key=lambda f: -f.size)
     frsize = st.f_frsize or st.f_bsize

@@ -119,9 +119,8 @@ async def inodes(ctx: ActionContext, p: Params) -> Inodes:
         root = abs_path(p.count_in, "count_in")
         if not is_dir(root):
             raise NotFound(f"{root} is not a directory")
-        import trio
 
-        result.top_dirs, result.counted, result.truncated = await trio.to_thread.run_sync(
-            count_entries, root, p.top, p.max_entries, abandon_on_cancel=True
+        result.top_dirs, result.counted, result.truncated = await ctx.to_thread(
+            count_entries, root, p.top, p.max_entries
         )
     return result

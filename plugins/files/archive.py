@@ -15,9 +15,8 @@ import fnmatch
 import os
 import stat as st
 import tarfile
-import tempfile
 import zipfile
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, BinaryIO, Literal
 
 import msgspec
 
@@ -31,7 +30,7 @@ from agent_core import (
     Risk,
     abs_path,
     action,
-    fsync_dir,
+    open_atomic,
 )
 
 from ._common import fs_errors, hash_file
@@ -87,7 +86,7 @@ def _arcname(path: str, base: str | None) -> str:
     return os.path.relpath(path, base)
 
 
-def _write_tar(tmp: str, sources: list[tuple[str, str]], fmt: str, counter: _Counter) -> None:
+def _write_tar(out: BinaryIO, sources: list[tuple[str, str]], fmt: str, counter: _Counter) -> None:
     def keep(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
         if counter.skip(info.name):
             return None
@@ -95,12 +94,12 @@ def _write_tar(tmp: str, sources: list[tuple[str, str]], fmt: str, counter: _Cou
         return info
 
     mode: Any = _TAR_MODES[fmt]  # one of tarfile's literal write modes
-    with tarfile.open(tmp, mode) as tar:
+    with tarfile.open(fileobj=out, mode=mode) as tar:
         for path, arc in sources:
             tar.add(path, arcname=arc, recursive=True, filter=keep)
 
 
-def _write_zip(tmp: str, sources: list[tuple[str, str]], counter: _Counter) -> None:
+def _write_zip(out: BinaryIO, sources: list[tuple[str, str]], counter: _Counter) -> None:
     def add(zf: zipfile.ZipFile, path: str, arc: str) -> None:
         s = os.lstat(path)
         if counter.skip(arc):
@@ -119,7 +118,7 @@ def _write_zip(tmp: str, sources: list[tuple[str, str]], counter: _Counter) -> N
             zf.write(path, arc)
             counter.count(s.st_size)
 
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for path, arc in sources:
             add(zf, path, arc)
 
@@ -134,22 +133,11 @@ def _archive(p: ArchiveParams, paths: list[str], dest: str, base: str | None, ca
         raise ActionError(f"{dest} exists; set overwrite to replace it", code=ErrorCode.A014)
     sources = [(path, _arcname(path, base)) for path in paths]
     counter = _Counter(p.max_entries, p.exclude, cancel)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(dest)}.", suffix=".starling", dir=os.path.dirname(dest))
-    os.close(fd)
-    try:
+    with open_atomic(dest, mode=0o644) as fh:
         if p.format == "zip":
-            _write_zip(tmp, sources, counter)
+            _write_zip(fh, sources, counter)
         else:
-            _write_tar(tmp, sources, p.format, counter)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    fsync_dir(os.path.dirname(dest))
+            _write_tar(fh, sources, p.format, counter)
     return ArchiveResult(
         dest=dest,
         format=p.format,

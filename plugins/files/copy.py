@@ -15,7 +15,6 @@ import hashlib
 import os
 import shutil
 import stat as st
-import tempfile
 from typing import Annotated
 
 import msgspec
@@ -31,7 +30,7 @@ from agent_core import (
     abs_path,
     action,
     code,
-    fsync_dir,
+    open_atomic,
 )
 
 from ._common import fs_errors
@@ -64,28 +63,20 @@ def _keep_owner(src: str, dest: str) -> None:
 def _copy_file(src: str, dest: str, preserve: bool, cancel: CancelToken) -> str:
     """Copy one regular file via a temporary beside ``dest``; return its sha256."""
     h = hashlib.sha256()
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(dest)}.", suffix=".starling", dir=os.path.dirname(dest))
-    try:
-        with open(src, "rb") as fin, os.fdopen(fd, "wb") as fout:
-            while block := fin.read(1 << 20):
-                cancel.check()
-                h.update(block)
-                fout.write(block)
-            fout.flush()
-            os.fsync(fout.fileno())
+    mode, uid, gid = 0o644, -1, -1
+    if preserve:
+        s = os.stat(src)
+        mode = st.S_IMODE(s.st_mode)
+        if os.geteuid() == 0:
+            uid, gid = s.st_uid, s.st_gid
+    with open(src, "rb") as fin, open_atomic(dest, mode=mode, uid=uid, gid=gid) as fout:
+        while block := fin.read(1 << 20):
+            cancel.check()
+            h.update(block)
+            fout.write(block)
         if preserve:
-            shutil.copystat(src, tmp)
-            _keep_owner(src, tmp)
-        else:
-            os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    fsync_dir(os.path.dirname(dest))
+            fout.flush()
+            shutil.copystat(src, fout.name)  # times (and flags); mode and owner follow
     return h.hexdigest()
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
+import shutil
 import time
 from pathlib import Path
 from typing import Annotated
@@ -34,6 +34,7 @@ from agent_core import (
     abs_path,
     action,
     fsync_dir,
+    open_atomic,
 )
 
 from ._common import fs_errors, gid_of, parse_mode, uid_of
@@ -95,28 +96,16 @@ def _install(part: Path, path: str, p: PushParams) -> None:
     uid = uid_of(p.owner) if p.owner else -1
     gid = gid_of(p.group) if p.group else -1
     if os.stat(part).st_dev == os.stat(parent).st_dev:
-        src = str(part)
-    else:
-        # Another filesystem: copy beside the target first, so the final step is still a rename.
-        fd, src = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".starling", dir=parent)
-        with open(part, "rb") as fin, os.fdopen(fd, "wb") as fout:
-            while block := fin.read(1 << 20):
-                fout.write(block)
-            fout.flush()
-            os.fsync(fout.fileno())
-        part.unlink()
-    try:
-        os.chmod(src, mode)
+        os.chmod(part, mode)
         if uid >= 0 or gid >= 0:
-            os.chown(src, uid, gid)
-        os.replace(src, path)
-    except BaseException:
-        try:
-            os.unlink(src)
-        except OSError:
-            pass
-        raise
-    fsync_dir(parent)
+            os.chown(part, uid, gid)
+        os.replace(part, path)
+        fsync_dir(parent)
+        return
+    # Another filesystem: copy beside the target first, so the final step is still a rename.
+    with open(part, "rb") as fin, open_atomic(path, mode=mode, uid=uid, gid=gid) as fout:
+        shutil.copyfileobj(fin, fout, 1 << 20)
+    part.unlink()
 
 
 def _push(staging: Path, path: str, p: PushParams) -> PushResult:

@@ -27,6 +27,7 @@ from agent_core import (
     Plugin,
     Risk,
     action,
+    atomic_write,
 )
 from plugins.kernel._common import PROC_SYS, key_path, normalize, read_key
 
@@ -116,10 +117,7 @@ def persist(name: str, values: dict[str, str]) -> str:
             out.append(line)
     out += [f"{k} = {v}" for k, v in pending.items()]
     os.makedirs(SYSCTL_D, exist_ok=True)
-    tmp = path + ".starling-tmp"
-    with open(tmp, "w") as fh:
-        fh.write("\n".join(out) + "\n")
-    os.replace(tmp, path)
+    atomic_write(path, "\n".join(out) + "\n")
     return path
 
 

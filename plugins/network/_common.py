@@ -11,13 +11,12 @@ import ipaddress
 import json
 import os
 import re
-import socket
-import struct
 from typing import Any
 
 import msgspec
 
 from agent_core import ActionContext, ActionError, ErrorCode, InvalidParams, NotFound
+from agent_core.procfs import hex_ipv4, hex_ipv6_route
 
 SYS_NET = "/sys/class/net"
 NETNS_DIR = "/run/netns"
@@ -27,21 +26,6 @@ NETNS_DIR = "/run/netns"
 _IFNAME = re.compile(r"^[^/\s:]{1,15}$")
 _NETNS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
-#: Kernel TCP states, index = the hex code in ``/proc/net/tcp``.
-TCP_STATES = {
-    1: "ESTABLISHED",
-    2: "SYN_SENT",
-    3: "SYN_RECV",
-    4: "FIN_WAIT1",
-    5: "FIN_WAIT2",
-    6: "TIME_WAIT",
-    7: "CLOSE",
-    8: "CLOSE_WAIT",
-    9: "LAST_ACK",
-    10: "LISTEN",
-    11: "CLOSING",
-    12: "NEW_SYN_RECV",
-}
 
 FAMILIES = ("any", "inet", "inet6")
 
@@ -121,84 +105,6 @@ def read_int(path: str, default: int | None = None) -> int | None:
         return int(text, 0)
     except ValueError:
         return default
-
-
-def hex_ipv4(text: str) -> str:
-    """``/proc/net/route`` and ``/proc/net/tcp`` store IPv4 as host-order hex."""
-    return socket.inet_ntop(socket.AF_INET, struct.pack("<I", int(text, 16)))
-
-
-def hex_ipv6_route(text: str) -> str:
-    """``/proc/net/ipv6_route`` stores IPv6 as 32 hex digits in network order."""
-    return socket.inet_ntop(socket.AF_INET6, bytes.fromhex(text))
-
-
-def hex_ipv6_sock(text: str) -> str:
-    """``/proc/net/tcp6`` stores IPv6 as four host-order 32-bit words."""
-    raw = bytes.fromhex(text)
-    words = struct.unpack("<4I", raw)
-    return socket.inet_ntop(socket.AF_INET6, struct.pack(">4I", *words))
-
-
-def hex_endpoint(text: str, v6: bool) -> tuple[str, int]:
-    addr, _, port = text.partition(":")
-    return (hex_ipv6_sock(addr) if v6 else hex_ipv4(addr)), int(port, 16)
-
-
-class SockRow:
-    """One socket line of ``/proc/net/{tcp,udp}{,6}``."""
-
-    __slots__ = (
-        "proto",
-        "local",
-        "lport",
-        "remote",
-        "rport",
-        "state",
-        "tx_queue",
-        "rx_queue",
-        "uid",
-        "inode",
-    )
-
-    def __init__(self, proto: str, line: str) -> None:
-        f = line.split()
-        v6 = proto.endswith("6")
-        self.proto = proto
-        self.local, self.lport = hex_endpoint(f[1], v6)
-        self.remote, self.rport = hex_endpoint(f[2], v6)
-        code = int(f[3], 16)
-        if proto.startswith("udp"):
-            # UDP reuses the TCP codes: 7 (CLOSE) is an unconnected socket, 1 connected.
-            self.state = (
-                "UNCONN"
-                if code == 7
-                else "ESTABLISHED"
-                if code == 1
-                else TCP_STATES.get(code, str(code))
-            )
-        else:
-            self.state = TCP_STATES.get(code, str(code))
-        tx, _, rx = f[4].partition(":")
-        self.tx_queue = int(tx, 16)
-        self.rx_queue = int(rx, 16)
-        self.uid = int(f[7])
-        self.inode = int(f[9])
-
-
-def read_sockets(
-    protos: tuple[str, ...] = ("tcp", "tcp6", "udp", "udp6"), proc: str = "/proc/net"
-) -> list[SockRow]:
-    """Every socket of the given protocols in the agent's network namespace."""
-    rows: list[SockRow] = []
-    for proto in protos:
-        try:
-            with open(os.path.join(proc, proto)) as fh:
-                next(fh, None)
-                rows.extend(SockRow(proto, line) for line in fh if line.strip())
-        except FileNotFoundError:
-            continue  # no IPv6 in this kernel
-    return rows
 
 
 async def ip_json(

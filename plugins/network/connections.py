@@ -11,14 +11,14 @@ connections stands out. Reads ``/proc`` only.
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 
 import msgspec
 
 from agent_core import ActionContext, InvalidParams, Plugin, Risk, action
+from agent_core.procfs import TCP_STATES, SockRow, read_sockets, socket_owners
 
-from ._common import TCP_STATES, SockRow, check_address, read_sockets
+from ._common import check_address
 
 PLUGIN = Plugin(
     "net.connections",
@@ -66,29 +66,6 @@ class Connections(msgspec.Struct):
     """The ten remote addresses with the most connections."""
 
 
-def _socket_owners() -> dict[int, tuple[int, str]]:
-    """Map socket inode -> (pid, process name) by reading every ``/proc/PID/fd``."""
-    owners: dict[int, tuple[int, str]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        fd_dir = f"/proc/{entry}/fd"
-        try:
-            fds = os.listdir(fd_dir)
-            with open(f"/proc/{entry}/comm") as fh:
-                comm = fh.read().strip()
-        except OSError:
-            continue  # exited, or not ours to see
-        for fd in fds:
-            try:
-                target = os.readlink(f"{fd_dir}/{fd}")
-            except OSError:
-                continue
-            if target.startswith("socket:["):
-                owners.setdefault(int(target[8:-1]), (int(entry), comm))
-    return owners
-
-
 def _wanted(row: SockRow, p: ConnectionsParams, state: str | None, remote: str | None) -> bool:
     if row.state in ("LISTEN", "UNCONN"):
         return False
@@ -103,7 +80,6 @@ def _wanted(row: SockRow, p: ConnectionsParams, state: str | None, remote: str |
 @action("net.connections", risk=Risk.READ, timeout=30)
 async def connections(ctx: ActionContext, p: ConnectionsParams) -> Connections:
     """Connections with endpoints, state and queue bytes, counted per state and remote."""
-    import trio
 
     protos = {
         "tcp": ("tcp", "tcp6"),
@@ -122,10 +98,10 @@ async def connections(ctx: ActionContext, p: ConnectionsParams) -> Connections:
         raise InvalidParams("limit: must be between 1 and 100000")
     rows = [
         r
-        for r in await trio.to_thread.run_sync(read_sockets, protos)
+        for r in await ctx.to_thread(read_sockets, protos)
         if _wanted(r, p, state, remote)
     ]
-    owners = await trio.to_thread.run_sync(_socket_owners) if p.processes else {}
+    owners = await ctx.to_thread(socket_owners) if p.processes else {}
     out = []
     for r in rows[: p.limit]:
         pid, comm = owners.get(r.inode, (None, ""))

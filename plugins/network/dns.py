@@ -91,13 +91,12 @@ async def resolve(ctx: ActionContext, p: ResolveParams) -> Resolved:
 @action("net.dns.reverse", risk=Risk.READ, timeout=30)
 async def reverse(ctx: ActionContext, p: ReverseParams) -> ReverseResolved:
     """The host name of an IP address (PTR record or ``/etc/hosts``)."""
-    import trio
 
     addr = str(check_address(p.address))
     t0 = time.monotonic()
     try:
-        name, aliases, _ = await trio.to_thread.run_sync(
-            socket.gethostbyaddr, addr, abandon_on_cancel=True
+        name, aliases, _ = await ctx.to_thread(
+            socket.gethostbyaddr, addr
         )
     except (socket.herror, socket.gaierror) as exc:
         raise _failed(addr, exc) from exc

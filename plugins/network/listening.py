@@ -78,7 +78,6 @@ async def listening(ctx: ActionContext, p: ListeningParams) -> Listeners:
     import socket
 
     import psutil
-    import trio
 
     if p.proto not in ("any", "tcp", "udp"):
         raise InvalidParams(f"proto: {p.proto!r} is not one of any, tcp, udp")
@@ -88,7 +87,7 @@ async def listening(ctx: ActionContext, p: ListeningParams) -> Listeners:
     cache: dict[int, tuple[str, str, list[str]]] = {}
     out: list[Listener] = []
     # A host with many sockets takes a while to scan: keep the event loop free.
-    conns = await trio.to_thread.run_sync(psutil.net_connections, kind)
+    conns = await ctx.to_thread(psutil.net_connections, kind)
     for c in conns:
         is_tcp = c.type == socket.SOCK_STREAM
         if is_tcp and c.status != psutil.CONN_LISTEN:

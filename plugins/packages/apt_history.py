@@ -156,10 +156,9 @@ def _check_logdir(logdir: str) -> None:
 @action("apt.history", risk=Risk.READ, timeout=60)
 async def history(ctx: ActionContext, p: HistoryParams) -> AptHistory:
     """apt transactions newest first: when, command, who, and each package change."""
-    import trio
 
     if not 1 <= p.limit <= 1000:
         raise InvalidParams("limit: must be between 1 and 1000")
     _check_logdir(p.logdir)
     package = deb_name(p.package, "package") if p.package else None
-    return await trio.to_thread.run_sync(collect, p.logdir, package, p.limit)
+    return await ctx.to_thread(collect, p.logdir, package, p.limit)

@@ -61,7 +61,6 @@ def _scan(root: str, paths: list[str], include_dirs: bool) -> tuple[list[str], l
 @action("deb.files", risk=Risk.READ, timeout=60)
 async def deb_files(ctx: ActionContext, p: DebFilesParams) -> DebFiles:
     """The package's files, conffiles and diversions; optionally the ones missing on disk."""
-    import trio
 
     name = deb_name(p.name)
     root = check_root(p.root)
@@ -80,7 +79,7 @@ async def deb_files(ctx: ActionContext, p: DebFilesParams) -> DebFiles:
             paths.append(line)
     conf = await ctx.run(["dpkg-query", *opts, "-W", "-f=${Conffiles}\\n", "--", name], c_locale=True)
     conffiles = [ln.split()[0] for ln in conf.stdout.splitlines() if ln.strip()]
-    listed, missing = await trio.to_thread.run_sync(_scan, root or "/", paths, p.include_dirs)
+    listed, missing = await ctx.to_thread(_scan, root or "/", paths, p.include_dirs)
     return DebFiles(
         name=name,
         files=listed,

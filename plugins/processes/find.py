@@ -11,13 +11,13 @@ Reads only.
 
 from __future__ import annotations
 
-import os
 import re
 from typing import Literal
 
 import msgspec
 
 from agent_core import ActionContext, InvalidParams, Plugin, Risk, action
+from agent_core.procfs import pgrep
 from plugins.processes._common import ProcSummary, summary
 
 PLUGIN = Plugin("proc.find", description=__doc__.splitlines()[0], domain="processes", requires_files=["/proc/self/stat"])
@@ -36,19 +36,6 @@ class Found(msgspec.Struct):
     count: int
 
 
-def _subject(proc: object, match: str) -> str:
-    import psutil
-
-    try:
-        if match == "name":
-            return proc.name()  # type: ignore[attr-defined]
-        if match == "exe":
-            return proc.exe()  # type: ignore[attr-defined]
-        return " ".join(proc.cmdline())  # type: ignore[attr-defined]
-    except (psutil.AccessDenied, psutil.ZombieProcess, psutil.NoSuchProcess):
-        return ""
-
-
 @action("proc.find", risk=Risk.READ, timeout=30)
 async def find(ctx: ActionContext, p: Params) -> Found:
     """Processes whose name, command line or executable matches ``pattern`` (a regex), optionally for one user."""
@@ -62,13 +49,13 @@ async def find(ctx: ActionContext, p: Params) -> Found:
         regex = re.compile(p.pattern, re.IGNORECASE if p.ignore_case else 0)
     except re.error as exc:
         raise InvalidParams(f"pattern is not a valid regular expression: {exc}") from exc
-    me = os.getpid()
     found: list[ProcSummary] = []
     count = 0
-    for proc in psutil.process_iter():
-        if proc.pid == me or not regex.search(_subject(proc, p.match)):
+    for hit in pgrep(regex, field=p.match):
+        try:
+            s = summary(psutil.Process(hit.pid))
+        except psutil.NoSuchProcess:
             continue
-        s = summary(proc)
         if s is None or (p.user is not None and s.user != p.user):
             continue
         count += 1

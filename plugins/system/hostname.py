@@ -11,20 +11,12 @@ would change.
 
 from __future__ import annotations
 
-import os
 import re
 import socket
 
 import msgspec
 
-from agent_core import (
-    ActionContext,
-    InvalidParams,
-    NotFound,
-    Plugin,
-    Risk,
-    action,
-)
+from agent_core import ActionContext, InvalidParams, NotFound, Plugin, Risk, action, atomic_write
 from agent_core.procfs import read
 
 PLUGIN = Plugin("sys.hostname", description=__doc__.splitlines()[0], domain="system")
@@ -132,19 +124,6 @@ async def get(ctx: ActionContext, p: GetParams) -> HostnameInfo:
     )
 
 
-def _write_atomic(path: str, text: str) -> None:
-    tmp = f"{path}.starling-tmp"
-    with open(tmp, "w") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    try:
-        os.chmod(tmp, os.stat(path).st_mode & 0o7777)
-    except FileNotFoundError:
-        os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-
-
 @action("sys.hostname.set", risk=Risk.CHANGE, timeout=15)
 async def set_(ctx: ActionContext, p: SetParams) -> HostnameChange:
     """Set the kernel host name and, with ``persist``, /etc/hostname; ``dry_run`` changes nothing."""
@@ -160,7 +139,7 @@ async def set_(ctx: ActionContext, p: SetParams) -> HostnameChange:
         if new != old:
             socket.sethostname(new)
         if p.persist and static != new:
-            _write_atomic(HOSTNAME_FILE, new + "\n")
+            atomic_write(HOSTNAME_FILE, new + "\n")
     return HostnameChange(
         old=old,
         new=new,

@@ -19,7 +19,6 @@ import hashlib
 import os
 import stat
 import struct
-import tempfile
 from typing import Annotated
 
 import msgspec
@@ -33,6 +32,7 @@ from agent_core import (
     Plugin,
     Risk,
     action,
+    atomic_write,
     code,
 )
 
@@ -249,17 +249,7 @@ def _write(uid: int, gid: int, path: str, lines: list[str]) -> None:
     if not os.path.isdir(directory):
         os.mkdir(directory, 0o700)
         os.chown(directory, uid, gid)
-    fd, tmp = tempfile.mkstemp(prefix=".authorized_keys.", dir=directory)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write("".join(line + "\n" for line in lines))
-        os.chmod(tmp, 0o600)
-        os.chown(tmp, uid, gid)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, "".join(line + "\n" for line in lines), mode=0o600, uid=uid, gid=gid)
 
 
 def add_key(user: str, key_line: str, path: str | None) -> KeyChange:

@@ -158,7 +158,6 @@ def load(path: str) -> list[_utmp.Record]:
 @action("user.last", risk=Risk.READ, timeout=30)
 async def last(ctx: ActionContext, p: LastParams) -> LastLog:
     """Sessions (login, logout, duration, how it ended), reboots, or failed logins; newest first."""
-    import trio
 
     if not 1 <= p.limit <= 10000:
         raise InvalidParams("limit: must be between 1 and 10000")
@@ -166,7 +165,7 @@ async def last(ctx: ActionContext, p: LastParams) -> LastLog:
     path = p.file or (BTMP if p.failed else WTMP)
     if not os.path.isabs(path):
         raise InvalidParams(f"file: {path!r} is not an absolute path")
-    records = await trio.to_thread.run_sync(load, path)
+    records = await ctx.to_thread(load, path)
     since = iso(records[0].time) if records else None
     if p.failed:
         return LastLog(

@@ -146,6 +146,5 @@ def _has_gid(gid: int) -> bool:
 @action("user.info", risk=Risk.READ, timeout=30)
 async def user_info(ctx: ActionContext, p: UserInfoParams) -> UserInfo:
     """Groups, sudo membership, home, shell, password and expiry, keys and processes of a user."""
-    import trio
 
-    return await trio.to_thread.run_sync(gather, p.name)
+    return await ctx.to_thread(gather, p.name)
