@@ -30,15 +30,15 @@ from ._secrets import MASK, is_secret_name, mask_env, redact_value
 from .hookspecs import hookimpl
 
 __all__ = [
-    "C_LOCALE_ENV",
-    "MASK",
     "Action",
     "ActionContext",
     "ActionError",
     "AgentInfo",
+    "C_LOCALE_ENV",
     "CancelToken",
     "ErrorCode",
     "InvalidParams",
+    "MASK",
     "NoParams",
     "NotFound",
     "Plugin",

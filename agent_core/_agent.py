@@ -49,7 +49,7 @@ from transports import (
     write_private,
 )
 from transports import ErrorCode as EC
-from transports._signing import public_key_bytes, sign_hello, sign_result, verify_task_message
+from transports.signing import public_key_bytes, sign_hello, sign_result, verify_task_message
 
 from ._chunks import ChunkClient
 from ._config import AgentConfig

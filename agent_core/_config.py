@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from transports._signing import DEFAULT_MAX_LIFETIME, DEFAULT_MAX_TIMEOUT
+from transports.signing import DEFAULT_MAX_LIFETIME, DEFAULT_MAX_TIMEOUT
 
 
 class ConfigError(Exception):

@@ -17,8 +17,9 @@ from ._sdk import declared_in
 from .hookspecs import hookspec
 
 __all__ = [
-    "ENTRY_POINT_GROUP",
+    "BUILTIN_DIST",
     "ChunkClient",
+    "ENTRY_POINT_GROUP",
     "Enrollment",
     "Identity",
     "Kernel",
@@ -26,10 +27,13 @@ __all__ = [
     "PluginHost",
     "ProxyInfo",
     "RegistrationError",
+    "ResidentSupervisor",
+    "builtin_plugin_names",
     "catalogue_for",
     "declared_in",
     "execute",
     "hookspec",
+    "hookspec_functions",
     "journal_epoch",
     "kernel_of",
     "kill_tree",
@@ -38,20 +42,34 @@ __all__ = [
     "register",
     "render_catalogue",
     "render_hooks",
+    "resident_plugin_names",
     "run_process",
     "write_plugin_docs",
 ]
 
 if TYPE_CHECKING:
-    from ._catalogue import render_catalogue, render_hooks, write_plugin_docs
+    from ._catalogue import (
+        BUILTIN_DIST,
+        builtin_plugin_names,
+        hookspec_functions,
+        render_catalogue,
+        render_hooks,
+        write_plugin_docs,
+    )
     from ._chunks import ChunkClient
     from ._declare import catalogue_for
     from ._identity import Identity
     from ._journal import journal_epoch, open_journal_db
     from ._register import Enrollment, ProxyInfo, RegistrationError, register
+    from ._residents import ResidentSupervisor, resident_plugin_names
     from ._scaffold import new_plugin
 
 _LAZY = {
+    "BUILTIN_DIST": "._catalogue",
+    "builtin_plugin_names": "._catalogue",
+    "hookspec_functions": "._catalogue",
+    "ResidentSupervisor": "._residents",
+    "resident_plugin_names": "._residents",
     "render_catalogue": "._catalogue",
     "render_hooks": "._catalogue",
     "write_plugin_docs": "._catalogue",

@@ -19,9 +19,9 @@ import struct
 from dataclasses import dataclass
 
 __all__ = [
-    "TCP_STATES",
     "ProcEntry",
     "SockRow",
+    "TCP_STATES",
     "exists",
     "hex_endpoint",
     "hex_ipv4",

@@ -49,7 +49,7 @@ from transports import (
     encode_value,
     receive_hello,
 )
-from transports._signing import key_id_for, sign_job_spec, verify_result
+from transports.signing import key_id_for, sign_job_spec, verify_result
 
 from ._credentials import proxy_token
 from ._diagnosis import Diagnoser, host_findings

@@ -320,7 +320,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 def cmd_plugin_new(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from agent_core._scaffold import new_plugin
+    from agent_core.host import new_plugin
 
     try:
         path = new_plugin(args.name, Path(args.dest))

@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from agent_core._identity import Identity
-from agent_core._register import Enrollment, ProxyInfo, RegistrationError
+from agent_core.host import Enrollment, Identity, ProxyInfo, RegistrationError
 from transports import (
     Ack,
     Cancel,
@@ -45,7 +44,7 @@ from transports import (
     send_if_open,
 )
 from transports import ErrorCode as EC
-from transports._signing import verify_task_message
+from transports.signing import verify_task_message
 
 from ._executor import execute
 

@@ -25,9 +25,9 @@ import msgspec
 import trio
 
 from agent_core import ActionError
-from agent_core._chunks import ChunkClient
-from plugins.files._transfer import Planned, gather, stream_file
+from agent_core.host import ChunkClient
 from plugins.files.install import InstallParams, InstallResult
+from plugins.files.transfer import Planned, gather, stream_file
 from transports import ErrorCode, JobSpec, Result, encode_value
 
 if TYPE_CHECKING:

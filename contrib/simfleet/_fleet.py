@@ -24,9 +24,7 @@ from typing import Any
 import msgspec
 import trio
 
-from agent_core._declare import catalogue_for
-from agent_core._identity import Identity
-from agent_core._register import Enrollment, RegistrationError, register
+from agent_core.host import Enrollment, Identity, RegistrationError, catalogue_for, register
 from transports import Catalogue, ErrorCode, client_context
 
 from ._agent import SOFTWARE, SimAgent

@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from agent_core._journal import journal_epoch, open_journal_db
+from agent_core.host import journal_epoch, open_journal_db
 from transports import ErrorCode, Result, Task, decode, encode
 
 _SCHEMA = """

@@ -31,7 +31,7 @@ from agent_core import (
 )
 
 from ._common import fs_errors
-from ._transfer import MAX_CHUNK, FileEntry, sha256_hex
+from .transfer import MAX_CHUNK, FileEntry, sha256_hex
 
 PLUGIN = Plugin("file.collect", description=__doc__.splitlines()[0], domain="files")
 

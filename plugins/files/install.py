@@ -33,7 +33,7 @@ from agent_core import (
 )
 
 from ._common import fs_errors, parse_mode
-from ._transfer import (
+from .transfer import (
     MAX_CHUNK,
     DiskChunks,
     FileEntry,

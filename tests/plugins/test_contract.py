@@ -27,11 +27,13 @@ import msgspec
 import pytest
 
 from agent_core import Risk
-from agent_core._catalogue import BUILTIN_DIST, builtin_plugin_names, hookspec_functions
 from agent_core.host import (
+    BUILTIN_DIST,
     ENTRY_POINT_GROUP,
     PluginHost,
+    builtin_plugin_names,
     declared_in,
+    hookspec_functions,
     render_catalogue,
     render_hooks,
 )
