@@ -86,8 +86,16 @@ class Installed(msgspec.Struct):
     plugins: list[str]
 
 
-class RollbackParams(msgspec.Struct, forbid_unknown_fields=True):
+class PackageParams(msgspec.Struct, forbid_unknown_fields=True):
+    #: The distribution name as ``agent.install`` and ``agent.plugins`` report it
+    #: (``starling_hello``; ``starling-hello`` is the same package).
+    dist: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")]
+
+
+class Uninstalled(msgspec.Struct):
     dist: str
+    version: str
+    plugins: list[str]
 
 
 @action("agent.version", risk=Risk.READ, timeout=5)
@@ -147,6 +155,12 @@ async def install(ctx: ActionContext, p: InstallParams) -> Installed:
 
 
 @action("agent.rollback", risk=Risk.DANGER, timeout=60)
-async def rollback(ctx: ActionContext, p: RollbackParams) -> Installed:
-    """Go back to the previously installed version of a plugin package."""
+async def rollback(ctx: ActionContext, p: PackageParams) -> Installed:
+    """Go back to the previously installed version of a plugin package (A017 when it is not installed)."""
     return msgspec.convert(kernel_of(ctx).rollback(p.dist), Installed, strict=False)
+
+
+@action("agent.uninstall", risk=Risk.DANGER, timeout=60)
+async def uninstall(ctx: ActionContext, p: PackageParams) -> Uninstalled:
+    """Remove a plugin package installed by ``agent.install`` (every version); its actions answer A001 after."""
+    return msgspec.convert(kernel_of(ctx).uninstall(p.dist), Uninstalled, strict=False)
