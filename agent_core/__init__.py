@@ -7,6 +7,8 @@ Two submodules complete it: :mod:`agent_core.procfs` (readers of ``/proc`` and
 :mod:`agent_core.host`; a plugin never needs it.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from transports import ErrorCode
 
 from ._atomic import atomic_write, fsync_dir, open_atomic
@@ -27,6 +29,7 @@ from ._sdk import (
     code,
 )
 from ._secrets import MASK, is_secret_name, mask_env, redact_value
+from ._streams import StreamEnd
 from .hookspecs import hookimpl
 
 __all__ = [
@@ -43,9 +46,11 @@ __all__ = [
     "NotFound",
     "Plugin",
     "ProcessResult",
+    "PtyProcess",
     "Resident",
     "Risk",
     "Stopped",
+    "StreamEnd",
     "TaskInfo",
     "Unavailable",
     "abs_path",
@@ -57,5 +62,22 @@ __all__ = [
     "is_secret_name",
     "mask_env",
     "open_atomic",
+    "open_pty",
     "redact_value",
 ]
+
+if TYPE_CHECKING:
+    from ._pty import PtyProcess, open_pty
+
+_LAZY = {
+    # Terminals are rare: the PTY code loads with the first one.
+    "open_pty": "._pty", "PtyProcess": "._pty",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -115,7 +115,7 @@ class Kernel:
         return re.sub(r"[-_.]+", "_", name).lower()
 
     def _claimed_names(self, zf: zipfile.ZipFile, dist: str) -> None:
-        """Refuse (A023) a wheel whose plugins are named like a plugin another distribution provides."""
+        """Refuse (A025) a wheel whose plugins are named like a plugin another distribution provides."""
         from importlib.metadata import entry_points
 
         eps = [n for n in zf.namelist() if n.count("/") == 1 and n.endswith(".dist-info/entry_points.txt")]
@@ -134,7 +134,7 @@ class Kernel:
                 provider = ep.dist.name if ep.dist is not None else ep.value
                 raise ActionError(
                     f"plugin name {ep.name!r} is already provided by {provider}; {dist} may not replace it",
-                    code=ErrorCode.A023,
+                    code=ErrorCode.A025,
                 )
 
     def _installed(self, dist: str) -> tuple[str, dict[str, Any]]:

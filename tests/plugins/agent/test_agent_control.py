@@ -116,7 +116,7 @@ async def test_uninstall_forgets_the_package(kernel, make_wheel, tmp_path):
 async def test_a_wheel_may_not_claim_a_builtin_plugin_name(kernel, make_wheel, tmp_path):
     host, k = kernel
     res, _ = await call(host, k, "agent.install", _install_params(make_wheel("1.0", "pwned", plugin="cmd")))
-    assert res.code == "A023" and "'cmd' is already provided by starling-fleet" in res.message
+    assert res.code == "A025" and "'cmd' is already provided by starling-fleet" in res.message
     assert not (tmp_path / "packages" / "starling_wheeltest").exists()  # nothing unpacked, nothing active
     host.rescan()
     assert host.load("cmd").source.startswith("starling-fleet:plugins.")  # still the built-in
