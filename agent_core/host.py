@@ -29,6 +29,7 @@ __all__ = [
     "RegistrationError",
     "ResidentSupervisor",
     "builtin_plugin_names",
+    "call_action",
     "catalogue_for",
     "declared_in",
     "execute",
@@ -39,6 +40,7 @@ __all__ = [
     "kill_tree",
     "new_plugin",
     "open_journal_db",
+    "parse_params",
     "register",
     "render_catalogue",
     "render_hooks",
@@ -48,6 +50,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from ._call import call_action, parse_params
     from ._catalogue import (
         BUILTIN_DIST,
         builtin_plugin_names,
@@ -65,6 +68,8 @@ if TYPE_CHECKING:
     from ._scaffold import new_plugin
 
 _LAZY = {
+    "call_action": "._call",
+    "parse_params": "._call",
     "BUILTIN_DIST": "._catalogue",
     "builtin_plugin_names": "._catalogue",
     "hookspec_functions": "._catalogue",
