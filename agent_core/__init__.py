@@ -13,7 +13,7 @@ from transports import ErrorCode
 
 from ._atomic import atomic_write, fsync_dir, open_atomic
 from ._context import C_LOCALE_ENV, ActionContext, AgentInfo, CancelToken, Stopped, TaskInfo
-from ._paths import abs_path
+from ._paths import abs_path, root_dir
 from ._resident import Resident
 from ._runner import ProcessResult
 from ._sdk import (
@@ -64,6 +64,7 @@ __all__ = [
     "open_atomic",
     "open_pty",
     "redact_value",
+    "root_dir",
 ]
 
 if TYPE_CHECKING:

@@ -1,72 +1,10 @@
 """Task, hello and result signatures (Ed25519, a Merkle proof per task): the public face.
 
-The implementation and its design notes are in ``transports/_signing.py``; the
-center, the proxy and the agent import these names from here. Kept out of
-``import transports`` so that loading the wire types does not load PyNaCl.
+The implementation and its design notes are in ``transports/_signing.py``, whose
+``__all__`` is this module's; the center, the proxy and the agent import these
+names from here. Kept out of ``import transports`` so that loading the wire
+types does not load PyNaCl.
 """
 
-from ._signing import (
-    DEFAULT_MAX_LIFETIME,
-    DEFAULT_MAX_TIMEOUT,
-    HELLO_WINDOW,
-    MAX_PROOF_DEPTH,
-    PrivateKey,
-    PublicKey,
-    SignatureExpired,
-    SignatureInvalid,
-    SignedJob,
-    TaskBeforeEpoch,
-    TaskOutOfBounds,
-    check_task_window,
-    header_bytes,
-    hello_message,
-    key_id_for,
-    leaf_hash,
-    merkle_root,
-    new_nonce,
-    new_private_key,
-    public_key_bytes,
-    result_message,
-    sign_hello,
-    sign_job,
-    sign_job_spec,
-    sign_result,
-    signing_key,
-    verify_hello,
-    verify_result,
-    verify_task,
-    verify_task_message,
-)
-
-__all__ = [
-    "DEFAULT_MAX_LIFETIME",
-    "DEFAULT_MAX_TIMEOUT",
-    "HELLO_WINDOW",
-    "MAX_PROOF_DEPTH",
-    "PrivateKey",
-    "PublicKey",
-    "SignatureExpired",
-    "SignatureInvalid",
-    "SignedJob",
-    "TaskBeforeEpoch",
-    "TaskOutOfBounds",
-    "check_task_window",
-    "header_bytes",
-    "hello_message",
-    "key_id_for",
-    "leaf_hash",
-    "merkle_root",
-    "new_nonce",
-    "new_private_key",
-    "public_key_bytes",
-    "result_message",
-    "sign_hello",
-    "sign_job",
-    "sign_job_spec",
-    "sign_result",
-    "signing_key",
-    "verify_hello",
-    "verify_result",
-    "verify_task",
-    "verify_task_message",
-]
+from ._signing import *  # noqa: F403  (re-exported: exactly _signing.__all__)
+from ._signing import __all__ as __all__

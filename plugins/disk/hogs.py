@@ -17,10 +17,11 @@ from __future__ import annotations
 import heapq
 import os
 import stat
+from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, InvalidParams, NotFound, Plugin, Risk, abs_path, action
+from agent_core import ActionContext, NotFound, Plugin, Risk, abs_path, action
 from agent_core.procfs import is_dir
 from plugins.disk._common import mount_for, mounts
 
@@ -29,9 +30,9 @@ PLUGIN = Plugin("disk.hogs", description=__doc__.splitlines()[0], domain="disk",
 
 class Params(msgspec.Struct, forbid_unknown_fields=True):
     path: str = "/"
-    depth: int = 2
-    top: int = 15
-    max_entries: int = 2_000_000
+    depth: Annotated[int, msgspec.Meta(ge=1, le=10)] = 2
+    top: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 15
+    max_entries: Annotated[int, msgspec.Meta(ge=1, le=100_000_000)] = 2_000_000
 
 
 class Entry(msgspec.Struct):
@@ -121,8 +122,6 @@ async def hogs(ctx: ActionContext, p: Params) -> Hogs:
 
     from plugins.disk.deleted import scan
 
-    if not (1 <= p.depth <= 10 and 1 <= p.top <= 1000 and 1 <= p.max_entries <= 100_000_000):
-        raise InvalidParams("depth must be 1..10, top 1..1000, max_entries 1..100000000")
     root = abs_path(p.path)
     if not is_dir(root):
         raise NotFound(f"{root} is not a directory")

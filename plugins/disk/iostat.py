@@ -11,11 +11,12 @@ devices, ``devices`` restricts the list. Reads only.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
 from agent_core import (
     ActionContext,
-    InvalidParams,
     NotFound,
     Plugin,
     Risk,
@@ -30,7 +31,7 @@ VIRTUAL = ("loop", "ram", "zram", "nbd")
 
 
 class Params(msgspec.Struct, forbid_unknown_fields=True):
-    interval: float = 1.0
+    interval: Annotated[float, msgspec.Meta(ge=0.05, le=60)] = 1.0
     devices: list[str] = []
     partitions: bool = False
     virtual: bool = False
@@ -101,8 +102,6 @@ def wanted(names: list[str], p: Params) -> list[str]:
 @action("disk.iostat", risk=Risk.READ, timeout=120)
 async def iostat(ctx: ActionContext, p: Params) -> IoStat:
     """Per-device IOPS, bytes/s, await, utilisation and queue length over ``interval`` seconds."""
-    if not 0.05 <= p.interval <= 60:
-        raise InvalidParams("interval must be 0.05..60 seconds")
     first = read_diskstats()
     names = wanted(list(first), p)
     await ctx.sleep(p.interval)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Annotated
 
 import msgspec
 
@@ -38,7 +39,7 @@ LV_TYPES = {"m": "mirror", "M": "mirror", "o": "origin", "O": "origin", "r": "ra
 
 
 class Params(msgspec.Struct, forbid_unknown_fields=True):
-    threshold: float = 80.0
+    threshold: Annotated[float, msgspec.Meta(ge=0, le=100)] = 80.0
     vg: str | None = None
 
 
@@ -165,8 +166,6 @@ async def _report(ctx: ActionContext, tool: str, fields: str, vg: str | None) ->
 @action("disk.lvm", risk=Risk.READ, timeout=60)
 async def lvm(ctx: ActionContext, p: Params) -> Lvm:
     """PVs, VGs and LVs (optionally of one ``vg``) with free space, thin pool/snapshot fill and problems."""
-    if not 0 <= p.threshold <= 100:
-        raise InvalidParams("threshold is a percentage: 0..100")
     if p.vg is not None and (not p.vg or not all(c.isalnum() or c in "+_.-" for c in p.vg)):
         raise InvalidParams(f"invalid VG name {p.vg!r}")
     pvs = [to_pv(r) for r in await _report(ctx, "pvs", PV_FIELDS, p.vg)]

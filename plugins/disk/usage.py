@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import math
 import os
+from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, InvalidParams, NotFound, Plugin, Risk, abs_path, action
+from agent_core import ActionContext, NotFound, Plugin, Risk, abs_path, action
 from agent_core.procfs import exists
 from plugins.disk._common import Mount, distinct_filesystems, mount_for, mounts, statvfs_each
 
@@ -27,7 +28,7 @@ PLUGIN = Plugin("disk.usage", description=__doc__.splitlines()[0], domain="disk"
 
 class Params(msgspec.Struct, forbid_unknown_fields=True):
     path: str | None = None
-    threshold: float = 90.0
+    threshold: Annotated[float, msgspec.Meta(ge=0, le=100)] = 90.0
     all: bool = False
 
 
@@ -73,8 +74,6 @@ def select(table: list[Mount], p: Params) -> list[tuple[Mount, list[str]]]:
 @action("disk.usage", risk=Risk.READ, timeout=30)
 async def usage(ctx: ActionContext, p: Params) -> DiskUsage:
     """Size, used, available, reserved and df-style use% per filesystem (or for the one holding ``path``)."""
-    if not 0 <= p.threshold <= 100:
-        raise InvalidParams("threshold is a percentage: 0..100")
     picked = select(mounts(), p)
     stats = await statvfs_each([m.mountpoint for m, _ in picked])
     out = []

@@ -12,6 +12,7 @@ missing key fails with ``A017``. Reads only; no ``sysctl`` program needed.
 from __future__ import annotations
 
 import os
+from typing import Annotated
 
 import msgspec
 
@@ -24,7 +25,7 @@ PLUGIN = Plugin("sysctl.get", description=__doc__.splitlines()[0], domain="kerne
 class Params(msgspec.Struct, forbid_unknown_fields=True):
     keys: list[str] = []
     prefix: str | None = None
-    limit: int = 5000
+    limit: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 5000
 
 
 class Sysctls(msgspec.Struct):
@@ -76,8 +77,6 @@ async def get(ctx: ActionContext, p: Params) -> Sysctls:
     """Values of the given ``keys`` and/or every key under ``prefix``; unreadable keys go to ``errors``."""
     if not p.keys and p.prefix is None:
         raise InvalidParams("give keys and/or prefix")
-    if not 1 <= p.limit <= 100_000:
-        raise InvalidParams("limit must be 1..100000")
     if p.prefix is not None and p.prefix.strip("._/"):
         key_path(p.prefix.rstrip("._/"))  # syntax check: A002 for '..' and friends
     return collect(p)

@@ -12,6 +12,7 @@ connections stands out. Reads ``/proc`` only.
 from __future__ import annotations
 
 from collections import Counter
+from typing import Annotated
 
 import msgspec
 
@@ -34,13 +35,13 @@ class ConnectionsParams(msgspec.Struct, forbid_unknown_fields=True):
     proto: str = "tcp"
     """``tcp``, ``udp`` or ``any``."""
     state: str | None = None
-    port: int | None = None
+    port: Annotated[int, msgspec.Meta(gt=0, lt=65536)] | None = None
     """Local or remote port."""
     remote: str | None = None
     """Only connections to/from this IP address."""
     processes: bool = False
     """Resolve the owning pid and process name (scans ``/proc/*/fd``)."""
-    limit: int = 1000
+    limit: Annotated[int, msgspec.Meta(gt=0, le=100_000)] = 1000
 
 
 class Connection(msgspec.Struct):
@@ -92,10 +93,6 @@ async def connections(ctx: ActionContext, p: ConnectionsParams) -> Connections:
     if state is not None and state not in _STATES:
         raise InvalidParams(f"state: {p.state!r} is not a connection state ({', '.join(sorted(_STATES))})")
     remote = str(check_address(p.remote, "remote")) if p.remote else None
-    if p.port is not None and not 0 < p.port < 65536:
-        raise InvalidParams("port: must be between 1 and 65535")
-    if not 0 < p.limit <= 100_000:
-        raise InvalidParams("limit: must be between 1 and 100000")
     rows = [
         r
         for r in await ctx.to_thread(read_sockets, protos)

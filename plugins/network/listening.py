@@ -10,6 +10,8 @@ through psutil; sockets of processes the agent may not inspect show no pid.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
 from agent_core import ActionContext, InvalidParams, Plugin, Risk, action
@@ -23,7 +25,7 @@ PLUGIN = Plugin(
 
 
 class ListeningParams(msgspec.Struct, forbid_unknown_fields=True):
-    port: int | None = None
+    port: Annotated[int, msgspec.Meta(gt=0, lt=65536)] | None = None
     proto: str = "any"
     """``tcp``, ``udp`` or ``any``."""
     exposed_only: bool = False
@@ -81,8 +83,6 @@ async def listening(ctx: ActionContext, p: ListeningParams) -> Listeners:
 
     if p.proto not in ("any", "tcp", "udp"):
         raise InvalidParams(f"proto: {p.proto!r} is not one of any, tcp, udp")
-    if p.port is not None and not 0 < p.port < 65536:
-        raise InvalidParams("port: must be between 1 and 65535")
     kind = "inet" if p.proto == "any" else p.proto
     cache: dict[int, tuple[str, str, list[str]]] = {}
     out: list[Listener] = []

@@ -10,7 +10,7 @@ on the agent's namespace or a named one (``ip netns``). Needs ``ip``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -28,7 +28,7 @@ class MtuParams(msgspec.Struct, forbid_unknown_fields=True):
 
 class SetMtuParams(msgspec.Struct, forbid_unknown_fields=True):
     iface: str
-    mtu: int
+    mtu: Annotated[int, msgspec.Meta(ge=68)]
     netns: str | None = None
 
 
@@ -100,8 +100,6 @@ async def get(ctx: ActionContext, p: MtuParams) -> Mtus:
 async def set_mtu(ctx: ActionContext, p: SetMtuParams) -> MtuChange:
     """Set one interface's MTU (checked against the driver's range) and read it back."""
     netns = require_netns(p.netns)
-    if p.mtu < 68:
-        raise InvalidParams("mtu: must be at least 68 (the IPv4 minimum)")
     (before,) = await _links(ctx, p.iface, netns)
     if before.min_mtu is not None and p.mtu < before.min_mtu:
         raise InvalidParams(f"mtu: {p.mtu} is below the minimum {before.min_mtu} of {p.iface}")

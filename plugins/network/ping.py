@@ -11,6 +11,7 @@ measures the path from here, which is the point.
 from __future__ import annotations
 
 import re
+from typing import Annotated
 
 import msgspec
 
@@ -40,13 +41,13 @@ _REPLY = re.compile(r"icmp_seq=(\d+) ttl=(\d+) time=([\d.]+) ms")
 
 class PingParams(msgspec.Struct, forbid_unknown_fields=True):
     host: str
-    count: int = 3
-    interval: float = 0.5
+    count: Annotated[int, msgspec.Meta(ge=1, le=100)] = 3
+    interval: Annotated[float, msgspec.Meta(ge=0.2, le=10)] = 0.5
     """Seconds between packets (at least 0.2)."""
-    timeout: float = 2.0
+    timeout: Annotated[float, msgspec.Meta(ge=0.1, le=30)] = 2.0
     """Seconds to wait for the last reply."""
     family: str = "any"
-    size: int = 56
+    size: Annotated[int, msgspec.Meta(ge=0, le=65000)] = 56
     iface: str | None = None
 
 
@@ -75,14 +76,6 @@ class PingResult(msgspec.Struct):
 async def ping(ctx: ActionContext, p: PingParams) -> PingResult:
     """Send ``count`` ICMP echoes to ``host``; loss, min/avg/max RTT and each reply."""
     check_hostname(p.host)
-    if not 1 <= p.count <= 100:
-        raise InvalidParams("count: must be between 1 and 100")
-    if not 0.2 <= p.interval <= 10:
-        raise InvalidParams("interval: must be between 0.2 and 10 seconds")
-    if not 0.1 <= p.timeout <= 30:
-        raise InvalidParams("timeout: must be between 0.1 and 30 seconds")
-    if not 0 <= p.size <= 65000:
-        raise InvalidParams("size: must be between 0 and 65000 bytes")
     fam = {"any": [], "inet": ["-4"], "inet6": ["-6"]}.get(p.family)
     if fam is None:
         raise InvalidParams(f"family: {p.family!r} is not one of any, inet, inet6")

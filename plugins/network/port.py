@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import socket
 import time
+from typing import Annotated
 
 import msgspec
 
@@ -25,8 +26,8 @@ PLUGIN = Plugin("net.port", description=__doc__.splitlines()[0], domain="network
 
 class PortParams(msgspec.Struct, forbid_unknown_fields=True):
     host: str
-    port: int
-    timeout: float = 3.0
+    port: Annotated[int, msgspec.Meta(gt=0, lt=65536)]
+    timeout: Annotated[float, msgspec.Meta(gt=0, le=30)] = 3.0
     """Seconds to wait for each address."""
     family: str = "any"
     banner: bool = False
@@ -91,10 +92,6 @@ async def port(ctx: ActionContext, p: PortParams) -> PortCheck:
     import trio
 
     check_hostname(p.host)
-    if not 0 < p.port < 65536:
-        raise InvalidParams("port: must be between 1 and 65535")
-    if not 0 < p.timeout <= 30:
-        raise InvalidParams("timeout: must be between 0 and 30 seconds")
     if p.family not in _FAMILY:
         raise InvalidParams(f"family: {p.family!r} is not one of any, inet, inet6")
     try:

@@ -57,17 +57,6 @@ def pattern(value: str) -> str:
     return value
 
 
-def check_root(root: str | None) -> str | None:
-    """Another root directory (an image, a chroot) to inspect instead of ``/``."""
-    if root is None:
-        return None
-    if not os.path.isabs(root):
-        raise InvalidParams(f"root: {root!r} is not an absolute path")
-    if not os.path.isdir(root):
-        raise NotFound(f"root: {root} is not a directory")
-    return os.path.normpath(root)
-
-
 def abs_path(path: str, field: str = "path") -> str:
     if not path.startswith("/") or "\x00" in path:
         raise InvalidParams(f"{field}: {path!r} is not an absolute path")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import gzip
 import os
 import re
+from typing import Annotated
 
 import msgspec
 
@@ -36,7 +37,7 @@ _ITEM = re.compile(r"(\S+?) \(([^)]*)\)(?:, |$)")
 
 class HistoryParams(msgspec.Struct, forbid_unknown_fields=True):
     package: str | None = None
-    limit: int = 20
+    limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 20
     logdir: str = "/var/log/apt"
 
 
@@ -157,8 +158,6 @@ def _check_logdir(logdir: str) -> None:
 async def history(ctx: ActionContext, p: HistoryParams) -> AptHistory:
     """apt transactions newest first: when, command, who, and each package change."""
 
-    if not 1 <= p.limit <= 1000:
-        raise InvalidParams("limit: must be between 1 and 1000")
     _check_logdir(p.logdir)
     package = deb_name(p.package, "package") if p.package else None
     return await ctx.to_thread(collect, p.logdir, package, p.limit)

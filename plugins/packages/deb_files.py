@@ -14,9 +14,18 @@ import os
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, NotFound, Plugin, Risk, action
+from agent_core import (
+    ActionContext,
+    ActionError,
+    ErrorCode,
+    NotFound,
+    Plugin,
+    Risk,
+    action,
+    root_dir,
+)
 
-from ._common import check_root, deb_name
+from ._common import deb_name
 
 PLUGIN = Plugin(
     "deb.files", description=__doc__.splitlines()[0], domain="packages", requires=["dpkg-query"]
@@ -63,7 +72,7 @@ async def deb_files(ctx: ActionContext, p: DebFilesParams) -> DebFiles:
     """The package's files, conffiles and diversions; optionally the ones missing on disk."""
 
     name = deb_name(p.name)
-    root = check_root(p.root)
+    root = root_dir(p.root)
     opts = [f"--root={root}"] if root else []
     res = await ctx.run(["dpkg-query", *opts, "-L", "--", name], c_locale=True)
     if res.exit_code != 0:

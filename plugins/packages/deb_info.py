@@ -14,9 +14,18 @@ import re
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, NotFound, Plugin, Risk, action
+from agent_core import (
+    ActionContext,
+    ActionError,
+    ErrorCode,
+    NotFound,
+    Plugin,
+    Risk,
+    action,
+    root_dir,
+)
 
-from ._common import check_root, deb_name, parse_paragraphs
+from ._common import deb_name, parse_paragraphs
 
 PLUGIN = Plugin(
     "deb.info", description=__doc__.splitlines()[0], domain="packages", requires=["dpkg-query"]
@@ -111,7 +120,7 @@ def to_package(f: dict[str, str]) -> DebPackage:
 async def info(ctx: ActionContext, p: DebInfoParams) -> DebPackage:
     """State, version, source, size, dependencies, conffiles and description of a package."""
     name = deb_name(p.name)
-    root = check_root(p.root)
+    root = root_dir(p.root)
     res = await ctx.run(
         ["dpkg-query", *([f"--root={root}"] if root else []), "-s", "--", name], c_locale=True
     )

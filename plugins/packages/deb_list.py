@@ -13,9 +13,18 @@ from __future__ import annotations
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, InvalidParams, Plugin, Risk, action
+from agent_core import (
+    ActionContext,
+    ActionError,
+    ErrorCode,
+    InvalidParams,
+    Plugin,
+    Risk,
+    action,
+    root_dir,
+)
 
-from ._common import check_root, pattern
+from ._common import pattern
 
 PLUGIN = Plugin(
     "deb.list", description=__doc__.splitlines()[0], domain="packages", requires=["dpkg-query"]
@@ -107,7 +116,7 @@ async def deb_list(ctx: ActionContext, p: DebListParams) -> DebList:
     """Packages in the dpkg database with version, arch, state and size; filter by name or state."""
     if p.state not in _STATES:
         raise InvalidParams(f"state: {p.state!r} is not one of {', '.join(_STATES)}")
-    root = check_root(p.root)
+    root = root_dir(p.root)
     argv = ["dpkg-query", *([f"--root={root}"] if root else []), "-W", f"-f={_FORMAT}"]
     if p.pattern is not None:
         argv += ["--", pattern(p.pattern)]

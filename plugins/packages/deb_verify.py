@@ -14,9 +14,18 @@ import re
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, NotFound, Plugin, Risk, action
+from agent_core import (
+    ActionContext,
+    ActionError,
+    ErrorCode,
+    NotFound,
+    Plugin,
+    Risk,
+    action,
+    root_dir,
+)
 
-from ._common import check_root, deb_name
+from ._common import deb_name
 
 PLUGIN = Plugin(
     "deb.verify", description=__doc__.splitlines()[0], domain="packages", requires=["dpkg"]
@@ -69,7 +78,7 @@ def parse_verify(text: str) -> list[ChangedFile]:
 @action("deb.verify", risk=Risk.READ, timeout=900)
 async def verify(ctx: ActionContext, p: VerifyParams) -> Verification:
     """Files of one or all packages whose checksum changed or that are missing."""
-    root = check_root(p.root)
+    root = root_dir(p.root)
     argv = ["dpkg", *([f"--root={root}"] if root else []), "--verify"]
     if p.name is not None:
         argv += ["--", deb_name(p.name)]

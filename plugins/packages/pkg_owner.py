@@ -17,9 +17,7 @@ import shutil
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, abs_path, action
-
-from ._common import check_root
+from agent_core import ActionContext, Plugin, Risk, abs_path, action, root_dir
 
 
 def _check() -> str | None:
@@ -103,7 +101,7 @@ async def _rpm(ctx: ActionContext, path: str, root: str | None) -> list[Owner]:
 async def owner(ctx: ActionContext, p: OwnerParams) -> Ownership:
     """The package(s) that installed ``path``, trying merged-/usr and symlink aliases."""
     path = abs_path(p.path)
-    root = check_root(p.root)
+    root = root_dir(p.root)
     owners: list[Owner] = []
     for candidate in aliases(root or "/", path):
         if shutil.which("dpkg"):

@@ -12,7 +12,7 @@ Reads only.
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -28,7 +28,7 @@ class Params(msgspec.Struct, forbid_unknown_fields=True):
     match: Literal["cmdline", "name", "exe"] = "cmdline"
     user: str | None = None
     ignore_case: bool = False
-    limit: int = 200
+    limit: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 200
 
 
 class Found(msgspec.Struct):
@@ -43,8 +43,6 @@ async def find(ctx: ActionContext, p: Params) -> Found:
 
     if not p.pattern:
         raise InvalidParams("pattern must not be empty")
-    if not 1 <= p.limit <= 100_000:
-        raise InvalidParams("limit must be 1..100000")
     try:
         regex = re.compile(p.pattern, re.IGNORECASE if p.ignore_case else 0)
     except re.error as exc:

@@ -11,7 +11,7 @@ number that passed the filters. Reads only.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -28,7 +28,7 @@ class Params(msgspec.Struct, forbid_unknown_fields=True):
     name: str | None = None
     state: str | None = None
     sort: Literal["pid", "rss", "cpu_time", "started"] = "pid"
-    limit: int = 500
+    limit: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 500
 
 
 class ProcessList(msgspec.Struct):
@@ -42,8 +42,6 @@ async def list_processes(ctx: ActionContext, p: Params) -> ProcessList:
     """Processes with parent, user, state, RSS, CPU time, threads and command line; filtered and sorted."""
     import psutil
 
-    if not 1 <= p.limit <= 100_000:
-        raise InvalidParams("limit must be 1..100000")
     if p.state is not None and p.state not in STATES:
         raise InvalidParams(f"state must be one of {', '.join(STATES)}")
     total = 0

@@ -13,6 +13,7 @@ filters. Reads only; root sees every process.
 from __future__ import annotations
 
 import os
+from typing import Annotated
 
 import msgspec
 
@@ -36,7 +37,7 @@ O_ACCMODE, O_APPEND = 0o3, 0o2000
 class Params(msgspec.Struct, forbid_unknown_fields=True):
     pid: int
     kinds: list[str] = []
-    limit: int = 5000
+    limit: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 5000
 
 
 class SocketInfo(msgspec.Struct):
@@ -141,8 +142,6 @@ async def files(ctx: ActionContext, p: Params) -> OpenFiles:
     bad = [k for k in p.kinds if k not in KINDS]
     if bad:
         raise InvalidParams(f"unknown kinds {bad}; use {', '.join(KINDS)}")
-    if not 1 <= p.limit <= 1_000_000:
-        raise InvalidParams("limit must be 1..1000000")
     proc = get_process(p.pid)
     found, counts, total = open_files(p.pid, set(p.kinds), p.limit)
     soft = None

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import os
 import re
+from typing import Annotated
 
 import msgspec
 
 from agent_core import (
     ActionContext,
-    InvalidParams,
     NotFound,
     Plugin,
     Risk,
@@ -31,7 +31,7 @@ PLUGIN = Plugin("proc.limits", description=__doc__.splitlines()[0], domain="proc
 
 class Params(msgspec.Struct, forbid_unknown_fields=True):
     pid: int
-    threshold: float = 80.0
+    threshold: Annotated[float, msgspec.Meta(gt=0, le=100)] = 80.0
 
 
 class Limit(msgspec.Struct):
@@ -96,8 +96,6 @@ def usage(pid: int) -> dict[str, int]:
 @action("proc.limits", risk=Risk.READ, timeout=30)
 async def limits(ctx: ActionContext, p: Params) -> Limits:
     """Soft/hard limits of ``pid`` with current use of open files, tasks, memory sizes and pending signals."""
-    if not 0 < p.threshold <= 100:
-        raise InvalidParams("threshold is a percentage: 0..100")
     proc = get_process(p.pid)
     text = read(f"/proc/{p.pid}/limits")
     if text is None:

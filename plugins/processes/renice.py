@@ -12,7 +12,7 @@ pid 1 and the agent itself are refused; lowering nice needs root.
 from __future__ import annotations
 
 import os
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -36,9 +36,9 @@ IOCLASS = {"none": 0, "best-effort": 2, "idle": 3}
 
 class Params(msgspec.Struct, forbid_unknown_fields=True):
     pid: int
-    nice: int | None = None
+    nice: Annotated[int, msgspec.Meta(ge=-20, le=19)] | None = None
     ionice_class: Literal["idle", "best-effort", "none"] | None = None
-    ionice_level: int = 4
+    ionice_level: Annotated[int, msgspec.Meta(ge=0, le=7)] = 4
     expect_name: str | None = None
 
 
@@ -82,10 +82,6 @@ async def renice(ctx: ActionContext, p: Params) -> Reniced:
 
     if p.nice is None and p.ionice_class is None:
         raise InvalidParams("give nice and/or ionice_class")
-    if p.nice is not None and not -20 <= p.nice <= 19:
-        raise InvalidParams("nice must be -20..19")
-    if not 0 <= p.ionice_level <= 7:
-        raise InvalidParams("ionice_level must be 0..7")
     guard_target(p.pid)
     proc = get_process(p.pid)
     check_expected_name(proc, p.expect_name)

@@ -48,7 +48,7 @@ class AtAddParams(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class AtRemoveParams(msgspec.Struct, forbid_unknown_fields=True):
-    id: int
+    id: Annotated[int, msgspec.Meta(gt=0)]
 
 
 class AtAdded(msgspec.Struct):
@@ -119,8 +119,6 @@ async def add(ctx: ActionContext, p: AtAddParams) -> AtAdded:
 @action("at.remove", risk=Risk.CHANGE, timeout=30)
 async def remove(ctx: ActionContext, p: AtRemoveParams) -> AtRemoved:
     """Cancel a pending at job by id."""
-    if p.id <= 0:
-        raise InvalidParams("id: must be a positive job number")
     if p.id not in {j.id for j in await atq(ctx)}:
         raise NotFound(f"no pending at job {p.id}")
     res = await ctx.run(["atrm", str(p.id)], env=ENV, c_locale=True)

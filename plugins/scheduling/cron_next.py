@@ -12,6 +12,7 @@ only; reads and changes nothing.
 from __future__ import annotations
 
 import datetime
+from typing import Annotated
 
 import msgspec
 
@@ -24,7 +25,7 @@ PLUGIN = Plugin("cron.next", description=__doc__.splitlines()[0], domain="schedu
 
 class NextParams(msgspec.Struct, forbid_unknown_fields=True):
     schedule: str
-    count: int = 5
+    count: Annotated[int, msgspec.Meta(ge=1, le=500)] = 5
     start: str | None = None
     """ISO 8601 date-time to count from (default: now)."""
     tz: str | None = None
@@ -55,8 +56,6 @@ def _zone(name: str | None) -> datetime.tzinfo | None:
 @action("cron.next", risk=Risk.READ, timeout=10)
 async def cron_next(ctx: ActionContext, p: NextParams) -> NextRuns:
     """Check a cron schedule and list its next ``count`` run times."""
-    if not 1 <= p.count <= 500:
-        raise InvalidParams("count: must be between 1 and 500")
     try:
         sched = parse(p.schedule)
     except CronError as exc:

@@ -86,17 +86,6 @@ def list_filters(kind: str | None, state: str | None, pattern: str | None, what:
     return args
 
 
-def check_root(root: str | None) -> str | None:
-    """An alternative root directory (an image or chroot) must be absolute and exist."""
-    if root is None:
-        return None
-    if not os.path.isabs(root):
-        raise InvalidParams(f"root: {root!r} is not an absolute path")
-    if not os.path.isdir(root):
-        raise NotFound(f"root: {root} is not a directory")
-    return os.path.normpath(root)
-
-
 async def systemctl(
     ctx: ActionContext, args: Sequence[str], *, root: str | None = None
 ) -> ProcessResult:

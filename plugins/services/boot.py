@@ -26,9 +26,10 @@ from agent_core import (
     Risk,
     Unavailable,
     action,
+    root_dir,
 )
 
-from ._systemd import check_root, systemctl, systemd_running, unit_name
+from ._systemd import systemctl, systemd_running, unit_name
 
 PLUGIN = Plugin(
     "svc.boot", description=__doc__.splitlines()[0], domain="services", requires=["systemctl"]
@@ -79,7 +80,7 @@ async def _state(ctx: ActionContext, unit: str, root: str | None) -> str:
 
 async def _change(ctx: ActionContext, verb: str, p: BootParams) -> BootChange:
     unit = unit_name(p.unit)
-    root = check_root(p.root)
+    root = root_dir(p.root)
     if p.now and root:
         raise InvalidParams("now: cannot start or stop a unit of another root directory")
     if p.now and systemd_running():
@@ -102,7 +103,7 @@ async def _change(ctx: ActionContext, verb: str, p: BootParams) -> BootChange:
 async def state(ctx: ActionContext, p: StateParams) -> BootState:
     """Whether a unit starts at boot: enabled, disabled, static, masked..."""
     unit = unit_name(p.unit)
-    return BootState(unit=unit, state=await _state(ctx, unit, check_root(p.root)))
+    return BootState(unit=unit, state=await _state(ctx, unit, root_dir(p.root)))
 
 
 @action("svc.boot.enable", risk=Risk.CHANGE, timeout=60)

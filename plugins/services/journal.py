@@ -16,7 +16,7 @@ import json
 import os
 import re
 import time
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -53,7 +53,7 @@ class JournalParams(msgspec.Struct, forbid_unknown_fields=True):
     grep: str | None = None
     boot: bool = False
     """Only the current boot."""
-    lines: int = 100
+    lines: Annotated[int, msgspec.Meta(ge=1, le=10000)] = 100
     after_cursor: str | None = None
     file: str | None = None
     """Read this journal file instead of the system journal."""
@@ -128,8 +128,6 @@ def _abs(value: str, field: str, want_dir: bool) -> str:
 
 
 def build_argv(p: JournalParams) -> list[str]:
-    if not 1 <= p.lines <= 10000:
-        raise InvalidParams("lines: must be between 1 and 10000")
     argv = ["journalctl", "--no-pager", "--all", "-o", "json", "-n", str(p.lines)]
     if p.file and p.directory:
         raise InvalidParams("give file or directory, not both")

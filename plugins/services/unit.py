@@ -15,16 +15,9 @@ import os
 
 import msgspec
 
-from agent_core import (
-    ActionContext,
-    InvalidParams,
-    NotFound,
-    Plugin,
-    Risk,
-    action,
-)
+from agent_core import ActionContext, InvalidParams, NotFound, Plugin, Risk, action, root_dir
 
-from ._systemd import check_root, unit_name
+from ._systemd import unit_name
 
 #: systemd's system unit search path, highest priority first.
 SEARCH_PATH = (
@@ -201,5 +194,5 @@ def load_unit(root: str, unit: str, want_raw: bool) -> UnitFile:
 async def unit(ctx: ActionContext, p: UnitParams) -> UnitFile:
     """A unit's file, template, drop-ins and merged sections (optionally the raw texts)."""
     name = unit_name(p.unit)
-    root = check_root(p.root) or "/"
+    root = root_dir(p.root) or "/"
     return load_unit(root, name, p.raw)

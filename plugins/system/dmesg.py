@@ -15,6 +15,7 @@ import errno
 import os
 import re
 import shutil
+from typing import Annotated
 
 import msgspec
 
@@ -34,11 +35,11 @@ _RAW = re.compile(r"^<(\d+)>\[\s*(\d+\.\d+)\]\s?(.*)$")
 
 
 class Params(msgspec.Struct, forbid_unknown_fields=True):
-    lines: int = 100
+    lines: Annotated[int, msgspec.Meta(ge=1, le=10000)] = 100
     level: str = "debug"
     facility: str | None = None
     match: str | None = None
-    since_seconds: float | None = None
+    since_seconds: Annotated[float, msgspec.Meta(gt=0)] | None = None
 
 
 class Entry(msgspec.Struct):
@@ -108,8 +109,6 @@ def parse_dmesg_raw(text: str) -> list[tuple[int, int, float, str]]:
 @action("sys.dmesg", risk=Risk.READ, timeout=20)
 async def dmesg(ctx: ActionContext, p: Params) -> Dmesg:
     """The last ``lines`` kernel messages at ``level`` or more severe, optionally by facility, regex and age."""
-    if not 1 <= p.lines <= 10000:
-        raise InvalidParams("lines must be 1..10000")
     if p.level not in LEVELS:
         raise InvalidParams(f"level must be one of {', '.join(LEVELS)}")
     if p.facility is not None and p.facility not in FACILITIES:
@@ -118,8 +117,6 @@ async def dmesg(ctx: ActionContext, p: Params) -> Dmesg:
         pattern = re.compile(p.match, re.IGNORECASE) if p.match else None
     except re.error as exc:
         raise InvalidParams(f"match is not a valid regular expression: {exc}") from exc
-    if p.since_seconds is not None and p.since_seconds <= 0:
-        raise InvalidParams("since_seconds must be positive")
 
     try:
         records, source = read_kmsg(), KMSG

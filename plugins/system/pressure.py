@@ -12,12 +12,12 @@ share exceeds it. Reads only.
 from __future__ import annotations
 
 import os
+from typing import Annotated
 
 import msgspec
 
 from agent_core import (
     ActionContext,
-    InvalidParams,
     Plugin,
     Risk,
     Unavailable,
@@ -31,7 +31,7 @@ PSI_DIR = "/proc/pressure"
 
 
 class Params(msgspec.Struct, forbid_unknown_fields=True):
-    threshold: float = 10.0
+    threshold: Annotated[float, msgspec.Meta(ge=0, le=100)] = 10.0
 
 
 class Stall(msgspec.Struct):
@@ -70,8 +70,6 @@ def parse_psi(text: str) -> dict[str, Stall]:
 @action("sys.pressure", risk=Risk.READ, timeout=10)
 async def pressure(ctx: ActionContext, p: Params) -> Pressure:
     """PSI some/full stall shares (10 s, 60 s, 300 s) and totals for cpu, memory, io (and irq)."""
-    if not 0 <= p.threshold <= 100:
-        raise InvalidParams("threshold is a percentage: 0..100")
     resources = []
     for name in listdir(PSI_DIR):
         text = read(os.path.join(PSI_DIR, name))

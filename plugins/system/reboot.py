@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from typing import Annotated
 
 import msgspec
 
@@ -45,7 +46,7 @@ MAX_DELAY_MIN = 1440
 
 class Params(msgspec.Struct, forbid_unknown_fields=True):
     reason: str
-    delay_minutes: int = 0
+    delay_minutes: Annotated[int, msgspec.Meta(ge=0, le=MAX_DELAY_MIN)] = 0
     dry_run: bool = False
 
 
@@ -77,8 +78,6 @@ async def reboot(ctx: ActionContext, p: Params) -> RebootPlan:
     reason = " ".join(p.reason.split())
     if not 3 <= len(reason) <= 200:
         raise InvalidParams("reason must be 3..200 characters: say why the host reboots")
-    if not 0 <= p.delay_minutes <= MAX_DELAY_MIN:
-        raise InvalidParams(f"delay_minutes must be 0..{MAX_DELAY_MIN}")
     method, argv = plan(reason, p.delay_minutes)
     result = RebootPlan(
         command=argv,

@@ -21,6 +21,7 @@ from agent_core import (
     NotFound,
     ProcessResult,
     names,
+    root_dir,
 )
 
 # What useradd accepts by default (shadow's is_valid_user_name), a little wider for lookups.
@@ -45,13 +46,8 @@ def require_user(name: str, field: str = "user") -> pwd.struct_passwd:
 
 
 def check_root(root: str | None) -> str:
-    if root is None:
-        return "/"
-    if not os.path.isabs(root):
-        raise InvalidParams(f"root: {root!r} is not an absolute path")
-    if not os.path.isdir(root):
-        raise NotFound(f"root: {root} is not a directory")
-    return os.path.normpath(root)
+    """The root to inspect: ``/`` or an image/chroot (checked by the SDK's :func:`root_dir`)."""
+    return root_dir(root) or "/"
 
 
 def etc(root: str, name: str) -> str:

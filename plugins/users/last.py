@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Annotated
 
 import msgspec
 
@@ -30,7 +31,7 @@ BTMP = "/var/log/btmp"
 
 class LastParams(msgspec.Struct, forbid_unknown_fields=True):
     user: str | None = None
-    limit: int = 50
+    limit: Annotated[int, msgspec.Meta(ge=1, le=10000)] = 50
     failed: bool = False
     """Read failed logins (btmp) instead of sessions (wtmp)."""
     file: str | None = None
@@ -159,8 +160,6 @@ def load(path: str) -> list[_utmp.Record]:
 async def last(ctx: ActionContext, p: LastParams) -> LastLog:
     """Sessions (login, logout, duration, how it ended), reboots, or failed logins; newest first."""
 
-    if not 1 <= p.limit <= 10000:
-        raise InvalidParams("limit: must be between 1 and 10000")
     user = name_ok(p.user, "user") if p.user else None
     path = p.file or (BTMP if p.failed else WTMP)
     if not os.path.isabs(path):
