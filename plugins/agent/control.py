@@ -30,7 +30,7 @@ from agent_core import (
 )
 from agent_core.host import kernel_of
 
-PLUGIN = Plugin("agent", description=__doc__.splitlines()[0], domain="agent")
+PLUGIN = Plugin("agent", domain="agent")
 _STARTED = time.time()
 
 

@@ -121,7 +121,7 @@ def _unavailable() -> str | None:
     return None
 
 
-PLUGIN = Plugin("agent.upgrade", description=__doc__.splitlines()[0], domain="agent", check=_unavailable)
+PLUGIN = Plugin("agent.upgrade", domain="agent", check=_unavailable)
 
 
 def _start_helper(state: Path, tool: str, new: str, old: str, wait: int) -> Path:

@@ -21,7 +21,7 @@ from agent_core import ActionContext, InvalidParams, Plugin, Risk, action
 
 from ._common import cri_check, run_cli
 
-PLUGIN = Plugin("crictl.ps", description=__doc__.splitlines()[0], domain="containers", requires=["crictl"], check=cri_check)
+PLUGIN = Plugin("crictl.ps", domain="containers", requires=["crictl"], check=cri_check)
 
 STATES = {"running": "CONTAINER_RUNNING", "exited": "CONTAINER_EXITED", "created": "CONTAINER_CREATED", "unknown": "CONTAINER_UNKNOWN"}
 

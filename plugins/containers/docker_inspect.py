@@ -23,7 +23,7 @@ from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, acti
 
 from ._common import check_ref, docker_api, docker_check, parse_time
 
-PLUGIN = Plugin("docker.inspect", description=__doc__.splitlines()[0], domain="containers", check=docker_check)
+PLUGIN = Plugin("docker.inspect", domain="containers", check=docker_check)
 
 
 class InspectParams(msgspec.Struct, forbid_unknown_fields=True):

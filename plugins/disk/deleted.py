@@ -20,7 +20,7 @@ from agent_core import ActionContext, Plugin, Risk, action
 from agent_core.procfs import pids, read
 from plugins.disk._common import mount_for, mounts
 
-PLUGIN = Plugin("disk.deleted", description=__doc__.splitlines()[0], domain="disk", requires_files=["/proc/self/fd"])
+PLUGIN = Plugin("disk.deleted", domain="disk", requires_files=["/proc/self/fd"])
 
 MARKER = " (deleted)"
 

@@ -21,7 +21,7 @@ from agent_core import ActionContext, NotFound, Plugin, Risk, abs_path, action
 from agent_core.procfs import is_dir, read
 from plugins.disk._common import NETWORK_FS, PSEUDO_FS, mounts, unescape
 
-PLUGIN = Plugin("disk.fstab", description=__doc__.splitlines()[0], domain="disk")
+PLUGIN = Plugin("disk.fstab", domain="disk")
 
 TAGS = {"UUID": "by-uuid", "LABEL": "by-label", "PARTUUID": "by-partuuid", "PARTLABEL": "by-partlabel"}
 VIRTUAL_FS = PSEUDO_FS | {"tmpfs", "none", "swap", "overlay"}

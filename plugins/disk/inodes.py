@@ -21,7 +21,7 @@ from agent_core import ActionContext, NotFound, Plugin, Risk, abs_path, action
 from agent_core.procfs import is_dir
 from plugins.disk._common import distinct_filesystems, mounts, statvfs_each
 
-PLUGIN = Plugin("disk.inodes", description=__doc__.splitlines()[0], domain="disk", requires_files=["/proc/self/mountinfo"])
+PLUGIN = Plugin("disk.inodes", domain="disk", requires_files=["/proc/self/mountinfo"])
 
 
 class Params(msgspec.Struct, forbid_unknown_fields=True):

@@ -24,7 +24,7 @@ from agent_core import (
 )
 from agent_core.procfs import listdir, read
 
-PLUGIN = Plugin("disk.iostat", description=__doc__.splitlines()[0], domain="disk", requires_files=["/proc/diskstats"])
+PLUGIN = Plugin("disk.iostat", domain="disk", requires_files=["/proc/diskstats"])
 
 SECTOR = 512
 VIRTUAL = ("loop", "ram", "zram", "nbd")

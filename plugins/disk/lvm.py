@@ -28,7 +28,7 @@ from agent_core import (
     action,
 )
 
-PLUGIN = Plugin("disk.lvm", description=__doc__.splitlines()[0], domain="disk", requires=["lvm"])
+PLUGIN = Plugin("disk.lvm", domain="disk", requires=["lvm"])
 
 PV_FIELDS = "pv_name,vg_name,pv_fmt,pv_attr,pv_size,pv_free,pv_uuid"
 VG_FIELDS = "vg_name,vg_uuid,vg_attr,vg_size,vg_free,pv_count,lv_count,snap_count,vg_missing_pv_count"

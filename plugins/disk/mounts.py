@@ -19,7 +19,7 @@ from agent_core import ActionContext, NotFound, Plugin, Risk, abs_path, action
 from agent_core.procfs import exists
 from plugins.disk._common import NETWORK_FS, is_data_fs, mount_for, mounts
 
-PLUGIN = Plugin("disk.mounts", description=__doc__.splitlines()[0], domain="disk", requires_files=["/proc/self/mountinfo"])
+PLUGIN = Plugin("disk.mounts", domain="disk", requires_files=["/proc/self/mountinfo"])
 
 
 class Params(msgspec.Struct, forbid_unknown_fields=True):

@@ -29,7 +29,7 @@ from agent_core import (
     action,
 )
 
-PLUGIN = Plugin("disk.smart", description=__doc__.splitlines()[0], domain="disk", requires=["smartctl"])
+PLUGIN = Plugin("disk.smart", domain="disk", requires=["smartctl"])
 
 EXIT_BITS = (
     "command line did not parse", "device open failed or unsupported", "a SMART command failed",

@@ -23,7 +23,7 @@ from agent_core import ActionContext, NotFound, Plugin, Risk, abs_path, action
 from agent_core.procfs import exists
 from plugins.disk._common import Mount, distinct_filesystems, mount_for, mounts, statvfs_each
 
-PLUGIN = Plugin("disk.usage", description=__doc__.splitlines()[0], domain="disk", requires_files=["/proc/self/mountinfo"])
+PLUGIN = Plugin("disk.usage", domain="disk", requires_files=["/proc/self/mountinfo"])
 
 
 class Params(msgspec.Struct, forbid_unknown_fields=True):

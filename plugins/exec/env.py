@@ -27,7 +27,7 @@ from agent_core import (
     mask_env,
 )
 
-PLUGIN = Plugin("exec.env", description=__doc__.splitlines()[0], domain="exec")
+PLUGIN = Plugin("exec.env", domain="exec")
 
 
 class EnvParams(msgspec.Struct, forbid_unknown_fields=True):

@@ -20,7 +20,7 @@ import msgspec
 from agent_core import ActionContext, ActionError, ErrorCode, InvalidParams, Plugin, Risk, action
 from agent_core.procfs import pgrep
 
-PLUGIN = Plugin("exec.pidof", description=__doc__.splitlines()[0], domain="exec")
+PLUGIN = Plugin("exec.pidof", domain="exec")
 
 
 class PidofParams(msgspec.Struct, forbid_unknown_fields=True):

@@ -18,7 +18,7 @@ import msgspec
 
 from agent_core import ActionContext, ActionError, ErrorCode, InvalidParams, Plugin, Risk, action
 
-PLUGIN = Plugin("exec.which", description=__doc__.splitlines()[0], domain="exec")
+PLUGIN = Plugin("exec.which", domain="exec")
 
 
 class WhichParams(msgspec.Struct, forbid_unknown_fields=True):

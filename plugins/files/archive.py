@@ -35,7 +35,7 @@ from agent_core import (
 
 from ._common import fs_errors, hash_file
 
-PLUGIN = Plugin("file.archive", description=__doc__.splitlines()[0], domain="files")
+PLUGIN = Plugin("file.archive", domain="files")
 
 Format = Literal["tar", "tar.gz", "tar.bz2", "tar.xz", "zip"]
 _TAR_MODES = {"tar": "w", "tar.gz": "w:gz", "tar.bz2": "w:bz2", "tar.xz": "w:xz"}

@@ -29,7 +29,7 @@ from agent_core import (
 
 from ._common import hash_file, os_error
 
-PLUGIN = Plugin("file.checksum", description=__doc__.splitlines()[0], domain="files")
+PLUGIN = Plugin("file.checksum", domain="files")
 
 
 class ChecksumParams(msgspec.Struct, forbid_unknown_fields=True):

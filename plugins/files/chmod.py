@@ -30,7 +30,7 @@ from agent_core import (
 
 from ._common import WalkStats, fs_errors, refuse_protected, walk
 
-PLUGIN = Plugin("file.chmod", description=__doc__.splitlines()[0], domain="files")
+PLUGIN = Plugin("file.chmod", domain="files")
 
 _CLAUSE = re.compile(r"^([ugoa]*)([-+=])([rwxXst]*)$")
 _WHO = {"u": 0o4700, "g": 0o2070, "o": 0o1007}  # the bits each class may touch (incl. s/t)

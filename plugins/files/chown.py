@@ -37,7 +37,7 @@ from ._common import (
     walk,
 )
 
-PLUGIN = Plugin("file.chown", description=__doc__.splitlines()[0], domain="files")
+PLUGIN = Plugin("file.chown", domain="files")
 
 
 class ChownParams(msgspec.Struct, forbid_unknown_fields=True):

@@ -33,7 +33,7 @@ from agent_core import (
 from ._common import fs_errors
 from .transfer import MAX_CHUNK, FileEntry, sha256_hex
 
-PLUGIN = Plugin("file.collect", description=__doc__.splitlines()[0], domain="files")
+PLUGIN = Plugin("file.collect", domain="files")
 
 
 class CollectParams(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -35,7 +35,7 @@ from agent_core import (
 
 from ._common import fs_errors
 
-PLUGIN = Plugin("file.copy", description=__doc__.splitlines()[0], domain="files")
+PLUGIN = Plugin("file.copy", domain="files")
 
 
 class CopyParams(msgspec.Struct, forbid_unknown_fields=True):

@@ -21,7 +21,7 @@ from agent_core import ActionContext, InvalidParams, Plugin, Risk, abs_path, act
 
 from ._common import fs_errors, is_binary
 
-PLUGIN = Plugin("file.diff", description=__doc__.splitlines()[0], domain="files")
+PLUGIN = Plugin("file.diff", domain="files")
 
 
 class DiffParams(msgspec.Struct, forbid_unknown_fields=True):

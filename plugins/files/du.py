@@ -20,7 +20,7 @@ from agent_core import ActionContext, CancelToken, Plugin, Risk, abs_path, actio
 
 from ._common import WalkStats, fs_errors, walk
 
-PLUGIN = Plugin("file.du", description=__doc__.splitlines()[0], domain="files")
+PLUGIN = Plugin("file.du", domain="files")
 
 
 class DuParams(msgspec.Struct, forbid_unknown_fields=True):

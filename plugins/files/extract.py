@@ -36,7 +36,7 @@ from agent_core import (
 
 from ._common import fs_errors
 
-PLUGIN = Plugin("file.extract", description=__doc__.splitlines()[0], domain="files")
+PLUGIN = Plugin("file.extract", domain="files")
 
 
 class ExtractParams(msgspec.Struct, forbid_unknown_fields=True):

@@ -21,7 +21,7 @@ from agent_core import ActionContext, CancelToken, InvalidParams, Plugin, Risk, 
 
 from ._common import fs_errors, hash_file
 
-PLUGIN = Plugin("file.fetch", description=__doc__.splitlines()[0], domain="files")
+PLUGIN = Plugin("file.fetch", domain="files")
 
 MAX_CHUNK = 8 * 1024 * 1024
 

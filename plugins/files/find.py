@@ -21,7 +21,7 @@ from agent_core import ActionContext, CancelToken, InvalidParams, Plugin, Risk, 
 
 from ._common import WalkStats, dir_path, kind_of, mode_str, walk
 
-PLUGIN = Plugin("file.find", description=__doc__.splitlines()[0], domain="files")
+PLUGIN = Plugin("file.find", domain="files")
 
 Kind = Literal["any", "file", "dir", "link", "char", "block", "fifo", "socket"]
 

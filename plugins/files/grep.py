@@ -23,7 +23,7 @@ from agent_core import ActionContext, CancelToken, InvalidParams, Plugin, Risk, 
 
 from ._common import WalkStats, fs_errors, is_binary, walk
 
-PLUGIN = Plugin("file.grep", description=__doc__.splitlines()[0], domain="files")
+PLUGIN = Plugin("file.grep", domain="files")
 
 
 class GrepParams(msgspec.Struct, forbid_unknown_fields=True):

@@ -16,7 +16,7 @@ from agent_core import ActionContext, CancelToken, Plugin, Risk, abs_path, actio
 
 from ._common import LinesParams, fs_errors, refuse_dir
 
-PLUGIN = Plugin("file.head", description=__doc__.splitlines()[0], domain="files")
+PLUGIN = Plugin("file.head", domain="files")
 
 
 class HeadParams(LinesParams):

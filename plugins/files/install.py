@@ -46,7 +46,7 @@ from .transfer import (
     plan,
 )
 
-PLUGIN = Plugin("file.install", description=__doc__.splitlines()[0], domain="files")
+PLUGIN = Plugin("file.install", domain="files")
 
 
 class InstallParams(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

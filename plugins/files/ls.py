@@ -18,7 +18,7 @@ from agent_core import ActionContext, CancelToken, InvalidParams, Plugin, Risk, 
 
 from ._common import fs_errors, group_name, kind_of, mode_str, user_name
 
-PLUGIN = Plugin("file.ls", description=__doc__.splitlines()[0], domain="files")
+PLUGIN = Plugin("file.ls", domain="files")
 
 
 class LsParams(msgspec.Struct, forbid_unknown_fields=True):

@@ -28,7 +28,7 @@ from agent_core import (
 
 from ._common import fs_errors, gid_of, parse_mode, uid_of
 
-PLUGIN = Plugin("file.mkdir", description=__doc__.splitlines()[0], domain="files")
+PLUGIN = Plugin("file.mkdir", domain="files")
 
 
 class MkdirParams(msgspec.Struct, forbid_unknown_fields=True):

@@ -31,7 +31,7 @@ from agent_core import (
 
 from ._common import fs_errors, mount_points, refuse_protected
 
-PLUGIN = Plugin("file.move", description=__doc__.splitlines()[0], domain="files")
+PLUGIN = Plugin("file.move", domain="files")
 
 
 class MoveParams(msgspec.Struct, forbid_unknown_fields=True):

@@ -39,7 +39,7 @@ from agent_core import (
 
 from ._common import fs_errors, gid_of, parse_mode, uid_of
 
-PLUGIN = Plugin("file.push", description=__doc__.splitlines()[0], domain="files")
+PLUGIN = Plugin("file.push", domain="files")
 
 MAX_CHUNK = 8 * 1024 * 1024
 STALE_AFTER = 24 * 3600

@@ -20,7 +20,7 @@ from agent_core import ActionContext, CancelToken, InvalidParams, Plugin, Risk, 
 
 from ._common import fs_errors, is_binary, kind_of
 
-PLUGIN = Plugin("file.read", description=__doc__.splitlines()[0], domain="files")
+PLUGIN = Plugin("file.read", domain="files")
 
 MAX_LIMIT = 4 * 1024 * 1024
 

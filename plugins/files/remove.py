@@ -29,7 +29,7 @@ from agent_core import (
 
 from ._common import fs_errors, mount_points, refuse_protected
 
-PLUGIN = Plugin("file.remove", description=__doc__.splitlines()[0], domain="files")
+PLUGIN = Plugin("file.remove", domain="files")
 
 
 class RemoveParams(msgspec.Struct, forbid_unknown_fields=True):

@@ -29,7 +29,7 @@ from agent_core import (
 
 from ._common import fs_errors
 
-PLUGIN = Plugin("file.symlink", description=__doc__.splitlines()[0], domain="files")
+PLUGIN = Plugin("file.symlink", domain="files")
 
 
 class SymlinkParams(msgspec.Struct, forbid_unknown_fields=True):

@@ -14,7 +14,7 @@ from agent_core import ActionContext, CancelToken, Plugin, Risk, abs_path, actio
 
 from ._common import LinesParams, fs_errors, read_last_lines, refuse_dir
 
-PLUGIN = Plugin("file.tail", description=__doc__.splitlines()[0], domain="files")
+PLUGIN = Plugin("file.tail", domain="files")
 
 
 class TailParams(LinesParams):

@@ -35,7 +35,7 @@ from agent_core import (
 
 from ._common import fs_errors, gid_of, group_name, mode_str, parse_mode, uid_of, user_name
 
-PLUGIN = Plugin("file.write", description=__doc__.splitlines()[0], domain="files")
+PLUGIN = Plugin("file.write", domain="files")
 
 MAX_CONTENT = 8 * 1024 * 1024
 

@@ -19,7 +19,7 @@ import msgspec
 from agent_core import ActionContext, NotFound, Plugin, Risk, action
 from agent_core.procfs import listdir, read, read_int, selected
 
-PLUGIN = Plugin("hw.block", description=__doc__.splitlines()[0], domain="hardware", requires_files=["/sys/block"])
+PLUGIN = Plugin("hw.block", domain="hardware", requires_files=["/sys/block"])
 
 SYS_BLOCK = "/sys/block"
 VIRTUAL_PREFIXES = ("loop", "ram", "zram", "nbd")

@@ -17,7 +17,7 @@ import msgspec
 from agent_core import ActionContext, Plugin, Risk, action
 from plugins.hardware._common import STAT_FIELDS, read_stat
 
-PLUGIN = Plugin("cpu.usage", description=__doc__.splitlines()[0], domain="hardware", requires_files=["/proc/stat"])
+PLUGIN = Plugin("cpu.usage", domain="hardware", requires_files=["/proc/stat"])
 
 # guest time is already counted inside user/nice, so it stays out of the total.
 TIME_FIELDS = STAT_FIELDS[:8]

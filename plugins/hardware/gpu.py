@@ -45,7 +45,7 @@ def _check() -> str | None:
     return "no nvidia-smi and no DRM graphics card in /sys/class/drm"
 
 
-PLUGIN = Plugin("hw.gpu", description=__doc__.splitlines()[0], domain="hardware", check=_check)
+PLUGIN = Plugin("hw.gpu", domain="hardware", check=_check)
 
 
 class Gpu(msgspec.Struct):

@@ -26,7 +26,7 @@ from agent_core import (
 )
 from agent_core.procfs import listdir, read
 
-PLUGIN = Plugin("hw.pci", description=__doc__.splitlines()[0], domain="hardware", requires_files=["/sys/bus/pci/devices"])
+PLUGIN = Plugin("hw.pci", domain="hardware", requires_files=["/sys/bus/pci/devices"])
 
 PCI_DEVICES = "/sys/bus/pci/devices"
 PCI_IDS = ("/usr/share/misc/pci.ids", "/usr/share/hwdata/pci.ids", "/usr/share/pci.ids")

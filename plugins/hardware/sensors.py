@@ -33,7 +33,7 @@ def _check() -> str | None:
     return "the kernel exposes no hwmon chips or thermal zones (typical for a virtual machine)"
 
 
-PLUGIN = Plugin("hw.sensors", description=__doc__.splitlines()[0], domain="hardware", check=_check)
+PLUGIN = Plugin("hw.sensors", domain="hardware", check=_check)
 
 
 class Reading(msgspec.Struct):

@@ -17,7 +17,7 @@ import msgspec
 from agent_core import ActionContext, Plugin, Risk, action
 from agent_core.procfs import kib_value, listdir, parse_colon_kv, pids, read, read_int, selected
 
-PLUGIN = Plugin("mem.swap", description=__doc__.splitlines()[0], domain="hardware", requires_files=["/proc/swaps"])
+PLUGIN = Plugin("mem.swap", domain="hardware", requires_files=["/proc/swaps"])
 
 
 class Params(msgspec.Struct, forbid_unknown_fields=True):

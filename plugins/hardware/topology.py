@@ -16,7 +16,7 @@ from agent_core import ActionContext, NoParams, Plugin, Risk, action
 from agent_core.procfs import parse_cpulist, read
 from plugins.hardware._common import CPU_SYSFS, cpu_ids, numa_node_of, online_cpus, topology_value
 
-PLUGIN = Plugin("cpu.topology", description=__doc__.splitlines()[0], domain="hardware", requires_files=[CPU_SYSFS])
+PLUGIN = Plugin("cpu.topology", domain="hardware", requires_files=[CPU_SYSFS])
 
 
 class LogicalCpu(msgspec.Struct):

@@ -19,7 +19,7 @@ import msgspec
 from agent_core import ActionContext, Plugin, Risk, action
 from agent_core.procfs import read
 
-PLUGIN = Plugin("kernel.irq", description=__doc__.splitlines()[0], domain="kernel", requires_files=["/proc/interrupts"])
+PLUGIN = Plugin("kernel.irq", domain="kernel", requires_files=["/proc/interrupts"])
 
 BUSY_PER_S = 100.0  # below this an IRQ is too quiet for its distribution to matter
 

@@ -42,7 +42,7 @@ def _check() -> str | None:
     return "no kernel config: neither /proc/config.gz nor /boot/config-<release>"
 
 
-PLUGIN = Plugin("kernel.config", description=__doc__.splitlines()[0], domain="kernel", check=_check)
+PLUGIN = Plugin("kernel.config", domain="kernel", check=_check)
 
 
 class Params(msgspec.Struct, forbid_unknown_fields=True):

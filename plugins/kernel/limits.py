@@ -21,7 +21,7 @@ import msgspec
 from agent_core import ActionContext, Plugin, Risk, action
 from agent_core.procfs import listdir, pids, read, read_int
 
-PLUGIN = Plugin("kernel.limits", description=__doc__.splitlines()[0], domain="kernel", requires_files=["/proc/sys/fs/file-nr"])
+PLUGIN = Plugin("kernel.limits", domain="kernel", requires_files=["/proc/sys/fs/file-nr"])
 
 
 class Params(msgspec.Struct, forbid_unknown_fields=True):

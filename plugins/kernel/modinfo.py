@@ -28,7 +28,7 @@ from agent_core import (
 from agent_core.procfs import exists, listdir, read, read_int
 
 SYS_MODULE = "/sys/module"
-PLUGIN = Plugin("kernel.modinfo", description=__doc__.splitlines()[0], domain="kernel", requires_files=[SYS_MODULE])
+PLUGIN = Plugin("kernel.modinfo", domain="kernel", requires_files=[SYS_MODULE])
 _NAME = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 
 

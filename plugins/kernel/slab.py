@@ -20,7 +20,7 @@ from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, acti
 from agent_core.procfs import kib_value, parse_colon_kv, read
 
 SLABINFO = "/proc/slabinfo"
-PLUGIN = Plugin("kernel.slab", description=__doc__.splitlines()[0], domain="kernel", requires_files=[SLABINFO])
+PLUGIN = Plugin("kernel.slab", domain="kernel", requires_files=[SLABINFO])
 
 
 class Params(msgspec.Struct, forbid_unknown_fields=True):

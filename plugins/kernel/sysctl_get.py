@@ -19,7 +19,7 @@ import msgspec
 from agent_core import ActionContext, ActionError, InvalidParams, Plugin, Risk, action
 from plugins.kernel._common import PROC_SYS, key_path, path_key, read_key
 
-PLUGIN = Plugin("sysctl.get", description=__doc__.splitlines()[0], domain="kernel", requires_files=[PROC_SYS])
+PLUGIN = Plugin("sysctl.get", domain="kernel", requires_files=[PROC_SYS])
 
 
 class Params(msgspec.Struct, forbid_unknown_fields=True):

@@ -31,7 +31,7 @@ from agent_core import (
 )
 from plugins.kernel._common import PROC_SYS, key_path, normalize, read_key
 
-PLUGIN = Plugin("sysctl.set", description=__doc__.splitlines()[0], domain="kernel", requires_files=[PROC_SYS])
+PLUGIN = Plugin("sysctl.set", domain="kernel", requires_files=[PROC_SYS])
 
 SYSCTL_D = "/etc/sysctl.d"
 _CONF_NAME = re.compile(r"^[A-Za-z0-9_.\-]+\.conf$")

@@ -19,7 +19,7 @@ import msgspec
 from agent_core import ActionContext, Plugin, Risk, action
 from agent_core.procfs import read
 
-PLUGIN = Plugin("kernel.vmstat", description=__doc__.splitlines()[0], domain="kernel", requires_files=["/proc/vmstat"])
+PLUGIN = Plugin("kernel.vmstat", domain="kernel", requires_files=["/proc/vmstat"])
 
 DEFAULT = (
     "pgfault", "pgmajfault", "pswpin", "pswpout", "pgscan_kswapd", "pgscan_direct", "pgsteal_kswapd",

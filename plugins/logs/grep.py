@@ -24,7 +24,7 @@ from plugins.files._common import fs_errors, os_error
 
 from ._common import open_text, rotated_siblings
 
-PLUGIN = Plugin("log.grep", description=__doc__.splitlines()[0], domain="logs")
+PLUGIN = Plugin("log.grep", domain="logs")
 
 
 class LogGrepParams(msgspec.Struct, forbid_unknown_fields=True):

@@ -30,7 +30,7 @@ from plugins.files._common import WalkStats, fs_errors, walk
 
 from ._common import family, rotated_siblings
 
-PLUGIN = Plugin("log.rotation", description=__doc__.splitlines()[0], domain="logs")
+PLUGIN = Plugin("log.rotation", domain="logs")
 
 PERIODS = {"hourly": 3600, "daily": 86400, "weekly": 7 * 86400, "monthly": 31 * 86400, "yearly": 366 * 86400}
 SCRIPTS = ("prerotate", "postrotate", "firstaction", "lastaction", "preremove")

@@ -23,7 +23,7 @@ from plugins.files._common import WalkStats, fs_errors, walk
 
 from ._common import family
 
-PLUGIN = Plugin("log.size", description=__doc__.splitlines()[0], domain="logs")
+PLUGIN = Plugin("log.size", domain="logs")
 
 
 class SizeParams(msgspec.Struct, forbid_unknown_fields=True):

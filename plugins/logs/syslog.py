@@ -24,7 +24,7 @@ from plugins.files._common import fs_errors, read_last_lines
 
 from ._common import Entry, parse_line
 
-PLUGIN = Plugin("log.syslog", description=__doc__.splitlines()[0], domain="logs")
+PLUGIN = Plugin("log.syslog", domain="logs")
 
 DEFAULT_FILES = ("/var/log/syslog", "/var/log/messages")
 

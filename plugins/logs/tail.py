@@ -19,7 +19,7 @@ import msgspec
 from agent_core import ActionContext, InvalidParams, Plugin, Risk, abs_path, action
 from plugins.files._common import fs_errors, read_last_lines
 
-PLUGIN = Plugin("log.tail", description=__doc__.splitlines()[0], domain="logs")
+PLUGIN = Plugin("log.tail", domain="logs")
 
 POLL = 0.2
 

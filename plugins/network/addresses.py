@@ -17,7 +17,7 @@ from agent_core import ActionContext, InvalidParams, Plugin, Risk, action
 from ._common import check_family, ip_json, require_iface, require_netns
 
 PLUGIN = Plugin(
-    "net.addresses", description=__doc__.splitlines()[0], domain="network", requires=["ip"]
+    "net.addresses", domain="network", requires=["ip"]
 )
 
 _SCOPES = ("any", "global", "link", "host", "site")

@@ -23,7 +23,6 @@ from ._common import check_address
 
 PLUGIN = Plugin(
     "net.connections",
-    description=__doc__.splitlines()[0],
     domain="network",
     requires_files=["/proc/net/tcp"],
 )

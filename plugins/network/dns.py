@@ -21,7 +21,6 @@ from ._common import check_address, check_family, check_hostname
 
 PLUGIN = Plugin(
     "net.dns",
-    description=__doc__.splitlines()[0],
     domain="network",
     requires_files=["/etc/nsswitch.conf"],
 )

@@ -19,7 +19,7 @@ from agent_core import ActionContext, InvalidParams, Plugin, Risk, action
 
 from ._common import check_hostname, read_config
 
-PLUGIN = Plugin("net.hosts", description=__doc__.splitlines()[0], domain="network")
+PLUGIN = Plugin("net.hosts", domain="network")
 
 
 class HostsParams(msgspec.Struct, forbid_unknown_fields=True):

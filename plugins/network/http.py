@@ -19,7 +19,7 @@ import msgspec
 
 from agent_core import ActionContext, InvalidParams, Plugin, Risk, action
 
-PLUGIN = Plugin("net.http", description=__doc__.splitlines()[0], domain="network")
+PLUGIN = Plugin("net.http", domain="network")
 
 _HEADERS = (
     "content-type",

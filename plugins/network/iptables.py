@@ -30,7 +30,7 @@ def _check() -> str | None:
     return "iptables-save not found on PATH (the iptables package is not installed)"
 
 
-PLUGIN = Plugin("net.iptables", description=__doc__.splitlines()[0], domain="network", check=_check)
+PLUGIN = Plugin("net.iptables", domain="network", check=_check)
 
 
 class IptablesParams(msgspec.Struct, forbid_unknown_fields=True):

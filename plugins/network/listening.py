@@ -18,7 +18,6 @@ from agent_core import ActionContext, InvalidParams, Plugin, Risk, action
 
 PLUGIN = Plugin(
     "net.listening",
-    description=__doc__.splitlines()[0],
     domain="network",
     requires_files=["/proc/net/tcp"],
 )

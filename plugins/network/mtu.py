@@ -18,7 +18,7 @@ from agent_core import ActionContext, ActionError, ErrorCode, InvalidParams, Plu
 
 from ._common import check_ifname, ip_json, require_iface, require_netns
 
-PLUGIN = Plugin("net.mtu", description=__doc__.splitlines()[0], domain="network", requires=["ip"])
+PLUGIN = Plugin("net.mtu", domain="network", requires=["ip"])
 
 
 class MtuParams(msgspec.Struct, forbid_unknown_fields=True):

@@ -20,7 +20,6 @@ from ._common import check_family, ip_json, require_iface, require_netns
 
 PLUGIN = Plugin(
     "net.neigh",
-    description=__doc__.splitlines()[0],
     domain="network",
     requires_files=["/proc/net/arp"],
 )

@@ -29,7 +29,7 @@ from agent_core import (
 
 from ._common import require_netns
 
-PLUGIN = Plugin("net.nft", description=__doc__.splitlines()[0], domain="network", requires=["nft"])
+PLUGIN = Plugin("net.nft", domain="network", requires=["nft"])
 
 _FAMILIES = ("ip", "ip6", "inet", "arp", "bridge", "netdev")
 

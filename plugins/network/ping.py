@@ -29,7 +29,7 @@ from agent_core import (
 from ._common import check_hostname, check_ifname
 
 PLUGIN = Plugin(
-    "net.ping", description=__doc__.splitlines()[0], domain="network", requires=["ping"]
+    "net.ping", domain="network", requires=["ping"]
 )
 
 _SUMMARY = re.compile(

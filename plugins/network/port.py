@@ -21,7 +21,7 @@ from agent_core import ActionContext, InvalidParams, NotFound, Plugin, Risk, act
 
 from ._common import check_hostname
 
-PLUGIN = Plugin("net.port", description=__doc__.splitlines()[0], domain="network")
+PLUGIN = Plugin("net.port", domain="network")
 
 
 class PortParams(msgspec.Struct, forbid_unknown_fields=True):

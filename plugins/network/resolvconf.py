@@ -20,7 +20,7 @@ from agent_core import ActionContext, InvalidParams, Plugin, Risk, action
 
 from ._common import read_config
 
-PLUGIN = Plugin("net.resolvconf", description=__doc__.splitlines()[0], domain="network")
+PLUGIN = Plugin("net.resolvconf", domain="network")
 
 _MAXNS = 3  # glibc MAXNS
 _MAXDNSRCH = 6

@@ -17,7 +17,7 @@ from agent_core import ActionContext, ActionError, InvalidParams, Plugin, Risk, 
 from ._common import check_address, check_ifname, ip_json, require_netns
 
 PLUGIN = Plugin(
-    "net.route.get", description=__doc__.splitlines()[0], domain="network", requires=["ip"]
+    "net.route.get", domain="network", requires=["ip"]
 )
 
 

@@ -22,7 +22,6 @@ from ._common import read_int
 
 PLUGIN = Plugin(
     "net.sockstat",
-    description=__doc__.splitlines()[0],
     domain="network",
     requires_files=["/proc/net/sockstat"],
 )

@@ -20,7 +20,6 @@ from ._common import require_iface
 
 PLUGIN = Plugin(
     "net.traffic",
-    description=__doc__.splitlines()[0],
     domain="network",
     requires_files=["/proc/net/dev"],
 )

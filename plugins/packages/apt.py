@@ -29,7 +29,7 @@ from agent_core import (
 from ._common import Change, deb_spec, parse_apt_simulation
 
 PLUGIN = Plugin(
-    "apt", description=__doc__.splitlines()[0], domain="packages", requires=["apt-get", "dpkg"]
+    "apt", domain="packages", requires=["apt-get", "dpkg"]
 )
 
 

@@ -22,7 +22,7 @@ from agent_core import ActionContext, InvalidParams, NotFound, Plugin, Risk, act
 
 from ._common import deb_name
 
-PLUGIN = Plugin("apt.history", description=__doc__.splitlines()[0], domain="packages")
+PLUGIN = Plugin("apt.history", domain="packages")
 
 _ACTIONS = {
     "Install": "install",

@@ -27,7 +27,7 @@ from agent_core import (
 from ._common import deb_name
 
 PLUGIN = Plugin(
-    "apt.policy", description=__doc__.splitlines()[0], domain="packages", requires=["apt-cache"]
+    "apt.policy", domain="packages", requires=["apt-cache"]
 )
 
 

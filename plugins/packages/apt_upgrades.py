@@ -18,7 +18,7 @@ from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, acti
 from ._common import Change, is_security, parse_apt_simulation
 
 PLUGIN = Plugin(
-    "apt.upgrades", description=__doc__.splitlines()[0], domain="packages", requires=["apt-get"]
+    "apt.upgrades", domain="packages", requires=["apt-get"]
 )
 
 

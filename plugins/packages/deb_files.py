@@ -28,7 +28,7 @@ from agent_core import (
 from ._common import deb_name
 
 PLUGIN = Plugin(
-    "deb.files", description=__doc__.splitlines()[0], domain="packages", requires=["dpkg-query"]
+    "deb.files", domain="packages", requires=["dpkg-query"]
 )
 
 

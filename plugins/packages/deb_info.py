@@ -28,7 +28,7 @@ from agent_core import (
 from ._common import deb_name, parse_paragraphs
 
 PLUGIN = Plugin(
-    "deb.info", description=__doc__.splitlines()[0], domain="packages", requires=["dpkg-query"]
+    "deb.info", domain="packages", requires=["dpkg-query"]
 )
 
 _REL_FIELDS = (

@@ -27,7 +27,7 @@ from agent_core import (
 from ._common import pattern
 
 PLUGIN = Plugin(
-    "deb.list", description=__doc__.splitlines()[0], domain="packages", requires=["dpkg-query"]
+    "deb.list", domain="packages", requires=["dpkg-query"]
 )
 
 _FORMAT = "${binary:Package}\\t${Version}\\t${Architecture}\\t${db:Status-Abbrev}\\t${Installed-Size}\\t${binary:Summary}\\n"

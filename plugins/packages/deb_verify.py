@@ -28,7 +28,7 @@ from agent_core import (
 from ._common import deb_name
 
 PLUGIN = Plugin(
-    "deb.verify", description=__doc__.splitlines()[0], domain="packages", requires=["dpkg"]
+    "deb.verify", domain="packages", requires=["dpkg"]
 )
 
 # dpkg --verify uses the rpm -V layout; only the md5 column ("5") is checked today.

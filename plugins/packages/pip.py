@@ -30,7 +30,7 @@ from agent_core import (
     action,
 )
 
-PLUGIN = Plugin("pip", description=__doc__.splitlines()[0], domain="packages")
+PLUGIN = Plugin("pip", domain="packages")
 
 _DIST = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 

@@ -27,7 +27,7 @@ def _check() -> str | None:
     return "neither dpkg nor rpm is installed"
 
 
-PLUGIN = Plugin("pkg.owner", description=__doc__.splitlines()[0], domain="packages", check=_check)
+PLUGIN = Plugin("pkg.owner", domain="packages", check=_check)
 
 _MERGED = re.compile(r"^/(bin|sbin|lib|lib32|lib64|libx32)/")
 

@@ -32,7 +32,7 @@ def _check() -> str | None:
     return "no apt or yum repository configuration on this host"
 
 
-PLUGIN = Plugin("pkg.repos", description=__doc__.splitlines()[0], domain="packages", check=_check)
+PLUGIN = Plugin("pkg.repos", domain="packages", check=_check)
 
 
 class ReposParams(msgspec.Struct, forbid_unknown_fields=True):

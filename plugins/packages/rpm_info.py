@@ -27,7 +27,7 @@ from ._common import rpm_name
 from ._rpm import END, evr, none, rpm
 
 PLUGIN = Plugin(
-    "rpm.info", description=__doc__.splitlines()[0], domain="packages", requires=["rpm"]
+    "rpm.info", domain="packages", requires=["rpm"]
 )
 
 _TAGS = (

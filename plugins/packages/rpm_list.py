@@ -20,7 +20,7 @@ from ._common import pattern
 from ._rpm import evr, none, rpm
 
 PLUGIN = Plugin(
-    "rpm.list", description=__doc__.splitlines()[0], domain="packages", requires=["rpm"]
+    "rpm.list", domain="packages", requires=["rpm"]
 )
 
 _QF = "%{NAME}\\t%{EPOCH}\\t%{VERSION}\\t%{RELEASE}\\t%{ARCH}\\t%{INSTALLTIME}\\t%{SIZE}\\t%{SUMMARY}\\n"

@@ -30,7 +30,7 @@ from ._common import rpm_name
 from ._rpm import rpm
 
 PLUGIN = Plugin(
-    "rpm.verify", description=__doc__.splitlines()[0], domain="packages", requires=["rpm"]
+    "rpm.verify", domain="packages", requires=["rpm"]
 )
 
 _FLAGS = {

@@ -38,7 +38,7 @@ def _check() -> str | None:
     return None if manager() else "neither dnf nor yum is installed"
 
 
-PLUGIN = Plugin("yum", description=__doc__.splitlines()[0], domain="packages", check=_check)
+PLUGIN = Plugin("yum", domain="packages", check=_check)
 
 _SECTIONS = {
     "installing": "install",

@@ -25,7 +25,7 @@ def _check() -> str | None:
     )
 
 
-PLUGIN = Plugin("yum.updates", description=__doc__.splitlines()[0], domain="packages", check=_check)
+PLUGIN = Plugin("yum.updates", domain="packages", check=_check)
 
 _ROW = re.compile(r"^(\S+)\.(\w+)\s+(\S+)\s+(\S+)\s*$")
 

@@ -20,7 +20,7 @@ from agent_core.procfs import read
 from plugins.disk._common import mounts
 from plugins.processes._common import get_process
 
-PLUGIN = Plugin("proc.cgroup", description=__doc__.splitlines()[0], domain="processes", requires_files=["/proc/self/cgroup"])
+PLUGIN = Plugin("proc.cgroup", domain="processes", requires_files=["/proc/self/cgroup"])
 
 UNLIMITED = 1 << 62  # v1 reports "no limit" as PAGE_COUNTER_MAX, a number just under 2**63
 

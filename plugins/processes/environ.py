@@ -26,7 +26,7 @@ from agent_core import (
 )
 from plugins.processes._common import get_process
 
-PLUGIN = Plugin("proc.environ", description=__doc__.splitlines()[0], domain="processes", requires_files=["/proc/self/environ"])
+PLUGIN = Plugin("proc.environ", domain="processes", requires_files=["/proc/self/environ"])
 
 
 class Params(msgspec.Struct, forbid_unknown_fields=True):

@@ -20,7 +20,7 @@ from agent_core import ActionContext, NotFound, Plugin, Risk, action
 from agent_core.procfs import kib_value, listdir, parse_colon_kv, read
 from plugins.processes._common import get_process
 
-PLUGIN = Plugin("proc.info", description=__doc__.splitlines()[0], domain="processes", requires_files=["/proc/self/status"])
+PLUGIN = Plugin("proc.info", domain="processes", requires_files=["/proc/self/status"])
 
 CAPS = (
     "chown", "dac_override", "dac_read_search", "fowner", "fsetid", "kill", "setgid", "setuid", "setpcap",

@@ -17,7 +17,7 @@ import msgspec
 from agent_core import ActionContext, Plugin, Risk, action
 from agent_core.procfs import parse_colon_kv, pids, read
 
-PLUGIN = Plugin("proc.io", description=__doc__.splitlines()[0], domain="processes", requires_files=["/proc/self/io"])
+PLUGIN = Plugin("proc.io", domain="processes", requires_files=["/proc/self/io"])
 
 
 class Params(msgspec.Struct, forbid_unknown_fields=True):

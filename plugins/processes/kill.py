@@ -26,7 +26,7 @@ from plugins.processes._common import (
     parse_signal,
 )
 
-PLUGIN = Plugin("proc.kill", description=__doc__.splitlines()[0], domain="processes", requires_files=["/proc/self/stat"])
+PLUGIN = Plugin("proc.kill", domain="processes", requires_files=["/proc/self/stat"])
 
 KILL_WAIT = 5.0
 POLL = 0.05

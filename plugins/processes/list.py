@@ -18,7 +18,7 @@ import msgspec
 from agent_core import ActionContext, InvalidParams, Plugin, Risk, action
 from plugins.processes._common import ProcSummary, summary
 
-PLUGIN = Plugin("proc.list", description=__doc__.splitlines()[0], domain="processes", requires_files=["/proc/self/stat"])
+PLUGIN = Plugin("proc.list", domain="processes", requires_files=["/proc/self/stat"])
 
 STATES = ("running", "sleeping", "disk-sleep", "stopped", "tracing-stop", "zombie", "dead", "idle", "parked", "wake-kill", "waking")
 

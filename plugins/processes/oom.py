@@ -18,7 +18,7 @@ import msgspec
 from agent_core import ActionContext, Plugin, Risk, action
 from agent_core.procfs import kib_value, parse_colon_kv, pids, read
 
-PLUGIN = Plugin("proc.oom", description=__doc__.splitlines()[0], domain="processes", requires_files=["/proc/self/oom_score"])
+PLUGIN = Plugin("proc.oom", domain="processes", requires_files=["/proc/self/oom_score"])
 
 _KILLED = re.compile(
     r"(?P<scope>Memory cgroup out of memory|Out of memory)[^:]*: Killed process (?P<pid>\d+) \((?P<name>[^)]*)\)"

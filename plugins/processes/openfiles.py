@@ -28,7 +28,7 @@ from agent_core import (
 from agent_core.procfs import read, read_sockets
 from plugins.processes._common import get_process
 
-PLUGIN = Plugin("proc.files", description=__doc__.splitlines()[0], domain="processes", requires_files=["/proc/self/fd"])
+PLUGIN = Plugin("proc.files", domain="processes", requires_files=["/proc/self/fd"])
 
 KINDS = ("file", "deleted", "dir", "dev", "socket", "pipe", "anon", "other")
 O_ACCMODE, O_APPEND = 0o3, 0o2000

@@ -26,7 +26,7 @@ from agent_core import (
 from agent_core.procfs import kib_value, parse_colon_kv, pids, read
 from plugins.processes._common import get_process
 
-PLUGIN = Plugin("proc.limits", description=__doc__.splitlines()[0], domain="processes", requires_files=["/proc/self/limits"])
+PLUGIN = Plugin("proc.limits", domain="processes", requires_files=["/proc/self/limits"])
 
 
 class Params(msgspec.Struct, forbid_unknown_fields=True):

@@ -29,7 +29,7 @@ from agent_core import (
 from agent_core.procfs import listdir
 from plugins.processes._common import check_expected_name, get_process, guard_target
 
-PLUGIN = Plugin("proc.renice", description=__doc__.splitlines()[0], domain="processes", requires_files=["/proc/self/task"])
+PLUGIN = Plugin("proc.renice", domain="processes", requires_files=["/proc/self/task"])
 
 IOCLASS = {"none": 0, "best-effort": 2, "idle": 3}
 

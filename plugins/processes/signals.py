@@ -25,7 +25,7 @@ from agent_core import (
 )
 from plugins.processes._common import check_expected_name, get_process, guard_target, parse_signal
 
-PLUGIN = Plugin("proc.signal", description=__doc__.splitlines()[0], domain="processes", requires_files=["/proc/self/stat"])
+PLUGIN = Plugin("proc.signal", domain="processes", requires_files=["/proc/self/stat"])
 
 
 class Params(msgspec.Struct, forbid_unknown_fields=True):

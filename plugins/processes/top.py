@@ -16,7 +16,7 @@ import msgspec
 
 from agent_core import ActionContext, Plugin, Risk, action
 
-PLUGIN = Plugin("proc.top", description=__doc__.splitlines()[0], domain="processes", requires_files=["/proc/self/stat"])
+PLUGIN = Plugin("proc.top", domain="processes", requires_files=["/proc/self/stat"])
 
 
 class Params(msgspec.Struct, forbid_unknown_fields=True):

@@ -22,7 +22,7 @@ from agent_core import (
 )
 from plugins.processes._common import get_process
 
-PLUGIN = Plugin("proc.tree", description=__doc__.splitlines()[0], domain="processes", requires_files=["/proc/self/stat"])
+PLUGIN = Plugin("proc.tree", domain="processes", requires_files=["/proc/self/stat"])
 
 
 class Params(msgspec.Struct, forbid_unknown_fields=True):

@@ -30,7 +30,6 @@ from agent_core import (
 
 PLUGIN = Plugin(
     "anacron",
-    description=__doc__.splitlines()[0],
     domain="scheduling",
     requires_files=["/etc/anacrontab"],
 )

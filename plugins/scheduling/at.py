@@ -33,7 +33,7 @@ from agent_core import (
 from ._at import ENV, AtJob, atq
 
 PLUGIN = Plugin(
-    "at", description=__doc__.splitlines()[0], domain="scheduling", requires=["at", "atq", "atrm"]
+    "at", domain="scheduling", requires=["at", "atq", "atrm"]
 )
 
 _SPEC = re.compile(r"^[A-Za-z0-9 :+.-]{1,64}$")

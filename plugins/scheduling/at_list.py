@@ -19,7 +19,7 @@ from agent_core import ActionContext, InvalidParams, Plugin, Risk, action
 from ._at import AtJob, atq, script_of
 
 PLUGIN = Plugin(
-    "at.list", description=__doc__.splitlines()[0], domain="scheduling", requires=["atq", "at"]
+    "at.list", domain="scheduling", requires=["atq", "at"]
 )
 
 

@@ -32,7 +32,7 @@ from agent_core import (
 from ._cron import CronError, parse
 
 PLUGIN = Plugin(
-    "cron", description=__doc__.splitlines()[0], domain="scheduling", requires=["crontab"]
+    "cron", domain="scheduling", requires=["crontab"]
 )
 
 _ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")

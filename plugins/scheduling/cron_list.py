@@ -28,7 +28,7 @@ from agent_core import (
 
 from ._cron import CronError, env_assignment, parse, split_entry
 
-PLUGIN = Plugin("cron.list", description=__doc__.splitlines()[0], domain="scheduling")
+PLUGIN = Plugin("cron.list", domain="scheduling")
 
 SPOOLS = ("var/spool/cron/crontabs", "var/spool/cron")
 # Debian's cron reads cron.d files named like run-parts wants: letters, digits, _ and -.

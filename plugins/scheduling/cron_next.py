@@ -20,7 +20,7 @@ from agent_core import ActionContext, InvalidParams, Plugin, Risk, action
 
 from ._cron import CronError, parse
 
-PLUGIN = Plugin("cron.next", description=__doc__.splitlines()[0], domain="scheduling")
+PLUGIN = Plugin("cron.next", domain="scheduling")
 
 
 class NextParams(msgspec.Struct, forbid_unknown_fields=True):

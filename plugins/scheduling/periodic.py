@@ -27,7 +27,7 @@ from agent_core import (
     action,
 )
 
-PLUGIN = Plugin("cron.periodic", description=__doc__.splitlines()[0], domain="scheduling")
+PLUGIN = Plugin("cron.periodic", domain="scheduling")
 
 PERIODS = ("hourly", "daily", "weekly", "monthly")
 # run-parts' default name rule (Debian); without --lsbsysinit dots are not allowed.

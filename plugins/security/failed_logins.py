@@ -25,7 +25,7 @@ from agent_core import ActionContext, NotFound, Plugin, Risk, abs_path, action
 from plugins.files._common import fs_errors, read_last_lines
 from plugins.logs._common import parse_line
 
-PLUGIN = Plugin("sec.failed_logins", description=__doc__.splitlines()[0], domain="security")
+PLUGIN = Plugin("sec.failed_logins", domain="security")
 
 BTMP = "/var/log/btmp"
 AUTH_LOGS = ("/var/log/auth.log", "/var/log/secure")

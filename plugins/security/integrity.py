@@ -37,7 +37,7 @@ from agent_core import (
 )
 from plugins.files._common import WalkStats, hash_file, kind_of, mode_str, walk
 
-PLUGIN = Plugin("sec.integrity", description=__doc__.splitlines()[0], domain="security")
+PLUGIN = Plugin("sec.integrity", domain="security")
 
 Name = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 

@@ -19,7 +19,7 @@ import msgspec
 from agent_core import ActionContext, InvalidParams, Plugin, Risk, action
 from agent_core.procfs import read_sockets, socket_owners
 
-PLUGIN = Plugin("sec.ports", description=__doc__.splitlines()[0], domain="security")
+PLUGIN = Plugin("sec.ports", domain="security")
 
 _ALLOW = re.compile(r"^(?:(?P<proto>tcp|udp)/)?(?:(?P<addr>\[[0-9a-fA-F:.]+\]|[0-9.]+|\*):)?(?P<port>\d{1,5})$")
 

@@ -25,7 +25,7 @@ import msgspec
 from agent_core import ActionContext, Plugin, Risk, Unavailable, abs_path, action
 from plugins.files._common import fs_errors
 
-PLUGIN = Plugin("sec.sshd", description=__doc__.splitlines()[0], domain="security")
+PLUGIN = Plugin("sec.sshd", domain="security")
 
 DEFAULT_CONFIG = "/etc/ssh/sshd_config"
 

@@ -20,7 +20,7 @@ import msgspec
 from agent_core import ActionContext, CancelToken, Plugin, Risk, action
 from plugins.files._common import WalkStats, dir_path, group_name, mode_str, user_name, walk
 
-PLUGIN = Plugin("sec.suid", description=__doc__.splitlines()[0], domain="security")
+PLUGIN = Plugin("sec.suid", domain="security")
 
 DPKG_INFO = "/var/lib/dpkg/info"
 

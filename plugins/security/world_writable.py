@@ -19,7 +19,7 @@ import msgspec
 from agent_core import ActionContext, CancelToken, Plugin, Risk, action
 from plugins.files._common import WalkStats, dir_path, mode_str, user_name, walk
 
-PLUGIN = Plugin("sec.world_writable", description=__doc__.splitlines()[0], domain="security")
+PLUGIN = Plugin("sec.world_writable", domain="security")
 
 
 class WorldWritableParams(msgspec.Struct, forbid_unknown_fields=True):

@@ -32,7 +32,7 @@ from agent_core import (
 from ._systemd import systemctl, systemd_running, unit_name
 
 PLUGIN = Plugin(
-    "svc.boot", description=__doc__.splitlines()[0], domain="services", requires=["systemctl"]
+    "svc.boot", domain="services", requires=["systemctl"]
 )
 
 _CHANGE = re.compile(r"^(Created symlink|Removed|Unlink|Symlink) ?(.*)$")

@@ -19,7 +19,6 @@ from ._systemd import as_int, parse_list, show, systemctl, systemd_running, unit
 
 PLUGIN = Plugin(
     "svc.failed",
-    description=__doc__.splitlines()[0],
     domain="services",
     requires=["systemctl"],
     check=systemd_running,

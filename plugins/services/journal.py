@@ -34,7 +34,7 @@ from agent_core import (
 from ._systemd import unit_name
 
 PLUGIN = Plugin(
-    "svc.journal", description=__doc__.splitlines()[0], domain="services", requires=["journalctl"]
+    "svc.journal", domain="services", requires=["journalctl"]
 )
 
 PRIORITIES = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")

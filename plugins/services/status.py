@@ -20,7 +20,6 @@ from ._systemd import UnitStatus, journal_tail, systemd_running, to_status, unit
 
 PLUGIN = Plugin(
     "svc.status",
-    description=__doc__.splitlines()[0],
     domain="services",
     requires=["systemctl"],
     check=systemd_running,

@@ -39,7 +39,7 @@ def _check() -> str | None:
     return "no systemd unit directory on this host"
 
 
-PLUGIN = Plugin("svc.unit", description=__doc__.splitlines()[0], domain="services", check=_check)
+PLUGIN = Plugin("svc.unit", domain="services", check=_check)
 
 
 class UnitParams(msgspec.Struct, forbid_unknown_fields=True):

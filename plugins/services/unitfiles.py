@@ -19,7 +19,7 @@ from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, acti
 from ._systemd import list_filters, parse_list, systemctl
 
 PLUGIN = Plugin(
-    "svc.unitfiles", description=__doc__.splitlines()[0], domain="services", requires=["systemctl"]
+    "svc.unitfiles", domain="services", requires=["systemctl"]
 )
 
 

@@ -23,7 +23,7 @@ from agent_core import ActionContext, InvalidParams, NotFound, Plugin, Risk, abs
 
 from ._common import StateResult, ensure_text, read_text
 
-PLUGIN = Plugin("cron.present", description=__doc__.splitlines()[0], domain="state")
+PLUGIN = Plugin("cron.present", domain="state")
 
 MARKER = "# starling: "
 HEADER = "# Managed by Starling (cron.present): each job is keyed by the comment above it.\n"

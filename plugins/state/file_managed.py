@@ -23,7 +23,7 @@ from plugins.files._common import fs_errors, gid_of, parse_mode, uid_of
 
 from ._common import StateResult, ensure_text, read_text
 
-PLUGIN = Plugin("file.managed", description=__doc__.splitlines()[0], domain="state")
+PLUGIN = Plugin("file.managed", domain="state")
 
 MAX_CONTENT = 8 * 1024 * 1024
 

@@ -23,7 +23,7 @@ from agent_core import ActionContext, InvalidParams, Plugin, Risk, abs_path, act
 
 from ._common import StateResult, ensure_text, read_text
 
-PLUGIN = Plugin("hosts.entry", description=__doc__.splitlines()[0], domain="state")
+PLUGIN = Plugin("hosts.entry", domain="state")
 
 _HOST = re.compile(names.HOSTNAME)
 

@@ -22,7 +22,7 @@ from plugins.files._common import parse_mode
 
 from ._common import StateResult, ensure_text, read_text
 
-PLUGIN = Plugin("line.in_file", description=__doc__.splitlines()[0], domain="state")
+PLUGIN = Plugin("line.in_file", domain="state")
 
 
 class LineParams(msgspec.Struct, forbid_unknown_fields=True):

@@ -44,7 +44,7 @@ def _check() -> str | None:
     return "neither dpkg nor rpm is installed"
 
 
-PLUGIN = Plugin("pkg.installed", description=__doc__.splitlines()[0], domain="state", check=_check)
+PLUGIN = Plugin("pkg.installed", domain="state", check=_check)
 
 
 class PkgParams(msgspec.Struct, forbid_unknown_fields=True):

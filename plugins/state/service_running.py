@@ -32,7 +32,6 @@ from ._common import StateResult
 
 PLUGIN = Plugin(
     "service.running",
-    description=__doc__.splitlines()[0],
     domain="state",
     requires=["systemctl"],
     requires_files=["/run/systemd/system"],

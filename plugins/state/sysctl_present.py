@@ -33,7 +33,7 @@ from agent_core import (
 
 from ._common import StateResult, ensure_text, read_text
 
-PLUGIN = Plugin("sysctl.present", description=__doc__.splitlines()[0], domain="state")
+PLUGIN = Plugin("sysctl.present", domain="state")
 
 _KEY = re.compile(names.SYSCTL_KEY)
 _ASSIGN = re.compile(r"^\s*-?\s*(?P<key>[A-Za-z0-9_][A-Za-z0-9_./-]*)\s*=\s*(?P<value>.*?)\s*$")

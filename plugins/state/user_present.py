@@ -32,7 +32,7 @@ from agent_core import (
 
 from ._common import StateResult
 
-PLUGIN = Plugin("user.present", description=__doc__.splitlines()[0], domain="state", requires=["useradd", "usermod", "userdel"])
+PLUGIN = Plugin("user.present", domain="state", requires=["useradd", "usermod", "userdel"])
 
 _USER = re.compile(names.USER_NEW)
 _GROUP = re.compile(names.GROUP)

@@ -22,7 +22,7 @@ import msgspec
 from agent_core import ActionContext, ActionError, ErrorCode, InvalidParams, Plugin, Risk, action
 from agent_core.procfs import read
 
-PLUGIN = Plugin("sys.dmesg", description=__doc__.splitlines()[0], domain="system")
+PLUGIN = Plugin("sys.dmesg", domain="system")
 
 KMSG = "/dev/kmsg"
 LEVELS = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")

@@ -20,7 +20,7 @@ import msgspec
 from agent_core import MASK, ActionContext, Plugin, Risk, action, mask_env
 from agent_core.procfs import is_dir
 
-PLUGIN = Plugin("sys.env", description=__doc__.splitlines()[0], domain="system")
+PLUGIN = Plugin("sys.env", domain="system")
 
 PROXY_VARS = ("http_proxy", "https_proxy", "ftp_proxy", "all_proxy", "no_proxy")
 _URL_PASSWORD = re.compile(r"(://[^:/@]+:)[^@/]+@")

@@ -19,7 +19,7 @@ import msgspec
 from agent_core import ActionContext, InvalidParams, NotFound, Plugin, Risk, action, atomic_write
 from agent_core.procfs import read
 
-PLUGIN = Plugin("sys.hostname", description=__doc__.splitlines()[0], domain="system")
+PLUGIN = Plugin("sys.hostname", domain="system")
 
 HOSTNAME_FILE = "/etc/hostname"
 HOSTS_FILE = "/etc/hosts"

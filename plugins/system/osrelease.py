@@ -25,7 +25,7 @@ from agent_core import (
 )
 from agent_core.procfs import read
 
-PLUGIN = Plugin("sys.os", description=__doc__.splitlines()[0], domain="system")
+PLUGIN = Plugin("sys.os", domain="system")
 
 OS_RELEASE = ("/etc/os-release", "/usr/lib/os-release")
 FAMILIES = ("debian", "rhel", "fedora", "suse", "arch", "alpine", "gentoo")

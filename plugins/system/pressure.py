@@ -25,7 +25,7 @@ from agent_core import (
 )
 from agent_core.procfs import listdir, read
 
-PLUGIN = Plugin("sys.pressure", description=__doc__.splitlines()[0], domain="system", requires_files=["/proc/pressure"])
+PLUGIN = Plugin("sys.pressure", domain="system", requires_files=["/proc/pressure"])
 
 PSI_DIR = "/proc/pressure"
 

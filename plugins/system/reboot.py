@@ -39,7 +39,7 @@ def _check() -> str | None:
     return "no systemctl, shutdown or reboot on PATH"
 
 
-PLUGIN = Plugin("sys.reboot", description=__doc__.splitlines()[0], domain="system", check=_check)
+PLUGIN = Plugin("sys.reboot", domain="system", check=_check)
 
 MAX_DELAY_MIN = 1440
 

@@ -20,7 +20,7 @@ import msgspec
 from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 from agent_core.procfs import pids, read, systemd_running
 
-PLUGIN = Plugin("sys.timesync", description=__doc__.splitlines()[0], domain="system")
+PLUGIN = Plugin("sys.timesync", domain="system")
 
 CLOCKSOURCE = "/sys/devices/system/clocksource/clocksource0"
 STA_UNSYNC = 0x0040

@@ -29,7 +29,7 @@ from agent_core import (
 )
 from agent_core.procfs import read
 
-PLUGIN = Plugin("sys.timezone", description=__doc__.splitlines()[0], domain="system")
+PLUGIN = Plugin("sys.timezone", domain="system")
 
 LOCALTIME = "/etc/localtime"
 TIMEZONE_FILE = "/etc/timezone"

@@ -21,7 +21,7 @@ import msgspec
 from agent_core import ActionContext, NotFound, Plugin, Risk, abs_path, action
 from agent_core.procfs import exists, read
 
-PLUGIN = Plugin("sys.ulimit", description=__doc__.splitlines()[0], domain="system")
+PLUGIN = Plugin("sys.ulimit", domain="system")
 
 LIMITS_CONF = "/etc/security/limits.conf"
 LIMITS_DIR = "/etc/security/limits.d"

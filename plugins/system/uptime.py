@@ -17,7 +17,7 @@ import msgspec
 from agent_core import ActionContext, NoParams, Plugin, Risk, action
 from agent_core.procfs import read
 
-PLUGIN = Plugin("sys.uptime", description=__doc__.splitlines()[0], domain="system")
+PLUGIN = Plugin("sys.uptime", domain="system")
 
 
 class Uptime(msgspec.Struct):

@@ -19,7 +19,7 @@ import msgspec
 from agent_core import ActionContext, NoParams, Plugin, Risk, action
 from agent_core.procfs import listdir, read
 
-PLUGIN = Plugin("sys.virt", description=__doc__.splitlines()[0], domain="system")
+PLUGIN = Plugin("sys.virt", domain="system")
 
 DMI_VENDORS = {
     "qemu": "qemu", "kvm": "kvm", "vmware": "vmware", "virtualbox": "oracle", "innotek": "oracle",

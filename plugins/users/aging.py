@@ -20,7 +20,7 @@ from agent_core import ActionContext, ActionError, ErrorCode, InvalidParams, Plu
 from ._common import require_user, shadow_tool
 
 PLUGIN = Plugin(
-    "user.aging", description=__doc__.splitlines()[0], domain="users", requires=["chage"]
+    "user.aging", domain="users", requires=["chage"]
 )
 
 _KEYS = {

@@ -24,7 +24,6 @@ from ._common import can_login, check_root, etc, read_group, read_passwd, read_s
 
 PLUGIN = Plugin(
     "user.audit",
-    description=__doc__.splitlines()[0],
     domain="users",
     requires_files=["/etc/passwd"],
 )

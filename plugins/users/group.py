@@ -29,7 +29,6 @@ from ._common import name_ok, require_user, shadow_tool
 
 PLUGIN = Plugin(
     "group",
-    description=__doc__.splitlines()[0],
     domain="users",
     requires=["groupadd", "groupdel", "gpasswd"],
 )

@@ -17,7 +17,7 @@ from agent_core import ActionContext, NotFound, Plugin, Risk, action
 from ._common import check_root, login_defs, name_ok, read_group, read_passwd
 
 PLUGIN = Plugin(
-    "group.list", description=__doc__.splitlines()[0], domain="users", requires_files=["/etc/group"]
+    "group.list", domain="users", requires_files=["/etc/group"]
 )
 
 

@@ -38,7 +38,7 @@ from agent_core import (
 
 from ._common import require_user
 
-PLUGIN = Plugin("user.keys", description=__doc__.splitlines()[0], domain="users")
+PLUGIN = Plugin("user.keys", domain="users")
 
 KEY_TYPES = {
     "ssh-rsa",

@@ -23,7 +23,7 @@ from agent_core import ActionContext, InvalidParams, NotFound, Plugin, Risk, act
 from . import _utmp
 from ._common import name_ok
 
-PLUGIN = Plugin("user.last", description=__doc__.splitlines()[0], domain="users")
+PLUGIN = Plugin("user.last", domain="users")
 
 WTMP = "/var/log/wtmp"
 BTMP = "/var/log/btmp"

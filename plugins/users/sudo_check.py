@@ -21,7 +21,7 @@ import msgspec
 from agent_core import ActionContext, InvalidParams, NotFound, Plugin, Risk, action
 
 PLUGIN = Plugin(
-    "sudo.check", description=__doc__.splitlines()[0], domain="users", requires=["visudo"]
+    "sudo.check", domain="users", requires=["visudo"]
 )
 
 SUDOERS = "/etc/sudoers"

@@ -18,7 +18,7 @@ import msgspec
 
 from agent_core import ActionContext, InvalidParams, NotFound, Plugin, Risk, action
 
-PLUGIN = Plugin("sudo.rules", description=__doc__.splitlines()[0], domain="users")
+PLUGIN = Plugin("sudo.rules", domain="users")
 
 _ALIAS = re.compile(r"^(User_Alias|Runas_Alias|Host_Alias|Cmnd_Alias|Cmd_Alias)\s+(.*)$")
 _INCLUDE = re.compile(r"^[@#](include|includedir)\s+(.+)$")

@@ -33,7 +33,6 @@ from ._common import name_ok, password_state, read_shadow, require_user, shadow_
 
 PLUGIN = Plugin(
     "user",
-    description=__doc__.splitlines()[0],
     domain="users",
     requires=["useradd", "usermod", "userdel"],
 )

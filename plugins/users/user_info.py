@@ -22,7 +22,7 @@ from agent_core import ActionContext, Plugin, Risk, action
 
 from ._common import can_login, password_state, read_shadow, require_user, shells
 
-PLUGIN = Plugin("user.info", description=__doc__.splitlines()[0], domain="users")
+PLUGIN = Plugin("user.info", domain="users")
 
 _ADMIN_GROUPS = ("sudo", "wheel", "admin")
 

@@ -20,7 +20,7 @@ from agent_core import ActionContext, InvalidParams, NotFound, Plugin, Risk, act
 from . import _utmp
 from ._common import name_ok
 
-PLUGIN = Plugin("user.who", description=__doc__.splitlines()[0], domain="users")
+PLUGIN = Plugin("user.who", domain="users")
 
 _DEFAULT = ("/run/utmp", "/var/run/utmp")
 
