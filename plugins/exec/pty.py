@@ -24,8 +24,8 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, open_pty
-from transports import ErrorCode, StreamClose, StreamData, StreamResize
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, open_pty
+from transports import StreamClose, StreamData, StreamResize
 
 PLUGIN = Plugin("exec.pty", domain="exec", requires=("bash",))
 
