@@ -32,8 +32,8 @@ from transports import (
     write_private,
 )
 from transports import ErrorCode as EC
-from transports._signing import public_key_bytes, sign_result
-from transports._streamauth import open_session_key
+from transports.signing import public_key_bytes, sign_result
+from transports.streamauth import open_session_key
 
 from ._chunks import ChunkClient
 from ._config import AgentConfig

@@ -9,7 +9,7 @@ Inbound messages are buffered per stream up to a bound: a peer that sends
 faster than the action consumes gets the stream closed with A024 instead of
 growing the agent. A stream opened with a sealed session key (from the task's
 signed params) accepts only messages MAC-ed with that key in increasing
-``seq`` order (:mod:`transports._streamauth`): the first forged, replayed or
+``seq`` order (:mod:`transports.streamauth`): the first forged, replayed or
 reordered one ends the stream (``forged`` is set; the action closes with A010).
 """
 
@@ -22,7 +22,7 @@ from typing import Any
 import trio
 
 from transports import ErrorCode, StreamClose, StreamData, StreamOpen, StreamResize
-from transports._streamauth import verify_stream_mac
+from transports.streamauth import verify_stream_mac
 
 log = logging.getLogger("starling.agent")
 

@@ -40,7 +40,7 @@ from transports import (
     StreamResize,
     send_if_open,
 )
-from transports._streamauth import new_session_key, seal_session_key, stream_mac
+from transports.streamauth import new_session_key, seal_session_key, stream_mac
 
 from ._http import int_arg
 from ._streambatch import StreamBatcher

@@ -15,7 +15,7 @@ import pytest
 import trio
 
 from agent_core import ActionContext, ActionError, TaskInfo
-from agent_core._streams import StreamHub
+from agent_core.host import StreamHub
 from plugins.exec.pty import PtyParams, pty, shell_env
 from transports import StreamClose, StreamData, StreamOpen, StreamResize
 
@@ -136,7 +136,7 @@ async def test_input_must_carry_the_session_keys_mac():
     """A sealed session key in the params: MAC-ed input is typed, anything else ends the session (A010)."""
     from nacl.signing import SigningKey
 
-    from transports._streamauth import (
+    from transports.streamauth import (
         new_session_key,
         open_session_key,
         seal_session_key,
@@ -169,7 +169,7 @@ async def test_input_must_carry_the_session_keys_mac():
 async def test_a_key_sealed_to_another_agent_is_refused():
     from nacl.signing import SigningKey
 
-    from transports._streamauth import new_session_key, open_session_key, seal_session_key
+    from transports.streamauth import new_session_key, open_session_key, seal_session_key
 
     mine, other = SigningKey.generate(), SigningKey.generate()
     s = Session()
