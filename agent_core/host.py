@@ -17,17 +17,21 @@ from ._sdk import declared_in
 from .hookspecs import hookspec
 
 __all__ = [
+    "AgentSession",
     "BUILTIN_DIST",
     "ChunkClient",
     "ENTRY_POINT_GROUP",
     "Enrollment",
     "Identity",
     "Kernel",
+    "KeySigner",
     "LoadedPlugin",
     "PluginHost",
     "ProxyInfo",
     "RegistrationError",
     "ResidentSupervisor",
+    "SessionOwner",
+    "SessionSettings",
     "builtin_plugin_names",
     "call_action",
     "catalogue_for",
@@ -66,6 +70,7 @@ if TYPE_CHECKING:
     from ._register import Enrollment, ProxyInfo, RegistrationError, register
     from ._residents import ResidentSupervisor, resident_plugin_names
     from ._scaffold import new_plugin
+    from ._session import AgentSession, KeySigner, SessionOwner, SessionSettings
 
 _LAZY = {
     "call_action": "._call",
@@ -79,6 +84,10 @@ _LAZY = {
     "render_hooks": "._catalogue",
     "write_plugin_docs": "._catalogue",
     "ChunkClient": "._chunks",
+    "AgentSession": "._session",
+    "KeySigner": "._session",
+    "SessionOwner": "._session",
+    "SessionSettings": "._session",
     "catalogue_for": "._declare",
     "Identity": "._identity",
     "journal_epoch": "._journal",
