@@ -504,7 +504,7 @@ def build_app(center: Center, trail: AuditTrail, *, enroll_token: str, authentic
 
         def read() -> list[dict[str, Any]]:
             out = []
-            for rec in trail.log.iter_records(start, batch=limit):
+            for rec in trail.log.iter_records(start, batch=limit, subject=call.query["subject"]):
                 out.append({"seq": rec.seq, "time": rec.time, "actor": rec.actor, "kind": rec.kind, "subject": rec.subject, "detail": rec.detail_value(), "hash": rec.hash, "key_id": rec.key_id})
                 if len(out) >= limit:
                     break
@@ -519,11 +519,12 @@ def build_app(center: Center, trail: AuditTrail, *, enroll_token: str, authentic
 
     from ._config import ConsoleConfig
     from ._terminal import TerminalEndpoint
-    from ._termline import LineGuard
+    from ._termline import LineGuard, make_line_checker
     from ._termrecord import SessionRecorder
 
     console_cfg = getattr(center, "console_config", None) or ConsoleConfig()
     tokens = TokenBook(console_cfg.terminal_token_ttl, console_cfg.terminal_token_max_ttl)
+    check_line = make_line_checker(policy)
 
     def session_account(sid: str) -> str | None:
         s = console.session(sid)
@@ -532,7 +533,7 @@ def build_app(center: Center, trail: AuditTrail, *, enroll_token: str, authentic
     terminal = TerminalEndpoint(
         center, console_cfg, session_account, tokens,
         lambda session: SessionRecorder(audit, session.account, str(session.stream_id), console_cfg.terminal_record_bytes),
-        lambda session, cols, rows: LineGuard(policy, session.account, cols, rows),
+        lambda session, cols, rows: LineGuard(check_line, cols, rows),
     )
 
     async def terminal_ws(call: Call) -> Response:
