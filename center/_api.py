@@ -260,6 +260,8 @@ def build_app(center: Center, *, enroll_token: str, authenticate: Authenticator,
         agent_id, revoked = await store.register_agent(ident, req.version, req.public_key, "" if wanted else digest)
         if revoked:
             raise StarlingError(f"host {agent_id} is revoked", code=ErrorCode.C019)
+        # An upgrade in flight on this host ends here: back on the new version, or not.
+        await center.upgrades.registered(agent_id, req.version)
         idc = ident.get("idc") or "default"
         credential = _credentials.issue(center.signing_key, agent_id, idc, pubkey=pubkey)
         # Own IDC's live proxies with room, least loaded first (load reports are
@@ -428,6 +430,14 @@ def build_app(center: Center, *, enroll_token: str, authenticate: Authenticator,
         audit(call.key_id, "job.cancel", call.job["id"], {"submitter": call.job["account"]})
         return json_response(answer)
 
+    async def pause(call: Call) -> Response:
+        assert call.job is not None
+        return json_response(await center.rollouts.hold(call.job["id"], call.key_id, True))
+
+    async def resume(call: Call) -> Response:
+        assert call.job is not None
+        return json_response(await center.rollouts.hold(call.job["id"], call.key_id, False))
+
     async def approve(call: Call) -> Response:
         assert call.job is not None
         return json_response(await center.decide(call.job["id"], call.key_id, True))
@@ -518,7 +528,7 @@ def build_app(center: Center, *, enroll_token: str, authenticate: Authenticator,
         "health": health, "openapi": openapi_doc, "codes": codes, "register": register, "actions": actions,
         "hosts": hosts, "revoke_host": revoke_host, "restore_host": restore_host, "proxies": proxies,
         "revoke_proxy": revoke_proxy, "restore_proxy": restore_proxy, "submit": submit, "jobs": jobs, "job": job,
-        "wait": wait, "events": events, "output": output, "cancel": cancel, "approve": approve, "reject": reject,
+        "wait": wait, "events": events, "output": output, "cancel": cancel, "pause": pause, "resume": resume, "approve": approve, "reject": reject,
         "create_account": create, "accounts": accounts, "delete_account": delete, "disable_account": disable,
         "enable_account": enable, "rotate_account": rotate, "mapping": mapping, "audit": audit_records,
         "audit_verify": audit_verify, **file_handlers(center), **diag_handlers(center, audit), **console.handlers(),

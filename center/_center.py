@@ -60,6 +60,8 @@ from ._requests import JobRequest
 from ._rollout import Rollouts
 from ._select import resolve_targets
 from ._store import AsyncStore, new_id
+from ._upgrades import Upgrades
+from ._upgrades import classify_overdue as upgrade_overdue
 
 if TYPE_CHECKING:
     from ._audit import AuditTrail
@@ -158,6 +160,7 @@ class Center:
         store.observer = self.metrics.store_op
         self.diagnoser = Diagnoser(self)
         self.rollouts = Rollouts(self)
+        self.upgrades = Upgrades(self)
         #: Seconds offline after which a host drops out of ``all`` (0 = never).
         self.offline_after = 0.0
         #: Chat-bot signing secrets per tool, and the account the bot acts as.
@@ -231,7 +234,8 @@ class Center:
     async def _on_proxy_message(self, link: ProxyLink, msg: Any) -> None:
         if isinstance(msg, Results):
             genuine = await self._genuine(link, msg.results)
-            touched = await self.store.store_results(genuine)
+            genuine, upgrading = await self.upgrades.intercept(genuine)
+            touched = await self.store.store_results(genuine) | upgrading
             await link.channel.send(ResultAck(task_ids=[r.task_id for r in msg.results]))
             self.stats["results"] += len(msg.results)
             await self._settle(touched)
@@ -610,6 +614,9 @@ class Center:
     def classify_overdue(self, row: dict[str, Any], now: float) -> tuple[str, str, str, str]:
         if row.get("job_state") == "pending_approval":
             return (row["id"], "failed", ErrorCode.C011.value, "no approver decided before the approval window closed")
+        upgrade = upgrade_overdue(row)
+        if upgrade is not None:
+            return upgrade
         code = self._environment_code(row, now) or ErrorCode.C005
         if code is ErrorCode.E001 and row["state"] in ("received", "running"):
             code = ErrorCode.P002  # it had the task, then vanished

@@ -380,6 +380,11 @@ def cmd_job(args: argparse.Namespace) -> int:
         doc = client.cancel(args.job_id)
         _emit_json(doc) if args.json else console.print(f"cancelling {doc['cancelling']} task(s) of {args.job_id}")
         return 0
+    if args.pause or args.resume:
+        doc = client.pause(args.job_id) if args.pause else client.resume(args.job_id)
+        r = doc["rollout"]
+        _emit_json(doc) if args.json else console.print(f"rollout of {args.job_id}: {r['state']}, wave {r['wave'] + 1}/{r['waves']}, {r['released']}/{r['runnable']} host(s) released")
+        return 0
     if args.wait:
         _follow(client, args.job_id, client.job(args.job_id, results=False)["total"], args.json)
     job = client.job(args.job_id)
@@ -707,10 +712,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(fn=cmd_jobs)
 
-    p = sub.add_parser("job", help="show one job's results (or --wait, --cancel)")
+    p = sub.add_parser("job", help="show one job's results (or --wait, --cancel, --pause, --resume)")
     p.add_argument("job_id")
     p.add_argument("--wait", action="store_true")
-    p.add_argument("--cancel", action="store_true")
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--cancel", action="store_true", help="cancel the job (aborts a rollout)")
+    what.add_argument("--pause", action="store_true", help="pause the job's rollout: no more hosts released")
+    what.add_argument("--resume", action="store_true", help="resume a paused rollout")
     p.add_argument("--json", action="store_true")
     p.set_defaults(fn=cmd_job)
 

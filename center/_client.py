@@ -133,6 +133,13 @@ class Client:
     def cancel(self, job_id: str) -> dict[str, Any]:
         return self.request("POST", f"/v1/jobs/{job_id}/cancel")
 
+    def pause(self, job_id: str) -> dict[str, Any]:
+        """Hold a job's rollout (no more hosts released); :meth:`resume` goes on."""
+        return self.request("POST", f"/v1/jobs/{job_id}/pause")
+
+    def resume(self, job_id: str) -> dict[str, Any]:
+        return self.request("POST", f"/v1/jobs/{job_id}/resume")
+
     def hosts(self, **params: Any) -> list[dict[str, Any]]:
         return self.request("GET", "/v1/hosts", params=params)["hosts"]
 

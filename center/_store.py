@@ -565,7 +565,7 @@ class Store:
     def due_tasks(self, now: float, limit: int = 5000) -> list[dict[str, Any]]:
         """Non-final tasks whose deadline passed, with their agent's status."""
         q = (
-            sa.select(tasks.c.id, tasks.c.state, tasks.c.agent_id, agents.c.online, agents.c.code, agents.c.health, agents.c.last_seen, jobs.c.state.label("job_state"))
+            sa.select(tasks.c.id, tasks.c.state, tasks.c.agent_id, agents.c.online, agents.c.code, agents.c.health, agents.c.last_seen, jobs.c.state.label("job_state"), jobs.c.action)
             .select_from(tasks.outerjoin(agents, agents.c.id == tasks.c.agent_id).join(jobs, jobs.c.id == tasks.c.job_id))
             .where(tasks.c.state.in_(NON_FINAL), tasks.c.deadline < now)
             .limit(limit)

@@ -1,15 +1,15 @@
-"""``starling upgrade VERSION``: move agents to another package version in waves.
+"""``starling upgrade VERSION``: move agents to another package version, a thin client of
+the center's rollout controls.
 
-A canary wave first, then waves of ``--wave`` hosts. Each wave is one ``agent.upgrade``
-job (held for approval like any agent replacement, see center/action_rules.toml); the
-command then waits until every host of the wave has re-registered with the new version
-(agents report their package version at registration). A host that does not get there
-within ``--wait`` seconds failed; its agent rolls itself back (plugins/agent/upgrade.py).
-When the failures pass ``--max-failures`` the rollout stops and the remaining hosts are
-left alone. Every host's old -> new version is printed (``--json``: one document).
-
-The rollout is driven from here, through the public API; when the center gains rollout
-controls of its own (waves and thresholds for every job), this becomes a thin call.
+It submits ONE ``agent.upgrade`` job with a rollout (canary wave first, growing waves,
+``--max-failures`` as the error threshold); the center releases each wave when the
+previous one is back on the new version, fails a host that comes back on its old
+version or not at all (A023; its agent rolls itself back, plugins/agent/upgrade.py) and
+stops the rollout past the threshold (C034 for the hosts left). The job is held for
+approval like any agent replacement (center/action_rules.toml). ``starling job JOB
+--pause | --resume | --cancel`` controls it while it runs; ``--detach`` returns at once.
+Every host's old -> new version is printed from the job's results (``--json``: one
+document). See center/_upgrades.py for the center's side.
 """
 
 from __future__ import annotations
@@ -43,51 +43,50 @@ def _say(args: argparse.Namespace, text: str) -> None:
         sys.stderr.write(text + "\n")
 
 
-def _run_wave(client: Any, args: argparse.Namespace, wave: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One wave: submit, wait for approval if held, then for the hosts' new version."""
-    sub = client.submit("agent.upgrade", {"version": args.version, "wait": args.wait}, hosts=[h["id"] for h in wave], timeout=60)
-    job_id = sub["job_id"]
-    if sub.get("state") == "pending_approval":
-        _say(args, f"wave of {len(wave)}: job {job_id} waits for approval (starling approve {job_id})")
-        end = time.monotonic() + args.approval_timeout
-        while client.job(job_id, results=False)["state"] == "pending_approval":
+def _row(h: dict[str, Any], version: str, result: str) -> dict[str, Any]:
+    return {"host": h["id"], "hostname": h.get("hostname", ""), "from": h.get("version", ""), "to": version, "result": result}
+
+
+def _outcome(task: dict[str, Any], host: dict[str, Any], version: str) -> dict[str, Any]:
+    """One host's line from its task: the center records from/to/now in the task's data."""
+    raw = task.get("data")
+    data: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    row = _row(host, version, "") | {"job_id": task["task_id"].rsplit("-", 1)[0]}
+    row["from"] = data.get("from") or row["from"]
+    state, code = task["state"], task.get("code", "")
+    if state == "succeeded":
+        row["result"] = "upgraded"
+    elif state == "cancelled" and code == ErrorCode.C034.value:
+        row["result"] = "not attempted"
+    elif state == "cancelled":
+        row |= {"result": "cancelled", "code": code, "message": task.get("message", "")}
+    else:
+        row |= {"result": "failed", "code": code, "message": task.get("message", "")}
+    if data.get("now"):
+        row["now"] = data["now"]
+    return row
+
+
+def _await(client: Any, args: argparse.Namespace, job_id: str) -> dict[str, Any]:
+    """Until the job is complete: say when it waits for approval and when a wave moves."""
+    said = ""
+    end = time.monotonic() + args.approval_timeout
+    while True:
+        view = client.wait(job_id, timeout=5)
+        if view.get("complete"):
+            return view
+        if view.get("state") == "pending_approval":
             if time.monotonic() > end:
                 raise StarlingError(f"job {job_id} was not approved within {args.approval_timeout:.0f}s", code=ErrorCode.C011)
+            line = f"job {job_id} waits for approval (starling approve {job_id})"
             time.sleep(1)
-    view = client.wait(job_id, timeout=30)
-    while not view["complete"]:
-        view = client.wait(job_id, timeout=30)
-    results = {r["host"]: r for r in client.job(job_id)["results"]}
-    if view.get("state") == "rejected" or not results:
-        raise StarlingError(f"job {job_id} was rejected", code=ErrorCode.C012)
-    rows = []
-    pending = set()
-    for h in wave:
-        r = results.get(h["id"], {})
-        row = {"host": h["id"], "hostname": h.get("hostname", ""), "from": h.get("version", ""), "to": args.version, "job_id": job_id}
-        if r.get("state") == "succeeded":
-            pending.add(h["id"])
-            row["result"] = "pending"
         else:
-            row |= {"result": "failed", "code": r.get("code", ""), "message": r.get("message", "")}
-        rows.append(row)
-    # Scheduled hosts restart into the new version and re-register with it.
-    end = time.monotonic() + args.wait + 15
-    while pending and time.monotonic() < end:
-        now = {h["id"]: h for h in client.hosts()}
-        for hid in list(pending):
-            h = now.get(hid, {})
-            if h.get("version") == args.version and h.get("online"):
-                pending.discard(hid)
-        time.sleep(1)
-    now = {h["id"]: h for h in client.hosts()}
-    for row in rows:
-        if row["result"] == "pending":
-            if row["host"] in pending:
-                row |= {"result": "failed", "code": "E005", "message": f"not running {args.version} after {args.wait}s; the agent rolls back to {row['from']}", "now": now.get(row["host"], {}).get("version", "")}
-            else:
-                row["result"] = "upgraded"
-    return rows
+            r = client.job(job_id, results=False).get("rollout") or {}
+            line = (f"job {job_id}: rollout {r.get('state', '?')}, wave {r.get('wave', 0) + 1}/{r.get('waves', 0)}, "
+                    f"{r.get('released', 0)}/{r.get('runnable', 0)} host(s) released")
+        if line != said:
+            _say(args, line)
+            said = line
 
 
 def cmd_upgrade(args: argparse.Namespace) -> int:
@@ -96,54 +95,56 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
     client = Client.from_profile(args.api)
     hosts = _select(client, args)
     todo = [h for h in hosts if h.get("version") != args.version and h.get("online")]
-    rows: list[dict[str, Any]] = [
-        {"host": h["id"], "hostname": h.get("hostname", ""), "from": h.get("version", ""), "to": args.version,
-         "result": "already" if h.get("version") == args.version else "skipped: offline"}
-        for h in hosts if h not in todo
-    ]
-    waves = [todo[: args.canary]] + [todo[i : i + args.wave] for i in range(args.canary, len(todo), args.wave)]
-    waves = [w for w in waves if w]
-    failures, stopped = 0, False
-    for n, wave in enumerate(waves, start=1):
-        if failures > args.max_failures:
-            stopped = True
-            rows += [{"host": h["id"], "hostname": h.get("hostname", ""), "from": h.get("version", ""), "to": args.version, "result": "not attempted"} for h in wave]
-            continue
-        _say(args, f"wave {n}/{len(waves)}: {len(wave)} host(s)")
-        done = _run_wave(client, args, wave)
-        failures += sum(1 for r in done if r["result"] == "failed")
-        rows += done
-    doc = {
-        "version": args.version,
-        "waves": len(waves),
-        "upgraded": sum(1 for r in rows if r["result"] == "upgraded"),
-        "failed": failures,
-        "stopped": stopped,
-        "hosts": rows,
-    }
+    rows = [_row(h, args.version, "already" if h.get("version") == args.version else "skipped: offline") for h in hosts if h not in todo]
+    doc: dict[str, Any] = {"version": args.version, "job_id": None, "waves": 0, "upgraded": 0, "failed": 0, "stopped": False, "hosts": rows}
+    if todo:
+        rollout: dict[str, Any] = {"canary": min(args.canary, len(todo)), "growth": args.growth, "max_failures": args.max_failures}
+        if args.pause:
+            rollout["pause"] = args.pause
+        sub = client.submit("agent.upgrade", {"version": args.version, "wait": args.wait}, hosts=[h["id"] for h in todo], timeout=60, rollout=rollout)
+        job_id = doc["job_id"] = sub["job_id"]
+        _say(args, f"job {job_id}: {args.version} on {len(todo)} host(s), canary {rollout['canary']} "
+                   f"(starling job {job_id} --pause | --resume | --cancel)")
+        if args.detach:
+            if args.json:
+                sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+            return 0
+        view = _await(client, args, job_id)
+        if view.get("state") == "rejected":
+            raise StarlingError(f"job {job_id} was rejected", code=ErrorCode.C012)
+        job = client.job(job_id)
+        by_id = {h["id"]: h for h in todo}
+        rows += [_outcome(t, by_id.get(t["host"], {"id": t["host"]}), args.version) for t in job.get("results", [])]
+        r = job.get("rollout") or {}
+        doc |= {"waves": r.get("waves", 0), "stopped": r.get("state") == "stopped", "reason": r.get("reason", "")}
+    doc["upgraded"] = sum(1 for r in rows if r["result"] == "upgraded")
+    doc["failed"] = sum(1 for r in rows if r["result"] == "failed")
     if args.json:
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     else:
         for r in rows:
-            extra = f"  {r.get('code', '')} {r.get('message', '')}".rstrip() if r["result"] == "failed" else ""
+            extra = f"  {r.get('code', '')} {r.get('message', '')}".rstrip() if r["result"] in ("failed", "cancelled") else ""
             sys.stdout.write(f"{r['hostname'] or r['host']:<30} {r['from']:>16} -> {r['to']:<16} {r['result']}{extra}\n")
-        if stopped:
-            sys.stdout.write(f"stopped: {failures} failure(s), more than --max-failures {args.max_failures}\n")
-    return 0 if failures == 0 else 1
+        if doc["stopped"]:
+            sys.stdout.write(f"stopped: {doc.get('reason') or 'the error threshold was reached'}\n")
+    return 0 if doc["failed"] == 0 and not doc["stopped"] else 1
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("upgrade", help="move agents to another package version in waves (canary first), rolling back failures")
+    p = sub.add_parser("upgrade", help="move agents to another package version: a center-side rollout in waves (canary first), failures rolled back")
     p.add_argument("version", help="starling-agent package version, e.g. 0.1.1-1.py311")
     g = p.add_argument_group("targets")
     g.add_argument("--all", action="store_true")
     g.add_argument("--host", "-H", action="append")
     g.add_argument("--tag", "-t")
     g.add_argument("--idc")
-    p.add_argument("--canary", type=int, default=1, help="hosts in the first wave (default 1)")
-    p.add_argument("--wave", type=int, default=10, help="hosts per later wave (default 10)")
-    p.add_argument("--max-failures", type=int, default=0, help="stop after more failed hosts than this (default 0)")
-    p.add_argument("--wait", type=int, default=180, help="seconds a host has to come back with the new version")
-    p.add_argument("--approval-timeout", type=float, default=600.0, help="seconds to wait for a held wave's approval")
+    g = p.add_argument_group("rollout (the center's controls)")
+    g.add_argument("--canary", type=int, default=1, help="hosts in the first wave (default 1)")
+    g.add_argument("--growth", type=float, default=2.0, help="each later wave this many times the previous (default 2)")
+    g.add_argument("--max-failures", type=int, default=0, help="stop after more failed hosts than this (default 0)")
+    g.add_argument("--pause", type=float, default=0.0, help="seconds between waves")
+    p.add_argument("--wait", type=int, default=180, help="seconds a host has to come back with the new version before it rolls back")
+    p.add_argument("--approval-timeout", type=float, default=600.0, help="seconds to wait for the job's approval")
+    p.add_argument("--detach", action="store_true", help="submit and return; follow with starling job JOB")
     p.add_argument("--json", action="store_true")
     p.set_defaults(fn=cmd_upgrade)

@@ -124,6 +124,7 @@ class ErrorCode(enum.StrEnum):
     A020 = ("A020", "killed with its agent; not run again", "The agent stopped while the task ran and the task's whole process tree was killed with it; to stay at-most-once it is not re-run. Check the host and retry if safe.")
     A021 = ("A021", "file changed while it was being read", "Something wrote to the file during the transfer; retry when it is quiet (or copy a snapshot).")
     A022 = ("A022", "wrong kind of path: a directory where a file is expected, or the other way round", "Check the destination: copying a directory needs a directory target and a file needs a file path (or an existing directory ending in /).")
+    A023 = ("A023", "agent upgrade not confirmed: the host did not come back on the new version", "The upgrade helper rolled the host back to the version it ran; its upgrade.log in the agent's state dir says why (install failed, or the new version did not connect in time).")
 
     # --- environment --------------------------------------------------------------
     E001 = ("E001", "host offline: agent not connected", "The host is down, unreachable, or its agent is not running; check the host and `systemctl status starling-agent`.")
