@@ -289,17 +289,19 @@ class Rollouts:
         """Pause (``held``) or resume a job's rollout; C004 without one, C026 once it ended."""
         store = self.center.store
         job = await store.job(job_id)
-        rec = await store.call(_record, store.sync, job_id)
-        if job is None or rec is None:
-            raise StarlingError(f"job {job_id} has no rollout to {'pause' if pause else 'resume'}", code=ErrorCode.C004)
-        if job["state"] in ("done", "cancelled", "rejected") or rec["state"] in ("done", "stopped"):
-            raise StarlingError(f"the rollout of job {job_id} is already {rec['state'] if rec['state'] in ('done', 'stopped') else job['state']}", code=ErrorCode.C026)
-        if pause and rec["state"] != "held":
-            await store.call(_update, store.sync, job_id, rec["released"], state="held", reason=f"paused by {account}")
-        elif not pause and rec["state"] == "held":
-            # Between waves it waits out its pause again; otherwise it goes on now.
-            back = "paused" if rec["next_at"] else "running"
-            await store.call(_update, store.sync, job_id, rec["released"], state=back, reason="")
+        for _ in range(10):  # the compare-and-set on ``released`` loses to a concurrent release: read again
+            rec = await store.call(_record, store.sync, job_id)
+            if job is None or rec is None:
+                raise StarlingError(f"job {job_id} has no rollout to {'pause' if pause else 'resume'}", code=ErrorCode.C004)
+            if job["state"] in ("done", "cancelled", "rejected") or rec["state"] in ("done", "stopped"):
+                raise StarlingError(f"the rollout of job {job_id} is already {rec['state'] if rec['state'] in ('done', 'stopped') else job['state']}", code=ErrorCode.C026)
+            if pause == (rec["state"] == "held"):
+                break
+            # Resumed between waves, it waits out its pause again; otherwise it goes on now.
+            state = "held" if pause else ("paused" if rec["next_at"] else "running")
+            if await store.call(_update, store.sync, job_id, rec["released"], state=state, reason=f"paused by {account}" if pause else ""):
+                break
+        if not pause:
             await self.advance({job_id})
         self.center._audit(account, "job.rollout_paused" if pause else "job.rollout_resumed", job_id, {})
         status = await self.status(job_id)
