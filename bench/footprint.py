@@ -74,6 +74,7 @@ VARIANTS = [
     Variant("patch: one carrier", patches=["carriers"], note="applied in 5a02339: same as control now"),
     Variant("patch: ctypes prctl", patches=["ctypes-libc"]),
     Variant("-OO (no docstrings, no asserts)", pyflags=["-OO"]),
+    Variant("-X no_debug_ranges (no column tables in code objects)", pyflags=["-X", "no_debug_ranges"]),
     Variant("PYTHONMALLOC=malloc", env={"PYTHONMALLOC": "malloc"}),
     Variant("all patches", patches=ALL_PATCHES, then_task=True),
     Variant("all patches + ARENA_MAX=2 + trim", patches=ALL_PATCHES, env={"MALLOC_ARENA_MAX": "2"}, trim=True),
@@ -331,7 +332,7 @@ def main() -> None:
         time.sleep(args.idle)
         idle = smaps(pid)
         maps = mappings(pid)
-        ran = cli(home, "run", "--host", agent["hostname"], "--json", "--", "true")
+        ran = cli(home, "run", "--host", agent["hostname"], "--json", "--timeout", "120", "--", "true")
         if ran.returncode != 0:
             raise SystemExit(ran.stdout + ran.stderr)
         time.sleep(2)
