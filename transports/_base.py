@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import abc
 import logging
-from collections.abc import Awaitable, Callable
-from importlib.metadata import entry_points
+from collections.abc import Awaitable, Callable, Iterable
 from ssl import SSLContext
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -203,12 +202,30 @@ async def run_handler(handler: Handler, channel: Channel) -> None:
 
 
 _carriers: dict[str, Carrier] = {}
+#: Where carrier entry points come from: ``importlib.metadata`` unless a process that
+#: read them elsewhere says otherwise (the agent: agent_core._index).
+_entry_points: Callable[[str], Iterable[Any]] | None = None
+
+
+def use_entry_points(source: Callable[[str], Iterable[Any]] | None) -> None:
+    """Read entry-point groups through ``source(group)`` (items with ``name`` and
+    ``load()``), not ``importlib.metadata``; ``None`` goes back to it."""
+    global _entry_points
+    _entry_points = source
+
+
+def _group(group: str) -> Iterable[Any]:
+    if _entry_points is not None:
+        return _entry_points(group)
+    from importlib.metadata import entry_points
+
+    return entry_points(group=group)
 
 
 def _load_carriers(only: str | None = None) -> None:
     """Import carrier entry points: those named ``only`` (the usual case, so an
     agent on TCP never imports QUIC's or HTTP's libraries), or all of them."""
-    for ep in entry_points(group="starling.transports"):
+    for ep in _group("starling.transports"):
         if only is not None and ep.name != only:
             continue
         try:
