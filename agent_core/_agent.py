@@ -23,7 +23,6 @@ import trio
 from transports import (
     Ack,
     Cancel,
-    Catalogue,
     Channel,
     ChunkAck,
     ChunkData,
@@ -146,7 +145,7 @@ class Agent:
         write_private(self._cred_file, msgspec.json.encode(enrollment))
         return enrollment
 
-    async def _catalogue(self) -> tuple[str, Catalogue] | None:
+    async def _catalogue(self) -> tuple[str, msgspec.Raw] | None:
         """What this agent can run, for the center's policy (built once per set of
         installed plugins, in a child process; see :mod:`agent_core._declare`)."""
         cache = Path(self.config.cache_dir) if self.config.cache_dir else self.state_dir

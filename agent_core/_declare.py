@@ -50,6 +50,8 @@ class Declared(msgspec.Struct):
     """What the ``--index`` child prints: the catalogue's cache key and the entry points."""
 
     fingerprint: str
+    #: The catalogue's digest, so that the agent never decodes the document itself.
+    digest: str
     index: dict[str, list[tuple[str, str, str, str]]]
 
 
@@ -63,10 +65,11 @@ def fingerprint(extra_paths: Sequence[str] = (), group: str = ENTRY_POINT_GROUP,
     return h.hexdigest()[:32]
 
 
-def catalogue_for(cache_dir: Path, extra_paths: Sequence[str] = ()) -> tuple[str, Catalogue]:
-    """``(digest, catalogue)`` for what is installed now, through the ``--index`` child
-    (which builds the catalogue into the cache when it is not there). Installs the
-    entry points the child read for this process (:mod:`agent_core._index`).
+def catalogue_for(cache_dir: Path, extra_paths: Sequence[str] = ()) -> tuple[str, msgspec.Raw]:
+    """``(digest, catalogue as JSON)`` for what is installed now, through the ``--index``
+    child (which builds the catalogue into the cache when it is not there). The agent
+    sends the document as it is, never decoded (hundreds of schemas would leave its heap
+    fragmented). Installs the entry points the child read (:mod:`agent_core._index`).
 
     Blocking; call it from a worker thread.
     """
@@ -87,8 +90,7 @@ def catalogue_for(cache_dir: Path, extra_paths: Sequence[str] = ()) -> tuple[str
     from transports import use_entry_points
 
     use_entry_points(entries)
-    cat = msgspec.json.decode((cache_dir / f"catalogue-{declared.fingerprint}.json").read_bytes(), type=Catalogue)
-    return catalogue_digest(cat), cat
+    return declared.digest, msgspec.Raw((cache_dir / f"catalogue-{declared.fingerprint}.json").read_bytes())
 
 
 def _index_main(cache_dir: Path, extra_paths: Sequence[str]) -> int:
@@ -97,10 +99,11 @@ def _index_main(cache_dir: Path, extra_paths: Sequence[str]) -> int:
     fp = fingerprint(extra_paths, refs=index[ENTRY_POINT_GROUP])
     cache = cache_dir / f"catalogue-{fp}.json"
     try:
-        msgspec.json.decode(cache.read_bytes(), type=Catalogue)
+        cat = msgspec.json.decode(cache.read_bytes(), type=Catalogue)
     except (OSError, msgspec.DecodeError, msgspec.ValidationError):
-        _write_cache(cache, msgspec.json.encode(build_catalogue(PluginHost())))
-    out = Declared(fp, {g: [(r.name, r.value, r.dist, r.dist_version) for r in refs] for g, refs in index.items()})
+        cat = build_catalogue(PluginHost())
+        _write_cache(cache, msgspec.json.encode(cat))
+    out = Declared(fp, catalogue_digest(cat), {g: [(r.name, r.value, r.dist, r.dist_version) for r in refs] for g, refs in index.items()})
     sys.stdout.buffer.write(msgspec.json.encode(out))
     return 0
 

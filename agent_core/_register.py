@@ -60,14 +60,15 @@ async def register(
     version: str,
     ctx: ssl.SSLContext | None,
     public_key: bytes = b"",
-    catalogue: tuple[str, Catalogue] | None = None,
+    catalogue: tuple[str, Catalogue | msgspec.Raw] | None = None,
 ) -> Enrollment:
     """Register with the first center that answers; raise RegistrationError.
 
     :param public_key: the agent's Ed25519 public key (raw); the credential the
         center returns is bound to it.
-    :param catalogue: ``(digest, catalogue)`` of the actions this agent can run.
-        The digest goes first; the document only when the center asks for it.
+    :param catalogue: ``(digest, catalogue)`` of the actions this agent can run (the
+        document decoded, or its JSON as it is). The digest goes first; the document
+        only when the center asks for it.
     """
     doc: dict[str, Any] = {"token": token, "identity": msgspec.to_builtins(identity), "version": version}
     if public_key:
@@ -76,10 +77,10 @@ async def register(
         doc["public_key"] = base64.b64encode(public_key).decode()
     if catalogue is not None:
         doc["catalogue_digest"] = catalogue[0]
-    enrollment = await _register_once(centers, json.dumps(doc).encode(), ctx)
+    enrollment = await _register_once(centers, msgspec.json.encode(doc), ctx)
     if enrollment.catalogue_wanted and catalogue is not None:
-        doc["catalogue"] = msgspec.to_builtins(catalogue[1])
-        enrollment = await _register_once(centers, json.dumps(doc).encode(), ctx)
+        doc["catalogue"] = catalogue[1] if isinstance(catalogue[1], msgspec.Raw) else msgspec.to_builtins(catalogue[1])
+        enrollment = await _register_once(centers, msgspec.json.encode(doc), ctx)
     return enrollment
 
 

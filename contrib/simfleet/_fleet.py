@@ -27,7 +27,7 @@ import trio
 from agent_core._declare import catalogue_for
 from agent_core._identity import Identity
 from agent_core._register import Enrollment, RegistrationError, register
-from transports import Catalogue, ErrorCode, client_context
+from transports import ErrorCode, client_context
 
 from ._agent import SOFTWARE, SimAgent
 from ._journal import FleetJournal
@@ -102,7 +102,7 @@ class SimFleet:
         self._limiter = trio.CapacityLimiter(max(1, concurrency))
         self._pending: dict[str, list[Any]] = {}
         self._nursery: trio.Nursery | None = None
-        self._catalogue: tuple[str, Catalogue] | None = None
+        self._catalogue: tuple[str, msgspec.Raw] | None = None
         self._catalogue_lock = trio.Lock()
         self._files: Any = None
 
