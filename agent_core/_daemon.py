@@ -15,9 +15,11 @@ from transports import StarlingError, setup_logging
 
 from ._config import ConfigError, load_config, tighten_secret_files
 from ._identity import collect_identity
-from ._libc import set_child_subreaper
+from ._libc import set_child_subreaper, trim_heap
 
 log = logging.getLogger("starling.agent")
+#: Seconds after the first connection before the start-up heap is trimmed.
+SETTLE = 5.0
 
 
 async def _serve(config_path: str | None) -> int:
@@ -38,7 +40,15 @@ async def _serve(config_path: str | None) -> int:
                     nursery.cancel_scope.cancel()
                     return
 
+            async def settle() -> None:
+                # Start-up (config, identity, registration, TLS handshakes) leaves freed
+                # heap behind; once connected and quiet, hand it back to the OS (glibc).
+                await agent.connected.wait()
+                await trio.sleep(SETTLE)
+                trim_heap()
+
             nursery.start_soon(watch)
+            nursery.start_soon(settle)
             try:
                 await agent.run()
             except StarlingError as exc:
