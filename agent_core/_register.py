@@ -1,12 +1,17 @@
 """Enrollment with the center over HTTPS.
 
 The stdlib client is used on purpose: registration happens once per start, and
-keeping httpx out of the idle agent saves several MB of resident memory.
+keeping httpx out of the idle agent saves several MB of resident memory. The POST
+itself runs in a short-lived child interpreter (:data:`CHILD`), so that ``urllib``,
+``http.client`` and the ``email`` package they pull (~1.3 MB, 20 modules) never load
+into the long-running agent; the child gets the same TLS settings (the files behind the
+agent's context, rebuilt with :func:`transports.client_context`).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import ssl
 from typing import Any
 
@@ -38,6 +43,52 @@ class Enrollment(msgspec.Struct, kw_only=True):
 
 class RegistrationError(StarlingError):
     code = ErrorCode.C017
+
+
+#: The directory holding this agent_core and transports (packaged or not), for the child.
+_HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+#: The child's program: one POST, the request on stdin, ``{"status", "body"}`` or
+#: ``{"error"}`` (a connection or TLS failure) as JSON on stdout.
+CHILD = """
+import base64, json, ssl, sys, urllib.error, urllib.request
+from transports import client_context
+req = json.load(sys.stdin)
+tls = req["tls"]
+ctx = client_context(tls["ca_file"], cert_file=tls["cert_file"], key_file=tls["key_file"])
+r = urllib.request.Request(req["url"], data=req["body"].encode(), method="POST", headers={"Content-Type": "application/json"})
+try:
+    with urllib.request.urlopen(r, context=ctx, timeout=15) as resp:
+        out = {"status": resp.status, "body": base64.b64encode(resp.read()).decode()}
+except urllib.error.HTTPError as exc:
+    out = {"status": exc.code, "body": base64.b64encode(exc.read()).decode()}
+except (OSError, ssl.SSLError) as exc:
+    out = {"error": str(exc)}
+json.dump(out, sys.stdout)
+"""
+
+
+async def _post_in_child(url: str, body: bytes, ctx: ssl.SSLContext | None) -> tuple[int, bytes]:
+    """:func:`_post` in a child interpreter (see the module docstring)."""
+    import base64
+    import sys
+
+    from transports import tls_files
+
+    files = tls_files(ctx)
+    if ctx is not None and files is None:  # a context not made by transports: no files to pass on
+        return await trio.to_thread.run_sync(_post, url, body, ctx, abandon_on_cancel=True)
+    tls = {"ca_file": files.ca_file if files else None, "cert_file": files.cert_file if files else None, "key_file": files.key_file if files else None}
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([_HERE, *([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])])
+    request = json.dumps({"url": url, "body": body.decode(), "tls": tls}).encode()  # the token travels on a pipe, never argv
+    with trio.fail_after(60):
+        proc = await trio.run_process([sys.executable, "-c", CHILD], stdin=request, capture_stdout=True, capture_stderr=True, env=env, check=False)
+    if proc.returncode != 0:
+        raise OSError(f"registration helper failed: {proc.stderr.decode(errors='replace')[-500:]}")
+    out = json.loads(proc.stdout)
+    if "error" in out:
+        raise OSError(out["error"])
+    return int(out["status"]), base64.b64decode(out["body"])
 
 
 def _post(url: str, body: bytes, ctx: ssl.SSLContext | None) -> tuple[int, bytes]:
@@ -89,8 +140,8 @@ async def _register_once(centers: list[str], body: bytes, ctx: ssl.SSLContext | 
     for base in centers:
         url = base.rstrip("/") + "/v1/agents/register"
         try:
-            status, data = await trio.to_thread.run_sync(_post, url, body, ctx, abandon_on_cancel=True)
-        except (OSError, ssl.SSLError) as exc:
+            status, data = await _post_in_child(url, body, ctx)
+        except (OSError, ssl.SSLError, trio.TooSlowError) as exc:
             errors.append(f"{base}: {exc}")
             continue
         if status == 200:
