@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import signal
@@ -70,7 +69,34 @@ def _json_file(path: str | None) -> list[dict[str, object]] | None:
     return doc
 
 
+def _plain_run(argv: list[str]) -> tuple[bool, str | None]:
+    """``(True, config)`` for the daemon's usual command line, ``[--config PATH | -c PATH
+    | --config=PATH] [run]`` as systemd and ``starling up`` start it, read without
+    argparse (which, with gettext, would stay in the idle agent: ~0.4 MB); ``(False,
+    None)`` for anything else, which argparse reads."""
+    args, config = list(argv), None
+    if args and args[0].startswith("--config="):
+        config = args.pop(0).split("=", 1)[1]
+    elif len(args) >= 2 and args[0] in ("--config", "-c") and not args[1].startswith("-"):
+        config = args[1]
+        del args[:2]
+    if args in ([], ["run"]):
+        return True, config
+    return False, None
+
+
 def main(argv: list[str] | None = None) -> int:
+    plain, config = _plain_run(sys.argv[1:] if argv is None else argv)
+    if plain:
+        try:
+            return trio.run(_serve, config)
+        except (ConfigError, ValueError, OSError) as exc:
+            print(f"starling-agent: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            return 130
+    import argparse
+
     parser = argparse.ArgumentParser(prog="starling-agent", description="The Starling agent daemon.")
     parser.add_argument("--config", "-c", help="agent TOML config (env STARLING_* overrides it)")
     sub = parser.add_subparsers(dest="cmd")
