@@ -11,7 +11,6 @@ from ._base import (
     run_handler,
     send_if_open,
     split_host_port,
-    use_entry_points,
 )
 from ._codec import (
     DEFAULT_MAX_FRAME,
@@ -198,6 +197,5 @@ __all__ = [
     "tighten_private",
     "tls_files",
     "trim_memory",
-    "use_entry_points",
     "write_private",
 ]

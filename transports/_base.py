@@ -202,24 +202,11 @@ async def run_handler(handler: Handler, channel: Channel) -> None:
 
 
 _carriers: dict[str, Carrier] = {}
-#: Where carrier entry points come from: ``importlib.metadata`` unless a process that
-#: read them elsewhere says otherwise (the agent: agent_core._index).
-_entry_points: Callable[[str], Iterable[Any]] | None = None
-
-
-def use_entry_points(source: Callable[[str], Iterable[Any]] | None) -> None:
-    """Read entry-point groups through ``source(group)`` (items with ``name`` and
-    ``load()``), not ``importlib.metadata``; ``None`` goes back to it."""
-    global _entry_points
-    _entry_points = source
-
-
 def _group(group: str) -> Iterable[Any]:
-    if _entry_points is not None:
-        return _entry_points(group)
-    from importlib.metadata import entry_points
+    # The agent installs the entry points its declaring child read (no importlib.metadata).
+    from ._entrypoints import entries
 
-    return entry_points(group=group)
+    return entries(group)
 
 
 def _load_carriers(only: str | None = None) -> None:
