@@ -88,7 +88,7 @@ def classify_overdue(row: dict[str, Any]) -> tuple[str, str, str, str] | None:
 def _upgrade_tasks(store: Store, task_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     """The non-final tasks among these that belong to ``agent.upgrade`` jobs."""
     q = (
-        sa.select(tasks.c.id, tasks.c.agent_id, tasks.c.created, jobs.c.params)
+        sa.select(tasks.c.id, tasks.c.agent_id, jobs.c.params)
         .select_from(tasks.join(jobs, jobs.c.id == tasks.c.job_id))
         .where(tasks.c.id.in_(list(task_ids)), jobs.c.action == ACTION, tasks.c.state.in_(NON_FINAL))
     )
@@ -113,10 +113,12 @@ def _hold(store: Store, results: list[Result], info: dict[str, dict[str, Any]], 
             except (ValueError, AttributeError):
                 wait = float(DEFAULT_WAIT)
             frm, to = str(sched.get("from", "")), str(sched.get("to", ""))
-            host = conn.execute(sa.select(agents.c.version, agents.c.registered).where(agents.c.id == meta["agent_id"])).first()
+            host = conn.execute(sa.select(agents.c.version).where(agents.c.id == meta["agent_id"])).first()
             doc = {"from": frm, "to": to, "result": "upgrading", "now": frm}
             values: dict[str, Any] = {"stdout": r.stdout, "stderr": r.stderr, "running": r.started or now}
-            if host is not None and to and host.version == to and host.registered >= meta["created"]:
+            # The action refuses to run on a host already on ``to`` (A002), so a host that
+            # runs ``to`` now re-registered with it after the action ran.
+            if host is not None and to and host.version == to:
                 values |= {"state": "succeeded", "code": "", "message": f"upgraded {frm} -> {to}", "finished": now,
                            "data": json.dumps(doc | {"result": "upgraded", "now": to})}
             else:
