@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import ssl
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -39,6 +40,11 @@ class Enrollment(msgspec.Struct, kw_only=True):
     center_keys: dict[str, str] = {}
     #: The center does not know the catalogue digest we sent: send the document.
     catalogue_wanted: bool = False
+
+
+#: Posts a JSON body to a URL and returns ``(status, body)``; raises OSError
+#: (or ssl.SSLError) when the center cannot be reached.
+Poster = Callable[[str, bytes], Awaitable[tuple[int, bytes]]]
 
 
 class RegistrationError(StarlingError):
@@ -112,6 +118,7 @@ async def register(
     ctx: ssl.SSLContext | None,
     public_key: bytes = b"",
     catalogue: tuple[str, Catalogue | msgspec.Raw] | None = None,
+    post: Poster | None = None,
 ) -> Enrollment:
     """Register with the first center that answers; raise RegistrationError.
 
@@ -120,6 +127,8 @@ async def register(
     :param catalogue: ``(digest, catalogue)`` of the actions this agent can run (the
         document decoded, or its JSON as it is). The digest goes first; the document
         only when the center asks for it.
+    :param post: how to post (default: the stdlib client in a child interpreter, see the
+        module docstring; a simulated fleet passes a pooled client).
     """
     doc: dict[str, Any] = {"token": token, "identity": msgspec.to_builtins(identity), "version": version}
     if public_key:
@@ -128,19 +137,24 @@ async def register(
         doc["public_key"] = base64.b64encode(public_key).decode()
     if catalogue is not None:
         doc["catalogue_digest"] = catalogue[0]
-    enrollment = await _register_once(centers, msgspec.json.encode(doc), ctx)
+    if post is None:
+
+        async def post(url: str, body: bytes) -> tuple[int, bytes]:
+            return await _post_in_child(url, body, ctx)
+
+    enrollment = await _register_once(centers, msgspec.json.encode(doc), post)
     if enrollment.catalogue_wanted and catalogue is not None:
         doc["catalogue"] = catalogue[1] if isinstance(catalogue[1], msgspec.Raw) else msgspec.to_builtins(catalogue[1])
-        enrollment = await _register_once(centers, msgspec.json.encode(doc), ctx)
+        enrollment = await _register_once(centers, msgspec.json.encode(doc), post)
     return enrollment
 
 
-async def _register_once(centers: list[str], body: bytes, ctx: ssl.SSLContext | None) -> Enrollment:
+async def _register_once(centers: list[str], body: bytes, post: Poster) -> Enrollment:
     errors: list[str] = []
     for base in centers:
         url = base.rstrip("/") + "/v1/agents/register"
         try:
-            status, data = await _post_in_child(url, body, ctx)
+            status, data = await post(url, body)
         except (OSError, ssl.SSLError, trio.TooSlowError) as exc:
             errors.append(f"{base}: {exc}")
             continue

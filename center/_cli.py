@@ -258,7 +258,10 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         import hashlib
         from pathlib import Path
 
-        digest = hashlib.sha256(Path(args.wheel).read_bytes()).hexdigest()
+        try:
+            digest = hashlib.sha256(Path(args.wheel).read_bytes()).hexdigest()
+        except OSError as exc:
+            raise StarlingError(f"cannot read {args.wheel}: {exc.strerror}", code=ErrorCode.C001) from exc
         sig = _publisher_sign(args.key, digest)
         _emit_json({"wheel": args.wheel, "sha256": digest, "signature": sig}) if args.json else print(sig)
         return 0
@@ -306,8 +309,8 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise StarlingError(f"cannot read {args.wheel}: {exc.strerror}", code=ErrorCode.C001) from exc
         job = _call(args, "agent.install", _sign_params(args, data))
-    elif args.plugins_cmd == "rollback":
-        job = _call(args, "agent.rollback", {"dist": args.dist})
+    elif args.plugins_cmd in ("rollback", "uninstall"):
+        job = _call(args, f"agent.{args.plugins_cmd}", {"dist": args.dist})
     else:
         raise StarlingError(f"unknown plugins command {args.plugins_cmd}", code=ErrorCode.C001)
     if args.json:
@@ -320,7 +323,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 def cmd_plugin_new(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from agent_core._scaffold import new_plugin
+    from agent_core.host import new_plugin
 
     try:
         path = new_plugin(args.name, Path(args.dest))
@@ -500,13 +503,60 @@ def cmd_audit(args: argparse.Namespace) -> int:
             print_report(doc, console, err_console)
         return 0 if doc["ok"] else 1
     client = Client.from_profile(args.api)
-    doc = client.request("GET", "/v1/audit", params={"after": args.after, "limit": args.limit})
+    if args.audit_cmd == "replay":
+        return _replay(client, args)
+    params: dict[str, Any] = {"after": args.after, "limit": args.limit}
+    if args.subject:
+        params["subject"] = args.subject
+    doc = client.request("GET", "/v1/audit", params=params)
     if args.json:
         _emit_json(doc)
     else:
         for r in doc["records"]:
             when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["time"]))
             console.print(f"{r['seq']:>6} {when} [bold]{r['actor']}[/bold] {r['kind']} {r['subject']}")
+    return 0
+
+
+def _replay(client: Any, args: argparse.Namespace) -> int:
+    """Print a terminal session's output from the audit log, in order (docs/console.md)."""
+    from ._termrecord import replay_events
+
+    records: list[dict[str, Any]] = []
+    after = 0
+    while True:
+        page = client.request("GET", "/v1/audit", params={"after": after, "limit": 10000, "subject": args.session})["records"]
+        records += [r for r in page if r["subject"] == args.session and r["kind"].startswith("terminal.")]
+        if len(page) < 10000:
+            break
+        after = page[-1]["seq"]
+    if not records:
+        raise StarlingError(f"no terminal session {args.session} in the audit log", code=ErrorCode.C004)
+    events = list(replay_events(records, args.session))
+    if args.json:
+        _emit_json({"session": args.session, "records": [r for r in records if r["kind"] != "terminal.record"],
+                    "events": [{"t": t, "kind": {"i": "input", "o": "output", "r": "refused"}[k], "text": x} for t, k, x in events]})
+        return 0
+    opened = next((r for r in records if r["kind"] == "terminal.open"), None)
+    if opened is not None:
+        d = opened["detail"] or {}
+        err_console.print(f"session {args.session}: {opened['actor']} on {d.get('hostname') or d.get('host')} "
+                          f"at {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(opened['time']))} (job {d.get('job')})")
+    last = 0.0
+    for t, kind, text in events:
+        if args.timing and t > last:
+            time.sleep(min(t - last, 5.0) / max(args.speed, 0.01))
+        last = t
+        if kind == "o":
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        elif kind == "r" and args.refused:
+            err_console.print(f"[red]refused[/red] {text}")
+    closed = next((r for r in records if r["kind"] == "terminal.close"), None)
+    if closed is not None:
+        d = closed["detail"] or {}
+        err_console.print(f"\nended: {d.get('message') or ''} status={d.get('status')} code={d.get('code')} "
+                          f"refused={d.get('refused')}{' (output record cut at the cap)' if d.get('truncated') else ''}")
     return 0
 
 
@@ -613,6 +663,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--proxies", type=int, default=1, help="how many proxies (default 1); agents spread over them")
     p.add_argument("--port", type=int, default=8470, help="first port: API, then the center's proxy link, then two per proxy (0 = pick free ports)")
     p.add_argument("--no-demo", action="store_true", help="skip the demo command")
+    p.add_argument("--allow-origin", action="append", metavar="ORIGIN",
+                   help="a page origin (https://portal.example:8443) that may embed the web terminal with a token (repeatable)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(fn=cmd_up)
 
@@ -651,7 +703,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_cp(sub)
 
-    p = sub.add_parser("plugins", help="plugins on hosts: list, enable, disable, install a wheel, roll back; doc")
+    p = sub.add_parser("plugins", help="plugins on hosts: list, enable, disable, install a wheel, roll back, uninstall; doc")
     psub = p.add_subparsers(dest="plugins_cmd", required=True, metavar="WHAT")
     for name, helptext in (
         ("list", "plugins per host (one host: the full table)"),
@@ -659,6 +711,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("disable", "disable plugins on the selected hosts"),
         ("install", "install a plugin wheel on the selected hosts, no restart"),
         ("rollback", "go back to the previous version of a plugin package"),
+        ("uninstall", "remove a plugin package from the selected hosts"),
     ):
         q = psub.add_parser(name, help=helptext)
         _add_targets(q)
@@ -672,8 +725,8 @@ def build_parser() -> argparse.ArgumentParser:
             q.add_argument("--wheel", required=True, help="the .whl file")
             q.add_argument("--key", help="sign with this publisher key (PEM) before sending")
             q.add_argument("--signature", help="the publisher's signature (from `starling plugins sign`)")
-        if name == "rollback":
-            q.add_argument("dist", help="distribution name, e.g. starling_hello")
+        if name in ("rollback", "uninstall"):
+            q.add_argument("dist", help="the package as `install` reports it, e.g. starling_hello (or starling-hello)")
     q = psub.add_parser("keygen", help="make a plugin publisher key (the center trusts its public half)")
     q.add_argument("out", help="where to write the private key (PEM, 0600)")
     q.add_argument("--json", action="store_true")
@@ -766,7 +819,14 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--json", action="store_true")
     q = asub.add_parser("rotate-key", help="add a new audit key to the center's key ring (old records stay verifiable)")
     q.add_argument("-c", "--config", required=True, help="the center.toml whose audit key ring to rotate")
+    q = asub.add_parser("replay", help="print a web-terminal session's output from the audit log, in order")
+    q.add_argument("session", help="the session id (the `ready` frame's `session`)")
+    q.add_argument("--timing", action="store_true", help="pause between outputs as the session did (at most 5 s each)")
+    q.add_argument("--speed", type=float, default=1.0, help="with --timing: play this many times faster")
+    q.add_argument("--refused", action="store_true", help="also show refused lines (on stderr)")
+    q.add_argument("--json", action="store_true")
     q = asub.add_parser("list")
+    q.add_argument("--subject", help="only records about this subject (a job, an account, a terminal session)")
     q.add_argument("--after", type=int, default=0)
     q.add_argument("--limit", type=int, default=50)
     q.add_argument("--json", action="store_true")

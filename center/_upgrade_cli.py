@@ -4,7 +4,7 @@ the center's rollout controls.
 It submits ONE ``agent.upgrade`` job with a rollout (canary wave first, growing waves,
 ``--max-failures`` as the error threshold); the center releases each wave when the
 previous one is back on the new version, fails a host that comes back on its old
-version or not at all (A025; its agent rolls itself back, plugins/agent/upgrade.py) and
+version or not at all (A026; its agent rolls itself back, plugins/agent/upgrade.py) and
 stops the rollout past the threshold (C034 for the hosts left). The job is held for
 approval like any agent replacement (center/action_rules.toml). ``starling job JOB
 --pause | --resume | --cancel`` controls it while it runs; ``--detach`` returns at once.

@@ -13,8 +13,8 @@ anything was proved, so the center keeps it open:
   ("upgrading"), its deadline moved to the job's ``wait`` plus a margin;
 * the host re-registers (every agent start does, with its package version): on the new
   version the task succeeds ("upgraded FROM -> TO"); on any other version it fails with
-  A025 (the helper rolled the host back);
-* the host is not back in time: the sweeper fails it with A025 too.
+  A026 (the helper rolled the host back);
+* the host is not back in time: the sweeper fails it with A026 too.
 
 Only then does the rollout count the task final, so a wave's failures stop the next
 wave. Every task keeps ``{"from", "to", "result", "now"}`` in its data: the record of
@@ -71,13 +71,13 @@ class Upgrades:
         store = self.center.store
         touched = await store.call(_conclude, store.sync, agent_id, version)
         if touched:
-            await self.center._settle(touched)
+            await self.center.settle(touched)
 
 
 def classify_overdue(row: dict[str, Any]) -> tuple[str, str, str, str] | None:
     """The sweeper's verdict on an upgrade that did not come back in time."""
     if row.get("action") == ACTION and row.get("state") == "running":
-        return (row["id"], "failed", ErrorCode.A025.value,
+        return (row["id"], "failed", ErrorCode.A026.value,
                 "the host did not come back on the new version in time; its agent rolls back to the version it ran")
     return None
 
@@ -155,7 +155,7 @@ def _conclude(store: Store, agent_id: str, version: str) -> set[str]:
             if version == to:
                 row = {"st": "succeeded", "code": "", "msg": f"upgraded {frm} -> {to}", "res": "upgraded"}
             else:
-                row = {"st": "failed", "code": ErrorCode.A025.value, "msg": f"the host came back on {version}, not {to}: the upgrade was rolled back",
+                row = {"st": "failed", "code": ErrorCode.A026.value, "msg": f"the host came back on {version}, not {to}: the upgrade was rolled back",
                        "res": "rolled back"}
             rows.append({"tid": t.id, "job": t.job_id, "st": row["st"], "code": row["code"], "msg": row["msg"], "fin": now,
                          "data": json.dumps(doc | {"result": row["res"], "now": version})})

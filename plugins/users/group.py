@@ -11,16 +11,24 @@ can be checked in the same answer.
 from __future__ import annotations
 
 import grp
+from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import (
+    ActionContext,
+    ActionError,
+    ErrorCode,
+    NotFound,
+    Plugin,
+    Risk,
+    action,
+)
 
-from ._common import bad, name_ok, not_found, require_user, shadow_tool
+from ._common import name_ok, require_user, shadow_tool
 
 PLUGIN = Plugin(
     "group",
-    description=__doc__.splitlines()[0],
     domain="users",
     requires=["groupadd", "groupdel", "gpasswd"],
 )
@@ -30,7 +38,7 @@ _PROTECTED = {"root", "sudo", "wheel", "adm", "shadow", "admin"}
 
 class GroupAddParams(msgspec.Struct, forbid_unknown_fields=True):
     name: str
-    gid: int | None = None
+    gid: Annotated[int, msgspec.Meta(ge=1, le=2**31 - 2)] | None = None
     system: bool = False
 
 
@@ -59,7 +67,7 @@ def _group(name: str) -> grp.struct_group:
     try:
         return grp.getgrnam(name)
     except KeyError:
-        raise not_found(f"no group named {name!r}") from None
+        raise NotFound(f"no group named {name!r}") from None
 
 
 def _view(name: str) -> Group:
@@ -78,8 +86,6 @@ async def add(ctx: ActionContext, p: GroupAddParams) -> Group:
         pass
     argv = ["groupadd"]
     if p.gid is not None:
-        if not 0 < p.gid < 2**31 - 1:
-            raise bad("gid: must be between 1 and 2147483646")
         argv += ["-g", str(p.gid)]
     if p.system:
         argv.append("-r")
@@ -112,6 +118,6 @@ async def deluser(ctx: ActionContext, p: MemberParams) -> Group:
     g = _group(p.group)
     require_user(p.user)
     if p.user not in g.gr_mem:
-        raise not_found(f"{p.user} is not a supplementary member of {p.group}")
+        raise NotFound(f"{p.user} is not a supplementary member of {p.group}")
     await shadow_tool(ctx, ["gpasswd", "-d", p.user, p.group], "gpasswd -d")
     return _view(p.group)

@@ -1,7 +1,7 @@
 """The center's side of agent.upgrade on a real store (SQLite, PostgreSQL, MariaDB): a
 scheduled result keeps the task open, the host's next registration closes it (new
-version: succeeded; any other: A025), a result re-sent after the host came back closes
-it at once, and the sweeper's verdict on one that never came back is A025."""
+version: succeeded; any other: A026), a result re-sent after the host came back closes
+it at once, and the sweeper's verdict on one that never came back is A026."""
 
 from __future__ import annotations
 
@@ -59,10 +59,10 @@ def test_an_upgrade_ends_when_the_host_is_back(store):
     # Back on the old one: the helper rolled it back.
     assert _conclude(store, hosts[1], "1.0-1") == {"ju"}
     back = _task(store, tids[1])
-    assert back["state"] == "failed" and back["code"] == "A025" and back["data"]["result"] == "rolled back"
-    # Never back: the sweeper says A025, not a generic timeout.
+    assert back["state"] == "failed" and back["code"] == "A026" and back["data"]["result"] == "rolled back"
+    # Never back: the sweeper says A026, not a generic timeout.
     row = {"id": tids[2], "state": "running", "action": "agent.upgrade"}
-    assert classify_overdue(row)[2] == "A025"
+    assert classify_overdue(row)[2] == "A026"
     assert classify_overdue({"id": "x", "state": "running", "action": "cmd.run"}) is None
     # A registration with no upgrade in flight changes nothing.
     assert _conclude(store, hosts[0], "1.1-1") == set()

@@ -3,7 +3,7 @@ apt repository in a clean Debian root) is moved 0.1.0 -> 0.1.1 -> 0.1.0 by
 ``starling upgrade``, which submits one ``agent.upgrade`` rollout job to the center
 (approved by a second account); the center closes each host's task only when the host
 re-registers on the new version (center/_upgrades.py). An upgrade to a version that
-cannot be installed rolls back (A025) and stops the rollout.
+cannot be installed rolls back (A026) and stops the rollout.
 
 The root has no systemd; a shell loop restarts the agent when it exits, as
 ``Restart=always`` would, and the upgrade helper signals the agent instead of calling
@@ -192,7 +192,7 @@ def test_and_back(fleet):
 def test_failed_upgrade_rolls_back_and_stops(fleet):
     rc, doc = _upgrade(fleet, f"9.9.9-1.{TAG}", "--wait", "10", "--max-failures", "0")
     assert rc == 1 and doc["failed"] == 1 and doc["upgraded"] == 0, doc
-    assert doc["hosts"][0]["result"] == "failed" and doc["hosts"][0]["code"] == "A025", doc["hosts"]
+    assert doc["hosts"][0]["result"] == "failed" and doc["hosts"][0]["code"] == "A026", doc["hosts"]
     assert doc["stopped"] and _job(fleet, doc["job_id"])["rollout"]["state"] == "stopped"
     # The agent rolled itself back: same package, running and connected again.
     assert _installed(fleet) == (V_OLD, V_OLD)

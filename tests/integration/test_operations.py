@@ -171,7 +171,7 @@ def test_metrics_and_readiness_follow_real_activity_and_failures(tmp_path: Path,
         assert delta("starling_center_result_seconds_count") == AGENTS
         assert delta("starling_center_db_batch_size_count", op="create_job") == 1
         assert delta("starling_center_db_batch_size_sum", op="create_job") == AGENTS
-        assert delta("starling_center_db_seconds_count", op="store_results") >= 1
+        assert delta("starling_center_db_seconds_count", op="store_progress") >= 1
         assert delta("starling_center_interceptions_total", verdict="allow") == 1
         assert delta("starling_center_interceptions_total", verdict="block") == 1
         assert delta("starling_center_errors_total", code="C010", where="api") == 1
