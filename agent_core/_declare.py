@@ -60,7 +60,7 @@ class Declared(msgspec.Struct):
 INDEX_CHILD = """
 import json, sys
 from pathlib import Path
-from transports._entrypoints import GROUPS, fingerprint_of, scan
+from transports.entrypoints import GROUPS, fingerprint_of, scan
 cache_dir, extra = Path(sys.argv[1]), sys.argv[2:]
 index = scan(GROUPS)
 fp = fingerprint_of(index["starling.plugins"], extra)

@@ -210,7 +210,7 @@ async def run_handler(handler: Handler, channel: Channel) -> None:
 _carriers: dict[str, Carrier] = {}
 def _group(group: str) -> Iterable[Any]:
     # The agent installs the entry points its declaring child read (no importlib.metadata).
-    from ._entrypoints import entries
+    from .entrypoints import entries
 
     return entries(group)
 
