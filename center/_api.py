@@ -242,11 +242,12 @@ def build_app(center: Center, trail: AuditTrail, *, enroll_token: str, authentic
         if not (isinstance(tags, list) and len(tags) <= 100 and all(isinstance(t, str) and 0 < len(t) <= 128 for t in tags)):
             raise StarlingError("identity.tags must be a list of at most 100 short strings", code=ErrorCode.C001)
         try:
-            pubkey = base64.b64decode(req.public_key, validate=True) if req.public_key else b""
+            pubkey = base64.b64decode(req.public_key, validate=True)
         except ValueError:
             pubkey = b"?"
-        if len(pubkey) not in (0, 32):
-            raise StarlingError("public_key must be a base64 Ed25519 public key", code=ErrorCode.C001)
+        if len(pubkey) != 32:
+            # Every agent has a key: the credential is bound to it, hello proves it, results are signed with it.
+            raise StarlingError("public_key (the agent's base64 Ed25519 public key) is required", code=ErrorCode.C001)
         digest = req.catalogue_digest
         if req.catalogue is not None:
             digest = catalogue_digest(req.catalogue)

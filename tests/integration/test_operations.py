@@ -14,7 +14,6 @@ import ssl
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -79,19 +78,9 @@ def _value(samples: dict[Any, float], name: str, **labels: str) -> float:
 
 
 @pytest.fixture
-def pg_db() -> Iterator[tuple[str, str]]:
-    name = f"starling_ops_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(PG, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"CREATE DATABASE {name}"))
-    except sa.exc.OperationalError as exc:
-        pytest.skip(f"PostgreSQL not reachable at {PG}: {exc}")
-    yield name, sa.engine.make_url(PG).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
-        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-    admin.dispose()
+def pg_db(private_database) -> Iterator[tuple[str, str]]:
+    with private_database(PG, "starling_ops") as url:
+        yield sa.engine.make_url(url).database, url
 
 
 def _set_db_reachable(name: str, reachable: bool) -> None:
