@@ -102,6 +102,23 @@ def _task_view(row: dict[str, Any]) -> dict[str, Any]:
     return view
 
 
+#: Results per ``results`` server-sent event, and characters of stdout/stderr each carries.
+LIVE_BATCH = 500
+LIVE_CLIP = 8192
+
+
+def _live_view(row: dict[str, Any]) -> dict[str, Any]:
+    """A task's view for the live event stream: outputs clipped to :data:`LIVE_CLIP`
+    characters (``clipped`` says so; the job's own route has them whole) and a
+    ``digest`` of the whole outputs, so identical outputs still group together."""
+    view = _task_view(row)
+    out, err = view["stdout"], view["stderr"]
+    view["digest"] = hashlib.sha256(f"{len(out)}:{out}{err}".encode("utf-8", "replace")).hexdigest()[:32]
+    view["clipped"] = len(out) > LIVE_CLIP or len(err) > LIVE_CLIP
+    view["stdout"], view["stderr"] = out[:LIVE_CLIP], err[:LIVE_CLIP]
+    return view
+
+
 def _job_view(job: dict[str, Any], counts: dict[str, int]) -> dict[str, Any]:
     done = sum(n for s, n in counts.items() if s in FINAL_STATES)
     return {
@@ -383,11 +400,22 @@ def build_app(center: Center, *, enroll_token: str, authenticate: Authenticator,
         assert call.job is not None
         job_id = call.job["id"]
 
+        live = call.query["results"]
+
         async def stream() -> Any:
             last = None
+            seen: set[str] = set()
             while True:
                 view = await _fresh(job_id)
                 key = (view["done"], tuple(sorted(view["counts"].items())))
+                if live and view["done"] > len(seen):
+                    # Each result once, as it becomes final: a 10,000-host page never re-reads the whole list.
+                    fresh = [i for i in await store.job_final_ids(job_id) if i not in seen]
+                    for start in range(0, len(fresh), LIVE_BATCH):
+                        chunk = fresh[start:start + LIVE_BATCH]
+                        seen.update(chunk)
+                        rows = [_live_view(r) for r in await store.tasks_by_id(job_id, chunk)]
+                        yield f"event: results\ndata: {msgspec.json.encode({'results': rows}).decode()}\n\n"
                 if key != last:
                     last = key
                     yield f"event: progress\ndata: {msgspec.json.encode(view).decode()}\n\n"
