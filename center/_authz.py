@@ -181,6 +181,8 @@ ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("GET", "/ui/", "console_page", Role.PUBLIC, "The web console", media="text/html", errors=(404,)),
     RouteSpec("GET", "/ui/static/{file}", "console_static", Role.PUBLIC, "A file of the web console", media="text/javascript|text/css|text/html",
               errors=(404,)),
+    RouteSpec("GET", "/ui/embed.js", "console_embed", Role.PUBLIC, "The script a page of another origin loads to embed a terminal",
+              media="text/javascript", errors=(404,)),
     RouteSpec("POST", "/ui/login", "console_login", Role.PUBLIC, "Open a console session with a key id and secret (sets the cookie)",
               audit=True, body="LoginRequest", errors=(400, 401)),
     RouteSpec("GET", "/ui/link", "console_link", Role.PUBLIC, "Open a console session with a one-time login token, then go to /ui/",

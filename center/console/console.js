@@ -43,10 +43,11 @@ function showError(err) {
 }
 
 function show(view) {
-  for (const v of ["login", "run", "history", "fleet"]) $(`#${v}-view`).hidden = v !== view;
+  for (const v of ["login", "run", "history", "fleet", "terminal"]) $(`#${v}-view`).hidden = v !== view;
   for (const b of document.querySelectorAll("nav .tab")) b.classList.toggle("active", b.dataset.view === view);
   if (view === "history") loadHistory().catch(showError);
   if (view === "fleet") loadFleet().catch(showError);
+  if (view === "terminal") termHosts();
 }
 
 // -- login --------------------------------------------------------------------------------------
@@ -364,6 +365,30 @@ function completionChart(view, results) {
       scales: { y: { beginAtZero: true, ticks: { precision: 0 } }, x: { title: { display: true, text: "seconds after submission" } } } },
   });
 }
+
+// -- terminal (term.mjs: xterm.js over the center's WebSocket; the session cookie authenticates) ---
+
+function termHosts() {
+  const sel = $("#term-host"), keep = sel.value;
+  const hosts = state.hosts.filter((h) => h.online).sort((a, b) => (a.hostname < b.hostname ? -1 : 1));
+  sel.replaceChildren(...hosts.map((h) => el("option", { value: h.hostname || h.id }, `${h.hostname}  ${h.ip}  ${h.idc}`)));
+  if (keep) sel.value = keep;
+}
+
+$("#term-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  showError(null);
+  try {
+    const { attach } = await import("/ui/static/term.mjs");
+    if (state.terminal) state.terminal.close();
+    const box = el("div", { class: "term" });
+    $("#term-box").replaceChildren(box);
+    state.terminal = attach(box, { host: $("#term-host").value });
+    window.starlingTerminal = state.terminal;  // for the browser tests and the devtools console
+    $("#term-close").hidden = false;
+  } catch (err) { showError(err); }
+});
+$("#term-close").addEventListener("click", () => { if (state.terminal) state.terminal.close(); $("#term-close").hidden = true; });
 
 window.addEventListener("error", (ev) => showError(ev.error || ev.message));
 window.addEventListener("unhandledrejection", (ev) => showError(ev.reason));

@@ -1,0 +1,181 @@
+// Drives the web terminal in Debian's headless chromium with playwright-core (no browser download):
+// the console's terminal page, then the embed example from another origin, then an origin that is
+// not allowed. Input: env STARLING_API, STARLING_KEY_ID, STARLING_SECRET, HOST (a hostname), PORTAL
+// (an allowed origin serving examples/embed-terminal), STRANGER (the same page on an origin that is
+// not allowed), VICTIM_PID (an agent to kill for the last step), SHOTS, CONSOLE_MODULES, CHROMIUM.
+// Output: one JSON object per line, {"step": ..., ...facts}, then {"done": true}; a failure prints
+// {"step": ..., "error": ...} and exits 1. The Python test asserts on these facts.
+//
+// Only harmless commands are typed: echo, printf, sleep, exit; the interception check types the
+// marker `echo FORBIDDEN-MARKER`, which tests/integration/data/marker-rules.toml blocks.
+import { createRequire } from "node:module";
+
+const require = createRequire(process.env.CONSOLE_MODULES + "/");
+const { chromium } = require("playwright-core");
+
+const api = process.env.STARLING_API;
+const host = process.env.HOST;
+const shots = process.env.SHOTS;
+const out = (doc) => process.stdout.write(JSON.stringify(doc) + "\n");
+let step = "launch";
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run"],
+});
+
+// The terminal object a page exposes: the console's window.starlingTerminal, the example's window.current.
+const screen = (page, name) => page.evaluate((n) => window[n] ? window[n].text() : "", name);
+async function waitScreen(page, name, needle, timeout = 60000) {
+  await page.waitForFunction(([n, s]) => window[n] && window[n].text().includes(s), [name, needle], { timeout, polling: 100 });
+  return screen(page, name);
+}
+async function waitState(page, name, wanted, timeout = 60000) {
+  await page.waitForFunction(([n, w]) => {
+    const t = window[n] && (window[n].terminal || window[n]);
+    return t && w.includes(t.state);
+  }, [name, wanted], { timeout, polling: 100 });
+}
+// Keys go to xterm's hidden textarea inside the shadow root, as a user's would.
+async function type(page, text) {
+  await page.locator(".xterm-helper-textarea").focus();
+  await page.keyboard.type(text, { delay: 5 });
+}
+
+try {
+  const context = await browser.newContext({ ignoreHTTPSErrors: true, bypassCSP: true, viewport: { width: 1200, height: 820 } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(90000);
+
+  step = "console-login";
+  await page.goto(`${api}/ui/`);
+  await page.fill("#key_id", process.env.STARLING_KEY_ID);
+  await page.fill("#secret", process.env.STARLING_SECRET);
+  await page.click("#login-button");
+  await page.waitForFunction(() => Number(document.querySelector("#sel-total").textContent) > 0);
+  await page.click("nav .tab[data-view=terminal]");
+  await page.selectOption("#term-host", host);
+  await page.click("#term-open");
+  await waitState(page, "starlingTerminal", ["open"]);
+  out({ step, status: await page.evaluate(() => window.starlingTerminal.status.textContent) });
+
+  step = "console-type";
+  await type(page, "echo typed-$((6*7))\n");
+  const typed = await waitScreen(page, "starlingTerminal", "typed-42");
+  out({ step, screen: typed });
+
+  step = "console-refused";
+  await type(page, "echo FORBIDDEN-MARKER\n");
+  await page.waitForFunction(() => window.starlingTerminal.refusals.length > 0);
+  const refusal = await page.evaluate(() => window.starlingTerminal.refusals[0]);
+  // The line never reached the shell: the session goes on.
+  await type(page, "echo still-$((2+3))\n");
+  const afterRefusal = await waitScreen(page, "starlingTerminal", "still-5");
+  await page.screenshot({ path: `${shots}/console-terminal.png` });
+  out({ step, refusal, screen: afterRefusal });
+
+  step = "console-ctrl-c";
+  await type(page, "sleep 60\n");
+  await page.waitForTimeout(500);
+  await page.keyboard.press("Control+C");
+  await type(page, "echo after-$((3*3))\n");
+  out({ step, screen: await waitScreen(page, "starlingTerminal", "after-9", 20000) });
+
+  step = "console-binary";
+  // Bytes that are not UTF-8 reach the page as replacement characters; the session survives them.
+  await type(page, "printf 'bin:\\377\\376\\200:end\\n'; echo alive-$((4*4))\n");
+  out({ step, screen: await waitScreen(page, "starlingTerminal", "alive-16") });
+
+  step = "console-paste";
+  // A paste larger than the center takes ([console] terminal_max_input) is refused with its code.
+  const before = await page.evaluate(() => window.starlingTerminal.refusals.length);
+  await page.evaluate(() => window.starlingTerminal.send("x".repeat(200 * 1024)));
+  await page.waitForFunction((n) => {
+    const t = window.starlingTerminal;
+    return t.refusals.length > n || t.state !== "open";
+  }, before);
+  await page.waitForTimeout(300);
+  out({ step, refusals: await page.evaluate(() => window.starlingTerminal.refusals), state: await page.evaluate(() => window.starlingTerminal.state),
+    screen: await screen(page, "starlingTerminal") });
+
+  step = "console-exit";
+  await page.click("#term-open");  // a fresh session, whatever the paste did to the last one
+  await waitState(page, "starlingTerminal", ["open"]);
+  await type(page, "exit\n");
+  await waitState(page, "starlingTerminal", ["closed", "failed"]);
+  out({ step, screen: await screen(page, "starlingTerminal"), state: await page.evaluate(() => window.starlingTerminal.state),
+    reconnect: await page.evaluate(() => !window.starlingTerminal.button.hidden) });
+
+  step = "console-reconnect";
+  await page.evaluate(() => window.starlingTerminal.reconnect());
+  await waitState(page, "starlingTerminal", ["open"]);
+  await type(page, "echo again-$((5*5))\n");
+  out({ step, screen: await waitScreen(page, "starlingTerminal", "again-25") });
+  await page.evaluate(() => window.starlingTerminal.close());
+
+  step = "embed";
+  const portal = await context.newPage();
+  portal.setDefaultTimeout(90000);
+  await portal.goto(`${process.env.PORTAL}?host=${encodeURIComponent(host)}`);
+  await waitState(portal, "current", ["open"]);
+  await type(portal, "echo embedded-$((40+2))\n");
+  const embedded = await waitScreen(portal, "current", "embedded-42");
+  const isolation = await portal.evaluate(() => {
+    const root = document.querySelector("#term").shadowRoot;
+    return {
+      shadow: !!root && !!root.querySelector(".xterm"),
+      // The portal's `div { color: ... !important }` stops at the shadow boundary.
+      statusColor: getComputedStyle(root.querySelector(".status")).color,
+      portalColor: getComputedStyle(document.querySelector("p")).color,
+      // Nothing but Starling is added to the page's globals (xterm comes in as ES modules).
+      globals: Object.keys(window).filter((k) => /xterm|^Terminal$|FitAddon/i.test(k)),
+      xtermInPage: document.querySelectorAll(".xterm").length,
+      center: window.Starling.center,
+      origin: location.origin,
+    };
+  });
+  await portal.screenshot({ path: `${shots}/embed-terminal.png` });
+  out({ step, screen: embedded, isolation });
+
+  step = "embed-bad-token";
+  // A token that is not one: the center says so with its code, in the terminal.
+  await portal.evaluate((h) => {
+    window.bad = Starling.terminal(document.querySelector("#term"), { host: h, token: "not-a-token" });
+  }, host);
+  await waitState(portal, "bad", ["failed", "closed"]);
+  out({ step, screen: await screen(portal, "bad"), status: await portal.evaluate(() => window.bad.terminal.status.textContent) });
+
+  step = "embed-unknown-host";
+  await portal.evaluate(() => { window.nohost = Starling.terminal(document.querySelector("#term"), { host: "no-such-host", token: "x" }); });
+  await waitState(portal, "nohost", ["failed", "closed"]);
+  out({ step, screen: await screen(portal, "nohost") });
+
+  step = "stranger";
+  const stranger = await context.newPage();
+  stranger.setDefaultTimeout(90000);
+  await stranger.goto(`${process.env.STRANGER}?host=${encodeURIComponent(host)}`);
+  await waitState(stranger, "current", ["failed", "closed"]);
+  await stranger.screenshot({ path: `${shots}/embed-refused.png` });
+  out({ step, screen: await screen(stranger, "current"), origin: await stranger.evaluate(() => location.origin) });
+
+  step = "agent-dies";
+  // Last: the agent under an open session is killed; the page says so with a code.
+  await portal.goto(`${process.env.PORTAL}?host=${encodeURIComponent(host)}`);
+  await waitState(portal, "current", ["open"]);
+  await type(portal, "echo before-death\n");
+  await waitScreen(portal, "current", "before-death");
+  process.kill(Number(process.env.VICTIM_PID), "SIGKILL");
+  await waitState(portal, "current", ["failed", "closed"], 120000);
+  out({ step, screen: await screen(portal, "current"), status: await portal.evaluate(() => window.current.terminal.status.textContent) });
+  out({ done: true });
+} catch (err) {
+  const pages = browser.contexts().flatMap((c) => c.pages());
+  for (const [i, p] of pages.entries()) await p.screenshot({ path: `${shots}/failed-${step}-${i}.png`, fullPage: true }).catch(() => {});
+  const screens = [];
+  for (const p of pages) screens.push(await p.evaluate(() => (window.starlingTerminal || window.current) ? (window.starlingTerminal || window.current).text() : "").catch(() => ""));
+  out({ step, error: String(err && err.stack || err), screens });
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}
