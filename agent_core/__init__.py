@@ -11,6 +11,7 @@ from ._plugins import ENTRY_POINT_GROUP, LoadedPlugin, PluginHost
 from ._resident import Resident
 from ._runner import ProcessResult, kill_tree, run_process
 from ._sdk import Action, ActionError, NoParams, Plugin, Risk, Unavailable, action, code
+from ._streams import StreamEnd
 from .hookspecs import hookimpl, hookspec
 
 __all__ = [
@@ -26,8 +27,10 @@ __all__ = [
     "Plugin",
     "PluginHost",
     "ProcessResult",
+    "PtyProcess",
     "Resident",
     "Risk",
+    "StreamEnd",
     "TaskInfo",
     "Unavailable",
     "action",
@@ -36,6 +39,7 @@ __all__ = [
     "hookimpl",
     "hookspec",
     "kill_tree",
+    "open_pty",
     "render_catalogue",
     "render_hooks",
     "run_process",
@@ -44,10 +48,15 @@ __all__ = [
 
 if TYPE_CHECKING:
     from ._catalogue import render_catalogue, render_hooks, write_plugin_docs
+    from ._pty import PtyProcess, open_pty
 
 # The docs renderers (ast, inspect, every plugin's metadata) load on first use: a running
 # agent never needs them, and they cost the idle agent about a megabyte.
-_LAZY = {"render_catalogue": "._catalogue", "render_hooks": "._catalogue", "write_plugin_docs": "._catalogue"}
+_LAZY = {
+    "render_catalogue": "._catalogue", "render_hooks": "._catalogue", "write_plugin_docs": "._catalogue",
+    # Terminals are rare: the PTY code loads with the first one.
+    "open_pty": "._pty", "PtyProcess": "._pty",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -107,6 +107,8 @@ class Action:
     timeout: float
     description: str
     streams: bool = False
+    #: A person waits on it (a terminal): it skips the throttle and the concurrency limit.
+    interactive: bool = False
 
     def decode_params(self, raw: bytes | None) -> msgspec.Struct:
         """Validate MessagePack params; raises :class:`ActionError` A002."""
@@ -165,6 +167,7 @@ def action(
     timeout: float = 60.0,
     streams: bool = False,
     description: str | None = None,
+    interactive: bool = False,
 ) -> Callable[[ActionFn], Action]:
     """Declare an async function ``fn(ctx, params) -> result`` as an action.
 
@@ -193,6 +196,7 @@ def action(
             timeout=float(timeout),
             description=desc,
             streams=streams,
+            interactive=interactive,
         )
 
     return wrap

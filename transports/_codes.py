@@ -90,6 +90,9 @@ class ErrorCode(enum.StrEnum):
     C033 = ("C033", "host skipped: diagnosed unhealthy at submission", "The rollout skips unhealthy hosts; the task's diagnosis says why. Fix the host and run again.")
     C034 = ("C034", "rollout stopped: the error threshold was reached", "Earlier waves failed too often; read their failures, fix, and submit again.")
     C035 = ("C035", "console request without its CSRF token", "A console page sends the X-Starling-CSRF header it read from GET /ui/session; reload the page.")
+    C036 = ("C036", "terminal token unknown, expired or already used", "Ask POST /api/v1/terminal/tokens for a new token just before opening the terminal; a token opens one session, once.")
+    C037 = ("C037", "origin not allowed for the terminal", "Open the terminal from the console itself, or add the embedding page's origin to [console] allowed_origins in center.toml.")
+    C038 = ("C038", "terminal line could not be checked", "The center could not tell which line the shell would run (cursor moved, screen and keystrokes disagree); press Ctrl-U and type the line again.")
 
     # --- proxy ------------------------------------------------------------------
     P001 = ("P001", "agent not connected to this proxy", "The agent moved or went away; the center re-dispatches when it reappears.")
@@ -124,6 +127,8 @@ class ErrorCode(enum.StrEnum):
     A020 = ("A020", "killed with its agent; not run again", "The agent stopped while the task ran and the task's whole process tree was killed with it; to stay at-most-once it is not re-run. Check the host and retry if safe.")
     A021 = ("A021", "file changed while it was being read", "Something wrote to the file during the transfer; retry when it is quiet (or copy a snapshot).")
     A022 = ("A022", "wrong kind of path: a directory where a file is expected, or the other way round", "Check the destination: copying a directory needs a directory target and a file needs a file path (or an existing directory ending in /).")
+    A023 = ("A023", "terminal session idle for too long", "Nothing was typed for the session's idle timeout; open a new terminal.")
+    A024 = ("A024", "terminal input too large or too fast", "A paste bigger than the terminal's input bound was refused; copy files with `starling cp` instead of pasting them.")
 
     # --- environment --------------------------------------------------------------
     E001 = ("E001", "host offline: agent not connected", "The host is down, unreachable, or its agent is not running; check the host and `systemctl status starling-agent`.")
