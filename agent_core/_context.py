@@ -57,13 +57,14 @@ class ActionContext:
     max_output: int = DEFAULT_MAX_OUTPUT
     nice: int = 0
     emitter: Callable[[int, bytes], Awaitable[None]] | None = None
-    #: The running agent's kernel (plugins, packages, status); None outside an agent.
-    kernel: Kernel | None = None
     #: The file channel (``await ctx.chunks.get(sha256)`` / ``put``); None outside an agent.
     chunks: ChunkClient | None = None
     #: Interactive streams (``ctx.open_stream(id)``); None outside an agent.
     streams: StreamHub | None = None
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("starling.plugin"))
+    # The running agent's kernel (the wheel installer): handed only to the built-in
+    # ``agent`` plugin, which reaches it through agent_core.host.kernel_of(ctx).
+    _kernel: Kernel | None = field(default=None, repr=False)
 
     @property
     def task_id(self) -> str:

@@ -85,8 +85,8 @@ async def execute(
         max_output=max_output,
         nice=nice,
         emitter=emitter if job.stream else None,
-        kernel=kernel,
         chunks=chunks,
+        _kernel=kernel if host.is_host_plugin(host.plugin_for(job.action) or "") else None,
         streams=streams,
     )
     timeout = job.timeout if job.timeout > 0 else act.timeout

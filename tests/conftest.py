@@ -14,8 +14,8 @@ import pytest
 # throttle would rightly defer tasks, and tests about other things would wait
 # on it. The throttle has its own tests (tests/agent/test_throttle.py, fake
 # probe and MockClock); everywhere else it is off unless a test sets it.
-os.environ.setdefault("STARLING_MAX_CPU_PRESSURE", "0")
-os.environ.setdefault("STARLING_MAX_LOAD_PER_CPU", "0")
+os.environ.setdefault("STARLING_AGENT_MAX_CPU_PRESSURE", "0")
+os.environ.setdefault("STARLING_AGENT_MAX_LOAD_PER_CPU", "0")
 
 
 def _make_wheel(version: str, greeting: str) -> bytes:
@@ -24,7 +24,7 @@ def _make_wheel(version: str, greeting: str) -> bytes:
     ``wheeltest.hello`` returning ``{"text": greeting}``."""
     module = f'''
 import msgspec
-from agent_core import NoParams, Plugin, Risk, action, hookimpl
+from agent_core import NoParams, Plugin, Risk, action
 
 class Out(msgspec.Struct):
     text: str
@@ -34,13 +34,7 @@ async def hello(ctx, p: NoParams) -> Out:
     """Say hello."""
     return Out(text={greeting!r})
 
-@hookimpl
-def starling_plugin_info():
-    return Plugin("wheeltest", description="test plugin", version={version!r})
-
-@hookimpl
-def starling_actions():
-    return [hello]
+PLUGIN = Plugin("wheeltest", description="test plugin")
 '''
     dist = f"starling_wheeltest-{version}.dist-info"
     buf = io.BytesIO()

@@ -24,7 +24,7 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl, open_pty
+from agent_core import ActionContext, ActionError, Plugin, Risk, action, open_pty
 from transports import ErrorCode, StreamClose, StreamData, StreamResize
 
 PLUGIN = Plugin("exec.pty", description=__doc__.splitlines()[0], domain="exec", requires=("bash",))
@@ -161,13 +161,3 @@ def _outcome(result: PtyResult, idle_timeout: float) -> tuple[str, str]:
     if result.status is None:
         return ErrorCode.A006.value, "the session was cancelled; its process tree was killed"
     return "", f"the shell exited with status {result.status}"
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [pty]
