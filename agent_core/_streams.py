@@ -39,6 +39,8 @@ class StreamEnd:
         self._in_send, self._in = trio.open_memory_channel[Inbound](INBOUND_BOUND)
         self._seq = 0
         self.overrun = False
+        #: Set when the inbound buffer overran (the reader may be stuck writing).
+        self.overran = trio.Event()
         self.closed = False
 
     def _deliver(self, msg: Inbound) -> None:
@@ -48,7 +50,7 @@ class StreamEnd:
             self._in_send.send_nowait(msg)
         except trio.WouldBlock:
             self.overrun = True
-            # Tell the reader: the bound is for data; a close always gets through.
+            self.overran.set()
             self._in_send.close()
         except trio.ClosedResourceError:
             pass

@@ -548,11 +548,12 @@ def build_app(center: Center, *, enroll_token: str, authenticate: Authenticator,
 
     from ._config import ConsoleConfig
     from ._terminal import TerminalEndpoint
-    from ._termline import LineGuard
+    from ._termline import LineGuard, make_line_checker
     from ._termrecord import SessionRecorder
 
     console_cfg = getattr(center, "console_config", None) or ConsoleConfig()
     tokens = TokenBook(console_cfg.terminal_token_ttl, console_cfg.terminal_token_max_ttl)
+    check_line = make_line_checker(policy)
 
     def session_account(sid: str) -> str | None:
         s = console.session(sid)
@@ -561,7 +562,7 @@ def build_app(center: Center, *, enroll_token: str, authenticate: Authenticator,
     terminal = TerminalEndpoint(
         center, console_cfg, session_account, tokens,
         lambda session: SessionRecorder(audit, session.account, str(session.stream_id), console_cfg.terminal_record_bytes),
-        lambda session, cols, rows: LineGuard(policy, session.account, cols, rows),
+        lambda session, cols, rows: LineGuard(check_line, cols, rows),
     )
 
     async def terminal_ws(call: Call) -> Response:

@@ -40,6 +40,7 @@ from transports import (
     send_if_open,
 )
 
+from ._streambatch import StreamBatcher
 from ._termauth import ACTION, TerminalRefused, close_code_for, may_open
 
 log = logging.getLogger("starling.terminal")
@@ -66,6 +67,8 @@ class Session:
     job_id: str = ""
     queued: int = 0
     overrun: bool = False
+    #: The link's batching writer (center._streambatch); None: send directly.
+    writer: Any = None
 
     def __post_init__(self) -> None:
         self.inbox_send, self.inbox = trio.open_memory_channel[Any](10_000)
@@ -84,14 +87,30 @@ class Session:
             self.overrun = True
 
     async def send_down(self, msg: Any) -> bool:
-        return await send_if_open(self.link, msg)
+        if self.writer is None or isinstance(msg, StreamOpen):
+            return await send_if_open(self.link, msg)  # the open goes before the job, in order
+        if isinstance(msg, StreamClose):
+            self.writer.put_last(msg)
+            return True
+        return bool(self.writer.put(msg))
 
 
 class TerminalHub:
-    """The open terminal sessions of one center, by stream id."""
+    """The open terminal sessions of one center, by stream id, and one batching
+    writer per proxy link for what they send down."""
 
     def __init__(self) -> None:
         self.sessions: dict[int, Session] = {}
+        self._writers: dict[int, StreamBatcher] = {}
+
+    def writer_for(self, link: Any) -> StreamBatcher | None:
+        """The link's writer (started in the link's nursery on first use)."""
+        writer = self._writers.get(id(link))
+        if writer is None and link.nursery is not None:
+            channel = link.channel
+            writer = self._writers[id(link)] = StreamBatcher(lambda: channel, max_queued=MAX_QUEUED_OUTPUT)
+            link.nursery.start_soon(writer.run)
+        return writer
 
     def deliver(self, link: Any, msg: Any) -> None:
         """A ``stream_*`` message from a proxy link."""
@@ -100,6 +119,9 @@ class TerminalHub:
             session.deliver(msg)
 
     def link_gone(self, link: Any) -> None:
+        writer = self._writers.pop(id(link), None)
+        if writer is not None:
+            writer.close()
         for session in list(self.sessions.values()):
             if session.link is link.channel:
                 session.deliver(StreamClose(stream_id=session.stream_id, code=ErrorCode.P007.value, message="the center lost its link to the host's proxy"))
@@ -177,6 +199,8 @@ class TerminalEndpoint:
             account = await store.call(load_account, store.sync, key_id)
         except StarlingError as exc:
             raise TerminalRefused(exc.message, code=ErrorCode.C007, close=4401) from exc
+        if account.mapping:
+            raise TerminalRefused("this account sends command aliases only; a terminal would take raw commands", code=ErrorCode.C014, close=4403)
         if not may_open(account, host):
             raise TerminalRefused(f"account {key_id} may not open a terminal on {host['hostname'] or host['id']}", code=ErrorCode.C009, close=4403)
         return account, via
@@ -224,7 +248,7 @@ class TerminalEndpoint:
         if not host.get("online") or link is None:
             code = ErrorCode.of(host.get("code") or "E001", ErrorCode.E001)
             raise StarlingError(f"host {host['hostname'] or host['id']} is not connected: {code.meaning}", code=code)
-        session = Session(self.hub.new_stream_id(), account.key_id, host, link.channel)
+        session = Session(self.hub.new_stream_id(), account.key_id, host, link.channel, writer=self.hub.writer_for(link))
         self.hub.sessions[session.stream_id] = session
         await session.send_down(StreamOpen(stream_id=session.stream_id, kind="pty", agent_id=host["id"]))
         req = JobRequest(
@@ -322,13 +346,13 @@ class TerminalEndpoint:
                                             "hint": ErrorCode.A024.hint})
                         recorder.refused(data[:200], ErrorCode.A024.value, "max_input")
                         continue
-                    for item in guard.feed(data):
-                        if isinstance(item, bytes):
-                            recorder.input(item)
-                            await session.send_down(StreamData(stream_id=sid, data=item))
-                        else:  # a refusal: {"line", "code", "rule", "message", "hint"}
-                            recorder.refused(item["line"], item["code"], item["rule"])
-                            await ws.send_json({"type": "refused", **item})
+                    async def send(chunk: bytes) -> None:
+                        recorder.input(chunk)
+                        await session.send_down(StreamData(stream_id=sid, data=chunk))
+
+                    for refusal in await guard.feed(data, send):
+                        recorder.refused(refusal["line"], refusal["code"], refusal["rule"])
+                        await ws.send_json({"type": "refused", **refusal})
                 elif kind == "resize" and _dims(frame):
                     guard.resize(frame["cols"], frame["rows"])
                     await session.send_down(StreamResize(stream_id=sid, cols=frame["cols"], rows=frame["rows"]))

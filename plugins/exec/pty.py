@@ -130,9 +130,15 @@ async def pty(ctx: ActionContext, p: PtyParams) -> PtyResult:
                                 return  # the shell is gone; its exit ends the session
                     scope.cancel()
 
+                async def watch_overrun(scope: trio.CancelScope) -> None:
+                    await end.overran.wait()  # pump_in may be stuck writing to a full terminal
+                    result.ended = "overrun"
+                    scope.cancel()
+
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(pump_out)
                     nursery.start_soon(pump_in, nursery.cancel_scope)
+                    nursery.start_soon(watch_overrun, nursery.cancel_scope)
                     await tty.proc.wait()
                     with trio.move_on_after(DRAIN_GRACE):
                         await output_done.wait()
