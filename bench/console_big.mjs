@@ -1,12 +1,12 @@
 // The batch page with a big job, in Debian's headless chromium (playwright-core, no download).
 // Driven by bench/console_big.py: env STARLING_API, STARLING_KEY_ID, STARLING_SECRET, HOSTS (expected
-// count), COMMAND, CONSOLE_MODULES, CHROMIUM, SHOT (optional screenshot path). Prints one JSON object.
+// count the page must see online, at least), COMMAND, CONSOLE_MODULES, CHROMIUM, SHOT (optional screenshot path). Prints one JSON object.
 import { createRequire } from "node:module";
 
 const require = createRequire(process.env.CONSOLE_MODULES + "/");
 const { chromium } = require("playwright-core");
 
-const hosts = Number(process.env.HOSTS);
+const atLeast = Number(process.env.HOSTS);
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
   args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"],
@@ -19,7 +19,8 @@ try {
   await page.fill("#key_id", process.env.STARLING_KEY_ID);
   await page.fill("#secret", process.env.STARLING_SECRET);
   await page.click("#login-button");
-  await page.waitForFunction((n) => Number(document.querySelector("#sel-count").textContent) >= n, hosts);
+  await page.waitForFunction((n) => Number(document.querySelector("#sel-count").textContent) >= n, atLeast);
+  const hosts = Number(await page.textContent("#sel-count"));  // every online host: the job's size
   await page.fill("#command", process.env.COMMAND);
 
   // In the page: sample the DOM's row count and the main thread's lag (a 50 ms timer's lateness)
@@ -79,7 +80,7 @@ try {
     return { scrollP50: times[20], scrollMax: times[times.length - 1], scrollRows: rows, scrollWrong: wrong, listHeight: box.scrollHeight };
   });
   if (process.env.SHOT) await page.screenshot({ path: process.env.SHOT });
-  process.stdout.write(JSON.stringify({ ...during, ...scroll, results: await page.textContent("#result-count") }) + "\n");
+  process.stdout.write(JSON.stringify({ hosts, ...during, ...scroll, results: await page.textContent("#result-count") }) + "\n");
 } finally {
   await browser.close();
 }

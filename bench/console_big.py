@@ -42,16 +42,23 @@ def run(hosts: int, command: str, shot: str) -> dict[str, object]:
         c.start_proxy("proxy-1")
         t0 = time.monotonic()
         c.start_simfleet(hosts)
-        c.wait_all_online(hosts, 120 + hosts / 10)
+        # On a loaded machine the last identities can take long to come online: the job runs on
+        # every host online once the count stops growing (at least 95 %), and the table says how many.
+        want = int(hosts * 0.95)
+        c.wait_until(lambda: c.online_hosts() >= want, 300 + hosts / 5, f"{want} hosts online")
+        last, now = -1, c.online_hosts()
+        while now > last and now < hosts:
+            time.sleep(15)
+            last, now = now, c.online_hosts()
         online_s = time.monotonic() - t0
         env = {**os.environ, "STARLING_API": c.api, "STARLING_KEY_ID": c.key_id, "STARLING_SECRET": c.secret,
-               "HOSTS": str(hosts), "COMMAND": command, "CONSOLE_MODULES": str(MODULES), "CHROMIUM": CHROMIUM, "SHOT": shot}
+               "HOSTS": str(want), "COMMAND": command, "CONSOLE_MODULES": str(MODULES), "CHROMIUM": CHROMIUM, "SHOT": shot}
         proc = subprocess.run(["node", str(ROOT / "bench" / "console_big.mjs")], env=env, capture_output=True, text=True,
                               timeout=1800, check=False)
         if proc.returncode:
             raise SystemExit(f"browser run failed:\n{proc.stderr[-3000:]}")
         doc = json.loads(proc.stdout.strip().splitlines()[-1])
-        doc["hosts"], doc["online_s"] = hosts, round(online_s, 1)
+        doc["fleet"], doc["online_s"] = hosts, round(online_s, 1)
         return doc
     finally:
         c.stop_all()
@@ -69,7 +76,7 @@ def main() -> int:
         raise SystemExit("needs node, chromium and the console's npm packages (./dev install)")
     d = run(args.hosts, args.command, args.shot)
     rows = [
-        ("hosts in the job", d["hosts"], ""),
+        ("hosts in the job (simulated fleet size)", f"{d['hosts']} ({d['fleet']})", ""),
         ("click → first result row on screen", f"{d['firstRowMs']:.0f}", "ms"),
         ("click → every result listed", f"{d['allRowsMs'] / 1000:.1f}", "s"),
         ("main-thread lag while streaming p50 / p99 / max", f"{d['lagP50']:.0f} / {d['lagP99']:.0f} / {d['lagMax']:.0f}", "ms"),
