@@ -2,7 +2,8 @@
 // the console's terminal page, then the embed example from another origin, then an origin that is
 // not allowed. Input: env STARLING_API, STARLING_KEY_ID, STARLING_SECRET, HOST (a hostname), PORTAL
 // (an allowed origin serving examples/embed-terminal), STRANGER (the same page on an origin that is
-// not allowed), VICTIM_PID (an agent to kill for the last step), SHOTS, CONSOLE_MODULES, CHROMIUM.
+// not allowed), VICTIM_PID (an agent to kill for the last step), SCOPED_KEY_ID and SCOPED_SECRET (an
+// account whose scope leaves HOST out), SHOTS, CONSOLE_MODULES, CHROMIUM.
 // Output: one JSON object per line, {"step": ..., ...facts}, then {"done": true}; a failure prints
 // {"step": ..., "error": ...} and exits 1. The Python test asserts on these facts.
 //
@@ -116,6 +117,7 @@ try {
 
   step = "console-exit";
   if (!skip.has(step)) {
+    await page.evaluate(() => { window.starlingTerminal = null; });  // wait for the new one, not the last
     await page.click("#term-open");  // a fresh session, whatever the paste did to the last one
     await waitState(page, "starlingTerminal", ["open"]);
     await type(page, "exit\n");
@@ -184,6 +186,30 @@ try {
     await waitState(stranger, "current", ["failed", "closed"]);
     await stranger.screenshot({ path: `${shots}/embed-refused.png` });
     out({ step, screen: await screen(stranger, "current"), origin: await stranger.evaluate(() => location.origin) });
+  }
+
+  step = "scope";
+  if (!skip.has(step)) {
+    // An account scoped to one host: the page offers only that host, and a terminal on another
+    // one is refused with its code, shown in the terminal.
+    const scoped = await browser.newContext({ ignoreHTTPSErrors: true, bypassCSP: true, viewport: { width: 1200, height: 820 } });
+    const p2 = await scoped.newPage();
+    p2.setDefaultTimeout(90000);
+    await p2.goto(`${api}/ui/`);
+    await p2.fill("#key_id", process.env.SCOPED_KEY_ID);
+    await p2.fill("#secret", process.env.SCOPED_SECRET);
+    await p2.click("#login-button");
+    await p2.waitForFunction(() => Number(document.querySelector("#sel-total").textContent) > 0);
+    await p2.click("nav .tab[data-view=terminal]");
+    const offered = await p2.$$eval("#term-host option", (os) => os.map((o) => o.value));
+    await p2.evaluate(async (h) => {
+      const { attach } = await import("/ui/static/term.mjs");
+      window.starlingTerminal = attach(document.querySelector("#term-box"), { host: h });
+    }, host);
+    await waitState(p2, "starlingTerminal", ["failed", "closed"]);
+    out({ step, offered, screen: await screen(p2, "starlingTerminal"),
+      status: await p2.evaluate(() => window.starlingTerminal.status.textContent) });
+    await scoped.close();
   }
 
   step = "agent-dies";

@@ -21,6 +21,8 @@ from typing import Any
 
 import pytest
 
+from center import Client
+
 from .conftest import Fleet, up_fleet
 from .test_console_browser import CHROMIUM, MODULES, ROOT, SHOTS, _why_not
 
@@ -71,12 +73,17 @@ def steps(fleet: Fleet, origins: dict[str, str], tmp_path_factory: pytest.TempPa
     victim = p["agents"][-1]
     shots = SHOTS if os.environ.get("STARLING_UPDATE_SCREENSHOTS") == "1" else tmp_path_factory.mktemp("shots")
     shots.mkdir(exist_ok=True)
+    # An account that may open terminals on the first host only: HOST (the last) is outside its scope.
+    admin = Client(p["api"], p["key_id"], p["secret"], p["ca_file"])
+    scoped = admin.request("POST", "/v1/accounts", json_body={
+        "name": "one-host", "scopes": {"actions": ["exec.pty"], "hosts": [p["agents"][0]["hostname"]]}})
+    admin.close()
     portals = [_portal(fleet, origins["allowed"]), _portal(fleet, origins["stranger"])]
     try:
         env = {
             **os.environ, "STARLING_API": p["api"], "STARLING_KEY_ID": p["key_id"], "STARLING_SECRET": p["secret"],
             "HOST": victim["hostname"], "VICTIM_PID": str(victim["pid"]), "PORTAL": origins["allowed"] + "/",
-            "STRANGER": origins["stranger"] + "/", "SHOTS": str(shots), "CONSOLE_MODULES": str(MODULES), "CHROMIUM": CHROMIUM,
+            "STRANGER": origins["stranger"] + "/", "SCOPED_KEY_ID": scoped["key_id"], "SCOPED_SECRET": scoped["secret"], "SHOTS": str(shots), "CONSOLE_MODULES": str(MODULES), "CHROMIUM": CHROMIUM,
         }
         proc = subprocess.run(["node", str(ROOT / "tests" / "browser" / "terminal.mjs")], env=env, capture_output=True, text=True,
                               timeout=600, check=False)
@@ -138,6 +145,12 @@ def test_origin_not_allowed_is_refused(steps, origins):
     s = steps["stranger"]
     assert s["origin"] == origins["stranger"]
     assert "C037" in s["screen"] and "embedded" not in s["screen"]
+
+
+def test_host_outside_the_scope_is_refused_with_its_code(steps, fleet):
+    s = steps["scope"]
+    assert s["offered"] == [fleet.profile["agents"][0]["hostname"]]  # the page offers what the scope allows
+    assert "C009" in s["screen"] and "4403" in s["status"]
 
 
 def test_agent_dying_mid_session_is_shown(steps):
