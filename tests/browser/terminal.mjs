@@ -70,7 +70,15 @@ try {
   if (!skip.has(step)) {
     await type(page, "echo typed-$((6*7))\n");
     const typed = await waitScreen(page, "starlingTerminal", "typed-42");
-    out({ step, screen: typed });
+    // The terminal follows its element: narrower box, fewer columns, and the shell is told.
+    const wide = await page.evaluate(() => window.starlingTerminal.term.cols);
+    await page.evaluate(() => { document.querySelector("#term-box .term").style.width = "520px"; });
+    await page.waitForFunction((w) => window.starlingTerminal.term.cols < w, wide);
+    const size = await page.evaluate(() => `${window.starlingTerminal.term.rows}x${window.starlingTerminal.term.cols}`);
+    await type(page, "echo size-$(stty size | tr ' ' x)\n");
+    await waitScreen(page, "starlingTerminal", `size-${size}`);
+    await page.evaluate(() => { document.querySelector("#term-box .term").style.width = ""; });
+    out({ step, screen: typed, wide, size });
   }
 
   step = "console-refused";

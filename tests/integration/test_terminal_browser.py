@@ -102,6 +102,12 @@ def test_console_terminal_types_and_reads_the_screen(steps):
     assert "typed-42" in steps["console-type"]["screen"]
 
 
+def test_the_terminal_follows_its_element_size(steps):
+    s = steps["console-type"]
+    rows, cols = map(int, s["size"].split("x"))
+    assert cols < s["wide"] and rows > 0  # and the shell's `stty size` said the same (waited for in the page)
+
+
 def test_a_line_refused_by_interception_is_shown_with_rule_and_code(steps):
     s = steps["console-refused"]
     r = s["refusal"]
