@@ -196,6 +196,33 @@ try {
     out({ step, screen: await screen(stranger, "current"), origin: await stranger.evaluate(() => location.origin) });
   }
 
+  step = "csp";
+  if (!skip.has(step)) {
+    // The other steps bypass the page's Content-Security-Policy (playwright's waitForFunction
+    // evaluates strings); here it is enforced: the terminal works and nothing is blocked.
+    const strict = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1200, height: 820 } });
+    const p3 = await strict.newPage();
+    const blocked = [];
+    p3.on("console", (m) => { if (/Content Security Policy/i.test(m.text())) blocked.push(m.text()); });
+    const poll = async (fn, arg) => {
+      for (let i = 0; i < 600; i++) { if (await p3.evaluate(fn, arg)) return; await p3.waitForTimeout(100); }
+      throw new Error(`csp: timed out on ${fn}`);
+    };
+    await p3.goto(`${api}/ui/`);
+    await p3.fill("#key_id", process.env.STARLING_KEY_ID);
+    await p3.fill("#secret", process.env.STARLING_SECRET);
+    await p3.click("#login-button");
+    await poll(() => Number(document.querySelector("#sel-total").textContent) > 0);
+    await p3.click("nav .tab[data-view=terminal]");
+    await p3.selectOption("#term-host", host);
+    await p3.click("#term-open");
+    await poll(() => window.starlingTerminal && window.starlingTerminal.state === "open");
+    await type(p3, "echo strict-$((7*8))\n");
+    await poll(() => window.starlingTerminal.text().includes("strict-56"));
+    out({ step, blocked, csp: (await p3.evaluate(async () => (await fetch("/ui/")).headers.get("content-security-policy"))) });
+    await strict.close();
+  }
+
   step = "scope";
   if (!skip.has(step)) {
     // An account scoped to one host: the page offers only that host, and a terminal on another

@@ -152,6 +152,11 @@ def test_origin_not_allowed_is_refused(steps, origins):
     assert "C037" in s["screen"] and "embedded" not in s["screen"]
 
 
+def test_the_terminal_works_under_the_pages_own_csp(steps):
+    s = steps["csp"]
+    assert "script-src 'self'" in s["csp"] and s["blocked"] == []
+
+
 def test_host_outside_the_scope_is_refused_with_its_code(steps, fleet):
     s = steps["scope"]
     assert s["offered"] == [fleet.profile["agents"][0]["hostname"]]  # the page offers what the scope allows
