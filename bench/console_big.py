@@ -37,18 +37,21 @@ def run(hosts: int, command: str, shot: str) -> dict[str, object]:
     _cluster.HEARTBEAT = 30.0
     work = Path(tempfile.mkdtemp(prefix="bench-console-"))
     c = _cluster.Cluster(work)
+    # Every simulated identity connects from 127.0.0.1: let more than 64 of them be mid-handshake.
+    proxy_toml = work / "proxy-1.toml"
+    proxy_toml.write_text(proxy_toml.read_text().replace("[proxy]\n", "[proxy]\nmax_preauth_per_source = 2048\nmax_preauth = 4096\n", 1))
     try:
         c.start_center()
         c.start_proxy("proxy-1")
         t0 = time.monotonic()
         c.start_simfleet(hosts)
         # On a loaded machine the last identities can take long to come online: the job runs on
-        # every host online once the count stops growing (at least 95 %), and the table says how many.
-        want = int(hosts * 0.95)
+        # every host online once the count stops growing (at least 85 %), and the table says how many.
+        want = int(hosts * 0.85)
         c.wait_until(lambda: c.online_hosts() >= want, 300 + hosts / 5, f"{want} hosts online")
         last, now = -1, c.online_hosts()
-        while now > last and now < hosts:
-            time.sleep(15)
+        while now > last + hosts // 200 and now < hosts:
+            time.sleep(20)
             last, now = now, c.online_hosts()
         online_s = time.monotonic() - t0
         env = {**os.environ, "STARLING_API": c.api, "STARLING_KEY_ID": c.key_id, "STARLING_SECRET": c.secret,
