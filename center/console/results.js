@@ -97,6 +97,7 @@ function watchJob(jobId) {
   if (state.source) state.source.close();
   state.job = jobId;
   state.results = newResults(jobId);
+  state.view = null;
   $("#job").hidden = false;
   $("#job-id").textContent = jobId;
   $("#group-detail").hidden = true;
@@ -121,7 +122,8 @@ function watchJob(jobId) {
 
 async function finished(jobId) {
   if (jobId !== state.job) return;
-  const view = await api("GET", `/v1/jobs/${encodeURIComponent(jobId)}?results=${state.view && state.view.total <= WHOLE_RESULTS}`);
+  const whole = !state.view || state.view.total <= WHOLE_RESULTS;
+  const view = await api("GET", `/v1/jobs/${encodeURIComponent(jobId)}?results=${whole}`);
   if (jobId !== state.job) return;
   progress(view);
   if (view.results) addResults(state.results, view.results);
