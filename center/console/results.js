@@ -178,8 +178,7 @@ function groupRow(g) {
   const row = el("div", { class: `group ${r.state}`, role: "button", tabindex: "0" }, head,
     el("div", { class: "hosts" }, names.join(", ") + (n > names.length ? ` … +${n - names.length} more` : "")),
     el("div", { class: "preview" }, firstLine(r)));
-  row.addEventListener("click", () => openGroup(g));
-  return row;
+  return clickable(row, () => openGroup(g));
 }
 
 function hostRow(r) {
@@ -187,7 +186,12 @@ function hostRow(r) {
     el("span", { class: "name" }, nameOf(r)), el("span", { class: "outcome" }, outcome(r)),
     el("span", { class: "preview" }, firstLine(r)));
   if (r.truncated) row.append(el("span", { class: "truncated" }, "truncated"));
-  row.addEventListener("click", () => openHost(r));
+  return clickable(row, () => openHost(r));
+}
+
+function clickable(row, open) {
+  row.addEventListener("click", open);
+  row.addEventListener("keydown", (ev) => { if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); open(); } });
   return row;
 }
 
