@@ -166,4 +166,6 @@ def test_host_outside_the_scope_is_refused_with_its_code(steps, fleet):
 def test_agent_dying_mid_session_is_shown(steps):
     s = steps["agent-dies"]
     assert "before-death" in s["screen"] and "✖" in s["screen"]
+    # The proxy closes the stream when the agent's connection drops (P002), or the link is lost (P007).
+    assert any(code in s["screen"] for code in ("P002", "P007", "E001")), s["screen"]
     assert "closed:" in s["status"]
