@@ -127,6 +127,7 @@ class StarlingTerminal {
       this.emit("error", { code: "", message: String(err && err.message || err), hint: "" });
       return;
     }
+    if (this.closedByUser) return;  // closed while the token was on its way
     const ws = new WebSocket(url);
     this.ws = ws;
     let lastError = null;
