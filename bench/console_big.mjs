@@ -1,6 +1,6 @@
 // The batch page with a big job, in Debian's headless chromium (playwright-core, no download).
 // Driven by bench/console_big.py: env STARLING_API, STARLING_KEY_ID, STARLING_SECRET, HOSTS (expected
-// count the page must see online, at least), COMMAND, CONSOLE_MODULES, CHROMIUM, SHOT (optional screenshot path). Prints one JSON object.
+// count the page must see online, at least), COMMAND, TIMEOUT (the job's, seconds), CONSOLE_MODULES, CHROMIUM, SHOT (optional screenshot path). Prints one JSON object.
 import { createRequire } from "node:module";
 
 const require = createRequire(process.env.CONSOLE_MODULES + "/");
@@ -22,6 +22,7 @@ try {
   await page.waitForFunction((n) => Number(document.querySelector("#sel-count").textContent) >= n, atLeast);
   const hosts = Number(await page.textContent("#sel-count"));  // every online host: the job's size
   await page.fill("#command", process.env.COMMAND);
+  if (process.env.TIMEOUT) await page.fill("#timeout", process.env.TIMEOUT);  // a loaded center dispatches 10,000 tasks slowly
 
   // In the page: sample the DOM's row count and the main thread's lag (a 50 ms timer's lateness)
   // from the click until the job is done; long tasks from the browser's own observer.

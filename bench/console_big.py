@@ -54,7 +54,7 @@ def run(hosts: int, command: str, shot: str) -> dict[str, object]:
             last, now = now, c.online_hosts()
         online_s = time.monotonic() - t0
         env = {**os.environ, "STARLING_API": c.api, "STARLING_KEY_ID": c.key_id, "STARLING_SECRET": c.secret,
-               "HOSTS": str(want), "COMMAND": command, "CONSOLE_MODULES": str(MODULES), "CHROMIUM": CHROMIUM, "SHOT": shot}
+               "HOSTS": str(want), "COMMAND": command, "TIMEOUT": "600", "CONSOLE_MODULES": str(MODULES), "CHROMIUM": CHROMIUM, "SHOT": shot}
         proc = subprocess.run(["node", str(ROOT / "bench" / "console_big.mjs")], env=env, capture_output=True, text=True,
                               timeout=1800, check=False)
         if proc.returncode:
