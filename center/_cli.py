@@ -258,7 +258,10 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         import hashlib
         from pathlib import Path
 
-        digest = hashlib.sha256(Path(args.wheel).read_bytes()).hexdigest()
+        try:
+            digest = hashlib.sha256(Path(args.wheel).read_bytes()).hexdigest()
+        except OSError as exc:
+            raise StarlingError(f"cannot read {args.wheel}: {exc.strerror}", code=ErrorCode.C001) from exc
         sig = _publisher_sign(args.key, digest)
         _emit_json({"wheel": args.wheel, "sha256": digest, "signature": sig}) if args.json else print(sig)
         return 0
@@ -306,8 +309,8 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise StarlingError(f"cannot read {args.wheel}: {exc.strerror}", code=ErrorCode.C001) from exc
         job = _call(args, "agent.install", _sign_params(args, data))
-    elif args.plugins_cmd == "rollback":
-        job = _call(args, "agent.rollback", {"dist": args.dist})
+    elif args.plugins_cmd in ("rollback", "uninstall"):
+        job = _call(args, f"agent.{args.plugins_cmd}", {"dist": args.dist})
     else:
         raise StarlingError(f"unknown plugins command {args.plugins_cmd}", code=ErrorCode.C001)
     if args.json:
@@ -320,7 +323,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 def cmd_plugin_new(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from agent_core._scaffold import new_plugin
+    from agent_core.host import new_plugin
 
     try:
         path = new_plugin(args.name, Path(args.dest))
@@ -692,7 +695,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_cp(sub)
 
-    p = sub.add_parser("plugins", help="plugins on hosts: list, enable, disable, install a wheel, roll back; doc")
+    p = sub.add_parser("plugins", help="plugins on hosts: list, enable, disable, install a wheel, roll back, uninstall; doc")
     psub = p.add_subparsers(dest="plugins_cmd", required=True, metavar="WHAT")
     for name, helptext in (
         ("list", "plugins per host (one host: the full table)"),
@@ -700,6 +703,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("disable", "disable plugins on the selected hosts"),
         ("install", "install a plugin wheel on the selected hosts, no restart"),
         ("rollback", "go back to the previous version of a plugin package"),
+        ("uninstall", "remove a plugin package from the selected hosts"),
     ):
         q = psub.add_parser(name, help=helptext)
         _add_targets(q)
@@ -713,8 +717,8 @@ def build_parser() -> argparse.ArgumentParser:
             q.add_argument("--wheel", required=True, help="the .whl file")
             q.add_argument("--key", help="sign with this publisher key (PEM) before sending")
             q.add_argument("--signature", help="the publisher's signature (from `starling plugins sign`)")
-        if name == "rollback":
-            q.add_argument("dist", help="distribution name, e.g. starling_hello")
+        if name in ("rollback", "uninstall"):
+            q.add_argument("dist", help="the package as `install` reports it, e.g. starling_hello (or starling-hello)")
     q = psub.add_parser("keygen", help="make a plugin publisher key (the center trusts its public half)")
     q.add_argument("out", help="where to write the private key (PEM, 0600)")
     q.add_argument("--json", action="store_true")
