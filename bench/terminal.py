@@ -42,6 +42,22 @@ def cli(home: str, *args: str, timeout: float = 600) -> subprocess.CompletedProc
     return subprocess.run([str(BIN / "starling"), *args], capture_output=True, text=True, env=env, timeout=timeout)
 
 
+def cpu_seconds(prof: dict[str, Any]) -> dict[str, float]:
+    """User+system CPU seconds of the center, the proxy, the agents, and this client."""
+    import psutil
+
+    out: dict[str, float] = {"center": 0.0, "proxy": 0.0, "agents": 0.0, "client": 0.0}
+    roles = [(r["role"], r["pid"]) for r in prof["roles"]] + [("agents", a["pid"]) for a in prof["agents"]]
+    roles.append(("client", os.getpid()))
+    for role, pid in roles:
+        try:
+            t = psutil.Process(pid).cpu_times()
+        except psutil.Error:
+            continue
+        out[role if role in out else "center"] += t.user + t.system
+    return out
+
+
 def pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -132,8 +148,12 @@ async def run(args: argparse.Namespace, prof: dict[str, Any], hosts: list[str]) 
                 nursery.start_soon(session, i)
             await all_open.wait()
             open_seconds = time.monotonic() - t_open
+            cpu_before, t_typing = cpu_seconds(prof), time.monotonic()
             start.set()
+        cpu_after, typing_seconds = cpu_seconds(prof), time.monotonic() - t_typing
         everything = [x for lat in per for x in lat]
+        keys_typed = max(1, len(everything))
+        cpu = {role: cpu_after[role] - cpu_before.get(role, 0.0) for role in cpu_after}
         p99 = pct(everything, 99)
         medians = [statistics.median(lat) for lat in per if lat]
         out |= {
@@ -143,6 +163,11 @@ async def run(args: argparse.Namespace, prof: dict[str, Any], hosts: list[str]) 
             "concurrent_p99_ms": p99 * 1000, "concurrent_max_ms": max(everything) * 1000 if everything else float("nan"),
             "worst_session_p50_ms": max(medians) * 1000 if medians else float("nan"),
             "sessions_with_p50_above_p99": sum(1 for m in medians if m > p99),
+            "typing_s": typing_seconds, "keys_per_s": keys_typed / typing_seconds,
+            # CPU per key is what contention on a shared machine does not change.
+            **{f"cpu_ms_per_key_{role}": 1000 * secs / keys_typed for role, secs in cpu.items()},
+            "cpu_share_of_one_core": sum(v for k, v in cpu.items() if k != "client") / typing_seconds,
+            "client_cpu_share_of_one_core": cpu["client"] / typing_seconds,
         }
     return out
 

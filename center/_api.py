@@ -532,7 +532,7 @@ def build_app(center: Center, trail: AuditTrail, *, enroll_token: str, authentic
 
         def read() -> list[dict[str, Any]]:
             out = []
-            for rec in trail.log.iter_records(start, batch=limit):
+            for rec in trail.log.iter_records(start, batch=limit, subject=call.query["subject"]):
                 out.append({"seq": rec.seq, "time": rec.time, "actor": rec.actor, "kind": rec.kind, "subject": rec.subject, "detail": rec.detail_value(), "hash": rec.hash, "key_id": rec.key_id})
                 if len(out) >= limit:
                     break

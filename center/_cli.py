@@ -500,7 +500,10 @@ def cmd_audit(args: argparse.Namespace) -> int:
     client = Client.from_profile(args.api)
     if args.audit_cmd == "replay":
         return _replay(client, args)
-    doc = client.request("GET", "/v1/audit", params={"after": args.after, "limit": args.limit})
+    params: dict[str, Any] = {"after": args.after, "limit": args.limit}
+    if args.subject:
+        params["subject"] = args.subject
+    doc = client.request("GET", "/v1/audit", params=params)
     if args.json:
         _emit_json(doc)
     else:
@@ -517,7 +520,7 @@ def _replay(client: Any, args: argparse.Namespace) -> int:
     records: list[dict[str, Any]] = []
     after = 0
     while True:
-        page = client.request("GET", "/v1/audit", params={"after": after, "limit": 10000})["records"]
+        page = client.request("GET", "/v1/audit", params={"after": after, "limit": 10000, "subject": args.session})["records"]
         records += [r for r in page if r["subject"] == args.session and r["kind"].startswith("terminal.")]
         if len(page) < 10000:
             break
@@ -815,6 +818,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--refused", action="store_true", help="also show refused lines (on stderr)")
     q.add_argument("--json", action="store_true")
     q = asub.add_parser("list")
+    q.add_argument("--subject", help="only records about this subject (a job, an account, a terminal session)")
     q.add_argument("--after", type=int, default=0)
     q.add_argument("--limit", type=int, default=50)
     q.add_argument("--json", action="store_true")

@@ -43,7 +43,10 @@ def coalesce(items: list[Any]) -> list[Any]:
         merged: list[Any] = []
         for msg in msgs:
             prev = merged[-1] if merged else None
-            if isinstance(msg, StreamData) and isinstance(prev, StreamData) and len(prev.data) + len(msg.data) <= MAX_COALESCED:
+            if (
+                isinstance(msg, StreamData) and isinstance(prev, StreamData) and not msg.mac and not prev.mac
+                and len(prev.data) + len(msg.data) <= MAX_COALESCED
+            ):  # MAC-ed input (center -> agent) keeps its frames: the MAC covers each
                 merged[-1] = StreamData(stream_id=msg.stream_id, seq=msg.seq, data=prev.data + msg.data)
             else:
                 merged.append(msg)

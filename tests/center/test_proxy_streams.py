@@ -79,6 +79,10 @@ async def test_unknown_agent_and_stream_are_refused():
         nursery.cancel_scope.cancel()
 
 
+def closes(channel: FakeChannel) -> list[str]:
+    return [m.code for m in channel.sent if isinstance(m, StreamClose)]
+
+
 async def test_queue_bound_closes_the_stream_both_ways():
     link, agent = FakeChannel(), FakeChannel()
     async with trio.open_nursery() as nursery:
@@ -90,10 +94,9 @@ async def test_queue_bound_closes_the_stream_both_ways():
         for _ in range(MAX_QUEUED // len(chunk) + 2):
             relay.from_agent("a1", StreamData(stream_id=3, data=chunk))
         assert 3 not in relay.routes and relay.statistics["overruns"] == 1
-        await wait_for(lambda: any(isinstance(m, StreamClose) for m in agent.sent))
-        assert [m.code for m in agent.sent if isinstance(m, StreamClose)] == ["A024"]
         link.gate.set()
-        await wait_for(lambda: any(isinstance(m, StreamClose) for m in link.sent))
+        await wait_for(lambda: closes(agent) and closes(link))
+        assert closes(agent) == closes(link) == ["A024"]
         nursery.cancel_scope.cancel()
 
 
@@ -103,6 +106,6 @@ async def test_center_link_lost_closes_at_the_agent():
         relay = StreamRelay({"a1": agent}.get, nursery.start_soon)
         await relay.from_center(link, StreamOpen(stream_id=4, kind="pty", agent_id="a1"))
         relay.link_gone(link)
-        await wait_for(lambda: any(isinstance(m, StreamClose) for m in agent.sent))
-        assert [m.code for m in agent.sent if isinstance(m, StreamClose)] == ["P007"]
+        await wait_for(lambda: closes(agent))
+        assert closes(agent) == ["P007"]
         nursery.cancel_scope.cancel()

@@ -32,7 +32,7 @@ pytest.importorskip("trio_websocket", reason="trio-websocket is not installed (p
 
 MARKER_RULES = Path(__file__).with_name("data") / "marker-rules.toml"
 PORTAL = "https://portal.example"
-IDLE = 6.0
+IDLE = 10.0
 MAX_INPUT = 65536
 
 
@@ -258,6 +258,7 @@ async def test_audit_replay_prints_the_session(world):
     assert kinds == {"input", "output", "refused"}
     assert [r["kind"] for r in doc["records"]] == ["terminal.open", "terminal.close"]
     assert doc["records"][0]["detail"]["hostname"] == world["hosts"][0]
+    assert doc["records"][0]["detail"]["input_auth"] is True  # keystrokes were MAC-ed end to end
     assert fleet.json("audit", "verify")["ok"]
 
 
@@ -295,3 +296,59 @@ async def test_agent_killed_mid_session(world):
         assert t.ready
         await t.close()
         await t.drain()
+
+
+async def test_proxy_killed_mid_session(world):
+    """Very last: kills the proxy. The session ends with P007; the center serves on."""
+    proxy = next(r for r in world["p"]["roles"] if r["role"] == "proxy")
+    agent = next(a for a in world["p"]["agents"] if a["hostname"] == world["hosts"][0])
+    async with term(world) as t:
+        assert t.ready, t.frames
+        await t.send_input("echo before-$((2*3))\r")
+        await t.read_until("before-6")
+        shells = [p for p in psutil.Process(agent["pid"]).children(recursive=True) if p.name() == "bash"]
+        assert shells
+        os.kill(proxy["pid"], signal.SIGKILL)
+        with trio.fail_after(60):
+            await t.drain()
+    assert t.final["type"] == "error" and t.final["code"] == "P007", t.frames
+    assert t.close_code == 1011
+    # The agent ends the orphaned session as soon as it notices its proxy is gone (well
+    # before the idle timeout would).
+    with trio.fail_after(IDLE - 3):
+        while any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in shells):
+            await trio.sleep(0.2)
+    p = world["p"]
+    health = await trio.to_thread.run_sync(lambda: httpx.get(p["api"] + "/v1/health", verify=client_context(p["ca_file"])).json())
+    assert health["ok"]
+    async with term(world) as t:  # no proxy: a clear refusal, not a hang
+        await t.drain()
+    assert t.final["type"] == "error" and t.final["code"] in ("E001", "E005", "P007", "C015"), t.final
+
+
+def test_up_allow_origin_writes_the_console_table(tmp_path):
+    """`starling up --allow-origin` lets that origin embed a terminal with a token."""
+    from .conftest import starling
+
+    home = tmp_path / "origin"
+    up = starling(home, "up", "--agents", "1", "--port", "0", "--detach", "--no-demo", "--allow-origin", PORTAL, timeout=180)
+    try:
+        assert up.returncode == 0, up.stderr
+        assert f'allowed_origins = ["{PORTAL}"]' in (home / "center.toml").read_text()
+        fleet = Fleet(home)
+        p = fleet.profile
+        admin = Client(p["api"], p["key_id"], p["secret"], p["ca_file"])
+        host = admin.hosts()[0]["hostname"]
+        tok = admin.request("POST", "/api/v1/terminal/tokens", json_body={"host": host})
+
+        async def attempt() -> dict[str, Any]:
+            async with open_terminal(p["api"], host, ca_file=p["ca_file"], token=tok["token"], origin=PORTAL) as t:
+                ready = t.ready
+                await t.close()
+                await t.drain()
+            return ready
+
+        assert trio.run(attempt)["type"] == "ready"
+        admin.close()
+    finally:
+        starling(home, "down")

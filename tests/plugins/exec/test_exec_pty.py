@@ -15,7 +15,7 @@ import pytest
 import trio
 
 from agent_core import ActionContext, ActionError, TaskInfo
-from agent_core._streams import StreamHub
+from agent_core.host import StreamHub
 from plugins.exec.pty import PtyParams, pty, shell_env
 from transports import StreamClose, StreamData, StreamOpen, StreamResize
 
@@ -130,3 +130,51 @@ async def test_cancel_kills_the_whole_tree():
     with trio.fail_after(15):
         while any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in tree):
             await trio.sleep(0.1)
+
+
+async def test_input_must_carry_the_session_keys_mac():
+    """A sealed session key in the params: MAC-ed input is typed, anything else ends the session (A010)."""
+    from nacl.signing import SigningKey
+
+    from transports.streamauth import (
+        new_session_key,
+        open_session_key,
+        seal_session_key,
+        stream_mac,
+    )
+
+    agent_key = SigningKey.generate()
+    key = new_session_key()
+    sealed = seal_session_key(key, bytes(agent_key.verify_key))
+    s = Session()
+    s.hub = StreamHub(s._send, unseal=lambda b: open_session_key(b, agent_key))
+    s.ctx = ActionContext(task=TaskInfo("t-2", "j-2", "exec.pty"), streams=s.hub)
+
+    def signed(data: str, seq: int) -> StreamData:
+        msg = StreamData(stream_id=7, seq=seq, data=data.encode())
+        msg.mac = stream_mac(key, msg)
+        return msg
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(lambda: s.run(idle_timeout=30, input_key=sealed))
+        await s.wait_for("# ")
+        s.hub.deliver(signed("echo mac-$((1+1))\r", 1))
+        await s.wait_for("mac-2")
+        s.hub.deliver(signed("echo replayed\r", 1))  # an old seq: replay
+    assert s.error is not None and s.error.code.value == "A010"
+    assert "replayed" not in s.output
+    assert isinstance(s.up[-1], StreamClose) and s.up[-1].code == "A010"
+
+
+async def test_a_key_sealed_to_another_agent_is_refused():
+    from nacl.signing import SigningKey
+
+    from transports.streamauth import new_session_key, open_session_key, seal_session_key
+
+    mine, other = SigningKey.generate(), SigningKey.generate()
+    s = Session()
+    s.hub = StreamHub(s._send, unseal=lambda b: open_session_key(b, mine))
+    s.ctx = ActionContext(task=TaskInfo("t-3", "j-3", "exec.pty"), streams=s.hub)
+    with pytest.raises(ActionError) as info:
+        await pty.fn(s.ctx, PtyParams(stream_id=7, input_key=seal_session_key(new_session_key(), bytes(other.verify_key))))
+    assert info.value.code.value == "A010"
