@@ -498,13 +498,60 @@ def cmd_audit(args: argparse.Namespace) -> int:
             print_report(doc, console, err_console)
         return 0 if doc["ok"] else 1
     client = Client.from_profile(args.api)
-    doc = client.request("GET", "/v1/audit", params={"after": args.after, "limit": args.limit})
+    if args.audit_cmd == "replay":
+        return _replay(client, args)
+    params: dict[str, Any] = {"after": args.after, "limit": args.limit}
+    if args.subject:
+        params["subject"] = args.subject
+    doc = client.request("GET", "/v1/audit", params=params)
     if args.json:
         _emit_json(doc)
     else:
         for r in doc["records"]:
             when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["time"]))
             console.print(f"{r['seq']:>6} {when} [bold]{r['actor']}[/bold] {r['kind']} {r['subject']}")
+    return 0
+
+
+def _replay(client: Any, args: argparse.Namespace) -> int:
+    """Print a terminal session's output from the audit log, in order (docs/console.md)."""
+    from ._termrecord import replay_events
+
+    records: list[dict[str, Any]] = []
+    after = 0
+    while True:
+        page = client.request("GET", "/v1/audit", params={"after": after, "limit": 10000, "subject": args.session})["records"]
+        records += [r for r in page if r["subject"] == args.session and r["kind"].startswith("terminal.")]
+        if len(page) < 10000:
+            break
+        after = page[-1]["seq"]
+    if not records:
+        raise StarlingError(f"no terminal session {args.session} in the audit log", code=ErrorCode.C004)
+    events = list(replay_events(records, args.session))
+    if args.json:
+        _emit_json({"session": args.session, "records": [r for r in records if r["kind"] != "terminal.record"],
+                    "events": [{"t": t, "kind": {"i": "input", "o": "output", "r": "refused"}[k], "text": x} for t, k, x in events]})
+        return 0
+    opened = next((r for r in records if r["kind"] == "terminal.open"), None)
+    if opened is not None:
+        d = opened["detail"] or {}
+        err_console.print(f"session {args.session}: {opened['actor']} on {d.get('hostname') or d.get('host')} "
+                          f"at {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(opened['time']))} (job {d.get('job')})")
+    last = 0.0
+    for t, kind, text in events:
+        if args.timing and t > last:
+            time.sleep(min(t - last, 5.0) / max(args.speed, 0.01))
+        last = t
+        if kind == "o":
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        elif kind == "r" and args.refused:
+            err_console.print(f"[red]refused[/red] {text}")
+    closed = next((r for r in records if r["kind"] == "terminal.close"), None)
+    if closed is not None:
+        d = closed["detail"] or {}
+        err_console.print(f"\nended: {d.get('message') or ''} status={d.get('status')} code={d.get('code')} "
+                          f"refused={d.get('refused')}{' (output record cut at the cap)' if d.get('truncated') else ''}")
     return 0
 
 
@@ -611,6 +658,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--proxies", type=int, default=1, help="how many proxies (default 1); agents spread over them")
     p.add_argument("--port", type=int, default=8470, help="first port: API, then the center's proxy link, then two per proxy (0 = pick free ports)")
     p.add_argument("--no-demo", action="store_true", help="skip the demo command")
+    p.add_argument("--allow-origin", action="append", metavar="ORIGIN",
+                   help="a page origin (https://portal.example:8443) that may embed the web terminal with a token (repeatable)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(fn=cmd_up)
 
@@ -762,7 +811,14 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--json", action="store_true")
     q = asub.add_parser("rotate-key", help="add a new audit key to the center's key ring (old records stay verifiable)")
     q.add_argument("-c", "--config", required=True, help="the center.toml whose audit key ring to rotate")
+    q = asub.add_parser("replay", help="print a web-terminal session's output from the audit log, in order")
+    q.add_argument("session", help="the session id (the `ready` frame's `session`)")
+    q.add_argument("--timing", action="store_true", help="pause between outputs as the session did (at most 5 s each)")
+    q.add_argument("--speed", type=float, default=1.0, help="with --timing: play this many times faster")
+    q.add_argument("--refused", action="store_true", help="also show refused lines (on stderr)")
+    q.add_argument("--json", action="store_true")
     q = asub.add_parser("list")
+    q.add_argument("--subject", help="only records about this subject (a job, an account, a terminal session)")
     q.add_argument("--after", type=int, default=0)
     q.add_argument("--limit", type=int, default=50)
     q.add_argument("--json", action="store_true")
