@@ -2,7 +2,7 @@
 
 from ._center import Center
 from ._chat import ChatAdapter
-from ._client import ApiError, Client
+from .cli._client import ApiError, Client
 from ._cmdb import CmdbRecord, CmdbSource, FileSource, HttpSource
 from ._config import CenterConfig, ProxyConfig
 from ._requests import JobRequest

@@ -58,6 +58,8 @@ agents = sa.Table(
     sa.Column("public_key", sa.String(64), nullable=False, default=""),
     #: Digest of the agent's action catalogue (see :mod:`transports._declarations`).
     sa.Column("catalogue", sa.String(64), nullable=False, default=""),
+    # Listings page in this order (keyset cursors: GET /v1/hosts?cursor=).
+    sa.Index("agents_hostname_id", "hostname", "id"),
 )
 
 #: Action catalogues reported by agents, content-addressed: most fleets have a handful.
@@ -102,6 +104,8 @@ jobs = sa.Table(
     sa.Column("offline", sa.String(8), nullable=False, default="fail"),
     sa.Column("stream", sa.Boolean, nullable=False, default=False),
     sa.Column("finished", sa.Double),
+    # Newest first, paged by (created, id) (GET /v1/jobs?cursor=).
+    sa.Index("jobs_created_id", "created", "id"),
 )
 
 tasks = sa.Table(
@@ -257,8 +261,12 @@ class Store:
         all_hosts: bool = False,
         online: bool | None = None,
         limit: int = 0,
+        after: tuple[str, str] | None = None,
     ) -> list[dict[str, Any]]:
+        """Agent rows by (hostname, id); ``after``: only those past this key (paging)."""
         q = sa.select(agents).order_by(agents.c.hostname, agents.c.id)
+        if after is not None:
+            q = q.where(sa.tuple_(agents.c.hostname, agents.c.id) > sa.tuple_(*after))
         if hosts:
             q = q.where(sa.or_(agents.c.id.in_(list(hosts)), agents.c.hostname.in_(list(hosts)), agents.c.ip.in_(list(hosts)), agents.c.sn.in_(list(hosts))))
         elif not (all_hosts or tags or idc):
@@ -540,11 +548,15 @@ class Store:
             return out
 
     def list_jobs(
-        self, limit: int = 50, *, accounts: Sequence[str] | None = None, also_state: str = "", state: str = "", action: str = ""
+        self, limit: int = 50, *, accounts: Sequence[str] | None = None, also_state: str = "", state: str = "", action: str = "",
+        before: tuple[float, str] | None = None,
     ) -> list[dict[str, Any]]:
         """Newest first. ``accounts``: only jobs of these accounts (plus, with
-        ``also_state``, any job in that state); ``None``: every account."""
-        q = sa.select(jobs).order_by(jobs.c.created.desc()).limit(limit)
+        ``also_state``, any job in that state); ``None``: every account.
+        ``before``: only jobs older than this (created, id) key (paging)."""
+        q = sa.select(jobs).order_by(jobs.c.created.desc(), jobs.c.id.desc()).limit(limit)
+        if before is not None:
+            q = q.where(sa.tuple_(jobs.c.created, jobs.c.id) < sa.tuple_(*before))
         if accounts is not None:
             mine = jobs.c.account.in_(list(accounts))
             q = q.where(sa.or_(mine, jobs.c.state == also_state) if also_state else mine)

@@ -90,6 +90,9 @@ class ErrorCode(enum.StrEnum):
     C033 = ("C033", "host skipped: diagnosed unhealthy at submission", "The rollout skips unhealthy hosts; the task's diagnosis says why. Fix the host and run again.")
     C034 = ("C034", "rollout stopped: the error threshold was reached", "Earlier waves failed too often; read their failures, fix, and submit again.")
     C035 = ("C035", "console request without its CSRF token", "A console page sends the X-Starling-CSRF header it read from GET /ui/session; reload the page.")
+    C036 = ("C036", "the center cannot be reached", "The CLI or client got no answer from the center's API: check the URL (--api, STARLING_API), that the center runs (`starling up` starts one here), and the network between.")
+    C037 = ("C037", "invalid command line", "An unknown option, a missing argument or a bad value; `starling COMMAND --help` lists what the command takes.")
+    C038 = ("C038", "unexpected error in the command line tool", "A bug in the CLI: run again with STARLING_DEBUG=1 for the traceback and report it.")
 
     # --- proxy ------------------------------------------------------------------
     P001 = ("P001", "agent not connected to this proxy", "The agent moved or went away; the center re-dispatches when it reappears.")
