@@ -5,9 +5,11 @@ checks, the code catalogue, the database schema, and the local and production ro
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from transports import ErrorCode, StarlingError, catalogue_markdown
@@ -126,7 +128,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         if args.json:
             _emit_json(job)
             return 0
-        ok = [r for r in job["results"] if r["state"] == "succeeded"]
+        ok = [r for r in job["hosts"] if r["state"] == "succeeded"]
         if len(ok) == 1 or args.detail:
             for r in ok:
                 table = Table(title=f"{r['hostname']}: {r['data']['count']} plugins, {r['data']['actions']} actions", box=None, header_style="bold")
@@ -145,9 +147,9 @@ def cmd_plugins(args: argparse.Namespace) -> int:
                 disabled = sum(1 for p in d["plugins"] if not p["enabled"])
                 table.add_row(r["hostname"], str(d["count"]), str(d["available"]), str(disabled), str(d["actions"]))
             console.print(table)
-        failed = [r for r in job["results"] if r["state"] != "succeeded"]
+        failed = [r for r in job["hosts"] if r["state"] != "succeeded"]
         if failed:
-            print_summary(console, job | {"results": failed})
+            print_summary(console, job | {"hosts": failed})
         return 0 if not failed else 1
     if args.plugins_cmd in ("enable", "disable"):
         job = _call(args, f"agent.{args.plugins_cmd}", {"names": args.names})
@@ -216,7 +218,8 @@ def _create_local(args: argparse.Namespace, scopes: dict[str, Any]) -> dict[str,
     from ._client import home
 
     path = args.config or str(home() / "center.toml")
-    cfg = load(CenterConfig, path, "center")
+    with config_errors():
+        cfg = load(CenterConfig, path, "center")
     store = open_store(cfg)
     store.migrate()
     who = f"local:{getpass.getuser()}"
@@ -294,11 +297,15 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 def cmd_risk(args: argparse.Namespace) -> int:
     from ..security import EXIT_STATUS, RuleSet, risk_check
+    from ..security._rules import RuleError
 
     command = " ".join(args.command[1:] if args.command[:1] == ["--"] else args.command)
     if not command:
         raise StarlingError("give the command after --, e.g. starling risk check -- 'rm -rf /'", code=ErrorCode.C001)
-    rules = RuleSet.load(args.rules) if args.rules else None
+    try:
+        rules = RuleSet.load(args.rules) if args.rules else None
+    except RuleError as exc:
+        raise StarlingError(str(exc), code=ErrorCode.C030) from exc
     data, line = risk_check(command, rules)
     if args.json:
         _emit_json(data)
@@ -340,7 +347,10 @@ def cmd_db(args: argparse.Namespace) -> int:
 
     from .. import _migrate
 
-    engine = sa.create_engine(args.db)
+    try:
+        engine = sa.create_engine(args.db)
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
+        raise StarlingError(f"--db is not a database URL this install can open: {exc}", code=ErrorCode.C001) from exc
     out: dict[str, Any]
     try:
         if args.db_cmd == "upgrade":
@@ -349,19 +359,34 @@ def cmd_db(args: argparse.Namespace) -> int:
             out = {"path": _migrate.revision(engine, args.message)}
         else:
             out = {"revision": _migrate.current(engine), "head": _migrate.head(), "differences": [str(d) for d in _migrate.schema_diff(engine)]}
+    except sa.exc.SQLAlchemyError as exc:
+        raise StarlingError(f"the database at --db: {exc.__class__.__name__}: {str(exc).splitlines()[0]}", code=ErrorCode.C016) from exc
     finally:
         engine.dispose()
     print(json.dumps(out, indent=None if args.json else 2))
     return 0
 
 
+@contextlib.contextmanager
+def config_errors() -> Iterator[None]:
+    """A center or proxy config that cannot be used is code C030, like every local file."""
+    from .._config import ConfigError
+
+    try:
+        yield
+    except ConfigError as exc:
+        raise StarlingError(str(exc), code=ErrorCode.C030) from exc
+
+
 def cmd_center(args: argparse.Namespace) -> int:
     from .._server import main_center
 
-    return main_center(args.config)
+    with config_errors():
+        return main_center(args.config)
 
 
 def cmd_proxy(args: argparse.Namespace) -> int:
     from .._server import main_proxy
 
-    return main_proxy(args.config)
+    with config_errors():
+        return main_proxy(args.config)

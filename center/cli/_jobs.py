@@ -288,8 +288,24 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     return 0
 
 
+def bounded(lo: int, hi: int) -> Any:
+    """An argparse type: an integer within [lo, hi] (else a C037 naming the bounds)."""
+
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"{value} is not within {lo}..{hi}")
+        return value
+
+    parse.__name__ = "integer"
+    return parse
+
+
 def add_page_options(p: argparse.ArgumentParser, default: int) -> None:
     g = p.add_argument_group("paging")
-    g.add_argument("--limit", type=int, default=default, metavar="N", help=f"at most N per page (default {default}, at most 10000)")
+    g.add_argument("--limit", type=bounded(1, 10_000), default=default, metavar="N", help=f"at most N per page (default {default}, at most 10000)")
     g.add_argument("--page", metavar="CURSOR", help="the page after this cursor (printed under the previous page; `next` in --json)")
     g.add_argument("--all", action="store_true", help="every page, in one listing")

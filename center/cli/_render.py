@@ -65,7 +65,7 @@ def _clip(text: str, lines: int = 20) -> str:
 def print_summary(console: Console, job: dict[str, Any], elapsed: float | None = None, *, show_all: bool = False) -> None:
     """A job document (``_views.job_doc``) for people: one block per group of hosts
     with the same outcome; ``show_all`` lists every host of a group."""
-    results = job.get("results") or []
+    results = job.get("hosts") or []
     counts = job.get("counts") or {}
     total = job.get("total", len(results))
     ok = counts.get("succeeded", 0)

@@ -8,7 +8,9 @@ One name per thing in every document (``docs/cli.md`` lists the fields):
   states, and ``complete`` is ``done == total``: they cannot disagree, because the CLI
   derives ``done`` and ``complete`` from ``counts`` here rather than copying them;
 - ``truncated`` (a job: how many hosts' output the agent cut at its limit, 1 MiB;
-  a result: whether this host's was), ``task_id`` and the times are always present.
+  a result: whether this host's was), ``task_id`` and the times are always present;
+- a job's per-host results are its ``hosts`` (as in ``run``, ``job``, ``plugins``), each
+  named by ``host_id`` and ``hostname`` like the rows of ``starling hosts``.
 
 The terminal renderer (``_render``) reads these same documents, so what a person
 sees and what a script reads are one thing.
@@ -81,7 +83,7 @@ def job_doc(job: dict[str, Any], *, results: bool = True) -> dict[str, Any]:
     }
     if results:
         doc["rollout"] = job.get("rollout")
-        doc["results"] = rows
+        doc["hosts"] = rows
     return doc
 
 

@@ -27,7 +27,7 @@ def test_equal_data_in_any_key_order_is_one_group():
 
 def test_truncated_output_is_its_own_group_and_is_marked():
     job = {"job_id": "j1", "action": "cmd.run", "total": 2, "counts": {"succeeded": 2},
-           "results": [_r("a", stdout="x" * 10, truncated=True), _r("b", stdout="x" * 10)]}
+           "hosts": [_r("a", stdout="x" * 10, truncated=True), _r("b", stdout="x" * 10)]}
     assert len(group_results(job["results"])) == 2
     out = io.StringIO()
     print_summary(Console(file=out, width=120), job)
@@ -38,7 +38,7 @@ def test_truncated_output_is_its_own_group_and_is_marked():
 
 def test_summary_shows_each_groups_data():
     job = {"job_id": "j1", "action": "sys.info", "total": 2, "counts": {"succeeded": 2},
-           "results": [_r("a", {"kernel": "6.1"}), _r("b", {"kernel": "6.6"})]}
+           "hosts": [_r("a", {"kernel": "6.1"}), _r("b", {"kernel": "6.6"})]}
     out = io.StringIO()
     print_summary(Console(file=out, width=120), job)
     assert '"6.1"' in out.getvalue() and '"6.6"' in out.getvalue()
