@@ -1,53 +1,61 @@
-"""The Starling agent kernel and the plugin SDK."""
+"""The Starling plugin SDK: everything a plugin author writes against.
+
+The host side (the plugin host, the executor, the kernel, docs renderers) is
+in :mod:`agent_core.host`; a plugin never needs it.
+"""
 
 from typing import TYPE_CHECKING, Any
 
 from transports import ErrorCode
 
 from ._context import ActionContext, AgentInfo, TaskInfo
-from ._executor import execute
-from ._kernel import Kernel
-from ._plugins import ENTRY_POINT_GROUP, LoadedPlugin, PluginHost
 from ._resident import Resident
-from ._runner import ProcessResult, kill_tree, run_process
-from ._sdk import Action, ActionError, NoParams, Plugin, Risk, Unavailable, action, code
-from .hookspecs import hookimpl, hookspec
+from ._runner import ProcessResult
+from ._sdk import (
+    Action,
+    ActionError,
+    InvalidParams,
+    NoParams,
+    NotFound,
+    Plugin,
+    Risk,
+    Unavailable,
+    action,
+    code,
+)
+from ._streams import StreamEnd
+from .hookspecs import hookimpl
 
 __all__ = [
     "Action",
     "ActionContext",
     "ActionError",
     "AgentInfo",
-    "ENTRY_POINT_GROUP",
     "ErrorCode",
-    "Kernel",
-    "LoadedPlugin",
+    "InvalidParams",
     "NoParams",
+    "NotFound",
     "Plugin",
-    "PluginHost",
     "ProcessResult",
+    "PtyProcess",
     "Resident",
     "Risk",
+    "StreamEnd",
     "TaskInfo",
     "Unavailable",
     "action",
     "code",
-    "execute",
     "hookimpl",
-    "hookspec",
-    "kill_tree",
-    "render_catalogue",
-    "render_hooks",
-    "run_process",
-    "write_plugin_docs",
+    "open_pty",
 ]
 
 if TYPE_CHECKING:
-    from ._catalogue import render_catalogue, render_hooks, write_plugin_docs
+    from ._pty import PtyProcess, open_pty
 
-# The docs renderers (ast, inspect, every plugin's metadata) load on first use: a running
-# agent never needs them, and they cost the idle agent about a megabyte.
-_LAZY = {"render_catalogue": "._catalogue", "render_hooks": "._catalogue", "write_plugin_docs": "._catalogue"}
+_LAZY = {
+    # Terminals are rare: the PTY code loads with the first one.
+    "open_pty": "._pty", "PtyProcess": "._pty",
+}
 
 
 def __getattr__(name: str) -> Any:

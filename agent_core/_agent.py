@@ -37,6 +37,10 @@ from transports import (
     Result,
     ResultAck,
     StarlingError,
+    StreamClose,
+    StreamData,
+    StreamOpen,
+    StreamResize,
     Task,
     TransportError,
     Welcome,
@@ -66,6 +70,7 @@ from ._register import Enrollment, ProxyInfo, RegistrationError, register
 from ._residents import ResidentSupervisor
 from ._runner import interrupted_outcome
 from ._sdk import ActionError
+from ._streams import StreamHub
 from ._tasklog import log_task_end
 from ._throttle import Throttle
 from ._version import agent_version, write_running_version
@@ -106,6 +111,7 @@ class Agent:
         self._drain_delay = 0.0
         self.connected = trio.Event()
         self.chunks = ChunkClient(self._send, rate=config.file_rate)
+        self.streams = StreamHub(self._send)
         self.statistics: dict[str, int] = {"tasks": 0, "duplicates": 0, "connects": 0, "results_sent": 0}
 
     # -- enrollment -------------------------------------------------------------
@@ -339,6 +345,8 @@ class Agent:
                 self.journal.ack(msg.task_ids)
             elif isinstance(msg, (ChunkData, ChunkAck)):
                 self.chunks.deliver(msg)
+            elif isinstance(msg, (StreamData, StreamResize, StreamClose, StreamOpen)):
+                self.streams.deliver(msg)
             elif isinstance(msg, Cancel):
                 for task_id in msg.task_ids:
                     scope = self._running.get(task_id)
@@ -402,6 +410,10 @@ class Agent:
         job = task.job
         if job.deadline and time.time() > job.deadline:
             result = Result(task_id=task.task_id, state="failed", code=EC.C005.value, message="deadline passed before the task could start", finished=time.time())
+        elif self._interactive(job.action):
+            # A person is waiting (a terminal), and the session idles most of its life:
+            # neither deferred by the throttle nor holding a slot of the concurrency limit.
+            result = await self._execute(task)
         else:
             async with self.throttle.limiter:
                 try:
@@ -416,6 +428,12 @@ class Agent:
         log_task_end(log, task, result, self.enrollment.agent_id if self.enrollment else "")
         if await self._send(result):
             self.statistics["results_sent"] += 1
+
+    def _interactive(self, action: str) -> bool:
+        try:
+            return self.host.find_action(action).interactive
+        except ActionError:
+            return False
 
     async def _execute(self, task: Task) -> Result:
         self.journal.mark_running(task.task_id)
@@ -442,6 +460,7 @@ class Agent:
                 nice=self.config.nice,
                 kernel=self.kernel,
                 chunks=self.chunks,
+                streams=self.streams,
             )
         finally:
             self._running.pop(task.task_id, None)

@@ -5,7 +5,7 @@ actions, their params Structs) and renders ``docs/plugins/catalogue.md``;
 ``render_hooks()`` renders ``docs/plugins/hooks.md`` from the docstrings in
 :mod:`agent_core.hookspecs`. Both pages are checked by the plugin contract test,
 which fails when a page is stale. Regenerate them with ``starling plugins doc``
-(or ``agent_core.write_plugin_docs()`` from the repository root).
+(or ``agent_core.host.write_plugin_docs()`` from the repository root).
 
 The output depends only on declarations, never on the host it runs on (no
 availability, no versions of installed tools), so every machine renders the
@@ -33,7 +33,7 @@ from ._sdk import Action
 CATALOGUE_PAGE = "catalogue.md"
 HOOKS_PAGE = "hooks.md"
 BUILTIN_DIST = "starling-fleet"
-REGENERATE = "`starling plugins doc` (or `python -c 'import agent_core; agent_core.write_plugin_docs()'` from the repository root)"
+REGENERATE = "`starling plugins doc` (or `python -c 'import agent_core.host; agent_core.host.write_plugin_docs()'` from the repository root)"
 
 
 _ROLE = re.compile(r":[a-z]+:`(~?)([^`]+)`")

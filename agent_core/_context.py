@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shlex
 import shutil
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ from ._sdk import ActionError
 if TYPE_CHECKING:
     from ._chunks import ChunkClient
     from ._kernel import Kernel
+    from ._streams import StreamEnd, StreamHub
 
 
 @dataclass(frozen=True)
@@ -55,11 +57,14 @@ class ActionContext:
     max_output: int = DEFAULT_MAX_OUTPUT
     nice: int = 0
     emitter: Callable[[int, bytes], Awaitable[None]] | None = None
-    #: The running agent's kernel (plugins, packages, status); None outside an agent.
-    kernel: Kernel | None = None
     #: The file channel (``await ctx.chunks.get(sha256)`` / ``put``); None outside an agent.
     chunks: ChunkClient | None = None
+    #: Interactive streams (``ctx.open_stream(id)``); None outside an agent.
+    streams: StreamHub | None = None
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("starling.plugin"))
+    # The running agent's kernel (the wheel installer): handed only to the built-in
+    # ``agent`` plugin, which reaches it through agent_core.host.kernel_of(ctx).
+    _kernel: Kernel | None = field(default=None, repr=False)
 
     @property
     def task_id(self) -> str:
@@ -112,6 +117,18 @@ class ActionContext:
                 data=result,
             )
         return result
+
+    @contextlib.contextmanager
+    def open_stream(self, stream_id: int) -> Iterator[StreamEnd]:
+        """This action's end of the interactive stream ``stream_id`` (see
+        :mod:`agent_core._streams`); raises :class:`ActionError` A003 outside an agent."""
+        if self.streams is None:
+            raise ActionError("interactive streams need a running agent", code=ErrorCode.A003)
+        end = self.streams.open(stream_id)
+        try:
+            yield end
+        finally:
+            self.streams.release(stream_id)
 
     def which(self, program: str) -> str | None:
         return shutil.which(program)

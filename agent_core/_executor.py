@@ -62,6 +62,7 @@ async def execute(
     nice: int = 0,
     kernel: Any = None,
     chunks: Any = None,
+    streams: Any = None,
 ) -> Result:
     """Run ``job``'s action for ``task_id`` and return its Result; never raises
     (except ``trio.Cancelled`` from an enclosing scope)."""
@@ -84,8 +85,9 @@ async def execute(
         max_output=max_output,
         nice=nice,
         emitter=emitter if job.stream else None,
-        kernel=kernel,
         chunks=chunks,
+        _kernel=kernel if host.is_host_plugin(host.plugin_for(job.action) or "") else None,
+        streams=streams,
     )
     timeout = job.timeout if job.timeout > 0 else act.timeout
     scope = cancel_scope or trio.CancelScope()

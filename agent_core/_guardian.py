@@ -38,6 +38,10 @@ import time
 
 #: Upper bound on the kill loop; a tree that still forks after this is hopeless.
 KILL_ROUNDS_SECONDS = 10.0
+#: How long a descendant may still hold the task's output after the command exits before it
+#: counts as attached: a daemon just forked by an init script (``cmd >/dev/null 2>&1 &``) holds
+#: the pipes until its shell has applied the redirections.
+DETACH_GRACE_SECONDS = 0.25
 
 
 def _children_map() -> dict[int, list[tuple[int, bool]]]:
@@ -131,11 +135,15 @@ def kill_attached(main_pid: int, status: list[int], outputs: set[str]) -> None:
     """SIGKILL every live descendant that still holds one of the task's output
     pipes, until none does; detached descendants are left running."""
     me = os.getpid()
-    end = time.monotonic() + KILL_ROUNDS_SECONDS
+    grace = time.monotonic() + DETACH_GRACE_SECONDS
+    end = grace + KILL_ROUNDS_SECONDS
     while outputs and time.monotonic() < end:
         attached = [pid for pid, zombie in descendants(me) if not zombie and _holds(pid, outputs)]
         if not attached:
             return
+        if time.monotonic() < grace:
+            time.sleep(0.01)
+            continue
         for pid in attached:
             try:
                 os.kill(pid, signal.SIGKILL)

@@ -25,6 +25,7 @@ from typing import Any
 
 from transports import ErrorCode
 
+from ._context import ActionContext
 from ._plugins import PluginHost
 from ._sdk import ActionError
 
@@ -199,3 +200,14 @@ class Kernel:
             if ep.dist is not None and re.sub(r"[-_.]+", "_", ep.dist.name).lower() == dist:
                 out.append(ep.name)
         return sorted(out)
+
+
+def kernel_of(ctx: ActionContext) -> Kernel:
+    """The running agent's kernel, for the built-in ``agent`` plugin only.
+
+    Raises :class:`ActionError` ``A003`` outside a running agent or for any other plugin.
+    """
+    kernel = ctx._kernel
+    if kernel is None:
+        raise ActionError("agent.* actions need a running agent", code=ErrorCode.A003)
+    return kernel

@@ -22,11 +22,15 @@ import pluggy
 from transports import ErrorCode
 
 from . import hookspecs
-from ._sdk import Action, ActionError, Plugin
+from ._sdk import Action, ActionError, Plugin, declared_in
 
 log = logging.getLogger("starling.plugins")
 
 ENTRY_POINT_GROUP = "starling.plugins"
+
+#: Built-in plugins that may reach the agent's kernel (the wheel installer):
+#: plugin name -> the module that must provide it.
+HOST_PLUGINS = {"agent": "plugins.agent.control"}
 
 
 @dataclass
@@ -89,22 +93,17 @@ class PluginHost:
 
     # -- loading ---------------------------------------------------------------
 
-    def _import(self, name: str) -> tuple[ModuleType, str]:
+    def _import(self, name: str) -> tuple[ModuleType, str, str]:
+        """``(module, source, distribution version)`` of one plugin."""
         if name in self._extra:
             mod = self._extra[name]
             module = importlib.import_module(mod) if isinstance(mod, str) else mod
-            return module, module.__name__
+            return module, module.__name__, ""
         ep = self._eps()[name]
         loaded = ep.load()
         dist = ep.dist.name if ep.dist is not None else ""
-        return loaded, f"{dist}:{ep.value}" if dist else ep.value
-
-    def _call_own(self, hook_name: str, plugin_name: str) -> Any:
-        hook = getattr(self.pm.hook, hook_name)
-        for impl in hook.get_hookimpls():
-            if impl.plugin_name == plugin_name:
-                return impl.function()
-        return None
+        version = ep.dist.version if ep.dist is not None else ""
+        return loaded, f"{dist}:{ep.value}" if dist else ep.value, version
 
     def load(self, name: str) -> LoadedPlugin:
         """Import and register one plugin (once); never raises for plugin bugs."""
@@ -113,11 +112,12 @@ class PluginHost:
         if name not in self._eps() and name not in self._extra:
             raise ActionError(f"no plugin named {name!r}", code=ErrorCode.A001)
         try:
-            module, source = self._import(name)
+            module, source, version = self._import(name)
+            info, actions = declared_in(module)
+            if not info.version:
+                info.version = version or "0"
             if self.pm.get_plugin(name) is None:
-                self.pm.register(module, name=name)
-            info = self._call_own("starling_plugin_info", name) or Plugin(name)
-            actions = self._call_own("starling_actions", name) or []
+                self.pm.register(module, name=name)  # its real hooks (residents, task, health)
             plugin = LoadedPlugin(name=name, info=info, module=module, source=source)
             for act in actions:
                 if act.name != name and not act.name.startswith(name + "."):
@@ -133,6 +133,12 @@ class PluginHost:
             plugin = LoadedPlugin(name=name, info=Plugin(name), error=f"failed to load: {exc}")
         self._loaded[name] = plugin
         return plugin
+
+    def is_host_plugin(self, name: str) -> bool:
+        """Whether ``name`` is the built-in plugin that may drive the agent's kernel."""
+        plugin = self._loaded.get(name)
+        module = plugin.module if plugin is not None else None
+        return module is not None and HOST_PLUGINS.get(name) == module.__name__
 
     def unload(self, name: str) -> None:
         """Forget a plugin so the next use imports it afresh (upgrade, rollback)."""

@@ -74,26 +74,28 @@ and what the host needs (programs, files) for the plugin to work.
 from __future__ import annotations
 
 import socket
+from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, InvalidParams, Plugin, Risk, action
 
-# The declaration. ``name`` must equal the entry-point name in pyproject.toml.
+# The declaration: the module's PLUGIN and its @action functions are the whole
+# plugin, nothing to register. ``name`` must equal the entry-point name in
+# pyproject.toml; the description defaults to the docstring's first line and the
+# version is the package's (pyproject.toml is its one source).
 # ``requires=["tool"]`` / ``requires_files=["/path"]`` / ``check=fn`` make the
 # plugin report itself unavailable (actions answer A003) instead of crashing on
 # hosts that lack what it needs.
-PLUGIN = Plugin(
-    "{name}",
-    description=__doc__.splitlines()[0],
-    version="0.1.0",
-)
+PLUGIN = Plugin("{name}")
 
 
 # Params: a msgspec Struct. The agent validates them before your code runs, and
 # forbid_unknown_fields turns a typo in a field name into a clear A002 error.
+# Constraints go in the type (msgspec.Meta): they reach the schema, the center
+# and the catalogue, and a bad value is refused before your code runs.
 class HelloParams(msgspec.Struct, forbid_unknown_fields=True):
-    name: str = "world"
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] = "world"
 
 
 # Result: a msgspec Struct too; its fields are the action's documented output.
@@ -109,25 +111,15 @@ class Hello(msgspec.Struct):
 @action("{name}.hello", risk=Risk.READ, timeout=10)
 async def hello(ctx: ActionContext, p: HelloParams) -> Hello:
     """Greet ``name`` from this host (the docstring is the action's description)."""
-    # Semantic checks the type cannot express: raise ActionError with a code
-    # from the catalogue, never let an exception escape as a traceback.
+    # Semantic checks the type cannot express: raise InvalidParams (A002),
+    # NotFound (A017) or ActionError with a catalogue code; never let an
+    # exception escape as a traceback.
     if not p.name.strip():
-        raise ActionError("name must not be blank", code=ErrorCode.A002)
+        raise InvalidParams("name must not be blank")
     # Run programs with ``await ctx.run([...])`` (timeout, tree kill and output
     # caps come for free); keep heavy imports inside functions so an idle agent
     # stays small.
     return Hello(text=f"hello {{p.name}}", host=socket.gethostname())
-
-
-# Two hooks make the module a plugin: what it is, and what it offers.
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [hello]
 '''
 
 _TEST = '''\
@@ -166,9 +158,10 @@ pip install -e '.[test]'     # registers the plugin's entry point in this enviro
 pytest                       # tests/ run the actions through agent_core.testing
 ```
 
-`{package}/plugin.py` holds the plugin: its declaration (`PLUGIN`), one action
-per `@action` function with typed params and result, and the two hooks that
-make it a plugin. Add actions the same way; each is named `{name}.<verb>`.
+`{package}/plugin.py` holds the plugin: its declaration (`PLUGIN`) and one
+action per `@action` function with typed params and result; nothing else
+registers it. Add actions the same way; each is named `{name}.<verb>`. The
+version lives in `pyproject.toml` only.
 
 ## Ship
 

@@ -3,13 +3,15 @@
 A plugin module looks like this (see ``examples/starling-hello`` for a whole
 package)::
 
-    import msgspec
-    from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+    from typing import Annotated
 
-    PLUGIN = Plugin("hello", description="Greets.", version="1.0")
+    import msgspec
+    from agent_core import ActionContext, Plugin, Risk, action
+
+    PLUGIN = Plugin("hello", description="Greets.")
 
     class GreetParams(msgspec.Struct, forbid_unknown_fields=True):
-        name: str = "world"
+        name: Annotated[str, msgspec.Meta(max_length=64)] = "world"
 
     class Greeting(msgspec.Struct):
         text: str
@@ -19,13 +21,12 @@ package)::
         \"\"\"Return a greeting for ``name``.\"\"\"
         return Greeting(text=f"hello {p.name}")
 
-    @hookimpl
-    def starling_plugin_info() -> Plugin:
-        return PLUGIN
-
-    @hookimpl
-    def starling_actions() -> list:
-        return [greet]
+The module's ``PLUGIN`` is its declaration and its actions are the ``@action``
+functions defined in it: there is nothing to register. Constraints live in the
+params type (``msgspec.Meta``), so they are checked before the action runs and
+reach the schema the center validates against. pluggy hooks
+(:mod:`agent_core.hookspecs`) remain for real events: residents, task
+before/after, health.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import inspect
 import shutil
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, get_type_hints
 
 import msgspec
@@ -73,6 +75,22 @@ class Unavailable(ActionError):
     code = ErrorCode.A003
 
 
+class InvalidParams(ActionError):
+    """The params are well typed but make no sense together; code A002.
+
+    Prefer constraints in the params type (``msgspec.Meta``): they are checked
+    before the action runs and reach the schema. Raise this for the rest.
+    """
+
+    code = ErrorCode.A002
+
+
+class NotFound(ActionError):
+    """The process, file, unit, package or key named in the params does not exist here; code A017."""
+
+    code = ErrorCode.A017
+
+
 def code(role: CodeRole | str, **meta: Any) -> msgspec.Meta:
     """Mark a params field as carrying code, so the center's policy reads it.
 
@@ -107,6 +125,8 @@ class Action:
     timeout: float
     description: str
     streams: bool = False
+    #: A person waits on it (a terminal): it skips the throttle and the concurrency limit.
+    interactive: bool = False
 
     def decode_params(self, raw: bytes | None) -> msgspec.Struct:
         """Validate MessagePack params; raises :class:`ActionError` A002."""
@@ -165,6 +185,7 @@ def action(
     timeout: float = 60.0,
     streams: bool = False,
     description: str | None = None,
+    interactive: bool = False,
 ) -> Callable[[ActionFn], Action]:
     """Declare an async function ``fn(ctx, params) -> result`` as an action.
 
@@ -193,6 +214,7 @@ def action(
             timeout=float(timeout),
             description=desc,
             streams=streams,
+            interactive=interactive,
         )
 
     return wrap
@@ -200,8 +222,12 @@ def action(
 
 @dataclass
 class Plugin:
-    """A plugin's declaration: returned by its ``starling_plugin_info`` hook.
+    """A plugin's declaration: the module-level ``PLUGIN`` of its module.
 
+    :param name: the entry-point name, and the prefix of every action's name.
+    :param description: one line; defaults to the first line of the module's docstring.
+    :param version: defaults to the version of the distribution that installed the plugin.
+    :param actions: the plugin's actions; by default every :class:`Action` defined in the module.
     :param requires: executables that must be on ``PATH`` for the plugin to work.
     :param requires_files: paths that must exist (``/run/systemd/system``).
     :param check: a callable returning ``None`` when available or the reason why not.
@@ -209,7 +235,8 @@ class Plugin:
 
     name: str
     description: str = ""
-    version: str = "1.0"
+    version: str = ""
+    actions: Sequence[Action] = ()
     requires: Sequence[str] = ()
     requires_files: Sequence[str] = ()
     check: Callable[[], str | None] | None = None
@@ -229,3 +256,25 @@ class Plugin:
         if self.check is not None:
             return self.check()
         return None
+
+
+def declared_in(module: ModuleType) -> tuple[Plugin, list[Action]]:
+    """A plugin module's declaration: its ``PLUGIN`` and its actions.
+
+    The actions are ``PLUGIN.actions`` when given, else every :class:`Action`
+    whose function is defined in ``module``, in source order. Raises
+    :class:`TypeError` when the module has no ``PLUGIN``.
+    """
+    info = getattr(module, "PLUGIN", None)
+    if not isinstance(info, Plugin):
+        raise TypeError(f"{module.__name__} declares no PLUGIN = agent_core.Plugin(...)")
+    if not info.description and module.__doc__:
+        info.description = module.__doc__.strip().splitlines()[0]
+    if info.actions:
+        return info, list(info.actions)
+    found = [
+        value for value in vars(module).values()
+        if isinstance(value, Action) and getattr(value.fn, "__module__", None) == module.__name__
+    ]  # fmt: skip
+    found.sort(key=lambda a: a.fn.__code__.co_firstlineno)
+    return info, found

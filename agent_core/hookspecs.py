@@ -15,39 +15,15 @@ import pluggy
 if TYPE_CHECKING:
     from ._context import AgentInfo, TaskInfo
     from ._resident import Resident
-    from ._sdk import Action, Plugin
 
 hookspec = pluggy.HookspecMarker("starling")
 hookimpl = pluggy.HookimplMarker("starling")
 
 # ---------------------------------------------------------------------------------
-# Declaration: what a plugin is and what it offers. Called once when the plugin
-# is loaded (lazily, on the first call of one of its actions, or on a listing).
+# Residents: long-running processes a plugin asks the agent to keep alive.
+# (A plugin's declaration is data, not a hook: its module's ``PLUGIN`` and
+# ``@action`` functions, see :class:`~agent_core.Plugin`.)
 # ---------------------------------------------------------------------------------
-
-
-@hookspec
-def starling_plugin_info() -> Plugin:
-    """Return this plugin's :class:`~agent_core.Plugin` declaration.
-
-    The declaration names the plugin (it must equal the entry-point name and the
-    prefix of its actions), gives a one-paragraph description and a version, and
-    says what the plugin needs on the host (``requires`` executables,
-    ``requires_files``, or a ``check`` callable). When a requirement is missing
-    the plugin is listed as unavailable with the reason, and its actions fail
-    with code ``A003`` instead of crashing.
-    """
-
-
-@hookspec
-def starling_actions() -> list[Action]:
-    """Return the :class:`~agent_core.Action` objects this plugin provides.
-
-    Make them with the :func:`~agent_core.action` decorator. Every action name is
-    ``<plugin>.<verb>``; its params type is validated before the action runs
-    (bad params fail with ``A002``), and its risk level (``read``, ``change``,
-    ``danger``) feeds the center's policy.
-    """
 
 
 @hookspec

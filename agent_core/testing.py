@@ -37,10 +37,12 @@ temporary state directory) and ``memory_agent`` (:class:`MemoryAgent`).
 from __future__ import annotations
 
 import base64
+import os
+import shutil
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -401,3 +403,79 @@ async def memory_agent(plugin_host: PluginHost, tmp_path: Path) -> AsyncIterator
     """A real agent over the memory carrier, connected and ready (see the module doc)."""
     async with open_memory_agent(tmp_path / "agent", host=plugin_host) as handle:
         yield handle
+
+
+def needs(*tools: str, paths: tuple[str, ...] = (), why: str = "") -> pytest.MarkDecorator:
+    """Skip a test of a plugin's real path, with the reason, where what it drives is absent.
+
+    ``tools`` are programs looked up on ``PATH``, ``paths`` files or directories (``/proc/mdstat``,
+    ``/sys/class/hwmon``). A skipped test says which are missing, so the summary shows what this
+    host really exercised; the "tool missing" branch itself is tested with :func:`hidden_tools`.
+    """
+    missing = [t for t in tools if shutil.which(t) is None]
+    missing += [p for p in paths if not os.path.exists(p)]
+    reason = f"{', '.join(missing)} absent on this host: the real path is not exercised here"
+    return pytest.mark.skipif(bool(missing), reason=reason + (f" ({why})" if why else ""))
+
+
+RunAction = Callable[..., Any]
+
+
+@pytest.fixture
+def hidden_tools(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[..., RunAction]:
+    """``hidden_tools("dnf", "yum")`` -> a ``run_action`` on a fresh plugin host that cannot see them.
+
+    ``PATH`` is rebuilt from links to every program on it except those named, and a new
+    :class:`PluginHost` is made afterwards (availability is decided when a plugin loads), so a
+    plugin's "tool missing" branch runs for real on a host that has the tool.
+    """
+
+    def hide(*names: str) -> RunAction:
+        shadow = tmp_path / ("path-without-" + "-".join(names))
+        shadow.mkdir(parents=True, exist_ok=True)
+        for folder in os.environ.get("PATH", "").split(os.pathsep):
+            if not os.path.isdir(folder):
+                continue
+            for entry in os.scandir(folder):
+                link = shadow / entry.name
+                if entry.name in names or link.exists() or not os.access(entry.path, os.X_OK):
+                    continue
+                link.symlink_to(entry.path)
+        monkeypatch.setenv("PATH", str(shadow))
+        host = PluginHost()
+
+        async def runner(action: str, params: Any = None, **kw: Any) -> Outcome:
+            kw.setdefault("state_dir", tmp_path)
+            return await run_action(action, params, host=host, **kw)
+
+        return runner
+
+    return hide
+
+
+def _inner_skip(exc: BaseException | None) -> BaseException | None:
+    """The first ``pytest.skip`` with a reason inside an exception group chain."""
+    todo = [exc] if exc is not None else []
+    while todo:
+        cur = todo.pop()
+        if isinstance(cur, pytest.skip.Exception) and cur.msg:
+            return cur
+        if isinstance(cur, BaseExceptionGroup):
+            todo.extend(cur.exceptions)
+    return None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Any:
+    """Keep the reason of a ``pytest.skip(reason)`` raised inside a trio test.
+
+    pytest-trio re-raises a skip that surfaced through a nursery as a bare ``pytest.skip()``,
+    which drops the reason; the summary must say why a test did not exercise its subject.
+    """
+    try:
+        return (yield)
+    except pytest.skip.Exception as exc:
+        inner = None if exc.msg else _inner_skip(exc.__context__)
+        if inner is not None:
+            raise inner from None
+        raise

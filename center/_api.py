@@ -23,7 +23,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from transports import FINAL_STATES, ErrorCode, StarlingError, catalogue_digest, catalogue_markdown
 
@@ -50,6 +50,7 @@ from ._openapi import build_openapi
 from ._paging import decode_cursor, encode_cursor
 from ._readiness import ops_routes
 from ._requests import AccountRequest, JobRequest, MappingRequest, RegisterRequest
+from ._termauth import TerminalTokenRequest, TokenBook, may_open
 
 log = logging.getLogger("starling.api")
 
@@ -59,6 +60,7 @@ REQUEST_TYPES: dict[str, type] = {
     **FILE_REQUESTS,
     "CmdbImport": CmdbImport,
     "LoginRequest": LoginRequest,
+    "TerminalTokenRequest": TerminalTokenRequest,
 }
 
 
@@ -519,6 +521,43 @@ def build_app(center: Center, *, enroll_token: str, authenticate: Authenticator,
         assert center.audit is not None
         return json_response(await center.audit.report())
 
+    # -- the web terminal (center._terminal) --------------------------------------------------------
+
+    from ._config import ConsoleConfig
+    from ._terminal import TerminalEndpoint
+    from ._termline import LineGuard
+    from ._termrecord import SessionRecorder
+
+    console_cfg = getattr(center, "console_config", None) or ConsoleConfig()
+    tokens = TokenBook(console_cfg.terminal_token_ttl, console_cfg.terminal_token_max_ttl)
+
+    def session_account(sid: str) -> str | None:
+        s = console.session(sid)
+        return s.key_id if s is not None else None
+
+    terminal = TerminalEndpoint(
+        center, console_cfg, session_account, tokens,
+        lambda session: SessionRecorder(audit, session.account, str(session.stream_id), console_cfg.terminal_record_bytes),
+        lambda session, cols, rows: LineGuard(policy, session.account, cols, rows),
+    )
+
+    async def terminal_ws(call: Call) -> Response:
+        return error_response(ErrorCode.C001, "this is the terminal's WebSocket: connect with an Upgrade (see docs/console.md)", status=426)
+
+    async def terminal_token(call: Call) -> Response:
+        assert call.account is not None
+        req = await parse(call.request, TerminalTokenRequest)
+        rows = await store.select_agents(hosts=[req.host])
+        if not rows or not (call.account.admin or call.account.scope.allows_host(rows[0])):
+            raise StarlingError(f"no host {req.host} that this account may see", code=ErrorCode.C002)
+        host = rows[0]
+        if not may_open(call.account, host):
+            raise StarlingError(f"account {call.key_id} may not open a terminal on {req.host} (needs the exec.pty action)", code=ErrorCode.C009)
+        token, expires = tokens.issue(call.key_id, host["id"], req.ttl)
+        audit(call.key_id, "terminal.token", host["id"], {"expires_at": expires})
+        return json_response({"token": token, "host": host.get("hostname") or host["id"], "host_id": host["id"],
+                              "account": call.key_id, "expires_at": expires}, 201)
+
     handlers: dict[str, Callable[[Call], Awaitable[Response]]] = {
         "health": health, "openapi": openapi_doc, "codes": codes, "register": register, "actions": actions,
         "hosts": hosts, "revoke_host": revoke_host, "restore_host": restore_host, "proxies": proxies,
@@ -526,9 +565,11 @@ def build_app(center: Center, *, enroll_token: str, authenticate: Authenticator,
         "wait": wait, "events": events, "output": output, "cancel": cancel, "approve": approve, "reject": reject,
         "create_account": create, "accounts": accounts, "delete_account": delete, "disable_account": disable,
         "enable_account": enable, "rotate_account": rotate, "mapping": mapping, "audit": audit_records,
-        "audit_verify": audit_verify, **file_handlers(center), **diag_handlers(center, audit), **console.handlers(),
+        "audit_verify": audit_verify, "terminal_ws": terminal_ws, "terminal_token": terminal_token,
+        **file_handlers(center), **diag_handlers(center, audit), **console.handlers(),
     }
-    routes = [Route(spec.path, endpoint(spec, handlers[spec.handler]), methods=[spec.method]) for spec in ROUTES]
+    routes: list[Any] = [WebSocketRoute("/api/v1/terminal/ws", terminal.serve)]
+    routes += [Route(spec.path, endpoint(spec, handlers[spec.handler]), methods=[spec.method]) for spec in ROUTES]
     routes += ops_routes(center)  # /v1/ready, /metrics: probed often, so outside the audited table
     return Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
 

@@ -189,6 +189,17 @@ ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("POST", "/ui/logout", "console_logout", Role.ACCOUNT, "End this console session", audit=True),
     RouteSpec("POST", "/ui/tokens", "console_token", Role.ACCOUNT, "A one-time console login link for the calling account",
               audit=True),
+    # The web terminal (center._terminal, docs/console.md). The WebSocket authenticates itself
+    # (console cookie from the console's origin, or an embed token from an allowed origin);
+    # a plain HTTP GET is answered 426. Opening a session is an `exec.pty` job: the policy applies.
+    RouteSpec("GET", "/api/v1/terminal/ws", "terminal_ws", Role.PUBLIC,
+              "The web terminal's WebSocket (upgrade required): ?host=HOST[&token=T][&cols=80&rows=24]",
+              status=101, errors=(426,), media="text/plain",
+              query=(Query("host", description="host id or hostname"), Query("token", description="an embed token"),
+                     Query("cols", "integer", 2, 1000, 80), Query("rows", "integer", 1, 1000, 24))),
+    RouteSpec("POST", "/api/v1/terminal/tokens", "terminal_token", Role.ACCOUNT,
+              "A short-lived, single-use token that opens one terminal on one host for the calling account",
+              audit=True, body="TerminalTokenRequest", status=201, errors=(400, 404)),
 )
 
 

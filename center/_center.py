@@ -43,6 +43,9 @@ from transports import (
     Results,
     Revoke,
     StarlingError,
+    StreamClose,
+    StreamData,
+    StreamOpen,
     TaskRef,
     TransportError,
     Welcome,
@@ -60,6 +63,7 @@ from ._requests import JobRequest
 from ._rollout import Rollouts
 from ._select import resolve_targets
 from ._store import AsyncStore, new_id
+from ._terminal import TerminalHub
 
 if TYPE_CHECKING:
     from ._audit import AuditTrail
@@ -163,6 +167,10 @@ class Center:
         #: Chat-bot signing secrets per tool, and the account the bot acts as.
         self.chat_secrets: dict[str, str] = {}
         self.chat_account = ""
+        #: Open web-terminal sessions (center._terminal), fed from the proxy links.
+        self.terminals = TerminalHub()
+        #: The ``[console]`` table of center.toml (center._config.ConsoleConfig); set by the server.
+        self.console_config: Any = None
 
     # -- progress notification -------------------------------------------------------
 
@@ -211,6 +219,7 @@ class Center:
                 await self._link_loop(link, channel)
                 nursery.cancel_scope.cancel()
         finally:
+            self.terminals.link_gone(link)
             if self.links.get(link.proxy_id) is link:
                 del self.links[link.proxy_id]
                 with trio.CancelScope(shield=True):
@@ -262,6 +271,8 @@ class Center:
             self.outputs.add(msg)
         elif isinstance(msg, (ChunkGet, ChunkPut)) and self.files is not None and link.nursery is not None:
             link.nursery.start_soon(self.files.serve, link.channel, msg)  # not inline: chunks are big
+        elif isinstance(msg, (StreamOpen, StreamData, StreamClose)):
+            self.terminals.deliver(link, msg)
         elif isinstance(msg, Ping):
             await link.channel.send(Pong(seq=msg.seq))
         elif isinstance(msg, ErrorMsg):

@@ -22,6 +22,25 @@ class ConfigError(Exception):
     pass
 
 
+class ConsoleConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The ``[console]`` table of center.toml: the web console and its terminal."""
+
+    #: Origins (``https://portal.example``) whose pages may open a terminal with an
+    #: embed token (``?token=``); the console's own origin needs no entry.
+    allowed_origins: list[str] = []
+    #: Seconds without a keystroke after which a terminal session ends (A023).
+    terminal_idle_timeout: float = 900.0
+    #: Seconds a terminal session may last at most.
+    terminal_max_session: float = 8 * 3600.0
+    #: Seconds an embed token stays valid to open a terminal by default, and at most.
+    terminal_token_ttl: float = 60.0
+    terminal_token_max_ttl: float = 300.0
+    #: Bytes of a session's output kept in the audit log (input is kept whole).
+    terminal_record_bytes: int = 1024 * 1024
+    #: The largest single input (a paste) the terminal takes; bigger is refused (A024).
+    terminal_max_input: int = 64 * 1024
+
+
 class CenterConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     center_id: str = "center-1"
     #: HTTPS API listen address.
@@ -96,6 +115,8 @@ class CenterConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     #: An HTTP CMDB (JSON) or an export file, re-read every ``cmdb_sync_interval`` seconds (0 = only on demand).
     cmdb_source: str = ""
     cmdb_sync_interval: float = 0.0
+    #: The web console and terminal: the ``[console]`` table of the same file.
+    console: ConsoleConfig = msgspec.field(default_factory=ConsoleConfig)
 
 
 class ProxyConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -134,6 +155,10 @@ class ProxyConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     log_file: str = ""
 
 
+#: Top-level tables of a role's file that belong to its config (``[console]`` of center.toml).
+SIDE_TABLES = {"center": ("console",)}
+
+
 def load(cls: type[T], path: str | os.PathLike[str] | None, section: str, env: Mapping[str, str] | None = None) -> T:
     env = os.environ if env is None else env
     data: dict[str, Any] = {}
@@ -145,6 +170,9 @@ def load(cls: type[T], path: str | os.PathLike[str] | None, section: str, env: M
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
         data = dict(raw.get(section, {}))
+        for name in SIDE_TABLES.get(section, ()):
+            if name in raw:
+                data[name] = raw[name]
     prefix = f"STARLING_{section.upper()}_"
     for f in msgspec.structs.fields(cls):
         key = prefix + f.name.upper()
@@ -152,7 +180,7 @@ def load(cls: type[T], path: str | os.PathLike[str] | None, section: str, env: M
             value: Any = env[key]
             if getattr(f.type, "__origin__", None) is list:
                 value = [v.strip() for v in value.split(",") if v.strip()]
-            elif getattr(f.type, "__origin__", None) is dict:
+            elif getattr(f.type, "__origin__", None) is dict or (isinstance(f.type, type) and issubclass(f.type, msgspec.Struct)):
                 try:
                     value = json.loads(value)  # a table as a JSON object
                 except ValueError as exc:

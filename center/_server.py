@@ -131,6 +131,7 @@ async def run_center(cfg: CenterConfig, *, task_status: Any = trio.TASK_STATUS_I
     center.offline_after, center.diagnoser.min_version = cfg.offline_after, cfg.min_agent_version
     center.diagnoser.load_limit, center.diagnoser.clock_limit = cfg.diag_load_per_cpu, cfg.diag_clock_skew
     center.chat_secrets, center.chat_account = dict(cfg.chat_secrets), cfg.chat_account
+    center.console_config = cfg.console
     cert, key, _ca = center_tls(cfg)
     app = build_app(center, enroll_token=cfg.enroll_token, authenticate=make_authenticator(store_sync, box), secret_box=box)
     hc = HyperConfig()

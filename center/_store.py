@@ -135,6 +135,16 @@ tasks = sa.Table(
     sa.Index("tasks_state_deadline", "state", "deadline"),
 )
 
+def past_key(first: Any, second: Any, key: tuple[Any, Any], *, descending: bool = False) -> Any:
+    """Rows after ``key`` in (first, second) order (keyset paging). Written as
+    ``first >= k1 AND (first > k1 OR second > k2)`` rather than a row comparison, so that
+    MariaDB too reads it as a range of the (first, second) index."""
+    k1, k2 = key
+    if descending:
+        return sa.and_(first <= k1, sa.or_(first < k1, second < k2))
+    return sa.and_(first >= k1, sa.or_(first > k1, second > k2))
+
+
 # Allowed predecessors of each state: a transition only ever moves forward.
 _BEFORE: dict[str, list[str]] = {
     "dispatched": ["created"],
@@ -266,7 +276,7 @@ class Store:
         """Agent rows by (hostname, id); ``after``: only those past this key (paging)."""
         q = sa.select(agents).order_by(agents.c.hostname, agents.c.id)
         if after is not None:
-            q = q.where(sa.tuple_(agents.c.hostname, agents.c.id) > sa.tuple_(*after))
+            q = q.where(past_key(agents.c.hostname, agents.c.id, after))
         if hosts:
             q = q.where(sa.or_(agents.c.id.in_(list(hosts)), agents.c.hostname.in_(list(hosts)), agents.c.ip.in_(list(hosts)), agents.c.sn.in_(list(hosts))))
         elif not (all_hosts or tags or idc):
@@ -556,7 +566,7 @@ class Store:
         ``before``: only jobs older than this (created, id) key (paging)."""
         q = sa.select(jobs).order_by(jobs.c.created.desc(), jobs.c.id.desc()).limit(limit)
         if before is not None:
-            q = q.where(sa.tuple_(jobs.c.created, jobs.c.id) < sa.tuple_(*before))
+            q = q.where(past_key(jobs.c.created, jobs.c.id, before, descending=True))
         if accounts is not None:
             mine = jobs.c.account.in_(list(accounts))
             q = q.where(sa.or_(mine, jobs.c.state == also_state) if also_state else mine)

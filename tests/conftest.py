@@ -24,7 +24,7 @@ def _make_wheel(version: str, greeting: str) -> bytes:
     ``wheeltest.hello`` returning ``{"text": greeting}``."""
     module = f'''
 import msgspec
-from agent_core import NoParams, Plugin, Risk, action, hookimpl
+from agent_core import NoParams, Plugin, Risk, action
 
 class Out(msgspec.Struct):
     text: str
@@ -34,13 +34,7 @@ async def hello(ctx, p: NoParams) -> Out:
     """Say hello."""
     return Out(text={greeting!r})
 
-@hookimpl
-def starling_plugin_info():
-    return Plugin("wheeltest", description="test plugin", version={version!r})
-
-@hookimpl
-def starling_actions():
-    return [hello]
+PLUGIN = Plugin("wheeltest", description="test plugin")
 '''
     dist = f"starling_wheeltest-{version}.dist-info"
     buf = io.BytesIO()

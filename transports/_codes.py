@@ -90,9 +90,12 @@ class ErrorCode(enum.StrEnum):
     C033 = ("C033", "host skipped: diagnosed unhealthy at submission", "The rollout skips unhealthy hosts; the task's diagnosis says why. Fix the host and run again.")
     C034 = ("C034", "rollout stopped: the error threshold was reached", "Earlier waves failed too often; read their failures, fix, and submit again.")
     C035 = ("C035", "console request without its CSRF token", "A console page sends the X-Starling-CSRF header it read from GET /ui/session; reload the page.")
-    C036 = ("C036", "the center cannot be reached", "The CLI or client got no answer from the center's API: check the URL (--api, STARLING_API), that the center runs (`starling up` starts one here), and the network between.")
-    C037 = ("C037", "invalid command line", "An unknown option, a missing argument or a bad value; `starling COMMAND --help` lists what the command takes.")
-    C038 = ("C038", "unexpected error in the command line tool", "A bug in the CLI: run again with STARLING_DEBUG=1 for the traceback and report it.")
+    C036 = ("C036", "terminal token unknown, expired or already used", "Ask POST /api/v1/terminal/tokens for a new token just before opening the terminal; a token opens one session, once.")
+    C037 = ("C037", "origin not allowed for the terminal", "Open the terminal from the console itself, or add the embedding page's origin to [console] allowed_origins in center.toml.")
+    C038 = ("C038", "terminal line could not be checked", "The center could not tell which line the shell would run (cursor moved, screen and keystrokes disagree); press Ctrl-U and type the line again.")
+    C039 = ("C039", "the center cannot be reached", "The CLI or client got no answer from the center's API: check the URL (--api, STARLING_API), that the center runs (`starling up` starts one here), and the network between.")
+    C040 = ("C040", "invalid command line", "An unknown option, a missing argument or a bad value; `starling COMMAND --help` lists what the command takes.")
+    C041 = ("C041", "unexpected error in the command line tool", "A bug in the CLI: run again with STARLING_DEBUG=1 for the traceback and report it.")
 
     # --- proxy ------------------------------------------------------------------
     P001 = ("P001", "agent not connected to this proxy", "The agent moved or went away; the center re-dispatches when it reappears.")
@@ -127,6 +130,8 @@ class ErrorCode(enum.StrEnum):
     A020 = ("A020", "killed with its agent; not run again", "The agent stopped while the task ran and the task's whole process tree was killed with it; to stay at-most-once it is not re-run. Check the host and retry if safe.")
     A021 = ("A021", "file changed while it was being read", "Something wrote to the file during the transfer; retry when it is quiet (or copy a snapshot).")
     A022 = ("A022", "wrong kind of path: a directory where a file is expected, or the other way round", "Check the destination: copying a directory needs a directory target and a file needs a file path (or an existing directory ending in /).")
+    A023 = ("A023", "terminal session idle for too long", "Nothing was typed for the session's idle timeout; open a new terminal.")
+    A024 = ("A024", "terminal input too large or too fast", "A paste bigger than the terminal's input bound was refused; copy files with `starling cp` instead of pasting them.")
 
     # --- environment --------------------------------------------------------------
     E001 = ("E001", "host offline: agent not connected", "The host is down, unreachable, or its agent is not running; check the host and `systemctl status starling-agent`.")

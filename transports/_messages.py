@@ -305,6 +305,15 @@ class Revoke(Message, tag="revoke", kw_only=True):
 
 
 # --- streams (terminal, file transfer) ------------------------------------------
+#
+# A terminal session (docs/console.md) is a signed ``exec.pty`` task whose params
+# name a ``stream_id`` chosen at random by the center. The center sends
+# ``stream_open`` to the proxy before the task (the proxy records which agent and
+# which center link the stream belongs to); the agent sends ``stream_open`` up
+# when its PTY runs. ``stream_data`` carries keystrokes down and screen output up
+# (the proxy coalesces small writes), ``stream_resize`` the window size, and
+# ``stream_close`` ends the stream from either side with a code and, from the
+# agent, the shell's exit ``status``.
 
 
 class StreamOpen(Message, tag="stream_open", kw_only=True):
@@ -331,6 +340,8 @@ class StreamClose(Message, tag="stream_close", kw_only=True):
     stream_id: int
     code: str = ""
     message: str = ""
+    #: The shell's exit status when it exited by itself (agent -> center).
+    status: int | None = None
 
 
 # --- file channel: content-addressed chunks (docs/file-transfer.md) ------------

@@ -115,9 +115,9 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         _emit_json({"wheel": args.wheel, "sha256": digest, "signature": sig}) if args.json else print(sig)
         return 0
     if args.plugins_cmd == "doc":
-        import agent_core
+        import agent_core.host
 
-        written = agent_core.write_plugin_docs()
+        written = agent_core.host.write_plugin_docs()
         if args.json:
             _emit_json({"written": [str(p) for p in written]})
         else:

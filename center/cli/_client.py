@@ -62,7 +62,7 @@ class Client:
                 raise ApiError(ErrorCode.C030, f"the profile {path} is not a JSON object")
         api = api or os.environ.get("STARLING_API") or profile.get("api")
         if not api:
-            raise ApiError(ErrorCode.C036, "no center known: run `starling up`, or set STARLING_API (or --api)", hint="`starling up` starts one on this machine.")
+            raise ApiError(ErrorCode.C039, "no center known: run `starling up`, or set STARLING_API (or --api)", hint="`starling up` starts one on this machine.")
         return cls(
             api,
             os.environ.get("STARLING_KEY_ID", profile.get("key_id", "")),
@@ -74,8 +74,8 @@ class Client:
         self._http.close()
 
     def _unreachable(self, exc: Exception) -> ApiError:
-        """C036, not the center's C016 (its database): this client got no answer at all."""
-        return ApiError(ErrorCode.C036, f"cannot reach the center at {self.api}: {exc or type(exc).__name__}")
+        """C039, not the center's C016 (its database): this client got no answer at all."""
+        return ApiError(ErrorCode.C039, f"cannot reach the center at {self.api}: {exc or type(exc).__name__}")
 
     @staticmethod
     def _refused(resp: httpx.Response) -> ApiError:

@@ -289,7 +289,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
 
 
 def bounded(lo: int, hi: int) -> Any:
-    """An argparse type: an integer within [lo, hi] (else a C037 naming the bounds)."""
+    """An argparse type: an integer within [lo, hi] (else a C040 naming the bounds)."""
 
     def parse(raw: str) -> int:
         try:

@@ -40,11 +40,11 @@ EXIT_CODES: dict[int, str] = {
     1: "the job finished but not every host succeeded; or a check found problems (diag, audit verify, cmdb check)",
     2: "refused or failed with an error code (bad input, not permitted, not found ...): the code is printed",
     3: "the job is held for approval (C011); `starling approve JOB` releases it",
-    4: "the center could not be reached (C036), or no center is configured",
+    4: "the center could not be reached (C039), or no center is configured",
     130: "interrupted (Ctrl-C) while following a job: the job keeps running; its id and how to follow or cancel it are printed",
 }
 #: `starling risk check` answers with its verdict instead: allow/warn 0, approve 2, block 3.
-_EXIT_FOR_CODE = {ErrorCode.C011: 3, ErrorCode.C036: 4}
+_EXIT_FOR_CODE = {ErrorCode.C011: 3, ErrorCode.C039: 4}
 
 
 def exit_codes_text() -> str:
@@ -54,10 +54,10 @@ def exit_codes_text() -> str:
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse that reports a bad command line as code C037 (exit 2), like every other error."""
+    """argparse that reports a bad command line as code C040 (exit 2), like every other error."""
 
     def error(self, message: str) -> NoReturn:
-        raise StarlingError(f"{self.prog}: {message} (`{self.prog} --help` lists what it takes)", code=ErrorCode.C037)
+        raise StarlingError(f"{self.prog}: {message} (`{self.prog} --help` lists what it takes)", code=ErrorCode.C040)
 
 
 def _fail(exc: StarlingError, as_json: bool) -> int:
@@ -300,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     as_json = "--json" in argv
     try:
         args = build_parser().parse_args(argv)
-    except StarlingError as exc:  # a bad command line (C037)
+    except StarlingError as exc:  # a bad command line (C040)
         return _fail(exc, as_json)
     args.argv = argv  # `starling cp` reads the operand order
     if getattr(args, "command", None) and args.command[:1] == ["--"]:
@@ -329,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
         if top not in _EXTRA_FOR:
             return _unexpected(exc, as_json)
         message = f"starling {args.cmd} needs {top}, which comes with pip install 'starling-fleet[{_EXTRA_FOR[top]}]'"
-        return _fail(StarlingError(message, code=ErrorCode.C038), as_json)
+        return _fail(StarlingError(message, code=ErrorCode.C041), as_json)
     except BrokenPipeError:
         # `starling hosts | head`: the reader left; not an error worth a message.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -342,7 +342,7 @@ def _unexpected(exc: BaseException, as_json: bool) -> int:
     if os.environ.get("STARLING_DEBUG"):
         raise exc
     message = f"{type(exc).__name__}: {exc}"
-    return _fail(StarlingError(message, code=ErrorCode.C038), as_json)
+    return _fail(StarlingError(message, code=ErrorCode.C041), as_json)
 
 
 # Which extra brings a module the CLI imports lazily (pyproject.toml, [project.optional-dependencies]).

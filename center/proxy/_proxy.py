@@ -48,6 +48,10 @@ from transports import (
     Results,
     Revoke,
     StarlingError,
+    StreamClose,
+    StreamData,
+    StreamOpen,
+    StreamResize,
     Task,
     TaskEvent,
     TransportError,
@@ -63,6 +67,7 @@ from .._credentials import CredentialError, verify
 from .._metrics import ProxyMetrics
 from .._store import new_id
 from ._borrow import send_home
+from ._streams import StreamRelay
 from ._tasklog import log_result
 
 log = logging.getLogger("starling.proxy")
@@ -124,6 +129,11 @@ class Proxy:
         self.stats: dict[str, int] = {"dispatched": 0, "results": 0, "rejected": 0}
         self.metrics = ProxyMetrics(self)
         self.files: Any = None  # center.proxy._files.ProxyFiles, set by the server
+        self.streams = StreamRelay(self._agent_channel, self._nursery_start)
+
+    def _agent_channel(self, agent_id: str) -> Channel | None:
+        conn = self.agents.get(agent_id)
+        return conn.channel if conn is not None else None
 
     # -- center links ------------------------------------------------------------------
 
@@ -159,6 +169,7 @@ class Proxy:
                         log.error("link to center %s failed", url, exc_info=first)
                 finally:
                     self._links.pop(url, None)
+                    self.streams.link_gone(channel)
                     self.metrics.error(ErrorCode.P007.value)
                     if self.files is not None:
                         self.files.link_down()
@@ -246,6 +257,8 @@ class Proxy:
                 self._nursery_start(self._drain_paced, excess, max(msg.rate, 1))
         elif isinstance(msg, (ChunkData, ChunkAck)) and self.files is not None:
             self.files.deliver(msg)
+        elif isinstance(msg, (StreamOpen, StreamData, StreamResize, StreamClose)):
+            await self.streams.from_center(channel, msg)
         elif isinstance(msg, Pong):
             pass
 
@@ -412,6 +425,7 @@ class Proxy:
         finally:
             if self.agents.get(agent_id) is conn:
                 del self.agents[agent_id]
+                self.streams.agent_gone(agent_id)
                 self._queue_presence(AgentState(agent_id=agent_id, online=False, at=time.time(), code=ErrorCode.E001.value))
 
     async def _on_agent_message(self, conn: AgentConn, msg: Any) -> None:
@@ -438,5 +452,7 @@ class Proxy:
                 self._wake.set()
         elif isinstance(msg, (ChunkGet, ChunkPut)) and self.files is not None:
             self._nursery_start(self.files.serve_agent, conn, msg)
+        elif isinstance(msg, (StreamOpen, StreamData, StreamClose)):
+            self.streams.from_agent(conn.agent_id, msg)
         elif isinstance(msg, ErrorMsg):
             log.warning("agent %s reports %s: %s", conn.agent_id, msg.code, msg.message)

@@ -19,17 +19,8 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import (
-    ActionContext,
-    ActionError,
-    ErrorCode,
-    NoParams,
-    Plugin,
-    Risk,
-    action,
-    code,
-    hookimpl,
-)
+from agent_core import ActionContext, ActionError, ErrorCode, NoParams, Plugin, Risk, action, code
+from agent_core.host import kernel_of
 
 PLUGIN = Plugin("agent", description=__doc__.splitlines()[0], domain="agent")
 _STARTED = time.time()
@@ -91,12 +82,6 @@ class RollbackParams(msgspec.Struct, forbid_unknown_fields=True):
     dist: str
 
 
-def _kernel(ctx: ActionContext):  # type: ignore[no-untyped-def]
-    if ctx.kernel is None:
-        raise ActionError("agent.* actions need a running agent", code=ErrorCode.A003)
-    return ctx.kernel
-
-
 @action("agent.version", risk=Risk.READ, timeout=5)
 async def version(ctx: ActionContext, p: NoParams) -> Version:
     """The agent's version, Python, platform, pid and uptime."""
@@ -113,13 +98,13 @@ async def version(ctx: ActionContext, p: NoParams) -> Version:
 @action("agent.status", risk=Risk.READ, timeout=5)
 async def status(ctx: ActionContext, p: NoParams) -> dict:
     """Connection, running tasks, journal counts and statistics of the agent."""
-    return dict(_kernel(ctx).status())
+    return dict(kernel_of(ctx).status())
 
 
 @action("agent.plugins", risk=Risk.READ, timeout=60)
 async def plugins(ctx: ActionContext, p: NoParams) -> PluginList:
     """Every plugin this host has, with version, availability, enablement and actions."""
-    rows = [msgspec.convert(d, PluginRow) for d in _kernel(ctx).plugins()]
+    rows = [msgspec.convert(d, PluginRow) for d in kernel_of(ctx).plugins()]
     return PluginList(
         count=len(rows),
         available=sum(1 for r in rows if r.available),
@@ -131,7 +116,7 @@ async def plugins(ctx: ActionContext, p: NoParams) -> PluginList:
 @action("agent.enable", risk=Risk.CHANGE, timeout=10)
 async def enable(ctx: ActionContext, p: Names) -> Enabled:
     """Enable plugins on this host (persisted across restarts)."""
-    return Enabled(disabled=_kernel(ctx).set_enabled(p.names, True))
+    return Enabled(disabled=kernel_of(ctx).set_enabled(p.names, True))
 
 
 @action("agent.disable", risk=Risk.CHANGE, timeout=10)
@@ -139,7 +124,7 @@ async def disable(ctx: ActionContext, p: Names) -> Enabled:
     """Disable plugins on this host: their actions then answer A012."""
     if "agent" in p.names:
         raise ActionError("the agent plugin cannot disable itself", code=ErrorCode.A002)
-    return Enabled(disabled=_kernel(ctx).set_enabled(p.names, False))
+    return Enabled(disabled=kernel_of(ctx).set_enabled(p.names, False))
 
 
 @action("agent.install", risk=Risk.DANGER, timeout=120)
@@ -149,23 +134,11 @@ async def install(ctx: ActionContext, p: InstallParams) -> Installed:
         data = base64.b64decode(p.wheel_b64, validate=True)
     except ValueError as exc:
         raise ActionError(f"wheel_b64 is not base64: {exc}", code=ErrorCode.A002) from exc
-    done = _kernel(ctx).install_wheel(data, p.sha256)
+    done = kernel_of(ctx).install_wheel(data, p.sha256)
     return msgspec.convert(done, Installed, strict=False)
 
 
 @action("agent.rollback", risk=Risk.DANGER, timeout=60)
 async def rollback(ctx: ActionContext, p: RollbackParams) -> Installed:
     """Go back to the previously installed version of a plugin package."""
-    return msgspec.convert(_kernel(ctx).rollback(p.dist), Installed, strict=False)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [version, status, plugins, enable, disable, install, rollback]
-
-
+    return msgspec.convert(kernel_of(ctx).rollback(p.dist), Installed, strict=False)

@@ -131,13 +131,3 @@ async def status(ctx: ActionContext, p: NoParams) -> ExporterStatus:
     families = sum(1 for x in lines if x.startswith("# TYPE "))
     samples = sum(1 for x in lines if x and not x.startswith("#"))
     return ExporterStatus(True, url, line, code == 200, f"HTTP {code}", families, samples, took)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [status]

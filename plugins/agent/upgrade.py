@@ -29,7 +29,7 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 
 PACKAGE = "starling-agent"
 #: Debian and RPM version strings; nothing a shell or a package manager could misread.
@@ -145,13 +145,3 @@ async def upgrade(ctx: ActionContext, p: UpgradeParams) -> Scheduled:
 
     helper = await trio.to_thread.run_sync(_start_helper, Path(ctx.agent.state_dir), _tool(), p.version, current, p.wait)
     return Scheduled(from_version=current, to_version=p.version, tool=_tool(), helper=str(helper))
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [upgrade]

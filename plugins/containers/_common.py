@@ -17,8 +17,7 @@ from typing import Any, NoReturn
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ProcessResult, Unavailable
-from transports import ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode, ProcessResult, Unavailable
 
 DOCKER_SOCKET = "/var/run/docker.sock"
 CRI_SOCKETS = (

@@ -10,11 +10,10 @@ crictl and a CRI runtime socket; otherwise A003. It only reads.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import msgspec
 
-from agent_core import ActionContext, NoParams, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, NoParams, Plugin, Risk, action
 
 from ._common import cri_check, run_cli
 
@@ -63,13 +62,3 @@ def parse_crictl_images(text: str) -> CriImages:
 async def images(ctx: ActionContext, p: NoParams) -> CriImages:
     """Images held by the CRI runtime, largest first, with the total size."""
     return parse_crictl_images(await run_cli(ctx, ["crictl", "images", "-o", "json"]))
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list[Any]:
-    return [images]

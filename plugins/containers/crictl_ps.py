@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action
 from plugins.files._common import bad
 
 from ._common import cri_check, run_cli
@@ -105,13 +105,3 @@ async def ps(ctx: ActionContext, p: CrictlPsParams) -> list[CriContainer]:
     if p.namespace:
         found = [c for c in found if c.namespace == p.namespace]
     return found
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list[Any]:
-    return [ps]

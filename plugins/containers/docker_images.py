@@ -11,11 +11,10 @@ Needs the docker CLI and a running daemon; otherwise A003. It only reads.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action
 from plugins.files._common import bad
 
 from ._common import docker_check, json_lines, parse_size, parse_time, run_cli
@@ -95,13 +94,3 @@ async def images(ctx: ActionContext, p: ImagesParams) -> ImagesReport:
             raise bad(f"reference: {p.reference!r} is not an image pattern like 'nginx' or 'registry/*:1.*'")
         argv += ["--filter", f"reference={p.reference}"]
     return parse_images(await run_cli(ctx, argv))
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list[Any]:
-    return [images]

@@ -18,9 +18,8 @@ from typing import Any, Literal
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 from plugins._secrets import redact_env
-from transports import ErrorCode
 
 from ._common import check_ref, docker_check, parse_time, run_cli
 
@@ -205,13 +204,3 @@ async def inspect(ctx: ActionContext, p: InspectParams) -> ContainerInfo | Image
     target = check_ref(p.target, "target")
     out = await run_cli(ctx, ["docker", "inspect", "--type", p.type, target])
     return parse_inspect(out, p.type, p.raw)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list[Any]:
-    return [inspect]

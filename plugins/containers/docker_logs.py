@@ -11,11 +11,11 @@ reads.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action
 from plugins.files._common import bad
 
 from ._common import check_ref, docker_check, parse_time, raise_for
@@ -73,13 +73,3 @@ async def logs(ctx: ActionContext, p: LogsParams) -> list[LogLine]:
     if regex is not None:
         lines = [x for x in lines if regex.search(x.text)]
     return lines
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list[Any]:
-    return [logs]

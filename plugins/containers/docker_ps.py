@@ -12,11 +12,10 @@ reads.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action
 from plugins.files._common import bad
 
 from ._common import (
@@ -111,13 +110,3 @@ def build_argv(p: PsParams) -> list[str]:
 async def ps(ctx: ActionContext, p: PsParams) -> list[Container]:
     """Containers (running, or all) with state, health, ports, labels and networks."""
     return parse_ps(await run_cli(ctx, build_argv(p)))
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list[Any]:
-    return [ps]

@@ -10,11 +10,11 @@ docker CLI and a running daemon; otherwise A003. It only reads.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action
 
 from ._common import check_ref, docker_check, json_lines, parse_pair, parse_percent, run_cli
 
@@ -72,13 +72,3 @@ async def stats(ctx: ActionContext, p: StatsParams) -> list[Usage]:
     names = [check_ref(c) for c in p.containers]
     argv = ["docker", "stats", "--no-stream", "--no-trunc", "--format", "{{json .}}", *names]
     return parse_stats(await run_cli(ctx, argv))
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list[Any]:
-    return [stats]

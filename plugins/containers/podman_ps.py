@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action
 
 from ._common import Port, check_ref, parse_time, run_cli
 
@@ -103,13 +103,3 @@ async def ps(ctx: ActionContext, p: PodmanPsParams) -> list[PodmanContainer]:
     if p.pod:
         argv += ["--filter", f"pod={check_ref(p.pod, 'pod')}"]
     return parse_podman_ps(await run_cli(ctx, argv))
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list[Any]:
-    return [ps]

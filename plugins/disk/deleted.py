@@ -15,7 +15,7 @@ import os
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 from plugins._host import pids, read
 from plugins.disk._common import mount_for, mounts
 
@@ -112,13 +112,3 @@ async def deleted(ctx: ActionContext, p: Params) -> Deleted:
         processes_scanned=scanned,
         unreadable=unreadable,
     )
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [deleted]

@@ -17,7 +17,7 @@ import shutil
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 from plugins._host import is_dir, read, require_absolute
 from plugins.disk._common import NETWORK_FS, PSEUDO_FS, mounts, unescape
 
@@ -147,13 +147,3 @@ async def fstab(ctx: ActionContext, p: Params) -> Fstab:
     tags = {} if is_dir("/dev/disk") else await _blkid_tags(ctx)
     entries, errors = check_entries(text, tags)
     return Fstab(path=path, entries=entries, syntax_errors=errors, ok=not errors and not any(e.problems for e in entries))
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [fstab]

@@ -20,7 +20,7 @@ import stat
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 from plugins._host import is_dir, require_absolute
 from plugins.disk._common import mount_for, mounts
 
@@ -151,13 +151,3 @@ async def hogs(ctx: ActionContext, p: Params) -> Hogs:
         truncated=truncated,
         errors=errors,
     )
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [hogs]

@@ -16,7 +16,7 @@ import os
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 from plugins._host import is_dir, require_absolute
 from plugins.disk._common import distinct_filesystems, mounts, statvfs_each
 
@@ -125,13 +125,3 @@ async def inodes(ctx: ActionContext, p: Params) -> Inodes:
             count_entries, root, p.top, p.max_entries, abandon_on_cancel=True
         )
     return result
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [inodes]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 from plugins._host import listdir, read
 
 PLUGIN = Plugin("disk.iostat", description=__doc__.splitlines()[0], domain="disk", requires_files=["/proc/diskstats"])
@@ -106,13 +106,3 @@ async def iostat(ctx: ActionContext, p: Params) -> IoStat:
         devices=devs,
         busiest=max(devs, key=lambda d: d.util_percent).device if devs else "",
     )
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [iostat]

@@ -16,7 +16,7 @@ from typing import Any
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 
 PLUGIN = Plugin("disk.layout", description=__doc__.splitlines()[0], domain="disk", requires=["lsblk"])
 
@@ -108,13 +108,3 @@ async def layout(ctx: ActionContext, p: Params) -> Layout:
     if not p.virtual:
         nodes = [n for n in nodes if n.type not in VIRTUAL_TYPES and not n.name.startswith(VIRTUAL_NAMES)]
     return Layout(devices=nodes, unused=unused(nodes))
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [layout]

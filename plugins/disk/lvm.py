@@ -16,7 +16,7 @@ import os
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 
 PLUGIN = Plugin("disk.lvm", description=__doc__.splitlines()[0], domain="disk", requires=["lvm"])
 
@@ -166,13 +166,3 @@ async def lvm(ctx: ActionContext, p: Params) -> Lvm:
     if p.vg is not None and not vgs:
         raise ActionError(f"no volume group {p.vg!r}", code=ErrorCode.A017)
     return Lvm(pvs=pvs, vgs=vgs, lvs=lvs, problems=problems(pvs, vgs, lvs, p.threshold))
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [lvm]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 from plugins._host import exists, require_absolute
 from plugins.disk._common import NETWORK_FS, is_data_fs, mount_for, mounts
 
@@ -80,13 +80,3 @@ async def list_mounts(ctx: ActionContext, p: Params) -> Mounts:
         if e.read_only and is_data_fs(next(m for m in table if m.id == e.id)) and e.fstype not in ("tmpfs", "squashfs", "iso9660", "erofs")
     ]  # fmt: skip
     return Mounts(mounts=out, read_only_data=ro_data)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [list_mounts]

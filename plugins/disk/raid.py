@@ -16,7 +16,7 @@ import re
 
 import msgspec
 
-from agent_core import ActionContext, NoParams, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, NoParams, Plugin, Risk, action
 from plugins._host import read, read_int
 
 MDSTAT = "/proc/mdstat"
@@ -126,13 +126,3 @@ async def raid(ctx: ActionContext, p: NoParams) -> Raid:
         degraded=[a.name for a in arrays if a.degraded or any("failed" in m.flags for m in a.members)],
         syncing=[a.name for a in arrays if a.sync_action],
     )
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [raid]

@@ -18,7 +18,7 @@ import stat
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 
 PLUGIN = Plugin("disk.smart", description=__doc__.splitlines()[0], domain="disk", requires=["smartctl"])
 
@@ -139,13 +139,3 @@ async def smart(ctx: ActionContext, p: Params) -> Smart:
         doc = await _smartctl_json(ctx, ["-a", "-d", dtype, device])
         devices.append(parse_smartctl(device, dtype, doc))
     return Smart(devices=devices, failing=[d.device for d in devices if is_failing(d)])
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [smart]

@@ -18,7 +18,7 @@ import os
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 from plugins._host import exists, require_absolute
 from plugins.disk._common import Mount, distinct_filesystems, mount_for, mounts, statvfs_each
 
@@ -97,13 +97,3 @@ async def usage(ctx: ActionContext, p: Params) -> DiskUsage:
         entry.used_percent = df_percent(entry.used, entry.available)
         out.append(entry)
     return DiskUsage(filesystems=out, over_threshold=[u.mountpoint for u in out if not u.error and u.used_percent >= p.threshold])
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [usage]

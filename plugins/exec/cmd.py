@@ -15,7 +15,7 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, ProcessResult, Risk, action, code, hookimpl
+from agent_core import ActionContext, Plugin, ProcessResult, Risk, action, code
 
 PLUGIN = Plugin("cmd", description=__doc__.splitlines()[0], domain="exec")
 
@@ -65,13 +65,3 @@ async def script(ctx: ActionContext, p: ScriptParams) -> ProcessResult:
             os.unlink(path)
         except OSError:
             pass
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [run, script]

@@ -16,9 +16,8 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 from plugins._secrets import redact_env
-from transports import ErrorCode
 
 PLUGIN = Plugin("exec.env", description=__doc__.splitlines()[0], domain="exec")
 
@@ -68,13 +67,3 @@ async def env(ctx: ActionContext, p: EnvParams) -> EnvResult:
         vars=shown,
         masked=masked,
     )
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [env]

@@ -17,8 +17,7 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
-from transports import ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 
 PLUGIN = Plugin("exec.pidof", description=__doc__.splitlines()[0], domain="exec")
 
@@ -124,13 +123,3 @@ async def pidof(ctx: ActionContext, p: PidofParams) -> PidofResult:
     if p.require and not procs:
         raise ActionError(f"no process named {p.name!r}", code=ErrorCode.A017, data=result)
     return result
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [pidof]

@@ -16,8 +16,7 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
-from transports import ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 
 PLUGIN = Plugin("exec.which", description=__doc__.splitlines()[0], domain="exec")
 
@@ -107,13 +106,3 @@ async def which(ctx: ActionContext, p: WhichParams) -> WhichResult:
     if p.require and missing:
         raise ActionError(f"not found on PATH: {', '.join(missing)}", code=ErrorCode.A017, data=result)
     return result
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [which]

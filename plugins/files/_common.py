@@ -22,8 +22,7 @@ from typing import Annotated, Any, TypeVar
 
 import msgspec
 
-from agent_core import ActionError
-from transports import ErrorCode
+from agent_core import ActionError, ErrorCode
 
 T = TypeVar("T")
 

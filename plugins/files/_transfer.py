@@ -32,8 +32,8 @@ from typing import Annotated, Any, Literal, Protocol
 
 import msgspec
 
-from agent_core import ActionError
-from transports import ErrorCode, leaf_errors
+from agent_core import ActionError, ErrorCode
+from transports import leaf_errors
 
 from ._common import bad, fsync_dir, gid_of, hash_file, parse_mode, uid_of
 

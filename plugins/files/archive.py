@@ -21,8 +21,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
-from transports import ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 
 from ._common import Cancel, abs_path, bad, fs_errors, fsync_dir, hash_file, in_thread
 
@@ -162,13 +161,3 @@ async def archive(ctx: ActionContext, p: ArchiveParams) -> ArchiveResult:
             raise bad(f"base: {outside[0]} is not under {base}")
     with fs_errors():
         return await in_thread(_archive, p, paths, dest, base)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [archive]

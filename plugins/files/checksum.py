@@ -15,8 +15,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
-from transports import ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 
 from ._common import Cancel, abs_path, bad, hash_file, in_thread, os_error
 
@@ -76,13 +75,3 @@ async def checksum(ctx: ActionContext, p: ChecksumParams) -> ChecksumResult:
                 data=result,
             )
     return result
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [checksum]

@@ -17,7 +17,7 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, code, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action, code
 
 from ._common import Cancel, WalkStats, abs_path, bad, fs_errors, in_thread, refuse_protected, walk
 
@@ -149,14 +149,3 @@ async def chmod(ctx: ActionContext, p: ChmodParams) -> ChmodResult:
     with fs_errors(path):
         os.lstat(path)
         return await in_thread(_chmod_tree, path, spec, p)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [chmod]
-

@@ -15,7 +15,7 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, code, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action, code
 
 from ._common import (
     Cancel,
@@ -106,13 +106,3 @@ async def chown(ctx: ActionContext, p: ChownParams) -> ChownResult:
         refuse_protected(path, "chown recursively")
     with fs_errors(path):
         return await in_thread(_chown_tree, path, uid, gid, p.recursive, p.max_entries)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [chown]

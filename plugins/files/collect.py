@@ -19,8 +19,7 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
-from transports import ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 
 from ._common import abs_path, fs_errors
 from ._transfer import MAX_CHUNK, FileEntry, sha256_hex
@@ -84,13 +83,3 @@ async def collect(ctx: ActionContext, p: CollectParams) -> CollectResult:
         raise ActionError(f"{path} changed while it was read ({before.st_size} -> {after.st_size} bytes)", code=ErrorCode.A021)
     entry = FileEntry(path=os.path.basename(path), size=size, sha256=whole.hexdigest(), chunks=chunks, mode=f"{st.S_IMODE(before.st_mode):04o}")
     return CollectResult(path=path, file=entry, mtime=before.st_mtime)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [collect]

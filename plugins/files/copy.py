@@ -20,8 +20,7 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, code, hookimpl
-from transports import ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, code
 
 from ._common import Cancel, abs_path, bad, fs_errors, fsync_dir, in_thread
 
@@ -129,13 +128,3 @@ async def copy(ctx: ActionContext, p: CopyParams) -> CopyResult:
         # copytree collects per-file failures and raises them together at the end.
         errors = exc.args[0] if exc.args and isinstance(exc.args[0], list) else []
         raise ActionError(f"{len(errors)} entries failed to copy, first: {errors[:1]}", code=ErrorCode.A014) from exc
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [copy]

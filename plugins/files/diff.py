@@ -17,7 +17,7 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action
 
 from ._common import abs_path, bad, fs_errors, in_thread, is_binary
 
@@ -106,13 +106,3 @@ def _diff(p: DiffParams, a: str, b: str, cancel: object) -> DiffResult:
 async def diff(ctx: ActionContext, p: DiffParams) -> DiffResult:
     """Whether ``a`` and ``b`` differ, with a unified diff and added/removed line counts."""
     return await in_thread(_diff, p, abs_path(p.a, "a"), abs_path(p.b, "b"))
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [diff]

@@ -16,7 +16,7 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action
 
 from ._common import Cancel, WalkStats, abs_path, fs_errors, in_thread, walk
 
@@ -100,13 +100,3 @@ async def du(ctx: ActionContext, p: DuParams) -> DuResult:
     path = abs_path(p.path)
     with fs_errors(path):
         return await in_thread(_du, path, p)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [du]

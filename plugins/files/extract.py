@@ -21,8 +21,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, code, hookimpl
-from transports import ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, code
 
 from ._common import Cancel, abs_path, bad, fs_errors, in_thread
 
@@ -216,13 +215,3 @@ async def extract(ctx: ActionContext, p: ExtractParams) -> ExtractResult:
             return await in_thread(_extract, archive, dest, p)
     except (zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:
         raise bad(f"{archive}: corrupt archive ({exc})") from exc
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [extract]

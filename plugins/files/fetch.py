@@ -17,7 +17,7 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action
 
 from ._common import Cancel, abs_path, bad, fs_errors, hash_file, in_thread
 
@@ -74,13 +74,3 @@ def _fetch(path: str, p: FetchParams, cancel: Cancel) -> FetchResult:
 async def fetch(ctx: ActionContext, p: FetchParams) -> FetchResult:
     """Up to ``size`` bytes of ``path`` from ``offset``, with total size and (at the end) sha256."""
     return await in_thread(_fetch, abs_path(p.path), p)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [fetch]

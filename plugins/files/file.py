@@ -10,7 +10,7 @@ import os
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action
 
 from ._common import group_name, kind_of, mode_str, user_name
 
@@ -61,13 +61,3 @@ async def stat(ctx: ActionContext, p: StatParams) -> FileStat:
         ctime=s.st_ctime,
         target=os.readlink(p.path) if kind == "link" else "",
     )
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [stat]

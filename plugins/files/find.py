@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action
 
 from ._common import Cancel, WalkStats, abs_path, bad, dir_path, in_thread, kind_of, mode_str, walk
 
@@ -102,13 +102,3 @@ async def find(ctx: ActionContext, p: FindParams) -> FindResult:
     if p.min_size is not None and p.max_size is not None and p.min_size > p.max_size:
         raise bad("min_size is larger than max_size")
     return await in_thread(_search, dir_path(root), p)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [find]

@@ -19,7 +19,7 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action
 
 from ._common import Cancel, WalkStats, abs_path, bad, fs_errors, in_thread, is_binary, walk
 
@@ -111,13 +111,3 @@ async def grep(ctx: ActionContext, p: GrepParams) -> GrepResult:
     with fs_errors(root):
         os.stat(root)
     return await in_thread(_grep, root, regex, p)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [grep]

@@ -12,7 +12,7 @@ import os
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action
 
 from ._common import Cancel, LinesParams, abs_path, fs_errors, in_thread, refuse_dir
 
@@ -58,13 +58,3 @@ def _head(path: str, count: int, max_bytes: int, cancel: Cancel) -> HeadResult:
 async def head(ctx: ActionContext, p: HeadParams) -> HeadResult:
     """The first ``lines`` lines of ``path`` (at most ``max_bytes`` read)."""
     return await in_thread(_head, abs_path(p.path), p.lines, p.max_bytes)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [head]

@@ -21,8 +21,7 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, code, hookimpl
-from transports import ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, code
 
 from ._common import abs_path, bad, fs_errors, in_thread, parse_mode
 from ._transfer import (
@@ -129,13 +128,3 @@ async def install(ctx: ActionContext, p: InstallParams) -> InstallResult:
     for c in wanted:
         store.discard(c)
     return result
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [install]

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action
 
 from ._common import (
     Cancel,
@@ -95,13 +95,3 @@ def _ls(path: str, p: LsParams, cancel: Cancel) -> LsResult:
 async def ls(ctx: ActionContext, p: LsParams) -> LsResult:
     """One directory's entries with type, size, mode, owner, group, mtime and link target."""
     return await in_thread(_ls, abs_path(p.path), p)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [ls]

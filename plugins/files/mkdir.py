@@ -15,8 +15,7 @@ import stat as st
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
-from transports import ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 
 from ._common import abs_path, fs_errors, gid_of, parse_mode, uid_of
 
@@ -75,13 +74,3 @@ async def mkdir(ctx: ActionContext, p: MkdirParams) -> MkdirResult:
     uid = uid_of(p.owner) if p.owner else -1
     gid = gid_of(p.group) if p.group else -1
     return _mkdir(path, mode, p.parents, uid, gid)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [mkdir]

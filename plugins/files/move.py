@@ -17,8 +17,7 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, code, hookimpl
-from transports import ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, code
 
 from ._common import abs_path, bad, fs_errors, in_thread, mount_points, refuse_protected
 
@@ -70,13 +69,3 @@ async def move(ctx: ActionContext, p: MoveParams) -> MoveResult:
     refuse_protected(src, "move")
     with fs_errors():
         return await in_thread(_move, src, dest, p.overwrite)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [move]

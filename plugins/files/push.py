@@ -23,8 +23,7 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
-from transports import ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 
 from ._common import abs_path, bad, fs_errors, fsync_dir, gid_of, parse_mode, uid_of
 
@@ -173,13 +172,3 @@ async def push(ctx: ActionContext, p: PushParams) -> PushResult:
     with fs_errors():
         staging = ctx.data_dir("file.push")
         return _push(staging, path, p)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [push]

@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action
 
 from ._common import Cancel, abs_path, bad, fs_errors, in_thread, is_binary, kind_of
 
@@ -73,13 +73,3 @@ async def read(ctx: ActionContext, p: ReadParams) -> ReadResult:
         binary=is_binary(chunk),
         data=data,
     )
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [read]

@@ -15,8 +15,7 @@ import stat as st
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
-from transports import ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 
 from ._common import Cancel, abs_path, fs_errors, in_thread, mount_points, refuse_protected
 
@@ -86,13 +85,3 @@ async def remove(ctx: ActionContext, p: RemoveParams) -> RemoveResult:
     refuse_protected(path, "remove")
     with fs_errors(path):
         return await in_thread(_remove, path, p.recursive, p.missing_ok)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [remove]

@@ -15,8 +15,7 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, code, hookimpl
-from transports import ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, code
 
 from ._common import abs_path, bad, fs_errors
 
@@ -66,13 +65,3 @@ async def symlink(ctx: ActionContext, p: SymlinkParams) -> SymlinkResult:
     if not p.target or "\x00" in p.target:
         raise bad("target: must be a non-empty path")
     return _symlink(p.target, link, p.force)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [symlink]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action
 
 from ._common import (
     Cancel,
@@ -47,13 +47,3 @@ def _tail(path: str, count: int, max_bytes: int, cancel: Cancel) -> TailResult:
 async def tail(ctx: ActionContext, p: TailParams) -> TailResult:
     """The last ``lines`` lines of ``path`` and the offset where the file ends."""
     return await in_thread(_tail, abs_path(p.path), p.lines, p.max_bytes)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [tail]

@@ -14,7 +14,7 @@ import time
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action
 
 from ._common import abs_path, fs_errors
 
@@ -58,13 +58,3 @@ def _touch(path: str, p: TouchParams) -> TouchResult:
 async def touch(ctx: ActionContext, p: TouchParams) -> TouchResult:
     """Set ``path``'s times (now or given), creating it if missing unless ``create`` is off."""
     return _touch(abs_path(p.path), p)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [touch]

@@ -21,7 +21,7 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, code, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action, code
 
 from ._common import (
     Cancel,
@@ -119,13 +119,3 @@ def _write(path: str, data: bytes, p: WriteParams, cancel: Cancel) -> WriteResul
 async def write(ctx: ActionContext, p: WriteParams) -> WriteResult:
     """Atomically replace ``path`` with the given content; optionally back up the old file."""
     return await in_thread(_write, abs_path(p.path), content_bytes(p), p)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [write]

@@ -16,7 +16,7 @@ import os
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 from plugins._host import listdir, read, read_int, selected
 
 PLUGIN = Plugin("hw.block", description=__doc__.splitlines()[0], domain="hardware", requires_files=["/sys/block"])
@@ -147,13 +147,3 @@ def device_names(device: str | None, virtual: bool) -> list[str]:
 async def block(ctx: ActionContext, p: Params) -> BlockDevices:
     """Every disk (or one ``device``) with size, identity, media type, queue settings, partitions and holders."""
     return BlockDevices(devices=[describe(name) for name in device_names(p.device, p.virtual)])
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [block]

@@ -14,7 +14,7 @@ import platform
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action
 from plugins._host import listdir, parse_cpulist, read
 from plugins.hardware._common import CPU_SYSFS, cpu_ids, cpuinfo_blocks, online_cpus, topology_value
 
@@ -155,13 +155,3 @@ async def info(ctx: ActionContext, p: Params) -> CpuInfo:
         vulnerable=sorted(n for n, status in vulns.items() if status.startswith("Vulnerable")),
         flags=flags if p.flags else [],
     )
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [info]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 from plugins.hardware._common import STAT_FIELDS, read_stat
 
 PLUGIN = Plugin("cpu.usage", description=__doc__.splitlines()[0], domain="hardware", requires_files=["/proc/stat"])
@@ -83,13 +83,3 @@ async def usage(ctx: ActionContext, p: Params) -> CpuUsage:
         running=scal1.get("procs_running", 0),
         blocked=scal1.get("procs_blocked", 0),
     )
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [usage]

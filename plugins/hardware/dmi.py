@@ -16,7 +16,7 @@ import os
 
 import msgspec
 
-from agent_core import ActionContext, NoParams, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, NoParams, Plugin, Risk, action
 from plugins._host import read
 
 DMI = "/sys/class/dmi/id"
@@ -86,13 +86,3 @@ def read_dmi(root: str = DMI) -> Dmi:
 async def dmi(ctx: ActionContext, p: NoParams) -> Dmi:
     """System, board, BIOS and chassis identity, with serial number and UUID; placeholder values flagged."""
     return read_dmi(DMI)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [dmi]

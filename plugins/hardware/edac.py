@@ -16,7 +16,7 @@ import re
 
 import msgspec
 
-from agent_core import ActionContext, NoParams, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, NoParams, Plugin, Risk, action
 from plugins._host import listdir, read, read_int
 
 EDAC_MC = "/sys/devices/system/edac/mc"
@@ -118,13 +118,3 @@ def read_edac(root: str = EDAC_MC) -> Edac:
 async def edac(ctx: ActionContext, p: NoParams) -> Edac:
     """Corrected and uncorrected ECC error counts per memory controller and DIMM, with DIMM labels."""
     return read_edac()
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [edac]

@@ -16,16 +16,7 @@ import shutil
 
 import msgspec
 
-from agent_core import (
-    ActionContext,
-    ActionError,
-    ErrorCode,
-    NoParams,
-    Plugin,
-    Risk,
-    action,
-    hookimpl,
-)
+from agent_core import ActionContext, ActionError, ErrorCode, NoParams, Plugin, Risk, action
 from plugins._host import listdir, read, read_int
 
 DRM = "/sys/class/drm"
@@ -170,13 +161,3 @@ async def gpu(ctx: ActionContext, p: NoParams) -> Gpus:
     if not gpus and not problems:
         raise ActionError("no GPU found", code=ErrorCode.A017)
     return Gpus(source="sysfs", gpus=gpus, problems=problems)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [gpu]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import msgspec
 
-from agent_core import ActionContext, NoParams, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, NoParams, Plugin, Risk, action
 from plugins._host import kib_value, listdir, parse_colon_kv, read, read_int, selected
 
 PLUGIN = Plugin(
@@ -105,13 +105,3 @@ async def hugepages(ctx: ActionContext, p: NoParams) -> Hugepages:
         ),
         hugetlbfs_mounts=hugetlbfs_mounts(),
     )
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [hugepages]

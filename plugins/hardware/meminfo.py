@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action
 from plugins._host import kib_value, parse_colon_kv, read, read_int
 
 PLUGIN = Plugin("mem.info", description=__doc__.splitlines()[0], domain="hardware", requires_files=["/proc/meminfo"])
@@ -93,13 +93,3 @@ async def info(ctx: ActionContext, p: Params) -> MemInfo:
         hugepage_size=m.get("Hugepagesize", 0),
         raw=m if p.raw else {},
     )
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [info]

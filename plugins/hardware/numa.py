@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import msgspec
 
-from agent_core import ActionContext, NoParams, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, NoParams, Plugin, Risk, action
 from plugins._host import listdir, parse_cpulist, read, read_int
 
 NODES = "/sys/devices/system/node"
@@ -94,13 +94,3 @@ async def numa(ctx: ActionContext, p: NoParams) -> Numa:
         balancing=bool(balancing) if balancing is not None else None,
         remote_percent=round(100.0 * other / (local + other), 3) if local + other else 0.0,
     )
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [numa]

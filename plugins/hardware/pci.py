@@ -16,7 +16,7 @@ import os
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 from plugins._host import listdir, read
 
 PLUGIN = Plugin("hw.pci", description=__doc__.splitlines()[0], domain="hardware", requires_files=["/sys/bus/pci/devices"])
@@ -180,13 +180,3 @@ async def pci(ctx: ActionContext, p: Params) -> PciDevices:
     if p.kind is not None and p.kind not in CLASSES.values() and p.kind != "other":
         raise ActionError(f"kind must be one of {', '.join(sorted(set(CLASSES.values())))}", code=ErrorCode.A002)
     return _devices(p)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [pci]

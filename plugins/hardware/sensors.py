@@ -16,7 +16,7 @@ import re
 
 import msgspec
 
-from agent_core import ActionContext, NoParams, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, NoParams, Plugin, Risk, action
 from plugins._host import listdir, read
 
 HWMON = "/sys/class/hwmon"
@@ -148,13 +148,3 @@ async def sensors(ctx: ActionContext, p: NoParams) -> Sensors:
     """Every hwmon reading and thermal zone, converted to units, with readings past their limits."""
     readings, zones = read_hwmon(), read_thermal()
     return Sensors(readings=readings, zones=zones, alerts=alerts(readings, zones))
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [sensors]

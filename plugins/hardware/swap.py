@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 from plugins._host import kib_value, listdir, parse_colon_kv, pids, read, read_int, selected
 
 PLUGIN = Plugin("mem.swap", description=__doc__.splitlines()[0], domain="hardware", requires_files=["/proc/swaps"])
@@ -141,13 +141,3 @@ async def swap(ctx: ActionContext, p: Params) -> SwapInfo:
         pswpout_per_s=rates[1],
         top=swapped_processes(p.top) if p.top else [],
     )
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [swap]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import msgspec
 
-from agent_core import ActionContext, NoParams, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, NoParams, Plugin, Risk, action
 from plugins._host import parse_cpulist, read
 from plugins.hardware._common import CPU_SYSFS, cpu_ids, numa_node_of, online_cpus, topology_value
 
@@ -84,13 +84,3 @@ async def topology(ctx: ActionContext, p: NoParams) -> Topology:
         nohz_full=nohz,
         offline=[c.cpu for c in cpus if not c.online],
     )
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [topology]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 from plugins._host import read
 
 PLUGIN = Plugin("kernel.irq", description=__doc__.splitlines()[0], domain="kernel", requires_files=["/proc/interrupts"])
@@ -100,13 +100,3 @@ async def interrupts(ctx: ActionContext, p: Params) -> Rates:
 async def softirqs(ctx: ActionContext, p: Params) -> Rates:
     """Softirq rates (NET_RX, NET_TX, TIMER, SCHED, RCU, ...) per CPU over ``interval``."""
     return await sample(ctx, "/proc/softirqs", p, affinity=False)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [interrupts, softirqs]

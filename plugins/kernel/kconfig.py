@@ -17,7 +17,7 @@ import re
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 from plugins._host import read
 
 PROC_CONFIG = "/proc/config.gz"
@@ -94,13 +94,3 @@ async def config(ctx: ActionContext, p: Params) -> KernelConfig:
         want = p.prefix if p.prefix.startswith("CONFIG_") else f"CONFIG_{p.prefix}"
         values.update({k: v for k, v in table.items() if k.startswith(want)})
     return KernelConfig(source=source, release=os.uname().release, values=values, total_options=len(table))
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [config]

@@ -17,7 +17,7 @@ import os
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 from plugins._host import listdir, pids, read, read_int
 
 PLUGIN = Plugin("kernel.limits", description=__doc__.splitlines()[0], domain="kernel", requires_files=["/proc/sys/fs/file-nr"])
@@ -129,13 +129,3 @@ async def limits(ctx: ActionContext, p: Params) -> KernelLimits:
         nr_open=read_int("/proc/sys/fs/nr_open"),
         inodes_in_use=int(inode_nr[0]) - int(inode_nr[1]) if len(inode_nr) >= 2 else None,
     )
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [limits]

@@ -17,7 +17,7 @@ import shutil
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 from plugins._host import exists, listdir, read, read_int
 
 SYS_MODULE = "/sys/module"
@@ -95,13 +95,3 @@ async def modinfo(ctx: ActionContext, p: Params) -> ModInfo:
     if not info.present_in_sysfs and not info.modinfo:
         raise ActionError(f"no kernel module {p.name!r} (not loaded, not built in with parameters, not installed)", code=ErrorCode.A017)
     return info
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [modinfo]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action
 from plugins._host import read
 
 PROC_MODULES = "/proc/modules"
@@ -66,13 +66,3 @@ async def modules(ctx: ActionContext, p: Params) -> Modules:
         total_size=sum(m.size for m in mods),
         tainting=sorted(f"{m.name}({m.taint})" for m in mods if m.taint),
     )
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [modules]

@@ -15,7 +15,7 @@ import os
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 from plugins._host import kib_value, parse_colon_kv, read
 
 SLABINFO = "/proc/slabinfo"
@@ -83,13 +83,3 @@ async def slab(ctx: ActionContext, p: Params) -> Slab:
         meminfo_reclaimable=kib_value(mem.get("SReclaimable", "0 kB")),
         cache_count=len(caches),
     )
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [slab]

@@ -18,7 +18,7 @@ import os
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 from plugins._host import listdir, read, require_absolute
 from plugins.kernel._common import PROC_SYS, key_path, normalize, read_key
 
@@ -148,13 +148,3 @@ async def sysctl_diff(ctx: ActionContext, p: Params) -> SysctlDiff:
     """Running kernel values vs the sysctl configuration (or ``files``): drift, missing keys, overrides."""
     files = [require_absolute(f, "files") for f in p.files]
     return diff(files or config_files(), explicit=bool(files))
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [sysctl_diff]

@@ -15,7 +15,7 @@ import os
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 from plugins.kernel._common import PROC_SYS, key_path, path_key, read_key
 
 PLUGIN = Plugin("sysctl.get", description=__doc__.splitlines()[0], domain="kernel", requires_files=[PROC_SYS])
@@ -81,13 +81,3 @@ async def get(ctx: ActionContext, p: Params) -> Sysctls:
     if p.prefix is not None and p.prefix.strip("._/"):
         key_path(p.prefix.rstrip("._/"))  # syntax check: A002 for '..' and friends
     return collect(p)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [get]

@@ -18,7 +18,7 @@ import stat
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 from plugins.kernel._common import PROC_SYS, key_path, normalize, read_key
 
 PLUGIN = Plugin("sysctl.set", description=__doc__.splitlines()[0], domain="kernel", requires_files=[PROC_SYS])
@@ -140,13 +140,3 @@ def run(p: Params) -> SysctlSet:
 async def set_(ctx: ActionContext, p: Params) -> SysctlSet:
     """Write ``values`` to /proc/sys all-or-nothing (rolled back on a rejected value); ``persist`` to sysctl.d."""
     return run(p)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [set_]

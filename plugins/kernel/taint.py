@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import msgspec
 
-from agent_core import ActionContext, NoParams, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, NoParams, Plugin, Risk, action
 from plugins._host import read
 from plugins.kernel.modules import PROC_MODULES, parse_modules
 
@@ -75,13 +75,3 @@ async def taint(ctx: ActionContext, p: NoParams) -> Taint:
         trouble=[f"{f.letter}: {f.meaning}" for f in flags if f.letter in TROUBLE],
         modules=sorted(mods),
     )
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [taint]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 from plugins._host import read
 
 PLUGIN = Plugin("kernel.vmstat", description=__doc__.splitlines()[0], domain="kernel", requires_files=["/proc/vmstat"])
@@ -68,13 +68,3 @@ async def vmstat(ctx: ActionContext, p: Params) -> VmStat:
         swapping=rates.get("pswpin", 0) > 0 and rates.get("pswpout", 0) > 0,
         unknown=[n for n in p.counters if n not in after],
     )
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [vmstat]

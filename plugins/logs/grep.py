@@ -19,7 +19,7 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action
 from plugins.files._common import Cancel, abs_path, bad, fs_errors, in_thread, os_error
 
 from ._common import open_text, rotated_siblings
@@ -103,13 +103,3 @@ async def grep(ctx: ActionContext, p: LogGrepParams) -> LogGrepResult:
     except re.error as exc:
         raise bad(f"pattern: {exc}") from exc
     return await in_thread(_grep, path, regex, p)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [grep]

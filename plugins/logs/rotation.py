@@ -25,7 +25,7 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action
 from plugins.files._common import WalkStats, abs_path, bad, fs_errors, walk
 
 from ._common import family, rotated_siblings
@@ -310,13 +310,3 @@ async def rotation(ctx: ActionContext, p: RotationParams) -> RotationReport:
         res = await ctx.run(["logrotate", "-d", "-s", "/dev/null", config])
         report.syntax_errors = [x for x in res.stderr.splitlines() if x.startswith("error:")]
     return report
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [rotation]

@@ -18,7 +18,7 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action
 from plugins.files._common import Cancel, WalkStats, abs_path, bad, fs_errors, in_thread, walk
 
 from ._common import family
@@ -142,13 +142,3 @@ def _report(root: str, p: SizeParams, cancel: Cancel) -> SizeReport:
 async def size(ctx: ActionContext, p: SizeParams) -> SizeReport:
     """Space used by logs under ``path``: families, biggest files, deleted-but-open files."""
     return await in_thread(_report, abs_path(p.path), p)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [size]

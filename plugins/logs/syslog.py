@@ -19,7 +19,7 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, Unavailable, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, Unavailable, action
 from plugins.files._common import abs_path, bad, fs_errors, in_thread, read_last_lines
 
 from ._common import Entry, parse_line
@@ -86,13 +86,3 @@ async def syslog(ctx: ActionContext, p: SyslogParams) -> SyslogResult:
     except re.error as exc:
         raise bad(f"pattern: {exc}") from exc
     return await in_thread(_read, path, p, regex)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [syslog]

@@ -16,7 +16,7 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action
 from plugins.files._common import abs_path, bad, fs_errors, read_last_lines
 
 PLUGIN = Plugin("log.tail", description=__doc__.splitlines()[0], domain="logs")
@@ -126,13 +126,3 @@ async def tail(ctx: ActionContext, p: TailParams) -> LogTail:
         return LogTail(path=path, lines=lines, offset=follower.offset, rotations=follower.rotations, truncated=truncated)
     finally:
         follower.close()
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [tail]

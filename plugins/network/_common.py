@@ -17,8 +17,7 @@ from typing import Any
 
 import msgspec
 
-from agent_core import ActionContext, ActionError
-from transports import ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode
 
 SYS_NET = "/sys/class/net"
 NETNS_DIR = "/run/netns"

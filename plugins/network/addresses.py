@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action
 
 from ._common import bad, check_family, ip_json, require_iface, require_netns
 
@@ -98,13 +98,3 @@ async def addresses(ctx: ActionContext, p: AddressesParams) -> Addresses:
                 )
             )
     return Addresses(addresses=out)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [addresses]

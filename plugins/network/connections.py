@@ -16,7 +16,7 @@ from collections import Counter
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action
 
 from ._common import TCP_STATES, SockRow, bad, check_address, read_sockets
 
@@ -151,13 +151,3 @@ async def connections(ctx: ActionContext, p: ConnectionsParams) -> Connections:
         by_state=dict(Counter(r.state for r in rows)),
         top_remotes=dict(Counter(r.remote for r in rows).most_common(10)),
     )
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [connections]

@@ -15,7 +15,7 @@ import time
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action
 
 from ._common import check_address, check_family, check_hostname, not_found
 
@@ -107,13 +107,3 @@ async def reverse(ctx: ActionContext, p: ReverseParams) -> ReverseResolved:
         aliases=list(aliases),
         elapsed_ms=round((time.monotonic() - t0) * 1000, 3),
     )
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [resolve, reverse]

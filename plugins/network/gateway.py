@@ -16,7 +16,7 @@ import shutil
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action
 
 from ._common import Route, check_family, ip_json, read_ipv4_routes, read_ipv6_routes
 
@@ -138,13 +138,3 @@ async def gateway(ctx: ActionContext, p: GatewayParams) -> Gateways:
         if family == "inet" and not defaults:
             problems.append("no IPv4 default route")
     return Gateways(gateways=gateways, problems=problems)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [gateway]

@@ -15,7 +15,7 @@ import os
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action
 
 from ._common import bad, check_hostname, read_config
 
@@ -105,13 +105,3 @@ async def hosts(ctx: ActionContext, p: HostsParams) -> HostsFile:
     return HostsFile(
         path=p.path, entries=entries, problems=problems, files_before_dns=files_before_dns()
     )
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [hosts]

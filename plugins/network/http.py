@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action
 
 from ._common import bad
 
@@ -186,13 +186,3 @@ async def http(ctx: ActionContext, p: HttpParams) -> HttpCheck:
         return HttpCheck(url=p.url, ok=False, reason="too many redirects")
     except httpx.HTTPError as exc:
         return HttpCheck(url=p.url, ok=False, reason=f"{type(exc).__name__}: {_why(exc)}")
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [http]

@@ -13,7 +13,7 @@ import os
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action
 
 from ._common import SYS_NET, read_int, read_text, require_iface
 
@@ -154,13 +154,3 @@ async def interfaces(ctx: ActionContext, p: InterfacesParams) -> Interfaces:
     """Every network interface: index, MAC, MTU, state, flags, kind, master and addresses."""
     names = [require_iface(p.iface)] if p.iface is not None else None
     return Interfaces(interfaces=_collect(names, p.addresses))
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [interfaces]

@@ -16,8 +16,7 @@ import shutil
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
-from transports import ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 
 from ._common import bad, c_env, check_family, require_netns
 
@@ -180,13 +179,3 @@ async def iptables(ctx: ActionContext, p: IptablesParams) -> Ruleset:
         chains += c
         rules += r
     return Ruleset(backend=backend, chains=chains, rules=rules)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [iptables]

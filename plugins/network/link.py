@@ -14,7 +14,7 @@ import os
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action
 
 from ._common import SYS_NET, read_int, read_text, require_iface
 
@@ -111,13 +111,3 @@ async def link(ctx: ActionContext, p: LinkParams) -> Links:
         )
     links = [_link(n) for n in names]
     return Links(links=links, problems=[msg for lk in links for msg in _problems(lk)])
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [link]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action
 
 from ._common import bad
 
@@ -118,13 +118,3 @@ async def listening(ctx: ActionContext, p: ListeningParams) -> Listeners:
         )
     out.sort(key=lambda x: (x.proto, x.port, x.address))
     return Listeners(listeners=out)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [listening]

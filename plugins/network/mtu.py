@@ -14,8 +14,7 @@ from typing import Any
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
-from transports import ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 
 from ._common import bad, check_ifname, ip_json, require_iface, require_netns
 
@@ -131,13 +130,3 @@ async def set_mtu(ctx: ActionContext, p: SetMtuParams) -> MtuChange:
             f"{p.iface}: mtu is {after.mtu} after setting {p.mtu}", code=ErrorCode.A014
         )
     return MtuChange(iface=p.iface, old_mtu=before.mtu, mtu=after.mtu, changed=True)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [get, set_mtu]

@@ -14,7 +14,7 @@ import shutil
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, Unavailable, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, Unavailable, action
 
 from ._common import bad, check_family, ip_json, require_iface, require_netns
 
@@ -120,13 +120,3 @@ async def neigh(ctx: ActionContext, p: NeighParams) -> Neighbours:
         and (state is None or n.state == state)
     ]
     return Neighbours(neighbours=found, source=source)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [neigh]

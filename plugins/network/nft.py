@@ -16,8 +16,7 @@ from typing import Any
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
-from transports import ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 
 from ._common import bad, c_env, require_netns
 
@@ -219,13 +218,3 @@ async def nft(ctx: ActionContext, p: NftParams) -> NftRuleset:
     except ValueError as exc:
         raise ActionError(f"nft printed no JSON: {exc}", code=ErrorCode.A008) from exc
     return parse_ruleset(data, rule_texts(listing))
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [nft]

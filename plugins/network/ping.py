@@ -14,8 +14,7 @@ import re
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
-from transports import ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 
 from ._common import bad, c_env, check_hostname, check_ifname, not_found
 
@@ -127,13 +126,3 @@ async def ping(ctx: ActionContext, p: PingParams) -> PingResult:
             for a, b, c in _REPLY.findall(res.stdout)
         ],
     )
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [ping]

@@ -16,7 +16,7 @@ import time
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action
 
 from ._common import bad, check_hostname, not_found
 
@@ -119,13 +119,3 @@ async def port(ctx: ActionContext, p: PortParams) -> PortCheck:
         attempts=attempts,
         banner=banner,
     )
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [port]

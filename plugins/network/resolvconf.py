@@ -16,7 +16,7 @@ import os
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action
 
 from ._common import bad, read_config
 
@@ -143,13 +143,3 @@ async def resolvconf(ctx: ActionContext, p: ResolvParams) -> ResolvConf:
         link_target=target,
         problems=problems,
     )
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [resolvconf]

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
-from transports import ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 
 from ._common import check_address, check_ifname, ip_json, require_netns
 
@@ -79,13 +78,3 @@ async def route_get(ctx: ActionContext, p: RouteGetParams) -> RouteDecision:
         source=r.get("prefsrc", ""),
         table=str(r.get("table", "main")),
     )
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [route_get]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action
 
 from ._common import Route, check_family, check_ifname, read_ipv4_routes, read_ipv6_routes
 
@@ -54,13 +54,3 @@ async def routes(ctx: ActionContext, p: RoutesParams) -> Routes:
         1 for r in found if r.destination in ("0.0.0.0/0", "::/0") and r.type == "unicast"
     )
     return Routes(routes=found, default_routes=defaults)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [routes]

@@ -15,7 +15,7 @@ from collections import Counter
 
 import msgspec
 
-from agent_core import ActionContext, NoParams, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, NoParams, Plugin, Risk, action
 
 from ._common import read_int, read_sockets
 
@@ -145,13 +145,3 @@ async def sockstat(ctx: ActionContext, p: NoParams) -> SockStat:
             f"{result.tcp_states['CLOSE_WAIT']} sockets in CLOSE_WAIT: an application does not close them"
         )
     return result
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [sockstat]

@@ -13,7 +13,7 @@ import time
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action
 
 from ._common import bad, require_iface
 
@@ -118,13 +118,3 @@ async def traffic(ctx: ActionContext, p: TrafficParams) -> Traffic:
             c.tx_packets_per_s = _rate(c.tx_packets, old["tx_packets"], elapsed)
         out.append(c)
     return Traffic(interfaces=out, interval=round(elapsed, 3))
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [traffic]

@@ -12,8 +12,7 @@ import re
 
 import msgspec
 
-from agent_core import ActionError
-from transports import ErrorCode
+from agent_core import ActionError, ErrorCode
 
 # Debian policy 5.6.1 (plus an optional :arch qualifier); RPM names are looser.
 _DEB_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?$")

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
-from transports import ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 
 from ._common import Change, bad, c_env, deb_spec, not_found, parse_apt_simulation
 
@@ -157,13 +156,3 @@ async def remove(ctx: ActionContext, p: RemoveParams) -> Transaction:
     """Remove (or purge) packages; ``dry_run`` only simulates."""
     flags = (["--purge"] if p.purge else []) + (["--autoremove"] if p.autoremove else [])
     return await _apt(ctx, "remove", flags, _packages(p.packages), p.dry_run)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [install, remove]

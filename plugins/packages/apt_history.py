@@ -17,7 +17,7 @@ import re
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action
 
 from ._common import bad, deb_name, not_found
 
@@ -163,13 +163,3 @@ async def history(ctx: ActionContext, p: HistoryParams) -> AptHistory:
     _check_logdir(p.logdir)
     package = deb_name(p.package, "package") if p.package else None
     return await trio.to_thread.run_sync(collect, p.logdir, package, p.limit)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [history]

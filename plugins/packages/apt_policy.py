@@ -13,8 +13,7 @@ import re
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
-from transports import ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 
 from ._common import bad, c_env, deb_name, not_found
 
@@ -110,13 +109,3 @@ async def policy(ctx: ActionContext, p: PolicyParams) -> Policies:
     if missing:
         raise not_found(f"apt knows no package named {', '.join(missing)}")
     return Policies(policies=found)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [policy]

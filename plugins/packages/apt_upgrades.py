@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
-from transports import ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 
 from ._common import Change, c_env, is_security, parse_apt_simulation
 
@@ -111,13 +110,3 @@ async def upgrades(ctx: ActionContext, p: UpgradesParams) -> Upgrades:
         other_changes=other,
         lists_age_seconds=_lists_age(),
     )
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [upgrades]

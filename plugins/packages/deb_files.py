@@ -14,8 +14,7 @@ import os
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
-from transports import ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 
 from ._common import c_env, check_root, deb_name, not_found
 
@@ -89,13 +88,3 @@ async def deb_files(ctx: ActionContext, p: DebFilesParams) -> DebFiles:
         diversions=diversions,
         missing=missing if p.check_missing else [],
     )
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [deb_files]

@@ -14,8 +14,7 @@ import re
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
-from transports import ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 
 from ._common import c_env, check_root, deb_name, not_found, parse_paragraphs
 
@@ -129,13 +128,3 @@ async def info(ctx: ActionContext, p: DebInfoParams) -> DebPackage:
     if not paragraphs:
         raise not_found(f"package {name} is not known to dpkg")
     return to_package(paragraphs[0])
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [info]

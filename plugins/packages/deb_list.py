@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
-from transports import ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 
 from ._common import bad, c_env, check_root, pattern
 
@@ -117,13 +116,3 @@ async def deb_list(ctx: ActionContext, p: DebListParams) -> DebList:
         raise ActionError(f"dpkg-query failed: {res.stderr.strip()}", code=ErrorCode.A008, data=res)
     rows = [r for r in parse_rows(res.stdout) if _keep(r, p.state)]
     return DebList(packages=rows, count=len(rows), total_size=sum(r.installed_size for r in rows))
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [deb_list]

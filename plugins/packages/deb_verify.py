@@ -14,8 +14,7 @@ import re
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
-from transports import ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 
 from ._common import c_env, check_root, deb_name, not_found
 
@@ -87,13 +86,3 @@ async def verify(ctx: ActionContext, p: VerifyParams) -> Verification:
         changed=changed,
         changed_non_config=sum(1 for c in changed if not c.conffile),
     )
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [verify]

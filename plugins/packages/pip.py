@@ -18,8 +18,7 @@ import shutil
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, Unavailable, action, hookimpl
-from transports import ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, Unavailable, action
 
 from ._common import bad, not_found
 
@@ -189,13 +188,3 @@ async def pip_check(ctx: ActionContext, p: PipCheckParams) -> PipCheck:
         if ln.strip() and not ln.startswith("No broken requirements")
     ]
     return PipCheck(python=python, ok=not problems, problems=problems)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [pip_list, pip_show, pip_check]

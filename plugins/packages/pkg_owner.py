@@ -17,7 +17,7 @@ import shutil
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action
 
 from ._common import abs_path, c_env, check_root
 
@@ -113,13 +113,3 @@ async def owner(ctx: ActionContext, p: OwnerParams) -> Ownership:
         if owners:
             break
     return Ownership(path=path, owned=bool(owners), owners=owners)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [owner]

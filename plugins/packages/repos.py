@@ -17,7 +17,7 @@ import re
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action
 
 from ._common import check_root, parse_paragraphs
 
@@ -229,13 +229,3 @@ async def repos(ctx: ActionContext, p: ReposParams) -> Repos:
     if p.enabled_only:
         result.repos = [r for r in result.repos if r.enabled]
     return result
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [repos]

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
-from transports import ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 
 from ._common import check_root, not_found, rpm_name
 from ._rpm import END, evr, none, rpm
@@ -126,13 +125,3 @@ async def info(ctx: ActionContext, p: RpmInfoParams) -> RpmInfo:
             raise not_found(f"package {name} is not installed")
         raise ActionError(f"rpm -q failed: {res.stderr.strip()}", code=ErrorCode.A008, data=res)
     return RpmInfo(packages=parse_blocks(res.stdout))
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [info]

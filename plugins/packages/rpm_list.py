@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
-from transports import ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 
 from ._common import bad, check_root, pattern
 from ._rpm import evr, none, rpm
@@ -81,13 +80,3 @@ async def rpm_list(ctx: ActionContext, p: RpmListParams) -> RpmList:
     else:
         rows.sort(key=lambda r: r.name)
     return RpmList(packages=rows, count=len(rows), total_size=sum(r.size for r in rows))
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [rpm_list]

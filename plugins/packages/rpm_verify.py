@@ -15,8 +15,7 @@ import re
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
-from transports import ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 
 from ._common import check_root, not_found, rpm_name
 from ._rpm import rpm
@@ -89,13 +88,3 @@ async def verify(ctx: ActionContext, p: RpmVerifyParams) -> RpmVerification:
     if res.exit_code != 0 and not changes:
         raise ActionError(f"rpm -V failed: {res.stderr.strip()}", code=ErrorCode.A008, data=res)
     return RpmVerification(ok=not changes, changes=changes)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [verify]

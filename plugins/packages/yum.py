@@ -15,8 +15,7 @@ import shutil
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
-from transports import ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 
 from ._common import Change, bad, c_env, not_found, rpm_name
 
@@ -140,13 +139,3 @@ async def install(ctx: ActionContext, p: YumInstallParams) -> YumTransaction:
 async def remove(ctx: ActionContext, p: YumRemoveParams) -> YumTransaction:
     """Remove packages (and what depends on them) with dnf/yum; ``dry_run`` changes nothing."""
     return await _run(ctx, "remove", p.packages, p.dry_run)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [install, remove]

@@ -15,8 +15,7 @@ import shutil
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
-from transports import ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 
 from ._common import c_env
 
@@ -102,13 +101,3 @@ async def updates(ctx: ActionContext, p: YumUpdatesParams) -> YumUpdates:
         for u in found:
             u.security = u.package in names
     return YumUpdates(updates=found, count=len(found), security=sum(1 for u in found if u.security))
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [updates]

@@ -15,7 +15,7 @@ import os
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 from plugins._host import read
 from plugins.disk._common import mounts
 from plugins.processes._common import get_process
@@ -202,13 +202,3 @@ async def cgroup(ctx: ActionContext, p: Params) -> CgroupInfo:
     """Cgroup paths of ``pid`` and its memory, CPU quota/throttling, pids and cpuset limits."""
     get_process(p.pid)
     return collect(p.pid)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [cgroup]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 from plugins._host import mask_environ
 from plugins.processes._common import get_process
 
@@ -61,13 +61,3 @@ async def environ(ctx: ActionContext, p: Params) -> Environ:
     env = parse_environ(_read_environ(p.pid))
     variables, masked = mask_environ(env, p.names)
     return Environ(pid=p.pid, name=proc.name(), variables=variables, masked=masked, count=len(env))
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [environ]

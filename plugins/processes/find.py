@@ -17,7 +17,7 @@ from typing import Literal
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 from plugins.processes._common import ProcSummary, summary
 
 PLUGIN = Plugin("proc.find", description=__doc__.splitlines()[0], domain="processes", requires_files=["/proc/self/stat"])
@@ -75,13 +75,3 @@ async def find(ctx: ActionContext, p: Params) -> Found:
         if len(found) < p.limit:
             found.append(s)
     return Found(processes=found, count=count)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [find]

@@ -16,7 +16,7 @@ import os
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 from plugins._host import kib_value, listdir, parse_colon_kv, read
 from plugins.processes._common import get_process
 
@@ -153,13 +153,3 @@ def collect(pid: int) -> ProcInfo:
 async def info(ctx: ActionContext, p: Params) -> ProcInfo:
     """Identity, users, state, CPU and memory use, I/O, priorities, cgroup, namespaces, OOM and capabilities of ``pid``."""
     return collect(p.pid)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [info]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 from plugins._host import parse_colon_kv, pids, read
 
 PLUGIN = Plugin("proc.io", description=__doc__.splitlines()[0], domain="processes", requires_files=["/proc/self/io"])
@@ -84,13 +84,3 @@ async def io(ctx: ActionContext, p: Params) -> IoTop:
         total_write_bytes_per_s=round(sum(r.write_bytes_per_s for r in rows), 1),
         unreadable=unreadable,
     )
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [io]

@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 from plugins.processes._common import (
     agent_lineage,
     check_expected_name,
@@ -131,13 +131,3 @@ async def kill(ctx: ActionContext, p: Params) -> Killed:
         all_gone=all(o.result != "still running" for o in result),
         seconds=round(time.monotonic() - t0, 3),
     )
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [kill]

@@ -15,7 +15,7 @@ from typing import Literal
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 from plugins.processes._common import ProcSummary, summary
 
 PLUGIN = Plugin("proc.list", description=__doc__.splitlines()[0], domain="processes", requires_files=["/proc/self/stat"])
@@ -61,13 +61,3 @@ async def list_processes(ctx: ActionContext, p: Params) -> ProcessList:
     key = {"pid": lambda s: s.pid, "rss": lambda s: -s.rss, "cpu_time": lambda s: -s.cpu_time, "started": lambda s: -s.started}[p.sort]
     found.sort(key=key)
     return ProcessList(processes=found[: p.limit], total=total, matched=len(found))
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [list_processes]

@@ -14,7 +14,7 @@ import re
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 from plugins._host import kib_value, parse_colon_kv, pids, read
 
 PLUGIN = Plugin("proc.oom", description=__doc__.splitlines()[0], domain="processes", requires_files=["/proc/self/oom_score"])
@@ -105,13 +105,3 @@ async def oom(ctx: ActionContext, p: Params) -> Oom:
         oom_kill_total=int(vmstat["oom_kill"]) if "oom_kill" in vmstat else None,
         kernel_log_readable=readable,
     )
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [oom]

@@ -18,7 +18,7 @@ import struct
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 from plugins._host import read
 from plugins.processes._common import get_process
 
@@ -170,13 +170,3 @@ async def files(ctx: ActionContext, p: Params) -> OpenFiles:
         limit_soft=soft,
         limit_used_percent=round(100.0 * total / soft, 2) if soft else None,
     )
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [files]

@@ -15,7 +15,7 @@ import re
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 from plugins._host import kib_value, parse_colon_kv, pids, read
 from plugins.processes._common import get_process
 
@@ -106,13 +106,3 @@ async def limits(ctx: ActionContext, p: Params) -> Limits:
                 if lim.used_percent >= p.threshold:
                     near.append(lim.name)
     return Limits(pid=p.pid, name=proc.name(), limits=found, near_limit=near)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [limits]

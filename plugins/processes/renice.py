@@ -16,7 +16,7 @@ from typing import Literal
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 from plugins._host import listdir
 from plugins.processes._common import check_expected_name, get_process, guard_target
 
@@ -96,13 +96,3 @@ async def renice(ctx: ActionContext, p: Params) -> Reniced:
     except psutil.AccessDenied as exc:
         raise ActionError(f"not allowed to change priority of pid {p.pid}: {exc}", code=ErrorCode.A016) from None
     return Reniced(pid=p.pid, name=proc.name(), threads=threads, ionice_old=io_old, ionice_new=io_new)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [renice]

@@ -15,7 +15,7 @@ import os
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 from plugins.processes._common import check_expected_name, get_process, guard_target, parse_signal
 
 PLUGIN = Plugin("proc.signal", description=__doc__.splitlines()[0], domain="processes", requires_files=["/proc/self/stat"])
@@ -56,13 +56,3 @@ async def send(ctx: ActionContext, p: Params) -> Sent:
     except ProcessLookupError:
         raise ActionError(f"process {p.pid} exited before the signal", code=ErrorCode.A017) from None
     return Sent(pid=p.pid, name=name, signal=sig.name, number=int(sig), pgid=pgid)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [send]

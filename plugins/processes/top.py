@@ -14,7 +14,7 @@ from typing import Literal
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 
 PLUGIN = Plugin("proc.top", description=__doc__.splitlines()[0], domain="processes", requires_files=["/proc/self/stat"])
 
@@ -109,13 +109,3 @@ async def top(ctx: ActionContext, p: Params) -> Top:
         mem_used_percent=total_mem.percent,
         processes=rows[: p.count],
     )
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [top]

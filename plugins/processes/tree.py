@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 from plugins.processes._common import get_process
 
 PLUGIN = Plugin("proc.tree", description=__doc__.splitlines()[0], domain="processes", requires_files=["/proc/self/stat"])
@@ -106,13 +106,3 @@ async def tree(ctx: ActionContext, p: Params) -> Tree:
             break
         cur = table[cur]["ppid"]
     return Tree(root=root, ancestors=ancestors, nodes=count, truncated=truncated)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [tree]

@@ -15,7 +15,7 @@ import os
 
 import msgspec
 
-from agent_core import ActionContext, NoParams, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, NoParams, Plugin, Risk, action
 from plugins._host import pids, read
 
 PLUGIN = Plugin("proc.zombies", description=__doc__.splitlines()[0], domain="processes", requires_files=["/proc/self/stat"])
@@ -79,13 +79,3 @@ async def zombies(ctx: ActionContext, p: NoParams) -> Zombies:
         by_parent=sorted(counts.values(), key=lambda c: (-c.zombies, c.ppid)),
         pid_max=int(pid_max) if pid_max and pid_max.isdigit() else None,
     )
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [zombies]

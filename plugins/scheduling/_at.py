@@ -10,8 +10,7 @@ import re
 
 import msgspec
 
-from agent_core import ActionContext, ActionError
-from transports import ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode
 
 ENV = {
     "LC_ALL": "C",

@@ -19,8 +19,7 @@ import shutil
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
-from transports import ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 
 PLUGIN = Plugin(
     "anacron",
@@ -149,13 +148,3 @@ async def anacron(ctx: ActionContext, p: AnacronParams) -> Anacron:
         problems=problems,
         syntax_ok=syntax_ok,
     )
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [anacron]

@@ -18,8 +18,7 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, code, hookimpl
-from transports import ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, code
 
 from ._at import ENV, AtJob, atq
 
@@ -117,13 +116,3 @@ async def remove(ctx: ActionContext, p: AtRemoveParams) -> AtRemoved:
     if res.exit_code != 0:
         raise ActionError(f"atrm failed: {res.stderr.strip()}", code=ErrorCode.A014, data=res)
     return AtRemoved(id=p.id, removed=p.id not in {j.id for j in await atq(ctx)})
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [add, remove]

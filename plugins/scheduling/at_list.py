@@ -14,8 +14,7 @@ import re
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
-from transports import ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 
 from ._at import AtJob, atq, script_of
 
@@ -50,13 +49,3 @@ async def at_list(ctx: ActionContext, p: AtListParams) -> AtJobs:
         for j in jobs:
             j.script = await script_of(ctx, j.id)
     return AtJobs(jobs=jobs)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [at_list]

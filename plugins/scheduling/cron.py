@@ -17,8 +17,7 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, code, hookimpl
-from transports import ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, code
 
 from ._cron import CronError, parse
 
@@ -153,13 +152,3 @@ async def remove(ctx: ActionContext, p: CronRemoveParams) -> CronChange:
         raise ActionError(f"no job with id {p.id!r} in {p.user}'s crontab", code=ErrorCode.A017)
     await write_crontab(ctx, p.user, rest)
     return CronChange(user=p.user, id=p.id, changed=True, entry="", jobs=count_jobs(rest))
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [add, remove]

@@ -17,8 +17,7 @@ import re
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
-from transports import ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 
 from ._cron import CronError, env_assignment, parse, split_entry
 
@@ -167,13 +166,3 @@ def _collect_checked(root: str) -> CronList:
     if not os.path.isdir(root):
         raise ActionError(f"root: {root} is not a directory", code=ErrorCode.A017)
     return collect(root)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [cron_list]

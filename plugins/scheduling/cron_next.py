@@ -15,8 +15,7 @@ import datetime
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
-from transports import ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 
 from ._cron import CronError, parse
 
@@ -91,13 +90,3 @@ async def cron_next(ctx: ActionContext, p: NextParams) -> NextRuns:
             "day_of_week": sorted(sched.weekdays),
         },
     )
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [cron_next]

@@ -18,8 +18,7 @@ import stat
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
-from transports import ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 
 PLUGIN = Plugin("cron.periodic", description=__doc__.splitlines()[0], domain="scheduling")
 
@@ -145,13 +144,3 @@ def _scan_checked(root: str) -> Periodic:
     if not os.path.isdir(root):
         raise ActionError(f"root: {root} is not a directory", code=ErrorCode.A017)
     return scan(root)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [periodic]

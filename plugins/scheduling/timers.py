@@ -14,9 +14,8 @@ import re
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 from plugins.services._systemd import parse_list, show, systemctl, systemd_running, unit_pattern
-from transports import ErrorCode
 
 PLUGIN = Plugin(
     "timer.list",
@@ -120,13 +119,3 @@ async def timer_list(ctx: ActionContext, p: TimerListParams) -> Timers:
             )
         )
     return Timers(timers=out)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [timer_list]

@@ -16,7 +16,7 @@ import re
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action
 from plugins.files._common import abs_path
 
 PLUGIN = Plugin("sec.apparmor", description=__doc__.splitlines()[0], domain="security")
@@ -119,13 +119,3 @@ async def apparmor(ctx: ActionContext, p: ApparmorParams) -> ApparmorStatus:
     abs_path(p.securityfs, "securityfs")
     abs_path(p.module_param, "module_param")
     return _status(p)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [apparmor]

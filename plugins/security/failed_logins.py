@@ -21,10 +21,9 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 from plugins.files._common import abs_path, fs_errors, in_thread, read_last_lines
 from plugins.logs._common import parse_line
-from transports import ErrorCode
 
 PLUGIN = Plugin("sec.failed_logins", description=__doc__.splitlines()[0], domain="security")
 
@@ -165,13 +164,3 @@ def _report(p: FailedParams, cancel: object) -> FailedReport:
 async def failed_logins(ctx: ActionContext, p: FailedParams) -> FailedReport:
     """Failed logins in the last ``since_hours``: totals, top users and sources, latest tries."""
     return await in_thread(_report, p)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [failed_logins]

@@ -23,7 +23,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, NoParams, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, ErrorCode, NoParams, Plugin, Risk, action
 from plugins.files._common import (
     Cancel,
     WalkStats,
@@ -36,7 +36,6 @@ from plugins.files._common import (
     mode_str,
     walk,
 )
-from transports import ErrorCode
 
 PLUGIN = Plugin("sec.integrity", description=__doc__.splitlines()[0], domain="security")
 
@@ -194,13 +193,3 @@ def _list(store: Path) -> list[BaselineInfo]:
 async def list_baselines(ctx: ActionContext, p: NoParams) -> list[BaselineInfo]:
     """The stored baselines with their creation time, size and paths."""
     return _list(_store(ctx))
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [baseline, check, list_baselines]

@@ -18,7 +18,7 @@ import struct
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action
 from plugins.files._common import bad
 
 PLUGIN = Plugin("sec.ports", description=__doc__.splitlines()[0], domain="security")
@@ -158,15 +158,3 @@ async def ports(ctx: ActionContext, p: PortsParams) -> PortsReport:
         listeners.append(Listener(proto=proto, address=addr, port=port, loopback=loop, pid=pid, process=comm, allowed=allowed))
     unexpected = [x for x in listeners if not x.allowed]
     return PortsReport(ok=not unexpected, listeners=listeners, unexpected=unexpected)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [ports]
-
-

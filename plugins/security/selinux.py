@@ -15,7 +15,7 @@ import os
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action
 from plugins.files._common import abs_path, read_last_lines
 
 PLUGIN = Plugin("sec.selinux", description=__doc__.splitlines()[0], domain="security")
@@ -115,13 +115,3 @@ async def selinux(ctx: ActionContext, p: SelinuxParams) -> SelinuxStatus:
     for field in ("config", "selinuxfs", "audit_log"):
         abs_path(getattr(p, field), field)
     return _status(p)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [selinux]

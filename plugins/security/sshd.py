@@ -22,7 +22,7 @@ from typing import Literal
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, Unavailable, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, Unavailable, action
 from plugins.files._common import abs_path, fs_errors
 
 PLUGIN = Plugin("sec.sshd", description=__doc__.splitlines()[0], domain="security")
@@ -218,13 +218,3 @@ async def sshd(ctx: ActionContext, p: SshdParams) -> SshdAudit:
     findings.sort(key=lambda f: (order[f.severity], f.key))
     counts = {sev: sum(1 for f in findings if f.severity == sev) for sev in order}
     return SshdAudit(source=source, settings=dict(sorted(settings.items())), match_blocks=matches, findings=findings, counts=counts)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [sshd]

@@ -17,7 +17,7 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action
 from plugins.files._common import (
     Cancel,
     WalkStats,
@@ -124,13 +124,3 @@ def _scan(root: str, p: SuidParams, cancel: Cancel) -> SuidReport:
 async def suid(ctx: ActionContext, p: SuidParams) -> SuidReport:
     """Setuid/setgid files under ``root``, each flagged if no installed package owns it."""
     return await in_thread(_scan, dir_path(p.root), p)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [suid]

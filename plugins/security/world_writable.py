@@ -16,7 +16,7 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action
 from plugins.files._common import (
     Cancel,
     WalkStats,
@@ -82,13 +82,3 @@ def _scan(root: str, p: WorldWritableParams, cancel: Cancel) -> WorldWritableRep
 async def world_writable(ctx: ActionContext, p: WorldWritableParams) -> WorldWritableReport:
     """World-writable files and non-sticky world-writable directories under ``root``."""
     return await in_thread(_scan, dir_path(p.root), p)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [world_writable]

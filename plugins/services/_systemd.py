@@ -11,8 +11,7 @@ from collections.abc import Sequence
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ProcessResult
-from transports import ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode, ProcessResult
 
 UNIT_TYPES = (
     "service",

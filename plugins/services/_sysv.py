@@ -8,8 +8,7 @@ from __future__ import annotations
 import os
 import re
 
-from agent_core import ActionContext, ActionError, ProcessResult
-from transports import ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode, ProcessResult
 
 INITDIR = "/etc/init.d"
 #: Files in init.d that are not services.

@@ -16,8 +16,7 @@ import re
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
-from transports import ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 
 from ._systemd import bad, check_root, systemctl, systemd_running, unit_name
 
@@ -118,13 +117,3 @@ async def mask(ctx: ActionContext, p: BootParams) -> BootChange:
 async def unmask(ctx: ActionContext, p: BootParams) -> BootChange:
     """Allow a masked unit to be started again."""
     return await _change(ctx, "unmask", p)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [state, enable, disable, mask, unmask]

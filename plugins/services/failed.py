@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
-from transports import ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 
 from ._systemd import as_int, parse_list, show, systemctl, systemd_running, unit_name, unit_type
 
@@ -114,13 +113,3 @@ async def reset(ctx: ActionContext, p: ResetParams) -> Reset:
         )
     after = await _failed_names(ctx)
     return Reset(reset=[u for u in before if u not in after], still_failed=after)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [failed, reset]

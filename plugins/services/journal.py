@@ -20,8 +20,7 @@ from typing import Any
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
-from transports import ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 
 from ._systemd import bad, c_env, unit_name
 
@@ -180,13 +179,3 @@ async def journal(ctx: ActionContext, p: JournalParams) -> Journal:
         cursor = _text(rec.get("__CURSOR"))
     note = "no journal files found" if "No journal files" in err else ""
     return Journal(entries=entries, cursor=cursor or (p.after_cursor or ""), note=note)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [journal]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action
 
 from ._systemd import (
     UnitStatus,
@@ -47,13 +47,3 @@ async def status(ctx: ActionContext, p: StatusParams) -> UnitStatus:
         raise bad("log_lines: must be between 0 and 200")
     props = await unit_props(ctx, unit)
     return to_status(props, await journal_tail(ctx, unit, p.log_lines))
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [status]

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, NoParams, Plugin, Risk, action, hookimpl
-from transports import ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode, NoParams, Plugin, Risk, action
 
 from ._systemd import (
     UnitStatus,
@@ -98,13 +97,3 @@ async def daemon_reload(ctx: ActionContext, p: NoParams) -> DaemonReload:
             f"daemon-reload failed: {res.stderr.strip()}", code=ErrorCode.A014, data=res
         )
     return DaemonReload(reloaded=True)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [start, stop, restart, reload, daemon_reload]

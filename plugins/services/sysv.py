@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
-from transports import ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 
 from ._sysv import INITDIR, check_dir, run_script, script, status_name
 
@@ -108,13 +107,3 @@ async def restart(ctx: ActionContext, p: ScriptParams) -> ScriptResult:
 async def reload(ctx: ActionContext, p: ScriptParams) -> ScriptResult:
     """Ask the service to reload its configuration (``reload`` or ``force-reload``)."""
     return await _act(ctx, "reload", p, True)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [status, start, stop, restart, reload]

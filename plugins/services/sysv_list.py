@@ -15,7 +15,7 @@ import re
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action
 
 from ._sysv import INITDIR, check_dir, is_service, lsb_header, run_script, status_name
 
@@ -119,13 +119,3 @@ async def sysv_list(ctx: ActionContext, p: SysvListParams) -> SysvServices:
                 res = await run_script(ctx, os.path.join(initdir, s.name), "status")
                 s.state = status_name(res.exit_code)
     return SysvServices(services=services, problems=problems)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [sysv_list]

@@ -15,8 +15,7 @@ import os
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
-from transports import ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 
 from ._systemd import check_root, unit_name
 
@@ -198,13 +197,3 @@ async def unit(ctx: ActionContext, p: UnitParams) -> UnitFile:
     name = unit_name(p.unit)
     root = check_root(p.root) or "/"
     return load_unit(root, name, p.raw)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [unit]

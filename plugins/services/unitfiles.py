@@ -14,8 +14,7 @@ from collections import Counter
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
-from transports import ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 
 from ._systemd import check_root, list_filters, parse_list, systemctl
 
@@ -58,13 +57,3 @@ async def unitfiles(ctx: ActionContext, p: UnitFilesParams) -> UnitFiles:
         UnitFileRow(unit=r[0], state=r[1], preset=r[2].strip()) for r in parse_list(res.stdout, 3)
     ]
     return UnitFiles(unit_files=rows, by_state=dict(Counter(r.state for r in rows)))
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [unitfiles]

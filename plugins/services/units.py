@@ -14,8 +14,7 @@ from collections import Counter
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
-from transports import ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 
 from ._systemd import list_filters, parse_list, systemctl, systemd_running
 
@@ -68,13 +67,3 @@ async def list_units(ctx: ActionContext, p: ListParams) -> UnitList:
         for r in parse_list(res.stdout, 5)
     ]
     return UnitList(units=units, by_active_state=dict(Counter(u.active for u in units)))
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [list_units]

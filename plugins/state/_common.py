@@ -16,7 +16,7 @@ import stat as st
 
 import msgspec
 
-from agent_core import ActionError
+from agent_core import ActionError, ErrorCode
 from plugins.files._common import (
     atomic_write,
     fs_errors,
@@ -26,7 +26,6 @@ from plugins.files._common import (
     os_error,
     user_name,
 )
-from transports import ErrorCode
 
 
 class StateResult(msgspec.Struct):

@@ -19,9 +19,8 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, code, hookimpl
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, code
 from plugins.files._common import abs_path, bad
-from transports import ErrorCode
 
 from ._common import StateResult, ensure_text, read_text
 
@@ -105,13 +104,3 @@ async def present(ctx: ActionContext, p: CronParams) -> StateResult:
     result = ensure_text(path, old, new, dry_run=p.dry_run, mode=0o644, uid=0 if os.geteuid() == 0 else -1, what=f"cron job {p.name}")
     result.name = p.name
     return result
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [present]

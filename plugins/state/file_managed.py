@@ -18,9 +18,8 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, code, hookimpl
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, code
 from plugins.files._common import abs_path, bad, fs_errors, gid_of, parse_mode, uid_of
-from transports import ErrorCode
 
 from ._common import StateResult, ensure_text, read_text
 
@@ -69,13 +68,3 @@ def _managed(path: str, p: ManagedParams) -> StateResult:
 async def managed(ctx: ActionContext, p: ManagedParams) -> StateResult:
     """Ensure ``path`` has ``content``, ``mode``, ``owner`` and ``group``; report a diff."""
     return _managed(abs_path(p.path), p)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [managed]

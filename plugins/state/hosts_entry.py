@@ -19,7 +19,7 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action
 from plugins.files._common import abs_path, bad
 
 from ._common import StateResult, ensure_text, read_text
@@ -100,13 +100,3 @@ async def entry(ctx: ActionContext, p: HostsParams) -> StateResult:
     result = ensure_text(path, old, edit(old or "", ip, p.names, p.present), dry_run=p.dry_run, what=f"{ip} in {path}")
     result.name = ip
     return result
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [entry]

@@ -17,9 +17,8 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, code, hookimpl
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, code
 from plugins.files._common import abs_path, bad, parse_mode
-from transports import ErrorCode
 
 from ._common import StateResult, ensure_text, read_text
 
@@ -103,13 +102,3 @@ async def in_file(ctx: ActionContext, p: LineParams) -> StateResult:
     mode = parse_mode(p.mode) if p.mode else None
     result = ensure_text(path, old, new, dry_run=p.dry_run, mode=mode if old is None else None, what=f"line in {path}")
     return result
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [in_file]

@@ -18,8 +18,7 @@ import shutil
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, ProcessResult, Risk, action, hookimpl
-from transports import ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, ProcessResult, Risk, action
 
 from ._common import StateResult
 
@@ -125,13 +124,3 @@ async def installed(ctx: ActionContext, p: PkgParams) -> StateResult:
     if now is None or (p.version is not None and now != p.version):
         raise ActionError(f"{spec} is still not installed after the install ran (found {now})", code=ErrorCode.A014)
     return StateResult(name=p.name, changed=True, dry_run=False, diff=diff, comment=f"installed {p.name} {now}{was}")
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [installed]

@@ -16,8 +16,7 @@ import re
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
-from transports import ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 
 from ._common import StateResult
 
@@ -101,13 +100,3 @@ async def running(ctx: ActionContext, p: ServiceParams) -> StateResult:
     if after:
         raise ActionError(f"{unit} did not reach the declared state: {after}", code=ErrorCode.A014)
     return StateResult(name=unit, changed=True, dry_run=False, diff=diff, comment=f"{', '.join(_DONE[v] for v, _, _ in steps)} {unit}")
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [running]

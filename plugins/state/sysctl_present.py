@@ -18,9 +18,8 @@ import re
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 from plugins.files._common import abs_path, bad
-from transports import ErrorCode
 
 from ._common import StateResult, ensure_text, read_text
 
@@ -121,13 +120,3 @@ async def present(ctx: ActionContext, p: SysctlParams) -> StateResult:
         result.diff += runtime_line
         result.comment += "; would set it in the running kernel" if p.dry_run else "; set in the running kernel"
     return result
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [present]

@@ -18,8 +18,7 @@ import re
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
-from transports import ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 
 from ._common import StateResult
 
@@ -140,13 +139,3 @@ async def present(ctx: ActionContext, p: UserParams) -> StateResult:
     if left:
         raise ActionError(f"user {p.name} still differs after {argv[0]}: {left}", code=ErrorCode.A014)
     return StateResult(name=p.name, changed=True, dry_run=False, diff=text, comment=f"ran {' '.join(argv[:1])} for {p.name}")
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [present]

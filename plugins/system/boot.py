@@ -18,7 +18,7 @@ import time
 
 import msgspec
 
-from agent_core import ActionContext, NoParams, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, NoParams, Plugin, Risk, action
 from plugins._host import exists, listdir, read
 
 PLUGIN = Plugin("sys.boot", description=__doc__.splitlines()[0], domain="system")
@@ -84,13 +84,3 @@ async def boot(ctx: ActionContext, p: NoParams) -> BootInfo:
         reboot_required=exists(REBOOT_REQUIRED),
         reboot_required_by=sorted(set(pkgs)),
     )
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [boot]

@@ -18,7 +18,7 @@ import shutil
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 from plugins._host import read
 
 PLUGIN = Plugin("sys.dmesg", description=__doc__.splitlines()[0], domain="system")
@@ -161,13 +161,3 @@ async def dmesg(ctx: ActionContext, p: Params) -> Dmesg:
             )
         )
     return Dmesg(source=source, entries=entries[-p.lines:], matched=len(entries), scanned=len(records))
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [dmesg]

@@ -17,7 +17,7 @@ import re
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action
 from plugins._host import MASK, is_dir, mask_environ
 
 PLUGIN = Plugin("sys.env", description=__doc__.splitlines()[0], domain="system")
@@ -94,13 +94,3 @@ async def env(ctx: ActionContext, p: Params) -> AgentEnv:
         cwd=os.getcwd(),
         pid=os.getpid(),
     )
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [env]

@@ -17,7 +17,7 @@ import socket
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 from plugins._host import read
 
 PLUGIN = Plugin("sys.hostname", description=__doc__.splitlines()[0], domain="system")
@@ -163,13 +163,3 @@ async def set_(ctx: ActionContext, p: SetParams) -> HostnameChange:
         dry_run=p.dry_run,
         steps=steps,
     )
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [get, set_]

@@ -16,7 +16,7 @@ import shlex
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action
 from plugins._host import read, selected
 
 PLUGIN = Plugin("sys.kernel", description=__doc__.splitlines()[0], domain="system")
@@ -89,13 +89,3 @@ async def kernel(ctx: ActionContext, p: Params) -> KernelInfo:
         switches=switches,
         arg_values=[a.value or "" for a in args if a.key == p.arg] if p.arg else [],
     )
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [kernel]

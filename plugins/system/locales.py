@@ -17,7 +17,7 @@ import shutil
 
 import msgspec
 
-from agent_core import ActionContext, NoParams, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, NoParams, Plugin, Risk, action
 from plugins._host import is_dir, listdir, read
 
 PLUGIN = Plugin("sys.locale", description=__doc__.splitlines()[0], domain="system")
@@ -95,13 +95,3 @@ async def locale(ctx: ActionContext, p: NoParams) -> LocaleInfo:
         enabled_in_locale_gen=enabled,
         missing=sorted(v for v in wanted if normalize(v) not in have),
     )
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [locale]

@@ -15,16 +15,7 @@ import shutil
 
 import msgspec
 
-from agent_core import (
-    ActionContext,
-    ActionError,
-    ErrorCode,
-    NoParams,
-    Plugin,
-    Risk,
-    action,
-    hookimpl,
-)
+from agent_core import ActionContext, ActionError, ErrorCode, NoParams, Plugin, Risk, action
 from plugins._host import read
 
 PLUGIN = Plugin("sys.os", description=__doc__.splitlines()[0], domain="system")
@@ -107,13 +98,3 @@ async def os_info(ctx: ActionContext, p: NoParams) -> OsInfo:
         source=source,
         fields=fields,
     )
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [os_info]

@@ -15,7 +15,7 @@ import os
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 from plugins._host import listdir, read
 
 PLUGIN = Plugin("sys.pressure", description=__doc__.splitlines()[0], domain="system", requires_files=["/proc/pressure"])
@@ -81,13 +81,3 @@ async def pressure(ctx: ActionContext, p: Params) -> Pressure:
         resources=resources,
         over_threshold=[r.name for r in resources if r.some.avg10 > p.threshold],
     )
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [pressure]

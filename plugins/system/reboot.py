@@ -18,7 +18,7 @@ import time
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 from plugins._host import systemd_running
 
 
@@ -88,13 +88,3 @@ async def reboot(ctx: ActionContext, p: Params) -> RebootPlan:
     await ctx.run(argv, check=True)
     result.started = True
     return result
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [reboot]

@@ -13,7 +13,7 @@ import time
 
 import msgspec
 
-from agent_core import ActionContext, NoParams, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, NoParams, Plugin, Risk, action
 
 PLUGIN = Plugin("sys", description=__doc__.splitlines()[0], domain="system")
 
@@ -78,13 +78,3 @@ async def info(ctx: ActionContext, p: NoParams) -> SysInfo:
         boot_time=round(time.time() - up, 3),
         load=os.getloadavg(),
     )
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [info]

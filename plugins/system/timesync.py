@@ -16,7 +16,7 @@ import shutil
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 from plugins._host import pids, read, systemd_running
 
 PLUGIN = Plugin("sys.timesync", description=__doc__.splitlines()[0], domain="system")
@@ -205,13 +205,3 @@ async def timesync(ctx: ActionContext, p: Params) -> TimeSync:
         out.offset = kernel.offset_us / 1e6
     out.ok = out.synchronized and out.offset is not None and abs(out.offset) <= p.max_offset
     return out
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [timesync]

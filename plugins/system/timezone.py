@@ -18,16 +18,7 @@ import time
 
 import msgspec
 
-from agent_core import (
-    ActionContext,
-    ActionError,
-    ErrorCode,
-    NoParams,
-    Plugin,
-    Risk,
-    action,
-    hookimpl,
-)
+from agent_core import ActionContext, ActionError, ErrorCode, NoParams, Plugin, Risk, action
 from plugins._host import read
 
 PLUGIN = Plugin("sys.timezone", description=__doc__.splitlines()[0], domain="system")
@@ -147,13 +138,3 @@ async def set_(ctx: ActionContext, p: SetParams) -> TimezoneChange:
     old, _, link, file_zone = current_zone()
     steps = apply_zone(p.zone, target, link, file_zone, dry_run=p.dry_run)
     return TimezoneChange(old=old, new=p.zone, changed=bool(steps), dry_run=p.dry_run, steps=steps)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [get, set_]

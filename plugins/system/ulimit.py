@@ -18,7 +18,7 @@ import resource
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 from plugins._host import exists, read, require_absolute
 
 PLUGIN = Plugin("sys.ulimit", description=__doc__.splitlines()[0], domain="system")
@@ -149,13 +149,3 @@ async def ulimit(ctx: ActionContext, p: Params) -> Ulimits:
         files=[f for f in files if exists(f)],
         errors=errors,
     )
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [ulimit]

@@ -14,7 +14,7 @@ import time
 
 import msgspec
 
-from agent_core import ActionContext, NoParams, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, NoParams, Plugin, Risk, action
 from plugins._host import read
 
 PLUGIN = Plugin("sys.uptime", description=__doc__.splitlines()[0], domain="system")
@@ -88,13 +88,3 @@ async def uptime(ctx: ActionContext, p: NoParams) -> Uptime:
         last_pid=int(fields[4]),
         sessions=_sessions(),
     )
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [uptime]

@@ -16,7 +16,7 @@ import shutil
 
 import msgspec
 
-from agent_core import ActionContext, NoParams, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, NoParams, Plugin, Risk, action
 from plugins._host import listdir, read
 
 PLUGIN = Plugin("sys.virt", description=__doc__.splitlines()[0], domain="system")
@@ -110,13 +110,3 @@ async def virt(ctx: ActionContext, p: NoParams) -> Virt:
             res = await ctx.run(["systemd-detect-virt", flag])
             detect[flag.lstrip("-")] = res.stdout.strip() or "none"
     return Virt(kind=kind, vm=vm, container=container, evidence=vm_evidence + ct_evidence, detect_virt=detect)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [virt]

@@ -13,8 +13,7 @@ import re
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ProcessResult
-from transports import ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode, ProcessResult
 
 # What useradd accepts by default (shadow's is_valid_user_name), a little wider for lookups.
 _NEW_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,30}\$?$")

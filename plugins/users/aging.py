@@ -15,8 +15,7 @@ import re
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
-from transports import ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 
 from ._common import bad, c_env, require_user, shadow_tool
 
@@ -145,13 +144,3 @@ async def set_aging(ctx: ActionContext, p: SetAgingParams) -> Aging:
         raise bad("give at least one setting to change")
     await shadow_tool(ctx, [*argv, "--", p.name], "chage")
     return await _read(ctx, p.name)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [aging, set_aging]

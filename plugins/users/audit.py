@@ -18,7 +18,7 @@ from collections import Counter
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action
 
 from ._common import can_login, check_root, etc, read_group, read_passwd, read_shadow, shells
 
@@ -149,13 +149,3 @@ async def user_audit(ctx: ActionContext, p: AuditParams) -> Audit:
     import trio
 
     return await trio.to_thread.run_sync(audit, check_root(p.root))
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [user_audit]

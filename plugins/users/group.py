@@ -14,8 +14,7 @@ import grp
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
-from transports import ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 
 from ._common import bad, name_ok, not_found, require_user, shadow_tool
 
@@ -116,13 +115,3 @@ async def deluser(ctx: ActionContext, p: MemberParams) -> Group:
         raise not_found(f"{p.user} is not a supplementary member of {p.group}")
     await shadow_tool(ctx, ["gpasswd", "-d", p.user, p.group], "gpasswd -d")
     return _view(p.group)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [add, remove, adduser, deluser]

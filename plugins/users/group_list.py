@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action
 
 from ._common import check_root, login_defs, name_ok, not_found, read_group, read_passwd
 
@@ -72,13 +72,3 @@ async def group_list(ctx: ActionContext, p: GroupListParams) -> GroupList:
     if p.name is not None and not rows:
         raise not_found(f"no group named {p.name!r}")
     return GroupList(groups=rows)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [group_list]

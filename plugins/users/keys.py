@@ -24,8 +24,7 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, code, hookimpl
-from transports import ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, code
 
 from ._common import bad, not_found, require_user
 
@@ -312,13 +311,3 @@ async def add(ctx: ActionContext, p: AddKeyParams) -> KeyChange:
 async def remove(ctx: ActionContext, p: RemoveKeyParams) -> KeyChange:
     """Remove a user's authorized keys matching a fingerprint or a comment."""
     return remove_keys(p.user, p.fingerprint, p.comment, p.path)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [keys, add, remove]

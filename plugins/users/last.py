@@ -17,7 +17,7 @@ import time
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action
 
 from . import _utmp
 from ._common import bad, name_ok, not_found
@@ -178,13 +178,3 @@ async def last(ctx: ActionContext, p: LastParams) -> LastLog:
         )
     found, events = sessions(records, user, p.limit)
     return LastLog(file=path, sessions=found, system=events, failed=[], since=since)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [last]

@@ -18,7 +18,7 @@ import tempfile
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action
 
 from ._common import bad, c_env, not_found
 
@@ -192,13 +192,3 @@ async def check(ctx: ActionContext, p: SudoCheckParams) -> SudoCheck:
 
 def _is_file(path: str) -> bool:
     return os.path.isfile(path)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [check]

@@ -16,7 +16,7 @@ import re
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action
 
 from ._common import bad, not_found
 
@@ -256,13 +256,3 @@ async def rules(ctx: ActionContext, p: SudoRulesParams) -> SudoRules:
     if not result.files:
         raise not_found(f"{p.path} does not exist or cannot be read")
     return result
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [rules]

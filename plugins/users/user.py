@@ -18,8 +18,7 @@ import time
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, hookimpl
-from transports import ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 
 from ._common import bad, name_ok, password_state, read_shadow, require_user, shadow_tool, uid_range
 
@@ -228,13 +227,3 @@ async def remove(ctx: ActionContext, p: RemoveParams) -> Removed:
     home = pw.pw_dir
     await shadow_tool(ctx, ["userdel", *(["-r"] if p.remove_home else []), "--", p.name], "userdel")
     return Removed(name=p.name, uid=pw.pw_uid, home_removed=p.remove_home and not _exists(home))
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [add, modify, lock, unlock, remove]

@@ -18,7 +18,7 @@ import stat
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action
 
 from ._common import can_login, password_state, read_shadow, require_user, shells
 
@@ -149,13 +149,3 @@ async def user_info(ctx: ActionContext, p: UserInfoParams) -> UserInfo:
     import trio
 
     return await trio.to_thread.run_sync(gather, p.name)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [user_info]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action
 
 from ._common import (
     can_login,
@@ -89,13 +89,3 @@ def _exists(path: str) -> bool:
     import os
 
     return os.path.exists(path)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [user_list]

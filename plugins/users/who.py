@@ -15,7 +15,7 @@ import time
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, Plugin, Risk, action
 
 from . import _utmp
 from ._common import bad, name_ok, not_found
@@ -133,13 +133,3 @@ async def who(ctx: ActionContext, p: WhoParams) -> Who:
         # No utmp at all (minimal containers): nobody is recorded as logged in.
         return Who(file="", sessions=[], users=[], boot_time=None, runlevel=None)
     return gather(path, user, p.include_stale)
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [who]

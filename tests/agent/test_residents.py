@@ -19,8 +19,9 @@ import psutil
 import pytest
 import trio
 
-from agent_core import Plugin, PluginHost, Resident, hookimpl
+from agent_core import Plugin, Resident, hookimpl
 from agent_core._residents import ResidentSupervisor, parse_health_url, probe_http
+from agent_core.host import PluginHost
 
 SERVER = r'''
 import http.server, os, pathlib, sys, time
@@ -60,21 +61,12 @@ def _free_port() -> int:
 def _plugin(name: str, residents: Callable[[], list[Resident]]) -> types.ModuleType:
     """A plugin module made on the fly: declaration, no actions, residents."""
     mod = types.ModuleType(f"test_plugin_{name}")
-
-    @hookimpl
-    def starling_plugin_info() -> Plugin:
-        return Plugin(name, description="test residents")
-
-    @hookimpl
-    def starling_actions() -> list:
-        return []
+    mod.PLUGIN = Plugin(name, description="test residents")  # type: ignore[attr-defined]
 
     @hookimpl
     def starling_residents() -> list[Resident]:
         return residents()
 
-    mod.starling_plugin_info = starling_plugin_info  # type: ignore[attr-defined]
-    mod.starling_actions = starling_actions  # type: ignore[attr-defined]
     mod.starling_residents = starling_residents  # type: ignore[attr-defined]
     return mod
 
@@ -362,7 +354,7 @@ import sys
 from pathlib import Path
 import trio
 sys.path.insert(0, sys.argv[1])
-from agent_core import PluginHost
+from agent_core.host import PluginHost
 from agent_core._residents import ResidentSupervisor
 host = PluginHost(group="starling.test-none")
 host.add_module("demo", "demo_plugin")
@@ -372,13 +364,7 @@ trio.run(ResidentSupervisor(host, Path(sys.argv[2]), plugins=["demo"]).run)
 DEMO_PLUGIN = """
 from agent_core import Plugin, Resident, hookimpl
 
-@hookimpl
-def starling_plugin_info():
-    return Plugin("demo", description="test")
-
-@hookimpl
-def starling_actions():
-    return []
+PLUGIN = Plugin("demo", description="test")
 
 @hookimpl
 def starling_residents():

@@ -75,15 +75,15 @@ def test_help_unknown_option_and_missing_arguments(path: tuple[str, ...], env: P
     rc, out, _ = _run([*path, "--help"], capsys)
     assert rc == 0 and "usage:" in out
     rc, out, err = _run([*path, "--no-such-option"], capsys)
-    assert rc == 2 and _code_of(out, err) == "C037"
+    assert rc == 2 and _code_of(out, err) == "C040"
     # With --json the error is a JSON document on stdout.
     rc, out, _ = _run([*path, "--no-such-option", "--json"], capsys)
-    assert rc == 2 and json.loads(out)["error"]["code"] == "C037"
+    assert rc == 2 and json.loads(out)["error"]["code"] == "C040"
     parser = LEAVES[path]
     required = [a for a in parser._actions if (a.required and a.option_strings) or (not a.option_strings and a.nargs not in ("?", "*", argparse.REMAINDER))]
     if required:
         rc, out, err = _run(list(path), capsys)
-        assert rc == 2 and _code_of(out, err) == "C037"
+        assert rc == 2 and _code_of(out, err) == "C040"
 
 
 def _typed_options(parser: argparse.ArgumentParser) -> Iterator[tuple[str, str]]:
@@ -100,13 +100,13 @@ def _typed_options(parser: argparse.ArgumentParser) -> Iterator[tuple[str, str]]
 def test_bad_values_of_typed_options(path: tuple[str, ...], env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     for flag, value in _typed_options(LEAVES[path]):
         rc, out, err = _run([*path, flag, value], capsys)
-        assert rc == 2 and _code_of(out, err) == "C037", (flag, out, err)
+        assert rc == 2 and _code_of(out, err) == "C040", (flag, out, err)
 
 
 def test_a_bad_top_level_command_and_none(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     for argv in (["no-such-command"], [], ["--api"]):
         rc, out, err = _run(argv, capsys)
-        assert rc == 2 and _code_of(out, err) == "C037"
+        assert rc == 2 and _code_of(out, err) == "C040"
 
 
 # -- no center ----------------------------------------------------------------------------------
@@ -144,18 +144,18 @@ NEEDS_CENTER: dict[tuple[str, ...], list[str]] = {
 
 
 @pytest.mark.parametrize("path", sorted(NEEDS_CENTER), ids=" ".join)
-def test_no_center_is_C036_and_exit_4(path: tuple[str, ...], env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_no_center_is_C039_and_exit_4(path: tuple[str, ...], env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rc, out, err = _run([*path, *NEEDS_CENTER[path]], capsys)
-    assert (rc, _code_of(out, err)) == (4, "C036"), (out, err)
+    assert (rc, _code_of(out, err)) == (4, "C039"), (out, err)
     assert "storage" not in err  # not the center's C016
     rc, out, _ = _run([*path, "--json", *NEEDS_CENTER[path]], capsys)
-    assert rc == 4 and json.loads(out)["error"]["code"] == "C036"
+    assert rc == 4 and json.loads(out)["error"]["code"] == "C039"
 
 
 def test_no_center_configured_at_all(env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.delenv("STARLING_API")
     rc, out, err = _run(["hosts"], capsys)
-    assert (rc, _code_of(out, err)) == (4, "C036") and "starling up" in err
+    assert (rc, _code_of(out, err)) == (4, "C039") and "starling up" in err
 
 
 def test_a_corrupt_profile_is_C030(env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
@@ -205,10 +205,10 @@ REFUSED: list[tuple[list[str], str]] = [
     (["risk", "check", "--rules", "{tmp}/missing.toml", "--", "true"], "C030"),
     (["risk", "check", "--rules", "{tmp}/bad.toml", "--", "true"], "C030"),
     (["db", "current", "--db", "sqlite:///{tmp}/no-such-dir/x.db"], "C016"),
-    (["hosts", "--page", "not-a-cursor", "--limit", "0"], "C037"),
-    (["hosts", "--limit", "-1"], "C037"),
-    (["jobs", "--limit", "100000"], "C037"),
-    (["up", "--agents", "-1", "--state-dir", "{tmp}/up"], "C037"),
+    (["hosts", "--page", "not-a-cursor", "--limit", "0"], "C040"),
+    (["hosts", "--limit", "-1"], "C040"),
+    (["jobs", "--limit", "100000"], "C040"),
+    (["up", "--agents", "-1", "--state-dir", "{tmp}/up"], "C040"),
 ]
 
 
@@ -236,7 +236,7 @@ LOCAL = {
 
 def test_local_commands_that_succeed(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rc, out, _ = _run(["codes", "--json"], capsys)
-    assert rc == 0 and {c["code"] for c in json.loads(out)["codes"]} >= {"C036", "C037", "C038"}
+    assert rc == 0 and {c["code"] for c in json.loads(out)["codes"]} >= {"C039", "C040", "C041"}
     rc, out, _ = _run(["down", "--state-dir", str(env / "nothing")], capsys)
     assert rc == 0
     rc, out, _ = _run(["pki", "init", "--dir", str(env / "pki")], capsys)

@@ -134,6 +134,35 @@ def _put_chunk(w: dict[str, Any], role: str) -> httpx.Response:
         return http.put(f"/v1/files/chunks/{hashlib.sha256(data).hexdigest()}", content=data)
 
 
+def _terminal_ws(w: dict[str, Any], role: str) -> httpx.Response:
+    """Open the terminal's WebSocket with the role's console session (none when its login
+    fails) and map the outcome to a status: ready -> 200, close 4401/4403 -> 401/403."""
+    import trio
+
+    from center._termclient import console_cookie, open_terminal
+
+    p = w["fleet"].profile
+    k = w["keys"].get(role)
+    cookie = ""
+    if k is not None:
+        try:
+            cookie = console_cookie(p["api"], k["key_id"], k["secret"], p["ca_file"])
+        except httpx.HTTPStatusError:
+            cookie = ""
+
+    async def attempt() -> httpx.Response:
+        async with open_terminal(p["api"], w["host"], ca_file=p["ca_file"], cookie=cookie) as term:
+            if term.ready:
+                await term.close()
+                await term.drain()
+                return httpx.Response(200, json=term.ready)
+            await term.drain()
+        assert term.final is not None and term.close_code is not None, term.frames
+        return httpx.Response(term.close_code - 4000, json={"error": term.final})
+
+    return trio.run(attempt)
+
+
 _DIGEST = hashlib.sha256(b"never stored").hexdigest()
 # A dry run needs no uploaded chunks, so it reaches the policy: only the admin may install files.
 _PUSH = {"all": True, "dest": "/tmp/authz-walk/", "dry_run": True,
@@ -201,6 +230,10 @@ MATRIX: dict[str, tuple[Call, tuple[Any, ...]]] = {
     "console_session": (_get("/ui/session"), (401, 401, OK, OK, OK, OK)),
     "console_logout": (_post("/ui/logout"), (401, 401, OK, OK, OK, OK)),
     "console_token": (_post("/ui/tokens"), (401, 401, OK, OK, OK, OK)),
+    # The web terminal: a real WebSocket per role (its console session); only exec.pty in scope opens one.
+    "terminal_ws": (_terminal_ws, (401, 401, 403, 403, 403, OK)),
+    # A token for a host: the bare account does not see the host, the others lack exec.pty.
+    "terminal_token": (lambda w, role: raw(w, role, "POST", "/api/v1/terminal/tokens", {"host": w["host"]}), (401, 401, 404, 403, 403, 201)),
 }
 
 # In scope: the operator reads and cancels its own job.

@@ -9,7 +9,7 @@ the generated catalogue. Two more tests fail when ``docs/plugins/catalogue.md``
 or ``docs/plugins/hooks.md`` is stale, or when a hookspec lacks a docstring.
 
 Fix a stale page with ``starling plugins doc`` or, from the repository root,
-``python -c 'import agent_core; agent_core.write_plugin_docs()'``.
+``python -c 'import agent_core.host; agent_core.host.write_plugin_docs()'``.
 """
 
 from __future__ import annotations
@@ -26,15 +26,22 @@ from typing import Any
 import msgspec
 import pytest
 
-from agent_core import ENTRY_POINT_GROUP, PluginHost, Risk, render_catalogue, render_hooks
+from agent_core import Risk
 from agent_core._catalogue import BUILTIN_DIST, builtin_plugin_names, hookspec_functions
+from agent_core.host import (
+    ENTRY_POINT_GROUP,
+    PluginHost,
+    declared_in,
+    render_catalogue,
+    render_hooks,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs" / "plugins"
 TESTS = ROOT / "tests" / "plugins"
 REGEN = (
     "run `starling plugins doc` or, from the repository root, "
-    "`python -c 'import agent_core; agent_core.write_plugin_docs()'`, and commit docs/plugins/"
+    "`python -c 'import agent_core.host; agent_core.host.write_plugin_docs()'`, and commit docs/plugins/"
 )
 # Top-level imports a plugin module may make: heavy ones (psutil, ...) go inside functions.
 LIGHT_ROOTS = {"__future__", "msgspec", "agent_core", "transports", "plugins"}
@@ -143,7 +150,7 @@ def _problems_of(name: str, value: str, host: PluginHost) -> list[str]:
 
     info = plugin.info
     if getattr(module, "PLUGIN", None) is not info:
-        out.append("module-level PLUGIN is missing or is not what starling_plugin_info returns")
+        out.append("module-level PLUGIN is missing or is not the plugin's declaration")
     if info.name != name:
         out.append(f"declared name {info.name!r} differs from the entry-point name {name!r}")
     if not info.description.strip():
@@ -156,9 +163,9 @@ def _problems_of(name: str, value: str, host: PluginHost) -> list[str]:
         out.append(f"PLUGIN domain {info.domain!r} but module lives in plugins/{package}/")
 
     for hook in ("starling_plugin_info", "starling_actions"):
-        if not hasattr(getattr(module, hook, None), "starling_impl"):
-            out.append(f"no @hookimpl {hook}()")
-    declared = module.starling_actions() if hasattr(module, "starling_actions") else []
+        if hasattr(module, hook):
+            out.append(f"{hook}() is gone: a plugin is declared by its PLUGIN and @action functions")
+    declared = declared_in(module)[1]
     if not declared:
         out.append("declares no actions")
     for act in declared:
@@ -215,7 +222,7 @@ BROKEN = '''
 import msgspec
 import psutil
 
-from agent_core import Plugin, Risk, action, hookimpl
+from agent_core import Plugin, Risk, action
 
 PLUGIN = Plugin("broken.thing")
 
@@ -234,15 +241,6 @@ async def stray(ctx, p: Loose) -> Loose:
     """Belongs to nobody here."""
     return p
 
-
-@hookimpl
-def starling_plugin_info():
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions():
-    return [do, stray]
 '''
 
 

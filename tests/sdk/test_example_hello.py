@@ -9,7 +9,7 @@ import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from agent_core import PluginHost
+from agent_core.host import PluginHost
 from agent_core.testing import run_action
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "starling-hello"

@@ -37,7 +37,7 @@ def test_generated_package_passes_its_own_test(installed):
     pyproject = (root / "pyproject.toml").read_text()
     assert f'"{name}" = "starling_{name}.plugin"' in pyproject
     listing = subprocess.run(
-        [sys.executable, "-c", f"from agent_core import PluginHost; print(PluginHost().load({name!r}).describe())"],
+        [sys.executable, "-c", f"from agent_core.host import PluginHost; print(PluginHost().load({name!r}).describe())"],
         capture_output=True, text=True, timeout=60,
     )
     assert listing.returncode == 0, listing.stderr

@@ -22,7 +22,7 @@ from importlib import resources
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, hookimpl
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 
 FORTUNES = "fortunes.txt"
 
@@ -48,15 +48,12 @@ def _check() -> str | None:
         return f"{FORTUNES} unreadable: {exc}"
 
 
-# The declaration. ``name`` must equal the entry-point name in pyproject.toml;
-# the description is the first line of the module docstring (the catalogue shows
-# it), and the version is what `starling plugins list` reports per host.
-PLUGIN = Plugin(
-    "hello",
-    description=__doc__.splitlines()[0],
-    version="0.1.0",
-    check=_check,
-)
+# The declaration: PLUGIN and the @action functions below are the whole plugin
+# (no hooks to write). ``name`` must equal the entry-point name in pyproject.toml;
+# the description defaults to the module docstring's first line (the catalogue
+# shows it), and the version is the package's, from pyproject.toml alone (what
+# `starling plugins list` reports per host).
+PLUGIN = Plugin("hello", check=_check)
 
 
 # -- hello.greet ----------------------------------------------------------------------
@@ -127,18 +124,3 @@ async def fortune(ctx: ActionContext, p: FortuneParams) -> Fortune:
         raise ActionError(f"no fortune contains {p.contains!r}", code=ErrorCode.A017)
     i = random.choice(wanted)
     return Fortune(text=lines[i], index=i, total=len(lines))
-
-
-# -- the two hooks that make this module a plugin -------------------------------------
-# pluggy hooks are plain synchronous functions that return data; the agent runs
-# the async actions itself. See docs/plugins/hooks.md for every hook.
-
-
-@hookimpl
-def starling_plugin_info() -> Plugin:
-    return PLUGIN
-
-
-@hookimpl
-def starling_actions() -> list:
-    return [greet, fortune]

@@ -12,7 +12,8 @@ import zipfile
 import msgspec
 import pytest
 
-from agent_core import AgentInfo, Kernel, PluginHost, execute
+from agent_core import AgentInfo
+from agent_core.host import Kernel, PluginHost, execute
 from transports import JobSpec, decode_value, encode_value
 
 

@@ -9,7 +9,8 @@ import shutil
 import msgspec
 import pytest
 
-from agent_core import ActionError, PluginHost
+from agent_core import ActionError
+from agent_core.host import PluginHost
 from agent_core.testing import run_action
 from plugins.containers.docker_inspect import parse_inspect
 
@@ -72,9 +73,15 @@ def test_image_summary():
     assert err.value.code == "A017"
 
 
-async def test_docker_inspect_real_or_unavailable():
+@pytest.mark.skipif(not docker_ready(), reason="no Docker daemon on this host: the real path is not exercised here")
+async def test_docker_inspect_unknown_container():
     out = await run_action("docker.inspect", {"target": "starling-no-such-container-x"})
-    assert out.code == ("A017" if docker_ready() else "A003"), out.message
+    assert out.code == "A017", out.message
+
+
+async def test_docker_inspect_without_docker(hidden_tools):
+    out = await hidden_tools("docker")("docker.inspect", {"target": "starling-no-such-container-x"})
+    assert out.code == "A003" and "docker" in out.message, out.message
 
 
 def test_docker_inspect_bad_params():

@@ -9,8 +9,9 @@ import subprocess
 import msgspec
 import pytest
 
-from agent_core import ActionContext, ActionError, PluginHost, TaskInfo
-from agent_core.testing import run_action
+from agent_core import ActionContext, ActionError, TaskInfo
+from agent_core.host import PluginHost
+from agent_core.testing import needs, run_action
 from plugins.containers._common import run_cli
 from plugins.containers.docker_ps import PsParams, build_argv, parse_ps
 
@@ -59,26 +60,33 @@ def test_build_argv_filters():
     assert err.value.code == "A002"
 
 
-async def test_docker_ps_real_or_unavailable():
+@pytest.mark.skipif(not docker_ready(), reason="no Docker daemon on this host: the real path is not exercised here")
+async def test_docker_ps_real():
     out = await run_action("docker.ps", {"all": True})
-    if docker_ready():
-        assert out.ok, out.message
-        assert sorted(c["id"] for c in out.value) == _docker_ids("--all")
-    else:
-        assert out.code == "A003", out.message
+    assert out.ok, out.message
+    assert sorted(c["id"] for c in out.value) == _docker_ids("--all")
 
 
-@pytest.mark.skipif(not shutil.which("docker"), reason="docker CLI not installed")
-async def test_run_cli_maps_real_docker_failures():
+async def test_docker_ps_without_docker(hidden_tools):
+    out = await hidden_tools("docker")("docker.ps", {"all": True})
+    assert out.code == "A003" and "docker" in out.message, out.message
+
+
+@pytest.mark.skipif(not docker_ready(), reason="no Docker daemon on this host: the real path is not exercised here")
+async def test_run_cli_maps_an_unknown_container():
     ctx = ActionContext(task=TaskInfo(task_id="t", job_id="j", action="docker.ps"))
-    if docker_ready():
-        with pytest.raises(ActionError) as err:
-            await run_cli(ctx, ["docker", "inspect", "--type", "container", "starling-no-such-container-x"])
-        assert err.value.code == "A017"
-    else:
-        with pytest.raises(ActionError) as err:
-            await run_cli(ctx, ["docker", "ps"])  # the real CLI, no daemon behind it
-        assert err.value.code == "A003" and "daemon" in err.value.message.lower()
+    with pytest.raises(ActionError) as err:
+        await run_cli(ctx, ["docker", "inspect", "--type", "container", "starling-no-such-container-x"])
+    assert err.value.code == "A017"
+
+
+@needs("docker")
+@pytest.mark.skipif(docker_ready(), reason="a Docker daemon runs here: the 'no daemon' path is not exercised")
+async def test_run_cli_maps_a_missing_daemon():
+    ctx = ActionContext(task=TaskInfo(task_id="t", job_id="j", action="docker.ps"))
+    with pytest.raises(ActionError) as err:
+        await run_cli(ctx, ["docker", "ps"])  # the real CLI, no daemon behind it
+    assert err.value.code == "A003" and "daemon" in err.value.message.lower()
 
 
 def test_docker_ps_bad_params():

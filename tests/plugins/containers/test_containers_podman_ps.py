@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 
 import msgspec
 import pytest
 
-from agent_core import ActionError, PluginHost
-from agent_core.testing import run_action
+from agent_core import ActionError
+from agent_core.host import PluginHost
+from agent_core.testing import needs, run_action
 from plugins.containers.podman_ps import parse_podman_ps
 
 SAMPLE = [
@@ -41,13 +41,16 @@ def test_parse_podman_ps():
     assert job.exit_code == 137 and job.started is None and job.command == [] and job.labels == {}
 
 
-async def test_podman_ps_real_or_unavailable():
+@needs("podman")
+async def test_podman_ps_real():
     out = await run_action("podman.ps", {"all": True})
-    if shutil.which("podman") is None:
-        assert out.code == "A003" and "podman" in out.message
-    else:
-        assert out.ok, out.message
-        assert {c["id"] for c in out.value} == _podman_ids()
+    assert out.ok, out.message
+    assert {c["id"] for c in out.value} == _podman_ids()
+
+
+async def test_podman_ps_without_podman(hidden_tools):
+    out = await hidden_tools("podman")("podman.ps", {"all": True})
+    assert out.code == "A003" and "podman" in out.message, out.message
 
 
 def test_podman_ps_bad_params():

@@ -15,7 +15,7 @@ def _root_mount():
 async def test_real_fstab_parses():
     out = await run_action("disk.fstab")
     if out.code == "A017":  # a container image without /etc/fstab
-        return
+        pytest.skip("/etc/fstab absent on this host: the real path is not exercised here")
     assert out.ok, out.message
     assert out.value["path"] == "/etc/fstab"
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 
+import pytest
+
 from agent_core.testing import run_action
 from plugins.disk.layout import to_node, unused
 
@@ -23,7 +25,7 @@ async def test_layout_matches_sysfs():
     out = await run_action("disk.layout")
     if not HAVE_LSBLK:
         assert out.code == "A003"
-        return
+        pytest.skip("lsblk absent on this host: the real path is not exercised here; only the missing-tool answer (A003) was checked")
     assert out.ok, out.message
     sizes = _sizes()
     for dev in out.value["devices"]:
@@ -49,4 +51,6 @@ def test_tree_and_unused():
 
 async def test_layout_bad_params():
     out = await run_action("disk.layout", {"device": "sda"})
-    assert out.code == ("A002" if HAVE_LSBLK else "A003")
+    if not HAVE_LSBLK:
+        pytest.skip("lsblk absent on this host: answers only the missing-tool code (A003), the real checks are not exercised")
+    assert out.code == "A002"

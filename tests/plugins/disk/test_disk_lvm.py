@@ -59,7 +59,9 @@ async def test_lvm_reports_a_real_volume_group(loop_vg):
 
 async def test_lvm_unavailable_or_unknown_vg():
     out = await run_action("disk.lvm", {"vg": "starling_no_such_vg"})
-    assert out.code == ("A017" if HAVE_LVM else "A003")
+    if not HAVE_LVM:
+        pytest.skip("lvm absent on this host: answers only the missing-tool code (A003), the real checks are not exercised")
+    assert out.code == "A017"
 
 
 def test_lv_mapping_and_problems():
@@ -78,4 +80,6 @@ def test_lv_mapping_and_problems():
 @pytest.mark.parametrize("params", [{"threshold": 101}, {"vg": "bad name!"}, {"vg": ""}, {"lv": "x"}])
 async def test_lvm_bad_params(params):
     out = await run_action("disk.lvm", params)
-    assert out.code == ("A002" if HAVE_LVM else "A003")
+    if not HAVE_LVM:
+        pytest.skip("lvm absent on this host: answers only the missing-tool code (A003), the real checks are not exercised")
+    assert out.code == "A002"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from agent_core.testing import run_action
 from plugins.disk.raid import MDSTAT, parse_mdstat
 
@@ -38,7 +40,7 @@ async def test_raid_on_this_host():
     out = await run_action("disk.raid")
     if not HAVE_MD:
         assert out.code == "A003" and MDSTAT in out.message
-        return
+        pytest.skip("md RAID (/proc/mdstat) absent on this host: the real path is not exercised here; only the missing-tool answer (A003) was checked")
     assert out.ok, out.message
     _, arrays = parse_mdstat(_read(MDSTAT))
     assert [a["name"] for a in out.value["arrays"]] == [a.name for a in arrays]
@@ -58,4 +60,6 @@ def test_parse_mdstat():
 
 async def test_raid_bad_params():
     out = await run_action("disk.raid", {"array": "md0"})
-    assert out.code == ("A002" if HAVE_MD else "A003")
+    if not HAVE_MD:
+        pytest.skip("md RAID (/proc/mdstat) absent on this host: answers only the missing-tool code (A003), the real checks are not exercised")
+    assert out.code == "A002"

@@ -33,7 +33,7 @@ async def test_scan_matches_smartctl():
     out = await run_action("disk.smart")
     if not HAVE_SMARTCTL:
         assert out.code == "A003" and "smartctl" in out.message
-        return
+        pytest.skip("smartctl absent on this host: the real path is not exercised here; only the missing-tool answer (A003) was checked")
     assert out.ok, out.message
     assert [d["device"] for d in out.value["devices"]] == _scan()
 
@@ -76,4 +76,6 @@ def test_parse_ata_and_nvme_documents():
 )  # fmt: skip
 async def test_smart_bad_params(params, code):
     out = await run_action("disk.smart", params)
-    assert out.code == (code if HAVE_SMARTCTL else "A003")
+    if not HAVE_SMARTCTL:
+        pytest.skip("smartctl absent on this host: answers only the missing-tool code (A003), the real checks are not exercised")
+    assert out.code == (code)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from agent_core.testing import run_action
 from plugins.hardware.dmi import DMI, is_placeholder, read_dmi
 
@@ -19,7 +21,7 @@ async def test_dmi_on_this_host():
     out = await run_action("hw.dmi")
     if not HAVE_DMI:
         assert out.code == "A003" and DMI in out.message
-        return
+        pytest.skip("DMI (/sys/class/dmi/id) absent on this host: the real path is not exercised here; only the missing-tool answer (A003) was checked")
     assert out.ok, out.message
     assert out.value["vendor"] == _dmi_field("sys_vendor")
     assert out.value["product"] == _dmi_field("product_name")
@@ -50,4 +52,6 @@ def test_placeholders():
 
 async def test_dmi_bad_params():
     out = await run_action("hw.dmi", {"field": "x"})
-    assert out.code == ("A002" if HAVE_DMI else "A003")
+    if not HAVE_DMI:
+        pytest.skip("DMI (/sys/class/dmi/id) absent on this host: answers only the missing-tool code (A003), the real checks are not exercised")
+    assert out.code == "A002"

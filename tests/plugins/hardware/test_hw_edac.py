@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from agent_core.testing import run_action
 from plugins.hardware.edac import EDAC_MC, read_edac
 
@@ -14,7 +16,7 @@ async def test_edac_on_this_host():
     out = await run_action("hw.edac")
     if not HAVE_EDAC:
         assert out.code == "A003" and EDAC_MC in out.message
-        return
+        pytest.skip("EDAC (/sys/devices/system/edac/mc) absent on this host: the real path is not exercised here; only the missing-tool answer (A003) was checked")
     assert out.ok, out.message
     assert out.value["ce_total"] == sum(c["ce"] for c in out.value["controllers"])
 
@@ -48,4 +50,6 @@ def test_read_edac_tree(tmp_path):
 
 async def test_edac_bad_params():
     out = await run_action("hw.edac", {"reset": True})
-    assert out.code == ("A002" if HAVE_EDAC else "A003")
+    if not HAVE_EDAC:
+        pytest.skip("EDAC (/sys/devices/system/edac/mc) absent on this host: answers only the missing-tool code (A003), the real checks are not exercised")
+    assert out.code == "A002"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 
+import pytest
+
 from agent_core.testing import run_action
 from plugins.hardware import gpu as mod
 
@@ -15,7 +17,7 @@ async def test_gpu_on_this_host():
     out = await run_action("hw.gpu")
     if not HAVE_GPU:
         assert out.code == "A003" and "nvidia-smi" in out.message
-        return
+        pytest.skip("a GPU (nvidia-smi or a DRM card) absent on this host: the real path is not exercised here; only the missing-tool answer (A003) was checked")
     assert out.ok or out.code == "A017", out.message
     if out.ok and out.value["source"] == "sysfs":
         assert len(out.value["gpus"]) == len(mod.drm_cards())
@@ -59,4 +61,6 @@ def test_read_drm_tree(tmp_path):
 
 async def test_gpu_bad_params():
     out = await run_action("hw.gpu", {"index": 0})
-    assert out.code == ("A002" if HAVE_GPU else "A003")
+    if not HAVE_GPU:
+        pytest.skip("a GPU (nvidia-smi or a DRM card) absent on this host: answers only the missing-tool code (A003), the real checks are not exercised")
+    assert out.code == "A002"

@@ -28,7 +28,7 @@ async def test_sensors_on_this_host():
     out = await run_action("hw.sensors")
     if not HAVE_SENSORS:
         assert out.code == "A003" and "hwmon" in out.message
-        return
+        pytest.skip("hwmon sensors absent on this host: the real path is not exercised here; only the missing-tool answer (A003) was checked")
     assert out.ok, out.message
     chips = {r["chip"] for r in out.value["readings"]}
     assert chips <= _chip_names()
@@ -71,4 +71,6 @@ def test_readers_convert_units_and_find_alerts(tree):
 
 async def test_sensors_bad_params():
     out = await run_action("hw.sensors", {"chip": "x"})
-    assert out.code == ("A002" if HAVE_SENSORS else "A003")
+    if not HAVE_SENSORS:
+        pytest.skip("hwmon sensors absent on this host: answers only the missing-tool code (A003), the real checks are not exercised")
+    assert out.code == "A002"

@@ -25,7 +25,7 @@ async def test_options_match_the_config_file():
     out = await run_action("kernel.config", {"options": ["CONFIG_NUMA", "BPF_SYSCALL", "ZZ_NOT_AN_OPTION"]})
     if CONFIG is None:
         assert out.code == "A003"
-        return
+        pytest.skip("the kernel's config absent on this host: the real path is not exercised here; only the missing-tool answer (A003) was checked")
     assert out.ok, out.message
     ref = _reference()
     v = out.value
@@ -51,4 +51,6 @@ def test_parse_config():
 @pytest.mark.parametrize("params", [{}, {"options": ["lower_case"]}, {"prefix": "NET;rm"}, {"option": "X"}])
 async def test_config_bad_params(params):
     out = await run_action("kernel.config", params)
-    assert out.code == ("A002" if CONFIG else "A003")
+    if not CONFIG:
+        pytest.skip("the kernel's config absent on this host: answers only the missing-tool code (A003), the real checks are not exercised")
+    assert out.code == "A002"

@@ -6,6 +6,8 @@ import os
 import shutil
 import subprocess
 
+import pytest
+
 from agent_core.testing import run_action
 from plugins.kernel.modules import PROC_MODULES, parse_modules
 
@@ -24,7 +26,7 @@ async def test_modules_on_this_host():
     out = await run_action("kernel.modules")
     if not HAVE_MODULES:
         assert out.code == "A003" and PROC_MODULES in out.message
-        return
+        pytest.skip("/proc/modules absent on this host: the real path is not exercised here; only the missing-tool answer (A003) was checked")
     assert out.ok, out.message
     assert [m["name"] for m in out.value["modules"]] == _lsmod_names()
     assert out.value["total_size"] == sum(m["size"] for m in out.value["modules"])
@@ -46,12 +48,14 @@ def test_parse_modules():
 
 async def test_modules_bad_params():
     out = await run_action("kernel.modules", {"name": "x"})
-    assert out.code == ("A002" if HAVE_MODULES else "A003")
+    if not HAVE_MODULES:
+        pytest.skip("/proc/modules absent on this host: answers only the missing-tool code (A003), the real checks are not exercised")
+    assert out.code == "A002"
 
 
 async def test_match_filter():
     out = await run_action("kernel.modules", {"match": "zz_no_such_module"})
     if not HAVE_MODULES:
         assert out.code == "A003"
-        return
+        pytest.skip("/proc/modules absent on this host: the real path is not exercised here; only the missing-tool answer (A003) was checked")
     assert out.ok and out.value["count"] == 0

@@ -22,10 +22,10 @@ async def test_slab_matches_slabinfo():
     out = await run_action("kernel.slab", {"top": 5})
     if not PRESENT:
         assert out.code == "A003"
-        return
+        pytest.skip("/proc/slabinfo absent on this host: the real path is not exercised here; only the missing-tool answer (A003) was checked")
     if not READABLE:
         assert out.code == "A016"
-        return
+        pytest.skip("a readable /proc/slabinfo absent on this host: the real path is not exercised here")
     assert out.ok, out.message
     v = out.value
     ref = {c.name for c in _caches()}
@@ -50,4 +50,6 @@ def test_parse_slabinfo():
 @pytest.mark.parametrize("params", [{"top": 0}, {"sort": "objs"}])
 async def test_slab_bad_params(params):
     out = await run_action("kernel.slab", params)
-    assert out.code == ("A002" if PRESENT else "A003")
+    if not PRESENT:
+        pytest.skip("/proc/slabinfo absent on this host: answers only the missing-tool code (A003), the real checks are not exercised")
+    assert out.code == "A002"

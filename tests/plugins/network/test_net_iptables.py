@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
+
 from agent_core.testing import run_action
 
 HAS_IPTABLES = shutil.which("iptables-save") is not None
@@ -11,7 +13,7 @@ async def test_iptables_rules_in_namespace(netns, sh):
     if not HAS_IPTABLES:
         out = await run_action("net.iptables", {"netns": netns})
         assert out.code == "A003" and "iptables" in out.message
-        return
+        pytest.skip("iptables-save absent on this host: the real path is not exercised here; only the missing-tool answer (A003) was checked")
     ex = ["ip", "netns", "exec", netns]
     sh(*ex, "iptables", "-N", "STARLING")
     sh(*ex, "iptables", "-P", "FORWARD", "DROP")
@@ -79,4 +81,6 @@ async def test_iptables_rules_in_namespace(netns, sh):
 async def test_iptables_bad_params():
     assert (await run_action("net.iptables", {"table": "bogus"})).code == "A002"
     out = await run_action("net.iptables", {"netns": "st-no-such-ns"})
-    assert out.code == ("A017" if HAS_IPTABLES else "A003")
+    if not HAS_IPTABLES:
+        pytest.skip("iptables-save absent on this host: answers only the missing-tool code (A003), the real checks are not exercised")
+    assert out.code == "A017"

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
+
 from agent_core.testing import run_action
 
 HAS_NFT = shutil.which("nft") is not None
@@ -10,7 +12,7 @@ HAS_NFT = shutil.which("nft") is not None
 async def test_nft_ruleset_in_namespace(netns, sh):
     if not HAS_NFT:
         assert (await run_action("net.nft", {"netns": netns})).code == "A003"
-        return
+        pytest.skip("nft absent on this host: the real path is not exercised here; only the missing-tool answer (A003) was checked")
     ex = ["ip", "netns", "exec", netns, "nft"]
     sh(*ex, "add", "table", "inet", "st")
     sh(

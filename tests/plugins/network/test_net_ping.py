@@ -16,7 +16,7 @@ async def test_ping_loopback(host, family):
     )
     if not HAS_PING:
         assert out.code == "A003" and "ping" in out.message
-        return
+        pytest.skip("ping absent on this host: the real path is not exercised here; only the missing-tool answer (A003) was checked")
     assert out.ok, out.message
     v = out.value
     assert (

@@ -67,7 +67,7 @@ async def test_apt_unknown_package_and_bad_params():
         assert (
             await run_action("apt.install", {"packages": ["x"], "dry_run": True})
         ).code == "A003"
-        return
+        pytest.skip("apt-get absent on this host: the real path is not exercised here; only the missing-tool answer (A003) was checked")
     out = await run_action(
         "apt.install", {"packages": ["starling-no-such-package"], "dry_run": True}
     )
@@ -117,7 +117,7 @@ def demo_deb(deb_file):
 async def test_real_install_and_purge_of_local_deb(demo_deb):
     if not HAS_APT:
         assert (await run_action("apt.install", {"packages": [demo_deb]})).code == "A003"
-        return
+        pytest.skip("apt-get absent on this host: the real path is not exercised here; only the missing-tool answer (A003) was checked")
     out = await _apt_retrying_lock("apt.install", {"packages": [demo_deb]})
     assert out.ok, out.message
     assert {"action": "install", "package": "starling-demo", "version": "1.2-3"}.items() <= next(

@@ -3,6 +3,8 @@ from __future__ import annotations
 import gzip
 import os
 
+import pytest
+
 from agent_core.testing import run_action
 
 OLD = """
@@ -87,7 +89,7 @@ async def test_history_of_this_host():
     out = await run_action("apt.history", {"limit": 2})
     if not _has_apt_logs():
         assert out.code == "A017"
-        return
+        pytest.skip("apt's history logs absent on this host: the real path is not exercised here")
     assert out.ok, out.message
     starts = [t["start"] for t in out.value["transactions"]]
     assert starts == sorted(starts, reverse=True)

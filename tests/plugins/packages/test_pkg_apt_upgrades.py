@@ -3,6 +3,8 @@ from __future__ import annotations
 import shutil
 import subprocess
 
+import pytest
+
 from agent_core.testing import run_action
 
 
@@ -19,7 +21,7 @@ async def test_upgrades_match_apt_list():
     out = await run_action("apt.upgrades", {})
     if shutil.which("apt-get") is None:
         assert out.code == "A003"
-        return
+        pytest.skip("apt-get absent on this host: the real path is not exercised here; only the missing-tool answer (A003) was checked")
     assert out.ok, out.message
     v = out.value
     mine = {u["package"] for u in v["upgrades"]}

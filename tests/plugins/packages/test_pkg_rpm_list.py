@@ -3,6 +3,8 @@ from __future__ import annotations
 import shutil
 import subprocess
 
+import pytest
+
 from agent_core.testing import run_action
 
 
@@ -30,11 +32,13 @@ async def test_rpm_list_host_database():
     out = await run_action("rpm.list", {})
     if shutil.which("rpm") is None:
         assert out.code == "A003"
-        return
+        pytest.skip("rpm absent on this host: the real path is not exercised here; only the missing-tool answer (A003) was checked")
     assert out.ok and out.value["count"] == _rpm_count()
 
 
 async def test_rpm_list_bad_params():
-    expected = "A002" if shutil.which("rpm") else "A003"
+    if not (shutil.which('rpm')):
+        pytest.skip("rpm absent on this host: answers only the missing-tool code (A003), the real checks are not exercised")
+    expected = "A002"
     assert (await run_action("rpm.list", {"recent": 0})).code == expected
     assert (await run_action("rpm.list", {"pattern": "--all"})).code == expected

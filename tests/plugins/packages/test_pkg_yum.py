@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
+
 from agent_core.testing import run_action
 from plugins.packages import yum
 
@@ -56,7 +58,7 @@ async def test_yum_on_this_host():
         for name in ("yum.install", "yum.remove"):
             out = await run_action(name, {"packages": ["bash"], "dry_run": True})
             assert out.code == "A003" and "dnf" in out.message
-        return
+        pytest.skip("dnf or yum absent on this host: the real path is not exercised here; only the missing-tool answer (A003) was checked")
     out = await run_action("yum.install", {"packages": ["bash"], "dry_run": True})
     assert out.ok, out.message
     assert out.value["dry_run"] and (out.value["nothing_to_do"] or out.value["changes"])
@@ -69,7 +71,9 @@ async def test_yum_on_this_host():
 async def test_yum_bad_params(bad_params):
     bad_params(yum.install, {"packages": "bash"})
     bad_params(yum.remove, {"packages": ["bash"], "force": True})
-    expected = "A002" if HAS_DNF else "A003"
+    if not HAS_DNF:
+        pytest.skip("dnf or yum absent on this host: answers only the missing-tool code (A003), the real checks are not exercised")
+    expected = "A002"
     assert (
         await run_action("yum.install", {"packages": ["--nogpgcheck"], "dry_run": True})
     ).code == expected

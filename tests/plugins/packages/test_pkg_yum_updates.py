@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
+
 from agent_core.testing import run_action
 from plugins.packages import yum_updates
 
@@ -35,13 +37,15 @@ async def test_yum_updates_on_this_host():
     out = await run_action("yum.updates", {"cache_only": True})
     if not HAS_DNF:
         assert out.code == "A003" and "dnf" in out.message
-        return
+        pytest.skip("dnf or yum absent on this host: the real path is not exercised here; only the missing-tool answer (A003) was checked")
     assert out.ok, out.message
     assert out.value["count"] == len(out.value["updates"])
 
 
 async def test_yum_updates_bad_params(bad_params):
     bad_params(yum_updates.updates, {"security": "yes"})
+    if not HAS_DNF:
+        pytest.skip("dnf or yum absent on this host: answers only the missing-tool code (A003), the real checks are not exercised")
     assert (await run_action("yum.updates", {"everything": 1})).code == (
-        "A002" if HAS_DNF else "A003"
+        "A002"
     )

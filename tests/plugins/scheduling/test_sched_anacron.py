@@ -4,6 +4,8 @@ import datetime
 import os
 import shutil
 
+import pytest
+
 from agent_core.testing import run_action
 
 TAB = """\
@@ -40,7 +42,7 @@ async def test_anacron_jobs_and_due(tmp_path):
     out = await run_action("anacron.jobs", {"root": _image(tmp_path)})
     if not _has_anacrontab():
         assert out.code == "A003"
-        return
+        pytest.skip("/etc/anacrontab absent on this host: the real path is not exercised here; only the missing-tool answer (A003) was checked")
     assert out.ok, out.message
     v = out.value
     assert v["env"]["START_HOURS_RANGE"] == "3-22" and v["env"]["RANDOM_DELAY"] == "45"
@@ -65,7 +67,7 @@ async def test_anacron_bad_table(tmp_path):
         "anacron.jobs", {"root": _image(tmp_path, TAB + "bogus line\nx 5 id cmd\n")}
     )
     if not _has_anacrontab():
-        return
+        pytest.skip("/etc/anacrontab absent on this host: the real path is not exercised here")
     assert out.ok and len(out.value["jobs"]) == 4
     assert any("line 9" in p for p in out.value["problems"]) and any(
         "line 10" in p for p in out.value["problems"]
@@ -78,7 +80,7 @@ async def test_anacron_this_host_and_errors(tmp_path):
     out = await run_action("anacron.jobs", {})
     if not _has_anacrontab():
         assert out.code == "A003"
-        return
+        pytest.skip("/etc/anacrontab absent on this host: the real path is not exercised here; only the missing-tool answer (A003) was checked")
     assert out.ok and out.value["path"] == "/etc/anacrontab"
     assert (await run_action("anacron.jobs", {"root": "etc"})).code == "A002"
     assert (await run_action("anacron.jobs", {"root": str(tmp_path)})).code == "A017"

@@ -6,6 +6,8 @@ import shutil
 import subprocess
 import uuid
 
+import pytest
+
 from agent_core.testing import run_action
 
 HAS_AT = all(shutil.which(t) for t in ("at", "atq", "atrm"))
@@ -32,7 +34,7 @@ async def test_add_and_remove():
         assert (
             await run_action("at.add", {"command": f"echo {marker}", "when": "2035-01-01T12:00"})
         ).code == "A003"
-        return
+        pytest.skip("at/atq/atrm absent on this host: the real path is not exercised here; only the missing-tool answer (A003) was checked")
     try:
         out = await run_action(
             "at.add", {"command": f"echo {marker}", "when": "2035-01-01T12:00", "queue": "s"}
@@ -58,7 +60,9 @@ async def test_add_and_remove():
 
 
 async def test_at_bad_params():
-    expected = "A002" if HAS_AT else "A003"
+    if not HAS_AT:
+        pytest.skip("at/atq/atrm absent on this host: answers only the missing-tool code (A003), the real checks are not exercised")
+    expected = "A002"
     assert (
         await run_action("at.add", {"command": "true", "when": "now; rm -rf /"})
     ).code == expected

@@ -5,6 +5,8 @@ import shutil
 import subprocess
 import uuid
 
+import pytest
+
 from agent_core.testing import run_action
 
 HAS_AT = all(shutil.which(t) for t in ("at", "atq", "atrm"))
@@ -28,7 +30,7 @@ def _atrm(job: int) -> None:
 async def test_list_jobs_with_scripts():
     if not HAS_AT:
         assert (await run_action("at.list", {})).code == "A003"
-        return
+        pytest.skip("at/atq/atrm absent on this host: the real path is not exercised here; only the missing-tool answer (A003) was checked")
     marker = f"starling-at-{uuid.uuid4().hex[:8]}"
     job = _submit(f"echo {marker}\nlogger done", "t")
     try:
@@ -49,6 +51,8 @@ async def test_list_jobs_with_scripts():
 
 
 async def test_list_bad_params():
-    expected = "A002" if HAS_AT else "A003"
+    if not HAS_AT:
+        pytest.skip("at/atq/atrm absent on this host: answers only the missing-tool code (A003), the real checks are not exercised")
+    expected = "A002"
     assert (await run_action("at.list", {"queue": "ab"})).code == expected
     assert (await run_action("at.list", {"user": "a b"})).code == expected

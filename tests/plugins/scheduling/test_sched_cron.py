@@ -127,5 +127,5 @@ async def test_root_crontab_untouched_by_unknown_id():
     out = await run_action("cron.remove", {"id": f"starling-none-{uuid.uuid4().hex[:6]}"})
     if not HAS_CRONTAB:
         assert out.code == "A003"
-        return
+        pytest.skip("crontab absent on this host: the real path is not exercised here; only the missing-tool answer (A003) was checked")
     assert out.code == "A017"  # read root's crontab, found no such id, wrote nothing

@@ -5,6 +5,7 @@ import subprocess
 import uuid
 
 import msgspec
+import pytest
 
 from agent_core import ActionError
 from agent_core.testing import run_action
@@ -35,7 +36,7 @@ async def test_timer_list():
     if not SYSTEMD:
         out = await run_action("timer.list", {})
         assert out.code == "A003" and "systemd" in out.message
-        return
+        pytest.skip("a running systemd (/run/systemd/system) absent on this host: the real path is not exercised here; only the missing-tool answer (A003) was checked")
     name = f"starling-test-{uuid.uuid4().hex[:8]}"
     _install_timer(name)
     try:
@@ -49,14 +50,16 @@ async def test_timer_list():
 
 
 async def test_timer_list_bad_params():
-    out = await run_action("timer.list", {"pattern": "-x"})
-    assert out.code == ("A002" if SYSTEMD else "A003")
     try:
         timers.timer_list.decode_params(msgspec.msgpack.encode({"all": "yes"}))
     except ActionError as exc:
         assert exc.code == "A002"
     else:
         raise AssertionError("timer.list accepted all='yes'")
+    if not SYSTEMD:
+        pytest.skip("a running systemd (/run/systemd/system) absent on this host: answers only the missing-tool code (A003), the real checks are not exercised")
+    out = await run_action("timer.list", {"pattern": "-x"})
+    assert out.code == "A002"
 
 
 def test_timer_expressions_parsing():

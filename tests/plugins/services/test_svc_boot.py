@@ -27,7 +27,7 @@ async def test_enable_disable_offline(root):
         assert (
             await run_action("svc.boot.state", {"unit": "demo", "root": str(root)})
         ).code == "A003"
-        return
+        pytest.skip("systemctl absent on this host: the real path is not exercised here; only the missing-tool answer (A003) was checked")
     link = root / "etc/systemd/system/multi-user.target.wants/demo.service"
     out = await run_action("svc.boot.state", {"unit": "demo", "root": str(root)})
     assert out.ok and out.value == {"unit": "demo.service", "state": "disabled"}
@@ -49,7 +49,7 @@ async def test_enable_disable_offline(root):
 
 async def test_mask_unmask_offline(root):
     if shutil.which("systemctl") is None:
-        return
+        pytest.skip("systemctl absent on this host: the real path is not exercised here")
     mask = root / "etc/systemd/system/vendor.service"
     out = await run_action("svc.boot.mask", {"unit": "vendor", "root": str(root)})
     assert out.ok, out.message
@@ -62,7 +62,9 @@ async def test_mask_unmask_offline(root):
 
 
 async def test_boot_missing_unit_and_bad_params(root, tmp_path):
-    expected_missing = "A017" if shutil.which("systemctl") else "A003"
+    if not (shutil.which('systemctl')):
+        pytest.skip("systemctl absent on this host: answers only the missing-tool code (A003), the real checks are not exercised")
+    expected_missing = "A017"
     assert (
         await run_action("svc.boot.enable", {"unit": "nope", "root": str(root)})
     ).code == expected_missing

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
+
 from agent_core.testing import run_action
 
 HAS_JOURNALCTL = shutil.which("journalctl") is not None
@@ -10,7 +12,7 @@ HAS_JOURNALCTL = shutil.which("journalctl") is not None
 async def test_journal_reads_and_filters(journal_file):
     if not HAS_JOURNALCTL:
         assert (await run_action("svc.journal", {"file": journal_file})).code == "A003"
-        return
+        pytest.skip("journalctl absent on this host: the real path is not exercised here; only the missing-tool answer (A003) was checked")
     out = await run_action("svc.journal", {"file": journal_file})
     assert out.ok, out.message
     entries = out.value["entries"]
@@ -48,7 +50,7 @@ async def test_journal_reads_and_filters(journal_file):
 
 async def test_journal_paging_with_cursor(journal_file):
     if not HAS_JOURNALCTL:
-        return
+        pytest.skip("journalctl absent on this host: the real path is not exercised here")
     out = await run_action("svc.journal", {"file": journal_file, "lines": 2})
     assert [e["message"] for e in out.value["entries"]] == ["cannot bind port 80", "accepted key"]
     first = await run_action(
@@ -64,11 +66,13 @@ async def test_journal_paging_with_cursor(journal_file):
 
 
 async def test_journal_bad_params(tmp_path):
-    code = "A002" if HAS_JOURNALCTL else "A003"
+    if not HAS_JOURNALCTL:
+        pytest.skip("journalctl absent on this host: answers only the missing-tool code (A003), the real checks are not exercised")
+    code = "A002"
     assert (await run_action("svc.journal", {"priority": "loud"})).code == code
     assert (await run_action("svc.journal", {"lines": 0})).code == code
     assert (await run_action("svc.journal", {"file": "relative.journal"})).code == code
     assert (await run_action("svc.journal", {"since": "yesterday; rm -rf /"})).code == code
     assert (await run_action("svc.journal", {"since": "not a time"})).code == code
     missing = (await run_action("svc.journal", {"file": str(tmp_path / "none.journal")})).code
-    assert missing == ("A017" if HAS_JOURNALCTL else "A003")
+    assert missing == "A017"

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from agent_core.testing import run_action
 from plugins.services import status
 
@@ -12,7 +14,7 @@ async def test_status_of_a_running_unit(temp_unit):
     if not SYSTEMD:
         out = await run_action("svc.status", {"unit": "cron"})
         assert out.code == "A003" and "systemd" in out.message
-        return
+        pytest.skip("a running systemd (/run/systemd/system) absent on this host: the real path is not exercised here; only the missing-tool answer (A003) was checked")
     with temp_unit() as unit:
         out = await run_action("svc.status", {"unit": unit})
         assert (
@@ -33,11 +35,13 @@ async def test_status_of_a_running_unit(temp_unit):
 async def test_status_missing_unit_and_bad_params(bad_params, invalid_unit):
     if SYSTEMD:
         assert (await run_action("svc.status", {"unit": "starling-no-such-unit"})).code == "A017"
-    expected = "A002" if SYSTEMD else "A003"
-    assert (await run_action("svc.status", {"unit": "a b"})).code == expected
-    assert (await run_action("svc.status", {"unit": "cron", "log_lines": 1000})).code == expected
     bad_params(status.status, {"unit": "cron", "lines": 5})
     invalid_unit("a b")
+    if not SYSTEMD:
+        pytest.skip("a running systemd (/run/systemd/system) absent on this host: answers only the missing-tool code (A003), the real checks are not exercised")
+    expected = "A002"
+    assert (await run_action("svc.status", {"unit": "a b"})).code == expected
+    assert (await run_action("svc.status", {"unit": "cron", "log_lines": 1000})).code == expected
 
 
 # The shape `systemctl show -p ...` prints, for the parsing that runs on every systemd host.

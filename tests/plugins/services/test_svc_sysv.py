@@ -106,7 +106,7 @@ async def test_sysv_real_init_script():
         and stat.S_ISREG(os.stat(f"/etc/init.d/{n}").st_mode)
     )
     if "cron" not in names:
-        return
+        pytest.skip("/etc/init.d/cron absent on this host: the real path is not exercised here")
     out = await run_action("sysv.status", {"name": "cron"})
     assert out.ok and out.value["exit_code"] in (0, 1, 2, 3, 4)
     assert out.value["running"] == (out.value["exit_code"] == 0)

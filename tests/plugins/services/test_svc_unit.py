@@ -77,7 +77,7 @@ async def test_unit_on_this_host():
     if not files:
         out = await run_action("svc.unit", {"unit": "cron"})
         assert out.code in ("A003", "A017")
-        return
+        pytest.skip("systemd unit files absent on this host: the real path is not exercised here; only the missing-tool answer (A003) was checked")
     name = os.path.basename(files[0])
     out = await run_action("svc.unit", {"unit": name})
     assert out.ok, out.message

@@ -31,7 +31,7 @@ def root(tmp_path):
 async def test_unitfiles_states_offline(root):
     if shutil.which("systemctl") is None:
         assert (await run_action("svc.unitfiles", {"root": str(root)})).code == "A003"
-        return
+        pytest.skip("systemctl absent on this host: the real path is not exercised here; only the missing-tool answer (A003) was checked")
     out = await run_action("svc.unitfiles", {"root": str(root), "type": "service"})
     assert out.ok, out.message
     states = {r["unit"]: r["state"] for r in out.value["unit_files"]}
@@ -51,7 +51,9 @@ async def test_unitfiles_states_offline(root):
 
 
 async def test_unitfiles_bad_params(tmp_path):
-    code = "A002" if shutil.which("systemctl") else "A003"
+    if not (shutil.which('systemctl')):
+        pytest.skip("systemctl absent on this host: answers only the missing-tool code (A003), the real checks are not exercised")
+    code = "A002"
     assert (await run_action("svc.unitfiles", {"type": "bogus"})).code == code
     assert (await run_action("svc.unitfiles", {"state": "Enabled!"})).code == code
     assert (await run_action("svc.unitfiles", {"root": str(tmp_path / "none")})).code in (

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from agent_core.testing import run_action
 from plugins.services import units
 
@@ -12,7 +14,7 @@ async def test_list_units(temp_unit):
     if not SYSTEMD:
         out = await run_action("svc.list", {})
         assert out.code == "A003" and "systemd" in out.message
-        return
+        pytest.skip("a running systemd (/run/systemd/system) absent on this host: the real path is not exercised here; only the missing-tool answer (A003) was checked")
     with temp_unit() as unit:
         await run_action("svc.start", {"unit": unit})
         out = await run_action("svc.list", {"pattern": "starling-test-*", "state": "running"})
@@ -31,10 +33,12 @@ async def test_list_units(temp_unit):
 
 
 async def test_list_bad_params(bad_params):
-    assert (await run_action("svc.list", {"type": "bogus"})).code == ("A002" if SYSTEMD else "A003")
-    assert (await run_action("svc.list", {"pattern": "-x"})).code == ("A002" if SYSTEMD else "A003")
-    assert (await run_action("svc.list", {"all": "yes"})).code == ("A002" if SYSTEMD else "A003")
     bad_params(units.list_units, {"all": "yes"})
+    if not SYSTEMD:
+        pytest.skip("a running systemd (/run/systemd/system) absent on this host: answers only the missing-tool code (A003), the real checks are not exercised")
+    assert (await run_action("svc.list", {"type": "bogus"})).code == "A002"
+    assert (await run_action("svc.list", {"pattern": "-x"})).code == "A002"
+    assert (await run_action("svc.list", {"all": "yes"})).code == "A002"
 
 
 def test_list_output_parsing():

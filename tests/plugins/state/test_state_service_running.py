@@ -8,7 +8,8 @@ import shutil
 import msgspec
 import pytest
 
-from agent_core import ActionError, PluginHost
+from agent_core import ActionError
+from agent_core.host import PluginHost
 from agent_core.testing import run_action
 from plugins.state.service_running import parse_show, plan, unit_name
 

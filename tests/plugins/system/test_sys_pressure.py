@@ -21,7 +21,7 @@ async def test_pressure_matches_proc():
     if not HAVE_PSI:
         out = await run_action("sys.pressure")
         assert out.code == "A003"
-        return
+        pytest.skip("/proc/pressure absent on this host: the real path is not exercised here; only the missing-tool answer (A003) was checked")
     before = _totals()
     out = await run_action("sys.pressure", {"threshold": 0})
     after = _totals()

@@ -25,7 +25,7 @@ async def test_dry_run_delayed_uses_shutdown():
     out = await run_action("sys.reboot", {"reason": "maintenance window", "delay_minutes": 15, "dry_run": True})
     if shutil.which("shutdown") is None:
         assert out.code == "A003"
-        return
+        pytest.skip("shutdown absent on this host: the real path is not exercised here; only the missing-tool answer (A003) was checked")
     assert out.ok, out.message
     assert out.value["command"][:3] == ["shutdown", "-r", "+15"]
     assert out.value["command"][-1] == "maintenance window"

@@ -6,6 +6,8 @@ import os
 import shutil
 import subprocess
 
+import pytest
+
 from agent_core.testing import run_action
 
 DOCKERENV = os.path.exists("/.dockerenv")
@@ -37,7 +39,7 @@ async def test_virt_agrees_with_systemd_detect_virt():
     out = await run_action("sys.virt")
     if shutil.which("systemd-detect-virt") is None:
         assert out.value["detect_virt"] == {}
-        return
+        pytest.skip("systemd-detect-virt absent on this host: the real path is not exercised here")
     vm, ct = _detect_virt("--vm"), _detect_virt("--container")
     assert out.value["detect_virt"] == {"vm": vm, "container": ct}
     # Our own heuristics reach the same yes/no answers.

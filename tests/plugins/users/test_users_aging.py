@@ -3,6 +3,8 @@ from __future__ import annotations
 import datetime
 import shutil
 
+import pytest
+
 from agent_core.testing import run_action
 
 HAS_CHAGE = shutil.which("chage") is not None
@@ -25,7 +27,7 @@ async def test_aging_read_and_set(temp_user):
     name = temp_user.pw_name
     if not HAS_CHAGE:
         assert (await run_action("user.aging", {"name": name})).code == "A003"
-        return
+        pytest.skip("chage absent on this host: the real path is not exercised here; only the missing-tool answer (A003) was checked")
     out = await run_action("user.aging", {"name": name})
     assert out.ok, out.message
     sh = _shadow(name)
@@ -67,15 +69,17 @@ async def test_aging_read_and_set(temp_user):
 
 async def test_aging_errors(temp_user):
     name = temp_user.pw_name
-    expected = "A002" if HAS_CHAGE else "A003"
+    if not HAS_CHAGE:
+        pytest.skip("chage absent on this host: answers only the missing-tool code (A003), the real checks are not exercised")
+    expected = "A002"
     assert (await run_action("user.aging.set", {"name": name})).code == expected
     assert (await run_action("user.aging.set", {"name": name, "max_days": 100000})).code == expected
     assert (
         await run_action("user.aging.set", {"name": name, "account_expires": "01/05/2031"})
     ).code == expected
     assert (await run_action("user.aging.set", {"name": "root", "force_change": True})).code == (
-        "A016" if HAS_CHAGE else "A003"
+        "A016"
     )
     assert (await run_action("user.aging", {"name": "sttest-no-such-user"})).code == (
-        "A017" if HAS_CHAGE else "A003"
+        "A017"
     )

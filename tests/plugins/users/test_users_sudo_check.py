@@ -3,6 +3,8 @@ from __future__ import annotations
 import os
 import shutil
 
+import pytest
+
 from agent_core.testing import run_action
 
 HAS_VISUDO = shutil.which("visudo") is not None
@@ -20,7 +22,7 @@ def _write(path, text: str, mode: int) -> None:
 async def test_check_content_before_deploying():
     if not HAS_VISUDO:
         assert (await run_action("sudo.check", {"content": GOOD})).code == "A003"
-        return
+        pytest.skip("visudo absent on this host: the real path is not exercised here; only the missing-tool answer (A003) was checked")
     out = await run_action("sudo.check", {"content": GOOD})
     assert out.ok, out.message
     assert out.value["ok"] is True and out.value["errors"] == []
@@ -32,7 +34,7 @@ async def test_check_content_before_deploying():
 
 async def test_check_file_and_permissions(tmp_path):
     if not HAS_VISUDO:
-        return
+        pytest.skip("visudo absent on this host: the real path is not exercised here")
     path = tmp_path / "90-deploy"
     _write(path, GOOD, 0o666)
     out = await run_action("sudo.check", {"path": str(path)})
@@ -43,7 +45,7 @@ async def test_check_file_and_permissions(tmp_path):
 
 async def test_check_installed_configuration():
     if not HAS_VISUDO:
-        return
+        pytest.skip("visudo absent on this host: the real path is not exercised here")
     out = await run_action("sudo.check", {})
     assert out.ok, out.message
     assert out.value["files"][0]["path"] == "/etc/sudoers"
@@ -51,9 +53,11 @@ async def test_check_installed_configuration():
 
 
 async def test_check_bad_params(tmp_path):
-    expected = "A002" if HAS_VISUDO else "A003"
+    if not HAS_VISUDO:
+        pytest.skip("visudo absent on this host: answers only the missing-tool code (A003), the real checks are not exercised")
+    expected = "A002"
     assert (await run_action("sudo.check", {"path": "x", "content": "y"})).code == expected
     assert (await run_action("sudo.check", {"path": "etc/sudoers"})).code == expected
     assert (await run_action("sudo.check", {"path": str(tmp_path / "none")})).code == (
-        "A017" if HAS_VISUDO else "A003"
+        "A017"
     )

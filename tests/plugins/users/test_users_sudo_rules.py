@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from agent_core.testing import run_action
 
 MAIN = """\
@@ -69,7 +71,7 @@ async def test_rules_of_this_host():
     out = await run_action("sudo.rules", {})
     if not _exists("/etc/sudoers"):
         assert out.code == "A017"
-        return
+        pytest.skip("/etc/sudoers absent on this host: the real path is not exercised here")
     assert out.ok and out.value["files"][0] == "/etc/sudoers"
 
 

@@ -1,0 +1,76 @@
+"""The host side of agent_core: what runs plugins, not what plugins are written against.
+
+The agent, the simulated fleet, the CLI's ``plugins doc``/``plugin new`` and
+tests import these names from here explicitly; a plugin author never needs
+them (``import agent_core`` is the author's surface). Heavy or rarely used
+parts (docs renderers, scaffold, identity, registration) load on first use so
+the idle agent stays small.
+"""
+
+from typing import TYPE_CHECKING, Any
+
+from ._executor import execute
+from ._kernel import Kernel, kernel_of
+from ._plugins import ENTRY_POINT_GROUP, LoadedPlugin, PluginHost
+from ._runner import kill_tree, run_process
+from ._sdk import declared_in
+from .hookspecs import hookspec
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "ChunkClient",
+    "Enrollment",
+    "Identity",
+    "Kernel",
+    "LoadedPlugin",
+    "PluginHost",
+    "ProxyInfo",
+    "RegistrationError",
+    "catalogue_for",
+    "declared_in",
+    "execute",
+    "hookspec",
+    "journal_epoch",
+    "kernel_of",
+    "kill_tree",
+    "new_plugin",
+    "open_journal_db",
+    "register",
+    "render_catalogue",
+    "render_hooks",
+    "run_process",
+    "write_plugin_docs",
+]
+
+if TYPE_CHECKING:
+    from ._catalogue import render_catalogue, render_hooks, write_plugin_docs
+    from ._chunks import ChunkClient
+    from ._declare import catalogue_for
+    from ._identity import Identity
+    from ._journal import journal_epoch, open_journal_db
+    from ._register import Enrollment, ProxyInfo, RegistrationError, register
+    from ._scaffold import new_plugin
+
+_LAZY = {
+    "render_catalogue": "._catalogue",
+    "render_hooks": "._catalogue",
+    "write_plugin_docs": "._catalogue",
+    "ChunkClient": "._chunks",
+    "catalogue_for": "._declare",
+    "Identity": "._identity",
+    "journal_epoch": "._journal",
+    "open_journal_db": "._journal",
+    "Enrollment": "._register",
+    "ProxyInfo": "._register",
+    "RegistrationError": "._register",
+    "register": "._register",
+    "new_plugin": "._scaffold",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name], "agent_core"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,355 @@
+"""The web terminal's server side: a WebSocket per session, relayed to a PTY on a host.
+
+``/api/v1/terminal/ws?host=HOST[&token=T][&cols=80&rows=24]`` (contract in
+docs/console.md). A session is an ``exec.pty`` job on one host, submitted
+through :meth:`Center.submit` like any other, so the whole policy applies. Its
+params name a random ``stream_id``; the center sends ``stream_open`` to the
+host's proxy first (the route), then the job. Frames::
+
+    client -> center  {"type":"input","data":s} {"type":"resize","cols":n,"rows":n} {"type":"close"}
+    center -> client  {"type":"ready",...} {"type":"output","data":s} {"type":"refused",...}
+                      {"type":"error","code","message","hint"} (then close)
+                      {"type":"exit","status","code","message"} (then close 1000)
+
+Every keystroke passes :class:`center._termline.LineGuard` before it is sent
+on: Enter is held until the line is checked against the high-risk rules.
+Whole sessions are recorded in the audit log (:mod:`center._termrecord`).
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import logging
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from transports import (
+    Channel,
+    ErrorCode,
+    StarlingError,
+    StreamClose,
+    StreamData,
+    StreamOpen,
+    StreamResize,
+    send_if_open,
+)
+
+from ._termauth import ACTION, TerminalRefused, close_code_for, may_open
+
+log = logging.getLogger("starling.terminal")
+
+#: Bytes of agent output queued per session before it is ended (the client reads too slowly).
+MAX_QUEUED_OUTPUT = 8 * 1024 * 1024
+#: Seconds the agent has to start the shell after the job is submitted.
+READY_TIMEOUT = 20.0
+#: Largest text frame the client may send.
+MAX_FRAME = 1024 * 1024
+#: Codes with which an agent ends a session normally (an ``exit`` frame, not an ``error``).
+EXIT_CODES = {"", ErrorCode.A023.value, ErrorCode.A024.value}
+
+
+@dataclass
+class Session:
+    """One open terminal, as the center's relay sees it."""
+
+    stream_id: int
+    account: str
+    host: dict[str, Any]
+    link: Channel
+    started: float = field(default_factory=time.time)
+    job_id: str = ""
+    queued: int = 0
+    overrun: bool = False
+
+    def __post_init__(self) -> None:
+        self.inbox_send, self.inbox = trio.open_memory_channel[Any](10_000)
+
+    def deliver(self, msg: Any) -> None:
+        if self.overrun:
+            return
+        size = len(msg.data) if isinstance(msg, StreamData) else 0
+        if self.queued + size > MAX_QUEUED_OUTPUT:
+            self.overrun = True
+            msg = StreamClose(stream_id=self.stream_id, code=ErrorCode.A024.value, message="the terminal's output outran the browser; session closed")
+        try:
+            self.inbox_send.send_nowait(msg)
+            self.queued += size
+        except (trio.WouldBlock, trio.ClosedResourceError):
+            self.overrun = True
+
+    async def send_down(self, msg: Any) -> bool:
+        return await send_if_open(self.link, msg)
+
+
+class TerminalHub:
+    """The open terminal sessions of one center, by stream id."""
+
+    def __init__(self) -> None:
+        self.sessions: dict[int, Session] = {}
+
+    def deliver(self, link: Any, msg: Any) -> None:
+        """A ``stream_*`` message from a proxy link."""
+        session = self.sessions.get(msg.stream_id)
+        if session is not None and session.link is link.channel:
+            session.deliver(msg)
+
+    def link_gone(self, link: Any) -> None:
+        for session in list(self.sessions.values()):
+            if session.link is link.channel:
+                session.deliver(StreamClose(stream_id=session.stream_id, code=ErrorCode.P007.value, message="the center lost its link to the host's proxy"))
+
+    def new_stream_id(self) -> int:
+        while True:
+            sid = secrets.randbits(62) + 1
+            if sid not in self.sessions:
+                return sid
+
+
+def _int_arg(ws: WebSocket, name: str, default: int, low: int, high: int) -> int:
+    raw = ws.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise TerminalRefused(f"{name} must be an integer", code=ErrorCode.C001, close=4400) from None
+    if not low <= value <= high:
+        raise TerminalRefused(f"{name} must be within [{low}, {high}]", code=ErrorCode.C001, close=4400)
+    return value
+
+
+def own_origin(ws: WebSocket) -> str:
+    scheme = "https" if ws.url.scheme in ("wss", "https") else "http"
+    return f"{scheme}://{ws.headers.get('host', '')}"
+
+
+class TerminalEndpoint:
+    """The WebSocket handler, bound to one center and its console.
+
+    :param session_account: ``(cookie value) -> key_id | None`` (the console's sessions).
+    """
+
+    def __init__(self, center: Any, console_cfg: Any, session_account: Any, tokens: Any, recorder_factory: Any, guard_factory: Any) -> None:
+        self.center = center
+        self.cfg = console_cfg
+        self.session_account = session_account
+        self.tokens = tokens
+        self.hub: TerminalHub = center.terminals
+        self.make_recorder = recorder_factory
+        self.make_guard = guard_factory
+
+    # -- opening --------------------------------------------------------------------------------
+
+    async def _host(self, ref: str) -> dict[str, Any]:
+        if not ref or len(ref) > 255:
+            raise TerminalRefused("give the host: ?host=HOST", code=ErrorCode.C001, close=4400)
+        rows = await self.center.store.select_agents(hosts=[ref])
+        if not rows:
+            raise TerminalRefused(f"no registered host {ref!r}", code=ErrorCode.C002, close=4404)
+        return rows[0]
+
+    async def _account(self, ws: WebSocket, host: dict[str, Any]) -> tuple[Any, str]:
+        from ._accounts import load_account
+
+        origin = ws.headers.get("origin", "")
+        token = ws.query_params.get("token")
+        own = own_origin(ws)
+        if token is not None:
+            if origin != own and origin not in self.cfg.allowed_origins:
+                raise TerminalRefused(f"origin {origin or '(none)'} may not embed a terminal", code=ErrorCode.C037, close=4403)
+            key_id = self.tokens.redeem(token, host["id"])
+            via = "token"
+        else:
+            if origin != own:
+                raise TerminalRefused(f"origin {origin or '(none)'} is not this console's; embed with a token", code=ErrorCode.C037, close=4403)
+            key_id = self.session_account(ws.cookies.get("__Host-starling-session", ""))
+            if key_id is None:
+                raise TerminalRefused("log in to the console first (or open the terminal with a token)", code=ErrorCode.C007, close=4401)
+            via = "cookie"
+        store = self.center.store
+        try:
+            account = await store.call(load_account, store.sync, key_id)
+        except StarlingError as exc:
+            raise TerminalRefused(exc.message, code=ErrorCode.C007, close=4401) from exc
+        if not may_open(account, host):
+            raise TerminalRefused(f"account {key_id} may not open a terminal on {host['hostname'] or host['id']}", code=ErrorCode.C009, close=4403)
+        return account, via
+
+    async def serve(self, ws: WebSocket) -> None:
+        await ws.accept()
+        session: Session | None = None
+        try:
+            cols = _int_arg(ws, "cols", 80, 2, 1000)
+            rows = _int_arg(ws, "rows", 24, 1, 1000)
+            host = await self._host(ws.query_params.get("host", ""))
+            account, via = await self._account(ws, host)
+            session = await self._open(account, host, cols, rows, via, ws.headers.get("origin", ""))
+            await self._relay(ws, session, cols, rows)
+        except TerminalRefused as exc:
+            await self._error(ws, exc.code, exc.message, exc.close, session)
+        except StarlingError as exc:
+            await self._error(ws, exc.code, exc.message, close_code_for(exc.code), session)
+        except WebSocketDisconnect:
+            if session is not None:
+                with trio.CancelScope(shield=True):
+                    await session.send_down(StreamClose(stream_id=session.stream_id, message="the browser went away"))
+        except Exception:
+            log.exception("terminal session failed")
+            await self._error(ws, ErrorCode.C020, "internal error in the terminal relay", 1011, session)
+        finally:
+            if session is not None:
+                self.hub.sessions.pop(session.stream_id, None)
+
+    async def _error(self, ws: WebSocket, code: ErrorCode, message: str, close: int, session: Session | None) -> None:
+        with trio.CancelScope(shield=True), trio.move_on_after(5):
+            if session is not None:
+                await session.send_down(StreamClose(stream_id=session.stream_id, code=code.value, message=message))
+            try:
+                await ws.send_json({"type": "error", "code": code.value, "message": message, "hint": code.hint})
+                await ws.close(close)
+            except Exception:  # the client is already gone
+                pass
+
+    async def _open(self, account: Any, host: dict[str, Any], cols: int, rows: int, via: str, origin: str) -> Session:
+        from ._requests import JobRequest
+
+        center = self.center
+        link = center.links.get(host.get("proxy_id") or "")
+        if not host.get("online") or link is None:
+            code = ErrorCode.of(host.get("code") or "E001", ErrorCode.E001)
+            raise StarlingError(f"host {host['hostname'] or host['id']} is not connected: {code.meaning}", code=code)
+        session = Session(self.hub.new_stream_id(), account.key_id, host, link.channel)
+        self.hub.sessions[session.stream_id] = session
+        await session.send_down(StreamOpen(stream_id=session.stream_id, kind="pty", agent_id=host["id"]))
+        req = JobRequest(
+            action=ACTION, hosts=[host["id"]], stream=True, timeout=self.cfg.terminal_max_session,
+            params={"stream_id": session.stream_id, "cols": cols, "rows": rows, "idle_timeout": self.cfg.terminal_idle_timeout},
+        )
+        answer = await center.submit(req, account.key_id)
+        session.job_id = answer["job_id"]
+        if answer["state"] == "pending_approval":
+            await center.cancel(session.job_id)
+            raise StarlingError("a terminal on this host needs an approval, which a live session cannot wait for", code=ErrorCode.C011)
+        center._audit(account.key_id, "terminal.open", str(session.stream_id), {
+            "host": host["id"], "hostname": host.get("hostname") or "", "job": session.job_id, "via": via, "origin": origin,
+        })
+        await self._wait_ready(session)
+        return session
+
+    async def _wait_ready(self, session: Session) -> None:
+        """Until the agent's ``stream_open``; the task's own failure or a close ends the wait with its code."""
+        end = trio.current_time() + READY_TIMEOUT
+        while trio.current_time() < end:
+            with trio.move_on_after(1.0):
+                msg = await session.inbox.receive()
+                if isinstance(msg, StreamOpen):
+                    return
+                if isinstance(msg, StreamClose):
+                    raise StarlingError(msg.message or "the host closed the terminal", code=ErrorCode.of(msg.code, ErrorCode.C020))
+                continue
+            for row in await self.center.store.job_tasks(session.job_id):
+                if row["state"] in ("failed", "timed_out", "cancelled", "succeeded"):
+                    code = ErrorCode.of(row.get("code") or "C020", ErrorCode.C020)
+                    raise StarlingError(row.get("message") or code.meaning, code=code)
+        raise StarlingError(f"the host did not start the terminal within {READY_TIMEOUT:g}s", code=ErrorCode.C005)
+
+    # -- the session ----------------------------------------------------------------------------
+
+    async def _relay(self, ws: WebSocket, session: Session, cols: int, rows: int) -> None:
+        recorder = self.make_recorder(session)
+        guard = self.make_guard(session, cols, rows)
+        await ws.send_json({"type": "ready", "session": str(session.stream_id), "host": session.host.get("hostname") or session.host["id"]})
+        outcome: dict[str, Any] = {}
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._downstream, ws, session, guard, recorder, nursery.cancel_scope, outcome)
+                await self._upstream(ws, session, guard, recorder, outcome)
+                nursery.cancel_scope.cancel()
+        finally:
+            recorder.close(outcome)
+        if "error" in outcome:
+            code, message, close = outcome["error"]
+            raise TerminalRefused(message, code=code, close=close)
+        if outcome.get("gone"):
+            return
+        await ws.send_json({"type": "exit", **outcome.get("exit", {"status": None, "code": None, "message": "closed"})})
+        await ws.close(1000)
+
+    async def _upstream(self, ws: WebSocket, session: Session, guard: Any, recorder: Any, outcome: dict[str, Any]) -> None:
+        """Agent -> browser, until the stream closes."""
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        async for msg in session.inbox:
+            if isinstance(msg, StreamData):
+                session.queued -= len(msg.data)
+                text = decoder.decode(msg.data)
+                guard.screen(text)
+                recorder.output(msg.data)
+                if text:
+                    await ws.send_json({"type": "output", "data": text})
+            elif isinstance(msg, StreamClose):
+                tail = decoder.decode(b"", final=True)
+                if tail:
+                    await ws.send_json({"type": "output", "data": tail})
+                if msg.code in EXIT_CODES:
+                    outcome["exit"] = {"status": msg.status, "code": msg.code or None, "message": msg.message}
+                else:
+                    outcome["error"] = (ErrorCode.of(msg.code, ErrorCode.C020), msg.message, 1011)
+                return
+
+    async def _downstream(self, ws: WebSocket, session: Session, guard: Any, recorder: Any, scope: trio.CancelScope, outcome: dict[str, Any]) -> None:
+        """Browser -> agent, through the line guard."""
+        sid = session.stream_id
+        try:
+            while True:
+                raw = await ws.receive_text()
+                try:
+                    parsed = json.loads(raw) if len(raw) <= MAX_FRAME else None
+                except ValueError:
+                    parsed = None
+                frame: dict[str, Any] = parsed if isinstance(parsed, dict) else {}
+                kind = frame.get("type")
+                if kind == "input" and isinstance(frame.get("data"), str):
+                    data: str = frame["data"]
+                    if len(data.encode()) > self.cfg.terminal_max_input:
+                        await ws.send_json({"type": "refused", "line": data[:200], "code": ErrorCode.A024.value, "rule": "max_input",
+                                            "message": f"input of {len(data.encode())} bytes refused: a terminal takes at most {self.cfg.terminal_max_input} at once",
+                                            "hint": ErrorCode.A024.hint})
+                        recorder.refused(data[:200], ErrorCode.A024.value, "max_input")
+                        continue
+                    for item in guard.feed(data):
+                        if isinstance(item, bytes):
+                            recorder.input(item)
+                            await session.send_down(StreamData(stream_id=sid, data=item))
+                        else:  # a refusal: {"line", "code", "rule", "message", "hint"}
+                            recorder.refused(item["line"], item["code"], item["rule"])
+                            await ws.send_json({"type": "refused", **item})
+                elif kind == "resize" and _dims(frame):
+                    guard.resize(frame["cols"], frame["rows"])
+                    await session.send_down(StreamResize(stream_id=sid, cols=frame["cols"], rows=frame["rows"]))
+                elif kind == "close":
+                    await session.send_down(StreamClose(stream_id=sid, message="closed by the user"))
+                    outcome["exit"] = {"status": None, "code": None, "message": "closed by the user"}
+                    scope.cancel()
+                    return
+                else:
+                    await session.send_down(StreamClose(stream_id=sid, code=ErrorCode.C001.value, message="malformed frame from the browser"))
+                    outcome["error"] = (ErrorCode.C001, f"unknown or malformed frame {raw[:80]!r}; see docs/console.md", 4400)
+                    scope.cancel()
+                    return
+        except WebSocketDisconnect:
+            with trio.CancelScope(shield=True):
+                await session.send_down(StreamClose(stream_id=sid, message="the browser went away"))
+            outcome["exit"] = {"status": None, "code": None, "message": "the browser went away"}
+            outcome["gone"] = True
+            scope.cancel()
+
+
+def _dims(frame: dict[str, Any]) -> bool:
+    cols, rows = frame.get("cols"), frame.get("rows")
+    return type(cols) is int and type(rows) is int and 2 <= cols <= 1000 and 1 <= rows <= 1000
