@@ -1,25 +1,23 @@
-"""Agent configuration: a TOML file, overridden by ``STARLING_*`` variables.
+"""Agent configuration: the ``[agent]`` table of a TOML file, overridden by the environment.
 
-Precedence: built-in defaults < the TOML file's ``[agent]`` table < environment.
-An environment variable ``STARLING_<FIELD>`` sets the field of the same name in
-upper case (``STARLING_IDC=bj1``); list fields take comma-separated values.
+Precedence: built-in defaults < the file's ``[agent]`` table < ``STARLING_AGENT_<FIELD>``
+variables (``STARLING_AGENT_IDC=bj1``; list fields take comma-separated values). The
+loader is the one every role uses (:func:`transports.load_section`).
 """
 
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
+from transports import ConfigError, load_section
 from transports._signing import DEFAULT_MAX_LIFETIME, DEFAULT_MAX_TIMEOUT
 
-
-class ConfigError(Exception):
-    """The configuration is unreadable or invalid; the message says where."""
+__all__ = ["AgentConfig", "ConfigError", "load_config"]
 
 
 class AgentConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -52,8 +50,8 @@ class AgentConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     backoff_max: float = 30.0
     disabled_plugins: list[str] = []
     plugin_config: dict[str, dict[str, Any]] = {}
-    #: Throttle: the agent's own budget and the host load at which it defers work.
-    cpu_budget: float = 50.0
+    #: Throttle: the agent's own memory budget (RSS) above which it defers work. Its own CPU
+    #: is capped by the kernel (the systemd unit's ``CPUQuota``), not by the agent itself.
     mem_budget_mb: int = 200
     #: Runnable tasks per CPU, right now, above which work waits (kernels without PSI).
     max_load_per_cpu: float = 4.0
@@ -76,34 +74,9 @@ class AgentConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     health_mounts: list[str] = []
 
 
-def _coerce_env(field_type: Any, value: str) -> Any:
-    origin = getattr(field_type, "__origin__", None)
-    if origin is list or field_type is list:
-        return [v.strip() for v in value.split(",") if v.strip()]
-    return value
-
-
 def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> AgentConfig:
     """Read the file (if any) and the environment into an :class:`AgentConfig`."""
-    env = os.environ if env is None else env
-    data: dict[str, Any] = {}
-    if path is not None:
-        try:
-            raw = tomllib.loads(Path(path).read_text())
-        except OSError as exc:
-            raise ConfigError(f"cannot read config {path}: {exc.strerror}") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
-        data = dict(raw.get("agent", raw))
-    hints = msgspec.structs.fields(AgentConfig)
-    for f in hints:
-        key = "STARLING_" + f.name.upper()
-        if key in env:
-            data[f.name] = _coerce_env(f.type, env[key])
-    try:
-        return msgspec.convert(data, AgentConfig, strict=False)
-    except msgspec.ValidationError as exc:
-        raise ConfigError(f"{path or 'environment'}: {exc}") from exc
+    return load_section(AgentConfig, path, "agent", env=env)
 
 
 def secret_paths(config: AgentConfig, config_path: str | os.PathLike[str] | None = None) -> list[Path]:

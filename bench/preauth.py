@@ -52,7 +52,7 @@ kit = _kit()
 
 
 def cli(home: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, STARLING_HOME=home, STARLING_MAX_LOAD_PER_CPU="0")
+    env = dict(os.environ, STARLING_HOME=home, STARLING_AGENT_MAX_LOAD_PER_CPU="0")
     env.pop("STARLING_API", None)
     return subprocess.run([str(BIN / "starling"), *args], capture_output=True, text=True, env=env, timeout=timeout)
 

@@ -1,25 +1,23 @@
-"""Center and proxy configuration: TOML, overridden by ``STARLING_*`` variables.
+"""Center and proxy configuration: a table of a TOML file, overridden by the environment.
 
-For the center, ``STARLING_CENTER_<FIELD>``; for a proxy, ``STARLING_PROXY_<FIELD>``
-(e.g. ``STARLING_CENTER_DB=postgresql+psycopg://...``).
+The one loader every role uses (:func:`transports.load_section`): ``[center]`` (with its
+``[console]`` side table) and ``[proxy]``, then ``STARLING_CENTER_<FIELD>`` /
+``STARLING_PROXY_<FIELD>`` (e.g. ``STARLING_CENTER_DB=postgresql+psycopg://...``).
 """
 
 from __future__ import annotations
 
-import json
 import os
-import tomllib
 from collections.abc import Mapping
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import msgspec
 
+from transports import ConfigError, load_section
+
+__all__ = ["CenterConfig", "ConfigError", "ConsoleConfig", "ProxyConfig", "load"]
+
 T = TypeVar("T", bound=msgspec.Struct)
-
-
-class ConfigError(Exception):
-    pass
 
 
 class ConsoleConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -69,8 +67,6 @@ class CenterConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     #: Bootstrap admin API key (created on start when set).
     admin_key_id: str = ""
     admin_secret: str = ""
-    #: Where the web console's static files are ("" = bundled).
-    console_dir: str = ""
     #: Extra high-risk rule files (TOML), added to the built-in rules.
     risk_rules: list[str] = []
     #: The audit key ring (0600; "" = state_dir/audit.key, made on first start).
@@ -160,33 +156,5 @@ SIDE_TABLES = {"center": ("console",)}
 
 
 def load(cls: type[T], path: str | os.PathLike[str] | None, section: str, env: Mapping[str, str] | None = None) -> T:
-    env = os.environ if env is None else env
-    data: dict[str, Any] = {}
-    if path:
-        try:
-            raw = tomllib.loads(Path(path).read_text())
-        except OSError as exc:
-            raise ConfigError(f"cannot read config {path}: {exc.strerror}") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
-        data = dict(raw.get(section, {}))
-        for name in SIDE_TABLES.get(section, ()):
-            if name in raw:
-                data[name] = raw[name]
-    prefix = f"STARLING_{section.upper()}_"
-    for f in msgspec.structs.fields(cls):
-        key = prefix + f.name.upper()
-        if key in env:
-            value: Any = env[key]
-            if getattr(f.type, "__origin__", None) is list:
-                value = [v.strip() for v in value.split(",") if v.strip()]
-            elif getattr(f.type, "__origin__", None) is dict or (isinstance(f.type, type) and issubclass(f.type, msgspec.Struct)):
-                try:
-                    value = json.loads(value)  # a table as a JSON object
-                except ValueError as exc:
-                    raise ConfigError(f"{key} must be a JSON object: {exc}") from exc
-            data[f.name] = value
-    try:
-        return msgspec.convert(data, cls, strict=False)
-    except msgspec.ValidationError as exc:
-        raise ConfigError(f"{path or 'environment'} [{section}]: {exc}") from exc
+    """``[section]`` of the file at ``path`` (with its side tables) and the environment."""
+    return load_section(cls, path, section, env=env, side_tables=SIDE_TABLES.get(section, ()))

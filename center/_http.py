@@ -14,21 +14,13 @@ T = TypeVar("T")
 
 MAX_BODY = 8 * 1024 * 1024
 
-STATUS = {
-    "C001": 400, "C002": 404, "C003": 404, "C004": 404, "C007": 401, "C008": 401, "C009": 403,
-    "C010": 403, "C011": 202, "C012": 409, "C013": 403, "C014": 403, "C015": 503, "C016": 503,
-    "C017": 403, "C018": 413, "C019": 403, "C023": 400, "C024": 400, "C025": 403, "C026": 409, "C027": 404, "C028": 404, "C029": 405,
-    "C031": 404, "C032": 413, "C035": 403, "C036": 401, "C037": 403, "C038": 403,
-}
-
-
 def json_response(data: Any, status: int = 200) -> Response:
     return Response(msgspec.json.encode(data), status_code=status, media_type="application/json")
 
 
 def error_response(code: ErrorCode, message: str = "", status: int | None = None, **extra: Any) -> Response:
     body = {"error": {"code": code.value, "meaning": code.meaning, "message": message or code.meaning, "hint": code.hint, **extra}}
-    return json_response(body, status or STATUS.get(code.value, 500))
+    return json_response(body, status or code.http_status)
 
 
 async def read_body(request: Request) -> bytes:

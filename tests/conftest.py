@@ -14,8 +14,8 @@ import pytest
 # throttle would rightly defer tasks, and tests about other things would wait
 # on it. The throttle has its own tests (tests/agent/test_throttle.py, fake
 # probe and MockClock); everywhere else it is off unless a test sets it.
-os.environ.setdefault("STARLING_MAX_CPU_PRESSURE", "0")
-os.environ.setdefault("STARLING_MAX_LOAD_PER_CPU", "0")
+os.environ.setdefault("STARLING_AGENT_MAX_CPU_PRESSURE", "0")
+os.environ.setdefault("STARLING_AGENT_MAX_LOAD_PER_CPU", "0")
 
 
 def _make_wheel(version: str, greeting: str) -> bytes:

@@ -22,6 +22,7 @@ from ._codec import (
     frame,
 )
 from ._codes import ErrorCode, Layer, catalogue_markdown
+from ._config import ConfigError, env_name, load_section, read_toml
 from ._declarations import CODE_KEY, ActionDecl, Catalogue, CodeRole, catalogue_digest, code_fields
 from ._errors import (
     ChannelClosed,
@@ -108,6 +109,7 @@ __all__ = [
     "ChunkPut",
     "ClosedByYou",
     "CodeRole",
+    "ConfigError",
     "ConnGate",
     "ConnLimits",
     "ConnectFailed",
@@ -173,13 +175,16 @@ __all__ = [
     "decode_value",
     "encode",
     "encode_value",
+    "env_name",
     "frame",
     "gate_for",
     "get_carrier",
     "guarding",
     "leaf_errors",
+    "load_section",
     "open_private_append",
     "private_dir",
+    "read_toml",
     "receive_hello",
     "register_carrier",
     "run_handler",

@@ -29,12 +29,15 @@ class ErrorCode(enum.StrEnum):
 
     meaning: str
     hint: str
+    #: The HTTP status an API answer with this code carries (500 unless the code says).
+    http_status: int
 
-    def __new__(cls, code: str, meaning: str, hint: str) -> ErrorCode:
+    def __new__(cls, code: str, meaning: str, hint: str, http_status: int = 500) -> ErrorCode:
         obj = str.__new__(cls, code)
         obj._value_ = code
         obj.meaning = meaning
         obj.hint = hint
+        obj.http_status = http_status
         return obj
 
     @classmethod
@@ -55,46 +58,46 @@ class ErrorCode(enum.StrEnum):
         return {"code": self.value, "meaning": self.meaning, "hint": self.hint}
 
     # --- center -----------------------------------------------------------------
-    C001 = ("C001", "malformed request", "Check the request body against the API description (/openapi.json).")
-    C002 = ("C002", "unknown host", "The host id is not registered; list hosts with `starling hosts`.")
-    C003 = ("C003", "no target matched", "The selection (hosts, tags, IDC) matched no registered host.")
-    C004 = ("C004", "job not found", "Check the job id; `starling jobs` lists recent jobs.")
+    C001 = ("C001", "malformed request", "Check the request body against the API description (/openapi.json).", 400)
+    C002 = ("C002", "unknown host", "The host id is not registered; list hosts with `starling hosts`.", 404)
+    C003 = ("C003", "no target matched", "The selection (hosts, tags, IDC) matched no registered host.", 404)
+    C004 = ("C004", "job not found", "Check the job id; `starling jobs` lists recent jobs.", 404)
     C005 = ("C005", "no result before the deadline", "The agent was reachable but did not report in time; see the host's health and raise the timeout if the action is slow.")
     C006 = ("C006", "job cancelled before the task ran", "Someone cancelled the job; see the audit log for who.")
-    C007 = ("C007", "authentication failed", "The request is unsigned, signed with an unknown key, or the signature does not match.")
-    C008 = ("C008", "request replayed or outside the clock window", "Sign every request afresh and keep the client's clock in sync (NTP).")
-    C009 = ("C009", "not permitted by the account's scope", "The account may not touch these hosts or run this action; ask an administrator to widen its scope.")
-    C010 = ("C010", "blocked by a high-risk command rule", "The command matched a block rule; `starling risk check -- CMD` shows which.")
-    C011 = ("C011", "waiting for approval", "The job needs a second account with the approver scope to approve it.")
-    C012 = ("C012", "approval rejected", "An approver rejected the job.")
-    C013 = ("C013", "too many hosts for this account", "Split the job, or ask for a higher max-hosts limit or an approval.")
-    C014 = ("C014", "raw command refused: command mapping is on", "This account must send its private aliases, not raw commands.")
-    C015 = ("C015", "no proxy available for the host's IDC", "Start a proxy in that IDC or check that the proxies are connected to the center.")
-    C016 = ("C016", "storage unavailable", "The center cannot reach its database; check the store and the center's log.")
-    C017 = ("C017", "enrollment refused", "The enrollment token is wrong or the host is revoked.")
-    C018 = ("C018", "request too large", "Send large files in chunks through the file actions.")
-    C019 = ("C019", "host revoked", "The host's credential was revoked; re-enroll it if that was a mistake.")
+    C007 = ("C007", "authentication failed", "The request is unsigned, signed with an unknown key, or the signature does not match.", 401)
+    C008 = ("C008", "request replayed or outside the clock window", "Sign every request afresh and keep the client's clock in sync (NTP).", 401)
+    C009 = ("C009", "not permitted by the account's scope", "The account may not touch these hosts or run this action; ask an administrator to widen its scope.", 403)
+    C010 = ("C010", "blocked by a high-risk command rule", "The command matched a block rule; `starling risk check -- CMD` shows which.", 403)
+    C011 = ("C011", "waiting for approval", "The job needs a second account with the approver scope to approve it.", 202)
+    C012 = ("C012", "approval rejected", "An approver rejected the job.", 409)
+    C013 = ("C013", "too many hosts for this account", "Split the job, or ask for a higher max-hosts limit or an approval.", 403)
+    C014 = ("C014", "raw command refused: command mapping is on", "This account must send its private aliases, not raw commands.", 403)
+    C015 = ("C015", "no proxy available for the host's IDC", "Start a proxy in that IDC or check that the proxies are connected to the center.", 503)
+    C016 = ("C016", "storage unavailable", "The center cannot reach its database; check the store and the center's log.", 503)
+    C017 = ("C017", "enrollment refused", "The enrollment token is wrong or the host is revoked.", 403)
+    C018 = ("C018", "request too large", "Send large files in chunks through the file actions.", 413)
+    C019 = ("C019", "host revoked", "The host's credential was revoked; re-enroll it if that was a mistake.", 403)
     C020 = ("C020", "internal center error", "A bug: the center's log has the details under the request id.")
     C021 = ("C021", "a local Starling is already running", "Stop it first with `starling down`, or use another --state-dir.")
     C022 = ("C022", "a local role failed to start", "Read the role's log file named in the message.")
-    C023 = ("C023", "unknown action: no host declares it", "Check the action's name; `starling plugins list` shows what the hosts declare.")
-    C024 = ("C024", "params do not match the action's declaration", "The message names the field; `starling plugins doc ACTION` shows the declared params.")
-    C025 = ("C025", "package not signed by a trusted publisher", "Sign the wheel with a publisher key the center trusts (`starling plugins sign`), then install it.")
-    C026 = ("C026", "job already finished", "A finished job keeps its final state; nothing was changed.")
-    C027 = ("C027", "unknown proxy", "The proxy id is not registered; GET /v1/proxies lists them.")
-    C028 = ("C028", "no such API route", "Check the path against the API description (/openapi.json).")
-    C029 = ("C029", "method not allowed on this route", "The Allow header lists the methods this route takes.")
+    C023 = ("C023", "unknown action: no host declares it", "Check the action's name; `starling plugins list` shows what the hosts declare.", 400)
+    C024 = ("C024", "params do not match the action's declaration", "The message names the field; `starling plugins doc ACTION` shows the declared params.", 400)
+    C025 = ("C025", "package not signed by a trusted publisher", "Sign the wheel with a publisher key the center trusts (`starling plugins sign`), then install it.", 403)
+    C026 = ("C026", "job already finished", "A finished job keeps its final state; nothing was changed.", 409)
+    C027 = ("C027", "unknown proxy", "The proxy id is not registered; GET /v1/proxies lists them.", 404)
+    C028 = ("C028", "no such API route", "Check the path against the API description (/openapi.json).", 404)
+    C029 = ("C029", "method not allowed on this route", "The Allow header lists the methods this route takes.", 405)
     C030 = ("C030", "a local config or key file is unusable", "The message names the file (config, audit key ring, anchor file); fix or restore it.")
-    C031 = ("C031", "file chunk not on the center", "Upload the file's chunks first (`starling cp` does); the message names the missing ones.")
-    C032 = ("C032", "file larger than the allowed size", "Split the file, or raise the center's `max_file_bytes` (and the size cap of a collect).")
+    C031 = ("C031", "file chunk not on the center", "Upload the file's chunks first (`starling cp` does); the message names the missing ones.", 404)
+    C032 = ("C032", "file larger than the allowed size", "Split the file, or raise the center's `max_file_bytes` (and the size cap of a collect).", 413)
     C033 = ("C033", "host skipped: diagnosed unhealthy at submission", "The rollout skips unhealthy hosts; the task's diagnosis says why. Fix the host and run again.")
     C034 = ("C034", "rollout stopped: the error threshold was reached", "Earlier waves failed too often; read their failures, fix, and submit again.")
-    C035 = ("C035", "console request without its CSRF token", "A console page sends the X-Starling-CSRF header it read from GET /ui/session; reload the page.")
-    C036 = ("C036", "terminal token unknown, expired or already used", "Ask POST /api/v1/terminal/tokens for a new token just before opening the terminal; a token opens one session, once.")
-    C037 = ("C037", "origin not allowed for the terminal", "Open the terminal from the console itself, or add the embedding page's origin to [console] allowed_origins in center.toml.")
-    C038 = ("C038", "terminal line could not be checked", "The center could not tell which line the shell would run (cursor moved, screen and keystrokes disagree); press Ctrl-U and type the line again.")
-    C039 = ("C039", "the center cannot be reached", "The CLI or client got no answer from the center's API: check the URL (--api, STARLING_API), that the center runs (`starling up` starts one here), and the network between.")
-    C040 = ("C040", "invalid command line", "An unknown option, a missing argument or a bad value; `starling COMMAND --help` lists what the command takes.")
+    C035 = ("C035", "console request without its CSRF token", "A console page sends the X-Starling-CSRF header it read from GET /ui/session; reload the page.", 403)
+    C036 = ("C036", "terminal token unknown, expired or already used", "Ask POST /api/v1/terminal/tokens for a new token just before opening the terminal; a token opens one session, once.", 401)
+    C037 = ("C037", "origin not allowed for the terminal", "Open the terminal from the console itself, or add the embedding page's origin to [console] allowed_origins in center.toml.", 403)
+    C038 = ("C038", "terminal line could not be checked", "The center could not tell which line the shell would run (cursor moved, screen and keystrokes disagree); press Ctrl-U and type the line again.", 403)
+    C039 = ("C039", "the center cannot be reached", "The CLI or client got no answer from the center's API: check the URL (--api, STARLING_API), that the center runs (`starling up` starts one here), and the network between.", 503)
+    C040 = ("C040", "invalid command line", "An unknown option, a missing argument or a bad value; `starling COMMAND --help` lists what the command takes.", 400)
     C041 = ("C041", "unexpected error in the command line tool", "A bug in the CLI: run again with STARLING_DEBUG=1 for the traceback and report it.")
 
     # --- proxy ------------------------------------------------------------------
@@ -160,9 +163,17 @@ def catalogue_markdown() -> str:
         "",
     ]
     for layer, title in titles.items():
-        lines += [f"## {title}", "", "| code | meaning | what to do |", "| --- | --- | --- |"]
+        if layer is Layer.CENTER:
+            lines += [f"## {title}", "", "The API answers a center code with the HTTP status beside it.", ""]
+            lines += ["| code | HTTP | meaning | what to do |", "| --- | --- | --- | --- |"]
+        else:
+            lines += [f"## {title}", "", "| code | meaning | what to do |", "| --- | --- | --- |"]
         for code in ErrorCode:
-            if code.layer is layer:
+            if code.layer is not layer:
+                continue
+            if layer is Layer.CENTER:
+                lines.append(f"| `{code.value}` | {code.http_status} | {code.meaning} | {code.hint} |")
+            else:
                 lines.append(f"| `{code.value}` | {code.meaning} | {code.hint} |")
         lines.append("")
     return "\n".join(lines)

@@ -80,7 +80,7 @@ def _wait_gone(tree: dict[int, float], seconds: float) -> list[int]:
 
 #: The agents here must run their task even on a box loaded by other tests: the
 #: throttle would defer it (A013), which is not what these tests are about.
-AGENT_ENV = {**os.environ, "STARLING_MAX_LOAD_PER_CPU": "1000"}
+AGENT_ENV = {**os.environ, "STARLING_AGENT_MAX_LOAD_PER_CPU": "1000"}
 
 
 @pytest.fixture(scope="module")

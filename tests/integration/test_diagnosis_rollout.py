@@ -103,7 +103,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
         "STARLING_CENTER_CHAT_SECRETS": json.dumps(SECRETS),
         # Other suites load this box too: neither the agents' throttle nor the
         # load finding may depend on it (this test controls health itself).
-        "STARLING_MAX_LOAD_PER_CPU": "0", "STARLING_CENTER_DIAG_LOAD_PER_CPU": "1000",
+        "STARLING_AGENT_MAX_LOAD_PER_CPU": "0", "STARLING_CENTER_DIAG_LOAD_PER_CPU": "1000",
     }
     # `starling up` keeps the secrets it finds; the chat bot acts as this admin account.
     (home / "secrets.json").write_text(json.dumps({"enroll_token": "enroll-diag-test", "proxy_token": "proxy-diag-test", "key_id": "admin-diag", "secret": "s" * 32}))

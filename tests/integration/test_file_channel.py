@@ -126,7 +126,7 @@ def test_resume_after_agent_killed_mid_transfer(fleet, tmp_path):
     host = _host(fleet, 2)
     # A slow agent (2 MiB/s), so the transfer is surely mid-way when it dies.
     t0 = time.time()
-    _restart_agent(fleet, 2, {"STARLING_FILE_RATE": str(2 * MIB)})
+    _restart_agent(fleet, 2, {"STARLING_AGENT_FILE_RATE": str(2 * MIB)})
     _wait_online(client, host, t0)
     src = tmp_path / "release.bin"
     data = _blob(src, 12 * MIB)

@@ -81,13 +81,13 @@ async def _attack(fleet: Fleet, target: Any, name: str, sampler: Any, report: di
 def unthrottled() -> Iterator[None]:
     """Agents that run the job whatever the host's load: other tests load this
     box, and what is measured here is the attack, not the throttle."""
-    old = os.environ.get("STARLING_MAX_LOAD_PER_CPU")
-    os.environ["STARLING_MAX_LOAD_PER_CPU"] = "0"
+    old = os.environ.get("STARLING_AGENT_MAX_LOAD_PER_CPU")
+    os.environ["STARLING_AGENT_MAX_LOAD_PER_CPU"] = "0"
     yield
     if old is None:
-        os.environ.pop("STARLING_MAX_LOAD_PER_CPU", None)
+        os.environ.pop("STARLING_AGENT_MAX_LOAD_PER_CPU", None)
     else:
-        os.environ["STARLING_MAX_LOAD_PER_CPU"] = old
+        os.environ["STARLING_AGENT_MAX_LOAD_PER_CPU"] = old
 
 
 def test_silent_clients_are_closed_with_one_line_and_old_versions_refused(unthrottled: None, fleet: Fleet) -> None:
