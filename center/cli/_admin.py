@@ -5,11 +5,9 @@ checks, the code catalogue, the database schema, and the local and production ro
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 import time
-from collections.abc import Iterator
 from typing import Any
 
 from transports import ErrorCode, StarlingError, catalogue_markdown
@@ -218,8 +216,7 @@ def _create_local(args: argparse.Namespace, scopes: dict[str, Any]) -> dict[str,
     from ._client import home
 
     path = args.config or str(home() / "center.toml")
-    with config_errors():
-        cfg = load(CenterConfig, path, "center")
+    cfg = load(CenterConfig, path, "center")
     store = open_store(cfg)
     store.migrate()
     who = f"local:{getpass.getuser()}"
@@ -367,26 +364,13 @@ def cmd_db(args: argparse.Namespace) -> int:
     return 0
 
 
-@contextlib.contextmanager
-def config_errors() -> Iterator[None]:
-    """A center or proxy config that cannot be used is code C030, like every local file."""
-    from .._config import ConfigError
-
-    try:
-        yield
-    except ConfigError as exc:
-        raise StarlingError(str(exc), code=ErrorCode.C030) from exc
-
-
 def cmd_center(args: argparse.Namespace) -> int:
     from .._server import main_center
 
-    with config_errors():
-        return main_center(args.config)
+    return main_center(args.config)
 
 
 def cmd_proxy(args: argparse.Namespace) -> int:
     from .._server import main_proxy
 
-    with config_errors():
-        return main_proxy(args.config)
+    return main_proxy(args.config)
