@@ -23,6 +23,8 @@ from ._views import host_doc, job_doc, succeeded_all
 console = lazy_console()
 err_console = lazy_console(stderr=True)
 
+#: Page size when ``--all`` walks every page (the API's largest job page is 10,000).
+ALL_PAGE = 5000
 #: Exit status when a follow is interrupted (128 + SIGINT, as shells report it).
 INTERRUPTED = 130
 
@@ -224,10 +226,11 @@ def _paged(client: Any, path: str, key: str, params: dict[str, Any], args: argpa
     """One page (``--limit``, from ``--page``), or every page with ``--all``."""
     if args.page:
         params["cursor"] = args.page
-    params["limit"] = args.limit
     if not args.all:
-        doc = client.request("GET", path, params=params)
+        doc = client.request("GET", path, params=params | {"limit": args.limit})
         return doc[key], doc.get("next")
+    # Every page: large ones (fewer round trips), whatever --limit says of one page.
+    params["limit"] = ALL_PAGE
     return [row for page in client.pages(path, key, params) for row in page[key]], None
 
 
