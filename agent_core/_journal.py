@@ -96,6 +96,9 @@ class Journal:
             (result.state, encode(result), result.task_id),
         )
 
+    def flush(self) -> None:
+        """Every write commits at once (autocommit): nothing to do."""
+
     def ack(self, task_ids: list[str]) -> None:
         self._db.executemany("UPDATE tasks SET acked=1 WHERE task_id=? AND result IS NOT NULL", [(t,) for t in task_ids])
 

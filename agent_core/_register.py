@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import ssl
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -36,6 +37,11 @@ class Enrollment(msgspec.Struct, kw_only=True):
     catalogue_wanted: bool = False
 
 
+#: Posts a JSON body to a URL and returns ``(status, body)``; raises OSError
+#: (or ssl.SSLError) when the center cannot be reached.
+Poster = Callable[[str, bytes], Awaitable[tuple[int, bytes]]]
+
+
 class RegistrationError(StarlingError):
     code = ErrorCode.C017
 
@@ -61,6 +67,7 @@ async def register(
     ctx: ssl.SSLContext | None,
     public_key: bytes = b"",
     catalogue: tuple[str, Catalogue] | None = None,
+    post: Poster | None = None,
 ) -> Enrollment:
     """Register with the first center that answers; raise RegistrationError.
 
@@ -68,6 +75,8 @@ async def register(
         center returns is bound to it.
     :param catalogue: ``(digest, catalogue)`` of the actions this agent can run.
         The digest goes first; the document only when the center asks for it.
+    :param post: how to post (default: the stdlib client in a thread, one
+        connection per call; a simulated fleet passes a pooled client).
     """
     doc: dict[str, Any] = {"token": token, "identity": msgspec.to_builtins(identity), "version": version}
     if public_key:
@@ -76,19 +85,24 @@ async def register(
         doc["public_key"] = base64.b64encode(public_key).decode()
     if catalogue is not None:
         doc["catalogue_digest"] = catalogue[0]
-    enrollment = await _register_once(centers, json.dumps(doc).encode(), ctx)
+    if post is None:
+
+        async def post(url: str, body: bytes) -> tuple[int, bytes]:
+            return await trio.to_thread.run_sync(_post, url, body, ctx, abandon_on_cancel=True)
+
+    enrollment = await _register_once(centers, json.dumps(doc).encode(), post)
     if enrollment.catalogue_wanted and catalogue is not None:
         doc["catalogue"] = msgspec.to_builtins(catalogue[1])
-        enrollment = await _register_once(centers, json.dumps(doc).encode(), ctx)
+        enrollment = await _register_once(centers, json.dumps(doc).encode(), post)
     return enrollment
 
 
-async def _register_once(centers: list[str], body: bytes, ctx: ssl.SSLContext | None) -> Enrollment:
+async def _register_once(centers: list[str], body: bytes, post: Poster) -> Enrollment:
     errors: list[str] = []
     for base in centers:
         url = base.rstrip("/") + "/v1/agents/register"
         try:
-            status, data = await trio.to_thread.run_sync(_post, url, body, ctx, abandon_on_cancel=True)
+            status, data = await post(url, body)
         except (OSError, ssl.SSLError) as exc:
             errors.append(f"{base}: {exc}")
             continue

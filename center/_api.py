@@ -27,7 +27,6 @@ from starlette.routing import Route, WebSocketRoute
 
 from transports import FINAL_STATES, ErrorCode, StarlingError, catalogue_digest, catalogue_markdown
 
-from . import _credentials
 from ._accounts import (
     Account,
     DbKeys,
@@ -40,6 +39,7 @@ from ._accounts import (
     set_disabled,
 )
 from ._api_diag import attach_diagnoses, diag_handlers, refine_hosts
+from ._audit import AuditTrail
 from ._authz import ROUTES, Guard, Query, Role, RouteSpec, may_call, may_read_job
 from ._center import Center
 from ._cmdb import CmdbImport
@@ -50,6 +50,7 @@ from ._openapi import build_openapi
 from ._paging import decode_cursor, encode_cursor
 from ._readiness import ops_routes
 from ._requests import AccountRequest, JobRequest, MappingRequest, RegisterRequest
+from ._store import Enrollee
 from ._termauth import TerminalTokenRequest, TokenBook, may_open
 
 log = logging.getLogger("starling.api")
@@ -147,14 +148,13 @@ def _one(q: Query, raw: str) -> Any:
     return raw
 
 
-def build_app(center: Center, *, enroll_token: str, authenticate: Authenticator, secret_box: SecretBox) -> Starlette:
+def build_app(center: Center, trail: AuditTrail, *, enroll_token: str, authenticate: Authenticator, secret_box: SecretBox) -> Starlette:
     store = center.store
     policy = center.policy
     assert policy is not None, "the center needs its policy before it serves"
 
     def audit(actor: str, kind: str, subject: str, detail: Any) -> None:
-        if center.audit is not None:
-            center.audit.record(actor, kind, subject, detail)
+        trail.record(actor, kind, subject, detail)
 
     async def check_secret(key_id: str, secret: str) -> bool:
         known = await store.call(_credentials_secret, store.sync, secret_box, key_id)
@@ -243,11 +243,12 @@ def build_app(center: Center, *, enroll_token: str, authenticate: Authenticator,
         if not (isinstance(tags, list) and len(tags) <= 100 and all(isinstance(t, str) and 0 < len(t) <= 128 for t in tags)):
             raise StarlingError("identity.tags must be a list of at most 100 short strings", code=ErrorCode.C001)
         try:
-            pubkey = base64.b64decode(req.public_key, validate=True) if req.public_key else b""
+            pubkey = base64.b64decode(req.public_key, validate=True)
         except ValueError:
             pubkey = b"?"
-        if len(pubkey) not in (0, 32):
-            raise StarlingError("public_key must be a base64 Ed25519 public key", code=ErrorCode.C001)
+        if len(pubkey) != 32:
+            # Every agent has a key: the credential is bound to it, hello proves it, results are signed with it.
+            raise StarlingError("public_key (the agent's base64 Ed25519 public key) is required", code=ErrorCode.C001)
         digest = req.catalogue_digest
         if req.catalogue is not None:
             digest = catalogue_digest(req.catalogue)
@@ -260,11 +261,12 @@ def build_app(center: Center, *, enroll_token: str, authenticate: Authenticator,
         elif digest:
             await center.learn_catalogues({digest})
         wanted = bool(digest) and not policy.book.knows(digest)
-        agent_id, revoked = await store.register_agent(ident, req.version, req.public_key, "" if wanted else digest)
-        if revoked:
+        # Concurrent registrations share one transaction and one signing pass.
+        got = await center.registrar.register(Enrollee.from_identity(ident, req.version, req.public_key, "" if wanted else digest), pubkey)
+        agent_id, credential = got.agent_id, got.credential
+        if got.revoked:
             raise StarlingError(f"host {agent_id} is revoked", code=ErrorCode.C019)
         idc = ident.get("idc") or "default"
-        credential = _credentials.issue(center.signing_key, agent_id, idc, pubkey=pubkey)
         # Own IDC's live proxies with room, least loaded first (load reports are
         # seconds old, so agents sent since count too), else borrowed ones.
         candidates, _borrowed = await center.placement.proxies_for(idc)
@@ -502,10 +504,8 @@ def build_app(center: Center, *, enroll_token: str, authenticate: Authenticator,
         return json_response({"key_id": key_id, "mapping": table})
 
     async def audit_records(call: Call) -> Response:
-        assert center.audit is not None
         start = call.query["after"] + 1
         limit = call.query["limit"]
-        trail = center.audit
 
         def read() -> list[dict[str, Any]]:
             out = []
@@ -518,8 +518,7 @@ def build_app(center: Center, *, enroll_token: str, authenticate: Authenticator,
         return json_response({"records": await store.call(read)})
 
     async def audit_verify(call: Call) -> Response:
-        assert center.audit is not None
-        return json_response(await center.audit.report())
+        return json_response(await trail.report())
 
     # -- the web terminal (center._terminal) --------------------------------------------------------
 

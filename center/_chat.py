@@ -283,5 +283,5 @@ async def handle(center: Center, tool: str, headers: dict[str, str], body: bytes
     text = await answer(center, msg.text, account)
     if len(text) > MAX_TEXT:
         text = text[:MAX_TEXT] + "…"
-    center._audit(account or "chat", "chat.command", tool, {"user": msg.user, "text": msg.text[:200]})
+    center.audit.record(account or "chat", "chat.command", tool, {"user": msg.user, "text": msg.text[:200]})
     return adapter.reply(text)

@@ -43,7 +43,7 @@ BATCH_BUCKETS = (1, 2, 5, 10, 50, 100, 500, 1000, 5000, 10000, 50000)
 #: are history: their tasks are counted once, as results, by the counters).
 ACTIVE_JOB_STATES = ("running", "pending_approval")
 #: Store methods whose first argument is the batch (its length is the batch size).
-BATCH_OPS = frozenset({"create_job", "mark", "apply_events", "store_results", "finalize", "apply_presence"})
+BATCH_OPS = frozenset({"create_job", "mark", "apply_events", "store_results", "finalize", "presence_snapshot", "register_agents"})
 
 
 def render(registry: CollectorRegistry) -> bytes:
@@ -113,7 +113,11 @@ class CenterMetrics:
             batch = args[1] if op == "create_job" and len(args) > 1 else args[0]
             if isinstance(batch, Sequence):
                 self.db_batch.labels(op).observe(len(batch))
-        if op == "store_results" and args:
+        if op == "store_progress" and len(args) == 2:
+            # The group commit: every events and results batch gathered meanwhile.
+            self.db_batch.labels(op).observe(len(args[0]) + len(args[1]))
+            self.results_stored(args[1], time.time())
+        elif op == "store_results" and args:
             self.results_stored(args[0], time.time())
         elif op == "finalize" and args:
             self.finalized(args[0])

@@ -138,6 +138,10 @@ def borrowed_agents(store: Store, idcs: list[str], limit: int) -> list[tuple[str
         return [(str(a), str(i), str(p)) for a, i, p in conn.execute(q).all()]
 
 
+#: Seconds a read of the proxy table serves registrations.
+PROXIES_FRESH = 0.5
+
+
 class Placement:
     """A center's placement state: the borrowed counts (re-read every couple
     of seconds, plus what this center lent since) and the return loop."""
@@ -148,6 +152,8 @@ class Placement:
         self._borrowed: dict[str, int] = {}
         self._lent: dict[str, int] = defaultdict(int)
         self._read_at = 0.0
+        self._proxies: list[dict[str, Any]] = []
+        self._proxies_at = 0.0
 
     async def proxies_for(self, idc: str) -> tuple[list[dict[str, Any]], bool]:
         store = self.center.store
@@ -156,7 +162,11 @@ class Placement:
             self._borrowed = await store.call(borrowed_counts, store.sync)
             self._lent.clear()
             self._read_at = now
-        rows = await store.list_proxies(online=True)
+        if now - self._proxies_at > PROXIES_FRESH:
+            # One read serves a wave of registrations (load reports are seconds
+            # apart anyway; what this center assigned since counts on top).
+            self._proxies, self._proxies_at = await store.list_proxies(online=True), now
+        rows = self._proxies
         borrowed = {k: self._borrowed.get(k, 0) + self._lent.get(k, 0) for k in {*self._borrowed, *self._lent}}
         chosen, is_borrowed = place(idc, rows, assigned=self.center.assigned, borrowed=borrowed, share=self.share, now=now)
         if chosen:

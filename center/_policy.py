@@ -151,6 +151,13 @@ class Policy:
         self.publishers = list(publishers)
         self.book = book or ActionBook()
 
+    def warm(self) -> None:
+        """Load the command checker (its shell grammar tables take a second to
+        build) before the first job needs it. Blocking: call it in a thread."""
+        from .security import check_exec
+
+        check_exec(["/bin/sh", "-c", "echo warm"], self.rules)
+
     # -- the steps ------------------------------------------------------------------------
 
     def admit(self, account: Account, req: JobRequest, targets: list[dict[str, Any]]) -> Admission:

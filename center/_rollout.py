@@ -225,7 +225,7 @@ class Rollouts:
             if await store.call(_update, store.sync, rec["job_id"], released, state="stopped", reason=reason):
                 held = [r["id"] for r in rows if r["state"] == "created" and task_index(r["id"]) >= released]
                 touched = await store.finalize([(t, "cancelled", ErrorCode.C034.value, f"rollout stopped: {reason}") for t in held])
-                center._audit(center.center_id, "job.rollout_stopped", rec["job_id"], {"failures": failures, "limit": limit, "cancelled": len(held)})
+                center.audit.record(center.center_id, "job.rollout_stopped", rec["job_id"], {"failures": failures, "limit": limit, "cancelled": len(held)})
                 for job_id in touched:
                     await store.finish_job_if_done(job_id)
                 center.notify(touched)
@@ -258,7 +258,7 @@ class Rollouts:
         assert job is not None
         hosts = await store.agent_by_id({r["agent_id"] for r in fresh})
         offline = [(r["id"], "failed", hosts[r["agent_id"]]["code"] or "E001", "host offline at release")
-                   for r in fresh if r["agent_id"] in hosts and not center._reachable(hosts[r["agent_id"]])]
+                   for r in fresh if r["agent_id"] in hosts and not center.reachable(hosts[r["agent_id"]])]
         if offline and job["offline"] == "fail":
             await store.finalize(offline)
         gone = {t for t, *_ in offline} if job["offline"] == "fail" else set()
@@ -272,9 +272,9 @@ class Rollouts:
             # Not inline: this may run inside the proxy's own link loop, which
             # must stay free to read the dispatch's ack (and heartbeats).
             if link is not None and link.nursery is not None:
-                link.nursery.start_soon(center.dispatch, job, group, hosts)
+                link.nursery.start_soon(center.dispatcher.dispatch, job, group, hosts)
         if gone:
-            await center._settle({rec["job_id"]})
+            await center.settle({rec["job_id"]})
 
     @staticmethod
     def _next_wave(spec: Rollout, runnable: int, wave: int) -> tuple[int, int]:

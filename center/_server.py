@@ -119,12 +119,11 @@ async def run_center(cfg: CenterConfig, *, task_status: Any = trio.TASK_STATUS_I
     gate = ConnGate(fit_open_files(conn_limits(cfg), raise_open_files_limit(), "center"), f"center {cfg.center_id}")
     store_sync, signing_key, box = _prepare_center(cfg)
     store = AsyncStore(store_sync)
+    trail = make_audit_trail(cfg, store)
     center = Center(
-        store, signing_key, proxy_token=cfg.proxy_token, center_id=cfg.center_id,
+        store, signing_key, proxy_token=cfg.proxy_token, policy=make_policy(cfg), audit=trail, center_id=cfg.center_id,
         dispatch_grace=cfg.dispatch_grace, heartbeat=cfg.heartbeat, grace_heartbeats=cfg.grace_heartbeats,
     )
-    center.policy = make_policy(cfg)
-    center.audit = make_audit_trail(cfg, store)
     from ._files import CenterFiles
 
     center.files = CenterFiles(Path(cfg.files_dir or Path(cfg.state_dir) / "chunks"), store, cfg.center_id, cfg.max_file_bytes)
@@ -133,7 +132,7 @@ async def run_center(cfg: CenterConfig, *, task_status: Any = trio.TASK_STATUS_I
     center.chat_secrets, center.chat_account = dict(cfg.chat_secrets), cfg.chat_account
     center.console_config = cfg.console
     cert, key, _ca = center_tls(cfg)
-    app = build_app(center, enroll_token=cfg.enroll_token, authenticate=make_authenticator(store_sync, box), secret_box=box)
+    app = build_app(center, trail, enroll_token=cfg.enroll_token, authenticate=make_authenticator(store_sync, box), secret_box=box)
     hc = HyperConfig()
     hc.bind = [_host_port(cfg.api)]
     if cfg.api.startswith("https"):
@@ -151,7 +150,7 @@ async def run_center(cfg: CenterConfig, *, task_status: Any = trio.TASK_STATUS_I
             )
         )
         api = await nursery.start(lambda task_status: hyper_serve(app, hc, task_status=task_status))  # type: ignore[arg-type]
-        nursery.start_soon(center.sweeper)
+        await nursery.start(center.run)
         nursery.start_soon(gate.run_trimmer)
         center.placement.share = cfg.borrow_share
         nursery.start_soon(center.placement.run)
@@ -159,7 +158,7 @@ async def run_center(cfg: CenterConfig, *, task_status: Any = trio.TASK_STATUS_I
             from ._cmdb import keep_in_sync
 
             nursery.start_soon(keep_in_sync, center, cfg.cmdb_source, cfg.cmdb_sync_interval)
-        nursery.start_soon(center.audit.run)
+        nursery.start_soon(trail.run)
         log.info("center %s serving API on %s, proxies on %s", cfg.center_id, api, bound)
         task_status.started({"api": api, "proxy_listen": bound, "center": center})
 

@@ -13,6 +13,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
 
@@ -21,7 +22,7 @@ import trio
 from sqlalchemy import bindparam
 from sqlalchemy.dialects import mysql
 
-from transports import FINAL_STATES, AgentState, Result, TaskEvent, decode_value
+from transports import FINAL_STATES, Result, TaskEvent, decode_value
 
 from ._chunkindex import chunk_table
 from .security._audit import audit_table
@@ -162,6 +163,49 @@ def _state_in(states: Sequence[str]) -> Any:
     return sa.text("tasks.state IN (" + ", ".join(f"'{s}'" for s in states) + ")")
 
 
+@dataclass(frozen=True, slots=True)
+class Enrollee:
+    """A host registering: its identity (validated by the API) and what its agent reports."""
+
+    sn: str
+    hostname: str = ""
+    ip: str = ""
+    os: str = ""
+    idc: str = "default"
+    tags: tuple[str, ...] = ()
+    version: str = ""
+    public_key: str = ""
+    catalogue: str = ""
+
+    COLUMNS = ("hostname", "ip", "os", "idc", "tags", "version", "public_key", "catalogue")
+
+    @classmethod
+    def from_identity(cls, identity: dict[str, Any], version: str, public_key: str = "", catalogue: str = "") -> Enrollee:
+        return cls(
+            sn=identity["sn"], hostname=identity.get("hostname", ""), ip=identity.get("ip", ""), os=identity.get("os", ""),
+            idc=identity.get("idc") or "default", tags=tuple(sorted(identity.get("tags") or [])),
+            version=version, public_key=public_key, catalogue=catalogue,
+        )
+
+    def values(self) -> dict[str, Any]:
+        return {
+            "hostname": self.hostname, "ip": self.ip, "os": self.os, "idc": self.idc, "tags": json.dumps(list(self.tags)),
+            "version": self.version, "public_key": self.public_key, "catalogue": self.catalogue,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class HostBeat:
+    """An agent seen online through a proxy: when, over which carrier, and its
+    health summary (JSON text; None when this report carried none)."""
+
+    agent_id: str
+    proxy_id: str
+    at: float
+    carrier: str = ""
+    health: str | None = None
+
+
 def new_id(prefix: str = "") -> str:
     """Time-ordered, unique ids (sortable by creation)."""
     return f"{prefix}{int(time.time() * 1000):x}{uuid.uuid4().hex[:10]}"
@@ -209,31 +253,41 @@ class Store:
         self, identity: dict[str, Any], version: str, public_key: str = "", catalogue: str = ""
     ) -> tuple[str, bool]:
         """Upsert a host by SN; returns ``(agent_id, revoked)``."""
-        now = time.time()
-        values = {
-            "catalogue": catalogue,
-            "hostname": identity.get("hostname", ""),
-            "ip": identity.get("ip", ""),
-            "os": identity.get("os", ""),
-            "idc": identity.get("idc") or "default",
-            "tags": json.dumps(sorted(identity.get("tags") or [])),
-            "version": version,
-            "public_key": public_key,
-        }
-        with self.engine.begin() as conn:
-            row = conn.execute(sa.select(agents.c.id, agents.c.revoked).where(agents.c.sn == identity["sn"])).first()
-            if row is not None:
-                conn.execute(agents.update().where(agents.c.id == row.id).values(**values))
-                return row.id, bool(row.revoked)
-            agent_id = new_id("h")
+        return self.register_agents([Enrollee.from_identity(identity, version, public_key, catalogue)])[0]
+
+    def register_agents(self, enrollees: Sequence[Enrollee]) -> list[tuple[str, bool]]:
+        """Upsert many hosts by SN in ONE transaction (the registrar's group
+        commit); returns ``(agent_id, revoked)`` for each, in order. A SN twice
+        in one batch is one host (its last identity wins)."""
+        by_sn: dict[str, Enrollee] = {e.sn: e for e in enrollees}
+        for attempt in range(3):
             try:
-                conn.execute(agents.insert().values(id=agent_id, sn=identity["sn"], registered=now, **values))
+                known = self._upsert_enrollees(by_sn)
+                break
             except sa.exc.IntegrityError:
-                # Another center registered the same SN a moment ago.
-                conn.rollback()
-                got = self.engine.connect().execute(sa.select(agents.c.id).where(agents.c.sn == identity["sn"])).scalar_one()
-                return got, False
-            return agent_id, False
+                # Another center inserted one of these SNs a moment ago: read again.
+                if attempt == 2:
+                    raise
+        return [known[e.sn] for e in enrollees]
+
+    def _upsert_enrollees(self, by_sn: dict[str, Enrollee]) -> dict[str, tuple[str, bool]]:
+        now = time.time()
+        known: dict[str, tuple[str, bool]] = {}
+        with self.engine.begin() as conn:
+            for chunk in _chunks(list(by_sn), 500):
+                for row in conn.execute(sa.select(agents.c.sn, agents.c.id, agents.c.revoked).where(agents.c.sn.in_(chunk))):
+                    known[row.sn] = (row.id, bool(row.revoked))
+            updates = [{"aid": known[sn][0], **{f"v_{k}": v for k, v in e.values().items()}} for sn, e in by_sn.items() if sn in known]
+            if updates:
+                conn.execute(
+                    agents.update().where(agents.c.id == bindparam("aid")).values({k: bindparam(f"v_{k}") for k in Enrollee.COLUMNS}), updates
+                )
+            fresh = [sn for sn in by_sn if sn not in known]
+            for sn in fresh:
+                known[sn] = (new_id("h"), False)
+            if fresh:
+                conn.execute(agents.insert(), [{"id": known[sn][0], "sn": sn, "registered": now, **by_sn[sn].values()} for sn in fresh])
+        return known
 
     def add_catalogue(self, digest: str, doc: bytes) -> None:
         with self.engine.begin() as conn:
@@ -314,49 +368,51 @@ class Store:
         with self.engine.connect() as conn:
             return {r["id"]: self._agent_row(r) for r in conn.execute(sa.select(agents).where(agents.c.id.in_(ids))).mappings()}
 
-    def apply_presence(self, proxy_id: str, states: Sequence[AgentState], full: bool = False) -> list[str]:
-        """Record agents coming, going and beating; returns agents that came online."""
-        import msgspec
-
-        came: list[str] = []
+    def presence_changes(
+        self, proxy_id: str, came: Sequence[HostBeat], gone: Sequence[tuple[str, str]], present: Sequence[str] | None = None
+    ) -> None:
+        """Agents that came online through ``proxy_id``, went (``(agent_id, code)``),
+        and, for a full report, every agent it holds (the others it had go offline).
+        One transaction; a heartbeat that changes nothing else is not written here
+        (see :meth:`presence_snapshot`)."""
         with self.engine.begin() as conn:
-            if states:
-                ids = [s.agent_id for s in states]
-                was_online = set(conn.execute(sa.select(agents.c.id).where(agents.c.id.in_(ids), agents.c.online.is_(True), agents.c.proxy_id == proxy_id)).scalars())
-                for s in states:
-                    if s.online and s.agent_id not in was_online:
-                        came.append(s.agent_id)
-                # Heartbeats carry health; a bare "online" must not erase it.
-                with_health = [
-                    {"aid": s.agent_id, "pid": proxy_id, "seen": s.at, "carrier": s.carrier,
-                     "health": msgspec.json.encode(s.health).decode()}
-                    for s in states if s.online and s.health is not None
-                ]
-                bare = [
-                    {"aid": s.agent_id, "pid": proxy_id, "seen": s.at, "carrier": s.carrier}
-                    for s in states if s.online and s.health is None
-                ]
-                update = agents.update().where(agents.c.id == bindparam("aid"))
-                common = {"online": True, "proxy_id": bindparam("pid"), "last_seen": bindparam("seen"), "code": ""}
-                if with_health:
-                    conn.execute(update.values(**common, carrier=bindparam("carrier"), health=bindparam("health")), with_health)
-                if bare:
-                    conn.execute(update.values(**common, carrier=bindparam("carrier")), bare)
-                offline_rows = [{"aid": s.agent_id, "pid": proxy_id, "code": s.code or "E001"} for s in states if not s.online]
-                if offline_rows:
-                    # Only the proxy that holds the agent may take it offline: it may
-                    # already be connected to another one.
-                    conn.execute(
-                        agents.update().where(agents.c.id == bindparam("aid"), agents.c.proxy_id == bindparam("pid")).values(online=False, code=bindparam("code")),
-                        offline_rows,
-                    )
-            if full:
-                present = [s.agent_id for s in states if s.online]
-                q = agents.update().where(agents.c.proxy_id == proxy_id, agents.c.online.is_(True))
-                if present:
-                    q = q.where(agents.c.id.not_in(present))
-                conn.execute(q.values(online=False, code="E001"))
-        return came
+            self._write_beats(conn, came, took_over=True)
+            if gone:
+                # Only the proxy that holds the agent may take it offline: it may
+                # already be connected to another one.
+                conn.execute(
+                    agents.update().where(agents.c.id == bindparam("aid"), agents.c.proxy_id == bindparam("pid")).values(online=False, code=bindparam("code")),
+                    [{"aid": a, "pid": proxy_id, "code": code} for a, code in gone],
+                )
+            if present is not None:
+                held = conn.execute(sa.select(agents.c.id).where(agents.c.proxy_id == proxy_id, agents.c.online.is_(True))).scalars()
+                left = sorted(set(held) - set(present))
+                for chunk in _chunks(left, 500):
+                    conn.execute(agents.update().where(agents.c.id.in_(chunk), agents.c.proxy_id == proxy_id).values(online=False, code="E001"))
+
+    def presence_snapshot(self, beats: Sequence[HostBeat]) -> None:
+        """The latest heartbeat of many agents, in one statement (per kind of row).
+        A beat only lands on the row of the proxy that reported it."""
+        with self.engine.begin() as conn:
+            self._write_beats(conn, beats, took_over=False)
+
+    @staticmethod
+    def _write_beats(conn: sa.Connection, beats: Sequence[HostBeat], *, took_over: bool) -> None:
+        where = agents.c.id == bindparam("aid")
+        if not took_over:
+            # A snapshot lands only on the row of the proxy that reported the beat,
+            # and never revives a host its proxy reported gone (a snapshot can be
+            # older than the news another center wrote); a host that only looked
+            # stale to a sweeper (E005) while it beat here is online again.
+            where = sa.and_(where, agents.c.proxy_id == bindparam("pid"), sa.or_(agents.c.online.is_(True), agents.c.code == "E005"))
+        common = {"online": True, "proxy_id": bindparam("pid"), "last_seen": bindparam("seen"), "code": "", "carrier": bindparam("carrier")}
+        with_health = [{"aid": b.agent_id, "pid": b.proxy_id, "seen": b.at, "carrier": b.carrier, "health": b.health} for b in beats if b.health is not None]
+        bare = [{"aid": b.agent_id, "pid": b.proxy_id, "seen": b.at, "carrier": b.carrier} for b in beats if b.health is None]
+        if with_health:
+            conn.execute(agents.update().where(where).values(**common, health=bindparam("health")), with_health)
+        if bare:
+            # Heartbeats carry health; a bare "online" must not erase it.
+            conn.execute(agents.update().where(where).values(**common), bare)
 
     def proxy_lost(self, proxy_id: str, code: str = "E001") -> None:
         with self.engine.begin() as conn:
@@ -437,52 +493,20 @@ class Store:
                     conn.execute(tasks.update().where(tasks.c.id.in_(chunk), tasks.c.dispatched.is_(None)).values(dispatched=at))
 
     def apply_events(self, events: Sequence[TaskEvent]) -> None:
-        by_state: dict[str, list[dict[str, Any]]] = {}
-        for ev in events:
-            if ev.state in _BEFORE:
-                by_state.setdefault(ev.state, []).append({"tid": ev.task_id, "at": ev.at})
         with self.engine.begin() as conn:
-            for state, rows in by_state.items():
-                col = tasks.c[state]
-                conn.execute(
-                    tasks.update().where(tasks.c.id == bindparam("tid"), _state_in(_BEFORE[state])).values({tasks.c.state: state, col: bindparam("at")}),
-                    rows,
-                )
+            _apply_events(conn, events)
 
     def store_results(self, results: Sequence[Result]) -> set[str]:
         """Store final results, once each (a repeat is ignored); returns job ids touched."""
-        rows = []
-        for r in results:
-            if r.state not in FINAL_STATES:
-                continue
-            data = None
-            if r.data:
-                try:
-                    data = json.dumps(decode_value(r.data), default=str)
-                except Exception:
-                    data = json.dumps({"undecodable": True})
-            rows.append({
-                "tid": r.task_id, "st": r.state, "code": r.code, "msg": r.message, "ec": r.exit_code,
-                "out": r.stdout, "err": r.stderr, "data": data, "trunc": r.truncated,
-                "started": r.started or None, "fin": r.finished or time.time(),
-            })
-        if not rows:
-            return set()
         with self.engine.begin() as conn:
-            conn.execute(
-                tasks.update().where(tasks.c.id == bindparam("tid"), _state_in(NON_FINAL)).values(
-                    state=bindparam("st"), code=bindparam("code"), message=bindparam("msg"),
-                    exit_code=bindparam("ec"), stdout=bindparam("out"), stderr=bindparam("err"),
-                    data=bindparam("data"), truncated=bindparam("trunc"),
-                    running=sa.func.coalesce(tasks.c.running, bindparam("started")), finished=bindparam("fin"),
-                ),
-                rows,
-            )
-            ids = [r["tid"] for r in rows]
-            touched: set[str] = set()
-            for chunk in _chunks(ids, 500):
-                touched |= set(conn.execute(sa.select(tasks.c.job_id).where(tasks.c.id.in_(chunk)).distinct()).scalars())
-        return touched
+            return _store_results(conn, results)
+
+    def store_progress(self, events: Sequence[TaskEvent], results: Sequence[Result]) -> set[str]:
+        """Events, then results, of any number of proxy batches in ONE transaction
+        (the center's group commit); returns the job ids whose results landed."""
+        with self.engine.begin() as conn:
+            _apply_events(conn, events)
+            return _store_results(conn, results)
 
     def finalize(self, items: Sequence[tuple[str, str, str, str]]) -> set[str]:
         """Force tasks into a final state: ``(task_id, state, code, message)``.
@@ -498,10 +522,7 @@ class Store:
                 ),
                 rows,
             )
-            touched: set[str] = set()
-            for chunk in _chunks([t for t, *_ in items], 500):
-                touched |= set(conn.execute(sa.select(tasks.c.job_id).where(tasks.c.id.in_(chunk)).distinct()).scalars())
-        return touched
+        return {job_of(t) for t, *_ in items}
 
     def job(self, job_id: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
@@ -659,13 +680,65 @@ class Store:
             return [dict(r) for r in conn.execute(q).mappings()]
 
 
+def job_of(task_id: str) -> str:
+    """The job id inside a task id (``{job_id}-{index:x}``)."""
+    return task_id.rsplit("-", 1)[0]
+
+
+def _apply_events(conn: sa.Connection, events: Sequence[TaskEvent]) -> None:
+    by_state: dict[str, list[dict[str, Any]]] = {}
+    for ev in events:
+        if ev.state in _BEFORE:
+            by_state.setdefault(ev.state, []).append({"tid": ev.task_id, "at": ev.at})
+    for state, rows in by_state.items():
+        col = tasks.c[state]
+        conn.execute(
+            tasks.update().where(tasks.c.id == bindparam("tid"), _state_in(_BEFORE[state])).values({tasks.c.state: state, col: bindparam("at")}),
+            rows,
+        )
+
+
+def _store_results(conn: sa.Connection, results: Sequence[Result]) -> set[str]:
+    rows = []
+    for r in results:
+        if r.state not in FINAL_STATES:
+            continue
+        data = None
+        if r.data:
+            try:
+                data = json.dumps(decode_value(r.data), default=str)
+            except Exception:
+                data = json.dumps({"undecodable": True})
+        rows.append({
+            "tid": r.task_id, "st": r.state, "code": r.code, "msg": r.message, "ec": r.exit_code,
+            "out": r.stdout, "err": r.stderr, "data": data, "trunc": r.truncated,
+            "started": r.started or None, "fin": r.finished or time.time(),
+        })
+    if not rows:
+        return set()
+    conn.execute(
+        tasks.update().where(tasks.c.id == bindparam("tid"), _state_in(NON_FINAL)).values(
+            state=bindparam("st"), code=bindparam("code"), message=bindparam("msg"),
+            exit_code=bindparam("ec"), stdout=bindparam("out"), stderr=bindparam("err"),
+            data=bindparam("data"), truncated=bindparam("trunc"),
+            running=sa.func.coalesce(tasks.c.running, bindparam("started")), finished=bindparam("fin"),
+        ),
+        rows,
+    )
+    return {job_of(r.task_id) for r in results if r.state in FINAL_STATES}
+
+
 def _chunks(items: list[T], size: int) -> Iterable[list[T]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
 
 
 class AsyncStore:
-    """Runs :class:`Store` methods in a worker thread, never on the event loop."""
+    """Runs :class:`Store` methods in a worker thread, never on the event loop.
+
+    Each method below is the awaitable twin of the :class:`Store` method of the
+    same name, with the same signature (``tests/center/test_store.py`` checks
+    that none is missing or different); :meth:`call` runs anything else."""
 
     def __init__(self, store: Store) -> None:
         self.sync = store
@@ -675,19 +748,132 @@ class AsyncStore:
         self.observer: Callable[[str, tuple[Any, ...], float], None] | None = None
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run any blocking ``fn(*args)`` on the store's worker thread(s)."""
         return await trio.to_thread.run_sync(partial(fn, *args, **kwargs), limiter=self._limiter)
 
-    def __getattr__(self, name: str) -> Callable[..., Any]:
-        method = getattr(self.sync, name)
+    async def _run(self, op: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        start = time.perf_counter()
+        out = await self.call(fn, *args, **kwargs)
+        if self.observer is not None:
+            self.observer(op, args, time.perf_counter() - start)
+        return out
 
-        async def call(*args: Any, **kwargs: Any) -> Any:
-            start = time.perf_counter()
-            out = await self.call(method, *args, **kwargs)
-            if self.observer is not None:
-                self.observer(name, args, time.perf_counter() - start)
-            return out
+    # -- the facade: every Store method, typed, awaited (keep in step with Store) --------------
 
-        return call
+    async def register_agent(self, identity: dict[str, Any], version: str, public_key: str = "", catalogue: str = "") -> tuple[str, bool]:
+        return await self._run("register_agent", self.sync.register_agent, identity, version, public_key, catalogue)
+
+    async def register_agents(self, enrollees: Sequence[Enrollee]) -> list[tuple[str, bool]]:
+        return await self._run("register_agents", self.sync.register_agents, enrollees)
+
+    async def add_catalogue(self, digest: str, doc: bytes) -> None:
+        return await self._run("add_catalogue", self.sync.add_catalogue, digest, doc)
+
+    async def catalogue_docs(self, digests: Iterable[str]) -> dict[str, bytes]:
+        return await self._run("catalogue_docs", self.sync.catalogue_docs, digests)
+
+    async def all_catalogue_digests(self) -> list[str]:
+        return await self._run("all_catalogue_digests", self.sync.all_catalogue_digests)
+
+    async def revoke_agent(self, agent_id: str, revoked: bool = True) -> bool:
+        return await self._run("revoke_agent", self.sync.revoke_agent, agent_id, revoked)
+
+    async def revoked_agents(self) -> list[str]:
+        return await self._run("revoked_agents", self.sync.revoked_agents)
+
+    async def select_agents(self, *, hosts: Sequence[str] = (), tags: Sequence[str] = (), idc: str = "", all_hosts: bool = False, online: bool | None = None, limit: int = 0) -> list[dict[str, Any]]:
+        return await self._run("select_agents", self.sync.select_agents, hosts=hosts, tags=tags, idc=idc, all_hosts=all_hosts, online=online, limit=limit)
+
+    async def agent_by_id(self, agent_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        return await self._run("agent_by_id", self.sync.agent_by_id, agent_ids)
+
+    async def presence_changes(self, proxy_id: str, came: Sequence[HostBeat], gone: Sequence[tuple[str, str]], present: Sequence[str] | None = None) -> None:
+        return await self._run("presence_changes", self.sync.presence_changes, proxy_id, came, gone, present)
+
+    async def presence_snapshot(self, beats: Sequence[HostBeat]) -> None:
+        return await self._run("presence_snapshot", self.sync.presence_snapshot, beats)
+
+    async def proxy_lost(self, proxy_id: str, code: str = 'E001') -> None:
+        return await self._run("proxy_lost", self.sync.proxy_lost, proxy_id, code)
+
+    async def mark_stale_agents(self, before: float) -> int:
+        return await self._run("mark_stale_agents", self.sync.mark_stale_agents, before)
+
+    async def upsert_proxy(self, proxy_id: str, **values: Any) -> None:
+        return await self._run("upsert_proxy", self.sync.upsert_proxy, proxy_id, **values)
+
+    async def revoke_proxy(self, proxy_id: str, revoked: bool = True) -> bool:
+        return await self._run("revoke_proxy", self.sync.revoke_proxy, proxy_id, revoked)
+
+    async def revoked_proxies(self) -> set[str]:
+        return await self._run("revoked_proxies", self.sync.revoked_proxies)
+
+    async def list_proxies(self, idc: str | None = None, online: bool | None = None) -> list[dict[str, Any]]:
+        return await self._run("list_proxies", self.sync.list_proxies, idc, online)
+
+    async def create_job(self, job: dict[str, Any], task_rows: list[dict[str, Any]]) -> None:
+        return await self._run("create_job", self.sync.create_job, job, task_rows)
+
+    async def mark(self, task_ids: Sequence[str], state: str, at: float, proxy_id: str | None = None) -> None:
+        return await self._run("mark", self.sync.mark, task_ids, state, at, proxy_id)
+
+    async def apply_events(self, events: Sequence[TaskEvent]) -> None:
+        return await self._run("apply_events", self.sync.apply_events, events)
+
+    async def store_results(self, results: Sequence[Result]) -> set[str]:
+        return await self._run("store_results", self.sync.store_results, results)
+
+    async def store_progress(self, events: Sequence[TaskEvent], results: Sequence[Result]) -> set[str]:
+        return await self._run("store_progress", self.sync.store_progress, events, results)
+
+    async def finalize(self, items: Sequence[tuple[str, str, str, str]]) -> set[str]:
+        return await self._run("finalize", self.sync.finalize, items)
+
+    async def job(self, job_id: str) -> dict[str, Any] | None:
+        return await self._run("job", self.sync.job, job_id)
+
+    async def job_counts(self, job_id: str) -> dict[str, int]:
+        return await self._run("job_counts", self.sync.job_counts, job_id)
+
+    async def job_counts_many(self, job_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        return await self._run("job_counts_many", self.sync.job_counts_many, job_ids)
+
+    async def finish_job_if_done(self, job_id: str) -> bool:
+        return await self._run("finish_job_if_done", self.sync.finish_job_if_done, job_id)
+
+    async def set_job_state(self, job_id: str, state: str) -> None:
+        return await self._run("set_job_state", self.sync.set_job_state, job_id, state)
+
+    async def job_tasks(self, job_id: str, *, offset: int = 0, limit: int = 0, states: Sequence[str] = ()) -> list[dict[str, Any]]:
+        return await self._run("job_tasks", self.sync.job_tasks, job_id, offset=offset, limit=limit, states=states)
+
+    async def list_jobs(self, limit: int = 50, *, accounts: Sequence[str] | None = None, also_state: str = "", state: str = "", action: str = "") -> list[dict[str, Any]]:
+        return await self._run("list_jobs", self.sync.list_jobs, limit, accounts=accounts, also_state=also_state, state=state, action=action)
+
+    async def job_hosts(self, job_id: str) -> list[dict[str, Any]]:
+        return await self._run("job_hosts", self.sync.job_hosts, job_id)
+
+    async def due_tasks(self, now: float, limit: int = 5000) -> list[dict[str, Any]]:
+        return await self._run("due_tasks", self.sync.due_tasks, now, limit)
+
+    async def undelivered_for(self, agent_ids: Sequence[str], now: float) -> list[dict[str, Any]]:
+        return await self._run("undelivered_for", self.sync.undelivered_for, agent_ids, now)
+
+    async def stuck_tasks(self, now: float, before: float, proxy_ids: Sequence[str], limit: int = 20000) -> list[dict[str, Any]]:
+        return await self._run("stuck_tasks", self.sync.stuck_tasks, now, before, proxy_ids, limit)
+
+    async def result_keys(self, task_ids: Sequence[str]) -> dict[str, str]:
+        return await self._run("result_keys", self.sync.result_keys, task_ids)
+
+    async def job_task_refs(self, job_id: str) -> list[tuple[str, str]]:
+        return await self._run("job_task_refs", self.sync.job_task_refs, job_id)
+
+    async def set_deadline(self, job_id: str, deadline: float) -> None:
+        return await self._run("set_deadline", self.sync.set_deadline, job_id, deadline)
+
+    async def running_tasks(self, job_id: str) -> list[dict[str, Any]]:
+        return await self._run("running_tasks", self.sync.running_tasks, job_id)
+
 
 
 accounts = sa.Table(

@@ -236,7 +236,7 @@ class TerminalEndpoint:
         if answer["state"] == "pending_approval":
             await center.cancel(session.job_id)
             raise StarlingError("a terminal on this host needs an approval, which a live session cannot wait for", code=ErrorCode.C011)
-        center._audit(account.key_id, "terminal.open", str(session.stream_id), {
+        center.audit.record(account.key_id, "terminal.open", str(session.stream_id), {
             "host": host["id"], "hostname": host.get("hostname") or "", "job": session.job_id, "via": via, "origin": origin,
         })
         await self._wait_ready(session)

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import io
 import os
+import uuid
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 
 import pytest
+
+#: The shared database servers of the production-store tests (each test makes its own database).
+PG_SERVER = os.environ.get("STARLING_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+MYSQL_SERVER = os.environ.get("STARLING_TEST_MYSQL", "mysql+pymysql://root@127.0.0.1:3306/test")
 
 # Agents started by tests (real processes, through `starling up` or directly)
 # share a loaded 2-core machine with other suites: under that load their
@@ -51,3 +57,35 @@ PLUGIN = Plugin("wheeltest", description="test plugin")
 @pytest.fixture
 def make_wheel() -> Callable[[str, str], bytes]:
     return _make_wheel
+
+
+@contextmanager
+def _private_database(server: str, prefix: str) -> Iterator[str]:
+    """A fresh database named ``<prefix>_<random>`` on ``server``, dropped afterwards.
+
+    Skips the test, with the reason, when the server is not reachable.
+    """
+    sa = pytest.importorskip("sqlalchemy")
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    postgres = server.startswith("postgresql")
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"CREATE DATABASE {name}"))
+    except sa.exc.OperationalError as exc:
+        admin.dispose()
+        pytest.skip(f"{'PostgreSQL' if postgres else 'MariaDB'} not reachable at {server} (contrib/testdb.sh starts it): {exc}")
+    try:
+        yield sa.engine.make_url(server).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            if postgres:  # a test may have closed it to new connections (a database outage)
+                conn.execute(sa.text(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name}{' WITH (FORCE)' if postgres else ''}"))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def private_database() -> Callable[[str, str], AbstractContextManager[str]]:
+    """``with private_database(server_url, prefix) as url:`` a database of the test's own."""
+    return _private_database

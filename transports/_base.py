@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import abc
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from importlib.metadata import entry_points
 from ssl import SSLContext
 from typing import Any, ClassVar
@@ -47,6 +47,12 @@ class Channel(abc.ABC):
     @abc.abstractmethod
     async def send(self, msg: Message) -> None:
         """Send one message; raises :class:`TransportError` subclasses."""
+
+    async def send_many(self, msgs: Sequence[Message]) -> None:
+        """Send several messages, in order; a carrier that can writes them
+        together (one write for the lot). Raises like :meth:`send`."""
+        for msg in msgs:
+            await self.send(msg)
 
     @abc.abstractmethod
     async def receive(self) -> Message:

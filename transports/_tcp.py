@@ -86,10 +86,13 @@ class TcpCarrier(Carrier):
         ssl_context: ssl.SSLContext | None = None,
         max_frame: int = DEFAULT_MAX_FRAME,
         server_hostname: str | None = None,
+        local_address: str | None = None,
     ) -> Channel:
+        """:param local_address: the source address to bind (a simulated fleet
+            spreads its connections over several 127.0.0.x sources)."""
         host, port = split_host_port(url, 8471)
         try:
-            tcp = await trio.open_tcp_stream(host, port)
+            tcp = await trio.open_tcp_stream(host, port, local_address=local_address)
         except OSError as exc:
             raise ConnectFailed(f"cannot connect to {url}: {exc}") from exc
         _tune(tcp.socket)

@@ -187,6 +187,12 @@ async def _check_ordering_large_oversized(kit: _Kit) -> None:
                 msg = await client.receive()
                 assert isinstance(msg, Ping) and msg.seq == i, msg
 
+        # 1b. a batch (send_many) arrives whole and in order, after what went before
+        await client.send_many([Ping(seq=i) for i in range(50)])
+        for i in range(50):
+            msg = await client.receive()
+            assert isinstance(msg, Ping) and msg.seq == i, msg
+
         # 2. a large message just under the limit round-trips intact
         payload = bytes(range(256)) * ((SMALL_MAX_FRAME - 1024) // 256)
         await client.send(StreamData(stream_id=1, data=payload))

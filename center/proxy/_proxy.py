@@ -400,11 +400,12 @@ class Proxy:
             claims = verify(self.center_key, hello.credential.decode(errors="replace"), hello.node_id)
             if hello.node_id in self.revoked:
                 raise CredentialError("credential revoked")
-            if claims.pubkey:
-                try:
-                    verify_hello(claims.pubkey, hello.node_id, hello.ts, hello.proof, time.time())
-                except StarlingError as exc:
-                    raise CredentialError(f"no proof of the agent's key: {exc}") from exc
+            if not claims.pubkey:
+                raise CredentialError("credential is not bound to an agent key (enroll again)")
+            try:
+                verify_hello(claims.pubkey, hello.node_id, hello.ts, hello.proof, time.time())
+            except StarlingError as exc:
+                raise CredentialError(f"no proof of the agent's key: {exc}") from exc
         except CredentialError as exc:
             log.warning("agent %s refused: %s", hello.node_id, exc, extra={"agent_id": hello.node_id, "code": ErrorCode.P005.value})
             self.metrics.error(ErrorCode.P005.value)

@@ -19,7 +19,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import trio
@@ -31,7 +31,7 @@ from plugins.files.install import InstallParams, InstallResult
 from transports import ErrorCode, JobSpec, Result, encode_value
 
 if TYPE_CHECKING:
-    from ._agent import SimAgent
+    from agent_core._session import AgentSession
 
 
 class SimChunks:
@@ -99,14 +99,14 @@ def _fail(task_id: str, code: ErrorCode, message: str, started: float, state: st
     return Result(task_id=task_id, state=state, code=code.value, message=message, started=started, finished=time.time())
 
 
-async def install(agent: SimAgent, task_id: str, job: JobSpec, scope: trio.CancelScope) -> Result:
+async def install(agent: AgentSession, task_id: str, job: JobSpec, scope: trio.CancelScope) -> Result:
     """Run one ``file.install`` task for ``agent``; returns its Result."""
     started = time.time()
     try:
         p = msgspec.msgpack.decode(bytes(job.params), type=InstallParams)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         return _fail(task_id, ErrorCode.A002, f"invalid parameters: {exc}", started)
-    fleet = agent.fleet
+    fleet: Any = agent.owner
     shared = fleet.files
     store = shared.view(agent.agent_id)
     installed = shared.installed.setdefault(agent.agent_id, set())
@@ -120,7 +120,7 @@ async def install(agent: SimAgent, task_id: str, job: JobSpec, scope: trio.Cance
         try:
             if not p.dry_run:
                 wanted = [c for e in todo for c in e.chunks]
-                stats = await gather(wanted, agent.chunk_client(), store, parallel=p.parallel)
+                stats = await gather(wanted, chunk_client(agent), store, parallel=p.parallel)
                 result.held_chunks, result.fetched_chunks = stats["held"], stats["fetched"]
                 result.fetched_bytes, result.corrupt_chunks = stats["fetched_bytes"], stats["corrupt"]
                 fleet.stats["file_bytes"] += stats["fetched_bytes"]
@@ -144,9 +144,11 @@ async def install(agent: SimAgent, task_id: str, job: JobSpec, scope: trio.Cance
     return outcome
 
 
-def new_client(agent: SimAgent) -> ChunkClient:
-    client = ChunkClient(agent.send)
-    if agent.channel is not None:
-        client.link_up()
-    return client
+def chunk_client(agent: AgentSession) -> ChunkClient:
+    """The identity's file channel, made on its first file task."""
+    if agent.chunks is None:
+        agent.chunks = ChunkClient(agent.send)
+        if agent.channel is not None:
+            agent.chunks.link_up()
+    return agent.chunks
 

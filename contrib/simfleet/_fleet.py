@@ -1,5 +1,18 @@
-"""The simulated fleet: N identities in one trio process, one journal, one
-status file.
+"""The simulated fleet: N agent sessions in one trio process, one journal,
+one status file.
+
+Every identity is a real :class:`agent_core._session.AgentSession` — the same
+class the agent runs — with its own Ed25519 key, enrolled over the real HTTPS
+endpoint with that key, proving it in ``hello`` and signing every result.
+What the fleet shares between identities is only what costs memory and
+changes nothing on the wire: the journal file (:class:`._journal.FleetJournal`,
+keyed by agent), the TLS context, the HTTP client for registration, the task
+nursery and the in-process executor (:mod:`._executor`).
+
+Keys are derived from one random seed kept in ``<state_dir>/fleet-seed``
+(``SHA-256(seed || sn)`` is the Ed25519 seed of identity ``sn``), so a
+restarted fleet has the same keys, and results journaled before a ``kill -9``
+still verify at the center.
 
 The status file (``<state_dir>/status.json``, rewritten atomically every
 second) is what tests and benchmarks read::
@@ -11,10 +24,13 @@ second) is what tests and benchmarks read::
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import logging
 import os
 import random
+import secrets
 import ssl
 import time
 from collections import Counter
@@ -23,18 +39,25 @@ from typing import Any
 
 import msgspec
 import trio
+from nacl.signing import SigningKey
 
 from agent_core._declare import catalogue_for
 from agent_core._identity import Identity
 from agent_core._register import Enrollment, RegistrationError, register
-from transports import Catalogue, ErrorCode, client_context
+from agent_core._session import AgentSession, KeySigner, SessionOwner, SessionSettings
+from transports import Catalogue, ErrorCode, Health, Result, Task, client_context, create_private
+from transports._signing import public_key_bytes, sign_result
 
-from ._agent import SOFTWARE, SimAgent
-from ._journal import FleetJournal
+from ._executor import execute
+from ._journal import AgentJournal, FleetJournal
 
 log = logging.getLogger("starling.simfleet")
 
+SOFTWARE = "starling-simfleet/0.2.0"
 RESEND_AFTER = 20.0
+#: TLS handshakes in flight per source address (the proxy refuses more than
+#: ``max_preauth_per_source``, 64 by default, before login).
+CONNECTS_PER_SOURCE = 48
 
 
 def _rss() -> int:
@@ -45,18 +68,68 @@ def _rss() -> int:
         return 0
 
 
-class SimFleet:
+def _seed(state_dir: Path) -> bytes:
+    path = state_dir / "fleet-seed"
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        seed = secrets.token_bytes(32)
+        with create_private(path).open("wb") as fh:
+            fh.write(seed)
+        return seed
+
+
+class _Poster:
+    """Registration over one pooled HTTPS client (keep-alive), instead of the
+    agent's one-connection-per-call stdlib client: N identities in one process
+    would otherwise pay N TLS handshakes and N threads."""
+
+    def __init__(self, ctx: ssl.SSLContext | None, limit: int) -> None:
+        import httpx
+
+        self._client = httpx.AsyncClient(
+            verify=ctx if ctx is not None else True, timeout=30,
+            limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
+        )
+        self._errors = (httpx.TransportError,)
+
+    async def __call__(self, url: str, body: bytes) -> tuple[int, bytes]:
+        try:
+            resp = await self._client.post(url, content=body, headers={"Content-Type": "application/json"})
+        except self._errors as exc:
+            raise OSError(str(exc)) from exc
+        return resp.status_code, resp.content
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+async def run_simulated(task: Task, session: AgentSession) -> Result:
+    """The fleet's executor: every protocol step real, the work in process."""
+    scope = await session.begin(task)
+    if task.job.action == "file.install":
+        from ._files import install
+
+        return await install(session, task.task_id, task.job, scope)
+    return await execute(task.task_id, task.job, scope)
+
+
+class SimFleet(SessionOwner):
     """N simulated agents sharing one process.
 
     :param centers: center API URLs, tried in order for registration.
     :param token: the fleet enrollment token.
     :param count: how many identities.
     :param idc: the IDC every identity reports.
-    :param state_dir: where the journal and the status file live.
+    :param state_dir: where the journal, the key seed and the status file live.
     :param ca_file: CA bundle for the center's and proxies' certificates.
     :param transport: carrier scheme to use (``tcp``, ``quic``, ``http``).
     :param prefix: identities are ``<prefix>-<i>`` (SN and hostname).
+    :param first: the index of the first identity (a fleet split over several
+        processes gives each a range).
     :param concurrency: registrations in flight at once.
+    :param sources: source addresses to bind, spread over the identities
+        (several 127.0.0.x: one address has about 28,000 ephemeral ports).
     :param verify_signatures: check each task's center signature before
         journaling it, as the agent does (costs one Ed25519 verify per task).
     """
@@ -72,7 +145,9 @@ class SimFleet:
         ca_file: str = "",
         transport: str = "tcp",
         prefix: str = "sim",
+        first: int = 0,
         concurrency: int = 16,
+        sources: list[str] | None = None,
         heartbeat: float = 10.0,
         backoff_min: float = 0.5,
         backoff_max: float = 30.0,
@@ -86,25 +161,36 @@ class SimFleet:
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.ca_file = ca_file
-        self.transport = transport
         self.prefix = prefix
-        self.heartbeat = heartbeat
+        self.first = first
+        self.sources = sources or []
         self.backoff_min = backoff_min
         self.backoff_max = backoff_max
-        self.verify_signatures = verify_signatures
-        self.clock_leeway = clock_leeway
+        self.settings = SessionSettings(
+            transport=transport, heartbeat=heartbeat, backoff_min=backoff_min, backoff_max=backoff_max,
+            verify_signatures=verify_signatures, clock_leeway=clock_leeway, software=SOFTWARE,
+            spread_heartbeats=True,
+        )
         self.journal = FleetJournal(self.state_dir / "journal.db")
-        self.ssl_context: ssl.SSLContext | None = None
-        self.agents: list[SimAgent] = []
+        self.seed = _seed(self.state_dir)
+        self.sessions: list[AgentSession] = []
         self.by_proxy: Counter[str] = Counter()
-        self.stats: Counter[str] = Counter()
+        self.statistics: Counter[str] = Counter()
         self.started = time.time()
-        self._limiter = trio.CapacityLimiter(max(1, concurrency))
-        self._pending: dict[str, list[Any]] = {}
+        self._concurrency = max(1, concurrency)
+        self._limiter = trio.CapacityLimiter(self._concurrency)
+        self._pending: dict[str, list[Task]] = {}
         self._nursery: trio.Nursery | None = None
         self._catalogue: tuple[str, Catalogue] | None = None
         self._catalogue_lock = trio.Lock()
+        self._poster: _Poster | None = None
+        self._health = Health(load1=0.05, cpus=4, mem_total=8 << 30, mem_available=6 << 30)
         self._files: Any = None
+        self._connect_slots: dict[str, trio.CapacityLimiter] = {}
+
+    @property
+    def stats(self) -> Counter[str]:
+        return self.statistics
 
     @property
     def files(self) -> Any:
@@ -126,11 +212,31 @@ class SimFleet:
             hostname=f"{self.prefix}-{i}", os="simfleet", idc=self.idc, tags=["sim", self.prefix],
         )
 
-    # -- enrollment ----------------------------------------------------------------------
+    def key(self, sn: str) -> SigningKey:
+        """Identity ``sn``'s Ed25519 key (derived from the fleet's seed)."""
+        return SigningKey(hashlib.sha256(self.seed + sn.encode()).digest())
 
-    async def enroll(self, identity: Identity, *, fresh: bool = False, retry: bool = True) -> Enrollment:
-        """Register over the real HTTPS endpoint (a few at a time); fall back
-        to the saved enrollment when no center answers, as the agent does."""
+    def new_session(self, i: int) -> AgentSession:
+        identity = self.identity(i)
+        source = self.sources[i % len(self.sources)] if self.sources else None
+        return AgentSession(
+            identity, journal=AgentJournal(self.journal, ""), executor=run_simulated,
+            signer=KeySigner(self.key(identity.sn)), owner=self, settings=self.settings, local_address=source,
+        )
+
+    # -- enrollment (SessionOwner) ---------------------------------------------------------
+
+    async def enroll_session(self, session: AgentSession, *, retry: bool) -> Enrollment:
+        """Register over the real HTTPS endpoint with the identity's key (a
+        few at a time). The first enrollment of a run may fall back to the
+        saved one when no center answers, as the agent does."""
+        fresh = session.enrollment is not None
+        enrollment = await self.enroll(session.identity, session.signer, fresh=fresh, retry=retry)
+        assert isinstance(session.journal, AgentJournal)
+        session.journal.agent = enrollment.agent_id
+        return enrollment
+
+    async def enroll(self, identity: Identity, signer: Any, *, fresh: bool = False, retry: bool = True) -> Enrollment:
         delay = self.backoff_min
         while True:
             try:
@@ -140,7 +246,8 @@ class SimFleet:
                             # The real agent's catalogue: simulated hosts declare what real ones do.
                             self._catalogue = await trio.to_thread.run_sync(catalogue_for, self.state_dir)
                     enrollment = await register(
-                        self.centers, self.token, identity, SOFTWARE, self.ssl_context, catalogue=self._catalogue
+                        self.centers, self.token, identity, SOFTWARE, self.settings.ssl_context,
+                        public_key=public_key_bytes(signer.key), catalogue=self._catalogue, post=self._poster,
                     )
             except RegistrationError as exc:
                 if exc.code in (ErrorCode.C017, ErrorCode.C019):
@@ -150,21 +257,38 @@ class SimFleet:
                     return msgspec.json.decode(cached, type=Enrollment)
                 if not retry:
                     raise
-                self.stats["registration_retries"] += 1
+                log.info("%s: registration failed (%s: %s); retrying", identity.sn, exc.code, exc)
+                self.statistics["registration_retries"] += 1
                 await trio.sleep(delay * random.uniform(0.5, 1.5))
                 delay = min(delay * 2, self.backoff_max)
                 continue
             self.journal.save_enrollment(identity.sn, enrollment.agent_id, msgspec.json.encode(enrollment))
-            self.stats["registrations"] += 1
+            self.statistics["registrations"] += 1
             return enrollment
 
-    # -- connection bookkeeping ------------------------------------------------------------
+    # -- the rest of SessionOwner ------------------------------------------------------------
 
-    def on_connect(self, proxy_id: str) -> None:
+    def health(self, session: AgentSession) -> Health:
+        h = self._health
+        h.uptime = time.time() - self.started
+        h.running = len(session.running)
+        return h
+
+    def connect_limiter(self, session: AgentSession) -> trio.CapacityLimiter:
+        """Handshakes in flight per source address stay under the proxy's
+        pre-login cap per source (64 by default): past it the proxy refuses
+        connections before TLS and the identities back off for seconds. Real
+        hosts each have their own address; a fleet on a few shares them."""
+        source = session.local_address or ""
+        limiter = self._connect_slots.get(source)
+        if limiter is None:
+            limiter = self._connect_slots[source] = trio.CapacityLimiter(CONNECTS_PER_SOURCE)
+        return limiter
+
+    def link_up(self, session: AgentSession, proxy_id: str, carrier: str) -> None:
         self.by_proxy[proxy_id] += 1
-        self.stats["connects"] += 1
 
-    def on_disconnect(self, proxy_id: str) -> None:
+    def link_down(self, session: AgentSession, proxy_id: str) -> None:
         self.by_proxy[proxy_id] -= 1
         if self.by_proxy[proxy_id] <= 0:
             del self.by_proxy[proxy_id]
@@ -173,28 +297,42 @@ class SimFleet:
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         """Run every identity until cancelled."""
-        self.ssl_context = client_context(self.ca_file or None)
+        ctx = client_context(self.ca_file or None)
+        self.settings = dataclasses.replace(self.settings, ssl_context=ctx)
+        self._poster = _Poster(ctx, self._concurrency)
+        self._recover()
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                nursery.start_soon(self._status_writer)
+                nursery.start_soon(self._housekeeping)
+                for i in range(self.first, self.first + self.count):
+                    session = self.new_session(i)
+                    self.sessions.append(session)
+                    nursery.start_soon(self._run_session, session)
+                task_status.started(self)
+        finally:
+            with trio.CancelScope(shield=True):
+                await self._poster.aclose()
+
+    def _recover(self) -> None:
+        """After a restart: tasks that were running become signed A007 results
+        (never re-run); tasks received but not started are run once enrolled."""
         interrupted, pending = self.journal.recover()
         for agent_id, res in interrupted:
             log.warning("task %s of %s was running when the fleet stopped; reported as A007", res.task_id, agent_id)
+            sn = self.journal.sn_of(agent_id)
+            if sn is not None:
+                self.journal.finish(sign_result(self.key(sn), res))
         for agent_id, task in pending:
             self._pending.setdefault(agent_id, []).append(task)
-        self.stats["interrupted"] = len(interrupted)
-        async with trio.open_nursery() as nursery:
-            self._nursery = nursery
-            nursery.start_soon(self._status_writer)
-            nursery.start_soon(self._housekeeping)
-            for i in range(self.count):
-                agent = SimAgent(self, self.identity(i))
-                self.agents.append(agent)
-                nursery.start_soon(self._run_agent, agent)
-            task_status.started(self)
+        self.statistics["interrupted"] = len(interrupted)
 
-    async def _run_agent(self, agent: SimAgent) -> None:
-        agent.enrollment = await self.enroll(agent.identity)
-        for task in self._pending.pop(agent.agent_id, []):
-            self.nursery.start_soon(agent.run_task, task)
-        await agent.run()
+    async def _run_session(self, session: AgentSession) -> None:
+        session.enrollment = await self.enroll_session(session, retry=True)
+        for task in self._pending.pop(session.agent_id, []):
+            self.nursery.start_soon(session.run_task, task)
+        await session.run(self.nursery)
 
     async def _housekeeping(self) -> None:
         """Re-send results nobody acknowledged for a while (a proxy or center
@@ -204,25 +342,22 @@ class SimFleet:
             owners = self.journal.agents_with_unacked()
             if not owners:
                 continue
-            cutoff = time.time() - RESEND_AFTER
-            for agent in self.agents:
-                if agent.agent_id in owners and agent.channel is not None:
-                    for res in self.journal.unacked(agent.agent_id, finished_before=cutoff):
-                        if await agent.send(res):
-                            self.stats["results_resent"] += 1
+            for session in self.sessions:
+                if session.agent_id in owners:
+                    self.statistics["results_resent"] += await session.resend_unacked(RESEND_AFTER)
 
     def status(self) -> dict[str, Any]:
         return {
             "pid": os.getpid(),
             "count": self.count,
-            "registered": sum(1 for a in self.agents if a.enrollment is not None),
+            "registered": sum(1 for s in self.sessions if s.enrollment is not None),
             "connected": sum(self.by_proxy.values()),
             "by_proxy": dict(self.by_proxy),
             "executions": self.journal.executions(),
             "executed_twice": len(self.journal.executed_twice()),
             "journal": self.journal.counts(),
             "rss": _rss(),
-            "stats": dict(self.stats),
+            "stats": dict(self.statistics),
             "time": time.time(),
         }
 

@@ -1,10 +1,12 @@
-"""Shared pieces of the container plugins: running the CLIs, and decoding what they print.
+"""Shared pieces of the container plugins: the Docker Engine API, the other runtimes' CLIs,
+and decoding what they answer.
 
-Not a plugin. ``docker``/``podman``/``crictl`` print human-sized numbers
-(``1.09kB``, ``9.5MiB / 3.8GiB``), percentages, Go timestamps, port maps and
-label lists inside their JSON; the parsers here turn those into numbers and
-structures, and :func:`run_cli` turns the CLIs' failures into catalogue codes
-(daemon down → A003, unknown container → A017).
+Not a plugin. Docker is asked through its Engine API on the daemon's socket
+(:func:`docker_api`: exact JSON, numbers as numbers, no CLI needed on the host);
+``podman`` and ``crictl`` through their CLIs, which print human-sized numbers
+(``1.09kB``, ``9.5MiB / 3.8GiB``), Go timestamps, port maps and label lists that
+the parsers here turn into numbers and structures. Failures become catalogue
+codes either way (daemon down → A003, unknown container → A017).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any, NoReturn
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, ProcessResult, Unavailable
+from agent_core import ActionContext, ActionError, ErrorCode, NotFound, ProcessResult, Unavailable
 
 DOCKER_SOCKET = "/var/run/docker.sock"
 CRI_SOCKETS = (
@@ -41,16 +43,6 @@ _NOT_FOUND = ("no such container", "no such object", "no such image", "not found
 #: A container or image reference: a name, an id, or repo[:tag][@digest].
 REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/@+-]{0,254}$")
 
-_UNITS = {
-    "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4, "pb": 1000**5,
-    "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4, "pib": 1024**5,
-}
-_SIZE = re.compile(r"^\s*([0-9.]+)\s*([A-Za-z]*)\s*$")
-_PORT = re.compile(
-    r"^(?:(?P<ip>\[?[0-9a-fA-F:.]*\]?):(?P<hport>\d+)(?:-(?P<hend>\d+))?->)?(?P<cport>\d+)(?:-(?P<cend>\d+))?/(?P<proto>\w+)$"
-)
-
-
 class Port(msgspec.Struct, omit_defaults=True):
     container_port: int
     protocol: str
@@ -58,15 +50,75 @@ class Port(msgspec.Struct, omit_defaults=True):
     host_port: int | None = None
 
 
-def docker_check() -> str | None:
-    """Why docker cannot work here (no daemon socket), or None. Cheap: no process is run."""
+#: The Engine API version asked for: Docker 20.10 and newer answer it (1.41).
+DOCKER_API = "v1.41"
+
+
+def docker_endpoint() -> tuple[str, str]:
+    """``("unix", socket path)`` or ``("tcp", "http://host:port")`` from ``DOCKER_HOST``."""
     host = os.environ.get("DOCKER_HOST", "")
-    if host and not host.startswith("unix://"):
-        return None  # tcp:// or ssh://: only a real call can tell
-    sock = host[len("unix://") :] if host else DOCKER_SOCKET
-    if not os.path.exists(sock):
-        return f"docker daemon socket {sock} not found (dockerd not running)"
+    if not host:
+        return "unix", DOCKER_SOCKET
+    if host.startswith("unix://"):
+        return "unix", host[len("unix://") :]
+    if host.startswith("tcp://"):
+        return "tcp", "http://" + host[len("tcp://") :]
+    return "", host
+
+
+def docker_check() -> str | None:
+    """Why docker cannot work here (no daemon socket), or None. Cheap: nothing is called."""
+    kind, where = docker_endpoint()
+    if not kind:
+        return f"DOCKER_HOST={where!r}: only unix:// and tcp:// daemons are supported"
+    if kind == "unix" and not os.path.exists(where):
+        return f"docker daemon socket {where} not found (dockerd not running)"
     return None
+
+
+async def docker_api(path: str, params: dict[str, Any] | None = None, *, raw: bool = False) -> Any:
+    """GET ``path`` of the Engine API (``/containers/json``) and return its JSON (bytes if ``raw``).
+
+    A daemon that is not there is A003, an unknown container or image A017, a refusal
+    A016; any other error answer A008 with the daemon's own message.
+    """
+    import httpx  # the agent's HTTP client; loaded with the first docker action
+
+    kind, where = docker_endpoint()
+    if not kind:
+        raise Unavailable(f"DOCKER_HOST={where!r}: only unix:// and tcp:// daemons are supported")
+    transport = httpx.AsyncHTTPTransport(uds=where) if kind == "unix" else None
+    base = "http://docker" if kind == "unix" else where
+    query = {k: v for k, v in (params or {}).items() if v is not None}
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url=base, timeout=60) as client:
+            resp = await client.get(f"/{DOCKER_API}{path}", params=query)
+    except httpx.TransportError as exc:
+        raise Unavailable(f"docker daemon at {where} not reachable: {exc or type(exc).__name__}") from exc
+    if resp.status_code >= 400:
+        try:
+            message = resp.json().get("message", "")
+        except ValueError:
+            message = resp.text[:300]
+        message = f"docker: {message or resp.reason_phrase}"
+        if resp.status_code == 404:
+            raise NotFound(message)
+        if resp.status_code in (401, 403):
+            raise ActionError(message, code=ErrorCode.A016)
+        raise ActionError(f"{message} (HTTP {resp.status_code})", code=ErrorCode.A008)
+    return resp.content if raw else resp.json()
+
+
+def docker_filters(filters: dict[str, list[str]]) -> str | None:
+    """The Engine API's ``filters`` query value (a JSON object of lists), or None."""
+    return json.dumps(filters, sort_keys=True) if filters else None
+
+
+def epoch(value: int | float | str | None) -> float | None:
+    """The Engine API's times: unix seconds (lists) or RFC 3339 (documents)."""
+    if isinstance(value, (int, float)):
+        return float(value) if value > 0 else None
+    return parse_time(value)
 
 
 def cri_check() -> str | None:
@@ -106,41 +158,6 @@ def raise_for(argv: list[str], res: ProcessResult) -> NoReturn:
     raise ActionError(f"{' '.join(argv[:3])} exited {res.exit_code}: {last}", code=ErrorCode.A008, data=res)
 
 
-def json_lines(text: str) -> list[dict[str, Any]]:
-    """``--format '{{json .}}'`` output: one JSON object per line."""
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
-
-
-def parse_size(text: str | None) -> int | None:
-    """``1.09kB``, ``187MB``, ``9.5MiB``, ``0B`` → bytes (SI and binary units)."""
-    if not text:
-        return None
-    m = _SIZE.match(text)
-    if not m:
-        return None
-    unit = (m.group(2) or "b").lower()
-    if unit not in _UNITS:
-        return None
-    return int(float(m.group(1)) * _UNITS[unit])
-
-
-def parse_pair(text: str | None) -> tuple[int | None, int | None]:
-    """``12.3MB / 4.1kB`` → the two sizes in bytes."""
-    if not text or "/" not in text:
-        return None, None
-    a, _, b = text.partition("/")
-    return parse_size(a), parse_size(b)
-
-
-def parse_percent(text: str | None) -> float | None:
-    if not text:
-        return None
-    try:
-        return float(text.strip().rstrip("%"))
-    except ValueError:
-        return None  # "--" for a stopped container
-
-
 def parse_time(text: str | None) -> float | None:
     """Docker's ``2024-01-15 10:20:30 +0000 UTC`` and RFC 3339 (nanoseconds too) → epoch."""
     if not text:
@@ -158,43 +175,3 @@ def parse_time(text: str | None) -> float | None:
     if stamp.year < 1971:
         return None  # Go's zero time, "0001-01-01T00:00:00Z": never happened
     return stamp.timestamp()
-
-
-def parse_ports(text: str | None) -> list[Port]:
-    """``0.0.0.0:8080->80/tcp, :::8080->80/tcp, 443/tcp`` → one :class:`Port` per mapping."""
-    out: list[Port] = []
-    for part in (text or "").split(","):
-        m = _PORT.match(part.strip())
-        if not m:
-            continue
-        cstart = int(m.group("cport"))
-        count = int(m.group("cend") or cstart) - cstart + 1
-        hstart = int(m.group("hport")) if m.group("hport") else None
-        for i in range(min(count, 1024)):
-            out.append(
-                Port(
-                    container_port=cstart + i,
-                    protocol=m.group("proto"),
-                    host_ip=(m.group("ip") or "").strip("[]"),
-                    host_port=hstart + i if hstart is not None else None,
-                )
-            )
-    return out
-
-
-def parse_labels(text: str | None) -> dict[str, str]:
-    """``a=b,com.example.x=y`` → dict (docker's ``.Labels`` in ``--format`` output)."""
-    out: dict[str, str] = {}
-    for part in (text or "").split(","):
-        key, sep, value = part.partition("=")
-        if sep and key.strip():
-            out[key.strip()] = value
-        elif out and part:
-            # A value that itself contained a comma: glue it back to the previous label.
-            last = next(reversed(out))
-            out[last] += "," + part
-    return out
-
-
-def split_list(text: str | None) -> list[str]:
-    return [x.strip() for x in (text or "").split(",") if x.strip()]

@@ -1,25 +1,26 @@
 """List Docker images with sizes, tags, digests and how much space they take (``docker images``).
 
-``docker.images`` runs ``docker images --no-trunc --digests --format
-'{{json .}}'`` and returns each image's id, repository, tag, digest, creation
-time and size in bytes, plus the total size of the distinct images and the
-dangling (untagged) ones — what ``docker image prune`` would free. Filters:
-``dangling``, a ``reference`` pattern, and intermediate layers with ``all``.
-Needs the docker CLI and a running daemon; otherwise A003. It only reads.
+``docker.images`` asks the Docker Engine API (``GET /images/json``) and
+returns each image's id, repository, tag, digest, creation time and size in
+bytes (one row per tag, as ``docker images`` shows them), plus the total size
+of the distinct images and the dangling (untagged) ones — what ``docker image
+prune`` would free. Filters: ``dangling``, a ``reference`` pattern, and
+intermediate layers with ``all``. Needs a running daemon (no docker CLI);
+otherwise A003. It only reads.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action
-from plugins.files._common import bad
+from agent_core import ActionContext, InvalidParams, Plugin, Risk, action
 
-from ._common import docker_check, json_lines, parse_size, parse_time, run_cli
+from ._common import docker_api, docker_check, docker_filters, epoch
 
-PLUGIN = Plugin("docker.images", description=__doc__.splitlines()[0], domain="containers", requires=["docker"], check=docker_check)
+PLUGIN = Plugin("docker.images", description=__doc__.splitlines()[0], domain="containers", check=docker_check)
 
 # An image reference pattern as docker's "reference" filter takes it (globs allowed).
 _REFERENCE = re.compile(r"^[A-Za-z0-9*?][A-Za-z0-9_.:/@*?+-]{0,254}$")
@@ -49,26 +50,33 @@ class ImagesReport(msgspec.Struct):
     dangling_size: int
 
 
-def _none(value: str | None) -> str:
-    return "" if value in (None, "<none>", "N/A") else str(value)
+def _split_tag(ref: str) -> tuple[str, str]:
+    """``registry:5000/app:1.2`` -> (``registry:5000/app``, ``1.2``); ``<none>`` -> empty."""
+    repo, sep, tag = ref.rpartition(":")
+    if not sep or "/" in tag:
+        repo, tag = ref, ""
+    return ("" if repo == "<none>" else repo), ("" if tag == "<none>" else tag)
 
 
-def parse_images(text: str) -> ImagesReport:
-    """Lines of ``docker images --format '{{json .}}'`` as a report."""
+def parse_images(rows: list[dict[str, Any]]) -> ImagesReport:
+    """``GET /images/json`` as a report: one row per tag, totals over distinct images."""
     images = []
-    for row in json_lines(text):
+    for row in rows:
+        digests = {d.partition("@")[0]: d.partition("@")[2] for d in row.get("RepoDigests") or []}
         used = row.get("Containers")
-        images.append(
-            Image(
-                id=row.get("ID", ""),
-                repository=_none(row.get("Repository")),
-                tag=_none(row.get("Tag")),
-                size=parse_size(row.get("Size") or row.get("VirtualSize")),
-                created=parse_time(row.get("CreatedAt")),
-                digest=_none(row.get("Digest")),
-                containers=int(str(used)) if str(used).isdigit() else None,
+        for ref in row.get("RepoTags") or ["<none>:<none>"]:
+            repo, tag = _split_tag(ref)
+            images.append(
+                Image(
+                    id=row.get("Id", ""),
+                    repository=repo,
+                    tag=tag,
+                    size=row.get("Size"),
+                    created=epoch(row.get("Created")),
+                    digest=digests.get(repo, ""),
+                    containers=used if isinstance(used, int) and used >= 0 else None,
+                )
             )
-        )
     # One image id can be listed under several tags: count its bytes once.
     unique = {i.id: i.size or 0 for i in images}
     dangling = {i.id: i.size or 0 for i in images if not i.repository and not i.tag}
@@ -84,13 +92,12 @@ def parse_images(text: str) -> ImagesReport:
 @action("docker.images", risk=Risk.READ, timeout=60)
 async def images(ctx: ActionContext, p: ImagesParams) -> ImagesReport:
     """Images with id, repository, tag, digest, size and creation time; totals and dangling."""
-    argv = ["docker", "images", "--no-trunc", "--digests", "--format", "{{json .}}"]
-    if p.all:
-        argv.append("--all")
+    filters: dict[str, list[str]] = {}
     if p.dangling is not None:
-        argv += ["--filter", f"dangling={'true' if p.dangling else 'false'}"]
+        filters["dangling"] = ["true" if p.dangling else "false"]
     if p.reference:
         if not _REFERENCE.match(p.reference):
-            raise bad(f"reference: {p.reference!r} is not an image pattern like 'nginx' or 'registry/*:1.*'")
-        argv += ["--filter", f"reference={p.reference}"]
-    return parse_images(await run_cli(ctx, argv))
+            raise InvalidParams(f"reference: {p.reference!r} is not an image pattern like 'nginx' or 'registry/*:1.*'")
+        filters["reference"] = [p.reference]
+    query = {"all": "1" if p.all else None, "digests": "1", "filters": docker_filters(filters)}
+    return parse_images(await docker_api("/images/json", query))

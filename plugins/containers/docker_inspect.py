@@ -1,14 +1,15 @@
 """Inspect a Docker container or image: state, health, restarts, mounts, networks, env (masked).
 
-``docker.inspect`` runs ``docker inspect`` on one container or image and
-condenses the large JSON into what an operator looks for: for a container its
+``docker.inspect`` reads one container's or image's document from the Docker
+Engine API (``GET /containers/{id}/json``, ``GET /images/{name}/json``, what
+``docker inspect`` prints) and condenses it into what an operator looks for: for a container its
 state (running, exit code, OOM-killed, started/finished, pid), health and
 last probe output, restart count and policy, command, image, mounts,
 published ports, networks with IP addresses, resource limits and labels; for
 an image its tags, digests, size, platform, entrypoint, exposed ports and
 layers. Environment variables are shown with secrets masked. ``raw`` adds
-the full document (environment masked too). Needs the docker CLI and a
-running daemon; otherwise A003. It only reads.
+the full document (environment masked too). Needs a running daemon (no
+docker CLI); otherwise A003. It only reads.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ import msgspec
 from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 from plugins._secrets import redact_env
 
-from ._common import check_ref, docker_check, parse_time, run_cli
+from ._common import check_ref, docker_api, docker_check, parse_time
 
-PLUGIN = Plugin("docker.inspect", description=__doc__.splitlines()[0], domain="containers", requires=["docker"], check=docker_check)
+PLUGIN = Plugin("docker.inspect", description=__doc__.splitlines()[0], domain="containers", check=docker_check)
 
 
 class InspectParams(msgspec.Struct, forbid_unknown_fields=True):
@@ -191,16 +192,16 @@ def summarize_image(doc: dict[str, Any], raw: bool = False) -> ImageInfo:
     )
 
 
-def parse_inspect(text: str, kind: str, raw: bool = False) -> ContainerInfo | ImageInfo:
-    docs = json.loads(text or "[]")
-    if not docs:
-        raise ActionError("docker inspect returned nothing", code=ErrorCode.A017)
-    return summarize_container(docs[0], raw) if kind == "container" else summarize_image(docs[0], raw)
+def parse_inspect(doc: dict[str, Any], kind: str, raw: bool = False) -> ContainerInfo | ImageInfo:
+    """A container's or image's Engine API document, condensed."""
+    if not doc:
+        raise ActionError("docker returned an empty document", code=ErrorCode.A017)
+    return summarize_container(doc, raw) if kind == "container" else summarize_image(doc, raw)
 
 
 @action("docker.inspect", risk=Risk.READ, timeout=60)
 async def inspect(ctx: ActionContext, p: InspectParams) -> ContainerInfo | ImageInfo:
     """The essentials of one container or image, secrets in its environment masked."""
     target = check_ref(p.target, "target")
-    out = await run_cli(ctx, ["docker", "inspect", "--type", p.type, target])
-    return parse_inspect(out, p.type, p.raw)
+    where = "containers" if p.type == "container" else "images"
+    return parse_inspect(await docker_api(f"/{where}/{target}/json"), p.type, p.raw)

@@ -1,36 +1,26 @@
 """List Docker containers with state, health, ports, labels and networks (``docker ps``).
 
-``docker.ps`` runs ``docker ps --no-trunc --format '{{json .}}'`` (all
-containers with ``all``, server-side ``filters`` such as
-``{"status": "exited"}`` or ``{"label": "app=web"}``) and turns each line into
-typed fields: full id, names, image, command, creation time, state, status
-text, health, published ports, labels, networks and mounts, plus sizes with
-``size``. Needs the docker CLI and a running daemon; otherwise A003. It only
+``docker.ps`` asks the Docker Engine API (``GET /containers/json`` on the
+daemon's socket) for the running containers (all with ``all``; server-side
+``filters`` such as ``{"status": "exited"}`` or ``{"label": "app=web"}``) and
+returns typed fields: full id, names, image, command, creation time, state,
+status text, health, published ports, labels, networks and mounts, plus sizes
+with ``size``. Needs a running daemon (no docker CLI); otherwise A003. It only
 reads.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action
-from plugins.files._common import bad
+from agent_core import ActionContext, InvalidParams, Plugin, Risk, action
 
-from ._common import (
-    Port,
-    docker_check,
-    json_lines,
-    parse_labels,
-    parse_ports,
-    parse_size,
-    parse_time,
-    run_cli,
-    split_list,
-)
+from ._common import Port, docker_api, docker_check, docker_filters, epoch
 
-PLUGIN = Plugin("docker.ps", description=__doc__.splitlines()[0], domain="containers", requires=["docker"], check=docker_check)
+PLUGIN = Plugin("docker.ps", description=__doc__.splitlines()[0], domain="containers", check=docker_check)
 
 FILTERS = {"id", "name", "label", "status", "ancestor", "health", "network", "volume", "publish", "expose", "exited", "before", "since"}
 _HEALTH = re.compile(r"\((healthy|unhealthy|health: starting)\)")
@@ -59,54 +49,61 @@ class Container(msgspec.Struct, omit_defaults=True):
     size_root_fs: int | None = None
 
 
-def parse_ps(text: str) -> list[Container]:
-    """Lines of ``docker ps --format '{{json .}}'`` as containers."""
+def _ports(items: list[dict[str, Any]] | None) -> list[Port]:
+    out = [
+        Port(
+            container_port=int(p.get("PrivatePort") or 0),
+            protocol=p.get("Type", "tcp"),
+            host_ip=p.get("IP", ""),
+            host_port=p.get("PublicPort"),
+        )
+        for p in items or []
+    ]
+    return sorted(out, key=lambda p: (p.container_port, p.protocol, p.host_ip, p.host_port or 0))
+
+
+def parse_ps(rows: list[dict[str, Any]]) -> list[Container]:
+    """``GET /containers/json`` as containers."""
     out = []
-    for row in json_lines(text):
+    for row in rows:
         status = row.get("Status", "")
         health = _HEALTH.search(status)
-        rw = root = None
-        size = row.get("Size") or ""
-        if size and size not in ("0B", "N/A"):
-            # "1.09kB (virtual 187MB)": the writable layer, then the whole filesystem.
-            m = re.match(r"^(\S+)(?: \(virtual (\S+)\))?", size)
-            if m:
-                rw, root = parse_size(m.group(1)), parse_size(m.group(2))
+        networks = ((row.get("NetworkSettings") or {}).get("Networks")) or {}
         out.append(
             Container(
-                id=row.get("ID", ""),
-                names=split_list(row.get("Names")),
+                id=row.get("Id", ""),
+                names=[n.lstrip("/") for n in row.get("Names") or []],
                 image=row.get("Image", ""),
-                command=str(row.get("Command", "")).strip('"'),
+                command=row.get("Command", ""),
                 state=row.get("State", ""),
                 status=status,
-                created=parse_time(row.get("CreatedAt")),
+                created=epoch(row.get("Created")),
                 health=health.group(1).replace("health: ", "") if health else "",
-                ports=parse_ports(row.get("Ports")),
-                labels=parse_labels(row.get("Labels")),
-                networks=split_list(row.get("Networks")),
-                mounts=split_list(row.get("Mounts")),
-                size_rw=rw,
-                size_root_fs=root,
+                ports=_ports(row.get("Ports")),
+                labels=row.get("Labels") or {},
+                networks=sorted(networks),
+                mounts=[m.get("Name") or m.get("Source", "") for m in row.get("Mounts") or []],
+                # The daemon leaves SizeRw out when the writable layer is empty.
+                size_rw=row.get("SizeRw", 0 if "SizeRootFs" in row else None),
+                size_root_fs=row.get("SizeRootFs"),
             )
         )
     return out
 
 
-def build_argv(p: PsParams) -> list[str]:
-    argv = ["docker", "ps", "--no-trunc", "--format", "{{json .}}"]
-    if p.all:
-        argv.append("--all")
-    if p.size:
-        argv.append("--size")
-    for key, value in sorted(p.filters.items()):
+def build_query(p: PsParams) -> dict[str, Any]:
+    """The query of ``GET /containers/json`` for these params."""
+    for key in p.filters:
         if key not in FILTERS:
-            raise bad(f"filters: unknown filter {key!r}; one of {', '.join(sorted(FILTERS))}")
-        argv += ["--filter", f"{key}={value}"]
-    return argv
+            raise InvalidParams(f"filters: unknown filter {key!r}; one of {', '.join(sorted(FILTERS))}")
+    return {
+        "all": "1" if p.all else None,
+        "size": "1" if p.size else None,
+        "filters": docker_filters({k: [v] for k, v in sorted(p.filters.items())}),
+    }
 
 
 @action("docker.ps", risk=Risk.READ, timeout=60)
 async def ps(ctx: ActionContext, p: PsParams) -> list[Container]:
     """Containers (running, or all) with state, health, ports, labels and networks."""
-    return parse_ps(await run_cli(ctx, build_argv(p)))
+    return parse_ps(await docker_api("/containers/json", build_query(p)))

@@ -43,4 +43,4 @@ def row(state="running", online=True, code="", health=None, seen_ago=1.0):
 )
 def test_classify_overdue(center, r, expected):
     now = time.time()
-    assert center.classify_overdue(r | {"last_seen": now - r["seen_ago"]}, now)[2] == expected
+    assert center.sweeper.classify_overdue(r | {"last_seen": now - r["seen_ago"]}, now)[2] == expected

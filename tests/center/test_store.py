@@ -8,7 +8,8 @@ import time
 import pytest
 
 from center import Store
-from transports import AgentState, Health, Result, TaskEvent
+from center._store import Enrollee, HostBeat
+from transports import Result, TaskEvent
 
 
 @pytest.fixture
@@ -58,22 +59,58 @@ def test_selection_by_host_tag_idc(store):
     assert store.select_agents() == []
 
 
-def test_presence_online_offline_and_full(store):
+def test_presence_changes_and_snapshots(store):
     ids = _agents(store, 3)
     now = time.time()
-    came = store.apply_presence("p1", [AgentState(agent_id=a, online=True, at=now, health=Health(load1=0.5, cpus=2)) for a in ids])
-    assert sorted(came) == sorted(ids)
-    assert store.apply_presence("p1", [AgentState(agent_id=ids[0], online=True, at=now)]) == []
-    # another proxy cannot take an agent offline that p1 holds
-    store.apply_presence("p2", [AgentState(agent_id=ids[0], online=False, at=now, code="E001")])
-    assert store.select_agents(hosts=[ids[0]])[0]["online"]
-    # a full report from p1 that lacks ids[2] takes it offline
-    store.apply_presence("p1", [AgentState(agent_id=a, online=True, at=now) for a in ids[:2]], full=True)
+    store.presence_changes("p1", [HostBeat(a, "p1", now, "tcp", '{"load1": 0.5, "cpus": 2}') for a in ids], [])
     rows = {r["id"]: r for r in store.select_agents(all_hosts=True)}
-    assert not rows[ids[2]]["online"] and rows[ids[2]]["code"] == "E001"
-    assert rows[ids[1]]["health"]["load1"] == 0.5
+    assert all(r["online"] and r["proxy_id"] == "p1" and r["carrier"] == "tcp" for r in rows.values())
+    # another proxy cannot take an agent offline that p1 holds
+    store.presence_changes("p2", [], [(ids[0], "E001")])
+    assert store.select_agents(hosts=[ids[0]])[0]["online"]
+    # a bare beat keeps the health a heartbeat carried; a snapshot lands only on the holder's row
+    store.presence_snapshot([HostBeat(ids[1], "p1", now + 5), HostBeat(ids[0], "p9", now + 9)])
+    rows = {r["id"]: r for r in store.select_agents(all_hosts=True)}
+    assert rows[ids[1]]["last_seen"] == now + 5 and rows[ids[1]]["health"]["load1"] == 0.5
+    assert rows[ids[0]]["last_seen"] == now and rows[ids[0]]["proxy_id"] == "p1"
+    # a full report from p1 that lacks ids[2] takes it offline
+    store.presence_changes("p1", [], [], present=ids[:2])
+    rows = {r["id"]: r for r in store.select_agents(all_hosts=True)}
+    assert not rows[ids[2]]["online"] and rows[ids[2]]["code"] == "E001" and rows[ids[1]]["online"]
+    # a snapshot older than the news does not revive a host its proxy reported gone;
+    # one the sweeper found stale (E005) while it beat is online again
+    store.presence_snapshot([HostBeat(ids[2], "p1", now + 6)])
+    assert not store.select_agents(hosts=[ids[2]])[0]["online"]
+    store.mark_stale_agents(now + 5.5)
+    assert {r["id"]: r["code"] for r in store.select_agents(all_hosts=True) if not r["online"]} == {ids[0]: "E005", ids[1]: "E005", ids[2]: "E001"}
+    store.presence_snapshot([HostBeat(ids[1], "p1", now + 7)])
+    assert store.select_agents(hosts=[ids[1]])[0]["online"]
     store.proxy_lost("p1")
     assert not any(r["online"] for r in store.select_agents(all_hosts=True))
+
+
+def test_registration_batch_is_one_upsert(store):
+    ids = _agents(store, 2)
+    store.revoke_agent(ids[1])
+    batch = [Enrollee(sn="sn-0", hostname="renamed"), Enrollee(sn="sn-1"), Enrollee(sn="new-a", tags=("b", "a")), Enrollee(sn="new-a", ip="10.9.9.9")]
+    got = store.register_agents(batch)
+    assert got[0] == (ids[0], False) and got[1] == (ids[1], True)
+    assert got[2] == got[3] and got[2][0] not in ids and got[2][1] is False
+    rows = {r["sn"]: r for r in store.select_agents(all_hosts=True)}
+    assert rows["sn-0"]["hostname"] == "renamed" and rows["new-a"]["ip"] == "10.9.9.9" and len(rows) == 3
+    # a second batch finds them again (by SN), and an empty batch is nothing
+    assert store.register_agents([Enrollee(sn="new-a")]) == [got[2]] and store.register_agents([]) == []
+
+
+def test_progress_of_many_batches_is_one_transaction(store):
+    ids = _agents(store, 4)
+    tids = _job(store, ids)
+    now = time.time()
+    events = [TaskEvent(t, "running", now) for t in tids]
+    results = [Result(task_id=t, state="succeeded", exit_code=0, finished=now) for t in tids[:2]]
+    assert store.store_progress(events, results) == {"j1"}
+    assert store.job_counts("j1") == {"succeeded": 2, "running": 2}
+    assert store.store_progress([], []) == set()
 
 
 def test_transitions_only_move_forward_and_results_store_once(store):
@@ -113,10 +150,28 @@ def test_due_and_stuck_tasks(store):
     tids = _job(store, ids, deadline=now - 1)
     due = {r["id"] for r in store.due_tasks(now)}
     assert due == set(tids)
-    store.apply_presence("p1", [AgentState(agent_id=a, online=True, at=now) for a in ids])
+    store.presence_changes("p1", [HostBeat(a, "p1", now) for a in ids], [])
     tids2 = _job(store, ids, job_id="j2", deadline=now + 60)
     assert {r["id"] for r in store.stuck_tasks(now, now + 1, ["p1"])} == set(tids2)
     assert store.stuck_tasks(now, now + 1, ["p9"]) == []
     store.mark(tids2, "dispatched", now + 5, "p1")
     assert store.stuck_tasks(now, now + 1, ["p1"]) == []
     assert {r["id"] for r in store.undelivered_for(ids, now)} == set(tids2)
+
+
+def test_the_async_facade_mirrors_every_store_method():
+    """AsyncStore is explicit (typed, no __getattr__): each public Store method
+    has an awaitable twin with the same parameters."""
+    import inspect
+
+    from center._store import AsyncStore
+
+    skip = {"create_all", "migrate", "drop_all"}
+    public = {n for n, f in inspect.getmembers(Store, inspect.isfunction) if not n.startswith("_") and n not in skip}
+    twins = {n for n, f in inspect.getmembers(AsyncStore, inspect.iscoroutinefunction) if not n.startswith("_")} - {"call"}
+    assert public == twins
+    for name in public:
+        sync_params = list(inspect.signature(getattr(Store, name)).parameters.values())
+        async_params = list(inspect.signature(getattr(AsyncStore, name)).parameters.values())
+        assert [(p.name, p.kind, p.default) for p in sync_params] == [(p.name, p.kind, p.default) for p in async_params], name
+    assert not hasattr(AsyncStore, "__getattr__")

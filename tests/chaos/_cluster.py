@@ -34,7 +34,7 @@ class Cluster:
     """Processes of one test cluster, each known by a name (``center``,
     ``proxy-1``, ``agent-1``, ``simfleet``) and killed only by its PID."""
 
-    def __init__(self, root: Path, *, proxies: int = 1) -> None:
+    def __init__(self, root: Path, *, proxies: int = 1, heartbeat: float = HEARTBEAT, db: str = "", capacity: int = 0, proxy_workers: int = 1) -> None:
         self.root = root
         self.logs = root / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -54,16 +54,17 @@ class Cluster:
             "api": self.api, "proxy_listen": self.link, "state_dir": str(root / "center"),
             "enroll_token": self.enroll_token, "proxy_token": self.proxy_token,
             "cert_file": str(pki / "center.pem"), "key_file": str(pki / "center.key"), "ca_file": str(self.ca),
-            "admin_key_id": self.key_id, "admin_secret": self.secret, "heartbeat": HEARTBEAT,
-            "log_file": str(self.logs / "center.log"),
+            "admin_key_id": self.key_id, "admin_secret": self.secret, "heartbeat": heartbeat,
+            "log_file": str(self.logs / "center.log"), **({"db": db} if db else {}),
         })
         self.proxy_ids = [f"proxy-{i}" for i in range(1, proxies + 1)]
         for pid in self.proxy_ids:
             _write_toml(root / f"{pid}.toml", "proxy", {
                 "proxy_id": pid, "idc": "chaos", "centers": [self.link], "proxy_token": proxy_token(self.proxy_token, pid),
                 "listen": [f"tcp://127.0.0.1:{_free_port()}"], "cert_file": str(self.pcert),
-                "key_file": str(self.pkey), "ca_file": str(self.ca), "heartbeat": HEARTBEAT,
-                "log_file": str(self.logs / f"{pid}.log"),
+                "key_file": str(self.pkey), "ca_file": str(self.ca), "heartbeat": heartbeat,
+                "log_file": str(self.logs / f"{pid}.log"), **({"capacity": capacity} if capacity else {}),
+                **({"workers": proxy_workers} if proxy_workers > 1 else {}),
             })
         self.client = Client(self.api, self.key_id, self.secret, str(self.ca), timeout=30)
         self.agent_names: list[str] = []
@@ -140,11 +141,12 @@ class Cluster:
         self.agent_names.append(name)
         return name
 
-    def start_simfleet(self, count: int, prefix: str = "sim") -> None:
+    def start_simfleet(self, count: int, prefix: str = "sim", *, procs: int = 1, sources: list[str] | None = None, concurrency: int = 16) -> None:
         self.argv["simfleet"] = [
             PY, "-m", "contrib.simfleet._cli", "--center", self.api, "--ca", str(self.ca),
             f"--token={self.enroll_token}", "--count", str(count), "--idc", "chaos",
-            "--state-dir", str(self.root / "simfleet"), "--prefix", prefix,
+            "--state-dir", str(self.root / "simfleet"), "--prefix", prefix, "--procs", str(procs),
+            "--concurrency", str(concurrency), *[a for s in sources or [] for a in ("--source", s)],
             "--backoff-min", "0.5", "--backoff-max", "5", "--log-file", str(self.logs / "simfleet.log"),
         ]
         self._start("simfleet")

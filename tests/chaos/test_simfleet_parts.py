@@ -6,6 +6,7 @@ from pathlib import Path
 
 import msgspec
 import trio
+import trio.lowlevel
 
 from contrib.simfleet import FleetJournal, interpret
 from contrib.simfleet._executor import execute
@@ -64,3 +65,26 @@ def test_journal_never_runs_twice_and_recovers(tmp_path: Path) -> None:
     assert j.executions() == 2 and j.executed_twice() == []
     j.start("h1", "t1")  # what a bug would do: the table shows it
     assert j.executed_twice() == [("t1", 2)]
+
+
+async def test_journal_group_commit(tmp_path: Path) -> None:
+    """Inside trio, a burst of writes shares one commit; flush() (called before
+    any message leaves) makes them durable; reads see them before the commit."""
+    import sqlite3
+
+    j = FleetJournal(tmp_path / "j.db")
+    other = sqlite3.connect(str(tmp_path / "j.db"))  # what a restarted process would find
+    for i in range(100):
+        assert j.receive("h1", _task(f"g{i}"))[0] is True
+    assert j.receive("h1", _task("g7")) == (False, "received", None)  # seen before the commit
+    assert other.execute("SELECT count(*) FROM tasks").fetchone()[0] == 0
+    j.flush()
+    assert other.execute("SELECT count(*) FROM tasks").fetchone()[0] == 100
+    assert j.commits == 1
+    j.start("h1", "g1")
+    await trio.lowlevel.checkpoint()  # the next scheduler pass commits on its own
+    await trio.lowlevel.checkpoint()
+    assert other.execute("SELECT count(*) FROM executions").fetchone()[0] == 1
+    assert j.commits == 2
+    other.close()
+    j.close()

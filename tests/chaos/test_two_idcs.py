@@ -13,13 +13,11 @@ import sqlite3
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
 from center.cli._client import ApiError, Client
 from center._credentials import proxy_token
@@ -143,18 +141,9 @@ class TwoIdcs:
 
 
 @pytest.fixture
-def pg_url() -> Iterator[str]:
-    name = f"starling_2idc_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(PG, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"CREATE DATABASE {name}"))
-    except sa.exc.OperationalError as exc:
-        pytest.skip(f"PostgreSQL not reachable at {PG}: {exc}")
-    yield sa.engine.make_url(PG).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-    admin.dispose()
+def pg_url(private_database) -> Iterator[str]:
+    with private_database(PG, "starling_2idc") as url:
+        yield url
 
 
 def _check_job(c: TwoIdcs, job_id: str) -> dict[str, Any]:

@@ -9,11 +9,9 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from center import Client
 from center._credentials import proxy_token
@@ -28,21 +26,10 @@ AGENTS = 3
 
 
 @pytest.fixture(params=["postgresql", "mariadb"])
-def db_url(request):
+def db_url(request, private_database):
     """A private database on the shared server, dropped afterwards."""
-    server = PG if request.param == "postgresql" else MY
-    name = f"starling_aa_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"CREATE DATABASE {name}"))
-    except sa.exc.OperationalError as exc:
-        pytest.skip(f"{request.param} not reachable: {exc}")
-    yield sa.engine.make_url(server).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        force = " WITH (FORCE)" if request.param == "postgresql" else ""
-        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name}{force}"))
-    admin.dispose()
+    with private_database(PG if request.param == "postgresql" else MY, "starling_aa") as url:
+        yield url
 
 
 def _spawn(argv: list[str], log: Path) -> subprocess.Popen:

@@ -56,6 +56,9 @@ class Deployment:
         self.api_port, self.link_port, self.proxy_port = _port(), _port(), _port()
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("STARLING_")}
         self.env["COLUMNS"] = "200"
+        # Only the page's settings, except the agent's load throttle: on a test machine busy with
+        # other suites it would rightly defer the page's `uptime` (A013), which is not under test.
+        self.env["STARLING_AGENT_MAX_CPU_PRESSURE"] = self.env["STARLING_AGENT_MAX_LOAD_PER_CPU"] = "0"
 
     def cli(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         words = [a for a in args if not a.startswith("-")][:2]
@@ -99,21 +102,9 @@ class Deployment:
 
 
 @pytest.fixture(scope="module")
-def database() -> Iterator[str]:
-    sa = pytest.importorskip("sqlalchemy")
-    name = f"starling_deploy_{uuid.uuid4().hex[:8]}"
-    try:
-        admin = sa.create_engine(PG, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"CREATE DATABASE {name}"))
-    except sa.exc.OperationalError as exc:
-        pytest.skip(f"PostgreSQL is not reachable at {PG} (contrib/testdb.sh starts it): {exc}")
-    try:
-        yield sa.engine.make_url(PG).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        admin.dispose()
+def database(private_database) -> Iterator[str]:
+    with private_database(PG, "starling_deploy") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ import ssl
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -79,19 +78,9 @@ def _value(samples: dict[Any, float], name: str, **labels: str) -> float:
 
 
 @pytest.fixture
-def pg_db() -> Iterator[tuple[str, str]]:
-    name = f"starling_ops_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(PG, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"CREATE DATABASE {name}"))
-    except sa.exc.OperationalError as exc:
-        pytest.skip(f"PostgreSQL not reachable at {PG}: {exc}")
-    yield name, sa.engine.make_url(PG).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
-        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-    admin.dispose()
+def pg_db(private_database) -> Iterator[tuple[str, str]]:
+    with private_database(PG, "starling_ops") as url:
+        yield sa.engine.make_url(url).database, url
 
 
 def _set_db_reachable(name: str, reachable: bool) -> None:
@@ -182,7 +171,7 @@ def test_metrics_and_readiness_follow_real_activity_and_failures(tmp_path: Path,
         assert delta("starling_center_result_seconds_count") == AGENTS
         assert delta("starling_center_db_batch_size_count", op="create_job") == 1
         assert delta("starling_center_db_batch_size_sum", op="create_job") == AGENTS
-        assert delta("starling_center_db_seconds_count", op="store_results") >= 1
+        assert delta("starling_center_db_seconds_count", op="store_progress") >= 1
         assert delta("starling_center_interceptions_total", verdict="allow") == 1
         assert delta("starling_center_interceptions_total", verdict="block") == 1
         assert delta("starling_center_errors_total", code="C010", where="api") == 1

@@ -160,6 +160,21 @@ async def test_stolen_credential_is_useless_without_the_agent_key(fleet):
     assert msgspec.json.decode((Path(agent["dir"]) / "enrollment.json").read_bytes())["agent_id"]
 
 
+def test_enrollment_without_a_key_is_refused(fleet):
+    """Every agent enrolls with its Ed25519 public key (the credential is bound
+    to it): a registration without one is refused with C001, and a malformed
+    key too; nothing is registered."""
+    prof = fleet.profile
+    token = json.loads((fleet.home / "secrets.json").read_text())["enroll_token"]
+    url = prof["api"] + "/v1/agents/register"
+    with httpx.Client(verify=client_context(prof["ca_file"])) as http:
+        for extra in ({}, {"public_key": ""}, {"public_key": "bm90LWEta2V5"}, {"public_key": "!!"}):
+            r = http.post(url, json={"token": token, "identity": {"sn": "keyless-1", "hostname": "keyless-1"}, **extra})
+            assert r.status_code == 400 and r.json()["error"]["code"] == "C001", (extra, r.text)
+            assert "public_key" in r.json()["error"]["message"]
+    assert not [h for h in fleet.json("hosts")["hosts"] if h["hostname"] == "keyless-1"]
+
+
 def test_revoked_host_is_cut_off(fleet):
     hosts = fleet.json("hosts")["hosts"]
     victim = next(h for h in hosts if h["online"])

@@ -1,63 +1,36 @@
-"""docker.images: real with a daemon, A003 without; parser and totals on docker's output shape."""
+"""docker.images against a real daemon (Engine API): rows per tag, totals, filters."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-
-import msgspec
-import pytest
-
-from agent_core import ActionError
-from agent_core.host import PluginHost
-from agent_core.testing import run_action
 from plugins.containers.docker_images import parse_images
 
 
-def docker_ready() -> bool:
-    return bool(shutil.which("docker")) and os.path.exists("/var/run/docker.sock") and "DOCKER_HOST" not in os.environ
+def test_parse_rows_per_tag_and_totals():
+    rows = [
+        {"Id": "sha256:11", "RepoTags": ["nginx:1.25", "registry:5000/nginx:latest"], "RepoDigests": ["nginx@sha256:aa"],
+         "Created": 1704873600, "Size": 187000000, "Containers": -1},
+        {"Id": "sha256:22", "RepoTags": None, "RepoDigests": [], "Created": 1704873600, "Size": 5000, "Containers": 2},
+    ]  # fmt: skip
+    rep = parse_images(rows)
+    assert [(i.repository, i.tag, i.digest) for i in rep.images] == [
+        ("nginx", "1.25", "sha256:aa"), ("registry:5000/nginx", "latest", ""), ("", "", "")]
+    assert (rep.count, rep.total_size, rep.dangling, rep.dangling_size) == (2, 187005000, 1, 5000)
+    assert rep.images[2].containers == 2 and rep.images[0].containers is None
 
 
-def _image_ids() -> set[str]:
-    out = subprocess.run(["docker", "images", "-q", "--no-trunc"], capture_output=True, text=True).stdout
-    return set(out.split())
-
-
-SAMPLE = "\n".join([
-    '{"Containers":"N/A","CreatedAt":"2024-01-10 08:00:00 +0000 UTC","CreatedSince":"5 days ago","Digest":"sha256:aa11",'
-    '"ID":"sha256:1111","Repository":"nginx","SharedSize":"N/A","Size":"187MB","Tag":"1.25","UniqueSize":"N/A","VirtualSize":"187.3MB"}',
-    '{"Containers":"N/A","CreatedAt":"2024-01-10 08:00:00 +0000 UTC","CreatedSince":"5 days ago","Digest":"sha256:aa11",'
-    '"ID":"sha256:1111","Repository":"registry.local/nginx","SharedSize":"N/A","Size":"187MB","Tag":"prod","UniqueSize":"N/A","VirtualSize":"187.3MB"}',
-    '{"Containers":"2","CreatedAt":"2023-12-01 12:00:00 +0000 UTC","CreatedSince":"6 weeks ago","Digest":"\\u003cnone\\u003e",'
-    '"ID":"sha256:2222","Repository":"\\u003cnone\\u003e","SharedSize":"N/A","Size":"1.2GB","Tag":"\\u003cnone\\u003e","UniqueSize":"N/A","VirtualSize":"1.2GB"}',
-])
-
-
-def test_parse_images_sample():
-    rep = parse_images(SAMPLE)
-    assert len(rep.images) == 3 and rep.count == 2
-    assert rep.total_size == 187_000_000 + 1_200_000_000  # the twice-tagged image counted once
-    assert rep.dangling == 1 and rep.dangling_size == 1_200_000_000
-    first = rep.images[0]
-    assert (first.repository, first.tag, first.digest, first.size) == ("nginx", "1.25", "sha256:aa11", 187_000_000)
-    assert rep.images[2].repository == "" and rep.images[2].containers == 2 and first.containers is None
-
-
-@pytest.mark.skipif(not docker_ready(), reason="no Docker daemon on this host: the real path is not exercised here")
-async def test_docker_images_real():
-    out = await run_action("docker.images")
+async def test_docker_images_real(dockerd, docker_action):
+    out = await docker_action("docker.images", {})
     assert out.ok, out.message
-    assert {i["id"] for i in out.value["images"]} == _image_ids()
+    ids = set(dockerd.docker("images", "-q", "--no-trunc").split())
+    assert {i["id"] for i in out.value["images"]} == ids
+    mine = [i for i in out.value["images"] if f"{i['repository']}:{i['tag']}" == dockerd.image]
+    assert mine and mine[0]["size"] > 0 and mine[0]["created"] > 0
+    ref = await docker_action("docker.images", {"reference": "starling-test/*"})
+    assert [f"{i['repository']}:{i['tag']}" for i in ref.value["images"]] == [dockerd.image]
+    assert (await docker_action("docker.images", {"dangling": True})).value["dangling"] == 0
 
 
-async def test_docker_images_without_docker(hidden_tools):
-    out = await hidden_tools("docker")("docker.images")
-    assert out.code == "A003" and "docker" in out.message, out.message
-
-
-def test_docker_images_bad_params():
-    act = PluginHost().load("docker.images").actions["docker.images"]
-    with pytest.raises(ActionError) as err:
-        act.decode_params(msgspec.msgpack.encode({"dangling": "maybe"}))
-    assert err.value.code == "A002"
+async def test_docker_images_bad_params_and_no_daemon(docker_action, no_daemon_action):
+    assert (await docker_action("docker.images", {"reference": "-x;y"})).code == "A002"
+    assert (await docker_action("docker.images", {"dangling": "maybe"})).code == "A002"
+    assert (await no_daemon_action("docker.images", {})).code == "A003"

@@ -1,25 +1,17 @@
-"""docker.inspect: real with a daemon, A003 without; summaries of docker's inspect documents."""
+"""docker.inspect against a real daemon (Engine API documents), and the summaries of those documents."""
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 
 import msgspec
 import pytest
 
 from agent_core import ActionError
 from agent_core.host import PluginHost
-from agent_core.testing import run_action
 from plugins.containers.docker_inspect import parse_inspect
 
-
-def docker_ready() -> bool:
-    return bool(shutil.which("docker")) and os.path.exists("/var/run/docker.sock") and "DOCKER_HOST" not in os.environ
-
-
-CONTAINER = [{
+CONTAINER = {
     "Id": "4f66ad9a0b2e", "Created": "2024-01-15T10:20:30.5Z", "Path": "/docker-entrypoint.sh",
     "Args": ["nginx", "-g", "daemon off;"],
     "State": {"Status": "running", "Running": True, "Paused": False, "Restarting": False, "OOMKilled": False,
@@ -38,19 +30,19 @@ CONTAINER = [{
     "NetworkSettings": {"Ports": {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}, {"HostIp": "::", "HostPort": "8080"}],
                                   "443/tcp": None},
                         "Networks": {"shop_default": {"IPAddress": "172.18.0.3", "Gateway": "172.18.0.1", "MacAddress": "02:42:ac:12:00:03"}}},
-}]
+}
 
-IMAGE = [{
+IMAGE = {
     "Id": "sha256:1111", "RepoTags": ["nginx:1.25"], "RepoDigests": ["nginx@sha256:aa11"],
     "Created": "2024-01-10T08:00:00Z", "Size": 187000000, "Architecture": "amd64", "Os": "linux",
     "Config": {"Env": ["NGINX_VERSION=1.25.3", "API_TOKEN=abc"], "Entrypoint": ["/docker-entrypoint.sh"],
                "Cmd": ["nginx", "-g", "daemon off;"], "ExposedPorts": {"80/tcp": {}}, "Labels": None},
     "RootFS": {"Type": "layers", "Layers": ["sha256:a", "sha256:b", "sha256:c"]},
-}]
+}
 
 
 def test_container_summary():
-    info = parse_inspect(json.dumps(CONTAINER), "container", raw=True)
+    info = parse_inspect(CONTAINER, "container", raw=True)
     assert info.name == "shop-web-1" and info.running and info.pid == 4242 and info.restart_count == 2
     assert info.restart_policy == "unless-stopped" and info.memory_limit == 512 * 1024**2 and info.cpus == 1.5
     assert info.health == "unhealthy" and info.health_failing_streak == 3 and "port 80" in info.health_last_output
@@ -64,24 +56,33 @@ def test_container_summary():
 
 
 def test_image_summary():
-    info = parse_inspect(json.dumps(IMAGE), "image")
+    info = parse_inspect(IMAGE, "image")
     assert info.tags == ["nginx:1.25"] and info.layers == 3 and info.size == 187_000_000
     assert info.exposed_ports == ["80/tcp"] and info.env["API_TOKEN"] == "***" and info.labels == {}
     assert info.raw is None
     with pytest.raises(ActionError) as err:
-        parse_inspect("[]", "image")
+        parse_inspect({}, "image")
     assert err.value.code == "A017"
 
 
-@pytest.mark.skipif(not docker_ready(), reason="no Docker daemon on this host: the real path is not exercised here")
-async def test_docker_inspect_unknown_container():
-    out = await run_action("docker.inspect", {"target": "starling-no-such-container-x"})
+async def test_docker_inspect_real(dockerd, containers, docker_action):
+    out = await docker_action("docker.inspect", {"target": containers["web"][:12]})
+    assert out.ok, out.message
+    v = out.value
+    assert (v["kind"], v["id"], v["running"], v["image"]) == ("container", containers["web"], True, dockerd.image)
+    assert v["pid"] == int(dockerd.docker("inspect", "-f", "{{.State.Pid}}", containers["web"]))
+    assert v["env"]["DB_PASSWORD"] == "***" and v["env"]["MODE"] == "prod" and v["labels"] == {"app": "web"}
+    done = await docker_action("docker.inspect", {"target": containers["done"], "raw": True})
+    assert done.value["status"] == "exited" and done.value["exit_code"] == 0 and done.value["finished"]
+    image = await docker_action("docker.inspect", {"target": dockerd.image, "type": "image"})
+    assert image.value["kind"] == "image" and image.value["tags"] == [dockerd.image]
+
+
+async def test_docker_inspect_unknown_and_no_daemon(docker_action, no_daemon_action):
+    out = await docker_action("docker.inspect", {"target": "starling-no-such-container-x"})
     assert out.code == "A017", out.message
-
-
-async def test_docker_inspect_without_docker(hidden_tools):
-    out = await hidden_tools("docker")("docker.inspect", {"target": "starling-no-such-container-x"})
-    assert out.code == "A003" and "docker" in out.message, out.message
+    assert (await docker_action("docker.inspect", {"target": "nope:0", "type": "image"})).code == "A017"
+    assert (await no_daemon_action("docker.inspect", {"target": "x"})).code == "A003"
 
 
 def test_docker_inspect_bad_params():

@@ -1,0 +1,129 @@
+"""Results and task events of every proxy link, stored by group commit.
+
+A proxy link's loop only hands a ``results`` or ``events`` batch over
+(:meth:`ProgressWriter.put`) and goes on reading. One writer task takes
+whatever has gathered from all links while it was busy, checks the result
+signatures in a worker thread, stores events and results in ONE transaction
+(``executemany`` per kind of row), and only then acknowledges each proxy's
+results (a proxy keeps re-sending what is not acknowledged, and a repeat is
+stored once). The busier the center, the bigger the batches: the number of
+transactions follows the database's speed, not the number of messages.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import trio
+
+from transports import Events, Result, ResultAck, Results, StarlingError, TaskEvent, TransportError
+from transports._signing import verify_result
+
+from ._metrics import log_failure
+from ._store import job_of
+
+if TYPE_CHECKING:
+    from ._center import Center
+    from ._links import ProxyLink
+
+log = logging.getLogger("starling.center")
+
+#: Results waiting for the writer beyond which a link's loop waits too (backpressure).
+MAX_PENDING = 50_000
+
+
+@dataclass
+class _Batch:
+    events: list[TaskEvent] = field(default_factory=list)
+    results: list[tuple[ProxyLink, Result]] = field(default_factory=list)
+    acks: dict[ProxyLink, list[str]] = field(default_factory=lambda: defaultdict(list))
+
+
+class ProgressWriter:
+    """Group commit of the results and events every proxy reports."""
+
+    def __init__(self, center: Center) -> None:
+        self.center = center
+        self._batch = _Batch()
+        self._wake = trio.Event()
+        self._room = trio.Event()
+        self._room.set()
+        #: Transactions written and the items they held (statistics, tests).
+        self.commits = 0
+        self.items = 0
+
+    async def put(self, link: ProxyLink, msg: Results | Events) -> None:
+        """Queue one batch from ``link``; waits only when the writer is far behind."""
+        while len(self._batch.results) >= MAX_PENDING:
+            await self._room.wait()
+        if isinstance(msg, Events):
+            self._batch.events.extend(msg.events)
+        else:
+            self._batch.results.extend((link, r) for r in msg.results)
+            self._batch.acks[link].extend(r.task_id for r in msg.results)
+        self._wake.set()
+
+    def statistics(self) -> dict[str, int]:
+        return {"commits": self.commits, "items": self.items, "pending": len(self._batch.results) + len(self._batch.events)}
+
+    async def run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake = trio.Event()
+            batch, self._batch = self._batch, _Batch()
+            self._room.set()
+            self._room = trio.Event()
+            try:
+                await self._write(batch)
+            except (TransportError, trio.Cancelled):
+                raise
+            except Exception as exc:
+                # A store hiccup loses nothing: unacknowledged results are re-sent by the proxy.
+                log_failure(log, "storing a batch of results failed", exc)
+
+    async def _write(self, batch: _Batch) -> None:
+        center = self.center
+        genuine = await self._genuine(batch.results) if batch.results else []
+        touched = await center.store.store_progress(batch.events, genuine)
+        self.commits += 1
+        self.items += len(batch.events) + len(batch.results)
+        center.stats["results"] += len(batch.results)
+        for link, task_ids in batch.acks.items():
+            try:
+                await link.channel.send(ResultAck(task_ids=task_ids))
+            except TransportError:
+                pass  # the link is gone; the proxy re-sends on its next link
+        center.notify({job_of(ev.task_id) for ev in batch.events})
+        if touched:
+            await center.settle(touched)
+
+    async def _genuine(self, results: list[tuple[ProxyLink, Result]]) -> list[Result]:
+        """Results signed by the agent the task was sent to (hosts enrolled with a
+        key must sign); anything else is a proxy's forgery and is dropped."""
+        center = self.center
+        keys = await center.store.result_keys([r.task_id for _, r in results])
+
+        def check() -> tuple[list[Result], list[tuple[str, str, str]]]:
+            ok, bad = [], []
+            for link, r in results:
+                key = keys.get(r.task_id)
+                if key is None:
+                    continue  # not a task of ours (a forged id): nothing to store
+                if key:
+                    try:
+                        verify_result(base64.b64decode(key), r)
+                    except StarlingError as exc:
+                        bad.append((link.proxy_id, r.task_id, str(exc)))
+                        continue
+                ok.append(r)
+            return ok, bad
+
+        ok, bad = await trio.to_thread.run_sync(check)
+        for proxy_id, task_id, why in bad:
+            log.warning("dropped a result for %s from proxy %s: %s", task_id, proxy_id, why)
+            center.audit.record(center.center_id, "result.forged", task_id, {"proxy": proxy_id, "why": why})
+        return ok

@@ -1,0 +1,76 @@
+"""The sweeper: heartbeat snapshots, stale hosts, re-dispatch, and deadlines.
+
+Once a second it writes the presence snapshot when one is due, takes hosts
+whose heartbeat stopped offline (``E005``), sends again what a proxy never
+acknowledged, advances rollouts, and finalises tasks whose deadline passed
+with the most precise code it can (see :meth:`Sweeper.classify_overdue`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from transports import ErrorCode
+
+from ._diagnosis import host_findings
+from ._metrics import log_failure
+
+if TYPE_CHECKING:
+    from ._center import Center
+
+log = logging.getLogger("starling.center")
+
+#: A task dispatched or delivered this long ago without an ack is sent again
+#: (the agent's journal makes a duplicate harmless).
+REDISPATCH_AFTER = 10.0
+
+
+class Sweeper:
+    def __init__(self, center: Center) -> None:
+        self.center = center
+
+    def _environment_code(self, row: dict[str, Any], now: float) -> ErrorCode | None:
+        """An ``E…`` code when the host's last report explains the failure
+        (the first finding of :func:`center._diagnosis.host_findings`)."""
+        center = self.center
+        for finding in host_findings(row, now, grace=center.grace, load_limit=center.diagnoser.load_limit):
+            if finding.code.layer == "E" and finding.code.value <= "E005":
+                return finding.code
+        return None
+
+    def classify_overdue(self, row: dict[str, Any], now: float) -> tuple[str, str, str, str]:
+        if row.get("job_state") == "pending_approval":
+            return (row["id"], "failed", ErrorCode.C011.value, "no approver decided before the approval window closed")
+        code = self._environment_code(row, now) or ErrorCode.C005
+        if code is ErrorCode.E001 and row["state"] in ("received", "running"):
+            code = ErrorCode.P002  # it had the task, then vanished
+        return (row["id"], "failed", code.value, code.meaning)
+
+    async def sweep_once(self) -> int:
+        center = self.center
+        now = time.time()
+        await center.presence.snapshot()
+        center.presence.drop_stale(now - center.grace)
+        await center.store.mark_stale_agents(now - center.grace)
+        stuck = await center.store.stuck_tasks(now, now - REDISPATCH_AFTER, list(center.links))
+        if stuck:
+            center.stats["redispatched"] += len(stuck)
+            await center.dispatcher.redispatch(stuck)
+        await center.rollouts.tick()
+        due = await center.store.due_tasks(now)
+        if due:
+            touched = await center.store.finalize([self.classify_overdue(r, now) for r in due])
+            await center.settle(touched)
+        return len(due)
+
+    async def run(self, interval: float = 1.0) -> None:
+        while True:
+            try:
+                await self.sweep_once()
+            except Exception as exc:
+                log_failure(log, "sweeper pass failed", exc)
+            await trio.sleep(interval)

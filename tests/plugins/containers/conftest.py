@@ -1,0 +1,134 @@
+"""A real Docker daemon for the docker plugins' tests, started by the test session.
+
+``dockerd`` runs as a child of the tests with its own data and exec roots and socket
+under a temporary directory (no bridge, no iptables, the vfs storage driver), so it
+touches nothing of the host's and needs no registry: the one image the tests use is
+imported from a tarball holding a static busybox. Where ``dockerd`` or a static busybox
+is absent the docker tests are skipped with that reason.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tarfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from agent_core.host import PluginHost
+from agent_core.testing import run_action
+
+IMAGE = "starling-test/busybox:1"
+
+
+@dataclass
+class Dockerd:
+    host: str  # DOCKER_HOST
+    image: str
+
+    def docker(self, *args: str, check: bool = True) -> str:
+        env = dict(os.environ, DOCKER_HOST=self.host)
+        res = subprocess.run(["docker", *args], capture_output=True, text=True, env=env, timeout=60)
+        if check and res.returncode != 0:
+            raise AssertionError(f"docker {' '.join(args)}: {res.stderr.strip()}")
+        return res.stdout.strip()
+
+
+def _static_busybox() -> str | None:
+    path = shutil.which("busybox")
+    if path is None:
+        return None
+    ldd = subprocess.run(["ldd", path], capture_output=True, text=True)
+    return path if "not a dynamic executable" in (ldd.stdout + ldd.stderr) else None
+
+
+@pytest.fixture(scope="session")
+def dockerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dockerd]:
+    if shutil.which("dockerd") is None or shutil.which("docker") is None:
+        pytest.skip("dockerd or the docker CLI absent on this host: the docker plugins' real path is not exercised")
+    busybox = _static_busybox()
+    if busybox is None:
+        pytest.skip("no static busybox (Debian busybox-static) to build the test image: docker's real path is not exercised")
+    root = Path(tmp_path_factory.mktemp("dockerd"))
+    sock = root / "docker.sock"
+    log = (root / "dockerd.log").open("wb")
+    proc = subprocess.Popen(
+        ["dockerd", "--data-root", str(root / "data"), "--exec-root", str(root / "exec"),
+         "--pidfile", str(root / "docker.pid"), "-H", f"unix://{sock}", "--bridge=none",
+         "--iptables=false", "--ip6tables=false", "--storage-driver=vfs"],
+        stdout=log, stderr=log,
+    )  # fmt: skip
+    daemon = Dockerd(host=f"unix://{sock}", image=IMAGE)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"dockerd exited {proc.returncode}: {(root / 'dockerd.log').read_text()[-2000:]}")
+            if sock.exists() and not daemon.docker("info", check=False).startswith("Cannot"):
+                if daemon.docker("version", "--format", "{{.Server.Version}}", check=False):
+                    break
+            if time.monotonic() > deadline:
+                pytest.fail("dockerd did not answer within 60 s")
+            time.sleep(0.2)
+        image_root = root / "image.tar"
+        with tarfile.open(image_root, "w") as tar:
+            tar.add(busybox, arcname="bin/busybox")
+            for applet in ("sh", "sleep", "echo", "cat", "env"):
+                info = tarfile.TarInfo(f"bin/{applet}")
+                info.type, info.linkname = tarfile.SYMTYPE, "busybox"
+                tar.addfile(info)
+        env = dict(os.environ, DOCKER_HOST=daemon.host)
+        subprocess.run(["docker", "import", str(image_root), IMAGE], check=True, env=env, capture_output=True, timeout=60)
+        yield daemon
+    finally:
+        ids = daemon.docker("ps", "-aq", check=False).split() if sock.exists() else []
+        if ids:
+            daemon.docker("rm", "-f", *ids, check=False)
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def _runner(docker_host: str, tmp_path: Path):
+    """``run_action`` on a fresh plugin host that sees ``DOCKER_HOST=docker_host`` while it runs."""
+    host = PluginHost()
+
+    async def runner(action: str, params: dict | None = None):
+        with pytest.MonkeyPatch.context() as m:
+            m.setenv("DOCKER_HOST", docker_host)
+            return await run_action(action, params or {}, host=host, state_dir=tmp_path)
+
+    return runner
+
+
+@pytest.fixture
+def docker_action(dockerd: Dockerd, tmp_path: Path):
+    """``run_action`` against the test daemon."""
+    return _runner(dockerd.host, tmp_path)
+
+
+@pytest.fixture
+def no_daemon_action(tmp_path: Path):
+    """``run_action`` with ``DOCKER_HOST`` naming a socket nobody serves."""
+    return _runner(f"unix://{tmp_path}/nobody.sock", tmp_path)
+
+
+@pytest.fixture(scope="module")
+def containers(dockerd: Dockerd) -> Iterator[dict[str, str]]:
+    """A running container with a label and a secret in its env, and an exited one with output."""
+    web = dockerd.docker("run", "-d", "--network", "none", "--label", "app=web", "-e", "DB_PASSWORD=hunter2",
+                         "-e", "MODE=prod", "--name", f"st-web-{os.getpid()}", IMAGE, "sleep", "600")  # fmt: skip
+    done = dockerd.docker("run", "-d", "--network", "none", "--name", f"st-done-{os.getpid()}", IMAGE,
+                          "sh", "-c", "echo first-out; echo first-err >&2; echo second-out")  # fmt: skip
+    dockerd.docker("wait", done)
+    yield {"web": web, "done": done}
+    dockerd.docker("rm", "-f", web, done, check=False)
