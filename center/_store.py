@@ -781,8 +781,13 @@ class AsyncStore:
     async def revoked_agents(self) -> list[str]:
         return await self._run("revoked_agents", self.sync.revoked_agents)
 
-    async def select_agents(self, *, hosts: Sequence[str] = (), tags: Sequence[str] = (), idc: str = "", all_hosts: bool = False, online: bool | None = None, limit: int = 0) -> list[dict[str, Any]]:
-        return await self._run("select_agents", self.sync.select_agents, hosts=hosts, tags=tags, idc=idc, all_hosts=all_hosts, online=online, limit=limit)
+    async def select_agents(
+        self, *, hosts: Sequence[str] = (), tags: Sequence[str] = (), idc: str = "", all_hosts: bool = False, online: bool | None = None,
+        limit: int = 0, after: tuple[str, str] | None = None,
+    ) -> list[dict[str, Any]]:
+        return await self._run(
+            "select_agents", self.sync.select_agents, hosts=hosts, tags=tags, idc=idc, all_hosts=all_hosts, online=online, limit=limit, after=after,
+        )
 
     async def agent_by_id(self, agent_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         return await self._run("agent_by_id", self.sync.agent_by_id, agent_ids)
@@ -847,8 +852,11 @@ class AsyncStore:
     async def job_tasks(self, job_id: str, *, offset: int = 0, limit: int = 0, states: Sequence[str] = ()) -> list[dict[str, Any]]:
         return await self._run("job_tasks", self.sync.job_tasks, job_id, offset=offset, limit=limit, states=states)
 
-    async def list_jobs(self, limit: int = 50, *, accounts: Sequence[str] | None = None, also_state: str = "", state: str = "", action: str = "") -> list[dict[str, Any]]:
-        return await self._run("list_jobs", self.sync.list_jobs, limit, accounts=accounts, also_state=also_state, state=state, action=action)
+    async def list_jobs(
+        self, limit: int = 50, *, accounts: Sequence[str] | None = None, also_state: str = "", state: str = "", action: str = "",
+        before: tuple[float, str] | None = None,
+    ) -> list[dict[str, Any]]:
+        return await self._run("list_jobs", self.sync.list_jobs, limit, accounts=accounts, also_state=also_state, state=state, action=action, before=before)
 
     async def job_hosts(self, job_id: str) -> list[dict[str, Any]]:
         return await self._run("job_hosts", self.sync.job_hosts, job_id)
