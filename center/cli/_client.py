@@ -160,6 +160,8 @@ class Client:
                 yield json.loads(data)
             elif event == "done":
                 return
+        # The stream ended without `done`: the center went away mid-job (restart, crash).
+        raise ApiError(ErrorCode.C039, f"the center at {self.api} closed the progress stream of {job_id} before it completed")
 
     def cancel(self, job_id: str) -> dict[str, Any]:
         return self.request("POST", f"/v1/jobs/{job_id}/cancel")

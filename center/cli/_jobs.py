@@ -180,6 +180,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         job = finished_job(client, job_id)
     except KeyboardInterrupt:
         raise Interrupted(job_id) from None
+    except StarlingError as exc:
+        if exc.code is not ErrorCode.C039:
+            raise
+        # The link to the center broke after the submit: the job runs on; say which it is.
+        raise StarlingError(f"{exc.message}; job {job_id} was submitted and may still run: "
+                            f"starling job {job_id} --wait (or --cancel)", code=exc.code) from exc
     elapsed = time.monotonic() - t0
     if args.json:
         emit_json(job | {"elapsed": round(elapsed, 3)} | notes)

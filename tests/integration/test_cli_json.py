@@ -140,3 +140,30 @@ def test_refusals_from_the_center_are_codes_with_exit_2(fleet: Fleet, argv: list
     proc = fleet.cli(*argv)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.split()[0] in ("C004", "C002", "C003")
+
+
+def test_a_center_restart_while_following_names_the_job_and_exits_4(fleet: Fleet) -> None:
+    # Last in this module: it restarts the fleet's center.
+    env = dict(os.environ, STARLING_HOME=str(fleet.home), COLUMNS="200")
+    proc = subprocess.Popen([str(BIN / "starling"), "run", "--all", "--", "sleep 8"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 30
+        job = None
+        while time.monotonic() < deadline and job is None:
+            time.sleep(0.3)
+            job = next((j for j in fleet.json("jobs", "--limit", "3")["jobs"] if j["action"] == "cmd.run" and not j["complete"]), None)
+        assert job is not None
+        fleet.cli("restart", "center", check=True)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 4 and "Traceback" not in err, (out, err)
+    assert err.split()[0] == "C039" and f"starling job {job['job_id']} --wait" in err
+    deadline = time.monotonic() + 60
+    done = fleet.json("job", job["job_id"], "--wait")
+    while "error" in done and time.monotonic() < deadline:  # the center is still coming back
+        time.sleep(0.5)
+        done = fleet.json("job", job["job_id"], "--wait")
+    assert done["complete"] and done["counts"] == {"succeeded": AGENTS}, done
