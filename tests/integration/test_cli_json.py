@@ -5,10 +5,12 @@ audit records."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -80,9 +82,11 @@ def test_detach_returns_the_job_id_at_once(fleet: Fleet) -> None:
     assert done["counts"] == {"succeeded": AGENTS}
 
 
-def test_ctrl_c_leaves_the_job_running_and_says_how_to_follow_or_cancel(fleet: Fleet) -> None:
+@contextlib.contextmanager
+def _following(fleet: Fleet, cmd: str) -> Iterator[tuple[subprocess.Popen[str], dict]]:
+    """A `starling run --all -- CMD` process, once its job shows in `starling jobs`."""
     env = dict(os.environ, STARLING_HOME=str(fleet.home), COLUMNS="200")
-    proc = subprocess.Popen([str(BIN / "starling"), "run", "--all", "--", "sleep 20"],
+    proc = subprocess.Popen([str(BIN / "starling"), "run", "--all", "--", cmd],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         deadline = time.monotonic() + 30
@@ -91,11 +95,16 @@ def test_ctrl_c_leaves_the_job_running_and_says_how_to_follow_or_cancel(fleet: F
             time.sleep(0.3)
             job = next((j for j in fleet.json("jobs", "--limit", "3")["jobs"] if j["action"] == "cmd.run" and not j["complete"]), None)
         assert job is not None
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        yield proc, job
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_ctrl_c_leaves_the_job_running_and_says_how_to_follow_or_cancel(fleet: Fleet) -> None:
+    with _following(fleet, "sleep 20") as (proc, job):
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
     assert job["job_id"] in err and f"starling job {job['job_id']} --wait" in err and f"starling job {job['job_id']} --cancel" in err
     assert "Traceback" not in err
@@ -144,21 +153,9 @@ def test_refusals_from_the_center_are_codes_with_exit_2(fleet: Fleet, argv: list
 
 def test_a_center_restart_while_following_names_the_job_and_exits_4(fleet: Fleet) -> None:
     # Last in this module: it restarts the fleet's center.
-    env = dict(os.environ, STARLING_HOME=str(fleet.home), COLUMNS="200")
-    proc = subprocess.Popen([str(BIN / "starling"), "run", "--all", "--", "sleep 8"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        deadline = time.monotonic() + 30
-        job = None
-        while time.monotonic() < deadline and job is None:
-            time.sleep(0.3)
-            job = next((j for j in fleet.json("jobs", "--limit", "3")["jobs"] if j["action"] == "cmd.run" and not j["complete"]), None)
-        assert job is not None
+    with _following(fleet, "sleep 8") as (proc, job):
         fleet.cli("restart", "center", check=True)
         out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     assert proc.returncode == 4 and "Traceback" not in err, (out, err)
     assert err.split()[0] == "C039" and f"starling job {job['job_id']} --wait" in err
     deadline = time.monotonic() + 60
