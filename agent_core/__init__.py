@@ -1,14 +1,19 @@
 """The Starling plugin SDK: everything a plugin author writes against.
 
-The host side (the plugin host, the executor, the kernel, docs renderers) is
-in :mod:`agent_core.host`; a plugin never needs it.
+Two submodules complete it: :mod:`agent_core.procfs` (readers of ``/proc`` and
+``/sys``: sockets, processes, meminfo-style files) and :mod:`agent_core.names`
+(validated package, unit, user and group names as params types). The host side
+(the plugin host, the executor, the kernel, docs renderers) is in
+:mod:`agent_core.host`; a plugin never needs it.
 """
 
 from typing import TYPE_CHECKING, Any
 
 from transports import ErrorCode
 
-from ._context import ActionContext, AgentInfo, TaskInfo
+from ._atomic import atomic_write, fsync_dir, open_atomic
+from ._context import C_LOCALE_ENV, ActionContext, AgentInfo, CancelToken, Stopped, TaskInfo
+from ._paths import abs_path, root_dir
 from ._resident import Resident
 from ._runner import ProcessResult
 from ._sdk import (
@@ -23,6 +28,7 @@ from ._sdk import (
     action,
     code,
 )
+from ._secrets import MASK, is_secret_name, mask_env, redact_value
 from ._streams import StreamEnd
 from .hookspecs import hookimpl
 
@@ -31,8 +37,11 @@ __all__ = [
     "ActionContext",
     "ActionError",
     "AgentInfo",
+    "C_LOCALE_ENV",
+    "CancelToken",
     "ErrorCode",
     "InvalidParams",
+    "MASK",
     "NoParams",
     "NotFound",
     "Plugin",
@@ -40,13 +49,22 @@ __all__ = [
     "PtyProcess",
     "Resident",
     "Risk",
+    "Stopped",
     "StreamEnd",
     "TaskInfo",
     "Unavailable",
+    "abs_path",
     "action",
+    "atomic_write",
     "code",
+    "fsync_dir",
     "hookimpl",
+    "is_secret_name",
+    "mask_env",
+    "open_atomic",
     "open_pty",
+    "redact_value",
+    "root_dir",
 ]
 
 if TYPE_CHECKING:

@@ -32,7 +32,7 @@ from transports import (
     write_private,
 )
 from transports import ErrorCode as EC
-from transports._signing import public_key_bytes, sign_result
+from transports.signing import public_key_bytes, sign_result
 
 from ._chunks import ChunkClient
 from ._config import AgentConfig

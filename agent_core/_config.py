@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 
 from transports import ConfigError, load_section
-from transports._signing import DEFAULT_MAX_LIFETIME, DEFAULT_MAX_TIMEOUT
+from transports.signing import DEFAULT_MAX_LIFETIME, DEFAULT_MAX_TIMEOUT
 
 __all__ = ["AgentConfig", "ConfigError", "load_config"]
 

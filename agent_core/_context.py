@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import shlex
 import shutil
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
 
@@ -22,6 +23,35 @@ if TYPE_CHECKING:
     from ._chunks import ChunkClient
     from ._kernel import Kernel
     from ._streams import StreamEnd, StreamHub
+
+
+#: The environment ``ctx.run(..., c_locale=True)`` adds: output that parses the
+#: same on every host (C locale, no pagers, no colours, no prompts).
+C_LOCALE_ENV = {
+    "LC_ALL": "C",
+    "LANG": "C",
+    "DEBIAN_FRONTEND": "noninteractive",
+    "SYSTEMD_PAGER": "",
+    "SYSTEMD_LESS": "",
+    "SYSTEMD_COLORS": "0",
+}
+
+T = TypeVar("T")
+
+
+class Stopped(Exception):
+    """Raised by :meth:`CancelToken.check` in a worker thread whose task was cancelled."""
+
+
+class CancelToken:
+    """A flag a worker thread polls (``cancel.check()``) to stop when its task is cancelled or times out."""
+
+    def __init__(self) -> None:
+        self.cancelled = False
+
+    def check(self) -> None:
+        if self.cancelled:
+            raise Stopped
 
 
 @dataclass(frozen=True)
@@ -88,17 +118,22 @@ class ActionContext:
         cwd: str | None = None,
         env: Mapping[str, str] | None = None,
         check: bool = False,
+        c_locale: bool = False,
     ) -> ProcessResult:
         """Run a command under the task's limits (timeout kills the tree).
 
         ``cmd`` is an argv list, or a string run by ``/bin/sh -c`` when ``shell``
-        (or split with shlex otherwise). With ``check``, a non-zero exit raises
-        :class:`ActionError` ``A008`` carrying the result.
+        (or split with shlex otherwise). ``env`` replaces the environment (the
+        agent's is used when it is ``None``); ``c_locale`` adds
+        :data:`C_LOCALE_ENV` on top, for output a plugin parses. With ``check``, a
+        non-zero exit raises :class:`ActionError` ``A008`` carrying the result.
         """
         if isinstance(cmd, str):
             argv = ["/bin/sh", "-c", cmd] if shell else shlex.split(cmd)
         else:
             argv = list(cmd)
+        if c_locale:
+            env = {**(os.environ if env is None else env), **C_LOCALE_ENV}
         data = input.encode() if isinstance(input, str) else input
         result = await run_process(
             argv,
@@ -141,3 +176,19 @@ class ActionContext:
 
     async def sleep(self, seconds: float) -> None:
         await trio.sleep(seconds)
+
+    async def to_thread(self, fn: Callable[..., T], *args: Any, cancellable: bool = False) -> T:
+        """Run blocking ``fn(*args)`` in a worker thread; the event loop keeps serving.
+
+        When the task is cancelled or times out the action returns at once (the
+        thread is abandoned, its result dropped). With ``cancellable`` the function
+        is called as ``fn(*args, cancel=token)`` with a :class:`CancelToken` it
+        should ``check()`` in its loops, so an abandoned walk also stops working.
+        """
+        if not cancellable:
+            return await trio.to_thread.run_sync(lambda: fn(*args), abandon_on_cancel=True)
+        token = CancelToken()
+        try:
+            return await trio.to_thread.run_sync(lambda: fn(*args, cancel=token), abandon_on_cancel=True)
+        finally:
+            token.cancelled = True

@@ -60,6 +60,26 @@ def _json_file(path: str | None) -> list[dict[str, object]] | None:
     return doc
 
 
+def _call(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ._call import call_action, parse_params, render_result
+
+    try:
+        params = parse_params(args.params, args.json_params)
+    except StarlingError as exc:
+        print(f"starling-agent call: {exc.code}: {exc}", file=sys.stderr)
+        return 2
+    state_dir = args.state_dir or (load_config(args.config).state_dir if args.config else None)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    result = trio.run(lambda: call_action(args.action, params, state_dir=Path(state_dir) if state_dir else None, stream=args.stream, timeout=args.timeout))
+    print(json.dumps(render_result(result), indent=2, default=repr))
+    if result.state != "succeeded":
+        print(f"starling-agent call: {result.code}: {result.message}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="starling-agent", description="The Starling agent daemon.")
     parser.add_argument("--config", "-c", help="agent TOML config (env STARLING_* overrides it)")
@@ -72,8 +92,23 @@ def main(argv: list[str] | None = None) -> int:
     ident.add_argument("--ip-route-json", help="a file with `ip -j route show` output instead of the live one")
     ident.add_argument("--preferred-cidr", action="append", default=None, help="preferred network for the primary IP (repeatable)")
     ident.add_argument("--state-dir", help="where a generated SN is kept (default: the config's state_dir)")
+    call = sub.add_parser(
+        "call",
+        help="run one action on this host now, as a task would run (debugging a plugin)",
+        description="Run ACTION once in this process through the agent's executor: params checked against "
+        "the action's type, its declared timeout applied, the result printed as JSON. "
+        "Exit status: 0 succeeded, 1 the action failed (its code is printed), 2 bad usage.",
+    )
+    call.add_argument("action", help="e.g. disk.usage")
+    call.add_argument("params", nargs="*", metavar="KEY=VALUE", help="params; a value is JSON when it parses (limit=5, all=true), else text; key:=value forces text")
+    call.add_argument("--json-params", metavar="JSON", help="params as one JSON object (KEY=VALUE words are applied on top)")
+    call.add_argument("--timeout", type=float, default=0, help="seconds (default: the action's declared timeout)")
+    call.add_argument("--stream", action="store_true", help="print the action's output as it comes (streaming actions)")
+    call.add_argument("--state-dir", help="the agent state directory the action sees (default: the config's, else a temporary one)")
     args = parser.parse_args(argv)
     try:
+        if args.cmd == "call":
+            return _call(args)
         if args.cmd == "identity":
             cfg = load_config(args.config) if args.config else None
             override = args.override or (cfg.identity_file if cfg else None)

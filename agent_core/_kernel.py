@@ -10,6 +10,7 @@ become visible without restarting the agent. The previous version is kept for
 
 from __future__ import annotations
 
+import configparser
 import email.parser
 import hashlib
 import io
@@ -108,6 +109,44 @@ class Kernel:
     # -- packages ---------------------------------------------------------------------
 
     @staticmethod
+    def dist_key(name: str) -> str:
+        """A distribution name as installed (PEP 503 normalised, ``_`` for ``-``):
+        ``Starling-Hello`` and ``starling_hello`` are the same package."""
+        return re.sub(r"[-_.]+", "_", name).lower()
+
+    def _claimed_names(self, zf: zipfile.ZipFile, dist: str) -> None:
+        """Refuse (A025) a wheel whose plugins are named like a plugin another distribution provides."""
+        from importlib.metadata import entry_points
+
+        eps = [n for n in zf.namelist() if n.count("/") == 1 and n.endswith(".dist-info/entry_points.txt")]
+        if not eps:
+            return
+        parser = configparser.ConfigParser(delimiters=("=",), interpolation=None)
+        parser.optionxform = str  # type: ignore[assignment,method-assign]
+        try:
+            parser.read_string(zf.read(eps[0]).decode("utf-8", "replace"))
+        except configparser.Error as exc:
+            raise ActionError(f"wheel entry_points.txt unreadable: {exc}", code=ErrorCode.A002) from exc
+        wanted = set(parser[self.host.group]) if parser.has_section(self.host.group) else set()
+        for ep in entry_points(group=self.host.group):
+            owner = self.dist_key(ep.dist.name) if ep.dist is not None else ""
+            if ep.name in wanted and owner != dist:
+                provider = ep.dist.name if ep.dist is not None else ep.value
+                raise ActionError(
+                    f"plugin name {ep.name!r} is already provided by {provider}; {dist} may not replace it",
+                    code=ErrorCode.A025,
+                )
+
+    def _installed(self, dist: str) -> tuple[str, dict[str, Any]]:
+        """``(normalised name, settings)`` of an installed package, else A017 naming what is installed."""
+        key = self.dist_key(dist)
+        data = self._settings()
+        if key not in data.get("active", {}):
+            have = ", ".join(sorted(data.get("active", {}))) or "none"
+            raise ActionError(f"no plugin package {dist!r} is installed (installed: {have})", code=ErrorCode.A017)
+        return key, data
+
+    @staticmethod
     def _wheel_identity(zf: zipfile.ZipFile) -> tuple[str, str]:
         meta = [n for n in zf.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA")]
         if len(meta) != 1:
@@ -116,7 +155,7 @@ class Kernel:
         name, version = msg.get("Name", ""), msg.get("Version", "")
         if not (_DIST_RE.match(name) and _DIST_RE.match(version)):
             raise ActionError(f"wheel metadata has a bad name/version: {name!r} {version!r}", code=ErrorCode.A002)
-        return re.sub(r"[-_.]+", "_", name).lower(), version
+        return Kernel.dist_key(name), version
 
     def install_wheel(self, data: bytes, sha256: str) -> dict[str, Any]:
         digest = hashlib.sha256(data).hexdigest()
@@ -128,6 +167,7 @@ class Kernel:
             raise ActionError(f"not a wheel: {exc}", code=ErrorCode.A002) from exc
         with zf:
             dist, version = self._wheel_identity(zf)
+            self._claimed_names(zf, dist)
             target = self.packages / dist / version
             staging = target.with_name(version + ".partial")
             shutil.rmtree(staging, ignore_errors=True)
@@ -156,17 +196,42 @@ class Kernel:
         return {"dist": dist, "version": version, "previous": previous or "", "sha256": digest, "plugins": self._plugins_of(dist), "installed": time.time()}
 
     def rollback(self, dist: str) -> dict[str, Any]:
-        data = self._settings()
+        """Switch an installed package back to its previous version.
+
+        :param dist: the distribution name as ``install`` and ``plugins`` report it
+            (any spelling: ``starling-hello`` or ``starling_hello``).
+        """
+        dist, data = self._installed(dist)
         history = data.get("history", {}).get(dist, [])
-        current = data.get("active", {}).get(dist)
-        if not history or current is None:
-            raise ActionError(f"no earlier version of {dist!r} to roll back to", code=ErrorCode.A017)
+        current = data["active"][dist]
+        if not history:
+            raise ActionError(f"{dist} {current} is its only installed version: nothing to roll back to", code=ErrorCode.A014)
         previous = history.pop()
         self._switch(dist, current, previous)
         data["active"][dist] = previous
         self._save(data)
         self._changed()
         return {"dist": dist, "version": previous, "previous": current, "plugins": self._plugins_of(dist)}
+
+    def uninstall(self, dist: str) -> dict[str, Any]:
+        """Remove an installed package (every version of it) and forget its plugins."""
+        dist, data = self._installed(dist)
+        current = data["active"].pop(dist)
+        data.get("history", {}).pop(dist, None)
+        plugins = self._plugins_of(dist)
+        for name in plugins:
+            self.host.unload(name)
+        path = str(self.packages / dist / current)
+        if path in sys.path:
+            sys.path.remove(path)
+        for top in self._top_levels(self.packages / dist / current):
+            for mod in [m for m in sys.modules if m == top or m.startswith(top + ".")]:
+                del sys.modules[mod]
+        self._save(data)
+        shutil.rmtree(self.packages / dist, ignore_errors=True)
+        self.host.rescan()
+        self._changed()
+        return {"dist": dist, "version": current, "plugins": plugins}
 
     def _switch(self, dist: str, old: str | None, new: str) -> None:
         # Forget the plugins of this distribution so their next use imports the
@@ -197,7 +262,7 @@ class Kernel:
 
         out = []
         for ep in entry_points(group=self.host.group):
-            if ep.dist is not None and re.sub(r"[-_.]+", "_", ep.dist.name).lower() == dist:
+            if ep.dist is not None and self.dist_key(ep.dist.name) == dist:
                 out.append(ep.name)
         return sorted(out)
 

@@ -67,7 +67,7 @@ from transports import (
     leaf_errors,
 )
 from transports import ErrorCode as EC
-from transports._signing import (
+from transports.signing import (
     DEFAULT_MAX_LIFETIME,
     DEFAULT_MAX_TIMEOUT,
     PrivateKey,

@@ -17,45 +17,77 @@ from ._sdk import declared_in
 from .hookspecs import hookspec
 
 __all__ = [
-    "ENTRY_POINT_GROUP",
+    "AgentSession",
+    "BUILTIN_DIST",
     "ChunkClient",
+    "ENTRY_POINT_GROUP",
     "Enrollment",
     "Identity",
     "Kernel",
+    "KeySigner",
     "LoadedPlugin",
     "PluginHost",
     "ProxyInfo",
     "RegistrationError",
+    "ResidentSupervisor",
+    "SessionOwner",
+    "SessionSettings",
+    "builtin_plugin_names",
+    "call_action",
     "catalogue_for",
     "declared_in",
     "execute",
     "hookspec",
+    "hookspec_functions",
     "journal_epoch",
     "kernel_of",
     "kill_tree",
     "new_plugin",
     "open_journal_db",
+    "parse_params",
     "register",
     "render_catalogue",
     "render_hooks",
+    "resident_plugin_names",
     "run_process",
     "write_plugin_docs",
 ]
 
 if TYPE_CHECKING:
-    from ._catalogue import render_catalogue, render_hooks, write_plugin_docs
+    from ._call import call_action, parse_params
+    from ._catalogue import (
+        BUILTIN_DIST,
+        builtin_plugin_names,
+        hookspec_functions,
+        render_catalogue,
+        render_hooks,
+        write_plugin_docs,
+    )
     from ._chunks import ChunkClient
     from ._declare import catalogue_for
     from ._identity import Identity
     from ._journal import journal_epoch, open_journal_db
     from ._register import Enrollment, ProxyInfo, RegistrationError, register
+    from ._residents import ResidentSupervisor, resident_plugin_names
     from ._scaffold import new_plugin
+    from ._session import AgentSession, KeySigner, SessionOwner, SessionSettings
 
 _LAZY = {
+    "call_action": "._call",
+    "parse_params": "._call",
+    "BUILTIN_DIST": "._catalogue",
+    "builtin_plugin_names": "._catalogue",
+    "hookspec_functions": "._catalogue",
+    "ResidentSupervisor": "._residents",
+    "resident_plugin_names": "._residents",
     "render_catalogue": "._catalogue",
     "render_hooks": "._catalogue",
     "write_plugin_docs": "._catalogue",
     "ChunkClient": "._chunks",
+    "AgentSession": "._session",
+    "KeySigner": "._session",
+    "SessionOwner": "._session",
+    "SessionSettings": "._session",
     "catalogue_for": "._declare",
     "Identity": "._identity",
     "journal_epoch": "._journal",

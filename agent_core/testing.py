@@ -214,7 +214,7 @@ class MemoryAgent:
         """Sign ``spec`` for one task on this agent, as the center does: issued
         now, and expiring at its deadline, which is capped at 10 minutes from now
         (an agent refuses a deadline past the expiry, or a longer life)."""
-        from transports._signing import sign_job_spec
+        from transports.signing import sign_job_spec
 
         now = time.time()
         expires = min(spec.deadline, now + 600) if spec.deadline > 0 else now + 600
@@ -311,7 +311,7 @@ async def _start_memory_agent(
     plugin_config: Mapping[str, Mapping[str, Any]] | None,
 ) -> MemoryAgent:
     from transports import get_carrier
-    from transports._signing import key_id_for, new_private_key, public_key_bytes
+    from transports.signing import key_id_for, new_private_key, public_key_bytes
 
     from ._agent import Agent
     from ._config import AgentConfig

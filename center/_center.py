@@ -50,7 +50,7 @@ from transports import (
     TransportError,
     encode_value,
 )
-from transports._signing import key_id_for
+from transports.signing import key_id_for
 
 from ._accounts import Account, load_account
 from ._actions import ActionBook

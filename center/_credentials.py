@@ -15,7 +15,7 @@ from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
 from transports import ErrorCode, StarlingError
-from transports._signing import PrivateKey, PublicKey, public_key_bytes, signing_key
+from transports.signing import PrivateKey, PublicKey, public_key_bytes, signing_key
 
 
 class Claims(msgspec.Struct, array_like=True):

@@ -29,7 +29,7 @@ import msgspec
 import trio
 
 from transports import Dispatch, JobSpec, TaskRef, TransportError
-from transports._signing import sign_job_spec
+from transports.signing import sign_job_spec
 
 from ._store import new_id
 

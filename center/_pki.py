@@ -13,8 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from transports import private_dir, write_private
-from transports._tls import self_signed_builder
+from transports import private_dir, self_signed_builder, write_private
 
 
 def _write(path: Path, data: bytes, private: bool = False) -> None:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from transports import Events, Result, ResultAck, Results, StarlingError, TaskEvent, TransportError
-from transports._signing import verify_result
+from transports.signing import verify_result
 
 from ._metrics import log_failure
 from ._store import job_of

@@ -24,10 +24,10 @@ os.environ.setdefault("STARLING_AGENT_MAX_CPU_PRESSURE", "0")
 os.environ.setdefault("STARLING_AGENT_MAX_LOAD_PER_CPU", "0")
 
 
-def _make_wheel(version: str, greeting: str) -> bytes:
+def _make_wheel(version: str, greeting: str, plugin: str = "wheeltest") -> bytes:
     """A real (pure-Python) wheel of a third-party plugin package that is not
-    installed anywhere: ``starling-wheeltest``, plugin ``wheeltest``, action
-    ``wheeltest.hello`` returning ``{"text": greeting}``."""
+    installed anywhere: ``starling-wheeltest``, plugin ``wheeltest`` (or the name
+    given), action ``wheeltest.hello`` returning ``{"text": greeting}``."""
     module = f'''
 import msgspec
 from agent_core import NoParams, Plugin, Risk, action
@@ -40,7 +40,7 @@ async def hello(ctx, p: NoParams) -> Out:
     """Say hello."""
     return Out(text={greeting!r})
 
-PLUGIN = Plugin("wheeltest", description="test plugin")
+PLUGIN = Plugin({plugin!r}, description="test plugin")
 '''
     dist = f"starling_wheeltest-{version}.dist-info"
     buf = io.BytesIO()
@@ -48,14 +48,14 @@ PLUGIN = Plugin("wheeltest", description="test plugin")
         zf.writestr("starling_wheeltest/__init__.py", "")
         zf.writestr("starling_wheeltest/plugin.py", module)
         zf.writestr(f"{dist}/METADATA", f"Metadata-Version: 2.1\nName: starling-wheeltest\nVersion: {version}\n")
-        zf.writestr(f"{dist}/entry_points.txt", "[starling.plugins]\nwheeltest = starling_wheeltest.plugin\n")
+        zf.writestr(f"{dist}/entry_points.txt", f"[starling.plugins]\n{plugin} = starling_wheeltest.plugin\n")
         zf.writestr(f"{dist}/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
         zf.writestr(f"{dist}/RECORD", "")
     return buf.getvalue()
 
 
 @pytest.fixture
-def make_wheel() -> Callable[[str, str], bytes]:
+def make_wheel() -> Callable[..., bytes]:
     return _make_wheel
 
 

@@ -53,3 +53,113 @@ def test_contract_catches_a_violation(tmp_path, module, line, contract):
         assert proc.returncode != 0
         broken = [ln for ln in proc.stdout.splitlines() if ln.endswith("BROKEN")]
         assert any(contract in ln for ln in broken), proc.stdout[-3000:]
+
+
+# -- private modules stay private -----------------------------------------------------
+#
+# A module whose name starts with "_" is private to the top-level package that holds it
+# (transports, agent_core, plugins, center, contrib, examples): no module outside that
+# package may import it. Shipped code is held to this everywhere. Tests may import the
+# private modules of the package they test, found by their folder (tests/plugins/ tests
+# plugins, tests/agent/ tests agent_core, ...): a unit test of a parser is a test of
+# internals. tests/plugins/ and tests/sdk/ may not reach into agent_core or transports,
+# because they are written the way a plugin author writes tests, against the SDK. The
+# benchmarks (bench/) measure internals and are not shipped: exempt.
+
+SHIPPED = ("transports", "agent_core", "plugins", "center", "contrib", "examples")
+#: tests/<folder>/ -> the packages whose private modules its tests may import.
+TESTS_MAY_OPEN = {
+    "plugins": {"plugins"},
+    "sdk": {"plugins"},
+    "agent": {"agent_core", "transports"},
+    "transports": {"transports"},
+    "center": {"center", "transports"},
+    "security": {"center", "transports", "agent_core"},
+    "integration": {"center", "transports", "agent_core", "plugins", "contrib"},
+    "chaos": {"center", "transports", "agent_core", "contrib"},
+    "browser": {"center"},
+    "deb_packages": {"contrib"},
+}
+
+
+def _module_name(path: Path, root: Path) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _imports(path: Path, module: str) -> list[tuple[int, str]]:
+    """``(line, dotted target)`` of every import in ``path``, relative ones resolved."""
+    import ast
+
+    tree = ast.parse(path.read_text(), str(path))
+    package = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
+    out: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package[: len(package) - node.level + 1]
+                base = ".".join([*parent, *([node.module] if node.module else [])])
+            out.append((node.lineno, base))
+            out += [(node.lineno, f"{base}.{alias.name}") for alias in node.names]
+    return out
+
+
+def _private_owner(target: str) -> str | None:
+    """The top-level package of the first private module in ``target`` (``a.b._c.d`` -> ``a``)."""
+    parts = target.split(".")
+    for i, part in enumerate(parts):
+        if part.startswith("_") and not part.startswith("__"):
+            return parts[0] if i else None
+    return None
+
+
+def private_import_violations(root: Path) -> list[str]:
+    found: list[str] = []
+    files = [p for top in SHIPPED for p in (root / top).rglob("*.py")] + list((root / "tests").rglob("*.py"))
+    for path in files:
+        if any(part in (".venv", "node_modules", "__pycache__") or part.endswith(".egg-info") for part in path.parts):
+            continue
+        module = _module_name(path, root)
+        top = module.split(".")[0]
+        rel = path.relative_to(root).parts
+        allowed = {top}
+        if top == "tests":
+            allowed = TESTS_MAY_OPEN.get(rel[1], set()) if len(rel) > 2 else {"agent_core", "transports", "center", "plugins", "contrib"}
+        seen: set[int] = set()
+        for line, target in _imports(path, module):
+            owner = _private_owner(target)
+            if owner is not None and owner not in allowed and owner in SHIPPED and line not in seen:
+                seen.add(line)
+                found.append(f"{path.relative_to(root)}:{line}: imports {target}")
+    return sorted(set(found))
+
+
+def test_no_module_imports_another_packages_private_modules():
+    found = private_import_violations(ROOT)
+    assert not found, "private modules imported from outside their package:\n" + "\n".join(found)
+
+
+@pytest.mark.parametrize(
+    ("module", "line"),
+    [
+        ("plugins/system/_probe_private.py", "from agent_core._kernel import Kernel\n"),
+        ("center/_probe_private.py", "def f():\n    from agent_core import _scaffold\n"),
+        ("contrib/probe_private.py", "import plugins.files._common\n"),
+        ("tests/plugins/test_probe_private.py", "from agent_core._sdk import declared_in\n"),
+        ("examples/probe_private.py", "from transports._signing import sign_job\n"),
+    ],
+)
+def test_private_import_check_catches_a_violation(tmp_path, module, line):
+    for top in (*SHIPPED, "tests"):
+        (tmp_path / top).mkdir()
+    (tmp_path / module).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / module).write_text(line)
+    (tmp_path / "plugins" / "files").mkdir()
+    (tmp_path / "plugins" / "files" / "copy.py").write_text("from ._common import fs_errors\nfrom plugins._x import y\n")
+    found = private_import_violations(tmp_path)
+    assert [f.split(":")[0] for f in found] == [module], found  # the probe, and not the package's own imports

@@ -11,7 +11,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("name", ["transports", "agent_core", "center", "center.proxy", "center.security"])
+@pytest.mark.parametrize(
+    "name",
+    ["transports", "transports.signing", "agent_core", "agent_core.host", "agent_core.procfs", "agent_core.names", "center", "center.proxy", "center.security"],
+)
 def test_all_sorted_and_present(name):
     mod = importlib.import_module(name)
     exported = list(mod.__all__)

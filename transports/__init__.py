@@ -87,7 +87,14 @@ from ._messages import (
 )
 from ._rate import RateLimit
 from ._stream import GOODBYE, StreamChannel
-from ._tls import AEAD_CIPHERS, TlsFiles, client_context, server_context, tls_files
+from ._tls import (
+    AEAD_CIPHERS,
+    TlsFiles,
+    client_context,
+    self_signed_builder,
+    server_context,
+    tls_files,
+)
 
 __all__ = [
     "AEAD_CIPHERS",
@@ -188,6 +195,7 @@ __all__ = [
     "receive_hello",
     "register_carrier",
     "run_handler",
+    "self_signed_builder",
     "send_if_open",
     "server_context",
     "set_log_context",

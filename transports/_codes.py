@@ -135,6 +135,7 @@ class ErrorCode(enum.StrEnum):
     A022 = ("A022", "wrong kind of path: a directory where a file is expected, or the other way round", "Check the destination: copying a directory needs a directory target and a file needs a file path (or an existing directory ending in /).")
     A023 = ("A023", "terminal session idle for too long", "Nothing was typed for the session's idle timeout; open a new terminal.")
     A024 = ("A024", "terminal input too large or too fast", "A paste bigger than the terminal's input bound was refused; copy files with `starling cp` instead of pasting them.")
+    A025 = ("A025", "plugin name already taken", "A plugin package may not provide a plugin named like a built-in one or like one of another installed package; rename its entry point in pyproject.toml (the name prefixes its actions).")
 
     # --- environment --------------------------------------------------------------
     E001 = ("E001", "host offline: agent not connected", "The host is down, unreachable, or its agent is not running; check the host and `systemctl status starling-agent`.")

@@ -153,8 +153,8 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         job = _call(args, f"agent.{args.plugins_cmd}", {"names": args.names})
     elif args.plugins_cmd == "install":
         job = _call(args, "agent.install", _sign_params(args, _read(args.wheel)))
-    elif args.plugins_cmd == "rollback":
-        job = _call(args, "agent.rollback", {"dist": args.dist})
+    elif args.plugins_cmd in ("rollback", "uninstall"):
+        job = _call(args, f"agent.{args.plugins_cmd}", {"dist": args.dist})
     else:
         raise StarlingError(f"unknown plugins command {args.plugins_cmd}", code=ErrorCode.C001)
     if args.json:
@@ -167,7 +167,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 def cmd_plugin_new(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from agent_core._scaffold import new_plugin
+    from agent_core.host import new_plugin
 
     try:
         path = new_plugin(args.name, Path(args.dest))

@@ -140,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_cp(sub)
 
-    p = sub.add_parser("plugins", help="plugins on hosts: list, enable, disable, install a wheel, roll back; doc")
+    p = sub.add_parser("plugins", help="plugins on hosts: list, enable, disable, install a wheel, roll back, uninstall; doc")
     psub = p.add_subparsers(dest="plugins_cmd", required=True, metavar="WHAT")
     for name, helptext in (
         ("list", "plugins per host (one host: the full table)"),
@@ -148,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("disable", "disable plugins on the selected hosts"),
         ("install", "install a plugin wheel on the selected hosts, no restart"),
         ("rollback", "go back to the previous version of a plugin package"),
+        ("uninstall", "remove a plugin package from the selected hosts"),
     ):
         q = psub.add_parser(name, help=helptext)
         _add_targets(q)
@@ -161,8 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
             q.add_argument("--wheel", required=True, help="the .whl file")
             q.add_argument("--key", help="sign with this publisher key (PEM) before sending")
             q.add_argument("--signature", help="the publisher's signature (from `starling plugins sign`)")
-        if name == "rollback":
-            q.add_argument("dist", help="distribution name, e.g. starling_hello")
+        if name in ("rollback", "uninstall"):
+            q.add_argument("dist", help="the package as `install` reports it, e.g. starling_hello (or starling-hello)")
     q = psub.add_parser("keygen", help="make a plugin publisher key (the center trusts its public half)")
     q.add_argument("out", help="where to write the private key (PEM, 0600)")
     q.add_argument("--json", action="store_true")

@@ -61,7 +61,7 @@ from transports import (
     receive_hello,
     send_if_open,
 )
-from transports._signing import verify_hello
+from transports.signing import verify_hello
 
 from .._credentials import CredentialError, verify
 from .._metrics import ProxyMetrics

@@ -23,7 +23,7 @@ from typing import Any
 
 import trio
 
-from agent_core._register import RegistrationError
+from agent_core.host import RegistrationError
 from transports import setup_logging
 
 from ._fleet import SimFleet

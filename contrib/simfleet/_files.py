@@ -25,13 +25,13 @@ import msgspec
 import trio
 
 from agent_core import ActionError
-from agent_core._chunks import ChunkClient
-from plugins.files._transfer import Planned, gather, stream_file
+from agent_core.host import ChunkClient
 from plugins.files.install import InstallParams, InstallResult
+from plugins.files.transfer import Planned, gather, stream_file
 from transports import ErrorCode, JobSpec, Result, encode_value
 
 if TYPE_CHECKING:
-    from agent_core._session import AgentSession
+    from agent_core.host import AgentSession
 
 
 class SimChunks:

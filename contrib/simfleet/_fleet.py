@@ -41,12 +41,19 @@ import msgspec
 import trio
 from nacl.signing import SigningKey
 
-from agent_core._declare import catalogue_for
-from agent_core._identity import Identity
-from agent_core._register import Enrollment, RegistrationError, register
-from agent_core._session import AgentSession, KeySigner, SessionOwner, SessionSettings
+from agent_core.host import (
+    AgentSession,
+    Enrollment,
+    Identity,
+    KeySigner,
+    RegistrationError,
+    SessionOwner,
+    SessionSettings,
+    catalogue_for,
+    register,
+)
 from transports import Catalogue, ErrorCode, Health, Result, Task, client_context, create_private
-from transports._signing import public_key_bytes, sign_result
+from transports.signing import public_key_bytes, sign_result
 
 from ._executor import execute
 from ._journal import AgentJournal, FleetJournal

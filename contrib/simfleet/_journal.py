@@ -18,7 +18,7 @@ from pathlib import Path
 
 import trio
 
-from agent_core._journal import journal_epoch, open_journal_db
+from agent_core.host import journal_epoch, open_journal_db
 from transports import ErrorCode, Result, Task, decode, encode
 
 _SCHEMA = """

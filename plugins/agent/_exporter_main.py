@@ -259,7 +259,7 @@ def make_handler(exporter: Exporter) -> type[BaseHTTPRequestHandler]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="starling-exporter", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="starling-exporter")
     parser.add_argument("--port", type=int, default=9911)
     parser.add_argument("--address", default="127.0.0.1")
     args = parser.parse_args(argv)

@@ -19,10 +19,18 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, NoParams, Plugin, Risk, action, code
+from agent_core import (
+    ActionContext,
+    InvalidParams,
+    NoParams,
+    Plugin,
+    Risk,
+    action,
+    code,
+)
 from agent_core.host import kernel_of
 
-PLUGIN = Plugin("agent", description=__doc__.splitlines()[0], domain="agent")
+PLUGIN = Plugin("agent", domain="agent")
 _STARTED = time.time()
 
 
@@ -78,8 +86,16 @@ class Installed(msgspec.Struct):
     plugins: list[str]
 
 
-class RollbackParams(msgspec.Struct, forbid_unknown_fields=True):
+class PackageParams(msgspec.Struct, forbid_unknown_fields=True):
+    #: The distribution name as ``agent.install`` and ``agent.plugins`` report it
+    #: (``starling_hello``; ``starling-hello`` is the same package).
+    dist: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")]
+
+
+class Uninstalled(msgspec.Struct):
     dist: str
+    version: str
+    plugins: list[str]
 
 
 @action("agent.version", risk=Risk.READ, timeout=5)
@@ -123,7 +139,7 @@ async def enable(ctx: ActionContext, p: Names) -> Enabled:
 async def disable(ctx: ActionContext, p: Names) -> Enabled:
     """Disable plugins on this host: their actions then answer A012."""
     if "agent" in p.names:
-        raise ActionError("the agent plugin cannot disable itself", code=ErrorCode.A002)
+        raise InvalidParams("the agent plugin cannot disable itself")
     return Enabled(disabled=kernel_of(ctx).set_enabled(p.names, False))
 
 
@@ -133,12 +149,18 @@ async def install(ctx: ActionContext, p: InstallParams) -> Installed:
     try:
         data = base64.b64decode(p.wheel_b64, validate=True)
     except ValueError as exc:
-        raise ActionError(f"wheel_b64 is not base64: {exc}", code=ErrorCode.A002) from exc
+        raise InvalidParams(f"wheel_b64 is not base64: {exc}") from exc
     done = kernel_of(ctx).install_wheel(data, p.sha256)
     return msgspec.convert(done, Installed, strict=False)
 
 
 @action("agent.rollback", risk=Risk.DANGER, timeout=60)
-async def rollback(ctx: ActionContext, p: RollbackParams) -> Installed:
-    """Go back to the previously installed version of a plugin package."""
+async def rollback(ctx: ActionContext, p: PackageParams) -> Installed:
+    """Go back to the previously installed version of a plugin package (A017 when it is not installed)."""
     return msgspec.convert(kernel_of(ctx).rollback(p.dist), Installed, strict=False)
+
+
+@action("agent.uninstall", risk=Risk.DANGER, timeout=60)
+async def uninstall(ctx: ActionContext, p: PackageParams) -> Uninstalled:
+    """Remove a plugin package installed by ``agent.install`` (every version); its actions answer A001 after."""
+    return msgspec.convert(kernel_of(ctx).uninstall(p.dist), Uninstalled, strict=False)

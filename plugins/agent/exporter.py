@@ -32,7 +32,7 @@ from agent_core import (
     hookimpl,
 )
 
-PLUGIN = Plugin("exporter", description=__doc__.splitlines()[0], domain="agent")
+PLUGIN = Plugin("exporter", domain="agent")
 RESIDENT = "exporter.node"
 
 

@@ -29,7 +29,14 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import (
+    ActionContext,
+    InvalidParams,
+    Plugin,
+    Risk,
+    Unavailable,
+    action,
+)
 
 PACKAGE = "starling-agent"
 #: Debian and RPM version strings; nothing a shell or a package manager could misread.
@@ -114,7 +121,7 @@ def _unavailable() -> str | None:
     return None
 
 
-PLUGIN = Plugin("agent.upgrade", description=__doc__.splitlines()[0], domain="agent", check=_unavailable)
+PLUGIN = Plugin("agent.upgrade", domain="agent", check=_unavailable)
 
 
 def _start_helper(state: Path, tool: str, new: str, old: str, wait: int) -> Path:
@@ -135,12 +142,12 @@ async def upgrade(ctx: ActionContext, p: UpgradeParams) -> Scheduled:
     """Install starling-agent at ``version`` from the host's repositories and restart into it; roll back if it does not come up."""
     why = _unavailable()
     if why:
-        raise ActionError(why, code=ErrorCode.A003)
+        raise Unavailable(why)
     if not re.match(VERSION_RE, p.version):
-        raise ActionError(f"not a package version: {p.version!r}", code=ErrorCode.A002)
+        raise InvalidParams(f"not a package version: {p.version!r}")
     current = ctx.agent.version
     if p.version == current:
-        raise ActionError(f"already running {current}", code=ErrorCode.A002)
+        raise InvalidParams(f"already running {current}")
     import trio
 
     helper = await trio.to_thread.run_sync(_start_helper, Path(ctx.agent.state_dir), _tool(), p.version, current, p.wait)

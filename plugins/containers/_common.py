@@ -19,7 +19,15 @@ from typing import Any, NoReturn
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, NotFound, ProcessResult, Unavailable
+from agent_core import (
+    ActionContext,
+    ActionError,
+    ErrorCode,
+    InvalidParams,
+    NotFound,
+    ProcessResult,
+    Unavailable,
+)
 
 DOCKER_SOCKET = "/var/run/docker.sock"
 CRI_SOCKETS = (
@@ -132,7 +140,7 @@ def cri_check() -> str | None:
 
 def check_ref(ref: str, field: str = "container") -> str:
     if not REF.match(ref):
-        raise ActionError(f"{field}: {ref!r} is not a container/image name or id", code=ErrorCode.A002)
+        raise InvalidParams(f"{field}: {ref!r} is not a container/image name or id")
     return ref
 
 
@@ -152,7 +160,7 @@ def raise_for(argv: list[str], res: ProcessResult) -> NoReturn:
     if any(m in low for m in _DAEMON_DOWN):
         raise Unavailable(f"{argv[0]}: {last}")
     if any(m in low for m in _NOT_FOUND):
-        raise ActionError(f"{argv[0]}: {last}", code=ErrorCode.A017)
+        raise NotFound(f"{argv[0]}: {last}")
     if "permission denied" in low:
         raise ActionError(f"{argv[0]}: {last}", code=ErrorCode.A016)
     raise ActionError(f"{' '.join(argv[:3])} exited {res.exit_code}: {last}", code=ErrorCode.A008, data=res)

@@ -17,7 +17,7 @@ from agent_core import ActionContext, NoParams, Plugin, Risk, action
 
 from ._common import cri_check, run_cli
 
-PLUGIN = Plugin("crictl.images", description=__doc__.splitlines()[0], domain="containers", requires=["crictl"], check=cri_check)
+PLUGIN = Plugin("crictl.images", domain="containers", requires=["crictl"], check=cri_check)
 
 
 class CriImage(msgspec.Struct):

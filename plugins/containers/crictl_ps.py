@@ -17,12 +17,11 @@ from typing import Any, Literal
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action
-from plugins.files._common import bad
+from agent_core import ActionContext, InvalidParams, Plugin, Risk, action
 
 from ._common import cri_check, run_cli
 
-PLUGIN = Plugin("crictl.ps", description=__doc__.splitlines()[0], domain="containers", requires=["crictl"], check=cri_check)
+PLUGIN = Plugin("crictl.ps", domain="containers", requires=["crictl"], check=cri_check)
 
 STATES = {"running": "CONTAINER_RUNNING", "exited": "CONTAINER_EXITED", "created": "CONTAINER_CREATED", "unknown": "CONTAINER_UNKNOWN"}
 
@@ -93,7 +92,7 @@ def build_argv(p: CrictlPsParams) -> list[str]:
         try:
             re.compile(p.name)
         except re.error as exc:
-            raise bad(f"name: {exc}") from exc
+            raise InvalidParams(f"name: {exc}") from exc
         argv += ["--name", p.name]
     return argv
 

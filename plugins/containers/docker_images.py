@@ -20,7 +20,7 @@ from agent_core import ActionContext, InvalidParams, Plugin, Risk, action
 
 from ._common import docker_api, docker_check, docker_filters, epoch
 
-PLUGIN = Plugin("docker.images", description=__doc__.splitlines()[0], domain="containers", check=docker_check)
+PLUGIN = Plugin("docker.images", domain="containers", check=docker_check)
 
 # An image reference pattern as docker's "reference" filter takes it (globs allowed).
 _REFERENCE = re.compile(r"^[A-Za-z0-9*?][A-Za-z0-9_.:/@*?+-]{0,254}$")

@@ -19,12 +19,11 @@ from typing import Any, Literal
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
-from plugins._secrets import redact_env
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, mask_env
 
 from ._common import check_ref, docker_api, docker_check, parse_time
 
-PLUGIN = Plugin("docker.inspect", description=__doc__.splitlines()[0], domain="containers", check=docker_check)
+PLUGIN = Plugin("docker.inspect", domain="containers", check=docker_check)
 
 
 class InspectParams(msgspec.Struct, forbid_unknown_fields=True):
@@ -107,7 +106,7 @@ def _env(items: list[str] | None) -> tuple[dict[str, str], list[str]]:
     for item in items or []:
         key, _, value = item.partition("=")
         env[key] = value
-    return redact_env(env)
+    return mask_env(env)
 
 
 def _masked_raw(doc: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:

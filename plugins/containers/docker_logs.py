@@ -23,7 +23,7 @@ from agent_core import ActionContext, InvalidParams, Plugin, Risk, action
 
 from ._common import check_ref, docker_api, docker_check, parse_time
 
-PLUGIN = Plugin("docker.logs", description=__doc__.splitlines()[0], domain="containers", check=docker_check)
+PLUGIN = Plugin("docker.logs", domain="containers", check=docker_check)
 
 # docker's --since: a duration (10m, 1h30m) or a timestamp (RFC 3339 or unix seconds).
 _SINCE = re.compile(r"^(\d+(\.\d+)?[smh])+$|^\d{4}-\d\d-\d\d(T[0-9:.]+(Z|[+-]\d\d:\d\d)?)?$|^\d+(\.\d+)?$")

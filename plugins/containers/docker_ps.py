@@ -20,7 +20,7 @@ from agent_core import ActionContext, InvalidParams, Plugin, Risk, action
 
 from ._common import Port, docker_api, docker_check, docker_filters, epoch
 
-PLUGIN = Plugin("docker.ps", description=__doc__.splitlines()[0], domain="containers", check=docker_check)
+PLUGIN = Plugin("docker.ps", domain="containers", check=docker_check)
 
 FILTERS = {"id", "name", "label", "status", "ancestor", "health", "network", "volume", "publish", "expose", "exited", "before", "since"}
 _HEALTH = re.compile(r"\((healthy|unhealthy|health: starting)\)")

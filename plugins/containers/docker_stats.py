@@ -20,7 +20,7 @@ from agent_core import ActionContext, ActionError, Plugin, Risk, action
 
 from ._common import check_ref, docker_api, docker_check
 
-PLUGIN = Plugin("docker.stats", description=__doc__.splitlines()[0], domain="containers", check=docker_check)
+PLUGIN = Plugin("docker.stats", domain="containers", check=docker_check)
 
 
 class StatsParams(msgspec.Struct, forbid_unknown_fields=True):

@@ -19,7 +19,7 @@ from agent_core import ActionContext, Plugin, Risk, action
 
 from ._common import Port, check_ref, parse_time, run_cli
 
-PLUGIN = Plugin("podman.ps", description=__doc__.splitlines()[0], domain="containers", requires=["podman"])
+PLUGIN = Plugin("podman.ps", domain="containers", requires=["podman"])
 
 
 class PodmanPsParams(msgspec.Struct, forbid_unknown_fields=True):

@@ -8,7 +8,7 @@ from typing import Any
 
 import msgspec
 
-from plugins._host import read
+from agent_core.procfs import read
 
 # Filesystems that hold no user data: never counted as "disks".
 PSEUDO_FS = frozenset({

@@ -12,21 +12,22 @@ Reads only; root sees every process.
 from __future__ import annotations
 
 import os
+from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
-from plugins._host import pids, read
+from agent_core import ActionContext, Plugin, Risk, action
+from agent_core.procfs import pids, read
 from plugins.disk._common import mount_for, mounts
 
-PLUGIN = Plugin("disk.deleted", description=__doc__.splitlines()[0], domain="disk", requires_files=["/proc/self/fd"])
+PLUGIN = Plugin("disk.deleted", domain="disk", requires_files=["/proc/self/fd"])
 
 MARKER = " (deleted)"
 
 
 class Params(msgspec.Struct, forbid_unknown_fields=True):
-    min_bytes: int = 0
-    top: int = 100
+    min_bytes: Annotated[int, msgspec.Meta(ge=0)] = 0
+    top: Annotated[int, msgspec.Meta(ge=1, le=10000)] = 100
 
 
 class Holder(msgspec.Struct):
@@ -96,11 +97,8 @@ def scan(min_bytes: int) -> tuple[dict[tuple[int, int], DeletedFile], int, int]:
 @action("disk.deleted", risk=Risk.READ, timeout=60)
 async def deleted(ctx: ActionContext, p: Params) -> Deleted:
     """Unlinked files kept alive by open descriptors: size, filesystem and the processes holding them."""
-    if p.min_bytes < 0 or not 1 <= p.top <= 10000:
-        raise ActionError("min_bytes must be >= 0 and top 1..10000", code=ErrorCode.A002)
-    import trio
 
-    found, scanned, unreadable = await trio.to_thread.run_sync(scan, p.min_bytes, abandon_on_cancel=True)
+    found, scanned, unreadable = await ctx.to_thread(scan, p.min_bytes)
     files = sorted(found.values(), key=lambda f: (-f.size, f.path))
     by_mount: dict[str, int] = {}
     for f in files:

@@ -17,11 +17,11 @@ import shutil
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
-from plugins._host import is_dir, read, require_absolute
+from agent_core import ActionContext, NotFound, Plugin, Risk, abs_path, action
+from agent_core.procfs import is_dir, read
 from plugins.disk._common import NETWORK_FS, PSEUDO_FS, mounts, unescape
 
-PLUGIN = Plugin("disk.fstab", description=__doc__.splitlines()[0], domain="disk")
+PLUGIN = Plugin("disk.fstab", domain="disk")
 
 TAGS = {"UUID": "by-uuid", "LABEL": "by-label", "PARTUUID": "by-partuuid", "PARTLABEL": "by-partlabel"}
 VIRTUAL_FS = PSEUDO_FS | {"tmpfs", "none", "swap", "overlay"}
@@ -140,10 +140,10 @@ def check_entries(text: str, tags: dict[tuple[str, str], str]) -> tuple[list[Fst
 @action("disk.fstab", risk=Risk.READ, timeout=30)
 async def fstab(ctx: ActionContext, p: Params) -> Fstab:
     """Every fstab entry checked for syntax, device, mount point, current mount and fsck order."""
-    path = require_absolute(p.path)
+    path = abs_path(p.path)
     text = read(path)
     if text is None:
-        raise ActionError(f"cannot read {path}", code=ErrorCode.A017)
+        raise NotFound(f"cannot read {path}")
     tags = {} if is_dir("/dev/disk") else await _blkid_tags(ctx)
     entries, errors = check_entries(text, tags)
     return Fstab(path=path, entries=entries, syntax_errors=errors, ok=not errors and not any(e.problems for e in entries))

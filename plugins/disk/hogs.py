@@ -17,21 +17,22 @@ from __future__ import annotations
 import heapq
 import os
 import stat
+from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
-from plugins._host import is_dir, require_absolute
+from agent_core import ActionContext, NotFound, Plugin, Risk, abs_path, action
+from agent_core.procfs import is_dir
 from plugins.disk._common import mount_for, mounts
 
-PLUGIN = Plugin("disk.hogs", description=__doc__.splitlines()[0], domain="disk", requires_files=["/proc/self/mountinfo"])
+PLUGIN = Plugin("disk.hogs", domain="disk", requires_files=["/proc/self/mountinfo"])
 
 
 class Params(msgspec.Struct, forbid_unknown_fields=True):
     path: str = "/"
-    depth: int = 2
-    top: int = 15
-    max_entries: int = 2_000_000
+    depth: Annotated[int, msgspec.Meta(ge=1, le=10)] = 2
+    top: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 15
+    max_entries: Annotated[int, msgspec.Meta(ge=1, le=100_000_000)] = 2_000_000
 
 
 class Entry(msgspec.Struct):
@@ -118,21 +119,18 @@ def walk(root: str, depth: int, top: int, limit: int) -> tuple[list[Entry], list
 @action("disk.hogs", risk=Risk.READ, timeout=600)
 async def hogs(ctx: ActionContext, p: Params) -> Hogs:
     """Biggest directories and files under ``path`` on its filesystem, plus deleted-but-open space there."""
-    import trio
 
     from plugins.disk.deleted import scan
 
-    if not (1 <= p.depth <= 10 and 1 <= p.top <= 1000 and 1 <= p.max_entries <= 100_000_000):
-        raise ActionError("depth must be 1..10, top 1..1000, max_entries 1..100000000", code=ErrorCode.A002)
-    root = require_absolute(p.path)
+    root = abs_path(p.path)
     if not is_dir(root):
-        raise ActionError(f"{root} is not a directory", code=ErrorCode.A017)
+        raise NotFound(f"{root} is not a directory")
     m = mount_for(root, mounts())
-    st = await trio.to_thread.run_sync(os.statvfs, root, abandon_on_cancel=True)
-    dirs, files, total, entries, truncated, errors = await trio.to_thread.run_sync(
-        walk, root, p.depth, p.top, p.max_entries, abandon_on_cancel=True
+    st = await ctx.to_thread(os.statvfs, root)
+    dirs, files, total, entries, truncated, errors = await ctx.to_thread(
+        walk, root, p.depth, p.top, p.max_entries
     )
-    held, _, _ = await trio.to_thread.run_sync(scan, 0, abandon_on_cancel=True)
+    held, _, _ = await ctx.to_thread(scan, 0)
     mountpoint = m.mountpoint if m else "/"
     deleted = sorted((f for f in held.values() if f.mountpoint == mountpoint), key=lambda f: -f.size)
     frsize = st.f_frsize or st.f_bsize

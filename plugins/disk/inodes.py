@@ -13,21 +13,22 @@ directory to clean. Reads only.
 from __future__ import annotations
 
 import os
+from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
-from plugins._host import is_dir, require_absolute
+from agent_core import ActionContext, NotFound, Plugin, Risk, abs_path, action
+from agent_core.procfs import is_dir
 from plugins.disk._common import distinct_filesystems, mounts, statvfs_each
 
-PLUGIN = Plugin("disk.inodes", description=__doc__.splitlines()[0], domain="disk", requires_files=["/proc/self/mountinfo"])
+PLUGIN = Plugin("disk.inodes", domain="disk", requires_files=["/proc/self/mountinfo"])
 
 
 class Params(msgspec.Struct, forbid_unknown_fields=True):
-    threshold: float = 90.0
+    threshold: Annotated[float, msgspec.Meta(ge=0, le=100)] = 90.0
     count_in: str | None = None
-    top: int = 20
-    max_entries: int = 2_000_000
+    top: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 20
+    max_entries: Annotated[int, msgspec.Meta(ge=1, le=100_000_000)] = 2_000_000
 
 
 class InodeUsage(msgspec.Struct):
@@ -90,10 +91,6 @@ def count_entries(root: str, top: int, limit: int) -> tuple[list[DirCount], int,
 @action("disk.inodes", risk=Risk.READ, timeout=300)
 async def inodes(ctx: ActionContext, p: Params) -> Inodes:
     """Inode total/used/free/use% per filesystem; with ``count_in``, the subdirectories holding the most entries."""
-    if not 0 <= p.threshold <= 100:
-        raise ActionError("threshold is a percentage: 0..100", code=ErrorCode.A002)
-    if not (1 <= p.top <= 1000 and 1 <= p.max_entries <= 100_000_000):
-        raise ActionError("top must be 1..1000 and max_entries 1..100000000", code=ErrorCode.A002)
     table = [m for m, _ in distinct_filesystems(mounts())]
     stats = await statvfs_each([m.mountpoint for m in table])
     fs = []
@@ -116,12 +113,11 @@ async def inodes(ctx: ActionContext, p: Params) -> Inodes:
         )
     result = Inodes(filesystems=fs, over_threshold=[f.mountpoint for f in fs if not f.dynamic and f.used_percent >= p.threshold])
     if p.count_in is not None:
-        root = require_absolute(p.count_in, "count_in")
+        root = abs_path(p.count_in, "count_in")
         if not is_dir(root):
-            raise ActionError(f"{root} is not a directory", code=ErrorCode.A017)
-        import trio
+            raise NotFound(f"{root} is not a directory")
 
-        result.top_dirs, result.counted, result.truncated = await trio.to_thread.run_sync(
-            count_entries, root, p.top, p.max_entries, abandon_on_cancel=True
+        result.top_dirs, result.counted, result.truncated = await ctx.to_thread(
+            count_entries, root, p.top, p.max_entries
         )
     return result

@@ -11,19 +11,27 @@ devices, ``devices`` restricts the list. Reads only.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
-from plugins._host import listdir, read
+from agent_core import (
+    ActionContext,
+    NotFound,
+    Plugin,
+    Risk,
+    action,
+)
+from agent_core.procfs import listdir, read
 
-PLUGIN = Plugin("disk.iostat", description=__doc__.splitlines()[0], domain="disk", requires_files=["/proc/diskstats"])
+PLUGIN = Plugin("disk.iostat", domain="disk", requires_files=["/proc/diskstats"])
 
 SECTOR = 512
 VIRTUAL = ("loop", "ram", "zram", "nbd")
 
 
 class Params(msgspec.Struct, forbid_unknown_fields=True):
-    interval: float = 1.0
+    interval: Annotated[float, msgspec.Meta(ge=0.05, le=60)] = 1.0
     devices: list[str] = []
     partitions: bool = False
     virtual: bool = False
@@ -83,7 +91,7 @@ def wanted(names: list[str], p: Params) -> list[str]:
     if p.devices:
         missing = [d for d in p.devices if d.removeprefix("/dev/") not in names]
         if missing:
-            raise ActionError(f"no such block device(s): {', '.join(missing)}", code=ErrorCode.A017)
+            raise NotFound(f"no such block device(s): {', '.join(missing)}")
         return [d.removeprefix("/dev/") for d in p.devices]
     return [
         n for n in names
@@ -94,8 +102,6 @@ def wanted(names: list[str], p: Params) -> list[str]:
 @action("disk.iostat", risk=Risk.READ, timeout=120)
 async def iostat(ctx: ActionContext, p: Params) -> IoStat:
     """Per-device IOPS, bytes/s, await, utilisation and queue length over ``interval`` seconds."""
-    if not 0.05 <= p.interval <= 60:
-        raise ActionError("interval must be 0.05..60 seconds", code=ErrorCode.A002)
     first = read_diskstats()
     names = wanted(list(first), p)
     await ctx.sleep(p.interval)

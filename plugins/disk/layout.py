@@ -18,7 +18,7 @@ import msgspec
 
 from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 
-PLUGIN = Plugin("disk.layout", description=__doc__.splitlines()[0], domain="disk", requires=["lsblk"])
+PLUGIN = Plugin("disk.layout", domain="disk", requires=["lsblk"])
 
 COLUMNS = "NAME,PATH,TYPE,SIZE,FSTYPE,FSVER,LABEL,UUID,PARTUUID,PARTLABEL,MOUNTPOINTS,FSAVAIL,FSUSED,RO,RM,MODEL"
 VIRTUAL_TYPES = ("loop", "rom")

@@ -13,12 +13,22 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import (
+    ActionContext,
+    ActionError,
+    ErrorCode,
+    InvalidParams,
+    NotFound,
+    Plugin,
+    Risk,
+    action,
+)
 
-PLUGIN = Plugin("disk.lvm", description=__doc__.splitlines()[0], domain="disk", requires=["lvm"])
+PLUGIN = Plugin("disk.lvm", domain="disk", requires=["lvm"])
 
 PV_FIELDS = "pv_name,vg_name,pv_fmt,pv_attr,pv_size,pv_free,pv_uuid"
 VG_FIELDS = "vg_name,vg_uuid,vg_attr,vg_size,vg_free,pv_count,lv_count,snap_count,vg_missing_pv_count"
@@ -29,7 +39,7 @@ LV_TYPES = {"m": "mirror", "M": "mirror", "o": "origin", "O": "origin", "r": "ra
 
 
 class Params(msgspec.Struct, forbid_unknown_fields=True):
-    threshold: float = 80.0
+    threshold: Annotated[float, msgspec.Meta(ge=0, le=100)] = 80.0
     vg: str | None = None
 
 
@@ -156,13 +166,11 @@ async def _report(ctx: ActionContext, tool: str, fields: str, vg: str | None) ->
 @action("disk.lvm", risk=Risk.READ, timeout=60)
 async def lvm(ctx: ActionContext, p: Params) -> Lvm:
     """PVs, VGs and LVs (optionally of one ``vg``) with free space, thin pool/snapshot fill and problems."""
-    if not 0 <= p.threshold <= 100:
-        raise ActionError("threshold is a percentage: 0..100", code=ErrorCode.A002)
     if p.vg is not None and (not p.vg or not all(c.isalnum() or c in "+_.-" for c in p.vg)):
-        raise ActionError(f"invalid VG name {p.vg!r}", code=ErrorCode.A002)
+        raise InvalidParams(f"invalid VG name {p.vg!r}")
     pvs = [to_pv(r) for r in await _report(ctx, "pvs", PV_FIELDS, p.vg)]
     vgs = [to_vg(r) for r in await _report(ctx, "vgs", VG_FIELDS, p.vg)]
     lvs = [to_lv(r) for r in await _report(ctx, "lvs", LV_FIELDS, p.vg)]
     if p.vg is not None and not vgs:
-        raise ActionError(f"no volume group {p.vg!r}", code=ErrorCode.A017)
+        raise NotFound(f"no volume group {p.vg!r}")
     return Lvm(pvs=pvs, vgs=vgs, lvs=lvs, problems=problems(pvs, vgs, lvs, p.threshold))

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
-from plugins._host import exists, require_absolute
+from agent_core import ActionContext, NotFound, Plugin, Risk, abs_path, action
+from agent_core.procfs import exists
 from plugins.disk._common import NETWORK_FS, is_data_fs, mount_for, mounts
 
-PLUGIN = Plugin("disk.mounts", description=__doc__.splitlines()[0], domain="disk", requires_files=["/proc/self/mountinfo"])
+PLUGIN = Plugin("disk.mounts", domain="disk", requires_files=["/proc/self/mountinfo"])
 
 
 class Params(msgspec.Struct, forbid_unknown_fields=True):
@@ -55,9 +55,9 @@ async def list_mounts(ctx: ActionContext, p: Params) -> Mounts:
     """Mounts with options, type, source and propagation; filter by type, source, data-only or the mount of ``path``."""
     table = mounts()
     if p.path is not None:
-        path = require_absolute(p.path)
+        path = abs_path(p.path)
         if not exists(path):
-            raise ActionError(f"{path} does not exist", code=ErrorCode.A017)
+            raise NotFound(f"{path} does not exist")
         holder = mount_for(path, table)
         table = [holder] if holder else []
     out = []

@@ -17,10 +17,10 @@ import re
 import msgspec
 
 from agent_core import ActionContext, NoParams, Plugin, Risk, action
-from plugins._host import read, read_int
+from agent_core.procfs import read, read_int
 
 MDSTAT = "/proc/mdstat"
-PLUGIN = Plugin("disk.raid", description=__doc__.splitlines()[0], domain="disk", requires_files=[MDSTAT])
+PLUGIN = Plugin("disk.raid", domain="disk", requires_files=[MDSTAT])
 
 _HEAD = re.compile(r"^(md\S*) : (\S+)((?: \([^)]*\))*)\s*(.*)$")
 _MEMBER = re.compile(r"^(\S+?)\[(\d+)\]((?:\([A-Z]\))*)$")

@@ -18,9 +18,18 @@ import stat
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import (
+    ActionContext,
+    ActionError,
+    ErrorCode,
+    InvalidParams,
+    NotFound,
+    Plugin,
+    Risk,
+    action,
+)
 
-PLUGIN = Plugin("disk.smart", description=__doc__.splitlines()[0], domain="disk", requires=["smartctl"])
+PLUGIN = Plugin("disk.smart", domain="disk", requires=["smartctl"])
 
 EXIT_BITS = (
     "command line did not parse", "device open failed or unsupported", "a SMART command failed",
@@ -106,13 +115,13 @@ def is_failing(d: SmartDevice) -> bool:
 
 def _check_device(path: str) -> None:
     if not path.startswith("/dev/") or ".." in path.split("/"):
-        raise ActionError(f"device must be a /dev path, got {path!r}", code=ErrorCode.A002)
+        raise InvalidParams(f"device must be a /dev path, got {path!r}")
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
-        raise ActionError(f"no device {path}", code=ErrorCode.A017) from None
+        raise NotFound(f"no device {path}") from None
     if not (stat.S_ISBLK(mode) or stat.S_ISCHR(mode)):
-        raise ActionError(f"{path} is not a device node", code=ErrorCode.A002)
+        raise InvalidParams(f"{path} is not a device node")
 
 
 async def _smartctl_json(ctx: ActionContext, argv: list[str]) -> dict:
@@ -127,7 +136,7 @@ async def _smartctl_json(ctx: ActionContext, argv: list[str]) -> dict:
 async def smart(ctx: ActionContext, p: Params) -> Smart:
     """SMART verdict, temperature, hours, bad-sector counters or NVMe wear for one or every disk."""
     if p.type is not None and p.type.split(",")[0] not in DEVICE_TYPES:
-        raise ActionError(f"type must start with one of {', '.join(DEVICE_TYPES)}", code=ErrorCode.A002)
+        raise InvalidParams(f"type must start with one of {', '.join(DEVICE_TYPES)}")
     if p.device is not None:
         _check_device(p.device)
         targets = [(p.device, p.type or "auto")]

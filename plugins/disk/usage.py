@@ -15,19 +15,20 @@ from __future__ import annotations
 
 import math
 import os
+from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
-from plugins._host import exists, require_absolute
+from agent_core import ActionContext, NotFound, Plugin, Risk, abs_path, action
+from agent_core.procfs import exists
 from plugins.disk._common import Mount, distinct_filesystems, mount_for, mounts, statvfs_each
 
-PLUGIN = Plugin("disk.usage", description=__doc__.splitlines()[0], domain="disk", requires_files=["/proc/self/mountinfo"])
+PLUGIN = Plugin("disk.usage", domain="disk", requires_files=["/proc/self/mountinfo"])
 
 
 class Params(msgspec.Struct, forbid_unknown_fields=True):
     path: str | None = None
-    threshold: float = 90.0
+    threshold: Annotated[float, msgspec.Meta(ge=0, le=100)] = 90.0
     all: bool = False
 
 
@@ -60,12 +61,12 @@ def df_percent(used: int, available: int) -> float:
 def select(table: list[Mount], p: Params) -> list[tuple[Mount, list[str]]]:
     """The mounts to report, each with the other places the same filesystem is mounted."""
     if p.path is not None:
-        path = require_absolute(p.path)
+        path = abs_path(p.path)
         if not exists(path):
-            raise ActionError(f"{path} does not exist", code=ErrorCode.A017)
+            raise NotFound(f"{path} does not exist")
         m = mount_for(path, table)
         if m is None:
-            raise ActionError(f"no mount holds {path}", code=ErrorCode.A017)
+            raise NotFound(f"no mount holds {path}")
         return [(m, [])]
     return distinct_filesystems(table, include_pseudo=p.all)
 
@@ -73,8 +74,6 @@ def select(table: list[Mount], p: Params) -> list[tuple[Mount, list[str]]]:
 @action("disk.usage", risk=Risk.READ, timeout=30)
 async def usage(ctx: ActionContext, p: Params) -> DiskUsage:
     """Size, used, available, reserved and df-style use% per filesystem (or for the one holding ``path``)."""
-    if not 0 <= p.threshold <= 100:
-        raise ActionError("threshold is a percentage: 0..100", code=ErrorCode.A002)
     picked = select(mounts(), p)
     stats = await statvfs_each([m.mountpoint for m, _ in picked])
     out = []

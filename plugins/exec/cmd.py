@@ -17,7 +17,7 @@ import msgspec
 
 from agent_core import ActionContext, Plugin, ProcessResult, Risk, action, code
 
-PLUGIN = Plugin("cmd", description=__doc__.splitlines()[0], domain="exec")
+PLUGIN = Plugin("cmd", domain="exec")
 
 
 class RunParams(msgspec.Struct, forbid_unknown_fields=True):

@@ -16,10 +16,18 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
-from plugins._secrets import redact_env
+from agent_core import (
+    ActionContext,
+    ActionError,
+    ErrorCode,
+    NotFound,
+    Plugin,
+    Risk,
+    action,
+    mask_env,
+)
 
-PLUGIN = Plugin("exec.env", description=__doc__.splitlines()[0], domain="exec")
+PLUGIN = Plugin("exec.env", domain="exec")
 
 
 class EnvParams(msgspec.Struct, forbid_unknown_fields=True):
@@ -41,7 +49,7 @@ def read_environ(pid: int) -> dict[str, str]:
         with open(f"/proc/{pid}/environ", "rb") as fh:
             raw = fh.read()
     except FileNotFoundError:
-        raise ActionError(f"no process with pid {pid}", code=ErrorCode.A017) from None
+        raise NotFound(f"no process with pid {pid}") from None
     except PermissionError:
         raise ActionError(f"may not read the environment of pid {pid}", code=ErrorCode.A016) from None
     env: dict[str, str] = {}
@@ -60,7 +68,7 @@ async def env(ctx: ActionContext, p: EnvParams) -> EnvResult:
         raw = {k: v for k, v in raw.items() if k in set(p.names)}
     if p.prefix:
         raw = {k: v for k, v in raw.items() if k.startswith(p.prefix)}
-    shown, masked = redact_env(dict(sorted(raw.items())))
+    shown, masked = mask_env(dict(sorted(raw.items())))
     return EnvResult(
         source="agent" if p.pid is None else f"pid {p.pid}",
         count=len(shown),

@@ -17,9 +17,10 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import ActionContext, ActionError, ErrorCode, InvalidParams, Plugin, Risk, action
+from agent_core.procfs import pgrep
 
-PLUGIN = Plugin("exec.pidof", description=__doc__.splitlines()[0], domain="exec")
+PLUGIN = Plugin("exec.pidof", domain="exec")
 
 
 class PidofParams(msgspec.Struct, forbid_unknown_fields=True):
@@ -87,25 +88,11 @@ def _proc(pid: int, boot: float, tick: int) -> Proc | None:
     )
 
 
-def _matches(proc: Proc, name: str, regex: re.Pattern[str] | None) -> bool:
-    if regex is not None:
-        return bool(regex.search(proc.cmdline))
-    argv0 = proc.cmdline.split(" ", 1)[0] if proc.cmdline else ""
-    return name in (proc.comm, os.path.basename(proc.exe), os.path.basename(argv0))
-
-
 def _scan(name: str, regex: re.Pattern[str] | None, limit: int) -> list[Proc]:
     boot = _boot_time()
     tick = os.sysconf("SC_CLK_TCK")
-    me = os.getpid()
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == me:
-            continue
-        proc = _proc(int(entry), boot, tick)
-        if proc is not None and _matches(proc, name, regex):
-            found.append(proc)
-    found.sort(key=lambda x: x.pid)
+    hits = pgrep(regex) if regex is not None else pgrep(name=name)
+    found = [proc for proc in (_proc(hit.pid, boot, tick) for hit in hits) if proc is not None]
     return found[:limit]
 
 
@@ -117,7 +104,7 @@ async def pidof(ctx: ActionContext, p: PidofParams) -> PidofResult:
         try:
             regex = re.compile(p.name)
         except re.error as exc:
-            raise ActionError(f"name: {exc}", code=ErrorCode.A002) from exc
+            raise InvalidParams(f"name: {exc}") from exc
     procs = _scan(p.name, regex, p.limit)
     result = PidofResult(name=p.name, pids=[x.pid for x in procs], processes=procs)
     if p.require and not procs:

@@ -24,10 +24,10 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, Plugin, Risk, action, open_pty
-from transports import ErrorCode, StreamClose, StreamData, StreamResize
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, open_pty
+from transports import StreamClose, StreamData, StreamResize
 
-PLUGIN = Plugin("exec.pty", description=__doc__.splitlines()[0], domain="exec", requires=("bash",))
+PLUGIN = Plugin("exec.pty", domain="exec", requires=("bash",))
 
 #: Largest keystroke message written to the terminal at once (the center bounds pastes first).
 MAX_INPUT = 64 * 1024

@@ -16,9 +16,9 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import ActionContext, ActionError, ErrorCode, InvalidParams, Plugin, Risk, action
 
-PLUGIN = Plugin("exec.which", description=__doc__.splitlines()[0], domain="exec")
+PLUGIN = Plugin("exec.which", domain="exec")
 
 
 class WhichParams(msgspec.Struct, forbid_unknown_fields=True):
@@ -99,7 +99,7 @@ def _which(names: list[str], dirs: list[str]) -> WhichResult:
 async def which(ctx: ActionContext, p: WhichParams) -> WhichResult:
     """Where each program in ``names`` is found on PATH, and what it is."""
     if any("\x00" in n for n in p.names):
-        raise ActionError("names: NUL byte in a name", code=ErrorCode.A002)
+        raise InvalidParams("names: NUL byte in a name")
     search = p.path if p.path is not None else os.environ.get("PATH", os.defpath)
     result = _which(p.names, search.split(os.pathsep))
     missing = [x.name for x in result.programs if not x.found]

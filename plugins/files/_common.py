@@ -1,5 +1,5 @@
-"""Shared pieces of the file plugins: path checks, error mapping, atomic writes,
-bounded tree walks, hashing and worker threads.
+"""Shared pieces of the file plugins: path checks, error mapping, bounded tree
+walks and hashing (atomic writes, worker threads and ``abs_path`` are the SDK's).
 
 Not a plugin (no entry point); imported by the ``file.*``, ``log.*`` and
 ``sec.*`` plugins so each of them keeps only its own logic.
@@ -14,15 +14,14 @@ import os
 import pwd
 import re
 import stat as st
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 import msgspec
 
-from agent_core import ActionError, ErrorCode
+from agent_core import ActionError, CancelToken, ErrorCode, InvalidParams, NotFound, abs_path
 
 T = TypeVar("T")
 
@@ -52,23 +51,6 @@ _TYPES = [
     (st.S_ISFIFO, "fifo"),
     (st.S_ISSOCK, "socket"),
 ]
-
-
-def bad(message: str) -> ActionError:
-    """An A002 error (the params are wrong even though they type-check)."""
-    return ActionError(message, code=ErrorCode.A002)
-
-
-def abs_path(path: str, field: str = "path") -> str:
-    """Check that ``path`` is absolute and clean it (``//``, ``.``, ``..``, trailing ``/``).
-
-    :raises ActionError: A002 when it is relative, empty or contains NUL.
-    """
-    if not path or "\x00" in path:
-        raise bad(f"{field}: must be a non-empty path without NUL bytes")
-    if not path.startswith("/"):
-        raise bad(f"{field}: {path!r} is not an absolute path")
-    return os.path.normpath(path)
 
 
 def os_error(exc: OSError, path: str = "") -> ActionError:
@@ -112,14 +94,14 @@ def dir_path(path: str, field: str = "root") -> str:
     path = abs_path(path, field)
     with fs_errors(path):
         if not st.S_ISDIR(os.stat(path).st_mode):
-            raise bad(f"{field}: {path} is not a directory")
+            raise InvalidParams(f"{field}: {path} is not a directory")
     return path
 
 
 def refuse_dir(path: str) -> None:
     """A002 when ``path`` is a directory (for actions that read a file's lines)."""
     if os.path.isdir(path):
-        raise bad(f"{path} is a directory")
+        raise InvalidParams(f"{path} is a directory")
 
 
 class LinesParams(msgspec.Struct, forbid_unknown_fields=True):
@@ -143,7 +125,7 @@ def parse_mode(text: str, field: str = "mode") -> int:
     """An octal mode string (``"644"``, ``"0o755"``, ``"2775"``) as an int."""
     raw = text.strip().lower().removeprefix("0o")
     if not raw or len(raw) > 4 or any(c not in "01234567" for c in raw):
-        raise bad(f"{field}: {text!r} is not an octal mode like '0644'")
+        raise InvalidParams(f"{field}: {text!r} is not an octal mode like '0644'")
     return int(raw, 8)
 
 
@@ -168,7 +150,7 @@ def uid_of(owner: str) -> int:
     try:
         return pwd.getpwnam(owner).pw_uid
     except KeyError:
-        raise ActionError(f"no user named {owner!r}", code=ErrorCode.A017) from None
+        raise NotFound(f"no user named {owner!r}") from None
 
 
 def gid_of(group: str) -> int:
@@ -178,7 +160,7 @@ def gid_of(group: str) -> int:
     try:
         return grp.getgrnam(group).gr_gid
     except KeyError:
-        raise ActionError(f"no group named {group!r}", code=ErrorCode.A017) from None
+        raise NotFound(f"no group named {group!r}") from None
 
 
 def refuse_protected(path: str, what: str) -> None:
@@ -204,68 +186,13 @@ def mount_points() -> list[str]:
     return points
 
 
-def atomic_write(
-    path: str,
-    data: bytes,
-    *,
-    mode: int | None = None,
-    uid: int = -1,
-    gid: int = -1,
-) -> None:
-    """Replace ``path`` with ``data`` atomically: readers see the old or the new file, never half.
-
-    The bytes go to a temporary file in the same directory, are fsynced, get
-    their mode and owner, and are renamed over ``path``. An existing file keeps
-    its mode and owner unless new ones are given; a new file gets ``0644``.
-    """
-    directory = os.path.dirname(path) or "/"
-    try:
-        old: os.stat_result | None = os.stat(path)
-    except FileNotFoundError:
-        old = None
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".starling", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        chmod_to = mode if mode is not None else (st.S_IMODE(old.st_mode) if old else 0o644)
-        os.chmod(tmp, chmod_to)
-        want_uid = uid if uid >= 0 else (old.st_uid if old else -1)
-        want_gid = gid if gid >= 0 else (old.st_gid if old else -1)
-        if want_uid >= 0 or want_gid >= 0:
-            os.chown(tmp, want_uid, want_gid)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    fsync_dir(directory)
-
-
-def fsync_dir(directory: str) -> None:
-    """Make a rename in ``directory`` durable (best effort)."""
-    try:
-        dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return
-    try:
-        os.fsync(dfd)
-    except OSError:
-        pass
-    finally:
-        os.close(dfd)
-
-
 def new_hash(algorithm: str) -> Any:
     if algorithm not in HASHES:
-        raise bad(f"algorithm: {algorithm!r} is not one of {', '.join(HASHES)}")
+        raise InvalidParams(f"algorithm: {algorithm!r} is not one of {', '.join(HASHES)}")
     return hashlib.new(algorithm)
 
 
-def hash_file(path: str, algorithm: str = "sha256", cancel: Cancel | None = None) -> str:
+def hash_file(path: str, algorithm: str = "sha256", cancel: CancelToken | None = None) -> str:
     """Hex digest of a file's content, read in 1 MiB blocks."""
     h = new_hash(algorithm)
     with open(path, "rb") as fh:
@@ -302,36 +229,6 @@ def read_last_lines(path: str, count: int, max_bytes: int) -> tuple[list[str], i
     return lines[-count:] if count else [], end, truncated
 
 
-class Stop(Exception):
-    """Raised inside a worker thread when its task was cancelled."""
-
-
-class Cancel:
-    """A flag a worker thread polls so a cancelled or timed-out task stops its walk."""
-
-    def __init__(self) -> None:
-        self.cancelled = False
-
-    def check(self) -> None:
-        if self.cancelled:
-            raise Stop
-
-
-async def in_thread(fn: Callable[..., T], *args: Any) -> T:
-    """Run blocking ``fn(*args, cancel=Cancel)`` in a worker thread.
-
-    The event loop keeps serving other tasks; on timeout or cancel the thread is
-    abandoned and told to stop at its next check.
-    """
-    import trio  # the agent already has it loaded; kept local to keep this module light
-
-    token = Cancel()
-    try:
-        return await trio.to_thread.run_sync(lambda: fn(*args, cancel=token), abandon_on_cancel=True)
-    finally:
-        token.cancelled = True
-
-
 @dataclass
 class WalkStats:
     """What a bounded walk saw: entries scanned, unreadable dirs, and whether it stopped early."""
@@ -348,7 +245,7 @@ def walk(
     max_depth: int = 64,
     max_entries: int = 1_000_000,
     xdev: bool = True,
-    cancel: Cancel | None = None,
+    cancel: CancelToken | None = None,
 ) -> Iterator[tuple[str, os.stat_result, int]]:
     """Yield ``(path, lstat, depth)`` for everything under ``root`` (not ``root`` itself).
 

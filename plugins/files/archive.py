@@ -15,17 +15,27 @@ import fnmatch
 import os
 import stat as st
 import tarfile
-import tempfile
 import zipfile
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, BinaryIO, Literal
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import (
+    ActionContext,
+    ActionError,
+    CancelToken,
+    ErrorCode,
+    InvalidParams,
+    Plugin,
+    Risk,
+    abs_path,
+    action,
+    open_atomic,
+)
 
-from ._common import Cancel, abs_path, bad, fs_errors, fsync_dir, hash_file, in_thread
+from ._common import fs_errors, hash_file
 
-PLUGIN = Plugin("file.archive", description=__doc__.splitlines()[0], domain="files")
+PLUGIN = Plugin("file.archive", domain="files")
 
 Format = Literal["tar", "tar.gz", "tar.bz2", "tar.xz", "zip"]
 _TAR_MODES = {"tar": "w", "tar.gz": "w:gz", "tar.bz2": "w:bz2", "tar.xz": "w:xz"}
@@ -51,7 +61,7 @@ class ArchiveResult(msgspec.Struct):
 
 
 class _Counter:
-    def __init__(self, limit: int, exclude: list[str], cancel: Cancel) -> None:
+    def __init__(self, limit: int, exclude: list[str], cancel: CancelToken) -> None:
         self.entries = 0
         self.bytes_in = 0
         self.limit = limit
@@ -67,7 +77,7 @@ class _Counter:
         self.entries += 1
         self.bytes_in += size
         if self.entries > self.limit:
-            raise ActionError(f"more than {self.limit} entries; raise max_entries", code=ErrorCode.A002)
+            raise InvalidParams(f"more than {self.limit} entries; raise max_entries")
 
 
 def _arcname(path: str, base: str | None) -> str:
@@ -76,7 +86,7 @@ def _arcname(path: str, base: str | None) -> str:
     return os.path.relpath(path, base)
 
 
-def _write_tar(tmp: str, sources: list[tuple[str, str]], fmt: str, counter: _Counter) -> None:
+def _write_tar(out: BinaryIO, sources: list[tuple[str, str]], fmt: str, counter: _Counter) -> None:
     def keep(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
         if counter.skip(info.name):
             return None
@@ -84,12 +94,12 @@ def _write_tar(tmp: str, sources: list[tuple[str, str]], fmt: str, counter: _Cou
         return info
 
     mode: Any = _TAR_MODES[fmt]  # one of tarfile's literal write modes
-    with tarfile.open(tmp, mode) as tar:
+    with tarfile.open(fileobj=out, mode=mode) as tar:
         for path, arc in sources:
             tar.add(path, arcname=arc, recursive=True, filter=keep)
 
 
-def _write_zip(tmp: str, sources: list[tuple[str, str]], counter: _Counter) -> None:
+def _write_zip(out: BinaryIO, sources: list[tuple[str, str]], counter: _Counter) -> None:
     def add(zf: zipfile.ZipFile, path: str, arc: str) -> None:
         s = os.lstat(path)
         if counter.skip(arc):
@@ -108,37 +118,26 @@ def _write_zip(tmp: str, sources: list[tuple[str, str]], counter: _Counter) -> N
             zf.write(path, arc)
             counter.count(s.st_size)
 
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for path, arc in sources:
             add(zf, path, arc)
 
 
-def _archive(p: ArchiveParams, paths: list[str], dest: str, base: str | None, cancel: Cancel) -> ArchiveResult:
+def _archive(p: ArchiveParams, paths: list[str], dest: str, base: str | None, cancel: CancelToken) -> ArchiveResult:
     for path in paths:
         os.lstat(path)  # a missing source is A017 before anything is written
         real = os.path.realpath(path)
         if os.path.isdir(real) and os.path.realpath(dest).startswith(real.rstrip("/") + "/"):
-            raise bad(f"dest {dest} is inside source {path}")
+            raise InvalidParams(f"dest {dest} is inside source {path}")
     if os.path.lexists(dest) and not p.overwrite:
         raise ActionError(f"{dest} exists; set overwrite to replace it", code=ErrorCode.A014)
     sources = [(path, _arcname(path, base)) for path in paths]
     counter = _Counter(p.max_entries, p.exclude, cancel)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(dest)}.", suffix=".starling", dir=os.path.dirname(dest))
-    os.close(fd)
-    try:
+    with open_atomic(dest, mode=0o644) as fh:
         if p.format == "zip":
-            _write_zip(tmp, sources, counter)
+            _write_zip(fh, sources, counter)
         else:
-            _write_tar(tmp, sources, p.format, counter)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    fsync_dir(os.path.dirname(dest))
+            _write_tar(fh, sources, p.format, counter)
     return ArchiveResult(
         dest=dest,
         format=p.format,
@@ -158,6 +157,6 @@ async def archive(ctx: ActionContext, p: ArchiveParams) -> ArchiveResult:
     if base is not None:
         outside = [x for x in paths if not (x + "/").startswith(base.rstrip("/") + "/")]
         if outside:
-            raise bad(f"base: {outside[0]} is not under {base}")
+            raise InvalidParams(f"base: {outside[0]} is not under {base}")
     with fs_errors():
-        return await in_thread(_archive, p, paths, dest, base)
+        return await ctx.to_thread(_archive, p, paths, dest, base, cancellable=True)

@@ -15,11 +15,21 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import (
+    ActionContext,
+    ActionError,
+    CancelToken,
+    ErrorCode,
+    InvalidParams,
+    Plugin,
+    Risk,
+    abs_path,
+    action,
+)
 
-from ._common import Cancel, abs_path, bad, hash_file, in_thread, os_error
+from ._common import hash_file, os_error
 
-PLUGIN = Plugin("file.checksum", description=__doc__.splitlines()[0], domain="files")
+PLUGIN = Plugin("file.checksum", domain="files")
 
 
 class ChecksumParams(msgspec.Struct, forbid_unknown_fields=True):
@@ -42,7 +52,7 @@ class ChecksumResult(msgspec.Struct):
     match: bool | None = None
 
 
-def _hash_all(paths: list[str], algorithm: str, cancel: Cancel) -> list[Digest]:
+def _hash_all(paths: list[str], algorithm: str, cancel: CancelToken) -> list[Digest]:
     out: list[Digest] = []
     for path in paths:
         try:
@@ -61,8 +71,8 @@ async def checksum(ctx: ActionContext, p: ChecksumParams) -> ChecksumResult:
     """Digest of each path; with ``expected``, fail with A015 on a mismatch."""
     paths = [abs_path(x, "paths") for x in p.paths]
     if p.expected is not None and len(paths) != 1:
-        raise bad("expected: only allowed with exactly one path")
-    files = await in_thread(_hash_all, paths, p.algorithm)
+        raise InvalidParams("expected: only allowed with exactly one path")
+    files = await ctx.to_thread(_hash_all, paths, p.algorithm, cancellable=True)
     result = ChecksumResult(algorithm=p.algorithm, files=files)
     if len(files) == 1 and files[0].error:
         raise ActionError(files[0].error, code=ErrorCode[files[0].code])

@@ -17,11 +17,20 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, code
+from agent_core import (
+    ActionContext,
+    CancelToken,
+    InvalidParams,
+    Plugin,
+    Risk,
+    abs_path,
+    action,
+    code,
+)
 
-from ._common import Cancel, WalkStats, abs_path, bad, fs_errors, in_thread, refuse_protected, walk
+from ._common import WalkStats, fs_errors, refuse_protected, walk
 
-PLUGIN = Plugin("file.chmod", description=__doc__.splitlines()[0], domain="files")
+PLUGIN = Plugin("file.chmod", domain="files")
 
 _CLAUSE = re.compile(r"^([ugoa]*)([-+=])([rwxXst]*)$")
 _WHO = {"u": 0o4700, "g": 0o2070, "o": 0o1007}  # the bits each class may touch (incl. s/t)
@@ -58,13 +67,13 @@ def compile_mode(text: str) -> list[tuple[int, str, int, int]] | int:
     if text.isdigit():
         raw = text.lstrip("0") or "0"
         if len(raw) > 4 or any(c not in "01234567" for c in raw):
-            raise bad(f"mode: {text!r} is not an octal mode")
+            raise InvalidParams(f"mode: {text!r} is not an octal mode")
         return int(raw, 8)
     clauses = []
     for part in text.split(","):
         m = _CLAUSE.match(part.strip())
         if not m:
-            raise bad(f"mode: {part!r} is not a clause like 'u+x' or 'go-w'")
+            raise InvalidParams(f"mode: {part!r} is not a clause like 'u+x' or 'go-w'")
         who_s, op, perms = m.groups()
         who = 0
         for w in who_s or "a":
@@ -113,7 +122,7 @@ def _umask() -> int:
     return 0o022
 
 
-def _chmod_tree(root: str, spec: list[tuple[int, str, int, int]] | int, p: ChmodParams, cancel: Cancel) -> ChmodResult:
+def _chmod_tree(root: str, spec: list[tuple[int, str, int, int]] | int, p: ChmodParams, cancel: CancelToken) -> ChmodResult:
     res = ChmodResult(path=root, scanned=0, changed=0, entries=[], truncated=False)
     stats = WalkStats()
 
@@ -148,4 +157,4 @@ async def chmod(ctx: ActionContext, p: ChmodParams) -> ChmodResult:
         refuse_protected(path, "chmod recursively")
     with fs_errors(path):
         os.lstat(path)
-        return await in_thread(_chmod_tree, path, spec, p)
+        return await ctx.to_thread(_chmod_tree, path, spec, p, cancellable=True)

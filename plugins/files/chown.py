@@ -15,24 +15,29 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, code
+from agent_core import (
+    ActionContext,
+    CancelToken,
+    InvalidParams,
+    Plugin,
+    Risk,
+    abs_path,
+    action,
+    code,
+)
 
 from ._common import (
-    Cancel,
     WalkStats,
-    abs_path,
-    bad,
     fs_errors,
     gid_of,
     group_name,
-    in_thread,
     refuse_protected,
     uid_of,
     user_name,
     walk,
 )
 
-PLUGIN = Plugin("file.chown", description=__doc__.splitlines()[0], domain="files")
+PLUGIN = Plugin("file.chown", domain="files")
 
 
 class ChownParams(msgspec.Struct, forbid_unknown_fields=True):
@@ -59,7 +64,7 @@ class ChownResult(msgspec.Struct):
     truncated: bool
 
 
-def _chown_tree(root: str, uid: int, gid: int, recursive: bool, max_entries: int, cancel: Cancel) -> ChownResult:
+def _chown_tree(root: str, uid: int, gid: int, recursive: bool, max_entries: int, cancel: CancelToken) -> ChownResult:
     res = ChownResult(
         path=root,
         owner=user_name(uid) if uid >= 0 else "",
@@ -99,10 +104,10 @@ async def chown(ctx: ActionContext, p: ChownParams) -> ChownResult:
     """Set ``owner`` and/or ``group`` on ``path`` (or its tree with ``recursive``)."""
     path = abs_path(p.path)
     if not p.owner and not p.group:
-        raise bad("give owner, group or both")
+        raise InvalidParams("give owner, group or both")
     uid = uid_of(p.owner) if p.owner else -1
     gid = gid_of(p.group) if p.group else -1
     if p.recursive:
         refuse_protected(path, "chown recursively")
     with fs_errors(path):
-        return await in_thread(_chown_tree, path, uid, gid, p.recursive, p.max_entries)
+        return await ctx.to_thread(_chown_tree, path, uid, gid, p.recursive, p.max_entries, cancellable=True)

@@ -19,12 +19,21 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import (
+    ActionContext,
+    ActionError,
+    ErrorCode,
+    Plugin,
+    Risk,
+    Unavailable,
+    abs_path,
+    action,
+)
 
-from ._common import abs_path, fs_errors
-from ._transfer import MAX_CHUNK, FileEntry, sha256_hex
+from ._common import fs_errors
+from .transfer import MAX_CHUNK, FileEntry, sha256_hex
 
-PLUGIN = Plugin("file.collect", description=__doc__.splitlines()[0], domain="files")
+PLUGIN = Plugin("file.collect", domain="files")
 
 
 class CollectParams(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -60,7 +69,7 @@ async def collect(ctx: ActionContext, p: CollectParams) -> CollectResult:
     if before.st_size > p.max_bytes:
         raise ActionError(f"{path} is {before.st_size} bytes, above the cap of {p.max_bytes}", code=ErrorCode.C032)
     if ctx.chunks is None:
-        raise ActionError("file.collect needs the agent's file channel", code=ErrorCode.A003)
+        raise Unavailable("file.collect needs the agent's file channel")
     whole = hashlib.sha256()
     chunks: list[str] = []
     size = 0

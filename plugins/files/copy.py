@@ -15,16 +15,27 @@ import hashlib
 import os
 import shutil
 import stat as st
-import tempfile
 from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, code
+from agent_core import (
+    ActionContext,
+    ActionError,
+    CancelToken,
+    ErrorCode,
+    InvalidParams,
+    Plugin,
+    Risk,
+    abs_path,
+    action,
+    code,
+    open_atomic,
+)
 
-from ._common import Cancel, abs_path, bad, fs_errors, fsync_dir, in_thread
+from ._common import fs_errors
 
-PLUGIN = Plugin("file.copy", description=__doc__.splitlines()[0], domain="files")
+PLUGIN = Plugin("file.copy", domain="files")
 
 
 class CopyParams(msgspec.Struct, forbid_unknown_fields=True):
@@ -49,40 +60,32 @@ def _keep_owner(src: str, dest: str) -> None:
         os.lchown(dest, s.st_uid, s.st_gid)
 
 
-def _copy_file(src: str, dest: str, preserve: bool, cancel: Cancel) -> str:
+def _copy_file(src: str, dest: str, preserve: bool, cancel: CancelToken) -> str:
     """Copy one regular file via a temporary beside ``dest``; return its sha256."""
     h = hashlib.sha256()
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(dest)}.", suffix=".starling", dir=os.path.dirname(dest))
-    try:
-        with open(src, "rb") as fin, os.fdopen(fd, "wb") as fout:
-            while block := fin.read(1 << 20):
-                cancel.check()
-                h.update(block)
-                fout.write(block)
-            fout.flush()
-            os.fsync(fout.fileno())
+    mode, uid, gid = 0o644, -1, -1
+    if preserve:
+        s = os.stat(src)
+        mode = st.S_IMODE(s.st_mode)
+        if os.geteuid() == 0:
+            uid, gid = s.st_uid, s.st_gid
+    with open(src, "rb") as fin, open_atomic(dest, mode=mode, uid=uid, gid=gid) as fout:
+        while block := fin.read(1 << 20):
+            cancel.check()
+            h.update(block)
+            fout.write(block)
         if preserve:
-            shutil.copystat(src, tmp)
-            _keep_owner(src, tmp)
-        else:
-            os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    fsync_dir(os.path.dirname(dest))
+            fout.flush()
+            shutil.copystat(src, fout.name)  # times (and flags); mode and owner follow
     return h.hexdigest()
 
 
-def _copy(src: str, dest: str, p: CopyParams, cancel: Cancel) -> CopyResult:
+def _copy(src: str, dest: str, p: CopyParams, cancel: CancelToken) -> CopyResult:
     s = os.stat(src)
     if os.path.isdir(dest):
         dest = os.path.join(dest, os.path.basename(src))
     if os.path.realpath(src) == os.path.realpath(dest):
-        raise bad(f"src and dest are the same file: {src}")
+        raise InvalidParams(f"src and dest are the same file: {src}")
     exists = os.path.lexists(dest)
     if st.S_ISREG(s.st_mode):
         if exists and not p.overwrite:
@@ -92,11 +95,11 @@ def _copy(src: str, dest: str, p: CopyParams, cancel: Cancel) -> CopyResult:
         digest = _copy_file(src, dest, p.preserve, cancel)
         return CopyResult(src=src, dest=dest, files=1, bytes=s.st_size, sha256=digest)
     if not st.S_ISDIR(s.st_mode):
-        raise bad(f"{src} is neither a regular file nor a directory")
+        raise InvalidParams(f"{src} is neither a regular file nor a directory")
     if not p.recursive:
-        raise bad(f"{src} is a directory; set recursive to copy it")
+        raise InvalidParams(f"{src} is a directory; set recursive to copy it")
     if os.path.realpath(dest).startswith(os.path.realpath(src).rstrip("/") + "/"):
-        raise bad(f"cannot copy {src} into itself ({dest})")
+        raise InvalidParams(f"cannot copy {src} into itself ({dest})")
     if exists and not p.overwrite:
         raise ActionError(f"{dest} exists; set overwrite to merge into it", code=ErrorCode.A014)
     res = CopyResult(src=src, dest=dest, files=0, bytes=0)
@@ -123,7 +126,7 @@ async def copy(ctx: ActionContext, p: CopyParams) -> CopyResult:
     dest = abs_path(p.dest, "dest")
     try:
         with fs_errors():
-            return await in_thread(_copy, src, dest, p)
+            return await ctx.to_thread(_copy, src, dest, p, cancellable=True)
     except shutil.Error as exc:
         # copytree collects per-file failures and raises them together at the end.
         errors = exc.args[0] if exc.args and isinstance(exc.args[0], list) else []

@@ -17,11 +17,11 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action
+from agent_core import ActionContext, InvalidParams, Plugin, Risk, abs_path, action
 
-from ._common import abs_path, bad, fs_errors, in_thread, is_binary
+from ._common import fs_errors, is_binary
 
-PLUGIN = Plugin("file.diff", description=__doc__.splitlines()[0], domain="files")
+PLUGIN = Plugin("file.diff", domain="files")
 
 
 class DiffParams(msgspec.Struct, forbid_unknown_fields=True):
@@ -48,9 +48,9 @@ def _load(path: str, max_bytes: int) -> bytes:
     with fs_errors(path):
         s = os.stat(path)
         if not st.S_ISREG(s.st_mode):
-            raise bad(f"{path} is not a regular file")
+            raise InvalidParams(f"{path} is not a regular file")
         if s.st_size > max_bytes:
-            raise bad(f"{path} is {s.st_size} bytes, above max_bytes {max_bytes}")
+            raise InvalidParams(f"{path} is {s.st_size} bytes, above max_bytes {max_bytes}")
         with open(path, "rb") as fh:
             return fh.read()
 
@@ -105,4 +105,4 @@ def _diff(p: DiffParams, a: str, b: str, cancel: object) -> DiffResult:
 @action("file.diff", risk=Risk.READ, timeout=120)
 async def diff(ctx: ActionContext, p: DiffParams) -> DiffResult:
     """Whether ``a`` and ``b`` differ, with a unified diff and added/removed line counts."""
-    return await in_thread(_diff, p, abs_path(p.a, "a"), abs_path(p.b, "b"))
+    return await ctx.to_thread(_diff, p, abs_path(p.a, "a"), abs_path(p.b, "b"), cancellable=True)

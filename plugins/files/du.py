@@ -16,11 +16,11 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action
+from agent_core import ActionContext, CancelToken, Plugin, Risk, abs_path, action
 
-from ._common import Cancel, WalkStats, abs_path, fs_errors, in_thread, walk
+from ._common import WalkStats, fs_errors, walk
 
-PLUGIN = Plugin("file.du", description=__doc__.splitlines()[0], domain="files")
+PLUGIN = Plugin("file.du", domain="files")
 
 
 class DuParams(msgspec.Struct, forbid_unknown_fields=True):
@@ -52,7 +52,7 @@ def _size(s: os.stat_result, apparent: bool) -> int:
     return s.st_size if apparent else s.st_blocks * 512
 
 
-def _du(root: str, p: DuParams, cancel: Cancel) -> DuResult:
+def _du(root: str, p: DuParams, cancel: CancelToken) -> DuResult:
     top = os.lstat(root)
     total = _size(top, p.apparent)
     files = 0
@@ -99,4 +99,4 @@ async def du(ctx: ActionContext, p: DuParams) -> DuResult:
     """Total usage of ``path`` and its ``top`` largest entries down to ``depth`` levels."""
     path = abs_path(p.path)
     with fs_errors(path):
-        return await in_thread(_du, path, p)
+        return await ctx.to_thread(_du, path, p, cancellable=True)

@@ -21,11 +21,22 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, code
+from agent_core import (
+    ActionContext,
+    ActionError,
+    CancelToken,
+    ErrorCode,
+    InvalidParams,
+    Plugin,
+    Risk,
+    abs_path,
+    action,
+    code,
+)
 
-from ._common import Cancel, abs_path, bad, fs_errors, in_thread
+from ._common import fs_errors
 
-PLUGIN = Plugin("file.extract", description=__doc__.splitlines()[0], domain="files")
+PLUGIN = Plugin("file.extract", domain="files")
 
 
 class ExtractParams(msgspec.Struct, forbid_unknown_fields=True):
@@ -145,10 +156,10 @@ def _detect(path: str, fmt: str) -> str:
         return "zip"
     if tarfile.is_tarfile(path):
         return "tar"
-    raise bad(f"{path} is neither a tar nor a zip archive")
+    raise InvalidParams(f"{path} is neither a tar nor a zip archive")
 
 
-def _extract(archive: str, dest: str, p: ExtractParams, cancel: Cancel) -> ExtractResult:
+def _extract(archive: str, dest: str, p: ExtractParams, cancel: CancelToken) -> ExtractResult:
     os.stat(archive)
     fmt = _detect(archive, p.format)
     members: list[Member] = []
@@ -156,7 +167,7 @@ def _extract(archive: str, dest: str, p: ExtractParams, cancel: Cancel) -> Extra
         try:
             tar = tarfile.open(archive, "r:*")
         except tarfile.TarError as exc:
-            raise bad(f"{archive}: not a readable tar archive ({exc})") from exc
+            raise InvalidParams(f"{archive}: not a readable tar archive ({exc})") from exc
         with tar:
             plan = _tar_plan(tar, dest, p)
             members = [Member(m.name, _kind(m), m.size) for m in plan]
@@ -212,6 +223,6 @@ async def extract(ctx: ActionContext, p: ExtractParams) -> ExtractResult:
         raise unsafe("extracting into / is not allowed")
     try:
         with fs_errors():
-            return await in_thread(_extract, archive, dest, p)
+            return await ctx.to_thread(_extract, archive, dest, p, cancellable=True)
     except (zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:
-        raise bad(f"{archive}: corrupt archive ({exc})") from exc
+        raise InvalidParams(f"{archive}: corrupt archive ({exc})") from exc

@@ -17,11 +17,11 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action
+from agent_core import ActionContext, CancelToken, InvalidParams, Plugin, Risk, abs_path, action
 
-from ._common import Cancel, abs_path, bad, fs_errors, hash_file, in_thread
+from ._common import fs_errors, hash_file
 
-PLUGIN = Plugin("file.fetch", description=__doc__.splitlines()[0], domain="files")
+PLUGIN = Plugin("file.fetch", domain="files")
 
 MAX_CHUNK = 8 * 1024 * 1024
 
@@ -45,13 +45,13 @@ class FetchResult(msgspec.Struct):
     sha256: str = ""
 
 
-def _fetch(path: str, p: FetchParams, cancel: Cancel) -> FetchResult:
+def _fetch(path: str, p: FetchParams, cancel: CancelToken) -> FetchResult:
     with fs_errors(path):
         s = os.stat(path)
         if not st.S_ISREG(s.st_mode):
-            raise bad(f"{path} is not a regular file")
+            raise InvalidParams(f"{path} is not a regular file")
         if p.offset > s.st_size:
-            raise bad(f"offset {p.offset} is past the end of {path} ({s.st_size} bytes)")
+            raise InvalidParams(f"offset {p.offset} is past the end of {path} ({s.st_size} bytes)")
         with open(path, "rb") as fh:
             fh.seek(p.offset)
             data = fh.read(p.size)
@@ -73,4 +73,4 @@ def _fetch(path: str, p: FetchParams, cancel: Cancel) -> FetchResult:
 @action("file.fetch", risk=Risk.READ, timeout=120)
 async def fetch(ctx: ActionContext, p: FetchParams) -> FetchResult:
     """Up to ``size`` bytes of ``path`` from ``offset``, with total size and (at the end) sha256."""
-    return await in_thread(_fetch, abs_path(p.path), p)
+    return await ctx.to_thread(_fetch, abs_path(p.path), p, cancellable=True)

@@ -14,7 +14,7 @@ from agent_core import ActionContext, Plugin, Risk, action
 
 from ._common import group_name, kind_of, mode_str, user_name
 
-PLUGIN = Plugin("file", description=__doc__.splitlines()[0], domain="files")
+PLUGIN = Plugin("file", domain="files")
 
 
 class StatParams(msgspec.Struct, forbid_unknown_fields=True):

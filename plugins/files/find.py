@@ -17,11 +17,11 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action
+from agent_core import ActionContext, CancelToken, InvalidParams, Plugin, Risk, abs_path, action
 
-from ._common import Cancel, WalkStats, abs_path, bad, dir_path, in_thread, kind_of, mode_str, walk
+from ._common import WalkStats, dir_path, kind_of, mode_str, walk
 
-PLUGIN = Plugin("file.find", description=__doc__.splitlines()[0], domain="files")
+PLUGIN = Plugin("file.find", domain="files")
 
 Kind = Literal["any", "file", "dir", "link", "char", "block", "fifo", "socket"]
 
@@ -58,7 +58,7 @@ class FindResult(msgspec.Struct):
     errors: int
 
 
-def _search(root: str, p: FindParams, cancel: Cancel) -> FindResult:
+def _search(root: str, p: FindParams, cancel: CancelToken) -> FindResult:
     stats = WalkStats()
     now = time.time()
     pattern = p.name.lower() if p.name and p.ignore_case else p.name
@@ -100,5 +100,5 @@ async def find(ctx: ActionContext, p: FindParams) -> FindResult:
     """Entries under ``root`` matching the name, type, size and age filters (bounded)."""
     root = abs_path(p.root, "root")
     if p.min_size is not None and p.max_size is not None and p.min_size > p.max_size:
-        raise bad("min_size is larger than max_size")
-    return await in_thread(_search, dir_path(root), p)
+        raise InvalidParams("min_size is larger than max_size")
+    return await ctx.to_thread(_search, dir_path(root), p, cancellable=True)

@@ -19,11 +19,11 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action
+from agent_core import ActionContext, CancelToken, InvalidParams, Plugin, Risk, abs_path, action
 
-from ._common import Cancel, WalkStats, abs_path, bad, fs_errors, in_thread, is_binary, walk
+from ._common import WalkStats, fs_errors, is_binary, walk
 
-PLUGIN = Plugin("file.grep", description=__doc__.splitlines()[0], domain="files")
+PLUGIN = Plugin("file.grep", domain="files")
 
 
 class GrepParams(msgspec.Struct, forbid_unknown_fields=True):
@@ -54,7 +54,7 @@ class GrepResult(msgspec.Struct):
     truncated: bool
 
 
-def _grep(root: str, regex: re.Pattern[str], p: GrepParams, cancel: Cancel) -> GrepResult:
+def _grep(root: str, regex: re.Pattern[str], p: GrepParams, cancel: CancelToken) -> GrepResult:
     res = GrepResult(matches=[], files_scanned=0, files_matched=0, skipped_binary=0, skipped_large=0, truncated=False)
     files: Iterator[str]
     if os.path.isdir(root):
@@ -107,7 +107,7 @@ async def grep(ctx: ActionContext, p: GrepParams) -> GrepResult:
     try:
         regex = re.compile(source, re.IGNORECASE if p.ignore_case else 0)
     except re.error as exc:
-        raise bad(f"pattern: {exc}") from exc
+        raise InvalidParams(f"pattern: {exc}") from exc
     with fs_errors(root):
         os.stat(root)
-    return await in_thread(_grep, root, regex, p)
+    return await ctx.to_thread(_grep, root, regex, p, cancellable=True)

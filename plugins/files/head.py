@@ -12,11 +12,11 @@ import os
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action
+from agent_core import ActionContext, CancelToken, Plugin, Risk, abs_path, action
 
-from ._common import Cancel, LinesParams, abs_path, fs_errors, in_thread, refuse_dir
+from ._common import LinesParams, fs_errors, refuse_dir
 
-PLUGIN = Plugin("file.head", description=__doc__.splitlines()[0], domain="files")
+PLUGIN = Plugin("file.head", domain="files")
 
 
 class HeadParams(LinesParams):
@@ -31,7 +31,7 @@ class HeadResult(msgspec.Struct):
     truncated: bool
 
 
-def _head(path: str, count: int, max_bytes: int, cancel: Cancel) -> HeadResult:
+def _head(path: str, count: int, max_bytes: int, cancel: CancelToken) -> HeadResult:
     out: list[str] = []
     used = 0
     truncated = more = False
@@ -57,4 +57,4 @@ def _head(path: str, count: int, max_bytes: int, cancel: Cancel) -> HeadResult:
 @action("file.head", risk=Risk.READ, timeout=30)
 async def head(ctx: ActionContext, p: HeadParams) -> HeadResult:
     """The first ``lines`` lines of ``path`` (at most ``max_bytes`` read)."""
-    return await in_thread(_head, abs_path(p.path), p.lines, p.max_bytes)
+    return await ctx.to_thread(_head, abs_path(p.path), p.lines, p.max_bytes, cancellable=True)

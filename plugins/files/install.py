@@ -21,10 +21,19 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, code
+from agent_core import (
+    ActionContext,
+    InvalidParams,
+    Plugin,
+    Risk,
+    Unavailable,
+    abs_path,
+    action,
+    code,
+)
 
-from ._common import abs_path, bad, fs_errors, in_thread, parse_mode
-from ._transfer import (
+from ._common import fs_errors, parse_mode
+from .transfer import (
     MAX_CHUNK,
     DiskChunks,
     FileEntry,
@@ -37,7 +46,7 @@ from ._transfer import (
     plan,
 )
 
-PLUGIN = Plugin("file.install", description=__doc__.splitlines()[0], domain="files")
+PLUGIN = Plugin("file.install", domain="files")
 
 
 class InstallParams(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -72,11 +81,11 @@ def _check(p: InstallParams) -> None:
     for e in p.files:
         if e.kind == "file":
             if e.sha256 is None:
-                raise bad(f"manifest entry {e.path}: sha256 is required for a file")
+                raise InvalidParams(f"manifest entry {e.path}: sha256 is required for a file")
             if not e.chunks and e.size:
-                raise bad(f"manifest entry {e.path}: chunks are required for a non-empty file")
+                raise InvalidParams(f"manifest entry {e.path}: chunks are required for a non-empty file")
             if len(e.chunks) != max(1, -(-e.size // p.chunk_size)) and e.size:
-                raise bad(f"manifest entry {e.path}: {len(e.chunks)} chunks do not fit size {e.size} at chunk size {p.chunk_size}")
+                raise InvalidParams(f"manifest entry {e.path}: {len(e.chunks)} chunks do not fit size {e.size} at chunk size {p.chunk_size}")
     if p.mode:
         parse_mode(p.mode)
 
@@ -88,13 +97,13 @@ async def install(ctx: ActionContext, p: InstallParams) -> InstallResult:
     dest = abs_path(p.dest, "dest") + ("/" if p.dest.endswith("/") and p.dest != "/" else "")
     _check(p)
     with fs_errors(dest):
-        planned = await in_thread(plan, dest, p.files)
+        planned = await ctx.to_thread(plan, dest, p.files, cancellable=True)
     counts = {s: sum(1 for x in planned if x.status == s and x.kind == "file") for s in ("new", "differing", "same")}
     result = InstallResult(files=planned, dry_run=p.dry_run, **counts)
     if p.dry_run:
         return result
     if ctx.chunks is None:
-        raise ActionError("file.install needs the agent's file channel", code=ErrorCode.A003)
+        raise Unavailable("file.install needs the agent's file channel")
     uid, gid = ownership(p.owner, p.group)
     todo = [(e, x) for e, x in zip(p.files, planned, strict=True) if x.kind == "file" and x.status != "same"]
     with fs_errors():

@@ -14,21 +14,11 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action
+from agent_core import ActionContext, CancelToken, InvalidParams, Plugin, Risk, abs_path, action
 
-from ._common import (
-    Cancel,
-    abs_path,
-    bad,
-    fs_errors,
-    group_name,
-    in_thread,
-    kind_of,
-    mode_str,
-    user_name,
-)
+from ._common import fs_errors, group_name, kind_of, mode_str, user_name
 
-PLUGIN = Plugin("file.ls", description=__doc__.splitlines()[0], domain="files")
+PLUGIN = Plugin("file.ls", domain="files")
 
 
 class LsParams(msgspec.Struct, forbid_unknown_fields=True):
@@ -58,11 +48,11 @@ class LsResult(msgspec.Struct):
     truncated: bool
 
 
-def _ls(path: str, p: LsParams, cancel: Cancel) -> LsResult:
+def _ls(path: str, p: LsParams, cancel: CancelToken) -> LsResult:
     entries: list[Entry] = []
     with fs_errors(path):
         if not st.S_ISDIR(os.stat(path).st_mode):
-            raise bad(f"{path} is not a directory (use file.stat for one file)")
+            raise InvalidParams(f"{path} is not a directory (use file.stat for one file)")
         with os.scandir(path) as it:
             for e in it:
                 if not p.all and e.name.startswith("."):
@@ -94,4 +84,4 @@ def _ls(path: str, p: LsParams, cancel: Cancel) -> LsResult:
 @action("file.ls", risk=Risk.READ, timeout=60)
 async def ls(ctx: ActionContext, p: LsParams) -> LsResult:
     """One directory's entries with type, size, mode, owner, group, mtime and link target."""
-    return await in_thread(_ls, abs_path(p.path), p)
+    return await ctx.to_thread(_ls, abs_path(p.path), p, cancellable=True)

@@ -15,11 +15,20 @@ import stat as st
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import (
+    ActionContext,
+    ActionError,
+    ErrorCode,
+    NotFound,
+    Plugin,
+    Risk,
+    abs_path,
+    action,
+)
 
-from ._common import abs_path, fs_errors, gid_of, parse_mode, uid_of
+from ._common import fs_errors, gid_of, parse_mode, uid_of
 
-PLUGIN = Plugin("file.mkdir", description=__doc__.splitlines()[0], domain="files")
+PLUGIN = Plugin("file.mkdir", domain="files")
 
 
 class MkdirParams(msgspec.Struct, forbid_unknown_fields=True):
@@ -52,7 +61,7 @@ def _mkdir(path: str, mode: int, parents: bool, uid: int, gid: int) -> MkdirResu
                 raise ActionError(f"{cur} exists and is not a directory", code=ErrorCode.A014)
             break
         if len(missing) > 1 and not parents:
-            raise ActionError(f"parent {missing[1]} does not exist (set parents)", code=ErrorCode.A017)
+            raise NotFound(f"parent {missing[1]} does not exist (set parents)")
         created: list[str] = []
         for d in reversed(missing):
             try:

@@ -17,11 +17,21 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, code
+from agent_core import (
+    ActionContext,
+    ActionError,
+    ErrorCode,
+    InvalidParams,
+    Plugin,
+    Risk,
+    abs_path,
+    action,
+    code,
+)
 
-from ._common import abs_path, bad, fs_errors, in_thread, mount_points, refuse_protected
+from ._common import fs_errors, mount_points, refuse_protected
 
-PLUGIN = Plugin("file.move", description=__doc__.splitlines()[0], domain="files")
+PLUGIN = Plugin("file.move", domain="files")
 
 
 class MoveParams(msgspec.Struct, forbid_unknown_fields=True):
@@ -44,7 +54,7 @@ def _move(src: str, dest: str, overwrite: bool, cancel: object) -> MoveResult:
     if os.path.isdir(dest) and not os.path.islink(dest):
         dest = os.path.join(dest, os.path.basename(src))
     if os.path.realpath(dest).startswith(os.path.realpath(src).rstrip("/") + "/"):
-        raise bad(f"cannot move {src} into itself ({dest})")
+        raise InvalidParams(f"cannot move {src} into itself ({dest})")
     replaced = os.path.lexists(dest)
     if replaced and not overwrite:
         raise ActionError(f"{dest} exists; set overwrite to replace it", code=ErrorCode.A014)
@@ -68,4 +78,4 @@ async def move(ctx: ActionContext, p: MoveParams) -> MoveResult:
     dest = abs_path(p.dest, "dest")
     refuse_protected(src, "move")
     with fs_errors():
-        return await in_thread(_move, src, dest, p.overwrite)
+        return await ctx.to_thread(_move, src, dest, p.overwrite, cancellable=True)

@@ -16,18 +16,30 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
+import shutil
 import time
 from pathlib import Path
 from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import (
+    ActionContext,
+    ActionError,
+    ErrorCode,
+    InvalidParams,
+    NotFound,
+    Plugin,
+    Risk,
+    abs_path,
+    action,
+    fsync_dir,
+    open_atomic,
+)
 
-from ._common import abs_path, bad, fs_errors, fsync_dir, gid_of, parse_mode, uid_of
+from ._common import fs_errors, gid_of, parse_mode, uid_of
 
-PLUGIN = Plugin("file.push", description=__doc__.splitlines()[0], domain="files")
+PLUGIN = Plugin("file.push", domain="files")
 
 MAX_CHUNK = 8 * 1024 * 1024
 STALE_AFTER = 24 * 3600
@@ -77,35 +89,23 @@ def _install(part: Path, path: str, p: PushParams) -> None:
     """Move the verified staging file to ``path`` atomically, with mode and owner."""
     parent = os.path.dirname(path)
     if not os.path.isdir(parent):
-        raise ActionError(f"directory {parent} does not exist", code=ErrorCode.A017)
+        raise NotFound(f"directory {parent} does not exist")
     if os.path.lexists(path) and not p.overwrite:
         raise ActionError(f"{path} exists; set overwrite to replace it", code=ErrorCode.A014)
     mode = parse_mode(p.mode) if p.mode else 0o644
     uid = uid_of(p.owner) if p.owner else -1
     gid = gid_of(p.group) if p.group else -1
     if os.stat(part).st_dev == os.stat(parent).st_dev:
-        src = str(part)
-    else:
-        # Another filesystem: copy beside the target first, so the final step is still a rename.
-        fd, src = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".starling", dir=parent)
-        with open(part, "rb") as fin, os.fdopen(fd, "wb") as fout:
-            while block := fin.read(1 << 20):
-                fout.write(block)
-            fout.flush()
-            os.fsync(fout.fileno())
-        part.unlink()
-    try:
-        os.chmod(src, mode)
+        os.chmod(part, mode)
         if uid >= 0 or gid >= 0:
-            os.chown(src, uid, gid)
-        os.replace(src, path)
-    except BaseException:
-        try:
-            os.unlink(src)
-        except OSError:
-            pass
-        raise
-    fsync_dir(parent)
+            os.chown(part, uid, gid)
+        os.replace(part, path)
+        fsync_dir(parent)
+        return
+    # Another filesystem: copy beside the target first, so the final step is still a rename.
+    with open(part, "rb") as fin, open_atomic(path, mode=mode, uid=uid, gid=gid) as fout:
+        shutil.copyfileobj(fin, fout, 1 << 20)
+    part.unlink()
 
 
 def _push(staging: Path, path: str, p: PushParams) -> PushResult:
@@ -118,7 +118,7 @@ def _push(staging: Path, path: str, p: PushParams) -> PushResult:
     except (FileNotFoundError, ValueError, KeyError):
         recorded = None
     if recorded is not None and recorded != path:
-        raise bad(f"upload_id {p.upload_id!r} is in use for {recorded}")
+        raise InvalidParams(f"upload_id {p.upload_id!r} is in use for {recorded}")
     if recorded is None:
         if p.offset != 0:
             raise ActionError(f"unknown upload {p.upload_id!r}: start at offset 0", code=ErrorCode.A002, data={"expected_offset": 0})
@@ -166,7 +166,7 @@ async def push(ctx: ActionContext, p: PushParams) -> PushResult:
     """Store one chunk of an upload; with ``final``, verify sha256 and install the file atomically."""
     path = abs_path(p.path)
     if p.final and p.sha256 is None:
-        raise bad("sha256: required with final")
+        raise InvalidParams("sha256: required with final")
     if p.mode:
         parse_mode(p.mode)
     with fs_errors():

@@ -16,11 +16,11 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action
+from agent_core import ActionContext, CancelToken, InvalidParams, Plugin, Risk, abs_path, action
 
-from ._common import Cancel, abs_path, bad, fs_errors, in_thread, is_binary, kind_of
+from ._common import fs_errors, is_binary, kind_of
 
-PLUGIN = Plugin("file.read", description=__doc__.splitlines()[0], domain="files")
+PLUGIN = Plugin("file.read", domain="files")
 
 MAX_LIMIT = 4 * 1024 * 1024
 
@@ -43,11 +43,11 @@ class ReadResult(msgspec.Struct):
     data: str
 
 
-def _read(path: str, offset: int, limit: int, cancel: Cancel) -> tuple[os.stat_result, bytes]:
+def _read(path: str, offset: int, limit: int, cancel: CancelToken) -> tuple[os.stat_result, bytes]:
     with fs_errors(path):
         s = os.stat(path)
         if not (st.S_ISREG(s.st_mode) or st.S_ISCHR(s.st_mode)):
-            raise bad(f"{path} is a {kind_of(s.st_mode)}, not a file")
+            raise InvalidParams(f"{path} is a {kind_of(s.st_mode)}, not a file")
         with open(path, "rb") as fh:
             fh.seek(offset)
             return s, fh.read(limit)
@@ -58,7 +58,7 @@ async def read(ctx: ActionContext, p: ReadParams) -> ReadResult:
     """Read ``limit`` bytes of ``path`` from ``offset`` as text or base64."""
     path = abs_path(p.path)
     # A worker thread: a slow disk, NFS or a device must not stall the agent's event loop.
-    s, chunk = await in_thread(_read, path, p.offset, p.limit)
+    s, chunk = await ctx.to_thread(_read, path, p.offset, p.limit, cancellable=True)
     # /proc files report size 0; for them only a short read means the end.
     size = s.st_size
     eof = len(chunk) < p.limit or (size > 0 and p.offset + len(chunk) >= size)

@@ -15,11 +15,21 @@ import stat as st
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import (
+    ActionContext,
+    ActionError,
+    CancelToken,
+    ErrorCode,
+    InvalidParams,
+    Plugin,
+    Risk,
+    abs_path,
+    action,
+)
 
-from ._common import Cancel, abs_path, fs_errors, in_thread, mount_points, refuse_protected
+from ._common import fs_errors, mount_points, refuse_protected
 
-PLUGIN = Plugin("file.remove", description=__doc__.splitlines()[0], domain="files")
+PLUGIN = Plugin("file.remove", domain="files")
 
 
 class RemoveParams(msgspec.Struct, forbid_unknown_fields=True):
@@ -45,7 +55,7 @@ def _check_mounts(path: str) -> None:
             raise ActionError(f"refusing to remove {real}: {point} is mounted inside it", code=ErrorCode.A016)
 
 
-def _remove(path: str, recursive: bool, missing_ok: bool, cancel: Cancel) -> RemoveResult:
+def _remove(path: str, recursive: bool, missing_ok: bool, cancel: CancelToken) -> RemoveResult:
     res = RemoveResult(path=path, existed=True)
     try:
         s = os.lstat(path)
@@ -58,7 +68,7 @@ def _remove(path: str, recursive: bool, missing_ok: bool, cancel: Cancel) -> Rem
         res.files, res.bytes = 1, s.st_size
         return res
     if not recursive:
-        raise ActionError(f"{path} is a directory; set recursive to remove it", code=ErrorCode.A002)
+        raise InvalidParams(f"{path} is a directory; set recursive to remove it")
     _check_mounts(path)
     for top, dirs, files in os.walk(path, topdown=False):
         cancel.check()
@@ -84,4 +94,4 @@ async def remove(ctx: ActionContext, p: RemoveParams) -> RemoveResult:
     path = abs_path(p.path)
     refuse_protected(path, "remove")
     with fs_errors(path):
-        return await in_thread(_remove, path, p.recursive, p.missing_ok)
+        return await ctx.to_thread(_remove, path, p.recursive, p.missing_ok, cancellable=True)

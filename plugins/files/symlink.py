@@ -15,11 +15,21 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, code
+from agent_core import (
+    ActionContext,
+    ActionError,
+    ErrorCode,
+    InvalidParams,
+    Plugin,
+    Risk,
+    abs_path,
+    action,
+    code,
+)
 
-from ._common import abs_path, bad, fs_errors
+from ._common import fs_errors
 
-PLUGIN = Plugin("file.symlink", description=__doc__.splitlines()[0], domain="files")
+PLUGIN = Plugin("file.symlink", domain="files")
 
 
 class SymlinkParams(msgspec.Struct, forbid_unknown_fields=True):
@@ -63,5 +73,5 @@ async def symlink(ctx: ActionContext, p: SymlinkParams) -> SymlinkResult:
     """Make ``link`` point to ``target``; repoint an existing link only with ``force``."""
     link = abs_path(p.link, "link")
     if not p.target or "\x00" in p.target:
-        raise bad("target: must be a non-empty path")
+        raise InvalidParams("target: must be a non-empty path")
     return _symlink(p.target, link, p.force)

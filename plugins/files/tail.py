@@ -10,19 +10,11 @@ from __future__ import annotations
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action
+from agent_core import ActionContext, CancelToken, Plugin, Risk, abs_path, action
 
-from ._common import (
-    Cancel,
-    LinesParams,
-    abs_path,
-    fs_errors,
-    in_thread,
-    read_last_lines,
-    refuse_dir,
-)
+from ._common import LinesParams, fs_errors, read_last_lines, refuse_dir
 
-PLUGIN = Plugin("file.tail", description=__doc__.splitlines()[0], domain="files")
+PLUGIN = Plugin("file.tail", domain="files")
 
 
 class TailParams(LinesParams):
@@ -36,7 +28,7 @@ class TailResult(msgspec.Struct):
     truncated: bool
 
 
-def _tail(path: str, count: int, max_bytes: int, cancel: Cancel) -> TailResult:
+def _tail(path: str, count: int, max_bytes: int, cancel: CancelToken) -> TailResult:
     with fs_errors(path):
         refuse_dir(path)
         lines, end, truncated = read_last_lines(path, count, max_bytes)
@@ -46,4 +38,4 @@ def _tail(path: str, count: int, max_bytes: int, cancel: Cancel) -> TailResult:
 @action("file.tail", risk=Risk.READ, timeout=30)
 async def tail(ctx: ActionContext, p: TailParams) -> TailResult:
     """The last ``lines`` lines of ``path`` and the offset where the file ends."""
-    return await in_thread(_tail, abs_path(p.path), p.lines, p.max_bytes)
+    return await ctx.to_thread(_tail, abs_path(p.path), p.lines, p.max_bytes, cancellable=True)

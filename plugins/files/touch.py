@@ -14,11 +14,11 @@ import time
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action
+from agent_core import ActionContext, Plugin, Risk, abs_path, action
 
-from ._common import abs_path, fs_errors
+from ._common import fs_errors
 
-PLUGIN = Plugin("file.touch", description=__doc__.splitlines()[0], domain="files")
+PLUGIN = Plugin("file.touch", domain="files")
 
 
 class TouchParams(msgspec.Struct, forbid_unknown_fields=True):

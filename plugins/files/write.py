@@ -21,24 +21,21 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action, code
-
-from ._common import (
-    Cancel,
+from agent_core import (
+    ActionContext,
+    CancelToken,
+    InvalidParams,
+    Plugin,
+    Risk,
     abs_path,
+    action,
     atomic_write,
-    bad,
-    fs_errors,
-    gid_of,
-    group_name,
-    in_thread,
-    mode_str,
-    parse_mode,
-    uid_of,
-    user_name,
+    code,
 )
 
-PLUGIN = Plugin("file.write", description=__doc__.splitlines()[0], domain="files")
+from ._common import fs_errors, gid_of, group_name, mode_str, parse_mode, uid_of, user_name
+
+PLUGIN = Plugin("file.write", domain="files")
 
 MAX_CONTENT = 8 * 1024 * 1024
 
@@ -68,20 +65,20 @@ class WriteResult(msgspec.Struct):
 def content_bytes(p: WriteParams) -> bytes:
     """The bytes to write: exactly one of ``content`` and ``content_b64``."""
     if (p.content is None) == (p.content_b64 is None):
-        raise bad("give exactly one of content and content_b64")
+        raise InvalidParams("give exactly one of content and content_b64")
     if p.content is not None:
         data = p.content.encode()
     else:
         try:
             data = base64.b64decode(p.content_b64 or "", validate=True)
         except (binascii.Error, ValueError) as exc:
-            raise bad(f"content_b64: not valid base64 ({exc})") from exc
+            raise InvalidParams(f"content_b64: not valid base64 ({exc})") from exc
     if len(data) > MAX_CONTENT:
-        raise bad(f"content is {len(data)} bytes; larger files go through file.push in chunks")
+        raise InvalidParams(f"content is {len(data)} bytes; larger files go through file.push in chunks")
     return data
 
 
-def _write(path: str, data: bytes, p: WriteParams, cancel: Cancel) -> WriteResult:
+def _write(path: str, data: bytes, p: WriteParams, cancel: CancelToken) -> WriteResult:
     mode = parse_mode(p.mode) if p.mode is not None else None
     uid = uid_of(p.owner) if p.owner else -1
     gid = gid_of(p.group) if p.group else -1
@@ -91,13 +88,13 @@ def _write(path: str, data: bytes, p: WriteParams, cancel: Cancel) -> WriteResul
         if p.create_dirs:
             os.makedirs(parent, exist_ok=True)
         elif not os.path.isdir(parent):
-            raise bad(f"directory {parent} does not exist (set create_dirs)")
+            raise InvalidParams(f"directory {parent} does not exist (set create_dirs)")
         try:
             old = os.stat(path)
         except FileNotFoundError:
             old = None
         if old is not None and not st.S_ISREG(old.st_mode):
-            raise bad(f"{path} exists and is not a regular file")
+            raise InvalidParams(f"{path} exists and is not a regular file")
         if old is not None and p.backup:
             backup = f"{path}.{time.strftime('%Y%m%d%H%M%S')}.bak"
             shutil.copy2(path, backup)
@@ -118,4 +115,4 @@ def _write(path: str, data: bytes, p: WriteParams, cancel: Cancel) -> WriteResul
 @action("file.write", risk=Risk.CHANGE, timeout=60)
 async def write(ctx: ActionContext, p: WriteParams) -> WriteResult:
     """Atomically replace ``path`` with the given content; optionally back up the old file."""
-    return await in_thread(_write, abs_path(p.path), content_bytes(p), p)
+    return await ctx.to_thread(_write, abs_path(p.path), content_bytes(p), p, cancellable=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from plugins._host import listdir, parse_cpulist, read
+from agent_core.procfs import listdir, parse_cpulist, read
 
 CPU_SYSFS = "/sys/devices/system/cpu"
 

@@ -16,10 +16,10 @@ import os
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
-from plugins._host import listdir, read, read_int, selected
+from agent_core import ActionContext, NotFound, Plugin, Risk, action
+from agent_core.procfs import listdir, read, read_int, selected
 
-PLUGIN = Plugin("hw.block", description=__doc__.splitlines()[0], domain="hardware", requires_files=["/sys/block"])
+PLUGIN = Plugin("hw.block", domain="hardware", requires_files=["/sys/block"])
 
 SYS_BLOCK = "/sys/block"
 VIRTUAL_PREFIXES = ("loop", "ram", "zram", "nbd")
@@ -138,7 +138,7 @@ def device_names(device: str | None, virtual: bool) -> list[str]:
     if device is not None:
         name = device.removeprefix("/dev/")
         if "/" in name or name not in names:
-            raise ActionError(f"no block device {device!r} in {SYS_BLOCK}", code=ErrorCode.A017)
+            raise NotFound(f"no block device {device!r} in {SYS_BLOCK}")
         return [name]
     return [n for n in names if virtual or not n.startswith(VIRTUAL_PREFIXES)]
 

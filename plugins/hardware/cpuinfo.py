@@ -15,10 +15,10 @@ import platform
 import msgspec
 
 from agent_core import ActionContext, Plugin, Risk, action
-from plugins._host import listdir, parse_cpulist, read
+from agent_core.procfs import listdir, parse_cpulist, read
 from plugins.hardware._common import CPU_SYSFS, cpu_ids, cpuinfo_blocks, online_cpus, topology_value
 
-PLUGIN = Plugin("cpu.info", description=__doc__.splitlines()[0], domain="hardware", requires_files=["/proc/cpuinfo"])
+PLUGIN = Plugin("cpu.info", domain="hardware", requires_files=["/proc/cpuinfo"])
 
 NOTABLE = ("hypervisor", "vmx", "svm", "aes", "avx", "avx2", "avx512f", "sha_ni", "rdrand", "ht", "lm", "nx", "constant_tsc", "nonstop_tsc")
 SIZE_UNITS = {"K": 1024, "M": 1024**2, "G": 1024**3}

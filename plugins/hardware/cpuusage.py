@@ -10,19 +10,21 @@ adds one line per CPU, to spot a single saturated core. Reads only.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import ActionContext, Plugin, Risk, action
 from plugins.hardware._common import STAT_FIELDS, read_stat
 
-PLUGIN = Plugin("cpu.usage", description=__doc__.splitlines()[0], domain="hardware", requires_files=["/proc/stat"])
+PLUGIN = Plugin("cpu.usage", domain="hardware", requires_files=["/proc/stat"])
 
 # guest time is already counted inside user/nice, so it stays out of the total.
 TIME_FIELDS = STAT_FIELDS[:8]
 
 
 class Params(msgspec.Struct, forbid_unknown_fields=True):
-    interval: float = 1.0
+    interval: Annotated[float, msgspec.Meta(ge=0.05, le=60)] = 1.0
     per_cpu: bool = False
 
 
@@ -62,8 +64,6 @@ def split(name: str, before: list[int], after: list[int]) -> Split:
 @action("cpu.usage", risk=Risk.READ, timeout=120)
 async def usage(ctx: ActionContext, p: Params) -> CpuUsage:
     """Busy/user/system/iowait/steal percentages over ``interval`` seconds, overall and per CPU."""
-    if not 0.05 <= p.interval <= 60:
-        raise ActionError("interval must be 0.05..60 seconds", code=ErrorCode.A002)
     cpus0, scal0 = read_stat()
     await ctx.sleep(p.interval)
     cpus1, scal1 = read_stat()

@@ -17,10 +17,10 @@ import os
 import msgspec
 
 from agent_core import ActionContext, NoParams, Plugin, Risk, action
-from plugins._host import read
+from agent_core.procfs import read
 
 DMI = "/sys/class/dmi/id"
-PLUGIN = Plugin("hw.dmi", description=__doc__.splitlines()[0], domain="hardware", requires_files=[DMI])
+PLUGIN = Plugin("hw.dmi", domain="hardware", requires_files=[DMI])
 
 FIELDS = (
     "sys_vendor", "product_name", "product_version", "product_serial", "product_uuid", "product_sku",

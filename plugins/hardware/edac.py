@@ -17,10 +17,10 @@ import re
 import msgspec
 
 from agent_core import ActionContext, NoParams, Plugin, Risk, action
-from plugins._host import listdir, read, read_int
+from agent_core.procfs import listdir, read, read_int
 
 EDAC_MC = "/sys/devices/system/edac/mc"
-PLUGIN = Plugin("hw.edac", description=__doc__.splitlines()[0], domain="hardware", requires_files=[EDAC_MC])
+PLUGIN = Plugin("hw.edac", domain="hardware", requires_files=[EDAC_MC])
 
 
 class Dimm(msgspec.Struct):

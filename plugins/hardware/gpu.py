@@ -16,8 +16,15 @@ import shutil
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, NoParams, Plugin, Risk, action
-from plugins._host import listdir, read, read_int
+from agent_core import (
+    ActionContext,
+    NoParams,
+    NotFound,
+    Plugin,
+    Risk,
+    action,
+)
+from agent_core.procfs import listdir, read, read_int
 
 DRM = "/sys/class/drm"
 NVIDIA_FIELDS = (
@@ -38,7 +45,7 @@ def _check() -> str | None:
     return "no nvidia-smi and no DRM graphics card in /sys/class/drm"
 
 
-PLUGIN = Plugin("hw.gpu", description=__doc__.splitlines()[0], domain="hardware", check=_check)
+PLUGIN = Plugin("hw.gpu", domain="hardware", check=_check)
 
 
 class Gpu(msgspec.Struct):
@@ -159,5 +166,5 @@ async def gpu(ctx: ActionContext, p: NoParams) -> Gpus:
     if _nvidia_on_pci() and not any(g.driver == "nvidia" for g in gpus):
         problems.append("NVIDIA display controller on the PCI bus but the nvidia driver is not bound")
     if not gpus and not problems:
-        raise ActionError("no GPU found", code=ErrorCode.A017)
+        raise NotFound("no GPU found")
     return Gpus(source="sysfs", gpus=gpus, problems=problems)

@@ -13,10 +13,10 @@ from __future__ import annotations
 import msgspec
 
 from agent_core import ActionContext, NoParams, Plugin, Risk, action
-from plugins._host import kib_value, listdir, parse_colon_kv, read, read_int, selected
+from agent_core.procfs import kib_value, listdir, parse_colon_kv, read, read_int, selected
 
 PLUGIN = Plugin(
-    "mem.hugepages", description=__doc__.splitlines()[0], domain="hardware", requires_files=["/sys/kernel/mm/hugepages"]
+    "mem.hugepages", domain="hardware", requires_files=["/sys/kernel/mm/hugepages"]
 )
 
 HUGEPAGES = "/sys/kernel/mm/hugepages"

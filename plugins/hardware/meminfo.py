@@ -14,9 +14,9 @@ from __future__ import annotations
 import msgspec
 
 from agent_core import ActionContext, Plugin, Risk, action
-from plugins._host import kib_value, parse_colon_kv, read, read_int
+from agent_core.procfs import kib_value, parse_colon_kv, read, read_int
 
-PLUGIN = Plugin("mem.info", description=__doc__.splitlines()[0], domain="hardware", requires_files=["/proc/meminfo"])
+PLUGIN = Plugin("mem.info", domain="hardware", requires_files=["/proc/meminfo"])
 
 OVERCOMMIT = {0: "heuristic", 1: "always", 2: "never"}
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 import msgspec
 
 from agent_core import ActionContext, NoParams, Plugin, Risk, action
-from plugins._host import listdir, parse_cpulist, read, read_int
+from agent_core.procfs import listdir, parse_cpulist, read, read_int
 
 NODES = "/sys/devices/system/node"
-PLUGIN = Plugin("hw.numa", description=__doc__.splitlines()[0], domain="hardware", requires_files=[NODES])
+PLUGIN = Plugin("hw.numa", domain="hardware", requires_files=[NODES])
 
 
 class Node(msgspec.Struct):

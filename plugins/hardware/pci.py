@@ -16,10 +16,17 @@ import os
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
-from plugins._host import listdir, read
+from agent_core import (
+    ActionContext,
+    InvalidParams,
+    NotFound,
+    Plugin,
+    Risk,
+    action,
+)
+from agent_core.procfs import listdir, read
 
-PLUGIN = Plugin("hw.pci", description=__doc__.splitlines()[0], domain="hardware", requires_files=["/sys/bus/pci/devices"])
+PLUGIN = Plugin("hw.pci", domain="hardware", requires_files=["/sys/bus/pci/devices"])
 
 PCI_DEVICES = "/sys/bus/pci/devices"
 PCI_IDS = ("/usr/share/misc/pci.ids", "/usr/share/hwdata/pci.ids", "/usr/share/pci.ids")
@@ -157,7 +164,7 @@ def _devices(p: Params) -> PciDevices:
     if p.address is not None:
         full = p.address if p.address.count(":") == 2 else f"0000:{p.address}"
         if full not in addrs:
-            raise ActionError(f"no PCI device at {p.address!r}", code=ErrorCode.A017)
+            raise NotFound(f"no PCI device at {p.address!r}")
         addrs = [full]
     devices = [read_device(a) for a in addrs]
     if p.kind is not None:
@@ -178,5 +185,5 @@ def _devices(p: Params) -> PciDevices:
 async def pci(ctx: ActionContext, p: Params) -> PciDevices:
     """PCI devices with class, names, driver, NUMA node and PCIe link speed/width vs maximum."""
     if p.kind is not None and p.kind not in CLASSES.values() and p.kind != "other":
-        raise ActionError(f"kind must be one of {', '.join(sorted(set(CLASSES.values())))}", code=ErrorCode.A002)
+        raise InvalidParams(f"kind must be one of {', '.join(sorted(set(CLASSES.values())))}")
     return _devices(p)

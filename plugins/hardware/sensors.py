@@ -17,7 +17,7 @@ import re
 import msgspec
 
 from agent_core import ActionContext, NoParams, Plugin, Risk, action
-from plugins._host import listdir, read
+from agent_core.procfs import listdir, read
 
 HWMON = "/sys/class/hwmon"
 THERMAL = "/sys/class/thermal"
@@ -33,7 +33,7 @@ def _check() -> str | None:
     return "the kernel exposes no hwmon chips or thermal zones (typical for a virtual machine)"
 
 
-PLUGIN = Plugin("hw.sensors", description=__doc__.splitlines()[0], domain="hardware", check=_check)
+PLUGIN = Plugin("hw.sensors", domain="hardware", check=_check)
 
 
 class Reading(msgspec.Struct):

@@ -10,17 +10,19 @@ swap from active thrashing), and the ``top`` processes by swapped-out memory
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
-from plugins._host import kib_value, listdir, parse_colon_kv, pids, read, read_int, selected
+from agent_core import ActionContext, Plugin, Risk, action
+from agent_core.procfs import kib_value, listdir, parse_colon_kv, pids, read, read_int, selected
 
-PLUGIN = Plugin("mem.swap", description=__doc__.splitlines()[0], domain="hardware", requires_files=["/proc/swaps"])
+PLUGIN = Plugin("mem.swap", domain="hardware", requires_files=["/proc/swaps"])
 
 
 class Params(msgspec.Struct, forbid_unknown_fields=True):
-    top: int = 10
-    interval: float = 0.0
+    top: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 10
+    interval: Annotated[float, msgspec.Meta(ge=0, le=60)] = 0.0
 
 
 class SwapArea(msgspec.Struct):
@@ -116,10 +118,6 @@ def swapped_processes(top: int) -> list[SwappedProcess]:
 @action("mem.swap", risk=Risk.READ, timeout=90)
 async def swap(ctx: ActionContext, p: Params) -> SwapInfo:
     """Swap areas, zram/zswap, swappiness, swap-in/out counters (and rates) and the most-swapped processes."""
-    if not 0 <= p.top <= 1000:
-        raise ActionError("top must be 0..1000", code=ErrorCode.A002)
-    if not 0 <= p.interval <= 60:
-        raise ActionError("interval must be 0..60 seconds (0: no sampling)", code=ErrorCode.A002)
     areas = parse_swaps(read("/proc/swaps") or "")
     pin0, pout0 = vmstat_swap()
     rates: tuple[float | None, float | None] = (None, None)

@@ -13,10 +13,10 @@ from __future__ import annotations
 import msgspec
 
 from agent_core import ActionContext, NoParams, Plugin, Risk, action
-from plugins._host import parse_cpulist, read
+from agent_core.procfs import parse_cpulist, read
 from plugins.hardware._common import CPU_SYSFS, cpu_ids, numa_node_of, online_cpus, topology_value
 
-PLUGIN = Plugin("cpu.topology", description=__doc__.splitlines()[0], domain="hardware", requires_files=[CPU_SYSFS])
+PLUGIN = Plugin("cpu.topology", domain="hardware", requires_files=[CPU_SYSFS])
 
 
 class LogicalCpu(msgspec.Struct):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 
-from agent_core import ActionError, ErrorCode
+from agent_core import ActionError, ErrorCode, InvalidParams, NotFound
 
 PROC_SYS = "/proc/sys"
 _KEY = re.compile(r"^[A-Za-z0-9_\-.:@/+]+$")
@@ -15,10 +15,10 @@ def key_path(key: str) -> str:
     """The ``/proc/sys`` file of ``key``: dotted (``net.ipv4.ip_forward``) or slashed
     (``net/ipv4/conf/eth0.100/rp_filter``, for names that contain dots); ``A002`` if malformed."""
     if not key or not _KEY.match(key) or key.startswith("/") or key.endswith(("/", ".")):
-        raise ActionError(f"invalid sysctl key {key!r}", code=ErrorCode.A002)
+        raise InvalidParams(f"invalid sysctl key {key!r}")
     parts = key.split("/") if "/" in key else key.split(".")
     if any(part in ("", ".", "..") for part in parts):
-        raise ActionError(f"invalid sysctl key {key!r}", code=ErrorCode.A002)
+        raise InvalidParams(f"invalid sysctl key {key!r}")
     return os.path.join(PROC_SYS, *parts)
 
 
@@ -40,8 +40,8 @@ def read_key(path: str) -> str:
         with open(path) as fh:
             return normalize(fh.read())
     except FileNotFoundError:
-        raise ActionError(f"no sysctl {path_key(path)}", code=ErrorCode.A017) from None
+        raise NotFound(f"no sysctl {path_key(path)}") from None
     except IsADirectoryError:
-        raise ActionError(f"{path_key(path)} is a group of keys, not a key (use prefix)", code=ErrorCode.A002) from None
+        raise InvalidParams(f"{path_key(path)} is a group of keys, not a key (use prefix)") from None
     except PermissionError:
         raise ActionError(f"sysctl {path_key(path)} is not readable (write-only or root-only)", code=ErrorCode.A016) from None

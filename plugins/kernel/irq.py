@@ -12,19 +12,21 @@ TIMER, SCHED, RCU, ...). Reads only.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
-from plugins._host import read
+from agent_core import ActionContext, Plugin, Risk, action
+from agent_core.procfs import read
 
-PLUGIN = Plugin("kernel.irq", description=__doc__.splitlines()[0], domain="kernel", requires_files=["/proc/interrupts"])
+PLUGIN = Plugin("kernel.irq", domain="kernel", requires_files=["/proc/interrupts"])
 
 BUSY_PER_S = 100.0  # below this an IRQ is too quiet for its distribution to matter
 
 
 class Params(msgspec.Struct, forbid_unknown_fields=True):
-    interval: float = 1.0
-    top: int = 20
+    interval: Annotated[float, msgspec.Meta(ge=0.05, le=60)] = 1.0
+    top: Annotated[int, msgspec.Meta(ge=1, le=10000)] = 20
 
 
 class Source(msgspec.Struct):
@@ -67,10 +69,6 @@ def parse_table(text: str) -> tuple[list[str], dict[str, tuple[list[int], str]]]
 
 
 async def sample(ctx: ActionContext, path: str, p: Params, affinity: bool) -> Rates:
-    if not 0.05 <= p.interval <= 60:
-        raise ActionError("interval must be 0.05..60 seconds", code=ErrorCode.A002)
-    if not 1 <= p.top <= 10000:
-        raise ActionError("top must be 1..10000", code=ErrorCode.A002)
     cpus, first = parse_table(read(path) or "")
     await ctx.sleep(p.interval)
     _, second = parse_table(read(path) or "")

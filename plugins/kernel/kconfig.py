@@ -17,8 +17,15 @@ import re
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
-from plugins._host import read
+from agent_core import (
+    ActionContext,
+    InvalidParams,
+    Plugin,
+    Risk,
+    Unavailable,
+    action,
+)
+from agent_core.procfs import read
 
 PROC_CONFIG = "/proc/config.gz"
 _OPTION = re.compile(r"^(CONFIG_)?[A-Z0-9_]+$")
@@ -35,7 +42,7 @@ def _check() -> str | None:
     return "no kernel config: neither /proc/config.gz nor /boot/config-<release>"
 
 
-PLUGIN = Plugin("kernel.config", description=__doc__.splitlines()[0], domain="kernel", check=_check)
+PLUGIN = Plugin("kernel.config", domain="kernel", check=_check)
 
 
 class Params(msgspec.Struct, forbid_unknown_fields=True):
@@ -73,17 +80,17 @@ def load() -> tuple[str, str]:
         text = read(path)
         if text is not None:
             return path, text
-    raise ActionError("kernel config not readable", code=ErrorCode.A003)
+    raise Unavailable("kernel config not readable")
 
 
 @action("kernel.config", risk=Risk.READ, timeout=15)
 async def config(ctx: ActionContext, p: Params) -> KernelConfig:
     """Build setting (y/m/value/n) of each of ``options`` or of every option under ``prefix``."""
     if not p.options and p.prefix is None:
-        raise ActionError("give options and/or prefix", code=ErrorCode.A002)
+        raise InvalidParams("give options and/or prefix")
     bad = [o for o in p.options + ([p.prefix] if p.prefix else []) if not _OPTION.match(o)]
     if bad:
-        raise ActionError(f"invalid option names {bad} (e.g. CONFIG_BPF_SYSCALL)", code=ErrorCode.A002)
+        raise InvalidParams(f"invalid option names {bad} (e.g. CONFIG_BPF_SYSCALL)")
     source, text = load()
     table = parse_config(text)
     values: dict[str, str] = {}

@@ -14,17 +14,18 @@ percent. Reads only.
 from __future__ import annotations
 
 import os
+from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
-from plugins._host import listdir, pids, read, read_int
+from agent_core import ActionContext, Plugin, Risk, action
+from agent_core.procfs import listdir, pids, read, read_int
 
-PLUGIN = Plugin("kernel.limits", description=__doc__.splitlines()[0], domain="kernel", requires_files=["/proc/sys/fs/file-nr"])
+PLUGIN = Plugin("kernel.limits", domain="kernel", requires_files=["/proc/sys/fs/file-nr"])
 
 
 class Params(msgspec.Struct, forbid_unknown_fields=True):
-    threshold: float = 80.0
+    threshold: Annotated[float, msgspec.Meta(gt=0, le=100)] = 80.0
 
 
 class Table(msgspec.Struct):
@@ -119,8 +120,6 @@ def collect() -> list[Table]:
 @action("kernel.limits", risk=Risk.READ, timeout=30)
 async def limits(ctx: ActionContext, p: Params) -> KernelLimits:
     """Use vs limit of file handles, pids, threads, inotify, AIO, keys and conntrack, with warnings."""
-    if not 0 < p.threshold <= 100:
-        raise ActionError("threshold is a percentage: 0..100", code=ErrorCode.A002)
     tables = collect()
     inode_nr = (read("/proc/sys/fs/inode-nr") or "").split()
     return KernelLimits(

@@ -17,11 +17,18 @@ import shutil
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
-from plugins._host import exists, listdir, read, read_int
+from agent_core import (
+    ActionContext,
+    InvalidParams,
+    NotFound,
+    Plugin,
+    Risk,
+    action,
+)
+from agent_core.procfs import exists, listdir, read, read_int
 
 SYS_MODULE = "/sys/module"
-PLUGIN = Plugin("kernel.modinfo", description=__doc__.splitlines()[0], domain="kernel", requires_files=[SYS_MODULE])
+PLUGIN = Plugin("kernel.modinfo", domain="kernel", requires_files=[SYS_MODULE])
 _NAME = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 
 
@@ -85,7 +92,7 @@ def from_sysfs(name: str) -> ModInfo:
 async def modinfo(ctx: ActionContext, p: Params) -> ModInfo:
     """Loaded/built-in state, live parameter values, version, refcount and holders of module ``name``."""
     if not _NAME.match(p.name):
-        raise ActionError(f"invalid module name {p.name!r}", code=ErrorCode.A002)
+        raise InvalidParams(f"invalid module name {p.name!r}")
     name = p.name.replace("-", "_")  # the kernel names modules with underscores
     info = from_sysfs(name)
     if shutil.which("modinfo"):
@@ -93,5 +100,5 @@ async def modinfo(ctx: ActionContext, p: Params) -> ModInfo:
         if res.exit_code == 0:
             info.modinfo = parse_modinfo(res.stdout)
     if not info.present_in_sysfs and not info.modinfo:
-        raise ActionError(f"no kernel module {p.name!r} (not loaded, not built in with parameters, not installed)", code=ErrorCode.A017)
+        raise NotFound(f"no kernel module {p.name!r} (not loaded, not built in with parameters, not installed)")
     return info

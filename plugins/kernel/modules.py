@@ -14,10 +14,10 @@ from __future__ import annotations
 import msgspec
 
 from agent_core import ActionContext, Plugin, Risk, action
-from plugins._host import read
+from agent_core.procfs import read
 
 PROC_MODULES = "/proc/modules"
-PLUGIN = Plugin("kernel.modules", description=__doc__.splitlines()[0], domain="kernel", requires_files=[PROC_MODULES])
+PLUGIN = Plugin("kernel.modules", domain="kernel", requires_files=[PROC_MODULES])
 
 
 class Params(msgspec.Struct, forbid_unknown_fields=True):

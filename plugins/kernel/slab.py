@@ -12,18 +12,19 @@ meminfo. Reads only; ``/proc/slabinfo`` is root-only.
 from __future__ import annotations
 
 import os
+from typing import Annotated
 
 import msgspec
 
 from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
-from plugins._host import kib_value, parse_colon_kv, read
+from agent_core.procfs import kib_value, parse_colon_kv, read
 
 SLABINFO = "/proc/slabinfo"
-PLUGIN = Plugin("kernel.slab", description=__doc__.splitlines()[0], domain="kernel", requires_files=[SLABINFO])
+PLUGIN = Plugin("kernel.slab", domain="kernel", requires_files=[SLABINFO])
 
 
 class Params(msgspec.Struct, forbid_unknown_fields=True):
-    top: int = 20
+    top: Annotated[int, msgspec.Meta(ge=1, le=10000)] = 20
 
 
 class Cache(msgspec.Struct):
@@ -71,8 +72,6 @@ def _slabinfo() -> str:
 @action("kernel.slab", risk=Risk.READ, timeout=15)
 async def slab(ctx: ActionContext, p: Params) -> Slab:
     """The ``top`` slab caches by memory, with object counts and fill, against meminfo's Slab figures."""
-    if not 1 <= p.top <= 10000:
-        raise ActionError("top must be 1..10000", code=ErrorCode.A002)
     caches = parse_slabinfo(_slabinfo(), os.sysconf("SC_PAGE_SIZE"))
     caches.sort(key=lambda c: (-c.bytes, c.name))
     mem = parse_colon_kv(read("/proc/meminfo") or "")

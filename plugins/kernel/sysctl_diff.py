@@ -18,11 +18,20 @@ import os
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
-from plugins._host import listdir, read, require_absolute
+from agent_core import (
+    ActionContext,
+    ActionError,
+    ErrorCode,
+    NotFound,
+    Plugin,
+    Risk,
+    abs_path,
+    action,
+)
+from agent_core.procfs import listdir, read
 from plugins.kernel._common import PROC_SYS, key_path, normalize, read_key
 
-PLUGIN = Plugin("sysctl.diff", description=__doc__.splitlines()[0], domain="kernel", requires_files=[PROC_SYS])
+PLUGIN = Plugin("sysctl.diff", domain="kernel", requires_files=[PROC_SYS])
 
 SEARCH_DIRS = ("/etc/sysctl.d", "/run/sysctl.d", "/usr/local/lib/sysctl.d", "/usr/lib/sysctl.d", "/lib/sysctl.d")
 SYSCTL_CONF = "/etc/sysctl.conf"
@@ -108,7 +117,7 @@ def diff(files: list[str], explicit: bool) -> SysctlDiff:
         text = read(path)
         if text is None:
             if explicit:
-                raise ActionError(f"cannot read {path}", code=ErrorCode.A017)
+                raise NotFound(f"cannot read {path}")
             continue
         settings, bad = parse(path, text)
         skipped += bad
@@ -146,5 +155,5 @@ def diff(files: list[str], explicit: bool) -> SysctlDiff:
 @action("sysctl.diff", risk=Risk.READ, timeout=30)
 async def sysctl_diff(ctx: ActionContext, p: Params) -> SysctlDiff:
     """Running kernel values vs the sysctl configuration (or ``files``): drift, missing keys, overrides."""
-    files = [require_absolute(f, "files") for f in p.files]
+    files = [abs_path(f, "files") for f in p.files]
     return diff(files or config_files(), explicit=bool(files))

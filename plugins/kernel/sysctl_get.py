@@ -12,19 +12,20 @@ missing key fails with ``A017``. Reads only; no ``sysctl`` program needed.
 from __future__ import annotations
 
 import os
+from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import ActionContext, ActionError, InvalidParams, Plugin, Risk, action
 from plugins.kernel._common import PROC_SYS, key_path, path_key, read_key
 
-PLUGIN = Plugin("sysctl.get", description=__doc__.splitlines()[0], domain="kernel", requires_files=[PROC_SYS])
+PLUGIN = Plugin("sysctl.get", domain="kernel", requires_files=[PROC_SYS])
 
 
 class Params(msgspec.Struct, forbid_unknown_fields=True):
     keys: list[str] = []
     prefix: str | None = None
-    limit: int = 5000
+    limit: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 5000
 
 
 class Sysctls(msgspec.Struct):
@@ -75,9 +76,7 @@ def collect(p: Params) -> Sysctls:
 async def get(ctx: ActionContext, p: Params) -> Sysctls:
     """Values of the given ``keys`` and/or every key under ``prefix``; unreadable keys go to ``errors``."""
     if not p.keys and p.prefix is None:
-        raise ActionError("give keys and/or prefix", code=ErrorCode.A002)
-    if not 1 <= p.limit <= 100_000:
-        raise ActionError("limit must be 1..100000", code=ErrorCode.A002)
+        raise InvalidParams("give keys and/or prefix")
     if p.prefix is not None and p.prefix.strip("._/"):
         key_path(p.prefix.rstrip("._/"))  # syntax check: A002 for '..' and friends
     return collect(p)

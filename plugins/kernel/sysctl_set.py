@@ -18,10 +18,20 @@ import stat
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import (
+    ActionContext,
+    ActionError,
+    ErrorCode,
+    InvalidParams,
+    NotFound,
+    Plugin,
+    Risk,
+    action,
+    atomic_write,
+)
 from plugins.kernel._common import PROC_SYS, key_path, normalize, read_key
 
-PLUGIN = Plugin("sysctl.set", description=__doc__.splitlines()[0], domain="kernel", requires_files=[PROC_SYS])
+PLUGIN = Plugin("sysctl.set", domain="kernel", requires_files=[PROC_SYS])
 
 SYSCTL_D = "/etc/sysctl.d"
 _CONF_NAME = re.compile(r"^[A-Za-z0-9_.\-]+\.conf$")
@@ -56,9 +66,9 @@ def check_writable(key: str, path: str) -> None:
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
-        raise ActionError(f"no sysctl {key}", code=ErrorCode.A017) from None
+        raise NotFound(f"no sysctl {key}") from None
     if stat.S_ISDIR(mode):
-        raise ActionError(f"{key} is a group of keys, not a key", code=ErrorCode.A002)
+        raise InvalidParams(f"{key} is a group of keys, not a key")
     if not mode & 0o222:
         raise ActionError(f"sysctl {key} is read-only", code=ErrorCode.A016)
 
@@ -107,23 +117,20 @@ def persist(name: str, values: dict[str, str]) -> str:
             out.append(line)
     out += [f"{k} = {v}" for k, v in pending.items()]
     os.makedirs(SYSCTL_D, exist_ok=True)
-    tmp = path + ".starling-tmp"
-    with open(tmp, "w") as fh:
-        fh.write("\n".join(out) + "\n")
-    os.replace(tmp, path)
+    atomic_write(path, "\n".join(out) + "\n")
     return path
 
 
 def run(p: Params) -> SysctlSet:
     if not p.values:
-        raise ActionError("values must name at least one key", code=ErrorCode.A002)
+        raise InvalidParams("values must name at least one key")
     if p.persist is not None and not _CONF_NAME.match(p.persist):
-        raise ActionError("persist must be a file name ending in .conf (no directories)", code=ErrorCode.A002)
+        raise InvalidParams("persist must be a file name ending in .conf (no directories)")
     plan = []
     for key, raw in p.values.items():
         value = str(raw).strip()
         if "\n" in value or not value:
-            raise ActionError(f"value for {key} must be one non-empty line", code=ErrorCode.A002)
+            raise InvalidParams(f"value for {key} must be one non-empty line")
         path = key_path(key)
         check_writable(key, path)
         plan.append((key, path, read_key(path), value))

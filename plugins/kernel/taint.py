@@ -15,11 +15,11 @@ from __future__ import annotations
 import msgspec
 
 from agent_core import ActionContext, NoParams, Plugin, Risk, action
-from plugins._host import read
+from agent_core.procfs import read
 from plugins.kernel.modules import PROC_MODULES, parse_modules
 
 TAINTED = "/proc/sys/kernel/tainted"
-PLUGIN = Plugin("kernel.taint", description=__doc__.splitlines()[0], domain="kernel", requires_files=[TAINTED])
+PLUGIN = Plugin("kernel.taint", domain="kernel", requires_files=[TAINTED])
 
 FLAGS = (
     ("P", "proprietary module was loaded"), ("F", "module was force loaded"),

@@ -12,12 +12,14 @@ acts on. Reads only.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
-from plugins._host import read
+from agent_core import ActionContext, Plugin, Risk, action
+from agent_core.procfs import read
 
-PLUGIN = Plugin("kernel.vmstat", description=__doc__.splitlines()[0], domain="kernel", requires_files=["/proc/vmstat"])
+PLUGIN = Plugin("kernel.vmstat", domain="kernel", requires_files=["/proc/vmstat"])
 
 DEFAULT = (
     "pgfault", "pgmajfault", "pswpin", "pswpout", "pgscan_kswapd", "pgscan_direct", "pgsteal_kswapd",
@@ -27,7 +29,7 @@ DEFAULT = (
 
 
 class Params(msgspec.Struct, forbid_unknown_fields=True):
-    interval: float = 1.0
+    interval: Annotated[float, msgspec.Meta(ge=0.05, le=60)] = 1.0
     counters: list[str] = []
 
 
@@ -52,8 +54,6 @@ def read_vmstat() -> dict[str, int]:
 @action("kernel.vmstat", risk=Risk.READ, timeout=120)
 async def vmstat(ctx: ActionContext, p: Params) -> VmStat:
     """Per-second rates of faults, swapping, reclaim, stalls, compaction and OOM kills over ``interval``."""
-    if not 0.05 <= p.interval <= 60:
-        raise ActionError("interval must be 0.05..60 seconds", code=ErrorCode.A002)
     before = read_vmstat()
     await ctx.sleep(p.interval)
     after = read_vmstat()

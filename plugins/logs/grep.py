@@ -19,12 +19,12 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action
-from plugins.files._common import Cancel, abs_path, bad, fs_errors, in_thread, os_error
+from agent_core import ActionContext, CancelToken, InvalidParams, Plugin, Risk, abs_path, action
+from plugins.files._common import fs_errors, os_error
 
 from ._common import open_text, rotated_siblings
 
-PLUGIN = Plugin("log.grep", description=__doc__.splitlines()[0], domain="logs")
+PLUGIN = Plugin("log.grep", domain="logs")
 
 
 class LogGrepParams(msgspec.Struct, forbid_unknown_fields=True):
@@ -53,7 +53,7 @@ class LogGrepResult(msgspec.Struct):
     truncated: bool
 
 
-def _search_file(path: str, regex: re.Pattern[str], p: LogGrepParams, out: LogGrepResult, cancel: Cancel) -> None:
+def _search_file(path: str, regex: re.Pattern[str], p: LogGrepParams, out: LogGrepResult, cancel: CancelToken) -> None:
     window: collections.deque[str] = collections.deque(maxlen=p.before)
     waiting: list[Hit] = []  # hits still collecting their "after" lines
     with open_text(path) as fh:
@@ -75,10 +75,10 @@ def _search_file(path: str, regex: re.Pattern[str], p: LogGrepParams, out: LogGr
             window.append(line)
 
 
-def _grep(path: str, regex: re.Pattern[str], p: LogGrepParams, cancel: Cancel) -> LogGrepResult:
+def _grep(path: str, regex: re.Pattern[str], p: LogGrepParams, cancel: CancelToken) -> LogGrepResult:
     with fs_errors(path):
         if not stat.S_ISREG(os.stat(path).st_mode):
-            raise bad(f"{path} is not a regular file")
+            raise InvalidParams(f"{path} is not a regular file")
     files = [*rotated_siblings(path), path] if p.rotated else [path]
     out = LogGrepResult(files=files, matches=[], truncated=False)
     for f in files:
@@ -88,7 +88,7 @@ def _grep(path: str, regex: re.Pattern[str], p: LogGrepParams, cancel: Cancel) -
             # Real I/O errors carry an errno; corrupt .gz/.bz2/.xz data does not.
             if isinstance(exc, OSError) and exc.errno:
                 raise os_error(exc, f) from exc
-            raise bad(f"{f}: corrupt compressed data ({exc})") from exc
+            raise InvalidParams(f"{f}: corrupt compressed data ({exc})") from exc
         if out.truncated:
             break
     return out
@@ -101,5 +101,5 @@ async def grep(ctx: ActionContext, p: LogGrepParams) -> LogGrepResult:
     try:
         regex = re.compile(p.pattern, re.IGNORECASE if p.ignore_case else 0)
     except re.error as exc:
-        raise bad(f"pattern: {exc}") from exc
-    return await in_thread(_grep, path, regex, p)
+        raise InvalidParams(f"pattern: {exc}") from exc
+    return await ctx.to_thread(_grep, path, regex, p, cancellable=True)

@@ -25,12 +25,12 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action
-from plugins.files._common import WalkStats, abs_path, bad, fs_errors, walk
+from agent_core import ActionContext, InvalidParams, Plugin, Risk, abs_path, action
+from plugins.files._common import WalkStats, fs_errors, walk
 
 from ._common import family, rotated_siblings
 
-PLUGIN = Plugin("log.rotation", description=__doc__.splitlines()[0], domain="logs")
+PLUGIN = Plugin("log.rotation", domain="logs")
 
 PERIODS = {"hourly": 3600, "daily": 86400, "weekly": 7 * 86400, "monthly": 31 * 86400, "yearly": 366 * 86400}
 SCRIPTS = ("prerotate", "postrotate", "firstaction", "lastaction", "preremove")
@@ -306,7 +306,7 @@ async def rotation(ctx: ActionContext, p: RotationParams) -> RotationReport:
     report = _report(p, config, log_dir)
     if p.syntax_check:
         if ctx.which("logrotate") is None:
-            raise bad("syntax_check: logrotate is not installed on this host")
+            raise InvalidParams("syntax_check: logrotate is not installed on this host")
         res = await ctx.run(["logrotate", "-d", "-s", "/dev/null", config])
         report.syntax_errors = [x for x in res.stderr.splitlines() if x.startswith("error:")]
     return report

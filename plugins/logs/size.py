@@ -18,12 +18,12 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action
-from plugins.files._common import Cancel, WalkStats, abs_path, bad, fs_errors, in_thread, walk
+from agent_core import ActionContext, CancelToken, InvalidParams, Plugin, Risk, abs_path, action
+from plugins.files._common import WalkStats, fs_errors, walk
 
 from ._common import family
 
-PLUGIN = Plugin("log.size", description=__doc__.splitlines()[0], domain="logs")
+PLUGIN = Plugin("log.size", domain="logs")
 
 
 class SizeParams(msgspec.Struct, forbid_unknown_fields=True):
@@ -95,10 +95,10 @@ def deleted_open_files(under: str) -> list[DeletedOpen]:
     return found
 
 
-def _report(root: str, p: SizeParams, cancel: Cancel) -> SizeReport:
+def _report(root: str, p: SizeParams, cancel: CancelToken) -> SizeReport:
     with fs_errors(root):
         if not st.S_ISDIR(os.stat(root).st_mode):
-            raise bad(f"{root} is not a directory")
+            raise InvalidParams(f"{root} is not a directory")
         usage = shutil.disk_usage(root)
     stats = WalkStats()
     families: dict[str, Family] = {}
@@ -141,4 +141,4 @@ def _report(root: str, p: SizeParams, cancel: Cancel) -> SizeReport:
 @action("log.size", risk=Risk.READ, timeout=300)
 async def size(ctx: ActionContext, p: SizeParams) -> SizeReport:
     """Space used by logs under ``path``: families, biggest files, deleted-but-open files."""
-    return await in_thread(_report, abs_path(p.path), p)
+    return await ctx.to_thread(_report, abs_path(p.path), p, cancellable=True)

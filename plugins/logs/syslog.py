@@ -19,12 +19,12 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, Unavailable, action
-from plugins.files._common import abs_path, bad, fs_errors, in_thread, read_last_lines
+from agent_core import ActionContext, InvalidParams, Plugin, Risk, Unavailable, abs_path, action
+from plugins.files._common import fs_errors, read_last_lines
 
 from ._common import Entry, parse_line
 
-PLUGIN = Plugin("log.syslog", description=__doc__.splitlines()[0], domain="logs")
+PLUGIN = Plugin("log.syslog", domain="logs")
 
 DEFAULT_FILES = ("/var/log/syslog", "/var/log/messages")
 
@@ -84,5 +84,5 @@ async def syslog(ctx: ActionContext, p: SyslogParams) -> SyslogResult:
     try:
         regex = re.compile(p.pattern) if p.pattern else None
     except re.error as exc:
-        raise bad(f"pattern: {exc}") from exc
-    return await in_thread(_read, path, p, regex)
+        raise InvalidParams(f"pattern: {exc}") from exc
+    return await ctx.to_thread(_read, path, p, regex, cancellable=True)

@@ -16,10 +16,10 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action
-from plugins.files._common import abs_path, bad, fs_errors, read_last_lines
+from agent_core import ActionContext, InvalidParams, Plugin, Risk, abs_path, action
+from plugins.files._common import fs_errors, read_last_lines
 
-PLUGIN = Plugin("log.tail", description=__doc__.splitlines()[0], domain="logs")
+PLUGIN = Plugin("log.tail", domain="logs")
 
 POLL = 0.2
 
@@ -91,7 +91,7 @@ class _Follower:
 def _start(path: str, p: TailParams) -> tuple[list[str], int, bool]:
     with fs_errors(path):
         if os.path.isdir(path):
-            raise bad(f"{path} is a directory")
+            raise InvalidParams(f"{path} is a directory")
         size = os.stat(path).st_size
         if p.offset is not None:
             # A smaller file than the offset we were given means it was rotated or truncated.

@@ -11,13 +11,12 @@ import ipaddress
 import json
 import os
 import re
-import socket
-import struct
 from typing import Any
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode, InvalidParams, NotFound
+from agent_core.procfs import hex_ipv4, hex_ipv6_route
 
 SYS_NET = "/sys/class/net"
 NETNS_DIR = "/run/netns"
@@ -27,45 +26,20 @@ NETNS_DIR = "/run/netns"
 _IFNAME = re.compile(r"^[^/\s:]{1,15}$")
 _NETNS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
-#: Kernel TCP states, index = the hex code in ``/proc/net/tcp``.
-TCP_STATES = {
-    1: "ESTABLISHED",
-    2: "SYN_SENT",
-    3: "SYN_RECV",
-    4: "FIN_WAIT1",
-    5: "FIN_WAIT2",
-    6: "TIME_WAIT",
-    7: "CLOSE",
-    8: "CLOSE_WAIT",
-    9: "LAST_ACK",
-    10: "LISTEN",
-    11: "CLOSING",
-    12: "NEW_SYN_RECV",
-}
 
 FAMILIES = ("any", "inet", "inet6")
 
 
-def bad(message: str) -> ActionError:
-    """An A002 error: the params type-check but make no sense."""
-    return ActionError(message, code=ErrorCode.A002)
-
-
-def not_found(message: str) -> ActionError:
-    """An A017 error: the interface, namespace or name does not exist here."""
-    return ActionError(message, code=ErrorCode.A017)
-
-
 def check_family(family: str) -> str:
     if family not in FAMILIES:
-        raise bad(f"family: {family!r} is not one of {', '.join(FAMILIES)}")
+        raise InvalidParams(f"family: {family!r} is not one of {', '.join(FAMILIES)}")
     return family
 
 
 def check_ifname(name: str) -> str:
     """Refuse a string that can never be an interface name (A002)."""
     if not _IFNAME.match(name) or name in (".", ".."):
-        raise bad(f"iface: {name!r} is not a valid interface name")
+        raise InvalidParams(f"iface: {name!r} is not a valid interface name")
     return name
 
 
@@ -73,7 +47,7 @@ def require_iface(name: str) -> str:
     """The interface must be valid and exist in the agent's namespace (A002/A017)."""
     check_ifname(name)
     if not os.path.isdir(os.path.join(SYS_NET, name)):
-        raise not_found(f"no network interface named {name!r} on this host")
+        raise NotFound(f"no network interface named {name!r} on this host")
     return name
 
 
@@ -82,9 +56,9 @@ def require_netns(name: str | None) -> str | None:
     if name is None:
         return None
     if not _NETNS.match(name):
-        raise bad(f"netns: {name!r} is not a valid namespace name")
+        raise InvalidParams(f"netns: {name!r} is not a valid namespace name")
     if not os.path.exists(os.path.join(NETNS_DIR, name)):
-        raise not_found(f"no network namespace named {name!r} (see `ip netns list`)")
+        raise NotFound(f"no network namespace named {name!r} (see `ip netns list`)")
     return name
 
 
@@ -94,7 +68,7 @@ def check_address(
     try:
         return ipaddress.ip_address(value)
     except ValueError:
-        raise bad(f"{field}: {value!r} is not an IPv4 or IPv6 address") from None
+        raise InvalidParams(f"{field}: {value!r} is not an IPv4 or IPv6 address") from None
 
 
 _LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
@@ -109,7 +83,7 @@ def check_hostname(value: str, field: str = "host") -> str:
         pass
     name = value[:-1] if value.endswith(".") else value
     if not name or len(name) > 253 or not all(_LABEL.match(part) for part in name.split(".")):
-        raise bad(f"{field}: {value!r} is not a valid host name or address")
+        raise InvalidParams(f"{field}: {value!r} is not a valid host name or address")
     return value
 
 
@@ -133,84 +107,6 @@ def read_int(path: str, default: int | None = None) -> int | None:
         return default
 
 
-def hex_ipv4(text: str) -> str:
-    """``/proc/net/route`` and ``/proc/net/tcp`` store IPv4 as host-order hex."""
-    return socket.inet_ntop(socket.AF_INET, struct.pack("<I", int(text, 16)))
-
-
-def hex_ipv6_route(text: str) -> str:
-    """``/proc/net/ipv6_route`` stores IPv6 as 32 hex digits in network order."""
-    return socket.inet_ntop(socket.AF_INET6, bytes.fromhex(text))
-
-
-def hex_ipv6_sock(text: str) -> str:
-    """``/proc/net/tcp6`` stores IPv6 as four host-order 32-bit words."""
-    raw = bytes.fromhex(text)
-    words = struct.unpack("<4I", raw)
-    return socket.inet_ntop(socket.AF_INET6, struct.pack(">4I", *words))
-
-
-def hex_endpoint(text: str, v6: bool) -> tuple[str, int]:
-    addr, _, port = text.partition(":")
-    return (hex_ipv6_sock(addr) if v6 else hex_ipv4(addr)), int(port, 16)
-
-
-class SockRow:
-    """One socket line of ``/proc/net/{tcp,udp}{,6}``."""
-
-    __slots__ = (
-        "proto",
-        "local",
-        "lport",
-        "remote",
-        "rport",
-        "state",
-        "tx_queue",
-        "rx_queue",
-        "uid",
-        "inode",
-    )
-
-    def __init__(self, proto: str, line: str) -> None:
-        f = line.split()
-        v6 = proto.endswith("6")
-        self.proto = proto
-        self.local, self.lport = hex_endpoint(f[1], v6)
-        self.remote, self.rport = hex_endpoint(f[2], v6)
-        code = int(f[3], 16)
-        if proto.startswith("udp"):
-            # UDP reuses the TCP codes: 7 (CLOSE) is an unconnected socket, 1 connected.
-            self.state = (
-                "UNCONN"
-                if code == 7
-                else "ESTABLISHED"
-                if code == 1
-                else TCP_STATES.get(code, str(code))
-            )
-        else:
-            self.state = TCP_STATES.get(code, str(code))
-        tx, _, rx = f[4].partition(":")
-        self.tx_queue = int(tx, 16)
-        self.rx_queue = int(rx, 16)
-        self.uid = int(f[7])
-        self.inode = int(f[9])
-
-
-def read_sockets(
-    protos: tuple[str, ...] = ("tcp", "tcp6", "udp", "udp6"), proc: str = "/proc/net"
-) -> list[SockRow]:
-    """Every socket of the given protocols in the agent's network namespace."""
-    rows: list[SockRow] = []
-    for proto in protos:
-        try:
-            with open(os.path.join(proc, proto)) as fh:
-                next(fh, None)
-                rows.extend(SockRow(proto, line) for line in fh if line.strip())
-        except FileNotFoundError:
-            continue  # no IPv6 in this kernel
-    return rows
-
-
 async def ip_json(
     ctx: ActionContext, args: list[str], netns: str | None = None
 ) -> list[dict[str, Any]]:
@@ -220,7 +116,7 @@ async def ip_json(
     if res.exit_code != 0:
         msg = (res.stderr or res.stdout).strip()
         if "Cannot find device" in msg or "does not exist" in msg:
-            raise not_found(msg)
+            raise NotFound(msg)
         raise ActionError(f"{' '.join(argv)}: {msg}", code=ErrorCode.A008, data=res)
     text = res.stdout.strip()
     if not text:
@@ -336,17 +232,12 @@ def read_ipv6_routes(path: str = "/proc/net/ipv6_route") -> list[Route]:
     return routes
 
 
-def c_env() -> dict[str, str]:
-    """The agent's environment with the C locale, so tool output parses the same everywhere."""
-    return {**os.environ, "LC_ALL": "C", "LANG": "C"}
-
-
 def read_config(path: str, limit: int = 4 * 1024 * 1024) -> str:
     """A small configuration file's text; A017 when missing, A002 for a directory."""
     try:
         with open(path, encoding="utf-8", errors="replace") as fh:
             return fh.read(limit)
     except FileNotFoundError:
-        raise not_found(f"{path} does not exist") from None
+        raise NotFound(f"{path} does not exist") from None
     except IsADirectoryError:
-        raise bad(f"path: {path} is a directory") from None
+        raise InvalidParams(f"path: {path} is a directory") from None

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action
+from agent_core import ActionContext, InvalidParams, Plugin, Risk, action
 
-from ._common import bad, check_family, ip_json, require_iface, require_netns
+from ._common import check_family, ip_json, require_iface, require_netns
 
 PLUGIN = Plugin(
-    "net.addresses", description=__doc__.splitlines()[0], domain="network", requires=["ip"]
+    "net.addresses", domain="network", requires=["ip"]
 )
 
 _SCOPES = ("any", "global", "link", "host", "site")
@@ -64,7 +64,7 @@ async def addresses(ctx: ActionContext, p: AddressesParams) -> Addresses:
     """IPv4/IPv6 addresses with prefix, scope, flags and lifetimes, filtered by iface/family/scope."""
     check_family(p.family)
     if p.scope not in _SCOPES:
-        raise bad(f"scope: {p.scope!r} is not one of {', '.join(_SCOPES)}")
+        raise InvalidParams(f"scope: {p.scope!r} is not one of {', '.join(_SCOPES)}")
     netns = require_netns(p.netns)
     args = ["address", "show"]
     if p.iface is not None:

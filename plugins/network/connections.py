@@ -11,18 +11,18 @@ connections stands out. Reads ``/proc`` only.
 
 from __future__ import annotations
 
-import os
 from collections import Counter
+from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action
+from agent_core import ActionContext, InvalidParams, Plugin, Risk, action
+from agent_core.procfs import TCP_STATES, SockRow, read_sockets, socket_owners
 
-from ._common import TCP_STATES, SockRow, bad, check_address, read_sockets
+from ._common import check_address
 
 PLUGIN = Plugin(
     "net.connections",
-    description=__doc__.splitlines()[0],
     domain="network",
     requires_files=["/proc/net/tcp"],
 )
@@ -34,13 +34,13 @@ class ConnectionsParams(msgspec.Struct, forbid_unknown_fields=True):
     proto: str = "tcp"
     """``tcp``, ``udp`` or ``any``."""
     state: str | None = None
-    port: int | None = None
+    port: Annotated[int, msgspec.Meta(gt=0, lt=65536)] | None = None
     """Local or remote port."""
     remote: str | None = None
     """Only connections to/from this IP address."""
     processes: bool = False
     """Resolve the owning pid and process name (scans ``/proc/*/fd``)."""
-    limit: int = 1000
+    limit: Annotated[int, msgspec.Meta(gt=0, le=100_000)] = 1000
 
 
 class Connection(msgspec.Struct):
@@ -66,29 +66,6 @@ class Connections(msgspec.Struct):
     """The ten remote addresses with the most connections."""
 
 
-def _socket_owners() -> dict[int, tuple[int, str]]:
-    """Map socket inode -> (pid, process name) by reading every ``/proc/PID/fd``."""
-    owners: dict[int, tuple[int, str]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        fd_dir = f"/proc/{entry}/fd"
-        try:
-            fds = os.listdir(fd_dir)
-            with open(f"/proc/{entry}/comm") as fh:
-                comm = fh.read().strip()
-        except OSError:
-            continue  # exited, or not ours to see
-        for fd in fds:
-            try:
-                target = os.readlink(f"{fd_dir}/{fd}")
-            except OSError:
-                continue
-            if target.startswith("socket:["):
-                owners.setdefault(int(target[8:-1]), (int(entry), comm))
-    return owners
-
-
 def _wanted(row: SockRow, p: ConnectionsParams, state: str | None, remote: str | None) -> bool:
     if row.state in ("LISTEN", "UNCONN"):
         return False
@@ -103,7 +80,6 @@ def _wanted(row: SockRow, p: ConnectionsParams, state: str | None, remote: str |
 @action("net.connections", risk=Risk.READ, timeout=30)
 async def connections(ctx: ActionContext, p: ConnectionsParams) -> Connections:
     """Connections with endpoints, state and queue bytes, counted per state and remote."""
-    import trio
 
     protos = {
         "tcp": ("tcp", "tcp6"),
@@ -111,21 +87,17 @@ async def connections(ctx: ActionContext, p: ConnectionsParams) -> Connections:
         "any": ("tcp", "tcp6", "udp", "udp6"),
     }.get(p.proto)
     if protos is None:
-        raise bad(f"proto: {p.proto!r} is not one of tcp, udp, any")
+        raise InvalidParams(f"proto: {p.proto!r} is not one of tcp, udp, any")
     state = p.state.upper() if p.state else None
     if state is not None and state not in _STATES:
-        raise bad(f"state: {p.state!r} is not a connection state ({', '.join(sorted(_STATES))})")
+        raise InvalidParams(f"state: {p.state!r} is not a connection state ({', '.join(sorted(_STATES))})")
     remote = str(check_address(p.remote, "remote")) if p.remote else None
-    if p.port is not None and not 0 < p.port < 65536:
-        raise bad("port: must be between 1 and 65535")
-    if not 0 < p.limit <= 100_000:
-        raise bad("limit: must be between 1 and 100000")
     rows = [
         r
-        for r in await trio.to_thread.run_sync(read_sockets, protos)
+        for r in await ctx.to_thread(read_sockets, protos)
         if _wanted(r, p, state, remote)
     ]
-    owners = await trio.to_thread.run_sync(_socket_owners) if p.processes else {}
+    owners = await ctx.to_thread(socket_owners) if p.processes else {}
     out = []
     for r in rows[: p.limit]:
         pid, comm = owners.get(r.inode, (None, ""))

@@ -15,13 +15,12 @@ import time
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action
+from agent_core import ActionContext, NotFound, Plugin, Risk, action
 
-from ._common import check_address, check_family, check_hostname, not_found
+from ._common import check_address, check_family, check_hostname
 
 PLUGIN = Plugin(
     "net.dns",
-    description=__doc__.splitlines()[0],
     domain="network",
     requires_files=["/etc/nsswitch.conf"],
 )
@@ -57,7 +56,7 @@ _FAMILY = {"any": socket.AF_UNSPEC, "inet": socket.AF_INET, "inet6": socket.AF_I
 def _failed(what: str, exc: OSError) -> Exception:
     # EAI_NONAME / EAI_NODATA / herror 1 (host not found): the name really is unknown;
     # anything else (EAI_AGAIN: no DNS server answered) is still "not resolvable here".
-    return not_found(f"{what} does not resolve: {exc.strerror or exc}")
+    return NotFound(f"{what} does not resolve: {exc.strerror or exc}")
 
 
 @action("net.dns.resolve", risk=Risk.READ, timeout=30)
@@ -91,13 +90,12 @@ async def resolve(ctx: ActionContext, p: ResolveParams) -> Resolved:
 @action("net.dns.reverse", risk=Risk.READ, timeout=30)
 async def reverse(ctx: ActionContext, p: ReverseParams) -> ReverseResolved:
     """The host name of an IP address (PTR record or ``/etc/hosts``)."""
-    import trio
 
     addr = str(check_address(p.address))
     t0 = time.monotonic()
     try:
-        name, aliases, _ = await trio.to_thread.run_sync(
-            socket.gethostbyaddr, addr, abandon_on_cancel=True
+        name, aliases, _ = await ctx.to_thread(
+            socket.gethostbyaddr, addr
         )
     except (socket.herror, socket.gaierror) as exc:
         raise _failed(addr, exc) from exc

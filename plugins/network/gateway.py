@@ -22,7 +22,6 @@ from ._common import Route, check_family, ip_json, read_ipv4_routes, read_ipv6_r
 
 PLUGIN = Plugin(
     "net.gateway",
-    description=__doc__.splitlines()[0],
     domain="network",
     requires_files=["/proc/net/route"],
 )

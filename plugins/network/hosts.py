@@ -15,11 +15,11 @@ import os
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action
+from agent_core import ActionContext, InvalidParams, Plugin, Risk, action
 
-from ._common import bad, check_hostname, read_config
+from ._common import check_hostname, read_config
 
-PLUGIN = Plugin("net.hosts", description=__doc__.splitlines()[0], domain="network")
+PLUGIN = Plugin("net.hosts", domain="network")
 
 
 class HostsParams(msgspec.Struct, forbid_unknown_fields=True):
@@ -95,7 +95,7 @@ def files_before_dns(path: str = "/etc/nsswitch.conf") -> bool | None:
 async def hosts(ctx: ActionContext, p: HostsParams) -> HostsFile:
     """Entries of a hosts file (optionally for one name) and the conflicts in it."""
     if not os.path.isabs(p.path):
-        raise bad(f"path: {p.path!r} is not an absolute path")
+        raise InvalidParams(f"path: {p.path!r} is not an absolute path")
     if p.name is not None:
         check_hostname(p.name, "name")
     entries, problems = parse_hosts(read_config(p.path))

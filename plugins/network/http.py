@@ -12,16 +12,14 @@ with a ``reason``); a connection that fails is reported the same way
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action
+from agent_core import ActionContext, InvalidParams, Plugin, Risk, action
 
-from ._common import bad
-
-PLUGIN = Plugin("net.http", description=__doc__.splitlines()[0], domain="network")
+PLUGIN = Plugin("net.http", domain="network")
 
 _HEADERS = (
     "content-type",
@@ -37,7 +35,7 @@ _HEADERS = (
 class HttpParams(msgspec.Struct, forbid_unknown_fields=True):
     url: str
     method: str = "GET"
-    timeout: float = 10.0
+    timeout: Annotated[float, msgspec.Meta(gt=0, le=60)] = 10.0
     expect_status: list[int] = []
     """Acceptable status codes (default: any 2xx or 3xx)."""
     expect_text: str | None = None
@@ -45,7 +43,7 @@ class HttpParams(msgspec.Struct, forbid_unknown_fields=True):
     headers: dict[str, str] = {}
     follow_redirects: bool = True
     verify_tls: bool = True
-    max_body: int = 4096
+    max_body: Annotated[int, msgspec.Meta(ge=0, le=1024 * 1024)] = 4096
     """Bytes of body to read and return (at most 1 MiB)."""
 
 
@@ -131,21 +129,17 @@ async def http(ctx: ActionContext, p: HttpParams) -> HttpCheck:
     import httpx
 
     if not p.url.startswith(("http://", "https://")):
-        raise bad("url: must start with http:// or https://")
+        raise InvalidParams("url: must start with http:// or https://")
     method = p.method.upper()
     if method not in ("GET", "HEAD"):
-        raise bad("method: only GET and HEAD (a health check must not change anything)")
-    if not 0 < p.timeout <= 60:
-        raise bad("timeout: must be between 0 and 60 seconds")
-    if not 0 <= p.max_body <= 1024 * 1024:
-        raise bad("max_body: must be between 0 and 1048576")
+        raise InvalidParams("method: only GET and HEAD (a health check must not change anything)")
     try:
         parts = urlsplit(p.url)
         parts.port  # noqa: B018 (raises ValueError for a bad port)
     except ValueError as exc:
-        raise bad(f"url: {exc}") from exc
+        raise InvalidParams(f"url: {exc}") from exc
     if not parts.hostname:
-        raise bad("url: has no host")
+        raise InvalidParams("url: has no host")
     t0 = time.monotonic()
     try:
         async with (

@@ -19,7 +19,6 @@ from ._common import SYS_NET, read_int, read_text, require_iface
 
 PLUGIN = Plugin(
     "net.interfaces",
-    description=__doc__.splitlines()[0],
     domain="network",
     requires_files=[SYS_NET],
 )

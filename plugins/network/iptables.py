@@ -16,9 +16,9 @@ import shutil
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import ActionContext, ActionError, ErrorCode, InvalidParams, Plugin, Risk, action
 
-from ._common import bad, c_env, check_family, require_netns
+from ._common import check_family, require_netns
 
 _TABLES = ("filter", "nat", "mangle", "raw", "security")
 
@@ -30,7 +30,7 @@ def _check() -> str | None:
     return "iptables-save not found on PATH (the iptables package is not installed)"
 
 
-PLUGIN = Plugin("net.iptables", description=__doc__.splitlines()[0], domain="network", check=_check)
+PLUGIN = Plugin("net.iptables", domain="network", check=_check)
 
 
 class IptablesParams(msgspec.Struct, forbid_unknown_fields=True):
@@ -156,7 +156,7 @@ async def iptables(ctx: ActionContext, p: IptablesParams) -> Ruleset:
     """Tables, chains with policies and counters, and parsed rules from iptables-save."""
     check_family(p.family)
     if p.table is not None and p.table not in _TABLES:
-        raise bad(f"table: {p.table!r} is not one of {', '.join(_TABLES)}")
+        raise InvalidParams(f"table: {p.table!r} is not one of {', '.join(_TABLES)}")
     netns = require_netns(p.netns)
     tools = [("inet", "iptables-save"), ("inet6", "ip6tables-save")]
     backend = ""
@@ -168,7 +168,7 @@ async def iptables(ctx: ActionContext, p: IptablesParams) -> Ruleset:
         argv = [tool, "-c", *(["-t", p.table] if p.table else [])]
         if netns:
             argv = ["ip", "netns", "exec", netns, *argv]
-        res = await ctx.run(argv, env=c_env())
+        res = await ctx.run(argv, c_locale=True)
         if res.exit_code != 0:
             err = res.stderr.strip()
             if "Permission denied" in err or "must be root" in err:

@@ -19,7 +19,7 @@ from agent_core import ActionContext, Plugin, Risk, action
 from ._common import SYS_NET, read_int, read_text, require_iface
 
 PLUGIN = Plugin(
-    "net.link", description=__doc__.splitlines()[0], domain="network", requires_files=[SYS_NET]
+    "net.link", domain="network", requires_files=[SYS_NET]
 )
 
 _COUNTERS = (

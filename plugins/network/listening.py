@@ -10,22 +10,21 @@ through psutil; sockets of processes the agent may not inspect show no pid.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action
-
-from ._common import bad
+from agent_core import ActionContext, InvalidParams, Plugin, Risk, action
 
 PLUGIN = Plugin(
     "net.listening",
-    description=__doc__.splitlines()[0],
     domain="network",
     requires_files=["/proc/net/tcp"],
 )
 
 
 class ListeningParams(msgspec.Struct, forbid_unknown_fields=True):
-    port: int | None = None
+    port: Annotated[int, msgspec.Meta(gt=0, lt=65536)] | None = None
     proto: str = "any"
     """``tcp``, ``udp`` or ``any``."""
     exposed_only: bool = False
@@ -80,17 +79,14 @@ async def listening(ctx: ActionContext, p: ListeningParams) -> Listeners:
     import socket
 
     import psutil
-    import trio
 
     if p.proto not in ("any", "tcp", "udp"):
-        raise bad(f"proto: {p.proto!r} is not one of any, tcp, udp")
-    if p.port is not None and not 0 < p.port < 65536:
-        raise bad("port: must be between 1 and 65535")
+        raise InvalidParams(f"proto: {p.proto!r} is not one of any, tcp, udp")
     kind = "inet" if p.proto == "any" else p.proto
     cache: dict[int, tuple[str, str, list[str]]] = {}
     out: list[Listener] = []
     # A host with many sockets takes a while to scan: keep the event loop free.
-    conns = await trio.to_thread.run_sync(psutil.net_connections, kind)
+    conns = await ctx.to_thread(psutil.net_connections, kind)
     for c in conns:
         is_tcp = c.type == socket.SOCK_STREAM
         if is_tcp and c.status != psutil.CONN_LISTEN:

@@ -10,15 +10,15 @@ on the agent's namespace or a named one (``ip netns``). Needs ``ip``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import ActionContext, ActionError, ErrorCode, InvalidParams, Plugin, Risk, action
 
-from ._common import bad, check_ifname, ip_json, require_iface, require_netns
+from ._common import check_ifname, ip_json, require_iface, require_netns
 
-PLUGIN = Plugin("net.mtu", description=__doc__.splitlines()[0], domain="network", requires=["ip"])
+PLUGIN = Plugin("net.mtu", domain="network", requires=["ip"])
 
 
 class MtuParams(msgspec.Struct, forbid_unknown_fields=True):
@@ -28,7 +28,7 @@ class MtuParams(msgspec.Struct, forbid_unknown_fields=True):
 
 class SetMtuParams(msgspec.Struct, forbid_unknown_fields=True):
     iface: str
-    mtu: int
+    mtu: Annotated[int, msgspec.Meta(ge=68)]
     netns: str | None = None
 
 
@@ -100,13 +100,11 @@ async def get(ctx: ActionContext, p: MtuParams) -> Mtus:
 async def set_mtu(ctx: ActionContext, p: SetMtuParams) -> MtuChange:
     """Set one interface's MTU (checked against the driver's range) and read it back."""
     netns = require_netns(p.netns)
-    if p.mtu < 68:
-        raise bad("mtu: must be at least 68 (the IPv4 minimum)")
     (before,) = await _links(ctx, p.iface, netns)
     if before.min_mtu is not None and p.mtu < before.min_mtu:
-        raise bad(f"mtu: {p.mtu} is below the minimum {before.min_mtu} of {p.iface}")
+        raise InvalidParams(f"mtu: {p.mtu} is below the minimum {before.min_mtu} of {p.iface}")
     if before.max_mtu is not None and p.mtu > before.max_mtu:
-        raise bad(f"mtu: {p.mtu} is above the maximum {before.max_mtu} of {p.iface}")
+        raise InvalidParams(f"mtu: {p.mtu} is above the maximum {before.max_mtu} of {p.iface}")
     if before.mtu == p.mtu:
         return MtuChange(iface=p.iface, old_mtu=before.mtu, mtu=p.mtu, changed=False)
     argv = [

@@ -14,13 +14,12 @@ import shutil
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, Unavailable, action
+from agent_core import ActionContext, InvalidParams, Plugin, Risk, Unavailable, action
 
-from ._common import bad, check_family, ip_json, require_iface, require_netns
+from ._common import check_family, ip_json, require_iface, require_netns
 
 PLUGIN = Plugin(
     "net.neigh",
-    description=__doc__.splitlines()[0],
     domain="network",
     requires_files=["/proc/net/arp"],
 )
@@ -89,7 +88,7 @@ async def neigh(ctx: ActionContext, p: NeighParams) -> Neighbours:
     check_family(p.family)
     state = p.state.upper() if p.state else None
     if state is not None and state not in _STATES:
-        raise bad(f"state: {p.state!r} is not one of {', '.join(_STATES)}")
+        raise InvalidParams(f"state: {p.state!r} is not one of {', '.join(_STATES)}")
     netns = require_netns(p.netns)
     if p.iface is not None and netns is None:
         require_iface(p.iface)

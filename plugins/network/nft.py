@@ -16,11 +16,20 @@ from typing import Any
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import (
+    ActionContext,
+    ActionError,
+    ErrorCode,
+    InvalidParams,
+    NotFound,
+    Plugin,
+    Risk,
+    action,
+)
 
-from ._common import bad, c_env, require_netns
+from ._common import require_netns
 
-PLUGIN = Plugin("net.nft", description=__doc__.splitlines()[0], domain="network", requires=["nft"])
+PLUGIN = Plugin("net.nft", domain="network", requires=["nft"])
 
 _FAMILIES = ("ip", "ip6", "inet", "arp", "bridge", "netdev")
 
@@ -184,13 +193,13 @@ async def _nft(ctx: ActionContext, args: list[str], netns: str | None) -> str:
     argv = ["nft", *args]
     if netns:
         argv = ["ip", "netns", "exec", netns, *argv]
-    res = await ctx.run(argv, env=c_env())
+    res = await ctx.run(argv, c_locale=True)
     if res.exit_code != 0:
         err = res.stderr.strip()
         if "Operation not permitted" in err or "Permission denied" in err:
             raise ActionError(f"nft: {err}", code=ErrorCode.A016)
         if "No such file or directory" in err:
-            raise ActionError(f"nft: {err}", code=ErrorCode.A017)
+            raise NotFound(f"nft: {err}")
         raise ActionError(f"nft failed: {err}", code=ErrorCode.A008, data=res)
     return res.stdout
 
@@ -199,12 +208,12 @@ async def _nft(ctx: ActionContext, args: list[str], netns: str | None) -> str:
 async def nft(ctx: ActionContext, p: NftParams) -> NftRuleset:
     """Tables, chains (hook, priority, policy), rules with text and counters, and sets."""
     if p.family is not None and p.family not in _FAMILIES:
-        raise bad(f"family: {p.family!r} is not one of {', '.join(_FAMILIES)}")
+        raise InvalidParams(f"family: {p.family!r} is not one of {', '.join(_FAMILIES)}")
     if p.table is not None:
         if p.family is None:
-            raise bad("table: give family too (a table name is only unique within a family)")
+            raise InvalidParams("table: give family too (a table name is only unique within a family)")
         if not re.match(r"^[A-Za-z0-9_.-]{1,64}$", p.table):
-            raise bad(f"table: {p.table!r} is not a valid table name")
+            raise InvalidParams(f"table: {p.table!r} is not a valid table name")
     netns = require_netns(p.netns)
     if p.table:
         what = ["table", str(p.family), p.table]

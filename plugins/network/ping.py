@@ -11,15 +11,25 @@ measures the path from here, which is the point.
 from __future__ import annotations
 
 import re
+from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import (
+    ActionContext,
+    ActionError,
+    ErrorCode,
+    InvalidParams,
+    NotFound,
+    Plugin,
+    Risk,
+    action,
+)
 
-from ._common import bad, c_env, check_hostname, check_ifname, not_found
+from ._common import check_hostname, check_ifname
 
 PLUGIN = Plugin(
-    "net.ping", description=__doc__.splitlines()[0], domain="network", requires=["ping"]
+    "net.ping", domain="network", requires=["ping"]
 )
 
 _SUMMARY = re.compile(
@@ -31,13 +41,13 @@ _REPLY = re.compile(r"icmp_seq=(\d+) ttl=(\d+) time=([\d.]+) ms")
 
 class PingParams(msgspec.Struct, forbid_unknown_fields=True):
     host: str
-    count: int = 3
-    interval: float = 0.5
+    count: Annotated[int, msgspec.Meta(ge=1, le=100)] = 3
+    interval: Annotated[float, msgspec.Meta(ge=0.2, le=10)] = 0.5
     """Seconds between packets (at least 0.2)."""
-    timeout: float = 2.0
+    timeout: Annotated[float, msgspec.Meta(ge=0.1, le=30)] = 2.0
     """Seconds to wait for the last reply."""
     family: str = "any"
-    size: int = 56
+    size: Annotated[int, msgspec.Meta(ge=0, le=65000)] = 56
     iface: str | None = None
 
 
@@ -66,17 +76,9 @@ class PingResult(msgspec.Struct):
 async def ping(ctx: ActionContext, p: PingParams) -> PingResult:
     """Send ``count`` ICMP echoes to ``host``; loss, min/avg/max RTT and each reply."""
     check_hostname(p.host)
-    if not 1 <= p.count <= 100:
-        raise bad("count: must be between 1 and 100")
-    if not 0.2 <= p.interval <= 10:
-        raise bad("interval: must be between 0.2 and 10 seconds")
-    if not 0.1 <= p.timeout <= 30:
-        raise bad("timeout: must be between 0.1 and 30 seconds")
-    if not 0 <= p.size <= 65000:
-        raise bad("size: must be between 0 and 65000 bytes")
     fam = {"any": [], "inet": ["-4"], "inet6": ["-6"]}.get(p.family)
     if fam is None:
-        raise bad(f"family: {p.family!r} is not one of any, inet, inet6")
+        raise InvalidParams(f"family: {p.family!r} is not one of any, inet, inet6")
     # -w bounds the whole run, so a black-holed host cannot hold the task.
     deadline = int(p.count * p.interval + p.timeout) + 1
     argv = [
@@ -97,12 +99,12 @@ async def ping(ctx: ActionContext, p: PingParams) -> PingResult:
     if p.iface is not None:
         argv += ["-I", check_ifname(p.iface)]
     # check_hostname refuses a leading '-', so the host can never be read as an option.
-    res = await ctx.run([*argv, p.host], env=c_env())
+    res = await ctx.run([*argv, p.host], c_locale=True)
     summary = _SUMMARY.search(res.stdout)
     if summary is None:
         err = (res.stderr or res.stdout).strip()
         if "not known" in err or "resolve" in err or "No address" in err:
-            raise not_found(f"{p.host}: {err}")
+            raise NotFound(f"{p.host}: {err}")
         raise ActionError(f"ping failed: {err}", code=ErrorCode.A008, data=res)
     sent, got, _dups, errors, loss = summary.groups()
     rtt = _RTT.search(res.stdout)

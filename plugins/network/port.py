@@ -13,20 +13,21 @@ from __future__ import annotations
 import errno
 import socket
 import time
+from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action
+from agent_core import ActionContext, InvalidParams, NotFound, Plugin, Risk, action
 
-from ._common import bad, check_hostname, not_found
+from ._common import check_hostname
 
-PLUGIN = Plugin("net.port", description=__doc__.splitlines()[0], domain="network")
+PLUGIN = Plugin("net.port", domain="network")
 
 
 class PortParams(msgspec.Struct, forbid_unknown_fields=True):
     host: str
-    port: int
-    timeout: float = 3.0
+    port: Annotated[int, msgspec.Meta(gt=0, lt=65536)]
+    timeout: Annotated[float, msgspec.Meta(gt=0, le=30)] = 3.0
     """Seconds to wait for each address."""
     family: str = "any"
     banner: bool = False
@@ -91,16 +92,12 @@ async def port(ctx: ActionContext, p: PortParams) -> PortCheck:
     import trio
 
     check_hostname(p.host)
-    if not 0 < p.port < 65536:
-        raise bad("port: must be between 1 and 65535")
-    if not 0 < p.timeout <= 30:
-        raise bad("timeout: must be between 0 and 30 seconds")
     if p.family not in _FAMILY:
-        raise bad(f"family: {p.family!r} is not one of any, inet, inet6")
+        raise InvalidParams(f"family: {p.family!r} is not one of any, inet, inet6")
     try:
         infos = await trio.socket.getaddrinfo(p.host, p.port, _FAMILY[p.family], socket.SOCK_STREAM)
     except socket.gaierror as exc:
-        raise not_found(f"{p.host} does not resolve: {exc.strerror or exc}") from exc
+        raise NotFound(f"{p.host} does not resolve: {exc.strerror or exc}") from exc
     attempts: list[Attempt] = []
     banner = ""
     seen: set[str] = set()

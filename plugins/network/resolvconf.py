@@ -16,11 +16,11 @@ import os
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action
+from agent_core import ActionContext, InvalidParams, Plugin, Risk, action
 
-from ._common import bad, read_config
+from ._common import read_config
 
-PLUGIN = Plugin("net.resolvconf", description=__doc__.splitlines()[0], domain="network")
+PLUGIN = Plugin("net.resolvconf", domain="network")
 
 _MAXNS = 3  # glibc MAXNS
 _MAXDNSRCH = 6
@@ -125,7 +125,7 @@ def _stub_listening(address: str) -> bool:
 async def resolvconf(ctx: ActionContext, p: ResolvParams) -> ResolvConf:
     """Nameservers, search list, options, managing service and configuration problems."""
     if not os.path.isabs(p.path):
-        raise bad(f"path: {p.path!r} is not an absolute path")
+        raise InvalidParams(f"path: {p.path!r} is not an absolute path")
     text = read_config(p.path)
     target = _link_target(p.path)
     servers, search, options, sortlist, problems = parse_resolv(text)

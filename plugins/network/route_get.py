@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import ActionContext, ActionError, InvalidParams, Plugin, Risk, action
 
 from ._common import check_address, check_ifname, ip_json, require_netns
 
 PLUGIN = Plugin(
-    "net.route.get", description=__doc__.splitlines()[0], domain="network", requires=["ip"]
+    "net.route.get", domain="network", requires=["ip"]
 )
 
 
@@ -48,8 +48,8 @@ async def route_get(ctx: ActionContext, p: RouteGetParams) -> RouteDecision:
     if p.source is not None:
         src = check_address(p.source, "source")
         if src.version != dest.version:
-            raise ActionError(
-                "source and destination are of different IP families", code=ErrorCode.A002
+            raise InvalidParams(
+                "source and destination are of different IP families"
             )
         args += ["from", str(src)]
     if p.oif is not None:

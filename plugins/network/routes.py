@@ -17,7 +17,6 @@ from ._common import Route, check_family, check_ifname, read_ipv4_routes, read_i
 
 PLUGIN = Plugin(
     "net.routes",
-    description=__doc__.splitlines()[0],
     domain="network",
     requires_files=["/proc/net/route"],
 )

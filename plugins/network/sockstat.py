@@ -16,12 +16,12 @@ from collections import Counter
 import msgspec
 
 from agent_core import ActionContext, NoParams, Plugin, Risk, action
+from agent_core.procfs import read_sockets
 
-from ._common import read_int, read_sockets
+from ._common import read_int
 
 PLUGIN = Plugin(
     "net.sockstat",
-    description=__doc__.splitlines()[0],
     domain="network",
     requires_files=["/proc/net/sockstat"],
 )
@@ -100,13 +100,12 @@ def _read(path: str) -> str:
 @action("net.sockstat", risk=Risk.READ, timeout=20)
 async def sockstat(ctx: ActionContext, p: NoParams) -> SockStat:
     """Sockets in use, TCP states, TCP memory and the TCP/UDP error counters."""
-    import trio
 
     stat = parse_sockstat(_read("/proc/net/sockstat"))
     stat.update(parse_sockstat(_read("/proc/net/sockstat6")))
     snmp = parse_counter_table(_read("/proc/net/snmp"))
     ext = parse_counter_table(_read("/proc/net/netstat")).get("TcpExt", {})
-    rows = await trio.to_thread.run_sync(read_sockets, ("tcp", "tcp6"))
+    rows = await ctx.to_thread(read_sockets, ("tcp", "tcp6"))
     tcp = stat.get("TCP", {})
     mem_limits = _read("/proc/sys/net/ipv4/tcp_mem").split() or [None, None]
     pressure = int(mem_limits[1]) if len(mem_limits) > 1 and mem_limits[1] else None

@@ -10,16 +10,16 @@ Reads ``/proc`` only.
 from __future__ import annotations
 
 import time
+from typing import Annotated
 
 import msgspec
 
 from agent_core import ActionContext, Plugin, Risk, action
 
-from ._common import bad, require_iface
+from ._common import require_iface
 
 PLUGIN = Plugin(
     "net.traffic",
-    description=__doc__.splitlines()[0],
     domain="network",
     requires_files=["/proc/net/dev"],
 )
@@ -31,7 +31,7 @@ _TX = ("bytes", "packets", "errs", "drop", "fifo", "colls", "carrier", "compress
 
 class TrafficParams(msgspec.Struct, forbid_unknown_fields=True):
     iface: str | None = None
-    interval: float = 0.0
+    interval: Annotated[float, msgspec.Meta(ge=0, le=60)] = 0.0
     """Seconds between two readings to compute rates (0 = counters only, max 60)."""
 
 
@@ -93,8 +93,6 @@ def _rate(new: int, old: int, seconds: float) -> float:
 @action("net.traffic", risk=Risk.READ, timeout=90)
 async def traffic(ctx: ActionContext, p: TrafficParams) -> Traffic:
     """Byte/packet/error/drop counters per interface, plus rates when ``interval`` > 0."""
-    if not 0 <= p.interval <= 60:
-        raise bad("interval: must be between 0 and 60 seconds")
     if p.iface is not None:
         require_iface(p.iface)
     first = read_dev()

@@ -12,31 +12,18 @@ import re
 
 import msgspec
 
-from agent_core import ActionError, ErrorCode
+from agent_core import InvalidParams, NotFound, names
 
 # Debian policy 5.6.1 (plus an optional :arch qualifier); RPM names are looser.
-_DEB_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?$")
-_RPM_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_+.~^-]*$")
-_GLOB = re.compile(r"^[A-Za-z0-9_+.:*?\[\]~^-]{1,200}$")
-_VERSION = re.compile(r"^[A-Za-z0-9.+~:_-]{1,100}$")
-
-
-def bad(message: str) -> ActionError:
-    return ActionError(message, code=ErrorCode.A002)
-
-
-def not_found(message: str) -> ActionError:
-    return ActionError(message, code=ErrorCode.A017)
-
-
-def c_env() -> dict[str, str]:
-    """C locale and no interaction, so output parses the same everywhere."""
-    return {**os.environ, "LC_ALL": "C", "LANG": "C", "DEBIAN_FRONTEND": "noninteractive"}
+_DEB_NAME = re.compile(names.DEB_PACKAGE)
+_RPM_NAME = re.compile(names.RPM_PACKAGE)
+_GLOB = re.compile(names.PACKAGE_GLOB)
+_VERSION = re.compile(names.PACKAGE_VERSION)
 
 
 def deb_name(name: str, field: str = "name") -> str:
     if not _DEB_NAME.match(name):
-        raise bad(f"{field}: {name!r} is not a valid Debian package name")
+        raise InvalidParams(f"{field}: {name!r} is not a valid Debian package name")
     return name
 
 
@@ -44,46 +31,35 @@ def deb_spec(spec: str) -> str:
     """``name``, ``name=version``, ``name/release`` or an absolute path to a ``.deb``."""
     if spec.startswith("/"):
         if not spec.endswith(".deb") or any(c.isspace() for c in spec):
-            raise bad(f"packages: {spec!r} is not a path to a .deb file")
+            raise InvalidParams(f"packages: {spec!r} is not a path to a .deb file")
         if not os.path.isfile(spec):
-            raise not_found(f"{spec} does not exist")
+            raise NotFound(f"{spec} does not exist")
         return spec
     m = re.match(r"^([^=/]+)(?:[=/](.+))?$", spec)
     if not m:
-        raise bad(f"packages: {spec!r} is not a package name")
+        raise InvalidParams(f"packages: {spec!r} is not a package name")
     deb_name(m.group(1), "packages")
     if m.group(2) is not None and not _VERSION.match(m.group(2)):
-        raise bad(f"packages: {spec!r} has an invalid version or release")
+        raise InvalidParams(f"packages: {spec!r} has an invalid version or release")
     return spec
 
 
 def rpm_name(name: str, field: str = "name") -> str:
     if not _RPM_NAME.match(name) or len(name) > 200:
-        raise bad(f"{field}: {name!r} is not a valid package name")
+        raise InvalidParams(f"{field}: {name!r} is not a valid package name")
     return name
 
 
 def pattern(value: str) -> str:
     """A package-name glob (``lib*``, ``python3-?``)."""
     if not _GLOB.match(value) or value.startswith("-"):
-        raise bad(f"pattern: {value!r} is not a package name pattern")
+        raise InvalidParams(f"pattern: {value!r} is not a package name pattern")
     return value
-
-
-def check_root(root: str | None) -> str | None:
-    """Another root directory (an image, a chroot) to inspect instead of ``/``."""
-    if root is None:
-        return None
-    if not os.path.isabs(root):
-        raise bad(f"root: {root!r} is not an absolute path")
-    if not os.path.isdir(root):
-        raise not_found(f"root: {root} is not a directory")
-    return os.path.normpath(root)
 
 
 def abs_path(path: str, field: str = "path") -> str:
     if not path.startswith("/") or "\x00" in path:
-        raise bad(f"{field}: {path!r} is not an absolute path")
+        raise InvalidParams(f"{field}: {path!r} is not an absolute path")
     return os.path.normpath(path)
 
 

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from agent_core import ActionContext, ProcessResult
 
-from ._common import c_env
-
 END = "@@starling-end@@"
 
 
@@ -23,4 +21,4 @@ def evr(epoch: str, version: str, release: str) -> str:
 
 
 async def rpm(ctx: ActionContext, args: list[str], root: str | None) -> ProcessResult:
-    return await ctx.run(["rpm", *(["--root", root] if root else []), *args], env=c_env())
+    return await ctx.run(["rpm", *(["--root", root] if root else []), *args], c_locale=True)

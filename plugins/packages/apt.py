@@ -15,12 +15,21 @@ from __future__ import annotations
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import (
+    ActionContext,
+    ActionError,
+    ErrorCode,
+    InvalidParams,
+    NotFound,
+    Plugin,
+    Risk,
+    action,
+)
 
-from ._common import Change, bad, c_env, deb_spec, not_found, parse_apt_simulation
+from ._common import Change, deb_spec, parse_apt_simulation
 
 PLUGIN = Plugin(
-    "apt", description=__doc__.splitlines()[0], domain="packages", requires=["apt-get", "dpkg"]
+    "apt", domain="packages", requires=["apt-get", "dpkg"]
 )
 
 
@@ -52,9 +61,9 @@ class Transaction(msgspec.Struct):
 
 def _packages(specs: list[str]) -> list[str]:
     if not specs:
-        raise bad("packages: give at least one package")
+        raise InvalidParams("packages: give at least one package")
     if len(specs) > 500:
-        raise bad("packages: at most 500 at a time")
+        raise InvalidParams("packages: at most 500 at a time")
     return [deb_spec(s) for s in specs]
 
 
@@ -73,7 +82,7 @@ async def _apt(
     if dry_run:
         # A simulation takes no lock, so it works beside a running apt and as any user.
         argv += ["-s", "-o", "Debug::NoLocking=1"]
-    res = await ctx.run([*argv, *flags, verb, "--", *specs], env=c_env())
+    res = await ctx.run([*argv, *flags, verb, "--", *specs], c_locale=True)
     out = res.stdout + res.stderr
     if res.exit_code != 0:
         if "Unable to locate package" in out or "has no installation candidate" in out:
@@ -82,7 +91,7 @@ async def _apt(
                 for ln in out.splitlines()
                 if "Unable to locate" in ln or "no installation candidate" in ln
             )
-            raise not_found(line.removeprefix("E: "))
+            raise NotFound(line.removeprefix("E: "))
         if "Could not get lock" in out or "Unable to acquire" in out:
             raise ActionError(
                 "another package manager holds the dpkg lock; retry later",

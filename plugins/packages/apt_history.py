@@ -14,14 +14,15 @@ from __future__ import annotations
 import gzip
 import os
 import re
+from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action
+from agent_core import ActionContext, InvalidParams, NotFound, Plugin, Risk, action
 
-from ._common import bad, deb_name, not_found
+from ._common import deb_name
 
-PLUGIN = Plugin("apt.history", description=__doc__.splitlines()[0], domain="packages")
+PLUGIN = Plugin("apt.history", domain="packages")
 
 _ACTIONS = {
     "Install": "install",
@@ -36,7 +37,7 @@ _ITEM = re.compile(r"(\S+?) \(([^)]*)\)(?:, |$)")
 
 class HistoryParams(msgspec.Struct, forbid_unknown_fields=True):
     package: str | None = None
-    limit: int = 20
+    limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 20
     logdir: str = "/var/log/apt"
 
 
@@ -148,18 +149,15 @@ def collect(logdir: str, package: str | None, limit: int) -> AptHistory:
 
 def _check_logdir(logdir: str) -> None:
     if not os.path.isabs(logdir):
-        raise bad(f"logdir: {logdir!r} is not an absolute path")
+        raise InvalidParams(f"logdir: {logdir!r} is not an absolute path")
     if not os.path.isdir(logdir):
-        raise not_found(f"{logdir} does not exist (is apt used on this host?)")
+        raise NotFound(f"{logdir} does not exist (is apt used on this host?)")
 
 
 @action("apt.history", risk=Risk.READ, timeout=60)
 async def history(ctx: ActionContext, p: HistoryParams) -> AptHistory:
     """apt transactions newest first: when, command, who, and each package change."""
-    import trio
 
-    if not 1 <= p.limit <= 1000:
-        raise bad("limit: must be between 1 and 1000")
     _check_logdir(p.logdir)
     package = deb_name(p.package, "package") if p.package else None
-    return await trio.to_thread.run_sync(collect, p.logdir, package, p.limit)
+    return await ctx.to_thread(collect, p.logdir, package, p.limit)

@@ -13,12 +13,21 @@ import re
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import (
+    ActionContext,
+    ActionError,
+    ErrorCode,
+    InvalidParams,
+    NotFound,
+    Plugin,
+    Risk,
+    action,
+)
 
-from ._common import bad, c_env, deb_name, not_found
+from ._common import deb_name
 
 PLUGIN = Plugin(
-    "apt.policy", description=__doc__.splitlines()[0], domain="packages", requires=["apt-cache"]
+    "apt.policy", domain="packages", requires=["apt-cache"]
 )
 
 
@@ -95,9 +104,9 @@ def parse_policy(text: str) -> list[Policy]:
 async def policy(ctx: ActionContext, p: PolicyParams) -> Policies:
     """Installed and candidate version, and each known version with priority and sources."""
     if not 1 <= len(p.packages) <= 200:
-        raise bad("packages: give between 1 and 200 package names")
+        raise InvalidParams("packages: give between 1 and 200 package names")
     names = [deb_name(n, "packages") for n in p.packages]
-    res = await ctx.run(["apt-cache", "policy", "--", *names], env=c_env())
+    res = await ctx.run(["apt-cache", "policy", "--", *names], c_locale=True)
     if res.exit_code != 0:
         raise ActionError(
             f"apt-cache policy failed: {res.stderr.strip()}", code=ErrorCode.A008, data=res
@@ -107,5 +116,5 @@ async def policy(ctx: ActionContext, p: PolicyParams) -> Policies:
         set(names) - {pol.package.split(":")[0] for pol in found} - {pol.package for pol in found}
     )
     if missing:
-        raise not_found(f"apt knows no package named {', '.join(missing)}")
+        raise NotFound(f"apt knows no package named {', '.join(missing)}")
     return Policies(policies=found)

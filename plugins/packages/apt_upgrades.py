@@ -15,10 +15,10 @@ import msgspec
 
 from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 
-from ._common import Change, c_env, is_security, parse_apt_simulation
+from ._common import Change, is_security, parse_apt_simulation
 
 PLUGIN = Plugin(
-    "apt.upgrades", description=__doc__.splitlines()[0], domain="packages", requires=["apt-get"]
+    "apt.upgrades", domain="packages", requires=["apt-get"]
 )
 
 
@@ -79,7 +79,7 @@ def _lists_age() -> float | None:
 async def upgrades(ctx: ActionContext, p: UpgradesParams) -> Upgrades:
     """Packages with a newer candidate (current, new version, origin, security flag)."""
     verb = "dist-upgrade" if p.dist_upgrade else "upgrade"
-    res = await ctx.run(["apt-get", "-s", "-q", "-o", "Debug::NoLocking=1", verb], env=c_env())
+    res = await ctx.run(["apt-get", "-s", "-q", "-o", "Debug::NoLocking=1", verb], c_locale=True)
     if res.exit_code != 0:
         raise ActionError(
             f"apt-get -s {verb} failed: {res.stderr.strip()}", code=ErrorCode.A008, data=res

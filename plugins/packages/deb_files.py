@@ -14,12 +14,21 @@ import os
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import (
+    ActionContext,
+    ActionError,
+    ErrorCode,
+    NotFound,
+    Plugin,
+    Risk,
+    action,
+    root_dir,
+)
 
-from ._common import c_env, check_root, deb_name, not_found
+from ._common import deb_name
 
 PLUGIN = Plugin(
-    "deb.files", description=__doc__.splitlines()[0], domain="packages", requires=["dpkg-query"]
+    "deb.files", domain="packages", requires=["dpkg-query"]
 )
 
 
@@ -61,15 +70,14 @@ def _scan(root: str, paths: list[str], include_dirs: bool) -> tuple[list[str], l
 @action("deb.files", risk=Risk.READ, timeout=60)
 async def deb_files(ctx: ActionContext, p: DebFilesParams) -> DebFiles:
     """The package's files, conffiles and diversions; optionally the ones missing on disk."""
-    import trio
 
     name = deb_name(p.name)
-    root = check_root(p.root)
+    root = root_dir(p.root)
     opts = [f"--root={root}"] if root else []
-    res = await ctx.run(["dpkg-query", *opts, "-L", "--", name], env=c_env())
+    res = await ctx.run(["dpkg-query", *opts, "-L", "--", name], c_locale=True)
     if res.exit_code != 0:
         if "not installed" in res.stderr:
-            raise not_found(f"package {name} is not installed")
+            raise NotFound(f"package {name} is not installed")
         raise ActionError(f"dpkg-query failed: {res.stderr.strip()}", code=ErrorCode.A008, data=res)
     paths: list[str] = []
     diversions: list[Diversion] = []
@@ -78,9 +86,9 @@ async def deb_files(ctx: ActionContext, p: DebFilesParams) -> DebFiles:
             diversions.append(Diversion(path=paths[-1] if paths else "", detail=line.strip()))
         elif line.startswith("/") and line != "/.":
             paths.append(line)
-    conf = await ctx.run(["dpkg-query", *opts, "-W", "-f=${Conffiles}\\n", "--", name], env=c_env())
+    conf = await ctx.run(["dpkg-query", *opts, "-W", "-f=${Conffiles}\\n", "--", name], c_locale=True)
     conffiles = [ln.split()[0] for ln in conf.stdout.splitlines() if ln.strip()]
-    listed, missing = await trio.to_thread.run_sync(_scan, root or "/", paths, p.include_dirs)
+    listed, missing = await ctx.to_thread(_scan, root or "/", paths, p.include_dirs)
     return DebFiles(
         name=name,
         files=listed,

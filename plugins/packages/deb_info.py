@@ -14,12 +14,21 @@ import re
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import (
+    ActionContext,
+    ActionError,
+    ErrorCode,
+    NotFound,
+    Plugin,
+    Risk,
+    action,
+    root_dir,
+)
 
-from ._common import c_env, check_root, deb_name, not_found, parse_paragraphs
+from ._common import deb_name, parse_paragraphs
 
 PLUGIN = Plugin(
-    "deb.info", description=__doc__.splitlines()[0], domain="packages", requires=["dpkg-query"]
+    "deb.info", domain="packages", requires=["dpkg-query"]
 )
 
 _REL_FIELDS = (
@@ -111,9 +120,9 @@ def to_package(f: dict[str, str]) -> DebPackage:
 async def info(ctx: ActionContext, p: DebInfoParams) -> DebPackage:
     """State, version, source, size, dependencies, conffiles and description of a package."""
     name = deb_name(p.name)
-    root = check_root(p.root)
+    root = root_dir(p.root)
     res = await ctx.run(
-        ["dpkg-query", *([f"--root={root}"] if root else []), "-s", "--", name], env=c_env()
+        ["dpkg-query", *([f"--root={root}"] if root else []), "-s", "--", name], c_locale=True
     )
     if res.exit_code != 0:
         err = res.stderr.strip()
@@ -122,9 +131,9 @@ async def info(ctx: ActionContext, p: DebInfoParams) -> DebPackage:
             or "no packages found" in err.lower()
             or "is not available" in err
         ):
-            raise not_found(f"package {name} is not known to dpkg")
+            raise NotFound(f"package {name} is not known to dpkg")
         raise ActionError(f"dpkg-query failed: {err}", code=ErrorCode.A008, data=res)
     paragraphs = parse_paragraphs(res.stdout)
     if not paragraphs:
-        raise not_found(f"package {name} is not known to dpkg")
+        raise NotFound(f"package {name} is not known to dpkg")
     return to_package(paragraphs[0])

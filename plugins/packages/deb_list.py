@@ -13,12 +13,21 @@ from __future__ import annotations
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import (
+    ActionContext,
+    ActionError,
+    ErrorCode,
+    InvalidParams,
+    Plugin,
+    Risk,
+    action,
+    root_dir,
+)
 
-from ._common import bad, c_env, check_root, pattern
+from ._common import pattern
 
 PLUGIN = Plugin(
-    "deb.list", description=__doc__.splitlines()[0], domain="packages", requires=["dpkg-query"]
+    "deb.list", domain="packages", requires=["dpkg-query"]
 )
 
 _FORMAT = "${binary:Package}\\t${Version}\\t${Architecture}\\t${db:Status-Abbrev}\\t${Installed-Size}\\t${binary:Summary}\\n"
@@ -106,12 +115,12 @@ def _keep(row: DebRow, state: str) -> bool:
 async def deb_list(ctx: ActionContext, p: DebListParams) -> DebList:
     """Packages in the dpkg database with version, arch, state and size; filter by name or state."""
     if p.state not in _STATES:
-        raise bad(f"state: {p.state!r} is not one of {', '.join(_STATES)}")
-    root = check_root(p.root)
+        raise InvalidParams(f"state: {p.state!r} is not one of {', '.join(_STATES)}")
+    root = root_dir(p.root)
     argv = ["dpkg-query", *([f"--root={root}"] if root else []), "-W", f"-f={_FORMAT}"]
     if p.pattern is not None:
         argv += ["--", pattern(p.pattern)]
-    res = await ctx.run(argv, env=c_env())
+    res = await ctx.run(argv, c_locale=True)
     if res.exit_code != 0 and "no packages found" not in res.stderr:
         raise ActionError(f"dpkg-query failed: {res.stderr.strip()}", code=ErrorCode.A008, data=res)
     rows = [r for r in parse_rows(res.stdout) if _keep(r, p.state)]

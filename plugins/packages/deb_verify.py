@@ -14,12 +14,21 @@ import re
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import (
+    ActionContext,
+    ActionError,
+    ErrorCode,
+    NotFound,
+    Plugin,
+    Risk,
+    action,
+    root_dir,
+)
 
-from ._common import c_env, check_root, deb_name, not_found
+from ._common import deb_name
 
 PLUGIN = Plugin(
-    "deb.verify", description=__doc__.splitlines()[0], domain="packages", requires=["dpkg"]
+    "deb.verify", domain="packages", requires=["dpkg"]
 )
 
 # dpkg --verify uses the rpm -V layout; only the md5 column ("5") is checked today.
@@ -69,14 +78,14 @@ def parse_verify(text: str) -> list[ChangedFile]:
 @action("deb.verify", risk=Risk.READ, timeout=900)
 async def verify(ctx: ActionContext, p: VerifyParams) -> Verification:
     """Files of one or all packages whose checksum changed or that are missing."""
-    root = check_root(p.root)
+    root = root_dir(p.root)
     argv = ["dpkg", *([f"--root={root}"] if root else []), "--verify"]
     if p.name is not None:
         argv += ["--", deb_name(p.name)]
-    res = await ctx.run(argv, env=c_env())
+    res = await ctx.run(argv, c_locale=True)
     if res.exit_code != 0 and not res.stdout.strip():
         if "not installed" in res.stderr:
-            raise not_found(f"package {p.name} is not installed")
+            raise NotFound(f"package {p.name} is not installed")
         raise ActionError(
             f"dpkg --verify failed: {res.stderr.strip()}", code=ErrorCode.A008, data=res
         )

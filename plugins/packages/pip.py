@@ -18,11 +18,19 @@ import shutil
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, Unavailable, action
+from agent_core import (
+    ActionContext,
+    ActionError,
+    ErrorCode,
+    InvalidParams,
+    NotFound,
+    Plugin,
+    Risk,
+    Unavailable,
+    action,
+)
 
-from ._common import bad, not_found
-
-PLUGIN = Plugin("pip", description=__doc__.splitlines()[0], domain="packages")
+PLUGIN = Plugin("pip", domain="packages")
 
 _DIST = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 
@@ -80,15 +88,15 @@ def interpreter(python: str) -> str:
     """Resolve ``python`` to an executable path (A002 for nonsense, A017 when absent)."""
     if "/" in python:
         if not os.path.isabs(python):
-            raise bad(f"python: {python!r} must be an absolute path or a plain name")
+            raise InvalidParams(f"python: {python!r} must be an absolute path or a plain name")
         if not os.access(python, os.X_OK):
-            raise not_found(f"no interpreter at {python}")
+            raise NotFound(f"no interpreter at {python}")
         return python
     if not re.match(r"^python[0-9.]*$", python):
-        raise bad(f"python: {python!r} is not a python interpreter name")
+        raise InvalidParams(f"python: {python!r} is not a python interpreter name")
     found = shutil.which(python)
     if found is None:
-        raise not_found(f"{python} is not on PATH")
+        raise NotFound(f"{python} is not on PATH")
     return found
 
 
@@ -98,10 +106,9 @@ async def pip(ctx: ActionContext, python: str, args: list[str]) -> str:
         "PIP_DISABLE_PIP_VERSION_CHECK": "1",
         "PIP_NO_INPUT": "1",
         "PIP_NO_COLOR": "1",
-        "LC_ALL": "C",
     }
     # cwd "/": "python -m" puts the working directory first on sys.path.
-    res = await ctx.run([python, "-m", "pip", *args], env=env, cwd="/")
+    res = await ctx.run([python, "-m", "pip", *args], env=env, cwd="/", c_locale=True)
     if res.exit_code != 0:
         err = res.stderr.strip()
         if "No module named pip" in err:
@@ -109,7 +116,7 @@ async def pip(ctx: ActionContext, python: str, args: list[str]) -> str:
         if args[0] == "check":
             return res.stdout
         if "not found" in err.lower():
-            raise not_found(err.splitlines()[-1])
+            raise NotFound(err.splitlines()[-1])
         raise ActionError(
             f"pip {args[0]} failed: {err.splitlines()[-1] if err else res.exit_code}",
             code=ErrorCode.A008,
@@ -148,7 +155,7 @@ async def pip_show(ctx: ActionContext, p: PipShowParams) -> PipShow:
     """Version, summary, license, location, requires and required-by of one distribution."""
     python = interpreter(p.python)
     if not _DIST.match(p.name):
-        raise bad(f"name: {p.name!r} is not a distribution name")
+        raise InvalidParams(f"name: {p.name!r} is not a distribution name")
     text = await pip(ctx, python, ["show", p.name])
     f: dict[str, str] = {}
     for line in text.splitlines():
@@ -158,7 +165,7 @@ async def pip_show(ctx: ActionContext, p: PipShowParams) -> PipShow:
         elif line.endswith(":"):
             f[line[:-1]] = ""
     if "Name" not in f:
-        raise not_found(f"{p.name} is not installed for {python}")
+        raise NotFound(f"{p.name} is not installed for {python}")
 
     def names(key: str) -> list[str]:
         return [x.strip() for x in f.get(key, "").split(",") if x.strip()]

@@ -17,9 +17,7 @@ import shutil
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action
-
-from ._common import abs_path, c_env, check_root
+from agent_core import ActionContext, Plugin, Risk, abs_path, action, root_dir
 
 
 def _check() -> str | None:
@@ -29,7 +27,7 @@ def _check() -> str | None:
     return "neither dpkg nor rpm is installed"
 
 
-PLUGIN = Plugin("pkg.owner", description=__doc__.splitlines()[0], domain="packages", check=_check)
+PLUGIN = Plugin("pkg.owner", domain="packages", check=_check)
 
 _MERGED = re.compile(r"^/(bin|sbin|lib|lib32|lib64|libx32)/")
 
@@ -70,7 +68,7 @@ def aliases(root: str, path: str) -> list[str]:
 
 async def _dpkg(ctx: ActionContext, path: str, root: str | None) -> list[Owner]:
     res = await ctx.run(
-        ["dpkg", *([f"--root={root}"] if root else []), "-S", "--", path], env=c_env()
+        ["dpkg", *([f"--root={root}"] if root else []), "-S", "--", path], c_locale=True
     )
     owners = []
     for line in res.stdout.splitlines():
@@ -88,7 +86,7 @@ async def _dpkg(ctx: ActionContext, path: str, root: str | None) -> list[Owner]:
 async def _rpm(ctx: ActionContext, path: str, root: str | None) -> list[Owner]:
     res = await ctx.run(
         ["rpm", *(["--root", root] if root else []), "-qf", "--qf", "%{NAME}\\n", "--", path],
-        env=c_env(),
+        c_locale=True,
     )
     if res.exit_code != 0:
         return []
@@ -103,7 +101,7 @@ async def _rpm(ctx: ActionContext, path: str, root: str | None) -> list[Owner]:
 async def owner(ctx: ActionContext, p: OwnerParams) -> Ownership:
     """The package(s) that installed ``path``, trying merged-/usr and symlink aliases."""
     path = abs_path(p.path)
-    root = check_root(p.root)
+    root = root_dir(p.root)
     owners: list[Owner] = []
     for candidate in aliases(root or "/", path):
         if shutil.which("dpkg"):

@@ -17,9 +17,9 @@ import re
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action
+from agent_core import ActionContext, Plugin, Risk, action, root_dir
 
-from ._common import check_root, parse_paragraphs
+from ._common import parse_paragraphs
 
 APT_DIR = "etc/apt"
 YUM_DIRS = ("etc/yum.repos.d", "etc/distro.repos.d")
@@ -32,7 +32,7 @@ def _check() -> str | None:
     return "no apt or yum repository configuration on this host"
 
 
-PLUGIN = Plugin("pkg.repos", description=__doc__.splitlines()[0], domain="packages", check=_check)
+PLUGIN = Plugin("pkg.repos", domain="packages", check=_check)
 
 
 class ReposParams(msgspec.Struct, forbid_unknown_fields=True):
@@ -225,7 +225,7 @@ def collect(root: str) -> Repos:
 @action("pkg.repos", risk=Risk.READ, timeout=20)
 async def repos(ctx: ActionContext, p: ReposParams) -> Repos:
     """apt and yum repositories with URIs, suites, enabled state, signing and source file."""
-    result = collect(check_root(p.root) or "/")
+    result = collect(root_dir(p.root) or "/")
     if p.enabled_only:
         result.repos = [r for r in result.repos if r.enabled]
     return result

@@ -12,13 +12,22 @@ from __future__ import annotations
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import (
+    ActionContext,
+    ActionError,
+    ErrorCode,
+    NotFound,
+    Plugin,
+    Risk,
+    action,
+    root_dir,
+)
 
-from ._common import check_root, not_found, rpm_name
+from ._common import rpm_name
 from ._rpm import END, evr, none, rpm
 
 PLUGIN = Plugin(
-    "rpm.info", description=__doc__.splitlines()[0], domain="packages", requires=["rpm"]
+    "rpm.info", domain="packages", requires=["rpm"]
 )
 
 _TAGS = (
@@ -119,9 +128,9 @@ def parse_blocks(text: str) -> list[RpmPackage]:
 async def info(ctx: ActionContext, p: RpmInfoParams) -> RpmInfo:
     """Version, arch, times, size, vendor, license, requires/provides of an installed package."""
     name = rpm_name(p.name)
-    res = await rpm(ctx, ["-q", "--qf", _QF, "--", name], check_root(p.root))
+    res = await rpm(ctx, ["-q", "--qf", _QF, "--", name], root_dir(p.root))
     if res.exit_code != 0:
         if "is not installed" in res.stdout + res.stderr:
-            raise not_found(f"package {name} is not installed")
+            raise NotFound(f"package {name} is not installed")
         raise ActionError(f"rpm -q failed: {res.stderr.strip()}", code=ErrorCode.A008, data=res)
     return RpmInfo(packages=parse_blocks(res.stdout))

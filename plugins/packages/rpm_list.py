@@ -10,15 +10,17 @@ image's or chroot's database. Read only.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, root_dir
 
-from ._common import bad, check_root, pattern
+from ._common import pattern
 from ._rpm import evr, none, rpm
 
 PLUGIN = Plugin(
-    "rpm.list", description=__doc__.splitlines()[0], domain="packages", requires=["rpm"]
+    "rpm.list", domain="packages", requires=["rpm"]
 )
 
 _QF = "%{NAME}\\t%{EPOCH}\\t%{VERSION}\\t%{RELEASE}\\t%{ARCH}\\t%{INSTALLTIME}\\t%{SIZE}\\t%{SUMMARY}\\n"
@@ -26,7 +28,7 @@ _QF = "%{NAME}\\t%{EPOCH}\\t%{VERSION}\\t%{RELEASE}\\t%{ARCH}\\t%{INSTALLTIME}\\
 
 class RpmListParams(msgspec.Struct, forbid_unknown_fields=True):
     pattern: str | None = None
-    recent: int | None = None
+    recent: Annotated[int, msgspec.Meta(ge=1, le=10000)] | None = None
     """Only the N most recently installed packages, newest first."""
     root: str | None = None
 
@@ -68,10 +70,8 @@ def parse_rows(text: str) -> list[RpmRow]:
 @action("rpm.list", risk=Risk.READ, timeout=60)
 async def rpm_list(ctx: ActionContext, p: RpmListParams) -> RpmList:
     """Installed packages with version, arch, install time and size; filter or newest N."""
-    if p.recent is not None and not 1 <= p.recent <= 10000:
-        raise bad("recent: must be between 1 and 10000")
     args = ["-qa", "--qf", _QF, *([pattern(p.pattern)] if p.pattern else [])]
-    res = await rpm(ctx, args, check_root(p.root))
+    res = await rpm(ctx, args, root_dir(p.root))
     if res.exit_code != 0:
         raise ActionError(f"rpm -qa failed: {res.stderr.strip()}", code=ErrorCode.A008, data=res)
     rows = parse_rows(res.stdout)

@@ -15,13 +15,22 @@ import re
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import (
+    ActionContext,
+    ActionError,
+    ErrorCode,
+    NotFound,
+    Plugin,
+    Risk,
+    action,
+    root_dir,
+)
 
-from ._common import check_root, not_found, rpm_name
+from ._common import rpm_name
 from ._rpm import rpm
 
 PLUGIN = Plugin(
-    "rpm.verify", description=__doc__.splitlines()[0], domain="packages", requires=["rpm"]
+    "rpm.verify", domain="packages", requires=["rpm"]
 )
 
 _FLAGS = {
@@ -81,9 +90,9 @@ def parse_verify(text: str) -> list[RpmChange]:
 async def verify(ctx: ActionContext, p: RpmVerifyParams) -> RpmVerification:
     """Files of one or all packages that differ from the RPM database, flags decoded."""
     args = ["-V", "--", rpm_name(p.name)] if p.name else ["-Va"]
-    res = await rpm(ctx, args, check_root(p.root))
+    res = await rpm(ctx, args, root_dir(p.root))
     if res.exit_code != 0 and "is not installed" in res.stdout + res.stderr:
-        raise not_found(f"package {p.name} is not installed")
+        raise NotFound(f"package {p.name} is not installed")
     changes = parse_verify(res.stdout)
     if res.exit_code != 0 and not changes:
         raise ActionError(f"rpm -V failed: {res.stderr.strip()}", code=ErrorCode.A008, data=res)

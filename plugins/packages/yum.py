@@ -15,9 +15,18 @@ import shutil
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import (
+    ActionContext,
+    ActionError,
+    ErrorCode,
+    InvalidParams,
+    NotFound,
+    Plugin,
+    Risk,
+    action,
+)
 
-from ._common import Change, bad, c_env, not_found, rpm_name
+from ._common import Change, rpm_name
 
 
 def manager() -> str | None:
@@ -29,7 +38,7 @@ def _check() -> str | None:
     return None if manager() else "neither dnf nor yum is installed"
 
 
-PLUGIN = Plugin("yum", description=__doc__.splitlines()[0], domain="packages", check=_check)
+PLUGIN = Plugin("yum", domain="packages", check=_check)
 
 _SECTIONS = {
     "installing": "install",
@@ -92,7 +101,7 @@ def parse_transaction(text: str) -> list[Change]:
 
 def _specs(specs: list[str]) -> list[str]:
     if not 1 <= len(specs) <= 500:
-        raise bad("packages: give between 1 and 500 packages")
+        raise InvalidParams("packages: give between 1 and 500 packages")
     out = []
     for s in specs:
         # name, name-version or name-version-release.arch: all are word characters and .-+~^
@@ -104,12 +113,12 @@ def _specs(specs: list[str]) -> list[str]:
 async def _run(ctx: ActionContext, verb: str, specs: list[str], dry_run: bool) -> YumTransaction:
     exe = manager() or "dnf"
     argv = [exe, "--assumeno" if dry_run else "-y", verb, "--", *_specs(specs)]
-    res = await ctx.run(argv, env=c_env())
+    res = await ctx.run(argv, c_locale=True)
     out = res.stdout + res.stderr
     missing = re.findall(r"No match for argument: (\S+)|No package (\S+) available", out)
     if missing:
         names = sorted({a or b for a, b in missing})
-        raise not_found(f"no package named {', '.join(names)} in the enabled repositories")
+        raise NotFound(f"no package named {', '.join(names)} in the enabled repositories")
     nothing = "Nothing to do" in out or "No packages marked for" in out
     changes = parse_transaction(res.stdout)
     # --assumeno answers the prompt "no": dnf then exits 1 ("Operation aborted").

@@ -17,8 +17,6 @@ import msgspec
 
 from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 
-from ._common import c_env
-
 
 def _check() -> str | None:
     """``dnf`` or ``yum`` on PATH."""
@@ -27,7 +25,7 @@ def _check() -> str | None:
     )
 
 
-PLUGIN = Plugin("yum.updates", description=__doc__.splitlines()[0], domain="packages", check=_check)
+PLUGIN = Plugin("yum.updates", domain="packages", check=_check)
 
 _ROW = re.compile(r"^(\S+)\.(\w+)\s+(\S+)\s+(\S+)\s*$")
 
@@ -88,7 +86,7 @@ async def updates(ctx: ActionContext, p: YumUpdatesParams) -> YumUpdates:
     """Packages with a newer version: name, arch, version, repository, security flag."""
     exe = shutil.which("dnf") or shutil.which("yum") or "dnf"
     base = [exe, "-q", *(["-C"] if p.cache_only else [])]
-    res = await ctx.run([*base, "check-update"], env=c_env())
+    res = await ctx.run([*base, "check-update"], c_locale=True)
     # check-update: 0 = nothing to update, 100 = updates listed, anything else = error.
     if res.exit_code not in (0, 100):
         raise ActionError(
@@ -96,7 +94,7 @@ async def updates(ctx: ActionContext, p: YumUpdatesParams) -> YumUpdates:
         )
     found = parse_check_update(res.stdout)
     if p.security and found:
-        sec = await ctx.run([*base, "updateinfo", "list", "--security"], env=c_env())
+        sec = await ctx.run([*base, "updateinfo", "list", "--security"], c_locale=True)
         names = parse_security(sec.stdout)
         for u in found:
             u.security = u.package in names

@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-from agent_core import ActionError, ErrorCode
+from agent_core import InvalidParams, NotFound
 
 CMDLINE_MAX = 1024
 
@@ -35,11 +35,11 @@ def get_process(pid: int) -> Any:
     import psutil
 
     if pid <= 0:
-        raise ActionError(f"pid must be a positive integer, got {pid}", code=ErrorCode.A002)
+        raise InvalidParams(f"pid must be a positive integer, got {pid}")
     try:
         return psutil.Process(pid)
     except psutil.NoSuchProcess:
-        raise ActionError(f"no process with pid {pid}", code=ErrorCode.A017) from None
+        raise NotFound(f"no process with pid {pid}") from None
 
 
 def agent_lineage() -> set[int]:
@@ -58,9 +58,9 @@ def agent_lineage() -> set[int]:
 def guard_target(pid: int) -> None:
     """Refuse pids whose signalling would take the host or the agent down."""
     if pid == 1:
-        raise ActionError("refusing to act on pid 1 (init): use sys.reboot or a service action", code=ErrorCode.A002)
+        raise InvalidParams("refusing to act on pid 1 (init): use sys.reboot or a service action")
     if pid in agent_lineage():
-        raise ActionError(f"refusing to act on pid {pid}: it is the agent or one of its parents", code=ErrorCode.A002)
+        raise InvalidParams(f"refusing to act on pid {pid}: it is the agent or one of its parents")
 
 
 def parse_signal(value: str | int) -> signal.Signals:
@@ -71,7 +71,7 @@ def parse_signal(value: str | int) -> signal.Signals:
         name = str(value).upper()
         return signal.Signals[name if name.startswith("SIG") else f"SIG{name}"]
     except (KeyError, ValueError):
-        raise ActionError(f"unknown signal {value!r}", code=ErrorCode.A002) from None
+        raise InvalidParams(f"unknown signal {value!r}") from None
 
 
 def check_expected_name(proc: Any, expect: str | None) -> None:
@@ -83,9 +83,9 @@ def check_expected_name(proc: Any, expect: str | None) -> None:
     try:
         name = proc.name()
     except psutil.NoSuchProcess:
-        raise ActionError(f"process {proc.pid} is gone", code=ErrorCode.A017) from None
+        raise NotFound(f"process {proc.pid} is gone") from None
     if name != expect:
-        raise ActionError(f"process {proc.pid} is {name!r}, not {expect!r} (pid reused?)", code=ErrorCode.A017)
+        raise NotFound(f"process {proc.pid} is {name!r}, not {expect!r} (pid reused?)")
 
 
 def summary(proc: Any) -> ProcSummary | None:

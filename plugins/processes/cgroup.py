@@ -15,12 +15,12 @@ import os
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
-from plugins._host import read
+from agent_core import ActionContext, NotFound, Plugin, Risk, action
+from agent_core.procfs import read
 from plugins.disk._common import mounts
 from plugins.processes._common import get_process
 
-PLUGIN = Plugin("proc.cgroup", description=__doc__.splitlines()[0], domain="processes", requires_files=["/proc/self/cgroup"])
+PLUGIN = Plugin("proc.cgroup", domain="processes", requires_files=["/proc/self/cgroup"])
 
 UNLIMITED = 1 << 62  # v1 reports "no limit" as PAGE_COUNTER_MAX, a number just under 2**63
 
@@ -177,7 +177,7 @@ def pressure(mem: Memory, cpu: Cpu, pids: Pids) -> list[str]:
 def collect(pid: int) -> CgroupInfo:
     paths, dirs = hierarchy_dirs(pid)
     if not paths:
-        raise ActionError(f"process {pid} exited", code=ErrorCode.A017)
+        raise NotFound(f"process {pid} exited")
     mem, cpu, pids = Memory(), Cpu(), Pids()
     v1 = [k for k in dirs if k]
     if v1:

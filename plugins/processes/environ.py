@@ -14,11 +14,19 @@ from __future__ import annotations
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
-from plugins._host import mask_environ
+from agent_core import (
+    ActionContext,
+    ActionError,
+    ErrorCode,
+    NotFound,
+    Plugin,
+    Risk,
+    action,
+    mask_env,
+)
 from plugins.processes._common import get_process
 
-PLUGIN = Plugin("proc.environ", description=__doc__.splitlines()[0], domain="processes", requires_files=["/proc/self/environ"])
+PLUGIN = Plugin("proc.environ", domain="processes", requires_files=["/proc/self/environ"])
 
 
 class Params(msgspec.Struct, forbid_unknown_fields=True):
@@ -49,7 +57,7 @@ def _read_environ(pid: int) -> bytes:
         with open(f"/proc/{pid}/environ", "rb") as fh:
             return fh.read()
     except FileNotFoundError:
-        raise ActionError(f"process {pid} exited", code=ErrorCode.A017) from None
+        raise NotFound(f"process {pid} exited") from None
     except PermissionError:
         raise ActionError(f"not allowed to read the environment of pid {pid} (run the agent as root)", code=ErrorCode.A016) from None
 
@@ -59,5 +67,5 @@ async def environ(ctx: ActionContext, p: Params) -> Environ:
     """The start-up environment of ``pid`` with secret-looking values masked; ``names`` filters."""
     proc = get_process(p.pid)
     env = parse_environ(_read_environ(p.pid))
-    variables, masked = mask_environ(env, p.names)
+    variables, masked = mask_env(env, p.names)
     return Environ(pid=p.pid, name=proc.name(), variables=variables, masked=masked, count=len(env))

@@ -11,16 +11,16 @@ Reads only.
 
 from __future__ import annotations
 
-import os
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import ActionContext, InvalidParams, Plugin, Risk, action
+from agent_core.procfs import pgrep
 from plugins.processes._common import ProcSummary, summary
 
-PLUGIN = Plugin("proc.find", description=__doc__.splitlines()[0], domain="processes", requires_files=["/proc/self/stat"])
+PLUGIN = Plugin("proc.find", domain="processes", requires_files=["/proc/self/stat"])
 
 
 class Params(msgspec.Struct, forbid_unknown_fields=True):
@@ -28,25 +28,12 @@ class Params(msgspec.Struct, forbid_unknown_fields=True):
     match: Literal["cmdline", "name", "exe"] = "cmdline"
     user: str | None = None
     ignore_case: bool = False
-    limit: int = 200
+    limit: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 200
 
 
 class Found(msgspec.Struct):
     processes: list[ProcSummary]
     count: int
-
-
-def _subject(proc: object, match: str) -> str:
-    import psutil
-
-    try:
-        if match == "name":
-            return proc.name()  # type: ignore[attr-defined]
-        if match == "exe":
-            return proc.exe()  # type: ignore[attr-defined]
-        return " ".join(proc.cmdline())  # type: ignore[attr-defined]
-    except (psutil.AccessDenied, psutil.ZombieProcess, psutil.NoSuchProcess):
-        return ""
 
 
 @action("proc.find", risk=Risk.READ, timeout=30)
@@ -55,20 +42,18 @@ async def find(ctx: ActionContext, p: Params) -> Found:
     import psutil
 
     if not p.pattern:
-        raise ActionError("pattern must not be empty", code=ErrorCode.A002)
-    if not 1 <= p.limit <= 100_000:
-        raise ActionError("limit must be 1..100000", code=ErrorCode.A002)
+        raise InvalidParams("pattern must not be empty")
     try:
         regex = re.compile(p.pattern, re.IGNORECASE if p.ignore_case else 0)
     except re.error as exc:
-        raise ActionError(f"pattern is not a valid regular expression: {exc}", code=ErrorCode.A002) from exc
-    me = os.getpid()
+        raise InvalidParams(f"pattern is not a valid regular expression: {exc}") from exc
     found: list[ProcSummary] = []
     count = 0
-    for proc in psutil.process_iter():
-        if proc.pid == me or not regex.search(_subject(proc, p.match)):
+    for hit in pgrep(regex, field=p.match):
+        try:
+            s = summary(psutil.Process(hit.pid))
+        except psutil.NoSuchProcess:
             continue
-        s = summary(proc)
         if s is None or (p.user is not None and s.user != p.user):
             continue
         count += 1

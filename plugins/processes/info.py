@@ -16,11 +16,11 @@ import os
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
-from plugins._host import kib_value, listdir, parse_colon_kv, read
+from agent_core import ActionContext, NotFound, Plugin, Risk, action
+from agent_core.procfs import kib_value, listdir, parse_colon_kv, read
 from plugins.processes._common import get_process
 
-PLUGIN = Plugin("proc.info", description=__doc__.splitlines()[0], domain="processes", requires_files=["/proc/self/status"])
+PLUGIN = Plugin("proc.info", domain="processes", requires_files=["/proc/self/status"])
 
 CAPS = (
     "chown", "dac_override", "dac_read_search", "fowner", "fsetid", "kill", "setgid", "setuid", "setpcap",
@@ -107,7 +107,7 @@ def collect(pid: int) -> ProcInfo:
     proc = get_process(pid)
     status = parse_colon_kv(read(f"/proc/{p.pid}/status") or "")
     if not status:
-        raise ActionError(f"process {p.pid} exited", code=ErrorCode.A017)
+        raise NotFound(f"process {p.pid} exited")
     io = parse_colon_kv(read(f"/proc/{p.pid}/io") or "")
     try:
         with proc.oneshot():
@@ -126,7 +126,7 @@ def collect(pid: int) -> ProcInfo:
             started, name, ppid, state, nice = proc.create_time(), proc.name(), proc.ppid(), proc.status(), proc.nice()
             affinity = proc.cpu_affinity()
     except psutil.NoSuchProcess:
-        raise ActionError(f"process {p.pid} exited", code=ErrorCode.A017) from None
+        raise NotFound(f"process {p.pid} exited") from None
     fd_names = listdir(f"/proc/{p.pid}/fd")
     return ProcInfo(
         pid=p.pid, ppid=ppid, name=name, exe=_link(f"/proc/{p.pid}/exe"), cmdline=cmdline,

@@ -10,17 +10,19 @@ processes present in both samples are counted. Reads only; root sees everyone.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
-from plugins._host import parse_colon_kv, pids, read
+from agent_core import ActionContext, Plugin, Risk, action
+from agent_core.procfs import parse_colon_kv, pids, read
 
-PLUGIN = Plugin("proc.io", description=__doc__.splitlines()[0], domain="processes", requires_files=["/proc/self/io"])
+PLUGIN = Plugin("proc.io", domain="processes", requires_files=["/proc/self/io"])
 
 
 class Params(msgspec.Struct, forbid_unknown_fields=True):
-    interval: float = 1.0
-    top: int = 15
+    interval: Annotated[float, msgspec.Meta(ge=0.1, le=60)] = 1.0
+    top: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 15
 
 
 class ProcIO(msgspec.Struct):
@@ -57,10 +59,6 @@ def sample() -> tuple[dict[int, tuple[str, dict[str, int]]], int]:
 @action("proc.io", risk=Risk.READ, timeout=120)
 async def io(ctx: ActionContext, p: Params) -> IoTop:
     """Processes ranked by block I/O bytes/s read plus written over ``interval``, with syscall-level rates."""
-    if not 0.1 <= p.interval <= 60:
-        raise ActionError("interval must be 0.1..60 seconds", code=ErrorCode.A002)
-    if not 1 <= p.top <= 1000:
-        raise ActionError("top must be 1..1000", code=ErrorCode.A002)
     first, _ = sample()
     await ctx.sleep(p.interval)
     second, unreadable = sample()

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import signal
 import time
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import ActionContext, Plugin, Risk, action
 from plugins.processes._common import (
     agent_lineage,
     check_expected_name,
@@ -26,7 +26,7 @@ from plugins.processes._common import (
     parse_signal,
 )
 
-PLUGIN = Plugin("proc.kill", description=__doc__.splitlines()[0], domain="processes", requires_files=["/proc/self/stat"])
+PLUGIN = Plugin("proc.kill", domain="processes", requires_files=["/proc/self/stat"])
 
 KILL_WAIT = 5.0
 POLL = 0.05
@@ -35,7 +35,7 @@ POLL = 0.05
 class Params(msgspec.Struct, forbid_unknown_fields=True):
     pid: int
     signal: str | int = "TERM"
-    grace: float = 10.0
+    grace: Annotated[float, msgspec.Meta(ge=0, le=300)] = 10.0
     tree: bool = False
     escalate: bool = True
     expect_name: str | None = None
@@ -89,8 +89,6 @@ async def kill(ctx: ActionContext, p: Params) -> Killed:
     import psutil
 
     sig = parse_signal(p.signal)
-    if not 0 <= p.grace <= 300:
-        raise ActionError("grace must be 0..300 seconds", code=ErrorCode.A002)
     guard_target(p.pid)
     root = get_process(p.pid)
     check_expected_name(root, p.expect_name)

@@ -11,14 +11,14 @@ number that passed the filters. Reads only.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import ActionContext, InvalidParams, Plugin, Risk, action
 from plugins.processes._common import ProcSummary, summary
 
-PLUGIN = Plugin("proc.list", description=__doc__.splitlines()[0], domain="processes", requires_files=["/proc/self/stat"])
+PLUGIN = Plugin("proc.list", domain="processes", requires_files=["/proc/self/stat"])
 
 STATES = ("running", "sleeping", "disk-sleep", "stopped", "tracing-stop", "zombie", "dead", "idle", "parked", "wake-kill", "waking")
 
@@ -28,7 +28,7 @@ class Params(msgspec.Struct, forbid_unknown_fields=True):
     name: str | None = None
     state: str | None = None
     sort: Literal["pid", "rss", "cpu_time", "started"] = "pid"
-    limit: int = 500
+    limit: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 500
 
 
 class ProcessList(msgspec.Struct):
@@ -42,10 +42,8 @@ async def list_processes(ctx: ActionContext, p: Params) -> ProcessList:
     """Processes with parent, user, state, RSS, CPU time, threads and command line; filtered and sorted."""
     import psutil
 
-    if not 1 <= p.limit <= 100_000:
-        raise ActionError("limit must be 1..100000", code=ErrorCode.A002)
     if p.state is not None and p.state not in STATES:
-        raise ActionError(f"state must be one of {', '.join(STATES)}", code=ErrorCode.A002)
+        raise InvalidParams(f"state must be one of {', '.join(STATES)}")
     total = 0
     found: list[ProcSummary] = []
     for proc in psutil.process_iter():

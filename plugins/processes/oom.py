@@ -11,13 +11,14 @@ check that the critical daemons are protected. Reads only.
 from __future__ import annotations
 
 import re
+from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
-from plugins._host import kib_value, parse_colon_kv, pids, read
+from agent_core import ActionContext, Plugin, Risk, action
+from agent_core.procfs import kib_value, parse_colon_kv, pids, read
 
-PLUGIN = Plugin("proc.oom", description=__doc__.splitlines()[0], domain="processes", requires_files=["/proc/self/oom_score"])
+PLUGIN = Plugin("proc.oom", domain="processes", requires_files=["/proc/self/oom_score"])
 
 _KILLED = re.compile(
     r"(?P<scope>Memory cgroup out of memory|Out of memory)[^:]*: Killed process (?P<pid>\d+) \((?P<name>[^)]*)\)"
@@ -26,7 +27,7 @@ _KILLED = re.compile(
 
 
 class Params(msgspec.Struct, forbid_unknown_fields=True):
-    top: int = 10
+    top: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 10
 
 
 class Candidate(msgspec.Struct):
@@ -90,8 +91,6 @@ async def oom(ctx: ActionContext, p: Params) -> Oom:
     """Processes the OOM killer would pick first (score, adj, RSS) and the OOM kills in the kernel log."""
     from plugins.system.dmesg import read_kmsg
 
-    if not 1 <= p.top <= 1000:
-        raise ActionError("top must be 1..1000", code=ErrorCode.A002)
     found, protected = candidates()
     try:
         kills, readable = parse_kills(read_kmsg()), True

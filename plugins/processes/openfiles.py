@@ -13,29 +13,31 @@ filters. Reads only; root sees every process.
 from __future__ import annotations
 
 import os
-import socket
-import struct
+from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
-from plugins._host import read
+from agent_core import (
+    ActionContext,
+    InvalidParams,
+    NotFound,
+    Plugin,
+    Risk,
+    action,
+)
+from agent_core.procfs import read, read_sockets
 from plugins.processes._common import get_process
 
-PLUGIN = Plugin("proc.files", description=__doc__.splitlines()[0], domain="processes", requires_files=["/proc/self/fd"])
+PLUGIN = Plugin("proc.files", domain="processes", requires_files=["/proc/self/fd"])
 
 KINDS = ("file", "deleted", "dir", "dev", "socket", "pipe", "anon", "other")
-TCP_STATES = {
-    "01": "ESTABLISHED", "02": "SYN_SENT", "03": "SYN_RECV", "04": "FIN_WAIT1", "05": "FIN_WAIT2", "06": "TIME_WAIT",
-    "07": "CLOSE", "08": "CLOSE_WAIT", "09": "LAST_ACK", "0A": "LISTEN", "0B": "CLOSING", "0C": "NEW_SYN_RECV",
-}  # fmt: skip
 O_ACCMODE, O_APPEND = 0o3, 0o2000
 
 
 class Params(msgspec.Struct, forbid_unknown_fields=True):
     pid: int
     kinds: list[str] = []
-    limit: int = 5000
+    limit: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 5000
 
 
 class SocketInfo(msgspec.Struct):
@@ -65,27 +67,15 @@ class OpenFiles(msgspec.Struct):
     limit_used_percent: float | None
 
 
-def _addr4(hexaddr: str) -> str:
-    ip, port = hexaddr.split(":")
-    return f"{socket.inet_ntop(socket.AF_INET, struct.pack('<I', int(ip, 16)))}:{int(port, 16)}"
-
-
-def _addr6(hexaddr: str) -> str:
-    ip, port = hexaddr.split(":")
-    raw = b"".join(struct.pack("<I", int(ip[i : i + 8], 16)) for i in range(0, 32, 8))
-    return f"[{socket.inet_ntop(socket.AF_INET6, raw)}]:{int(port, 16)}"
-
-
 def socket_table(pid: int) -> dict[str, SocketInfo]:
     """Socket inode -> what it is, from the tables of the process's network namespace."""
     table: dict[str, SocketInfo] = {}
-    for proto, conv in (("tcp", _addr4), ("tcp6", _addr6), ("udp", _addr4), ("udp6", _addr6)):
-        for line in (read(f"/proc/{pid}/net/{proto}") or "").splitlines()[1:]:
-            f = line.split()
-            if len(f) < 10:
-                continue
-            state = TCP_STATES.get(f[3], f[3]) if proto.startswith("tcp") else ""
-            table[f[9]] = SocketInfo(proto=proto, local=conv(f[1]), remote=conv(f[2]), state=state)
+    for row in read_sockets(proc=f"/proc/{pid}/net"):
+        v6 = row.proto.endswith("6")
+        local = f"[{row.local}]:{row.lport}" if v6 else f"{row.local}:{row.lport}"
+        remote = f"[{row.remote}]:{row.rport}" if v6 else f"{row.remote}:{row.rport}"
+        state = row.state if row.proto.startswith("tcp") else ""
+        table[str(row.inode)] = SocketInfo(proto=row.proto, local=local, remote=remote, state=state)
     for line in (read(f"/proc/{pid}/net/unix") or "").splitlines()[1:]:
         f = line.split()
         if len(f) >= 7:
@@ -123,7 +113,7 @@ def open_files(pid: int, kinds: set[str], limit: int) -> tuple[list[OpenFile], d
     try:
         fds = sorted(os.listdir(f"/proc/{pid}/fd"), key=int)
     except FileNotFoundError:
-        raise ActionError(f"no process with pid {pid}", code=ErrorCode.A017) from None
+        raise NotFound(f"no process with pid {pid}") from None
     sockets: dict[str, SocketInfo] | None = None
     files: list[OpenFile] = []
     counts: dict[str, int] = {}
@@ -151,9 +141,7 @@ async def files(ctx: ActionContext, p: Params) -> OpenFiles:
     """Every open descriptor of ``pid`` with kind, target, mode, offset and socket addresses, and its fd limit use."""
     bad = [k for k in p.kinds if k not in KINDS]
     if bad:
-        raise ActionError(f"unknown kinds {bad}; use {', '.join(KINDS)}", code=ErrorCode.A002)
-    if not 1 <= p.limit <= 1_000_000:
-        raise ActionError("limit must be 1..1000000", code=ErrorCode.A002)
+        raise InvalidParams(f"unknown kinds {bad}; use {', '.join(KINDS)}")
     proc = get_process(p.pid)
     found, counts, total = open_files(p.pid, set(p.kinds), p.limit)
     soft = None

@@ -12,19 +12,26 @@ from __future__ import annotations
 
 import os
 import re
+from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
-from plugins._host import kib_value, parse_colon_kv, pids, read
+from agent_core import (
+    ActionContext,
+    NotFound,
+    Plugin,
+    Risk,
+    action,
+)
+from agent_core.procfs import kib_value, parse_colon_kv, pids, read
 from plugins.processes._common import get_process
 
-PLUGIN = Plugin("proc.limits", description=__doc__.splitlines()[0], domain="processes", requires_files=["/proc/self/limits"])
+PLUGIN = Plugin("proc.limits", domain="processes", requires_files=["/proc/self/limits"])
 
 
 class Params(msgspec.Struct, forbid_unknown_fields=True):
     pid: int
-    threshold: float = 80.0
+    threshold: Annotated[float, msgspec.Meta(gt=0, le=100)] = 80.0
 
 
 class Limit(msgspec.Struct):
@@ -89,12 +96,10 @@ def usage(pid: int) -> dict[str, int]:
 @action("proc.limits", risk=Risk.READ, timeout=30)
 async def limits(ctx: ActionContext, p: Params) -> Limits:
     """Soft/hard limits of ``pid`` with current use of open files, tasks, memory sizes and pending signals."""
-    if not 0 < p.threshold <= 100:
-        raise ActionError("threshold is a percentage: 0..100", code=ErrorCode.A002)
     proc = get_process(p.pid)
     text = read(f"/proc/{p.pid}/limits")
     if text is None:
-        raise ActionError(f"process {p.pid} exited", code=ErrorCode.A017)
+        raise NotFound(f"process {p.pid} exited")
     found = parse_limits(text)
     used = usage(p.pid)
     near = []

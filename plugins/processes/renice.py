@@ -12,24 +12,33 @@ pid 1 and the agent itself are refused; lowering nice needs root.
 from __future__ import annotations
 
 import os
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
-from plugins._host import listdir
+from agent_core import (
+    ActionContext,
+    ActionError,
+    ErrorCode,
+    InvalidParams,
+    NotFound,
+    Plugin,
+    Risk,
+    action,
+)
+from agent_core.procfs import listdir
 from plugins.processes._common import check_expected_name, get_process, guard_target
 
-PLUGIN = Plugin("proc.renice", description=__doc__.splitlines()[0], domain="processes", requires_files=["/proc/self/task"])
+PLUGIN = Plugin("proc.renice", domain="processes", requires_files=["/proc/self/task"])
 
 IOCLASS = {"none": 0, "best-effort": 2, "idle": 3}
 
 
 class Params(msgspec.Struct, forbid_unknown_fields=True):
     pid: int
-    nice: int | None = None
+    nice: Annotated[int, msgspec.Meta(ge=-20, le=19)] | None = None
     ionice_class: Literal["idle", "best-effort", "none"] | None = None
-    ionice_level: int = 4
+    ionice_level: Annotated[int, msgspec.Meta(ge=0, le=7)] = 4
     expect_name: str | None = None
 
 
@@ -72,11 +81,7 @@ async def renice(ctx: ActionContext, p: Params) -> Reniced:
     import psutil
 
     if p.nice is None and p.ionice_class is None:
-        raise ActionError("give nice and/or ionice_class", code=ErrorCode.A002)
-    if p.nice is not None and not -20 <= p.nice <= 19:
-        raise ActionError("nice must be -20..19", code=ErrorCode.A002)
-    if not 0 <= p.ionice_level <= 7:
-        raise ActionError("ionice_level must be 0..7", code=ErrorCode.A002)
+        raise InvalidParams("give nice and/or ionice_class")
     guard_target(p.pid)
     proc = get_process(p.pid)
     check_expected_name(proc, p.expect_name)
@@ -92,7 +97,7 @@ async def renice(ctx: ActionContext, p: Params) -> Reniced:
                     continue
         io_new = _ionice_text(proc)
     except psutil.NoSuchProcess:
-        raise ActionError(f"process {p.pid} exited", code=ErrorCode.A017) from None
+        raise NotFound(f"process {p.pid} exited") from None
     except psutil.AccessDenied as exc:
         raise ActionError(f"not allowed to change priority of pid {p.pid}: {exc}", code=ErrorCode.A016) from None
     return Reniced(pid=p.pid, name=proc.name(), threads=threads, ionice_old=io_old, ionice_new=io_new)

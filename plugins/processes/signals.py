@@ -15,10 +15,17 @@ import os
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import (
+    ActionContext,
+    InvalidParams,
+    NotFound,
+    Plugin,
+    Risk,
+    action,
+)
 from plugins.processes._common import check_expected_name, get_process, guard_target, parse_signal
 
-PLUGIN = Plugin("proc.signal", description=__doc__.splitlines()[0], domain="processes", requires_files=["/proc/self/stat"])
+PLUGIN = Plugin("proc.signal", domain="processes", requires_files=["/proc/self/stat"])
 
 
 class Params(msgspec.Struct, forbid_unknown_fields=True):
@@ -49,10 +56,10 @@ async def send(ctx: ActionContext, p: Params) -> Sent:
         if p.group:
             pgid = os.getpgid(p.pid)
             if pgid in (0, 1) or pgid == os.getpgid(0):
-                raise ActionError(f"refusing to signal process group {pgid} (it holds init or the agent)", code=ErrorCode.A002)
+                raise InvalidParams(f"refusing to signal process group {pgid} (it holds init or the agent)")
             os.killpg(pgid, sig)
         else:
             os.kill(p.pid, sig)
     except ProcessLookupError:
-        raise ActionError(f"process {p.pid} exited before the signal", code=ErrorCode.A017) from None
+        raise NotFound(f"process {p.pid} exited before the signal") from None
     return Sent(pid=p.pid, name=name, signal=sig.name, number=int(sig), pgid=pgid)

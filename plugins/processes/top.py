@@ -10,19 +10,19 @@ over the same interval: the view to open when a host is slow. Reads only.
 from __future__ import annotations
 
 import os
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import ActionContext, Plugin, Risk, action
 
-PLUGIN = Plugin("proc.top", description=__doc__.splitlines()[0], domain="processes", requires_files=["/proc/self/stat"])
+PLUGIN = Plugin("proc.top", domain="processes", requires_files=["/proc/self/stat"])
 
 
 class Params(msgspec.Struct, forbid_unknown_fields=True):
-    interval: float = 1.0
+    interval: Annotated[float, msgspec.Meta(ge=0.1, le=60)] = 1.0
     sort: Literal["cpu", "mem"] = "cpu"
-    count: int = 15
+    count: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 15
 
 
 class TopProcess(msgspec.Struct):
@@ -60,10 +60,6 @@ async def top(ctx: ActionContext, p: Params) -> Top:
     """The heaviest processes by CPU (sampled over ``interval``) or memory, with host CPU, load and memory."""
     import psutil
 
-    if not 0.1 <= p.interval <= 60:
-        raise ActionError("interval must be 0.1..60 seconds", code=ErrorCode.A002)
-    if not 1 <= p.count <= 1000:
-        raise ActionError("count must be 1..1000", code=ErrorCode.A002)
     procs = {}
     for proc in psutil.process_iter():
         try:

@@ -9,18 +9,26 @@ to init: which service, shell or container runtime started it. Reads only.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import (
+    ActionContext,
+    NotFound,
+    Plugin,
+    Risk,
+    action,
+)
 from plugins.processes._common import get_process
 
-PLUGIN = Plugin("proc.tree", description=__doc__.splitlines()[0], domain="processes", requires_files=["/proc/self/stat"])
+PLUGIN = Plugin("proc.tree", domain="processes", requires_files=["/proc/self/stat"])
 
 
 class Params(msgspec.Struct, forbid_unknown_fields=True):
     pid: int = 1
-    depth: int = 10
-    max_nodes: int = 5000
+    depth: Annotated[int, msgspec.Meta(ge=1, le=100)] = 10
+    max_nodes: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 5000
 
 
 class Node(msgspec.Struct):
@@ -91,12 +99,10 @@ def build(table: dict[int, dict], root: int, depth: int, max_nodes: int) -> tupl
 @action("proc.tree", risk=Risk.READ, timeout=30)
 async def tree(ctx: ActionContext, p: Params) -> Tree:
     """The tree of processes under ``pid`` (to ``depth``, at most ``max_nodes``) and its ancestors up to init."""
-    if not (1 <= p.depth <= 100 and 1 <= p.max_nodes <= 100_000):
-        raise ActionError("depth must be 1..100 and max_nodes 1..100000", code=ErrorCode.A002)
     get_process(p.pid)  # A002/A017 for bad or missing pids
     table = snapshot()
     if p.pid not in table:
-        raise ActionError(f"process {p.pid} exited", code=ErrorCode.A017)
+        raise NotFound(f"process {p.pid} exited")
     root, count, truncated = build(table, p.pid, p.depth, p.max_nodes)
     ancestors: list[Ancestor] = []
     cur = table[p.pid]["ppid"]

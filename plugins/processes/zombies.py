@@ -16,9 +16,9 @@ import os
 import msgspec
 
 from agent_core import ActionContext, NoParams, Plugin, Risk, action
-from plugins._host import pids, read
+from agent_core.procfs import pids, read
 
-PLUGIN = Plugin("proc.zombies", description=__doc__.splitlines()[0], domain="processes", requires_files=["/proc/self/stat"])
+PLUGIN = Plugin("proc.zombies", domain="processes", requires_files=["/proc/self/stat"])
 
 
 class Zombie(msgspec.Struct):

@@ -10,13 +10,9 @@ import re
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode
+from agent_core import ActionContext, ActionError, ErrorCode, NotFound
 
-ENV = {
-    "LC_ALL": "C",
-    "LANG": "C",
-    "PATH": "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin",
-}
+ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"}
 
 
 class AtJob(msgspec.Struct):
@@ -61,14 +57,14 @@ def job_script(text: str) -> str:
 
 
 async def atq(ctx: ActionContext, queue: str | None = None) -> list[AtJob]:
-    res = await ctx.run(["atq", *(["-q", queue] if queue else [])], env=ENV)
+    res = await ctx.run(["atq", *(["-q", queue] if queue else [])], env=ENV, c_locale=True)
     if res.exit_code != 0:
         raise ActionError(f"atq failed: {res.stderr.strip()}", code=ErrorCode.A008, data=res)
     return parse_atq(res.stdout)
 
 
 async def script_of(ctx: ActionContext, job: int) -> str:
-    res = await ctx.run(["at", "-c", str(job)], env=ENV)
+    res = await ctx.run(["at", "-c", str(job)], env=ENV, c_locale=True)
     if res.exit_code != 0:
-        raise ActionError(f"no at job {job}", code=ErrorCode.A017)
+        raise NotFound(f"no at job {job}")
     return job_script(res.stdout)

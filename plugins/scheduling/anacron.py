@@ -19,11 +19,17 @@ import shutil
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import (
+    ActionContext,
+    InvalidParams,
+    NotFound,
+    Plugin,
+    Risk,
+    action,
+)
 
 PLUGIN = Plugin(
     "anacron",
-    description=__doc__.splitlines()[0],
     domain="scheduling",
     requires_files=["/etc/anacrontab"],
 )
@@ -120,7 +126,7 @@ def load(root: str) -> tuple[str, str]:
         with open(path, encoding="utf-8", errors="replace") as fh:
             return path, fh.read(1024 * 1024)
     except FileNotFoundError:
-        raise ActionError(f"{path} does not exist", code=ErrorCode.A017) from None
+        raise NotFound(f"{path} does not exist") from None
 
 
 @action("anacron.jobs", risk=Risk.READ, timeout=20)
@@ -128,7 +134,7 @@ async def anacron(ctx: ActionContext, p: AnacronParams) -> Anacron:
     """Jobs of anacrontab with period, delay, command, last run date and whether they are due."""
     root = p.root or "/"
     if not root.startswith("/"):
-        raise ActionError(f"root: {root!r} is not an absolute path", code=ErrorCode.A002)
+        raise InvalidParams(f"root: {root!r} is not an absolute path")
     path, text = load(root)
     spool = os.path.join(root, "var/spool/anacron")
     env, jobs, problems = parse_anacrontab(text, spool, datetime.date.today())
@@ -136,7 +142,8 @@ async def anacron(ctx: ActionContext, p: AnacronParams) -> Anacron:
     if shutil.which("anacron"):
         res = await ctx.run(
             ["anacron", "-T", "-t", path],
-            env={"LC_ALL": "C", "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin")},
+            env={"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin")},
+            c_locale=True,
         )
         syntax_ok = res.exit_code == 0
         if not syntax_ok:

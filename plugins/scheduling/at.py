@@ -18,12 +18,22 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, code
+from agent_core import (
+    ActionContext,
+    ActionError,
+    ErrorCode,
+    InvalidParams,
+    NotFound,
+    Plugin,
+    Risk,
+    action,
+    code,
+)
 
 from ._at import ENV, AtJob, atq
 
 PLUGIN = Plugin(
-    "at", description=__doc__.splitlines()[0], domain="scheduling", requires=["at", "atq", "atrm"]
+    "at", domain="scheduling", requires=["at", "atq", "atrm"]
 )
 
 _SPEC = re.compile(r"^[A-Za-z0-9 :+.-]{1,64}$")
@@ -38,7 +48,7 @@ class AtAddParams(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class AtRemoveParams(msgspec.Struct, forbid_unknown_fields=True):
-    id: int
+    id: Annotated[int, msgspec.Meta(gt=0)]
 
 
 class AtAdded(msgspec.Struct):
@@ -57,8 +67,8 @@ def _time_args(when: str) -> list[str]:
         t = datetime.datetime.fromisoformat(when)
     except ValueError:
         if not _SPEC.match(when) or when.startswith("-"):
-            raise ActionError(
-                f"when: {when!r} is neither ISO 8601 nor an at time spec", code=ErrorCode.A002
+            raise InvalidParams(
+                f"when: {when!r} is neither ISO 8601 nor an at time spec"
             ) from None
         return when.split()
     if t.tzinfo is not None:
@@ -80,17 +90,18 @@ def _atd_running() -> bool:
 async def add(ctx: ActionContext, p: AtAddParams) -> AtAdded:
     """Queue a command to run once at a given time; returns the job id and time."""
     if not re.fullmatch(r"[a-z]", p.queue):
-        raise ActionError("queue: must be one lowercase letter a-z", code=ErrorCode.A002)
+        raise InvalidParams("queue: must be one lowercase letter a-z")
     if not p.command.strip():
-        raise ActionError("command: must not be empty", code=ErrorCode.A002)
+        raise InvalidParams("command: must not be empty")
     if not os.path.isabs(p.workdir):
-        raise ActionError(f"workdir: {p.workdir!r} is not an absolute path", code=ErrorCode.A002)
+        raise InvalidParams(f"workdir: {p.workdir!r} is not an absolute path")
     before = {j.id for j in await atq(ctx)}
     res = await ctx.run(
         ["at", "-q", p.queue, *_time_args(p.when)],
         input=p.command.rstrip("\n") + "\n",
         cwd=p.workdir,
         env=ENV,
+        c_locale=True,
     )
     m = re.search(r"job (\d+) at", res.stderr + res.stdout)
     if res.exit_code != 0 or m is None:
@@ -108,11 +119,9 @@ async def add(ctx: ActionContext, p: AtAddParams) -> AtAdded:
 @action("at.remove", risk=Risk.CHANGE, timeout=30)
 async def remove(ctx: ActionContext, p: AtRemoveParams) -> AtRemoved:
     """Cancel a pending at job by id."""
-    if p.id <= 0:
-        raise ActionError("id: must be a positive job number", code=ErrorCode.A002)
     if p.id not in {j.id for j in await atq(ctx)}:
-        raise ActionError(f"no pending at job {p.id}", code=ErrorCode.A017)
-    res = await ctx.run(["atrm", str(p.id)], env=ENV)
+        raise NotFound(f"no pending at job {p.id}")
+    res = await ctx.run(["atrm", str(p.id)], env=ENV, c_locale=True)
     if res.exit_code != 0:
         raise ActionError(f"atrm failed: {res.stderr.strip()}", code=ErrorCode.A014, data=res)
     return AtRemoved(id=p.id, removed=p.id not in {j.id for j in await atq(ctx)})

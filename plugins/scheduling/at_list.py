@@ -14,12 +14,12 @@ import re
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import ActionContext, InvalidParams, Plugin, Risk, action
 
 from ._at import AtJob, atq, script_of
 
 PLUGIN = Plugin(
-    "at.list", description=__doc__.splitlines()[0], domain="scheduling", requires=["atq", "at"]
+    "at.list", domain="scheduling", requires=["atq", "at"]
 )
 
 
@@ -37,9 +37,9 @@ class AtJobs(msgspec.Struct):
 async def at_list(ctx: ActionContext, p: AtListParams) -> AtJobs:
     """Pending at jobs with time, queue, owner and (optionally) their commands."""
     if p.queue is not None and not re.fullmatch(r"[a-zA-Z=]", p.queue):
-        raise ActionError(f"queue: {p.queue!r} is not a queue letter", code=ErrorCode.A002)
+        raise InvalidParams(f"queue: {p.queue!r} is not a queue letter")
     if p.user is not None and not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}", p.user):
-        raise ActionError(f"user: {p.user!r} is not a user name", code=ErrorCode.A002)
+        raise InvalidParams(f"user: {p.user!r} is not a user name")
     jobs = await atq(ctx, p.queue if p.queue != "=" else None)
     if p.queue == "=":
         jobs = [j for j in jobs if j.running]

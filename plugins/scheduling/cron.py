@@ -17,12 +17,22 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, code
+from agent_core import (
+    ActionContext,
+    ActionError,
+    ErrorCode,
+    InvalidParams,
+    NotFound,
+    Plugin,
+    Risk,
+    action,
+    code,
+)
 
 from ._cron import CronError, parse
 
 PLUGIN = Plugin(
-    "cron", description=__doc__.splitlines()[0], domain="scheduling", requires=["crontab"]
+    "cron", domain="scheduling", requires=["crontab"]
 )
 
 _ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -56,16 +66,18 @@ class CronChange(msgspec.Struct):
 
 def _check(user: str, ident: str) -> None:
     if not _USER.match(user):
-        raise ActionError(f"user: {user!r} is not a user name", code=ErrorCode.A002)
+        raise InvalidParams(f"user: {user!r} is not a user name")
     if not _ID.match(ident):
-        raise ActionError(
-            f"id: {ident!r} must be 1-64 letters, digits, '.', '_' or '-'", code=ErrorCode.A002
+        raise InvalidParams(
+            f"id: {ident!r} must be 1-64 letters, digits, '.', '_' or '-'"
         )
+
+CRON_PATH = "/usr/bin:/bin:/usr/sbin:/sbin"
 
 
 async def read_crontab(ctx: ActionContext, user: str) -> list[str]:
     res = await ctx.run(
-        ["crontab", "-u", user, "-l"], env={"LC_ALL": "C", "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"}
+        ["crontab", "-u", user, "-l"], env={"PATH": CRON_PATH}, c_locale=True
     )
     if res.exit_code == 0:
         return res.stdout.splitlines()
@@ -73,7 +85,7 @@ async def read_crontab(ctx: ActionContext, user: str) -> list[str]:
     if "no crontab for" in err:
         return []
     if "does not exist" in err or re.search(r"user .* unknown|unknown user", err, re.I):
-        raise ActionError(f"no user named {user!r}", code=ErrorCode.A017)
+        raise NotFound(f"no user named {user!r}")
     if "not allowed" in err:
         raise ActionError(f"crontab: {err}", code=ErrorCode.A016)
     raise ActionError(f"crontab -l failed: {err}", code=ErrorCode.A008, data=res)
@@ -84,7 +96,8 @@ async def write_crontab(ctx: ActionContext, user: str, lines: list[str]) -> None
     res = await ctx.run(
         ["crontab", "-u", user, "-"],
         input=text,
-        env={"LC_ALL": "C", "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"},
+        env={"PATH": CRON_PATH},
+        c_locale=True,
     )
     if res.exit_code != 0:
         raise ActionError(
@@ -125,10 +138,10 @@ async def add(ctx: ActionContext, p: CronAddParams) -> CronChange:
     try:
         parse(p.schedule)
     except CronError as exc:
-        raise ActionError(f"schedule: {exc}", code=ErrorCode.A002) from None
+        raise InvalidParams(f"schedule: {exc}") from None
     command = p.command.strip()
     if not command or "\n" in command or "\r" in command:
-        raise ActionError("command: must be one non-empty line", code=ErrorCode.A002)
+        raise InvalidParams("command: must be one non-empty line")
     if p.escape_percent:
         command = re.sub(r"(?<!\\)%", r"\\%", command)
     entry = f"{p.schedule.strip()} {command}"
@@ -149,6 +162,6 @@ async def remove(ctx: ActionContext, p: CronRemoveParams) -> CronChange:
     lines = await read_crontab(ctx, p.user)
     rest, pos, _ = split_managed(lines, p.id)
     if pos < 0:
-        raise ActionError(f"no job with id {p.id!r} in {p.user}'s crontab", code=ErrorCode.A017)
+        raise NotFound(f"no job with id {p.id!r} in {p.user}'s crontab")
     await write_crontab(ctx, p.user, rest)
     return CronChange(user=p.user, id=p.id, changed=True, entry="", jobs=count_jobs(rest))

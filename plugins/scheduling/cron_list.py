@@ -17,11 +17,18 @@ import re
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import (
+    ActionContext,
+    InvalidParams,
+    NotFound,
+    Plugin,
+    Risk,
+    action,
+)
 
 from ._cron import CronError, env_assignment, parse, split_entry
 
-PLUGIN = Plugin("cron.list", description=__doc__.splitlines()[0], domain="scheduling")
+PLUGIN = Plugin("cron.list", domain="scheduling")
 
 SPOOLS = ("var/spool/cron/crontabs", "var/spool/cron")
 # Debian's cron reads cron.d files named like run-parts wants: letters, digits, _ and -.
@@ -152,10 +159,10 @@ async def cron_list(ctx: ActionContext, p: CronListParams) -> CronList:
     root = "/"
     if p.root is not None:
         if not os.path.isabs(p.root):
-            raise ActionError(f"root: {p.root!r} is not an absolute path", code=ErrorCode.A002)
+            raise InvalidParams(f"root: {p.root!r} is not an absolute path")
         root = p.root
     if p.user is not None and not re.match(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$", p.user):
-        raise ActionError(f"user: {p.user!r} is not a user name", code=ErrorCode.A002)
+        raise InvalidParams(f"user: {p.user!r} is not a user name")
     result = _collect_checked(root)
     if p.user is not None:
         result.jobs = [j for j in result.jobs if j.user == p.user]
@@ -164,5 +171,5 @@ async def cron_list(ctx: ActionContext, p: CronListParams) -> CronList:
 
 def _collect_checked(root: str) -> CronList:
     if not os.path.isdir(root):
-        raise ActionError(f"root: {root} is not a directory", code=ErrorCode.A017)
+        raise NotFound(f"root: {root} is not a directory")
     return collect(root)

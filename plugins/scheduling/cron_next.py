@@ -12,19 +12,20 @@ only; reads and changes nothing.
 from __future__ import annotations
 
 import datetime
+from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import ActionContext, InvalidParams, Plugin, Risk, action
 
 from ._cron import CronError, parse
 
-PLUGIN = Plugin("cron.next", description=__doc__.splitlines()[0], domain="scheduling")
+PLUGIN = Plugin("cron.next", domain="scheduling")
 
 
 class NextParams(msgspec.Struct, forbid_unknown_fields=True):
     schedule: str
-    count: int = 5
+    count: Annotated[int, msgspec.Meta(ge=1, le=500)] = 5
     start: str | None = None
     """ISO 8601 date-time to count from (default: now)."""
     tz: str | None = None
@@ -49,25 +50,23 @@ def _zone(name: str | None) -> datetime.tzinfo | None:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ActionError(f"tz: unknown time zone {name!r}", code=ErrorCode.A002) from None
+        raise InvalidParams(f"tz: unknown time zone {name!r}") from None
 
 
 @action("cron.next", risk=Risk.READ, timeout=10)
 async def cron_next(ctx: ActionContext, p: NextParams) -> NextRuns:
     """Check a cron schedule and list its next ``count`` run times."""
-    if not 1 <= p.count <= 500:
-        raise ActionError("count: must be between 1 and 500", code=ErrorCode.A002)
     try:
         sched = parse(p.schedule)
     except CronError as exc:
-        raise ActionError(f"schedule: {exc}", code=ErrorCode.A002) from None
+        raise InvalidParams(f"schedule: {exc}") from None
     zone = _zone(p.tz)
     if p.start is not None:
         try:
             start = datetime.datetime.fromisoformat(p.start)
         except ValueError:
-            raise ActionError(
-                f"start: {p.start!r} is not an ISO 8601 date-time", code=ErrorCode.A002
+            raise InvalidParams(
+                f"start: {p.start!r} is not an ISO 8601 date-time"
             ) from None
         if start.tzinfo is not None:
             start = start.astimezone(zone) if zone else start.astimezone()

@@ -18,9 +18,16 @@ import stat
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import (
+    ActionContext,
+    InvalidParams,
+    NotFound,
+    Plugin,
+    Risk,
+    action,
+)
 
-PLUGIN = Plugin("cron.periodic", description=__doc__.splitlines()[0], domain="scheduling")
+PLUGIN = Plugin("cron.periodic", domain="scheduling")
 
 PERIODS = ("hourly", "daily", "weekly", "monthly")
 # run-parts' default name rule (Debian); without --lsbsysinit dots are not allowed.
@@ -136,11 +143,11 @@ async def periodic(ctx: ActionContext, p: PeriodicParams) -> Periodic:
     """Scripts in cron.hourly/daily/weekly/monthly, whether run-parts runs each, and the triggers."""
     root = p.root or "/"
     if not root.startswith("/"):
-        raise ActionError(f"root: {root!r} is not an absolute path", code=ErrorCode.A002)
+        raise InvalidParams(f"root: {root!r} is not an absolute path")
     return _scan_checked(root)
 
 
 def _scan_checked(root: str) -> Periodic:
     if not os.path.isdir(root):
-        raise ActionError(f"root: {root} is not a directory", code=ErrorCode.A017)
+        raise NotFound(f"root: {root} is not a directory")
     return scan(root)

@@ -19,7 +19,6 @@ from plugins.services._systemd import parse_list, show, systemctl, systemd_runni
 
 PLUGIN = Plugin(
     "timer.list",
-    description=__doc__.splitlines()[0],
     domain="scheduling",
     requires=["systemctl"],
     check=systemd_running,

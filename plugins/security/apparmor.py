@@ -16,10 +16,9 @@ import re
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action
-from plugins.files._common import abs_path
+from agent_core import ActionContext, Plugin, Risk, abs_path, action
 
-PLUGIN = Plugin("sec.apparmor", description=__doc__.splitlines()[0], domain="security")
+PLUGIN = Plugin("sec.apparmor", domain="security")
 
 _PROFILE = re.compile(r"^(?P<name>.+) \((?P<mode>[a-z]+)\)$")
 

@@ -21,11 +21,11 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
-from plugins.files._common import abs_path, fs_errors, in_thread, read_last_lines
+from agent_core import ActionContext, NotFound, Plugin, Risk, abs_path, action
+from plugins.files._common import fs_errors, read_last_lines
 from plugins.logs._common import parse_line
 
-PLUGIN = Plugin("sec.failed_logins", description=__doc__.splitlines()[0], domain="security")
+PLUGIN = Plugin("sec.failed_logins", domain="security")
 
 BTMP = "/var/log/btmp"
 AUTH_LOGS = ("/var/log/auth.log", "/var/log/secure")
@@ -138,7 +138,7 @@ def _pick(p: FailedParams) -> tuple[str, str]:
         found = next((f for f in AUTH_LOGS if os.path.exists(f)), None)
         if found:
             return "authlog", found
-    raise ActionError(f"no failed-login record on this host ({BTMP}, {', '.join(AUTH_LOGS)})", code=ErrorCode.A017)
+    raise NotFound(f"no failed-login record on this host ({BTMP}, {', '.join(AUTH_LOGS)})")
 
 
 def _report(p: FailedParams, cancel: object) -> FailedReport:
@@ -163,4 +163,4 @@ def _report(p: FailedParams, cancel: object) -> FailedReport:
 @action("sec.failed_logins", risk=Risk.READ, timeout=120)
 async def failed_logins(ctx: ActionContext, p: FailedParams) -> FailedReport:
     """Failed logins in the last ``since_hours``: totals, top users and sources, latest tries."""
-    return await in_thread(_report, p)
+    return await ctx.to_thread(_report, p, cancellable=True)

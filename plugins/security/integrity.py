@@ -23,21 +23,21 @@ from typing import Annotated, Any
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, NoParams, Plugin, Risk, action
-from plugins.files._common import (
-    Cancel,
-    WalkStats,
+from agent_core import (
+    ActionContext,
+    CancelToken,
+    InvalidParams,
+    NoParams,
+    NotFound,
+    Plugin,
+    Risk,
     abs_path,
+    action,
     atomic_write,
-    bad,
-    hash_file,
-    in_thread,
-    kind_of,
-    mode_str,
-    walk,
 )
+from plugins.files._common import WalkStats, hash_file, kind_of, mode_str, walk
 
-PLUGIN = Plugin("sec.integrity", description=__doc__.splitlines()[0], domain="security")
+PLUGIN = Plugin("sec.integrity", domain="security")
 
 Name = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 
@@ -86,7 +86,7 @@ class BaselineInfo(msgspec.Struct):
     paths: list[str]
 
 
-def _record(path: str, s: os.stat_result, cancel: Cancel) -> dict[str, Any]:
+def _record(path: str, s: os.stat_result, cancel: CancelToken) -> dict[str, Any]:
     rec: dict[str, Any] = {"type": kind_of(s.st_mode), "mode": mode_str(s.st_mode), "uid": s.st_uid, "gid": s.st_gid}
     if st.S_ISREG(s.st_mode):
         rec["size"] = s.st_size
@@ -99,7 +99,7 @@ def _record(path: str, s: os.stat_result, cancel: Cancel) -> dict[str, Any]:
     return rec
 
 
-def snapshot(paths: list[str], exclude: list[str], max_files: int, cancel: Cancel) -> tuple[dict[str, dict[str, Any]], bool]:
+def snapshot(paths: list[str], exclude: list[str], max_files: int, cancel: CancelToken) -> tuple[dict[str, dict[str, Any]], bool]:
     """``{path: record}`` for everything under ``paths`` (directories recorded too)."""
     out: dict[str, dict[str, Any]] = {}
     stats = WalkStats()
@@ -132,9 +132,9 @@ def _store(ctx: ActionContext) -> Path:
 async def baseline(ctx: ActionContext, p: BaselineParams) -> BaselineResult:
     """Hash everything under ``paths`` and store it as baseline ``name`` (replacing an older one)."""
     paths = sorted({abs_path(x, "paths") for x in p.paths})
-    entries, truncated = await in_thread(snapshot, paths, p.exclude, p.max_files)
+    entries, truncated = await ctx.to_thread(snapshot, paths, p.exclude, p.max_files, cancellable=True)
     if truncated:
-        raise bad(f"more than max_files ({p.max_files}) entries under {paths}; narrow the paths or raise it")
+        raise InvalidParams(f"more than max_files ({p.max_files}) entries under {paths}; narrow the paths or raise it")
     created = time.time()
     doc = {"name": p.name, "created": created, "paths": paths, "exclude": p.exclude, "max_files": p.max_files, "entries": entries}
     atomic_write(str(_store(ctx) / f"{p.name}.json"), json.dumps(doc).encode(), mode=0o600)
@@ -145,7 +145,7 @@ def _load(ctx: ActionContext, name: str) -> dict[str, Any]:
     try:
         return json.loads((_store(ctx) / f"{name}.json").read_text())
     except FileNotFoundError:
-        raise ActionError(f"no integrity baseline named {name!r}; make one with sec.integrity.baseline", code=ErrorCode.A017) from None
+        raise NotFound(f"no integrity baseline named {name!r}; make one with sec.integrity.baseline") from None
 
 
 def compare(old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]], limit: int) -> tuple[list[Change], list[str], list[str], dict[str, int]]:
@@ -165,7 +165,7 @@ def compare(old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]], limi
 async def check(ctx: ActionContext, p: CheckParams) -> CheckResult:
     """Compare the paths of baseline ``name`` with now: changed, added and removed entries."""
     doc = _load(ctx, p.name)
-    current, _ = await in_thread(snapshot, doc["paths"], doc.get("exclude", []), doc.get("max_files", 200_000) * 2)
+    current, _ = await ctx.to_thread(snapshot, doc["paths"], doc.get("exclude", []), doc.get("max_files", 200_000) * 2, cancellable=True)
     changed, added, removed, counts = compare(doc["entries"], current, p.max_report)
     return CheckResult(
         name=p.name,

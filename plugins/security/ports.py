@@ -12,18 +12,15 @@ ignored. No ``ss`` or ``netstat`` needed. It only reads.
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
-import struct
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action
-from plugins.files._common import bad
+from agent_core import ActionContext, InvalidParams, Plugin, Risk, action
+from agent_core.procfs import read_sockets, socket_owners
 
-PLUGIN = Plugin("sec.ports", description=__doc__.splitlines()[0], domain="security")
+PLUGIN = Plugin("sec.ports", domain="security")
 
-TABLES = {"tcp": ("/proc/net/tcp", "/proc/net/tcp6"), "udp": ("/proc/net/udp", "/proc/net/udp6")}
 _ALLOW = re.compile(r"^(?:(?P<proto>tcp|udp)/)?(?:(?P<addr>\[[0-9a-fA-F:.]+\]|[0-9.]+|\*):)?(?P<port>\d{1,5})$")
 
 
@@ -60,78 +57,27 @@ def parse_allow(entries: list[str]) -> list[Rule]:
     for entry in entries:
         m = _ALLOW.match(entry.strip().lower())
         if not m or not 0 < int(m.group("port")) < 65536:
-            raise bad(f"allow: {entry!r} is not like '22', 'tcp/443', 'udp/53' or '127.0.0.1:6379'")
+            raise InvalidParams(f"allow: {entry!r} is not like '22', 'tcp/443', 'udp/53' or '127.0.0.1:6379'")
         addr = m.group("addr")
         if addr and addr != "*":
             try:
                 addr = str(ipaddress.ip_address(addr.strip("[]")))
             except ValueError:
-                raise bad(f"allow: {entry!r} has an invalid address") from None
+                raise InvalidParams(f"allow: {entry!r} has an invalid address") from None
         rules.append(Rule(proto=m.group("proto"), addr=None if addr in (None, "*") else addr, port=int(m.group("port"))))
     return rules
 
 
-def _decode_addr(hexaddr: str) -> str:
-    raw = bytes.fromhex(hexaddr)
-    # The kernel prints each 32-bit word in host (little-endian) order.
-    words = struct.unpack("<" + "I" * (len(raw) // 4), raw)
-    packed = struct.pack(">" + "I" * len(words), *words)
-    addr = ipaddress.ip_address(packed)
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
-        return str(addr.ipv4_mapped)
-    return str(addr)
-
-
-def socket_owners() -> dict[int, tuple[int, str]]:
-    """``{socket inode: (pid, comm)}`` from every process's open descriptors."""
-    owners: dict[int, tuple[int, str]] = {}
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            fds = os.listdir(f"/proc/{pid}/fd")
-        except OSError:
-            continue
-        comm = ""
-        for fd in fds:
-            try:
-                target = os.readlink(f"/proc/{pid}/fd/{fd}")
-            except OSError:
-                continue
-            if target.startswith("socket:["):
-                if not comm:
-                    try:
-                        with open(f"/proc/{pid}/comm") as fh:
-                            comm = fh.read().strip()
-                    except OSError:
-                        comm = "?"
-                owners.setdefault(int(target[8:-1]), (int(pid), comm))
-    return owners
-
-
 def listening_sockets(udp: bool = True) -> list[tuple[str, str, int, int]]:
     """``(proto, address, port, inode)`` for every listening TCP / bound UDP socket."""
-    out = []
-    for proto, files in TABLES.items():
-        if proto == "udp" and not udp:
-            continue
-        for path in files:
-            try:
-                with open(path) as fh:
-                    rows = fh.read().splitlines()[1:]
-            except OSError:
-                continue
-            for row in rows:
-                f = row.split()
-                local, remote, state, inode = f[1], f[2], f[3], int(f[9])
-                # TCP: state 0A is LISTEN. UDP: 07 is unconnected; a connected UDP socket has a peer port.
-                if proto == "tcp" and state != "0A":
-                    continue
-                if proto == "udp" and (state != "07" or not remote.endswith(":0000")):
-                    continue
-                host, port = local.rsplit(":", 1)
-                out.append((proto, _decode_addr(host), int(port, 16), inode))
-    return sorted(set(out), key=lambda x: (x[0], x[2], x[1]))
+    out = set()
+    for row in read_sockets(("tcp", "tcp6", "udp", "udp6") if udp else ("tcp", "tcp6")):
+        if row.listening:
+            addr = ipaddress.ip_address(row.local)
+            if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
+                addr = addr.ipv4_mapped
+            out.add((row.proto.rstrip("6"), str(addr), row.lport, row.inode))
+    return sorted(out, key=lambda x: (x[0], x[2], x[1]))
 
 
 def _allowed(rules: list[Rule], proto: str, addr: str, port: int) -> bool:

@@ -15,10 +15,10 @@ import os
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action
-from plugins.files._common import abs_path, read_last_lines
+from agent_core import ActionContext, Plugin, Risk, abs_path, action
+from plugins.files._common import read_last_lines
 
-PLUGIN = Plugin("sec.selinux", description=__doc__.splitlines()[0], domain="security")
+PLUGIN = Plugin("sec.selinux", domain="security")
 
 
 class SelinuxParams(msgspec.Struct, forbid_unknown_fields=True):

@@ -22,10 +22,10 @@ from typing import Literal
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, Unavailable, action
-from plugins.files._common import abs_path, fs_errors
+from agent_core import ActionContext, Plugin, Risk, Unavailable, abs_path, action
+from plugins.files._common import fs_errors
 
-PLUGIN = Plugin("sec.sshd", description=__doc__.splitlines()[0], domain="security")
+PLUGIN = Plugin("sec.sshd", domain="security")
 
 DEFAULT_CONFIG = "/etc/ssh/sshd_config"
 

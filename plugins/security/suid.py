@@ -17,19 +17,10 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action
-from plugins.files._common import (
-    Cancel,
-    WalkStats,
-    dir_path,
-    group_name,
-    in_thread,
-    mode_str,
-    user_name,
-    walk,
-)
+from agent_core import ActionContext, CancelToken, Plugin, Risk, action
+from plugins.files._common import WalkStats, dir_path, group_name, mode_str, user_name, walk
 
-PLUGIN = Plugin("sec.suid", description=__doc__.splitlines()[0], domain="security")
+PLUGIN = Plugin("sec.suid", domain="security")
 
 DPKG_INFO = "/var/lib/dpkg/info"
 
@@ -86,7 +77,7 @@ def _owned(path: str, known: set[str]) -> bool:
     return real in known or alt in known
 
 
-def _scan(root: str, p: SuidParams, cancel: Cancel) -> SuidReport:
+def _scan(root: str, p: SuidParams, cancel: CancelToken) -> SuidReport:
     stats = WalkStats()
     known = packaged_paths() if p.check_packages else None
     files: list[SuidFile] = []
@@ -123,4 +114,4 @@ def _scan(root: str, p: SuidParams, cancel: Cancel) -> SuidReport:
 @action("sec.suid", risk=Risk.READ, timeout=900)
 async def suid(ctx: ActionContext, p: SuidParams) -> SuidReport:
     """Setuid/setgid files under ``root``, each flagged if no installed package owns it."""
-    return await in_thread(_scan, dir_path(p.root), p)
+    return await ctx.to_thread(_scan, dir_path(p.root), p, cancellable=True)

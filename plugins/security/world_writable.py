@@ -16,18 +16,10 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action
-from plugins.files._common import (
-    Cancel,
-    WalkStats,
-    dir_path,
-    in_thread,
-    mode_str,
-    user_name,
-    walk,
-)
+from agent_core import ActionContext, CancelToken, Plugin, Risk, action
+from plugins.files._common import WalkStats, dir_path, mode_str, user_name, walk
 
-PLUGIN = Plugin("sec.world_writable", description=__doc__.splitlines()[0], domain="security")
+PLUGIN = Plugin("sec.world_writable", domain="security")
 
 
 class WorldWritableParams(msgspec.Struct, forbid_unknown_fields=True):
@@ -54,7 +46,7 @@ class WorldWritableReport(msgspec.Struct):
     truncated: bool
 
 
-def _scan(root: str, p: WorldWritableParams, cancel: Cancel) -> WorldWritableReport:
+def _scan(root: str, p: WorldWritableParams, cancel: CancelToken) -> WorldWritableReport:
     stats = WalkStats()
     rep = WorldWritableReport(root=root, files=[], dirs_without_sticky=[], sticky_dirs=0, scanned=0, errors=0, truncated=False)
     for path, s, _ in walk(root, stats, max_depth=256, max_entries=p.max_entries, xdev=p.xdev, cancel=cancel):
@@ -81,4 +73,4 @@ def _scan(root: str, p: WorldWritableParams, cancel: Cancel) -> WorldWritableRep
 @action("sec.world_writable", risk=Risk.READ, timeout=900)
 async def world_writable(ctx: ActionContext, p: WorldWritableParams) -> WorldWritableReport:
     """World-writable files and non-sticky world-writable directories under ``root``."""
-    return await in_thread(_scan, dir_path(p.root), p)
+    return await ctx.to_thread(_scan, dir_path(p.root), p, cancellable=True)

@@ -11,7 +11,15 @@ from collections.abc import Sequence
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, ProcessResult
+from agent_core import (
+    ActionContext,
+    ActionError,
+    ErrorCode,
+    InvalidParams,
+    NotFound,
+    ProcessResult,
+    names,
+)
 
 UNIT_TYPES = (
     "service",
@@ -26,8 +34,8 @@ UNIT_TYPES = (
     "swap",
     "device",
 )
-_UNIT = re.compile(r"^[A-Za-z0-9:_.\\@-]{1,255}$")
-_PATTERN = re.compile(r"^[A-Za-z0-9:_.\\@*?\[\]-]{1,255}$")
+_UNIT = re.compile(names.UNIT)
+_PATTERN = re.compile(names.UNIT_GLOB)
 _STATE = re.compile(r"^[a-z-]{1,32}$")
 
 
@@ -38,26 +46,10 @@ def systemd_running() -> str | None:
     return None
 
 
-def bad(message: str) -> ActionError:
-    return ActionError(message, code=ErrorCode.A002)
-
-
-def c_env() -> dict[str, str]:
-    """C locale, no pager, no colours: output that parses the same everywhere."""
-    return {
-        **os.environ,
-        "LC_ALL": "C",
-        "LANG": "C",
-        "SYSTEMD_PAGER": "",
-        "SYSTEMD_COLORS": "0",
-        "SYSTEMD_LESS": "",
-    }
-
-
 def unit_name(name: str, default_type: str = "service") -> str:
     """Check a unit name and add ``.service`` when it has no type suffix (A002)."""
     if not _UNIT.match(name) or name.startswith("-"):
-        raise bad(f"unit: {name!r} is not a valid unit name")
+        raise InvalidParams(f"unit: {name!r} is not a valid unit name")
     if name.rsplit(".", 1)[-1] not in UNIT_TYPES:
         name = f"{name}.{default_type}"
     return name
@@ -66,13 +58,13 @@ def unit_name(name: str, default_type: str = "service") -> str:
 def unit_pattern(pattern: str) -> str:
     """A glob over unit names, as ``systemctl list-units PATTERN`` takes it."""
     if not _PATTERN.match(pattern) or pattern.startswith("-"):
-        raise bad(f"pattern: {pattern!r} is not a unit name pattern")
+        raise InvalidParams(f"pattern: {pattern!r} is not a unit name pattern")
     return pattern
 
 
 def unit_type(kind: str | None) -> str | None:
     if kind is not None and kind not in UNIT_TYPES:
-        raise bad(f"type: {kind!r} is not one of {', '.join(UNIT_TYPES)}")
+        raise InvalidParams(f"type: {kind!r} is not one of {', '.join(UNIT_TYPES)}")
     return kind
 
 
@@ -87,22 +79,11 @@ def list_filters(kind: str | None, state: str | None, pattern: str | None, what:
         args.append(f"--type={kind}")
     if state is not None:
         if not _STATE.match(state):
-            raise bad(f"state: {state!r} is not a {what} state")
+            raise InvalidParams(f"state: {state!r} is not a {what} state")
         args.append(f"--state={state}")
     if pattern is not None:
         args += ["--", unit_pattern(pattern)]
     return args
-
-
-def check_root(root: str | None) -> str | None:
-    """An alternative root directory (an image or chroot) must be absolute and exist."""
-    if root is None:
-        return None
-    if not os.path.isabs(root):
-        raise bad(f"root: {root!r} is not an absolute path")
-    if not os.path.isdir(root):
-        raise ActionError(f"root: {root} is not a directory", code=ErrorCode.A017)
-    return os.path.normpath(root)
 
 
 async def systemctl(
@@ -116,7 +97,7 @@ async def systemctl(
         *([f"--root={root}"] if root else []),
         *args,
     ]
-    return await ctx.run(argv, env=c_env())
+    return await ctx.run(argv, c_locale=True)
 
 
 def parse_show(text: str) -> list[dict[str, str]]:
@@ -261,7 +242,7 @@ async def unit_props(ctx: ActionContext, unit: str) -> dict[str, str]:
     """Properties of a unit systemd knows, else A017."""
     (props,) = await show(ctx, [unit], _PROPS)
     if props.get("LoadState") == "not-found":
-        raise ActionError(f"no unit named {unit} (systemctl: not-found)", code=ErrorCode.A017)
+        raise NotFound(f"no unit named {unit} (systemctl: not-found)")
     return props
 
 
@@ -269,6 +250,6 @@ async def journal_tail(ctx: ActionContext, unit: str, lines: int) -> list[str]:
     if lines <= 0 or ctx.which("journalctl") is None:
         return []
     res = await ctx.run(
-        ["journalctl", "--no-pager", "-o", "short-iso", "-n", str(lines), "-u", unit], env=c_env()
+        ["journalctl", "--no-pager", "-o", "short-iso", "-n", str(lines), "-u", unit], c_locale=True
     )
     return [ln for ln in res.stdout.splitlines() if ln and not ln.startswith("-- ")]

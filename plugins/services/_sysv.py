@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import re
 
-from agent_core import ActionContext, ActionError, ErrorCode, ProcessResult
+from agent_core import ActionContext, ActionError, ErrorCode, InvalidParams, NotFound, ProcessResult
 
 INITDIR = "/etc/init.d"
 #: Files in init.d that are not services.
@@ -36,15 +36,11 @@ LSB_STATUS = {
 }
 
 
-def bad(message: str) -> ActionError:
-    return ActionError(message, code=ErrorCode.A002)
-
-
 def check_dir(path: str, field: str) -> str:
     if not os.path.isabs(path):
-        raise bad(f"{field}: {path!r} is not an absolute path")
+        raise InvalidParams(f"{field}: {path!r} is not an absolute path")
     if not os.path.isdir(path):
-        raise ActionError(f"{field}: {path} is not a directory", code=ErrorCode.A017)
+        raise NotFound(f"{field}: {path} is not a directory")
     return os.path.normpath(path)
 
 
@@ -61,10 +57,10 @@ def is_service(initdir: str, name: str) -> bool:
 def script(initdir: str, name: str) -> str:
     """The path of service ``name``'s init script: A002 for a bad name, A017 when absent."""
     if not _NAME.match(name):
-        raise bad(f"name: {name!r} is not a valid init script name")
+        raise InvalidParams(f"name: {name!r} is not a valid init script name")
     path = os.path.join(initdir, name)
     if not os.path.isfile(path):
-        raise ActionError(f"no init script {path}", code=ErrorCode.A017)
+        raise NotFound(f"no init script {path}")
     if not os.access(path, os.X_OK):
         raise ActionError(f"{path} is not executable", code=ErrorCode.A016)
     return path
@@ -106,14 +102,12 @@ def script_env() -> dict[str, str]:
     """What ``service`` gives a script: a clean environment, C locale, dumb terminal."""
     return {
         "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        "LANG": "C",
-        "LC_ALL": "C",
         "TERM": "dumb",
     }
 
 
 async def run_script(ctx: ActionContext, path: str, verb: str) -> ProcessResult:
-    return await ctx.run([path, verb], env=script_env(), cwd="/")
+    return await ctx.run([path, verb], env=script_env(), cwd="/", c_locale=True)
 
 
 def status_name(code: int) -> str:

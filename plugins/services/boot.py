@@ -16,12 +16,23 @@ import re
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import (
+    ActionContext,
+    ActionError,
+    ErrorCode,
+    InvalidParams,
+    NotFound,
+    Plugin,
+    Risk,
+    Unavailable,
+    action,
+    root_dir,
+)
 
-from ._systemd import bad, check_root, systemctl, systemd_running, unit_name
+from ._systemd import systemctl, systemd_running, unit_name
 
 PLUGIN = Plugin(
-    "svc.boot", description=__doc__.splitlines()[0], domain="services", requires=["systemctl"]
+    "svc.boot", domain="services", requires=["systemctl"]
 )
 
 _CHANGE = re.compile(r"^(Created symlink|Removed|Unlink|Symlink) ?(.*)$")
@@ -61,19 +72,19 @@ async def _state(ctx: ActionContext, unit: str, root: str | None) -> str:
         return text[0]
     err = res.stderr.strip()
     if "No such file" in err or "not found" in err or "does not exist" in err:
-        raise ActionError(
-            f"no unit file for {unit}" + (f" under {root}" if root else ""), code=ErrorCode.A017
+        raise NotFound(
+            f"no unit file for {unit}" + (f" under {root}" if root else "")
         )
     raise ActionError(f"systemctl is-enabled {unit}: {err}", code=ErrorCode.A008, data=res)
 
 
 async def _change(ctx: ActionContext, verb: str, p: BootParams) -> BootChange:
     unit = unit_name(p.unit)
-    root = check_root(p.root)
+    root = root_dir(p.root)
     if p.now and root:
-        raise bad("now: cannot start or stop a unit of another root directory")
+        raise InvalidParams("now: cannot start or stop a unit of another root directory")
     if p.now and systemd_running():
-        raise ActionError("now: systemd is not running on this host", code=ErrorCode.A003)
+        raise Unavailable("now: systemd is not running on this host")
     before = await _state(ctx, unit, root) if verb != "unmask" else ""
     res = await systemctl(ctx, [verb, *(["--now"] if p.now else []), "--", unit], root=root)
     lines = (res.stdout + res.stderr).splitlines()
@@ -92,7 +103,7 @@ async def _change(ctx: ActionContext, verb: str, p: BootParams) -> BootChange:
 async def state(ctx: ActionContext, p: StateParams) -> BootState:
     """Whether a unit starts at boot: enabled, disabled, static, masked..."""
     unit = unit_name(p.unit)
-    return BootState(unit=unit, state=await _state(ctx, unit, check_root(p.root)))
+    return BootState(unit=unit, state=await _state(ctx, unit, root_dir(p.root)))
 
 
 @action("svc.boot.enable", risk=Risk.CHANGE, timeout=60)

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import ActionContext, ActionError, ErrorCode, NotFound, Plugin, Risk, action
 
 from ._systemd import as_int, parse_list, show, systemctl, systemd_running, unit_name, unit_type
 
 PLUGIN = Plugin(
     "svc.failed",
-    description=__doc__.splitlines()[0],
     domain="services",
     requires=["systemctl"],
     check=systemd_running,
@@ -105,7 +104,7 @@ async def reset(ctx: ActionContext, p: ResetParams) -> Reset:
     before = await _failed_names(ctx)
     unit = unit_name(p.unit) if p.unit else None
     if unit is not None and unit not in before:
-        raise ActionError(f"{unit} is not in the failed state", code=ErrorCode.A017)
+        raise NotFound(f"{unit} is not in the failed state")
     res = await systemctl(ctx, ["reset-failed", *(["--", unit] if unit else [])])
     if res.exit_code != 0:
         raise ActionError(

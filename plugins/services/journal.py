@@ -16,16 +16,25 @@ import json
 import os
 import re
 import time
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import (
+    ActionContext,
+    ActionError,
+    ErrorCode,
+    InvalidParams,
+    NotFound,
+    Plugin,
+    Risk,
+    action,
+)
 
-from ._systemd import bad, c_env, unit_name
+from ._systemd import unit_name
 
 PLUGIN = Plugin(
-    "svc.journal", description=__doc__.splitlines()[0], domain="services", requires=["journalctl"]
+    "svc.journal", domain="services", requires=["journalctl"]
 )
 
 PRIORITIES = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
@@ -44,7 +53,7 @@ class JournalParams(msgspec.Struct, forbid_unknown_fields=True):
     grep: str | None = None
     boot: bool = False
     """Only the current boot."""
-    lines: int = 100
+    lines: Annotated[int, msgspec.Meta(ge=1, le=10000)] = 100
     after_cursor: str | None = None
     file: str | None = None
     """Read this journal file instead of the system journal."""
@@ -107,23 +116,21 @@ def _priority(value: str) -> str:
         return value
     if value.lower() in PRIORITIES:
         return value.lower()
-    raise bad(f"priority: {value!r} is not 0-7 or one of {', '.join(PRIORITIES)}")
+    raise InvalidParams(f"priority: {value!r} is not 0-7 or one of {', '.join(PRIORITIES)}")
 
 
 def _abs(value: str, field: str, want_dir: bool) -> str:
     if not os.path.isabs(value):
-        raise bad(f"{field}: {value!r} is not an absolute path")
+        raise InvalidParams(f"{field}: {value!r} is not an absolute path")
     if not (os.path.isdir(value) if want_dir else os.path.isfile(value)):
-        raise ActionError(f"{field}: {value} does not exist", code=ErrorCode.A017)
+        raise NotFound(f"{field}: {value} does not exist")
     return value
 
 
 def build_argv(p: JournalParams) -> list[str]:
-    if not 1 <= p.lines <= 10000:
-        raise bad("lines: must be between 1 and 10000")
     argv = ["journalctl", "--no-pager", "--all", "-o", "json", "-n", str(p.lines)]
     if p.file and p.directory:
-        raise bad("give file or directory, not both")
+        raise InvalidParams("give file or directory, not both")
     if p.file:
         argv.append(f"--file={_abs(p.file, 'file', False)}")
     if p.directory:
@@ -132,24 +139,24 @@ def build_argv(p: JournalParams) -> list[str]:
         argv.append(f"--unit={unit_name(p.unit)}")
     if p.identifier:
         if not _IDENT.match(p.identifier):
-            raise bad(f"identifier: {p.identifier!r} is not a syslog identifier")
+            raise InvalidParams(f"identifier: {p.identifier!r} is not a syslog identifier")
         argv.append(f"--identifier={p.identifier}")
     if p.priority:
         argv.append(f"--priority={_priority(p.priority)}")
     for field, value in (("since", p.since), ("until", p.until)):
         if value is not None:
             if not _TIME.match(value):
-                raise bad(f"{field}: {value!r} is not a time journalctl understands")
+                raise InvalidParams(f"{field}: {value!r} is not a time journalctl understands")
             argv.append(f"--{field}={value}")
     if p.grep:
         if len(p.grep) > 512 or "\n" in p.grep:
-            raise bad("grep: must be one line of at most 512 characters")
+            raise InvalidParams("grep: must be one line of at most 512 characters")
         argv.append(f"--grep={p.grep}")
     if p.boot:
         argv.append("--boot")
     if p.after_cursor:
         if "\n" in p.after_cursor or len(p.after_cursor) > 512:
-            raise bad("after_cursor: not a journal cursor")
+            raise InvalidParams("after_cursor: not a journal cursor")
         argv.append(f"--after-cursor={p.after_cursor}")
     return argv
 
@@ -158,11 +165,11 @@ def build_argv(p: JournalParams) -> list[str]:
 async def journal(ctx: ActionContext, p: JournalParams) -> Journal:
     """Journal entries (time, unit, identifier, PID, priority, message), filtered and bounded."""
     argv = build_argv(p)
-    res = await ctx.run(argv, env=c_env())
+    res = await ctx.run(argv, c_locale=True)
     err = res.stderr.strip()
     if res.exit_code != 0 and not (p.grep and res.exit_code == 1 and not res.stdout.strip()):
         if "Failed to parse" in err:
-            raise bad(err)
+            raise InvalidParams(err)
         if "permission" in err.lower():
             raise ActionError(err, code=ErrorCode.A016)
         raise ActionError(f"journalctl failed: {err}", code=ErrorCode.A008, data=res)

@@ -10,23 +10,16 @@ the last lines of its journal. A unit systemd does not know fails with
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
 from agent_core import ActionContext, Plugin, Risk, action
 
-from ._systemd import (
-    UnitStatus,
-    bad,
-    journal_tail,
-    systemd_running,
-    to_status,
-    unit_name,
-    unit_props,
-)
+from ._systemd import UnitStatus, journal_tail, systemd_running, to_status, unit_name, unit_props
 
 PLUGIN = Plugin(
     "svc.status",
-    description=__doc__.splitlines()[0],
     domain="services",
     requires=["systemctl"],
     check=systemd_running,
@@ -35,7 +28,7 @@ PLUGIN = Plugin(
 
 class StatusParams(msgspec.Struct, forbid_unknown_fields=True):
     unit: str
-    log_lines: int = 0
+    log_lines: Annotated[int, msgspec.Meta(ge=0, le=200)] = 0
     """Also return this many last journal lines of the unit (0-200)."""
 
 
@@ -43,7 +36,5 @@ class StatusParams(msgspec.Struct, forbid_unknown_fields=True):
 async def status(ctx: ActionContext, p: StatusParams) -> UnitStatus:
     """State, result, enablement, main PID, memory/CPU/tasks, restarts and log tail of a unit."""
     unit = unit_name(p.unit)
-    if not 0 <= p.log_lines <= 200:
-        raise bad("log_lines: must be between 0 and 200")
     props = await unit_props(ctx, unit)
     return to_status(props, await journal_tail(ctx, unit, p.log_lines))

@@ -26,7 +26,6 @@ from ._systemd import (
 
 PLUGIN = Plugin(
     "svc",
-    description=__doc__.splitlines()[0],
     domain="services",
     requires=["systemctl"],
     check=systemd_running,

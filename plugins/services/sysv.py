@@ -18,7 +18,7 @@ from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, acti
 from ._sysv import INITDIR, check_dir, run_script, script, status_name
 
 PLUGIN = Plugin(
-    "sysv", description=__doc__.splitlines()[0], domain="services", requires_files=[INITDIR]
+    "sysv", domain="services", requires_files=[INITDIR]
 )
 
 

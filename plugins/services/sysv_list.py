@@ -20,7 +20,7 @@ from agent_core import ActionContext, Plugin, Risk, action
 from ._sysv import INITDIR, check_dir, is_service, lsb_header, run_script, status_name
 
 PLUGIN = Plugin(
-    "sysv.list", description=__doc__.splitlines()[0], domain="services", requires_files=[INITDIR]
+    "sysv.list", domain="services", requires_files=[INITDIR]
 )
 
 _LINK = re.compile(r"^([SK])(\d{2})(.+)$")

@@ -15,9 +15,9 @@ import os
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import ActionContext, InvalidParams, NotFound, Plugin, Risk, action, root_dir
 
-from ._systemd import check_root, unit_name
+from ._systemd import unit_name
 
 #: systemd's system unit search path, highest priority first.
 SEARCH_PATH = (
@@ -39,7 +39,7 @@ def _check() -> str | None:
     return "no systemd unit directory on this host"
 
 
-PLUGIN = Plugin("svc.unit", description=__doc__.splitlines()[0], domain="services", check=_check)
+PLUGIN = Plugin("svc.unit", domain="services", check=_check)
 
 
 class UnitParams(msgspec.Struct, forbid_unknown_fields=True):
@@ -133,7 +133,7 @@ def _resolve(root: str, path: str) -> str:
             if link.startswith("/")
             else os.path.join(os.path.dirname(path), link)
         )
-    raise ActionError(f"{path}: too many levels of symbolic links", code=ErrorCode.A002)
+    raise InvalidParams(f"{path}: too many levels of symbolic links")
 
 
 def _read(path: str) -> str:
@@ -152,8 +152,8 @@ def load_unit(root: str, unit: str, want_raw: bool) -> UnitFile:
     target = _resolve(root, path) if path else ""
     masked = target == "/dev/null"
     if target and not masked and not os.path.isfile(target):
-        raise ActionError(
-            f"{path} is a link to {os.readlink(path)}, which does not exist", code=ErrorCode.A017
+        raise NotFound(
+            f"{path} is a link to {os.readlink(path)}, which does not exist"
         )
     aliases_of = ""
     if path and os.path.islink(path) and not masked:
@@ -166,9 +166,8 @@ def load_unit(root: str, unit: str, want_raw: bool) -> UnitFile:
         names += [f"{'-'.join(parts[:i])}-.{suffix}" for i in range(1, len(parts))]
     drop_ins = _drop_ins(root, names)
     if not path and not drop_ins:
-        raise ActionError(
+        raise NotFound(
             f"no unit file for {unit}" + (f" under {root}" if root != "/" else ""),
-            code=ErrorCode.A017,
         )
     sections: dict[str, dict[str, list[str]]] = {}
     raw: dict[str, str] = {}
@@ -195,5 +194,5 @@ def load_unit(root: str, unit: str, want_raw: bool) -> UnitFile:
 async def unit(ctx: ActionContext, p: UnitParams) -> UnitFile:
     """A unit's file, template, drop-ins and merged sections (optionally the raw texts)."""
     name = unit_name(p.unit)
-    root = check_root(p.root) or "/"
+    root = root_dir(p.root) or "/"
     return load_unit(root, name, p.raw)

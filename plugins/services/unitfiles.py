@@ -14,12 +14,12 @@ from collections import Counter
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, root_dir
 
-from ._systemd import check_root, list_filters, parse_list, systemctl
+from ._systemd import list_filters, parse_list, systemctl
 
 PLUGIN = Plugin(
-    "svc.unitfiles", description=__doc__.splitlines()[0], domain="services", requires=["systemctl"]
+    "svc.unitfiles", domain="services", requires=["systemctl"]
 )
 
 
@@ -47,7 +47,7 @@ async def unitfiles(ctx: ActionContext, p: UnitFilesParams) -> UnitFiles:
     """Installed unit files with enablement state and vendor preset."""
     args = ["list-unit-files", "--plain", "--no-legend", "--full"]
     args += list_filters(p.type, p.state, p.pattern, "unit file")
-    res = await systemctl(ctx, args, root=check_root(p.root))
+    res = await systemctl(ctx, args, root=root_dir(p.root))
     # No match is exit status 1 with nothing printed: an empty list, not an error.
     if res.exit_code != 0 and res.stderr.strip():
         raise ActionError(

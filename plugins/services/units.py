@@ -20,7 +20,6 @@ from ._systemd import list_filters, parse_list, systemctl, systemd_running
 
 PLUGIN = Plugin(
     "svc.list",
-    description=__doc__.splitlines()[0],
     domain="services",
     requires=["systemctl"],
     check=systemd_running,

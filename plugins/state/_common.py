@@ -16,16 +16,8 @@ import stat as st
 
 import msgspec
 
-from agent_core import ActionError, ErrorCode
-from plugins.files._common import (
-    atomic_write,
-    fs_errors,
-    fsync_dir,
-    group_name,
-    mode_str,
-    os_error,
-    user_name,
-)
+from agent_core import InvalidParams, atomic_write, fsync_dir
+from plugins.files._common import fs_errors, group_name, mode_str, os_error, user_name
 
 
 class StateResult(msgspec.Struct):
@@ -57,7 +49,7 @@ def read_text(path: str) -> str | None:
     except FileNotFoundError:
         return None
     except IsADirectoryError:
-        raise ActionError(f"{path} is a directory", code=ErrorCode.A002) from None
+        raise InvalidParams(f"{path} is a directory") from None
     except OSError as exc:
         raise os_error(exc, path) from exc
 

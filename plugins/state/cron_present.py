@@ -19,12 +19,11 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, code
-from plugins.files._common import abs_path, bad
+from agent_core import ActionContext, InvalidParams, NotFound, Plugin, Risk, abs_path, action, code
 
 from ._common import StateResult, ensure_text, read_text
 
-PLUGIN = Plugin("cron.present", description=__doc__.splitlines()[0], domain="state")
+PLUGIN = Plugin("cron.present", domain="state")
 
 MARKER = "# starling: "
 HEADER = "# Managed by Starling (cron.present): each job is keyed by the comment above it.\n"
@@ -50,7 +49,7 @@ def check_schedule(schedule: str) -> str:
     if len(fields) == 1 and fields[0] in _SPECIAL:
         return fields[0]
     if len(fields) != 5 or not all(_FIELD.match(f) for f in fields):
-        raise bad(f"schedule: {schedule!r} is not five cron fields or one of {', '.join(sorted(_SPECIAL))}")
+        raise InvalidParams(f"schedule: {schedule!r} is not five cron fields or one of {', '.join(sorted(_SPECIAL))}")
     return " ".join(fields)
 
 
@@ -85,17 +84,17 @@ async def present(ctx: ActionContext, p: CronParams) -> StateResult:
     """Ensure the cron job ``name`` is in ``path`` with ``schedule``, ``user`` and ``command``."""
     path = abs_path(p.path)
     if not _NAME.match(p.name):
-        raise bad(f"name: {p.name!r} must be letters, digits, '_', '-' or '.'")
+        raise InvalidParams(f"name: {p.name!r} must be letters, digits, '_', '-' or '.'")
     if os.path.dirname(path) == "/etc/cron.d" and not _CRON_D_NAME.match(os.path.basename(path)):
-        raise bad(f"path: cron ignores files in /etc/cron.d whose name has a '.' ({os.path.basename(path)})")
+        raise InvalidParams(f"path: cron ignores files in /etc/cron.d whose name has a '.' ({os.path.basename(path)})")
     entry = None
     if p.present:
         if not p.command.strip() or "\n" in p.command:
-            raise bad("command: required, on one line")
+            raise InvalidParams("command: required, on one line")
         try:
             pwd.getpwnam(p.user)
         except KeyError:
-            raise ActionError(f"no user named {p.user!r}", code=ErrorCode.A017) from None
+            raise NotFound(f"no user named {p.user!r}") from None
         entry = f"{check_schedule(p.schedule)} {p.user} {p.command.strip()}"
     old = read_text(path)
     if old is None and entry is None:

@@ -18,12 +18,12 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, code
-from plugins.files._common import abs_path, bad, fs_errors, gid_of, parse_mode, uid_of
+from agent_core import ActionContext, InvalidParams, NotFound, Plugin, Risk, abs_path, action, code
+from plugins.files._common import fs_errors, gid_of, parse_mode, uid_of
 
 from ._common import StateResult, ensure_text, read_text
 
-PLUGIN = Plugin("file.managed", description=__doc__.splitlines()[0], domain="state")
+PLUGIN = Plugin("file.managed", domain="state")
 
 MAX_CONTENT = 8 * 1024 * 1024
 
@@ -41,14 +41,14 @@ class ManagedParams(msgspec.Struct, forbid_unknown_fields=True):
 
 def _managed(path: str, p: ManagedParams) -> StateResult:
     if len(p.content.encode()) > MAX_CONTENT:
-        raise bad(f"content above {MAX_CONTENT} bytes; ship big files with file.push")
+        raise InvalidParams(f"content above {MAX_CONTENT} bytes; ship big files with file.push")
     mode = parse_mode(p.mode) if p.mode else None
     uid = uid_of(p.owner) if p.owner else -1
     gid = gid_of(p.group) if p.group else -1
     parent = os.path.dirname(path)
     if not os.path.isdir(parent):
         if not p.makedirs:
-            raise ActionError(f"directory {parent} does not exist (set makedirs)", code=ErrorCode.A017)
+            raise NotFound(f"directory {parent} does not exist (set makedirs)")
         if not p.dry_run:
             with fs_errors(parent):
                 os.makedirs(parent, exist_ok=True)

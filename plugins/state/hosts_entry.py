@@ -19,14 +19,13 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action
-from plugins.files._common import abs_path, bad
+from agent_core import ActionContext, InvalidParams, Plugin, Risk, abs_path, action, names
 
 from ._common import StateResult, ensure_text, read_text
 
-PLUGIN = Plugin("hosts.entry", description=__doc__.splitlines()[0], domain="state")
+PLUGIN = Plugin("hosts.entry", domain="state")
 
-_HOST = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,62}))*\.?$")
+_HOST = re.compile(names.HOSTNAME)
 
 
 class HostsParams(msgspec.Struct, forbid_unknown_fields=True):
@@ -89,10 +88,10 @@ async def entry(ctx: ActionContext, p: HostsParams) -> StateResult:
     try:
         ip = str(ipaddress.ip_address(p.ip))
     except ValueError:
-        raise bad(f"ip: {p.ip!r} is not an IP address") from None
+        raise InvalidParams(f"ip: {p.ip!r} is not an IP address") from None
     for name in p.names:
         if not _HOST.match(name):
-            raise bad(f"names: {name!r} is not a host name")
+            raise InvalidParams(f"names: {name!r} is not a host name")
     path = abs_path(p.path)
     old = read_text(path)
     if old is None and not p.present:

@@ -17,12 +17,12 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, code
-from plugins.files._common import abs_path, bad, parse_mode
+from agent_core import ActionContext, InvalidParams, NotFound, Plugin, Risk, abs_path, action, code
+from plugins.files._common import parse_mode
 
 from ._common import StateResult, ensure_text, read_text
 
-PLUGIN = Plugin("line.in_file", description=__doc__.splitlines()[0], domain="state")
+PLUGIN = Plugin("line.in_file", domain="state")
 
 
 class LineParams(msgspec.Struct, forbid_unknown_fields=True):
@@ -43,7 +43,7 @@ def _compile(pattern: str | None, field: str) -> re.Pattern[str] | None:
     try:
         return re.compile(pattern)
     except re.error as exc:
-        raise bad(f"{field}: {exc}") from exc
+        raise InvalidParams(f"{field}: {exc}") from exc
 
 
 def edit(text: str, p: LineParams) -> str:
@@ -85,19 +85,19 @@ async def in_file(ctx: ActionContext, p: LineParams) -> StateResult:
     """Ensure ``line`` is in ``path`` (replacing ``regexp`` matches), or that matches are gone."""
     path = abs_path(p.path)
     if p.present and p.line is None:
-        raise bad("line: required when present is true")
+        raise InvalidParams("line: required when present is true")
     if p.line is not None and ("\n" in p.line or "\r" in p.line):
-        raise bad("line: must be a single line")
+        raise InvalidParams("line: must be a single line")
     if not p.present and p.line is None and p.regexp is None:
-        raise bad("give line or regexp to remove")
+        raise InvalidParams("give line or regexp to remove")
     if p.insert_after is not None and p.insert_before is not None:
-        raise bad("give insert_after or insert_before, not both")
+        raise InvalidParams("give insert_after or insert_before, not both")
     old = read_text(path)
     if old is None:
         if not p.present:
             return StateResult(name=path, changed=False, dry_run=p.dry_run, diff="", comment=f"{path} does not exist; nothing to remove")
         if not p.create:
-            raise ActionError(f"{path} does not exist (set create)", code=ErrorCode.A017)
+            raise NotFound(f"{path} does not exist (set create)")
     new = edit(old or "", p)
     mode = parse_mode(p.mode) if p.mode else None
     result = ensure_text(path, old, new, dry_run=p.dry_run, mode=mode if old is None else None, what=f"line in {path}")

@@ -12,18 +12,29 @@ packages (unless ``dry_run``).
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, ProcessResult, Risk, action
+from agent_core import (
+    ActionContext,
+    ActionError,
+    ErrorCode,
+    InvalidParams,
+    NotFound,
+    Plugin,
+    ProcessResult,
+    Risk,
+    Unavailable,
+    action,
+    names,
+)
 
 from ._common import StateResult
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9+._-]{0,127}(:[a-z0-9]+)?$")
-_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9+.~:_-]{0,127}$")
+_NAME = re.compile(names.PACKAGE)
+_VERSION = re.compile(names.PACKAGE_VERSION)
 _INST = re.compile(r"^Inst (\S+) (?:\[(\S+)\] )?\((\S+)")
 
 
@@ -33,7 +44,7 @@ def _check() -> str | None:
     return "neither dpkg nor rpm is installed"
 
 
-PLUGIN = Plugin("pkg.installed", description=__doc__.splitlines()[0], domain="state", check=_check)
+PLUGIN = Plugin("pkg.installed", domain="state", check=_check)
 
 
 class PkgParams(msgspec.Struct, forbid_unknown_fields=True):
@@ -42,35 +53,31 @@ class PkgParams(msgspec.Struct, forbid_unknown_fields=True):
     dry_run: bool = False
 
 
-def _env() -> dict[str, str]:
-    return {**os.environ, "DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C"}
-
-
 async def installed_version(ctx: ActionContext, name: str) -> str | None:
     """The installed version of ``name``, or None."""
     if ctx.which("dpkg-query"):
-        res = await ctx.run(["dpkg-query", "-W", "-f", "${Status}\t${Version}\n", name], env=_env())
+        res = await ctx.run(["dpkg-query", "-W", "-f", "${Status}\t${Version}\n", name], c_locale=True)
         for line in res.stdout.splitlines():
             status, _, version = line.partition("\t")
             if status.split()[-1:] == ["installed"]:
                 return version
         return None
-    res = await ctx.run(["rpm", "-q", "--qf", "%{VERSION}-%{RELEASE}\n", name], env=_env())
+    res = await ctx.run(["rpm", "-q", "--qf", "%{VERSION}-%{RELEASE}\n", name], c_locale=True)
     return res.stdout.strip().splitlines()[0] if res.exit_code == 0 and res.stdout.strip() else None
 
 
 def _missing(res: ProcessResult, name: str) -> None:
     text = (res.stderr + res.stdout).lower()
     if "unable to locate package" in text or "no match for argument" in text or ("no package" in text and "available" in text):
-        raise ActionError(f"no package named {name!r} in the configured repositories", code=ErrorCode.A017)
+        raise NotFound(f"no package named {name!r} in the configured repositories")
     if "version" in text and "was not found" in text:
-        raise ActionError(f"{name}: the requested version is not available", code=ErrorCode.A017)
+        raise NotFound(f"{name}: the requested version is not available")
 
 
 async def simulate(ctx: ActionContext, spec: str, name: str) -> str:
     """What installing ``spec`` would do, as diff lines ``+ pkg version``."""
     if ctx.which("apt-get"):
-        res = await ctx.run(["apt-get", "install", "-s", "-y", "-q", spec], env=_env())
+        res = await ctx.run(["apt-get", "install", "-s", "-y", "-q", spec], c_locale=True)
         _missing(res, name)
         if res.exit_code != 0:
             raise ActionError(f"apt-get -s failed: {res.stderr.strip()[-300:]}", code=ErrorCode.A014, data=res)
@@ -84,7 +91,7 @@ async def simulate(ctx: ActionContext, spec: str, name: str) -> str:
     tool = ctx.which("dnf") or ctx.which("yum")
     if tool is None:
         return f"+ {spec}\n"
-    res = await ctx.run([tool, "install", "--assumeno", spec], env=_env())
+    res = await ctx.run([tool, "install", "--assumeno", spec], c_locale=True)
     _missing(res, name)
     return "".join(f"+ {line.strip()}\n" for line in res.stdout.splitlines() if re.match(r"^ \S+\s+\S+\s+\S+\s+\S+", line))
 
@@ -95,9 +102,9 @@ async def install(ctx: ActionContext, spec: str, name: str) -> None:
     else:
         tool = ctx.which("dnf") or ctx.which("yum")
         if tool is None:
-            raise ActionError("no apt-get, dnf or yum to install with", code=ErrorCode.A003)
+            raise Unavailable("no apt-get, dnf or yum to install with")
         argv = [tool, "install", "-y", spec]
-    res = await ctx.run(argv, env=_env())
+    res = await ctx.run(argv, c_locale=True)
     _missing(res, name)
     if res.exit_code != 0:
         raise ActionError(f"installing {spec} failed: {res.stderr.strip()[-300:]}", code=ErrorCode.A014, data=res)
@@ -107,9 +114,9 @@ async def install(ctx: ActionContext, spec: str, name: str) -> None:
 async def installed(ctx: ActionContext, p: PkgParams) -> StateResult:
     """Ensure package ``name`` (at ``version``) is installed; dry-run lists what would come in."""
     if not _NAME.match(p.name):
-        raise ActionError(f"name: {p.name!r} is not a package name", code=ErrorCode.A002)
+        raise InvalidParams(f"name: {p.name!r} is not a package name")
     if p.version is not None and not _VERSION.match(p.version):
-        raise ActionError(f"version: {p.version!r} is not a package version", code=ErrorCode.A002)
+        raise InvalidParams(f"version: {p.version!r} is not a package version")
     current = await installed_version(ctx, p.name)
     if current is not None and (p.version is None or current == p.version):
         return StateResult(name=p.name, changed=False, dry_run=p.dry_run, diff="", comment=f"{p.name} {current} is installed")

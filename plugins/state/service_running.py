@@ -16,20 +16,29 @@ import re
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import (
+    ActionContext,
+    ActionError,
+    ErrorCode,
+    InvalidParams,
+    NotFound,
+    Plugin,
+    Risk,
+    action,
+    names,
+)
 
 from ._common import StateResult
 
 PLUGIN = Plugin(
     "service.running",
-    description=__doc__.splitlines()[0],
     domain="state",
     requires=["systemctl"],
     requires_files=["/run/systemd/system"],
 )
 
 _DONE = {"start": "started", "stop": "stopped", "enable": "enabled", "disable": "disabled"}
-_UNIT = re.compile(r"^[A-Za-z0-9:_.\\@-]{1,255}$")
+_UNIT = re.compile(names.UNIT)
 
 
 class ServiceParams(msgspec.Struct, forbid_unknown_fields=True):
@@ -41,7 +50,7 @@ class ServiceParams(msgspec.Struct, forbid_unknown_fields=True):
 
 def unit_name(name: str) -> str:
     if not _UNIT.match(name) or name.startswith("-"):
-        raise ActionError(f"name: {name!r} is not a systemd unit name", code=ErrorCode.A002)
+        raise InvalidParams(f"name: {name!r} is not a systemd unit name")
     return name if "." in name else f"{name}.service"
 
 
@@ -59,7 +68,7 @@ async def unit_state(ctx: ActionContext, unit: str) -> dict[str, str]:
     res = await ctx.run(["systemctl", "show", unit, "-p", "LoadState,ActiveState,SubState,UnitFileState"])
     state = parse_show(res.stdout)
     if state.get("LoadState") == "not-found":
-        raise ActionError(f"no unit named {unit}", code=ErrorCode.A017)
+        raise NotFound(f"no unit named {unit}")
     return state
 
 

@@ -18,14 +18,24 @@ import re
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
-from plugins.files._common import abs_path, bad
+from agent_core import (
+    ActionContext,
+    ActionError,
+    ErrorCode,
+    InvalidParams,
+    NotFound,
+    Plugin,
+    Risk,
+    abs_path,
+    action,
+    names,
+)
 
 from ._common import StateResult, ensure_text, read_text
 
-PLUGIN = Plugin("sysctl.present", description=__doc__.splitlines()[0], domain="state")
+PLUGIN = Plugin("sysctl.present", domain="state")
 
-_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./-]{0,255}$")
+_KEY = re.compile(names.SYSCTL_KEY)
 _ASSIGN = re.compile(r"^\s*-?\s*(?P<key>[A-Za-z0-9_][A-Za-z0-9_./-]*)\s*=\s*(?P<value>.*?)\s*$")
 
 
@@ -77,7 +87,7 @@ def _runtime(proc: str) -> str:
         with open(proc) as fh:
             return norm_value(fh.read())
     except FileNotFoundError:
-        raise ActionError(f"the running kernel has no {proc}", code=ErrorCode.A017) from None
+        raise NotFound(f"the running kernel has no {proc}") from None
 
 
 def _set_runtime(proc: str, value: str) -> None:
@@ -86,7 +96,7 @@ def _set_runtime(proc: str, value: str) -> None:
             fh.write(value)
     except OSError as exc:
         if exc.errno == errno.EINVAL:
-            raise ActionError(f"the kernel refused {value!r} for {proc}", code=ErrorCode.A002) from exc
+            raise InvalidParams(f"the kernel refused {value!r} for {proc}") from exc
         if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
             raise ActionError(f"may not write {proc}: {exc.strerror}", code=ErrorCode.A016) from exc
         raise
@@ -96,10 +106,10 @@ def _set_runtime(proc: str, value: str) -> None:
 async def present(ctx: ActionContext, p: SysctlParams) -> StateResult:
     """Ensure ``key = value`` in the sysctl file and, with ``apply``, in the running kernel."""
     if not _KEY.match(p.key) or ".." in p.key:
-        raise bad(f"key: {p.key!r} is not a sysctl key like 'net.ipv4.ip_forward'")
+        raise InvalidParams(f"key: {p.key!r} is not a sysctl key like 'net.ipv4.ip_forward'")
     value = norm_value(p.value)
     if not value or "\n" in str(p.value):
-        raise bad("value: required, on one line")
+        raise InvalidParams("value: required, on one line")
     key = norm_key(p.key)
     path = abs_path(p.path)
     proc = os.path.join(abs_path(p.proc_root, "proc_root"), *key.split("."))

@@ -18,14 +18,24 @@ import re
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import (
+    ActionContext,
+    ActionError,
+    ErrorCode,
+    InvalidParams,
+    NotFound,
+    Plugin,
+    Risk,
+    action,
+    names,
+)
 
 from ._common import StateResult
 
-PLUGIN = Plugin("user.present", description=__doc__.splitlines()[0], domain="state", requires=["useradd", "usermod", "userdel"])
+PLUGIN = Plugin("user.present", domain="state", requires=["useradd", "usermod", "userdel"])
 
-_USER = re.compile(r"^[a-z_][a-z0-9_-]{0,30}\$?$")
-_GROUP = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}$")
+_USER = re.compile(names.USER_NEW)
+_GROUP = re.compile(names.GROUP)
 
 
 class UserParams(msgspec.Struct, forbid_unknown_fields=True):
@@ -43,26 +53,24 @@ class UserParams(msgspec.Struct, forbid_unknown_fields=True):
 
 
 def _validate(p: UserParams) -> None:
-    def bad(msg: str) -> ActionError:
-        return ActionError(msg, code=ErrorCode.A002)
 
     if not _USER.match(p.name):
-        raise bad(f"name: {p.name!r} is not a valid user name")
+        raise InvalidParams(f"name: {p.name!r} is not a valid user name")
     for g in ([p.group] if p.group else []) + (p.groups or []):
         if not _GROUP.match(g) and not g.isdigit():
-            raise bad(f"group {g!r} is not a valid group name")
+            raise InvalidParams(f"group {g!r} is not a valid group name")
         try:
             grp.getgrgid(int(g)) if g.isdigit() else grp.getgrnam(g)
         except KeyError:
-            raise ActionError(f"no group named {g!r}", code=ErrorCode.A017) from None
+            raise NotFound(f"no group named {g!r}") from None
     for field in ("home", "shell"):
         value = getattr(p, field)
         if value is not None and not value.startswith("/"):
-            raise bad(f"{field}: {value!r} is not an absolute path")
+            raise InvalidParams(f"{field}: {value!r} is not an absolute path")
     if p.comment is not None and (":" in p.comment or "\n" in p.comment):
-        raise bad("comment: may not contain ':' or a newline")
+        raise InvalidParams("comment: may not contain ':' or a newline")
     if p.uid is not None and not 0 <= p.uid < 2**31:
-        raise bad("uid: out of range")
+        raise InvalidParams("uid: out of range")
 
 
 def current(name: str) -> dict[str, object] | None:

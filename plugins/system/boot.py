@@ -19,9 +19,9 @@ import time
 import msgspec
 
 from agent_core import ActionContext, NoParams, Plugin, Risk, action
-from plugins._host import exists, listdir, read
+from agent_core.procfs import exists, listdir, read
 
-PLUGIN = Plugin("sys.boot", description=__doc__.splitlines()[0], domain="system")
+PLUGIN = Plugin("sys.boot", domain="system")
 
 REBOOT_REQUIRED = "/run/reboot-required"
 KERNEL_DIRS = ("/lib/modules", "/boot")

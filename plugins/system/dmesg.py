@@ -15,13 +15,14 @@ import errno
 import os
 import re
 import shutil
+from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
-from plugins._host import read
+from agent_core import ActionContext, ActionError, ErrorCode, InvalidParams, Plugin, Risk, action
+from agent_core.procfs import read
 
-PLUGIN = Plugin("sys.dmesg", description=__doc__.splitlines()[0], domain="system")
+PLUGIN = Plugin("sys.dmesg", domain="system")
 
 KMSG = "/dev/kmsg"
 LEVELS = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
@@ -34,11 +35,11 @@ _RAW = re.compile(r"^<(\d+)>\[\s*(\d+\.\d+)\]\s?(.*)$")
 
 
 class Params(msgspec.Struct, forbid_unknown_fields=True):
-    lines: int = 100
+    lines: Annotated[int, msgspec.Meta(ge=1, le=10000)] = 100
     level: str = "debug"
     facility: str | None = None
     match: str | None = None
-    since_seconds: float | None = None
+    since_seconds: Annotated[float, msgspec.Meta(gt=0)] | None = None
 
 
 class Entry(msgspec.Struct):
@@ -108,18 +109,14 @@ def parse_dmesg_raw(text: str) -> list[tuple[int, int, float, str]]:
 @action("sys.dmesg", risk=Risk.READ, timeout=20)
 async def dmesg(ctx: ActionContext, p: Params) -> Dmesg:
     """The last ``lines`` kernel messages at ``level`` or more severe, optionally by facility, regex and age."""
-    if not 1 <= p.lines <= 10000:
-        raise ActionError("lines must be 1..10000", code=ErrorCode.A002)
     if p.level not in LEVELS:
-        raise ActionError(f"level must be one of {', '.join(LEVELS)}", code=ErrorCode.A002)
+        raise InvalidParams(f"level must be one of {', '.join(LEVELS)}")
     if p.facility is not None and p.facility not in FACILITIES:
-        raise ActionError(f"facility must be one of {', '.join(FACILITIES)}", code=ErrorCode.A002)
+        raise InvalidParams(f"facility must be one of {', '.join(FACILITIES)}")
     try:
         pattern = re.compile(p.match, re.IGNORECASE) if p.match else None
     except re.error as exc:
-        raise ActionError(f"match is not a valid regular expression: {exc}", code=ErrorCode.A002) from exc
-    if p.since_seconds is not None and p.since_seconds <= 0:
-        raise ActionError("since_seconds must be positive", code=ErrorCode.A002)
+        raise InvalidParams(f"match is not a valid regular expression: {exc}") from exc
 
     try:
         records, source = read_kmsg(), KMSG

@@ -17,10 +17,10 @@ import re
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action
-from plugins._host import MASK, is_dir, mask_environ
+from agent_core import MASK, ActionContext, Plugin, Risk, action, mask_env
+from agent_core.procfs import is_dir
 
-PLUGIN = Plugin("sys.env", description=__doc__.splitlines()[0], domain="system")
+PLUGIN = Plugin("sys.env", domain="system")
 
 PROXY_VARS = ("http_proxy", "https_proxy", "ftp_proxy", "all_proxy", "no_proxy")
 _URL_PASSWORD = re.compile(r"(://[^:/@]+:)[^@/]+@")
@@ -73,7 +73,7 @@ async def env(ctx: ActionContext, p: Params) -> AgentEnv:
     environ = dict(os.environ)
     if p.prefix:
         environ = {k: v for k, v in environ.items() if k.startswith(p.prefix)}
-    variables, masked = mask_environ(environ, p.names)
+    variables, masked = mask_env(environ, p.names)
     proxies = {}
     for key in PROXY_VARS:
         for name in (key, key.upper()):

@@ -11,16 +11,15 @@ would change.
 
 from __future__ import annotations
 
-import os
 import re
 import socket
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
-from plugins._host import read
+from agent_core import ActionContext, InvalidParams, NotFound, Plugin, Risk, action, atomic_write
+from agent_core.procfs import read
 
-PLUGIN = Plugin("sys.hostname", description=__doc__.splitlines()[0], domain="system")
+PLUGIN = Plugin("sys.hostname", domain="system")
 
 HOSTNAME_FILE = "/etc/hostname"
 HOSTS_FILE = "/etc/hosts"
@@ -68,13 +67,12 @@ class HostnameChange(msgspec.Struct):
 def validate_hostname(name: str) -> str:
     """Return ``name`` if it is a valid host name, else raise ``A002``."""
     if not name or len(name) > HOST_NAME_MAX:
-        raise ActionError(f"host name must be 1..{HOST_NAME_MAX} characters, got {len(name)}", code=ErrorCode.A002)
+        raise InvalidParams(f"host name must be 1..{HOST_NAME_MAX} characters, got {len(name)}")
     bad = [label for label in name.split(".") if not _LABEL.match(label)]
     if bad:
-        raise ActionError(
+        raise InvalidParams(
             f"invalid host name {name!r}: label {bad[0]!r} must be 1-63 letters, digits or '-', "
             "not starting or ending with '-'",
-            code=ErrorCode.A002,
         )
     return name
 
@@ -111,7 +109,7 @@ async def get(ctx: ActionContext, p: GetParams) -> HostnameInfo:
         try:
             infos = socket.getaddrinfo(name, None, flags=socket.AI_CANONNAME)
         except OSError as exc:
-            raise ActionError(f"cannot resolve {name!r}: {exc}", code=ErrorCode.A017) from exc
+            raise NotFound(f"cannot resolve {name!r}: {exc}") from exc
         resolved = sorted({str(info[4][0]) for info in infos})
         fqdn = next((info[3] for info in infos if info[3]), fqdn)
     return HostnameInfo(
@@ -124,19 +122,6 @@ async def get(ctx: ActionContext, p: GetParams) -> HostnameInfo:
         hosts_entries=entries,
         resolved=resolved,
     )
-
-
-def _write_atomic(path: str, text: str) -> None:
-    tmp = f"{path}.starling-tmp"
-    with open(tmp, "w") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    try:
-        os.chmod(tmp, os.stat(path).st_mode & 0o7777)
-    except FileNotFoundError:
-        os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
 
 
 @action("sys.hostname.set", risk=Risk.CHANGE, timeout=15)
@@ -154,7 +139,7 @@ async def set_(ctx: ActionContext, p: SetParams) -> HostnameChange:
         if new != old:
             socket.sethostname(new)
         if p.persist and static != new:
-            _write_atomic(HOSTNAME_FILE, new + "\n")
+            atomic_write(HOSTNAME_FILE, new + "\n")
     return HostnameChange(
         old=old,
         new=new,

@@ -17,9 +17,9 @@ import shlex
 import msgspec
 
 from agent_core import ActionContext, Plugin, Risk, action
-from plugins._host import read, selected
+from agent_core.procfs import read, selected
 
-PLUGIN = Plugin("sys.kernel", description=__doc__.splitlines()[0], domain="system")
+PLUGIN = Plugin("sys.kernel", domain="system")
 
 SWITCHES = {
     "kptr_restrict": "/proc/sys/kernel/kptr_restrict",

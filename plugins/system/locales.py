@@ -18,9 +18,9 @@ import shutil
 import msgspec
 
 from agent_core import ActionContext, NoParams, Plugin, Risk, action
-from plugins._host import is_dir, listdir, read
+from agent_core.procfs import is_dir, listdir, read
 
-PLUGIN = Plugin("sys.locale", description=__doc__.splitlines()[0], domain="system")
+PLUGIN = Plugin("sys.locale", domain="system")
 
 CONFIG_FILES = ("/etc/default/locale", "/etc/locale.conf")
 LOCALE_GEN = "/etc/locale.gen"

@@ -15,10 +15,17 @@ import shutil
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, NoParams, Plugin, Risk, action
-from plugins._host import read
+from agent_core import (
+    ActionContext,
+    NoParams,
+    NotFound,
+    Plugin,
+    Risk,
+    action,
+)
+from agent_core.procfs import read
 
-PLUGIN = Plugin("sys.os", description=__doc__.splitlines()[0], domain="system")
+PLUGIN = Plugin("sys.os", domain="system")
 
 OS_RELEASE = ("/etc/os-release", "/usr/lib/os-release")
 FAMILIES = ("debian", "rhel", "fedora", "suse", "arch", "alpine", "gentoo")
@@ -73,7 +80,7 @@ async def os_info(ctx: ActionContext, p: NoParams) -> OsInfo:
     """Every os-release field plus family, package manager, point release and support status."""
     source, text = next(((path, t) for path in OS_RELEASE if (t := read(path)) is not None), ("", None))
     if text is None:
-        raise ActionError("no os-release file (/etc/os-release, /usr/lib/os-release)", code=ErrorCode.A017)
+        raise NotFound("no os-release file (/etc/os-release, /usr/lib/os-release)")
     fields = parse_os_release(text)
     point = (read("/etc/debian_version") or read("/etc/redhat-release") or "").strip()
     support_end = fields.get("SUPPORT_END", "")

@@ -12,19 +12,26 @@ share exceeds it. Reads only.
 from __future__ import annotations
 
 import os
+from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
-from plugins._host import listdir, read
+from agent_core import (
+    ActionContext,
+    Plugin,
+    Risk,
+    Unavailable,
+    action,
+)
+from agent_core.procfs import listdir, read
 
-PLUGIN = Plugin("sys.pressure", description=__doc__.splitlines()[0], domain="system", requires_files=["/proc/pressure"])
+PLUGIN = Plugin("sys.pressure", domain="system", requires_files=["/proc/pressure"])
 
 PSI_DIR = "/proc/pressure"
 
 
 class Params(msgspec.Struct, forbid_unknown_fields=True):
-    threshold: float = 10.0
+    threshold: Annotated[float, msgspec.Meta(ge=0, le=100)] = 10.0
 
 
 class Stall(msgspec.Struct):
@@ -63,8 +70,6 @@ def parse_psi(text: str) -> dict[str, Stall]:
 @action("sys.pressure", risk=Risk.READ, timeout=10)
 async def pressure(ctx: ActionContext, p: Params) -> Pressure:
     """PSI some/full stall shares (10 s, 60 s, 300 s) and totals for cpu, memory, io (and irq)."""
-    if not 0 <= p.threshold <= 100:
-        raise ActionError("threshold is a percentage: 0..100", code=ErrorCode.A002)
     resources = []
     for name in listdir(PSI_DIR):
         text = read(os.path.join(PSI_DIR, name))
@@ -76,7 +81,7 @@ async def pressure(ctx: ActionContext, p: Params) -> Pressure:
         # The kernel reports cpu "full" as zeros at the system level; keep what it gives.
         resources.append(Resource(name=name, some=stalls["some"], full=stalls.get("full")))
     if not resources:
-        raise ActionError("PSI is disabled on this kernel (boot with psi=1)", code=ErrorCode.A003)
+        raise Unavailable("PSI is disabled on this kernel (boot with psi=1)")
     return Pressure(
         resources=resources,
         over_threshold=[r.name for r in resources if r.some.avg10 > p.threshold],

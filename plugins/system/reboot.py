@@ -15,11 +15,21 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
-from plugins._host import systemd_running
+from agent_core import (
+    ActionContext,
+    ActionError,
+    ErrorCode,
+    InvalidParams,
+    Plugin,
+    Risk,
+    Unavailable,
+    action,
+)
+from agent_core.procfs import systemd_running
 
 
 def _check() -> str | None:
@@ -29,14 +39,14 @@ def _check() -> str | None:
     return "no systemctl, shutdown or reboot on PATH"
 
 
-PLUGIN = Plugin("sys.reboot", description=__doc__.splitlines()[0], domain="system", check=_check)
+PLUGIN = Plugin("sys.reboot", domain="system", check=_check)
 
 MAX_DELAY_MIN = 1440
 
 
 class Params(msgspec.Struct, forbid_unknown_fields=True):
     reason: str
-    delay_minutes: int = 0
+    delay_minutes: Annotated[int, msgspec.Meta(ge=0, le=MAX_DELAY_MIN)] = 0
     dry_run: bool = False
 
 
@@ -59,7 +69,7 @@ def plan(reason: str, delay: int) -> tuple[str, list[str]]:
         return "shutdown", ["shutdown", "-r", f"+{delay}" if delay else "now", reason]
     if delay == 0 and shutil.which("reboot"):
         return "reboot", ["reboot"]
-    raise ActionError("no way to schedule a delayed reboot here (no shutdown)", code=ErrorCode.A003)
+    raise Unavailable("no way to schedule a delayed reboot here (no shutdown)")
 
 
 @action("sys.reboot", risk=Risk.DANGER, timeout=60)
@@ -67,9 +77,7 @@ async def reboot(ctx: ActionContext, p: Params) -> RebootPlan:
     """Reboot now or in ``delay_minutes`` with a ``reason``; ``dry_run`` returns the command without running it."""
     reason = " ".join(p.reason.split())
     if not 3 <= len(reason) <= 200:
-        raise ActionError("reason must be 3..200 characters: say why the host reboots", code=ErrorCode.A002)
-    if not 0 <= p.delay_minutes <= MAX_DELAY_MIN:
-        raise ActionError(f"delay_minutes must be 0..{MAX_DELAY_MIN}", code=ErrorCode.A002)
+        raise InvalidParams("reason must be 3..200 characters: say why the host reboots")
     method, argv = plan(reason, p.delay_minutes)
     result = RebootPlan(
         command=argv,

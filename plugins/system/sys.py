@@ -15,7 +15,7 @@ import msgspec
 
 from agent_core import ActionContext, NoParams, Plugin, Risk, action
 
-PLUGIN = Plugin("sys", description=__doc__.splitlines()[0], domain="system")
+PLUGIN = Plugin("sys", domain="system")
 
 
 class SysInfo(msgspec.Struct):

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import os
 import shutil
+from typing import Annotated
 
 import msgspec
 
 from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
-from plugins._host import pids, read, systemd_running
+from agent_core.procfs import pids, read, systemd_running
 
-PLUGIN = Plugin("sys.timesync", description=__doc__.splitlines()[0], domain="system")
+PLUGIN = Plugin("sys.timesync", domain="system")
 
 CLOCKSOURCE = "/sys/devices/system/clocksource/clocksource0"
 STA_UNSYNC = 0x0040
@@ -29,7 +30,7 @@ DAEMONS = {"chronyd", "ntpd", "openntpd", "systemd-timesyn", "ptp4l", "phc2sys",
 
 
 class Params(msgspec.Struct, forbid_unknown_fields=True):
-    max_offset: float = 0.1
+    max_offset: Annotated[float, msgspec.Meta(gt=0)] = 0.1
 
 
 class KernelClock(msgspec.Struct):
@@ -171,8 +172,6 @@ def parse_ntpq_peers(text: str) -> list[NtpPeer]:
 @action("sys.timesync", risk=Risk.READ, timeout=20)
 async def timesync(ctx: ActionContext, p: Params) -> TimeSync:
     """Clock synchronisation verdict from the kernel and the running time daemon, with the offset."""
-    if p.max_offset <= 0:
-        raise ActionError("max_offset must be positive seconds", code=ErrorCode.A002)
     kernel = kernel_clock()
     out = TimeSync(
         ok=False, synchronized=kernel.synchronized, source="kernel", offset=None,

@@ -18,10 +18,18 @@ import time
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, NoParams, Plugin, Risk, action
-from plugins._host import read
+from agent_core import (
+    ActionContext,
+    InvalidParams,
+    NoParams,
+    NotFound,
+    Plugin,
+    Risk,
+    action,
+)
+from agent_core.procfs import read
 
-PLUGIN = Plugin("sys.timezone", description=__doc__.splitlines()[0], domain="system")
+PLUGIN = Plugin("sys.timezone", domain="system")
 
 LOCALTIME = "/etc/localtime"
 TIMEZONE_FILE = "/etc/timezone"
@@ -97,15 +105,15 @@ async def get(ctx: ActionContext, p: NoParams) -> TimezoneInfo:
 def zone_path(zone: str) -> str:
     """The tz database file for ``zone``; ``A002`` for a malformed name, ``A017`` if absent."""
     if not _ZONE.match(zone) or ".." in zone.split("/"):
-        raise ActionError(f"invalid time zone name {zone!r} (expected e.g. 'Europe/Berlin')", code=ErrorCode.A002)
+        raise InvalidParams(f"invalid time zone name {zone!r} (expected e.g. 'Europe/Berlin')")
     path = os.path.join(ZONEINFO, zone)
     try:
         with open(path, "rb") as fh:
             magic = fh.read(4)
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-        raise ActionError(f"time zone {zone!r} not found under {ZONEINFO}", code=ErrorCode.A017) from None
+        raise NotFound(f"time zone {zone!r} not found under {ZONEINFO}") from None
     if magic != b"TZif":
-        raise ActionError(f"{path} is not a tz database file", code=ErrorCode.A017)
+        raise NotFound(f"{path} is not a tz database file")
     return path
 
 

@@ -18,10 +18,10 @@ import resource
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
-from plugins._host import exists, read, require_absolute
+from agent_core import ActionContext, NotFound, Plugin, Risk, abs_path, action
+from agent_core.procfs import exists, read
 
-PLUGIN = Plugin("sys.ulimit", description=__doc__.splitlines()[0], domain="system")
+PLUGIN = Plugin("sys.ulimit", domain="system")
 
 LIMITS_CONF = "/etc/security/limits.conf"
 LIMITS_DIR = "/etc/security/limits.d"
@@ -110,7 +110,7 @@ def _user_groups(user: str) -> tuple[int, set[str]]:
     try:
         pw = pwd.getpwnam(user)
     except KeyError:
-        raise ActionError(f"no such user {user!r}", code=ErrorCode.A017) from None
+        raise NotFound(f"no such user {user!r}") from None
     groups = {g.gr_name for g in grp.getgrall() if user in g.gr_mem}
     try:
         groups.add(grp.getgrgid(pw.pw_gid).gr_name)
@@ -122,14 +122,14 @@ def _user_groups(user: str) -> tuple[int, set[str]]:
 @action("sys.ulimit", risk=Risk.READ, timeout=10)
 async def ulimit(ctx: ActionContext, p: Params) -> Ulimits:
     """The agent's soft/hard rlimits and the limits.conf/limits.d and systemd default limit policy."""
-    files = [require_absolute(f, "files") for f in p.files] or [LIMITS_CONF, *sorted(glob.glob(f"{LIMITS_DIR}/*.conf"))]
+    files = [abs_path(f, "files") for f in p.files] or [LIMITS_CONF, *sorted(glob.glob(f"{LIMITS_DIR}/*.conf"))]
     configured: list[LimitEntry] = []
     errors: list[str] = []
     for path in files:
         text = read(path)
         if text is None:
             if p.files:
-                raise ActionError(f"cannot read {path}", code=ErrorCode.A017)
+                raise NotFound(f"cannot read {path}")
             continue
         found, bad = parse_limits(path, text)
         configured += found

@@ -15,9 +15,9 @@ import time
 import msgspec
 
 from agent_core import ActionContext, NoParams, Plugin, Risk, action
-from plugins._host import read
+from agent_core.procfs import read
 
-PLUGIN = Plugin("sys.uptime", description=__doc__.splitlines()[0], domain="system")
+PLUGIN = Plugin("sys.uptime", domain="system")
 
 
 class Uptime(msgspec.Struct):

@@ -17,9 +17,9 @@ import shutil
 import msgspec
 
 from agent_core import ActionContext, NoParams, Plugin, Risk, action
-from plugins._host import listdir, read
+from agent_core.procfs import listdir, read
 
-PLUGIN = Plugin("sys.virt", description=__doc__.splitlines()[0], domain="system")
+PLUGIN = Plugin("sys.virt", domain="system")
 
 DMI_VENDORS = {
     "qemu": "qemu", "kvm": "kvm", "vmware": "vmware", "virtualbox": "oracle", "innotek": "oracle",

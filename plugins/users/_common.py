@@ -13,29 +13,26 @@ import re
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, ProcessResult
+from agent_core import (
+    ActionContext,
+    ActionError,
+    ErrorCode,
+    InvalidParams,
+    NotFound,
+    ProcessResult,
+    names,
+    root_dir,
+)
 
 # What useradd accepts by default (shadow's is_valid_user_name), a little wider for lookups.
-_NEW_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,30}\$?$")
-_ANY_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}\$?$")
-
-
-def bad(message: str) -> ActionError:
-    return ActionError(message, code=ErrorCode.A002)
-
-
-def not_found(message: str) -> ActionError:
-    return ActionError(message, code=ErrorCode.A017)
-
-
-def c_env() -> dict[str, str]:
-    return {**os.environ, "LC_ALL": "C", "LANG": "C"}
+_NEW_NAME = re.compile(names.USER_NEW)
+_ANY_NAME = re.compile(names.USER)
 
 
 def name_ok(name: str, field: str = "name", new: bool = False) -> str:
     """Refuse a string that is not a user or group name (A002)."""
     if not (_NEW_NAME if new else _ANY_NAME).match(name):
-        raise bad(f"{field}: {name!r} is not a valid {'new ' if new else ''}user/group name")
+        raise InvalidParams(f"{field}: {name!r} is not a valid {'new ' if new else ''}user/group name")
     return name
 
 
@@ -45,17 +42,12 @@ def require_user(name: str, field: str = "user") -> pwd.struct_passwd:
     try:
         return pwd.getpwnam(name)
     except KeyError:
-        raise not_found(f"no user named {name!r} on this host") from None
+        raise NotFound(f"no user named {name!r} on this host") from None
 
 
 def check_root(root: str | None) -> str:
-    if root is None:
-        return "/"
-    if not os.path.isabs(root):
-        raise bad(f"root: {root!r} is not an absolute path")
-    if not os.path.isdir(root):
-        raise not_found(f"root: {root} is not a directory")
-    return os.path.normpath(root)
+    """The root to inspect: ``/`` or an image/chroot (checked by the SDK's :func:`root_dir`)."""
+    return root_dir(root) or "/"
 
 
 def etc(root: str, name: str) -> str:
@@ -182,7 +174,7 @@ def can_login(shell: str, valid: set[str]) -> bool:
 
 async def shadow_tool(ctx: ActionContext, argv: list[str], what: str) -> ProcessResult:
     """Run useradd/usermod/groupadd/... and map their exit codes to catalogue codes."""
-    res = await ctx.run(argv, env=c_env())
+    res = await ctx.run(argv, c_locale=True)
     if res.exit_code == 0:
         return res
     err = (res.stderr or res.stdout).strip()

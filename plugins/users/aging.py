@@ -15,12 +15,12 @@ import re
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import ActionContext, ActionError, ErrorCode, InvalidParams, Plugin, Risk, action
 
-from ._common import bad, c_env, require_user, shadow_tool
+from ._common import require_user, shadow_tool
 
 PLUGIN = Plugin(
-    "user.aging", description=__doc__.splitlines()[0], domain="users", requires=["chage"]
+    "user.aging", domain="users", requires=["chage"]
 )
 
 _KEYS = {
@@ -99,7 +99,7 @@ def parse_chage(name: str, text: str) -> Aging:
 
 
 async def _read(ctx: ActionContext, name: str) -> Aging:
-    res = await ctx.run(["chage", "-l", "--", name], env=c_env())
+    res = await ctx.run(["chage", "-l", "--", name], c_locale=True)
     if res.exit_code != 0:
         raise ActionError(f"chage -l {name}: {res.stderr.strip()}", code=ErrorCode.A008, data=res)
     return parse_chage(name, res.stdout)
@@ -125,7 +125,7 @@ async def set_aging(ctx: ActionContext, p: SetAgingParams) -> Aging:
     ):
         if value is not None:
             if not -1 <= value <= 99999:
-                raise bad(f"{flag}: days must be between -1 and 99999")
+                raise InvalidParams(f"{flag}: days must be between -1 and 99999")
             argv += [flag, str(value)]
     if p.account_expires is not None:
         if p.account_expires == "never":
@@ -134,13 +134,13 @@ async def set_aging(ctx: ActionContext, p: SetAgingParams) -> Aging:
             try:
                 datetime.date.fromisoformat(p.account_expires)
             except ValueError:
-                raise bad("account_expires: give YYYY-MM-DD or never") from None
+                raise InvalidParams("account_expires: give YYYY-MM-DD or never") from None
             argv += ["-E", p.account_expires]
     if p.force_change:
         if pw.pw_uid == 0:
             raise ActionError("refusing to force a password change on root", code=ErrorCode.A016)
         argv += ["-d", "0"]
     if len(argv) == 1:
-        raise bad("give at least one setting to change")
+        raise InvalidParams("give at least one setting to change")
     await shadow_tool(ctx, [*argv, "--", p.name], "chage")
     return await _read(ctx, p.name)

@@ -24,7 +24,6 @@ from ._common import can_login, check_root, etc, read_group, read_passwd, read_s
 
 PLUGIN = Plugin(
     "user.audit",
-    description=__doc__.splitlines()[0],
     domain="users",
     requires_files=["/etc/passwd"],
 )
@@ -146,6 +145,5 @@ def audit(root: str) -> Audit:
 @action("user.audit", risk=Risk.READ, timeout=30)
 async def user_audit(ctx: ActionContext, p: AuditParams) -> Audit:
     """Findings with severity: extra uid 0, duplicates, empty or weak passwords, orphans, bad homes."""
-    import trio
 
-    return await trio.to_thread.run_sync(audit, check_root(p.root))
+    return await ctx.to_thread(audit, check_root(p.root))

@@ -14,13 +14,21 @@ import grp
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import (
+    ActionContext,
+    ActionError,
+    ErrorCode,
+    InvalidParams,
+    NotFound,
+    Plugin,
+    Risk,
+    action,
+)
 
-from ._common import bad, name_ok, not_found, require_user, shadow_tool
+from ._common import name_ok, require_user, shadow_tool
 
 PLUGIN = Plugin(
     "group",
-    description=__doc__.splitlines()[0],
     domain="users",
     requires=["groupadd", "groupdel", "gpasswd"],
 )
@@ -59,7 +67,7 @@ def _group(name: str) -> grp.struct_group:
     try:
         return grp.getgrnam(name)
     except KeyError:
-        raise not_found(f"no group named {name!r}") from None
+        raise NotFound(f"no group named {name!r}") from None
 
 
 def _view(name: str) -> Group:
@@ -79,7 +87,7 @@ async def add(ctx: ActionContext, p: GroupAddParams) -> Group:
     argv = ["groupadd"]
     if p.gid is not None:
         if not 0 < p.gid < 2**31 - 1:
-            raise bad("gid: must be between 1 and 2147483646")
+            raise InvalidParams("gid: must be between 1 and 2147483646")
         argv += ["-g", str(p.gid)]
     if p.system:
         argv.append("-r")
@@ -112,6 +120,6 @@ async def deluser(ctx: ActionContext, p: MemberParams) -> Group:
     g = _group(p.group)
     require_user(p.user)
     if p.user not in g.gr_mem:
-        raise not_found(f"{p.user} is not a supplementary member of {p.group}")
+        raise NotFound(f"{p.user} is not a supplementary member of {p.group}")
     await shadow_tool(ctx, ["gpasswd", "-d", p.user, p.group], "gpasswd -d")
     return _view(p.group)

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action
+from agent_core import ActionContext, NotFound, Plugin, Risk, action
 
-from ._common import check_root, login_defs, name_ok, not_found, read_group, read_passwd
+from ._common import check_root, login_defs, name_ok, read_group, read_passwd
 
 PLUGIN = Plugin(
-    "group.list", description=__doc__.splitlines()[0], domain="users", requires_files=["/etc/group"]
+    "group.list", domain="users", requires_files=["/etc/group"]
 )
 
 
@@ -70,5 +70,5 @@ async def group_list(ctx: ActionContext, p: GroupListParams) -> GroupList:
             continue
         rows.append(row)
     if p.name is not None and not rows:
-        raise not_found(f"no group named {p.name!r}")
+        raise NotFound(f"no group named {p.name!r}")
     return GroupList(groups=rows)

@@ -19,16 +19,26 @@ import hashlib
 import os
 import stat
 import struct
-import tempfile
 from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, code
+from agent_core import (
+    ActionContext,
+    ActionError,
+    ErrorCode,
+    InvalidParams,
+    NotFound,
+    Plugin,
+    Risk,
+    action,
+    atomic_write,
+    code,
+)
 
-from ._common import bad, not_found, require_user
+from ._common import require_user
 
-PLUGIN = Plugin("user.keys", description=__doc__.splitlines()[0], domain="users")
+PLUGIN = Plugin("user.keys", domain="users")
 
 KEY_TYPES = {
     "ssh-rsa",
@@ -172,7 +182,7 @@ def _target(user: str, path: str | None) -> tuple[int, int, str]:
     if path is None:
         return pw.pw_uid, pw.pw_gid, os.path.join(pw.pw_dir, ".ssh", "authorized_keys")
     if not os.path.isabs(path):
-        raise bad(f"path: {path!r} is not an absolute path")
+        raise InvalidParams(f"path: {path!r} is not an absolute path")
     return pw.pw_uid, pw.pw_gid, os.path.normpath(path)
 
 
@@ -229,7 +239,7 @@ def _write(uid: int, gid: int, path: str, lines: list[str]) -> None:
     """Replace ``path`` atomically, creating its directory (0700) if needed."""
     directory = os.path.dirname(path)
     if not os.path.isdir(os.path.dirname(directory)):
-        raise not_found(
+        raise NotFound(
             f"{os.path.dirname(directory)} does not exist (the user has no home directory)"
         )
     if os.path.islink(directory):
@@ -239,25 +249,15 @@ def _write(uid: int, gid: int, path: str, lines: list[str]) -> None:
     if not os.path.isdir(directory):
         os.mkdir(directory, 0o700)
         os.chown(directory, uid, gid)
-    fd, tmp = tempfile.mkstemp(prefix=".authorized_keys.", dir=directory)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write("".join(line + "\n" for line in lines))
-        os.chmod(tmp, 0o600)
-        os.chown(tmp, uid, gid)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, "".join(line + "\n" for line in lines), mode=0o600, uid=uid, gid=gid)
 
 
 def add_key(user: str, key_line: str, path: str | None) -> KeyChange:
     if "\n" in key_line.strip() or "\r" in key_line:
-        raise bad("key: give exactly one key line")
+        raise InvalidParams("key: give exactly one key line")
     key = parse_key(key_line)
     if key is None:
-        raise bad("key: not a well-formed SSH public key (type, base64 blob, optional comment)")
+        raise InvalidParams("key: not a well-formed SSH public key (type, base64 blob, optional comment)")
     uid, gid, target = _target(user, path)
     lines = _read(target) or []
     present = {k.fingerprint for k in (parse_key(ln) for ln in lines) if k is not None}
@@ -273,11 +273,11 @@ def remove_keys(
     user: str, fingerprint: str | None, comment: str | None, path: str | None
 ) -> KeyChange:
     if (fingerprint is None) == (comment is None):
-        raise bad("give exactly one of fingerprint or comment")
+        raise InvalidParams("give exactly one of fingerprint or comment")
     uid, gid, target = _target(user, path)
     lines = _read(target)
     if lines is None:
-        raise not_found(f"{target} does not exist")
+        raise NotFound(f"{target} does not exist")
     keep: list[str] = []
     removed: list[str] = []
     for line in lines:
@@ -289,7 +289,7 @@ def remove_keys(
         else:
             keep.append(line)
     if not removed:
-        raise not_found(f"no key matching {fingerprint or comment!r} in {target}")
+        raise NotFound(f"no key matching {fingerprint or comment!r} in {target}")
     _write(uid, gid, target, keep)
     remaining = sum(1 for ln in keep if parse_key(ln) is not None)
     return KeyChange(user=user, path=target, changed=True, fingerprints=removed, keys=remaining)

@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action
+from agent_core import ActionContext, InvalidParams, NotFound, Plugin, Risk, action
 
 from . import _utmp
-from ._common import bad, name_ok, not_found
+from ._common import name_ok
 
-PLUGIN = Plugin("user.last", description=__doc__.splitlines()[0], domain="users")
+PLUGIN = Plugin("user.last", domain="users")
 
 WTMP = "/var/log/wtmp"
 BTMP = "/var/log/btmp"
@@ -30,7 +31,7 @@ BTMP = "/var/log/btmp"
 
 class LastParams(msgspec.Struct, forbid_unknown_fields=True):
     user: str | None = None
-    limit: int = 50
+    limit: Annotated[int, msgspec.Meta(ge=1, le=10000)] = 50
     failed: bool = False
     """Read failed logins (btmp) instead of sessions (wtmp)."""
     file: str | None = None
@@ -150,23 +151,20 @@ def load(path: str) -> list[_utmp.Record]:
     try:
         return _utmp.read(path)
     except FileNotFoundError:
-        raise not_found(f"{path} does not exist (login accounting is off?)") from None
+        raise NotFound(f"{path} does not exist (login accounting is off?)") from None
     except IsADirectoryError:
-        raise bad(f"file: {path} is a directory") from None
+        raise InvalidParams(f"file: {path} is a directory") from None
 
 
 @action("user.last", risk=Risk.READ, timeout=30)
 async def last(ctx: ActionContext, p: LastParams) -> LastLog:
     """Sessions (login, logout, duration, how it ended), reboots, or failed logins; newest first."""
-    import trio
 
-    if not 1 <= p.limit <= 10000:
-        raise bad("limit: must be between 1 and 10000")
     user = name_ok(p.user, "user") if p.user else None
     path = p.file or (BTMP if p.failed else WTMP)
     if not os.path.isabs(path):
-        raise bad(f"file: {path!r} is not an absolute path")
-    records = await trio.to_thread.run_sync(load, path)
+        raise InvalidParams(f"file: {path!r} is not an absolute path")
+    records = await ctx.to_thread(load, path)
     since = iso(records[0].time) if records else None
     if p.failed:
         return LastLog(

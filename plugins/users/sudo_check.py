@@ -18,12 +18,10 @@ import tempfile
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action
-
-from ._common import bad, c_env, not_found
+from agent_core import ActionContext, InvalidParams, NotFound, Plugin, Risk, action
 
 PLUGIN = Plugin(
-    "sudo.check", description=__doc__.splitlines()[0], domain="users", requires=["visudo"]
+    "sudo.check", domain="users", requires=["visudo"]
 )
 
 SUDOERS = "/etc/sudoers"
@@ -148,30 +146,30 @@ def _write_temp(content: str) -> str:
 async def check(ctx: ActionContext, p: SudoCheckParams) -> SudoCheck:
     """visudo's verdict per file, syntax errors with line/column, and permission/skip warnings."""
     if p.path is not None and p.content is not None:
-        raise bad("give path or content, not both")
+        raise InvalidParams("give path or content, not both")
     rename: dict[str, str] = {}
     tmp = None
     warnings: list[str] = []
     if p.content is not None:
         if len(p.content) > 1024 * 1024:
-            raise bad("content: at most 1 MiB")
+            raise InvalidParams("content: at most 1 MiB")
         tmp = _write_temp(p.content)
         rename[tmp] = "<content>"
         argv = ["visudo", "-c", "-f", tmp]
     elif p.path is not None:
         if not os.path.isabs(p.path):
-            raise bad(f"path: {p.path!r} is not an absolute path")
+            raise InvalidParams(f"path: {p.path!r} is not an absolute path")
         if not _is_file(p.path):
-            raise not_found(f"{p.path} does not exist")
+            raise NotFound(f"{p.path} does not exist")
         argv = ["visudo", "-c", "-f", p.path]
         warnings += permission_warnings([p.path])
     else:
         if not _is_file(SUDOERS):
-            raise not_found(f"{SUDOERS} does not exist")
+            raise NotFound(f"{SUDOERS} does not exist")
         argv = ["visudo", "-c"]
         warnings += permission_warnings(_installed_files()) + skipped_includes()
     try:
-        res = await ctx.run(argv, env=c_env())
+        res = await ctx.run(argv, c_locale=True)
     finally:
         if tmp is not None:
             os.unlink(tmp)

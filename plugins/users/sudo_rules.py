@@ -16,11 +16,9 @@ import re
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action
+from agent_core import ActionContext, InvalidParams, NotFound, Plugin, Risk, action
 
-from ._common import bad, not_found
-
-PLUGIN = Plugin("sudo.rules", description=__doc__.splitlines()[0], domain="users")
+PLUGIN = Plugin("sudo.rules", domain="users")
 
 _ALIAS = re.compile(r"^(User_Alias|Runas_Alias|Host_Alias|Cmnd_Alias|Cmd_Alias)\s+(.*)$")
 _INCLUDE = re.compile(r"^[@#](include|includedir)\s+(.+)$")
@@ -251,8 +249,8 @@ def collect(path: str) -> SudoRules:
 async def rules(ctx: ActionContext, p: SudoRulesParams) -> SudoRules:
     """Defaults, aliases and rules of sudoers and its includes, with who gets full root."""
     if not os.path.isabs(p.path):
-        raise bad(f"path: {p.path!r} is not an absolute path")
+        raise InvalidParams(f"path: {p.path!r} is not an absolute path")
     result = collect(p.path)
     if not result.files:
-        raise not_found(f"{p.path} does not exist or cannot be read")
+        raise NotFound(f"{p.path} does not exist or cannot be read")
     return result

@@ -18,13 +18,21 @@ import time
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
+from agent_core import (
+    ActionContext,
+    ActionError,
+    ErrorCode,
+    InvalidParams,
+    NotFound,
+    Plugin,
+    Risk,
+    action,
+)
 
-from ._common import bad, name_ok, password_state, read_shadow, require_user, shadow_tool, uid_range
+from ._common import name_ok, password_state, read_shadow, require_user, shadow_tool, uid_range
 
 PLUGIN = Plugin(
     "user",
-    description=__doc__.splitlines()[0],
     domain="users",
     requires=["useradd", "usermod", "userdel"],
 )
@@ -122,13 +130,13 @@ def _exists(path: str) -> bool:
 
 def _path(value: str, field: str) -> str:
     if not os.path.isabs(value) or ":" in value or "\n" in value:
-        raise bad(f"{field}: {value!r} must be an absolute path without ':'")
+        raise InvalidParams(f"{field}: {value!r} must be an absolute path without ':'")
     return value
 
 
 def _comment(value: str) -> str:
     if ":" in value or "\n" in value or len(value) > 256:
-        raise bad("comment: must not contain ':' or newlines (at most 256 characters)")
+        raise InvalidParams("comment: must not contain ':' or newlines (at most 256 characters)")
     return value
 
 
@@ -138,7 +146,7 @@ def _groups(names: list[str]) -> str:
         try:
             grp.getgrnam(g)
         except KeyError:
-            raise ActionError(f"no group named {g!r}", code=ErrorCode.A017) from None
+            raise NotFound(f"no group named {g!r}") from None
     return ",".join(names)
 
 
@@ -155,7 +163,7 @@ async def add(ctx: ActionContext, p: AddParams) -> Account:
     argv += ["-m"] if p.create_home else ["-M"]
     if p.uid is not None:
         if not 0 < p.uid < 2**31 - 1:
-            raise bad("uid: must be between 1 and 2147483646")
+            raise InvalidParams("uid: must be between 1 and 2147483646")
         argv += ["-u", str(p.uid)]
     if p.group is not None:
         argv += ["-g", _groups([p.group])]
@@ -185,7 +193,7 @@ async def modify(ctx: ActionContext, p: ModifyParams) -> Account:
     if p.add_groups:
         argv += ["-a", "-G", _groups(p.add_groups)]
     if len(argv) == 1:
-        raise bad("give at least one of shell, comment, home, group, add_groups")
+        raise InvalidParams("give at least one of shell, comment, home, group, add_groups")
     await shadow_tool(ctx, [*argv, "--", p.name], "usermod")
     return account(p.name)
 

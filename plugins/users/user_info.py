@@ -22,7 +22,7 @@ from agent_core import ActionContext, Plugin, Risk, action
 
 from ._common import can_login, password_state, read_shadow, require_user, shells
 
-PLUGIN = Plugin("user.info", description=__doc__.splitlines()[0], domain="users")
+PLUGIN = Plugin("user.info", domain="users")
 
 _ADMIN_GROUPS = ("sudo", "wheel", "admin")
 
@@ -146,6 +146,5 @@ def _has_gid(gid: int) -> bool:
 @action("user.info", risk=Risk.READ, timeout=30)
 async def user_info(ctx: ActionContext, p: UserInfoParams) -> UserInfo:
     """Groups, sudo membership, home, shell, password and expiry, keys and processes of a user."""
-    import trio
 
-    return await trio.to_thread.run_sync(gather, p.name)
+    return await ctx.to_thread(gather, p.name)

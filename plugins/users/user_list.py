@@ -27,7 +27,7 @@ from ._common import (
 )
 
 PLUGIN = Plugin(
-    "user.list", description=__doc__.splitlines()[0], domain="users", requires_files=["/etc/passwd"]
+    "user.list", domain="users", requires_files=["/etc/passwd"]
 )
 
 

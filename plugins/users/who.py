@@ -15,12 +15,12 @@ import time
 
 import msgspec
 
-from agent_core import ActionContext, Plugin, Risk, action
+from agent_core import ActionContext, InvalidParams, NotFound, Plugin, Risk, action
 
 from . import _utmp
-from ._common import bad, name_ok, not_found
+from ._common import name_ok
 
-PLUGIN = Plugin("user.who", description=__doc__.splitlines()[0], domain="users")
+PLUGIN = Plugin("user.who", domain="users")
 
 _DEFAULT = ("/run/utmp", "/var/run/utmp")
 
@@ -77,7 +77,7 @@ def gather(path: str, user: str | None, include_stale: bool) -> Who:
     try:
         records = _utmp.read(path)
     except FileNotFoundError:
-        raise not_found(f"{path} does not exist") from None
+        raise NotFound(f"{path} does not exist") from None
     now = time.time()
     sessions: list[LoginSession] = []
     boot = runlevel = None
@@ -127,7 +127,7 @@ async def who(ctx: ActionContext, p: WhoParams) -> Who:
     """Logged-in sessions with host, login time, process liveness and terminal idle time."""
     user = name_ok(p.user, "user") if p.user else None
     if p.file is not None and not p.file.startswith("/"):
-        raise bad(f"file: {p.file!r} is not an absolute path")
+        raise InvalidParams(f"file: {p.file!r} is not an absolute path")
     path = p.file or _default_file()
     if p.file is None and not _exists(path):
         # No utmp at all (minimal containers): nobody is recorded as logged in.

@@ -118,6 +118,7 @@ NEEDS_CENTER: dict[tuple[str, ...], list[str]] = {
     ("plugins", "enable"): ["--all", "hello"],
     ("plugins", "disable"): ["--all", "hello"],
     ("plugins", "rollback"): ["--all", "starling_hello"],
+    ("plugins", "uninstall"): ["--all", "starling_hello"],
     ("hosts",): [],
     ("jobs",): ["--all"],
     ("job",): ["j0"],

@@ -22,7 +22,7 @@ import pytest
 import trio
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from agent_core._declare import catalogue_for
+from agent_core.host import catalogue_for
 from center._accounts import SecretBox, ensure_admin
 from center._center import Center
 from center._credentials import proxy_token
@@ -46,7 +46,7 @@ from transports import (
     TaskEvent,
     get_carrier,
 )
-from transports._signing import sign_result, verify_task
+from transports.signing import sign_result, verify_task
 
 PROXY = "p-test"
 TOKEN = "proxy-master-token"

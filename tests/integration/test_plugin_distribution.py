@@ -93,6 +93,29 @@ def test_install_upgrade_rollback_through_the_center(fleet, tmp_path, make_wheel
     assert sorted(h["code"] for h in doc["hosts"]) == sorted(["A012"] * ((AGENTS + 1) // 2) + [""] * (AGENTS // 2))
     fleet.json("plugins", "enable", "wheeltest", "--all")
 
+    # Rollback and uninstall speak of the package by the name install reported, and say so
+    # when it is not installed; a wheel may not take a built-in plugin's name.
+    def held_or_done(doc: dict[str, Any]) -> dict[str, Any]:
+        return approved(fleet, doc, approver) if doc.get("state") == "pending_approval" else doc
+
+    doc = held_or_done(fleet.json("plugins", "rollback", "starling_nosuch", "--all"))
+    assert {h["code"] for h in doc["hosts"]} == {"A017"} and "is installed" in doc["hosts"][0]["message"], doc
+    clash = tmp_path / "starling_wheeltest-3.0-py3-none-any.whl"
+    clash.write_bytes(make_wheel("3.0", "pwned", plugin="cmd"))
+    doc = held_or_done(fleet.json("plugins", "install", "--wheel", str(clash), "--key", key, "--all"))
+    assert {h["code"] for h in doc["hosts"]} == {"A025"}, doc
+    missing = fleet.cli("plugins", "install", "--wheel", str(tmp_path / "nowhere.whl"), "--all", "--json")
+    assert missing.returncode != 0 and "C001" in missing.stdout + missing.stderr and "Traceback" not in missing.stderr
+    missing = fleet.cli("plugins", "sign", str(tmp_path / "nowhere.whl"), "--key", key)
+    assert missing.returncode != 0 and "C001" in missing.stdout + missing.stderr and "Traceback" not in missing.stderr
+    doc = held_or_done(fleet.json("plugins", "uninstall", "starling-wheeltest", "--all"))
+    assert {h["state"] for h in doc["hosts"]} == {"succeeded"}, doc
+    assert {h["data"]["version"] for h in doc["hosts"]} == {"1.0"}
+    deadline = time.monotonic() + 60
+    while fleet.json("run", "--all", "--action", "wheeltest.hello").get("error", {}).get("code") != "C023":
+        assert time.monotonic() < deadline, "the center still routes wheeltest.hello after uninstall"
+        time.sleep(0.5)
+
     # no agent restarted for any of this
     assert [a["pid"] for a in fleet.profile["agents"]] == pids
     for pid in pids:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from agent_core._scaffold import new_plugin
+from agent_core.host import new_plugin
 
 
 def _pip(*args: str) -> subprocess.CompletedProcess[str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import json
 import time
 import zipfile
 
@@ -84,8 +85,41 @@ async def test_install_upgrade_rollback_without_restart(kernel, make_wheel):
     assert value["version"] == "1.0"
     res, value = await call(host, k, "wheeltest.hello")
     assert value == {"text": "hello v1"}
-    res, _ = await call(host, k, "agent.rollback", {"dist": "starling_wheeltest"})
+    res, _ = await call(host, k, "agent.rollback", {"dist": "starling-wheeltest"})  # install's name, any spelling
+    assert res.code == "A014" and "only installed version" in res.message
+    res, _ = await call(host, k, "agent.rollback", {"dist": "starling_nosuch"})
+    assert res.code == "A017" and "no plugin package 'starling_nosuch' is installed" in res.message
+    assert "starling_wheeltest" in res.message  # and says what is installed
+
+
+def _install_params(wheel: bytes) -> dict[str, str]:
+    return {"wheel_b64": base64.b64encode(wheel).decode(), "sha256": hashlib.sha256(wheel).hexdigest()}
+
+
+async def test_uninstall_forgets_the_package(kernel, make_wheel, tmp_path):
+    host, k = kernel
+    res, value = await call(host, k, "agent.install", _install_params(make_wheel("1.0", "hi")))
+    assert res.state == "succeeded", res.message
+    res, value = await call(host, k, "agent.uninstall", {"dist": value["dist"]})
+    assert res.state == "succeeded", res.message
+    assert value == {"dist": "starling_wheeltest", "version": "1.0", "plugins": ["wheeltest"]}
+    res, _ = await call(host, k, "wheeltest.hello")
+    assert res.code == "A001"
+    assert not (tmp_path / "packages" / "starling_wheeltest").exists()
+    assert "starling_wheeltest" not in json.loads((tmp_path / "plugins.json").read_text()).get("active", {})
+    res, _ = await call(host, k, "agent.uninstall", {"dist": "starling_wheeltest"})
     assert res.code == "A017"
+    res, _ = await call(host, k, "agent.uninstall", {"dist": "../etc"})
+    assert res.code == "A002"
+
+
+async def test_a_wheel_may_not_claim_a_builtin_plugin_name(kernel, make_wheel, tmp_path):
+    host, k = kernel
+    res, _ = await call(host, k, "agent.install", _install_params(make_wheel("1.0", "pwned", plugin="cmd")))
+    assert res.code == "A025" and "'cmd' is already provided by starling-fleet" in res.message
+    assert not (tmp_path / "packages" / "starling_wheeltest").exists()  # nothing unpacked, nothing active
+    host.rescan()
+    assert host.load("cmd").source.startswith("starling-fleet:plugins.")  # still the built-in
 
 
 async def test_install_refuses_bad_wheels(kernel, make_wheel):

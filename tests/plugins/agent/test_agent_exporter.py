@@ -13,8 +13,7 @@ import psutil
 import pytest
 import trio
 
-from agent_core._residents import ResidentSupervisor, resident_plugin_names
-from agent_core.host import PluginHost
+from agent_core.host import PluginHost, ResidentSupervisor, resident_plugin_names
 from agent_core.testing import run_action
 from plugins.agent import _exporter_main as main
 

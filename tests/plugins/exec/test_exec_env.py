@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
+from agent_core import is_secret_name, redact_value
 from agent_core.testing import run_action
-from plugins._secrets import is_secret_name, redact_value
 
 ENV = {
     "PATH": "/usr/bin:/bin",

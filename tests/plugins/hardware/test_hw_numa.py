@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 
+from agent_core.procfs import parse_cpulist
 from agent_core.testing import run_action
-from plugins._host import parse_cpulist
 from plugins.hardware.numa import node_meminfo
 
 NODES = "/sys/devices/system/node"

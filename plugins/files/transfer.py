@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import os
 import stat as st
-import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
@@ -32,10 +31,10 @@ from typing import Annotated, Any, Literal, Protocol
 
 import msgspec
 
-from agent_core import ActionError, ErrorCode
+from agent_core import ActionError, ErrorCode, InvalidParams, atomic_write, open_atomic
 from transports import leaf_errors
 
-from ._common import bad, fsync_dir, gid_of, hash_file, parse_mode, uid_of
+from ._common import gid_of, hash_file, parse_mode, uid_of
 
 #: Default chunk size: big enough that per-chunk overhead is small, small
 #: enough that a proxy serving many agents holds few of them in memory.
@@ -112,19 +111,7 @@ class DiskChunks:
             return False
 
     def put(self, digest: str, data: bytes) -> None:
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".in-")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self._path(digest))
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        atomic_write(str(self._path(digest)), data, mode=0o600)
 
     def read(self, digest: str) -> bytes:
         return self._path(digest).read_bytes()
@@ -158,10 +145,10 @@ def sha256_hex(data: bytes) -> str:
 
 def _rel_parts(path: str) -> list[str]:
     if "\x00" in path or path.startswith("/"):
-        raise bad(f"manifest path {path!r} must be relative")
+        raise InvalidParams(f"manifest path {path!r} must be relative")
     parts = [p for p in path.split("/") if p not in ("", ".")]
     if not parts or ".." in parts:
-        raise bad(f"manifest path {path!r} must not be empty or contain '..'")
+        raise InvalidParams(f"manifest path {path!r} must not be empty or contain '..'")
     return parts
 
 
@@ -346,31 +333,15 @@ def install_file(entry: FileEntry, target: str, store: ChunkStore, *, mode: int,
         manifest's (the chunks of this file are dropped so a re-run fetches
         them anew); nothing becomes visible at ``target`` unless it matched.
     """
-    parent = os.path.dirname(target)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".starling-part", dir=parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            digest = stream_file(entry, store, fh)
-            if digest != entry.sha256:
-                for c in entry.chunks:
-                    store.discard(c)
-                raise ActionError(
-                    f"{target}: assembled SHA-256 {digest} is not the manifest's {entry.sha256}; nothing installed",
-                    code=ErrorCode.A015, data={"expected": entry.sha256, "actual": digest},
-                )
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        if uid >= 0 or gid >= 0:
-            os.chown(tmp, uid, gid)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    fsync_dir(parent)
+    with open_atomic(target, mode=mode, uid=uid, gid=gid, suffix=".starling-part") as fh:
+        digest = stream_file(entry, store, fh)
+        if digest != entry.sha256:
+            for c in entry.chunks:
+                store.discard(c)
+            raise ActionError(
+                f"{target}: assembled SHA-256 {digest} is not the manifest's {entry.sha256}; nothing installed",
+                code=ErrorCode.A015, data={"expected": entry.sha256, "actual": digest},
+            )
 
 
 def ownership(owner: str | None, group: str | None) -> tuple[int, int]:
