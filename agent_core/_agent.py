@@ -33,6 +33,7 @@ from transports import (
 )
 from transports import ErrorCode as EC
 from transports.signing import public_key_bytes, sign_result
+from transports.streamauth import open_session_key
 
 from ._chunks import ChunkClient
 from ._config import AgentConfig
@@ -86,7 +87,7 @@ class Agent(SessionOwner):
         self.session: AgentSession | None = None
         self._ssl: ssl.SSLContext | None = None
         self.chunks = ChunkClient(self._send, rate=config.file_rate)
-        self.streams = StreamHub(self._send)
+        self.streams = StreamHub(self._send, unseal=lambda sealed: open_session_key(sealed, self.key))
         self.statistics: Counter[str] = Counter(tasks=0, duplicates=0, connects=0, results_sent=0)
 
     @property

@@ -154,12 +154,14 @@ class ActionContext:
         return result
 
     @contextlib.contextmanager
-    def open_stream(self, stream_id: int) -> Iterator[StreamEnd]:
+    def open_stream(self, stream_id: int, sealed_key: bytes = b"") -> Iterator[StreamEnd]:
         """This action's end of the interactive stream ``stream_id`` (see
-        :mod:`agent_core._streams`); raises :class:`ActionError` A003 outside an agent."""
+        :mod:`agent_core._streams`); with ``sealed_key`` (from the signed params) only
+        input authenticated with that session key is taken. Raises :class:`ActionError`
+        A003 outside an agent, A010 when the key was not sealed to this agent."""
         if self.streams is None:
             raise ActionError("interactive streams need a running agent", code=ErrorCode.A003)
-        end = self.streams.open(stream_id)
+        end = self.streams.open(stream_id, sealed_key)
         try:
             yield end
         finally:

@@ -403,6 +403,8 @@ class AgentSession:
         self.connected = trio.Event()
         if self.chunks is not None:
             self.chunks.link_down()
+        if self.streams is not None:
+            self.streams.link_down()  # their routes died with the proxy: nobody can reach them
 
     async def _heartbeat(self, interval: float, scope: trio.CancelScope) -> None:
         seq = 0

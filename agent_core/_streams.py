@@ -7,7 +7,10 @@ reads those messages in order, and sends its own output and its close up.
 
 Inbound messages are buffered per stream up to a bound: a peer that sends
 faster than the action consumes gets the stream closed with A024 instead of
-growing the agent.
+growing the agent. A stream opened with a sealed session key (from the task's
+signed params) accepts only messages MAC-ed with that key in increasing
+``seq`` order (:mod:`transports.streamauth`): the first forged, replayed or
+reordered one ends the stream (``forged`` is set; the action closes with A010).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 import trio
 
 from transports import ErrorCode, StreamClose, StreamData, StreamOpen, StreamResize
+from transports.streamauth import verify_stream_mac
 
 log = logging.getLogger("starling.agent")
 
@@ -32,26 +36,53 @@ Inbound = StreamData | StreamResize | StreamClose
 class StreamEnd:
     """An action's end of one stream."""
 
-    def __init__(self, hub: StreamHub, stream_id: int, send: Send) -> None:
+    def __init__(self, hub: StreamHub, stream_id: int, send: Send, key: bytes | None = None) -> None:
         self.stream_id = stream_id
+        self._key = key
+        self._last_seq = 0
+        #: Set when a message failed the session key's check (a proxy injecting input).
+        self.forged = trio.Event()
         self._hub = hub
         self._send = send
         self._in_send, self._in = trio.open_memory_channel[Inbound](INBOUND_BOUND)
         self._seq = 0
         self.overrun = False
+        #: Set when the inbound buffer overran (the reader may be stuck writing).
+        self.overran = trio.Event()
         self.closed = False
 
+    @property
+    def authenticated(self) -> bool:
+        return self._key is not None
+
     def _deliver(self, msg: Inbound) -> None:
-        if self.overrun:
+        if self.overrun or self.forged.is_set():
             return
+        if self._key is not None:
+            if msg.seq <= self._last_seq or not verify_stream_mac(self._key, msg):
+                log.warning("stream %s: message %s failed its session key's check; closing the stream", self.stream_id, msg.seq)
+                self.forged.set()
+                self._in_send.close()
+                return
+            self._last_seq = msg.seq
         try:
             self._in_send.send_nowait(msg)
         except trio.WouldBlock:
             self.overrun = True
-            # Tell the reader: the bound is for data; a close always gets through.
+            self.overran.set()
             self._in_send.close()
         except trio.ClosedResourceError:
             pass
+
+    def cut(self, close: StreamClose) -> None:
+        """End the stream from this side (its route is gone): the reader gets ``close`` next."""
+        if self.overrun or self.forged.is_set():
+            return
+        try:
+            self._in_send.send_nowait(close)
+        except (trio.WouldBlock, trio.ClosedResourceError):
+            self.overrun = True
+            self.overran.set()
 
     async def receive(self) -> Inbound | None:
         """The next message from the center, or ``None`` when the buffer overran."""
@@ -78,14 +109,27 @@ class StreamEnd:
 class StreamHub:
     """The agent's open streams, by id."""
 
-    def __init__(self, send: Send) -> None:
+    def __init__(self, send: Send, unseal: Callable[[bytes], bytes] | None = None) -> None:
         self._send = send
+        self._unseal = unseal
         self._streams: dict[int, StreamEnd] = {}
 
-    def open(self, stream_id: int) -> StreamEnd:
+    def open(self, stream_id: int, sealed_key: bytes = b"") -> StreamEnd:
+        """Open this end; with ``sealed_key``, only input MAC-ed with the key it seals is taken
+        (:class:`ActionError` A010 when it cannot be opened with this agent's key)."""
         if stream_id in self._streams:
             raise ValueError(f"stream {stream_id} is already open")
-        end = StreamEnd(self, stream_id, self._send)
+        key = None
+        if sealed_key:
+            from ._sdk import ActionError
+
+            if self._unseal is None:
+                raise ActionError("this agent cannot open a sealed stream key", code=ErrorCode.A010)
+            try:
+                key = self._unseal(sealed_key)
+            except Exception as exc:  # nacl.exceptions.CryptoError, a wrong length
+                raise ActionError(f"the stream key was not sealed to this agent: {exc}", code=ErrorCode.A010) from exc
+        end = StreamEnd(self, stream_id, self._send, key)
         self._streams[stream_id] = end
         return end
 
@@ -101,6 +145,11 @@ class StreamHub:
             log.debug("message for unknown stream %s dropped", msg.stream_id)
             return
         end._deliver(msg)
+
+    def link_down(self) -> None:
+        """The link to the proxy is gone and with it every stream's route: end them all (P007)."""
+        for end in list(self._streams.values()):
+            end.cut(StreamClose(stream_id=end.stream_id, code=ErrorCode.P007.value, message="the agent lost its proxy"))
 
     def __len__(self) -> int:
         return len(self._streams)

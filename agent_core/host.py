@@ -32,6 +32,7 @@ __all__ = [
     "ResidentSupervisor",
     "SessionOwner",
     "SessionSettings",
+    "StreamHub",
     "builtin_plugin_names",
     "call_action",
     "catalogue_for",
@@ -71,6 +72,7 @@ if TYPE_CHECKING:
     from ._residents import ResidentSupervisor, resident_plugin_names
     from ._scaffold import new_plugin
     from ._session import AgentSession, KeySigner, SessionOwner, SessionSettings
+    from ._streams import StreamHub
 
 _LAZY = {
     "call_action": "._call",
@@ -97,6 +99,7 @@ _LAZY = {
     "RegistrationError": "._register",
     "register": "._register",
     "new_plugin": "._scaffold",
+    "StreamHub": "._streams",
 }
 
 

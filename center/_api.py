@@ -106,6 +106,23 @@ def _task_view(row: dict[str, Any]) -> dict[str, Any]:
     return view
 
 
+#: Results per ``results`` server-sent event, and characters of stdout/stderr each carries.
+LIVE_BATCH = 500
+LIVE_CLIP = 8192
+
+
+def _live_view(row: dict[str, Any]) -> dict[str, Any]:
+    """A task's view for the live event stream: outputs clipped to :data:`LIVE_CLIP`
+    characters (``clipped`` says so; the job's own route has them whole) and a
+    ``digest`` of the whole outputs, so identical outputs still group together."""
+    view = _task_view(row)
+    out, err = view["stdout"], view["stderr"]
+    view["digest"] = hashlib.sha256(f"{len(out)}:{out}{err}".encode("utf-8", "replace")).hexdigest()[:32]
+    view["clipped"] = len(out) > LIVE_CLIP or len(err) > LIVE_CLIP
+    view["stdout"], view["stderr"] = out[:LIVE_CLIP], err[:LIVE_CLIP]
+    return view
+
+
 def _job_view(job: dict[str, Any], counts: dict[str, int]) -> dict[str, Any]:
     done = sum(n for s, n in counts.items() if s in FINAL_STATES)
     return {
@@ -392,11 +409,22 @@ def build_app(center: Center, trail: AuditTrail, *, enroll_token: str, authentic
         assert call.job is not None
         job_id = call.job["id"]
 
+        live = call.query["results"]
+
         async def stream() -> Any:
             last = None
+            seen: set[str] = set()
             while True:
                 view = await _fresh(job_id)
                 key = (view["done"], tuple(sorted(view["counts"].items())))
+                if live and view["done"] > len(seen):
+                    # Each result once, as it becomes final: a 10,000-host page never re-reads the whole list.
+                    fresh = [i for i in await store.job_final_ids(job_id) if i not in seen]
+                    for start in range(0, len(fresh), LIVE_BATCH):
+                        chunk = fresh[start:start + LIVE_BATCH]
+                        seen.update(chunk)
+                        rows = [_live_view(r) for r in await store.tasks_by_id(job_id, chunk)]
+                        yield f"event: results\ndata: {msgspec.json.encode({'results': rows}).decode()}\n\n"
                 if key != last:
                     last = key
                     yield f"event: progress\ndata: {msgspec.json.encode(view).decode()}\n\n"
@@ -509,7 +537,7 @@ def build_app(center: Center, trail: AuditTrail, *, enroll_token: str, authentic
 
         def read() -> list[dict[str, Any]]:
             out = []
-            for rec in trail.log.iter_records(start, batch=limit):
+            for rec in trail.log.iter_records(start, batch=limit, subject=call.query["subject"]):
                 out.append({"seq": rec.seq, "time": rec.time, "actor": rec.actor, "kind": rec.kind, "subject": rec.subject, "detail": rec.detail_value(), "hash": rec.hash, "key_id": rec.key_id})
                 if len(out) >= limit:
                     break
@@ -524,11 +552,12 @@ def build_app(center: Center, trail: AuditTrail, *, enroll_token: str, authentic
 
     from ._config import ConsoleConfig
     from ._terminal import TerminalEndpoint
-    from ._termline import LineGuard
+    from ._termline import LineGuard, make_line_checker
     from ._termrecord import SessionRecorder
 
     console_cfg = getattr(center, "console_config", None) or ConsoleConfig()
     tokens = TokenBook(console_cfg.terminal_token_ttl, console_cfg.terminal_token_max_ttl)
+    check_line = make_line_checker(policy)
 
     def session_account(sid: str) -> str | None:
         s = console.session(sid)
@@ -537,7 +566,7 @@ def build_app(center: Center, trail: AuditTrail, *, enroll_token: str, authentic
     terminal = TerminalEndpoint(
         center, console_cfg, session_account, tokens,
         lambda session: SessionRecorder(audit, session.account, str(session.stream_id), console_cfg.terminal_record_bytes),
-        lambda session, cols, rows: LineGuard(policy, session.account, cols, rows),
+        lambda session, cols, rows: LineGuard(check_line, cols, rows),
     )
 
     async def terminal_ws(call: Call) -> Response:

@@ -92,6 +92,8 @@ class RouteSpec:
     errors: tuple[int, ...] = ()
     responds: str = "object"
     extra: dict[str, Any] = field(default_factory=dict)
+    #: A WebSocket endpoint (its plain GET answers 426); left out of the OpenAPI document.
+    websocket: bool = False
 
 
 _LIMIT = Query("limit", "integer", 1, 10000, 50)
@@ -129,7 +131,9 @@ ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("GET", "/v1/jobs/{job}/wait", "wait", Role.ACCOUNT, "Long-poll until the job completes or the timeout passes",
               guard=Guard.JOB_READ, errors=(404,), query=(Query("timeout", "integer", 0, 300, 30),)),
     RouteSpec("GET", "/v1/jobs/{job}/events", "events", Role.ACCOUNT, "Server-sent progress events, ending with `done`",
-              guard=Guard.JOB_READ, media="text/event-stream", errors=(404,)),
+              guard=Guard.JOB_READ, media="text/event-stream", errors=(404,),
+              query=(Query("results", "boolean", default=False,
+                           description="also send each result once as it becomes final (`results` events, outputs clipped)"),)),
     RouteSpec("GET", "/v1/jobs/{job}/output", "output", Role.ACCOUNT, "Server-sent live output of a streaming job",
               guard=Guard.JOB_READ, media="text/event-stream", errors=(404,)),
     RouteSpec("POST", "/v1/jobs/{job}/cancel", "cancel", Role.ACCOUNT, "Cancel a job: running tasks are killed",
@@ -149,7 +153,8 @@ ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("POST", "/v1/accounts/{key}/mapping", "mapping", Role.ADMIN, "Give an account private command aliases",
               audit=True, body="MappingRequest", errors=(400, 404)),
     RouteSpec("GET", "/v1/audit", "audit", Role.ADMIN, "Audit records",
-              query=(Query("after", "integer", 0, 2**53, 0), Query("limit", "integer", 1, 10000, 100))),
+              query=(Query("after", "integer", 0, 2**53, 0), Query("limit", "integer", 1, 10000, 100),
+                     Query("subject", description="only records about this subject (e.g. a terminal session id)"))),
     RouteSpec("GET", "/v1/audit/verify", "audit_verify", Role.ADMIN, "Verify the audit chain"),
     # The file channel (center/_files_api.py, docs/file-transfer.md). Chunks are
     # content-addressed: knowing a hash is what reading it takes; a push or a
@@ -181,6 +186,8 @@ ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("GET", "/ui/", "console_page", Role.PUBLIC, "The web console", media="text/html", errors=(404,)),
     RouteSpec("GET", "/ui/static/{file}", "console_static", Role.PUBLIC, "A file of the web console", media="text/javascript|text/css|text/html",
               errors=(404,)),
+    RouteSpec("GET", "/ui/embed.js", "console_embed", Role.PUBLIC, "The script a page of another origin loads to embed a terminal",
+              media="text/javascript", errors=(404,)),
     RouteSpec("POST", "/ui/login", "console_login", Role.PUBLIC, "Open a console session with a key id and secret (sets the cookie)",
               audit=True, body="LoginRequest", errors=(400, 401)),
     RouteSpec("GET", "/ui/link", "console_link", Role.PUBLIC, "Open a console session with a one-time login token, then go to /ui/",
@@ -194,7 +201,7 @@ ROUTES: tuple[RouteSpec, ...] = (
     # a plain HTTP GET is answered 426. Opening a session is an `exec.pty` job: the policy applies.
     RouteSpec("GET", "/api/v1/terminal/ws", "terminal_ws", Role.PUBLIC,
               "The web terminal's WebSocket (upgrade required): ?host=HOST[&token=T][&cols=80&rows=24]",
-              status=101, errors=(426,), media="text/plain",
+              status=101, errors=(426,), media="text/plain", websocket=True,
               query=(Query("host", description="host id or hostname"), Query("token", description="an embed token"),
                      Query("cols", "integer", 2, 1000, 80), Query("rows", "integer", 1, 1000, 24))),
     RouteSpec("POST", "/api/v1/terminal/tokens", "terminal_token", Role.ACCOUNT,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 import msgspec
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
 from transports import ErrorCode, StarlingError
@@ -51,7 +51,7 @@ async def parse(request: Request, type_: type[T]) -> T:
         raise StarlingError("request body is nested too deeply", code=ErrorCode.C001) from None
 
 
-def int_arg(request: Request, name: str, default: int, lo: int = 0, hi: int = 1_000_000) -> int:
+def int_arg(request: HTTPConnection, name: str, default: int, lo: int = 0, hi: int = 1_000_000) -> int:
     raw = request.query_params.get(name)
     if raw is None:
         return default

@@ -111,6 +111,8 @@ def build_openapi(routes: Sequence[RouteSpec], types: dict[str, type]) -> dict[s
     }
     paths: dict[str, dict[str, Any]] = {}
     for spec in routes:
+        if spec.websocket:
+            continue  # OpenAPI 3 does not describe WebSockets: docs/console.md has the terminal's contract
         paths.setdefault(spec.path, {})[spec.method.lower()] = _operation(spec)
     return {
         "openapi": "3.1.0",

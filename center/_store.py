@@ -669,6 +669,26 @@ class Store:
             rows = conn.execute(sa.select(tasks.c.id, tasks.c.agent_id).where(tasks.c.job_id == job_id)).all()
         return sorted(((r.id, r.agent_id) for r in rows), key=lambda r: int(r[0].rsplit("-", 1)[1], 16))
 
+    def job_final_ids(self, job_id: str) -> list[str]:
+        """The ids of a job's tasks that reached a final state (cheap: ids only)."""
+        with self.engine.connect() as conn:
+            q = sa.select(tasks.c.id).where(tasks.c.job_id == job_id, tasks.c.state.in_(list(FINAL_STATES)))
+            return [r.id for r in conn.execute(q)]
+
+    def tasks_by_id(self, job_id: str, task_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Full rows (with the host's name, ip, IDC) of these tasks of one job."""
+        out: list[dict[str, Any]] = []
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(task_ids), 500):
+                q = (sa.select(tasks, agents.c.hostname, agents.c.ip, agents.c.idc)
+                     .select_from(tasks.outerjoin(agents, agents.c.id == tasks.c.agent_id))
+                     .where(tasks.c.job_id == job_id, tasks.c.id.in_(chunk)))
+                for r in conn.execute(q).mappings():
+                    d = dict(r)
+                    d["data"] = json.loads(d["data"]) if d["data"] else None
+                    out.append(d)
+        return out
+
     def set_deadline(self, job_id: str, deadline: float) -> None:
         with self.engine.begin() as conn:
             conn.execute(jobs.update().where(jobs.c.id == job_id).values(deadline=deadline))
@@ -851,6 +871,12 @@ class AsyncStore:
 
     async def job_tasks(self, job_id: str, *, offset: int = 0, limit: int = 0, states: Sequence[str] = ()) -> list[dict[str, Any]]:
         return await self._run("job_tasks", self.sync.job_tasks, job_id, offset=offset, limit=limit, states=states)
+
+    async def job_final_ids(self, job_id: str) -> list[str]:
+        return await self._run("job_final_ids", self.sync.job_final_ids, job_id)
+
+    async def tasks_by_id(self, job_id: str, task_ids: Sequence[str]) -> list[dict[str, Any]]:
+        return await self._run("tasks_by_id", self.sync.tasks_by_id, job_id, task_ids)
 
     async def list_jobs(
         self, limit: int = 50, *, accounts: Sequence[str] | None = None, also_state: str = "", state: str = "", action: str = "",

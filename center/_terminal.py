@@ -18,6 +18,7 @@ Whole sessions are recorded in the audit log (:mod:`center._termrecord`).
 
 from __future__ import annotations
 
+import base64
 import codecs
 import json
 import logging
@@ -39,7 +40,10 @@ from transports import (
     StreamResize,
     send_if_open,
 )
+from transports.streamauth import new_session_key, seal_session_key, stream_mac
 
+from ._http import int_arg
+from ._streambatch import StreamBatcher
 from ._termauth import ACTION, TerminalRefused, close_code_for, may_open
 
 log = logging.getLogger("starling.terminal")
@@ -66,6 +70,11 @@ class Session:
     job_id: str = ""
     queued: int = 0
     overrun: bool = False
+    #: The link's batching writer (center._streambatch); None: send directly.
+    writer: Any = None
+    #: The session key sealed to the agent (transports._streamauth); None: input not MAC-ed.
+    key: bytes | None = None
+    down_seq: int = 0
 
     def __post_init__(self) -> None:
         self.inbox_send, self.inbox = trio.open_memory_channel[Any](10_000)
@@ -84,14 +93,34 @@ class Session:
             self.overrun = True
 
     async def send_down(self, msg: Any) -> bool:
-        return await send_if_open(self.link, msg)
+        if self.key is not None and not isinstance(msg, StreamOpen):
+            self.down_seq += 1
+            msg.seq = self.down_seq
+            msg.mac = stream_mac(self.key, msg)
+        if self.writer is None or isinstance(msg, StreamOpen):
+            return await send_if_open(self.link, msg)  # the open goes before the job, in order
+        if isinstance(msg, StreamClose):
+            self.writer.put_last(msg)
+            return True
+        return bool(self.writer.put(msg))
 
 
 class TerminalHub:
-    """The open terminal sessions of one center, by stream id."""
+    """The open terminal sessions of one center, by stream id, and one batching
+    writer per proxy link for what they send down."""
 
     def __init__(self) -> None:
         self.sessions: dict[int, Session] = {}
+        self._writers: dict[int, StreamBatcher] = {}
+
+    def writer_for(self, link: Any) -> StreamBatcher | None:
+        """The link's writer (started in the link's nursery on first use)."""
+        writer = self._writers.get(id(link))
+        if writer is None and link.nursery is not None:
+            channel = link.channel
+            writer = self._writers[id(link)] = StreamBatcher(lambda: channel, max_queued=MAX_QUEUED_OUTPUT)
+            link.nursery.start_soon(writer.run)
+        return writer
 
     def deliver(self, link: Any, msg: Any) -> None:
         """A ``stream_*`` message from a proxy link."""
@@ -100,6 +129,9 @@ class TerminalHub:
             session.deliver(msg)
 
     def link_gone(self, link: Any) -> None:
+        writer = self._writers.pop(id(link), None)
+        if writer is not None:
+            writer.close()
         for session in list(self.sessions.values()):
             if session.link is link.channel:
                 session.deliver(StreamClose(stream_id=session.stream_id, code=ErrorCode.P007.value, message="the center lost its link to the host's proxy"))
@@ -109,19 +141,6 @@ class TerminalHub:
             sid = secrets.randbits(62) + 1
             if sid not in self.sessions:
                 return sid
-
-
-def _int_arg(ws: WebSocket, name: str, default: int, low: int, high: int) -> int:
-    raw = ws.query_params.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise TerminalRefused(f"{name} must be an integer", code=ErrorCode.C001, close=4400) from None
-    if not low <= value <= high:
-        raise TerminalRefused(f"{name} must be within [{low}, {high}]", code=ErrorCode.C001, close=4400)
-    return value
 
 
 def own_origin(ws: WebSocket) -> str:
@@ -177,6 +196,8 @@ class TerminalEndpoint:
             account = await store.call(load_account, store.sync, key_id)
         except StarlingError as exc:
             raise TerminalRefused(exc.message, code=ErrorCode.C007, close=4401) from exc
+        if account.mapping:
+            raise TerminalRefused("this account sends command aliases only; a terminal would take raw commands", code=ErrorCode.C014, close=4403)
         if not may_open(account, host):
             raise TerminalRefused(f"account {key_id} may not open a terminal on {host['hostname'] or host['id']}", code=ErrorCode.C009, close=4403)
         return account, via
@@ -185,8 +206,8 @@ class TerminalEndpoint:
         await ws.accept()
         session: Session | None = None
         try:
-            cols = _int_arg(ws, "cols", 80, 2, 1000)
-            rows = _int_arg(ws, "rows", 24, 1, 1000)
+            cols = int_arg(ws, "cols", 80, 2, 1000)
+            rows = int_arg(ws, "rows", 24, 1, 1000)
             host = await self._host(ws.query_params.get("host", ""))
             account, via = await self._account(ws, host)
             session = await self._open(account, host, cols, rows, via, ws.headers.get("origin", ""))
@@ -224,13 +245,16 @@ class TerminalEndpoint:
         if not host.get("online") or link is None:
             code = ErrorCode.of(host.get("code") or "E001", ErrorCode.E001)
             raise StarlingError(f"host {host['hostname'] or host['id']} is not connected: {code.meaning}", code=code)
-        session = Session(self.hub.new_stream_id(), account.key_id, host, link.channel)
+        session = Session(self.hub.new_stream_id(), account.key_id, host, link.channel, writer=self.hub.writer_for(link))
         self.hub.sessions[session.stream_id] = session
         await session.send_down(StreamOpen(stream_id=session.stream_id, kind="pty", agent_id=host["id"]))
-        req = JobRequest(
-            action=ACTION, hosts=[host["id"]], stream=True, timeout=self.cfg.terminal_max_session,
-            params={"stream_id": session.stream_id, "cols": cols, "rows": rows, "idle_timeout": self.cfg.terminal_idle_timeout},
-        )
+        params: dict[str, Any] = {"stream_id": session.stream_id, "cols": cols, "rows": rows, "idle_timeout": self.cfg.terminal_idle_timeout}
+        pub = _agent_key(host)
+        if pub is not None:
+            # Keystrokes are MAC-ed with a key only the agent can open: a proxy cannot inject any.
+            session.key = new_session_key()
+            params["input_key"] = base64.b64encode(seal_session_key(session.key, pub)).decode()
+        req = JobRequest(action=ACTION, hosts=[host["id"]], stream=True, timeout=self.cfg.terminal_max_session, params=params)
         answer = await center.submit(req, account.key_id)
         session.job_id = answer["job_id"]
         if answer["state"] == "pending_approval":
@@ -238,6 +262,7 @@ class TerminalEndpoint:
             raise StarlingError("a terminal on this host needs an approval, which a live session cannot wait for", code=ErrorCode.C011)
         center.audit.record(account.key_id, "terminal.open", str(session.stream_id), {
             "host": host["id"], "hostname": host.get("hostname") or "", "job": session.job_id, "via": via, "origin": origin,
+            "input_auth": session.key is not None,
         })
         await self._wait_ready(session)
         return session
@@ -322,13 +347,13 @@ class TerminalEndpoint:
                                             "hint": ErrorCode.A024.hint})
                         recorder.refused(data[:200], ErrorCode.A024.value, "max_input")
                         continue
-                    for item in guard.feed(data):
-                        if isinstance(item, bytes):
-                            recorder.input(item)
-                            await session.send_down(StreamData(stream_id=sid, data=item))
-                        else:  # a refusal: {"line", "code", "rule", "message", "hint"}
-                            recorder.refused(item["line"], item["code"], item["rule"])
-                            await ws.send_json({"type": "refused", **item})
+                    async def send(chunk: bytes) -> None:
+                        recorder.input(chunk)
+                        await session.send_down(StreamData(stream_id=sid, data=chunk))
+
+                    for refusal in await guard.feed(data, send):
+                        recorder.refused(refusal["line"], refusal["code"], refusal["rule"])
+                        await ws.send_json({"type": "refused", **refusal})
                 elif kind == "resize" and _dims(frame):
                     guard.resize(frame["cols"], frame["rows"])
                     await session.send_down(StreamResize(stream_id=sid, cols=frame["cols"], rows=frame["rows"]))
@@ -348,6 +373,15 @@ class TerminalEndpoint:
             outcome["exit"] = {"status": None, "code": None, "message": "the browser went away"}
             outcome["gone"] = True
             scope.cancel()
+
+
+def _agent_key(host: dict[str, Any]) -> bytes | None:
+    """The agent's Ed25519 public key from its registration, or None (an agent without one)."""
+    try:
+        raw = base64.b64decode(host.get("public_key") or "", validate=True)
+    except ValueError:
+        return None
+    return raw if len(raw) == 32 else None
 
 
 def _dims(frame: dict[str, Any]) -> bool:

@@ -172,6 +172,11 @@ def _up(args: argparse.Namespace, demo: Callable[[list[str]], int] | None) -> in
         "admin_key_id": sec["key_id"], "admin_secret": sec["secret"], "heartbeat": 5.0,
         "log_file": str(logs / "center.log"),
     })
+    origins = list(getattr(args, "allow_origin", None) or [])
+    if origins:
+        # Pages of these origins may embed a terminal with a token (docs/console.md).
+        with (state / "center.toml").open("a") as fh:
+            fh.write(f"\n[console]\nallowed_origins = {json.dumps(origins)}\n")
     proxy_cfgs = []
     #: Each proxy's health/readiness/metrics listener.
     proxy_http: dict[str, str] = {}

@@ -328,12 +328,16 @@ class StreamData(Message, tag="stream_data", kw_only=True):
     stream_id: int
     seq: int = 0
     data: bytes = b""
+    #: center -> agent: the session key's MAC (see transports._streamauth); empty upstream.
+    mac: bytes = b""
 
 
 class StreamResize(Message, tag="stream_resize", kw_only=True):
     stream_id: int
     cols: int
     rows: int
+    seq: int = 0
+    mac: bytes = b""
 
 
 class StreamClose(Message, tag="stream_close", kw_only=True):
@@ -342,6 +346,8 @@ class StreamClose(Message, tag="stream_close", kw_only=True):
     message: str = ""
     #: The shell's exit status when it exited by itself (agent -> center).
     status: int | None = None
+    seq: int = 0
+    mac: bytes = b""
 
 
 # --- file channel: content-addressed chunks (docs/file-transfer.md) ------------

@@ -282,13 +282,60 @@ def cmd_audit(args: argparse.Namespace) -> int:
             print_report(doc, console, err_console)
         return 0 if doc["ok"] else 1
     client = Client.from_profile(args.api)
-    doc = client.request("GET", "/v1/audit", params={"after": args.after, "limit": args.limit})
+    if args.audit_cmd == "replay":
+        return _replay(client, args)
+    params: dict[str, Any] = {"after": args.after, "limit": args.limit}
+    if args.subject:
+        params["subject"] = args.subject
+    doc = client.request("GET", "/v1/audit", params=params)
     if args.json:
         _emit_json(doc)
     else:
         for r in doc["records"]:
             when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["time"]))
             console.print(f"{r['seq']:>6} {when} [bold]{r['actor']}[/bold] {r['kind']} {r['subject']}")
+    return 0
+
+
+def _replay(client: Any, args: argparse.Namespace) -> int:
+    """Print a terminal session's output from the audit log, in order (docs/console.md)."""
+    from .._termrecord import replay_events
+
+    records: list[dict[str, Any]] = []
+    after = 0
+    while True:
+        page = client.request("GET", "/v1/audit", params={"after": after, "limit": 10000, "subject": args.session})["records"]
+        records += [r for r in page if r["subject"] == args.session and r["kind"].startswith("terminal.")]
+        if len(page) < 10000:
+            break
+        after = page[-1]["seq"]
+    if not records:
+        raise StarlingError(f"no terminal session {args.session} in the audit log", code=ErrorCode.C004)
+    events = list(replay_events(records, args.session))
+    if args.json:
+        _emit_json({"session": args.session, "records": [r for r in records if r["kind"] != "terminal.record"],
+                    "events": [{"t": t, "kind": {"i": "input", "o": "output", "r": "refused"}[k], "text": x} for t, k, x in events]})
+        return 0
+    opened = next((r for r in records if r["kind"] == "terminal.open"), None)
+    if opened is not None:
+        d = opened["detail"] or {}
+        err_console.print(f"session {args.session}: {opened['actor']} on {d.get('hostname') or d.get('host')} "
+                          f"at {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(opened['time']))} (job {d.get('job')})")
+    last = 0.0
+    for t, kind, text in events:
+        if args.timing and t > last:
+            time.sleep(min(t - last, 5.0) / max(args.speed, 0.01))
+        last = t
+        if kind == "o":
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        elif kind == "r" and args.refused:
+            err_console.print(f"[red]refused[/red] {text}")
+    closed = next((r for r in records if r["kind"] == "terminal.close"), None)
+    if closed is not None:
+        d = closed["detail"] or {}
+        err_console.print(f"\nended: {d.get('message') or ''} status={d.get('status')} code={d.get('code')} "
+                          f"refused={d.get('refused')}{' (output record cut at the cap)' if d.get('truncated') else ''}")
     return 0
 
 

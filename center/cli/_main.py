@@ -100,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--proxies", type=_jobs.bounded(1, 64), default=1, help="how many proxies (default 1); agents spread over them")
     p.add_argument("--port", type=_jobs.bounded(0, 65535), default=8470, help="first port: API, then the center's proxy link, then two per proxy (0 = pick free ports)")
     p.add_argument("--no-demo", action="store_true", help="skip the demo command")
+    p.add_argument("--allow-origin", action="append", metavar="ORIGIN",
+                   help="a page origin (https://portal.example:8443) that may embed the web terminal with a token (repeatable)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(fn=cmd_up)
 
@@ -257,7 +259,14 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--json", action="store_true")
     q = asub.add_parser("rotate-key", help="add a new audit key to the center's key ring (old records stay verifiable)")
     q.add_argument("-c", "--config", required=True, help="the center.toml whose audit key ring to rotate")
+    q = asub.add_parser("replay", help="print a web-terminal session's output from the audit log, in order")
+    q.add_argument("session", help="the session id (the `ready` frame's `session`)")
+    q.add_argument("--timing", action="store_true", help="pause between outputs as the session did (at most 5 s each)")
+    q.add_argument("--speed", type=float, default=1.0, help="with --timing: play this many times faster")
+    q.add_argument("--refused", action="store_true", help="also show refused lines (on stderr)")
+    q.add_argument("--json", action="store_true")
     q = asub.add_parser("list")
+    q.add_argument("--subject", help="only records about this subject (a job, an account, a terminal session)")
     q.add_argument("--after", type=int, default=0)
     q.add_argument("--limit", type=int, default=50)
     q.add_argument("--json", action="store_true")

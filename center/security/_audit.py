@@ -514,15 +514,17 @@ class AuditLog:
             )
         return records
 
-    def iter_records(self, start: int = 1, *, batch: int = 5000) -> Iterator[AuditRecord]:
-        """Every record from ``start`` on, in ``seq`` order, read ``batch`` at a time."""
+    def iter_records(self, start: int = 1, *, batch: int = 5000, subject: str | None = None) -> Iterator[AuditRecord]:
+        """Every record from ``start`` on (only those about ``subject`` when given), in
+        ``seq`` order, read ``batch`` at a time."""
         t = self.table
         after = start - 1
         while True:
+            q = sa.select(*self._columns()).where(t.c.seq > after)
+            if subject is not None:
+                q = q.where(t.c.subject == subject)
             with self.engine.connect() as conn:
-                rows = conn.execute(
-                    sa.select(*self._columns()).where(t.c.seq > after).order_by(t.c.seq).limit(batch)
-                ).all()
+                rows = conn.execute(q.order_by(t.c.seq).limit(batch)).all()
             if not rows:
                 return
             for row in rows:

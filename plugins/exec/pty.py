@@ -10,7 +10,9 @@ params; keystrokes, window sizes (``TIOCSWINSZ``) and the close come down on
 it. Ctrl-C is the byte 0x03, handled by the terminal like on any console.
 The session ends when the shell exits (its status is returned), when the
 center closes the stream, after ``idle_timeout`` seconds without a keystroke
-(A023), or when input arrives faster than the shell takes it (A024). Every
+(A023), when input arrives faster than the shell takes it (A024), or when
+input fails the session key sealed to this agent in the params (A010: a
+proxy cannot inject keystrokes). Every
 line reaches the shell only after the center's high-risk interception
 checked it (docs/security.md).
 """
@@ -43,6 +45,8 @@ class PtyParams(msgspec.Struct, forbid_unknown_fields=True):
     cols: Annotated[int, msgspec.Meta(ge=2, le=1000)] = 80
     rows: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 24
     idle_timeout: Annotated[float, msgspec.Meta(ge=1, le=86400)] = 900.0
+    #: The session key sealed to this agent's key: input must carry its MAC (transports._streamauth).
+    input_key: Annotated[bytes, msgspec.Meta(max_length=256)] = b""
 
 
 class PtyResult(msgspec.Struct, omit_defaults=True):
@@ -83,7 +87,7 @@ async def pty(ctx: ActionContext, p: PtyParams) -> PtyResult:
     env = shell_env()
     result = PtyResult(ended="exit")
     idle = False
-    with ctx.open_stream(p.stream_id) as end:
+    with ctx.open_stream(p.stream_id, p.input_key) as end:
         try:
             async with open_pty([env["SHELL"], "--noprofile", "--norc", "-i"], env=env, cwd=env["HOME"], cols=p.cols, rows=p.rows) as tty:
                 await end.opened("pty")
@@ -111,8 +115,8 @@ async def pty(ctx: ActionContext, p: PtyParams) -> PtyResult:
                         if timer.cancelled_caught:
                             idle, result.ended = True, "idle"
                             break
-                        if msg is None:
-                            result.ended = "overrun"
+                        if msg is None:  # the inbound side was cut: forged input, or an overrun
+                            result.ended = "forged" if end.forged.is_set() else "overrun"
                             break
                         if isinstance(msg, StreamClose):
                             result.ended = "closed"
@@ -130,9 +134,21 @@ async def pty(ctx: ActionContext, p: PtyParams) -> PtyResult:
                                 return  # the shell is gone; its exit ends the session
                     scope.cancel()
 
+                async def watch_overrun(scope: trio.CancelScope) -> None:
+                    await end.overran.wait()  # pump_in may be stuck writing to a full terminal
+                    result.ended = "overrun"
+                    scope.cancel()
+
+                async def watch_forged(scope: trio.CancelScope) -> None:
+                    await end.forged.wait()
+                    result.ended = "forged"
+                    scope.cancel()
+
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(pump_out)
                     nursery.start_soon(pump_in, nursery.cancel_scope)
+                    nursery.start_soon(watch_overrun, nursery.cancel_scope)
+                    nursery.start_soon(watch_forged, nursery.cancel_scope)
                     await tty.proc.wait()
                     with trio.move_on_after(DRAIN_GRACE):
                         await output_done.wait()
@@ -146,12 +162,16 @@ async def pty(ctx: ActionContext, p: PtyParams) -> PtyResult:
                 await end.close(code, message, result.status)
     if idle:
         raise ActionError(f"no keystroke for {p.idle_timeout:g}s; the terminal was closed", code=ErrorCode.A023, data=result)
+    if result.ended == "forged":
+        raise ActionError("terminal input failed the session key's check (injected on the way?); the terminal was closed", code=ErrorCode.A010, data=result)
     if result.ended == "overrun":
         raise ActionError("terminal input arrived faster than the shell read it; the terminal was closed", code=ErrorCode.A024, data=result)
     return result
 
 
 def _outcome(result: PtyResult, idle_timeout: float) -> tuple[str, str]:
+    if result.ended == "forged":
+        return ErrorCode.A010.value, "terminal input failed the session key's check (injected on the way?); the terminal was closed"
     if result.ended == "idle":
         return ErrorCode.A023.value, f"no keystroke for {idle_timeout:g}s; the terminal was closed"
     if result.ended == "overrun":

@@ -15,6 +15,7 @@ from __future__ import annotations
 import grp
 import pwd
 import re
+from typing import Annotated
 
 import msgspec
 
@@ -41,7 +42,7 @@ _GROUP = re.compile(names.GROUP)
 class UserParams(msgspec.Struct, forbid_unknown_fields=True):
     name: str
     present: bool = True
-    uid: int | None = None
+    uid: Annotated[int, msgspec.Meta(ge=0, lt=2**31)] | None = None
     group: str | None = None
     groups: list[str] | None = None
     home: str | None = None
@@ -69,8 +70,6 @@ def _validate(p: UserParams) -> None:
             raise InvalidParams(f"{field}: {value!r} is not an absolute path")
     if p.comment is not None and (":" in p.comment or "\n" in p.comment):
         raise InvalidParams("comment: may not contain ':' or a newline")
-    if p.uid is not None and not 0 <= p.uid < 2**31:
-        raise InvalidParams("uid: out of range")
 
 
 def current(name: str) -> dict[str, object] | None:

@@ -11,6 +11,7 @@ can be checked in the same answer.
 from __future__ import annotations
 
 import grp
+from typing import Annotated
 
 import msgspec
 
@@ -18,7 +19,6 @@ from agent_core import (
     ActionContext,
     ActionError,
     ErrorCode,
-    InvalidParams,
     NotFound,
     Plugin,
     Risk,
@@ -38,7 +38,7 @@ _PROTECTED = {"root", "sudo", "wheel", "adm", "shadow", "admin"}
 
 class GroupAddParams(msgspec.Struct, forbid_unknown_fields=True):
     name: str
-    gid: int | None = None
+    gid: Annotated[int, msgspec.Meta(ge=1, le=2**31 - 2)] | None = None
     system: bool = False
 
 
@@ -86,8 +86,6 @@ async def add(ctx: ActionContext, p: GroupAddParams) -> Group:
         pass
     argv = ["groupadd"]
     if p.gid is not None:
-        if not 0 < p.gid < 2**31 - 1:
-            raise InvalidParams("gid: must be between 1 and 2147483646")
         argv += ["-g", str(p.gid)]
     if p.system:
         argv.append("-r")

@@ -15,6 +15,7 @@ import grp
 import os
 import pwd
 import time
+from typing import Annotated
 
 import msgspec
 
@@ -40,7 +41,7 @@ PLUGIN = Plugin(
 
 class AddParams(msgspec.Struct, forbid_unknown_fields=True):
     name: str
-    uid: int | None = None
+    uid: Annotated[int, msgspec.Meta(ge=1, le=2**31 - 2)] | None = None
     group: str | None = None
     """Primary group (must exist); default: a new group named like the user."""
     groups: list[str] = []
@@ -162,8 +163,6 @@ async def add(ctx: ActionContext, p: AddParams) -> Account:
     argv = ["useradd", "-s", _path(p.shell, "shell"), "-c", _comment(p.comment)]
     argv += ["-m"] if p.create_home else ["-M"]
     if p.uid is not None:
-        if not 0 < p.uid < 2**31 - 1:
-            raise InvalidParams("uid: must be between 1 and 2147483646")
         argv += ["-u", str(p.uid)]
     if p.group is not None:
         argv += ["-g", _groups([p.group])]

@@ -133,6 +133,7 @@ NEEDS_CENTER: dict[tuple[str, ...], list[str]] = {
     ("accounts", "mapping"): ["k0", "uptime"],
     ("audit", "verify"): [],
     ("audit", "list"): [],
+    ("audit", "replay"): ["s0"],
     ("diag",): ["web-1"],
     ("forget",): ["web-1"],
     ("revoke",): ["web-1"],

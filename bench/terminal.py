@@ -1,0 +1,208 @@
+"""Benchmark: the web terminal's keystroke-to-echo latency, through center and proxy.
+
+    .venv/bin/python bench/terminal.py --agents 4 --keys 200 --sessions 200 --session-keys 30
+
+Starts a local Starling (`starling up`: one center, one proxy, N agents as real
+processes over TCP+TLS on loopback), then
+
+1. one session types ``--keys`` keys one at a time; each key's latency is the
+   time from sending the ``input`` frame to the ``output`` frame that echoes it
+   (browser -> center -> proxy -> agent -> bash/readline -> back);
+2. ``--sessions`` sessions at once (spread over the agents, all through the one
+   proxy), each typing ``--session-keys`` keys ``--interval`` seconds apart.
+
+Goals (issue 10): p50 <= 30 ms and p99 <= 100 ms; with 200 sessions, no session
+whose median is above the overall p99. Prints a table; ``--json`` prints one
+JSON object as the last line. Not a test. Numbers go to docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import string
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import trio
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+BIN = Path(sys.executable).parent
+
+
+def cli(home: str, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, STARLING_HOME=home)
+    return subprocess.run([str(BIN / "starling"), *args], capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def cpu_seconds(prof: dict[str, Any]) -> dict[str, float]:
+    """User+system CPU seconds of the center, the proxy, the agents, and this client."""
+    import psutil
+
+    out: dict[str, float] = {"center": 0.0, "proxy": 0.0, "agents": 0.0, "client": 0.0}
+    roles = [(r["role"], r["pid"]) for r in prof["roles"]] + [("agents", a["pid"]) for a in prof["agents"]]
+    roles.append(("client", os.getpid()))
+    for role, pid in roles:
+        try:
+            t = psutil.Process(pid).cpu_times()
+        except psutil.Error:
+            continue
+        out[role if role in out else "center"] += t.user + t.system
+    return out
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+async def type_keys(term: Any, keys: int, interval: float) -> list[float]:
+    """Type ``keys`` letters one at a time, each after the previous one's echo; clear the line after."""
+    latencies: list[float] = []
+    letters = string.ascii_lowercase
+    for i in range(keys):
+        ch = letters[i % len(letters)]
+        mark = len(term.output)
+        t0 = time.perf_counter()
+        await term.send_input(ch)
+        while ch not in term.output[mark:]:
+            if await term.receive() is None:
+                raise EOFError(f"terminal closed: {term.final}")
+        latencies.append(time.perf_counter() - t0)
+        if (i + 1) % 60 == 0:
+            await term.send_input("\x15")  # ^U: keep the line short
+        if interval:
+            await trio.sleep(interval)
+    await term.send_input("\x15")
+    return latencies
+
+
+async def one_session(api: str, host: str, ca: str, cookie: str, keys: int, interval: float, start: trio.Event | None = None,
+                      opened: list[int] | None = None, gate: trio.Semaphore | None = None,
+                      all_open: trio.Event | None = None, expected: int = 0) -> list[float]:
+    from center._termclient import open_terminal
+
+    if gate is not None:
+        await gate.acquire()  # opens at a bounded rate: each open is a job through the policy
+    async with open_terminal(api, host, ca_file=ca, cookie=cookie) as term:
+        try:
+            if not term.ready:
+                raise RuntimeError(f"terminal on {host} did not open: {term.final}")
+            await term.read_until("# ")
+        finally:
+            if gate is not None:
+                gate.release()
+        if opened is not None:
+            opened.append(1)
+            if all_open is not None and len(opened) >= expected:
+                all_open.set()
+        if start is not None:
+            await start.wait()
+        latencies = await type_keys(term, keys, interval)
+        await term.close()
+        await term.drain()
+        return latencies
+
+
+async def run(args: argparse.Namespace, prof: dict[str, Any], hosts: list[str]) -> dict[str, Any]:
+    from center._termclient import console_cookie
+
+    api, ca = prof["api"], prof["ca_file"]
+    cookie = await trio.to_thread.run_sync(console_cookie, api, prof["key_id"], prof["secret"], ca)
+    single = await one_session(api, hosts[0], ca, cookie, args.keys, 0.0)
+    out: dict[str, Any] = {
+        "agents": len(hosts), "keys": args.keys,
+        "single_p50_ms": statistics.median(single) * 1000, "single_p99_ms": pct(single, 99) * 1000,
+        "single_max_ms": max(single) * 1000,
+    }
+    if args.sessions:
+        per: list[list[float]] = [[] for _ in range(args.sessions)]
+        failures: list[str] = []
+        start = trio.Event()
+        opened: list[int] = []
+        gate = trio.Semaphore(args.open_concurrency)
+        all_open = trio.Event()
+
+        async def session(i: int) -> None:
+            try:
+                per[i] = await one_session(api, hosts[i % len(hosts)], ca, cookie, args.session_keys, args.interval, start, opened, gate,
+                                           all_open, args.sessions)
+            except Exception as exc:  # counted, reported
+                failures.append(f"{type(exc).__name__}: {exc}")
+                opened.append(0)
+                if len(opened) >= args.sessions:
+                    all_open.set()
+
+        t_open = time.monotonic()
+        async with trio.open_nursery() as nursery:
+            for i in range(args.sessions):
+                nursery.start_soon(session, i)
+            await all_open.wait()
+            open_seconds = time.monotonic() - t_open
+            cpu_before, t_typing = cpu_seconds(prof), time.monotonic()
+            start.set()
+        cpu_after, typing_seconds = cpu_seconds(prof), time.monotonic() - t_typing
+        everything = [x for lat in per for x in lat]
+        keys_typed = max(1, len(everything))
+        cpu = {role: cpu_after[role] - cpu_before.get(role, 0.0) for role in cpu_after}
+        p99 = pct(everything, 99)
+        medians = [statistics.median(lat) for lat in per if lat]
+        out |= {
+            "sessions": args.sessions, "session_keys": args.session_keys, "interval_s": args.interval,
+            "open_all_s": open_seconds, "failed_sessions": len(failures), "failures": failures[:5],
+            "concurrent_p50_ms": statistics.median(everything) * 1000 if everything else float("nan"),
+            "concurrent_p99_ms": p99 * 1000, "concurrent_max_ms": max(everything) * 1000 if everything else float("nan"),
+            "worst_session_p50_ms": max(medians) * 1000 if medians else float("nan"),
+            "sessions_with_p50_above_p99": sum(1 for m in medians if m > p99),
+            "typing_s": typing_seconds, "keys_per_s": keys_typed / typing_seconds,
+            # CPU per key is what contention on a shared machine does not change.
+            **{f"cpu_ms_per_key_{role}": 1000 * secs / keys_typed for role, secs in cpu.items()},
+            "cpu_share_of_one_core": sum(v for k, v in cpu.items() if k != "client") / typing_seconds,
+            "client_cpu_share_of_one_core": cpu["client"] / typing_seconds,
+        }
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--agents", type=int, default=4)
+    ap.add_argument("--keys", type=int, default=200, help="keys typed by the single session")
+    ap.add_argument("--sessions", type=int, default=200, help="concurrent sessions (0: skip)")
+    ap.add_argument("--session-keys", type=int, default=30)
+    ap.add_argument("--interval", type=float, default=0.1, help="seconds between one session's keys in the concurrent run")
+    ap.add_argument("--open-concurrency", type=int, default=20)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    home = tempfile.mkdtemp(prefix="starling-bench-term-")
+    up = cli(home, "up", "--agents", str(args.agents), "--port", "0", "--detach", "--no-demo")
+    if up.returncode != 0:
+        raise SystemExit(up.stderr)
+    try:
+        prof = json.loads(Path(home, "up.json").read_text())
+        hosts = [a["hostname"] for a in prof["agents"]]
+        result = trio.run(run, args, prof, hosts)
+    finally:
+        cli(home, "down")
+    rows = [(k, f"{v:.1f}" if isinstance(v, float) else str(v)) for k, v in result.items() if k != "failures"]
+    width = max(len(k) for k, _ in rows)
+    print(f"{'measure':<{width}}  value")
+    for k, v in rows:
+        print(f"{k:<{width}}  {v}")
+    for f in result.get("failures", []):
+        print("failure:", f)
+    if args.json:
+        print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

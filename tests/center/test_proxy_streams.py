@@ -1,0 +1,111 @@
+"""The proxy's stream relay (center/proxy/_streams.py) over real in-memory channels:
+routing both ways, coalescing, isolation between agents, bounds and endings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import trio
+
+from center.proxy._streams import MAX_QUEUED, StreamRelay, coalesce
+from transports import StreamClose, StreamData, StreamOpen, StreamResize
+
+
+class FakeChannel:
+    """Records what is sent; ``gate`` can hold sends to let a queue build up."""
+
+    def __init__(self) -> None:
+        self.sent: list[Any] = []
+        self.gate = trio.Event()
+        self.gate.set()
+        self.closed = False
+
+    async def send(self, msg: Any) -> None:
+        await self.gate.wait()
+        self.sent.append(msg)
+
+
+async def wait_for(predicate: Any) -> None:
+    with trio.fail_after(5):
+        while not predicate():
+            await trio.sleep(0.005)
+
+
+def test_coalesce_merges_only_consecutive_data():
+    msgs = [StreamData(stream_id=1, seq=1, data=b"a"), StreamData(stream_id=1, seq=2, data=b"b"),
+            StreamResize(stream_id=1, cols=80, rows=24), StreamData(stream_id=1, seq=3, data=b"c")]
+    out = coalesce(msgs)
+    assert [type(m).__name__ for m in out] == ["StreamData", "StreamResize", "StreamData"]
+    assert out[0].data == b"ab" and out[0].seq == 2
+
+
+async def test_routes_both_ways_and_coalesces_while_the_link_is_busy():
+    link, agent, other = FakeChannel(), FakeChannel(), FakeChannel()
+    channels = {"a1": agent, "a2": other}
+    async with trio.open_nursery() as nursery:
+        relay = StreamRelay(channels.get, nursery.start_soon)
+        await relay.from_center(link, StreamOpen(stream_id=5, kind="pty", agent_id="a1"))
+        await wait_for(lambda: agent.sent)
+        assert isinstance(agent.sent[0], StreamOpen)
+        # Output while the center link is busy: many small writes, one frame.
+        link.gate = trio.Event()
+        for i in range(50):
+            relay.from_agent("a1", StreamData(stream_id=5, seq=i + 1, data=b"x"))
+        await trio.sleep(0.05)
+        link.gate.set()
+        await wait_for(lambda: sum(len(m.data) for m in link.sent if isinstance(m, StreamData)) == 50)
+        assert len([m for m in link.sent if isinstance(m, StreamData)]) <= 2
+        # Another agent cannot write into this stream.
+        relay.from_agent("a2", StreamData(stream_id=5, data=b"injected"))
+        await relay.from_center(link, StreamData(stream_id=5, data=b"ls\r"))
+        await wait_for(lambda: any(isinstance(m, StreamData) for m in agent.sent))
+        assert not any(b"injected" in getattr(m, "data", b"") for m in link.sent)
+        assert other.sent == []
+        # The agent goes away: the center hears P002 and the route is gone.
+        relay.agent_gone("a1")
+        await wait_for(lambda: any(isinstance(m, StreamClose) for m in link.sent))
+        close = [m for m in link.sent if isinstance(m, StreamClose)][0]
+        assert close.code == "P002" and 5 not in relay.routes
+        nursery.cancel_scope.cancel()
+
+
+async def test_unknown_agent_and_stream_are_refused():
+    link = FakeChannel()
+    async with trio.open_nursery() as nursery:
+        relay = StreamRelay({}.get, nursery.start_soon)
+        await relay.from_center(link, StreamOpen(stream_id=9, kind="pty", agent_id="nobody"))
+        await relay.from_center(link, StreamData(stream_id=10, data=b"x"))
+        assert [(m.stream_id, m.code) for m in link.sent] == [(9, "P001"), (10, "P001")]
+        nursery.cancel_scope.cancel()
+
+
+def closes(channel: FakeChannel) -> list[str]:
+    return [m.code for m in channel.sent if isinstance(m, StreamClose)]
+
+
+async def test_queue_bound_closes_the_stream_both_ways():
+    link, agent = FakeChannel(), FakeChannel()
+    async with trio.open_nursery() as nursery:
+        relay = StreamRelay({"a1": agent}.get, nursery.start_soon)
+        await relay.from_center(link, StreamOpen(stream_id=3, kind="pty", agent_id="a1"))
+        await wait_for(lambda: agent.sent)
+        link.gate = trio.Event()  # the center link is stuck
+        chunk = b"y" * 65536
+        for _ in range(MAX_QUEUED // len(chunk) + 2):
+            relay.from_agent("a1", StreamData(stream_id=3, data=chunk))
+        assert 3 not in relay.routes and relay.statistics["overruns"] == 1
+        link.gate.set()
+        await wait_for(lambda: closes(agent) and closes(link))
+        assert closes(agent) == closes(link) == ["A024"]
+        nursery.cancel_scope.cancel()
+
+
+async def test_center_link_lost_closes_at_the_agent():
+    link, agent = FakeChannel(), FakeChannel()
+    async with trio.open_nursery() as nursery:
+        relay = StreamRelay({"a1": agent}.get, nursery.start_soon)
+        await relay.from_center(link, StreamOpen(stream_id=4, kind="pty", agent_id="a1"))
+        relay.link_gone(link)
+        await wait_for(lambda: closes(agent))
+        assert closes(agent) == ["P007"]
+        nursery.cancel_scope.cancel()

@@ -1,0 +1,354 @@
+"""The web terminal end to end: a real center, proxy and agents (processes, TLS,
+loopback), a real bash on a PTY, and a WebSocket client (trio-websocket).
+
+Interception is exercised only with the harmless marker rule
+(tests/integration/data/marker-rules.toml blocks ``echo FORBIDDEN-MARKER``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import pytest
+import trio
+
+from center import Client
+from center.cli._client import ApiError
+from center._termclient import console_cookie, open_terminal
+from transports import ErrorCode, client_context
+
+from .conftest import Fleet, up_fleet
+
+pytestmark = pytest.mark.integration
+pytest.importorskip("trio_websocket", reason="trio-websocket is not installed (pip install -e '.[test]')")
+
+MARKER_RULES = Path(__file__).with_name("data") / "marker-rules.toml"
+PORTAL = "https://portal.example"
+IDLE = 10.0
+MAX_INPUT = 65536
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    env = {
+        "STARLING_CENTER_RISK_RULES": str(MARKER_RULES),
+        "STARLING_CENTER_CONSOLE": json.dumps({"allowed_origins": [PORTAL], "terminal_idle_timeout": IDLE, "terminal_max_input": MAX_INPUT}),
+    }
+    with up_fleet(tmp_path_factory.mktemp("terminal"), 2, env=env) as fleet:
+        p = fleet.profile
+        admin = Client(p["api"], p["key_id"], p["secret"], p["ca_file"])
+        hosts = sorted(h["hostname"] for h in admin.hosts())
+        yield {
+            "fleet": fleet, "p": p, "admin": admin, "hosts": hosts,
+            "cookie": console_cookie(p["api"], p["key_id"], p["secret"], p["ca_file"]),
+        }
+        admin.close()
+
+
+def term(w: dict[str, Any], host: str | None = None, **kw: Any) -> Any:
+    p = w["p"]
+    kw.setdefault("cookie", w["cookie"] if "token" not in kw else "")
+    return open_terminal(p["api"], host or w["hosts"][0], ca_file=p["ca_file"], **kw)
+
+
+async def test_type_read_resize_ctrl_c_and_exit_status(world):
+    async with term(world, cols=100, rows=30) as t:
+        assert t.ready["type"] == "ready" and t.ready["host"] == world["hosts"][0], t.frames
+        await t.send_input("echo hel''lo-$((6*7))\r")
+        await t.read_until("hello-42\r\n")
+        mark = len(t.output)
+        await t.send_input("stty size\r")
+        await t.read_until("30 100", after=mark)
+        await t.resize(120, 40)
+        mark = len(t.output)
+        await t.send_input("stty size\r")
+        await t.read_until("40 120", after=mark)
+        # Ctrl-C is the byte 0x03: the terminal interrupts the foreground job.
+        await t.send_input("sleep 30\r")
+        await trio.sleep(0.5)
+        started = time.monotonic()
+        await t.send_input("\x03")
+        mark = len(t.output)
+        await t.send_input("echo status=$?\r")
+        await t.read_until("status=130", after=mark)
+        assert time.monotonic() - started < 10
+        await t.send_input("exit 7\r")
+        await t.drain()
+    assert t.final == {"type": "exit", "status": 7, "code": None, "message": "the shell exited with status 7"}
+    assert t.close_code == 1000
+
+
+async def test_idle_timeout_ends_the_session_with_its_code(world):
+    async with term(world) as t:
+        assert t.ready
+        with trio.fail_after(IDLE + 20):
+            await t.drain()
+    assert t.final is not None and t.final["type"] == "exit" and t.final["code"] == "A023", t.frames
+    assert t.close_code == 1000
+
+
+async def test_marker_line_is_refused_and_never_runs(world):
+    async with term(world) as t:
+        await t.send_input("echo FORBIDDEN-MARKER\r")
+        refused = await t.wait_frame("refused")
+        assert refused["code"] == "C010" and refused["rule"] == "test.forbidden-marker"
+        assert refused["line"] == "echo FORBIDDEN-MARKER" and refused["message"] and refused["hint"]
+        # Quoting tricks, and the line recalled from history with the arrow key, are refused too.
+        await t.send_input("echo 'FORBIDDEN'-MARKER\r")
+        assert (await t.wait_frame("refused"))["code"] == "C010"
+        await t.send_input("echo harmless FORBIDDEN\r")
+        await t.read_until("\rharmless FORBIDDEN\r\n")
+        await t.send_input("\x1b[A")  # history recall: only the screen shows the line
+        await trio.sleep(0.5)
+        await t.send_input("\x05-MARKER\r")  # ^E, then append: "echo harmless FORBIDDEN-MARKER"
+        assert (await t.wait_frame("refused"))["code"] == "C010"
+        mark = len(t.output)
+        await t.send_input("echo still-''alive\r")
+        await t.read_until("still-alive\r\n", after=mark)
+        await t.close()
+        await t.drain()
+    lines = t.output.replace("\r", "").split("\n")
+    assert "FORBIDDEN-MARKER" not in lines and "harmless FORBIDDEN-MARKER" not in lines, lines
+
+
+async def test_pasted_lines_are_checked_one_by_one(world):
+    async with term(world) as t:
+        await t.send_input("\x1b[200~echo one-$((0+1))\necho FORBIDDEN-MARKER\necho three-$((1+2))\n\x1b[201~")
+        refused = await t.wait_frame("refused")
+        assert refused["line"] == "echo FORBIDDEN-MARKER"
+        await t.read_until("three-3\r\n")
+        assert "one-1\r\n" in t.output
+        await t.close()
+        await t.drain()
+    assert "FORBIDDEN-MARKER" not in t.output.replace("\r", "").split("\n")
+
+
+async def test_huge_paste_is_refused_with_a_code(world):
+    async with term(world) as t:
+        await t.send_input("x" * (MAX_INPUT + 1))
+        refused = await t.wait_frame("refused")
+        assert refused["code"] == "A024" and refused["rule"] == "max_input"
+        mark = len(t.output)
+        await t.send_input("echo after-''paste\r")
+        await t.read_until("after-paste\r\n", after=mark)
+        await t.close()
+        await t.drain()
+
+
+async def test_binary_output_arrives_as_valid_text(world):
+    async with term(world) as t:
+        await t.send_input("head -c 20000 /dev/urandom; echo; echo END-OF-''BINARY\r")
+        await t.read_until("END-OF-BINARY\r\n")
+        assert "\ufffd" in t.output  # invalid UTF-8 became replacement characters
+        mark = len(t.output)
+        await t.send_input("echo fi''ne\r")
+        await t.read_until("fine\r\n", after=mark)
+        await t.close()
+        await t.drain()
+    assert t.final is not None and t.final["type"] == "exit"
+
+
+async def test_bad_frames_and_bad_query(world):
+    async with term(world, cols=5000) as t:
+        await t.drain()
+    assert t.final["code"] == "C001" and t.close_code == 4400
+    async with term(world, host="no-such-host") as t:
+        await t.drain()
+    assert t.final["code"] == "C002" and t.close_code == 4404
+    async with term(world) as t:
+        await t.send({"type": "nonsense"})
+        await t.drain()
+    assert t.final["type"] == "error" and t.final["code"] == "C001" and t.close_code == 4400
+
+
+def _token(w: dict[str, Any], host: str, client: Client | None = None, **kw: Any) -> dict[str, Any]:
+    return (client or w["admin"]).request("POST", "/api/v1/terminal/tokens", json_body={"host": host, **kw})
+
+
+async def test_tokens_single_use_expiry_host_and_origin(world):
+    host, other = world["hosts"]
+    tok = _token(world, host)
+    assert tok["host"] == host and tok["account"] == world["p"]["key_id"] and tok["expires_at"] > time.time()
+    async with term(world, token=tok["token"], origin="https://evil.example") as t:
+        await t.drain()
+    assert (t.final["code"], t.close_code) == ("C037", 4403)
+    tok = _token(world, host)
+    async with term(world, token=tok["token"], origin=PORTAL) as t:
+        assert t.ready, t.frames
+        await t.send_input("echo via-''token\r")
+        await t.read_until("via-token\r\n")
+        await t.close()
+        await t.drain()
+    async with term(world, token=tok["token"], origin=PORTAL) as t:  # reused
+        await t.drain()
+    assert (t.final["code"], t.close_code) == ("C036", 4401)
+    async with term(world, token="not-a-token", origin=PORTAL) as t:
+        await t.drain()
+    assert (t.final["code"], t.close_code) == ("C036", 4401)
+    short = _token(world, host, ttl=0.5)
+    await trio.sleep(1.0)
+    async with term(world, token=short["token"], origin=PORTAL) as t:
+        await t.drain()
+    assert (t.final["code"], t.close_code) == ("C036", 4401) and "expired" in t.final["message"]
+    wrong = _token(world, host)
+    async with term(world, other, token=wrong["token"], origin=PORTAL) as t:
+        await t.drain()
+    assert (t.final["code"], t.close_code) == ("C009", 4403)
+    with pytest.raises(ApiError) as info:
+        _token(world, host, ttl=1000)  # above [console] terminal_token_max_ttl
+    assert info.value.code == ErrorCode.C001 and info.value.status == 400
+
+
+async def test_cookie_needs_the_console_origin(world):
+    async with term(world, origin=PORTAL) as t:
+        await t.drain()
+    assert (t.final["code"], t.close_code) == ("C037", 4403)
+    async with term(world, cookie="") as t:
+        await t.drain()
+    assert (t.final["code"], t.close_code) == ("C007", 4401)
+
+
+async def test_out_of_scope_host(world):
+    host, other = world["hosts"]
+    acct = world["admin"].request("POST", "/v1/accounts", json_body={"name": "term-one-host", "scopes": {"actions": ["exec.pty"], "hosts": [host]}})
+    p = world["p"]
+    scoped = Client(p["api"], acct["key_id"], acct["secret"], p["ca_file"])
+    cookie = console_cookie(p["api"], acct["key_id"], acct["secret"], p["ca_file"])
+    async with term(world, host, cookie=cookie) as t:
+        assert t.ready, t.frames
+        await t.close()
+        await t.drain()
+    async with term(world, other, cookie=cookie) as t:
+        await t.drain()
+    assert (t.final["code"], t.close_code) == ("C009", 4403)
+    with pytest.raises(ApiError) as info:
+        _token(world, other, client=scoped)
+    assert info.value.code == ErrorCode.C002 and info.value.status == 404
+    scoped.close()
+
+
+async def test_audit_replay_prints_the_session(world):
+    async with term(world) as t:
+        await t.send_input("echo replay-me-$((40+2))\r")
+        await t.read_until("replay-me-42\r\n")
+        await t.send_input("echo FORBIDDEN-MARKER\r")
+        await t.wait_frame("refused")
+        await t.send_input("exit 3\r")
+        await t.drain()
+    session = t.ready["session"]
+    fleet: Fleet = world["fleet"]
+    deadline = time.monotonic() + 20
+    while True:  # the audit trail is written in batches
+        out = fleet.cli("audit", "replay", session, "--refused")
+        if out.returncode == 0 and "ended:" in out.stderr or time.monotonic() > deadline:
+            break
+        await trio.sleep(0.5)
+    assert out.returncode == 0, out.stderr
+    assert "replay-me-42" in out.stdout and "echo FORBIDDEN-MARKER" in out.stderr and "status=3" in out.stderr
+    doc = fleet.json("audit", "replay", session)
+    kinds = {e["kind"] for e in doc["events"]}
+    assert kinds == {"input", "output", "refused"}
+    assert [r["kind"] for r in doc["records"]] == ["terminal.open", "terminal.close"]
+    assert doc["records"][0]["detail"]["hostname"] == world["hosts"][0]
+    assert doc["records"][0]["detail"]["input_auth"] is True  # keystrokes were MAC-ed end to end
+    assert fleet.json("audit", "verify")["ok"]
+
+
+def _tree_of(pid: int) -> list[int]:
+    try:
+        return [c.pid for c in psutil.Process(pid).children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+async def test_agent_killed_mid_session(world):
+    """Last: kills the second host's agent. The session ends with P002; the center serves on."""
+    _, other = world["hosts"]
+    agent = next(a for a in world["p"]["agents"] if a["hostname"] == other)
+    async with term(world, other) as t:
+        assert t.ready, t.frames
+        await t.send_input("sleep 300 & echo started-$!\r")
+        await t.read_until("started-")
+        before = set(_tree_of(agent["pid"]))
+        assert before
+        os.kill(agent["pid"], signal.SIGKILL)
+        with trio.fail_after(60):
+            await t.drain()
+    assert t.final["type"] == "error" and t.final["code"] == "P002", t.frames
+    assert t.close_code == 1011
+    # Nothing of the session outlives its agent (the guardian kills the tree).
+    with trio.fail_after(20):
+        while any(psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE for pid in before):
+            await trio.sleep(0.2)
+    # The center keeps serving: health, and a terminal on the other host.
+    p = world["p"]
+    health = await trio.to_thread.run_sync(lambda: httpx.get(p["api"] + "/v1/health", verify=client_context(p["ca_file"])).json())
+    assert health["ok"]
+    async with term(world) as t:
+        assert t.ready
+        await t.close()
+        await t.drain()
+
+
+async def test_proxy_killed_mid_session(world):
+    """Very last: kills the proxy. The session ends with P007; the center serves on."""
+    proxy = next(r for r in world["p"]["roles"] if r["role"] == "proxy")
+    agent = next(a for a in world["p"]["agents"] if a["hostname"] == world["hosts"][0])
+    async with term(world) as t:
+        assert t.ready, t.frames
+        await t.send_input("echo before-$((2*3))\r")
+        await t.read_until("before-6")
+        shells = [p for p in psutil.Process(agent["pid"]).children(recursive=True) if p.name() == "bash"]
+        assert shells
+        os.kill(proxy["pid"], signal.SIGKILL)
+        with trio.fail_after(60):
+            await t.drain()
+    assert t.final["type"] == "error" and t.final["code"] == "P007", t.frames
+    assert t.close_code == 1011
+    # The agent ends the orphaned session as soon as it notices its proxy is gone (well
+    # before the idle timeout would).
+    with trio.fail_after(IDLE - 3):
+        while any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in shells):
+            await trio.sleep(0.2)
+    p = world["p"]
+    health = await trio.to_thread.run_sync(lambda: httpx.get(p["api"] + "/v1/health", verify=client_context(p["ca_file"])).json())
+    assert health["ok"]
+    async with term(world) as t:  # no proxy: a clear refusal, not a hang
+        await t.drain()
+    assert t.final["type"] == "error" and t.final["code"] in ("E001", "E005", "P007", "C015"), t.final
+
+
+def test_up_allow_origin_writes_the_console_table(tmp_path):
+    """`starling up --allow-origin` lets that origin embed a terminal with a token."""
+    from .conftest import starling
+
+    home = tmp_path / "origin"
+    up = starling(home, "up", "--agents", "1", "--port", "0", "--detach", "--no-demo", "--allow-origin", PORTAL, timeout=180)
+    try:
+        assert up.returncode == 0, up.stderr
+        assert f'allowed_origins = ["{PORTAL}"]' in (home / "center.toml").read_text()
+        fleet = Fleet(home)
+        p = fleet.profile
+        admin = Client(p["api"], p["key_id"], p["secret"], p["ca_file"])
+        host = admin.hosts()[0]["hostname"]
+        tok = admin.request("POST", "/api/v1/terminal/tokens", json_body={"host": host})
+
+        async def attempt() -> dict[str, Any]:
+            async with open_terminal(p["api"], host, ca_file=p["ca_file"], token=tok["token"], origin=PORTAL) as t:
+                ready = t.ready
+                await t.close()
+                await t.drain()
+            return ready
+
+        assert trio.run(attempt)["type"] == "ready"
+        admin.close()
+    finally:
+        starling(home, "down")

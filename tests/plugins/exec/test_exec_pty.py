@@ -1,0 +1,180 @@
+"""exec.pty: a real bash on a real PTY, driven through the agent's stream hub (no fleet).
+
+Covers the shell's exit status, window size (TIOCSWINSZ), Ctrl-C as a byte,
+the idle timeout (A023), input that outruns the shell (A024), the controlled
+environment, and that cancelling the task kills the whole process tree.
+"""
+
+from __future__ import annotations
+
+import shutil
+from typing import Any
+
+import psutil
+import pytest
+import trio
+
+from agent_core import ActionContext, ActionError, TaskInfo
+from agent_core.host import StreamHub
+from plugins.exec.pty import PtyParams, pty, shell_env
+from transports import StreamClose, StreamData, StreamOpen, StreamResize
+
+pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="bash is not installed")
+
+
+class Session:
+    def __init__(self) -> None:
+        self.up: list[Any] = []
+        self.hub = StreamHub(self._send)
+        self.ctx = ActionContext(task=TaskInfo("t-1", "j-1", "exec.pty"), streams=self.hub)
+        self.result: Any = None
+        self.error: ActionError | None = None
+
+    async def _send(self, msg: Any) -> bool:
+        self.up.append(msg)
+        return True
+
+    @property
+    def output(self) -> str:
+        return b"".join(m.data for m in self.up if isinstance(m, StreamData)).decode("utf-8", "replace")
+
+    def type(self, data: str) -> None:
+        self.hub.deliver(StreamData(stream_id=7, data=data.encode()))
+
+    async def run(self, **params: Any) -> None:
+        try:
+            self.result = await pty.fn(self.ctx, PtyParams(stream_id=7, **params))
+        except ActionError as exc:
+            self.error = exc
+
+    async def wait_for(self, text: str, after: int = 0) -> None:
+        with trio.fail_after(20):
+            while text not in self.output[after:]:
+                await trio.sleep(0.02)
+
+
+async def test_exit_status_resize_and_ctrl_c():
+    s = Session()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(lambda: s.run(cols=90, rows=20, idle_timeout=30))
+        await s.wait_for("# ")
+        assert isinstance(s.up[0], StreamOpen) and s.up[0].kind == "pty"
+        s.type("stty size; echo x$((20+1))\r")
+        await s.wait_for("20 90")
+        s.hub.deliver(StreamResize(stream_id=7, cols=132, rows=43))
+        mark = len(s.output)
+        s.type("stty size\r")
+        await s.wait_for("43 132", after=mark)
+        s.type("sleep 30\r")
+        await trio.sleep(0.3)
+        s.type("\x03")
+        mark = len(s.output)
+        s.type("echo rc=$?\r")
+        await s.wait_for("rc=130", after=mark)
+        s.type("exit 4\r")
+    assert s.result.status == 4 and s.result.ended == "exit"
+    close = s.up[-1]
+    assert isinstance(close, StreamClose) and close.status == 4 and close.code == ""
+
+
+async def test_environment_is_controlled():
+    s = Session()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(lambda: s.run(idle_timeout=30))
+        await s.wait_for("# ")
+        s.type("echo [$LC_ALL] [$TERM] [$STARLING_SECRET_X] [$HISTFILE]\r")
+        await s.wait_for("[C.UTF-8] [xterm-256color] [] []")
+        s.type("exit\r")
+    assert set(shell_env()) == {"PATH", "HOME", "USER", "LOGNAME", "SHELL", "TERM", "LANG", "LC_ALL", "PS1", "HISTFILE"}
+
+
+async def test_idle_timeout_closes_with_a023():
+    s = Session()
+    with trio.fail_after(30):
+        await s.run(idle_timeout=1)
+    assert s.error is not None and s.error.code.value == "A023"
+    assert isinstance(s.up[-1], StreamClose) and s.up[-1].code == "A023"
+
+
+async def test_close_from_the_center_ends_the_session():
+    s = Session()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(lambda: s.run(idle_timeout=30))
+        await s.wait_for("# ")
+        s.hub.deliver(StreamClose(stream_id=7, message="closed by the user"))
+    assert s.result.ended == "closed"
+
+
+async def test_input_faster_than_the_shell_is_a024():
+    s = Session()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(lambda: s.run(idle_timeout=30))
+        await s.wait_for("# ")
+        s.type("sleep 30\r")  # the shell reads nothing meanwhile: the tty's buffer fills up
+        for _ in range(5000):
+            s.type("y" * 1000)
+    assert s.error is not None and s.error.code.value == "A024"
+
+
+async def test_cancel_kills_the_whole_tree():
+    s = Session()
+    me = psutil.Process()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(lambda: s.run(idle_timeout=30))
+        await s.wait_for("# ")
+        s.type("sleep 300 & sleep 301 & echo bg-$((1+1))\r")
+        await s.wait_for("bg-2")
+        tree = [p for p in me.children(recursive=True)]
+        assert any("sleep" in (p.name() or "") for p in tree)
+        nursery.cancel_scope.cancel()
+    with trio.fail_after(15):
+        while any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in tree):
+            await trio.sleep(0.1)
+
+
+async def test_input_must_carry_the_session_keys_mac():
+    """A sealed session key in the params: MAC-ed input is typed, anything else ends the session (A010)."""
+    from nacl.signing import SigningKey
+
+    from transports.streamauth import (
+        new_session_key,
+        open_session_key,
+        seal_session_key,
+        stream_mac,
+    )
+
+    agent_key = SigningKey.generate()
+    key = new_session_key()
+    sealed = seal_session_key(key, bytes(agent_key.verify_key))
+    s = Session()
+    s.hub = StreamHub(s._send, unseal=lambda b: open_session_key(b, agent_key))
+    s.ctx = ActionContext(task=TaskInfo("t-2", "j-2", "exec.pty"), streams=s.hub)
+
+    def signed(data: str, seq: int) -> StreamData:
+        msg = StreamData(stream_id=7, seq=seq, data=data.encode())
+        msg.mac = stream_mac(key, msg)
+        return msg
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(lambda: s.run(idle_timeout=30, input_key=sealed))
+        await s.wait_for("# ")
+        s.hub.deliver(signed("echo mac-$((1+1))\r", 1))
+        await s.wait_for("mac-2")
+        s.hub.deliver(signed("echo replayed\r", 1))  # an old seq: replay
+    assert s.error is not None and s.error.code.value == "A010"
+    assert "replayed" not in s.output
+    assert isinstance(s.up[-1], StreamClose) and s.up[-1].code == "A010"
+
+
+async def test_a_key_sealed_to_another_agent_is_refused():
+    from nacl.signing import SigningKey
+
+    from transports.streamauth import new_session_key, open_session_key, seal_session_key
+
+    mine, other = SigningKey.generate(), SigningKey.generate()
+    s = Session()
+    s.hub = StreamHub(s._send, unseal=lambda b: open_session_key(b, mine))
+    s.ctx = ActionContext(task=TaskInfo("t-3", "j-3", "exec.pty"), streams=s.hub)
+    with pytest.raises(ActionError) as info:
+        await pty.fn(s.ctx, PtyParams(stream_id=7, input_key=seal_session_key(new_session_key(), bytes(other.verify_key))))
+    assert info.value.code.value == "A010"
