@@ -47,6 +47,7 @@ from ._console import Console, LoginRequest
 from ._files_api import FILE_REQUESTS, file_handlers
 from ._http import error_response, json_response, parse
 from ._openapi import build_openapi
+from ._paging import decode_cursor, encode_cursor
 from ._readiness import ops_routes
 from ._requests import AccountRequest, JobRequest, MappingRequest, RegisterRequest
 from ._store import Enrollee
@@ -306,19 +307,21 @@ def build_app(center: Center, trail: AuditTrail, *, enroll_token: str, authentic
     async def hosts(call: Call) -> Response:
         assert call.account is not None
         q = call.query
+        # A page is `limit` rows of the listing's order; scope and filters then drop some,
+        # so a page may hold fewer: `next` (while there is one) continues after the rows scanned.
         rows = await store.select_agents(
-            hosts=q["host"], tags=q["tag"], idc=q["idc"] or "", all_hosts=True, online=q["online"], limit=0 if not call.account.admin else q["limit"],
+            hosts=q["host"], tags=q["tag"], idc=q["idc"] or "", all_hosts=True, online=q["online"], limit=q["limit"],
+            after=decode_cursor(q["cursor"], str, str),
         )
+        more = encode_cursor(rows[-1]["hostname"], rows[-1]["id"]) if q["limit"] and len(rows) >= q["limit"] else None
         if not call.account.admin:
             rows = [r for r in rows if call.account.scope.allows_host(r)]
-            if q["limit"]:
-                rows = rows[: q["limit"]]
         for r in rows:
             r.pop("public_key", None)
             if r["code"]:
                 r["meaning"] = ErrorCode.of(r["code"], ErrorCode.E001).meaning
         rows = await refine_hosts(center, q, rows)
-        return json_response({"hosts": rows, "count": len(rows)})
+        return json_response({"hosts": rows, "count": len(rows), "next": more})
 
     async def _revoke_host(call: Call, revoked: bool) -> Response:
         agent_id = call.path("host")
@@ -361,16 +364,18 @@ def build_app(center: Center, trail: AuditTrail, *, enroll_token: str, authentic
         acct = call.account
         assert acct is not None
         q = call.query
+        before = decode_cursor(q["cursor"], float, str)
         if acct.admin:
             scope = [q["account"]] if q["account"] else None
-            rows = await store.list_jobs(q["limit"], accounts=scope, state=q["state"] or "", action=q["action"] or "")
+            rows = await store.list_jobs(q["limit"], accounts=scope, state=q["state"] or "", action=q["action"] or "", before=before)
         else:
             rows = await store.list_jobs(
                 q["limit"], accounts=[acct.key_id], also_state="pending_approval" if acct.approver else "",
-                state=q["state"] or "", action=q["action"] or "",
+                state=q["state"] or "", action=q["action"] or "", before=before,
             )
         counts = await store.job_counts_many([r["id"] for r in rows])
-        return json_response({"jobs": [_job_view(r, counts[r["id"]]) for r in rows]})
+        more = encode_cursor(rows[-1]["created"], rows[-1]["id"]) if len(rows) >= q["limit"] else None
+        return json_response({"jobs": [_job_view(r, counts[r["id"]]) for r in rows], "next": more})
 
     async def _view(job: dict[str, Any]) -> dict[str, Any]:
         return _job_view(job, await store.job_counts(job["id"]))

@@ -19,7 +19,7 @@ def test_run_on_every_agent(fleet):
     assert doc["total"] == AGENTS
     assert [h["stdout"] for h in doc["hosts"]] == ["hi\n"] * AGENTS
     assert all(h["state"] == "succeeded" and h["exit_code"] == 0 and h["code"] == "" for h in doc["hosts"])
-    assert len({h["host"] for h in doc["hosts"]}) == AGENTS
+    assert len({h["host_id"] for h in doc["hosts"]}) == AGENTS
 
 
 def test_human_summary_groups_identical_output(fleet):

@@ -21,7 +21,7 @@ import pytest
 import trio
 
 from center import Client
-from center._client import ApiError
+from center.cli._client import ApiError
 from center._termclient import console_cookie, open_terminal
 from transports import ErrorCode, client_context
 

@@ -64,7 +64,7 @@ def _run_wave(client: Any, args: argparse.Namespace, wave: list[dict[str, Any]])
     pending = set()
     for h in wave:
         r = results.get(h["id"], {})
-        row = {"host": h["id"], "hostname": h.get("hostname", ""), "from": h.get("version", ""), "to": args.version, "job_id": job_id}
+        row = {"host_id": h["id"], "hostname": h.get("hostname", ""), "from": h.get("version", ""), "to": args.version, "job_id": job_id}
         if r.get("state") == "succeeded":
             pending.add(h["id"])
             row["result"] = "pending"
@@ -97,7 +97,7 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
     hosts = _select(client, args)
     todo = [h for h in hosts if h.get("version") != args.version and h.get("online")]
     rows: list[dict[str, Any]] = [
-        {"host": h["id"], "hostname": h.get("hostname", ""), "from": h.get("version", ""), "to": args.version,
+        {"host_id": h["id"], "hostname": h.get("hostname", ""), "from": h.get("version", ""), "to": args.version,
          "result": "already" if h.get("version") == args.version else "skipped: offline"}
         for h in hosts if h not in todo
     ]
@@ -107,7 +107,7 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
     for n, wave in enumerate(waves, start=1):
         if failures > args.max_failures:
             stopped = True
-            rows += [{"host": h["id"], "hostname": h.get("hostname", ""), "from": h.get("version", ""), "to": args.version, "result": "not attempted"} for h in wave]
+            rows += [{"host_id": h["id"], "hostname": h.get("hostname", ""), "from": h.get("version", ""), "to": args.version, "result": "not attempted"} for h in wave]
             continue
         _say(args, f"wave {n}/{len(waves)}: {len(wave)} host(s)")
         done = _run_wave(client, args, wave)
@@ -132,7 +132,7 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
     return 0 if failures == 0 else 1
 
 
-def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parsers(sub: argparse._SubParsersAction[Any]) -> None:
     p = sub.add_parser("upgrade", help="move agents to another package version in waves (canary first), rolling back failures")
     p.add_argument("version", help="starling-agent package version, e.g. 0.1.1-1.py311")
     g = p.add_argument_group("targets")
