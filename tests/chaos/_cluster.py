@@ -20,10 +20,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from center.cli._client import ApiError, Client
 from center._credentials import proxy_token
 from center._pki import ensure_ca, issue_cert
 from center._up import _free_port, _tail, _write_toml
+from center.cli._client import ApiError, Client
 from transports import FINAL_STATES
 
 PY = sys.executable

@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 
-from center.cli._client import ApiError, Client
 from center._credentials import proxy_token
 from center._pki import ensure_ca, ensure_signing_key, issue_cert
 from center._up import _free_port, _tail, _write_toml
+from center.cli._client import ApiError, Client
 from transports import FINAL_STATES
 
 from ._cluster import report

@@ -24,10 +24,10 @@ import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
 from center import Client
-from center.cli._client import ApiError
 from center._credentials import proxy_token
 from center._pki import ensure_ca, issue_cert
 from center._up import _free_port, _write_toml
+from center.cli._client import ApiError
 
 pytestmark = pytest.mark.integration
 
