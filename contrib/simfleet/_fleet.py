@@ -62,9 +62,10 @@ log = logging.getLogger("starling.simfleet")
 
 SOFTWARE = "starling-simfleet/0.2.0"
 RESEND_AFTER = 20.0
-#: TLS handshakes in flight per source address (the proxy refuses more than
-#: ``max_preauth_per_source``, 64 by default, before login).
-CONNECTS_PER_SOURCE = 48
+#: Logins (connect, TLS, hello → welcome) in flight per fleet process; the
+#: proxy refuses more than ``max_preauth_per_source`` (64 by default) from one
+#: address before login.
+LOGINS_IN_FLIGHT = 48
 
 
 def _rss() -> int:
@@ -193,7 +194,7 @@ class SimFleet(SessionOwner):
         self._poster: _Poster | None = None
         self._health = Health(load1=0.05, cpus=4, mem_total=8 << 30, mem_available=6 << 30)
         self._files: Any = None
-        self._connect_slots: dict[str, trio.CapacityLimiter] = {}
+        self._logins = trio.CapacityLimiter(LOGINS_IN_FLIGHT)
 
     @property
     def stats(self) -> Counter[str]:
@@ -282,15 +283,15 @@ class SimFleet(SessionOwner):
         return h
 
     def connect_limiter(self, session: AgentSession) -> trio.CapacityLimiter:
-        """Handshakes in flight per source address stay under the proxy's
-        pre-login cap per source (64 by default): past it the proxy refuses
-        connections before TLS and the identities back off for seconds. Real
-        hosts each have their own address; a fleet on a few shares them."""
-        source = session.local_address or ""
-        limiter = self._connect_slots.get(source)
-        if limiter is None:
-            limiter = self._connect_slots[source] = trio.CapacityLimiter(CONNECTS_PER_SOURCE)
-        return limiter
+        """Logins in flight (connect to welcome) stay under the proxy's
+        pre-login cap per source address (64 by default): past it the proxy
+        refuses connections before TLS, and on a starved machine handshakes
+        that outlast the 5 s connect timeout are abandoned while the proxy
+        still counts them, until it refuses everything (seen at 9,000
+        identities with 56 per source on 4 sources). Real hosts each have
+        their own address and log in once; a fleet in one process bounds its
+        logins in flight in all."""
+        return self._logins
 
     def link_up(self, session: AgentSession, proxy_id: str, carrier: str) -> None:
         self.by_proxy[proxy_id] += 1

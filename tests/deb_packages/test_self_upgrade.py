@@ -135,10 +135,10 @@ def _upgrade(fleet: dict[str, Any], version: str, *extra: str) -> tuple[int, dic
         while proc.poll() is None and time.monotonic() < end:
             jobs = json.loads(_starling(fleet["home"], "jobs", "--json").stdout)["jobs"]
             for j in jobs:
-                if j["action"] == "agent.upgrade" and j["state"] == "pending_approval" and j["id"] not in approved:
-                    ok = _starling(fleet["home"], "approve", j["id"], "--json", **fleet["approver"])
+                if j["action"] == "agent.upgrade" and j["state"] == "pending_approval" and j["job_id"] not in approved:
+                    ok = _starling(fleet["home"], "approve", j["job_id"], "--json", **fleet["approver"])
                     assert ok.returncode == 0, ok.stdout + ok.stderr
-                    approved.add(j["id"])
+                    approved.add(j["job_id"])
             time.sleep(0.5)
         out, err = proc.communicate(timeout=30)
     finally:

@@ -241,6 +241,7 @@ MATRIX: dict[str, tuple[Call, tuple[Any, ...]]] = {
     # The web console: files are public; a login or link that is wrong is 401 whoever signs the request.
     "console_page": (_get("/ui/"), (OK, OK, OK, OK, OK, OK)),
     "console_static": (_get("/ui/static/console.js"), (OK, OK, OK, OK, OK, OK)),
+    "console_embed": (_get("/ui/embed.js"), (OK, OK, OK, OK, OK, OK)),
     "console_login": (_post("/ui/login", {"key_id": "nobody", "secret": "wrong"}), (401, 401, 401, 401, 401, 401)),
     "console_link": (_get("/ui/link?token=not-a-token"), (401, 401, 401, 401, 401, 401)),
     "console_session": (_get("/ui/session"), (401, 401, OK, OK, OK, OK)),

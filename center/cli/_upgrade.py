@@ -44,7 +44,7 @@ def _say(args: argparse.Namespace, text: str) -> None:
 
 
 def _row(h: dict[str, Any], version: str, result: str) -> dict[str, Any]:
-    return {"host": h["id"], "hostname": h.get("hostname", ""), "from": h.get("version", ""), "to": version, "result": result}
+    return {"host_id": h["id"], "hostname": h.get("hostname", ""), "from": h.get("version", ""), "to": version, "result": result}
 
 
 def _outcome(task: dict[str, Any], host: dict[str, Any], version: str) -> dict[str, Any]:
@@ -124,13 +124,13 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
     else:
         for r in rows:
             extra = f"  {r.get('code', '')} {r.get('message', '')}".rstrip() if r["result"] in ("failed", "cancelled") else ""
-            sys.stdout.write(f"{r['hostname'] or r['host']:<30} {r['from']:>16} -> {r['to']:<16} {r['result']}{extra}\n")
+            sys.stdout.write(f"{r['hostname'] or r['host_id']:<30} {r['from']:>16} -> {r['to']:<16} {r['result']}{extra}\n")
         if doc["stopped"]:
             sys.stdout.write(f"stopped: {doc.get('reason') or 'the error threshold was reached'}\n")
     return 0 if doc["failed"] == 0 and not doc["stopped"] else 1
 
 
-def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parsers(sub: argparse._SubParsersAction[Any]) -> None:
     p = sub.add_parser("upgrade", help="move agents to another package version: a center-side rollout in waves (canary first), failures rolled back")
     p.add_argument("version", help="starling-agent package version, e.g. 0.1.1-1.py311")
     g = p.add_argument_group("targets")
