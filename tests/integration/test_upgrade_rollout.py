@@ -41,9 +41,9 @@ def test_failed_canary_stops_the_upgrade_on_the_center(fleet: Fleet) -> None:
         while proc.poll() is None and time.monotonic() < end:
             for j in fleet.json("jobs")["jobs"]:
                 if j["action"] == "agent.upgrade" and j["state"] == "pending_approval" and not approved:
-                    ok = subprocess.run([str(BIN / "starling"), "approve", j["id"], "--json"], capture_output=True, text=True, env=env | approver, timeout=60)
+                    ok = subprocess.run([str(BIN / "starling"), "approve", j["job_id"], "--json"], capture_output=True, text=True, env=env | approver, timeout=60)
                     assert ok.returncode == 0, ok.stdout + ok.stderr
-                    approved = j["id"]
+                    approved = j["job_id"]
             time.sleep(0.5)
         out, err = proc.communicate(timeout=30)
     finally:
