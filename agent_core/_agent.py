@@ -20,8 +20,8 @@ from typing import Any
 import msgspec
 import trio
 
+from transports import ErrorCode as EC
 from transports import (
-    Catalogue,
     Health,
     Output,
     Result,
@@ -31,7 +31,6 @@ from transports import (
     private_dir,
     write_private,
 )
-from transports import ErrorCode as EC
 from transports.signing import public_key_bytes, sign_result
 from transports.streamauth import open_session_key
 
@@ -129,7 +128,7 @@ class Agent(SessionOwner):
         write_private(self._cred_file, msgspec.json.encode(enrollment))
         return enrollment
 
-    async def _catalogue(self) -> tuple[str, Catalogue] | None:
+    async def _catalogue(self) -> tuple[str, msgspec.Raw] | None:
         """What this agent can run, for the center's policy (built once per set of
         installed plugins, in a child process; see :mod:`agent_core._declare`)."""
         cache = Path(self.config.cache_dir) if self.config.cache_dir else self.state_dir

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import signal
 import sys
+from typing import TYPE_CHECKING
 
 import msgspec
 import trio
@@ -15,9 +15,14 @@ from transports import StarlingError, setup_logging
 
 from ._config import ConfigError, load_config, tighten_secret_files
 from ._identity import collect_identity
-from ._libc import set_child_subreaper
+from ._libc import set_child_subreaper, trim_heap
+
+if TYPE_CHECKING:
+    import argparse
 
 log = logging.getLogger("starling.agent")
+#: Seconds after the first connection before the start-up heap is trimmed.
+SETTLE = 5.0
 
 
 async def _serve(config_path: str | None) -> int:
@@ -38,7 +43,17 @@ async def _serve(config_path: str | None) -> int:
                     nursery.cancel_scope.cancel()
                     return
 
+            async def settle() -> None:
+                # Start-up (config, identity, registration, TLS handshakes) leaves freed
+                # heap behind; once connected and quiet, hand it back to the OS (glibc).
+                while agent.session is None:  # noqa: ASYNC110 - made inside run(); a few polls at start
+                    await trio.sleep(0.5)
+                await agent.session.connected.wait()
+                await trio.sleep(SETTLE)
+                trim_heap()
+
             nursery.start_soon(watch)
+            nursery.start_soon(settle)
             try:
                 await agent.run()
             except StarlingError as exc:
@@ -58,6 +73,22 @@ def _json_file(path: str | None) -> list[dict[str, object]] | None:
     if not isinstance(doc, list):
         raise ValueError(f"{path}: expected the JSON list `ip -j` prints")
     return doc
+
+
+def _plain_run(argv: list[str]) -> tuple[bool, str | None]:
+    """``(True, config)`` for the daemon's usual command line, ``[--config PATH | -c PATH
+    | --config=PATH] [run]`` as systemd and ``starling up`` start it, read without
+    argparse (which, with gettext, would stay in the idle agent: ~0.4 MB); ``(False,
+    None)`` for anything else, which argparse reads."""
+    args, config = list(argv), None
+    if args and args[0].startswith("--config="):
+        config = args.pop(0).split("=", 1)[1]
+    elif len(args) >= 2 and args[0] in ("--config", "-c") and not args[1].startswith("-"):
+        config = args[1]
+        del args[:2]
+    if args in ([], ["run"]):
+        return True, config
+    return False, None
 
 
 def _call(args: argparse.Namespace) -> int:
@@ -81,6 +112,17 @@ def _call(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    plain, config = _plain_run(sys.argv[1:] if argv is None else argv)
+    if plain:
+        try:
+            return trio.run(_serve, config)
+        except (ConfigError, ValueError, OSError) as exc:
+            print(f"starling-agent: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            return 130
+    import argparse
+
     parser = argparse.ArgumentParser(prog="starling-agent", description="The Starling agent daemon.")
     parser.add_argument("--config", "-c", help="agent TOML config (env STARLING_* overrides it)")
     sub = parser.add_subparsers(dest="cmd")

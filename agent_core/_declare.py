@@ -6,24 +6,29 @@ does (plugins load lazily). So the catalogue is built once in a child process
 what is installed (the ``starling.plugins`` entry points, their distributions'
 versions and the active third-party package paths). The agent's memory never
 sees the plugins; a restart with the same plugins reads the cache.
+
+The agent runs a child at every start (:data:`INDEX_CHILD`): it reads the entry points
+(plugins, residents, carriers) with ``importlib.metadata``, builds the catalogue only
+when the cache lacks it, and prints the entry points, which the agent installs
+(:mod:`agent_core._index`), so the agent's own process never imports
+``importlib.metadata`` and its ~30 modules.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import subprocess
 import sys
 import uuid
 from collections.abc import Sequence
-from importlib.metadata import entry_points
 from pathlib import Path
 
 import msgspec
 
 from transports import Catalogue, catalogue_digest
 
+from ._index import EntryRef, entries, fingerprint_of, install
 from ._plugins import ENTRY_POINT_GROUP, PluginHost
 
 log = logging.getLogger("starling.agent")
@@ -40,29 +45,50 @@ def build_catalogue(host: PluginHost) -> Catalogue:
     return Catalogue(actions=sorted(decls, key=lambda d: d.name))
 
 
+class Declared(msgspec.Struct):
+    """What the index child prints: the catalogue's cache key and digest, and the entry points."""
+
+    fingerprint: str
+    #: The catalogue's digest, so that the agent never decodes the document itself.
+    digest: str
+    index: dict[str, list[tuple[str, str, str, str]]]
+
+
+#: The child run at every start: it imports the entry-point reader only (not
+#: agent_core, whose package pulls trio), and agent_core._declare only when the cache
+#: lacks this fingerprint's catalogue (a new plugin set: import every plugin, declare).
+INDEX_CHILD = """
+import json, sys
+from pathlib import Path
+from transports.entrypoints import GROUPS, fingerprint_of, scan
+cache_dir, extra = Path(sys.argv[1]), sys.argv[2:]
+index = scan(GROUPS)
+fp = fingerprint_of(index["starling.plugins"], extra)
+try:
+    digest = (cache_dir / f"catalogue-{fp}.sha256").read_text().strip()
+    if not digest or not (cache_dir / f"catalogue-{fp}.json").is_file():
+        raise OSError
+except OSError:
+    from agent_core._declare import cached_digest
+    digest = cached_digest(cache_dir, fp)
+out = {"fingerprint": fp, "digest": digest, "index": {g: [[r.name, r.value, r.dist, r.dist_version] for r in refs] for g, refs in index.items()}}
+json.dump(out, sys.stdout)
+"""
+
+
 def fingerprint(extra_paths: Sequence[str] = (), group: str = ENTRY_POINT_GROUP) -> str:
     """Changes whenever the installed plugins could have changed."""
-    h = hashlib.sha256()
-    for ep in sorted(entry_points(group=group), key=lambda e: (e.name, e.value)):
-        dist = ep.dist
-        h.update(f"{ep.name}={ep.value}@{dist.name if dist else ''}=={dist.version if dist else ''}\n".encode())
-    for path in extra_paths:
-        h.update(f"path:{path}\n".encode())
-    return h.hexdigest()[:32]
+    return fingerprint_of(entries(group), extra_paths)
 
 
-def catalogue_for(cache_dir: Path, extra_paths: Sequence[str] = ()) -> tuple[str, Catalogue]:
-    """``(digest, catalogue)`` for what is installed now, from the cache or a child process.
+def catalogue_for(cache_dir: Path, extra_paths: Sequence[str] = ()) -> tuple[str, msgspec.Raw]:
+    """``(digest, catalogue as JSON)`` for what is installed now, through the index child
+    (:data:`INDEX_CHILD`, which builds the catalogue into the cache when it is not there).
+    The agent sends the document as it is, never decoded (hundreds of schemas would leave
+    its heap fragmented). Installs the entry points the child read (:mod:`agent_core._index`).
 
     Blocking; call it from a worker thread.
     """
-    fp = fingerprint(extra_paths)
-    cache = cache_dir / f"catalogue-{fp}.json"
-    try:
-        cat = msgspec.json.decode(cache.read_bytes(), type=Catalogue)
-        return catalogue_digest(cat), cat
-    except (OSError, msgspec.DecodeError, msgspec.ValidationError):
-        pass
     env = dict(os.environ)
     # The child must import this same agent_core and its dependencies: a packaged agent's
     # launcher puts /opt/starling/agent/lib on sys.path itself, which a child interpreter
@@ -70,13 +96,30 @@ def catalogue_for(cache_dir: Path, extra_paths: Sequence[str] = ()) -> tuple[str
     here = str(Path(__file__).resolve().parents[1])
     env["PYTHONPATH"] = os.pathsep.join([*extra_paths, here, *([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])])
     proc = subprocess.run(
-        [sys.executable, "-m", "agent_core._declare"], capture_output=True, env=env, timeout=120, check=False
+        [sys.executable, "-c", INDEX_CHILD, str(cache_dir), *extra_paths], capture_output=True, env=env, timeout=120, check=False,
     )
     if proc.returncode != 0:
         raise RuntimeError(f"building the plugin catalogue failed: {proc.stderr.decode(errors='replace')[-2000:]}")
-    cat = msgspec.json.decode(proc.stdout, type=Catalogue)
-    _write_cache(cache, proc.stdout)
-    return catalogue_digest(cat), cat
+    declared = msgspec.json.decode(proc.stdout, type=Declared)
+    install({g: [EntryRef(name, value, g, dist, ver) for name, value, dist, ver in refs] for g, refs in declared.index.items()})
+    return declared.digest, msgspec.Raw((cache_dir / f"catalogue-{declared.fingerprint}.json").read_bytes())
+
+
+def cached_digest(cache_dir: Path, fp: str) -> str:
+    """The digest of the cached catalogue for fingerprint ``fp``, declaring it first when
+    the cache lacks it (imports every plugin: run it in a child)."""
+    try:
+        cat = msgspec.json.decode((cache_dir / f"catalogue-{fp}.json").read_bytes(), type=Catalogue)
+    except (OSError, msgspec.DecodeError, msgspec.ValidationError):
+        cat = build_catalogue(PluginHost())
+    return _store(cache_dir, fp, cat)
+
+
+def _store(cache_dir: Path, fp: str, cat: Catalogue) -> str:
+    digest = catalogue_digest(cat)
+    _write_cache(cache_dir / f"catalogue-{fp}.json", msgspec.json.encode(cat))
+    _write_cache(cache_dir / f"catalogue-{fp}.sha256", digest.encode())
+    return digest
 
 
 def _write_cache(cache: Path, doc: bytes) -> None:
@@ -88,14 +131,14 @@ def _write_cache(cache: Path, doc: bytes) -> None:
 
 def _main(argv: Sequence[str]) -> int:
     """``python -m agent_core._declare`` prints the catalogue as JSON;
-    ``--cache DIR`` writes it to the cache there instead (``starling up`` does
-    this once for all its local agents)."""
+    ``--cache DIR`` writes it (and its digest) to the cache there instead
+    (``starling up`` does this once for all its local agents)."""
     logging.basicConfig(level=logging.ERROR)
-    doc = msgspec.json.encode(build_catalogue(PluginHost()))
+    cat = build_catalogue(PluginHost())
     if len(argv) == 2 and argv[0] == "--cache":
-        _write_cache(Path(argv[1]) / f"catalogue-{fingerprint()}.json", doc)
+        _store(Path(argv[1]), fingerprint(), cat)
     else:
-        sys.stdout.buffer.write(doc)
+        sys.stdout.buffer.write(msgspec.json.encode(cat))
     return 0
 
 

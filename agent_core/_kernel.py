@@ -11,7 +11,6 @@ become visible without restarting the agent. The previous version is kept for
 from __future__ import annotations
 
 import configparser
-import email.parser
 import hashlib
 import io
 import json
@@ -19,16 +18,18 @@ import re
 import shutil
 import sys
 import time
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from transports import ErrorCode
 
 from ._context import ActionContext
 from ._plugins import PluginHost
 from ._sdk import ActionError
+
+if TYPE_CHECKING:
+    import zipfile
 
 _DIST_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -151,6 +152,8 @@ class Kernel:
         meta = [n for n in zf.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA")]
         if len(meta) != 1:
             raise ActionError("not a wheel: no single .dist-info/METADATA", code=ErrorCode.A002)
+        import email.parser  # installing a wheel only: an idle agent does not import email
+
         msg = email.parser.Parser().parsestr(zf.read(meta[0]).decode("utf-8", "replace"))
         name, version = msg.get("Name", ""), msg.get("Version", "")
         if not (_DIST_RE.match(name) and _DIST_RE.match(version)):
@@ -161,6 +164,8 @@ class Kernel:
         digest = hashlib.sha256(data).hexdigest()
         if sha256 and digest != sha256.lower():
             raise ActionError(f"wheel sha256 {digest} does not match {sha256}", code=ErrorCode.A015)
+        import zipfile
+
         try:
             zf = zipfile.ZipFile(io.BytesIO(data))
         except zipfile.BadZipFile as exc:

@@ -55,3 +55,17 @@ def subreaper_preexec() -> Callable[[], None] | None:
         prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
     return preexec
+
+
+def trim_heap() -> bool:
+    """Collect garbage, then ask glibc to return freed heap to the OS (``malloc_trim``);
+    ``False`` where there is no glibc. The agent does it once, after start-up."""
+    import gc
+
+    gc.collect()
+    try:
+        _libc().malloc_trim(0)
+    except Exception as exc:  # musl, or no cffi backend: nothing to trim with
+        log.debug("malloc_trim unavailable: %s", exc)
+        return False
+    return True

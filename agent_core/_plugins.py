@@ -13,7 +13,6 @@ import logging
 import os
 import sys
 from dataclasses import dataclass, field
-from importlib.metadata import EntryPoint, entry_points
 from types import ModuleType
 from typing import Any
 
@@ -22,6 +21,7 @@ import pluggy
 from transports import ErrorCode
 
 from . import hookspecs
+from ._index import EntryRef, entries, forget
 from ._sdk import Action, ActionError, Plugin, declared_in
 
 log = logging.getLogger("starling.plugins")
@@ -64,7 +64,7 @@ class PluginHost:
         self.pm.add_hookspecs(hookspecs)
         self.group = group
         self.disabled: set[str] = set(disabled or ())
-        self._entry_points: dict[str, EntryPoint] | None = None
+        self._entry_points: dict[str, EntryRef] | None = None
         self._extra: dict[str, ModuleType | str] = {}
         self._loaded: dict[str, LoadedPlugin] = {}
         if os.environ.get("STARLING_TRACE_HOOKS"):
@@ -73,14 +73,15 @@ class PluginHost:
 
     # -- discovery ------------------------------------------------------------
 
-    def _eps(self) -> dict[str, EntryPoint]:
+    def _eps(self) -> dict[str, EntryRef]:
         if self._entry_points is None:
-            self._entry_points = {ep.name: ep for ep in entry_points(group=self.group)}
+            self._entry_points = {ep.name: ep for ep in entries(self.group)}
         return self._entry_points
 
     def rescan(self) -> None:
         """Forget the entry-point list (after a plugin package was installed)."""
         importlib.invalidate_caches()
+        forget()
         self._entry_points = None
 
     def add_module(self, name: str, module: ModuleType | str) -> None:
@@ -101,9 +102,7 @@ class PluginHost:
             return module, module.__name__, ""
         ep = self._eps()[name]
         loaded = ep.load()
-        dist = ep.dist.name if ep.dist is not None else ""
-        version = ep.dist.version if ep.dist is not None else ""
-        return loaded, f"{dist}:{ep.value}" if dist else ep.value, version
+        return loaded, f"{ep.dist}:{ep.value}" if ep.dist else ep.value, ep.dist_version
 
     def load(self, name: str) -> LoadedPlugin:
         """Import and register one plugin (once); never raises for plugin bugs."""

@@ -1,12 +1,17 @@
 """Enrollment with the center over HTTPS.
 
 The stdlib client is used on purpose: registration happens once per start, and
-keeping httpx out of the idle agent saves several MB of resident memory.
+keeping httpx out of the idle agent saves several MB of resident memory. The POST
+itself runs in a short-lived child interpreter (:data:`CHILD`), so that ``urllib``,
+``http.client`` and the ``email`` package they pull (~1.3 MB, 20 modules) never load
+into the long-running agent; the child gets the same TLS settings (the files behind the
+agent's context, rebuilt with :func:`transports.client_context`).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -46,6 +51,52 @@ class RegistrationError(StarlingError):
     code = ErrorCode.C017
 
 
+#: The directory holding this agent_core and transports (packaged or not), for the child.
+_HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+#: The child's program: one POST, the request on stdin, ``{"status", "body"}`` or
+#: ``{"error"}`` (a connection or TLS failure) as JSON on stdout.
+CHILD = """
+import base64, json, ssl, sys, urllib.error, urllib.request
+from transports import client_context
+req = json.load(sys.stdin)
+tls = req["tls"]
+ctx = client_context(tls["ca_file"], cert_file=tls["cert_file"], key_file=tls["key_file"])
+r = urllib.request.Request(req["url"], data=req["body"].encode(), method="POST", headers={"Content-Type": "application/json"})
+try:
+    with urllib.request.urlopen(r, context=ctx, timeout=15) as resp:
+        out = {"status": resp.status, "body": base64.b64encode(resp.read()).decode()}
+except urllib.error.HTTPError as exc:
+    out = {"status": exc.code, "body": base64.b64encode(exc.read()).decode()}
+except (OSError, ssl.SSLError) as exc:
+    out = {"error": str(exc)}
+json.dump(out, sys.stdout)
+"""
+
+
+async def _post_in_child(url: str, body: bytes, ctx: ssl.SSLContext | None) -> tuple[int, bytes]:
+    """:func:`_post` in a child interpreter (see the module docstring)."""
+    import base64
+    import sys
+
+    from transports import tls_files
+
+    files = tls_files(ctx)
+    if ctx is not None and files is None:  # a context not made by transports: no files to pass on
+        return await trio.to_thread.run_sync(_post, url, body, ctx, abandon_on_cancel=True)
+    tls = {"ca_file": files.ca_file if files else None, "cert_file": files.cert_file if files else None, "key_file": files.key_file if files else None}
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([_HERE, *([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])])
+    request = json.dumps({"url": url, "body": body.decode(), "tls": tls}).encode()  # the token travels on a pipe, never argv
+    with trio.fail_after(60):
+        proc = await trio.run_process([sys.executable, "-c", CHILD], stdin=request, capture_stdout=True, capture_stderr=True, env=env, check=False)
+    if proc.returncode != 0:
+        raise OSError(f"registration helper failed: {proc.stderr.decode(errors='replace')[-500:]}")
+    out = json.loads(proc.stdout)
+    if "error" in out:
+        raise OSError(out["error"])
+    return int(out["status"]), base64.b64decode(out["body"])
+
+
 def _post(url: str, body: bytes, ctx: ssl.SSLContext | None) -> tuple[int, bytes]:
     # Imported here: a running agent registers once, then idles without urllib and http.client.
     import urllib.error
@@ -66,17 +117,18 @@ async def register(
     version: str,
     ctx: ssl.SSLContext | None,
     public_key: bytes = b"",
-    catalogue: tuple[str, Catalogue] | None = None,
+    catalogue: tuple[str, Catalogue | msgspec.Raw] | None = None,
     post: Poster | None = None,
 ) -> Enrollment:
     """Register with the first center that answers; raise RegistrationError.
 
     :param public_key: the agent's Ed25519 public key (raw); the credential the
         center returns is bound to it.
-    :param catalogue: ``(digest, catalogue)`` of the actions this agent can run.
-        The digest goes first; the document only when the center asks for it.
-    :param post: how to post (default: the stdlib client in a thread, one
-        connection per call; a simulated fleet passes a pooled client).
+    :param catalogue: ``(digest, catalogue)`` of the actions this agent can run (the
+        document decoded, or its JSON as it is). The digest goes first; the document
+        only when the center asks for it.
+    :param post: how to post (default: the stdlib client in a child interpreter, see the
+        module docstring; a simulated fleet passes a pooled client).
     """
     doc: dict[str, Any] = {"token": token, "identity": msgspec.to_builtins(identity), "version": version}
     if public_key:
@@ -88,12 +140,12 @@ async def register(
     if post is None:
 
         async def post(url: str, body: bytes) -> tuple[int, bytes]:
-            return await trio.to_thread.run_sync(_post, url, body, ctx, abandon_on_cancel=True)
+            return await _post_in_child(url, body, ctx)
 
-    enrollment = await _register_once(centers, json.dumps(doc).encode(), post)
+    enrollment = await _register_once(centers, msgspec.json.encode(doc), post)
     if enrollment.catalogue_wanted and catalogue is not None:
-        doc["catalogue"] = msgspec.to_builtins(catalogue[1])
-        enrollment = await _register_once(centers, json.dumps(doc).encode(), post)
+        doc["catalogue"] = catalogue[1] if isinstance(catalogue[1], msgspec.Raw) else msgspec.to_builtins(catalogue[1])
+        enrollment = await _register_once(centers, msgspec.json.encode(doc), post)
     return enrollment
 
 
@@ -103,7 +155,7 @@ async def _register_once(centers: list[str], body: bytes, post: Poster) -> Enrol
         url = base.rstrip("/") + "/v1/agents/register"
         try:
             status, data = await post(url, body)
-        except (OSError, ssl.SSLError) as exc:
+        except (OSError, ssl.SSLError, trio.TooSlowError) as exc:
             errors.append(f"{base}: {exc}")
             continue
         if status == 200:

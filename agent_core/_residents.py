@@ -39,13 +39,13 @@ import subprocess
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import trio
 
+from ._index import entries
 from ._plugins import PluginHost
 from ._resident import Resident
 from ._runner import kill_tree
@@ -60,7 +60,7 @@ TICK = 1.0
 
 def resident_plugin_names(group: str = RESIDENT_GROUP) -> list[str]:
     """Plugins that registered in ``starling.residents`` (without importing them)."""
-    return sorted({ep.name for ep in entry_points(group=group)})
+    return sorted({ep.name for ep in entries(group)})
 
 
 def parse_health_url(url: str) -> tuple[str, int, str]:

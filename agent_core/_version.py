@@ -12,6 +12,7 @@ version came up, and which process to restart on a host without systemd.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 #: The bundle root of a packaged agent: lib/agent_core/_version.py -> ../../VERSION.
@@ -26,6 +27,11 @@ def agent_version() -> str:
             return text
     except OSError:
         pass
+    # An installed distribution: its .dist-info directory names the version (read so,
+    # the agent does not import importlib.metadata and its ~30 modules at start-up).
+    for entry in sys.path:
+        for info in Path(entry or ".").glob("starling_fleet-*.dist-info"):
+            return info.name[len("starling_fleet-") : -len(".dist-info")]
     try:
         from importlib.metadata import PackageNotFoundError, version
 

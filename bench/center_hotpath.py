@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 
 import base64  # noqa: E402
 
-from agent_core._declare import catalogue_for  # noqa: E402
+from agent_core.host import catalogue_for  # noqa: E402
 from center._accounts import SecretBox, ensure_admin  # noqa: E402
 from center._audit import AuditTrail  # noqa: E402
 from center._center import Center  # noqa: E402
@@ -66,7 +66,7 @@ from transports import (  # noqa: E402
     TaskEvent,
     get_carrier,
 )
-from transports._signing import sign_result  # noqa: E402
+from transports.signing import sign_result  # noqa: E402
 
 PROXY = "bench-proxy"
 TOKEN = "bench-proxy-token"

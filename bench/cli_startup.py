@@ -103,7 +103,7 @@ def main() -> None:
     print(f"| `starling codes --json` | {codes_s:.3f} | – | {codes_s:.3f} | {codes_cpu:.3f} | – |")
     print(f"| `starling run --host H --json -- true` | {statistics.median(walls):.3f} | {statistics.median(elapsed):.3f} | {run_own:.3f} | {run_cpu:.3f} | <= 0.3 |")
     print("\nHeaviest top-level imports of `starling run` (s, -X importtime):\n")
-    for name, secs in heaviest_imports("import center._cli, center._client, center._render, rich.progress; from center.security._apiauth import StarlingAuth"):
+    for name, secs in heaviest_imports("import center.cli, center.cli._client, center.cli._render, rich.progress; from center.security._apiauth import StarlingAuth"):
         print(f"- `{name}` {secs:.3f}")
     if args.json:
         print(json.dumps({"help_s": round(help_s, 3), "help_cpu_s": round(help_cpu, 3), "codes_s": round(codes_s, 3),

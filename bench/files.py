@@ -34,7 +34,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from center._cp import build_manifest, upload  # noqa: E402
+from center.cli._cp import build_manifest, upload  # noqa: E402
 from tests.chaos._cluster import PY, Cluster  # noqa: E402
 
 MB = 1_000_000

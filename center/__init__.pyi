@@ -2,13 +2,13 @@
 
 from ._center import Center
 from ._chat import ChatAdapter
-from ._client import ApiError, Client
 from ._cmdb import CmdbRecord, CmdbSource, FileSource, HttpSource
 from ._config import CenterConfig, ProxyConfig
 from ._requests import JobRequest
 from ._rollout import Rollout
 from ._select import Selector, host_matches
 from ._store import AsyncStore, Store
+from .cli._client import ApiError, Client
 
 __all__ = [
     "ApiError",

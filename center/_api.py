@@ -47,6 +47,7 @@ from ._console import Console, LoginRequest
 from ._files_api import FILE_REQUESTS, file_handlers
 from ._http import error_response, json_response, parse
 from ._openapi import build_openapi
+from ._paging import decode_cursor, encode_cursor
 from ._readiness import ops_routes
 from ._requests import AccountRequest, JobRequest, MappingRequest, RegisterRequest
 from ._store import Enrollee
@@ -102,6 +103,23 @@ def _task_view(row: dict[str, Any]) -> dict[str, Any]:
         ec = ErrorCode.__members__.get(code)
         if ec is not None:
             view["meaning"], view["hint"] = ec.meaning, ec.hint
+    return view
+
+
+#: Results per ``results`` server-sent event, and characters of stdout/stderr each carries.
+LIVE_BATCH = 500
+LIVE_CLIP = 8192
+
+
+def _live_view(row: dict[str, Any]) -> dict[str, Any]:
+    """A task's view for the live event stream: outputs clipped to :data:`LIVE_CLIP`
+    characters (``clipped`` says so; the job's own route has them whole) and a
+    ``digest`` of the whole outputs, so identical outputs still group together."""
+    view = _task_view(row)
+    out, err = view["stdout"], view["stderr"]
+    view["digest"] = hashlib.sha256(f"{len(out)}:{out}{err}".encode("utf-8", "replace")).hexdigest()[:32]
+    view["clipped"] = len(out) > LIVE_CLIP or len(err) > LIVE_CLIP
+    view["stdout"], view["stderr"] = out[:LIVE_CLIP], err[:LIVE_CLIP]
     return view
 
 
@@ -265,6 +283,8 @@ def build_app(center: Center, trail: AuditTrail, *, enroll_token: str, authentic
         agent_id, credential = got.agent_id, got.credential
         if got.revoked:
             raise StarlingError(f"host {agent_id} is revoked", code=ErrorCode.C019)
+        # An upgrade in flight on this host ends here: back on the new version, or not.
+        await center.upgrades.registered(agent_id, req.version)
         idc = ident.get("idc") or "default"
         # Own IDC's live proxies with room, least loaded first (load reports are
         # seconds old, so agents sent since count too), else borrowed ones.
@@ -289,19 +309,21 @@ def build_app(center: Center, trail: AuditTrail, *, enroll_token: str, authentic
     async def hosts(call: Call) -> Response:
         assert call.account is not None
         q = call.query
+        # A page is `limit` rows of the listing's order; scope and filters then drop some,
+        # so a page may hold fewer: `next` (while there is one) continues after the rows scanned.
         rows = await store.select_agents(
-            hosts=q["host"], tags=q["tag"], idc=q["idc"] or "", all_hosts=True, online=q["online"], limit=0 if not call.account.admin else q["limit"],
+            hosts=q["host"], tags=q["tag"], idc=q["idc"] or "", all_hosts=True, online=q["online"], limit=q["limit"],
+            after=decode_cursor(q["cursor"], str, str),
         )
+        more = encode_cursor(rows[-1]["hostname"], rows[-1]["id"]) if q["limit"] and len(rows) >= q["limit"] else None
         if not call.account.admin:
             rows = [r for r in rows if call.account.scope.allows_host(r)]
-            if q["limit"]:
-                rows = rows[: q["limit"]]
         for r in rows:
             r.pop("public_key", None)
             if r["code"]:
                 r["meaning"] = ErrorCode.of(r["code"], ErrorCode.E001).meaning
         rows = await refine_hosts(center, q, rows)
-        return json_response({"hosts": rows, "count": len(rows)})
+        return json_response({"hosts": rows, "count": len(rows), "next": more})
 
     async def _revoke_host(call: Call, revoked: bool) -> Response:
         agent_id = call.path("host")
@@ -344,16 +366,18 @@ def build_app(center: Center, trail: AuditTrail, *, enroll_token: str, authentic
         acct = call.account
         assert acct is not None
         q = call.query
+        before = decode_cursor(q["cursor"], float, str)
         if acct.admin:
             scope = [q["account"]] if q["account"] else None
-            rows = await store.list_jobs(q["limit"], accounts=scope, state=q["state"] or "", action=q["action"] or "")
+            rows = await store.list_jobs(q["limit"], accounts=scope, state=q["state"] or "", action=q["action"] or "", before=before)
         else:
             rows = await store.list_jobs(
                 q["limit"], accounts=[acct.key_id], also_state="pending_approval" if acct.approver else "",
-                state=q["state"] or "", action=q["action"] or "",
+                state=q["state"] or "", action=q["action"] or "", before=before,
             )
         counts = await store.job_counts_many([r["id"] for r in rows])
-        return json_response({"jobs": [_job_view(r, counts[r["id"]]) for r in rows]})
+        more = encode_cursor(rows[-1]["created"], rows[-1]["id"]) if len(rows) >= q["limit"] else None
+        return json_response({"jobs": [_job_view(r, counts[r["id"]]) for r in rows], "next": more})
 
     async def _view(job: dict[str, Any]) -> dict[str, Any]:
         return _job_view(job, await store.job_counts(job["id"]))
@@ -387,11 +411,22 @@ def build_app(center: Center, trail: AuditTrail, *, enroll_token: str, authentic
         assert call.job is not None
         job_id = call.job["id"]
 
+        live = call.query["results"]
+
         async def stream() -> Any:
             last = None
+            seen: set[str] = set()
             while True:
                 view = await _fresh(job_id)
                 key = (view["done"], tuple(sorted(view["counts"].items())))
+                if live and view["done"] > len(seen):
+                    # Each result once, as it becomes final: a 10,000-host page never re-reads the whole list.
+                    fresh = [i for i in await store.job_final_ids(job_id) if i not in seen]
+                    for start in range(0, len(fresh), LIVE_BATCH):
+                        chunk = fresh[start:start + LIVE_BATCH]
+                        seen.update(chunk)
+                        rows = [_live_view(r) for r in await store.tasks_by_id(job_id, chunk)]
+                        yield f"event: results\ndata: {msgspec.json.encode({'results': rows}).decode()}\n\n"
                 if key != last:
                     last = key
                     yield f"event: progress\ndata: {msgspec.json.encode(view).decode()}\n\n"
@@ -431,6 +466,14 @@ def build_app(center: Center, trail: AuditTrail, *, enroll_token: str, authentic
         answer = await center.cancel(call.job["id"])
         audit(call.key_id, "job.cancel", call.job["id"], {"submitter": call.job["account"]})
         return json_response(answer)
+
+    async def pause(call: Call) -> Response:
+        assert call.job is not None
+        return json_response(await center.rollouts.hold(call.job["id"], call.key_id, True))
+
+    async def resume(call: Call) -> Response:
+        assert call.job is not None
+        return json_response(await center.rollouts.hold(call.job["id"], call.key_id, False))
 
     async def approve(call: Call) -> Response:
         assert call.job is not None
@@ -557,7 +600,7 @@ def build_app(center: Center, trail: AuditTrail, *, enroll_token: str, authentic
         "health": health, "openapi": openapi_doc, "codes": codes, "register": register, "actions": actions,
         "hosts": hosts, "revoke_host": revoke_host, "restore_host": restore_host, "proxies": proxies,
         "revoke_proxy": revoke_proxy, "restore_proxy": restore_proxy, "submit": submit, "jobs": jobs, "job": job,
-        "wait": wait, "events": events, "output": output, "cancel": cancel, "approve": approve, "reject": reject,
+        "wait": wait, "events": events, "output": output, "cancel": cancel, "pause": pause, "resume": resume, "approve": approve, "reject": reject,
         "create_account": create, "accounts": accounts, "delete_account": delete, "disable_account": disable,
         "enable_account": enable, "rotate_account": rotate, "mapping": mapping, "audit": audit_records,
         "audit_verify": audit_verify, "terminal_ws": terminal_ws, "terminal_token": terminal_token,

@@ -71,6 +71,7 @@ from ._select import resolve_targets
 from ._store import AsyncStore, new_id
 from ._sweeper import Sweeper
 from ._terminal import TerminalHub
+from ._upgrades import Upgrades
 
 if TYPE_CHECKING:
     from ._policy import Admission
@@ -163,6 +164,7 @@ class Center:
         self.placement = Placement(self)
         self.diagnoser = Diagnoser(self)
         self.rollouts = Rollouts(self)
+        self.upgrades = Upgrades(self)
         #: Seconds offline after which a host drops out of ``all`` (0 = never).
         self.offline_after = 0.0
         #: Chat-bot signing secrets per tool, and the account the bot acts as.

@@ -57,11 +57,22 @@ COOKIE = "__Host-starling-session"
 CSRF_HEADER = "x-starling-csrf"
 STATIC = Path(__file__).with_name("console")
 #: Files the pages load from npm packages (``./dev install`` runs ``npm ci`` in center/console), by the name the pages use.
-VENDOR = {"chart.umd.js": "node_modules/chart.js/dist/chart.umd.js"}
+VENDOR = {
+    "chart.umd.js": "node_modules/chart.js/dist/chart.umd.js",
+    "xterm.mjs": "node_modules/@xterm/xterm/lib/xterm.mjs",
+    "xterm.css": "node_modules/@xterm/xterm/css/xterm.css",
+    "addon-fit.mjs": "node_modules/@xterm/addon-fit/lib/addon-fit.mjs",
+}
+#: What a page of another origin loads to embed a terminal (``/ui/embed.js`` and the modules and
+#: styles it imports): public files, so any origin may read them; the WebSocket checks the origin.
+SHARED = frozenset({"embed.js", "term.mjs", "term.css", "xterm.mjs", "xterm.css", "addon-fit.mjs"})
 _SAFE_METHODS = frozenset({"GET", "HEAD"})
-_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
-#: The pages load only their own scripts and styles and talk only to this center.
-_CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'"
+_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript", ".mjs": "text/javascript", ".css": "text/css",
+          ".svg": "image/svg+xml"}
+#: The pages load only their own scripts and styles and talk only to this center. Inline styles are
+#: allowed because xterm.js writes its theme and cell sizes into <style> elements it creates.
+_CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; connect-src 'self'; "
+        "frame-ancestors 'none'")
 
 Authenticator = Callable[[Request], Awaitable[str]]
 
@@ -185,6 +196,9 @@ class Console:
         async def static(call: Any) -> Response:
             return _static(call.path("file"))
 
+        async def embed(call: Any) -> Response:
+            return _static("embed.js")
+
         async def login(call: Any) -> Response:
             req = await parse(call.request, LoginRequest)
             if not await self._check_secret(req.key_id, req.secret):
@@ -221,7 +235,7 @@ class Console:
             return json_response({"token": tok, "path": f"/ui/link?token={tok}", "expires_in": TOKEN_TTL})
 
         return {
-            "console_page": page, "console_static": static, "console_login": login, "console_link": link,
+            "console_page": page, "console_static": static, "console_embed": embed, "console_login": login, "console_link": link,
             "console_session": whoami, "console_logout": logout, "console_token": token,
         }
 
@@ -237,4 +251,8 @@ def _static(name: str) -> Response:
     response.headers["Content-Security-Policy"] = _CSP
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Cache-Control"] = "no-cache"
+    if name in SHARED:
+        # A module script of another origin is fetched with CORS; these files hold no secrets.
+        response.headers["Access-Control-Allow-Origin"] = "*"
+        response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
     return response

@@ -126,6 +126,7 @@ class ProxyLinks:
                 center.presence.proxy_lost(link.proxy_id)
                 with trio.CancelScope(shield=True):
                     await center.store.proxy_lost(link.proxy_id)
+                center.placement.forget_proxies()
                 log.warning("proxy %s disconnected", link.proxy_id, extra={"proxy_id": link.proxy_id, "code": ErrorCode.P007.value})
 
     async def _loop(self, link: ProxyLink, channel: Channel) -> None:
@@ -162,6 +163,7 @@ class ProxyLinks:
                 link.proxy_id, idc=msg.idc or link.idc, urls=msg.urls, connections=msg.connections,
                 capacity=msg.capacity, load1=msg.load1, cpus=msg.cpus, rss=msg.rss, online=True,
             )
+            center.placement.forget_proxies()  # its counts and the reset of ``assigned`` go together
             await self._balance(link.idc)
         elif isinstance(msg, Output):
             center.outputs.add(msg)

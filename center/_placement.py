@@ -154,6 +154,13 @@ class Placement:
         self._read_at = 0.0
         self._proxies: list[dict[str, Any]] = []
         self._proxies_at = 0.0
+        self._generation = 0
+
+    def forget_proxies(self) -> None:
+        """A load report or a link changed the proxy table: read it again next time
+        (the agents assigned since the last report were just reset with it)."""
+        self._proxies_at = 0.0
+        self._generation += 1
 
     async def proxies_for(self, idc: str) -> tuple[list[dict[str, Any]], bool]:
         store = self.center.store
@@ -163,10 +170,14 @@ class Placement:
             self._lent.clear()
             self._read_at = now
         if now - self._proxies_at > PROXIES_FRESH:
-            # One read serves a wave of registrations (load reports are seconds
-            # apart anyway; what this center assigned since counts on top).
-            self._proxies, self._proxies_at = await store.list_proxies(online=True), now
-        rows = self._proxies
+            # One read serves a wave of registrations until the next load report
+            # (what this center assigned since that report counts on top).
+            generation = self._generation
+            rows = await store.list_proxies(online=True)
+            if generation == self._generation:  # no load report arrived while it was read
+                self._proxies, self._proxies_at = rows, now
+        else:
+            rows = self._proxies
         borrowed = {k: self._borrowed.get(k, 0) + self._lent.get(k, 0) for k in {*self._borrowed, *self._lent}}
         chosen, is_borrowed = place(idc, rows, assigned=self.center.assigned, borrowed=borrowed, share=self.share, now=now)
         if chosen:

@@ -88,7 +88,9 @@ class ProgressWriter:
     async def _write(self, batch: _Batch) -> None:
         center = self.center
         genuine = await self._genuine(batch.results) if batch.results else []
-        touched = await center.store.store_progress(batch.events, genuine)
+        # A scheduled agent.upgrade stays open until its host is back (center/_upgrades.py).
+        genuine, upgrading = await center.upgrades.intercept(genuine)
+        touched = await center.store.store_progress(batch.events, genuine) | upgrading
         self.commits += 1
         self.items += len(batch.events) + len(batch.results)
         center.stats["results"] += len(batch.results)

@@ -12,7 +12,10 @@ only a *released* prefix of them (by task index) may be dispatched:
   or a percentage), nothing more is released and every task not yet released
   is ``cancelled`` with ``C034``; tasks in flight finish;
 * **skip unhealthy** — hosts with a diagnosis finding at submission are not
-  run: their task is ``cancelled`` with ``C033`` and the diagnosis recorded.
+  run: their task is ``cancelled`` with ``C033`` and the diagnosis recorded;
+* **pause / resume** — an operator holds a rollout (``POST /v1/jobs/{job}/pause``):
+  nothing more is released, tasks in flight finish; ``resume`` goes on from where
+  it stood. Cancelling the job (``/cancel``) aborts it.
 
 The state lives in the ``rollouts`` table, so any center may advance it (a
 release is claimed with a compare-and-set on ``released``). Held tasks carry
@@ -31,7 +34,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import msgspec
 import sqlalchemy as sa
 
-from transports import ErrorCode
+from transports import ErrorCode, StarlingError
 
 from ._records import rollouts
 from ._store import NON_FINAL, Store, jobs, tasks
@@ -248,7 +251,7 @@ class Rollouts:
         if target <= released and (wave, state) == (rec["wave"], rec["state"]):
             return
         deadline = now + job["timeout"] + center.dispatch_grace
-        claimed = await store.call(_update, store.sync, rec["job_id"], released, state=state, wave=wave, wave_end=wave_end, released_to=target, deadline=deadline)
+        claimed = await store.call(_update, store.sync, rec["job_id"], released, state=state, wave=wave, wave_end=wave_end, next_at=0.0, released_to=target, deadline=deadline)
         if not claimed or target <= released:
             return
         fresh = [{"id": r["id"], "agent_id": r["agent_id"]} for r in rows if released <= task_index(r["id"]) < target and r["state"] == "created"]
@@ -282,6 +285,29 @@ class Rollouts:
         nxt = min(wave + 1, len(ends) - 1)
         return nxt, ends[nxt]
 
+    async def hold(self, job_id: str, account: str, pause: bool) -> dict[str, Any]:
+        """Pause (``held``) or resume a job's rollout; C004 without one, C026 once it ended."""
+        store = self.center.store
+        job = await store.job(job_id)
+        for _ in range(10):  # the compare-and-set on ``released`` loses to a concurrent release: read again
+            rec = await store.call(_record, store.sync, job_id)
+            if job is None or rec is None:
+                raise StarlingError(f"job {job_id} has no rollout to {'pause' if pause else 'resume'}", code=ErrorCode.C004)
+            if job["state"] in ("done", "cancelled", "rejected") or rec["state"] in ("done", "stopped"):
+                raise StarlingError(f"the rollout of job {job_id} is already {rec['state'] if rec['state'] in ('done', 'stopped') else job['state']}", code=ErrorCode.C026)
+            if pause == (rec["state"] == "held"):
+                break
+            # Resumed between waves, it waits out its pause again; otherwise it goes on now.
+            state = "held" if pause else ("paused" if rec["next_at"] else "running")
+            if await store.call(_update, store.sync, job_id, rec["released"], state=state, reason=f"paused by {account}" if pause else ""):
+                break
+        if not pause:
+            await self.advance({job_id})
+        self.center.audit.record(account, "job.rollout_paused" if pause else "job.rollout_resumed", job_id, {})
+        status = await self.status(job_id)
+        assert status is not None
+        return {"job_id": job_id, "rollout": status}
+
     async def status(self, job_id: str) -> dict[str, Any] | None:
         store = self.center.store
         return await store.call(rollout_status, store.sync, job_id)
@@ -293,6 +319,12 @@ class Rollouts:
 def _insert(store: Store, row: dict[str, Any]) -> None:
     with store.engine.begin() as conn:
         conn.execute(rollouts.insert().values(**row))
+
+
+def _record(store: Store, job_id: str) -> dict[str, Any] | None:
+    with store.engine.connect() as conn:
+        rec = conn.execute(sa.select(rollouts).where(rollouts.c.job_id == job_id)).mappings().first()
+    return dict(rec) if rec else None
 
 
 def _released(store: Store, job_ids: Sequence[str]) -> dict[str, int]:

@@ -141,6 +141,10 @@ async def run_center(cfg: CenterConfig, *, task_status: Any = trio.TASK_STATUS_I
     hc.accesslog = None
     hc.errorlog = logging.getLogger("hypercorn.error")
     hc.graceful_timeout = 2
+    # HTTP/1.1 only: hypercorn 0.18's HTTP/2 path raises KeyError on data for a WebSocket stream it
+    # has closed (a browser closing a terminal), and under trio that ends the whole server
+    # (pgjones/hypercorn#329, fixes #312/#334 unmerged). Browsers then open WebSockets the classic way.
+    hc.alpn_protocols = ["http/1.1"]
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_until_signal, nursery)
         bound = await nursery.start(

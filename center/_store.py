@@ -59,6 +59,8 @@ agents = sa.Table(
     sa.Column("public_key", sa.String(64), nullable=False, default=""),
     #: Digest of the agent's action catalogue (see :mod:`transports._declarations`).
     sa.Column("catalogue", sa.String(64), nullable=False, default=""),
+    # Listings page in this order (keyset cursors: GET /v1/hosts?cursor=).
+    sa.Index("agents_hostname_id", "hostname", "id"),
 )
 
 #: Action catalogues reported by agents, content-addressed: most fleets have a handful.
@@ -103,6 +105,8 @@ jobs = sa.Table(
     sa.Column("offline", sa.String(8), nullable=False, default="fail"),
     sa.Column("stream", sa.Boolean, nullable=False, default=False),
     sa.Column("finished", sa.Double),
+    # Newest first, paged by (created, id) (GET /v1/jobs?cursor=).
+    sa.Index("jobs_created_id", "created", "id"),
 )
 
 tasks = sa.Table(
@@ -131,6 +135,16 @@ tasks = sa.Table(
     sa.Index("tasks_agent_state", "agent_id", "state"),
     sa.Index("tasks_state_deadline", "state", "deadline"),
 )
+
+def past_key(first: Any, second: Any, key: tuple[Any, Any], *, descending: bool = False) -> Any:
+    """Rows after ``key`` in (first, second) order (keyset paging). Written as
+    ``first >= k1 AND (first > k1 OR second > k2)`` rather than a row comparison, so that
+    MariaDB too reads it as a range of the (first, second) index."""
+    k1, k2 = key
+    if descending:
+        return sa.and_(first <= k1, sa.or_(first < k1, second < k2))
+    return sa.and_(first >= k1, sa.or_(first > k1, second > k2))
+
 
 # Allowed predecessors of each state: a transition only ever moves forward.
 _BEFORE: dict[str, list[str]] = {
@@ -311,8 +325,12 @@ class Store:
         all_hosts: bool = False,
         online: bool | None = None,
         limit: int = 0,
+        after: tuple[str, str] | None = None,
     ) -> list[dict[str, Any]]:
+        """Agent rows by (hostname, id); ``after``: only those past this key (paging)."""
         q = sa.select(agents).order_by(agents.c.hostname, agents.c.id)
+        if after is not None:
+            q = q.where(past_key(agents.c.hostname, agents.c.id, after))
         if hosts:
             q = q.where(sa.or_(agents.c.id.in_(list(hosts)), agents.c.hostname.in_(list(hosts)), agents.c.ip.in_(list(hosts)), agents.c.sn.in_(list(hosts))))
         elif not (all_hosts or tags or idc):
@@ -561,11 +579,15 @@ class Store:
             return out
 
     def list_jobs(
-        self, limit: int = 50, *, accounts: Sequence[str] | None = None, also_state: str = "", state: str = "", action: str = ""
+        self, limit: int = 50, *, accounts: Sequence[str] | None = None, also_state: str = "", state: str = "", action: str = "",
+        before: tuple[float, str] | None = None,
     ) -> list[dict[str, Any]]:
         """Newest first. ``accounts``: only jobs of these accounts (plus, with
-        ``also_state``, any job in that state); ``None``: every account."""
-        q = sa.select(jobs).order_by(jobs.c.created.desc()).limit(limit)
+        ``also_state``, any job in that state); ``None``: every account.
+        ``before``: only jobs older than this (created, id) key (paging)."""
+        q = sa.select(jobs).order_by(jobs.c.created.desc(), jobs.c.id.desc()).limit(limit)
+        if before is not None:
+            q = q.where(past_key(jobs.c.created, jobs.c.id, before, descending=True))
         if accounts is not None:
             mine = jobs.c.account.in_(list(accounts))
             q = q.where(sa.or_(mine, jobs.c.state == also_state) if also_state else mine)
@@ -586,7 +608,7 @@ class Store:
     def due_tasks(self, now: float, limit: int = 5000) -> list[dict[str, Any]]:
         """Non-final tasks whose deadline passed, with their agent's status."""
         q = (
-            sa.select(tasks.c.id, tasks.c.state, tasks.c.agent_id, agents.c.online, agents.c.code, agents.c.health, agents.c.last_seen, jobs.c.state.label("job_state"))
+            sa.select(tasks.c.id, tasks.c.state, tasks.c.agent_id, agents.c.online, agents.c.code, agents.c.health, agents.c.last_seen, jobs.c.state.label("job_state"), jobs.c.action)
             .select_from(tasks.outerjoin(agents, agents.c.id == tasks.c.agent_id).join(jobs, jobs.c.id == tasks.c.job_id))
             .where(tasks.c.state.in_(NON_FINAL), tasks.c.deadline < now)
             .limit(limit)
@@ -646,6 +668,26 @@ class Store:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(tasks.c.id, tasks.c.agent_id).where(tasks.c.job_id == job_id)).all()
         return sorted(((r.id, r.agent_id) for r in rows), key=lambda r: int(r[0].rsplit("-", 1)[1], 16))
+
+    def job_final_ids(self, job_id: str) -> list[str]:
+        """The ids of a job's tasks that reached a final state (cheap: ids only)."""
+        with self.engine.connect() as conn:
+            q = sa.select(tasks.c.id).where(tasks.c.job_id == job_id, tasks.c.state.in_(list(FINAL_STATES)))
+            return [r.id for r in conn.execute(q)]
+
+    def tasks_by_id(self, job_id: str, task_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Full rows (with the host's name, ip, IDC) of these tasks of one job."""
+        out: list[dict[str, Any]] = []
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(task_ids), 500):
+                q = (sa.select(tasks, agents.c.hostname, agents.c.ip, agents.c.idc)
+                     .select_from(tasks.outerjoin(agents, agents.c.id == tasks.c.agent_id))
+                     .where(tasks.c.job_id == job_id, tasks.c.id.in_(chunk)))
+                for r in conn.execute(q).mappings():
+                    d = dict(r)
+                    d["data"] = json.loads(d["data"]) if d["data"] else None
+                    out.append(d)
+        return out
 
     def set_deadline(self, job_id: str, deadline: float) -> None:
         with self.engine.begin() as conn:
@@ -759,8 +801,13 @@ class AsyncStore:
     async def revoked_agents(self) -> list[str]:
         return await self._run("revoked_agents", self.sync.revoked_agents)
 
-    async def select_agents(self, *, hosts: Sequence[str] = (), tags: Sequence[str] = (), idc: str = "", all_hosts: bool = False, online: bool | None = None, limit: int = 0) -> list[dict[str, Any]]:
-        return await self._run("select_agents", self.sync.select_agents, hosts=hosts, tags=tags, idc=idc, all_hosts=all_hosts, online=online, limit=limit)
+    async def select_agents(
+        self, *, hosts: Sequence[str] = (), tags: Sequence[str] = (), idc: str = "", all_hosts: bool = False, online: bool | None = None,
+        limit: int = 0, after: tuple[str, str] | None = None,
+    ) -> list[dict[str, Any]]:
+        return await self._run(
+            "select_agents", self.sync.select_agents, hosts=hosts, tags=tags, idc=idc, all_hosts=all_hosts, online=online, limit=limit, after=after,
+        )
 
     async def agent_by_id(self, agent_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         return await self._run("agent_by_id", self.sync.agent_by_id, agent_ids)
@@ -825,8 +872,17 @@ class AsyncStore:
     async def job_tasks(self, job_id: str, *, offset: int = 0, limit: int = 0, states: Sequence[str] = ()) -> list[dict[str, Any]]:
         return await self._run("job_tasks", self.sync.job_tasks, job_id, offset=offset, limit=limit, states=states)
 
-    async def list_jobs(self, limit: int = 50, *, accounts: Sequence[str] | None = None, also_state: str = "", state: str = "", action: str = "") -> list[dict[str, Any]]:
-        return await self._run("list_jobs", self.sync.list_jobs, limit, accounts=accounts, also_state=also_state, state=state, action=action)
+    async def job_final_ids(self, job_id: str) -> list[str]:
+        return await self._run("job_final_ids", self.sync.job_final_ids, job_id)
+
+    async def tasks_by_id(self, job_id: str, task_ids: Sequence[str]) -> list[dict[str, Any]]:
+        return await self._run("tasks_by_id", self.sync.tasks_by_id, job_id, task_ids)
+
+    async def list_jobs(
+        self, limit: int = 50, *, accounts: Sequence[str] | None = None, also_state: str = "", state: str = "", action: str = "",
+        before: tuple[float, str] | None = None,
+    ) -> list[dict[str, Any]]:
+        return await self._run("list_jobs", self.sync.list_jobs, limit, accounts=accounts, also_state=also_state, state=state, action=action, before=before)
 
     async def job_hosts(self, job_id: str) -> list[dict[str, Any]]:
         return await self._run("job_hosts", self.sync.job_hosts, job_id)

@@ -167,7 +167,7 @@ def restart(state: Path, name: str) -> dict[str, Any]:
     hostname) of the instance in ``state``; returns its old and new PID."""
     profile_path = state / "up.json"
     if not profile_path.exists():
-        raise StarlingError(f"nothing is running from {state}", code=ErrorCode.C021)
+        raise StarlingError(f"nothing is running from {state}", code=ErrorCode.C001)
     profile = json.loads(profile_path.read_text())
     entry = _find(profile, name)
     old = int(entry["pid"])

@@ -18,6 +18,7 @@ from transports import ErrorCode
 
 from ._diagnosis import host_findings
 from ._metrics import log_failure
+from ._upgrades import classify_overdue as upgrade_overdue
 
 if TYPE_CHECKING:
     from ._center import Center
@@ -45,6 +46,9 @@ class Sweeper:
     def classify_overdue(self, row: dict[str, Any], now: float) -> tuple[str, str, str, str]:
         if row.get("job_state") == "pending_approval":
             return (row["id"], "failed", ErrorCode.C011.value, "no approver decided before the approval window closed")
+        upgrade = upgrade_overdue(row)
+        if upgrade is not None:
+            return upgrade
         code = self._environment_code(row, now) or ErrorCode.C005
         if code is ErrorCode.E001 and row["state"] in ("received", "running"):
             code = ErrorCode.P002  # it had the task, then vanished

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +23,11 @@ from rich.console import Console
 
 from transports import ErrorCode, StarlingError, private_dir, tighten_private, write_private
 
-from ._client import ApiError, Client, home
 from ._credentials import proxy_token
 from ._pki import ensure_ca, issue_cert
 from ._supervise import Member, Terminated, stop_signals_raise, supervise
 from ._supervise import spawn as _spawn
+from .cli._client import ApiError, Client, home
 
 console = Console(stderr=True)
 
@@ -126,13 +127,15 @@ def _write_toml(path: Path, section: str, values: dict[str, Any]) -> None:
     write_private(path, "\n".join(lines) + "\n")
 
 
-def up(args: argparse.Namespace) -> int:
+def up(args: argparse.Namespace, demo: Callable[[list[str]], int] | None = None) -> int:
+    """Start everything; ``demo`` runs one CLI command line once the fleet is up (the
+    CLI passes its own ``main``, so this module never imports the CLI)."""
     # SIGTERM/SIGHUP unwind like Ctrl-C, so nothing started is left behind.
     with stop_signals_raise():
-        return _up(args)
+        return _up(args, demo)
 
 
-def _up(args: argparse.Namespace) -> int:
+def _up(args: argparse.Namespace, demo: Callable[[list[str]], int] | None) -> int:
     state = private_dir(Path(args.state_dir) if args.state_dir else home())
     profile_path = state / "up.json"
     tighten_private([profile_path, state / "secrets.json", state / "pki", state / "center.toml", *state.glob("proxy-*.toml")])
@@ -213,12 +216,12 @@ def _up(args: argparse.Namespace) -> int:
 
     try:
         t0 = time.monotonic()
-        start("center", "center", [sys.executable, "-m", "center._cli", "center", "-c", str(state / "center.toml")], logs / "center.out")
+        start("center", "center", [sys.executable, "-m", "center.cli", "center", "-c", str(state / "center.toml")], logs / "center.out")
         os.environ.pop("STARLING_API", None)
         client = Client(api, sec["key_id"], sec["secret"], str(ca), timeout=5)
         _wait("center", lambda: client.request("GET", "/v1/health")["ok"], 30, procs)
         for name, path, _listen in proxy_cfgs:
-            start("proxy", name, [sys.executable, "-m", "center._cli", "proxy", "-c", str(path)], logs / f"{name}.out")
+            start("proxy", name, [sys.executable, "-m", "center.cli", "proxy", "-c", str(path)], logs / f"{name}.out")
         _wait(
             f"{nproxies} proxies",
             lambda: sum(1 for p in client.proxies() if p["linked"] and p["urls"]) >= nproxies,
@@ -276,8 +279,8 @@ def _up(args: argparse.Namespace) -> int:
         if state != home():
             console.print(f"[dim]for other commands: export STARLING_HOME={state}[/dim]")
     try:
-        if not args.no_demo and not args.json:
-            _demo(state)
+        if demo is not None and not args.no_demo and not args.json:
+            _demo(state, demo)
         if args.detach:
             return 0
         console.print("\n[dim]Running in the foreground; Ctrl-C or SIGTERM stops everything, a crashed role is restarted.[/dim]")
@@ -310,9 +313,7 @@ def _print_console(client: Client, api: str) -> None:
     console.print(f"  one-time login link (single use, {link['expires_in']:.0f}s): {api}{link['path']}", soft_wrap=True)
 
 
-def _demo(state: Path) -> None:
-    from ._cli import main as cli_main
-
+def _demo(state: Path, cli_main: Callable[[list[str]], int]) -> None:
     os.environ["STARLING_HOME"] = str(state)
     console.print("\n[bold]Demo:[/bold] starling run --all -- 'echo hello from $(hostname)'")
     cli_main(["run", "--all", "--", "echo hello from $(hostname)"])

@@ -1,209 +1,36 @@
 """Starling's wire: message types, codec, framing and the carriers."""
 
-from ._base import (
-    Carrier,
-    Channel,
-    MultiStreamChannel,
-    available_schemes,
-    connect,
-    get_carrier,
-    register_carrier,
-    run_handler,
-    send_if_open,
-    split_host_port,
-)
-from ._codec import (
-    DEFAULT_MAX_FRAME,
-    FrameReader,
-    decode,
-    decode_value,
-    encode,
-    encode_value,
-    frame,
-)
-from ._codes import ErrorCode, Layer, catalogue_markdown
-from ._config import ConfigError, env_name, load_section, read_toml
-from ._declarations import CODE_KEY, ActionDecl, Catalogue, CodeRole, catalogue_digest, code_fields
-from ._errors import (
-    ChannelClosed,
-    ClosedByYou,
-    ConnectFailed,
-    FrameTooLarge,
-    ProtocolError,
-    StarlingError,
-    TransportBroken,
-    TransportError,
-    UnknownMessage,
-    VersionMismatch,
-    leaf_errors,
-)
-from ._files import create_private, open_private_append, private_dir, tighten_private, write_private
-from ._guard import Admission, ConnGate, ConnLimits, gate_for, guarding, source_of, trim_memory
-from ._logging import JsonFormatter, set_log_context, setup_logging
-from ._login import common_version, receive_hello
-from ._messages import (
-    FINAL_STATES,
-    PROTOCOL_VERSION,
-    STATE_ORDER,
-    SUPPORTED_VERSIONS,
-    Ack,
-    AgentState,
-    AnyMessage,
-    Balance,
-    Cancel,
-    ChunkAck,
-    ChunkData,
-    ChunkGet,
-    ChunkPut,
-    DiskUsage,
-    Dispatch,
-    DispatchAck,
-    Drain,
-    ErrorMsg,
-    Events,
-    Health,
-    Hello,
-    JobSpec,
-    LoadReport,
-    Message,
-    Output,
-    Ping,
-    Pong,
-    Presence,
-    Result,
-    ResultAck,
-    Results,
-    Revoke,
-    StreamClose,
-    StreamData,
-    StreamOpen,
-    StreamResize,
-    Task,
-    TaskEvent,
-    TaskRef,
-    TaskSignature,
-    TaskState,
-    Welcome,
-)
-from ._rate import RateLimit
-from ._stream import GOODBYE, StreamChannel
-from ._tls import (
-    AEAD_CIPHERS,
-    TlsFiles,
-    client_context,
-    self_signed_builder,
-    server_context,
-    tls_files,
-)
+# Public names load on first use (PEP 562): ``from transports import ErrorCode`` (the
+# CLI's ``--help``) imports the error catalogue, not trio and the carriers. The names and
+# their modules are the import lines of ``__init__.pyi``, which type checkers read too:
+# add new public names THERE, not here. (Not lazy_loader: the agent does not depend on it.)
+import importlib as _importlib
+import re as _re
 
-__all__ = [
-    "AEAD_CIPHERS",
-    "Ack",
-    "ActionDecl",
-    "Admission",
-    "AgentState",
-    "AnyMessage",
-    "Balance",
-    "CODE_KEY",
-    "Cancel",
-    "Carrier",
-    "Catalogue",
-    "Channel",
-    "ChannelClosed",
-    "ChunkAck",
-    "ChunkData",
-    "ChunkGet",
-    "ChunkPut",
-    "ClosedByYou",
-    "CodeRole",
-    "ConfigError",
-    "ConnGate",
-    "ConnLimits",
-    "ConnectFailed",
-    "DEFAULT_MAX_FRAME",
-    "DiskUsage",
-    "Dispatch",
-    "DispatchAck",
-    "Drain",
-    "ErrorCode",
-    "ErrorMsg",
-    "Events",
-    "FINAL_STATES",
-    "FrameReader",
-    "FrameTooLarge",
-    "GOODBYE",
-    "Health",
-    "Hello",
-    "JobSpec",
-    "JsonFormatter",
-    "Layer",
-    "LoadReport",
-    "Message",
-    "MultiStreamChannel",
-    "Output",
-    "PROTOCOL_VERSION",
-    "Ping",
-    "Pong",
-    "Presence",
-    "ProtocolError",
-    "RateLimit",
-    "Result",
-    "ResultAck",
-    "Results",
-    "Revoke",
-    "STATE_ORDER",
-    "SUPPORTED_VERSIONS",
-    "StarlingError",
-    "StreamChannel",
-    "StreamClose",
-    "StreamData",
-    "StreamOpen",
-    "StreamResize",
-    "Task",
-    "TaskEvent",
-    "TaskRef",
-    "TaskSignature",
-    "TaskState",
-    "TlsFiles",
-    "TransportBroken",
-    "TransportError",
-    "UnknownMessage",
-    "VersionMismatch",
-    "Welcome",
-    "available_schemes",
-    "catalogue_digest",
-    "catalogue_markdown",
-    "client_context",
-    "code_fields",
-    "common_version",
-    "connect",
-    "create_private",
-    "decode",
-    "decode_value",
-    "encode",
-    "encode_value",
-    "env_name",
-    "frame",
-    "gate_for",
-    "get_carrier",
-    "guarding",
-    "leaf_errors",
-    "load_section",
-    "open_private_append",
-    "private_dir",
-    "read_toml",
-    "receive_hello",
-    "register_carrier",
-    "run_handler",
-    "self_signed_builder",
-    "send_if_open",
-    "server_context",
-    "set_log_context",
-    "setup_logging",
-    "source_of",
-    "split_host_port",
-    "tighten_private",
-    "tls_files",
-    "trim_memory",
-    "write_private",
-]
+
+def _public() -> dict[str, str]:
+    with open(__file__[: -len(".py")] + ".pyi", encoding="utf-8") as fh:
+        stub = fh.read()
+    where: dict[str, str] = {}
+    for module, names in _re.findall(r"^from \.(\w+) import (\([^)]*\)|[^\n]*)", stub, _re.M):
+        for name in names.strip("()").split(","):
+            if name.strip():
+                where[name.strip()] = module
+    return where
+
+
+_WHERE = _public()
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> object:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'transports' has no attribute {name!r}")
+    value = getattr(_importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import abc
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from importlib.metadata import entry_points
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from ssl import SSLContext
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -210,12 +209,17 @@ async def run_handler(handler: Handler, channel: Channel) -> None:
 
 
 _carriers: dict[str, Carrier] = {}
+def _group(group: str) -> Iterable[Any]:
+    # The agent installs the entry points its declaring child read (no importlib.metadata).
+    from .entrypoints import entries
+
+    return entries(group)
 
 
 def _load_carriers(only: str | None = None) -> None:
     """Import carrier entry points: those named ``only`` (the usual case, so an
     agent on TCP never imports QUIC's or HTTP's libraries), or all of them."""
-    for ep in entry_points(group="starling.transports"):
+    for ep in _group("starling.transports"):
         if only is not None and ep.name != only:
             continue
         try:

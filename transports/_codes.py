@@ -96,6 +96,9 @@ class ErrorCode(enum.StrEnum):
     C036 = ("C036", "terminal token unknown, expired or already used", "Ask POST /api/v1/terminal/tokens for a new token just before opening the terminal; a token opens one session, once.", 401)
     C037 = ("C037", "origin not allowed for the terminal", "Open the terminal from the console itself, or add the embedding page's origin to [console] allowed_origins in center.toml.", 403)
     C038 = ("C038", "terminal line could not be checked", "The center could not tell which line the shell would run (cursor moved, screen and keystrokes disagree); press Ctrl-U and type the line again.", 403)
+    C039 = ("C039", "the center cannot be reached", "The CLI or client got no answer from the center's API: check the URL (--api, STARLING_API), that the center runs (`starling up` starts one here), and the network between.", 503)
+    C040 = ("C040", "invalid command line", "An unknown option, a missing argument or a bad value; `starling COMMAND --help` lists what the command takes.", 400)
+    C041 = ("C041", "unexpected error in the command line tool", "A bug in the CLI: run again with STARLING_DEBUG=1 for the traceback and report it.")
 
     # --- proxy ------------------------------------------------------------------
     P001 = ("P001", "agent not connected to this proxy", "The agent moved or went away; the center re-dispatches when it reappears.")
@@ -133,6 +136,7 @@ class ErrorCode(enum.StrEnum):
     A023 = ("A023", "terminal session idle for too long", "Nothing was typed for the session's idle timeout; open a new terminal.")
     A024 = ("A024", "terminal input too large or too fast", "A paste bigger than the terminal's input bound was refused; copy files with `starling cp` instead of pasting them.")
     A025 = ("A025", "plugin name already taken", "A plugin package may not provide a plugin named like a built-in one or like one of another installed package; rename its entry point in pyproject.toml (the name prefixes its actions).")
+    A026 = ("A026", "agent upgrade not confirmed: the host did not come back on the new version", "The upgrade helper rolled the host back to the version it ran; its upgrade.log in the agent's state dir says why (install failed, or the new version did not connect in time).")
 
     # --- environment --------------------------------------------------------------
     E001 = ("E001", "host offline: agent not connected", "The host is down, unreachable, or its agent is not running; check the host and `systemctl status starling-agent`.")

@@ -43,10 +43,11 @@ function showError(err) {
 }
 
 function show(view) {
-  for (const v of ["login", "run", "history", "fleet"]) $(`#${v}-view`).hidden = v !== view;
+  for (const v of ["login", "run", "history", "fleet", "terminal"]) $(`#${v}-view`).hidden = v !== view;
   for (const b of document.querySelectorAll("nav .tab")) b.classList.toggle("active", b.dataset.view === view);
   if (view === "history") loadHistory().catch(showError);
   if (view === "fleet") loadFleet().catch(showError);
+  if (view === "terminal") termHosts();
 }
 
 // -- login --------------------------------------------------------------------------------------
@@ -245,31 +246,7 @@ async function runOn(hostIds) {
   watchJob(job.job_id);
 }
 
-function watchJob(jobId) {
-  if (state.source) state.source.close();
-  state.job = jobId;
-  $("#job").hidden = false;
-  $("#job-id").textContent = jobId;
-  $("#groups").replaceChildren();
-  $("#rerun").hidden = true;
-  show("run");
-  let pending = null;
-  const refresh = () => {
-    if (pending) return;
-    pending = setTimeout(() => { pending = null; loadResults(jobId).catch(showError); }, 300);
-  };
-  const source = new EventSource(`/v1/jobs/${encodeURIComponent(jobId)}/events`);
-  state.source = source;
-  // Small jobs show each host's result as it arrives; a big one shows counts live and
-  // fetches its results when done (a 10,000-host result list is not re-read every event).
-  source.addEventListener("progress", (ev) => {
-    const view = JSON.parse(ev.data);
-    progress(view);
-    if (view.total <= LIVE_RESULTS) refresh();
-  });
-  source.addEventListener("done", () => { source.close(); clearTimeout(pending); pending = null; loadResults(jobId).catch(showError); });
-  source.onerror = () => { source.close(); loadResults(jobId).catch(showError); };
-}
+// watchJob, the live results and their virtualized lists: results.js.
 
 function progress(view) {
   $("#job-progress").max = Math.max(1, view.total);
@@ -278,85 +255,6 @@ function progress(view) {
   $("#job-state").textContent = view.state;
   $("#job-counts").replaceChildren(...Object.entries(view.counts).sort().map(([s, n]) => el("span", { class: `badge ${s}` }, `${s} ${n}`)));
   $("#cancel").hidden = view.complete || view.state !== "running";
-}
-
-const LIVE_RESULTS = 500;
-const MAX_GROUPS = 200;
-const FINAL = new Set(["succeeded", "failed", "timed_out", "cancelled"]);
-
-function groupKey(r) {
-  const data = r.data === null || r.data === undefined ? "" : canonical(r.data);
-  return JSON.stringify([r.state, r.code, r.exit_code, r.stdout, r.stderr, r.code ? r.message : "", data, !!r.truncated]);
-}
-
-function canonical(v) {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(",")}]`;
-  if (v && typeof v === "object") return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonical(v[k])}`).join(",")}}`;
-  return JSON.stringify(v);
-}
-
-async function loadResults(jobId) {
-  if (jobId !== state.job) return;
-  const view = await api("GET", `/v1/jobs/${encodeURIComponent(jobId)}`);
-  if (jobId !== state.job) return;
-  progress(view);
-  const groups = new Map();
-  for (const r of view.results) {
-    const key = FINAL.has(r.state) ? groupKey(r) : JSON.stringify(["in progress", r.state]);
-    if (!groups.has(key)) groups.set(key, []);
-    groups.get(key).push(r);
-  }
-  const ordered = [...groups.values()].sort((a, b) => (a[0].state !== "succeeded") - (b[0].state !== "succeeded") || b.length - a.length);
-  // Thousands of distinct outcomes would freeze the page: show the biggest groups, say how many more.
-  const shown = ordered.slice(0, MAX_GROUPS).map(renderGroup);
-  if (ordered.length > MAX_GROUPS) {
-    const rest = ordered.slice(MAX_GROUPS).reduce((n, g) => n + g.length, 0);
-    shown.push(el("p", { class: "dim" }, `… ${ordered.length - MAX_GROUPS} more groups (${rest} hosts); the API has them all: GET /v1/jobs/${jobId}`));
-  }
-  $("#groups").replaceChildren(...shown);
-  const failed = view.results.filter((r) => FINAL.has(r.state) && r.state !== "succeeded");
-  $("#rerun").hidden = !(view.complete && failed.length);
-  $("#rerun-count").textContent = failed.length;
-  state.failed = failed.map((r) => r.host);
-  completionChart(view);
-  state.jobAction = { action: view.action };
-}
-
-function renderGroup(rows) {
-  const r = rows[0];
-  const final = FINAL.has(r.state);
-  const head = el("div", { class: "head" }, `${rows.length} host${rows.length === 1 ? "" : "s"} · ${final ? r.state : "in progress: " + r.state}`);
-  if (r.code) head.append(`  ${r.code} ${r.meaning || ""}`);
-  if (r.exit_code !== null && r.exit_code !== undefined) head.append(`  exit=${r.exit_code}`);
-  if (r.truncated) head.append(" ", el("span", { class: "truncated" }, "output truncated"));
-  const box = el("div", { class: `group ${r.state}` }, head);
-  const names = rows.map((x) => x.hostname || x.host).sort();
-  box.append(el("div", { class: "hosts" }, names.slice(0, 20).join(", ") + (names.length > 20 ? ` … +${names.length - 20} more` : "")));
-  if (!final) return box;
-  if (r.code && r.message && r.message !== r.meaning) box.append(el("div", {}, r.message));
-  if (r.hint && r.code) box.append(el("div", { class: "dim" }, `hint: ${r.hint}`));
-  if (r.stdout) box.append(el("pre", { class: "stdout" }, clip(r.stdout)));
-  if (r.stderr) box.append(el("pre", { class: "stderr" }, clip(r.stderr)));
-  if (r.data !== null && r.data !== undefined) box.append(el("pre", { class: "data" }, clip(JSON.stringify(r.data, null, 2))));
-  const details = el("details", {}, el("summary", {}, "each host's full output"));
-  details.addEventListener("toggle", () => {
-    if (!details.open || details.dataset.filled) return;
-    details.dataset.filled = "1";
-    for (const x of rows.slice(0, 200)) {
-      const host = el("div", { class: "host" }, el("strong", {}, x.hostname || x.host));
-      if (x.truncated) host.append(" ", el("span", { class: "truncated" }, "output truncated at the agent's limit"));
-      if (x.stdout) host.append(el("pre", {}, x.stdout));
-      if (x.stderr) host.append(el("pre", { class: "stderr" }, x.stderr));
-      details.append(host);
-    }
-  });
-  box.append(details);
-  return box;
-}
-
-function clip(text, lines = 30) {
-  const parts = text.replace(/\n$/, "").split("\n");
-  return parts.length > lines ? parts.slice(0, lines).join("\n") + `\n… (${parts.length - lines} more lines)` : parts.join("\n");
 }
 
 $("#rerun").addEventListener("click", async () => {
@@ -452,11 +350,11 @@ async function loadFleet() {
 
 $("#fleet-refresh").addEventListener("click", () => loadFleet().catch(showError));
 
-function completionChart(view) {
+function completionChart(view, results) {
   // Seconds from the job's creation to each host's result, as a histogram of 20 bins.
-  const times = view.results.filter((r) => r.times && r.times.finished).map((r) => r.times.finished - view.created);
+  const times = results.filter((r) => r.times && r.times.finished).map((r) => r.times.finished - view.created);
   if (!times.length) return;
-  const max = Math.max(...times, 0.001);
+  const max = times.reduce((a, b) => Math.max(a, b), 0.001);
   const bins = 20, width = max / bins;
   const counts = new Array(bins).fill(0);
   for (const t of times) counts[Math.min(bins - 1, Math.floor(t / width))] += 1;
@@ -467,6 +365,30 @@ function completionChart(view) {
       scales: { y: { beginAtZero: true, ticks: { precision: 0 } }, x: { title: { display: true, text: "seconds after submission" } } } },
   });
 }
+
+// -- terminal (term.mjs: xterm.js over the center's WebSocket; the session cookie authenticates) ---
+
+function termHosts() {
+  const sel = $("#term-host"), keep = sel.value;
+  const hosts = state.hosts.filter((h) => h.online).sort((a, b) => (a.hostname < b.hostname ? -1 : 1));
+  sel.replaceChildren(...hosts.map((h) => el("option", { value: h.hostname || h.id }, `${h.hostname}  ${h.ip}  ${h.idc}`)));
+  if (keep) sel.value = keep;
+}
+
+$("#term-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  showError(null);
+  try {
+    const { attach } = await import("/ui/static/term.mjs");
+    if (state.terminal) state.terminal.close();
+    const box = el("div", { class: "term" });
+    $("#term-box").replaceChildren(box);
+    state.terminal = attach(box, { host: $("#term-host").value });
+    window.starlingTerminal = state.terminal;  // for the browser tests and the devtools console
+    $("#term-close").hidden = false;
+  } catch (err) { showError(err); }
+});
+$("#term-close").addEventListener("click", () => { if (state.terminal) state.terminal.close(); $("#term-close").hidden = true; });
 
 window.addEventListener("error", (ev) => showError(ev.error || ev.message));
 window.addEventListener("unhandledrejection", (ev) => showError(ev.reason));

@@ -1,5 +1,5 @@
 """Generate ``agent_core/_libc_ffi.py``: cffi's out-of-line ABI module for the libc calls
-the agent makes (``prctl``).
+the agent makes (``prctl``, and ``malloc_trim`` once start-up is over).
 
 An in-line ``cffi.FFI().cdef(...)`` parses C declarations with pycparser at every
 start (14 modules, ~1.4 MB resident in the idle agent); the out-of-line module holds
@@ -17,7 +17,10 @@ from pathlib import Path
 
 import cffi
 
-CDEF = "int prctl(int option, unsigned long arg2, unsigned long arg3, unsigned long arg4, unsigned long arg5);"
+CDEF = """
+int prctl(int option, unsigned long arg2, unsigned long arg3, unsigned long arg4, unsigned long arg5);
+int malloc_trim(size_t pad);
+"""
 TARGET = Path(__file__).resolve().parents[2] / "agent_core" / "_libc_ffi.py"
 
 

@@ -91,7 +91,7 @@ for role in "${roles[@]}"; do
     # The agent's bundle holds no server code: the import contracts guarantee it never
     # imports center/ or contrib/ (tests/test_import_contracts.py).
     agent) bundle agent "" agent_core._daemon starling-agent center contrib ;;
-    center) bundle center "[center,proxy,postgresql,mysql]" center._cli starling contrib ;;
+    center) bundle center "[center,proxy,postgresql,mysql]" center.cli starling contrib ;;
     *) echo "build.sh: unknown role $role" >&2; exit 2 ;;
   esac
   # nfpm expands ${VAR} only in some fields, so the whole config is filled in here.

@@ -52,7 +52,7 @@ from agent_core.host import (
     catalogue_for,
     register,
 )
-from transports import Catalogue, ErrorCode, Health, Result, Task, client_context, create_private
+from transports import ErrorCode, Health, Result, Task, client_context, create_private
 from transports.signing import public_key_bytes, sign_result
 
 from ._executor import execute
@@ -189,7 +189,7 @@ class SimFleet(SessionOwner):
         self._limiter = trio.CapacityLimiter(self._concurrency)
         self._pending: dict[str, list[Task]] = {}
         self._nursery: trio.Nursery | None = None
-        self._catalogue: tuple[str, Catalogue] | None = None
+        self._catalogue: tuple[str, msgspec.Raw] | None = None
         self._catalogue_lock = trio.Lock()
         self._poster: _Poster | None = None
         self._health = Health(load1=0.05, cpus=4, mem_total=8 << 30, mem_available=6 << 30)

@@ -65,12 +65,21 @@ try {
   const groups = await page.$$eval("#groups .group", (els) => els.map((g) => ({
     cls: g.className, head: g.querySelector(".head").textContent, hosts: g.querySelector(".hosts").textContent,
     text: g.textContent })));
+  // The failed group's detail (message, hint) opens on a click; the per-host view lists every host.
+  await page.click("#groups .group.failed");
+  const failedDetail = await page.textContent("#group-detail");
+  await page.click("#show-hosts");
+  await page.waitForSelector("#hosts-list .hostrow");
+  const hostRows = await page.$$eval("#hosts-list .hostrow", (rows) => rows.map((r) => r.querySelector(".name").textContent));
+  await page.click("#hosts-list .hostrow.succeeded");
+  const hostDetail = await page.textContent("#host-detail");
   await page.screenshot({ path: `${shots}/console-run.png`, fullPage: true });
+  await page.click("#show-groups");
   const jobChart = await page.evaluate(() => {
     const c = window.Chart && window.Chart.getChart("job-chart");
     return c ? c.data.datasets[0].data.reduce((a, b) => a + b, 0) : null;
   });
-  out({ step, groups, done: await page.textContent("#job-done"), rerun: await page.textContent("#rerun"), jobChart });
+  out({ step, groups, failedDetail, hostRows, hostDetail, done: await page.textContent("#job-done"), rerun: await page.textContent("#rerun"), jobChart });
 
   step = "rerun";
   const firstJob = await page.textContent("#job-id");
@@ -93,9 +102,11 @@ try {
   await page.waitForFunction((old) => document.querySelector("#job-id").textContent !== old, before);
   await page.waitForFunction(() => document.querySelector("#job-done").textContent.startsWith(
     document.querySelector("#job-progress").max + " /") && document.querySelector("#job-state").textContent === "done");
-  await page.waitForSelector("#groups .group pre.data");
-  out({ step, fields, groups: await page.$$eval("#groups .group", (els) => els.map((g) => ({ cls: g.className,
-    head: g.querySelector(".head").textContent, data: (g.querySelector("pre.data") || {}).textContent || "" }))) });
+  await page.waitForSelector("#groups .group");
+  await page.click("#groups .group");
+  await page.waitForSelector("#group-detail pre.data");
+  out({ step, fields, data: await page.textContent("#group-detail pre.data"), groups: await page.$$eval("#groups .group", (els) =>
+    els.map((g) => ({ cls: g.className, head: g.querySelector(".head").textContent }))) });
   await page.check("input[name=mode][value=command]");
 
   step = "history";

@@ -17,14 +17,14 @@ def _loaded_after(code: str) -> list[str]:
 
 
 def test_help_loads_no_server_and_no_rich():
-    code = "from center._cli import build_parser\nbuild_parser().format_help()"
+    code = "from center.cli import build_parser\nbuild_parser().format_help()"
     assert _loaded_after(code) == []
     assert _loaded_after(code + "\nassert 'rich' not in sys.modules") == []
 
 
 def test_run_path_loads_client_without_server():
     # What `starling run` imports: the client (with request signing), the renderer, progress bars.
-    code = "import center._cli, center._render, rich.progress\nfrom center import Client\nfrom center.security._apiauth import StarlingAuth"
+    code = "import center.cli, center.cli._render, rich.progress\nfrom center import Client\nfrom center.security._apiauth import StarlingAuth"
     assert _loaded_after(code) == []
 
 
@@ -40,5 +40,5 @@ def test_lazy_public_names_still_resolve():
 
 
 def test_cli_help_exits_zero():
-    proc = subprocess.run([sys.executable, "-m", "center._cli", "--help"], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run([sys.executable, "-m", "center.cli", "--help"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "COMMAND" in proc.stdout

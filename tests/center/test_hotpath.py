@@ -117,6 +117,13 @@ class Bench:
             while len(self.sync.select_agents(all_hosts=True, online=True)) < len(ids) or "presence_changes" not in self.calls:  # noqa: ASYNC110 - polls the store
                 await trio.sleep(0.02)
 
+    async def hosts_and_job(self, n: int) -> tuple[list[str], dict[str, Any]]:
+        """``n`` hosts enrolled and online, and a ``cmd.run`` job submitted to all of them."""
+        ids = await self.enroll(n)
+        await self.online(ids)
+        answer = await self.center.submit(JobRequest(action="cmd.run", params={"cmd": "echo hi"}, all=True, timeout=30), ADMIN)
+        return ids, answer
+
     async def next_dispatch(self) -> Dispatch:
         assert self.link is not None
         with trio.fail_after(10):
@@ -178,9 +185,7 @@ async def test_submit_returns_before_dispatch_and_a_job_is_signed_once(db_url: s
     b = Bench(db_url, catalogue)
     async with trio.open_nursery() as nursery:
         await b.start(nursery)
-        ids = await b.enroll(12)
-        await b.online(ids)
-        answer = await b.center.submit(JobRequest(action="cmd.run", params={"cmd": "echo hi"}, all=True, timeout=30), ADMIN)
+        ids, answer = await b.hosts_and_job(12)
         # the job id is back before any proxy heard of the job
         assert answer["total"] == 12 and b.center.stats["dispatched"] == 0 and b.center.dispatcher.signed.signatures == 0
         first = await b.next_dispatch()
@@ -206,9 +211,7 @@ async def test_results_of_many_batches_in_few_transactions_stored_once(db_url: s
     b = Bench(db_url, catalogue)
     async with trio.open_nursery() as nursery:
         await b.start(nursery)
-        ids = await b.enroll(30)
-        await b.online(ids)
-        answer = await b.center.submit(JobRequest(action="cmd.run", params={"cmd": "echo hi"}, all=True, timeout=30), ADMIN)
+        _ids, answer = await b.hosts_and_job(30)
         job_id = answer["job_id"]
         d = await b.next_dispatch()
         assert b.link is not None

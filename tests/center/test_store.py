@@ -159,6 +159,21 @@ def test_due_and_stuck_tasks(store):
     assert {r["id"] for r in store.undelivered_for(ids, now)} == set(tids2)
 
 
+def test_final_ids_and_rows_by_id_for_the_live_result_stream(store):
+    ids = _agents(store, 1200)
+    tids = _job(store, ids)
+    other = _job(store, ids[:2], job_id="j2")
+    store.mark(tids, "dispatched", time.time(), "p1")
+    assert store.job_final_ids("j1") == []
+    done = tids[:700]  # more than one 500-id chunk
+    store.store_results([Result(task_id=t, state="failed", code="A008", exit_code=3, stdout=t, data=b"\x81\xa1k\x01", finished=time.time()) for t in done])
+    assert sorted(store.job_final_ids("j1")) == sorted(done)
+    rows = store.tasks_by_id("j1", done + other)  # another job's ids are not this job's rows
+    assert sorted(r["id"] for r in rows) == sorted(done)
+    by = {r["id"]: r for r in rows}
+    assert by[done[0]]["stdout"] == done[0] and by[done[0]]["hostname"] == "h00" and by[done[0]]["data"] == {"k": 1}
+
+
 def test_the_async_facade_mirrors_every_store_method():
     """AsyncStore is explicit (typed, no __getattr__): each public Store method
     has an awaitable twin with the same parameters."""

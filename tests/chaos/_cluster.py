@@ -20,10 +20,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from center._client import ApiError, Client
 from center._credentials import proxy_token
 from center._pki import ensure_ca, issue_cert
 from center._up import _free_port, _tail, _write_toml
+from center.cli._client import ApiError, Client
 from transports import FINAL_STATES
 
 PY = sys.executable
@@ -112,12 +112,12 @@ class Cluster:
         self.client.close()
 
     def start_center(self) -> None:
-        self.argv["center"] = [PY, "-m", "center._cli", "center", "-c", str(self.root / "center.toml")]
+        self.argv["center"] = [PY, "-m", "center.cli", "center", "-c", str(self.root / "center.toml")]
         self._start("center")
         self.wait_until(lambda: self.client.request("GET", "/v1/health")["ok"], 30, "center up")
 
     def start_proxy(self, proxy_id: str) -> None:
-        self.argv[proxy_id] = [PY, "-m", "center._cli", "proxy", "-c", str(self.root / f"{proxy_id}.toml")]
+        self.argv[proxy_id] = [PY, "-m", "center.cli", "proxy", "-c", str(self.root / f"{proxy_id}.toml")]
         self._start(proxy_id)
         self.wait_proxy_linked(proxy_id)
 

@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 
-from center._client import ApiError, Client
 from center._credentials import proxy_token
 from center._pki import ensure_ca, ensure_signing_key, issue_cert
 from center._up import _free_port, _tail, _write_toml
+from center.cli._client import ApiError, Client
 from transports import FINAL_STATES
 
 from ._cluster import report
@@ -66,7 +66,7 @@ class TwoIdcs:
                 "cert_file": str(pki / "center.pem"), "key_file": str(pki / "center.key"), "ca_file": self.ca,
                 "admin_key_id": key, "admin_secret": secret, "heartbeat": 5.0, "log_file": str(self.logs / f"center-{idc}.log"),
             })
-            self.argv[f"center-{idc}"] = [PY, "-m", "center._cli", "center", "-c", str(root / f"center-{idc}.toml")]
+            self.argv[f"center-{idc}"] = [PY, "-m", "center.cli", "center", "-c", str(root / f"center-{idc}.toml")]
             # Every proxy links to every center; agents use their own IDC's centers first.
             _write_toml(root / f"proxy-{idc}.toml", "proxy", {
                 "proxy_id": f"proxy-{idc}", "idc": idc, "centers": [link[idc], *[link[o] for o in IDCS if o != idc]],
@@ -74,7 +74,7 @@ class TwoIdcs:
                 "cert_file": str(pcert), "key_file": str(pkey), "ca_file": self.ca, "heartbeat": 5.0,
                 "log_file": str(self.logs / f"proxy-{idc}.log"), "capacity": capacity.get(idc, 20000),
             })
-            self.argv[f"proxy-{idc}"] = [PY, "-m", "center._cli", "proxy", "-c", str(root / f"proxy-{idc}.toml")]
+            self.argv[f"proxy-{idc}"] = [PY, "-m", "center.cli", "proxy", "-c", str(root / f"proxy-{idc}.toml")]
             centers = [self.api[idc], *[self.api[o] for o in IDCS if o != idc]]
             self.argv[f"sim-{idc}"] = [
                 PY, "-m", "contrib.simfleet._cli", *[a for c in centers for a in ("--center", c)], "--ca", self.ca,

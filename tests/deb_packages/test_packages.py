@@ -180,7 +180,7 @@ def test_upgrade_keeps_config_and_state(packages, debroot, center, tmp_path):
         assert r["stdout"].strip() == f"{NEW}-1.{TAG}"
         # Same host, same identity: one host on the center, with the enrolled id.
         hosts = [h for h in _hosts(center) if h["hostname"] == "debroot-pkg"]
-        assert len(hosts) == 1 and hosts[0]["id"] == enrollment["agent_id"]
+        assert len(hosts) == 1 and hosts[0]["host_id"] == enrollment["agent_id"]
     finally:
         stop(agent)
 

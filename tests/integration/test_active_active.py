@@ -72,7 +72,7 @@ def test_job_survives_the_death_of_its_center(tmp_path: Path, db_url: str) -> No
     clients: dict[str, Client] = {}
     try:
         for name in ("a", "b"):
-            p = _spawn([sys.executable, "-m", "center._cli", "center", "-c", str(tmp_path / f"center-{name}.toml")], tmp_path / f"center-{name}.out")
+            p = _spawn([sys.executable, "-m", "center.cli", "center", "-c", str(tmp_path / f"center-{name}.toml")], tmp_path / f"center-{name}.out")
             procs.append(p)
             centers[name]["proc"] = p
             clients[name] = Client(centers[name]["api"], tokens["key"], tokens["secret"], str(ca), timeout=10)
@@ -82,7 +82,7 @@ def test_job_survives_the_death_of_its_center(tmp_path: Path, db_url: str) -> No
             "proxy_token": proxy_token(tokens["proxy"], "proxy-aa"), "listen": [f"tcp://127.0.0.1:{_free_port()}"],
             "cert_file": str(pcert), "key_file": str(pkey), "ca_file": str(ca), "heartbeat": 3.0, "log_file": str(tmp_path / "proxy.log"),
         })
-        procs.append(_spawn([sys.executable, "-m", "center._cli", "proxy", "-c", str(tmp_path / "proxy.toml")], tmp_path / "proxy.out"))
+        procs.append(_spawn([sys.executable, "-m", "center.cli", "proxy", "-c", str(tmp_path / "proxy.toml")], tmp_path / "proxy.out"))
         _wait(lambda: all(any(p["linked"] and p["urls"] for p in clients[n].proxies()) for n in ("a", "b")), 30, "proxy linked to both")
         marks = tmp_path / "marks"
         marks.mkdir()

@@ -23,7 +23,7 @@ import psutil
 import pytest
 
 from center import Client
-from center._client import ApiError
+from center.cli._client import ApiError
 
 from .conftest import Fleet
 

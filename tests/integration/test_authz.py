@@ -113,6 +113,19 @@ def _running_admin_job(w: dict[str, Any], role: str) -> httpx.Response:
             w["admin"].cancel(job)
 
 
+def _rollout_admin_job(verb: str) -> Call:
+    """A running admin job with rollout controls, paused (for ``resume``) or not."""
+    def call(w: dict[str, Any], role: str) -> httpx.Response:
+        job = w["admin"].submit("cmd.run", {"cmd": "sleep 20"}, all=True, rollout={"canary": 1})["job_id"]
+        try:
+            if verb == "resume":
+                w["admin"].pause(job)
+            return raw(w, role, "POST", f"/v1/jobs/{job}/{verb}")
+        finally:
+            w["admin"].cancel(job)
+    return call
+
+
 def _held_operator_job(verb: str) -> Call:
     def call(w: dict[str, Any], role: str) -> httpx.Response:
         job = w["clients"]["operator"].submit("cmd.run", {"cmd": "true"}, all=True)
@@ -193,6 +206,9 @@ MATRIX: dict[str, tuple[Call, tuple[Any, ...]]] = {
     "output": (_get("/v1/jobs/{admin_job}/output"), (401, 401, 404, 404, 404, OK)),
     # The operator may run `cmd.run` on every host, so it may cancel such a job too.
     "cancel": (_running_admin_job, (401, 401, 404, OK, 404, OK)),
+    # Pausing or resuming a rollout is cancel's guard: who may cancel a job may hold it.
+    "pause": (_rollout_admin_job("pause"), (401, 401, 404, OK, 404, OK)),
+    "resume": (_rollout_admin_job("resume"), (401, 401, 404, OK, 404, OK)),
     "approve": (_held_operator_job("approve"), (401, 401, 403, 403, OK, 403)),
     "reject": (_held_operator_job("reject"), (401, 401, 403, 403, OK, OK)),
     "create_account": (_post("/v1/accounts", {"name": "made"}), (401, 401, 403, 403, 403, 201)),
@@ -225,6 +241,7 @@ MATRIX: dict[str, tuple[Call, tuple[Any, ...]]] = {
     # The web console: files are public; a login or link that is wrong is 401 whoever signs the request.
     "console_page": (_get("/ui/"), (OK, OK, OK, OK, OK, OK)),
     "console_static": (_get("/ui/static/console.js"), (OK, OK, OK, OK, OK, OK)),
+    "console_embed": (_get("/ui/embed.js"), (OK, OK, OK, OK, OK, OK)),
     "console_login": (_post("/ui/login", {"key_id": "nobody", "secret": "wrong"}), (401, 401, 401, 401, 401, 401)),
     "console_link": (_get("/ui/link?token=not-a-token"), (401, 401, 401, 401, 401, 401)),
     "console_session": (_get("/ui/session"), (401, 401, OK, OK, OK, OK)),

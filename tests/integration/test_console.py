@@ -56,6 +56,23 @@ def test_page_is_served(fleet):
         assert missing.status_code == 404 and missing.json()["error"]["code"] == "C028"
 
 
+def test_embed_files_are_readable_from_other_origins(fleet):
+    """/ui/embed.js and the modules and styles it imports are public and carry CORS headers
+    (a module script of another origin is fetched with CORS); the console's own files do not."""
+    with browser(fleet) as http:
+        embed = http.get("/ui/embed.js")
+        assert embed.status_code == 200 and "text/javascript" in embed.headers["content-type"]
+        assert "Starling" in embed.text and embed.headers["access-control-allow-origin"] == "*"
+        for name in ("term.mjs", "term.css", "xterm.mjs", "xterm.css", "addon-fit.mjs"):
+            r = http.get(f"/ui/static/{name}")
+            if r.status_code == 404:  # xterm comes from npm: without ./dev install it says so
+                assert "./dev install" in r.json()["error"]["message"], name
+                continue
+            assert r.status_code == 200 and r.headers["access-control-allow-origin"] == "*", name
+            assert r.headers["content-type"].startswith("text/css" if name.endswith(".css") else "text/javascript"), name
+        assert "access-control-allow-origin" not in http.get("/ui/static/console.js").headers
+
+
 def test_login_sets_a_locked_down_cookie(fleet):
     p = fleet.profile
     with browser(fleet) as http:

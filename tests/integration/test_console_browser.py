@@ -78,7 +78,8 @@ def test_run_shows_every_result_and_a_grouped_failure(steps):
     assert len(ok) == 1 and ok[0]["head"].startswith("1 host") and "first-host" in ok[0]["text"]
     assert len(bad) == 1 and bad[0]["head"].startswith(f"{AGENTS - 1} hosts")
     assert "A008" in bad[0]["head"] and "exit=3" in bad[0]["head"] and "other-host" in bad[0]["text"]
-    assert "hint:" in bad[0]["text"]
+    assert "hint:" in s["failedDetail"] and "A008" in s["failedDetail"]
+    assert len(s["hostRows"]) == AGENTS and "first-host" in s["hostDetail"]
     assert f"{AGENTS - 1}" in s["rerun"]
     assert s["jobChart"] == AGENTS  # the completion-time histogram counts every host once
 
@@ -94,7 +95,7 @@ def test_plugin_action_from_its_form(steps):
     assert s["fields"] == ["paths", "algorithm", "expected"]
     [group] = s["groups"]  # every host hashed the same file on the same machine: one group, its data shown
     assert "succeeded" in group["cls"] and group["head"].startswith(f"{AGENTS} hosts")
-    assert '"md5"' in group["data"] and "/etc/hostname" in group["data"]
+    assert '"md5"' in s["data"] and "/etc/hostname" in s["data"]
 
 
 def test_job_history_filters(steps):

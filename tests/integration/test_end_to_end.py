@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -18,7 +19,7 @@ def test_run_on_every_agent(fleet):
     assert doc["total"] == AGENTS
     assert [h["stdout"] for h in doc["hosts"]] == ["hi\n"] * AGENTS
     assert all(h["state"] == "succeeded" and h["exit_code"] == 0 and h["code"] == "" for h in doc["hosts"])
-    assert len({h["host"] for h in doc["hosts"]}) == AGENTS
+    assert len({h["host_id"] for h in doc["hosts"]}) == AGENTS
 
 
 def test_human_summary_groups_identical_output(fleet):
@@ -82,6 +83,40 @@ def test_progress_stream_and_wait(fleet):
     assert events[0] == "progress" and events[-1] == "done" and events.count("progress") >= 2
     view = c.wait(sub["job_id"], 30)
     assert view["complete"] and view["counts"] == {"succeeded": AGENTS}
+    c.close()
+
+
+def test_progress_stream_sends_each_result_once(fleet):
+    """With ``results=true`` the event stream carries every host's result exactly
+    once as it becomes final, outputs clipped with a digest of the whole (the
+    console's 10,000-host page renders these as they arrive)."""
+    import httpx
+
+    from center import Client
+    from center.security import StarlingAuth
+    from transports import client_context
+
+    prof = fleet.profile
+    c = Client(prof["api"], prof["key_id"], prof["secret"], prof["ca_file"])
+    # 9000 characters: longer than the live clip (8192), so every row says it was clipped.
+    sub = c.submit("cmd.run", {"cmd": "sleep 0.5; head -c 9000 /dev/zero | tr '\\0' x"}, all=True)
+    names: list[str] = []
+    kinds: list[str] = []
+    auth = StarlingAuth(prof["key_id"], prof["secret"].encode())
+    with httpx.Client(base_url=prof["api"], verify=client_context(prof["ca_file"]), auth=auth, timeout=30) as http:
+        with http.stream("GET", f"/v1/jobs/{sub['job_id']}/events", params={"results": "true"}) as resp:
+            kind = ""
+            for line in resp.iter_lines():
+                if line.startswith("event: "):
+                    kind = line[7:]
+                    kinds.append(kind)
+                elif line.startswith("data: ") and kind == "results":
+                    for r in json.loads(line[6:])["results"]:
+                        assert r["state"] == "succeeded" and r["clipped"] and len(r["stdout"]) == 8192
+                        assert len(r["digest"]) == 32
+                        names.append(r["hostname"])
+    assert kinds[-1] == "done" and "results" in kinds
+    assert sorted(names) == sorted(h["hostname"] for h in c.job(sub["job_id"])["results"]) and len(names) == AGENTS
     c.close()
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from center._client import Client
+from center.cli._client import Client
 
 pytestmark = pytest.mark.integration
 
@@ -130,7 +130,7 @@ def test_resume_after_agent_killed_mid_transfer(fleet, tmp_path):
     _wait_online(client, host, t0)
     src = tmp_path / "release.bin"
     data = _blob(src, 12 * MIB)
-    from center._cp import build_manifest, upload
+    from center.cli._cp import build_manifest, upload
 
     entries, where = build_manifest(src, MIB)
     upload(client, where, quiet=True)
@@ -169,7 +169,7 @@ def test_corruption_in_proxy_cache_and_on_center(fleet, tmp_path):
     # Flip a byte of one cached chunk in the proxy's cache: the next agent
     # detects it, asks again with refresh, and the proxy fetches a good copy.
     cache = fleet.home / "proxy-1-cache"
-    from center._cp import build_manifest
+    from center.cli._cp import build_manifest
 
     entries, _ = build_manifest(src, MIB)
     victim = cache / entries[0]["chunks"][1]
@@ -186,7 +186,7 @@ def test_corruption_in_proxy_cache_and_on_center(fleet, tmp_path):
     _blob(src2, 2 * MIB)
     entries2, where2 = build_manifest(src2, MIB)
     client = _client(fleet)
-    from center._cp import upload
+    from center.cli._cp import upload
 
     upload(client, where2, quiet=True)
     bad = entries2[0]["chunks"][0]
@@ -235,7 +235,7 @@ def test_bad_input_codes(fleet, tmp_path):
     # A path outside what the account may write: a `paths` scope.
     acct = client.request("POST", "/v1/accounts", json_body={"name": "deployer", "scopes": {"paths": ["/opt/app/*"]}})
     limited = Client(fleet.profile["api"], acct["key_id"], acct["secret"], fleet.profile["ca_file"])
-    from center._cp import build_manifest, upload
+    from center.cli._cp import build_manifest, upload
 
     entries, where = build_manifest(src, MIB)
     upload(limited, where, quiet=True)

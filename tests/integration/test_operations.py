@@ -24,10 +24,10 @@ import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
 from center import Client
-from center._client import ApiError
 from center._credentials import proxy_token
 from center._pki import ensure_ca, issue_cert
 from center._up import _free_port, _write_toml
+from center.cli._client import ApiError
 
 pytestmark = pytest.mark.integration
 
@@ -115,8 +115,8 @@ def test_metrics_and_readiness_follow_real_activity_and_failures(tmp_path: Path,
         "listen": [f"tcp://127.0.0.1:{_free_port()}"], "cert_file": str(pcert), "key_file": str(pkey), "ca_file": str(ca),
         "heartbeat": 3.0, "log_file": str(tmp_path / "proxy.log"), "http_listen": proxy_http,
     })
-    center_argv = [sys.executable, "-m", "center._cli", "center", "-c", str(tmp_path / "center.toml")]
-    proxy_argv = [sys.executable, "-m", "center._cli", "proxy", "-c", str(tmp_path / "proxy.toml")]
+    center_argv = [sys.executable, "-m", "center.cli", "center", "-c", str(tmp_path / "center.toml")]
+    proxy_argv = [sys.executable, "-m", "center.cli", "proxy", "-c", str(tmp_path / "proxy.toml")]
     procs: dict[str, subprocess.Popen[bytes]] = {}
     client = Client(api, tok["key"], tok["secret"], str(ca), timeout=15)
     web = httpx.Client(verify=ssl.create_default_context(cafile=str(ca)), timeout=10)

@@ -183,10 +183,10 @@ def test_revoked_host_is_cut_off(fleet):
 
     prof = fleet.profile
     c = Client(prof["api"], prof["key_id"], prof["secret"], prof["ca_file"])
-    c.request("POST", f"/v1/hosts/{victim['id']}/revoke")
+    c.request("POST", f"/v1/hosts/{victim['host_id']}/revoke")
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
-        row = next(h for h in c.hosts() if h["id"] == victim["id"])
+        row = next(h for h in c.hosts() if h["id"] == victim["host_id"])
         if not row["online"]:
             break
         time.sleep(0.2)

@@ -21,8 +21,8 @@ import pytest
 import trio
 
 from center import Client
-from center._client import ApiError
 from center._termclient import console_cookie, open_terminal
+from center.cli._client import ApiError
 from transports import ErrorCode, client_context
 
 from .conftest import Fleet, up_fleet

@@ -64,7 +64,7 @@ def test_auto_falls_back_and_remembers(fleet: Fleet, tmp_path: Path) -> None:
                 "listen": listen, "advertise": advertise, "cert_file": str(pki / "proxy.pem"),
                 "key_file": str(pki / "proxy.key"), "ca_file": str(pki / "ca.pem"), "log_file": str(tmp_path / f"{idc}.log"),
             })
-            procs.append(_spawn([sys.executable, "-m", "center._cli", "proxy", "-c", str(cfg)], tmp_path / f"{idc}.out"))
+            procs.append(_spawn([sys.executable, "-m", "center.cli", "proxy", "-c", str(cfg)], tmp_path / f"{idc}.out"))
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             linked = {p["id"] for p in fleet.json("hosts") and _proxies(fleet) if p["linked"] and p["urls"]}

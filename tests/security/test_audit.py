@@ -512,7 +512,7 @@ async def test_trail_retries_an_anchor_no_sink_kept(tmp_path, caplog):
 
 
 def test_cli_offline_verify_and_rotate_answer_codes_not_tracebacks(tmp_path, capsys):
-    from center._cli import main
+    from center.cli import main
 
     conf = tmp_path / "center.toml"
     conf.write_text(f'[center]\nstate_dir = "{tmp_path / "c"}"\n')

@@ -59,7 +59,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--idc", default="", help="IDC[:PATH]")
     p.add_argument("--all", default=None, nargs="?", const="", metavar=":PATH", help="every host ([:PATH])")
     p.add_argument("--dry-run", action="store_true", help="only say what would change: new, differing, same")
-    from ._cli_diag import add_rollout
+    from ._diag import add_rollout
 
     add_rollout(p, dry_run=False)
     p.add_argument("--mode", help="permission bits for every file, e.g. 0640 (default: the source's)")
@@ -248,15 +248,11 @@ def upload(client: Any, where: dict[str, tuple[Path, int, int]], quiet: bool) ->
 
 
 def _wait(client: Any, job_id: str, total_hosts: int, nbytes: int, quiet: bool, label: str) -> dict[str, Any]:
+    """Follow the job through its server-sent progress events, then fetch its results."""
     with _progress(quiet) as progress:
         bar = progress.add_task(label, total=max(1, nbytes * total_hosts), hosts=f"0/{total_hosts} hosts")
-        while True:
-            view = client.wait(job_id, timeout=1) if quiet else client.job(job_id, results=False)
+        for view in client.progress(job_id):
             progress.update(bar, completed=view["done"] * nbytes, hosts=f"{view['done']}/{total_hosts} hosts")
-            if view["complete"]:
-                break
-            if not quiet:
-                time.sleep(0.3)
     return dict(client.job(job_id))
 
 
@@ -270,7 +266,7 @@ def push(client: Any, src: Path, dest: str, targets: dict[str, Any], args: argpa
         **targets, "dest": dest, "files": entries, "chunk_size": args.chunk_size, "dry_run": args.dry_run,
         "timeout": args.timeout, "offline": args.offline,
     }
-    from ._cli_diag import rollout
+    from ._diag import rollout
 
     if rollout(args):
         body["rollout"] = rollout(args)
@@ -294,12 +290,21 @@ def push(client: Any, src: Path, dest: str, targets: dict[str, Any], args: argpa
     return {
         "direction": "to_hosts", "source": str(src), "dest": dest, "bytes": nbytes, "files": sum(1 for e in entries if e.get("kind", "file") == "file"),
         "dry_run": args.dry_run, "jobs": jobs, "upload": up, "seconds": round(time.monotonic() - t0, 3),
-        "hosts": sorted(hosts, key=lambda h: h["host"]), "failed": sum(1 for h in hosts if h["state"] != "succeeded"),
+        "hosts": sorted(hosts, key=_host_order), "failed": sum(1 for h in hosts if h["state"] != "succeeded"),
     }
 
 
+def _host_order(h: dict[str, Any]) -> tuple[str, str]:
+    return (h["hostname"], h["host_id"])
+
+
+def _row(r: dict[str, Any]) -> dict[str, Any]:
+    """A host's line in the --json document: the same names as every other command's."""
+    return {"host_id": r["host"], "hostname": r.get("hostname") or "", "state": r["state"], "code": r.get("code", ""), "message": r.get("message", "")}
+
+
 def _host_row(r: dict[str, Any], *, dry_run: bool) -> dict[str, Any]:
-    row = {"host": r.get("hostname") or r["host"], "state": r["state"], "code": r.get("code", ""), "message": r.get("message", "")}
+    row = _row(r)
     data = r.get("data")
     if isinstance(data, dict):
         for k in ("new", "differing", "same", "fetched_bytes", "held_chunks", "corrupt_chunks"):
@@ -341,7 +346,7 @@ def _download(client: Any, entry: dict[str, Any], target: Path, progress: Progre
 def pull(client: Any, src: str, local: str, targets: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     dest = Path(local)
     t0 = time.monotonic()
-    from ._cli_diag import rollout
+    from ._diag import rollout
 
     body = {**targets, "path": src, "max_bytes": args.max_bytes, "timeout": args.timeout, "offline": args.offline}
     if rollout(args):
@@ -358,7 +363,7 @@ def pull(client: Any, src: str, local: str, targets: dict[str, Any], args: argpa
         bar = progress.add_task("download", total=max(1, total), hosts=f"{len(done)} hosts")
         for r in job["results"]:
             host = r.get("hostname") or r["host"]
-            row = {"host": host, "state": r["state"], "code": r.get("code", ""), "message": r.get("message", "")}
+            row = _row(r)
             if r in done:
                 entry = r["data"]["file"]
                 target = dest if single else dest / host / entry["path"]
@@ -369,8 +374,8 @@ def pull(client: Any, src: str, local: str, targets: dict[str, Any], args: argpa
                     row |= {"state": "failed", "code": exc.code.value, "message": exc.message}
             rows.append(row)
     return {
-        "direction": "from_hosts", "source": src, "dest": str(dest), "job": sub["job_id"], "seconds": round(time.monotonic() - t0, 3),
-        "bytes": total, "hosts": sorted(rows, key=lambda h: h["host"]), "failed": sum(1 for h in rows if h["state"] != "succeeded"),
+        "direction": "from_hosts", "source": src, "dest": str(dest), "job_id": sub["job_id"], "seconds": round(time.monotonic() - t0, 3),
+        "bytes": total, "hosts": sorted(rows, key=_host_order), "failed": sum(1 for h in rows if h["state"] != "succeeded"),
     }
 
 
@@ -387,7 +392,7 @@ def render(doc: dict[str, Any]) -> None:
         table.add_column(c)
     for h in doc["hosts"]:
         style = "green" if h["state"] == "succeeded" else "red"
-        cells = [h["host"], f"[{style}]{h['state']}[/{style}]", h["code"]]
+        cells = [h["hostname"] or h["host_id"], f"[{style}]{h['state']}[/{style}]", h["code"]]
         if to_hosts:
             cells += [str(h.get("new", "")), str(h.get("differing", "")), str(h.get("same", "")), str(h.get("fetched_bytes", ""))]
         else:
@@ -398,7 +403,7 @@ def render(doc: dict[str, Any]) -> None:
     if to_hosts and doc["dry_run"]:
         for h in doc["hosts"]:
             for f in h.get("files", []):
-                console.print(f"  {h['host']}: {f['status']:9} {f['path']}")
+                console.print(f"  {h['hostname'] or h['host_id']}: {f['status']:9} {f['path']}")
     ok = len(doc["hosts"]) - doc["failed"]
     what = f"{doc['bytes']} bytes" + (f", uploaded {doc['upload']['uploaded_bytes']}" if to_hosts else "")
     console.print(f"[bold]{ok}/{len(doc['hosts'])} hosts succeeded[/bold] ({what}) in {doc['seconds']:.1f}s")

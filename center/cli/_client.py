@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ class ApiError(StarlingError):
 
 class Client:
     def __init__(self, api: str, key_id: str = "", secret: str = "", ca_file: str | None = None, timeout: float = 60.0) -> None:
-        from .security._apiauth import StarlingAuth
+        from ..security._apiauth import StarlingAuth
 
         self.api = api.rstrip("/")
         auth = StarlingAuth(key_id, secret.encode()) if key_id else None
@@ -53,10 +54,15 @@ class Client:
         profile: dict[str, Any] = {}
         path = home() / "up.json"
         if path.exists():
-            profile = json.loads(path.read_text())
+            try:
+                profile = json.loads(path.read_text())
+            except (OSError, ValueError) as exc:
+                raise ApiError(ErrorCode.C030, f"cannot read the profile {path}: {exc}", hint="`starling up` writes it; remove it or set STARLING_API.") from exc
+            if not isinstance(profile, dict):
+                raise ApiError(ErrorCode.C030, f"the profile {path} is not a JSON object")
         api = api or os.environ.get("STARLING_API") or profile.get("api")
         if not api:
-            raise ApiError(ErrorCode.C016, "no center known: run `starling up`, or set STARLING_API", hint="`starling up` starts one on this machine.")
+            raise ApiError(ErrorCode.C039, "no center known: run `starling up`, or set STARLING_API (or --api)", hint="`starling up` starts one on this machine.")
         return cls(
             api,
             os.environ.get("STARLING_KEY_ID", profile.get("key_id", "")),
@@ -67,13 +73,27 @@ class Client:
     def close(self) -> None:
         self._http.close()
 
+    def _unreachable(self, exc: Exception) -> ApiError:
+        """C039, not the center's C016 (its database): this client got no answer at all."""
+        return ApiError(ErrorCode.C039, f"cannot reach the center at {self.api}: {exc or type(exc).__name__}")
+
+    @staticmethod
+    def _refused(resp: httpx.Response) -> ApiError:
+        try:
+            data = resp.json()
+        except ValueError:
+            data = {}
+        err = data.get("error", {}) if isinstance(data, dict) else {}
+        code = ErrorCode.of(str(err.get("code", "")), ErrorCode.C020)
+        return ApiError(code, err.get("message", f"HTTP {resp.status_code}"), resp.status_code, err.get("hint", ""))
+
     def request(self, method: str, path: str, *, json_body: Any = None, params: Any = None) -> Any:
         content = json.dumps(json_body).encode() if json_body is not None else b""
         headers = {"Content-Type": "application/json"} if json_body is not None else {}
         try:
             resp = self._http.request(method, path, content=content, params=params, headers=headers)
         except httpx.HTTPError as exc:
-            raise ApiError(ErrorCode.C016, f"cannot reach the center at {self.api}: {exc}", hint="Is the center running? `starling up` starts one.") from exc
+            raise self._unreachable(exc) from exc
         try:
             data = resp.json()
         except ValueError:
@@ -90,13 +110,9 @@ class Client:
         try:
             resp = self._http.request(method, path, content=content, headers=headers)
         except httpx.HTTPError as exc:
-            raise ApiError(ErrorCode.C016, f"cannot reach the center at {self.api}: {exc}") from exc
+            raise self._unreachable(exc) from exc
         if resp.status_code >= 400:
-            try:
-                err = resp.json().get("error", {})
-            except ValueError:
-                err = {}
-            raise ApiError(ErrorCode.of(str(err.get("code", "")), ErrorCode.C020), err.get("message", f"HTTP {resp.status_code}"), resp.status_code, err.get("hint", ""))
+            raise self._refused(resp)
         return resp.content
 
     # -- conveniences -------------------------------------------------------------
@@ -111,33 +127,69 @@ class Client:
     def wait(self, job_id: str, timeout: int = 30) -> dict[str, Any]:
         return self.request("GET", f"/v1/jobs/{job_id}/wait", params={"timeout": timeout})
 
-    def output(self, job_id: str) -> Any:
+    def _events(self, path: str) -> Iterator[tuple[str, str]]:
+        """``(event, data)`` pairs of a server-sent events stream, until it ends."""
+        try:
+            with self._http.stream("GET", path, timeout=httpx.Timeout(None, connect=self._http.timeout.connect)) as resp:
+                if resp.status_code >= 400:
+                    resp.read()
+                    raise self._refused(resp)
+                event = ""
+                for line in resp.iter_lines():
+                    if line.startswith("event: "):
+                        event = line[7:]
+                    elif line.startswith("data: "):
+                        yield event, line[6:]
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from exc
+
+    def output(self, job_id: str) -> Iterator[dict[str, Any]]:
         """Yield the live output chunks of a streaming job until it completes:
         dicts with ``host``, ``stream`` (stdout/stderr) and ``text``."""
-        import json as _json
+        for event, data in self._events(f"/v1/jobs/{job_id}/output"):
+            if event == "output":
+                yield json.loads(data)
+            elif event == "done":
+                return
 
-        with self._http.stream("GET", f"/v1/jobs/{job_id}/output", timeout=None) as resp:
-            if resp.status_code >= 400:
-                resp.read()
-                err = resp.json().get("error", {})
-                raise ApiError(ErrorCode.of(str(err.get("code", "")), ErrorCode.C020), err.get("message", f"HTTP {resp.status_code}"), resp.status_code)
-            event = ""
-            for line in resp.iter_lines():
-                if line.startswith("event: "):
-                    event = line[7:]
-                elif line.startswith("data: ") and event == "output":
-                    yield _json.loads(line[6:])
-                elif line.startswith("data: ") and event == "done":
-                    return
+    def progress(self, job_id: str) -> Iterator[dict[str, Any]]:
+        """Yield the job's progress (``GET /v1/jobs/{job}`` without results) each time it
+        changes, from the center's server-sent events; the last one is complete."""
+        for event, data in self._events(f"/v1/jobs/{job_id}/events"):
+            if event == "progress":
+                yield json.loads(data)
+            elif event == "done":
+                return
+        # The stream ended without `done`: the center went away mid-job (restart, crash).
+        raise ApiError(ErrorCode.C039, f"the center at {self.api} closed the progress stream of {job_id} before it completed")
 
     def cancel(self, job_id: str) -> dict[str, Any]:
         return self.request("POST", f"/v1/jobs/{job_id}/cancel")
 
+    def pause(self, job_id: str) -> dict[str, Any]:
+        """Hold a job's rollout (no more hosts released); :meth:`resume` goes on."""
+        return self.request("POST", f"/v1/jobs/{job_id}/pause")
+
+    def resume(self, job_id: str) -> dict[str, Any]:
+        return self.request("POST", f"/v1/jobs/{job_id}/resume")
+
     def hosts(self, **params: Any) -> list[dict[str, Any]]:
-        return self.request("GET", "/v1/hosts", params=params)["hosts"]
+        """Every host the filters select (all pages)."""
+        return [h for page in self.pages("/v1/hosts", "hosts", params) for h in page["hosts"]]
 
     def jobs(self, limit: int = 50) -> list[dict[str, Any]]:
         return self.request("GET", "/v1/jobs", params={"limit": limit})["jobs"]
+
+    def pages(self, path: str, key: str, params: dict[str, Any], page: int = 1000) -> Iterator[dict[str, Any]]:
+        """Each page of a paged listing (``GET /v1/hosts``, ``GET /v1/jobs``), following
+        its ``next`` cursor until there is none."""
+        query = {**params, "limit": params.get("limit") or page}
+        while True:
+            doc = self.request("GET", path, params=query)
+            yield doc
+            if not doc.get("next"):
+                return
+            query["cursor"] = doc["next"]
 
     def proxies(self) -> list[dict[str, Any]]:
         return self.request("GET", "/v1/proxies")["proxies"]

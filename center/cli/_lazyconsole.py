@@ -24,13 +24,33 @@ class _LazyConsole:
 
     def get(self) -> Console:
         if self._real is None:
-            from rich.console import Console
-
-            self._real = Console(stderr=self._stderr)
+            self._real = make_console(stderr=self._stderr)
         return self._real
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.get(), name)
+
+
+#: Width when the output is not a terminal: wide enough that no line is cut or wrapped.
+PIPE_WIDTH = 100_000
+
+
+def make_console(stderr: bool = False) -> Console:
+    """A console sized to the terminal; piped or redirected, lines are never wrapped or
+    cut (a table is as wide as its content), unless COLUMNS asks for a width."""
+    import os
+    import sys
+
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    try:
+        tty = stream.isatty()
+    except (AttributeError, ValueError):
+        tty = False
+    if tty or os.environ.get("COLUMNS"):
+        return Console(stderr=stderr)
+    return Console(stderr=stderr, width=PIPE_WIDTH, soft_wrap=True)
 
 
 def lazy_console(stderr: bool = False) -> Console:

@@ -18,7 +18,7 @@ STATE_STYLE = {"succeeded": "green", "failed": "red", "timed_out": "yellow", "ca
 
 
 def host_label(r: dict[str, Any]) -> str:
-    return r.get("hostname") or r.get("host") or "?"
+    return r.get("hostname") or r.get("host_id") or "?"
 
 
 def _data_key(data: Any) -> str:
@@ -40,10 +40,19 @@ def group_results(results: list[dict[str, Any]]) -> list[tuple[tuple[Any, ...], 
     return sorted(groups.items(), key=lambda kv: (kv[0][0] != "succeeded", -len(kv[1])))
 
 
-def _hosts_line(rows: list[dict[str, Any]], limit: int = 8) -> str:
+def _hosts_line(rows: list[dict[str, Any]], limit: int | None = 8) -> str:
+    """The group's host names: the first ``limit`` (None: every one)."""
     names = sorted(host_label(r) for r in rows)
-    extra = f" … +{len(names) - limit} more" if len(names) > limit else ""
-    return ", ".join(names[:limit]) + extra
+    if limit is None or len(names) <= limit:
+        return ", ".join(names)
+    return ", ".join(names[:limit]) + f" … +{len(names) - limit} more (--show-all lists them)"
+
+
+def _labelled(label: str, text: str, style: str = "") -> Text:
+    """A block of output under its stream's name, indented so it reads as one host group's."""
+    out = Text(f"  {label}:\n", style="dim")
+    out.append(Text("\n".join("    " + line for line in _clip(text).splitlines()), style=style))
+    return out
 
 
 def _clip(text: str, lines: int = 20) -> str:
@@ -53,13 +62,15 @@ def _clip(text: str, lines: int = 20) -> str:
     return "\n".join(parts)
 
 
-def print_summary(console: Console, job: dict[str, Any], elapsed: float | None = None) -> None:
-    results = job.get("results") or []
+def print_summary(console: Console, job: dict[str, Any], elapsed: float | None = None, *, show_all: bool = False) -> None:
+    """A job document (``_views.job_doc``) for people: one block per group of hosts
+    with the same outcome; ``show_all`` lists every host of a group."""
+    results = job.get("hosts") or []
     counts = job.get("counts") or {}
     total = job.get("total", len(results))
     ok = counts.get("succeeded", 0)
     head = Text()
-    head.append(f"job {job['id']}  ", style="bold")
+    head.append(f"job {job['job_id']}  ", style="bold")
     head.append(f"{job['action']}  ")
     head.append(f"{ok}/{total} succeeded", style="green" if ok == total else "yellow")
     failed = total - ok
@@ -67,8 +78,10 @@ def print_summary(console: Console, job: dict[str, Any], elapsed: float | None =
         head.append(f"  {failed} not succeeded", style="red")
     if elapsed is not None:
         head.append(f"  in {elapsed:.2f}s", style="dim")
+    if job.get("truncated"):
+        head.append(f"  output cut at 1 MiB on {job['truncated']} host(s)", style="bold yellow")
     console.print(head)
-    from ._cli_diag import print_diagnoses, print_rollout
+    from ._diag import print_diagnoses, print_rollout
 
     print_rollout(console, job)
     for (state, code, exit_code, stdout, stderr, message, _data, truncated), rows in group_results(results):
@@ -86,15 +99,15 @@ def print_summary(console: Console, job: dict[str, Any], elapsed: float | None =
         if truncated:
             label.append(f"  {TRUNCATED}", style="bold yellow")
         console.print(label)
-        console.print(Text("  " + _hosts_line(rows), style="dim"))
+        console.print(Text("  " + _hosts_line(rows, None if show_all else 8), style="dim"))
         if state != "succeeded":
             print_diagnoses(console, rows)
         if message and message != rows[0].get("meaning"):
             console.print(Text("  " + message))
         if stdout:
-            console.print(Text(_clip(stdout)))
+            console.print(_labelled("stdout", stdout))
         if stderr:
-            console.print(Text(_clip(stderr), style="red"))
+            console.print(_labelled("stderr", stderr, "red"))
         data = rows[0].get("data")
         if data is not None and not stdout:
             console.print(Text(_clip(json.dumps(data, indent=2, default=str), 40)))
@@ -121,7 +134,7 @@ def hosts_table(rows: list[dict[str, Any]], width: int = 120) -> Table:
         health_cell = Text("ok", style="green") if diag.get("healthy", True) else Text(f"{diag.get('code', '')} {diag.get('summary', '')}".strip(), style="red")
         cells = [r["hostname"], r["ip"], r["idc"], status, health_cell, r.get("version") or "", ",".join(r.get("tags") or []), load, seen]
         if wide:
-            cells += [r.get("owner") or "", r.get("proxy_id") or "", r["id"]]
+            cells += [r.get("owner") or "", r.get("proxy_id") or "", r["host_id"]]
         table.add_row(*cells)
     return table
 
@@ -132,5 +145,6 @@ def jobs_table(rows: list[dict[str, Any]]) -> Table:
         table.add_column(col, no_wrap=col == "job id")
     for r in rows:
         created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["created"]))
-        table.add_row(r["id"], r["action"], str(r["total"]), r["state"], created, r.get("account") or "")
+        state = r["state"] if r["complete"] or r["state"] != "running" else f"running {r['done']}/{r['total']}"
+        table.add_row(r["job_id"], r["action"], str(r["total"]), state, created, r.get("account") or "")
     return table

@@ -55,7 +55,7 @@ def selection(args: argparse.Namespace, t: dict[str, Any]) -> dict[str, Any]:
     """Add the extra selection flags to a request body's targets."""
     path = getattr(args, "hosts_file", None)
     if path:
-        from ._hostlist import read_host_list
+        from .._hostlist import read_host_list
 
         try:
             lines = sys.stdin.read().splitlines() if path == "-" else open(path, encoding="utf-8").read().splitlines()  # noqa: SIM115
@@ -225,7 +225,7 @@ def cmd_cmdb(args: argparse.Namespace, console: Console) -> int:
 
     client = Client.from_profile(args.api)
     if args.cmdb_cmd == "import":
-        from ._cmdb_sources import FileSource
+        from .._cmdb_sources import FileSource
 
         records = FileSource(args.file, args.format or "").fetch()
         doc = client.request("POST", "/v1/cmdb/import", json_body={"records": [_rec(r) for r in records], "replace": not args.merge})

@@ -8,6 +8,7 @@ import json
 import sys
 import tomllib
 from pathlib import Path
+from typing import Any
 
 from transports import ErrorCode, StarlingError
 
@@ -17,7 +18,7 @@ def _emit(doc: dict[str, object]) -> None:
 
 
 def cmd_pki(args: argparse.Namespace) -> int:
-    from ._pki import ensure_ca, issue_cert
+    from .._pki import ensure_ca, issue_cert
 
     directory = Path(args.dir)
     if args.pki_cmd == "init":
@@ -42,7 +43,7 @@ def cmd_pki(args: argparse.Namespace) -> int:
 
 
 def cmd_proxy_token(args: argparse.Namespace) -> int:
-    from ._credentials import proxy_token
+    from .._credentials import proxy_token
 
     try:
         master = tomllib.loads(Path(args.center_config).read_text()).get("center", {}).get("proxy_token", "")
@@ -55,7 +56,7 @@ def cmd_proxy_token(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parsers(sub: argparse._SubParsersAction[Any]) -> None:
     """Declare the set-up subcommands (their functions import the rest when run)."""
     p = sub.add_parser("pki", help="certificates for centers and proxies: init a CA, issue or renew a certificate")
     psub = p.add_subparsers(dest="pki_cmd", required=True, metavar="WHAT")

@@ -1,0 +1,145 @@
+"""Benchmark: the operator's paths at fleet size, as whole `starling` processes.
+
+    .venv/bin/python bench/operator_paths.py [--agents 100] [--hosts 50000] [--jobs 5000] [--runs 5] [--json]
+
+1. ``starling up --agents N`` (real agent processes, a real center and proxy on loopback),
+   then ``starling run --all -- 'echo hi'`` ``--runs`` times: wall time of the whole CLI
+   process (start-up, submit, following the job over server-sent events, fetching and
+   printing the results), and the ``elapsed`` it reports (submit to last result).
+   Goal (issue 9): <= 0.5 s with 100 agents.
+2. ``--hosts`` host rows and ``--jobs`` job rows are added to that center's SQLite store
+   (hosts that never connected: a fleet's registry, not its connections), then
+   ``starling hosts`` (first page), ``starling hosts --json --all`` (every page),
+   ``starling jobs`` and ``starling jobs --json --all``: wall time of each, median.
+
+Prints a markdown table; with ``--json``, one JSON object last. Not a test: numbers move
+with the machine's load (printed with them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from center._store import agents, jobs  # noqa: E402
+
+BIN = Path(sys.executable).parent
+STARLING = str(BIN / "starling")
+
+
+def timed(argv: list[str], env: dict[str, str]) -> tuple[float, subprocess.CompletedProcess[str]]:
+    t0 = time.perf_counter()
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=600)
+    wall = time.perf_counter() - t0
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"{' '.join(argv)} -> {proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    return wall, proc
+
+
+def fill(db: Path, hosts: int, njobs: int) -> None:
+    """Registry rows for ``hosts`` more hosts and ``njobs`` finished jobs, in batches."""
+    engine = sa.create_engine(f"sqlite:///{db}")
+    now = time.time()
+    with engine.begin() as conn:
+        for start in range(0, hosts, 5000):
+            conn.execute(agents.insert(), [
+                {"id": f"hbench{i:07d}", "sn": f"bench-{i}", "hostname": f"bench-{i:06d}", "ip": f"10.{i >> 16}.{(i >> 8) & 255}.{i & 255}",
+                 "os": "Debian GNU/Linux 12", "idc": f"dc{i % 4}", "tags": json.dumps(["web"] if i % 2 else ["db"]), "version": "0.1.0",
+                 "proxy_id": None, "carrier": "", "online": False, "code": "E001", "last_seen": now - 3600, "health": "{}",
+                 "registered": now - 7200, "revoked": False, "public_key": "", "catalogue": ""}
+                for i in range(start, min(hosts, start + 5000))
+            ])
+        conn.execute(jobs.insert(), [
+            {"id": f"jbench{i:07d}", "account": "bench", "action": "cmd.run", "params": "{}", "params_raw": b"\x80", "targets": "{}",
+             "created": now - 86400 + i, "timeout": 60, "deadline": now - 86400 + i + 60, "total": 0, "state": "done",
+             "offline": "fail", "stream": False, "finished": now - 86400 + i + 1}
+            for i in range(njobs)
+        ])
+    engine.dispose()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--agents", type=int, default=100)
+    ap.add_argument("--hosts", type=int, default=50_000)
+    ap.add_argument("--jobs", type=int, default=5_000)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    home = Path(tempfile.mkdtemp(prefix="starling-opbench-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STARLING_") and k != "COLUMNS"} | {"STARLING_HOME": str(home)}
+    # The agents' host-load throttle would hold tasks back on a shared, loaded bench box
+    # (the CLI path is what is measured here): the agents `up` starts inherit this.
+    env |= {"STARLING_MAX_CPU_PRESSURE": "0", "STARLING_MAX_LOAD_PER_CPU": "1000"}
+    out: dict[str, Any] = {"agents": args.agents, "hosts": args.hosts, "jobs": args.jobs, "runs": args.runs}
+    try:
+        t0 = time.perf_counter()
+        up = subprocess.run([STARLING, "up", "--agents", str(args.agents), "--detach", "--port", "0", "--no-demo"],
+                            capture_output=True, text=True, env=env, timeout=1800)
+        if up.returncode != 0:
+            raise SystemExit(up.stderr[-3000:])
+        out["up_s"] = round(time.perf_counter() - t0, 1)
+        # The noise floor: a CLI process that does nothing but print its help.
+        out["help_p50_s"] = round(statistics.median(timed([STARLING, "--help"], env)[0] for _ in range(args.runs)), 3)
+        timed([STARLING, "run", "--all", "--", "echo hi"], env)  # warm caches
+        walls, elapsed, ok = [], [], 0
+        for _ in range(args.runs):
+            wall, proc = timed([STARLING, "run", "--all", "--json", "--", "echo hi"], env)
+            doc = json.loads(proc.stdout)
+            walls.append(wall)
+            elapsed.append(float(doc["elapsed"]))
+            ok += doc["counts"].get("succeeded", 0) == doc["total"] == args.agents
+        text_walls = [timed([STARLING, "run", "--all", "--", "echo hi"], env)[0] for _ in range(args.runs)]
+        out |= {"run_json_p50_s": round(statistics.median(walls), 3), "run_p50_s": round(statistics.median(text_walls), 3),
+                "run_job_p50_s": round(statistics.median(elapsed), 3), "runs_all_succeeded": ok}
+        if args.hosts or args.jobs:
+            db = next(home.rglob("center.db"))
+            fill(db, args.hosts, args.jobs)
+            for name, argv in (("hosts_page_s", ["hosts"]), ("hosts_all_json_s", ["hosts", "--json", "--all"]),
+                               ("jobs_page_s", ["jobs"]), ("jobs_all_json_s", ["jobs", "--json", "--all"])):
+                walls = []
+                for _ in range(args.runs):
+                    wall, proc = timed([STARLING, *argv], env)
+                    walls.append(wall)
+                if "--json" in argv:
+                    out[name.replace("_s", "_rows")] = json.loads(proc.stdout)["count"]
+                out[name] = round(statistics.median(walls), 3)
+    finally:
+        subprocess.run([STARLING, "down"], capture_output=True, env=env, timeout=300)
+        shutil.rmtree(home, ignore_errors=True)
+    load = os.getloadavg()[0]
+    out["load"] = round(load, 1)
+    out["goal_run_05"] = out.get("run_p50_s", 99) <= 0.5
+    print(f"## Operator paths (median of {args.runs}; load average {load:.1f} on {os.cpu_count()} CPUs)\n")
+    print(f"`starling up --agents {args.agents}` took {out['up_s']} s.\n")
+    print("| command | wall s (whole process) | goal |")
+    print("|---|---|---|")
+    print(f"| `starling --help` (noise floor: start-up only) | {out['help_p50_s']:.3f} | – |")
+    print(f"| `starling run --all -- 'echo hi'` on {args.agents} agents | {out['run_p50_s']:.3f} (job: {out['run_job_p50_s']:.3f}) | <= 0.5 |")
+    print(f"| `starling run --all --json -- 'echo hi'` | {out['run_json_p50_s']:.3f} | – |")
+    if "hosts_page_s" in out:
+        n = args.hosts + args.agents
+        print(f"| `starling hosts` (first page of 100, {n:,} hosts) | {out['hosts_page_s']:.3f} | – |")
+        print(f"| `starling hosts --json --all` ({out['hosts_all_json_rows']:,} rows) | {out['hosts_all_json_s']:.3f} | – |")
+        print(f"| `starling jobs` (first page of 20, {args.jobs:,}+ jobs) | {out['jobs_page_s']:.3f} | – |")
+        print(f"| `starling jobs --json --all` ({out['jobs_all_json_rows']:,} rows) | {out['jobs_all_json_s']:.3f} | – |")
+    if args.json:
+        print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,7 @@
+"""``python -m center.cli`` is ``starling``."""
+
+import sys
+
+from ._main import main
+
+sys.exit(main())
