@@ -87,6 +87,7 @@ from ._messages import (
 )
 from ._rate import RateLimit
 from ._stream import GOODBYE, StreamChannel
+from ._tcp import reserve_port
 from ._tls import (
     AEAD_CIPHERS,
     TlsFiles,
@@ -194,6 +195,7 @@ __all__ = [
     "read_toml",
     "receive_hello",
     "register_carrier",
+    "reserve_port",
     "run_handler",
     "self_signed_builder",
     "send_if_open",

@@ -38,8 +38,7 @@ from typing import Any
 
 import trio
 
-from transports import split_host_port
-from transports._tcp import reserve_port
+from transports import reserve_port, split_host_port
 
 from .._config import ProxyConfig
 

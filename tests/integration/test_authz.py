@@ -147,6 +147,18 @@ def _put_chunk(w: dict[str, Any], role: str) -> httpx.Response:
         return http.put(f"/v1/files/chunks/{hashlib.sha256(data).hexdigest()}", content=data)
 
 
+def _wait_online(w: dict[str, Any], timeout: float = 60) -> None:
+    """Until the walk's host is connected again (or the timeout passes)."""
+    import time
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        r = raw(w, "admin", "GET", f"/v1/hosts?host={w['host']}&online=true")
+        if r.status_code == 200 and r.json().get("hosts"):
+            return
+        time.sleep(0.5)
+
+
 def _terminal_ws(w: dict[str, Any], role: str) -> httpx.Response:
     """Open the terminal's WebSocket with the role's console session (none when its login
     fails) and map the outcome to a status: ready -> 200, close 4401/4403 -> 401/403."""
@@ -155,6 +167,7 @@ def _terminal_ws(w: dict[str, Any], role: str) -> httpx.Response:
     from center._termclient import console_cookie, open_terminal
 
     p = w["fleet"].profile
+    _wait_online(w)  # an earlier row revokes and restores this host: its agent re-enrolls
     k = w["keys"].get(role)
     cookie = ""
     if k is not None:

@@ -25,12 +25,15 @@ import json, sys, trio
 import plugins.kernel.sysctl_set as mod
 from agent_core.testing import run_action
 mod.SYSCTL_D = sys.argv[2]
-out = trio.run(run_action, "sysctl.set", json.loads(sys.argv[1]))
 def now(key):
     with open("/proc/sys/" + key.replace(".", "/")) as fh:
         return fh.read().strip()
+# A new namespace's IPv4 settings start as the host's (devconf_inherit_init_net = 0).
+forward_before = now("net.ipv4.ip_forward")
+out = trio.run(run_action, "sysctl.set", json.loads(sys.argv[1]))
 print(json.dumps({"state": out.state, "code": out.code, "message": out.message, "value": out.value,
-                  "forward": now("net.ipv4.ip_forward"), "keepalive": now("net.ipv4.tcp_keepalive_time")}))
+                  "forward": now("net.ipv4.ip_forward"), "forward_before": forward_before,
+                  "keepalive": now("net.ipv4.tcp_keepalive_time")}))
 """
 
 
@@ -66,7 +69,7 @@ async def test_rejected_value_rolls_back_earlier_keys(tmp_path):
     res = _in_netns({"values": {"net.ipv4.tcp_keepalive_time": "600", "net.ipv4.ip_forward": "not-a-number"}}, tmp_path)
     assert res["code"] == "A014", res
     assert "restored 1" in res["message"]
-    assert res["keepalive"] == "7200" and res["forward"] == "0"
+    assert res["keepalive"] == "7200" and res["forward"] == res["forward_before"]
 
 
 async def test_persist_updates_and_appends(tmp_path):
