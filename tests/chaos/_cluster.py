@@ -20,6 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from center._credentials import proxy_token
 from center._pki import ensure_ca, issue_cert
 from center._up import _free_port, _tail, _write_toml
@@ -104,7 +106,18 @@ class Cluster:
     def stop_all(self) -> None:
         for name, proc in self.procs.items():
             if proc.poll() is None:
+                # A role may have started processes of its own (simfleet --procs): they are
+                # ours too, and would be orphaned by a SIGKILL of their parent alone.
+                try:
+                    kids = psutil.Process(proc.pid).children(recursive=True)
+                except psutil.Error:
+                    kids = []
                 os.kill(proc.pid, signal.SIGKILL)
+                for kid in kids:
+                    try:
+                        kid.kill()
+                    except psutil.Error:
+                        pass
                 try:
                     proc.wait(10)
                 except subprocess.TimeoutExpired:
