@@ -38,7 +38,6 @@ from ._chunks import ChunkClient
 from ._config import AgentConfig
 from ._context import AgentInfo
 from ._declare import run_catalogue_child
-from ._executor import execute
 from ._health import collect_health
 from ._identity import Identity, collect_identity
 from ._journal import Journal
@@ -251,6 +250,8 @@ class Agent(SessionOwner):
             nonlocal seq
             seq += 1
             await session.send(Output(task_id=task.task_id, stream=fd, seq=seq, data=data))
+
+        from ._executor import execute  # with the first task: an idle agent has run none
 
         return await execute(
             self.host,

@@ -116,9 +116,12 @@ def catalogue_for(cache_dir: Path, extra_paths: Sequence[str] = ()) -> tuple[str
 
 
 async def run_catalogue_child(cache_dir: Path, extra_paths: Sequence[str] = ()) -> tuple[str, msgspec.Raw]:
-    """:func:`catalogue_for` without blocking trio, and without a worker thread: a thread
-    that ran at start-up would leave its own malloc arena (~0.3 MB) in the idle agent.
-    Raises RuntimeError when the child fails or takes over two minutes."""
+    """:func:`catalogue_for` without blocking trio. The child's answer is decoded and its
+    index installed here, in the agent's thread: done in a worker thread (as
+    ``trio.to_thread.run_sync(catalogue_for, ...)`` did), those long-lived objects were
+    allocated in that thread's own malloc arena, which then stayed in the idle agent
+    with them (~0.3 MB). Raises RuntimeError when the child fails or takes over two
+    minutes."""
     argv, env = _child(cache_dir, extra_paths)
     try:
         with trio.fail_after(120):
