@@ -10,8 +10,10 @@
    available are the ``starling.plugins`` entry points of this environment, and
    it is read again after it ran one ``cmd.run``.
 2. A twin agent (same config, own identity and state) runs under
-   ``PYTHONPROFILEIMPORTTIME=1``: its import log says which modules, and so which
-   plugins, an idle agent has imported.
+   ``PYTHONPROFILEIMPORTTIME=1`` (the seconds its ``import`` statements took) and
+   writes its ``sys.modules`` on SIGUSR1 once idle: which modules, and so which
+   plugins, an idle agent holds. (The import log alone misses every module loaded
+   through ``importlib.import_module``: lazy names, plugin entry points.)
 3. Variants: more twins, each with one candidate change (environment, Python
    flags, or a proposed code change applied by ``bench/_agent_launch.py``),
    measured the same way; plus bare interpreters for comparison.
@@ -201,10 +203,26 @@ def imported_modules(stderr: Path) -> tuple[list[str], float]:
     return names, total_us / 1e6
 
 
+#: The daemon, plus a SIGUSR1 handler writing ``sorted(sys.modules)`` to argv[2] (it
+#: imports nothing the agent does not).
+MODULES_LAUNCHER = """
+import json, os, signal, sys
+def dump(signum, frame):
+    with open(sys.argv[2] + ".tmp", "w") as fh:
+        json.dump(sorted(sys.modules), fh)
+    os.replace(sys.argv[2] + ".tmp", sys.argv[2])
+signal.signal(signal.SIGUSR1, dump)
+from agent_core._daemon import main
+sys.exit(main(["-c", sys.argv[1]]))
+"""
+
+
 class Twin:
     """Another agent with a copy of the real agent's config, its own identity and state."""
 
-    def __init__(self, home: Path, template: Path, index: int, variant: Variant, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, home: Path, template: Path, index: int, variant: Variant, extra_env: dict[str, str] | None = None, *, modules_to: Path | None = None,
+    ) -> None:
         self.dir = home / "agents" / f"bench{index:02d}"
         self.dir.mkdir(parents=True)
         ident = (template / "identity.toml").read_text()
@@ -219,6 +237,8 @@ class Twin:
         env = dict(os.environ, **variant.env, **(extra_env or {}))
         if variant.launcher:
             cmd = [sys.executable, *variant.pyflags, str(LAUNCH), *[f"--patch={p}" for p in variant.patches], "--", "-c", str(self.dir / "agent.toml")]
+        elif modules_to is not None:
+            cmd = [sys.executable, *variant.pyflags, "-c", MODULES_LAUNCHER, str(self.dir / "agent.toml"), str(modules_to)]
         else:
             cmd = [sys.executable, *variant.pyflags, "-m", "agent_core._daemon", "-c", str(self.dir / "agent.toml")]
         self.err = self.dir / "agent.out"
@@ -358,11 +378,17 @@ def main() -> None:
         start_s = sorted(starts)[1]
 
         # Which modules (and so plugins) an idle agent imported: a twin under -X importtime.
-        probe = Twin(home, adir, 0, Variant("importtime"), {"PYTHONPROFILEIMPORTTIME": "1"})
+        dump = home / "idle-modules.json"
+        probe = Twin(home, adir, 0, Variant("importtime"), {"PYTHONPROFILEIMPORTTIME": "1"}, modules_to=dump)
         twins.append(probe)
         probe.startup()
-        time.sleep(min(args.idle, 5))
-        names, import_s = imported_modules(probe.err)
+        time.sleep(min(args.idle, 7))  # past the daemon's settle step (5 s after connecting)
+        probe.proc.send_signal(signal.SIGUSR1)
+        end = time.monotonic() + 30
+        while not dump.exists() and time.monotonic() < end:
+            time.sleep(0.2)
+        names = json.loads(dump.read_text())
+        _, import_s = imported_modules(probe.err)
         loaded_plugins = sorted({mods[n] for n in names if n in mods})
         probe.stop()
 
@@ -375,8 +401,8 @@ def main() -> None:
             ],
         ))
         print(f"\nplugins available: {len(mods)} ({builtin} built-in, {len(mods) - builtin} third-party); "
-              f"imported by the idle agent: {len(loaded_plugins)} {loaded_plugins}; modules imported: {len(names)} "
-              f"in {import_s:.2f} s (from -X importtime)\n")
+              f"imported by the idle agent: {len(loaded_plugins)} {loaded_plugins}; modules held: {len(names)} "
+              f"(its sys.modules); import statements took {import_s:.2f} s (-X importtime)\n")
 
         summary = {
             "idle_s": args.idle,
