@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -83,14 +84,21 @@ def _free_port() -> int:
 
 
 def _wait_log(log: Path, text: str, proc: subprocess.Popen[bytes], timeout: float) -> None:
+    """Until a line of ``log`` matches the regular expression ``text``."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        if log.exists() and text in log.read_text():
+        if log.exists() and re.search(text, log.read_text()):
             return
         if proc.poll() is not None:
             break
         time.sleep(0.2)
     raise AssertionError(f"agent never logged {text!r} (exit {proc.poll()}):\n{log.read_text() if log.exists() else ''}")
+
+
+def _resident_plugin() -> tuple[str, str]:
+    """The built-in resident plugin: ``(name, module)``."""
+    ep = next(ep for ep in entry_points(group="starling.residents") if ep.value.startswith("plugins."))
+    return ep.name, ep.value.split(":")[0]
 
 
 def _idle_agent(fleet: Fleet, tmp_path: Path) -> list[str]:
@@ -112,7 +120,7 @@ def _idle_agent(fleet: Fleet, tmp_path: Path) -> list[str]:
         'transport = "tcp"\n'
         f"log_file = {json.dumps(str(state / 'agent.log'))}\n"
         # A resident, as `starling up` configures: its plugin is the one plugin an idle agent imports.
-        "[agent.plugin_config.exporter]\n"
+        f"[agent.plugin_config.{json.dumps(_resident_plugin()[0])}]\n"
         f"enabled = true\nport = {_free_port()}\n"
     )
     launcher = tmp_path / "launch.py"
@@ -126,7 +134,7 @@ def _idle_agent(fleet: Fleet, tmp_path: Path) -> list[str]:
         )
     try:
         _wait_log(log, "connected to proxy", proc, 180)
-        _wait_log(log, "resident exporter.node started", proc, 60)
+        _wait_log(log, r"resident \S+ started", proc, 60)
         time.sleep(SETTLE + 1)  # past the settle step (heap trimmed once connected)
         proc.send_signal(signal.SIGUSR1)
         end = time.monotonic() + 30
@@ -153,5 +161,5 @@ def test_the_idle_agent_holds_only_what_idle_needs(fleet: Fleet, tmp_path: Path)
     residents = {ep.value.split(":")[0] for ep in entry_points(group="starling.residents")}
     allowed = residents | {m.rsplit(".", i)[0] for m in residents for i in range(1, m.count(".") + 1)}
     plugin_modules = {m for m in modules if m == "plugins" or m.startswith("plugins.")}
-    assert "plugins.agent.exporter" in plugin_modules, "the resident never loaded: the check above proves nothing"
+    assert _resident_plugin()[1] in plugin_modules, "the resident never loaded: the check above proves nothing"
     assert plugin_modules <= allowed, f"plugins imported at idle: {sorted(plugin_modules - allowed)}"
