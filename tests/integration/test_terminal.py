@@ -264,6 +264,94 @@ async def test_audit_replay_prints_the_session(world):
     assert fleet.json("audit", "verify")["ok"]
 
 
+def _closes(w: dict[str, Any], sessions: list[str]) -> dict[str, dict[str, Any]]:
+    """The ``terminal.close`` audit record of each session (waits for the batched writes)."""
+    found: dict[str, dict[str, Any]] = {}
+    deadline = time.monotonic() + 30
+    while len(found) < len(sessions) and time.monotonic() < deadline:
+        for sid in sessions:
+            if sid not in found:
+                recs = w["admin"].request("GET", "/v1/audit", params={"subject": sid})["records"]
+                for rec in recs:
+                    if rec["kind"] == "terminal.close":
+                        found[sid] = rec["detail"]
+        time.sleep(0.3)
+    return found
+
+
+async def test_many_sessions_ending_at_once_lose_nothing(world):
+    """Issue 10's 200-session hang: terminals ending while others type. Sessions that
+    print output end, again and again, half closed by the client and half by their shell;
+    meanwhile other sessions on the same agent type and must get every echo. Before the
+    fix, the agent's sender that an ending session had been using was cancelled with
+    other sessions' echoes in its hands: those were lost and their clients waited for ever."""
+    host = world["hosts"][0]
+    typers, closers, exiters, rounds = 8, 4, 4, 4
+    typed: list[Any] = []
+    ended: list[tuple[bool, Any]] = []
+    floods_done = trio.Event()
+    running = [closers + exiters]
+
+    async def typer() -> None:
+        async with term(world, host) as t:
+            assert t.ready, t.frames
+            await t.read_until("# ")
+            keys = 0
+            while not floods_done.is_set() or keys < 10:
+                ch = "abcdefghijklmnopqrstuvwxyz"[keys % 26]
+                mark = len(t.output)
+                await t.send_input(ch)
+                with trio.fail_after(30):  # an echo lost on the way never comes
+                    await t.read_until(ch, after=mark)
+                keys += 1
+                if keys % 50 == 0:
+                    await t.send_input("\x15")  # ^U: keep the line short
+            await t.send_input("\x15exit 0\r")
+            with trio.fail_after(30):
+                await t.drain()
+            typed.append(t)
+
+    async def flood(client_closes: bool) -> None:
+        for _ in range(rounds):
+            async with term(world, host) as t:
+                assert t.ready, t.frames
+                await t.read_until("# ")
+                # 200 kB of output (all floods together stay under every relay queue's bound),
+                # ended by the client at its first line or by the shell after its last.
+                await t.send_input(f"yes tick-tick-tick | head -c 200000{'' if client_closes else '; exit 5'}\r")
+                mark = len(t.output)
+                while "tick-tick" not in t.output[mark:]:
+                    assert await t.receive() is not None, t.frames
+                if client_closes:
+                    await t.close()
+                with trio.fail_after(60):
+                    await t.drain()
+                ended.append((client_closes, t))
+        running[0] -= 1
+        if not running[0]:
+            floods_done.set()
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(typers):
+            nursery.start_soon(typer)
+        for i in range(closers + exiters):
+            nursery.start_soon(flood, i < closers)
+    assert len(typed) == typers and len(ended) == (closers + exiters) * rounds
+    for t in typed:
+        assert t.final == {"type": "exit", "status": 0, "code": None, "message": "the shell exited with status 0"}, t.frames
+    for client_closes, t in ended:
+        want = {"status": None, "message": "closed by the user"} if client_closes else {"status": 5, "message": "the shell exited with status 5"}
+        assert t.final is not None and t.final["type"] == "exit" and t.final["code"] is None, t.frames
+        assert {k: t.final[k] for k in want} == want, t.final
+    everyone = typed + [t for _, t in ended]
+    assert all(t.close_code == 1000 for t in everyone), [t.close_code for t in everyone]
+    # Every session left its audit record of how it ended.
+    closes = await trio.to_thread.run_sync(_closes, world, [t.ready["session"] for t in everyone])
+    assert len(closes) == len(everyone)
+    statuses = sorted(c["status"] for c in closes.values() if c["status"] is not None)
+    assert statuses == [0] * typers + [5] * exiters * rounds
+
+
 def _tree_of(pid: int) -> list[int]:
     try:
         return [c.pid for c in psutil.Process(pid).children(recursive=True)]
