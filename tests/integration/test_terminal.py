@@ -264,6 +264,77 @@ async def test_audit_replay_prints_the_session(world):
     assert fleet.json("audit", "verify")["ok"]
 
 
+async def test_bad_inputs_get_their_codes_while_another_session_types(world):
+    """Issue 10's bad-input list, all at once, while a healthy session on the same center
+    types and reads its echoes: each bad input gets its code and close code, and the healthy
+    session never notices."""
+    host, other = world["hosts"]
+    acct = world["admin"].request("POST", "/v1/accounts", json_body={"name": "term-bad-inputs", "scopes": {"actions": ["exec.pty"], "hosts": [host]}})
+    p = world["p"]
+    scoped_cookie = await trio.to_thread.run_sync(console_cookie, p["api"], acct["key_id"], acct["secret"], p["ca_file"])
+    expired = await trio.to_thread.run_sync(lambda: _token(world, host, ttl=0.5))
+    await trio.sleep(1.0)
+    got: dict[str, Any] = {}
+    bad_done = trio.Event()
+
+    async def ends_with(name: str, **kw: Any) -> None:
+        async with term(world, **kw) as t:
+            with trio.fail_after(60):
+                await t.drain()
+        got[name] = ((t.final or {}).get("code"), t.close_code)
+
+    async def huge_paste_then_binary() -> None:
+        async with term(world, host) as t:
+            await t.send_input("x" * (MAX_INPUT + 1))
+            refused = await t.wait_frame("refused")
+            mark = len(t.output)
+            await t.send_input("\x15head -c 3000 /dev/urandom | tr -d '\\000-\\037\\177'; echo; echo BIN-''DONE\r")
+            await t.read_until("BIN-DONE\r\n", after=mark)
+            got["huge paste"] = (refused["code"], refused["rule"])
+            got["binary output"] = "\ufffd" in t.output[mark:]
+            await t.close()
+            await t.drain()
+
+    async def bad_inputs() -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(lambda: ends_with("wrong token", host=host, token="not-a-token", origin=PORTAL))
+            nursery.start_soon(lambda: ends_with("expired token", host=host, token=expired["token"], origin=PORTAL))
+            nursery.start_soon(lambda: ends_with("disallowed origin", host=host, origin="https://evil.example"))
+            nursery.start_soon(lambda: ends_with("host outside the scope", host=other, cookie=scoped_cookie))
+            nursery.start_soon(lambda: ends_with("unknown host", host="no-such-host"))
+            nursery.start_soon(huge_paste_then_binary)
+        bad_done.set()
+
+    async with term(world, host) as healthy:
+        assert healthy.ready, healthy.frames
+        await healthy.read_until("# ")
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(bad_inputs)
+            keys = 0
+            while not bad_done.is_set() or keys < 10:
+                ch = "abcdefghijklmnopqrstuvwxyz"[keys % 26]
+                mark = len(healthy.output)
+                await healthy.send_input(ch)
+                with trio.fail_after(30):
+                    await healthy.read_until(ch, after=mark)
+                keys += 1
+                await trio.sleep(0.02)
+        await healthy.send_input("\x15echo still-''serving\r")
+        await healthy.read_until("still-serving\r\n")
+        await healthy.close()
+        await healthy.drain()
+    assert healthy.final is not None and healthy.final["type"] == "exit" and healthy.close_code == 1000
+    assert got == {
+        "wrong token": ("C036", 4401),
+        "expired token": ("C036", 4401),
+        "disallowed origin": ("C037", 4403),
+        "host outside the scope": ("C009", 4403),
+        "unknown host": ("C002", 4404),
+        "huge paste": ("A024", "max_input"),
+        "binary output": True,
+    }
+
+
 def _closes(w: dict[str, Any], sessions: list[str]) -> dict[str, dict[str, Any]]:
     """The ``terminal.close`` audit record of each session (waits for the batched writes)."""
     found: dict[str, dict[str, Any]] = {}
