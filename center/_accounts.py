@@ -57,8 +57,8 @@ Count = Annotated[int, msgspec.Meta(ge=0, le=100_000_000)]
 class Scope(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, omit_defaults=True):
     """What an account may touch. The default allows nothing.
 
-    :param actions: action patterns (``sys.*``, ``cmd.run``). A ``danger`` action
-        (``cmd.run``, ``sys.reboot`` …) is allowed only when named exactly, or
+    :param actions: action patterns (``sys.*``, ``exec.run``). A ``danger`` action
+        (``exec.run``, ``sys.reboot`` …) is allowed only when named exactly, or
         when ``danger`` is true.
     :param all_hosts: every host; otherwise only hosts in ``idcs``, with one of
         ``tags``, or named in ``hosts`` (id, hostname, IP or SN).

@@ -86,6 +86,7 @@ from ._messages import (
     Welcome,
 )
 from ._rate import RateLimit
+from ._renamed import former_names, renamed_actions, renamed_matching, renamed_plugin, renamed_to
 from ._stream import GOODBYE, StreamChannel
 from ._tcp import reserve_port
 from ._tls import (

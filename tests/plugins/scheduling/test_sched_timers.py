@@ -34,13 +34,13 @@ def _remove_timer(name: str) -> None:
 
 async def test_timer_list():
     if not SYSTEMD:
-        out = await run_action("timer.list", {})
+        out = await run_action("sched.timer.list", {})
         assert out.code == "A003" and "systemd" in out.message
         pytest.skip("a running systemd (/run/systemd/system) absent on this host: the real path is not exercised here; only the missing-tool answer (A003) was checked")
     name = f"starling-test-{uuid.uuid4().hex[:8]}"
     _install_timer(name)
     try:
-        out = await run_action("timer.list", {"pattern": "starling-test-*"})
+        out = await run_action("sched.timer.list", {"pattern": "starling-test-*"})
         assert out.ok, out.message
         (t,) = out.value["timers"]
         assert t["timer"] == f"{name}.timer" and t["activates"] == f"{name}.service"
@@ -55,10 +55,10 @@ async def test_timer_list_bad_params():
     except ActionError as exc:
         assert exc.code == "A002"
     else:
-        raise AssertionError("timer.list accepted all='yes'")
+        raise AssertionError("sched.timer.list accepted all='yes'")
     if not SYSTEMD:
         pytest.skip("a running systemd (/run/systemd/system) absent on this host: answers only the missing-tool code (A003), the real checks are not exercised")
-    out = await run_action("timer.list", {"pattern": "-x"})
+    out = await run_action("sched.timer.list", {"pattern": "-x"})
     assert out.code == "A002"
 
 
