@@ -33,7 +33,7 @@ from agent_core import (
 )
 
 PLUGIN = Plugin("agent.exporter", domain="agent")
-RESIDENT = "exporter.node"
+RESIDENT = "agent.exporter.node"
 
 
 class ExporterConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -52,11 +52,11 @@ def settings(config: dict[str, Any] | None) -> ExporterConfig:
     try:
         cfg = msgspec.convert(config or {}, ExporterConfig, strict=False)
     except msgspec.ValidationError as exc:
-        raise ValueError(f"plugin_config."agent.exporter": {exc}") from exc
+        raise ValueError(f'plugin_config."agent.exporter": {exc}') from exc
     if not 0 < cfg.port < 65536:
-        raise ValueError(f"plugin_config."agent.exporter": port {cfg.port} out of range 1..65535")
+        raise ValueError(f'plugin_config."agent.exporter": port {cfg.port} out of range 1..65535')
     if cfg.address not in ("127.0.0.1", "0.0.0.0"):
-        raise ValueError("plugin_config."agent.exporter": address must be 127.0.0.1 or 0.0.0.0")
+        raise ValueError('plugin_config."agent.exporter": address must be 127.0.0.1 or 0.0.0.0')
     return cfg
 
 
@@ -120,7 +120,7 @@ async def status(ctx: ActionContext, p: NoParams) -> ExporterStatus:
     url = f"http://127.0.0.1:{cfg.port}/metrics"
     line = _resident_line(ctx)
     if not cfg.enabled:
-        return ExporterStatus(False, url, line, False, "disabled: set plugin_config."agent.exporter".enabled = true")
+        return ExporterStatus(False, url, line, False, 'disabled: set plugin_config."agent.exporter".enabled = true')
     began = time.monotonic()
     try:
         code, body = await trio.to_thread.run_sync(_scrape, url, abandon_on_cancel=True)

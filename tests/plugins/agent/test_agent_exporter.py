@@ -52,8 +52,8 @@ async def test_exporter_resident_serves_real_metrics(tmp_path):
     sup = ResidentSupervisor(PluginHost(), tmp_path, config={"agent.exporter": config}, plugins=["agent.exporter"])
     async with trio.open_nursery() as nursery:
         await nursery.start(sup.run)
-        await _until(lambda: sup.status().get("exporter.node", "").startswith("running pid"))
-        pid = int(sup.status()["exporter.node"].split()[2])
+        await _until(lambda: sup.status().get("agent.exporter.node", "").startswith("running pid"))
+        pid = int(sup.status()["agent.exporter.node"].split()[2])
         assert psutil.Process(pid).cmdline()[1:3] == ["-m", "plugins.agent._exporter_main"]
 
         def scrape() -> tuple[str, str]:

@@ -9,7 +9,7 @@ import pytest
 
 from agent_core import ActionError
 from agent_core.testing import run_action
-from plugins.scheduling import timers
+from plugins.scheduling import timer_list
 
 SYSTEMD = os.path.isdir("/run/systemd/system")
 
@@ -51,7 +51,7 @@ async def test_timer_list():
 
 async def test_timer_list_bad_params():
     try:
-        timers.timer_list.decode_params(msgspec.msgpack.encode({"all": "yes"}))
+        timer_list.timer_list.decode_params(msgspec.msgpack.encode({"all": "yes"}))
     except ActionError as exc:
         assert exc.code == "A002"
     else:
@@ -64,5 +64,5 @@ async def test_timer_list_bad_params():
 
 def test_timer_expressions_parsing():
     calendar = "{ OnCalendar=*-*-* 03:00:00 ; next_elapse=Thu 2024-05-02 03:00:00 UTC } { OnCalendar=Mon *-*-* 01:00:00 ; next_elapse=n/a }"
-    assert timers._exprs(calendar) == ["*-*-* 03:00:00", "Mon *-*-* 01:00:00"]
-    assert timers._exprs("{ OnUnitActiveUSec=1d ; next_elapse=1d 2h }") == ["1d"]
+    assert timer_list._exprs(calendar) == ["*-*-* 03:00:00", "Mon *-*-* 01:00:00"]
+    assert timer_list._exprs("{ OnUnitActiveUSec=1d ; next_elapse=1d 2h }") == ["1d"]
