@@ -33,9 +33,10 @@ import sqlalchemy as sa
 import trio
 from starlette.requests import Request
 
-from transports import ErrorCode, StarlingError
+from transports import ErrorCode, StarlingError, also_known_as
 
 from ._http import read_body
+from ._renamed import warn_renamed
 from ._store import Store, accounts, nonces
 
 __all__ = [
@@ -80,11 +81,17 @@ class Scope(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, omit_defau
     #: see center/_pathscope.py.
     paths: Names = []
 
+    def __post_init__(self) -> None:
+        warn_renamed(self.actions, "an account scope")
+
     def allows_action(self, action: str, risk: str) -> bool:
+        # A renamed action is matched under its old name too (transports/renamed.toml),
+        # so a scope written before the rename grants what it granted.
+        names = (action, *also_known_as(action))
         for pattern in self.actions:
-            if pattern == action:
+            if pattern in names:
                 return True
-            if fnmatch.fnmatchcase(action, pattern) and (risk != "danger" or self.danger):
+            if (risk != "danger" or self.danger) and any(fnmatch.fnmatchcase(n, pattern) for n in names):
                 return True
         return False
 

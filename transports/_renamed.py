@@ -18,7 +18,7 @@ from functools import cache
 from pathlib import Path
 from types import MappingProxyType
 
-__all__ = ["former_names", "renamed_actions", "renamed_matching", "renamed_plugin", "renamed_to"]
+__all__ = ["also_known_as", "former_names", "renamed_actions", "renamed_matching", "renamed_plugin", "renamed_to"]
 
 _TABLE = Path(__file__).with_name("renamed.toml")
 
@@ -56,6 +56,14 @@ def renamed_to(name: str) -> str | None:
 def former_names(name: str) -> tuple[str, ...]:
     """The old names of action ``name`` (empty when it was never renamed)."""
     return _former().get(name, ())
+
+
+def also_known_as(name: str) -> tuple[str, ...]:
+    """The other names of action ``name``: its old names, or its new name when
+    ``name`` is itself an old one (an older agent may still declare it). A scope
+    or rule that matches any of them matches ``name``."""
+    new = renamed_to(name)
+    return (*former_names(name), *((new,) if new else ()))
 
 
 def renamed_matching(pattern: str) -> dict[str, str]:

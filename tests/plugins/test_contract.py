@@ -26,8 +26,6 @@ import msgspec
 import pytest
 
 from agent_core import Risk
-from plugins import FOLDER_PREFIX, action_name_problem
-from transports import renamed_actions, renamed_to
 from agent_core.host import (
     BUILTIN_DIST,
     ENTRY_POINT_GROUP,
@@ -38,6 +36,8 @@ from agent_core.host import (
     render_catalogue,
     render_hooks,
 )
+from plugins import FOLDER_PREFIX, action_name_problem
+from transports import renamed_actions, renamed_to
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs" / "plugins"
