@@ -139,6 +139,9 @@ def test_params_checked_at_submit_with_one_code(admin: Client) -> None:
     assert err.code.value == "C024" and "cwd" in str(err)
     assert refused(admin.submit, "exec.run", {"cmd": "true", "nope": 1}, all=True).code.value == "C024"
     assert refused(admin.submit, "no.such.action", {}, all=True).code.value == "C023"
+    # A renamed action's old name is no alias: refused, naming the new one, and nothing is recorded.
+    err = refused(admin.submit, "cmd.run", {}, all=True)
+    assert err.code.value == "C023" and "renamed to 'exec.run'" in str(err)
     assert refused(admin.submit, "", {}, all=True).code.value == "C001"
     no_new_jobs(admin, before)
 

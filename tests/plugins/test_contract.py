@@ -333,8 +333,11 @@ def test_contract_catches_a_broken_plugin(tmp_path, monkeypatch) -> None:
         "heavy top-level imports ['psutil']",
         "no test runs action broken.thing.do",
         "missing from docs/plugins/catalogue.md",
+        "folder plugins/misc/ has no prefix in plugins.FOLDER_PREFIX",
     ):
         assert expected in found, f"{expected!r} not reported in:\n{found}"
+    in_kernel = "\n".join(_problems_of("broken", "plugins.kernel.starling_broken_plugin_zz", host))
+    assert "broken.thing.do: an action in plugins/kernel/ is named kernel.<name>" in in_kernel
     assert _problems_of("x", "plugins.x", host) == ["entry point 'plugins.x' is not 'plugins.<domain>.<module>'"]
 
 
