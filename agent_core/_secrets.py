@@ -2,7 +2,7 @@
 
 A variable whose *name* says it holds a secret is masked whole; in every other
 value a password inside a URL (``postgres://user:pw@host``) is masked and the
-rest kept. ``exec.env``, ``sys.env``, ``proc.environ`` and ``docker.inspect``
+rest kept. ``exec.env``, ``sys.env``, ``proc.environ`` and ``container.docker.inspect``
 all show environments through :func:`mask_env`.
 """
 

@@ -207,7 +207,7 @@ async def test_one_socket_reader_for_every_plugin():
         assert procfs.socket_owners()[rows[0].inode][0] == os.getpid()
         out = await run_action("sec.ports", {"udp": False})
         assert any(x["port"] == port and x["pid"] == os.getpid() for x in out.value["listeners"])
-        out = await run_action("proc.files", {"pid": os.getpid(), "kinds": ["socket"]})
+        out = await run_action("proc.openfiles", {"pid": os.getpid(), "kinds": ["socket"]})
         assert out.ok, out.message
         assert f"127.0.0.1:{port}" in repr(out.value)
 

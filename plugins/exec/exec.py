@@ -1,7 +1,7 @@
 """Run shell commands and scripts.
 
-``cmd.run`` runs one command line with ``/bin/sh -c`` (or another shell);
-``cmd.script`` writes a script body to a private temporary file and runs it
+``exec.run`` runs one command line with ``/bin/sh -c`` (or another shell);
+``exec.script`` writes a script body to a private temporary file and runs it
 with the interpreter you name. Both return the exit code, stdout and stderr
 (each capped by the agent's ``max_output``), stream output when the job asks
 for it, and kill the whole process tree on timeout or cancel.
@@ -17,7 +17,7 @@ import msgspec
 
 from agent_core import ActionContext, Plugin, ProcessResult, Risk, action, code
 
-PLUGIN = Plugin("cmd", domain="exec")
+PLUGIN = Plugin("exec", domain="exec")
 
 
 class RunParams(msgspec.Struct, forbid_unknown_fields=True):
@@ -44,13 +44,13 @@ def _env(extra: dict[str, str]) -> dict[str, str] | None:
     return env
 
 
-@action("cmd.run", risk=Risk.DANGER, timeout=60, streams=True)
+@action("exec.run", risk=Risk.DANGER, timeout=60, streams=True)
 async def run(ctx: ActionContext, p: RunParams) -> ProcessResult:
     """Run a command line with ``shell -c`` and return exit code, stdout and stderr."""
     return await ctx.run([p.shell, "-c", p.cmd], input=p.stdin, cwd=p.cwd, env=_env(p.env))
 
 
-@action("cmd.script", risk=Risk.DANGER, timeout=300, streams=True)
+@action("exec.script", risk=Risk.DANGER, timeout=300, streams=True)
 async def script(ctx: ActionContext, p: ScriptParams) -> ProcessResult:
     """Write ``body`` to a private temporary file and run it with ``interpreter``."""
     fd, path = tempfile.mkstemp(prefix="starling-script-", suffix=".sh")

@@ -1,6 +1,6 @@
 """systemd timers: when each fires next, when it last fired, and what it starts.
 
-``timer.list`` lists every timer unit systemd knows (``--all`` includes the
+``sched.timer.list`` lists every timer unit systemd knows (``--all`` includes the
 inactive ones) with its state, the calendar or monotonic expressions that
 drive it, whether it is persistent (catches up after downtime), when it will
 elapse next and when it last triggered, and the unit it activates together
@@ -18,7 +18,7 @@ from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, acti
 from plugins.services._systemd import parse_list, show, systemctl, systemd_running, unit_pattern
 
 PLUGIN = Plugin(
-    "timer.list",
+    "sched.timer.list",
     domain="scheduling",
     requires=["systemctl"],
     check=systemd_running,
@@ -68,7 +68,7 @@ def _exprs(value: str) -> list[str]:
     return [m.strip() for m in re.findall(r"\{\s*\w+=([^;}]+)", value)]
 
 
-@action("timer.list", risk=Risk.READ, timeout=30)
+@action("sched.timer.list", risk=Risk.READ, timeout=30)
 async def timer_list(ctx: ActionContext, p: TimerListParams) -> Timers:
     """Timers with schedule, next and last elapse, activated unit and its last result."""
     args = [
