@@ -14,8 +14,10 @@ failed (lock held, not root...), ``A017`` no such package.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
+import subprocess
 from typing import Protocol
 
 import msgspec
@@ -198,8 +200,19 @@ class Backend(Protocol):
         ...
 
 
+@functools.cache
+def _rpm_dbpath() -> str:
+    """This rpm's configured database path (Debian's rpm uses ``~/.rpmdb``), or ``""``."""
+    if shutil.which("rpm") is None:
+        return ""
+    res = subprocess.run(["rpm", "--eval", "%_dbpath"], capture_output=True, text=True, timeout=10)
+    path = res.stdout.strip()
+    return path.lstrip("/") if res.returncode == 0 and path.startswith("/") else ""
+
+
 def _has_database(root: str, backend: str) -> bool:
-    return any(os.path.exists(os.path.join(root, p)) for p in DATABASES[backend])
+    paths = DATABASES[backend] + ((_rpm_dbpath(),) if backend == "rpm" and _rpm_dbpath() else ())
+    return any(os.path.exists(os.path.join(root, p)) for p in paths)
 
 
 def detect(root: str | None = None) -> str | None:
