@@ -15,6 +15,7 @@ script that is not executable, ``A017`` no such service.
 from __future__ import annotations
 
 import os
+import shutil
 from typing import Protocol
 
 import msgspec
@@ -127,16 +128,24 @@ def available() -> str | None:
     return None if running_init() else "neither a running systemd nor /etc/init.d on this host"
 
 
-def choose(backend: str | None = None, initdir: str = INITDIR) -> Backend:
+def choose(backend: str | None = None, initdir: str = INITDIR, *, offline: bool = False) -> Backend:
     """The backend to use: ``backend`` when given, else the running init system.
 
     :param initdir: where the sysv backend finds its scripts; another directory than
         ``/etc/init.d`` selects the sysv backend.
+    :param offline: the work is on unit files under another root (an image): systemd's,
+        done by ``systemctl --root`` with no running systemd.
     :raises ActionError: A002 for an unknown backend, A003 when it cannot work here.
     """
     from ._systemd import Systemd, systemd_running
     from ._sysv import Sysv
 
+    if offline:
+        if backend not in (None, "systemd"):
+            raise InvalidParams("root: only the systemd backend works on another root directory")
+        if shutil.which("systemctl") is None:
+            raise Unavailable("systemctl is not installed")
+        return Systemd()
     if backend is None:
         # Scripts in another directory (an old Red Hat's /etc/rc.d/init.d) are sysv's.
         backend = "sysv" if initdir != INITDIR else running_init()

@@ -105,15 +105,17 @@ async def reload(ctx: ActionContext, p: ControlParams) -> Service:
 @action("svc.enable", risk=Risk.CHANGE, timeout=60)
 async def enable(ctx: ActionContext, p: BootParams) -> BootChange:
     """Start a service at boot (systemd ``[Install]`` links, rcN.d links); ``now`` also starts it."""
-    be = choose(p.backend, p.initdir)
-    return await be.boot(ctx, True, p.name, p.now, root_dir(p.root))
+    root = root_dir(p.root)
+    be = choose(p.backend, p.initdir, offline=root is not None)
+    return await be.boot(ctx, True, p.name, p.now, root)
 
 
 @action("svc.disable", risk=Risk.CHANGE, timeout=60)
 async def disable(ctx: ActionContext, p: BootParams) -> BootChange:
     """Stop starting a service at boot; ``now`` also stops it."""
-    be = choose(p.backend, p.initdir)
-    return await be.boot(ctx, False, p.name, p.now, root_dir(p.root))
+    root = root_dir(p.root)
+    be = choose(p.backend, p.initdir, offline=root is not None)
+    return await be.boot(ctx, False, p.name, p.now, root)
 
 
 @action("svc.list", risk=Risk.READ, timeout=120)
