@@ -180,7 +180,12 @@ class Backend(Protocol):
     ) -> list[ChangedFile]: ...
 
     async def install(
-        self, ctx: ActionContext, specs: list[str], *, dry_run: bool, no_recommends: bool,
+        self,
+        ctx: ActionContext,
+        specs: list[str],
+        *,
+        dry_run: bool,
+        no_recommends: bool,
         reinstall: bool,
     ) -> Transaction: ...
 

@@ -134,7 +134,9 @@ def to_package(f: dict[str, str]) -> Package:
         essential=f.get("Essential", "") == "yes",
         description=long.strip(),
         relations={
-            k.lower(): [" | ".join(a.strip() for a in g.split("|")) for g in f[k].split(",") if g.strip()]
+            k.lower(): [
+                " | ".join(a.strip() for a in g.split("|")) for g in f[k].split(",") if g.strip()
+            ]
             for k in _RELATIONS
             if k in f
         },
@@ -234,7 +236,11 @@ class Dpkg:
         res = await ctx.run(["dpkg-query", *_root_opt(root), "-s", "--", name], c_locale=True)
         err = res.stderr.strip()
         if res.exit_code != 0 and not res.stdout.strip():
-            if "not installed" in err or "no packages found" in err.lower() or "is not available" in err:
+            if (
+                "not installed" in err
+                or "no packages found" in err.lower()
+                or "is not available" in err
+            ):
                 raise NotFound(f"package {name} is not known to dpkg")
             raise ActionError(f"dpkg-query failed: {err}", code=ErrorCode.A008, data=res)
         found = [to_package(f) for f in parse_paragraphs(res.stdout) if f.get("Package")]
@@ -295,7 +301,12 @@ class Dpkg:
         return parse_verify(res.stdout)
 
     async def install(
-        self, ctx: ActionContext, specs: list[str], *, dry_run: bool, no_recommends: bool,
+        self,
+        ctx: ActionContext,
+        specs: list[str],
+        *,
+        dry_run: bool,
+        no_recommends: bool,
         reinstall: bool,
     ) -> Transaction:
         flags = (["--no-install-recommends"] if no_recommends else []) + (
@@ -377,7 +388,9 @@ class Dpkg:
             _raise_apt_error(verb, out, res)
         changes = parse_apt_simulation(res.stdout) if dry_run else from_real_run(res.stdout)
         log = "\n".join(
-            ln for ln in res.stdout.splitlines() if " upgraded, " in ln or ln.startswith(("W: ", "N: "))
+            ln
+            for ln in res.stdout.splitlines()
+            if " upgraded, " in ln or ln.startswith(("W: ", "N: "))
         )
         return transaction(self.name, "apt-get", dry_run, changes, not changes, log)
 
@@ -390,7 +403,9 @@ def _raise_apt_error(verb: str, out: str, res: ProcessResult) -> None:
         raise NotFound(missing[0].removeprefix("E: "))
     if "Could not get lock" in out or "Unable to acquire" in out:
         raise ActionError(
-            "another package manager holds the dpkg lock; retry later", code=ErrorCode.A014, data=res
+            "another package manager holds the dpkg lock; retry later",
+            code=ErrorCode.A014,
+            data=res,
         )
     if "Permission denied" in out or "are you root" in out:
         raise ActionError("apt-get needs root to change packages", code=ErrorCode.A016, data=res)

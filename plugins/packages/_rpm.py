@@ -16,9 +16,7 @@ from ._backend import ChangedFile, Package, Transaction, Update, Updates, transa
 from ._common import Change, check_specs, package_file, pattern, rpm_name, split_spec
 
 END = "@@starling-end@@"
-_LIST_QF = (
-    "%{NAME}\\t%{EPOCH}\\t%{VERSION}\\t%{RELEASE}\\t%{ARCH}\\t%{INSTALLTIME}\\t%{SIZE}\\t%{SUMMARY}\\n"
-)
+_LIST_QF = "%{NAME}\\t%{EPOCH}\\t%{VERSION}\\t%{RELEASE}\\t%{ARCH}\\t%{INSTALLTIME}\\t%{SIZE}\\t%{SUMMARY}\\n"
 _TAGS = (
     "NAME",
     "EPOCH",
@@ -161,7 +159,9 @@ def parse_verify(text: str) -> list[ChangedFile]:
         if not m:
             continue
         flags, kind, path = m.groups()
-        problems = ["missing"] if flags == "missing" else [w for ch, w in _FLAGS.items() if ch in flags]
+        problems = (
+            ["missing"] if flags == "missing" else [w for ch, w in _FLAGS.items() if ch in flags]
+        )
         out.append(ChangedFile(path=path, problems=problems, kind=_KINDS.get(kind or "", "")))
     return out
 
@@ -242,7 +242,9 @@ class Rpm:
         args = ["-qa", "--qf", _LIST_QF, *([pattern(pattern_)] if pattern_ else [])]
         res = await rpm(ctx, args, root)
         if res.exit_code != 0:
-            raise ActionError(f"rpm -qa failed: {res.stderr.strip()}", code=ErrorCode.A008, data=res)
+            raise ActionError(
+                f"rpm -qa failed: {res.stderr.strip()}", code=ErrorCode.A008, data=res
+            )
         return sorted(parse_rows(res.stdout), key=lambda p: p.name)
 
     async def info(self, ctx: ActionContext, name: str, root: str | None) -> list[Package]:
@@ -274,7 +276,9 @@ class Rpm:
         if res.exit_code != 0:
             if "is not installed" in res.stdout + res.stderr:
                 raise NotFound(f"package {name} is not installed")
-            raise ActionError(f"rpm -ql failed: {res.stderr.strip()}", code=ErrorCode.A008, data=res)
+            raise ActionError(
+                f"rpm -ql failed: {res.stderr.strip()}", code=ErrorCode.A008, data=res
+            )
         cfg = await rpm(ctx, ["-qc", "--", name], root)
         paths = [ln for ln in res.stdout.splitlines() if ln.startswith("/")]
         return paths, [ln for ln in cfg.stdout.splitlines() if ln.startswith("/")], []
@@ -292,7 +296,12 @@ class Rpm:
         return changes
 
     async def install(
-        self, ctx: ActionContext, specs: list[str], *, dry_run: bool, no_recommends: bool,
+        self,
+        ctx: ActionContext,
+        specs: list[str],
+        *,
+        dry_run: bool,
+        no_recommends: bool,
         reinstall: bool,
     ) -> Transaction:
         opts = ["--setopt=install_weak_deps=False"] if no_recommends else []
@@ -326,8 +335,17 @@ class Rpm:
         if found:
             sec = await ctx.run([*base, "updateinfo", "list", "--security"], c_locale=True)
             names = parse_security(sec.stdout)
-            cur = await rpm(ctx, ["-q", "--qf", "%{NAME}\\t%{EPOCH}\\t%{VERSION}\\t%{RELEASE}\\n",
-                                  "--", *sorted({u.name for u in found})], None)
+            cur = await rpm(
+                ctx,
+                [
+                    "-q",
+                    "--qf",
+                    "%{NAME}\\t%{EPOCH}\\t%{VERSION}\\t%{RELEASE}\\n",
+                    "--",
+                    *sorted({u.name for u in found}),
+                ],
+                None,
+            )
             current = {}
             for line in cur.stdout.splitlines():
                 f = line.split("\t")
@@ -356,7 +374,9 @@ class Rpm:
     ) -> Transaction:
         exe = self._manager()
         tail = ["--", *specs] if specs else []
-        res = await ctx.run([exe, "--assumeno" if dry_run else "-y", *opts, verb, *tail], c_locale=True)
+        res = await ctx.run(
+            [exe, "--assumeno" if dry_run else "-y", *opts, verb, *tail], c_locale=True
+        )
         out = res.stdout + res.stderr
         missing = re.findall(r"No match for argument: (\S+)|No package (\S+) available", out)
         if missing:
@@ -376,5 +396,9 @@ class Rpm:
                 code=ErrorCode.A014,
                 data=res,
             )
-        log = "\n".join(ln for ln in out.splitlines() if ln.startswith(("Install ", "Upgrade ", "Remove ", "Error", "Warning")))
+        log = "\n".join(
+            ln
+            for ln in out.splitlines()
+            if ln.startswith(("Install ", "Upgrade ", "Remove ", "Error", "Warning"))
+        )
         return transaction(self.name, exe.rsplit("/", 1)[-1], dry_run, changes, nothing, log)

@@ -110,7 +110,12 @@ class Backend(Protocol):
     ) -> BootChange: ...
 
     async def services(
-        self, ctx: ActionContext, pattern: str | None, state: str | None, kind: str | None, all: bool
+        self,
+        ctx: ActionContext,
+        pattern: str | None,
+        state: str | None,
+        kind: str | None,
+        all: bool,
     ) -> list[ServiceRow]: ...
 
 

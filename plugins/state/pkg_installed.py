@@ -54,16 +54,31 @@ async def installed(ctx: ActionContext, p: PkgParams) -> StateResult:
     current = await be.installed(ctx, p.name)
     if current is not None and (p.version is None or current == p.version):
         return StateResult(
-            name=p.name, changed=False, dry_run=p.dry_run, diff="", comment=f"{p.name} {current} is installed"
+            name=p.name,
+            changed=False,
+            dry_run=p.dry_run,
+            diff="",
+            comment=f"{p.name} {current} is installed",
         )
     spec = p.name if p.version is None else f"{p.name}={p.version}"
     was = f" (installed: {current})" if current else ""
     # The simulation comes first in a real run too: its diff is what the run will do.
     diff = await _install(ctx, be, spec, dry_run=True)
     if p.dry_run:
-        return StateResult(name=p.name, changed=True, dry_run=True, diff=diff, comment=f"would install {spec}{was}")
+        return StateResult(
+            name=p.name, changed=True, dry_run=True, diff=diff, comment=f"would install {spec}{was}"
+        )
     await _install(ctx, be, spec, dry_run=False)
     now = await be.installed(ctx, p.name)
     if now is None or (p.version is not None and now != p.version):
-        raise ActionError(f"{spec} is still not installed after the install ran (found {now})", code=ErrorCode.A014)
-    return StateResult(name=p.name, changed=True, dry_run=False, diff=diff, comment=f"installed {p.name} {now}{was}")
+        raise ActionError(
+            f"{spec} is still not installed after the install ran (found {now})",
+            code=ErrorCode.A014,
+        )
+    return StateResult(
+        name=p.name,
+        changed=True,
+        dry_run=False,
+        diff=diff,
+        comment=f"installed {p.name} {now}{was}",
+    )

@@ -60,9 +60,21 @@ async def running(ctx: ActionContext, p: ServiceParams) -> StateResult:
     steps = plan(state, p.running, p.enabled)
     diff = "".join(f"{what}: {change}\n" for _, what, change in steps)
     if not steps:
-        return StateResult(name=name, changed=False, dry_run=p.dry_run, diff="", comment=f"{name} is {state.active_state} and {state.enabled or 'of unknown boot state'}")
+        return StateResult(
+            name=name,
+            changed=False,
+            dry_run=p.dry_run,
+            diff="",
+            comment=f"{name} is {state.active_state} and {state.enabled or 'of unknown boot state'}",
+        )
     if p.dry_run:
-        return StateResult(name=name, changed=True, dry_run=True, diff=diff, comment=f"would {', '.join(v for v, _, _ in steps)} {name}")
+        return StateResult(
+            name=name,
+            changed=True,
+            dry_run=True,
+            diff=diff,
+            comment=f"would {', '.join(v for v, _, _ in steps)} {name}",
+        )
     for verb, _, _ in steps:
         if verb in ("enable", "disable"):
             await be.boot(ctx, verb == "enable", p.name, False, None)
@@ -71,4 +83,10 @@ async def running(ctx: ActionContext, p: ServiceParams) -> StateResult:
     after = plan(await be.status(ctx, p.name, 0), p.running, p.enabled)
     if after:
         raise ActionError(f"{name} did not reach the declared state: {after}", code=ErrorCode.A014)
-    return StateResult(name=name, changed=True, dry_run=False, diff=diff, comment=f"{', '.join(_DONE[v] for v, _, _ in steps)} {name}")
+    return StateResult(
+        name=name,
+        changed=True,
+        dry_run=False,
+        diff=diff,
+        comment=f"{', '.join(_DONE[v] for v, _, _ in steps)} {name}",
+    )

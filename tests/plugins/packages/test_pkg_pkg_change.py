@@ -18,16 +18,22 @@ from plugins.packages import _rpm, pkg
 
 HAS_APT = shutil.which("apt-get") is not None and os.path.exists("/var/lib/dpkg/status")
 HAS_DNF = shutil.which("dnf") is not None or shutil.which("yum") is not None
-apt_host = pytest.mark.skipif(not HAS_APT, reason="apt-get/dpkg absent on this host: the real path is not exercised here")
+apt_host = pytest.mark.skipif(
+    not HAS_APT, reason="apt-get/dpkg absent on this host: the real path is not exercised here"
+)
 
 
 def _status(name: str) -> str:
-    res = subprocess.run(["dpkg-query", "-W", "-f=${db:Status-Abbrev}", name], capture_output=True, text=True)
+    res = subprocess.run(
+        ["dpkg-query", "-W", "-f=${db:Status-Abbrev}", name], capture_output=True, text=True
+    )
     return res.stdout.strip()
 
 
 def _version(name: str) -> str:
-    res = subprocess.run(["dpkg-query", "-W", "-f=${Version}", name], capture_output=True, text=True)
+    res = subprocess.run(
+        ["dpkg-query", "-W", "-f=${Version}", name], capture_output=True, text=True
+    )
     return res.stdout.strip()
 
 
@@ -54,13 +60,17 @@ async def test_install_dry_run(installable):
     assert out.ok, out.message
     v = out.value
     mine = [c for c in v["changes"] if c["package"] == installable]
-    assert mine == [{**mine[0], "action": "install", "version": _candidate(installable), "old_version": ""}]
+    assert mine == [
+        {**mine[0], "action": "install", "version": _candidate(installable), "old_version": ""}
+    ]
     assert (v["backend"], v["manager"], v["dry_run"]) == ("dpkg", "apt-get", True)
     assert v["installed"] >= 1 and "newly installed" in v["log"] and not v["nothing_to_do"]
     assert _status(installable) != "ii"
     pinned = f"{installable}={_candidate(installable)}"
     assert (await run_action("pkg.install", {"packages": [pinned], "dry_run": True})).ok
-    out = await run_action("pkg.install", {"packages": [f"{installable}=0.0-no-such"], "dry_run": True})
+    out = await run_action(
+        "pkg.install", {"packages": [f"{installable}=0.0-no-such"], "dry_run": True}
+    )
     assert out.code == "A017"
 
 
@@ -77,7 +87,9 @@ async def test_remove_dry_run_changes_nothing():
 
 def _apt_list_upgradable() -> set[str]:
     res = subprocess.run(["apt", "list", "--upgradable"], capture_output=True, text=True)
-    return {ln.split("/")[0] for ln in res.stdout.splitlines() if "/" in ln and "upgradable from" in ln}
+    return {
+        ln.split("/")[0] for ln in res.stdout.splitlines() if "/" in ln and "upgradable from" in ln
+    }
 
 
 @apt_host
@@ -88,13 +100,19 @@ async def test_updates_and_upgrade_dry_run_match_apt():
     mine = {u["name"] for u in v["updates"]}
     # apt list shows every newer candidate; apt-get upgrade holds some back.
     assert mine | set(v["held_back"]) == _apt_list_upgradable()
-    assert v["count"] == len(v["updates"]) and v["security"] == sum(u["security"] for u in v["updates"])
+    assert v["count"] == len(v["updates"]) and v["security"] == sum(
+        u["security"] for u in v["updates"]
+    )
     for u in v["updates"]:
         assert u["current"] == _version(u["name"]) != u["candidate"]
         assert u["security"] == ("security" in u["origin"].lower())
     assert v["lists_age_seconds"] is None or v["lists_age_seconds"] >= 0
     sec = await run_action("pkg.updates", {"security_only": True})
-    assert sec.ok and all(u["security"] for u in sec.value["updates"]) and sec.value["count"] == v["security"]
+    assert (
+        sec.ok
+        and all(u["security"] for u in sec.value["updates"])
+        and sec.value["count"] == v["security"]
+    )
 
     out = await run_action("pkg.upgrade", {"dry_run": True})
     assert out.ok, out.message
@@ -105,7 +123,9 @@ async def test_updates_and_upgrade_dry_run_match_apt():
 
 @apt_host
 async def test_bad_specs_and_unknown_packages():
-    out = await run_action("pkg.install", {"packages": ["starling-no-such-package"], "dry_run": True})
+    out = await run_action(
+        "pkg.install", {"packages": ["starling-no-such-package"], "dry_run": True}
+    )
     assert out.code == "A017" and "starling-no-such-package" in out.message
     for params in (
         {"packages": []},
@@ -116,9 +136,24 @@ async def test_bad_specs_and_unknown_packages():
         {"packages": ["bash"], "backend": "pacman"},
     ):
         assert (await run_action("pkg.install", {**params, "dry_run": True})).code == "A002", params
-    assert (await run_action("pkg.remove", {"packages": ["bash=5"], "dry_run": True})).code == "A002"
-    assert (await run_action("pkg.install", {"packages": ["/no/such/x.deb"], "dry_run": True})).code == "A017"
-    assert (await run_action("pkg.upgrade", {"packages": ["x"] * 501, "dry_run": True})).code == "A002"
+    assert (
+        await run_action("pkg.remove", {"packages": ["bash=5"], "dry_run": True})
+    ).code == "A002"
+    assert (
+        await run_action("pkg.install", {"packages": ["/no/such/x.deb"], "dry_run": True})
+    ).code == "A017"
+    assert (
+        await run_action("pkg.upgrade", {"packages": ["x"] * 501, "dry_run": True})
+    ).code == "A002"
+
+
+def _exists(path: str) -> bool:
+    return os.path.exists(path)
+
+
+def _read(path: str) -> str:
+    with open(path) as fh:
+        return fh.read()
 
 
 def _purge_demo() -> None:
@@ -152,7 +187,7 @@ async def test_real_install_upgrade_and_purge_of_local_debs(demo_debs):
     change = next(c for c in out.value["changes"] if c["package"] == "starling-demo")
     assert (change["action"], change["version"]) == ("install", "1.2-3")
     assert out.value["dry_run"] is False and _status("starling-demo") == "ii"
-    assert open("/usr/share/stdemo/data.txt").read() == "data 1.2-3\n"
+    assert _read("/usr/share/stdemo/data.txt") == "data 1.2-3\n"
 
     # state.pkg.installed sees it through the same backend
     out = await run_action("state.pkg.installed", {"name": "starling-demo", "version": "1.2-3"})
@@ -161,14 +196,23 @@ async def test_real_install_upgrade_and_purge_of_local_debs(demo_debs):
     out = await _retrying_lock("pkg.upgrade", {"packages": [new]})
     assert out.ok, out.message
     change = next(c for c in out.value["changes"] if c["package"] == "starling-demo")
-    assert (change["action"], change["version"], change["old_version"]) == ("upgrade", "1.3-1", "1.2-3")
-    assert _version("starling-demo") == "1.3-1" and open("/usr/share/stdemo/data.txt").read() == "data 1.3-1\n"
+    assert (change["action"], change["version"], change["old_version"]) == (
+        "upgrade",
+        "1.3-1",
+        "1.2-3",
+    )
+    assert (
+        _version("starling-demo") == "1.3-1"
+        and _read("/usr/share/stdemo/data.txt") == "data 1.3-1\n"
+    )
 
     out = await _retrying_lock("pkg.remove", {"packages": ["starling-demo"], "purge": True})
     assert out.ok, out.message
-    assert [c["action"] for c in out.value["changes"] if c["package"] == "starling-demo"] == ["remove"]
+    assert [c["action"] for c in out.value["changes"] if c["package"] == "starling-demo"] == [
+        "remove"
+    ]
     assert out.value["removed"] == 1 and _status("starling-demo") in ("", "un", "pn")
-    assert not os.path.exists("/usr/share/stdemo/data.txt") and not os.path.exists("/etc/stdemo/demo.conf")
+    assert not _exists("/usr/share/stdemo/data.txt") and not _exists("/etc/stdemo/demo.conf")
 
 
 # -- rpm backend: dnf/yum ------------------------------------------------------------
@@ -218,7 +262,13 @@ def test_parse_dnf_output():
     assert [(c.action, c.package, c.arch, c.version, c.origin) for c in changes] == [
         ("install", "nginx", "x86_64", "1:1.20.1-14.el9_2.1", "appstream"),
         ("upgrade", "openssl", "x86_64", "1:3.0.7-27.el9", "baseos"),
-        ("install", "nginx-filesystem-with-a-very-long-name", "noarch", "1:1.20.1-14.el9_2.1", "appstream"),
+        (
+            "install",
+            "nginx-filesystem-with-a-very-long-name",
+            "noarch",
+            "1:1.20.1-14.el9_2.1",
+            "appstream",
+        ),
         ("remove", "old-thing", "noarch", "0.1-1.el9", "@System"),
     ]
     rows = _rpm.parse_check_update(CHECK_UPDATE)
@@ -253,12 +303,16 @@ async def test_rpm_transactions_without_dnf(hidden_tools):
         assert out.code == "A003" and "neither dnf nor yum" in out.message, (action, out.message)
 
 
-@pytest.mark.skipif(not HAS_DNF, reason="dnf and yum absent on this host: the real path is not exercised here")
+@pytest.mark.skipif(
+    not HAS_DNF, reason="dnf and yum absent on this host: the real path is not exercised here"
+)
 async def test_dnf_on_this_host():
     out = await run_action("pkg.install", {"packages": ["bash"], "dry_run": True, "backend": "rpm"})
     assert out.ok, out.message
     assert out.value["dry_run"] and (out.value["nothing_to_do"] or out.value["changes"])
-    out = await run_action("pkg.install", {"packages": ["starling-no-such-package"], "dry_run": True, "backend": "rpm"})
+    out = await run_action(
+        "pkg.install", {"packages": ["starling-no-such-package"], "dry_run": True, "backend": "rpm"}
+    )
     assert out.code == "A017"
     out = await run_action("pkg.updates", {"cache_only": True, "backend": "rpm"})
     assert out.ok and out.value["count"] == len(out.value["updates"])

@@ -21,7 +21,11 @@ HAS_DPKG = os.path.exists("/var/lib/dpkg/status") and shutil.which("dpkg-query")
 def _status_paragraphs() -> list[dict[str, str]]:
     with open("/var/lib/dpkg/status") as fh:
         return [
-            dict(ln.split(": ", 1) for ln in para.splitlines() if ": " in ln and not ln.startswith(" "))
+            dict(
+                ln.split(": ", 1)
+                for ln in para.splitlines()
+                if ": " in ln and not ln.startswith(" ")
+            )
             for para in fh.read().split("\n\n")
         ]
 
@@ -32,6 +36,15 @@ def _installed_from_status() -> set[tuple[str, str]]:
         for f in _status_paragraphs()
         if f.get("Status", "").endswith(" installed")
     }
+
+
+def _list_mtime(name: str, arch: str) -> int:
+    """The mtime of dpkg's record of ``name``'s files (``info/NAME[:ARCH].list``)."""
+    for base in (f"{name}:{arch}", name):
+        path = f"/var/lib/dpkg/info/{base}.list"
+        if os.path.exists(path):
+            return int(os.stat(path).st_mtime)
+    raise AssertionError(f"no dpkg .list file for {name}")
 
 
 # -- backend choice ----------------------------------------------------------------------
@@ -65,14 +78,18 @@ async def test_pkg_unavailable_without_either_database_tool(hidden_tools):
 # -- dpkg ------------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(not HAS_DPKG, reason="no dpkg database on this host: the real path is not exercised here")
+@pytest.mark.skipif(
+    not HAS_DPKG, reason="no dpkg database on this host: the real path is not exercised here"
+)
 async def test_pkg_list_matches_dpkg_status_file():
     out = await run_action("pkg.list", {})
     assert out.ok, out.message
     v = out.value
     assert v["backend"] == "dpkg"
     assert {(p["name"], p["arch"]) for p in v["packages"]} == _installed_from_status()
-    assert v["count"] == len(v["packages"]) and v["total_size"] == sum(p.get("size", 0) for p in v["packages"])
+    assert v["count"] == len(v["packages"]) and v["total_size"] == sum(
+        p.get("size", 0) for p in v["packages"]
+    )
     out = await run_action("pkg.list", {"pattern": "bash"})
     assert [(p["name"], p["backend"]) for p in out.value["packages"]] == [("bash", "dpkg")]
     # recent: newest unpacked first, and the times are those of dpkg's .list files
@@ -80,28 +97,44 @@ async def test_pkg_list_matches_dpkg_status_file():
     times = [p["install_time"] for p in out.value["packages"]]
     assert len(times) == 3 and times == sorted(times, reverse=True)
     newest = out.value["packages"][0]
-    listfile = next(
-        f"/var/lib/dpkg/info/{b}.list"
-        for b in (f"{newest['name']}:{newest['arch']}", newest["name"])
-        if os.path.exists(f"/var/lib/dpkg/info/{b}.list")
-    )
-    assert times[0] == int(os.stat(listfile).st_mtime)
+    assert times[0] == _list_mtime(newest["name"], newest["arch"])
 
 
 async def test_pkg_list_dpkg_states_in_test_root(deb_root, run):
     out = await run_action("pkg.list", {"root": str(deb_root)})
     assert out.ok, out.message
-    assert [(p["name"], p["version"], p["arch"], p["size"], p["backend"]) for p in out.value["packages"]] == [
-        ("starling-demo", "1.2-3", "all", 8192, "dpkg")
-    ]
-    run("dpkg", f"--root={deb_root}", "--force-not-root", "--set-selections", stdin="starling-demo hold\n")
+    assert [
+        (p["name"], p["version"], p["arch"], p["size"], p["backend"]) for p in out.value["packages"]
+    ] == [("starling-demo", "1.2-3", "all", 8192, "dpkg")]
+    run(
+        "dpkg",
+        f"--root={deb_root}",
+        "--force-not-root",
+        "--set-selections",
+        stdin="starling-demo hold\n",
+    )
     out = await run_action("pkg.list", {"root": str(deb_root), "state": "held"})
     assert [(p["name"], p["held"]) for p in out.value["packages"]] == [("starling-demo", True)]
-    run("dpkg", f"--root={deb_root}", "--force-not-root", "--set-selections", stdin="starling-demo install\n")
-    run("dpkg", f"--root={deb_root}", "--force-not-root", "--force-script-chrootless", "-r", "starling-demo")
+    run(
+        "dpkg",
+        f"--root={deb_root}",
+        "--force-not-root",
+        "--set-selections",
+        stdin="starling-demo install\n",
+    )
+    run(
+        "dpkg",
+        f"--root={deb_root}",
+        "--force-not-root",
+        "--force-script-chrootless",
+        "-r",
+        "starling-demo",
+    )
     assert (await run_action("pkg.list", {"root": str(deb_root)})).value["count"] == 0
     out = await run_action("pkg.list", {"root": str(deb_root), "state": "config-files"})
-    assert [(p["name"], p["status"]) for p in out.value["packages"]] == [("starling-demo", "config-files")]
+    assert [(p["name"], p["status"]) for p in out.value["packages"]] == [
+        ("starling-demo", "config-files")
+    ]
     out = await run_action("pkg.list", {"root": str(deb_root), "state": "all"})
     assert out.value["count"] == 1
 
@@ -112,29 +145,43 @@ async def test_pkg_info_of_test_deb(deb_root):
     assert out.value["backend"] == "dpkg" and out.value["count"] == 1
     (v,) = out.value["packages"]
     assert (v["version"], v["arch"], v["section"], v["source"], v["status"]) == (
-        "1.2-3", "all", "misc", "starling-demo", "installed",
+        "1.2-3",
+        "all",
+        "misc",
+        "starling-demo",
+        "installed",
     )
     assert v["size"] == 8 * 1024 and v["homepage"] == "https://example.org/starling"
     assert v["relations"] == {"depends": ["libc6 (>= 2.17)", "bash | zsh"]}
     assert v["summary"] == "Starling test package"
     assert v["description"] == "A package built by the Starling tests.\n\nSecond paragraph."
     assert v["config_files"] == ["/etc/stdemo/demo.conf"]
-    assert v["install_time"] == int(os.stat(deb_root / "var/lib/dpkg/info/starling-demo.list").st_mtime)
+    assert v["install_time"] == int(
+        os.stat(deb_root / "var/lib/dpkg/info/starling-demo.list").st_mtime
+    )
 
 
-@pytest.mark.skipif(not HAS_DPKG, reason="no dpkg database on this host: the real path is not exercised here")
+@pytest.mark.skipif(
+    not HAS_DPKG, reason="no dpkg database on this host: the real path is not exercised here"
+)
 async def test_pkg_info_bash_matches_status_file():
     out = await run_action("pkg.info", {"name": "bash"})
     assert out.ok, out.message
     expected = next(f for f in _status_paragraphs() if f.get("Package") == "bash")
     (v,) = out.value["packages"]
-    assert (v["version"], v["arch"], v["essential"]) == (expected["Version"], expected["Architecture"], True)
+    assert (v["version"], v["arch"], v["essential"]) == (
+        expected["Version"],
+        expected["Architecture"],
+        True,
+    )
     assert v["size"] == int(expected["Installed-Size"]) * 1024
 
 
 async def test_pkg_info_errors(deb_root, tmp_path):
     assert (await run_action("pkg.info", {"name": "bash", "root": str(deb_root)})).code == "A017"
-    assert (await run_action("pkg.info", {"name": "starling-no-such-package", "root": str(deb_root)})).code == "A017"
+    assert (
+        await run_action("pkg.info", {"name": "starling-no-such-package", "root": str(deb_root)})
+    ).code == "A017"
     # Valid for rpm, not for Debian policy: the backend's own check answers.
     out = await run_action("pkg.info", {"name": "Bad_Name", "root": str(deb_root)})
     assert out.code == "A002" and "Debian package name" in out.message
@@ -148,11 +195,20 @@ async def test_pkg_files_of_test_deb(deb_root):
     assert out.ok, out.message
     v = out.value
     assert v["files"] == ["/etc/stdemo/demo.conf", "/usr/share/stdemo/data.txt"]
-    assert (v["config_files"], v["missing"], v["diversions"], v["backend"]) == (["/etc/stdemo/demo.conf"], [], [], "dpkg")
-    out = await run_action("pkg.files", {"name": "starling-demo", "root": root, "include_dirs": True})
+    assert (v["config_files"], v["missing"], v["diversions"], v["backend"]) == (
+        ["/etc/stdemo/demo.conf"],
+        [],
+        [],
+        "dpkg",
+    )
+    out = await run_action(
+        "pkg.files", {"name": "starling-demo", "root": root, "include_dirs": True}
+    )
     assert "/usr/share/stdemo" in out.value["files"]
     (deb_root / "usr/share/stdemo/data.txt").unlink()
-    out = await run_action("pkg.files", {"name": "starling-demo", "root": root, "check_missing": True})
+    out = await run_action(
+        "pkg.files", {"name": "starling-demo", "root": root, "check_missing": True}
+    )
     assert out.value["missing"] == ["/usr/share/stdemo/data.txt"]
     assert (await run_action("pkg.files", {"name": "bash", "root": root})).code == "A017"
     assert (await run_action("pkg.files", {"name": "../x", "root": root})).code == "A002"
@@ -168,7 +224,11 @@ async def test_pkg_verify_test_deb(deb_root):
     out = await run_action("pkg.verify", {"root": root})
     assert out.ok and out.value["ok"] is False
     changed = {c["path"]: c for c in out.value["changed"]}
-    assert changed["/usr/share/stdemo/data.txt"] == {"path": "/usr/share/stdemo/data.txt", "problems": ["checksum"], "kind": ""}
+    assert changed["/usr/share/stdemo/data.txt"] == {
+        "path": "/usr/share/stdemo/data.txt",
+        "problems": ["checksum"],
+        "kind": "",
+    }
     assert changed["/etc/stdemo/demo.conf"]["kind"] == "config"
     assert out.value["changed_non_config"] == 1
     assert (await run_action("pkg.verify", {"name": "bash", "root": root})).code == "A017"
@@ -178,7 +238,9 @@ async def test_pkg_verify_test_deb(deb_root):
 
 
 def _rpm_q(root, *args: str) -> str:
-    return subprocess.run(["rpm", "--root", str(root), "-q", *args], capture_output=True, text=True, check=True).stdout
+    return subprocess.run(
+        ["rpm", "--root", str(root), "-q", *args], capture_output=True, text=True, check=True
+    ).stdout
 
 
 async def test_pkg_list_and_info_of_test_rpm(rpm_root):
@@ -187,21 +249,35 @@ async def test_pkg_list_and_info_of_test_rpm(rpm_root):
         out = await run_action("pkg.list", params)
         assert out.ok, out.message
         assert out.value["backend"] == "rpm"
-        assert [(p["name"], p["version"], p["arch"], p["backend"]) for p in out.value["packages"]] == [
-            ("starling-demo", "1.2-3", "noarch", "rpm")
-        ]
+        assert [
+            (p["name"], p["version"], p["arch"], p["backend"]) for p in out.value["packages"]
+        ] == [("starling-demo", "1.2-3", "noarch", "rpm")]
     (row,) = out.value["packages"]
-    assert row["size"] == len("data\n") + len("key=value\n") and 0 < row["install_time"] <= time.time() + 1
-    assert (await run_action("pkg.list", {"root": str(rpm_root), "state": "held"})).value["packages"] == []
-    assert (await run_action("pkg.list", {"root": str(rpm_root), "pattern": "nothing*"})).value["count"] == 0
+    assert (
+        row["size"] == len("data\n") + len("key=value\n")
+        and 0 < row["install_time"] <= time.time() + 1
+    )
+    assert (await run_action("pkg.list", {"root": str(rpm_root), "state": "held"})).value[
+        "packages"
+    ] == []
+    assert (await run_action("pkg.list", {"root": str(rpm_root), "pattern": "nothing*"})).value[
+        "count"
+    ] == 0
 
     out = await run_action("pkg.info", {"name": "starling-demo", "root": str(rpm_root)})
     assert out.ok, out.message
     (v,) = out.value["packages"]
     assert (v["version"], v["arch"], v["license"], v["homepage"], v["source"]) == (
-        "1.2-3", "noarch", "Apache-2.0", "https://example.org/starling", "starling-demo-1.2-3.src.rpm",
+        "1.2-3",
+        "noarch",
+        "Apache-2.0",
+        "https://example.org/starling",
+        "starling-demo-1.2-3.src.rpm",
     )
-    assert v["summary"] == "Starling test package" and v["description"] == "A package built by the Starling tests."
+    assert (
+        v["summary"] == "Starling test package"
+        and v["description"] == "A package built by the Starling tests."
+    )
     assert "starling-demo = 1.2-3" in v["relations"]["provides"]
     assert "config(starling-demo) = 1.2-3" in v["relations"]["requires"]
     assert v["config_files"] == ["/etc/stdemo/demo.conf"]
@@ -226,9 +302,15 @@ async def test_pkg_files_and_verify_of_test_rpm(rpm_root):
     changed = {c["path"]: c for c in out.value["changed"]}
     data = changed["/usr/share/stdemo/data.txt"]
     assert {"size", "checksum"} <= set(data["problems"]) and data["kind"] == ""
-    assert changed["/etc/stdemo/demo.conf"] == {"path": "/etc/stdemo/demo.conf", "problems": ["missing"], "kind": "config"}
+    assert changed["/etc/stdemo/demo.conf"] == {
+        "path": "/etc/stdemo/demo.conf",
+        "problems": ["missing"],
+        "kind": "config",
+    }
     assert out.value["changed_non_config"] == 1
-    out = await run_action("pkg.files", {"name": "starling-demo", "root": root, "check_missing": True})
+    out = await run_action(
+        "pkg.files", {"name": "starling-demo", "root": root, "check_missing": True}
+    )
     assert out.value["missing"] == ["/etc/stdemo/demo.conf"]
 
 
@@ -257,4 +339,3 @@ def test_bad_params_refused_before_running(bad_params):
 async def test_pkg_list_bad_state_and_pattern():
     assert (await run_action("pkg.list", {"state": "happy"})).code == "A002"
     assert (await run_action("pkg.list", {"pattern": "-a"})).code == "A002"
-

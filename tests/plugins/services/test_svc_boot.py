@@ -33,7 +33,12 @@ async def test_enable_disable_offline(root):
     out = await run_action("svc.enable", {"name": "demo", "root": str(root)})
     assert out.ok, out.message
     v = out.value
-    assert (v["name"], v["backend"], v["enabled"], v["changed"]) == ("demo.service", "systemd", "enabled", True)
+    assert (v["name"], v["backend"], v["enabled"], v["changed"]) == (
+        "demo.service",
+        "systemd",
+        "enabled",
+        True,
+    )
     assert link.is_symlink() and any("Created symlink" in c for c in v["changes"])
     out = await run_action("svc.enable", {"name": "demo", "root": str(root)})
     assert out.ok and out.value["changed"] is False
@@ -64,7 +69,9 @@ async def test_boot_missing_unit_and_bad_params(root, tmp_path):
     assert (await run_action("svc.enable", {"name": "nope", "root": str(root)})).code == "A017"
     assert (await run_action("svc.boot.state", {"unit": "nope", "root": str(root)})).code == "A017"
     assert (await run_action("svc.enable", {"name": "demo", "root": "relative/dir"})).code == "A002"
-    assert (await run_action("svc.enable", {"name": "demo", "root": str(tmp_path / "missing")})).code == "A017"
+    assert (
+        await run_action("svc.enable", {"name": "demo", "root": str(tmp_path / "missing")})
+    ).code == "A017"
     out = await run_action("svc.enable", {"name": "demo", "root": str(root), "now": True})
     assert out.code == "A002" and "another root" in out.message
     out = await run_action("svc.disable", {"name": "demo", "root": str(root), "backend": "sysv"})

@@ -15,7 +15,8 @@ from plugins.services import _backend, svc
 
 SYSTEMD = os.path.isdir("/run/systemd/system")
 needs_systemd = pytest.mark.skipif(
-    not SYSTEMD, reason="a running systemd (/run/systemd/system) absent on this host: the real path is not exercised here"
+    not SYSTEMD,
+    reason="a running systemd (/run/systemd/system) absent on this host: the real path is not exercised here",
 )
 
 SCRIPT = """#!/bin/sh
@@ -56,7 +57,9 @@ def initdir(tmp_path):
     script.write_text(SCRIPT.format(pidfile=pidfile))
     script.chmod(0o755)
     broken = d / "broken"
-    broken.write_text("#!/bin/sh\n[ \"$1\" = status ] && exit 3\necho 'cannot open config' >&2; exit 1\n")
+    broken.write_text(
+        "#!/bin/sh\n[ \"$1\" = status ] && exit 3\necho 'cannot open config' >&2; exit 1\n"
+    )
     broken.chmod(0o755)
     (d / "noexec").write_text("#!/bin/sh\nexit 0\n")
     (tmp_path / "rc2.d").mkdir()
@@ -77,16 +80,27 @@ async def test_sysv_status_start_restart_reload_stop(initdir, tmp_path):
     assert out.ok, out.message
     v = out.value
     assert (v["name"], v["backend"], v["running"], v["active_state"], v["sub_state"]) == (
-        "stdemo", "sysv", False, "inactive", "stopped",
+        "stdemo",
+        "sysv",
+        False,
+        "inactive",
+        "stopped",
     )
     assert (v["enabled"], v["description"], v["exit_status"], v["status_text"]) == (
-        "enabled", "Starling test daemon", 3, "not running",
+        "enabled",
+        "Starling test daemon",
+        3,
+        "not running",
     )
     assert v["fragment_path"] == os.path.join(initdir, "stdemo")
 
     out = await run_action("svc.start", {"name": "stdemo.service", "initdir": initdir})
     assert out.ok, out.message
-    assert out.value["running"] and out.value["sub_state"] == "running" and out.value["log"] == ["started"]
+    assert (
+        out.value["running"]
+        and out.value["sub_state"] == "running"
+        and out.value["log"] == ["started"]
+    )
     pid = int((tmp_path / "stdemo.pid").read_text())
     assert psutil.Process(pid).name() == "sleep"
 
@@ -100,7 +114,11 @@ async def test_sysv_status_start_restart_reload_stop(initdir, tmp_path):
     assert out.code == "A014" and "reload exited 3" in out.message
 
     out = await run_action("svc.stop", {"name": "stdemo", "initdir": initdir})
-    assert out.ok and out.value["active_state"] == "inactive" and not (tmp_path / "stdemo.pid").exists()
+    assert (
+        out.ok
+        and out.value["active_state"] == "inactive"
+        and not (tmp_path / "stdemo.pid").exists()
+    )
     assert _gone(new_pid)
 
 
@@ -109,7 +127,9 @@ async def test_sysv_failures(initdir):
     assert out.code == "A014" and "cannot open config" in out.message
     assert (await run_action("svc.status", {"name": "missing", "initdir": initdir})).code == "A017"
     assert (await run_action("svc.status", {"name": "noexec", "initdir": initdir})).code == "A016"
-    assert (await run_action("svc.stop", {"name": "stdemo", "initdir": "/no/such/dir"})).code == "A017"
+    assert (
+        await run_action("svc.stop", {"name": "stdemo", "initdir": "/no/such/dir"})
+    ).code == "A017"
     assert (await run_action("svc.start", {"name": "stdemo", "initdir": "init.d"})).code == "A002"
 
 
@@ -119,15 +139,26 @@ async def test_sysv_list(initdir):
     rows = {r["name"]: r for r in out.value["services"]}
     assert out.value["backend"] == "sysv" and set(rows) == {"stdemo", "broken", "noexec"}
     assert rows["stdemo"] == {
-        "name": "stdemo", "running": False, "active_state": "inactive", "sub_state": "stopped",
-        "enabled": "enabled", "description": "Starling test daemon", "load_state": "",
+        "name": "stdemo",
+        "running": False,
+        "active_state": "inactive",
+        "sub_state": "stopped",
+        "enabled": "enabled",
+        "description": "Starling test daemon",
+        "load_state": "",
     }
-    assert rows["broken"]["enabled"] == "disabled" and rows["noexec"]["sub_state"] == "not executable"
+    assert (
+        rows["broken"]["enabled"] == "disabled" and rows["noexec"]["sub_state"] == "not executable"
+    )
     assert out.value["by_active_state"] == {"inactive": 2, "unknown": 1}
     await run_action("svc.start", {"name": "stdemo", "initdir": initdir})
     out = await run_action("svc.list", {"initdir": initdir, "state": "running", "pattern": "std*"})
-    assert [r["name"] for r in out.value["services"]] == ["stdemo"] and out.value["services"][0]["running"]
-    out = await run_action("svc.list", {"initdir": initdir})  # without all: the inactive ones are left out
+    assert [r["name"] for r in out.value["services"]] == ["stdemo"] and out.value["services"][0][
+        "running"
+    ]
+    out = await run_action(
+        "svc.list", {"initdir": initdir}
+    )  # without all: the inactive ones are left out
     assert {r["name"] for r in out.value["services"]} == {"stdemo", "noexec"}
     await run_action("svc.stop", {"name": "stdemo", "initdir": initdir})
     assert (await run_action("svc.list", {"initdir": initdir, "type": "timer"})).code == "A002"
@@ -138,7 +169,9 @@ async def test_sysv_enable_refuses_a_private_init_directory(initdir):
     # this host from a test is not done, so only the refusal runs here.
     out = await run_action("svc.enable", {"name": "stdemo", "initdir": initdir})
     assert out.code == "A002" and "update-rc.d" in out.message
-    out = await run_action("svc.disable", {"name": "stdemo", "initdir": initdir, "backend": "sysv", "root": "/tmp"})
+    out = await run_action(
+        "svc.disable", {"name": "stdemo", "initdir": initdir, "backend": "sysv", "root": "/tmp"}
+    )
     assert out.code == "A002"
 
 
@@ -157,14 +190,25 @@ async def test_sysv_real_init_script():
 async def test_systemd_control_cycle(temp_unit):
     with temp_unit() as unit:
         out = await run_action("svc.status", {"name": unit})
-        assert out.ok and out.value["active_state"] == "inactive" and out.value["load_state"] == "loaded"
-        assert out.value["backend"] == "systemd" and out.value["fragment_path"] == f"/run/systemd/system/{unit}"
+        assert (
+            out.ok
+            and out.value["active_state"] == "inactive"
+            and out.value["load_state"] == "loaded"
+        )
+        assert (
+            out.value["backend"] == "systemd"
+            and out.value["fragment_path"] == f"/run/systemd/system/{unit}"
+        )
         out = await run_action("svc.start", {"name": unit})
         assert out.ok, out.message
-        assert out.value["active_state"] == "active" and out.value["running"] and out.value["main_pid"]
+        assert (
+            out.value["active_state"] == "active" and out.value["running"] and out.value["main_pid"]
+        )
         pid = out.value["main_pid"]
         out = await run_action("svc.status", {"name": unit, "log_lines": 5})
-        assert out.value["sub_state"] == "running" and out.value["description"] == "Starling test unit"
+        assert (
+            out.value["sub_state"] == "running" and out.value["description"] == "Starling test unit"
+        )
         assert isinstance(out.value["log"], list)
         out = await run_action("svc.list", {"pattern": "starling-test-*", "state": "running"})
         assert [(r["name"], r["running"]) for r in out.value["services"]] == [(unit, True)]
@@ -189,7 +233,10 @@ async def test_systemd_failing_and_missing_unit(temp_unit):
 async def test_systemd_asked_for_where_it_does_not_run():
     if SYSTEMD:
         pytest.skip("systemd runs here: its absence is not exercised")
-    for action, params in (("svc.status", {"name": "cron", "backend": "systemd"}), ("svc.daemon_reload", {})):
+    for action, params in (
+        ("svc.status", {"name": "cron", "backend": "systemd"}),
+        ("svc.daemon_reload", {}),
+    ):
         out = await run_action(action, params)
         assert out.code == "A003" and "systemd" in out.message
 
@@ -215,7 +262,9 @@ def test_bad_params_refused_before_running(bad_params, invalid_unit):
 
 
 async def test_bad_names_answered(initdir):
-    assert (await run_action("svc.status", {"name": "../../bin/sh", "initdir": initdir})).code == "A002"
+    assert (
+        await run_action("svc.status", {"name": "../../bin/sh", "initdir": initdir})
+    ).code == "A002"
     assert (await run_action("svc.start", {"name": "x", "bogus": 1})).code == "A002"
     assert (await run_action("svc.list", {"pattern": "-x", "initdir": initdir})).code == "A002"
 
@@ -246,9 +295,21 @@ def test_show_output_to_service():
     first, second = parse_show(SHOW)
     st = to_status(first, ["line"])
     assert (st.name, st.backend, st.running, st.active_state, st.sub_state, st.enabled) == (
-        "nginx.service", "systemd", True, "active", "running", "enabled",
+        "nginx.service",
+        "systemd",
+        True,
+        "active",
+        "running",
+        "enabled",
     )
-    assert (st.main_pid, st.restarts, st.memory_bytes, st.cpu_seconds, st.tasks, st.log) == (812, 2, None, 1.5, 3, ["line"])
+    assert (st.main_pid, st.restarts, st.memory_bytes, st.cpu_seconds, st.tasks, st.log) == (
+        812,
+        2,
+        None,
+        1.5,
+        3,
+        ["line"],
+    )
     assert st.drop_ins == [
         "/etc/systemd/system/nginx.service.d/limits.conf",
         "/run/systemd/system/nginx.service.d/x.conf",

@@ -29,14 +29,21 @@ esac
 
 def _svc(active: str, enabled: str) -> Service:
     return Service(
-        name="x.service", backend="systemd", running=active == "active",
-        active_state=active, sub_state="", enabled=enabled,
+        name="x.service",
+        backend="systemd",
+        running=active == "active",
+        active_state=active,
+        sub_state="",
+        enabled=enabled,
     )
 
 
 def test_plan():
     stopped = _svc("inactive", "disabled")
-    assert plan(stopped, True, True) == [("start", "active", "inactive -> active"), ("enable", "enabled", "disabled -> enabled")]
+    assert plan(stopped, True, True) == [
+        ("start", "active", "inactive -> active"),
+        ("enable", "enabled", "disabled -> enabled"),
+    ]
     assert plan(stopped, False, None) == []
     running = _svc("active", "static")
     assert plan(running, True, True) == []  # static units cannot be enabled: nothing to do
@@ -63,8 +70,11 @@ async def test_running_through_sysv(initdir, tmp_path):
     out = await run_action("state.service.running", {**params, "dry_run": True})
     assert out.ok, out.message
     assert out.value == {
-        "name": "stdemo", "changed": True, "dry_run": True,
-        "diff": "active: inactive -> active\n", "comment": "would start stdemo",
+        "name": "stdemo",
+        "changed": True,
+        "dry_run": True,
+        "diff": "active: inactive -> active\n",
+        "comment": "would start stdemo",
     }
     assert not (tmp_path / "demo.pid").exists()
 
@@ -84,7 +94,9 @@ async def test_running_through_sysv(initdir, tmp_path):
 
 
 async def test_unknown_service():
-    out = await run_action("state.service.running", {"name": "starling-no-such-unit", "dry_run": True})
+    out = await run_action(
+        "state.service.running", {"name": "starling-no-such-unit", "dry_run": True}
+    )
     assert out.code == "A017", out.message
 
 
