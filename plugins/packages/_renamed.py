@@ -37,7 +37,12 @@ RENAMED: dict[str, str] = {
     "sysv.list": "svc.sysv.runlevels",
     "svc.boot.enable": "svc.enable",
     "svc.boot.disable": "svc.disable",
-    # state: prefixed by their folder
+    # state: prefixed by their folder (user.present is the users helper's)
     "pkg.installed": "state.pkg.installed",
     "service.running": "state.service.running",
+    "cron.present": "state.cron.present",
+    "file.managed": "state.file.managed",
+    "hosts.entry": "state.hosts.entry",
+    "line.in_file": "state.line.in_file",
+    "sysctl.present": "state.sysctl.present",
 }
