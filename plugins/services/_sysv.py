@@ -163,6 +163,15 @@ def rc_links(rcdir: str) -> tuple[dict[str, list[tuple[str, str, int]]], list[st
     return links, problems
 
 
+def _links_of(rcdir: str, name: str) -> set[str]:
+    """``rcN.d/SNNname`` / ``KNNname`` entries that belong to script ``name``."""
+    links, _ = rc_links(rcdir)
+    return {
+        f"rc{level}.d/{'S' if kind == 'start' else 'K'}{order:02d}{name}"
+        for level, kind, order in links.get(name, [])
+    }
+
+
 def has_rc_dirs(rcdir: str) -> bool:
     return any(os.path.isdir(os.path.join(rcdir, f"rc{n}.d")) for n in "0123456")
 
@@ -247,29 +256,46 @@ class Sysv:
                 f"initdir: update-rc.d and chkconfig manage only the system's init scripts, not {self.initdir}"
             )
         bare = os.path.basename(path)
+        rcdir = rc_dir(self.initdir)
+        before = _links_of(rcdir, bare)
+        if not enable and not before:  # no links: it does not start at boot already
+            return BootChange(
+                name=bare, backend=self.name, enabled="disabled", changes=[], changed=False
+            )
         if ctx.which("update-rc.d"):
-            argv = ["update-rc.d", bare, "defaults" if enable else "disable"]
+            # "defaults" only creates missing links; once a disable has turned the S links
+            # into K links, "enable" is what turns them back.
+            verb = ("enable" if before else "defaults") if enable else "disable"
+            argv = ["update-rc.d", bare, verb]
         elif ctx.which("chkconfig"):
             argv = ["chkconfig", bare, "on" if enable else "off"]
         else:
             raise Unavailable("neither update-rc.d nor chkconfig is installed")
-        rcdir = rc_dir(self.initdir)
-        before = boot_state(rc_links(rcdir)[0].get(bare, []), True)
         res = await ctx.run(argv, c_locale=True)
         if res.exit_code != 0:
             raise ActionError(
                 f"{argv[0]} {bare} failed: {res.stderr.strip()}", code=ErrorCode.A014, data=res
             )
-        after = boot_state(rc_links(rcdir)[0].get(bare, []), True)
+        after = _links_of(rcdir, bare)
         if now:
             await self.control(ctx, "start" if enable else "stop", bare, False)
-        lines = [ln.strip() for ln in (res.stdout + res.stderr).splitlines() if ln.strip()]
+        changes = [f"removed {ln}" for ln in sorted(before - after)]
+        changes += [f"created {ln}" for ln in sorted(after - before)]
         return BootChange(
-            name=bare, backend=self.name, enabled=after, changes=lines, changed=after != before
+            name=bare,
+            backend=self.name,
+            enabled=boot_state(rc_links(rcdir)[0].get(bare, []), True),
+            changes=changes,
+            changed=bool(changes),
         )
 
     async def services(
-        self, ctx: ActionContext, pattern: str | None, state: str | None, kind: str | None, all: bool
+        self,
+        ctx: ActionContext,
+        pattern: str | None,
+        state: str | None,
+        kind: str | None,
+        all: bool,
     ) -> list[ServiceRow]:
         import fnmatch
 
@@ -280,7 +306,9 @@ class Sysv:
         rc_dirs = has_rc_dirs(rc_dir(initdir))
         rows = []
         for name in sorted(os.listdir(initdir)):
-            if not is_service(initdir, name) or (pattern and not fnmatch.fnmatchcase(name, pattern)):
+            if not is_service(initdir, name) or (
+                pattern and not fnmatch.fnmatchcase(name, pattern)
+            ):
                 continue
             path = os.path.join(initdir, name)
             if os.access(path, os.X_OK):
