@@ -188,6 +188,8 @@ def boot_state(links: list[tuple[str, str, int]], rc_dirs: bool) -> str:
 
 #: LSB status code -> systemd-like active state.
 _ACTIVE = {0: "active", 1: "failed", 2: "failed", 3: "inactive"}
+#: How many init scripts' ``status`` run at once in ``svc.list``.
+_PARALLEL_STATUS = 8
 _WANT_RUNNING = {"start": True, "restart": True, "reload": True, "stop": False}
 
 
@@ -304,18 +306,20 @@ class Sysv:
         initdir = check_dir(self.initdir, "initdir")
         links, _ = rc_links(rc_dir(initdir))
         rc_dirs = has_rc_dirs(rc_dir(initdir))
+        names = [
+            n
+            for n in sorted(os.listdir(initdir))
+            if is_service(initdir, n) and not (pattern and not fnmatch.fnmatchcase(n, pattern))
+        ]
+        codes = await self._statuses(ctx, initdir, names)
         rows = []
-        for name in sorted(os.listdir(initdir)):
-            if not is_service(initdir, name) or (
-                pattern and not fnmatch.fnmatchcase(name, pattern)
-            ):
-                continue
+        for name in names:
             path = os.path.join(initdir, name)
-            if os.access(path, os.X_OK):
-                code = (await run_script(ctx, path, "status")).exit_code
-                active, sub = _ACTIVE.get(code, "unknown"), status_name(code)
-            else:
+            code = codes.get(name)
+            if code is None:
                 active, sub = "unknown", "not executable"
+            else:
+                active, sub = _ACTIVE.get(code, "unknown"), status_name(code)
             if state is not None and state not in (active, sub):
                 continue
             if not all and active == "inactive" and state is None:
@@ -331,3 +335,23 @@ class Sysv:
                 )
             )
         return rows
+
+    @staticmethod
+    async def _statuses(ctx: ActionContext, initdir: str, names: list[str]) -> dict[str, int]:
+        """Each executable script's ``status`` exit code, a few scripts at a time."""
+        import trio
+
+        codes: dict[str, int] = {}
+        limit = trio.CapacityLimiter(_PARALLEL_STATUS)
+
+        async def one(name: str) -> None:
+            async with limit:
+                codes[name] = (
+                    await run_script(ctx, os.path.join(initdir, name), "status")
+                ).exit_code
+
+        async with trio.open_nursery() as nursery:
+            for name in names:
+                if os.access(os.path.join(initdir, name), os.X_OK):
+                    nursery.start_soon(one, name)
+        return codes
