@@ -53,9 +53,7 @@ LIGHT_ROOTS = {"__future__", "msgspec", "agent_core", "transports", "plugins"}
 # are rebuilding them as capability front-ends and will name them by the same rule
 # themselves. Delete a line when its module follows the rule; "folder/*" is a whole folder.
 NAMING_EXEMPT = {
-    "packages/*",
-    "services/*",
-    "state/*",
+    "state/user_present",
     "users/*",
     "processes/environ",
     "system/env",
