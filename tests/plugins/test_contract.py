@@ -283,9 +283,9 @@ def test_heavy_import_detector() -> None:
 CODE_LIKE = {"cmd", "command", "commands", "script", "body", "interpreter", "shell", "stdin", "env", "args", "code", "exec", "program", "run"}
 NOT_CODE = {
     ("log.syslog", "program"): "a filter on the syslog program name",
-    ("user.add", "shell"): "the login shell path written to passwd; not run by the action",
-    ("user.modify", "shell"): "the login shell path written to passwd; not run by the action",
     ("user.present", "shell"): "the login shell path written to passwd; not run by the action",
+    ("state.user.present", "shell"): "the login shell path written to passwd; not run by the action",
+    ("proc.environ", "command"): "a flag: show what a new command would see; no command is given",
 }
 
 
