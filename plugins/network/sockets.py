@@ -22,8 +22,7 @@ from typing import Annotated
 
 import msgspec
 
-from agent_core import ActionContext, InvalidParams, NoParams, Plugin, Risk, action
-from agent_core import procfs
+from agent_core import ActionContext, InvalidParams, NoParams, Plugin, Risk, action, procfs
 
 from ._common import check_address, read_int
 from ._sockets import BACKENDS, PROTOS, STATES, Socket, read_sockets

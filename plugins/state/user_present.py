@@ -13,8 +13,6 @@ group is A017. Changes the user database (unless ``dry_run``).
 
 from __future__ import annotations
 
-import msgspec
-
 from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 from plugins.users._accounts import find_user, pick_backend, run_plan
 from plugins.users._plan import UserSpec, plan_absent, plan_present

@@ -22,7 +22,7 @@ import msgspec
 
 from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 
-from ._accounts import UserChange, User, find_user, list_users, pick_backend, run_plan, user_view
+from ._accounts import User, UserChange, find_user, list_users, pick_backend, run_plan, user_view
 from ._common import check_root, name_ok
 from ._plan import UserSpec, plan_absent, plan_present
 

@@ -26,6 +26,10 @@ def _shadow(name: str) -> list[str]:
     return []
 
 
+def _isdir(path: str) -> bool:
+    return os.path.isdir(path)
+
+
 def _exists(name: str) -> bool:
     try:
         pwd.getpwnam(name)
@@ -50,7 +54,7 @@ async def test_present_absent_lock_unlock(new_name, tmp_path, temp_group):
     assert (v["uid"], v["home"], v["shell"], v["comment"], v["groups"]) == (
         pw.pw_uid, home, "/bin/sh", "Starling test", [temp_group]
     )
-    assert os.path.isdir(home) and v["password"] == "locked" and v["expired"] is False
+    assert _isdir(home) and v["password"] == "locked" and v["expired"] is False
     # The account is in the private overlay only: the machine's own passwd never saw it.
     assert f"\n{new_name}:" not in "\n" + host_etc_text("passwd")
 
@@ -76,7 +80,7 @@ async def test_present_absent_lock_unlock(new_name, tmp_path, temp_group):
     out = await run_action("user.absent", {"name": new_name, "remove_home": True})
     assert out.ok, out.message
     assert out.value["diff"] == [f"- user {new_name} (and {home})"] and out.value["user"] is None
-    assert not _exists(new_name) and not os.path.isdir(home)
+    assert not _exists(new_name) and not _isdir(home)
     gone = await run_action("user.absent", {"name": new_name})
     assert gone.ok and gone.value["changed"] is False
 
