@@ -135,6 +135,8 @@ def from_psutil(protos: tuple[str, ...], owners: bool) -> list[Socket]:
     names: dict[int, tuple[str, int | None]] = {}
     out = []
     for c in psutil.net_connections(kind):
+        if not c.laddr:  # a socket not bound yet has no endpoint to show
+            continue
         proto = "tcp" if c.type == socket.SOCK_STREAM else "udp"
         remote = c.raddr.ip if c.raddr else ("::" if c.family == socket.AF_INET6 else "0.0.0.0")
         rport = c.raddr.port if c.raddr else 0

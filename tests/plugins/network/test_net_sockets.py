@@ -103,3 +103,26 @@ async def test_sockets_bad_params():
 async def test_ss_backend_missing_is_a003(hidden_tools):
     run = hidden_tools("ss")
     assert (await run("net.sockets", {"backend": "ss"})).code == "A003"
+
+
+def test_parse_ss_forms():
+    """The endpoint forms ss prints: wildcard, interface suffix, IPv4-mapped, root's sockets without uid."""
+    from plugins.network._sockets import parse_ss
+
+    text = (
+        'tcp LISTEN 0 128 *:22 *:* users:(("sshd",pid=10,fd=3)) ino:100 sk:1 cgroup:/ v6only:0 <->\n'
+        "udp UNCONN 0 0 127.0.0.53%lo:53 0.0.0.0:* uid:101 ino:200 sk:2 cgroup:/ <->\n"
+        'tcp ESTAB 5 7 [::ffff:127.0.0.1]:8080 [::ffff:127.0.0.1]:40000 users:(("app",pid=30,fd=9)) uid:1000 ino:300 sk:3 <->\n'
+        "tcp TIME-WAIT 0 0 127.0.0.1:5000 127.0.0.1:5001 timer:(timewait,59sec,0)\n"
+        "garbage line\n"
+    )
+    rows = parse_ss(text)
+    assert [(r.proto, r.family, r.local, r.local_port, r.state, r.listening, r.exposed) for r in rows] == [
+        ("tcp", "inet6", "::", 22, "LISTEN", True, True),
+        ("udp", "inet", "127.0.0.53", 53, "UNCONN", True, False),
+        ("tcp", "inet6", "127.0.0.1", 8080, "ESTABLISHED", False, False),
+        ("tcp", "inet", "127.0.0.1", 5000, "TIME_WAIT", False, False),
+    ]
+    assert (rows[0].pid, rows[0].process, rows[0].uid, rows[0].inode, rows[0].send_queue) == (10, "sshd", 0, 100, 0)
+    assert (rows[2].remote, rows[2].remote_port, rows[2].recv_queue, rows[2].send_queue, rows[2].uid) == ("127.0.0.1", 40000, 5, 7, 1000)
+    assert rows[3].pid is None and rows[3].inode is None and rows[3].uid is None
