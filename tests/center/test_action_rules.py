@@ -52,6 +52,13 @@ def test_every_rule_names_real_actions_and_params():
         ("pkg.install", {"packages": ["/tmp/x_1.0_all.deb"]}, "approve"),
         ("pkg.install", {"packages": ["nginx", "./local.rpm"]}, "approve"),
         ("pkg.install", {"packages": ["nginx", "curl=7.88.1-10"]}, None),
+        ("user.present", {"name": "ops", "add_groups": ["staff", "sudo"]}, "approve"),
+        ("user.present", {"name": "ops", "groups": ["wheel"]}, "approve"),
+        ("user.present", {"name": "ops", "uid": 0}, "approve"),
+        ("state.user.present", {"name": "ops", "groups": ["docker"]}, "approve"),
+        ("user.present", {"name": "ops", "groups": ["staff"], "uid": 1500}, None),
+        ("user.group.present", {"name": "sudo", "add_members": ["ops"]}, "approve"),
+        ("user.group.present", {"name": "staff", "add_members": ["ops"]}, None),
     ],
 )
 def test_service_and_package_rules(action, params, verdict):

@@ -49,27 +49,6 @@ REGEN = (
 # Top-level imports a plugin module may make: heavy ones (psutil, ...) go inside functions.
 LIGHT_ROOTS = {"__future__", "msgspec", "agent_core", "transports", "plugins"}
 
-# Modules exempt from the action-naming rule (plugins/__init__.py) for now: two helpers
-# are rebuilding them as capability front-ends and will name them by the same rule
-# themselves. Delete a line when its module follows the rule; "folder/*" is a whole folder.
-NAMING_EXEMPT = {
-    "state/user_present",
-    "users/*",
-    "processes/environ",
-    "system/env",
-    "exec/env",
-    "network/connections",
-    "network/listening",
-    "network/sockstat",
-    "network/port",
-    "security/ports",
-}
-
-
-def _naming_exempt(folder: str, module: str) -> bool:
-    return f"{folder}/*" in NAMING_EXEMPT or f"{folder}/{module}" in NAMING_EXEMPT
-
-
 @cache
 def _host() -> PluginHost:
     return PluginHost()
@@ -198,10 +177,9 @@ def _problems_of(name: str, value: str, host: PluginHost) -> list[str]:
         if owner != name:
             out.append(f"action {act.name} belongs to plugin {owner!r}, not {name!r}")
         out += _action_problems(act)
-        if not _naming_exempt(package, module_name):
-            naming = action_name_problem(package, module_name, act.name)
-            if naming:
-                out.append(naming)
+        naming = action_name_problem(package, module_name, act.name)
+        if naming:
+            out.append(naming)
 
     heavy = _heavy_imports(inspect.getsource(module))
     if heavy:
@@ -227,14 +205,6 @@ def test_every_folder_has_one_prefix() -> None:
     folders = {p.name for p in (ROOT / "plugins").iterdir() if p.is_dir() and (p / "__init__.py").exists()}
     assert set(FOLDER_PREFIX) == folders
     assert len(set(FOLDER_PREFIX.values())) == len(FOLDER_PREFIX)
-
-
-def test_naming_exemptions_exist() -> None:
-    """Every exempt module or folder exists (a stale line would hide nothing, but mislead)."""
-    for entry in NAMING_EXEMPT:
-        folder, module = entry.split("/")
-        where = ROOT / "plugins" / folder
-        assert (where.is_dir() if module == "*" else (where / f"{module}.py").exists()), f"exempt {entry} does not exist"
 
 
 def test_naming_rule_catches_bad_names() -> None:
@@ -352,9 +322,9 @@ def test_heavy_import_detector() -> None:
 CODE_LIKE = {"cmd", "command", "commands", "script", "body", "interpreter", "shell", "stdin", "env", "args", "code", "exec", "program", "run"}
 NOT_CODE = {
     ("log.syslog", "program"): "a filter on the syslog program name",
-    ("user.add", "shell"): "the login shell path written to passwd; not run by the action",
-    ("user.modify", "shell"): "the login shell path written to passwd; not run by the action",
     ("user.present", "shell"): "the login shell path written to passwd; not run by the action",
+    ("state.user.present", "shell"): "the login shell path written to passwd; not run by the action",
+    ("proc.environ", "command"): "a flag: show what a new command would see; no command is given",
 }
 
 

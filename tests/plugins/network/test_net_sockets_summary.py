@@ -20,7 +20,7 @@ async def test_sockstat_counts_our_sockets():
         a, _ = server.accept()
         pairs += [c, a]
     try:
-        out = await run_action("net.sockstat")
+        out = await run_action("net.sockets.summary")
         assert out.ok, out.message
         v = out.value
         assert v["tcp_states"].get("ESTABLISHED", 0) >= 10 and v["tcp_states"].get("LISTEN", 0) >= 1
@@ -42,4 +42,4 @@ async def test_sockstat_counts_our_sockets():
 
 
 async def test_sockstat_takes_no_params():
-    assert (await run_action("net.sockstat", {"verbose": True})).code == "A002"
+    assert (await run_action("net.sockets.summary", {"verbose": True})).code == "A002"
