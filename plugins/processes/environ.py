@@ -9,7 +9,7 @@ the user, uid and groups, the umask and the working directory. With ``pid``
 it reads ``/proc/PID/environ`` (the environment the process was started with:
 later ``setenv`` calls are not visible) and its status; without, it shows the
 agent itself; with ``command: true`` it starts a small probe through the
-agent's runner, as ``cmd.run`` would start a command, and reports what that
+agent's runner, as ``exec.run`` would start a command, and reports what that
 child really received. ``names`` and ``prefix`` narrow the variables. Reads
 only (another user's process needs root).
 """
@@ -47,7 +47,7 @@ class Params(msgspec.Struct, forbid_unknown_fields=True):
     pid: Annotated[int, msgspec.Meta(ge=1)] | None = None
     """A process to read; none: the agent itself (or, with ``command``, a new command)."""
     command: bool = False
-    """Show what a command started by the agent (``cmd.run``) receives, by starting a probe."""
+    """Show what a command started by the agent (``exec.run``) receives, by starting a probe."""
     names: list[str] = []
     """Keep only these variables."""
     prefix: str | None = None
