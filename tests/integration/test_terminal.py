@@ -335,6 +335,18 @@ async def test_bad_inputs_get_their_codes_while_another_session_types(world):
     }
 
 
+def _proxy_open_streams(w: dict[str, Any]) -> float:
+    """The proxy's ``starling_proxy_open_streams`` gauge (waits a little for the last closes)."""
+    url = next(iter(w["p"]["proxy_http"].values())) + "/metrics"
+    deadline = time.monotonic() + 10
+    while True:
+        text = httpx.get(url, timeout=10).text
+        value = float(next(line.split()[1] for line in text.splitlines() if line.startswith("starling_proxy_open_streams ")))
+        if value == 0 or time.monotonic() > deadline:
+            return value
+        time.sleep(0.2)
+
+
 def _closes(w: dict[str, Any], sessions: list[str]) -> dict[str, dict[str, Any]]:
     """The ``terminal.close`` audit record of each session (waits for the batched writes)."""
     found: dict[str, dict[str, Any]] = {}
@@ -421,6 +433,8 @@ async def test_many_sessions_ending_at_once_lose_nothing(world):
     assert len(closes) == len(everyone)
     statuses = sorted(c["status"] for c in closes.values() if c["status"] is not None)
     assert statuses == [0] * typers + [5] * exiters * rounds
+    # And the proxy released every route (each ending, from either side, closes it).
+    assert await trio.to_thread.run_sync(_proxy_open_streams, world) == 0
 
 
 def _tree_of(pid: int) -> list[int]:
