@@ -36,6 +36,7 @@ from starlette.requests import Request
 from transports import ErrorCode, StarlingError
 
 from ._http import read_body
+from ._rows import HostRow
 from ._store import Store, accounts, nonces
 
 __all__ = [
@@ -88,14 +89,14 @@ class Scope(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, omit_defau
                 return True
         return False
 
-    def allows_host(self, host: dict[str, Any]) -> bool:
+    def allows_host(self, host: HostRow) -> bool:
         if self.all_hosts:
             return True
-        if host.get("idc") in self.idcs:
+        if host.idc in self.idcs:
             return True
-        if self.tags and set(self.tags) & set(host.get("tags") or []):
+        if self.tags and set(self.tags) & set(host.tags):
             return True
-        return bool(self.hosts) and any(host.get(k) in self.hosts for k in ("id", "hostname", "ip", "sn"))
+        return bool(self.hosts) and any(name in self.hosts for name in (host.id, host.hostname, host.ip, host.sn))
 
     @property
     def hostless(self) -> bool:
@@ -120,7 +121,7 @@ class Account:
         return {"key_id": self.key_id, "name": self.name, "admin": self.admin, "approver": self.approver,
                 "scopes": msgspec.to_builtins(self.scope), "mapping": bool(self.mapping), "created_by": self.created_by}
 
-    def may_touch(self, host: dict[str, Any]) -> bool:
+    def may_touch(self, host: HostRow) -> bool:
         return self.admin or self.scope.allows_host(host)
 
 

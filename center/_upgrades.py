@@ -33,6 +33,7 @@ from sqlalchemy import bindparam
 
 from transports import ErrorCode, Result, decode_value
 
+from ._rows import DueTask
 from ._store import NON_FINAL, Store, agents, jobs, tasks
 
 if TYPE_CHECKING:
@@ -74,10 +75,10 @@ class Upgrades:
             await self.center.settle(touched)
 
 
-def classify_overdue(row: dict[str, Any]) -> tuple[str, str, str, str] | None:
+def classify_overdue(row: DueTask) -> tuple[str, str, str, str] | None:
     """The sweeper's verdict on an upgrade that did not come back in time."""
-    if row.get("action") == ACTION and row.get("state") == "running":
-        return (row["id"], "failed", ErrorCode.A026.value,
+    if row.action == ACTION and row.state == "running":
+        return (row.id, "failed", ErrorCode.A026.value,
                 "the host did not come back on the new version in time; its agent rolls back to the version it ran")
     return None
 
