@@ -140,7 +140,7 @@ def diag_handlers(center: Center, audit: Callable[[str, str, str, Any], None]) -
         return json_response({"imported": n, "replace": req.replace})
 
     async def cmdb_list(call: Any) -> Response:
-        rows = await store.call(cmdb_records, store.sync)
+        rows = [msgspec.structs.asdict(r) for r in await store.call(cmdb_records, store.sync)]
         return json_response({"records": rows, "count": len(rows)})
 
     async def cmdb_check(call: Any) -> Response:

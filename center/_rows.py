@@ -23,6 +23,7 @@ from typing import Any, Protocol
 import msgspec
 
 __all__ = [
+    "CmdbRow",
     "DueTask",
     "FailedTask",
     "HostRow",
@@ -35,6 +36,7 @@ __all__ = [
     "TaskRow",
     "TaskState",
     "TaskTarget",
+    "UpgradeTask",
 ]
 
 
@@ -202,6 +204,28 @@ class RolloutRow(msgspec.Struct, frozen=True, kw_only=True):
     total: int
     next_at: float
     reason: str
+
+
+class CmdbRow(msgspec.Struct, frozen=True, kw_only=True):
+    """A ``cmdb_hosts`` row (``center._cmdb``): the CMDB's view of one host."""
+
+    id: int
+    sn: str
+    ip: str
+    hostname: str
+    owner: str
+    idc: str
+    #: Decoded from the column's JSON list.
+    tags: list[str]
+    imported: float
+
+
+class UpgradeTask(msgspec.Struct, frozen=True, kw_only=True):
+    """A non-final task of an ``agent.upgrade`` job, with its job's params (JSON text)."""
+
+    id: str
+    agent_id: str
+    params: str
 
 
 class OnHost(Protocol):

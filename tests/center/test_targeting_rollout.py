@@ -20,6 +20,7 @@ from center._rows import HostRow
 from center._select import host_matches, read_host_list, version_ok
 from transports import StarlingError
 
+
 def _host(**kw) -> HostRow:
     """A host row with these columns (the rest as a fresh registration leaves them)."""
     base = dict(id="h1", sn="SN1", hostname="", ip="", os="", idc="default", tags=[], version="", proxy_id=None, carrier="",
