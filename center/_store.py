@@ -694,9 +694,16 @@ class Store:
 TASK_ROW = (*tasks.c, agents.c.hostname, agents.c.ip, agents.c.idc)
 
 
-def host_row(r: sa.Row[tuple[Any, ...]]) -> HostRow:
-    """A :class:`HostRow` from a row of ``select(agents)`` (JSON columns decoded)."""
-    return HostRow(**{**r._mapping, "tags": json.loads(r.tags or "[]"), "health": json.loads(r.health or "{}")})
+def host_row(r: Sequence[Any]) -> HostRow:
+    """A :class:`HostRow` from a row of ``select(agents)``, JSON columns decoded (by
+    position: target resolution and host listings read the whole fleet)."""
+    (i, sn, hostname, ip, os, idc, tags, version, proxy_id, carrier, online, code, last_seen, health, registered, revoked,
+     public_key, catalogue) = r
+    return HostRow(
+        id=i, sn=sn, hostname=hostname, ip=ip, os=os, idc=idc, tags=json.loads(tags or "[]"), version=version, proxy_id=proxy_id,
+        carrier=carrier, online=online, code=code, last_seen=last_seen, health=json.loads(health or "{}"), registered=registered,
+        revoked=revoked, public_key=public_key, catalogue=catalogue,
+    )
 
 
 def job_row(r: sa.Row[tuple[Any, ...]]) -> JobRow:
