@@ -36,7 +36,7 @@ from starlette.requests import Request
 from transports import ErrorCode, StarlingError
 
 from ._http import read_body
-from ._rows import HostRow
+from ._rows import AccountRow, HostRow
 from ._store import Store, accounts, nonces
 
 __all__ = [
@@ -205,20 +205,25 @@ def create_account(
     return key_id, secret
 
 
-def _row(store: Store, key_id: str) -> Any:
+def _account_row(r: Any) -> AccountRow:
+    return AccountRow(**r._mapping)
+
+
+def _row(store: Store, key_id: str) -> AccountRow | None:
     with store.engine.connect() as conn:
-        return conn.execute(sa.select(accounts).where(accounts.c.key_id == key_id)).mappings().first()
+        row = conn.execute(sa.select(accounts).where(accounts.c.key_id == key_id)).first()
+    return _account_row(row) if row is not None else None
 
 
 def load_account(store: Store, key_id: str) -> Account:
     row = _row(store, key_id)
-    if row is None or row["disabled"]:
+    if row is None or row.disabled:
         raise StarlingError(f"unknown or disabled account {key_id!r}", code=ErrorCode.C007)
-    raw = json.loads(row["scopes"] or "{}")
-    scope = EVERYTHING if (row["admin"] and not raw) else _stored_scope(raw)
+    raw = json.loads(row.scopes or "{}")
+    scope = EVERYTHING if (row.admin and not raw) else _stored_scope(raw)
     return Account(
-        key_id=row["key_id"], name=row["name"], admin=bool(row["admin"]), approver=bool(row["approver"]),
-        scope=scope, mapping=json.loads(row["mapping"] or "{}") or None, created_by=row["created_by"] or "",
+        key_id=row.key_id, name=row.name, admin=row.admin, approver=row.approver,
+        scope=scope, mapping=json.loads(row.mapping or "{}") or None, created_by=row.created_by or "",
     )
 
 
@@ -230,12 +235,13 @@ def _stored_scope(raw: Any) -> Scope:
 
 
 def list_accounts(store: Store) -> list[dict[str, Any]]:
+    """Every account as ``GET /v1/accounts`` shows it (never its secret)."""
     with store.engine.connect() as conn:
-        rows = conn.execute(sa.select(accounts).order_by(accounts.c.created)).mappings().all()
+        rows = [_account_row(r) for r in conn.execute(sa.select(accounts).order_by(accounts.c.created))]
     return [
-        {"key_id": r["key_id"], "name": r["name"], "admin": r["admin"], "approver": r["approver"], "disabled": r["disabled"],
-         "scopes": json.loads(r["scopes"] or "{}"), "mapping": bool(json.loads(r["mapping"] or "{}")), "created": r["created"],
-         "created_by": r["created_by"] or "", "rotated": r["rotated"]}
+        {"key_id": r.key_id, "name": r.name, "admin": r.admin, "approver": r.approver, "disabled": r.disabled,
+         "scopes": json.loads(r.scopes or "{}"), "mapping": bool(json.loads(r.mapping or "{}")), "created": r.created,
+         "created_by": r.created_by or "", "rotated": r.rotated}
         for r in rows
     ]
 
@@ -266,9 +272,9 @@ def creators(store: Store, key_id: str, limit: int = 64) -> set[str]:
     current = key_id
     for _ in range(limit):
         row = _row(store, current)
-        if row is None or not row["created_by"] or row["created_by"] in out:
+        if row is None or not row.created_by or row.created_by in out:
             break
-        current = row["created_by"]
+        current = row.created_by
         out.add(current)
     return out
 

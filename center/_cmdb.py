@@ -45,7 +45,7 @@ from ._cmdb_sources import (  # noqa: F401  (re-exported: the records and source
 )
 from ._records import cmdb_hosts
 from ._rows import CmdbRow, HostRow
-from ._store import Store, agents, host_row
+from ._store import Store, agents, cmdb_row, host_row
 
 # -- store side --------------------------------------------------------------------------
 
@@ -63,7 +63,7 @@ def import_records(store: Store, records: Sequence[CmdbRecord], replace: bool = 
 
 def cmdb_records(store: Store) -> list[CmdbRow]:
     with store.engine.connect() as conn:
-        return [CmdbRow(**{**r._mapping, "tags": json.loads(r.tags or "[]")}) for r in conn.execute(sa.select(cmdb_hosts).order_by(cmdb_hosts.c.id))]
+        return [cmdb_row(r) for r in conn.execute(sa.select(cmdb_hosts).order_by(cmdb_hosts.c.id))]
 
 
 def _agents(store: Store) -> list[HostRow]:

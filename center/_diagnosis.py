@@ -28,8 +28,8 @@ import trio
 from transports import ErrorCode, StarlingError
 
 from ._records import cmdb_hosts, task_diagnoses
-from ._rows import FailedTask, HostRow, HostStatus, TaskRow
-from ._store import Store, agents, host_row, tasks
+from ._rows import CmdbRow, FailedTask, HostRow, HostStatus, TaskRow
+from ._store import Store, agents, cmdb_row, host_row, tasks
 
 if TYPE_CHECKING:
     from ._center import Center
@@ -159,18 +159,18 @@ def owner_of(store: Store, rows: list[HostRow]) -> dict[str, dict[str, Any]]:
     ips = [r.ip for r in rows if r.ip]
     names = [r.hostname for r in rows if r.hostname]
     q = sa.select(cmdb_hosts).where(sa.or_(cmdb_hosts.c.sn.in_(sns), cmdb_hosts.c.ip.in_(ips), cmdb_hosts.c.hostname.in_(names)))
-    by: dict[tuple[str, str], dict[str, Any]] = {}
+    by: dict[tuple[str, str], CmdbRow] = {}
     with store.engine.connect() as conn:
-        for rec in conn.execute(q).mappings():
-            for key in ("sn", "ip", "hostname"):
-                if rec[key]:
-                    by.setdefault((key, rec[key]), dict(rec))
+        for rec in map(cmdb_row, conn.execute(q)):
+            for key, value in (("sn", rec.sn), ("ip", rec.ip), ("hostname", rec.hostname)):
+                if value:
+                    by.setdefault((key, value), rec)
     out = {}
     for r in rows:
         for key, value in (("sn", r.sn), ("ip", r.ip), ("hostname", r.hostname)):
             found = by.get((key, value or ""))
             if found is not None:
-                out[r.id] = {"owner": found["owner"], "idc": found["idc"], "matched_by": key}
+                out[r.id] = {"owner": found.owner, "idc": found.idc, "matched_by": key}
                 break
     return out
 

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 import msgspec
 
 __all__ = [
+    "AccountRow",
     "CmdbRow",
     "DueTask",
     "FailedTask",
@@ -204,6 +205,25 @@ class RolloutRow(msgspec.Struct, frozen=True, kw_only=True):
     total: int
     next_at: float
     reason: str
+
+
+class AccountRow(msgspec.Struct, frozen=True, kw_only=True):
+    """An ``accounts`` row (``center._accounts``): an API key and what it may do."""
+
+    key_id: str
+    #: Sealed with the accounts key (``v1:`` + AES-GCM), never plain text.
+    secret: str
+    name: str
+    #: The account's :class:`center._accounts.Scope` as JSON text.
+    scopes: str
+    approver: bool
+    admin: bool
+    disabled: bool
+    created: float
+    #: Command aliases as JSON text (``{"alias": "real command"}``).
+    mapping: str
+    created_by: str
+    rotated: float | None
 
 
 class CmdbRow(msgspec.Struct, frozen=True, kw_only=True):

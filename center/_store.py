@@ -26,7 +26,17 @@ from sqlalchemy.dialects import mysql
 from transports import FINAL_STATES, Result, TaskEvent, decode_value
 
 from ._chunkindex import chunk_table
-from ._rows import DueTask, HostRow, JobRow, NewTask, ProxyRow, TaskRow, TaskState, TaskTarget
+from ._rows import (
+    CmdbRow,
+    DueTask,
+    HostRow,
+    JobRow,
+    NewTask,
+    ProxyRow,
+    TaskRow,
+    TaskState,
+    TaskTarget,
+)
 from .security._audit import audit_table
 
 T = TypeVar("T")
@@ -704,6 +714,11 @@ def host_row(r: Sequence[Any]) -> HostRow:
         carrier=carrier, online=online, code=code, last_seen=last_seen, health=json.loads(health or "{}"), registered=registered,
         revoked=revoked, public_key=public_key, catalogue=catalogue,
     )
+
+
+def cmdb_row(r: sa.Row[tuple[Any, ...]]) -> CmdbRow:
+    """A :class:`CmdbRow` from a row of ``select(cmdb_hosts)`` (tags decoded)."""
+    return CmdbRow(**{**r._mapping, "tags": json.loads(r.tags or "[]")})
 
 
 def job_row(r: sa.Row[tuple[Any, ...]]) -> JobRow:
