@@ -28,7 +28,7 @@ import trio
 from transports import ErrorCode, StarlingError
 
 from ._records import cmdb_hosts, task_diagnoses
-from ._rows import CmdbRow, FailedTask, HostRow, HostStatus, TaskRow
+from ._rows import CmdbRow, DiagnosisRow, FailedTask, HostRow, HostStatus, TaskRow
 from ._store import Store, agents, cmdb_row, host_row, tasks
 
 if TYPE_CHECKING:
@@ -243,7 +243,7 @@ class Diagnoser:
             host = hosts.get(t.agent_id)
             if host is not None:
                 doc = diagnosis_doc(self.findings(host, now, linked), owners.get(host.id), host, now, t)
-                rows.append({"task_id": t.id, "job_id": t.job_id, "doc": json.dumps(doc)})
+                rows.append(DiagnosisRow(task_id=t.id, job_id=t.job_id, doc=json.dumps(doc)))
         store_rows(store, rows)
         return len(rows)
 
@@ -317,15 +317,16 @@ class Diagnoser:
     async def record(self, items: list[tuple[str, str, dict[str, Any]]]) -> None:
         """Store ``(task_id, job_id, diagnosis)`` as made (e.g. for skipped hosts)."""
         store = self.center.store
-        await store.call(store_rows, store.sync, [{"task_id": t, "job_id": j, "doc": json.dumps(d)} for t, j, d in items])
+        await store.call(store_rows, store.sync, [DiagnosisRow(task_id=t, job_id=j, doc=json.dumps(d)) for t, j, d in items])
 
 
-def store_rows(store: Store, rows: list[dict[str, Any]]) -> None:
+def store_rows(store: Store, rows: list[DiagnosisRow]) -> None:
+    """Record these diagnoses, once per task (the first one made stays)."""
     if not rows:
         return
     with store.engine.begin() as conn:
-        have = set(conn.execute(sa.select(task_diagnoses.c.task_id).where(task_diagnoses.c.task_id.in_([r["task_id"] for r in rows]))).scalars())
-        fresh = [r for r in rows if r["task_id"] not in have]
+        have = set(conn.execute(sa.select(task_diagnoses.c.task_id).where(task_diagnoses.c.task_id.in_([r.task_id for r in rows]))).scalars())
+        fresh = [msgspec.structs.asdict(r) for r in rows if r.task_id not in have]
         if fresh:
             try:
                 conn.execute(task_diagnoses.insert(), fresh)

@@ -25,6 +25,7 @@ import msgspec
 __all__ = [
     "AccountRow",
     "CmdbRow",
+    "DiagnosisRow",
     "DueTask",
     "FailedTask",
     "HostRow",
@@ -190,6 +191,15 @@ class FailedTask(msgspec.Struct, frozen=True, kw_only=True):
     agent_id: str
     code: str
     message: str
+
+
+class DiagnosisRow(msgspec.Struct, frozen=True, kw_only=True):
+    """A ``task_diagnoses`` row (``center._diagnosis``): a failed task's diagnosis as made then."""
+
+    task_id: str
+    job_id: str
+    #: The diagnosis document as JSON text (free-form: findings with their evidence).
+    doc: str
 
 
 class RolloutRow(msgspec.Struct, frozen=True, kw_only=True):
