@@ -40,7 +40,7 @@ from center._store import Store, agents, jobs, tasks  # noqa: E402
 def _populate(store: Store, hosts: int, now: float) -> list[str]:
     ids = [f"a{i:07d}" for i in range(hosts)]
     health = json.dumps({"cpus": 8, "load1": 0.4, "mem_total": 1 << 34, "mem_available": 1 << 33, "disks": [{"mount": "/", "total": 1 << 40, "used": 1 << 39}]})
-    job = {"account": "bench", "action": "cmd.run", "params": "{}", "params_raw": b"\x80", "targets": "{}", "timeout": 60.0, "total": hosts,
+    job = {"account": "bench", "action": "exec.run", "params": "{}", "params_raw": b"\x80", "targets": "{}", "timeout": 60.0, "total": hosts,
            "offline": "fail", "stream": False}
     task = {"code": "", "message": "", "exit_code": None, "stdout": "", "stderr": "", "data": None, "truncated": False, "proxy_id": None,
             "attempts": 0, "dispatched": None, "delivered": None, "received": None, "running": None, "finished": None}

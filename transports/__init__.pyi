@@ -86,6 +86,14 @@ from ._messages import (
     Welcome,
 )
 from ._rate import RateLimit
+from ._renamed import (
+    also_known_as,
+    former_names,
+    renamed_actions,
+    renamed_matching,
+    renamed_plugin,
+    renamed_to,
+)
 from ._stream import GOODBYE, StreamChannel
 from ._tcp import reserve_port
 from ._tls import (
@@ -171,6 +179,7 @@ __all__ = [
     "UnknownMessage",
     "VersionMismatch",
     "Welcome",
+    "also_known_as",
     "available_schemes",
     "catalogue_digest",
     "catalogue_markdown",
@@ -184,6 +193,7 @@ __all__ = [
     "encode",
     "encode_value",
     "env_name",
+    "former_names",
     "frame",
     "gate_for",
     "get_carrier",
@@ -195,6 +205,10 @@ __all__ = [
     "read_toml",
     "receive_hello",
     "register_carrier",
+    "renamed_actions",
+    "renamed_matching",
+    "renamed_plugin",
+    "renamed_to",
     "reserve_port",
     "run_handler",
     "self_signed_builder",

@@ -7,9 +7,9 @@ running jobs; a task whose host was forgotten) is written with plain INSERTs, th
 clock is frozen, and each response is compared with the golden body in
 ``tests/center/data/api_views/`` (one per backend: the order of a job's ``counts``
 follows the database's GROUP BY). The goldens were written by the code from before
-the records (commit 8f1cbb0), this file copied into a checkout of it::
+the records (main at 4157fdb), this file copied into a checkout of it::
 
-    git archive 8f1cbb0 | tar -x -C /tmp/base && cp tests/center/test_api_views.py /tmp/base/tests/center/
+    git archive 4157fdb | tar -x -C /tmp/base && cp tests/center/test_api_views.py /tmp/base/tests/center/
     cd /tmp/base && STARLING_WRITE_API_GOLDEN=1 python -m pytest tests/center/test_api_views.py
 
 so a record that renames, drops, reorders or retypes a field fails here.
@@ -62,7 +62,7 @@ PROXIES = [
     dict(id="p2", idc="sh2", urls="[]", connections=0, capacity=0, load1=0.0, cpus=1, rss=0, online=False, last_seen=NOW - 500, revoked=False),
 ]
 JOBS = [
-    dict(id="j1", account="kadmin", action="cmd.run", params='{"cmd": "uptime"}', params_raw=b"\x81\xa3cmd\xa6uptime",
+    dict(id="j1", account="kadmin", action="exec.run", params='{"cmd": "uptime"}', params_raw=b"\x81\xa3cmd\xa6uptime",
          targets='{"hosts": [], "tags": ["web"], "idc": "", "all": false}', created=NOW - 120, timeout=60.0, deadline=NOW - 30,
          total=3, state="done", offline="fail", stream=False, finished=NOW - 50),
     dict(id="j2", account="kother", action="disk.usage", params="{}", params_raw=b"\x80", targets='{"hosts": ["h01"], "tags": [], "idc": "", "all": false}',

@@ -25,7 +25,7 @@ def center():
 def row(state="running", online=True, code="", health=None, seen_ago=1.0, job_state="running"):
     # last_seen is filled in when the test runs (collection may be minutes earlier).
     return {"id": "j-1", "state": state, "agent_id": "h1", "online": online, "code": code, "health": json.dumps(health or {}), "seen_ago": seen_ago,
-            "proxy_id": "p1", "revoked": False, "version": "1.0", "job_state": job_state, "action": "cmd.run"}
+            "proxy_id": "p1", "revoked": False, "version": "1.0", "job_state": job_state, "action": "exec.run"}
 
 
 @pytest.mark.parametrize(

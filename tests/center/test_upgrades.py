@@ -65,7 +65,7 @@ def test_an_upgrade_ends_when_the_host_is_back(store):
     # Never back: the sweeper says A026, not a generic timeout.
     row = next(r for r in store.due_tasks(time.time() + 86400) if r.id == tids[2])
     assert (row.state, row.action) == ("running", "agent.upgrade") and classify_overdue(row)[2] == "A026"
-    assert classify_overdue(msgspec.structs.replace(row, id="x", action="cmd.run")) is None
+    assert classify_overdue(msgspec.structs.replace(row, id="x", action="exec.run")) is None
     # A registration with no upgrade in flight changes nothing.
     assert _conclude(store, hosts[0], "1.1-1") == set()
 
