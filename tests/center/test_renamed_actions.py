@@ -14,6 +14,7 @@ from agent_core.host import catalogue_for
 from center._accounts import Account, Scope
 from center._policy import Policy, load_action_rules
 from center._requests import JobRequest
+from center._rows import HostRow
 from transports import StarlingError, renamed_actions
 
 
@@ -33,8 +34,9 @@ def policy(tmp_path_factory: pytest.TempPathFactory) -> Policy:
     return p
 
 
-def _targets(policy: Policy) -> list[dict[str, object]]:
-    return [{"id": "h1", "catalogue": policy.digest}]  # type: ignore[attr-defined]
+def _targets(policy: Policy) -> list[HostRow]:
+    return [HostRow(id="h1", sn="SN1", hostname="h1", ip="", os="", idc="default", tags=[], version="", proxy_id=None, carrier="", online=True,
+                    code="", last_seen=0.0, health={}, registered=0.0, revoked=False, public_key="", catalogue=policy.digest)]  # type: ignore[attr-defined]
 
 
 def test_an_old_name_is_refused_with_the_new_name(policy: Policy) -> None:
