@@ -33,7 +33,7 @@ import sqlalchemy as sa
 import trio
 from starlette.requests import Request
 
-from transports import ErrorCode, StarlingError, also_known_as
+from transports import ErrorCode, StarlingError, granted_as
 
 from ._http import read_body
 from ._renamed import warn_renamed
@@ -83,12 +83,13 @@ class Scope(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, omit_defau
     paths: Names = []
 
     def __post_init__(self) -> None:
-        warn_renamed(self.actions, "an account scope")
+        warn_renamed(self.actions, "an account scope", grants=True)
 
     def allows_action(self, action: str, risk: str) -> bool:
-        # A renamed action is matched under its old name too (transports/renamed.toml),
-        # so a scope written before the rename grants what it granted.
-        names = (action, *also_known_as(action))
+        # An action renamed one-for-one is matched under its old name too
+        # (transports/renamed.toml), so a scope written before the rename grants what it
+        # granted; an action that several old ones merged into is not (it can do more).
+        names = (action, *granted_as(action))
         for pattern in self.actions:
             if pattern in names:
                 return True
