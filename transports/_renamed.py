@@ -77,7 +77,7 @@ def granted_as(name: str) -> tuple[str, ...]:
     name (an older agent may still declare it) the new name, when the rename was
     one-for-one."""
     former = former_names(name)
-    out = former if len(former) == 1 else ()
+    out: tuple[str, ...] = former if len(former) == 1 else ()
     new = renamed_to(name)
     if new is not None and former_names(new) == (name,):
         out += (new,)
