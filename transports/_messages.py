@@ -22,7 +22,7 @@ HTTPS instead) and reports it.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -328,8 +328,8 @@ class Enroll(Message, tag="enroll", kw_only=True):
     #: The proxy's number for this request on its link (0 from an agent).
     ref: int = 0
     token: str
-    #: sn, hostname, ip, os, idc, tags (the center checks each field).
-    identity: dict[str, str | list[str]]
+    #: sn, hostname, ip, os, idc, tags ... (the agent's identity; the center checks each field).
+    identity: dict[str, Any]
     version: str = ""
     #: The agent's Ed25519 public key (32 bytes).
     public_key: bytes

@@ -34,6 +34,7 @@ from transports import (
     Dispatch,
     DispatchAck,
     Drain,
+    EnrolledBatch,
     ErrorCode,
     ErrorMsg,
     Events,
@@ -67,6 +68,7 @@ from .._credentials import CredentialError, verify
 from .._metrics import ProxyMetrics
 from .._store import new_id
 from ._borrow import send_home
+from ._enroll import EnrollRelay
 from ._streams import StreamRelay
 from ._tasklog import log_result
 
@@ -137,6 +139,8 @@ class Proxy:
         self.metrics = ProxyMetrics(self)
         self.files: Any = None  # center.proxy._files.ProxyFiles, set by the server
         self.streams = StreamRelay(self._agent_channel, self._nursery_start)
+        #: Enrollments of agents without an identity, relayed to a center in batches.
+        self.enrolls = EnrollRelay(self._any_link)
 
     def _agent_channel(self, agent_id: str) -> Channel | None:
         conn = self.agents.get(agent_id)
@@ -155,6 +159,7 @@ class Proxy:
                 nursery.start_soon(self._link_loop, url)
             nursery.start_soon(self._flusher)
             nursery.start_soon(self._load_reporter)
+            nursery.start_soon(self.enrolls.run)
 
     async def _link_loop(self, url: str) -> None:
         delay = 0.5
@@ -177,6 +182,7 @@ class Proxy:
                 finally:
                     self._links.pop(url, None)
                     self.streams.link_gone(channel)
+                    self.enrolls.link_gone(channel)
                     self.metrics.error(ErrorCode.P007.value)
                     if self.files is not None:
                         self.files.link_down()
@@ -200,6 +206,7 @@ class Proxy:
         self.revoked = set(welcome.revoked)
         self._key_ready.set()
         self._links[url] = channel
+        self.enrolls.link_up()
         log.info("linked to center %s", url)
         # Tell this center everything we hold, and re-send results it has not acked.
         now = time.time()
@@ -255,6 +262,8 @@ class Proxy:
                 if conn is not None:
                     await self._send_agent(conn, ErrorMsg(code=ErrorCode.P005.value, message="credential revoked"))
                     await conn.channel.aclose()
+        elif isinstance(msg, EnrolledBatch):
+            self.enrolls.answered(msg)
         elif isinstance(msg, Balance) and msg.agents:
             await send_home(self, msg.agents)
         elif isinstance(msg, Balance):
@@ -403,7 +412,7 @@ class Proxy:
         """Check the agent's hello: its id when the credential and the proof
         hold, else None (the agent was told why). Apart from the session so
         that the hello and its claims are not kept for the connection's life."""
-        hello = await receive_hello(channel, "agent")
+        hello = await receive_hello(channel, "agent", enroll=self.enrolls.enroll)
         if hello is None:
             return None
         with trio.move_on_after(5):
