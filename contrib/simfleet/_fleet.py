@@ -65,9 +65,9 @@ log = logging.getLogger("starling.simfleet")
 
 SOFTWARE = "starling-simfleet/0.2.0"
 RESEND_AFTER = 20.0
-#: Logins (connect, TLS, hello → welcome) in flight per fleet process; the
-#: proxy refuses more than ``max_preauth_per_source`` (64 by default) from one
-#: address before login.
+#: Logins (connect, TLS, enroll, hello → welcome) in flight per source address
+#: of a fleet process; the proxy refuses more than ``max_preauth_per_source``
+#: (64 by default) from one address before login.
 LOGINS_IN_FLIGHT = 48
 
 
@@ -201,7 +201,10 @@ class SimFleet(SessionOwner):
         self._poster: _Poster | None = None
         self._health = Health(load1=0.05, cpus=4, mem_total=8 << 30, mem_available=6 << 30)
         self._files: Any = None
-        self._logins = trio.CapacityLimiter(LOGINS_IN_FLIGHT)
+        self._logins = {src: trio.CapacityLimiter(LOGINS_IN_FLIGHT) for src in self.sources or [""]}
+        #: Set once the fleet's first enrollment taught the center its catalogue.
+        self._taught = trio.Event()
+        self._teach = trio.Lock()
 
     @property
     def stats(self) -> Counter[str]:
@@ -264,6 +267,17 @@ class SimFleet(SessionOwner):
     async def _enroll_through_proxy(self, session: AgentSession, *, fresh: bool, retry: bool) -> Enrollment:
         """Enroll through a proxy (the agent session's own way); the catalogue, when
         the center asks for it, goes over HTTPS (it is larger than a login frame)."""
+        if not self._taught.is_set():
+            # The first enrollment teaches the center the fleet's catalogue (over HTTPS,
+            # when asked): the rest wait for it rather than each being asked for it.
+            async with self._teach:
+                if not self._taught.is_set():
+                    enrollment = await self._enroll_through_proxy_once(session, fresh=fresh, retry=retry)
+                    self._taught.set()
+                    return enrollment
+        return await self._enroll_through_proxy_once(session, fresh=fresh, retry=retry)
+
+    async def _enroll_through_proxy_once(self, session: AgentSession, *, fresh: bool, retry: bool) -> Enrollment:
         identity = session.identity
         delay = self.backoff_min
         while True:
@@ -339,8 +353,9 @@ class SimFleet(SessionOwner):
         still counts them, until it refuses everything (seen at 9,000
         identities with 56 per source on 4 sources). Real hosts each have
         their own address and log in once; a fleet in one process bounds its
-        logins in flight in all."""
-        return self._logins
+        logins in flight per source address (a login is now short: the
+        enrollment rides on it, no HTTPS request before it)."""
+        return self._logins[session.local_address or ""]
 
     def link_up(self, session: AgentSession, proxy_id: str, carrier: str) -> None:
         self.by_proxy[proxy_id] += 1
