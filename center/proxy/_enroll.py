@@ -103,6 +103,7 @@ class EnrollRelay:
         for p in again:
             p.sent_on = None
         if again:
+            log.warning("link to a center lost with %d enrollments unanswered: they go out again on the next link", len(again))
             self.stats["resent"] += len(again)
             self._wake.set()
 
