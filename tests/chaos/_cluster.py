@@ -143,7 +143,8 @@ class Cluster:
 
         self.wait_until(linked, timeout, f"{proxy_id} linked")
 
-    def start_agent(self, i: int) -> str:
+    def start_agent(self, i: int, *, via_proxy: bool = False) -> str:
+        """Start real agent ``i``; ``via_proxy``: it enrolls through the proxies (``enroll_proxies``)."""
         name = f"agent-{i}"
         adir = self.root / name
         adir.mkdir(exist_ok=True)
@@ -152,6 +153,7 @@ class Cluster:
             "center": [self.api], "enroll_token": self.enroll_token, "ca_file": str(self.ca),
             "state_dir": str(adir), "identity_file": str(adir / "identity.toml"), "transport": "tcp",
             "log_file": str(adir / "agent.log"), "backoff_min": 0.5, "backoff_max": 5.0,
+            **({"enroll_proxies": [self.proxy_url(p) for p in self.proxy_ids]} if via_proxy else {}),
         })
         self.argv[name] = [PY, "-m", "agent_core._daemon", "-c", str(adir / "agent.toml")]
         # The chaos job writes this id to a file when it starts: proof of

@@ -103,6 +103,19 @@ def test_a_fleet_enrolls_through_its_proxy_and_runs_a_job(cluster: Cluster) -> N
         c.kill("simfleet")
 
 
+def test_a_real_agent_enrolls_through_its_proxy(cluster: Cluster) -> None:
+    c = cluster
+    name = c.start_agent(1, via_proxy=True)
+    try:
+        c.wait_until(lambda: any(h["sn"] == "chaos-1" and h["online"] for h in c.client.hosts()), 60, "agent online")
+        log = (c.root / name / "agent.log").read_text()
+        assert "registering over HTTPS" not in log  # the proxy carried it
+        job = c.wait_job(c.submit("echo real"), 60)
+        assert [r["stdout"] for r in job["results"] if r["state"] == "succeeded"].count("real\n") >= 1, job["counts"]
+    finally:
+        c.kill(name)
+
+
 def test_one_connection_enrolls_then_logs_in(cluster: Cluster) -> None:
     c = cluster
     got, answer = _enroll(c, c.proxy_url("proxy-1"), _ident("solo-1"), then_hello=True)
