@@ -43,6 +43,17 @@ GATHER = 0.005
 MAX_BATCH = 2000
 
 
+@dataclass(frozen=True, slots=True)
+class Issued:
+    """A credential the center issued to an enrollment relayed on one channel: the
+    login that follows on that channel needs no check of the center's signature
+    (it came over the proxy's authenticated link), only the agent's hello proof."""
+
+    agent_id: str
+    credential: str
+    public_key: bytes
+
+
 @dataclass(eq=False)
 class _Pending:
     request: Enroll
@@ -63,6 +74,8 @@ class EnrollRelay:
         self._pending: dict[int, _Pending] = {}
         self._refs = itertools.count(1)
         self._wake = trio.Event()
+        #: What the center just issued on each channel, for the login that follows on it.
+        self._issued: dict[Channel, Issued] = {}
         #: Enrollments relayed, answered, refused by the center, timed out (statistics).
         self.stats = {"relayed": 0, "enrolled": 0, "refused": 0, "timed_out": 0, "resent": 0}
 
@@ -87,7 +100,14 @@ class EnrollRelay:
             await channel.send(answer)
         except TransportError:
             return False
-        return not answer.code
+        if answer.code:
+            return False
+        self._issued[channel] = Issued(answer.agent_id, answer.credential, bytes(request.public_key))
+        return True
+
+    def take_issued(self, channel: Channel) -> Issued | None:
+        """What the center issued to the enrollment on ``channel`` (once; None if none)."""
+        return self._issued.pop(channel, None)
 
     def answered(self, batch: EnrolledBatch) -> None:
         """A center's answers: each goes to its waiting agent."""

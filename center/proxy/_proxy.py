@@ -9,6 +9,7 @@ dies loses nothing (agents re-send from their journals).
 
 from __future__ import annotations
 
+import hmac
 import logging
 import os
 import random
@@ -412,7 +413,10 @@ class Proxy:
         """Check the agent's hello: its id when the credential and the proof
         hold, else None (the agent was told why). Apart from the session so
         that the hello and its claims are not kept for the connection's life."""
-        hello = await receive_hello(channel, "agent", enroll=self.enrolls.enroll)
+        try:
+            hello = await receive_hello(channel, "agent", enroll=self.enrolls.enroll)
+        finally:
+            issued = self.enrolls.take_issued(channel)
         if hello is None:
             return None
         with trio.move_on_after(5):
@@ -421,13 +425,17 @@ class Proxy:
             await channel.send(ErrorMsg(code=ErrorCode.P007.value, message="proxy not linked to a center yet"))
             return None
         try:
-            claims = verify(self.center_key, hello.credential.decode(errors="replace"), hello.node_id)
+            credential = hello.credential.decode(errors="replace")
+            if issued is not None and issued.agent_id == hello.node_id and hmac.compare_digest(issued.credential, credential):
+                pubkey = issued.public_key  # the center issued it on this very connection a moment ago
+            else:
+                pubkey = verify(self.center_key, credential, hello.node_id).pubkey
             if hello.node_id in self.revoked:
                 raise CredentialError("credential revoked")
-            if not claims.pubkey:
+            if not pubkey:
                 raise CredentialError("credential is not bound to an agent key (enroll again)")
             try:
-                verify_hello(claims.pubkey, hello.node_id, hello.ts, hello.proof, time.time())
+                verify_hello(pubkey, hello.node_id, hello.ts, hello.proof, time.time())
             except StarlingError as exc:
                 raise CredentialError(f"no proof of the agent's key: {exc}") from exc
         except CredentialError as exc:

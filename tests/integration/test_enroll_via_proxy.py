@@ -24,7 +24,7 @@ from agent_core._identity import Identity
 from agent_core._register import RegistrationError, enroll_on, enroll_request
 from center._up import _free_port, _write_toml
 from tests.chaos._cluster import PY, Cluster
-from transports import Channel, Hello, Welcome, client_context, get_carrier
+from transports import Channel, ErrorMsg, Hello, Welcome, client_context, get_carrier
 from transports.signing import new_private_key, sign_hello
 
 pytestmark = pytest.mark.integration
@@ -54,7 +54,7 @@ async def _connect(c: Cluster, url: str) -> Channel:
 
 
 def _enroll(c: Cluster, url: str, identity: Identity, *, token: str | None = None, key: Any = None,
-            tamper: str = "", then_hello: bool = False) -> Any:
+            tamper: str = "", then_hello: bool = False, hello_key: Any = None) -> Any:
     """Enroll ``identity`` through the proxy at ``url``; returns the enrollment
     (and the login's answer with ``then_hello``) or the RegistrationError."""
 
@@ -71,7 +71,7 @@ def _enroll(c: Cluster, url: str, identity: Identity, *, token: str | None = Non
                     return got
                 now = time.time()
                 await channel.send(Hello(role="agent", node_id=got.agent_id, credential=got.credential.encode(),
-                                         proof=sign_hello(k, got.agent_id, now), ts=now, idc="chaos"))
+                                         proof=sign_hello(hello_key or k, got.agent_id, now), ts=now, idc="chaos"))
                 return got, await channel.receive()
         except RegistrationError as exc:
             return exc
@@ -123,6 +123,9 @@ def test_one_connection_enrolls_then_logs_in(cluster: Cluster) -> None:
     assert {p.id for p in got.proxies} >= {"proxy-1"}
     assert isinstance(answer, Welcome)
     assert [h["id"] for h in c.client.hosts() if h["sn"] == "solo-1"] == [got.agent_id]
+    # The login after an enrollment still needs the hello proof by the enrolled key.
+    _, refused = _enroll(c, c.proxy_url("proxy-1"), _ident("solo-2"), then_hello=True, hello_key=new_private_key())
+    assert isinstance(refused, ErrorMsg) and refused.code == "P005", refused
 
 
 def test_bad_token_and_bad_key_proof_get_their_codes(cluster: Cluster) -> None:
