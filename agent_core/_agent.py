@@ -45,7 +45,7 @@ from ._journal import Journal
 from ._kernel import Kernel
 from ._keyfile import load_or_create_key
 from ._plugins import PluginHost
-from ._register import REFUSED, Enrollment, RegistrationError, enroll_request, register
+from ._register import ENROLL_REFUSED, Enrollment, RegistrationError, enroll_request, register
 from ._residents import ResidentSupervisor
 from ._runner import interrupted_outcome
 from ._sdk import ActionError
@@ -139,7 +139,7 @@ class Agent(SessionOwner):
         try:
             return await self.session.enroll_through(self.config.enroll_proxies, request)
         except RegistrationError as exc:
-            if exc.code in REFUSED:
+            if exc.code in ENROLL_REFUSED:
                 raise
             log.warning("enrollment through a proxy failed (%s: %s); registering over HTTPS", exc.code, exc)
             return None

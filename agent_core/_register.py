@@ -179,7 +179,7 @@ async def _register_once(centers: list[str], body: bytes, post: Poster) -> Enrol
 
 
 #: Codes with which the center refuses an enrollment for good (retrying cannot help).
-REFUSED = frozenset({ErrorCode.C001, ErrorCode.C017, ErrorCode.C019, ErrorCode.C042})
+ENROLL_REFUSED = frozenset({ErrorCode.C001, ErrorCode.C017, ErrorCode.C019, ErrorCode.C042})
 
 
 def enroll_request(token: str, identity: Identity, version: str, key: Any, catalogue_digest: str = "") -> Enroll:
@@ -200,7 +200,7 @@ async def enroll_on(channel: Channel, request: Enroll) -> Enrollment:
     """Send ``request`` as the first message on a proxy connection and return
     the enrollment the center sent back.
 
-    :raises RegistrationError: refused (its code: :data:`REFUSED` for good,
+    :raises RegistrationError: refused (its code: :data:`ENROLL_REFUSED` for good,
         ``P007`` when the center did not answer in time, ``P003`` from a proxy
         that does not relay enrollments).
     """

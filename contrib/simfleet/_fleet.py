@@ -43,8 +43,8 @@ import msgspec
 import trio
 from nacl.signing import SigningKey
 
-from agent_core._register import REFUSED, enroll_request
 from agent_core.host import (
+    ENROLL_REFUSED,
     AgentSession,
     Enrollment,
     Identity,
@@ -53,6 +53,7 @@ from agent_core.host import (
     SessionOwner,
     SessionSettings,
     catalogue_for,
+    enroll_request,
     register,
 )
 from transports import ErrorCode, Health, Result, Task, client_context, create_private
@@ -285,7 +286,7 @@ class SimFleet(SessionOwner):
             try:
                 enrollment = await session.enroll_through(self.proxies, request)
             except RegistrationError as exc:
-                if exc.code in REFUSED:
+                if exc.code in ENROLL_REFUSED:
                     raise
                 if exc.code is ErrorCode.P003:  # a proxy that does not relay enrollments
                     return await self.enroll(identity, session.signer, fresh=fresh, retry=retry)

@@ -18,9 +18,7 @@ import pytest
 import trio
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from agent_core._identity import Identity
-from agent_core._register import enroll_request
-from agent_core.host import catalogue_for
+from agent_core.host import Identity, catalogue_for, enroll_request
 from center._accounts import SecretBox, ensure_admin
 from center._center import Center
 from center._credentials import proxy_token

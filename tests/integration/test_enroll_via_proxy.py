@@ -20,8 +20,7 @@ from typing import Any
 import pytest
 import trio
 
-from agent_core._identity import Identity
-from agent_core._register import RegistrationError, enroll_on, enroll_request
+from agent_core.host import Identity, RegistrationError, enroll_on, enroll_request
 from center._up import _free_port, _write_toml
 from tests.chaos._cluster import PY, Cluster
 from transports import Channel, ErrorMsg, Hello, Welcome, client_context, get_carrier
