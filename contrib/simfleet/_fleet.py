@@ -297,6 +297,7 @@ class SimFleet(SessionOwner):
                     raise
                 log.info("%s: enrollment through a proxy failed (%s: %s); retrying", identity.sn, exc.code, exc)
                 self.statistics["registration_retries"] += 1
+                self.statistics[f"enroll_retries_{exc.code.value}"] += 1
                 await trio.sleep(delay * random.uniform(0.5, 1.5))
                 delay = min(delay * 2, self.backoff_max)
                 continue
