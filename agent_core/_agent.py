@@ -135,6 +135,8 @@ class Agent(SessionOwner):
         """Enroll through a configured proxy (``enroll_proxies``) on the connection
         the session then logs in on; None when no proxy carried it (HTTPS next)."""
         assert self.identity is not None and self.session is not None
+        if self.session.channel is not None:
+            return None  # connected already (a re-registration for new plugins): HTTPS, no second connection
         request = enroll_request(self.config.enroll_token, self.identity, VERSION, self.key, catalogue[0] if catalogue else "")
         try:
             return await self.session.enroll_through(self.config.enroll_proxies, request)
