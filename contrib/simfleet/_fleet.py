@@ -282,7 +282,8 @@ class SimFleet(SessionOwner):
         identity = session.identity
         delay = self.backoff_min
         while True:
-            request = enroll_request(self.token, identity, SOFTWARE, self.key(identity.sn), await self._catalogue_digest())
+            assert isinstance(session.signer, KeySigner)
+            request = enroll_request(self.token, identity, SOFTWARE, session.signer.key, await self._catalogue_digest())
             try:
                 enrollment = await session.enroll_through(self.proxies, request)
             except RegistrationError as exc:
