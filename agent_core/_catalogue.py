@@ -26,6 +26,8 @@ from typing import Any
 
 import msgspec
 
+from transports import renamed_actions
+
 from . import hookspecs
 from ._plugins import ENTRY_POINT_GROUP, LoadedPlugin, PluginHost
 from ._sdk import Action
@@ -151,6 +153,7 @@ def render_catalogue(plugins: Iterable[LoadedPlugin] | None = None) -> str:
     :param plugins: the plugins to list; by default every plugin the ``starling``
         distribution registers, loaded through a fresh :class:`PluginHost`.
     """
+    builtins = plugins is None
     if plugins is None:
         host = PluginHost()
         plugins = [host.load(name) for name in builtin_plugin_names()]
@@ -176,6 +179,8 @@ def render_catalogue(plugins: Iterable[LoadedPlugin] | None = None) -> str:
         group = by_domain[domain]
         lines.append(f"| [{domain}](#domain-{domain}) | {len(group)} | {sum(len(p.actions) for p in group)} |")
     lines.append("")
+    if builtins:
+        lines += _renamed_section()
     for domain in sorted(by_domain):
         lines += [f"## Domain: {domain}", ""]
         for plugin in sorted(by_domain[domain], key=lambda p: p.name):
@@ -192,6 +197,26 @@ def render_catalogue(plugins: Iterable[LoadedPlugin] | None = None) -> str:
                 lines += _action_block(plugin.actions[name])
             lines.append("")
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _renamed_section() -> list[str]:
+    """The "renamed in this release" table, from ``transports/renamed.toml``."""
+    table = renamed_actions()
+    lines = [
+        "## Renamed in this release",
+        "",
+        "Action names follow their folders: `plugins/<folder>/<module>.py` holds "
+        "`<prefix>.<module>…`, one prefix per folder (`plugins/__init__.py`, `FOLDER_PREFIX`; "
+        "the rule is in docs/plugins/guide.md §13). "
+        f"These {len(table)} actions were renamed (`transports/renamed.toml`). An old name is not an "
+        "alias: it answers `C023` (center) or `A001` (agent) naming the new action; scopes and "
+        "action rules that name it keep applying, with a warning (docs/security.md, \"Renamed actions\").",
+        "",
+        "| old name | new name |",
+        "| --- | --- |",
+    ]
+    lines += [f"| `{old}` | `{new}` |" for old, new in sorted(table.items())]
+    return [*lines, ""]
 
 
 # -- the hook reference ------------------------------------------------------------

@@ -7,17 +7,32 @@ loader is the one every role uses (:func:`transports.load_section`).
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from transports import ConfigError, load_section
+from transports import ConfigError, load_section, renamed_plugin
 from transports.signing import DEFAULT_MAX_LIFETIME, DEFAULT_MAX_TIMEOUT
 
-__all__ = ["AgentConfig", "ConfigError", "load_config"]
+__all__ = ["AgentConfig", "ConfigError", "current_plugin_names", "load_config"]
+
+log = logging.getLogger("starling.agent")
+
+
+def current_plugin_names(names: Iterable[str], where: str) -> list[str]:
+    """``names`` with every renamed plugin read as its new name (transports/renamed.toml),
+    each with a warning: a disabled plugin stays disabled after it was renamed."""
+    out = []
+    for name in names:
+        new = renamed_plugin(name)
+        if new is not None:
+            log.warning("%s names plugin %r, which is now %r: read as %r (update it)", where, name, new, new)
+        out.append(new or name)
+    return out
 
 
 class AgentConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -76,6 +91,11 @@ class AgentConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     #: Mount points reported in the health summary besides the usual ones
     #: (/, /var, /home, /data, /tmp, /var/lib/docker).
     health_mounts: list[str] = []
+
+    def __post_init__(self) -> None:
+        self.disabled_plugins = current_plugin_names(self.disabled_plugins, "agent config disabled_plugins")
+        sections = current_plugin_names(self.plugin_config, "agent config plugin_config")
+        self.plugin_config = dict(zip(sections, self.plugin_config.values(), strict=True))
 
 
 def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> AgentConfig:

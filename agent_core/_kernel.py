@@ -22,8 +22,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from transports import ErrorCode
+from transports import ErrorCode, renamed_plugin
 
+from ._config import current_plugin_names
 from ._context import ActionContext
 from ._plugins import PluginHost
 from ._sdk import ActionError
@@ -51,7 +52,7 @@ class Kernel:
         self._status = status
         self._settings_path = state_dir / "plugins.json"
         settings = self._settings()
-        host.disabled |= set(settings.get("disabled", []))
+        host.disabled |= set(current_plugin_names(settings.get("disabled", []), f"{self._settings_path} disabled"))
         for dist, version in settings.get("active", {}).items():
             self._add_path(self.packages / dist / version)
         host.rescan()
@@ -89,6 +90,7 @@ class Kernel:
         return out
 
     def set_enabled(self, names: list[str], enabled: bool) -> list[str]:
+        names = current_plugin_names(names, "agent.enable/agent.disable")
         known = set(self.host.names())
         unknown = [n for n in names if n not in known]
         if unknown:
@@ -129,6 +131,15 @@ class Kernel:
         except configparser.Error as exc:
             raise ActionError(f"wheel entry_points.txt unreadable: {exc}", code=ErrorCode.A002) from exc
         wanted = set(parser[self.host.group]) if parser.has_section(self.host.group) else set()
+        for name in sorted(wanted):
+            # A built-in plugin's old name stays reserved: a package may not take over
+            # the name (and so the old action names) that rules and scopes still match.
+            new = renamed_plugin(name)
+            if new is not None:
+                raise ActionError(
+                    f"plugin name {name!r} is a built-in plugin's former name (now {new!r}); {dist} may not take it",
+                    code=ErrorCode.A025,
+                )
         for ep in entry_points(group=self.host.group):
             owner = self.dist_key(ep.dist.name) if ep.dist is not None else ""
             if ep.name in wanted and owner != dist:

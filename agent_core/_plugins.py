@@ -18,9 +18,10 @@ from typing import Any
 
 import pluggy
 
-from transports import ErrorCode
+from transports import ErrorCode, renamed_to
 
 from . import hookspecs
+from ._config import current_plugin_names
 from ._index import EntryRef, entries, forget
 from ._sdk import Action, ActionError, Plugin, declared_in
 
@@ -30,7 +31,15 @@ ENTRY_POINT_GROUP = "starling.plugins"
 
 #: Built-in plugins that may reach the agent's kernel (the wheel installer):
 #: plugin name -> the module that must provide it.
-HOST_PLUGINS = {"agent": "plugins.agent.control"}
+HOST_PLUGINS = {"agent": "plugins.agent.agent"}
+
+
+def _unknown(action_name: str) -> ActionError:
+    """A001, naming the new action when ``action_name`` was renamed. An old name is
+    never an alias: it does not run, so no policy written for the new name is bypassed."""
+    new_name = renamed_to(action_name)
+    hint = f": it was renamed to {new_name!r}" if new_name else ""
+    return ActionError(f"unknown action {action_name!r}{hint}", code=ErrorCode.A001)
 
 
 @dataclass
@@ -63,7 +72,7 @@ class PluginHost:
         self.pm = pluggy.PluginManager("starling")
         self.pm.add_hookspecs(hookspecs)
         self.group = group
-        self.disabled: set[str] = set(disabled or ())
+        self.disabled: set[str] = set(current_plugin_names(disabled or (), "disabled plugins"))
         self._entry_points: dict[str, EntryRef] | None = None
         self._extra: dict[str, ModuleType | str] = {}
         self._loaded: dict[str, LoadedPlugin] = {}
@@ -170,7 +179,7 @@ class PluginHost:
         """The action to run, or an :class:`ActionError` with A001/A003/A012."""
         plugin_name = self.plugin_for(action_name)
         if plugin_name is None:
-            raise ActionError(f"unknown action {action_name!r}", code=ErrorCode.A001)
+            raise _unknown(action_name)
         if plugin_name in self.disabled:
             raise ActionError(f"plugin {plugin_name!r} is disabled on this host", code=ErrorCode.A012)
         plugin = self.load(plugin_name)
@@ -178,7 +187,7 @@ class PluginHost:
             raise ActionError(f"plugin {plugin_name!r} {plugin.error}", code=ErrorCode.A003)
         act = plugin.actions.get(action_name)
         if act is None:
-            raise ActionError(f"unknown action {action_name!r}", code=ErrorCode.A001)
+            raise _unknown(action_name)
         if plugin.unavailable:
             raise ActionError(f"{plugin_name}: {plugin.unavailable}", code=ErrorCode.A003)
         return act

@@ -310,7 +310,7 @@ class ResidentSupervisor:
     # -- reporting ------------------------------------------------------------------
 
     def status(self) -> dict[str, str]:
-        """``{"exporter.node": "running pid 123 restarts 2", ...}`` for the heartbeat."""
+        """``{"agent.exporter.node": "running pid 123 restarts 2", ...}`` for the heartbeat."""
         out = dict(self._refused)
         out.update({name: slot.describe() for name, slot in self._slots.items()})
         return out

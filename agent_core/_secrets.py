@@ -2,8 +2,8 @@
 
 A variable whose *name* says it holds a secret is masked whole; in every other
 value a password inside a URL (``postgres://user:pw@host``) is masked and the
-rest kept. ``exec.env``, ``sys.env``, ``proc.environ`` and ``docker.inspect``
-all show environments through :func:`mask_env`.
+rest kept. ``proc.environ`` (a process, the agent, a new command) and
+``container.docker.inspect`` show environments through :func:`mask_env`.
 """
 
 from __future__ import annotations

@@ -22,7 +22,8 @@ nursery, keep running when the link drops, and their result waits in the
 journal until a proxy (any proxy) carries it and the center acknowledges it.
 
 Sends are coalesced: messages (acks, results, output) queued while a write is
-in flight go out together in the next write (:meth:`AgentSession.send`).
+in flight go out together in the next write, made by the connection's own
+writer task (:mod:`agent_core._outbox`), never by a sender that may be cancelled.
 """
 
 from __future__ import annotations
@@ -78,13 +79,12 @@ from transports.signing import (
 )
 
 from ._identity import Identity
+from ._outbox import Outbox
 from ._register import Enrollment, ProxyInfo, RegistrationError, enroll_on
 
 log = logging.getLogger("starling.agent")
 
 SCHEME_ORDER = {"quic": 0, "tcp": 1, "https": 2, "http": 3}
-#: Messages queued behind an in-flight write before senders wait for it.
-OUTBOX_HIGH_WATER = 256
 
 
 class SessionJournal(Protocol):
@@ -212,7 +212,7 @@ class AgentSession:
     __slots__ = (
         "identity", "journal", "executor", "signer", "owner", "settings", "local_address",
         "enrollment", "channel", "proxy_id", "running", "chunks", "streams", "_tasks", "_last_rx",
-        "_avoid", "_drain_delay", "_outbox", "_writing_on", "_flushed", "_slot", "connected", "_spare",
+        "_avoid", "_drain_delay", "_outbox", "_slot", "connected", "_spare",
     )
 
     def __init__(
@@ -245,9 +245,8 @@ class AgentSession:
         self._last_rx = 0.0
         self._avoid: set[str] = set()
         self._drain_delay = 0.0
-        self._outbox: list[Message] = []
-        self._writing_on: Channel | None = None
-        self._flushed: trio.Event | None = None
+        #: The current connection's send queue and writer (None: no connection).
+        self._outbox: Outbox | None = None
         self._slot: trio.CapacityLimiter | None = None
         #: The proxy connection an enrollment went through, kept for the login: (url, channel).
         self._spare: tuple[str, Channel] | None = None
@@ -442,15 +441,16 @@ class AgentSession:
         self.owner.statistics["connects"] += 1
         self.channel = channel
         self.proxy_id = proxy.id
-        self._outbox = []
+        outbox = self._outbox = Outbox(channel, self.journal.flush)
         self._last_rx = trio.current_time()
         self.connected.set()
         if self.chunks is not None:
             self.chunks.link_up()
         self.owner.link_up(self, proxy.id, channel.carrier)
-        for res in self.journal.unacked():
-            await self.send(res)
         async with trio.open_nursery() as nursery:
+            nursery.start_soon(outbox.run)
+            for res in self.journal.unacked():
+                await self.send(res)
             nursery.start_soon(self._heartbeat, first.heartbeat or self.settings.heartbeat, nursery.cancel_scope)
             await self._receive_loop(channel)
             nursery.cancel_scope.cancel()
@@ -460,7 +460,9 @@ class AgentSession:
             self.owner.link_down(self, proxy_id)
         self.channel = None
         self.proxy_id = ""
-        self._outbox = []
+        if self._outbox is not None:
+            self._outbox.close()
+            self._outbox = None
         self.connected = trio.Event()
         if self.chunks is not None:
             self.chunks.link_down()
@@ -521,49 +523,16 @@ class AgentSession:
     # -- sending ---------------------------------------------------------------------------
 
     async def send(self, msg: Message) -> bool:
-        """Send on the current connection; False when there is none or it broke.
+        """Queue ``msg`` on the current connection; False when there is none.
 
-        Coalesced: the writer waits one scheduler pass before writing, and
-        while a write is in flight later messages wait in the outbox; the
-        writer sends all that queued in its next write. The journal is flushed
-        before every write. A caller whose
-        message joined the outbox returns at once (it is as good as sent: a
-        result lost with a broken link is re-sent from the journal); past
-        :data:`OUTBOX_HIGH_WATER` queued messages, callers wait for the writer.
+        A queued message is as good as sent (a result lost with a broken link
+        is re-sent from the journal). The connection's writer task sends it,
+        with everything else queued meanwhile, in one write, after flushing
+        the journal (:class:`agent_core._outbox.Outbox`); past
+        :data:`agent_core._outbox.OUTBOX_HIGH_WATER` queued messages, the caller waits for a write.
         """
-        channel = self.channel
-        if channel is None:
-            return False
-        self._outbox.append(msg)
-        if self._writing_on is channel:
-            if len(self._outbox) > OUTBOX_HIGH_WATER:
-                if self._flushed is None:
-                    self._flushed = trio.Event()
-                await self._flushed.wait()
-            return True
-        self._writing_on = channel
-        try:
-            # One scheduler pass first: what other tasks send meanwhile joins this write.
-            await trio.lowlevel.cancel_shielded_checkpoint()
-            while self._outbox and self.channel is channel:
-                batch, self._outbox = self._outbox, []
-                self.journal.flush()  # what these messages report is durable before they leave
-                if len(batch) == 1:
-                    await channel.send(batch[0])
-                else:
-                    await channel.send_many(batch)
-                if self._flushed is not None:
-                    self._flushed.set()
-                    self._flushed = None
-            return True
-        except TransportError:
-            return False
-        finally:
-            if self._writing_on is channel:
-                self._writing_on = None
-            if self._flushed is not None:
-                self._flushed.set()
-                self._flushed = None
+        outbox = self._outbox
+        return outbox is not None and await outbox.put(msg)
 
     # -- tasks ----------------------------------------------------------------------------
 

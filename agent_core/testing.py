@@ -418,6 +418,70 @@ def needs(*tools: str, paths: tuple[str, ...] = (), why: str = "") -> pytest.Mar
     return pytest.mark.skipif(bool(missing), reason=reason + (f" ({why})" if why else ""))
 
 
+_PRIVATE_ETC: dict[str, Any] = {}
+
+
+def enter_private_etc() -> str | None:
+    """Put this test process in its own mount namespace whose ``/etc`` is a throwaway overlay.
+
+    For tests that create, change and delete real accounts (``useradd``, ``groupadd``):
+    what they write lands in a temporary upper directory, never in the machine's own
+    ``/etc``, and vanishes with the process. Call it while the process has one thread
+    (from a ``conftest.py`` at import time): a mount namespace belongs to the thread that
+    made it and to the threads and children started after. Idempotent.
+
+    :returns: ``None`` when ``/etc`` is private, else why it could not be made so (a test
+        that changes accounts must then skip with that reason, see :func:`private_etc`).
+    """
+    if "error" in _PRIVATE_ETC:
+        return _PRIVATE_ETC["error"]
+    import atexit
+    import ctypes
+    import tempfile
+    import threading
+
+    def fail(reason: str) -> str:
+        _PRIVATE_ETC["error"] = reason
+        return reason
+
+    if threading.active_count() != 1:
+        return fail(f"{threading.active_count()} threads already run; a private /etc needs a single-threaded start")
+    libc = ctypes.CDLL(None, use_errno=True)
+    clone_newns, ms_rec, ms_private = 0x00020000, 0x4000, 1 << 18
+    # An fd on the real /etc, kept open: tests read the machine's own files through it.
+    host_etc = os.open("/etc", os.O_RDONLY | os.O_DIRECTORY)
+    if libc.unshare(clone_newns) != 0:
+        os.close(host_etc)
+        return fail(f"unshare(CLONE_NEWNS): {os.strerror(ctypes.get_errno())}")
+    if libc.mount(b"none", b"/", None, ms_rec | ms_private, None) != 0:
+        return fail(f"mount --make-rprivate /: {os.strerror(ctypes.get_errno())}")
+    upper = tempfile.mkdtemp(prefix="starling-etc-")
+    atexit.register(shutil.rmtree, upper, True)
+    os.mkdir(os.path.join(upper, "upper"))
+    os.mkdir(os.path.join(upper, "work"))
+    opts = f"lowerdir=/etc,upperdir={upper}/upper,workdir={upper}/work".encode()
+    if libc.mount(b"overlay", b"/etc", b"overlay", 0, opts) != 0:
+        return fail(f"overlay on /etc: {os.strerror(ctypes.get_errno())}")
+    _PRIVATE_ETC.update(error=None, host_etc=host_etc, upper=upper)
+    return None
+
+
+def host_etc_text(name: str) -> str:
+    """The machine's own ``/etc/<name>`` (not the private overlay), read through the kept fd."""
+    fd = os.open(name, os.O_RDONLY, dir_fd=_PRIVATE_ETC["host_etc"])
+    with open(fd, encoding="utf-8", errors="replace") as fh:
+        return fh.read()
+
+
+@pytest.fixture
+def private_etc() -> str:
+    """Skip unless :func:`enter_private_etc` made ``/etc`` private; else the overlay's upper dir."""
+    reason = enter_private_etc() if not _PRIVATE_ETC else _PRIVATE_ETC["error"]
+    if reason:
+        pytest.skip(f"no private /etc for account tests ({reason}): the machine's accounts are never touched")
+    return str(_PRIVATE_ETC["upper"])
+
+
 RunAction = Callable[..., Any]
 
 

@@ -44,7 +44,7 @@ def main() -> None:
         log = AuditLog(engine, audit_table(sa.MetaData()), key=ring)
         log.create()
         sink = FileAnchorSink(root / "anchors.jsonl")
-        detail = {"action": "cmd.run", "hosts": 1000, "hold": False, "reasons": [], "risk": "change"}
+        detail = {"action": "exec.run", "hosts": 1000, "hold": False, "reasons": [], "risk": "change"}
         t0 = time.perf_counter()
         n = 0
         while n < args.records:

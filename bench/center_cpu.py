@@ -2,7 +2,7 @@
 
 One center (SQLite), one proxy and ``starling-simfleet`` with N identities
 (the chaos tests' cluster: real HTTPS registration, TCP+TLS links, heartbeat
-5 s), then ``cmd.run echo hi`` on all N. psutil reads the center process's CPU
+5 s), then ``exec.run echo hi`` on all N. psutil reads the center process's CPU
 time around each phase, so the figures stay meaningful on a busy machine where
 wall times do not. ``--tree`` runs another checkout's code (e.g. the tree
 before a change, unpacked with ``git archive REV | tar -x -C DIR``).
@@ -51,7 +51,7 @@ def measure(count: int, jobs: int, work: Path) -> dict[str, float]:
         out["idle_cpu_per_s"] = (cpu() - c1) / 10
         for run in range(jobs):
             c1, t1 = cpu(), time.monotonic()
-            job_id = str(c.client.submit("cmd.run", {"cmd": "echo hi"}, all=True, timeout=300)["job_id"])
+            job_id = str(c.client.submit("exec.run", {"cmd": "echo hi"}, all=True, timeout=300)["job_id"])
             out[f"job{run + 1}_submit_s"] = time.monotonic() - t1
             job = c.wait_job(job_id, 60 + count)
             out[f"job{run + 1}_s"] = time.monotonic() - t1

@@ -16,7 +16,7 @@ themselves (bench/fanout.py and bench/simfleet.py measure the whole system).
 Rows: registration rate (concurrent registrations through the registrar,
 plus the proxy choice), seconds until every host is online in the store,
 store rows written for one heartbeat round of every host (before the next
-snapshot), and a ``cmd.run`` job on all hosts: submit latency, submit to
+snapshot), and an ``exec.run`` job on all hosts: submit latency, submit to
 every result stored, and the process CPU seconds spent on the job. CPU
 seconds include the stand-in agents' result signatures (about a third of
 the job's CPU): the center's share is less. On a busy machine the CPU
@@ -185,7 +185,7 @@ async def one(hosts: int, db: str, work: Path, catalogue: tuple[str, Any]) -> di
 
         nursery.start_soon(stand_in_proxy)
         cpu0, t0 = time.process_time(), time.perf_counter()
-        answer = await center.submit(JobRequest(action="cmd.run", params={"cmd": "echo hi"}, all=True, timeout=60), ADMIN)
+        answer = await center.submit(JobRequest(action="exec.run", params={"cmd": "echo hi"}, all=True, timeout=60), ADMIN)
         out["submit_s"] = time.perf_counter() - t0
         out["submit_cpu_s"] = time.process_time() - cpu0
         job_id = answer["job_id"]

@@ -16,7 +16,7 @@ TLS, a hello with proof, heartbeats, signed results. Printed:
   divided by N (the supervisor, which holds no agents, is shown apart).
 * *heartbeat CPU*: the proxy workers' CPU seconds per wall second while the N
   agents only heartbeat (every ``--heartbeat`` seconds), and per 1,000 pings.
-* *job reach*: one ``cmd.run echo`` on all hosts: results back / N, and the
+* *job reach*: one ``exec.run echo`` on all hosts: results back / N, and the
   wall time from submit until every result is stored.
 
 Not a test. Loopback only; every process is started by this script and
@@ -97,7 +97,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         held = {p["id"]: p["connections"] for p in c.client.proxies() if p["id"] in names}
 
         t1 = time.monotonic()
-        job_id = str(c.client.submit("cmd.run", {"cmd": "echo hi"}, all=True, timeout=120)["job_id"])
+        job_id = str(c.client.submit("exec.run", {"cmd": "echo hi"}, all=True, timeout=120)["job_id"])
         job = c.wait_job(job_id, 180 + n / 100)
         job_s = time.monotonic() - t1
         ok = sum(1 for r in job["results"] if r["state"] == "succeeded")

@@ -1,6 +1,6 @@
 """The console's batch page with a big job: a center, one proxy and N simulated
 agents (contrib/simfleet), and the page in Debian's headless chromium
-(bench/console_big.mjs, playwright-core) running one ``cmd.run`` on all of them.
+(bench/console_big.mjs, playwright-core) running one ``exec.run`` on all of them.
 
 Prints a table: time from the click to the first result row on screen and to
 every result listed, the main thread's lag while results stream in (a 50 ms

@@ -139,7 +139,7 @@ def one(
             before = {r: _cpu(p) for r, p in roles.items()}
             t_submit = time.time()
             t1 = time.monotonic()
-            job_id = str(c.client.submit("cmd.run", {"cmd": "echo hi"}, all=True, timeout=120)["job_id"])
+            job_id = str(c.client.submit("exec.run", {"cmd": "echo hi"}, all=True, timeout=120)["job_id"])
             # Long-polls shorter than the client's 30 s HTTP timeout.
             view = c.client.wait(job_id, 20)
             while not view.get("complete"):

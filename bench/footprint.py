@@ -8,7 +8,7 @@
    ``/proc/PID/smaps_rollup``), its start-up time is the gap between its
    process start and the "connected to proxy" line of its log, the plugins
    available are the ``starling.plugins`` entry points of this environment, and
-   it is read again after it ran one ``cmd.run``.
+   it is read again after it ran one ``exec.run``.
 2. A twin agent (same config, own identity and state) runs under
    ``PYTHONPROFILEIMPORTTIME=1``: its import log says which modules, and so which
    plugins, an idle agent has imported.
@@ -64,7 +64,7 @@ class Variant:
     note: str = ""
     #: Run through bench/_agent_launch.py (patches, bench signal handlers).
     launcher: bool = False
-    #: Also measure again after the agent ran one cmd.run.
+    #: Also measure again after the agent ran one exec.run.
     then_task: bool = False
 
     def __post_init__(self) -> None:
@@ -343,7 +343,7 @@ def main() -> None:
         ran = cli(home, "run", "--host", agent["hostname"], "--json", "--timeout", "120", "--", "true")
         ran_note = "" if ran.returncode == 0 else f" (it failed: {_codes(ran.stdout)}; the machine is loaded?)"
         if ran_note:
-            sys.stderr.write(f"warning: cmd.run did not succeed{ran_note}\n")
+            sys.stderr.write(f"warning: exec.run did not succeed{ran_note}\n")
         time.sleep(2)
         after = smaps(pid)
 
@@ -371,7 +371,7 @@ def main() -> None:
             ["agent", "rss_mb", "pss_mb", "uss_mb", "anon_mb", "file_mb", "threads", "start_to_connected_s (twins, median of 3)"],
             [
                 [f"idle {args.idle:g}s", idle["rss"], idle["pss"], idle["uss"], idle["anon"], idle["file"], int(idle["threads"]), round(start_s, 2)],
-                ["after one cmd.run" + ran_note, after["rss"], after["pss"], after["uss"], after["anon"], after["file"], int(after["threads"]), ""],
+                ["after one exec.run" + ran_note, after["rss"], after["pss"], after["uss"], after["anon"], after["file"], int(after["threads"]), ""],
             ],
         ))
         print(f"\nplugins available: {len(mods)} ({builtin} built-in, {len(mods) - builtin} third-party); "
@@ -423,10 +423,10 @@ def main() -> None:
             if variant.then_task:
                 ran = cli(home, "run", "--host", tw.hostname, "--json", "--timeout", "120", "--", "true")
                 if ran.returncode != 0:
-                    sys.stderr.write(f"warning: {variant.name}: cmd.run failed: {_codes(ran.stdout)}\n")
+                    sys.stderr.write(f"warning: {variant.name}: exec.run failed: {_codes(ran.stdout)}\n")
                 time.sleep(2)
                 m = smaps(tw.proc.pid)
-                rows.append([f"{variant.name}, after one cmd.run", m["rss"], m["pss"], m["uss"], m["anon"], m["file"], "", "task verified, cmd plugin loaded"])
+                rows.append([f"{variant.name}, after one exec.run", m["rss"], m["pss"], m["uss"], m["anon"], m["file"], "", "task verified, cmd plugin loaded"])
             tw.stop()
         if rows:
             print("## Variants (twin agents, same center and proxy)\n")

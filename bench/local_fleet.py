@@ -54,7 +54,7 @@ def measure(n: int, runs: int, idle_wait: float) -> dict[str, float]:
         api_times = []
         for _ in range(runs):
             t = time.monotonic()
-            sub = client.submit("cmd.run", {"cmd": "echo hi"}, all=True)
+            sub = client.submit("exec.run", {"cmd": "echo hi"}, all=True)
             view = client.wait(sub["job_id"], 60)
             api_times.append(time.monotonic() - t)
             assert view["counts"].get("succeeded") == n, view["counts"]

@@ -64,7 +64,7 @@ def fill(db: Path, hosts: int, njobs: int) -> None:
                 for i in range(start, min(hosts, start + 5000))
             ])
         conn.execute(jobs.insert(), [
-            {"id": f"jbench{i:07d}", "account": "bench", "action": "cmd.run", "params": "{}", "params_raw": b"\x80", "targets": "{}",
+            {"id": f"jbench{i:07d}", "account": "bench", "action": "exec.run", "params": "{}", "params_raw": b"\x80", "targets": "{}",
              "created": now - 86400 + i, "timeout": 60, "deadline": now - 86400 + i + 60, "total": 0, "state": "done",
              "offline": "fail", "stream": False, "finished": now - 86400 + i + 1}
             for i in range(njobs)

@@ -42,7 +42,7 @@ def main() -> None:
     keys = {kid: public_key_bytes(key)}
     spec = JobSpec(
         job_id="bench-job",
-        action="cmd.run",
+        action="exec.run",
         params=msgspec.Raw(encode_value({"cmd": "uptime", "env": {"LANG": "C"}})),
         timeout=60.0,
         deadline=time.time() + 600,

@@ -84,7 +84,7 @@ def run_backend(backend: str, hosts: int, batch: int) -> dict[str, Any]:
             job_id = "j-bench"
             deadline = now + 600
             job = {
-                "id": job_id, "account": "bench", "action": "cmd.run", "params": "{}", "params_raw": b"\x80",
+                "id": job_id, "account": "bench", "action": "exec.run", "params": "{}", "params_raw": b"\x80",
                 "targets": "{}", "created": now, "timeout": 60.0, "deadline": deadline, "total": hosts,
                 "state": "running", "offline": "fail", "stream": False,
             }

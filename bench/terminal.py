@@ -35,6 +35,8 @@ import trio
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 BIN = Path(sys.executable).parent
+#: Seconds a key's echo may take before the session counts as failed.
+ECHO_TIMEOUT = 60.0
 
 
 def cli(home: str, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
@@ -74,9 +76,10 @@ async def type_keys(term: Any, keys: int, interval: float) -> list[float]:
         mark = len(term.output)
         t0 = time.perf_counter()
         await term.send_input(ch)
-        while ch not in term.output[mark:]:
-            if await term.receive() is None:
-                raise EOFError(f"terminal closed: {term.final}")
+        with trio.fail_after(ECHO_TIMEOUT):  # a lost echo is a failure, not a hang
+            while ch not in term.output[mark:]:
+                if await term.receive() is None:
+                    raise EOFError(f"terminal closed: {term.final}")
         latencies.append(time.perf_counter() - t0)
         if (i + 1) % 60 == 0:
             await term.send_input("\x15")  # ^U: keep the line short
@@ -109,7 +112,10 @@ async def one_session(api: str, host: str, ca: str, cookie: str, keys: int, inte
             await start.wait()
         latencies = await type_keys(term, keys, interval)
         await term.close()
-        await term.drain()
+        with trio.fail_after(ECHO_TIMEOUT):
+            await term.drain()
+        if term.close_code != 1000 or term.final is None or term.final.get("type") != "exit":
+            raise RuntimeError(f"session on {host} ended with close code {term.close_code}: {term.final}")
         return latencies
 
 

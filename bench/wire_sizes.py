@@ -60,13 +60,13 @@ def sizes(hosts: int, per_proxy: int) -> dict[str, float]:
     now = time.time()
     cpu0 = time.process_time()
     signed = sign_job(
-        center_key, key_id=key_id_for(center_key), job_id=job_id, action="cmd.run", params=params,
+        center_key, key_id=key_id_for(center_key), job_id=job_id, action="exec.run", params=params,
         account="ops", timeout=60.0, deadline=now + 600, stream=False, issued=now, expires=now + 600,
         nonce=new_nonce(), task_ids=task_ids, agent_ids=agent_ids,
     )  # fmt: skip
     sign_cpu = time.process_time() - cpu0
     spec = JobSpec(
-        job_id=job_id, action="cmd.run", params=msgspec.Raw(params), timeout=60.0, deadline=now + 600,
+        job_id=job_id, action="exec.run", params=msgspec.Raw(params), timeout=60.0, deadline=now + 600,
         account="ops", key_id=key_id_for(center_key), root=signed.root, signature=signed.signature, issued=now,
     )  # fmt: skip
     share = min(per_proxy, hosts)

@@ -33,9 +33,10 @@ import sqlalchemy as sa
 import trio
 from starlette.requests import Request
 
-from transports import ErrorCode, StarlingError
+from transports import ErrorCode, StarlingError, also_known_as
 
 from ._http import read_body
+from ._renamed import warn_renamed
 from ._store import Store, accounts, nonces
 
 __all__ = [
@@ -57,8 +58,8 @@ Count = Annotated[int, msgspec.Meta(ge=0, le=100_000_000)]
 class Scope(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, omit_defaults=True):
     """What an account may touch. The default allows nothing.
 
-    :param actions: action patterns (``sys.*``, ``cmd.run``). A ``danger`` action
-        (``cmd.run``, ``sys.reboot`` …) is allowed only when named exactly, or
+    :param actions: action patterns (``sys.*``, ``exec.run``). A ``danger`` action
+        (``exec.run``, ``sys.reboot`` …) is allowed only when named exactly, or
         when ``danger`` is true.
     :param all_hosts: every host; otherwise only hosts in ``idcs``, with one of
         ``tags``, or named in ``hosts`` (id, hostname, IP or SN).
@@ -80,11 +81,17 @@ class Scope(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, omit_defau
     #: see center/_pathscope.py.
     paths: Names = []
 
+    def __post_init__(self) -> None:
+        warn_renamed(self.actions, "an account scope")
+
     def allows_action(self, action: str, risk: str) -> bool:
+        # A renamed action is matched under its old name too (transports/renamed.toml),
+        # so a scope written before the rename grants what it granted.
+        names = (action, *also_known_as(action))
         for pattern in self.actions:
-            if pattern == action:
+            if pattern in names:
                 return True
-            if fnmatch.fnmatchcase(action, pattern) and (risk != "danger" or self.danger):
+            if (risk != "danger" or self.danger) and any(fnmatch.fnmatchcase(n, pattern) for n in names):
                 return True
         return False
 

@@ -28,7 +28,15 @@ from typing import Any
 
 import msgspec
 
-from transports import ActionDecl, Catalogue, CodeRole, ErrorCode, StarlingError, code_fields
+from transports import (
+    ActionDecl,
+    Catalogue,
+    CodeRole,
+    ErrorCode,
+    StarlingError,
+    code_fields,
+    renamed_to,
+)
 
 __all__ = ["ActionBook", "Effective", "Resolution", "RISK_ORDER"]
 
@@ -117,10 +125,10 @@ class ActionBook:
             for digest, decl in self.declarations(action):
                 chosen.setdefault(digest, decl)
         if not chosen:
-            raise StarlingError(
-                f"unknown action {action!r}: no host declares it (`starling plugins list` shows what hosts have)",
-                code=ErrorCode.C023,
-            )
+            new = renamed_to(action)
+            # Never an alias: the old name is refused, with the name to use instead.
+            hint = f"it was renamed to {new!r}" if new else "`starling plugins list` shows what hosts have"
+            raise StarlingError(f"unknown action {action!r}: no host declares it ({hint})", code=ErrorCode.C023)
         decls = list(chosen.items())
         for digest, decl in decls:
             self._validate(digest, decl, params)

@@ -224,6 +224,7 @@ class _ProxyCollector(Collector):
         )
         yield GaugeMetricFamily("starling_proxy_tasks_in_flight", "Tasks delivered to agents and not yet answered.",
                                 value=sum(len(c.inflight) for c in list(p.agents.values())))
+        yield GaugeMetricFamily("starling_proxy_open_streams", "Interactive streams (terminals) relayed now.", value=len(p.streams.routes))
         tasks = CounterMetricFamily("starling_proxy_tasks", "Tasks handled by this proxy, by outcome.", labels=["outcome"])
         tasks.add_metric(["delivered"], p.stats.get("dispatched", 0))
         tasks.add_metric(["rejected"], p.stats.get("rejected", 0))

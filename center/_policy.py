@@ -46,6 +46,7 @@ from transports import CodeRole, ErrorCode, StarlingError
 from ._accounts import Account
 from ._actions import ActionBook, Effective
 from ._pathscope import check_paths
+from ._renamed import matches_action, warn_renamed
 from ._requests import JobRequest
 from ._store import Store, accounts
 from .security import RuleSet, default_rules
@@ -94,7 +95,7 @@ class ActionRule:
     when: dict[str, list[str]]
 
     def matches(self, action: str, params: dict[str, Any]) -> bool:
-        if not fnmatch.fnmatchcase(action, self.action):
+        if not matches_action(self.action, action):
             return False
         for name, globs in self.when.items():
             value = params.get(name)
@@ -116,7 +117,10 @@ def load_action_rules(paths: Sequence[str | Path] = ()) -> list[ActionRule]:
             if verdict not in ("block", "approve", "warn") or not isinstance(raw.get("action"), str):
                 raise StarlingError(f"action rules {path}: rule {i + 1} needs an action and a verdict", code=ErrorCode.C001)
             when = {k: [str(g) for g in (v if isinstance(v, list) else [v])] for k, v in (raw.get("when") or {}).items()}
-            out.append(ActionRule(raw.get("id", f"rule-{i + 1}"), raw["action"], verdict, raw.get("message", ""), when))
+            rule_id = raw.get("id", f"rule-{i + 1}")
+            # An old action name keeps protecting the renamed action (matches_action), with a warning.
+            warn_renamed([raw["action"]], f"action rules {path}: rule {rule_id!r}")
+            out.append(ActionRule(rule_id, raw["action"], verdict, raw.get("message", ""), when))
     return out
 
 

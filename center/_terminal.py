@@ -50,6 +50,8 @@ log = logging.getLogger("starling.terminal")
 
 #: Bytes of agent output queued per session before it is ended (the client reads too slowly).
 MAX_QUEUED_OUTPUT = 8 * 1024 * 1024
+#: Output bytes joined into one ``output`` frame at most (what queued while the browser was written to).
+MAX_OUTPUT_FRAME = 256 * 1024
 #: Seconds the agent has to start the shell after the job is submitted.
 READY_TIMEOUT = 20.0
 #: Largest text frame the client may send.
@@ -98,7 +100,10 @@ class Session:
             msg.seq = self.down_seq
             msg.mac = stream_mac(self.key, msg)
         if self.writer is None or isinstance(msg, StreamOpen):
-            return await send_if_open(self.link, msg)  # the open goes before the job, in order
+            # The open goes before the job, in order. Shielded: this runs in the WebSocket's
+            # task, and a write cancelled midway would break the link for every session on it.
+            with trio.CancelScope(shield=True):
+                return await send_if_open(self.link, msg)
         if isinstance(msg, StreamClose):
             self.writer.put_last(msg)
             return True
@@ -310,14 +315,15 @@ class TerminalEndpoint:
         """Agent -> browser, until the stream closes."""
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         async for msg in session.inbox:
-            if isinstance(msg, StreamData):
-                session.queued -= len(msg.data)
-                text = decoder.decode(msg.data)
+            while isinstance(msg, StreamData):
+                data, msg = _burst(session, msg)
+                session.queued -= len(data)
+                text = decoder.decode(data)
                 guard.screen(text)
-                recorder.output(msg.data)
+                recorder.output(data)
                 if text:
                     await ws.send_json({"type": "output", "data": text})
-            elif isinstance(msg, StreamClose):
+            if isinstance(msg, StreamClose):
                 tail = decoder.decode(b"", final=True)
                 if tail:
                     await ws.send_json({"type": "output", "data": tail})
@@ -373,6 +379,23 @@ class TerminalEndpoint:
             outcome["exit"] = {"status": None, "code": None, "message": "the browser went away"}
             outcome["gone"] = True
             scope.cancel()
+
+
+def _burst(session: Session, first: StreamData) -> tuple[bytes, Any]:
+    """``first`` and the output queued right behind it, joined (up to :data:`MAX_OUTPUT_FRAME`
+    bytes), so a burst is one WebSocket send (one TLS record and system call), not one per
+    agent message; and the message that ended the burst (None: nothing else was queued)."""
+    chunks, size = [first.data], len(first.data)
+    while size < MAX_OUTPUT_FRAME:
+        try:
+            nxt = session.inbox.receive_nowait()
+        except (trio.WouldBlock, trio.EndOfChannel):
+            return b"".join(chunks), None
+        if not isinstance(nxt, StreamData):
+            return b"".join(chunks), nxt
+        chunks.append(nxt.data)
+        size += len(nxt.data)
+    return b"".join(chunks), None
 
 
 def _agent_key(host: dict[str, Any]) -> bytes | None:

@@ -1,9 +1,9 @@
 """Per-line interception for the web terminal: Enter is held until the line is checked.
 
 Keystrokes go on to the shell at once (so they echo), except Enter: each line
-is reconstructed twice and checked with the same high-risk rules as ``cmd.run``
+is reconstructed twice and checked with the same high-risk rules as ``exec.run``
 (:func:`center.security.check_exec` on ``bash -c LINE``, plus the action rules
-that match ``cmd.run``) before the Enter is sent.
+that match ``exec.run``) before the Enter is sent.
 
 * **From the keystrokes** (:class:`KeyLine`): printable text, backspace,
   Delete, ^U, ^W, ^K, ^A/^E, cursor left/right/home/end, ^C. Anything the
@@ -269,7 +269,7 @@ class _Screen:
 
 def make_line_checker(policy: Any) -> Checker:
     """The check of one complete line: ``bash -c LINE`` through :func:`check_exec`
-    with the policy's rules, and the action rules that match ``cmd.run``."""
+    with the policy's rules, and the action rules that match ``exec.run``."""
     from transports import ErrorCode
 
     from .security import check_exec
@@ -281,7 +281,7 @@ def make_line_checker(policy: Any) -> Checker:
             found.append((v.verdict, v.rule or "", v.message))
         params = {"cmd": line, "shell": "/bin/bash"}
         for r in getattr(policy, "action_rules", []):
-            if r.verdict in ("block", "approve") and r.matches("cmd.run", params):
+            if r.verdict in ("block", "approve") and r.matches("exec.run", params):
                 found.append((r.verdict, f"action:{r.id}", r.message))
         if not found:
             return None

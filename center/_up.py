@@ -247,7 +247,7 @@ def _up(args: argparse.Namespace, demo: Callable[[list[str]], int] | None) -> in
                 # The first agent also runs the node exporter as a resident plugin.
                 exporter_port = _free_port()
                 with (adir / "agent.toml").open("a") as fh:
-                    fh.write(f"\n[agent.plugin_config.exporter]\nenabled = true\nport = {exporter_port}\n")
+                    fh.write(f'\n[agent.plugin_config."agent.exporter"]\nenabled = true\nport = {exporter_port}\n')
                 profile["exporter"] = f"http://127.0.0.1:{exporter_port}/metrics"
             argv = [sys.executable, "-m", "agent_core._daemon", "-c", str(adir / "agent.toml")]
             agent = _spawn(argv, adir / "agent.out")

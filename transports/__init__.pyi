@@ -90,6 +90,14 @@ from ._messages import (
     Welcome,
 )
 from ._rate import RateLimit
+from ._renamed import (
+    also_known_as,
+    former_names,
+    renamed_actions,
+    renamed_matching,
+    renamed_plugin,
+    renamed_to,
+)
 from ._stream import GOODBYE, StreamChannel
 from ._tcp import reserve_port
 from ._tls import (
@@ -179,6 +187,7 @@ __all__ = [
     "UnknownMessage",
     "VersionMismatch",
     "Welcome",
+    "also_known_as",
     "available_schemes",
     "catalogue_digest",
     "catalogue_markdown",
@@ -192,6 +201,7 @@ __all__ = [
     "encode",
     "encode_value",
     "env_name",
+    "former_names",
     "frame",
     "gate_for",
     "get_carrier",
@@ -203,6 +213,10 @@ __all__ = [
     "read_toml",
     "receive_hello",
     "register_carrier",
+    "renamed_actions",
+    "renamed_matching",
+    "renamed_plugin",
+    "renamed_to",
     "reserve_port",
     "run_handler",
     "self_signed_builder",

@@ -156,6 +156,12 @@ class StreamChannel(Channel):
         except _STREAM_ERRORS as exc:
             self._broken = f"send to {self.peer} failed: {exc}"
             raise TransportBroken(self._broken) from exc
+        except trio.Cancelled:
+            # Part of a frame may be out (and trio's SSLStream is broken by a cancelled
+            # send_all): the framing is lost, and so are the frames of the senders this
+            # write carried. They get TransportBroken, never a "sent" that was not.
+            self._broken = f"a send to {self.peer} was cancelled in the middle of a write"
+            raise
 
     async def receive(self) -> Message:
         while not self._ready:

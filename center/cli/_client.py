@@ -2,7 +2,7 @@
 
     from center import Client
     c = Client.from_profile()              # what `starling up` wrote, or STARLING_* env
-    job = c.submit("cmd.run", {"cmd": "uptime"}, all=True)
+    job = c.submit("exec.run", {"cmd": "uptime"}, all=True)
     print(c.wait(job["job_id"]))
 """
 

@@ -136,9 +136,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     client = Client.from_profile(args.api)
     action = args.action
     params = params_of(args)
-    if action == "cmd.run" and args.command:
+    if action == "exec.run" and args.command:
         params["cmd"] = " ".join(args.command)
-    elif action == "cmd.run" and "cmd" not in params and not args.dry_run:
+    elif action == "exec.run" and "cmd" not in params and not args.dry_run:
         raise StarlingError("give the command after --, e.g. starling run --all -- uptime", code=ErrorCode.C001)
     elif args.command:
         raise StarlingError(f"{action} takes --params/-p, not a command", code=ErrorCode.C001)

@@ -125,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run a command (or any action) on many hosts")
     _add_targets(p)
-    p.add_argument("--action", "-a", default="cmd.run", help="action to call (default cmd.run)")
+    p.add_argument("--action", "-a", default="exec.run", help="action to call (default exec.run)")
     p.add_argument("--params", help="action params as a JSON object")
     p.add_argument("--param", "-p", action="append", help="one param as key=value (value parsed as JSON if it can be)")
     p.add_argument("--timeout", type=float, default=None, help="per-host timeout in seconds (default: the action's declared timeout)")
@@ -234,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--tags", nargs="+", default=[])
     q.add_argument("--hosts", nargs="+", default=[])
     q.add_argument("--all-hosts", action="store_true", help="every host (otherwise only --idcs/--tags/--hosts)")
-    q.add_argument("--actions", nargs="+", default=[], help="action patterns, e.g. 'sys.*' 'cmd.run'")
+    q.add_argument("--actions", nargs="+", default=[], help="action patterns, e.g. 'sys.*' 'exec.run'")
     q.add_argument("--danger", action="store_true", help="let patterns match danger actions too (else name them exactly)")
     q.add_argument("--max-hosts", type=int, default=0)
     q.add_argument("--approval-hosts", type=int, default=0, help="jobs on more hosts need approval")

@@ -233,7 +233,7 @@ async function runOn(hostIds) {
   if (mode() === "command") {
     const cmd = $("#command").value.trim();
     if (!cmd) throw new Error("type a command");
-    body.action = "cmd.run";
+    body.action = "exec.run";
     body.params = { cmd };
   } else {
     body.action = $("#action").value;

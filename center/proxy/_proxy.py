@@ -137,11 +137,11 @@ class Proxy:
         self._nursery: trio.Nursery | None = None
         self._sent: dict[str, float] = {}  # task_id -> when sent on the current link, awaiting ack
         self.stats: dict[str, int] = {"dispatched": 0, "results": 0, "rejected": 0}
-        self.metrics = ProxyMetrics(self)
-        self.files: Any = None  # center.proxy._files.ProxyFiles, set by the server
         self.streams = StreamRelay(self._agent_channel, self._nursery_start)
         #: Enrollments of agents without an identity, relayed to a center in batches.
         self.enrolls = EnrollRelay(self._any_link)
+        self.metrics = ProxyMetrics(self)  # last: its collector reads the proxy's state at once
+        self.files: Any = None  # center.proxy._files.ProxyFiles, set by the server
 
     def _agent_channel(self, agent_id: str) -> Channel | None:
         conn = self.agents.get(agent_id)

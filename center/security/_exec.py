@@ -2,7 +2,7 @@
 
 Every action field that carries code ends up as an ``execve``: an argument
 vector, an environment, a standard input, and maybe files the action writes
-first (``cmd.script``'s temporary script). :func:`check_exec` analyses exactly
+first (``exec.script``'s temporary script). :func:`check_exec` analyses exactly
 that, with no shell assumed around it:
 
 * ``argv[0]`` a shell (``sh``, ``bash``, ``busybox sh``, ``env … bash``,
@@ -91,7 +91,7 @@ def check_exec(
     :param stdin: what the program reads on its standard input (None: nothing).
     :param env: variables added to its environment (see :mod:`._envvars`).
     :param files: files the action writes before running, path → text (the
-        temporary script of ``cmd.script``); a program or script argument naming
+        temporary script of ``exec.script``); a program or script argument naming
         one of them is read.
     :param cwd: the working directory, if known (resolves relative paths).
     :returns: the most severe :class:`Verdict`, like :func:`check_command`.

@@ -41,7 +41,7 @@ def _cwd(cwd: object) -> str | None:
 
 
 def check_command(cmd: str, rules: RuleSet | None = None, *, cwd: str | None = None) -> Verdict:
-    """Check one shell command line (``cmd.run``, a terminal input line).
+    """Check one shell command line (``exec.run``, a terminal input line).
 
     :param cmd: the command as the caller sent it.
     :param rules: the rule set (default: the built-in rules).
@@ -59,7 +59,7 @@ def check_command(cmd: str, rules: RuleSet | None = None, *, cwd: str | None = N
 def check_script(
     body: str, interpreter: str = "", rules: RuleSet | None = None, *, cwd: str | None = None
 ) -> Verdict:
-    """Check a script (``cmd.script``) for the interpreter that will run it.
+    """Check a script (``exec.script``) for the interpreter that will run it.
 
     The same as :func:`check_exec` of ``[*interpreter.split(), SCRIPT_PATH]`` with
     the body as that file: shell scripts are analysed like commands, python,

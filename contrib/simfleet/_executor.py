@@ -1,6 +1,6 @@
 """The simulated fleet's trivial in-process executor.
 
-``cmd.run`` is interpreted, never spawned: the command line is split on ``;``,
+``exec.run`` is interpreted, never spawned: the command line is split on ``;``,
 ``&&`` and newlines, and each simple command is one of
 
 * ``echo WORDS`` — WORDS and a newline to stdout (discarded when redirected
@@ -69,7 +69,7 @@ async def execute(task_id: str, job: JobSpec, cancel_scope: trio.CancelScope) ->
     started = time.time()
     result: Result | None = None
     with cancel_scope, trio.move_on_after(job.timeout if job.timeout > 0 else 60) as timer:
-        if job.action == "cmd.run":
+        if job.action == "exec.run":
             try:
                 params: Any = decode_value(job.params)
             except Exception:
@@ -77,7 +77,7 @@ async def execute(task_id: str, job: JobSpec, cancel_scope: trio.CancelScope) ->
             cmd = params.get("cmd") if isinstance(params, dict) else None
             if not isinstance(cmd, str):
                 return Result(task_id=task_id, state="failed", code=ErrorCode.A002.value,
-                              message="cmd.run needs a string 'cmd'", started=started, finished=time.time())
+                              message="exec.run needs a string 'cmd'", started=started, finished=time.time())
             code, stdout = await interpret(cmd)
             ok = code == 0
             result = Result(

@@ -1,6 +1,6 @@
 """Node metrics for Prometheus, served by a resident process the agent keeps alive.
 
-When enabled in the agent config (``[agent.plugin_config.exporter]``
+When enabled in the agent config (``[agent.plugin_config."agent.exporter"]``
 ``enabled = true``, ``port = 9911``, ``address = "127.0.0.1"``), the agent runs
 ``python -m plugins.agent._exporter_main`` as a resident: it serves load,
 memory, filesystem, network and CPU counters from ``/proc`` in Prometheus text
@@ -8,7 +8,7 @@ format on ``/metrics`` (node_exporter's metric names), and the agent probes its
 ``/health``, restarts it with backoff and caps it at 64 MB RSS and a quarter of
 a core. It is off by default because a listening port on every host is a fleet
 decision (and several agents on one machine would share the port).
-``exporter.status`` says whether it is enabled, what the supervisor reports and
+``agent.exporter.status`` says whether it is enabled, what the supervisor reports and
 whether it answers a scrape right now.
 """
 
@@ -32,8 +32,8 @@ from agent_core import (
     hookimpl,
 )
 
-PLUGIN = Plugin("exporter", domain="agent")
-RESIDENT = "exporter.node"
+PLUGIN = Plugin("agent.exporter", domain="agent")
+RESIDENT = "agent.exporter.node"
 
 
 class ExporterConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -52,11 +52,11 @@ def settings(config: dict[str, Any] | None) -> ExporterConfig:
     try:
         cfg = msgspec.convert(config or {}, ExporterConfig, strict=False)
     except msgspec.ValidationError as exc:
-        raise ValueError(f"plugin_config.exporter: {exc}") from exc
+        raise ValueError(f'plugin_config."agent.exporter": {exc}') from exc
     if not 0 < cfg.port < 65536:
-        raise ValueError(f"plugin_config.exporter: port {cfg.port} out of range 1..65535")
+        raise ValueError(f'plugin_config."agent.exporter": port {cfg.port} out of range 1..65535')
     if cfg.address not in ("127.0.0.1", "0.0.0.0"):
-        raise ValueError("plugin_config.exporter: address must be 127.0.0.1 or 0.0.0.0")
+        raise ValueError('plugin_config."agent.exporter": address must be 127.0.0.1 or 0.0.0.0')
     return cfg
 
 
@@ -107,7 +107,7 @@ def _scrape(url: str) -> tuple[int, str]:
         return resp.status, resp.read().decode("utf-8", "replace")
 
 
-@action("exporter.status", risk=Risk.READ, timeout=15)
+@action("agent.exporter.status", risk=Risk.READ, timeout=15)
 async def status(ctx: ActionContext, p: NoParams) -> ExporterStatus:
     """Whether the exporter is enabled, the supervisor's view of it, and a live scrape."""
     import trio
@@ -120,7 +120,7 @@ async def status(ctx: ActionContext, p: NoParams) -> ExporterStatus:
     url = f"http://127.0.0.1:{cfg.port}/metrics"
     line = _resident_line(ctx)
     if not cfg.enabled:
-        return ExporterStatus(False, url, line, False, "disabled: set plugin_config.exporter.enabled = true")
+        return ExporterStatus(False, url, line, False, 'disabled: set plugin_config."agent.exporter".enabled = true')
     began = time.monotonic()
     try:
         code, body = await trio.to_thread.run_sync(_scrape, url, abandon_on_cancel=True)

@@ -1,6 +1,6 @@
 """List the images a Kubernetes node's container runtime holds (``crictl images``).
 
-``crictl.images`` runs ``crictl images -o json`` and returns each image's
+``container.crictl.images`` runs ``crictl images -o json`` and returns each image's
 id, tags, digests, size in bytes and whether it is pinned (kept by the
 kubelet's garbage collector), plus the total size and the untagged images —
 the first thing to check when a node's image filesystem fills up. Needs
@@ -17,7 +17,7 @@ from agent_core import ActionContext, NoParams, Plugin, Risk, action
 
 from ._common import cri_check, run_cli
 
-PLUGIN = Plugin("crictl.images", domain="containers", requires=["crictl"], check=cri_check)
+PLUGIN = Plugin("container.crictl.images", domain="containers", requires=["crictl"], check=cri_check)
 
 
 class CriImage(msgspec.Struct):
@@ -58,7 +58,7 @@ def parse_crictl_images(text: str) -> CriImages:
     )
 
 
-@action("crictl.images", risk=Risk.READ, timeout=60)
+@action("container.crictl.images", risk=Risk.READ, timeout=60)
 async def images(ctx: ActionContext, p: NoParams) -> CriImages:
     """Images held by the CRI runtime, largest first, with the total size."""
     return parse_crictl_images(await run_cli(ctx, ["crictl", "images", "-o", "json"]))

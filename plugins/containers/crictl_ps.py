@@ -1,6 +1,6 @@
 """List Kubernetes node containers through the CRI (``crictl ps``), with pod and namespace.
 
-``crictl.ps`` runs ``crictl ps -o json`` against the node's container
+``container.crictl.ps`` runs ``crictl ps -o json`` against the node's container
 runtime (containerd, CRI-O) and returns each container's id, name, attempt,
 state, image, creation time and restart count together with the pod name,
 namespace and pod id that Kubernetes put in its labels — what you need on a
@@ -21,7 +21,7 @@ from agent_core import ActionContext, InvalidParams, Plugin, Risk, action
 
 from ._common import cri_check, run_cli
 
-PLUGIN = Plugin("crictl.ps", domain="containers", requires=["crictl"], check=cri_check)
+PLUGIN = Plugin("container.crictl.ps", domain="containers", requires=["crictl"], check=cri_check)
 
 STATES = {"running": "CONTAINER_RUNNING", "exited": "CONTAINER_EXITED", "created": "CONTAINER_CREATED", "unknown": "CONTAINER_UNKNOWN"}
 
@@ -97,7 +97,7 @@ def build_argv(p: CrictlPsParams) -> list[str]:
     return argv
 
 
-@action("crictl.ps", risk=Risk.READ, timeout=60)
+@action("container.crictl.ps", risk=Risk.READ, timeout=60)
 async def ps(ctx: ActionContext, p: CrictlPsParams) -> list[CriContainer]:
     """Containers known to the CRI runtime, with pod name and namespace."""
     found = parse_crictl_ps(await run_cli(ctx, build_argv(p)))

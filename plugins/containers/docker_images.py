@@ -1,6 +1,6 @@
 """List Docker images with sizes, tags, digests and how much space they take (``docker images``).
 
-``docker.images`` asks the Docker Engine API (``GET /images/json``) and
+``container.docker.images`` asks the Docker Engine API (``GET /images/json``) and
 returns each image's id, repository, tag, digest, creation time and size in
 bytes (one row per tag, as ``docker images`` shows them), plus the total size
 of the distinct images and the dangling (untagged) ones — what ``docker image
@@ -20,7 +20,7 @@ from agent_core import ActionContext, InvalidParams, Plugin, Risk, action
 
 from ._common import docker_api, docker_check, docker_filters, epoch
 
-PLUGIN = Plugin("docker.images", domain="containers", check=docker_check)
+PLUGIN = Plugin("container.docker.images", domain="containers", check=docker_check)
 
 # An image reference pattern as docker's "reference" filter takes it (globs allowed).
 _REFERENCE = re.compile(r"^[A-Za-z0-9*?][A-Za-z0-9_.:/@*?+-]{0,254}$")
@@ -89,7 +89,7 @@ def parse_images(rows: list[dict[str, Any]]) -> ImagesReport:
     )
 
 
-@action("docker.images", risk=Risk.READ, timeout=60)
+@action("container.docker.images", risk=Risk.READ, timeout=60)
 async def images(ctx: ActionContext, p: ImagesParams) -> ImagesReport:
     """Images with id, repository, tag, digest, size and creation time; totals and dangling."""
     filters: dict[str, list[str]] = {}

@@ -1,6 +1,6 @@
 """Inspect a Docker container or image: state, health, restarts, mounts, networks, env (masked).
 
-``docker.inspect`` reads one container's or image's document from the Docker
+``container.docker.inspect`` reads one container's or image's document from the Docker
 Engine API (``GET /containers/{id}/json``, ``GET /images/{name}/json``, what
 ``docker inspect`` prints) and condenses it into what an operator looks for: for a container its
 state (running, exit code, OOM-killed, started/finished, pid), health and
@@ -23,7 +23,7 @@ from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, acti
 
 from ._common import check_ref, docker_api, docker_check, parse_time
 
-PLUGIN = Plugin("docker.inspect", domain="containers", check=docker_check)
+PLUGIN = Plugin("container.docker.inspect", domain="containers", check=docker_check)
 
 
 class InspectParams(msgspec.Struct, forbid_unknown_fields=True):
@@ -198,7 +198,7 @@ def parse_inspect(doc: dict[str, Any], kind: str, raw: bool = False) -> Containe
     return summarize_container(doc, raw) if kind == "container" else summarize_image(doc, raw)
 
 
-@action("docker.inspect", risk=Risk.READ, timeout=60)
+@action("container.docker.inspect", risk=Risk.READ, timeout=60)
 async def inspect(ctx: ActionContext, p: InspectParams) -> ContainerInfo | ImageInfo:
     """The essentials of one container or image, secrets in its environment masked."""
     target = check_ref(p.target, "target")

@@ -1,6 +1,6 @@
 """Read a Docker container's recent log lines, stdout and stderr apart, with timestamps.
 
-``docker.logs`` reads the last ``tail`` lines of one container from the Docker
+``container.docker.logs`` reads the last ``tail`` lines of one container from the Docker
 Engine API (``GET /containers/{id}/logs`` with timestamps, both streams,
 demultiplexed) and returns them in time order, each with the stream it
 came from (stdout or stderr) and its timestamp, optionally only those
@@ -23,7 +23,7 @@ from agent_core import ActionContext, InvalidParams, Plugin, Risk, action
 
 from ._common import check_ref, docker_api, docker_check, parse_time
 
-PLUGIN = Plugin("docker.logs", domain="containers", check=docker_check)
+PLUGIN = Plugin("container.docker.logs", domain="containers", check=docker_check)
 
 # docker's --since: a duration (10m, 1h30m) or a timestamp (RFC 3339 or unix seconds).
 _SINCE = re.compile(r"^(\d+(\.\d+)?[smh])+$|^\d{4}-\d\d-\d\d(T[0-9:.]+(Z|[+-]\d\d:\d\d)?)?$|^\d+(\.\d+)?$")
@@ -89,7 +89,7 @@ def parse_logs(stdout: str, stderr: str) -> list[LogLine]:
     return lines
 
 
-@action("docker.logs", risk=Risk.READ, timeout=60)
+@action("container.docker.logs", risk=Risk.READ, timeout=60)
 async def logs(ctx: ActionContext, p: LogsParams) -> list[LogLine]:
     """The last ``tail`` log lines of a container, stdout and stderr, in time order."""
     container = check_ref(p.container)

@@ -1,6 +1,6 @@
 """List Docker containers with state, health, ports, labels and networks (``docker ps``).
 
-``docker.ps`` asks the Docker Engine API (``GET /containers/json`` on the
+``container.docker.ps`` asks the Docker Engine API (``GET /containers/json`` on the
 daemon's socket) for the running containers (all with ``all``; server-side
 ``filters`` such as ``{"status": "exited"}`` or ``{"label": "app=web"}``) and
 returns typed fields: full id, names, image, command, creation time, state,
@@ -20,7 +20,7 @@ from agent_core import ActionContext, InvalidParams, Plugin, Risk, action
 
 from ._common import Port, docker_api, docker_check, docker_filters, epoch
 
-PLUGIN = Plugin("docker.ps", domain="containers", check=docker_check)
+PLUGIN = Plugin("container.docker.ps", domain="containers", check=docker_check)
 
 FILTERS = {"id", "name", "label", "status", "ancestor", "health", "network", "volume", "publish", "expose", "exited", "before", "since"}
 _HEALTH = re.compile(r"\((healthy|unhealthy|health: starting)\)")
@@ -103,7 +103,7 @@ def build_query(p: PsParams) -> dict[str, Any]:
     }
 
 
-@action("docker.ps", risk=Risk.READ, timeout=60)
+@action("container.docker.ps", risk=Risk.READ, timeout=60)
 async def ps(ctx: ActionContext, p: PsParams) -> list[Container]:
     """Containers (running, or all) with state, health, ports, labels and networks."""
     return parse_ps(await docker_api("/containers/json", build_query(p)))

@@ -1,6 +1,6 @@
 """Live resource use of Docker containers: CPU, memory, network, block I/O, pids (``docker stats``).
 
-``docker.stats`` takes one sample from the Docker Engine API
+``container.docker.stats`` takes one sample from the Docker Engine API
 (``GET /containers/{id}/stats?stream=false``, all running containers or the
 ones named, up to 16 at once) and computes what ``docker stats`` shows: CPU
 percent over the daemon's own two readings, memory used (without the
@@ -20,7 +20,7 @@ from agent_core import ActionContext, ActionError, Plugin, Risk, action
 
 from ._common import check_ref, docker_api, docker_check
 
-PLUGIN = Plugin("docker.stats", domain="containers", check=docker_check)
+PLUGIN = Plugin("container.docker.stats", domain="containers", check=docker_check)
 
 
 class StatsParams(msgspec.Struct, forbid_unknown_fields=True):
@@ -107,7 +107,7 @@ async def sample(refs: list[str]) -> list[Usage]:
     return out
 
 
-@action("docker.stats", risk=Risk.READ, timeout=60)
+@action("container.docker.stats", risk=Risk.READ, timeout=60)
 async def stats(ctx: ActionContext, p: StatsParams) -> list[Usage]:
     """One sample of CPU, memory, network, block I/O and pids per running container."""
     refs = [check_ref(c) for c in p.containers]

@@ -1,6 +1,6 @@
 """List Podman containers with state, pod, ports, exit code and restarts (``podman ps``).
 
-``podman.ps`` runs ``podman ps --format json`` (all containers with
+``container.podman.ps`` runs ``podman ps --format json`` (all containers with
 ``all``, optionally only those of one ``pod``) and returns each container's
 id, names, image, command, state, status, pid, exit code, creation and start
 times, restart count, pod id and name, published ports and labels. Podman is
@@ -19,7 +19,7 @@ from agent_core import ActionContext, Plugin, Risk, action
 
 from ._common import Port, check_ref, parse_time, run_cli
 
-PLUGIN = Plugin("podman.ps", domain="containers", requires=["podman"])
+PLUGIN = Plugin("container.podman.ps", domain="containers", requires=["podman"])
 
 
 class PodmanPsParams(msgspec.Struct, forbid_unknown_fields=True):
@@ -94,7 +94,7 @@ def parse_podman_ps(text: str) -> list[PodmanContainer]:
     return out
 
 
-@action("podman.ps", risk=Risk.READ, timeout=60)
+@action("container.podman.ps", risk=Risk.READ, timeout=60)
 async def ps(ctx: ActionContext, p: PodmanPsParams) -> list[PodmanContainer]:
     """Podman containers with state, pid, exit code, restarts, pod and ports."""
     argv = ["podman", "ps", "--format", "json"]

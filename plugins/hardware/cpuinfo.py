@@ -1,6 +1,6 @@
 """CPU model, counts, caches, frequency, flags and known vulnerabilities.
 
-``cpu.info`` answers the first hardware questions about a host from
+``hw.cpuinfo`` answers the first hardware questions about a host from
 ``/proc/cpuinfo`` and ``/sys/devices/system/cpu``: vendor and model,
 microcode, sockets / cores / threads, online and offline CPUs, the cache
 hierarchy (size, ways, how many CPUs share each cache), the frequency range
@@ -18,7 +18,7 @@ from agent_core import ActionContext, Plugin, Risk, action
 from agent_core.procfs import listdir, parse_cpulist, read
 from plugins.hardware._common import CPU_SYSFS, cpu_ids, cpuinfo_blocks, online_cpus, topology_value
 
-PLUGIN = Plugin("cpu.info", domain="hardware", requires_files=["/proc/cpuinfo"])
+PLUGIN = Plugin("hw.cpuinfo", domain="hardware", requires_files=["/proc/cpuinfo"])
 
 NOTABLE = ("hypervisor", "vmx", "svm", "aes", "avx", "avx2", "avx512f", "sha_ni", "rdrand", "ht", "lm", "nx", "constant_tsc", "nonstop_tsc")
 SIZE_UNITS = {"K": 1024, "M": 1024**2, "G": 1024**3}
@@ -115,7 +115,7 @@ def _khz(path: str) -> float | None:
     return round(int(value) / 1000.0, 1) if value and value.isdigit() else None
 
 
-@action("cpu.info", risk=Risk.READ, timeout=10)
+@action("hw.cpuinfo", risk=Risk.READ, timeout=10)
 async def info(ctx: ActionContext, p: Params) -> CpuInfo:
     """Model, microcode, sockets/cores/threads, caches, frequency, vulnerabilities and feature flags."""
     blocks = cpuinfo_blocks()

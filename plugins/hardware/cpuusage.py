@@ -1,6 +1,6 @@
 """CPU utilisation sampled over an interval: user, system, iowait, steal, per CPU.
 
-``cpu.usage`` reads ``/proc/stat`` twice, ``interval`` seconds apart, and
+``hw.cpuusage`` reads ``/proc/stat`` twice, ``interval`` seconds apart, and
 reports where CPU time went in between, as percentages of the total and per
 logical CPU: user, nice, system, idle, iowait, irq, softirq and steal (time a
 hypervisor gave to someone else, the first thing to check on a slow VM), plus
@@ -17,7 +17,7 @@ import msgspec
 from agent_core import ActionContext, Plugin, Risk, action
 from plugins.hardware._common import STAT_FIELDS, read_stat
 
-PLUGIN = Plugin("cpu.usage", domain="hardware", requires_files=["/proc/stat"])
+PLUGIN = Plugin("hw.cpuusage", domain="hardware", requires_files=["/proc/stat"])
 
 # guest time is already counted inside user/nice, so it stays out of the total.
 TIME_FIELDS = STAT_FIELDS[:8]
@@ -61,7 +61,7 @@ def split(name: str, before: list[int], after: list[int]) -> Split:
     return Split(cpu=name, busy=round(100.0 - pct["idle"] - pct["iowait"], 2), **pct)
 
 
-@action("cpu.usage", risk=Risk.READ, timeout=120)
+@action("hw.cpuusage", risk=Risk.READ, timeout=120)
 async def usage(ctx: ActionContext, p: Params) -> CpuUsage:
     """Busy/user/system/iowait/steal percentages over ``interval`` seconds, overall and per CPU."""
     cpus0, scal0 = read_stat()

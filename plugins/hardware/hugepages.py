@@ -1,6 +1,6 @@
 """Huge pages: reserved pools per size and NUMA node, and transparent huge page settings.
 
-``mem.hugepages`` reports, for each huge page size the CPU supports, the
+``hw.hugepages`` reports, for each huge page size the CPU supports, the
 persistent pool (``nr_hugepages``), how many pages are free, reserved and
 surplus, the overcommit allowance, and the split across NUMA nodes (a pool
 that sits on the wrong node is a classic database performance bug). It adds
@@ -16,7 +16,7 @@ from agent_core import ActionContext, NoParams, Plugin, Risk, action
 from agent_core.procfs import kib_value, listdir, parse_colon_kv, read, read_int, selected
 
 PLUGIN = Plugin(
-    "mem.hugepages", domain="hardware", requires_files=["/sys/kernel/mm/hugepages"]
+    "hw.hugepages", domain="hardware", requires_files=["/sys/kernel/mm/hugepages"]
 )
 
 HUGEPAGES = "/sys/kernel/mm/hugepages"
@@ -88,7 +88,7 @@ def hugetlbfs_mounts() -> list[str]:
     return mounts
 
 
-@action("mem.hugepages", risk=Risk.READ, timeout=10)
+@action("hw.hugepages", risk=Risk.READ, timeout=10)
 async def hugepages(ctx: ActionContext, p: NoParams) -> Hugepages:
     """Huge page pools per size and node, transparent huge page mode and hugetlbfs mounts."""
     m = parse_colon_kv(read("/proc/meminfo") or "")

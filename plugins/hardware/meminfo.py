@@ -1,6 +1,6 @@
 """Memory: total, available, used, cache, slab, commit and hugepages, from /proc/meminfo.
 
-``mem.info`` turns ``/proc/meminfo`` into the figures an operator reasons with
+``hw.meminfo`` turns ``/proc/meminfo`` into the figures an operator reasons with
 (all in bytes): total, available (what can be allocated without swapping, the
 number to alert on), used (total minus available), free, buffers and page
 cache, shared memory, reclaimable and unreclaimable slab, dirty and writeback
@@ -16,7 +16,7 @@ import msgspec
 from agent_core import ActionContext, Plugin, Risk, action
 from agent_core.procfs import kib_value, parse_colon_kv, read, read_int
 
-PLUGIN = Plugin("mem.info", domain="hardware", requires_files=["/proc/meminfo"])
+PLUGIN = Plugin("hw.meminfo", domain="hardware", requires_files=["/proc/meminfo"])
 
 OVERCOMMIT = {0: "heuristic", 1: "always", 2: "never"}
 
@@ -58,7 +58,7 @@ def meminfo() -> dict[str, int]:
     return {key: kib_value(value) for key, value in parse_colon_kv(read("/proc/meminfo") or "").items()}
 
 
-@action("mem.info", risk=Risk.READ, timeout=10)
+@action("hw.meminfo", risk=Risk.READ, timeout=10)
 async def info(ctx: ActionContext, p: Params) -> MemInfo:
     """Total, available, used, cache, slab, dirty, swap and commit figures in bytes."""
     m = meminfo()

@@ -1,6 +1,6 @@
 """Swap devices, zram and zswap, swap activity, and the processes that are swapped out.
 
-``mem.swap`` lists the active swap areas from ``/proc/swaps`` (file or
+``hw.swap`` lists the active swap areas from ``/proc/swaps`` (file or
 partition, size, used, priority), zram devices with their compression ratio,
 whether zswap is on, ``vm.swappiness``, the swap-in/swap-out page counters from
 ``/proc/vmstat`` (sampled over ``interval`` seconds when given, to tell old
@@ -17,7 +17,7 @@ import msgspec
 from agent_core import ActionContext, Plugin, Risk, action
 from agent_core.procfs import kib_value, listdir, parse_colon_kv, pids, read, read_int, selected
 
-PLUGIN = Plugin("mem.swap", domain="hardware", requires_files=["/proc/swaps"])
+PLUGIN = Plugin("hw.swap", domain="hardware", requires_files=["/proc/swaps"])
 
 
 class Params(msgspec.Struct, forbid_unknown_fields=True):
@@ -115,7 +115,7 @@ def swapped_processes(top: int) -> list[SwappedProcess]:
     return found[:top]
 
 
-@action("mem.swap", risk=Risk.READ, timeout=90)
+@action("hw.swap", risk=Risk.READ, timeout=90)
 async def swap(ctx: ActionContext, p: Params) -> SwapInfo:
     """Swap areas, zram/zswap, swappiness, swap-in/out counters (and rates) and the most-swapped processes."""
     areas = parse_swaps(read("/proc/swaps") or "")

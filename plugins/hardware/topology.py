@@ -1,6 +1,6 @@
 """Where each logical CPU sits: socket, die, core, SMT sibling and NUMA node.
 
-``cpu.topology`` maps every logical CPU from ``/sys/devices/system/cpu``: its
+``hw.topology`` maps every logical CPU from ``/sys/devices/system/cpu``: its
 package (socket), die, core and cluster ids, its hyper-thread siblings, its
 NUMA node, whether it is online, isolated (``isolcpus``) or tickless
 (``nohz_full``), and its current frequency. The summary gives SMT state and
@@ -16,7 +16,7 @@ from agent_core import ActionContext, NoParams, Plugin, Risk, action
 from agent_core.procfs import parse_cpulist, read
 from plugins.hardware._common import CPU_SYSFS, cpu_ids, numa_node_of, online_cpus, topology_value
 
-PLUGIN = Plugin("cpu.topology", domain="hardware", requires_files=[CPU_SYSFS])
+PLUGIN = Plugin("hw.topology", domain="hardware", requires_files=[CPU_SYSFS])
 
 
 class LogicalCpu(msgspec.Struct):
@@ -45,7 +45,7 @@ class Topology(msgspec.Struct):
     offline: list[int]
 
 
-@action("cpu.topology", risk=Risk.READ, timeout=10)
+@action("hw.topology", risk=Risk.READ, timeout=10)
 async def topology(ctx: ActionContext, p: NoParams) -> Topology:
     """Per logical CPU: package, die, core, SMT siblings, NUMA node, online/isolated state and frequency."""
     online = set(online_cpus())

@@ -1,6 +1,6 @@
 """The running kernel's build configuration: is option X built in, a module, or off?
 
-``kernel.config`` reads the configuration the running kernel was built with,
+``kernel.kconfig`` reads the configuration the running kernel was built with,
 from ``/proc/config.gz`` (``CONFIG_IKCONFIG_PROC``) or
 ``/boot/config-$(uname -r)``, and answers for the ``options`` asked
 (``CONFIG_`` prefix optional: ``BPF_SYSCALL``, ``CONFIG_NUMA``) with ``y``,
@@ -42,7 +42,7 @@ def _check() -> str | None:
     return "no kernel config: neither /proc/config.gz nor /boot/config-<release>"
 
 
-PLUGIN = Plugin("kernel.config", domain="kernel", check=_check)
+PLUGIN = Plugin("kernel.kconfig", domain="kernel", check=_check)
 
 
 class Params(msgspec.Struct, forbid_unknown_fields=True):
@@ -83,7 +83,7 @@ def load() -> tuple[str, str]:
     raise Unavailable("kernel config not readable")
 
 
-@action("kernel.config", risk=Risk.READ, timeout=15)
+@action("kernel.kconfig", risk=Risk.READ, timeout=15)
 async def config(ctx: ActionContext, p: Params) -> KernelConfig:
     """Build setting (y/m/value/n) of each of ``options`` or of every option under ``prefix``."""
     if not p.options and p.prefix is None:

@@ -1,6 +1,6 @@
 """Compare the sysctl configuration on disk with the running kernel: drift, missing keys, overrides.
 
-``sysctl.diff`` reads the sysctl configuration the way ``systemd-sysctl`` and
+``kernel.sysctl.diff`` reads the sysctl configuration the way ``systemd-sysctl`` and
 ``sysctl --system`` apply it at boot (``*.conf`` from ``/etc/sysctl.d``,
 ``/run/sysctl.d``, ``/usr/local/lib/sysctl.d``, ``/usr/lib/sysctl.d``,
 ``/lib/sysctl.d``, a file name in an earlier directory masking the same name in
@@ -31,7 +31,7 @@ from agent_core import (
 from agent_core.procfs import listdir, read
 from plugins.kernel._common import PROC_SYS, key_path, normalize, read_key
 
-PLUGIN = Plugin("sysctl.diff", domain="kernel", requires_files=[PROC_SYS])
+PLUGIN = Plugin("kernel.sysctl.diff", domain="kernel", requires_files=[PROC_SYS])
 
 SEARCH_DIRS = ("/etc/sysctl.d", "/run/sysctl.d", "/usr/local/lib/sysctl.d", "/usr/lib/sysctl.d", "/lib/sysctl.d")
 SYSCTL_CONF = "/etc/sysctl.conf"
@@ -152,7 +152,7 @@ def diff(files: list[str], explicit: bool) -> SysctlDiff:
     )  # fmt: skip
 
 
-@action("sysctl.diff", risk=Risk.READ, timeout=30)
+@action("kernel.sysctl.diff", risk=Risk.READ, timeout=30)
 async def sysctl_diff(ctx: ActionContext, p: Params) -> SysctlDiff:
     """Running kernel values vs the sysctl configuration (or ``files``): drift, missing keys, overrides."""
     files = [abs_path(f, "files") for f in p.files]

@@ -1,6 +1,6 @@
 """Read kernel parameters (sysctl) by key or by prefix, straight from /proc/sys.
 
-``sysctl.get`` returns the current value of each key in ``keys`` (dotted,
+``kernel.sysctl.get`` returns the current value of each key in ``keys`` (dotted,
 ``vm.swappiness``, or slashed for names that contain dots,
 ``net/ipv4/conf/eth0.100/rp_filter``), normalised as ``sysctl`` prints them,
 and with ``prefix`` every key under a subtree (``net.ipv4.tcp_``,
@@ -19,7 +19,7 @@ import msgspec
 from agent_core import ActionContext, ActionError, InvalidParams, Plugin, Risk, action
 from plugins.kernel._common import PROC_SYS, key_path, path_key, read_key
 
-PLUGIN = Plugin("sysctl.get", domain="kernel", requires_files=[PROC_SYS])
+PLUGIN = Plugin("kernel.sysctl.get", domain="kernel", requires_files=[PROC_SYS])
 
 
 class Params(msgspec.Struct, forbid_unknown_fields=True):
@@ -72,7 +72,7 @@ def collect(p: Params) -> Sysctls:
     return Sysctls(values=values, errors=errors, truncated=truncated)
 
 
-@action("sysctl.get", risk=Risk.READ, timeout=30)
+@action("kernel.sysctl.get", risk=Risk.READ, timeout=30)
 async def get(ctx: ActionContext, p: Params) -> Sysctls:
     """Values of the given ``keys`` and/or every key under ``prefix``; unreadable keys go to ``errors``."""
     if not p.keys and p.prefix is None:

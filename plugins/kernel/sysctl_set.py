@@ -1,6 +1,6 @@
 """Set kernel parameters (sysctl) all-or-nothing, optionally persisted to /etc/sysctl.d.
 
-``sysctl.set`` takes ``values`` (key -> new value), checks every key first
+``kernel.sysctl.set`` takes ``values`` (key -> new value), checks every key first
 (exists, writable), records the old values, then writes them in order; if the
 kernel rejects one (``EINVAL``: out of range, wrong format) the keys already
 written are restored and the call fails with ``A014``, so a host is never left
@@ -31,7 +31,7 @@ from agent_core import (
 )
 from plugins.kernel._common import PROC_SYS, key_path, normalize, read_key
 
-PLUGIN = Plugin("sysctl.set", domain="kernel", requires_files=[PROC_SYS])
+PLUGIN = Plugin("kernel.sysctl.set", domain="kernel", requires_files=[PROC_SYS])
 
 SYSCTL_D = "/etc/sysctl.d"
 _CONF_NAME = re.compile(r"^[A-Za-z0-9_.\-]+\.conf$")
@@ -105,7 +105,7 @@ def persist(name: str, values: dict[str, str]) -> str:
         with open(path) as fh:
             lines = fh.read().splitlines()
     except FileNotFoundError:
-        lines = ["# Written by Starling sysctl.set"]
+        lines = ["# Written by Starling kernel.sysctl.set"]
     pending = dict(values)
     out = []
     for line in lines:
@@ -143,7 +143,7 @@ def run(p: Params) -> SysctlSet:
     return result
 
 
-@action("sysctl.set", risk=Risk.CHANGE, timeout=30)
+@action("kernel.sysctl.set", risk=Risk.CHANGE, timeout=30)
 async def set_(ctx: ActionContext, p: Params) -> SysctlSet:
     """Write ``values`` to /proc/sys all-or-nothing (rolled back on a rejected value); ``persist`` to sysctl.d."""
     return run(p)

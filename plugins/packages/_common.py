@@ -1,8 +1,9 @@
-"""Shared pieces of the package plugins: name checks, roots, Debian control
+"""Shared pieces of the package plugins: name and spec checks, Debian control
 paragraphs and the ``apt-get -s`` transaction lines.
 
-Not a plugin (no entry point); imported by the ``deb.*``, ``rpm.*``, ``apt*``,
-``yum*``, ``pkg.*`` and ``pip`` plugins.
+Not a plugin (no entry point); imported by the backends (``_dpkg``, ``_rpm``)
+and the ``pkg.*`` plugins. Names are checked with :mod:`agent_core.names`,
+the one definition every plugin and ``state/`` share.
 """
 
 from __future__ import annotations
@@ -14,53 +15,61 @@ import msgspec
 
 from agent_core import InvalidParams, NotFound, names
 
-# Debian policy 5.6.1 (plus an optional :arch qualifier); RPM names are looser.
-_DEB_NAME = re.compile(names.DEB_PACKAGE)
-_RPM_NAME = re.compile(names.RPM_PACKAGE)
-_GLOB = re.compile(names.PACKAGE_GLOB)
-_VERSION = re.compile(names.PACKAGE_VERSION)
+#: At most this many packages in one transaction.
+MAX_SPECS = 500
 
 
 def deb_name(name: str, field: str = "name") -> str:
-    if not _DEB_NAME.match(name):
-        raise InvalidParams(f"{field}: {name!r} is not a valid Debian package name")
-    return name
+    return names.deb_package(name, field)
+
+
+def rpm_name(name: str, field: str = "name") -> str:
+    return names.rpm_package(name, field)
+
+
+def package_file(spec: str, suffix: str) -> str:
+    """An absolute path to a local package file (``.deb`` / ``.rpm``) that exists."""
+    if not spec.endswith(suffix) or any(c.isspace() for c in spec) or "\x00" in spec:
+        raise InvalidParams(f"packages: {spec!r} is not a path to a {suffix} file")
+    if not os.path.isfile(spec):
+        raise NotFound(f"{spec} does not exist")
+    return spec
+
+
+def split_spec(spec: str) -> tuple[str, str | None]:
+    """``name=version`` -> ``(name, version)``; the front-end's one spec syntax."""
+    name, sep, version = spec.partition("=")
+    if sep:
+        names.check(version, names.PACKAGE_VERSION, "packages", "a package version")
+    return name, version if sep else None
+
+
+def check_specs(specs: list[str]) -> list[str]:
+    if not specs:
+        raise InvalidParams("packages: give at least one package")
+    if len(specs) > MAX_SPECS:
+        raise InvalidParams(f"packages: at most {MAX_SPECS} at a time")
+    return specs
 
 
 def deb_spec(spec: str) -> str:
     """``name``, ``name=version``, ``name/release`` or an absolute path to a ``.deb``."""
     if spec.startswith("/"):
-        if not spec.endswith(".deb") or any(c.isspace() for c in spec):
-            raise InvalidParams(f"packages: {spec!r} is not a path to a .deb file")
-        if not os.path.isfile(spec):
-            raise NotFound(f"{spec} does not exist")
-        return spec
-    m = re.match(r"^([^=/]+)(?:[=/](.+))?$", spec)
-    if not m:
-        raise InvalidParams(f"packages: {spec!r} is not a package name")
-    deb_name(m.group(1), "packages")
-    if m.group(2) is not None and not _VERSION.match(m.group(2)):
-        raise InvalidParams(f"packages: {spec!r} has an invalid version or release")
+        return package_file(spec, ".deb")
+    name, sep, release = spec.partition("/")
+    if sep:
+        names.check(release, names.PACKAGE_VERSION, "packages", "a release name")
+        return deb_name(name, "packages") + "/" + release
+    name, version = split_spec(spec)
+    deb_name(name, "packages")
     return spec
-
-
-def rpm_name(name: str, field: str = "name") -> str:
-    if not _RPM_NAME.match(name) or len(name) > 200:
-        raise InvalidParams(f"{field}: {name!r} is not a valid package name")
-    return name
 
 
 def pattern(value: str) -> str:
     """A package-name glob (``lib*``, ``python3-?``)."""
-    if not _GLOB.match(value) or value.startswith("-"):
+    if value.startswith("-"):
         raise InvalidParams(f"pattern: {value!r} is not a package name pattern")
-    return value
-
-
-def abs_path(path: str, field: str = "path") -> str:
-    if not path.startswith("/") or "\x00" in path:
-        raise InvalidParams(f"{field}: {path!r} is not an absolute path")
-    return os.path.normpath(path)
+    return names.check(value, names.PACKAGE_GLOB, "pattern", "a package name pattern")
 
 
 def parse_paragraphs(text: str) -> list[dict[str, str]]:

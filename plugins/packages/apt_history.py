@@ -1,6 +1,6 @@
 """What apt installed, upgraded and removed on this host, and who asked.
 
-``apt.history`` reads apt's transaction log (``/var/log/apt/history.log``
+``pkg.apt.history`` reads apt's transaction log (``/var/log/apt/history.log``
 and its rotated, compressed copies) and returns the transactions newest
 first: start and end time, the command line, the user who ran it (through
 sudo), and every package installed, upgraded (old and new version),
@@ -22,7 +22,7 @@ from agent_core import ActionContext, InvalidParams, NotFound, Plugin, Risk, act
 
 from ._common import deb_name
 
-PLUGIN = Plugin("apt.history", domain="packages")
+PLUGIN = Plugin("pkg.apt.history", domain="packages")
 
 _ACTIONS = {
     "Install": "install",
@@ -154,7 +154,7 @@ def _check_logdir(logdir: str) -> None:
         raise NotFound(f"{logdir} does not exist (is apt used on this host?)")
 
 
-@action("apt.history", risk=Risk.READ, timeout=60)
+@action("pkg.apt.history", risk=Risk.READ, timeout=60)
 async def history(ctx: ActionContext, p: HistoryParams) -> AptHistory:
     """apt transactions newest first: when, command, who, and each package change."""
 

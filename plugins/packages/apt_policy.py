@@ -1,6 +1,6 @@
 """Which version apt would install for a package, and from where.
 
-``apt.policy`` parses ``apt-cache policy`` for one or more packages: the
+``pkg.apt.policy`` parses ``apt-cache policy`` for one or more packages: the
 installed version, the candidate apt would install, and every version it
 knows with its pin priority and the repositories offering it, so that a
 "why does apt keep installing the old version?" question is answered by the
@@ -27,7 +27,7 @@ from agent_core import (
 from ._common import deb_name
 
 PLUGIN = Plugin(
-    "apt.policy", domain="packages", requires=["apt-cache"]
+    "pkg.apt.policy", domain="packages", requires=["apt-cache"]
 )
 
 
@@ -100,7 +100,7 @@ def parse_policy(text: str) -> list[Policy]:
     return out
 
 
-@action("apt.policy", risk=Risk.READ, timeout=60)
+@action("pkg.apt.policy", risk=Risk.READ, timeout=60)
 async def policy(ctx: ActionContext, p: PolicyParams) -> Policies:
     """Installed and candidate version, and each known version with priority and sources."""
     if not 1 <= len(p.packages) <= 200:

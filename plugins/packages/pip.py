@@ -1,12 +1,14 @@
 """Python packages installed for a given interpreter, through its own pip.
 
-``pip.list`` lists the distributions an interpreter sees (``python -m pip
+``pkg.pip.list`` lists the distributions an interpreter sees (``python -m pip
 list``) with versions, and which are editable installs or installed with
-``--user``; ``pip.show`` gives one distribution's version, summary, license,
-location, what it requires and what requires it; ``pip.check`` reports
+``--user``; ``pkg.pip.show`` gives one distribution's version, summary, license,
+location, what it requires and what requires it; ``pkg.pip.check`` reports
 broken requirements (a missing or incompatible dependency). Point
 ``python`` at any interpreter: the system one, a virtualenv's, an
-application's bundled Python. Nothing is installed or upgraded.
+application's bundled Python. Nothing is installed or upgraded. pip is not
+a ``pkg.*`` backend: its packages belong to one interpreter, not to the
+host, so they are asked for by interpreter here.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from agent_core import (
     action,
 )
 
-PLUGIN = Plugin("pip", domain="packages")
+PLUGIN = Plugin("pkg.pip", domain="packages")
 
 _DIST = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 
@@ -125,7 +127,7 @@ async def pip(ctx: ActionContext, python: str, args: list[str]) -> str:
     return res.stdout
 
 
-@action("pip.list", risk=Risk.READ, timeout=60)
+@action("pkg.pip.list", risk=Risk.READ, timeout=60)
 async def pip_list(ctx: ActionContext, p: PipListParams) -> PipList:
     """Distributions installed for an interpreter, with version and editable location."""
     python = interpreter(p.python)
@@ -150,7 +152,7 @@ async def pip_list(ctx: ActionContext, p: PipListParams) -> PipList:
     return PipList(python=python, packages=dists, count=len(dists))
 
 
-@action("pip.show", risk=Risk.READ, timeout=60)
+@action("pkg.pip.show", risk=Risk.READ, timeout=60)
 async def pip_show(ctx: ActionContext, p: PipShowParams) -> PipShow:
     """Version, summary, license, location, requires and required-by of one distribution."""
     python = interpreter(p.python)
@@ -184,7 +186,7 @@ async def pip_show(ctx: ActionContext, p: PipShowParams) -> PipShow:
     )
 
 
-@action("pip.check", risk=Risk.READ, timeout=60)
+@action("pkg.pip.check", risk=Risk.READ, timeout=60)
 async def pip_check(ctx: ActionContext, p: PipCheckParams) -> PipCheck:
     """Broken requirements among an interpreter's installed distributions."""
     python = interpreter(p.python)

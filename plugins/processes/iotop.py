@@ -1,6 +1,6 @@
 """Which processes do the disk I/O: per-process read and write rates over an interval (iotop).
 
-``proc.io`` samples ``/proc/*/io`` twice, ``interval`` seconds apart, and ranks
+``proc.iotop`` samples ``/proc/*/io`` twice, ``interval`` seconds apart, and ranks
 processes by the bytes they made the storage layer read and write per second
 (``read_bytes``/``write_bytes``: real block I/O, page cache hits excluded),
 next to their logical read/write rates through system calls (``rchar``/``wchar``,
@@ -17,7 +17,7 @@ import msgspec
 from agent_core import ActionContext, Plugin, Risk, action
 from agent_core.procfs import parse_colon_kv, pids, read
 
-PLUGIN = Plugin("proc.io", domain="processes", requires_files=["/proc/self/io"])
+PLUGIN = Plugin("proc.iotop", domain="processes", requires_files=["/proc/self/io"])
 
 
 class Params(msgspec.Struct, forbid_unknown_fields=True):
@@ -56,7 +56,7 @@ def sample() -> tuple[dict[int, tuple[str, dict[str, int]]], int]:
     return out, unreadable
 
 
-@action("proc.io", risk=Risk.READ, timeout=120)
+@action("proc.iotop", risk=Risk.READ, timeout=120)
 async def io(ctx: ActionContext, p: Params) -> IoTop:
     """Processes ranked by block I/O bytes/s read plus written over ``interval``, with syscall-level rates."""
     first, _ = sample()

@@ -1,6 +1,6 @@
 """Open files of a process, like lsof -p: files, sockets with addresses, pipes, devices, modes.
 
-``proc.files`` reads ``/proc/PID/fd`` and ``/proc/PID/fdinfo``: every open
+``proc.openfiles`` reads ``/proc/PID/fd`` and ``/proc/PID/fdinfo``: every open
 descriptor with its kind (``file``, ``deleted``, ``dir``, ``dev``, ``socket``,
 ``pipe``, ``anon``), target, access mode (``r``, ``w``, ``rw``, plus ``append``)
 and file offset; sockets are resolved through the process's own
@@ -28,7 +28,7 @@ from agent_core import (
 from agent_core.procfs import read, read_sockets
 from plugins.processes._common import get_process
 
-PLUGIN = Plugin("proc.files", domain="processes", requires_files=["/proc/self/fd"])
+PLUGIN = Plugin("proc.openfiles", domain="processes", requires_files=["/proc/self/fd"])
 
 KINDS = ("file", "deleted", "dir", "dev", "socket", "pipe", "anon", "other")
 O_ACCMODE, O_APPEND = 0o3, 0o2000
@@ -136,7 +136,7 @@ def open_files(pid: int, kinds: set[str], limit: int) -> tuple[list[OpenFile], d
     return files, counts, len(fds)
 
 
-@action("proc.files", risk=Risk.READ, timeout=30)
+@action("proc.openfiles", risk=Risk.READ, timeout=30)
 async def files(ctx: ActionContext, p: Params) -> OpenFiles:
     """Every open descriptor of ``pid`` with kind, target, mode, offset and socket addresses, and its fd limit use."""
     bad = [k for k in p.kinds if k not in KINDS]

@@ -1,6 +1,6 @@
 """Resource limits of a running process, with how much of each it is using.
 
-``proc.limits`` reads ``/proc/PID/limits`` (the limits the process really has,
+``proc.pidlimits`` reads ``/proc/PID/limits`` (the limits the process really has,
 which after a service manager, ``ulimit`` and ``prlimit`` may differ from any
 config file) and sets the current use next to the limits that can be measured:
 open files, the user's tasks against ``Max processes``, address space, data
@@ -26,7 +26,7 @@ from agent_core import (
 from agent_core.procfs import kib_value, parse_colon_kv, pids, read
 from plugins.processes._common import get_process
 
-PLUGIN = Plugin("proc.limits", domain="processes", requires_files=["/proc/self/limits"])
+PLUGIN = Plugin("proc.pidlimits", domain="processes", requires_files=["/proc/self/limits"])
 
 
 class Params(msgspec.Struct, forbid_unknown_fields=True):
@@ -93,7 +93,7 @@ def usage(pid: int) -> dict[str, int]:
     return used
 
 
-@action("proc.limits", risk=Risk.READ, timeout=30)
+@action("proc.pidlimits", risk=Risk.READ, timeout=30)
 async def limits(ctx: ActionContext, p: Params) -> Limits:
     """Soft/hard limits of ``pid`` with current use of open files, tasks, memory sizes and pending signals."""
     proc = get_process(p.pid)

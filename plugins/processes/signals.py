@@ -1,6 +1,6 @@
 """Send one signal to a process or its process group, guarded against pid reuse.
 
-``proc.signal`` delivers ``signal`` (name or number: ``HUP`` to reload a
+``proc.signals`` delivers ``signal`` (name or number: ``HUP`` to reload a
 daemon, ``USR1`` to reopen logs, ``STOP``/``CONT``, ``TERM``) to ``pid``, or to
 its whole process group with ``group``. ``expect_name`` makes the call
 refuse (``A017``) when the pid now belongs to another program, so a stale pid
@@ -25,7 +25,7 @@ from agent_core import (
 )
 from plugins.processes._common import check_expected_name, get_process, guard_target, parse_signal
 
-PLUGIN = Plugin("proc.signal", domain="processes", requires_files=["/proc/self/stat"])
+PLUGIN = Plugin("proc.signals", domain="processes", requires_files=["/proc/self/stat"])
 
 
 class Params(msgspec.Struct, forbid_unknown_fields=True):
@@ -43,7 +43,7 @@ class Sent(msgspec.Struct):
     pgid: int | None
 
 
-@action("proc.signal", risk=Risk.DANGER, timeout=10)
+@action("proc.signals", risk=Risk.DANGER, timeout=10)
 async def send(ctx: ActionContext, p: Params) -> Sent:
     """Send ``signal`` to ``pid`` (or its process group); refuses init, the agent and a reused pid."""
     sig = parse_signal(p.signal)

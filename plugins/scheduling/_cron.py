@@ -1,6 +1,6 @@
 """Cron schedules: parse, validate and compute the next run times.
 
-Not a plugin; shared by ``cron``, ``cron.list`` and ``cron.next``. The rules
+Not a plugin; shared by ``sched.cron``, ``sched.cron.list`` and ``sched.cron.next``. The rules
 are Vixie/cronie cron's: five fields (minute, hour, day of month, month, day
 of week), ``*``, ranges, steps, lists and English names, the ``@daily`` style
 shortcuts, and the day rule: when both day fields are restricted a day

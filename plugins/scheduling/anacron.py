@@ -1,6 +1,6 @@
 """anacron's jobs, when each last ran, and which are overdue.
 
-``anacron.jobs`` parses ``/etc/anacrontab``: its environment (``START_HOURS_RANGE``,
+``sched.anacron.jobs`` parses ``/etc/anacrontab``: its environment (``START_HOURS_RANGE``,
 ``RANDOM_DELAY``, ``MAILTO``...) and every job with period (days or
 ``@monthly``/``@weekly``/``@daily``/``@yearly``), delay, id and command. For
 each job it reads anacron's timestamp file (``/var/spool/anacron/<id>``) and
@@ -29,7 +29,7 @@ from agent_core import (
 )
 
 PLUGIN = Plugin(
-    "anacron",
+    "sched.anacron",
     domain="scheduling",
     requires_files=["/etc/anacrontab"],
 )
@@ -129,7 +129,7 @@ def load(root: str) -> tuple[str, str]:
         raise NotFound(f"{path} does not exist") from None
 
 
-@action("anacron.jobs", risk=Risk.READ, timeout=20)
+@action("sched.anacron.jobs", risk=Risk.READ, timeout=20)
 async def anacron(ctx: ActionContext, p: AnacronParams) -> Anacron:
     """Jobs of anacrontab with period, delay, command, last run date and whether they are due."""
     root = p.root or "/"

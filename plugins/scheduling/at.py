@@ -1,10 +1,10 @@
 """Schedule a one-off command with ``at``, or cancel one.
 
-``at.add`` queues a command to run once, at an exact time (ISO 8601, e.g.
+``sched.at.add`` queues a command to run once, at an exact time (ISO 8601, e.g.
 ``2030-01-01T12:00``) or at a time ``at`` understands (``now + 2 hours``,
 ``23:00``, ``noon tomorrow``), in a chosen queue letter and working
 directory, and returns the job id and the time atd will run it; note that
-without a running ``atd`` nothing is executed. ``at.remove`` cancels a
+without a running ``atd`` nothing is executed. ``sched.at.remove`` cancels a
 pending job by id (``atrm``) and fails with ``A017`` when no such job is
 queued. Needs the ``at`` package.
 """
@@ -33,7 +33,7 @@ from agent_core import (
 from ._at import ENV, AtJob, atq
 
 PLUGIN = Plugin(
-    "at", domain="scheduling", requires=["at", "atq", "atrm"]
+    "sched.at", domain="scheduling", requires=["at", "atq", "atrm"]
 )
 
 _SPEC = re.compile(r"^[A-Za-z0-9 :+.-]{1,64}$")
@@ -86,7 +86,7 @@ def _atd_running() -> bool:
         return False
 
 
-@action("at.add", risk=Risk.DANGER, timeout=30)
+@action("sched.at.add", risk=Risk.DANGER, timeout=30)
 async def add(ctx: ActionContext, p: AtAddParams) -> AtAdded:
     """Queue a command to run once at a given time; returns the job id and time."""
     if not re.fullmatch(r"[a-z]", p.queue):
@@ -116,7 +116,7 @@ async def add(ctx: ActionContext, p: AtAddParams) -> AtAdded:
     return AtAdded(job=job, atd_running=_atd_running())
 
 
-@action("at.remove", risk=Risk.CHANGE, timeout=30)
+@action("sched.at.remove", risk=Risk.CHANGE, timeout=30)
 async def remove(ctx: ActionContext, p: AtRemoveParams) -> AtRemoved:
     """Cancel a pending at job by id."""
     if p.id not in {j.id for j in await atq(ctx)}:

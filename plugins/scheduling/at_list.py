@@ -1,6 +1,6 @@
 """Pending one-off ``at`` jobs: when, which queue, whose, and what they run.
 
-``at.list`` reads the ``at`` queue (``atq``) and returns every pending job
+``sched.at.list`` reads the ``at`` queue (``atq``) and returns every pending job
 with its id, run time, queue letter (``=`` for a job running now) and owner,
 optionally filtered by queue or user. With ``scripts`` it also shows each
 job's commands, taken from the script ``at -c`` prints (without the
@@ -19,7 +19,7 @@ from agent_core import ActionContext, InvalidParams, Plugin, Risk, action
 from ._at import AtJob, atq, script_of
 
 PLUGIN = Plugin(
-    "at.list", domain="scheduling", requires=["atq", "at"]
+    "sched.at.list", domain="scheduling", requires=["atq", "at"]
 )
 
 
@@ -33,7 +33,7 @@ class AtJobs(msgspec.Struct):
     jobs: list[AtJob]
 
 
-@action("at.list", risk=Risk.READ, timeout=30)
+@action("sched.at.list", risk=Risk.READ, timeout=30)
 async def at_list(ctx: ActionContext, p: AtListParams) -> AtJobs:
     """Pending at jobs with time, queue, owner and (optionally) their commands."""
     if p.queue is not None and not re.fullmatch(r"[a-zA-Z=]", p.queue):

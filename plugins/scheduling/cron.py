@@ -1,11 +1,11 @@
 """Add or remove a cron job in a user's crontab, idempotently, by id.
 
-``cron.add`` puts one job into a user's crontab under a marker comment
+``sched.cron.add`` puts one job into a user's crontab under a marker comment
 (``# starling:<id>``): adding the same id again replaces that job in place,
 and adding it unchanged changes nothing, so a fleet-wide job can be re-run
-safely. The schedule is validated first (as ``cron.next`` does), and ``%``
+safely. The schedule is validated first (as ``sched.cron.next`` does), and ``%``
 in the command, which cron would turn into a newline, is escaped unless asked
-otherwise. ``cron.remove`` deletes the job with that id. Everything else in
+otherwise. ``sched.cron.remove`` deletes the job with that id. Everything else in
 the crontab is left exactly as it was; the file is installed with
 ``crontab -u USER -``, which also checks it. Needs ``crontab``.
 """
@@ -32,7 +32,7 @@ from agent_core import (
 from ._cron import CronError, parse
 
 PLUGIN = Plugin(
-    "cron", domain="scheduling", requires=["crontab"]
+    "sched.cron", domain="scheduling", requires=["crontab"]
 )
 
 _ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -131,7 +131,7 @@ def count_jobs(lines: list[str]) -> int:
     )
 
 
-@action("cron.add", risk=Risk.DANGER, timeout=30)
+@action("sched.cron.add", risk=Risk.DANGER, timeout=30)
 async def add(ctx: ActionContext, p: CronAddParams) -> CronChange:
     """Add (or replace) the job with this id in a user's crontab; unchanged when identical."""
     _check(p.user, p.id)
@@ -155,7 +155,7 @@ async def add(ctx: ActionContext, p: CronAddParams) -> CronChange:
     return CronChange(user=p.user, id=p.id, changed=True, entry=entry, jobs=count_jobs(new))
 
 
-@action("cron.remove", risk=Risk.CHANGE, timeout=30)
+@action("sched.cron.remove", risk=Risk.CHANGE, timeout=30)
 async def remove(ctx: ActionContext, p: CronRemoveParams) -> CronChange:
     """Remove the job with this id from a user's crontab."""
     _check(p.user, p.id)

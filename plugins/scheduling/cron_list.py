@@ -1,6 +1,6 @@
 """Every cron job on the host: system crontabs, ``/etc/cron.d`` and user crontabs.
 
-``cron.list`` reads ``/etc/crontab``, the files in ``/etc/cron.d`` and every
+``sched.cron.list`` reads ``/etc/crontab``, the files in ``/etc/cron.d`` and every
 user's crontab in the spool (``/var/spool/cron/crontabs`` on Debian,
 ``/var/spool/cron`` on Red Hat) and returns each job with its schedule, the
 user it runs as, the command, its source file and line, and the environment
@@ -28,7 +28,7 @@ from agent_core import (
 
 from ._cron import CronError, env_assignment, parse, split_entry
 
-PLUGIN = Plugin("cron.list", domain="scheduling")
+PLUGIN = Plugin("sched.cron.list", domain="scheduling")
 
 SPOOLS = ("var/spool/cron/crontabs", "var/spool/cron")
 # Debian's cron reads cron.d files named like run-parts wants: letters, digits, _ and -.
@@ -48,7 +48,7 @@ class CronJob(msgspec.Struct):
     command: str
     env: dict[str, str]
     managed_id: str
-    """The id given by ``cron.add`` (from its ``# starling:`` marker), else empty."""
+    """The id given by ``sched.cron.add`` (from its ``# starling:`` marker), else empty."""
 
 
 class CronList(msgspec.Struct):
@@ -153,7 +153,7 @@ def collect(root: str) -> CronList:
     return CronList(jobs=jobs, problems=problems, files=files)
 
 
-@action("cron.list", risk=Risk.READ, timeout=20)
+@action("sched.cron.list", risk=Risk.READ, timeout=20)
 async def cron_list(ctx: ActionContext, p: CronListParams) -> CronList:
     """Cron jobs (schedule, user, command, source, env) from every crontab, plus what cron skips."""
     root = "/"

@@ -1,11 +1,11 @@
 """Validate a cron schedule and show when it will run next.
 
-``cron.next`` parses a schedule exactly as cron does (five fields or an
+``sched.cron.next`` parses a schedule exactly as cron does (five fields or an
 ``@daily``-style shortcut, names, ranges, steps, and cron's either-day rule
 when both day fields are set) and returns the next run times after now (or
 after ``start``) in the host's time zone or a named one. A schedule cron
 would refuse fails with ``A002`` naming the field and the reason, so a
-schedule can be checked before it is deployed with ``cron.add``. Computes
+schedule can be checked before it is deployed with ``sched.cron.add``. Computes
 only; reads and changes nothing.
 """
 
@@ -20,7 +20,7 @@ from agent_core import ActionContext, InvalidParams, Plugin, Risk, action
 
 from ._cron import CronError, parse
 
-PLUGIN = Plugin("cron.next", domain="scheduling")
+PLUGIN = Plugin("sched.cron.next", domain="scheduling")
 
 
 class NextParams(msgspec.Struct, forbid_unknown_fields=True):
@@ -53,7 +53,7 @@ def _zone(name: str | None) -> datetime.tzinfo | None:
         raise InvalidParams(f"tz: unknown time zone {name!r}") from None
 
 
-@action("cron.next", risk=Risk.READ, timeout=10)
+@action("sched.cron.next", risk=Risk.READ, timeout=10)
 async def cron_next(ctx: ActionContext, p: NextParams) -> NextRuns:
     """Check a cron schedule and list its next ``count`` run times."""
     try:

@@ -1,6 +1,6 @@
 """The hourly/daily/weekly/monthly script directories and whether each script runs.
 
-``cron.periodic`` lists the scripts in ``/etc/cron.hourly``, ``cron.daily``,
+``sched.periodic`` lists the scripts in ``/etc/cron.hourly``, ``cron.daily``,
 ``cron.weekly`` and ``cron.monthly`` and says, for each, whether
 ``run-parts`` will actually run it: it must be an executable regular file and
 its name may hold only letters, digits, ``_`` and ``-`` (a script called
@@ -27,7 +27,7 @@ from agent_core import (
     action,
 )
 
-PLUGIN = Plugin("cron.periodic", domain="scheduling")
+PLUGIN = Plugin("sched.periodic", domain="scheduling")
 
 PERIODS = ("hourly", "daily", "weekly", "monthly")
 # run-parts' default name rule (Debian); without --lsbsysinit dots are not allowed.
@@ -138,7 +138,7 @@ def scan(root: str) -> Periodic:
     return Periodic(directories=dirs, problems=problems)
 
 
-@action("cron.periodic", risk=Risk.READ, timeout=20)
+@action("sched.periodic", risk=Risk.READ, timeout=20)
 async def periodic(ctx: ActionContext, p: PeriodicParams) -> Periodic:
     """Scripts in cron.hourly/daily/weekly/monthly, whether run-parts runs each, and the triggers."""
     root = p.root or "/"

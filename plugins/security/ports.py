@@ -1,8 +1,8 @@
 """Audit listening ports against an allow-list and name the process behind each one.
 
-``sec.ports`` reads the kernel's socket tables (``/proc/net/tcp``, ``tcp6``,
-``udp``, ``udp6``) for listening TCP sockets and bound UDP sockets, finds the
-owning process of each through ``/proc/*/fd``, and checks every one against an
+``sec.ports`` takes the listening TCP sockets and bound UDP sockets from the
+sockets front-end (``net.sockets``: the kernel's tables through ``/proc/net``,
+or psutil, or ``ss``) with the owning process of each, and checks every one against an
 allow-list of entries like ``22``, ``tcp/443``, ``udp/53``,
 ``127.0.0.1:6379`` or ``tcp/[::1]:631``. It returns every listener with its
 verdict and the unexpected ones separately; loopback-only listeners can be
@@ -17,7 +17,7 @@ import re
 import msgspec
 
 from agent_core import ActionContext, InvalidParams, Plugin, Risk, action
-from agent_core.procfs import read_sockets, socket_owners
+from plugins.network._sockets import read_sockets
 
 PLUGIN = Plugin("sec.ports", domain="security")
 
@@ -68,16 +68,11 @@ def parse_allow(entries: list[str]) -> list[Rule]:
     return rules
 
 
-def listening_sockets(udp: bool = True) -> list[tuple[str, str, int, int]]:
-    """``(proto, address, port, inode)`` for every listening TCP / bound UDP socket."""
-    out = set()
-    for row in read_sockets(("tcp", "tcp6", "udp", "udp6") if udp else ("tcp", "tcp6")):
-        if row.listening:
-            addr = ipaddress.ip_address(row.local)
-            if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
-                addr = addr.ipv4_mapped
-            out.add((row.proto.rstrip("6"), str(addr), row.lport, row.inode))
-    return sorted(out, key=lambda x: (x[0], x[2], x[1]))
+def listening_sockets(udp: bool = True) -> list[tuple[str, str, int, int | None, str]]:
+    """``(proto, address, port, pid, process)`` for every listening TCP / bound UDP socket."""
+    _, rows = read_sockets(("tcp", "udp") if udp else ("tcp",))
+    out = {(s.proto, s.local, s.local_port, s.pid, s.process) for s in rows if s.listening}
+    return sorted(out, key=lambda x: (x[0], x[2], x[1], x[3] or 0))
 
 
 def _allowed(rules: list[Rule], proto: str, addr: str, port: int) -> bool:
@@ -95,10 +90,8 @@ def _is_loopback(addr: str) -> bool:
 async def ports(ctx: ActionContext, p: PortsParams) -> PortsReport:
     """Listening ports with their process, checked against the ``allow`` list."""
     rules = parse_allow(p.allow)
-    owners = socket_owners()
     listeners = []
-    for proto, addr, port, inode in listening_sockets(p.udp):
-        pid, comm = owners.get(inode, (None, ""))
+    for proto, addr, port, pid, comm in await ctx.to_thread(listening_sockets, p.udp):
         loop = _is_loopback(addr)
         allowed = _allowed(rules, proto, addr, port) or (p.ignore_loopback and loop)
         listeners.append(Listener(proto=proto, address=addr, port=port, loopback=loop, pid=pid, process=comm, allowed=allowed))

@@ -1,6 +1,7 @@
 """Shared pieces of the service plugins: unit names, ``systemctl`` calls and parsing.
 
 Not a plugin (no entry point); imported by the ``svc.*`` and ``timer.*`` plugins.
+:class:`Systemd` is the systemd backend of ``svc.*`` (see :mod:`._backend`).
 """
 
 from __future__ import annotations
@@ -9,8 +10,6 @@ import os
 import re
 from collections.abc import Sequence
 
-import msgspec
-
 from agent_core import (
     ActionContext,
     ActionError,
@@ -18,8 +17,11 @@ from agent_core import (
     InvalidParams,
     NotFound,
     ProcessResult,
+    Unavailable,
     names,
 )
+
+from ._backend import BootChange, Service, ServiceRow
 
 UNIT_TYPES = (
     "service",
@@ -154,6 +156,9 @@ def parse_list(text: str, columns: int) -> list[list[str]]:
 
 # -- one unit's status (svc.status, svc.*) ----------------------------------------
 
+#: Active states that count as running.
+RUNNING = ("active", "activating", "reloading")
+
 _PROPS = (
     "Id",
     "Description",
@@ -182,50 +187,28 @@ _PROPS = (
 )
 
 
-class UnitStatus(msgspec.Struct):
-    unit: str
-    description: str
-    load_state: str
-    active_state: str
-    sub_state: str
-    result: str
-    enabled: str
-    preset: str
-    fragment_path: str
-    drop_ins: list[str]
-    type: str
-    restart: str
-    user: str
-    main_pid: int | None
-    exit_status: int | None
-    restarts: int | None
-    memory_bytes: int | None
-    cpu_seconds: float | None
-    tasks: int | None
-    active_since: str
-    inactive_since: str
-    status_text: str
-    log: list[str]
-
-
-def to_status(props: dict[str, str], log: list[str]) -> UnitStatus:
+def to_status(props: dict[str, str], log: list[str]) -> Service:
+    """``systemctl show`` properties of one unit as a :class:`Service`."""
     cpu = as_int(props.get("CPUUsageNSec"))
     pid = as_int(props.get("MainPID"))
-    return UnitStatus(
-        unit=props.get("Id", ""),
-        description=props.get("Description", ""),
-        load_state=props.get("LoadState", ""),
-        active_state=props.get("ActiveState", ""),
+    active = props.get("ActiveState", "")
+    return Service(
+        name=props.get("Id", ""),
+        backend="systemd",
+        running=active in RUNNING,
+        active_state=active,
         sub_state=props.get("SubState", ""),
-        result=props.get("Result", ""),
         enabled=props.get("UnitFileState", ""),
+        description=props.get("Description", ""),
+        main_pid=pid or None,
+        result=props.get("Result", ""),
+        load_state=props.get("LoadState", ""),
         preset=props.get("UnitFilePreset", ""),
         fragment_path=props.get("FragmentPath", ""),
         drop_ins=props.get("DropInPaths", "").split(),
         type=props.get("Type", ""),
         restart=props.get("Restart", ""),
         user=props.get("User", ""),
-        main_pid=pid or None,
         exit_status=as_int(props.get("ExecMainStatus")),
         restarts=as_int(props.get("NRestarts")),
         memory_bytes=as_int(props.get("MemoryCurrent")),
@@ -253,3 +236,122 @@ async def journal_tail(ctx: ActionContext, unit: str, lines: int) -> list[str]:
         ["journalctl", "--no-pager", "-o", "short-iso", "-n", str(lines), "-u", unit], c_locale=True
     )
     return [ln for ln in res.stdout.splitlines() if ln and not ln.startswith("-- ")]
+
+
+# -- the svc.* backend ----------------------------------------------------------------
+
+#: The active states each control verb may leave a unit in.
+_WANT = {
+    "start": RUNNING,
+    "restart": RUNNING,
+    "reload": ("active", "reloading"),
+    "stop": ("inactive", "failed", "deactivating"),
+}
+_LINK_CHANGE = re.compile(r"^(Created symlink|Removed|Unlink|Symlink) ?(.*)$")
+
+
+async def boot_state(ctx: ActionContext, unit: str, root: str | None) -> str:
+    """What ``systemctl is-enabled`` says (A017 when there is no unit file)."""
+    res = await systemctl(ctx, ["is-enabled", "--", unit], root=root)
+    text = res.stdout.strip().splitlines()
+    if text:
+        return text[0]
+    err = res.stderr.strip()
+    if "No such file" in err or "not found" in err or "does not exist" in err:
+        raise NotFound(f"no unit file for {unit}" + (f" under {root}" if root else ""))
+    raise ActionError(f"systemctl is-enabled {unit}: {err}", code=ErrorCode.A008, data=res)
+
+
+async def change_boot(
+    ctx: ActionContext, verb: str, unit: str, now: bool, root: str | None
+) -> BootChange:
+    """``systemctl enable|disable|mask|unmask [--now]`` and the links it reported."""
+    if now and root:
+        raise InvalidParams("now: cannot start or stop a unit of another root directory")
+    if now and systemd_running():
+        raise Unavailable("now: systemd is not running on this host")
+    before = await boot_state(ctx, unit, root) if verb != "unmask" else ""
+    res = await systemctl(ctx, [verb, *(["--now"] if now else []), "--", unit], root=root)
+    if res.exit_code != 0:
+        err = res.stderr.strip()
+        code = ErrorCode.A017 if "does not exist" in err or "not found" in err else ErrorCode.A014
+        raise ActionError(f"systemctl {verb} {unit}: {err}", code=code, data=res)
+    lines = (res.stdout + res.stderr).splitlines()
+    changes = [m.group(0) for ln in lines if (m := _LINK_CHANGE.match(ln.strip()))]
+    after = await boot_state(ctx, unit, root)
+    return BootChange(
+        name=unit,
+        backend="systemd",
+        enabled=after,
+        changes=changes,
+        changed=bool(changes) or after != before,
+    )
+
+
+class Systemd:
+    """``systemctl`` for everything; names get ``.service`` when they have no type."""
+
+    name = "systemd"
+
+    def service(self, name: str) -> str:
+        return unit_name(name)
+
+    async def status(self, ctx: ActionContext, name: str, log_lines: int) -> Service:
+        unit = unit_name(name)
+        props = await unit_props(ctx, unit)
+        return to_status(props, await journal_tail(ctx, unit, log_lines))
+
+    async def control(self, ctx: ActionContext, verb: str, name: str, no_block: bool) -> Service:
+        unit = unit_name(name)
+        await unit_props(ctx, unit)  # A017 before anything is queued
+        res = await systemctl(ctx, [verb, *(["--no-block"] if no_block else []), "--", unit])
+        props = await unit_props(ctx, unit)
+        if res.exit_code != 0 or (not no_block and props.get("ActiveState") not in _WANT[verb]):
+            state = f"{props.get('ActiveState')} ({props.get('SubState')}), result {props.get('Result')}"
+            why = res.stderr.strip().splitlines()
+            raise ActionError(
+                f"{verb} {unit} failed: {why[0] if why else 'unit is ' + state}; now {state}",
+                code=ErrorCode.A014,
+                data=to_status(props, await journal_tail(ctx, unit, 20)),
+            )
+        return to_status(props, [])
+
+    async def boot(
+        self, ctx: ActionContext, enable: bool, name: str, now: bool, root: str | None
+    ) -> BootChange:
+        return await change_boot(ctx, "enable" if enable else "disable", unit_name(name), now, root)
+
+    async def services(
+        self, ctx: ActionContext, pattern: str | None, state: str | None, kind: str | None, all: bool
+    ) -> list[ServiceRow]:
+        args = ["list-units", "--plain", "--no-legend", "--full", *(["--all"] if all else [])]
+        filters = list_filters(kind, state, pattern, "unit")
+        res = await systemctl(ctx, args + filters)
+        if res.exit_code != 0:
+            raise ActionError(
+                f"systemctl list-units failed: {res.stderr.strip()}", code=ErrorCode.A008, data=res
+            )
+        rows = parse_list(res.stdout, 5)
+        files = await systemctl(
+            ctx, ["list-unit-files", "--plain", "--no-legend", "--full", *list_filters(kind, None, pattern, "unit")]
+        )
+        enabled = {r[0]: r[1] for r in parse_list(files.stdout, 3)}
+        return [
+            ServiceRow(
+                name=r[0],
+                running=r[2] in RUNNING,
+                active_state=r[2],
+                sub_state=r[3],
+                enabled=enabled.get(r[0], ""),
+                description=r[4],
+                load_state=r[1],
+            )
+            for r in rows
+        ]
+
+
+async def reload_daemon(ctx: ActionContext) -> None:
+    """``systemctl daemon-reload`` (A014 when it fails)."""
+    res = await systemctl(ctx, ["daemon-reload"])
+    if res.exit_code != 0:
+        raise ActionError(f"daemon-reload failed: {res.stderr.strip()}", code=ErrorCode.A014, data=res)

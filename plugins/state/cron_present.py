@@ -1,6 +1,6 @@
 """Ensure a cron job exists (or not) in a cron.d file, keyed by a name, idempotently.
 
-``cron.present`` manages entries of a system crontab in ``/etc/cron.d``
+``state.cron.present`` manages entries of a system crontab in ``/etc/cron.d``
 (``/etc/cron.d/starling`` by default): each entry is the line
 ``schedule user command`` under a marker comment ``# starling: <name>``, so
 the same name always edits the same entry and nothing else in the file is
@@ -23,7 +23,7 @@ from agent_core import ActionContext, InvalidParams, NotFound, Plugin, Risk, abs
 
 from ._common import StateResult, ensure_text, read_text
 
-PLUGIN = Plugin("cron.present", domain="state")
+PLUGIN = Plugin("state.cron.present", domain="state")
 
 MARKER = "# starling: "
 HEADER = "# Managed by Starling (cron.present): each job is keyed by the comment above it.\n"
@@ -79,7 +79,7 @@ def edit(text: str, name: str, entry: str | None) -> str:
     return "".join(out)
 
 
-@action("cron.present", risk=Risk.DANGER, timeout=30)
+@action("state.cron.present", risk=Risk.DANGER, timeout=30)
 async def present(ctx: ActionContext, p: CronParams) -> StateResult:
     """Ensure the cron job ``name`` is in ``path`` with ``schedule``, ``user`` and ``command``."""
     path = abs_path(p.path)

@@ -1,6 +1,6 @@
 """Declare a file's content, mode and owner; change it only when it differs (with a diff).
 
-``file.managed`` makes a text file hold exactly ``content`` with the given
+``state.file.managed`` makes a text file hold exactly ``content`` with the given
 mode, owner and group. It compares first and returns ``changed``, a unified
 diff of the content plus any mode/owner change, and a comment; with
 ``dry_run`` it only reports. Writes are atomic (temporary file + rename),
@@ -23,7 +23,7 @@ from plugins.files._common import fs_errors, gid_of, parse_mode, uid_of
 
 from ._common import StateResult, ensure_text, read_text
 
-PLUGIN = Plugin("file.managed", domain="state")
+PLUGIN = Plugin("state.file.managed", domain="state")
 
 MAX_CONTENT = 8 * 1024 * 1024
 
@@ -64,7 +64,7 @@ def _managed(path: str, p: ManagedParams) -> StateResult:
     return result
 
 
-@action("file.managed", risk=Risk.CHANGE, timeout=60)
+@action("state.file.managed", risk=Risk.CHANGE, timeout=60)
 async def managed(ctx: ActionContext, p: ManagedParams) -> StateResult:
     """Ensure ``path`` has ``content``, ``mode``, ``owner`` and ``group``; report a diff."""
     return _managed(abs_path(p.path), p)

@@ -1,6 +1,6 @@
 """Ensure an IP address maps to host names in /etc/hosts (or that the mapping is gone).
 
-``hosts.entry`` edits a hosts file (``/etc/hosts`` by default): with
+``state.hosts.entry`` edits a hosts file (``/etc/hosts`` by default): with
 ``present`` it makes sure the line for ``ip`` carries every name in
 ``names`` (adding a line if there is none) and removes those names from
 lines of other addresses, so each name resolves to one address; with
@@ -23,7 +23,7 @@ from agent_core import ActionContext, InvalidParams, Plugin, Risk, abs_path, act
 
 from ._common import StateResult, ensure_text, read_text
 
-PLUGIN = Plugin("hosts.entry", domain="state")
+PLUGIN = Plugin("state.hosts.entry", domain="state")
 
 _HOST = re.compile(names.HOSTNAME)
 
@@ -82,7 +82,7 @@ def edit(text: str, ip: str, names: list[str], present: bool) -> str:
     return "".join(out)
 
 
-@action("hosts.entry", risk=Risk.CHANGE, timeout=30)
+@action("state.hosts.entry", risk=Risk.CHANGE, timeout=30)
 async def entry(ctx: ActionContext, p: HostsParams) -> StateResult:
     """Ensure ``ip`` carries ``names`` in the hosts file (or, with ``present: false``, does not)."""
     try:

@@ -1,6 +1,6 @@
 """Ensure one line is present in (or absent from) a text file, matched by a regular expression.
 
-``line.in_file`` is the ``lineinfile`` of Starling: with ``present`` it
+``state.line.in_file`` is the ``lineinfile`` of Starling: with ``present`` it
 replaces the last line matching ``regexp`` by ``line`` (or, with no match,
 inserts ``line`` after the last ``insert_after`` match, before the first
 ``insert_before`` match, or at the end); with ``present: false`` it removes
@@ -22,7 +22,7 @@ from plugins.files._common import parse_mode
 
 from ._common import StateResult, ensure_text, read_text
 
-PLUGIN = Plugin("line.in_file", domain="state")
+PLUGIN = Plugin("state.line.in_file", domain="state")
 
 
 class LineParams(msgspec.Struct, forbid_unknown_fields=True):
@@ -80,7 +80,7 @@ def edit(text: str, p: LineParams) -> str:
     return "".join(s + e for s, e in items)
 
 
-@action("line.in_file", risk=Risk.CHANGE, timeout=30)
+@action("state.line.in_file", risk=Risk.CHANGE, timeout=30)
 async def in_file(ctx: ActionContext, p: LineParams) -> StateResult:
     """Ensure ``line`` is in ``path`` (replacing ``regexp`` matches), or that matches are gone."""
     path = abs_path(p.path)

@@ -1,6 +1,6 @@
 """Ensure a kernel parameter has a value, persistently in sysctl.conf and (optionally) right now.
 
-``sysctl.present`` makes ``key = value`` the one active assignment of
+``state.sysctl.present`` makes ``key = value`` the one active assignment of
 ``key`` in a sysctl configuration file (``/etc/sysctl.conf`` by default;
 an existing assignment is rewritten in place, later duplicates removed,
 comments kept) and, with ``apply``, writes the value to ``/proc/sys`` when the
@@ -33,7 +33,7 @@ from agent_core import (
 
 from ._common import StateResult, ensure_text, read_text
 
-PLUGIN = Plugin("sysctl.present", domain="state")
+PLUGIN = Plugin("state.sysctl.present", domain="state")
 
 _KEY = re.compile(names.SYSCTL_KEY)
 _ASSIGN = re.compile(r"^\s*-?\s*(?P<key>[A-Za-z0-9_][A-Za-z0-9_./-]*)\s*=\s*(?P<value>.*?)\s*$")
@@ -102,7 +102,7 @@ def _set_runtime(proc: str, value: str) -> None:
         raise
 
 
-@action("sysctl.present", risk=Risk.CHANGE, timeout=30)
+@action("state.sysctl.present", risk=Risk.CHANGE, timeout=30)
 async def present(ctx: ActionContext, p: SysctlParams) -> StateResult:
     """Ensure ``key = value`` in the sysctl file and, with ``apply``, in the running kernel."""
     if not _KEY.match(p.key) or ".." in p.key:

@@ -1,6 +1,6 @@
 """Running kernel: release, build, command line and security switches.
 
-``sys.kernel`` reports ``uname`` (release, version, machine), the full
+``sys.kernelinfo`` reports ``uname`` (release, version, machine), the full
 ``/proc/version`` banner (compiler and build host), the boot command line both
 raw and split into arguments, and the switches an operator checks on a
 suspicious host: kernel lockdown, module loading disabled,
@@ -19,7 +19,7 @@ import msgspec
 from agent_core import ActionContext, Plugin, Risk, action
 from agent_core.procfs import read, selected
 
-PLUGIN = Plugin("sys.kernel", domain="system")
+PLUGIN = Plugin("sys.kernelinfo", domain="system")
 
 SWITCHES = {
     "kptr_restrict": "/proc/sys/kernel/kptr_restrict",
@@ -67,7 +67,7 @@ def parse_cmdline(text: str) -> list[CmdlineArg]:
     return out
 
 
-@action("sys.kernel", risk=Risk.READ, timeout=10)
+@action("sys.kernelinfo", risk=Risk.READ, timeout=10)
 async def kernel(ctx: ActionContext, p: Params) -> KernelInfo:
     """uname, /proc/version, the parsed boot command line and kernel hardening switches."""
     uname = os.uname()

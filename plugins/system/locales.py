@@ -1,6 +1,6 @@
 """System locale: what is configured, what the agent runs with, what is installed.
 
-``sys.locale`` reads the configured locale (``/etc/default/locale`` on Debian,
+``sys.locales`` reads the configured locale (``/etc/default/locale`` on Debian,
 ``/etc/locale.conf`` elsewhere), the ``LANG``/``LC_*`` variables the agent
 itself runs with, the locales that are installed (``locale -a``, else the
 directories under ``/usr/lib/locale``) and those enabled in ``/etc/locale.gen``.
@@ -20,7 +20,7 @@ import msgspec
 from agent_core import ActionContext, NoParams, Plugin, Risk, action
 from agent_core.procfs import is_dir, listdir, read
 
-PLUGIN = Plugin("sys.locale", domain="system")
+PLUGIN = Plugin("sys.locales", domain="system")
 
 CONFIG_FILES = ("/etc/default/locale", "/etc/locale.conf")
 LOCALE_GEN = "/etc/locale.gen"
@@ -67,7 +67,7 @@ async def _installed(ctx: ActionContext) -> list[str]:
     return sorted(name for name in listdir(LOCALE_DIR) if is_dir(os.path.join(LOCALE_DIR, name)))
 
 
-@action("sys.locale", risk=Risk.READ, timeout=15)
+@action("sys.locales", risk=Risk.READ, timeout=15)
 async def locale(ctx: ActionContext, p: NoParams) -> LocaleInfo:
     """Configured and effective LANG/LC_* settings, installed locales, and configured ones that are missing."""
     config_file, configured = "", {}

@@ -1,6 +1,6 @@
 """Operating system identity from os-release: distribution, family, version, support end.
 
-``sys.os`` parses ``/etc/os-release`` (falling back to ``/usr/lib/os-release``)
+``sys.osrelease`` parses ``/etc/os-release`` (falling back to ``/usr/lib/os-release``)
 completely, and adds what fleet tooling keys on: the distribution family
 (debian, rhel, suse, arch, alpine, ...) from ``ID`` and ``ID_LIKE``, the native
 package manager found on ``PATH``, the point release from ``/etc/debian_version``
@@ -25,7 +25,7 @@ from agent_core import (
 )
 from agent_core.procfs import read
 
-PLUGIN = Plugin("sys.os", domain="system")
+PLUGIN = Plugin("sys.osrelease", domain="system")
 
 OS_RELEASE = ("/etc/os-release", "/usr/lib/os-release")
 FAMILIES = ("debian", "rhel", "fedora", "suse", "arch", "alpine", "gentoo")
@@ -75,7 +75,7 @@ def family_of(fields: dict[str, str]) -> str:
     return next((i for i in ids if i in FAMILIES), ids[0] if ids[0] else "unknown")
 
 
-@action("sys.os", risk=Risk.READ, timeout=10)
+@action("sys.osrelease", risk=Risk.READ, timeout=10)
 async def os_info(ctx: ActionContext, p: NoParams) -> OsInfo:
     """Every os-release field plus family, package manager, point release and support status."""
     source, text = next(((path, t) for path in OS_RELEASE if (t := read(path)) is not None), ("", None))

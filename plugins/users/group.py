@@ -1,123 +1,148 @@
-"""Create and delete local groups and change their membership.
+"""Local groups: list, inspect, declare present (gid and members) or absent.
 
-``group.add`` creates a group with ``groupadd`` (optionally with a fixed gid
-or as a system group), ``group.remove`` deletes one with ``groupdel`` (which
-refuses a group that is still some user's primary group), and
-``group.adduser`` / ``group.deluser`` add or remove a supplementary member
-with ``gpasswd``. Each returns the group's members afterwards, so the change
-can be checked in the same answer.
+One action set with one result shape (``Group``) whatever the host's tools:
+``user.group.list`` lists the groups of ``/etc/group`` (or an image's with
+``root``) with supplementary members, the users whose *primary* group it is
+(``/etc/group`` does not name them) and listed members that are not users;
+``user.group.info`` gives one group through the name service;
+``user.group.present`` creates the group or changes its gid, and sets the
+exact supplementary ``members`` or adds/removes some; ``user.group.absent``
+deletes it (never root, sudo, wheel, adm, shadow or admin). Changes go through
+shadow-utils (``groupadd``/``groupmod``/``groupdel``/``gpasswd``) or busybox
+``addgroup``/``delgroup``; each answers ``changed``, the diff, the commands
+and the group afterwards, and ``dry_run`` stops before running them.
 """
 
 from __future__ import annotations
 
-import grp
 from typing import Annotated
 
 import msgspec
 
-from agent_core import (
-    ActionContext,
-    ActionError,
-    ErrorCode,
-    NotFound,
-    Plugin,
-    Risk,
-    action,
+from agent_core import ActionContext, ActionError, ErrorCode, NotFound, Plugin, Risk, action
+
+from ._accounts import (
+    PROTECTED_GROUPS,
+    Group,
+    GroupChange,
+    find_group,
+    group_view,
+    list_groups,
+    pick_backend,
+    run_plan,
 )
+from ._common import check_root, name_ok, require_user
 
-from ._common import name_ok, require_user, shadow_tool
-
-PLUGIN = Plugin(
-    "group",
-    domain="users",
-    requires=["groupadd", "groupdel", "gpasswd"],
-)
-
-_PROTECTED = {"root", "sudo", "wheel", "adm", "shadow", "admin"}
+PLUGIN = Plugin("user.group", domain="users")
 
 
-class GroupAddParams(msgspec.Struct, forbid_unknown_fields=True):
+class GroupListParams(msgspec.Struct, forbid_unknown_fields=True):
+    name: str | None = None
+    member: str | None = None
+    """Only the groups this user belongs to (primary or supplementary)."""
+    root: str | None = None
+
+
+class GroupList(msgspec.Struct):
+    groups: list[Group]
+
+
+class GroupInfoParams(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+    root: str | None = None
+
+
+class GroupSpec(msgspec.Struct, forbid_unknown_fields=True):
     name: str
     gid: Annotated[int, msgspec.Meta(ge=1, le=2**31 - 2)] | None = None
     system: bool = False
+    """Create as a system group (gid below GID_MIN)."""
+    members: list[str] | None = None
+    """The exact set of supplementary members; ``None`` keeps them."""
+    add_members: list[str] = []
+    remove_members: list[str] = []
+    dry_run: bool = False
 
 
-class GroupNameParams(msgspec.Struct, forbid_unknown_fields=True):
+class GroupAbsentParams(msgspec.Struct, forbid_unknown_fields=True):
     name: str
+    dry_run: bool = False
 
 
-class MemberParams(msgspec.Struct, forbid_unknown_fields=True):
-    group: str
-    user: str
+@action("user.group.list", risk=Risk.READ, timeout=20)
+async def group_list(ctx: ActionContext, p: GroupListParams) -> GroupList:
+    """Groups with gid, supplementary and primary members, and members that do not exist."""
+    root = check_root(p.root)
+    for value, field in ((p.name, "name"), (p.member, "member")):
+        if value is not None:
+            name_ok(value, field)
+    rows = [
+        g
+        for g in await ctx.to_thread(list_groups, root)
+        if (p.name is None or g.name == p.name)
+        and (p.member is None or p.member in g.members or p.member in g.primary_members)
+    ]
+    if p.name is not None and not rows:
+        raise NotFound(f"no group named {p.name!r}")
+    return GroupList(groups=rows)
 
 
-class Group(msgspec.Struct):
-    name: str
-    gid: int
-    members: list[str]
+@action("user.group.info", risk=Risk.READ, timeout=20)
+async def group_info(ctx: ActionContext, p: GroupInfoParams) -> Group:
+    """One group (through the name service on ``/``) with its members; A017 if unknown."""
+    return await ctx.to_thread(group_view, p.name, check_root(p.root))
 
 
-class GroupRemoved(msgspec.Struct):
-    name: str
-    gid: int
+def _members(names: list[str], field: str) -> set[str]:
+    for n in names:
+        require_user(n, field)
+    return set(names)
 
 
-def _group(name: str) -> grp.struct_group:
-    name_ok(name, "group")
-    try:
-        return grp.getgrnam(name)
-    except KeyError:
-        raise NotFound(f"no group named {name!r}") from None
+@action("user.group.present", risk=Risk.CHANGE, timeout=60)
+async def present(ctx: ActionContext, p: GroupSpec) -> GroupChange:
+    """Create the group or change its gid and supplementary members to match the declaration."""
+    now = find_group(p.name)
+    if now is None:
+        name_ok(p.name, "name", new=True)
+    add, remove = _members(p.add_members, "add_members"), _members(p.remove_members, "remove_members")
+    current = set(now.members) if now else set()
+    target = (_members(p.members, "members") if p.members is not None else current) | add
+    target -= remove
+    backend = pick_backend()
+    plan: list[list[str]] = []
+    diff: list[str] = []
+    if now is None:
+        plan += backend.add_group(p.name, p.gid, p.system)
+        diff.append(f"+ group {p.name}" + (f" (gid={p.gid})" if p.gid is not None else ""))
+    elif p.gid is not None and p.gid != now.gid:
+        plan += backend.set_gid(p.name, p.gid)
+        diff.append(f"gid: {now.gid} -> {p.gid}")
+    for user in sorted(target - current):
+        plan += backend.add_member(p.name, user)
+        diff.append(f"+ member {user}")
+    for user in sorted(current - target):
+        plan += backend.remove_member(p.name, user)
+        diff.append(f"- member {user}")
+    if plan and not p.dry_run:
+        await run_plan(ctx, plan)
+    return GroupChange(
+        name=p.name, changed=bool(plan), dry_run=p.dry_run, backend=backend.name, diff=diff, commands=plan, group=find_group(p.name)
+    )
 
 
-def _view(name: str) -> Group:
-    g = grp.getgrnam(name)
-    return Group(name=g.gr_name, gid=g.gr_gid, members=list(g.gr_mem))
-
-
-@action("group.add", risk=Risk.CHANGE, timeout=30)
-async def add(ctx: ActionContext, p: GroupAddParams) -> Group:
-    """Create a group (groupadd), optionally with a fixed gid or as a system group."""
-    name_ok(p.name, new=True)
-    try:
-        grp.getgrnam(p.name)
-        raise ActionError(f"group {p.name} already exists", code=ErrorCode.A014)
-    except KeyError:
-        pass
-    argv = ["groupadd"]
-    if p.gid is not None:
-        argv += ["-g", str(p.gid)]
-    if p.system:
-        argv.append("-r")
-    await shadow_tool(ctx, [*argv, "--", p.name], "groupadd")
-    return _view(p.name)
-
-
-@action("group.remove", risk=Risk.DANGER, timeout=30)
-async def remove(ctx: ActionContext, p: GroupNameParams) -> GroupRemoved:
-    """Delete a group (groupdel); refused for root/sudo/wheel/adm/shadow and primary groups."""
-    g = _group(p.name)
-    if g.gr_name in _PROTECTED or g.gr_gid == 0:
-        raise ActionError(f"refusing to remove the {g.gr_name} group", code=ErrorCode.A016)
-    await shadow_tool(ctx, ["groupdel", "--", g.gr_name], "groupdel")
-    return GroupRemoved(name=g.gr_name, gid=g.gr_gid)
-
-
-@action("group.adduser", risk=Risk.CHANGE, timeout=30)
-async def adduser(ctx: ActionContext, p: MemberParams) -> Group:
-    """Add a user to a group as a supplementary member (gpasswd -a)."""
-    _group(p.group)
-    require_user(p.user)
-    await shadow_tool(ctx, ["gpasswd", "-a", p.user, p.group], "gpasswd -a")
-    return _view(p.group)
-
-
-@action("group.deluser", risk=Risk.CHANGE, timeout=30)
-async def deluser(ctx: ActionContext, p: MemberParams) -> Group:
-    """Remove a user's supplementary membership of a group (gpasswd -d)."""
-    g = _group(p.group)
-    require_user(p.user)
-    if p.user not in g.gr_mem:
-        raise NotFound(f"{p.user} is not a supplementary member of {p.group}")
-    await shadow_tool(ctx, ["gpasswd", "-d", p.user, p.group], "gpasswd -d")
-    return _view(p.group)
+@action("user.group.absent", risk=Risk.DANGER, timeout=30)
+async def absent(ctx: ActionContext, p: GroupAbsentParams) -> GroupChange:
+    """Delete the group; refused for root/sudo/wheel/adm/shadow/admin and gid 0."""
+    now = find_group(p.name)
+    backend = pick_backend()
+    if now is None:
+        return GroupChange(name=p.name, changed=False, dry_run=p.dry_run, backend=backend.name, diff=[], commands=[], group=None)
+    if now.name in PROTECTED_GROUPS or now.gid == 0:
+        raise ActionError(f"refusing to remove the {now.name} group", code=ErrorCode.A016)
+    plan = backend.delete_group(p.name)
+    if not p.dry_run:
+        await run_plan(ctx, plan)
+    return GroupChange(
+        name=p.name, changed=True, dry_run=p.dry_run, backend=backend.name, diff=[f"- group {p.name}"], commands=plan, group=find_group(p.name)
+    )

@@ -1,6 +1,6 @@
 """Validate sudoers syntax and permissions before sudo locks everyone out.
 
-``sudo.check`` runs ``visudo -c`` on the installed configuration (``/etc/sudoers``
+``user.sudo.check`` runs ``visudo -c`` on the installed configuration (``/etc/sudoers``
 and every file it includes), on one file, or on text you are about to deploy
 (``content``, checked in a private temporary file), and returns each file's
 verdict and every syntax error with file, line and column. It also flags
@@ -21,7 +21,7 @@ import msgspec
 from agent_core import ActionContext, InvalidParams, NotFound, Plugin, Risk, action
 
 PLUGIN = Plugin(
-    "sudo.check", domain="users", requires=["visudo"]
+    "user.sudo.check", domain="users", requires=["visudo"]
 )
 
 SUDOERS = "/etc/sudoers"
@@ -142,7 +142,7 @@ def _write_temp(content: str) -> str:
     return tmp
 
 
-@action("sudo.check", risk=Risk.READ, timeout=30)
+@action("user.sudo.check", risk=Risk.READ, timeout=30)
 async def check(ctx: ActionContext, p: SudoCheckParams) -> SudoCheck:
     """visudo's verdict per file, syntax errors with line/column, and permission/skip warnings."""
     if p.path is not None and p.content is not None:

@@ -1,6 +1,6 @@
 """Who may run what through sudo: the sudoers rules, parsed and summarised.
 
-``sudo.rules`` reads ``/etc/sudoers`` and the files it includes
+``user.sudo.rules`` reads ``/etc/sudoers`` and the files it includes
 (``@include``, ``@includedir`` and their ``#`` spellings, skipping what sudo
 skips) and returns every ``Defaults`` setting, every alias, and every rule
 split into users, hosts, run-as users, tags (``NOPASSWD``, ``SETENV``...)
@@ -18,7 +18,7 @@ import msgspec
 
 from agent_core import ActionContext, InvalidParams, NotFound, Plugin, Risk, action
 
-PLUGIN = Plugin("sudo.rules", domain="users")
+PLUGIN = Plugin("user.sudo.rules", domain="users")
 
 _ALIAS = re.compile(r"^(User_Alias|Runas_Alias|Host_Alias|Cmnd_Alias|Cmd_Alias)\s+(.*)$")
 _INCLUDE = re.compile(r"^[@#](include|includedir)\s+(.+)$")
@@ -245,7 +245,7 @@ def collect(path: str) -> SudoRules:
     return result
 
 
-@action("sudo.rules", risk=Risk.READ, timeout=20)
+@action("user.sudo.rules", risk=Risk.READ, timeout=20)
 async def rules(ctx: ActionContext, p: SudoRulesParams) -> SudoRules:
     """Defaults, aliases and rules of sudoers and its includes, with who gets full root."""
     if not os.path.isabs(p.path):

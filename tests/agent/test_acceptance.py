@@ -14,7 +14,7 @@ from transports._signing import DEFAULT_MAX_LIFETIME, sign_job_spec
 
 def _signed(memory_agent, task_id: str, cmd: str, *, issued: float, expires: float, timeout: float = 10) -> Task:
     """A task signed with the center's key (the harness holds it), with chosen times."""
-    spec = JobSpec(job_id=f"job-{task_id}", action="cmd.run", params=msgspec.Raw(encode_value({"cmd": cmd})),
+    spec = JobSpec(job_id=f"job-{task_id}", action="exec.run", params=msgspec.Raw(encode_value({"cmd": cmd})),
                    timeout=timeout, deadline=expires)
     signed, refs = sign_job_spec(memory_agent._key, memory_agent._key_id, spec,
                                  [TaskRef(task_id=task_id, agent_id=memory_agent.agent_id)], expires=expires, issued=issued)

@@ -9,13 +9,13 @@ from agent_core.testing import run_action
 
 
 async def test_cmd_run_ok():
-    out = await run_action("cmd.run", {"cmd": "echo hi; echo err >&2"})
+    out = await run_action("exec.run", {"cmd": "echo hi; echo err >&2"})
     assert out.ok and out.exit_code == 0
     assert out.stdout == "hi\n" and out.stderr == "err\n"
 
 
 async def test_cmd_run_nonzero():
-    out = await run_action("cmd.run", {"cmd": "exit 3"})
+    out = await run_action("exec.run", {"cmd": "exit 3"})
     assert out.state == "failed" and out.code == "A008" and out.exit_code == 3
 
 
@@ -24,9 +24,9 @@ async def test_unknown_action_and_bad_params():
     assert out.code == "A001"
     out = await run_action("cmd.nothing", {})
     assert out.code == "A001"
-    out = await run_action("cmd.run", {"cmd": 5})
+    out = await run_action("exec.run", {"cmd": 5})
     assert out.code == "A002" and "cmd" in out.message
-    out = await run_action("cmd.run", {"cmd": "true", "bogus": 1})
+    out = await run_action("exec.run", {"cmd": "true", "bogus": 1})
     assert out.code == "A002"
 
 
@@ -34,7 +34,7 @@ async def test_timeout_kills_tree(tmp_path):
     pidfile = tmp_path / "pids"
     cmd = f"(sleep 300 & echo $! >> {pidfile}; wait) & echo $! >> {pidfile}; sleep 300"
     t0 = time.monotonic()
-    out = await run_action("cmd.run", {"cmd": cmd}, timeout=0.5)
+    out = await run_action("exec.run", {"cmd": cmd}, timeout=0.5)
     assert out.state == "timed_out" and out.code == "A005"
     assert time.monotonic() - t0 < 10
     pids = [int(x) for x in pidfile.read_text().split()]
@@ -44,18 +44,18 @@ async def test_timeout_kills_tree(tmp_path):
 
 
 async def test_output_cap_and_stream():
-    out = await run_action("cmd.run", {"cmd": "head -c 3000000 /dev/zero | tr '\\0' a"}, stream=True)
+    out = await run_action("exec.run", {"cmd": "head -c 3000000 /dev/zero | tr '\\0' a"}, stream=True)
     assert out.ok and out.result.truncated
     assert len(out.stdout) == 1024 * 1024
     assert sum(len(c) for _, c in out.chunks) == 3000000
 
 
 async def test_cmd_script_and_missing_interpreter():
-    out = await run_action("cmd.script", {"body": "echo $1-$2", "args": ["a", "b"]})
+    out = await run_action("exec.script", {"body": "echo $1-$2", "args": ["a", "b"]})
     assert out.ok and out.stdout == "a-b\n"
-    out = await run_action("cmd.script", {"body": "x", "interpreter": "/no/such/sh"})
+    out = await run_action("exec.script", {"body": "x", "interpreter": "/no/such/sh"})
     assert out.code == "A009"
-    out = await run_action("cmd.run", {"cmd": "pwd", "cwd": "/no/such/dir"})
+    out = await run_action("exec.run", {"cmd": "pwd", "cwd": "/no/such/dir"})
     assert out.code == "A009"
 
 

@@ -113,7 +113,7 @@ try {
   await page.click("nav .tab[data-view=history]");
   await page.waitForSelector("#history tbody tr");
   await page.selectOption("#h-state", "done");
-  await page.fill("#h-action", "cmd.run");
+  await page.fill("#h-action", "exec.run");
   await page.click("#history-form button[type=submit]");
   await page.waitForSelector("#history tbody tr");
   const rows = await page.$$eval("#history tbody tr", (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent)));

@@ -179,6 +179,16 @@ try {
     out({ step, screen: await screen(portal, "bad"), status: await portal.evaluate(() => window.bad.terminal.status.textContent) });
   }
 
+  step = "embed-expired-token";
+  if (!skip.has(step)) {
+    // A real token, minted for this host with a 1 s lifetime before the browser started: expired.
+    await portal.evaluate(({ h, tok }) => {
+      window.expired = Starling.terminal(document.querySelector("#term"), { host: h, token: tok });
+    }, { h: host, tok: process.env.EXPIRED_TOKEN });
+    await waitState(portal, "expired", ["failed", "closed"]);
+    out({ step, screen: await screen(portal, "expired"), status: await portal.evaluate(() => window.expired.terminal.status.textContent) });
+  }
+
   step = "embed-unknown-host";
   if (!skip.has(step)) {
     await portal.evaluate(() => { window.nohost = Starling.terminal(document.querySelector("#term"), { host: "no-such-host", token: "x" }); });

@@ -118,10 +118,10 @@ class Bench:
                 await trio.sleep(0.02)
 
     async def hosts_and_job(self, n: int) -> tuple[list[str], dict[str, Any]]:
-        """``n`` hosts enrolled and online, and a ``cmd.run`` job submitted to all of them."""
+        """``n`` hosts enrolled and online, and an ``exec.run`` job submitted to all of them."""
         ids = await self.enroll(n)
         await self.online(ids)
-        answer = await self.center.submit(JobRequest(action="cmd.run", params={"cmd": "echo hi"}, all=True, timeout=30), ADMIN)
+        answer = await self.center.submit(JobRequest(action="exec.run", params={"cmd": "echo hi"}, all=True, timeout=30), ADMIN)
         return ids, answer
 
     async def next_dispatch(self) -> Dispatch:

@@ -33,14 +33,14 @@ BAD_DEADLINES = [-1.0, 1e308, -1e308, math.inf, math.nan, MAX_DEADLINE + 1]
 @pytest.mark.parametrize("timeout", BAD_TIMEOUTS, ids=repr)
 async def test_bad_timeout_is_refused_at_submit(center, timeout):  # noqa: ASYNC109 - the job's own timeout
     with pytest.raises(StarlingError, match="timeout") as exc:
-        await center.submit(JobRequest(action="cmd.run", params={"cmd": "true"}, all=True, timeout=timeout))
+        await center.submit(JobRequest(action="exec.run", params={"cmd": "true"}, all=True, timeout=timeout))
     assert exc.value.code is ErrorCode.C001
 
 
 @pytest.mark.parametrize("deadline", BAD_DEADLINES, ids=repr)
 async def test_bad_deadline_is_refused_at_submit(center, deadline):
     with pytest.raises(StarlingError, match="deadline") as exc:
-        await center.submit(JobRequest(action="cmd.run", params={"cmd": "true"}, all=True, deadline=deadline))
+        await center.submit(JobRequest(action="exec.run", params={"cmd": "true"}, all=True, deadline=deadline))
     assert exc.value.code is ErrorCode.C001
 
 

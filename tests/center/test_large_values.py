@@ -18,7 +18,7 @@ def test_a_large_output_params_and_catalogue_are_stored_whole(db_url: str) -> No
         now = time.time()
         big_params = "{" + '"x": "' + "p" * 200_000 + '"}'
         store.create_job(
-            {"id": "j-big", "account": "a", "action": "cmd.run", "params": big_params, "params_raw": b"\x81" * 200_000,
+            {"id": "j-big", "account": "a", "action": "exec.run", "params": big_params, "params_raw": b"\x81" * 200_000,
              "targets": "{}", "created": now, "timeout": 60.0, "deadline": now + 90, "total": 1, "state": "running",
              "offline": "fail", "stream": False},
             [{"id": "j-big-0", "job_id": "j-big", "agent_id": "a-1", "state": "created", "deadline": now + 90, "created": now}],

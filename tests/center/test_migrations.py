@@ -45,7 +45,7 @@ def test_a_database_of_the_previous_release_is_stamped_and_upgraded_keeping_its_
         old.create_all(engine)
         with engine.begin() as conn:
             conn.execute(old.tables["jobs"].insert().values(
-                id="j-old", account="a", action="cmd.run", params="{}", params_raw=b"\x80", targets="{}",
+                id="j-old", account="a", action="exec.run", params="{}", params_raw=b"\x80", targets="{}",
                 created=1.0, timeout=60.0, deadline=90.0, total=1, state="done", offline="fail", stream=False,
             ))
             conn.execute(old.tables["agents"].insert().values(
@@ -62,7 +62,7 @@ def test_a_database_of_the_previous_release_is_stamped_and_upgraded_keeping_its_
         store = Store(db_url)
         try:
             job = store.job("j-old")
-            assert job is not None and job["action"] == "cmd.run" and job["state"] == "done"
+            assert job is not None and job["action"] == "exec.run" and job["state"] == "done"
             with engine.connect() as conn:
                 # Columns added since keep the existing rows, with empty values.
                 assert conn.execute(sa.text("SELECT hostname, catalogue FROM agents")).one() == ("old", "")

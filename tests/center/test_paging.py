@@ -33,7 +33,7 @@ def big(db_url: str) -> Store:
         for i in range(HOSTS)
     ]
     job_rows = [
-        {"id": f"j{i:06d}", "account": "a", "action": "cmd.run", "params": "{}", "params_raw": b"\x80", "targets": "{}",
+        {"id": f"j{i:06d}", "account": "a", "action": "exec.run", "params": "{}", "params_raw": b"\x80", "targets": "{}",
          # Pairs of jobs share a creation time: the id breaks the tie in the cursor.
          "created": now - (i // 2), "timeout": 5, "deadline": now + 60, "total": 1, "state": "done", "offline": "fail",
          "stream": False, "finished": now}

@@ -26,7 +26,7 @@ def test_equal_data_in_any_key_order_is_one_group():
 
 
 def test_truncated_output_is_its_own_group_and_is_marked():
-    job = {"job_id": "j1", "action": "cmd.run", "total": 2, "counts": {"succeeded": 2},
+    job = {"job_id": "j1", "action": "exec.run", "total": 2, "counts": {"succeeded": 2},
            "hosts": [_r("a", stdout="x" * 10, truncated=True), _r("b", stdout="x" * 10)]}
     assert len(group_results(job["hosts"])) == 2
     out = io.StringIO()
@@ -46,7 +46,7 @@ def test_summary_shows_each_groups_data():
 
 def test_show_all_lists_every_host_and_streams_are_labelled():
     rows = [_r(f"h{i:02d}", stdout="same\n") | {"stderr": "warn\n"} for i in range(12)]
-    job = {"job_id": "j1", "action": "cmd.run", "total": 12, "counts": {"succeeded": 12}, "hosts": rows}
+    job = {"job_id": "j1", "action": "exec.run", "total": 12, "counts": {"succeeded": 12}, "hosts": rows}
     short, full = io.StringIO(), io.StringIO()
     print_summary(Console(file=short, width=200), job)
     print_summary(Console(file=full, width=200), job, show_all=True)

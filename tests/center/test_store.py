@@ -32,7 +32,7 @@ def _agents(store, n, idc="bj1"):
 def _job(store, agent_ids, job_id="j1", deadline=None):
     now = time.time()
     store.create_job(
-        {"id": job_id, "account": "a", "action": "cmd.run", "params": "{}", "params_raw": b"\x80", "targets": "{}",
+        {"id": job_id, "account": "a", "action": "exec.run", "params": "{}", "params_raw": b"\x80", "targets": "{}",
          "created": now, "timeout": 5, "deadline": deadline or now + 60, "total": len(agent_ids), "state": "running",
          "offline": "fail", "stream": False},
         [{"id": f"{job_id}-{i:x}", "job_id": job_id, "agent_id": a, "state": "created", "deadline": deadline or now + 60, "created": now}

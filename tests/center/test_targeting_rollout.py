@@ -85,7 +85,7 @@ def test_amounts_number_or_percent():
 @pytest.mark.parametrize("bad", [{"concurrency": 0}, {"concurrency": "10"}, {"concurrency": "150.5.%"}, {"canary": -1}, {"growth": 0.5}, {"pause": 1e9}, {"nope": 1}])
 def test_rollout_limits_are_enforced(bad):
     with pytest.raises(msgspec.ValidationError):
-        msgspec.json.decode(json.dumps({"action": "cmd.run", "all": True, "rollout": bad}), type=JobRequest)
+        msgspec.json.decode(json.dumps({"action": "exec.run", "all": True, "rollout": bad}), type=JobRequest)
 
 
 def test_selector_limits_are_enforced():

@@ -63,7 +63,7 @@ def test_an_upgrade_ends_when_the_host_is_back(store):
     # Never back: the sweeper says A026, not a generic timeout.
     row = {"id": tids[2], "state": "running", "action": "agent.upgrade"}
     assert classify_overdue(row)[2] == "A026"
-    assert classify_overdue({"id": "x", "state": "running", "action": "cmd.run"}) is None
+    assert classify_overdue({"id": "x", "state": "running", "action": "exec.run"}) is None
     # A registration with no upgrade in flight changes nothing.
     assert _conclude(store, {hosts[0]: "1.1-1"}) == set()
 

@@ -218,7 +218,7 @@ class Cluster:
         return f'echo "$STARLING_CHAOS_ID" >> {runs}; sleep 3; echo ok', runs
 
     def submit(self, cmd: str, timeout: float = 20) -> str:
-        return str(self.client.submit("cmd.run", {"cmd": cmd}, all=True, timeout=timeout)["job_id"])
+        return str(self.client.submit("exec.run", {"cmd": cmd}, all=True, timeout=timeout)["job_id"])
 
     def wait_job(self, job_id: str, timeout: float) -> dict[str, Any]:
         self.wait_until(lambda: self.client.job(job_id, results=False)["complete"], timeout, f"job {job_id} complete")

@@ -14,7 +14,7 @@ from transports import JobSpec, Result, Task, encode_value
 
 
 def _task(task_id: str, cmd: str = "echo hi", timeout: float = 5) -> Task:
-    job = JobSpec(job_id="j1", action="cmd.run", params=msgspec.Raw(encode_value({"cmd": cmd})), timeout=timeout, deadline=0)
+    job = JobSpec(job_id="j1", action="exec.run", params=msgspec.Raw(encode_value({"cmd": cmd})), timeout=timeout, deadline=0)
     return Task(task_id=task_id, job=job)
 
 
@@ -38,7 +38,7 @@ async def test_execute_shapes_like_the_agent() -> None:
     scope.cancel()
     res = await execute("t3", _task("t3", "sleep 5").job, scope)
     assert (res.state, res.code) == ("cancelled", "A006")
-    bad = JobSpec(job_id="j", action="cmd.run", params=msgspec.Raw(encode_value({"cmd": 7})), timeout=1, deadline=0)
+    bad = JobSpec(job_id="j", action="exec.run", params=msgspec.Raw(encode_value({"cmd": 7})), timeout=1, deadline=0)
     assert (await execute("t4", bad, trio.CancelScope())).code == "A002"
 
 

@@ -181,7 +181,7 @@ def test_losing_a_whole_idc_mid_job(tmp_path: Path, pg_url: str) -> None:
         assert c.placement("west") == {("east", "proxy-east"): PER_IDC, ("west", "proxy-west"): PER_IDC}
 
         t0 = time.monotonic()
-        job_id = c.clients["west"].submit("cmd.run", {"cmd": "sleep 3; echo ok"}, all=True, timeout=40)["job_id"]
+        job_id = c.clients["west"].submit("exec.run", {"cmd": "sleep 3; echo ok"}, all=True, timeout=40)["job_id"]
 
         def running() -> bool:
             counts = c.clients["west"].job(job_id, results=False)["counts"]
@@ -199,7 +199,7 @@ def test_losing_a_whole_idc_mid_job(tmp_path: Path, pg_url: str) -> None:
         # East's hosts now borrow west's proxy; west alone runs a new job on all 1,000.
         c.wait(lambda: c.placement("west").get(("east", "proxy-west"), 0) == PER_IDC, 90, "east's hosts on west's proxy")
         borrowed_after = round(time.monotonic() - killed, 1)
-        again = c.clients["west"].submit("cmd.run", {"cmd": "echo ok"}, all=True, timeout=30)["job_id"]
+        again = c.clients["west"].submit("exec.run", {"cmd": "echo ok"}, all=True, timeout=30)["job_id"]
         assert c.clients["west"].wait(again, 60)["counts"] == {"succeeded": TOTAL}
 
         # East comes back: the borrowed hosts go home.

@@ -97,7 +97,7 @@ def test_job_survives_the_death_of_its_center(tmp_path: Path, db_url: str) -> No
             procs.append(_spawn([sys.executable, "-m", "agent_core._daemon", "-c", str(adir / "agent.toml")], adir / "out"))
         _wait(lambda: len(clients["b"].hosts(online="1")) == AGENTS, 60, "agents online (seen by center b)")
 
-        sub = clients["a"].submit("cmd.run", {"cmd": f"echo ran >> {marks}/ran; sleep 2; echo done"}, all=True, timeout=30)
+        sub = clients["a"].submit("exec.run", {"cmd": f"echo ran >> {marks}/ran; sleep 2; echo done"}, all=True, timeout=30)
         # Every task in flight at the agents (received, or running: an agent's
         # throttle may hold a task for a moment on a busy machine).
         _wait(lambda: sum(clients["a"].job(sub["job_id"], results=False)["counts"].get(s, 0) for s in ("received", "running")) == AGENTS, 20, "tasks in flight")
@@ -109,7 +109,7 @@ def test_job_survives_the_death_of_its_center(tmp_path: Path, db_url: str) -> No
         assert [r["stdout"] for r in job["results"]] == ["done\n"] * AGENTS
         assert (marks / "ran").read_text() == "ran\n" * AGENTS  # each host ran it exactly once
 
-        again = clients["b"].submit("cmd.run", {"cmd": "echo still here"}, all=True)
+        again = clients["b"].submit("exec.run", {"cmd": "echo still here"}, all=True)
         assert clients["b"].wait(again["job_id"], 30)["counts"] == {"succeeded": AGENTS}
     finally:
         for c in clients.values():

@@ -114,7 +114,7 @@ def _wait_online(client: Client, hostname: str) -> None:
 
 def test_kill_9_of_the_agent_kills_the_whole_tree(fleet: Fleet, client: Client, tmp_path: Path) -> None:
     agent = fleet.profile["agents"][0]
-    sub = client.submit("cmd.run", {"cmd": TREE.format(d=tmp_path)}, hosts=[agent["hostname"]], timeout=600)
+    sub = client.submit("exec.run", {"cmd": TREE.format(d=tmp_path)}, hosts=[agent["hostname"]], timeout=600)
     tree = _tree(tmp_path)
     restarted = None
     try:
@@ -151,7 +151,7 @@ def _replace_pid(fleet: Fleet, old: int, new: int) -> None:
 def test_nothing_runs_past_the_timeout(fleet: Fleet, client: Client, tmp_path: Path) -> None:
     agent = fleet.profile["agents"][0]
     _wait_online(client, agent["hostname"])  # the agent the previous test restarted
-    sub = client.submit("cmd.run", {"cmd": TREE.format(d=tmp_path)}, hosts=[agent["hostname"]], timeout=3)
+    sub = client.submit("exec.run", {"cmd": TREE.format(d=tmp_path)}, hosts=[agent["hostname"]], timeout=3)
     tree = _tree(tmp_path)
     done = client.wait(sub["job_id"], 30)
     assert done["complete"], done
@@ -166,5 +166,5 @@ def test_nothing_runs_past_the_timeout(fleet: Fleet, client: Client, tmp_path: P
 def test_the_api_refuses_insane_times(fleet: Fleet, client: Client, field: str, value: float) -> None:
     agent = fleet.profile["agents"][0]
     with pytest.raises(ApiError) as exc:
-        client.submit("cmd.run", {"cmd": "true"}, hosts=[agent["hostname"]], **{field: value})
+        client.submit("exec.run", {"cmd": "true"}, hosts=[agent["hostname"]], **{field: value})
     assert exc.value.code.value == "C001" and field in str(exc.value), exc.value

@@ -40,7 +40,7 @@ def _world(fleet: Fleet) -> Iterator[dict[str, Any]]:
     keys = {
         "admin": {"key_id": p["key_id"], "secret": p["secret"]},
         "bare": make("bare"),
-        "operator": make("operator", actions=["sys.*", "cmd.run"], all_hosts=True, approval_hosts=1),
+        "operator": make("operator", actions=["sys.*", "exec.run"], all_hosts=True, approval_hosts=1),
         "disabled": make("disabled", actions=["sys.*"], all_hosts=True),
         "approver": fleet.json("accounts", "create", "approver", "--approver", "--local", "--actions", "sys.*", "--all-hosts"),
     }
@@ -105,7 +105,7 @@ def _revoke_then_restore(kind: str) -> Call:
 
 
 def _running_admin_job(w: dict[str, Any], role: str) -> httpx.Response:
-    job = w["admin"].submit("cmd.run", {"cmd": "sleep 20"}, all=True)["job_id"]
+    job = w["admin"].submit("exec.run", {"cmd": "sleep 20"}, all=True)["job_id"]
     try:
         return raw(w, role, "POST", f"/v1/jobs/{job}/cancel")
     finally:
@@ -116,7 +116,7 @@ def _running_admin_job(w: dict[str, Any], role: str) -> httpx.Response:
 def _rollout_admin_job(verb: str) -> Call:
     """A running admin job with rollout controls, paused (for ``resume``) or not."""
     def call(w: dict[str, Any], role: str) -> httpx.Response:
-        job = w["admin"].submit("cmd.run", {"cmd": "sleep 20"}, all=True, rollout={"canary": 1})["job_id"]
+        job = w["admin"].submit("exec.run", {"cmd": "sleep 20"}, all=True, rollout={"canary": 1})["job_id"]
         try:
             if verb == "resume":
                 w["admin"].pause(job)
@@ -128,7 +128,7 @@ def _rollout_admin_job(verb: str) -> Call:
 
 def _held_operator_job(verb: str) -> Call:
     def call(w: dict[str, Any], role: str) -> httpx.Response:
-        job = w["clients"]["operator"].submit("cmd.run", {"cmd": "true"}, all=True)
+        job = w["clients"]["operator"].submit("exec.run", {"cmd": "true"}, all=True)
         assert job["state"] == "pending_approval"
         try:
             return raw(w, role, "POST", f"/v1/jobs/{job['job_id']}/{verb}")
@@ -217,7 +217,7 @@ MATRIX: dict[str, tuple[Call, tuple[Any, ...]]] = {
     "wait": (_get("/v1/jobs/{admin_job}/wait?timeout=0"), (401, 401, 404, 404, 404, OK)),
     "events": (_get("/v1/jobs/{admin_job}/events"), (401, 401, 404, 404, 404, OK)),
     "output": (_get("/v1/jobs/{admin_job}/output"), (401, 401, 404, 404, 404, OK)),
-    # The operator may run `cmd.run` on every host, so it may cancel such a job too.
+    # The operator may run `exec.run` on every host, so it may cancel such a job too.
     "cancel": (_running_admin_job, (401, 401, 404, OK, 404, OK)),
     # Pausing or resuming a rollout is cancel's guard: who may cancel a job may hold it.
     "pause": (_rollout_admin_job("pause"), (401, 401, 404, OK, 404, OK)),

@@ -93,7 +93,7 @@ def _following(fleet: Fleet, cmd: str) -> Iterator[tuple[subprocess.Popen[str], 
         job = None
         while time.monotonic() < deadline and job is None:
             time.sleep(0.3)
-            job = next((j for j in fleet.json("jobs", "--limit", "3")["jobs"] if j["action"] == "cmd.run" and not j["complete"]), None)
+            job = next((j for j in fleet.json("jobs", "--limit", "3")["jobs"] if j["action"] == "exec.run" and not j["complete"]), None)
         assert job is not None
         yield proc, job
     finally:

@@ -102,7 +102,7 @@ def test_session_reads_and_needs_csrf_to_write(fleet):
         me = http.get("/ui/session").json()
         assert me["key_id"] == p["key_id"] and me["admin"] and me["csrf"] == csrf
         assert len(http.get("/v1/hosts").json()["hosts"]) == AGENTS
-        job = {"action": "cmd.run", "params": {"cmd": "echo console"}, "all": True}
+        job = {"action": "exec.run", "params": {"cmd": "echo console"}, "all": True}
         refused = http.post("/v1/jobs", json=job)
         assert refused.status_code == 403 and refused.json()["error"]["code"] == "C035"
         wrong = http.post("/v1/jobs", json=job, headers={"X-Starling-CSRF": "x" + csrf})
@@ -123,7 +123,7 @@ def test_scoped_account_sees_only_its_scope(fleet, admin):
         assert [h["id"] for h in http.get("/v1/hosts").json()["hosts"]] == [one["id"]]
         names = {a["name"] for a in http.get("/v1/actions").json()["actions"]}
         assert names and all(n.startswith("sys.") for n in names)
-        r = http.post("/v1/jobs", json={"action": "cmd.run", "params": {"cmd": "id"}, "hosts": [one["id"]]},
+        r = http.post("/v1/jobs", json={"action": "exec.run", "params": {"cmd": "id"}, "hosts": [one["id"]]},
                       headers={"X-Starling-CSRF": csrf})
         assert r.status_code == 403 and r.json()["error"]["code"] == "C009"
         assert http.get("/v1/accounts").status_code == 403

@@ -101,8 +101,8 @@ def test_plugin_action_from_its_form(steps):
 def test_job_history_filters(steps):
     rows = steps["history"]["rows"]
     # The state filter is applied by the API; the action filter is typed text and may not have
-    # been applied yet when the rows are read (seen once in CI): count the cmd.run rows instead.
-    assert len(rows) >= 2 and all(r[3] == "done" for r in rows) and sum(r[1] == "cmd.run" for r in rows) >= 2
+    # been applied yet when the rows are read (seen once in CI): count the exec.run rows instead.
+    assert len(rows) >= 2 and all(r[3] == "done" for r in rows) and sum(r[1] == "exec.run" for r in rows) >= 2
 
 
 def test_fleet_overview_charts(steps):

@@ -164,8 +164,8 @@ def test_canary_wave_stops_the_job_at_the_threshold(fleet):
 def test_a_held_job_keeps_its_rollout(fleet):
     """Approval does not bypass the rollout: after approval the canary runs first
     and the threshold still stops the job."""
-    op = fleet.json("accounts", "create", "rollout-op", "--actions", "cmd.run", "--all-hosts", "--approval-hosts", "1")
-    approver = fleet.json("accounts", "create", "rollout-approver", "--approver", "--local", "--actions", "cmd.run", "--all-hosts")
+    op = fleet.json("accounts", "create", "rollout-op", "--actions", "exec.run", "--all-hosts", "--approval-hosts", "1")
+    approver = fleet.json("accounts", "create", "rollout-approver", "--approver", "--local", "--actions", "exec.run", "--all-hosts")
     as_op = Fleet(fleet.home, fleet.env | {"STARLING_KEY_ID": op["key_id"], "STARLING_SECRET": op["secret"]})
     as_approver = Fleet(fleet.home, fleet.env | {"STARLING_KEY_ID": approver["key_id"], "STARLING_SECRET": approver["secret"]})
     marker = Path(fleet.agent(1)["dir"]) / "FAIL-MARKER"

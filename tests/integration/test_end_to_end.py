@@ -35,7 +35,7 @@ def test_failures_carry_codes(fleet):
         assert (h["state"], h["code"], h["exit_code"]) == ("failed", "A008", 4)
         assert h["stdout"] == "out\n" and h["stderr"] == "err\n"
     # Params and actions are checked against what the hosts declare, once, at submit.
-    doc = fleet.json("run", "--all", "--action", "cmd.run", "--params", '{"cmd": 7}')
+    doc = fleet.json("run", "--all", "--action", "exec.run", "--params", '{"cmd": 7}')
     assert doc["error"]["code"] == "C024" and "cmd" in doc["error"]["message"]
     doc = fleet.json("run", "--all", "--action", "no.such.action")
     assert doc["error"]["code"] == "C023"
@@ -71,7 +71,7 @@ def test_progress_stream_and_wait(fleet):
 
     prof = fleet.profile
     c = Client(prof["api"], prof["key_id"], prof["secret"], prof["ca_file"])
-    sub = c.submit("cmd.run", {"cmd": "sleep 1; echo streamed"}, all=True)
+    sub = c.submit("exec.run", {"cmd": "sleep 1; echo streamed"}, all=True)
     events = []
     auth = StarlingAuth(prof["key_id"], prof["secret"].encode())
     with httpx.Client(base_url=prof["api"], verify=client_context(prof["ca_file"]), auth=auth, timeout=30) as http:
@@ -99,7 +99,7 @@ def test_progress_stream_sends_each_result_once(fleet):
     prof = fleet.profile
     c = Client(prof["api"], prof["key_id"], prof["secret"], prof["ca_file"])
     # 9000 characters: longer than the live clip (8192), so every row says it was clipped.
-    sub = c.submit("cmd.run", {"cmd": "sleep 0.5; head -c 9000 /dev/zero | tr '\\0' x"}, all=True)
+    sub = c.submit("exec.run", {"cmd": "sleep 0.5; head -c 9000 /dev/zero | tr '\\0' x"}, all=True)
     names: list[str] = []
     kinds: list[str] = []
     auth = StarlingAuth(prof["key_id"], prof["secret"].encode())
@@ -149,7 +149,7 @@ def test_resident_exporter_on_the_first_agent(fleet):
             time.sleep(0.3)
     assert "node_load1" in body
     first = fleet.profile["agents"][0]["hostname"]
-    doc = fleet.json("run", "--host", first, "--action", "exporter.status")
+    doc = fleet.json("run", "--host", first, "--action", "agent.exporter.status")
     assert doc["hosts"][0]["state"] == "succeeded", doc
     # The listing shows the latest heartbeat snapshot (written every third of the grace period):
     # the exporter may still read "starting" there for a beat or two.

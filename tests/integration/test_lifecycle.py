@@ -37,7 +37,7 @@ def _wait(client, job_id, pred, timeout=60.0):
 
 def test_cancel_kills_the_process_tree(client):
     marker = f"{time.time():.6f}"[-9:]
-    sub = client.submit("cmd.run", {"cmd": f"sleep 600{marker} & sleep 600{marker}; echo never"}, all=True, timeout=300)
+    sub = client.submit("exec.run", {"cmd": f"sleep 600{marker} & sleep 600{marker}; echo never"}, all=True, timeout=300)
     _wait(client, sub["job_id"], lambda j: j["counts"].get("running", 0) == AGENTS)
     assert subprocess.run(["pgrep", "-f", f"sleep 600{marker}"], capture_output=True).returncode == 0
     client.cancel(sub["job_id"])
@@ -49,7 +49,7 @@ def test_cancel_kills_the_process_tree(client):
 
 
 def test_transitions_are_recorded_in_order(client):
-    sub = client.submit("cmd.run", {"cmd": "echo hi"}, all=True)
+    sub = client.submit("exec.run", {"cmd": "echo hi"}, all=True)
     job = client.wait(sub["job_id"])
     job = client.job(sub["job_id"])
     for r in job["results"]:
@@ -63,7 +63,7 @@ def test_hung_host_fails_with_environment_code(fleet, client):
     victim = fleet.profile["agents"][0]
     os.kill(victim["pid"], signal.SIGSTOP)
     try:
-        sub = client.submit("cmd.run", {"cmd": "echo hi"}, all=True, timeout=2, deadline=20)
+        sub = client.submit("exec.run", {"cmd": "echo hi"}, all=True, timeout=2, deadline=20)
         job = _wait(client, sub["job_id"], lambda j: j["complete"], timeout=60)
         by = {r["hostname"]: r for r in job["results"]}
         assert by[victim["hostname"]]["code"] == "E005", by[victim["hostname"]]

@@ -124,7 +124,7 @@ async def test_compromised_proxy(fleet: Fleet, tmp_path: Path) -> None:
                     await trio.sleep(0.2)
 
             async def run(cmd: str, **kw) -> dict:
-                sub = await trio.to_thread.run_sync(lambda: client.submit("cmd.run", {"cmd": cmd}, hosts=["evil-victim"], **kw))
+                sub = await trio.to_thread.run_sync(lambda: client.submit("exec.run", {"cmd": cmd}, hosts=["evil-victim"], **kw))
                 done = await trio.to_thread.run_sync(lambda: client.wait(sub["job_id"], 30))
                 assert done["complete"], done
                 job = await trio.to_thread.run_sync(lambda: client.job(sub["job_id"]))
@@ -136,7 +136,7 @@ async def test_compromised_proxy(fleet: Fleet, tmp_path: Path) -> None:
             genuine = evil.seen[-1]
 
             # 1. a task the center never signed
-            forged = Task(task_id="forged-1", job=JobSpec(job_id="forged", action="cmd.run", params=msgspec.Raw(encode_value({"cmd": f"echo forged >> {marker}"})), timeout=5, deadline=time.time() + 60))
+            forged = Task(task_id="forged-1", job=JobSpec(job_id="forged", action="exec.run", params=msgspec.Raw(encode_value({"cmd": f"echo forged >> {marker}"})), timeout=5, deadline=time.time() + 60))
             res = await evil.inject(forged)
             assert res.code == "A010"
 

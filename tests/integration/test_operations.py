@@ -151,20 +151,20 @@ def test_metrics_and_readiness_follow_real_activity_and_failures(tmp_path: Path,
 
         _wait(lambda: _value(center_metrics(), "starling_center_proxy_agents", proxy="proxy-ops", idc="ops") == AGENTS, 20, "load report")
         before, pbefore = center_metrics(), proxy_metrics()
-        job = client.submit("cmd.run", {"cmd": "echo metrics"}, all=True, timeout=20)
+        job = client.submit("exec.run", {"cmd": "echo metrics"}, all=True, timeout=20)
         assert client.wait(job["job_id"], 30)["counts"] == {"succeeded": AGENTS}
         with pytest.raises(ApiError) as refused:
-            client.submit("cmd.run", {"cmd": "echo FORBIDDEN-MARKER"}, all=True)
+            client.submit("exec.run", {"cmd": "echo FORBIDDEN-MARKER"}, all=True)
         assert refused.value.code.value == "C010"
         with pytest.raises(ApiError) as unknown:
-            client.submit("cmd.run", {"cmd": "echo x"}, hosts=["no-such-host"])
+            client.submit("exec.run", {"cmd": "echo x"}, hosts=["no-such-host"])
         assert unknown.value.code.value == "C002"
         after, pafter = center_metrics(), proxy_metrics()
 
         def delta(name: str, **labels: str) -> float:
             return _value(after, name, **labels) - _value(before, name, **labels)
 
-        assert delta("starling_center_jobs_submitted_total", action="cmd.run") == 1
+        assert delta("starling_center_jobs_submitted_total", action="exec.run") == 1
         assert delta("starling_center_task_results_total", state="succeeded") == AGENTS
         assert delta("starling_center_tasks_dispatched_total", proxy="proxy-ops") == AGENTS
         assert delta("starling_center_dispatch_seconds_count") == 1
@@ -196,7 +196,7 @@ def test_metrics_and_readiness_follow_real_activity_and_failures(tmp_path: Path,
         assert len({d["task_id"] for d in at_proxy}) == AGENTS and all(d["agent_id"] for d in at_proxy)
         for i in range(AGENTS):
             mine = [d for d in lines(tmp_path / f"agent-{i}" / "agent.log") if d.get("job_id") == job["job_id"] and "state" in d]
-            assert len(mine) == 1 and mine[0]["role"] == "agent" and mine[0]["action"] == "cmd.run"
+            assert len(mine) == 1 and mine[0]["role"] == "agent" and mine[0]["action"] == "exec.run"
             assert mine[0]["agent_id"] in {d["agent_id"] for d in at_proxy} and mine[0]["state"] == "succeeded"
 
         # -- readiness follows each dependency ------------------------------------------

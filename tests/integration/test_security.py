@@ -78,7 +78,7 @@ def test_approval_needs_a_second_person(fleet):
 
 
 def test_reject_and_blast_radius(fleet):
-    small = fleet.json("accounts", "create", "small-radius", "--approval-hosts", "2", "--actions", "cmd.run", "--all-hosts")
+    small = fleet.json("accounts", "create", "small-radius", "--approval-hosts", "2", "--actions", "exec.run", "--all-hosts")
     other = as_account(fleet, small["key_id"], small["secret"])
     held = other.json("run", "--all", "--", "echo hi")
     assert held["state"] == "pending_approval" and "threshold" in held["reasons"][0]
@@ -97,12 +97,12 @@ def test_scopes(fleet):
     assert other.json("run", "--tag", "even", "--", "echo hi")["error"]["code"] == "C009"
     ok = other.json("run", "--tag", "even", "--action", "sys.info")
     assert ok["counts"] == {"succeeded": AGENTS // 2}
-    tiny = fleet.json("accounts", "create", "tiny", "--max-hosts", "1", "--actions", "cmd.run", "--all-hosts")
+    tiny = fleet.json("accounts", "create", "tiny", "--max-hosts", "1", "--actions", "exec.run", "--all-hosts")
     assert as_account(fleet, tiny["key_id"], tiny["secret"]).json("run", "--all", "--", "true")["error"]["code"] == "C013"
 
 
 def test_command_mapping(fleet):
-    acct = fleet.json("accounts", "create", "mapped", "--actions", "cmd.run", "--all-hosts")
+    acct = fleet.json("accounts", "create", "mapped", "--actions", "exec.run", "--all-hosts")
     table = fleet.json("accounts", "mapping", acct["key_id"], "echo mapped-run", "uname")["mapping"]
     alias = next(a for a, c in table.items() if c == "echo mapped-run")
     other = as_account(fleet, acct["key_id"], acct["secret"])
@@ -129,7 +129,7 @@ def test_signed_requests_refused_when_wrong(fleet):
         old = sign_request(prof["key_id"], prof["secret"].encode(), "GET", url, b"", now=time.time() - 3600)
         assert http.get(url, headers=old).json()["error"]["code"] == "C008"
         tampered = sign_request(prof["key_id"], prof["secret"].encode(), "POST", prof["api"] + "/v1/jobs", b'{"action":"sys.info","all":true}')
-        r = http.post(prof["api"] + "/v1/jobs", headers=tampered, content=b'{"action":"cmd.run","params":{"cmd":"id"},"all":true}')
+        r = http.post(prof["api"] + "/v1/jobs", headers=tampered, content=b'{"action":"exec.run","params":{"cmd":"id"},"all":true}')
         assert r.json()["error"]["code"] == "C007"
 
 

@@ -264,6 +264,179 @@ async def test_audit_replay_prints_the_session(world):
     assert fleet.json("audit", "verify")["ok"]
 
 
+async def test_bad_inputs_get_their_codes_while_another_session_types(world):
+    """Issue 10's bad-input list, all at once, while a healthy session on the same center
+    types and reads its echoes: each bad input gets its code and close code, and the healthy
+    session never notices."""
+    host, other = world["hosts"]
+    acct = world["admin"].request("POST", "/v1/accounts", json_body={"name": "term-bad-inputs", "scopes": {"actions": ["exec.pty"], "hosts": [host]}})
+    p = world["p"]
+    scoped_cookie = await trio.to_thread.run_sync(console_cookie, p["api"], acct["key_id"], acct["secret"], p["ca_file"])
+    expired = await trio.to_thread.run_sync(lambda: _token(world, host, ttl=0.5))
+    await trio.sleep(1.0)
+    got: dict[str, Any] = {}
+    bad_done = trio.Event()
+
+    async def ends_with(name: str, **kw: Any) -> None:
+        async with term(world, **kw) as t:
+            with trio.fail_after(60):
+                await t.drain()
+        got[name] = ((t.final or {}).get("code"), t.close_code)
+
+    async def huge_paste_then_binary() -> None:
+        async with term(world, host) as t:
+            await t.send_input("x" * (MAX_INPUT + 1))
+            refused = await t.wait_frame("refused")
+            mark = len(t.output)
+            await t.send_input("\x15head -c 3000 /dev/urandom | tr -d '\\000-\\037\\177'; echo; echo BIN-''DONE\r")
+            await t.read_until("BIN-DONE\r\n", after=mark)
+            got["huge paste"] = (refused["code"], refused["rule"])
+            got["binary output"] = "\ufffd" in t.output[mark:]
+            await t.close()
+            await t.drain()
+
+    async def bad_inputs() -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(lambda: ends_with("wrong token", host=host, token="not-a-token", origin=PORTAL))
+            nursery.start_soon(lambda: ends_with("expired token", host=host, token=expired["token"], origin=PORTAL))
+            nursery.start_soon(lambda: ends_with("disallowed origin", host=host, origin="https://evil.example"))
+            nursery.start_soon(lambda: ends_with("host outside the scope", host=other, cookie=scoped_cookie))
+            nursery.start_soon(lambda: ends_with("unknown host", host="no-such-host"))
+            nursery.start_soon(huge_paste_then_binary)
+        bad_done.set()
+
+    async with term(world, host) as healthy:
+        assert healthy.ready, healthy.frames
+        await healthy.read_until("# ")
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(bad_inputs)
+            keys = 0
+            while not bad_done.is_set() or keys < 10:
+                ch = "abcdefghijklmnopqrstuvwxyz"[keys % 26]
+                mark = len(healthy.output)
+                await healthy.send_input(ch)
+                with trio.fail_after(30):
+                    await healthy.read_until(ch, after=mark)
+                keys += 1
+                await trio.sleep(0.02)
+        await healthy.send_input("\x15echo still-''serving\r")
+        await healthy.read_until("still-serving\r\n")
+        await healthy.close()
+        await healthy.drain()
+    assert healthy.final is not None and healthy.final["type"] == "exit" and healthy.close_code == 1000
+    assert got == {
+        "wrong token": ("C036", 4401),
+        "expired token": ("C036", 4401),
+        "disallowed origin": ("C037", 4403),
+        "host outside the scope": ("C009", 4403),
+        "unknown host": ("C002", 4404),
+        "huge paste": ("A024", "max_input"),
+        "binary output": True,
+    }
+
+
+def _proxy_open_streams(w: dict[str, Any]) -> float:
+    """The proxy's ``starling_proxy_open_streams`` gauge (waits a little for the last closes)."""
+    url = next(iter(w["p"]["proxy_http"].values())) + "/metrics"
+    deadline = time.monotonic() + 10
+    while True:
+        text = httpx.get(url, timeout=10).text
+        value = float(next(line.split()[1] for line in text.splitlines() if line.startswith("starling_proxy_open_streams ")))
+        if value == 0 or time.monotonic() > deadline:
+            return value
+        time.sleep(0.2)
+
+
+def _closes(w: dict[str, Any], sessions: list[str]) -> dict[str, dict[str, Any]]:
+    """The ``terminal.close`` audit record of each session (waits for the batched writes)."""
+    found: dict[str, dict[str, Any]] = {}
+    deadline = time.monotonic() + 30
+    while len(found) < len(sessions) and time.monotonic() < deadline:
+        for sid in sessions:
+            if sid not in found:
+                recs = w["admin"].request("GET", "/v1/audit", params={"subject": sid})["records"]
+                for rec in recs:
+                    if rec["kind"] == "terminal.close":
+                        found[sid] = rec["detail"]
+        time.sleep(0.3)
+    return found
+
+
+async def test_many_sessions_ending_at_once_lose_nothing(world):
+    """Issue 10's 200-session hang: terminals ending while others type. Sessions that
+    print output end, again and again, half closed by the client and half by their shell;
+    meanwhile other sessions on the same agent type and must get every echo. Before the
+    fix, the agent's sender that an ending session had been using was cancelled with
+    other sessions' echoes in its hands: those were lost and their clients waited for ever."""
+    host = world["hosts"][0]
+    typers, closers, exiters, rounds = 8, 4, 4, 4
+    typed: list[Any] = []
+    ended: list[tuple[bool, Any]] = []
+    floods_done = trio.Event()
+    running = [closers + exiters]
+
+    async def typer() -> None:
+        async with term(world, host) as t:
+            assert t.ready, t.frames
+            await t.read_until("# ")
+            keys = 0
+            while not floods_done.is_set() or keys < 10:
+                ch = "abcdefghijklmnopqrstuvwxyz"[keys % 26]
+                mark = len(t.output)
+                await t.send_input(ch)
+                with trio.fail_after(30):  # an echo lost on the way never comes
+                    await t.read_until(ch, after=mark)
+                keys += 1
+                if keys % 50 == 0:
+                    await t.send_input("\x15")  # ^U: keep the line short
+            await t.send_input("\x15exit 0\r")
+            with trio.fail_after(30):
+                await t.drain()
+            typed.append(t)
+
+    async def flood(client_closes: bool) -> None:
+        for _ in range(rounds):
+            async with term(world, host) as t:
+                assert t.ready, t.frames
+                await t.read_until("# ")
+                # 200 kB of output (all floods together stay under every relay queue's bound),
+                # ended by the client at its first line or by the shell after its last.
+                await t.send_input(f"yes tick-tick-tick | head -c 200000{'' if client_closes else '; exit 5'}\r")
+                mark = len(t.output)
+                while "tick-tick" not in t.output[mark:]:
+                    assert await t.receive() is not None, t.frames
+                if client_closes:
+                    await t.close()
+                with trio.fail_after(60):
+                    await t.drain()
+                ended.append((client_closes, t))
+        running[0] -= 1
+        if not running[0]:
+            floods_done.set()
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(typers):
+            nursery.start_soon(typer)
+        for i in range(closers + exiters):
+            nursery.start_soon(flood, i < closers)
+    assert len(typed) == typers and len(ended) == (closers + exiters) * rounds
+    for t in typed:
+        assert t.final == {"type": "exit", "status": 0, "code": None, "message": "the shell exited with status 0"}, t.frames
+    for client_closes, t in ended:
+        want = {"status": None, "message": "closed by the user"} if client_closes else {"status": 5, "message": "the shell exited with status 5"}
+        assert t.final is not None and t.final["type"] == "exit" and t.final["code"] is None, t.frames
+        assert {k: t.final[k] for k in want} == want, t.final
+    everyone = typed + [t for _, t in ended]
+    assert all(t.close_code == 1000 for t in everyone), [t.close_code for t in everyone]
+    # Every session left its audit record of how it ended.
+    closes = await trio.to_thread.run_sync(_closes, world, [t.ready["session"] for t in everyone])
+    assert len(closes) == len(everyone)
+    statuses = sorted(c["status"] for c in closes.values() if c["status"] is not None)
+    assert statuses == [0] * typers + [5] * exiters * rounds
+    # And the proxy released every route (each ending, from either side, closes it).
+    assert await trio.to_thread.run_sync(_proxy_open_streams, world) == 0
+
+
 def _tree_of(pid: int) -> list[int]:
     try:
         return [c.pid for c in psutil.Process(pid).children(recursive=True)]

@@ -76,13 +76,15 @@ def steps(fleet: Fleet, origins: dict[str, str], tmp_path_factory: pytest.TempPa
     admin = Client(p["api"], p["key_id"], p["secret"], p["ca_file"])
     scoped = admin.request("POST", "/v1/accounts", json_body={
         "name": "one-host", "scopes": {"actions": ["exec.pty"], "hosts": [p["agents"][0]["hostname"]]}})
+    # A real token for the host, expired long before the page uses it.
+    expired = admin.request("POST", "/api/v1/terminal/tokens", json_body={"host": victim["hostname"], "ttl": 1})
     admin.close()
     portals = [_portal(fleet, origins["allowed"]), _portal(fleet, origins["stranger"])]
     try:
         env = {
             **os.environ, "STARLING_API": p["api"], "STARLING_KEY_ID": p["key_id"], "STARLING_SECRET": p["secret"],
             "HOST": victim["hostname"], "VICTIM_PID": str(victim["pid"]), "PORTAL": origins["allowed"] + "/",
-            "STRANGER": origins["stranger"] + "/", "SCOPED_KEY_ID": scoped["key_id"], "SCOPED_SECRET": scoped["secret"], "SHOTS": str(shots), "CONSOLE_MODULES": str(MODULES), "CHROMIUM": CHROMIUM,
+            "STRANGER": origins["stranger"] + "/", "SCOPED_KEY_ID": scoped["key_id"], "SCOPED_SECRET": scoped["secret"], "EXPIRED_TOKEN": expired["token"], "SHOTS": str(shots), "CONSOLE_MODULES": str(MODULES), "CHROMIUM": CHROMIUM,
         }
         proc = subprocess.run(["node", str(ROOT / "tests" / "browser" / "terminal.mjs")], env=env, capture_output=True, text=True,
                               timeout=600, check=False)
@@ -143,6 +145,8 @@ def test_embedded_from_another_origin(steps, origins):
 
 def test_bad_token_and_unknown_host_are_shown_with_their_codes(steps):
     assert "C036" in steps["embed-bad-token"]["screen"] and "4401" in steps["embed-bad-token"]["status"]
+    s = steps["embed-expired-token"]
+    assert "C036" in s["screen"] and "expired" in s["screen"] and "4401" in s["status"], s
     assert "4404" in steps["embed-unknown-host"]["screen"] or "C002" in steps["embed-unknown-host"]["screen"]
 
 

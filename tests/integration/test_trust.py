@@ -85,7 +85,7 @@ def test_code_in_every_field_is_intercepted(admin: Client) -> None:
 
 
 def test_harmless_use_of_the_same_fields_runs(admin: Client) -> None:
-    ok = admin.submit("cmd.run", {"cmd": "cat", "stdin": "through stdin\n"}, all=True)
+    ok = admin.submit("exec.run", {"cmd": "cat", "stdin": "through stdin\n"}, all=True)
     done = admin.wait(ok["job_id"])
     assert done["counts"] == {"succeeded": 2}
     job = admin.job(ok["job_id"])
@@ -100,11 +100,11 @@ def test_writing_where_files_are_code_needs_approval(admin: Client) -> None:
 
 
 def test_danger_actions_need_an_exact_grant(admin: Client, fleet: Fleet) -> None:
-    wild = account(admin, fleet, "cmd-wildcard", actions=["cmd.*"], all_hosts=True)
-    err = refused(wild.submit, "cmd.run", {"cmd": "echo hi"}, all=True)
+    wild = account(admin, fleet, "exec-wildcard", actions=["exec.*"], all_hosts=True)
+    err = refused(wild.submit, "exec.run", {"cmd": "echo hi"}, all=True)
     assert err.code.value == "C009" and "named exactly" in str(err)
-    exact = account(admin, fleet, "cmd-exact", actions=["cmd.run"], all_hosts=True)
-    done = exact.wait(exact.submit("cmd.run", {"cmd": "echo hi"}, all=True)["job_id"])
+    exact = account(admin, fleet, "exec-exact", actions=["exec.run"], all_hosts=True)
+    done = exact.wait(exact.submit("exec.run", {"cmd": "echo hi"}, all=True)["job_id"])
     assert done["counts"] == {"succeeded": 2}
 
 
@@ -135,10 +135,13 @@ def test_packages_must_be_signed_and_approved(admin: Client) -> None:
 
 def test_params_checked_at_submit_with_one_code(admin: Client) -> None:
     before = {j["job_id"] for j in admin.jobs(200)}
-    err = refused(admin.submit, "cmd.run", {"cmd": "true", "cwd": 5}, all=True)
+    err = refused(admin.submit, "exec.run", {"cmd": "true", "cwd": 5}, all=True)
     assert err.code.value == "C024" and "cwd" in str(err)
-    assert refused(admin.submit, "cmd.run", {"cmd": "true", "nope": 1}, all=True).code.value == "C024"
+    assert refused(admin.submit, "exec.run", {"cmd": "true", "nope": 1}, all=True).code.value == "C024"
     assert refused(admin.submit, "no.such.action", {}, all=True).code.value == "C023"
+    # A renamed action's old name is no alias: refused, naming the new one, and nothing is recorded.
+    err = refused(admin.submit, "cmd.run", {}, all=True)
+    assert err.code.value == "C023" and "renamed to 'exec.run'" in str(err)
     assert refused(admin.submit, "", {}, all=True).code.value == "C001"
     no_new_jobs(admin, before)
 
@@ -153,12 +156,12 @@ def test_declared_timeout_applies(admin: Client) -> None:
 @pytest.mark.parametrize(
     "body",
     [
-        {"action": "cmd.run", "params": {"cmd": "true", "big": 2**70}, "all": True},
-        {"action": "cmd.run", "params": {"cmd": "true"}, "tags": [f"t{i}" for i in range(1000)]},
-        {"action": "cmd.run", "params": {"cmd": "true"}, "all": True, "deadline": 1e308},
-        {"action": "cmd.run", "params": {"cmd": "true"}, "all": True, "deadline": -1},
-        {"action": "cmd.run", "params": {"cmd": "true"}, "all": True, "timeout": 1e-300},
-        {"action": "cmd.run", "params": {"cmd": "true"}, "all": True, "timeout": 0},
+        {"action": "exec.run", "params": {"cmd": "true", "big": 2**70}, "all": True},
+        {"action": "exec.run", "params": {"cmd": "true"}, "tags": [f"t{i}" for i in range(1000)]},
+        {"action": "exec.run", "params": {"cmd": "true"}, "all": True, "deadline": 1e308},
+        {"action": "exec.run", "params": {"cmd": "true"}, "all": True, "deadline": -1},
+        {"action": "exec.run", "params": {"cmd": "true"}, "all": True, "timeout": 1e-300},
+        {"action": "exec.run", "params": {"cmd": "true"}, "all": True, "timeout": 0},
     ],
 )
 def test_bad_job_bodies_are_c001(admin: Client, body: dict[str, Any]) -> None:
@@ -168,7 +171,7 @@ def test_bad_job_bodies_are_c001(admin: Client, body: dict[str, Any]) -> None:
 
 def test_deeply_nested_json_is_c001(admin: Client) -> None:
     nested = "[" * 5000 + '"x"' + "]" * 5000
-    raw = '{"action": "cmd.run", "all": true, "params": {"cmd": "true", "x": ' + nested + "}}"
+    raw = '{"action": "exec.run", "all": true, "params": {"cmd": "true", "x": ' + nested + "}}"
     resp = admin._http.post("/v1/jobs", content=raw.encode(), headers={"Content-Type": "application/json"})
     assert resp.status_code == 400 and resp.json()["error"]["code"] == "C001", resp.text[:300]
 
@@ -196,7 +199,7 @@ def test_only_admins_revoke_and_revocation_can_be_undone(admin: Client, fleet: F
 
 
 def test_cancel_only_what_you_may_run(admin: Client, fleet: Fleet) -> None:
-    mine = admin.submit("cmd.run", {"cmd": "sleep 30"}, all=True)
+    mine = admin.submit("exec.run", {"cmd": "sleep 30"}, all=True)
     other = account(admin, fleet, "other-team", actions=["sys.*"], all_hosts=True)
     assert refused(other.cancel, mine["job_id"]).code.value in ("C004", "C009")
     assert admin.cancel(mine["job_id"])["job_id"] == mine["job_id"]
@@ -256,9 +259,9 @@ def _all_online(admin: Client, timeout: float = 60) -> None:
 def test_one_key_cannot_make_a_second_person(admin: Client, fleet: Fleet) -> None:
     err = refused(admin.request, "POST", "/v1/accounts", json_body={"name": "sock-puppet", "approver": True})
     assert err.code.value == "C009"
-    puppet = account(admin, fleet, "puppet", actions=["cmd.run"], all_hosts=True, approval_hosts=1)
+    puppet = account(admin, fleet, "puppet", actions=["exec.run"], all_hosts=True, approval_hosts=1)
     _all_online(admin)  # the approval fails a host that is offline at that moment (E001)
-    held = puppet.submit("cmd.run", {"cmd": "echo held"}, all=True)
+    held = puppet.submit("exec.run", {"cmd": "echo held"}, all=True)
     assert held["state"] == "pending_approval"
     # The admin key is an approver, but it created the submitter: not a second person.
     err = refused(admin.request, "POST", f"/v1/jobs/{held['job_id']}/approve")

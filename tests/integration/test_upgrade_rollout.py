@@ -72,7 +72,7 @@ def test_pause_and_resume_a_rollout(fleet: Fleet) -> None:
 
     p = fleet.profile
     client = Client(p["api"], p["key_id"], p["secret"], p["ca_file"])
-    job = client.submit("cmd.run", {"cmd": "sleep 3"}, all=True, rollout={"canary": 1, "growth": 1.0})["job_id"]
+    job = client.submit("exec.run", {"cmd": "sleep 3"}, all=True, rollout={"canary": 1, "growth": 1.0})["job_id"]
     paused = client.pause(job)
     assert paused["rollout"]["state"] == "held" and paused["rollout"]["released"] == 1, paused
     time.sleep(6)  # the canary (3 s) is done: a running rollout would have released more

@@ -36,6 +36,8 @@ from agent_core.host import (
     render_catalogue,
     render_hooks,
 )
+from plugins import FOLDER_PREFIX, action_name_problem
+from transports import renamed_actions, renamed_to
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs" / "plugins"
@@ -46,7 +48,6 @@ REGEN = (
 )
 # Top-level imports a plugin module may make: heavy ones (psutil, ...) go inside functions.
 LIGHT_ROOTS = {"__future__", "msgspec", "agent_core", "transports", "plugins"}
-
 
 @cache
 def _host() -> PluginHost:
@@ -137,7 +138,7 @@ def _problems_of(name: str, value: str, host: PluginHost) -> list[str]:
     parts = value.split(".")
     if len(parts) != 3 or parts[0] != "plugins" or ":" in value:
         return [f"entry point {value!r} is not 'plugins.<domain>.<module>'"]
-    _, package, _ = parts
+    _, package, module_name = parts
     plugin = host.load(name)
     if plugin.error or plugin.module is None:
         return [f"does not load: {plugin.error}"]
@@ -176,6 +177,9 @@ def _problems_of(name: str, value: str, host: PluginHost) -> list[str]:
         if owner != name:
             out.append(f"action {act.name} belongs to plugin {owner!r}, not {name!r}")
         out += _action_problems(act)
+        naming = action_name_problem(package, module_name, act.name)
+        if naming:
+            out.append(naming)
 
     heavy = _heavy_imports(inspect.getsource(module))
     if heavy:
@@ -196,10 +200,42 @@ def test_plugin_contract(name: str) -> None:
     assert not problems, f"plugin {name!r} breaks the contract:\n  - " + "\n  - ".join(problems)
 
 
+def test_every_folder_has_one_prefix() -> None:
+    """FOLDER_PREFIX names every folder under plugins/ (and nothing else), one prefix each."""
+    folders = {p.name for p in (ROOT / "plugins").iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    assert set(FOLDER_PREFIX) == folders
+    assert len(set(FOLDER_PREFIX.values())) == len(FOLDER_PREFIX)
+
+
+def test_naming_rule_catches_bad_names() -> None:
+    assert action_name_problem("kernel", "sysctl_get", "kernel.sysctl.get") is None
+    assert action_name_problem("network", "route_get", "net.route.get") is None
+    assert action_name_problem("network", "dns", "net.dns.resolve") is None
+    assert action_name_problem("system", "sys", "sys.info") is None  # module named like the prefix
+    assert action_name_problem("files", "file", "file.stat") is None
+    assert action_name_problem("kernel", "sysctl_get", "sysctl.get")  # wrong prefix
+    assert action_name_problem("processes", "iotop", "proc.io")  # rest does not start with the stem
+    assert action_name_problem("processes", "iotop", "proc.iotopx")  # the stem is a whole word
+    assert action_name_problem("hardware", "swap", "hw")  # no rest
+    assert action_name_problem("nowhere", "x", "x.y")  # a folder without a prefix
+
+
+def test_no_builtin_action_keeps_an_old_name() -> None:
+    """A renamed action's old name is declared by no built-in plugin, and its new name is."""
+    host = _host()
+    declared = {act.name for n in builtin_plugin_names() for act in declared_in(host.load(n).module)[1]}
+
+    table = renamed_actions()
+    assert table, "transports/renamed.toml is empty or missing"
+    assert not set(table) & declared, f"old names still declared: {sorted(set(table) & declared)}"
+    assert set(table.values()) <= declared, f"new names nobody declares: {sorted(set(table.values()) - declared)}"
+    assert all(renamed_to(old) == new for old, new in table.items())
+
+
 def test_builtins_are_registered() -> None:
     """The walk above sees the built-ins (an uninstalled checkout would see none)."""
     names = builtin_plugin_names()
-    assert {"cmd", "file", "sys"} <= set(names), f"run `pip install -e .`; found only {names}"
+    assert {"exec", "file", "sys"} <= set(names), f"run `pip install -e .`; found only {names}"
 
 
 def test_catalogue_is_fresh() -> None:
@@ -265,8 +301,11 @@ def test_contract_catches_a_broken_plugin(tmp_path, monkeypatch) -> None:
         "heavy top-level imports ['psutil']",
         "no test runs action broken.thing.do",
         "missing from docs/plugins/catalogue.md",
+        "folder plugins/misc/ has no prefix in plugins.FOLDER_PREFIX",
     ):
         assert expected in found, f"{expected!r} not reported in:\n{found}"
+    in_kernel = "\n".join(_problems_of("broken", "plugins.kernel.starling_broken_plugin_zz", host))
+    assert "broken.thing.do: an action in plugins/kernel/ is named kernel.<name>" in in_kernel
     assert _problems_of("x", "plugins.x", host) == ["entry point 'plugins.x' is not 'plugins.<domain>.<module>'"]
 
 
@@ -283,9 +322,9 @@ def test_heavy_import_detector() -> None:
 CODE_LIKE = {"cmd", "command", "commands", "script", "body", "interpreter", "shell", "stdin", "env", "args", "code", "exec", "program", "run"}
 NOT_CODE = {
     ("log.syslog", "program"): "a filter on the syslog program name",
-    ("user.add", "shell"): "the login shell path written to passwd; not run by the action",
-    ("user.modify", "shell"): "the login shell path written to passwd; not run by the action",
     ("user.present", "shell"): "the login shell path written to passwd; not run by the action",
+    ("state.user.present", "shell"): "the login shell path written to passwd; not run by the action",
+    ("proc.environ", "command"): "a flag: show what a new command would see; no command is given",
 }
 
 

@@ -11,7 +11,7 @@ from transports import JobSpec, encode_value
 
 
 async def test_runs_an_action_with_acks_and_stream(memory_agent):
-    out = await memory_agent.run("cmd.run", {"cmd": "echo one; echo two >&2"}, stream=True)
+    out = await memory_agent.run("exec.run", {"cmd": "echo one; echo two >&2"}, stream=True)
     assert out.ok and out.acks == ["received", "running"]
     assert out.stdout == "one\n" and out.stderr == "two\n"
     assert b"".join(d for fd, d in out.chunks if fd == 1) == b"one\n"
@@ -24,7 +24,7 @@ async def test_runs_an_action_with_acks_and_stream(memory_agent):
 async def test_forged_task_is_refused_and_not_journaled(memory_agent, tmp_path):
     marker = tmp_path / "ran"
     spec = JobSpec(
-        job_id="forged", action="cmd.run", params=msgspec.Raw(encode_value({"cmd": "true"})),
+        job_id="forged", action="exec.run", params=msgspec.Raw(encode_value({"cmd": "true"})),
         timeout=10, deadline=1e10,
     )
     task = memory_agent.sign(spec, "forged-1")
@@ -41,7 +41,7 @@ async def test_forged_task_is_refused_and_not_journaled(memory_agent, tmp_path):
 async def test_redelivered_task_runs_once(memory_agent, tmp_path):
     log = tmp_path / "runs"
     spec = JobSpec(
-        job_id="once", action="cmd.run", params=msgspec.Raw(encode_value({"cmd": f"echo x >> {log}"})),
+        job_id="once", action="exec.run", params=msgspec.Raw(encode_value({"cmd": f"echo x >> {log}"})),
         timeout=10, deadline=1e10,
     )
     task = memory_agent.sign(spec, "once-1")
@@ -53,7 +53,7 @@ async def test_redelivered_task_runs_once(memory_agent, tmp_path):
 
 
 async def test_timeout_and_unknown_action(memory_agent):
-    out = await memory_agent.run("cmd.run", {"cmd": "sleep 30"}, timeout=0.3)
+    out = await memory_agent.run("exec.run", {"cmd": "sleep 30"}, timeout=0.3)
     assert out.state == "timed_out" and out.code == "A005"
     out = await memory_agent.run("no.such.action")
     assert out.code == "A001"

@@ -52,7 +52,7 @@ def test_bad_names_and_existing_directories(tmp_path):
         with pytest.raises(ValueError, match="lower-case dotted words"):
             new_plugin(bad, tmp_path)
     with pytest.raises(ValueError, match="taken by an installed plugin"):
-        new_plugin("cmd", tmp_path)
+        new_plugin("exec", tmp_path)
     root = new_plugin("acme.backup", tmp_path)
     assert root == tmp_path / "starling-acme-backup"
     assert (root / "starling_acme_backup" / "plugin.py").read_text().count('"acme.backup.hello"') == 1

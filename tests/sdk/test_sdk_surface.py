@@ -180,11 +180,11 @@ def child():
     proc.wait()
 
 
-@pytest.mark.parametrize("action_name", ["proc.environ", "sys.env"])
-async def test_environment_actions_mask_url_passwords(child, monkeypatch, action_name):
+@pytest.mark.parametrize("source", ["process", "agent", "command"])
+async def test_environment_actions_mask_url_passwords(child, monkeypatch, source):
     monkeypatch.setenv("DATABASE_URL", "postgres://app:pw123@db:5432/x")
-    params = {"pid": child.pid} if action_name == "proc.environ" else {}
-    out = await run_action(action_name, params)
+    params = {"process": {"pid": child.pid}, "agent": {}, "command": {"command": True}}[source]
+    out = await run_action("proc.environ", params)
     assert out.ok, out.message
     assert out.value["variables"]["DATABASE_URL"] == "postgres://app:***@db:5432/x"
     assert "pw123" not in repr(out.value) and "DATABASE_URL" in out.value["masked"]
@@ -207,7 +207,9 @@ async def test_one_socket_reader_for_every_plugin():
         assert procfs.socket_owners()[rows[0].inode][0] == os.getpid()
         out = await run_action("sec.ports", {"udp": False})
         assert any(x["port"] == port and x["pid"] == os.getpid() for x in out.value["listeners"])
-        out = await run_action("proc.files", {"pid": os.getpid(), "kinds": ["socket"]})
+        out = await run_action("net.sockets", {"port": port})
+        assert [(s["inode"], s["pid"]) for s in out.value["sockets"]] == [(rows[0].inode, os.getpid())]
+        out = await run_action("proc.openfiles", {"pid": os.getpid(), "kinds": ["socket"]})
         assert out.ok, out.message
         assert f"127.0.0.1:{port}" in repr(out.value)
 

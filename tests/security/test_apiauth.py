@@ -41,7 +41,7 @@ def _verify(keys, method, url, headers, body, *, nonces=None, now=NOW):
 
 
 def test_round_trip(keys):
-    body = b'{"action":"cmd.run"}'
+    body = b'{"action":"exec.run"}'
     h = sign_request("alice", SECRET, "POST", "https://c.example/api/v1/jobs?b=2&a=1", body, now=NOW)
     assert set(h) == {HEADER_KEY, HEADER_TIMESTAMP, HEADER_NONCE, HEADER_SIGNATURE}
     # The server sees the path and query only, headers in any case, query in any order.

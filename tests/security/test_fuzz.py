@@ -186,7 +186,7 @@ def test_risk_analyser_always_answers(text):
 _KEY = Ed25519PrivateKey.generate()
 _SPEC, _REFS = sign_job_spec(
     _KEY, key_id_for(_KEY),
-    JobSpec(job_id="j", action="cmd.run", params=msgspec.Raw(encode_value({"cmd": "uptime"})),
+    JobSpec(job_id="j", action="exec.run", params=msgspec.Raw(encode_value({"cmd": "uptime"})),
             timeout=1.0, deadline=NOW + 60, issued=NOW - 10),
     [TaskRef(f"t{i}", f"a{i}") for i in range(5)], expires=NOW + 60,
 )

@@ -37,7 +37,7 @@ def keys(center_key):
     return {key_id_for(center_key): public_key_bytes(center_key)}
 
 
-def _job(center_key, n=5, action="cmd.run", params=None, expires=NOW + 60, **times):
+def _job(center_key, n=5, action="exec.run", params=None, expires=NOW + 60, **times):
     fields = {"timeout": 30.0, "deadline": expires, "issued": NOW - 10} | times
     spec = JobSpec(
         job_id="job-1",
@@ -81,7 +81,7 @@ def test_forged_signature(center_key, keys):
 def test_signed_by_another_key_under_the_right_key_id(center_key, keys):
     """A proxy holding its own key cannot sign in the center's name."""
     rogue = Ed25519PrivateKey.generate()
-    spec = JobSpec(job_id="j", action="cmd.run", params=msgspec.Raw(encode_value({"cmd": "reboot"})),
+    spec = JobSpec(job_id="j", action="exec.run", params=msgspec.Raw(encode_value({"cmd": "reboot"})),
                    timeout=1, deadline=NOW + 9)
     signed, refs = sign_job_spec(rogue, key_id_for(center_key), spec, [TaskRef("t", "agent-0")],
                                  expires=NOW + 60)
@@ -169,7 +169,7 @@ def test_unknown_key_id(center_key):
 
 
 def test_unsigned(keys):
-    spec = JobSpec(job_id="j", action="cmd.run", params=msgspec.Raw(encode_value({})), timeout=1,
+    spec = JobSpec(job_id="j", action="exec.run", params=msgspec.Raw(encode_value({})), timeout=1,
                    deadline=NOW)
     with pytest.raises(SignatureInvalid, match="not signed"):
         verify_task(keys, spec, "t", [], 0, NOW)

@@ -110,3 +110,44 @@ async def test_cancelled_sender_withdraws_its_frame(tls: Any) -> None:
         assert (await received.receive()).seq == 2
         await client.aclose()
         nursery.cancel_scope.cancel()
+
+
+async def test_writer_cancelled_mid_write_breaks_the_channel_for_the_senders_it_carried(tls: Any) -> None:
+    """A writer cancelled inside its write may have sent part of a frame: the channel is
+    broken, and a sender whose frame that write carried gets TransportBroken (it used to
+    get an IndexError, or a success for a frame that never went out)."""
+    from transports import TransportBroken
+
+    async with trio.open_nursery() as nursery:
+        client, _received = await _pair(tls, True, nursery)
+        stalled = trio.Event()
+
+        async def stalling_send_all(data: Any) -> None:
+            stalled.set()
+            await trio.sleep_forever()  # a peer that stopped reading
+
+        client._stream.send_all = stalling_send_all  # type: ignore[method-assign]
+        scopes: dict[Any, trio.CancelScope] = {}
+        outcome: dict[int, str] = {}
+
+        async def sender(seq: int) -> None:
+            with trio.CancelScope() as scope:
+                scopes[trio.lowlevel.current_task()] = scope
+                try:
+                    await client.send(Ping(seq=seq))
+                    outcome[seq] = "sent"
+                except TransportBroken:
+                    outcome[seq] = "TransportBroken"
+            if scope.cancelled_caught:
+                outcome[seq] = "cancelled"
+
+        async with trio.open_nursery() as senders:
+            senders.start_soon(sender, 1)
+            senders.start_soon(sender, 2)  # whichever writes, the other's frame joins its write
+            await stalled.wait()
+            assert client._pending == []  # the stalled write carries both frames
+            scopes[client._send_lock.statistics().owner].cancel()
+        assert sorted(outcome.values()) == ["TransportBroken", "cancelled"], outcome
+        with pytest.raises(TransportBroken):
+            await client.send(Ping(seq=3))
+        nursery.cancel_scope.cancel()

@@ -44,7 +44,7 @@ async def test_version_status_and_plugins(kernel):
     assert res.state == "succeeded" and value["version"] == "9.9"
     res, value = await call(host, k, "agent.plugins")
     names = {p["name"] for p in value["plugins"]}
-    assert {"agent", "cmd", "sys"} <= names and value["count"] == len(names) >= 3
+    assert {"agent", "exec", "sys"} <= names and value["count"] == len(names) >= 3
     res, value = await call(host, k, "agent.status")
     assert res.state == "succeeded" and value == {}
 
@@ -115,11 +115,20 @@ async def test_uninstall_forgets_the_package(kernel, make_wheel, tmp_path):
 
 async def test_a_wheel_may_not_claim_a_builtin_plugin_name(kernel, make_wheel, tmp_path):
     host, k = kernel
-    res, _ = await call(host, k, "agent.install", _install_params(make_wheel("1.0", "pwned", plugin="cmd")))
-    assert res.code == "A025" and "'cmd' is already provided by starling-fleet" in res.message
+    res, _ = await call(host, k, "agent.install", _install_params(make_wheel("1.0", "pwned", plugin="exec")))
+    assert res.code == "A025" and "'exec' is already provided by starling-fleet" in res.message
     assert not (tmp_path / "packages" / "starling_wheeltest").exists()  # nothing unpacked, nothing active
     host.rescan()
-    assert host.load("cmd").source.startswith("starling-fleet:plugins.")  # still the built-in
+    assert host.load("exec").source.startswith("starling-fleet:plugins.")  # still the built-in
+
+
+async def test_a_wheel_may_not_claim_a_renamed_builtin_plugin_name(kernel, make_wheel, tmp_path):
+    """The old name of a renamed built-in (``cmd``, now ``exec``) stays reserved: rules and
+    scopes that name ``cmd.run`` still match, so a package may not provide it."""
+    host, k = kernel
+    res, _ = await call(host, k, "agent.install", _install_params(make_wheel("1.0", "pwned", plugin="cmd")))
+    assert res.code == "A025" and "former name (now 'exec')" in res.message
+    assert not (tmp_path / "packages" / "starling_wheeltest").exists()
 
 
 async def test_install_refuses_bad_wheels(kernel, make_wheel):

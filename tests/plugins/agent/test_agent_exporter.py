@@ -1,5 +1,5 @@
 """exporter: the node metrics resident, run by the real supervisor on a free port,
-scraped and compared with independent readings; exporter.status through run_action."""
+scraped and compared with independent readings; agent.exporter.status through run_action."""
 
 from __future__ import annotations
 
@@ -43,17 +43,17 @@ async def _until(pred: Callable[[], bool], seconds: float = 30) -> None:
 
 
 def test_registered_as_resident_plugin():
-    assert "exporter" in resident_plugin_names()
+    assert "agent.exporter" in resident_plugin_names()
 
 
 async def test_exporter_resident_serves_real_metrics(tmp_path):
     port = _free_port()
     config = {"enabled": True, "port": port}
-    sup = ResidentSupervisor(PluginHost(), tmp_path, config={"exporter": config}, plugins=["exporter"])
+    sup = ResidentSupervisor(PluginHost(), tmp_path, config={"agent.exporter": config}, plugins=["agent.exporter"])
     async with trio.open_nursery() as nursery:
         await nursery.start(sup.run)
-        await _until(lambda: sup.status().get("exporter.node", "").startswith("running pid"))
-        pid = int(sup.status()["exporter.node"].split()[2])
+        await _until(lambda: sup.status().get("agent.exporter.node", "").startswith("running pid"))
+        pid = int(sup.status()["agent.exporter.node"].split()[2])
         assert psutil.Process(pid).cmdline()[1:3] == ["-m", "plugins.agent._exporter_main"]
 
         def scrape() -> tuple[str, str]:
@@ -81,7 +81,7 @@ async def test_exporter_resident_serves_real_metrics(tmp_path):
         bad = [line for line in text.splitlines() if line and not line.startswith("#") and not pattern.match(line)]
         assert not bad, bad[:5]
 
-        out = await run_action("exporter.status", state_dir=tmp_path, config=config)
+        out = await run_action("agent.exporter.status", state_dir=tmp_path, config=config)
         assert out.ok, out.message
         v = out.value
         assert v["enabled"] and v["answering"] and v["detail"] == "HTTP 200"
@@ -92,29 +92,29 @@ async def test_exporter_resident_serves_real_metrics(tmp_path):
 
 
 async def test_status_when_disabled_or_not_answering(tmp_path):
-    out = await run_action("exporter.status", state_dir=tmp_path)
+    out = await run_action("agent.exporter.status", state_dir=tmp_path)
     assert out.ok and out.value["enabled"] is False and out.value["answering"] is False
     assert "enabled = true" in out.value["detail"]
     port = _free_port()  # nothing listens there
-    out = await run_action("exporter.status", state_dir=tmp_path, config={"enabled": True, "port": port})
+    out = await run_action("agent.exporter.status", state_dir=tmp_path, config={"enabled": True, "port": port})
     assert out.ok and out.value["answering"] is False and out.value["detail"].startswith("scrape failed")
     assert out.value["resident"] == ""
 
 
 async def test_disabled_declares_no_resident_and_bad_config_is_refused(tmp_path):
-    sup = ResidentSupervisor(PluginHost(), tmp_path, config={}, plugins=["exporter"])
+    sup = ResidentSupervisor(PluginHost(), tmp_path, config={}, plugins=["agent.exporter"])
     assert sup.discover() == [] and sup.status() == {}
-    sup = ResidentSupervisor(PluginHost(), tmp_path, config={"exporter": {"enabled": True, "port": 70000}}, plugins=["exporter"])
+    sup = ResidentSupervisor(PluginHost(), tmp_path, config={"agent.exporter": {"enabled": True, "port": 70000}}, plugins=["agent.exporter"])
     assert sup.discover() == []
-    assert "port 70000 out of range" in sup.status()["exporter"]
-    out = await run_action("exporter.status", config={"enabled": True, "address": "10.0.0.1"})
+    assert "port 70000 out of range" in sup.status()["agent.exporter"]
+    out = await run_action("agent.exporter.status", config={"enabled": True, "address": "10.0.0.1"})
     assert out.code == "A003" and "address" in out.message
-    out = await run_action("exporter.status", config={"enabled": True, "prot": 1})
+    out = await run_action("agent.exporter.status", config={"enabled": True, "prot": 1})
     assert out.code == "A003" and "prot" in out.message
 
 
 async def test_bad_params():
-    out = await run_action("exporter.status", {"verbose": True})
+    out = await run_action("agent.exporter.status", {"verbose": True})
     assert out.code == "A002"
 
 

@@ -1,4 +1,4 @@
-"""crictl.images: real with crictl and a CRI runtime, A003 without; parser on crictl's JSON."""
+"""container.crictl.images: real with crictl and a CRI runtime, A003 without; parser on crictl's JSON."""
 
 from __future__ import annotations
 
@@ -40,17 +40,17 @@ def test_parse_crictl_images():
 
 @pytest.mark.skipif(not cri_ready(), reason="crictl and a CRI runtime socket absent on this host: the real path is not exercised here")
 async def test_crictl_images_real():
-    out = await run_action("crictl.images")
+    out = await run_action("container.crictl.images")
     assert out.ok, out.message
 
 
 async def test_crictl_images_without_crictl(hidden_tools):
-    out = await hidden_tools("crictl")("crictl.images")
+    out = await hidden_tools("crictl")("container.crictl.images")
     assert out.code == "A003" and "crictl" in out.message, out.message
 
 
 def test_crictl_images_bad_params():
-    act = PluginHost().load("crictl.images").actions["crictl.images"]
+    act = PluginHost().load("container.crictl.images").actions["container.crictl.images"]
     with pytest.raises(ActionError) as err:
         act.decode_params(msgspec.msgpack.encode({"all": True}))
     assert err.value.code == "A002"

@@ -1,4 +1,4 @@
-"""crictl.ps: real with crictl and a CRI runtime, A003 without; parser on crictl's JSON."""
+"""container.crictl.ps: real with crictl and a CRI runtime, A003 without; parser on crictl's JSON."""
 
 from __future__ import annotations
 
@@ -53,17 +53,17 @@ def test_argv():
 
 @pytest.mark.skipif(not cri_ready(), reason="crictl and a CRI runtime socket absent on this host: the real path is not exercised here")
 async def test_crictl_ps_real():
-    out = await run_action("crictl.ps", {"all": True})
+    out = await run_action("container.crictl.ps", {"all": True})
     assert out.ok, out.message  # crictl present: real answer, or no runtime socket
 
 
 async def test_crictl_ps_without_crictl(hidden_tools):
-    out = await hidden_tools("crictl")("crictl.ps", {"all": True})
+    out = await hidden_tools("crictl")("container.crictl.ps", {"all": True})
     assert out.code == "A003" and "crictl" in out.message, out.message
 
 
 def test_crictl_ps_bad_params():
-    act = PluginHost().load("crictl.ps").actions["crictl.ps"]
+    act = PluginHost().load("container.crictl.ps").actions["container.crictl.ps"]
     with pytest.raises(ActionError) as err:
         act.decode_params(msgspec.msgpack.encode({"state": "sleeping"}))
     assert err.value.code == "A002"

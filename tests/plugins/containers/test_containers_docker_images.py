@@ -1,4 +1,4 @@
-"""docker.images against a real daemon (Engine API): rows per tag, totals, filters."""
+"""container.docker.images against a real daemon (Engine API): rows per tag, totals, filters."""
 
 from __future__ import annotations
 
@@ -19,18 +19,18 @@ def test_parse_rows_per_tag_and_totals():
 
 
 async def test_docker_images_real(dockerd, docker_action):
-    out = await docker_action("docker.images", {})
+    out = await docker_action("container.docker.images", {})
     assert out.ok, out.message
     ids = set(dockerd.docker("images", "-q", "--no-trunc").split())
     assert {i["id"] for i in out.value["images"]} == ids
     mine = [i for i in out.value["images"] if f"{i['repository']}:{i['tag']}" == dockerd.image]
     assert mine and mine[0]["size"] > 0 and mine[0]["created"] > 0
-    ref = await docker_action("docker.images", {"reference": "starling-test/*"})
+    ref = await docker_action("container.docker.images", {"reference": "starling-test/*"})
     assert [f"{i['repository']}:{i['tag']}" for i in ref.value["images"]] == [dockerd.image]
-    assert (await docker_action("docker.images", {"dangling": True})).value["dangling"] == 0
+    assert (await docker_action("container.docker.images", {"dangling": True})).value["dangling"] == 0
 
 
 async def test_docker_images_bad_params_and_no_daemon(docker_action, no_daemon_action):
-    assert (await docker_action("docker.images", {"reference": "-x;y"})).code == "A002"
-    assert (await docker_action("docker.images", {"dangling": "maybe"})).code == "A002"
-    assert (await no_daemon_action("docker.images", {})).code == "A003"
+    assert (await docker_action("container.docker.images", {"reference": "-x;y"})).code == "A002"
+    assert (await docker_action("container.docker.images", {"dangling": "maybe"})).code == "A002"
+    assert (await no_daemon_action("container.docker.images", {})).code == "A003"

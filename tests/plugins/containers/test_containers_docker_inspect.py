@@ -1,4 +1,4 @@
-"""docker.inspect against a real daemon (Engine API documents), and the summaries of those documents."""
+"""container.docker.inspect against a real daemon (Engine API documents), and the summaries of those documents."""
 
 from __future__ import annotations
 
@@ -66,27 +66,27 @@ def test_image_summary():
 
 
 async def test_docker_inspect_real(dockerd, containers, docker_action):
-    out = await docker_action("docker.inspect", {"target": containers["web"][:12]})
+    out = await docker_action("container.docker.inspect", {"target": containers["web"][:12]})
     assert out.ok, out.message
     v = out.value
     assert (v["kind"], v["id"], v["running"], v["image"]) == ("container", containers["web"], True, dockerd.image)
     assert v["pid"] == int(dockerd.docker("inspect", "-f", "{{.State.Pid}}", containers["web"]))
     assert v["env"]["DB_PASSWORD"] == "***" and v["env"]["MODE"] == "prod" and v["labels"] == {"app": "web"}
-    done = await docker_action("docker.inspect", {"target": containers["done"], "raw": True})
+    done = await docker_action("container.docker.inspect", {"target": containers["done"], "raw": True})
     assert done.value["status"] == "exited" and done.value["exit_code"] == 0 and done.value["finished"]
-    image = await docker_action("docker.inspect", {"target": dockerd.image, "type": "image"})
+    image = await docker_action("container.docker.inspect", {"target": dockerd.image, "type": "image"})
     assert image.value["kind"] == "image" and image.value["tags"] == [dockerd.image]
 
 
 async def test_docker_inspect_unknown_and_no_daemon(docker_action, no_daemon_action):
-    out = await docker_action("docker.inspect", {"target": "starling-no-such-container-x"})
+    out = await docker_action("container.docker.inspect", {"target": "starling-no-such-container-x"})
     assert out.code == "A017", out.message
-    assert (await docker_action("docker.inspect", {"target": "nope:0", "type": "image"})).code == "A017"
-    assert (await no_daemon_action("docker.inspect", {"target": "x"})).code == "A003"
+    assert (await docker_action("container.docker.inspect", {"target": "nope:0", "type": "image"})).code == "A017"
+    assert (await no_daemon_action("container.docker.inspect", {"target": "x"})).code == "A003"
 
 
 def test_docker_inspect_bad_params():
-    act = PluginHost().load("docker.inspect").actions["docker.inspect"]
+    act = PluginHost().load("container.docker.inspect").actions["container.docker.inspect"]
     for bad in ({}, {"target": "x", "type": "volume"}):
         with pytest.raises(ActionError) as err:
             act.decode_params(msgspec.msgpack.encode(bad))

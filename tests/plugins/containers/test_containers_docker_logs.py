@@ -1,4 +1,4 @@
-"""docker.logs against a real daemon (Engine API stream, demultiplexed), and its parsers."""
+"""container.docker.logs against a real daemon (Engine API stream, demultiplexed), and its parsers."""
 
 from __future__ import annotations
 
@@ -39,28 +39,28 @@ def test_demux_and_since():
 
 
 async def test_docker_logs_real(containers, docker_action):
-    out = await docker_action("docker.logs", {"container": containers["done"]})
+    out = await docker_action("container.docker.logs", {"container": containers["done"]})
     assert out.ok, out.message
     assert sorted((x["stream"], x["text"]) for x in out.value) == [
         ("stderr", "first-err"), ("stdout", "first-out"), ("stdout", "second-out")]
     assert all(x["time"] for x in out.value)
-    one = await docker_action("docker.logs", {"container": containers["done"], "tail": 1})
+    one = await docker_action("container.docker.logs", {"container": containers["done"], "tail": 1})
     assert len(one.value) <= 2  # the last line of each stream
-    only = await docker_action("docker.logs", {"container": containers["done"], "pattern": "^second"})
+    only = await docker_action("container.docker.logs", {"container": containers["done"], "pattern": "^second"})
     assert [x["text"] for x in only.value] == ["second-out"]
-    later = await docker_action("docker.logs", {"container": containers["done"], "since": "2099-01-01"})
+    later = await docker_action("container.docker.logs", {"container": containers["done"], "since": "2099-01-01"})
     assert later.value == []
 
 
 async def test_docker_logs_unknown_and_no_daemon(docker_action, no_daemon_action):
-    out = await docker_action("docker.logs", {"container": "starling-no-such-container-x", "tail": 5})
+    out = await docker_action("container.docker.logs", {"container": "starling-no-such-container-x", "tail": 5})
     assert out.code == "A017", out.message
-    assert (await docker_action("docker.logs", {"container": "web", "since": "soon"})).code == "A002"
-    assert (await no_daemon_action("docker.logs", {"container": "web"})).code == "A003"
+    assert (await docker_action("container.docker.logs", {"container": "web", "since": "soon"})).code == "A002"
+    assert (await no_daemon_action("container.docker.logs", {"container": "web"})).code == "A003"
 
 
 def test_docker_logs_bad_params():
-    act = PluginHost().load("docker.logs").actions["docker.logs"]
+    act = PluginHost().load("container.docker.logs").actions["container.docker.logs"]
     for bad in ({"container": "web", "tail": 0}, {"tail": 5}):
         with pytest.raises(ActionError) as err:
             act.decode_params(msgspec.msgpack.encode(bad))

@@ -1,4 +1,4 @@
-"""docker.ps against a real daemon (Engine API), and A003/A002 where they apply."""
+"""container.docker.ps against a real daemon (Engine API), and A003/A002 where they apply."""
 
 from __future__ import annotations
 
@@ -27,21 +27,21 @@ def test_query_from_params():
 
 
 async def test_docker_ps_real(dockerd, containers, docker_action):
-    out = await docker_action("docker.ps", {"all": True})
+    out = await docker_action("container.docker.ps", {"all": True})
     assert out.ok, out.message
     assert sorted(c["id"] for c in out.value) == sorted(dockerd.docker("ps", "-aq", "--no-trunc").split())
     web = next(c for c in out.value if c["id"] == containers["web"])
     assert web["state"] == "running" and web["labels"] == {"app": "web"} and web["image"] == dockerd.image
     assert web["names"] == [dockerd.docker("inspect", "-f", "{{.Name}}", containers["web"]).lstrip("/")]
-    running = await docker_action("docker.ps", {})
+    running = await docker_action("container.docker.ps", {})
     assert containers["done"] not in {c["id"] for c in running.value}
-    exited = await docker_action("docker.ps", {"all": True, "filters": {"status": "exited"}, "size": True})
+    exited = await docker_action("container.docker.ps", {"all": True, "filters": {"status": "exited"}, "size": True})
     assert [c["id"] for c in exited.value] == [containers["done"]]
     assert exited.value[0]["size_rw"] >= 0 and exited.value[0]["size_root_fs"] > 0
 
 
 async def test_docker_ps_bad_params_and_no_daemon(docker_action, no_daemon_action):
-    assert (await docker_action("docker.ps", {"filters": {"colour": "red"}})).code == "A002"
-    assert (await docker_action("docker.ps", {"all": "yes"})).code == "A002"
-    out = await no_daemon_action("docker.ps", {})
+    assert (await docker_action("container.docker.ps", {"filters": {"colour": "red"}})).code == "A002"
+    assert (await docker_action("container.docker.ps", {"all": "yes"})).code == "A002"
+    out = await no_daemon_action("container.docker.ps", {})
     assert out.code == "A003" and "nobody.sock" in out.message

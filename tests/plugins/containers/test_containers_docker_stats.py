@@ -1,4 +1,4 @@
-"""docker.stats against a real daemon: one sample computed like `docker stats`."""
+"""container.docker.stats against a real daemon: one sample computed like `docker stats`."""
 
 from __future__ import annotations
 
@@ -23,16 +23,16 @@ def test_parse_computes_like_the_cli():
 
 
 async def test_docker_stats_real(dockerd, containers, docker_action):
-    out = await docker_action("docker.stats", {})
+    out = await docker_action("container.docker.stats", {})
     assert out.ok, out.message
     (web,) = [u for u in out.value if u["id"] == containers["web"]]  # running ones only
     assert web["pids"] >= 1 and web["mem_used"] > 0 and web["cpu_percent"] is not None
     assert web["net_rx"] is None  # --network none: no interfaces to count
-    named = await docker_action("docker.stats", {"containers": [containers["web"][:12]]})
+    named = await docker_action("container.docker.stats", {"containers": [containers["web"][:12]]})
     assert [u["id"] for u in named.value] == [containers["web"]]
 
 
 async def test_docker_stats_errors(docker_action, no_daemon_action):
-    assert (await docker_action("docker.stats", {"containers": ["$(reboot)"]})).code == "A002"
-    assert (await docker_action("docker.stats", {"containers": ["st-no-such-container"]})).code == "A017"
-    assert (await no_daemon_action("docker.stats", {})).code == "A003"
+    assert (await docker_action("container.docker.stats", {"containers": ["$(reboot)"]})).code == "A002"
+    assert (await docker_action("container.docker.stats", {"containers": ["st-no-such-container"]})).code == "A017"
+    assert (await no_daemon_action("container.docker.stats", {})).code == "A003"

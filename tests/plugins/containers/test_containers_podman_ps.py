@@ -1,4 +1,4 @@
-"""podman.ps: real with podman, A003 without; parser on podman's JSON array."""
+"""container.podman.ps: real with podman, A003 without; parser on podman's JSON array."""
 
 from __future__ import annotations
 
@@ -43,18 +43,18 @@ def test_parse_podman_ps():
 
 @needs("podman")
 async def test_podman_ps_real():
-    out = await run_action("podman.ps", {"all": True})
+    out = await run_action("container.podman.ps", {"all": True})
     assert out.ok, out.message
     assert {c["id"] for c in out.value} == _podman_ids()
 
 
 async def test_podman_ps_without_podman(hidden_tools):
-    out = await hidden_tools("podman")("podman.ps", {"all": True})
+    out = await hidden_tools("podman")("container.podman.ps", {"all": True})
     assert out.code == "A003" and "podman" in out.message, out.message
 
 
 def test_podman_ps_bad_params():
-    act = PluginHost().load("podman.ps").actions["podman.ps"]
+    act = PluginHost().load("container.podman.ps").actions["container.podman.ps"]
     with pytest.raises(ActionError) as err:
         act.decode_params(msgspec.msgpack.encode({"pod": 5}))
     assert err.value.code == "A002"

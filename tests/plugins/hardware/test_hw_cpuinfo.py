@@ -1,4 +1,4 @@
-"""cpu.info against /proc/cpuinfo, os.cpu_count and psutil."""
+"""hw.cpuinfo against /proc/cpuinfo, os.cpu_count and psutil."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def _vulns() -> set[str]:
 
 async def test_cpu_info_matches_host():
     first = _first_cpu()
-    out = await run_action("cpu.info", {"has": ["fpu", "no_such_flag_zz"], "flags": True})
+    out = await run_action("hw.cpuinfo", {"has": ["fpu", "no_such_flag_zz"], "flags": True})
     assert out.ok, out.message
     v = out.value
     assert v["logical"] == os.cpu_count()
@@ -53,7 +53,7 @@ async def test_cpu_info_matches_host():
 
 
 async def test_flags_omitted_by_default():
-    out = await run_action("cpu.info")
+    out = await run_action("hw.cpuinfo")
     assert out.ok and out.value["flags"] == [] and out.value["flag_count"] > 0
 
 
@@ -64,5 +64,5 @@ def test_parse_size():
 
 
 async def test_cpu_info_bad_params():
-    assert (await run_action("cpu.info", {"has": "avx2"})).code == "A002"
-    assert (await run_action("cpu.info", {"verbose": True})).code == "A002"
+    assert (await run_action("hw.cpuinfo", {"has": "avx2"})).code == "A002"
+    assert (await run_action("hw.cpuinfo", {"verbose": True})).code == "A002"

@@ -1,4 +1,4 @@
-"""cpu.usage: a busy child process shows up in the sample."""
+"""hw.cpuusage: a busy child process shows up in the sample."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def spinner():
 
 
 async def test_usage_sees_a_busy_process(spinner):
-    out = await run_action("cpu.usage", {"interval": 0.5, "per_cpu": True})
+    out = await run_action("hw.cpuusage", {"interval": 0.5, "per_cpu": True})
     assert out.ok, out.message
     v = out.value
     total = v["total"]
@@ -36,7 +36,7 @@ async def test_usage_sees_a_busy_process(spinner):
 
 
 async def test_per_cpu_off_by_default():
-    out = await run_action("cpu.usage", {"interval": 0.1})
+    out = await run_action("hw.cpuusage", {"interval": 0.1})
     assert out.ok and out.value["cpus"] == []
 
 
@@ -49,4 +49,4 @@ def test_split_arithmetic():
 
 @pytest.mark.parametrize("params", [{"interval": 0}, {"interval": 61}, {"interval": "1s"}, {"cpus": [0]}])
 async def test_usage_bad_params(params):
-    assert (await run_action("cpu.usage", params)).code == "A002"
+    assert (await run_action("hw.cpuusage", params)).code == "A002"

@@ -1,4 +1,4 @@
-"""mem.hugepages against sysfs and /proc/meminfo."""
+"""hw.hugepages against sysfs and /proc/meminfo."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def _meminfo_hugepagesize() -> int:
 
 
 async def test_pools_match_sysfs():
-    out = await run_action("mem.hugepages")
+    out = await run_action("hw.hugepages")
     assert out.ok, out.message
     v = out.value
     entries = sorted((e for e in os.listdir(SYS) if e.startswith("hugepages-")), key=lambda e: int(e[10:-2]))
@@ -41,4 +41,4 @@ async def test_pools_match_sysfs():
 
 
 async def test_hugepages_bad_params():
-    assert (await run_action("mem.hugepages", {"size": "2M"})).code == "A002"
+    assert (await run_action("hw.hugepages", {"size": "2M"})).code == "A002"

@@ -1,4 +1,4 @@
-"""mem.info against psutil and /proc/meminfo."""
+"""hw.meminfo against psutil and /proc/meminfo."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def _overcommit() -> int:
 
 
 async def test_meminfo_matches_psutil():
-    out = await run_action("mem.info", {"raw": True})
+    out = await run_action("hw.meminfo", {"raw": True})
     assert out.ok, out.message
     v = out.value
     vm = psutil.virtual_memory()
@@ -36,14 +36,14 @@ async def test_meminfo_matches_psutil():
 
 
 async def test_meminfo_sees_an_allocation():
-    before = await run_action("mem.info")
+    before = await run_action("hw.meminfo")
     block = bytearray(256 * 1024 * 1024)  # touched: zero-filled pages are faulted in
     for i in range(0, len(block), 4096):
         block[i] = 1
-    after = await run_action("mem.info")
+    after = await run_action("hw.meminfo")
     del block
     assert after.value["anon"] - before.value["anon"] > 128 * 1024 * 1024
 
 
 async def test_meminfo_bad_params():
-    assert (await run_action("mem.info", {"raw": "yes"})).code == "A002"
+    assert (await run_action("hw.meminfo", {"raw": "yes"})).code == "A002"

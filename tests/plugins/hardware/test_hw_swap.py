@@ -1,4 +1,4 @@
-"""mem.swap against /proc/swaps, psutil and the zram sysfs; a swap file is not created (host state)."""
+"""hw.swap against /proc/swaps, psutil and the zram sysfs; a swap file is not created (host state)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def _swappiness() -> int:
 
 
 async def test_swap_matches_host():
-    out = await run_action("mem.swap", {"interval": 0.2, "top": 5})
+    out = await run_action("hw.swap", {"interval": 0.2, "top": 5})
     assert out.ok, out.message
     v = out.value
     assert v["total"] == psutil.swap_memory().total
@@ -39,7 +39,7 @@ async def test_swap_matches_host():
 
 
 async def test_no_sampling_by_default():
-    out = await run_action("mem.swap")
+    out = await run_action("hw.swap")
     assert out.ok and out.value["pswpin_per_s"] is None
 
 
@@ -58,4 +58,4 @@ def test_parse_swaps():
 
 @pytest.mark.parametrize("params", [{"top": -1}, {"top": 1001}, {"interval": 61}, {"device": "zram0"}])
 async def test_swap_bad_params(params):
-    assert (await run_action("mem.swap", params)).code == "A002"
+    assert (await run_action("hw.swap", params)).code == "A002"

@@ -1,4 +1,4 @@
-"""cpu.topology against sysfs and psutil."""
+"""hw.topology against sysfs and psutil."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def _nodes() -> set[int]:
 
 
 async def test_topology_matches_sysfs():
-    out = await run_action("cpu.topology")
+    out = await run_action("hw.topology")
     assert out.ok, out.message
     v = out.value
     online = [c for c in v["cpus"] if c["online"]]
@@ -37,4 +37,4 @@ async def test_topology_matches_sysfs():
 
 
 async def test_topology_bad_params():
-    assert (await run_action("cpu.topology", {"cpu": 0})).code == "A002"
+    assert (await run_action("hw.topology", {"cpu": 0})).code == "A002"

@@ -1,4 +1,4 @@
-"""kernel.config against the kernel's own config file (or A003 without one)."""
+"""kernel.kconfig against the kernel's own config file (or A003 without one)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def _reference() -> dict[str, str]:
 
 
 async def test_options_match_the_config_file():
-    out = await run_action("kernel.config", {"options": ["CONFIG_NUMA", "BPF_SYSCALL", "ZZ_NOT_AN_OPTION"]})
+    out = await run_action("kernel.kconfig", {"options": ["CONFIG_NUMA", "BPF_SYSCALL", "ZZ_NOT_AN_OPTION"]})
     if CONFIG is None:
         assert out.code == "A003"
         pytest.skip("the kernel's config absent on this host: the real path is not exercised here; only the missing-tool answer (A003) was checked")
@@ -38,7 +38,7 @@ async def test_options_match_the_config_file():
 async def test_prefix():
     if CONFIG is None:
         pytest.skip("no kernel config (/proc/config.gz or /boot/config-*) on this host")
-    out = await run_action("kernel.config", {"prefix": "CONFIG_NET"})
+    out = await run_action("kernel.kconfig", {"prefix": "CONFIG_NET"})
     ref = _reference()
     assert out.value["values"] == {k: v for k, v in ref.items() if k.startswith("CONFIG_NET")}
 
@@ -50,7 +50,7 @@ def test_parse_config():
 
 @pytest.mark.parametrize("params", [{}, {"options": ["lower_case"]}, {"prefix": "NET;rm"}, {"option": "X"}])
 async def test_config_bad_params(params):
-    out = await run_action("kernel.config", params)
+    out = await run_action("kernel.kconfig", params)
     if not CONFIG:
         pytest.skip("the kernel's config absent on this host: answers only the missing-tool code (A003), the real checks are not exercised")
     assert out.code == "A002"

@@ -1,4 +1,4 @@
-"""sysctl.diff on config files written for the test, against this host's running values."""
+"""kernel.sysctl.diff on config files written for the test, against this host's running values."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ async def test_drift_missing_and_overrides(tmp_path):
     a.write_text(f"# comment\nkernel.ostype = {ostype}\nvm.swappiness = {swappiness}\n; other comment\n")
     b = tmp_path / "20-b.conf"
     b.write_text(f"vm.swappiness={wrong}\nkernel.no_such_key_zz = 1\n-kernel.also_missing_zz = 2\nnet.ipv4.conf.*.rp_filter = 1\ngarbage line\n")
-    out = await run_action("sysctl.diff", {"files": [str(a), str(b)]})
+    out = await run_action("kernel.sysctl.diff", {"files": [str(a), str(b)]})
     assert out.ok, out.message
     v = out.value
     assert v["checked"] == 4 and v["in_sync"] == 1
@@ -45,7 +45,7 @@ async def test_system_search_order(tmp_path, monkeypatch):
     monkeypatch.setattr(mod, "SEARCH_DIRS", (str(etc), str(usr)))
     monkeypatch.setattr(mod, "SYSCTL_CONF", str(tmp_path / "sysctl.conf"))
     assert mod.config_files() == [str(etc / "50-x.conf"), str(usr / "90-y.conf"), str(tmp_path / "sysctl.conf")]
-    out = await run_action("sysctl.diff")
+    out = await run_action("kernel.sysctl.diff")
     assert out.ok
     (drift,) = out.value["drift"]
     assert (drift["configured"], drift["file"]) == (v4, str(tmp_path / "sysctl.conf"))
@@ -53,11 +53,11 @@ async def test_system_search_order(tmp_path, monkeypatch):
 
 
 async def test_real_configuration_runs():
-    out = await run_action("sysctl.diff")
+    out = await run_action("kernel.sysctl.diff")
     assert out.ok, out.message
     assert out.value["checked"] == out.value["in_sync"] + len(out.value["drift"]) + len(out.value["missing"]) + len(out.value["unreadable"])
 
 
 @pytest.mark.parametrize(("params", "code"), [({"files": ["relative.conf"]}, "A002"), ({"files": ["/no/such.conf"]}, "A017"), ({"dirs": []}, "A002")])
 async def test_diff_errors(params, code):
-    assert (await run_action("sysctl.diff", params)).code == code
+    assert (await run_action("kernel.sysctl.diff", params)).code == code

@@ -1,4 +1,4 @@
-"""sysctl.get against the sysctl program and /proc/sys."""
+"""kernel.sysctl.get against the sysctl program and /proc/sys."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def _files_under(directory: str, start: str) -> list[str]:
 
 
 async def test_keys_match_sysctl():
-    out = await run_action("sysctl.get", {"keys": ["kernel.ostype", "vm.swappiness", "net.ipv4.ip_local_port_range"]})
+    out = await run_action("kernel.sysctl.get", {"keys": ["kernel.ostype", "vm.swappiness", "net.ipv4.ip_local_port_range"]})
     assert out.ok, out.message
     for key in ("kernel.ostype", "vm.swappiness", "net.ipv4.ip_local_port_range"):
         assert out.value["values"][key] == " ".join(_sysctl(key).split())
@@ -37,16 +37,16 @@ async def test_keys_match_sysctl():
 
 
 async def test_prefix_lists_the_subtree():
-    out = await run_action("sysctl.get", {"prefix": "net.ipv4.tcp_keepalive"})
+    out = await run_action("kernel.sysctl.get", {"prefix": "net.ipv4.tcp_keepalive"})
     assert out.ok
     assert sorted(out.value["values"]) == _files_under("/proc/sys/net/ipv4", "net.ipv4.tcp_keepalive")
     assert len(out.value["values"]) == 3
-    capped = await run_action("sysctl.get", {"prefix": "vm.", "limit": 2})
+    capped = await run_action("kernel.sysctl.get", {"prefix": "vm.", "limit": 2})
     assert len(capped.value["values"]) + len(capped.value["errors"]) == 2 and capped.value["truncated"]
 
 
 async def test_mixed_missing_and_write_only_keys_go_to_errors():
-    out = await run_action("sysctl.get", {"keys": ["kernel.ostype", "kernel.no_such_key_zz", "vm.compact_memory"]})
+    out = await run_action("kernel.sysctl.get", {"keys": ["kernel.ostype", "kernel.no_such_key_zz", "vm.compact_memory"]})
     assert out.ok
     assert out.value["values"] == {"kernel.ostype": "Linux"}
     assert set(out.value["errors"]) >= {"kernel.no_such_key_zz"}
@@ -64,4 +64,4 @@ def test_key_path_forms():
      ({"keys": ["kernel"]}, "A002"), ({}, "A002"), ({"prefix": "../x"}, "A002"), ({"key": "vm.swappiness"}, "A002")],
 )  # fmt: skip
 async def test_get_errors(params, code):
-    assert (await run_action("sysctl.get", params)).code == code
+    assert (await run_action("kernel.sysctl.get", params)).code == code

@@ -1,4 +1,4 @@
-"""sysctl.set: real writes happen inside a private network namespace; the host is only dry-run.
+"""kernel.sysctl.set: real writes happen inside a private network namespace; the host is only dry-run.
 
 ``net.ipv4.*`` keys are per network namespace, so a child started with
 ``unshare --net`` can set them for real (and fail, and roll back) without
@@ -30,7 +30,7 @@ def now(key):
         return fh.read().strip()
 # A new namespace's IPv4 settings start as the host's (devconf_inherit_init_net = 0).
 forward_before = now("net.ipv4.ip_forward")
-out = trio.run(run_action, "sysctl.set", json.loads(sys.argv[1]))
+out = trio.run(run_action, "kernel.sysctl.set", json.loads(sys.argv[1]))
 print(json.dumps({"state": out.state, "code": out.code, "message": out.message, "value": out.value,
                   "forward": now("net.ipv4.ip_forward"), "forward_before": forward_before,
                   "keepalive": now("net.ipv4.tcp_keepalive_time")}))
@@ -84,7 +84,7 @@ async def test_persist_updates_and_appends(tmp_path):
 async def test_dry_run_on_the_host_changes_nothing():
     before = _host_value("vm.swappiness")
     target = "13" if before != "13" else "14"
-    out = await run_action("sysctl.set", {"values": {"vm.swappiness": target}, "dry_run": True})
+    out = await run_action("kernel.sysctl.set", {"values": {"vm.swappiness": target}, "dry_run": True})
     assert out.ok, out.message
     (c,) = out.value["changes"]
     assert (c["old"], c["requested"], c["new"], c["changed"]) == (before, target, before, True)
@@ -103,5 +103,5 @@ async def test_dry_run_on_the_host_changes_nothing():
 )  # fmt: skip
 async def test_set_refuses_bad_requests(params, code):
     before = _host_value("vm.swappiness")
-    assert (await run_action("sysctl.set", params)).code == code
+    assert (await run_action("kernel.sysctl.set", params)).code == code
     assert _host_value("vm.swappiness") == before

@@ -57,22 +57,34 @@ def _run(*argv: str | Path, stdin: str | None = None) -> str:
     return res.stdout
 
 
-@pytest.fixture(scope="session")
-def deb_file(tmp_path_factory) -> Path:
-    if shutil.which("dpkg-deb") is None:
-        pytest.skip("dpkg-deb not installed (needed to build the test package)")
-    base = tmp_path_factory.mktemp("deb")
-    pkg = base / "pkg"
+def _build_deb(base: Path, version: str) -> Path:
+    pkg = base / f"pkg-{version}"
     (pkg / "DEBIAN").mkdir(parents=True)
-    (pkg / "DEBIAN/control").write_text(CONTROL)
+    (pkg / "DEBIAN/control").write_text(CONTROL.replace("Version: 1.2-3", f"Version: {version}"))
     (pkg / "DEBIAN/conffiles").write_text("/etc/stdemo/demo.conf\n")
     (pkg / "etc/stdemo").mkdir(parents=True)
     (pkg / "etc/stdemo/demo.conf").write_text("key=value\n")
     (pkg / "usr/share/stdemo").mkdir(parents=True)
-    (pkg / "usr/share/stdemo/data.txt").write_text("data\n")
-    out = base / "starling-demo.deb"
+    (pkg / "usr/share/stdemo/data.txt").write_text(f"data {version}\n")
+    out = base / f"starling-demo_{version}_all.deb"
     _run("dpkg-deb", "--build", "--root-owner-group", pkg, out)
     return out
+
+
+@pytest.fixture(scope="session")
+def deb_file(tmp_path_factory) -> Path:
+    """starling-demo 1.2-3 as a .deb."""
+    if shutil.which("dpkg-deb") is None:
+        pytest.skip("dpkg-deb not installed (needed to build the test package)")
+    return _build_deb(tmp_path_factory.mktemp("deb"), "1.2-3")
+
+
+@pytest.fixture(scope="session")
+def deb_file_newer(tmp_path_factory) -> Path:
+    """starling-demo 1.3-1 as a .deb: an upgrade of :func:`deb_file`."""
+    if shutil.which("dpkg-deb") is None:
+        pytest.skip("dpkg-deb not installed (needed to build the test package)")
+    return _build_deb(tmp_path_factory.mktemp("deb-newer"), "1.3-1")
 
 
 @pytest.fixture

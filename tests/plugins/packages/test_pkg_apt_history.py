@@ -40,7 +40,7 @@ def _logdir(tmp_path):
 
 async def test_history_newest_first_across_rotations(tmp_path):
     logdir = _logdir(tmp_path)
-    out = await run_action("apt.history", {"logdir": logdir})
+    out = await run_action("pkg.apt.history", {"logdir": logdir})
     assert out.ok, out.message
     txs = out.value["transactions"]
     assert [t["start"] for t in txs] == [
@@ -75,9 +75,9 @@ async def test_history_newest_first_across_rotations(tmp_path):
 
 async def test_history_filter_and_limit(tmp_path):
     logdir = _logdir(tmp_path)
-    out = await run_action("apt.history", {"logdir": logdir, "package": "nginx"})
+    out = await run_action("pkg.apt.history", {"logdir": logdir, "package": "nginx"})
     assert [t["start"][:10] for t in out.value["transactions"]] == ["2024-03-05", "2024-01-02"]
-    out = await run_action("apt.history", {"logdir": logdir, "limit": 1})
+    out = await run_action("pkg.apt.history", {"logdir": logdir, "limit": 1})
     assert len(out.value["transactions"]) == 1 and out.value["files"][-1].endswith("history.log")
 
 
@@ -86,7 +86,7 @@ def _has_apt_logs() -> bool:
 
 
 async def test_history_of_this_host():
-    out = await run_action("apt.history", {"limit": 2})
+    out = await run_action("pkg.apt.history", {"limit": 2})
     if not _has_apt_logs():
         assert out.code == "A017"
         pytest.skip("apt's history logs absent on this host: the real path is not exercised here")
@@ -96,6 +96,6 @@ async def test_history_of_this_host():
 
 
 async def test_history_bad_params(tmp_path):
-    assert (await run_action("apt.history", {"limit": 0})).code == "A002"
-    assert (await run_action("apt.history", {"logdir": "var/log/apt"})).code == "A002"
-    assert (await run_action("apt.history", {"logdir": str(tmp_path / "none")})).code == "A017"
+    assert (await run_action("pkg.apt.history", {"limit": 0})).code == "A002"
+    assert (await run_action("pkg.apt.history", {"logdir": "var/log/apt"})).code == "A002"
+    assert (await run_action("pkg.apt.history", {"logdir": str(tmp_path / "none")})).code == "A017"

@@ -12,7 +12,7 @@ def _installed_version(name: str) -> str:
 
 
 async def test_policy_of_bash():
-    out = await run_action("apt.policy", {"packages": ["bash"]})
+    out = await run_action("pkg.apt.policy", {"packages": ["bash"]})
     assert out.ok, out.message
     (pol,) = out.value["policies"]
     assert pol["package"] == "bash" and pol["installed"] == _installed_version("bash")
@@ -24,7 +24,7 @@ async def test_policy_of_bash():
 
 async def test_policy_errors():
     assert (
-        await run_action("apt.policy", {"packages": ["starling-no-such-package"]})
+        await run_action("pkg.apt.policy", {"packages": ["starling-no-such-package"]})
     ).code == "A017"
-    assert (await run_action("apt.policy", {"packages": []})).code == "A002"
-    assert (await run_action("apt.policy", {"packages": ["Bad Name"]})).code == "A002"
+    assert (await run_action("pkg.apt.policy", {"packages": []})).code == "A002"
+    assert (await run_action("pkg.apt.policy", {"packages": ["Bad Name"]})).code == "A002"

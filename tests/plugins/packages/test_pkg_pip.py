@@ -18,7 +18,7 @@ def _installed() -> dict[str, str]:
 
 
 async def test_pip_list_matches_importlib_metadata():
-    out = await run_action("pip.list", {"python": PYTHON})
+    out = await run_action("pkg.pip.list", {"python": PYTHON})
     assert out.ok, out.message
     got = {p["name"].lower().replace("_", "-"): p["version"] for p in out.value["packages"]}
     assert got == _installed()
@@ -28,20 +28,20 @@ async def test_pip_list_matches_importlib_metadata():
 
 
 async def test_pip_show_and_check():
-    out = await run_action("pip.show", {"python": PYTHON, "name": "trio"})
+    out = await run_action("pkg.pip.show", {"python": PYTHON, "name": "trio"})
     assert out.ok, out.message
     v = out.value
     assert v["name"] == "trio" and v["version"] == importlib.metadata.version("trio")
     assert "sniffio" in v["requires"] and "pytest-trio" in v["required_by"] and v["location"]
-    out = await run_action("pip.check", {"python": PYTHON})
+    out = await run_action("pkg.pip.check", {"python": PYTHON})
     assert out.ok and out.value["python"] == PYTHON and isinstance(out.value["ok"], bool)
 
 
 async def test_pip_errors():
     assert (
-        await run_action("pip.show", {"python": PYTHON, "name": "starling-no-such-dist"})
+        await run_action("pkg.pip.show", {"python": PYTHON, "name": "starling-no-such-dist"})
     ).code == "A017"
-    assert (await run_action("pip.list", {"python": "/no/such/python3"})).code == "A017"
-    assert (await run_action("pip.list", {"python": "rm"})).code == "A002"
-    assert (await run_action("pip.list", {"python": "bin/python"})).code == "A002"
-    assert (await run_action("pip.show", {"python": PYTHON, "name": "--upgrade"})).code == "A002"
+    assert (await run_action("pkg.pip.list", {"python": "/no/such/python3"})).code == "A017"
+    assert (await run_action("pkg.pip.list", {"python": "rm"})).code == "A002"
+    assert (await run_action("pkg.pip.list", {"python": "bin/python"})).code == "A002"
+    assert (await run_action("pkg.pip.show", {"python": PYTHON, "name": "--upgrade"})).code == "A002"

@@ -1,4 +1,4 @@
-"""proc.io ranks a child writing with O_DIRECT at the top of block-I/O writers."""
+"""proc.iotop ranks a child writing with O_DIRECT at the top of block-I/O writers."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def writer(tmp_path):
 
 
 async def test_writer_is_seen(writer):
-    out = await run_action("proc.io", {"interval": 0.5, "top": 50})
+    out = await run_action("proc.iotop", {"interval": 0.5, "top": 50})
     assert out.ok, out.message
     rows = {r["pid"]: r for r in out.value["processes"]}
     assert writer.pid in rows, out.value["processes"][:5]
@@ -42,4 +42,4 @@ async def test_writer_is_seen(writer):
 
 @pytest.mark.parametrize("params", [{"interval": 0}, {"top": 0}, {"sort": "read"}])
 async def test_io_bad_params(params):
-    assert (await run_action("proc.io", params)).code == "A002"
+    assert (await run_action("proc.iotop", params)).code == "A002"

@@ -1,4 +1,4 @@
-"""proc.files lists this test's own files and sockets with the right modes and addresses."""
+"""proc.openfiles lists this test's own files and sockets with the right modes and addresses."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def _fd_count() -> int:
 
 
 async def test_files_of_this_process(opened):
-    out = await run_action("proc.files", {"pid": os.getpid()})
+    out = await run_action("proc.openfiles", {"pid": os.getpid()})
     assert out.ok, out.message
     by_fd = {f["fd"]: f for f in out.value["files"]}
     a = by_fd[opened["appender"].fileno()]
@@ -51,11 +51,11 @@ async def test_files_of_this_process(opened):
 
 
 async def test_kind_filter(opened):
-    out = await run_action("proc.files", {"pid": os.getpid(), "kinds": ["socket"]})
+    out = await run_action("proc.openfiles", {"pid": os.getpid(), "kinds": ["socket"]})
     assert out.value["files"] and all(f["kind"] == "socket" for f in out.value["files"])
     assert out.value["counts"]["file"] >= 2  # counts cover everything, the list only the kinds asked for
 
 
 @pytest.mark.parametrize(("params", "code"), [({"pid": 2**22 + 17}, "A017"), ({"pid": -3}, "A002"), ({"pid": 1, "kinds": ["fifo"]}, "A002"), ({"pid": "me"}, "A002")])
 async def test_files_errors(params, code):
-    assert (await run_action("proc.files", params)).code == code
+    assert (await run_action("proc.openfiles", params)).code == code

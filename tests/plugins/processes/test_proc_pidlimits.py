@@ -1,4 +1,4 @@
-"""proc.limits of a child started under prlimit with known limits."""
+"""proc.pidlimits of a child started under prlimit with known limits."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def limited():
 
 
 async def test_limits_and_usage_of_a_child(limited):
-    out = await run_action("proc.limits", {"pid": limited.pid, "threshold": 50})
+    out = await run_action("proc.pidlimits", {"pid": limited.pid, "threshold": 50})
     assert out.ok, out.message
     by = {lim["name"]: lim for lim in out.value["limits"]}
     files = by["Max open files"]
@@ -42,7 +42,7 @@ async def test_limits_and_usage_of_a_child(limited):
 
 
 async def test_own_limits_match_resource():
-    out = await run_action("proc.limits", {"pid": os.getpid()})
+    out = await run_action("proc.pidlimits", {"pid": os.getpid()})
     by = {lim["name"]: lim for lim in out.value["limits"]}
     soft, hard = resource.getrlimit(resource.RLIMIT_STACK)
     inf = resource.RLIM_INFINITY
@@ -65,4 +65,4 @@ def test_parse_limits_columns():
 
 @pytest.mark.parametrize(("params", "code"), [({"pid": 2**22 + 19}, "A017"), ({"pid": 0}, "A002"), ({"pid": 1, "threshold": 0}, "A002"), ({"pids": [1]}, "A002")])
 async def test_limits_errors(params, code):
-    assert (await run_action("proc.limits", params)).code == code
+    assert (await run_action("proc.pidlimits", params)).code == code

@@ -1,4 +1,4 @@
-"""proc.signal on children this test starts; the guards refuse init, the agent and reused pids."""
+"""proc.signals on children this test starts; the guards refuse init, the agent and reused pids."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def child():
 
 
 async def test_term_kills_the_child(child):
-    out = await run_action("proc.signal", {"pid": child.pid, "signal": "TERM", "expect_name": "sleep"})
+    out = await run_action("proc.signals", {"pid": child.pid, "signal": "TERM", "expect_name": "sleep"})
     assert out.ok, out.message
     assert out.value == {"pid": child.pid, "name": "sleep", "signal": "SIGTERM", "number": 15, "pgid": None}
     assert child.wait(timeout=5) == -signal.SIGTERM
@@ -40,10 +40,10 @@ def _wait_status(pid: int, status: str) -> bool:
 
 
 async def test_stop_and_continue(child):
-    out = await run_action("proc.signal", {"pid": child.pid, "signal": "SIGSTOP"})
+    out = await run_action("proc.signals", {"pid": child.pid, "signal": "SIGSTOP"})
     assert out.ok
     assert _wait_status(child.pid, psutil.STATUS_STOPPED)
-    out = await run_action("proc.signal", {"pid": child.pid, "signal": 18})  # SIGCONT by number
+    out = await run_action("proc.signals", {"pid": child.pid, "signal": 18})  # SIGCONT by number
     assert out.ok and out.value["signal"] == "SIGCONT"
 
 
@@ -54,7 +54,7 @@ def _session_leader() -> subprocess.Popen:
 async def test_group_signal_reaches_grandchildren():
     leader = _session_leader()
     try:
-        out = await run_action("proc.signal", {"pid": leader.pid, "signal": "KILL", "group": True})
+        out = await run_action("proc.signals", {"pid": leader.pid, "signal": "KILL", "group": True})
         assert out.ok and out.value["pgid"] == leader.pid
         assert leader.wait(timeout=5) == -signal.SIGKILL
     finally:
@@ -65,12 +65,12 @@ async def test_group_signal_reaches_grandchildren():
 
 async def test_group_of_the_agent_is_refused(child):
     # The child shares this process's group: signalling the group would hit us.
-    out = await run_action("proc.signal", {"pid": child.pid, "group": True})
+    out = await run_action("proc.signals", {"pid": child.pid, "group": True})
     assert out.code == "A002" and child.poll() is None
 
 
 async def test_reused_pid_is_refused(child):
-    out = await run_action("proc.signal", {"pid": child.pid, "expect_name": "nginx"})
+    out = await run_action("proc.signals", {"pid": child.pid, "expect_name": "nginx"})
     assert out.code == "A017" and "sleep" in out.message
     assert child.poll() is None
 
@@ -88,5 +88,5 @@ async def test_reused_pid_is_refused(child):
     ],
 )
 async def test_signal_guards(params, code):
-    assert (await run_action("proc.signal", params)).code == code
+    assert (await run_action("proc.signals", params)).code == code
     assert sys.executable  # this process survived

@@ -39,7 +39,7 @@ def _has_anacrontab() -> bool:
 
 
 async def test_anacron_jobs_and_due(tmp_path):
-    out = await run_action("anacron.jobs", {"root": _image(tmp_path)})
+    out = await run_action("sched.anacron.jobs", {"root": _image(tmp_path)})
     if not _has_anacrontab():
         assert out.code == "A003"
         pytest.skip("/etc/anacrontab absent on this host: the real path is not exercised here; only the missing-tool answer (A003) was checked")
@@ -64,7 +64,7 @@ async def test_anacron_jobs_and_due(tmp_path):
 
 async def test_anacron_bad_table(tmp_path):
     out = await run_action(
-        "anacron.jobs", {"root": _image(tmp_path, TAB + "bogus line\nx 5 id cmd\n")}
+        "sched.anacron.jobs", {"root": _image(tmp_path, TAB + "bogus line\nx 5 id cmd\n")}
     )
     if not _has_anacrontab():
         pytest.skip("/etc/anacrontab absent on this host: the real path is not exercised here")
@@ -77,10 +77,10 @@ async def test_anacron_bad_table(tmp_path):
 
 
 async def test_anacron_this_host_and_errors(tmp_path):
-    out = await run_action("anacron.jobs", {})
+    out = await run_action("sched.anacron.jobs", {})
     if not _has_anacrontab():
         assert out.code == "A003"
         pytest.skip("/etc/anacrontab absent on this host: the real path is not exercised here; only the missing-tool answer (A003) was checked")
     assert out.ok and out.value["path"] == "/etc/anacrontab"
-    assert (await run_action("anacron.jobs", {"root": "etc"})).code == "A002"
-    assert (await run_action("anacron.jobs", {"root": str(tmp_path)})).code == "A017"
+    assert (await run_action("sched.anacron.jobs", {"root": "etc"})).code == "A002"
+    assert (await run_action("sched.anacron.jobs", {"root": str(tmp_path)})).code == "A017"

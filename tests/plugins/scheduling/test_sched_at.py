@@ -1,4 +1,4 @@
-"""at.add / at.remove with a job far in the future, removed in teardown."""
+"""sched.at.add / sched.at.remove with a job far in the future, removed in teardown."""
 
 from __future__ import annotations
 
@@ -32,12 +32,12 @@ async def test_add_and_remove():
     marker = f"starling-at-{uuid.uuid4().hex[:8]}"
     if not HAS_AT:
         assert (
-            await run_action("at.add", {"command": f"echo {marker}", "when": "2035-01-01T12:00"})
+            await run_action("sched.at.add", {"command": f"echo {marker}", "when": "2035-01-01T12:00"})
         ).code == "A003"
         pytest.skip("at/atq/atrm absent on this host: the real path is not exercised here; only the missing-tool answer (A003) was checked")
     try:
         out = await run_action(
-            "at.add", {"command": f"echo {marker}", "when": "2035-01-01T12:00", "queue": "s"}
+            "sched.at.add", {"command": f"echo {marker}", "when": "2035-01-01T12:00", "queue": "s"}
         )
         assert out.ok, out.message
         job = out.value["job"]
@@ -47,14 +47,14 @@ async def test_add_and_remove():
         assert job["id"] in _atq_ids() and marker in _script(job["id"])
         assert isinstance(out.value["atd_running"], bool)
 
-        out = await run_action("at.remove", {"id": job["id"]})
+        out = await run_action("sched.at.remove", {"id": job["id"]})
         assert out.ok and out.value == {"id": job["id"], "removed": True}
         assert job["id"] not in _atq_ids()
-        assert (await run_action("at.remove", {"id": job["id"]})).code == "A017"
+        assert (await run_action("sched.at.remove", {"id": job["id"]})).code == "A017"
 
-        out = await run_action("at.add", {"command": f"echo {marker}", "when": "now + 5 years"})
+        out = await run_action("sched.at.add", {"command": f"echo {marker}", "when": "now + 5 years"})
         assert out.ok and out.value["job"]["time"] > "2030"
-        await run_action("at.remove", {"id": out.value["job"]["id"]})
+        await run_action("sched.at.remove", {"id": out.value["job"]["id"]})
     finally:
         _cleanup(marker)
 
@@ -64,15 +64,15 @@ async def test_at_bad_params():
         pytest.skip("at/atq/atrm absent on this host: answers only the missing-tool code (A003), the real checks are not exercised")
     expected = "A002"
     assert (
-        await run_action("at.add", {"command": "true", "when": "now; rm -rf /"})
+        await run_action("sched.at.add", {"command": "true", "when": "now; rm -rf /"})
     ).code == expected
     assert (
-        await run_action("at.add", {"command": "true", "when": "2035-01-01T12:00", "queue": "AB"})
+        await run_action("sched.at.add", {"command": "true", "when": "2035-01-01T12:00", "queue": "AB"})
     ).code == expected
     assert (
-        await run_action("at.add", {"command": " ", "when": "2035-01-01T12:00"})
+        await run_action("sched.at.add", {"command": " ", "when": "2035-01-01T12:00"})
     ).code == expected
     assert (
-        await run_action("at.add", {"command": "true", "when": "-f /etc/passwd"})
+        await run_action("sched.at.add", {"command": "true", "when": "-f /etc/passwd"})
     ).code == expected
-    assert (await run_action("at.remove", {"id": 0})).code == expected
+    assert (await run_action("sched.at.remove", {"id": 0})).code == expected

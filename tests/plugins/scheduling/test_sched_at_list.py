@@ -29,12 +29,12 @@ def _atrm(job: int) -> None:
 
 async def test_list_jobs_with_scripts():
     if not HAS_AT:
-        assert (await run_action("at.list", {})).code == "A003"
+        assert (await run_action("sched.at.list", {})).code == "A003"
         pytest.skip("at/atq/atrm absent on this host: the real path is not exercised here; only the missing-tool answer (A003) was checked")
     marker = f"starling-at-{uuid.uuid4().hex[:8]}"
     job = _submit(f"echo {marker}\nlogger done", "t")
     try:
-        out = await run_action("at.list", {"queue": "t", "scripts": True})
+        out = await run_action("sched.at.list", {"queue": "t", "scripts": True})
         assert out.ok, out.message
         mine = [j for j in out.value["jobs"] if j["id"] == job]
         assert (
@@ -44,7 +44,7 @@ async def test_list_jobs_with_scripts():
             and not mine[0]["running"]
         )
         assert mine[0]["script"] == f"echo {marker}\nlogger done"
-        out = await run_action("at.list", {"user": "nobody"})
+        out = await run_action("sched.at.list", {"user": "nobody"})
         assert job not in {j["id"] for j in out.value["jobs"]}
     finally:
         _atrm(job)
@@ -54,5 +54,5 @@ async def test_list_bad_params():
     if not HAS_AT:
         pytest.skip("at/atq/atrm absent on this host: answers only the missing-tool code (A003), the real checks are not exercised")
     expected = "A002"
-    assert (await run_action("at.list", {"queue": "ab"})).code == expected
-    assert (await run_action("at.list", {"user": "a b"})).code == expected
+    assert (await run_action("sched.at.list", {"queue": "ab"})).code == expected
+    assert (await run_action("sched.at.list", {"user": "a b"})).code == expected

@@ -1,4 +1,4 @@
-"""cron.add / cron.remove on a throwaway user's crontab (removed with the user)."""
+"""sched.cron.add / sched.cron.remove on a throwaway user's crontab (removed with the user)."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def cron_user() -> Iterator[str]:
 
 async def test_add_replace_remove(cron_user):
     out = await run_action(
-        "cron.add",
+        "sched.cron.add",
         {
             "user": cron_user,
             "id": "report",
@@ -65,7 +65,7 @@ async def test_add_replace_remove(cron_user):
     ]
 
     out = await run_action(
-        "cron.add",
+        "sched.cron.add",
         {
             "user": cron_user,
             "id": "report",
@@ -76,7 +76,7 @@ async def test_add_replace_remove(cron_user):
     assert out.ok and out.value["changed"] is False
 
     out = await run_action(
-        "cron.add",
+        "sched.cron.add",
         {
             "user": cron_user,
             "id": "report",
@@ -89,34 +89,34 @@ async def test_add_replace_remove(cron_user):
     lines = _crontab(cron_user)
     assert lines.count("# starling:report") == 1 and lines[-1] == "@daily /bin/echo 50%"
 
-    out = await run_action("cron.list", {"user": cron_user})
+    out = await run_action("sched.cron.list", {"user": cron_user})
     assert [j["managed_id"] for j in out.value["jobs"] if j["user"] == cron_user] == ["", "report"]
 
-    out = await run_action("cron.remove", {"user": cron_user, "id": "report"})
+    out = await run_action("sched.cron.remove", {"user": cron_user, "id": "report"})
     assert out.ok and out.value["jobs"] == 1
     assert _crontab(cron_user) == ['MAILTO=""', "15 3 * * * /usr/bin/true # kept"]
-    assert (await run_action("cron.remove", {"user": cron_user, "id": "report"})).code == "A017"
+    assert (await run_action("sched.cron.remove", {"user": cron_user, "id": "report"})).code == "A017"
 
 
 async def test_cron_errors(cron_user):
     assert (
         await run_action(
-            "cron.add", {"user": cron_user, "id": "x", "schedule": "61 * * * *", "command": "true"}
+            "sched.cron.add", {"user": cron_user, "id": "x", "schedule": "61 * * * *", "command": "true"}
         )
     ).code == "A002"
     assert (
         await run_action(
-            "cron.add", {"user": cron_user, "id": "a b", "schedule": "* * * * *", "command": "true"}
+            "sched.cron.add", {"user": cron_user, "id": "a b", "schedule": "* * * * *", "command": "true"}
         )
     ).code == "A002"
     assert (
         await run_action(
-            "cron.add", {"user": cron_user, "id": "x", "schedule": "* * * * *", "command": "a\nb"}
+            "sched.cron.add", {"user": cron_user, "id": "x", "schedule": "* * * * *", "command": "a\nb"}
         )
     ).code == "A002"
     assert (
         await run_action(
-            "cron.add",
+            "sched.cron.add",
             {"user": "sttest-no-such-user", "id": "x", "schedule": "* * * * *", "command": "true"},
         )
     ).code == "A017"
@@ -124,7 +124,7 @@ async def test_cron_errors(cron_user):
 
 
 async def test_root_crontab_untouched_by_unknown_id():
-    out = await run_action("cron.remove", {"id": f"starling-none-{uuid.uuid4().hex[:6]}"})
+    out = await run_action("sched.cron.remove", {"id": f"starling-none-{uuid.uuid4().hex[:6]}"})
     if not HAS_CRONTAB:
         assert out.code == "A003"
         pytest.skip("crontab absent on this host: the real path is not exercised here; only the missing-tool answer (A003) was checked")

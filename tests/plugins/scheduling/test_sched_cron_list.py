@@ -27,7 +27,7 @@ def _image(tmp_path) -> str:
 
 
 async def test_cron_list_image(tmp_path):
-    out = await run_action("cron.list", {"root": _image(tmp_path)})
+    out = await run_action("sched.cron.list", {"root": _image(tmp_path)})
     assert out.ok, out.message
     v = out.value
     jobs = [(j["source"], j["user"], j["schedule"], j["command"]) for j in v["jobs"]]
@@ -45,7 +45,7 @@ async def test_cron_list_image(tmp_path):
     problems = "\n".join(v["problems"])
     assert "/etc/cron.d/backup:4: minute: 99 is outside 0-59" in problems
     assert "old.disabled: ignored by cron" in problems and "ghost, who is not a user" in problems
-    out = await run_action("cron.list", {"root": str(tmp_path), "user": "alice"})
+    out = await run_action("sched.cron.list", {"root": str(tmp_path), "user": "alice"})
     assert [j["command"] for j in out.value["jobs"]] == ["/home/alice/report.sh"]
 
 
@@ -56,7 +56,7 @@ def _root_crontab_jobs() -> int:
 
 
 async def test_cron_list_this_host():
-    out = await run_action("cron.list", {})
+    out = await run_action("sched.cron.list", {})
     assert out.ok, out.message
     if shutil.which("crontab"):
         mine = [
@@ -68,6 +68,6 @@ async def test_cron_list_this_host():
 
 
 async def test_cron_list_bad_params(tmp_path):
-    assert (await run_action("cron.list", {"root": "etc"})).code == "A002"
-    assert (await run_action("cron.list", {"root": str(tmp_path / "none")})).code == "A017"
-    assert (await run_action("cron.list", {"user": "a b"})).code == "A002"
+    assert (await run_action("sched.cron.list", {"root": "etc"})).code == "A002"
+    assert (await run_action("sched.cron.list", {"root": str(tmp_path / "none")})).code == "A017"
+    assert (await run_action("sched.cron.list", {"user": "a b"})).code == "A002"

@@ -1,4 +1,4 @@
-"""cron.next against run times worked out by hand from the cron rules."""
+"""sched.cron.next against run times worked out by hand from the cron rules."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from agent_core.testing import run_action
 
 async def _runs(schedule: str, start: str, count: int = 3, tz: str = "UTC") -> list[str]:
     out = await run_action(
-        "cron.next", {"schedule": schedule, "start": start, "count": count, "tz": tz}
+        "sched.cron.next", {"schedule": schedule, "start": start, "count": count, "tz": tz}
     )
     assert out.ok, out.message
     return [r[:16] for r in out.value["runs"]]
@@ -73,7 +73,7 @@ async def test_next_runs(schedule, start, expected):
 
 async def test_time_zone_and_expansion():
     out = await run_action(
-        "cron.next",
+        "sched.cron.next",
         {
             "schedule": "0 9 * * *",
             "start": "2024-01-01T00:00:00+00:00",
@@ -92,9 +92,9 @@ async def test_time_zone_and_expansion():
         5,
         6,
     ]
-    out = await run_action("cron.next", {"schedule": "@reboot"})
+    out = await run_action("sched.cron.next", {"schedule": "@reboot"})
     assert out.ok and out.value["at_reboot"] and out.value["runs"] == []
-    out = await run_action("cron.next", {"schedule": "* * * * *", "count": 2})
+    out = await run_action("sched.cron.next", {"schedule": "* * * * *", "count": 2})
     assert out.ok and len(out.value["runs"]) == 2
 
 
@@ -110,15 +110,15 @@ async def test_time_zone_and_expansion():
     ],
 )
 async def test_invalid_schedules(schedule, words):
-    out = await run_action("cron.next", {"schedule": schedule})
+    out = await run_action("sched.cron.next", {"schedule": schedule})
     assert out.code == "A002" and words in out.message
 
 
 async def test_bad_params():
     assert (
-        await run_action("cron.next", {"schedule": "* * * * *", "tz": "Mars/Olympus"})
+        await run_action("sched.cron.next", {"schedule": "* * * * *", "tz": "Mars/Olympus"})
     ).code == "A002"
-    assert (await run_action("cron.next", {"schedule": "* * * * *", "count": 0})).code == "A002"
+    assert (await run_action("sched.cron.next", {"schedule": "* * * * *", "count": 0})).code == "A002"
     assert (
-        await run_action("cron.next", {"schedule": "* * * * *", "start": "yesterday"})
+        await run_action("sched.cron.next", {"schedule": "* * * * *", "start": "yesterday"})
     ).code == "A002"

@@ -34,7 +34,7 @@ def _run_parts(directory: str) -> list[str]:
 
 async def test_periodic_image(tmp_path):
     root = _image(tmp_path)
-    out = await run_action("cron.periodic", {"root": root})
+    out = await run_action("sched.periodic", {"root": root})
     assert out.ok, out.message
     dirs = {d["period"]: d for d in out.value["directories"]}
     daily = {s["name"]: (s["runs"], s["reason"]) for s in dirs["daily"]["scripts"]}
@@ -51,7 +51,7 @@ async def test_periodic_image(tmp_path):
 
 
 async def test_periodic_this_host():
-    out = await run_action("cron.periodic", {})
+    out = await run_action("sched.periodic", {})
     assert out.ok, out.message
     if shutil.which("run-parts"):
         for d in out.value["directories"]:
@@ -60,5 +60,5 @@ async def test_periodic_this_host():
 
 
 async def test_periodic_bad_params(tmp_path):
-    assert (await run_action("cron.periodic", {"root": "etc"})).code == "A002"
-    assert (await run_action("cron.periodic", {"root": str(tmp_path / "none")})).code == "A017"
+    assert (await run_action("sched.periodic", {"root": "etc"})).code == "A002"
+    assert (await run_action("sched.periodic", {"root": str(tmp_path / "none")})).code == "A017"

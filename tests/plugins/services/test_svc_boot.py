@@ -1,11 +1,13 @@
+"""svc.enable / svc.disable (systemd backend, offline on a unit tree under a root
+directory: systemctl --root needs no running systemd) and svc.boot.state / mask / unmask."""
+
 from __future__ import annotations
 
 import os
-import shutil
 
 import pytest
 
-from agent_core.testing import run_action
+from agent_core.testing import needs, run_action
 
 UNIT = "[Unit]\nDescription=Demo\n[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n"
 
@@ -22,62 +24,62 @@ def root(tmp_path):
     return tmp_path
 
 
+@needs("systemctl")
 async def test_enable_disable_offline(root):
-    if shutil.which("systemctl") is None:
-        assert (
-            await run_action("svc.boot.state", {"unit": "demo", "root": str(root)})
-        ).code == "A003"
-        pytest.skip("systemctl absent on this host: the real path is not exercised here; only the missing-tool answer (A003) was checked")
     link = root / "etc/systemd/system/multi-user.target.wants/demo.service"
     out = await run_action("svc.boot.state", {"unit": "demo", "root": str(root)})
     assert out.ok and out.value == {"unit": "demo.service", "state": "disabled"}
 
-    out = await run_action("svc.boot.enable", {"unit": "demo", "root": str(root)})
+    out = await run_action("svc.enable", {"name": "demo", "root": str(root)})
     assert out.ok, out.message
-    assert out.value["state"] == "enabled" and out.value["changed"] and link.is_symlink()
-    assert any("Created symlink" in c for c in out.value["changes"])
-    out = await run_action("svc.boot.enable", {"unit": "demo", "root": str(root)})
+    v = out.value
+    assert (v["name"], v["backend"], v["enabled"], v["changed"]) == (
+        "demo.service",
+        "systemd",
+        "enabled",
+        True,
+    )
+    assert link.is_symlink() and any("Created symlink" in c for c in v["changes"])
+    out = await run_action("svc.enable", {"name": "demo", "root": str(root)})
     assert out.ok and out.value["changed"] is False
 
-    out = await run_action("svc.boot.disable", {"unit": "demo.service", "root": str(root)})
-    assert out.ok and out.value["state"] == "disabled" and not link.is_symlink()
+    out = await run_action("svc.disable", {"name": "demo.service", "root": str(root)})
+    assert out.ok and out.value["enabled"] == "disabled" and not link.is_symlink()
     assert any("Removed" in c for c in out.value["changes"])
 
     out = await run_action("svc.boot.state", {"unit": "static", "root": str(root)})
     assert out.ok and out.value["state"] == "static"
 
 
+@needs("systemctl")
 async def test_mask_unmask_offline(root):
-    if shutil.which("systemctl") is None:
-        pytest.skip("systemctl absent on this host: the real path is not exercised here")
     mask = root / "etc/systemd/system/vendor.service"
     out = await run_action("svc.boot.mask", {"unit": "vendor", "root": str(root)})
     assert out.ok, out.message
-    assert out.value["state"] == "masked" and os.readlink(mask) == "/dev/null"
+    assert out.value["enabled"] == "masked" and os.readlink(mask) == "/dev/null"
     out = await run_action("svc.boot.unmask", {"unit": "vendor", "root": str(root)})
-    assert out.ok and out.value["state"] == "disabled" and not mask.is_symlink()
+    assert out.ok and out.value["enabled"] == "disabled" and not mask.is_symlink()
     # A unit whose file lives in /etc cannot be masked over: systemd refuses.
     out = await run_action("svc.boot.mask", {"unit": "demo", "root": str(root)})
     assert out.code == "A014"
 
 
+@needs("systemctl")
 async def test_boot_missing_unit_and_bad_params(root, tmp_path):
-    if not (shutil.which('systemctl')):
-        pytest.skip("systemctl absent on this host: answers only the missing-tool code (A003), the real checks are not exercised")
-    expected_missing = "A017"
+    assert (await run_action("svc.enable", {"name": "nope", "root": str(root)})).code == "A017"
+    assert (await run_action("svc.boot.state", {"unit": "nope", "root": str(root)})).code == "A017"
+    assert (await run_action("svc.enable", {"name": "demo", "root": "relative/dir"})).code == "A002"
     assert (
-        await run_action("svc.boot.enable", {"unit": "nope", "root": str(root)})
-    ).code == expected_missing
-    assert (
-        await run_action("svc.boot.state", {"unit": "nope", "root": str(root)})
-    ).code == expected_missing
-    assert (await run_action("svc.boot.enable", {"unit": "demo", "root": "relative/dir"})).code in (
-        "A002",
-        "A003",
-    )
-    assert (
-        await run_action("svc.boot.enable", {"unit": "demo", "root": str(tmp_path / "missing")})
-    ).code in ("A017", "A003")
-    out = await run_action("svc.boot.enable", {"unit": "demo", "root": str(root), "now": True})
-    assert out.code in ("A002", "A003")
-    assert (await run_action("svc.boot.disable", {"unit": "demo", "force": True})).code == "A002"
+        await run_action("svc.enable", {"name": "demo", "root": str(tmp_path / "missing")})
+    ).code == "A017"
+    out = await run_action("svc.enable", {"name": "demo", "root": str(root), "now": True})
+    assert out.code == "A002" and "another root" in out.message
+    out = await run_action("svc.disable", {"name": "demo", "root": str(root), "backend": "sysv"})
+    assert out.code == "A002" and "only the systemd backend" in out.message
+    assert (await run_action("svc.disable", {"name": "demo", "force": True})).code == "A002"
+    assert (await run_action("svc.boot.mask", {"unit": "-H", "root": str(root)})).code == "A002"
+
+
+async def test_offline_enable_without_systemctl(hidden_tools, root):
+    out = await hidden_tools("systemctl")("svc.enable", {"name": "demo", "root": str(root)})
+    assert out.code == "A003" and "systemctl" in out.message

@@ -1,4 +1,4 @@
-"""pkg.installed: dry-run only (no package is installed by the tests): installed, missing, unknown."""
+"""state.pkg.installed: dry-run only (no package is installed by the tests): installed, missing, unknown."""
 
 from __future__ import annotations
 
@@ -30,11 +30,11 @@ def _candidate(name: str) -> str | None:
 async def test_installed_package_is_unchanged():
     version = _dpkg_version("dpkg")
     for params in ({"name": "dpkg"}, {"name": "dpkg", "version": version}):
-        out = await run_action("pkg.installed", {**params, "dry_run": True})
+        out = await run_action("state.pkg.installed", {**params, "dry_run": True})
         assert out.ok, out.message
         assert out.value["changed"] is False and version in out.value["comment"]
     # Real run on an installed package: nothing to do, nothing run.
-    out = await run_action("pkg.installed", {"name": "dpkg"})
+    out = await run_action("state.pkg.installed", {"name": "dpkg"})
     assert out.ok and out.value["changed"] is False
 
 
@@ -42,7 +42,7 @@ async def test_missing_package_dry_run_lists_what_would_come():
     name = "hello"
     if _dpkg_version(name) is not None or _candidate(name) is None:
         pytest.skip("apt has no 'hello' candidate here (package lists not fetched)")
-    out = await run_action("pkg.installed", {"name": name, "dry_run": True})
+    out = await run_action("state.pkg.installed", {"name": name, "dry_run": True})
     assert out.ok, out.message
     assert out.value["changed"] is True and out.value["dry_run"] is True
     assert f"+ hello {_candidate(name)}" in out.value["diff"]
@@ -50,9 +50,9 @@ async def test_missing_package_dry_run_lists_what_would_come():
 
 
 async def test_unknown_package_and_bad_params():
-    out = await run_action("pkg.installed", {"name": "starling-no-such-package-xyz", "dry_run": True})
+    out = await run_action("state.pkg.installed", {"name": "starling-no-such-package-xyz", "dry_run": True})
     assert out.code == "A017"
-    assert (await run_action("pkg.installed", {"name": "bad name; rm -rf /", "dry_run": True})).code == "A002"
-    assert (await run_action("pkg.installed", {"name": "-oDebug", "dry_run": True})).code == "A002"
-    assert (await run_action("pkg.installed", {"name": "dpkg", "version": "1 2", "dry_run": True})).code == "A002"
-    assert (await run_action("pkg.installed", {"dry_run": True})).code == "A002"
+    assert (await run_action("state.pkg.installed", {"name": "bad name; rm -rf /", "dry_run": True})).code == "A002"
+    assert (await run_action("state.pkg.installed", {"name": "-oDebug", "dry_run": True})).code == "A002"
+    assert (await run_action("state.pkg.installed", {"name": "dpkg", "version": "1 2", "dry_run": True})).code == "A002"
+    assert (await run_action("state.pkg.installed", {"dry_run": True})).code == "A002"

@@ -1,51 +1,108 @@
-"""service.running: A003 without systemd; plan logic on systemctl show's output; bad params."""
+"""state.service.running: the plan on a service's state; a real init script and
+daemon driven through the sysv backend (started, unchanged on the second run,
+stopped); systemd's real path where systemd runs; bad params."""
 
 from __future__ import annotations
 
 import os
-import shutil
+import signal
 
 import msgspec
+import psutil
 import pytest
 
 from agent_core import ActionError
 from agent_core.host import PluginHost
 from agent_core.testing import run_action
-from plugins.state.service_running import parse_show, plan, unit_name
+from plugins.services._backend import Service
+from plugins.state.service_running import plan
+
+SCRIPT = """#!/bin/sh
+PIDFILE={pidfile}
+case "$1" in
+  start) sleep 300 >/dev/null 2>&1 & echo $! > $PIDFILE;;
+  stop) [ -f $PIDFILE ] && kill $(cat $PIDFILE) && rm -f $PIDFILE;;
+  status) [ -f $PIDFILE ] && kill -0 $(cat $PIDFILE) 2>/dev/null && exit 0; exit 3;;
+esac
+"""
 
 
-def _systemd() -> bool:
-    return os.path.isdir("/run/systemd/system") and bool(shutil.which("systemctl"))
+def _svc(active: str, enabled: str) -> Service:
+    return Service(
+        name="x.service",
+        backend="systemd",
+        running=active == "active",
+        active_state=active,
+        sub_state="",
+        enabled=enabled,
+    )
 
 
-def test_plan_from_systemctl_show():
-    stopped = parse_show("LoadState=loaded\nActiveState=inactive\nSubState=dead\nUnitFileState=disabled\n")
-    assert plan(stopped, True, True) == [("start", "active", "inactive -> active"), ("enable", "enabled", "disabled -> enabled")]
+def test_plan():
+    stopped = _svc("inactive", "disabled")
+    assert plan(stopped, True, True) == [
+        ("start", "active", "inactive -> active"),
+        ("enable", "enabled", "disabled -> enabled"),
+    ]
     assert plan(stopped, False, None) == []
-    running = parse_show("LoadState=loaded\nActiveState=active\nSubState=running\nUnitFileState=static\n")
+    running = _svc("active", "static")
     assert plan(running, True, True) == []  # static units cannot be enabled: nothing to do
     assert plan(running, False, False) == [("stop", "active", "active -> inactive")]
+    assert plan(_svc("inactive", ""), False, True) == [("enable", "enabled", "unknown -> enabled")]
 
 
-def test_unit_names():
-    assert unit_name("nginx") == "nginx.service" and unit_name("getty@tty1.service") == "getty@tty1.service"
-    for bad in ("-H", "a b", "x;reboot", ""):
-        with pytest.raises(ActionError) as err:
-            unit_name(bad)
-        assert err.value.code == "A002"
+@pytest.fixture
+def initdir(tmp_path):
+    d = tmp_path / "init.d"
+    d.mkdir()
+    pidfile = tmp_path / "demo.pid"
+    (d / "stdemo").write_text(SCRIPT.format(pidfile=pidfile))
+    (d / "stdemo").chmod(0o755)
+    yield str(d)
+    if pidfile.exists():
+        pid = int(pidfile.read_text())
+        if psutil.pid_exists(pid):
+            os.kill(pid, signal.SIGTERM)
 
 
-async def test_service_running_real_or_unavailable():
-    out = await run_action("service.running", {"name": "starling-no-such-unit", "dry_run": True})
-    if _systemd():
-        assert out.code == "A017", out.message
-    else:
-        assert out.code == "A003" and "systemd" in out.message
+async def test_running_through_sysv(initdir, tmp_path):
+    params = {"name": "stdemo", "initdir": initdir}
+    out = await run_action("state.service.running", {**params, "dry_run": True})
+    assert out.ok, out.message
+    assert out.value == {
+        "name": "stdemo",
+        "changed": True,
+        "dry_run": True,
+        "diff": "active: inactive -> active\n",
+        "comment": "would start stdemo",
+    }
+    assert not (tmp_path / "demo.pid").exists()
+
+    out = await run_action("state.service.running", params)
+    assert out.ok and out.value["changed"] and out.value["comment"] == "started stdemo"
+    pid = int((tmp_path / "demo.pid").read_text())
+    assert psutil.Process(pid).name() == "sleep"
+    out = await run_action("state.service.running", params)
+    assert out.ok and out.value["changed"] is False
+
+    out = await run_action("state.service.running", {**params, "running": False})
+    assert out.ok and out.value["comment"] == "stopped stdemo"
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    # Boot links of a private init directory are not managed (update-rc.d works on /etc/init.d only).
+    out = await run_action("state.service.running", {**params, "running": False, "enabled": True})
+    assert out.code == "A002"
 
 
-def test_service_running_bad_params():
-    act = PluginHost().load("service.running").actions["service.running"]
-    for bad in ({}, {"name": "x", "running": "yes"}):
+async def test_unknown_service():
+    out = await run_action(
+        "state.service.running", {"name": "starling-no-such-unit", "dry_run": True}
+    )
+    assert out.code == "A017", out.message
+
+
+def test_bad_params():
+    act = PluginHost().load("state.service.running").actions["state.service.running"]
+    for bad in ({}, {"name": "x", "running": "yes"}, {"name": "-H"}, {"name": "x;reboot"}):
         with pytest.raises(ActionError) as err:
             act.decode_params(msgspec.msgpack.encode(bad))
         assert err.value.code == "A002"

@@ -1,4 +1,4 @@
-"""sys.kernel against uname and /proc."""
+"""sys.kernelinfo against uname and /proc."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ def _read(path: str) -> str:
 
 
 async def test_kernel_matches_uname_and_proc():
-    out = await run_action("sys.kernel")
+    out = await run_action("sys.kernelinfo")
     assert out.ok, out.message
     v = out.value
     u = os.uname()
@@ -29,9 +29,9 @@ async def test_kernel_matches_uname_and_proc():
 async def test_single_argument_lookup():
     first = _read("/proc/cmdline").split()[0]
     key, _, value = first.partition("=")
-    out = await run_action("sys.kernel", {"arg": key})
+    out = await run_action("sys.kernelinfo", {"arg": key})
     assert out.ok and value in out.value["arg_values"]
-    out = await run_action("sys.kernel", {"arg": "no_such_kernel_arg_xyz"})
+    out = await run_action("sys.kernelinfo", {"arg": "no_such_kernel_arg_xyz"})
     assert out.ok and out.value["arg_values"] == []
 
 
@@ -43,4 +43,4 @@ def test_parse_cmdline_quotes_and_flags():
 
 
 async def test_kernel_bad_params():
-    assert (await run_action("sys.kernel", {"arg": 3})).code == "A002"
+    assert (await run_action("sys.kernelinfo", {"arg": 3})).code == "A002"

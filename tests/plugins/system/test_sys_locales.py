@@ -1,4 +1,4 @@
-"""sys.locale against `locale -a` and a private locale config file."""
+"""sys.locales against `locale -a` and a private locale config file."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def _stdout(argv: list[str]) -> str:
 
 async def test_installed_matches_locale_program(monkeypatch):
     monkeypatch.setenv("LANG", "C.UTF-8")
-    out = await run_action("sys.locale")
+    out = await run_action("sys.locales")
     assert out.ok, out.message
     v = out.value
     if shutil.which("locale"):
@@ -32,7 +32,7 @@ async def test_configured_but_missing_locale_is_flagged(tmp_path, monkeypatch):
     monkeypatch.setattr(locales, "CONFIG_FILES", (str(conf),))
     monkeypatch.setenv("LANG", "C.UTF-8")
     monkeypatch.setenv("LC_MESSAGES", "zz_ZZ.ISO-8859-1")
-    out = await run_action("sys.locale")
+    out = await run_action("sys.locales")
     assert out.ok
     v = out.value
     assert v["config_file"] == str(conf)
@@ -47,4 +47,4 @@ def test_normalize():
 
 
 async def test_locale_bad_params():
-    assert (await run_action("sys.locale", {"lang": "C"})).code == "A002"
+    assert (await run_action("sys.locales", {"lang": "C"})).code == "A002"

@@ -1,4 +1,4 @@
-"""sys.os against Python's own os-release reader."""
+"""sys.osrelease against Python's own os-release reader."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def _read(path: str) -> str:
 
 
 async def test_os_matches_platform():
-    out = await run_action("sys.os")
+    out = await run_action("sys.osrelease")
     assert out.ok, out.message
     v = out.value
     ref = platform.freedesktop_os_release()
@@ -41,4 +41,4 @@ def test_parse_and_family():
 
 
 async def test_os_bad_params():
-    assert (await run_action("sys.os", {"x": 1})).code == "A002"
+    assert (await run_action("sys.osrelease", {"x": 1})).code == "A002"

@@ -1,8 +1,12 @@
 """Fixtures for the user plugin tests: throwaway accounts and groups, and
 hand-built utmp/wtmp records.
 
-Every account or group a test creates has a unique ``sttest…`` name and is
-deleted in teardown, whatever the test did to it.
+The test process enters its own mount namespace with ``/etc`` a throwaway
+overlay as this file is imported (:func:`agent_core.testing.enter_private_etc`),
+so the accounts tests create live in that overlay and never in the machine's
+own ``/etc``; a test that changes accounts takes the ``private_etc`` fixture
+and skips, with the reason, where the namespace cannot be made. Every account
+or group has a unique ``sttest…`` name and is deleted in teardown too.
 """
 
 from __future__ import annotations
@@ -16,6 +20,10 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+
+from agent_core.testing import enter_private_etc
+
+enter_private_etc()
 
 HAS_SHADOW_TOOLS = all(shutil.which(t) for t in ("useradd", "usermod", "userdel"))
 
@@ -43,7 +51,7 @@ def drop_group(name: str) -> None:
 
 
 @pytest.fixture
-def new_name() -> Iterator[str]:
+def new_name(private_etc) -> Iterator[str]:
     """A unique account name that no test leaves behind."""
     name = unique()
     yield name
@@ -51,7 +59,7 @@ def new_name() -> Iterator[str]:
 
 
 @pytest.fixture
-def temp_user(tmp_path) -> Iterator[pwd.struct_passwd]:
+def temp_user(tmp_path, private_etc) -> Iterator[pwd.struct_passwd]:
     """A real account with its home under the test's tmp_path."""
     if not HAS_SHADOW_TOOLS:
         pytest.skip("useradd/usermod/userdel (shadow tools) not installed")
@@ -68,7 +76,7 @@ def temp_user(tmp_path) -> Iterator[pwd.struct_passwd]:
 
 
 @pytest.fixture
-def temp_group() -> Iterator[str]:
+def temp_group(private_etc) -> Iterator[str]:
     if shutil.which("groupadd") is None:
         pytest.skip("groupadd not installed")
     name = unique("stgrp")

@@ -1,3 +1,5 @@
+"""user.group.present / absent on real groups, inside the private /etc (see conftest)."""
+
 from __future__ import annotations
 
 import grp
@@ -5,13 +7,14 @@ import shutil
 
 import pytest
 
-from agent_core.testing import run_action
+from agent_core.testing import host_etc_text, run_action
 
-HAS_TOOLS = all(shutil.which(t) for t in ("groupadd", "groupdel", "gpasswd"))
+from .conftest import unique
 
-
-def _members(name: str) -> list[str]:
-    return list(grp.getgrnam(name).gr_mem)
+pytestmark = pytest.mark.skipif(
+    not all(shutil.which(t) for t in ("groupadd", "groupmod", "groupdel", "gpasswd")),
+    reason="groupadd/groupmod/groupdel/gpasswd absent on this host: the real path is not exercised here",
+)
 
 
 def _exists(name: str) -> bool:
@@ -22,40 +25,40 @@ def _exists(name: str) -> bool:
         return False
 
 
-async def test_group_lifecycle(temp_user):
-    name = "stgrp" + temp_user.pw_name[6:]
-    if not HAS_TOOLS:
-        assert (await run_action("group.add", {"name": name})).code == "A003"
-        pytest.skip("groupadd/groupdel/gpasswd absent on this host: the real path is not exercised here; only the missing-tool answer (A003) was checked")
+async def test_group_lifecycle(temp_user, private_etc):
+    name, user = unique("stgrp"), temp_user.pw_name
     try:
-        out = await run_action("group.add", {"name": name})
+        dry = await run_action("user.group.present", {"name": name, "gid": 4711, "dry_run": True})
+        assert dry.ok and dry.value["changed"] and dry.value["group"] is None and not _exists(name)
+        out = await run_action("user.group.present", {"name": name, "gid": 4711, "members": [user]})
         assert out.ok, out.message
-        assert out.value == {"name": name, "gid": grp.getgrnam(name).gr_gid, "members": []}
-        out = await run_action("group.adduser", {"group": name, "user": temp_user.pw_name})
-        assert out.ok and out.value["members"] == [temp_user.pw_name] == _members(name)
-        out = await run_action("group.deluser", {"group": name, "user": temp_user.pw_name})
-        assert out.ok and out.value["members"] == [] == _members(name)
-        assert (
-            await run_action("group.deluser", {"group": name, "user": temp_user.pw_name})
-        ).code == "A017"
-        assert (await run_action("group.add", {"name": name})).code == "A014"
-        out = await run_action("group.remove", {"name": name})
-        assert out.ok and not _exists(name)
+        assert out.value["diff"] == [f"+ group {name} (gid=4711)", f"+ member {user}"]
+        assert out.value["group"]["gid"] == 4711 and grp.getgrnam(name).gr_mem == [user]
+        assert f"\n{name}:" not in "\n" + host_etc_text("group")
+        again = await run_action("user.group.present", {"name": name, "gid": 4711, "members": [user]})
+        assert again.ok and again.value["changed"] is False
+        out = await run_action("user.group.present", {"name": name, "gid": 4712, "remove_members": [user]})
+        assert out.ok and out.value["diff"] == ["gid: 4711 -> 4712", f"- member {user}"]
+        assert grp.getgrnam(name).gr_gid == 4712 and grp.getgrnam(name).gr_mem == []
+        out = await run_action("user.group.present", {"name": name, "add_members": [user]})
+        assert out.ok and out.value["group"]["members"] == [user]
+        out = await run_action("user.group.absent", {"name": name})
+        assert out.ok and out.value["changed"] and out.value["group"] is None and not _exists(name)
+        assert (await run_action("user.group.absent", {"name": name})).value["changed"] is False
     finally:
         if _exists(name):
-            await run_action("group.remove", {"name": name})
+            import subprocess
+
+            subprocess.run(["groupdel", name], capture_output=True)
 
 
 async def test_group_refusals_and_bad_params(temp_user):
-    if not HAS_TOOLS:
-        pytest.skip("groupadd/groupdel/gpasswd absent on this host: the real path is not exercised here")
-    assert (await run_action("group.remove", {"name": "sudo"})).code == "A016"
-    assert (await run_action("group.remove", {"name": "root"})).code == "A016"
-    # groupdel refuses a group that is still a user's primary group.
-    out = await run_action("group.remove", {"name": grp.getgrgid(temp_user.pw_gid).gr_name})
-    assert out.code == "A014"
-    assert (
-        await run_action("group.adduser", {"group": "stgrp-no-such", "user": temp_user.pw_name})
-    ).code == "A017"
-    assert (await run_action("group.add", {"name": "Bad Group"})).code == "A002"
-    assert (await run_action("group.add", {"name": "stgrpx", "gid": -5})).code == "A002"
+    assert (await run_action("user.group.absent", {"name": "sudo"})).code in ("A016", "A017")
+    assert (await run_action("user.group.absent", {"name": "root"})).code == "A016"
+    # groupdel refuses the primary group of an existing user.
+    out = await run_action("user.group.absent", {"name": grp.getgrgid(temp_user.pw_gid).gr_name})
+    assert out.code in ("A014", "A016") and _exists(grp.getgrgid(temp_user.pw_gid).gr_name)
+    out = await run_action("user.group.present", {"name": "stgrp-no-such", "add_members": ["sttest-nobody"]})
+    assert out.code == "A017" and not _exists("stgrp-no-such")
+    assert (await run_action("user.group.present", {"name": "Bad Group"})).code == "A002"
+    assert (await run_action("user.group.present", {"name": "stgrpx", "gid": -5})).code == "A002"

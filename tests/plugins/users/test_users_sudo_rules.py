@@ -33,7 +33,7 @@ def _tree(tmp_path) -> str:
 
 async def test_rules_parsed_with_includes(tmp_path):
     path = _tree(tmp_path)
-    out = await run_action("sudo.rules", {"path": path})
+    out = await run_action("user.sudo.rules", {"path": path})
     assert out.ok, out.message
     v = out.value
     assert v["files"] == [path, str(tmp_path / "sudoers.d/10-admins")]
@@ -68,7 +68,7 @@ async def test_rules_parsed_with_includes(tmp_path):
 
 
 async def test_rules_of_this_host():
-    out = await run_action("sudo.rules", {})
+    out = await run_action("user.sudo.rules", {})
     if not _exists("/etc/sudoers"):
         assert out.code == "A017"
         pytest.skip("/etc/sudoers absent on this host: the real path is not exercised here")
@@ -82,5 +82,5 @@ def _exists(path: str) -> bool:
 
 
 async def test_rules_bad_params(tmp_path):
-    assert (await run_action("sudo.rules", {"path": "sudoers"})).code == "A002"
-    assert (await run_action("sudo.rules", {"path": str(tmp_path / "none")})).code == "A017"
+    assert (await run_action("user.sudo.rules", {"path": "sudoers"})).code == "A002"
+    assert (await run_action("user.sudo.rules", {"path": str(tmp_path / "none")})).code == "A017"

@@ -1,3 +1,5 @@
+"""user.present / absent / lock / unlock on real accounts, inside the private /etc (see conftest)."""
+
 from __future__ import annotations
 
 import grp
@@ -7,9 +9,12 @@ import shutil
 
 import pytest
 
-from agent_core.testing import run_action
+from agent_core.testing import host_etc_text, run_action
 
-HAS_SHADOW_TOOLS = all(shutil.which(t) for t in ("useradd", "usermod", "userdel"))
+HAS_SHADOW_TOOLS = all(shutil.which(t) for t in ("useradd", "usermod", "userdel", "groupadd", "gpasswd"))
+shadow_tools = pytest.mark.skipif(
+    not HAS_SHADOW_TOOLS, reason="shadow-utils absent on this host: the real path is not exercised here"
+)
 
 
 def _shadow(name: str) -> list[str]:
@@ -33,70 +38,105 @@ def _exists(name: str) -> bool:
         return False
 
 
-async def test_add_modify_lock_unlock_remove(new_name, tmp_path, temp_group):
-    if not HAS_SHADOW_TOOLS:
-        assert (await run_action("user.add", {"name": new_name})).code == "A003"
-        pytest.skip("useradd/usermod/userdel absent on this host: the real path is not exercised here; only the missing-tool answer (A003) was checked")
+@shadow_tools
+async def test_present_absent_lock_unlock(new_name, tmp_path, temp_group):
     home = str(tmp_path / "h")
-    out = await run_action(
-        "user.add",
-        {"name": new_name, "home": home, "comment": "Starling test", "groups": [temp_group]},
-    )
+    want = {"name": new_name, "home": home, "comment": "Starling test", "groups": [temp_group], "shell": "/bin/sh"}
+    dry = await run_action("user.present", {**want, "dry_run": True})
+    assert dry.ok, dry.message
+    assert dry.value["changed"] and dry.value["backend"] == "shadow" and dry.value["user"] is None
+    assert dry.value["commands"][0][0] == "useradd" and not _exists(new_name)
+
+    out = await run_action("user.present", want)
     assert out.ok, out.message
     pw = pwd.getpwnam(new_name)
-    v = out.value
-    assert (v["uid"], v["home"], v["shell"], v["comment"]) == (
-        pw.pw_uid,
-        home,
-        "/bin/bash",
-        "Starling test",
+    v = out.value["user"]
+    assert (v["uid"], v["home"], v["shell"], v["comment"], v["groups"]) == (
+        pw.pw_uid, home, "/bin/sh", "Starling test", [temp_group]
     )
-    assert v["groups"] == [temp_group] and v["home_exists"] and _isdir(home)
-    assert (
-        v["password"] == "locked" and v["expired"] is False
-    )  # useradd sets "!" until a password is given
+    assert _isdir(home) and v["password"] == "locked" and v["expired"] is False
+    # The account is in the private overlay only: the machine's own passwd never saw it.
+    assert f"\n{new_name}:" not in "\n" + host_etc_text("passwd")
 
-    out = await run_action(
-        "user.modify", {"name": new_name, "shell": "/bin/sh", "comment": "changed"}
-    )
-    assert (
-        out.ok
-        and pwd.getpwnam(new_name).pw_shell == "/bin/sh"
-        and out.value["comment"] == "changed"
-    )
+    again = await run_action("user.present", want)
+    assert again.ok and again.value["changed"] is False and again.value["commands"] == []
+
+    out = await run_action("user.present", {"name": new_name, "shell": "/bin/bash", "groups": []})
+    assert out.ok, out.message
+    assert out.value["diff"] == [f"groups: {temp_group} -> (none)", "shell: /bin/sh -> /bin/bash"]
+    assert pwd.getpwnam(new_name).pw_shell == "/bin/bash" and new_name not in grp.getgrnam(temp_group).gr_mem
+    out = await run_action("user.present", {"name": new_name, "add_groups": [temp_group]})
+    assert out.ok and out.value["user"]["groups"] == [temp_group]
 
     out = await run_action("user.lock", {"name": new_name})
-    assert out.ok and out.value["password"] == "locked" and out.value["expired"] is True
+    assert out.ok and out.value["user"]["password"] == "locked" and out.value["user"]["expired"] is True
     assert _shadow(new_name)[1].startswith("!") and _shadow(new_name)[7] == "1"
+    assert (await run_action("user.lock", {"name": new_name})).value["changed"] is False
     out = await run_action("user.unlock", {"name": new_name})
-    assert out.ok and out.value["expired"] is False and _shadow(new_name)[7] == ""
+    assert out.ok and out.value["user"]["expired"] is False and _shadow(new_name)[7] == ""
 
-    out = await run_action("user.remove", {"name": new_name, "remove_home": True})
+    dry = await run_action("user.absent", {"name": new_name, "remove_home": True, "dry_run": True})
+    assert dry.ok and dry.value["changed"] and _exists(new_name)
+    out = await run_action("user.absent", {"name": new_name, "remove_home": True})
     assert out.ok, out.message
-    assert out.value == {"name": new_name, "uid": pw.pw_uid, "home_removed": True}
+    assert out.value["diff"] == [f"- user {new_name} (and {home})"] and out.value["user"] is None
     assert not _exists(new_name) and not _isdir(home)
+    gone = await run_action("user.absent", {"name": new_name})
+    assert gone.ok and gone.value["changed"] is False
 
 
+@shadow_tools
 async def test_user_refusals(new_name):
-    if not HAS_SHADOW_TOOLS:
-        pytest.skip("useradd/usermod/userdel absent on this host: the real path is not exercised here")
-    assert (await run_action("user.remove", {"name": "root"})).code == "A016"
+    assert (await run_action("user.absent", {"name": "root"})).code == "A016"
     daemon = next(p for p in pwd.getpwall() if 0 < p.pw_uid < 1000)
-    assert (await run_action("user.remove", {"name": daemon.pw_name})).code == "A016"
+    assert (await run_action("user.absent", {"name": daemon.pw_name})).code == "A016"
     assert (await run_action("user.lock", {"name": "root"})).code == "A016"
-    assert (await run_action("user.add", {"name": "root"})).code == "A014"
-    assert (await run_action("user.remove", {"name": new_name})).code == "A017"
-    out = await run_action(
-        "user.add", {"name": new_name, "groups": ["stgrp-no-such-group"], "create_home": False}
-    )
+    assert (await run_action("user.lock", {"name": new_name})).code == "A017"
+    out = await run_action("user.present", {"name": new_name, "groups": ["stgrp-no-such-group"], "create_home": False})
     assert out.code == "A017" and not _exists(new_name)
+    out = await run_action("user.present", {"name": new_name, "uid": 0, "create_home": False})
+    assert out.code == "A014" and "useradd" in out.message and not _exists(new_name)
 
 
 async def test_user_bad_params(new_name):
-    assert (await run_action("user.add", {"name": "Bad Name"})).code == "A002"
-    assert (await run_action("user.add", {"name": "-o"})).code == "A002"
-    assert (await run_action("user.add", {"name": new_name, "shell": "bash"})).code == "A002"
-    assert (await run_action("user.add", {"name": new_name, "comment": "a:b"})).code == "A002"
-    assert (await run_action("user.modify", {"name": "root"})).code == "A002"
+    assert (await run_action("user.present", {"name": "Bad Name"})).code == "A002"
+    assert (await run_action("user.present", {"name": "-o"})).code == "A002"
+    assert (await run_action("user.present", {"name": new_name, "shell": "bash"})).code == "A002"
+    assert (await run_action("user.present", {"name": new_name, "comment": "a:b"})).code == "A002"
+    assert (await run_action("user.present", {"name": new_name, "home": "/x\n"})).code == "A002"
+    assert (await run_action("user.absent", {"name": "../root"})).code == "A002"
+    assert (await run_action("user.present", {"name": new_name, "bogus": 1})).code == "A002"
     assert not _exists(new_name)
-    assert grp.getgrgid(0).gr_name == "root"
+
+
+async def test_no_account_tools_is_a003(hidden_tools, new_name):
+    """Without shadow-utils and without busybox's adduser applets, a change is A003 naming them."""
+    run = hidden_tools("useradd", "usermod", "userdel", "groupadd", "groupmod", "groupdel", "gpasswd", "busybox")
+    out = await run("user.present", {"name": new_name})
+    assert out.code == "A003" and "useradd" in out.message and "busybox" in out.message
+    assert (await run("user.group.absent", {"name": "stgrp-none"})).code == "A003"
+    assert (await run("user.list", {})).ok  # reading needs no tool
+
+
+def _busybox_accounts() -> bool:
+    import subprocess
+
+    exe = shutil.which("busybox")
+    listed = subprocess.run([exe, "--list"], capture_output=True, text=True).stdout.split() if exe else []
+    return {"adduser", "deluser", "addgroup", "delgroup"} <= set(listed)
+
+
+@pytest.mark.skipif(
+    not _busybox_accounts(), reason="busybox with adduser/deluser/addgroup/delgroup absent: the busybox backend is not exercised here"
+)
+async def test_busybox_backend(hidden_tools, new_name, temp_group, tmp_path):
+    run = hidden_tools("useradd", "usermod", "userdel", "groupadd", "groupmod", "groupdel", "gpasswd")
+    home = str(tmp_path / "bb")
+    out = await run("user.present", {"name": new_name, "home": home, "shell": "/bin/sh", "groups": [temp_group]})
+    assert out.ok, out.message
+    assert out.value["backend"] == "busybox" and out.value["user"]["groups"] == [temp_group]
+    assert (await run("user.present", {"name": new_name, "shell": "/bin/bash"})).code == "A003"
+    out = await run("user.present", {"name": new_name, "groups": []})
+    assert out.ok and out.value["user"]["groups"] == []
+    out = await run("user.absent", {"name": new_name, "remove_home": True})
+    assert out.ok and not _exists(new_name)

@@ -29,19 +29,16 @@ async def test_info_of_temp_user(temp_user, temp_group):
         "/bin/bash",
         True,
     )
-    assert temp_group in v["groups"] and v["group"] in v["groups"] and v["admin_group"] is False
-    assert v["home"] == {
-        "path": temp_user.pw_dir,
-        "exists": True,
-        "owner_uid": temp_user.pw_uid,
-        "mode": v["home"]["mode"],
-        "owned_by_user": True,
-    }
-    assert v["authorized_keys"] == 2 and v["processes"] == 0 and v["password"] == "locked"
+    d = v["detail"]
+    assert v["groups"] == [temp_group] and v["group"] == temp_user.pw_name and d["admin_group"] is False
+    assert v["home"] == temp_user.pw_dir and v["system"] is False
+    assert (d["home_exists"], d["home_owner_uid"], d["home_owned_by_user"]) == (True, temp_user.pw_uid, True)
+    assert d["home_mode"] == f"{os.stat(temp_user.pw_dir).st_mode & 0o7777:04o}"
+    assert d["authorized_keys"] == 2 and d["processes"] == 0 and v["password"] == "locked"
 
 
 async def test_info_root_and_errors():
     out = await run_action("user.info", {"name": "root"})
-    assert out.ok and out.value["uid"] == 0 and out.value["processes"] >= 1
+    assert out.ok and out.value["uid"] == 0 and out.value["detail"]["processes"] >= 1
     assert (await run_action("user.info", {"name": "sttest-no-such-user"})).code == "A017"
     assert (await run_action("user.info", {"name": "../root"})).code == "A002"

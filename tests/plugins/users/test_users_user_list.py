@@ -23,9 +23,9 @@ async def test_user_list_matches_passwd():
             pw.pw_dir,
             pw.pw_shell,
         )
-        assert r["human"] == (out.value["uid_min"] <= r["uid"] <= out.value["uid_max"])
+        assert r["system"] == (r["uid"] < out.value["uid_min"])
     root = next(r for r in rows if r["name"] == "root")
-    assert root["human"] is False and root["can_login"] is True
+    assert root["system"] is True and root["can_login"] is True and root["group"] == "root"
 
 
 async def test_user_list_filters_and_root(tmp_path):
