@@ -146,7 +146,7 @@ class Enroller:
                                     "" if wanted[self._digest(req)] else self._digest(req)), req.public_key)
             for _, req in ok
         ])
-        fresh: dict[str, str] = {}
+        stored: list[tuple[int, EnrollRequest, Registered]] = []
         for (i, req), reg in zip(ok, got, strict=True):
             if isinstance(reg, BaseException):
                 log.warning("enrollment of %s failed: %s", req.identity.get("sn"), reg)
@@ -154,10 +154,11 @@ class Enroller:
             elif reg.revoked:
                 out[i] = StarlingError(f"host {reg.agent_id} is revoked", code=ErrorCode.C019)
             else:
-                fresh[reg.agent_id] = req.version
-                out[i] = await self._answer(reg, req, wanted[self._digest(req)])
+                stored.append((i, req, reg))
         # An upgrade in flight on these hosts ends here: back on the new version, or not.
-        await center.upgrades.registered_many(fresh)
+        await center.upgrades.registered_many({reg.agent_id: req.version for _, req, reg in stored})
+        for i, req, reg in stored:
+            out[i] = await self._answer(reg, req, wanted[self._digest(req)])
         return out
 
     @staticmethod
