@@ -37,8 +37,7 @@ from transports.streamauth import open_session_key
 from ._chunks import ChunkClient
 from ._config import AgentConfig
 from ._context import AgentInfo
-from ._declare import catalogue_for
-from ._executor import execute
+from ._declare import run_catalogue_child
 from ._health import collect_health
 from ._identity import Identity, collect_identity
 from ._journal import Journal
@@ -151,7 +150,7 @@ class Agent(SessionOwner):
         installed plugins, in a child process; see :mod:`agent_core._declare`)."""
         cache = Path(self.config.cache_dir) if self.config.cache_dir else self.state_dir
         try:
-            return await trio.to_thread.run_sync(catalogue_for, cache, self.kernel.package_paths())
+            return await run_catalogue_child(cache, self.kernel.package_paths())
         except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
             # Still enroll: the center refuses actions it has no declaration for.
             log.error("cannot declare this agent's actions: %s", exc)
@@ -269,6 +268,8 @@ class Agent(SessionOwner):
             nonlocal seq
             seq += 1
             await session.send(Output(task_id=task.task_id, stream=fd, seq=seq, data=data))
+
+        from ._executor import execute  # with the first task: an idle agent has run none
 
         return await execute(
             self.host,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import stat as st
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import BinaryIO
@@ -50,6 +49,8 @@ def open_atomic(
         old: os.stat_result | None = os.stat(path)
     except FileNotFoundError:
         old = None
+    import tempfile  # here, not at the top: an idle agent writes no file this way
+
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=suffix, dir=directory)
     os.close(fd)
     try:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import shlex
 import shutil
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -129,6 +128,8 @@ class ActionContext:
         non-zero exit raises :class:`ActionError` ``A008`` carrying the result.
         """
         if isinstance(cmd, str):
+            import shlex  # here, not at the top: an idle agent never runs a command
+
             argv = ["/bin/sh", "-c", cmd] if shell else shlex.split(cmd)
         else:
             argv = list(cmd)

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import msgspec
+import trio
 
 from transports import Catalogue, catalogue_digest
 
@@ -33,7 +34,7 @@ from ._plugins import ENTRY_POINT_GROUP, PluginHost
 
 log = logging.getLogger("starling.agent")
 
-__all__ = ["build_catalogue", "catalogue_for", "fingerprint"]
+__all__ = ["build_catalogue", "catalogue_for", "fingerprint", "run_catalogue_child"]
 
 
 def build_catalogue(host: PluginHost) -> Catalogue:
@@ -81,28 +82,53 @@ def fingerprint(extra_paths: Sequence[str] = (), group: str = ENTRY_POINT_GROUP)
     return fingerprint_of(entries(group), extra_paths)
 
 
-def catalogue_for(cache_dir: Path, extra_paths: Sequence[str] = ()) -> tuple[str, msgspec.Raw]:
-    """``(digest, catalogue as JSON)`` for what is installed now, through the index child
-    (:data:`INDEX_CHILD`, which builds the catalogue into the cache when it is not there).
-    The agent sends the document as it is, never decoded (hundreds of schemas would leave
-    its heap fragmented). Installs the entry points the child read (:mod:`agent_core._index`).
-
-    Blocking; call it from a worker thread.
-    """
+def _child(cache_dir: Path, extra_paths: Sequence[str]) -> tuple[list[str], dict[str, str]]:
+    """The index child's command line and environment."""
     env = dict(os.environ)
     # The child must import this same agent_core and its dependencies: a packaged agent's
     # launcher puts /opt/starling/agent/lib on sys.path itself, which a child interpreter
     # would not inherit.
     here = str(Path(__file__).resolve().parents[1])
     env["PYTHONPATH"] = os.pathsep.join([*extra_paths, here, *([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])])
-    proc = subprocess.run(
-        [sys.executable, "-c", INDEX_CHILD, str(cache_dir), *extra_paths], capture_output=True, env=env, timeout=120, check=False,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"building the plugin catalogue failed: {proc.stderr.decode(errors='replace')[-2000:]}")
-    declared = msgspec.json.decode(proc.stdout, type=Declared)
+    return [sys.executable, "-c", INDEX_CHILD, str(cache_dir), *extra_paths], env
+
+
+def _installed(cache_dir: Path, returncode: int, stdout: bytes, stderr: bytes) -> tuple[str, msgspec.Raw]:
+    """Install the entry points the index child printed; its catalogue's digest and document."""
+    if returncode != 0:
+        raise RuntimeError(f"building the plugin catalogue failed: {stderr.decode(errors='replace')[-2000:]}")
+    declared = msgspec.json.decode(stdout, type=Declared)
     install({g: [EntryRef(name, value, g, dist, ver) for name, value, dist, ver in refs] for g, refs in declared.index.items()})
     return declared.digest, msgspec.Raw((cache_dir / f"catalogue-{declared.fingerprint}.json").read_bytes())
+
+
+def catalogue_for(cache_dir: Path, extra_paths: Sequence[str] = ()) -> tuple[str, msgspec.Raw]:
+    """``(digest, catalogue as JSON)`` for what is installed now, through the index child
+    (:data:`INDEX_CHILD`, which builds the catalogue into the cache when it is not there).
+    The agent sends the document as it is, never decoded (hundreds of schemas would leave
+    its heap fragmented). Installs the entry points the child read (:mod:`agent_core._index`).
+
+    Blocking; the agent itself uses :func:`run_catalogue_child`.
+    """
+    argv, env = _child(cache_dir, extra_paths)
+    proc = subprocess.run(argv, capture_output=True, env=env, timeout=120, check=False)
+    return _installed(cache_dir, proc.returncode, proc.stdout, proc.stderr)
+
+
+async def run_catalogue_child(cache_dir: Path, extra_paths: Sequence[str] = ()) -> tuple[str, msgspec.Raw]:
+    """:func:`catalogue_for` without blocking trio. The child's answer is decoded and its
+    index installed here, in the agent's thread: done in a worker thread (as
+    ``trio.to_thread.run_sync(catalogue_for, ...)`` did), those long-lived objects were
+    allocated in that thread's own malloc arena, which then stayed in the idle agent
+    with them (~0.3 MB). Raises RuntimeError when the child fails or takes over two
+    minutes."""
+    argv, env = _child(cache_dir, extra_paths)
+    try:
+        with trio.fail_after(120):
+            proc = await trio.run_process(argv, capture_stdout=True, capture_stderr=True, env=env, check=False)
+    except trio.TooSlowError:
+        raise RuntimeError("building the plugin catalogue took over 120 s") from None
+    return _installed(cache_dir, proc.returncode, proc.stdout, proc.stderr)
 
 
 def cached_digest(cache_dir: Path, fp: str) -> str:

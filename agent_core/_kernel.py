@@ -10,7 +10,6 @@ become visible without restarting the agent. The previous version is kept for
 
 from __future__ import annotations
 
-import configparser
 import hashlib
 import io
 import json
@@ -119,6 +118,8 @@ class Kernel:
 
     def _claimed_names(self, zf: zipfile.ZipFile, dist: str) -> None:
         """Refuse (A025) a wheel whose plugins are named like a plugin another distribution provides."""
+        # Both only here (installing a wheel): an idle agent never imports them.
+        import configparser
         from importlib.metadata import entry_points
 
         eps = [n for n in zf.namelist() if n.count("/") == 1 and n.endswith(".dist-info/entry_points.txt")]

@@ -99,7 +99,11 @@ async def probe_http(url: str) -> tuple[bool, str]:
         "User-Agent: starling-agent\r\nConnection: close\r\n\r\n"
     ).encode()
     try:
-        stream = await trio.open_tcp_stream(host, port)
+        # Bytes: a str host goes through the idna codec, which would stay imported in the
+        # agent for good (loopback names are ASCII; see transports._tcp._ascii).
+        stream = await trio.open_tcp_stream(host.encode("ascii"), port)
+    except UnicodeError:
+        return False, f"connect: host {host!r} is not ASCII"
     except OSError as exc:
         return False, f"connect: {exc.strerror or exc}"
     head = b""

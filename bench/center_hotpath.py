@@ -192,7 +192,7 @@ async def one(hosts: int, db: str, work: Path, catalogue: tuple[str, Any]) -> di
         while True:
             await center.wait_progress(job_id, 0.2)
             job = await store.job(job_id)
-            if job is not None and job["state"] == "done":
+            if job is not None and job.state == "done":
                 break
         out["job_all_stored_s"] = time.perf_counter() - t0
         out["job_cpu_s"] = time.process_time() - cpu0

@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import sqlalchemy as sa  # noqa: E402
 
+from center._rows import JobRow, NewTask  # noqa: E402
 from center._store import Store, agents  # noqa: E402
 from transports import Result, TaskEvent  # noqa: E402
 
@@ -83,14 +84,13 @@ def run_backend(backend: str, hosts: int, batch: int) -> dict[str, Any]:
 
             job_id = "j-bench"
             deadline = now + 600
-            job = {
-                "id": job_id, "account": "bench", "action": "exec.run", "params": "{}", "params_raw": b"\x80",
-                "targets": "{}", "created": now, "timeout": 60.0, "deadline": deadline, "total": hosts,
-                "state": "running", "offline": "fail", "stream": False,
-            }
+            job = JobRow(
+                id=job_id, account="bench", action="exec.run", params="{}", params_raw=b"\x80",
+                targets="{}", created=now, timeout=60.0, deadline=deadline, total=hosts,
+                state="running", offline="fail", stream=False,
+            )
             task_ids = [f"{job_id}-{i:x}" for i in range(hosts)]
-            rows = [{"id": t, "job_id": job_id, "agent_id": a, "state": "created", "deadline": deadline, "created": now}
-                    for t, a in zip(task_ids, ids, strict=True)]
+            rows = [NewTask(id=t, job_id=job_id, agent_id=a, deadline=deadline, created=now) for t, a in zip(task_ids, ids, strict=True)]
             phases: dict[str, tuple[float, int]] = {}
 
             def timed(name: str, fn: Callable[[], Any]) -> None:

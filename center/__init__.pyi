@@ -6,6 +6,7 @@ from ._cmdb import CmdbRecord, CmdbSource, FileSource, HttpSource
 from ._config import CenterConfig, ProxyConfig
 from ._requests import JobRequest
 from ._rollout import Rollout
+from ._rows import HostRow, JobRow, NewTask, ProxyRow, TaskRow
 from ._select import Selector, host_matches
 from ._store import AsyncStore, Store
 from .cli._client import ApiError, Client
@@ -20,11 +21,16 @@ __all__ = [
     "CmdbRecord",
     "CmdbSource",
     "FileSource",
+    "HostRow",
     "HttpSource",
     "JobRequest",
+    "JobRow",
+    "NewTask",
     "ProxyConfig",
+    "ProxyRow",
     "Rollout",
     "Selector",
     "Store",
+    "TaskRow",
     "host_matches",
 ]

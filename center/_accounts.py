@@ -33,10 +33,11 @@ import sqlalchemy as sa
 import trio
 from starlette.requests import Request
 
-from transports import ErrorCode, StarlingError, also_known_as
+from transports import ErrorCode, StarlingError, granted_as
 
 from ._http import read_body
 from ._renamed import warn_renamed
+from ._rows import AccountRow, HostRow
 from ._store import Store, accounts, nonces
 
 __all__ = [
@@ -82,12 +83,13 @@ class Scope(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, omit_defau
     paths: Names = []
 
     def __post_init__(self) -> None:
-        warn_renamed(self.actions, "an account scope")
+        warn_renamed(self.actions, "an account scope", grants=True)
 
     def allows_action(self, action: str, risk: str) -> bool:
-        # A renamed action is matched under its old name too (transports/renamed.toml),
-        # so a scope written before the rename grants what it granted.
-        names = (action, *also_known_as(action))
+        # An action renamed one-for-one is matched under its old name too
+        # (transports/renamed.toml), so a scope written before the rename grants what it
+        # granted; an action that several old ones merged into is not (it can do more).
+        names = (action, *granted_as(action))
         for pattern in self.actions:
             if pattern in names:
                 return True
@@ -95,14 +97,14 @@ class Scope(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, omit_defau
                 return True
         return False
 
-    def allows_host(self, host: dict[str, Any]) -> bool:
+    def allows_host(self, host: HostRow) -> bool:
         if self.all_hosts:
             return True
-        if host.get("idc") in self.idcs:
+        if host.idc in self.idcs:
             return True
-        if self.tags and set(self.tags) & set(host.get("tags") or []):
+        if self.tags and set(self.tags) & set(host.tags):
             return True
-        return bool(self.hosts) and any(host.get(k) in self.hosts for k in ("id", "hostname", "ip", "sn"))
+        return bool(self.hosts) and any(name in self.hosts for name in (host.id, host.hostname, host.ip, host.sn))
 
     @property
     def hostless(self) -> bool:
@@ -127,7 +129,7 @@ class Account:
         return {"key_id": self.key_id, "name": self.name, "admin": self.admin, "approver": self.approver,
                 "scopes": msgspec.to_builtins(self.scope), "mapping": bool(self.mapping), "created_by": self.created_by}
 
-    def may_touch(self, host: dict[str, Any]) -> bool:
+    def may_touch(self, host: HostRow) -> bool:
         return self.admin or self.scope.allows_host(host)
 
 
@@ -211,20 +213,25 @@ def create_account(
     return key_id, secret
 
 
-def _row(store: Store, key_id: str) -> Any:
+def _account_row(r: Any) -> AccountRow:
+    return AccountRow(**r._mapping)
+
+
+def _row(store: Store, key_id: str) -> AccountRow | None:
     with store.engine.connect() as conn:
-        return conn.execute(sa.select(accounts).where(accounts.c.key_id == key_id)).mappings().first()
+        row = conn.execute(sa.select(accounts).where(accounts.c.key_id == key_id)).first()
+    return _account_row(row) if row is not None else None
 
 
 def load_account(store: Store, key_id: str) -> Account:
     row = _row(store, key_id)
-    if row is None or row["disabled"]:
+    if row is None or row.disabled:
         raise StarlingError(f"unknown or disabled account {key_id!r}", code=ErrorCode.C007)
-    raw = json.loads(row["scopes"] or "{}")
-    scope = EVERYTHING if (row["admin"] and not raw) else _stored_scope(raw)
+    raw = json.loads(row.scopes or "{}")
+    scope = EVERYTHING if (row.admin and not raw) else _stored_scope(raw)
     return Account(
-        key_id=row["key_id"], name=row["name"], admin=bool(row["admin"]), approver=bool(row["approver"]),
-        scope=scope, mapping=json.loads(row["mapping"] or "{}") or None, created_by=row["created_by"] or "",
+        key_id=row.key_id, name=row.name, admin=row.admin, approver=row.approver,
+        scope=scope, mapping=json.loads(row.mapping or "{}") or None, created_by=row.created_by or "",
     )
 
 
@@ -236,12 +243,13 @@ def _stored_scope(raw: Any) -> Scope:
 
 
 def list_accounts(store: Store) -> list[dict[str, Any]]:
+    """Every account as ``GET /v1/accounts`` shows it (never its secret)."""
     with store.engine.connect() as conn:
-        rows = conn.execute(sa.select(accounts).order_by(accounts.c.created)).mappings().all()
+        rows = [_account_row(r) for r in conn.execute(sa.select(accounts).order_by(accounts.c.created))]
     return [
-        {"key_id": r["key_id"], "name": r["name"], "admin": r["admin"], "approver": r["approver"], "disabled": r["disabled"],
-         "scopes": json.loads(r["scopes"] or "{}"), "mapping": bool(json.loads(r["mapping"] or "{}")), "created": r["created"],
-         "created_by": r["created_by"] or "", "rotated": r["rotated"]}
+        {"key_id": r.key_id, "name": r.name, "admin": r.admin, "approver": r.approver, "disabled": r.disabled,
+         "scopes": json.loads(r.scopes or "{}"), "mapping": bool(json.loads(r.mapping or "{}")), "created": r.created,
+         "created_by": r.created_by or "", "rotated": r.rotated}
         for r in rows
     ]
 
@@ -272,9 +280,9 @@ def creators(store: Store, key_id: str, limit: int = 64) -> set[str]:
     current = key_id
     for _ in range(limit):
         row = _row(store, current)
-        if row is None or not row["created_by"] or row["created_by"] in out:
+        if row is None or not row.created_by or row.created_by in out:
             break
-        current = row["created_by"]
+        current = row.created_by
         out.add(current)
     return out
 

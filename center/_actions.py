@@ -38,6 +38,8 @@ from transports import (
     renamed_to,
 )
 
+from ._rows import HostRow
+
 __all__ = ["ActionBook", "Effective", "Resolution", "RISK_ORDER"]
 
 RISK_ORDER = {"read": 0, "change": 1, "danger": 2}
@@ -103,8 +105,8 @@ class ActionBook:
                     out[name] = decl
         return out
 
-    def resolve(self, action: str, params: dict[str, Any], targets: Sequence[dict[str, Any]]) -> Resolution:
-        """See the module docstring. ``targets`` are agent rows with ``id`` and ``catalogue``."""
+    def resolve(self, action: str, params: dict[str, Any], targets: Sequence[HostRow]) -> Resolution:
+        """See the module docstring. ``targets``: the hosts (their ``id`` and ``catalogue``)."""
         if not action or len(action) > 128:
             raise StarlingError("give an action name (at most 128 characters)", code=ErrorCode.C001)
         _check_values(params)
@@ -112,14 +114,14 @@ class ActionBook:
         chosen: dict[str, ActionDecl] = {}
         undeclared = False
         for t in targets:
-            digest = t.get("catalogue") or ""
+            digest = t.catalogue
             cat = self._catalogues.get(digest)
             if cat is None:
                 undeclared = True
             elif action in cat:
                 chosen[digest] = cat[action]
             else:
-                missing.append(t["id"])
+                missing.append(t.id)
         if undeclared:
             # Hosts that declared nothing: the strictest of what every other host declares.
             for digest, decl in self.declarations(action):

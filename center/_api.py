@@ -50,6 +50,7 @@ from ._openapi import build_openapi
 from ._paging import decode_cursor, encode_cursor
 from ._readiness import ops_routes
 from ._requests import AccountRequest, JobRequest, MappingRequest, RegisterRequest
+from ._rows import JobRow, TaskRow
 from ._termauth import TerminalTokenRequest, TokenBook, may_open
 
 log = logging.getLogger("starling.api")
@@ -71,7 +72,7 @@ class Call:
     request: Request
     account: Account | None
     query: dict[str, Any] = field(default_factory=dict)
-    job: dict[str, Any] | None = None
+    job: JobRow | None = None
 
     @property
     def key_id(self) -> str:
@@ -81,22 +82,26 @@ class Call:
         return str(self.request.path_params[name])
 
 
-def _task_view(row: dict[str, Any]) -> dict[str, Any]:
-    code = row.get("code") or ""
+def _task_view(row: TaskRow) -> dict[str, Any]:
+    """A task as the API shows it (``results`` of ``GET /v1/jobs/{job}``)."""
+    code = row.code
     view = {
-        "task_id": row["id"],
-        "host": row["agent_id"],
-        "hostname": row.get("hostname") or "",
-        "ip": row.get("ip") or "",
-        "state": row["state"],
+        "task_id": row.id,
+        "host": row.agent_id,
+        "hostname": row.hostname or "",
+        "ip": row.ip or "",
+        "state": row.state,
         "code": code,
-        "message": row.get("message") or "",
-        "exit_code": row.get("exit_code"),
-        "stdout": row.get("stdout") or "",
-        "stderr": row.get("stderr") or "",
-        "data": row.get("data"),
-        "truncated": bool(row.get("truncated")),
-        "times": {k: row.get(k) for k in ("created", "dispatched", "delivered", "received", "running", "finished")},
+        "message": row.message,
+        "exit_code": row.exit_code,
+        "stdout": row.stdout,
+        "stderr": row.stderr,
+        "data": row.data,
+        "truncated": row.truncated,
+        "times": {
+            "created": row.created, "dispatched": row.dispatched, "delivered": row.delivered,
+            "received": row.received, "running": row.running, "finished": row.finished,
+        },
     }
     if code:
         ec = ErrorCode.__members__.get(code)
@@ -110,7 +115,7 @@ LIVE_BATCH = 500
 LIVE_CLIP = 8192
 
 
-def _live_view(row: dict[str, Any]) -> dict[str, Any]:
+def _live_view(row: TaskRow) -> dict[str, Any]:
     """A task's view for the live event stream: outputs clipped to :data:`LIVE_CLIP`
     characters (``clipped`` says so; the job's own route has them whole) and a
     ``digest`` of the whole outputs, so identical outputs still group together."""
@@ -122,13 +127,14 @@ def _live_view(row: dict[str, Any]) -> dict[str, Any]:
     return view
 
 
-def _job_view(job: dict[str, Any], counts: dict[str, int]) -> dict[str, Any]:
+def _job_view(job: JobRow, counts: dict[str, int]) -> dict[str, Any]:
+    """A job as the API shows it (``GET /v1/jobs`` and ``/v1/jobs/{job}``)."""
     done = sum(n for s, n in counts.items() if s in FINAL_STATES)
     return {
-        "job_id": job["id"], "id": job["id"], "action": job["action"], "account": job["account"], "state": job["state"],
-        "created": job["created"], "deadline": job["deadline"], "finished": job["finished"],
-        "timeout": job["timeout"], "total": job["total"], "done": done, "counts": counts,
-        "complete": done >= job["total"],
+        "job_id": job.id, "id": job.id, "action": job.action, "account": job.account, "state": job.state,
+        "created": job.created, "deadline": job.deadline, "finished": job.finished,
+        "timeout": job.timeout, "total": job.total, "done": done, "counts": counts,
+        "complete": done >= job.total,
     }
 
 
@@ -212,22 +218,22 @@ def build_app(center: Center, trail: AuditTrail, *, authenticate: Authenticator,
 
         return run
 
-    async def _guard_job(guard: Guard, account: Account, job_id: str) -> dict[str, Any]:
+    async def _guard_job(guard: Guard, account: Account, job_id: str) -> JobRow:
         job = await store.job(job_id)
         if job is None or not may_read_job(account, job) and not (guard is Guard.JOB_CANCEL and await _may_run(account, job)):
             raise StarlingError(f"no job {job_id} that this account may see", code=ErrorCode.C004)
-        if guard is Guard.JOB_CANCEL and not (account.admin or job["account"] == account.key_id or await _may_run(account, job)):
+        if guard is Guard.JOB_CANCEL and not (account.admin or job.account == account.key_id or await _may_run(account, job)):
             raise StarlingError("this account may not cancel that job", code=ErrorCode.C009)
         return job
 
-    async def _may_run(account: Account, job: dict[str, Any]) -> bool:
+    async def _may_run(account: Account, job: JobRow) -> bool:
         """Could this account have submitted the job itself (action and every host in scope)?"""
         if account.admin:
             return True
-        risk = policy.book.actions().get(job["action"])
-        if not account.scope.allows_action(job["action"], risk.risk if risk else "danger"):
+        risk = policy.book.actions().get(job.action)
+        if not account.scope.allows_action(job.action, risk.risk if risk else "danger"):
             return False
-        return all(account.scope.allows_host(h) for h in await store.job_hosts(job["id"]))
+        return all(account.scope.allows_host(h) for h in await store.job_hosts(job.id))
 
     # -- handlers ---------------------------------------------------------------------------------
 
@@ -269,15 +275,11 @@ def build_app(center: Center, trail: AuditTrail, *, authenticate: Authenticator,
             hosts=q["host"], tags=q["tag"], idc=q["idc"] or "", all_hosts=True, online=q["online"], limit=q["limit"],
             after=decode_cursor(q["cursor"], str, str),
         )
-        more = encode_cursor(rows[-1]["hostname"], rows[-1]["id"]) if q["limit"] and len(rows) >= q["limit"] else None
+        more = encode_cursor(rows[-1].hostname, rows[-1].id) if q["limit"] and len(rows) >= q["limit"] else None
         if not call.account.admin:
             rows = [r for r in rows if call.account.scope.allows_host(r)]
-        for r in rows:
-            r.pop("public_key", None)
-            if r["code"]:
-                r["meaning"] = ErrorCode.of(r["code"], ErrorCode.E001).meaning
-        rows = await refine_hosts(center, q, rows)
-        return json_response({"hosts": rows, "count": len(rows), "next": more})
+        views = await refine_hosts(center, q, rows)
+        return json_response({"hosts": views, "count": len(views), "next": more})
 
     async def _revoke_host(call: Call, revoked: bool) -> Response:
         agent_id = call.path("host")
@@ -294,9 +296,7 @@ def build_app(center: Center, trail: AuditTrail, *, authenticate: Authenticator,
 
     async def proxies(call: Call) -> Response:
         rows = await store.list_proxies()
-        for r in rows:
-            r["linked"] = r["id"] in center.links
-        return json_response({"proxies": rows})
+        return json_response({"proxies": [msgspec.structs.asdict(r) | {"linked": r.id in center.links} for r in rows]})
 
     async def revoke_proxy(call: Call) -> Response:
         proxy_id = call.path("proxy")
@@ -329,12 +329,12 @@ def build_app(center: Center, trail: AuditTrail, *, authenticate: Authenticator,
                 q["limit"], accounts=[acct.key_id], also_state="pending_approval" if acct.approver else "",
                 state=q["state"] or "", action=q["action"] or "", before=before,
             )
-        counts = await store.job_counts_many([r["id"] for r in rows])
-        more = encode_cursor(rows[-1]["created"], rows[-1]["id"]) if len(rows) >= q["limit"] else None
-        return json_response({"jobs": [_job_view(r, counts[r["id"]]) for r in rows], "next": more})
+        counts = await store.job_counts_many([r.id for r in rows])
+        more = encode_cursor(rows[-1].created, rows[-1].id) if len(rows) >= q["limit"] else None
+        return json_response({"jobs": [_job_view(r, counts[r.id]) for r in rows], "next": more})
 
-    async def _view(job: dict[str, Any]) -> dict[str, Any]:
-        return _job_view(job, await store.job_counts(job["id"]))
+    async def _view(job: JobRow) -> dict[str, Any]:
+        return _job_view(job, await store.job_counts(job.id))
 
     async def _fresh(job_id: str) -> dict[str, Any]:
         job = await store.job(job_id)
@@ -345,15 +345,15 @@ def build_app(center: Center, trail: AuditTrail, *, authenticate: Authenticator,
         assert call.job is not None
         view = await _view(call.job)
         if call.query["results"]:
-            rows = await store.job_tasks(call.job["id"], offset=call.query["offset"], limit=call.query["limit"], states=call.query["state"])
+            rows = await store.job_tasks(call.job.id, offset=call.query["offset"], limit=call.query["limit"], states=call.query["state"])
             view["results"] = [_task_view(r) for r in rows]
-            await attach_diagnoses(center, call.job["id"], view["results"])
-        view["rollout"] = await center.rollouts.status(call.job["id"])
+            await attach_diagnoses(center, call.job.id, view["results"])
+        view["rollout"] = await center.rollouts.status(call.job.id)
         return json_response(view)
 
     async def wait(call: Call) -> Response:
         assert call.job is not None
-        job_id = call.job["id"]
+        job_id = call.job.id
         end = trio.current_time() + call.query["timeout"]
         view = await _view(call.job)
         while not view["complete"] and trio.current_time() < end:
@@ -363,7 +363,7 @@ def build_app(center: Center, trail: AuditTrail, *, authenticate: Authenticator,
 
     async def events(call: Call) -> Response:
         assert call.job is not None
-        job_id = call.job["id"]
+        job_id = call.job.id
 
         live = call.query["results"]
 
@@ -395,8 +395,8 @@ def build_app(center: Center, trail: AuditTrail, *, authenticate: Authenticator,
         """Live output of a job submitted with ``stream: true`` (server-sent
         events ``output`` with host, stream and text; ``done`` at the end)."""
         assert call.job is not None
-        job_id = call.job["id"]
-        names = {r["id"]: r.get("hostname") or r["agent_id"] for r in await store.job_tasks(job_id)}
+        job_id = call.job.id
+        names = {r.id: r.hostname or r.agent_id for r in await store.job_tasks(job_id)}
 
         async def stream() -> Any:
             cursor = 0
@@ -417,25 +417,25 @@ def build_app(center: Center, trail: AuditTrail, *, authenticate: Authenticator,
 
     async def cancel(call: Call) -> Response:
         assert call.job is not None
-        answer = await center.cancel(call.job["id"])
-        audit(call.key_id, "job.cancel", call.job["id"], {"submitter": call.job["account"]})
+        answer = await center.cancel(call.job.id)
+        audit(call.key_id, "job.cancel", call.job.id, {"submitter": call.job.account})
         return json_response(answer)
 
     async def pause(call: Call) -> Response:
         assert call.job is not None
-        return json_response(await center.rollouts.hold(call.job["id"], call.key_id, True))
+        return json_response(await center.rollouts.hold(call.job.id, call.key_id, True))
 
     async def resume(call: Call) -> Response:
         assert call.job is not None
-        return json_response(await center.rollouts.hold(call.job["id"], call.key_id, False))
+        return json_response(await center.rollouts.hold(call.job.id, call.key_id, False))
 
     async def approve(call: Call) -> Response:
         assert call.job is not None
-        return json_response(await center.decide(call.job["id"], call.key_id, True))
+        return json_response(await center.decide(call.job.id, call.key_id, True))
 
     async def reject(call: Call) -> Response:
         assert call.job is not None
-        return json_response(await center.decide(call.job["id"], call.key_id, False))
+        return json_response(await center.decide(call.job.id, call.key_id, False))
 
     async def create(call: Call) -> Response:
         req = await parse(call.request, AccountRequest)
@@ -545,9 +545,9 @@ def build_app(center: Center, trail: AuditTrail, *, authenticate: Authenticator,
         host = rows[0]
         if not may_open(call.account, host):
             raise StarlingError(f"account {call.key_id} may not open a terminal on {req.host} (needs the exec.pty action)", code=ErrorCode.C009)
-        token, expires = tokens.issue(call.key_id, host["id"], req.ttl)
-        audit(call.key_id, "terminal.token", host["id"], {"expires_at": expires})
-        return json_response({"token": token, "host": host.get("hostname") or host["id"], "host_id": host["id"],
+        token, expires = tokens.issue(call.key_id, host.id, req.ttl)
+        audit(call.key_id, "terminal.token", host.id, {"expires_at": expires})
+        return json_response({"token": token, "host": host.hostname or host.id, "host_id": host.id,
                               "account": call.key_id, "expires_at": expires}, 201)
 
     handlers: dict[str, Callable[[Call], Awaitable[Response]]] = {

@@ -11,6 +11,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import msgspec
 from starlette.responses import Response
 
 from transports import ErrorCode, StarlingError
@@ -19,6 +20,7 @@ from ._center import Center, JobRequest
 from ._cmdb import CmdbImport, check, cmdb_records, import_records, sync_tags
 from ._diagnosis import find_host, job_diagnoses
 from ._http import json_response, parse, read_body
+from ._rows import HostRow
 from ._select import Selector, selector_matches
 from ._store import Store, agents
 
@@ -35,8 +37,6 @@ def _forget(store: Store, agent_id: str) -> None:
 
 def selector_from_query(q: dict[str, Any]) -> Selector | None:
     """``/v1/hosts`` filters: ``tags_all``, ``tags_none``, ``exclude``, ``os``, ``version``, ``health``."""
-    import msgspec
-
     raw: dict[str, Any] = {
         "tags_all": q.get("tags_all"), "tags_none": q.get("tags_none"), "exclude_hosts": q.get("exclude"),
         "os": q.get("os"), "versions": q.get("version"), "health": q.get("health"),
@@ -50,18 +50,27 @@ def selector_from_query(q: dict[str, Any]) -> Selector | None:
         raise StarlingError(f"invalid host filter: {exc}", code=ErrorCode.C001) from exc
 
 
-async def refine_hosts(center: Center, query: dict[str, Any], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Apply the selector filters of a host listing and add each host's health
-    (its diagnosis code and summary) and owner."""
+def host_view(host: HostRow, diagnosis: dict[str, Any]) -> dict[str, Any]:
+    """A host as ``GET /v1/hosts`` lists it: its columns but the public key, the
+    meaning of its code, its diagnosis and its owner."""
+    view = msgspec.structs.asdict(host)
+    del view["public_key"]
+    if host.code:
+        view["meaning"] = ErrorCode.of(host.code, ErrorCode.E001).meaning
+    d = diagnosis
+    view["diagnosis"] = {"code": d["code"], "summary": d["summary"], "healthy": d["healthy"], "findings": d["findings"]}
+    view["owner"] = d["owner"]
+    return view
+
+
+async def refine_hosts(center: Center, query: dict[str, Any], rows: list[HostRow]) -> list[dict[str, Any]]:
+    """Apply the selector filters of a host listing; the views of the hosts kept,
+    with each host's health (its diagnosis code and summary) and owner."""
     sel = selector_from_query(query)
     docs = await center.diagnoser.hosts(rows)
     if sel is not None:
-        rows = [r for r in rows if selector_matches(r, sel, lambda r: docs[r["id"]]["healthy"])]
-    for r in rows:
-        d = docs[r["id"]]
-        r["diagnosis"] = {"code": d["code"], "summary": d["summary"], "healthy": d["healthy"], "findings": d["findings"]}
-        r["owner"] = d["owner"]
-    return rows
+        rows = [r for r in rows if selector_matches(r, sel, lambda r: docs[r.id]["healthy"])]
+    return [host_view(r, docs[r.id]) for r in rows]
 
 
 async def attach_diagnoses(center: Center, job_id: str, results: list[dict[str, Any]]) -> None:
@@ -79,7 +88,7 @@ def diag_handlers(center: Center, audit: Callable[[str, str, str, Any], None]) -
     (:data:`center._authz.ROUTES`) gives them. ``call`` is ``center._api.Call``."""
     store = center.store
 
-    def _in_scope(call: Any, host: dict[str, Any]) -> bool:
+    def _in_scope(call: Any, host: HostRow) -> bool:
         return bool(call.account is None or call.account.admin or call.account.scope.allows_host(host))
 
     async def targets(call: Any) -> Response:
@@ -88,12 +97,12 @@ def diag_handlers(center: Center, audit: Callable[[str, str, str, Any], None]) -
 
         req = await parse(call.request, JobRequest)
         res = await resolve_targets(center, req, time.time())
-        live = [t for t in res.targets if not t["revoked"]]
+        live = [t for t in res.targets if not t.revoked]
         inside = [t for t in live if _in_scope(call, t)]
         plan = center.rollouts.plan(req, inside, time.time())
         skipped = set(plan.skipped) if plan else set()
-        hosts = [{k: t.get(k) for k in HOST_FIELDS} | ({"skip": True} if t["id"] in skipped else {}) for t in inside]
-        doc: dict[str, Any] = {"count": len(hosts), "hosts": hosts, "revoked": [t["hostname"] for t in res.targets if t["revoked"] and _in_scope(call, t)]}
+        hosts = [{k: getattr(t, k) for k in HOST_FIELDS} | ({"skip": True} if t.id in skipped else {}) for t in inside]
+        doc: dict[str, Any] = {"count": len(hosts), "hosts": hosts, "revoked": [t.hostname for t in res.targets if t.revoked and _in_scope(call, t)]}
         doc |= res.notes()
         if len(inside) < len(live):
             doc["outside_scope"] = len(live) - len(inside)
@@ -110,19 +119,19 @@ def diag_handlers(center: Center, audit: Callable[[str, str, str, Any], None]) -
         if host is None or not _in_scope(call, host):
             raise StarlingError(f"no host {name!r} that this account may see", code=ErrorCode.C002)
         if call.query["live"]:
-            return json_response(await center.diagnoser.live(host["id"], call.key_id))
-        return json_response((await center.diagnoser.hosts([host]))[host["id"]])
+            return json_response(await center.diagnoser.live(host.id, call.key_id))
+        return json_response((await center.diagnoser.hosts([host]))[host.id])
 
     async def forget_host(call: Any) -> Response:
         name = call.path("host")
         host = await store.call(find_host, store.sync, name)
         if host is None:
             raise StarlingError(f"no host {name}", code=ErrorCode.C002)
-        if host["online"] and not call.query["force"]:
-            raise StarlingError(f"host {host['hostname']} is online: stop its agent or revoke it first, or pass force=1", code=ErrorCode.C001)
-        await store.call(_forget, store.sync, host["id"])
-        audit(call.key_id, "host.forget", host["id"], {"hostname": host["hostname"], "sn": host["sn"]})
-        return json_response({"host": host["id"], "hostname": host["hostname"], "forgotten": True})
+        if host.online and not call.query["force"]:
+            raise StarlingError(f"host {host.hostname} is online: stop its agent or revoke it first, or pass force=1", code=ErrorCode.C001)
+        await store.call(_forget, store.sync, host.id)
+        audit(call.key_id, "host.forget", host.id, {"hostname": host.hostname, "sn": host.sn})
+        return json_response({"host": host.id, "hostname": host.hostname, "forgotten": True})
 
     async def cmdb_import(call: Any) -> Response:
         req = await parse(call.request, CmdbImport)
@@ -131,7 +140,7 @@ def diag_handlers(center: Center, audit: Callable[[str, str, str, Any], None]) -
         return json_response({"imported": n, "replace": req.replace})
 
     async def cmdb_list(call: Any) -> Response:
-        rows = await store.call(cmdb_records, store.sync)
+        rows = [msgspec.structs.asdict(r) for r in await store.call(cmdb_records, store.sync)]
         return json_response({"records": rows, "count": len(rows)})
 
     async def cmdb_check(call: Any) -> Response:

@@ -41,6 +41,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._rows import JobRow
+
 __all__ = ["Guard", "Query", "ROUTES", "Role", "RouteSpec"]
 
 
@@ -236,5 +238,5 @@ def may_call(spec: RouteSpec, account: Any) -> bool:
     return role_of(account) >= spec.role
 
 
-def may_read_job(account: Any, job: dict[str, Any]) -> bool:
-    return bool(account.admin or job["account"] == account.key_id or (account.approver and job["state"] == "pending_approval"))
+def may_read_job(account: Any, job: JobRow) -> bool:
+    return bool(account.admin or job.account == account.key_id or (account.approver and job.state == "pending_approval"))

@@ -33,7 +33,7 @@ import json
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import trio
@@ -68,6 +68,7 @@ from ._progress import ProgressWriter
 from ._registrar import Registrar
 from ._requests import JobRequest
 from ._rollout import Rollouts
+from ._rows import HostRow, JobRow, NewTask, TaskState
 from ._select import resolve_targets
 from ._store import AsyncStore, new_id
 from ._sweeper import Sweeper
@@ -96,7 +97,7 @@ class JobPolicy(Protocol):
 
     book: ActionBook
 
-    def admit(self, account: Account, req: JobRequest, targets: list[dict[str, Any]]) -> Admission: ...
+    def admit(self, account: Account, req: JobRequest, targets: list[HostRow]) -> Admission: ...
 
     def warm(self) -> None:
         """Load what the first admission would (blocking; run in a thread)."""
@@ -218,9 +219,9 @@ class Center:
             await self.store.finish_job_if_done(job_id)
         self.notify(job_ids)
 
-    def reachable(self, agent: Mapping[str, Any]) -> bool:
+    def reachable(self, agent: HostRow) -> bool:
         """Online on a proxy linked to this center (as far as the store knows)."""
-        return bool(agent["online"]) and agent["proxy_id"] in self.links
+        return agent.online and agent.proxy_id in self.links
 
     # -- jobs ------------------------------------------------------------------------------
 
@@ -230,15 +231,15 @@ class Center:
             raise StarlingError("give targets: hosts, tags, idc or all", code=ErrorCode.C001)
         resolved = await resolve_targets(self, req, time.time())
         targets = resolved.targets
-        revoked = [t for t in targets if t["revoked"]]
+        revoked = [t for t in targets if t.revoked]
         if req.hosts and revoked:
-            raise StarlingError(f"revoked host(s): {', '.join(t['hostname'] for t in revoked[:10])}", code=ErrorCode.C019)
-        targets = [t for t in targets if not t["revoked"]]
+            raise StarlingError(f"revoked host(s): {', '.join(t.hostname for t in revoked[:10])}", code=ErrorCode.C019)
+        targets = [t for t in targets if not t.revoked]
         if not targets:
             raise StarlingError(f"no registered host matches the selection{resolved.explain()}", code=ErrorCode.C003)
         if self.policy is None:
             raise StarlingError("this center has no policy configured", code=ErrorCode.C020)
-        await self.learn_catalogues({t["catalogue"] for t in targets})
+        await self.learn_catalogues({t.catalogue for t in targets})
         acct = await self.store.call(load_account, self.store.sync, account)
         try:
             adm = await trio.to_thread.run_sync(self.policy.admit, acct, req, targets)
@@ -258,18 +259,16 @@ class Center:
         plan = self.rollouts.plan(req, targets, now)
         targets = plan.targets if plan else targets
         params_raw = encode_value(params)
-        job_row = {
-            "id": job_id, "account": account, "action": req.action, "params": json.dumps(req.params),
-            "params_raw": params_raw, "targets": json.dumps({"hosts": req.hosts, "tags": req.tags, "idc": req.idc, "all": req.all}),
-            "created": now, "timeout": timeout, "deadline": deadline, "total": len(targets),
-            "state": "pending_approval" if hold else "running", "offline": req.offline, "stream": req.stream,
-        }
+        job_row = JobRow(
+            id=job_id, account=account, action=req.action, params=json.dumps(req.params),
+            params_raw=params_raw, targets=json.dumps({"hosts": req.hosts, "tags": req.tags, "idc": req.idc, "all": req.all}),
+            created=now, timeout=timeout, deadline=deadline, total=len(targets),
+            state="pending_approval" if hold else "running", offline=req.offline, stream=req.stream,
+        )
         task_rows = [
-            {"id": f"{job_id}-{i:x}", "job_id": job_id, "agent_id": t["id"], "state": "created", "deadline": deadline, "created": now}
+            NewTask(id=f"{job_id}-{i:x}", job_id=job_id, agent_id=t.id, deadline=plan.deadline_of(i, deadline, now) if plan else deadline, created=now)
             for i, t in enumerate(targets)
         ]
-        if plan:
-            plan.hold(task_rows, now)
         await self.store.create_job(job_row, task_rows)
         self.stats["jobs"] += 1
         self.metrics.jobs_submitted.labels(req.action).inc()
@@ -278,10 +277,10 @@ class Center:
         if missing:
             # Hosts whose agents do not have the action: say so now, per host.
             await self.store.finalize([
-                (r["id"], "failed", ErrorCode.A001.value, f"this host's agent does not declare {req.action}")
-                for r in task_rows if r["agent_id"] in missing
+                (r.id, "failed", ErrorCode.A001.value, f"this host's agent does not declare {req.action}")
+                for r in task_rows if r.agent_id in missing
             ])
-        answer: dict[str, Any] = {"job_id": job_id, "total": len(targets), "state": job_row["state"], "warnings": adm.warnings} | resolved.notes()
+        answer: dict[str, Any] = {"job_id": job_id, "total": len(targets), "state": job_row.state, "warnings": adm.warnings} | resolved.notes()
         if missing:
             answer["undeclared"] = len(missing)
         # A rollout first skips the hosts diagnosed unhealthy (C033), before they fail
@@ -290,14 +289,14 @@ class Center:
         if hold:
             answer |= {"code": ErrorCode.C011.value, "reasons": adm.reasons, "offline": 0}
             return answer
-        by_agent = {t["id"]: t for t in targets}
-        live = [r for r in task_rows if r["agent_id"] not in missing]
-        offline = [(row["id"], by_agent[row["agent_id"]]) for row in live if not self.reachable(by_agent[row["agent_id"]])]
+        by_agent = {t.id: t for t in targets}
+        live = [r for r in task_rows if r.agent_id not in missing]
+        offline = [(row.id, by_agent[row.agent_id]) for row in live if not self.reachable(by_agent[row.agent_id])]
         if offline and req.offline == "fail":
-            await self.store.finalize([(tid, "failed", agent["code"] or "E001", ErrorCode.of(agent["code"] or "E001", ErrorCode.E001).meaning) for tid, agent in offline])
+            await self.store.finalize([(tid, "failed", agent.code or "E001", ErrorCode.of(agent.code or "E001", ErrorCode.E001).meaning) for tid, agent in offline])
         offline_ids = {tid for tid, _ in offline}
         # The caller has its job id now; signing and sending happen in the dispatcher.
-        self.dispatcher.send_soon(job_row, [r for r in send if r["agent_id"] not in missing and r["id"] not in offline_ids], by_agent)
+        self.dispatcher.send_soon(job_row, [r for r in send if r.agent_id not in missing and r.id not in offline_ids], by_agent)
         if missing or offline:
             await self.settle({job_id})
         return answer | {"offline": len(offline)}
@@ -321,23 +320,23 @@ class Center:
         job = await self.store.job(job_id)
         if job is None:
             raise StarlingError(f"no job {job_id}", code=ErrorCode.C004)
-        if job["state"] not in ("running", "pending_approval"):
-            raise StarlingError(f"job {job_id} is already {job['state']}", code=ErrorCode.C026)
+        if job.state not in ("running", "pending_approval"):
+            raise StarlingError(f"job {job_id} is already {job.state}", code=ErrorCode.C026)
         await self.store.set_job_state(job_id, "cancelled")
         rows = await self.store.running_tasks(job_id)
-        by_proxy: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        by_proxy: dict[str, list[TaskState]] = defaultdict(list)
         not_started = []
         for r in rows:
-            if r["state"] in ("created", "dispatched"):
-                not_started.append((r["id"], "cancelled", ErrorCode.C006.value, ErrorCode.C006.meaning))
-            if r["proxy_id"]:
-                by_proxy[r["proxy_id"]].append(r)
+            if r.state in ("created", "dispatched"):
+                not_started.append((r.id, "cancelled", ErrorCode.C006.value, ErrorCode.C006.meaning))
+            if r.proxy_id:
+                by_proxy[r.proxy_id].append(r)
         for proxy_id, group in by_proxy.items():
             link = self.links.get(proxy_id)
             if link is not None:
                 try:
                     await link.channel.send(
-                        Cancel(task_ids=[r["id"] for r in group], agent_ids=[r["agent_id"] for r in group], reason="job cancelled")
+                        Cancel(task_ids=[r.id for r in group], agent_ids=[r.agent_id for r in group], reason="job cancelled")
                     )
                 except TransportError:
                     pass

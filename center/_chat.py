@@ -233,9 +233,9 @@ async def answer(center: Center, text: str, account: str) -> str:
         if verb == "host" and arg:
             host = found
             assert host is not None
-            doc = (await center.diagnoser.hosts([host]))[host["id"]]
-            state = "online" if host["online"] else f"offline ({host['code'] or 'E001'})"
-            return "\n".join([_host_line(doc), f"{state}, tags {', '.join(host['tags']) or '-'}", *_findings_text(doc)])
+            doc = (await center.diagnoser.hosts([host]))[host.id]
+            state = "online" if host.online else f"offline ({host.code or 'E001'})"
+            return "\n".join([_host_line(doc), f"{state}, tags {', '.join(host.tags) or '-'}", *_findings_text(doc)])
         if verb == "why" and arg:
             return await _why(center, arg)
     except StarlingError as exc:
@@ -252,14 +252,14 @@ async def _why(center: Center, job_id: str) -> str:
         return f"C004 no job {job_id}"
     counts = await store.job_counts(job_id)
     rows = await store.job_tasks(job_id, states=["failed", "timed_out", "cancelled"], limit=200)
-    diags = await store.call(job_diagnoses, store.sync, job_id, [r["id"] for r in rows])
+    diags = await store.call(job_diagnoses, store.sync, job_id, [r.id for r in rows])
     ok = counts.get("succeeded", 0)
-    lines = [f"job {job_id} {job['action']}: {ok}/{job['total']} succeeded, state {job['state']}"]
+    lines = [f"job {job_id} {job.action}: {ok}/{job.total} succeeded, state {job.state}"]
     for r in rows[:20]:
-        d = diags.get(r["id"]) or {}
-        cause = f"{d['code']} {d['summary']}" if d.get("code") else (r.get("message") or "")
+        d = diags.get(r.id) or {}
+        cause = f"{d['code']} {d['summary']}" if d.get("code") else r.message
         owner = f" · owner {d['owner']}" if d.get("owner") else ""
-        lines.append(f"{r['hostname'] or r['agent_id']}: {r['state']} {r['code']} — {cause}{owner}")
+        lines.append(f"{r.hostname or r.agent_id}: {r.state} {r.code} — {cause}{owner}")
     if len(rows) > 20:
         lines.append(f"… and {len(rows) - 20} more")
     return "\n".join(lines)

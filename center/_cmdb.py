@@ -44,7 +44,8 @@ from ._cmdb_sources import (  # noqa: F401  (re-exported: the records and source
     parse_export,
 )
 from ._records import cmdb_hosts
-from ._store import Store, agents
+from ._rows import CmdbRow, HostRow
+from ._store import Store, agents, cmdb_row, host_row
 
 # -- store side --------------------------------------------------------------------------
 
@@ -60,34 +61,33 @@ def import_records(store: Store, records: Sequence[CmdbRecord], replace: bool = 
     return len(rows)
 
 
-def cmdb_records(store: Store) -> list[dict[str, Any]]:
+def cmdb_records(store: Store) -> list[CmdbRow]:
     with store.engine.connect() as conn:
-        out = []
-        for r in conn.execute(sa.select(cmdb_hosts).order_by(cmdb_hosts.c.id)).mappings():
-            d = dict(r)
-            d["tags"] = json.loads(d["tags"] or "[]")
-            out.append(d)
-        return out
+        return [cmdb_row(r) for r in conn.execute(sa.select(cmdb_hosts).order_by(cmdb_hosts.c.id))]
 
 
-def _agents(store: Store) -> list[dict[str, Any]]:
-    q = sa.select(agents.c.id, agents.c.sn, agents.c.ip, agents.c.hostname, agents.c.idc, agents.c.tags, agents.c.online)
+def _agents(store: Store) -> list[HostRow]:
     with store.engine.connect() as conn:
-        return [dict(r) | {"tags": json.loads(r["tags"] or "[]")} for r in conn.execute(q.where(agents.c.revoked.is_(False))).mappings()]
+        return [host_row(r) for r in conn.execute(sa.select(agents).where(agents.c.revoked.is_(False)))]
 
 
-def match(records: list[dict[str, Any]], hosts: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any] | None, str]]:
+def _keys(row: CmdbRow | HostRow) -> tuple[tuple[str, str], ...]:
+    """What a CMDB record and an agent are matched by, in order."""
+    return (("sn", row.sn), ("ip", row.ip), ("hostname", row.hostname))
+
+
+def match(records: list[CmdbRow], hosts: list[HostRow]) -> list[tuple[CmdbRow, HostRow | None, str]]:
     """Pair each CMDB record with an agent: ``(record, agent or None, matched_by)``."""
-    index: dict[str, dict[str, dict[str, Any]]] = {k: {} for k in ("sn", "ip", "hostname")}
+    index: dict[tuple[str, str], HostRow] = {}
     for h in hosts:
-        for k in index:
-            if h.get(k):
-                index[k].setdefault(h[k], h)
-    out: list[tuple[dict[str, Any], dict[str, Any] | None, str]] = []
+        for key in _keys(h):
+            if key[1]:
+                index.setdefault(key, h)
+    out: list[tuple[CmdbRow, HostRow | None, str]] = []
     for rec in records:
-        for k in ("sn", "ip", "hostname"):
-            if rec.get(k) and rec[k] in index[k]:
-                out.append((rec, index[k][rec[k]], k))
+        for key in _keys(rec):
+            if key[1] and key in index:
+                out.append((rec, index[key], key[0]))
                 break
         else:
             out.append((rec, None, ""))
@@ -99,39 +99,40 @@ def check(store: Store) -> dict[str, Any]:
     records, hosts = cmdb_records(store), _agents(store)
     issues: list[dict[str, Any]] = []
 
-    def add(kind: str, rec: dict[str, Any] | None, host: dict[str, Any] | None, detail: str, **extra: Any) -> None:
+    def add(kind: str, rec: CmdbRow | None, host: HostRow | None, detail: str, **extra: Any) -> None:
         issues.append({
             "kind": kind, "detail": detail,
-            "cmdb": {k: rec[k] for k in ("sn", "ip", "hostname", "owner", "idc")} if rec else None,
-            "agent": {k: host[k] for k in ("id", "sn", "ip", "hostname", "idc", "online")} if host else None,
+            "cmdb": {"sn": rec.sn, "ip": rec.ip, "hostname": rec.hostname, "owner": rec.owner, "idc": rec.idc} if rec else None,
+            "agent": {"id": host.id, "sn": host.sn, "ip": host.ip, "hostname": host.hostname, "idc": host.idc, "online": host.online} if host else None,
         } | extra)
 
     matched: set[str] = set()
     for rec, host, by in match(records, hosts):
         if host is None:
-            add("no_agent", rec, None, f"CMDB host {rec['hostname'] or rec['sn'] or rec['ip']} has no registered agent")
+            add("no_agent", rec, None, f"CMDB host {rec.hostname or rec.sn or rec.ip} has no registered agent")
             continue
-        matched.add(host["id"])
-        if rec["sn"] and rec["sn"] != host["sn"]:
-            add("sn_differs", rec, host, f"SN: CMDB {rec['sn']!r}, agent {host['sn']!r} (matched by {by})")
-        if rec["ip"] and rec["ip"] != host["ip"]:
-            add("ip_differs", rec, host, f"IP: CMDB {rec['ip']}, agent {host['ip']} (matched by {by})")
-        if rec["hostname"] and rec["hostname"] != host["hostname"]:
-            add("hostname_differs", rec, host, f"hostname: CMDB {rec['hostname']!r}, agent {host['hostname']!r}")
-        if rec["idc"] and rec["idc"] != host["idc"]:
-            add("idc_differs", rec, host, f"IDC: CMDB {rec['idc']!r}, agent {host['idc']!r}")
+        matched.add(host.id)
+        if rec.sn and rec.sn != host.sn:
+            add("sn_differs", rec, host, f"SN: CMDB {rec.sn!r}, agent {host.sn!r} (matched by {by})")
+        if rec.ip and rec.ip != host.ip:
+            add("ip_differs", rec, host, f"IP: CMDB {rec.ip}, agent {host.ip} (matched by {by})")
+        if rec.hostname and rec.hostname != host.hostname:
+            add("hostname_differs", rec, host, f"hostname: CMDB {rec.hostname!r}, agent {host.hostname!r}")
+        if rec.idc and rec.idc != host.idc:
+            add("idc_differs", rec, host, f"IDC: CMDB {rec.idc!r}, agent {host.idc!r}")
     for host in hosts:
-        if host["id"] not in matched:
-            add("not_in_cmdb", None, host, f"agent {host['hostname']} ({host['sn']}, {host['ip']}) is not in the CMDB")
+        if host.id not in matched:
+            add("not_in_cmdb", None, host, f"agent {host.hostname} ({host.sn}, {host.ip}) is not in the CMDB")
     for field in ("sn", "ip"):
         for source, rows in (("cmdb", records), ("agents", hosts)):
-            seen: dict[str, list[dict[str, Any]]] = defaultdict(list)
+            seen: dict[str, list[CmdbRow | HostRow]] = defaultdict(list)
             for r in rows:
-                if r.get(field):
-                    seen[r[field]].append(r)
+                value = getattr(r, field)
+                if value:
+                    seen[value].append(r)
             for value, dupes in seen.items():
                 if len(dupes) > 1:
-                    names = [d.get("hostname") or d.get("id") or "?" for d in dupes]
+                    names = [d.hostname or str(d.id) for d in dupes]
                     issues.append({"kind": f"duplicate_{field}", "source": source, "value": value, "count": len(dupes), "hosts": names,
                                    "detail": f"{field.upper()} {value} on {len(dupes)} {source} records: {', '.join(names[:5])}", "cmdb": None, "agent": None})
     counts = {k: 0 for k in KINDS}
@@ -145,15 +146,16 @@ def sync_tags(store: Store) -> dict[str, Any]:
     read from the CMDB table where needed, so they are always current.)"""
     records, hosts = cmdb_records(store), _agents(store)
     changed = []
+    tags = {h.id: h.tags for h in hosts}  # as merged so far (two records may match one host)
     with store.engine.begin() as conn:
         for rec, host, _by in match(records, hosts):
-            if host is None or not rec["tags"]:
+            if host is None or not rec.tags:
                 continue
-            merged = sorted(set(host["tags"]) | set(rec["tags"]))
-            if merged != sorted(host["tags"]):
-                conn.execute(agents.update().where(agents.c.id == host["id"]).values(tags=json.dumps(merged)))
-                host["tags"] = merged
-                changed.append(host["hostname"] or host["id"])
+            merged = sorted(set(tags[host.id]) | set(rec.tags))
+            if merged != sorted(tags[host.id]):
+                conn.execute(agents.update().where(agents.c.id == host.id).values(tags=json.dumps(merged)))
+                tags[host.id] = merged
+                changed.append(host.hostname or host.id)
     return {"updated": len(changed), "hosts": changed[:100]}
 
 

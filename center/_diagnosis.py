@@ -21,13 +21,15 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 import sqlalchemy as sa
 import trio
 
 from transports import ErrorCode, StarlingError
 
 from ._records import cmdb_hosts, task_diagnoses
-from ._store import Store, agents, tasks
+from ._rows import CmdbRow, DiagnosisRow, FailedTask, HostRow, HostStatus, TaskRow
+from ._store import Store, agents, cmdb_row, host_row, tasks
 
 if TYPE_CHECKING:
     from ._center import Center
@@ -81,8 +83,8 @@ def version_tuple(version: str) -> tuple[int, ...]:
     return tuple(out)
 
 
-def _health(row: dict[str, Any]) -> dict[str, Any]:
-    health = row.get("health") or {}
+def _health(row: HostStatus) -> dict[str, Any]:
+    health = row.health or {}
     if isinstance(health, str):
         try:
             health = json.loads(health)
@@ -92,7 +94,7 @@ def _health(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def host_findings(
-    row: dict[str, Any],
+    row: HostStatus,
     now: float,
     *,
     grace: float,
@@ -103,21 +105,21 @@ def host_findings(
 ) -> list[Finding]:
     """What is wrong with the host of this stored agent row, most severe first.
 
-    :param row: an ``agents`` row (``health`` decoded or as JSON text).
+    :param row: a host row, or the host columns of an overdue task (``health`` decoded or as JSON text).
     :param grace: seconds of silence after which a host counts as unreachable.
     :param min_version: the oldest agent version still accepted ("" = any).
     :param linked_proxies: proxies linked to this center (None: not checked).
     :param load_limit: load per CPU above which the host is overloaded (E003).
     """
     out: list[Finding] = []
-    last = float(row.get("last_seen") or 0.0)
+    last = float(row.last_seen or 0.0)
     silent = now - last if last else None
     seen = {"last_seen": last or None, "last_seen_at": _when(last) if last else "never", "silent_for": round(silent, 1) if silent is not None else None}
-    proxy = row.get("proxy_id") or ""
-    if row.get("revoked"):
+    proxy = row.proxy_id or ""
+    if row.revoked:
         out.append(Finding(ErrorCode.C019, "host revoked: its credential is refused", {}))
-    if not row.get("online"):
-        code = str(row.get("code") or "E001")
+    if not row.online:
+        code = str(row.code or "E001")
         if not last:
             out.append(Finding(ErrorCode.E001, "agent never connected since registration", seen))
         elif code == "E005":
@@ -143,43 +145,43 @@ def host_findings(
     clock = health.get("clock") or 0.0
     if clock and last and abs(clock - last) > clock_limit:
         out.append(Finding(ErrorCode.E008, f"clock off by {clock - last:+.0f}s from the center's", {"skew": round(clock - last, 3), "limit": clock_limit}))
-    version = str(row.get("version") or "")
+    version = str(row.version or "")
     if min_version and version_tuple(version) < version_tuple(min_version):
         out.append(Finding(ErrorCode.E007, f"agent {version or '(unknown)'} is older than the minimum {min_version}", {"version": version, "min_version": min_version}))
     return out
 
 
-def owner_of(store: Store, rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def owner_of(store: Store, rows: list[HostRow]) -> dict[str, dict[str, Any]]:
     """The CMDB record of each host (by SN, else IP, else hostname): ``{agent_id: record}``."""
     if not rows:
         return {}
-    sns = [r["sn"] for r in rows if r.get("sn")]
-    ips = [r["ip"] for r in rows if r.get("ip")]
-    names = [r["hostname"] for r in rows if r.get("hostname")]
+    sns = [r.sn for r in rows if r.sn]
+    ips = [r.ip for r in rows if r.ip]
+    names = [r.hostname for r in rows if r.hostname]
     q = sa.select(cmdb_hosts).where(sa.or_(cmdb_hosts.c.sn.in_(sns), cmdb_hosts.c.ip.in_(ips), cmdb_hosts.c.hostname.in_(names)))
-    by: dict[tuple[str, str], dict[str, Any]] = {}
+    by: dict[tuple[str, str], CmdbRow] = {}
     with store.engine.connect() as conn:
-        for rec in conn.execute(q).mappings():
-            for key in ("sn", "ip", "hostname"):
-                if rec[key]:
-                    by.setdefault((key, rec[key]), dict(rec))
+        for rec in map(cmdb_row, conn.execute(q)):
+            for key, value in (("sn", rec.sn), ("ip", rec.ip), ("hostname", rec.hostname)):
+                if value:
+                    by.setdefault((key, value), rec)
     out = {}
     for r in rows:
-        for key in ("sn", "ip", "hostname"):
-            found = by.get((key, r.get(key) or ""))
+        for key, value in (("sn", r.sn), ("ip", r.ip), ("hostname", r.hostname)):
+            found = by.get((key, value or ""))
             if found is not None:
-                out[r["id"]] = {"owner": found["owner"], "idc": found["idc"], "matched_by": key}
+                out[r.id] = {"owner": found.owner, "idc": found.idc, "matched_by": key}
                 break
     return out
 
 
-def diagnosis_doc(findings: list[Finding], owner: dict[str, Any] | None, host: dict[str, Any], now: float, task: dict[str, Any] | None = None) -> dict[str, Any]:
+def diagnosis_doc(findings: list[Finding], owner: dict[str, Any] | None, host: HostRow, now: float, task: TaskRow | FailedTask | None = None) -> dict[str, Any]:
     """The diagnosis as the API shows it: the leading code and sentence, every
     finding, the owner, and when it was made."""
     items = [f.as_dict() for f in findings]
-    if task is not None and task.get("code") in TASK_CODES:
-        code = ErrorCode.of(task["code"], ErrorCode.A003)
-        items.insert(0, {"code": code.value, "meaning": code.meaning, "summary": f"{code.meaning}: {task.get('message') or ''}".rstrip(": "), "evidence": {"message": task.get("message") or ""}})
+    if task is not None and task.code in TASK_CODES:
+        code = ErrorCode.of(task.code, ErrorCode.A003)
+        items.insert(0, {"code": code.value, "meaning": code.meaning, "summary": f"{code.meaning}: {task.message or ''}".rstrip(": "), "evidence": {"message": task.message or ""}})
     head = items[0] if items else None
     return {
         "code": head["code"] if head else "",
@@ -188,7 +190,7 @@ def diagnosis_doc(findings: list[Finding], owner: dict[str, Any] | None, host: d
         "findings": items,
         "owner": (owner or {}).get("owner", ""),
         "cmdb": owner,
-        "host": {"id": host.get("id"), "hostname": host.get("hostname"), "ip": host.get("ip"), "idc": host.get("idc"), "version": host.get("version")},
+        "host": {"id": host.id, "hostname": host.hostname, "ip": host.ip, "idc": host.idc, "version": host.version},
         "at": now,
     }
 
@@ -202,7 +204,7 @@ class Diagnoser:
         self.clock_limit = clock_limit
         self.load_limit = load_limit
 
-    def findings(self, row: dict[str, Any], now: float | None = None, linked: set[str] | None = None) -> list[Finding]:
+    def findings(self, row: HostStatus, now: float | None = None, linked: set[str] | None = None) -> list[Finding]:
         """The findings for one host row. ``linked`` (the proxies linked now) is
         taken on the event loop; worker threads pass the copy they were given."""
         return host_findings(
@@ -210,15 +212,12 @@ class Diagnoser:
             linked_proxies=set(self.center.links) if linked is None else linked, clock_limit=self.clock_limit, load_limit=self.load_limit,
         )
 
-    def _diagnose_rows(self, store: Store, rows: list[dict[str, Any]], linked: set[str], task_by_agent: dict[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
+    def _diagnose_rows(self, store: Store, rows: list[HostRow], linked: set[str]) -> dict[str, dict[str, Any]]:
         now = time.time()
         owners = owner_of(store, rows)
-        return {
-            r["id"]: diagnosis_doc(self.findings(r, now, linked), owners.get(r["id"]), r, now, (task_by_agent or {}).get(r["id"]))
-            for r in rows
-        }
+        return {r.id: diagnosis_doc(self.findings(r, now, linked), owners.get(r.id), r, now) for r in rows}
 
-    async def hosts(self, rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    async def hosts(self, rows: list[HostRow]) -> dict[str, dict[str, Any]]:
         """Diagnose stored host rows now: ``{agent_id: diagnosis}``."""
         store = self.center.store
         return await store.call(self._diagnose_rows, store.sync, rows, set(self.center.links))
@@ -233,18 +232,18 @@ class Diagnoser:
             .limit(5000)
         )
         with store.engine.connect() as conn:
-            failed = [dict(r) for r in conn.execute(q).mappings()]
+            failed = [FailedTask(id=i, job_id=j, agent_id=a, code=c, message=m) for i, j, a, c, m in conn.execute(q)]
         if not failed:
             return 0
-        hosts = store.agent_by_id({t["agent_id"] for t in failed})
+        hosts = store.agent_by_id({t.agent_id for t in failed})
         owners = owner_of(store, list(hosts.values()))
         now = time.time()
         rows = []
         for t in failed:
-            host = hosts.get(t["agent_id"])
+            host = hosts.get(t.agent_id)
             if host is not None:
-                doc = diagnosis_doc(self.findings(host, now, linked), owners.get(host["id"]), host, now, t)
-                rows.append({"task_id": t["id"], "job_id": t["job_id"], "doc": json.dumps(doc)})
+                doc = diagnosis_doc(self.findings(host, now, linked), owners.get(host.id), host, now, t)
+                rows.append(DiagnosisRow(task_id=t.id, job_id=t.job_id, doc=json.dumps(doc)))
         store_rows(store, rows)
         return len(rows)
 
@@ -265,67 +264,69 @@ class Diagnoser:
             raise StarlingError(f"unknown host {name!r}", code=ErrorCode.C002)
         now = time.time()
         hops: list[dict[str, Any]] = [{"hop": "center", "ok": True, "detail": f"center {self.center.center_id} answers; store reachable"}]
-        proxy = host.get("proxy_id") or ""
+        proxy = host.proxy_id or ""
         link = self.center.links.get(proxy) if proxy else None
         if link is not None:
             hops.append({"hop": "center->proxy", "ok": True, "proxy": proxy, "detail": f"proxy {proxy} linked ({link.connections} agents)"})
         else:
             hops.append({"hop": "center->proxy", "ok": False, "proxy": proxy, "detail": f"proxy {proxy or '(none)'} is not linked to this center"})
-        silent = now - host["last_seen"] if host.get("last_seen") else None
+        silent = now - host.last_seen if host.last_seen else None
         hops.append({
-            "hop": "proxy->agent", "ok": bool(host["online"]), "silent_for": round(silent, 1) if silent is not None else None,
-            "detail": (f"agent connected over {host.get('carrier') or '?'}, last heartbeat {silent:.0f}s ago" if host["online"] and silent is not None
-                       else f"agent not connected ({host.get('code') or 'E001'})"),
+            "hop": "proxy->agent", "ok": host.online, "silent_for": round(silent, 1) if silent is not None else None,
+            "detail": (f"agent connected over {host.carrier or '?'}, last heartbeat {silent:.0f}s ago" if host.online and silent is not None
+                       else f"agent not connected ({host.code or 'E001'})"),
         })
-        live_row = dict(host)
-        if host["online"] and link is not None:
+        live_row = host
+        if host.online and link is not None:
             t0 = time.time()
             try:
-                sub = await self.center.submit(JobRequest(action="agent.status", hosts=[host["id"]], timeout=max(1.0, seconds - 1)), account)
+                sub = await self.center.submit(JobRequest(action="agent.status", hosts=[host.id], timeout=max(1.0, seconds - 1)), account)
             except StarlingError as exc:
                 hops.append({"hop": "agent", "ok": False, "detail": f"live check refused: {exc.code.value} {exc.message}"})
             else:
                 job_id = sub["job_id"]
                 end = trio.current_time() + seconds
-                rows: list[dict[str, Any]] = []
+                rows: list[TaskRow] = []
                 while trio.current_time() < end:
                     rows = await store.job_tasks(job_id)
-                    if rows and rows[0]["state"] in ("succeeded", "failed", "timed_out", "cancelled"):
+                    if rows and rows[0].state in ("succeeded", "failed", "timed_out", "cancelled"):
                         break
                     await self.center.wait_progress(job_id, min(0.5, max(0.0, end - trio.current_time())))
                 t1 = time.time()
-                row = rows[0] if rows else {}
-                if row.get("state") == "succeeded" and isinstance(row.get("data"), dict):
-                    health = row["data"].get("health") or {}
+                row = rows[0] if rows else None
+                if row is not None and row.state == "succeeded" and isinstance(row.data, dict):
+                    health = row.data.get("health") or {}
                     agent_clock = float(health.get("clock") or 0.0)
                     # The sample was taken between t0 and t1 by the center's clock.
                     skew = agent_clock - (t0 + t1) / 2 if agent_clock else 0.0
-                    live_row |= {"health": health, "last_seen": (t0 + t1) / 2 if agent_clock else now, "online": True}
-                    if agent_clock:
-                        live_row["health"] = health | {"clock": live_row["last_seen"] + skew}
+                    seen = (t0 + t1) / 2 if agent_clock else now
+                    live_row = msgspec.structs.replace(
+                        host, health=health | {"clock": seen + skew} if agent_clock else health, last_seen=seen, online=True,
+                    )
                     hops.append({"hop": "agent", "ok": True, "round_trip": round(t1 - t0, 3), "job_id": job_id,
                                  "clock_skew": round(skew, 3), "clock_uncertainty": round((t1 - t0) / 2, 3),
                                  "detail": f"agent answered in {1000 * (t1 - t0):.0f} ms"})
                 else:
-                    state = row.get("state", "no answer")
-                    hops.append({"hop": "agent", "ok": False, "job_id": job_id, "detail": f"agent.status {state} {row.get('code') or ''} {row.get('message') or ''}".strip()})
-                    if row.get("state") not in ("failed", "timed_out", "cancelled"):
+                    state, code, message = (row.state, row.code, row.message) if row is not None else ("no answer", "", "")
+                    hops.append({"hop": "agent", "ok": False, "job_id": job_id, "detail": f"agent.status {state} {code} {message}".strip()})
+                    if state not in ("failed", "timed_out", "cancelled"):
                         await self.center.cancel(job_id)
-        doc = (await self.hosts([live_row]))[host["id"]]
+        doc = (await self.hosts([live_row]))[host.id]
         return doc | {"hops": hops, "live": any(h["hop"] == "agent" and h["ok"] for h in hops)}
 
     async def record(self, items: list[tuple[str, str, dict[str, Any]]]) -> None:
         """Store ``(task_id, job_id, diagnosis)`` as made (e.g. for skipped hosts)."""
         store = self.center.store
-        await store.call(store_rows, store.sync, [{"task_id": t, "job_id": j, "doc": json.dumps(d)} for t, j, d in items])
+        await store.call(store_rows, store.sync, [DiagnosisRow(task_id=t, job_id=j, doc=json.dumps(d)) for t, j, d in items])
 
 
-def store_rows(store: Store, rows: list[dict[str, Any]]) -> None:
+def store_rows(store: Store, rows: list[DiagnosisRow]) -> None:
+    """Record these diagnoses, once per task (the first one made stays)."""
     if not rows:
         return
     with store.engine.begin() as conn:
-        have = set(conn.execute(sa.select(task_diagnoses.c.task_id).where(task_diagnoses.c.task_id.in_([r["task_id"] for r in rows]))).scalars())
-        fresh = [r for r in rows if r["task_id"] not in have]
+        have = set(conn.execute(sa.select(task_diagnoses.c.task_id).where(task_diagnoses.c.task_id.in_([r.task_id for r in rows]))).scalars())
+        fresh = [msgspec.structs.asdict(r) for r in rows if r.task_id not in have]
         if fresh:
             try:
                 conn.execute(task_diagnoses.insert(), fresh)
@@ -344,9 +345,9 @@ def job_diagnoses(store: Store, job_id: str, task_ids: list[str] | None = None) 
         return {r.task_id: json.loads(r.doc) for r in conn.execute(q)}
 
 
-def find_host(store: Store, name: str) -> dict[str, Any] | None:
+def find_host(store: Store, name: str) -> HostRow | None:
     """A host by id, hostname, IP or SN."""
     q = sa.select(agents).where(sa.or_(agents.c.id == name, agents.c.hostname == name, agents.c.ip == name, agents.c.sn == name)).limit(2)
     with store.engine.connect() as conn:
-        rows = [Store._agent_row(r) for r in conn.execute(q).mappings()]
+        rows = [host_row(r) for r in conn.execute(q)]
     return rows[0] if rows else None

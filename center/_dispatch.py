@@ -23,7 +23,7 @@ import math
 import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import msgspec
 import trio
@@ -31,6 +31,7 @@ import trio
 from transports import Dispatch, JobSpec, TaskRef, TransportError
 from transports.signing import sign_job_spec
 
+from ._rows import HostRow, JobRow, OnHost, TaskTarget
 from ._store import new_id
 
 if TYPE_CHECKING:
@@ -43,12 +44,12 @@ log = logging.getLogger("starling.center")
 ACK_WITHIN = 10.0
 
 
-def job_spec(job: Mapping[str, Any]) -> JobSpec:
+def job_spec(job: JobRow) -> JobSpec:
     """The unsigned wire form of a stored job."""
     return JobSpec(
-        job_id=job["id"], action=job["action"], params=msgspec.Raw(job["params_raw"]),
-        timeout=job["timeout"], deadline=job["deadline"], stream=bool(job["stream"]), account=job["account"],
-        issued=job["created"],  # signed: the agent refuses tasks issued before its journal's epoch
+        job_id=job.id, action=job.action, params=msgspec.Raw(job.params_raw),
+        timeout=job.timeout, deadline=job.deadline, stream=bool(job.stream), account=job.account,
+        issued=job.created,  # signed: the agent refuses tasks issued before its journal's epoch
     )
 
 
@@ -65,16 +66,16 @@ class SignedJobs:
         #: How many times a job was signed (a test reads it: once per job).
         self.signatures = 0
 
-    async def get(self, center: Center, job: Mapping[str, Any]) -> tuple[JobSpec, dict[str, TaskRef]]:
-        key = (job["id"], float(job["deadline"]))
-        lock = self._locks[job["id"]]
+    async def get(self, center: Center, job: JobRow) -> tuple[JobSpec, dict[str, TaskRef]]:
+        key = (job.id, float(job.deadline))
+        lock = self._locks[job.id]
         async with lock:  # two re-dispatches of one job sign it once
             got = self._jobs.get(key)
             if got is None:
-                everything = await center.store.job_task_refs(job["id"])
+                everything = await center.store.job_task_refs(job.id)
                 refs = [TaskRef(task_id=t, agent_id=a) for t, a in everything]
                 spec, signed = await trio.to_thread.run_sync(
-                    lambda: sign_job_spec(center.signing_key, center.key_id, job_spec(job), refs, expires=job["deadline"], nonce=job["id"].encode())
+                    lambda: sign_job_spec(center.signing_key, center.key_id, job_spec(job), refs, expires=job.deadline, nonce=job.id.encode())
                 )
                 self.signatures += 1
                 got = self._jobs[key] = (spec, {r.task_id: r for r in signed})
@@ -83,7 +84,7 @@ class SignedJobs:
             else:
                 self._jobs.move_to_end(key)
         if not lock.locked() and not lock.statistics().tasks_waiting:
-            self._locks.pop(job["id"], None)
+            self._locks.pop(job.id, None)
         return got
 
 
@@ -93,12 +94,12 @@ class Dispatcher:
     def __init__(self, center: Center) -> None:
         self.center = center
         self.signed = SignedJobs()
-        self._send, self._receive = trio.open_memory_channel[tuple[dict[str, Any], list[dict[str, Any]], dict[str, dict[str, Any]]]](math.inf)
+        self._send, self._receive = trio.open_memory_channel[tuple[JobRow, Sequence[OnHost], Mapping[str, HostRow]]](math.inf)
         self._idle = trio.Event()
         self._idle.set()
         self._busy = 0
 
-    def send_soon(self, job: dict[str, Any], task_rows: list[dict[str, Any]], agents: dict[str, dict[str, Any]]) -> None:
+    def send_soon(self, job: JobRow, task_rows: Sequence[OnHost], agents: Mapping[str, HostRow]) -> None:
         """Queue ``task_rows`` of ``job`` for dispatch and return at once."""
         if task_rows:
             self._busy += 1
@@ -114,30 +115,30 @@ class Dispatcher:
             async for job, rows, agents in self._receive:
                 nursery.start_soon(self._one, job, rows, agents)
 
-    async def _one(self, job: dict[str, Any], rows: list[dict[str, Any]], agents: dict[str, dict[str, Any]]) -> None:
+    async def _one(self, job: JobRow, rows: Sequence[OnHost], agents: Mapping[str, HostRow]) -> None:
         try:
             await self.dispatch(job, rows, agents)
         except Exception:
-            log.exception("dispatch of job %s failed; the sweeper will send it again", job["id"])
+            log.exception("dispatch of job %s failed; the sweeper will send it again", job.id)
         finally:
             self._busy -= 1
             if self._busy == 0:
                 self._idle.set()
 
-    async def dispatch(self, job: Mapping[str, Any], task_rows: Sequence[Mapping[str, Any]], agents: Mapping[str, Mapping[str, Any]]) -> None:
+    async def dispatch(self, job: JobRow, task_rows: Sequence[OnHost], agents: Mapping[str, HostRow]) -> None:
         """Send each proxy ONE batch for this job and record what it accepted."""
         center = self.center
         by_proxy: dict[str, list[str]] = defaultdict(list)
         for row in task_rows:
-            agent = agents.get(row["agent_id"])
-            if agent is not None and center.reachable(agent):
-                by_proxy[agent["proxy_id"]].append(row["id"])
+            agent = agents.get(row.agent_id)
+            if agent is not None and agent.proxy_id is not None and center.reachable(agent):
+                by_proxy[agent.proxy_id].append(row.id)
         if not by_proxy:
             return
         spec, signed = await self.signed.get(center, job)
         async with trio.open_nursery() as nursery:
             for proxy_id, task_ids in by_proxy.items():
-                nursery.start_soon(self._to_proxy, job["id"], proxy_id, spec, [signed[t] for t in task_ids if t in signed])
+                nursery.start_soon(self._to_proxy, job.id, proxy_id, spec, [signed[t] for t in task_ids if t in signed])
 
     async def _to_proxy(self, job_id: str, proxy_id: str, spec: JobSpec, refs: list[TaskRef]) -> None:
         center = self.center
@@ -172,17 +173,17 @@ class Dispatcher:
         rows = await self.center.store.undelivered_for(agent_ids, time.time())
         await self.redispatch(rows)
 
-    async def redispatch(self, rows: list[dict[str, Any]]) -> None:
+    async def redispatch(self, rows: list[TaskTarget]) -> None:
         center = self.center
         rows = await center.rollouts.held_filter(rows)
         if not rows:
             return
-        agents = await center.store.agent_by_id({r["agent_id"] for r in rows})
-        by_job: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        agents = await center.store.agent_by_id({r.agent_id for r in rows})
+        by_job: dict[str, list[TaskTarget]] = defaultdict(list)
         for r in rows:
-            by_job[r["job_id"]].append(r)
+            by_job[r.job_id].append(r)
         for job_id, job_rows in by_job.items():
             job = await center.store.job(job_id)
-            if job is None or job["state"] in ("cancelled", "pending_approval"):
+            if job is None or job.state in ("cancelled", "pending_approval"):
                 continue
             await self.dispatch(job, job_rows, agents)

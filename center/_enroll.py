@@ -191,7 +191,7 @@ class Enroller:
         candidates, _borrowed = await center.placement.proxies_for(idc)
         return {
             "agent_id": reg.agent_id, "credential": reg.credential,
-            "proxies": [{"id": p["id"], "urls": p["urls"], "idc": p["idc"]} for p in candidates if p["urls"]],
+            "proxies": [{"id": p.id, "urls": p.urls, "idc": p.idc} for p in candidates if p.urls],
             "heartbeat": center.heartbeat, "center_time": time.time(),
             "center_keys": {center.key_id: base64.b64encode(center.public_key).decode()},
             "catalogue_wanted": wanted,

@@ -17,12 +17,14 @@ import logging
 import random
 import time
 from collections import defaultdict
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 import trio
 
 from transports import Balance, TransportError
+
+from ._rows import ProxyRow
 
 if TYPE_CHECKING:
     from ._center import Center
@@ -43,29 +45,29 @@ RETURN_EVERY = 3.0
 RETURN_FILL = 0.9
 
 
-def live(proxies: list[dict[str, Any]], now: float) -> list[dict[str, Any]]:
+def live(proxies: list[ProxyRow], now: float) -> list[ProxyRow]:
     """Proxies online, advertising URLs, and heard from recently."""
-    return [p for p in proxies if p["online"] and p["urls"] and now - (p.get("last_seen") or 0) < PROXY_FRESH]
+    return [p for p in proxies if p.online and p.urls and now - (p.last_seen) < PROXY_FRESH]
 
 
-def _load(p: dict[str, Any], assigned: dict[str, int]) -> int:
-    return int(p["connections"]) + assigned.get(p["id"], 0)
+def _load(p: ProxyRow, assigned: dict[str, int]) -> int:
+    return p.connections + assigned.get(p.id, 0)
 
 
-def _has_room(p: dict[str, Any], assigned: dict[str, int]) -> bool:
-    return not p["capacity"] or _load(p, assigned) < p["capacity"]
+def _has_room(p: ProxyRow, assigned: dict[str, int]) -> bool:
+    return not p.capacity or _load(p, assigned) < p.capacity
 
 
 def place(
     idc: str,
-    proxies: list[dict[str, Any]],
+    proxies: list[ProxyRow],
     *,
     assigned: dict[str, int],
     borrowed: dict[str, int],
     share: float = BORROW_SHARE,
     now: float | None = None,
     jitter: bool = True,
-) -> tuple[list[dict[str, Any]], bool]:
+) -> tuple[list[ProxyRow], bool]:
     """The proxies to offer an agent of ``idc``, best first, and whether they
     are borrowed from other IDCs.
 
@@ -76,17 +78,17 @@ def place(
     now = time.time() if now is None else now
     alive = live(proxies, now)
 
-    def order(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def order(rows: list[ProxyRow]) -> list[ProxyRow]:
         return sorted(rows, key=lambda p: _load(p, assigned) + (random.random() if jitter else 0.0))
 
-    own = [p for p in alive if p["idc"] == idc]
+    own = [p for p in alive if p.idc == idc]
     roomy = [p for p in own if _has_room(p, assigned)]
     if roomy:
         return order(roomy), False
     lenders = [
         p for p in alive
-        if share > 0 and p["idc"] != idc and _has_room(p, assigned)
-        and (not p["capacity"] or borrowed.get(p["id"], 0) < share * p["capacity"])
+        if share > 0 and p.idc != idc and _has_room(p, assigned)
+        and (not p.capacity or borrowed.get(p.id, 0) < share * p.capacity)
     ]
     if lenders:
         # Own proxies, if any, stay at the end: over capacity beats nothing.
@@ -94,16 +96,16 @@ def place(
     return order(own), False
 
 
-def home_room(proxies: list[dict[str, Any]], assigned: dict[str, int], now: float) -> dict[str, int]:
+def home_room(proxies: list[ProxyRow], assigned: dict[str, int], now: float) -> dict[str, int]:
     """How many borrowed agents each IDC can take back now (live proxies only;
     an IDC with an unlimited proxy takes any number)."""
     room: dict[str, int] = {}
     for p in live(proxies, now):
-        if not p["capacity"]:
-            room[p["idc"]] = 1 << 30
+        if not p.capacity:
+            room[p.idc] = 1 << 30
         else:
-            free = int(RETURN_FILL * p["capacity"]) - _load(p, assigned)
-            room[p["idc"]] = room.get(p["idc"], 0) + max(0, free)
+            free = int(RETURN_FILL * p.capacity) - _load(p, assigned)
+            room[p.idc] = room.get(p.idc, 0) + max(0, free)
     return {idc: n for idc, n in room.items() if n > 0}
 
 
@@ -152,7 +154,7 @@ class Placement:
         self._borrowed: dict[str, int] = {}
         self._lent: dict[str, int] = defaultdict(int)
         self._read_at = 0.0
-        self._proxies: list[dict[str, Any]] = []
+        self._proxies: list[ProxyRow] = []
         self._proxies_at = 0.0
         self._generation = 0
 
@@ -162,7 +164,7 @@ class Placement:
         self._proxies_at = 0.0
         self._generation += 1
 
-    async def proxies_for(self, idc: str) -> tuple[list[dict[str, Any]], bool]:
+    async def proxies_for(self, idc: str) -> tuple[list[ProxyRow], bool]:
         store = self.center.store
         now = time.time()
         if now - self._read_at > 2.0:
@@ -181,11 +183,11 @@ class Placement:
         borrowed = {k: self._borrowed.get(k, 0) + self._lent.get(k, 0) for k in {*self._borrowed, *self._lent}}
         chosen, is_borrowed = place(idc, rows, assigned=self.center.assigned, borrowed=borrowed, share=self.share, now=now)
         if chosen:
-            first = chosen[0]["id"]
+            first = chosen[0].id
             self.center.assigned[first] = self.center.assigned.get(first, 0) + 1
             if is_borrowed:
                 self._lent[first] += 1
-                log.info("agent of IDC %s borrows proxy %s (%s)", idc, first, chosen[0]["idc"], extra={"proxy_id": first})
+                log.info("agent of IDC %s borrows proxy %s (%s)", idc, first, chosen[0].idc, extra={"proxy_id": first})
         return chosen, is_borrowed
 
     async def return_once(self) -> int:

@@ -48,6 +48,7 @@ from ._actions import ActionBook, Effective
 from ._pathscope import check_paths
 from ._renamed import matches_action, warn_renamed
 from ._requests import JobRequest
+from ._rows import HostRow
 from ._store import Store, accounts
 from .security import RuleSet, default_rules
 
@@ -164,7 +165,7 @@ class Policy:
 
     # -- the steps ------------------------------------------------------------------------
 
-    def admit(self, account: Account, req: JobRequest, targets: list[dict[str, Any]]) -> Admission:
+    def admit(self, account: Account, req: JobRequest, targets: list[HostRow]) -> Admission:
         resolution = self.book.resolve(req.action, req.params, targets)
         eff = resolution.effective
         adm = Admission(params=resolution.params, effective=eff, missing=resolution.missing)
@@ -197,12 +198,12 @@ class Policy:
             adm.reasons.append(f"{len(targets)} hosts is above this account's approval threshold of {threshold}")
         return adm
 
-    def _scope(self, account: Account, eff: Effective, targets: list[dict[str, Any]]) -> None:
+    def _scope(self, account: Account, eff: Effective, targets: list[HostRow]) -> None:
         sc = account.scope
         if not sc.allows_action(eff.name, eff.risk):
             why = " (a danger action must be named exactly in the scope)" if eff.risk == "danger" and sc.actions else ""
             raise StarlingError(f"account {account.key_id} may not call {eff.name}{why}", code=ErrorCode.C009)
-        outside = [t["hostname"] or t["id"] for t in targets if not sc.allows_host(t)]
+        outside = [t.hostname or t.id for t in targets if not sc.allows_host(t)]
         if outside:
             raise StarlingError(
                 f"{len(outside)} target(s) outside the account's scope: {', '.join(outside[:5])}", code=ErrorCode.C009

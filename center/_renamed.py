@@ -13,7 +13,7 @@ import fnmatch
 import logging
 from collections.abc import Iterable
 
-from transports import also_known_as, renamed_matching
+from transports import also_known_as, granted_as, renamed_matching
 
 __all__ = ["matches_action", "warn_renamed"]
 
@@ -27,19 +27,30 @@ def matches_action(pattern: str, action: str) -> bool:
     return any(fnmatch.fnmatchcase(name, pattern) for name in (action, *also_known_as(action)))
 
 
-def warn_renamed(patterns: Iterable[str], where: str) -> list[str]:
+def warn_renamed(patterns: Iterable[str], where: str, *, grants: bool = False) -> list[str]:
     """Warn (once per ``where`` and pattern) about every pattern that reaches renamed
-    actions only by their old names; returns the warnings (for the caller's report)."""
+    actions only by their old names; returns the warnings (for the caller's report).
+
+    With ``grants`` (an account scope) an old name keeps granting only an action renamed
+    one-for-one (:func:`transports.granted_as`); the warning names the merged actions it
+    no longer grants."""
     out = []
     for pattern in patterns:
         hits = renamed_matching(pattern)
         if not hits:
             continue
         news = ", ".join(f"{old} -> {new}" for old, new in sorted(hits.items()))
+        lost = sorted({new for old, new in hits.items() if grants and old not in granted_as(new)})
         msg = (
             f"{where} names {pattern!r}, which reaches renamed actions only by their old names "
             f"({news}); it still applies to them, but write the new names"
         )
+        if lost:
+            msg = (
+                f"{where} names {pattern!r}, which reaches renamed actions only by their old names "
+                f"({news}); it no longer grants {', '.join(lost)} (several old actions merged into "
+                "each, and it can do more than the one granted): grant the new name if that is meant"
+            )
         out.append(msg)
         if (where, pattern) not in _warned:
             _warned.add((where, pattern))

@@ -29,7 +29,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import msgspec
 import sqlalchemy as sa
@@ -37,6 +37,7 @@ import sqlalchemy as sa
 from transports import ErrorCode, StarlingError
 
 from ._records import rollouts
+from ._rows import HostRow, JobRow, NewTask, OnHost, RolloutRow, TaskState
 from ._store import NON_FINAL, Store, jobs, tasks
 
 if TYPE_CHECKING:
@@ -46,6 +47,8 @@ if TYPE_CHECKING:
 HOLD_WINDOW = 7 * 86400.0
 #: Seconds between the sweeper's passes over every running rollout.
 RESWEEP = 10.0
+#: Any task record naming its job (a rollout filters and releases them).
+R = TypeVar("R", bound=OnHost)
 Percent = Annotated[str, msgspec.Meta(pattern=r"^\d{1,3}(\.\d{1,3})?%$")]
 
 
@@ -105,14 +108,14 @@ class Plan:
     unhealthy ones to skip with their diagnosis, and the first release."""
 
     spec: Rollout
-    targets: list[dict[str, Any]]
+    targets: list[HostRow]
     skipped: dict[str, dict[str, Any]] = field(default_factory=dict)  # agent_id -> findings
     first: int = 0
 
-    def hold(self, task_rows: list[dict[str, Any]], now: float) -> None:
-        """Give tasks beyond the first release a far deadline (set for real at release)."""
-        for row in task_rows[self.first:]:
-            row["deadline"] = now + HOLD_WINDOW
+    def deadline_of(self, index: int, deadline: float, now: float) -> float:
+        """The first deadline of the task at ``index``: tasks beyond the first release
+        get a far one (set for real at release)."""
+        return deadline if index < self.first else now + HOLD_WINDOW
 
 
 class Rollouts:
@@ -124,7 +127,7 @@ class Rollouts:
 
     # -- at submission ---------------------------------------------------------------
 
-    def plan(self, req: JobRequest, targets: list[dict[str, Any]], now: float) -> Plan | None:
+    def plan(self, req: JobRequest, targets: list[HostRow], now: float) -> Plan | None:
         spec = req.rollout
         if spec is None:
             return None
@@ -133,8 +136,8 @@ class Rollouts:
             for t in targets:
                 found = self.center.diagnoser.findings(t, now)
                 if found:
-                    skipped[t["id"]] = {"findings": found}
-        ordered = [t for t in targets if t["id"] not in skipped] + [t for t in targets if t["id"] in skipped]
+                    skipped[t.id] = {"findings": found}
+        ordered = [t for t in targets if t.id not in skipped] + [t for t in targets if t.id in skipped]
         runnable = len(ordered) - len(skipped)
         first = self._release_target(spec, runnable, released=0, finals=0, wave_end=wave_ends(spec, runnable)[0]) if runnable else 0
         return Plan(spec=spec, targets=ordered, skipped=skipped, first=first)
@@ -147,36 +150,36 @@ class Rollouts:
             target = min(target, finals + limit)
         return max(released, min(target, total))
 
-    async def begin(self, job: dict[str, Any], task_rows: list[dict[str, Any]], plan: Plan) -> list[dict[str, Any]]:
+    async def begin(self, job: JobRow, task_rows: list[NewTask], plan: Plan) -> list[NewTask]:
         """Record the rollout, skip the unhealthy, and return the rows to dispatch now."""
         runnable = len(task_rows) - len(plan.skipped)
         ends = wave_ends(plan.spec, runnable) if runnable else [0]
-        row = {
-            "job_id": job["id"], "spec": msgspec.json.encode(plan.spec).decode(), "state": "running" if runnable else "done",
-            "released": plan.first, "wave": 0, "wave_end": ends[0], "total": runnable, "next_at": 0.0, "reason": "",
-        }
+        row = RolloutRow(
+            job_id=job.id, spec=msgspec.json.encode(plan.spec).decode(), state="running" if runnable else "done",
+            released=plan.first, wave=0, wave_end=ends[0], total=runnable, next_at=0.0, reason="",
+        )
         store = self.center.store
         await store.call(_insert, store.sync, row)
         if plan.skipped:
             diag = self.center.diagnoser
-            hosts = {t["id"]: t for t in plan.targets}
+            hosts = {t.id: t for t in plan.targets}
             docs = await diag.hosts([hosts[a] for a in plan.skipped])
-            items = [(r["id"], r["agent_id"]) for r in task_rows if r["agent_id"] in plan.skipped]
+            items = [(r.id, r.agent_id) for r in task_rows if r.agent_id in plan.skipped]
             await store.finalize([(tid, "cancelled", ErrorCode.C033.value, f"skipped: {docs[aid]['code']} {docs[aid]['summary']}") for tid, aid in items])
-            await diag.record([(tid, job["id"], docs[aid]) for tid, aid in items])
+            await diag.record([(tid, job.id, docs[aid]) for tid, aid in items])
         return task_rows[: plan.first]
 
     # -- as results come in ----------------------------------------------------------------
 
-    async def held_filter(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    async def held_filter(self, rows: list[R]) -> list[R]:
         """Drop rows of tasks that their rollout has not released yet."""
         if not rows:
             return rows
         store = self.center.store
-        released = await store.call(_released, store.sync, sorted({r.get("job_id") or r["id"].rsplit("-", 1)[0] for r in rows}))
+        released = await store.call(_released, store.sync, sorted({r.job_id for r in rows}))
         if not released:
             return rows
-        return [r for r in rows if task_index(r["id"]) < released.get(r.get("job_id") or r["id"].rsplit("-", 1)[0], 1 << 62)]
+        return [r for r in rows if task_index(r.id) < released.get(r.job_id, 1 << 62)]
 
     async def rehold(self, job_id: str) -> None:
         """After an approval reset every deadline: put unreleased tasks back on hold."""
@@ -203,73 +206,73 @@ class Rollouts:
         for rec in due:
             await self._advance_one(rec)
 
-    async def _advance_one(self, rec: dict[str, Any]) -> None:
+    async def _advance_one(self, rec: RolloutRow) -> None:
         store = self.center.store
         center = self.center
-        job = await store.job(rec["job_id"])
+        job = await store.job(rec.job_id)
         if job is None:
             return
-        if job["state"] == "pending_approval":
+        if job.state == "pending_approval":
             return  # released from the first wave on, once approved
-        if job["state"] != "running":
-            await store.call(_update, store.sync, rec["job_id"], rec["released"], state="done", reason=f"job {job['state']}")
+        if job.state != "running":
+            await store.call(_update, store.sync, rec.job_id, rec.released, state="done", reason=f"job {job.state}")
             return
-        spec = msgspec.json.decode(rec["spec"].encode(), type=Rollout)
-        runnable = rec["total"]
-        rows = await store.call(_task_states, store.sync, rec["job_id"])
-        failures = sum(1 for r in rows if r["state"] in ("failed", "timed_out"))
-        released = rec["released"]
+        spec = msgspec.json.decode(rec.spec.encode(), type=Rollout)
+        runnable = rec.total
+        rows = await store.call(_task_states, store.sync, rec.job_id)
+        failures = sum(1 for r in rows if r.state in ("failed", "timed_out"))
+        released = rec.released
         # Skipped hosts sit at the end, beyond every wave: only runnable indexes count.
-        finals = sum(1 for r in rows if r["state"] not in NON_FINAL and task_index(r["id"]) < released)
+        finals = sum(1 for r in rows if r.state not in NON_FINAL and task_index(r.id) < released)
         limit = failure_limit(spec, runnable)
         now = time.time()
         if limit is not None and failures > limit:
             reason = f"{failures} task(s) failed, above the threshold of {limit}"
-            if await store.call(_update, store.sync, rec["job_id"], released, state="stopped", reason=reason):
-                held = [r["id"] for r in rows if r["state"] == "created" and task_index(r["id"]) >= released]
+            if await store.call(_update, store.sync, rec.job_id, released, state="stopped", reason=reason):
+                held = [r.id for r in rows if r.state == "created" and task_index(r.id) >= released]
                 touched = await store.finalize([(t, "cancelled", ErrorCode.C034.value, f"rollout stopped: {reason}") for t in held])
-                center.audit.record(center.center_id, "job.rollout_stopped", rec["job_id"], {"failures": failures, "limit": limit, "cancelled": len(held)})
+                center.audit.record(center.center_id, "job.rollout_stopped", rec.job_id, {"failures": failures, "limit": limit, "cancelled": len(held)})
                 for job_id in touched:
                     await store.finish_job_if_done(job_id)
                 center.notify(touched)
             return
-        wave, wave_end, state = rec["wave"], rec["wave_end"], rec["state"]
+        wave, wave_end, state = rec.wave, rec.wave_end, rec.state
         if state == "paused":
-            if now < rec["next_at"]:
+            if now < rec.next_at:
                 return
             state = "running"
             wave, wave_end = self._next_wave(spec, runnable, wave)
         elif released >= wave_end and finals >= released:
             if wave_end >= runnable:
-                await store.call(_update, store.sync, rec["job_id"], released, state="done")
+                await store.call(_update, store.sync, rec.job_id, released, state="done")
                 return
             if spec.pause > 0:
-                await store.call(_update, store.sync, rec["job_id"], released, state="paused", next_at=now + spec.pause)
+                await store.call(_update, store.sync, rec.job_id, released, state="paused", next_at=now + spec.pause)
                 return
             wave, wave_end = self._next_wave(spec, runnable, wave)
         target = self._release_target(spec, runnable, released=released, finals=finals, wave_end=wave_end)
-        if target <= released and (wave, state) == (rec["wave"], rec["state"]):
+        if target <= released and (wave, state) == (rec.wave, rec.state):
             return
-        deadline = now + job["timeout"] + center.dispatch_grace
-        claimed = await store.call(_update, store.sync, rec["job_id"], released, state=state, wave=wave, wave_end=wave_end, next_at=0.0, released_to=target, deadline=deadline)
+        deadline = now + job.timeout + center.dispatch_grace
+        claimed = await store.call(_update, store.sync, rec.job_id, released, state=state, wave=wave, wave_end=wave_end, next_at=0.0, released_to=target, deadline=deadline)
         if not claimed or target <= released:
             return
-        fresh = [{"id": r["id"], "agent_id": r["agent_id"]} for r in rows if released <= task_index(r["id"]) < target and r["state"] == "created"]
+        fresh = [r for r in rows if released <= task_index(r.id) < target and r.state == "created"]
         if not fresh:
             return
-        job = await store.job(rec["job_id"])
+        job = await store.job(rec.job_id)
         assert job is not None
-        hosts = await store.agent_by_id({r["agent_id"] for r in fresh})
-        offline = [(r["id"], "failed", hosts[r["agent_id"]]["code"] or "E001", "host offline at release")
-                   for r in fresh if r["agent_id"] in hosts and not center.reachable(hosts[r["agent_id"]])]
-        if offline and job["offline"] == "fail":
+        hosts = await store.agent_by_id({r.agent_id for r in fresh})
+        offline = [(r.id, "failed", hosts[r.agent_id].code or "E001", "host offline at release")
+                   for r in fresh if r.agent_id in hosts and not center.reachable(hosts[r.agent_id])]
+        if offline and job.offline == "fail":
             await store.finalize(offline)
-        gone = {t for t, *_ in offline} if job["offline"] == "fail" else set()
-        by_proxy: dict[str, list[dict[str, Any]]] = {}
+        gone = {t for t, *_ in offline} if job.offline == "fail" else set()
+        by_proxy: dict[str, list[TaskState]] = {}
         for r in fresh:
-            host = hosts.get(r["agent_id"])
-            if r["id"] not in gone and host is not None and host["proxy_id"]:
-                by_proxy.setdefault(host["proxy_id"], []).append(r)
+            host = hosts.get(r.agent_id)
+            if r.id not in gone and host is not None and host.proxy_id:
+                by_proxy.setdefault(host.proxy_id, []).append(r)
         for proxy_id, group in by_proxy.items():
             link = center.links.get(proxy_id)
             # Not inline: this may run inside the proxy's own link loop, which
@@ -277,7 +280,7 @@ class Rollouts:
             if link is not None and link.nursery is not None:
                 link.nursery.start_soon(center.dispatcher.dispatch, job, group, hosts)
         if gone:
-            await center.settle({rec["job_id"]})
+            await center.settle({rec.job_id})
 
     @staticmethod
     def _next_wave(spec: Rollout, runnable: int, wave: int) -> tuple[int, int]:
@@ -293,13 +296,13 @@ class Rollouts:
             rec = await store.call(_record, store.sync, job_id)
             if job is None or rec is None:
                 raise StarlingError(f"job {job_id} has no rollout to {'pause' if pause else 'resume'}", code=ErrorCode.C004)
-            if job["state"] in ("done", "cancelled", "rejected") or rec["state"] in ("done", "stopped"):
-                raise StarlingError(f"the rollout of job {job_id} is already {rec['state'] if rec['state'] in ('done', 'stopped') else job['state']}", code=ErrorCode.C026)
-            if pause == (rec["state"] == "held"):
+            if job.state in ("done", "cancelled", "rejected") or rec.state in ("done", "stopped"):
+                raise StarlingError(f"the rollout of job {job_id} is already {rec.state if rec.state in ('done', 'stopped') else job.state}", code=ErrorCode.C026)
+            if pause == (rec.state == "held"):
                 break
             # Resumed between waves, it waits out its pause again; otherwise it goes on now.
-            state = "held" if pause else ("paused" if rec["next_at"] else "running")
-            if await store.call(_update, store.sync, job_id, rec["released"], state=state, reason=f"paused by {account}" if pause else ""):
+            state = "held" if pause else ("paused" if rec.next_at else "running")
+            if await store.call(_update, store.sync, job_id, rec.released, state=state, reason=f"paused by {account}" if pause else ""):
                 break
         if not pause:
             await self.advance({job_id})
@@ -316,15 +319,19 @@ class Rollouts:
 # -- store access (run in the store's worker thread) --------------------------------------
 
 
-def _insert(store: Store, row: dict[str, Any]) -> None:
+def _insert(store: Store, row: RolloutRow) -> None:
     with store.engine.begin() as conn:
-        conn.execute(rollouts.insert().values(**row))
+        conn.execute(rollouts.insert().values(**msgspec.structs.asdict(row)))
 
 
-def _record(store: Store, job_id: str) -> dict[str, Any] | None:
+def _rollout_row(r: sa.Row[tuple[Any, ...]]) -> RolloutRow:
+    return RolloutRow(**r._mapping)
+
+
+def _record(store: Store, job_id: str) -> RolloutRow | None:
     with store.engine.connect() as conn:
-        rec = conn.execute(sa.select(rollouts).where(rollouts.c.job_id == job_id)).mappings().first()
-    return dict(rec) if rec else None
+        rec = conn.execute(sa.select(rollouts).where(rollouts.c.job_id == job_id)).first()
+    return _rollout_row(rec) if rec else None
 
 
 def _released(store: Store, job_ids: Sequence[str]) -> dict[str, int]:
@@ -333,25 +340,25 @@ def _released(store: Store, job_ids: Sequence[str]) -> dict[str, int]:
         return {r.job_id: r.released for r in conn.execute(q)}
 
 
-def _active(store: Store, job_ids: Sequence[str]) -> list[dict[str, Any]]:
+def _active(store: Store, job_ids: Sequence[str]) -> list[RolloutRow]:
     if not job_ids:
         return []
     with store.engine.connect() as conn:
         q = sa.select(rollouts).where(rollouts.c.job_id.in_(list(job_ids)), rollouts.c.state.in_(["running", "paused"]))
-        return [dict(r) for r in conn.execute(q).mappings()]
+        return [_rollout_row(r) for r in conn.execute(q)]
 
 
-def _due(store: Store, now: float, running: bool = False) -> list[dict[str, Any]]:
+def _due(store: Store, now: float, running: bool = False) -> list[RolloutRow]:
     paused = sa.and_(rollouts.c.state == "paused", rollouts.c.next_at <= now)
     with store.engine.connect() as conn:
         q = sa.select(rollouts).where(sa.or_(paused, rollouts.c.state == "running") if running else paused).limit(500)
-        return [dict(r) for r in conn.execute(q).mappings()]
+        return [_rollout_row(r) for r in conn.execute(q)]
 
 
-def _task_states(store: Store, job_id: str) -> list[dict[str, Any]]:
+def _task_states(store: Store, job_id: str) -> list[TaskState]:
     with store.engine.connect() as conn:
-        q = sa.select(tasks.c.id, tasks.c.agent_id, tasks.c.state).where(tasks.c.job_id == job_id)
-        return [dict(r) for r in conn.execute(q).mappings()]
+        q = sa.select(tasks.c.id, tasks.c.agent_id, tasks.c.state, tasks.c.proxy_id).where(tasks.c.job_id == job_id)
+        return [TaskState(id=i, job_id=job_id, agent_id=a, state=s, proxy_id=p) for i, a, s, p in conn.execute(q)]
 
 
 def _update(store: Store, job_id: str, released: int, *, released_to: int | None = None, deadline: float = 0.0, **values: Any) -> bool:
@@ -384,12 +391,11 @@ def _rehold(store: Store, job_id: str, deadline: float) -> None:
 
 
 def rollout_status(store: Store, job_id: str) -> dict[str, Any] | None:
-    with store.engine.connect() as conn:
-        rec = conn.execute(sa.select(rollouts).where(rollouts.c.job_id == job_id)).mappings().first()
+    rec = _record(store, job_id)
     if rec is None:
         return None
-    spec = json.loads(rec["spec"])
+    spec = json.loads(rec.spec)
     return {
-        "state": rec["state"], "wave": rec["wave"], "waves": len(wave_ends(msgspec.convert(spec, Rollout), rec["total"])) if rec["total"] else 0,
-        "released": rec["released"], "runnable": rec["total"], "reason": rec["reason"], "next_at": rec["next_at"] or None, "spec": spec,
+        "state": rec.state, "wave": rec.wave, "waves": len(wave_ends(msgspec.convert(spec, Rollout), rec.total)) if rec.total else 0,
+        "released": rec.released, "runnable": rec.total, "reason": rec.reason, "next_at": rec.next_at or None, "spec": spec,
     }

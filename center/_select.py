@@ -23,6 +23,7 @@ from transports import ErrorCode, StarlingError
 
 from ._diagnosis import version_tuple
 from ._hostlist import read_host_list  # noqa: F401  (re-exported)
+from ._rows import HostRow
 
 if TYPE_CHECKING:
     from ._center import Center, JobRequest
@@ -51,8 +52,8 @@ class Selector(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, omit_de
     health: Literal["", "healthy", "unhealthy"] = ""
 
 
-def _names(row: dict[str, Any]) -> set[str]:
-    return {str(row.get(k) or "") for k in ("id", "hostname", "ip", "sn")} - {""}
+def _names(row: HostRow) -> set[str]:
+    return {row.id, row.hostname, row.ip, row.sn} - {""}
 
 
 def version_ok(version: str, constraint: str) -> bool:
@@ -67,7 +68,7 @@ def version_ok(version: str, constraint: str) -> bool:
 
 
 def host_matches(
-    row: dict[str, Any],
+    row: HostRow,
     *,
     hosts: Iterable[str] = (),
     idcs: Iterable[str] = (),
@@ -77,7 +78,7 @@ def host_matches(
     exclude_hosts: Iterable[str] = (),
     os: Iterable[str] = (),
     versions: Iterable[str] = (),
-    healthy: Callable[[dict[str, Any]], bool] | None = None,
+    healthy: Callable[[HostRow], bool] | None = None,
     health: str = "",
 ) -> bool:
     """True when the host row passes every dimension given (an empty one passes).
@@ -86,11 +87,11 @@ def host_matches(
     ``versions`` (all must hold) and the exclusions (none may match).
     """
     names = _names(row)
-    tags = set(row.get("tags") or [])
+    tags = set(row.tags)
     hosts, idcs, tags_any = set(hosts), set(idcs), set(tags_any)
     if hosts and not hosts & names:
         return False
-    if idcs and row.get("idc") not in idcs:
+    if idcs and row.idc not in idcs:
         return False
     if tags_any and not tags_any & tags:
         return False
@@ -99,16 +100,16 @@ def host_matches(
     if set(tags_none) & tags or set(exclude_hosts) & names:
         return False
     os_pats = list(os)
-    if os_pats and not any(fnmatch.fnmatch(str(row.get("os") or "").lower(), p.lower()) for p in os_pats):
+    if os_pats and not any(fnmatch.fnmatch(row.os.lower(), p.lower()) for p in os_pats):
         return False
-    if not all(version_ok(str(row.get("version") or ""), c) for c in versions):
+    if not all(version_ok(row.version, c) for c in versions):
         return False
     if health and healthy is not None and healthy(row) != (health == "healthy"):
         return False
     return True
 
 
-def selector_matches(row: dict[str, Any], sel: Selector, healthy: Callable[[dict[str, Any]], bool] | None = None) -> bool:
+def selector_matches(row: HostRow, sel: Selector, healthy: Callable[[HostRow], bool] | None = None) -> bool:
     return host_matches(
         row, idcs=sel.idcs, tags_all=sel.tags_all, tags_none=sel.tags_none, exclude_hosts=sel.exclude_hosts,
         os=sel.os, versions=sel.versions, healthy=healthy, health=sel.health,
@@ -119,7 +120,7 @@ def selector_matches(row: dict[str, Any], sel: Selector, healthy: Callable[[dict
 class Resolution:
     """The hosts a request means, and what the selection left out (said in the answer)."""
 
-    targets: list[dict[str, Any]]
+    targets: list[HostRow]
     #: Named hosts that exist but did not pass the tags/IDC/selector filters.
     filtered: list[str] = field(default_factory=list)
     #: Hosts left out by the selector.
@@ -173,7 +174,7 @@ async def resolve_targets(center: Center, req: JobRequest, now: float) -> Resolu
         if sel.health:
             diag = center.diagnoser
 
-            def healthy(row: dict[str, Any]) -> bool:
+            def healthy(row: HostRow) -> bool:
                 return not diag.findings(row, now)
 
         kept = [t for t in targets if selector_matches(t, sel, healthy)]
@@ -185,10 +186,10 @@ async def resolve_targets(center: Center, req: JobRequest, now: float) -> Resolu
     limit = center.offline_after
     if req.all and limit > 0:
         # A host never heard from since it registered counts from its registration.
-        stale = [t for t in res.targets if not t["online"] and now - (t["last_seen"] or t.get("registered") or now) > limit]
-        stale_ids = {t["id"] for t in stale}
-        res.stale = [t["hostname"] or t["id"] for t in stale]
-        res.targets = [t for t in res.targets if t["id"] not in stale_ids]
+        stale = [t for t in res.targets if not t.online and now - (t.last_seen or t.registered or now) > limit]
+        stale_ids = {t.id for t in stale}
+        res.stale = [t.hostname or t.id for t in stale]
+        res.targets = [t for t in res.targets if t.id not in stale_ids]
     return res
 
 

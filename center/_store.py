@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
 
+import msgspec
 import sqlalchemy as sa
 import trio
 from sqlalchemy import bindparam
@@ -25,6 +26,17 @@ from sqlalchemy.dialects import mysql
 from transports import FINAL_STATES, Result, TaskEvent, decode_value
 
 from ._chunkindex import chunk_table
+from ._rows import (
+    CmdbRow,
+    DueTask,
+    HostRow,
+    JobRow,
+    NewTask,
+    ProxyRow,
+    TaskRow,
+    TaskState,
+    TaskTarget,
+)
 from .security._audit import audit_table
 
 T = TypeVar("T")
@@ -326,7 +338,7 @@ class Store:
         online: bool | None = None,
         limit: int = 0,
         after: tuple[str, str] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[HostRow]:
         """Agent rows by (hostname, id); ``after``: only those past this key (paging)."""
         q = sa.select(agents).order_by(agents.c.hostname, agents.c.id)
         if after is not None:
@@ -346,27 +358,20 @@ class Store:
         if limit and not tags:
             q = q.limit(limit)
         with self.engine.connect() as conn:
-            rows = [self._agent_row(r) for r in conn.execute(q).mappings()]
+            rows = [host_row(r) for r in conn.execute(q)]
         if tags:
             want = set(tags)
-            rows = [r for r in rows if want & set(r["tags"])]
+            rows = [r for r in rows if want & set(r.tags)]
             if limit:
                 rows = rows[:limit]
         return rows
 
-    @staticmethod
-    def _agent_row(r: Any) -> dict[str, Any]:
-        d = dict(r)
-        d["tags"] = json.loads(d["tags"] or "[]")
-        d["health"] = json.loads(d["health"] or "{}")
-        return d
-
-    def agent_by_id(self, agent_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    def agent_by_id(self, agent_ids: Iterable[str]) -> dict[str, HostRow]:
         ids = list(agent_ids)
         if not ids:
             return {}
         with self.engine.connect() as conn:
-            return {r["id"]: self._agent_row(r) for r in conn.execute(sa.select(agents).where(agents.c.id.in_(ids))).mappings()}
+            return {h.id: h for h in map(host_row, conn.execute(sa.select(agents).where(agents.c.id.in_(ids))))}
 
     def presence_changes(
         self, proxy_id: str, came: Sequence[HostBeat], gone: Sequence[tuple[str, str]], present: Sequence[str] | None = None
@@ -449,27 +454,22 @@ class Store:
         with self.engine.connect() as conn:
             return set(conn.execute(sa.select(proxies.c.id).where(proxies.c.revoked.is_(True))).scalars())
 
-    def list_proxies(self, idc: str | None = None, online: bool | None = None) -> list[dict[str, Any]]:
+    def list_proxies(self, idc: str | None = None, online: bool | None = None) -> list[ProxyRow]:
         q = sa.select(proxies).where(proxies.c.revoked.is_(False)).order_by(proxies.c.id)
         if idc is not None:
             q = q.where(proxies.c.idc == idc)
         if online is not None:
             q = q.where(proxies.c.online.is_(online))
         with self.engine.connect() as conn:
-            out = []
-            for r in conn.execute(q).mappings():
-                d = dict(r)
-                d["urls"] = json.loads(d["urls"] or "[]")
-                out.append(d)
-            return out
+            return [ProxyRow(**{**r._mapping, "urls": json.loads(r.urls or "[]")}) for r in conn.execute(q)]
 
     # -- jobs and tasks --------------------------------------------------------------
 
-    def create_job(self, job: dict[str, Any], task_rows: list[dict[str, Any]]) -> None:
+    def create_job(self, job: JobRow, task_rows: Sequence[NewTask]) -> None:
         with self.engine.begin() as conn:
-            conn.execute(jobs.insert().values(**job))
+            conn.execute(jobs.insert().values(**msgspec.structs.asdict(job)))
             if task_rows:
-                conn.execute(tasks.insert(), task_rows)
+                conn.execute(tasks.insert(), [msgspec.structs.asdict(t) for t in task_rows])
 
     def mark(self, task_ids: Sequence[str], state: str, at: float, proxy_id: str | None = None) -> None:
         if not task_ids:
@@ -524,10 +524,10 @@ class Store:
             )
         return {job_of(t) for t, *_ in items}
 
-    def job(self, job_id: str) -> dict[str, Any] | None:
+    def job(self, job_id: str) -> JobRow | None:
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).mappings().first()
-        return dict(row) if row else None
+            row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).first()
+        return job_row(row) if row else None
 
     def job_counts(self, job_id: str) -> dict[str, int]:
         with self.engine.connect() as conn:
@@ -557,9 +557,9 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(jobs.update().where(jobs.c.id == job_id).values(state=state))
 
-    def job_tasks(self, job_id: str, *, offset: int = 0, limit: int = 0, states: Sequence[str] = ()) -> list[dict[str, Any]]:
+    def job_tasks(self, job_id: str, *, offset: int = 0, limit: int = 0, states: Sequence[str] = ()) -> list[TaskRow]:
         q = (
-            sa.select(tasks, agents.c.hostname, agents.c.ip, agents.c.idc)
+            sa.select(*TASK_ROW)
             .select_from(tasks.outerjoin(agents, agents.c.id == tasks.c.agent_id))
             .where(tasks.c.job_id == job_id)
             .order_by(agents.c.hostname, tasks.c.id)
@@ -571,17 +571,12 @@ class Store:
         if limit:
             q = q.limit(limit)
         with self.engine.connect() as conn:
-            out = []
-            for r in conn.execute(q).mappings():
-                d = dict(r)
-                d["data"] = json.loads(d["data"]) if d["data"] else None
-                out.append(d)
-            return out
+            return [task_row(r) for r in conn.execute(q)]
 
     def list_jobs(
         self, limit: int = 50, *, accounts: Sequence[str] | None = None, also_state: str = "", state: str = "", action: str = "",
         before: tuple[float, str] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[JobRow]:
         """Newest first. ``accounts``: only jobs of these accounts (plus, with
         ``also_state``, any job in that state); ``None``: every account.
         ``before``: only jobs older than this (created, id) key (paging)."""
@@ -596,31 +591,36 @@ class Store:
         if action:
             q = q.where(jobs.c.action == action)
         with self.engine.connect() as conn:
-            rows = conn.execute(q).mappings().all()
-        return [dict(r) for r in rows]
+            return [job_row(r) for r in conn.execute(q)]
 
-    def job_hosts(self, job_id: str) -> list[dict[str, Any]]:
+    def job_hosts(self, job_id: str) -> list[HostRow]:
         """The agent rows of every host a job targets."""
         q = sa.select(agents).select_from(tasks.join(agents, agents.c.id == tasks.c.agent_id)).where(tasks.c.job_id == job_id)
         with self.engine.connect() as conn:
-            return [self._agent_row(r) for r in conn.execute(q).mappings()]
+            return [host_row(r) for r in conn.execute(q)]
 
-    def due_tasks(self, now: float, limit: int = 5000) -> list[dict[str, Any]]:
+    def due_tasks(self, now: float, limit: int = 5000) -> list[DueTask]:
         """Non-final tasks whose deadline passed, with their agent's status."""
         q = (
-            sa.select(tasks.c.id, tasks.c.state, tasks.c.agent_id, agents.c.online, agents.c.code, agents.c.health, agents.c.last_seen, jobs.c.state.label("job_state"), jobs.c.action)
+            sa.select(
+                tasks.c.id, tasks.c.state, tasks.c.agent_id, agents.c.online, agents.c.code, agents.c.health, agents.c.last_seen,
+                agents.c.proxy_id, agents.c.revoked, agents.c.version, jobs.c.state.label("job_state"), jobs.c.action,
+            )
             .select_from(tasks.outerjoin(agents, agents.c.id == tasks.c.agent_id).join(jobs, jobs.c.id == tasks.c.job_id))
             .where(tasks.c.state.in_(NON_FINAL), tasks.c.deadline < now)
             .limit(limit)
         )
         with self.engine.connect() as conn:
-            return [dict(r) for r in conn.execute(q).mappings()]
+            return [
+                DueTask(id=i, state=s, agent_id=a, online=on, code=c, health=h, last_seen=seen, proxy_id=p, revoked=rv, version=v, job_state=js, action=act)
+                for i, s, a, on, c, h, seen, p, rv, v, js, act in conn.execute(q)
+            ]
 
-    def undelivered_for(self, agent_ids: Sequence[str], now: float) -> list[dict[str, Any]]:
+    def undelivered_for(self, agent_ids: Sequence[str], now: float) -> list[TaskTarget]:
         """Tasks that never reached these agents and are still in time."""
         if not agent_ids:
             return []
-        out: list[dict[str, Any]] = []
+        out: list[TaskTarget] = []
         with self.engine.connect() as conn:
             for chunk in _chunks(list(agent_ids), 500):
                 q = sa.select(tasks.c.id, tasks.c.job_id, tasks.c.agent_id).where(
@@ -628,10 +628,10 @@ class Store:
                     # buffer; the agent's journal makes a repeat harmless.
                     tasks.c.agent_id.in_(chunk), tasks.c.state.in_(["created", "dispatched", "delivered"]), tasks.c.deadline > now
                 )
-                out += [dict(r) for r in conn.execute(q).mappings()]
+                out += [TaskTarget(id=i, job_id=j, agent_id=a) for i, j, a in conn.execute(q)]
         return out
 
-    def stuck_tasks(self, now: float, before: float, proxy_ids: Sequence[str], limit: int = 20000) -> list[dict[str, Any]]:
+    def stuck_tasks(self, now: float, before: float, proxy_ids: Sequence[str], limit: int = 20000) -> list[TaskTarget]:
         """Undelivered or unacknowledged tasks of running jobs, still in time,
         whose host is online on one of ``proxy_ids``: candidates to send again."""
         if not proxy_ids:
@@ -651,7 +651,7 @@ class Store:
             .limit(limit)
         )
         with self.engine.connect() as conn:
-            return [dict(r) for r in conn.execute(q).mappings()]
+            return [TaskTarget(id=i, job_id=j, agent_id=a) for i, j, a in conn.execute(q)]
 
     def result_keys(self, task_ids: Sequence[str]) -> dict[str, str]:
         """The enrolled public key (base64, may be empty) of each task's host."""
@@ -675,18 +675,15 @@ class Store:
             q = sa.select(tasks.c.id).where(tasks.c.job_id == job_id, tasks.c.state.in_(list(FINAL_STATES)))
             return [r.id for r in conn.execute(q)]
 
-    def tasks_by_id(self, job_id: str, task_ids: Sequence[str]) -> list[dict[str, Any]]:
+    def tasks_by_id(self, job_id: str, task_ids: Sequence[str]) -> list[TaskRow]:
         """Full rows (with the host's name, ip, IDC) of these tasks of one job."""
-        out: list[dict[str, Any]] = []
+        out: list[TaskRow] = []
         with self.engine.connect() as conn:
             for chunk in _chunks(list(task_ids), 500):
-                q = (sa.select(tasks, agents.c.hostname, agents.c.ip, agents.c.idc)
+                q = (sa.select(*TASK_ROW)
                      .select_from(tasks.outerjoin(agents, agents.c.id == tasks.c.agent_id))
                      .where(tasks.c.job_id == job_id, tasks.c.id.in_(chunk)))
-                for r in conn.execute(q).mappings():
-                    d = dict(r)
-                    d["data"] = json.loads(d["data"]) if d["data"] else None
-                    out.append(d)
+                out += [task_row(r) for r in conn.execute(q)]
         return out
 
     def set_deadline(self, job_id: str, deadline: float) -> None:
@@ -694,10 +691,52 @@ class Store:
             conn.execute(jobs.update().where(jobs.c.id == job_id).values(deadline=deadline))
             conn.execute(tasks.update().where(tasks.c.job_id == job_id, tasks.c.state.in_(NON_FINAL)).values(deadline=deadline))
 
-    def running_tasks(self, job_id: str) -> list[dict[str, Any]]:
+    def running_tasks(self, job_id: str) -> list[TaskState]:
+        """The job's tasks not final yet."""
         with self.engine.connect() as conn:
             q = sa.select(tasks.c.id, tasks.c.agent_id, tasks.c.state, tasks.c.proxy_id).where(tasks.c.job_id == job_id, tasks.c.state.in_(NON_FINAL))
-            return [dict(r) for r in conn.execute(q).mappings()]
+            return [TaskState(id=i, job_id=job_id, agent_id=a, state=s, proxy_id=p) for i, a, s, p in conn.execute(q)]
+
+
+# -- rows to records ---------------------------------------------------------------------
+
+#: The columns of a :class:`TaskRow`, in its field order.
+TASK_ROW = (*tasks.c, agents.c.hostname, agents.c.ip, agents.c.idc)
+
+
+def host_row(r: Sequence[Any]) -> HostRow:
+    """A :class:`HostRow` from a row of ``select(agents)``, JSON columns decoded (by
+    position: target resolution and host listings read the whole fleet)."""
+    (i, sn, hostname, ip, os, idc, tags, version, proxy_id, carrier, online, code, last_seen, health, registered, revoked,
+     public_key, catalogue) = r
+    return HostRow(
+        id=i, sn=sn, hostname=hostname, ip=ip, os=os, idc=idc, tags=json.loads(tags or "[]"), version=version, proxy_id=proxy_id,
+        carrier=carrier, online=online, code=code, last_seen=last_seen, health=json.loads(health or "{}"), registered=registered,
+        revoked=revoked, public_key=public_key, catalogue=catalogue,
+    )
+
+
+def cmdb_row(r: sa.Row[tuple[Any, ...]]) -> CmdbRow:
+    """A :class:`CmdbRow` from a row of ``select(cmdb_hosts)`` (tags decoded)."""
+    return CmdbRow(**{**r._mapping, "tags": json.loads(r.tags or "[]")})
+
+
+def job_row(r: sa.Row[tuple[Any, ...]]) -> JobRow:
+    """A :class:`JobRow` from a row of ``select(jobs)``."""
+    return JobRow(**r._mapping)
+
+
+def task_row(r: Sequence[Any]) -> TaskRow:
+    """A :class:`TaskRow` from a row of ``select(*TASK_ROW)`` (by position: the result
+    listings read thousands of them)."""
+    (i, job_id, agent_id, state, code, message, exit_code, stdout, stderr, data, truncated, proxy_id, deadline, attempts,
+     created, dispatched, delivered, received, running, finished, hostname, ip, idc) = r
+    return TaskRow(
+        id=i, job_id=job_id, agent_id=agent_id, state=state, code=code, message=message, exit_code=exit_code,
+        stdout=stdout, stderr=stderr, data=json.loads(data) if data else None, truncated=bool(truncated), proxy_id=proxy_id,
+        deadline=deadline, attempts=attempts, created=created, dispatched=dispatched, delivered=delivered, received=received,
+        running=running, finished=finished, hostname=hostname, ip=ip, idc=idc,
+    )
 
 
 def job_of(task_id: str) -> str:
@@ -804,12 +843,12 @@ class AsyncStore:
     async def select_agents(
         self, *, hosts: Sequence[str] = (), tags: Sequence[str] = (), idc: str = "", all_hosts: bool = False, online: bool | None = None,
         limit: int = 0, after: tuple[str, str] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[HostRow]:
         return await self._run(
             "select_agents", self.sync.select_agents, hosts=hosts, tags=tags, idc=idc, all_hosts=all_hosts, online=online, limit=limit, after=after,
         )
 
-    async def agent_by_id(self, agent_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    async def agent_by_id(self, agent_ids: Iterable[str]) -> dict[str, HostRow]:
         return await self._run("agent_by_id", self.sync.agent_by_id, agent_ids)
 
     async def presence_changes(self, proxy_id: str, came: Sequence[HostBeat], gone: Sequence[tuple[str, str]], present: Sequence[str] | None = None) -> None:
@@ -833,10 +872,10 @@ class AsyncStore:
     async def revoked_proxies(self) -> set[str]:
         return await self._run("revoked_proxies", self.sync.revoked_proxies)
 
-    async def list_proxies(self, idc: str | None = None, online: bool | None = None) -> list[dict[str, Any]]:
+    async def list_proxies(self, idc: str | None = None, online: bool | None = None) -> list[ProxyRow]:
         return await self._run("list_proxies", self.sync.list_proxies, idc, online)
 
-    async def create_job(self, job: dict[str, Any], task_rows: list[dict[str, Any]]) -> None:
+    async def create_job(self, job: JobRow, task_rows: Sequence[NewTask]) -> None:
         return await self._run("create_job", self.sync.create_job, job, task_rows)
 
     async def mark(self, task_ids: Sequence[str], state: str, at: float, proxy_id: str | None = None) -> None:
@@ -854,7 +893,7 @@ class AsyncStore:
     async def finalize(self, items: Sequence[tuple[str, str, str, str]]) -> set[str]:
         return await self._run("finalize", self.sync.finalize, items)
 
-    async def job(self, job_id: str) -> dict[str, Any] | None:
+    async def job(self, job_id: str) -> JobRow | None:
         return await self._run("job", self.sync.job, job_id)
 
     async def job_counts(self, job_id: str) -> dict[str, int]:
@@ -869,31 +908,31 @@ class AsyncStore:
     async def set_job_state(self, job_id: str, state: str) -> None:
         return await self._run("set_job_state", self.sync.set_job_state, job_id, state)
 
-    async def job_tasks(self, job_id: str, *, offset: int = 0, limit: int = 0, states: Sequence[str] = ()) -> list[dict[str, Any]]:
+    async def job_tasks(self, job_id: str, *, offset: int = 0, limit: int = 0, states: Sequence[str] = ()) -> list[TaskRow]:
         return await self._run("job_tasks", self.sync.job_tasks, job_id, offset=offset, limit=limit, states=states)
 
     async def job_final_ids(self, job_id: str) -> list[str]:
         return await self._run("job_final_ids", self.sync.job_final_ids, job_id)
 
-    async def tasks_by_id(self, job_id: str, task_ids: Sequence[str]) -> list[dict[str, Any]]:
+    async def tasks_by_id(self, job_id: str, task_ids: Sequence[str]) -> list[TaskRow]:
         return await self._run("tasks_by_id", self.sync.tasks_by_id, job_id, task_ids)
 
     async def list_jobs(
         self, limit: int = 50, *, accounts: Sequence[str] | None = None, also_state: str = "", state: str = "", action: str = "",
         before: tuple[float, str] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[JobRow]:
         return await self._run("list_jobs", self.sync.list_jobs, limit, accounts=accounts, also_state=also_state, state=state, action=action, before=before)
 
-    async def job_hosts(self, job_id: str) -> list[dict[str, Any]]:
+    async def job_hosts(self, job_id: str) -> list[HostRow]:
         return await self._run("job_hosts", self.sync.job_hosts, job_id)
 
-    async def due_tasks(self, now: float, limit: int = 5000) -> list[dict[str, Any]]:
+    async def due_tasks(self, now: float, limit: int = 5000) -> list[DueTask]:
         return await self._run("due_tasks", self.sync.due_tasks, now, limit)
 
-    async def undelivered_for(self, agent_ids: Sequence[str], now: float) -> list[dict[str, Any]]:
+    async def undelivered_for(self, agent_ids: Sequence[str], now: float) -> list[TaskTarget]:
         return await self._run("undelivered_for", self.sync.undelivered_for, agent_ids, now)
 
-    async def stuck_tasks(self, now: float, before: float, proxy_ids: Sequence[str], limit: int = 20000) -> list[dict[str, Any]]:
+    async def stuck_tasks(self, now: float, before: float, proxy_ids: Sequence[str], limit: int = 20000) -> list[TaskTarget]:
         return await self._run("stuck_tasks", self.sync.stuck_tasks, now, before, proxy_ids, limit)
 
     async def result_keys(self, task_ids: Sequence[str]) -> dict[str, str]:
@@ -905,7 +944,7 @@ class AsyncStore:
     async def set_deadline(self, job_id: str, deadline: float) -> None:
         return await self._run("set_deadline", self.sync.set_deadline, job_id, deadline)
 
-    async def running_tasks(self, job_id: str) -> list[dict[str, Any]]:
+    async def running_tasks(self, job_id: str) -> list[TaskState]:
         return await self._run("running_tasks", self.sync.running_tasks, job_id)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import trio
 
@@ -18,6 +18,7 @@ from transports import ErrorCode
 
 from ._diagnosis import host_findings
 from ._metrics import log_failure
+from ._rows import DueTask
 from ._upgrades import classify_overdue as upgrade_overdue
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ class Sweeper:
     def __init__(self, center: Center) -> None:
         self.center = center
 
-    def _environment_code(self, row: dict[str, Any], now: float) -> ErrorCode | None:
+    def _environment_code(self, row: DueTask, now: float) -> ErrorCode | None:
         """An ``E…`` code when the host's last report explains the failure
         (the first finding of :func:`center._diagnosis.host_findings`)."""
         center = self.center
@@ -43,16 +44,16 @@ class Sweeper:
                 return finding.code
         return None
 
-    def classify_overdue(self, row: dict[str, Any], now: float) -> tuple[str, str, str, str]:
-        if row.get("job_state") == "pending_approval":
-            return (row["id"], "failed", ErrorCode.C011.value, "no approver decided before the approval window closed")
+    def classify_overdue(self, row: DueTask, now: float) -> tuple[str, str, str, str]:
+        if row.job_state == "pending_approval":
+            return (row.id, "failed", ErrorCode.C011.value, "no approver decided before the approval window closed")
         upgrade = upgrade_overdue(row)
         if upgrade is not None:
             return upgrade
         code = self._environment_code(row, now) or ErrorCode.C005
-        if code is ErrorCode.E001 and row["state"] in ("received", "running"):
+        if code is ErrorCode.E001 and row.state in ("received", "running"):
             code = ErrorCode.P002  # it had the task, then vanished
-        return (row["id"], "failed", code.value, code.meaning)
+        return (row.id, "failed", code.value, code.meaning)
 
     async def sweep_once(self) -> int:
         center = self.center

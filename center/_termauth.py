@@ -28,6 +28,8 @@ import msgspec
 
 from transports import ErrorCode, StarlingError
 
+from ._rows import HostRow
+
 __all__ = ["ACTION", "TerminalRefused", "TerminalTokenRequest", "TokenBook", "close_code_for", "may_open"]
 
 #: The plugin action a terminal session runs.
@@ -64,7 +66,7 @@ def close_code_for(code: ErrorCode) -> int:
     return _CLOSE.get(code, 1011)
 
 
-def may_open(account: Any, host: dict[str, Any]) -> bool:
+def may_open(account: Any, host: HostRow) -> bool:
     """Whether the account's scope lets it open a terminal on the host (the policy checks again)."""
     if account.admin:
         return True

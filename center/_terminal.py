@@ -43,6 +43,7 @@ from transports import (
 from transports.streamauth import new_session_key, seal_session_key, stream_mac
 
 from ._http import int_arg
+from ._rows import HostRow
 from ._streambatch import StreamBatcher
 from ._termauth import ACTION, TerminalRefused, close_code_for, may_open
 
@@ -66,7 +67,7 @@ class Session:
 
     stream_id: int
     account: str
-    host: dict[str, Any]
+    host: HostRow
     link: Channel
     started: float = field(default_factory=time.time)
     job_id: str = ""
@@ -170,7 +171,7 @@ class TerminalEndpoint:
 
     # -- opening --------------------------------------------------------------------------------
 
-    async def _host(self, ref: str) -> dict[str, Any]:
+    async def _host(self, ref: str) -> HostRow:
         if not ref or len(ref) > 255:
             raise TerminalRefused("give the host: ?host=HOST", code=ErrorCode.C001, close=4400)
         rows = await self.center.store.select_agents(hosts=[ref])
@@ -178,7 +179,7 @@ class TerminalEndpoint:
             raise TerminalRefused(f"no registered host {ref!r}", code=ErrorCode.C002, close=4404)
         return rows[0]
 
-    async def _account(self, ws: WebSocket, host: dict[str, Any]) -> tuple[Any, str]:
+    async def _account(self, ws: WebSocket, host: HostRow) -> tuple[Any, str]:
         from ._accounts import load_account
 
         origin = ws.headers.get("origin", "")
@@ -187,7 +188,7 @@ class TerminalEndpoint:
         if token is not None:
             if origin != own and origin not in self.cfg.allowed_origins:
                 raise TerminalRefused(f"origin {origin or '(none)'} may not embed a terminal", code=ErrorCode.C037, close=4403)
-            key_id = self.tokens.redeem(token, host["id"])
+            key_id = self.tokens.redeem(token, host.id)
             via = "token"
         else:
             if origin != own:
@@ -204,7 +205,7 @@ class TerminalEndpoint:
         if account.mapping:
             raise TerminalRefused("this account sends command aliases only; a terminal would take raw commands", code=ErrorCode.C014, close=4403)
         if not may_open(account, host):
-            raise TerminalRefused(f"account {key_id} may not open a terminal on {host['hostname'] or host['id']}", code=ErrorCode.C009, close=4403)
+            raise TerminalRefused(f"account {key_id} may not open a terminal on {host.hostname or host.id}", code=ErrorCode.C009, close=4403)
         return account, via
 
     async def serve(self, ws: WebSocket) -> None:
@@ -242,31 +243,31 @@ class TerminalEndpoint:
             except Exception:  # the client is already gone
                 pass
 
-    async def _open(self, account: Any, host: dict[str, Any], cols: int, rows: int, via: str, origin: str) -> Session:
+    async def _open(self, account: Any, host: HostRow, cols: int, rows: int, via: str, origin: str) -> Session:
         from ._requests import JobRequest
 
         center = self.center
-        link = center.links.get(host.get("proxy_id") or "")
-        if not host.get("online") or link is None:
-            code = ErrorCode.of(host.get("code") or "E001", ErrorCode.E001)
-            raise StarlingError(f"host {host['hostname'] or host['id']} is not connected: {code.meaning}", code=code)
+        link = center.links.get(host.proxy_id or "")
+        if not host.online or link is None:
+            code = ErrorCode.of(host.code or "E001", ErrorCode.E001)
+            raise StarlingError(f"host {host.hostname or host.id} is not connected: {code.meaning}", code=code)
         session = Session(self.hub.new_stream_id(), account.key_id, host, link.channel, writer=self.hub.writer_for(link))
         self.hub.sessions[session.stream_id] = session
-        await session.send_down(StreamOpen(stream_id=session.stream_id, kind="pty", agent_id=host["id"]))
+        await session.send_down(StreamOpen(stream_id=session.stream_id, kind="pty", agent_id=host.id))
         params: dict[str, Any] = {"stream_id": session.stream_id, "cols": cols, "rows": rows, "idle_timeout": self.cfg.terminal_idle_timeout}
         pub = _agent_key(host)
         if pub is not None:
             # Keystrokes are MAC-ed with a key only the agent can open: a proxy cannot inject any.
             session.key = new_session_key()
             params["input_key"] = base64.b64encode(seal_session_key(session.key, pub)).decode()
-        req = JobRequest(action=ACTION, hosts=[host["id"]], stream=True, timeout=self.cfg.terminal_max_session, params=params)
+        req = JobRequest(action=ACTION, hosts=[host.id], stream=True, timeout=self.cfg.terminal_max_session, params=params)
         answer = await center.submit(req, account.key_id)
         session.job_id = answer["job_id"]
         if answer["state"] == "pending_approval":
             await center.cancel(session.job_id)
             raise StarlingError("a terminal on this host needs an approval, which a live session cannot wait for", code=ErrorCode.C011)
         center.audit.record(account.key_id, "terminal.open", str(session.stream_id), {
-            "host": host["id"], "hostname": host.get("hostname") or "", "job": session.job_id, "via": via, "origin": origin,
+            "host": host.id, "hostname": host.hostname, "job": session.job_id, "via": via, "origin": origin,
             "input_auth": session.key is not None,
         })
         await self._wait_ready(session)
@@ -284,9 +285,9 @@ class TerminalEndpoint:
                     raise StarlingError(msg.message or "the host closed the terminal", code=ErrorCode.of(msg.code, ErrorCode.C020))
                 continue
             for row in await self.center.store.job_tasks(session.job_id):
-                if row["state"] in ("failed", "timed_out", "cancelled", "succeeded"):
-                    code = ErrorCode.of(row.get("code") or "C020", ErrorCode.C020)
-                    raise StarlingError(row.get("message") or code.meaning, code=code)
+                if row.state in ("failed", "timed_out", "cancelled", "succeeded"):
+                    code = ErrorCode.of(row.code or "C020", ErrorCode.C020)
+                    raise StarlingError(row.message or code.meaning, code=code)
         raise StarlingError(f"the host did not start the terminal within {READY_TIMEOUT:g}s", code=ErrorCode.C005)
 
     # -- the session ----------------------------------------------------------------------------
@@ -294,7 +295,7 @@ class TerminalEndpoint:
     async def _relay(self, ws: WebSocket, session: Session, cols: int, rows: int) -> None:
         recorder = self.make_recorder(session)
         guard = self.make_guard(session, cols, rows)
-        await ws.send_json({"type": "ready", "session": str(session.stream_id), "host": session.host.get("hostname") or session.host["id"]})
+        await ws.send_json({"type": "ready", "session": str(session.stream_id), "host": session.host.hostname or session.host.id})
         outcome: dict[str, Any] = {}
         try:
             async with trio.open_nursery() as nursery:
@@ -398,10 +399,10 @@ def _burst(session: Session, first: StreamData) -> tuple[bytes, Any]:
     return b"".join(chunks), None
 
 
-def _agent_key(host: dict[str, Any]) -> bytes | None:
+def _agent_key(host: HostRow) -> bytes | None:
     """The agent's Ed25519 public key from its registration, or None (an agent without one)."""
     try:
-        raw = base64.b64decode(host.get("public_key") or "", validate=True)
+        raw = base64.b64decode(host.public_key, validate=True)
     except ValueError:
         return None
     return raw if len(raw) == 32 else None

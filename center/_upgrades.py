@@ -33,6 +33,7 @@ from sqlalchemy import bindparam
 
 from transports import ErrorCode, Result, decode_value
 
+from ._rows import DueTask, UpgradeTask
 from ._store import NON_FINAL, Store, agents, jobs, tasks
 
 if TYPE_CHECKING:
@@ -83,10 +84,10 @@ class Upgrades:
             await self.center.settle(touched)
 
 
-def classify_overdue(row: dict[str, Any]) -> tuple[str, str, str, str] | None:
+def classify_overdue(row: DueTask) -> tuple[str, str, str, str] | None:
     """The sweeper's verdict on an upgrade that did not come back in time."""
-    if row.get("action") == ACTION and row.get("state") == "running":
-        return (row["id"], "failed", ErrorCode.A026.value,
+    if row.action == ACTION and row.state == "running":
+        return (row.id, "failed", ErrorCode.A026.value,
                 "the host did not come back on the new version in time; its agent rolls back to the version it ran")
     return None
 
@@ -94,7 +95,7 @@ def classify_overdue(row: dict[str, Any]) -> tuple[str, str, str, str] | None:
 # -- store access (run in the store's worker thread) --------------------------------------
 
 
-def _upgrade_tasks(store: Store, task_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+def _upgrade_tasks(store: Store, task_ids: Sequence[str]) -> dict[str, UpgradeTask]:
     """The non-final tasks among these that belong to ``agent.upgrade`` jobs."""
     q = (
         sa.select(tasks.c.id, tasks.c.agent_id, jobs.c.params)
@@ -102,10 +103,10 @@ def _upgrade_tasks(store: Store, task_ids: Sequence[str]) -> dict[str, dict[str,
         .where(tasks.c.id.in_(list(task_ids)), jobs.c.action == ACTION, tasks.c.state.in_(NON_FINAL))
     )
     with store.engine.connect() as conn:
-        return {r.id: dict(r._mapping) for r in conn.execute(q)}
+        return {i: UpgradeTask(id=i, agent_id=a, params=p) for i, a, p in conn.execute(q)}
 
 
-def _hold(store: Store, results: list[Result], info: dict[str, dict[str, Any]], now: float) -> set[str]:
+def _hold(store: Store, results: list[Result], info: dict[str, UpgradeTask], now: float) -> set[str]:
     """Store each scheduled upgrade as ``running`` until its host is back, unless the
     host already registered with the new version (a result re-sent after the restart)."""
     touched: set[str] = set()
@@ -118,11 +119,11 @@ def _hold(store: Store, results: list[Result], info: dict[str, dict[str, Any]], 
                 sched = {}
             sched = sched if isinstance(sched, dict) else {}
             try:
-                wait = float(json.loads(meta["params"] or "{}").get("wait", DEFAULT_WAIT))
+                wait = float(json.loads(meta.params or "{}").get("wait", DEFAULT_WAIT))
             except (ValueError, AttributeError):
                 wait = float(DEFAULT_WAIT)
             frm, to = str(sched.get("from", "")), str(sched.get("to", ""))
-            host = conn.execute(sa.select(agents.c.version).where(agents.c.id == meta["agent_id"])).first()
+            host = conn.execute(sa.select(agents.c.version).where(agents.c.id == meta.agent_id)).first()
             doc = {"from": frm, "to": to, "result": "upgrading", "now": frm}
             values: dict[str, Any] = {"stdout": r.stdout, "stderr": r.stderr, "running": r.started or now}
             # The action refuses to run on a host already on ``to`` (A002), so a host that

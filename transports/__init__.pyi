@@ -93,6 +93,7 @@ from ._rate import RateLimit
 from ._renamed import (
     also_known_as,
     former_names,
+    granted_as,
     renamed_actions,
     renamed_matching,
     renamed_plugin,
@@ -202,6 +203,7 @@ __all__ = [
     "encode_value",
     "env_name",
     "former_names",
+    "granted_as",
     "frame",
     "gate_for",
     "get_carrier",

@@ -19,7 +19,7 @@ import abc
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from ssl import SSLContext
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
 import trio
@@ -27,8 +27,10 @@ import trio
 from ._codec import DEFAULT_MAX_FRAME
 from ._codes import ErrorCode
 from ._errors import ChannelClosed, ConnectFailed, TransportError, UnknownMessage, leaf_errors
-from ._guard import Admission, ConnGate, ConnLimits
 from ._messages import Message
+
+if TYPE_CHECKING:  # the pre-login bounds are a server's: a client (the agent) never loads them
+    from ._guard import Admission, ConnGate, ConnLimits
 
 log = logging.getLogger("starling.transports")
 

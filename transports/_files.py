@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 import stat
 from collections.abc import Iterable
 from pathlib import Path
@@ -55,7 +54,7 @@ def write_private(path: str | os.PathLike[str], data: bytes | str, *, exclusive:
     """
     p = Path(path)
     raw = data.encode() if isinstance(data, str) else data
-    tmp = p.with_name(f".{p.name}.{secrets.token_hex(6)}.tmp")
+    tmp = p.with_name(f".{p.name}.{os.urandom(6).hex()}.tmp")  # what secrets.token_hex(6) does
     # O_EXCL: a fresh file of ours, so its mode is the one given here.
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, PRIVATE_FILE)
     try:

@@ -18,7 +18,7 @@ from functools import cache
 from pathlib import Path
 from types import MappingProxyType
 
-__all__ = ["also_known_as", "former_names", "renamed_actions", "renamed_matching", "renamed_plugin", "renamed_to"]
+__all__ = ["also_known_as", "former_names", "granted_as", "renamed_actions", "renamed_matching", "renamed_plugin", "renamed_to"]
 
 _TABLE = Path(__file__).with_name("renamed.toml")
 
@@ -64,6 +64,24 @@ def also_known_as(name: str) -> tuple[str, ...]:
     or rule that matches any of them matches ``name``."""
     new = renamed_to(name)
     return (*former_names(name), *((new,) if new else ()))
+
+
+def granted_as(name: str) -> tuple[str, ...]:
+    """The old name under which a scope written before the rename grants action ``name``:
+    its one former name when the rename was one-for-one (``cmd.run`` -> ``exec.run``:
+    the same action), else nothing. Where several old actions merged into ``name``
+    (``sys.env`` and ``exec.env`` -> ``proc.environ``) the new action can do more than
+    any of them, so an old grant does not widen into it: a grant only ever follows a
+    rename that changed nothing but the name. Restrictions (action rules) follow every
+    rename (:func:`also_known_as`). Both ways, like :func:`also_known_as`: for an old
+    name (an older agent may still declare it) the new name, when the rename was
+    one-for-one."""
+    former = former_names(name)
+    out = former if len(former) == 1 else ()
+    new = renamed_to(name)
+    if new is not None and former_names(new) == (name,):
+        out += (new,)
+    return out
 
 
 def renamed_matching(pattern: str) -> dict[str, str]:

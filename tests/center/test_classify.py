@@ -8,6 +8,7 @@ import time
 import pytest
 
 from center._center import Center
+from center._rows import DueTask
 
 
 class _Store:
@@ -21,9 +22,10 @@ def center():
     return Center(_Store(), ed25519.Ed25519PrivateKey.generate(), proxy_token="t", heartbeat=5, grace_heartbeats=3)
 
 
-def row(state="running", online=True, code="", health=None, seen_ago=1.0):
+def row(state="running", online=True, code="", health=None, seen_ago=1.0, job_state="running"):
     # last_seen is filled in when the test runs (collection may be minutes earlier).
-    return {"id": "j-1", "state": state, "online": online, "code": code, "health": json.dumps(health or {}), "seen_ago": seen_ago}
+    return {"id": "j-1", "state": state, "agent_id": "h1", "online": online, "code": code, "health": json.dumps(health or {}), "seen_ago": seen_ago,
+            "proxy_id": "p1", "revoked": False, "version": "1.0", "job_state": job_state, "action": "exec.run"}
 
 
 @pytest.mark.parametrize(
@@ -38,9 +40,10 @@ def row(state="running", online=True, code="", health=None, seen_ago=1.0):
         (row(health={"mem_total": 1000, "mem_available": 10}), "E004"),
         (row(health={"cpus": 2, "load1": 1.0, "mem_total": 1000, "mem_available": 500}), "C005"),
         (row(state="created"), "C005"),
-        ({**row(), "job_state": "pending_approval"}, "C011"),
+        (row(job_state="pending_approval"), "C011"),
     ],
 )
 def test_classify_overdue(center, r, expected):
     now = time.time()
-    assert center.sweeper.classify_overdue(r | {"last_seen": now - r["seen_ago"]}, now)[2] == expected
+    fields = {k: v for k, v in r.items() if k != "seen_ago"}
+    assert center.sweeper.classify_overdue(DueTask(**fields, last_seen=now - r["seen_ago"]), now)[2] == expected

@@ -78,7 +78,7 @@ def test_check_lists_every_mismatch_kind(store):
 
 
 def test_consistent_cmdb_is_ok(store):
-    recs = [{"sn": h["sn"], "ip": h["ip"], "hostname": h["hostname"], "owner": "ops", "idc": h["idc"]} for h in store.select_agents(all_hosts=True) if not h["hostname"].startswith("stray")]
+    recs = [{"sn": h.sn, "ip": h.ip, "hostname": h.hostname, "owner": "ops", "idc": h.idc} for h in store.select_agents(all_hosts=True) if not h.hostname.startswith("stray")]
     import_records(store, parse_export(json.dumps(recs)))
     doc = check(store)
     assert {i["kind"] for i in doc["issues"]} == {"not_in_cmdb", "duplicate_ip"}  # only the strays
@@ -88,10 +88,10 @@ def test_owner_and_tag_sync(store):
     import_records(store, parse_export(CSV))
     hosts = store.select_agents(all_hosts=True)
     owners = owner_of(store, hosts)
-    by_name = {h["hostname"]: owners.get(h["id"], {}).get("owner") for h in hosts}
+    by_name = {h.hostname: owners.get(h.id, {}).get("owner") for h in hosts}
     assert by_name["web-1"] == "alice" and by_name["web-2"] == "bob" and by_name["stray-1"] is None
     assert sync_tags(store)["updated"] >= 2
-    tags = {h["hostname"]: h["tags"] for h in store.select_agents(all_hosts=True)}
+    tags = {h.hostname: h.tags for h in store.select_agents(all_hosts=True)}
     assert tags["web-1"] == ["base", "prod", "web"] and tags["stray-1"] == ["base"]
 
 

@@ -175,8 +175,8 @@ async def test_heartbeats_are_snapshots_not_writes(db_url: str, catalogue: tuple
         # only the going was written; the beats wait for the snapshot
         assert [c for c in b.calls if c.startswith("presence")] == ["presence_changes"]
         assert await b.center.presence.snapshot(force=True) == 19
-        rows = {r["id"]: r for r in b.sync.select_agents(all_hosts=True)}
-        assert not rows[ids[0]]["online"] and all(rows[a]["online"] and rows[a]["health"]["cpus"] == 4 for a in ids[1:])
+        rows = {r.id: r for r in b.sync.select_agents(all_hosts=True)}
+        assert not rows[ids[0]].online and all(rows[a].online and rows[a].health["cpus"] == 4 for a in ids[1:])
         assert await b.center.presence.snapshot(force=True) == 0  # nothing beat since
         nursery.cancel_scope.cancel()
 
@@ -240,8 +240,8 @@ async def test_results_of_many_batches_in_few_transactions_stored_once(db_url: s
         assert b.center.progress.commits - commits < 21  # 21 proxy batches, fewer transactions
         counts = await b.store.job_counts(job_id)
         assert counts == {"succeeded": 29, "running": 1}, counts
-        rows = {r["id"]: r for r in await b.store.job_tasks(job_id)}
-        assert rows[results[0].task_id]["stdout"] == "" and all(rows[r.task_id]["stdout"] == r.stdout for r in results[1:])
+        rows = {r.id: r for r in await b.store.job_tasks(job_id)}
+        assert rows[results[0].task_id].stdout == "" and all(rows[r.task_id].stdout == r.stdout for r in results[1:])
         nursery.cancel_scope.cancel()
 
 

@@ -62,7 +62,7 @@ def test_a_database_of_the_previous_release_is_stamped_and_upgraded_keeping_its_
         store = Store(db_url)
         try:
             job = store.job("j-old")
-            assert job is not None and job["action"] == "exec.run" and job["state"] == "done"
+            assert job is not None and job.action == "exec.run" and job.state == "done"
             with engine.connect() as conn:
                 # Columns added since keep the existing rows, with empty values.
                 assert conn.execute(sa.text("SELECT hostname, catalogue FROM agents")).one() == ("old", "")

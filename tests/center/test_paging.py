@@ -54,10 +54,10 @@ def test_hosts_page_through_50k_exactly_once_in_order(big: Store) -> None:
     while True:
         page = big.select_agents(all_hosts=True, limit=1000, after=after)
         pages += 1
-        seen += [(r["hostname"], r["id"]) for r in page]
+        seen += [(r.hostname, r.id) for r in page]
         if len(page) < 1000:
             break
-        after = decode_cursor(encode_cursor(page[-1]["hostname"], page[-1]["id"]), str, str)
+        after = decode_cursor(encode_cursor(page[-1].hostname, page[-1].id), str, str)
     assert len(seen) == HOSTS and len(set(seen)) == HOSTS
     assert seen == sorted(seen)
     assert pages == HOSTS // 1000 + 1
@@ -65,10 +65,10 @@ def test_hosts_page_through_50k_exactly_once_in_order(big: Store) -> None:
 
 def test_a_filtered_page_continues_after_its_cursor(big: Store) -> None:
     first = big.select_agents(all_hosts=True, online=False, idc="dc2", limit=50)
-    nxt = big.select_agents(all_hosts=True, online=False, idc="dc2", limit=50, after=(first[-1]["hostname"], first[-1]["id"]))
+    nxt = big.select_agents(all_hosts=True, online=False, idc="dc2", limit=50, after=(first[-1].hostname, first[-1].id))
     assert len(first) == len(nxt) == 50
-    assert (first[-1]["hostname"], first[-1]["id"]) < (nxt[0]["hostname"], nxt[0]["id"])
-    assert all(not r["online"] and r["idc"] == "dc2" for r in first + nxt)
+    assert (first[-1].hostname, first[-1].id) < (nxt[0].hostname, nxt[0].id)
+    assert all(not r.online and r.idc == "dc2" for r in first + nxt)
 
 
 def test_jobs_page_newest_first_ties_broken_by_id(big: Store) -> None:
@@ -76,12 +76,12 @@ def test_jobs_page_newest_first_ties_broken_by_id(big: Store) -> None:
     before = None
     while True:
         page = big.list_jobs(700, before=before)
-        seen += [r["id"] for r in page]
+        seen += [r.id for r in page]
         if len(page) < 700:
             break
-        before = decode_cursor(encode_cursor(page[-1]["created"], page[-1]["id"]), float, str)
+        before = decode_cursor(encode_cursor(page[-1].created, page[-1].id), float, str)
     assert len(seen) == JOBS == len(set(seen))
-    created = {r["id"]: r["created"] for r in big.list_jobs(JOBS)}
+    created = {r.id: r.created for r in big.list_jobs(JOBS)}
     assert [created[j] for j in seen] == sorted(created.values(), reverse=True)
 
 

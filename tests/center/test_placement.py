@@ -4,17 +4,18 @@ own IDC's proxies are gone or full."""
 from __future__ import annotations
 
 from center._placement import PROXY_FRESH, place
+from center._rows import ProxyRow
 
 NOW = 1_000_000.0
 
 
 def _p(pid, idc, connections=0, capacity=100, online=True, age=1.0):
-    return {"id": pid, "idc": idc, "connections": connections, "capacity": capacity, "online": online,
-            "urls": [f"tcp://127.0.0.1:1/{pid}"], "last_seen": NOW - age}
+    return ProxyRow(id=pid, idc=idc, connections=connections, capacity=capacity, online=online, urls=[f"tcp://127.0.0.1:1/{pid}"],
+                    last_seen=NOW - age, load1=0.0, cpus=1, rss=0, revoked=False)
 
 
 def _ids(rows):
-    return [r["id"] for r in rows]
+    return [r.id for r in rows]
 
 
 def test_own_idc_least_loaded_first():

@@ -13,7 +13,9 @@ import pytest
 from agent_core.host import catalogue_for
 from center._accounts import Account, Scope
 from center._policy import Policy, load_action_rules
+from center._renamed import matches_action
 from center._requests import JobRequest
+from center._rows import HostRow
 from transports import StarlingError, renamed_actions
 
 
@@ -33,8 +35,9 @@ def policy(tmp_path_factory: pytest.TempPathFactory) -> Policy:
     return p
 
 
-def _targets(policy: Policy) -> list[dict[str, object]]:
-    return [{"id": "h1", "catalogue": policy.digest}]  # type: ignore[attr-defined]
+def _targets(policy: Policy) -> list[HostRow]:
+    return [HostRow(id="h1", sn="SN1", hostname="h1", ip="", os="", idc="default", tags=[], version="", proxy_id=None, carrier="", online=True,
+                    code="", last_seen=0.0, health={}, registered=0.0, revoked=False, public_key="", catalogue=policy.digest)]  # type: ignore[attr-defined]
 
 
 def test_an_old_name_is_refused_with_the_new_name(policy: Policy) -> None:
@@ -98,3 +101,18 @@ def test_scopes_written_with_old_names_grant_what_they_granted(caplog: pytest.Lo
     # An older agent may still declare an old name: a new-name scope covers it too.
     assert Scope(actions=["container.*"]).allows_action("docker.ps", "read")
     assert not Scope(actions=["disk.*"]).allows_action("docker.ps", "read")
+
+
+def test_an_old_grant_does_not_widen_into_a_merged_action(caplog: pytest.LogCaptureFixture) -> None:
+    """sys.env (the agent's own environment) and exec.env merged into proc.environ, which
+    reads any process's environment: a scope that granted sys.env or sys.* grants the
+    same old-name one-for-one renames, never the broader merged action."""
+    with caplog.at_level(logging.WARNING, logger="starling.center"):
+        old = Scope(actions=["sys.*", "exec.env", "deb.list"])
+    assert not old.allows_action("proc.environ", "read")
+    assert not old.allows_action("pkg.list", "read")  # deb.list and rpm.list merged into it
+    assert old.allows_action("sys.osrelease", "read")  # sys.os -> sys.osrelease: one-for-one
+    assert "no longer grants proc.environ" in caplog.text
+    assert Scope(actions=["proc.environ"]).allows_action("proc.environ", "read")
+    # Restrictions follow every rename: a rule on sys.env still holds proc.environ.
+    assert matches_action("sys.env", "proc.environ")

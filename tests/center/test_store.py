@@ -8,6 +8,7 @@ import time
 import pytest
 
 from center import Store
+from center._rows import JobRow, NewTask
 from center._store import Enrollee, HostBeat
 from transports import Result, TaskEvent
 
@@ -32,10 +33,10 @@ def _agents(store, n, idc="bj1"):
 def _job(store, agent_ids, job_id="j1", deadline=None):
     now = time.time()
     store.create_job(
-        {"id": job_id, "account": "a", "action": "exec.run", "params": "{}", "params_raw": b"\x80", "targets": "{}",
-         "created": now, "timeout": 5, "deadline": deadline or now + 60, "total": len(agent_ids), "state": "running",
-         "offline": "fail", "stream": False},
-        [{"id": f"{job_id}-{i:x}", "job_id": job_id, "agent_id": a, "state": "created", "deadline": deadline or now + 60, "created": now}
+        JobRow(id=job_id, account="a", action="exec.run", params="{}", params_raw=b"\x80", targets="{}",
+               created=now, timeout=5, deadline=deadline or now + 60, total=len(agent_ids), state="running",
+               offline="fail", stream=False),
+        [NewTask(id=f"{job_id}-{i:x}", job_id=job_id, agent_id=a, deadline=deadline or now + 60, created=now)
          for i, a in enumerate(agent_ids)],
     )
     return [f"{job_id}-{i:x}" for i in range(len(agent_ids))]
@@ -46,16 +47,16 @@ def test_register_is_an_upsert_by_sn(store):
     b, _ = store.register_agent({"sn": "X", "hostname": "renamed", "ip": "1.1.1.2"}, "2")
     assert a == b
     row = store.select_agents(hosts=[a])[0]
-    assert (row["hostname"], row["ip"], row["version"]) == ("renamed", "1.1.1.2", "2")
+    assert (row.hostname, row.ip, row.version) == ("renamed", "1.1.1.2", "2")
     assert store.revoke_agent(a) and store.register_agent({"sn": "X", "hostname": "x", "ip": ""}, "2")[1] is True
 
 
 def test_selection_by_host_tag_idc(store):
     ids = _agents(store, 6)
     assert len(store.select_agents(all_hosts=True)) == 6
-    assert {r["id"] for r in store.select_agents(tags=["web"])} == set(ids[1::2])
+    assert {r.id for r in store.select_agents(tags=["web"])} == set(ids[1::2])
     assert len(store.select_agents(idc="bj1")) == 6 and store.select_agents(idc="nope") == []
-    assert [r["id"] for r in store.select_agents(hosts=["h03"])] == [ids[3]]
+    assert [r.id for r in store.select_agents(hosts=["h03"])] == [ids[3]]
     assert store.select_agents() == []
 
 
@@ -63,30 +64,30 @@ def test_presence_changes_and_snapshots(store):
     ids = _agents(store, 3)
     now = time.time()
     store.presence_changes("p1", [HostBeat(a, "p1", now, "tcp", '{"load1": 0.5, "cpus": 2}') for a in ids], [])
-    rows = {r["id"]: r for r in store.select_agents(all_hosts=True)}
-    assert all(r["online"] and r["proxy_id"] == "p1" and r["carrier"] == "tcp" for r in rows.values())
+    rows = {r.id: r for r in store.select_agents(all_hosts=True)}
+    assert all(r.online and r.proxy_id == "p1" and r.carrier == "tcp" for r in rows.values())
     # another proxy cannot take an agent offline that p1 holds
     store.presence_changes("p2", [], [(ids[0], "E001")])
-    assert store.select_agents(hosts=[ids[0]])[0]["online"]
+    assert store.select_agents(hosts=[ids[0]])[0].online
     # a bare beat keeps the health a heartbeat carried; a snapshot lands only on the holder's row
     store.presence_snapshot([HostBeat(ids[1], "p1", now + 5), HostBeat(ids[0], "p9", now + 9)])
-    rows = {r["id"]: r for r in store.select_agents(all_hosts=True)}
-    assert rows[ids[1]]["last_seen"] == now + 5 and rows[ids[1]]["health"]["load1"] == 0.5
-    assert rows[ids[0]]["last_seen"] == now and rows[ids[0]]["proxy_id"] == "p1"
+    rows = {r.id: r for r in store.select_agents(all_hosts=True)}
+    assert rows[ids[1]].last_seen == now + 5 and rows[ids[1]].health["load1"] == 0.5
+    assert rows[ids[0]].last_seen == now and rows[ids[0]].proxy_id == "p1"
     # a full report from p1 that lacks ids[2] takes it offline
     store.presence_changes("p1", [], [], present=ids[:2])
-    rows = {r["id"]: r for r in store.select_agents(all_hosts=True)}
-    assert not rows[ids[2]]["online"] and rows[ids[2]]["code"] == "E001" and rows[ids[1]]["online"]
+    rows = {r.id: r for r in store.select_agents(all_hosts=True)}
+    assert not rows[ids[2]].online and rows[ids[2]].code == "E001" and rows[ids[1]].online
     # a snapshot older than the news does not revive a host its proxy reported gone;
     # one the sweeper found stale (E005) while it beat is online again
     store.presence_snapshot([HostBeat(ids[2], "p1", now + 6)])
-    assert not store.select_agents(hosts=[ids[2]])[0]["online"]
+    assert not store.select_agents(hosts=[ids[2]])[0].online
     store.mark_stale_agents(now + 5.5)
-    assert {r["id"]: r["code"] for r in store.select_agents(all_hosts=True) if not r["online"]} == {ids[0]: "E005", ids[1]: "E005", ids[2]: "E001"}
+    assert {r.id: r.code for r in store.select_agents(all_hosts=True) if not r.online} == {ids[0]: "E005", ids[1]: "E005", ids[2]: "E001"}
     store.presence_snapshot([HostBeat(ids[1], "p1", now + 7)])
-    assert store.select_agents(hosts=[ids[1]])[0]["online"]
+    assert store.select_agents(hosts=[ids[1]])[0].online
     store.proxy_lost("p1")
-    assert not any(r["online"] for r in store.select_agents(all_hosts=True))
+    assert not any(r.online for r in store.select_agents(all_hosts=True))
 
 
 def test_registration_batch_is_one_upsert(store):
@@ -96,8 +97,8 @@ def test_registration_batch_is_one_upsert(store):
     got = store.register_agents(batch)
     assert got[0] == (ids[0], False) and got[1] == (ids[1], True)
     assert got[2] == got[3] and got[2][0] not in ids and got[2][1] is False
-    rows = {r["sn"]: r for r in store.select_agents(all_hosts=True)}
-    assert rows["sn-0"]["hostname"] == "renamed" and rows["new-a"]["ip"] == "10.9.9.9" and len(rows) == 3
+    rows = {r.sn: r for r in store.select_agents(all_hosts=True)}
+    assert rows["sn-0"].hostname == "renamed" and rows["new-a"].ip == "10.9.9.9" and len(rows) == 3
     # a second batch finds them again (by SN), and an empty batch is nothing
     assert store.register_agents([Enrollee(sn="new-a")]) == [got[2]] and store.register_agents([]) == []
 
@@ -119,19 +120,19 @@ def test_transitions_only_move_forward_and_results_store_once(store):
     store.mark(tids, "dispatched", time.time(), "p1")
     now = time.time()
     store.apply_events([TaskEvent(tids[0], "running", now), TaskEvent(tids[0], "received", now), TaskEvent(tids[1], "delivered", now)])
-    by = {t["id"]: t for t in store.job_tasks("j1")}
-    assert by[tids[0]]["state"] == "running" and by[tids[1]]["state"] == "delivered"
+    by = {t.id: t for t in store.job_tasks("j1")}
+    assert by[tids[0]].state == "running" and by[tids[1]].state == "delivered"
     res = Result(task_id=tids[0], state="succeeded", exit_code=0, stdout="first", finished=now)
     assert store.store_results([res]) == {"j1"}
     store.store_results([Result(task_id=tids[0], state="failed", code="A008", stdout="second", finished=now)])
     store.apply_events([TaskEvent(tids[0], "running", now)])
-    by = {t["id"]: t for t in store.job_tasks("j1")}
-    assert (by[tids[0]]["state"], by[tids[0]]["stdout"]) == ("succeeded", "first")
+    by = {t.id: t for t in store.job_tasks("j1")}
+    assert (by[tids[0]].state, by[tids[0]].stdout) == ("succeeded", "first")
     assert store.job_counts("j1") == {"succeeded": 1, "delivered": 1, "dispatched": 1}
     assert not store.finish_job_if_done("j1")
     store.finalize([(tids[1], "failed", "P002", "lost"), (tids[2], "failed", "E001", "offline"), (tids[0], "failed", "X", "ignored")])
     assert store.finish_job_if_done("j1")
-    assert store.job("j1")["state"] == "done"
+    assert store.job("j1").state == "done"
     assert store.job_counts("j1") == {"succeeded": 1, "failed": 2}
 
 
@@ -148,15 +149,15 @@ def test_due_and_stuck_tasks(store):
     ids = _agents(store, 2)
     now = time.time()
     tids = _job(store, ids, deadline=now - 1)
-    due = {r["id"] for r in store.due_tasks(now)}
+    due = {r.id for r in store.due_tasks(now)}
     assert due == set(tids)
     store.presence_changes("p1", [HostBeat(a, "p1", now) for a in ids], [])
     tids2 = _job(store, ids, job_id="j2", deadline=now + 60)
-    assert {r["id"] for r in store.stuck_tasks(now, now + 1, ["p1"])} == set(tids2)
+    assert {r.id for r in store.stuck_tasks(now, now + 1, ["p1"])} == set(tids2)
     assert store.stuck_tasks(now, now + 1, ["p9"]) == []
     store.mark(tids2, "dispatched", now + 5, "p1")
     assert store.stuck_tasks(now, now + 1, ["p1"]) == []
-    assert {r["id"] for r in store.undelivered_for(ids, now)} == set(tids2)
+    assert {r.id for r in store.undelivered_for(ids, now)} == set(tids2)
 
 
 def test_final_ids_and_rows_by_id_for_the_live_result_stream(store):
@@ -169,9 +170,9 @@ def test_final_ids_and_rows_by_id_for_the_live_result_stream(store):
     store.store_results([Result(task_id=t, state="failed", code="A008", exit_code=3, stdout=t, data=b"\x81\xa1k\x01", finished=time.time()) for t in done])
     assert sorted(store.job_final_ids("j1")) == sorted(done)
     rows = store.tasks_by_id("j1", done + other)  # another job's ids are not this job's rows
-    assert sorted(r["id"] for r in rows) == sorted(done)
-    by = {r["id"]: r for r in rows}
-    assert by[done[0]]["stdout"] == done[0] and by[done[0]]["hostname"] == "h00" and by[done[0]]["data"] == {"k": 1}
+    assert sorted(r.id for r in rows) == sorted(done)
+    by = {r.id: r for r in rows}
+    assert by[done[0]].stdout == done[0] and by[done[0]].hostname == "h00" and by[done[0]].data == {"k": 1}
 
 
 def test_the_async_facade_mirrors_every_store_method():

@@ -16,10 +16,19 @@ from center._center import JobRequest
 from center._chat import ADAPTERS, command_of
 from center._diagnosis import host_findings, version_tuple
 from center._rollout import Rollout, concurrency_of, failure_limit, wave_ends
+from center._rows import HostRow
 from center._select import host_matches, read_host_list, version_ok
 from transports import StarlingError
 
-ROW = {"id": "h1", "hostname": "web-17", "ip": "10.1.2.3", "sn": "SN1", "idc": "bj1", "tags": ["web", "prod"], "os": "Debian GNU/Linux 12", "version": "0.3.1"}
+
+def _host(**kw) -> HostRow:
+    """A host row with these columns (the rest as a fresh registration leaves them)."""
+    base = dict(id="h1", sn="SN1", hostname="", ip="", os="", idc="default", tags=[], version="", proxy_id=None, carrier="",
+                online=False, code="", last_seen=0.0, health={}, registered=0.0, revoked=False, public_key="", catalogue="")
+    return HostRow(**(base | kw))
+
+
+ROW = _host(hostname="web-17", ip="10.1.2.3", idc="bj1", tags=["web", "prod"], os="Debian GNU/Linux 12", version="0.3.1")
 
 
 @pytest.mark.parametrize(
@@ -96,7 +105,7 @@ def test_selector_limits_are_enforced():
 def _h(now, **kw):
     base = {"online": True, "last_seen": now - 1, "code": "", "version": "0.1.0", "proxy_id": "p1",
             "health": {"cpus": 4, "load1": 1.0, "mem_total": 1000, "mem_available": 500, "disks": [{"mount": "/", "total": 100, "used": 10}], "clock": now - 1}}
-    return base | kw
+    return _host(**(base | kw))
 
 
 def _codes(row, now, **kw):
@@ -114,7 +123,7 @@ def test_findings():
     assert _codes(_h(now, online=False, code="E005"), now) == ["E005"]
     assert _codes(_h(now, last_seen=now - 60), now) == ["E005", "E008"]  # silent, and the clock sample is old
     disk = _h(now)
-    disk["health"]["disks"].append({"mount": "/data", "total": 1000, "used": 995})
+    disk.health["disks"].append({"mount": "/data", "total": 1000, "used": 995})
     f = host_findings(disk, now, grace=15)[0]
     assert (f.code.value, f.evidence["mount"], f.evidence["fill"]) == ("E002", "/data", 0.995)
     assert _codes(_h(now, health={"cpus": 2, "load1": 9.0}), now) == ["E003"]
