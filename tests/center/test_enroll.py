@@ -104,8 +104,8 @@ async def test_a_batch_with_bad_enrollments_enrolls_the_rest(db_url: str, catalo
             claims = verify_credential(center.public_key, ok.credential, ok.agent_id)  # bound to the agent's own key
             assert claims.pubkey == items[ref - 1].public_key
         assert center.registrar.batches == batches_before + 1  # the good ones: one transaction
-        hosts = {h["sn"]: h for h in sync.select_agents(all_hosts=True)}
-        assert set(hosts) == {"sn-0", "sn-5"} and hosts["sn-0"]["catalogue"] == digest
+        hosts = {h.sn: h for h in sync.select_agents(all_hosts=True)}
+        assert set(hosts) == {"sn-0", "sn-5"} and hosts["sn-0"].catalogue == digest
         # The same enrollment again is the same host, not a second one.
         again = enroll_request(ENROLL, _ident(0), "1.0", keys[0], digest)
         again.ref = 7
@@ -143,7 +143,7 @@ async def test_revoked_hosts_and_revoked_proxies(db_url: str, catalogue: tuple[s
                 msgs.append(msg)
         answers = [m for m in msgs if isinstance(m, EnrolledBatch)]
         assert [(a.ref, a.code) for a in answers[0].items] == [(9, "P005")]
-        assert "sn-9" not in {h["sn"] for h in sync.select_agents(all_hosts=True)}
+        assert "sn-9" not in {h.sn for h in sync.select_agents(all_hosts=True)}
         # And it cannot link again.
         url = f"memory://enroll-{id(center)}"
         relink = await get_carrier(url).connect(url)
