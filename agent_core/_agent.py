@@ -44,7 +44,7 @@ from ._journal import Journal
 from ._kernel import Kernel
 from ._keyfile import load_or_create_key
 from ._plugins import PluginHost
-from ._register import Enrollment, RegistrationError, register
+from ._register import ENROLL_REFUSED, Enrollment, RegistrationError, enroll_request, register
 from ._residents import ResidentSupervisor
 from ._runner import interrupted_outcome
 from ._sdk import ActionError
@@ -114,18 +114,36 @@ class Agent(SessionOwner):
         assert self.identity is not None
         try:
             catalogue = await self._catalogue()
-            enrollment = await register(
-                self.config.center, self.config.enroll_token, self.identity, VERSION, self._ssl,
-                public_key=public_key_bytes(self.key), catalogue=catalogue,
-            )
+            enrollment = await self._enroll_through_proxy(catalogue) if self.config.enroll_proxies else None
+            if enrollment is None or enrollment.catalogue_wanted:
+                # Over HTTPS: no proxy carried it, or the center wants the catalogue (larger than a login frame).
+                enrollment = await register(
+                    self.config.center, self.config.enroll_token, self.identity, VERSION, self._ssl,
+                    public_key=public_key_bytes(self.key), catalogue=catalogue,
+                )
         except RegistrationError as exc:
             cached = self._load_cached()
-            if cached is None or exc.code in (EC.C017, EC.C019):
+            if cached is None or exc.code in (EC.C017, EC.C019, EC.C042):
                 raise
             log.warning("registration failed (%s: %s); using the cached enrollment", exc.code, exc)
             return cached
         write_private(self._cred_file, msgspec.json.encode(enrollment))
         return enrollment
+
+    async def _enroll_through_proxy(self, catalogue: tuple[str, msgspec.Raw] | None) -> Enrollment | None:
+        """Enroll through a configured proxy (``enroll_proxies``) on the connection
+        the session then logs in on; None when no proxy carried it (HTTPS next)."""
+        assert self.identity is not None and self.session is not None
+        if self.session.channel is not None:
+            return None  # connected already (a re-registration for new plugins): HTTPS, no second connection
+        request = enroll_request(self.config.enroll_token, self.identity, VERSION, self.key, catalogue[0] if catalogue else "")
+        try:
+            return await self.session.enroll_through(self.config.enroll_proxies, request)
+        except RegistrationError as exc:
+            if exc.code in ENROLL_REFUSED:
+                raise
+            log.warning("enrollment through a proxy failed (%s: %s); registering over HTTPS", exc.code, exc)
+            return None
 
     async def _catalogue(self) -> tuple[str, msgspec.Raw] | None:
         """What this agent can run, for the center's policy (built once per set of

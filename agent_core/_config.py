@@ -40,6 +40,10 @@ class AgentConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     center: list[str] = msgspec.field(default_factory=lambda: ["https://127.0.0.1:8470"])
     #: Fleet enrollment token, checked by the center at registration.
     enroll_token: str = ""
+    #: Proxy URLs to enroll through (``enroll`` on the connection the agent then logs
+    #: in on; the proxy batches it to the center): no HTTPS request per agent. Empty:
+    #: register over HTTPS with ``center`` (also the fallback when no proxy carries it).
+    enroll_proxies: list[str] = []
     #: IDC hint; the identity override file wins over it.
     idc: str = ""
     tags: list[str] = []

@@ -1,4 +1,10 @@
-"""Enrollment with the center over HTTPS.
+"""Enrollment with the center: over HTTPS, or through a proxy.
+
+Through a proxy (:func:`enroll_request`, :func:`enroll_on`): the agent's first
+message on its connection to a proxy is an ``enroll`` carrying a proof of its
+key; the proxy relays it to the center in a batch and hands back ``enrolled``,
+and the agent logs in (``hello``) on the same connection. The center checks the
+token, the identity and the proof; the proxy only relays.
 
 The stdlib client is used on purpose: registration happens once per start, and
 keeping httpx out of the idle agent saves several MB of resident memory. The POST
@@ -13,13 +19,14 @@ from __future__ import annotations
 import json
 import os
 import ssl
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
 import trio
 
-from transports import Catalogue, ErrorCode, StarlingError
+from transports import Catalogue, Channel, Enroll, Enrolled, ErrorCode, ErrorMsg, StarlingError
 
 from ._identity import Identity
 
@@ -169,3 +176,44 @@ async def _register_once(centers: list[str], body: bytes, post: Poster) -> Enrol
             raise RegistrationError(err.get("message", "enrollment refused"), code=ErrorCode.of(code))
         errors.append(f"{base}: HTTP {status} {err.get('message', '')}")
     raise RegistrationError("no center accepted registration: " + "; ".join(errors), code=ErrorCode.C016)
+
+
+#: Codes with which the center refuses an enrollment for good (retrying cannot help).
+ENROLL_REFUSED = frozenset({ErrorCode.C001, ErrorCode.C017, ErrorCode.C019, ErrorCode.C042})
+
+
+def enroll_request(token: str, identity: Identity, version: str, key: Any, catalogue_digest: str = "") -> Enroll:
+    """The ``enroll`` an agent sends a proxy: its identity and public key, signed
+    with its private ``key`` (a proof the relaying proxy cannot forge)."""
+    from transports.signing import public_key_bytes, sign_enroll
+
+    doc = msgspec.to_builtins(identity)
+    pub = public_key_bytes(key)
+    ts = time.time()
+    return Enroll(
+        token=token, identity=doc, version=version, public_key=pub, ts=ts,
+        proof=sign_enroll(key, pub, doc, ts), catalogue_digest=catalogue_digest,
+    )
+
+
+async def enroll_on(channel: Channel, request: Enroll) -> Enrollment:
+    """Send ``request`` as the first message on a proxy connection and return
+    the enrollment the center sent back.
+
+    :raises RegistrationError: refused (its code: :data:`ENROLL_REFUSED` for good,
+        ``P007`` when the center did not answer in time, ``P003`` from a proxy
+        that does not relay enrollments).
+    """
+    await channel.send(request)
+    answer = await channel.receive()
+    if isinstance(answer, ErrorMsg):
+        raise RegistrationError(answer.message, code=ErrorCode.of(answer.code, ErrorCode.P003))
+    if not isinstance(answer, Enrolled):
+        raise RegistrationError(f"expected enrolled, got {type(answer).__name__}", code=ErrorCode.P003)
+    if answer.code:
+        raise RegistrationError(answer.message or "enrollment refused", code=ErrorCode.of(answer.code, ErrorCode.C017))
+    return Enrollment(
+        agent_id=answer.agent_id, credential=answer.credential, heartbeat=answer.heartbeat, center_time=answer.center_time,
+        proxies=[msgspec.convert(p, ProxyInfo) for p in answer.proxies], center_keys=answer.center_keys,
+        catalogue_wanted=answer.catalogue_wanted,
+    )

@@ -48,6 +48,7 @@ from transports import (
     ChunkData,
     ConnectFailed,
     Drain,
+    Enroll,
     ErrorMsg,
     Health,
     Hello,
@@ -79,7 +80,7 @@ from transports.signing import (
 
 from ._identity import Identity
 from ._outbox import Outbox
-from ._register import Enrollment, ProxyInfo, RegistrationError
+from ._register import Enrollment, ProxyInfo, RegistrationError, enroll_on
 
 log = logging.getLogger("starling.agent")
 
@@ -211,7 +212,7 @@ class AgentSession:
     __slots__ = (
         "identity", "journal", "executor", "signer", "owner", "settings", "local_address",
         "enrollment", "channel", "proxy_id", "running", "chunks", "streams", "_tasks", "_last_rx",
-        "_avoid", "_drain_delay", "_outbox", "_slot", "connected",
+        "_avoid", "_drain_delay", "_outbox", "_slot", "connected", "_spare",
     )
 
     def __init__(
@@ -247,6 +248,8 @@ class AgentSession:
         #: The current connection's send queue and writer (None: no connection).
         self._outbox: Outbox | None = None
         self._slot: trio.CapacityLimiter | None = None
+        #: The proxy connection an enrollment went through, kept for the login: (url, channel).
+        self._spare: tuple[str, Channel] | None = None
         #: Set while connected and welcomed (a fresh Event after each drop).
         self.connected = trio.Event()
 
@@ -276,15 +279,23 @@ class AgentSession:
             avoid, self._avoid = self._avoid, set()
             if any(p.id not in avoid for p, _ in candidates):
                 candidates = [(p, u) for p, u in candidates if p.id not in avoid]
+            await self._drop_spare(keep={u for _, u in candidates})
+            if self._spare is not None:
+                # The proxy the enrollment went through is one of ours: log in there first.
+                candidates.sort(key=lambda c: c[1] != self._spare[0])  # type: ignore[index]
             for proxy, url in candidates:
-                await self._take_slot()
-                try:
-                    with trio.fail_after(5):
-                        channel = await self._connect(url)
-                except (ConnectFailed, TransportError, trio.TooSlowError, OSError) as exc:
-                    self._release_slot()
-                    log.info("cannot reach proxy %s at %s: %s", proxy.id, url, exc)
-                    continue
+                if self._spare is not None and self._spare[0] == url:
+                    # Enrolled through this proxy: log in on that connection (its slot is held).
+                    channel, self._spare = self._spare[1], None
+                else:
+                    await self._take_slot()
+                    try:
+                        with trio.fail_after(5):
+                            channel = await self._connect(url)
+                    except (ConnectFailed, TransportError, trio.TooSlowError, OSError) as exc:
+                        self._release_slot()
+                        log.info("cannot reach proxy %s at %s: %s", proxy.id, url, exc)
+                        continue
                 connected = True
                 if settings.transport == "auto":
                     self.owner.remember_scheme(url.split("://")[0])
@@ -324,6 +335,56 @@ class AgentSession:
             # Jittered exponential backoff so a proxy restart is never a stampede.
             await trio.sleep(delay * random.uniform(0.5, 1.5))
             delay = min(delay * 2, settings.backoff_max)
+
+    async def enroll_through(self, urls: list[str], request: Enroll) -> Enrollment:
+        """Enroll through the first of these proxies that answers (``enroll`` as
+        the first message; the center checks it), keeping the connection for
+        the login that follows (:meth:`run` logs in on it when the enrollment
+        names that proxy). A login slot is held from connect to welcome.
+
+        :raises RegistrationError: the center refused (its code), or no proxy
+            carried the enrollment (``C016``, or the proxy's code).
+        """
+        await self._drop_spare(keep=set())
+        errors: list[str] = []
+        last: RegistrationError | None = None
+        for url in urls:
+            await self._take_slot()
+            try:
+                with trio.fail_after(5):
+                    channel = await self._connect(url)
+            except (ConnectFailed, TransportError, trio.TooSlowError, OSError) as exc:
+                self._release_slot()
+                errors.append(f"{url}: {exc}")
+                continue
+            try:
+                with trio.fail_after(10):
+                    enrollment = await enroll_on(channel, request)
+            except BaseException as exc:
+                self._release_slot()
+                with trio.CancelScope(shield=True):
+                    await channel.aclose()
+                if isinstance(exc, RegistrationError):
+                    last = exc
+                    errors.append(f"{url}: {exc.code.value} {exc}")
+                    continue
+                if isinstance(exc, (TransportError, trio.TooSlowError, OSError)):
+                    errors.append(f"{url}: {exc}")
+                    continue
+                raise
+            self._spare = (url, channel)
+            return enrollment
+        if last is not None and len(errors) == 1:
+            raise last
+        raise RegistrationError("no proxy carried the enrollment: " + "; ".join(errors), code=last.code if last else EC.C016)
+
+    async def _drop_spare(self, keep: set[str]) -> None:
+        """Close the enrollment's connection unless its proxy is among ``keep``."""
+        if self._spare is not None and self._spare[0] not in keep:
+            channel, self._spare = self._spare[1], None
+            self._release_slot()
+            with trio.CancelScope(shield=True):
+                await channel.aclose()
 
     async def _take_slot(self) -> None:
         limiter = self.owner.connect_limiter(self)

@@ -20,6 +20,7 @@ __all__ = [
     "AgentSession",
     "BUILTIN_DIST",
     "ChunkClient",
+    "ENROLL_REFUSED",
     "ENTRY_POINT_GROUP",
     "Enrollment",
     "Identity",
@@ -37,6 +38,8 @@ __all__ = [
     "call_action",
     "catalogue_for",
     "declared_in",
+    "enroll_on",
+    "enroll_request",
     "execute",
     "hookspec",
     "hookspec_functions",
@@ -68,7 +71,15 @@ if TYPE_CHECKING:
     from ._declare import catalogue_for
     from ._identity import Identity
     from ._journal import journal_epoch, open_journal_db
-    from ._register import Enrollment, ProxyInfo, RegistrationError, register
+    from ._register import (
+        ENROLL_REFUSED,
+        Enrollment,
+        ProxyInfo,
+        RegistrationError,
+        enroll_on,
+        enroll_request,
+        register,
+    )
     from ._residents import ResidentSupervisor, resident_plugin_names
     from ._scaffold import new_plugin
     from ._session import AgentSession, KeySigner, SessionOwner, SessionSettings
@@ -98,6 +109,9 @@ _LAZY = {
     "ProxyInfo": "._register",
     "RegistrationError": "._register",
     "register": "._register",
+    "ENROLL_REFUSED": "._register",
+    "enroll_on": "._register",
+    "enroll_request": "._register",
     "new_plugin": "._scaffold",
     "StreamHub": "._streams",
 }

@@ -100,15 +100,16 @@ class Profiler:
 
 
 def one(
-    work: Path, hosts: int, *, store: str, runs: int, heartbeat: float, procs: int, sources: int, workers: int, profiler: Profiler
+    work: Path, hosts: int, *, store: str, runs: int, via_proxy: bool, heartbeat: float, procs: int, sources: int, workers: int, profiler: Profiler
 ) -> dict[str, Any]:
     c = Cluster(work / f"n{hosts}", heartbeat=heartbeat, db=store, capacity=max(20000, hosts), proxy_workers=workers)
     try:
         c.start_center()
         c.start_proxy("proxy-1")
         addrs = [f"127.0.0.{2 + i}" for i in range(sources)] if sources > 1 else []
+        base = {r: _cpu([c.procs[n].pid]) for r, n in (("center", "center"), ("proxy", "proxy-1"))}
         t0 = time.monotonic()
-        c.start_simfleet(hosts, procs=procs, sources=addrs, concurrency=32)
+        c.start_simfleet(hosts, procs=procs, sources=addrs, concurrency=32, **({"via_proxy": True} if via_proxy else {}))
         if profiler.out is not None:
             time.sleep(2)  # the fleet's processes are up
             fleet = [p.pid for p in psutil.Process(c.procs["simfleet"].pid).children()] if procs > 1 else [c.procs["simfleet"].pid]
@@ -118,6 +119,10 @@ def one(
         reg_s = time.monotonic() - t0
         c.wait_until(lambda: c.online_hosts() >= hosts, limit, f"{hosts} online")
         online_s = time.monotonic() - t0
+        # CPU per registration, each role, fleet start → all online (load barely distorts it).
+        reg_cpu = {r: _cpu([c.procs[n].pid]) - base[r] for r, n in (("center", "center"), ("proxy", "proxy-1"))}
+        reg_cpu["fleet"] = _cpu([c.procs["simfleet"].pid])
+        load_avg = psutil.getloadavg()[0]
         profiler.stop()
         time.sleep(3)  # let registration traffic settle
         st = c.sim_status()
@@ -156,13 +161,21 @@ def one(
         st = c.sim_status()
         if st["executed_twice"]:
             raise SystemExit(f"{hosts}: {st['executed_twice']} tasks executed twice")
-        wall = statistics.median(walls)
-        return {
+        enrolment = {
             "hosts": hosts,
             "procs": procs,
             "proxy_workers": workers,
+            "enroll": "proxy" if via_proxy else "https",
             "register_per_s": hosts / reg_s,
             "online_s": online_s,
+            **{f"reg_cpu_{r}_ms": 1000 * v / hosts for r, v in reg_cpu.items()},
+            "load1": load_avg,
+        }
+        if not walls:
+            return enrolment
+        wall = statistics.median(walls)
+        return {
+            **enrolment,
             "job_wall_s": wall,
             "job_best_s": min(walls),
             "hosts_per_s": hosts / wall,
@@ -181,12 +194,14 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--hosts", type=int, nargs="+", default=[1000, 10000], help="fleet sizes (50000 is an option)")
     ap.add_argument("--store", default="", help="the center's database URL (default: SQLite in its state dir)")
-    ap.add_argument("--runs", type=int, default=3, help="jobs per fleet size (the median is shown)")
+    ap.add_argument("--runs", type=int, default=3, help="jobs per fleet size (the median is shown; 0: enrollment only)")
     ap.add_argument("--heartbeat", type=float, default=30.0, help="heartbeat interval in seconds")
     ap.add_argument("--procs", type=int, default=0, help=f"fleet processes (default: one per {PER_PROC:,} hosts)")
     ap.add_argument("--sources", type=int, default=0, help=f"127.0.0.x source addresses (default: one per {PER_SOURCE:,})")
     ap.add_argument("--proxy-workers", type=int, default=0,
                     help=f"proxy worker processes (default: one per {PER_PROC:,} hosts; needs a proxy with `workers`)")
+    ap.add_argument("--enroll", choices=("https", "proxy"), default="proxy",
+                    help="how identities enroll: through their proxy's link, batched (default), or HTTPS to the center")
     ap.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     ap.add_argument("--profile", default="", help="py-spy every role during registration and the last job; stacks go to DIR")
     args = ap.parse_args()
@@ -198,7 +213,7 @@ def main() -> int:
             procs = args.procs or math.ceil(n / PER_PROC)
             sources = args.sources or math.ceil(n / PER_SOURCE)
             workers = args.proxy_workers or math.ceil(n / PER_PROC)
-            rows.append(one(work, n, store=args.store, runs=args.runs, heartbeat=args.heartbeat, procs=procs, sources=sources,
+            rows.append(one(work, n, store=args.store, runs=args.runs, via_proxy=args.enroll == "proxy", heartbeat=args.heartbeat, procs=procs, sources=sources,
                             workers=workers, profiler=Profiler(Path(args.profile) if args.profile else None)))
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
         failed = False

@@ -7,7 +7,6 @@ wrapper that applies the table to every request.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import logging
@@ -25,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route, WebSocketRoute
 
-from transports import FINAL_STATES, ErrorCode, StarlingError, catalogue_digest, catalogue_markdown
+from transports import FINAL_STATES, ErrorCode, StarlingError, catalogue_markdown
 
 from ._accounts import (
     Account,
@@ -44,6 +43,7 @@ from ._authz import ROUTES, Guard, Query, Role, RouteSpec, may_call, may_read_jo
 from ._center import Center
 from ._cmdb import CmdbImport
 from ._console import Console, LoginRequest
+from ._enroll import EnrollRequest
 from ._files_api import FILE_REQUESTS, file_handlers
 from ._http import error_response, json_response, parse
 from ._openapi import build_openapi
@@ -51,7 +51,6 @@ from ._paging import decode_cursor, encode_cursor
 from ._readiness import ops_routes
 from ._requests import AccountRequest, JobRequest, MappingRequest, RegisterRequest
 from ._rows import JobRow, TaskRow
-from ._store import Enrollee
 from ._termauth import TerminalTokenRequest, TokenBook, may_open
 
 log = logging.getLogger("starling.api")
@@ -171,7 +170,7 @@ def _one(q: Query, raw: str) -> Any:
     return raw
 
 
-def build_app(center: Center, trail: AuditTrail, *, enroll_token: str, authenticate: Authenticator, secret_box: SecretBox) -> Starlette:
+def build_app(center: Center, trail: AuditTrail, *, authenticate: Authenticator, secret_box: SecretBox) -> Starlette:
     store = center.store
     policy = center.policy
     assert policy is not None, "the center needs its policy before it serves"
@@ -254,53 +253,8 @@ def build_app(center: Center, trail: AuditTrail, *, enroll_token: str, authentic
 
     async def register(call: Call) -> Response:
         req = await parse(call.request, RegisterRequest)
-        if not enroll_token or not hmac.compare_digest(hashlib.sha256(req.token.encode()).digest(), hashlib.sha256(enroll_token.encode()).digest()):
-            raise StarlingError("enrollment token refused", code=ErrorCode.C017)
-        ident = req.identity
-        if not isinstance(ident.get("sn"), str) or not ident["sn"] or len(ident["sn"]) > 191:
-            raise StarlingError("identity.sn is required (at most 191 characters)", code=ErrorCode.C001)
-        for key in ("hostname", "ip", "os", "idc"):
-            if key in ident and not (isinstance(ident[key], str) and len(ident[key]) <= 191):
-                raise StarlingError(f"identity.{key} must be a string of at most 191 characters", code=ErrorCode.C001)
-        tags = ident.get("tags") or []
-        if not (isinstance(tags, list) and len(tags) <= 100 and all(isinstance(t, str) and 0 < len(t) <= 128 for t in tags)):
-            raise StarlingError("identity.tags must be a list of at most 100 short strings", code=ErrorCode.C001)
-        try:
-            pubkey = base64.b64decode(req.public_key, validate=True)
-        except ValueError:
-            pubkey = b"?"
-        if len(pubkey) != 32:
-            # Every agent has a key: the credential is bound to it, hello proves it, results are signed with it.
-            raise StarlingError("public_key (the agent's base64 Ed25519 public key) is required", code=ErrorCode.C001)
-        digest = req.catalogue_digest
-        if req.catalogue is not None:
-            digest = catalogue_digest(req.catalogue)
-            if req.catalogue_digest and req.catalogue_digest != digest:
-                raise StarlingError("catalogue does not match its digest", code=ErrorCode.C001)
-            if not policy.book.knows(digest):
-                doc = msgspec.json.encode(req.catalogue)
-                await store.add_catalogue(digest, doc)
-                policy.book.add(digest, doc)
-        elif digest:
-            await center.learn_catalogues({digest})
-        wanted = bool(digest) and not policy.book.knows(digest)
-        # Concurrent registrations share one transaction and one signing pass.
-        got = await center.registrar.register(Enrollee.from_identity(ident, req.version, req.public_key, "" if wanted else digest), pubkey)
-        agent_id, credential = got.agent_id, got.credential
-        if got.revoked:
-            raise StarlingError(f"host {agent_id} is revoked", code=ErrorCode.C019)
-        # An upgrade in flight on this host ends here: back on the new version, or not.
-        await center.upgrades.registered(agent_id, req.version)
-        idc = ident.get("idc") or "default"
-        # Own IDC's live proxies with room, least loaded first (load reports are
-        # seconds old, so agents sent since count too), else borrowed ones.
-        candidates, _borrowed = await center.placement.proxies_for(idc)
-        proxies = [{"id": p.id, "urls": p.urls, "idc": p.idc} for p in candidates if p.urls]
-        return json_response({
-            "agent_id": agent_id, "credential": credential, "proxies": proxies, "heartbeat": center.heartbeat,
-            "center_time": time.time(), "center_keys": {center.key_id: base64.b64encode(center.public_key).decode()},
-            "catalogue_wanted": wanted,
-        })
+        # The same checks and batch as enrollments relayed by proxies (center._enroll).
+        return json_response(await center.enroller.enroll(EnrollRequest.from_http(req)))
 
     async def actions(call: Call) -> Response:
         assert call.account is not None

@@ -57,6 +57,7 @@ from ._actions import ActionBook
 from ._approvals import decide
 from ._diagnosis import Diagnoser
 from ._dispatch import Dispatcher
+from ._enroll import Enroller
 from ._jobtimes import check_job_times
 from ._links import ProxyLink, ProxyLinks
 from ._metrics import CenterMetrics
@@ -132,6 +133,7 @@ class Center:
         dispatch_grace: float = 30.0,
         heartbeat: float = 10.0,
         grace_heartbeats: float = 3.0,
+        enroll_token: str = "",
     ) -> None:
         self.store = store
         self.signing_key = signing_key
@@ -160,6 +162,8 @@ class Center:
         self.dispatcher = Dispatcher(self)
         self.progress = ProgressWriter(self)
         self.registrar = Registrar(self)
+        #: Checks and enrolls hosts, over HTTPS or relayed by proxies ("" token: refuses all).
+        self.enroller = Enroller(self, enroll_token)
         self.sweeper = Sweeper(self)
         self.outputs = OutputBuffer()
         self.placement = Placement(self)

@@ -26,6 +26,9 @@ from transports import (
     ChunkGet,
     ChunkPut,
     DispatchAck,
+    Enrolled,
+    EnrolledBatch,
+    Enrollments,
     ErrorCode,
     ErrorMsg,
     Events,
@@ -35,15 +38,18 @@ from transports import (
     Pong,
     Presence,
     Results,
+    StarlingError,
     StreamClose,
     StreamData,
     StreamOpen,
     TransportError,
     Welcome,
     receive_hello,
+    send_if_open,
 )
 
 from ._credentials import proxy_token
+from ._enroll import EnrollRequest
 from ._metrics import log_failure
 from ._store import new_id
 
@@ -52,6 +58,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("starling.center")
 
+#: Enrollments one ``enrollments`` message may carry (a proxy sends at most this many).
+MAX_ENROLLMENTS = 2000
 BALANCE_TOLERANCE = 1.1
 BALANCE_EVERY = 8.0
 #: A proxy worker's name in its hello ("w0", "w1" ...); its link is "<proxy_id>.<worker>".
@@ -165,6 +173,8 @@ class ProxyLinks:
             )
             center.placement.forget_proxies()  # its counts and the reset of ``assigned`` go together
             await self._balance(link.idc)
+        elif isinstance(msg, Enrollments) and link.nursery is not None:
+            link.nursery.start_soon(self._enroll, link, msg)  # not inline: it waits for the registrar's batch
         elif isinstance(msg, Output):
             center.outputs.add(msg)
         elif isinstance(msg, (ChunkGet, ChunkPut)) and center.files is not None and link.nursery is not None:
@@ -175,6 +185,32 @@ class ProxyLinks:
             await link.channel.send(Pong(seq=msg.seq))
         elif isinstance(msg, ErrorMsg):
             log.warning("proxy %s reports %s: %s", link.proxy_id, msg.code, msg.message)
+
+    async def _enroll(self, link: ProxyLink, msg: Enrollments) -> None:
+        """Enroll what a proxy relays (center._enroll): each host's answer, or its
+        own error code, back in one ``enrolled_batch``. A proxy revoked since it
+        linked (by any center: the store says) enrolls nobody, and loses its link."""
+        center = self.center
+        items = msg.items[:MAX_ENROLLMENTS]
+        if {link.proxy_id, link.host} & await center.store.revoked_proxies():
+            log.warning("proxy %s is revoked: refusing its %d enrollments", link.proxy_id, len(items), extra={"proxy_id": link.proxy_id})
+            await send_if_open(link.channel, EnrolledBatch(items=[
+                Enrolled(ref=e.ref, code=ErrorCode.P005.value, message="the relaying proxy is revoked") for e in items
+            ]))
+            await link.channel.aclose()
+            return
+        try:
+            answers = await center.enroller.enroll_batch([EnrollRequest.from_wire(e) for e in items], need_proof=True)
+        except Exception as exc:  # a store failure: every host of the batch retries
+            log_failure(log, f"enrollments from proxy {link.proxy_id} failed", exc, proxy_id=link.proxy_id)
+            code = exc.code if isinstance(exc, StarlingError) else ErrorCode.C016
+            answers = [StarlingError("enrollment could not be stored; retry", code=code)] * len(items)
+        out = [
+            Enrolled(ref=e.ref, code=a.code.value, message=a.message) if isinstance(a, StarlingError) else Enrolled(ref=e.ref, **a)
+            for e, a in zip(items, answers, strict=True)
+        ]
+        center.stats["enrolled_via_proxy"] += sum(1 for e in out if not e.code)
+        await send_if_open(link.channel, EnrolledBatch(items=out))
 
     async def _balance(self, idc: str) -> None:
         """Even out agents over the linked proxies of one IDC: a proxy above the

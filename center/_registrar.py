@@ -67,6 +67,16 @@ class Registrar:
             raise seat.error
         return Registered(seat.agent_id, seat.revoked, seat.credential)
 
+    async def register_many(self, hosts: list[tuple[Enrollee, bytes]]) -> list[Registered | BaseException]:
+        """:meth:`register` for a batch of hosts (enrollments relayed by a proxy):
+        they join the next batch together; each gets its answer or its error."""
+        seats = [_Seat(enrollee, pubkey) for enrollee, pubkey in hosts]
+        self._queue.extend(seats)
+        self._wake.set()
+        for seat in seats:
+            await seat.done.wait()
+        return [seat.error if seat.error is not None else Registered(seat.agent_id, seat.revoked, seat.credential) for seat in seats]
+
     def statistics(self) -> dict[str, int]:
         return {"batches": self.batches, "hosts": self.hosts, "waiting": len(self._queue)}
 

@@ -79,3 +79,7 @@ class RegisterRequest(msgspec.Struct, forbid_unknown_fields=True):
     #: SHA-256 of the agent's action catalogue; the document comes when the center asks.
     catalogue_digest: Annotated[str, msgspec.Meta(pattern=r"^([0-9a-f]{64})?$")] = ""
     catalogue: Catalogue | None = None
+    #: The agent's proof of key possession (base64 Ed25519 signature over key,
+    #: identity and ``ts``: transports.signing.enroll_message); checked when given.
+    proof: Annotated[str, msgspec.Meta(max_length=128)] = ""
+    ts: float = 0.0

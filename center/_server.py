@@ -123,6 +123,7 @@ async def run_center(cfg: CenterConfig, *, task_status: Any = trio.TASK_STATUS_I
     center = Center(
         store, signing_key, proxy_token=cfg.proxy_token, policy=make_policy(cfg), audit=trail, center_id=cfg.center_id,
         dispatch_grace=cfg.dispatch_grace, heartbeat=cfg.heartbeat, grace_heartbeats=cfg.grace_heartbeats,
+        enroll_token=cfg.enroll_token,
     )
     from ._files import CenterFiles
 
@@ -132,7 +133,7 @@ async def run_center(cfg: CenterConfig, *, task_status: Any = trio.TASK_STATUS_I
     center.chat_secrets, center.chat_account = dict(cfg.chat_secrets), cfg.chat_account
     center.console_config = cfg.console
     cert, key, _ca = center_tls(cfg)
-    app = build_app(center, trail, enroll_token=cfg.enroll_token, authenticate=make_authenticator(store_sync, box), secret_box=box)
+    app = build_app(center, trail, authenticate=make_authenticator(store_sync, box), secret_box=box)
     hc = HyperConfig()
     hc.bind = [_host_port(cfg.api)]
     if cfg.api.startswith("https"):

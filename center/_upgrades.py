@@ -69,8 +69,17 @@ class Upgrades:
 
     async def registered(self, agent_id: str, version: str) -> None:
         """A host registered with ``version``: conclude its upgrades in flight."""
+        await self.registered_many({agent_id: version})
+
+    async def registered_many(self, versions: dict[str, str]) -> None:
+        """Hosts registered (agent id -> version), a batch of enrollments: one query."""
+        if not versions:
+            return
         store = self.center.store
-        touched = await store.call(_conclude, store.sync, agent_id, version)
+        ids = list(versions)
+        touched: set[str] = set()
+        for i in range(0, len(ids), 500):
+            touched |= await store.call(_conclude, store.sync, {a: versions[a] for a in ids[i : i + 500]})
         if touched:
             await self.center.settle(touched)
 
@@ -135,17 +144,19 @@ def _hold(store: Store, results: list[Result], info: dict[str, UpgradeTask], now
     return touched
 
 
-def _conclude(store: Store, agent_id: str, version: str) -> set[str]:
-    """Upgrades of this host waiting for it to come back: done, or rolled back."""
+def _conclude(store: Store, versions: dict[str, str]) -> set[str]:
+    """Upgrades of these hosts (agent id -> the version it came back on) waiting
+    for them to come back: done, or rolled back."""
     q = (
-        sa.select(tasks.c.id, tasks.c.job_id, tasks.c.data)
+        sa.select(tasks.c.id, tasks.c.job_id, tasks.c.data, tasks.c.agent_id)
         .select_from(tasks.join(jobs, jobs.c.id == tasks.c.job_id))
-        .where(tasks.c.agent_id == agent_id, tasks.c.state == "running", jobs.c.action == ACTION)
+        .where(tasks.c.agent_id.in_(list(versions)), tasks.c.state == "running", jobs.c.action == ACTION)
     )
     now = time.time()
     rows = []
     with store.engine.begin() as conn:
         for t in conn.execute(q).all():
+            version = versions[t.agent_id]
             try:
                 doc = json.loads(t.data or "{}")
             except ValueError:

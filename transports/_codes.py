@@ -99,6 +99,7 @@ class ErrorCode(enum.StrEnum):
     C039 = ("C039", "the center cannot be reached", "The CLI or client got no answer from the center's API: check the URL (--api, STARLING_API), that the center runs (`starling up` starts one here), and the network between.", 503)
     C040 = ("C040", "invalid command line", "An unknown option, a missing argument or a bad value; `starling COMMAND --help` lists what the command takes.", 400)
     C041 = ("C041", "unexpected error in the command line tool", "A bug in the CLI: run again with STARLING_DEBUG=1 for the traceback and report it.")
+    C042 = ("C042", "enrollment key proof invalid", "The enrollment was not signed by the public key it carries, or its time is more than 5 minutes off: check the host's clock (NTP) and that nothing rewrote the request.", 403)
 
     # --- proxy ------------------------------------------------------------------
     P001 = ("P001", "agent not connected to this proxy", "The agent moved or went away; the center re-dispatches when it reappears.")

@@ -8,18 +8,23 @@ things with the same codes:
 * something else than a hello, or the wrong role: ``P003``;
 * a hello that names no protocol version this side speaks: ``P008``, with
   both sides' versions in the message.
+
+A proxy also takes an ``enroll`` before the hello (an agent without an
+identity enrolls on the connection it then logs in on): the caller's
+``enroll`` handler answers it, and the hello follows on the same connection.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 import trio
 
 from ._base import Channel
 from ._codes import ErrorCode
 from ._guard import _RateLog
-from ._messages import SUPPORTED_VERSIONS, ErrorMsg, Hello
+from ._messages import SUPPORTED_VERSIONS, Enroll, ErrorMsg, Hello, Message
 
 log = logging.getLogger("starling.transports.login")
 _log_silent = _RateLog(logging.INFO)
@@ -32,16 +37,24 @@ def common_version(hello: Hello) -> int | None:
     return max(both) if both else None
 
 
-async def receive_hello(channel: Channel, role: str, *, seconds: float = 10.0) -> Hello | None:
+async def receive_hello(
+    channel: Channel, role: str, *, seconds: float = 10.0, enroll: Callable[[Channel, Enroll], Awaitable[bool]] | None = None,
+) -> Hello | None:
     """Wait up to ``seconds`` for ``channel``'s hello from a ``role`` peer.
 
+    :param enroll: answers an ``enroll`` sent before the hello (True: enrolled,
+        the hello may follow); without it an ``enroll`` is refused (``P003``).
     :returns: the hello, or ``None`` when the peer is refused (it has been
         told why with an error message where it could hear it, and the
         caller just returns).
     """
-    msg = None
+    msg: Message | None = None
     with trio.move_on_after(seconds):
         msg = await channel.receive()
+        if isinstance(msg, Enroll) and enroll is not None:
+            if not await enroll(channel, msg):
+                return None  # not enrolled: the peer was told why
+            msg = await channel.receive()
     if msg is None:
         _log_silent("closed %s: no hello within %.0f s", channel.peer, seconds)
         return None

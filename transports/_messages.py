@@ -7,19 +7,22 @@ which both sides state in ``hello``/``welcome``.
 
 Who sends what::
 
-    agent  -> proxy : hello ping ack output result stream_* chunk_get chunk_put error
-    proxy  -> agent : welcome pong task cancel result_ack drain stream_* chunk_data chunk_ack error
-    proxy  -> center: hello ping dispatch_ack events results presence load_report chunk_get chunk_put error
-    center -> proxy : welcome pong dispatch cancel result_ack revoke balance chunk_data chunk_ack error
+    agent  -> proxy : enroll hello ping ack output result stream_* chunk_get chunk_put error
+    proxy  -> agent : enrolled welcome pong task cancel result_ack drain stream_* chunk_data chunk_ack error
+    proxy  -> center: hello ping dispatch_ack events results presence load_report enrollments chunk_get chunk_put error
+    center -> proxy : welcome pong dispatch cancel result_ack revoke balance enrolled_batch chunk_data chunk_ack error
 
-The ``chunk_*`` messages (the file channel, see docs/file-transfer.md) are
-optional extensions of protocol version 1: a peer that does not know them
-answers nothing, and the asking side times out and reports it.
+The ``chunk_*`` messages (the file channel, see docs/file-transfer.md) and the
+enrollment messages (``enroll``, ``enrolled``, ``enrollments``,
+``enrolled_batch``: docs/identity.md) are optional extensions of protocol
+version 1: a peer that does not know them answers nothing or refuses them
+(``P003``), and the asking side times out or falls back (an agent enrolls over
+HTTPS instead) and reports it.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -308,6 +311,65 @@ class Revoke(Message, tag="revoke", kw_only=True):
     restored: list[str] = []
 
 
+# --- enrollment through the proxy (docs/identity.md) ------------------------------
+#
+# An agent without an identity sends ``enroll`` as the first message of its
+# connection to a proxy, instead of ``hello``. The proxy batches enrollments
+# into ``enrollments`` on its authenticated link; the center checks each one
+# (token, identity, key proof: the same checks as ``POST /v1/agents/register``),
+# upserts the batch in one transaction and answers ``enrolled_batch``, one
+# ``enrolled`` per request, matched by ``ref``. The proxy relays each to its
+# agent, which then sends its ``hello`` on the same connection.
+
+
+class Enroll(Message, tag="enroll", kw_only=True):
+    """Agent -> proxy (and, batched, proxy -> center): one host asks to be enrolled."""
+
+    #: The proxy's number for this request on its link (0 from an agent).
+    ref: int = 0
+    token: str
+    #: sn, hostname, ip, os, idc, tags ... (the agent's identity; the center checks each field).
+    identity: dict[str, Any]
+    version: str = ""
+    #: The agent's Ed25519 public key (32 bytes).
+    public_key: bytes
+    #: The agent's signature over (public key, identity, ts): proof of key possession.
+    proof: bytes
+    ts: float
+    catalogue_digest: str = ""
+
+
+class Enrolled(Message, tag="enrolled", kw_only=True):
+    """Center -> proxy -> agent: the answer to one ``enroll``. ``code`` set: refused
+    (C001 malformed, C017 token, C019 revoked host, C042 key proof, ...)."""
+
+    ref: int = 0
+    code: str = ""
+    message: str = ""
+    agent_id: str = ""
+    credential: str = ""
+    #: The IDC's proxies, least loaded first: ``{"id", "urls", "idc"}`` each.
+    proxies: list[dict[str, str | list[str]]] = []
+    heartbeat: float = 10.0
+    center_time: float = 0.0
+    #: The center's task-signing public keys (base64), by key id.
+    center_keys: dict[str, str] = {}
+    #: The center does not know the catalogue digest: send the document (over HTTPS).
+    catalogue_wanted: bool = False
+
+
+class Enrollments(Message, tag="enrollments", kw_only=True):
+    """Proxy -> center: enrollments gathered from the proxy's agents."""
+
+    items: list[Enroll]
+
+
+class EnrolledBatch(Message, tag="enrolled_batch", kw_only=True):
+    """Center -> proxy: one answer per enrollment of an ``enrollments``."""
+
+    items: list[Enrolled]
+
+
 # --- streams (terminal, file transfer) ------------------------------------------
 #
 # A terminal session (docs/console.md) is a signed ``exec.pty`` task whose params
@@ -422,4 +484,8 @@ AnyMessage = (
     | ChunkData
     | ChunkPut
     | ChunkAck
+    | Enroll
+    | Enrolled
+    | Enrollments
+    | EnrolledBatch
 )

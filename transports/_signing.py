@@ -60,7 +60,7 @@ import os
 import struct
 import time
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, NamedTuple, TypeAlias
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
 import msgspec
 
@@ -99,6 +99,7 @@ __all__ = [
     "TaskBeforeEpoch",
     "TaskOutOfBounds",
     "check_task_window",
+    "enroll_message",
     "header_bytes",
     "hello_message",
     "key_id_for",
@@ -108,11 +109,13 @@ __all__ = [
     "new_private_key",
     "public_key_bytes",
     "result_message",
+    "sign_enroll",
     "sign_hello",
     "sign_job",
     "sign_job_spec",
     "sign_result",
     "signing_key",
+    "verify_enroll",
     "verify_hello",
     "verify_result",
     "verify_task",
@@ -608,6 +611,27 @@ def verify_hello(public_key: bytes, agent_id: str, ts: float, proof: bytes, now:
         raise SignatureInvalid(f"hello timestamp {ts:.0f} is outside the {HELLO_WINDOW:.0f}s window")
     if not _verify(public_key, proof, hello_message(agent_id, ts)):
         raise SignatureInvalid("hello proof does not match the credential's key")
+
+
+def enroll_message(public_key: bytes, identity: dict[str, Any], ts: float) -> bytes:
+    """What an agent signs when it enrolls: its key, every identity field (sorted
+    JSON, so both sides build the same bytes) and the time. Whoever relays the
+    enrollment (a proxy) can neither bind another key to it nor change the
+    identity, and a copy is useless outside :data:`HELLO_WINDOW`."""
+    doc = msgspec.json.encode(identity, order="sorted")
+    return b"starling-enroll-v1" + _lp(bytes(public_key)) + _lp(doc) + _lp(f"{ts:.3f}".encode())
+
+
+def sign_enroll(private_key: PrivateKey, public_key: bytes, identity: dict[str, Any], ts: float) -> bytes:
+    return _sign(private_key, enroll_message(public_key, identity, ts))
+
+
+def verify_enroll(public_key: bytes, identity: dict[str, Any], ts: float, proof: bytes, now: float) -> None:
+    """:raises SignatureInvalid: the proof is missing, not by ``public_key``, or too old/new."""
+    if abs(now - ts) > HELLO_WINDOW:
+        raise SignatureInvalid(f"enrollment timestamp {ts:.0f} is outside the {HELLO_WINDOW:.0f}s window")
+    if not _verify(public_key, proof, enroll_message(public_key, identity, ts)):
+        raise SignatureInvalid("enrollment proof was not made with the enrolled public key")
 
 
 # --- result signatures -----------------------------------------------------------

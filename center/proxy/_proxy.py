@@ -9,6 +9,7 @@ dies loses nothing (agents re-send from their journals).
 
 from __future__ import annotations
 
+import hmac
 import logging
 import os
 import random
@@ -34,6 +35,7 @@ from transports import (
     Dispatch,
     DispatchAck,
     Drain,
+    EnrolledBatch,
     ErrorCode,
     ErrorMsg,
     Events,
@@ -67,6 +69,7 @@ from .._credentials import CredentialError, verify
 from .._metrics import ProxyMetrics
 from .._store import new_id
 from ._borrow import send_home
+from ._enroll import EnrollRelay
 from ._streams import StreamRelay
 from ._tasklog import log_result
 
@@ -135,6 +138,8 @@ class Proxy:
         self._sent: dict[str, float] = {}  # task_id -> when sent on the current link, awaiting ack
         self.stats: dict[str, int] = {"dispatched": 0, "results": 0, "rejected": 0}
         self.streams = StreamRelay(self._agent_channel, self._nursery_start)
+        #: Enrollments of agents without an identity, relayed to a center in batches.
+        self.enrolls = EnrollRelay(self._any_link)
         self.metrics = ProxyMetrics(self)  # last: its collector reads the proxy's state at once
         self.files: Any = None  # center.proxy._files.ProxyFiles, set by the server
 
@@ -155,6 +160,7 @@ class Proxy:
                 nursery.start_soon(self._link_loop, url)
             nursery.start_soon(self._flusher)
             nursery.start_soon(self._load_reporter)
+            nursery.start_soon(self.enrolls.run)
 
     async def _link_loop(self, url: str) -> None:
         delay = 0.5
@@ -177,6 +183,7 @@ class Proxy:
                 finally:
                     self._links.pop(url, None)
                     self.streams.link_gone(channel)
+                    self.enrolls.link_gone(channel)
                     self.metrics.error(ErrorCode.P007.value)
                     if self.files is not None:
                         self.files.link_down()
@@ -200,6 +207,7 @@ class Proxy:
         self.revoked = set(welcome.revoked)
         self._key_ready.set()
         self._links[url] = channel
+        self.enrolls.link_up()
         log.info("linked to center %s", url)
         # Tell this center everything we hold, and re-send results it has not acked.
         now = time.time()
@@ -255,6 +263,8 @@ class Proxy:
                 if conn is not None:
                     await self._send_agent(conn, ErrorMsg(code=ErrorCode.P005.value, message="credential revoked"))
                     await conn.channel.aclose()
+        elif isinstance(msg, EnrolledBatch):
+            self.enrolls.answered(msg)
         elif isinstance(msg, Balance) and msg.agents:
             await send_home(self, msg.agents)
         elif isinstance(msg, Balance):
@@ -403,7 +413,10 @@ class Proxy:
         """Check the agent's hello: its id when the credential and the proof
         hold, else None (the agent was told why). Apart from the session so
         that the hello and its claims are not kept for the connection's life."""
-        hello = await receive_hello(channel, "agent")
+        try:
+            hello = await receive_hello(channel, "agent", enroll=self.enrolls.enroll)
+        finally:
+            issued = self.enrolls.take_issued(channel)
         if hello is None:
             return None
         with trio.move_on_after(5):
@@ -412,13 +425,17 @@ class Proxy:
             await channel.send(ErrorMsg(code=ErrorCode.P007.value, message="proxy not linked to a center yet"))
             return None
         try:
-            claims = verify(self.center_key, hello.credential.decode(errors="replace"), hello.node_id)
+            credential = hello.credential.decode(errors="replace")
+            if issued is not None and issued.agent_id == hello.node_id and hmac.compare_digest(issued.credential, credential):
+                pubkey = issued.public_key  # the center issued it on this very connection a moment ago
+            else:
+                pubkey = verify(self.center_key, credential, hello.node_id).pubkey
             if hello.node_id in self.revoked:
                 raise CredentialError("credential revoked")
-            if not claims.pubkey:
+            if not pubkey:
                 raise CredentialError("credential is not bound to an agent key (enroll again)")
             try:
-                verify_hello(claims.pubkey, hello.node_id, hello.ts, hello.proof, time.time())
+                verify_hello(pubkey, hello.node_id, hello.ts, hello.proof, time.time())
             except StarlingError as exc:
                 raise CredentialError(f"no proof of the agent's key: {exc}") from exc
         except CredentialError as exc:

@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="N simulated agent identities speaking the real protocol (the agent's own session) over real carriers.",
     )
     p.add_argument("--center", action="append", required=True, help="center API URL (repeat for several)")
+    p.add_argument("--proxy", action="append", default=[], help="enroll through this proxy URL, batched (repeat for several; default: HTTPS to the center)")
     p.add_argument("--ca", default="", help="CA bundle for the center's and proxies' certificates")
     p.add_argument("--token", required=True, help="fleet enrollment token")
     p.add_argument("--count", type=int, required=True, help="number of identities")
@@ -81,6 +82,8 @@ def _child_argv(argv: list[str], first: int, count: int, state_dir: Path, log_fi
         out += ["--center", c]
     for s in args.source:
         out += ["--source", s]
+    for u in args.proxy:
+        out += ["--proxy", u]
     out += [
         "--ca", args.ca, f"--token={args.token}", "--count", str(count), "--idc", args.idc,
         "--state-dir", str(state_dir), "--transport", args.transport, "--prefix", args.prefix,
@@ -167,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         ca_file=args.ca, transport=args.transport, prefix=args.prefix, first=args.first,
         concurrency=args.concurrency, sources=args.source, heartbeat=args.heartbeat,
         backoff_min=args.backoff_min, backoff_max=args.backoff_max, verify_signatures=not args.no_verify,
+        proxies=args.proxy,
     )
     try:
         trio.run(_serve, fleet)

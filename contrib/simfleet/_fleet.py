@@ -2,8 +2,10 @@
 one status file.
 
 Every identity is a real :class:`agent_core._session.AgentSession` — the same
-class the agent runs — with its own Ed25519 key, enrolled over the real HTTPS
-endpoint with that key, proving it in ``hello`` and signing every result.
+class the agent runs — with its own Ed25519 key, enrolled with that key (through
+a proxy given with ``proxies``, batched, on the connection it then logs in on;
+else over the real HTTPS endpoint), proving it in ``hello`` and signing every
+result.
 What the fleet shares between identities is only what costs memory and
 changes nothing on the wire: the journal file (:class:`._journal.FleetJournal`,
 keyed by agent), the TLS context, the HTTP client for registration, the task
@@ -42,6 +44,7 @@ import trio
 from nacl.signing import SigningKey
 
 from agent_core.host import (
+    ENROLL_REFUSED,
     AgentSession,
     Enrollment,
     Identity,
@@ -50,6 +53,7 @@ from agent_core.host import (
     SessionOwner,
     SessionSettings,
     catalogue_for,
+    enroll_request,
     register,
 )
 from transports import ErrorCode, Health, Result, Task, client_context, create_private
@@ -62,9 +66,9 @@ log = logging.getLogger("starling.simfleet")
 
 SOFTWARE = "starling-simfleet/0.2.0"
 RESEND_AFTER = 20.0
-#: Logins (connect, TLS, hello → welcome) in flight per fleet process; the
-#: proxy refuses more than ``max_preauth_per_source`` (64 by default) from one
-#: address before login.
+#: Logins (connect, TLS, enroll, hello → welcome) in flight per source address
+#: of a fleet process; the proxy refuses more than ``max_preauth_per_source``
+#: (64 by default) from one address before login.
 LOGINS_IN_FLIGHT = 48
 
 
@@ -140,6 +144,8 @@ class SimFleet(SessionOwner):
         (several 127.0.0.x: one address has about 28,000 ephemeral ports).
     :param verify_signatures: check each task's center signature before
         journaling it, as the agent does (costs one Ed25519 verify per task).
+    :param proxies: proxy URLs to enroll through (``enroll`` on the connection the
+        identity then logs in on); empty: enroll over HTTPS with the center.
     """
 
     def __init__(
@@ -161,8 +167,10 @@ class SimFleet(SessionOwner):
         backoff_max: float = 30.0,
         verify_signatures: bool = True,
         clock_leeway: float = 60.0,
+        proxies: list[str] | None = None,
     ) -> None:
         self.centers = centers
+        self.proxies = proxies or []
         self.token = token
         self.count = count
         self.idc = idc
@@ -194,7 +202,10 @@ class SimFleet(SessionOwner):
         self._poster: _Poster | None = None
         self._health = Health(load1=0.05, cpus=4, mem_total=8 << 30, mem_available=6 << 30)
         self._files: Any = None
-        self._logins = trio.CapacityLimiter(LOGINS_IN_FLIGHT)
+        self._logins = {src: trio.CapacityLimiter(LOGINS_IN_FLIGHT) for src in self.sources or [""]}
+        #: Set once the fleet's first enrollment taught the center its catalogue.
+        self._taught = trio.Event()
+        self._teach = trio.Lock()
 
     @property
     def stats(self) -> Counter[str]:
@@ -239,10 +250,65 @@ class SimFleet(SessionOwner):
         few at a time). The first enrollment of a run may fall back to the
         saved one when no center answers, as the agent does."""
         fresh = session.enrollment is not None
-        enrollment = await self.enroll(session.identity, session.signer, fresh=fresh, retry=retry)
+        if self.proxies:
+            enrollment = await self._enroll_through_proxy(session, fresh=fresh, retry=retry)
+        else:
+            enrollment = await self.enroll(session.identity, session.signer, fresh=fresh, retry=retry)
         assert isinstance(session.journal, AgentJournal)
         session.journal.agent = enrollment.agent_id
         return enrollment
+
+    async def _catalogue_digest(self) -> str:
+        async with self._catalogue_lock:
+            if self._catalogue is None:
+                # The real agent's catalogue: simulated hosts declare what real ones do.
+                self._catalogue = await trio.to_thread.run_sync(catalogue_for, self.state_dir)
+        return self._catalogue[0]
+
+    async def _enroll_through_proxy(self, session: AgentSession, *, fresh: bool, retry: bool) -> Enrollment:
+        """Enroll through a proxy (the agent session's own way); the catalogue, when
+        the center asks for it, goes over HTTPS (it is larger than a login frame)."""
+        if not self._taught.is_set():
+            # The first enrollment teaches the center the fleet's catalogue (over HTTPS,
+            # when asked): the rest wait for it rather than each being asked for it.
+            async with self._teach:
+                if not self._taught.is_set():
+                    enrollment = await self._enroll_through_proxy_once(session, fresh=fresh, retry=retry)
+                    self._taught.set()
+                    return enrollment
+        return await self._enroll_through_proxy_once(session, fresh=fresh, retry=retry)
+
+    async def _enroll_through_proxy_once(self, session: AgentSession, *, fresh: bool, retry: bool) -> Enrollment:
+        identity = session.identity
+        delay = self.backoff_min
+        while True:
+            assert isinstance(session.signer, KeySigner)
+            request = enroll_request(self.token, identity, SOFTWARE, session.signer.key, await self._catalogue_digest())
+            try:
+                enrollment = await session.enroll_through(self.proxies, request)
+            except RegistrationError as exc:
+                if exc.code in ENROLL_REFUSED:
+                    raise
+                if exc.code is ErrorCode.P003:  # a proxy that does not relay enrollments
+                    return await self.enroll(identity, session.signer, fresh=fresh, retry=retry)
+                cached = self.journal.enrollment(identity.sn)
+                if cached is not None and not fresh:
+                    return msgspec.json.decode(cached, type=Enrollment)
+                if not retry:
+                    raise
+                log.info("%s: enrollment through a proxy failed (%s: %s); retrying", identity.sn, exc.code, exc)
+                self.statistics["registration_retries"] += 1
+                self.statistics[f"enroll_retries_{exc.code.value}"] += 1
+                await trio.sleep(delay * random.uniform(0.5, 1.5))
+                delay = min(delay * 2, self.backoff_max)
+                continue
+            if enrollment.catalogue_wanted:
+                enrollment = await self.enroll(identity, session.signer, fresh=True, retry=retry)
+            else:
+                self.journal.save_enrollment(identity.sn, enrollment.agent_id, msgspec.json.encode(enrollment))
+                self.statistics["registrations"] += 1
+            self.statistics["enrolled_via_proxy"] += 1
+            return enrollment
 
     async def enroll(self, identity: Identity, signer: Any, *, fresh: bool = False, retry: bool = True) -> Enrollment:
         delay = self.backoff_min
@@ -290,8 +356,9 @@ class SimFleet(SessionOwner):
         still counts them, until it refuses everything (seen at 9,000
         identities with 56 per source on 4 sources). Real hosts each have
         their own address and log in once; a fleet in one process bounds its
-        logins in flight in all."""
-        return self._logins
+        logins in flight per source address (a login is now short: the
+        enrollment rides on it, no HTTPS request before it)."""
+        return self._logins[session.local_address or ""]
 
     def link_up(self, session: AgentSession, proxy_id: str, carrier: str) -> None:
         self.by_proxy[proxy_id] += 1

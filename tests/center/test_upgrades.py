@@ -55,11 +55,11 @@ def test_an_upgrade_ends_when_the_host_is_back(store):
     assert held.deadline > time.time() + 30  # the job's wait plus the margin
     # Back on the new version: succeeded, with old -> new recorded.
     store.register_agent({"sn": "up-0", "hostname": "u0", "ip": "10.1.0.0"}, "1.1-1")
-    assert _conclude(store, hosts[0], "1.1-1") == {"ju"}
+    assert _conclude(store, {hosts[0]: "1.1-1"}) == {"ju"}
     done = _task(store, tids[0])
     assert done.state == "succeeded" and done.data == {"from": "1.0-1", "to": "1.1-1", "result": "upgraded", "now": "1.1-1"}
     # Back on the old one: the helper rolled it back.
-    assert _conclude(store, hosts[1], "1.0-1") == {"ju"}
+    assert _conclude(store, {hosts[1]: "1.0-1"}) == {"ju"}
     back = _task(store, tids[1])
     assert back.state == "failed" and back.code == "A026" and back.data["result"] == "rolled back"
     # Never back: the sweeper says A026, not a generic timeout.
@@ -67,7 +67,7 @@ def test_an_upgrade_ends_when_the_host_is_back(store):
     assert (row.state, row.action) == ("running", "agent.upgrade") and classify_overdue(row)[2] == "A026"
     assert classify_overdue(msgspec.structs.replace(row, id="x", action="exec.run")) is None
     # A registration with no upgrade in flight changes nothing.
-    assert _conclude(store, hosts[0], "1.1-1") == set()
+    assert _conclude(store, {hosts[0]: "1.1-1"}) == set()
 
 
 def test_a_result_resent_after_the_restart_closes_at_once(store):

@@ -143,7 +143,8 @@ class Cluster:
 
         self.wait_until(linked, timeout, f"{proxy_id} linked")
 
-    def start_agent(self, i: int) -> str:
+    def start_agent(self, i: int, *, via_proxy: bool = False) -> str:
+        """Start real agent ``i``; ``via_proxy``: it enrolls through the proxies (``enroll_proxies``)."""
         name = f"agent-{i}"
         adir = self.root / name
         adir.mkdir(exist_ok=True)
@@ -152,6 +153,7 @@ class Cluster:
             "center": [self.api], "enroll_token": self.enroll_token, "ca_file": str(self.ca),
             "state_dir": str(adir), "identity_file": str(adir / "identity.toml"), "transport": "tcp",
             "log_file": str(adir / "agent.log"), "backoff_min": 0.5, "backoff_max": 5.0,
+            **({"enroll_proxies": [self.proxy_url(p) for p in self.proxy_ids]} if via_proxy else {}),
         })
         self.argv[name] = [PY, "-m", "agent_core._daemon", "-c", str(adir / "agent.toml")]
         # The chaos job writes this id to a file when it starts: proof of
@@ -161,15 +163,27 @@ class Cluster:
         self.agent_names.append(name)
         return name
 
-    def start_simfleet(self, count: int, prefix: str = "sim", *, procs: int = 1, sources: list[str] | None = None, concurrency: int = 16) -> None:
+    def start_simfleet(
+        self, count: int, prefix: str = "sim", *, procs: int = 1, sources: list[str] | None = None, concurrency: int = 16,
+        via_proxy: bool = False,
+    ) -> None:
+        """Start ``starling-simfleet``; ``via_proxy``: its identities enroll through
+        the proxies (batched on their links), not over HTTPS."""
+        proxies = [a for p in self.proxy_ids for a in ("--proxy", self.proxy_url(p))] if via_proxy else []
         self.argv["simfleet"] = [
             PY, "-m", "contrib.simfleet._cli", "--center", self.api, "--ca", str(self.ca),
             f"--token={self.enroll_token}", "--count", str(count), "--idc", "chaos",
             "--state-dir", str(self.root / "simfleet"), "--prefix", prefix, "--procs", str(procs),
             "--concurrency", str(concurrency), *[a for s in sources or [] for a in ("--source", s)],
-            "--backoff-min", "0.5", "--backoff-max", "5", "--log-file", str(self.logs / "simfleet.log"),
+            "--backoff-min", "0.5", "--backoff-max", "5", "--log-file", str(self.logs / "simfleet.log"), *proxies,
         ]
         self._start("simfleet")
+
+    def proxy_url(self, proxy_id: str) -> str:
+        """The agent URL a proxy listens on (from its config)."""
+        import tomllib
+
+        return str(tomllib.loads((self.root / f"{proxy_id}.toml").read_text())["proxy"]["listen"][0])
 
     # -- observation ---------------------------------------------------------------------
 
