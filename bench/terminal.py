@@ -10,6 +10,10 @@ processes over TCP+TLS on loopback), then
    (browser -> center -> proxy -> agent -> bash/readline -> back);
 2. ``--sessions`` sessions at once (spread over the agents, all through the one
    proxy), each typing ``--session-keys`` keys ``--interval`` seconds apart.
+   ``--phase random`` (the default) starts each session's typing at a random
+   point of its first interval, as independent people type; ``--phase together``
+   has all of them press a key at the same instant, every interval (the worst case:
+   a burst of N keys at once).
 
 Goals (issue 10): p50 <= 30 ms and p99 <= 100 ms; with 200 sessions, no session
 whose median is above the overall p99. Prints a table; ``--json`` prints one
@@ -21,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import statistics
 import string
 import subprocess
@@ -91,7 +96,7 @@ async def type_keys(term: Any, keys: int, interval: float) -> list[float]:
 
 async def one_session(api: str, host: str, ca: str, cookie: str, keys: int, interval: float, start: trio.Event | None = None,
                       opened: list[int] | None = None, gate: trio.Semaphore | None = None,
-                      all_open: trio.Event | None = None, expected: int = 0) -> list[float]:
+                      all_open: trio.Event | None = None, expected: int = 0, offset: float = 0.0) -> list[float]:
     from center._termclient import open_terminal
 
     if gate is not None:
@@ -110,6 +115,7 @@ async def one_session(api: str, host: str, ca: str, cookie: str, keys: int, inte
                 all_open.set()
         if start is not None:
             await start.wait()
+        await trio.sleep(offset)
         latencies = await type_keys(term, keys, interval)
         await term.close()
         with trio.fail_after(ECHO_TIMEOUT):
@@ -138,10 +144,12 @@ async def run(args: argparse.Namespace, prof: dict[str, Any], hosts: list[str]) 
         gate = trio.Semaphore(args.open_concurrency)
         all_open = trio.Event()
 
-        async def session(i: int) -> None:
+        phase = random.Random(1)  # the same offsets every run
+
+        async def session(i: int, offset: float) -> None:
             try:
                 per[i] = await one_session(api, hosts[i % len(hosts)], ca, cookie, args.session_keys, args.interval, start, opened, gate,
-                                           all_open, args.sessions)
+                                           all_open, args.sessions, offset)
             except Exception as exc:  # counted, reported
                 failures.append(f"{type(exc).__name__}: {exc}")
                 opened.append(0)
@@ -151,7 +159,7 @@ async def run(args: argparse.Namespace, prof: dict[str, Any], hosts: list[str]) 
         t_open = time.monotonic()
         async with trio.open_nursery() as nursery:
             for i in range(args.sessions):
-                nursery.start_soon(session, i)
+                nursery.start_soon(session, i, phase.uniform(0, args.interval) if args.phase == "random" else 0.0)
             await all_open.wait()
             open_seconds = time.monotonic() - t_open
             cpu_before, t_typing = cpu_seconds(prof), time.monotonic()
@@ -169,6 +177,10 @@ async def run(args: argparse.Namespace, prof: dict[str, Any], hosts: list[str]) 
             "concurrent_p99_ms": p99 * 1000, "concurrent_max_ms": max(everything) * 1000 if everything else float("nan"),
             "worst_session_p50_ms": max(medians) * 1000 if medians else float("nan"),
             "sessions_with_p50_above_p99": sum(1 for m in medians if m > p99),
+            "phase": args.phase,
+            # The stricter reading of the goal: no session whose own p99 is above 100 ms.
+            "worst_session_p99_ms": max(pct(lat, 99) for lat in per if lat) * 1000 if medians else float("nan"),
+            "sessions_with_p99_above_100ms": sum(1 for lat in per if lat and pct(lat, 99) > 0.1),
             "typing_s": typing_seconds, "keys_per_s": keys_typed / typing_seconds,
             # CPU per key is what contention on a shared machine does not change.
             **{f"cpu_ms_per_key_{role}": 1000 * secs / keys_typed for role, secs in cpu.items()},
@@ -186,6 +198,8 @@ def main() -> int:
     ap.add_argument("--session-keys", type=int, default=30)
     ap.add_argument("--interval", type=float, default=0.1, help="seconds between one session's keys in the concurrent run")
     ap.add_argument("--open-concurrency", type=int, default=20)
+    ap.add_argument("--phase", choices=("random", "together"), default="random",
+                    help="random: each session starts typing at a random point of its first interval; together: all at once")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     home = tempfile.mkdtemp(prefix="starling-bench-term-")
