@@ -8,6 +8,7 @@ import uuid
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -104,16 +105,25 @@ def private_database() -> Callable[[str, str], AbstractContextManager[str]]:
 #: Directories whose tests share something host-wide: each runs as one unit.
 SHARED = {
     "tests/chaos": "centers, proxies and 1,500 simulated agents per module: two at once starve the machine",
-    "tests/deb_packages": "one package build for the session, debootstrap roots",
+    "tests/deb_packages": "one package build for the session (in the source tree's build/), debootstrap roots",
     "tests/plugins/containers": "one test dockerd for the session",
     "tests/plugins/users": "the host's account database (useradd/userdel)",
     "tests/plugins/services": "the host's systemd (daemon-reload)",
     "tests/plugins/packages": "dpkg/rpm tools and their locks",
 }
-#: Modules that run as one unit with each other (each starts a headless chromium).
+#: Modules that run as one unit with each other.
 TOGETHER = {
+    # each starts a headless chromium
     "tests/integration/test_console_browser.py": "browsers",
     "tests/integration/test_terminal_browser.py": "browsers",
+    # each builds from the source tree (build/, *.egg-info), as tests/deb_packages does
+    "tests/sdk/test_third_party_clean_venv.py": "tests/deb_packages",
+    "tests/integration/test_python313.py": "tests/deb_packages",
+}
+#: Modules that change what every other test sees, run while no other test runs (see
+#: :func:`pytest_runtest_protocol`).
+ALONE = {
+    "tests/sdk/test_scaffold.py": "installs a generated plugin package into the suite's own venv",
 }
 #: Units known to be long, started first so that no long one starts last (by name prefix).
 LONG_FIRST = ("tests/chaos", "tests/deb_packages", "browsers", "tests/plugins/containers")
@@ -154,3 +164,37 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
             super()._assign_work_unit(node)
 
     return UnitScheduling(config, log)
+
+
+@contextmanager
+def _flock(path: Path, mode: int) -> Iterator[None]:
+    import fcntl
+
+    with path.open("a") as fh:
+        fcntl.flock(fh, mode)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """Under xdist, a test of :data:`ALONE` holds an exclusive lock shared by the run's
+    workers (every other test holds it shared) from its setup to its teardown. The
+    turnstile lets a waiting exclusive test in before new shared holders."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        yield
+        return
+    import fcntl
+
+    run_dir = item.config._tmp_path_factory.getbasetemp().parent  # pytest-N/, shared by the workers
+    turnstile, lock = run_dir / "alone.turnstile", run_dir / "alone.lock"
+    if item.nodeid.split("::", 1)[0] in ALONE:
+        with _flock(turnstile, fcntl.LOCK_EX), _flock(lock, fcntl.LOCK_EX):
+            yield
+    else:
+        with _flock(turnstile, fcntl.LOCK_EX):
+            pass
+        with _flock(lock, fcntl.LOCK_SH):
+            yield
