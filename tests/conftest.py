@@ -95,8 +95,9 @@ def private_database() -> Callable[[str, str], AbstractContextManager[str]]:
 
 # -- running in parallel (pytest-xdist) -------------------------------------------------------
 #
-# The suite is mostly waiting (processes starting, sockets, timers), so pyproject's addopts
-# run it on several pytest-xdist workers. Each worker has its own tmp dirs, ports (0 or
+# Run serially, the suite keeps about one of two cores busy (~760 CPU-seconds in a 14-minute
+# run): the rest is waiting on processes, sockets and timers. So pyproject's addopts run it
+# on three pytest-xdist workers. Each worker has its own tmp dirs, ports (0 or
 # reserved), database names (above), namespace and container names (pid + random). What is
 # shared is scheduled as one unit: a test module always runs whole on one worker (its module
 # fixtures start once), and each directory below runs whole on one worker (one test of it
@@ -124,6 +125,9 @@ TOGETHER = {
 #: :func:`pytest_runtest_protocol`).
 ALONE = {
     "tests/sdk/test_scaffold.py": "installs a generated plugin package into the suite's own venv",
+    # Its Ctrl-C test (SIGINT to a following `starling run`) saw the signal have no effect in
+    # two of two full parallel runs, never serially; cause not found yet: run it alone.
+    "tests/integration/test_cli_json.py": "Ctrl-C and center-restart tests fail beside other workers (cause unknown)",
 }
 #: Units known to be long, started first so that no long one starts last (by name prefix).
 LONG_FIRST = ("tests/chaos", "tests/deb_packages", "browsers", "tests/plugins/containers")
