@@ -95,13 +95,15 @@ def private_database() -> Callable[[str, str], AbstractContextManager[str]]:
 
 # -- running in parallel (pytest-xdist) -------------------------------------------------------
 #
-# Run serially, the suite keeps about one of two cores busy (~760 CPU-seconds in a 14-minute
-# run): the rest is waiting on processes, sockets and timers. So pyproject's addopts run it
-# on three pytest-xdist workers. Each worker has its own tmp dirs, ports (0 or
-# reserved), database names (above), namespace and container names (pid + random). What is
-# shared is scheduled as one unit: a test module always runs whole on one worker (its module
-# fixtures start once), and each directory below runs whole on one worker (one test of it
-# at a time) because its tests share one thing of the host's. ``-n 0`` runs serially.
+# Run serially, the suite keeps about one of two cores busy (~700-760 CPU-seconds in a
+# 14-minute run): the rest is waiting on processes, sockets and timers. ``-n 3`` runs it on
+# three pytest-xdist workers (not yet the default: in three of three full runs with -n 3,
+# tests/integration/test_cli_json.py's Ctrl-C test saw its SIGINT have no effect; it passes
+# serially and with -n 1 alone; cause not found). Each worker has its own tmp dirs, ports
+# (0 or reserved), database names (above), namespace and container names (pid + random).
+# What is shared is scheduled as one unit: a test module always runs whole on one worker
+# (its module fixtures start once), and each directory below runs whole on one worker (one test of it
+# at a time) because its tests share one thing of the host's.
 
 #: Directories whose tests share something host-wide: each runs as one unit.
 SHARED = {
@@ -125,9 +127,6 @@ TOGETHER = {
 #: :func:`pytest_runtest_protocol`).
 ALONE = {
     "tests/sdk/test_scaffold.py": "installs a generated plugin package into the suite's own venv",
-    # Its Ctrl-C test (SIGINT to a following `starling run`) saw the signal have no effect in
-    # two of two full parallel runs, never serially; cause not found yet: run it alone.
-    "tests/integration/test_cli_json.py": "Ctrl-C and center-restart tests fail beside other workers (cause unknown)",
 }
 #: Units known to be long, started first so that no long one starts last (by name prefix).
 LONG_FIRST = ("tests/chaos", "tests/deb_packages", "browsers", "tests/plugins/containers")
