@@ -8,6 +8,7 @@ import uuid
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -61,12 +62,13 @@ def make_wheel() -> Callable[..., bytes]:
 
 @contextmanager
 def _private_database(server: str, prefix: str) -> Iterator[str]:
-    """A fresh database named ``<prefix>_<random>`` on ``server``, dropped afterwards.
+    """A fresh database named ``<prefix>_<worker>_<random>`` on ``server``, dropped
+    afterwards (``<worker>`` is pytest-xdist's ``gw0``, ``gw1``... or ``main``).
 
     Skips the test, with the reason, when the server is not reachable.
     """
     sa = pytest.importorskip("sqlalchemy")
-    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    name = f"{prefix}_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{uuid.uuid4().hex[:8]}"
     postgres = server.startswith("postgresql")
     admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
     try:
@@ -89,3 +91,113 @@ def _private_database(server: str, prefix: str) -> Iterator[str]:
 def private_database() -> Callable[[str, str], AbstractContextManager[str]]:
     """``with private_database(server_url, prefix) as url:`` a database of the test's own."""
     return _private_database
+
+
+# -- running in parallel (pytest-xdist) -------------------------------------------------------
+#
+# Run serially, the suite keeps about one of two cores busy (~700-760 CPU-seconds in a
+# 14-minute run): the rest is waiting on processes, sockets and timers. ``-n 3`` runs it on
+# three pytest-xdist workers (not yet the default: in three of three full runs with -n 3,
+# tests/integration/test_cli_json.py's Ctrl-C test saw its SIGINT have no effect; it passes
+# serially and with -n 1 alone; cause not found). Each worker has its own tmp dirs, ports
+# (0 or reserved), database names (above), namespace and container names (pid + random).
+# What is shared is scheduled as one unit: a test module always runs whole on one worker
+# (its module fixtures start once), and each directory below runs whole on one worker (one test of it
+# at a time) because its tests share one thing of the host's.
+
+#: Directories whose tests share something host-wide: each runs as one unit.
+SHARED = {
+    "tests/chaos": "centers, proxies and 1,500 simulated agents per module: two at once starve the machine",
+    "tests/deb_packages": "one package build for the session (in the source tree's build/), debootstrap roots",
+    "tests/plugins/containers": "one test dockerd for the session",
+    "tests/plugins/users": "the host's account database (useradd/userdel)",
+    "tests/plugins/services": "the host's systemd (daemon-reload)",
+    "tests/plugins/packages": "dpkg/rpm tools and their locks",
+}
+#: Modules that run as one unit with each other.
+TOGETHER = {
+    # each starts a headless chromium
+    "tests/integration/test_console_browser.py": "browsers",
+    "tests/integration/test_terminal_browser.py": "browsers",
+    # each builds from the source tree (build/, *.egg-info), as tests/deb_packages does
+    "tests/sdk/test_third_party_clean_venv.py": "tests/deb_packages",
+    "tests/integration/test_python313.py": "tests/deb_packages",
+}
+#: Modules that change what every other test sees, run while no other test runs (see
+#: :func:`pytest_runtest_protocol`).
+ALONE = {
+    "tests/sdk/test_scaffold.py": "installs a generated plugin package into the suite's own venv",
+}
+#: Units known to be long, started first so that no long one starts last (by name prefix).
+LONG_FIRST = ("tests/chaos", "tests/deb_packages", "browsers", "tests/plugins/containers")
+
+
+def unit_of(nodeid: str) -> str:
+    """The scheduling unit of a test: a directory of :data:`SHARED`, a name of
+    :data:`TOGETHER`, else its module."""
+    module = nodeid.split("::", 1)[0]
+    if module in TOGETHER:
+        return TOGETHER[module]
+    for directory in SHARED:
+        if module.startswith(directory + "/"):
+            return directory
+    return module
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    from collections import OrderedDict
+
+    from xdist.scheduler import LoadScopeScheduling
+
+    class UnitScheduling(LoadScopeScheduling):
+        """xdist's ``loadscope`` with :func:`unit_of` as the scope, long units first,
+        then the rest by number of tests."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            return unit_of(nodeid)
+
+        def _assign_work_unit(self, node: object) -> None:
+            def rank(item: tuple[str, dict[str, bool]]) -> tuple[int, int]:
+                scope, tests = item
+                first = next((i for i, p in enumerate(LONG_FIRST) if scope.startswith(p)), len(LONG_FIRST))
+                return first, -len(tests)
+
+            self.workqueue = OrderedDict(sorted(self.workqueue.items(), key=rank))
+            super()._assign_work_unit(node)
+
+    return UnitScheduling(config, log)
+
+
+@contextmanager
+def _flock(path: Path, mode: int) -> Iterator[None]:
+    import fcntl
+
+    with path.open("a") as fh:
+        fcntl.flock(fh, mode)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """Under xdist, a test of :data:`ALONE` holds an exclusive lock shared by the run's
+    workers (every other test holds it shared) from its setup to its teardown. The
+    turnstile lets a waiting exclusive test in before new shared holders."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        yield
+        return
+    import fcntl
+
+    run_dir = item.config._tmp_path_factory.getbasetemp().parent  # pytest-N/, shared by the workers
+    turnstile, lock = run_dir / "alone.turnstile", run_dir / "alone.lock"
+    if item.nodeid.split("::", 1)[0] in ALONE:
+        with _flock(turnstile, fcntl.LOCK_EX), _flock(lock, fcntl.LOCK_EX):
+            yield
+    else:
+        with _flock(turnstile, fcntl.LOCK_EX):
+            pass
+        with _flock(lock, fcntl.LOCK_SH):
+            yield

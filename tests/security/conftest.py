@@ -2,11 +2,36 @@
 
 from __future__ import annotations
 
+import importlib.util
 import sys
+from pathlib import Path
+from types import ModuleType
+
+CORPUS_TESTS = Path(__file__).with_name("test_risk_corpus.py")
+
+
+def _corpus_module(terminalreporter) -> ModuleType | None:
+    """The corpus test module when this run included it. Under pytest-xdist the
+    tests ran in workers: load it here (it parses the corpus, runs nothing)."""
+    module = sys.modules.get("tests.security.test_risk_corpus") or sys.modules.get("test_risk_corpus")
+    if module is not None:
+        return module
+    ran = any(
+        getattr(r, "nodeid", "").startswith("tests/security/test_risk_corpus.py")
+        for reports in terminalreporter.stats.values()
+        for r in reports
+    )
+    if not ran:
+        return None
+    spec = importlib.util.spec_from_file_location("tests.security.test_risk_corpus", CORPUS_TESTS)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    module = sys.modules.get("tests.security.test_risk_corpus") or sys.modules.get("test_risk_corpus")
+    module = _corpus_module(terminalreporter)
     if module is None:
         return
     f = module._figures()

@@ -65,6 +65,8 @@ def test_openssl_reads_our_key(tmp_path):
         b"-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\n-----END PRIVATE KEY-----\n",
         key_to_pem(SigningKey.generate())[:-40],
     ],
+    # Fixed ids: a generated key differs in every process, and pytest-xdist's workers must agree.
+    ids=["empty", "garbage", "not-base64", "ec-key", "truncated-ed25519"],
 )
 def test_bad_key_files_refused(data):
     with pytest.raises(KeyFileError):

@@ -48,14 +48,14 @@ CASES: dict[str, list[Case]] = {
     "http": [
         (
             "http",
-            {"session_timeout": 2.0, "poll_timeout": 1.0},
+            {"session_timeout": 4.0, "poll_timeout": 1.0},
             lambda tls, tmp: {"url": "http://127.0.0.1:0/starling", "broken_within": 8.0},
         ),
     ],
     "https": [
         (
             "https",
-            {"session_timeout": 2.0, "poll_timeout": 1.0},
+            {"session_timeout": 4.0, "poll_timeout": 1.0},
             lambda tls, tmp: {
                 "url": "https://127.0.0.1:0",
                 "server_ssl": tls.server,
