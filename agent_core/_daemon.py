@@ -56,13 +56,32 @@ async def _serve(config_path: str | None) -> int:
             nursery.start_soon(settle)
             try:
                 await agent.run()
-            except StarlingError as exc:
+            except (StarlingError, BaseExceptionGroup) as raised:
+                exc = stopping_error(raised)
+                if exc is None:
+                    raise
                 log.error("agent stopped: %s (%s)", exc, exc.code)
                 print(f"starling-agent: {exc.code}: {exc}", file=sys.stderr)
                 return 2
             finally:
                 nursery.cancel_scope.cancel()
     return 0
+
+
+def stopping_error(raised: BaseException) -> StarlingError | None:
+    """The coded error that stopped the agent (a refused enrollment: C019, C017...), also
+    when trio's nurseries wrapped it in exception groups; None when anything else is in
+    there too (that is a bug, and keeps its traceback)."""
+    if isinstance(raised, StarlingError):
+        return raised
+    if isinstance(raised, BaseExceptionGroup):
+        coded, rest = raised.split(StarlingError)
+        if coded is not None and rest is None:
+            first: BaseException = coded
+            while isinstance(first, BaseExceptionGroup):
+                first = first.exceptions[0]
+            return first if isinstance(first, StarlingError) else None
+    return None
 
 
 def _json_file(path: str | None) -> list[dict[str, object]] | None:
