@@ -132,12 +132,12 @@ def _responses(url: str, tmp_path: Path) -> dict[str, str]:
     web, _secret = create_account(store, box, "web", Scope(actions=["*"], tags=["web"]))
     keys = {"admin": "kadmin", "web": web}
     astore = AsyncStore(store)
-    center_ = Center(astore, ed25519.Ed25519PrivateKey.generate(), proxy_token="t", policy=Policy())
+    center_ = Center(astore, ed25519.Ed25519PrivateKey.generate(), proxy_token="t", policy=Policy(), enroll_token="e")
 
     async def authenticate(request):  # the account named by a test header: signing is not under test here
         return keys[request.headers["x-test-account"]]
 
-    app = build_app(center_, AuditTrail(astore), enroll_token="e", authenticate=authenticate, secret_box=box)
+    app = build_app(center_, AuditTrail(astore), authenticate=authenticate, secret_box=box)
     out = {}
 
     async def ask() -> None:
