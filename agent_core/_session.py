@@ -87,6 +87,10 @@ log = logging.getLogger("starling.agent")
 SCHEME_ORDER = {"quic": 0, "tcp": 1, "https": 2, "http": 3}
 
 
+#: What a failed dial to a proxy raises: the next URL is tried.
+DIAL_ERRORS = (ConnectFailed, TransportError, trio.TooSlowError, OSError)
+
+
 class SessionJournal(Protocol):
     """The durable record of one agent's tasks (:class:`agent_core._journal.Journal`)."""
 
@@ -288,12 +292,9 @@ class AgentSession:
                     # Enrolled through this proxy: log in on that connection (its slot is held).
                     channel, self._spare = self._spare[1], None
                 else:
-                    await self._take_slot()
                     try:
-                        with trio.fail_after(5):
-                            channel = await self._connect(url)
-                    except (ConnectFailed, TransportError, trio.TooSlowError, OSError) as exc:
-                        self._release_slot()
+                        channel = await self._dial(url)
+                    except DIAL_ERRORS as exc:
                         log.info("cannot reach proxy %s at %s: %s", proxy.id, url, exc)
                         continue
                 connected = True
@@ -349,12 +350,9 @@ class AgentSession:
         errors: list[str] = []
         last: RegistrationError | None = None
         for url in urls:
-            await self._take_slot()
             try:
-                with trio.fail_after(5):
-                    channel = await self._connect(url)
-            except (ConnectFailed, TransportError, trio.TooSlowError, OSError) as exc:
-                self._release_slot()
+                channel = await self._dial(url)
+            except DIAL_ERRORS as exc:
                 errors.append(f"{url}: {exc}")
                 continue
             try:
@@ -385,6 +383,17 @@ class AgentSession:
             self._release_slot()
             with trio.CancelScope(shield=True):
                 await channel.aclose()
+
+    async def _dial(self, url: str) -> Channel:
+        """A connection to ``url`` holding a login slot (5 s at most); when it fails
+        (:data:`DIAL_ERRORS`) the slot is given back."""
+        await self._take_slot()
+        try:
+            with trio.fail_after(5):
+                return await self._connect(url)
+        except DIAL_ERRORS:
+            self._release_slot()
+            raise
 
     async def _take_slot(self) -> None:
         limiter = self.owner.connect_limiter(self)
