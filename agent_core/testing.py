@@ -40,6 +40,7 @@ import base64
 import os
 import shutil
 import socket
+import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -403,6 +404,26 @@ async def memory_agent(plugin_host: PluginHost, tmp_path: Path) -> AsyncIterator
     """A real agent over the memory carrier, connected and ready (see the module doc)."""
     async with open_memory_agent(tmp_path / "agent", host=plugin_host) as handle:
         yield handle
+
+
+def spawned(argv: list[str], timeout: float = 10.0, **popen: Any) -> subprocess.Popen[bytes]:
+    """``subprocess.Popen(argv, **popen)``, returned once the child has exec'd ``argv``.
+
+    Between fork and exec a child's ``/proc/PID/cmdline``, ``exe`` and ``environ`` are still
+    its parent's, so a test that looks for the child right after ``Popen`` can miss it on a
+    loaded machine. Waits (up to ``timeout``) until its command line is ``argv``."""
+    proc = subprocess.Popen(argv, **popen)
+    want = b"".join(a.encode() + b"\0" for a in argv)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{proc.pid}/cmdline", "rb") as fh:
+                if fh.read() == want:
+                    break
+        except OSError:
+            break  # gone already: the test sees that itself
+        time.sleep(0.005)
+    return proc
 
 
 def needs(*tools: str, paths: tuple[str, ...] = (), why: str = "") -> pytest.MarkDecorator:

@@ -29,7 +29,7 @@ from agent_core import (
     procfs,
 )
 from agent_core.host import PluginHost, execute
-from agent_core.testing import run_action
+from agent_core.testing import run_action, spawned
 from transports import JobSpec
 
 HOST_NAMES = {"Kernel", "PluginHost", "LoadedPlugin", "execute", "kill_tree", "run_process", "render_catalogue",
@@ -174,7 +174,7 @@ def test_one_masker_masks_names_and_url_passwords():
 @pytest.fixture
 def child():
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "DATABASE_URL": "postgres://app:pw123@db:5432/x"}
-    proc = subprocess.Popen(["sleep", "60"], env=env)
+    proc = spawned(["sleep", "60"], env=env)
     yield proc
     proc.kill()
     proc.wait()

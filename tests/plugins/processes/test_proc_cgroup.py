@@ -7,12 +7,11 @@ in teardown (the child is killed first, so rmdir succeeds).
 from __future__ import annotations
 
 import os
-import subprocess
 import uuid
 
 import pytest
 
-from agent_core.testing import run_action
+from agent_core.testing import run_action, spawned
 from plugins.processes.cgroup import hierarchy_dirs
 
 ROOT = "/sys/fs/cgroup"
@@ -44,7 +43,7 @@ def caged():
     v2 = mem_parent == ROOT and os.path.exists(f"{ROOT}/cgroup.controllers")
     name = f"starling-test-{uuid.uuid4().hex[:8]}"
     dirs = [f"{mem_parent}/{name}"] + ([f"{cpu_parent}/{name}"] if cpu_parent and cpu_parent != mem_parent else [])
-    proc = subprocess.Popen(["sleep", "51"])
+    proc = spawned(["sleep", "51"])
     cpu_set = False
     try:
         for d in dirs:

@@ -4,12 +4,11 @@ secrets never come back, whatever the source."""
 from __future__ import annotations
 
 import os
-import subprocess
 
 import pytest
 
 from agent_core import is_secret_name, redact_value
-from agent_core.testing import run_action
+from agent_core.testing import run_action, spawned
 from plugins.processes.environ import parse_environ
 
 DSN = "postgres://u:pw@127.0.0.1/db"
@@ -26,7 +25,7 @@ def child(tmp_path):
         "APP_DATABASE": DSN,
         "https_proxy": "http://user:s3cret@127.0.0.1:3128",
     }
-    proc = subprocess.Popen(["sleep", "49"], env=env, cwd=tmp_path, umask=0o027)
+    proc = spawned(["sleep", "49"], env=env, cwd=tmp_path, umask=0o027)
     yield proc
     proc.kill()
     proc.wait()

@@ -5,22 +5,15 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
 
 import pytest
 
-from agent_core.testing import run_action
+from agent_core.testing import run_action, spawned
 
 
 @pytest.fixture
 def child():
-    proc = subprocess.Popen(["sleep", "48.123"])
-    # Between fork and exec the child's command line is still its parent's (seen on a
-    # loaded machine): wait until it is `sleep 48.123` before anyone looks for it.
-    cmdline = f"/proc/{proc.pid}/cmdline"
-    deadline = time.monotonic() + 10
-    while open(cmdline, "rb").read() != b"sleep\x0048.123\x00" and time.monotonic() < deadline:
-        time.sleep(0.01)
+    proc = spawned(["sleep", "48.123"])
     yield proc
     proc.kill()
     proc.wait()

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import os
-import subprocess
 
 import psutil
 import pytest
 
-from agent_core.testing import run_action
+from agent_core.testing import run_action, spawned
 from plugins.processes.info import decode_caps
 
 
 @pytest.fixture
 def child(tmp_path):
-    proc = subprocess.Popen(["sleep", "50"], cwd=tmp_path, preexec_fn=lambda: os.nice(7))
+    proc = spawned(["sleep", "50"], cwd=tmp_path, preexec_fn=lambda: os.nice(7))
     yield proc, tmp_path
     proc.kill()
     proc.wait()

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import os
 import pwd
-import subprocess
 
 import psutil
 import pytest
 
-from agent_core.testing import run_action
+from agent_core.testing import run_action, spawned
 
 
 @pytest.fixture
 def child():
-    proc = subprocess.Popen(["sleep", "37.5"])
+    proc = spawned(["sleep", "37.5"])
     yield proc
     proc.kill()
     proc.wait()

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 
-from agent_core.testing import run_action
+from agent_core.testing import run_action, spawned
 from plugins.processes.oom import parse_kills
 
 
 @pytest.fixture
 def volunteer():
-    proc = subprocess.Popen(["sleep", "52"])
+    proc = spawned(["sleep", "52"])
     with open(f"/proc/{proc.pid}/oom_score_adj", "w") as fh:
         fh.write("1000")  # raising the score of our own child needs no privilege
     yield proc

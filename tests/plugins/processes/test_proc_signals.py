@@ -11,12 +11,12 @@ import time
 import psutil
 import pytest
 
-from agent_core.testing import run_action
+from agent_core.testing import run_action, spawned
 
 
 @pytest.fixture
 def child():
-    proc = subprocess.Popen(["sleep", "43"])
+    proc = spawned(["sleep", "43"])
     yield proc
     if proc.poll() is None:
         proc.kill()
