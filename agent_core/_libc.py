@@ -58,11 +58,13 @@ def subreaper_preexec() -> Callable[[], None] | None:
 
 
 def trim_heap() -> bool:
-    """Collect garbage, then ask glibc to return freed heap to the OS (``malloc_trim``);
-    ``False`` where there is no glibc. The agent does it once, after start-up."""
-    import gc
+    """Collect garbage and freeze what is left (later full collections skip it:
+    :func:`transports.freeze_heap`), then ask glibc to return freed heap to the OS
+    (``malloc_trim``); ``False`` where there is no glibc. The agent does it once, after
+    start-up."""
+    from transports import freeze_heap
 
-    gc.collect()
+    freeze_heap()
     try:
         _libc().malloc_trim(0)
     except Exception as exc:  # musl, or no cffi backend: nothing to trim with

@@ -6,6 +6,7 @@ import hashlib
 import logging
 import signal
 import tempfile
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from transports import (
     private_dir,
     server_context,
     set_log_context,
+    settle_heap,
     setup_logging,
 )
 
@@ -110,7 +112,9 @@ def make_policy(cfg: CenterConfig) -> Any:
     return Policy(rules, action_rules=cfg.action_rules, publishers=publishers)
 
 
-async def run_center(cfg: CenterConfig, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+async def run_center(cfg: CenterConfig, *, settle: bool = False, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+    """Run one center; ``settle``: its own process, so freeze the start-up heap once up
+    (:func:`transports.settle_heap`)."""
     from ._accounts import make_authenticator
     from ._api import build_app
     from ._audit import make_audit_trail
@@ -165,13 +169,16 @@ async def run_center(cfg: CenterConfig, *, task_status: Any = trio.TASK_STATUS_I
             nursery.start_soon(keep_in_sync, center, cfg.cmdb_source, cfg.cmdb_sync_interval)
         nursery.start_soon(trail.run)
         log.info("center %s serving API on %s, proxies on %s", cfg.center_id, api, bound)
+        if settle:
+            nursery.start_soon(settle_heap)
         task_status.started({"api": api, "proxy_listen": bound, "center": center})
 
 
-async def run_proxy(cfg: ProxyConfig, *, worker: str = "", task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+async def run_proxy(cfg: ProxyConfig, *, worker: str = "", settle: bool = False, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
     """Run one proxy process: the whole proxy, or (``worker`` "w0", "w1" ...)
     one of ``cfg.workers`` processes sharing its TCP port; see
-    :mod:`center.proxy._workers`."""
+    :mod:`center.proxy._workers`. ``settle``: its own process, so freeze the start-up
+    heap once up (:func:`transports.settle_heap`)."""
     from .proxy._proxy import Proxy
     from .proxy._workers import worker_count
 
@@ -220,6 +227,8 @@ async def run_proxy(cfg: ProxyConfig, *, worker: str = "", task_status: Any = tr
         nursery.start_soon(proxy.run_links)
         nursery.start_soon(gate.run_trimmer)
         log.info("proxy %s%s (%s) serving agents on %s", cfg.proxy_id, f" worker {worker}" if worker else "", cfg.idc, ", ".join(bound))
+        if settle:
+            nursery.start_soon(settle_heap)
         task_status.started({"listen": bound, "proxy": proxy, "gate": gate})
 
 
@@ -233,7 +242,7 @@ def main_center(config_path: str | None) -> int:
 
         tighten_private([config_path])
     set_log_context(center_id=cfg.center_id)
-    trio.run(run_center, cfg)
+    trio.run(partial(run_center, cfg, settle=True))
     return 0
 
 
@@ -251,5 +260,5 @@ def main_proxy(config_path: str | None) -> int:
     if worker_count(cfg) > 1:
         trio.run(run_workers, cfg, config_path)
     else:
-        trio.run(run_proxy, cfg)
+        trio.run(partial(run_proxy, cfg, settle=True))
     return 0

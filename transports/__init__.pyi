@@ -39,6 +39,7 @@ from ._errors import (
 )
 from ._files import create_private, open_private_append, private_dir, tighten_private, write_private
 from ._guard import Admission, ConnGate, ConnLimits, gate_for, guarding, source_of, trim_memory
+from ._heap import freeze_heap, settle_heap
 from ._logging import JsonFormatter, set_log_context, setup_logging
 from ._login import common_version, receive_hello
 from ._messages import (
@@ -203,6 +204,7 @@ __all__ = [
     "encode_value",
     "env_name",
     "former_names",
+    "freeze_heap",
     "granted_as",
     "frame",
     "gate_for",
@@ -225,6 +227,7 @@ __all__ = [
     "send_if_open",
     "server_context",
     "set_log_context",
+    "settle_heap",
     "setup_logging",
     "source_of",
     "split_host_port",

@@ -193,7 +193,7 @@ def main_worker(config_path: str, name: str) -> int:
     cfg = load(ProxyConfig, config_path or None, "proxy")
     setup_logging(cfg.log_level, cfg.log_file, role="proxy")
     set_log_context(proxy_id=cfg.proxy_id, idc=cfg.idc, worker=name)
-    trio.run(lambda: run_proxy(cfg, worker=name))
+    trio.run(lambda: run_proxy(cfg, worker=name, settle=True))
     return 0
 
 
