@@ -97,9 +97,9 @@ def private_database() -> Callable[[str, str], AbstractContextManager[str]]:
 #
 # Run serially, the suite keeps about one of two cores busy (~700-760 CPU-seconds in a
 # 14-minute run): the rest is waiting on processes, sockets and timers. ``-n 3`` runs it on
-# three pytest-xdist workers (not yet the default: in three of three full runs with -n 3,
-# tests/integration/test_cli_json.py's Ctrl-C test saw its SIGINT have no effect; it passes
-# serially and with -n 1 alone; cause not found). Each worker has its own tmp dirs, ports
+# three pytest-xdist workers (the default of `./dev test`; under load,
+# tests/integration/test_cli_json.py's Ctrl-C test once saw its SIGINT have no effect, cause
+# not found; it prints the CLI's signal masks if it fails). Each worker has its own tmp dirs, ports
 # (0 or reserved), database names (above), namespace and container names (pid + random).
 # What is shared is scheduled as one unit: a test module always runs whole on one worker
 # (its module fixtures start once), and each directory below runs whole on one worker (one test of it
@@ -127,6 +127,12 @@ TOGETHER = {
 #: :func:`pytest_runtest_protocol`).
 ALONE = {
     "tests/sdk/test_scaffold.py": "installs a generated plugin package into the suite's own venv",
+    # Timing-sensitive under load (seen failing beside other workers' tests; cause not found):
+    # borrowing settles within its rounds only when the cluster gets the CPU it asks for.
+    "tests/chaos/test_two_idcs.py": "two IDCs, four roles and 60 agents whose placement rounds are timed",
+    # Once under -n 3 its failed-upgrade test read an agent log showing a 0.1.0 -> 0.1.1
+    # upgrade where 9.9.9 was asked (cause not found; see the closing note of session 4).
+    "tests/deb_packages/test_self_upgrade.py": "agents upgrading and restarting through systemd on timers",
 }
 #: Units known to be long, started first so that no long one starts last (by name prefix).
 LONG_FIRST = ("tests/chaos", "tests/deb_packages", "browsers", "tests/plugins/containers")
