@@ -176,7 +176,9 @@ def test_metrics_and_readiness_follow_real_activity_and_failures(tmp_path: Path,
         assert delta("starling_center_interceptions_total", verdict="block") == 1
         assert delta("starling_center_errors_total", code="C010", where="api") == 1
         assert delta("starling_center_errors_total", code="C002", where="api") == 1
-        assert _value(after, "starling_center_jobs", state="done") >= 1
+        # The job turns "done" just after its last result is stored (the wait above sees the
+        # counts first): read it until it shows, not from the one scrape.
+        _wait(lambda: _value(center_metrics(), "starling_center_jobs", state="done") >= 1, 20, "the job done in the metrics")
         assert _value(after, "starling_center_db_up") == 1
         assert _value(after, "process_resident_memory_bytes") > 10 * 2**20
         assert _value(pafter, "starling_proxy_agents", proxy="proxy-ops", idc="ops") == AGENTS
