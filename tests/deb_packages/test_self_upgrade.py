@@ -163,8 +163,25 @@ def _installed(fleet: dict[str, Any]) -> tuple[str, str]:
 
 
 def _log(fleet: dict[str, Any]) -> str:
-    path = fleet["root"].host("/var/lib/starling/upgrade.log")
-    return path.read_text()[-3000:] if path.exists() else "(no upgrade.log)"
+    """What to read when an upgrade test fails: the helper's log, the agent's journal
+    (every task it received, with its state) and the tail of the agent's own log."""
+    import sqlite3
+
+    root: DebRoot = fleet["root"]
+    path = root.host("/var/lib/starling/upgrade.log")
+    out = ["upgrade.log:", path.read_text()[-3000:] if path.exists() else "(no upgrade.log)"]
+    journal = root.host("/var/lib/starling/journal.db")
+    if journal.exists():
+        db = sqlite3.connect(f"file:{journal}?mode=ro", uri=True)
+        try:
+            rows = db.execute("SELECT task_id, action, state, received, acked FROM tasks ORDER BY received").fetchall()
+        finally:
+            db.close()
+        out += ["journal:", *(repr(r) for r in rows)]
+    agent_log = root.path.parent / f"{root.path.name}-agent.log"
+    if agent_log.exists():
+        out += ["agent log:", agent_log.read_text(errors="replace")[-3000:]]
+    return "\n".join(out)
 
 
 def test_forward(fleet):
@@ -191,11 +208,11 @@ def test_and_back(fleet):
 
 def test_failed_upgrade_rolls_back_and_stops(fleet):
     rc, doc = _upgrade(fleet, f"9.9.9-1.{TAG}", "--wait", "10", "--max-failures", "0")
-    assert rc == 1 and doc["failed"] == 1 and doc["upgraded"] == 0, doc
+    assert rc == 1 and doc["failed"] == 1 and doc["upgraded"] == 0, (doc, _log(fleet))
     assert doc["hosts"][0]["result"] == "failed" and doc["hosts"][0]["code"] == "A026", doc["hosts"]
     assert doc["stopped"] and _job(fleet, doc["job_id"])["rollout"]["state"] == "stopped"
     # The agent rolled itself back: same package, running and connected again.
     assert _installed(fleet) == (V_OLD, V_OLD)
     wait_for(lambda: _version(fleet) == V_OLD, 60, "the agent back on the old version")
     log = fleet["root"].host("/var/lib/starling/upgrade.log").read_text()
-    assert "installing 9.9.9" in log and f"rolled back: running {V_OLD}" in log, (json.dumps(doc["hosts"]), log[-1500:])
+    assert "installing 9.9.9" in log and f"rolled back: running {V_OLD}" in log, (json.dumps(doc["hosts"]), _log(fleet))
