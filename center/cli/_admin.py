@@ -12,7 +12,7 @@ from typing import Any
 
 from transports import ErrorCode, StarlingError, catalogue_markdown
 
-from ._jobs import Held, Interrupted
+from ._jobs import Held, Interrupted, interrupt_after
 from ._jobs import emit_json as _emit_json
 from ._jobs import follow as _follow
 from ._jobs import targets as _targets
@@ -28,9 +28,12 @@ def _call(args: argparse.Namespace, action: str, params: dict[str, Any]) -> dict
     from ._client import Client
 
     client = Client.from_profile(args.api)
-    sub = client.submit(action, params, **_targets(args), timeout=args.timeout)
+    with interrupt_after() as pressed:
+        sub = client.submit(action, params, **_targets(args), timeout=args.timeout)
     if sub["state"] == "pending_approval":
         raise Held(sub)
+    if pressed:
+        raise Interrupted(sub["job_id"])
     try:
         _follow(client, sub["job_id"], sub["total"], args.json)
         return job_doc(client.job(sub["job_id"]))

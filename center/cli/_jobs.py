@@ -9,9 +9,12 @@ prints the job id at once. Every ``--json`` document is made in ``_views``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from transports import ErrorCode, StarlingError
@@ -87,6 +90,34 @@ class Interrupted(Exception):
         self.job_id = job_id
 
 
+@contextlib.contextmanager
+def interrupt_after() -> Iterator[list[bool]]:
+    """Hold a first Ctrl-C until the block ends (the list it yields turns ``[True]``):
+    a submit that the center may already have stored must return its job id, or the
+    user could not follow or cancel what runs on their hosts. A second Ctrl-C
+    interrupts at once. Outside the main thread it changes nothing."""
+    pressed: list[bool] = []
+
+    def hold(signum: int, frame: Any) -> None:
+        if pressed:
+            raise KeyboardInterrupt
+        pressed.append(True)
+
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is signal.SIG_IGN:  # the caller ignores Ctrl-C (nohup, a background job)
+        yield pressed
+        return
+    try:
+        signal.signal(signal.SIGINT, hold)
+    except ValueError:  # not the main thread: signals are not ours to handle
+        yield pressed
+        return
+    try:
+        yield pressed
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def follow(client: Any, job_id: str, total: int, quiet: bool) -> None:
     """Wait until the job completes, from its server-sent progress events, with a live
     progress bar on stderr (none when ``quiet``). Ctrl-C raises :class:`Interrupted`."""
@@ -150,8 +181,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.dry_run:
         return dry_run(client, {"action": action, "params": params, **body}, args.json, console)
     t0 = time.monotonic()
-    sub = client.submit(action, params, **body)
+    with interrupt_after() as pressed:
+        sub = client.submit(action, params, **body)
     job_id = sub["job_id"]
+    if pressed and sub.get("state") != "pending_approval":
+        raise Interrupted(job_id)
     for w in sub.get("warnings") or []:
         err_console.print(f"[yellow]warning[/yellow] rule {w['rule']}: {w['message']} — {w['fragment']}")
     if sub.get("state") == "pending_approval":

@@ -22,6 +22,8 @@ from typing import Any
 
 from transports import ErrorCode, StarlingError
 
+from ._jobs import Interrupted, interrupt_after
+
 
 def _select(client: Any, args: argparse.Namespace) -> list[dict[str, Any]]:
     params: dict[str, Any] = {}
@@ -101,15 +103,21 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
         rollout: dict[str, Any] = {"canary": min(args.canary, len(todo)), "growth": args.growth, "max_failures": args.max_failures}
         if args.pause:
             rollout["pause"] = args.pause
-        sub = client.submit("agent.upgrade", {"version": args.version, "wait": args.wait}, hosts=[h["id"] for h in todo], timeout=60, rollout=rollout)
+        with interrupt_after() as pressed:
+            sub = client.submit("agent.upgrade", {"version": args.version, "wait": args.wait}, hosts=[h["id"] for h in todo], timeout=60, rollout=rollout)
         job_id = doc["job_id"] = sub["job_id"]
+        if pressed:
+            raise Interrupted(job_id)
         _say(args, f"job {job_id}: {args.version} on {len(todo)} host(s), canary {rollout['canary']} "
                    f"(starling job {job_id} --pause | --resume | --cancel)")
         if args.detach:
             if args.json:
                 sys.stdout.write(json.dumps(doc, indent=2) + "\n")
             return 0
-        view = _await(client, args, job_id)
+        try:
+            view = _await(client, args, job_id)
+        except KeyboardInterrupt:
+            raise Interrupted(job_id) from None
         if view.get("state") == "rejected":
             raise StarlingError(f"job {job_id} was rejected", code=ErrorCode.C012)
         job = client.job(job_id)
