@@ -62,7 +62,7 @@ from ._jobtimes import check_job_times
 from ._links import ProxyLink, ProxyLinks
 from ._metrics import CenterMetrics
 from ._outputs import OutputBuffer
-from ._placement import Placement
+from ._placement import Pending, Placement
 from ._presence import PresenceBook
 from ._progress import ProgressWriter
 from ._registrar import Registrar
@@ -147,8 +147,8 @@ class Center:
         self.heartbeat = heartbeat
         self.grace = heartbeat * grace_heartbeats
         self.links: dict[str, ProxyLink] = {}
-        #: Agents sent to each proxy by registration since its last load report.
-        self.assigned: dict[str, int] = {}
+        #: Agents placed on each proxy (or sent home to an IDC) not yet in its load reports.
+        self.assigned = Pending()
         self.files: Any = None  # center._files.CenterFiles, set by the server
         self._progress_events: dict[str, trio.Event] = defaultdict(trio.Event)
         self.stats: dict[str, int] = defaultdict(int)

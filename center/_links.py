@@ -91,6 +91,7 @@ class ProxyLinks:
     def __init__(self, center: Center) -> None:
         self.center = center
         self._idc_totals: dict[str, int] = {}
+        self._settled: dict[str, bool] = {}
 
     async def session(self, channel: Channel) -> None:
         center = self.center
@@ -166,12 +167,12 @@ class ProxyLinks:
             link.urls = msg.urls
             link.connections = msg.connections
             link.capacity = msg.capacity
-            center.assigned[link.proxy_id] = 0
+            center.assigned.reported(link.proxy_id, time.time())
             await center.store.upsert_proxy(
                 link.proxy_id, idc=msg.idc or link.idc, urls=msg.urls, connections=msg.connections,
                 capacity=msg.capacity, load1=msg.load1, cpus=msg.cpus, rss=msg.rss, online=True,
             )
-            center.placement.forget_proxies()  # its counts and the reset of ``assigned`` go together
+            center.placement.forget_proxies()  # read its new counts at the next registration
             await self._balance(link.idc)
         elif isinstance(msg, Enrollments) and link.nursery is not None:
             link.nursery.start_soon(self._enroll, link, msg)  # not inline: it waits for the registrar's batch
@@ -212,6 +213,12 @@ class ProxyLinks:
         center.stats["enrolled_via_proxy"] += sum(1 for e in out if not e.code)
         await send_if_open(link.channel, EnrolledBatch(items=out))
 
+    def settled(self, idc: str) -> bool:
+        """Whether the agents on ``idc``'s proxies held still between their last two
+        load reports (under 2 %, or 5 agents): moving agents in or out of an IDC whose
+        counts are still changing acts on numbers that are already wrong."""
+        return self._settled.get(idc, False)
+
     async def _balance(self, idc: str) -> None:
         """Even out agents over the linked proxies of one IDC: a proxy above the
         mean by more than the tolerance is told to drain idle agents down to it.
@@ -222,12 +229,11 @@ class ProxyLinks:
         for lk in self.center.links.values():
             if lk.idc == idc:
                 hosts[lk.host or lk.proxy_id].append(lk)
-        if len(hosts) < 2:
-            return
         total = sum(lk.connections for group in hosts.values() for lk in group)
         previous, self._idc_totals[idc] = self._idc_totals.get(idc), total
-        if previous is None or abs(total - previous) > max(5, 0.02 * total):
-            return  # agents are still arriving or leaving: let it settle first
+        self._settled[idc] = previous is not None and abs(total - previous) <= max(5, 0.02 * total)
+        if len(hosts) < 2 or not self._settled[idc]:
+            return  # one host, or agents are still arriving or leaving: let it settle first
         mean = total / len(hosts)
         now = time.monotonic()
         for host, group in hosts.items():

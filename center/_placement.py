@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -43,6 +43,44 @@ RETURN_EVERY = 3.0
 #: Agents go home only into this share of the home proxies' capacity, so that
 #: an IDC that lent because it was full does not fill up and drain again.
 RETURN_FILL = 0.9
+#: Seconds an agent sent to a proxy keeps counting on top of that proxy's load
+#: reports: from the registration's answer to the agent's login there, and on to a
+#: report that counts it, takes this long at most on a loaded machine. Counting it
+#: twice meanwhile errs towards room left unused; forgetting it at the first report
+#: overfilled proxies, whose drains then sent agents back and forth.
+PENDING_GRACE = 10.0
+
+
+class Pending:
+    """Agents sent somewhere that the load reports may not count yet: per proxy id
+    (placed there) or per ``idc:NAME`` (asked to go home there), with the time."""
+
+    def __init__(self, grace: float = PENDING_GRACE) -> None:
+        self.grace = grace
+        self._at: dict[str, list[float]] = defaultdict(list)
+
+    def add(self, key: str, now: float, n: int = 1) -> None:
+        self._at[key].extend([now] * n)
+
+    def reported(self, key: str, now: float) -> None:
+        """A load report of ``key`` arrived: what was sent there before the grace
+        period is in its count by now."""
+        self._forget(key, now)
+
+    def counts(self, now: float) -> dict[str, int]:
+        for key in list(self._at):
+            self._forget(key, now)
+        return {k: len(v) for k, v in self._at.items()}
+
+    def _forget(self, key: str, now: float) -> None:
+        times = self._at.get(key)
+        if times is None:
+            return
+        keep = [t for t in times if now - t < self.grace]
+        if keep:
+            self._at[key] = keep
+        else:
+            del self._at[key]
 
 
 def live(proxies: list[ProxyRow], now: float) -> list[ProxyRow]:
@@ -72,7 +110,8 @@ def place(
     are borrowed from other IDCs.
 
     :param proxies: rows of the proxies table (online ones suffice).
-    :param assigned: agents sent to each proxy since its last load report.
+    :param assigned: agents sent to each proxy that its load reports may not count yet
+        (:class:`Pending`).
     :param borrowed: agents of other IDCs on each proxy now.
     """
     now = time.time() if now is None else now
@@ -98,7 +137,8 @@ def place(
 
 def home_room(proxies: list[ProxyRow], assigned: dict[str, int], now: float) -> dict[str, int]:
     """How many borrowed agents each IDC can take back now (live proxies only;
-    an IDC with an unlimited proxy takes any number)."""
+    an IDC with an unlimited proxy takes any number), less those already asked to
+    go home there (``assigned["idc:NAME"]``)."""
     room: dict[str, int] = {}
     for p in live(proxies, now):
         if not p.capacity:
@@ -106,6 +146,7 @@ def home_room(proxies: list[ProxyRow], assigned: dict[str, int], now: float) -> 
         else:
             free = int(RETURN_FILL * p.capacity) - _load(p, assigned)
             room[p.idc] = room.get(p.idc, 0) + max(0, free)
+    room = {idc: n - assigned.get(f"idc:{idc}", 0) for idc, n in room.items()}
     return {idc: n for idc, n in room.items() if n > 0}
 
 
@@ -159,8 +200,7 @@ class Placement:
         self._generation = 0
 
     def forget_proxies(self) -> None:
-        """A load report or a link changed the proxy table: read it again next time
-        (the agents assigned since the last report were just reset with it)."""
+        """A load report or a link changed the proxy table: read it again next time."""
         self._proxies_at = 0.0
         self._generation += 1
 
@@ -173,7 +213,7 @@ class Placement:
             self._read_at = now
         if now - self._proxies_at > PROXIES_FRESH:
             # One read serves a wave of registrations until the next load report
-            # (what this center assigned since that report counts on top).
+            # (the agents this center placed that the reports may not count yet go on top).
             generation = self._generation
             rows = await store.list_proxies(online=True)
             if generation == self._generation:  # no load report arrived while it was read
@@ -181,10 +221,11 @@ class Placement:
         else:
             rows = self._proxies
         borrowed = {k: self._borrowed.get(k, 0) + self._lent.get(k, 0) for k in {*self._borrowed, *self._lent}}
-        chosen, is_borrowed = place(idc, rows, assigned=self.center.assigned, borrowed=borrowed, share=self.share, now=now)
+        pending = self.center.assigned
+        chosen, is_borrowed = place(idc, rows, assigned=pending.counts(now), borrowed=borrowed, share=self.share, now=now)
         if chosen:
             first = chosen[0].id
-            self.center.assigned[first] = self.center.assigned.get(first, 0) + 1
+            pending.add(first, now)
             if is_borrowed:
                 self._lent[first] += 1
                 log.info("agent of IDC %s borrows proxy %s (%s)", idc, first, chosen[0].idc, extra={"proxy_id": first})
@@ -195,9 +236,13 @@ class Placement:
         IDC has room again; returns how many were asked."""
         store = self.center.store
         now = time.time()
-        room = home_room(await store.list_proxies(online=True), self.center.assigned, now)
+        room = home_room(await store.list_proxies(online=True), self.center.assigned.counts(now), now)
+        # Only into an IDC whose counts hold still: at a cold start its proxies' reports
+        # lag the agents logging in, and the room they seem to have is not there.
+        room = {idc: n for idc, n in room.items() if self.center.proxy_links.settled(idc)}
         found = await store.call(borrowed_agents, store.sync, sorted(room), RETURN_BATCH * max(1, len(self.center.links)))
         by_proxy: dict[str, list[str]] = defaultdict(list)
+        home = {agent_id: idc for agent_id, idc, _ in found}
         for agent_id, idc, proxy_id in found:
             if len(by_proxy[proxy_id]) < RETURN_BATCH and room[idc] > 0:
                 by_proxy[proxy_id].append(agent_id)
@@ -211,6 +256,8 @@ class Placement:
                 await link.channel.send(Balance(target=-1, agents=ids))
             except TransportError:
                 continue
+            for idc, n in Counter(home[a] for a in ids).items():
+                self.center.assigned.add(f"idc:{idc}", now, n)
             asked += len(ids)
         if asked:
             log.info("asked lending proxies to send %d borrowed agents home", asked)

@@ -3,7 +3,7 @@ own IDC's proxies are gone or full."""
 
 from __future__ import annotations
 
-from center._placement import PROXY_FRESH, place
+from center._placement import PROXY_FRESH, Pending, home_room, place
 from center._rows import ProxyRow
 
 NOW = 1_000_000.0
@@ -71,3 +71,29 @@ def test_a_zero_share_turns_borrowing_off():
     rows = [_p("w1", "west", 0, capacity=0)]
     assert place("east", rows, assigned={}, borrowed={}, share=0.0, now=NOW) == ([], False)
     assert place("east", rows, assigned={}, borrowed={}, share=0.5, now=NOW)[1] is True
+
+
+def test_agents_sent_to_a_proxy_count_until_its_reports_can_count_them() -> None:
+    """A load report does not free the room of agents placed just before it (they may
+    not have logged in yet): forgetting them overfilled proxies, whose drains sent
+    agents back and forth between IDCs."""
+    pending = Pending(grace=10.0)
+    pending.add("e1", NOW - 30)  # long ago: in e1's connections by now
+    for _ in range(5):
+        pending.add("e1", NOW - 1)  # just placed: maybe not logged in yet
+    pending.reported("e1", NOW)
+    assert pending.counts(NOW) == {"e1": 5}
+    rows = [_p("e1", "east", connections=36, capacity=40)]
+    assert place("east", rows, assigned=pending.counts(NOW), borrowed={}, now=NOW, jitter=False)[0][0].id == "e1"
+    # ... 36 logged in + 5 on their way = 41 > 40: the next agent goes elsewhere.
+    west = _p("w1", "west", connections=0, capacity=40)
+    chosen, borrowed = place("east", [*rows, west], assigned=pending.counts(NOW), borrowed={}, now=NOW, jitter=False)
+    assert borrowed and chosen[0].id == "w1"
+    assert pending.counts(NOW + 11) == {}
+
+
+def test_agents_asked_home_count_against_their_idcs_room() -> None:
+    rows = [_p("e1", "east", connections=20, capacity=40)]
+    assert home_room(rows, {}, NOW) == {"east": 16}  # 90 % of 40, less 20
+    assert home_room(rows, {"idc:east": 10}, NOW) == {"east": 6}
+    assert home_room(rows, {"idc:east": 16}, NOW) == {}
