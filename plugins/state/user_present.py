@@ -14,7 +14,8 @@ group is A017. Changes the user database (unless ``dry_run``).
 from __future__ import annotations
 
 from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
-from plugins.users._accounts import find_user, pick_backend, run_plan
+from plugins.users._accounts import find_user
+from plugins.users._backend import choose, run_plan
 from plugins.users._plan import UserSpec, plan_absent, plan_present
 
 from ._common import StateResult
@@ -35,7 +36,7 @@ def _spec(p: UserParams) -> UserSpec:
 @action("state.user.present", risk=Risk.CHANGE, timeout=120)
 async def present(ctx: ActionContext, p: UserParams) -> StateResult:
     """Ensure local user ``name`` exists as declared (or, with ``present: false``, does not)."""
-    backend = pick_backend()
+    backend = choose(p.backend)
     spec = _spec(p)
 
     def plan() -> tuple[list[list[str]], list[str]]:

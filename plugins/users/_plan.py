@@ -14,7 +14,8 @@ import msgspec
 
 from agent_core import ActionError, ErrorCode
 
-from ._accounts import Backend, User, check_comment, check_path, require_group
+from ._accounts import User, check_comment, check_path, require_group
+from ._backend import Backend, BackendName
 from ._common import name_ok, uid_range
 
 
@@ -38,6 +39,8 @@ class UserSpec(msgspec.Struct, forbid_unknown_fields=True):
     """Create as a system account (uid below UID_MIN); also allows ``absent`` on one."""
     create_home: bool = True
     dry_run: bool = False
+    backend: BackendName | None = None
+    """``shadow`` or ``busybox`` instead of the host's (shadow-utils when it is complete)."""
 
 
 def _show(value: object) -> str:

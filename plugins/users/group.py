@@ -28,9 +28,8 @@ from ._accounts import (
     find_group,
     group_view,
     list_groups,
-    pick_backend,
-    run_plan,
 )
+from ._backend import BackendName, choose, run_plan
 from ._common import check_root, name_ok, require_user
 
 PLUGIN = Plugin("user.group", domain="users")
@@ -62,11 +61,14 @@ class GroupSpec(msgspec.Struct, forbid_unknown_fields=True):
     add_members: list[str] = []
     remove_members: list[str] = []
     dry_run: bool = False
+    backend: BackendName | None = None
+    """``shadow`` or ``busybox`` instead of the host's (shadow-utils when it is complete)."""
 
 
 class GroupAbsentParams(msgspec.Struct, forbid_unknown_fields=True):
     name: str
     dry_run: bool = False
+    backend: BackendName | None = None
 
 
 @action("user.group.list", risk=Risk.READ, timeout=20)
@@ -109,7 +111,7 @@ async def present(ctx: ActionContext, p: GroupSpec) -> GroupChange:
     current = set(now.members) if now else set()
     target = (_members(p.members, "members") if p.members is not None else current) | add
     target -= remove
-    backend = pick_backend()
+    backend = choose(p.backend)
     plan: list[list[str]] = []
     diff: list[str] = []
     if now is None:
@@ -135,7 +137,7 @@ async def present(ctx: ActionContext, p: GroupSpec) -> GroupChange:
 async def absent(ctx: ActionContext, p: GroupAbsentParams) -> GroupChange:
     """Delete the group; refused for root/sudo/wheel/adm/shadow/admin and gid 0."""
     now = find_group(p.name)
-    backend = pick_backend()
+    backend = choose(p.backend)
     if now is None:
         return GroupChange(name=p.name, changed=False, dry_run=p.dry_run, backend=backend.name, diff=[], commands=[], group=None)
     if now.name in PROTECTED_GROUPS or now.gid == 0:
