@@ -39,15 +39,14 @@ async def present(ctx: ActionContext, p: UserParams) -> StateResult:
     backend = choose(p.backend)
     spec = _spec(p)
 
-    def plan() -> tuple[list[list[str]], list[str]]:
+    def plan() -> tuple[list[list[str]], str]:
         now = find_user(p.name)
         if p.present:
             return plan_present(spec, now, backend)
         return plan_absent(p.name, now, backend, remove_home=False, allow_system=p.system)
 
-    commands, diff = plan()
-    text = "".join(x + "\n" for x in diff)
-    if not commands and not diff:
+    commands, text = plan()
+    if not commands and not text:
         state = "exists as declared" if p.present else "does not exist"
         return StateResult(name=p.name, changed=False, dry_run=p.dry_run, diff="", comment=f"user {p.name} {state}")
     tools = sorted({c[1] if c[0] == "busybox" else c[0] for c in commands})
@@ -56,5 +55,5 @@ async def present(ctx: ActionContext, p: UserParams) -> StateResult:
     await run_plan(ctx, commands)
     left, rest = plan()
     if left or rest:
-        raise ActionError(f"user {p.name} still differs after {', '.join(tools)}: {'; '.join(rest)}", code=ErrorCode.A014)
+        raise ActionError(f"user {p.name} still differs after {', '.join(tools)}: {'; '.join(rest.splitlines())}", code=ErrorCode.A014)
     return StateResult(name=p.name, changed=True, dry_run=False, diff=text, comment=f"ran {', '.join(tools)} for {p.name}")

@@ -102,8 +102,9 @@ class UserChange(msgspec.Struct):
     changed: bool
     dry_run: bool
     backend: str
-    diff: list[str]
-    """One line per difference: ``+ user x``, ``shell: /bin/sh -> /bin/bash``."""
+    diff: str
+    """One line per difference, each ending in a newline (``+ user x``, ``shell: /bin/sh -> /bin/bash``),
+    as the state actions' ``diff``; empty when nothing changed."""
     commands: list[list[str]]
     user: User | None
     """The account afterwards (``None`` when it does not exist)."""
@@ -116,7 +117,8 @@ class GroupChange(msgspec.Struct):
     changed: bool
     dry_run: bool
     backend: str
-    diff: list[str]
+    diff: str
+    """One line per difference (``+ group g``, ``gid: 1001 -> 1002``, ``+ member x``), as :class:`UserChange`'s."""
     commands: list[list[str]]
     group: Group | None
 

@@ -31,6 +31,7 @@ from ._accounts import (
 )
 from ._backend import BackendName, choose, run_plan
 from ._common import check_root, name_ok, require_user
+from ._plan import diff_text
 
 PLUGIN = Plugin("user.group", domain="users")
 
@@ -113,23 +114,23 @@ async def present(ctx: ActionContext, p: GroupSpec) -> GroupChange:
     target -= remove
     backend = choose(p.backend)
     plan: list[list[str]] = []
-    diff: list[str] = []
+    lines: list[str] = []
     if now is None:
         plan += backend.add_group(p.name, p.gid, p.system)
-        diff.append(f"+ group {p.name}" + (f" (gid={p.gid})" if p.gid is not None else ""))
+        lines.append(f"+ group {p.name}" + (f" (gid={p.gid})" if p.gid is not None else ""))
     elif p.gid is not None and p.gid != now.gid:
         plan += backend.set_gid(p.name, p.gid)
-        diff.append(f"gid: {now.gid} -> {p.gid}")
+        lines.append(f"gid: {now.gid} -> {p.gid}")
     for user in sorted(target - current):
         plan += backend.add_member(p.name, user)
-        diff.append(f"+ member {user}")
+        lines.append(f"+ member {user}")
     for user in sorted(current - target):
         plan += backend.remove_member(p.name, user)
-        diff.append(f"- member {user}")
+        lines.append(f"- member {user}")
     if plan and not p.dry_run:
         await run_plan(ctx, plan)
     return GroupChange(
-        name=p.name, changed=bool(plan), dry_run=p.dry_run, backend=backend.name, diff=diff, commands=plan, group=find_group(p.name)
+        name=p.name, changed=bool(plan), dry_run=p.dry_run, backend=backend.name, diff=diff_text(lines), commands=plan, group=find_group(p.name)
     )
 
 
@@ -139,12 +140,12 @@ async def absent(ctx: ActionContext, p: GroupAbsentParams) -> GroupChange:
     now = find_group(p.name)
     backend = choose(p.backend)
     if now is None:
-        return GroupChange(name=p.name, changed=False, dry_run=p.dry_run, backend=backend.name, diff=[], commands=[], group=None)
+        return GroupChange(name=p.name, changed=False, dry_run=p.dry_run, backend=backend.name, diff="", commands=[], group=None)
     if now.name in PROTECTED_GROUPS or now.gid == 0:
         raise ActionError(f"refusing to remove the {now.name} group", code=ErrorCode.A016)
     plan = backend.delete_group(p.name)
     if not p.dry_run:
         await run_plan(ctx, plan)
     return GroupChange(
-        name=p.name, changed=True, dry_run=p.dry_run, backend=backend.name, diff=[f"- group {p.name}"], commands=plan, group=find_group(p.name)
+        name=p.name, changed=True, dry_run=p.dry_run, backend=backend.name, diff=diff_text([f"- group {p.name}"]), commands=plan, group=find_group(p.name)
     )

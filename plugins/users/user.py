@@ -25,7 +25,7 @@ from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, acti
 from ._accounts import User, UserChange, find_user, list_users, user_view
 from ._backend import BackendName, choose, run_plan
 from ._common import check_root, name_ok
-from ._plan import UserSpec, plan_absent, plan_present
+from ._plan import UserSpec, diff_text, plan_absent, plan_present
 
 PLUGIN = Plugin("user", domain="users")
 
@@ -82,7 +82,7 @@ async def user_info(ctx: ActionContext, p: UserInfoParams) -> User:
     return await ctx.to_thread(user_view, p.name, check_root(p.root), True)
 
 
-async def _apply(ctx: ActionContext, name: str, plan: list[list[str]], diff: list[str], backend: str, dry_run: bool) -> UserChange:
+async def _apply(ctx: ActionContext, name: str, plan: list[list[str]], diff: str, backend: str, dry_run: bool) -> UserChange:
     if plan and not dry_run:
         await run_plan(ctx, plan)
     return UserChange(
@@ -105,7 +105,7 @@ async def present(ctx: ActionContext, p: UserSpec) -> UserChange:
     if plan and not p.dry_run:
         left, rest = plan_present(p, out.user, backend)
         if left:
-            raise ActionError(f"user {p.name} still differs after {plan[0][0]}: {'; '.join(rest)}", code=ErrorCode.A014)
+            raise ActionError(f"user {p.name} still differs after {plan[0][0]}: {'; '.join(rest.splitlines())}", code=ErrorCode.A014)
     return out
 
 
@@ -127,8 +127,8 @@ async def _lock(ctx: ActionContext, p: LockParams, lock: bool) -> UserChange:
     locked = user.password == "locked" and (user.expired or not p.expire)
     unlocked = user.password != "locked" and not user.expired
     if (locked if lock else unlocked):
-        return UserChange(name=p.name, changed=False, dry_run=p.dry_run, backend=backend.name, diff=[], commands=[], user=user)
-    diff = [f"{'lock' if lock else 'unlock'} {p.name}" + (" (and expiry)" if p.expire else "")]
+        return UserChange(name=p.name, changed=False, dry_run=p.dry_run, backend=backend.name, diff="", commands=[], user=user)
+    diff = diff_text([f"{'lock' if lock else 'unlock'} {p.name}" + (" (and expiry)" if p.expire else "")])
     return await _apply(ctx, p.name, plan, diff, backend.name, p.dry_run)
 
 

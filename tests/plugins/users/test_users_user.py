@@ -63,7 +63,7 @@ async def test_present_absent_lock_unlock(new_name, tmp_path, temp_group):
 
     out = await run_action("user.present", {"name": new_name, "shell": "/bin/bash", "groups": []})
     assert out.ok, out.message
-    assert out.value["diff"] == [f"groups: {temp_group} -> (none)", "shell: /bin/sh -> /bin/bash"]
+    assert out.value["diff"] == f"groups: {temp_group} -> (none)\nshell: /bin/sh -> /bin/bash\n"
     assert pwd.getpwnam(new_name).pw_shell == "/bin/bash" and new_name not in grp.getgrnam(temp_group).gr_mem
     out = await run_action("user.present", {"name": new_name, "add_groups": [temp_group]})
     assert out.ok and out.value["user"]["groups"] == [temp_group]
@@ -79,7 +79,7 @@ async def test_present_absent_lock_unlock(new_name, tmp_path, temp_group):
     assert dry.ok and dry.value["changed"] and _exists(new_name)
     out = await run_action("user.absent", {"name": new_name, "remove_home": True})
     assert out.ok, out.message
-    assert out.value["diff"] == [f"- user {new_name} (and {home})"] and out.value["user"] is None
+    assert out.value["diff"] == f"- user {new_name} (and {home})\n" and out.value["user"] is None
     assert not _exists(new_name) and not _isdir(home)
     gone = await run_action("user.absent", {"name": new_name})
     assert gone.ok and gone.value["changed"] is False
