@@ -132,8 +132,8 @@ def _busybox_skip_reason() -> str:
     if exe is None:
         return "no busybox on PATH: the busybox backend's commands are not run here"
     return (
-        f"{os.path.realpath(exe)} has no {'/'.join(_busybox_missing())} applets (Debian builds busybox and "
-        "busybox-static without them, and no registry this machine reaches ships a busybox that has them): "
+        f"{os.path.realpath(exe)} has no {'/'.join(_busybox_missing())} applets (Debian 12 builds busybox "
+        "and busybox-static without them; Alpine's busybox has them): "
         "the busybox backend's commands are not run here; only its plans are tested (test_busybox_plans)"
     )
 
