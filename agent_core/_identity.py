@@ -127,10 +127,10 @@ def collect_sn(root: str | Path = "/", state_dir: str | Path | None = None) -> t
             return got, "generated"
         value = f"gen-{uuid.uuid4().hex}"
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(value + "\n")
-            os.replace(tmp, path)
+            from transports import private_dir, write_private
+
+            # An identity: 0600 from the first byte, in the agent's 0700 state directory.
+            write_private(private_dir(path.parent) / path.name, value + "\n")
             return value, "generated"
         except OSError:
             pass

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import os
 from pathlib import Path
 
 from nacl.signing import SigningKey
@@ -49,14 +48,15 @@ def key_from_pem(data: bytes) -> SigningKey:
 
 def load_or_create_key(path: Path) -> SigningKey:
     """The agent's own Ed25519 key, made once at first start (mode 0600)."""
+    from transports import write_private
+
     if path.exists():
         return key_from_pem(path.read_bytes())
     key = SigningKey.generate()
-    tmp = path.with_suffix(".tmp")
-    # Created 0600 from the start: the key is never readable by others, not even briefly.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(key_to_pem(key))
-    os.chmod(tmp, 0o600)
-    tmp.replace(path)
+    # Created 0600 from the first byte and linked into place whole: never readable by
+    # others, never half written; a second process making one at once shares the first's.
+    try:
+        write_private(path, key_to_pem(key), exclusive=True)
+    except FileExistsError:
+        return key_from_pem(path.read_bytes())
     return key

@@ -16,15 +16,9 @@ Prints a table; with ``--json`` the last line is one JSON object.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import sys
-import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,37 +26,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import sqlalchemy as sa  # noqa: E402
 
+from bench._store_bench import agent_rows, main, private_db  # noqa: E402
 from center._rows import JobRow, NewTask  # noqa: E402
 from center._store import Store, agents  # noqa: E402
 from transports import Result, TaskEvent  # noqa: E402
 
-SERVERS = {
-    "postgresql": os.environ.get("STARLING_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
-    "mariadb": os.environ.get("STARLING_TEST_MYSQL", "mysql+pymysql://root@127.0.0.1:3306/test"),
-}
 
-
-@contextmanager
-def private_db(backend: str) -> Iterator[str]:
-    if backend == "sqlite":
-        with tempfile.TemporaryDirectory(prefix="starling-bench-") as d:
-            yield f"sqlite:///{d}/center.db"
-        return
-    server = SERVERS[backend]
-    name = f"starling_bench_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE {name}"))
-    try:
-        yield sa.engine.make_url(server).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            force = " WITH (FORCE)" if backend == "postgresql" else ""
-            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name}{force}"))
-        admin.dispose()
-
-
-def run_backend(backend: str, hosts: int, batch: int) -> dict[str, Any]:
+def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
+    hosts, batch = args.hosts, args.batch
     with private_db(backend) as url:
         store = Store(url)
         try:
@@ -70,12 +41,7 @@ def run_backend(backend: str, hosts: int, batch: int) -> dict[str, Any]:
             now = time.time()
             ids = [f"a{i:07d}" for i in range(hosts)]
             with store.engine.begin() as conn:
-                conn.execute(agents.insert(), [
-                    {"id": a, "sn": f"sn-{a}", "hostname": f"h-{a}", "ip": "", "os": "", "idc": "bench", "tags": "[]",
-                     "version": "", "proxy_id": "proxy-1", "carrier": "tcp", "online": True, "code": "", "last_seen": now,
-                     "health": "{}", "registered": now, "revoked": False, "public_key": ""}
-                    for a in ids
-                ])
+                conn.execute(agents.insert(), agent_rows(ids, now))
             statements = [0]
 
             @sa.event.listens_for(store.engine, "before_cursor_execute")
@@ -139,36 +105,17 @@ def run_backend(backend: str, hosts: int, batch: int) -> dict[str, Any]:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--hosts", type=int, default=10_000)
-    parser.add_argument("--batch", type=int, default=1000, help="events and results per proxy batch")
-    parser.add_argument("--backends", default="sqlite,postgresql,mariadb")
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
-    out = []
-    for backend in args.backends.split(","):
-        try:
-            out.append(run_backend(backend, args.hosts, args.batch))
-        except sa.exc.OperationalError as exc:
-            out.append({"backend": backend, "error": str(exc).splitlines()[0]})
-    names = list(next((o["phases"] for o in out if "phases" in o), {}))
-    print(f"store: dispatch + results of one {args.hosts:,}-host job, batches of {args.batch} ({platform.python_version()}, {os.cpu_count()} cpus)")
-    header = f"{'phase':<22}" + "".join(f"{o['backend']:>22}" for o in out)
-    print(header)
-    print("-" * len(header))
-    for name in names:
-        cells = "".join(
-            f"{o['phases'][name]['seconds']:>10.3f}s {o['phases'][name]['db_calls']:>4} calls" if "phases" in o else f"{'n/a':>22}"
-            for o in out
-        )
-        print(f"{name:<22}{cells}")
-    print("-" * len(header))
-    print(f"{'total':<22}" + "".join(f"{o['total_seconds']:>10.3f}s {o['db_calls']:>4} calls" if "phases" in o else f"{o['error'][:20]:>22}" for o in out))
-    print(f"{'tasks/s':<22}" + "".join(f"{o.get('tasks_per_second') or 0:>22,}" for o in out))
-    if args.json:
-        print(json.dumps({"hosts": args.hosts, "batch": args.batch, "backends": out}))
-
-
 if __name__ == "__main__":
-    main()
+    main(
+        __doc__,
+        lambda p: p.add_argument("--batch", type=int, default=1000, help="events and results per proxy batch"),
+        run_backend,
+        lambda a: f"store: dispatch + results of one {a.hosts:,}-host job, batches of {a.batch}",
+        "phases",
+        lambda ph: f"{ph['seconds']:>10.3f}s {ph['db_calls']:>4} calls",
+        22,
+        {
+            "total": lambda o: f"{o['total_seconds']:>10.3f}s {o['db_calls']:>4} calls",
+            "tasks/s": lambda o: f"{o.get('tasks_per_second') or 0:>22,}",
+        },
+    )

@@ -3,7 +3,7 @@
 
 The rows are written with plain INSERTs (the same for any version of the
 store), so this script also measures an older checkout of the code: copy it
-into that checkout's ``bench/`` and run it there. Three jobs of N tasks each:
+and ``bench/_store_bench.py`` into that checkout's ``bench/`` and run it there. Three jobs of N tasks each:
 one past its deadline (``due_tasks``), one not yet dispatched to hosts online
 on ``proxy-1`` (``stuck_tasks``, ``undelivered_for``), one finished with
 outputs and JSON data (``job_tasks``, ``tasks_by_id``). Each reader runs
@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import time
 from collections.abc import Callable
@@ -31,9 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import sqlalchemy as sa  # noqa: E402
-
-from bench.store import private_db  # noqa: E402
+from bench._store_bench import agent_rows, main, private_db  # noqa: E402
 from center._store import Store, agents, jobs, tasks  # noqa: E402
 
 
@@ -45,12 +41,10 @@ def _populate(store: Store, hosts: int, now: float) -> list[str]:
     task = {"code": "", "message": "", "exit_code": None, "stdout": "", "stderr": "", "data": None, "truncated": False, "proxy_id": None,
             "attempts": 0, "dispatched": None, "delivered": None, "received": None, "running": None, "finished": None}
     with store.engine.begin() as conn:
-        conn.execute(agents.insert(), [
-            {"id": a, "sn": f"sn-{a}", "hostname": f"h-{a}", "ip": f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}", "os": "Debian 12",
-             "idc": "bench", "tags": '["web", "bench"]', "version": "1.0", "proxy_id": "proxy-1", "carrier": "tcp", "online": True,
-             "code": "", "last_seen": now, "health": health, "registered": now - 3600, "revoked": False, "public_key": "", "catalogue": ""}
-            for i, a in enumerate(ids)
-        ])
+        rows = agent_rows(ids, now, os="Debian 12", tags='["web", "bench"]', version="1.0", health=health, registered=now - 3600, catalogue="")
+        for i, row in enumerate(rows):
+            row["ip"] = f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}"
+        conn.execute(agents.insert(), rows)
         conn.execute(jobs.insert(), [
             job | {"id": "j-due", "created": now - 600, "deadline": now - 10, "state": "running"},
             job | {"id": "j-stuck", "created": now - 60, "deadline": now + 600, "state": "running"},
@@ -67,7 +61,8 @@ def _populate(store: Store, hosts: int, now: float) -> list[str]:
     return ids
 
 
-def run_backend(backend: str, hosts: int, repeat: int) -> dict[str, Any]:
+def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
+    hosts, repeat = args.hosts, args.repeat
     with private_db(backend) as url:
         store = Store(url)
         try:
@@ -100,34 +95,13 @@ def run_backend(backend: str, hosts: int, repeat: int) -> dict[str, Any]:
     return {"backend": backend, "hosts": hosts, "readers": out}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--hosts", type=int, default=10_000)
-    parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--backends", default="sqlite,postgresql,mariadb")
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
-    out = []
-    for backend in args.backends.split(","):
-        try:
-            out.append(run_backend(backend, args.hosts, args.repeat))
-        except sa.exc.OperationalError as exc:
-            out.append({"backend": backend, "error": str(exc).splitlines()[0]})
-    names = list(next((o["readers"] for o in out if "readers" in o), {}))
-    load = os.getloadavg()[0]
-    print(f"store readers: least CPU of {args.repeat} runs, {args.hosts:,} hosts ({platform.python_version()}, {os.cpu_count()} cpus, load {load:.2f})")
-    header = f"{'reader':<20}" + "".join(f"{o['backend']:>24}" for o in out)
-    print(header)
-    print("-" * len(header))
-    for name in names:
-        cells = "".join(
-            f"{1000 * o['readers'][name]['cpu_seconds']:>11.1f} ms {o['readers'][name]['rows']:>6} rows" if "readers" in o else f"{'n/a':>24}"
-            for o in out
-        )
-        print(f"{name:<20}{cells}")
-    if args.json:
-        print(json.dumps({"hosts": args.hosts, "repeat": args.repeat, "load1": load, "backends": out}))
-
-
 if __name__ == "__main__":
-    main()
+    main(
+        __doc__,
+        lambda p: p.add_argument("--repeat", type=int, default=5),
+        run_backend,
+        lambda a: f"store readers: least CPU of {a.repeat} runs, {a.hosts:,} hosts",
+        "readers",
+        lambda r: f"{1000 * r['cpu_seconds']:>11.1f} ms {r['rows']:>6} rows",
+        24,
+    )

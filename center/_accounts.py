@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 import fnmatch
 import json
-import os
 import secrets
 import time
 from dataclasses import dataclass
@@ -156,15 +155,19 @@ class SecretBox:
 
     @classmethod
     def from_file(cls, path: Path) -> SecretBox:
-        """Load the key, creating it (0600, in a 0700 directory) on first use."""
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(base64.b64encode(secrets.token_bytes(32)) + b"\n")
+        """Load the key, creating it (0600, in a 0700 directory) on first use.
+
+        Written whole and linked into place: centers starting together on one state
+        directory share the first key made, and none ever reads a half-written one.
+        """
+        from transports import private_dir, write_private
+
+        if not path.exists():
+            private_dir(path.parent)
+            try:
+                write_private(path, base64.b64encode(secrets.token_bytes(32)) + b"\n", exclusive=True)
+            except FileExistsError:
+                pass
         return cls(base64.b64decode(path.read_bytes().strip()))
 
     def seal(self, secret: str, aad: str) -> str:

@@ -30,6 +30,7 @@ from transports import (
     ErrorCode,
     StarlingError,
     TransportError,
+    private_dir,
 )
 
 from ._store import AsyncStore, file_chunks
@@ -56,8 +57,7 @@ class CenterFiles:
     """
 
     def __init__(self, root: Path, store: AsyncStore | None, center_id: str = "", max_file_bytes: int = 64 << 30) -> None:
-        self.root = root
-        root.mkdir(parents=True, exist_ok=True)
+        self.root = private_dir(root)  # files operators push may hold secrets
         self.store = store
         self.center_id = center_id
         self.max_file_bytes = max_file_bytes
@@ -76,7 +76,7 @@ class CenterFiles:
         target = self.path(digest)
         if target.is_file():
             return False
-        target.parent.mkdir(exist_ok=True)
+        target.parent.mkdir(mode=0o700, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".in-")
         try:
             with os.fdopen(fd, "wb") as fh:

@@ -29,7 +29,7 @@ from typing import Any
 
 from rich.console import Console
 
-from transports import ErrorCode, StarlingError
+from transports import ErrorCode, StarlingError, write_private
 
 console = Console(stderr=True)
 
@@ -186,6 +186,5 @@ def restart(state: Path, name: str) -> dict[str, Any]:
     log = Path(entry.get("log") or Path(entry["dir"]) / "agent.out")
     proc = spawn(entry["argv"], log)
     _replace_pid(profile, name, old, proc.pid)
-    profile_path.write_text(json.dumps(profile, indent=2))
-    os.chmod(profile_path, 0o600)
+    write_private(profile_path, json.dumps(profile, indent=2))
     return {"name": name, "old_pid": old, "pid": proc.pid, "by": "restart"}

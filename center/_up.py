@@ -234,9 +234,10 @@ def _up(args: argparse.Namespace, demo: Callable[[list[str]], int] | None) -> in
         for i in range(1, args.agents + 1):
             adir = private_dir(state / "agents" / f"a{i:03d}")
             ident = adir / "identity.toml"
-            ident.write_text(
+            write_private(
+                ident,
                 f'sn = "local-{i:03d}-{sec["enroll_token"][:6]}"\nhostname = "{machine}-a{i:03d}"\nidc = "local"\n'
-                f'tags = ["local", "{"even" if i % 2 == 0 else "odd"}"]\n'
+                f'tags = ["local", "{"even" if i % 2 == 0 else "odd"}"]\n',
             )
             _write_toml(adir / "agent.toml", "agent", {
                 "center": [api], "enroll_token": sec["enroll_token"], "ca_file": str(ca), "state_dir": str(adir),

@@ -79,19 +79,18 @@ def _publisher_sign(key_file: str, digest: str) -> str:
 def _publisher_keygen(path: str) -> dict[str, str]:
     """A new Ed25519 publisher key (PEM, 0600); returns the public key to trust."""
     import base64
-    import os
 
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+    from transports import write_private
+
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        write_private(path, pem, exclusive=True)  # never replaces a key that is there
     except OSError as exc:
         raise StarlingError(f"cannot create {path}: {exc.strerror}", code=ErrorCode.C001) from exc
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(pem)
     pub = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return {"key_file": path, "public_key": base64.b64encode(pub).decode()}
 

@@ -25,7 +25,16 @@ from typing import Any
 
 import trio
 
-from transports import ChunkAck, ChunkData, ChunkGet, ChunkPut, ErrorCode, RateLimit, StarlingError
+from transports import (
+    ChunkAck,
+    ChunkData,
+    ChunkGet,
+    ChunkPut,
+    ErrorCode,
+    RateLimit,
+    StarlingError,
+    private_dir,
+)
 
 log = logging.getLogger("starling.proxy.files")
 
@@ -51,8 +60,7 @@ class ChunkCache:
     """
 
     def __init__(self, root: Path, max_bytes: int) -> None:
-        self.root = root
-        root.mkdir(parents=True, exist_ok=True)
+        self.root = private_dir(root)  # files operators push may hold secrets
         self.max_bytes = max_bytes
         self._lru: OrderedDict[str, int] = OrderedDict()
         self._fetching: dict[str, tuple[trio.Event, list[Any]]] = {}

@@ -14,7 +14,7 @@ import os
 import pwd
 import re
 import stat as st
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
@@ -286,6 +286,29 @@ def walk(
                     continue
                 subdirs.append((entry.path, depth + 1))
         stack.extend(reversed(subdirs))
+
+
+def each_in_tree(
+    root: str,
+    one: Callable[[str, os.stat_result], None],
+    *,
+    recursive: bool,
+    max_entries: int,
+    cancel: CancelToken | None = None,
+) -> bool:
+    """Call ``one(path, lstat)`` on ``root`` and, with ``recursive`` on a directory (never
+    through a symlink), on everything :func:`walk` yields below it (256 levels deep at most).
+
+    :returns: True when the walk stopped at ``max_entries``.
+    """
+    first = os.lstat(root)
+    one(root, first)
+    if not (recursive and st.S_ISDIR(first.st_mode)):
+        return False
+    stats = WalkStats()
+    for path, s, _ in walk(root, stats, max_depth=256, max_entries=max_entries, cancel=cancel):
+        one(path, s)
+    return stats.truncated
 
 
 def is_binary(sample: bytes) -> bool:

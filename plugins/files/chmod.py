@@ -28,7 +28,7 @@ from agent_core import (
     code,
 )
 
-from ._common import WalkStats, fs_errors, refuse_protected, walk
+from ._common import each_in_tree, fs_errors, refuse_protected
 
 PLUGIN = Plugin("file.chmod", domain="files")
 
@@ -124,7 +124,6 @@ def _umask() -> int:
 
 def _chmod_tree(root: str, spec: list[tuple[int, str, int, int]] | int, p: ChmodParams, cancel: CancelToken) -> ChmodResult:
     res = ChmodResult(path=root, scanned=0, changed=0, entries=[], truncated=False)
-    stats = WalkStats()
 
     def one(path: str, s: os.stat_result) -> None:
         res.scanned += 1
@@ -140,11 +139,8 @@ def _chmod_tree(root: str, spec: list[tuple[int, str, int, int]] | int, p: Chmod
             else:
                 res.truncated = True
 
-    one(root, os.lstat(root))
-    if p.recursive and os.path.isdir(root) and not os.path.islink(root):
-        for path, s, _ in walk(root, stats, max_depth=256, max_entries=p.max_entries, cancel=cancel):
-            one(path, s)
-        res.truncated = res.truncated or stats.truncated
+    cut = each_in_tree(root, one, recursive=p.recursive, max_entries=p.max_entries, cancel=cancel)
+    res.truncated = res.truncated or cut
     return res
 
 

@@ -10,7 +10,6 @@ system directories. An unknown user or group is A017. Changes the file system.
 from __future__ import annotations
 
 import os
-import stat as st
 from typing import Annotated
 
 import msgspec
@@ -27,14 +26,13 @@ from agent_core import (
 )
 
 from ._common import (
-    WalkStats,
+    each_in_tree,
     fs_errors,
     gid_of,
     group_name,
     refuse_protected,
     uid_of,
     user_name,
-    walk,
 )
 
 PLUGIN = Plugin("file.chown", domain="files")
@@ -89,13 +87,8 @@ def _chown_tree(root: str, uid: int, gid: int, recursive: bool, max_entries: int
         else:
             res.truncated = True
 
-    first = os.lstat(root)
-    one(root, first)
-    if recursive and st.S_ISDIR(first.st_mode):
-        stats = WalkStats()
-        for path, s, _ in walk(root, stats, max_depth=256, max_entries=max_entries, cancel=cancel):
-            one(path, s)
-        res.truncated = res.truncated or stats.truncated
+    cut = each_in_tree(root, one, recursive=recursive, max_entries=max_entries, cancel=cancel)
+    res.truncated = res.truncated or cut
     return res
 
 

@@ -107,6 +107,24 @@ def read_int(path: str, default: int | None = None) -> int | None:
         return default
 
 
+async def run_tool(ctx: ActionContext, argv: list[str], netns: str | None = None) -> str:
+    """Run a firewall tool's ``argv`` (in ``netns`` through ``ip netns exec`` when given) in
+    the C locale and return its output: A016 when it needs root, A017 for a missing
+    table or namespace, A008 for any other failure."""
+    tool = argv[0]
+    if netns:
+        argv = ["ip", "netns", "exec", netns, *argv]
+    res = await ctx.run(argv, c_locale=True)
+    if res.exit_code != 0:
+        err = res.stderr.strip()
+        if any(s in err for s in ("Operation not permitted", "Permission denied", "must be root")):
+            raise ActionError(f"{tool}: {err}", code=ErrorCode.A016)
+        if "No such file or directory" in err:
+            raise NotFound(f"{tool}: {err}")
+        raise ActionError(f"{tool} failed: {err}", code=ErrorCode.A008, data=res)
+    return res.stdout
+
+
 async def ip_json(
     ctx: ActionContext, args: list[str], netns: str | None = None
 ) -> list[dict[str, Any]]:

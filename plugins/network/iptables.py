@@ -16,9 +16,9 @@ import shutil
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, InvalidParams, Plugin, Risk, action
+from agent_core import ActionContext, InvalidParams, Plugin, Risk, action
 
-from ._common import check_family, require_netns
+from ._common import check_family, require_netns, run_tool
 
 _TABLES = ("filter", "nat", "mangle", "raw", "security")
 
@@ -165,16 +165,8 @@ async def iptables(ctx: ActionContext, p: IptablesParams) -> Ruleset:
     for family, tool in tools:
         if p.family not in ("any", family) or shutil.which(tool) is None:
             continue
-        argv = [tool, "-c", *(["-t", p.table] if p.table else [])]
-        if netns:
-            argv = ["ip", "netns", "exec", netns, *argv]
-        res = await ctx.run(argv, c_locale=True)
-        if res.exit_code != 0:
-            err = res.stderr.strip()
-            if "Permission denied" in err or "must be root" in err:
-                raise ActionError(f"{tool}: {err}", code=ErrorCode.A016)
-            raise ActionError(f"{tool} failed: {err}", code=ErrorCode.A008, data=res)
-        b, c, r = parse_save(res.stdout, family)
+        out = await run_tool(ctx, [tool, "-c", *(["-t", p.table] if p.table else [])], netns)
+        b, c, r = parse_save(out, family)
         backend = backend or b
         chains += c
         rules += r

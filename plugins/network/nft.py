@@ -21,13 +21,12 @@ from agent_core import (
     ActionError,
     ErrorCode,
     InvalidParams,
-    NotFound,
     Plugin,
     Risk,
     action,
 )
 
-from ._common import require_netns
+from ._common import require_netns, run_tool
 
 PLUGIN = Plugin("net.nft", domain="network", requires=["nft"])
 
@@ -189,21 +188,6 @@ def parse_ruleset(data: dict[str, Any], texts: dict[tuple[str, str, str, int], s
     return rs
 
 
-async def _nft(ctx: ActionContext, args: list[str], netns: str | None) -> str:
-    argv = ["nft", *args]
-    if netns:
-        argv = ["ip", "netns", "exec", netns, *argv]
-    res = await ctx.run(argv, c_locale=True)
-    if res.exit_code != 0:
-        err = res.stderr.strip()
-        if "Operation not permitted" in err or "Permission denied" in err:
-            raise ActionError(f"nft: {err}", code=ErrorCode.A016)
-        if "No such file or directory" in err:
-            raise NotFound(f"nft: {err}")
-        raise ActionError(f"nft failed: {err}", code=ErrorCode.A008, data=res)
-    return res.stdout
-
-
 @action("net.nft", risk=Risk.READ, timeout=30)
 async def nft(ctx: ActionContext, p: NftParams) -> NftRuleset:
     """Tables, chains (hook, priority, policy), rules with text and counters, and sets."""
@@ -221,9 +205,9 @@ async def nft(ctx: ActionContext, p: NftParams) -> NftRuleset:
         what = ["ruleset", p.family]
     else:
         what = ["ruleset"]
-    listing = await _nft(ctx, ["-a", "list", *what], netns)
+    listing = await run_tool(ctx, ["nft", "-a", "list", *what], netns)
     try:
-        data = json.loads(await _nft(ctx, ["-j", "list", *what], netns) or "{}")
+        data = json.loads(await run_tool(ctx, ["nft", "-j", "list", *what], netns) or "{}")
     except ValueError as exc:
         raise ActionError(f"nft printed no JSON: {exc}", code=ErrorCode.A008) from exc
     return parse_ruleset(data, rule_texts(listing))

@@ -102,9 +102,9 @@ async def port(ctx: ActionContext, p: PortParams) -> PortCheck:
     banner = ""
     seen: set[str] = set()
     for family, _, _, _, sockaddr in infos[:4]:
-        if sockaddr[0] in seen:
+        if str(sockaddr[0]) in seen:
             continue
-        seen.add(sockaddr[0])
+        seen.add(str(sockaddr[0]))
         attempt, banner = await _try(sockaddr, family, p.timeout, p.banner)
         attempts.append(attempt)
         if attempt.state == "open":

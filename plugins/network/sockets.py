@@ -191,8 +191,8 @@ async def summary(ctx: ActionContext, p: NoParams) -> SockStat:
     ext = parse_counter_table(_read("/proc/net/netstat")).get("TcpExt", {})
     rows = await ctx.to_thread(procfs.read_sockets, ("tcp", "tcp6"))
     tcp = stat.get("TCP", {})
-    mem_limits = _read("/proc/sys/net/ipv4/tcp_mem").split() or [None, None]
-    pressure = int(mem_limits[1]) if len(mem_limits) > 1 and mem_limits[1] else None
+    mem_limits = _read("/proc/sys/net/ipv4/tcp_mem").split()
+    pressure = int(mem_limits[1]) if len(mem_limits) > 1 else None
     max_orphans = read_int("/proc/sys/net/ipv4/tcp_max_orphans")
     result = SockStat(
         sockets_used=stat.get("sockets", {}).get("used", 0),

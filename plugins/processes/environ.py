@@ -9,7 +9,7 @@ the user, uid and groups, the umask and the working directory. With ``pid``
 it reads ``/proc/PID/environ`` (the environment the process was started with:
 later ``setenv`` calls are not visible) and its status; without, it shows the
 agent itself; with ``command: true`` it starts a small probe through the
-agent's runner, as ``exec.run`` would start a command, and reports what that
+agent's runner (``process`` then names it: ``starling-probe``), as ``exec.run`` would start a command, and reports what that
 child really received. ``names`` and ``prefix`` narrow the variables. Reads
 only (another user's process needs root).
 """
@@ -64,6 +64,8 @@ class Environ(msgspec.Struct):
     """``process``, ``agent`` or ``command``."""
     pid: int
     process: str
+    """The process's name as the kernel reports it (``/proc/PID/status``): the daemon's for
+    ``pid``, the agent's, or for ``command`` the probe's, ``starling-probe``, not its interpreter's."""
     variables: dict[str, str]
     masked: list[str]
     """Names whose value is masked whole (``***``) or has a URL password masked."""
@@ -145,11 +147,15 @@ def _of_agent() -> _Facts:
     )
 
 
-# The probe a command-view starts: it reports its own environment and identity as JSON.
+#: The probe's process name (at most 15 bytes: the kernel's comm).
+PROBE_NAME = "starling-probe"
+# The probe a command-view starts: it names itself (its comm, what ps and /proc/PID/status
+# show), then reports its own environment and identity as JSON, its name read back from the kernel.
 _PROBE = (
     "import json, os\n"
+    f"open('/proc/self/comm', 'w').write({PROBE_NAME!r})\n"
     "st = dict(l.split(':', 1) for l in open('/proc/self/status') if ':' in l)\n"
-    "print(json.dumps({'env': dict(os.environ), 'pid': os.getpid(), 'process': 'python', "
+    "print(json.dumps({'env': dict(os.environ), 'pid': os.getpid(), 'process': st['Name'].strip(), "
     "'uid': os.geteuid(), 'gids': os.getgroups(), 'umask': st.get('Umask', '').strip() or None, "
     "'cwd': os.getcwd()}))\n"
 )

@@ -147,9 +147,10 @@ def parse(text: str) -> Schedule:
         raise CronError(
             f"a schedule has 5 fields (minute hour day-of-month month day-of-week), got {len(fields)}"
         )
-    sets = [parse_field(f, i) for i, f in enumerate(fields)]
+    minutes, hours, days, months, weekdays = (parse_field(f, i) for i, f in enumerate(fields))
     return Schedule(
-        spec, *sets, dom_star=fields[2].startswith("*"), dow_star=fields[4].startswith("*")
+        spec, minutes, hours, days, months, weekdays,
+        dom_star=fields[2].startswith("*"), dow_star=fields[4].startswith("*"),
     )
 
 

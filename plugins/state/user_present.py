@@ -14,7 +14,8 @@ group is A017. Changes the user database (unless ``dry_run``).
 from __future__ import annotations
 
 from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
-from plugins.users._accounts import find_user, pick_backend, run_plan
+from plugins.users._accounts import find_user
+from plugins.users._backend import choose, run_plan
 from plugins.users._plan import UserSpec, plan_absent, plan_present
 
 from ._common import StateResult
@@ -35,18 +36,17 @@ def _spec(p: UserParams) -> UserSpec:
 @action("state.user.present", risk=Risk.CHANGE, timeout=120)
 async def present(ctx: ActionContext, p: UserParams) -> StateResult:
     """Ensure local user ``name`` exists as declared (or, with ``present: false``, does not)."""
-    backend = pick_backend()
+    backend = choose(p.backend)
     spec = _spec(p)
 
-    def plan() -> tuple[list[list[str]], list[str]]:
+    def plan() -> tuple[list[list[str]], str]:
         now = find_user(p.name)
         if p.present:
             return plan_present(spec, now, backend)
         return plan_absent(p.name, now, backend, remove_home=False, allow_system=p.system)
 
-    commands, diff = plan()
-    text = "".join(x + "\n" for x in diff)
-    if not commands and not diff:
+    commands, text = plan()
+    if not commands and not text:
         state = "exists as declared" if p.present else "does not exist"
         return StateResult(name=p.name, changed=False, dry_run=p.dry_run, diff="", comment=f"user {p.name} {state}")
     tools = sorted({c[1] if c[0] == "busybox" else c[0] for c in commands})
@@ -55,5 +55,5 @@ async def present(ctx: ActionContext, p: UserParams) -> StateResult:
     await run_plan(ctx, commands)
     left, rest = plan()
     if left or rest:
-        raise ActionError(f"user {p.name} still differs after {', '.join(tools)}: {'; '.join(rest)}", code=ErrorCode.A014)
+        raise ActionError(f"user {p.name} still differs after {', '.join(tools)}: {'; '.join(rest.splitlines())}", code=ErrorCode.A014)
     return StateResult(name=p.name, changed=True, dry_run=False, diff=text, comment=f"ran {', '.join(tools)} for {p.name}")

@@ -1,24 +1,13 @@
-"""The users capability: one result shape (:class:`User`, :class:`Group`) and the
-backends that change accounts.
+"""The users capability's result shapes (:class:`User`, :class:`Group` and the
+changes) and the reading every backend shares.
 
 Not a plugin (no entry point). ``user.*`` and ``user.group.*`` read accounts
 through :func:`user_view` / :func:`list_users` / :func:`group_view` /
-:func:`list_groups` and change them through a :class:`Backend` chosen at run
-time by :func:`pick_backend` (Salt's virtual modules: one interface, the tool
-the host has behind it):
-
-* ``shadow`` — shadow-utils ``useradd`` / ``usermod`` / ``userdel`` /
-  ``groupadd`` / ``groupmod`` / ``groupdel`` / ``gpasswd`` (Debian, RHEL, SUSE);
-* ``busybox`` — ``busybox adduser`` / ``deluser`` / ``addgroup`` / ``delgroup``
-  / ``passwd`` where only those exist (Alpine-like hosts). Busybox has no
-  ``usermod``: changing uid, primary group, home, shell or comment of an
-  existing account is refused with A003 naming the missing tool.
-
-A backend only *plans* (returns argv lists); the actions run the plans, so a
-dry run and ``state.user.present`` show exactly the commands a real run would
-use. Reading is the same for every backend: the name service (``pwd``/``grp``,
-so LDAP accounts count) for one account on the live system, the files under
-``root`` for a listing or an image.
+:func:`list_groups` and change them through the backend
+:func:`plugins.users._backend.choose` picks (``shadow`` or ``busybox``, see
+there). Reading is the same for every backend: the name service
+(``pwd``/``grp``, so LDAP accounts count) for one account on the live system,
+the files under ``root`` for a listing or an image.
 """
 
 from __future__ import annotations
@@ -27,14 +16,12 @@ import datetime
 import grp
 import os
 import pwd
-import shutil
 import stat
 import time
-from dataclasses import dataclass
 
 import msgspec
 
-from agent_core import ActionContext, ActionError, ErrorCode, InvalidParams, NotFound
+from agent_core import InvalidParams, NotFound
 
 from ._common import (
     can_login,
@@ -44,7 +31,6 @@ from ._common import (
     read_group,
     read_passwd,
     read_shadow,
-    shadow_tool,
     shells,
     uid_range,
 )
@@ -116,8 +102,9 @@ class UserChange(msgspec.Struct):
     changed: bool
     dry_run: bool
     backend: str
-    diff: list[str]
-    """One line per difference: ``+ user x``, ``shell: /bin/sh -> /bin/bash``."""
+    diff: str
+    """One line per difference, each ending in a newline (``+ user x``, ``shell: /bin/sh -> /bin/bash``),
+    as the state actions' ``diff``; empty when nothing changed."""
     commands: list[list[str]]
     user: User | None
     """The account afterwards (``None`` when it does not exist)."""
@@ -130,7 +117,8 @@ class GroupChange(msgspec.Struct):
     changed: bool
     dry_run: bool
     backend: str
-    diff: list[str]
+    diff: str
+    """One line per difference (``+ group g``, ``gid: 1001 -> 1002``, ``+ member x``), as :class:`UserChange`'s."""
     commands: list[list[str]]
     group: Group | None
 
@@ -339,200 +327,3 @@ def check_comment(value: str) -> str:
     if ":" in value or "\n" in value or len(value) > 256:
         raise InvalidParams("comment: must not contain ':' or newlines (at most 256 characters)")
     return value
-
-
-# --------------------------------------------------------------------------- backends
-
-
-@dataclass(frozen=True)
-class Backend:
-    """Plans account changes as argv lists for one family of tools."""
-
-    name: str
-
-    def add_user(self, name: str, want: dict[str, object], system: bool, create_home: bool) -> list[list[str]]:
-        raise NotImplementedError
-
-    def modify_user(self, name: str, changes: dict[str, object], move_home: bool, now_groups: list[str]) -> list[list[str]]:
-        """``changes`` holds only the fields that differ; ``groups`` is the whole new set."""
-        raise NotImplementedError
-
-    def delete_user(self, name: str, remove_home: bool) -> list[list[str]]:
-        raise NotImplementedError
-
-    def lock_user(self, name: str, expire: bool) -> list[list[str]]:
-        raise NotImplementedError
-
-    def unlock_user(self, name: str, expire: bool) -> list[list[str]]:
-        raise NotImplementedError
-
-    def add_group(self, name: str, gid: int | None, system: bool) -> list[list[str]]:
-        raise NotImplementedError
-
-    def set_gid(self, name: str, gid: int) -> list[list[str]]:
-        raise NotImplementedError
-
-    def delete_group(self, name: str) -> list[list[str]]:
-        raise NotImplementedError
-
-    def add_member(self, group: str, user: str) -> list[list[str]]:
-        raise NotImplementedError
-
-    def remove_member(self, group: str, user: str) -> list[list[str]]:
-        raise NotImplementedError
-
-
-_SHADOW_FLAGS = {"uid": "-u", "group": "-g", "groups": "-G", "home": "-d", "shell": "-s", "comment": "-c"}
-
-
-def _arg(field: str, value: object) -> list[str]:
-    return [_SHADOW_FLAGS[field], ",".join(value) if isinstance(value, list) else str(value)]
-
-
-class ShadowBackend(Backend):
-    """shadow-utils: useradd, usermod, userdel, groupadd, groupmod, groupdel, gpasswd."""
-
-    def add_user(self, name: str, want: dict[str, object], system: bool, create_home: bool) -> list[list[str]]:
-        argv = ["useradd"]
-        for field, value in want.items():
-            if field != "groups" or value:
-                argv += _arg(field, value)
-        argv += (["-r"] if system else []) + (["-m"] if create_home else ["-M"])
-        return [[*argv, "--", name]]
-
-    def modify_user(self, name: str, changes: dict[str, object], move_home: bool, now_groups: list[str]) -> list[list[str]]:
-        argv = ["usermod"]
-        for field, value in changes.items():
-            argv += _arg(field, value)
-            if field == "home" and move_home:
-                argv.append("-m")
-        return [[*argv, "--", name]]
-
-    def delete_user(self, name: str, remove_home: bool) -> list[list[str]]:
-        return [["userdel", *(["-r"] if remove_home else []), "--", name]]
-
-    def lock_user(self, name: str, expire: bool) -> list[list[str]]:
-        # Expiry date 1 = 1970-01-02: in the past, so PAM refuses every login method.
-        return [["usermod", "-L", *(["-e", "1"] if expire else []), "--", name]]
-
-    def unlock_user(self, name: str, expire: bool) -> list[list[str]]:
-        return [["usermod", "-U", *(["-e", ""] if expire else []), "--", name]]
-
-    def add_group(self, name: str, gid: int | None, system: bool) -> list[list[str]]:
-        return [["groupadd", *(["-g", str(gid)] if gid is not None else []), *(["-r"] if system else []), "--", name]]
-
-    def set_gid(self, name: str, gid: int) -> list[list[str]]:
-        return [["groupmod", "-g", str(gid), "--", name]]
-
-    def delete_group(self, name: str) -> list[list[str]]:
-        return [["groupdel", "--", name]]
-
-    def add_member(self, group: str, user: str) -> list[list[str]]:
-        return [["gpasswd", "-a", user, group]]
-
-    def remove_member(self, group: str, user: str) -> list[list[str]]:
-        return [["gpasswd", "-d", user, group]]
-
-
-class BusyboxBackend(Backend):
-    """busybox adduser/deluser/addgroup/delgroup/passwd (no usermod, no groupmod)."""
-
-    def _refuse(self, what: str) -> ActionError:
-        return ActionError(
-            f"{what}: the busybox backend cannot do this (busybox has no usermod/groupmod); "
-            "install shadow (apk add shadow) to get them",
-            code=ErrorCode.A003,
-        )
-
-    def add_user(self, name: str, want: dict[str, object], system: bool, create_home: bool) -> list[list[str]]:
-        argv = ["busybox", "adduser", "-D"]
-        if "home" in want:
-            argv += ["-h", str(want["home"])]
-        if "shell" in want:
-            argv += ["-s", str(want["shell"])]
-        if "comment" in want:
-            argv += ["-g", str(want["comment"])]
-        if "uid" in want:
-            argv += ["-u", str(want["uid"])]
-        if "group" in want:
-            argv += ["-G", str(want["group"])]
-        argv += (["-S"] if system else []) + ([] if create_home else ["-H"])
-        plan = [[*argv, name]]
-        for g in want.get("groups") or []:  # type: ignore[union-attr]
-            plan.append(["busybox", "addgroup", name, str(g)])
-        return plan
-
-    def modify_user(self, name: str, changes: dict[str, object], move_home: bool, now_groups: list[str]) -> list[list[str]]:
-        fixed = sorted(set(changes) - {"groups"})
-        if fixed:
-            raise self._refuse(f"changing {', '.join(fixed)} of user {name}")
-        if "groups" not in changes:
-            return []
-        target = set(changes["groups"])  # type: ignore[call-overload]
-        plan = [self.add_member(g, name)[0] for g in sorted(target - set(now_groups))]
-        return plan + [self.remove_member(g, name)[0] for g in sorted(set(now_groups) - target)]
-
-    def delete_user(self, name: str, remove_home: bool) -> list[list[str]]:
-        return [["busybox", "deluser", *(["--remove-home"] if remove_home else []), name]]
-
-    def lock_user(self, name: str, expire: bool) -> list[list[str]]:
-        if expire:
-            raise self._refuse(f"expiring user {name} (give expire: false to only lock the password)")
-        return [["busybox", "passwd", "-l", name]]
-
-    def unlock_user(self, name: str, expire: bool) -> list[list[str]]:
-        if expire:
-            raise self._refuse(f"clearing the expiry of user {name} (give expire: false)")
-        return [["busybox", "passwd", "-u", name]]
-
-    def add_group(self, name: str, gid: int | None, system: bool) -> list[list[str]]:
-        return [["busybox", "addgroup", *(["-g", str(gid)] if gid is not None else []), *(["-S"] if system else []), name]]
-
-    def set_gid(self, name: str, gid: int) -> list[list[str]]:
-        raise self._refuse(f"changing the gid of group {name}")
-
-    def delete_group(self, name: str) -> list[list[str]]:
-        return [["busybox", "delgroup", name]]
-
-    def add_member(self, group: str, user: str) -> list[list[str]]:
-        return [["busybox", "addgroup", user, group]]
-
-    def remove_member(self, group: str, user: str) -> list[list[str]]:
-        return [["busybox", "delgroup", user, group]]
-
-
-SHADOW_TOOLS = ("useradd", "usermod", "userdel", "groupadd", "groupmod", "groupdel", "gpasswd")
-BUSYBOX_APPLETS = ("adduser", "deluser", "addgroup", "delgroup")
-
-
-def _busybox_has(applets: tuple[str, ...]) -> bool:
-    import subprocess
-
-    exe = shutil.which("busybox")
-    if exe is None:
-        return False
-    try:
-        listed = subprocess.run([exe, "--list"], capture_output=True, text=True, timeout=10).stdout.split()
-    except (OSError, subprocess.SubprocessError):
-        return False
-    return all(a in listed for a in applets)
-
-
-def pick_backend() -> Backend:
-    """shadow-utils when all of its tools are on PATH, else busybox's applets, else A003."""
-    if all(shutil.which(t) for t in SHADOW_TOOLS):
-        return ShadowBackend("shadow")
-    if _busybox_has(BUSYBOX_APPLETS):
-        return BusyboxBackend("busybox")
-    missing = [t for t in SHADOW_TOOLS if shutil.which(t) is None]
-    raise ActionError(
-        f"no account tools: shadow-utils lacks {', '.join(missing)} and busybox has no adduser/deluser/addgroup/delgroup",
-        code=ErrorCode.A003,
-    )
-
-
-async def run_plan(ctx: ActionContext, plan: list[list[str]]) -> None:
-    """Run a backend's commands in order, each failure mapped to a catalogue code."""
-    for argv in plan:
-        what = " ".join(argv[:2]) if argv[0] == "busybox" else argv[0]
-        await shadow_tool(ctx, argv, what)

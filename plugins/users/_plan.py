@@ -14,7 +14,8 @@ import msgspec
 
 from agent_core import ActionError, ErrorCode
 
-from ._accounts import Backend, User, check_comment, check_path, require_group
+from ._accounts import User, check_comment, check_path, require_group
+from ._backend import Backend, BackendName, Plan
 from ._common import name_ok, uid_range
 
 
@@ -38,6 +39,14 @@ class UserSpec(msgspec.Struct, forbid_unknown_fields=True):
     """Create as a system account (uid below UID_MIN); also allows ``absent`` on one."""
     create_home: bool = True
     dry_run: bool = False
+    backend: BackendName | None = None
+    """``shadow`` or ``busybox`` instead of the host's (shadow-utils when it is complete)."""
+
+
+def diff_text(lines: list[str]) -> str:
+    """The ``diff`` of an account change: one line per difference, each ending in a newline
+    (the text the state actions answer; empty when nothing differs)."""
+    return "".join(f"{line}\n" for line in lines)
 
 
 def _show(value: object) -> str:
@@ -72,27 +81,27 @@ def declared(spec: UserSpec, now: User | None) -> dict[str, object]:
     return want
 
 
-def plan_present(spec: UserSpec, now: User | None, backend: Backend) -> tuple[list[list[str]], list[str]]:
+def plan_present(spec: UserSpec, now: User | None, backend: Backend) -> tuple[Plan, str]:
     """``(commands, diff)`` that make the account match ``spec``; empty when it does."""
     want = declared(spec, now)
     if now is None:
         details = ", ".join(f"{k}={_show(v)}" for k, v in want.items() if v != [])
         plan = backend.add_user(spec.name, want, spec.system, spec.create_home)
-        return plan, [f"+ user {spec.name}" + (f" ({details})" if details else "")]
+        return plan, diff_text([f"+ user {spec.name}" + (f" ({details})" if details else "")])
     changes = {field: value for field, value in want.items() if getattr(now, field) != value}
     if not changes:
-        return [], []
-    diff = [f"{field}: {_show(getattr(now, field))} -> {_show(value)}" for field, value in changes.items()]
+        return [], ""
+    diff = diff_text([f"{field}: {_show(getattr(now, field))} -> {_show(value)}" for field, value in changes.items()])
     return backend.modify_user(spec.name, changes, spec.move_home, now.groups), diff
 
 
 def plan_absent(
     name: str, now: User | None, backend: Backend, remove_home: bool, allow_system: bool
-) -> tuple[list[list[str]], list[str]]:
+) -> tuple[Plan, str]:
     """``(commands, diff)`` that delete the account; root and (unless allowed) system accounts are refused."""
     name_ok(name, "name")
     if now is None:
-        return [], []
+        return [], ""
     if now.uid == 0:
         raise ActionError(f"refusing to remove {name}: it has uid 0", code=ErrorCode.A016)
     if now.uid < uid_range()[0] and not allow_system:
@@ -100,4 +109,4 @@ def plan_absent(
             f"{name} (uid {now.uid}) is a system account; set allow_system to remove it",
             code=ErrorCode.A016,
         )
-    return backend.delete_user(name, remove_home), [f"- user {name}" + (f" (and {now.home})" if remove_home else "")]
+    return backend.delete_user(name, remove_home), diff_text([f"- user {name}" + (f" (and {now.home})" if remove_home else "")])

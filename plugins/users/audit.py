@@ -69,12 +69,12 @@ def audit(root: str) -> Audit:
             add("high", "duplicate-name", name, f"user {name} is defined {n} times in passwd")
     for uid, n in Counter(u.uid for u in users).items():
         if n > 1:
-            names = ", ".join(u.name for u in users if u.uid == uid)
-            add("medium", "duplicate-uid", str(uid), f"uid {uid} is shared by {names}")
+            sharing = ", ".join(u.name for u in users if u.uid == uid)
+            add("medium", "duplicate-uid", str(uid), f"uid {uid} is shared by {sharing}")
     for gid, n in Counter(g.gid for g in groups).items():
         if n > 1:
-            names = ", ".join(g.name for g in groups if g.gid == gid)
-            add("low", "duplicate-gid", str(gid), f"gid {gid} is shared by groups {names}")
+            sharing = ", ".join(g.name for g in groups if g.gid == gid)
+            add("low", "duplicate-gid", str(gid), f"gid {gid} is shared by groups {sharing}")
     gids = {g.gid for g in groups}
     names = {u.name for u in users}
     for u in users:

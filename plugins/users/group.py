@@ -28,10 +28,10 @@ from ._accounts import (
     find_group,
     group_view,
     list_groups,
-    pick_backend,
-    run_plan,
 )
+from ._backend import BackendName, choose, run_plan
 from ._common import check_root, name_ok, require_user
+from ._plan import diff_text
 
 PLUGIN = Plugin("user.group", domain="users")
 
@@ -62,11 +62,14 @@ class GroupSpec(msgspec.Struct, forbid_unknown_fields=True):
     add_members: list[str] = []
     remove_members: list[str] = []
     dry_run: bool = False
+    backend: BackendName | None = None
+    """``shadow`` or ``busybox`` instead of the host's (shadow-utils when it is complete)."""
 
 
 class GroupAbsentParams(msgspec.Struct, forbid_unknown_fields=True):
     name: str
     dry_run: bool = False
+    backend: BackendName | None = None
 
 
 @action("user.group.list", risk=Risk.READ, timeout=20)
@@ -109,25 +112,25 @@ async def present(ctx: ActionContext, p: GroupSpec) -> GroupChange:
     current = set(now.members) if now else set()
     target = (_members(p.members, "members") if p.members is not None else current) | add
     target -= remove
-    backend = pick_backend()
+    backend = choose(p.backend)
     plan: list[list[str]] = []
-    diff: list[str] = []
+    lines: list[str] = []
     if now is None:
         plan += backend.add_group(p.name, p.gid, p.system)
-        diff.append(f"+ group {p.name}" + (f" (gid={p.gid})" if p.gid is not None else ""))
+        lines.append(f"+ group {p.name}" + (f" (gid={p.gid})" if p.gid is not None else ""))
     elif p.gid is not None and p.gid != now.gid:
         plan += backend.set_gid(p.name, p.gid)
-        diff.append(f"gid: {now.gid} -> {p.gid}")
+        lines.append(f"gid: {now.gid} -> {p.gid}")
     for user in sorted(target - current):
         plan += backend.add_member(p.name, user)
-        diff.append(f"+ member {user}")
+        lines.append(f"+ member {user}")
     for user in sorted(current - target):
         plan += backend.remove_member(p.name, user)
-        diff.append(f"- member {user}")
+        lines.append(f"- member {user}")
     if plan and not p.dry_run:
         await run_plan(ctx, plan)
     return GroupChange(
-        name=p.name, changed=bool(plan), dry_run=p.dry_run, backend=backend.name, diff=diff, commands=plan, group=find_group(p.name)
+        name=p.name, changed=bool(plan), dry_run=p.dry_run, backend=backend.name, diff=diff_text(lines), commands=plan, group=find_group(p.name)
     )
 
 
@@ -135,14 +138,14 @@ async def present(ctx: ActionContext, p: GroupSpec) -> GroupChange:
 async def absent(ctx: ActionContext, p: GroupAbsentParams) -> GroupChange:
     """Delete the group; refused for root/sudo/wheel/adm/shadow/admin and gid 0."""
     now = find_group(p.name)
-    backend = pick_backend()
+    backend = choose(p.backend)
     if now is None:
-        return GroupChange(name=p.name, changed=False, dry_run=p.dry_run, backend=backend.name, diff=[], commands=[], group=None)
+        return GroupChange(name=p.name, changed=False, dry_run=p.dry_run, backend=backend.name, diff="", commands=[], group=None)
     if now.name in PROTECTED_GROUPS or now.gid == 0:
         raise ActionError(f"refusing to remove the {now.name} group", code=ErrorCode.A016)
     plan = backend.delete_group(p.name)
     if not p.dry_run:
         await run_plan(ctx, plan)
     return GroupChange(
-        name=p.name, changed=True, dry_run=p.dry_run, backend=backend.name, diff=[f"- group {p.name}"], commands=plan, group=find_group(p.name)
+        name=p.name, changed=True, dry_run=p.dry_run, backend=backend.name, diff=diff_text([f"- group {p.name}"]), commands=plan, group=find_group(p.name)
     )

@@ -125,7 +125,7 @@ def _bits(kind: str, blob: bytes) -> int | None:
         return int(base.split("nistp")[1].split("@")[0])
     if base in ("ssh-rsa", "ssh-dss") and not kind.endswith(_CERT):
         # string type, mpint e (rsa) / p (dsa), mpint n (rsa) ...
-        fields = []
+        fields: list[bytes] = []
         off = 0
         while off + 4 <= len(blob) and len(fields) < 3:
             (n,) = struct.unpack(">I", blob[off : off + 4])

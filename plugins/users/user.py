@@ -12,7 +12,7 @@ admin group, password dates, authorized keys, running processes);
 ``user.lock`` / ``user.unlock`` lock the password and by default expire the
 account so SSH keys stop working too. Changes go through shadow-utils
 (``useradd``/``usermod``/``userdel``) or, on Alpine-like hosts, busybox
-``adduser``/``deluser``; every change answers ``changed``, the diff, the
+``adduser``/``deluser`` (``backend`` forces one); every change answers ``changed``, the diff, the
 commands and the account afterwards, and ``dry_run`` stops before running them.
 """
 
@@ -22,9 +22,10 @@ import msgspec
 
 from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
 
-from ._accounts import User, UserChange, find_user, list_users, pick_backend, run_plan, user_view
+from ._accounts import User, UserChange, find_user, list_users, user_view
+from ._backend import BackendName, choose, run_plan
 from ._common import check_root, name_ok
-from ._plan import UserSpec, plan_absent, plan_present
+from ._plan import UserSpec, diff_text, plan_absent, plan_present
 
 PLUGIN = Plugin("user", domain="users")
 
@@ -55,6 +56,7 @@ class AbsentParams(msgspec.Struct, forbid_unknown_fields=True):
     allow_system: bool = False
     """Allow removing an account below UID_MIN (a system account). uid 0 is always refused."""
     dry_run: bool = False
+    backend: BackendName | None = None
 
 
 class LockParams(msgspec.Struct, forbid_unknown_fields=True):
@@ -62,6 +64,7 @@ class LockParams(msgspec.Struct, forbid_unknown_fields=True):
     expire: bool = True
     """Also expire (lock) / un-expire (unlock) the account, which stops key logins too."""
     dry_run: bool = False
+    backend: BackendName | None = None
 
 
 @action("user.list", risk=Risk.READ, timeout=20)
@@ -79,7 +82,7 @@ async def user_info(ctx: ActionContext, p: UserInfoParams) -> User:
     return await ctx.to_thread(user_view, p.name, check_root(p.root), True)
 
 
-async def _apply(ctx: ActionContext, name: str, plan: list[list[str]], diff: list[str], backend: str, dry_run: bool) -> UserChange:
+async def _apply(ctx: ActionContext, name: str, plan: list[list[str]], diff: str, backend: str, dry_run: bool) -> UserChange:
     if plan and not dry_run:
         await run_plan(ctx, plan)
     return UserChange(
@@ -96,20 +99,20 @@ async def _apply(ctx: ActionContext, name: str, plan: list[list[str]], diff: lis
 @action("user.present", risk=Risk.CHANGE, timeout=120)
 async def present(ctx: ActionContext, p: UserSpec) -> UserChange:
     """Create the account or change only the fields that differ from the declaration."""
-    backend = pick_backend()
+    backend = choose(p.backend)
     plan, diff = plan_present(p, find_user(p.name), backend)
     out = await _apply(ctx, p.name, plan, diff, backend.name, p.dry_run)
     if plan and not p.dry_run:
         left, rest = plan_present(p, out.user, backend)
         if left:
-            raise ActionError(f"user {p.name} still differs after {plan[0][0]}: {'; '.join(rest)}", code=ErrorCode.A014)
+            raise ActionError(f"user {p.name} still differs after {plan[0][0]}: {'; '.join(rest.splitlines())}", code=ErrorCode.A014)
     return out
 
 
 @action("user.absent", risk=Risk.DANGER, timeout=120)
 async def absent(ctx: ActionContext, p: AbsentParams) -> UserChange:
     """Delete the account (optionally with its home); nothing to do when it does not exist."""
-    backend = pick_backend()
+    backend = choose(p.backend)
     plan, diff = plan_absent(p.name, find_user(p.name), backend, p.remove_home, p.allow_system)
     return await _apply(ctx, p.name, plan, diff, backend.name, p.dry_run)
 
@@ -119,13 +122,13 @@ async def _lock(ctx: ActionContext, p: LockParams, lock: bool) -> UserChange:
     user = user_view(p.name)
     if lock and user.uid == 0:
         raise ActionError("refusing to lock root", code=ErrorCode.A016)
-    backend = pick_backend()
+    backend = choose(p.backend)
     plan = backend.lock_user(p.name, p.expire) if lock else backend.unlock_user(p.name, p.expire)
     locked = user.password == "locked" and (user.expired or not p.expire)
     unlocked = user.password != "locked" and not user.expired
     if (locked if lock else unlocked):
-        return UserChange(name=p.name, changed=False, dry_run=p.dry_run, backend=backend.name, diff=[], commands=[], user=user)
-    diff = [f"{'lock' if lock else 'unlock'} {p.name}" + (" (and expiry)" if p.expire else "")]
+        return UserChange(name=p.name, changed=False, dry_run=p.dry_run, backend=backend.name, diff="", commands=[], user=user)
+    diff = diff_text([f"{'lock' if lock else 'unlock'} {p.name}" + (" (and expiry)" if p.expire else "")])
     return await _apply(ctx, p.name, plan, diff, backend.name, p.dry_run)
 
 

@@ -1,5 +1,6 @@
-"""Trust at rest on a real Starling (`starling up` in a private STARLING_HOME):
-every secret file is 0600 in 0700 directories, reads leave no audit rows, and each
+"""Trust at rest on a real Starling (`starling up` in a private STARLING_HOME, under
+umask 000 so that nothing is made private by the umask's grace): every file holding a
+secret or an identity is 0600 in 0700 directories, reads leave no audit rows, and each
 kind of tampering with the live center's database (and its anchor file) is reported
 by `starling audit verify`, through the API and offline."""
 
@@ -22,16 +23,17 @@ pytestmark = pytest.mark.integration
 BIN = Path(sys.executable).parent
 
 
-def starling(home: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def starling(home: Path, *args: str, timeout: float = 120, umask: int = -1) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, STARLING_HOME=str(home), COLUMNS="200", STARLING_CENTER_AUDIT_ANCHOR_INTERVAL="0.2")
     env.pop("STARLING_API", None)
-    return subprocess.run([str(BIN / "starling"), *args], capture_output=True, text=True, env=env, timeout=timeout)
+    return subprocess.run([str(BIN / "starling"), *args], capture_output=True, text=True, env=env, timeout=timeout, umask=umask)
 
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     home = tmp_path_factory.mktemp("trust") / "state"  # made by `starling up` itself
-    proc = starling(home, "up", "--agents", "1", "--port", "0", "--detach", "--no-demo", timeout=180)
+    # umask 000, inherited by every role `up` starts: a file made with the umask's mode is 0666 here.
+    proc = starling(home, "up", "--agents", "1", "--port", "0", "--detach", "--no-demo", timeout=180, umask=0)
     if proc.returncode != 0:
         starling(home, "down")
         raise AssertionError(f"starling up failed:\n{proc.stdout}\n{proc.stderr}")
@@ -114,6 +116,13 @@ def activity(home: Path) -> dict[str, Any]:
 # -- secrets at rest ---------------------------------------------------------------
 
 
+#: Names that hold a secret or an identity wherever they appear under the state directory.
+SECRET_NAMES = (
+    "*.key", "*-ed25519.pem", "*.toml", "*.db", "*.db-wal", "*.db-shm", "*.db-journal",
+    "secrets.json", "up.json", "enrollment.json", "generated-sn", "audit-anchors.jsonl",
+)
+
+
 def test_every_secret_file_is_0600_and_its_directories_0700(home: Path, activity: dict[str, Any]) -> None:
     center = home / "center"
     agent = home / "agents" / "a001"
@@ -123,11 +132,19 @@ def test_every_secret_file_is_0600_and_its_directories_0700(home: Path, activity
         center / "center.db", center / "center.db-wal", center / "center.db-shm",
         center / "keys" / "center-ed25519.pem", center / "keys" / "accounts.key",
         center / "audit.key", center / "audit-anchors.jsonl",
-        agent / "agent.toml", agent / "enrollment.json", agent / "agent-ed25519.pem", agent / "journal.db",
+        agent / "agent.toml", agent / "identity.toml", agent / "enrollment.json", agent / "agent-ed25519.pem",
+        agent / "journal.db",
     ]
-    dirs = [home, home / "pki", center, center / "keys", home / "agents", agent]
+    # Pushed file content (may be secret) lives in the chunk stores of the center and the proxy.
+    dirs = [home, home / "pki", center, center / "keys", center / "chunks", home / "agents", agent, home / "proxy-1-cache"]
     assert {str(f): oct(_mode(f)) for f in files if _mode(f) != 0o600} == {}
     assert {str(d): oct(_mode(d)) for d in dirs if _mode(d) != 0o700} == {}
+    # And whatever else of those kinds is there (a new role's file, a second agent's).
+    found = {p for name in SECRET_NAMES for p in home.rglob(name) if p.is_file()}
+    assert set(files) <= found
+    assert {str(f): oct(_mode(f)) for f in found if _mode(f) != 0o600} == {}
+    assert {str(d): oct(_mode(d)) for d in {f.parent for f in found} if _mode(d) != 0o700} == {}
+    assert list(home.rglob(".*.tmp")) == []  # no temporary left behind by a write
 
 
 def test_no_file_holding_a_secret_is_readable_by_others(home: Path, activity: dict[str, Any]) -> None:

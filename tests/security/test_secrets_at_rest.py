@@ -195,3 +195,38 @@ def test_centers_starting_together_share_one_audit_key(tmp_path):
         t.join()
     assert len(rings) == 8 and len({r.current.id for r in rings}) == 1
     assert AuditKeyRing.load(path).current.id == rings[0].current.id
+
+
+@pytest.mark.parametrize("which", ["accounts", "agent"])
+def test_keys_made_by_racing_starts_are_one_whole_0600_file(tmp_path, wide_umask, which):
+    """Centers sharing a state dir (the accounts key), or an agent started twice (its own
+    key), racing to make the key: all load the first one made, whole, and it is 0600 from
+    the first byte in a 0700 directory (linked into place, never chmod-ed afterwards)."""
+    import threading
+
+    from agent_core._keyfile import load_or_create_key
+    from center._accounts import SecretBox
+
+    path = tmp_path / "state" / "keys" / ("accounts.key" if which == "accounts" else "agent-ed25519.pem")
+    if which == "agent":
+        private_dir(path.parent)
+    start = threading.Barrier(8)
+    made: list[SecretBox | bytes] = []
+
+    def make() -> None:
+        start.wait()
+        made.append(SecretBox.from_file(path) if which == "accounts" else load_or_create_key(path).encode())
+
+    threads = [threading.Thread(target=make) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(made) == 8
+    if which == "accounts":
+        sealed = SecretBox.from_file(path).seal("s", "a")  # what is on disk now opens in every box
+        assert all(box.open(sealed, "a") == "s" for box in made)  # type: ignore[union-attr]
+    else:
+        assert set(made) == {load_or_create_key(path).encode()}
+    assert _mode(path) == 0o600 and _mode(path.parent) == 0o700
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]  # no temporary left

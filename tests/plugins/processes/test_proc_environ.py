@@ -79,6 +79,8 @@ async def test_new_command_environment(monkeypatch):
     assert out.ok, out.message
     v = out.value
     assert v["source"] == "command" and v["pid"] != os.getpid()
+    # The probe that ran is named, not the interpreter under it (its comm, read back from the kernel).
+    assert v["process"] == "starling-probe" and "python" not in v["process"]
     assert v["variables"] == {"STARLING_T_DB_URL": "postgres://u:***@127.0.0.1/db", "STARLING_T_SECRET": "***"}
     assert "zz-top" not in repr(v) and ":pw@" not in repr(v) and v["uid"] == os.geteuid()
 

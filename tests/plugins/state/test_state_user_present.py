@@ -43,7 +43,10 @@ async def test_user_lifecycle(username, tmp_path):
 
     changed = {**want, "shell": "/bin/bash", "groups": ["daemon", "adm"]}
     out = await run_action("state.user.present", {**changed, "dry_run": True})
-    assert "shell: /bin/sh -> /bin/bash" in out.value["diff"] and "groups: daemon -> adm,daemon" in out.value["diff"]
+    assert out.value["diff"] == "groups: daemon -> adm,daemon\nshell: /bin/sh -> /bin/bash\n"
+    # The front-end's change answers the same text diff as the state action (one result shape).
+    direct = await run_action("user.present", {**changed, "dry_run": True})
+    assert direct.ok and (direct.value["changed"], direct.value["diff"]) == (True, out.value["diff"])
     assert pwd.getpwnam(username).pw_shell == "/bin/sh"
     out = await run_action("state.user.present", changed)
     assert out.ok and pwd.getpwnam(username).pw_shell == "/bin/bash" and _groups_of(username) == ["adm", "daemon"]

@@ -32,13 +32,13 @@ async def test_group_lifecycle(temp_user, private_etc):
         assert dry.ok and dry.value["changed"] and dry.value["group"] is None and not _exists(name)
         out = await run_action("user.group.present", {"name": name, "gid": 4711, "members": [user]})
         assert out.ok, out.message
-        assert out.value["diff"] == [f"+ group {name} (gid=4711)", f"+ member {user}"]
+        assert out.value["diff"] == f"+ group {name} (gid=4711)\n+ member {user}\n"
         assert out.value["group"]["gid"] == 4711 and grp.getgrnam(name).gr_mem == [user]
         assert f"\n{name}:" not in "\n" + host_etc_text("group")
         again = await run_action("user.group.present", {"name": name, "gid": 4711, "members": [user]})
         assert again.ok and again.value["changed"] is False
         out = await run_action("user.group.present", {"name": name, "gid": 4712, "remove_members": [user]})
-        assert out.ok and out.value["diff"] == ["gid: 4711 -> 4712", f"- member {user}"]
+        assert out.ok and out.value["diff"] == f"gid: 4711 -> 4712\n- member {user}\n"
         assert grp.getgrnam(name).gr_gid == 4712 and grp.getgrnam(name).gr_mem == []
         out = await run_action("user.group.present", {"name": name, "add_members": [user]})
         assert out.ok and out.value["group"]["members"] == [user]
