@@ -57,8 +57,22 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(doc, ensure_ascii=False)
 
 
+#: A log file a role creates: its owner writes, its group (adm, say) reads, others
+#: nothing — logs name hosts, commands and accounts, whatever the umask says.
+LOG_MODE = 0o640
+
+
+def _log_file(path: str) -> logging.Handler:
+    """A handler appending to ``path``, created :data:`LOG_MODE` if it is new (an
+    existing file keeps the mode its operator gave it)."""
+    import os
+
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, LOG_MODE))
+    return logging.FileHandler(path)
+
+
 def setup_logging(level: str = "info", file: str = "", role: str = "") -> None:
-    handler: logging.Handler = logging.FileHandler(file) if file else logging.StreamHandler(sys.stderr)
+    handler: logging.Handler = _log_file(file) if file else logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]

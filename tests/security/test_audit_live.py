@@ -147,6 +147,14 @@ def test_every_secret_file_is_0600_and_its_directories_0700(home: Path, activity
     assert list(home.rglob(".*.tmp")) == []  # no temporary left behind by a write
 
 
+def test_logs_are_not_world_readable(home: Path, activity: dict[str, Any]) -> None:
+    """Logs name hosts, commands and accounts: each role creates its log owner-write,
+    group-read (transports LOG_MODE), whatever the umask (000 here)."""
+    logs = [p for p in home.rglob("*.log") if p.is_file()]
+    assert logs, "no role wrote a log file"
+    assert {str(p): oct(_mode(p)) for p in logs if _mode(p) & 0o027} == {}
+
+
 def test_no_file_holding_a_secret_is_readable_by_others(home: Path, activity: dict[str, Any]) -> None:
     """Walk the whole state dir for the actual secret values, wherever they ended up."""
     sec = json.loads((home / "secrets.json").read_text())
