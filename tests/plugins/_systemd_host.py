@@ -222,16 +222,23 @@ class SystemdContainer(SystemdHost):
         import psutil
 
         self._pid1 = psutil.Process(self.pid1)
+        said = ""
         while True:  # until its manager answers on /run/systemd/private, then until booted
             left = deadline - time.monotonic()
             if left <= 0 or self.nspawn.poll() is not None:
-                raise AssertionError(f"the container's systemd did not boot:\n{state.stderr}{self._log()}")
-            state = self.run("systemctl", "is-system-running", "--wait", check=False, timeout=left)
+                raise AssertionError(f"the container's systemd did not boot: {said}\n{self._log()}")
+            try:
+                state = self.run(
+                    "systemctl", "is-system-running", "--wait", check=False, timeout=left
+                )
+            except subprocess.TimeoutExpired:
+                continue
+            said = (state.stdout + state.stderr).strip()
             # "degraded": booted, some unit failed; the tests' own units are what they look at.
             if state.stdout.strip() in ("running", "degraded"):
                 return time.monotonic() - started
             if state.stdout.strip() not in ("", "offline", "initializing", "starting"):
-                raise AssertionError(f"the container's systemd is {state.stdout.strip()!r}:\n{self._log()}")
+                raise AssertionError(f"the container's systemd is {said!r}:\n{self._log()}")
             time.sleep(0.1)
 
     def _binds(self) -> list[str]:

@@ -1,8 +1,8 @@
-"""Helpers for the service plugin tests: a throwaway systemd unit, journal files.
+"""Helpers for the service plugin tests: journal files, bad params and unit names.
 
 The tests of systemd's live path take ``systemd_host`` (tests/plugins/conftest.py): this
 machine where systemd is its init, else a real systemd booted in a container, where they
-run their actions (``systemd_host.run_action``) and make their units."""
+run their actions (``systemd_host.run_action``) and make their units (``systemd_host.temp_unit``)."""
 
 from __future__ import annotations
 
@@ -73,13 +73,6 @@ def _assert_invalid_unit(name: str) -> None:
 
 # Fixtures hand the helpers to the tests (test modules cannot import conftest
 # under pytest's importlib import mode).
-
-
-@pytest.fixture
-def temp_unit(systemd_host):
-    """``with temp_unit(exec_start) as name:`` a runtime unit on the systemd host (this one,
-    or the test container: tests/plugins/_systemd_host.py), removed afterwards."""
-    return systemd_host.temp_unit
 
 
 @pytest.fixture

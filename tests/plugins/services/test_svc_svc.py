@@ -182,9 +182,9 @@ async def test_sysv_real_init_script():
 # -- systemd -----------------------------------------------------------------------------
 
 
-async def test_systemd_control_cycle(systemd_host, temp_unit):
+async def test_systemd_control_cycle(systemd_host):
     run_action = systemd_host.run_action
-    with temp_unit() as unit:
+    with systemd_host.temp_unit() as unit:
         out = await run_action("svc.status", {"name": unit})
         assert (
             out.ok
@@ -217,10 +217,10 @@ async def test_systemd_control_cycle(systemd_host, temp_unit):
         assert (await run_action("svc.daemon_reload")).ok
 
 
-async def test_systemd_enable_disable_live(systemd_host, temp_unit):
+async def test_systemd_enable_disable_live(systemd_host):
     # svc.enable/disable on the running systemd (not --root): the wants link and --now.
     run_action = systemd_host.run_action
-    with temp_unit(install=True) as unit:
+    with systemd_host.temp_unit(install=True) as unit:
         link = systemd_host.path(f"/etc/systemd/system/multi-user.target.wants/{unit}")
         out = await run_action("svc.enable", {"name": unit, "now": True})
         assert out.ok, out.message
@@ -236,9 +236,9 @@ async def test_systemd_enable_disable_live(systemd_host, temp_unit):
         assert not out.value["running"] and out.value["active_state"] == "inactive"
 
 
-async def test_systemd_failing_and_missing_unit(systemd_host, temp_unit):
+async def test_systemd_failing_and_missing_unit(systemd_host):
     run_action = systemd_host.run_action
-    with temp_unit("/bin/false") as unit:
+    with systemd_host.temp_unit("/bin/false") as unit:
         out = await run_action("svc.start", {"name": unit})
         assert out.code == "A014" and "failed" in out.message
     assert (await run_action("svc.start", {"name": "starling-no-such-unit"})).code == "A017"
