@@ -56,7 +56,11 @@ def why_no_container() -> str:
 
     if os.geteuid() != 0:
         return "systemd-nspawn needs root"
-    for tool, package in (("systemd-nspawn", "systemd-container"), ("nsenter", "util-linux")):
+    for tool, package in (
+        ("systemd-nspawn", "systemd-container"),
+        ("nsenter", "util-linux"),
+        ("setpriv", "util-linux"),
+    ):
         if shutil.which(tool) is None:
             return f"{tool} is not installed (Debian {package}; ./dev test installs it)"
     if not cache_for("bookworm", PACKAGES).exists() and shutil.which("debootstrap") is None:
@@ -110,6 +114,18 @@ def _remove_cgroup(top: Path) -> None:
             os.rmdir(dirpath)
         except OSError:
             pass
+
+
+def _remove_stale_cgroups(cgroups: list[Path]) -> None:
+    """The empty cgroups of earlier containers whose test process died before it could stop
+    them (``starling-test-<pid>-...`` where that pid is gone): rmdir only removes empty ones."""
+    import psutil
+
+    for parent in {c.parent for c in cgroups}:
+        for entry in parent.glob("starling-test-*-*"):
+            pid = entry.name.split("-")[2]
+            if pid.isdigit() and not psutil.pid_exists(int(pid)):
+                _remove_cgroup(entry)
 
 
 class SystemdHost:
@@ -198,6 +214,7 @@ class SystemdContainer(SystemdHost):
     def boot(self, root: Path, timeout: float = BOOT_TIMEOUT) -> float:
         """Boot the Debian root ``root`` (made by :func:`systemd_root`); the seconds it took to
         reach ``running``. Raises with nspawn's log if it does not within ``timeout``."""
+        _remove_stale_cgroups(self.cgroups)
         started = time.monotonic()
         argv = [
             "systemd-nspawn", "--quiet", "--boot", f"--directory={root}", f"--machine={self.name}",
@@ -205,11 +222,12 @@ class SystemdContainer(SystemdHost):
             "--resolv-conf=off", "--timezone=off", "--link-journal=no", "--console=pipe",
             *(f"--bind-ro={p}" for p in self._binds()),
         ]  # fmt: skip
-        # The shell moves itself into the container's own cgroups, then becomes nspawn.
+        # The shell moves itself into the container's own cgroups, then becomes nspawn, which
+        # gets SIGTERM (and halts the container) if this process dies without stopping it.
         script = 'set -e; for d in $CGROUPS; do mkdir -p "$d"; echo $$ > "$d/cgroup.procs"; done; exec "$@"'
         with open(self.log, "wb") as fh:
             self.nspawn = subprocess.Popen(
-                ["sh", "-c", script, "sh", *argv], stdout=fh, stderr=subprocess.STDOUT,
+                ["setpriv", "--pdeathsig", "TERM", "sh", "-c", script, "sh", *argv], stdout=fh, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, start_new_session=True,
                 env={**ENV, "CGROUPS": " ".join(map(str, self.cgroups))},
             )  # fmt: skip
