@@ -260,10 +260,12 @@ class SystemdContainer(SystemdHost):
             time.sleep(0.1)
 
     def _binds(self) -> list[str]:
-        """The repository (the venv inside it) and the Python the venv was made from."""
+        """The repository, the venv and the Python the venv was made from (each once: not
+        a folder inside another one of them)."""
         from tests.deb_packages._debroot import ROOT
 
-        return sorted({str(ROOT), os.path.realpath(sys.base_prefix)})
+        paths = sorted({os.path.realpath(p) for p in (ROOT, sys.prefix, sys.base_prefix)})
+        return [p for p in paths if not any(p.startswith(q + "/") for q in paths)]
 
     def _find_pid1(self) -> int:
         """The host PID of the container's PID 1 (a descendant of nspawn)."""
@@ -278,10 +280,10 @@ class SystemdContainer(SystemdHost):
             try:
                 with open(f"/proc/{child.pid}/status") as fh:
                     nspid = next((ln.split()[1:] for ln in fh if ln.startswith("NSpid:")), [])
-            except OSError:
+                if len(nspid) > 1 and nspid[-1] == "1" and child.name() == "systemd":
+                    return child.pid
+            except (OSError, psutil.NoSuchProcess):
                 continue
-            if len(nspid) > 1 and nspid[-1] == "1" and child.name() == "systemd":
-                return child.pid
         return 0
 
     def _log(self) -> str:

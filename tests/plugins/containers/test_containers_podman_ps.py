@@ -40,7 +40,7 @@ async def test_podman_ps_real(podman, podman_action):
     tag = os.getpid()
     web = podman.podman("run", "-d", "--label", "app=web", "--name", f"st-web-{tag}", podman.image, "sleep", "600")
     done = podman.podman("run", "-d", "--name", f"st-done-{tag}", podman.image, "sh", "-c", "exit 3")
-    podman.podman("wait", done)
+    podman.podman("wait", "--condition", "exited", done)  # "stopped" comes first, before the clean-up
     pod = podman.podman("pod", "create", "--infra=false", "--name", f"st-pod-{tag}")
     member = podman.podman("run", "-d", "--pod", pod, "--name", f"st-member-{tag}", podman.image, "sleep", "600")
     try:
