@@ -19,6 +19,7 @@ import os
 import shutil
 import subprocess
 import tarfile
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -140,14 +141,18 @@ class Podman:
     image: str
 
     def podman(self, *args: str, check: bool = True) -> str:
-        res = subprocess.run(["podman", *args], capture_output=True, text=True, env=dict(os.environ, **self.env), timeout=60)
+        # stdin: not the xdist worker's (its channel to the controller), which conmon inherits.
+        res = subprocess.run(
+            ["podman", *args], capture_output=True, text=True, env=dict(os.environ, **self.env),
+            stdin=subprocess.DEVNULL, timeout=60,
+        )  # fmt: skip
         if check and res.returncode != 0:
             raise AssertionError(f"podman {' '.join(args)}: {res.stderr.strip()}")
         return res.stdout.strip()
 
 
 @pytest.fixture(scope="session")
-def podman(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Podman]:
+def podman() -> Iterator[Podman]:
     """podman with a store of its own, the busybox image imported, no network (see the module doc)."""
     if shutil.which("podman") is None:
         pytest.skip("podman absent on this host: the podman plugin's real path is not exercised")
@@ -156,7 +161,10 @@ def podman(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Podman]:
     busybox = _static_busybox()
     if busybox is None:
         pytest.skip("no static busybox (Debian busybox-static) to build the test image: podman's real path is not exercised")
-    root = Path(tmp_path_factory.mktemp("podman"))
+    # A short path: under pytest-xdist's longer base directory (.../popen-gwN/podman0) conmon's
+    # clean-up never ran and exited containers stayed "stopped" (Unix socket paths are limited
+    # to 108 bytes: the likely cause, not proven).
+    root = Path(tempfile.mkdtemp(prefix="stpod-", dir="/tmp"))
     (root / "storage.conf").write_text(
         f'[storage]\ndriver = "vfs"\ngraphroot = "{root}/graph"\nrunroot = "{root}/run"\n'
     )
@@ -176,6 +184,7 @@ def podman(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Podman]:
         probe = subprocess.run(
             ["podman", "run", "--rm", "--network", "none", IMAGE, "echo", "ok"],
             capture_output=True, text=True, env=dict(os.environ, **engine.env), timeout=60,
+            stdin=subprocess.DEVNULL,
         )  # fmt: skip
         if probe.stdout.strip() != "ok":
             pytest.skip(f"podman cannot run a container on this host ({probe.stderr.strip()[-300:]}): its real path is not exercised")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 import msgspec
 import pytest
@@ -40,7 +41,12 @@ async def test_podman_ps_real(podman, podman_action):
     tag = os.getpid()
     web = podman.podman("run", "-d", "--label", "app=web", "--name", f"st-web-{tag}", podman.image, "sleep", "600")
     done = podman.podman("run", "-d", "--name", f"st-done-{tag}", podman.image, "sh", "-c", "exit 3")
-    podman.podman("wait", "--condition", "exited", done)  # "stopped" comes first, before the clean-up
+    podman.podman("wait", done)
+    # podman says "stopped" until conmon's clean-up has run, then "exited" (seconds under load).
+    for _ in range(300):
+        if podman.podman("inspect", "--format", "{{.State.Status}}", done) == "exited":
+            break
+        time.sleep(0.1)
     pod = podman.podman("pod", "create", "--infra=false", "--name", f"st-pod-{tag}")
     member = podman.podman("run", "-d", "--pod", pod, "--name", f"st-member-{tag}", podman.image, "sleep", "600")
     try:
