@@ -111,7 +111,7 @@ SHARED = {
     "tests/deb_packages": "one package build for the session (in the source tree's build/), debootstrap roots",
     "tests/plugins/containers": "one test dockerd for the session",
     "tests/plugins/users": "the host's account database (useradd/userdel)",
-    "tests/plugins/services": "the host's systemd (daemon-reload)",
+    "tests/plugins/services": "the host's systemd (daemon-reload), or the session's systemd container",
     "tests/plugins/packages": "dpkg/rpm tools and their locks",
 }
 #: Modules that run as one unit with each other.
@@ -122,6 +122,10 @@ TOGETHER = {
     # each builds from the source tree (build/, *.egg-info), as tests/deb_packages does
     "tests/sdk/test_third_party_clean_venv.py": "tests/deb_packages",
     "tests/integration/test_python313.py": "tests/deb_packages",
+    # the other users of the systemd host (tests/plugins/_systemd_host.py): on a host without
+    # systemd, one worker boots one container for all of them
+    "tests/plugins/scheduling/test_sched_timer_list.py": "tests/plugins/services",
+    "tests/plugins/state/test_state_service_running.py": "tests/plugins/services",
 }
 #: Modules that change what every other test sees, run while no other test runs (see
 #: :func:`pytest_runtest_protocol`).
@@ -135,7 +139,8 @@ ALONE = {
     "tests/deb_packages/test_self_upgrade.py": "an agent upgrading and restarting on timers (its helper waits seconds for the new version)",
 }
 #: Units known to be long, started first so that no long one starts last (by name prefix).
-LONG_FIRST = ("tests/chaos", "tests/deb_packages", "browsers", "tests/plugins/containers")
+#: tests/plugins/services: in a fresh clone it first builds the systemd container's root (~2 min).
+LONG_FIRST = ("tests/chaos", "tests/deb_packages", "browsers", "tests/plugins/containers", "tests/plugins/services")
 
 
 def unit_of(nodeid: str) -> str:

@@ -1,6 +1,6 @@
 """List Podman containers with state, pod, ports, exit code and restarts (``podman ps``).
 
-``container.podman.ps`` runs ``podman ps --format json`` (all containers with
+``container.podman.ps`` runs ``podman ps --pod --format json`` (all containers with
 ``all``, optionally only those of one ``pod``) and returns each container's
 id, names, image, command, state, status, pid, exit code, creation and start
 times, restart count, pod id and name, published ports and labels. Podman is
@@ -97,7 +97,8 @@ def parse_podman_ps(text: str) -> list[PodmanContainer]:
 @action("container.podman.ps", risk=Risk.READ, timeout=60)
 async def ps(ctx: ActionContext, p: PodmanPsParams) -> list[PodmanContainer]:
     """Podman containers with state, pid, exit code, restarts, pod and ports."""
-    argv = ["podman", "ps", "--format", "json"]
+    # --pod: without it podman leaves PodName empty (the pod id alone is filled in).
+    argv = ["podman", "ps", "--pod", "--format", "json"]
     if p.all:
         argv.append("--all")
     if p.pod:

@@ -24,8 +24,9 @@ PYV = "3.11"
 SUITES = {"bookworm": "3.11", "trixie": "3.13"}
 
 
-def cache_for(suite: str) -> Path:
-    return ROOT / ".cache" / f"debroot-{suite}"
+def cache_for(suite: str, include: tuple[str, ...] = ()) -> Path:
+    """Where the clean root of ``suite`` (with the extra packages ``include``) is kept."""
+    return ROOT / ".cache" / "-".join(("debroot", suite, *include))
 
 
 CACHE = cache_for("bookworm")
@@ -45,19 +46,31 @@ def why_not(suite: str = "bookworm") -> str:
     return ""
 
 
-def ensure_cache(suite: str = "bookworm") -> Path:
-    """The cached clean root, made with debootstrap the first time (a few minutes)."""
-    cache = cache_for(suite)
+def ensure_cache(suite: str = "bookworm", include: tuple[str, ...] = ()) -> Path:
+    """The cached clean root, made with debootstrap the first time (a few minutes).
+
+    :param include: Debian packages installed in it besides the minimal base and Python
+        (``("systemd-sysv", "dbus")`` for a root that boots systemd); each set has its own cache.
+    """
+    import fcntl
+
+    cache = cache_for(suite, include)
     if cache.exists():
         return cache
-    tmp = cache.with_name(cache.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        ["debootstrap", "--variant=minbase", f"--include=python{SUITES[suite]},ca-certificates", suite, str(tmp), MIRROR],
-        check=True, capture_output=True, timeout=900,
-    )
-    tmp.rename(cache)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    # Two pytest-xdist workers may want the same root at once: one builds it, the other waits.
+    with open(cache.with_name(cache.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if cache.exists():
+            return cache
+        tmp = cache.with_name(cache.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        packages = ",".join((f"python{SUITES[suite]}", "ca-certificates", *include))
+        subprocess.run(
+            ["debootstrap", "--variant=minbase", f"--include={packages}", suite, str(tmp), MIRROR],
+            check=True, capture_output=True, timeout=900,
+        )
+        tmp.rename(cache)
     return cache
 
 

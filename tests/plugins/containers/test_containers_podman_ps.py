@@ -1,16 +1,17 @@
-"""container.podman.ps: real with podman, A003 without; parser on podman's JSON array."""
+"""container.podman.ps: real containers in a private podman store (a running one with a
+label, an exited one, one in a pod), A003 without podman; parser on podman's JSON array."""
 
 from __future__ import annotations
 
 import json
-import subprocess
+import os
+import time
 
 import msgspec
 import pytest
 
 from agent_core import ActionError
 from agent_core.host import PluginHost
-from agent_core.testing import needs, run_action
 from plugins.containers.podman_ps import parse_podman_ps
 
 SAMPLE = [
@@ -27,11 +28,6 @@ SAMPLE = [
 ]
 
 
-def _podman_ids() -> set[str]:
-    out = subprocess.run(["podman", "ps", "-a", "-q", "--no-trunc"], capture_output=True, text=True).stdout
-    return set(out.split())
-
-
 def test_parse_podman_ps():
     web, job = parse_podman_ps(json.dumps(SAMPLE))
     assert web.names == ["web"] and web.pid == 1234 and web.pod_name == "shop" and web.restarts == 1
@@ -41,11 +37,39 @@ def test_parse_podman_ps():
     assert job.exit_code == 137 and job.started is None and job.command == [] and job.labels == {}
 
 
-@needs("podman")
-async def test_podman_ps_real():
-    out = await run_action("container.podman.ps", {"all": True})
-    assert out.ok, out.message
-    assert {c["id"] for c in out.value} == _podman_ids()
+async def test_podman_ps_real(podman, podman_action):
+    tag = os.getpid()
+    web = podman.podman("run", "-d", "--label", "app=web", "--name", f"st-web-{tag}", podman.image, "sleep", "600")
+    done = podman.podman("run", "-d", "--name", f"st-done-{tag}", podman.image, "sh", "-c", "exit 3")
+    podman.podman("wait", done)
+    # podman says "stopped" until conmon's clean-up has run, then "exited" (seconds under load).
+    for _ in range(300):
+        if podman.podman("inspect", "--format", "{{.State.Status}}", done) == "exited":
+            break
+        time.sleep(0.1)
+    pod = podman.podman("pod", "create", "--infra=false", "--name", f"st-pod-{tag}")
+    member = podman.podman("run", "-d", "--pod", pod, "--name", f"st-member-{tag}", podman.image, "sleep", "600")
+    try:
+        out = await podman_action("container.podman.ps", {"all": True})
+        assert out.ok, out.message
+        rows = {c["id"]: c for c in out.value}
+        assert set(rows) == {web, done, member}
+        assert set(podman.podman("ps", "-a", "-q", "--no-trunc").split()) == set(rows)
+        w = rows[web]
+        assert (w["names"], w["state"], w["labels"], w["command"]) == ([f"st-web-{tag}"], "running", {"app": "web"}, ["sleep", "600"])
+        assert w["image"] == podman.image and w["pid"] == int(podman.podman("inspect", "--format", "{{.State.Pid}}", web))
+        assert w["created"] and w["started"] and w["created"] <= w["started"]
+        d = rows[done]
+        assert (d["state"], d["exit_code"], d.get("pid", 0)) == ("exited", 3, 0)
+        assert (rows[member]["pod_id"], rows[member]["pod_name"]) == (pod, f"st-pod-{tag}")
+
+        out = await podman_action("container.podman.ps", {})  # running ones only
+        assert {c["id"] for c in out.value} == {web, member}
+        out = await podman_action("container.podman.ps", {"all": True, "pod": f"st-pod-{tag}"})
+        assert [c["id"] for c in out.value] == [member]
+    finally:
+        podman.podman("rm", "--force", "--time", "0", web, done, member, check=False)
+        podman.podman("pod", "rm", "--force", pod, check=False)
 
 
 async def test_podman_ps_without_podman(hidden_tools):

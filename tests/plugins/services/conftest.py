@@ -1,17 +1,17 @@
-"""Helpers for the service plugin tests: a throwaway systemd unit, journal files."""
+"""Helpers for the service plugin tests: journal files, bad params and unit names.
+
+The tests of systemd's live path take ``systemd_host`` (tests/plugins/conftest.py): this
+machine where systemd is its init, else a real systemd booted in a container, where they
+run their actions (``systemd_host.run_action``) and make their units (``systemd_host.temp_unit``)."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 
-SYSTEMD = os.path.isdir("/run/systemd/system")
 JOURNAL_REMOTE = next(
     (
         p
@@ -20,25 +20,6 @@ JOURNAL_REMOTE = next(
     ),
     None,
 )
-
-
-@contextmanager
-def _temp_unit(exec_start: str = "/bin/sleep 300") -> Iterator[str]:
-    """A runtime unit in /run/systemd/system (gone at reboot anyway), removed afterwards."""
-    name = f"starling-test-{uuid.uuid4().hex[:8]}.service"
-    path = f"/run/systemd/system/{name}"
-    with open(path, "w") as fh:
-        fh.write(
-            f"[Unit]\nDescription=Starling test unit\n[Service]\nExecStart={exec_start}\nExecReload=/bin/true\n"
-        )
-    subprocess.run(["systemctl", "daemon-reload"], check=True)
-    try:
-        yield name
-    finally:
-        subprocess.run(["systemctl", "stop", name], capture_output=True)
-        subprocess.run(["systemctl", "reset-failed", name], capture_output=True)
-        os.unlink(path)
-        subprocess.run(["systemctl", "daemon-reload"], check=True)
 
 
 def _make_journal(path: str, entries: list[dict[str, str]]) -> None:
@@ -92,12 +73,6 @@ def _assert_invalid_unit(name: str) -> None:
 
 # Fixtures hand the helpers to the tests (test modules cannot import conftest
 # under pytest's importlib import mode).
-
-
-@pytest.fixture
-def temp_unit():
-    """``with temp_unit(exec_start) as name:`` a runtime unit, removed afterwards."""
-    return _temp_unit
 
 
 @pytest.fixture

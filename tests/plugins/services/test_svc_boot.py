@@ -83,3 +83,21 @@ async def test_boot_missing_unit_and_bad_params(root, tmp_path):
 async def test_offline_enable_without_systemctl(hidden_tools, root):
     out = await hidden_tools("systemctl")("svc.enable", {"name": "demo", "root": str(root)})
     assert out.code == "A003" and "systemctl" in out.message
+
+
+async def test_boot_state_mask_unmask_live(systemd_host):
+    # The running systemd (no root): a runtime unit masked by a /dev/null link in /etc.
+    run_action = systemd_host.run_action
+    with systemd_host.temp_unit(install=True) as unit:
+        mask = systemd_host.path(f"/etc/systemd/system/{unit}")
+        out = await run_action("svc.boot.state", {"unit": unit})
+        assert out.ok and out.value == {"unit": unit, "state": "disabled"}
+        out = await run_action("svc.boot.mask", {"unit": unit})
+        assert out.ok, out.message
+        assert out.value["enabled"] == "masked" and os.readlink(mask) == "/dev/null"
+        assert systemd_host.systemctl("is-enabled", unit, check=False).stdout.strip() == "masked"
+        out = await run_action("svc.start", {"name": unit})
+        assert out.code == "A014" and "masked" in out.message  # a masked unit does not start
+        out = await run_action("svc.boot.unmask", {"unit": unit})
+        assert out.ok and out.value["enabled"] == "disabled" and not mask.is_symlink()
+        assert (await run_action("svc.start", {"name": unit})).ok

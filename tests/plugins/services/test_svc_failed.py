@@ -10,13 +10,10 @@ from plugins.services import failed
 SYSTEMD = os.path.isdir("/run/systemd/system")
 
 
-async def test_failed_units_and_reset(temp_unit):
-    if not SYSTEMD:
-        assert (await run_action("svc.failed", {})).code == "A003"
-        assert (await run_action("svc.failed.reset", {})).code == "A003"
-        pytest.skip("a running systemd (/run/systemd/system) absent on this host: the real path is not exercised here; only the missing-tool answer (A003) was checked")
-    with temp_unit("/bin/false") as unit:
-        await run_action("svc.start", {"unit": unit})
+async def test_failed_units_and_reset(systemd_host):
+    run_action = systemd_host.run_action
+    with systemd_host.temp_unit("/bin/false") as unit:
+        assert (await run_action("svc.start", {"name": unit})).code == "A014"
         out = await run_action("svc.failed", {})
         assert out.ok, out.message
         mine = [f for f in out.value["failed"] if f["unit"] == unit]
@@ -27,11 +24,17 @@ async def test_failed_units_and_reset(temp_unit):
         assert out.code == "A017"
 
 
-async def test_failed_bad_params(bad_params):
+async def test_failed_where_systemd_does_not_run():
+    if SYSTEMD:
+        pytest.skip("systemd runs on this host: its absence is not exercised")
+    assert (await run_action("svc.failed", {})).code == "A003"
+    assert (await run_action("svc.failed.reset", {})).code == "A003"
+
+
+async def test_failed_bad_params(systemd_host, bad_params):
     bad_params(failed.failed, {"type": 3})
     bad_params(failed.reset, {"unit": "x", "all": True})
-    if not SYSTEMD:
-        pytest.skip("a running systemd (/run/systemd/system) absent on this host: answers only the missing-tool code (A003), the real checks are not exercised")
     expected = "A002"
-    assert (await run_action("svc.failed", {"type": 3})).code == expected
-    assert (await run_action("svc.failed.reset", {"unit": "x", "all": True})).code == expected
+    assert (await systemd_host.run_action("svc.failed", {"type": 3})).code == expected
+    out = await systemd_host.run_action("svc.failed.reset", {"unit": "x", "all": True})
+    assert out.code == expected

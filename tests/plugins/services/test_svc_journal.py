@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import shutil
+import uuid
 
 import pytest
+import trio
 
 from agent_core.testing import run_action
 
@@ -63,6 +65,28 @@ async def test_journal_paging_with_cursor(journal_file):
     ]
     out = await run_action("svc.journal", {"file": journal_file, "after_cursor": cursor})
     assert [e["message"] for e in out.value["entries"]] == ["cannot bind port 80", "accepted key"]
+
+
+async def test_journal_of_a_running_unit(systemd_host):
+    # The systemd host's own journal (journald, no file): a unit's lines, by unit and grep.
+    marker = f"starling-journal-{uuid.uuid4().hex[:8]}"
+    script = f"/bin/sh -c 'echo {marker}-out; echo {marker}-err >&2; exec sleep 300'"
+    with systemd_host.temp_unit(script) as unit:
+        systemd_host.systemctl("start", unit)
+        for _ in range(100):  # journald stores a line shortly after the unit writes it
+            out = await systemd_host.run_action("svc.journal", {"unit": unit})
+            assert out.ok, out.message
+            mine = [e for e in out.value["entries"] if marker in e["message"]]
+            if len(mine) == 2:
+                break
+            await trio.sleep(0.1)
+        assert [e["message"] for e in mine] == [f"{marker}-out", f"{marker}-err"]
+        assert {(e["unit"], e["identifier"]) for e in mine} == {(unit, "sh")}
+        assert mine[0]["pid"] and mine[0]["timestamp"] <= mine[1]["timestamp"]
+        out = await systemd_host.run_action("svc.journal", {"grep": f"{marker}-err", "lines": 5})
+        assert [e["message"] for e in out.value["entries"]] == [f"{marker}-err"]
+        after = await systemd_host.run_action("svc.journal", {"unit": unit, "after_cursor": out.value["cursor"]})
+        assert after.ok
 
 
 async def test_journal_bad_params(tmp_path):

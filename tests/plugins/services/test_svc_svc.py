@@ -1,5 +1,5 @@
-"""svc.* through both backends: systemd (a throwaway runtime unit, where systemd runs)
-and sysv (a real init script in a temporary init directory that starts a real
+"""svc.* through both backends: systemd (a throwaway runtime unit on the systemd host:
+this machine where systemd is its init, else a systemd booted in a container) and sysv (a real init script in a temporary init directory that starts a real
 ``sleep`` daemon, and the host's own /etc/init.d/cron read-only)."""
 
 from __future__ import annotations
@@ -14,10 +14,6 @@ from agent_core.testing import run_action
 from plugins.services import _backend, svc
 
 SYSTEMD = os.path.isdir("/run/systemd/system")
-needs_systemd = pytest.mark.skipif(
-    not SYSTEMD,
-    reason="a running systemd (/run/systemd/system) absent on this host: the real path is not exercised here",
-)
 
 SCRIPT = """#!/bin/sh
 ### BEGIN INIT INFO
@@ -186,9 +182,9 @@ async def test_sysv_real_init_script():
 # -- systemd -----------------------------------------------------------------------------
 
 
-@needs_systemd
-async def test_systemd_control_cycle(temp_unit):
-    with temp_unit() as unit:
+async def test_systemd_control_cycle(systemd_host):
+    run_action = systemd_host.run_action
+    with systemd_host.temp_unit() as unit:
         out = await run_action("svc.status", {"name": unit})
         assert (
             out.ok
@@ -221,9 +217,28 @@ async def test_systemd_control_cycle(temp_unit):
         assert (await run_action("svc.daemon_reload")).ok
 
 
-@needs_systemd
-async def test_systemd_failing_and_missing_unit(temp_unit):
-    with temp_unit("/bin/false") as unit:
+async def test_systemd_enable_disable_live(systemd_host):
+    # svc.enable/disable on the running systemd (not --root): the wants link and --now.
+    run_action = systemd_host.run_action
+    with systemd_host.temp_unit(install=True) as unit:
+        link = systemd_host.path(f"/etc/systemd/system/multi-user.target.wants/{unit}")
+        out = await run_action("svc.enable", {"name": unit, "now": True})
+        assert out.ok, out.message
+        assert (out.value["enabled"], out.value["changed"]) == ("enabled", True)
+        assert link.is_symlink()
+        out = await run_action("svc.status", {"name": unit})
+        assert out.value["running"] and out.value["enabled"] == "enabled"
+        assert (await run_action("svc.enable", {"name": unit})).value["changed"] is False
+        out = await run_action("svc.disable", {"name": unit, "now": True})
+        assert out.ok and out.value["enabled"] == "disabled" and out.value["changed"]
+        assert not link.is_symlink()
+        out = await run_action("svc.status", {"name": unit})
+        assert not out.value["running"] and out.value["active_state"] == "inactive"
+
+
+async def test_systemd_failing_and_missing_unit(systemd_host):
+    run_action = systemd_host.run_action
+    with systemd_host.temp_unit("/bin/false") as unit:
         out = await run_action("svc.start", {"name": unit})
         assert out.code == "A014" and "failed" in out.message
     assert (await run_action("svc.start", {"name": "starling-no-such-unit"})).code == "A017"

@@ -84,6 +84,16 @@ async def test_unit_on_this_host():
     assert _same(out.value["path"], files[0])
 
 
+async def test_unit_of_the_running_systemd(systemd_host):
+    # A runtime unit in /run/systemd/system, found on the systemd host's own search path.
+    with systemd_host.temp_unit("/bin/sleep 5") as unit:
+        out = await systemd_host.run_action("svc.unit", {"unit": unit, "raw": True})
+        assert out.ok, out.message
+        assert out.value["path"] == f"/run/systemd/system/{unit}" and out.value["drop_ins"] == []
+        assert out.value["sections"]["Service"]["ExecStart"] == ["/bin/sleep 5"]
+        assert out.value["raw"][out.value["path"]].startswith("[Unit]\nDescription=Starling test unit")
+
+
 async def test_unit_missing_and_bad_params(root):
     assert (await run_action("svc.unit", {"unit": "nope", "root": str(root)})).code == "A017"
     assert (await run_action("svc.unit", {"unit": "../../etc/passwd"})).code == "A002"

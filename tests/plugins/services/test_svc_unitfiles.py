@@ -50,6 +50,18 @@ async def test_unitfiles_states_offline(root):
     assert out.ok and out.value["unit_files"] == []
 
 
+async def test_unitfiles_live(systemd_host):
+    # The running systemd's unit files (no root): a runtime unit, disabled then enabled.
+    with systemd_host.temp_unit(install=True) as unit:
+        params = {"pattern": "starling-test-*", "type": "service"}
+        out = await systemd_host.run_action("svc.unitfiles", params)
+        assert out.ok, out.message
+        assert {r["unit"]: r["state"] for r in out.value["unit_files"]} == {unit: "disabled"}
+        systemd_host.systemctl("enable", unit)
+        out = await systemd_host.run_action("svc.unitfiles", {**params, "state": "enabled"})
+        assert [r["unit"] for r in out.value["unit_files"]] == [unit]
+
+
 async def test_unitfiles_bad_params(tmp_path):
     if not (shutil.which('systemctl')):
         pytest.skip("systemctl absent on this host: answers only the missing-tool code (A003), the real checks are not exercised")

@@ -1,6 +1,7 @@
 """state.service.running: the plan on a service's state; a real init script and
 daemon driven through the sysv backend (started, unchanged on the second run,
-stopped); systemd's real path where systemd runs; bad params."""
+stopped); a real unit through the systemd backend on the systemd host (this machine
+where systemd is its init, else a systemd booted in a container); bad params."""
 
 from __future__ import annotations
 
@@ -91,6 +92,36 @@ async def test_running_through_sysv(initdir, tmp_path):
     # Boot links of a private init directory are not managed (update-rc.d works on /etc/init.d only).
     out = await run_action("state.service.running", {**params, "running": False, "enabled": True})
     assert out.code == "A002"
+
+
+async def test_running_through_systemd(systemd_host):
+    run_action = systemd_host.run_action
+    with systemd_host.temp_unit(install=True) as unit:
+        params = {"name": unit, "enabled": True}
+        out = await run_action("state.service.running", {**params, "dry_run": True})
+        assert out.ok, out.message
+        assert out.value == {
+            "name": unit,
+            "changed": True,
+            "dry_run": True,
+            "diff": "active: inactive -> active\nenabled: disabled -> enabled\n",
+            "comment": f"would start, enable {unit}",
+        }
+        assert systemd_host.systemctl("is-active", unit, check=False).stdout.strip() == "inactive"
+
+        out = await run_action("state.service.running", params)
+        assert out.ok, out.message
+        assert out.value["changed"] and out.value["comment"] == f"started, enabled {unit}"
+        assert systemd_host.systemctl("is-active", unit).stdout.strip() == "active"
+        assert systemd_host.systemctl("is-enabled", unit).stdout.strip() == "enabled"
+        out = await run_action("state.service.running", params)
+        assert out.ok and out.value["changed"] is False
+        assert out.value["comment"] == f"{unit} is active and enabled"
+
+        out = await run_action("state.service.running", {"name": unit, "running": False, "enabled": False})
+        assert out.ok and out.value["diff"] == "active: active -> inactive\nenabled: enabled -> disabled\n"
+        assert systemd_host.systemctl("is-active", unit, check=False).stdout.strip() == "inactive"
+        assert systemd_host.systemctl("is-enabled", unit, check=False).stdout.strip() == "disabled"
 
 
 async def test_unknown_service():
