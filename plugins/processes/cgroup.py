@@ -17,7 +17,7 @@ import msgspec
 
 from agent_core import ActionContext, NotFound, Plugin, Risk, action
 from agent_core.procfs import read
-from plugins.disk._common import mounts
+from plugins.disk import mounts
 from plugins.processes._common import get_process
 
 PLUGIN = Plugin("proc.cgroup", domain="processes", requires_files=["/proc/self/cgroup"])
