@@ -3,10 +3,10 @@
 
 from typing import TYPE_CHECKING
 
-__all__ = ["Mount", "mounts"]
+__all__ = ["Mount", "mount_table"]
 
 if TYPE_CHECKING:
-    from ._common import Mount, mounts
+    from ._common import Mount, mount_table
 else:
     from plugins._lazy import attach
 
