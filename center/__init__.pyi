@@ -9,7 +9,7 @@ from ._rollout import Rollout
 from ._rows import HostRow, JobRow, NewTask, ProxyRow, TaskRow
 from ._select import Selector, host_matches
 from ._store import AsyncStore, Store
-from .cli._client import ApiError, Client
+from .cli import ApiError, Client
 
 __all__ = [
     "ApiError",

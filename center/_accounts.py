@@ -322,7 +322,7 @@ class DbKeys:
 
 
 def make_authenticator(store: Store, box: SecretBox) -> Any:
-    from .security._apiauth import verify_request
+    from .security import verify_request
 
     keys = DbKeys(store, box)
 

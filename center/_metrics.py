@@ -32,7 +32,7 @@ from transports import ErrorCode
 if TYPE_CHECKING:
     from ._center import Center
     from ._store import Store
-    from .proxy._proxy import Proxy
+    from .proxy import Proxy
 
 #: Prometheus text exposition format 0.0.4.
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

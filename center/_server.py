@@ -177,10 +177,9 @@ async def run_center(cfg: CenterConfig, *, settle: bool = False, task_status: An
 async def run_proxy(cfg: ProxyConfig, *, worker: str = "", settle: bool = False, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
     """Run one proxy process: the whole proxy, or (``worker`` "w0", "w1" ...)
     one of ``cfg.workers`` processes sharing its TCP port; see
-    :mod:`center.proxy._workers`. ``settle``: its own process, so freeze the start-up
+    :func:`center.proxy.run_workers`. ``settle``: its own process, so freeze the start-up
     heap once up (:func:`transports.settle_heap`)."""
-    from .proxy._proxy import Proxy
-    from .proxy._workers import worker_count
+    from .proxy import Proxy, ProxyFiles, worker_count
 
     if not (cfg.cert_file and cfg.key_file):
         raise SystemExit("proxy needs cert_file and key_file (starling up makes them)")
@@ -194,8 +193,6 @@ async def run_proxy(cfg: ProxyConfig, *, worker: str = "", settle: bool = False,
         advertise=[], client_ssl=client_ssl, heartbeat=cfg.heartbeat, capacity=-(-cfg.capacity // workers),
         flush_interval=cfg.flush_interval, worker=worker, workers=workers,
     )
-    from .proxy._files import ProxyFiles
-
     # Default: a temp dir unique to this proxy's listeners (two proxies on one
     # machine never share a cache by accident), and to the worker.
     where = hashlib.sha256(" ".join(cfg.listen).encode()).hexdigest()[:10]
@@ -221,7 +218,7 @@ async def run_proxy(cfg: ProxyConfig, *, worker: str = "", settle: bool = False,
             )
         proxy.advertise = cfg.advertise or bound
         if cfg.http_listen and first:
-            from .proxy._http import serve_proxy_http
+            from .proxy import serve_proxy_http
 
             await nursery.start(lambda task_status: serve_proxy_http(proxy, cfg.http_listen, task_status=task_status))
         nursery.start_soon(proxy.run_links)
@@ -255,7 +252,7 @@ def main_proxy(config_path: str | None) -> int:
 
     tighten_proxy_files(cfg, config_path)
     set_log_context(proxy_id=cfg.proxy_id, idc=cfg.idc)
-    from .proxy._workers import run_workers, worker_count
+    from .proxy import run_workers, worker_count
 
     if worker_count(cfg) > 1:
         trio.run(run_workers, cfg, config_path)

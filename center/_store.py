@@ -37,7 +37,7 @@ from ._rows import (
     TaskState,
     TaskTarget,
 )
-from .security._audit import audit_table
+from .security import audit_table
 
 T = TypeVar("T")
 

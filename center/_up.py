@@ -27,7 +27,7 @@ from ._credentials import proxy_token
 from ._pki import ensure_ca, issue_cert
 from ._supervise import Member, Terminated, stop_signals_raise, supervise
 from ._supervise import spawn as _spawn
-from .cli._client import ApiError, Client, home
+from .cli import ApiError, Client, home
 
 console = Console(stderr=True)
 

@@ -13,28 +13,10 @@ documents) < ``_render`` (terminal output) < the commands (``_jobs``, ``_admin``
 ``_diag``, ``_cp``, ``_setup``, ``_upgrade``) < ``_main`` (the parser, exit codes).
 """
 
-from __future__ import annotations
+# Public names load on first use: `from center.cli import Client` (as `starling up` does)
+# runs none of the commands' modules, and the client's httpx loads only when the client is
+# asked for. The names and their modules are the import lines of ``__init__.pyi`` (type
+# checkers read it too): add new public names THERE, not here.
+import lazy_loader as _lazy
 
-import importlib
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from ._client import ApiError, Client
-    from ._main import EXIT_CODES, build_parser, main
-
-__all__ = ["EXIT_CODES", "ApiError", "Client", "build_parser", "main"]
-
-# Each name loads its module on first use: `from center.cli._client import Client` (as
-# `starling up` does) runs none of the commands' modules, and the client's httpx loads
-# only when the client is asked for.
-_WHERE = {"ApiError": "_client", "Client": "_client", "EXIT_CODES": "_main", "build_parser": "_main", "main": "_main"}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__, __all__ = _lazy.attach_stub(__name__, __file__)

@@ -342,8 +342,7 @@ def _replay(client: Any, args: argparse.Namespace) -> int:
 
 
 def cmd_risk(args: argparse.Namespace) -> int:
-    from ..security import EXIT_STATUS, RuleSet, risk_check
-    from ..security._rules import RuleError
+    from ..security import EXIT_STATUS, RuleError, RuleSet, risk_check
 
     command = " ".join(args.command[1:] if args.command[:1] == ["--"] else args.command)
     if not command:

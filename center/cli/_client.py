@@ -20,6 +20,8 @@ from transports import ErrorCode, StarlingError
 
 
 def home() -> Path:
+    """Where the CLI and ``starling up`` keep their state (profiles, ``up.json``):
+    ``$STARLING_HOME``, else ``$XDG_STATE_HOME/starling`` (``~/.local/state/starling``)."""
     env = os.environ.get("STARLING_HOME")
     if env:
         return Path(env)
@@ -38,7 +40,7 @@ class ApiError(StarlingError):
 
 class Client:
     def __init__(self, api: str, key_id: str = "", secret: str = "", ca_file: str | None = None, timeout: float = 60.0) -> None:
-        from ..security._apiauth import StarlingAuth
+        from ..security import StarlingAuth
 
         self.api = api.rstrip("/")
         auth = StarlingAuth(key_id, secret.encode()) if key_id else None

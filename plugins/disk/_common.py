@@ -79,7 +79,8 @@ def parse_mountinfo(text: str) -> list[Mount]:
     return mounts
 
 
-def mounts() -> list[Mount]:
+def mount_table() -> list[Mount]:
+    """The mounts of this mount namespace, from ``/proc/self/mountinfo``."""
     return parse_mountinfo(read("/proc/self/mountinfo") or "")
 
 

@@ -18,7 +18,7 @@ import msgspec
 
 from agent_core import ActionContext, Plugin, Risk, action
 from agent_core.procfs import pids, read
-from plugins.disk._common import mount_for, mounts
+from plugins.disk._common import mount_for, mount_table
 
 PLUGIN = Plugin("disk.deleted", domain="disk", requires_files=["/proc/self/fd"])
 
@@ -55,7 +55,7 @@ class Deleted(msgspec.Struct):
 def scan(min_bytes: int) -> tuple[dict[tuple[int, int], DeletedFile], int, int]:
     """Every open-but-unlinked regular file, keyed by (device, inode)."""
     found: dict[tuple[int, int], DeletedFile] = {}
-    table = mounts()
+    table = mount_table()
     scanned = unreadable = 0
     for pid in pids():
         fd_dir = f"/proc/{pid}/fd"

@@ -19,7 +19,7 @@ import msgspec
 
 from agent_core import ActionContext, NotFound, Plugin, Risk, abs_path, action
 from agent_core.procfs import is_dir, read
-from plugins.disk._common import NETWORK_FS, PSEUDO_FS, mounts, unescape
+from plugins.disk._common import NETWORK_FS, PSEUDO_FS, mount_table, unescape
 
 PLUGIN = Plugin("disk.fstab", domain="disk")
 
@@ -84,7 +84,7 @@ def resolve_spec(spec: str, tags: dict[tuple[str, str], str]) -> tuple[str | Non
 
 
 def check_entries(text: str, tags: dict[tuple[str, str], str]) -> tuple[list[FstabEntry], list[str]]:
-    table = mounts()
+    table = mount_table()
     mounted = {m.mountpoint: m for m in table}
     swaps = {line.split()[0] for line in (read("/proc/swaps") or "").splitlines()[1:] if line.strip()}
     entries: list[FstabEntry] = []

@@ -23,7 +23,7 @@ import msgspec
 
 from agent_core import ActionContext, NotFound, Plugin, Risk, abs_path, action
 from agent_core.procfs import is_dir
-from plugins.disk._common import mount_for, mounts
+from plugins.disk._common import mount_for, mount_table
 
 PLUGIN = Plugin("disk.hogs", domain="disk", requires_files=["/proc/self/mountinfo"])
 
@@ -125,7 +125,7 @@ async def hogs(ctx: ActionContext, p: Params) -> Hogs:
     root = abs_path(p.path)
     if not is_dir(root):
         raise NotFound(f"{root} is not a directory")
-    m = mount_for(root, mounts())
+    m = mount_for(root, mount_table())
     st = await ctx.to_thread(os.statvfs, root)
     dirs, files, total, entries, truncated, errors = await ctx.to_thread(
         walk, root, p.depth, p.top, p.max_entries

@@ -19,7 +19,7 @@ import msgspec
 
 from agent_core import ActionContext, NotFound, Plugin, Risk, abs_path, action
 from agent_core.procfs import is_dir
-from plugins.disk._common import distinct_filesystems, mounts, statvfs_each
+from plugins.disk._common import distinct_filesystems, mount_table, statvfs_each
 
 PLUGIN = Plugin("disk.inodes", domain="disk", requires_files=["/proc/self/mountinfo"])
 
@@ -91,7 +91,7 @@ def count_entries(root: str, top: int, limit: int) -> tuple[list[DirCount], int,
 @action("disk.inodes", risk=Risk.READ, timeout=300)
 async def inodes(ctx: ActionContext, p: Params) -> Inodes:
     """Inode total/used/free/use% per filesystem; with ``count_in``, the subdirectories holding the most entries."""
-    table = [m for m, _ in distinct_filesystems(mounts())]
+    table = [m for m, _ in distinct_filesystems(mount_table())]
     stats = await statvfs_each([m.mountpoint for m in table])
     fs = []
     for m in table:

@@ -17,7 +17,7 @@ import msgspec
 
 from agent_core import ActionContext, NotFound, Plugin, Risk, abs_path, action
 from agent_core.procfs import exists
-from plugins.disk._common import NETWORK_FS, is_data_fs, mount_for, mounts
+from plugins.disk._common import NETWORK_FS, is_data_fs, mount_for, mount_table
 
 PLUGIN = Plugin("disk.mounts", domain="disk", requires_files=["/proc/self/mountinfo"])
 
@@ -53,7 +53,7 @@ class Mounts(msgspec.Struct):
 @action("disk.mounts", risk=Risk.READ, timeout=10)
 async def list_mounts(ctx: ActionContext, p: Params) -> Mounts:
     """Mounts with options, type, source and propagation; filter by type, source, data-only or the mount of ``path``."""
-    table = mounts()
+    table = mount_table()
     if p.path is not None:
         path = abs_path(p.path)
         if not exists(path):

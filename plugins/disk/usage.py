@@ -21,7 +21,7 @@ import msgspec
 
 from agent_core import ActionContext, NotFound, Plugin, Risk, abs_path, action
 from agent_core.procfs import exists
-from plugins.disk._common import Mount, distinct_filesystems, mount_for, mounts, statvfs_each
+from plugins.disk._common import Mount, distinct_filesystems, mount_for, mount_table, statvfs_each
 
 PLUGIN = Plugin("disk.usage", domain="disk", requires_files=["/proc/self/mountinfo"])
 
@@ -74,7 +74,7 @@ def select(table: list[Mount], p: Params) -> list[tuple[Mount, list[str]]]:
 @action("disk.usage", risk=Risk.READ, timeout=30)
 async def usage(ctx: ActionContext, p: Params) -> DiskUsage:
     """Size, used, available, reserved and df-style use% per filesystem (or for the one holding ``path``)."""
-    picked = select(mounts(), p)
+    picked = select(mount_table(), p)
     stats = await statvfs_each([m.mountpoint for m, _ in picked])
     out = []
     for m, others in picked:

@@ -32,8 +32,7 @@ from agent_core import (
     action,
     open_atomic,
 )
-
-from ._common import fs_errors, hash_file
+from plugins._fs import fs_errors, hash_file
 
 PLUGIN = Plugin("file.archive", domain="files")
 

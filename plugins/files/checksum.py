@@ -26,8 +26,7 @@ from agent_core import (
     abs_path,
     action,
 )
-
-from ._common import hash_file, os_error
+from plugins._fs import hash_file, os_error
 
 PLUGIN = Plugin("file.checksum", domain="files")
 

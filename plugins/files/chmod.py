@@ -27,8 +27,9 @@ from agent_core import (
     action,
     code,
 )
+from plugins._fs import fs_errors
 
-from ._common import each_in_tree, fs_errors, refuse_protected
+from ._common import each_in_tree, refuse_protected
 
 PLUGIN = Plugin("file.chmod", domain="files")
 

@@ -24,16 +24,9 @@ from agent_core import (
     action,
     code,
 )
+from plugins._fs import fs_errors, gid_of, group_name, uid_of, user_name
 
-from ._common import (
-    each_in_tree,
-    fs_errors,
-    gid_of,
-    group_name,
-    refuse_protected,
-    uid_of,
-    user_name,
-)
+from ._common import each_in_tree, refuse_protected
 
 PLUGIN = Plugin("file.chown", domain="files")
 

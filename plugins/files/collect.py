@@ -29,8 +29,8 @@ from agent_core import (
     abs_path,
     action,
 )
+from plugins._fs import fs_errors
 
-from ._common import fs_errors
 from .transfer import MAX_CHUNK, FileEntry, sha256_hex
 
 PLUGIN = Plugin("file.collect", domain="files")

@@ -32,8 +32,7 @@ from agent_core import (
     code,
     open_atomic,
 )
-
-from ._common import fs_errors
+from plugins._fs import fs_errors
 
 PLUGIN = Plugin("file.copy", domain="files")
 

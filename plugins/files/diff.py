@@ -18,8 +18,9 @@ from typing import Annotated
 import msgspec
 
 from agent_core import ActionContext, InvalidParams, Plugin, Risk, abs_path, action
+from plugins._fs import fs_errors
 
-from ._common import fs_errors, is_binary
+from ._common import is_binary
 
 PLUGIN = Plugin("file.diff", domain="files")
 

@@ -17,8 +17,7 @@ from typing import Annotated
 import msgspec
 
 from agent_core import ActionContext, CancelToken, Plugin, Risk, abs_path, action
-
-from ._common import WalkStats, fs_errors, walk
+from plugins._fs import WalkStats, fs_errors, walk
 
 PLUGIN = Plugin("file.du", domain="files")
 

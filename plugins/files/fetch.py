@@ -18,8 +18,7 @@ from typing import Annotated
 import msgspec
 
 from agent_core import ActionContext, CancelToken, InvalidParams, Plugin, Risk, abs_path, action
-
-from ._common import fs_errors, hash_file
+from plugins._fs import fs_errors, hash_file
 
 PLUGIN = Plugin("file.fetch", domain="files")
 

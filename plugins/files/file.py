@@ -11,8 +11,7 @@ import os
 import msgspec
 
 from agent_core import ActionContext, Plugin, Risk, action
-
-from ._common import group_name, kind_of, mode_str, user_name
+from plugins._fs import group_name, kind_of, mode_str, user_name
 
 PLUGIN = Plugin("file", domain="files")
 

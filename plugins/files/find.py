@@ -18,8 +18,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from agent_core import ActionContext, CancelToken, InvalidParams, Plugin, Risk, abs_path, action
-
-from ._common import WalkStats, dir_path, kind_of, mode_str, walk
+from plugins._fs import WalkStats, dir_path, kind_of, mode_str, walk
 
 PLUGIN = Plugin("file.find", domain="files")
 

@@ -20,8 +20,9 @@ from typing import Annotated
 import msgspec
 
 from agent_core import ActionContext, CancelToken, InvalidParams, Plugin, Risk, abs_path, action
+from plugins._fs import WalkStats, fs_errors, walk
 
-from ._common import WalkStats, fs_errors, is_binary, walk
+from ._common import is_binary
 
 PLUGIN = Plugin("file.grep", domain="files")
 

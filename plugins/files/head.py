@@ -13,8 +13,9 @@ import os
 import msgspec
 
 from agent_core import ActionContext, CancelToken, Plugin, Risk, abs_path, action
+from plugins._fs import fs_errors
 
-from ._common import LinesParams, fs_errors, refuse_dir
+from ._common import LinesParams, refuse_dir
 
 PLUGIN = Plugin("file.head", domain="files")
 

@@ -31,8 +31,8 @@ from agent_core import (
     action,
     code,
 )
+from plugins._fs import fs_errors, parse_mode
 
-from ._common import fs_errors, parse_mode
 from .transfer import (
     MAX_CHUNK,
     DiskChunks,

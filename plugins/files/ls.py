@@ -15,8 +15,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from agent_core import ActionContext, CancelToken, InvalidParams, Plugin, Risk, abs_path, action
-
-from ._common import fs_errors, group_name, kind_of, mode_str, user_name
+from plugins._fs import fs_errors, group_name, kind_of, mode_str, user_name
 
 PLUGIN = Plugin("file.ls", domain="files")
 

@@ -25,8 +25,7 @@ from agent_core import (
     abs_path,
     action,
 )
-
-from ._common import fs_errors, gid_of, parse_mode, uid_of
+from plugins._fs import fs_errors, gid_of, parse_mode, uid_of
 
 PLUGIN = Plugin("file.mkdir", domain="files")
 

@@ -28,8 +28,9 @@ from agent_core import (
     action,
     code,
 )
+from plugins._fs import fs_errors
 
-from ._common import fs_errors, mount_points, refuse_protected
+from ._common import mount_points, refuse_protected
 
 PLUGIN = Plugin("file.move", domain="files")
 

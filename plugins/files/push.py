@@ -36,8 +36,7 @@ from agent_core import (
     fsync_dir,
     open_atomic,
 )
-
-from ._common import fs_errors, gid_of, parse_mode, uid_of
+from plugins._fs import fs_errors, gid_of, parse_mode, uid_of
 
 PLUGIN = Plugin("file.push", domain="files")
 

@@ -17,8 +17,9 @@ from typing import Annotated, Literal
 import msgspec
 
 from agent_core import ActionContext, CancelToken, InvalidParams, Plugin, Risk, abs_path, action
+from plugins._fs import fs_errors, kind_of
 
-from ._common import fs_errors, is_binary, kind_of
+from ._common import is_binary
 
 PLUGIN = Plugin("file.read", domain="files")
 

@@ -26,8 +26,9 @@ from agent_core import (
     abs_path,
     action,
 )
+from plugins._fs import fs_errors
 
-from ._common import fs_errors, mount_points, refuse_protected
+from ._common import mount_points, refuse_protected
 
 PLUGIN = Plugin("file.remove", domain="files")
 

@@ -26,8 +26,7 @@ from agent_core import (
     action,
     code,
 )
-
-from ._common import fs_errors
+from plugins._fs import fs_errors
 
 PLUGIN = Plugin("file.symlink", domain="files")
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import msgspec
 
 from agent_core import ActionContext, CancelToken, Plugin, Risk, abs_path, action
+from plugins._fs import fs_errors, read_last_lines
 
-from ._common import LinesParams, fs_errors, read_last_lines, refuse_dir
+from ._common import LinesParams, refuse_dir
 
 PLUGIN = Plugin("file.tail", domain="files")
 

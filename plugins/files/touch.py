@@ -15,8 +15,7 @@ import time
 import msgspec
 
 from agent_core import ActionContext, Plugin, Risk, abs_path, action
-
-from ._common import fs_errors
+from plugins._fs import fs_errors
 
 PLUGIN = Plugin("file.touch", domain="files")
 

@@ -32,9 +32,8 @@ from typing import Annotated, Any, Literal, Protocol
 import msgspec
 
 from agent_core import ActionError, ErrorCode, InvalidParams, atomic_write, open_atomic
+from plugins._fs import gid_of, hash_file, parse_mode, uid_of
 from transports import leaf_errors
-
-from ._common import gid_of, hash_file, parse_mode, uid_of
 
 #: Default chunk size: big enough that per-chunk overhead is small, small
 #: enough that a proxy serving many agents holds few of them in memory.

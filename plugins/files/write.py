@@ -32,8 +32,7 @@ from agent_core import (
     atomic_write,
     code,
 )
-
-from ._common import fs_errors, gid_of, group_name, mode_str, parse_mode, uid_of, user_name
+from plugins._fs import fs_errors, gid_of, group_name, mode_str, parse_mode, uid_of, user_name
 
 PLUGIN = Plugin("file.write", domain="files")
 

@@ -20,7 +20,7 @@ from typing import Annotated
 import msgspec
 
 from agent_core import ActionContext, CancelToken, InvalidParams, Plugin, Risk, abs_path, action
-from plugins.files._common import fs_errors, os_error
+from plugins._fs import fs_errors, os_error
 
 from ._common import open_text, rotated_siblings
 

@@ -26,7 +26,7 @@ from typing import Annotated
 import msgspec
 
 from agent_core import ActionContext, InvalidParams, Plugin, Risk, abs_path, action
-from plugins.files._common import WalkStats, fs_errors, walk
+from plugins._fs import WalkStats, fs_errors, walk
 
 from ._common import family, rotated_siblings
 

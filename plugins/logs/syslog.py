@@ -20,7 +20,7 @@ from typing import Annotated
 import msgspec
 
 from agent_core import ActionContext, InvalidParams, Plugin, Risk, Unavailable, abs_path, action
-from plugins.files._common import fs_errors, read_last_lines
+from plugins._fs import fs_errors, read_last_lines
 
 from ._common import Entry, parse_line
 

@@ -1,7 +1,7 @@
 """The sockets capability: one row shape (:class:`Socket`) from three backends.
 
-Not a plugin. ``net.sockets`` and ``sec.ports`` read the host's TCP/UDP
-sockets through :func:`read_sockets`, which picks a backend:
+Not a plugin. ``net.sockets`` and ``sec.ports`` (through :mod:`plugins.network`) read
+the host's TCP/UDP sockets with :func:`read_sockets`, which picks a backend:
 
 * ``procfs`` — ``/proc/net/{tcp,udp}{,6}`` through :mod:`agent_core.procfs`,
   owners from ``/proc/*/fd``. The only one that gives every field (queues,

@@ -1,7 +1,7 @@
 """The package capability: one set of result shapes, and the backend chosen at run time.
 
 Not a plugin (no entry point). ``pkg.*`` (``plugins/packages/pkg.py``) and
-``state.pkg.installed`` call :func:`choose` and then the backend's methods;
+``state.pkg.installed`` (through :mod:`plugins.packages`) call :func:`choose` and then the backend's methods;
 the backends are :class:`~plugins.packages._dpkg.Dpkg` (dpkg-query, dpkg,
 apt-get) and :class:`~plugins.packages._rpm.Rpm` (rpm, dnf or yum), each
 answering in the shapes below, so a caller learns one shape whatever the

@@ -17,7 +17,7 @@ import msgspec
 
 from agent_core import ActionContext, NotFound, Plugin, Risk, action
 from agent_core.procfs import read
-from plugins.disk._common import mounts
+from plugins.disk import mount_table
 from plugins.processes._common import get_process
 
 PLUGIN = Plugin("proc.cgroup", domain="processes", requires_files=["/proc/self/cgroup"])
@@ -99,7 +99,7 @@ def hierarchy_dirs(pid: int) -> tuple[dict[str, str], dict[str, str]]:
                 if c:
                     paths[c.removeprefix("name=")] = path
     found: dict[str, tuple[str, str]] = {}  # controller -> (mount point, root of the mount)
-    for m in mounts():
+    for m in mount_table():
         if m.fstype == "cgroup2" and "" in paths:
             found[""] = (m.mountpoint, m.root)
         elif m.fstype == "cgroup":

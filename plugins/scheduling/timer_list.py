@@ -15,7 +15,7 @@ import re
 import msgspec
 
 from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
-from plugins.services._systemd import parse_list, show, systemctl, systemd_running, unit_pattern
+from plugins.services import parse_list, show, systemctl, systemd_running, unit_pattern
 
 PLUGIN = Plugin(
     "sched.timer.list",

@@ -22,8 +22,8 @@ from typing import Annotated, Literal
 import msgspec
 
 from agent_core import ActionContext, NotFound, Plugin, Risk, abs_path, action
-from plugins.files._common import fs_errors, read_last_lines
-from plugins.logs._common import parse_line
+from plugins._fs import fs_errors, read_last_lines
+from plugins.logs import parse_line
 
 PLUGIN = Plugin("sec.failed_logins", domain="security")
 

@@ -35,7 +35,7 @@ from agent_core import (
     action,
     atomic_write,
 )
-from plugins.files._common import WalkStats, hash_file, kind_of, mode_str, walk
+from plugins._fs import WalkStats, hash_file, kind_of, mode_str, walk
 
 PLUGIN = Plugin("sec.integrity", domain="security")
 

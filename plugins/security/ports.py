@@ -17,7 +17,7 @@ import re
 import msgspec
 
 from agent_core import ActionContext, InvalidParams, Plugin, Risk, action
-from plugins.network._sockets import read_sockets
+from plugins.network import read_sockets
 
 PLUGIN = Plugin("sec.ports", domain="security")
 

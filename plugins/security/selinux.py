@@ -16,7 +16,7 @@ import os
 import msgspec
 
 from agent_core import ActionContext, Plugin, Risk, abs_path, action
-from plugins.files._common import read_last_lines
+from plugins._fs import read_last_lines
 
 PLUGIN = Plugin("sec.selinux", domain="security")
 

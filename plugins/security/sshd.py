@@ -23,7 +23,7 @@ from typing import Literal
 import msgspec
 
 from agent_core import ActionContext, Plugin, Risk, Unavailable, abs_path, action
-from plugins.files._common import fs_errors
+from plugins._fs import fs_errors
 
 PLUGIN = Plugin("sec.sshd", domain="security")
 

@@ -17,7 +17,7 @@ from typing import Annotated
 import msgspec
 
 from agent_core import ActionContext, CancelToken, Plugin, Risk, action
-from plugins.files._common import WalkStats, dir_path, mode_str, user_name, walk
+from plugins._fs import WalkStats, dir_path, mode_str, user_name, walk
 
 PLUGIN = Plugin("sec.world_writable", domain="security")
 

@@ -1,7 +1,7 @@
 """The service capability: one result shape, and the init system chosen at run time.
 
 Not a plugin (no entry point). ``svc.*`` (``plugins/services/svc.py``) and
-``state.service.running`` call :func:`choose` and then the backend's
+``state.service.running`` (through :mod:`plugins.services`) call :func:`choose` and then the backend's
 methods; the backends are :class:`~plugins.services._systemd.Systemd`
 (``systemctl``) and :class:`~plugins.services._sysv.Sysv` (the init scripts
 in ``/etc/init.d``, with ``update-rc.d`` or ``chkconfig`` for boot links).

@@ -1,6 +1,7 @@
 """Shared pieces of the service plugins: unit names, ``systemctl`` calls and parsing.
 
-Not a plugin (no entry point); imported by the ``svc.*`` and ``timer.*`` plugins.
+Not a plugin (no entry point); imported by the ``svc.*`` plugins, and by
+``sched.timer.list`` through :mod:`plugins.services`.
 :class:`Systemd` is the systemd backend of ``svc.*`` (see :mod:`._backend`).
 """
 

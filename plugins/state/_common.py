@@ -17,7 +17,7 @@ import stat as st
 import msgspec
 
 from agent_core import InvalidParams, atomic_write, fsync_dir
-from plugins.files._common import fs_errors, group_name, mode_str, os_error, user_name
+from plugins._fs import fs_errors, group_name, mode_str, os_error, user_name
 
 
 class StateResult(msgspec.Struct):

@@ -19,7 +19,7 @@ from typing import Annotated
 import msgspec
 
 from agent_core import ActionContext, InvalidParams, NotFound, Plugin, Risk, abs_path, action, code
-from plugins.files._common import fs_errors, gid_of, parse_mode, uid_of
+from plugins._fs import fs_errors, gid_of, parse_mode, uid_of
 
 from ._common import StateResult, ensure_text, read_text
 

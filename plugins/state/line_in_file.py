@@ -18,7 +18,7 @@ from typing import Annotated
 import msgspec
 
 from agent_core import ActionContext, InvalidParams, NotFound, Plugin, Risk, abs_path, action, code
-from plugins.files._common import parse_mode
+from plugins._fs import parse_mode
 
 from ._common import StateResult, ensure_text, read_text
 

@@ -15,8 +15,7 @@ from __future__ import annotations
 import msgspec
 
 from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, names
-from plugins.packages._backend import Backend, available, choose
-from plugins.packages._common import Change
+from plugins.packages import Backend, Change, available, choose
 
 from ._common import StateResult
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import msgspec
 
 from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action, names
-from plugins.services._backend import INITDIR, Service, available, choose
+from plugins.services import INITDIR, Service, available, choose
 
 from ._common import StateResult
 

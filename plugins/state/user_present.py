@@ -14,9 +14,7 @@ group is A017. Changes the user database (unless ``dry_run``).
 from __future__ import annotations
 
 from agent_core import ActionContext, ActionError, ErrorCode, Plugin, Risk, action
-from plugins.users._accounts import find_user
-from plugins.users._backend import choose, run_plan
-from plugins.users._plan import UserSpec, plan_absent, plan_present
+from plugins.users import UserSpec, choose, find_user, plan_absent, plan_present, run_plan
 
 from ._common import StateResult
 

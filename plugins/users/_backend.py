@@ -1,7 +1,7 @@
 """The users capability's backends: what each answers, and the one chosen at run time.
 
 Not a plugin (no entry point). ``user.*``, ``user.group.*`` and
-``state.user.present`` call :func:`choose` and then the backend's methods;
+``state.user.present`` (through :mod:`plugins.users`) call :func:`choose` and then the backend's methods;
 the backends are :class:`~plugins.users._shadow.Shadow` (shadow-utils
 ``useradd`` / ``usermod`` / ``userdel`` / ``groupadd`` / ``groupmod`` /
 ``groupdel`` / ``gpasswd``: Debian, RHEL, SUSE) and

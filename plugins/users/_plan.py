@@ -2,7 +2,7 @@
 declared and list the backend commands (and a diff) that reach it.
 
 Not a plugin. Shared by ``user.present`` / ``user.absent`` and by
-``state.user.present``, so both decide the same way and a dry run shows the
+``state.user.present`` (through :mod:`plugins.users`), so both decide the same way and a dry run shows the
 commands a real run would use.
 """
 

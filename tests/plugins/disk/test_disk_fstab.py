@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from agent_core.testing import run_action
-from plugins.disk._common import mounts
+from plugins.disk._common import mount_table
 
 
 def _root_mount():
-    return [m for m in mounts() if m.mountpoint == "/"][-1]
+    return [m for m in mount_table() if m.mountpoint == "/"][-1]
 
 
 async def test_real_fstab_parses():

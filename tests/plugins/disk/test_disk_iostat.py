@@ -8,13 +8,13 @@ import subprocess
 import pytest
 
 from agent_core.testing import run_action
-from plugins.disk._common import mount_for, mounts
+from plugins.disk._common import mount_for, mount_table
 from plugins.disk.iostat import rates
 
 
 def _disk_of(path: str) -> str | None:
     """The /sys/block disk behind the filesystem holding ``path`` (via its major:minor)."""
-    m = mount_for(path, mounts())
+    m = mount_for(path, mount_table())
     for name in os.listdir("/sys/block"):
         with open(f"/sys/block/{name}/dev") as fh:
             if fh.read().strip() == m.dev:
