@@ -12,6 +12,13 @@ answer go out again on the next link (the center upserts hosts by SN, so an
 enrollment seen twice is one host). An agent waits at most
 :data:`ENROLL_WAIT` seconds, inside the proxy's login deadline; past it, it is
 told ``P007`` and enrolls again.
+
+Overload must not multiply the work: an enrollment whose agent gave up stays in
+flight at the center, and its answer is kept for :data:`LATE_KEEP` seconds. The
+same agent enrolling again (same token, key, identity and version; a fresh proof)
+joins the enrollment in flight, or takes the answer that came late, instead of
+sending the center a second one. The center checked the key proof of the first;
+the login that follows still needs the agent's proof of the same key.
 """
 
 from __future__ import annotations
@@ -41,6 +48,9 @@ ENROLL_WAIT = 7.0
 GATHER = 0.005
 #: Enrollments per ``enrollments`` message at most (the center's bound too).
 MAX_BATCH = 2000
+#: Seconds an enrollment whose agent stopped waiting is kept (in flight, or answered)
+#: for that agent's next attempt.
+LATE_KEEP = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,10 +67,26 @@ class Issued:
 @dataclass(eq=False)
 class _Pending:
     request: Enroll
+    #: What identifies the agent's request apart from its proof (see :func:`_same_request`).
+    key: bytes = b""
     done: trio.Event = field(default_factory=trio.Event)
     answer: Enrolled | None = None
     #: The link it was last sent on (None: waiting to be sent).
     sent_on: Channel | None = None
+    #: Agents waiting for it now; when the last one gave up (trio.current_time()).
+    waiters: int = 0
+    abandoned: float | None = None
+
+
+def _same_request(request: Enroll) -> bytes:
+    """An enrollment's content apart from its proof and time: two attempts of one agent
+    with one key share it."""
+    import hashlib
+
+    import msgspec
+
+    body = msgspec.msgpack.encode((request.token, bytes(request.public_key), request.identity, request.version, request.catalogue_digest))
+    return hashlib.sha256(body).digest()
 
 
 class EnrollRelay:
@@ -69,27 +95,63 @@ class EnrollRelay:
     :param any_link: the proxy's current link to a center, or None.
     """
 
-    def __init__(self, any_link: Callable[[], Channel | None]) -> None:
+    def __init__(self, any_link: Callable[[], Channel | None], *, wait: float = ENROLL_WAIT, keep: float = LATE_KEEP) -> None:
         self._any_link = any_link
+        self.wait = wait
+        self.keep = keep
         self._pending: dict[int, _Pending] = {}
+        #: The same enrollments by their content (:func:`_same_request`).
+        self._by_key: dict[bytes, _Pending] = {}
         self._refs = itertools.count(1)
         self._wake = trio.Event()
+        self._swept = 0.0
         #: What the center just issued on each channel, for the login that follows on it.
         self._issued: dict[Channel, Issued] = {}
-        #: Enrollments relayed, answered, refused by the center, timed out (statistics).
-        self.stats = {"relayed": 0, "enrolled": 0, "refused": 0, "timed_out": 0, "resent": 0}
+        #: Enrollments relayed, answered, refused by the center, timed out, sent again on a
+        #: new link, and attempts that joined one in flight or took a late answer (statistics).
+        self.stats = {"relayed": 0, "enrolled": 0, "refused": 0, "timed_out": 0, "resent": 0, "joined": 0}
+
+    def _track(self, request: Enroll) -> _Pending:
+        """The enrollment this request waits for: one in flight or answered late for the
+        same agent, or a new one to relay."""
+        now = trio.current_time()
+        if now - self._swept > 5.0:
+            self._sweep(now)
+        key = _same_request(request)
+        pending = self._by_key.get(key)
+        if pending is not None and (pending.answer is None or not pending.answer.code):
+            self.stats["joined"] += 1
+            return pending
+        ref = next(self._refs)
+        request.ref = ref
+        pending = self._pending[ref] = self._by_key[key] = _Pending(request, key)
+        self._wake.set()
+        return pending
+
+    def _forget(self, pending: _Pending) -> None:
+        self._pending.pop(pending.request.ref, None)
+        if self._by_key.get(pending.key) is pending:
+            del self._by_key[pending.key]
+
+    def _sweep(self, now: float) -> None:
+        self._swept = now
+        for p in [p for p in self._pending.values() if p.abandoned is not None and now - p.abandoned > self.keep]:
+            self._forget(p)
 
     async def enroll(self, channel: Channel, request: Enroll) -> bool:
         """Relay one agent's enrollment and answer it on ``channel``; True when enrolled."""
-        ref = next(self._refs)
-        request.ref = ref
-        pending = self._pending[ref] = _Pending(request)
-        self._wake.set()
+        pending = self._track(request)
+        pending.waiters += 1
         try:
-            with trio.move_on_after(ENROLL_WAIT):
+            with trio.move_on_after(self.wait):
                 await pending.done.wait()
         finally:
-            del self._pending[ref]
+            pending.waiters -= 1
+            if pending.answer is not None or pending.sent_on is None:
+                if pending.waiters == 0:
+                    self._forget(pending)  # answered, or never sent: nothing to wait for
+            elif pending.waiters == 0:
+                pending.abandoned = trio.current_time()  # the center may still answer it
         answer = pending.answer
         if answer is None:
             self.stats["timed_out"] += 1
@@ -116,6 +178,8 @@ class EnrollRelay:
             if pending is not None and pending.answer is None:
                 pending.answer = answer
                 pending.done.set()
+                if pending.waiters == 0 and answer.code:
+                    self._forget(pending)  # a refusal nobody waits for: the next attempt asks again
 
     def link_gone(self, channel: Channel) -> None:
         """Enrollments that link carried and nobody answered go out again."""
@@ -139,7 +203,7 @@ class EnrollRelay:
             link = self._any_link()
             if link is None:
                 continue  # link_up wakes us
-            unsent = [p for p in self._pending.values() if p.sent_on is None]
+            unsent = [p for p in self._pending.values() if p.sent_on is None and p.answer is None]
             for i in range(0, len(unsent), MAX_BATCH):
                 chunk = unsent[i : i + MAX_BATCH]
                 for p in chunk:

@@ -172,3 +172,83 @@ async def test_the_https_route_and_the_link_share_the_checks(tmp_path: Any, cata
             await center.enroller.enroll(EnrollRequest.from_wire(forged))
         assert err.value.code.value == "C042"
         nursery.cancel_scope.cancel()
+
+
+async def test_an_agent_enrolling_again_joins_its_enrollment_in_flight(db_url: str, catalogue: tuple[str, bytes]) -> None:
+    """The proxy's relay (center/proxy/_enroll.py) against the real center: an agent that
+    gave up waiting (the center's answers are held back on the proxy's side of the link,
+    as a starved center would be late) and enrolls again, with a fresh proof, is answered
+    from its first enrollment — still in flight, or answered late — and the center checks
+    it once: overload does not multiply the work."""
+    from center.proxy._enroll import EnrollRelay
+
+    digest = catalogue[0]
+    async with trio.open_nursery() as nursery:
+        center, sync, link = await _center(db_url, catalogue, nursery)
+        relay = EnrollRelay(lambda: link, wait=0.3)
+        nursery.start_soon(relay.run)
+        held: list[EnrolledBatch] = []
+        arrived = trio.Semaphore(0)
+
+        async def from_center() -> None:
+            async for msg in link:
+                if isinstance(msg, EnrolledBatch):
+                    held.append(msg)
+                    arrived.release()
+
+        def deliver() -> None:
+            while held:
+                relay.answered(held.pop(0))
+
+        nursery.start_soon(from_center)
+        url = f"memory://agents-{id(relay)}"
+        accepted_send, accepted = trio.open_memory_channel[Channel](10)
+
+        async def proxy_side(ch: Channel) -> None:
+            await accepted_send.send(ch)
+            await trio.sleep_forever()
+
+        await nursery.start(lambda task_status: get_carrier(url).serve(url, proxy_side, task_status=task_status))
+
+        async def attempt(i: int, key: Any, result: list[Any]) -> None:
+            agent = await get_carrier(url).connect(url)
+            here = await accepted.receive()
+            ok = await relay.enroll(here, enroll_request(ENROLL, _ident(i), "1.0", key, digest))
+            with trio.fail_after(10):
+                result.append((ok, await agent.receive()))
+
+        batches = center.registrar.batches
+        # 1. The answer comes while the second attempt waits: it joins the first.
+        key, first, second = new_private_key(), [], []
+        await attempt(9, key, first)
+        assert not first[0][0] and first[0][1].code == "P007"
+        relay.wait = 10.0
+        async with trio.open_nursery() as waiting:
+            waiting.start_soon(attempt, 9, key, second)
+            await arrived.acquire()  # the center answered the first attempt (held back)
+            await trio.sleep(0.05)
+            deliver()
+        ok, answer = second[0]
+        assert ok and answer.code == "" and answer.agent_id
+        assert (relay.stats["relayed"], relay.stats["joined"]) == (1, 1)
+        # 2. The answer comes between the attempts: kept, and handed to the next one.
+        relay.wait = 0.3
+        key8, late, again = new_private_key(), [], []
+        await attempt(8, key8, late)
+        assert late[0][1].code == "P007"
+        await arrived.acquire()
+        deliver()  # nobody waits for it now
+        relay.wait = 10.0
+        await attempt(8, key8, again)
+        assert again[0][0] and again[0][1].code == ""
+        assert (relay.stats["relayed"], relay.stats["joined"]) == (2, 2)
+        assert center.registrar.batches == batches + 2
+        assert sorted(h.sn for h in sync.select_agents(all_hosts=True)) == ["sn-8", "sn-9"]
+        # 3. An answer is spent once: a new key's enrollment goes to the center.
+        fresh: list[Any] = []
+        async with trio.open_nursery() as waiting:
+            waiting.start_soon(attempt, 9, new_private_key(), fresh)
+            await arrived.acquire()
+            deliver()
+        assert fresh[0][0] and fresh[0][1].agent_id == answer.agent_id and relay.stats["relayed"] == 3
+        nursery.cancel_scope.cancel()
