@@ -29,6 +29,8 @@ _SEPARATORS = re.compile(r"\s*(?:;|&&|\n)\s*")
 
 
 def _words(part: str) -> list[str]:
+    if not any(c in part for c in "'\"\\"):
+        return part.split()  # nothing quoted: what shlex would give, at a tenth of the cost
     try:
         return shlex.split(part)
     except ValueError:
