@@ -15,6 +15,7 @@ import os
 import random
 import ssl
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,6 +80,8 @@ MAX_BUFFER = 200_000
 RESEND_AFTER = 15.0
 MAX_OUTPUTS = 10_000
 LOAD_EVERY = 3.0
+#: Tasks of one dispatch written to their agents at once.
+FANOUT_SENDERS = 64
 
 
 @dataclass(slots=True)
@@ -129,6 +132,8 @@ class Proxy:
         self._links: dict[str, Channel] = {}
         self._events: list[TaskEvent] = []
         self._results: dict[str, Result] = {}  # task_id -> result awaiting the center's ack
+        self._unsent: dict[str, Result] = {}  # those of them not sent on any link yet
+        self._stale_scan = 0.0  # when the flusher last looked for results sent long ago and not acked
         self._result_owner: dict[str, str] = {}  # task_id -> agent_id
         self._presence: dict[str, AgentState] = {}
         self._outputs: list[Output] = []
@@ -190,6 +195,7 @@ class Proxy:
                     # Whatever that center had not acknowledged goes out again on
                     # another link (another center shares the database).
                     self._sent.clear()
+                    self._unsent.update(self._results)
                     self._wake.set()
                     await channel.aclose()
             await trio.sleep(delay * random.uniform(0.5, 1.5))
@@ -221,6 +227,7 @@ class Proxy:
             for i in range(0, len(pending), 1000):
                 await channel.send(Results(results=pending[i : i + 1000]))
             self._sent.update((r.task_id, time.time()) for r in pending)
+            self._unsent.clear()
         async for msg in channel:
             await self._on_center_message(channel, msg)
         raise StarlingError("center closed the link", code=ErrorCode.P007)
@@ -232,6 +239,7 @@ class Proxy:
             by_agent: dict[str, list[str]] = {}
             for task_id in msg.task_ids:
                 self._results.pop(task_id, None)
+                self._unsent.pop(task_id, None)
                 self._sent.pop(task_id, None)
                 owner = self._result_owner.pop(task_id, None)
                 if owner is not None:
@@ -310,9 +318,17 @@ class Proxy:
             else:
                 rejected.append(TaskEvent(ref.task_id, "failed", now, ErrorCode.P001.value, ErrorCode.P001.meaning))
 
+        async def sender(refs: Iterator[Any]) -> None:
+            for ref in refs:  # shared by the senders: each takes the next task
+                await send_one(ref)
+
+        # A few senders, not a task per host: an agent whose connection is
+        # full holds up one of them, not the others (a task per host cost
+        # the proxy more CPU than the writes themselves).
+        refs = iter(msg.tasks)
         async with trio.open_nursery() as nursery:
-            for ref in msg.tasks:
-                nursery.start_soon(send_one, ref)
+            for _ in range(min(FANOUT_SENDERS, len(msg.tasks))):
+                nursery.start_soon(sender, refs)
         self.stats["dispatched"] += len(delivered)
         self.stats["rejected"] += len(rejected)
         self.metrics.fanout_seconds.observe(time.time() - now)
@@ -343,10 +359,14 @@ class Proxy:
             events, self._events = self._events, []
             presence, self._presence = list(self._presence.values()), {}
             outputs, self._outputs = self._outputs, []
-            # New results, and any the center has not acknowledged for a while
-            # (it may have failed to store them).
-            stale = time.time() - RESEND_AFTER
-            fresh = [r for r in self._results.values() if self._sent.get(r.task_id, 0.0) < stale]
+            # New results, and (looked for once a second, not at every flush) any
+            # the center has not acknowledged for a while (it may have failed to store them).
+            fresh, self._unsent = list(self._unsent.values()), {}
+            now = time.time()
+            if now - self._stale_scan >= 1.0:
+                self._stale_scan = now
+                stale = now - RESEND_AFTER
+                fresh += [r for r in self._results.values() if r.task_id in self._sent and self._sent[r.task_id] < stale]
             batch: list[Any] = []
             if presence:
                 batch.append(Presence(agents=presence))
@@ -362,6 +382,7 @@ class Proxy:
                 self._events = events + self._events
                 for p in presence:
                     self._presence.setdefault(p.agent_id, p)
+                self._unsent.update((r.task_id, r) for r in fresh if r.task_id in self._results)
 
     def _load_report(self) -> LoadReport:
         import psutil
@@ -477,6 +498,7 @@ class Proxy:
         elif isinstance(msg, Result):
             conn.inflight.discard(msg.task_id)
             self._results[msg.task_id] = msg
+            self._unsent[msg.task_id] = msg
             self._sent.pop(msg.task_id, None)
             self._result_owner[msg.task_id] = conn.agent_id
             self.stats["results"] += 1
