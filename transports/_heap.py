@@ -26,9 +26,13 @@ a second, promoted and walked ten times over). So :func:`settle_heap` also
 from __future__ import annotations
 
 import gc
+import logging
+import time
 from collections.abc import Callable
 
 import trio
+
+log = logging.getLogger("starling.heap")
 
 __all__ = ["YOUNG_THRESHOLD", "freeze_heap", "settle_heap"]
 
@@ -67,5 +71,10 @@ async def settle_heap(
         steady = abs(now - last) <= max(10, last // 50)
         last = now
         if steady and abs(now - frozen) > max(100, frozen // 4):
+            began = time.process_time()
             freeze_heap()
+            log.info(
+                "heap frozen again at %d (was %d): %d objects, %.0f ms", now, frozen, gc.get_freeze_count(),
+                1000 * (time.process_time() - began), extra={"population": now, "frozen_objects": gc.get_freeze_count()},
+            )
             frozen = now
