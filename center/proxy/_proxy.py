@@ -15,9 +15,9 @@ import os
 import random
 import ssl
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import trio
 from nacl.signing import VerifyKey
@@ -76,12 +76,32 @@ from ._tasklog import log_result
 
 log = logging.getLogger("starling.proxy")
 
+T = TypeVar("T")
+
 MAX_BUFFER = 200_000
 RESEND_AFTER = 15.0
 MAX_OUTPUTS = 10_000
 LOAD_EVERY = 3.0
-#: Tasks of one dispatch written to their agents at once.
+#: Messages of one batch (a dispatch's tasks, a center's result acks) written to their agents at once.
 FANOUT_SENDERS = 64
+
+
+async def fan_out(items: Sequence[T], send: Callable[[T], Awaitable[object]]) -> None:
+    """``send`` every item, :data:`FANOUT_SENDERS` at a time, each to its own agent.
+
+    A few sender tasks, not a task per agent (spawning them cost the proxy more CPU than
+    the writes), and not one after the other: an agent whose connection is full holds up
+    one sender, not the batch behind it.
+    """
+
+    async def sender(todo: Iterator[T]) -> None:
+        for item in todo:  # shared by the senders: each takes the next item
+            await send(item)
+
+    todo = iter(items)
+    async with trio.open_nursery() as nursery:
+        for _ in range(min(FANOUT_SENDERS, len(items))):
+            nursery.start_soon(sender, todo)
 
 
 @dataclass(slots=True)
@@ -244,10 +264,7 @@ class Proxy:
                 owner = self._result_owner.pop(task_id, None)
                 if owner is not None:
                     by_agent.setdefault(owner, []).append(task_id)
-            for agent_id, ids in by_agent.items():
-                conn = self.agents.get(agent_id)
-                if conn is not None:
-                    await self._send_agent(conn, ResultAck(task_ids=ids))
+            await fan_out(list(by_agent.items()), self._ack_agent)
         elif isinstance(msg, Cancel):
             targets: dict[str, list[str]] = {}
             if len(msg.agent_ids) == len(msg.task_ids):
@@ -255,10 +272,10 @@ class Proxy:
                     targets.setdefault(agent_id, []).append(task_id)
             else:  # an older center: find the holders among our connections
                 wanted = set(msg.task_ids)
-                for conn in self.agents.values():
-                    mine = sorted(wanted & conn.inflight)
+                for held in self.agents.values():
+                    mine = sorted(wanted & held.inflight)
                     if mine:
-                        targets[conn.agent_id] = mine
+                        targets[held.agent_id] = mine
             for agent_id, ids in targets.items():
                 conn = self.agents.get(agent_id)
                 if conn is not None:
@@ -286,6 +303,11 @@ class Proxy:
             await self.streams.from_center(channel, msg)
         elif isinstance(msg, Pong):
             pass
+
+    async def _ack_agent(self, item: tuple[str, list[str]]) -> None:
+        conn = self.agents.get(item[0])
+        if conn is not None:
+            await self._send_agent(conn, ResultAck(task_ids=item[1]))
 
     async def _drain_paced(self, count: int, rate: int) -> None:
         try:
@@ -318,17 +340,7 @@ class Proxy:
             else:
                 rejected.append(TaskEvent(ref.task_id, "failed", now, ErrorCode.P001.value, ErrorCode.P001.meaning))
 
-        async def sender(refs: Iterator[Any]) -> None:
-            for ref in refs:  # shared by the senders: each takes the next task
-                await send_one(ref)
-
-        # A few senders, not a task per host: an agent whose connection is
-        # full holds up one of them, not the others (a task per host cost
-        # the proxy more CPU than the writes themselves).
-        refs = iter(msg.tasks)
-        async with trio.open_nursery() as nursery:
-            for _ in range(min(FANOUT_SENDERS, len(msg.tasks))):
-                nursery.start_soon(sender, refs)
+        await fan_out(msg.tasks, send_one)
         self.stats["dispatched"] += len(delivered)
         self.stats["rejected"] += len(rejected)
         self.metrics.fanout_seconds.observe(time.time() - now)
