@@ -48,7 +48,7 @@ def freeze_heap() -> None:
 
 
 async def settle_heap(
-    delay: float = 5.0, *, population: Callable[[], int] | None = None, every: float = 5.0, young: int = YOUNG_THRESHOLD
+    delay: float = 5.0, *, population: Callable[[], int] | None = None, every: float = 2.0, young: int = YOUNG_THRESHOLD
 ) -> None:
     """Raise the young threshold, and after ``delay`` seconds (start-up's garbage made and
     dropped) :func:`freeze_heap`. For a role's own process only: both are process-wide.
