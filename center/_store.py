@@ -636,7 +636,8 @@ class Store:
         whose host is online on one of ``proxy_ids``: candidates to send again."""
         if not proxy_ids:
             return []
-        last = sa.func.coalesce(tasks.c.dispatched, tasks.c.created)
+        # The last hop it made: a task delivered late in a large batch gets its own while.
+        last = sa.func.coalesce(tasks.c.delivered, tasks.c.dispatched, tasks.c.created)
         q = (
             sa.select(tasks.c.id, tasks.c.job_id, tasks.c.agent_id)
             .select_from(tasks.join(agents, agents.c.id == tasks.c.agent_id).join(jobs, jobs.c.id == tasks.c.job_id))
