@@ -247,7 +247,8 @@ class Proxy:
             for i in range(0, len(pending), 1000):
                 await channel.send(Results(results=pending[i : i + 1000]))
             self._sent.update((r.task_id, time.time()) for r in pending)
-            self._unsent.clear()
+            for r in pending:  # not those that came in while these went out
+                self._unsent.pop(r.task_id, None)
         async for msg in channel:
             await self._on_center_message(channel, msg)
         raise StarlingError("center closed the link", code=ErrorCode.P007)
@@ -373,12 +374,13 @@ class Proxy:
             outputs, self._outputs = self._outputs, []
             # New results, and (looked for once a second, not at every flush) any
             # the center has not acknowledged for a while (it may have failed to store them).
-            fresh, self._unsent = list(self._unsent.values()), {}
+            unsent, self._unsent = self._unsent, {}
+            fresh = list(unsent.values())
             now = time.time()
             if now - self._stale_scan >= 1.0:
                 self._stale_scan = now
                 stale = now - RESEND_AFTER
-                fresh += [r for r in self._results.values() if r.task_id in self._sent and self._sent[r.task_id] < stale]
+                fresh += [r for r in self._results.values() if r.task_id not in unsent and self._sent.get(r.task_id, 0.0) < stale]
             batch: list[Any] = []
             if presence:
                 batch.append(Presence(agents=presence))
