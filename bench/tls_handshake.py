@@ -3,8 +3,8 @@
     .venv/bin/python bench/tls_handshake.py              # the project's contexts, tickets on and off
     .venv/bin/python bench/tls_handshake.py --n 2000 --json
 
-Certificates as every Starling link has them (center/_pki.py: an ECDSA P-256 CA and a
-leaf it issued). Each row: process CPU per handshake of the client (ClientHello, then the
+Certificates of the kind every Starling link has (center/_pki.py makes an ECDSA P-256 CA
+and leaves it issues; here trustme makes the same kind, as bench/tls_memory.py does). Each row: process CPU per handshake of the client (ClientHello, then the
 server's flight: key share, certificate chain and CertificateVerify checks, Finished) and
 of the server (its flight, session tickets, the client's Finished), and the client's
 reading of the first record after it (where TLS 1.3 tickets are taken in). Not a test:
@@ -24,7 +24,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from center._pki import ensure_ca, issue_cert  # noqa: E402
 from transports import client_context, server_context  # noqa: E402
 
 
@@ -69,10 +68,16 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=500, help="handshakes per row")
     ap.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     args = ap.parse_args()
+    import trustme
+
     with tempfile.TemporaryDirectory() as tmp:
         pki = Path(tmp)
-        ca, _ = ensure_ca(pki)
-        cert, key = issue_cert(pki, "proxy", ["127.0.0.1", "localhost"])
+        authority = trustme.CA()  # ECDSA P-256, as center/_pki.py
+        leaf = authority.issue_cert("127.0.0.1", "localhost")
+        ca, cert, key = pki / "ca.pem", pki / "cert.pem", pki / "key.pem"
+        authority.cert_pem.write_to_path(str(ca))
+        cert.write_bytes(b"".join(b.bytes() for b in leaf.cert_chain_pems))
+        leaf.private_key_pem.write_to_path(str(key))
         rows = []
         for tickets in (2, 0):
             sctx, cctx = server_context(cert, key), client_context(ca)
