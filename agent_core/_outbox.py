@@ -4,7 +4,9 @@ Every message an agent sends (acks, results, task output, terminal output,
 heartbeats) goes through one :class:`Outbox` per connection. Senders only
 queue; one writer task, owned by the connection, takes everything queued and
 writes it in one ``send_many``: messages queued while a write is in flight go
-out together in the next one, without a timer.
+out together in the next one, without a timer. Woken, the writer lets one
+scheduler pass go by before it writes, so what other tasks queue in that pass
+(a task's ``received`` ack, its ``running`` ack and its result) share its write.
 
 The writer is never one of the senders. A sender can be cancelled at any
 time (a task times out, a terminal session closes), and a cancelled writer
@@ -78,6 +80,11 @@ class Outbox:
             while not self.closed:
                 await self._wake.wait()
                 self._wake = trio.Event()
+                # One scheduler pass before the write: what the tasks woken with
+                # this sender queue in that pass (a task's acks and its result;
+                # a fleet's thousands of sessions answering one job) goes out in
+                # this write, and behind one journal commit (``before_write``).
+                await trio.lowlevel.checkpoint()
                 while self._items and not self.closed:
                     batch, self._items = self._items, []
                     self._before_write()

@@ -29,6 +29,7 @@ writer task (:mod:`agent_core._outbox`), never by a sender that may be cancelled
 from __future__ import annotations
 
 import base64
+import functools
 import logging
 import random
 import ssl
@@ -89,6 +90,12 @@ SCHEME_ORDER = {"quic": 0, "tcp": 1, "https": 2, "http": 3}
 
 #: What a failed dial to a proxy raises: the next URL is tried.
 DIAL_ERRORS = (ConnectFailed, TransportError, trio.TooSlowError, OSError)
+
+
+@functools.lru_cache(maxsize=16)
+def _center_key(b64: str) -> bytes:
+    """A trusted center key as bytes, decoded once per process (not once per task)."""
+    return base64.b64decode(b64)
 
 
 class SessionJournal(Protocol):
@@ -547,7 +554,7 @@ class AgentSession:
 
     def _trusted_keys(self) -> dict[str, bytes]:
         assert self.enrollment is not None
-        return {k: base64.b64decode(v) for k, v in self.enrollment.center_keys.items()}
+        return {k: _center_key(v) for k, v in self.enrollment.center_keys.items()}
 
     async def _on_task(self, task: Task) -> None:
         stats = self.owner.statistics

@@ -124,7 +124,9 @@ def one(
         reg_cpu["fleet"] = _cpu([c.procs["simfleet"].pid])
         load_avg = psutil.getloadavg()[0]
         profiler.stop()
-        time.sleep(3)  # let registration traffic settle
+        # Let registration traffic settle, and each role freeze its heap again now that its
+        # connections hold still (transports.settle_heap: one full collection each, once).
+        time.sleep(6)
         st = c.sim_status()
         fleet_pids = st.get("pids", [st["pid"]])
         roles = {"center": [c.procs["center"].pid], "proxy": [c.procs["proxy-1"].pid], "fleet": fleet_pids}

@@ -40,8 +40,17 @@ if TYPE_CHECKING:
 log = logging.getLogger("starling.center")
 
 #: How long a proxy has to acknowledge a dispatch before the tasks count as
-#: not sent (the sweeper sends them again).
+#: not sent (the sweeper sends them again) ...
 ACK_WITHIN = 10.0
+#: ... plus this much per task: a proxy acks once it wrote every task of the batch,
+#: and a 10,000-host batch on a busy proxy outlasted 10 s, was sent again whole
+#: (half the tasks delivered twice) and slowed the next one further.
+ACK_PER_TASK = 0.001
+
+
+def ack_within(tasks: int) -> float:
+    """Seconds a proxy has to acknowledge a dispatch of ``tasks`` tasks."""
+    return ACK_WITHIN + tasks * ACK_PER_TASK
 
 
 def job_spec(job: JobRow) -> JobSpec:
@@ -98,6 +107,8 @@ class Dispatcher:
         self._idle = trio.Event()
         self._idle.set()
         self._busy = 0
+        #: Tasks in a dispatch that no proxy has acknowledged yet (nor failed): not sent again meanwhile.
+        self.in_flight: set[str] = set()
 
     def send_soon(self, job: JobRow, task_rows: Sequence[OnHost], agents: Mapping[str, HostRow]) -> None:
         """Queue ``task_rows`` of ``job`` for dispatch and return at once."""
@@ -149,18 +160,22 @@ class Dispatcher:
         ev = trio.Event()
         link.acks[dispatch_id] = ev
         sent_at = time.time()  # "dispatched" is when it left, not when the ack came
+        ids = [r.task_id for r in refs]
+        self.in_flight.update(ids)
         try:
-            await link.channel.send(Dispatch(dispatch_id=dispatch_id, job=spec, tasks=refs))
-        except TransportError as exc:
-            log.warning("dispatch to %s failed: %s", proxy_id, exc)
+            try:
+                await link.channel.send(Dispatch(dispatch_id=dispatch_id, job=spec, tasks=refs))
+            except TransportError as exc:
+                log.warning("dispatch to %s failed: %s", proxy_id, exc)
+                return
+            with trio.move_on_after(ack_within(len(refs))):
+                await ev.wait()  # set by the ack, or by the link's end (then no ack)
+            if dispatch_id not in link.rejected:
+                log.warning("proxy %s did not ack dispatch %s; will retry", proxy_id, dispatch_id)
+                return
+        finally:
             link.acks.pop(dispatch_id, None)
-            return
-        with trio.move_on_after(ACK_WITHIN):
-            await ev.wait()
-        if not ev.is_set():
-            link.acks.pop(dispatch_id, None)
-            log.warning("proxy %s did not ack dispatch %s; will retry", proxy_id, dispatch_id)
-            return
+            self.in_flight.difference_update(ids)
         rejected = {r.task_id for r in link.rejected.pop(dispatch_id, [])}
         center.metrics.dispatched(proxy_id, time.time() - sent_at, len(refs) - len(rejected))
         accepted = [r.task_id for r in refs if r.task_id not in rejected]
@@ -175,6 +190,7 @@ class Dispatcher:
 
     async def redispatch(self, rows: list[TaskTarget]) -> None:
         center = self.center
+        rows = [r for r in rows if r.id not in self.in_flight]  # its proxy may still ack it
         rows = await center.rollouts.held_filter(rows)
         if not rows:
             return

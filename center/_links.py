@@ -129,6 +129,8 @@ class ProxyLinks:
                 await self._loop(link, channel)
                 nursery.cancel_scope.cancel()
         finally:
+            for ev in list(link.acks.values()):
+                ev.set()  # dispatches awaiting an ack on this link: none will come
             center.terminals.link_gone(link)
             if center.links.get(link.proxy_id) is link:
                 del center.links[link.proxy_id]
@@ -154,9 +156,9 @@ class ProxyLinks:
         if isinstance(msg, (Results, Events)):
             await center.progress.put(link, msg)
         elif isinstance(msg, DispatchAck):
-            link.rejected[msg.dispatch_id] = msg.rejected
             ev = link.acks.pop(msg.dispatch_id, None)
-            if ev is not None:
+            if ev is not None:  # else it came too late: the tasks go out again anyway
+                link.rejected[msg.dispatch_id] = msg.rejected
                 ev.set()
         elif isinstance(msg, Presence):
             came = await center.presence.apply(link.proxy_id, msg.agents, msg.full)

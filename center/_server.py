@@ -170,7 +170,7 @@ async def run_center(cfg: CenterConfig, *, settle: bool = False, task_status: An
         nursery.start_soon(trail.run)
         log.info("center %s serving API on %s, proxies on %s", cfg.center_id, api, bound)
         if settle:
-            nursery.start_soon(settle_heap)
+            nursery.start_soon(partial(settle_heap, population=lambda: len(center.presence)))
         task_status.started({"api": api, "proxy_listen": bound, "center": center})
 
 
@@ -225,7 +225,7 @@ async def run_proxy(cfg: ProxyConfig, *, worker: str = "", settle: bool = False,
         nursery.start_soon(gate.run_trimmer)
         log.info("proxy %s%s (%s) serving agents on %s", cfg.proxy_id, f" worker {worker}" if worker else "", cfg.idc, ", ".join(bound))
         if settle:
-            nursery.start_soon(settle_heap)
+            nursery.start_soon(partial(settle_heap, population=lambda: len(proxy.agents)))
         task_status.started({"listen": bound, "proxy": proxy, "gate": gate})
 
 

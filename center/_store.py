@@ -636,7 +636,8 @@ class Store:
         whose host is online on one of ``proxy_ids``: candidates to send again."""
         if not proxy_ids:
             return []
-        last = sa.func.coalesce(tasks.c.dispatched, tasks.c.created)
+        # The last hop it made: a task delivered late in a large batch gets its own while.
+        last = sa.func.coalesce(tasks.c.delivered, tasks.c.dispatched, tasks.c.created)
         q = (
             sa.select(tasks.c.id, tasks.c.job_id, tasks.c.agent_id)
             .select_from(tasks.join(agents, agents.c.id == tasks.c.agent_id).join(jobs, jobs.c.id == tasks.c.job_id))
@@ -751,10 +752,27 @@ def _apply_events(conn: sa.Connection, events: Sequence[TaskEvent]) -> None:
             by_state.setdefault(ev.state, []).append({"tid": ev.task_id, "at": ev.at})
     for state, rows in by_state.items():
         col = tasks.c[state]
-        conn.execute(
+        _executemany(
+            conn,
             tasks.update().where(tasks.c.id == bindparam("tid"), _state_in(_BEFORE[state])).values({tasks.c.state: state, col: bindparam("at")}),
             rows,
         )
+
+
+def _executemany(conn: sa.Connection, stmt: Any, rows: list[dict[str, Any]]) -> None:
+    """``conn.execute(stmt, rows)`` for the center's largest batches (a job's events and
+    results), without SQLAlchemy's processing of every row's parameters: that was more
+    than the database's own work (SQLite: 17 -> 6 us a result row, 7.5 -> 3.5 an event).
+    The statement is compiled once for the call and the rows go to the driver as they are
+    (str, float, int, bool and None, which every driver here takes without conversion)."""
+    compiled = stmt.compile(dialect=conn.dialect)
+    fixed = compiled.params  # binds with a value of their own (the new state)
+    if compiled.positional:
+        names = compiled.positiontup or []
+        params: list[Any] = [tuple(row[n] if n in row else fixed[n] for n in names) for row in rows]
+    else:
+        params = [{**fixed, **row} for row in rows]
+    conn.exec_driver_sql(str(compiled), params)
 
 
 def _store_results(conn: sa.Connection, results: Sequence[Result]) -> set[str]:
@@ -775,7 +793,8 @@ def _store_results(conn: sa.Connection, results: Sequence[Result]) -> set[str]:
         })
     if not rows:
         return set()
-    conn.execute(
+    _executemany(
+        conn,
         tasks.update().where(tasks.c.id == bindparam("tid"), _state_in(NON_FINAL)).values(
             state=bindparam("st"), code=bindparam("code"), message=bindparam("msg"),
             exit_code=bindparam("ec"), stdout=bindparam("out"), stderr=bindparam("err"),

@@ -1,4 +1,4 @@
-"""Keep the garbage collector's full passes short in long-running roles.
+"""Keep the garbage collector's passes short in long-running roles.
 
 A full (generation 2) collection walks every tracked object; in a center, a proxy or an
 agent most of them are made at start-up (modules, the catalogue, config) and live for
@@ -7,25 +7,74 @@ good. Measured under the 200-session terminal bench: full passes of 160 ms in th
 (docs/benchmarks.md, "Web terminal"). Once a role is up and settled, :func:`settle_heap`
 collects once and freezes what is left (:func:`gc.freeze`: moved to a permanent
 generation that later passes skip), so those passes walk only what was made since.
+
+A role that holds thousands of connections (a proxy, the simulated fleet) grows its heap
+long after start-up, with every agent that logs in. Left to itself, the collector then
+walks all of it again and again: a job on 2,000 hosts cost the proxy a full pass of
+0.3–0.4 s and the fleet ~0.5 s more in generation-1 passes (the job's objects, alive for
+a second, promoted and walked ten times over). So :func:`settle_heap` also
+
+* raises the first generation's threshold (:data:`YOUNG_THRESHOLD` allocations instead of
+  700): a burst of short-lived objects dies before it is walked, and far fewer objects are
+  promoted to be walked again by the older generations;
+* given the role's *population* (its connections), freezes the heap again once the
+  population changed by a quarter and holds still: one full pass per such change (as
+  the collector would make anyway while it grows), none per job afterwards. It unfreezes
+  first, so what died since the last freeze (agents gone) is collected then, not kept.
 """
 
 from __future__ import annotations
 
 import gc
+import logging
+import time
+from collections.abc import Callable
 
 import trio
 
-__all__ = ["freeze_heap", "settle_heap"]
+log = logging.getLogger("starling.heap")
+
+__all__ = ["YOUNG_THRESHOLD", "freeze_heap", "settle_heap"]
+
+#: Allocations (net of deallocations) between two young-generation collections.
+YOUNG_THRESHOLD = 50_000
 
 
 def freeze_heap() -> None:
     """Collect, then exempt every object alive now from later collections."""
+    gc.unfreeze()  # what was frozen before and died since is collected now
     gc.collect()
     gc.freeze()
 
 
-async def settle_heap(delay: float = 5.0) -> None:
-    """After ``delay`` seconds (start-up's garbage made and dropped), :func:`freeze_heap`.
-    For a role's own process only: the freeze is process-wide."""
+async def settle_heap(
+    delay: float = 5.0, *, population: Callable[[], int] | None = None, every: float = 2.0, young: int = YOUNG_THRESHOLD
+) -> None:
+    """Raise the young threshold, and after ``delay`` seconds (start-up's garbage made and
+    dropped) :func:`freeze_heap`. For a role's own process only: both are process-wide.
+
+    :param population: how many long-lived things (connections) the role holds; when
+        given, the heap is frozen again each time it changed by more than a quarter
+        (and 100) since the last freeze and held still for ``every`` seconds.
+    :param young: the young generation's threshold.
+    """
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(young, older, oldest)
     await trio.sleep(delay)
     freeze_heap()
+    if population is None:
+        return
+    frozen = last = population()
+    while True:
+        await trio.sleep(every)
+        now = population()
+        steady = abs(now - last) <= max(10, last // 50)
+        last = now
+        if steady and abs(now - frozen) > max(100, frozen // 4):
+            began = time.process_time()
+            freeze_heap()
+            log.info(
+                "heap frozen again at %d (was %d): %d objects, %.0f ms", now, frozen, gc.get_freeze_count(),
+                1000 * (time.process_time() - began), extra={"population": now, "frozen_objects": gc.get_freeze_count()},
+            )
+            frozen = now

@@ -38,11 +38,24 @@ def _jsonable(value: Any) -> Any:
     return str(getattr(value, "value", value))  # enums (ErrorCode) by value
 
 
+#: One encoder for every line (``json.dumps`` with an option builds a new one per call).
+_encode = json.JSONEncoder(ensure_ascii=False).encode
+
+
 class JsonFormatter(logging.Formatter):
+    #: The ``time`` field of the last second a line was written in: (whole seconds, text).
+    _second: tuple[int, str] = (-1, "")
+
+    def _time(self, created: float) -> str:
+        whole = int(created)
+        if self._second[0] != whole:  # a proxy writes a line per task: thousands a second
+            self._second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))
+        return self._second[1]
+
     def format(self, record: logging.LogRecord) -> str:
         doc: dict[str, Any] = {
             "ts": round(record.created, 3),
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)),
+            "time": self._time(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
@@ -54,7 +67,7 @@ class JsonFormatter(logging.Formatter):
                 doc[key] = _jsonable(value)
         if record.exc_info:
             doc["exc"] = self.formatException(record.exc_info)
-        return json.dumps(doc, ensure_ascii=False)
+        return _encode(doc)
 
 
 #: A log file a role creates: its owner writes, its group (adm, say) reads, others

@@ -279,12 +279,27 @@ def new_private_key() -> SigningKey:
     return SigningKey.generate()
 
 
+#: `cryptography` keys already converted (by identity; the key is held so its id stays its own).
+_converted: dict[int, tuple[Any, SigningKey]] = {}
+
+
 def signing_key(key: PrivateKey) -> SigningKey:
-    """``key`` as a PyNaCl :class:`~nacl.signing.SigningKey`."""
+    """``key`` as a PyNaCl :class:`~nacl.signing.SigningKey`.
+
+    A `cryptography` key is converted once: the conversion derives the public key, as
+    dear as a signature, and the center signs with one key for every credential it issues.
+    """
     if isinstance(key, SigningKey):
         return key
+    hit = _converted.get(id(key))
+    if hit is not None and hit[0] is key:
+        return hit[1]
     # A `cryptography` Ed25519PrivateKey: its raw seed is the same 32 bytes.
-    return SigningKey(key.private_bytes_raw())
+    converted = SigningKey(key.private_bytes_raw())
+    if len(_converted) >= 16:
+        _converted.clear()
+    _converted[id(key)] = (key, converted)
+    return converted
 
 
 def _verify_key(key: PublicKey) -> VerifyKey:

@@ -15,8 +15,9 @@ import os
 import random
 import ssl
 import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import trio
 from nacl.signing import VerifyKey
@@ -75,10 +76,32 @@ from ._tasklog import log_result
 
 log = logging.getLogger("starling.proxy")
 
+T = TypeVar("T")
+
 MAX_BUFFER = 200_000
 RESEND_AFTER = 15.0
 MAX_OUTPUTS = 10_000
 LOAD_EVERY = 3.0
+#: Messages of one batch (a dispatch's tasks, a center's result acks) written to their agents at once.
+FANOUT_SENDERS = 64
+
+
+async def fan_out(items: Sequence[T], send: Callable[[T], Awaitable[object]]) -> None:
+    """``send`` every item, :data:`FANOUT_SENDERS` at a time, each to its own agent.
+
+    A few sender tasks, not a task per agent (spawning them cost the proxy more CPU than
+    the writes), and not one after the other: an agent whose connection is full holds up
+    one sender, not the batch behind it.
+    """
+
+    async def sender(todo: Iterator[T]) -> None:
+        for item in todo:  # shared by the senders: each takes the next item
+            await send(item)
+
+    todo = iter(items)
+    async with trio.open_nursery() as nursery:
+        for _ in range(min(FANOUT_SENDERS, len(items))):
+            nursery.start_soon(sender, todo)
 
 
 @dataclass(slots=True)
@@ -129,6 +152,8 @@ class Proxy:
         self._links: dict[str, Channel] = {}
         self._events: list[TaskEvent] = []
         self._results: dict[str, Result] = {}  # task_id -> result awaiting the center's ack
+        self._unsent: dict[str, Result] = {}  # those of them not sent on any link yet
+        self._stale_scan = 0.0  # when the flusher last looked for results sent long ago and not acked
         self._result_owner: dict[str, str] = {}  # task_id -> agent_id
         self._presence: dict[str, AgentState] = {}
         self._outputs: list[Output] = []
@@ -190,6 +215,7 @@ class Proxy:
                     # Whatever that center had not acknowledged goes out again on
                     # another link (another center shares the database).
                     self._sent.clear()
+                    self._unsent.update(self._results)
                     self._wake.set()
                     await channel.aclose()
             await trio.sleep(delay * random.uniform(0.5, 1.5))
@@ -221,6 +247,8 @@ class Proxy:
             for i in range(0, len(pending), 1000):
                 await channel.send(Results(results=pending[i : i + 1000]))
             self._sent.update((r.task_id, time.time()) for r in pending)
+            for r in pending:  # not those that came in while these went out
+                self._unsent.pop(r.task_id, None)
         async for msg in channel:
             await self._on_center_message(channel, msg)
         raise StarlingError("center closed the link", code=ErrorCode.P007)
@@ -232,14 +260,12 @@ class Proxy:
             by_agent: dict[str, list[str]] = {}
             for task_id in msg.task_ids:
                 self._results.pop(task_id, None)
+                self._unsent.pop(task_id, None)
                 self._sent.pop(task_id, None)
                 owner = self._result_owner.pop(task_id, None)
                 if owner is not None:
                     by_agent.setdefault(owner, []).append(task_id)
-            for agent_id, ids in by_agent.items():
-                conn = self.agents.get(agent_id)
-                if conn is not None:
-                    await self._send_agent(conn, ResultAck(task_ids=ids))
+            await fan_out(list(by_agent.items()), self._ack_agent)
         elif isinstance(msg, Cancel):
             targets: dict[str, list[str]] = {}
             if len(msg.agent_ids) == len(msg.task_ids):
@@ -247,10 +273,10 @@ class Proxy:
                     targets.setdefault(agent_id, []).append(task_id)
             else:  # an older center: find the holders among our connections
                 wanted = set(msg.task_ids)
-                for conn in self.agents.values():
-                    mine = sorted(wanted & conn.inflight)
+                for held in self.agents.values():
+                    mine = sorted(wanted & held.inflight)
                     if mine:
-                        targets[conn.agent_id] = mine
+                        targets[held.agent_id] = mine
             for agent_id, ids in targets.items():
                 conn = self.agents.get(agent_id)
                 if conn is not None:
@@ -278,6 +304,11 @@ class Proxy:
             await self.streams.from_center(channel, msg)
         elif isinstance(msg, Pong):
             pass
+
+    async def _ack_agent(self, item: tuple[str, list[str]]) -> None:
+        conn = self.agents.get(item[0])
+        if conn is not None:
+            await self._send_agent(conn, ResultAck(task_ids=item[1]))
 
     async def _drain_paced(self, count: int, rate: int) -> None:
         try:
@@ -310,9 +341,7 @@ class Proxy:
             else:
                 rejected.append(TaskEvent(ref.task_id, "failed", now, ErrorCode.P001.value, ErrorCode.P001.meaning))
 
-        async with trio.open_nursery() as nursery:
-            for ref in msg.tasks:
-                nursery.start_soon(send_one, ref)
+        await fan_out(msg.tasks, send_one)
         self.stats["dispatched"] += len(delivered)
         self.stats["rejected"] += len(rejected)
         self.metrics.fanout_seconds.observe(time.time() - now)
@@ -343,10 +372,15 @@ class Proxy:
             events, self._events = self._events, []
             presence, self._presence = list(self._presence.values()), {}
             outputs, self._outputs = self._outputs, []
-            # New results, and any the center has not acknowledged for a while
-            # (it may have failed to store them).
-            stale = time.time() - RESEND_AFTER
-            fresh = [r for r in self._results.values() if self._sent.get(r.task_id, 0.0) < stale]
+            # New results, and (looked for once a second, not at every flush) any
+            # the center has not acknowledged for a while (it may have failed to store them).
+            unsent, self._unsent = self._unsent, {}
+            fresh = list(unsent.values())
+            now = time.time()
+            if now - self._stale_scan >= 1.0:
+                self._stale_scan = now
+                stale = now - RESEND_AFTER
+                fresh += [r for r in self._results.values() if r.task_id not in unsent and self._sent.get(r.task_id, 0.0) < stale]
             batch: list[Any] = []
             if presence:
                 batch.append(Presence(agents=presence))
@@ -362,6 +396,7 @@ class Proxy:
                 self._events = events + self._events
                 for p in presence:
                     self._presence.setdefault(p.agent_id, p)
+                self._unsent.update((r.task_id, r) for r in fresh if r.task_id in self._results)
 
     def _load_report(self) -> LoadReport:
         import psutil
@@ -477,6 +512,7 @@ class Proxy:
         elif isinstance(msg, Result):
             conn.inflight.discard(msg.task_id)
             self._results[msg.task_id] = msg
+            self._unsent[msg.task_id] = msg
             self._sent.pop(msg.task_id, None)
             self._result_owner[msg.task_id] = conn.agent_id
             self.stats["results"] += 1

@@ -39,6 +39,8 @@ from transports import (
     Health,
     Hello,
     LoadReport,
+    Ping,
+    Pong,
     Presence,
     Result,
     ResultAck,
@@ -204,6 +206,35 @@ async def test_submit_returns_before_dispatch_and_a_job_is_signed_once(db_url: s
         assert again.job.signature == first.job.signature and again.job.root == first.job.root
         assert {r.task_id: r.proof for r in again.tasks} == {r.task_id: r.proof for r in first.tasks if r.agent_id in ids[:5]}
         assert b.center.dispatcher.signed.signatures == 1
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_dispatch_awaiting_its_ack_is_not_sent_again(db_url: str, catalogue: tuple[str, bytes]) -> None:
+    """A large batch on a busy proxy can take a while to ack: its tasks are not
+    re-sent meanwhile (they were, whole, past 10 s: every task of a 10,000-host job
+    twice), and the link's end releases them at once, without waiting for the ack."""
+    b = Bench(db_url, catalogue)
+    async with trio.open_nursery() as nursery:
+        await b.start(nursery)
+        ids, _ = await b.hosts_and_job(6)
+        first = await b.next_dispatch()
+        in_flight = {r.task_id for r in first.tasks}
+        assert b.center.dispatcher.in_flight == in_flight
+        # the sweeper's and a reconnect's re-dispatch skip them while the ack is awaited
+        await b.center.dispatcher.redispatch_for(ids)
+        assert b.link is not None
+        await b.link.send(Ping(seq=1))  # the center answers pong: anything dispatched would come before
+        with trio.fail_after(10):
+            async for msg in b.link:
+                assert not isinstance(msg, Dispatch), "a task awaiting its proxy's ack was sent again"
+                if isinstance(msg, Pong):
+                    break
+        # the link ends: nothing is in flight any more, and no ack is waited for
+        await b.link.aclose()
+        with trio.fail_after(5):
+            while b.center.dispatcher.in_flight:  # noqa: ASYNC110 - watches the center from outside
+                await trio.sleep(0.02)
+        assert b.center.stats["dispatched"] == 0
         nursery.cancel_scope.cancel()
 
 

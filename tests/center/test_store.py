@@ -10,7 +10,7 @@ import pytest
 from center import Store
 from center._rows import JobRow, NewTask
 from center._store import Enrollee, HostBeat
-from transports import Result, TaskEvent
+from transports import Result, TaskEvent, encode_value
 
 
 @pytest.fixture
@@ -112,6 +112,26 @@ def test_progress_of_many_batches_is_one_transaction(store):
     assert store.store_progress(events, results) == {"j1"}
     assert store.job_counts("j1") == {"succeeded": 2, "running": 2}
     assert store.store_progress([], []) == set()
+
+
+def test_progress_stores_every_field_of_events_and_results(store):
+    """The batch path hands rows to the driver as they are: every column must land as
+    the slow path stored it, on each backend."""
+    ids = _agents(store, 2)
+    tids = _job(store, ids)
+    events = [TaskEvent(tids[0], "delivered", 101.5), TaskEvent(tids[0], "received", 102.25), TaskEvent(tids[1], "running", 103.0)]
+    results = [
+        Result(task_id=tids[0], state="failed", code="A008", message="exited with status 3", exit_code=3, stdout="out \u00e9",
+               stderr="err", data=encode_value({"k": [1, 2]}), truncated=True, started=104.0, finished=105.5),
+        Result(task_id=tids[1], state="succeeded", exit_code=0, started=110.0, finished=111.0),
+    ]
+    assert store.store_progress(events, results) == {"j1"}
+    by = {t.id: t for t in store.job_tasks("j1")}
+    a, b = by[tids[0]], by[tids[1]]
+    assert (a.state, a.code, a.message, a.exit_code, a.stdout, a.stderr) == ("failed", "A008", "exited with status 3", 3, "out \u00e9", "err")
+    assert a.data == {"k": [1, 2]} and a.truncated is True
+    assert (a.delivered, a.received, a.running, a.finished) == (101.5, 102.25, 104.0, 105.5)
+    assert (b.state, b.exit_code, b.truncated, b.data, b.running, b.finished) == ("succeeded", 0, False, None, 103.0, 111.0)
 
 
 def test_transitions_only_move_forward_and_results_store_once(store):
