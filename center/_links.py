@@ -83,6 +83,8 @@ class ProxyLink:
     #: The proxy this link belongs to: ``proxy_id`` itself, or for one worker
     #: of a multi-process proxy (``proxy_id`` "p.w0", "p.w1" ...) the shared "p".
     host: str = ""
+    #: Extensions of the protocol the proxy said it has in its ``hello`` (e.g. ``stream_credit``).
+    features: frozenset[str] = frozenset()
 
 
 class ProxyLinks:
@@ -115,7 +117,7 @@ class ProxyLinks:
             await channel.send(ErrorMsg(code=ErrorCode.P003.value, message=f"bad worker name {hello.worker[:20]!r}"))
             return
         link_id = f"{hello.node_id}.{hello.worker}" if hello.worker else hello.node_id
-        link = ProxyLink(proxy_id=link_id, idc=hello.idc or "default", channel=channel, host=hello.node_id)
+        link = ProxyLink(proxy_id=link_id, idc=hello.idc or "default", channel=channel, host=hello.node_id, features=frozenset(hello.features))
         old = center.links.get(link.proxy_id)
         if old is not None:
             await old.channel.aclose()

@@ -14,6 +14,13 @@ host's proxy first (the route), then the job. Frames::
 Every keystroke passes :class:`center._termline.LineGuard` before it is sent
 on: Enter is held until the line is checked against the high-risk rules.
 Whole sessions are recorded in the audit log (:mod:`center._termrecord`).
+
+Output is flow-controlled per session when the host's proxy and agent can
+(``stream_credit``): the job grants the agent :data:`OUTPUT_WINDOW` bytes, and
+the session returns credit as its output is written to the browser, so a
+session whose browser reads slowly (or whose screen emulation is behind) holds
+at most the window anywhere, its program waits, and the sessions sharing its
+links are not touched.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ from transports import (
     ErrorCode,
     StarlingError,
     StreamClose,
+    StreamCredit,
     StreamData,
     StreamOpen,
     StreamResize,
@@ -49,10 +57,22 @@ from ._termauth import ACTION, TerminalRefused, close_code_for, may_open
 
 log = logging.getLogger("starling.terminal")
 
-#: Bytes of agent output queued per session before it is ended (the client reads too slowly).
+#: Bytes of agent output queued per session before it is ended (the client reads too slowly),
+#: for an agent or proxy without flow control; with it, the window is the bound.
 MAX_QUEUED_OUTPUT = 8 * 1024 * 1024
+#: Output flow control: bytes an agent may send on a session before the center returns credit ...
+OUTPUT_WINDOW = 256 * 1024
+#: ... which it does once this much was written to the browser.
+CREDIT_STEP = OUTPUT_WINDOW // 4
+#: Bytes of input queued per session towards its proxy before input is refused.
+MAX_QUEUED_INPUT = 1024 * 1024
 #: Output bytes joined into one ``output`` frame at most (what queued while the browser was written to).
-MAX_OUTPUT_FRAME = 256 * 1024
+MAX_OUTPUT_FRAME = 64 * 1024
+#: Characters of output fed to the session's screen emulation per event-loop step (pyte takes
+#: ~10 ms for this much): a session printing megabytes never holds the center's loop for long.
+SCREEN_SLICE = 4096
+#: The protocol extension the host's proxy must have for flow control (center.proxy._streams.FEATURES).
+CREDIT_FEATURE = "stream_credit"
 #: Seconds the agent has to start the shell after the job is submitted.
 READY_TIMEOUT = 20.0
 #: Largest text frame the client may send.
@@ -78,6 +98,10 @@ class Session:
     #: The session key sealed to the agent (transports._streamauth); None: input not MAC-ed.
     key: bytes | None = None
     down_seq: int = 0
+    #: Output flow control: the window granted to the agent (0: none, an agent or proxy without it).
+    window: int = 0
+    #: Output written to the browser since credit was last returned.
+    consumed: int = 0
 
     def __post_init__(self) -> None:
         self.inbox_send, self.inbox = trio.open_memory_channel[Any](10_000)
@@ -86,9 +110,10 @@ class Session:
         if self.overrun:
             return
         size = len(msg.data) if isinstance(msg, StreamData) else 0
-        if self.queued + size > MAX_QUEUED_OUTPUT:
+        if self.queued + size > (self.window or MAX_QUEUED_OUTPUT):
             self.overrun = True
-            msg = StreamClose(stream_id=self.stream_id, code=ErrorCode.A024.value, message="the terminal's output outran the browser; session closed")
+            why = "the agent sent past its window" if self.window else "the terminal's output outran the browser"
+            msg = StreamClose(stream_id=self.stream_id, code=ErrorCode.A024.value, message=f"{why}; session closed")
         try:
             self.inbox_send.send_nowait(msg)
             self.queued += size
@@ -110,6 +135,16 @@ class Session:
             return True
         return bool(self.writer.put(msg))
 
+    async def taken(self, size: int) -> None:
+        """``size`` bytes of output were written to the browser: return credit every
+        :data:`CREDIT_STEP` bytes (flow control; nothing without a window)."""
+        if not self.window:
+            return
+        self.consumed += size
+        if self.consumed >= CREDIT_STEP:
+            grant, self.consumed = self.consumed, 0
+            await self.send_down(StreamCredit(stream_id=self.stream_id, grant=grant))
+
 
 class TerminalHub:
     """The open terminal sessions of one center, by stream id, and one batching
@@ -124,7 +159,7 @@ class TerminalHub:
         writer = self._writers.get(id(link))
         if writer is None and link.nursery is not None:
             channel = link.channel
-            writer = self._writers[id(link)] = StreamBatcher(lambda: channel, max_queued=MAX_QUEUED_OUTPUT)
+            writer = self._writers[id(link)] = StreamBatcher(lambda: channel, max_queued=MAX_QUEUED_OUTPUT, max_stream=MAX_QUEUED_INPUT)
             link.nursery.start_soon(writer.run)
         return writer
 
@@ -255,6 +290,8 @@ class TerminalEndpoint:
         self.hub.sessions[session.stream_id] = session
         await session.send_down(StreamOpen(stream_id=session.stream_id, kind="pty", agent_id=host.id))
         params: dict[str, Any] = {"stream_id": session.stream_id, "cols": cols, "rows": rows, "idle_timeout": self.cfg.terminal_idle_timeout}
+        if await self._flow_controlled(link, host):
+            session.window = params["window"] = OUTPUT_WINDOW
         pub = _agent_key(host)
         if pub is not None:
             # Keystrokes are MAC-ed with a key only the agent can open: a proxy cannot inject any.
@@ -272,6 +309,17 @@ class TerminalEndpoint:
         })
         await self._wait_ready(session)
         return session
+
+    async def _flow_controlled(self, link: Any, host: HostRow) -> bool:
+        """Whether the host's proxy relays ``stream_credit`` and its agent takes a ``window``
+        (its declaration of ``exec.pty`` has the param): else the session runs without."""
+        policy = self.center.policy
+        if CREDIT_FEATURE not in link.features or policy is None or not host.catalogue:
+            return False
+        await self.center.learn_catalogues({host.catalogue})
+        for _, decl in policy.book.declarations(ACTION, [host.catalogue]):
+            return "window" in ((decl.params or {}).get("properties") or {})
+        return False
 
     async def _wait_ready(self, session: Session) -> None:
         """Until the agent's ``stream_open``; the task's own failure or a close ends the wait with its code."""
@@ -320,10 +368,14 @@ class TerminalEndpoint:
                 data, msg = _burst(session, msg)
                 session.queued -= len(data)
                 text = decoder.decode(data)
-                guard.screen(text)
+                for i in range(0, len(text), SCREEN_SLICE):
+                    if i:
+                        await trio.sleep(0)  # let the other sessions run between slices
+                    guard.screen(text[i : i + SCREEN_SLICE])
                 recorder.output(data)
                 if text:
                     await ws.send_json({"type": "output", "data": text})
+                await session.taken(len(data))
             if isinstance(msg, StreamClose):
                 tail = decoder.decode(b"", final=True)
                 if tail:
