@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import trio
+import trio.lowlevel
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from transports import (
@@ -370,7 +371,7 @@ class TerminalEndpoint:
                 text = decoder.decode(data)
                 for i in range(0, len(text), SCREEN_SLICE):
                     if i:
-                        await trio.sleep(0)  # let the other sessions run between slices
+                        await trio.lowlevel.checkpoint()  # let the other sessions run between slices
                     guard.screen(text[i : i + SCREEN_SLICE])
                 recorder.output(data)
                 if text:

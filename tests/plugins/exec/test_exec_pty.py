@@ -244,7 +244,12 @@ async def test_credit_must_carry_the_session_keys_mac():
     (a proxy making the agent send more than the center allowed) ends the session (A010)."""
     from nacl.signing import SigningKey
 
-    from transports.streamauth import new_session_key, open_session_key, seal_session_key, stream_mac
+    from transports.streamauth import (
+        new_session_key,
+        open_session_key,
+        seal_session_key,
+        stream_mac,
+    )
 
     agent_key = SigningKey.generate()
     key = new_session_key()
