@@ -306,7 +306,7 @@ class TerminalEndpoint:
             raise StarlingError("a terminal on this host needs an approval, which a live session cannot wait for", code=ErrorCode.C011)
         center.audit.record(account.key_id, "terminal.open", str(session.stream_id), {
             "host": host.id, "hostname": host.hostname, "job": session.job_id, "via": via, "origin": origin,
-            "input_auth": session.key is not None,
+            "input_auth": session.key is not None, "window": session.window,
         })
         await self._wait_ready(session)
         return session

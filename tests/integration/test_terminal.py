@@ -527,6 +527,10 @@ async def test_a_flood_is_flow_controlled_and_its_neighbour_types_on(world, tmp_
     for t in done.values():
         assert t.final == {"type": "exit", "status": 0, "code": None, "message": "the shell exited with status 0"}, t.frames
         assert t.close_code == 1000
+    # The session ran with a window (its proxy and agent both have flow control).
+    sid = done["flooder"].ready["session"]
+    opened = [r for r in world["admin"].request("GET", "/v1/audit", params={"subject": sid})["records"] if r["kind"] == "terminal.open"]
+    assert opened and opened[0]["detail"]["window"] == 262144, opened
     text = done["flooder"].output.replace("\r\n", "\n")
     start = text.index("-done\n") + len("-done\n")
     body = re.sub(r"^\x1b\[\?2004l\r?", "", text[start : text.index("flood-2-done")])
