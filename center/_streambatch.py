@@ -119,6 +119,10 @@ class StreamBatcher:
             self._items = [m for m in self._items if m.stream_id != stream_id]
             self._bytes -= held
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def close(self) -> None:
         """Stop after writing what is queued."""
         self._closed = True

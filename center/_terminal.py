@@ -70,8 +70,8 @@ MAX_QUEUED_INPUT = 1024 * 1024
 #: Output bytes joined into one ``output`` frame at most (what queued while the browser was written to).
 MAX_OUTPUT_FRAME = 64 * 1024
 #: Characters of output fed to the session's screen emulation per event-loop step (pyte takes
-#: ~10 ms for this much): a session printing megabytes never holds the center's loop for long.
-SCREEN_SLICE = 4096
+#: 2-5 ms for this much of text): a session printing megabytes never holds the center's loop for long.
+SCREEN_SLICE = 1024
 #: The protocol extension the host's proxy must have for flow control (center.proxy._streams.FEATURES).
 CREDIT_FEATURE = "stream_credit"
 #: Seconds the agent has to start the shell after the job is submitted.
@@ -409,7 +409,11 @@ class TerminalEndpoint:
                         continue
                     async def send(chunk: bytes) -> None:
                         recorder.input(chunk)
-                        await session.send_down(StreamData(stream_id=sid, data=chunk))
+                        if not await session.send_down(StreamData(stream_id=sid, data=chunk)):
+                            # Never dropped silently: past its bound towards the proxy the session ends.
+                            if session.writer is None or session.writer.closed:
+                                raise StarlingError("the center lost its link to the host's proxy", code=ErrorCode.P007)
+                            raise StarlingError("input outran the link to the host's proxy; the terminal was closed", code=ErrorCode.A024)
 
                     for refusal in await guard.feed(data, send):
                         recorder.refused(refusal["line"], refusal["code"], refusal["rule"])
