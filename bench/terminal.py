@@ -188,6 +188,10 @@ async def run(args: argparse.Namespace, prof: dict[str, Any], hosts: list[str]) 
 
         phase = random.Random(1)  # the same offsets every run
         typed = Barrier(0 if args.close_when_done else args.sessions)
+        finished = Barrier(args.sessions)  # typists done: the floods stop
+        floods_open = Barrier(args.flood)
+        flood_bytes = [0]
+        flood_failures: list[str] = []
 
         async def session(i: int, offset: float) -> None:
             try:
@@ -199,9 +203,43 @@ async def run(args: argparse.Namespace, prof: dict[str, Any], hosts: list[str]) 
                 opened.append(0)
                 if len(opened) >= args.sessions:
                     all_open.set()
+            finally:
+                finished.done(i)
+
+        async def flood(i: int) -> None:
+            """A session printing all the time (``yes``), read as fast as this client can, while
+            the others type; ^C and close when they are done."""
+            from trio_websocket import ConnectionClosed
+
+            from center._termclient import open_terminal
+
+            try:
+                async with open_terminal(api, hosts[i % len(hosts)], ca_file=ca, cookie=cookie) as term:
+                    await term.read_until("# ")
+                    floods_open.done(i)
+                    await start.wait()
+                    await term.send_input("yes flood-flood-flood-flood-flood-flood\r")
+                    while not (typed.all.is_set() if not args.close_when_done else finished.all.is_set()):
+                        with trio.move_on_after(0.2):
+                            flood_bytes[0] += len(await term.ws.get_message())  # not kept: it is megabytes
+                    await term.send_input("\x03")
+                    await term.close()
+                    with trio.fail_after(ECHO_TIMEOUT):
+                        while True:
+                            await term.ws.get_message()
+            except ConnectionClosed as exc:
+                if exc.reason is None or exc.reason.code != 1000:
+                    flood_failures.append(f"flood {i} closed: {exc.reason}")
+            except Exception as exc:
+                flood_failures.append(f"flood {i}: {type(exc).__name__}: {exc}")
+            finally:
+                floods_open.done(i)
 
         t_open = time.monotonic()
         async with trio.open_nursery() as nursery:
+            for i in range(args.flood):
+                nursery.start_soon(flood, i)
+            await floods_open.all.wait()
             for i in range(args.sessions):
                 nursery.start_soon(session, i, phase.uniform(0, args.interval) if args.phase == "random" else 0.0)
             await all_open.wait()
@@ -238,6 +276,7 @@ async def run(args: argparse.Namespace, prof: dict[str, Any], hosts: list[str]) 
             "worst_session_p99_ms": max(pct(lat, 99) for lat in per if lat) * 1000 if medians else float("nan"),
             "sessions_with_p99_above_100ms": sum(1 for lat in per if lat and pct(lat, 99) > 0.1),
             "typing_s": typing_seconds, "keys_per_s": keys_typed / typing_seconds,
+            "flood_sessions": args.flood, "flood_mb_per_s": flood_bytes[0] / 1e6 / typing_seconds, "flood_failures": flood_failures[:5],
             # CPU per key is what contention on a shared machine does not change.
             **{f"cpu_ms_per_key_{role}": 1000 * secs / keys_typed for role, secs in cpu.items()},
             "cpu_share_of_one_core": sum(v for k, v in cpu.items() if k != "client") / typing_seconds,
@@ -256,6 +295,8 @@ def main() -> int:
     ap.add_argument("--open-concurrency", type=int, default=20)
     ap.add_argument("--phase", choices=("random", "together"), default="random",
                     help="random: each session starts typing at a random point of its first interval; together: all at once")
+    ap.add_argument("--flood", type=int, default=0, metavar="N",
+                    help="N more sessions print without pause (yes) while the others type (flow control)")
     ap.add_argument("--close-when-done", action="store_true",
                     help="each session closes as soon as it has typed (others may still type), as before")
     ap.add_argument("--json", action="store_true")
@@ -278,12 +319,12 @@ def main() -> int:
         with open(args.trace, "w") as fh:
             for sid, host, sent, seconds in TRACE:
                 fh.write(json.dumps({"session": sid, "host": host, "sent": round(sent, 4), "ms": round(seconds * 1000, 2)}) + "\n")
-    rows = [(k, f"{v:.1f}" if isinstance(v, float) else str(v)) for k, v in result.items() if k != "failures"]
+    rows = [(k, f"{v:.1f}" if isinstance(v, float) else str(v)) for k, v in result.items() if k not in ("failures", "flood_failures")]
     width = max(len(k) for k, _ in rows)
     print(f"{'measure':<{width}}  value")
     for k, v in rows:
         print(f"{k:<{width}}  {v}")
-    for f in result.get("failures", []):
+    for f in result.get("failures", []) + result.get("flood_failures", []):
         print("failure:", f)
     if args.json:
         print(json.dumps(result))

@@ -369,8 +369,9 @@ class TerminalEndpoint:
                 data, msg = _burst(session, msg)
                 session.queued -= len(data)
                 text = decoder.decode(data)
-                for i in range(0, len(text), SCREEN_SLICE):
-                    if i:
+                cut = guard.skippable(text)  # a flood of plain lines: only its last screenfuls count
+                for i in range(cut, len(text), SCREEN_SLICE):
+                    if i > cut:
                         await trio.lowlevel.checkpoint()  # let the other sessions run between slices
                     guard.screen(text[i : i + SCREEN_SLICE])
                 recorder.output(data)

@@ -213,8 +213,24 @@ def incomplete(text: str) -> bool:
     return opens > closes
 
 
+#: Output that is plain text: printable characters, tab, CR and LF (no escape or control
+#: sequence, nothing that changes a mode, the margins or the character sets).
+_PLAIN = re.compile(r"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*")
+#: Output fed at once below this is fed whole (the shortcut is for floods).
+SKIP_MIN = 8192
+
+
 class _Screen:
-    """The session's screen (pyte), counting nothing but what the checker needs."""
+    """The session's screen (pyte), counting nothing but what the checker needs.
+
+    pyte draws ~0.3 MB of text a second, so a session printing a big file would cost the
+    center a core. A long run of plain text (:data:`_PLAIN`) ending in at least twice the
+    screen's height of CR LF lines leaves the screen exactly as its last such lines alone
+    would (every row and the cursor are then theirs; with no scroll margins set and the
+    parser between sequences, nothing before them changes any state): the caller skips
+    what comes before them (:meth:`skippable`). ``tests/center/test_termline.py`` checks
+    the equality against pyte fed everything.
+    """
 
     def __init__(self, cols: int, rows: int) -> None:
         import pyte
@@ -224,6 +240,18 @@ class _Screen:
 
     def feed(self, text: str) -> None:
         self.stream.feed(text)
+
+    def skippable(self, text: str) -> int:
+        """How many leading characters of ``text`` (to be fed next, whole) cannot show once
+        the rest is fed: the caller feeds only ``text[skippable:]``."""
+        if len(text) < SKIP_MIN or self.screen.margins is not None or not self.stream._taking_plain_text:
+            return 0
+        cut = len(text)
+        for _ in range(2 * self.screen.lines):
+            cut = text.rfind("\r\n", 0, cut)
+            if cut <= 0:
+                return 0
+        return cut if _PLAIN.fullmatch(text, 0, cut) else 0
 
     def resize(self, cols: int, rows: int) -> None:
         self.screen.resize(rows, cols)
@@ -312,13 +340,20 @@ class LineGuard:
         self._output = trio.Event()
         self._last_output = 0.0
         self._last_input = 0.0
-        self.statistics = {"lines": 0, "refused": 0, "undetermined": 0}
+        self.statistics = {"lines": 0, "refused": 0, "undetermined": 0, "skipped": 0}
 
     def screen(self, text: str) -> None:
         self.view.feed(text)
         self._last_output = trio.current_time()
         self._output.set()
         self._output = trio.Event()
+
+    def skippable(self, text: str) -> int:
+        """Leading characters of the output ``text`` the screen does not need (see :class:`_Screen`);
+        feed the rest with :meth:`screen`."""
+        cut = self.view.skippable(text)
+        self.statistics["skipped"] += cut
+        return cut
 
     def resize(self, cols: int, rows: int) -> None:
         self.view.resize(cols, rows)
