@@ -69,9 +69,6 @@ CREDIT_STEP = OUTPUT_WINDOW // 4
 MAX_QUEUED_INPUT = 1024 * 1024
 #: Output bytes joined into one ``output`` frame at most (what queued while the browser was written to).
 MAX_OUTPUT_FRAME = 64 * 1024
-#: Characters of output fed to the session's screen emulation per event-loop step (pyte takes
-#: 2-5 ms for this much of text): a session printing megabytes never holds the center's loop for long.
-SCREEN_SLICE = 1024
 #: The protocol extension the host's proxy must have for flow control (center.proxy._streams.FEATURES).
 CREDIT_FEATURE = "stream_credit"
 #: Seconds the agent has to start the shell after the job is submitted.
@@ -369,11 +366,7 @@ class TerminalEndpoint:
                 data, msg = _burst(session, msg)
                 session.queued -= len(data)
                 text = decoder.decode(data)
-                cut = guard.skippable(text)  # a flood of plain lines: only its last screenfuls count
-                for i in range(cut, len(text), SCREEN_SLICE):
-                    if i > cut:
-                        await trio.lowlevel.checkpoint()  # let the other sessions run between slices
-                    guard.screen(text[i : i + SCREEN_SLICE])
+                await guard.output(text)
                 recorder.output(data)
                 if text:
                     await ws.send_json({"type": "output", "data": text})

@@ -218,6 +218,11 @@ def incomplete(text: str) -> bool:
 _PLAIN = re.compile(r"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*")
 #: Output fed at once below this is fed whole (the shortcut is for floods).
 SKIP_MIN = 8192
+#: Characters of output drawn on the screen per event-loop step (pyte takes 2-5 ms for this
+#: much text): a session printing megabytes never holds the center's loop for long.
+SCREEN_SLICE = 1024
+#: The most output kept undrawn (the last screenfuls of a flood) before it is drawn anyway.
+MAX_UNDRAWN = 16 * 1024
 
 
 class _Screen:
@@ -341,21 +346,44 @@ class LineGuard:
         self._last_output = 0.0
         self._last_input = 0.0
         self.statistics = {"lines": 0, "refused": 0, "undetermined": 0, "skipped": 0}
+        #: Output taken but not drawn yet: the last screenfuls of a flood of plain lines.
+        self._undrawn = ""
 
     def screen(self, text: str) -> None:
-        self.view.feed(text)
+        """Draw output on the screen now (with whatever :meth:`output` left to draw)."""
+        self.view.feed(self._undrawn + text)
+        self._undrawn = ""
+        self._saw_output()
+
+    async def output(self, text: str) -> None:
+        """Take the session's output: drawn on the screen in slices of :data:`SCREEN_SLICE`
+        characters with a checkpoint between them, except a flood of plain lines, whose last
+        screenfuls only are kept (see :class:`_Screen`) and drawn when the screen is read."""
+        self._saw_output()
+        whole = self._undrawn + text
+        cut = self.view.skippable(whole)
+        self.statistics["skipped"] += cut
+        if cut and len(whole) - cut <= MAX_UNDRAWN:
+            self._undrawn = whole[cut:]
+            return
+        self._undrawn = ""
+        for i in range(cut, len(whole), SCREEN_SLICE):
+            if i > cut:
+                await trio.lowlevel.checkpoint()  # let the other sessions run between slices
+            self.view.feed(whole[i : i + SCREEN_SLICE])
+
+    def _draw(self) -> None:
+        if self._undrawn:
+            self.view.feed(self._undrawn)
+            self._undrawn = ""
+
+    def _saw_output(self) -> None:
         self._last_output = trio.current_time()
         self._output.set()
         self._output = trio.Event()
 
-    def skippable(self, text: str) -> int:
-        """Leading characters of the output ``text`` the screen does not need (see :class:`_Screen`);
-        feed the rest with :meth:`screen`."""
-        cut = self.view.skippable(text)
-        self.statistics["skipped"] += cut
-        return cut
-
     def resize(self, cols: int, rows: int) -> None:
+        self._draw()  # what was kept was judged for the old size
         self.view.resize(cols, rows)
 
     async def feed(self, data: str, send: Callable[[bytes], Any]) -> list[Refusal]:
@@ -413,6 +441,7 @@ class LineGuard:
         if keyed is None or keyed:
             # The keystrokes alone may not be the whole story: wait for the echo.
             if await self._settled() or keyed is not None:
+                self._draw()
                 seen = self.view.line(continuation)
         candidates = []
         for line in (keyed, seen):

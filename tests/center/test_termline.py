@@ -173,8 +173,10 @@ _BEFORE = st.lists(st.sampled_from([
     "\x1b[2J", "\x1b[31;1m", "\x1b[0m", "\x1b[3;10r", "\x1b[r", "\x1b(0", "\x1b(B", "\x0e", "\x0f", "漢字",
     "e\u0301", "\x1b[?1049h", "\x1b[?1049l", "\x1b7", "\x1b8", "\x1b[3", "x" * 100,
 ]), max_size=12).map("".join)
-#: Lines of a flood: plain text of any width (wide, combining, zero-width, tabs), mostly CR LF.
-_LINE = st.lists(st.sampled_from(list("yes-flood 0123456789\t") + ["漢", "e\u0301", "\u200b", "x" * 90]), max_size=12).map("".join)
+#: Lines of a flood: plain text of any width (wide, combining, tabs, longer than a row), mostly
+#: CR LF. Not a zero-width character that does not combine: pyte drops what follows it in the
+#: same ``draw`` call, so its screen depends on how the output was cut into calls, shortcut or not.
+_LINE = st.lists(st.sampled_from(list("yes-flood 0123456789\t") + ["漢", "e\u0301", "x" * 90]), max_size=12).map("".join)
 
 
 def _cells(screen: Any) -> list[list[Any]]:
@@ -188,26 +190,37 @@ def _state(screen: Any) -> tuple[Any, ...]:
 
 @settings(max_examples=150, deadline=None)
 @given(before=_BEFORE, lines=st.lists(_LINE, min_size=1, max_size=40), endings=st.lists(st.sampled_from(["\r\n", "\r\n", "\n"]), min_size=1),
-       after=_BEFORE, rows=st.integers(1, 30), cols=st.integers(2, 100))
-def test_skipping_a_flood_leaves_the_screen_as_feeding_it_whole(before, lines, endings, after, rows, cols):
+       after=_BEFORE, rows=st.integers(1, 30), cols=st.integers(2, 100), bursts=st.lists(st.integers(1, 30_000), min_size=1, max_size=5))
+def test_skipping_a_flood_leaves_the_screen_as_drawing_it_whole(before, lines, endings, after, rows, cols, bursts):
+    """Output taken in bursts (LineGuard.output, which keeps a flood's last screenfuls only)
+    and then read, gives the very screen pyte draws when fed everything."""
     import pyte
 
     flood = ""
     i = 0
-    while len(flood) < SKIP_MIN:
+    while len(flood) < SKIP_MIN * 2:
         flood += lines[i % len(lines)] + endings[i % len(endings)]
         i += 1
     whole = pyte.Screen(cols, rows)
-    whole_stream = pyte.Stream(whole)
-    view = _Screen(cols, rows)
-    for part in (before, flood, after):
-        whole_stream.feed(part)
-        cut = view.skippable(part)
-        view.feed(part[cut:])
-    assert _state(view.screen) == _state(whole)
+    pyte.Stream(whole).feed(before + flood + after)
+    guard = LineGuard(lambda line: None, cols, rows)
+
+    async def take() -> None:
+        await guard.output(before)
+        rest, k = flood, 0
+        while rest:
+            size = bursts[k % len(bursts)]
+            await guard.output(rest[:size])
+            rest, k = rest[size:], k + 1
+        await guard.output(after)
+        guard._draw()  # what _enter does before it reads the screen
+
+    trio.run(take)
+    assert _state(guard.view.screen) == _state(whole)
 
 
 def test_a_flood_of_plain_lines_is_mostly_skipped_and_one_with_sequences_is_not():
+    """(Dangerous strings are never used here: floods are ``yes``-like text.)"""
     view = _Screen(80, 24)
     flood = "yes\r\n" * 10_000
     cut = view.skippable(flood)
@@ -216,3 +229,22 @@ def test_a_flood_of_plain_lines_is_mostly_skipped_and_one_with_sequences_is_not(
     assert view.skippable(coloured[: len(coloured) // 2]) == 0  # an escape sequence anywhere before the tail: fed whole
     view.feed("\x1b[3;10r")  # scroll margins: fed whole
     assert view.skippable(flood) == 0
+
+
+async def test_a_recalled_line_after_a_flood_is_read_from_the_screen(check):
+    """The flood's last screenfuls are drawn before Enter reads the screen: a marker line
+    recalled from history right after a flood is refused as it would be without one."""
+    guard = LineGuard(check)
+    shell = FakeShell(guard, echo=False)
+    await guard.output("flood-line\r\n" * 5000 + PROMPT)
+    assert guard.statistics["skipped"] > 0 and guard._undrawn
+
+    async def recall() -> None:
+        await trio.sleep(0.01)
+        await guard.output("echo FORBIDDEN-MARKER")
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(recall)
+        await feed(guard, shell, "\x1b[A")
+    refused = await feed(guard, shell, "\r")
+    assert refused and refused[0]["code"] == "C010"
