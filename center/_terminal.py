@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import trio
-import trio.lowlevel
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from transports import (
