@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from transports import Channel, ErrorCode, StreamClose, StreamOpen, send_if_open
+from transports import Channel, ErrorCode, StreamClose, StreamCredit, StreamOpen, send_if_open
 
 from .._streambatch import StreamBatcher, coalesce
 
@@ -94,8 +94,12 @@ class StreamRelay:
             return
         route = self.routes.get(msg.stream_id)
         if route is None or route.link is not link:
-            if not isinstance(msg, StreamClose):
-                await send_if_open(link, StreamClose(stream_id=msg.stream_id, code=ErrorCode.P001.value, message="no such stream on this proxy"))
+            # A credit for a stream that has ended is moot. Anything else is answered P001 behind
+            # what is queued up for that link: an agent's close may be queued there still (the
+            # route ends when the proxy takes it), and the center must read it first.
+            if not isinstance(msg, (StreamClose, StreamCredit)):
+                self._writer_up(link).put_last(
+                    StreamClose(stream_id=msg.stream_id, code=ErrorCode.P001.value, message="no such stream on this proxy"))
             return
         self._relay(route, msg, down=True)
 

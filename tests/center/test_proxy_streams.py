@@ -76,7 +76,31 @@ async def test_unknown_agent_and_stream_are_refused():
         relay = StreamRelay({}.get, nursery.start_soon)
         await relay.from_center(link, StreamOpen(stream_id=9, kind="pty", agent_id="nobody"))
         await relay.from_center(link, StreamData(stream_id=10, data=b"x"))
+        await relay.from_center(link, StreamCredit(stream_id=11, grant=65536))  # moot: dropped
+        await wait_for(lambda: len(link.sent) >= 2)
+        await trio.sleep(0.05)
         assert [(m.stream_id, m.code) for m in link.sent] == [(9, "P001"), (10, "P001")]
+        nursery.cancel_scope.cancel()
+
+
+async def test_an_answer_for_an_ended_stream_comes_after_the_agents_close():
+    """The agent's last output and close are queued up to a busy center link; the route ends
+    when the proxy takes the close. Input the center sent meanwhile is answered P001 behind
+    them, so the center reads the agent's close (exit status) first; its credit is dropped."""
+    link, agent = FakeChannel(), FakeChannel()
+    async with trio.open_nursery() as nursery:
+        relay = StreamRelay({"a1": agent}.get, nursery.start_soon)
+        await relay.from_center(link, StreamOpen(stream_id=8, kind="pty", agent_id="a1"))
+        await wait_for(lambda: agent.sent)
+        link.gate = trio.Event()  # the center link is busy
+        relay.from_agent("a1", StreamData(stream_id=8, data=b"bye"))
+        relay.from_agent("a1", StreamClose(stream_id=8, status=5))
+        await relay.from_center(link, StreamCredit(stream_id=8, seq=3, grant=65536))
+        await relay.from_center(link, StreamData(stream_id=8, seq=4, data=b"ls\r"))
+        link.gate.set()
+        await wait_for(lambda: len([m for m in link.sent if isinstance(m, StreamClose)]) == 2)
+        ended = [(type(m).__name__, getattr(m, "status", None), getattr(m, "code", "")) for m in link.sent]
+        assert ended == [("StreamData", None, ""), ("StreamClose", 5, ""), ("StreamClose", None, "P001")]
         nursery.cancel_scope.cancel()
 
 
