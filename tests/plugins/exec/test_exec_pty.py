@@ -266,3 +266,27 @@ async def test_credit_must_carry_the_session_keys_mac():
         assert s.error is None and s.result is None
         s.hub.deliver(StreamCredit(stream_id=7, seq=2, grant=1 << 30))
     assert s.error is not None and s.error.code.value == "A010"
+
+
+async def test_output_left_when_the_shell_exits_waits_for_credit():
+    """The shell exits with output still in the terminal and no credit: the agent keeps the
+    session until credit brings the rest (time waiting for credit does not count against the
+    drain's grace), then reports the exit status."""
+    window = 4096
+    s = Session()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(lambda: s.run(idle_timeout=60, window=window))
+        await s.wait_for("# ")
+        taken = _sent(s)
+        s.hub.deliver(StreamCredit(stream_id=7, grant=taken))
+        s.type("seq 1 3000; exit 3\r")  # ~14 kB, more than the window
+        with trio.fail_after(30):
+            while s.result is None and s.error is None:
+                await trio.sleep(0.3)  # a browser taking 4 kB at a time, slowly
+                now = _sent(s)
+                if now > taken:
+                    s.hub.deliver(StreamCredit(stream_id=7, grant=now - taken))
+                    taken = now
+    assert s.result is not None and s.result.status == 3, s.error
+    text = re.sub(r"\x1b\[\?2004[hl]\r?", "", s.output.replace("\r\n", "\n"))  # readline's bracketed-paste mode
+    assert [int(x) for x in re.findall(r"(?m)^(\d+)$", text)] == list(range(1, 3001))
