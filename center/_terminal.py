@@ -16,7 +16,7 @@ on: Enter is held until the line is checked against the high-risk rules.
 Whole sessions are recorded in the audit log (:mod:`center._termrecord`).
 
 Output is flow-controlled per session when the host's proxy and agent can
-(``stream_credit``): the job grants the agent :data:`OUTPUT_WINDOW` bytes, and
+(``stream_credit``): the job grants the agent a window (``[console] terminal_window``), and
 the session returns credit as its output is written to the browser, so a
 session whose browser reads slowly (or whose screen emulation is behind) holds
 at most the window anywhere, its program waits, and the sessions sharing its
@@ -60,10 +60,11 @@ log = logging.getLogger("starling.terminal")
 #: Bytes of agent output queued per session before it is ended (the client reads too slowly),
 #: for an agent or proxy without flow control; with it, the window is the bound.
 MAX_QUEUED_OUTPUT = 8 * 1024 * 1024
-#: Output flow control: bytes an agent may send on a session before the center returns credit ...
+#: Output flow control: bytes an agent may send on a session before the center returns credit
+#: (``[console] terminal_window``, this by default); credit goes back every quarter of it.
 OUTPUT_WINDOW = 256 * 1024
-#: ... which it does once this much was written to the browser.
-CREDIT_STEP = OUTPUT_WINDOW // 4
+#: The smallest window granted (a smaller one would mostly wait for credit).
+MIN_WINDOW = 16 * 1024
 #: Bytes of input queued per session towards its proxy before input is refused.
 MAX_QUEUED_INPUT = 1024 * 1024
 #: Output bytes joined into one ``output`` frame at most (what queued while the browser was written to).
@@ -133,12 +134,12 @@ class Session:
         return bool(self.writer.put(msg))
 
     async def taken(self, size: int) -> None:
-        """``size`` bytes of output were written to the browser: return credit every
-        :data:`CREDIT_STEP` bytes (flow control; nothing without a window)."""
+        """``size`` bytes of output were written to the browser: return credit every quarter
+        of the window (flow control; nothing without a window)."""
         if not self.window:
             return
         self.consumed += size
-        if self.consumed >= CREDIT_STEP:
+        if self.consumed >= self.window // 4:
             grant, self.consumed = self.consumed, 0
             await self.send_down(StreamCredit(stream_id=self.stream_id, grant=grant))
 
@@ -287,8 +288,9 @@ class TerminalEndpoint:
         self.hub.sessions[session.stream_id] = session
         await session.send_down(StreamOpen(stream_id=session.stream_id, kind="pty", agent_id=host.id))
         params: dict[str, Any] = {"stream_id": session.stream_id, "cols": cols, "rows": rows, "idle_timeout": self.cfg.terminal_idle_timeout}
-        if await self._flow_controlled(link, host):
-            session.window = params["window"] = OUTPUT_WINDOW
+        window = self.cfg.terminal_window
+        if window and await self._flow_controlled(link, host):
+            session.window = params["window"] = max(window, MIN_WINDOW)
         pub = _agent_key(host)
         if pub is not None:
             # Keystrokes are MAC-ed with a key only the agent can open: a proxy cannot inject any.

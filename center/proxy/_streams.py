@@ -39,7 +39,8 @@ __all__ = ["FEATURES", "MAX_QUEUED", "MAX_STREAMS", "MAX_STREAM_QUEUED", "Stream
 log = logging.getLogger("starling.proxy")
 
 #: Bytes queued for one stream in one direction before that stream is closed (A024). Above the
-#: center's window (center._terminal.OUTPUT_WINDOW), so only an agent that ignores it gets here.
+#: largest window a center grants (2 MiB, ``[console] terminal_window``), so only an agent that
+#: ignores its window gets here.
 MAX_STREAM_QUEUED = 4 * 1024 * 1024
 #: Bytes queued per link (to a center, to an agent) before its largest stream is closed (A024).
 MAX_QUEUED = 64 * 1024 * 1024
