@@ -155,14 +155,16 @@ class ActionContext:
         return result
 
     @contextlib.contextmanager
-    def open_stream(self, stream_id: int, sealed_key: bytes = b"") -> Iterator[StreamEnd]:
+    def open_stream(self, stream_id: int, sealed_key: bytes = b"", window: int = 0) -> Iterator[StreamEnd]:
         """This action's end of the interactive stream ``stream_id`` (see
         :mod:`agent_core._streams`); with ``sealed_key`` (from the signed params) only
-        input authenticated with that session key is taken. Raises :class:`ActionError`
-        A003 outside an agent, A010 when the key was not sealed to this agent."""
+        input authenticated with that session key is taken; with ``window`` (from the
+        signed params) output is flow-controlled (:meth:`StreamEnd.wait_credit`).
+        Raises :class:`ActionError` A003 outside an agent, A010 when the key was not
+        sealed to this agent."""
         if self.streams is None:
             raise ActionError("interactive streams need a running agent", code=ErrorCode.A003)
-        end = self.streams.open(stream_id, sealed_key)
+        end = self.streams.open(stream_id, sealed_key, window)
         try:
             yield end
         finally:

@@ -60,6 +60,7 @@ from transports import (
     ResultAck,
     StarlingError,
     StreamClose,
+    StreamCredit,
     StreamData,
     StreamOpen,
     StreamResize,
@@ -511,7 +512,7 @@ class AgentSession:
             elif isinstance(msg, (ChunkData, ChunkAck)):
                 if self.chunks is not None:
                     self.chunks.deliver(msg)
-            elif isinstance(msg, (StreamData, StreamResize, StreamClose, StreamOpen)):
+            elif isinstance(msg, (StreamData, StreamResize, StreamClose, StreamOpen, StreamCredit)):
                 if self.streams is not None:
                     self.streams.deliver(msg)
             elif isinstance(msg, Cancel):

@@ -11,6 +11,14 @@ growing the agent. A stream opened with a sealed session key (from the task's
 signed params) accepts only messages MAC-ed with that key in increasing
 ``seq`` order (:mod:`transports.streamauth`): the first forged, replayed or
 reordered one ends the stream (``forged`` is set; the action closes with A010).
+
+Output is flow-controlled per stream when the center grants a window (the
+``window`` of the task's signed params): :meth:`StreamEnd.wait_credit` says how
+many bytes may go up now and waits while there is no credit, so the action
+stops reading its source (a PTY: the program blocks on its write, as over ssh)
+instead of anything queueing; ``stream_credit`` from the center (MAC-ed like
+input) returns credit as the browser takes the output. A slow browser stalls
+only its own session, and at most the window is on its way per stream.
 """
 
 from __future__ import annotations
@@ -21,23 +29,32 @@ from typing import Any
 
 import trio
 
-from transports import ErrorCode, StreamClose, StreamData, StreamOpen, StreamResize
+from transports import ErrorCode, StreamClose, StreamCredit, StreamData, StreamOpen, StreamResize
 from transports.streamauth import verify_stream_mac
 
 log = logging.getLogger("starling.agent")
 
 #: Messages buffered per stream before the stream is closed as overrun.
 INBOUND_BOUND = 1024
+#: Credit a stream may hold at most (a center that grants more is held to this).
+MAX_CREDIT = 16 * 1024 * 1024
+#: What :meth:`StreamEnd.wait_credit` answers on a stream without flow control.
+UNLIMITED = 1 << 62
 
 Send = Callable[[Any], Awaitable[bool]]
-Inbound = StreamData | StreamResize | StreamClose
+Inbound = StreamData | StreamResize | StreamClose | StreamCredit
 
 
 class StreamEnd:
     """An action's end of one stream."""
 
-    def __init__(self, hub: StreamHub, stream_id: int, send: Send, key: bytes | None = None) -> None:
+    def __init__(self, hub: StreamHub, stream_id: int, send: Send, key: bytes | None = None, window: int = 0) -> None:
         self.stream_id = stream_id
+        #: Bytes of output the center takes now; None: no flow control (no window granted).
+        self.credit: int | None = min(window, MAX_CREDIT) if window > 0 else None
+        self._credited = trio.Event()
+        #: True while :meth:`wait_credit` waits (the consumer is behind).
+        self.starved = False
         self._key = key
         self._last_seq = 0
         #: Set when a message failed the session key's check (a proxy injecting input).
@@ -65,6 +82,12 @@ class StreamEnd:
                 self._in_send.close()
                 return
             self._last_seq = msg.seq
+        if isinstance(msg, StreamCredit):
+            if self.credit is not None and msg.grant > 0:
+                self.credit = min(self.credit + msg.grant, MAX_CREDIT)
+                self._credited.set()
+                self._credited = trio.Event()
+            return
         try:
             self._in_send.send_nowait(msg)
         except trio.WouldBlock:
@@ -95,7 +118,24 @@ class StreamEnd:
         """Tell the center the stream's far end is running."""
         return await self._send(StreamOpen(stream_id=self.stream_id, kind=kind))
 
+    async def wait_credit(self) -> int:
+        """How many bytes of output may be sent now (at least 1): waits while the
+        center has granted none. Read at most this much from the source before
+        :meth:`send`; without flow control, :data:`UNLIMITED`."""
+        if self.credit is None:
+            return UNLIMITED
+        while self.credit <= 0:
+            self.starved = True
+            try:
+                await self._credited.wait()
+            finally:
+                self.starved = False
+        return self.credit
+
     async def send(self, data: bytes) -> bool:
+        """Send output (spending credit: read at most :meth:`wait_credit` first)."""
+        if self.credit is not None:
+            self.credit -= len(data)
         self._seq += 1
         return await self._send(StreamData(stream_id=self.stream_id, seq=self._seq, data=data))
 
@@ -114,9 +154,10 @@ class StreamHub:
         self._unseal = unseal
         self._streams: dict[int, StreamEnd] = {}
 
-    def open(self, stream_id: int, sealed_key: bytes = b"") -> StreamEnd:
+    def open(self, stream_id: int, sealed_key: bytes = b"", window: int = 0) -> StreamEnd:
         """Open this end; with ``sealed_key``, only input MAC-ed with the key it seals is taken
-        (:class:`ActionError` A010 when it cannot be opened with this agent's key)."""
+        (:class:`ActionError` A010 when it cannot be opened with this agent's key); with
+        ``window``, output is flow-controlled starting with that much credit."""
         if stream_id in self._streams:
             raise ValueError(f"stream {stream_id} is already open")
         key = None
@@ -129,7 +170,7 @@ class StreamHub:
                 key = self._unseal(sealed_key)
             except Exception as exc:  # nacl.exceptions.CryptoError, a wrong length
                 raise ActionError(f"the stream key was not sealed to this agent: {exc}", code=ErrorCode.A010) from exc
-        end = StreamEnd(self, stream_id, self._send, key)
+        end = StreamEnd(self, stream_id, self._send, key, window)
         self._streams[stream_id] = end
         return end
 

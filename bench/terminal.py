@@ -15,14 +15,27 @@ processes over TCP+TLS on loopback), then
    has all of them press a key at the same instant, every interval (the worst case:
    a burst of N keys at once).
 
+   Every session stays open until all have typed, then all close: the keys measure
+   typing sessions, not the storm of 200 sessions closing at once (each one a job
+   result, an audit record, a shell and its guardian killed) that the earlier runs
+   had the last sessions type into (``--close-when-done`` puts that back).
+
 Goals (issue 10): p50 <= 30 ms and p99 <= 100 ms; with 200 sessions, no session
 whose median is above the overall p99. Prints a table; ``--json`` prints one
 JSON object as the last line. Not a test. Numbers go to docs/benchmarks.md.
+
+This client is a Python process holding 200 WebSockets: its own garbage
+collections would stall every session's echo at once and be counted as
+Starling's. Once the sessions are open it collects and freezes its heap, and
+collects nothing during the typing (``gc.disable``; it is re-enabled after).
+``--trace FILE`` writes every key (session, host, when sent, latency) to compare
+with the roles' own records (``bench/stallwatch``).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import random
@@ -65,6 +78,22 @@ def cpu_seconds(prof: dict[str, Any]) -> dict[str, float]:
     return out
 
 
+class Barrier:
+    """The sessions that finished typing (or failed); ``all`` is set when every one did."""
+
+    def __init__(self, expected: int) -> None:
+        self.expected = expected
+        self.finished: set[int] = set()
+        self.all = trio.Event()
+        if expected == 0:
+            self.all.set()
+
+    def done(self, session: int) -> None:
+        self.finished.add(session)
+        if len(self.finished) >= self.expected:
+            self.all.set()
+
+
 def pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -72,7 +101,11 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
-async def type_keys(term: Any, keys: int, interval: float) -> list[float]:
+#: ``--trace``: every key of the concurrent run as (session, host, sent at [time.monotonic], seconds).
+TRACE: list[tuple[int, str, float, float]] | None = None
+
+
+async def type_keys(term: Any, keys: int, interval: float, who: tuple[int, str] = (0, "")) -> list[float]:
     """Type ``keys`` letters one at a time, each after the previous one's echo; clear the line after."""
     latencies: list[float] = []
     letters = string.ascii_lowercase
@@ -86,6 +119,8 @@ async def type_keys(term: Any, keys: int, interval: float) -> list[float]:
                 if await term.receive() is None:
                     raise EOFError(f"terminal closed: {term.final}")
         latencies.append(time.perf_counter() - t0)
+        if TRACE is not None and who[1]:
+            TRACE.append((who[0], who[1], time.monotonic() - latencies[-1], latencies[-1]))
         if (i + 1) % 60 == 0:
             await term.send_input("\x15")  # ^U: keep the line short
         if interval:
@@ -96,7 +131,8 @@ async def type_keys(term: Any, keys: int, interval: float) -> list[float]:
 
 async def one_session(api: str, host: str, ca: str, cookie: str, keys: int, interval: float, start: trio.Event | None = None,
                       opened: list[int] | None = None, gate: trio.Semaphore | None = None,
-                      all_open: trio.Event | None = None, expected: int = 0, offset: float = 0.0) -> list[float]:
+                      all_open: trio.Event | None = None, expected: int = 0, offset: float = 0.0, index: int = 0,
+                      typed: Any = None) -> list[float]:
     from center._termclient import open_terminal
 
     if gate is not None:
@@ -116,7 +152,13 @@ async def one_session(api: str, host: str, ca: str, cookie: str, keys: int, inte
         if start is not None:
             await start.wait()
         await trio.sleep(offset)
-        latencies = await type_keys(term, keys, interval)
+        try:
+            latencies = await type_keys(term, keys, interval, (index, host) if start is not None else (0, ""))
+        finally:
+            if typed is not None:
+                typed.done(index)
+        if typed is not None:
+            await typed.all.wait()
         await term.close()
         with trio.fail_after(ECHO_TIMEOUT):
             await term.drain()
@@ -145,26 +187,78 @@ async def run(args: argparse.Namespace, prof: dict[str, Any], hosts: list[str]) 
         all_open = trio.Event()
 
         phase = random.Random(1)  # the same offsets every run
+        typed = Barrier(0 if args.close_when_done else args.sessions)
+        finished = Barrier(args.sessions)  # typists done: the floods stop
+        floods_open = Barrier(args.flood)
+        flood_bytes = [0]
+        flood_failures: list[str] = []
 
         async def session(i: int, offset: float) -> None:
             try:
                 per[i] = await one_session(api, hosts[i % len(hosts)], ca, cookie, args.session_keys, args.interval, start, opened, gate,
-                                           all_open, args.sessions, offset)
+                                           all_open, args.sessions, offset, i, typed if args.sessions and not args.close_when_done else None)
             except Exception as exc:  # counted, reported
                 failures.append(f"{type(exc).__name__}: {exc}")
+                typed.done(i)
                 opened.append(0)
                 if len(opened) >= args.sessions:
                     all_open.set()
+            finally:
+                finished.done(i)
+
+        async def flood(i: int) -> None:
+            """A session printing all the time (``yes``), read as fast as this client can, while
+            the others type; ^C and close when they are done."""
+            from trio_websocket import ConnectionClosed
+
+            from center._termclient import open_terminal
+
+            try:
+                async with open_terminal(api, hosts[i % len(hosts)], ca_file=ca, cookie=cookie) as term:
+                    await term.read_until("# ")
+                    floods_open.done(i)
+                    await start.wait()
+                    await term.send_input("yes flood-flood-flood-flood-flood-flood\r")
+                    while not (typed.all.is_set() if not args.close_when_done else finished.all.is_set()):
+                        with trio.move_on_after(0.2):
+                            flood_bytes[0] += len(await term.ws.get_message())  # not kept: it is megabytes
+                    await term.send_input("\x03")
+                    await term.close()
+                    with trio.fail_after(ECHO_TIMEOUT):
+                        while True:
+                            await term.ws.get_message()
+            except ConnectionClosed as exc:
+                if exc.reason is None or exc.reason.code != 1000:
+                    flood_failures.append(f"flood {i} closed: {exc.reason}")
+            except Exception as exc:
+                flood_failures.append(f"flood {i}: {type(exc).__name__}: {exc}")
+            finally:
+                floods_open.done(i)
 
         t_open = time.monotonic()
         async with trio.open_nursery() as nursery:
+            for i in range(args.flood):
+                nursery.start_soon(flood, i)
+            await floods_open.all.wait()
             for i in range(args.sessions):
                 nursery.start_soon(session, i, phase.uniform(0, args.interval) if args.phase == "random" else 0.0)
             await all_open.wait()
             open_seconds = time.monotonic() - t_open
+            gc.collect()
+            gc.freeze()
+            gc.disable()  # this client's collections are not Starling's stalls
             cpu_before, t_typing = cpu_seconds(prof), time.monotonic()
             start.set()
-        cpu_after, typing_seconds = cpu_seconds(prof), time.monotonic() - t_typing
+            if not args.close_when_done:
+                await typed.all.wait()
+                cpu_after, typing_seconds = cpu_seconds(prof), time.monotonic() - t_typing
+                gc.enable()
+                t_close = time.monotonic()
+        if args.close_when_done:
+            cpu_after, typing_seconds = cpu_seconds(prof), time.monotonic() - t_typing
+            gc.enable()
+            t_close = time.monotonic()
+        close_seconds = time.monotonic() - t_close
         everything = [x for lat in per for x in lat]
         keys_typed = max(1, len(everything))
         cpu = {role: cpu_after[role] - cpu_before.get(role, 0.0) for role in cpu_after}
@@ -172,7 +266,7 @@ async def run(args: argparse.Namespace, prof: dict[str, Any], hosts: list[str]) 
         medians = [statistics.median(lat) for lat in per if lat]
         out |= {
             "sessions": args.sessions, "session_keys": args.session_keys, "interval_s": args.interval,
-            "open_all_s": open_seconds, "failed_sessions": len(failures), "failures": failures[:5],
+            "open_all_s": open_seconds, "close_all_s": close_seconds, "failed_sessions": len(failures), "failures": failures[:5],
             "concurrent_p50_ms": statistics.median(everything) * 1000 if everything else float("nan"),
             "concurrent_p99_ms": p99 * 1000, "concurrent_max_ms": max(everything) * 1000 if everything else float("nan"),
             "worst_session_p50_ms": max(medians) * 1000 if medians else float("nan"),
@@ -182,6 +276,7 @@ async def run(args: argparse.Namespace, prof: dict[str, Any], hosts: list[str]) 
             "worst_session_p99_ms": max(pct(lat, 99) for lat in per if lat) * 1000 if medians else float("nan"),
             "sessions_with_p99_above_100ms": sum(1 for lat in per if lat and pct(lat, 99) > 0.1),
             "typing_s": typing_seconds, "keys_per_s": keys_typed / typing_seconds,
+            "flood_sessions": args.flood, "flood_mb_per_s": flood_bytes[0] / 1e6 / typing_seconds, "flood_failures": flood_failures[:5],
             # CPU per key is what contention on a shared machine does not change.
             **{f"cpu_ms_per_key_{role}": 1000 * secs / keys_typed for role, secs in cpu.items()},
             "cpu_share_of_one_core": sum(v for k, v in cpu.items() if k != "client") / typing_seconds,
@@ -200,8 +295,16 @@ def main() -> int:
     ap.add_argument("--open-concurrency", type=int, default=20)
     ap.add_argument("--phase", choices=("random", "together"), default="random",
                     help="random: each session starts typing at a random point of its first interval; together: all at once")
+    ap.add_argument("--flood", type=int, default=0, metavar="N",
+                    help="N more sessions print without pause (yes) while the others type (flow control)")
+    ap.add_argument("--close-when-done", action="store_true",
+                    help="each session closes as soon as it has typed (others may still type), as before")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--trace", metavar="FILE", help="write every key of the concurrent run (session, host, sent at, seconds) as JSON lines")
     args = ap.parse_args()
+    global TRACE
+    if args.trace:
+        TRACE = []
     home = tempfile.mkdtemp(prefix="starling-bench-term-")
     up = cli(home, "up", "--agents", str(args.agents), "--port", "0", "--detach", "--no-demo")
     if up.returncode != 0:
@@ -212,12 +315,16 @@ def main() -> int:
         result = trio.run(run, args, prof, hosts)
     finally:
         cli(home, "down")
-    rows = [(k, f"{v:.1f}" if isinstance(v, float) else str(v)) for k, v in result.items() if k != "failures"]
+    if args.trace and TRACE is not None:
+        with open(args.trace, "w") as fh:
+            for sid, host, sent, seconds in TRACE:
+                fh.write(json.dumps({"session": sid, "host": host, "sent": round(sent, 4), "ms": round(seconds * 1000, 2)}) + "\n")
+    rows = [(k, f"{v:.1f}" if isinstance(v, float) else str(v)) for k, v in result.items() if k not in ("failures", "flood_failures")]
     width = max(len(k) for k, _ in rows)
     print(f"{'measure':<{width}}  value")
     for k, v in rows:
         print(f"{k:<{width}}  {v}")
-    for f in result.get("failures", []):
+    for f in result.get("failures", []) + result.get("flood_failures", []):
         print("failure:", f)
     if args.json:
         print(json.dumps(result))

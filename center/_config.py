@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
 import msgspec
 
@@ -37,6 +37,9 @@ class ConsoleConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     terminal_record_bytes: int = 1024 * 1024
     #: The largest single input (a paste) the terminal takes; bigger is refused (A024).
     terminal_max_input: int = 64 * 1024
+    #: Output flow control: bytes of a session's output on their way at most (the agent waits
+    #: for credit beyond); 0 turns it off. Throughput per session is about this per round trip.
+    terminal_window: Annotated[int, msgspec.Meta(ge=0, le=2 * 1024 * 1024)] = 256 * 1024
 
 
 class CenterConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

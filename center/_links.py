@@ -1,11 +1,15 @@
 """Proxy links: the one long connection each proxy keeps to this center.
 
 A link authenticates the proxy, then reads its messages for as long as it
-lives. The loop never waits on the database for a heartbeat or a result:
-presence goes to the in-memory book (:mod:`center._presence`), results and
-events to the group-commit writer (:mod:`center._progress`), and anything
-that must wait for this very loop (a re-dispatch waits for the dispatch
-ack the loop reads) runs in the link's nursery.
+lives. The loop never waits on the database for a heartbeat, a load report
+or a result: presence goes to the in-memory book (:mod:`center._presence`),
+results and events to the group-commit writer (:mod:`center._progress`), a
+load report to a task of its own (the latest wins), and anything that must
+wait for this very loop (a re-dispatch waits for the dispatch ack the loop
+reads) runs in the link's nursery. Terminal output from the proxy is read by
+this loop too, so whatever it waits for, every session behind the link waits
+for (issue 10: a load report waiting for the store's one SQLite worker, busy
+with an audit batch, held every echo of every session for that long).
 """
 
 from __future__ import annotations
@@ -83,6 +87,11 @@ class ProxyLink:
     #: The proxy this link belongs to: ``proxy_id`` itself, or for one worker
     #: of a multi-process proxy (``proxy_id`` "p.w0", "p.w1" ...) the shared "p".
     host: str = ""
+    #: Extensions of the protocol the proxy said it has in its ``hello`` (e.g. ``stream_credit``).
+    features: frozenset[str] = frozenset()
+    #: The load report waiting to be stored, and whether a task is storing one.
+    load: LoadReport | None = None
+    storing_load: bool = False
 
 
 class ProxyLinks:
@@ -116,7 +125,7 @@ class ProxyLinks:
             await channel.send(ErrorMsg(code=ErrorCode.P003.value, message=f"bad worker name {hello.worker[:20]!r}"))
             return
         link_id = f"{hello.node_id}.{hello.worker}" if hello.worker else hello.node_id
-        link = ProxyLink(proxy_id=link_id, idc=hello.idc or "default", channel=channel, host=hello.node_id)
+        link = ProxyLink(proxy_id=link_id, idc=hello.idc or "default", channel=channel, host=hello.node_id, features=frozenset(hello.features))
         old = center.links.get(link.proxy_id)
         if old is not None:
             await old.channel.aclose()
@@ -169,13 +178,10 @@ class ProxyLinks:
             link.urls = msg.urls
             link.connections = msg.connections
             link.capacity = msg.capacity
-            center.assigned.reported(link.proxy_id, time.time())
-            await center.store.upsert_proxy(
-                link.proxy_id, idc=msg.idc or link.idc, urls=msg.urls, connections=msg.connections,
-                capacity=msg.capacity, load1=msg.load1, cpus=msg.cpus, rss=msg.rss, online=True,
-            )
-            center.placement.forget_proxies()  # read its new counts at the next registration
-            await self._balance(link.idc)
+            link.load = msg
+            if not link.storing_load and link.nursery is not None:
+                link.storing_load = True  # not inline: the store may be busy, and streams wait behind this loop
+                link.nursery.start_soon(self._store_load, link)
         elif isinstance(msg, Enrollments) and link.nursery is not None:
             link.nursery.start_soon(self._enroll, link, msg)  # not inline: it waits for the registrar's batch
         elif isinstance(msg, Output):
@@ -188,6 +194,28 @@ class ProxyLinks:
             await link.channel.send(Pong(seq=msg.seq))
         elif isinstance(msg, ErrorMsg):
             log.warning("proxy %s reports %s: %s", link.proxy_id, msg.code, msg.message)
+
+    async def _store_load(self, link: ProxyLink) -> None:
+        """Store the link's latest load report and balance its IDC; reports that came
+        meanwhile are folded into the latest."""
+        center = self.center
+        try:
+            while link.load is not None:
+                msg, link.load = link.load, None
+                try:
+                    await center.store.upsert_proxy(
+                        link.proxy_id, idc=msg.idc or link.idc, urls=msg.urls, connections=msg.connections,
+                        capacity=msg.capacity, load1=msg.load1, cpus=msg.cpus, rss=msg.rss, online=True,
+                    )
+                    center.assigned.reported(link.proxy_id, time.time())
+                    center.placement.forget_proxies()  # read its new counts at the next registration
+                    await self._balance(link.idc)
+                except (TransportError, trio.Cancelled):
+                    raise
+                except Exception as exc:
+                    log_failure(log, f"storing the load report of proxy {link.proxy_id} failed", exc, proxy_id=link.proxy_id)
+        finally:
+            link.storing_load = False
 
     async def _enroll(self, link: ProxyLink, msg: Enrollments) -> None:
         """Enroll what a proxy relays (center._enroll): each host's answer, or its

@@ -104,9 +104,12 @@ class TerminalClient:
 async def open_terminal(
     api: str, host: str, *, ca_file: str = "", cookie: str = "", token: str | None = None, origin: str | None = None,
     cols: int | None = None, rows: int | None = None, wait_ready: bool = True, extra_query: dict[str, str] | None = None,
+    message_queue_size: int = 4096,
 ) -> AsyncIterator[TerminalClient]:
     """Open ``wss://…/api/v1/terminal/ws`` for ``host``; with ``wait_ready``, return after the
-    ``ready`` frame (or the ``error`` that replaced it: then :attr:`TerminalClient.final` is set)."""
+    ``ready`` frame (or the ``error`` that replaced it: then :attr:`TerminalClient.final` is set).
+    ``message_queue_size``: frames read ahead of :meth:`TerminalClient.receive` (a small one
+    makes a slow reader a slow browser: the socket is not read meanwhile)."""
     from trio_websocket import open_websocket_url
 
     from transports import client_context
@@ -125,7 +128,7 @@ async def open_terminal(
     if cookie:
         headers.append((b"Cookie", cookie.encode()))
     ctx: ssl.SSLContext | None = client_context(ca_file or None) if scheme == "wss" else None
-    async with open_websocket_url(url, ssl_context=ctx, extra_headers=headers, message_queue_size=4096) as ws:
+    async with open_websocket_url(url, ssl_context=ctx, extra_headers=headers, message_queue_size=message_queue_size) as ws:
         term = TerminalClient(ws)
         if wait_ready:
             frame = await term.receive()

@@ -14,6 +14,13 @@ host's proxy first (the route), then the job. Frames::
 Every keystroke passes :class:`center._termline.LineGuard` before it is sent
 on: Enter is held until the line is checked against the high-risk rules.
 Whole sessions are recorded in the audit log (:mod:`center._termrecord`).
+
+Output is flow-controlled per session when the host's proxy and agent can
+(``stream_credit``): the job grants the agent a window (``[console] terminal_window``), and
+the session returns credit as its output is written to the browser, so a
+session whose browser reads slowly (or whose screen emulation is behind) holds
+at most the window anywhere, its program waits, and the sessions sharing its
+links are not touched.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ from transports import (
     ErrorCode,
     StarlingError,
     StreamClose,
+    StreamCredit,
     StreamData,
     StreamOpen,
     StreamResize,
@@ -49,10 +57,20 @@ from ._termauth import ACTION, TerminalRefused, close_code_for, may_open
 
 log = logging.getLogger("starling.terminal")
 
-#: Bytes of agent output queued per session before it is ended (the client reads too slowly).
+#: Bytes of agent output queued per session before it is ended (the client reads too slowly),
+#: for an agent or proxy without flow control; with it, the window is the bound.
 MAX_QUEUED_OUTPUT = 8 * 1024 * 1024
+#: Output flow control: bytes an agent may send on a session before the center returns credit
+#: (``[console] terminal_window``, this by default); credit goes back every quarter of it.
+OUTPUT_WINDOW = 256 * 1024
+#: The smallest window granted (a smaller one would mostly wait for credit).
+MIN_WINDOW = 16 * 1024
+#: Bytes of input queued per session towards its proxy before input is refused.
+MAX_QUEUED_INPUT = 1024 * 1024
 #: Output bytes joined into one ``output`` frame at most (what queued while the browser was written to).
-MAX_OUTPUT_FRAME = 256 * 1024
+MAX_OUTPUT_FRAME = 64 * 1024
+#: The protocol extension the host's proxy must have for flow control (center.proxy._streams.FEATURES).
+CREDIT_FEATURE = "stream_credit"
 #: Seconds the agent has to start the shell after the job is submitted.
 READY_TIMEOUT = 20.0
 #: Largest text frame the client may send.
@@ -78,6 +96,10 @@ class Session:
     #: The session key sealed to the agent (transports._streamauth); None: input not MAC-ed.
     key: bytes | None = None
     down_seq: int = 0
+    #: Output flow control: the window granted to the agent (0: none, an agent or proxy without it).
+    window: int = 0
+    #: Output written to the browser since credit was last returned.
+    consumed: int = 0
 
     def __post_init__(self) -> None:
         self.inbox_send, self.inbox = trio.open_memory_channel[Any](10_000)
@@ -86,9 +108,10 @@ class Session:
         if self.overrun:
             return
         size = len(msg.data) if isinstance(msg, StreamData) else 0
-        if self.queued + size > MAX_QUEUED_OUTPUT:
+        if self.queued + size > (self.window or MAX_QUEUED_OUTPUT):
             self.overrun = True
-            msg = StreamClose(stream_id=self.stream_id, code=ErrorCode.A024.value, message="the terminal's output outran the browser; session closed")
+            why = "the agent sent past its window" if self.window else "the terminal's output outran the browser"
+            msg = StreamClose(stream_id=self.stream_id, code=ErrorCode.A024.value, message=f"{why}; session closed")
         try:
             self.inbox_send.send_nowait(msg)
             self.queued += size
@@ -110,6 +133,16 @@ class Session:
             return True
         return bool(self.writer.put(msg))
 
+    async def taken(self, size: int) -> None:
+        """``size`` bytes of output were written to the browser: return credit every quarter
+        of the window (flow control; nothing without a window)."""
+        if not self.window:
+            return
+        self.consumed += size
+        if self.consumed >= self.window // 4:
+            grant, self.consumed = self.consumed, 0
+            await self.send_down(StreamCredit(stream_id=self.stream_id, grant=grant))
+
 
 class TerminalHub:
     """The open terminal sessions of one center, by stream id, and one batching
@@ -124,7 +157,7 @@ class TerminalHub:
         writer = self._writers.get(id(link))
         if writer is None and link.nursery is not None:
             channel = link.channel
-            writer = self._writers[id(link)] = StreamBatcher(lambda: channel, max_queued=MAX_QUEUED_OUTPUT)
+            writer = self._writers[id(link)] = StreamBatcher(lambda: channel, max_queued=MAX_QUEUED_OUTPUT, max_stream=MAX_QUEUED_INPUT)
             link.nursery.start_soon(writer.run)
         return writer
 
@@ -255,6 +288,9 @@ class TerminalEndpoint:
         self.hub.sessions[session.stream_id] = session
         await session.send_down(StreamOpen(stream_id=session.stream_id, kind="pty", agent_id=host.id))
         params: dict[str, Any] = {"stream_id": session.stream_id, "cols": cols, "rows": rows, "idle_timeout": self.cfg.terminal_idle_timeout}
+        window = self.cfg.terminal_window
+        if window and await self._flow_controlled(link, host):
+            session.window = params["window"] = max(window, MIN_WINDOW)
         pub = _agent_key(host)
         if pub is not None:
             # Keystrokes are MAC-ed with a key only the agent can open: a proxy cannot inject any.
@@ -268,10 +304,21 @@ class TerminalEndpoint:
             raise StarlingError("a terminal on this host needs an approval, which a live session cannot wait for", code=ErrorCode.C011)
         center.audit.record(account.key_id, "terminal.open", str(session.stream_id), {
             "host": host.id, "hostname": host.hostname, "job": session.job_id, "via": via, "origin": origin,
-            "input_auth": session.key is not None,
+            "input_auth": session.key is not None, "window": session.window,
         })
         await self._wait_ready(session)
         return session
+
+    async def _flow_controlled(self, link: Any, host: HostRow) -> bool:
+        """Whether the host's proxy relays ``stream_credit`` and its agent takes a ``window``
+        (its declaration of ``exec.pty`` has the param): else the session runs without."""
+        policy = self.center.policy
+        if CREDIT_FEATURE not in link.features or policy is None or not host.catalogue:
+            return False
+        await self.center.learn_catalogues({host.catalogue})
+        for _, decl in policy.book.declarations(ACTION, [host.catalogue]):
+            return "window" in ((decl.params or {}).get("properties") or {})
+        return False
 
     async def _wait_ready(self, session: Session) -> None:
         """Until the agent's ``stream_open``; the task's own failure or a close ends the wait with its code."""
@@ -320,10 +367,11 @@ class TerminalEndpoint:
                 data, msg = _burst(session, msg)
                 session.queued -= len(data)
                 text = decoder.decode(data)
-                guard.screen(text)
+                await guard.output(text)
                 recorder.output(data)
                 if text:
                     await ws.send_json({"type": "output", "data": text})
+                await session.taken(len(data))
             if isinstance(msg, StreamClose):
                 tail = decoder.decode(b"", final=True)
                 if tail:
@@ -356,7 +404,11 @@ class TerminalEndpoint:
                         continue
                     async def send(chunk: bytes) -> None:
                         recorder.input(chunk)
-                        await session.send_down(StreamData(stream_id=sid, data=chunk))
+                        if not await session.send_down(StreamData(stream_id=sid, data=chunk)):
+                            # Never dropped silently: past its bound towards the proxy the session ends.
+                            if session.writer is None or session.writer.closed:
+                                raise StarlingError("the center lost its link to the host's proxy", code=ErrorCode.P007)
+                            raise StarlingError("input outran the link to the host's proxy; the terminal was closed", code=ErrorCode.A024)
 
                     for refusal in await guard.feed(data, send):
                         recorder.refused(refusal["line"], refusal["code"], refusal["rule"])

@@ -213,8 +213,29 @@ def incomplete(text: str) -> bool:
     return opens > closes
 
 
+#: Output that is plain text: printable characters, tab, CR and LF (no escape or control
+#: sequence, nothing that changes a mode, the margins or the character sets).
+_PLAIN = re.compile(r"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*")
+#: Output fed at once below this is fed whole (the shortcut is for floods).
+SKIP_MIN = 8192
+#: Characters of output drawn on the screen per event-loop step (pyte takes 2-5 ms for this
+#: much text): a session printing megabytes never holds the center's loop for long.
+SCREEN_SLICE = 1024
+#: The most output kept undrawn (the last screenfuls of a flood) before it is drawn anyway.
+MAX_UNDRAWN = 16 * 1024
+
+
 class _Screen:
-    """The session's screen (pyte), counting nothing but what the checker needs."""
+    """The session's screen (pyte), counting nothing but what the checker needs.
+
+    pyte draws ~0.3 MB of text a second, so a session printing a big file would cost the
+    center a core. A long run of plain text (:data:`_PLAIN`) ending in at least twice the
+    screen's height of CR LF lines leaves the screen exactly as its last such lines alone
+    would (every row and the cursor are then theirs; with no scroll margins set and the
+    parser between sequences, nothing before them changes any state): the caller skips
+    what comes before them (:meth:`skippable`). ``tests/center/test_termline.py`` checks
+    the equality against pyte fed everything.
+    """
 
     def __init__(self, cols: int, rows: int) -> None:
         import pyte
@@ -224,6 +245,18 @@ class _Screen:
 
     def feed(self, text: str) -> None:
         self.stream.feed(text)
+
+    def skippable(self, text: str) -> int:
+        """How many leading characters of ``text`` (to be fed next, whole) cannot show once
+        the rest is fed: the caller feeds only ``text[skippable:]``."""
+        if len(text) < SKIP_MIN or self.screen.margins is not None or not self.stream._taking_plain_text:
+            return 0
+        cut = len(text)
+        for _ in range(2 * self.screen.lines):
+            cut = text.rfind("\r\n", 0, cut)
+            if cut <= 0:
+                return 0
+        return cut if _PLAIN.fullmatch(text, 0, cut) else 0
 
     def resize(self, cols: int, rows: int) -> None:
         self.screen.resize(rows, cols)
@@ -312,15 +345,45 @@ class LineGuard:
         self._output = trio.Event()
         self._last_output = 0.0
         self._last_input = 0.0
-        self.statistics = {"lines": 0, "refused": 0, "undetermined": 0}
+        self.statistics = {"lines": 0, "refused": 0, "undetermined": 0, "skipped": 0}
+        #: Output taken but not drawn yet: the last screenfuls of a flood of plain lines.
+        self._undrawn = ""
 
     def screen(self, text: str) -> None:
-        self.view.feed(text)
+        """Draw output on the screen now (with whatever :meth:`output` left to draw)."""
+        self.view.feed(self._undrawn + text)
+        self._undrawn = ""
+        self._saw_output()
+
+    async def output(self, text: str) -> None:
+        """Take the session's output: drawn on the screen in slices of :data:`SCREEN_SLICE`
+        characters with a checkpoint between them, except a flood of plain lines, whose last
+        screenfuls only are kept (see :class:`_Screen`) and drawn when the screen is read."""
+        self._saw_output()
+        whole = self._undrawn + text
+        cut = self.view.skippable(whole)
+        self.statistics["skipped"] += cut
+        if cut and len(whole) - cut <= MAX_UNDRAWN:
+            self._undrawn = whole[cut:]
+            return
+        self._undrawn = ""
+        for i in range(cut, len(whole), SCREEN_SLICE):
+            if i > cut:
+                await trio.lowlevel.checkpoint()  # let the other sessions run between slices
+            self.view.feed(whole[i : i + SCREEN_SLICE])
+
+    def _draw(self) -> None:
+        if self._undrawn:
+            self.view.feed(self._undrawn)
+            self._undrawn = ""
+
+    def _saw_output(self) -> None:
         self._last_output = trio.current_time()
         self._output.set()
         self._output = trio.Event()
 
     def resize(self, cols: int, rows: int) -> None:
+        self._draw()  # what was kept was judged for the old size
         self.view.resize(cols, rows)
 
     async def feed(self, data: str, send: Callable[[bytes], Any]) -> list[Refusal]:
@@ -378,6 +441,7 @@ class LineGuard:
         if keyed is None or keyed:
             # The keystrokes alone may not be the whole story: wait for the echo.
             if await self._settled() or keyed is not None:
+                self._draw()
                 seen = self.view.line(continuation)
         candidates = []
         for line in (keyed, seen):

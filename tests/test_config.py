@@ -59,6 +59,10 @@ def test_one_environment_convention(tmp_path):
     center.write_text('[center]\nheartbeat = 7\n[console]\nallowed_origins = ["https://portal.example"]\n')
     c = load(CenterConfig, center, "center", env={"STARLING_CENTER_DB": "sqlite:///x.db"})
     assert (c.db, c.heartbeat, c.console.allowed_origins) == ("sqlite:///x.db", 7, ["https://portal.example"])
+    # The terminal's output window is bounded where it is read (a proxy closes a stream past 4 MiB).
+    center.write_text("[center]\n[console]\nterminal_window = 99999999\n")
+    with pytest.raises(ConfigError, match="terminal_window"):
+        load(CenterConfig, center, "center", env={})
     p = load(ProxyConfig, None, "proxy", env={"STARLING_PROXY_IDC": "sh2"})
     assert p.idc == "sh2"
 

@@ -8,6 +8,14 @@ good. Measured under the 200-session terminal bench: full passes of 160 ms in th
 collects once and freezes what is left (:func:`gc.freeze`: moved to a permanent
 generation that later passes skip), so those passes walk only what was made since.
 
+What is made since is mostly per-connection and per-session state (a center holding 200
+terminals: ~90,000 tracked objects, WebSocket, TLS and task state), and a full pass over it
+still took 40-65 ms of CPU in the center, every few seconds under the 200-session bench
+(``bench/stallwatch``; docs/benchmarks.md). :func:`freeze_heap` also makes full passes ten
+times rarer (:data:`FULL_PASS_EVERY` younger passes instead of CPython's 10): that state
+lives as long as its session, so most full passes walked it for nothing; cyclic garbage that
+reached the oldest generation is freed later, younger garbage as before.
+
 A role that holds thousands of connections (a proxy, the simulated fleet) grows its heap
 long after start-up, with every agent that logs in. Left to itself, the collector then
 walks all of it again and again: a job on 2,000 hosts cost the proxy a full pass of
@@ -39,12 +47,18 @@ __all__ = ["YOUNG_THRESHOLD", "freeze_heap", "settle_heap"]
 #: Allocations (net of deallocations) between two young-generation collections.
 YOUNG_THRESHOLD = 50_000
 
+#: Generation-1 collections between two full ones (CPython's default is 10).
+FULL_PASS_EVERY = 100
+
 
 def freeze_heap() -> None:
-    """Collect, then exempt every object alive now from later collections."""
+    """Collect, then exempt every object alive now from later collections; from now on a
+    full collection runs every :data:`FULL_PASS_EVERY` generation-1 ones."""
     gc.unfreeze()  # what was frozen before and died since is collected now
     gc.collect()
     gc.freeze()
+    young, middle, _ = gc.get_threshold()
+    gc.set_threshold(young, middle, FULL_PASS_EVERY)
 
 
 async def settle_heap(

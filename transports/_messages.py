@@ -9,8 +9,8 @@ Who sends what::
 
     agent  -> proxy : enroll hello ping ack output result stream_* chunk_get chunk_put error
     proxy  -> agent : enrolled welcome pong task cancel result_ack drain stream_* chunk_data chunk_ack error
-    proxy  -> center: hello ping dispatch_ack events results presence load_report enrollments chunk_get chunk_put error
-    center -> proxy : welcome pong dispatch cancel result_ack revoke balance enrolled_batch chunk_data chunk_ack error
+    proxy  -> center: hello ping dispatch_ack events results presence load_report enrollments stream_* chunk_get chunk_put error
+    center -> proxy : welcome pong dispatch cancel result_ack revoke balance enrolled_batch stream_* chunk_data chunk_ack error
 
 The ``chunk_*`` messages (the file channel, see docs/file-transfer.md) and the
 enrollment messages (``enroll``, ``enrolled``, ``enrollments``,
@@ -380,6 +380,16 @@ class EnrolledBatch(Message, tag="enrolled_batch", kw_only=True):
 # (the proxy coalesces small writes), ``stream_resize`` the window size, and
 # ``stream_close`` ends the stream from either side with a code and, from the
 # agent, the shell's exit ``status``.
+#
+# ``stream_credit`` is per-stream flow control of the output (agent -> center),
+# like an SSH channel window: the center grants the agent ``window`` bytes in
+# the task's signed params, and returns credit with ``stream_credit`` as the
+# browser takes the output; the agent sends output only while it has credit and
+# otherwise stops reading the PTY. It is an optional extension of protocol
+# version 1: a proxy says it relays it with the feature ``stream_credit`` in its
+# ``hello``, an agent by declaring the ``window`` param of ``exec.pty``; the
+# center grants a window only when both do (else: no window, as before), and a
+# peer that does not know the message skips it (``Channel`` ignores unknown tags).
 
 
 class StreamOpen(Message, tag="stream_open", kw_only=True):
@@ -402,6 +412,15 @@ class StreamResize(Message, tag="stream_resize", kw_only=True):
     stream_id: int
     cols: int
     rows: int
+    seq: int = 0
+    mac: bytes = b""
+
+
+class StreamCredit(Message, tag="stream_credit", kw_only=True):
+    """center -> agent: ``grant`` more bytes of output may be sent on the stream."""
+
+    stream_id: int
+    grant: int
     seq: int = 0
     mac: bytes = b""
 
@@ -480,6 +499,7 @@ AnyMessage = (
     | StreamData
     | StreamResize
     | StreamClose
+    | StreamCredit
     | ChunkGet
     | ChunkData
     | ChunkPut

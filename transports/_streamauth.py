@@ -19,7 +19,7 @@ import hmac
 import os
 from typing import Any
 
-from ._messages import StreamClose, StreamData, StreamResize
+from ._messages import StreamClose, StreamCredit, StreamData, StreamResize
 
 __all__ = ["KEY_BYTES", "new_session_key", "open_session_key", "seal_session_key", "stream_mac", "verify_stream_mac"]
 
@@ -55,6 +55,8 @@ def _content(msg: Any) -> bytes:
         return b"d|" + msg.data
     if isinstance(msg, StreamResize):
         return b"r|%d|%d" % (msg.cols, msg.rows)
+    if isinstance(msg, StreamCredit):
+        return b"w|%d" % msg.grant
     if isinstance(msg, StreamClose):
         return b"c|" + msg.code.encode() + b"|" + msg.message.encode()
     raise TypeError(f"not a stream message: {type(msg).__name__}")

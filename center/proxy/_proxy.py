@@ -52,6 +52,7 @@ from transports import (
     Revoke,
     StarlingError,
     StreamClose,
+    StreamCredit,
     StreamData,
     StreamOpen,
     StreamResize,
@@ -71,7 +72,7 @@ from .._metrics import ProxyMetrics
 from .._store import new_id
 from ._borrow import send_home
 from ._enroll import EnrollRelay
-from ._streams import StreamRelay
+from ._streams import FEATURES, StreamRelay
 from ._tasklog import log_result
 
 log = logging.getLogger("starling.proxy")
@@ -222,7 +223,10 @@ class Proxy:
             delay = min(delay * 2, 15)
 
     async def _link_session(self, url: str, channel: Channel) -> None:
-        await channel.send(Hello(role="proxy", node_id=self.proxy_id, credential=self.proxy_token.encode(), idc=self.idc, worker=self.worker))
+        await channel.send(Hello(
+            role="proxy", node_id=self.proxy_id, credential=self.proxy_token.encode(), idc=self.idc, worker=self.worker,
+            features=list(FEATURES),
+        ))
         with trio.fail_after(10):
             welcome = await channel.receive()
         if isinstance(welcome, ErrorMsg):
@@ -300,7 +304,7 @@ class Proxy:
                 self._nursery_start(self._drain_paced, excess, max(msg.rate, 1))
         elif isinstance(msg, (ChunkData, ChunkAck)) and self.files is not None:
             self.files.deliver(msg)
-        elif isinstance(msg, (StreamOpen, StreamData, StreamResize, StreamClose)):
+        elif isinstance(msg, (StreamOpen, StreamData, StreamResize, StreamClose, StreamCredit)):
             await self.streams.from_center(channel, msg)
         elif isinstance(msg, Pong):
             pass

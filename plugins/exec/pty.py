@@ -7,7 +7,10 @@ ownership as every task: the guardian leads the terminal's session, so
 nothing the shell starts outlives the session or the agent. Screen output
 goes up as ``stream_data`` on the stream the center named in the signed
 params; keystrokes, window sizes (``TIOCSWINSZ``) and the close come down on
-it. Ctrl-C is the byte 0x03, handled by the terminal like on any console.
+it. When the center grants a ``window`` (bytes), output is flow-controlled:
+the PTY is read only while the center has room for more, so a browser that
+reads slowly makes the program block on its writes, as over ssh. Ctrl-C is
+the byte 0x03, handled by the terminal like on any console.
 The session ends when the shell exits (its status is returned), when the
 center closes the stream, after ``idle_timeout`` seconds without a keystroke
 (A023), when input arrives faster than the shell takes it (A024), or when
@@ -22,7 +25,7 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 
@@ -35,8 +38,11 @@ PLUGIN = Plugin("exec.pty", domain="exec", requires=("bash",))
 MAX_INPUT = 64 * 1024
 #: Bytes read from the terminal per output message.
 READ_SIZE = 64 * 1024
-#: Seconds the output gets after the shell exited (a background job may still hold the terminal).
+#: Seconds the output gets after the shell exited (a background job may still hold the terminal),
+#: not counting time spent waiting for the center's credit ...
 DRAIN_GRACE = 0.5
+#: ... which is bounded too: a browser that stopped reading does not hold the session open.
+DRAIN_MAX = 30.0
 PROMPT = r"\u@\h:\w\$ "
 
 
@@ -47,6 +53,8 @@ class PtyParams(msgspec.Struct, forbid_unknown_fields=True):
     idle_timeout: Annotated[float, msgspec.Meta(ge=1, le=86400)] = 900.0
     #: The session key sealed to this agent's key: input must carry its MAC (transports._streamauth).
     input_key: Annotated[bytes, msgspec.Meta(max_length=256)] = b""
+    #: Output flow control: bytes the center takes before it returns credit (0: none).
+    window: Annotated[int, msgspec.Meta(ge=0, le=4 * 1024 * 1024)] = 0
 
 
 class PtyResult(msgspec.Struct, omit_defaults=True):
@@ -87,7 +95,7 @@ async def pty(ctx: ActionContext, p: PtyParams) -> PtyResult:
     env = shell_env()
     result = PtyResult(ended="exit")
     idle = False
-    with ctx.open_stream(p.stream_id, p.input_key) as end:
+    with ctx.open_stream(p.stream_id, p.input_key, p.window) as end:
         try:
             async with open_pty([env["SHELL"], "--noprofile", "--norc", "-i"], env=env, cwd=env["HOME"], cols=p.cols, rows=p.rows) as tty:
                 await end.opened("pty")
@@ -96,8 +104,9 @@ async def pty(ctx: ActionContext, p: PtyParams) -> PtyResult:
                 async def pump_out() -> None:
                     try:
                         while True:
+                            room = await end.wait_credit()  # no credit: the PTY is not read
                             try:
-                                chunk = await tty.stream.receive_some(READ_SIZE)
+                                chunk = await tty.stream.receive_some(min(READ_SIZE, room))
                             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
                                 break  # EIO: every holder of the terminal is gone
                             if not chunk:
@@ -150,8 +159,7 @@ async def pty(ctx: ActionContext, p: PtyParams) -> PtyResult:
                     nursery.start_soon(watch_overrun, nursery.cancel_scope)
                     nursery.start_soon(watch_forged, nursery.cancel_scope)
                     await tty.proc.wait()
-                    with trio.move_on_after(DRAIN_GRACE):
-                        await output_done.wait()
+                    await _drain(output_done, end)
                     nursery.cancel_scope.cancel()
                 rc = tty.proc.returncode
                 if result.ended == "exit" and rc is not None:
@@ -167,6 +175,22 @@ async def pty(ctx: ActionContext, p: PtyParams) -> PtyResult:
     if result.ended == "overrun":
         raise ActionError("terminal input arrived faster than the shell read it; the terminal was closed", code=ErrorCode.A024, data=result)
     return result
+
+
+async def _drain(output_done: Any, end: Any) -> None:
+    """Let the output that is left reach the center after the shell exited: for
+    :data:`DRAIN_GRACE` seconds of reading, plus the time spent waiting for credit
+    (a slow browser still gets it all), :data:`DRAIN_MAX` at most."""
+    import trio
+
+    step = 0.05
+    grace = DRAIN_GRACE
+    with trio.move_on_after(DRAIN_MAX):
+        while grace > 0 and not output_done.is_set():
+            with trio.move_on_after(step):
+                await output_done.wait()
+            if not end.starved:
+                grace -= step
 
 
 def _outcome(result: PtyResult, idle_timeout: float) -> tuple[str, str]:

@@ -9,6 +9,7 @@ Dangerous strings are never used: the marker rule blocks the harmless
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -157,3 +158,93 @@ async def test_unfinished_construct_is_checked_whole(check):
     assert shell.sent[:4] == [b"for i in 1; do", b"\r", b"echo FORBIDDEN-MARKER", b"\x03"]  # ^C drops the whole construct
     # A lone "done" after that is what bash would call a syntax error: not run either.
     assert refused[1]["code"] == "C038" and b"\r" not in shell.sent[2:]
+
+
+# -- the screen's shortcut for floods of plain lines ------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from center._termline import SKIP_MIN, _Screen  # noqa: E402
+
+#: What may come before a flood: text, modes, cursor moves, margins, charsets, a sequence cut short.
+_BEFORE = st.lists(st.sampled_from([
+    "abc", "\r\n", "\n", "\t", "\x1b[4h", "\x1b[4l", "\x1b[20h", "\x1b[?7l", "\x1b[?7h", "\x1b[5;10H", "\x1b[H",
+    "\x1b[2J", "\x1b[31;1m", "\x1b[0m", "\x1b[3;10r", "\x1b[r", "\x1b(0", "\x1b(B", "\x0e", "\x0f", "漢字",
+    "e\u0301", "\x1b[?1049h", "\x1b[?1049l", "\x1b7", "\x1b8", "\x1b[3", "x" * 100,
+]), max_size=12).map("".join)
+#: Lines of a flood: plain text of any width (wide, combining, tabs, longer than a row), mostly
+#: CR LF. Not a zero-width character that does not combine: pyte drops what follows it in the
+#: same ``draw`` call, so its screen depends on how the output was cut into calls, shortcut or not.
+_LINE = st.lists(st.sampled_from(list("yes-flood 0123456789\t") + ["漢", "e\u0301", "x" * 90]), max_size=12).map("".join)
+
+
+def _cells(screen: Any) -> list[list[Any]]:
+    return [[screen.buffer[y][x] for x in range(screen.columns)] for y in range(screen.lines)]
+
+
+def _state(screen: Any) -> tuple[Any, ...]:
+    c = screen.cursor
+    return (_cells(screen), c.x, c.y, c.attrs, c.hidden, set(screen.mode), screen.margins, screen.charset)
+
+
+@settings(max_examples=150, deadline=None)
+@given(before=_BEFORE, lines=st.lists(_LINE, min_size=1, max_size=40), endings=st.lists(st.sampled_from(["\r\n", "\r\n", "\n"]), min_size=1),
+       after=_BEFORE, rows=st.integers(1, 30), cols=st.integers(2, 100), bursts=st.lists(st.integers(1, 30_000), min_size=1, max_size=5))
+def test_skipping_a_flood_leaves_the_screen_as_drawing_it_whole(before, lines, endings, after, rows, cols, bursts):
+    """Output taken in bursts (LineGuard.output, which keeps a flood's last screenfuls only)
+    and then read, gives the very screen pyte draws when fed everything."""
+    import pyte
+
+    flood = ""
+    i = 0
+    while len(flood) < SKIP_MIN * 2:
+        flood += lines[i % len(lines)] + endings[i % len(endings)]
+        i += 1
+    whole = pyte.Screen(cols, rows)
+    pyte.Stream(whole).feed(before + flood + after)
+    guard = LineGuard(lambda line: None, cols, rows)
+
+    async def take() -> None:
+        await guard.output(before)
+        rest, k = flood, 0
+        while rest:
+            size = bursts[k % len(bursts)]
+            await guard.output(rest[:size])
+            rest, k = rest[size:], k + 1
+        await guard.output(after)
+        guard._draw()  # what _enter does before it reads the screen
+
+    trio.run(take)
+    assert _state(guard.view.screen) == _state(whole)
+
+
+def test_a_flood_of_plain_lines_is_mostly_skipped_and_one_with_sequences_is_not():
+    """(Dangerous strings are never used here: floods are ``yes``-like text.)"""
+    view = _Screen(80, 24)
+    flood = "yes\r\n" * 10_000
+    cut = view.skippable(flood)
+    assert flood[cut:].count("\r\n") == 48 and flood[cut:].startswith("\r\n")  # twice the 24 rows
+    coloured = "\x1b[32myes\x1b[0m\r\n" * 10_000
+    assert view.skippable(coloured[: len(coloured) // 2]) == 0  # an escape sequence anywhere before the tail: fed whole
+    view.feed("\x1b[3;10r")  # scroll margins: fed whole
+    assert view.skippable(flood) == 0
+
+
+async def test_a_recalled_line_after_a_flood_is_read_from_the_screen(check):
+    """The flood's last screenfuls are drawn before Enter reads the screen: a marker line
+    recalled from history right after a flood is refused as it would be without one."""
+    guard = LineGuard(check)
+    shell = FakeShell(guard, echo=False)
+    await guard.output("flood-line\r\n" * 5000 + PROMPT)
+    assert guard.statistics["skipped"] > 0 and guard._undrawn
+
+    async def recall() -> None:
+        await trio.sleep(0.01)
+        await guard.output("echo FORBIDDEN-MARKER")
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(recall)
+        await feed(guard, shell, "\x1b[A")
+    refused = await feed(guard, shell, "\r")
+    assert refused and refused[0]["code"] == "C010"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -34,6 +35,9 @@ MARKER_RULES = Path(__file__).with_name("data") / "marker-rules.toml"
 PORTAL = "https://portal.example"
 IDLE = 10.0
 MAX_INPUT = 65536
+#: Longest a keystroke's echo may take while another session on the host floods (a stall
+#: or a closed session fails; far above the few tens of ms it takes on a quiet machine).
+ECHO_BOUND = 5.0
 
 
 @pytest.fixture(scope="module")
@@ -435,6 +439,105 @@ async def test_many_sessions_ending_at_once_lose_nothing(world):
     assert statuses == [0] * typers + [5] * exiters * rounds
     # And the proxy released every route (each ending, from either side, closes it).
     assert await trio.to_thread.run_sync(_proxy_open_streams, world) == 0
+
+
+def _flood_file(path: Path, size: int) -> bytes:
+    """``size`` bytes of numbered lines between runs of NUL bytes: checkable in order, and
+    cheap for the center's screen emulation (pyte skips NUL ~5x faster than text)."""
+    blocks, i, total = [], 0, 0
+    while total < size:
+        block = b"\0" * 4000 + b"line-%08d\n" % i
+        blocks.append(block)
+        total += len(block)
+        i += 1
+    data = b"".join(blocks)
+    path.write_bytes(data)
+    return data
+
+
+async def test_a_flood_is_flow_controlled_and_its_neighbour_types_on(world, tmp_path):
+    """Issue 10, per-session flow control. One session prints 16 MB while its browser first
+    stops reading for a while, then reads slowly; a second session on the same agent (same
+    proxy links) types all along. The quiet session gets every echo within a bound and
+    neither is closed; the flood arrives complete and in order. Before flow control the
+    flood filled the center's 8 MiB queue for its browser and was closed with A024."""
+    host = world["hosts"][0]
+    expected = _flood_file(tmp_path / "flood.bin", 16_000_000)
+    flood_started = trio.Event()
+    flood_done = trio.Event()
+    echoes: list[float] = []
+
+    async def typer() -> Any:
+        async with term(world, host) as t:
+            await t.read_until("# ")
+            await flood_started.wait()
+            keys = 0
+            while not flood_done.is_set() or keys < 20:
+                ch = "abcdefghijklmnopqrstuvwxyz"[keys % 26]
+                mark = len(t.output)
+                began = time.monotonic()
+                await t.send_input(ch)
+                with trio.fail_after(30):
+                    await t.read_until(ch, after=mark)
+                echoes.append(time.monotonic() - began)
+                keys += 1
+                if keys % 50 == 0:
+                    await t.send_input("\x15")
+                await trio.sleep(0.05)
+            await t.send_input("\x15exit 0\r")
+            with trio.fail_after(30):
+                await t.drain()
+            return t
+
+    async def keep_alive(t: Any) -> None:
+        # The fixture's idle timeout is short; the same size again is activity, not a keystroke.
+        while True:
+            with trio.move_on_after(2):
+                await flood_done.wait()
+                return
+            await t.resize(80, 24)
+
+    async def flooder() -> Any:
+        async with term(world, host, message_queue_size=1) as t, trio.open_nursery() as nursery:
+            await t.read_until("# ")
+            nursery.start_soon(keep_alive, t)
+            await t.send_input(f"cat {tmp_path / 'flood.bin'}; echo flood-$((1+1))-done\r")
+            flood_started.set()
+            await t.read_until("line-00000000")
+            await trio.sleep(3)  # a browser that stopped reading: the agent must stop, not queue
+            with trio.fail_after(300):
+                while "flood-2-done" not in t.output[-200:]:
+                    frame = await t.receive()
+                    assert frame is not None and frame["type"] == "output", (frame, t.frames)
+                    await trio.sleep(0.002)  # and then reads slowly
+            flood_done.set()
+            await t.send_input("exit 0\r")
+            with trio.fail_after(30):
+                await t.drain()
+            return t
+
+    done: dict[str, Any] = {}
+
+    async def run(name: str, fn: Any) -> None:
+        done[name] = await fn()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(run, "typer", typer)
+        nursery.start_soon(run, "flooder", flooder)
+    for t in done.values():
+        assert t.final == {"type": "exit", "status": 0, "code": None, "message": "the shell exited with status 0"}, t.frames
+        assert t.close_code == 1000
+    # The session ran with a window (its proxy and agent both have flow control).
+    sid = done["flooder"].ready["session"]
+    opened = [r for r in world["admin"].request("GET", "/v1/audit", params={"subject": sid})["records"] if r["kind"] == "terminal.open"]
+    assert opened and opened[0]["detail"]["window"] == 262144, opened
+    text = done["flooder"].output.replace("\r\n", "\n")
+    start = text.index("-done\n") + len("-done\n")
+    body = re.sub(r"^\x1b\[\?2004l\r?", "", text[start : text.index("flood-2-done")])
+    assert body.encode() == expected, f"flood output differs: {len(body)} of {len(expected)} bytes"
+    echoes.sort()
+    print(f"echoes beside the flood: {len(echoes)}, median {echoes[len(echoes) // 2] * 1000:.1f} ms, max {echoes[-1] * 1000:.1f} ms")
+    assert len(echoes) >= 20 and max(echoes) < ECHO_BOUND, f"echoes: max {max(echoes):.3f}s of {len(echoes)}"
 
 
 def _tree_of(pid: int) -> list[int]:

@@ -2,11 +2,13 @@
 
 Covers the shell's exit status, window size (TIOCSWINSZ), Ctrl-C as a byte,
 the idle timeout (A023), input that outruns the shell (A024), the controlled
-environment, and that cancelling the task kills the whole process tree.
+environment, that cancelling the task kills the whole process tree, and output
+flow control (a window, and credit returned by the center).
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 from typing import Any
 
@@ -17,7 +19,7 @@ import trio
 from agent_core import ActionContext, ActionError, TaskInfo
 from agent_core.host import StreamHub
 from plugins.exec.pty import PtyParams, pty, shell_env
-from transports import StreamClose, StreamData, StreamOpen, StreamResize
+from transports import StreamClose, StreamCredit, StreamData, StreamOpen, StreamResize
 
 pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="bash is not installed")
 
@@ -180,3 +182,111 @@ async def test_a_key_sealed_to_another_agent_is_refused():
     with pytest.raises(ActionError) as info:
         await pty.fn(s.ctx, PtyParams(stream_id=7, input_key=seal_session_key(new_session_key(), bytes(other.verify_key))))
     assert info.value.code.value == "A010"
+
+
+def _sent(s: Session) -> int:
+    return sum(len(m.data) for m in s.up if isinstance(m, StreamData))
+
+
+async def test_output_waits_for_credit_and_arrives_whole():
+    """With a window, the agent sends at most the credit it has: without credit the PTY
+    is not read and the program blocks on its write (it stays alive, nothing queues);
+    credit returned bit by bit (a slow browser) brings the rest, complete and in order."""
+    window = 16384
+    s = Session()
+    me = psutil.Process()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(lambda: s.run(idle_timeout=60, window=window))
+        await s.wait_for("# ")
+        s.hub.deliver(StreamCredit(stream_id=7, grant=_sent(s)))  # the prompt was taken
+        start = _sent(s)
+        s.type("seq 1 100000; echo seq-$((2+3))-done\r")  # ~590 kB of output
+        with trio.fail_after(10):
+            while _sent(s) < start + window - 512:
+                await trio.sleep(0.02)
+        await trio.sleep(0.5)
+        # No credit: output stopped at the window, and seq waits on its write.
+        assert _sent(s) <= start + window
+        seqs = [p for p in me.children(recursive=True) if p.name() == "seq"]
+        assert seqs and all(p.status() != psutil.STATUS_ZOMBIE for p in seqs)
+        taken = start
+        with trio.fail_after(60):
+            while "seq-5-done" not in s.output[-200:]:
+                now = _sent(s)
+                if now > taken:
+                    s.hub.deliver(StreamCredit(stream_id=7, grant=now - taken))
+                    taken = now
+                assert now <= taken + window  # never more in flight than the window
+                await trio.sleep(0.002)
+        s.type("exit 3\r")
+    assert s.result is not None and s.result.status == 3, s.error
+    text = s.output.replace("\r\n", "\n")
+    body = text[text.index("-done\n") + len("-done\n") : text.index("seq-5-done")]
+    body = re.sub(r"^\x1b\[\?2004l\r?", "", body)  # readline leaving bracketed-paste mode
+    assert body.split("\n")[:-1] == [str(i) for i in range(1, 100001)]
+
+
+async def test_without_a_window_output_is_not_held():
+    s = Session()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(lambda: s.run(idle_timeout=60))
+        await s.wait_for("# ")
+        s.type("head -c 300000 /dev/zero | tr '\\0' x; echo; echo all-$((1+1))\r")
+        with trio.fail_after(20):
+            while "all-2" not in s.output[-100:]:
+                await trio.sleep(0.02)
+        s.type("exit\r")
+    assert s.output.count("x") >= 300000
+
+
+async def test_credit_must_carry_the_session_keys_mac():
+    """Credit goes down like input: on a stream with a session key, unauthenticated credit
+    (a proxy making the agent send more than the center allowed) ends the session (A010)."""
+    from nacl.signing import SigningKey
+
+    from transports.streamauth import (
+        new_session_key,
+        open_session_key,
+        seal_session_key,
+        stream_mac,
+    )
+
+    agent_key = SigningKey.generate()
+    key = new_session_key()
+    s = Session()
+    s.hub = StreamHub(s._send, unseal=lambda b: open_session_key(b, agent_key))
+    s.ctx = ActionContext(task=TaskInfo("t-4", "j-4", "exec.pty"), streams=s.hub)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(lambda: s.run(idle_timeout=30, window=65536, input_key=seal_session_key(key, bytes(agent_key.verify_key))))
+        await s.wait_for("# ")
+        good = StreamCredit(stream_id=7, seq=1, grant=4096)
+        good.mac = stream_mac(key, good)
+        s.hub.deliver(good)
+        await trio.sleep(0.1)
+        assert s.error is None and s.result is None
+        s.hub.deliver(StreamCredit(stream_id=7, seq=2, grant=1 << 30))
+    assert s.error is not None and s.error.code.value == "A010"
+
+
+async def test_output_left_when_the_shell_exits_waits_for_credit():
+    """The shell exits with output still in the terminal and no credit: the agent keeps the
+    session until credit brings the rest (time waiting for credit does not count against the
+    drain's grace), then reports the exit status."""
+    window = 4096
+    s = Session()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(lambda: s.run(idle_timeout=60, window=window))
+        await s.wait_for("# ")
+        taken = _sent(s)
+        s.hub.deliver(StreamCredit(stream_id=7, grant=taken))
+        s.type("seq 1 3000; exit 3\r")  # ~14 kB, more than the window
+        with trio.fail_after(30):
+            while s.result is None and s.error is None:
+                await trio.sleep(0.3)  # a browser taking 4 kB at a time, slowly
+                now = _sent(s)
+                if now > taken:
+                    s.hub.deliver(StreamCredit(stream_id=7, grant=now - taken))
+                    taken = now
+    assert s.result is not None and s.result.status == 3, s.error
+    text = re.sub(r"\x1b\[\?2004[hl]\r?", "", s.output.replace("\r\n", "\n"))  # readline's bracketed-paste mode
+    assert [int(x) for x in re.findall(r"(?m)^(\d+)$", text)] == list(range(1, 3001))
