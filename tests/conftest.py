@@ -134,8 +134,8 @@ ALONE = {
     # Timed placement rounds: it passed 6 of 6 runs beside helpers' work (load 7-10) once
     # placement stopped forgetting agents at each load report, but it needs the CPU it asks for.
     "tests/chaos/test_two_idcs.py": "two IDCs, four roles and 60 agents whose placement rounds are timed",
-    # Once under -n 3 its failed-upgrade test read an agent log showing a 0.1.0 -> 0.1.1
-    # upgrade where 9.9.9 was asked (cause not found; see the closing note of session 4).
+    # Its upgrades restart the agent on timers; it once raced the helper's last log line
+    # (read before the helper wrote it; the test now waits for it).
     "tests/deb_packages/test_self_upgrade.py": "an agent upgrading and restarting on timers (its helper waits seconds for the new version)",
 }
 #: Units known to be long, started first so that no long one starts last (by name prefix).
