@@ -190,6 +190,18 @@ def parse_transaction(text: str) -> list[Change]:
     return changes
 
 
+def with_old_versions(changes: list[Change], installed: dict[tuple[str, str], str]) -> list[Change]:
+    """The shape dpkg's backend answers: an upgrade, downgrade or reinstall carries the
+    version it replaces (``installed``, read before the transaction) in ``old_version``; a
+    removal carries the removed version there, and no ``version``."""
+    for c in changes:
+        if c.action == "remove":
+            c.old_version, c.version = c.version, ""
+        elif c.action in ("upgrade", "downgrade", "reinstall"):
+            c.old_version = installed.get((c.package, c.arch), "")
+    return changes
+
+
 def parse_check_update(text: str) -> list[Update]:
     out = []
     for line in text.splitlines():
@@ -261,13 +273,8 @@ class Rpm:
         return found
 
     async def installed(self, ctx: ActionContext, name: str) -> str | None:
-        res = await rpm(
-            ctx, ["-q", "--qf", "%{EPOCH}\\t%{VERSION}\\t%{RELEASE}\\n", "--", rpm_name(name)], None
-        )
-        if res.exit_code != 0 or not res.stdout.strip():
-            return None
-        epoch, version, release = (res.stdout.splitlines()[0].split("\t") + ["", "", ""])[:3]
-        return evr(epoch, version, release)
+        found = await self._versions(ctx, [rpm_name(name)])
+        return next(iter(found.values()), None)
 
     async def files(
         self, ctx: ActionContext, name: str, root: str | None
@@ -335,25 +342,12 @@ class Rpm:
         if found:
             sec = await ctx.run([*base, "updateinfo", "list", "--security"], c_locale=True)
             names = parse_security(sec.stdout)
-            cur = await rpm(
-                ctx,
-                [
-                    "-q",
-                    "--qf",
-                    "%{NAME}\\t%{EPOCH}\\t%{VERSION}\\t%{RELEASE}\\n",
-                    "--",
-                    *sorted({u.name for u in found}),
-                ],
-                None,
-            )
-            current = {}
-            for line in cur.stdout.splitlines():
-                f = line.split("\t")
-                if len(f) == 4:
-                    current[f[0]] = evr(f[1], f[2], f[3])
+            current = await self._versions(ctx, sorted({u.name for u in found}))
             for u in found:
                 u.security = u.name in names
-                u.current = current.get(u.name, "")
+                u.current = current.get((u.name, u.arch)) or next(
+                    (v for (n, _), v in current.items() if n == u.name), ""
+                )
         return Updates(
             backend=self.name,
             updates=found,
@@ -362,6 +356,26 @@ class Rpm:
             held_back=[],
             lists_age_seconds=None,
         )
+
+    async def _versions(
+        self, ctx: ActionContext, names: list[str] | None = None
+    ) -> dict[tuple[str, str], str]:
+        """``(name, arch) -> [epoch:]version-release`` of the installed ``names`` (all when None)."""
+        qf = "%{NAME}\\t%{ARCH}\\t%{EPOCH}\\t%{VERSION}\\t%{RELEASE}\\n"
+        res = await rpm(
+            ctx, ["-q", "--qf", qf, "--", *names] if names else ["-qa", "--qf", qf], None
+        )
+        # rpm -q NAMES exits 1 when one of them is not installed; its rows still come.
+        if res.exit_code != 0 and not names:
+            raise ActionError(
+                f"rpm -qa failed: {res.stderr.strip()}", code=ErrorCode.A008, data=res
+            )
+        out = {}
+        for line in res.stdout.splitlines():
+            f = line.split("\t")
+            if len(f) == 5:
+                out[(f[0], none(f[1]))] = evr(f[2], f[3], f[4])
+        return out
 
     def _manager(self) -> str:
         exe = manager()
@@ -374,6 +388,8 @@ class Rpm:
     ) -> Transaction:
         exe = self._manager()
         tail = ["--", *specs] if specs else []
+        # dnf's table names only the new version: the old one is read from rpm first.
+        before = await self._versions(ctx)
         res = await ctx.run(
             [exe, "--assumeno" if dry_run else "-y", *opts, verb, *tail], c_locale=True
         )
@@ -383,7 +399,7 @@ class Rpm:
             names = sorted({a or b for a, b in missing})
             raise NotFound(f"no package named {', '.join(names)} in the enabled repositories")
         nothing = "Nothing to do" in out or "No packages marked for" in out
-        changes = parse_transaction(res.stdout)
+        changes = with_old_versions(parse_transaction(res.stdout), before)
         # --assumeno answers the prompt "no": dnf then exits 1 ("Operation aborted").
         if res.exit_code != 0 and not (dry_run and changes) and not nothing:
             if "lock" in out.lower() and "waiting" in out.lower():
