@@ -53,6 +53,10 @@ _FLAGS = {
 _KINDS = {"c": "config", "d": "doc", "g": "ghost", "l": "license", "r": "readme", "a": "artifact"}
 _VERIFY = re.compile(r"^(missing|[SM5DLUGTP.?]{8,9})\s+(?:([cdglra])\s)?\s*(/.*)$")
 _UPDATE = re.compile(r"^(\S+)\.(\w+)\s+(\S+)\s+(\S+)\s*$")
+_MISSING = re.compile(r"No match for argument: (\S+)|No package (\S+) available", re.I)
+_NOT_INSTALLED = re.compile(r"^Package(?:\(s\))? (\S+) available, but not installed", re.M)
+_NOTHING = re.compile(r"Nothing to do|No packages marked for", re.I)
+_LOG_LINES = ("Install ", "Upgrade ", "Remove ", "Downgrade ", "Reinstall ", "Error", "Warning")
 _SECTIONS = {
     "installing": "install",
     "installing dependencies": "install",
@@ -200,6 +204,23 @@ def with_old_versions(changes: list[Change], installed: dict[tuple[str, str], st
         elif c.action in ("upgrade", "downgrade", "reinstall"):
             c.old_version = installed.get((c.package, c.arch), "")
     return changes
+
+
+def last_error(text: str) -> str:
+    """dnf's last ``Error:`` with the lines that explain it, on one line.
+
+    A dependency problem is ``Error:`` followed by indented ``Problem: ...`` lines.
+    """
+    lines = text.splitlines()
+    starts = [i for i, ln in enumerate(lines) if ln.startswith("Error")]
+    if not starts:
+        return ""
+    block = [lines[starts[-1]]]
+    for ln in lines[starts[-1] + 1 :]:
+        if not ln.startswith(" "):
+            break
+        block.append(ln)
+    return " ".join(" ".join(block).split())
 
 
 def parse_check_update(text: str) -> list[Update]:
@@ -394,11 +415,18 @@ class Rpm:
             [exe, "--assumeno" if dry_run else "-y", *opts, verb, *tail], c_locale=True
         )
         out = res.stdout + res.stderr
-        missing = re.findall(r"No match for argument: (\S+)|No package (\S+) available", out)
-        if missing:
-            names = sorted({a or b for a, b in missing})
-            raise NotFound(f"no package named {', '.join(names)} in the enabled repositories")
-        nothing = "Nothing to do" in out or "No packages marked for" in out
+        # dnf: "No match for argument: x"; yum 3: "No Match for argument: x", "No package x
+        # available"; both: "Package x available, but not installed" before an upgrade's.
+        missing = {a or b for a, b in _MISSING.findall(out)}
+        idle = set(_NOT_INSTALLED.findall(out))
+        # A removal of what is not installed, or an upgrade of what is not installed, has
+        # nothing to do (as apt-get answers); a name no repository knows is A017.
+        unknown = sorted(missing - idle) if verb != "remove" else []
+        if unknown:
+            raise NotFound(f"no package named {', '.join(unknown)} in the enabled repositories")
+        if idle and verb == "reinstall":
+            raise NotFound(f"{', '.join(sorted(idle))}: not installed, so not reinstalled")
+        nothing = bool(_NOTHING.search(out))
         changes = with_old_versions(parse_transaction(res.stdout), before)
         # --assumeno answers the prompt "no": dnf then exits 1 ("Operation aborted").
         if res.exit_code != 0 and not (dry_run and changes) and not nothing:
@@ -406,15 +434,14 @@ class Rpm:
                 raise ActionError(
                     "another package manager holds the rpm lock", code=ErrorCode.A014, data=res
                 )
-            errors = [ln for ln in out.splitlines() if ln.startswith("Error")]
             raise ActionError(
-                f"{exe} {verb} failed: {errors[-1] if errors else res.exit_code}",
+                f"{exe} {verb} failed: {last_error(out) or f'exit status {res.exit_code}'}",
                 code=ErrorCode.A014,
                 data=res,
             )
         log = "\n".join(
             ln
             for ln in out.splitlines()
-            if ln.startswith(("Install ", "Upgrade ", "Remove ", "Error", "Warning"))
+            if ln.startswith(_LOG_LINES) or _MISSING.search(ln) or _NOT_INSTALLED.search(ln)
         )
         return transaction(self.name, exe.rsplit("/", 1)[-1], dry_run, changes, nothing, log)

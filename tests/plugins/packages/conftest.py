@@ -177,6 +177,20 @@ contents:
   - dst: /opt/starling-demo-rpm
     type: dir
 """
+#: A package whose dependency no repository has.
+NFPM_BROKEN_RPM = """\
+name: starling-demo-broken
+arch: all
+platform: linux
+version: "1.0"
+version_schema: none
+release: "1"
+maintainer: Starling Tests <tests@example.org>
+description: A throwaway package whose dependency nothing provides.
+license: Apache-2.0
+depends:
+  - starling-no-such-dependency
+"""
 #: What dnf (and yum) keep between runs, by default: the test points each elsewhere.
 DNF_STATE = ("/var/lib/dnf", "/var/cache/dnf", "/var/lib/yum", "/var/cache/yum")
 DNF_LOGS = ("dnf.log", "dnf.librepo.log", "dnf.rpm.log", "hawkey.log", "yum.log")
@@ -256,7 +270,8 @@ def _host_etc_entry(rel: str) -> str | None:
 class DnfWorld:
     """A local repository and a dnf and rpm whose state lives in ``state``.
 
-    ``rpms`` maps a version (``1.0``, ``1.1``) to its built package; :meth:`publish`
+    ``rpms`` maps a version (``1.0``, ``1.1``) of the demo package to its file, and
+    ``broken`` to starling-demo-broken (it needs what nothing provides); :meth:`publish`
     puts one in the repository. :meth:`leftovers` lists what the test left on the
     machine itself (it must be empty at the end).
     """
@@ -337,11 +352,13 @@ def dnf_world(tmp_path) -> Iterator[DnfWorld]:
     nfpm = _nfpm()
     assert nfpm is not None
     rpms = {}
-    for version in ("1.0", "1.1"):
+    for version in ("1.0", "1.1", "broken"):
         src = tmp_path / f"data-{version}.txt"
         src.write_text(f"data {version}\n")
         conf = tmp_path / f"nfpm-{version}.yaml"
-        conf.write_text(NFPM_RPM.format(version=version, src=src))
+        conf.write_text(
+            NFPM_BROKEN_RPM if version == "broken" else NFPM_RPM.format(version=version, src=src)
+        )
         out = tmp_path / f"build-{version}"
         out.mkdir()
         _run(nfpm, "package", "-f", conf, "-p", "rpm", "-t", out)

@@ -62,7 +62,9 @@ async def test_rpm_backend_through_a_real_manager(dnf_world, manager_run):
     # An unknown package and a dry run change nothing.
     out = await run("pkg.install", {"packages": ["starling-no-such-package"], **rpm})
     assert out.code == "A017" and "starling-no-such-package" in out.message, out.message
-    out = await run("pkg.install", {"packages": [DEMO], "dry_run": True, **rpm})
+    out = await run(
+        "pkg.install", {"packages": [DEMO], "dry_run": True, "no_recommends": True, **rpm}
+    )
     assert out.ok, out.message
     assert (out.value["backend"], out.value["manager"], out.value["dry_run"]) == (
         "rpm",
@@ -72,6 +74,15 @@ async def test_rpm_backend_through_a_real_manager(dnf_world, manager_run):
     assert _mine(out) == [("install", "1.0-1", "", "noarch", "starling-demo")]
     assert out.value["installed"] == 1 and not out.value["nothing_to_do"]
     assert dnf_world.rpm_q(DEMO) == "" and not _exists(DATA)
+
+    # What is not installed: removing or upgrading it has nothing to do (as with apt-get),
+    # reinstalling it is A017.
+    for action in ("pkg.remove", "pkg.upgrade"):
+        out = await run(action, {"packages": [DEMO], **rpm})
+        assert out.ok and out.value["nothing_to_do"] and out.value["changes"] == [], out
+        assert DEMO in out.value["log"], out.value["log"]
+    out = await run("pkg.install", {"packages": [DEMO], "reinstall": True, **rpm})
+    assert out.code == "A017" and "not installed" in out.message, out.message
 
     # The real install, then the reads see it.
     out = await run("pkg.install", {"packages": [DEMO], **rpm})
@@ -83,6 +94,9 @@ async def test_rpm_backend_through_a_real_manager(dnf_world, manager_run):
     assert dnf_world.rpm_q(DEMO) == f"{DEMO}-1.0-1.noarch" and _read(DATA) == "data 1.0\n"
     out = await run("pkg.install", {"packages": [DEMO], **rpm})
     assert out.ok and out.value["nothing_to_do"] and out.value["changes"] == [], out.value
+
+    out = await run("pkg.install", {"packages": [DEMO], "reinstall": True, "dry_run": True, **rpm})
+    assert out.ok and _mine(out) == [("reinstall", "1.0-1", "1.0-1", "noarch", "starling-demo")]
 
     out = await run("pkg.list", {"pattern": "starling-demo*", **rpm})
     assert out.ok, out.message
@@ -148,6 +162,16 @@ async def test_rpm_backend_through_a_real_manager(dnf_world, manager_run):
     out = await run("pkg.install", {"packages": [f"{DEMO}=1.0-1"], "dry_run": True, **rpm})
     assert out.ok, out.message
     assert _mine(out) == [("downgrade", "1.0-1", "1.1-1", "noarch", "starling-demo")]
+
+    # A dependency nothing provides: A014 with dnf's explanation, nothing installed.
+    dnf_world.publish("broken")
+    for dry_run in (True, False):
+        out = await run(
+            "pkg.install", {"packages": ["starling-demo-broken"], "dry_run": dry_run, **rpm}
+        )
+        assert out.code == "A014", out
+        assert "nothing provides starling-no-such-dependency" in out.message, out.message
+    assert dnf_world.rpm_q("starling-demo-broken") == ""
 
     # Remove: a dry run, the real one; the files go with it.
     out = await run("pkg.remove", {"packages": [DEMO], "dry_run": True, **rpm})
