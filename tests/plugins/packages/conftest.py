@@ -164,6 +164,7 @@ platform: linux
 version: "{version}"
 version_schema: none
 release: "1"
+epoch: "2"
 maintainer: Starling Tests <tests@example.org>
 description: A throwaway package built by the Starling tests.
 license: Apache-2.0
@@ -176,6 +177,27 @@ contents:
       mode: 0644
   - dst: /opt/starling-demo-rpm
     type: dir
+"""
+#: A security advisory for the demo package's 1.1 (``modifyrepo_c`` adds it to the repository).
+UPDATEINFO = """\
+<?xml version="1.0" encoding="UTF-8"?>
+<updates>
+  <update from="tests@example.org" status="stable" type="security" version="1.4">
+    <id>STARLING-2026:0001</id>
+    <title>starling-demo-rpm security update</title>
+    <severity>Important</severity>
+    <issued date="2026-01-01 00:00:00"/>
+    <description>A pretend security fix.</description>
+    <pkglist>
+      <collection short="starling">
+        <name>Starling demo</name>
+        <package name="starling-demo-rpm" version="1.1" release="1" epoch="2" arch="noarch">
+          <filename>starling-demo-rpm-1.1-1.noarch.rpm</filename>
+        </package>
+      </collection>
+    </pkglist>
+  </update>
+</updates>
 """
 #: A package whose dependency no repository has.
 NFPM_BROKEN_RPM = """\
@@ -270,7 +292,7 @@ def _host_etc_entry(rel: str) -> str | None:
 class DnfWorld:
     """A local repository and a dnf and rpm whose state lives in ``state``.
 
-    ``rpms`` maps a version (``1.0``, ``1.1``) of the demo package to its file, and
+    ``rpms`` maps a version (``1.0``, ``1.1``, both with epoch 2) of the demo package to its file, and
     ``broken`` to starling-demo-broken (it needs what nothing provides); :meth:`publish`
     puts one in the repository. :meth:`leftovers` lists what the test left on the
     machine itself (it must be empty at the end).
@@ -282,9 +304,15 @@ class DnfWorld:
     host_dbpath: str
     before: dict[str, object] = field(default_factory=dict)
 
-    def publish(self, version: str) -> None:
+    def publish(self, version: str, advisory: bool = False) -> None:
+        """Add one package to the repository; ``advisory``: with the security advisory
+        for 1.1 (``updateinfo``)."""
         shutil.copy(self.rpms[version], self.repo)
         _run("createrepo_c", "-q", "--update", self.repo)
+        if advisory:
+            info = self.repo.parent / "updateinfo.xml"
+            info.write_text(UPDATEINFO)
+            _run("modifyrepo_c", "--mdtype=updateinfo", info, self.repo / "repodata")
         # As an admin would after publishing: dnf counts the cache's age in whole seconds,
         # so metadata fetched within the second would still pass for fresh.
         _run(shutil.which("dnf") or "yum", "-q", "clean", "expire-cache")

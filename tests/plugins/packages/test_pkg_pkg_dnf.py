@@ -71,7 +71,7 @@ async def test_rpm_backend_through_a_real_manager(dnf_world, manager_run):
         manager,
         True,
     )
-    assert _mine(out) == [("install", "1.0-1", "", "noarch", "starling-demo")]
+    assert _mine(out) == [("install", "2:1.0-1", "", "noarch", "starling-demo")]
     assert out.value["installed"] == 1 and not out.value["nothing_to_do"]
     assert dnf_world.rpm_q(DEMO) == "" and not _exists(DATA)
 
@@ -88,7 +88,7 @@ async def test_rpm_backend_through_a_real_manager(dnf_world, manager_run):
     out = await run("pkg.install", {"packages": [DEMO], **rpm})
     assert out.ok, out.message
     assert out.value["dry_run"] is False and _mine(out) == [
-        ("install", "1.0-1", "", "noarch", "starling-demo")
+        ("install", "2:1.0-1", "", "noarch", "starling-demo")
     ]
     assert "Install" in out.value["log"]
     assert dnf_world.rpm_q(DEMO) == f"{DEMO}-1.0-1.noarch" and _read(DATA) == "data 1.0\n"
@@ -96,14 +96,14 @@ async def test_rpm_backend_through_a_real_manager(dnf_world, manager_run):
     assert out.ok and out.value["nothing_to_do"] and out.value["changes"] == [], out.value
 
     out = await run("pkg.install", {"packages": [DEMO], "reinstall": True, "dry_run": True, **rpm})
-    assert out.ok and _mine(out) == [("reinstall", "1.0-1", "1.0-1", "noarch", "starling-demo")]
+    assert out.ok and _mine(out) == [("reinstall", "2:1.0-1", "2:1.0-1", "noarch", "starling-demo")]
 
     out = await run("pkg.list", {"pattern": "starling-demo*", **rpm})
     assert out.ok, out.message
     [row] = out.value["packages"]
     assert (row["name"], row["version"], row["arch"], row["backend"]) == (
         DEMO,
-        "1.0-1",
+        "2:1.0-1",
         "noarch",
         "rpm",
     )
@@ -114,7 +114,7 @@ async def test_rpm_backend_through_a_real_manager(dnf_world, manager_run):
     assert out.ok, out.message
     [info] = out.value["packages"]
     assert (info["version"], info["license"], info["maintainer"]) == (
-        "1.0-1",
+        "2:1.0-1",
         "Apache-2.0",
         "Starling Tests <tests@example.org>",
     )
@@ -126,7 +126,7 @@ async def test_rpm_backend_through_a_real_manager(dnf_world, manager_run):
     # Nothing to update; then 1.1 is published.
     out = await run("pkg.updates", rpm)
     assert out.ok and out.value["count"] == 0 and out.value["updates"] == [], out.value
-    dnf_world.publish("1.1")
+    dnf_world.publish("1.1", advisory=True)
     for params in ({}, {"cache_only": True}):
         out = await run("pkg.updates", {**params, **rpm})
         assert out.ok, out.message
@@ -134,34 +134,34 @@ async def test_rpm_backend_through_a_real_manager(dnf_world, manager_run):
             {
                 "name": DEMO,
                 "arch": "noarch",
-                "current": "1.0-1",
-                "candidate": "1.1-1",
+                "current": "2:1.0-1",
+                "candidate": "2:1.1-1",
                 "origin": "starling-demo",
-                "security": False,
+                "security": True,
             }
         ], params
-        assert (out.value["count"], out.value["security"], out.value["backend"]) == (1, 0, "rpm")
+        assert (out.value["count"], out.value["security"], out.value["backend"]) == (1, 1, "rpm")
     out = await run("pkg.updates", {"security_only": True, **rpm})
-    assert out.ok and out.value["count"] == 0
+    assert out.ok and out.value["count"] == 1 and out.value["updates"][0]["name"] == DEMO
 
     # Upgrade: a dry run, the real one, then nothing left to do.
     out = await run("pkg.upgrade", {"dry_run": True, **rpm})
     assert out.ok, out.message
-    assert _mine(out) == [("upgrade", "1.1-1", "1.0-1", "noarch", "starling-demo")]
+    assert _mine(out) == [("upgrade", "2:1.1-1", "2:1.0-1", "noarch", "starling-demo")]
     assert dnf_world.rpm_q(DEMO) == f"{DEMO}-1.0-1.noarch"
     out = await run("pkg.upgrade", {"packages": [DEMO], **rpm})
     assert out.ok, out.message
-    assert _mine(out) == [("upgrade", "1.1-1", "1.0-1", "noarch", "starling-demo")]
+    assert _mine(out) == [("upgrade", "2:1.1-1", "2:1.0-1", "noarch", "starling-demo")]
     assert out.value["upgraded"] == 1 and _read(DATA) == "data 1.1\n"
     assert dnf_world.rpm_q(DEMO) == f"{DEMO}-1.1-1.noarch"
     out = await run("pkg.upgrade", rpm)
     assert out.ok and out.value["nothing_to_do"] and out.value["upgraded"] == 0
     assert (await run("pkg.updates", rpm)).value["count"] == 0
 
-    # name=version pins an older one: dnf downgrades (a dry run).
-    out = await run("pkg.install", {"packages": [f"{DEMO}=1.0-1"], "dry_run": True, **rpm})
+    # name=version (as pkg.list writes it, epoch first) pins an older one: dnf downgrades.
+    out = await run("pkg.install", {"packages": [f"{DEMO}=2:1.0-1"], "dry_run": True, **rpm})
     assert out.ok, out.message
-    assert _mine(out) == [("downgrade", "1.0-1", "1.1-1", "noarch", "starling-demo")]
+    assert _mine(out) == [("downgrade", "2:1.0-1", "2:1.1-1", "noarch", "starling-demo")]
 
     # A dependency nothing provides: A014 with dnf's explanation, nothing installed.
     dnf_world.publish("broken")
@@ -176,12 +176,12 @@ async def test_rpm_backend_through_a_real_manager(dnf_world, manager_run):
     # Remove: a dry run, the real one; the files go with it.
     out = await run("pkg.remove", {"packages": [DEMO], "dry_run": True, **rpm})
     assert out.ok, out.message
-    assert _mine(out) == [("remove", "", "1.1-1", "noarch", "@starling-demo")]
+    assert _mine(out) == [("remove", "", "2:1.1-1", "noarch", "@starling-demo")]
     assert _exists(DATA)
     out = await run("pkg.remove", {"packages": [DEMO], **rpm})
     assert out.ok, out.message
     assert (
-        _mine(out) == [("remove", "", "1.1-1", "noarch", "@starling-demo")]
+        _mine(out) == [("remove", "", "2:1.1-1", "noarch", "@starling-demo")]
         and out.value["removed"] == 1
     )
     assert dnf_world.rpm_q(DEMO) == "" and not _exists("/opt/starling-demo-rpm")
@@ -191,7 +191,7 @@ async def test_rpm_backend_through_a_real_manager(dnf_world, manager_run):
     local = str(dnf_world.rpms["1.0"])
     out = await run("pkg.install", {"packages": [local], **rpm})
     assert out.ok, out.message
-    assert _mine(out) == [("install", "1.0-1", "", "noarch", "@commandline")]
+    assert _mine(out) == [("install", "2:1.0-1", "", "noarch", "@commandline")]
     out = await run("pkg.remove", {"packages": [DEMO], **rpm})
     assert out.ok and out.value["removed"] == 1, out.message
 
