@@ -4,8 +4,9 @@ A throwaway rpm, starling-demo-rpm 1.0 and 1.1 built with nfpm, is served from a
 repository made with createrepo_c; dnf and rpm keep their state in the test's
 temporary directory and read their configuration from this process's private ``/etc``
 (the ``dnf_world`` fixture). pkg.install -> list / info / files / verify -> updates ->
-upgrade -> remove run with ``backend: rpm`` as they would on an EL host, and at the end
-nothing is left on the machine. yum runs the same test where it is installed (never on
+upgrade -> remove run with ``backend: rpm`` as they would on an EL host, and
+state.pkg.installed with dpkg hidden (so rpm is the native backend); at the end nothing
+is left on the machine. yum runs the same test where it is installed (never on
 Debian, which has no yum)."""
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import shutil
 import pytest
 
 from agent_core.testing import run_action
+from plugins.packages import _backend
 
 DEMO = "starling-demo-rpm"
 DATA = "/opt/starling-demo-rpm/data.txt"
@@ -54,7 +56,7 @@ def manager_run(request, hidden_tools, no_yum_reason):
     return "yum", hidden_tools("dnf")
 
 
-async def test_rpm_backend_through_a_real_manager(dnf_world, manager_run):
+async def test_rpm_backend_through_a_real_manager(dnf_world, manager_run, hidden_tools):
     manager, run = manager_run
     rpm = {"backend": "rpm"}
     dnf_world.publish("1.0")
@@ -186,6 +188,19 @@ async def test_rpm_backend_through_a_real_manager(dnf_world, manager_run):
     )
     assert dnf_world.rpm_q(DEMO) == "" and not _exists("/opt/starling-demo-rpm")
     assert (await run("pkg.info", {"name": DEMO, **rpm})).code == "A017"
+
+    # state.pkg.installed on an rpm host: with dpkg-query hidden the native backend is rpm.
+    state = hidden_tools("dpkg-query", *(["dnf"] if manager == "yum" else []))
+    assert _backend.detect() == "rpm"
+    out = await state("state.pkg.installed", {"name": DEMO, "dry_run": True})
+    assert out.ok and out.value["changed"], out.message
+    assert out.value["diff"] == f"+ {DEMO} 2:1.1-1\n" and dnf_world.rpm_q(DEMO) == ""
+    for changed in (True, False):
+        out = await state("state.pkg.installed", {"name": DEMO, "version": "2:1.1-1"})
+        assert out.ok and out.value["changed"] is changed, out.message
+        assert "2:1.1-1" in out.value["comment"] and dnf_world.rpm_q(DEMO) == f"{DEMO}-1.1-1.noarch"
+    out = await run("pkg.remove", {"packages": [DEMO], **rpm})
+    assert out.ok and out.value["removed"] == 1, out.message
 
     # A local .rpm file (dnf's @commandline), installed and removed again.
     local = str(dnf_world.rpms["1.0"])
