@@ -55,6 +55,9 @@ _VERIFY = re.compile(r"^(missing|[SM5DLUGTP.?]{8,9})\s+(?:([cdglra])\s)?\s*(/.*)
 _UPDATE = re.compile(r"^(\S+)\.(\w+)\s+(\S+)\s+(\S+)\s*$")
 _MISSING = re.compile(r"No match for argument: (\S+)|No package (\S+) available", re.I)
 _NOT_INSTALLED = re.compile(r"^Package(?:\(s\))? (\S+) available, but not installed", re.M)
+#: dnf: "RPMDB already locked by 123"; yum 3: "Existing lock /var/run/yum.pid: another
+#: copy is running as pid 123."
+_LOCKED = re.compile(r"already locked by (\d+)|Existing lock .*? as pid (\d+)")
 _NOTHING = re.compile(r"Nothing to do|No packages marked for", re.I)
 _LOG_LINES = ("Install ", "Upgrade ", "Remove ", "Downgrade ", "Reinstall ", "Error", "Warning")
 _SECTIONS = {
@@ -411,8 +414,18 @@ class Rpm:
         tail = ["--", *specs] if specs else []
         # dnf's table names only the new version: the old one is read from rpm first.
         before = await self._versions(ctx)
+        # exit_on_lock: fail at once where another dnf/yum holds the lock (as apt-get does),
+        # instead of waiting for it until the action's timeout.
         res = await ctx.run(
-            [exe, "--assumeno" if dry_run else "-y", *opts, verb, *tail], c_locale=True
+            [
+                exe,
+                "--assumeno" if dry_run else "-y",
+                "--setopt=exit_on_lock=True",
+                *opts,
+                verb,
+                *tail,
+            ],
+            c_locale=True,
         )
         out = res.stdout + res.stderr
         # dnf: "No match for argument: x"; yum 3: "No Match for argument: x", "No package x
@@ -430,9 +443,12 @@ class Rpm:
         changes = with_old_versions(parse_transaction(res.stdout), before)
         # --assumeno answers the prompt "no": dnf then exits 1 ("Operation aborted").
         if res.exit_code != 0 and not (dry_run and changes) and not nothing:
-            if "lock" in out.lower() and "waiting" in out.lower():
+            if locked := _LOCKED.search(out):
                 raise ActionError(
-                    "another package manager holds the rpm lock", code=ErrorCode.A014, data=res
+                    f"another package manager (pid {locked.group(1) or locked.group(2)}) holds"
+                    " the rpm lock; retry later",
+                    code=ErrorCode.A014,
+                    data=res,
                 )
             raise ActionError(
                 f"{exe} {verb} failed: {last_error(out) or f'exit status {res.exit_code}'}",

@@ -11,6 +11,7 @@ there, never in the machine's own ``/etc``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -316,6 +317,20 @@ class DnfWorld:
         # As an admin would after publishing: dnf counts the cache's age in whole seconds,
         # so metadata fetched within the second would still pass for fresh.
         _run(shutil.which("dnf") or "yum", "-q", "clean", "expire-cache")
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[int]:
+        """dnf's rpm database lock held by another live process (a ``sleep`` of the test):
+        its pid in ``rpmdb_lock.pid`` of dnf's persistdir, as a running dnf writes it."""
+        holder = subprocess.Popen(["sleep", "300"])
+        lock = self.state / "lib" / "rpmdb_lock.pid"
+        try:
+            lock.write_text(str(holder.pid))
+            yield holder.pid
+        finally:
+            holder.kill()
+            holder.wait()
+            lock.unlink(missing_ok=True)
 
     def rpm_q(self, *args: str) -> str:
         """``rpm -q ARGS`` against the world's database (the private macro points there)."""

@@ -86,6 +86,15 @@ async def test_rpm_backend_through_a_real_manager(dnf_world, manager_run, hidden
     out = await run("pkg.install", {"packages": [DEMO], "reinstall": True, **rpm})
     assert out.code == "A017" and "not installed" in out.message, out.message
 
+    # Another dnf holds the rpm database lock: A014 at once (a dry run takes no lock).
+    # yum 3 keeps its lock in /var/run/yum.pid, outside the test's reach: dnf only.
+    if manager == "dnf":
+        with dnf_world.locked() as pid:
+            out = await run("pkg.install", {"packages": [DEMO], **rpm})
+            assert out.code == "A014" and f"pid {pid}" in out.message, out.message
+            assert (await run("pkg.install", {"packages": [DEMO], "dry_run": True, **rpm})).ok
+        assert dnf_world.rpm_q(DEMO) == ""
+
     # The real install, then the reads see it.
     out = await run("pkg.install", {"packages": [DEMO], **rpm})
     assert out.ok, out.message
