@@ -216,7 +216,7 @@ depends:
 """
 #: What dnf (and yum) keep between runs, by default: the test points each elsewhere.
 DNF_STATE = ("/var/lib/dnf", "/var/cache/dnf", "/var/lib/yum", "/var/cache/yum")
-DNF_LOGS = ("dnf.log", "dnf.librepo.log", "dnf.rpm.log", "hawkey.log", "yum.log")
+DNF_LOGS = ("dnf.log", "dnf.librepo.log", "dnf.rpm.log", "hawkey.log", "yum.log", "log_lock.pid")
 #: The files the world writes in the private /etc (restored in teardown).
 REPO_FILE = "/etc/yum.repos.d/starling-demo.repo"
 MACROS_FILE = "/etc/rpm/macros.starling-test"

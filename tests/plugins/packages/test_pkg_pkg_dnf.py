@@ -219,4 +219,7 @@ async def test_rpm_backend_through_a_real_manager(dnf_world, manager_run, hidden
     out = await run("pkg.remove", {"packages": [DEMO], **rpm})
     assert out.ok and out.value["removed"] == 1, out.message
 
-    assert dnf_world.leftovers() == {}
+    left = dnf_world.leftovers()
+    assert left == {}, (
+        f"changed on the machine during the test (by it, or a dnf run elsewhere): {left}"
+    )
