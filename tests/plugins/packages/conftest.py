@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from agent_core.testing import enter_private_etc, host_etc_text
+from plugins.packages import _backend
 
 enter_private_etc()
 
@@ -437,8 +438,11 @@ def dnf_world(tmp_path) -> Iterator[DnfWorld]:
                 f"logfile={state}/log/yum.log\nreposdir=/etc/yum.repos.d\n".encode(),
             )
         assert _host_rpm_dbpath() == str(state / "rpmdb")
+        # The backend caches rpm's %_dbpath for the process: it changes here, and back after.
+        _backend._rpm_dbpath.cache_clear()
         yield world
     finally:
+        _backend._rpm_dbpath.cache_clear()
         for path, content in saved.items():
             _restore(path, content)
         for d in reversed(made):
