@@ -289,6 +289,31 @@ def test_parse_dnf_output():
     ]
 
 
+# yum 3 (EL 7) says it differently; these lines are from yum 3 runs (Debian has no yum).
+YUM3_LOCKED = """\
+Loaded plugins: fastestmirror, langpacks
+Existing lock /var/run/yum.pid: another copy is running as pid 3233.
+"""
+YUM3_UPGRADE_NOT_INSTALLED = """\
+Package(s) gtk2 available, but not installed.
+No Match for argument: libX11
+Package(s) libX11 available, but not installed.
+No Packages marked for Update
+"""
+
+
+def test_yum3_lines():
+    assert _rpm.last_error(
+        "x\nError: \n Problem: conflicting requests\n  - nothing provides a\nz"
+    ) == ("Error: Problem: conflicting requests - nothing provides a")
+    assert _rpm._LOCKED.search(YUM3_LOCKED).group(2) == "3233"
+    assert _rpm._LOCKED.search("RPMDB already locked by 42").group(1) == "42"
+    text = YUM3_UPGRADE_NOT_INSTALLED
+    assert {a or b for a, b in _rpm._MISSING.findall(text)} == {"libX11"}
+    assert set(_rpm._NOT_INSTALLED.findall(text)) == {"gtk2", "libX11"}
+    assert _rpm._NOTHING.search(text)
+
+
 def test_rpm_specs():
     be = _rpm.Rpm()
     assert be.spec("nginx") == "nginx" and be.spec("nginx=1.20.1-14.el9") == "nginx-1.20.1-14.el9"
