@@ -110,8 +110,11 @@ class Change(msgspec.Struct):
     """``install``, ``upgrade``, ``downgrade``, ``reinstall``, ``remove``, ``purge``."""
     package: str
     version: str = ""
+    """The version installed, upgraded or downgraded to (empty for a removal)."""
     old_version: str = ""
+    """The version replaced (upgrade, downgrade, reinstall) or removed."""
     origin: str = ""
+    """apt: the archive; dnf: the repository id (``@commandline`` for a file, ``@repo`` for an installed package)."""
     arch: str = ""
 
 

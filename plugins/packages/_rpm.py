@@ -53,6 +53,13 @@ _FLAGS = {
 _KINDS = {"c": "config", "d": "doc", "g": "ghost", "l": "license", "r": "readme", "a": "artifact"}
 _VERIFY = re.compile(r"^(missing|[SM5DLUGTP.?]{8,9})\s+(?:([cdglra])\s)?\s*(/.*)$")
 _UPDATE = re.compile(r"^(\S+)\.(\w+)\s+(\S+)\s+(\S+)\s*$")
+_MISSING = re.compile(r"No match for argument: (\S+)|No package (\S+) available", re.I)
+_NOT_INSTALLED = re.compile(r"^Package(?:\(s\))? (\S+) available, but not installed", re.M)
+#: dnf: "RPMDB already locked by 123"; yum 3: "Existing lock /var/run/yum.pid: another
+#: copy is running as pid 123."
+_LOCKED = re.compile(r"already locked by (\d+)|Existing lock .*? as pid (\d+)")
+_NOTHING = re.compile(r"Nothing to do|No packages marked for", re.I)
+_LOG_LINES = ("Install ", "Upgrade ", "Remove ", "Downgrade ", "Reinstall ", "Error", "Warning")
 _SECTIONS = {
     "installing": "install",
     "installing dependencies": "install",
@@ -190,6 +197,35 @@ def parse_transaction(text: str) -> list[Change]:
     return changes
 
 
+def with_old_versions(changes: list[Change], installed: dict[tuple[str, str], str]) -> list[Change]:
+    """The shape dpkg's backend answers: an upgrade, downgrade or reinstall carries the
+    version it replaces (``installed``, read before the transaction) in ``old_version``; a
+    removal carries the removed version there, and no ``version``."""
+    for c in changes:
+        if c.action == "remove":
+            c.old_version, c.version = c.version, ""
+        elif c.action in ("upgrade", "downgrade", "reinstall"):
+            c.old_version = installed.get((c.package, c.arch), "")
+    return changes
+
+
+def last_error(text: str) -> str:
+    """dnf's last ``Error:`` with the lines that explain it, on one line.
+
+    A dependency problem is ``Error:`` followed by indented ``Problem: ...`` lines.
+    """
+    lines = text.splitlines()
+    starts = [i for i, ln in enumerate(lines) if ln.startswith("Error")]
+    if not starts:
+        return ""
+    block = [lines[starts[-1]]]
+    for ln in lines[starts[-1] + 1 :]:
+        if not ln.startswith(" "):
+            break
+        block.append(ln)
+    return " ".join(" ".join(block).split())
+
+
 def parse_check_update(text: str) -> list[Update]:
     out = []
     for line in text.splitlines():
@@ -261,13 +297,8 @@ class Rpm:
         return found
 
     async def installed(self, ctx: ActionContext, name: str) -> str | None:
-        res = await rpm(
-            ctx, ["-q", "--qf", "%{EPOCH}\\t%{VERSION}\\t%{RELEASE}\\n", "--", rpm_name(name)], None
-        )
-        if res.exit_code != 0 or not res.stdout.strip():
-            return None
-        epoch, version, release = (res.stdout.splitlines()[0].split("\t") + ["", "", ""])[:3]
-        return evr(epoch, version, release)
+        found = await self._versions(ctx, [rpm_name(name)])
+        return next(iter(found.values()), None)
 
     async def files(
         self, ctx: ActionContext, name: str, root: str | None
@@ -335,25 +366,12 @@ class Rpm:
         if found:
             sec = await ctx.run([*base, "updateinfo", "list", "--security"], c_locale=True)
             names = parse_security(sec.stdout)
-            cur = await rpm(
-                ctx,
-                [
-                    "-q",
-                    "--qf",
-                    "%{NAME}\\t%{EPOCH}\\t%{VERSION}\\t%{RELEASE}\\n",
-                    "--",
-                    *sorted({u.name for u in found}),
-                ],
-                None,
-            )
-            current = {}
-            for line in cur.stdout.splitlines():
-                f = line.split("\t")
-                if len(f) == 4:
-                    current[f[0]] = evr(f[1], f[2], f[3])
+            current = await self._versions(ctx, sorted({u.name for u in found}))
             for u in found:
                 u.security = u.name in names
-                u.current = current.get(u.name, "")
+                u.current = current.get((u.name, u.arch)) or next(
+                    (v for (n, _), v in current.items() if n == u.name), ""
+                )
         return Updates(
             backend=self.name,
             updates=found,
@@ -362,6 +380,26 @@ class Rpm:
             held_back=[],
             lists_age_seconds=None,
         )
+
+    async def _versions(
+        self, ctx: ActionContext, names: list[str] | None = None
+    ) -> dict[tuple[str, str], str]:
+        """``(name, arch) -> [epoch:]version-release`` of the installed ``names`` (all when None)."""
+        qf = "%{NAME}\\t%{ARCH}\\t%{EPOCH}\\t%{VERSION}\\t%{RELEASE}\\n"
+        res = await rpm(
+            ctx, ["-q", "--qf", qf, "--", *names] if names else ["-qa", "--qf", qf], None
+        )
+        # rpm -q NAMES exits 1 when one of them is not installed; its rows still come.
+        if res.exit_code != 0 and not names:
+            raise ActionError(
+                f"rpm -qa failed: {res.stderr.strip()}", code=ErrorCode.A008, data=res
+            )
+        out = {}
+        for line in res.stdout.splitlines():
+            f = line.split("\t")
+            if len(f) == 5:
+                out[(f[0], none(f[1]))] = evr(f[2], f[3], f[4])
+        return out
 
     def _manager(self) -> str:
         exe = manager()
@@ -374,31 +412,52 @@ class Rpm:
     ) -> Transaction:
         exe = self._manager()
         tail = ["--", *specs] if specs else []
+        # dnf's table names only the new version: the old one is read from rpm first.
+        before = await self._versions(ctx)
+        # exit_on_lock: fail at once where another dnf/yum holds the lock (as apt-get does),
+        # instead of waiting for it until the action's timeout.
         res = await ctx.run(
-            [exe, "--assumeno" if dry_run else "-y", *opts, verb, *tail], c_locale=True
+            [
+                exe,
+                "--assumeno" if dry_run else "-y",
+                "--setopt=exit_on_lock=True",
+                *opts,
+                verb,
+                *tail,
+            ],
+            c_locale=True,
         )
         out = res.stdout + res.stderr
-        missing = re.findall(r"No match for argument: (\S+)|No package (\S+) available", out)
-        if missing:
-            names = sorted({a or b for a, b in missing})
-            raise NotFound(f"no package named {', '.join(names)} in the enabled repositories")
-        nothing = "Nothing to do" in out or "No packages marked for" in out
-        changes = parse_transaction(res.stdout)
+        # dnf: "No match for argument: x"; yum 3: "No Match for argument: x", "No package x
+        # available"; both: "Package x available, but not installed" before an upgrade's.
+        missing = {a or b for a, b in _MISSING.findall(out)}
+        idle = set(_NOT_INSTALLED.findall(out))
+        # A removal of what is not installed, or an upgrade of what is not installed, has
+        # nothing to do (as apt-get answers); a name no repository knows is A017.
+        unknown = sorted(missing - idle) if verb != "remove" else []
+        if unknown:
+            raise NotFound(f"no package named {', '.join(unknown)} in the enabled repositories")
+        if idle and verb == "reinstall":
+            raise NotFound(f"{', '.join(sorted(idle))}: not installed, so not reinstalled")
+        nothing = bool(_NOTHING.search(out))
+        changes = with_old_versions(parse_transaction(res.stdout), before)
         # --assumeno answers the prompt "no": dnf then exits 1 ("Operation aborted").
         if res.exit_code != 0 and not (dry_run and changes) and not nothing:
-            if "lock" in out.lower() and "waiting" in out.lower():
+            if locked := _LOCKED.search(out):
                 raise ActionError(
-                    "another package manager holds the rpm lock", code=ErrorCode.A014, data=res
+                    f"another package manager (pid {locked.group(1) or locked.group(2)}) holds"
+                    " the rpm lock; retry later",
+                    code=ErrorCode.A014,
+                    data=res,
                 )
-            errors = [ln for ln in out.splitlines() if ln.startswith("Error")]
             raise ActionError(
-                f"{exe} {verb} failed: {errors[-1] if errors else res.exit_code}",
+                f"{exe} {verb} failed: {last_error(out) or f'exit status {res.exit_code}'}",
                 code=ErrorCode.A014,
                 data=res,
             )
         log = "\n".join(
             ln
             for ln in out.splitlines()
-            if ln.startswith(("Install ", "Upgrade ", "Remove ", "Error", "Warning"))
+            if ln.startswith(_LOG_LINES) or _MISSING.search(ln) or _NOT_INSTALLED.search(ln)
         )
         return transaction(self.name, exe.rsplit("/", 1)[-1], dry_run, changes, nothing, log)

@@ -10,9 +10,12 @@ database (and, with ``root``, an image's or chroot's); ``pkg.updates`` lists
 pending upgrades, security ones marked; ``pkg.install``, ``pkg.remove`` and
 ``pkg.upgrade`` run a transaction and return every package it installed,
 upgraded or removed, and with ``dry_run`` only simulate it. A package spec
-is ``name``, ``name=version`` or the absolute path of a package file. An
-unknown package fails with ``A017``; another package manager holding the
-lock fails with ``A014``.
+is ``name``, ``name=version`` or the absolute path of a package file. Each
+change names the version it brings and, in ``old_version``, the one it
+replaces or removes. An unknown package fails with ``A017``; removing or
+upgrading a package that is not installed has nothing to do; another package
+manager holding the lock, or dependencies that cannot be met, fail with
+``A014``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """pkg.install / pkg.remove / pkg.upgrade / pkg.updates: simulations against the host's
 apt lists, one real install -> upgrade -> purge of the locally built starling-demo
 packages (purged in teardown), and the rpm backend's dnf transcripts and missing-tool
-answer (dnf and yum do not run on this Debian host)."""
+answer. The rpm backend's real run through dnf is test_pkg_pkg_dnf.py."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from agent_core.testing import needs, run_action
 from plugins.packages import _rpm, pkg
 
 HAS_APT = shutil.which("apt-get") is not None and os.path.exists("/var/lib/dpkg/status")
-HAS_DNF = shutil.which("dnf") is not None or shutil.which("yum") is not None
 apt_host = pytest.mark.skipif(
     not HAS_APT, reason="apt-get/dpkg absent on this host: the real path is not exercised here"
 )
@@ -278,6 +277,41 @@ def test_parse_dnf_output():
         ("python3-requests", "noarch", "2.25.1-8.el9", "appstream"),
     ]
     assert _rpm.parse_security(UPDATEINFO) == {"openssl"}
+    # The shape dpkg's backend answers: the replaced version in old_version, read from rpm
+    # before the transaction; a removal's version there too.
+    installed = {("openssl", "x86_64"): "1:3.0.7-25.el9_3", ("old-thing", "noarch"): "0.1-1.el9"}
+    changes = _rpm.with_old_versions(changes, installed)
+    assert [(c.action, c.package, c.version, c.old_version) for c in changes] == [
+        ("install", "nginx", "1:1.20.1-14.el9_2.1", ""),
+        ("upgrade", "openssl", "1:3.0.7-27.el9", "1:3.0.7-25.el9_3"),
+        ("install", "nginx-filesystem-with-a-very-long-name", "1:1.20.1-14.el9_2.1", ""),
+        ("remove", "old-thing", "", "0.1-1.el9"),
+    ]
+
+
+# yum 3 (EL 7) says it differently; these lines are from yum 3 runs (Debian has no yum).
+YUM3_LOCKED = """\
+Loaded plugins: fastestmirror, langpacks
+Existing lock /var/run/yum.pid: another copy is running as pid 3233.
+"""
+YUM3_UPGRADE_NOT_INSTALLED = """\
+Package(s) gtk2 available, but not installed.
+No Match for argument: libX11
+Package(s) libX11 available, but not installed.
+No Packages marked for Update
+"""
+
+
+def test_yum3_lines():
+    assert _rpm.last_error(
+        "x\nError: \n Problem: conflicting requests\n  - nothing provides a\nz"
+    ) == ("Error: Problem: conflicting requests - nothing provides a")
+    assert _rpm._LOCKED.search(YUM3_LOCKED).group(2) == "3233"
+    assert _rpm._LOCKED.search("RPMDB already locked by 42").group(1) == "42"
+    text = YUM3_UPGRADE_NOT_INSTALLED
+    assert {a or b for a, b in _rpm._MISSING.findall(text)} == {"libX11"}
+    assert set(_rpm._NOT_INSTALLED.findall(text)) == {"gtk2", "libX11"}
+    assert _rpm._NOTHING.search(text)
 
 
 def test_rpm_specs():
@@ -301,21 +335,6 @@ async def test_rpm_transactions_without_dnf(hidden_tools):
     ):
         out = await run(action, {**params, "backend": "rpm"})
         assert out.code == "A003" and "neither dnf nor yum" in out.message, (action, out.message)
-
-
-@pytest.mark.skipif(
-    not HAS_DNF, reason="dnf and yum absent on this host: the real path is not exercised here"
-)
-async def test_dnf_on_this_host():
-    out = await run_action("pkg.install", {"packages": ["bash"], "dry_run": True, "backend": "rpm"})
-    assert out.ok, out.message
-    assert out.value["dry_run"] and (out.value["nothing_to_do"] or out.value["changes"])
-    out = await run_action(
-        "pkg.install", {"packages": ["starling-no-such-package"], "dry_run": True, "backend": "rpm"}
-    )
-    assert out.code == "A017"
-    out = await run_action("pkg.updates", {"cache_only": True, "backend": "rpm"})
-    assert out.ok and out.value["count"] == len(out.value["updates"])
 
 
 def test_change_params_refused_before_running(bad_params):

@@ -1,4 +1,5 @@
-"""state.pkg.installed: dry-run only (no package is installed by the tests): installed, missing, unknown."""
+"""state.pkg.installed on the dpkg backend: dry-run only (no package is installed here): installed,
+missing, unknown. Its rpm path, a real install through dnf, is in tests/plugins/packages/test_pkg_pkg_dnf.py."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 
 from agent_core.testing import run_action
 
-pytestmark = pytest.mark.skipif(not shutil.which("dpkg-query"), reason="dpkg-query not installed (rpm path not exercised here)")
+pytestmark = pytest.mark.skipif(not shutil.which("dpkg-query"), reason="dpkg-query not installed (the rpm path runs in tests/plugins/packages/test_pkg_pkg_dnf.py)")
 
 
 def _dpkg_version(name: str) -> str | None:
