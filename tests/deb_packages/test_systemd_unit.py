@@ -53,12 +53,15 @@ def box(packages, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
     container = SystemdContainer(tmp_path_factory.mktemp("systemd-unit-container"))
     try:
         container.boot(systemd_root(), private_network=False)
-        repo = container.path("/srv/starling-repo")
-        repo.mkdir(parents=True)
+        # The repository, made here and copied in (dpkg-scanpackages finds nothing in a
+        # folder seen through /proc/<pid>/root).
+        repo = tmp_path_factory.mktemp("systemd-unit-repo")
         for name in ("agent-old.deb", "agent-new.deb"):
             shutil.copy(packages[name], repo / packages[name].name)
         index = subprocess.run(["dpkg-scanpackages", "--multiversion", "."], cwd=repo, capture_output=True, check=True).stdout
+        assert b"Package: starling-agent" in index, index
         (repo / "Packages").write_bytes(index)
+        shutil.copytree(repo, container.path("/srv/starling-repo"))
         for f in [*container.path("/etc/apt").rglob("*.list"), *container.path("/etc/apt/sources.list.d").glob("*.sources")]:
             f.unlink()
         container.path("/etc/apt/sources.list").write_text("deb [trusted=yes] file:/srv/starling-repo ./\n")
@@ -107,10 +110,11 @@ def test_install_loads_the_unit_and_leaves_it_to_the_operator(box):
     # reloads systemd, so the unit is known, disabled and stopped.
     _sh(box, "dpkg", "-i", box["deb"])
     state = _show(box, "LoadState", "UnitFileState", "ActiveState", "FragmentPath")
-    assert state == {
-        "LoadState": "loaded", "UnitFileState": "disabled", "ActiveState": "inactive",
-        "FragmentPath": "/usr/lib/systemd/system/starling-agent.service",
-    }, state  # fmt: skip
+    fragment = state.pop("FragmentPath")
+    assert state == {"LoadState": "loaded", "UnitFileState": "disabled", "ActiveState": "inactive"}, state
+    # The packaged file (Debian 12's systemd finds it as /lib/..., /lib being /usr/lib).
+    unit_file = box["c"].path("/usr/lib/systemd/system/starling-agent.service")
+    assert box["c"].path(fragment).resolve() == unit_file.resolve(), fragment
     # The unit as this systemd (252, Debian 12) reads it: no unknown or bad option.
     verify = box["c"].run("systemd-analyze", "verify", UNIT, check=False)
     assert "starling-agent.service:" not in verify.stderr, verify.stderr
