@@ -11,7 +11,8 @@ with ``systemctl enable --now``. The container shares this machine's network nam
 keeps the cached root unchanged (what is installed vanishes with the container).
 
 The tests run in order on one container: install, enable and connect, SIGKILL and
-restart, upgrade through ``systemd-run`` and ``systemctl restart``, remove and purge.
+restart, upgrade through ``systemd-run`` and systemd's restart, a failed upgrade rolled
+back, remove and purge.
 """
 
 from __future__ import annotations
@@ -189,6 +190,18 @@ def test_upgrade_goes_through_systemd_run_and_systemctl_restart(box):
     assert _journal(box, "_PID=1", "-u", UNIT).count("Stopping starling-agent.service") == stops + 1, _why(box)
     assert c.path("/opt/starling/agent/VERSION").read_text().strip() == V_NEW
     assert _run(box, "cat /opt/starling/agent/VERSION")["stdout"].strip() == V_NEW
+
+
+def test_failed_upgrade_rolls_back_under_systemd(box):
+    # A version the repository does not have: the install fails, the helper keeps (or puts
+    # back) the running version, and the unit is still the running agent.
+    rc, doc = upgrade(box["home"], box["approver"], HOSTNAME, f"9.9.9-1.{TAG}", "--wait", "10", "--max-failures", "0")
+    assert rc == 1 and doc["hosts"][0]["code"] == "A026", (json.dumps(doc), _why(box))
+    log = box["c"].path("/var/lib/starling/upgrade.log")
+    wait_for(lambda: f"rolled back: running {V_NEW}" in log.read_text(), 30, "the helper to log the rollback")
+    assert _sh(box, "dpkg-query", "-W", "-f=${Version}", "starling-agent").stdout == V_NEW
+    assert _show(box, "ActiveState")["ActiveState"] == "active"
+    wait_for(lambda: online_version(box["home"], HOSTNAME) == V_NEW, 60, "the agent back on the version it ran")
 
 
 def test_remove_stops_and_disables_then_purge_forgets(box):
