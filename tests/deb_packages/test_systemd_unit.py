@@ -86,6 +86,11 @@ def _journal(box: dict[str, Any], *args: str) -> str:
     return box["c"].run("journalctl", "--no-pager", "-o", "cat", *args, check=False).stdout
 
 
+def _reloads(box: dict[str, Any]) -> int:
+    """How many times the container's systemd reloaded its units (``daemon-reload``)."""
+    return len(re.findall(r"^Reloading\b", _journal(box, "_PID=1"), re.M))
+
+
 def _why(box: dict[str, Any]) -> str:
     """What to read when a test here fails: the unit's state and journal, the upgrade log."""
     c: SystemdContainer = box["c"]
@@ -109,7 +114,9 @@ def test_install_loads_the_unit_and_leaves_it_to_the_operator(box):
     # docs/install.md: install, set center and token, then `systemctl enable --now`. A
     # first install cannot start an agent that has no center to go to: postinst only
     # reloads systemd, so the unit is known, disabled and stopped.
+    reloads = _reloads(box)
     _sh(box, "dpkg", "-i", box["deb"])
+    assert _reloads(box) > reloads, _journal(box, "_PID=1")[-2000:]  # postinst's daemon-reload
     state = _show(box, "LoadState", "UnitFileState", "ActiveState", "FragmentPath")
     fragment = state.pop("FragmentPath")
     assert state == {"LoadState": "loaded", "UnitFileState": "disabled", "ActiveState": "inactive"}, state
