@@ -108,7 +108,7 @@ def private_database() -> Callable[[str, str], AbstractContextManager[str]]:
 #: Directories whose tests share something host-wide: each runs as one unit.
 SHARED = {
     "tests/chaos": "centers, proxies and 1,500 simulated agents per module: two at once starve the machine",
-    "tests/deb_packages": "one package build for the session (in the source tree's build/), debootstrap roots",
+    "tests/deb_packages": "one package build for the session (in the source tree's build/), debootstrap roots, a systemd container (test_systemd_unit.py)",
     "tests/plugins/containers": "one test dockerd for the session",
     "tests/plugins/users": "the host's account database (useradd/userdel)",
     "tests/plugins/services": "the host's systemd (daemon-reload), or the session's systemd container",

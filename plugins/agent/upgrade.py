@@ -6,8 +6,10 @@ and roll back when the new version does not come up.
 outlives the agent's restart: on a systemd host it runs as its own transient unit
 (``systemd-run``), outside the agent's cgroup, so restarting the agent does not kill it.
 The helper installs ``starling-agent`` at that version from the host's package
-repositories (apt or dnf/yum, downgrades allowed), restarts the agent (systemd, or
-SIGTERM to the agent so its supervisor starts the new one), and waits for the new
+repositories (apt or dnf/yum, downgrades allowed), restarts the agent (under systemd
+the package's postinst already restarted a running agent, and the helper restarts it only
+if it did not; without systemd, SIGTERM to the agent so its supervisor starts the new
+one), and waits for the new
 version to connect (``running-version`` in the state dir). If the install fails or the
 new agent is not connected within ``wait`` seconds, it installs the previous version
 again and restarts once more. It logs to ``upgrade.log`` in the state dir.
@@ -55,9 +57,12 @@ install_version() {
     *) return 1 ;;
   esac
 }
+main_pid() { [ -d /run/systemd/system ] && systemctl show -p MainPID --value starling-agent.service; }
 restart_agent() {
   if [ -d /run/systemd/system ]; then
-    systemctl restart starling-agent.service
+    # The package's postinst restarts a running agent on upgrade (try-restart); restart
+    # only if it did not, so the new agent is not stopped again as it connects.
+    [ "$(main_pid)" = "$1" ] && systemctl restart starling-agent.service
   else
     # No systemd: the agent's supervisor starts the installed version again.
     pid=$(cut -d' ' -f2 "$STATE/running-version" 2>/dev/null || echo "$PID")
@@ -75,8 +80,9 @@ came_up() {
 sleep 1  # the agent reports this task's result first
 log "upgrade $OLD -> $NEW with $TOOL"
 rm -f "$STATE/running-version"
+before=$(main_pid)
 if install_version "$NEW"; then
-  restart_agent
+  restart_agent "$before"
   if came_up "$NEW"; then log "done: running $NEW"; exit 0; fi
   log "$NEW did not connect within ${WAIT}s"
 else
@@ -84,7 +90,8 @@ else
 fi
 log "rolling back to $OLD"
 rm -f "$STATE/running-version"
-install_version "$OLD" && restart_agent
+before=$(main_pid)
+install_version "$OLD" && restart_agent "$before"
 if came_up "$OLD"; then log "rolled back: running $OLD"; else log "rollback to $OLD failed"; fi
 exit 1
 """

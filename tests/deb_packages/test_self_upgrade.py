@@ -18,14 +18,14 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ._debroot import BIN, PYV, DebRoot, wait_for, why_not
+from ._center import agent_config, center_up, job, online_version, starling, upgrade
+from ._debroot import PYV, DebRoot, wait_for, why_not
 from .conftest import NEW, OLD
 
 pytestmark = [
@@ -38,28 +38,15 @@ V_OLD, V_NEW = f"{OLD}-1.{TAG}", f"{NEW}-1.{TAG}"
 SUPERVISOR = "while :; do /usr/bin/starling-agent --config /etc/starling/agent.toml; sleep 0.5; done"
 
 
-def _env(home: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STARLING_")}
-    return env | {"STARLING_HOME": str(home), "COLUMNS": "200"} | extra
-
-
-def _starling(home: Path, *args: str, timeout: float = 120, **extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(BIN / "starling"), *args], capture_output=True, text=True, env=_env(home, **extra), timeout=timeout)
-
-
 @pytest.fixture(scope="module")
 def fleet(packages, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """A center, an approver account, and one packaged agent in a Debian root whose only
     package repository holds both versions."""
     home = tmp_path_factory.mktemp("upgrade-center")
-    up = _starling(home, "up", "--agents", "0", "--port", "0", "--detach", "--no-demo", timeout=180)
-    assert up.returncode == 0, up.stdout + up.stderr
+    profile, approver = center_up(home)
     root = DebRoot(Path(tempfile.mkdtemp(prefix="starling-upgrade-")))
     agent = None
     try:
-        profile = json.loads((home / "up.json").read_text())
-        bob = json.loads(_starling(home, "accounts", "create", "bob", "--approver", "--local", "--json").stdout)
-        approver = {"STARLING_API": profile["api"], "STARLING_CA": profile["ca_file"], "STARLING_KEY_ID": bob["key_id"], "STARLING_SECRET": bob["secret"]}
         # The repository: both versions, nothing else (the root is offline).
         repo = root.host("/srv/starling-repo")
         repo.mkdir(parents=True)
@@ -76,18 +63,8 @@ def fleet(packages, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[s
         root.run("apt-get", "install", "-y", "-q", f"starling-agent={V_OLD}")
         # Configure as an operator would (docs/deploy.md, step 6).
         shutil.copy(profile["ca_file"], root.host("/etc/starling/ca.pem"))
-        token = json.loads((home / "secrets.json").read_text())["enroll_token"]
         conf = root.host("/etc/starling/agent.toml")
-        conf.write_text(
-            conf.read_text()
-            .replace('center = ["https://center.example.net:8470"]', f'center = ["{profile["api"]}"]')
-            .replace('enroll_token = ""', f'enroll_token = "{token}"')
-            .replace('identity_file = ""', 'identity_file = "/etc/starling/identity.toml"')
-            + "backoff_max = 2.0\n"
-            # The test box is shared and its CPU pressure can sit near 100 %: the throttle
-            # would defer every task (A013), which is not what this test is about.
-            + "max_cpu_pressure = 0.0\nmax_load_per_cpu = 1000.0\n"
-        )
+        conf.write_text(agent_config(home, conf.read_text(), "/etc/starling/identity.toml"))
         root.host("/etc/starling/identity.toml").write_text('sn = "upgrade-1"\nhostname = "debroot-upgrade"\nidc = "local"\n')
         agent = root.start("/bin/sh", "-c", SUPERVISOR, log=root.path.parent / f"{root.path.name}-agent.log")
         doc = {"home": home, "root": root, "approver": approver, "supervisor": agent}
@@ -102,58 +79,20 @@ def fleet(packages, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[s
             except subprocess.TimeoutExpired:
                 os.killpg(agent.pid, signal.SIGKILL)
                 agent.wait()
-        _starling(home, "down")
+        starling(home, "down")
         root.remove()
 
 
-def _host(fleet: dict[str, Any]) -> dict[str, Any]:
-    rows = json.loads(_starling(fleet["home"], "hosts", "--json").stdout)["hosts"]
-    return next((h for h in rows if h["hostname"] == "debroot-upgrade"), {})
-
-
 def _version(fleet: dict[str, Any]) -> str:
-    h = _host(fleet)
-    return str(h.get("version", "")) if h.get("online") else ""
+    return online_version(fleet["home"], "debroot-upgrade")
 
 
 def _upgrade(fleet: dict[str, Any], version: str, *extra: str) -> tuple[int, dict[str, Any]]:
-    """``starling upgrade`` as an operator runs it; bob approves the held wave."""
-    # The agent just restarted: wait until a task really reaches it (the center may see
-    # the old connection close after the new one opened, and call the host offline).
-    def reachable() -> bool:
-        out = _starling(fleet["home"], "run", "--host", "debroot-upgrade", "--json", "--timeout", "10", "--", "true")
-        return out.returncode == 0
-
-    wait_for(reachable, 60, "a task through to the agent")
-    proc = subprocess.Popen(
-        [str(BIN / "starling"), "upgrade", version, "--all", "--json", *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(fleet["home"]),
-    )
-    try:
-        approved: set[str] = set()
-        end = time.monotonic() + 240
-        while proc.poll() is None and time.monotonic() < end:
-            jobs = json.loads(_starling(fleet["home"], "jobs", "--json").stdout)["jobs"]
-            for j in jobs:
-                if j["action"] == "agent.upgrade" and j["state"] == "pending_approval" and j["job_id"] not in approved:
-                    ok = _starling(fleet["home"], "approve", j["job_id"], "--json", **fleet["approver"])
-                    assert ok.returncode == 0, ok.stdout + ok.stderr
-                    approved.add(j["job_id"])
-            time.sleep(0.5)
-        out, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert approved, "the upgrade job was never held for approval"
-    return proc.returncode, json.loads(out or "{}") if out.strip() else {"stderr": err}
+    return upgrade(fleet["home"], fleet["approver"], "debroot-upgrade", version, *extra)
 
 
 def _job(fleet: dict[str, Any], job_id: str) -> dict[str, Any]:
-    from center import Client
-
-    profile = json.loads((fleet["home"] / "up.json").read_text())
-    return Client(profile["api"], profile["key_id"], profile["secret"], profile["ca_file"]).job(job_id)
+    return job(fleet["home"], job_id)
 
 
 def _installed(fleet: dict[str, Any]) -> tuple[str, str]:
@@ -214,9 +153,11 @@ def test_failed_upgrade_rolls_back_and_stops(fleet):
     # The agent rolled itself back: same package, running and connected again.
     assert _installed(fleet) == (V_OLD, V_OLD)
     wait_for(lambda: _version(fleet) == V_OLD, 60, "the agent back on the old version")
-    # The helper writes its last line after it saw the old version connect (it looks once a
-    # second): the center and the test can see the host back before that line is written.
-    path = fleet["root"].host("/var/lib/starling/upgrade.log")
-    wait_for(lambda: "rolled back" in path.read_text() or "rollback to" in path.read_text(), 30, "the helper's last line")
-    log = path.read_text()
-    assert "installing 9.9.9-1." in log and f"rolled back: running {V_OLD}" in log, (json.dumps(doc["hosts"]), _log(fleet))
+    # The helper logs its end on its next poll of running-version (a second apart), which
+    # can come after the center saw the host back.
+    log = fleet["root"].host("/var/lib/starling/upgrade.log")
+    try:
+        wait_for(lambda: f"rolled back: running {V_OLD}" in log.read_text(), 30, "the helper to log the rollback")
+    except AssertionError as exc:
+        raise AssertionError((json.dumps(doc["hosts"]), _log(fleet))) from exc
+    assert "installing 9.9.9" in log.read_text(), _log(fleet)

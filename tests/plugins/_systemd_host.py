@@ -211,15 +211,20 @@ class SystemdContainer(SystemdHost):
         self._pid1: Any = None  # its psutil.Process: ended by PID only while it is that process
         self._runner: subprocess.Popen[bytes] | None = None
 
-    def boot(self, root: Path, timeout: float = BOOT_TIMEOUT) -> float:
+    def boot(self, root: Path, timeout: float = BOOT_TIMEOUT, private_network: bool = True) -> float:
         """Boot the Debian root ``root`` (made by :func:`systemd_root`); the seconds it took to
-        reach ``running``. Raises with nspawn's log if it does not within ``timeout``."""
+        reach ``running``. Raises with nspawn's log if it does not within ``timeout``.
+
+        :param private_network: only its own loopback (``--private-network``); ``False``
+            shares this machine's network namespace, so what runs in it reaches a server
+            listening on this machine's loopback (a center, for the packaged agent's test).
+        """
         _remove_stale_cgroups(self.cgroups)
         started = time.monotonic()
         argv = [
             "systemd-nspawn", "--quiet", "--boot", f"--directory={root}", f"--machine={self.name}",
-            "--register=no", "--keep-unit", "--volatile=overlay", "--private-network",
-            "--resolv-conf=off", "--timezone=off", "--link-journal=no", "--console=pipe",
+            "--register=no", "--keep-unit", "--volatile=overlay",
+            *(["--private-network"] if private_network else []), "--resolv-conf=off", "--timezone=off", "--link-journal=no", "--console=pipe",
             *(f"--bind-ro={p}" for p in self._binds()),
         ]  # fmt: skip
         # The shell moves itself into the container's own cgroups, then becomes nspawn, which
