@@ -354,8 +354,16 @@ def main(argv: list[str] | None = None) -> int:
 def _unexpected(exc: BaseException, as_json: bool) -> int:
     if os.environ.get("STARLING_DEBUG"):
         raise exc
-    message = f"{type(exc).__name__}: {exc}"
-    return _fail(StarlingError(message, code=ErrorCode.C041), as_json)
+    return _fail(StarlingError(_describe(exc), code=ErrorCode.C041), as_json)
+
+
+def _describe(exc: BaseException) -> str:
+    """``Type: message`` of an unexpected error; for an exception group (trio's nurseries
+    raise them), of the errors inside it, which are what went wrong."""
+    if isinstance(exc, BaseExceptionGroup):
+        inner = [_describe(e) for e in exc.exceptions]
+        return "; ".join(inner) if inner else f"{type(exc).__name__}: {exc}"
+    return f"{type(exc).__name__}: {exc}"
 
 
 # Which extra brings a module the CLI imports lazily (pyproject.toml, [project.optional-dependencies]).

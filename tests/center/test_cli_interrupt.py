@@ -45,3 +45,14 @@ def test_first_ctrl_c_waits_for_the_submit_second_interrupts() -> None:
         "second Ctrl-C interrupted",
         "ignored: [] True",
     ], out.stdout + out.stderr
+
+
+def test_an_unexpected_error_group_names_the_errors_inside() -> None:
+    """trio's nurseries raise exception groups; the CLI's C041 message names what is inside."""
+    from center.cli._main import _describe
+
+    group = BaseExceptionGroup("Exceptions from Trio nursery (2 sub-exceptions)", [
+        OSError(98, "Address already in use"), ExceptionGroup("inner", [ValueError("bad port")]),
+    ])
+    assert _describe(group) == "OSError: [Errno 98] Address already in use; ValueError: bad port"
+    assert _describe(KeyError("x")) == "KeyError: 'x'"
