@@ -192,54 +192,11 @@ def _flock(path: Path, mode: int) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-#: A test process above this resident size fails its running test (see :func:`_memory_guard`).
-MEMORY_LIMIT = int(os.environ.get("STARLING_TEST_MEMORY_LIMIT_MB", "6144")) << 20
-#: The test running in this process (for the memory guard's message).
-_RUNNING: list[str] = [""]
-
-
-def _memory_guard(limit: int) -> None:
-    """Once, a worker's memory grew past 22 GB and the kernel's OOM killer ended it, which
-    left pytest-xdist waiting for it for good (cause not found). This thread watches the
-    process's RSS; past ``limit`` it prints the running test and every thread's stack, and
-    raises MemoryError in the main thread, so that test fails, its memory is freed, and the
-    run goes on."""
-    import ctypes
-    import faulthandler
-    import sys
-    import threading
-    import time
-
-    import psutil
-
-    main = threading.main_thread().ident
-    me = psutil.Process()
-
-    def watch() -> None:
-        while True:
-            time.sleep(0.5)
-            rss = me.memory_info().rss
-            if rss <= limit or main is None:
-                continue
-            sys.stderr.write(f"\n[memory guard] {rss >> 20} MiB while running {_RUNNING[0]}: MemoryError raised in it\n")
-            faulthandler.dump_traceback(all_threads=True)
-            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(main), ctypes.py_object(MemoryError))
-            time.sleep(10)  # let it unwind and free what it held
-
-    threading.Thread(target=watch, name="memory-guard", daemon=True).start()
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    if "PYTEST_XDIST_WORKER" in os.environ:
-        _memory_guard(MEMORY_LIMIT)
-
-
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
     """Under xdist, a test of :data:`ALONE` holds an exclusive lock shared by the run's
     workers (every other test holds it shared) from its setup to its teardown. The
     turnstile lets a waiting exclusive test in before new shared holders."""
-    _RUNNING[0] = item.nodeid
     if "PYTEST_XDIST_WORKER" not in os.environ:
         yield
         return
