@@ -136,23 +136,26 @@ async def test_cancel_kills_the_whole_tree():
             await trio.sleep(0.1)
 
 
-async def test_input_must_carry_the_session_keys_mac():
-    """A sealed session key in the params: MAC-ed input is typed, anything else ends the session (A010)."""
+def _keyed_session(task_id: str) -> tuple[Session, bytes, bytes]:
+    """A session whose hub unseals with a fresh agent key: ``(session, session key, the key
+    sealed for that agent)`` — what the center puts in a terminal's params."""
     from nacl.signing import SigningKey
 
-    from transports.streamauth import (
-        new_session_key,
-        open_session_key,
-        seal_session_key,
-        stream_mac,
-    )
+    from transports.streamauth import new_session_key, open_session_key, seal_session_key
 
     agent_key = SigningKey.generate()
     key = new_session_key()
-    sealed = seal_session_key(key, bytes(agent_key.verify_key))
     s = Session()
     s.hub = StreamHub(s._send, unseal=lambda b: open_session_key(b, agent_key))
-    s.ctx = ActionContext(task=TaskInfo("t-2", "j-2", "exec.pty"), streams=s.hub)
+    s.ctx = ActionContext(task=TaskInfo(task_id, "j" + task_id[1:], "exec.pty"), streams=s.hub)
+    return s, key, seal_session_key(key, bytes(agent_key.verify_key))
+
+
+async def test_input_must_carry_the_session_keys_mac():
+    """A sealed session key in the params: MAC-ed input is typed, anything else ends the session (A010)."""
+    from transports.streamauth import stream_mac
+
+    s, key, sealed = _keyed_session("t-2")
 
     def signed(data: str, seq: int) -> StreamData:
         msg = StreamData(stream_id=7, seq=seq, data=data.encode())
@@ -242,22 +245,11 @@ async def test_without_a_window_output_is_not_held():
 async def test_credit_must_carry_the_session_keys_mac():
     """Credit goes down like input: on a stream with a session key, unauthenticated credit
     (a proxy making the agent send more than the center allowed) ends the session (A010)."""
-    from nacl.signing import SigningKey
+    from transports.streamauth import stream_mac
 
-    from transports.streamauth import (
-        new_session_key,
-        open_session_key,
-        seal_session_key,
-        stream_mac,
-    )
-
-    agent_key = SigningKey.generate()
-    key = new_session_key()
-    s = Session()
-    s.hub = StreamHub(s._send, unseal=lambda b: open_session_key(b, agent_key))
-    s.ctx = ActionContext(task=TaskInfo("t-4", "j-4", "exec.pty"), streams=s.hub)
+    s, key, sealed = _keyed_session("t-4")
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(lambda: s.run(idle_timeout=30, window=65536, input_key=seal_session_key(key, bytes(agent_key.verify_key))))
+        nursery.start_soon(lambda: s.run(idle_timeout=30, window=65536, input_key=sealed))
         await s.wait_for("# ")
         good = StreamCredit(stream_id=7, seq=1, grant=4096)
         good.mac = stream_mac(key, good)
