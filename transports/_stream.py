@@ -222,7 +222,10 @@ class StreamChannel(Channel):
             except OSError:
                 pass  # not TCP (a unix socket): a close without goodbye is the break
         with trio.CancelScope(shield=True):
-            if isinstance(self._stream, trio.SSLStream):
-                # Skip close_notify: a reset does not say goodbye at any layer.
+            # Skip close_notify: a reset does not say goodbye at any layer.
+            close_now = getattr(self._stream, "close_now", None)
+            if close_now is not None:
+                close_now()
+            elif isinstance(self._stream, trio.SSLStream):
                 await trio.aclose_forcefully(self._stream.transport_stream)
             await trio.aclose_forcefully(self._stream)

@@ -15,6 +15,7 @@ from ._base import Carrier, Channel, Handler, run_handler, split_host_port
 from ._codec import DEFAULT_MAX_FRAME
 from ._errors import ConnectFailed
 from ._stream import StreamChannel
+from ._tlsstream import TlsStream
 
 if TYPE_CHECKING:
     from ._guard import ConnGate, ConnLimits
@@ -33,36 +34,6 @@ class TcpChannel(StreamChannel):
     carrier = "tcp"
 
 
-class _CappedStream(trio.abc.HalfCloseableStream):
-    """A TCP stream that reads at most ``cap`` bytes at a time. Under TLS on
-    the server side: the TLS layer's input buffer (a memory BIO) keeps the
-    size of the largest read it was fed for the connection's life, so reading
-    one record at a time keeps every connection small, a stranger's before
-    login and an agent's after (64 KiB reads would pin 64 KiB per agent)."""
-
-    def __init__(self, tcp: trio.SocketStream, cap: int) -> None:
-        self.transport_stream = tcp
-        self.socket = tcp.socket
-        self.cap = cap
-
-    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
-        if max_bytes is None or max_bytes > self.cap:
-            max_bytes = self.cap
-        return await self.transport_stream.receive_some(max_bytes)
-
-    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        await self.transport_stream.send_all(data)
-
-    async def wait_send_all_might_not_block(self) -> None:
-        await self.transport_stream.wait_send_all_might_not_block()
-
-    async def send_eof(self) -> None:
-        await self.transport_stream.send_eof()
-
-    async def aclose(self) -> None:
-        await self.transport_stream.aclose()
-
-
 def _tune(sock: Any) -> None:
     import socket
 
@@ -73,7 +44,9 @@ def _tune(sock: Any) -> None:
         pass
 
 
-_TLS_READ = 16 * 1024 + 512  # one TLS record (16 KiB of plaintext) and its overhead
+#: A client reads up to 64 KiB at a time (one connection; a proxy's link to its center
+#: carries large batches); a server one TLS record at a time (see :class:`TlsStream`).
+_CLIENT_READ = 65536
 
 
 def _reset(sock: Any) -> None:
@@ -142,12 +115,17 @@ class TcpCarrier(Carrier):
         _tune(tcp.socket)
         stream: trio.abc.Stream = tcp
         if ssl_context is not None:
-            tls = trio.SSLStream(tcp, ssl_context, server_hostname=_ascii(server_hostname or host))
+            tls = TlsStream.over(
+                tcp, ssl_context, server_side=False, server_hostname=_ascii(server_hostname or host), read_cap=_CLIENT_READ
+            )
             try:
                 await tls.do_handshake()
             except (trio.BrokenResourceError, ssl.SSLError, OSError) as exc:
-                await trio.aclose_forcefully(tcp)
+                tls.close_now()
                 raise ConnectFailed(f"TLS handshake with {url} failed: {exc}") from exc
+            except BaseException:
+                tls.close_now()
+                raise
             stream = tls
         return TcpChannel(stream, f"{host}:{port}", max_frame)
 
@@ -205,12 +183,16 @@ class TcpCarrier(Carrier):
                         if admission is not None:
                             # Nothing is spent on TLS for a peer that sends nothing.
                             await trio.lowlevel.wait_readable(tcp.socket)
-                        tls = trio.SSLStream(_CappedStream(tcp, _TLS_READ), ssl_context, server_side=True)
+                        tls = TlsStream.over(tcp, ssl_context, server_side=True)
                         try:
                             with trio.fail_after(15):
                                 await tls.do_handshake()
                         except (trio.BrokenResourceError, ssl.SSLError, OSError, trio.TooSlowError):
+                            tls.close_now()
                             return
+                        except BaseException:
+                            tls.close_now()
+                            raise
                         stream = tls
                     channel = TcpChannel(stream, peer, max_frame)
                     if admission is not None:

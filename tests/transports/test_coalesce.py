@@ -122,11 +122,20 @@ async def test_writer_cancelled_mid_write_breaks_the_channel_for_the_senders_it_
         client, _received = await _pair(tls, True, nursery)
         stalled = trio.Event()
 
-        async def stalling_send_all(data: Any) -> None:
-            stalled.set()
-            await trio.sleep_forever()  # a peer that stopped reading
+        class Stalling:
+            """The channel's stream, with writes that never finish (a peer that stopped reading)."""
 
-        client._stream.send_all = stalling_send_all  # type: ignore[method-assign]
+            def __init__(self, inner: Any) -> None:
+                self.inner = inner
+
+            async def send_all(self, data: Any) -> None:
+                stalled.set()
+                await trio.sleep_forever()
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(self.inner, name)
+
+        client._stream = Stalling(client._stream)  # type: ignore[assignment]
         scopes: dict[Any, trio.CancelScope] = {}
         outcome: dict[int, str] = {}
 
