@@ -84,6 +84,8 @@ class Profiler:
         self.out.mkdir(parents=True, exist_ok=True)
         spy = str(Path(sys.executable).parent / "py-spy")
         for role, pids in roles.items():
+            # A proxy with workers: its supervisor and each worker process.
+            pids = pids + [ch.pid for pid in pids for ch in psutil.Process(pid).children()]
             for pid in pids:
                 dest = self.out / f"{phase}-{role}-{pid}.txt"
                 self.running.append(subprocess.Popen(
@@ -129,9 +131,11 @@ def one(
         time.sleep(6)
         st = c.sim_status()
         fleet_pids = st.get("pids", [st["pid"]])
+        stats_before = dict(st.get("stats", {}))
         roles = {"center": [c.procs["center"].pid], "proxy": [c.procs["proxy-1"].pid], "fleet": fleet_pids}
         rss_per_agent = st["rss"] / hosts
         walls: list[float] = []
+        away: list[int] = []  # hosts between proxies at submission (the job waited for them)
         lat50: list[float] = []
         lat99: list[float] = []
         cpu: dict[str, list[float]] = {r: [] for r in roles}
@@ -141,7 +145,11 @@ def one(
             before = {r: _cpu(p) for r, p in roles.items()}
             t_submit = time.time()
             t1 = time.monotonic()
-            job_id = str(c.client.submit("exec.run", {"cmd": "echo hi"}, all=True, timeout=120)["job_id"])
+            # offline="wait": a host the IDC balancer is moving between proxies (or workers)
+            # right then is not down; its task waits for it, as an operator's would.
+            answer = c.client.submit("exec.run", {"cmd": "echo hi"}, all=True, timeout=120, offline="wait")
+            job_id = str(answer["job_id"])
+            away.append(int(answer.get("offline", 0)))
             # Long-polls shorter than the client's 30 s HTTP timeout.
             view = c.client.wait(job_id, 20)
             while not view.get("complete"):
@@ -161,6 +169,7 @@ def one(
             lat99.append(_pct(lat, 0.99))
             time.sleep(2)
         st = c.sim_status()
+        stats_after = st.get("stats", {})
         if st["executed_twice"]:
             raise SystemExit(f"{hosts}: {st['executed_twice']} tasks executed twice")
         enrolment = {
@@ -187,6 +196,10 @@ def one(
             "cpu_proxy_s": statistics.median(cpu["proxy"]),
             "cpu_fleet_s": statistics.median(cpu["fleet"]),
             "fleet_kb_per_agent": rss_per_agent / 1024,
+            # Over all runs: results the fleet sent again (no ack within 20 s), tasks it got twice.
+            "offline_at_submit": max(away),
+            "resent": stats_after.get("results_resent", 0) - stats_before.get("results_resent", 0),
+            "dup_tasks": stats_after.get("duplicates", 0) - stats_before.get("duplicates", 0),
         }
     finally:
         c.stop_all()
@@ -205,6 +218,7 @@ def main() -> int:
     ap.add_argument("--enroll", choices=("https", "proxy"), default="proxy",
                     help="how identities enroll: through their proxy's link, batched (default), or HTTPS to the center")
     ap.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    ap.add_argument("--keep", action="store_true", help="keep the roles' state and logs (their directory is printed)")
     ap.add_argument("--profile", default="", help="py-spy every role during registration and the last job; stacks go to DIR")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-fanout-"))
@@ -220,8 +234,8 @@ def main() -> int:
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
         failed = False
     finally:
-        if failed:
-            print(f"fanout: failed; the roles' logs are kept in {work}", file=sys.stderr)
+        if failed or args.keep:
+            print(f"fanout: {'failed; ' if failed else ''}the roles' logs are kept in {work}", file=sys.stderr)
         else:
             shutil.rmtree(work, ignore_errors=True)
     cols = list(rows[0])

@@ -55,6 +55,9 @@ class ProgressWriter:
         #: Transactions written and the items they held (statistics, tests).
         self.commits = 0
         self.items = 0
+        # trio clock of the oldest item not yet taken by the writer, and of the batch it writes.
+        self._queued_since: float | None = None
+        self._writing_since: float | None = None
 
     async def put(self, link: ProxyLink, msg: Results | Events) -> None:
         """Queue one batch from ``link``; waits only when the writer is far behind."""
@@ -65,7 +68,18 @@ class ProgressWriter:
         else:
             self._batch.results.extend((link, r) for r in msg.results)
             self._batch.acks[link].extend(r.task_id for r in msg.results)
+        if self._queued_since is None:
+            self._queued_since = trio.current_time()
         self._wake.set()
+
+    def lag(self) -> float:
+        """Seconds the oldest event or result not yet stored has waited (0 when none
+        waits). Until the writer catches up, the store does not know which tasks their
+        hosts already have: the sweeper sends nothing again that is younger than this
+        plus its own wait (a fleet-wide job would otherwise be sent again whole while
+        its acks sit here, and the duplicates slow the writer further)."""
+        since = self._writing_since if self._writing_since is not None else self._queued_since
+        return 0.0 if since is None else trio.current_time() - since
 
     def statistics(self) -> dict[str, int]:
         return {"commits": self.commits, "items": self.items, "pending": len(self._batch.results) + len(self._batch.events)}
@@ -75,6 +89,7 @@ class ProgressWriter:
             await self._wake.wait()
             self._wake = trio.Event()
             batch, self._batch = self._batch, _Batch()
+            self._writing_since, self._queued_since = self._queued_since, None
             self._room.set()
             self._room = trio.Event()
             try:
@@ -84,6 +99,8 @@ class ProgressWriter:
             except Exception as exc:
                 # A store hiccup loses nothing: unacknowledged results are re-sent by the proxy.
                 log_failure(log, "storing a batch of results failed", exc)
+            finally:
+                self._writing_since = None
 
     async def _write(self, batch: _Batch) -> None:
         center = self.center

@@ -631,20 +631,31 @@ class Store:
                 out += [TaskTarget(id=i, job_id=j, agent_id=a) for i, j, a in conn.execute(q)]
         return out
 
-    def stuck_tasks(self, now: float, before: float, proxy_ids: Sequence[str], limit: int = 20000) -> list[TaskTarget]:
-        """Undelivered or unacknowledged tasks of running jobs, still in time,
-        whose host is online on one of ``proxy_ids``: candidates to send again."""
+    def stuck_tasks(
+        self, now: float, before: float, proxy_ids: Sequence[str], limit: int = 20000, *, delivered_before: float | None = None
+    ) -> list[TaskTarget]:
+        """Unacknowledged tasks of running jobs, still in time, whose host is online on
+        one of ``proxy_ids``: candidates to send again. A task not delivered yet is one
+        when its last hop (dispatch or creation) was before ``before``; a task its proxy
+        wrote to the agent's connection, when that was before ``delivered_before``
+        (default: ``before``)."""
         if not proxy_ids:
             return []
+        if delivered_before is None:
+            delivered_before = before
         # The last hop it made: a task delivered late in a large batch gets its own while.
-        last = sa.func.coalesce(tasks.c.delivered, tasks.c.dispatched, tasks.c.created)
+        last = sa.func.coalesce(tasks.c.dispatched, tasks.c.created)
         q = (
             sa.select(tasks.c.id, tasks.c.job_id, tasks.c.agent_id)
             .select_from(tasks.join(agents, agents.c.id == tasks.c.agent_id).join(jobs, jobs.c.id == tasks.c.job_id))
             .where(
                 tasks.c.state.in_(["created", "dispatched", "delivered"]),
                 tasks.c.deadline > now,
-                last < before,
+                sa.or_(
+                    sa.and_(tasks.c.delivered.is_(None), last < before),
+                    # A re-dispatch bumps ``dispatched``, not ``delivered``: both count.
+                    sa.and_(tasks.c.delivered < delivered_before, last < delivered_before),
+                ),
                 agents.c.online.is_(True),
                 agents.c.proxy_id.in_(list(proxy_ids)),
                 jobs.c.state == "running",
@@ -951,8 +962,10 @@ class AsyncStore:
     async def undelivered_for(self, agent_ids: Sequence[str], now: float) -> list[TaskTarget]:
         return await self._run("undelivered_for", self.sync.undelivered_for, agent_ids, now)
 
-    async def stuck_tasks(self, now: float, before: float, proxy_ids: Sequence[str], limit: int = 20000) -> list[TaskTarget]:
-        return await self._run("stuck_tasks", self.sync.stuck_tasks, now, before, proxy_ids, limit)
+    async def stuck_tasks(
+        self, now: float, before: float, proxy_ids: Sequence[str], limit: int = 20000, *, delivered_before: float | None = None
+    ) -> list[TaskTarget]:
+        return await self._run("stuck_tasks", self.sync.stuck_tasks, now, before, proxy_ids, limit, delivered_before=delivered_before)
 
     async def result_keys(self, task_ids: Sequence[str]) -> dict[str, str]:
         return await self._run("result_keys", self.sync.result_keys, task_ids)

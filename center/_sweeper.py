@@ -26,9 +26,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("starling.center")
 
-#: A task dispatched or delivered this long ago without an ack is sent again
-#: (the agent's journal makes a duplicate harmless).
+#: A task dispatched this long ago that its proxy has not written to the agent
+#: yet is sent again (the agent's journal makes a duplicate harmless), counted
+#: past the progress writer's backlog (:meth:`center._progress.ProgressWriter.lag`).
 REDISPATCH_AFTER = 10.0
+#: A task its proxy wrote to the agent's connection is sent again only after this
+#: long without the agent's ack. TCP delivers it or the connection ends, and an
+#: agent that comes back (to any proxy) is sent what it lacks at once
+#: (``Dispatcher.redispatch_for``); this is the backstop. At 10 s, a fleet-wide job
+#: on a saturated box was sent again whole while the acks were on their way, and the
+#: duplicates (25,000 in a 30,000-host job) slowed every role further.
+REDELIVER_AFTER = 60.0
 
 
 class Sweeper:
@@ -61,8 +69,13 @@ class Sweeper:
         await center.presence.snapshot()
         center.presence.drop_stale(now - center.grace)
         await center.store.mark_stale_agents(now - center.grace)
-        stuck = await center.store.stuck_tasks(now, now - REDISPATCH_AFTER, list(center.links))
+        # A task's ack may be waiting in the progress writer: not stuck until that wait is over too.
+        lag = center.progress.lag()
+        stuck = await center.store.stuck_tasks(
+            now, now - REDISPATCH_AFTER - lag, list(center.links), delivered_before=now - REDELIVER_AFTER - lag
+        )
         if stuck:
+            log.info("sending %d tasks again: no ack in time (the progress writer is %.1f s behind)", len(stuck), lag, extra={"tasks": len(stuck)})
             center.stats["redispatched"] += len(stuck)
             await center.dispatcher.redispatch(stuck)
         await center.rollouts.tick()

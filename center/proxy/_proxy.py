@@ -162,7 +162,7 @@ class Proxy:
         self._draining = False
         self._nursery: trio.Nursery | None = None
         self._sent: dict[str, float] = {}  # task_id -> when sent on the current link, awaiting ack
-        self.stats: dict[str, int] = {"dispatched": 0, "results": 0, "rejected": 0}
+        self.stats: dict[str, int] = {"dispatched": 0, "results": 0, "rejected": 0, "duplicates_skipped": 0}
         self.streams = StreamRelay(self._agent_channel, self._nursery_start)
         #: Enrollments of agents without an identity, relayed to a center in batches.
         self.enrolls = EnrollRelay(self._any_link)
@@ -330,12 +330,22 @@ class Proxy:
     async def _on_dispatch(self, channel: Channel, msg: Dispatch) -> None:
         rejected: list[TaskEvent] = []
         delivered: list[TaskEvent] = []
+        skipped = 0
         now = time.time()
 
         async def send_one(ref: Any) -> None:
+            nonlocal skipped
             conn = self.agents.get(ref.agent_id)
             if conn is None:
                 rejected.append(TaskEvent(ref.task_id, "failed", now, ErrorCode.P001.value, ErrorCode.P001.meaning))
+                return
+            if ref.task_id in conn.inflight:
+                # Sent again by a center that has not heard the agent's ack yet, to the
+                # connection that already carried it: TCP delivers it or the connection
+                # ends (and the agent's next login fetches what it lacks). Writing it again
+                # would only make the agent answer twice; it counts as delivered now.
+                skipped += 1
+                delivered.append(TaskEvent(ref.task_id, "delivered", time.time()))
                 return
             ok = await self._send_agent(conn, Task(task_id=ref.task_id, job=msg.job, proof=ref.proof, index=ref.index))
             if ok:
@@ -346,7 +356,8 @@ class Proxy:
                 rejected.append(TaskEvent(ref.task_id, "failed", now, ErrorCode.P001.value, ErrorCode.P001.meaning))
 
         await fan_out(msg.tasks, send_one)
-        self.stats["dispatched"] += len(delivered)
+        self.stats["dispatched"] += len(delivered) - skipped
+        self.stats["duplicates_skipped"] += skipped
         self.stats["rejected"] += len(rejected)
         self.metrics.fanout_seconds.observe(time.time() - now)
         self.metrics.error(ErrorCode.P001.value, len(rejected))

@@ -177,6 +177,15 @@ def test_due_and_stuck_tasks(store):
     assert store.stuck_tasks(now, now + 1, ["p9"]) == []
     store.mark(tids2, "dispatched", now + 5, "p1")
     assert store.stuck_tasks(now, now + 1, ["p1"]) == []
+    # Written to the agent's connection: the longer wait applies, from its last hop.
+    store.mark(tids2[:1], "delivered", now + 2, "p1")
+    assert {r.id for r in store.stuck_tasks(now, now + 4, ["p1"], delivered_before=now + 6)} == {tids2[0]}
+    assert store.stuck_tasks(now, now + 4, ["p1"], delivered_before=now + 4) == []  # dispatched at +5
+    assert {r.id for r in store.stuck_tasks(now, now + 6, ["p1"], delivered_before=now + 4)} == {tids2[1]}
+    # Sent again at +8: it waits its full while from there, not from the first delivery.
+    store.mark(tids2[:1], "dispatched", now + 8, "p1")
+    assert store.stuck_tasks(now, now + 4, ["p1"], delivered_before=now + 6) == []
+    assert {r.id for r in store.stuck_tasks(now, now + 4, ["p1"], delivered_before=now + 9)} == {tids2[0]}
     assert {r.id for r in store.undelivered_for(ids, now)} == set(tids2)
 
 
