@@ -688,19 +688,20 @@ class Store:
     def job_final_ids(self, job_id: str) -> list[str]:
         """The ids of a job's tasks that reached a final state (cheap: ids only)."""
         with self.engine.connect() as conn:
-            q = sa.select(tasks.c.id).where(tasks.c.job_id == job_id, tasks.c.state.in_(list(FINAL_STATES)))
+            q = sa.select(tasks.c.id).where(tasks.c.job_id == job_id, tasks.c.state.in_(list(FINAL_STATES))).order_by(tasks.c.id)
             return [r.id for r in conn.execute(q)]
 
     def tasks_by_id(self, job_id: str, task_ids: Sequence[str]) -> list[TaskRow]:
-        """Full rows (with the host's name, ip, IDC) of these tasks of one job."""
-        out: list[TaskRow] = []
+        """Full rows (with the host's name, ip, IDC) of these tasks of one job, in the
+        order asked for (the live result stream sends them in that order)."""
+        found: dict[str, TaskRow] = {}
         with self.engine.connect() as conn:
             for chunk in _chunks(list(task_ids), 500):
                 q = (sa.select(*TASK_ROW)
                      .select_from(tasks.outerjoin(agents, agents.c.id == tasks.c.agent_id))
                      .where(tasks.c.job_id == job_id, tasks.c.id.in_(chunk)))
-                out += [task_row(r) for r in conn.execute(q)]
-        return out
+                found.update((row.id, row) for row in (task_row(r) for r in conn.execute(q)))
+        return [found[t] for t in task_ids if t in found]
 
     def set_deadline(self, job_id: str, deadline: float) -> None:
         with self.engine.begin() as conn:

@@ -226,7 +226,9 @@ async def test_an_agent_enrolling_again_joins_its_enrollment_in_flight(db_url: s
         async with trio.open_nursery() as waiting:
             waiting.start_soon(attempt, 9, key, second)
             await arrived.acquire()  # the center answered the first attempt (held back)
-            await trio.sleep(0.05)
+            with trio.fail_after(10):
+                while relay.stats["joined"] < 1:  # the second attempt is waiting on the first
+                    await trio.sleep(0.01)
             deliver()
         ok, answer = second[0]
         assert ok and answer.code == "" and answer.agent_id
