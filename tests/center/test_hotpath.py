@@ -286,3 +286,39 @@ def test_the_protocols_are_what_the_server_injects(tmp_path: Path) -> None:
     policy: JobPolicy = Policy()
     center = Center(store, ed25519.Ed25519PrivateKey.generate(), proxy_token="t", policy=policy, audit=trail)
     assert center.policy is policy and center.audit is trail
+
+
+async def test_a_large_batch_is_checked_in_parts_and_each_forgery_dropped(
+    db_url: str, catalogue: tuple[str, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch of 300 results is split between three checking threads
+    (``center._progress``); forgeries at both ends of every part are dropped and
+    every genuine result is stored."""
+    import center._progress
+
+    monkeypatch.setattr(center._progress, "CHECK_THREADS", 3)
+    b = Bench(db_url, catalogue)
+    async with trio.open_nursery() as nursery:
+        await b.start(nursery)
+        _ids, answer = await b.hosts_and_job(300)
+        job_id = answer["job_id"]
+        d = await b.next_dispatch()
+        assert b.link is not None
+        await b.link.send(DispatchAck(dispatch_id=d.dispatch_id))
+        results = [
+            sign_result(b.keys[t.agent_id], Result(task_id=t.task_id, state="succeeded", exit_code=0, stdout=f"{t.agent_id}\n", finished=_time()))
+            for t in d.tasks
+        ]
+        forged = {0, 99, 100, 199, 200, 299}  # the first and last of each part of 100
+        for i in forged:
+            results[i] = msgspec.structs.replace(results[i], stdout="forged\n")
+        await b.link.send(Results(results=results))
+        with trio.fail_after(30):
+            async for msg in b.link:
+                if isinstance(msg, ResultAck) and len(msg.task_ids) == 300:
+                    break
+        counts = await b.store.job_counts(job_id)
+        assert counts.get("succeeded") == 294, counts
+        rows = {r.id: r for r in await b.store.job_tasks(job_id)}
+        assert all((rows[r.task_id].stdout == "") == (i in forged) for i, r in enumerate(results))
+        nursery.cancel_scope.cancel()
