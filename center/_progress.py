@@ -149,9 +149,9 @@ class ProgressWriter:
             return ok, bad
 
         # libsodium runs without the GIL: a large batch is checked on several cores at once
-        # (a 50,000-host job's results were ~20 % of the center's CPU, on one thread).
+        # (a fleet-wide job's result checks were 15–20 % of the center's CPU, on one thread).
         threads = CHECK_THREADS if len(results) >= CHECK_SPLIT else 1
-        parts = list(_chunks(results, -(-len(results) // threads)))
+        parts = list(_chunks(results, max(1, -(-len(results) // threads))))
         checked: list[tuple[list[Result], list[tuple[str, str, str]]]] = [([], [])] * len(parts)
 
         async def run(i: int) -> None:
