@@ -26,9 +26,10 @@ a second, promoted and walked ten times over). So :func:`settle_heap` also
   700): a burst of short-lived objects dies before it is walked, and far fewer objects are
   promoted to be walked again by the older generations;
 * given the role's *population* (its connections), freezes the heap again once the
-  population changed by a quarter and holds still: one full pass per such change (as
-  the collector would make anyway while it grows), none per job afterwards. It unfreezes
-  first, so what died since the last freeze (agents gone) is collected then, not kept.
+  population changed by a quarter and holds still, none per job afterwards. Grown, it
+  walks only what was made since the last freeze; shrunk, it unfreezes first, so what
+  died since (agents gone) is collected then, not kept. Cyclic garbage that entered the
+  frozen heap waits for such a thaw (refcounted objects are freed as usual).
 """
 
 from __future__ import annotations
@@ -51,10 +52,16 @@ YOUNG_THRESHOLD = 50_000
 FULL_PASS_EVERY = 100
 
 
-def freeze_heap() -> None:
+def freeze_heap(*, thaw: bool = True) -> None:
     """Collect, then exempt every object alive now from later collections; from now on a
-    full collection runs every :data:`FULL_PASS_EVERY` generation-1 ones."""
-    gc.unfreeze()  # what was frozen before and died since is collected now
+    full collection runs every :data:`FULL_PASS_EVERY` generation-1 ones.
+
+    :param thaw: first return what was frozen before to the collector, so that what of it
+        died since is collected now (a walk of the whole heap). Without it, only what was
+        made since the last freeze is walked: what a growing population added.
+    """
+    if thaw:
+        gc.unfreeze()
     gc.collect()
     gc.freeze()
     young, middle, _ = gc.get_threshold()
@@ -86,9 +93,13 @@ async def settle_heap(
         last = now
         if steady and abs(now - frozen) > max(100, frozen // 4):
             began = time.process_time()
-            freeze_heap()
+            # Grown: walk only what the newcomers added (thawing walked the whole heap at every
+            # step, 8 % of a proxy's CPU while 30,000 agents registered). Shrunk: thaw, so that
+            # what the departed left in the frozen heap is collected.
+            freeze_heap(thaw=now < frozen)
+            count = gc.get_freeze_count()  # counts the frozen list: once, not per use
             log.info(
-                "heap frozen again at %d (was %d): %d objects, %.0f ms", now, frozen, gc.get_freeze_count(),
-                1000 * (time.process_time() - began), extra={"population": now, "frozen_objects": gc.get_freeze_count()},
+                "heap frozen again at %d (was %d): %d objects, %.0f ms", now, frozen, count,
+                1000 * (time.process_time() - began), extra={"population": now, "frozen_objects": count},
             )
             frozen = now
