@@ -151,6 +151,22 @@ async def test_untrusted_server_names_the_reason(tls: TlsSet) -> None:
         nursery.cancel_scope.cancel()
 
 
+async def test_a_server_of_another_name_is_refused(tls: TlsSet) -> None:
+    """The name checked is the one asked for (given to the stream as ASCII bytes): the
+    certificate is for 127.0.0.1, localhost and ::1, so another name is refused."""
+
+    async def handler(channel: Any) -> None:
+        await trio.sleep_forever()
+
+    async with trio.open_nursery() as nursery:
+        url = await nursery.start(lambda task_status: get_carrier("tcp").serve("tcp://127.0.0.1:0", handler, ssl_context=tls.server, task_status=task_status))
+        channel = await get_carrier("tcp").connect(url, ssl_context=tls.client, server_hostname="localhost")
+        await channel.aclose()
+        with pytest.raises(ConnectFailed, match="CERTIFICATE_VERIFY_FAILED"):
+            await get_carrier("tcp").connect(url, ssl_context=tls.client, server_hostname="example.com")
+        nursery.cancel_scope.cancel()
+
+
 async def test_tls12_peer(tls: TlsSet) -> None:
     client = client_context(tls.ca_file)
     client.maximum_version = ssl.TLSVersion.TLSv1_2
