@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import bashlex
+import bashlex.errors
+import bashlex.subst
 
 from ._dataflow import data_output
 from ._envvars import check_environment
@@ -35,6 +37,22 @@ from ._programs import Inner, program_name, unwrap
 from ._rules import Rule, RuleSet, normalise_path
 from ._shellscan import ARRAY_COMMAND, lex, rewrite_for_bashlex, split_commands
 from ._verdict import Finding
+
+
+def _paramexpand_checked(parserobj: Any, string: str, sindex: int) -> Any:
+    """bashlex 0.18's ``${`` expansion, refusing a word with no ``}`` after it. bashlex
+    takes ``str.find``'s -1 for the closing brace, moves back to the word's start and
+    loops for ever, growing a list each turn: a fuzzed command took a test worker to
+    22.9 GB before the kernel killed it. Refused here, the command is unparseable and
+    held for approval like any other (``parse.unparseable``)."""
+    at = sindex + 1
+    if at < len(string) and string[at] == "{" and string.find("}", at + 1) == -1:
+        raise bashlex.errors.ParsingError("bad substitution: no closing '}'", string, sindex)
+    return _bashlex_paramexpand(parserobj, string, sindex)
+
+
+_bashlex_paramexpand = bashlex.subst._paramexpand
+bashlex.subst._paramexpand = _paramexpand_checked
 
 __all__ = ["MAX_DEPTH", "MAX_INPUT", "MAX_STEPS", "MAX_TOKENS", "Analyser", "Ctx", "LimitReached"]
 

@@ -68,6 +68,10 @@ async def _center(db_url: str, catalogue: tuple[str, bytes], nursery: trio.Nurse
     await link.send(Hello(role="proxy", node_id=PROXY, credential=proxy_token(TOKEN, PROXY).encode(), idc="t"))
     await link.receive()  # welcome
     await link.send(LoadReport(proxy_id=PROXY, idc="t", capacity=1000, urls=["tcp://127.0.0.1:1"]))
+    # The report is stored by the center's link loop: placements offer the proxy from then on.
+    with trio.fail_after(10):
+        while not any(p.id == PROXY and p.urls for p in sync.list_proxies()):  # noqa: ASYNC110 - polls the store
+            await trio.sleep(0.02)
     return center, sync, link
 
 
