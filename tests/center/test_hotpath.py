@@ -126,6 +126,19 @@ class Bench:
         answer = await self.center.submit(JobRequest(action="exec.run", params={"cmd": "echo hi"}, all=True, timeout=30), ADMIN)
         return ids, answer
 
+    async def results_of_a_job(self, n: int) -> tuple[str, list[Result]]:
+        """An ``exec.run`` job on ``n`` hosts, its dispatch acknowledged as the proxy would,
+        and each host's signed ``succeeded`` result (not sent yet)."""
+        _ids, answer = await self.hosts_and_job(n)
+        d = await self.next_dispatch()
+        assert self.link is not None
+        await self.link.send(DispatchAck(dispatch_id=d.dispatch_id))
+        results = [
+            sign_result(self.keys[t.agent_id], Result(task_id=t.task_id, state="succeeded", exit_code=0, stdout=f"{t.agent_id}\n", finished=_time()))
+            for t in d.tasks
+        ]
+        return answer["job_id"], results
+
     async def next_dispatch(self) -> Dispatch:
         assert self.link is not None
         with trio.fail_after(10):
@@ -242,15 +255,8 @@ async def test_results_of_many_batches_in_few_transactions_stored_once(db_url: s
     b = Bench(db_url, catalogue)
     async with trio.open_nursery() as nursery:
         await b.start(nursery)
-        _ids, answer = await b.hosts_and_job(30)
-        job_id = answer["job_id"]
-        d = await b.next_dispatch()
+        job_id, results = await b.results_of_a_job(30)
         assert b.link is not None
-        await b.link.send(DispatchAck(dispatch_id=d.dispatch_id))
-        results = [
-            sign_result(b.keys[t.agent_id], Result(task_id=t.task_id, state="succeeded", exit_code=0, stdout=f"{t.agent_id}\n", finished=_time()))
-            for t in d.tasks
-        ]
         # one result altered on its way (a proxy's forgery): dropped, not stored
         results[0] = msgspec.structs.replace(results[0], stdout="forged\n")
         commits = b.center.progress.commits
@@ -300,15 +306,8 @@ async def test_a_large_batch_is_checked_in_parts_and_each_forgery_dropped(
     b = Bench(db_url, catalogue)
     async with trio.open_nursery() as nursery:
         await b.start(nursery)
-        _ids, answer = await b.hosts_and_job(300)
-        job_id = answer["job_id"]
-        d = await b.next_dispatch()
+        job_id, results = await b.results_of_a_job(300)
         assert b.link is not None
-        await b.link.send(DispatchAck(dispatch_id=d.dispatch_id))
-        results = [
-            sign_result(b.keys[t.agent_id], Result(task_id=t.task_id, state="succeeded", exit_code=0, stdout=f"{t.agent_id}\n", finished=_time()))
-            for t in d.tasks
-        ]
         forged = {0, 99, 100, 199, 200, 299}  # the first and last of each part of 100
         for i in forged:
             results[i] = msgspec.structs.replace(results[i], stdout="forged\n")
