@@ -3,6 +3,8 @@ routing both ways, coalescing, isolation between agents, bounds and endings."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import trio
@@ -38,6 +40,15 @@ def test_coalesce_merges_only_consecutive_data():
     out = coalesce(msgs)
     assert [type(m).__name__ for m in out] == ["StreamData", "StreamResize", "StreamData"]
     assert out[0].data == b"ab" and out[0].seq == 2
+
+
+@asynccontextmanager
+async def _relay() -> AsyncIterator[tuple[StreamRelay, FakeChannel, FakeChannel]]:
+    """A relay for one agent ("a1"), its center link and the agent's channel, both fakes."""
+    link, agent = FakeChannel(), FakeChannel()
+    async with trio.open_nursery() as nursery:
+        yield StreamRelay({"a1": agent}.get, nursery.start_soon), link, agent
+        nursery.cancel_scope.cancel()
 
 
 async def test_routes_both_ways_and_coalesces_while_the_link_is_busy():
@@ -87,9 +98,7 @@ async def test_an_answer_for_an_ended_stream_comes_after_the_agents_close():
     """The agent's last output and close are queued up to a busy center link; the route ends
     when the proxy takes the close. Input the center sent meanwhile is answered P001 behind
     them, so the center reads the agent's close (exit status) first; its credit is dropped."""
-    link, agent = FakeChannel(), FakeChannel()
-    async with trio.open_nursery() as nursery:
-        relay = StreamRelay({"a1": agent}.get, nursery.start_soon)
+    async with _relay() as (relay, link, agent):
         await relay.from_center(link, StreamOpen(stream_id=8, kind="pty", agent_id="a1"))
         await wait_for(lambda: agent.sent)
         link.gate = trio.Event()  # the center link is busy
@@ -101,7 +110,6 @@ async def test_an_answer_for_an_ended_stream_comes_after_the_agents_close():
         await wait_for(lambda: len([m for m in link.sent if isinstance(m, StreamClose)]) == 2)
         ended = [(type(m).__name__, getattr(m, "status", None), getattr(m, "code", "")) for m in link.sent]
         assert ended == [("StreamData", None, ""), ("StreamClose", 5, ""), ("StreamClose", None, "P001")]
-        nursery.cancel_scope.cancel()
 
 
 def closes(channel: FakeChannel) -> list[str]:
@@ -109,9 +117,7 @@ def closes(channel: FakeChannel) -> list[str]:
 
 
 async def test_queue_bound_closes_the_stream_both_ways():
-    link, agent = FakeChannel(), FakeChannel()
-    async with trio.open_nursery() as nursery:
-        relay = StreamRelay({"a1": agent}.get, nursery.start_soon)
+    async with _relay() as (relay, link, agent):
         await relay.from_center(link, StreamOpen(stream_id=3, kind="pty", agent_id="a1"))
         await wait_for(lambda: agent.sent)
         link.gate = trio.Event()  # the center link is stuck
@@ -122,16 +128,13 @@ async def test_queue_bound_closes_the_stream_both_ways():
         link.gate.set()
         await wait_for(lambda: closes(agent) and closes(link))
         assert closes(agent) == closes(link) == ["A024"]
-        nursery.cancel_scope.cancel()
 
 
 async def test_a_flooding_stream_never_closes_its_neighbours():
     """Two sessions of one agent share the center link: the one that floods past its own
     bound is closed; the quiet one keeps its queued data and goes on (before, one 4 MiB
     queue per link closed whichever stream wrote next, often the quiet one)."""
-    link, agent = FakeChannel(), FakeChannel()
-    async with trio.open_nursery() as nursery:
-        relay = StreamRelay({"a1": agent}.get, nursery.start_soon)
+    async with _relay() as (relay, link, agent):
         for sid in (1, 2):
             await relay.from_center(link, StreamOpen(stream_id=sid, kind="pty", agent_id="a1"))
         await wait_for(lambda: len(agent.sent) == 2)
@@ -150,14 +153,11 @@ async def test_a_flooding_stream_never_closes_its_neighbours():
         # The flooder's queued output was withdrawn with its close: nothing of it after it.
         flood_after_close = [m for m in link.sent[[isinstance(m, StreamClose) for m in link.sent].index(True):] if m.stream_id == 1]
         assert all(isinstance(m, StreamClose) for m in flood_after_close)
-        nursery.cancel_scope.cancel()
 
 
 async def test_past_the_links_bound_the_largest_stream_goes(monkeypatch):
     monkeypatch.setattr(relay_module, "MAX_QUEUED", 1024 * 1024)
-    link, agent = FakeChannel(), FakeChannel()
-    async with trio.open_nursery() as nursery:
-        relay = StreamRelay({"a1": agent}.get, nursery.start_soon)
+    async with _relay() as (relay, link, agent):
         for sid in (1, 2, 3):
             await relay.from_center(link, StreamOpen(stream_id=sid, kind="pty", agent_id="a1"))
         await wait_for(lambda: len(agent.sent) == 3)
@@ -170,13 +170,10 @@ async def test_past_the_links_bound_the_largest_stream_goes(monkeypatch):
         link.gate.set()
         await wait_for(lambda: closes(link))
         assert [(m.stream_id, m.code) for m in link.sent if isinstance(m, StreamClose)] == [(2, "A024")]
-        nursery.cancel_scope.cancel()
 
 
 async def test_credit_is_relayed_down_in_order():
-    link, agent = FakeChannel(), FakeChannel()
-    async with trio.open_nursery() as nursery:
-        relay = StreamRelay({"a1": agent}.get, nursery.start_soon)
+    async with _relay() as (relay, link, agent):
         await relay.from_center(link, StreamOpen(stream_id=6, kind="pty", agent_id="a1"))
         await relay.from_center(link, StreamData(stream_id=6, seq=1, data=b"a", mac=b"m" * 16))
         await relay.from_center(link, StreamCredit(stream_id=6, seq=2, grant=65536, mac=b"m" * 16))
@@ -184,15 +181,11 @@ async def test_credit_is_relayed_down_in_order():
         await wait_for(lambda: len(agent.sent) == 4)
         assert [type(m).__name__ for m in agent.sent] == ["StreamOpen", "StreamData", "StreamCredit", "StreamData"]
         assert agent.sent[2].grant == 65536
-        nursery.cancel_scope.cancel()
 
 
 async def test_center_link_lost_closes_at_the_agent():
-    link, agent = FakeChannel(), FakeChannel()
-    async with trio.open_nursery() as nursery:
-        relay = StreamRelay({"a1": agent}.get, nursery.start_soon)
+    async with _relay() as (relay, link, agent):
         await relay.from_center(link, StreamOpen(stream_id=4, kind="pty", agent_id="a1"))
         relay.link_gone(link)
         await wait_for(lambda: closes(agent))
         assert closes(agent) == ["P007"]
-        nursery.cancel_scope.cancel()
