@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import psutil
@@ -49,6 +51,15 @@ class Session:
         except ActionError as exc:
             self.error = exc
 
+    @asynccontextmanager
+    async def running(self, **params: Any) -> AsyncIterator[None]:
+        """The session running (its shell's prompt shown) for the block; leaving the block
+        waits for the session to end (the block types ``exit``)."""
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(lambda: self.run(**params))
+            await self.wait_for("# ")
+            yield
+
     async def wait_for(self, text: str, after: int = 0) -> None:
         with trio.fail_after(20):
             while text not in self.output[after:]:
@@ -57,9 +68,7 @@ class Session:
 
 async def test_exit_status_resize_and_ctrl_c():
     s = Session()
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(lambda: s.run(cols=90, rows=20, idle_timeout=30))
-        await s.wait_for("# ")
+    async with s.running(cols=90, rows=20, idle_timeout=30):
         assert isinstance(s.up[0], StreamOpen) and s.up[0].kind == "pty"
         s.type("stty size; echo x$((20+1))\r")
         await s.wait_for("20 90")
@@ -81,9 +90,7 @@ async def test_exit_status_resize_and_ctrl_c():
 
 async def test_environment_is_controlled():
     s = Session()
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(lambda: s.run(idle_timeout=30))
-        await s.wait_for("# ")
+    async with s.running(idle_timeout=30):
         s.type("echo [$LC_ALL] [$TERM] [$STARLING_SECRET_X] [$HISTFILE]\r")
         await s.wait_for("[C.UTF-8] [xterm-256color] [] []")
         s.type("exit\r")
@@ -100,18 +107,14 @@ async def test_idle_timeout_closes_with_a023():
 
 async def test_close_from_the_center_ends_the_session():
     s = Session()
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(lambda: s.run(idle_timeout=30))
-        await s.wait_for("# ")
+    async with s.running(idle_timeout=30):
         s.hub.deliver(StreamClose(stream_id=7, message="closed by the user"))
     assert s.result.ended == "closed"
 
 
 async def test_input_faster_than_the_shell_is_a024():
     s = Session()
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(lambda: s.run(idle_timeout=30))
-        await s.wait_for("# ")
+    async with s.running(idle_timeout=30):
         s.type("sleep 30\r")  # the shell reads nothing meanwhile: the tty's buffer fills up
         for _ in range(5000):
             s.type("y" * 1000)
@@ -162,9 +165,7 @@ async def test_input_must_carry_the_session_keys_mac():
         msg.mac = stream_mac(key, msg)
         return msg
 
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(lambda: s.run(idle_timeout=30, input_key=sealed))
-        await s.wait_for("# ")
+    async with s.running(idle_timeout=30, input_key=sealed):
         s.hub.deliver(signed("echo mac-$((1+1))\r", 1))
         await s.wait_for("mac-2")
         s.hub.deliver(signed("echo replayed\r", 1))  # an old seq: replay
@@ -198,9 +199,7 @@ async def test_output_waits_for_credit_and_arrives_whole():
     window = 16384
     s = Session()
     me = psutil.Process()
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(lambda: s.run(idle_timeout=60, window=window))
-        await s.wait_for("# ")
+    async with s.running(idle_timeout=60, window=window):
         s.hub.deliver(StreamCredit(stream_id=7, grant=_sent(s)))  # the prompt was taken
         start = _sent(s)
         s.type("seq 1 100000; echo seq-$((2+3))-done\r")  # ~590 kB of output
@@ -231,9 +230,7 @@ async def test_output_waits_for_credit_and_arrives_whole():
 
 async def test_without_a_window_output_is_not_held():
     s = Session()
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(lambda: s.run(idle_timeout=60))
-        await s.wait_for("# ")
+    async with s.running(idle_timeout=60):
         s.type("head -c 300000 /dev/zero | tr '\\0' x; echo; echo all-$((1+1))\r")
         with trio.fail_after(20):
             while "all-2" not in s.output[-100:]:
@@ -248,9 +245,7 @@ async def test_credit_must_carry_the_session_keys_mac():
     from transports.streamauth import stream_mac
 
     s, key, sealed = _keyed_session("t-4")
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(lambda: s.run(idle_timeout=30, window=65536, input_key=sealed))
-        await s.wait_for("# ")
+    async with s.running(idle_timeout=30, window=65536, input_key=sealed):
         good = StreamCredit(stream_id=7, seq=1, grant=4096)
         good.mac = stream_mac(key, good)
         s.hub.deliver(good)
@@ -266,9 +261,7 @@ async def test_output_left_when_the_shell_exits_waits_for_credit():
     drain's grace), then reports the exit status."""
     window = 4096
     s = Session()
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(lambda: s.run(idle_timeout=60, window=window))
-        await s.wait_for("# ")
+    async with s.running(idle_timeout=60, window=window):
         taken = _sent(s)
         s.hub.deliver(StreamCredit(stream_id=7, grant=taken))
         s.type("seq 1 3000; exit 3\r")  # ~14 kB, more than the window
