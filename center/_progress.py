@@ -58,7 +58,6 @@ class ProgressWriter:
         self._wake = trio.Event()
         self._room = trio.Event()
         self._room.set()
-        self._checkers = trio.CapacityLimiter(CHECK_THREADS)
         #: Transactions written and the items they held (statistics, tests).
         self.commits = 0
         self.items = 0
@@ -155,7 +154,7 @@ class ProgressWriter:
         checked: list[tuple[list[Result], list[tuple[str, str, str]]]] = [([], [])] * len(parts)
 
         async def run(i: int) -> None:
-            checked[i] = await trio.to_thread.run_sync(check, parts[i], limiter=self._checkers)
+            checked[i] = await trio.to_thread.run_sync(check, parts[i])  # one writer: at most CHECK_THREADS at once
 
         async with trio.open_nursery() as nursery:
             for i in range(len(parts)):
