@@ -322,13 +322,14 @@ class DbKeys:
 
 
 def make_authenticator(store: Store, box: SecretBox) -> Any:
-    from .security import verify_request
+    from .security import check_signature_headers, verify_request
 
     keys = DbKeys(store, box)
 
     async def authenticate(request: Request) -> str:
-        body = await read_body(request)
         headers = {k.lower(): v for k, v in request.headers.items()}
+        check_signature_headers(headers)  # unsigned or stale: refused before the body is read
+        body = await read_body(request)
 
         raw_path = request.scope.get("raw_path") or request.url.path.encode()
         query = request.scope.get("query_string", b"")

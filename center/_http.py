@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, TypeVar
 
 import msgspec
@@ -13,6 +14,65 @@ from transports import ErrorCode, StarlingError
 T = TypeVar("T")
 
 MAX_BODY = 8 * 1024 * 1024
+DRAIN_LIMIT = 64 * 1024  # unread request body a refusal still reads, to keep the connection
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+ASGIApp = Callable[[Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]]
+
+
+def _declares_body(scope: Scope) -> int | None:
+    """The request body's declared length: 0 for none, None when chunked."""
+    length = 0
+    for name, value in scope.get("headers", ()):
+        if name == b"transfer-encoding":
+            return None
+        if name == b"content-length" and value.isdigit():
+            length = int(value)
+    return length
+
+
+def keep_alive_after_refusal(app: ASGIApp) -> ASGIApp:
+    """Answer a request the app refused before reading its body without breaking the connection.
+
+    A handler that refuses early (bad signature, missing CSRF header, unknown route) answers
+    without reading the body. hypercorn then cannot start the connection's next request and
+    closes it, silently: a keep-alive client (httpx, a browser) that sends its next request
+    on it gets "server disconnected" instead of an answer. So before the answer goes out, the
+    rest of a body up to :data:`DRAIN_LIMIT` is read and dropped; a larger one (an oversized
+    upload refused with C018) is not read, and the answer says ``Connection: close`` so the
+    client opens a new connection instead of losing its next request (RFC 9112 §9.6)."""
+
+    async def wrapped(scope: Scope, receive: Callable[[], Awaitable[Message]], send: Callable[[Message], Awaitable[None]]) -> None:
+        declared = _declares_body(scope) if scope["type"] == "http" else 0
+        if declared == 0:
+            await app(scope, receive, send)
+            return
+        read = 0
+        finished = False
+
+        async def counted() -> Message:
+            nonlocal read, finished
+            message = await receive()
+            read += len(message.get("body", b""))
+            finished = message["type"] != "http.request" or not message.get("more_body", False)
+            return message
+
+        async def answer(message: Message) -> None:
+            if message["type"] == "http.response.start" and not finished:
+                if declared is not None and declared - read > DRAIN_LIMIT:
+                    message = {**message, "headers": [*message.get("headers", ()), (b"connection", b"close")]}
+                else:
+                    start = read
+                    while not finished and read - start <= DRAIN_LIMIT:
+                        await counted()
+                    if not finished:
+                        message = {**message, "headers": [*message.get("headers", ()), (b"connection", b"close")]}
+            await send(message)
+
+        await app(scope, counted, answer)
+
+    return wrapped
 
 def json_response(data: Any, status: int = 200) -> Response:
     return Response(msgspec.json.encode(data), status_code=status, media_type="application/json")

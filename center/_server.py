@@ -29,6 +29,7 @@ from transports import (
 
 from ._center import Center
 from ._config import CenterConfig, ProxyConfig
+from ._http import keep_alive_after_refusal
 from ._limits import conn_limits, fit_open_files, raise_open_files_limit
 from ._pki import ensure_signing_key, issue_cert
 
@@ -158,7 +159,7 @@ async def run_center(cfg: CenterConfig, *, settle: bool = False, task_status: An
                 limits=gate, task_status=task_status,
             )
         )
-        api = await nursery.start(lambda task_status: hyper_serve(app, hc, task_status=task_status))  # type: ignore[arg-type]
+        api = await nursery.start(lambda task_status: hyper_serve(keep_alive_after_refusal(app), hc, task_status=task_status))  # type: ignore[arg-type]
         await nursery.start(center.run)
         nursery.start_soon(gate.run_trimmer)
         center.placement.share = cfg.borrow_share

@@ -16,6 +16,7 @@ from ._apiauth import (
     RequestRefused,
     RequestReplayed,
     StarlingAuth,
+    check_signature_headers,
     sign_request,
     verify_request,
 )
@@ -81,6 +82,7 @@ __all__ = [
     "check_command",
     "check_exec",
     "check_script",
+    "check_signature_headers",
     "default_rules",
     "make_anchor",
     "risk_check",

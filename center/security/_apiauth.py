@@ -261,6 +261,29 @@ def _one(found: dict[str, list[str]], name: str, pattern: re.Pattern[str]) -> st
     return values[0]
 
 
+def check_signature_headers(
+    headers: Mapping[str, str] | Iterable[tuple[Any, Any]], *, now: float | None = None, window: float = DEFAULT_WINDOW
+) -> tuple[str, str, str, str]:
+    """The checks a request passes on its headers alone (each signature header once and well
+    formed, the timestamp inside the clock window): key id, timestamp, nonce, signature.
+
+    A server runs these before it reads the body, so an unsigned or stale request is refused
+    without the server buffering what it sent; :func:`verify_request` runs them again.
+
+    :raises AuthenticationFailed: (C007) unsigned or malformed.
+    :raises RequestReplayed: (C008) timestamp outside the window.
+    """
+    found = _header_map(headers)
+    key_id = _one(found, HEADER_KEY, _KEY_RE)
+    timestamp = _one(found, HEADER_TIMESTAMP, _TS_RE)
+    nonce = _one(found, HEADER_NONCE, _NONCE_RE)
+    signature = _one(found, HEADER_SIGNATURE, _SIG_RE)
+    now = time.time() if now is None else now
+    if abs(now - int(timestamp)) > window:
+        raise RequestReplayed(f"timestamp {int(timestamp)} is outside the {window:.0f}s clock window")
+    return key_id, timestamp, nonce, signature
+
+
 def verify_request(
     method: str,
     url: str | httpx.URL,
@@ -284,18 +307,11 @@ def verify_request(
     :raises AuthenticationFailed: (C007) unsigned, malformed, unknown key, bad signature.
     :raises RequestReplayed: (C008) timestamp outside the window, or nonce already used.
     """
-    found = _header_map(headers)
-    key_id = _one(found, HEADER_KEY, _KEY_RE)
-    timestamp = _one(found, HEADER_TIMESTAMP, _TS_RE)
-    nonce = _one(found, HEADER_NONCE, _NONCE_RE)
-    signature = _one(found, HEADER_SIGNATURE, _SIG_RE)
+    key_id, timestamp, nonce, signature = check_signature_headers(headers, now=now, window=window)
     secret = keys.secret_for(key_id)
     if secret is None:
         raise AuthenticationFailed(f"unknown key {key_id!r}")
-    now = time.time() if now is None else now
     signed_at = int(timestamp)
-    if abs(now - signed_at) > window:
-        raise RequestReplayed(f"timestamp {signed_at} is outside the {window:.0f}s clock window")
     try:
         path, query = _split(url)
         message = string_to_sign(key_id, method, path, query, timestamp, nonce, body)
