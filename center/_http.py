@@ -14,6 +14,7 @@ from transports import ErrorCode, StarlingError
 T = TypeVar("T")
 
 MAX_BODY = 8 * 1024 * 1024
+API_KEEP_ALIVE = 75.0  # seconds the API keeps an idle connection (clients let go sooner)
 DRAIN_LIMIT = 64 * 1024  # unread request body a refusal still reads, to keep the connection
 
 Scope = MutableMapping[str, Any]

@@ -29,7 +29,7 @@ from transports import (
 
 from ._center import Center
 from ._config import CenterConfig, ProxyConfig
-from ._http import keep_alive_after_refusal
+from ._http import API_KEEP_ALIVE, keep_alive_after_refusal
 from ._limits import conn_limits, fit_open_files, raise_open_files_limit
 from ._pki import ensure_signing_key, issue_cert
 
@@ -147,6 +147,10 @@ async def run_center(cfg: CenterConfig, *, settle: bool = False, task_status: An
     hc.accesslog = None
     hc.errorlog = logging.getLogger("hypercorn.error")
     hc.graceful_timeout = 2
+    # Idle keep-alive connections outlive the clients' own expiry (httpx: 5 s, hypercorn's
+    # default too): with equal timeouts a request sent as the server closed the connection
+    # was lost ("server disconnected"). The client closes first now.
+    hc.keep_alive_timeout = API_KEEP_ALIVE
     # HTTP/1.1 only: hypercorn 0.18's HTTP/2 path raises KeyError on data for a WebSocket stream it
     # has closed (a browser closing a terminal), and under trio that ends the whole server
     # (pgjones/hypercorn#329, fixes #312/#334 unmerged). Browsers then open WebSockets the classic way.

@@ -140,3 +140,13 @@ def test_oversized_body_is_c018_and_closes(fleet: Fleet) -> None:
         assert head.status_code == 413 and json.loads(answer)["error"]["code"] == "C018", answer
         assert dict(head.headers)[b"connection"] == b"close"
         assert conn.closed_by_server()
+
+
+def test_idle_connection_outlives_the_clients_expiry(fleet: Fleet) -> None:
+    """httpx drops an idle connection after 5 s; the center keeps one longer, so a client
+    never sends a request on a connection the server is closing at that very moment."""
+    with connection(fleet) as conn:
+        conn.send(conn.request("GET", "/v1/health", []), h11.EndOfMessage())
+        assert conn.response()[0].status_code == 200
+        time.sleep(6.0)  # past httpx's (and hypercorn's default) 5 s
+        _health(conn)
