@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, TypeVar
 
 import msgspec
+import trio
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
@@ -16,6 +17,7 @@ T = TypeVar("T")
 MAX_BODY = 8 * 1024 * 1024
 API_KEEP_ALIVE = 75.0  # seconds the API keeps an idle connection (clients let go sooner)
 DRAIN_LIMIT = 64 * 1024  # unread request body a refusal still reads, to keep the connection
+DRAIN_SECONDS = 5.0  # and how long it waits for it
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -40,9 +42,10 @@ def keep_alive_after_refusal(app: ASGIApp) -> ASGIApp:
     without reading the body. hypercorn then cannot start the connection's next request and
     closes it, silently: a keep-alive client (httpx, a browser) that sends its next request
     on it gets "server disconnected" instead of an answer. So before the answer goes out, the
-    rest of a body up to :data:`DRAIN_LIMIT` is read and dropped; a larger one (an oversized
-    upload refused with C018) is not read, and the answer says ``Connection: close`` so the
-    client opens a new connection instead of losing its next request (RFC 9112 §9.6)."""
+    rest of a body up to :data:`DRAIN_LIMIT` is read and dropped (for at most
+    :data:`DRAIN_SECONDS`); a larger one (an oversized upload refused with C018), or one that
+    does not come, is not waited for, and the answer says ``Connection: close`` so the client
+    opens a new connection instead of losing its next request (RFC 9112 §9.6)."""
 
     async def wrapped(scope: Scope, receive: Callable[[], Awaitable[Message]], send: Callable[[Message], Awaitable[None]]) -> None:
         declared = _declares_body(scope) if scope["type"] == "http" else 0
@@ -65,8 +68,9 @@ def keep_alive_after_refusal(app: ASGIApp) -> ASGIApp:
                     message = {**message, "headers": [*message.get("headers", ()), (b"connection", b"close")]}
                 else:
                     start = read
-                    while not finished and read - start <= DRAIN_LIMIT:
-                        await counted()
+                    with trio.move_on_after(DRAIN_SECONDS):
+                        while not finished and read - start <= DRAIN_LIMIT:
+                            await counted()
                     if not finished:
                         message = {**message, "headers": [*message.get("headers", ()), (b"connection", b"close")]}
             await send(message)

@@ -42,8 +42,33 @@ def _port_free(port: int) -> bool:
     return True
 
 
+def _ephemeral_floor() -> int:
+    """The lowest port the kernel hands to outgoing connections (and to ``bind(0)``)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default range is 32768-60999
+
+
+_handed_out: set[int] = set()
+
+
 def _free_port() -> int:
-    with socket.socket() as s:
+    """A TCP port free on 127.0.0.1 now, below the ephemeral range.
+
+    A role binds the port a moment after it is chosen. A port from ``bind(0)`` comes from the
+    ephemeral range, where any process's next outgoing connection may take it in between
+    (seen in the test suite: a proxy failing with "Address already in use"); below that range
+    only a listener can, and the choice is random, so concurrent ``starling up`` runs do not
+    race for the same ports either."""
+    floor = _ephemeral_floor()
+    low = 10000 if floor > 12000 else 1024
+    for _ in range(200):
+        port = secrets.randbelow(floor - low) + low
+        if port not in _handed_out and _port_free(port):
+            _handed_out.add(port)
+            return port
+    with socket.socket() as s:  # a crowded low range: fall back to the kernel's choice
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 

@@ -22,6 +22,7 @@ import trio
 from agent_core import Plugin, Resident, hookimpl
 from agent_core._residents import ResidentSupervisor, parse_health_url, probe_http
 from agent_core.host import PluginHost
+from center._up import _free_port
 
 SERVER = r'''
 import http.server, os, pathlib, sys, time
@@ -48,14 +49,6 @@ http.server.HTTPServer(("127.0.0.1", port), Handler).serve_forever()
 '''
 
 FAST = dict(check_interval=0.2, check_timeout=1.0, check_failures=2, start_grace=10.0, backoff_min=0.1, backoff_max=0.4)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _plugin(name: str, residents: Callable[[], list[Resident]]) -> types.ModuleType:

@@ -12,12 +12,12 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from center._up import _free_port
 from center.cli import EXIT_CODES, build_parser, main
 from transports import ErrorCode
 
@@ -39,9 +39,7 @@ LEAVES = dict(_leaves(build_parser()))
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """No center: STARLING_API names a loopback port nobody listens on (bound, then closed)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = _free_port()
     monkeypatch.setenv("STARLING_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("STARLING_API", f"https://127.0.0.1:{port}")
     monkeypatch.setenv("STARLING_DEBUG", "1")

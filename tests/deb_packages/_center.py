@@ -69,24 +69,22 @@ def reachable(home: Path, hostname: str) -> bool:
     return out.returncode == 0
 
 
-def upgrade(home: Path, approver: dict[str, str], hostname: str, version: str, *extra: str) -> tuple[int, dict[str, Any]]:
-    """``starling upgrade VERSION --all`` as an operator runs it; the approver approves the
-    held wave. Its exit code and JSON answer."""
-    wait_for(lambda: reachable(home, hostname), 60, "a task through to the agent")
-    proc = subprocess.Popen(
-        [str(BIN / "starling"), "upgrade", version, "--all", "--json", *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(home),
-    )
+def run_approving(args: list[str], env: dict[str, str], approver: dict[str, str], timeout: float = 240) -> tuple[int, str, str, list[str]]:
+    """``starling ARGS`` (an upgrade) running while a second account (``approver``: its
+    STARLING_* environment) approves each ``agent.upgrade`` job held for approval: the exit
+    code, standard output and error, and the jobs approved (at least one)."""
+    proc = subprocess.Popen([str(BIN / "starling"), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    approved: list[str] = []
     try:
-        approved: set[str] = set()
-        end = time.monotonic() + 240
+        end = time.monotonic() + timeout
         while proc.poll() is None and time.monotonic() < end:
-            jobs = json.loads(starling(home, "jobs", "--json").stdout)["jobs"]
-            for j in jobs:
+            listed = subprocess.run([str(BIN / "starling"), "jobs", "--json"], capture_output=True, text=True, env=env, timeout=60)
+            for j in json.loads(listed.stdout)["jobs"]:
                 if j["action"] == "agent.upgrade" and j["state"] == "pending_approval" and j["job_id"] not in approved:
-                    ok = starling(home, "approve", j["job_id"], "--json", **approver)
+                    ok = subprocess.run([str(BIN / "starling"), "approve", j["job_id"], "--json"],
+                                        capture_output=True, text=True, env=env | approver, timeout=60)
                     assert ok.returncode == 0, ok.stdout + ok.stderr
-                    approved.add(j["job_id"])
+                    approved.append(j["job_id"])
             time.sleep(0.5)
         out, err = proc.communicate(timeout=30)
     finally:
@@ -94,7 +92,15 @@ def upgrade(home: Path, approver: dict[str, str], hostname: str, version: str, *
             proc.kill()
             proc.wait()
     assert approved, "the upgrade job was never held for approval"
-    return proc.returncode, json.loads(out or "{}") if out.strip() else {"stderr": err}
+    return proc.returncode, out, err, approved
+
+
+def upgrade(home: Path, approver: dict[str, str], hostname: str, version: str, *extra: str) -> tuple[int, dict[str, Any]]:
+    """``starling upgrade VERSION --all`` as an operator runs it; the approver approves the
+    held wave. Its exit code and JSON answer."""
+    wait_for(lambda: reachable(home, hostname), 60, "a task through to the agent")
+    rc, out, err, _ = run_approving(["upgrade", version, "--all", "--json", *extra], env(home), approver)
+    return rc, json.loads(out) if out.strip() else {"stderr": err}
 
 
 def job(home: Path, job_id: str) -> dict[str, Any]:

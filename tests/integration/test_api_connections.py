@@ -150,3 +150,18 @@ def test_idle_connection_outlives_the_clients_expiry(fleet: Fleet) -> None:
         assert conn.response()[0].status_code == 200
         time.sleep(6.0)  # past httpx's (and hypercorn's default) 5 s
         _health(conn)
+
+
+def test_refusal_does_not_wait_for_a_body_that_never_comes(fleet: Fleet) -> None:
+    """A small declared body that is never sent holds the refusal at most DRAIN_SECONDS;
+    then the answer goes out with ``Connection: close``."""
+    from center._http import DRAIN_SECONDS
+
+    with connection(fleet) as conn:
+        conn.send(conn.request("POST", "/v1/no-such-route", [("content-type", "application/json")], b"{}" * 100))
+        started = time.monotonic()
+        head, answer = conn.response()
+        assert head.status_code == 404 and json.loads(answer)["error"]["code"] == "C028"
+        assert DRAIN_SECONDS - 0.5 <= time.monotonic() - started < DRAIN_SECONDS + 10
+        assert dict(head.headers)[b"connection"] == b"close"
+        assert conn.closed_by_server()

@@ -15,7 +15,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from center._up import _free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -37,12 +38,6 @@ pytestmark = pytest.mark.integration
 USED: list[str] = []
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _toml(path: Path, section: str, values: dict[str, Any]) -> Path:
     path.write_text(f"[{section}]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in values.items()))
     return path
@@ -53,7 +48,7 @@ class Deployment:
         self.base = base
         self.db = db
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
-        self.api_port, self.link_port, self.proxy_port = _port(), _port(), _port()
+        self.api_port, self.link_port, self.proxy_port = _free_port(), _free_port(), _free_port()
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("STARLING_")}
         self.env["COLUMNS"] = "200"
         # Only the page's settings, except the agent's load throttle: on a test machine busy with

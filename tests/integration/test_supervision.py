@@ -64,7 +64,12 @@ def test_foreground_up_restarts_crashes_and_stops_everything_on_sigterm(tmp_path
     )
     started: set[int] = set()
     try:
-        _wait("the supervisor", lambda: _profile(home).get("supervisor") == up.pid, 120)
+        def supervising() -> bool:
+            if up.poll() is not None:  # fail now, with the reason, not after the wait
+                raise AssertionError(f"starling up exited with {up.returncode}:\n{(tmp_path / 'up.out').read_text()[-3000:]}")
+            return bool(_profile(home).get("supervisor") == up.pid)
+
+        _wait("the supervisor", supervising, 120)
         started |= set(_profile(home)["pids"])
         assert len(started) == 4  # center, proxy, two agents
 

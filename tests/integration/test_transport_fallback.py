@@ -7,7 +7,6 @@ advertises a QUIC (and TCP) address where nothing answers.
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -16,18 +15,13 @@ from pathlib import Path
 import pytest
 
 from center._credentials import proxy_token
+from center._up import _free_port
 
 from .conftest import Fleet
 
 pytestmark = pytest.mark.integration
 
 AGENTS = 1
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _toml(path: Path, section: str, values: dict) -> Path:

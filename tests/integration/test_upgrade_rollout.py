@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import time
 from typing import Any
 
 import pytest
 
-from .conftest import BIN, Fleet
+from tests.deb_packages._center import run_approving
+
+from .conftest import Fleet
 
 pytestmark = pytest.mark.integration
 
@@ -33,28 +34,13 @@ def test_failed_canary_stops_the_upgrade_on_the_center(fleet: Fleet) -> None:
     approver = _approver(fleet)
     env = dict(os.environ, STARLING_HOME=str(fleet.home), COLUMNS="200")
     env.pop("STARLING_API", None)
-    proc = subprocess.Popen([str(BIN / "starling"), "upgrade", "9.9.9-1.py311", "--all", "--canary", "1", "--max-failures", "0", "--json"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        approved = ""
-        end = time.monotonic() + 120
-        while proc.poll() is None and time.monotonic() < end:
-            for j in fleet.json("jobs")["jobs"]:
-                if j["action"] == "agent.upgrade" and j["state"] == "pending_approval" and not approved:
-                    ok = subprocess.run([str(BIN / "starling"), "approve", j["job_id"], "--json"], capture_output=True, text=True, env=env | approver, timeout=60)
-                    assert ok.returncode == 0, ok.stdout + ok.stderr
-                    approved = j["job_id"]
-            time.sleep(0.5)
-        out, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert approved, "the upgrade job was never held for approval"
+    rc, out, err, approved = run_approving(
+        ["upgrade", "9.9.9-1.py311", "--all", "--canary", "1", "--max-failures", "0", "--json"], env, approver, timeout=120,
+    )
     doc: dict[str, Any] = json.loads(out)
-    assert proc.returncode == 1, (out, err)
+    assert rc == 1, (out, err)
     # One job on the center, not one per wave: the rollout stopped after the canary.
-    assert doc["job_id"] == approved and doc["stopped"] and doc["failed"] == 1 and doc["upgraded"] == 0, doc
+    assert approved == [doc["job_id"]] and doc["stopped"] and doc["failed"] == 1 and doc["upgraded"] == 0, doc
     results = sorted(r["result"] for r in doc["hosts"])
     assert results == ["failed", "not attempted", "not attempted"], doc["hosts"]
     (bad,) = [r for r in doc["hosts"] if r["result"] == "failed"]
@@ -62,7 +48,7 @@ def test_failed_canary_stops_the_upgrade_on_the_center(fleet: Fleet) -> None:
     from center import Client
 
     p = fleet.profile
-    job = Client(p["api"], p["key_id"], p["secret"], p["ca_file"]).job(approved)
+    job = Client(p["api"], p["key_id"], p["secret"], p["ca_file"]).job(doc["job_id"])
     assert job["rollout"]["state"] == "stopped" and job["rollout"]["released"] == 1, job["rollout"]
     assert sorted(r["code"] for r in job["results"]) == ["A003", "C034", "C034"]
 

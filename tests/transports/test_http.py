@@ -18,6 +18,7 @@ import msgspec
 import pytest
 import trio
 
+from center._up import _free_port
 from transports import (
     Channel,
     ChannelClosed,
@@ -62,9 +63,7 @@ def tinyproxy() -> Any:
     exe = shutil.which("tinyproxy")
     if exe is None:
         pytest.skip("tinyproxy is not installed (apt-get install tinyproxy)")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = _free_port()
     # tinyproxy drops to nobody before it opens its log: a world-writable
     # directory straight under /tmp (pytest's tmp_path is private to root).
     with tempfile.TemporaryDirectory(prefix="starling-tinyproxy-") as tmp:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import urllib.request
 from collections.abc import Callable
 
@@ -15,13 +14,8 @@ import trio
 
 from agent_core.host import PluginHost, ResidentSupervisor, resident_plugin_names
 from agent_core.testing import run_action
+from center._up import _free_port
 from plugins.agent import _exporter_main as main
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _samples(text: str) -> dict[str, float]:
