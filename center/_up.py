@@ -21,7 +21,15 @@ from typing import Any
 
 from rich.console import Console
 
-from transports import ErrorCode, StarlingError, private_dir, tighten_private, write_private
+from transports import (
+    ErrorCode,
+    StarlingError,
+    free_port,
+    port_is_free,
+    private_dir,
+    tighten_private,
+    write_private,
+)
 
 from ._credentials import proxy_token
 from ._pki import ensure_ca, issue_cert
@@ -30,47 +38,6 @@ from ._supervise import spawn as _spawn
 from .cli import ApiError, Client, home
 
 console = Console(stderr=True)
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def _ephemeral_floor() -> int:
-    """The lowest port the kernel hands to outgoing connections (and to ``bind(0)``)."""
-    try:
-        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32768  # Linux's default range is 32768-60999
-
-
-_handed_out: set[int] = set()
-
-
-def _free_port() -> int:
-    """A TCP port free on 127.0.0.1 now, below the ephemeral range.
-
-    A role binds the port a moment after it is chosen. A port from ``bind(0)`` comes from the
-    ephemeral range, where any process's next outgoing connection may take it in between
-    (seen in the test suite: a proxy failing with "Address already in use"); below that range
-    only a listener can, and the choice is random, so concurrent ``starling up`` runs do not
-    race for the same ports either."""
-    floor = _ephemeral_floor()
-    low = 10000 if floor > 12000 else 1024
-    for _ in range(200):
-        port = secrets.randbelow(floor - low) + low
-        if port not in _handed_out and _port_free(port):
-            _handed_out.add(port)
-            return port
-    with socket.socket() as s:  # a crowded low range: fall back to the kernel's choice
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _udp_free(port: int) -> bool:
@@ -85,13 +52,13 @@ def _udp_free(port: int) -> bool:
 def _ports(base: int, count: int) -> list[int]:
     """``count`` consecutive TCP ports from ``base`` (also free for UDP, as QUIC
     shares the TCP carrier's port number), or free ones when busy or 0."""
-    if base and all(_port_free(base + i) and _udp_free(base + i) for i in range(count)):
+    if base and all(port_is_free(base + i) and _udp_free(base + i) for i in range(count)):
         return [base + i for i in range(count)]
     if base:
         console.print(f"[yellow]ports {base}-{base + count - 1} are busy; picking free ones[/yellow]")
     out: list[int] = []
     while len(out) < count:
-        port = _free_port()
+        port = free_port()
         if port not in out and _udp_free(port):
             out.append(port)
     return out
@@ -207,7 +174,7 @@ def _up(args: argparse.Namespace, demo: Callable[[list[str]], int] | None) -> in
     proxy_http: dict[str, str] = {}
     for i in range(nproxies):
         stream_port, http_port = ports[2 + 2 * i], ports[3 + 2 * i]
-        ops_port = _free_port()
+        ops_port = free_port()
         # Every proxy serves every carrier at once; each agent picks by its `transport`.
         listen = [f"tcp://127.0.0.1:{stream_port}", f"quic://127.0.0.1:{stream_port}", f"https://127.0.0.1:{http_port}"]
         path = state / f"proxy-{i + 1}.toml"
@@ -271,7 +238,7 @@ def _up(args: argparse.Namespace, demo: Callable[[list[str]], int] | None) -> in
             })
             if i == 1:
                 # The first agent also runs the node exporter as a resident plugin.
-                exporter_port = _free_port()
+                exporter_port = free_port()
                 with (adir / "agent.toml").open("a") as fh:
                     fh.write(f'\n[agent.plugin_config."agent.exporter"]\nenabled = true\nport = {exporter_port}\n')
                 profile["exporter"] = f"http://127.0.0.1:{exporter_port}/metrics"

@@ -91,6 +91,7 @@ from ._messages import (
     TaskState,
     Welcome,
 )
+from ._ports import free_port, port_is_free
 from ._rate import RateLimit
 from ._renamed import (
     also_known_as,
@@ -206,15 +207,17 @@ __all__ = [
     "encode_value",
     "env_name",
     "former_names",
-    "freeze_heap",
-    "granted_as",
     "frame",
+    "free_port",
+    "freeze_heap",
     "gate_for",
     "get_carrier",
+    "granted_as",
     "guarding",
     "leaf_errors",
     "load_section",
     "open_private_append",
+    "port_is_free",
     "private_dir",
     "read_toml",
     "receive_hello",

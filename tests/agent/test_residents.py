@@ -22,7 +22,7 @@ import trio
 from agent_core import Plugin, Resident, hookimpl
 from agent_core._residents import ResidentSupervisor, parse_health_url, probe_http
 from agent_core.host import PluginHost
-from center._up import _free_port
+from transports import free_port
 
 SERVER = r'''
 import http.server, os, pathlib, sys, time
@@ -95,7 +95,7 @@ def _pid(line: str) -> int:
 def server(tmp_path: Path) -> tuple[Path, Path, int]:
     script = tmp_path / "server.py"
     script.write_text(SERVER)
-    return script, tmp_path / "control", _free_port()
+    return script, tmp_path / "control", free_port()
 
 
 def _web(server: tuple[Path, Path, int], **kw: object) -> Resident:
@@ -306,7 +306,7 @@ async def test_probe_http_answers():
     finally:
         srv.shutdown()
         srv.server_close()
-    ok, detail = await probe_http(f"http://127.0.0.1:{_free_port()}/")
+    ok, detail = await probe_http(f"http://127.0.0.1:{free_port()}/")
     assert not ok and detail.startswith("connect:")
     for bad in ("https://127.0.0.1:1/", "http://10.0.0.1:80/", "http://127.0.0.1:99999/"):
         with pytest.raises(ValueError):

@@ -17,9 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from center._up import _free_port
 from center.cli import EXIT_CODES, build_parser, main
-from transports import ErrorCode
+from transports import ErrorCode, free_port
 
 CODE = re.compile(r"\b([CPAE]\d{3})\b")
 
@@ -39,7 +38,7 @@ LEAVES = dict(_leaves(build_parser()))
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """No center: STARLING_API names a loopback port nobody listens on (bound, then closed)."""
-    port = _free_port()
+    port = free_port()
     monkeypatch.setenv("STARLING_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("STARLING_API", f"https://127.0.0.1:{port}")
     monkeypatch.setenv("STARLING_DEBUG", "1")

@@ -24,9 +24,9 @@ import psutil
 
 from center._credentials import proxy_token
 from center._pki import ensure_ca, issue_cert
-from center._up import _free_port, _tail, _write_toml
+from center._up import _tail, _write_toml
 from center.cli._client import ApiError, Client
-from transports import FINAL_STATES
+from transports import FINAL_STATES, free_port
 
 PY = sys.executable
 HEARTBEAT = 5.0
@@ -51,8 +51,8 @@ class Cluster:
         self.enroll_token = "t" + secrets.token_urlsafe(18)
         self.proxy_token = secrets.token_urlsafe(18)
         self.key_id, self.secret = "admin-" + secrets.token_hex(4), secrets.token_urlsafe(24)
-        self.api = f"https://127.0.0.1:{_free_port()}"
-        self.link = f"tcp://127.0.0.1:{_free_port()}"
+        self.api = f"https://127.0.0.1:{free_port()}"
+        self.link = f"tcp://127.0.0.1:{free_port()}"
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.argv: dict[str, list[str]] = {}
         self.env: dict[str, dict[str, str]] = {}
@@ -67,7 +67,7 @@ class Cluster:
         for pid in self.proxy_ids:
             _write_toml(root / f"{pid}.toml", "proxy", {
                 "proxy_id": pid, "idc": "chaos", "centers": [self.link], "proxy_token": proxy_token(self.proxy_token, pid),
-                "listen": [f"tcp://127.0.0.1:{_free_port()}"], "cert_file": str(self.pcert),
+                "listen": [f"tcp://127.0.0.1:{free_port()}"], "cert_file": str(self.pcert),
                 "key_file": str(self.pkey), "ca_file": str(self.ca), "heartbeat": heartbeat,
                 "log_file": str(self.logs / f"{pid}.log"), **({"capacity": capacity} if capacity else {}),
                 **({"workers": proxy_workers} if proxy_workers > 1 else {}),

@@ -21,9 +21,9 @@ import pytest
 
 from center._credentials import proxy_token
 from center._pki import ensure_ca, ensure_signing_key, issue_cert
-from center._up import _free_port, _tail, _write_toml
+from center._up import _tail, _write_toml
 from center.cli._client import ApiError, Client
-from transports import FINAL_STATES
+from transports import FINAL_STATES, free_port
 
 from ._cluster import report
 
@@ -55,8 +55,8 @@ class TwoIdcs:
         ensure_signing_key(shared / "keys" / "center-ed25519.pem")  # one task-signing key for both centers
         self.token = secrets.token_urlsafe(12)
         ptoken, key, secret = secrets.token_urlsafe(12), "admin-2idc", secrets.token_urlsafe(16)
-        self.api = {idc: f"https://127.0.0.1:{_free_port()}" for idc in IDCS}
-        link = {idc: f"tcp://127.0.0.1:{_free_port()}" for idc in IDCS}
+        self.api = {idc: f"https://127.0.0.1:{free_port()}" for idc in IDCS}
+        link = {idc: f"tcp://127.0.0.1:{free_port()}" for idc in IDCS}
         self.argv: dict[str, list[str]] = {}
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         for idc in IDCS:
@@ -70,7 +70,7 @@ class TwoIdcs:
             # Every proxy links to every center; agents use their own IDC's centers first.
             _write_toml(root / f"proxy-{idc}.toml", "proxy", {
                 "proxy_id": f"proxy-{idc}", "idc": idc, "centers": [link[idc], *[link[o] for o in IDCS if o != idc]],
-                "proxy_token": proxy_token(ptoken, f"proxy-{idc}"), "listen": [f"tcp://127.0.0.1:{_free_port()}"],
+                "proxy_token": proxy_token(ptoken, f"proxy-{idc}"), "listen": [f"tcp://127.0.0.1:{free_port()}"],
                 "cert_file": str(pcert), "key_file": str(pkey), "ca_file": self.ca, "heartbeat": 5.0,
                 "log_file": str(self.logs / f"proxy-{idc}.log"), "capacity": capacity.get(idc, 20000),
             })

@@ -16,7 +16,8 @@ import pytest
 from center import Client
 from center._credentials import proxy_token
 from center._pki import ensure_ca, ensure_signing_key, issue_cert
-from center._up import _free_port, _write_toml
+from center._up import _write_toml
+from transports import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -60,7 +61,7 @@ def test_job_survives_the_death_of_its_center(tmp_path: Path, db_url: str) -> No
     tokens = {"enroll": secrets.token_urlsafe(12), "proxy": secrets.token_urlsafe(12), "key": "admin-aa", "secret": secrets.token_urlsafe(16)}
     centers = {}
     for name in ("a", "b"):
-        api, link = f"https://127.0.0.1:{_free_port()}", f"tcp://127.0.0.1:{_free_port()}"
+        api, link = f"https://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
         _write_toml(tmp_path / f"center-{name}.toml", "center", {
             "center_id": f"center-{name}", "api": api, "proxy_listen": link, "db": db_url, "state_dir": str(shared),
             "enroll_token": tokens["enroll"], "proxy_token": tokens["proxy"], "cert_file": str(pki / "center.pem"),
@@ -79,7 +80,7 @@ def test_job_survives_the_death_of_its_center(tmp_path: Path, db_url: str) -> No
             _wait(lambda c=clients[name]: c.request("GET", "/v1/health")["ok"], 30, f"center {name}")
         _write_toml(tmp_path / "proxy.toml", "proxy", {
             "proxy_id": "proxy-aa", "idc": "aa", "centers": [centers["a"]["link"], centers["b"]["link"]],
-            "proxy_token": proxy_token(tokens["proxy"], "proxy-aa"), "listen": [f"tcp://127.0.0.1:{_free_port()}"],
+            "proxy_token": proxy_token(tokens["proxy"], "proxy-aa"), "listen": [f"tcp://127.0.0.1:{free_port()}"],
             "cert_file": str(pcert), "key_file": str(pkey), "ca_file": str(ca), "heartbeat": 3.0, "log_file": str(tmp_path / "proxy.log"),
         })
         procs.append(_spawn([sys.executable, "-m", "center.cli", "proxy", "-c", str(tmp_path / "proxy.toml")], tmp_path / "proxy.out"))

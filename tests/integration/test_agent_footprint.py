@@ -14,7 +14,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from agent_core._daemon import SETTLE
+from transports import free_port
 
 from .conftest import Fleet
 
@@ -77,12 +77,6 @@ sys.exit(main(["--config", sys.argv[1]]))
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _wait_log(log: Path, text: str, proc: subprocess.Popen[bytes], timeout: float) -> None:
     """Until a line of ``log`` matches the regular expression ``text``."""
     end = time.monotonic() + timeout
@@ -121,7 +115,7 @@ def _idle_agent(fleet: Fleet, tmp_path: Path) -> list[str]:
         f"log_file = {json.dumps(str(state / 'agent.log'))}\n"
         # A resident, as `starling up` configures: its plugin is the one plugin an idle agent imports.
         f"[agent.plugin_config.{json.dumps(_resident_plugin()[0])}]\n"
-        f"enabled = true\nport = {_free_port()}\n"
+        f"enabled = true\nport = {free_port()}\n"
     )
     launcher = tmp_path / "launch.py"
     launcher.write_text(LAUNCHER)

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from center._up import _free_port
+from transports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -48,7 +48,7 @@ class Deployment:
         self.base = base
         self.db = db
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
-        self.api_port, self.link_port, self.proxy_port = _free_port(), _free_port(), _free_port()
+        self.api_port, self.link_port, self.proxy_port = free_port(), free_port(), free_port()
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("STARLING_")}
         self.env["COLUMNS"] = "200"
         # Only the page's settings, except the agent's load throttle: on a test machine busy with

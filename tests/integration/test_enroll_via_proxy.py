@@ -21,9 +21,9 @@ import pytest
 import trio
 
 from agent_core.host import Identity, RegistrationError, enroll_on, enroll_request
-from center._up import _free_port, _write_toml
+from center._up import _write_toml
 from tests.chaos._cluster import PY, Cluster
-from transports import Channel, ErrorMsg, Hello, Welcome, client_context, get_carrier
+from transports import Channel, ErrorMsg, Hello, Welcome, client_context, free_port, get_carrier
 from transports.signing import new_private_key, sign_hello
 
 pytestmark = pytest.mark.integration
@@ -161,7 +161,7 @@ def test_bad_token_and_bad_key_proof_get_their_codes(cluster: Cluster) -> None:
 def test_an_unknown_proxy_enrolls_nobody(cluster: Cluster) -> None:
     """A proxy without a valid token never links, so nothing it relays reaches a center."""
     c = cluster
-    url = f"tcp://127.0.0.1:{_free_port()}"
+    url = f"tcp://127.0.0.1:{free_port()}"
     _write_toml(c.root / "proxy-x.toml", "proxy", {
         "proxy_id": "proxy-x", "idc": "chaos", "centers": [c.link], "proxy_token": secrets.token_urlsafe(18),
         "listen": [url], "cert_file": str(c.pcert), "key_file": str(c.pkey), "ca_file": str(c.ca),

@@ -26,8 +26,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from center import Client
 from center._credentials import proxy_token
 from center._pki import ensure_ca, issue_cert
-from center._up import _free_port, _write_toml
+from center._up import _write_toml
 from center.cli._client import ApiError
+from transports import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -102,17 +103,17 @@ def test_metrics_and_readiness_follow_real_activity_and_failures(tmp_path: Path,
     pcert, pkey = issue_cert(pki, "proxy", ["127.0.0.1", "localhost"])
     (tmp_path / "marker.toml").write_text(MARKER_RULE)
     tok = {"enroll": secrets.token_urlsafe(12), "proxy": secrets.token_urlsafe(12), "key": "admin-ops", "secret": secrets.token_urlsafe(16)}
-    api, link = f"https://127.0.0.1:{_free_port()}", f"tcp://127.0.0.1:{_free_port()}"
+    api, link = f"https://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
     _write_toml(tmp_path / "center.toml", "center", {
         "api": api, "proxy_listen": link, "db": db_url, "state_dir": str(tmp_path / "center"),
         "enroll_token": tok["enroll"], "proxy_token": tok["proxy"], "cert_file": str(pki / "center.pem"),
         "key_file": str(pki / "center.key"), "ca_file": str(ca), "admin_key_id": tok["key"], "admin_secret": tok["secret"],
         "heartbeat": 3.0, "log_file": str(tmp_path / "center.log"), "risk_rules": [str(tmp_path / "marker.toml")],
     })
-    proxy_http = f"127.0.0.1:{_free_port()}"
+    proxy_http = f"127.0.0.1:{free_port()}"
     _write_toml(tmp_path / "proxy.toml", "proxy", {
         "proxy_id": "proxy-ops", "idc": "ops", "centers": [link], "proxy_token": proxy_token(tok["proxy"], "proxy-ops"),
-        "listen": [f"tcp://127.0.0.1:{_free_port()}"], "cert_file": str(pcert), "key_file": str(pkey), "ca_file": str(ca),
+        "listen": [f"tcp://127.0.0.1:{free_port()}"], "cert_file": str(pcert), "key_file": str(pkey), "ca_file": str(ca),
         "heartbeat": 3.0, "log_file": str(tmp_path / "proxy.log"), "http_listen": proxy_http,
     })
     center_argv = [sys.executable, "-m", "center.cli", "center", "-c", str(tmp_path / "center.toml")]

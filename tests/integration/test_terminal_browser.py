@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from typing import Any
 import pytest
 
 from center import Client
+from transports import free_port
 
 from .conftest import Fleet, up_fleet
 from .test_console_browser import CHROMIUM, MODULES, ROOT, SHOTS, _why_not
@@ -32,16 +32,10 @@ MARKER_RULES = ROOT / "tests" / "integration" / "data" / "marker-rules.toml"
 PORTAL = ROOT / "examples" / "embed-terminal" / "portal.py"
 
 
-def _free_port(address: str) -> int:
-    with socket.socket() as s:
-        s.bind((address, 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def origins() -> dict[str, str]:
     # Two origins other than the center's: 127.0.0.2 may embed, 127.0.0.3 may not.
-    return {"allowed": f"http://127.0.0.2:{_free_port('127.0.0.2')}", "stranger": f"http://127.0.0.3:{_free_port('127.0.0.3')}"}
+    return {"allowed": f"http://127.0.0.2:{free_port('127.0.0.2')}", "stranger": f"http://127.0.0.3:{free_port('127.0.0.3')}"}
 
 
 @pytest.fixture(scope="module")

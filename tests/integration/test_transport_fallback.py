@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from center._credentials import proxy_token
-from center._up import _free_port
+from transports import free_port
 
 from .conftest import Fleet
 
@@ -41,8 +41,8 @@ def test_auto_falls_back_and_remembers(fleet: Fleet, tmp_path: Path) -> None:
     pki = home / "pki"
     procs: list[subprocess.Popen] = []
     try:
-        dead = [_free_port(), _free_port()]
-        tcp_port, https_port = _free_port(), _free_port()
+        dead = [free_port(), free_port()]
+        tcp_port, https_port = free_port(), free_port()
         edges = {
             # QUIC blocked: the agent must end up on TCP.
             "edge-tcp": ([f"tcp://127.0.0.1:{tcp_port}"], [f"quic://127.0.0.1:{dead[0]}", f"tcp://127.0.0.1:{tcp_port}"]),

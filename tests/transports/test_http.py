@@ -18,7 +18,6 @@ import msgspec
 import pytest
 import trio
 
-from center._up import _free_port
 from transports import (
     Channel,
     ChannelClosed,
@@ -28,6 +27,7 @@ from transports import (
     StreamData,
     encode,
     frame,
+    free_port,
 )
 from transports._http import HttpCarrier
 from transports._http_wire import SEQ, Opened
@@ -63,7 +63,7 @@ def tinyproxy() -> Any:
     exe = shutil.which("tinyproxy")
     if exe is None:
         pytest.skip("tinyproxy is not installed (apt-get install tinyproxy)")
-    port = _free_port()
+    port = free_port()
     # tinyproxy drops to nobody before it opens its log: a world-writable
     # directory straight under /tmp (pytest's tmp_path is private to root).
     with tempfile.TemporaryDirectory(prefix="starling-tinyproxy-") as tmp:

@@ -14,8 +14,8 @@ import trio
 
 from agent_core.host import PluginHost, ResidentSupervisor, resident_plugin_names
 from agent_core.testing import run_action
-from center._up import _free_port
 from plugins.agent import _exporter_main as main
+from transports import free_port
 
 
 def _samples(text: str) -> dict[str, float]:
@@ -41,7 +41,7 @@ def test_registered_as_resident_plugin():
 
 
 async def test_exporter_resident_serves_real_metrics(tmp_path):
-    port = _free_port()
+    port = free_port()
     config = {"enabled": True, "port": port}
     sup = ResidentSupervisor(PluginHost(), tmp_path, config={"agent.exporter": config}, plugins=["agent.exporter"])
     async with trio.open_nursery() as nursery:
@@ -89,7 +89,7 @@ async def test_status_when_disabled_or_not_answering(tmp_path):
     out = await run_action("agent.exporter.status", state_dir=tmp_path)
     assert out.ok and out.value["enabled"] is False and out.value["answering"] is False
     assert "enabled = true" in out.value["detail"]
-    port = _free_port()  # nothing listens there
+    port = free_port()  # nothing listens there
     out = await run_action("agent.exporter.status", state_dir=tmp_path, config={"enabled": True, "port": port})
     assert out.ok and out.value["answering"] is False and out.value["detail"].startswith("scrape failed")
     assert out.value["resident"] == ""
