@@ -40,7 +40,10 @@ def test_balance_after_proxy_restart(two_proxies: Cluster) -> None:
         return lo > 0 and hi / lo <= RATIO
 
     try:
-        c.wait_until(balanced, 30, f"connections within {RATIO}:1")
+        # ~11 s on a quiet machine (docs/reliability.md); the bound is for a balancer that never
+        # balances, not a timing: beside the rest of the suite (load 5 on 2 cores) 30 s ran out
+        # with hundreds of identities still in their reconnect backoff.
+        c.wait_until(balanced, 90, f"connections within {RATIO}:1")
     finally:
         report("balance: 1,000 simulated agents, restart one of two proxies", {
             "connections": seen[-1] if seen else {}, "problems": []}, seconds=round(time.monotonic() - t0, 1))
