@@ -128,11 +128,11 @@ async def hold(target: Target, n: int, *, partial: int | None, offset: int = 0, 
     async with trio.open_nursery() as nursery:
         for source in sources(n, offset):
             nursery.start_soon(one, source)
-    await _drop_closed(tally, 1.0)
+    await drop_closed(tally, 1.0)
     return tally
 
 
-async def _drop_closed(tally: Tally, within: float) -> None:
+async def drop_closed(tally: Tally, within: float) -> None:
     """Move the held connections the server has closed (a refusal after the
     kernel accepted) from ``held`` to ``closed_by_server``."""
     alive: list[Any] = []
