@@ -225,6 +225,27 @@ SCREEN_SLICE = 1024
 MAX_UNDRAWN = 16 * 1024
 
 
+def _capped_int(value: Any = 0, *args: Any) -> int:
+    """``int`` for pyte's CSI parameters: a digit run pyte would cap at 9999 anyway is capped
+    before conversion. Past Python's 4,300-digit limit ``int`` raised ValueError and ended
+    pyte's parser, and with it the session's screen (a command printing ``ESC [`` and then
+    digits, e.g. ``cat`` of a binary file; found by the test below)."""
+    if not args and isinstance(value, str) and len(value) > 4 and value.isdigit():
+        value = value.lstrip("0") or "0"
+        if len(value) > 4:
+            return 9999
+    return int(value, *args)
+
+
+def load_pyte() -> Any:
+    """pyte, with its CSI parameters read by :func:`_capped_int` (imported when first needed)."""
+    import pyte
+    import pyte.streams
+
+    pyte.streams.int = _capped_int  # type: ignore[attr-defined]
+    return pyte
+
+
 class _Screen:
     """The session's screen (pyte), counting nothing but what the checker needs.
 
@@ -238,8 +259,7 @@ class _Screen:
     """
 
     def __init__(self, cols: int, rows: int) -> None:
-        import pyte
-
+        pyte = load_pyte()
         self.screen = pyte.Screen(cols, rows)
         self.stream = pyte.Stream(self.screen)
 

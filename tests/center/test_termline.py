@@ -15,7 +15,7 @@ import pytest
 import trio
 
 from center._policy import Policy
-from center._termline import KeyLine, LineGuard, incomplete, keys_of, make_line_checker
+from center._termline import KeyLine, LineGuard, incomplete, keys_of, load_pyte, make_line_checker
 from center.security import RuleSet
 
 MARKER_RULES = Path(__file__).resolve().parents[1] / "integration" / "data" / "marker-rules.toml"
@@ -194,7 +194,7 @@ def _state(screen: Any) -> tuple[Any, ...]:
 def test_skipping_a_flood_leaves_the_screen_as_drawing_it_whole(before, lines, endings, after, rows, cols, bursts):
     """Output taken in bursts (LineGuard.output, which keeps a flood's last screenfuls only)
     and then read, gives the very screen pyte draws when fed everything."""
-    import pyte
+    pyte = load_pyte()
 
     flood = ""
     i = 0
@@ -248,3 +248,14 @@ async def test_a_recalled_line_after_a_flood_is_read_from_the_screen(check):
         await feed(guard, shell, "\x1b[A")
     refused = await feed(guard, shell, "\r")
     assert refused and refused[0]["code"] == "C010"
+
+
+async def test_a_csi_parameter_of_thousands_of_digits_is_capped_not_fatal():
+    """``ESC [`` and then more digits than ``int`` takes from a string (4,300): the parameter
+    counts as 9999, as any long one does, and the screen goes on drawing."""
+    seen: list[str] = []
+    guard = LineGuard(seen.append, 80, 24)
+    await guard.output("\x1b[" + "7" * 5000 + "\r\n" + "1" * 5000 + "m")
+    await guard.output("\x1b[0mstill drawing\r\n")
+    view = guard.view.screen
+    assert any("still drawing" in line for line in view.display)
