@@ -64,15 +64,13 @@ def keep_alive_after_refusal(app: ASGIApp) -> ASGIApp:
 
         async def answer(message: Message) -> None:
             if message["type"] == "http.response.start" and not finished:
-                if declared is not None and declared - read > DRAIN_LIMIT:
-                    message = {**message, "headers": [*message.get("headers", ()), (b"connection", b"close")]}
-                else:
+                if declared is None or declared - read <= DRAIN_LIMIT:
                     start = read
                     with trio.move_on_after(DRAIN_SECONDS):
                         while not finished and read - start <= DRAIN_LIMIT:
                             await counted()
-                    if not finished:
-                        message = {**message, "headers": [*message.get("headers", ()), (b"connection", b"close")]}
+                if not finished:
+                    message = {**message, "headers": [*message.get("headers", ()), (b"connection", b"close")]}
             await send(message)
 
         await app(scope, counted, answer)

@@ -40,26 +40,17 @@ from .cli import ApiError, Client, home
 console = Console(stderr=True)
 
 
-def _udp_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def _ports(base: int, count: int) -> list[int]:
     """``count`` consecutive TCP ports from ``base`` (also free for UDP, as QUIC
     shares the TCP carrier's port number), or free ones when busy or 0."""
-    if base and all(port_is_free(base + i) and _udp_free(base + i) for i in range(count)):
+    if base and all(port_is_free(base + i) and port_is_free(base + i, udp=True) for i in range(count)):
         return [base + i for i in range(count)]
     if base:
         console.print(f"[yellow]ports {base}-{base + count - 1} are busy; picking free ones[/yellow]")
     out: list[int] = []
     while len(out) < count:
         port = free_port()
-        if port not in out and _udp_free(port):
+        if port_is_free(port, udp=True):  # free_port never repeats one
             out.append(port)
     return out
 

@@ -9,11 +9,12 @@ from pathlib import Path
 _handed_out: set[int] = set()
 
 
-def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
-    """Whether a TCP listener could bind ``host:port`` now (TIME_WAIT leftovers do not count,
-    as a listener sets ``SO_REUSEADDR``)."""
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+def port_is_free(port: int, host: str = "127.0.0.1", *, udp: bool = False) -> bool:
+    """Whether a TCP listener (``udp``: a UDP socket) could bind ``host:port`` now (for TCP,
+    TIME_WAIT leftovers do not count, as a listener sets ``SO_REUSEADDR``)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM if udp else socket.SOCK_STREAM) as s:
+        if not udp:  # for UDP it would share a port another socket holds
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError:
