@@ -3,11 +3,10 @@ nothing a task starts outlives the task or the agent.
 
 The runner starts it as ``python -I -S _guardian.py AGENT_PID STATUS_FD LABEL --
 ARGV...`` (stdlib only, no site-packages, and only C modules imported, so it
-starts in about the time of a bare interpreter). The runner arms
-``PR_SET_CHILD_SUBREAPER`` between fork and exec (cffi, see ``_libc``), and the
-flag survives the exec: every process the command starts, however it
-double-forks or ``setsid``\\ s away, stays a descendant of the guardian instead
-of being reparented to PID 1. The guardian then:
+starts in about the time of a bare interpreter). The guardian first makes
+itself a child subreaper (``PR_SET_CHILD_SUBREAPER``, through ``_ctypes``): every
+process the command starts, however it double-forks or ``setsid``\\ s away,
+stays a descendant of the guardian instead of being reparented to PID 1. It then:
 
 * starts ARGV (same stdio, cwd and environment) and reports on STATUS_FD an
   exec failure as ``"<errno> <message>"``, or nothing when the exec succeeded;
@@ -30,6 +29,7 @@ that restarts and looks for guardians its predecessor left.
 # (``signal`` imports ``enum`` and ``re``, which would double the start-up time), and
 # ``posix`` what ``os`` wraps (``os`` adds ``posixpath``, ``stat`` and
 # ``_collections_abc``: 2-3 ms of CPU per child).
+import _ctypes
 import _signal as signal
 import _stat
 import posix as os
@@ -157,6 +157,34 @@ def kill_attached(main_pid: int, status: list[int], outputs: set[str]) -> None:
         _reap(main_pid, status)
 
 
+PR_SET_CHILD_SUBREAPER = 36
+
+
+class _CInt(_ctypes._SimpleCData):  # ctypes.c_int, without ctypes (20+ ms to import)
+    _type_ = "i"
+
+
+class _LibcCall(_ctypes.CFuncPtr):  # a C function of libc returning int, setting errno
+    _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
+    _restype_ = _CInt
+
+
+class _Process:  # what ``CFuncPtr((name, library))`` reads: the already loaded C library
+    _handle = _ctypes.dlopen(None)  # type: ignore[arg-type]  # None: this process's own symbols (libc's among them)
+
+
+def become_subreaper() -> int:
+    """``prctl(PR_SET_CHILD_SUBREAPER, 1)``: orphans of the tree come to us, not to
+    PID 1. Returns 0, or the errno. Done here rather than between the agent's
+    fork and exec, so the agent can start the guardian with ``vfork`` (a full
+    fork of the agent costs it more than this import)."""
+    prctl = _LibcCall(("prctl", _Process()))  # type: ignore[arg-type]  # needs only ._handle
+    _ctypes.set_errno(0)
+    if prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0:
+        return 0
+    return _ctypes.get_errno() or 1
+
+
 def _exit_like(st: int) -> None:
     if os.WIFSIGNALED(st):
         sig = os.WTERMSIG(st)
@@ -193,6 +221,10 @@ def main(argv: list[str]) -> None:
     if os.getppid() != agent_pid:
         os._exit(137)  # the agent died before we could watch it: start nothing
     os.set_inheritable(status_fd, False)
+    failed = become_subreaper()
+    if failed:
+        os.write(status_fd, f"{failed} the guardian could not become a child subreaper".encode())
+        os._exit(127)
     try:
         # posix_spawn reports a failed exec as OSError; restore the signals
         # Python ignores, as subprocess would.

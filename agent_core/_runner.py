@@ -151,8 +151,7 @@ async def run_process(
     def preexec() -> None:
         if arm_subreaper is not None:
             arm_subreaper()
-        if nice:
-            os.nice(nice)
+        os.nice(nice)
 
     command = list(argv)
     status_r = status_w = -1
@@ -169,7 +168,10 @@ async def run_process(
             cwd=cwd,
             env=dict(env) if env is not None else None,
             start_new_session=True,
-            preexec_fn=preexec if (nice or arm_subreaper is not None) else None,
+            # Without a preexec_fn the child is started with vfork: a full fork of the
+            # agent (page tables, copy-on-write faults) cost more than the guardian's
+            # own prctl. The guardian makes itself the subreaper; here only for nice.
+            preexec_fn=preexec if nice else None,
             pass_fds=(status_w,) if status_w >= 0 else (),
         )
     except OSError as exc:
