@@ -3,7 +3,8 @@
 Run: ``.venv/bin/python bench/guardian.py [--rounds N] [--json]``. Prints a table;
 with ``--json`` the last line is one JSON object with the same figures.
 
-* spawn + wait of ``true`` through the runner, with and without the guardian;
+* spawn + wait of ``true`` through the runner, with and without the guardian: wall
+  time, and CPU time of the runner's process and its children per task;
 * the guardian's resident memory while a command runs;
 * time from ``kill -9`` of the parent (a stand-in agent) until every process of
   a tree with a ``setsid`` double-fork is gone;
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import resource
 import signal
 import statistics
 import subprocess
@@ -34,6 +36,14 @@ from agent_core import _runner  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 TREE = "echo $$ > {d}/sh.pid; sleep 300 & setsid sh -c 'sleep 300 & echo $! > {d}/esc.pid'; sleep 300"
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process and of its reaped children (the guardians and, as
+    they reap them, the commands): a per-task cost that load on the machine does
+    not inflate the way it inflates wall time."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def _spawn_times(rounds: int, guarded: bool) -> list[float]:
@@ -140,13 +150,18 @@ def main() -> None:
     if not _runner.guardian_available():
         print("the guardian cannot run here (needs Linux and cffi)")
         return
+    cpu0 = _cpu_seconds()
     guarded = _spawn_times(args.rounds, True)
+    cpu1 = _cpu_seconds()
     plain = _spawn_times(args.rounds, False)
+    cpu2 = _cpu_seconds()
     kills = [_kill9_seconds() for _ in range(5)]
     timeouts = [_timeout_seconds() for _ in range(5)]
     figures = {
         "spawn_true_guarded_ms": round(statistics.median(guarded) * 1e3, 2),
         "spawn_true_plain_ms": round(statistics.median(plain) * 1e3, 2),
+        "cpu_per_task_guarded_ms": round((cpu1 - cpu0) / args.rounds * 1e3, 2),
+        "cpu_per_task_plain_ms": round((cpu2 - cpu1) / args.rounds * 1e3, 2),
         "guardian_rss_mb": round(statistics.median(k[1] for k in kills) / 2**20, 1),
         "tree_size": kills[0][2],
         "kill9_to_tree_gone_ms_median": round(statistics.median(k[0] for k in kills) * 1e3, 1),
@@ -156,6 +171,8 @@ def main() -> None:
     rows = [
         ("run `true` through the runner, guarded, median", f"{figures['spawn_true_guarded_ms']} ms"),
         ("run `true` through the runner, no guardian, median", f"{figures['spawn_true_plain_ms']} ms"),
+        ("CPU per task (runner, guardian, `true`), guarded", f"{figures['cpu_per_task_guarded_ms']} ms"),
+        ("CPU per task (runner, `true`), no guardian", f"{figures['cpu_per_task_plain_ms']} ms"),
         ("guardian RSS while a command runs", f"{figures['guardian_rss_mb']} MB"),
         ("processes in the test tree (guardian included)", str(figures["tree_size"])),
         ("kill -9 of the agent -> whole tree gone, median", f"{figures['kill9_to_tree_gone_ms_median']} ms"),
