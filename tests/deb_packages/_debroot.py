@@ -1,7 +1,8 @@
 """A clean Debian root to install packages into, like a packager's test host.
 
-``debootstrap`` makes it once (minbase + python3.11) under the worktree's ignored
-``.cache/``; each test module copies it, so every run starts clean. Commands run in
+``debootstrap`` makes it once (minbase + python3.11) in the user's cache
+(:func:`cache_dir`), shared by every clone on the machine; each test module copies
+it, so every run starts clean. Commands run in
 it with ``chroot``; a long-running program (the agent) runs in its own mount
 namespace with ``/proc`` mounted there, so nothing outlives it on this machine.
 """
@@ -24,9 +25,22 @@ PYV = "3.11"
 SUITES = {"bookworm": "3.11", "trixie": "3.13"}
 
 
+#: Bumped when what :func:`ensure_cache` puts in a root changes, so no older root is reused.
+ROOT_FORMAT = 1
+
+
+def cache_dir() -> Path:
+    """``$STARLING_TEST_CACHE``, else ``~/.cache/starling-tests`` (``$XDG_CACHE_HOME``
+    honoured): outside the worktree, so a fresh clone on the same machine (CI's)
+    reuses the roots instead of spending minutes on debootstrap again."""
+    if os.environ.get("STARLING_TEST_CACHE"):
+        return Path(os.environ["STARLING_TEST_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "starling-tests"
+
+
 def cache_for(suite: str, include: tuple[str, ...] = ()) -> Path:
     """Where the clean root of ``suite`` (with the extra packages ``include``) is kept."""
-    return ROOT / ".cache" / "-".join(("debroot", suite, *include))
+    return cache_dir() / "-".join((f"debroot{ROOT_FORMAT}", suite, *include))
 
 
 CACHE = cache_for("bookworm")
