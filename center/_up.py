@@ -197,9 +197,15 @@ def _up(args: argparse.Namespace, demo: Callable[[list[str]], int] | None) -> in
         save()
         return proc
 
+    declare: subprocess.Popen[bytes] | None = None
     try:
         t0 = time.monotonic()
         start("center", "center", [sys.executable, "-m", "center.cli", "center", "-c", str(state / "center.toml")], logs / "center.out")
+        # Declare the plugins once for all local agents (they share the cache), while the
+        # center and the proxies start: it needs neither, and takes a second or more of CPU.
+        declare = subprocess.Popen(
+            [sys.executable, "-m", "agent_core._declare", "--cache", str(state / "cache")], stdin=subprocess.DEVNULL,
+        )
         os.environ.pop("STARLING_API", None)
         client = Client(api, sec["key_id"], sec["secret"], str(ca), timeout=5)
         _wait("center", lambda: client.request("GET", "/v1/health")["ok"], 30, procs)
@@ -212,8 +218,11 @@ def _up(args: argparse.Namespace, demo: Callable[[list[str]], int] | None) -> in
             procs,
         )
         machine = socket.gethostname()
-        # Declare the plugins once for all local agents (they share the cache).
-        subprocess.run([sys.executable, "-m", "agent_core._declare", "--cache", str(state / "cache")], check=False, timeout=120)
+        try:
+            declare.wait(120)
+        except subprocess.TimeoutExpired:
+            declare.kill()  # the agents declare for themselves, as they would without it
+            declare.wait()
         for i in range(1, args.agents + 1):
             adir = private_dir(state / "agents" / f"a{i:03d}")
             ident = adir / "identity.toml"
@@ -250,6 +259,9 @@ def _up(args: argparse.Namespace, demo: Callable[[list[str]], int] | None) -> in
     except BaseException:
         for proc, _ in procs:
             proc.terminate()
+        if declare is not None and declare.poll() is None:
+            declare.kill()
+            declare.wait()
         profile_path.unlink(missing_ok=True)
         raise
     if args.json:
