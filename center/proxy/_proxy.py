@@ -257,6 +257,17 @@ class Proxy:
             await self._on_center_message(channel, msg)
         raise StarlingError("center closed the link", code=ErrorCode.P007)
 
+    def _primary_link(self) -> Channel | None:
+        """The link to the first linked center in configuration order. Only its requests to
+        send borrowed agents home are followed: each center counts the room it filled by
+        its own requests only, so two centers asking in turn overfilled the home IDC (seen:
+        12 sent home by one center, 9 more by the other 3 s later, into a room of 12)."""
+        for url in self.centers:
+            channel = self._links.get(url)
+            if channel is not None:
+                return channel
+        return None
+
     async def _on_center_message(self, channel: Channel, msg: Any) -> None:
         if isinstance(msg, Dispatch):
             await self._on_dispatch(channel, msg)
@@ -296,7 +307,8 @@ class Proxy:
         elif isinstance(msg, EnrolledBatch):
             self.enrolls.answered(msg)
         elif isinstance(msg, Balance) and msg.agents:
-            await send_home(self, msg.agents)
+            if channel is self._primary_link():
+                await send_home(self, msg.agents)
         elif isinstance(msg, Balance):
             excess = len(self.agents) - msg.target
             if excess > 0 and not self._draining:

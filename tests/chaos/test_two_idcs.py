@@ -21,7 +21,7 @@ import pytest
 
 from center._credentials import proxy_token
 from center._pki import ensure_ca, ensure_signing_key, issue_cert
-from center._placement import RETURN_EVERY
+from center._placement import RETURN_EVERY, RETURN_FILL
 from center._up import _tail, _write_toml
 from center.cli._client import ApiError, Client
 from transports import FINAL_STATES, free_port
@@ -238,7 +238,9 @@ def test_a_full_idc_lends_its_overflow_without_ping_pong(tmp_path: Path, pg_url:
             first = c.placement("west")
             time.sleep(2 * RETURN_EVERY)
             again = c.placement("west")
-            ok = first == again and sum(again.values()) == 60 and again.get(home, 0) <= 40 and again.get(lent, 0) >= 20
+            # Settled: no room left at home for a return round to fill (90 % of 40).
+            full = int(RETURN_FILL * 40) <= again.get(home, 0) <= 40
+            ok = first == again and sum(again.values()) == 60 and full and again.get(lent, 0) >= 20
             return again if ok else None
 
         held = c.wait(settled, 60, "placement settled")
