@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextvars
 import errno
+import functools
 import os
 import signal
 import subprocess
@@ -78,8 +79,10 @@ def guardian_available() -> bool:
     return _guarded() is not None
 
 
+@functools.cache
 def _guarded() -> Callable[[], None] | None:
-    """The subreaper preexec when a guardian can run here, else ``None``."""
+    """The subreaper preexec when a guardian can run here, else ``None`` (looked up
+    once: every child asks)."""
     if not GUARDIAN.is_file() or not sys.executable:
         return None
     return subreaper_preexec()
@@ -146,16 +149,14 @@ async def run_process(
     if cwd is not None and not await trio.Path(cwd).is_dir():
         raise ActionError(f"working directory {cwd!r} does not exist", code=ErrorCode.A009)
 
-    arm_subreaper = _guarded()
+    guarded = _guarded() is not None
 
     def preexec() -> None:
-        if arm_subreaper is not None:
-            arm_subreaper()
         os.nice(nice)
 
     command = list(argv)
     status_r = status_w = -1
-    if arm_subreaper is not None:
+    if guarded:
         status_r, status_w = os.pipe()
         command = [sys.executable, "-I", "-S", str(GUARDIAN), str(os.getpid()), str(status_w), TASK_LABEL.get(), "--", *command]
     started = time.monotonic()
@@ -234,7 +235,7 @@ async def run_process(
             nursery.cancel_scope.cancel()
     except BaseException:
         with trio.CancelScope(shield=True):
-            if arm_subreaper is not None:
+            if guarded:
                 # The guardian sees every descendant (it is their subreaper): let it kill them.
                 proc.send_signal(signal.SIGTERM)
                 with trio.move_on_after(GUARDIAN_GRACE):

@@ -198,6 +198,12 @@ def _up(args: argparse.Namespace, demo: Callable[[list[str]], int] | None) -> in
         return proc
 
     declare: subprocess.Popen[bytes] | None = None
+
+    def stop_declare() -> None:
+        if declare is not None and declare.poll() is None:
+            declare.kill()
+            declare.wait()
+
     try:
         t0 = time.monotonic()
         start("center", "center", [sys.executable, "-m", "center.cli", "center", "-c", str(state / "center.toml")], logs / "center.out")
@@ -221,8 +227,7 @@ def _up(args: argparse.Namespace, demo: Callable[[list[str]], int] | None) -> in
         try:
             declare.wait(120)
         except subprocess.TimeoutExpired:
-            declare.kill()  # the agents declare for themselves, as they would without it
-            declare.wait()
+            stop_declare()  # the agents declare for themselves, as they would without it
         for i in range(1, args.agents + 1):
             adir = private_dir(state / "agents" / f"a{i:03d}")
             ident = adir / "identity.toml"
@@ -259,9 +264,7 @@ def _up(args: argparse.Namespace, demo: Callable[[list[str]], int] | None) -> in
     except BaseException:
         for proc, _ in procs:
             proc.terminate()
-        if declare is not None and declare.poll() is None:
-            declare.kill()
-            declare.wait()
+        stop_declare()
         profile_path.unlink(missing_ok=True)
         raise
     if args.json:
