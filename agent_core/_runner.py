@@ -1,7 +1,9 @@
 """The task runner: child processes under the agent's control.
 
 Each child runs under a *guardian* (:mod:`agent_core._guardian`, on Linux): a
-tiny process that is the child subreaper of everything the command starts, so
+tiny process, forked for it by the agent's guardian server
+(:mod:`agent_core._guardserver`) or else started as an interpreter of its own,
+that is the child subreaper of everything the command starts, so
 no descendant escapes it by double-forking or ``setsid``. The guardian kills
 the whole tree when the runner asks (timeout, cancel: SIGTERM to the guardian)
 and when the agent dies, even by SIGKILL; when the command exits by itself, it
@@ -10,8 +12,9 @@ guardian can run, the child gets its own session and the runner kills its
 process group and every descendant it can still see. Output is capped per
 stream and can be streamed to the caller while it runs.
 
-:data:`TASK_LABEL` names the task a child belongs to in the guardian's command
-line, so an agent that restarts can find (and kill) what its predecessor left.
+:data:`TASK_LABEL` names the task a child belongs to in its guardian's process
+name (a hash of it) or command line, so an agent that restarts can find (and
+kill) what its predecessor left.
 """
 
 from __future__ import annotations
@@ -33,14 +36,14 @@ import trio
 
 from transports import ErrorCode
 
+from ._guardserver import GUARDIAN, ForkedChild, guard_server, guardian_name, start_error
 from ._libc import subreaper_preexec
 from ._sdk import ActionError
 
 DEFAULT_MAX_OUTPUT = 1024 * 1024
 
-GUARDIAN = Path(__file__).with_name("_guardian.py")
 #: The label of the task the current trio task runs (``state_dir:task_id``); the
-#: executor sets it, the guardian's command line carries it.
+#: executor sets it, the guardian's name or command line carries it.
 TASK_LABEL: contextvars.ContextVar[str] = contextvars.ContextVar("starling_task_label", default="-")
 #: Seconds the guardian gets to kill its tree before the runner kills what it sees.
 GUARDIAN_GRACE = 5.0
@@ -65,11 +68,15 @@ def task_label(state_dir: str | os.PathLike[str], task_id: str) -> str:
 
 
 def guardians(label: str) -> list[psutil.Process]:
-    """Live guardians whose task label is ``label`` (left by a previous agent)."""
+    """Live guardians whose task label is ``label`` (left by a previous agent): a
+    forked one by its process name, a directly started one by its command line."""
+    name = guardian_name(label).decode()
     found = []
-    for proc in psutil.process_iter(["cmdline"]):
+    for proc in psutil.process_iter(["name", "cmdline"]):
         cmd = proc.info.get("cmdline") or []
-        if len(cmd) >= 8 and cmd[3] == str(GUARDIAN) and cmd[6] == label and cmd[7] == "--":
+        if len(cmd) < 4 or cmd[3] != str(GUARDIAN):
+            continue
+        if proc.info.get("name") == name or (len(cmd) >= 8 and cmd[6] == label and cmd[7] == "--"):
             found.append(proc)
     return found
 
@@ -150,42 +157,13 @@ async def run_process(
         raise ActionError(f"working directory {cwd!r} does not exist", code=ErrorCode.A009)
 
     guarded = _guarded() is not None
-
-    def preexec() -> None:
-        os.nice(nice)
-
-    command = list(argv)
-    status_r = status_w = -1
-    if guarded:
-        status_r, status_w = os.pipe()
-        command = [sys.executable, "-I", "-S", str(GUARDIAN), str(os.getpid()), str(status_w), TASK_LABEL.get(), "--", *command]
     started = time.monotonic()
-    try:
-        proc = await trio.lowlevel.open_process(
-            command,
-            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            cwd=cwd,
-            env=dict(env) if env is not None else None,
-            start_new_session=True,
-            # Without a preexec_fn the child is started with vfork: a full fork of the
-            # agent (page tables, copy-on-write faults) cost more than the guardian's
-            # own prctl. The guardian makes itself the subreaper; here only for nice.
-            preexec_fn=preexec if nice else None,
-            pass_fds=(status_w,) if status_w >= 0 else (),
-        )
-    except OSError as exc:
-        if status_r >= 0:
-            os.close(status_r)
-        if isinstance(exc, FileNotFoundError):
-            raise ActionError(f"cannot run {argv[0]!r}: not found", code=ErrorCode.A009) from exc
-        if isinstance(exc, PermissionError):
-            raise ActionError(f"cannot run {argv[0]!r}: permission denied", code=ErrorCode.A009) from exc
-        raise ActionError(f"cannot run {argv[0]!r}: {exc}", code=ErrorCode.A009) from exc
-    finally:
-        if status_w >= 0:
-            os.close(status_w)
+    proc: trio.Process | ForkedChild | None = None
+    if guarded and (server := guard_server()) is not None:
+        proc = await server.spawn(argv, stdin_pipe=input is not None, cwd=cwd, env=env, nice=nice, label=TASK_LABEL.get())
+    status_r = -1
+    if proc is None:
+        proc, status_r = await _start_directly(argv, guarded, input=input, cwd=cwd, env=env, nice=nice)
 
     pgid = proc.pid  # start_new_session: the child leads its own group
     bufs = {1: bytearray(), 2: bytearray()}
@@ -214,7 +192,9 @@ async def run_process(
             pumps_done.set()
 
     try:
-        if status_r >= 0:
+        if isinstance(proc, ForkedChild):
+            await proc.started(argv[0])
+        elif status_r >= 0:
             await _check_started(proc, status_r, argv[0])
         async with trio.open_nursery() as nursery:
             assert proc.stdout is not None and proc.stderr is not None
@@ -233,6 +213,9 @@ async def run_process(
             with trio.move_on_after(2):
                 await pumps_done.wait()
             nursery.cancel_scope.cancel()
+        for pipe in (proc.stdin, proc.stdout, proc.stderr):
+            if pipe is not None:
+                await pipe.aclose()
     except BaseException:
         with trio.CancelScope(shield=True):
             if guarded:
@@ -261,6 +244,50 @@ async def run_process(
     )
 
 
+async def _start_directly(
+    argv: Sequence[str], guarded: bool, *, input: bytes | None, cwd: str | None, env: Mapping[str, str] | None, nice: int,
+) -> tuple[trio.Process, int]:
+    """Start ``argv`` under a guardian that is a new interpreter (or, unguarded, in
+    its own session); returns the process and the read end of the guardian's status
+    pipe (-1 unguarded)."""
+
+    def preexec() -> None:
+        os.nice(nice)
+
+    command = list(argv)
+    status_r = status_w = -1
+    if guarded:
+        status_r, status_w = os.pipe()
+        command = [sys.executable, "-I", "-S", str(GUARDIAN), str(os.getpid()), str(status_w), TASK_LABEL.get(), "--", *command]
+    try:
+        proc = await trio.lowlevel.open_process(
+            command,
+            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=cwd,
+            env=dict(env) if env is not None else None,
+            start_new_session=True,
+            # Without a preexec_fn the child is started with vfork: a full fork of the
+            # agent (page tables, copy-on-write faults) cost more than the guardian's
+            # own prctl. The guardian makes itself the subreaper; here only for nice.
+            preexec_fn=preexec if nice else None,
+            pass_fds=(status_w,) if status_w >= 0 else (),
+        )
+    except OSError as exc:
+        if status_r >= 0:
+            os.close(status_r)
+        if isinstance(exc, FileNotFoundError):
+            raise ActionError(f"cannot run {argv[0]!r}: not found", code=ErrorCode.A009) from exc
+        if isinstance(exc, PermissionError):
+            raise ActionError(f"cannot run {argv[0]!r}: permission denied", code=ErrorCode.A009) from exc
+        raise ActionError(f"cannot run {argv[0]!r}: {exc}", code=ErrorCode.A009) from exc
+    finally:
+        if status_w >= 0:
+            os.close(status_w)
+    return proc, status_r
+
+
 async def _check_started(proc: trio.Process, status_r: int, program: str) -> None:
     """Read the guardian's start report: nothing when the command was executed,
     ``"<errno> <message>"`` when it could not be; the latter raises A009."""
@@ -275,9 +302,4 @@ async def _check_started(proc: trio.Process, status_r: int, program: str) -> Non
     if not report:
         return
     await proc.wait()
-    number, _, message = report.decode("utf-8", "replace").partition(" ")
-    if number == str(errno.ENOENT):
-        raise ActionError(f"cannot run {program!r}: not found", code=ErrorCode.A009)
-    if number in (str(errno.EACCES), str(errno.EPERM)):
-        raise ActionError(f"cannot run {program!r}: permission denied", code=ErrorCode.A009)
-    raise ActionError(f"cannot run {program!r}: {message}", code=ErrorCode.A009)
+    raise start_error(program, bytes(report))

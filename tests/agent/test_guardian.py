@@ -1,7 +1,10 @@
 """The task guardian: nothing a child starts outlives the child's task, timeout or agent.
 
-Real processes only (harmless ``sleep``\\ s); each test looks processes up by
-PID and start time, so a recycled PID is never mistaken for a survivor.
+Every test runs twice: with guardians forked by the agent's guardian server (the
+usual way) and with guardians started as interpreters of their own (the PTY path,
+and hosts without pidfds). Real processes only (harmless ``sleep``\\ s); each test
+looks processes up by PID and start time, so a recycled PID is never mistaken for a
+survivor.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import psutil
 import pytest
 import trio
 
+from agent_core import _guardserver
 from agent_core._journal import Journal
 from agent_core._runner import (
     TASK_LABEL,
@@ -32,6 +36,15 @@ from transports import ErrorCode
 pytestmark = pytest.mark.skipif(not guardian_available(), reason="the task guardian needs Linux and cffi")
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True, params=["forked", "direct"])
+def mode(request, monkeypatch):
+    """How guardians start: forked by the guardian server, or as their own interpreter."""
+    if request.param == "forked" and _guardserver.guard_server() is None and _guardserver.ENABLED:
+        pytest.skip("no guardian server here: this kernel has no pidfds (Linux < 5.3)")
+    monkeypatch.setattr(_guardserver, "ENABLED", request.param == "forked")
+    return request.param
 
 #: A harmless tree; every pid it starts is written into DIR.
 TREE = (
@@ -142,21 +155,23 @@ async def test_a_timeout_kills_the_whole_tree(tmp_path):
         _kill_all(tree)
 
 
-def _spawn_runner(tmp_path: Path, label: str) -> subprocess.Popen[bytes]:
+def _spawn_runner(tmp_path: Path, label: str, mode: str) -> subprocess.Popen[bytes]:
     """A stand-in agent: a process that runs the tree through run_process."""
     script = tmp_path / "runner.py"
     script.write_text(
         "import sys, trio\n"
         f"sys.path.insert(0, {str(ROOT)!r})\n"
+        "from agent_core import _guardserver\n"
         "from agent_core._runner import TASK_LABEL, run_process\n"
+        f"_guardserver.ENABLED = {mode == 'forked'}\n"
         f"TASK_LABEL.set({label!r})\n"
         f"trio.run(run_process, ['sh', '-c', {TREE.format(d=tmp_path)!r}])\n"
     )
     return subprocess.Popen([sys.executable, str(script)])
 
 
-def test_kill_9_of_the_parent_kills_the_whole_tree(tmp_path):
-    runner = _spawn_runner(tmp_path, "x")
+def test_kill_9_of_the_parent_kills_the_whole_tree(tmp_path, mode):
+    runner = _spawn_runner(tmp_path, "x", mode)
     try:
         tree = _snapshot(tmp_path)
         runner.kill()
@@ -168,10 +183,10 @@ def test_kill_9_of_the_parent_kills_the_whole_tree(tmp_path):
         _kill_all(tree if "tree" in locals() else {})
 
 
-def test_a_restarted_agent_kills_a_surviving_tree(tmp_path):
+def test_a_restarted_agent_kills_a_surviving_tree(tmp_path, mode):
     """A guardian that could not act (stopped here) is found by its label and killed."""
     label = task_label(tmp_path, "t-1")
-    runner = _spawn_runner(tmp_path, label)
+    runner = _spawn_runner(tmp_path, label, mode)
     tree: dict[int, float] = {}
     try:
         tree = _snapshot(tmp_path)
@@ -192,13 +207,33 @@ def test_a_restarted_agent_kills_a_surviving_tree(tmp_path):
         _kill_all(tree)
 
 
-async def test_the_label_follows_the_task(tmp_path):
-    token = TASK_LABEL.set(task_label(tmp_path, "t-2"))
+async def test_the_label_follows_the_task(tmp_path, mode):
+    label = task_label(tmp_path, "t-2")
+    token = TASK_LABEL.set(label)
     try:
-        res = await run_process(["sh", "-c", "cat /proc/$PPID/cmdline | tr '\\0' ' '"])
+        res = await run_process(["sh", "-c", "echo $PPID; cat /proc/$PPID/comm; cat /proc/$PPID/cmdline | tr '\\0' ' '"])
     finally:
         TASK_LABEL.reset(token)
-    assert f"{tmp_path}:t-2 --" in res.stdout
+    guardian, name, cmdline = res.stdout.splitlines()
+    if mode == "forked":
+        assert name == _guardserver.guardian_name(label).decode() and label not in cmdline
+    else:
+        assert f"{label} --" in cmdline
+    # What a restarted agent looks for finds this guardian while it runs, and no other.
+    token = TASK_LABEL.set(label)
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(run_process, ["sleep", "30"])
+            for _ in range(100):
+                found = await trio.to_thread.run_sync(guardians, label)
+                if found:
+                    break
+                await trio.sleep(0.02)
+            assert len(found) == 1 and found[0].children()[0].name() == "sleep"
+            assert guardians(task_label(tmp_path, "t-3")) == []
+            nursery.cancel_scope.cancel()
+    finally:
+        TASK_LABEL.reset(token)
 
 
 def test_journal_epoch_is_kept_and_renewed_with_the_journal(tmp_path):
@@ -217,3 +252,112 @@ def test_journal_epoch_is_kept_and_renewed_with_the_journal(tmp_path):
     fresh = Journal(path)
     assert fresh.epoch > epoch, "a lost journal comes back with a new epoch"
     fresh.close()
+
+
+async def test_the_childs_environment_directory_and_niceness(tmp_path):
+    """The program is looked up in the child's PATH, not the agent's; cwd and nice apply."""
+    tool = tmp_path / "only-here"
+    tool.write_text("#!/bin/sh\necho \"$FOO in $(pwd) at $(nice)\"\n")
+    tool.chmod(0o755)
+    env = {"PATH": f"{tmp_path}:/usr/bin:/bin", "FOO": "bar"}
+    res = await run_process(["only-here"], env=env, cwd="/", nice=3)
+    assert (res.exit_code, res.stdout) == (0, "bar in / at 3\n")
+    with pytest.raises(ActionError, match="not found"):
+        await run_process(["only-here"], env={"PATH": "/usr/bin:/bin"})
+
+
+async def test_concurrent_children_keep_their_own_output():
+    results: dict[int, str] = {}
+
+    async def one(i: int) -> None:
+        res = await run_process(["sh", "-c", f"sleep 0.0{i % 5}; echo {i}; exit {i % 7}"])
+        assert res.exit_code == i % 7
+        results[i] = res.stdout
+
+    async with trio.open_nursery() as nursery:
+        for i in range(30):
+            nursery.start_soon(one, i)
+    assert results == {i: f"{i}\n" for i in range(30)}
+
+
+def _server_pid() -> int:
+    server = _guardserver.guard_server()
+    assert server is not None and server._proc is not None
+    return server._proc.pid
+
+
+@pytest.mark.parametrize("mode", ["forked"], indirect=True)  # only forked guardians have a server
+async def test_a_dead_guardian_server_is_replaced_and_nothing_runs_twice(tmp_path, mode):
+    log = tmp_path / "runs"
+    await run_process(["sh", "-c", f"echo a >> {log}"])
+    first = _server_pid()
+    os.kill(first, signal.SIGKILL)
+    res = await run_process(["sh", "-c", f"echo b >> {log}; echo ok"])
+    assert res.stdout == "ok\n"
+    assert _server_pid() != first
+    assert log.read_text() == "a\nb\n", "a command ran twice or not at all"
+    assert _guardserver.guard_server().failures == 0
+
+
+@pytest.mark.parametrize("mode", ["forked"], indirect=True)  # only forked guardians have a server
+async def test_a_task_outlives_its_guardian_server(tmp_path, mode):
+    """The server only forks: a guardian whose server dies still runs its command to
+    the end and reports its status."""
+    await run_process(["true"])
+    server = _server_pid()
+
+    async def kill_server() -> None:
+        await trio.sleep(0.3)
+        os.kill(server, signal.SIGKILL)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(kill_server)
+        res = await run_process(["sh", "-c", "sleep 0.8; echo done; exit 4"])
+    assert (res.exit_code, res.stdout) == (4, "done\n")
+
+
+@pytest.mark.parametrize("mode", ["forked"], indirect=True)  # only forked guardians have a server
+async def test_a_hung_guardian_server_is_replaced(monkeypatch, mode):
+    monkeypatch.setattr(_guardserver, "REQUEST_TIMEOUT", 1.0)
+    await run_process(["true"])
+    server = _server_pid()
+    os.kill(server, signal.SIGSTOP)
+    try:
+        res = await run_process(["sh", "-c", "echo ok"])
+        assert res.stdout == "ok\n" and _server_pid() != server
+    finally:
+        try:
+            os.kill(server, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+@pytest.mark.parametrize("mode", ["forked"], indirect=True)  # only forked guardians have a server
+def test_the_guardian_server_ends_with_its_agent(tmp_path, mode):
+    runner = _spawn_runner(tmp_path, "x", mode)
+    tree: dict[int, float] = {}
+    try:
+        tree = _snapshot(tmp_path)
+        (server,) = [p for p in psutil.Process(runner.pid).children() if "--serve" in p.cmdline()]
+        guardian = psutil.Process(psutil.Process(int((tmp_path / "sh.pid").read_text())).ppid())
+        assert guardian.ppid() == server.pid
+        created = server.create_time()
+        runner.kill()
+        runner.wait()
+        assert _alive_after({server.pid: created, **tree}, 5) == []
+    finally:
+        runner.kill()
+        _kill_all(tree)
+
+
+@pytest.mark.parametrize("mode", ["forked"], indirect=True)  # only forked guardians have a server
+async def test_an_idle_guardian_server_ends_and_the_next_child_starts_another(monkeypatch, mode):
+    monkeypatch.setattr(_guardserver, "IDLE_SECONDS", 0.3)
+    _guardserver.guard_server().close()  # the next child starts a server with the short idle time
+    await run_process(["true"])
+    server = psutil.Process(_server_pid())
+    with trio.fail_after(10):
+        while server.is_running() and server.status() != psutil.STATUS_ZOMBIE:
+            await trio.sleep(0.05)
+    res = await run_process(["sh", "-c", "echo again"])
+    assert res.stdout == "again\n" and _guardserver.guard_server().failures == 0
