@@ -3,9 +3,11 @@
 Run: ``.venv/bin/python bench/guardian.py [--rounds N] [--json]``. Prints a table;
 with ``--json`` the last line is one JSON object with the same figures.
 
-* spawn + wait of ``true`` through the runner, with and without the guardian: wall
-  time, and CPU time of the runner's process and its children per task;
-* the guardian's resident memory while a command runs;
+* spawn + wait of ``true`` through the runner, with a forked guardian (the agent's
+  guardian server), with a guardian started as its own interpreter, and without
+  one: wall time, and CPU time per task of the runner's process, its children and
+  the guardian server (with the guardians it reaped);
+* the resident memory of a guardian while a command runs, and of the server;
 * time from ``kill -9`` of the parent (a stand-in agent) until every process of
   a tree with a ``setsid`` double-fork is gone;
 * time from a timeout until ``run_process`` returns with the tree dead.
@@ -32,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import psutil  # noqa: E402
 import trio  # noqa: E402
 
-from agent_core import _runner  # noqa: E402
+from agent_core import _guardserver, _runner  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 TREE = "echo $$ > {d}/sh.pid; sleep 300 & setsid sh -c 'sleep 300 & echo $! > {d}/esc.pid'; sleep 300"
@@ -46,23 +48,40 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def _spawn_times(rounds: int, guarded: bool) -> list[float]:
+MODES = ("forked", "direct", "none")
+
+
+def _server_cpu() -> float:
+    """CPU seconds of this process's guardian server and of the guardians it reaped."""
+    server = _guardserver.guard_server()
+    if server is None or server._proc is None or server._proc.poll() is not None:
+        return 0.0
+    t = psutil.Process(server._proc.pid).cpu_times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def _spawn_times(rounds: int, mode: str) -> tuple[list[float], float]:
+    """Wall seconds of each ``true`` through the runner, and CPU seconds per task."""
     saved = _runner._guarded
-    if not guarded:
+    _guardserver.ENABLED = mode == "forked"
+    if mode == "none":
         _runner._guarded = lambda: None  # type: ignore[assignment]
     try:
 
-        async def run() -> list[float]:
+        async def run() -> tuple[list[float], float]:
+            await _runner.run_process(["true"])  # starts the server: not part of the per-task cost
+            cpu0 = _cpu_seconds() + _server_cpu()
             out = []
             for _ in range(rounds):
                 t0 = time.perf_counter()
                 await _runner.run_process(["true"])
                 out.append(time.perf_counter() - t0)
-            return out
+            return out, (_cpu_seconds() + _server_cpu() - cpu0) / rounds
 
         return trio.run(run)
     finally:
         _runner._guarded = saved
+        _guardserver.ENABLED = True
 
 
 def _wait_files(d: Path, names: tuple[str, ...]) -> None:
@@ -89,15 +108,17 @@ def _gone(procs: list[psutil.Process]) -> bool:
     return True
 
 
-def _kill9_seconds() -> tuple[float, int, int]:
+def _kill9_seconds(mode: str) -> tuple[float, int, int, int]:
     """Seconds from kill -9 of a stand-in agent until its task tree is gone; also
-    the guardian's RSS and the tree size."""
+    the guardian's RSS, the guardian server's RSS (0 when direct) and the tree size."""
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         script = d / "runner.py"
         script.write_text(
             f"import sys, trio\nsys.path.insert(0, {str(ROOT)!r})\n"
+            "from agent_core import _guardserver\n"
             "from agent_core._runner import run_process\n"
+            f"_guardserver.ENABLED = {mode == 'forked'}\n"
             f"trio.run(run_process, ['sh', '-c', {TREE.format(d=d)!r}])\n"
         )
         runner = subprocess.Popen([sys.executable, str(script)])
@@ -105,11 +126,13 @@ def _kill9_seconds() -> tuple[float, int, int]:
             _wait_files(d, ("sh.pid", "esc.pid"))
             guardian, procs = _tree_of(d)
             rss = guardian.memory_info().rss
+            servers = [p for p in psutil.Process(runner.pid).children() if "--serve" in p.cmdline()]
+            server_rss = servers[0].memory_info().rss if servers else 0
             t0 = time.perf_counter()
             runner.send_signal(signal.SIGKILL)
             while not _gone(procs):
                 time.sleep(0.005)
-            return time.perf_counter() - t0, rss, len(procs)
+            return time.perf_counter() - t0, rss, server_rss, len(procs)
         finally:
             runner.kill()
             runner.wait()
@@ -150,35 +173,36 @@ def main() -> None:
     if not _runner.guardian_available():
         print("the guardian cannot run here (needs Linux and cffi)")
         return
-    cpu0 = _cpu_seconds()
-    guarded = _spawn_times(args.rounds, True)
-    cpu1 = _cpu_seconds()
-    plain = _spawn_times(args.rounds, False)
-    cpu2 = _cpu_seconds()
-    kills = [_kill9_seconds() for _ in range(5)]
+    spawns = {mode: _spawn_times(args.rounds, mode) for mode in MODES}
+    kills = {mode: [_kill9_seconds(mode) for _ in range(5)] for mode in ("forked", "direct")}
     timeouts = [_timeout_seconds() for _ in range(5)]
-    figures = {
-        "spawn_true_guarded_ms": round(statistics.median(guarded) * 1e3, 2),
-        "spawn_true_plain_ms": round(statistics.median(plain) * 1e3, 2),
-        "cpu_per_task_guarded_ms": round((cpu1 - cpu0) / args.rounds * 1e3, 2),
-        "cpu_per_task_plain_ms": round((cpu2 - cpu1) / args.rounds * 1e3, 2),
-        "guardian_rss_mb": round(statistics.median(k[1] for k in kills) / 2**20, 1),
-        "tree_size": kills[0][2],
-        "kill9_to_tree_gone_ms_median": round(statistics.median(k[0] for k in kills) * 1e3, 1),
-        "kill9_to_tree_gone_ms_max": round(max(k[0] for k in kills) * 1e3, 1),
-        "timeout_to_return_ms_median": round(statistics.median(timeouts) * 1e3, 1),
-    }
-    rows = [
-        ("run `true` through the runner, guarded, median", f"{figures['spawn_true_guarded_ms']} ms"),
-        ("run `true` through the runner, no guardian, median", f"{figures['spawn_true_plain_ms']} ms"),
-        ("CPU per task (runner, guardian, `true`), guarded", f"{figures['cpu_per_task_guarded_ms']} ms"),
-        ("CPU per task (runner, `true`), no guardian", f"{figures['cpu_per_task_plain_ms']} ms"),
-        ("guardian RSS while a command runs", f"{figures['guardian_rss_mb']} MB"),
+    figures: dict[str, float] = {}
+    for mode, (times, cpu) in spawns.items():
+        figures[f"spawn_true_{mode}_ms"] = round(statistics.median(times) * 1e3, 2)
+        figures[f"cpu_per_task_{mode}_ms"] = round(cpu * 1e3, 2)
+    for mode, runs in kills.items():
+        figures[f"guardian_rss_{mode}_mb"] = round(statistics.median(k[1] for k in runs) / 2**20, 1)
+        figures[f"kill9_to_tree_gone_{mode}_ms_median"] = round(statistics.median(k[0] for k in runs) * 1e3, 1)
+        figures[f"kill9_to_tree_gone_{mode}_ms_max"] = round(max(k[0] for k in runs) * 1e3, 1)
+    figures["server_rss_mb"] = round(statistics.median(k[2] for k in kills["forked"]) / 2**20, 1)
+    figures["tree_size"] = kills["forked"][0][3]
+    figures["timeout_to_return_ms_median"] = round(statistics.median(timeouts) * 1e3, 1)
+    how = {"forked": "forked guardian", "direct": "guardian started as an interpreter", "none": "no guardian"}
+    rows = []
+    for mode in MODES:
+        rows.append((f"run `true` through the runner, {how[mode]}, median", f"{figures[f'spawn_true_{mode}_ms']} ms"))
+    for mode in MODES:
+        rows.append((f"CPU per task, {how[mode]}", f"{figures[f'cpu_per_task_{mode}_ms']} ms"))
+    rows += [
+        ("RSS of a forked guardian while a command runs", f"{figures['guardian_rss_forked_mb']} MB"),
+        ("RSS of a guardian started as an interpreter", f"{figures['guardian_rss_direct_mb']} MB"),
+        ("RSS of the guardian server (one per agent)", f"{figures['server_rss_mb']} MB"),
         ("processes in the test tree (guardian included)", str(figures["tree_size"])),
-        ("kill -9 of the agent -> whole tree gone, median", f"{figures['kill9_to_tree_gone_ms_median']} ms"),
-        ("kill -9 of the agent -> whole tree gone, max of 5", f"{figures['kill9_to_tree_gone_ms_max']} ms"),
-        ("timeout -> run_process returns, tree dead, median", f"{figures['timeout_to_return_ms_median']} ms"),
     ]
+    for mode in ("forked", "direct"):
+        rows.append((f"kill -9 of the agent -> whole tree gone, {how[mode]}, median / max of 5",
+                     f"{figures[f'kill9_to_tree_gone_{mode}_ms_median']} / {figures[f'kill9_to_tree_gone_{mode}_ms_max']} ms"))
+    rows.append(("timeout -> run_process returns, tree dead, median", f"{figures['timeout_to_return_ms_median']} ms"))
     width = max(len(r[0]) for r in rows)
     print(f"task guardian benchmark — Python {platform.python_version()}, {platform.machine()}, {psutil.cpu_count()} CPUs")
     for name, value in rows:

@@ -20,3 +20,8 @@ documents) < ``_render`` (terminal output) < the commands (``_jobs``, ``_admin``
 import lazy_loader as _lazy
 
 __getattr__, __dir__, __all__ = _lazy.attach_stub(__name__, __file__)
+
+#: Set by the command line (``_main.main``) for the commands that run no server in
+#: their process: only synchronous HTTP happens there, so the client imports httpcore
+#: without trio (see ``_client._import_httpcore``).
+SYNC_HTTP_ONLY = False

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,25 @@ def home() -> Path:
         return Path(env)
     base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
     return Path(base) / "starling"
+
+
+def _import_httpcore() -> None:
+    """Import httpcore without trio in a process that only makes synchronous requests.
+
+    httpcore imports trio, when it is installed, only so that async clients can run
+    under it: ~80 ms of CPU on each `starling` call that talks to the center, a third of
+    the CLI's own time. The command line allows it (``center.cli.SYNC_HTTP_ONLY``) for
+    commands that run no server in their process; trio stays importable afterwards,
+    only httpcore's async client cannot run under trio in that process."""
+    from center import cli
+
+    if not cli.SYNC_HTTP_ONLY or "httpcore" in sys.modules or "trio" in sys.modules:
+        return
+    sys.modules["trio"] = None  # type: ignore[assignment]  # makes `import trio` fail, as if absent
+    try:
+        import httpcore  # noqa: F401
+    finally:
+        del sys.modules["trio"]
 
 
 class ApiError(StarlingError):
@@ -47,6 +67,7 @@ class Client:
         from transports import client_context
 
         verify = client_context(ca_file) if ca_file else True
+        _import_httpcore()
         self._http = httpx.Client(base_url=self.api, verify=verify, auth=auth, timeout=timeout)
 
     @classmethod

@@ -71,6 +71,10 @@ def _fail(exc: StarlingError, as_json: bool) -> int:
     return _EXIT_FOR_CODE.get(exc.code, 2)
 
 
+#: Commands that run trio servers in this process (everything else only makes HTTP requests).
+SERVES = frozenset({"up", "center", "proxy"})
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     from .._up import up
 
@@ -316,6 +320,10 @@ def main(argv: list[str] | None = None) -> int:
     except StarlingError as exc:  # a bad command line (C040)
         return _fail(exc, as_json)
     args.argv = argv  # `starling cp` reads the operand order
+    if args.cmd not in SERVES:
+        import center.cli
+
+        center.cli.SYNC_HTTP_ONLY = True
     if getattr(args, "command", None) and args.command[:1] == ["--"]:
         args.command = args.command[1:]
     as_json = bool(getattr(args, "json", False))

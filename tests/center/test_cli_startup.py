@@ -42,3 +42,19 @@ def test_lazy_public_names_still_resolve():
 def test_cli_help_exits_zero():
     proc = subprocess.run([sys.executable, "-m", "center.cli", "--help"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "COMMAND" in proc.stdout
+
+
+def test_api_commands_run_without_trio():
+    """httpcore would import trio (~80 ms of CPU) for async clients the CLI never runs;
+    a command that talks to the center does without it, and trio stays importable."""
+    code = (
+        "from center.cli import main\n"
+        "rc = main(['--api', 'https://127.0.0.1:9', 'hosts', '--json'])\n"
+        "assert rc != 0 and 'httpcore' in sys.modules and 'trio' not in sys.modules, (rc, 'trio' in sys.modules)\n"
+        "import trio\n"
+        "assert trio.run(trio.sleep, 0) is None\n"
+    )
+    assert _loaded_after(code) == []
+    # A library user's client is left alone: httpcore keeps its trio support.
+    library = "from center.cli import Client\nClient('https://127.0.0.1:9')\nassert 'trio' in sys.modules"
+    assert _loaded_after(library) == []
