@@ -294,7 +294,7 @@ def audit(cluster: Cluster, job: dict[str, Any], runs: Path, expected_total: int
         states[key] = states.get(key, 0) + 1
     return {
         "total": len(rows), "states": states, "sim_executions": sum(execs.values()),
-        "executed_twice": len(twice), "real_markers": sum(markers.values()), "problems": problems,
+        "executed_twice": len(twice), "real_markers": sum(markers.values()), "markers": markers, "problems": problems,
     }
 
 

@@ -83,8 +83,13 @@ def test_a_kill_real_agent_mid_task(one_proxy: Cluster) -> None:
     # and it is never re-run (A020), unless it had already finished.
     _only_ok(fig, job["results"], {"chaos-1": {("failed", "A020")}})
     victim = next(r for r in job["results"] if r["hostname"] == "chaos-1")
-    assert fig["real_markers"] == REAL_AGENTS, "each real agent executed its task exactly once"
     assert victim["state"] in ("failed", "succeeded")
+    # Each real agent executed its task once; the victim may have died before its shell
+    # wrote the marker (the center hears "running" when the agent starts the task).
+    others = {f"chaos-{i}": 1 for i in range(2, REAL_AGENTS + 1)}
+    assert {k: v for k, v in fig["markers"].items() if k != "chaos-1"} == others, fig["markers"]
+    victim_runs = fig["markers"].get("chaos-1", 0)
+    assert (victim_runs == 1) if victim["state"] == "succeeded" else (victim_runs <= 1), (victim["state"], victim_runs)
 
 
 def test_b_kill_proxy_mid_job(one_proxy: Cluster) -> None:
