@@ -104,6 +104,9 @@ class Throttle:
         self.poll = poll
         self.state = ""
         self.deferred = 0
+        #: Until when (trio clock) the last "within budget" verdict stands: PSI's avg10
+        #: moves every 2 s, and a fleet-wide job starts many tasks in the same instant.
+        self._ok_until = -1.0
 
     def over_budget(self) -> str:
         """Why work must wait now, or ``""``."""
@@ -123,8 +126,12 @@ class Throttle:
     async def wait_ok(self, deadline: float) -> str:
         """Return when the task may start — ``""``, or why it was deferred and
         for how long; raise A013 if the deadline (wall clock) comes first."""
+        now = trio.current_time()
+        if now < self._ok_until:
+            return ""
         reason = self.over_budget()
         if not reason:
+            self._ok_until = now + self.poll / 2
             return ""
         first, start = reason, trio.current_time()
         self.deferred += 1

@@ -133,3 +133,15 @@ def test_psi_file_is_read_and_absence_is_none(tmp_path):
     assert read_psi_some_avg10(str(tmp_path / "missing")) is None
     psi.write_text("garbage\n")
     assert read_psi_some_avg10(str(psi)) is None
+
+
+async def test_a_within_budget_verdict_stands_for_half_a_poll(autojump_clock):
+    """Many tasks starting at once read the probes once, not once each; pressure that
+    comes is seen within half a poll."""
+    probe = FakeProbe([10.0, 99.0, 10.0])
+    t = Throttle(max_load_per_cpu=4, mem_budget_mb=100, max_concurrent=2, max_cpu_pressure=90, probe=probe)
+    for _ in range(5):
+        assert await t.wait_ok(time.time() + 3600) == ""
+    assert probe.calls == 1
+    await trio.sleep(0.6)
+    assert (await t.wait_ok(time.time() + 3600)).startswith("deferred 1.0s: cpu pressure 99%")
