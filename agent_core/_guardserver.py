@@ -107,7 +107,7 @@ class ForkedChild:
         self.returncode = code
         await self._status.aclose()
         try:  # a guardian whose server died was reparented to the agent (a subreaper): reap it
-            os.waitid(os.P_PIDFD, self._pidfd, os.WEXITED | os.WNOHANG)
+            os.waitid(os.P_PIDFD, self._pidfd, os.WEXITED | os.WNOHANG)  # noqa: ASYNC222 - WNOHANG: never blocks
         except OSError:
             pass
         os.close(self._pidfd)

@@ -20,7 +20,6 @@ kill) what its predecessor left.
 from __future__ import annotations
 
 import contextvars
-import errno
 import functools
 import os
 import signal
@@ -28,7 +27,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from pathlib import Path
 
 import msgspec
 import psutil

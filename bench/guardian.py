@@ -108,9 +108,10 @@ def _gone(procs: list[psutil.Process]) -> bool:
     return True
 
 
-def _kill9_seconds(mode: str) -> tuple[float, int, int, int]:
+def _kill9_seconds(mode: str) -> tuple[float, int, int, int, int]:
     """Seconds from kill -9 of a stand-in agent until its task tree is gone; also
-    the guardian's RSS, the guardian server's RSS (0 when direct) and the tree size."""
+    the guardian's RSS, the guardian server's RSS (0 when direct), the tree size and
+    the server's USS."""
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         script = d / "runner.py"
@@ -128,11 +129,12 @@ def _kill9_seconds(mode: str) -> tuple[float, int, int, int]:
             rss = guardian.memory_info().rss
             servers = [p for p in psutil.Process(runner.pid).children() if "--serve" in p.cmdline()]
             server_rss = servers[0].memory_info().rss if servers else 0
+            server_uss = servers[0].memory_full_info().uss if servers else 0
             t0 = time.perf_counter()
             runner.send_signal(signal.SIGKILL)
             while not _gone(procs):
                 time.sleep(0.005)
-            return time.perf_counter() - t0, rss, server_rss, len(procs)
+            return time.perf_counter() - t0, rss, server_rss, len(procs), server_uss
         finally:
             runner.kill()
             runner.wait()
@@ -185,6 +187,7 @@ def main() -> None:
         figures[f"kill9_to_tree_gone_{mode}_ms_median"] = round(statistics.median(k[0] for k in runs) * 1e3, 1)
         figures[f"kill9_to_tree_gone_{mode}_ms_max"] = round(max(k[0] for k in runs) * 1e3, 1)
     figures["server_rss_mb"] = round(statistics.median(k[2] for k in kills["forked"]) / 2**20, 1)
+    figures["server_uss_mb"] = round(statistics.median(k[4] for k in kills["forked"]) / 2**20, 1)
     figures["tree_size"] = kills["forked"][0][3]
     figures["timeout_to_return_ms_median"] = round(statistics.median(timeouts) * 1e3, 1)
     how = {"forked": "forked guardian", "direct": "guardian started as an interpreter", "none": "no guardian"}
@@ -196,7 +199,7 @@ def main() -> None:
     rows += [
         ("RSS of a forked guardian while a command runs", f"{figures['guardian_rss_forked_mb']} MB"),
         ("RSS of a guardian started as an interpreter", f"{figures['guardian_rss_direct_mb']} MB"),
-        ("RSS of the guardian server (one per agent)", f"{figures['server_rss_mb']} MB"),
+        ("RSS / USS of the guardian server (one per agent)", f"{figures['server_rss_mb']} / {figures['server_uss_mb']} MB"),
         ("processes in the test tree (guardian included)", str(figures["tree_size"])),
     ]
     for mode in ("forked", "direct"):

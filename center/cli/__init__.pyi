@@ -4,3 +4,4 @@ from ._client import ApiError, Client, home
 from ._main import EXIT_CODES, build_parser, main
 
 __all__ = ["EXIT_CODES", "ApiError", "Client", "build_parser", "home", "main"]
+SYNC_HTTP_ONLY: bool
