@@ -99,6 +99,9 @@ class ForkedChild:
             return self.returncode
         while chunk := await self._status.receive_some(4096):
             self._report += chunk
+        # The pipe closes as the guardian exits, a moment before it has exited: its
+        # pidfd turns readable then (its tree was gone before it began to exit).
+        await trio.lowlevel.wait_readable(self._pidfd)
         _, mark, st = self._report.partition(b"=")
         if mark and st.isdigit():
             code = os.waitstatus_to_exitcode(int(st))

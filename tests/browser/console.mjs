@@ -57,9 +57,11 @@ try {
   out({ step, odd, notOdd, searched, all, total: Number(first) });
 
   step = "run";
-  // The local agents share one machine, so the command tells them apart by its parent, the agent's
-  // guardian, whose argv names the agent's directory: a001 succeeds, every other host fails with exit 3.
-  await page.fill("#command", 'grep -qa "/a00""1:" /proc/$PPID/cmdline && echo first-host || { echo other-host; exit 3; }');
+  // The local agents share one machine, so the command tells them apart by its agent, found up the
+  // process tree, whose argv names the agent's directory: a001 succeeds, every other host fails with
+  // exit 3. (Quotes split the names, so the command's own argv, which a guardian may carry, matches neither.)
+  await page.fill("#command", 'p=$PPID; while [ "$p" -gt 1 ] && ! grep -qa "agent_core._dae""mon" /proc/$p/cmdline; do ' +
+    'p=$(cut -d" " -f4 /proc/$p/stat); done; grep -qa "/a00""1/" /proc/$p/cmdline && echo first-host || { echo other-host; exit 3; }');
   await page.click("#run");
   await page.waitForSelector("#rerun:not([hidden])");
   const groups = await page.$$eval("#groups .group", (els) => els.map((g) => ({
