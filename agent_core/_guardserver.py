@@ -117,6 +117,15 @@ class ForkedChild:
         self._pidfd = -1
         return code
 
+    def release(self) -> None:
+        """Close what :meth:`wait` would have closed, for a guardian given up on (it
+        did not end even after its tree was killed)."""
+        if self.returncode is None:
+            self._status.close()
+            if self._pidfd >= 0:
+                os.close(self._pidfd)
+                self._pidfd = -1
+
     def send_signal(self, sig: int) -> None:
         if self._pidfd < 0:
             return
@@ -173,6 +182,16 @@ class GuardServer:
             theirs.close()
         self._sock = trio.socket.from_stdlib_socket(ours)
         return self._sock
+
+    async def _ended_idle(self) -> bool:
+        """Whether the server exited by itself with status 0 (its idle time ran out just
+        as a request came), as opposed to crashing, being killed or hanging."""
+        if self._proc is None:
+            return False
+        with trio.move_on_after(0.2):
+            while self._proc.poll() is None:
+                await trio.sleep(0.01)
+        return self._proc.returncode == 0
 
     def close(self) -> None:
         """Stop the server (its guardians live on: each watches the agent itself)."""
@@ -239,9 +258,12 @@ class GuardServer:
                                 got = await self._exchange(payload, [in_r, out_w, err_w, status_w])
                         except (OSError, trio.TooSlowError) as exc:
                             # No answer: nothing was started (the fork answers first).
-                            self.failures += 1
-                            log.warning("guardian server failed (%s); %s", exc or type(exc).__name__,
-                                        "starting another" if self.usable else "starting guardians directly from now on")
+                            if await self._ended_idle():
+                                log.debug("guardian server ended idle as it was asked; starting another")
+                            else:
+                                self.failures += 1
+                                log.warning("guardian server failed (%s); %s", exc or type(exc).__name__,
+                                            "starting another" if self.usable else "starting guardians directly from now on")
                             self.close()
                     if got is not None:
                         self.failures = 0

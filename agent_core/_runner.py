@@ -228,6 +228,8 @@ async def run_process(
             for pipe in (proc.stdin, proc.stdout, proc.stderr):
                 if pipe is not None:
                     await pipe.aclose()
+            if isinstance(proc, ForkedChild):
+                proc.release()
         raise
 
     rc = proc.returncode

@@ -361,3 +361,45 @@ async def test_an_idle_guardian_server_ends_and_the_next_child_starts_another(mo
             await trio.sleep(0.05)
     res = await run_process(["sh", "-c", "echo again"])
     assert res.stdout == "again\n" and _guardserver.guard_server().failures == 0
+
+
+@pytest.mark.parametrize("mode", ["forked"], indirect=True)  # only forked guardians have a server
+async def test_a_server_that_ends_idle_as_a_request_comes_is_no_failure(monkeypatch, caplog, mode):
+    """The server's idle time can run out just as the agent sends a request: that is no
+    failure (nothing is counted or logged as one), and the request goes to a new server."""
+    monkeypatch.setattr(_guardserver, "IDLE_SECONDS", 0.3)
+    server = _guardserver.guard_server()
+    server.close()
+    await run_process(["true"])
+    first = psutil.Process(_server_pid())
+    with trio.fail_after(10):
+        while first.status() != psutil.STATUS_ZOMBIE:  # ended, not yet reaped: as in the race
+            await trio.sleep(0.05)
+    real_poll, polls = server._proc.poll, []
+
+    def poll_late():  # the agent's check before sending still saw it running
+        polls.append(1)
+        return None if len(polls) == 1 else real_poll()
+
+    monkeypatch.setattr(server._proc, "poll", poll_late)
+    with caplog.at_level("DEBUG", logger="starling.agent"):
+        res = await run_process(["sh", "-c", "echo ok"])
+    assert res.stdout == "ok\n" and _server_pid() != first.pid
+    assert "ended idle" in caplog.text and "guardian server failed" not in caplog.text
+
+
+async def test_no_descriptor_is_left_behind(tmp_path):
+    """Finished, failed and cancelled children leave no pipe, pidfd or socket open."""
+    await run_process(["true"])  # the server's socket, once
+
+    def count() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    before = count()
+    for i in range(30):
+        await run_process(["sh", "-c", f"echo {i}; echo err >&2"], input=b"x" if i % 2 else None)
+        with pytest.raises(ActionError):
+            await run_process([str(tmp_path / "missing")])
+        with trio.move_on_after(0.05):
+            await run_process(["sleep", "5"])
+    assert count() == before
