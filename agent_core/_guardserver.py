@@ -189,7 +189,7 @@ class GuardServer:
         if self._proc is None:
             return False
         with trio.move_on_after(0.2):
-            while self._proc.poll() is None:
+            while self._proc.poll() is None:  # noqa: ASYNC110 - a Popen has no event to wait on; 20 polls at most
                 await trio.sleep(0.01)
         return self._proc.returncode == 0
 
