@@ -403,3 +403,36 @@ async def test_no_descriptor_is_left_behind(tmp_path):
         with trio.move_on_after(0.05):
             await run_process(["sleep", "5"])
     assert count() == before
+
+
+@pytest.mark.parametrize("mode", ["forked"], indirect=True)  # only forked guardians have a server
+async def test_killing_servers_during_a_burst_runs_every_command_exactly_once(tmp_path, mode):
+    """60 concurrent children while their guardian server is killed again and again:
+    every command runs once — never twice, never lost — and reports its own status."""
+    runs = tmp_path / "runs"
+    results: dict[int, tuple[int, str]] = {}
+    await run_process(["true"])
+    kills = 0
+
+    async def one(i: int) -> None:
+        res = await run_process(["sh", "-c", f"echo {i} >> {runs}; sleep 0.2; echo {i}; exit {i % 5}"])
+        results[i] = (res.exit_code, res.stdout)
+
+    async def killer() -> None:
+        nonlocal kills
+        for _ in range(8):
+            await trio.sleep(0.03)
+            server = _guardserver.guard_server()
+            if server is not None and server._proc is not None and server._proc.poll() is None:
+                os.kill(server._proc.pid, signal.SIGKILL)
+                kills += 1
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(killer)
+        for i in range(60):
+            nursery.start_soon(one, i)
+            await trio.sleep(0.005)
+    assert kills >= 3
+    assert results == {i: (i % 5, f"{i}\n") for i in range(60)}
+    lines = runs.read_text().split()
+    assert sorted(lines, key=int) == [str(i) for i in range(60)], "a command ran twice or not at all"
