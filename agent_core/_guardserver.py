@@ -12,7 +12,8 @@ reports the command's start and, at the end, its wait status on a status pipe.
 
 The fork answers before it starts anything, so a request that got no answer (the server
 died, or hung for :data:`REQUEST_TIMEOUT`) started nothing and is asked again of a new
-server; a host where no server can run (no pidfd: Linux before 5.3) gets directly
+server; a host where no server can run (no pidfd: Linux before 5.3), or whose servers
+failed :data:`MAX_FAILURES` times in a row (for :data:`COOLDOWN_SECONDS`), gets directly
 started guardians instead (:func:`agent_core._runner.run_process` falls back).
 """
 
@@ -28,6 +29,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -42,8 +44,11 @@ log = logging.getLogger("starling.agent")
 GUARDIAN = Path(__file__).with_name("_guardian.py")
 #: Seconds a request may take before the server counts as hung (and is replaced).
 REQUEST_TIMEOUT = 10.0
-#: Servers that may fail in a row before this agent process stops using one.
+#: Servers that may fail in a row before this agent process stops using one for a while.
 MAX_FAILURES = 3
+#: Seconds an agent starts guardians directly after :data:`MAX_FAILURES` failures, before
+#: it tries a server again.
+COOLDOWN_SECONDS = 60.0
 #: Seconds without a request after which the server ends (the next child starts another).
 IDLE_SECONDS = 300.0
 
@@ -155,10 +160,26 @@ class GuardServer:
         self._sock: trio.socket.SocketType | None = None
         self._locks: trio.lowlevel.RunVar[trio.Lock] = trio.lowlevel.RunVar("guard_server_lock")
         self.failures = 0
+        self._cooldown_until = 0.0
 
     @property
     def usable(self) -> bool:
-        return self.failures < MAX_FAILURES and self._owner == os.getpid()
+        if self._owner != os.getpid():
+            return False
+        if self.failures >= MAX_FAILURES:
+            if time.monotonic() < self._cooldown_until:
+                return False
+            self.failures = 0  # the cooldown is over: try a server again
+        return True
+
+    def _failed(self, exc: BaseException) -> None:
+        self.failures += 1
+        if self.failures >= MAX_FAILURES:
+            self._cooldown_until = time.monotonic() + COOLDOWN_SECONDS
+            log.warning("guardian server failed (%s), %d times in a row; starting guardians directly for %g s",
+                        exc or type(exc).__name__, self.failures, COOLDOWN_SECONDS)
+        else:
+            log.warning("guardian server failed (%s); starting another", exc or type(exc).__name__)
 
     def _lock(self) -> trio.Lock:
         try:
@@ -261,9 +282,7 @@ class GuardServer:
                             if await self._ended_idle():
                                 log.debug("guardian server ended idle as it was asked; starting another")
                             else:
-                                self.failures += 1
-                                log.warning("guardian server failed (%s); %s", exc or type(exc).__name__,
-                                            "starting another" if self.usable else "starting guardians directly from now on")
+                                self._failed(exc)
                             self.close()
                     if got is not None:
                         self.failures = 0
@@ -305,7 +324,7 @@ def _pidfds_work() -> bool:
 
 def guard_server() -> GuardServer | None:
     """This process's guardian server, or ``None`` where none can run (no pidfd), or
-    after it failed :data:`MAX_FAILURES` times in a row."""
+    for :data:`COOLDOWN_SECONDS` after it failed :data:`MAX_FAILURES` times in a row."""
     global _server
     if not ENABLED or not _pidfds_work():
         return None

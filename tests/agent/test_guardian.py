@@ -436,3 +436,24 @@ async def test_killing_servers_during_a_burst_runs_every_command_exactly_once(tm
     assert results == {i: (i % 5, f"{i}\n") for i in range(60)}
     lines = runs.read_text().split()
     assert sorted(lines, key=int) == [str(i) for i in range(60)], "a command ran twice or not at all"
+
+
+@pytest.mark.parametrize("mode", ["forked"], indirect=True)  # only forked guardians have a server
+async def test_servers_that_keep_failing_are_left_alone_for_a_while(tmp_path, monkeypatch, caplog, mode):
+    """Three servers that die at once: the agent starts guardians itself (children still
+    run, once each), then tries a server again after the cooldown."""
+    real = _guardserver.GUARDIAN
+    broken = tmp_path / "_guardian.py"
+    broken.write_text("raise SystemExit(3)\n")  # a server that dies before it answers
+    monkeypatch.setattr(_guardserver, "GUARDIAN", broken)
+    monkeypatch.setattr(_guardserver, "COOLDOWN_SECONDS", 1.0)
+    server = _guardserver.guard_server()
+    server.close()
+    with caplog.at_level("WARNING", logger="starling.agent"):
+        res = await run_process(["sh", "-c", "echo direct; cat /proc/$PPID/cmdline | tr '\\0' ' '"])
+    assert res.stdout.startswith("direct\n") and " -- sh -c " in res.stdout  # a directly started guardian
+    assert "3 times in a row" in caplog.text and _guardserver.guard_server() is None
+    monkeypatch.setattr(_guardserver, "GUARDIAN", real)
+    await trio.sleep(1.1)
+    res = await run_process(["sh", "-c", "cat /proc/$PPID/comm"])
+    assert res.stdout.startswith("stg-") and _guardserver.guard_server().failures == 0
