@@ -149,6 +149,7 @@ class ForkedChild:
             for stream in (self.stdin, self.stdout, self.stderr):
                 if stream is not None:
                     await stream.aclose()
+            self.release()
 
 
 class GuardServer:
@@ -158,6 +159,7 @@ class GuardServer:
         self._owner = os.getpid()
         self._proc: subprocess.Popen[bytes] | None = None
         self._sock: trio.socket.SocketType | None = None
+        self._raw: socket.socket | None = None  # the stdlib socket under ``_sock``
         self._locks: trio.lowlevel.RunVar[trio.Lock] = trio.lowlevel.RunVar("guard_server_lock")
         self.failures = 0
         self._cooldown_until = 0.0
@@ -177,9 +179,9 @@ class GuardServer:
         if self.failures >= MAX_FAILURES:
             self._cooldown_until = time.monotonic() + COOLDOWN_SECONDS
             log.warning("guardian server failed (%s), %d times in a row; starting guardians directly for %g s",
-                        exc or type(exc).__name__, self.failures, COOLDOWN_SECONDS)
+                        str(exc) or type(exc).__name__, self.failures, COOLDOWN_SECONDS)
         else:
-            log.warning("guardian server failed (%s); starting another", exc or type(exc).__name__)
+            log.warning("guardian server failed (%s); starting another", str(exc) or type(exc).__name__)
 
     def _lock(self) -> trio.Lock:
         try:
@@ -201,8 +203,28 @@ class GuardServer:
             raise
         finally:
             theirs.close()
+        self._raw = ours
         self._sock = trio.socket.from_stdlib_socket(ours)
         return self._sock
+
+    def _late_answer(self) -> tuple[int, int] | None:
+        """After a request timed out: close our side to answers, so a fork that has not
+        answered yet never will (its answer fails, and it starts nothing), then take an
+        answer that came in the meantime — that fork runs its command, and is ours."""
+        if self._sock is None or self._raw is None:
+            return None
+        try:
+            self._raw.shutdown(socket.SHUT_RD)
+            data, ancdata, _flags, _addr = self._raw.recvmsg(8, socket.CMSG_SPACE(4), socket.MSG_CMSG_CLOEXEC)
+        except OSError:  # nothing came (BlockingIOError), or the socket is gone
+            return None
+        fds = [int.from_bytes(raw[:4], sys.byteorder) for _level, _kind, raw in ancdata]
+        pid = int.from_bytes(data[:4], "little") if len(data) == 8 else 0
+        if pid and fds:
+            return pid, fds[0]
+        for fd in fds:
+            os.close(fd)
+        return None
 
     async def _ended_idle(self) -> bool:
         """Whether the server exited by itself with status 0 (its idle time ran out just
@@ -218,7 +240,7 @@ class GuardServer:
         """Stop the server (its guardians live on: each watches the agent itself)."""
         if self._sock is not None:
             self._sock.close()
-            self._sock = None
+            self._sock = self._raw = None
         if self._proc is not None:
             if self._proc.poll() is None:
                 self._proc.kill()
@@ -278,7 +300,11 @@ class GuardServer:
                             with trio.fail_after(REQUEST_TIMEOUT):
                                 got = await self._exchange(payload, [in_r, out_w, err_w, status_w])
                         except (OSError, trio.TooSlowError) as exc:
-                            # No answer: nothing was started (the fork answers first).
+                            # No answer: nothing was started (the fork answers first) —
+                            # unless it answered just as the time ran out.
+                            if isinstance(exc, trio.TooSlowError) and (got := self._late_answer()) is not None:
+                                self.close()  # the hung server; its fork is ours
+                                break
                             if await self._ended_idle():
                                 log.debug("guardian server ended idle as it was asked; starting another")
                             else:

@@ -457,3 +457,26 @@ async def test_servers_that_keep_failing_are_left_alone_for_a_while(tmp_path, mo
     await trio.sleep(1.1)
     res = await run_process(["sh", "-c", "cat /proc/$PPID/comm"])
     assert res.stdout.startswith("stg-") and _guardserver.guard_server().failures == 0
+
+
+@pytest.mark.parametrize("mode", ["forked"], indirect=True)  # only forked guardians have a server
+async def test_an_answer_that_comes_as_the_request_times_out_is_used_not_repeated(tmp_path, monkeypatch, mode):
+    """The agent gave up waiting (its loop was too slow to read the answer in time) while
+    the fork had answered and started the command: that fork is taken, the command is not
+    sent to a new server — it runs once."""
+    import socket as socketlib
+
+    monkeypatch.setattr(_guardserver, "REQUEST_TIMEOUT", 0.5)
+
+    async def slow_exchange(self, payload, fds):  # sends as the real one does, then does not read
+        sock = self._sock or self._start()
+        message = len(payload).to_bytes(4, "little") + payload
+        rights = b"".join(fd.to_bytes(4, sys.byteorder) for fd in fds)
+        await sock.sendmsg([message], [(socketlib.SOL_SOCKET, socketlib.SCM_RIGHTS, rights)])
+        await trio.sleep(5)
+
+    monkeypatch.setattr(_guardserver.GuardServer, "_exchange", slow_exchange)
+    runs = tmp_path / "runs"
+    res = await run_process(["sh", "-c", f"echo once >> {runs}; echo ok"])
+    assert (res.exit_code, res.stdout) == (0, "ok\n")
+    assert runs.read_text() == "once\n" and _guardserver.guard_server().failures == 0
