@@ -67,12 +67,13 @@ def task_label(state_dir: str | os.PathLike[str], task_id: str) -> str:
 
 def guardians(label: str) -> list[psutil.Process]:
     """Live guardians whose task label is ``label`` (left by a previous agent): a
-    forked one by its process name, a directly started one by its command line."""
+    forked one by its process name, a directly started one by its command line. The
+    script may be another version's (an upgrade restarted the agent from elsewhere)."""
     name = guardian_name(label).decode()
     found = []
     for proc in psutil.process_iter(["name", "cmdline"]):
         cmd = proc.info.get("cmdline") or []
-        if len(cmd) < 4 or cmd[3] != str(GUARDIAN):
+        if len(cmd) < 4 or os.path.basename(cmd[3]) != GUARDIAN.name:
             continue
         if proc.info.get("name") == name or (len(cmd) >= 8 and cmd[6] == label and cmd[7] == "--"):
             found.append(proc)
