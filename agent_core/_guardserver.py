@@ -239,7 +239,11 @@ class GuardServer:
     def close(self) -> None:
         """Stop the server (its guardians live on: each watches the agent itself)."""
         if self._sock is not None:
-            self._sock.close()
+            try:
+                self._sock.close()
+            except RuntimeError:  # outside a trio run (nothing can be waiting on it there)
+                assert self._raw is not None
+                self._raw.close()
             self._sock = self._raw = None
         if self._proc is not None:
             if self._proc.poll() is None:

@@ -40,11 +40,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(autouse=True, params=["forked", "direct"])
 def mode(request, monkeypatch):
-    """How guardians start: forked by the guardian server, or as their own interpreter."""
-    if request.param == "forked" and _guardserver.guard_server() is None and _guardserver.ENABLED:
+    """How guardians start: forked by the guardian server, or as their own interpreter.
+    Each test gets a server of its own (a test that kills servers may leave the last one
+    cooling down)."""
+    if request.param == "forked" and not _guardserver._pidfds_work():
         pytest.skip("no guardian server here: this kernel has no pidfds (Linux < 5.3)")
     monkeypatch.setattr(_guardserver, "ENABLED", request.param == "forked")
-    return request.param
+    monkeypatch.setattr(_guardserver, "_server", None)
+    yield request.param
+    if _guardserver._server is not None:
+        _guardserver._server.close()
 
 #: A harmless tree; every pid it starts is written into DIR.
 TREE = (
