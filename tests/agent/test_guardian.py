@@ -485,3 +485,16 @@ async def test_an_answer_that_comes_as_the_request_times_out_is_used_not_repeate
     res = await run_process(["sh", "-c", f"echo once >> {runs}; echo ok"])
     assert (res.exit_code, res.stdout) == (0, "ok\n")
     assert runs.read_text() == "once\n" and _guardserver.guard_server().failures == 0
+
+
+async def test_large_commands_and_environments_arrive_whole():
+    """A request larger than one socket read (a 120 KB script, 500 KB of environment);
+    an argument over the kernel's limit is A009 with the kernel's reason."""
+    res = await run_process(["sh", "-c", f"echo {'x' * 120_000} | wc -c"])
+    assert (res.exit_code, res.stdout.strip()) == (0, "120001")
+    env = {f"V{i}": "y" * 1000 for i in range(500)} | {"PATH": "/usr/bin:/bin"}
+    res = await run_process(["sh", "-c", 'echo "${#V499}"; env | grep -c "^V"'], env=env)
+    assert res.stdout.split() == ["1000", "500"]
+    with pytest.raises(ActionError, match="Argument list too long") as exc:
+        await run_process(["sh", "-c", "echo " + "x" * 200_000])
+    assert exc.value.code is ErrorCode.A009
