@@ -317,9 +317,10 @@ def main(argv: list[str]) -> None:
 
 
 # The guardian server. A request on the control socket is a 4-byte little-endian
-# length, then that many bytes of ``marshal``-ed ``(argv, env, cwd, nice, name)``
-# (all bytes but ``nice``), with four descriptors passed along: the child's stdin,
-# stdout, stderr and the status pipe's write end. The answer is 8 bytes: the
+# length, then that many bytes of ``marshal``-ed ``(argv, env, cwd, nice, name,
+# terminal)`` (bytes but ``nice`` and ``terminal``, a bool: stdin is a PTY to make the
+# session's controlling terminal), with four descriptors passed along: the child's
+# stdin, stdout, stderr and the status pipe's write end. The answer is 8 bytes: the
 # guardian's pid and 0, with a pidfd of it passed along; or 0 and the fork's errno.
 # The fork itself answers, before it starts the command: an agent that got no
 # answer (the server died) knows that nothing was started and may ask again.
@@ -365,12 +366,17 @@ def _become_guardian(ctl, request: bytes, fds: list[int], agent_pid: int, agent_
     ctl.close()
     status_fd = fds[3]
     try:
-        argv, env, cwd, nice, name = marshal.loads(request)
+        argv, env, cwd, nice, name, terminal = marshal.loads(request)
         for target, fd in enumerate(fds[:3]):
             os.dup2(fd, target)
         for fd in fds[:3]:
             os.close(fd)
         os.setsid()
+        if terminal:
+            import fcntl
+            import termios
+
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)  # the PTY becomes this session's terminal
         if cwd:
             os.chdir(cwd)
         if nice:
@@ -397,6 +403,9 @@ def serve(agent_pid: int, ctl_fd: int, idle: float) -> None:
     agent_fd = os.pidfd_open(agent_pid)
     if os.getppid() != agent_pid:
         os._exit(0)
+    import fcntl  # noqa: F401 - loaded once here, for the forks that start a terminal
+    import termios  # noqa: F401
+
     ctl = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM, 0, ctl_fd)
     wake_r = _wake_pipe()
     signal.signal(signal.SIGCHLD, lambda *_: None)

@@ -80,8 +80,8 @@ class ForkedChild:
         self._report = bytearray()
         self.returncode: int | None = None
         self.stdin = trio.lowlevel.FdStream(stdin) if stdin >= 0 else None
-        self.stdout = trio.lowlevel.FdStream(stdout)
-        self.stderr = trio.lowlevel.FdStream(stderr)
+        self.stdout = trio.lowlevel.FdStream(stdout) if stdout >= 0 else None
+        self.stderr = trio.lowlevel.FdStream(stderr) if stderr >= 0 else None
 
     async def started(self, program: str) -> None:
         """Wait for the guardian's start report; an exec failure raises A009."""
@@ -280,20 +280,28 @@ class GuardServer:
         return pid, pidfd
 
     async def spawn(
-        self, argv: Sequence[str], *, stdin_pipe: bool, cwd: str | None, env: Mapping[str, str] | None, nice: int, label: str,
+        self, argv: Sequence[str], *, cwd: str | None, env: Mapping[str, str] | None, nice: int, label: str,
+        stdin_pipe: bool = False, terminal: int = -1,
     ) -> ForkedChild | None:
         """Start ``argv`` under a forked guardian; ``None`` when no server can be had
         (the caller starts a guardian itself). An exec failure shows in
-        :meth:`ForkedChild.started`."""
+        :meth:`ForkedChild.started`.
+
+        The child's stdout and stderr are new pipes, and its stdin one too with
+        ``stdin_pipe`` (else ``/dev/null``); or all three are ``terminal``, a PTY's
+        slave (the caller's to close), which becomes the session's controlling terminal."""
         environ = os.environb if env is None else {os.fsencode(k): os.fsencode(v) for k, v in env.items()}
-        payload = marshal.dumps(([os.fsencode(a) for a in argv], dict(environ), os.fsencode(cwd) if cwd else b"", nice, guardian_name(label)))
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
+        request = ([os.fsencode(a) for a in argv], dict(environ), os.fsencode(cwd) if cwd else b"", nice,
+                   guardian_name(label), terminal >= 0)
+        payload = marshal.dumps(request)
         status_r, status_w = os.pipe()
-        if stdin_pipe:
-            in_r, in_w = os.pipe()
+        if terminal >= 0:
+            theirs, ours = [terminal] * 3, [-1, -1, -1]
         else:
-            in_r, in_w = os.open(os.devnull, os.O_RDONLY), -1
+            out_r, out_w = os.pipe()
+            err_r, err_w = os.pipe()
+            in_r, in_w = os.pipe() if stdin_pipe else (os.open(os.devnull, os.O_RDONLY), -1)
+            theirs, ours = [in_r, out_w, err_w], [in_w, out_r, err_r]
         got: tuple[int, int] | None = None
         try:
             async with self._lock():
@@ -302,7 +310,7 @@ class GuardServer:
                     while got is None and self.usable:
                         try:
                             with trio.fail_after(REQUEST_TIMEOUT):
-                                got = await self._exchange(payload, [in_r, out_w, err_w, status_w])
+                                got = await self._exchange(payload, [*theirs, status_w])
                         except (OSError, trio.TooSlowError) as exc:
                             # No answer: nothing was started (the fork answers first) —
                             # unless it answered just as the time ran out.
@@ -317,15 +325,15 @@ class GuardServer:
                     if got is not None:
                         self.failures = 0
         finally:
-            for fd in (in_r, out_w, err_w, status_w):
+            for fd in [*(theirs if terminal < 0 else []), status_w]:
                 os.close(fd)
             if got is None:
-                for fd in (out_r, err_r, status_r, in_w):
+                for fd in [*ours, status_r]:
                     if fd >= 0:
                         os.close(fd)
         if got is None:
             return None
-        child = ForkedChild(got[0], got[1], status_r, in_w, out_r, err_r)
+        child = ForkedChild(got[0], got[1], status_r, *ours)
         try:
             await trio.lowlevel.checkpoint_if_cancelled()
         except BaseException:

@@ -3,9 +3,10 @@
 :func:`open_pty` starts ARGV with a new PTY as its stdin, stdout, stderr and
 controlling terminal, under the task guardian (:mod:`agent_core._guardian`)
 when it can run: the guardian leads the PTY's session (``setsid`` +
-``TIOCSCTTY`` between fork and exec) and is the subreaper of everything the
-shell starts, so the whole tree dies when the task is cancelled, times out or
-the agent dies. When the shell exits by itself, what is left in its session
+``TIOCSCTTY``: in the fork the agent's guardian server makes for it, or between
+fork and exec of a guardian started on its own) and is the subreaper of
+everything the shell starts, so the whole tree dies when the task is cancelled,
+times out or the agent dies. When the shell exits by itself, what is left in its session
 (background jobs still holding the terminal) is killed too.
 """
 
@@ -25,6 +26,7 @@ import trio
 
 from transports import ErrorCode
 
+from ._guardserver import ForkedChild, guard_server
 from ._runner import GUARDIAN, GUARDIAN_GRACE, TASK_LABEL, _check_started, _guarded, kill_tree
 from ._sdk import ActionError
 
@@ -44,7 +46,7 @@ def window(fd: int) -> tuple[int, int]:
 class PtyProcess:
     """A running child on a PTY: ``stream`` reads its output and writes its input."""
 
-    proc: trio.Process
+    proc: trio.Process | ForkedChild
     stream: trio.lowlevel.FdStream
     master: int
 
@@ -81,6 +83,19 @@ async def open_pty(
     set_window(master, cols, rows)
     arm_subreaper = _guarded()
     tiocsctty = termios.TIOCSCTTY
+    proc: trio.Process | ForkedChild | None = None
+    if arm_subreaper is not None and (server := guard_server()) is not None:
+        try:
+            proc = await server.spawn(argv, cwd=cwd, env=env, nice=0, label=TASK_LABEL.get(), terminal=slave)
+        except BaseException:
+            os.close(master)
+            os.close(slave)
+            raise
+    if proc is not None:
+        os.close(slave)
+        async with _owned(proc, master, argv[0], guarded=True) as pty:
+            yield pty
+        return
 
     def preexec() -> None:
         if arm_subreaper is not None:
@@ -106,16 +121,27 @@ async def open_pty(
         os.close(slave)
         if status_w >= 0:
             os.close(status_w)
+    async with _owned(proc, master, argv[0], guarded=arm_subreaper is not None, status_r=status_r) as pty:
+        yield pty
+
+
+@asynccontextmanager
+async def _owned(
+    proc: trio.Process | ForkedChild, master: int, program: str, *, guarded: bool, status_r: int = -1,
+) -> AsyncIterator[PtyProcess]:
+    """The started child as a :class:`PtyProcess`; on leaving, its whole tree is gone."""
     stream = trio.lowlevel.FdStream(master)
     pty = PtyProcess(proc=proc, stream=stream, master=master)
     try:
-        if status_r >= 0:
-            await _check_started(proc, status_r, argv[0])
+        if isinstance(proc, ForkedChild):
+            await proc.started(program)
+        elif status_r >= 0:
+            await _check_started(proc, status_r, program)
         yield pty
     finally:
         with trio.CancelScope(shield=True):
             if proc.returncode is None:
-                if arm_subreaper is not None:
+                if guarded:
                     proc.send_signal(signal.SIGTERM)  # the guardian kills its whole tree
                     with trio.move_on_after(GUARDIAN_GRACE):
                         await proc.wait()
@@ -123,5 +149,7 @@ async def open_pty(
                     kill_tree(proc.pid, proc.pid)
                     with trio.move_on_after(5):
                         await proc.wait()
+            if isinstance(proc, ForkedChild):
+                proc.release()
             _kill_session(proc.pid)
             await stream.aclose()

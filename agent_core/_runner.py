@@ -159,7 +159,7 @@ async def run_process(
     started = time.monotonic()
     proc: trio.Process | ForkedChild | None = None
     if guarded and (server := guard_server()) is not None:
-        proc = await server.spawn(argv, stdin_pipe=input is not None, cwd=cwd, env=env, nice=nice, label=TASK_LABEL.get())
+        proc = await server.spawn(argv, cwd=cwd, env=env, nice=nice, label=TASK_LABEL.get(), stdin_pipe=input is not None)
     status_r = -1
     if proc is None:
         proc, status_r = await _start_directly(argv, guarded, input=input, cwd=cwd, env=env, nice=nice)

@@ -10,6 +10,7 @@ survivor.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -498,3 +499,22 @@ async def test_large_commands_and_environments_arrive_whole():
     with pytest.raises(ActionError, match="Argument list too long") as exc:
         await run_process(["sh", "-c", "echo " + "x" * 200_000])
     assert exc.value.code is ErrorCode.A009
+
+
+async def test_a_terminal_is_the_shells_controlling_terminal_under_its_guardian(mode):
+    """A PTY child: its guardian is forked (or started on its own) like any other, and
+    the PTY is the controlling terminal of the shell's session."""
+    from agent_core._pty import open_pty
+
+    script = 'tty; exec 3</dev/tty && echo ctty-ok; cat /proc/$PPID/comm; echo "sid-$(ps -o sid= -p $$ | tr -d " ")-ppid-$PPID"; echo done'
+    out = b""
+    async with open_pty(["sh", "-c", script], env={"PATH": "/usr/bin:/bin"}) as pty:
+        with trio.fail_after(10):
+            while b"done" not in out:
+                out += await pty.stream.receive_some(4096)
+    text = out.decode().replace("\r", "")
+    assert text.startswith("/dev/pts/") and "ctty-ok" in text, text
+    guardian_comm = text.splitlines()[2]
+    assert guardian_comm.startswith("stg-") if mode == "forked" else guardian_comm.startswith("python"), text
+    sid, ppid = re.search(r"sid-(\d+)-ppid-(\d+)", text).groups()
+    assert sid == ppid, "the guardian leads the terminal's session"
