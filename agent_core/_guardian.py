@@ -48,6 +48,7 @@ nothing is left.
 import _ctypes
 import _signal as signal
 import _stat
+import marshal
 import posix as os
 import select
 import sys
@@ -190,11 +191,13 @@ class _Process:  # what ``CFuncPtr((name, library))`` reads: the already loaded 
     _handle = _ctypes.dlopen(None)  # type: ignore[arg-type]  # None: this process's own symbols (libc's among them)
 
 
+_PRCTL = _LibcCall(("prctl", _Process()))  # type: ignore[arg-type]  # needs only ._handle
+
+
 def _prctl(option: int, arg: int | bytes) -> int:
     """``prctl(option, arg)``: 0, or the errno (a bytes ``arg`` is passed as ``char *``)."""
-    prctl = _LibcCall(("prctl", _Process()))  # type: ignore[arg-type]  # needs only ._handle
     _ctypes.set_errno(0)
-    if prctl(option, arg, 0, 0, 0) == 0:
+    if _PRCTL(option, arg, 0, 0, 0) == 0:
         return 0
     return _ctypes.get_errno() or 1
 
@@ -354,7 +357,6 @@ def _become_guardian(ctl, request: bytes, fds: list[int], agent_pid: int, agent_
     """In the fork: answer the agent, take the child's descriptors, session,
     directory and name, then guard. Never returns."""
     import _socket
-    import marshal
 
     me = os.getpid()
     pidfd = os.pidfd_open(me)

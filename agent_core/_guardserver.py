@@ -139,18 +139,6 @@ class ForkedChild:
         except ProcessLookupError:
             pass
 
-    async def discard(self) -> None:
-        """Kill the guardian (it kills its tree) and close everything; for a start
-        that was cancelled before the runner took the child over."""
-        with trio.CancelScope(shield=True):
-            self.send_signal(signal.SIGTERM)
-            with trio.move_on_after(5):
-                await self.wait()
-            for stream in (self.stdin, self.stdout, self.stderr):
-                if stream is not None:
-                    await stream.aclose()
-            self.release()
-
 
 class GuardServer:
     """This agent process's guardian server (started on first use, replaced when it dies)."""
@@ -333,13 +321,9 @@ class GuardServer:
                         os.close(fd)
         if got is None:
             return None
-        child = ForkedChild(got[0], got[1], status_r, *ours)
-        try:
-            await trio.lowlevel.checkpoint_if_cancelled()
-        except BaseException:
-            await child.discard()
-            raise
-        return child
+        # No checkpoint from here to the caller's cleanup (``end_tree``): a cancel that came
+        # during the shielded exchange is raised there, and ends this child with the rest.
+        return ForkedChild(got[0], got[1], status_r, *ours)
 
 
 _server: GuardServer | None = None

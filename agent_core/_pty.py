@@ -27,7 +27,7 @@ import trio
 from transports import ErrorCode
 
 from ._guardserver import ForkedChild, guard_server
-from ._runner import GUARDIAN, GUARDIAN_GRACE, TASK_LABEL, _check_started, _guarded, kill_tree
+from ._runner import GUARDIAN, TASK_LABEL, _check_started, _guarded, end_tree
 from ._sdk import ActionError
 
 
@@ -81,10 +81,10 @@ async def open_pty(
     """
     master, slave = os.openpty()
     set_window(master, cols, rows)
-    arm_subreaper = _guarded()
+    guarded = _guarded() is not None
     tiocsctty = termios.TIOCSCTTY
     proc: trio.Process | ForkedChild | None = None
-    if arm_subreaper is not None and (server := guard_server()) is not None:
+    if guarded and (server := guard_server()) is not None:
         try:
             proc = await server.spawn(argv, cwd=cwd, env=env, nice=0, label=TASK_LABEL.get(), terminal=slave)
         except BaseException:
@@ -97,14 +97,12 @@ async def open_pty(
             yield pty
         return
 
-    def preexec() -> None:
-        if arm_subreaper is not None:
-            arm_subreaper()
+    def preexec() -> None:  # the guardian makes itself the subreaper; here only the terminal
         fcntl.ioctl(0, tiocsctty, 0)  # after setsid: the PTY becomes the session's terminal
 
     command = list(argv)
     status_r = status_w = -1
-    if arm_subreaper is not None:
+    if guarded:
         status_r, status_w = os.pipe()
         command = [sys.executable, "-I", "-S", str(GUARDIAN), str(os.getpid()), str(status_w), TASK_LABEL.get(), "--", *command]
     try:
@@ -121,7 +119,7 @@ async def open_pty(
         os.close(slave)
         if status_w >= 0:
             os.close(status_w)
-    async with _owned(proc, master, argv[0], guarded=arm_subreaper is not None, status_r=status_r) as pty:
+    async with _owned(proc, master, argv[0], guarded=guarded, status_r=status_r) as pty:
         yield pty
 
 
@@ -140,16 +138,6 @@ async def _owned(
         yield pty
     finally:
         with trio.CancelScope(shield=True):
-            if proc.returncode is None:
-                if guarded:
-                    proc.send_signal(signal.SIGTERM)  # the guardian kills its whole tree
-                    with trio.move_on_after(GUARDIAN_GRACE):
-                        await proc.wait()
-                if proc.returncode is None:
-                    kill_tree(proc.pid, proc.pid)
-                    with trio.move_on_after(5):
-                        await proc.wait()
-            if isinstance(proc, ForkedChild):
-                proc.release()
+            await end_tree(proc, guarded)
             _kill_session(proc.pid)
             await stream.aclose()

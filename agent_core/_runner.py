@@ -164,7 +164,6 @@ async def run_process(
     if proc is None:
         proc, status_r = await _start_directly(argv, guarded, input=input, cwd=cwd, env=env, nice=nice)
 
-    pgid = proc.pid  # start_new_session: the child leads its own group
     bufs = {1: bytearray(), 2: bytearray()}
     truncated = False
 
@@ -217,20 +216,10 @@ async def run_process(
                 await pipe.aclose()
     except BaseException:
         with trio.CancelScope(shield=True):
-            if guarded:
-                # The guardian sees every descendant (it is their subreaper): let it kill them.
-                proc.send_signal(signal.SIGTERM)
-                with trio.move_on_after(GUARDIAN_GRACE):
-                    await proc.wait()
-            if proc.returncode is None:
-                kill_tree(proc.pid, pgid)
-                with trio.move_on_after(5):
-                    await proc.wait()
+            await end_tree(proc, guarded)
             for pipe in (proc.stdin, proc.stdout, proc.stderr):
                 if pipe is not None:
                     await pipe.aclose()
-            if isinstance(proc, ForkedChild):
-                proc.release()
         raise
 
     rc = proc.returncode
@@ -243,6 +232,24 @@ async def run_process(
         duration=round(time.monotonic() - started, 6),
         signal=-rc if rc < 0 else 0,
     )
+
+
+async def end_tree(proc: trio.Process | ForkedChild, guarded: bool) -> None:
+    """End a child and everything it started, shielded from cancellation: its guardian
+    first (the subreaper of every descendant, it kills them all), then whatever is
+    still visible from here; a forked guardian's handles are closed either way."""
+    with trio.CancelScope(shield=True):
+        if proc.returncode is None:
+            if guarded:
+                proc.send_signal(signal.SIGTERM)
+                with trio.move_on_after(GUARDIAN_GRACE):
+                    await proc.wait()
+            if proc.returncode is None:
+                kill_tree(proc.pid, proc.pid)  # start_new_session: the child leads its own group
+                with trio.move_on_after(5):
+                    await proc.wait()
+        if isinstance(proc, ForkedChild):
+            proc.release()
 
 
 async def _start_directly(

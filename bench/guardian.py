@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -108,10 +109,17 @@ def _gone(procs: list[psutil.Process]) -> bool:
     return True
 
 
-def _kill9_seconds(mode: str) -> tuple[float, int, int, int, int]:
-    """Seconds from kill -9 of a stand-in agent until its task tree is gone; also
-    the guardian's RSS, the guardian server's RSS (0 when direct), the tree size and
-    the server's USS."""
+class Kill(NamedTuple):
+    seconds: float  # kill -9 of the stand-in agent -> every process of the tree gone
+    guardian_rss: int
+    server_rss: int  # 0 when the guardian was started directly
+    server_uss: int
+    tree_size: int
+
+
+def _kill9_seconds(mode: str) -> Kill:
+    """kill -9 of a stand-in agent running a tree: how fast the tree is gone, and the
+    memory of its guardian (and guardian server) just before."""
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         script = d / "runner.py"
@@ -134,7 +142,7 @@ def _kill9_seconds(mode: str) -> tuple[float, int, int, int, int]:
             runner.send_signal(signal.SIGKILL)
             while not _gone(procs):
                 time.sleep(0.005)
-            return time.perf_counter() - t0, rss, server_rss, len(procs), server_uss
+            return Kill(time.perf_counter() - t0, rss, server_rss, server_uss, len(procs))
         finally:
             runner.kill()
             runner.wait()
@@ -183,12 +191,12 @@ def main() -> None:
         figures[f"spawn_true_{mode}_ms"] = round(statistics.median(times) * 1e3, 2)
         figures[f"cpu_per_task_{mode}_ms"] = round(cpu * 1e3, 2)
     for mode, runs in kills.items():
-        figures[f"guardian_rss_{mode}_mb"] = round(statistics.median(k[1] for k in runs) / 2**20, 1)
-        figures[f"kill9_to_tree_gone_{mode}_ms_median"] = round(statistics.median(k[0] for k in runs) * 1e3, 1)
-        figures[f"kill9_to_tree_gone_{mode}_ms_max"] = round(max(k[0] for k in runs) * 1e3, 1)
-    figures["server_rss_mb"] = round(statistics.median(k[2] for k in kills["forked"]) / 2**20, 1)
-    figures["server_uss_mb"] = round(statistics.median(k[4] for k in kills["forked"]) / 2**20, 1)
-    figures["tree_size"] = kills["forked"][0][3]
+        figures[f"guardian_rss_{mode}_mb"] = round(statistics.median(k.guardian_rss for k in runs) / 2**20, 1)
+        figures[f"kill9_to_tree_gone_{mode}_ms_median"] = round(statistics.median(k.seconds for k in runs) * 1e3, 1)
+        figures[f"kill9_to_tree_gone_{mode}_ms_max"] = round(max(k.seconds for k in runs) * 1e3, 1)
+    figures["server_rss_mb"] = round(statistics.median(k.server_rss for k in kills["forked"]) / 2**20, 1)
+    figures["server_uss_mb"] = round(statistics.median(k.server_uss for k in kills["forked"]) / 2**20, 1)
+    figures["tree_size"] = kills["forked"][0].tree_size
     figures["timeout_to_return_ms_median"] = round(statistics.median(timeouts) * 1e3, 1)
     how = {"forked": "forked guardian", "direct": "guardian started as an interpreter", "none": "no guardian"}
     rows = []
