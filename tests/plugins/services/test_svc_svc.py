@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 import psutil
 import pytest
@@ -36,11 +37,19 @@ esac
 """
 
 
-def _gone(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
+def _gone(pid: int, within: float = 5.0) -> bool:
+    """The daemon ``pid`` is gone (exited or a zombie) within ``within`` seconds: the init
+    script's ``kill`` returns when SIGTERM is sent, not when the daemon has died of it."""
+    end = time.monotonic() + within
+    while True:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.02)
 
 
 @pytest.fixture
