@@ -43,9 +43,7 @@ from ._heap import freeze_heap, settle_heap
 from ._logging import JsonFormatter, set_log_context, setup_logging
 from ._login import common_version, receive_hello
 from ._messages import (
-    FINAL_STATES,
     PROTOCOL_VERSION,
-    STATE_ORDER,
     SUPPORTED_VERSIONS,
     Ack,
     AgentState,
@@ -88,7 +86,6 @@ from ._messages import (
     TaskEvent,
     TaskRef,
     TaskSignature,
-    TaskState,
     Welcome,
 )
 from ._ports import free_port, port_is_free
@@ -102,6 +99,7 @@ from ._renamed import (
     renamed_plugin,
     renamed_to,
 )
+from ._states import FINAL_STATES, STATE_ORDER, TaskState
 from ._stream import GOODBYE, StreamChannel
 from ._tcp import reserve_port
 from ._tls import (

@@ -26,27 +26,10 @@ from typing import Any, Literal
 
 import msgspec
 
+from ._states import FINAL_STATES, STATE_ORDER, TaskState  # noqa: F401 - re-exported: the wire's states
+
 PROTOCOL_VERSION = 1
 SUPPORTED_VERSIONS = (1,)
-
-TaskState = Literal[
-    "created",
-    "dispatched",
-    "delivered",
-    "received",
-    "running",
-    "succeeded",
-    "failed",
-    "timed_out",
-    "cancelled",
-]
-FINAL_STATES: frozenset[str] = frozenset({"succeeded", "failed", "timed_out", "cancelled"})
-STATE_ORDER: dict[str, int] = {
-    s: i
-    for i, s in enumerate(
-        ["created", "dispatched", "delivered", "received", "running", "succeeded"]
-    )
-} | {"failed": 5, "timed_out": 5, "cancelled": 5}
 
 
 class Message(msgspec.Struct, tag_field="t", omit_defaults=True, kw_only=True):

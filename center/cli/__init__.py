@@ -22,6 +22,6 @@ import lazy_loader as _lazy
 __getattr__, __dir__, __all__ = _lazy.attach_stub(__name__, __file__)
 
 #: Set by the command line (``_main.main``) for the commands that run no server in
-#: their process: only synchronous HTTP happens there, so the client imports httpcore
-#: without trio (see ``_client._import_httpcore``).
+#: their process: only synchronous HTTP/1.1 happens there, so the client imports httpx
+#: and httpcore without trio, h2 and httpx's own command line (``_client._import_http``).
 SYNC_HTTP_ONLY = False

@@ -15,8 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from transports import ErrorCode, StarlingError
 
 
@@ -30,23 +28,39 @@ def home() -> Path:
     return Path(base) / "starling"
 
 
-def _import_httpcore() -> None:
-    """Import httpcore without trio in a process that only makes synchronous requests.
+#: What a process that only makes synchronous HTTP/1.1 requests need not load: httpcore
+#: imports trio (when installed) for async clients and h2 for HTTP/2, and httpx imports
+#: its own command line (click, pygments, rich) -- ~70 ms of CPU on each `starling` call
+#: that talks to the center, on top of ~80 ms for trio.
+_SYNC_ONLY_SKIPS = ("trio", "h2", "httpx._main")
 
-    httpcore imports trio, when it is installed, only so that async clients can run
-    under it: ~80 ms of CPU on each `starling` call that talks to the center, a third of
-    the CLI's own time. The command line allows it (``center.cli.SYNC_HTTP_ONLY``) for
-    commands that run no server in their process; trio stays importable afterwards,
-    only httpcore's async client cannot run under trio in that process."""
+
+def _import_http() -> None:
+    """Import httpx and httpcore, without :data:`_SYNC_ONLY_SKIPS` when the command line
+    allows it (``center.cli.SYNC_HTTP_ONLY``: a command that runs no server in its
+    process). Each skipped module stays importable afterwards; only what httpcore and
+    httpx would have done with it is off in that process (an async client under trio,
+    HTTP/2, ``httpx.main``), none of which the command line uses."""
     from center import cli
 
-    if not cli.SYNC_HTTP_ONLY or "httpcore" in sys.modules or "trio" in sys.modules:
+    if not cli.SYNC_HTTP_ONLY or "httpcore" in sys.modules:
+        import httpcore  # noqa: F401
+        import httpx  # noqa: F401
+
         return
-    sys.modules["trio"] = None  # type: ignore[assignment]  # makes `import trio` fail, as if absent
+    hidden = [name for name in _SYNC_ONLY_SKIPS if name not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None  # type: ignore[assignment]  # makes `import name` fail, as if absent
     try:
         import httpcore  # noqa: F401
+        import httpx  # noqa: F401
     finally:
-        del sys.modules["trio"]
+        for name in hidden:
+            del sys.modules[name]
+
+
+_import_http()
+import httpx  # noqa: E402
 
 
 class ApiError(StarlingError):
@@ -67,7 +81,6 @@ class Client:
         from transports import client_context
 
         verify = client_context(ca_file) if ca_file else True
-        _import_httpcore()
         self._http = httpx.Client(base_url=self.api, verify=verify, auth=auth, timeout=timeout)
 
     @classmethod

@@ -35,6 +35,14 @@ class _LazyConsole:
 PIPE_WIDTH = 100_000
 
 
+def is_terminal(stream: Any) -> bool:
+    """Whether ``stream`` is a terminal (False for a pipe, a file, a closed or replaced stream)."""
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
 def make_console(stderr: bool = False) -> Console:
     """A console sized to the terminal; piped or redirected, lines are never wrapped or
     cut (a table is as wide as its content), unless COLUMNS asks for a width."""
@@ -43,12 +51,7 @@ def make_console(stderr: bool = False) -> Console:
 
     from rich.console import Console
 
-    stream = sys.stderr if stderr else sys.stdout
-    try:
-        tty = stream.isatty()
-    except (AttributeError, ValueError):
-        tty = False
-    if tty or os.environ.get("COLUMNS"):
+    if is_terminal(sys.stderr if stderr else sys.stdout) or os.environ.get("COLUMNS"):
         return Console(stderr=stderr)
     return Console(stderr=stderr, width=PIPE_WIDTH, soft_wrap=True)
 

@@ -169,3 +169,36 @@ def test_a_center_restart_while_following_names_the_job_and_exits_4(fleet: Fleet
         time.sleep(0.5)
         done = fleet.json("job", job["job_id"], "--wait")
     assert done["complete"] and done["counts"] == {"succeeded": AGENTS}, done
+
+
+def test_progress_bar_on_a_terminal_only(fleet: Fleet) -> None:
+    """The live bar is drawn on a terminal's stderr; piped, nothing is drawn (and rich's
+    progress module is not even loaded while the job runs)."""
+    import pty
+    import threading
+
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"} | {"STARLING_HOME": str(fleet.home)}
+    argv = [str(BIN / "starling"), "run", "--all", "--", "sleep 1.5; echo bar"]
+    master, slave = pty.openpty()
+    drawn = bytearray()
+
+    def read() -> None:
+        with contextlib.suppress(OSError):
+            while chunk := os.read(master, 4096):
+                drawn.extend(chunk)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=slave, text=True, env=env, timeout=120)
+    finally:
+        os.close(slave)
+        reader.join(timeout=10)
+        os.close(master)
+    assert proc.returncode == 0
+    job_id = proc.stdout.split()[1]
+    shown = drawn.decode(errors="replace")
+    assert job_id in shown and f"/{AGENTS}" in shown, shown[-500:]  # "<job> ━━━ 3/10 ..."
+
+    piped = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
+    assert piped.returncode == 0 and piped.stderr == "", piped.stderr
