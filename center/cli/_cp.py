@@ -22,10 +22,8 @@ verifies them and the whole file, and renames it into place.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import stat as st
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -148,6 +146,7 @@ def cmd_cp(args: argparse.Namespace) -> int:
 
 def _chunks(path: Path, chunk_size: int) -> Iterator[tuple[int, str, int]]:
     """``(offset, sha256, length)`` of each chunk, reading one chunk at a time."""
+    import hashlib
     offset = 0
     with path.open("rb") as fh:
         while data := fh.read(chunk_size):
@@ -158,6 +157,7 @@ def _chunks(path: Path, chunk_size: int) -> Iterator[tuple[int, str, int]]:
 def build_manifest(src: Path, chunk_size: int) -> tuple[list[dict[str, Any]], dict[str, tuple[Path, int, int]]]:
     """The manifest entries of ``src`` (a file or a directory tree) and where
     each chunk lives locally: ``{sha256: (file, offset, length)}``."""
+    import hashlib
     entries: list[dict[str, Any]] = []
     where: dict[str, tuple[Path, int, int]] = {}
     try:
@@ -228,6 +228,7 @@ def _progress(quiet: bool) -> Progress:
 def upload(client: Any, where: dict[str, tuple[Path, int, int]], quiet: bool) -> dict[str, int]:
     """Upload the chunks the center lacks (resumable: asks first). Re-reads each
     chunk and checks it still hashes to the manifest's value (A021 otherwise)."""
+    import hashlib
     digests = list(where)
     missing: list[str] = []
     for i in range(0, len(digests), 10000):
@@ -320,6 +321,8 @@ def _host_row(r: dict[str, Any], *, dry_run: bool) -> dict[str, Any]:
 def _download(client: Any, entry: dict[str, Any], target: Path, progress: Progress, bar: Any) -> None:
     """Fetch each chunk (one in memory at a time), verify it and the whole
     file, write to a temp file beside ``target`` and rename it into place."""
+    import hashlib
+    import tempfile
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".starling-part")
     whole = hashlib.sha256()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +42,8 @@ def cmd_pki(args: argparse.Namespace) -> int:
 
 
 def cmd_proxy_token(args: argparse.Namespace) -> int:
+    import tomllib
+
     from .._credentials import proxy_token
 
     try:
