@@ -140,7 +140,9 @@ class ProxyConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     workers: int = 1
     #: With workers: a JSON file where the supervisor keeps the workers' PIDs and restart counts ("" = none).
     workers_status_file: str = ""
-    flush_interval: float = 0.05
+    #: Seconds the proxy gathers task events and results before sending them to its
+    #: center in one write (the first one of a quiet spell waits this long too).
+    flush_interval: float = 0.01
     #: Before login (agents): largest frame in bytes, and seconds to log in,
     #: TLS handshake included. After login the 16 MiB frame limit applies.
     preauth_max_frame: int = 16384

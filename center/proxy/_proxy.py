@@ -128,7 +128,7 @@ class Proxy:
         client_ssl: ssl.SSLContext | None,
         heartbeat: float = 10.0,
         capacity: int = 20000,
-        flush_interval: float = 0.05,
+        flush_interval: float = 0.01,
         worker: str = "",
         workers: int = 1,
     ) -> None:
