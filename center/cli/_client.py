@@ -29,18 +29,18 @@ def home() -> Path:
 
 
 #: What a process that only makes synchronous HTTP/1.1 requests need not load: httpcore
-#: imports trio (when installed) for async clients and h2 for HTTP/2, and httpx imports
-#: its own command line (click, pygments, rich) -- ~70 ms of CPU on each `starling` call
-#: that talks to the center, on top of ~80 ms for trio.
-_SYNC_ONLY_SKIPS = ("trio", "h2", "httpx._main")
+#: imports trio and anyio (when installed) for async clients and h2 for HTTP/2, and httpx
+#: imports its own command line (click, pygments, rich) -- ~75 ms of CPU on each
+#: `starling` call that talks to the center, on top of ~80 ms for trio.
+_SYNC_ONLY_SKIPS = ("trio", "anyio", "h2", "httpx._main")
 
 
 def _import_http() -> None:
     """Import httpx and httpcore, without :data:`_SYNC_ONLY_SKIPS` when the command line
     allows it (``center.cli.SYNC_HTTP_ONLY``: a command that runs no server in its
     process). Each skipped module stays importable afterwards; only what httpcore and
-    httpx would have done with it is off in that process (an async client under trio,
-    HTTP/2, ``httpx.main``), none of which the command line uses."""
+    httpx would have done with it is off in that process (an async client, HTTP/2,
+    ``httpx.main``), none of which the command line uses."""
     from center import cli
 
     if not cli.SYNC_HTTP_ONLY or "httpcore" in sys.modules:

@@ -48,13 +48,13 @@ def test_api_commands_run_without_trio_h2_or_httpx_cli():
     """httpcore would import trio (~80 ms of CPU) for async clients and h2 for HTTP/2,
     httpx its own command line (click, pygments, rich): a command that talks to the
     center does without them, and each stays importable afterwards."""
-    skipped = ["trio", "h2", "httpx._main", "click", "pygments", "msgspec"]
+    skipped = ["trio", "anyio", "h2", "httpx._main", "click", "pygments", "msgspec"]
     code = (
         "from center.cli import main\n"
         "rc = main(['--api', 'https://127.0.0.1:9', 'hosts', '--json'])\n"
         f"loaded = [m for m in {skipped!r} if m in sys.modules]\n"
         "assert rc != 0 and 'httpcore' in sys.modules and 'httpx' in sys.modules and not loaded, (rc, loaded)\n"
-        "import trio, h2.connection, httpx._main\n"
+        "import trio, anyio, h2.connection, httpx._main\n"
         "assert trio.run(trio.sleep, 0) is None\n"
     )
     assert _loaded_after(code) == []
