@@ -54,20 +54,21 @@ def timed(argv: list[str], env: dict[str, str]) -> tuple[float, subprocess.Compl
     return wall, proc
 
 
-def settle(limit: float = 120.0, idle: float = 0.10) -> float:
-    """Wait until the machine is quiet (CPU busy under ``idle`` over one second, at most
-    ``limit`` seconds): the agents `up` just started finish their start-up work in
-    children (catalogue index, declarations) for a while after `up` returns, and a run
-    measured during that boot storm measures the storm. Returns the seconds waited."""
+def settle(limit: float = 120.0, idle: float = 0.10, quiet_for: int = 3) -> float:
+    """Wait until the machine is quiet (CPU busy under ``idle`` in each of ``quiet_for``
+    seconds in a row, at most ``limit`` seconds): the agents `up` just started go on
+    with start-up work in children (catalogue index, declarations) for a few seconds
+    after `up` returns, in a burst that starts a second or two later, and a run
+    measured during it measures the burst. Returns the seconds waited."""
     t0 = time.perf_counter()
-    while time.perf_counter() - t0 < limit:
+    calm = 0
+    while calm < quiet_for and time.perf_counter() - t0 < limit:
         before = psutil.cpu_times()
         time.sleep(1.0)
         after = psutil.cpu_times()
         total = sum(after) - sum(before)
-        quiet = (after.idle - before.idle) + (after.iowait - before.iowait)
-        if total > 0 and 1 - quiet / total < idle:
-            break
+        busy = 1 - (after.idle - before.idle) / total if total > 0 else 1.0
+        calm = calm + 1 if busy < idle else 0
     return time.perf_counter() - t0
 
 
