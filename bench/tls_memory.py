@@ -3,10 +3,13 @@
     .venv/bin/python bench/tls_memory.py [--n 1000] [--json]
 
 Counts the C heap (glibc ``mallinfo2``: bytes in use, not RSS, so freed holes
-and Python's own arenas are not counted) that server-side ``ssl.SSLObject``s
-hold, as the proxy's TLS streams create them (trio's ``SSLStream`` over two
-``MemoryBIO``s), at three stages: just created, after a TLS handshake with a
-client (done in memory), and after a small message each way. Then what one
+and Python's own arenas are not counted) that server-side TLS connections hold:
+``ssl.SSLObject``s over two ``MemoryBIO``s (trio's ``SSLStream``, and the
+carrier's own stream until session 10) at three stages: just created, after a
+TLS handshake with a client (done in memory), and after a small message each
+way; and, as the carrier's stream holds them now, ``ssl.SSLSocket``s over a
+socket pair after the handshake and a small message each way (the client ends
+closed before counting; the Python objects of both kinds are included here). Then what one
 ``MemoryBIO`` keeps after one write of a given size passed through it (the
 buffer keeps the largest size it ever held). The Python side of a connection
 (trio tasks, streams, the channel) is measured with tracemalloc by
@@ -84,6 +87,33 @@ def _server_side(sctx: ssl.SSLContext, cctx: ssl.SSLContext, stage: str) -> Any:
     return server, si, so
 
 
+def _socket_side(sctx: ssl.SSLContext, cctx: ssl.SSLContext) -> tuple[Any, Any]:
+    """A server ``SSLSocket`` after a handshake and one small message each way, and its client."""
+    import socket
+
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    b.setblocking(False)
+    server = sctx.wrap_socket(a, server_side=True, do_handshake_on_connect=False)
+    client = cctx.wrap_socket(b, server_hostname="127.0.0.1", do_handshake_on_connect=False)
+    done = [False, False]
+    for _ in range(20):
+        for i, end in enumerate((client, server)):
+            if not done[i]:
+                try:
+                    end.do_handshake()
+                    done[i] = True
+                except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                    pass
+        if all(done):
+            break
+    client.sendall(b"x" * 100)
+    server.recv(16384)
+    server.sendall(b"y" * 100)
+    client.recv(1000)
+    return server, client
+
+
 def measure(n: int) -> dict[str, float]:
     out: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -97,6 +127,20 @@ def measure(n: int) -> dict[str, float]:
             gc.collect()
             out[f"server SSLObject + 2 BIOs: {stage}"] = (heap_in_use() - before) / n
             del keep
+        for _ in range(20):
+            _socket_side(sctx, cctx)[1].close()
+        gc.collect()
+        before = heap_in_use()
+        pairs = [_socket_side(sctx, cctx) for _ in range(n)]
+        for _server, client in pairs:
+            client.close()
+        servers = [server for server, _client in pairs]
+        del pairs, _server, client
+        gc.collect()
+        out["server SSLSocket (the carrier's stream now): one message each way, client closed"] = (heap_in_use() - before) / n
+        for server in servers:
+            server.close()
+        del servers
     for size in (100, 3000, 16384):
         gc.collect()
         before = heap_in_use()

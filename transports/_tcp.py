@@ -44,11 +44,6 @@ def _tune(sock: Any) -> None:
         pass
 
 
-#: A client reads up to 64 KiB at a time (one connection; a proxy's link to its center
-#: carries large batches); a server one TLS record at a time (see :class:`TlsStream`).
-_CLIENT_READ = 65536
-
-
 def _reset(sock: Any) -> None:
     """Make the coming close a reset: no FIN handshake, no TIME_WAIT kept."""
     import socket
@@ -116,7 +111,7 @@ class TcpCarrier(Carrier):
         stream: trio.abc.Stream = tcp
         if ssl_context is not None:
             tls = TlsStream.over(
-                tcp, ssl_context, server_side=False, server_hostname=_ascii(server_hostname or host), read_cap=_CLIENT_READ
+                tcp, ssl_context, server_side=False, server_hostname=_ascii(server_hostname or host)
             )
             try:
                 await tls.do_handshake()

@@ -11,15 +11,19 @@ thousands of agents pays that on every heartbeat.
 
 :class:`TlsStream` does what the carrier needs and no more:
 
-* It owns the socket (a plain non-blocking stdlib socket) and its
-  :class:`ssl.SSLObject` with two memory BIOs; reads and writes go straight to
-  the socket and wait on trio's I/O readiness only when the socket would block.
+* It owns a non-blocking :class:`ssl.SSLSocket`: OpenSSL reads and writes the
+  socket itself, and the stream waits on trio's I/O readiness only when it would
+  block. An idle connection keeps no buffer of its own: with two memory BIOs (the
+  design until session 10) the outgoing one kept the size of the largest flight it
+  ever carried (the server's certificates) and the pair cost ~2.2 KB per idle
+  connection more (``bench/tls_memory.py``).
 * **One sender at a time** is the caller's rule (a :class:`StreamChannel`
   holds its send lock around every write); **one receiver at a time** too (its
   reader task). A send never needs to read: renegotiation is off on both sides
   (``OP_NO_RENEGOTIATION`` in ``transports._tls``; TLS 1.3 has none). A
-  receive may need to send (an alert, a TLS 1.3 key update): the bytes go to
-  the socket through the same write path, after any write in progress.
+  receive may need to send (an alert, the answer to a TLS 1.3 key update):
+  OpenSSL writes it, and when the socket is full the receive waits for room
+  as the sender does.
 * Every call is a trio checkpoint, as trio's own streams are: a cancelled
   task is told at the start, and a call that did not wait yields once at the
   end so that a busy connection cannot starve the others.
@@ -32,21 +36,8 @@ from __future__ import annotations
 
 import socket as _socket
 import ssl
-import threading
 
 import trio
-
-_RECV = 16 * 1024 + 512  # one TLS record (16 KiB of plaintext) and its overhead
-_buffers = threading.local()  # one receive buffer per thread running trio, shared by its streams
-
-
-def _scratch(size: int) -> memoryview:
-    """This thread's receive buffer (the socket is read into it, then the bytes are
-    handed to the memory BIO before anything else can run: no per-connection buffer)."""
-    buf = getattr(_buffers, "buf", None)
-    if buf is None or len(buf) < size:
-        buf = _buffers.buf = memoryview(bytearray(size))
-    return buf
 
 
 def _broken(what: str, exc: BaseException) -> trio.BrokenResourceError:
@@ -54,16 +45,27 @@ def _broken(what: str, exc: BaseException) -> trio.BrokenResourceError:
     return trio.BrokenResourceError(f"{what}: {reason} ({exc})")
 
 
+async def _wait(sock: ssl.SSLSocket, writable: bool) -> None:
+    """Wait until ``sock`` is readable (or writable). When another task of this stream
+    already waits for the same (trio allows one waiter per direction: a receive that
+    must answer a key update while a send waits for room), poll behind it instead."""
+    try:
+        if writable:
+            await trio.lowlevel.wait_writable(sock)
+        else:
+            await trio.lowlevel.wait_readable(sock)
+    except trio.BusyResourceError:
+        await trio.sleep(0.001)
+
+
 class TlsStream(trio.abc.Stream):
     """A TLS connection over the connected, non-blocking stdlib socket ``sock``.
 
-    :param sock: the socket, owned by the stream from now on (closed by :meth:`aclose`).
-    :param read_cap: the most bytes read from the socket at once: the memory
-        BIO keeps the size of the largest piece it was fed for the connection's
-        life, so reading one record at a time keeps idle connections small.
+    :param sock: the socket, owned by the stream from now on (closed by :meth:`aclose`);
+        the stream's :attr:`socket` is the :class:`ssl.SSLSocket` made from it.
     """
 
-    __slots__ = ("socket", "_tls", "_in", "_out", "_cap", "_writing", "_written", "_broken", "_closed")
+    __slots__ = ("socket", "_writing", "_broken", "_closed")
 
     def __init__(
         self,
@@ -72,17 +74,13 @@ class TlsStream(trio.abc.Stream):
         *,
         server_side: bool,
         server_hostname: str | bytes | None = None,
-        read_cap: int = _RECV,
     ) -> None:
-        self.socket = sock
-        self._in = ssl.MemoryBIO()
-        self._out = ssl.MemoryBIO()
-        self._tls = context.wrap_bio(
-            self._in, self._out, server_side=server_side, server_hostname=server_hostname  # type: ignore[arg-type]
+        sock.setblocking(False)
+        self.socket = context.wrap_socket(
+            sock, server_side=server_side, server_hostname=server_hostname,  # type: ignore[arg-type]
+            do_handshake_on_connect=False, suppress_ragged_eofs=True,
         )
-        self._cap = read_cap
         self._writing = False
-        self._written: trio.lowlevel.ParkingLot | None = None  # made when a second writer has to wait
         self._broken: str | None = None
         self._closed = False
 
@@ -90,69 +88,13 @@ class TlsStream(trio.abc.Stream):
     def over(cls, tcp: trio.SocketStream, context: ssl.SSLContext, **kwargs: object) -> TlsStream:
         """Take the socket of a connected trio ``tcp`` stream (which is spent)."""
         fd = tcp.socket.detach()
-        sock = _socket.socket(fileno=fd)
-        sock.setblocking(False)
-        return cls(sock, context, **kwargs)  # type: ignore[arg-type]
-
-    # -- the socket ---------------------------------------------------------
+        return cls(_socket.socket(fileno=fd), context, **kwargs)  # type: ignore[arg-type]
 
     def _check(self) -> None:
         if self._closed:
             raise trio.ClosedResourceError("the TLS stream is closed")
         if self._broken is not None:
             raise trio.BrokenResourceError(self._broken)
-
-    async def _fill(self) -> bool:
-        """Feed the TLS object what the socket has, waiting for it if need be.
-        False at the end of the TCP stream."""
-        view = _scratch(self._cap)
-        while True:
-            try:
-                n = self.socket.recv_into(view, self._cap)
-            except BlockingIOError:
-                await trio.lowlevel.wait_readable(self.socket)
-                continue
-            except OSError as exc:
-                self._broken = f"receive failed: {exc}"
-                raise _broken("receive failed", exc) from exc
-            if n == 0:
-                return False
-            self._in.write(view[:n])
-            return True
-
-    async def _flush(self) -> None:
-        """Write everything the TLS object has produced. Writers take turns: a
-        second one waits while the first drains the buffer (its bytes too)."""
-        if self._writing:
-            if self._written is None:
-                self._written = trio.lowlevel.ParkingLot()
-            await self._written.park()
-            if self._broken is not None:
-                raise trio.BrokenResourceError(self._broken)
-            if not self._out.pending:
-                return
-        self._writing = True
-        try:
-            while self._out.pending:
-                view = memoryview(self._out.read())
-                while view:
-                    try:
-                        n = self.socket.send(view)
-                    except BlockingIOError:
-                        await trio.lowlevel.wait_writable(self.socket)
-                        continue
-                    view = view[n:]
-        except OSError as exc:
-            self._broken = f"send failed: {exc}"
-            raise _broken("send failed", exc) from exc
-        except BaseException:
-            # Cancelled (or the socket closed under us) in the middle of a record.
-            self._broken = "a send was interrupted in the middle of a TLS record"
-            raise
-        finally:
-            self._writing = False
-            if self._written is not None:
-                self._written.unpark_all()
 
     # -- trio.abc.Stream ------------------------------------------------------
 
@@ -161,37 +103,47 @@ class TlsStream(trio.abc.Stream):
         self._check()
         while True:
             try:
-                self._tls.do_handshake()
-                break
+                self.socket.do_handshake()
+                return
             except ssl.SSLWantReadError:
-                pass
-            except ssl.SSLError as exc:
-                self._broken = f"TLS handshake failed: {exc}"
-                await self._flush_quietly()  # the alert tells the peer why
-                raise _broken("TLS handshake failed", exc) from exc
-            await self._flush()
-            if not await self._fill():
+                await trio.lowlevel.wait_readable(self.socket)
+            except ssl.SSLWantWriteError:
+                await trio.lowlevel.wait_writable(self.socket)
+            except ssl.SSLEOFError as exc:
                 self._broken = "the peer closed the connection during the TLS handshake"
-                raise trio.BrokenResourceError(self._broken)
-        await self._flush()
-
-    async def _flush_quietly(self) -> None:
-        try:
-            with trio.move_on_after(1):
-                await self._flush()
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
+                raise trio.BrokenResourceError(self._broken) from exc
+            except (ssl.SSLError, OSError) as exc:
+                # An alert that tells the peer why went out already (OpenSSL writes it).
+                self._broken = f"TLS handshake failed: {exc}"
+                raise _broken("TLS handshake failed", exc) from exc
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         await trio.lowlevel.checkpoint_if_cancelled()
         self._check()
         if data:
+            if self._writing:
+                raise trio.BusyResourceError("another task is sending on this TLS stream")
+            self._writing = True
             try:
-                self._tls.write(data)
-            except ssl.SSLError as exc:
-                self._broken = f"TLS send failed: {exc}"
-                raise _broken("TLS send failed", exc) from exc
-            await self._flush()
+                while True:
+                    try:
+                        # No partial writes: all of ``data`` is written, or the same call is
+                        # repeated once there is room (OpenSSL keeps what it encrypted).
+                        self.socket.send(data)
+                        break
+                    except ssl.SSLWantWriteError:
+                        await _wait(self.socket, writable=True)
+                    except ssl.SSLWantReadError:
+                        await _wait(self.socket, writable=False)
+            except (ssl.SSLError, OSError) as exc:
+                self._broken = f"send failed: {exc}"
+                raise _broken("send failed", exc) from exc
+            except BaseException:
+                # Cancelled (or the socket closed under us) in the middle of a record.
+                self._broken = "a send was interrupted in the middle of a TLS record"
+                raise
+            finally:
+                self._writing = False
         await trio.lowlevel.cancel_shielded_checkpoint()
 
     async def wait_send_all_might_not_block(self) -> None:
@@ -206,24 +158,23 @@ class TlsStream(trio.abc.Stream):
         size = max_bytes or 65536
         while True:
             try:
-                data = self._tls.read(size)
+                data = self.socket.recv(size)
             except ssl.SSLWantReadError:
-                pass
+                await _wait(self.socket, writable=False)
+            except ssl.SSLWantWriteError:  # the answer to a key update waits for room
+                await _wait(self.socket, writable=True)
             except ssl.SSLZeroReturnError:
-                data = b""  # close_notify
-            except ssl.SSLError as exc:
+                data = b""
+                break
+            except (ssl.SSLError, OSError) as exc:
+                if self._closed:
+                    raise trio.ClosedResourceError("the TLS stream is closed") from exc
                 self._broken = f"TLS receive failed: {exc}"
                 raise _broken("TLS receive failed", exc) from exc
             else:
-                if self._out.pending:  # the read made an answer (a key update, an alert)
-                    await self._flush()
-                await trio.lowlevel.cancel_shielded_checkpoint()
-                return data
-            if self._out.pending:
-                await self._flush()
-            if not await self._fill():
-                await trio.lowlevel.cancel_shielded_checkpoint()
-                return b""
+                break
+        await trio.lowlevel.cancel_shielded_checkpoint()
+        return data
 
     def close_now(self) -> None:
         """Close the socket at once: no close_notify (a reset says no goodbye)."""
@@ -238,13 +189,8 @@ class TlsStream(trio.abc.Stream):
         Never waits on the peer: a goodbye was said above TLS already."""
         if not self._closed and self._broken is None and not self._writing:
             try:
-                self._tls.unwrap()
-            except ssl.SSLError:  # SSLWantReadError: the peer's close_notify is not awaited
-                pass
-            try:
-                if self._out.pending:
-                    self.socket.send(self._out.read())
-            except OSError:
+                self.socket.unwrap()
+            except (ssl.SSLError, OSError, ValueError):  # SSLWantReadError: the peer's close_notify is not awaited
                 pass
         self.close_now()
         await trio.lowlevel.checkpoint()
