@@ -2,7 +2,7 @@
 
 The conformance kit drives it through channels (tcp-tls); these check what a
 channel does not show: full duplex with large records both ways at once, a
-torn write breaking the stream, both kinds of peer close, a failed handshake's
+torn write breaking the stream, a second sender refused, both kinds of peer close, a failed handshake's
 reason, a TLS 1.2 peer, and a key update that a receive must answer (real
 ``openssl s_client``).
 """
@@ -98,6 +98,19 @@ async def test_cancelled_write_breaks_the_stream(tls: TlsSet) -> None:
         with pytest.raises(trio.BrokenResourceError, match="interrupted"):
             await client.send_all(b"more")
         del server
+
+
+async def test_a_second_sender_is_refused_not_interleaved(tls: TlsSet) -> None:
+    """One sender at a time is the caller's rule (the channel's send lock): a second
+    send while one waits for room is refused, and the first one's bytes arrive whole."""
+    payload = os.urandom(8 * 1024 * 1024)
+    async with _pair(tls) as (server, client):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(client.send_all, payload)
+            await trio.sleep(0.2)  # nobody reads yet: the first send waits for room
+            with pytest.raises(trio.BusyResourceError):
+                await client.send_all(b"cut in")
+            assert await _receive_exactly(server, len(payload)) == payload
 
 
 async def test_peer_close_notify_and_bare_fin(tls: TlsSet) -> None:
