@@ -118,9 +118,10 @@ def main() -> None:
         out["settle_s"] = round(settle(), 1)
         # The noise floor: a CLI process that does nothing but print its help.
         out["help_p50_s"] = round(statistics.median(timed([STARLING, "--help"], env)[0] for _ in range(args.runs)), 3)
-        # Warm up: an agent's first tasks start its guardian server and load the exec
-        # plugin, and the next two still pay for lazily made pieces (runs 1-3 took 1.7,
-        # 0.9 and 0.8 s here, then ~0.55 s from the fourth on): a fleet in service is warm.
+        # Warm up: an agent's first task starts its guardian server and loads the exec
+        # plugin and the runner (the first run on 100 fresh agents: ~1.7 s); a fleet in
+        # service is warm. (Without the settle above, runs 2 and 3 ran into the agents'
+        # start-up burst too; after it, the second run is already as fast as the rest.)
         for _ in range(WARM_RUNS):
             timed([STARLING, "run", "--all", "--", "echo hi"], env)
         walls, elapsed, ok = [], [], 0
