@@ -26,7 +26,8 @@ thousands of agents pays that on every heartbeat.
   as the sender does.
 * Every call is a trio checkpoint, as trio's own streams are: a cancelled
   task is told at the start, and a call that did not wait yields once at the
-  end so that a busy connection cannot starve the others.
+  end so that a busy connection cannot starve the others (one that waited has
+  yielded already: no second pass through the scheduler).
 * A cancelled or failed write in the middle of a record breaks the stream
   (the peer would see a torn record); later calls raise
   :class:`trio.BrokenResourceError`, as with ``SSLStream``.
@@ -120,6 +121,7 @@ class TlsStream(trio.abc.Stream):
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         await trio.lowlevel.checkpoint_if_cancelled()
         self._check()
+        waited = False
         if data:
             if self._writing:
                 raise trio.BusyResourceError("another task is sending on this TLS stream")
@@ -135,6 +137,7 @@ class TlsStream(trio.abc.Stream):
                         await _wait(self.socket, writable=True)
                     except ssl.SSLWantReadError:
                         await _wait(self.socket, writable=False)
+                    waited = True
             except (ssl.SSLError, OSError) as exc:
                 self._broken = f"send failed: {exc}"
                 raise _broken("send failed", exc) from exc
@@ -144,7 +147,8 @@ class TlsStream(trio.abc.Stream):
                 raise
             finally:
                 self._writing = False
-        await trio.lowlevel.cancel_shielded_checkpoint()
+        if not waited:
+            await trio.lowlevel.cancel_shielded_checkpoint()
 
     async def wait_send_all_might_not_block(self) -> None:
         self._check()
@@ -156,13 +160,16 @@ class TlsStream(trio.abc.Stream):
         await trio.lowlevel.checkpoint_if_cancelled()
         self._check()
         size = max_bytes or 65536
+        waited = False
         while True:
             try:
                 data = self.socket.recv(size)
             except ssl.SSLWantReadError:
                 await _wait(self.socket, writable=False)
+                waited = True
             except ssl.SSLWantWriteError:  # the answer to a key update waits for room
                 await _wait(self.socket, writable=True)
+                waited = True
             except ssl.SSLZeroReturnError:
                 data = b""
                 break
@@ -173,7 +180,8 @@ class TlsStream(trio.abc.Stream):
                 raise _broken("TLS receive failed", exc) from exc
             else:
                 break
-        await trio.lowlevel.cancel_shielded_checkpoint()
+        if not waited:
+            await trio.lowlevel.cancel_shielded_checkpoint()
         return data
 
     def close_now(self) -> None:
