@@ -278,8 +278,8 @@ class GuardServer:
         The child's stdout and stderr are new pipes, and its stdin one too with
         ``stdin_pipe`` (else ``/dev/null``); or all three are ``terminal``, a PTY's
         slave (the caller's to close), which becomes the session's controlling terminal."""
-        environ = os.environb if env is None else {os.fsencode(k): os.fsencode(v) for k, v in env.items()}
-        request = ([os.fsencode(a) for a in argv], dict(environ), os.fsencode(cwd) if cwd else b"", nice,
+        environ = dict(os.environb) if env is None else {os.fsencode(k): os.fsencode(v) for k, v in env.items()}
+        request = ([os.fsencode(a) for a in argv], environ, os.fsencode(cwd) if cwd else b"", nice,
                    guardian_name(label), terminal >= 0)
         payload = marshal.dumps(request)
         status_r, status_w = os.pipe()

@@ -131,10 +131,7 @@ async def _owned(
     stream = trio.lowlevel.FdStream(master)
     pty = PtyProcess(proc=proc, stream=stream, master=master)
     try:
-        if isinstance(proc, ForkedChild):
-            await proc.started(program)
-        elif status_r >= 0:
-            await _check_started(proc, status_r, program)
+        await _check_started(proc, status_r, program)
         yield pty
     finally:
         with trio.CancelScope(shield=True):

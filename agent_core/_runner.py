@@ -190,10 +190,7 @@ async def run_process(
             pumps_done.set()
 
     try:
-        if isinstance(proc, ForkedChild):
-            await proc.started(argv[0])
-        elif status_r >= 0:
-            await _check_started(proc, status_r, argv[0])
+        await _check_started(proc, status_r, argv[0])
         async with trio.open_nursery() as nursery:
             assert proc.stdout is not None and proc.stderr is not None
             nursery.start_soon(pump_and_count, proc.stdout, 1)
@@ -296,9 +293,16 @@ async def _start_directly(
     return proc, status_r
 
 
-async def _check_started(proc: trio.Process, status_r: int, program: str) -> None:
+async def _check_started(proc: trio.Process | ForkedChild, status_r: int, program: str) -> None:
     """Read the guardian's start report: nothing when the command was executed,
-    ``"<errno> <message>"`` when it could not be; the latter raises A009."""
+    ``"<errno> <message>"`` when it could not be; the latter raises A009. A forked
+    guardian reports on its own pipe (:meth:`ForkedChild.started`); an unguarded child
+    (``status_r`` < 0) has nothing to report."""
+    if isinstance(proc, ForkedChild):
+        await proc.started(program)
+        return
+    if status_r < 0:
+        return
     report = bytearray()
     stream = trio.lowlevel.FdStream(status_r)
     try:

@@ -26,8 +26,6 @@ from typing import Any, Literal
 
 import msgspec
 
-from ._states import FINAL_STATES, STATE_ORDER, TaskState  # noqa: F401 - re-exported: the wire's states
-
 PROTOCOL_VERSION = 1
 SUPPORTED_VERSIONS = (1,)
 

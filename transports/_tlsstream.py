@@ -37,8 +37,12 @@ from __future__ import annotations
 
 import socket as _socket
 import ssl
+from collections.abc import Callable
+from typing import TypeVar
 
 import trio
+
+T = TypeVar("T")
 
 
 def _broken(what: str, exc: BaseException) -> trio.BrokenResourceError:
@@ -97,26 +101,34 @@ class TlsStream(trio.abc.Stream):
         if self._broken is not None:
             raise trio.BrokenResourceError(self._broken)
 
+    async def _until_done(self, op: Callable[..., T], *args: object) -> tuple[T, bool]:
+        """Call ``op(*args)`` (an ``SSLSocket`` method) until OpenSSL stops asking to wait
+        for the socket; its result, and whether it waited (the wait was then the call's
+        trio checkpoint)."""
+        waited = False
+        while True:
+            try:
+                return op(*args), waited
+            except ssl.SSLWantReadError:
+                await _wait(self.socket, writable=False)
+            except ssl.SSLWantWriteError:  # a receive's answer to a key update waits for room too
+                await _wait(self.socket, writable=True)
+            waited = True
+
     # -- trio.abc.Stream ------------------------------------------------------
 
     async def do_handshake(self) -> None:
         await trio.lowlevel.checkpoint_if_cancelled()
         self._check()
-        while True:
-            try:
-                self.socket.do_handshake()
-                return
-            except ssl.SSLWantReadError:
-                await trio.lowlevel.wait_readable(self.socket)
-            except ssl.SSLWantWriteError:
-                await trio.lowlevel.wait_writable(self.socket)
-            except ssl.SSLEOFError as exc:
-                self._broken = "the peer closed the connection during the TLS handshake"
-                raise trio.BrokenResourceError(self._broken) from exc
-            except (ssl.SSLError, OSError) as exc:
-                # An alert that tells the peer why went out already (OpenSSL writes it).
-                self._broken = f"TLS handshake failed: {exc}"
-                raise _broken("TLS handshake failed", exc) from exc
+        try:
+            await self._until_done(self.socket.do_handshake)
+        except ssl.SSLEOFError as exc:
+            self._broken = "the peer closed the connection during the TLS handshake"
+            raise trio.BrokenResourceError(self._broken) from exc
+        except (ssl.SSLError, OSError) as exc:
+            # An alert that tells the peer why went out already (OpenSSL writes it).
+            self._broken = f"TLS handshake failed: {exc}"
+            raise _broken("TLS handshake failed", exc) from exc
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         await trio.lowlevel.checkpoint_if_cancelled()
@@ -127,17 +139,9 @@ class TlsStream(trio.abc.Stream):
                 raise trio.BusyResourceError("another task is sending on this TLS stream")
             self._writing = True
             try:
-                while True:
-                    try:
-                        # No partial writes: all of ``data`` is written, or the same call is
-                        # repeated once there is room (OpenSSL keeps what it encrypted).
-                        self.socket.send(data)
-                        break
-                    except ssl.SSLWantWriteError:
-                        await _wait(self.socket, writable=True)
-                    except ssl.SSLWantReadError:
-                        await _wait(self.socket, writable=False)
-                    waited = True
+                # No partial writes: all of ``data`` is written, or the same call is
+                # repeated once there is room (OpenSSL keeps what it encrypted).
+                _, waited = await self._until_done(self.socket.send, data)
             except (ssl.SSLError, OSError) as exc:
                 self._broken = f"send failed: {exc}"
                 raise _broken("send failed", exc) from exc
@@ -159,27 +163,15 @@ class TlsStream(trio.abc.Stream):
         close_notify or, as a crashed peer does, with a bare TCP FIN)."""
         await trio.lowlevel.checkpoint_if_cancelled()
         self._check()
-        size = max_bytes or 65536
-        waited = False
-        while True:
-            try:
-                data = self.socket.recv(size)
-            except ssl.SSLWantReadError:
-                await _wait(self.socket, writable=False)
-                waited = True
-            except ssl.SSLWantWriteError:  # the answer to a key update waits for room
-                await _wait(self.socket, writable=True)
-                waited = True
-            except ssl.SSLZeroReturnError:
-                data = b""
-                break
-            except (ssl.SSLError, OSError) as exc:
-                if self._closed:
-                    raise trio.ClosedResourceError("the TLS stream is closed") from exc
-                self._broken = f"TLS receive failed: {exc}"
-                raise _broken("TLS receive failed", exc) from exc
-            else:
-                break
+        try:
+            data, waited = await self._until_done(self.socket.recv, max_bytes or 65536)
+        except ssl.SSLZeroReturnError:
+            data, waited = b"", False
+        except (ssl.SSLError, OSError) as exc:
+            if self._closed:
+                raise trio.ClosedResourceError("the TLS stream is closed") from exc
+            self._broken = f"TLS receive failed: {exc}"
+            raise _broken("TLS receive failed", exc) from exc
         if not waited:
             await trio.lowlevel.cancel_shielded_checkpoint()
         return data

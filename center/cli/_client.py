@@ -44,10 +44,7 @@ def _import_http() -> None:
     from center import cli
 
     if not cli.SYNC_HTTP_ONLY or "httpcore" in sys.modules:
-        import httpcore  # noqa: F401
-        import httpx  # noqa: F401
-
-        return
+        return  # nothing to hide (or too late to): httpx loads httpcore when it needs it
     hidden = [name for name in _SYNC_ONLY_SKIPS if name not in sys.modules]
     for name in hidden:
         sys.modules[name] = None  # type: ignore[assignment]  # makes `import name` fail, as if absent
