@@ -224,6 +224,8 @@ class _ProxyCollector(Collector):
         )
         yield GaugeMetricFamily("starling_proxy_tasks_in_flight", "Tasks delivered to agents and not yet answered.",
                                 value=sum(len(c.inflight) for c in list(p.agents.values())))
+        yield GaugeMetricFamily("starling_proxy_parked_connections",
+                                "Quiet agent connections waiting in the parking lot (no task each).", value=len(p.parking))
         yield GaugeMetricFamily("starling_proxy_open_streams", "Interactive streams (terminals) relayed now.", value=len(p.streams.routes))
         tasks = CounterMetricFamily("starling_proxy_tasks", "Tasks handled by this proxy, by outcome.", labels=["outcome"])
         tasks.add_metric(["delivered"], p.stats.get("dispatched", 0))

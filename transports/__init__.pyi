@@ -88,6 +88,7 @@ from ._messages import (
     TaskSignature,
     Welcome,
 )
+from ._parking import Parking
 from ._ports import free_port, port_is_free
 from ._rate import RateLimit
 from ._renamed import (
@@ -160,6 +161,7 @@ __all__ = [
     "Message",
     "MultiStreamChannel",
     "Output",
+    "Parking",
     "PROTOCOL_VERSION",
     "Ping",
     "Pong",

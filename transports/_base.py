@@ -44,6 +44,9 @@ class Channel(abc.ABC):
     carrier: str = ""
     peer: str = ""
     _admission: Admission | None = None
+    #: True while a :class:`~transports.Parking` lot holds the channel: the handler
+    #: that parked it returns without closing it (see :func:`run_handler`).
+    parked: bool = False
 
     @abc.abstractmethod
     async def send(self, msg: Message) -> None:
@@ -59,6 +62,16 @@ class Channel(abc.ABC):
     @abc.abstractmethod
     async def receive(self) -> Message:
         """Wait for the next message; :class:`ChannelClosed` at a clean end."""
+
+    def receive_nowait(self) -> Message:
+        """The next message if one is here already, else :class:`trio.WouldBlock`
+        (always, for a carrier that cannot tell without waiting). Not a checkpoint."""
+        raise trio.WouldBlock
+
+    def park_fileno(self) -> int:
+        """The descriptor a :class:`~transports.Parking` lot would wait on, or -1:
+        this channel cannot park."""
+        return -1
 
     @abc.abstractmethod
     async def aclose(self) -> None:
@@ -190,7 +203,8 @@ async def send_if_open(channel: Channel | None, msg: Message) -> bool:
 
 
 async def run_handler(handler: Handler, channel: Channel) -> None:
-    """Run one connection handler so that its failure stays its own."""
+    """Run one connection handler so that its failure stays its own, and close
+    the channel after it unless the handler parked it (:class:`~transports.Parking`)."""
     try:
         await handler(channel)
     except Exception as raised:
@@ -206,8 +220,9 @@ async def run_handler(handler: Handler, channel: Channel) -> None:
         else:
             log.exception("handler for %s crashed", channel.peer)
     finally:
-        with trio.CancelScope(shield=True):
-            await channel.aclose()
+        if not getattr(channel, "parked", False):  # duck-typed channels (tests) have no such flag
+            with trio.CancelScope(shield=True):
+                await channel.aclose()
 
 
 _carriers: dict[str, Carrier] = {}

@@ -28,9 +28,9 @@ import logging
 import math
 import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
 
 import trio
 
@@ -92,7 +92,7 @@ class _RateLog:
         self._held = 0
 
 
-@dataclass
+@dataclass(slots=True)
 class Admission:
     """One admitted connection: its pre-login deadline and its place in the counts."""
 
@@ -268,21 +268,48 @@ def gate_for(limits: ConnLimits | ConnGate | None, name: str) -> ConnGate | None
     return ConnGate(limits, name)
 
 
-@contextmanager
-def guarding(admission: Admission | None, peer: str) -> Iterator[None]:
+class guarding:  # noqa: N801 - used as a context manager function, as it was one
     """Run a connection's whole life (TLS handshake and handler) under
     ``admission``'s pre-login deadline, and release its place in the counts
     at the end. A peer that does not log in in time is cancelled and costs
-    one rate-limited INFO line, no traceback. ``None``: no bounds."""
-    if admission is None:
-        yield
-        return
-    try:
-        with admission.scope:
-            yield
-        admission.timed_out(peer)
-    finally:
-        admission.release()
+    one rate-limited INFO line, no traceback. ``None``: no bounds.
+
+    A class, not a ``@contextmanager``: every connection keeps its guard for as
+    long as it lives, and a suspended generator with its context manager
+    weighs ~350 bytes where this weighs 56.
+    """
+
+    __slots__ = ("_admission", "_kept", "_peer")
+
+    def __init__(self, admission: Admission | None, peer: str) -> None:
+        self._admission = admission
+        self._peer = peer
+        self._kept = False
+
+    def release_at_close(self, channel: Any) -> None:
+        """The handler returned with ``channel`` parked (:class:`~transports.Parking`): the
+        connection's place in the counts ends when the channel closes, not here."""
+        if self._admission is not None:
+            channel._release = self._admission.release
+            self._kept = True
+
+    def __enter__(self) -> guarding:
+        if self._admission is not None:
+            self._admission.scope.__enter__()
+        return self
+
+    def __exit__(self, etype: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> bool:
+        admission = self._admission
+        if admission is None:
+            return False
+        try:
+            swallowed = admission.scope.__exit__(etype, exc, tb)
+            if etype is None or swallowed:
+                admission.timed_out(self._peer)
+            return swallowed
+        finally:
+            if not self._kept:
+                admission.release()
 
 
 def source_of(peer: str) -> str:

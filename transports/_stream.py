@@ -56,6 +56,9 @@ class StreamChannel(Channel):
     """
 
     carrier = "stream"
+    # Set only while parked (see transports.Parking): an active channel pays nothing for them.
+    _parking: Any = None  # the lot holding this channel
+    _release: Any = None  # called once when the channel closes (the connection's place in its gate)
 
     def __init__(self, stream: trio.abc.Stream, peer: str, max_frame: int = DEFAULT_MAX_FRAME) -> None:
         self._stream = stream
@@ -165,34 +168,77 @@ class StreamChannel(Channel):
 
     async def receive(self) -> Message:
         while not self._ready:
-            if self._closed:
-                raise ClosedByYou("channel already closed")
-            if self._goodbye:
-                raise ChannelClosed(f"{self.peer} closed the channel")
+            self._check_receive()
             try:
                 data = await self._stream.receive_some(self._read_size)
             except trio.ClosedResourceError as exc:
                 raise ClosedByYou("channel already closed") from exc
             except _STREAM_ERRORS as exc:
                 raise TransportBroken(f"receive from {self.peer} failed: {exc}") from exc
-            if not data:
-                if self._reader.pending:
-                    raise TransportBroken(
-                        f"{self.peer} went away inside a frame ({self._reader.pending} bytes held)"
-                    )
-                raise TransportBroken(f"{self.peer} went away without closing the channel")
-            for body in self._reader.feed(bytes(data)):
-                if not body:  # the goodbye: anything after it is ignored
-                    self._goodbye = True
-                    break
-                self._ready.append(body)
+            self._take(data)
         return decode(self._ready.pop(0))
+
+    def receive_nowait(self) -> Message:
+        """The next message if it is here already (whole frames read, or bytes the
+        socket holds now); :class:`trio.WouldBlock` if not, and then nothing is
+        buffered anywhere below this channel. Not a checkpoint."""
+        while not self._ready:
+            self._check_receive()
+            nowait = getattr(self._stream, "receive_some_nowait", None)
+            if nowait is None:
+                raise trio.WouldBlock
+            try:
+                data = nowait(self._read_size)
+            except trio.ClosedResourceError as exc:
+                raise ClosedByYou("channel already closed") from exc
+            except _STREAM_ERRORS as exc:
+                raise TransportBroken(f"receive from {self.peer} failed: {exc}") from exc
+            self._take(data)
+        return decode(self._ready.pop(0))
+
+    def _check_receive(self) -> None:
+        if self._closed:
+            raise ClosedByYou("channel already closed")
+        if self._goodbye:
+            raise ChannelClosed(f"{self.peer} closed the channel")
+
+    def _take(self, data: bytes | bytearray) -> None:
+        """Split what arrived into frames (b"": the peer went away)."""
+        if not data:
+            if self._reader.pending:
+                raise TransportBroken(f"{self.peer} went away inside a frame ({self._reader.pending} bytes held)")
+            raise TransportBroken(f"{self.peer} went away without closing the channel")
+        for body in self._reader.feed(bytes(data)):
+            if not body:  # the goodbye: anything after it is ignored
+                self._goodbye = True
+                break
+            self._ready.append(body)
+
+    def park_fileno(self) -> int:
+        """The socket a :class:`~transports.Parking` lot waits on for this channel, or
+        -1 when it cannot park: a stream that cannot be read without waiting, or a
+        connection still under its pre-login bounds."""
+        if self._admission is not None or self._closed or not hasattr(self._stream, "receive_some_nowait"):
+            return -1
+        sock = _find_socket(self._stream)
+        return sock.fileno() if sock is not None else -1
+
+    def _closing(self) -> None:
+        """The channel closes now: tell a parking lot that holds it (before its socket
+        is closed), and run what waited for the end of the connection."""
+        lot, self._parking = self._parking, None
+        if lot is not None:
+            lot.closing(self)
+        self._closed = True
+        release, self._release = self._release, None
+        if release is not None:
+            release()
 
     async def aclose(self) -> None:
         """Say goodbye (unless a blocked sender holds the stream) and close."""
         if self._closed:
             return
-        self._closed = True
+        self._closing()
         with trio.CancelScope(shield=True):
             with trio.move_on_after(_LINGER):
                 try:
@@ -214,7 +260,7 @@ class StreamChannel(Channel):
         """Reset the connection (no goodbye, RST where the socket can send one)."""
         if self._closed:
             return
-        self._closed = True
+        self._closing()
         sock = _find_socket(self._stream)
         if sock is not None:
             try:

@@ -50,19 +50,6 @@ def _broken(what: str, exc: BaseException) -> trio.BrokenResourceError:
     return trio.BrokenResourceError(f"{what}: {reason} ({exc})")
 
 
-async def _wait(sock: ssl.SSLSocket, writable: bool) -> None:
-    """Wait until ``sock`` is readable (or writable). When another task of this stream
-    already waits for the same (trio allows one waiter per direction: a receive that
-    must answer a key update while a send waits for room), poll behind it instead."""
-    try:
-        if writable:
-            await trio.lowlevel.wait_writable(sock)
-        else:
-            await trio.lowlevel.wait_readable(sock)
-    except trio.BusyResourceError:
-        await trio.sleep(0.001)
-
-
 class TlsStream(trio.abc.Stream):
     """A TLS connection over the connected, non-blocking stdlib socket ``sock``.
 
@@ -110,9 +97,21 @@ class TlsStream(trio.abc.Stream):
             try:
                 return op(*args), waited
             except ssl.SSLWantReadError:
-                await _wait(self.socket, writable=False)
+                writable = False
             except ssl.SSLWantWriteError:  # a receive's answer to a key update waits for room too
-                await _wait(self.socket, writable=True)
+                writable = True
+            # The wait is outside the ``except`` clause: inside it, an idle connection would
+            # keep the exception, its traceback and the frames it names (~1.1 KB) for as
+            # long as it waits.
+            try:
+                if writable:
+                    await trio.lowlevel.wait_writable(self.socket)
+                else:
+                    await trio.lowlevel.wait_readable(self.socket)
+            except trio.BusyResourceError:
+                # Another task of this stream waits for the same (trio allows one waiter per
+                # direction: a receive answering a key update while a send waits for room).
+                await trio.sleep(0.001)
             waited = True
 
     # -- trio.abc.Stream ------------------------------------------------------
@@ -175,6 +174,26 @@ class TlsStream(trio.abc.Stream):
         if not waited:
             await trio.lowlevel.cancel_shielded_checkpoint()
         return data
+
+    def receive_some_nowait(self, max_bytes: int | None = None) -> bytes:
+        """Like :meth:`receive_some` when there is something to read now (plaintext, or
+        b"" for the peer's close); :class:`trio.WouldBlock` when there is not. Not a
+        checkpoint. OpenSSL then holds no whole record: the socket turns readable
+        when more comes (what :class:`~transports.Parking` waits for).
+
+        A TLS 1.3 key update answered while the socket is full raises WouldBlock too:
+        OpenSSL writes the answer ahead of the next send."""
+        self._check()
+        try:
+            return self.socket.recv(max_bytes or 65536)
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            pass
+        except ssl.SSLZeroReturnError:
+            return b""
+        except (ssl.SSLError, OSError) as exc:
+            self._broken = f"TLS receive failed: {exc}"
+            raise _broken("TLS receive failed", exc) from exc
+        raise trio.WouldBlock
 
     def close_now(self) -> None:
         """Close the socket at once: no close_notify (a reset says no goodbye)."""

@@ -17,6 +17,7 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
 import trio
@@ -28,6 +29,7 @@ from transports import (
     Balance,
     Cancel,
     Channel,
+    ChannelClosed,
     ChunkAck,
     ChunkData,
     ChunkGet,
@@ -43,6 +45,7 @@ from transports import (
     Hello,
     LoadReport,
     Output,
+    Parking,
     Ping,
     Pong,
     Presence,
@@ -59,6 +62,7 @@ from transports import (
     Task,
     TaskEvent,
     TransportError,
+    UnknownMessage,
     Welcome,
     get_carrier,
     leaf_errors,
@@ -85,6 +89,8 @@ MAX_OUTPUTS = 10_000
 LOAD_EVERY = 3.0
 #: Messages of one batch (a dispatch's tasks, a center's result acks) written to their agents at once.
 FANOUT_SENDERS = 64
+#: Messages one agent's handler takes in a row before it lets the other tasks run.
+_YIELD_EVERY = 64
 
 
 async def fan_out(items: Sequence[T], send: Callable[[T], Awaitable[object]]) -> None:
@@ -166,6 +172,8 @@ class Proxy:
         self.streams = StreamRelay(self._agent_channel, self._nursery_start)
         #: Enrollments of agents without an identity, relayed to a center in batches.
         self.enrolls = EnrollRelay(self._any_link)
+        #: Quiet agent connections, waited on by one task (see ``_serve_agent``).
+        self.parking = Parking()
         self.metrics = ProxyMetrics(self)  # last: its collector reads the proxy's state at once
         self.files: Any = None  # center.proxy._files.ProxyFiles, set by the server
 
@@ -187,6 +195,7 @@ class Proxy:
             nursery.start_soon(self._flusher)
             nursery.start_soon(self._load_reporter)
             nursery.start_soon(self.enrolls.run)
+            nursery.start_soon(self.parking.run)
 
     async def _link_loop(self, url: str) -> None:
         delay = 0.5
@@ -519,15 +528,39 @@ class Proxy:
         self.agents[agent_id] = conn
         await channel.send(Welcome(session=new_id("s"), heartbeat=self.heartbeat, server_time=time.time()))
         self._queue_presence(AgentState(agent_id=agent_id, online=True, at=time.time(), carrier=channel.carrier, peer=channel.peer))
+        await self._serve_agent(conn, channel)
+
+    async def _serve_agent(self, conn: AgentConn, channel: Channel) -> None:
+        """Handle what the agent sends. When nothing more is there, park the connection
+        (``self.parking``: no task holds a quiet agent) and return; the lot runs this
+        again when the agent speaks. Carriers that cannot park wait here instead."""
+        ended = True
+        handled = 0
         try:
-            async for msg in channel:
+            while True:
+                try:
+                    msg = channel.receive_nowait()
+                except trio.WouldBlock:
+                    if self.parking.park(channel, partial(self._serve_agent, conn)):
+                        ended = False
+                        return
+                    msg = await channel.receive()
+                    handled = 0
+                except UnknownMessage as exc:  # a newer agent; the frame was whole
+                    log.warning("ignoring %s from %s", exc, channel.peer)
+                    continue
                 await self._on_agent_message(conn, msg)
-                del msg  # an idle connection keeps no message (a ping's health) alive
+                del msg  # a quiet connection keeps no message (a ping's health) alive
+                handled += 1
+                if handled % _YIELD_EVERY == 0:
+                    await trio.lowlevel.checkpoint()  # a flood from one agent does not starve the others
+        except ChannelClosed:
+            pass
         finally:
-            if self.agents.get(agent_id) is conn:
-                del self.agents[agent_id]
-                self.streams.agent_gone(agent_id)
-                self._queue_presence(AgentState(agent_id=agent_id, online=False, at=time.time(), code=ErrorCode.E001.value))
+            if ended and self.agents.get(conn.agent_id) is conn:
+                del self.agents[conn.agent_id]
+                self.streams.agent_gone(conn.agent_id)
+                self._queue_presence(AgentState(agent_id=conn.agent_id, online=False, at=time.time(), code=ErrorCode.E001.value))
 
     async def _on_agent_message(self, conn: AgentConn, msg: Any) -> None:
         if isinstance(msg, Ping):

@@ -188,6 +188,9 @@ def test_metrics_and_readiness_follow_real_activity_and_failures(tmp_path: Path,
         assert d == AGENTS
         assert _value(pafter, "starling_proxy_dispatch_seconds_count") - _value(pbefore, "starling_proxy_dispatch_seconds_count") == 1
         assert _value(pafter, "process_cpu_seconds_total") > 0
+        # Quiet agents hold no task of the proxy: their connections wait in its parking lot
+        # (a heartbeat wakes one for a moment), and they ran the job above from there.
+        _wait(lambda: _value(proxy_metrics(), "starling_proxy_parked_connections") == AGENTS, 20, "every quiet agent parked")
 
         # -- one structured lifecycle line per task at the agent and at the proxy ---------
         def lines(path: Path) -> list[dict[str, Any]]:
