@@ -85,6 +85,13 @@ def _log_file(path: str) -> logging.Handler:
 
 
 def setup_logging(level: str = "info", file: str = "", role: str = "") -> None:
+    # The line has no source file, thread or process fields: do not collect them for
+    # every record (the logging HOWTO's "Optimization"; a stack walk and two lookups
+    # each, ~3 µs of the ~16 µs a proxy's per-task line costs).
+    logging._srcfile = None  # type: ignore[attr-defined]
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     handler: logging.Handler = _log_file(file) if file else logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
