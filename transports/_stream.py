@@ -33,6 +33,7 @@ _SEND_SLICE = 65536
 _SMALL_READ = 16384
 _LINGER = 2.0  # seconds aclose waits to say goodbye behind a blocked sender
 _STREAM_ERRORS = (trio.BrokenResourceError, OSError, ssl.SSLError)
+_RECEIVE_ERRORS = (trio.ClosedResourceError, *_STREAM_ERRORS)
 
 
 def _find_socket(stream: Any) -> Any:
@@ -171,10 +172,8 @@ class StreamChannel(Channel):
             self._check_receive()
             try:
                 data = await self._stream.receive_some(self._read_size)
-            except trio.ClosedResourceError as exc:
-                raise ClosedByYou("channel already closed") from exc
-            except _STREAM_ERRORS as exc:
-                raise TransportBroken(f"receive from {self.peer} failed: {exc}") from exc
+            except _RECEIVE_ERRORS as exc:
+                raise self._receive_failed(exc) from exc
             self._take(data)
         return decode(self._ready.pop(0))
 
@@ -189,12 +188,15 @@ class StreamChannel(Channel):
                 raise trio.WouldBlock
             try:
                 data = nowait(self._read_size)
-            except trio.ClosedResourceError as exc:
-                raise ClosedByYou("channel already closed") from exc
-            except _STREAM_ERRORS as exc:
-                raise TransportBroken(f"receive from {self.peer} failed: {exc}") from exc
+            except _RECEIVE_ERRORS as exc:
+                raise self._receive_failed(exc) from exc
             self._take(data)
         return decode(self._ready.pop(0))
+
+    def _receive_failed(self, exc: BaseException) -> TransportError:
+        if isinstance(exc, trio.ClosedResourceError):
+            return ClosedByYou("channel already closed")
+        return TransportBroken(f"receive from {self.peer} failed: {exc}")
 
     def _check_receive(self) -> None:
         if self._closed:

@@ -92,15 +92,21 @@ async def _wait_for(predicate: Any, what: str) -> None:
     assert predicate(), what
 
 
+async def _parked_client(url: str, tls: Any, lot: Parking, parked: int = 1) -> Channel:
+    """A client that said one ping and heard its pong; its connection parked (``parked`` in all)."""
+    client = await get_carrier("tcp").connect(url, ssl_context=tls.client)
+    await client.send(Ping(seq=1))
+    assert (await client.receive()).seq == 1
+    await _wait_for(lambda: len(lot) == parked, "parked")
+    return client
+
+
 async def test_a_quiet_channel_waits_in_the_lot_and_wakes_for_each_message(tls: Any) -> None:
     lot = Parking()
     server = EchoServer(lot)
     async with trio.open_nursery() as nursery:
         url = await _serve(nursery, tls, server)
-        client = await get_carrier("tcp").connect(url, ssl_context=tls.client)
-        await client.send(Ping(seq=1))
-        assert (await client.receive()).seq == 1
-        await _wait_for(lambda: len(lot) == 1, "the channel parked")
+        client = await _parked_client(url, tls, lot)
         # No task of the server holds the connection: its handler returned, parked.
         assert server.parked_at_return[-1] is True
         for seq in range(2, 6):
@@ -119,10 +125,7 @@ async def test_a_frame_split_across_wakeups_arrives_whole(tls: Any) -> None:
     server = EchoServer(lot)
     async with trio.open_nursery() as nursery:
         url = await _serve(nursery, tls, server)
-        client = await get_carrier("tcp").connect(url, ssl_context=tls.client)
-        await client.send(Ping(seq=1))
-        await client.receive()
-        await _wait_for(lambda: len(lot) == 1, "parked")
+        client = await _parked_client(url, tls, lot)
         woken = lot.resumed
         data = frame(Ping(seq=2))
         await client.send_raw(data[:5])
@@ -143,10 +146,7 @@ async def test_the_server_closing_a_parked_channel_ends_its_session(tls: Any, ho
     server = EchoServer(lot)
     async with trio.open_nursery() as nursery:
         url = await _serve(nursery, tls, server)
-        client = await get_carrier("tcp").connect(url, ssl_context=tls.client)
-        await client.send(Ping(seq=1))
-        await client.receive()
-        await _wait_for(lambda: len(lot) == 1, "parked")
+        client = await _parked_client(url, tls, lot)
         channel = server.channels[0]
         await (channel.aclose() if how == "close" else channel.abort())
         assert len(lot) == 0
@@ -170,10 +170,7 @@ async def test_a_peer_that_vanishes_while_parked_ends_its_session_and_frees_its_
         url = await nursery.start(
             lambda task_status: get_carrier("tcp").serve(
                 "tcp://127.0.0.1:0", server.handler, ssl_context=tls.server, limits=gate, task_status=task_status))
-        client = await get_carrier("tcp").connect(url, ssl_context=tls.client)
-        await client.send(Ping(seq=1))
-        await client.receive()
-        await _wait_for(lambda: len(lot) == 1, "parked")
+        client = await _parked_client(url, tls, lot)
         assert gate.statistics()["connections"] == 1  # still counted while parked
         assert gate.statistics()["preauth"] == 0
         sock = _find_socket(client._stream)  # type: ignore[attr-defined]
@@ -201,12 +198,8 @@ async def test_stopping_the_lot_says_goodbye_to_every_parked_channel(tls: Any) -
         url = await nursery.start(
             lambda task_status: get_carrier("tcp").serve(
                 "tcp://127.0.0.1:0", server.handler, ssl_context=tls.server, task_status=task_status))
-        for seq in range(3):
-            client = await get_carrier("tcp").connect(url, ssl_context=tls.client)
-            await client.send(Ping(seq=seq))
-            await client.receive()
-            clients.append(client)
-        await _wait_for(lambda: len(lot) == 3, "all three parked")
+        for parked in range(1, 4):
+            clients.append(await _parked_client(url, tls, lot, parked))
         lot_scope.cancel()
         for client in clients:
             with pytest.raises(ChannelClosed), trio.fail_after(5):
