@@ -149,14 +149,30 @@ async def test_login_deadline(scheme: str, tls: Any, caplog: pytest.LogCaptureFi
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
-async def _raw(source: str, port: int) -> trio.SocketStream:
+class _ResetAtConnect:
+    """A connection the server refused (reset) before this side's ``connect`` returned:
+    the kernel completes the TCP handshake before the server accepts, and a refusal
+    can come back faster than the client looks at its socket."""
+
+    async def receive_some(self, _max: int) -> bytes:
+        raise trio.BrokenResourceError("reset while connecting")
+
+    async def aclose(self) -> None:
+        pass
+
+
+async def _raw(source: str, port: int) -> Any:
     sock = trio.socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     await sock.bind((source, 0))
-    await sock.connect(("127.0.0.1", port))
+    try:
+        await sock.connect(("127.0.0.1", port))
+    except ConnectionResetError:
+        sock.close()
+        return _ResetAtConnect()
     return trio.SocketStream(sock)
 
 
-async def _closed_by_server(stream: trio.SocketStream, within: float) -> bool:
+async def _closed_by_server(stream: Any, within: float) -> bool:
     with trio.move_on_after(within):
         try:
             return await stream.receive_some(1) == b""
