@@ -80,7 +80,7 @@ class TerminalClient:
         """Read frames until ``text`` appears in the output past offset ``after``; the output so far."""
         while text not in self.output[after:]:
             if await self.receive() is None:
-                raise EOFError(f"terminal closed before {text!r} appeared; output: {self.output[-500:]!r}")
+                raise EOFError(f"terminal closed before {text!r} appeared (close code {self.close_code}, frames {self.frames[-3:]}); output: {self.output[-100:]!r}")
         return self.output
 
     async def wait_frame(self, kind: str) -> dict[str, Any]:

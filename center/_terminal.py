@@ -67,7 +67,8 @@ OUTPUT_WINDOW = 256 * 1024
 MIN_WINDOW = 16 * 1024
 #: Bytes of input queued per session towards its proxy before input is refused.
 MAX_QUEUED_INPUT = 1024 * 1024
-#: Output bytes joined into one ``output`` frame at most (what queued while the browser was written to).
+#: Output bytes in one ``output`` frame at most (what queued while the browser was written to is
+#: joined up to it; one larger message is split).
 MAX_OUTPUT_FRAME = 64 * 1024
 #: The protocol extension the host's proxy must have for flow control (center.proxy._streams.FEATURES).
 CREDIT_FEATURE = "stream_credit"
@@ -366,11 +367,15 @@ class TerminalEndpoint:
             while isinstance(msg, StreamData):
                 data, msg = _burst(session, msg)
                 session.queued -= len(data)
-                text = decoder.decode(data)
-                await guard.output(text)
+                # At most MAX_OUTPUT_FRAME bytes a frame, however much one message carried (a
+                # proxy merges what queued for a stream, up to a whole window): JSON writes a
+                # control byte as 6, and a client may cap its message size (1 MiB is common).
                 recorder.output(data)
-                if text:
-                    await ws.send_json({"type": "output", "data": text})
+                for piece in _pieces(data):
+                    text = decoder.decode(piece)
+                    await guard.output(text)
+                    if text:
+                        await ws.send_json({"type": "output", "data": text})
                 await session.taken(len(data))
             if isinstance(msg, StreamClose):
                 tail = decoder.decode(b"", final=True)
@@ -434,10 +439,17 @@ class TerminalEndpoint:
             scope.cancel()
 
 
+def _pieces(data: bytes) -> list[bytes]:
+    """``data`` in slices of :data:`MAX_OUTPUT_FRAME` bytes (one slice when it fits)."""
+    if len(data) <= MAX_OUTPUT_FRAME:
+        return [data]
+    return [data[i : i + MAX_OUTPUT_FRAME] for i in range(0, len(data), MAX_OUTPUT_FRAME)]
+
+
 def _burst(session: Session, first: StreamData) -> tuple[bytes, Any]:
-    """``first`` and the output queued right behind it, joined (up to :data:`MAX_OUTPUT_FRAME`
-    bytes), so a burst is one WebSocket send (one TLS record and system call), not one per
-    agent message; and the message that ended the burst (None: nothing else was queued)."""
+    """``first`` and the output queued right behind it, joined (until :data:`MAX_OUTPUT_FRAME`
+    bytes are reached), so a burst is one WebSocket send (one TLS record and system call), not
+    one per agent message; and the message that ended the burst (None: nothing else was queued)."""
     chunks, size = [first.data], len(first.data)
     while size < MAX_OUTPUT_FRAME:
         try:

@@ -508,7 +508,7 @@ async def test_a_flood_is_flow_controlled_and_its_neighbour_types_on(world, tmp_
             with trio.fail_after(300):
                 while "flood-2-done" not in t.output[-200:]:
                     frame = await t.receive()
-                    assert frame is not None and frame["type"] == "output", (frame, t.frames)
+                    assert frame is not None and frame["type"] == "output", (frame, t.close_code, t.frames)
                     await trio.sleep(0.002)  # and then reads slowly
             flood_done.set()
             await t.send_input("exit 0\r")
