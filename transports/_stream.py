@@ -57,9 +57,10 @@ class StreamChannel(Channel):
     """
 
     carrier = "stream"
-    # Set only while parked (see transports.Parking): an active channel pays nothing for them.
-    _parking: Any = None  # the lot holding this channel
-    _release: Any = None  # called once when the channel closes (the connection's place in its gate)
+    # Set only on channels that park (see transports.Parking); the others pay nothing for them.
+    _parking: Any = None  # the lot holding this channel now
+    _release: Any = None  # called once when the channel closes: the connection's place in its gate,
+    # handed over by the carrier when the handler first returned with the channel parked
 
     def __init__(self, stream: trio.abc.Stream, peer: str, max_frame: int = DEFAULT_MAX_FRAME) -> None:
         self._stream = stream
