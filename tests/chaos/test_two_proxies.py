@@ -16,6 +16,7 @@ pytestmark = pytest.mark.chaos
 SIMS = 1000
 TOTAL = SIMS + REAL_AGENTS
 RATIO = 1.3
+LOST_PROXY_TIMEOUT = 45  # the job's timeout when one proxy of two is lost (see test_d)
 
 
 def _connections(c: Cluster) -> dict[str, int]:
@@ -56,10 +57,14 @@ def test_d_lose_one_of_two_proxies(two_proxies: Cluster) -> None:
     c.wait_proxy_linked("proxy-2")
     cmd, runs = c.chaos_command()
     t0 = time.monotonic()
-    job_id = c.submit(cmd)
+    # Half the fleet reconnects to the surviving proxy at once. Beside the rest of the suite
+    # (three workers on two cores) a 20 s deadline twice left dozens of those agents still
+    # in their reconnect backoff when it ran out (E001: a timing, not a lost or doubled
+    # task); the deadline is the contract under test only as "every task ends".
+    job_id = c.submit(cmd, timeout=LOST_PROXY_TIMEOUT)
     c.wait_until(lambda: sum(_running(c, job_id).get(s, 0) for s in ("received", "running")) > 0, 20, "first acks")
     c.kill("proxy-2")  # for good
-    job = c.wait_job(job_id, JOB_WAIT)
+    job = c.wait_job(job_id, LOST_PROXY_TIMEOUT + JOB_WAIT - 20)
     took = time.monotonic() - t0
     fig = audit(c, job, runs, TOTAL)
     report("d: kill -9 one of two proxies for good", fig, seconds=round(took, 1))
