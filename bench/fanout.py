@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import shutil
 import signal
 import statistics
@@ -44,6 +45,10 @@ from tests.chaos._cluster import Cluster  # noqa: E402 - the chaos tests' cluste
 
 #: Identities per fleet process (each process is capped at 20,000 open files).
 PER_PROC = 15000
+#: From this many hosts on, the simulated fleet runs in at least one process per core: one
+#: process is one core's worth of agents (10,000 real hosts would be 10,000 processes on
+#: their own machines), and a single one serialised the fleet's work behind the others'.
+SPREAD_FROM = 5000
 #: Hosts per 127.0.0.x source address. One address has ~28,000 ephemeral
 #: ports, but the proxy admits only 64 logins in flight per source address
 #: (a pre-login DoS bound); real hosts each have their own address.
@@ -211,7 +216,8 @@ def main() -> int:
     ap.add_argument("--store", default="", help="the center's database URL (default: SQLite in its state dir)")
     ap.add_argument("--runs", type=int, default=3, help="jobs per fleet size (the median is shown; 0: enrollment only)")
     ap.add_argument("--heartbeat", type=float, default=30.0, help="heartbeat interval in seconds")
-    ap.add_argument("--procs", type=int, default=0, help=f"fleet processes (default: one per {PER_PROC:,} hosts)")
+    ap.add_argument("--procs", type=int, default=0,
+                    help=f"fleet processes (default: one per {PER_PROC:,} hosts, and one per core from {SPREAD_FROM:,} hosts)")
     ap.add_argument("--sources", type=int, default=0, help=f"127.0.0.x source addresses (default: one per {PER_SOURCE:,})")
     ap.add_argument("--proxy-workers", type=int, default=0,
                     help=f"proxy worker processes (default: one per {PER_PROC:,} hosts; needs a proxy with `workers`)")
@@ -226,7 +232,7 @@ def main() -> int:
     failed = True
     try:
         for n in args.hosts:
-            procs = args.procs or math.ceil(n / PER_PROC)
+            procs = args.procs or max(math.ceil(n / PER_PROC), min(os.cpu_count() or 1, n // SPREAD_FROM) or 1)
             sources = args.sources or math.ceil(n / PER_SOURCE)
             workers = args.proxy_workers or math.ceil(n / PER_PROC)
             rows.append(one(work, n, store=args.store, runs=args.runs, via_proxy=args.enroll == "proxy", heartbeat=args.heartbeat, procs=procs, sources=sources,
