@@ -96,7 +96,11 @@ class Parking:
         fd = channel.park_fileno()
         if fd < 0:
             return False
-        self._epoll.register(fd, select.EPOLLIN)
+        try:
+            self._epoll.register(fd, select.EPOLLIN)
+        except OSError as exc:  # never seen; the handler then waits itself, as unparked
+            log.warning("cannot park the channel from %s (descriptor %d): %s", channel.peer, fd, exc)
+            return False
         self._parked[fd] = (channel, resume)
         channel._parking = self  # type: ignore[attr-defined]
         channel.parked = True
@@ -111,7 +115,10 @@ class Parking:
         entry = self._parked.pop(fd, None)
         if entry is None:
             return
-        self._epoll.unregister(fd)
+        try:
+            self._epoll.unregister(fd)
+        except OSError:  # closed under us after all (the kernel dropped it from the set): nothing to undo
+            pass
         channel, resume = entry
         channel._parking = None  # type: ignore[attr-defined]
         channel.parked = False
