@@ -10,7 +10,7 @@ against one with all of them open. Printed: Python bytes and objects per idle co
 (tracemalloc), RSS per idle connection (tracemalloc's own bookkeeping included, so larger
 than without it: ``bench/connections.py`` measures RSS in the real proxy), and the largest
 allocation sites. The server's handler pongs pings; parked, it reads with
-``receive_nowait`` and parks between messages. Not a test; loopback only.
+``Parking.next_message`` and parks between messages. Not a test; loopback only.
 """
 
 from __future__ import annotations
@@ -47,13 +47,7 @@ async def _serve(mode: str, tls: dict[str, str], top: int) -> None:
             del msg
 
     async def parking(channel: Channel) -> None:
-        while True:
-            try:
-                msg = channel.receive_nowait()
-            except trio.WouldBlock:
-                if lot.park(channel, parking):
-                    return
-                msg = await channel.receive()
+        while (msg := await lot.next_message(channel, parking)) is not None:
             if isinstance(msg, Ping):
                 await channel.send(Pong(seq=msg.seq))
             del msg

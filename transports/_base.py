@@ -44,9 +44,6 @@ class Channel(abc.ABC):
     carrier: str = ""
     peer: str = ""
     _admission: Admission | None = None
-    #: True while a :class:`~transports.Parking` lot holds the channel: the handler
-    #: that parked it returns without closing it (see :func:`run_handler`).
-    parked: bool = False
 
     @abc.abstractmethod
     async def send(self, msg: Message) -> None:
@@ -72,6 +69,12 @@ class Channel(abc.ABC):
         """The descriptor a :class:`~transports.Parking` lot would wait on, or -1:
         this channel cannot park."""
         return -1
+
+    @property
+    def parked(self) -> bool:
+        """True while a :class:`~transports.Parking` lot holds the channel: the handler
+        that parked it returns without closing it (see :func:`run_handler`)."""
+        return False
 
     @abc.abstractmethod
     async def aclose(self) -> None:
@@ -126,8 +129,12 @@ class Channel(abc.ABC):
             except ChannelClosed:
                 raise StopAsyncIteration from None
             except UnknownMessage as exc:
-                # A newer peer; the frame was whole, so carry on.
-                log.warning("ignoring %s from %s", exc, self.peer)
+                self.skip_unknown(exc)
+
+    def skip_unknown(self, exc: UnknownMessage) -> None:
+        """A message of a type this side does not know (a newer peer): the frame was
+        whole, so the channel carries on; one WARNING line says what was skipped."""
+        log.warning("ignoring %s from %s", exc, self.peer)
 
 
 class MultiStreamChannel(Channel):

@@ -9,7 +9,9 @@ socket read, and trio's bookkeeping of the wait: measured with tracemalloc,
 what the connection costs in all (OpenSSL holds ~14 KB).
 
 A handler that has read everything there was (:meth:`Channel.receive_nowait`
-says :class:`trio.WouldBlock`) parks its channel here and returns. The lot
+says :class:`trio.WouldBlock`) parks its channel here and returns
+(:meth:`Parking.next_message` does the three steps: read what is there, park,
+or wait where parking is not possible). The lot
 keeps the channel's socket in one ``epoll`` set, waited on by its own task;
 when the socket turns readable (a message, the peer's close, a reset) or the
 channel is closed by anyone, the lot runs the handler's ``resume`` in a fresh
@@ -33,6 +35,8 @@ from typing import Any
 import trio
 
 from ._base import Channel, Handler, run_handler
+from ._errors import UnknownMessage
+from ._messages import Message
 
 log = logging.getLogger("starling.transports")
 
@@ -77,7 +81,6 @@ class Parking:
             with trio.CancelScope(shield=True), trio.move_on_after(_CLOSE_AT_END):
                 for channel in parked:
                     channel._parking = None  # type: ignore[attr-defined]
-                    channel.parked = False
                     await channel.aclose()
             with trio.CancelScope(shield=True):
                 for channel in parked:
@@ -103,8 +106,26 @@ class Parking:
             return False
         self._parked[fd] = (channel, resume)
         channel._parking = self  # type: ignore[attr-defined]
-        channel.parked = True
         return True
+
+    async def next_message(self, channel: Channel, resume: Handler) -> Message | None:
+        """``channel``'s next message, for a handler that parks between messages: at once
+        when it is here already; ``None`` when nothing is and the channel parked (the handler
+        returns now, and the lot runs ``resume(channel)`` when the peer speaks); otherwise,
+        for a channel that cannot park, waited for as :meth:`Channel.receive` does. Messages
+        of unknown types are skipped, as iterating a channel skips them; the channel's end
+        raises as ``receive`` does."""
+        while True:
+            try:
+                try:
+                    return channel.receive_nowait()
+                except trio.WouldBlock:
+                    pass
+                if self.park(channel, resume):
+                    return None
+                return await channel.receive()
+            except UnknownMessage as exc:
+                channel.skip_unknown(exc)
 
     def closing(self, channel: Channel) -> None:
         """``channel`` is being closed while parked (called by the channel before its
@@ -121,7 +142,6 @@ class Parking:
             pass
         channel, resume = entry
         channel._parking = None  # type: ignore[attr-defined]
-        channel.parked = False
         self.resumed += 1
         assert self._nursery is not None
         self._nursery.start_soon(run_handler, resume, channel, name=_RESUME_TASK)

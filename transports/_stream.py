@@ -58,9 +58,13 @@ class StreamChannel(Channel):
 
     carrier = "stream"
     # Set only on channels that park (see transports.Parking); the others pay nothing for them.
-    _parking: Any = None  # the lot holding this channel now
+    _parking: Any = None  # the lot holding this channel now (``parked`` says whether there is one)
     _release: Any = None  # called once when the channel closes: the connection's place in its gate,
     # handed over by the carrier when the handler first returned with the channel parked
+
+    @property
+    def parked(self) -> bool:
+        return self._parking is not None
 
     def __init__(self, stream: trio.abc.Stream, peer: str, max_frame: int = DEFAULT_MAX_FRAME) -> None:
         self._stream = stream

@@ -167,10 +167,7 @@ class TlsStream(trio.abc.Stream):
         except ssl.SSLZeroReturnError:
             data, waited = b"", False
         except (ssl.SSLError, OSError) as exc:
-            if self._closed:
-                raise trio.ClosedResourceError("the TLS stream is closed") from exc
-            self._broken = f"TLS receive failed: {exc}"
-            raise _broken("TLS receive failed", exc) from exc
+            raise self._receive_failed(exc) from exc
         if not waited:
             await trio.lowlevel.cancel_shielded_checkpoint()
         return data
@@ -191,9 +188,15 @@ class TlsStream(trio.abc.Stream):
         except ssl.SSLZeroReturnError:
             return b""
         except (ssl.SSLError, OSError) as exc:
-            self._broken = f"TLS receive failed: {exc}"
-            raise _broken("TLS receive failed", exc) from exc
+            raise self._receive_failed(exc) from exc
         raise trio.WouldBlock
+
+    def _receive_failed(self, exc: BaseException) -> trio.ClosedResourceError | trio.BrokenResourceError:
+        """What a failed read raises: closed (by us, under a waiting receive) or broken."""
+        if self._closed:
+            return trio.ClosedResourceError("the TLS stream is closed")
+        self._broken = f"TLS receive failed: {exc}"
+        return _broken("TLS receive failed", exc)
 
     def close_now(self) -> None:
         """Close the socket at once: no close_notify (a reset says no goodbye)."""

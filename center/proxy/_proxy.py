@@ -62,7 +62,6 @@ from transports import (
     Task,
     TaskEvent,
     TransportError,
-    UnknownMessage,
     Welcome,
     get_carrier,
     leaf_errors,
@@ -534,26 +533,17 @@ class Proxy:
         """Handle what the agent sends. When nothing more is there, park the connection
         (``self.parking``: no task holds a quiet agent) and return; the lot runs this
         again when the agent speaks. Carriers that cannot park wait here instead."""
+        resume = partial(self._serve_agent, conn)
         ended = True
         handled = 0
         try:
-            while True:
-                try:
-                    msg = channel.receive_nowait()
-                except trio.WouldBlock:
-                    if self.parking.park(channel, partial(self._serve_agent, conn)):
-                        ended = False
-                        return
-                    msg = await channel.receive()
-                    handled = 0
-                except UnknownMessage as exc:  # a newer agent; the frame was whole
-                    log.warning("ignoring %s from %s", exc, channel.peer)
-                    continue
+            while (msg := await self.parking.next_message(channel, resume)) is not None:
                 await self._on_agent_message(conn, msg)
                 del msg  # a quiet connection keeps no message (a ping's health) alive
                 handled += 1
                 if handled % _YIELD_EVERY == 0:
                     await trio.lowlevel.checkpoint()  # a flood from one agent does not starve the others
+            ended = False  # parked: the lot runs this again when the agent speaks
         except ChannelClosed:
             pass
         finally:
