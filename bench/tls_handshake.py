@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from transports import client_context, server_context  # noqa: E402
+from transports import client_context, server_context, write_private  # noqa: E402
 
 
 def _step(obj: ssl.SSLObject) -> None:
@@ -77,7 +77,7 @@ def main() -> int:
         ca, cert, key = pki / "ca.pem", pki / "cert.pem", pki / "key.pem"
         authority.cert_pem.write_to_path(str(ca))
         cert.write_bytes(b"".join(b.bytes() for b in leaf.cert_chain_pems))
-        leaf.private_key_pem.write_to_path(str(key))
+        write_private(key, leaf.private_key_pem.bytes())
         rows = []
         for tickets in (2, 0):
             sctx, cctx = server_context(cert, key), client_context(ca)

@@ -31,7 +31,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from transports import client_context, server_context  # noqa: E402
+from transports import client_context, server_context, write_private  # noqa: E402
 
 
 class _MallInfo2(ctypes.Structure):
@@ -54,7 +54,7 @@ def _contexts(root: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
     cert = ca.issue_cert("127.0.0.1")
     ca.cert_pem.write_to_path(str(root / "ca.pem"))
     (root / "cert.pem").write_bytes(b"".join(b.bytes() for b in cert.cert_chain_pems))
-    cert.private_key_pem.write_to_path(str(root / "key.pem"))
+    write_private(root / "key.pem", cert.private_key_pem.bytes())
     return server_context(root / "cert.pem", root / "key.pem"), client_context(root / "ca.pem")
 
 

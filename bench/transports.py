@@ -58,12 +58,18 @@ def _raise_fd_limit() -> None:
 
 
 def _tls_files(root: Path) -> dict[str, str]:
-    """The project's own CA and a server certificate for 127.0.0.1 (keys 0600), in ``root``."""
-    from center._pki import ensure_ca, issue_cert
+    """A throwaway CA and a server certificate for 127.0.0.1 in ``root`` (the key 0600)."""
+    import trustme
 
-    ca, _ca_key = ensure_ca(root)
-    cert, key = issue_cert(root, "server", ["127.0.0.1", "localhost"])
-    return {"ca": str(ca), "cert": str(cert), "key": str(key)}
+    from transports import write_private
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    files = {"ca": root / "ca.pem", "cert": root / "cert.pem", "key": root / "key.pem"}
+    ca.cert_pem.write_to_path(str(files["ca"]))
+    files["cert"].write_bytes(b"".join(b.bytes() for b in cert.cert_chain_pems))
+    write_private(files["key"], cert.private_key_pem.bytes())
+    return {k: str(v) for k, v in files.items()}
 
 
 async def _bench_handler(ch: Channel) -> None:
